@@ -80,7 +80,9 @@ GATEWAY_KINDS = frozenset(
         NodeKind.COMPLEX_GATEWAY,
     }
 )
-SUBPROCESS_KINDS = frozenset({NodeKind.SUB_PROCESS, NodeKind.AD_HOC_SUB_PROCESS, NodeKind.TRANSACTION})
+SUBPROCESS_KINDS = frozenset(
+    {NodeKind.SUB_PROCESS, NodeKind.AD_HOC_SUB_PROCESS, NodeKind.TRANSACTION}
+)
 
 
 class EventKind(StrEnum):
