@@ -30,4 +30,7 @@ class DiagramError(Exception):
 
 
 class UnreadableInput(Exception):
-    """The input could not be read as XML at all (or is not BPMN); exit code 2 in the CLI."""
+    """The input could not be read at all (missing file, permission, a directory): CLI exit 2.
+
+    Malformed XML is not this: it is a `DiagramError` with the line, as any other problem.
+    """
