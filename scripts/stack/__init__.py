@@ -1,0 +1,6 @@
+"""Local infrastructure for Laneway: Kafka (KRaft), PostgreSQL and Redis as local processes."""
+
+from scripts.stack.config import Settings, StackError
+from scripts.stack.stack import Connections, connections, down, reset, status, up
+
+__all__ = ["Connections", "Settings", "StackError", "connections", "down", "reset", "status", "up"]

@@ -1,0 +1,63 @@
+"""`python -m scripts.stack up|down|status|env|topics|reset` (see docs/local-stack.md)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+
+from scripts.stack.config import Settings, StackError
+from scripts.stack.stack import connections, down, reset, status, topics, up
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.stack",
+        description="Local Kafka (KRaft), PostgreSQL and Redis for Laneway.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="install what is missing, start everything, create topics")
+    sub.add_parser("down", help="stop what `up` started")
+    sub.add_parser("status", help="show each component, its port and pid")
+    env_p = sub.add_parser("env", help="print connection settings as NAME=value lines")
+    env_p.add_argument("--export", action="store_true", help="prefix lines with `export `")
+    sub.add_parser("topics", help="create missing Laneway topics and list them")
+    sub.add_parser("reset", help="stop everything and delete data and logs")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+        if args.command == "up":
+            started = time.monotonic()
+            conns = up(settings)
+            print(f"stack up in {time.monotonic() - started:.1f}s", file=sys.stderr)
+            for name, value in conns.env().items():
+                print(f"{name}={value}")
+        elif args.command == "down":
+            down(settings)
+        elif args.command == "status":
+            rows = status(settings)
+            for row in rows:
+                print(row.line())
+            return 0 if all(r.running for r in rows) else 3
+        elif args.command == "env":
+            prefix = "export " if args.export else ""
+            for name, value in connections(settings).env().items():
+                print(f"{prefix}{name}={shlex.quote(value)}")
+        elif args.command == "topics":
+            for spec in topics(settings):
+                extra = ",".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
+                print(f"{spec.name:<32} partitions={spec.partitions:<3} {extra}")
+        elif args.command == "reset":
+            reset(settings)
+    except StackError as exc:
+        print(f"stack {args.command} failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Settings of the local stack, read from the environment with safe defaults.
+
+Every port, directory and version is a setting, so the stack never collides with a server
+already on the machine and can be pointed at existing infrastructure instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULT_KAFKA_VERSION = "4.4.0"
+DEFAULT_JOB_TYPES = ("email", "slack", "http", "llm", "decision")
+
+
+class StackError(RuntimeError):
+    """A component could not be installed, started, checked or stopped."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise StackError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    raw = env.get(name, "").strip()
+    return Path(raw).expanduser().resolve() if raw else default
+
+
+def _cache_home(env: Mapping[str, str]) -> Path:
+    xdg = env.get("XDG_CACHE_HOME", "").strip()
+    if xdg:
+        return Path(xdg).expanduser()
+    return Path(env.get("HOME", str(Path.home()))).expanduser() / ".cache"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the stack lives and how it is reached."""
+
+    state_dir: Path
+    cache_dir: Path
+    kafka_version: str
+    kafka_port: int
+    kafka_controller_port: int
+    kafka_heap: str
+    postgres_port: int
+    postgres_user: str
+    postgres_password: str
+    postgres_db: str
+    redis_port: int
+    topic_prefix: str
+    partitions: int
+    job_types: tuple[str, ...]
+    external_kafka: str | None
+    external_database_url: str | None
+    external_redis_url: str | None
+    kafka_start_timeout: float
+    allow_install: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e: Mapping[str, str] = os.environ if env is None else env
+        version = e.get("LANEWAY_KAFKA_VERSION", "").strip() or DEFAULT_KAFKA_VERSION
+        state_dir = _path(e, "LANEWAY_STACK_DIR", REPO_ROOT / "var" / "stack")
+        cache_dir = _path(e, "LANEWAY_KAFKA_CACHE", _cache_home(e) / "laneway" / f"kafka-{version}")
+        job_types_raw = e.get("LANEWAY_JOB_TYPES")
+        job_types = (
+            tuple(t.strip() for t in job_types_raw.split(",") if t.strip())
+            if job_types_raw is not None
+            else DEFAULT_JOB_TYPES
+        )
+        partitions = _int(e, "LANEWAY_PARTITIONS", 4)
+        if partitions < 1:
+            raise StackError("LANEWAY_PARTITIONS must be at least 1")
+        return cls(
+            state_dir=state_dir,
+            cache_dir=cache_dir,
+            kafka_version=version,
+            kafka_port=_int(e, "LANEWAY_KAFKA_PORT", 19092),
+            kafka_controller_port=_int(e, "LANEWAY_KAFKA_CONTROLLER_PORT", 19093),
+            kafka_heap=e.get("LANEWAY_KAFKA_HEAP", "").strip() or "1g",
+            postgres_port=_int(e, "LANEWAY_POSTGRES_PORT", 15432),
+            postgres_user="laneway",
+            postgres_password="laneway",
+            postgres_db="laneway",
+            redis_port=_int(e, "LANEWAY_REDIS_PORT", 16379),
+            topic_prefix=e.get("LANEWAY_TOPIC_PREFIX", "laneway."),
+            partitions=partitions,
+            job_types=job_types,
+            external_kafka=e.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None,
+            external_database_url=e.get("DATABASE_URL", "").strip() or None,
+            external_redis_url=e.get("REDIS_URL", "").strip() or None,
+            kafka_start_timeout=float(_int(e, "LANEWAY_KAFKA_START_TIMEOUT", 90)),
+            allow_install=e.get("LANEWAY_STACK_NO_INSTALL", "").strip() not in {"1", "true", "yes"},
+        )
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.external_kafka or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def database_url(self) -> str:
+        if self.external_database_url:
+            return self.external_database_url
+        return (
+            f"postgresql://{self.postgres_user}:{self.postgres_password}"
+            f"@127.0.0.1:{self.postgres_port}/{self.postgres_db}"
+        )
+
+    @property
+    def redis_url(self) -> str:
+        return self.external_redis_url or f"redis://127.0.0.1:{self.redis_port}/0"

@@ -1,0 +1,173 @@
+"""Bring the whole local stack up or down, report its status and connection settings."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from scripts.stack.config import Settings, StackError
+from scripts.stack.kafka import Kafka, metadata_ok
+from scripts.stack.postgres import Postgres
+from scripts.stack.proc import log, port_open
+from scripts.stack.redis import Redis, ping
+from scripts.stack.topics import TopicSpec, ensure_topics
+
+
+@dataclass(frozen=True)
+class Connections:
+    """How services and tests reach the stack."""
+
+    kafka_bootstrap_servers: str
+    database_url: str
+    redis_url: str
+    topic_prefix: str
+    partitions: int
+    job_types: tuple[str, ...]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "LANEWAY_TOPIC_PREFIX": self.topic_prefix,
+        }
+
+
+def connections(settings: Settings) -> Connections:
+    return Connections(
+        kafka_bootstrap_servers=settings.kafka_bootstrap,
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        topic_prefix=settings.topic_prefix,
+        partitions=settings.partitions,
+        job_types=settings.job_types,
+    )
+
+
+@contextmanager
+def _locked(settings: Settings) -> Iterator[None]:
+    """One `up`/`down` at a time per state directory (make up and a test run may race)."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.state_dir / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _check_external(settings: Settings) -> None:
+    if settings.external_kafka and not metadata_ok(settings.external_kafka, 15):
+        raise StackError(f"KAFKA_BOOTSTRAP_SERVERS={settings.external_kafka} does not answer")
+    if settings.external_database_url:
+        log("using existing PostgreSQL from DATABASE_URL (not started here)")
+    if settings.external_redis_url:
+        log("using existing Redis from REDIS_URL (not started here)")
+
+
+def up(settings: Settings | None = None, *, topics: bool = True) -> Connections:
+    """Install what is missing, start what is not running, create the topics."""
+    s = settings or Settings.from_env()
+    with _locked(s):
+        _check_external(s)
+        if not s.external_redis_url:
+            Redis(s).up()
+        if not s.external_database_url:
+            Postgres(s).up()
+        if s.external_kafka:
+            log(f"using existing Kafka at {s.external_kafka} (not started here)")
+        else:
+            Kafka(s).up()
+        if topics:
+            ensure_topics(s)
+    return connections(s)
+
+
+def down(settings: Settings | None = None) -> None:
+    """Stop what this stack started (never external infrastructure)."""
+    s = settings or Settings.from_env()
+    with _locked(s):
+        errors: list[str] = []
+        for component in (Kafka(s), Postgres(s), Redis(s)):
+            try:
+                component.down()
+            except StackError as exc:
+                errors.append(f"{component.name}: {exc}")
+        if errors:
+            raise StackError("\n".join(errors))
+
+
+def reset(settings: Settings | None = None) -> None:
+    """Stop everything and delete the state directory (data and logs; not the jar cache)."""
+    s = settings or Settings.from_env()
+    down(s)
+    log(f"removing {s.state_dir}")
+    shutil.rmtree(s.state_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    running: bool
+    endpoint: str
+    pid: int | None
+    managed: bool
+
+    def line(self) -> str:
+        state = "running" if self.running else "stopped"
+        owner = "local" if self.managed else "external"
+        pid = f"pid {self.pid}" if self.pid else "no pid"
+        return f"{self.name:<9} {state:<8} {self.endpoint:<28} {pid:<11} ({owner})"
+
+
+def status(settings: Settings | None = None) -> list[ComponentStatus]:
+    s = settings or Settings.from_env()
+    out: list[ComponentStatus] = []
+    if s.external_kafka:
+        out.append(
+            ComponentStatus(
+                "kafka", metadata_ok(s.external_kafka, 5), s.external_kafka, None, False
+            )
+        )
+    else:
+        k = Kafka(s)
+        pid = k.pid()
+        out.append(
+            ComponentStatus("kafka", pid is not None and k.healthy(), s.kafka_bootstrap, pid, True)
+        )
+    if s.external_database_url:
+        out.append(ComponentStatus("postgres", True, "DATABASE_URL", None, False))
+    else:
+        pid = Postgres(s).pid()
+        out.append(
+            ComponentStatus(
+                "postgres",
+                pid is not None and port_open(s.postgres_port),
+                f"127.0.0.1:{s.postgres_port}",
+                pid,
+                True,
+            )
+        )
+    if s.external_redis_url:
+        out.append(ComponentStatus("redis", True, "REDIS_URL", None, False))
+    else:
+        r = Redis(s)
+        pid = r.pid()
+        out.append(
+            ComponentStatus(
+                "redis",
+                pid is not None and ping(s.redis_port),
+                f"127.0.0.1:{s.redis_port}",
+                pid,
+                True,
+            )
+        )
+    return out
+
+
+def topics(settings: Settings | None = None) -> list[TopicSpec]:
+    s = settings or Settings.from_env()
+    return ensure_topics(s)
