@@ -1,0 +1,512 @@
+"""Reading the BPMN 2.0 semantic model from a parsed document.
+
+One pass over the tree: definitions-level elements first (processes refer to them), then every
+process with its subprocesses flattened into one node and flow table. Problems (missing or
+duplicate ids, dangling references) are collected, not raised one at a time, so a modeler sees
+all of them at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from laneway.bpmn import _vendor as vendor
+from laneway.bpmn._common import (
+    bool_attr,
+    bpmn_local,
+    documentation_of,
+    extensions_of,
+    foreign_attrs,
+    ref_id,
+)
+from laneway.bpmn._expressions import element_text, formal_expression, normalize_language
+from laneway.bpmn._xml import BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, line_of
+from laneway.model import (
+    Collaboration,
+    DataObject,
+    Definitions,
+    ErrorDef,
+    EscalationDef,
+    EventDefinition,
+    EventKind,
+    Expression,
+    FlowNode,
+    Lane,
+    LoopCharacteristics,
+    Message,
+    MessageFlow,
+    NodeKind,
+    Participant,
+    Process,
+    SequenceFlow,
+    Signal,
+    TimerDefinition,
+    TimerKind,
+)
+from laneway.model._elements import ACTIVITY_KINDS, SUBPROCESS_KINDS, frozen_map
+from laneway.problems import Problem
+
+_NODE_KINDS = {k.value: k for k in NodeKind}
+_EVENT_KINDS = {
+    "messageEventDefinition": EventKind.MESSAGE,
+    "timerEventDefinition": EventKind.TIMER,
+    "signalEventDefinition": EventKind.SIGNAL,
+    "errorEventDefinition": EventKind.ERROR,
+    "escalationEventDefinition": EventKind.ESCALATION,
+    "terminateEventDefinition": EventKind.TERMINATE,
+    "linkEventDefinition": EventKind.LINK,
+    "compensateEventDefinition": EventKind.COMPENSATE,
+    "conditionalEventDefinition": EventKind.CONDITIONAL,
+    "cancelEventDefinition": EventKind.CANCEL,
+}
+_REF_ATTRS = {
+    EventKind.MESSAGE: "messageRef",
+    EventKind.SIGNAL: "signalRef",
+    EventKind.ERROR: "errorRef",
+    EventKind.ESCALATION: "escalationRef",
+    EventKind.COMPENSATE: "activityRef",
+}
+_CODE_REFS = frozenset({"errorRef", "escalationRef"})
+_TIMER_KINDS = {k.value: k for k in TimerKind}
+_DATA_KINDS = frozenset({"dataObject", "dataObjectReference", "dataStoreReference", "property"})
+# Kinds that hand work to a worker; other kinds get a job type only when one is written.
+_JOB_KINDS = (ACTIVITY_KINDS - SUBPROCESS_KINDS - {NodeKind.USER_TASK, NodeKind.CALL_ACTIVITY}) | {
+    NodeKind.INTERMEDIATE_THROW_EVENT,
+    NodeKind.END_EVENT,
+}
+# Ids are unique across the semantic model and its diagram interchange, not across foreign
+# extension elements (a Camunda form field's id is not a BPMN id).
+_ID_NAMESPACES = tuple(f"{{{ns}}}" for ns in (BPMN_NS, BPMNDI_NS, DC_NS, DI_NS))
+
+
+@dataclass
+class _ProcessParts:
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    flows: list[SequenceFlow] = field(default_factory=list)
+    lanes: list[Lane] = field(default_factory=list)
+    data: list[DataObject] = field(default_factory=list)
+
+
+class Reader:
+    """Builds `Definitions` from a document whose root is BPMN `definitions`."""
+
+    def __init__(self, root: etree._Element, file: str) -> None:
+        self.root = root
+        self.file = file
+        self.problems: list[Problem] = []
+        self.ids: dict[str, int] = {}
+        self._refs: list[tuple[str, str, int, str | None]] = []
+        self.language = root.get("expressionLanguage")
+        self._root_event_defs: dict[str, etree._Element] = {}
+        self._data_stores: dict[str, DataObject] = {}
+
+    # -- shared ---------------------------------------------------------------------------
+
+    def _problem(self, line: int, element_id: str | None, message: str) -> None:
+        self.problems.append(Problem(self.file, line, element_id, message))
+
+    def _ref(self, el: etree._Element, attr: str, owner: str | None) -> str | None:
+        value = ref_id(el.get(attr))
+        if value:
+            self._refs.append((value, attr, line_of(el), owner))
+        return value
+
+    def _ref_text(self, el: etree._Element, what: str, owner: str | None) -> str | None:
+        value = ref_id(el.text)
+        if value:
+            self._refs.append((value, what, line_of(el), owner))
+        return value
+
+    def _base(self, el: etree._Element, synthesize_id: bool = False) -> dict[str, Any]:
+        element_id = el.get("id")
+        line = line_of(el)
+        if element_id is None and synthesize_id:
+            element_id = self._synthetic_id(el, line)
+        return {
+            "id": element_id or "",
+            "name": el.get("name"),
+            "line": line,
+            "attrs": foreign_attrs(el),
+            "extensions": extensions_of(el),
+            "documentation": documentation_of(el),
+        }
+
+    def _synthetic_id(self, el: etree._Element, line: int) -> str:
+        # Camunda 7 and Flowable run flows (and even nodes) without ids, so such files are
+        # accepted. '@' cannot occur in an NCName, so the made-up id never clashes with a real one.
+        base = f"{bpmn_local(el)}@{line}"
+        element_id, n = base, 1
+        while element_id in self.ids:
+            n += 1
+            element_id = f"{base}#{n}"
+        self.ids[element_id] = line
+        return element_id
+
+    def _collect_ids(self) -> None:
+        for el in self.root.iter(etree.Element):
+            tag = el.tag
+            if not isinstance(tag, str) or not tag.startswith(_ID_NAMESPACES):
+                continue
+            element_id = el.get("id")
+            if element_id is None:
+                continue
+            line = line_of(el)
+            first = self.ids.get(element_id)
+            if first is None:
+                self.ids[element_id] = line
+            else:
+                self._problem(
+                    line,
+                    element_id,
+                    f"Expected unique ids, but '{element_id}' is already used at line {first}",
+                )
+
+    def _check_refs(self) -> None:
+        for value, attr, line, owner in self._refs:
+            # Camunda 7 and Flowable read a dangling errorRef/escalationRef as the code itself.
+            if value not in self.ids and attr not in _CODE_REFS:
+                self._problem(
+                    line,
+                    owner,
+                    f"Expected {attr} '{value}' to name an element of this file, but none has "
+                    "that id",
+                )
+
+    # -- definitions ----------------------------------------------------------------------
+
+    def read(self, source: bytes) -> Definitions:
+        """Read the whole document; problems are left in `self.problems`."""
+        self._collect_ids()
+        root = self.root
+        messages: dict[str, Message] = {}
+        signals: dict[str, Signal] = {}
+        errors: dict[str, ErrorDef] = {}
+        escalations: dict[str, EscalationDef] = {}
+        for child in root:
+            local = bpmn_local(child)
+            if local == "message":
+                base = self._base(child)
+                key = vendor.correlation_key(base["extensions"], self.language)
+                messages[base["id"]] = Message(**base, correlation_key=key)
+            elif local == "signal":
+                base = self._base(child)
+                signals[base["id"]] = Signal(**base)
+            elif local == "error":
+                base = self._base(child)
+                errors[base["id"]] = ErrorDef(**base, code=child.get("errorCode"))
+            elif local == "escalation":
+                base = self._base(child)
+                escalations[base["id"]] = EscalationDef(**base, code=child.get("escalationCode"))
+            elif local == "dataStore":
+                self._data_stores[child.get("id") or ""] = self._data(child, local, None)
+            elif local in _EVENT_KINDS and child.get("id"):
+                self._root_event_defs[child.get("id") or ""] = child
+        processes = tuple(self._process(c) for c in root if bpmn_local(c) == "process")
+        collaborations = tuple(
+            self._collaboration(c) for c in root if bpmn_local(c) == "collaboration"
+        )
+        self._check_refs()
+        return Definitions(
+            **self._base(root),
+            target_namespace=root.get("targetNamespace"),
+            processes=processes,
+            collaborations=collaborations,
+            messages=frozen_map(messages),
+            signals=frozen_map(signals),
+            errors=frozen_map(errors),
+            escalations=frozen_map(escalations),
+            namespaces=frozen_map({(p or ""): uri for p, uri in root.nsmap.items()}),
+            exporter=root.get("exporter"),
+            file=self.file,
+            source=source,
+        )
+
+    def _collaboration(self, el: etree._Element) -> Collaboration:
+        base = self._base(el)
+        participants: list[Participant] = []
+        message_flows: list[MessageFlow] = []
+        for child in el:
+            local = bpmn_local(child)
+            if local == "participant":
+                p_base = self._base(child)
+                participants.append(
+                    Participant(**p_base, process_ref=self._ref(child, "processRef", p_base["id"]))
+                )
+            elif local == "messageFlow":
+                m_base = self._base(child, synthesize_id=True)
+                owner = m_base["id"]
+                message_flows.append(
+                    MessageFlow(
+                        **m_base,
+                        source=self._ref(child, "sourceRef", owner) or "",
+                        target=self._ref(child, "targetRef", owner) or "",
+                        message_ref=self._ref(child, "messageRef", owner),
+                    )
+                )
+        return Collaboration(
+            **base, participants=tuple(participants), message_flows=tuple(message_flows)
+        )
+
+    # -- processes ------------------------------------------------------------------------
+
+    def _process(self, el: etree._Element) -> Process:
+        base = self._base(el)
+        parts = _ProcessParts()
+        self._container(el, parts, None)
+        incoming: dict[str, list[str]] = defaultdict(list)
+        outgoing: dict[str, list[str]] = defaultdict(list)
+        for flow in parts.flows:
+            outgoing[flow.source].append(flow.id)
+            incoming[flow.target].append(flow.id)
+        lane_of: dict[str, str] = {}
+        stack = list(parts.lanes)
+        while stack:
+            lane = stack.pop()
+            # Parents are visited before their children, so the innermost lane wins.
+            for ref in lane.flow_node_refs:
+                lane_of[ref] = lane.id
+            stack.extend(lane.child_lanes)
+        nodes = {
+            kw["id"]: FlowNode(
+                **kw,
+                incoming=tuple(incoming.get(kw["id"], ())),
+                outgoing=tuple(outgoing.get(kw["id"], ())),
+                lane=lane_of.get(kw["id"]),
+            )
+            for kw in parts.nodes
+        }
+        data = list(parts.data)
+        # Data stores are declared once per file; each process gets those it references.
+        for d in parts.data:
+            store = self._data_stores.get(d.ref or "") if d.kind == "dataStoreReference" else None
+            if store is not None and store not in data:
+                data.append(store)
+        executable = el.get("isExecutable")
+        return Process(
+            **base,
+            is_executable=None if executable is None else bool_attr(el, "isExecutable", False),
+            nodes=frozen_map(nodes),
+            flows=frozen_map({f.id: f for f in parts.flows}),
+            lanes=tuple(parts.lanes),
+            data=tuple(data),
+            version_tag=vendor.version_tag(el, base["extensions"]),
+        )
+
+    def _container(self, el: etree._Element, parts: _ProcessParts, parent: str | None) -> None:
+        for child in el:
+            local = bpmn_local(child)
+            if local is None:
+                continue
+            kind = _NODE_KINDS.get(local)
+            if kind is not None:
+                node = self._node(child, kind, parent, parts)
+                parts.nodes.append(node)
+                if kind in SUBPROCESS_KINDS:
+                    self._container(child, parts, node["id"])
+            elif local == "sequenceFlow":
+                parts.flows.append(self._flow(child))
+            elif local == "laneSet":
+                parts.lanes.extend(self._lane_set(child, None))
+            elif local in _DATA_KINDS:
+                parts.data.append(self._data(child, local, parent))
+
+    def _flow(self, el: etree._Element) -> SequenceFlow:
+        base = self._base(el, synthesize_id=True)
+        owner = base["id"]
+        source = self._ref(el, "sourceRef", owner)
+        target = self._ref(el, "targetRef", owner)
+        for attr, value in (("sourceRef", source), ("targetRef", target)):
+            if not value:
+                self._problem(base["line"], owner, f"Expected a {attr}, but the flow has none")
+        condition = None
+        for child in el:
+            if bpmn_local(child) == "conditionExpression":
+                expr = formal_expression(child, self.language)
+                # An empty condition is no condition: Camunda Modeler writes one when cleared.
+                condition = expr if expr.text else None
+        return SequenceFlow(**base, source=source or "", target=target or "", condition=condition)
+
+    def _lane_set(self, el: etree._Element, parent: str | None) -> list[Lane]:
+        lanes: list[Lane] = []
+        for lane_el in el:
+            if bpmn_local(lane_el) != "lane":
+                continue
+            base = self._base(lane_el)
+            refs: list[str] = []
+            children: list[Lane] = []
+            for child in lane_el:
+                local = bpmn_local(child)
+                if local == "flowNodeRef":
+                    ref = self._ref_text(child, "flowNodeRef", base["id"])
+                    if ref:
+                        refs.append(ref)
+                elif local == "childLaneSet":
+                    children.extend(self._lane_set(child, base["id"]))
+            lanes.append(
+                Lane(**base, flow_node_refs=tuple(refs), child_lanes=tuple(children), parent=parent)
+            )
+        return lanes
+
+    def _data(self, el: etree._Element, kind: str, parent: str | None) -> DataObject:
+        return DataObject(
+            **self._base(el),
+            kind=kind,
+            item_subject_ref=ref_id(el.get("itemSubjectRef")),
+            is_collection=bool_attr(el, "isCollection", False),
+            ref=ref_id(el.get("dataObjectRef") or el.get("dataStoreRef")),
+            parent=parent,
+        )
+
+    # -- flow nodes -----------------------------------------------------------------------
+
+    def _node(
+        self, el: etree._Element, kind: NodeKind, parent: str | None, parts: _ProcessParts
+    ) -> dict[str, Any]:
+        kw = self._base(el, synthesize_id=True)
+        node_id: str = kw["id"]
+        extensions = kw["extensions"]
+        kw["kind"] = kind
+        kw["parent"] = parent
+        event_defs: list[EventDefinition] = []
+        script_el: etree._Element | None = None
+        for child in el:
+            local = bpmn_local(child)
+            if local is None:
+                continue
+            if local in _EVENT_KINDS:
+                event_defs.append(self._event_definition(child, _EVENT_KINDS[local], node_id))
+            elif local == "eventDefinitionRef":
+                ref = self._ref_text(child, "eventDefinitionRef", node_id)
+                target = self._root_event_defs.get(ref or "")
+                if target is not None:
+                    target_kind = _EVENT_KINDS[bpmn_local(target) or ""]
+                    event_defs.append(self._event_definition(target, target_kind, node_id))
+            elif local == "standardLoopCharacteristics":
+                kw["loop"] = self._standard_loop(child, node_id)
+            elif local == "multiInstanceLoopCharacteristics":
+                kw["loop"] = self._multi_instance(child)
+            elif local == "script":
+                script_el = child
+            elif local == "property":
+                parts.data.append(self._data(child, local, node_id))
+        kw["event_definitions"] = tuple(event_defs)
+        kw.update(self._kind_fields(el, kind, node_id, extensions, script_el))
+        return kw
+
+    def _kind_fields(
+        self,
+        el: etree._Element,
+        kind: NodeKind,
+        node_id: str,
+        extensions: Any,
+        script_el: etree._Element | None,
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if el.get("default") is not None:
+            out["default_flow"] = self._ref(el, "default", node_id)
+        if kind in ACTIVITY_KINDS:
+            out["is_for_compensation"] = bool_attr(el, "isForCompensation", False)
+            io = vendor.io_mapping(extensions, self.language)
+            if io is not None:
+                out["io"] = io
+        script_is_feel = False
+        if kind is NodeKind.SCRIPT_TASK:
+            out.update(vendor.script_fields(el, extensions, script_el))
+            script_is_feel = normalize_language(out.get("script_format")) == "feel"
+        elif kind in (NodeKind.SERVICE_TASK, NodeKind.BUSINESS_RULE_TASK, NodeKind.SEND_TASK):
+            result = vendor.result_variable(el, extensions)
+            if result is not None:
+                out["result_variable"] = result
+        if kind in _JOB_KINDS:
+            out.update(vendor.job_fields(el, kind, extensions, script_is_feel))
+        if kind in (NodeKind.SEND_TASK, NodeKind.RECEIVE_TASK):
+            out["message_ref"] = self._ref(el, "messageRef", node_id)
+        if kind in (NodeKind.RECEIVE_TASK, NodeKind.EVENT_BASED_GATEWAY):
+            out["instantiate"] = bool_attr(el, "instantiate", False)
+        if kind is NodeKind.BOUNDARY_EVENT:
+            out["attached_to"] = self._ref(el, "attachedToRef", node_id)
+            out["cancel_activity"] = bool_attr(el, "cancelActivity", True)
+        elif kind is NodeKind.START_EVENT:
+            out["interrupting"] = bool_attr(el, "isInterrupting", True)
+            out["parallel_multiple"] = bool_attr(el, "parallelMultiple", False)
+        elif kind is NodeKind.INTERMEDIATE_CATCH_EVENT:
+            out["parallel_multiple"] = bool_attr(el, "parallelMultiple", False)
+        elif kind in SUBPROCESS_KINDS:
+            out["triggered_by_event"] = bool_attr(el, "triggeredByEvent", False)
+        elif kind is NodeKind.CALL_ACTIVITY:
+            out.update(vendor.call_fields(el, extensions))
+        if kind.value.endswith("Gateway"):
+            out["gateway_direction"] = el.get("gatewayDirection")
+            out["event_gateway_type"] = el.get("eventGatewayType")
+        return out
+
+    def _event_definition(self, el: etree._Element, kind: EventKind, owner: str) -> EventDefinition:
+        kw: dict[str, Any] = {"kind": kind, "id": el.get("id"), "line": line_of(el)}
+        attr = _REF_ATTRS.get(kind)
+        if attr is not None:
+            kw["ref"] = self._ref(el, attr, owner)
+        if kind is EventKind.TIMER:
+            for child in el:
+                timer_kind = _TIMER_KINDS.get(bpmn_local(child) or "")
+                if timer_kind is not None:
+                    kw["timer"] = TimerDefinition(
+                        timer_kind, formal_expression(child, self.language)
+                    )
+        elif kind is EventKind.LINK:
+            kw["link_name"] = el.get("name")
+        elif kind is EventKind.CONDITIONAL:
+            for child in el:
+                if bpmn_local(child) == "condition":
+                    kw["condition"] = formal_expression(child, self.language)
+        return EventDefinition(**kw)
+
+    def _standard_loop(self, el: etree._Element, owner: str) -> LoopCharacteristics:
+        kw: dict[str, Any] = {
+            "multi_instance": False,
+            "test_before": bool_attr(el, "testBefore", False),
+            "line": line_of(el),
+        }
+        maximum = el.get("loopMaximum")
+        if maximum is not None:
+            try:
+                kw["loop_maximum"] = int(maximum.strip())
+            except ValueError:
+                self._problem(
+                    kw["line"],
+                    owner,
+                    f"Expected loopMaximum to be an integer, but it is {maximum!r}",
+                )
+        for child in el:
+            if bpmn_local(child) == "loopCondition":
+                kw["loop_condition"] = formal_expression(child, self.language)
+        return LoopCharacteristics(**kw)
+
+    def _multi_instance(self, el: etree._Element) -> LoopCharacteristics:
+        line = line_of(el)
+        kw: dict[str, Any] = {
+            "multi_instance": True,
+            "sequential": bool_attr(el, "isSequential", False),
+            "line": line,
+        }
+        for child in el:
+            local = bpmn_local(child)
+            if local == "loopCardinality":
+                kw["cardinality"] = formal_expression(child, self.language)
+            elif local == "completionCondition":
+                kw["completion_condition"] = formal_expression(child, self.language)
+            elif local == "loopDataInputRef":
+                raw = element_text(child)
+                kw["collection"] = Expression(raw.strip(), raw, None, line_of(child))
+            elif local == "inputDataItem":
+                kw["element_variable"] = child.get("name") or child.get("id")
+            elif local == "loopDataOutputRef":
+                kw["output_collection"] = element_text(child).strip() or None
+            elif local == "outputDataItem":
+                name = child.get("name") or child.get("id") or ""
+                kw["output_element"] = Expression(name, name, None, line_of(child))
+        kw.update(vendor.multi_instance_fields(el, extensions_of(el), self.language))
+        return LoopCharacteristics(**kw)
