@@ -1,0 +1,40 @@
+"""Integration fixtures: the real local stack (Kafka, PostgreSQL, Redis), started once a session.
+
+The `stack` fixture calls the same code as `python -m scripts.stack up`, so on a fresh machine
+the first integration test installs, fetches and starts everything. KAFKA_BOOTSTRAP_SERVERS,
+DATABASE_URL and REDIS_URL, when set, point it at existing infrastructure instead.
+
+Helpers: `unique_name(prefix)` for per-test topic/group/schema names and
+`wait_until(predicate, timeout, interval)` for polling with a deadline (never fixed sleeps);
+import them from `scripts.stack.testing` (re-exported here).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:  # `scripts` is not an installed package
+    sys.path.insert(0, str(_ROOT))
+
+from scripts.stack import Connections, Settings, up  # noqa: E402
+from scripts.stack.testing import unique_name, wait_until  # noqa: E402
+
+__all__ = ["stack", "unique_name", "wait_until"]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Connections:
+    """Ensure the local stack is up (installing what is missing) and yield its settings.
+
+    It is left running after the session so the next run starts warm; stop it with
+    `python -m scripts.stack down`.
+    """
+    started = time.monotonic()
+    conns = up(Settings.from_env())
+    sys.stderr.write(f"\n[stack] ready in {time.monotonic() - started:.1f}s\n")
+    return conns
