@@ -218,6 +218,15 @@ _RRULE_PERIODS = {
 }
 
 
+_FIXED_PERIODS = {
+    "week": timedelta(weeks=1),
+    "day": timedelta(days=1),
+    "hour": timedelta(hours=1),
+    "minute": timedelta(minutes=1),
+    "second": timedelta(seconds=1),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class _Rule:
     """An RRULE. With DTSTART its occurrences are fixed. Without one, the rule is read from the
@@ -229,16 +238,29 @@ class _Rule:
     rule: str
     dtstart: datetime | None
     period: str
+    interval: int
+    counted: bool
 
-    def _build(self, moment: datetime) -> rrule:
-        start = self.dtstart if self.dtstart is not None else _period_start(moment, self.period)
-        built = rrulestr(self.rule, dtstart=start)
-        if not isinstance(built, rrule):  # pragma: no cover - one RRULE line gives one rrule
-            raise TypeError("expected a single rrule")
-        return built
+    def _start(self, moment: datetime) -> datetime:
+        if self.dtstart is None:
+            return _period_start(moment, self.period)
+        step = _FIXED_PERIODS.get(self.period)
+        if step is None or self.counted:
+            return self.dtstart
+        # dateutil walks every occurrence from DTSTART; a rule started long ago would be slow.
+        # Move DTSTART forward by whole intervals, which gives the same occurrences from there.
+        # Wall-clock arithmetic, as dateutil's, so a zone's daylight saving time cannot shift it.
+        step *= self.interval
+        zone = self.dtstart.tzinfo
+        wall = moment.astimezone(zone).replace(tzinfo=None) - self.dtstart.replace(tzinfo=None)
+        skipped = wall // step - 1
+        return self.dtstart + step * skipped if skipped > 0 else self.dtstart
 
     def first_at_or_after(self, moment: datetime) -> datetime | None:
-        found = self._build(moment).after(moment, inc=True)
+        built = rrulestr(self.rule, dtstart=self._start(moment))
+        if not isinstance(built, rrule):  # pragma: no cover - one RRULE line gives one rrule
+            raise TypeError("expected a single rrule")
+        found = built.after(moment, inc=True)
         return found.astimezone(UTC) if found is not None else None
 
 
@@ -471,7 +493,9 @@ def _parse_rrule(text: str) -> TimerSchedule:
         raise fail("COUNT and INTERVAL count from DTSTART, so they need a DTSTART line")
     count = int(parts["COUNT"]) if "COUNT" in parts else None
     period = _RRULE_PERIODS[parts["FREQ"]]  # rrulestr refused a rule without a valid FREQ
-    return TimerSchedule(TimerKind.CYCLE, text, count, _Rule(rule, dtstart, period))
+    interval = int(parts.get("INTERVAL", "1"))
+    plan = _Rule(rule, dtstart, period, interval, counted=count is not None)
+    return TimerSchedule(TimerKind.CYCLE, text, count, plan)
 
 
 def _until_in_utc(match: re.Match[str]) -> str:
