@@ -178,5 +178,6 @@ def export(defs: Definitions, changes: Sequence[Change] = ()) -> bytes:
     # The declaration is copied as written: lxml would rewrite its quotes and add standalone.
     declaration = _DECLARATION.match(defs.source)
     body = etree.tostring(tree, encoding=tree.docinfo.encoding or "UTF-8", xml_declaration=False)
-    out = declaration.group(0) + body if declaration else body
-    return out if isinstance(out, bytes) else out.encode()
+    if isinstance(body, str):  # only for encoding="unicode", which is never passed
+        body = body.encode()
+    return declaration.group(0) + body if declaration else body

@@ -270,6 +270,11 @@ class Reader:
             for ref in lane.flow_node_refs:
                 lane_of[ref] = lane.id
             stack.extend(lane.child_lanes)
+        # A node inside a subprocess that no lane names is worked in its subprocess's lane;
+        # subprocesses are listed before their contents, so the parent is already settled.
+        for kw in parts.nodes:
+            if kw["id"] not in lane_of and kw["parent"] in lane_of:
+                lane_of[kw["id"]] = lane_of[kw["parent"]]
         nodes = {
             kw["id"]: FlowNode(
                 **kw,
