@@ -1,0 +1,106 @@
+"""Settings shared by every service, read from the environment.
+
+Built by each service's `__main__` (never at import time) from `os.environ` or, in tests, from a
+plain mapping. Names are the standard ones where there is one (`KAFKA_BOOTSTRAP_SERVERS`,
+`DATABASE_URL`, `REDIS_URL`) and carry the `LANEWAY_` prefix otherwise. The defaults point at the
+local stack (`make up`); with `LANEWAY_ENV=production` a missing connection setting is an error
+instead, so a deployment cannot run against a developer's defaults by accident.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["Settings", "SettingsError", "configure_logging"]
+
+_LOCAL_DEFAULTS = {
+    "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
+    "DATABASE_URL": "postgresql://laneway:laneway@localhost:5432/laneway",
+    "REDIS_URL": "redis://localhost:6379/0",
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed. Not retryable: the environment has to change."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """What every service needs to find its dependencies."""
+
+    service: str
+    """The service's name (`engine`, `connectors`, ...), used in logs and telemetry."""
+    environment: str
+    """`development` (the default) or `production` (no defaults for connections)."""
+    kafka_bootstrap_servers: str
+    """Comma-separated `host:port` list of Kafka brokers."""
+    database_url: str
+    """PostgreSQL connection URL."""
+    redis_url: str
+    """Redis connection URL."""
+    topic_prefix: str
+    """Prefix of every topic name (`LANEWAY_TOPIC_PREFIX`, default `laneway.`)."""
+    startup_timeout_s: float
+    """How long `__main__` waits for dependencies before giving up (`LANEWAY_STARTUP_TIMEOUT_S`)."""
+    log_level: str
+    """Logging level name (`LANEWAY_LOG_LEVEL`, default `INFO`)."""
+    http_port: int
+    """Port of the service's HTTP endpoints: health, metrics, its API (`LANEWAY_HTTP_PORT`)."""
+
+    @classmethod
+    def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings of `service` from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        environment = env.get("LANEWAY_ENV", "development")
+        if environment not in ("development", "production"):
+            raise SettingsError(
+                f"Expected LANEWAY_ENV to be 'development' or 'production', but got {environment!r}"
+            )
+
+        def connection(name: str) -> str:
+            value = env.get(name, "").strip()
+            if value:
+                return value
+            if environment == "production":
+                raise SettingsError(f"Expected {name} to be set in production, but it is not")
+            return _LOCAL_DEFAULTS[name]
+
+        raw_timeout = env.get("LANEWAY_STARTUP_TIMEOUT_S", "60")
+        try:
+            startup_timeout_s = float(raw_timeout)
+        except ValueError:
+            startup_timeout_s = -1.0
+        if not startup_timeout_s > 0:
+            raise SettingsError(
+                "Expected LANEWAY_STARTUP_TIMEOUT_S to be a positive number of seconds, "
+                f"but got {raw_timeout!r}"
+            )
+
+        raw_port = env.get("LANEWAY_HTTP_PORT", "8080")
+        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+            raise SettingsError(
+                f"Expected LANEWAY_HTTP_PORT to be a port number, but got {raw_port!r}"
+            )
+
+        return cls(
+            service=service,
+            environment=environment,
+            kafka_bootstrap_servers=connection("KAFKA_BOOTSTRAP_SERVERS"),
+            database_url=connection("DATABASE_URL"),
+            redis_url=connection("REDIS_URL"),
+            topic_prefix=env.get("LANEWAY_TOPIC_PREFIX", "laneway."),
+            startup_timeout_s=startup_timeout_s,
+            log_level=env.get("LANEWAY_LOG_LEVEL", "INFO").upper(),
+            http_port=int(raw_port),
+        )
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to standard error, one line a record, named by service."""
+    logging.basicConfig(
+        level=settings.log_level,
+        format=f"%(asctime)s %(levelname)s {settings.service} %(name)s: %(message)s",
+    )
