@@ -130,3 +130,29 @@ def bool_attr(el: etree._Element, name: str, default: bool) -> bool:
     if value is None:
         return default
     return value.strip().lower() in ("true", "1")
+
+
+class SyntheticIds:
+    """Made-up ids for elements written without one, the same in the reader and the exporter.
+
+    Camunda 7 and Flowable run flows (even nodes) without ids, so such files are accepted. A
+    flow is named `source->target`, anything else `localName#n` (n-th id-less element of that
+    name in document order): stable when export re-wraps lines, and never equal to a real id
+    because '>' and '#' cannot occur in an NCName.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def make(self, el: etree._Element) -> str:
+        """The id for `el` (which has no `id` attribute); call in document order."""
+        local = bpmn_local(el) or "element"
+        if local == "sequenceFlow":
+            base = f"{ref_id(el.get('sourceRef'))}->{ref_id(el.get('targetRef'))}"
+        else:
+            base = local
+        n = self._seen.get(base, 0) + 1
+        self._seen[base] = n
+        if local == "sequenceFlow":
+            return base if n == 1 else f"{base}#{n}"
+        return f"{base}#{n}"

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from laneway.bpmn._common import DOCUMENTATION, EXTENSION_ELEMENTS, bpmn, bpmn_local, split_clark
-from laneway.bpmn._xml import BPMN_NS, LANEWAY_NS, XSI_NS, line_of, load
+from laneway.bpmn._common import (
+    DOCUMENTATION,
+    EXTENSION_ELEMENTS,
+    SyntheticIds,
+    bpmn,
+    bpmn_local,
+    split_clark,
+)
+from laneway.bpmn._xml import BPMN_NS, LANEWAY_NS, XSI_NS, load
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem
 
@@ -54,14 +61,14 @@ Change = SetAttribute | SetText
 
 def _index(root: etree._Element) -> dict[str, etree._Element]:
     index: dict[str, etree._Element] = {}
+    synthetic = SyntheticIds()
     for el in root.iter(etree.Element):
         local = bpmn_local(el)
         if local is None:
             continue
         element_id = el.get("id")
         if element_id is None:
-            # The reader's made-up id for an element written without one (`sequenceFlow@12`).
-            element_id = f"{local}@{line_of(el)}"
+            element_id = synthetic.make(el)
         index.setdefault(element_id, el)
     return index
 

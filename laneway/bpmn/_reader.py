@@ -16,6 +16,7 @@ from lxml import etree
 
 from laneway.bpmn import _vendor as vendor
 from laneway.bpmn._common import (
+    SyntheticIds,
     bool_attr,
     bpmn_local,
     documentation_of,
@@ -103,6 +104,7 @@ class Reader:
         self.language = root.get("expressionLanguage")
         self._root_event_defs: dict[str, etree._Element] = {}
         self._data_stores: dict[str, DataObject] = {}
+        self._synthetic = SyntheticIds()
 
     # -- shared ---------------------------------------------------------------------------
 
@@ -136,14 +138,8 @@ class Reader:
         }
 
     def _synthetic_id(self, el: etree._Element, line: int) -> str:
-        # Camunda 7 and Flowable run flows (and even nodes) without ids, so such files are
-        # accepted. '@' cannot occur in an NCName, so the made-up id never clashes with a real one.
-        base = f"{bpmn_local(el)}@{line}"
-        element_id, n = base, 1
-        while element_id in self.ids:
-            n += 1
-            element_id = f"{base}#{n}"
-        self.ids[element_id] = line
+        element_id = self._synthetic.make(el)
+        self.ids.setdefault(element_id, line)
         return element_id
 
     def _collect_ids(self) -> None:
