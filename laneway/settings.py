@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 __all__ = ["Settings", "SettingsError", "configure_logging"]
 
+# The local stack's addresses (scripts/stack/config.py), so `make up` needs no settings.
 _LOCAL_DEFAULTS = {
-    "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
-    "DATABASE_URL": "postgresql://laneway:laneway@localhost:5432/laneway",
-    "REDIS_URL": "redis://localhost:6379/0",
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:19092",
+    "DATABASE_URL": "postgresql://laneway:laneway@127.0.0.1:15432/laneway",
+    "REDIS_URL": "redis://127.0.0.1:16379/0",
 }
 
 

@@ -1,0 +1,27 @@
+# One image for every Laneway service: `python -m services.<name>` (see docker-compose.yml and
+# helm/templates/deployment.yaml, which choose the service by the command).
+
+FROM python:3.11-slim AS build
+ENV PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+# Dependencies first, in their own layer, so a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN mkdir -p laneway services \
+    && touch laneway/__init__.py services/__init__.py \
+    && pip wheel --wheel-dir /wheels . \
+    && rm /wheels/laneway-*.whl
+COPY laneway ./laneway
+COPY services ./services
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN useradd --create-home --uid 10001 laneway
+COPY --from=build /wheels /wheels
+RUN pip install --no-index --find-links /wheels laneway && rm -rf /wheels
+USER laneway
+WORKDIR /home/laneway
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=6 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=2)"
+CMD ["python", "-m", "services.engine"]

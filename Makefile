@@ -1,0 +1,90 @@
+# Laneway developer commands. Every target runs without a terminal (CI=true, no stdin).
+# See docs/development.md.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+LANEWAY := $(VENV)/bin/laneway
+# The interpreter that creates the virtualenv: python3.11 if there is one (pyproject pins 3.11).
+BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Written after a successful install; reinstall only when pyproject.toml changes.
+STAMP   := $(VENV)/.laneway-installed
+
+export PIP_NO_INPUT := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+# The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
+STACK := $(wildcard scripts/stack/__main__.py)
+
+.PHONY: help setup lint fmt test up down status bench-core clean distclean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## Create .venv (if missing) and install Laneway with its dev and bench extras
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || { \
+	  test -n "$(BOOTSTRAP_PYTHON)" || { echo "setup: no python3.11 or python3 on PATH" >&2; exit 1; }; \
+	  echo "setup: creating $(VENV) with $(BOOTSTRAP_PYTHON)"; \
+	  "$(BOOTSTRAP_PYTHON)" -m venv $(VENV); }
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+lint: setup ## ruff and mypy --strict (config in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy laneway services
+
+fmt: setup ## Format the code with ruff (not run by lint or test)
+	$(VENV)/bin/ruff format .
+
+test: setup ## The test command: lint, then every test under tests/
+	@$(MAKE) lint
+	$(PY) -m pytest -q tests
+
+up: setup ## Start the local stack, then validate and run the example processes
+ifneq ($(STACK),)
+	$(PY) -m scripts.stack up
+else
+	@echo "up: scripts/stack/ is not there; not starting Kafka, PostgreSQL or Redis"
+endif
+	@examples=$$(find examples -name '*.bpmn' 2>/dev/null | LC_ALL=C sort); \
+	if [ -z "$$examples" ]; then echo "up: no examples/**/*.bpmn yet"; exit 0; fi; \
+	if ! $(PY) -c 'import laneway.cli' 2>/dev/null; then \
+	  echo "up: the laneway command (laneway.cli) is not there yet; not running the examples"; \
+	  exit 0; fi; \
+	mapfile -t files <<< "$$examples"; \
+	$(LANEWAY) validate "$${files[@]}"; \
+	for f in "$${files[@]}"; do echo "== laneway run $$f"; $(LANEWAY) run "$$f"; done
+	@# Starting the services (python -m services.<name>) lands with the Kafka backbone.
+
+down: setup ## Stop the local stack
+ifneq ($(STACK),)
+	$(PY) -m scripts.stack down
+else
+	@echo "down: will stop the services and the local stack once scripts/stack/ lands"
+endif
+
+status: setup ## Show what is running
+ifneq ($(STACK),)
+	$(PY) -m scripts.stack status
+else
+	@echo "status: will show the services and the local stack once scripts/stack/ lands"
+endif
+
+bench-core: setup ## The engine core benchmark (benchmarks/core)
+	$(PY) -m benchmarks.core
+
+clean: ## Remove caches and build output (keeps .venv and the stack's data in var/)
+	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+	find . -path ./$(VENV) -prune -o -type d -name '*.egg-info' -prune -exec rm -rf {} +
+	rm -f $(STAMP)
+
+distclean: clean ## Also remove .venv
+	rm -rf $(VENV)
