@@ -1,0 +1,157 @@
+"""Hostile and broken input is refused with a located, readable problem; nothing is expanded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from laneway.bpmn import MAX_BYTES, parse, parse_file
+from laneway.problems import DiagramError, UnreadableInput
+
+HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+DEFS_OPEN = (
+    b'<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" '
+    b'targetNamespace="t">\n'
+)
+
+
+def _refusal(data: bytes) -> DiagramError:
+    with pytest.raises(DiagramError) as info:
+        parse(data, "hostile.bpmn")
+    return info.value
+
+
+@pytest.mark.parametrize("system_id", [b"file:///etc/passwd", b"http://attacker.invalid/x"])
+def test_external_entity_is_refused_and_never_resolved(system_id: bytes) -> None:
+    data = (
+        HEAD
+        + b'<!DOCTYPE bpmn:definitions [<!ENTITY xxe SYSTEM "'
+        + system_id
+        + b'">]>\n'
+        + DEFS_OPEN
+        + b'<bpmn:process id="p" name="&xxe;"/></bpmn:definitions>'
+    )
+
+    error = _refusal(data)
+
+    [problem] = error.problems
+    assert problem.file == "hostile.bpmn"
+    assert problem.line == 2
+    assert "entity declarations" in problem.message
+    assert "root:" not in str(error)
+
+
+def test_billion_laughs_is_refused_without_expansion() -> None:
+    entities = b'<!ENTITY lol0 "lol">' + b"".join(
+        b'<!ENTITY lol%d "%s">' % (i, b"&lol%d;" % (i - 1) * 10) for i in range(1, 10)
+    )
+    data = (
+        HEAD
+        + b"<!DOCTYPE bpmn:definitions ["
+        + entities
+        + b"]>\n"
+        + DEFS_OPEN
+        + b'<bpmn:process id="p" name="&lol9;"/></bpmn:definitions>'
+    )
+
+    error = _refusal(data)
+
+    assert "entity declarations" in error.problems[0].message
+    assert len(str(error)) < 500
+
+
+def test_entities_in_utf16_are_refused_after_parsing() -> None:
+    # The byte scan cannot see UTF-16; the check on the parsed DOCTYPE still refuses it.
+    text = (
+        '<?xml version="1.0" encoding="UTF-16"?>\n'
+        '<!DOCTYPE x [<!ENTITY e "boom">]>\n'
+        + DEFS_OPEN.decode()
+        + '<bpmn:process id="p" name="&e;"/></bpmn:definitions>'
+    )
+
+    error = _refusal(text.encode("utf-16"))
+
+    assert "entity" in error.problems[0].message
+
+
+def test_malformed_xml_is_refused_with_its_line() -> None:
+    data = HEAD + DEFS_OPEN + b'  <bpmn:process id="p">\n  </bpmn:proces>\n</bpmn:definitions>'
+
+    [problem] = _refusal(data).problems
+
+    assert problem.line == 4
+    assert problem.message.startswith("Expected well-formed XML, but:")
+
+
+def test_root_that_is_not_bpmn_definitions_is_refused() -> None:
+    [problem] = _refusal(HEAD + b'<definitions xmlns="urn:other" id="x"/>').problems
+
+    assert problem.message == (
+        "Expected the root element {http://www.omg.org/spec/BPMN/20100524/MODEL}definitions, "
+        "but it is {urn:other}definitions"
+    )
+
+
+def test_input_over_the_size_limit_is_refused_before_parsing() -> None:
+    data = HEAD + DEFS_OPEN + b" " * MAX_BYTES + b"</bpmn:definitions>"
+
+    [problem] = _refusal(data).problems
+
+    assert "MiB" in problem.message
+
+
+def test_input_nested_too_deep_is_refused() -> None:
+    depth = 400
+    data = (
+        HEAD
+        + DEFS_OPEN
+        + b"<bpmn:extensionElements>"
+        + b"<x:a xmlns:x='urn:x'>" * depth
+        + b"</x:a>" * depth
+        + b"</bpmn:extensionElements></bpmn:definitions>"
+    )
+
+    [problem] = _refusal(data).problems
+
+    assert "nested at most" in problem.message
+
+
+def test_all_reference_problems_are_reported_together() -> None:
+    data = (
+        HEAD
+        + DEFS_OPEN
+        + b"""<bpmn:process id="p">
+  <bpmn:startEvent id="s"/>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="nowhere"/>
+  <bpmn:boundaryEvent id="b" attachedToRef="ghost"/>
+  <bpmn:task id="s"/>
+</bpmn:process></bpmn:definitions>"""
+    )
+
+    problems = _refusal(data).problems
+
+    assert [str(p) for p in problems] == [
+        "hostile.bpmn:5: element 'f1': Expected targetRef 'nowhere' to name an element of this "
+        "file, but none has that id",
+        "hostile.bpmn:6: element 'b': Expected attachedToRef 'ghost' to name an element of this "
+        "file, but none has that id",
+        "hostile.bpmn:7: element 's': Expected unique ids, but 's' is already used at line 4",
+    ]
+
+
+def test_parse_file_reports_unreadable_input(tmp_path: Path) -> None:
+    with pytest.raises(UnreadableInput):
+        parse_file(tmp_path / "missing.bpmn")
+    with pytest.raises(UnreadableInput):
+        parse_file(tmp_path)
+
+
+def test_parse_file_names_the_file_in_problems(tmp_path: Path) -> None:
+    path = tmp_path / "broken.bpmn"
+    path.write_bytes(HEAD + b"<bpmn:definitions")
+
+    with pytest.raises(DiagramError) as info:
+        parse_file(path)
+
+    assert info.value.problems[0].file == str(path)
