@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from scripts.stack.config import Settings, StackError
 from scripts.stack.kafka import Kafka, metadata_ok
@@ -139,7 +140,7 @@ def status(settings: Settings | None = None) -> list[ComponentStatus]:
             ComponentStatus("kafka", pid is not None and k.healthy(), s.kafka_bootstrap, pid, True)
         )
     if s.external_database_url:
-        out.append(ComponentStatus("postgres", True, "DATABASE_URL", None, False))
+        out.append(_external("postgres", s.external_database_url, 5432))
     else:
         pid = Postgres(s).pid()
         out.append(
@@ -152,7 +153,7 @@ def status(settings: Settings | None = None) -> list[ComponentStatus]:
             )
         )
     if s.external_redis_url:
-        out.append(ComponentStatus("redis", True, "REDIS_URL", None, False))
+        out.append(_external("redis", s.external_redis_url, 6379))
     else:
         r = Redis(s)
         pid = r.pid()
@@ -166,6 +167,17 @@ def status(settings: Settings | None = None) -> list[ComponentStatus]:
             )
         )
     return out
+
+
+def _external(name: str, url: str, default_port: int) -> ComponentStatus:
+    """An external server counts as running when its host:port accepts a connection."""
+    parsed = urlsplit(url)
+    host = parsed.hostname or "127.0.0.1"
+    try:
+        port = parsed.port or default_port
+    except ValueError:
+        port = default_port
+    return ComponentStatus(name, port_open(port, host, 2.0), f"{host}:{port}", None, False)
 
 
 def topics(settings: Settings | None = None) -> list[TopicSpec]:

@@ -11,8 +11,10 @@ import them from `scripts.stack.testing` (re-exported here).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,20 +23,23 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # `scripts` is not an installed package
     sys.path.insert(0, str(_ROOT))
 
-from scripts.stack import Connections, Settings, up  # noqa: E402
+from scripts.stack import Connections, Settings, down, up  # noqa: E402
 from scripts.stack.testing import unique_name, wait_until  # noqa: E402
 
 __all__ = ["stack", "unique_name", "wait_until"]
 
 
 @pytest.fixture(scope="session")
-def stack() -> Connections:
+def stack() -> Iterator[Connections]:
     """Ensure the local stack is up (installing what is missing) and yield its settings.
 
-    It is left running after the session so the next run starts warm; stop it with
-    `python -m scripts.stack down`.
+    It is left running after the session so the next run starts warm (stop it with
+    `python -m scripts.stack down`), unless LANEWAY_STACK_DOWN_AFTER=1, as on CI.
     """
+    settings = Settings.from_env()
     started = time.monotonic()
-    conns = up(Settings.from_env())
+    conns = up(settings)
     sys.stderr.write(f"\n[stack] ready in {time.monotonic() - started:.1f}s\n")
-    return conns
+    yield conns
+    if os.environ.get("LANEWAY_STACK_DOWN_AFTER", "").strip() in {"1", "true", "yes"}:
+        down(settings)
