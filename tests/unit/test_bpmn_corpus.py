@@ -106,7 +106,7 @@ def _accepted() -> list[dict[str, str]]:
 
 
 def _c14n(data: bytes) -> str:
-    return etree.canonicalize(from_file=io.BytesIO(data))
+    return str(etree.canonicalize(from_file=io.BytesIO(data)))
 
 
 def _without_lines(value: object) -> object:

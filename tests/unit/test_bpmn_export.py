@@ -32,7 +32,7 @@ SOURCE = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 
 def _c14n(data: bytes) -> str:
-    return etree.canonicalize(from_file=io.BytesIO(data))
+    return str(etree.canonicalize(from_file=io.BytesIO(data)))
 
 
 def test_export_without_changes_is_byte_identical() -> None:
