@@ -1,0 +1,155 @@
+"""Events thrown inside an instance: errors and escalations looking for a catcher up the scope
+chain, signals broadcast to everyone, messages published."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from laneway.engine.behaviours import variables as vars_
+from laneway.engine.context import Processing
+from laneway.engine.executable import NO_SCOPE
+from laneway.engine.expressions import evaluate
+from laneway.engine.records import Command, Event
+from laneway.engine.state import MI_BODY_KIND, PROCESS_KIND, ElementInstance
+from laneway.expr import ExpressionError
+from laneway.model import EventKind, FlowNode, NodeKind
+from laneway.model._elements import SUBPROCESS_KINDS
+
+_SCOPES = frozenset(k.value for k in SUBPROCESS_KINDS) | {PROCESS_KIND}
+
+
+def _catch_code(ctx: Processing, node: FlowNode, kind: EventKind) -> tuple[bool, str | None]:
+    ed = node.event_definition
+    if ed is None or ed.kind != kind:
+        return False, None
+    proc = ctx.proc
+    return True, proc.error_code(ed.ref) if kind == EventKind.ERROR else proc.escalation_code(
+        ed.ref)
+
+
+def _pick(ctx: Processing, nodes: list[FlowNode], kind: EventKind, code: str) -> FlowNode | None:
+    # an exact code wins over a catch-all at the same level, as in Zeebe
+    catch_all = None
+    for node in nodes:
+        matches, catch = _catch_code(ctx, node, kind)
+        if not matches:
+            continue
+        if catch == code:
+            return node
+        if catch is None and catch_all is None:
+            catch_all = node
+    return catch_all
+
+
+def find_catcher(
+    ctx: Processing, thrower: ElementInstance, kind: EventKind, code: str
+) -> tuple[ElementInstance, FlowNode] | None:
+    """The nearest catcher of an error or escalation thrown at `thrower`: a boundary event on
+    it or an enclosing activity, or an event subprocess start in an enclosing scope."""
+    inst = ctx.inst
+    proc = ctx.proc
+    current: ElementInstance | None = thrower
+    while current is not None:
+        scope = inst.elements.get(current.scope_key)
+        inner_of_body = scope is not None and scope.kind == MI_BODY_KIND
+        if current.kind in _SCOPES:
+            scope_id = NO_SCOPE if current.kind == PROCESS_KIND else current.element_id
+            starts = [proc.esp_starts[e.id] for e in proc.event_subprocesses.get(scope_id, ())
+                      if e.id in proc.esp_starts]
+            found = _pick(ctx, starts, kind, code)
+            if found is not None:
+                return current, found
+        if current.kind != PROCESS_KIND and not inner_of_body:
+            found = _pick(ctx, list(proc.boundaries.get(current.element_id, ())), kind, code)
+            if found is not None:
+                return current, found
+        current = scope
+    return None
+
+
+def throw(
+    ctx: Processing,
+    thrower: ElementInstance,
+    kind: EventKind,
+    code: str,
+    message: str = "",
+    variables: dict[str, Any] | None = None,
+) -> bool:
+    """Throw an error or escalation from `thrower`. True when something caught it (here or,
+    for a called instance, handed to the parent); False when nothing can."""
+    from laneway.engine.behaviours import flow
+    from laneway.engine.processors.subprocess import activate_event_subprocess
+
+    intent = Event.ERROR_THROWN if kind == EventKind.ERROR else Event.ESCALATION_THROWN
+    payload = dict(variables or {})
+    found = find_catcher(ctx, thrower, kind, code)
+    if found is None:
+        parent = ctx.inst.parent
+        ctx.write_element(intent, thrower, {"code": code, "message": message,
+                                            "caught": False, "toParent": parent is not None})
+        if parent is not None:
+            to_parent = (Command.THROW_ERROR_TO_PARENT if kind == EventKind.ERROR
+                         else Command.ESCALATE_TO_PARENT)
+            ctx.follow_up(to_parent, parent.instance_id, {
+                "elementKey": parent.element_key, "code": code, "message": message,
+                "variables": payload})
+            return True
+        return False
+    owner, catch = found
+    ctx.write_element(intent, thrower, {"code": code, "message": message, "caught": True,
+                                        "catchElementId": catch.id})
+    if kind == EventKind.ERROR:
+        payload.setdefault("errorCode", code)
+        if message:
+            payload.setdefault("errorMessage", message)
+    if catch.kind == NodeKind.BOUNDARY_EVENT:
+        scope_key = owner.scope_key
+        if catch.cancel_activity:
+            flow.terminate(ctx, owner)
+        flow.activate(ctx, scope_key, catch, trigger=payload)
+        return True
+    esp = ctx.proc.node(catch.parent) if catch.parent else None
+    assert esp is not None
+    if catch.interrupting:
+        flow.terminate_children(ctx, owner)
+    activate_event_subprocess(ctx, owner, esp, catch, payload)
+    return True
+
+
+def broadcast_signal(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
+    """Send the signal of a throw event to every subscriber (as a follow-up command, so that
+    it reaches every partition)."""
+    ed = node.event_definition
+    name = ctx.proc.signal_name(ed.ref if ed else None)
+    ctx.follow_up(Command.BROADCAST_SIGNAL, ctx.inst.instance_id, {
+        "name": name, "variables": {}, "startInstances": True})
+
+
+def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> bool:
+    """Publish the message of a throw event with the thrower's variables. False on an
+    incident (the correlation key could not be evaluated)."""
+    from laneway.engine.behaviours import work
+
+    ed = node.event_definition
+    ref = ed.ref if ed else node.message_ref
+    proc = ctx.proc
+    name = proc.message_name(ref)
+    seen = vars_.visible(ctx.inst, elem.key)
+    correlation = ""
+    message = proc.definitions.messages.get(ref) if ref else None
+    raw_key = node.attrs.get("laneway:correlationKey")
+    try:
+        if raw_key is not None:
+            from laneway.model import Expression
+
+            correlation = str(evaluate(Expression(raw_key, raw_key), seen) or "")
+        elif message is not None and message.correlation_key is not None:
+            correlation = str(evaluate(message.correlation_key, seen) or "")
+    except ExpressionError as exc:
+        work.raise_incident(ctx, elem, "EXTRACT_VALUE_ERROR",
+                            f"Expected to evaluate the correlation key of '{name}', but {exc}")
+        return False
+    ctx.follow_up(Command.PUBLISH_MESSAGE, ctx.inst.instance_id, {
+        "name": name, "correlationKey": correlation, "variables": dict(seen),
+        "messageId": f"{ctx.inst.instance_id}/{elem.key}", "ttl": 0})
+    return True

@@ -1,0 +1,57 @@
+"""Variable scopes: reading what an element sees, and writing where a value belongs."""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Mapping
+from typing import Any
+
+from laneway.engine.context import Processing
+from laneway.engine.records import Event
+from laneway.engine.state import ElementInstance, InstanceState
+
+
+def visible(inst: InstanceState, key: int) -> ChainMap[str, Any]:
+    """The variables an element instance sees: its own, then each enclosing scope's."""
+    maps: list[dict[str, Any]] = []
+    elements = inst.elements
+    current: int = key
+    while True:
+        local = inst.variables.get(current)
+        if local:
+            maps.append(local)
+        elem = elements.get(current)
+        if elem is None or elem.scope_key == 0:
+            break
+        current = elem.scope_key
+    return ChainMap(*maps)
+
+
+def set_local(ctx: Processing, elem: ElementInstance, values: Mapping[str, Any]) -> None:
+    """Set variables on the element's own scope."""
+    if values:
+        ctx.write_element(Event.VARIABLES_UPDATED, elem, {"variables": dict(values)})
+
+
+def propagate(ctx: Processing, start_key: int, values: Mapping[str, Any]) -> None:
+    """Set each variable in the nearest scope (from `start_key` up) that already has it, else in
+    the process instance's scope, as Camunda and Zeebe do."""
+    if not values:
+        return
+    inst = ctx.inst
+    by_scope: dict[int, dict[str, Any]] = {}
+    for name, value in values.items():
+        current = start_key
+        target = inst.root_key
+        while current:
+            if name in inst.variables.get(current, ()):
+                target = current
+                break
+            elem = inst.elements.get(current)
+            if elem is None:
+                break
+            current = elem.scope_key
+        by_scope.setdefault(target, {})[name] = value
+    for scope_key, vals in by_scope.items():
+        scope = inst.elements[scope_key]
+        ctx.write_element(Event.VARIABLES_UPDATED, scope, {"variables": vals})

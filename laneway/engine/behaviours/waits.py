@@ -1,0 +1,228 @@
+"""What elements wait on: timers, message and signal subscriptions; and what happens when one
+of them fires."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from laneway.engine.behaviours import variables as vars_
+from laneway.engine.behaviours import work
+from laneway.engine.context import Processing
+from laneway.engine.expressions import evaluate
+from laneway.engine.records import Command, Event
+from laneway.engine.state import ElementInstance
+from laneway.expr import ExpressionError
+from laneway.model import EventKind, FlowNode, NodeKind
+from laneway.timers import TimerError, parse_timer
+
+_WAITABLE = frozenset({EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL})
+
+
+def open_boundaries(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
+    """Subscribe to the timer, message and signal boundary events of an activity."""
+    for boundary in ctx.proc.boundaries.get(node.id, ()):
+        if boundary.event_kind in _WAITABLE:
+            open_wait(ctx, elem, boundary)
+
+
+def open_event_subprocesses(ctx: Processing, scope: ElementInstance, scope_id: str) -> None:
+    """Subscribe to the timer, message and signal starts of a scope's event subprocesses."""
+    for esp in ctx.proc.event_subprocesses.get(scope_id, ()):
+        start = ctx.proc.esp_starts.get(esp.id)
+        if start is not None and start.event_kind in _WAITABLE:
+            open_wait(ctx, scope, start)
+
+
+def open_wait(ctx: Processing, owner: ElementInstance, catch: FlowNode) -> bool:
+    """Make `owner` wait on the event of `catch` (itself, a boundary event, an event
+    subprocess start, or an event-based gateway's target). False if an incident was raised."""
+    if catch.kind == NodeKind.RECEIVE_TASK:
+        return open_message(ctx, owner, catch, catch.message_ref)
+    ed = catch.event_definition
+    if ed is None:
+        return True
+    if ed.kind == EventKind.TIMER:
+        return open_timer(ctx, owner, catch)
+    if ed.kind == EventKind.MESSAGE:
+        return open_message(ctx, owner, catch, ed.ref)
+    if ed.kind == EventKind.SIGNAL:
+        key = ctx.new_key()
+        ctx.write_element(Event.SIGNAL_SUBSCRIPTION_CREATED, owner, {
+            "key": key, "name": ctx.proc.signal_name(ed.ref), "elementId": catch.id})
+    return True
+
+
+def open_timer(
+    ctx: Processing, owner: ElementInstance, catch: FlowNode, fired: int = 0,
+    previous_due: int | None = None,
+) -> bool:
+    """Schedule the timer of `catch`; the due time counts from the command's timestamp."""
+    ed = catch.event_definition
+    assert ed is not None
+    timer = ed.timer
+    assert timer is not None
+    try:
+        text = timer.expression.text
+        if (timer.expression.language or "") == "feel":
+            text = str(evaluate(timer.expression, vars_.visible(ctx.inst, owner.key)))
+        schedule = parse_timer(timer.kind, text)
+        now = ctx.cmd.timestamp
+        due = (schedule.first_due(now) if previous_due is None
+               else schedule.next_due(previous_due, fired))
+    except (ExpressionError, TimerError) as exc:
+        work.raise_incident(ctx, owner, "TIMER_ERROR",
+                            f"Expected a valid timer on '{catch.id}', but {exc}")
+        return False
+    if due is None:
+        return True
+    key = ctx.new_key()
+    ctx.write_element(Event.TIMER_CREATED, owner, {
+        "key": key, "due": due, "elementId": catch.id, "repetitions": schedule.repetitions,
+        "fired": fired, "expression": text, "timerKind": timer.kind.value})
+    return True
+
+
+def open_message(ctx: Processing, owner: ElementInstance, catch: FlowNode, ref: str | None) -> bool:
+    """Subscribe to a message by name and correlation key (evaluated now, in the owner's
+    scope); the message side learns of it through a follow-up command."""
+    proc = ctx.proc
+    name = proc.message_name(ref)
+    correlation = ""
+    message = proc.definitions.messages.get(ref) if ref else None
+    expr = message.correlation_key if message is not None else None
+    if expr is not None:
+        try:
+            value = evaluate(expr, vars_.visible(ctx.inst, owner.key))
+        except ExpressionError as exc:
+            work.raise_incident(ctx, owner, "EXTRACT_VALUE_ERROR",
+                                f"Expected to evaluate the correlation key of message "
+                                f"'{name}', but {exc}")
+            return False
+        correlation = "" if value is None else _key_text(value)
+    key = ctx.new_key()
+    ctx.write_element(Event.MESSAGE_SUBSCRIPTION_CREATED, owner, {
+        "key": key, "name": name, "correlationKey": correlation, "elementId": catch.id})
+    _register(ctx, name, correlation, key)
+    return True
+
+
+def _key_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _register(ctx: Processing, name: str, correlation: str, key: int) -> None:
+    ctx.follow_up(Command.OPEN_MESSAGE_SUBSCRIPTION, ctx.inst.instance_id, {
+        "name": name, "correlationKey": correlation, "subKey": key,
+        "processId": ctx.inst.process_id})
+
+
+def close_all(ctx: Processing, elem: ElementInstance) -> None:
+    """End everything an element waits on: timers, subscriptions, its job or user task, and
+    its incidents."""
+    inst = ctx.inst
+    key = elem.key
+    for timer in [t for t in inst.timers.values() if t.element_key == key]:
+        ctx.write_element(Event.TIMER_CANCELED, elem, {"key": timer.key})
+    for sub in [s for s in inst.message_subs.values() if s.element_key == key]:
+        ctx.write_element(Event.MESSAGE_SUBSCRIPTION_DELETED, elem, {"key": sub.key})
+        ctx.follow_up(Command.CLOSE_MESSAGE_SUBSCRIPTION, inst.instance_id, {
+            "name": sub.name, "correlationKey": sub.correlation_key, "subKey": sub.key})
+    for sub in [s for s in inst.signal_subs.values() if s.element_key == key]:
+        ctx.write_element(Event.SIGNAL_SUBSCRIPTION_DELETED, elem, {"key": sub.key})
+    job = inst.jobs.get(key)
+    if job is not None:
+        ctx.write_element(Event.JOB_CANCELED, elem, {"key": key, "type": job.type})
+    if key in inst.user_tasks:
+        ctx.write_element(Event.USER_TASK_CANCELED, elem, {"key": key})
+    for inc in [i for i in inst.incidents.values() if i.element_key == key]:
+        ctx.write_element(Event.INCIDENT_RESOLVED, elem, {"key": inc.key, "reason": "left"})
+
+
+def fire(
+    ctx: Processing,
+    owner: ElementInstance,
+    catch_id: str,
+    payload: dict[str, Any],
+    *,
+    kind: EventKind,
+    timer_due: int | None = None,
+    timer_fired: int = 0,
+) -> None:
+    """An event `owner` waited on arrived at `catch_id`: move on accordingly."""
+    from laneway.engine.behaviours import flow
+
+    proc = ctx.proc
+    catch = proc.node(catch_id)
+    if catch.id == owner.element_id and owner.kind == catch.kind.value:
+        # the waiting element itself (catch event, receive task)
+        flow.complete(ctx, owner, payload)
+        return
+    if owner.kind == NodeKind.EVENT_BASED_GATEWAY.value:
+        gateway = proc.node(owner.element_id)
+        chosen = [f for f in gateway.outgoing if proc.flow(f).target == catch.id]
+        flow.complete(ctx, owner, flows=chosen[:1], trigger=payload)
+        return
+    if catch.kind == NodeKind.BOUNDARY_EVENT:
+        scope_key = owner.scope_key
+        if catch.cancel_activity:
+            flow.terminate(ctx, owner)
+        elif kind == EventKind.TIMER and timer_due is not None:
+            open_timer(ctx, owner, catch, fired=timer_fired, previous_due=timer_due)
+        elif kind == EventKind.MESSAGE:
+            _reopen_message(ctx, owner, catch)
+        flow.activate(ctx, scope_key, catch, trigger=payload)
+        return
+    # an event subprocess start: `owner` is the scope the event subprocess lives in
+    esp = proc.node(catch.parent) if catch.parent else None
+    if esp is None:
+        return
+    if catch.interrupting:
+        flow.terminate_children(ctx, owner)
+        starts = {s.id for s in proc.esp_starts.values()}
+        close_matching(ctx, owner, starts)
+    elif kind == EventKind.TIMER and timer_due is not None:
+        open_timer(ctx, owner, catch, fired=timer_fired, previous_due=timer_due)
+    elif kind == EventKind.MESSAGE:
+        _reopen_message(ctx, owner, catch)
+    from laneway.engine.processors.subprocess import activate_event_subprocess
+
+    activate_event_subprocess(ctx, owner, esp, catch, payload)
+
+
+def _reopen_message(ctx: Processing, owner: ElementInstance, catch: FlowNode) -> None:
+    for sub in ctx.inst.message_subs.values():
+        if sub.element_key == owner.key and sub.element_id == catch.id:
+            _register(ctx, sub.name, sub.correlation_key, sub.key)
+            return
+
+
+def close_matching(ctx: Processing, owner: ElementInstance, element_ids: set[str]) -> None:
+    """Close the waits of `owner` that belong to these catch elements."""
+    inst = ctx.inst
+    for timer in [t for t in inst.timers.values()
+                  if t.element_key == owner.key and t.element_id in element_ids]:
+        ctx.write_element(Event.TIMER_CANCELED, owner, {"key": timer.key})
+    for sub in [s for s in inst.message_subs.values()
+                if s.element_key == owner.key and s.element_id in element_ids]:
+        ctx.write_element(Event.MESSAGE_SUBSCRIPTION_DELETED, owner, {"key": sub.key})
+        ctx.follow_up(Command.CLOSE_MESSAGE_SUBSCRIPTION, inst.instance_id, {
+            "name": sub.name, "correlationKey": sub.correlation_key, "subKey": sub.key})
+    for sig in [s for s in inst.signal_subs.values()
+                if s.element_key == owner.key and s.element_id in element_ids]:
+        ctx.write_element(Event.SIGNAL_SUBSCRIPTION_DELETED, owner, {"key": sig.key})
+
+
+def keeps_open(ctx: Processing, catch_id: str) -> bool:
+    """Whether a subscription stays after it fired (non-interrupting boundary or event
+    subprocess start)."""
+    catch = ctx.proc.node(catch_id)
+    if catch.kind == NodeKind.BOUNDARY_EVENT:
+        return not catch.cancel_activity
+    if catch.kind == NodeKind.START_EVENT and catch.parent:
+        return not catch.interrupting
+    return False
+

@@ -1,0 +1,143 @@
+"""One command being processed: the events it writes (applied at once) and what follows.
+
+Processors never change state themselves: they write events through `Processing.write`, which
+applies each one immediately, so the next step sees the state the event produced and replay
+with the appliers alone arrives at the same state.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from laneway.engine.appliers import apply_event
+from laneway.engine.executable import ExecutableProcess
+from laneway.engine.records import Command, Event, Record, RecordKind
+from laneway.engine.repository import DefinitionRepository
+from laneway.engine.state import ElementInstance, EngineState, InstanceState
+
+
+class Processing:
+    """The working context of one command."""
+
+    def __init__(self, repository: DefinitionRepository, state: EngineState, cmd: Record) -> None:
+        self.repository = repository
+        self.state = state
+        self.cmd = cmd
+        self.events: list[Record] = []
+        self.commands: list[Record] = []
+        self._inst: InstanceState | None = state.instances.get(cmd.instance_id)
+        self._proc: ExecutableProcess | None = None
+        self._next_key = 0
+        self._agenda: deque[Callable[[], None]] = deque()
+        # (scope key, gateway id) of inclusive joins to look at once nothing else moves
+        self.inclusive_joins: set[tuple[int, str]] = set()
+        # scope key -> tokens queued on the agenda toward an element of that scope: a scope
+        # must not end while one is on its way
+        self.in_flight: dict[int, int] = {}
+
+    # -- the instance being processed --------------------------------------------------------
+
+    @property
+    def inst(self) -> InstanceState:
+        """The instance this command is about (it must exist)."""
+        assert self._inst is not None, "no instance bound"
+        return self._inst
+
+    @property
+    def proc(self) -> ExecutableProcess:
+        """The process version of the bound instance."""
+        if self._proc is None:
+            self._proc = self.repository.get(self.inst.process_id, self.inst.version)
+        return self._proc
+
+    def bind(self) -> InstanceState | None:
+        """Look the command's instance up again (after the event that created it)."""
+        self._inst = self.state.instances.get(self.cmd.instance_id)
+        self._proc = None
+        return self._inst
+
+    def new_key(self) -> int:
+        """A fresh key within the instance; the event that uses it moves the counter on."""
+        current = self._inst.next_key if self._inst is not None else 1
+        key = max(current, self._next_key)
+        self._next_key = key + 1
+        return key
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(
+        self,
+        intent: Event,
+        value: Mapping[str, Any],
+        *,
+        element_id: str = "",
+        element_type: str = "",
+        token_id: int = 0,
+        scope_id: int = 0,
+        instance_id: str | None = None,
+    ) -> Record:
+        """Write an event and apply it to the state."""
+        rec = Record(
+            record_id=f"{self.cmd.record_id}.{len(self.events)}",
+            kind=RecordKind.EVENT,
+            intent=intent.value,
+            instance_id=instance_id if instance_id is not None else self.cmd.instance_id,
+            timestamp=self.cmd.timestamp,
+            value=value,
+            element_id=element_id,
+            element_type=element_type,
+            token_id=token_id,
+            scope_id=scope_id,
+            principal=self.cmd.principal,
+        )
+        apply_event(self.state, rec)
+        self.events.append(rec)
+        return rec
+
+    def write_element(
+        self, intent: Event, elem: ElementInstance, value: Mapping[str, Any]
+    ) -> Record:
+        """Write an event about a live element instance."""
+        return self.write(intent, value, element_id=elem.element_id, element_type=elem.kind,
+                          token_id=elem.key, scope_id=elem.scope_key)
+
+    def reject(self, reason: str, rejection_type: str = "INVALID_STATE") -> None:
+        """Refuse the command: a rejection record with the reason, and no state change."""
+        self.events.append(Record(
+            record_id=f"{self.cmd.record_id}.{len(self.events)}",
+            kind=RecordKind.REJECTION,
+            intent=self.cmd.intent,
+            instance_id=self.cmd.instance_id,
+            timestamp=self.cmd.timestamp,
+            value={"reason": reason, "rejectionType": rejection_type,
+                   "command": dict(self.cmd.value)},
+            principal=self.cmd.principal,
+        ))
+
+    def follow_up(self, intent: Command, instance_id: str, value: Mapping[str, Any]) -> None:
+        """A command for the engine to process after this one (maybe on another partition)."""
+        self.commands.append(Record(
+            record_id=f"{self.cmd.record_id}.c{len(self.commands)}",
+            kind=RecordKind.COMMAND,
+            intent=intent.value,
+            instance_id=instance_id,
+            timestamp=self.cmd.timestamp,
+            value=value,
+            principal=self.cmd.principal,
+        ))
+
+    # -- the agenda ---------------------------------------------------------------------------
+
+    def later(self, step: Callable[[], None]) -> None:
+        """Queue a step; steps run first in, first out, so processing is deterministic."""
+        self._agenda.append(step)
+
+    def drain(self, on_quiet: Callable[[], bool]) -> None:
+        """Run queued steps until none is left and `on_quiet` finds nothing more to do."""
+        while True:
+            while self._agenda:
+                self._agenda.popleft()()
+            if not on_quiet():
+                return

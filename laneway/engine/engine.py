@@ -1,0 +1,50 @@
+"""The engine core: commands in, events and follow-up commands out. No Kafka, no clock, no
+randomness: the same commands give the same records, byte for byte."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from laneway.engine import processors as _processors  # registers every element processor
+from laneway.engine.behaviours import flow
+from laneway.engine.context import Processing
+from laneway.engine.handlers import HANDLERS
+from laneway.engine.records import Record, RecordKind
+from laneway.engine.repository import DefinitionRepository
+from laneway.engine.state import EngineState
+
+assert _processors
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingResult:
+    """What one command produced: events and rejections, and commands to process next."""
+
+    events: list[Record]
+    commands: list[Record]
+
+    @property
+    def rejected(self) -> Record | None:
+        """The rejection, when the command was refused."""
+        return next((r for r in self.events if r.kind == RecordKind.REJECTION), None)
+
+
+class Engine:
+    """Processes commands against the state it owns."""
+
+    def __init__(self, repository: DefinitionRepository, state: EngineState | None = None) -> None:
+        self.repository = repository
+        self.state = state if state is not None else EngineState()
+
+    def process(self, command: Record) -> ProcessingResult:
+        """Process one command completely."""
+        ctx = Processing(self.repository, self.state, command)
+        handler = HANDLERS.get(command.intent)
+        if command.kind != RecordKind.COMMAND or handler is None:
+            ctx.reject(f"Expected a command the engine knows, but got {command.kind.value} "
+                       f"'{command.intent}'", "INVALID_ARGUMENT")
+        else:
+            handler(ctx)
+            if ctx.bind() is not None:
+                ctx.drain(lambda: flow.on_quiet(ctx))
+        return ProcessingResult(ctx.events, ctx.commands)

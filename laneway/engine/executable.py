@@ -1,0 +1,188 @@
+"""A process prepared for running: the indexes the processors need, built once per version."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from laneway.model import Definitions, EventKind, FlowNode, Lane, NodeKind, Process, SequenceFlow
+from laneway.model._elements import SUBPROCESS_KINDS
+
+JOINING_KINDS = frozenset({NodeKind.PARALLEL_GATEWAY, NodeKind.INCLUSIVE_GATEWAY})
+NO_SCOPE = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutableProcess:
+    """One version of a process with the lookups the engine needs.
+
+    Scopes are named by the id of their subprocess, `NO_SCOPE` ("") for the process itself.
+    """
+
+    process: Process
+    definitions: Definitions
+    version: int
+    # scope -> nodes that start when the scope starts (none start event, or nodes without
+    # incoming flows when the scope has no start event)
+    entry_nodes: Mapping[str, tuple[FlowNode, ...]]
+    # activity id -> boundary events attached to it
+    boundaries: Mapping[str, tuple[FlowNode, ...]]
+    # scope -> its event subprocesses
+    event_subprocesses: Mapping[str, tuple[FlowNode, ...]]
+    # event subprocess id -> its start event
+    esp_starts: Mapping[str, FlowNode]
+    # (scope, link name) -> the link catch event
+    link_targets: Mapping[tuple[str, str], FlowNode]
+    # node id -> every node reachable from it by sequence flows (and its boundary events)
+    reach: Mapping[str, frozenset[str]]
+    # gateways that join: parallel or inclusive with more than one incoming flow
+    joining: frozenset[str]
+    # start events of the process itself by kind of trigger
+    start_events: tuple[FlowNode, ...]
+    # lane id -> lane (nested lanes included)
+    lanes: Mapping[str, Lane]
+
+    @property
+    def id(self) -> str:
+        """The process id."""
+        return self.process.id
+
+    def node(self, node_id: str) -> FlowNode:
+        """The flow node with this id."""
+        return self.process.nodes[node_id]
+
+    def lane(self, lane_id: str) -> Lane | None:
+        """The lane with this id."""
+        return self.lanes.get(lane_id)
+
+    def flow(self, flow_id: str) -> SequenceFlow:
+        """The sequence flow with this id."""
+        return self.process.flows[flow_id]
+
+    def message_name(self, ref: str | None) -> str:
+        """The name of the message with this id (the id itself when it has no name)."""
+        if ref is None:
+            return ""
+        msg = self.definitions.messages.get(ref)
+        return (msg.name or msg.id) if msg else ref
+
+    def signal_name(self, ref: str | None) -> str:
+        """The name of the signal with this id (the id itself when it has no name)."""
+        if ref is None:
+            return ""
+        sig = self.definitions.signals.get(ref)
+        return (sig.name or sig.id) if sig else ref
+
+    def error_code(self, ref: str | None) -> str | None:
+        """The error code of the error with this id; None for a catch-all."""
+        if ref is None:
+            return None
+        err = self.definitions.errors.get(ref)
+        return (err.code or err.name or err.id) if err else ref
+
+    def escalation_code(self, ref: str | None) -> str | None:
+        """The escalation code of the escalation with this id; None for a catch-all."""
+        if ref is None:
+            return None
+        esc = self.definitions.escalations.get(ref)
+        return (esc.code or esc.name or esc.id) if esc else ref
+
+
+def scope_of(node: FlowNode) -> str:
+    """The scope a node lives in."""
+    return node.parent or NO_SCOPE
+
+
+def build(definitions: Definitions, process: Process, version: int) -> ExecutableProcess:
+    """Index a process for running (the caller has checked it is runnable)."""
+    nodes = process.nodes
+    by_scope: dict[str, list[FlowNode]] = {}
+    boundaries: dict[str, list[FlowNode]] = {}
+    esps: dict[str, list[FlowNode]] = {}
+    esp_starts: dict[str, FlowNode] = {}
+    links: dict[tuple[str, str], FlowNode] = {}
+    for node in nodes.values():
+        scope = scope_of(node)
+        by_scope.setdefault(scope, []).append(node)
+        if node.kind == NodeKind.BOUNDARY_EVENT and node.attached_to:
+            boundaries.setdefault(node.attached_to, []).append(node)
+        if node.kind in SUBPROCESS_KINDS and node.triggered_by_event:
+            esps.setdefault(scope, []).append(node)
+        if (
+            node.kind == NodeKind.INTERMEDIATE_CATCH_EVENT
+            and node.event_kind == EventKind.LINK
+            and node.event_definition is not None
+        ):
+            links[(scope, node.event_definition.link_name or node.name or "")] = node
+    for esp_list in esps.values():
+        for esp in esp_list:
+            for child in by_scope.get(esp.id, []):
+                if child.kind == NodeKind.START_EVENT:
+                    esp_starts[esp.id] = child
+    entry: dict[str, tuple[FlowNode, ...]] = {}
+    for scope, members in by_scope.items():
+        entry[scope] = _entry_nodes(members)
+    joining = frozenset(
+        n.id for n in nodes.values() if n.kind in JOINING_KINDS and len(n.incoming) > 1
+    )
+    reach = _reachability(process, boundaries)
+    return ExecutableProcess(
+        process=process,
+        definitions=definitions,
+        version=version,
+        entry_nodes=MappingProxyType(entry),
+        boundaries=MappingProxyType({k: tuple(v) for k, v in boundaries.items()}),
+        event_subprocesses=MappingProxyType({k: tuple(v) for k, v in esps.items()}),
+        esp_starts=MappingProxyType(esp_starts),
+        link_targets=MappingProxyType(links),
+        reach=MappingProxyType(reach),
+        joining=joining,
+        start_events=tuple(
+            n for n in by_scope.get(NO_SCOPE, []) if n.kind == NodeKind.START_EVENT
+        ),
+        lanes=MappingProxyType({lane.id: lane for lane in process.all_lanes()}),
+    )
+
+
+def _entry_nodes(members: list[FlowNode]) -> tuple[FlowNode, ...]:
+    starts = [n for n in members if n.kind == NodeKind.START_EVENT and not n.event_definitions]
+    if starts:
+        return tuple(starts[:1])
+    # A scope without a none start event starts every node that has no incoming flow
+    # (BPMN 2.0, 10.5.2 "implicit start"), except boundary events, event subprocesses,
+    # compensation handlers and link catches, which are started by their triggers.
+    return tuple(
+        n
+        for n in members
+        if not n.incoming
+        and n.kind != NodeKind.BOUNDARY_EVENT
+        and n.kind != NodeKind.START_EVENT
+        and not n.triggered_by_event
+        and not n.is_for_compensation
+        and not (n.kind == NodeKind.INTERMEDIATE_CATCH_EVENT and n.event_kind == EventKind.LINK)
+    )
+
+
+def _reachability(
+    process: Process, boundaries: Mapping[str, list[FlowNode]]
+) -> dict[str, frozenset[str]]:
+    succ: dict[str, list[str]] = {nid: [] for nid in process.nodes}
+    for flow in process.flows.values():
+        if flow.source in succ:
+            succ[flow.source].append(flow.target)
+    for activity, bes in boundaries.items():
+        if activity in succ:
+            succ[activity].extend(b.id for b in bes)
+    reach: dict[str, frozenset[str]] = {}
+    for start in process.nodes:
+        seen: set[str] = set()
+        stack = list(succ[start])
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            stack.extend(succ.get(n, ()))
+        reach[start] = frozenset(seen)
+    return reach

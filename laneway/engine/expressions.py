@@ -1,0 +1,35 @@
+"""The engine's use of the expression language: conditions, mappings, keys and timers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from laneway.expr import ExpressionError, compile_expression
+from laneway.model import Expression
+
+_OPAQUE_LANGUAGES = frozenset({"groovy", "javascript", "js", "ecmascript", "ruby"})
+
+
+def compiles(expression: Expression) -> bool:
+    """Whether the engine itself can evaluate this expression."""
+    try:
+        compile_expression(expression.text)
+    except ExpressionError:
+        return False
+    return True
+
+
+def evaluate(expression: Expression, variables: Mapping[str, Any]) -> Any:
+    """The value of an expression; raises ExpressionError."""
+    return compile_expression(expression.text).evaluate(variables)
+
+
+def evaluate_condition(expression: Expression, variables: Mapping[str, Any]) -> bool:
+    """A condition's truth: null (and anything not true) counts as false, as in FEEL."""
+    return evaluate(expression, variables) is True
+
+
+def is_opaque(expression: Expression) -> bool:
+    """A language the engine does not claim to evaluate even when the text happens to parse."""
+    return (expression.language or "").lower() in _OPAQUE_LANGUAGES

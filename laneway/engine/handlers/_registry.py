@@ -1,0 +1,33 @@
+"""The table from command intent to handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from laneway.engine.context import Processing
+from laneway.engine.records import Command
+
+Handler = Callable[[Processing], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(intent: Command) -> Callable[[Handler], Handler]:
+    """Register a handler for a command intent."""
+    def register(fn: Handler) -> Handler:
+        HANDLERS[intent.value] = fn
+        return fn
+    return register
+
+
+def live_instance(ctx: Processing) -> bool:
+    """True when the command's instance exists and is active; otherwise reject it."""
+    inst = ctx.state.instances.get(ctx.cmd.instance_id)
+    if inst is None:
+        ctx.reject(f"Expected an instance '{ctx.cmd.instance_id}', but there is none",
+                   "NOT_FOUND")
+        return False
+    if inst.status != "ACTIVE":
+        ctx.reject(f"Expected instance '{inst.instance_id}' to be active, but it is "
+                   f"{inst.status}", "INVALID_STATE")
+        return False
+    return True

@@ -1,0 +1,114 @@
+"""Starting, cancelling and linking instances (call activities across instances)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from laneway.engine.behaviours import flow
+from laneway.engine.context import Processing
+from laneway.engine.handlers._registry import handles, live_instance
+from laneway.engine.records import Command, Event
+from laneway.engine.state import PROCESS_KIND
+from laneway.model import EventKind, NodeKind
+
+
+@handles(Command.START_INSTANCE)
+def start_instance(ctx: Processing) -> None:
+    """Create the instance and start it at its none start event (or the one named)."""
+    cmd = ctx.cmd
+    v = cmd.value
+    if cmd.instance_id in ctx.state.instances:
+        ctx.reject(f"Expected a new instance id, but '{cmd.instance_id}' exists", "ALREADY_EXISTS")
+        return
+    process_id = str(v.get("processId", ""))
+    try:
+        proc = ctx.repository.get(process_id, v.get("version"))
+    except KeyError as exc:
+        ctx.reject(str(exc.args[0]), "NOT_FOUND")
+        return
+    start_id = v.get("startEventId")
+    start = None
+    if start_id is not None:
+        start = proc.process.nodes.get(start_id)
+        if start is None or start.kind != NodeKind.START_EVENT or start.parent:
+            ctx.reject(f"Expected '{start_id}' to be a start event of process '{process_id}', "
+                       "but it is not", "INVALID_ARGUMENT")
+            return
+    elif not proc.entry_nodes.get("", ()):
+        kinds = sorted({s.event_kind.value for s in proc.start_events})
+        ctx.reject(f"Expected process '{process_id}' to have a none start event, but it starts "
+                   f"only on events ({', '.join(kinds)}); name the start event", "INVALID_ARGUMENT")
+        return
+    variables = v.get("variables") or {}
+    if not isinstance(variables, dict):
+        ctx.reject("Expected variables to be an object", "INVALID_ARGUMENT")
+        return
+    value: dict[str, Any] = {"key": 1, "processId": proc.id, "version": proc.version}
+    if v.get("businessKey") is not None:
+        value["businessKey"] = v["businessKey"]
+    if v.get("parent"):
+        value["parent"] = v["parent"]
+    ctx.write(Event.ELEMENT_ACTIVATED, value, element_id=proc.id, element_type=PROCESS_KIND,
+              token_id=1, scope_id=0)
+    inst = ctx.bind()
+    assert inst is not None
+    root = inst.elements[inst.root_key]
+    if variables:
+        ctx.write_element(Event.VARIABLES_UPDATED, root, {"variables": dict(variables)})
+    flow.start_scope(ctx, root, "", start=start)
+
+
+@handles(Command.CANCEL_INSTANCE)
+def cancel_instance(ctx: Processing) -> None:
+    """Terminate everything in the instance (and its called children)."""
+    if not live_instance(ctx):
+        return
+    inst = ctx.inst
+    flow.terminate(ctx, inst.elements[inst.root_key])
+
+
+@handles(Command.COMPLETE_CALL_ACTIVITY)
+def complete_call_activity(ctx: Processing) -> None:
+    """The child ended: the call activity completes with the child's variables."""
+    if not live_instance(ctx):
+        return
+    key = ctx.cmd.value.get("elementKey")
+    elem = ctx.inst.elements.get(key) if isinstance(key, int) else None
+    if elem is None or elem.kind != NodeKind.CALL_ACTIVITY.value:
+        ctx.reject(f"Expected call activity {key} to be waiting, but it is not", "NOT_FOUND")
+        return
+    node = ctx.proc.node(elem.element_id)
+    child_vars = dict(ctx.cmd.value.get("variables") or {})
+    flow.complete(ctx, elem, child_vars if node.propagate_all_child_variables else {})
+
+
+def _rethrow(ctx: Processing, kind: EventKind) -> None:
+    from laneway.engine.behaviours import throw, work
+
+    if not live_instance(ctx):
+        return
+    v = ctx.cmd.value
+    key = v.get("elementKey")
+    elem = ctx.inst.elements.get(key) if isinstance(key, int) else None
+    if elem is None:
+        ctx.reject(f"Expected call activity {key} to be waiting, but it is not", "NOT_FOUND")
+        return
+    code = str(v.get("code", ""))
+    caught = throw.throw(ctx, elem, kind, code, str(v.get("message", "")),
+                         dict(v.get("variables") or {}))
+    if not caught and kind == EventKind.ERROR:
+        work.raise_incident(ctx, elem, "UNHANDLED_ERROR_EVENT",
+                            f"Expected the error '{code}' thrown by the called process to be "
+                            "caught, but it was not")
+
+
+@handles(Command.THROW_ERROR_TO_PARENT)
+def error_from_child(ctx: Processing) -> None:
+    """An error the child did not catch, thrown again at its call activity."""
+    _rethrow(ctx, EventKind.ERROR)
+
+
+@handles(Command.ESCALATE_TO_PARENT)
+def escalation_from_child(ctx: Processing) -> None:
+    """An escalation the child did not catch, thrown again at its call activity."""
+    _rethrow(ctx, EventKind.ESCALATION)

@@ -1,0 +1,170 @@
+"""Answers to work the engine handed out: jobs, decisions, user tasks; and incident repair."""
+
+from __future__ import annotations
+
+from laneway.engine.behaviours import flow, throw, work
+from laneway.engine.context import Processing
+from laneway.engine.handlers._registry import handles, live_instance
+from laneway.engine.processors.decision import DECISION_JOB_TYPE
+from laneway.engine.records import Command, Event
+from laneway.engine.state import ElementInstance, Job
+from laneway.model import EventKind
+
+
+def _job(ctx: Processing, decision: bool = False) -> tuple[Job, ElementInstance] | None:
+    if not live_instance(ctx):
+        return None
+    key = ctx.cmd.value.get("jobKey")
+    job = ctx.inst.jobs.get(key) if isinstance(key, int) else None
+    if job is None:
+        ctx.reject(f"Expected job {key} of instance '{ctx.inst.instance_id}' to be active, but "
+                   "it is not (completed, cancelled or never created)", "NOT_FOUND")
+        return None
+    if job.state != "ACTIVATABLE":
+        ctx.reject(f"Expected job {key} to be active, but it failed with no retries left; "
+                   "resolve its incident first", "INVALID_STATE")
+        return None
+    if (job.type == DECISION_JOB_TYPE) != decision:
+        wanted = "SUBMIT_DECISION" if job.type == DECISION_JOB_TYPE else "COMPLETE_JOB"
+        ctx.reject(f"Expected {wanted} for job {key} of type '{job.type}'", "INVALID_ARGUMENT")
+        return None
+    return job, ctx.inst.elements[job.element_key]
+
+
+def _variables(ctx: Processing) -> dict[str, object] | None:
+    variables = ctx.cmd.value.get("variables") or {}
+    if not isinstance(variables, dict):
+        ctx.reject("Expected variables to be an object", "INVALID_ARGUMENT")
+        return None
+    return dict(variables)
+
+
+@handles(Command.COMPLETE_JOB)
+def complete_job(ctx: Processing) -> None:
+    """A connector finished: the element completes with the job's result."""
+    found = _job(ctx)
+    variables = _variables(ctx) if found else None
+    if found is None or variables is None:
+        return
+    job, elem = found
+    ctx.write_element(Event.JOB_COMPLETED, elem, {"key": job.key, "type": job.type,
+                                                  "variables": variables})
+    flow.complete(ctx, elem, variables)
+
+
+@handles(Command.FAIL_JOB)
+def fail_job(ctx: Processing) -> None:
+    """A connector failed: retry with fewer retries, or raise an incident at zero."""
+    found = _job(ctx)
+    if found is None:
+        return
+    job, elem = found
+    retries = ctx.cmd.value.get("retries", job.retries - 1)
+    if not isinstance(retries, int):
+        ctx.reject("Expected retries to be a whole number", "INVALID_ARGUMENT")
+        return
+    message = str(ctx.cmd.value.get("errorMessage", ""))
+    ctx.write_element(Event.JOB_FAILED, elem, {"key": job.key, "type": job.type,
+                                               "retries": retries, "errorMessage": message})
+    if retries <= 0:
+        work.raise_incident(ctx, elem, "JOB_NO_RETRIES",
+                            message or f"job of type '{job.type}' failed with no retries left",
+                            job_key=job.key, stage="job")
+
+
+@handles(Command.THROW_ERROR)
+def throw_error(ctx: Processing) -> None:
+    """A connector raised a BPMN error: caught by a boundary event or event subprocess if one
+    matches, else an incident."""
+    found = _job(ctx)
+    if found is None:
+        return
+    job, elem = found
+    code = str(ctx.cmd.value.get("errorCode", ""))
+    message = str(ctx.cmd.value.get("errorMessage", ""))
+    variables = _variables(ctx)
+    if variables is None:
+        return
+    ctx.write_element(Event.JOB_ERROR_THROWN, elem, {"key": job.key, "type": job.type,
+                                                     "errorCode": code, "errorMessage": message})
+    if not throw.throw(ctx, elem, EventKind.ERROR, code, message, variables):
+        work.raise_incident(ctx, elem, "UNHANDLED_ERROR_EVENT",
+                            f"Expected to throw an error event with the code '{code}', but it "
+                            "was not caught", job_key=job.key, stage="job")
+
+
+@handles(Command.SUBMIT_DECISION)
+def submit_decision(ctx: Processing) -> None:
+    """A decision handler named the gateway's flows to take."""
+    found = _job(ctx, decision=True)
+    if found is None:
+        return
+    job, elem = found
+    node = ctx.proc.node(elem.element_id)
+    flows = ctx.cmd.value.get("flows")
+    if not isinstance(flows, list) or not flows:
+        ctx.reject("Expected a non-empty list of flow ids to take", "INVALID_ARGUMENT")
+        return
+    unknown = [f for f in flows if f not in node.outgoing]
+    if unknown:
+        ctx.reject(f"Expected outgoing flows of '{node.id}', but got {unknown}",
+                   "INVALID_ARGUMENT")
+        return
+    if node.kind.value == "exclusiveGateway" and len(flows) != 1:
+        ctx.reject(f"Expected exactly one flow for exclusive gateway '{node.id}', but got "
+                   f"{len(flows)}", "INVALID_ARGUMENT")
+        return
+    chosen = list(dict.fromkeys(str(f) for f in flows))
+    ctx.write_element(Event.JOB_COMPLETED, elem, {"key": job.key, "type": job.type,
+                                                  "variables": {}})
+    ctx.write_element(Event.GATEWAY_DECIDED, elem, {"flows": chosen})
+    flow.complete(ctx, elem, flows=chosen)
+
+
+@handles(Command.COMPLETE_USER_TASK)
+def complete_user_task(ctx: Processing) -> None:
+    """A person completed a task: the element completes with the result."""
+    if not live_instance(ctx):
+        return
+    key = ctx.cmd.value.get("taskKey")
+    task = ctx.inst.user_tasks.get(key) if isinstance(key, int) else None
+    if task is None:
+        ctx.reject(f"Expected user task {key} of instance '{ctx.inst.instance_id}' to be open, "
+                   "but it is not", "NOT_FOUND")
+        return
+    variables = _variables(ctx)
+    if variables is None:
+        return
+    elem = ctx.inst.elements[task.element_key]
+    ctx.write_element(Event.USER_TASK_COMPLETED, elem, {"key": task.key, "variables": variables})
+    flow.complete(ctx, elem, variables)
+
+
+@handles(Command.RESOLVE_INCIDENT)
+def resolve_incident(ctx: Processing) -> None:
+    """Pick up where the incident stopped: retry the job, or run the element's step again."""
+    if not live_instance(ctx):
+        return
+    key = ctx.cmd.value.get("incidentKey")
+    incident = ctx.inst.incidents.get(key) if isinstance(key, int) else None
+    if incident is None:
+        ctx.reject(f"Expected incident {key} to be open, but it is not", "NOT_FOUND")
+        return
+    elem = ctx.inst.elements[incident.element_key]
+    ctx.write_element(Event.INCIDENT_RESOLVED, elem, {"key": incident.key, "reason": "resolved"})
+    node = ctx.proc.node(elem.element_id)
+    if incident.stage == "job":
+        retries = ctx.cmd.value.get("retries", 1)
+        job = ctx.inst.jobs.get(incident.job_key)
+        job_type = job.type if job else (node.job_type or "service")
+        if job is not None:
+            ctx.write_element(Event.JOB_CANCELED, elem, {"key": job.key, "type": job.type})
+        work.create_job(ctx, elem, node, job_type,
+                        retries=retries if isinstance(retries, int) and retries > 0 else 1)
+    elif incident.stage == "complete":
+        flow.complete(ctx, elem)
+    elif elem.kind == "multiInstanceBody":
+        ctx.reject("Expected an incident that can be retried; cancel the instance instead",
+                   "INVALID_STATE")
+    else:
+        flow.run_activation(ctx, elem, node, None)

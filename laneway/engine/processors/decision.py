@@ -1,0 +1,44 @@
+"""Gateways that ask a decision handler instead of evaluating conditions themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from laneway.engine.behaviours import work
+from laneway.engine.context import Processing
+from laneway.engine.expressions import compiles, is_opaque
+from laneway.engine.state import ElementInstance
+from laneway.model import FlowNode
+
+DECISION_JOB_TYPE = "decision"
+_MARKS = frozenset({"handler", "job", "true", "yes"})
+
+
+def asks_handler(ctx: Processing, node: FlowNode) -> bool:
+    """Marked with `laneway:decision="handler"`, or its flows carry no condition the engine can
+    evaluate (none at all and no default, or ones in a language it does not run)."""
+    if node.attrs.get("laneway:decision", "").lower() in _MARKS:
+        return True
+    proc = ctx.proc
+    conditional = [proc.flow(f) for f in node.outgoing if f != node.default_flow]
+    if len(conditional) < 2 and node.default_flow is None:
+        return False
+    if all(f.condition is None for f in conditional) and node.default_flow is None:
+        return True
+    return any(
+        f.condition is not None and (is_opaque(f.condition) or not compiles(f.condition))
+        for f in conditional
+    )
+
+
+def request(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
+    """A `decision` job carrying every outgoing flow with its id, name, condition and bag."""
+    flows: list[dict[str, Any]] = []
+    for fid in node.outgoing:
+        f = ctx.proc.flow(fid)
+        flows.append({
+            "id": f.id, "name": f.name, "target": f.target,
+            "condition": f.condition.raw if f.condition else None,
+            "default": fid == node.default_flow, "attributes": dict(f.attrs)})
+    work.create_job(ctx, elem, node, DECISION_JOB_TYPE, {
+        "flows": flows, "gatewayType": node.kind.value})

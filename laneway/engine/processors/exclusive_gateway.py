@@ -1,0 +1,50 @@
+"""Exclusive gateways: the first flow whose condition holds, else the default flow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from laneway.engine.behaviours import flow, work
+from laneway.engine.behaviours import variables as vars_
+from laneway.engine.behaviours.registry import processor
+from laneway.engine.context import Processing
+from laneway.engine.expressions import evaluate_condition
+from laneway.engine.processors import decision
+from laneway.engine.state import ElementInstance
+from laneway.expr import ExpressionError
+from laneway.model import FlowNode
+
+
+@processor("exclusiveGateway")
+class ExclusiveGatewayProcessor:
+    """Chooses exactly one outgoing flow (or asks a decision handler to)."""
+
+    def on_activate(
+        self, ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None
+    ) -> None:
+        if len(node.outgoing) <= 1:
+            flow.complete(ctx, elem, flows=list(node.outgoing))
+            return
+        if decision.asks_handler(ctx, node):
+            decision.request(ctx, elem, node)
+            return
+        seen = vars_.visible(ctx.inst, elem.key)
+        for fid in node.outgoing:
+            if fid == node.default_flow:
+                continue
+            condition = ctx.proc.flow(fid).condition
+            try:
+                taken = condition is None or evaluate_condition(condition, seen)
+            except ExpressionError as exc:
+                work.raise_incident(ctx, elem, "CONDITION_ERROR",
+                                    f"Expected to evaluate the condition of '{fid}', but {exc}")
+                return
+            if taken:
+                flow.complete(ctx, elem, flows=[fid])
+                return
+        if node.default_flow:
+            flow.complete(ctx, elem, flows=[node.default_flow])
+            return
+        work.raise_incident(ctx, elem, "CONDITION_ERROR",
+                            f"Expected at least one condition of gateway '{node.id}' to be true, "
+                            "or a default flow, but no condition held and there is no default")

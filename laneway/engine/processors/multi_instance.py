@@ -1,0 +1,159 @@
+"""Multi-instance activities: a body element holds the inner instances, parallel or one
+after another, over a collection or a cardinality, with a completion condition and an
+output collection."""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Sequence
+from typing import Any
+
+from laneway.engine.behaviours import flow, waits, work
+from laneway.engine.behaviours import variables as vars_
+from laneway.engine.context import Processing
+from laneway.engine.expressions import evaluate, evaluate_condition
+from laneway.engine.records import Event
+from laneway.engine.state import MI_BODY_KIND, ElementInstance
+from laneway.expr import ExpressionError
+from laneway.model import FlowNode
+
+MAX_INSTANCES = 10_000
+
+
+def _items(ctx: Processing, key: int, node: FlowNode) -> Sequence[Any]:
+    loop = node.loop
+    assert loop is not None
+    seen = vars_.visible(ctx.inst, key)
+    if loop.collection is not None:
+        value = evaluate(loop.collection, seen)
+        if value is None:
+            value = []
+        if not isinstance(value, list | tuple):
+            raise ExpressionError(
+                f"Expected the input collection '{loop.collection.raw}' to be a list, but it is "
+                f"{type(value).__name__}", loop.collection.text)
+        return list(value)
+    assert loop.cardinality is not None
+    count = evaluate(loop.cardinality, seen)
+    if isinstance(count, float) and count.is_integer():
+        count = int(count)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ExpressionError(
+            f"Expected the loop cardinality '{loop.cardinality.raw}' to be a whole number, "
+            f"but it is {count!r}", loop.cardinality.text)
+    return [None] * count
+
+
+def activate_body(ctx: Processing, scope: ElementInstance, node: FlowNode) -> None:
+    """Activate the body and its first (sequential) or every (parallel) inner instance."""
+    loop = node.loop
+    assert loop is not None
+    key = ctx.new_key()
+    try:
+        items = _items(ctx, scope.key, node)
+        error = None if len(items) <= MAX_INSTANCES else (
+            f"Expected at most {MAX_INSTANCES} instances, but the collection has {len(items)}")
+    except ExpressionError as exc:
+        items, error = [], str(exc)
+    ctx.write(Event.ELEMENT_ACTIVATED, {"key": key, "miTotal": len(items)}, element_id=node.id,
+              element_type=MI_BODY_KIND, token_id=key, scope_id=scope.key)
+    body = ctx.inst.elements[key]
+    if error is not None:
+        work.raise_incident(ctx, body, "EXTRACT_VALUE_ERROR", error)
+        return
+    if loop.output_collection:
+        vars_.set_local(ctx, body, {loop.output_collection: [None] * len(items)})
+    waits.open_boundaries(ctx, body, node)
+    if not items:
+        flow.complete(ctx, body)
+        return
+    for index in range(1 if loop.sequential else len(items)):
+        start_inner(ctx, body, node, index, items[index])
+
+
+def start_inner(
+    ctx: Processing, body: ElementInstance, node: FlowNode, index: int, item: Any
+) -> None:
+    """One inner instance, with `loopCounter` and the element variable set locally."""
+    loop = node.loop
+    assert loop is not None
+    key = ctx.new_key()
+    ctx.write(Event.ELEMENT_ACTIVATED, {"key": key, "loopCounter": index + 1},
+              element_id=node.id, element_type=node.kind.value, token_id=key, scope_id=body.key)
+    inner = ctx.inst.elements[key]
+    local: dict[str, Any] = {"loopCounter": index + 1}
+    if loop.element_variable:
+        local[loop.element_variable] = item
+    vars_.set_local(ctx, inner, local)
+    flow.run_activation(ctx, inner, node, None)
+
+
+def collect_output(
+    ctx: Processing, body: ElementInstance, inner: ElementInstance, node: FlowNode
+) -> None:
+    """Put the inner instance's output element into the body's output collection."""
+    loop = node.loop
+    assert loop is not None
+    if not loop.output_collection:
+        return
+    seen = vars_.visible(ctx.inst, inner.key)
+    if loop.output_element is not None:
+        try:
+            value = evaluate(loop.output_element, seen)
+        except ExpressionError:
+            value = None
+    else:
+        value = seen.get(loop.element_variable) if loop.element_variable else None
+    current = list(ctx.inst.variables.get(body.key, {}).get(loop.output_collection, []))
+    index = inner.loop_counter - 1
+    if 0 <= index < len(current):
+        current[index] = value
+        vars_.set_local(ctx, body, {loop.output_collection: current})
+
+
+def on_inner_completed(ctx: Processing, body: ElementInstance, node: FlowNode) -> None:
+    """After an inner instance: stop early on the completion condition, start the next one
+    (sequential), or complete the body when all are done."""
+    loop = node.loop
+    assert loop is not None
+    if loop.completion_condition is not None:
+        counters = {
+            "nrOfInstances": body.mi_total,
+            "nrOfCompletedInstances": body.mi_completed,
+            "nrOfActiveInstances": body.children,
+            "numberOfInstances": body.mi_total,
+            "numberOfCompletedInstances": body.mi_completed,
+            "numberOfActiveInstances": body.children,
+        }
+        seen = ChainMap(counters, *vars_.visible(ctx.inst, body.key).maps)
+        try:
+            done = evaluate_condition(loop.completion_condition, seen)
+        except ExpressionError as exc:
+            work.raise_incident(ctx, body, "CONDITION_ERROR",
+                                f"Expected to evaluate the completion condition, but {exc}",
+                                stage="complete")
+            return
+        if done:
+            flow.terminate_children(ctx, body)
+            flow.complete(ctx, body)
+            return
+    if body.mi_completed >= body.mi_total:
+        flow.complete(ctx, body)
+        return
+    if loop.sequential and body.children == 0:
+        try:
+            items = _items(ctx, body.key, node)
+        except ExpressionError as exc:
+            work.raise_incident(ctx, body, "EXTRACT_VALUE_ERROR", str(exc), stage="complete")
+            return
+        index = body.mi_started
+        start_inner(ctx, body, node, index, items[index] if index < len(items) else None)
+
+
+def hand_out_collection(ctx: Processing, body: ElementInstance, node: FlowNode) -> None:
+    """On completion, the output collection goes to the body's enclosing scopes."""
+    loop = node.loop
+    if loop is None or not loop.output_collection:
+        return
+    value = ctx.inst.variables.get(body.key, {}).get(loop.output_collection)
+    vars_.propagate(ctx, body.scope_key, {loop.output_collection: value})

@@ -1,0 +1,249 @@
+"""Run diagrams in process: the engine core with a driver that answers jobs, user tasks,
+messages and timers from given answers. Used by `laneway run`, the tests and the benchmark."""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from laneway.engine.engine import Engine
+from laneway.engine.records import SYSTEM, Command, Principal, Record, RecordKind, command
+from laneway.engine.repository import DefinitionRepository
+from laneway.engine.state import InstanceState, InstanceStatus
+
+_RUN_NAMESPACE = uuid.UUID("9a7d1e38-2f0b-4b8e-8c1a-5d6e7f809a1b")
+JobAnswer = Mapping[str, Any] | Callable[[Record], Mapping[str, Any] | None]
+
+
+@dataclass
+class Answers:
+    """What the driver answers with when the instance waits.
+
+    `jobs` maps a job type to its result variables, or to a function of the JOB_CREATED
+    record returning a command value (`{"variables": ...}`, `{"errorCode": ...}` for a BPMN
+    error, `{"fail": "message"}`, `{"flows": [...]}` for a decision) or None to leave it
+    waiting. `auto_jobs` completes every other job with an empty result. `tasks` maps a
+    user task's element id to its results, used in order (the last one again when they run
+    out). `messages` are published when nothing else can move. Timers fire at once in
+    simulated time when `instant_timers`.
+    """
+
+    jobs: dict[str, JobAnswer] = field(default_factory=dict)
+    auto_jobs: bool = False
+    tasks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    messages: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    instant_timers: bool = True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: COMPLETED, TERMINATED, INCIDENT or WAITING, with what it waits on."""
+
+    status: str
+    waiting_on: list[str]
+    incidents: list[str]
+    variables: dict[str, Any]
+
+
+class LocalRunner:
+    """Feeds commands to one engine and delivers its follow-up commands, in order."""
+
+    def __init__(
+        self,
+        repository: DefinitionRepository,
+        *,
+        start_time: int = 1_767_225_600_000,
+        principal: Principal = SYSTEM,
+        on_record: Callable[[Record], None] | None = None,
+        keep_records: bool = True,
+    ) -> None:
+        self.engine = Engine(repository)
+        self.clock = start_time
+        self.principal = principal
+        self.records: list[Record] = []
+        self.commands_processed = 0
+        self._queue: deque[Record] = deque()
+        self._seq = 0
+        self._on_record = on_record
+        self._keep = keep_records
+        self._timers: list[tuple[int, str, int]] = []
+
+    def submit(self, intent: Command, instance_id: str, value: Mapping[str, Any]) -> Record:
+        """Queue a command stamped with the runner's clock."""
+        self._seq += 1
+        cmd = command(intent, instance_id, value, record_id=f"run-{self._seq}",
+                      timestamp=self.clock, principal=self.principal)
+        self._queue.append(cmd)
+        return cmd
+
+    def start(self, process_id: str, variables: Mapping[str, Any] | None = None, *,
+              instance_id: str | None = None, start_event_id: str | None = None,
+              business_key: str | None = None) -> str:
+        """Queue START_INSTANCE; the instance id is derived from the run unless given."""
+        iid = instance_id or str(uuid.uuid5(_RUN_NAMESPACE, f"{process_id}/{self._seq + 1}"))
+        value: dict[str, Any] = {"processId": process_id, "variables": dict(variables or {})}
+        if start_event_id:
+            value["startEventId"] = start_event_id
+        if business_key:
+            value["businessKey"] = business_key
+        self.submit(Command.START_INSTANCE, iid, value)
+        return iid
+
+    def drain(self, limit: int = 1_000_000) -> None:
+        """Process queued commands (and what follows from them) until none is left."""
+        while self._queue and limit > 0:
+            limit -= 1
+            cmd = self._queue.popleft()
+            if cmd.timestamp < self.clock:
+                cmd = _restamp(cmd, self.clock)
+            result = self.engine.process(cmd)
+            self.commands_processed += 1
+            for rec in result.events:
+                if rec.intent == "TIMER_CREATED" and rec.kind == RecordKind.EVENT:
+                    heapq.heappush(self._timers, (rec.value["due"], rec.instance_id,
+                                                  rec.value["key"]))
+                if self._keep:
+                    self.records.append(rec)
+                if self._on_record is not None:
+                    self._on_record(rec)
+            self._queue.extend(result.commands)
+
+    def instance(self, instance_id: str) -> InstanceState | None:
+        """The state of an instance, if it exists."""
+        return self.engine.state.instances.get(instance_id)
+
+    def run(self, instance_id: str, answers: Answers, max_commands: int = 100_000) -> Outcome:
+        """Drive an instance until it ends or waits on something `answers` does not cover."""
+        pending_messages = list(answers.messages)
+        task_answers = {k: list(v) for k, v in answers.tasks.items()}
+        while True:
+            self.drain()
+            if self.commands_processed > max_commands:
+                break
+            if self._answer_work(answers, task_answers):
+                continue
+            if pending_messages:
+                name, key, variables = pending_messages.pop(0)
+                self.submit(Command.PUBLISH_MESSAGE, "", {
+                    "name": name, "correlationKey": key, "variables": variables,
+                    "messageId": f"run-message-{self._seq}", "ttl": 3_600_000})
+                continue
+            if answers.instant_timers and self._fire_next_timer():
+                continue
+            break
+        return self.outcome(instance_id)
+
+    def _answer_work(self, answers: Answers, task_answers: dict[str, list[dict[str, Any]]]) -> bool:
+        moved = False
+        for inst in list(self.engine.state.instances.values()):
+            if inst.status != InstanceStatus.ACTIVE or inst.incidents:
+                continue
+            for job in list(inst.jobs.values()):
+                if job.state != "ACTIVATABLE":
+                    continue
+                value = self._job_answer(inst, job.key, job.type, answers)
+                if value is None:
+                    continue
+                moved = True
+                if "flows" in value:
+                    self.submit(Command.SUBMIT_DECISION, inst.instance_id,
+                                {"jobKey": job.key, "flows": value["flows"]})
+                elif "errorCode" in value:
+                    self.submit(Command.THROW_ERROR, inst.instance_id, {"jobKey": job.key, **value})
+                elif "fail" in value:
+                    self.submit(Command.FAIL_JOB, inst.instance_id, {
+                        "jobKey": job.key, "retries": job.retries - 1,
+                        "errorMessage": str(value["fail"])})
+                else:
+                    self.submit(Command.COMPLETE_JOB, inst.instance_id,
+                                {"jobKey": job.key, "variables": dict(value.get("variables", {}))})
+            for task in list(inst.user_tasks.values()):
+                element_id = inst.elements[task.element_key].element_id
+                queue = task_answers.get(element_id)
+                if not queue:
+                    continue
+                result = queue.pop(0) if len(queue) > 1 else queue[0]
+                moved = True
+                self.submit(Command.COMPLETE_USER_TASK, inst.instance_id,
+                            {"taskKey": task.key, "variables": result})
+        return moved
+
+    def _job_answer(self, inst: InstanceState, key: int, job_type: str,
+                    answers: Answers) -> Mapping[str, Any] | None:
+        answer = answers.jobs.get(job_type)
+        if answer is None:
+            if answers.auto_jobs and job_type != "decision":
+                return {"variables": {}}
+            return None
+        if callable(answer):
+            created = next((r for r in reversed(self.records) if r.intent == "JOB_CREATED"
+                            and r.instance_id == inst.instance_id and r.value["key"] == key),
+                           None)
+            return answer(created) if created is not None else None
+        if job_type == "decision":
+            return answer
+        return {"variables": dict(answer)}
+
+    def _fire_next_timer(self) -> bool:
+        while self._timers:
+            due, instance_id, key = heapq.heappop(self._timers)
+            inst = self.instance(instance_id)
+            if inst is None or key not in inst.timers or inst.status != InstanceStatus.ACTIVE:
+                continue
+            self.clock = max(self.clock, due)
+            self.submit(Command.TRIGGER_TIMER, instance_id, {"timerKey": key})
+            return True
+        return False
+
+    def outcome(self, instance_id: str) -> Outcome:
+        """Where an instance stands now."""
+        inst = self.instance(instance_id)
+        if inst is None:
+            return Outcome("UNKNOWN", [], [], {})
+        variables = dict(inst.variables.get(inst.root_key, {}))
+        incidents = [f"{inst.elements[i.element_key].element_id}: {i.message}"
+                     if i.element_key in inst.elements else i.message
+                     for inst2 in self._family(inst) for i in inst2.incidents.values()
+                     for inst in [inst2]]
+        if inst.status != InstanceStatus.ACTIVE:
+            return Outcome(inst.status, [], incidents, variables)
+        if incidents:
+            return Outcome(InstanceStatus.INCIDENT, [], incidents, variables)
+        return Outcome("WAITING", self.waiting_on(inst), [], variables)
+
+    def _family(self, inst: InstanceState) -> list[InstanceState]:
+        return [i for i in self.engine.state.instances.values()
+                if i.instance_id == inst.instance_id or i.status == InstanceStatus.ACTIVE]
+
+    def waiting_on(self, inst: InstanceState) -> list[str]:
+        """What an active instance (and any active instance it called) waits on, in words."""
+        out: list[str] = []
+        for each in self.engine.state.instances.values():
+            if each.status != InstanceStatus.ACTIVE:
+                continue
+            for job in each.jobs.values():
+                eid = each.elements[job.element_key].element_id
+                out.append(f"job of type '{job.type}' at '{eid}'")
+            for task in each.user_tasks.values():
+                out.append(f"user task '{each.elements[task.element_key].element_id}'")
+            for sub in each.message_subs.values():
+                key = f" with key '{sub.correlation_key}'" if sub.correlation_key else ""
+                out.append(f"message '{sub.name}'{key} at '{sub.element_id}'")
+            for sig in each.signal_subs.values():
+                out.append(f"signal '{sig.name}' at '{sig.element_id}'")
+            for timer in each.timers.values():
+                out.append(f"timer at '{timer.element_id}' due {timer.due}")
+            for gateways in each.joins.values():
+                for gateway, flows in gateways.items():
+                    out.append(f"gateway '{gateway}' joining (arrived: {', '.join(flows)})")
+        return out
+
+
+def _restamp(cmd: Record, timestamp: int) -> Record:
+    return Record(record_id=cmd.record_id, kind=cmd.kind, intent=cmd.intent,
+                  instance_id=cmd.instance_id, timestamp=timestamp, value=cmd.value,
+                  principal=cmd.principal)

@@ -1,0 +1,240 @@
+"""Running state: what the engine knows about live instances, changed only by appliers.
+
+A parked instance keeps only its live element instances (tokens and scopes), variables, jobs,
+user tasks, timers, subscriptions and incidents. The definition is referenced by process id and
+version, never copied, so a waiting instance stays small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar, cast
+
+PROCESS_KIND = "process"
+MI_BODY_KIND = "multiInstanceBody"
+
+
+class InstanceStatus:
+    """Instance status values (strings, so they serialise as written)."""
+
+    ACTIVE = "ACTIVE"
+    COMPLETED = "COMPLETED"
+    TERMINATED = "TERMINATED"
+    INCIDENT = "INCIDENT"
+
+
+@dataclass(slots=True)
+class ElementInstance:
+    """A live element: a token at a flow node, or a scope (process, subprocess, MI body)."""
+
+    key: int
+    element_id: str
+    kind: str
+    scope_key: int
+    children: int = 0
+    loop_counter: int = 0
+    # multi-instance body: how many inner instances exist in all, started, completed
+    mi_total: int = 0
+    mi_started: int = 0
+    mi_completed: int = 0
+    # an interrupting event subprocess took over this scope: nothing else may start in it
+    interrupted: bool = False
+    # for an event-based gateway or an element waiting on events: the keys of what it waits on
+    waits: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Job:
+    """Work for a connector (or a decision handler) that the element waits on."""
+
+    key: int
+    element_key: int
+    type: str
+    retries: int
+    state: str = "ACTIVATABLE"
+
+
+@dataclass(slots=True)
+class UserTask:
+    """A task for a person, waiting in the worklist."""
+
+    key: int
+    element_key: int
+
+
+@dataclass(slots=True)
+class Timer:
+    """A timer an element waits on; `due` is epoch milliseconds."""
+
+    key: int
+    element_key: int
+    element_id: str
+    due: int
+    repetitions: int | None = 1
+    fired: int = 0
+    expression: str = ""
+    timer_kind: str = ""
+
+
+@dataclass(slots=True)
+class Subscription:
+    """A message or signal subscription of an element (a catch event, boundary, event
+    subprocess start or event-based gateway target)."""
+
+    key: int
+    element_key: int
+    element_id: str
+    name: str
+    correlation_key: str = ""
+    correlating: bool = False
+
+
+@dataclass(slots=True)
+class Incident:
+    """Something the engine cannot get past without help; the element stays where it is."""
+
+    key: int
+    element_key: int
+    error_type: str
+    message: str
+    job_key: int = 0
+    # where to pick up again when it is resolved: "activate", "complete" or "job"
+    stage: str = "activate"
+
+
+@dataclass(slots=True)
+class ParentRef:
+    """The call activity that started this instance."""
+
+    instance_id: str
+    element_key: int
+
+
+@dataclass(slots=True)
+class InstanceState:
+    """Everything live about one process instance."""
+
+    instance_id: str
+    process_id: str
+    version: int
+    status: str = InstanceStatus.ACTIVE
+    business_key: str | None = None
+    next_key: int = 1
+    elements: dict[int, ElementInstance] = field(default_factory=dict)
+    variables: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # scope key -> joining gateway id -> the incoming flows taken and not yet consumed
+    joins: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+    jobs: dict[int, Job] = field(default_factory=dict)
+    user_tasks: dict[int, UserTask] = field(default_factory=dict)
+    timers: dict[int, Timer] = field(default_factory=dict)
+    message_subs: dict[int, Subscription] = field(default_factory=dict)
+    signal_subs: dict[int, Subscription] = field(default_factory=dict)
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    parent: ParentRef | None = None
+    root_key: int = 0
+
+    @property
+    def effective_status(self) -> str:
+        """ACTIVE, COMPLETED or TERMINATED; INCIDENT while an incident is open."""
+        if self.status == InstanceStatus.ACTIVE and self.incidents:
+            return InstanceStatus.INCIDENT
+        return self.status
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form: equal states give equal dicts."""
+        return cast(dict[str, Any], _to_plain(self))
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> InstanceState:
+        """Inverse of `to_dict`."""
+        def ints(d: dict[str, Any], cls: type[T]) -> dict[int, T]:
+            return {int(k): cls(**v) for k, v in d.items()}
+
+        parent = data.get("parent")
+        return InstanceState(
+            instance_id=data["instance_id"],
+            process_id=data["process_id"],
+            version=data["version"],
+            status=data["status"],
+            business_key=data.get("business_key"),
+            next_key=data["next_key"],
+            elements=ints(data["elements"], ElementInstance),
+            variables={int(k): dict(v) for k, v in data["variables"].items()},
+            joins={int(k): {g: list(f) for g, f in v.items()} for k, v in data["joins"].items()},
+            jobs=ints(data["jobs"], Job),
+            user_tasks=ints(data["user_tasks"], UserTask),
+            timers=ints(data["timers"], Timer),
+            message_subs=ints(data["message_subs"], Subscription),
+            signal_subs=ints(data["signal_subs"], Subscription),
+            incidents=ints(data["incidents"], Incident),
+            parent=ParentRef(**parent) if parent else None,
+            root_key=data["root_key"],
+        )
+
+
+T = TypeVar("T")
+
+
+def _to_plain(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+@dataclass(slots=True)
+class BufferedMessage:
+    """A published message kept until it expires, for subscriptions opened later."""
+
+    name: str
+    correlation_key: str
+    variables: dict[str, Any]
+    message_id: str
+    expires: int
+    # process ids it already started or correlated to: one correlation per process
+    correlated: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ProcessSubscription:
+    """The message side of an instance's subscription (lives with the message's partition)."""
+
+    instance_id: str
+    sub_key: int
+    process_id: str
+    correlating: bool = False
+
+
+@dataclass(slots=True)
+class EngineState:
+    """The state one engine owns: its instances and the message and signal indexes.
+
+    With Kafka, a replica owns one of these per partition; in process, one holds everything.
+    """
+
+    instances: dict[str, InstanceState] = field(default_factory=dict)
+    # (message name, correlation key) -> "instance/sub key" -> subscription
+    message_subs: dict[tuple[str, str], dict[str, ProcessSubscription]] = field(
+        default_factory=dict
+    )
+    # message id -> buffered message
+    messages: dict[str, BufferedMessage] = field(default_factory=dict)
+    # signal name -> "instance/sub key" -> (instance id, subscription key)
+    signal_subs: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form of everything, for replay comparisons."""
+        return {
+            "instances": {k: v.to_dict() for k, v in sorted(self.instances.items())},
+            "message_subs": {
+                f"{n}\x00{c}": _to_plain(v) for (n, c), v in sorted(self.message_subs.items())
+            },
+            "messages": _to_plain(dict(sorted(self.messages.items()))),
+            "signal_subs": {
+                n: {k: list(v) for k, v in sorted(s.items())}
+                for n, s in sorted(self.signal_subs.items())
+            },
+        }
