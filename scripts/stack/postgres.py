@@ -16,6 +16,7 @@ from pathlib import Path
 from scripts.stack.config import Settings, StackError
 from scripts.stack.proc import (
     apt_install,
+    cmdline,
     is_root,
     log,
     pid_alive,
@@ -102,7 +103,10 @@ class Postgres:
             pid = int(first.strip())
         except (OSError, ValueError, IndexError):
             return None
-        return pid if pid_alive(pid) else None
+        if not pid_alive(pid):
+            return None
+        line = cmdline(pid)
+        return pid if not line or "postgres" in line else None  # else: a reused pid
 
     def healthy(self) -> bool:
         if not port_open(self.s.postgres_port):
@@ -112,7 +116,18 @@ class Postgres:
             return True
         try:
             run(
-                [str(isready), "-q", "-h", "127.0.0.1", "-p", str(self.s.postgres_port)],
+                [
+                    str(isready),
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.s.postgres_port),
+                    "-U",
+                    SERVER_USER,
+                    "-d",
+                    "postgres",
+                ],
                 timeout=10,
             )
         except StackError:
@@ -204,6 +219,9 @@ class Postgres:
             )
         ids = self._server_user_ids()
         self._initdb(ids)
+        # A killed postmaster leaves its lock file; its pid may linger as a zombie, which
+        # PostgreSQL takes for a live server. pid() said it is not running: remove the file.
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
         self.s.logs_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.touch()
         if ids is not None:
