@@ -39,6 +39,7 @@ DEFINITIONS_TAG = f"{{{BPMN_NS}}}definitions"
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_ELEMENT_START = re.compile(rb"<[A-Za-z_:]")
 
 
 def _parser() -> etree.XMLParser:
@@ -78,8 +79,12 @@ def load(data: bytes, file: str) -> etree._ElementTree:
         )
     # Checked on the bytes before parsing so that an entity bomb is never handed to libxml2;
     # the docinfo check after parsing covers encodings this byte scan cannot see (UTF-16).
-    doctype = _DOCTYPE.search(data)
-    if doctype is not None and _ENTITY_DECL.search(data, doctype.end()):
+    # Only the prolog can hold a DOCTYPE: "<!DOCTYPE" in a CDATA script later is just text.
+    # Every entity declaration starts before any "<name" inside an entity value can appear.
+    first_element = _ELEMENT_START.search(data)
+    prolog_end = first_element.start() if first_element else len(data)
+    doctype = _DOCTYPE.search(data, 0, prolog_end)
+    if doctype is not None and _ENTITY_DECL.search(data, doctype.end(), prolog_end):
         raise _refuse(
             file,
             _line_of(data, doctype.start()),

@@ -155,3 +155,17 @@ def test_parse_file_names_the_file_in_problems(tmp_path: Path) -> None:
         parse_file(path)
 
     assert info.value.problems[0].file == str(path)
+
+
+def test_doctype_text_inside_a_script_is_not_mistaken_for_one() -> None:
+    data = (
+        HEAD
+        + DEFS_OPEN
+        + b'<bpmn:process id="p"><bpmn:scriptTask id="s"><bpmn:script><![CDATA['
+        + b'html = "<!DOCTYPE html><!ENTITY x>"]]></bpmn:script></bpmn:scriptTask>'
+        + b"</bpmn:process></bpmn:definitions>"
+    )
+
+    script = parse(data).process().nodes["s"].script
+
+    assert script == 'html = "<!DOCTYPE html><!ENTITY x>"'
