@@ -35,6 +35,7 @@ from laneway.model import (
     EventDefinition,
     EventKind,
     Expression,
+    ExtensionElement,
     FlowNode,
     Lane,
     LoopCharacteristics,
@@ -403,7 +404,7 @@ class Reader:
         el: etree._Element,
         kind: NodeKind,
         node_id: str,
-        extensions: Any,
+        extensions: tuple[ExtensionElement, ...],
         script_el: etree._Element | None,
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
