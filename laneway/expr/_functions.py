@@ -151,12 +151,6 @@ def _capped(values: list[Any]) -> list[Any]:
     return values
 
 
-def _capped_str(value: str) -> str:
-    if len(value) > MAX_STRING:
-        raise EvalProblem(f"String is too long (more than {MAX_STRING} characters)")
-    return value
-
-
 def _whole(value: Any) -> Any:
     """Integral Decimals become ints so results read naturally (floor(1.5) is 1, not 1.0)."""
     if isinstance(value, Decimal) and value == value.to_integral_value():
@@ -268,22 +262,37 @@ def _matches(args: list[Any]) -> Any:
 _GROUP_REF = re.compile(r"\\(.)|\$(\d+)")
 
 
+def _template(replacement: str) -> list[str | int]:
+    """FEEL (XPath) replacement text as literal pieces and group numbers: 'x$1' -> ['x', 1]."""
+    parts: list[str | int] = []
+    at = 0
+    for m in _GROUP_REF.finditer(replacement):
+        parts.append(replacement[at : m.start()])
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        at = m.end()
+    parts.append(replacement[at:])
+    return [p for p in parts if p != ""]
+
+
 @_register("replace", 3, 4)
 def _replace(args: list[Any]) -> Any:
     text, pattern = _regex_args(args, 3)
-    replacement = _str(args, 2)
+    template = _template(_str(args, 2))
+    for part in template:
+        if isinstance(part, int) and part > pattern.groups:
+            raise EvalProblem(f"Replacement refers to group ${part}, which the pattern lacks")
+    room = [MAX_STRING - len(text)]
 
-    # FEEL (XPath) writes groups as $1; Python wants \g<1>. Everything else is literal.
-    def convert(m: re.Match[str]) -> str:
-        if m.group(1) is not None:
-            return m.group(1).replace("\\", "\\\\")
-        return f"\\g<{m.group(2)}>"
+    # Expand by hand and count as we go: re's own expansion would build a huge result (an
+    # empty pattern matches between every character) before any size check could run.
+    def expand(m: re.Match[str]) -> str:
+        pieces = [p if isinstance(p, str) else (m.group(p) or "") for p in template]
+        room[0] -= sum(len(p) for p in pieces)
+        if room[0] < 0:
+            raise EvalProblem(f"String is too long (more than {MAX_STRING} characters)")
+        return "".join(pieces)
 
-    template = _GROUP_REF.sub(convert, replacement.replace("\\\\", "\0")).replace("\0", "\\\\")
-    try:
-        return _capped_str(pattern.sub(template, text))
-    except (re.error, IndexError) as exc:
-        raise EvalProblem(f"Invalid replacement {replacement!r}: {exc}") from None
+    return pattern.sub(expand, text)
 
 
 @_register("split", 2)
@@ -309,7 +318,10 @@ def _string_join(args: list[Any]) -> Any:
         if not isinstance(item, str):
             raise ArgMismatch(0, "a list of strings", f"a list containing {_a(kind(item))}")
         parts.append(item)
-    return _capped_str(separator.join(parts))
+    # Check the size before joining: the parts may be many references to one long string.
+    if sum(len(p) for p in parts) + len(separator) * len(parts) > MAX_STRING:
+        raise EvalProblem(f"String is too long (more than {MAX_STRING} characters)")
+    return separator.join(parts)
 
 
 @_register("string", 1)

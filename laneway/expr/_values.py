@@ -466,33 +466,54 @@ def to_text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    text = _write(value)
-    if len(text) > MAX_STRING:
-        raise EvalProblem(f"String is too long (more than {MAX_STRING} characters)")
-    return text
+    parts: list[str] = []
+    # Count as we go: a list of 100,000 references to one long string is cheap to hold but
+    # must not be written out in full before the size check.
+    _write(value, parts, [MAX_STRING], nested=False)
+    return "".join(parts)
 
 
-def _write(value: Any, nested: bool = False) -> str:
+def _write(value: Any, out: list[str], room: list[int], nested: bool) -> None:
     k = kind(value)
-    if k == "null":
-        return "null"
-    if k == "boolean":
-        return "true" if value else "false"
-    if k == "number":
-        return number_text(value)
-    if k == "string":
-        if not nested:
-            return str(value)
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
     if k == "list":
-        return "[" + ", ".join(_write(item, True) for item in value) + "]"
+        _emit("[", out, room)
+        for i, item in enumerate(value):
+            if i:
+                _emit(", ", out, room)
+            _write(item, out, room, True)
+        _emit("]", out, room)
+        return
     if k == "context":
-        return "{" + ", ".join(f"{key}: {_write(item, True)}" for key, item in value.items()) + "}"
-    if k in ("date", "date and time"):
-        return str(value.isoformat())
-    if k == "duration":
-        return str(isodate.duration_isoformat(value))
-    return "<unsupported value>"
+        _emit("{", out, room)
+        for i, (key, item) in enumerate(value.items()):
+            _emit(f"{', ' if i else ''}{key}: ", out, room)
+            _write(item, out, room, True)
+        _emit("}", out, room)
+        return
+    if k == "null":
+        text = "null"
+    elif k == "boolean":
+        text = "true" if value else "false"
+    elif k == "number":
+        text = number_text(value)
+    elif k == "string":
+        text = str(value)
+        if nested:
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    elif k in ("date", "date and time"):
+        text = str(value.isoformat())
+    elif k == "duration":
+        text = str(isodate.duration_isoformat(value))
+    else:
+        text = "<unsupported value>"
+    _emit(text, out, room)
+
+
+def _emit(text: str, out: list[str], room: list[int]) -> None:
+    room[0] -= len(text)
+    if room[0] < 0:
+        raise EvalProblem(f"String is too long (more than {MAX_STRING} characters)")
+    out.append(text)
 
 
 def normalize(value: Any) -> Any:
