@@ -174,10 +174,13 @@ class CompiledExpression:
             raise ExpressionError(problem.message, self.text, problem.position) from None
         except RecursionError:
             raise ExpressionError("Values are nested too deeply", self.text) from None
-        except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as exc:
-            # Defensive: helpers turn known failures into clear messages; anything they missed
-            # must still surface as an ExpressionError, never as a Python exception.
-            raise ExpressionError(f"Cannot evaluate: {exc}", self.text) from None
+        except Exception as exc:
+            # Defensive: helpers turn known failures into clear messages. Anything they missed
+            # (or a caller's Mapping that raises) must still reach the engine as an
+            # ExpressionError - an incident on one instance - never crash a worker.
+            raise ExpressionError(
+                f"Cannot evaluate: {type(exc).__name__}: {exc}", self.text
+            ) from exc
         t = type(result)
         if t is bool or t is int or t is str or result is None:
             return result
@@ -209,7 +212,12 @@ def compile_expression(text: str) -> CompiledExpression:
     deploy time, rather than when a process instance first reaches the expression.
     """
     tree = parse(text)
-    node = _Compiler(text).compile(tree, 0)
+    try:
+        node = _Compiler(text).compile(tree, 0)
+    except ExpressionError:
+        raise
+    except Exception as exc:  # defensive, as in evaluate: callers only handle ExpressionError
+        raise ExpressionError(f"Cannot compile: {type(exc).__name__}: {exc}", text) from exc
     return CompiledExpression(text, node.fn, node.names, node.scoped)
 
 

@@ -181,7 +181,7 @@ def _substring(args: list[Any]) -> Any:
     text = _str(args, 0)
     start = _int(args, 1)
     # FEEL positions are 1-based; negative ones count from the end (-1 is the last character).
-    begin = start - 1 if start > 0 else max(len(text) + start, 0)
+    begin = start - 1 if start > 0 else max(len(text) + start, 0) if start < 0 else 0
     if len(args) == 3:
         length = _int(args, 2)
         return text[begin : begin + max(length, 0)]

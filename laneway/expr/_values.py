@@ -260,12 +260,17 @@ def multiply(a: Any, b: Any) -> Any:
     if ka == "number" and kb == "number":
         return _arith("*", a, b)
     if ka == "duration" and kb == "number":
-        return _dates(lambda: a * float(b))
+        return _dates(lambda: a * _factor(b))
     if kb == "duration" and ka == "number":
-        return _dates(lambda: b * float(a))
+        return _dates(lambda: b * _factor(a))
     if ka == "string" or kb == "string":
         raise Mismatch("a number", 0 if ka == "string" else 1)
     raise Mismatch()
+
+
+def _factor(number: Any) -> int | float:
+    # isodate's years-months durations multiply by whole numbers only.
+    return int(number) if number == int(number) else float(number)
 
 
 def divide(a: Any, b: Any) -> Any:
@@ -297,8 +302,8 @@ def order(a: Any, b: Any) -> int | None:
     ka, kb = kind(a), kind(b)
     if ka != kb:
         if ka in ("date", "date and time") and kb in ("date", "date and time"):
-            # A date compares with a date and time as midnight of that day.
-            a, b = _as_datetime(a), _as_datetime(b)
+            # A date compares with a date and time as midnight of that day, in its time zone.
+            a, b = _as_datetime(a, b), _as_datetime(b, a)
         else:
             raise Mismatch()
     elif ka == "number":
@@ -308,13 +313,17 @@ def order(a: Any, b: Any) -> int | None:
     try:
         return int((a > b) - (a < b))
     except TypeError:
-        raise Mismatch() from None
+        raise EvalProblem(
+            f"Cannot compare {a_kind(a)} with {a_kind(b)}: one has a time zone and the other "
+            "not, or one duration counts months and the other days"
+        ) from None
 
 
-def _as_datetime(value: date) -> datetime:
+def _as_datetime(value: date, other: date) -> datetime:
     if isinstance(value, datetime):
         return value
-    return datetime(value.year, value.month, value.day)
+    zone = other.tzinfo if isinstance(other, datetime) else None
+    return datetime(value.year, value.month, value.day, tzinfo=zone)
 
 
 def less(a: Any, b: Any) -> bool | None:
@@ -502,6 +511,8 @@ def _write(value: Any, out: list[str], room: list[int], nested: bool) -> None:
             text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     elif k in ("date", "date and time"):
         text = str(value.isoformat())
+        if text.endswith("+00:00"):
+            text = text[:-6] + "Z"  # as FEEL and most schedulers write UTC
     elif k == "duration":
         text = str(isodate.duration_isoformat(value))
     else:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import isodate
 import pytest
 
 from laneway.expr import (
@@ -165,6 +166,7 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
     ('substring("foobar", 3)', {}, "obar"),
     ('substring("foobar", 3, 3)', {}, "oba"),
     ('substring("foobar", -2, 1)', {}, "a"),
+    ('substring("foobar", 0, 2)', {}, "fo"),
     ('substring before("foobar", "bar")', {}, "foo"),
     ('substring after("foobar", "ob")', {}, "ar"),
     ('substring after("foobar", "x")', {}, ""),
@@ -279,6 +281,10 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
     ('duration("PT1H") > duration("PT59M")', {}, True),
     ('duration("PT1H") * 2', {}, timedelta(hours=2)),
     ('date("2024-03-01").year', {}, 2024),
+    ('date("2024-01-01") < date and time("2024-01-01T00:00:01Z")', {}, True),
+    ('date("2024-01-02") > date and time("2024-01-01T23:00:00")', {}, True),
+    ('duration("P1M") * 2', {}, isodate.Duration(months=2)),
+    ('string(date and time("2024-01-01T10:00:00Z"))', {}, "2024-01-01T10:00:00Z"),
     ('date and time("2024-03-01T12:30:00").hour', {}, 12),
     ('duration("P2DT3H").hours', {}, 3),
     ('string(duration("PT1H30M"))', {}, "PT1H30M"),

@@ -67,6 +67,12 @@ EVAL_ERRORS: list[tuple[str, dict[str, Any], str]] = [
     ("for x in 1..n return x", {"n": "3"}, "Expected a whole number, but 'n' is a string"),
     ('sort([1, "a"])', {}, "comparable"),
     ("x < d", {"x": 1, "d": object()}, "an unsupported value"),
+    ('duration("P1Y") > duration("P1D")', {}, "Cannot compare a duration with a duration"),
+    (
+        'date and time("2024-01-01T10:00:00Z") > date and time("2024-01-01T10:00:00")',
+        {},
+        "one has a time zone",
+    ),
 ]
 
 
