@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml
 
 lint: setup ## ruff and mypy --strict (config in pyproject.toml)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy laneway services
+	$(VENV)/bin/mypy
 
 fmt: setup ## Format the code with ruff (not run by lint or test)
 	$(VENV)/bin/ruff format .

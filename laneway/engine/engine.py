@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from laneway.engine import processors as _processors  # registers every element processor
+# imported for their side effect: they register the command handlers and element processors
+import laneway.engine.handlers.events  # noqa: F401
+import laneway.engine.handlers.instances  # noqa: F401
+import laneway.engine.handlers.jobs  # noqa: F401
+import laneway.engine.processors  # noqa: F401
 from laneway.engine.behaviours import flow
 from laneway.engine.context import Processing
 from laneway.engine.handlers import HANDLERS
 from laneway.engine.records import Record, RecordKind
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import EngineState
-
-assert _processors
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
-"""Command handlers: one function per command intent, found through `HANDLERS`."""
+"""Command handlers: one function per command intent, found through `HANDLERS`.
 
-from laneway.engine.handlers import events, instances, jobs
+`laneway.engine.engine` imports the handler modules, which registers them.
+"""
+
 from laneway.engine.handlers._registry import HANDLERS
 
-__all__ = ["HANDLERS", "events", "instances", "jobs"]
+__all__ = ["HANDLERS"]
