@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # imported for their side effect: they register the command handlers and element processors
-import laneway.engine.handlers.events  # noqa: F401
-import laneway.engine.handlers.instances  # noqa: F401
-import laneway.engine.handlers.jobs  # noqa: F401
+import laneway.engine.handlers.events
+import laneway.engine.handlers.instances
+import laneway.engine.handlers.jobs
 import laneway.engine.processors  # noqa: F401
 from laneway.engine.behaviours import flow
 from laneway.engine.context import Processing
