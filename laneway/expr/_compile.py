@@ -964,6 +964,14 @@ class _Compiler:
                 items = as_list(tfn(s))
                 return None if items is None else index(items, position)
 
+        elif predicate.kind == "literal" and isinstance(predicate.value, str):
+            key = predicate.value
+
+            # `m["key"]`, as JUEL, Python and JavaScript write an entry lookup.
+            def fn(s: Any) -> Any:
+                value = tfn(s)
+                return get_path(value, key) if isinstance(value, Mapping) else None
+
         elif predicate.kind in _BOOL_KINDS or predicate.kind == "literal":
 
             def fn(s: Any) -> Any:
@@ -986,7 +994,8 @@ class _Compiler:
                 return keep(s, items)
 
         names = target.names | (predicate.names - {"item"})
-        return _Node(fn, "other", f"'{self.source(tree)}'", self.start_of(tree), names, True)
+        kind_ = "var" if target.kind == "var" else "other"
+        return _Node(fn, kind_, f"'{self.source(tree)}'", self.start_of(tree), names, True)
 
 
 _BOOLEAN_FUNCTIONS = frozenset(

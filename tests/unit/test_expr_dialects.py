@@ -12,7 +12,15 @@ import pytest
 
 from laneway.expr import ExpressionError, compile_expression, evaluate
 
-VARS = {"amount": 150, "approved": True, "status": "open", "name": "", "tags": [], "n": None}
+VARS = {
+    "order": {"total": 120, "lines": ["a"]},
+    "amount": 150,
+    "approved": True,
+    "status": "open",
+    "name": "",
+    "tags": [],
+    "n": None,
+}
 
 DIALECTS: list[tuple[str, str, Any]] = [
     # dialect, text, expected
@@ -49,6 +57,9 @@ DIALECTS: list[tuple[str, str, Any]] = [
     ("juel", "not empty status", True),
     ("juel", "n == null", True),
     ("feel", 'amount > 100 and status = "open"', True),
+    ("juel/python/js", 'order["total"] > 100', True),
+    ("juel/python/js", "order['no such']", None),
+    ("juel/python/js", "order['lines'][1]", "a"),
     ("feel", "not(approved)", False),
 ]
 
