@@ -16,6 +16,7 @@ from laneway.engine.handlers import HANDLERS
 from laneway.engine.records import Record, RecordKind
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import EngineState
+from laneway.expr import fixed_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,8 @@ class Engine:
             ctx.reject(f"Expected a command the engine knows, but got {command.kind.value} "
                        f"'{command.intent}'", "INVALID_ARGUMENT")
         else:
-            handler(ctx)
-            if ctx.bind() is not None:
-                ctx.drain(lambda: flow.on_quiet(ctx))
+            with fixed_now(command.timestamp):
+                handler(ctx)
+                if ctx.bind() is not None:
+                    ctx.drain(lambda: flow.on_quiet(ctx))
         return ProcessingResult(ctx.events, ctx.commands)

@@ -26,8 +26,9 @@ def evaluate(expression: Expression, variables: Mapping[str, Any]) -> Any:
 
 
 def evaluate_condition(expression: Expression, variables: Mapping[str, Any]) -> bool:
-    """A condition's truth: null (and anything not true) counts as false, as in FEEL."""
-    return evaluate(expression, variables) is True
+    """A condition's truth: null counts as false, as in FEEL; a result that is neither a
+    boolean nor null raises ExpressionError (an incident), as in Zeebe."""
+    return compile_expression(expression.text).evaluate_condition(variables)
 
 
 def is_opaque(expression: Expression) -> bool:

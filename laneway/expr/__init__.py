@@ -9,6 +9,10 @@ correlation keys and FEEL script tasks. See docs/expressions.md for the language
     [2, 4]
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
 from laneway.expr._compile import (
     CompiledExpression,
     compile_expression,
@@ -17,7 +21,19 @@ from laneway.expr._compile import (
     variable_names,
 )
 from laneway.expr._errors import ExpressionError
+from laneway.expr._functions import FIXED_NOW as _FIXED_NOW
 from laneway.expr._functions import FUNCTIONS as _FUNCTIONS
+
+
+@contextmanager
+def fixed_now(epoch_ms: int) -> Iterator[None]:
+    """Within the block, `now()` and `today()` answer this instant (UTC), not the clock."""
+    token = _FIXED_NOW.set(datetime.fromtimestamp(epoch_ms / 1000, UTC))
+    try:
+        yield
+    finally:
+        _FIXED_NOW.reset(token)
+
 
 #: Names of the built-in functions, for editors and documentation.
 FUNCTION_NAMES: frozenset[str] = frozenset(_FUNCTIONS)
@@ -29,5 +45,6 @@ __all__ = [
     "compile_expression",
     "evaluate",
     "evaluate_condition",
+    "fixed_now",
     "variable_names",
 ]

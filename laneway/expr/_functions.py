@@ -10,6 +10,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import (
@@ -740,11 +741,21 @@ def _duration(args: list[Any]) -> Any:
         return None
 
 
+# The engine core has no clock: it sets the command's timestamp here while it processes, so
+# `now()` in a condition gives the same answer on every replay.
+FIXED_NOW: ContextVar[datetime | None] = ContextVar("laneway_expr_now", default=None)
+
+
+def _current() -> datetime:
+    fixed = FIXED_NOW.get()
+    return fixed if fixed is not None else datetime.now(UTC)
+
+
 @_register("now", 0)
 def _now(args: list[Any]) -> Any:
-    return datetime.now(UTC)
+    return _current()
 
 
 @_register("today", 0)
 def _today(args: list[Any]) -> Any:
-    return datetime.now(UTC).date()
+    return _current().date()
