@@ -1,0 +1,65 @@
+"""What the command line prints: problems, records as JSON lines, and what a run waits on."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
+
+from laneway.engine.records import Record, RecordKind
+from laneway.problems import Problem
+
+# The fields of a record a reader of `laneway run` needs; the rest (record id, token and scope
+# ids, principal) is the same on every line of a local run or only matters inside the engine.
+_RECORD_FIELDS = ("instanceId", "intent", "elementId", "elementType", "timestamp", "value")
+
+
+def print_problems(problems: Iterable[Problem], out: TextIO) -> int:
+    """Print problems sorted by file then line, each once; return how many were printed."""
+    unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.element_id or "", p.message))
+    for problem in unique:
+        print(problem, file=out)
+    return len(unique)
+
+
+def record_line(record: Record) -> str:
+    """One record as one line of compact JSON (a rejection says so in `kind`)."""
+    full = record.to_dict()
+    data = {name: full[name] for name in _RECORD_FIELDS}
+    if record.kind != RecordKind.EVENT:
+        data["kind"] = record.kind.value
+    return json.dumps(data, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: object) -> Any:
+    # Record values are JSON-like but may hold read-only mappings or tuples from the model.
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return str(value)
+
+
+_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^job of type 'decision' "),
+     'give --jobs decision=\'{"flows": ["FLOW_ID"]}\''),
+    (re.compile(r"^job of type '(?P<type>[^']*)' "), "give --jobs {type}=JSON or --jobs auto"),
+    (re.compile(r"^user task '(?P<id>[^']*)'"), "give --complete {id}=JSON"),
+    (re.compile(r"^message '(?P<name>[^']*)' with key '(?P<key>[^']*)'"),
+     "give --message {name}:{key}=JSON"),
+    (re.compile(r"^message '(?P<name>[^']*)'"), "give --message {name}=JSON"),
+    (re.compile(r"^signal '"), "no option broadcasts signals; a throw event in a diagram must"),
+    (re.compile(r"^timer "), "give --timers instant, or wait with --timers real"),
+    (re.compile(r"^gateway '[^']*' joining"),
+     "a join waits for flows that did not arrive; check the diagram"),
+)
+
+
+def waiting_line(what: str) -> str:
+    """`waiting: <what LocalRunner.waiting_on says> (<which option provides it>)`."""
+    for pattern, hint in _HINTS:
+        match = pattern.match(what)
+        if match:
+            return f"waiting: {what} ({hint.format(**match.groupdict())})"
+    return f"waiting: {what}"

@@ -1,0 +1,66 @@
+"""`laneway validate FILE...`: can these diagrams be deployed and run?"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from laneway.bpmn import parse_file, validate
+from laneway.cli._output import print_problems
+from laneway.engine import DefinitionRepository
+from laneway.model import Definitions
+from laneway.problems import DiagramError, Problem, UnreadableInput
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_UNREADABLE = 2
+
+
+def check(definitions: Definitions, repository: DefinitionRepository) -> list[Problem]:
+    """What `validate` finds plus what the engine refuses, for every process of the file.
+
+    Every process is deployed, `isExecutable="false"` ones included: a partner pool that the
+    engine could not run is worth knowing about before someone flips the flag. The processes
+    are deployed into `repository` when nothing is wrong.
+    """
+    problems = list(validate(definitions))
+    try:
+        repository.deploy(definitions)
+    except DiagramError as exc:
+        problems.extend(exc.problems)
+    except Exception:
+        # Indexing a process the validator already objected to may fail in ways that say less
+        # than the problems found; those are reported. A failure on a clean diagram is a bug
+        # and goes up to the caller's internal-error handling.
+        if not problems:
+            raise
+    return problems
+
+
+def load(path: str, repository: DefinitionRepository) -> tuple[Definitions | None, list[Problem]]:
+    """Parse and check one file. Raises `UnreadableInput` when it cannot be read at all."""
+    try:
+        definitions = parse_file(path)
+    except DiagramError as exc:
+        return None, list(exc.problems)
+    return definitions, check(definitions, repository)
+
+
+def validate_files(paths: list[str], out: TextIO, err: TextIO) -> int:
+    """Check every file; print problems on `out`, unreadable files on `err`.
+
+    Exit 0 when all are fine, 1 when any has problems, 2 when any could not be read (the
+    other files are still checked, so one run shows everything).
+    """
+    problems: list[Problem] = []
+    unreadable = False
+    for path in paths:
+        try:
+            # A repository per file: two files may well define the same process id.
+            problems.extend(load(path, DefinitionRepository())[1])
+        except UnreadableInput as exc:
+            print(f"laneway validate: {exc}", file=err)
+            unreadable = True
+    print_problems(problems, out)
+    if unreadable:
+        return EXIT_UNREADABLE
+    return EXIT_PROBLEMS if problems else EXIT_OK
