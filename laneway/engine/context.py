@@ -36,6 +36,9 @@ class Processing:
         # scope key -> tokens queued on the agenda toward an element of that scope: a scope
         # must not end while one is on its way
         self.in_flight: dict[int, int] = {}
+        # scope key -> how often its tokens were cut off (terminate end, interrupting event):
+        # a token queued before the cut must not arrive after it
+        self.cuts: dict[int, int] = {}
 
     # -- the instance being processed --------------------------------------------------------
 

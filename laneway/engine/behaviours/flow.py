@@ -130,9 +130,13 @@ def complete(
     if again:
         counter = max(loop_counter, 1) + 1
         ctx.in_flight[scope_key] = ctx.in_flight.get(scope_key, 0) + 1
+        cuts = ctx.cuts.get(scope_key, 0)
 
         def loop_again() -> None:
             ctx.in_flight[scope_key] -= 1
+            if ctx.cuts.get(scope_key, 0) != cuts:
+                check_scope(ctx, scope_key)
+                return
             activate(ctx, scope_key, node, loop_counter=counter)
 
         ctx.later(loop_again)
@@ -237,9 +241,15 @@ def take_flow(
               scope_id=scope_key)
     if not join:
         ctx.in_flight[scope_key] = ctx.in_flight.get(scope_key, 0) + 1
+        cuts = ctx.cuts.get(scope_key, 0)
 
         def arrive() -> None:
             ctx.in_flight[scope_key] -= 1
+            if ctx.cuts.get(scope_key, 0) != cuts:
+                # the scope's tokens were cut off (terminate end, interrupting event) while
+                # this one was on its way: it never arrives
+                check_scope(ctx, scope_key)
+                return
             activate(ctx, scope_key, target, trigger=trigger)
 
         ctx.later(arrive)
@@ -347,7 +357,8 @@ def terminate(ctx: Processing, elem: ElementInstance) -> None:
 
 
 def terminate_children(ctx: Processing, scope: ElementInstance, keep: int = 0) -> None:
-    """Terminate every element in a scope but `keep`."""
+    """Terminate every element in a scope but `keep`, and the tokens on their way in it."""
+    ctx.cuts[scope.key] = ctx.cuts.get(scope.key, 0) + 1
     for child in [e for e in ctx.inst.elements.values() if e.scope_key == scope.key]:
         if child.key != keep and child.key in ctx.inst.elements:
             terminate(ctx, child)
