@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from laneway.engine.records import Event, Record
+from laneway.engine.records import Event, Record, RecordKind
 from laneway.engine.state import (
     MI_BODY_KIND,
     PROCESS_KIND,
@@ -42,7 +42,8 @@ def applies(*intents: Event) -> Callable[[Applier], Applier]:
 def apply_event(state: EngineState, record: Record) -> None:
     """Apply one event to the state (rejections and unknown intents change nothing)."""
     fn = _APPLIERS.get(record.intent)
-    if fn is None or record.kind.value != "EVENT":
+    # compared as a string: Enum.value goes through a descriptor, and this runs per event
+    if fn is None or record.kind != RecordKind.EVENT:
         return
     fn(state, state.instances.get(record.instance_id), record)
     # looked up again: the event may have created the instance
