@@ -19,7 +19,9 @@ def print_problems(problems: Iterable[Problem], out: TextIO) -> int:
     """Print problems sorted by file then line, each once; return how many were printed."""
     unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.element_id or "", p.message))
     for problem in unique:
-        print(problem, file=out)
+        # One line per problem, always: libxml2's messages quote the offending source text,
+        # newlines included.
+        print(" ".join(str(problem).split()), file=out)
     return len(unique)
 
 
