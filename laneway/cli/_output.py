@@ -44,8 +44,8 @@ def _plain(value: object) -> Any:
 
 
 _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^job of type 'decision' "),
-     'give --jobs decision=\'{"flows": ["FLOW_ID"]}\''),
+    (re.compile(r"^job of type 'decision' at '(?P<gateway>[^']*)'"),
+     "give --jobs decision='{{\"flows\": [{flows}]}}' naming the flows to take"),
     (re.compile(r"^job of type '(?P<type>[^']*)' "), "give --jobs {type}=JSON or --jobs auto"),
     (re.compile(r"^user task '(?P<id>[^']*)'"), "give --complete {id}=JSON"),
     (re.compile(r"^message '(?P<name>[^']*)' with key '(?P<key>[^']*)'"),
@@ -58,10 +58,18 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def waiting_line(what: str) -> str:
-    """`waiting: <what LocalRunner.waiting_on says> (<which option provides it>)`."""
+def waiting_line(what: str, outgoing: Mapping[str, list[str]] | None = None) -> str:
+    """`waiting: <what LocalRunner.waiting_on says> (<which option provides it>)`.
+
+    `outgoing` (element id -> outgoing flow ids) lets the hint for a decision job name the
+    flows the gateway could take.
+    """
     for pattern, hint in _HINTS:
         match = pattern.match(what)
         if match:
-            return f"waiting: {what} ({hint.format(**match.groupdict())})"
+            fields = match.groupdict()
+            if "gateway" in fields:
+                flows = (outgoing or {}).get(fields["gateway"]) or ["FLOW_ID"]
+                fields["flows"] = ", ".join(json.dumps(f) for f in flows)
+            return f"waiting: {what} ({hint.format(**fields)})"
     return f"waiting: {what}"

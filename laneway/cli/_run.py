@@ -269,11 +269,12 @@ def run_file(opts: RunOptions, out: TextIO, err: TextIO) -> int:
         runner = LocalRunner(repository, on_record=emit, keep_records=True)
     instance_id = runner.start(proc.id, variables, start_event_id=start_id)
     outcome = runner.run(instance_id, opts.answers(messages), max_commands=opts.max_commands)
-    return _report(outcome, runner, rejections, opts.max_commands, err)
+    outgoing = {n.id: list(n.outgoing) for n in proc.process.nodes.values()}
+    return _report(outcome, runner, rejections, opts.max_commands, err, outgoing)
 
 
 def _report(outcome: Outcome, runner: LocalRunner, rejections: list[Record],
-            max_commands: int, err: TextIO) -> int:
+            max_commands: int, err: TextIO, outgoing: Mapping[str, list[str]]) -> int:
     if outcome.status in (InstanceStatus.COMPLETED, InstanceStatus.TERMINATED):
         return EXIT_COMPLETED
     if outcome.status == InstanceStatus.INCIDENT:
@@ -293,5 +294,5 @@ def _report(outcome: Outcome, runner: LocalRunner, rejections: list[Record],
               file=err)
         return EXIT_FAILED
     for what in outcome.waiting_on or ["nothing the runner can see"]:
-        print(waiting_line(what), file=err)
+        print(waiting_line(what, outgoing), file=err)
     return EXIT_WAITING
