@@ -283,6 +283,8 @@ def try_inclusive_join(ctx: Processing, scope_key: int, gateway: FlowNode) -> bo
     if not pending:
         return False
     if not all(f in pending for f in gateway.incoming):
+        if ctx.in_flight.get(scope_key, 0) > 0:
+            return False  # a token on its way may be headed here: on_quiet looks again
         reach = ctx.proc.reach
         for elem in inst.elements.values():
             if elem.scope_key == scope_key and gateway.id in reach.get(elem.element_id, ()):
