@@ -300,9 +300,13 @@ def try_inclusive_join(ctx: Processing, scope_key: int, gateway: FlowNode) -> bo
 
 
 def on_quiet(ctx: Processing) -> bool:
-    """Once no step is queued, fire inclusive joins that nothing else can reach now."""
+    """Once no step is queued, fire inclusive joins that nothing else can reach now.
+
+    Every join waiting in the instance is looked at, not only those a token reached in this
+    command: the token a join waited for may have ended elsewhere or been terminated.
+    """
     fired = False
-    for scope_key, gid in sorted(ctx.inclusive_joins):
+    for scope_key, gid in _waiting_inclusive_joins(ctx):
         if ctx.inst.joins.get(scope_key, {}).get(gid):
             if try_inclusive_join(ctx, scope_key, ctx.proc.node(gid)):
                 fired = True
@@ -314,6 +318,17 @@ def on_quiet(ctx: Processing) -> bool:
     for scope_key, _ in sorted(ctx.inclusive_joins):
         check_scope(ctx, scope_key)
     return False
+
+
+def _waiting_inclusive_joins(ctx: Processing) -> list[tuple[int, str]]:
+    proc = ctx.proc
+    waiting = {
+        (scope_key, gid)
+        for scope_key, gateways in ctx.inst.joins.items()
+        for gid, flows in gateways.items()
+        if flows and proc.node(gid).kind == NodeKind.INCLUSIVE_GATEWAY
+    }
+    return sorted(waiting | ctx.inclusive_joins)
 
 
 def check_scope(ctx: Processing, scope_key: int) -> None:
