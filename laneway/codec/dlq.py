@@ -1,0 +1,54 @@
+"""Headers of a record sent to the dead-letter topic: why, and where it came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from laneway.codec.errors import DecodeError, EncodeError
+
+PREFIX = "laneway.dlq."
+MAX_ERROR_BYTES = 2048
+
+
+def dead_letter_headers(error: BaseException, topic: str, partition: int,
+                        offset: int) -> list[tuple[str, bytes]]:
+    """The Kafka headers for a record no consumer could decode or handle.
+
+    `reason` is the DecodeError's code (`bad-marker`, `unknown-fingerprint`, `truncated`,
+    `corrupt`, `trailing-bytes`, `wrong-schema`), `encode-error` for an EncodeError and
+    `unhandled` for anything else; `error` is the message (at most 2 KiB of UTF-8);
+    `exception` the error's class; `topic`, `partition` and `offset` where the record was
+    read; `fingerprint` the writer schema's fingerprint (hex) when the header could be read.
+    """
+    if isinstance(error, DecodeError):
+        reason = error.reason
+    elif isinstance(error, EncodeError):
+        reason = "encode-error"
+    else:
+        reason = "unhandled"
+    cls = type(error)
+    headers = [
+        (PREFIX + "reason", reason.encode()),
+        (PREFIX + "error", _clip(str(error) or cls.__name__)),
+        (PREFIX + "exception", f"{cls.__module__}.{cls.__qualname__}".encode()),
+        (PREFIX + "topic", topic.encode()),
+        (PREFIX + "partition", str(partition).encode()),
+        (PREFIX + "offset", str(offset).encode()),
+    ]
+    if isinstance(error, DecodeError) and error.fingerprint:
+        headers.append((PREFIX + "fingerprint", error.fingerprint.encode()))
+    return headers
+
+
+def read_dead_letter_headers(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:
+    """The dead-letter headers of a record as a dict without the prefix (for tools and tests);
+    other headers are left out."""
+    return {k[len(PREFIX):]: (v or b"").decode("utf-8", "replace")
+            for k, v in headers if k.startswith(PREFIX)}
+
+
+def _clip(text: str) -> bytes:
+    data = text.encode("utf-8", "replace")
+    if len(data) <= MAX_ERROR_BYTES:
+        return data
+    return data[: MAX_ERROR_BYTES - 3].decode("utf-8", "ignore").encode() + b"..."

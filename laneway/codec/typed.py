@@ -1,0 +1,309 @@
+"""Typed encode/decode for each record family: the engine's `Record`, and the `Job`,
+`StateSnapshot`, `Definition` and `Message` records of the other topics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from laneway.codec.codec import Codec, default_codec
+from laneway.codec.errors import DecodeError, EncodeError
+from laneway.codec.values import from_avro_map, to_avro_map
+from laneway.engine.records import Event, Principal, PrincipalKind, Record, RecordKind
+from laneway.engine.state import InstanceState
+
+RECORD = "record"
+JOB = "job"
+STATE = "state"
+DEFINITION = "definition"
+MESSAGE = "message"
+T = TypeVar("T")
+
+
+# --- principal -------------------------------------------------------------------------------
+
+def _principal_out(p: Principal, path: str) -> dict[str, Any]:
+    roles = list(p.roles)
+    for i, r in enumerate(roles):
+        if not isinstance(r, str):
+            raise EncodeError(f"role {r!r} is not a str", f"{path}.roles[{i}]")
+    return {"kind": PrincipalKind(p.kind).value, "id": p.id, "roles": roles,
+            "claims": to_avro_map(p.claims, f"{path}.claims")}
+
+
+def _principal_in(d: Mapping[str, Any]) -> Principal:
+    return Principal(PrincipalKind(d["kind"]), d["id"], tuple(d["roles"]),
+                     from_avro_map(d["claims"]))
+
+
+def _strings(m: Mapping[str, Any], path: str) -> dict[str, str]:
+    for k, v in m.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise EncodeError(f"expected str keys and values, got {k!r}: {v!r}", path)
+    return dict(m)
+
+
+# --- Record (commands, events, rejections) --------------------------------------------------
+
+def record_datum(record: Record, trace_parent: str | None = None) -> dict[str, Any]:
+    """The Avro datum of a record."""
+    return {
+        "recordId": record.record_id,
+        "instanceId": record.instance_id,
+        "kind": RecordKind(record.kind).value,
+        "intent": str(record.intent),
+        "elementId": record.element_id,
+        "elementType": record.element_type,
+        "tokenId": record.token_id,
+        "scopeId": record.scope_id,
+        "principal": _principal_out(record.principal, "principal"),
+        "timestamp": record.timestamp,
+        "value": to_avro_map(record.value, "value"),
+        "traceParent": trace_parent,
+    }
+
+
+def record_from_datum(d: Mapping[str, Any]) -> Record:
+    """Inverse of `record_datum` (without the trace parent)."""
+    return Record(
+        record_id=d["recordId"], kind=RecordKind(d["kind"]), intent=d["intent"],
+        instance_id=d["instanceId"], timestamp=d["timestamp"], value=from_avro_map(d["value"]),
+        element_id=d["elementId"], element_type=d["elementType"], token_id=d["tokenId"],
+        scope_id=d["scopeId"], principal=_principal_in(d["principal"]),
+    )
+
+
+def encode_record(record: Record, *, trace_parent: str | None = None,
+                  codec: Codec | None = None) -> bytes:
+    """A command, event or rejection for the commands or events topic."""
+    return (codec or default_codec()).encode(RECORD, record_datum(record, trace_parent))
+
+
+def decode_record(data: bytes, *, codec: Codec | None = None) -> Record:
+    """Inverse of `encode_record`; reads records of every Record schema version."""
+    return decode_record_traced(data, codec=codec)[0]
+
+
+def decode_record_traced(data: bytes, *, codec: Codec | None = None) -> tuple[Record, str | None]:
+    """A record and its trace parent (None when not traced or written before v2)."""
+    d = (codec or default_codec()).decode(data, RECORD).datum
+    return _typed(lambda: (record_from_datum(d), d.get("traceParent")))
+
+
+# --- Job (jobs.<type>) -----------------------------------------------------------------------
+
+_JOB_KEYS = frozenset({"key", "type", "retries", "variables", "headers", "elementName",
+                       "attributes", "lane", "laneId", "persona"})
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """What a connector gets: the JOB_CREATED event, projected. `extra` holds the keys of its
+    value this projection has no field for (a decision's `flows`, a script's `script`)."""
+
+    record_id: str
+    instance_id: str
+    element_id: str
+    element_type: str
+    token_id: int
+    scope_id: int
+    principal: Principal
+    timestamp: int
+    key: int
+    type: str
+    retries: int
+    element_name: str | None = None
+    lane: str | None = None
+    lane_id: str | None = None
+    persona: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def from_event(record: Record) -> JobRecord:
+        """Project a JOB_CREATED event."""
+        if record.intent != Event.JOB_CREATED or record.kind != RecordKind.EVENT:
+            raise EncodeError(f"expected a JOB_CREATED event, got {record.kind} {record.intent}")
+        v = record.value
+        return JobRecord(
+            record_id=record.record_id, instance_id=record.instance_id,
+            element_id=record.element_id, element_type=record.element_type,
+            token_id=record.token_id, scope_id=record.scope_id, principal=record.principal,
+            timestamp=record.timestamp, key=v["key"], type=v["type"], retries=v["retries"],
+            element_name=v.get("elementName"), lane=v.get("lane"), lane_id=v.get("laneId"),
+            persona=v.get("persona"), attributes=dict(v.get("attributes", {})),
+            headers=dict(v.get("headers", {})), variables=dict(v.get("variables", {})),
+            extra={k: x for k, x in v.items() if k not in _JOB_KEYS},
+        )
+
+    def to_event(self) -> Record:
+        """The JOB_CREATED event this was projected from."""
+        value: dict[str, Any] = {"key": self.key, "type": self.type, "retries": self.retries,
+                                 "variables": dict(self.variables),
+                                 "headers": dict(self.headers),
+                                 "elementName": self.element_name,
+                                 "attributes": dict(self.attributes)}
+        if self.lane is not None:
+            value.update(lane=self.lane, laneId=self.lane_id, persona=self.persona)
+        value.update(self.extra)
+        return Record(record_id=self.record_id, kind=RecordKind.EVENT,
+                      intent=Event.JOB_CREATED.value, instance_id=self.instance_id,
+                      timestamp=self.timestamp, value=value, element_id=self.element_id,
+                      element_type=self.element_type, token_id=self.token_id,
+                      scope_id=self.scope_id, principal=self.principal)
+
+
+def encode_job(job: JobRecord, *, codec: Codec | None = None) -> bytes:
+    """A job for the jobs.<type> topic."""
+    return (codec or default_codec()).encode(JOB, {
+        "recordId": job.record_id, "instanceId": job.instance_id, "elementId": job.element_id,
+        "elementType": job.element_type, "tokenId": job.token_id, "scopeId": job.scope_id,
+        "principal": _principal_out(job.principal, "principal"), "timestamp": job.timestamp,
+        "key": job.key, "type": job.type, "retries": job.retries,
+        "elementName": job.element_name, "lane": job.lane, "laneId": job.lane_id,
+        "persona": job.persona, "attributes": _strings(job.attributes, "attributes"),
+        "headers": _strings(job.headers, "headers"),
+        "variables": to_avro_map(job.variables, "variables"),
+        "extra": to_avro_map(job.extra, "extra"),
+    })
+
+
+def decode_job(data: bytes, *, codec: Codec | None = None) -> JobRecord:
+    """Inverse of `encode_job`."""
+    d = (codec or default_codec()).decode(data, JOB).datum
+    return _typed(lambda: JobRecord(
+        record_id=d["recordId"], instance_id=d["instanceId"], element_id=d["elementId"],
+        element_type=d["elementType"], token_id=d["tokenId"], scope_id=d["scopeId"],
+        principal=_principal_in(d["principal"]), timestamp=d["timestamp"], key=d["key"],
+        type=d["type"], retries=d["retries"], element_name=d["elementName"], lane=d["lane"],
+        lane_id=d["laneId"], persona=d["persona"], attributes=d["attributes"],
+        headers=d["headers"], variables=from_avro_map(d["variables"]),
+        extra=from_avro_map(d["extra"])))
+
+
+# --- StateSnapshot (state) -------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class StateSnapshot:
+    """An instance's state after a committed batch; `state` is `InstanceState.to_dict()`."""
+
+    instance_id: str
+    process_id: str
+    version: int
+    status: str
+    timestamp: int
+    state: Mapping[str, Any]
+    command_offset: int = -1
+
+    @staticmethod
+    def of(inst: InstanceState, timestamp: int, command_offset: int = -1) -> StateSnapshot:
+        """The snapshot of an instance."""
+        return StateSnapshot(inst.instance_id, inst.process_id, inst.version,
+                             inst.effective_status, timestamp, inst.to_dict(), command_offset)
+
+    def instance(self) -> InstanceState:
+        """The instance state again."""
+        return InstanceState.from_dict(dict(self.state))
+
+
+def encode_state(snapshot: StateSnapshot, *, codec: Codec | None = None) -> bytes:
+    """A snapshot for the state topic (an ended instance gets a tombstone instead)."""
+    return (codec or default_codec()).encode(STATE, {
+        "instanceId": snapshot.instance_id, "processId": snapshot.process_id,
+        "version": snapshot.version, "status": snapshot.status,
+        "timestamp": snapshot.timestamp, "commandOffset": snapshot.command_offset,
+        "state": to_avro_map(snapshot.state, "state"),
+    })
+
+
+def decode_state(data: bytes, *, codec: Codec | None = None) -> StateSnapshot:
+    """Inverse of `encode_state`."""
+    d = (codec or default_codec()).decode(data, STATE).datum
+    return _typed(lambda: StateSnapshot(
+        d["instanceId"], d["processId"], d["version"], d["status"], d["timestamp"],
+        from_avro_map(d["state"]), d["commandOffset"]))
+
+
+# --- Definition (definitions) ----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DefinitionRecord:
+    """An authorized, deployable definition; the topic's key is `process_id@version`."""
+
+    process_id: str
+    version: int
+    bpmn_xml: bytes
+    digest: str
+    deployed_at: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    deployed_by: Principal | None = None
+
+    @property
+    def key(self) -> str:
+        """The Kafka key."""
+        return f"{self.process_id}@{self.version}"
+
+
+def encode_definition(definition: DefinitionRecord, *, codec: Codec | None = None) -> bytes:
+    """A definition for the definitions topic."""
+    by = definition.deployed_by
+    return (codec or default_codec()).encode(DEFINITION, {
+        "processId": definition.process_id, "version": definition.version,
+        "bpmnXml": bytes(definition.bpmn_xml), "digest": definition.digest,
+        "deployedAt": definition.deployed_at,
+        "deployedBy": None if by is None else _principal_out(by, "deployedBy"),
+        "metadata": _strings(definition.metadata, "metadata"),
+    })
+
+
+def decode_definition(data: bytes, *, codec: Codec | None = None) -> DefinitionRecord:
+    """Inverse of `encode_definition`."""
+    d = (codec or default_codec()).decode(data, DEFINITION).datum
+    by = d["deployedBy"]
+    return _typed(lambda: DefinitionRecord(
+        d["processId"], d["version"], d["bpmnXml"], d["digest"], d["deployedAt"],
+        d["metadata"], None if by is None else _principal_in(by)))
+
+
+# --- Message (messages) ----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A published BPMN message; the topic's key is the correlation key."""
+
+    message_id: str
+    name: str
+    correlation_key: str
+    variables: Mapping[str, Any]
+    ttl: int
+    timestamp: int
+    principal: Principal
+
+
+def encode_message(message: MessageRecord, *, codec: Codec | None = None) -> bytes:
+    """A message for the messages topic."""
+    return (codec or default_codec()).encode(MESSAGE, {
+        "messageId": message.message_id, "name": message.name,
+        "correlationKey": message.correlation_key,
+        "variables": to_avro_map(message.variables, "variables"), "ttl": message.ttl,
+        "timestamp": message.timestamp,
+        "principal": _principal_out(message.principal, "principal"),
+    })
+
+
+def decode_message(data: bytes, *, codec: Codec | None = None) -> MessageRecord:
+    """Inverse of `encode_message`."""
+    d = (codec or default_codec()).decode(data, MESSAGE).datum
+    return _typed(lambda: MessageRecord(
+        d["messageId"], d["name"], d["correlationKey"], from_avro_map(d["variables"]),
+        d["ttl"], d["timestamp"], _principal_in(d["principal"])))
+
+
+def _typed(build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
+        raise DecodeError("corrupt", f"{type(exc).__name__}: {exc}") from None
