@@ -1,0 +1,117 @@
+"""Whole instances: cancelling, rejections of commands to unknown or ended instances, the
+size of a parked instance, and the determinism checks themselves."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Harness, RunFn, document
+
+from laneway.engine import Command, RecordKind
+
+BUSY = """
+<message id="m" name="poke"/>
+<signal id="sg" name="wake"/>
+<startEvent id="s"/>
+<parallelGateway id="fork"/>
+<userTask id="task"/>
+<serviceTask id="job" laneway:type="w"/>
+<intermediateCatchEvent id="msg"><messageEventDefinition messageRef="m"/>
+</intermediateCatchEvent>
+<intermediateCatchEvent id="sig"><signalEventDefinition signalRef="sg"/>
+</intermediateCatchEvent>
+<subProcess id="sub">
+  <startEvent id="ss"/>
+  <intermediateCatchEvent id="nap">
+    <timerEventDefinition><timeDuration>PT1H</timeDuration></timerEventDefinition>
+  </intermediateCatchEvent>
+  @ ss -> nap
+</subProcess>
+@ s -> fork -> task
+@ fork -> job
+@ fork -> msg
+@ fork -> sig
+@ fork -> sub
+"""
+
+
+def test_cancel_instance_terminates_everything_it_waits_on(run: RunFn) -> None:
+    h = run(BUSY)
+    recs = h.cancel(h.iid)
+    intents = {r.intent for r in recs}
+    assert {"USER_TASK_CANCELED", "JOB_CANCELED", "TIMER_CANCELED",
+            "MESSAGE_SUBSCRIPTION_DELETED", "SIGNAL_SUBSCRIPTION_DELETED",
+            "PROCESS_MESSAGE_SUBSCRIPTION_CLOSED"} <= intents
+    assert set(h.terminated()) == {"task", "job", "msg", "sig", "nap", "sub", "p"}
+    assert h.status(h.iid) == "TERMINATED"
+    # nothing reaches it any more
+    seen = len(h.events(iid=h.iid))
+    h.broadcast("wake")
+    h.publish("poke")
+    assert len(h.events(iid=h.iid)) == seen
+
+
+def test_commands_to_an_ended_instance_are_rejected(run: RunFn) -> None:
+    h = run(BUSY)
+    h.cancel(h.iid)
+    [rejection] = h.cancel(h.iid)
+    assert rejection.kind == RecordKind.REJECTION
+    assert "TERMINATED" in rejection.value["reason"]
+    [rejection] = h.send(Command.COMPLETE_JOB, "no-such-instance", {"jobKey": 1})
+    assert rejection.value["rejectionType"] == "NOT_FOUND"
+
+
+def test_starting_a_process_that_is_not_deployed_is_rejected(run: RunFn) -> None:
+    h = run(BUSY, start=False)
+    [rejection] = h.send(Command.START_INSTANCE, "x", {"processId": "nope"})
+    assert rejection.value["rejectionType"] == "NOT_FOUND"
+    assert "'nope'" in rejection.value["reason"]
+    assert h.instance_ids() == []
+
+
+def test_an_instance_parked_at_a_user_task_is_small_and_holds_no_definition(
+    run: RunFn,
+) -> None:
+    h = run("""
+    <laneSet id="ls">
+      <lane id="clerks" name="Clerks" laneway:persona="clerk">
+        <flowNodeRef>review</flowNodeRef></lane>
+    </laneSet>
+    <startEvent id="s"/>
+    <serviceTask id="check" laneway:type="check" acme:costCenter="42"/>
+    <userTask id="review" name="Review the order carefully"/>
+    <endEvent id="e"/>
+    @ s -> check -> review -> e
+    """, variables={"orderId": "o-1", "amount": 120})
+    h.complete_job("check", {"ok": True})
+    inst = h.runner.engine.state.instances[h.iid]
+    text = json.dumps(inst.to_dict(), separators=(",", ":"))
+    assert len(text.encode()) < 2048
+    for fragment in ("Review the order carefully", "costCenter", "clerk", "sequenceFlow",
+                     "<", "check_review"):
+        assert fragment not in text
+
+
+def test_the_determinism_check_catches_records_that_differ_on_a_second_run() -> None:
+    h = Harness(document("""
+    <startEvent id="s"/><userTask id="t"/>
+    @ s -> t
+    """))
+    h.start()
+    h.verify()
+    cmd_json, emitted = h.trace[0]
+    h.trace[0] = (cmd_json, [*emitted[:-1], emitted[-1].replace('"t"', '"x"')])
+    with pytest.raises(AssertionError, match="other records"):
+        h.verify()
+
+
+def test_the_replay_check_catches_state_no_event_explains() -> None:
+    h = Harness(document("""
+    <startEvent id="s"/><userTask id="t"/>
+    @ s -> t
+    """))
+    h.start()
+    h.runner.engine.state.instances[h.iid].variables[1] = {"sneaked": True}
+    with pytest.raises(AssertionError, match="another state"):
+        h.verify()
