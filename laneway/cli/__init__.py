@@ -90,7 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 itself on bad syntax, with the usage
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits by itself: 2 after printing the usage and the error, 0 after --help.
+        # Returned, so that main() can be called in process like any function.
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     out, err = sys.stdout, sys.stderr
     try:
         if args.command == "validate":
