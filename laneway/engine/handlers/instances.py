@@ -79,7 +79,10 @@ def complete_call_activity(ctx: Processing) -> None:
         return
     node = ctx.proc.node(elem.element_id)
     child_vars = dict(ctx.cmd.value.get("variables") or {})
-    flow.complete(ctx, elem, child_vars if node.propagate_all_child_variables else {})
+    # As in Zeebe, output mappings read the child's variables even when they are not all
+    # propagated; with output mappings only the mapped values reach the parent.
+    keep = node.propagate_all_child_variables or bool(node.io.outputs)
+    flow.complete(ctx, elem, child_vars if keep else {})
 
 
 def _rethrow(ctx: Processing, kind: EventKind) -> None:
