@@ -1,0 +1,239 @@
+"""Edges where elements meet: errors inside multi-instance and nested scopes, which catcher
+wins, escalations from called processes, event subprocesses inside subprocesses."""
+
+from __future__ import annotations
+
+from conftest import RunFn
+
+from laneway.engine import Command
+
+
+def test_an_error_from_one_inner_instance_is_caught_on_the_multi_instance_activity(
+    run: RunFn,
+) -> None:
+    h = run("""
+    <error id="err" errorCode="BAD"/>
+    <startEvent id="s"/>
+    <serviceTask id="each" laneway:type="w">
+      <multiInstanceLoopCharacteristics>
+        <extensionElements><zeebe:loopCharacteristics inputCollection="=items"
+          inputElement="item"/></extensionElements>
+      </multiInstanceLoopCharacteristics>
+    </serviceTask>
+    <boundaryEvent id="bad" attachedToRef="each"><errorEventDefinition errorRef="err"/>
+    </boundaryEvent>
+    <endEvent id="e"/><userTask id="fix"/>
+    @ s -> each -> e
+    @ bad -> fix
+    """, variables={"items": [1, 2, 3]})
+    first = h.events("JOB_CREATED")[0]
+    h.send(Command.THROW_ERROR, h.iid, {"jobKey": first.value["key"], "errorCode": "BAD"})
+    assert len(h.events("JOB_CANCELED")) == 2
+    assert h.terminated().count("each") == 4  # three inner instances and the body
+    assert h.activated()[-2:] == ["bad", "fix"]
+
+
+def test_an_exact_error_code_wins_over_a_catch_all_boundary(run: RunFn) -> None:
+    h = run("""
+    <error id="err" errorCode="SPECIFIC"/>
+    <startEvent id="s"/>
+    <serviceTask id="t" laneway:type="w"/>
+    <boundaryEvent id="any" attachedToRef="t"><errorEventDefinition/></boundaryEvent>
+    <boundaryEvent id="exact" attachedToRef="t"><errorEventDefinition errorRef="err"/>
+    </boundaryEvent>
+    <endEvent id="e"/><endEvent id="e1"/><endEvent id="e2"/>
+    @ s -> t -> e
+    @ any -> e1
+    @ exact -> e2
+    """)
+    h.throw_error("t", "SPECIFIC")
+    assert "exact" in h.activated()
+    assert "any" not in h.activated()
+
+
+def test_the_event_subprocess_inside_a_subprocess_catches_before_its_boundary(
+    run: RunFn,
+) -> None:
+    h = run("""
+    <error id="err" errorCode="E"/>
+    <startEvent id="s"/>
+    <subProcess id="sub">
+      <startEvent id="ss"/>
+      <serviceTask id="t" laneway:type="w"/>
+      <endEvent id="se"/>
+      @ ss -> t -> se
+      <subProcess id="inner" triggeredByEvent="true">
+        <startEvent id="is"><errorEventDefinition errorRef="err"/></startEvent>
+        <endEvent id="ie"/>
+        @ is -> ie
+      </subProcess>
+    </subProcess>
+    <boundaryEvent id="outer" attachedToRef="sub"><errorEventDefinition errorRef="err"/>
+    </boundaryEvent>
+    <userTask id="after"/><endEvent id="oe"/>
+    @ s -> sub -> after
+    @ outer -> oe
+    """)
+    h.throw_error("t", "E")
+    assert "outer" not in h.activated()
+    # the subprocess ended normally after its event subprocess
+    assert h.completed()[-3:] == ["ie", "inner", "sub"]
+    assert h.activated()[-1] == "after"
+
+
+def test_an_escalation_from_a_called_process_reaches_a_boundary_on_the_call_activity(
+    run: RunFn,
+) -> None:
+    child = """
+    <escalation id="esc" escalationCode="ASK"/>
+    <process id="child" isExecutable="true">
+      <startEvent id="cs"/>
+      <intermediateThrowEvent id="ask"><escalationEventDefinition escalationRef="esc"/>
+      </intermediateThrowEvent>
+      <userTask id="cwait"/>
+      @ cs -> ask -> cwait
+    </process>
+    """
+    h = run("""
+    <escalation id="esc" escalationCode="ASK"/>
+    <startEvent id="s"/>
+    <callActivity id="call" calledElement="child"/>
+    <boundaryEvent id="asked" attachedToRef="call" cancelActivity="false">
+      <escalationEventDefinition escalationRef="esc"/></boundaryEvent>
+    <userTask id="answer"/><endEvent id="e"/>
+    @ s -> call -> e
+    @ asked -> answer
+    """, also=(child,))
+    [_, child_id] = h.instance_ids()
+    assert "answer" in h.activated(h.iid)
+    assert h.activated(child_id)[-1] == "cwait"
+    h.complete_task("cwait")
+    assert h.status(child_id) == "COMPLETED"
+    assert "call" in h.completed(h.iid)
+
+
+def test_a_call_activity_to_a_process_that_is_not_deployed_raises_an_incident(
+    run: RunFn,
+) -> None:
+    h = run("""
+    <startEvent id="s"/><callActivity id="call" calledElement="missing"/><endEvent id="e"/>
+    @ s -> call -> e
+    """)
+    incident = h.last("INCIDENT_CREATED", "call")
+    assert incident.value["errorType"] == "CALLED_ELEMENT_ERROR"
+    assert "'missing'" in incident.value["message"]
+
+
+def test_call_activity_output_mapping_without_propagation_keeps_only_mapped_values(
+    run: RunFn,
+) -> None:
+    child = """
+    <process id="child" isExecutable="true">
+      <startEvent id="cs"/><serviceTask id="cw" laneway:type="w"/><endEvent id="ce"/>
+      @ cs -> cw -> ce
+    </process>
+    """
+    h = run("""
+    <startEvent id="s"/>
+    <callActivity id="call">
+      <extensionElements>
+        <zeebe:calledElement processId="child" propagateAllChildVariables="false"/>
+        <zeebe:ioMapping>
+          <zeebe:input source="=orderId" target="id"/>
+          <zeebe:output source="=total" target="orderTotal"/>
+        </zeebe:ioMapping>
+      </extensionElements>
+    </callActivity>
+    <endEvent id="e"/>
+    @ s -> call -> e
+    """, variables={"orderId": 5, "secret": "x"}, also=(child,))
+    # the child sees only its inputs
+    assert h.job("cw").value["variables"] == {"id": 5}
+    h.complete_job("cw", {"total": 99, "noise": 1})
+    assert h.variables(h.iid) == {"orderId": 5, "secret": "x", "orderTotal": 99}
+
+
+def test_inclusive_gateway_takes_the_default_flow_when_no_condition_holds(run: RunFn) -> None:
+    h = run("""
+    <startEvent id="s"/>
+    <inclusiveGateway id="split" default="split_c"/>
+    <endEvent id="a"/><endEvent id="b"/><endEvent id="c"/>
+    @ s -> split
+    @ split -> a : =x = 1
+    @ split -> b : =x = 2
+    @ split -> c
+    """, variables={"x": 0})
+    assert [f for f in h.taken() if f.startswith("split_")] == ["split_c"]
+
+
+def test_a_process_waits_for_a_running_non_interrupting_event_subprocess(run: RunFn) -> None:
+    h = run("""
+    <signal id="sg" name="extra"/>
+    <startEvent id="s"/><userTask id="main"/><endEvent id="e"/>
+    @ s -> main -> e
+    <subProcess id="side" triggeredByEvent="true">
+      <startEvent id="ss" isInterrupting="false"><signalEventDefinition signalRef="sg"/>
+      </startEvent>
+      <userTask id="sideTask"/>
+      @ ss -> sideTask
+    </subProcess>
+    """)
+    h.broadcast("extra")
+    h.complete_task("main")
+    assert h.status(h.iid) == "WAITING"
+    h.complete_task("sideTask")
+    assert h.status(h.iid) == "COMPLETED"
+
+
+def test_a_timer_cycle_event_subprocess_fires_each_repetition(run: RunFn) -> None:
+    h = run("""
+    <startEvent id="s"/><userTask id="main"/><endEvent id="e"/>
+    @ s -> main -> e
+    <subProcess id="nag" triggeredByEvent="true">
+      <startEvent id="ns" isInterrupting="false">
+        <timerEventDefinition><timeCycle>R2/PT10M</timeCycle></timerEventDefinition>
+      </startEvent>
+      <endEvent id="ne"/>
+      @ ns -> ne
+    </subProcess>
+    """)
+    h.fire_timer("ns")
+    h.fire_timer("ns")
+    assert h.completed().count("nag") == 2
+    assert len(h.events("TIMER_CREATED")) == 2
+    h.complete_task("main")
+    assert h.status(h.iid) == "COMPLETED"
+
+
+def test_user_task_input_mapping_is_offered_with_the_task(run: RunFn) -> None:
+    h = run("""
+    <startEvent id="s"/>
+    <userTask id="t">
+      <extensionElements><zeebe:ioMapping><zeebe:input source="=amount * 2" target="double"/>
+      </zeebe:ioMapping></extensionElements>
+    </userTask>
+    <endEvent id="e"/>
+    @ s -> t -> e
+    """, variables={"amount": 2})
+    assert h.last("USER_TASK_CREATED", "t").value["variables"] == {"double": 4}
+    h.complete_task("t", {"done": True})
+    assert h.variables(h.iid) == {"amount": 2, "done": True}
+
+
+def test_event_based_gateway_to_a_receive_task_and_a_signal(run: RunFn) -> None:
+    h = run("""
+    <message id="m" name="reply"/>
+    <signal id="sg" name="abort"/>
+    <startEvent id="s"/>
+    <eventBasedGateway id="race"/>
+    <receiveTask id="hear" messageRef="m"/>
+    <intermediateCatchEvent id="stop"><signalEventDefinition signalRef="sg"/>
+    </intermediateCatchEvent>
+    <endEvent id="e1"/><endEvent id="e2"/>
+    @ s -> race
+    @ race -> hear -> e1
+    @ race -> stop -> e2
+    """)
+    h.broadcast("abort")
+    assert h.completed()[-3:] == ["stop", "e2", "p"]
+    assert h.events("MESSAGE_SUBSCRIPTION_DELETED", "race")
