@@ -237,3 +237,112 @@ def test_event_based_gateway_to_a_receive_task_and_a_signal(run: RunFn) -> None:
     h.broadcast("abort")
     assert h.completed()[-3:] == ["stop", "e2", "p"]
     assert h.events("MESSAGE_SUBSCRIPTION_DELETED", "race")
+
+
+def test_an_error_nobody_in_the_hierarchy_catches_raises_an_incident(run: RunFn) -> None:
+    child = """
+    <process id="child" isExecutable="true">
+      <startEvent id="cs"/><serviceTask id="cw" laneway:type="w"/><endEvent id="ce"/>
+      @ cs -> cw -> ce
+    </process>
+    """
+    h = run("""
+    <startEvent id="s"/><callActivity id="call" calledElement="child"/><endEvent id="e"/>
+    @ s -> call -> e
+    """, also=(child,))
+    h.throw_error("cw", "X")
+    assert h.last("ERROR_THROWN", "cw").value["toParent"] is True
+    assert h.last("INCIDENT_CREATED", "call").value["errorType"] == "UNHANDLED_ERROR_EVENT"
+    assert h.status(h.iid) == "INCIDENT"
+
+
+def test_interrupting_timer_on_a_multi_instance_activity_ends_every_instance(
+    run: RunFn,
+) -> None:
+    h = run("""
+    <startEvent id="s"/>
+    <userTask id="each">
+      <multiInstanceLoopCharacteristics><loopCardinality>3</loopCardinality>
+      </multiInstanceLoopCharacteristics>
+    </userTask>
+    <boundaryEvent id="late" attachedToRef="each">
+      <timerEventDefinition><timeDuration>PT1M</timeDuration></timerEventDefinition>
+    </boundaryEvent>
+    <endEvent id="e"/><endEvent id="e2"/>
+    @ s -> each -> e
+    @ late -> e2
+    """)
+    h.fire_timer("late")
+    assert h.terminated() == ["each"] * 4
+    assert len(h.events("USER_TASK_CANCELED")) == 3
+    assert h.completed()[-2:] == ["e2", "p"]
+
+
+def test_non_interrupting_signal_boundary_fires_on_every_broadcast(run: RunFn) -> None:
+    h = run("""
+    <signal id="sg" name="ping"/>
+    <startEvent id="s"/><userTask id="t"/>
+    <boundaryEvent id="b" attachedToRef="t" cancelActivity="false">
+      <signalEventDefinition signalRef="sg"/></boundaryEvent>
+    <endEvent id="e"/><endEvent id="e2"/>
+    @ s -> t -> e
+    @ b -> e2
+    """)
+    h.broadcast("ping")
+    h.broadcast("ping")
+    assert h.activated().count("b") == 2
+    h.complete_task("t")
+    assert h.events("SIGNAL_SUBSCRIPTION_DELETED", "t")
+    assert h.status(h.iid) == "COMPLETED"
+
+
+def test_a_link_inside_a_subprocess_lands_in_that_subprocess(run: RunFn) -> None:
+    h = run("""
+    <startEvent id="s"/>
+    <subProcess id="sub">
+      <startEvent id="ss"/>
+      <intermediateThrowEvent id="jump"><linkEventDefinition name="L"/>
+      </intermediateThrowEvent>
+      <intermediateCatchEvent id="land"><linkEventDefinition name="L"/>
+      </intermediateCatchEvent>
+      <endEvent id="se"/>
+      @ ss -> jump
+      @ land -> se
+    </subProcess>
+    <endEvent id="e"/>
+    @ s -> sub -> e
+    """)
+    assert h.activated() == ["p", "s", "sub", "ss", "jump", "land", "se", "e"]
+    assert h.status(h.iid) == "COMPLETED"
+
+
+def test_a_test_before_loop_whose_condition_fails_at_once_skips_the_activity(
+    run: RunFn,
+) -> None:
+    h = run("""
+    <startEvent id="s"/>
+    <task id="t"><standardLoopCharacteristics testBefore="true">
+      <loopCondition>=n &lt; 2</loopCondition></standardLoopCharacteristics></task>
+    <endEvent id="e"/>
+    @ s -> t -> e
+    """, variables={"n": 5})
+    assert h.activated() == ["p", "s", "e"]
+    assert h.status(h.iid) == "COMPLETED"
+
+
+def test_an_interrupting_event_subprocess_starts_only_once(run: RunFn) -> None:
+    h = run("""
+    <message id="m" name="stop"/>
+    <startEvent id="s"/><userTask id="t"/><endEvent id="e"/>
+    @ s -> t -> e
+    <subProcess id="esp" triggeredByEvent="true">
+      <startEvent id="es"><messageEventDefinition messageRef="m"/></startEvent>
+      <userTask id="et"/>
+      @ es -> et
+    </subProcess>
+    """)
+    h.publish("stop")
+    h.publish("stop")
+    assert h.activated().count("esp") == 1
+    h.complete_task("et")
+    assert h.status(h.iid) == "COMPLETED"
