@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 
 from laneway.model import Definitions, EventKind, FlowNode, NodeKind, Process
-from laneway.model._elements import ACTIVITY_KINDS
+from laneway.model._elements import ACTIVITY_KINDS, DECISION_MARKS
 from laneway.problems import Problem
 
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -84,12 +84,16 @@ def _check_exclusive_gateways(process: Process) -> Iterator[_Finding]:
     for node in process.nodes.values():
         if node.kind is not NodeKind.EXCLUSIVE_GATEWAY or node.default_flow is not None:
             continue
+        # a gateway handed to a decision handler needs no conditions (docs/engine.md)
+        if node.attrs.get("laneway:decision", "").lower() in DECISION_MARKS:
+            continue
         bare = [f for f in node.outgoing if f in flows and flows[f].condition is None]
         if len(bare) >= 2:
             yield _at(
                 node,
                 f"exclusive gateway has {_count(len(bare))} outgoing flows without condition "
-                "and no default",
+                "and no default; add conditions, a default flow, or "
+                'laneway:decision="handler" to ask a decision handler',
             )
 
 

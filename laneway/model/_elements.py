@@ -85,6 +85,10 @@ SUBPROCESS_KINDS = frozenset(
 )
 
 
+# values of `laneway:decision` that hand a gateway's choice to a decision handler
+DECISION_MARKS = frozenset({"handler", "job", "true", "yes"})
+
+
 class EventKind(StrEnum):
     """Which event definition an event carries (NONE when it has none)."""
 

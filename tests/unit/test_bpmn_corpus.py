@@ -66,7 +66,8 @@ REFUSED = {
 
 _CAMUNDA = "camunda-bpm-platform/engine/src/test/resources/org/camunda/bpm/engine/test/"
 _SPIFF = "spiffworkflow/tests/SpiffWorkflow/bpmn/data/"
-_GATEWAY = "exclusive gateway has two outgoing flows without condition and no default"
+_HINT = '; add conditions, a default flow, or laneway:decision="handler" to ask a decision handler'
+_GATEWAY = "exclusive gateway has two outgoing flows without condition and no default" + _HINT
 # What validate reports on accepted executable files; every other one must get nothing.
 EXPECTED_FINDINGS = {
     # A parser fixture with two lone link events, never run by an engine.
@@ -80,7 +81,7 @@ EXPECTED_FINDINGS = {
     ],
     # Reference models: the decision is in the flow names, not in conditions.
     "miwg/Reference/C.3.0.bpmn": [
-        "exclusive gateway has three outgoing flows without condition and no default",
+        "exclusive gateway has three outgoing flows without condition and no default" + _HINT,
         _GATEWAY,
     ],
     # SpiffWorkflow's old test workflows pick the branch by hand, by flow name.

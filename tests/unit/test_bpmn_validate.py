@@ -49,7 +49,8 @@ def test_exclusive_gateway_with_two_bare_flows_and_no_default() -> None:
 
     assert problems == [
         "permit.bpmn:5: element 'Gw_Decide': exclusive gateway has two outgoing flows "
-        "without condition and no default"
+        "without condition and no default; add conditions, a default flow, or "
+        'laneway:decision="handler" to ask a decision handler'
     ]
 
 

@@ -98,7 +98,8 @@ def test_validate_broken_diagram_prints_file_line_element_message(
     # One line per problem, sorted by line: the validator's finding, then the engine's refusal.
     assert out.splitlines() == [
         f"{path}:6: element 'Gw_Decide': exclusive gateway has two outgoing flows without "
-        "condition and no default",
+        'condition and no default; add conditions, a default flow, or laneway:decision="handler" '
+        "to ask a decision handler",
         f"{path}:8: element 'Gw_Complex': complex gateways are not supported; use an "
         "inclusive gateway",
     ]
@@ -616,15 +617,8 @@ def test_installed_laneway_script_runs_validate_and_run(tmp_path: Path) -> None:
         "USER_TASK_CREATED")
 
 
-# --- found while building the CLI: bugs in parts other engineers own --------------------------
-
-
-# BUG (laneway.bpmn validate vs engine): docs/engine.md says an exclusive gateway marked
-# `laneway:decision="handler"` with unconditioned flows asks a decision handler, and the engine
-# does so; but `laneway.bpmn.validate` reports "exclusive gateway has two outgoing flows without
-# condition and no default" for it, so no such diagram can be validated or run. Remove the
-# xfail once validate skips gateways marked for a handler.
-@pytest.mark.xfail(strict=True, reason="validate refuses gateways marked laneway:decision")
+# An exclusive gateway marked `laneway:decision="handler"` needs no conditions: the engine
+# asks a decision handler (docs/engine.md), so validate must accept it.
 def test_gateway_marked_for_a_decision_handler_validates(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
