@@ -59,8 +59,13 @@ endif
 	  echo "up: the laneway command (laneway.cli) is not there yet; not running the examples"; \
 	  exit 0; fi; \
 	mapfile -t files <<< "$$examples"; \
-	$(LANEWAY) validate "$${files[@]}"; \
-	for f in "$${files[@]}"; do echo "== laneway run $$f"; $(LANEWAY) run "$$f"; done
+	$(LANEWAY) validate "$${files[@]}" && echo "== laneway validate: $${#files[@]} examples valid"; \
+	for f in "$${files[@]}"; do \
+	  args=(); d=$$(dirname "$$f"); [ -f "$$d/run.args" ] && args=("@$$d/run.args"); \
+	  echo "== laneway run $$f $${args[*]}"; \
+	  $(LANEWAY) run "$$f" "$${args[@]}" > "$$d/.last-run.jsonl"; \
+	  echo "   completed: $$(wc -l < "$$d/.last-run.jsonl") events (in $$d/.last-run.jsonl)"; \
+	done
 	@# Starting the services (python -m services.<name>) lands with the Kafka backbone.
 
 down: setup ## Stop the local stack
