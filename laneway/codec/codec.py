@@ -112,7 +112,9 @@ class Codec:
         except EncodeError:
             raise
         except Exception as exc:  # fastavro raises ValueError, TypeError, KeyError, ...
-            raise EncodeError(f"{type(exc).__name__}: {exc}", family) from exc
+            text = str(exc)
+            text = text if len(text) <= 300 else text[:300] + "..."
+            raise EncodeError(f"{type(exc).__name__}: {text}", family) from exc
         return buf.getvalue()
 
     def decode(self, data: bytes | bytearray | memoryview, family: str | None = None) -> Decoded:

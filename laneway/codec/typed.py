@@ -254,7 +254,8 @@ def encode_definition(definition: DefinitionRecord, *, codec: Codec | None = Non
         "processId": definition.process_id, "version": definition.version,
         "bpmnXml": bytes(definition.bpmn_xml), "digest": definition.digest,
         "deployedAt": definition.deployed_at,
-        "deployedBy": None if by is None else _principal_out(by, "deployedBy"),
+        "deployedBy": None if by is None else ("dev.laneway.Principal",
+                                               _principal_out(by, "deployedBy")),
         "metadata": _strings(definition.metadata, "metadata"),
     })
 
