@@ -39,6 +39,7 @@ Conditions = Mapping[str, Callable[[Vars], bool]]
 #   ("task", element id, variables)  complete the user task waiting at that element
 #   ("job", job type, variables)     complete the one job of that type
 #   ("error", job type, error code)  throw a BPMN error from the job of that type
+#   ("start", process id, variables) start an instance of another deployed process
 Step = tuple[Any, ...]
 
 
@@ -60,6 +61,8 @@ class Case:
     instant_timers: bool = True
     steps: tuple[Step, ...] = ()
     start_event: str | None = None
+    # start the instance by publishing this message instead of a plain start
+    start_message: str | None = None
     # expectations
     status: str = "COMPLETED"
     in_order: tuple[str, ...] = ()
@@ -82,6 +85,17 @@ class Ran:
     completed: list[str]
     activated: list[str]
     records: list[Record]
+
+
+# Corpus diagrams are small: a run that needs more commands than this is looping.
+COMMAND_LIMIT = 3_000
+
+
+class _BoundedRunner(LocalRunner):
+    """A runner whose every drain stops after COMMAND_LIMIT commands."""
+
+    def drain(self, limit: int = COMMAND_LIMIT) -> None:
+        super().drain(min(limit, COMMAND_LIMIT))
 
 
 def _decide(case: Case) -> Callable[[Record], Mapping[str, Any] | None]:
@@ -156,6 +170,8 @@ def _step(runner: LocalRunner, step: Step) -> None:
         instance_id, key = _find(runner, "job", step[1])
         runner.submit(Command.COMPLETE_JOB, instance_id,
                       {"jobKey": key, "variables": dict(step[2])})
+    elif kind == "start":
+        runner.start(step[1], dict(step[2]))
     elif kind == "error":
         instance_id, key = _find(runner, "job", step[1])
         runner.submit(Command.THROW_ERROR, instance_id, {"jobKey": key, "errorCode": step[2]})
@@ -174,18 +190,25 @@ def run_case(case: Case, corpus: Path) -> Ran:
     if process is None:
         runnable = [p for p in definitions.processes if p.is_executable is not False]
         process = (runnable or list(definitions.processes))[0].id
-    runner = LocalRunner(repo)
+    runner = _BoundedRunner(repo)
     jobs: dict[str, JobAnswer] = dict(case.jobs)
     if "decision" not in jobs and (case.decisions or case.conditions):
         jobs["decision"] = _decide(case)
     answers = Answers(jobs=jobs, auto_jobs=case.auto_jobs,
                       tasks={k: list(v) for k, v in case.tasks.items()},
                       instant_timers=case.instant_timers)
-    iid = runner.start(process, case.variables, start_event_id=case.start_event)
-    outcome = runner.run(iid, answers)
+    if case.start_message is None:
+        iid = runner.start(process, case.variables, start_event_id=case.start_event)
+    else:
+        _step(runner, ("message", case.start_message, "", case.variables))
+        runner.drain()
+        started = [i for i in runner.engine.state.instances.values() if i.process_id == process]
+        assert len(started) == 1, f"message {case.start_message!r} started {len(started)}"
+        iid = started[0].instance_id
+    outcome = runner.run(iid, answers, max_commands=COMMAND_LIMIT)
     for step in case.steps:
         _step(runner, step)
-        outcome = runner.run(iid, answers)
+        outcome = runner.run(iid, answers, max_commands=COMMAND_LIMIT)
     events = [r for r in runner.records if r.kind == RecordKind.EVENT]
     names: dict[str, str] = {}
     if case.by_name:

@@ -44,6 +44,8 @@ pytestmark = pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").is_file(),
 SPIFF = "spiffworkflow/tests/SpiffWorkflow/bpmn/data/"
 SPIFF_WF = SPIFF + "Test-Workflows/"
 SPIFF_TESTS = "SpiffWorkflow tests/SpiffWorkflow/"
+CAMUNDA = "camunda-bpm-platform/engine/src/test/resources/org/camunda/bpm/engine/test/bpmn/"
+CAMUNDA_TESTS = "camunda-bpm-platform engine/src/test/java/org/camunda/bpm/engine/test/bpmn/"
 
 
 def _choice(value: str) -> dict[str, Any]:
@@ -59,6 +61,26 @@ def _not_completed(ran: Ran, *element_ids: str) -> None:
         assert element_id not in ran.completed, f"{element_id} completed: {ran.completed}"
 
 
+def _open_tasks(ran: Ran) -> list[str]:
+    created = {r.value["key"]: r.element_id for r in ran.records
+               if r.intent == "USER_TASK_CREATED"}
+    for r in ran.records:
+        if r.intent in ("USER_TASK_COMPLETED", "USER_TASK_CANCELED"):
+            created.pop(r.value["key"], None)
+    return sorted(created.values())
+
+
+def _only_tasks(ran: Ran, *element_ids: str) -> None:
+    assert _open_tasks(ran) == sorted(element_ids), ran.outcome
+
+
+def _timer_due_after(ran: Ran, element_id: str, ms: int) -> None:
+    made = [r for r in ran.records if r.intent == "TIMER_CREATED" and
+            r.value.get("elementId", r.element_id) == element_id]
+    assert made, f"no timer at {element_id}"
+    assert made[0].value["due"] - made[0].timestamp == ms, made
+
+
 def _task_lanes(ran: Ran, lanes: dict[str, str]) -> None:
     created = {r.element_id: r.value.get("lane") for r in ran.records
                if r.intent == "USER_TASK_CREATED"}
@@ -72,14 +94,15 @@ def engine_bug(reason: str) -> pytest.MarkDecorator:
 
 
 # Engine bugs the xfailed cases below run into (temporary marks; see each case).
-BUG_INCLUSIVE_JOIN_IN_TRANSIT = (
-    "an inclusive join fires while a token that can still reach it is on a sequence flow "
-    "(taken, its target not yet activated)")
 BUG_INCLUSIVE_SINGLE_FLOW = (
     "an inclusive gateway with one outgoing flow takes it without evaluating its condition")
 BUG_QUOTED_TIMER = (
     "a timer expression that is a quoted string ('\"PT1S\"', Spiff's Python literal) is "
     "refused as not ISO 8601 instead of read as the string it denotes")
+BUG_ESCALATION_RETHROW = (
+    "an escalation end event inside a (non-interrupting) escalation event subprocess is caught "
+    "again by that same event subprocess, forever, instead of going to the enclosing "
+    "subprocess's boundary event")
 BUG_SIGNAL_AFTER_END = (
     "a signal thrown inside an instance is broadcast only after the instance has ended, so "
     "the instance's own signal event subprocess never starts")
@@ -152,7 +175,7 @@ CASES: list[Any] = [
         # 'Done' is not ready until both 'Yes Task' and 'Parallel Task' are done
         in_order=("Yes Task", "Done"), completed=("Parallel Task",),
         counts={"Done": 1}, not_activated=("No Task",),
-    ), id="spiff-parallel-then-exclusive", marks=engine_bug(BUG_INCLUSIVE_JOIN_IN_TRANSIT)),
+    ), id="spiff-parallel-then-exclusive"),
     pytest.param(Case(
         SPIFF_WF + "Parallel-Through-Same-Task.bpmn20.xml",
         SPIFF_TESTS + "bpmn/parallel_gateway_tests/ParallelThroughSameTaskTest.py"
@@ -307,6 +330,187 @@ CASES: list[Any] = [
             "specific2_noninterrupting_escalated", "specific2_interrupting_normal",
             "specific2_interrupting_escalated", "general_interrupting_normal")),
     ), id="spiff-call-activity-escalation-missing-variable"),
+    # ---------------------------------------------------------------- Camunda 7
+    # Camunda's tests complete tasks with taskService, correlate messages with runtimeService,
+    # start throwing processes to send signals, and execute timer jobs; each becomes a step.
+    pytest.param(Case(
+        CAMUNDA + "callactivity/CallActivity.testCallSimpleSubProcess.bpmn20.xml",
+        CAMUNDA_TESTS + "callactivity/CallActivityTest.java::testCallSimpleSubProcess",
+        also_deploy=(CAMUNDA + "callactivity/simpleSubProcess.bpmn20.xml",),
+        tasks={"taskBeforeSubProcess": [{}], "task": [{}], "taskAfterSubProcess": [{}]},
+        in_order=("taskBeforeSubProcess", "task", "callSubProcess", "taskAfterSubProcess",
+                  "theEnd"),
+    ), id="camunda-call-simple-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "event/end/MessageEndEventTest.testMessageEndEvent.bpmn20.xml",
+        CAMUNDA_TESTS + "event/end/MessageEndEventTest.java::testMessageEndEvent",
+        # the end event's Java delegate becomes a job of the message end event
+        auto_jobs=True, in_order=("theStart", "theEnd"),
+    ), id="camunda-message-end-event"),
+    pytest.param(Case(
+        CAMUNDA + "event/error/BoundaryErrorEventTest.testCatchErrorOnEmbeddedSubprocess"
+        ".bpmn20.xml",
+        CAMUNDA_TESTS + "event/error/BoundaryErrorEventTest.java"
+        "::testCatchErrorOnEmbeddedSubprocess",
+        # completing 'subprocessTask' reaches the error end event; the boundary catches it
+        tasks={"subprocessTask": [{}]}, status="WAITING",
+        in_order=("subprocessTask", "catchError"), not_activated=("theEnd",),
+        waiting=("user task 'taskAfterErrorCatch'",),
+    ), id="camunda-boundary-error-on-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "event/error/ErrorEventSubProcessTest."
+        "testCatchErrorThrownByScriptTaskInEmbeddedSubProcessWithErrorCode.bpmn20.xml",
+        CAMUNDA_TESTS + "event/error/ErrorEventSubProcessTest.java"
+        "::testCatchErrorThrownByScriptTaskInEmbeddedSubProcessWithErrorCode",
+        # the Groovy script `throw new BpmnError("123")` becomes a script job throwing "123";
+        # the error event subprocess catches it, its 'Escalated Task' is completed, and the
+        # process ends (assertThatErrorHasBeenCaught)
+        jobs={"script": lambda job: {"errorCode": "123"}}, tasks={"taskAfterErrorCatch": [{}]},
+        in_order=("catchError", "taskAfterErrorCatch", "subprocess", "theEnd"),
+    ), id="camunda-error-esp-script-error"),
+    pytest.param(Case(
+        CAMUNDA + "event/error/ErrorEventSubProcessTest."
+        "testThrownAnErrorInEventSubprocessInSubprocess.bpmn20.xml",
+        CAMUNDA_TESTS + "event/error/ErrorEventSubProcessTest.java"
+        "::testThrownAnErrorInEventSubprocessInSubprocess",
+        # the timer of the event subprocess fires; its error end event is caught by the
+        # boundary event of the enclosing subprocess: one task 'after catch'
+        instant_timers=False, steps=(("timer",),), status="WAITING",
+        in_order=("StartEvent_eventsub", "BoundaryEvent_error"),
+        not_activated=("EndEvent_1", "EndEvent_sub"),
+        waiting=("user task 'UserTask_afterCatch'",),
+        check=lambda ran: _only_tasks(ran, "UserTask_afterCatch"),
+    ), id="camunda-error-in-esp-in-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "event/error/reviewSalesLead.bpmn20.xml",
+        CAMUNDA_TESTS + "event/error/BoundaryErrorEventTest.java::testReviewSalesLeadProcess",
+        # `${notEnoughInformation == 'true'}` compares a Boolean with a String in JUEL, which
+        # coerces; the test's Boolean true / false are given as 'true' / 'false' here.
+        # First review: not enough information -> error end -> boundary -> 'Provide additional
+        # details' -> the review subprocess again -> enough -> CRM -> end.
+        variables={"details": "very interesting", "customerName": "Alfresco"},
+        # The first time only 'Review profitability' is completed, which cancels 'Review
+        # customer rating'; the second time both are completed.
+        instant_timers=False,
+        steps=(("task", "provideNewSalesLead", {}),
+               ("task", "reviewProfitability", {"notEnoughInformation": "true"}),
+               ("task", "provideAdditionalDetails", {}),
+               ("task", "reviewCustomerRating", {}),
+               ("task", "reviewProfitability", {"notEnoughInformation": "false"})),
+        in_order=("provideNewSalesLead", "catchNotEnoughInformationError",
+                  "provideAdditionalDetails",
+                  "subProcessEnd2", "reviewSalesLeadSubProcess", "storeLeadInCrmSystem",
+                  "processEnd"),
+        counts={"reviewProfitability": 2, "reviewCustomerRating": 1,
+                "provideAdditionalDetails": 1, "storeLeadInCrmSystem": 1},
+    ), id="camunda-review-sales-lead"),
+    pytest.param(Case(
+        CAMUNDA + "event/escalation/EscalationEventSubprocessTest."
+        "testReThrowEscalationEventToBoundaryEvent.bpmn20.xml",
+        CAMUNDA_TESTS + "event/escalation/EscalationEventSubprocessTest.java"
+        "::testReThrowEscalationEventToBoundaryEvent",
+        # the escalation inside the subprocess starts the non-interrupting event subprocess;
+        # completing its task re-throws; the non-interrupting boundary catches: two tasks left
+        tasks={"taskAfterCatchedEscalationInsideSubprocess": [{}]}, status="WAITING",
+        in_order=("taskAfterCatchedEscalationInsideSubprocess", "rethrowEscalationEvent"),
+        completed=("escalationBoundaryEvent",),
+        check=lambda ran: _only_tasks(ran, "taskInSubprocess", "taskAfterCatchedEscalation"),
+    ), id="camunda-rethrow-escalation-to-boundary",
+        marks=engine_bug(BUG_ESCALATION_RETHROW)),
+    pytest.param(Case(
+        CAMUNDA + "event/escalation/EscalationEventSubprocessTest."
+        "testReThrowEscalationEventToBoundaryEventWithoutEscalationCode.bpmn20.xml",
+        CAMUNDA_TESTS + "event/escalation/EscalationEventSubprocessTest.java"
+        "::testReThrowEscalationEventToBoundaryEventWithoutEscalationCode",
+        tasks={"taskAfterCatchedEscalationInsideSubprocess": [{}]}, status="WAITING",
+        in_order=("taskAfterCatchedEscalationInsideSubprocess", "rethrowEscalationEvent"),
+        check=lambda ran: _only_tasks(ran, "taskInSubprocess", "taskAfterCatchedEscalation"),
+    ), id="camunda-rethrow-escalation-without-code",
+        marks=engine_bug(BUG_ESCALATION_RETHROW)),
+    pytest.param(Case(
+        CAMUNDA + "event/message/MessageEventSubprocessTest."
+        "testNonInterruptingWithTerminatingEndEvent.bpmn20.xml",
+        CAMUNDA_TESTS + "event/message/MessageEventSubprocessTest.java"
+        "::testNonInterruptingWithTerminatingEndEvent",
+        # the terminate end event of the non-interrupting event subprocess ends only that
+        # subprocess: 'Inner User Task' (UserTask_1) is still there afterwards
+        instant_timers=False,
+        steps=(("message", "message", "", {}), ("task", "UserTask_2", {})),
+        status="WAITING", in_order=("StartEvent_3", "UserTask_2", "EndEvent_3"),
+        not_activated=("UserTask_3", "EndEvent_2"),
+        check=lambda ran: _only_tasks(ran, "UserTask_1"),
+    ), id="camunda-message-esp-terminate"),
+    pytest.param(Case(
+        CAMUNDA + "event/message/MessageStartEventTest.testSingleMessageStartEvent.bpmn20.xml",
+        CAMUNDA_TESTS + "event/message/MessageStartEventTest.java::testSingleMessageStartEvent",
+        start_message="newInvoiceMessage", tasks={"task": [{}]},
+        in_order=("theStart", "task", "theEnd"),
+    ), id="camunda-message-start-event"),
+    pytest.param(Case(
+        CAMUNDA + "event/signal/SignalEventTests.catchAlertSignal.bpmn20.xml",
+        CAMUNDA_TESTS + "event/signal/SignalEventTest.java::testSignalCatchIntermediate",
+        also_deploy=(CAMUNDA + "event/signal/SignalEventTests.throwAlertSignal.bpmn20.xml",),
+        steps=(("start", "throwSignal", {}),), in_order=("signalEvent", "end"),
+    ), id="camunda-signal-catch-intermediate"),
+    pytest.param(Case(
+        CAMUNDA + "event/signal/SignalEventTests.catchAlertSignalBoundary.bpmn20.xml",
+        CAMUNDA_TESTS + "event/signal/SignalEventTest.java::testSignalCatchBoundary",
+        also_deploy=(CAMUNDA + "event/signal/SignalEventTests.throwAlertSignal.bpmn20.xml",),
+        steps=(("start", "throwSignal", {}),), in_order=("boundary", "end"),
+        check=lambda ran: _not_completed(ran, "task"),
+    ), id="camunda-signal-catch-boundary"),
+    pytest.param(Case(
+        CAMUNDA + "event/signal/SignalEventTests.catchMultipleSignals.bpmn20.xml",
+        CAMUNDA_TESTS + "event/signal/SignalEventTest.java::testSignalCatchDifferentSignals",
+        also_deploy=(CAMUNDA + "event/signal/SignalEventTests.throwAlertSignal.bpmn20.xml",
+                     CAMUNDA + "event/signal/SignalEventTests.throwAbortSignal.bpmn20.xml"),
+        # 'abort' leads to 'taskAfterAbort', completed; then 'alert' interrupts 'task'
+        steps=(("start", "throwAbort", {}), ("task", "taskAfterAbort", {}),
+               ("start", "throwSignal", {})),
+        in_order=("abort", "taskAfterAbort", "boundary"),
+        check=lambda ran: _not_completed(ran, "task"),
+    ), id="camunda-signal-catch-different-signals"),
+    pytest.param(Case(
+        CAMUNDA + "event/signal/SignalEventTest.testThrownSignalInEventSubprocessInSubprocess"
+        ".bpmn20.xml",
+        CAMUNDA_TESTS + "event/signal/SignalEventTest.java"
+        "::testThrownSignalInEventSubprocessInSubprocess",
+        # the timer starts the event subprocess, whose signal end event is caught by the
+        # interrupting boundary event of the subprocess: only 'after catch' is left
+        instant_timers=False, steps=(("timer",),), status="WAITING",
+        completed=("EndEvent_13lbrgj", "EscalationCatchBoundaryEvent"),
+        check=lambda ran: _only_tasks(ran, "Task_1f50q9l"),
+    ), id="camunda-signal-in-esp-in-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "event/timer/IntermediateTimerEventTest.testCatchingTimerEvent.bpmn20.xml",
+        CAMUNDA_TESTS + "event/timer/IntermediateTimerEventTest.java::testCatchingTimerEvent",
+        # one timer job, due in 5 minutes; executing it ends the process
+        in_order=("timer", "theEnd"),
+        check=lambda ran: _timer_due_after(ran, "timer", 5 * 60_000),
+    ), id="camunda-intermediate-timer"),
+    pytest.param(Case(
+        CAMUNDA + "gateway/EventBasedGatewayTest.testCatchAlertAndTimer.bpmn20.xml",
+        CAMUNDA_TESTS + "gateway/EventBasedGatewayTest.java::testCatchSignalCancelsTimer",
+        also_deploy=(CAMUNDA + "gateway/EventBasedGatewayTest.throwAlertSignal.bpmn20.xml",),
+        instant_timers=False, tasks={"task2": [{}]},
+        steps=(("start", "throwSignal", {}),),
+        in_order=("signalEvent", "task2", "end"), not_activated=("task1",),
+        check=lambda ran: _not_completed(ran, "timerEvent"),
+    ), id="camunda-event-gateway-signal"),
+    pytest.param(Case(
+        CAMUNDA + "gateway/InclusiveGatewayTest.testDivergingInclusiveGateway.bpmn20.xml",
+        CAMUNDA_TESTS + "gateway/InclusiveGatewayTest.java::testDivergingInclusiveGateway",
+        # input 2: `${input <= 2}` and `${input <= 3}` hold -> 'Task 2' and 'Task 3'
+        variables={"input": 2}, status="WAITING", not_activated=("theTask1",),
+        check=lambda ran: _only_tasks(ran, "theTask2", "theTask3"),
+    ), id="camunda-diverging-inclusive"),
+    pytest.param(Case(
+        CAMUNDA + "gateway/InclusiveGatewayTest.testNoIdOnSequenceFlow.bpmn20.xml",
+        CAMUNDA_TESTS + "gateway/InclusiveGatewayTest.java::testNoIdOnSequenceFlow",
+        # input 3: only the unconditional flow -> 'Input is more than one'
+        variables={"input": 3}, status="WAITING", not_activated=("theTask1",),
+        check=lambda ran: _only_tasks(ran, "theTask2"),
+    ), id="camunda-inclusive-no-id-on-flow"),
 ]
 
 
