@@ -74,9 +74,17 @@ def throw(
     code: str,
     message: str = "",
     variables: dict[str, Any] | None = None,
+    *,
+    origin: dict[str, Any] | None = None,
+    stage: str = "activate",
 ) -> bool:
     """Throw an error or escalation from `thrower`. True when something caught it (here or,
-    for a called instance, handed to the parent); False when nothing can."""
+    for a called instance, handed to the parent); False when nothing can.
+
+    `origin` names where an error handed up from a called instance was first thrown (instance,
+    element key, incident stage): if no ancestor catches it, the incident is raised there, as in
+    Zeebe, so resolving it retries the step that threw.
+    """
     from laneway.engine.behaviours import flow
     from laneway.engine.processors.subprocess import activate_event_subprocess
 
@@ -92,7 +100,9 @@ def throw(
                          else Command.ESCALATE_TO_PARENT)
             ctx.follow_up(to_parent, parent.instance_id, {
                 "elementKey": parent.element_key, "code": code, "message": message,
-                "variables": payload})
+                "variables": payload,
+                "origin": origin or {"instanceId": ctx.inst.instance_id,
+                                     "elementKey": thrower.key, "stage": stage}})
             return True
         return False
     owner, catch = found

@@ -97,12 +97,42 @@ def _rethrow(ctx: Processing, kind: EventKind) -> None:
         ctx.reject(f"Expected call activity {key} to be waiting, but it is not", "NOT_FOUND")
         return
     code = str(v.get("code", ""))
-    caught = throw.throw(ctx, elem, kind, code, str(v.get("message", "")),
-                         dict(v.get("variables") or {}))
-    if not caught and kind == EventKind.ERROR:
-        work.raise_incident(ctx, elem, "UNHANDLED_ERROR_EVENT",
-                            f"Expected the error '{code}' thrown by the called process to be "
-                            "caught, but it was not")
+    message = str(v.get("message", ""))
+    origin = v.get("origin")
+    caught = throw.throw(ctx, elem, kind, code, message, dict(v.get("variables") or {}),
+                         origin=origin if isinstance(origin, dict) else None)
+    if caught or kind != EventKind.ERROR:
+        return
+    if isinstance(origin, dict):
+        ctx.follow_up(Command.ERROR_NOT_CAUGHT, str(origin["instanceId"]), {
+            "elementKey": origin["elementKey"], "stage": origin.get("stage", "activate"),
+            "code": code, "message": message})
+        return
+    work.raise_incident(ctx, elem, "UNHANDLED_ERROR_EVENT",
+                        f"Expected the error '{code}' thrown by the called process to be "
+                        "caught, but it was not")
+
+
+@handles(Command.ERROR_NOT_CAUGHT)
+def error_not_caught(ctx: Processing) -> None:
+    """No instance up the call chain caught an error: the incident is raised where it was
+    thrown, so that resolving it retries the step that threw."""
+    from laneway.engine.behaviours import work
+
+    if not live_instance(ctx):
+        return
+    v = ctx.cmd.value
+    key = v.get("elementKey")
+    elem = ctx.inst.elements.get(key) if isinstance(key, int) else None
+    if elem is None:
+        ctx.reject(f"Expected element {key} to be where the error was thrown, but it ended",
+                   "NOT_FOUND")
+        return
+    work.raise_incident(ctx, elem, "UNHANDLED_ERROR_EVENT",
+                        f"Expected to throw an error event with the code '{v.get('code', '')}', "
+                        "but no instance up the call chain caught it",
+                        job_key=elem.key if v.get("stage") == "job" else 0,
+                        stage=str(v.get("stage", "activate")))
 
 
 @handles(Command.THROW_ERROR_TO_PARENT)

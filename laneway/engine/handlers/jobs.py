@@ -87,7 +87,7 @@ def throw_error(ctx: Processing) -> None:
         return
     ctx.write_element(Event.JOB_ERROR_THROWN, elem, {"key": job.key, "type": job.type,
                                                      "errorCode": code, "errorMessage": message})
-    if not throw.throw(ctx, elem, EventKind.ERROR, code, message, variables):
+    if not throw.throw(ctx, elem, EventKind.ERROR, code, message, variables, stage="job"):
         work.raise_incident(ctx, elem, "UNHANDLED_ERROR_EVENT",
                             f"Expected to throw an error event with the code '{code}', but it "
                             "was not caught", job_key=job.key, stage="job")

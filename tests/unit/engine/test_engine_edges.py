@@ -239,7 +239,9 @@ def test_event_based_gateway_to_a_receive_task_and_a_signal(run: RunFn) -> None:
     assert h.events("MESSAGE_SUBSCRIPTION_DELETED", "race")
 
 
-def test_an_error_nobody_in_the_hierarchy_catches_raises_an_incident(run: RunFn) -> None:
+def test_an_error_nobody_in_the_hierarchy_catches_raises_the_incident_where_it_was_thrown(
+    run: RunFn,
+) -> None:
     child = """
     <process id="child" isExecutable="true">
       <startEvent id="cs"/><serviceTask id="cw" laneway:type="w"/><endEvent id="ce"/>
@@ -251,9 +253,20 @@ def test_an_error_nobody_in_the_hierarchy_catches_raises_an_incident(run: RunFn)
     @ s -> call -> e
     """, also=(child,))
     h.throw_error("cw", "X")
-    assert h.last("ERROR_THROWN", "cw").value["toParent"] is True
-    assert h.last("INCIDENT_CREATED", "call").value["errorType"] == "UNHANDLED_ERROR_EVENT"
-    assert h.status(h.iid) == "INCIDENT"
+    thrown = h.last("ERROR_THROWN", "cw")
+    assert thrown.value["toParent"] is True
+    child_iid = thrown.instance_id
+    # as in Zeebe: the incident is in the child, at the task whose worker threw
+    incident = h.last("INCIDENT_CREATED", "cw", child_iid)
+    assert incident.value["errorType"] == "UNHANDLED_ERROR_EVENT"
+    assert h.events("INCIDENT_CREATED", "call") == []
+    assert h.status(child_iid) == "INCIDENT"
+    assert h.status(h.iid) == "ACTIVE"
+    # resolving it retries the job; the child and then the parent complete
+    h.send(Command.RESOLVE_INCIDENT, child_iid, {"incidentKey": incident.value["key"]})
+    h.complete_job("cw", iid=child_iid)
+    assert h.status(child_iid) == "COMPLETED"
+    assert h.status(h.iid) == "COMPLETED"
 
 
 def test_interrupting_timer_on_a_multi_instance_activity_ends_every_instance(
