@@ -23,18 +23,31 @@ T = TypeVar("T")
 
 # --- principal -------------------------------------------------------------------------------
 
+_RECORD_KINDS = {k.value: k for k in RecordKind}
+_PRINCIPAL_KINDS = {k.value: k for k in PrincipalKind}
+
+
 def _principal_out(p: Principal, path: str) -> dict[str, Any]:
     roles = list(p.roles)
     for i, r in enumerate(roles):
-        if not isinstance(r, str):
-            raise EncodeError(f"role {r!r} is not a str", f"{path}.roles[{i}]")
-    return {"kind": PrincipalKind(p.kind).value, "id": p.id, "roles": roles,
-            "claims": to_avro_map(p.claims, f"{path}.claims")}
+        if type(r) is not str:
+            if not isinstance(r, str):
+                raise EncodeError(f"role {r!r} is not a str", f"{path}.roles[{i}]")
+            roles[i] = str(r)
+    return {"kind": _enum_value(p.kind, _PRINCIPAL_KINDS, f"{path}.kind"), "id": p.id,
+            "roles": roles, "claims": to_avro_map(p.claims, f"{path}.claims") if p.claims else {}}
 
 
 def _principal_in(d: Mapping[str, Any]) -> Principal:
-    return Principal(PrincipalKind(d["kind"]), d["id"], tuple(d["roles"]),
+    return Principal(_PRINCIPAL_KINDS[d["kind"]], d["id"], tuple(d["roles"]),
                      from_avro_map(d["claims"]))
+
+
+def _enum_value(member: Any, symbols: Mapping[str, Any], path: str) -> str:
+    value = getattr(member, "value", member)
+    if value not in symbols:
+        raise EncodeError(f"{member!r} is none of {sorted(symbols)}", path)
+    return str(value)
 
 
 def _strings(m: Mapping[str, Any], path: str) -> dict[str, str]:
@@ -51,7 +64,7 @@ def record_datum(record: Record, trace_parent: str | None = None) -> dict[str, A
     return {
         "recordId": record.record_id,
         "instanceId": record.instance_id,
-        "kind": RecordKind(record.kind).value,
+        "kind": _enum_value(record.kind, _RECORD_KINDS, "kind"),
         "intent": str(record.intent),
         "elementId": record.element_id,
         "elementType": record.element_type,
@@ -67,7 +80,7 @@ def record_datum(record: Record, trace_parent: str | None = None) -> dict[str, A
 def record_from_datum(d: Mapping[str, Any]) -> Record:
     """Inverse of `record_datum` (without the trace parent)."""
     return Record(
-        record_id=d["recordId"], kind=RecordKind(d["kind"]), intent=d["intent"],
+        record_id=d["recordId"], kind=_RECORD_KINDS[d["kind"]], intent=d["intent"],
         instance_id=d["instanceId"], timestamp=d["timestamp"], value=from_avro_map(d["value"]),
         element_id=d["elementId"], element_type=d["elementType"], token_id=d["tokenId"],
         scope_id=d["scopeId"], principal=_principal_in(d["principal"]),
