@@ -205,24 +205,36 @@ class LocalRunner:
         if inst is None:
             return Outcome("UNKNOWN", [], [], {})
         variables = dict(inst.variables.get(inst.root_key, {}))
-        incidents = [f"{inst.elements[i.element_key].element_id}: {i.message}"
-                     if i.element_key in inst.elements else i.message
-                     for inst2 in self._family(inst) for i in inst2.incidents.values()
-                     for inst in [inst2]]
+        incidents = [
+            f"{each.elements[i.element_key].element_id}: {i.message}"
+            if i.element_key in each.elements else i.message
+            for each in self._call_tree(inst)
+            for i in each.incidents.values()
+        ]
         if inst.status != InstanceStatus.ACTIVE:
             return Outcome(inst.status, [], incidents, variables)
         if incidents:
             return Outcome(InstanceStatus.INCIDENT, [], incidents, variables)
         return Outcome("WAITING", self.waiting_on(inst), [], variables)
 
-    def _family(self, inst: InstanceState) -> list[InstanceState]:
-        return [i for i in self.engine.state.instances.values()
-                if i.instance_id == inst.instance_id or i.status == InstanceStatus.ACTIVE]
+    def _call_tree(self, inst: InstanceState) -> list[InstanceState]:
+        """The instance and every instance it called, directly or not."""
+        tree = [inst]
+        ids = {inst.instance_id}
+        grew = True
+        while grew:
+            grew = False
+            for each in self.engine.state.instances.values():
+                if each.parent and each.parent.instance_id in ids and each.instance_id not in ids:
+                    tree.append(each)
+                    ids.add(each.instance_id)
+                    grew = True
+        return tree
 
     def waiting_on(self, inst: InstanceState) -> list[str]:
         """What an active instance (and any active instance it called) waits on, in words."""
         out: list[str] = []
-        for each in self.engine.state.instances.values():
+        for each in self._call_tree(inst):
             if each.status != InstanceStatus.ACTIVE:
                 continue
             for job in each.jobs.values():
