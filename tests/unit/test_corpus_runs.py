@@ -22,10 +22,12 @@ camunda/camunda-bpm-platform @ 3dd653fe (Apache-2.0); flowable/flowable-engine @
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from laneway.engine.records import Record
 from tests.unit.corpus_cases import (
     Case,
     Ran,
@@ -46,6 +48,10 @@ SPIFF_WF = SPIFF + "Test-Workflows/"
 SPIFF_TESTS = "SpiffWorkflow tests/SpiffWorkflow/"
 CAMUNDA = "camunda-bpm-platform/engine/src/test/resources/org/camunda/bpm/engine/test/bpmn/"
 CAMUNDA_TESTS = "camunda-bpm-platform engine/src/test/java/org/camunda/bpm/engine/test/bpmn/"
+FLOWABLE = ("flowable-engine/modules/flowable-engine/src/test/resources/org/flowable/engine/test/"
+            "bpmn/")
+FLOWABLE_TESTS = ("flowable-engine modules/flowable-engine/src/test/java/org/flowable/engine/test/"
+                  "bpmn/")
 
 
 def _choice(value: str) -> dict[str, Any]:
@@ -81,6 +87,27 @@ def _timer_due_after(ran: Ran, element_id: str, ms: int) -> None:
     assert made[0].value["due"] - made[0].timestamp == ms, made
 
 
+def _tasks_created(ran: Ran, element_id: str, n: int) -> None:
+    made = [r for r in ran.records if r.intent == "USER_TASK_CREATED"
+            and r.element_id == element_id]
+    assert len(made) == n, f"{len(made)} tasks at {element_id}"
+
+
+def _task_field(ran: Ran, element_id: str, name: str, value: Any) -> None:
+    made = [r.value for r in ran.records if r.intent == "USER_TASK_CREATED"
+            and r.element_id == element_id]
+    assert made, f"no task at {element_id}"
+    assert made[0].get(name) == value, made[0]
+
+
+def _expect_job_name(name: str) -> Callable[[Record], dict[str, Any]]:
+    def answer(job: Record) -> dict[str, Any]:
+        assert job.value.get("elementName") == name, job.value
+        return {"variables": {}}
+
+    return answer
+
+
 def _task_lanes(ran: Ran, lanes: dict[str, str]) -> None:
     created = {r.element_id: r.value.get("lane") for r in ran.records
                if r.intent == "USER_TASK_CREATED"}
@@ -103,6 +130,12 @@ BUG_ESCALATION_RETHROW = (
     "an escalation end event inside a (non-interrupting) escalation event subprocess is caught "
     "again by that same event subprocess, forever, instead of going to the enclosing "
     "subprocess's boundary event")
+BUG_HUMAN_PERFORMER = (
+    "a user task's standard humanPerformer / potentialOwner (resourceAssignmentExpression) is "
+    "ignored: USER_TASK_CREATED carries no assignee / candidateGroups")
+BUG_BOUNDARY_ON_ESP = (
+    "a boundary event attached to an event subprocess is silently never subscribed (neither "
+    "run nor refused at deploy)")
 BUG_SIGNAL_AFTER_END = (
     "a signal thrown inside an instance is broadcast only after the instance has ended, so "
     "the instance's own signal event subprocess never starts")
@@ -511,6 +544,124 @@ CASES: list[Any] = [
         variables={"input": 3}, status="WAITING", not_activated=("theTask1",),
         check=lambda ran: _only_tasks(ran, "theTask2"),
     ), id="camunda-inclusive-no-id-on-flow"),
+    pytest.param(Case(
+        CAMUNDA + "callactivity/CallActivity.testNestedCallActivity.bpmn20.xml",
+        CAMUNDA_TESTS + "callactivity/CallActivityTest.java::testNestedCallActivity",
+        also_deploy=(CAMUNDA + "callactivity/CallActivity.testCallSimpleSubProcess.bpmn20.xml",
+                     CAMUNDA + "callactivity/simpleSubProcess.bpmn20.xml"),
+        # nested -> callSimpleSubProcess -> simpleSubProcess; the two outer processes both
+        # have 'taskBeforeSubProcess' and 'taskAfterSubProcess'
+        tasks={"taskBeforeSubProcess": [{}], "task": [{}], "taskAfterSubProcess": [{}]},
+        in_order=("taskBeforeSubProcess", "taskBeforeSubProcess", "task", "callSubProcess",
+                  "taskAfterSubProcess", "callCallSimpleSubProcess", "taskAfterSubProcess",
+                  "theEnd"),
+        counts={"task": 1, "taskBeforeSubProcess": 2, "taskAfterSubProcess": 2},
+    ), id="camunda-nested-call-activity"),
+    pytest.param(Case(
+        CAMUNDA + "multiinstance/MultiInstanceTest.testParallelUserTasksBasedOnCollection"
+        ".bpmn20.xml",
+        CAMUNDA_TESTS + "multiinstance/MultiInstanceTest.java"
+        "::testParallelUserTasksBasedOnCollection",
+        # five parallel user tasks, one per assignee in the list; all completed -> end
+        variables={"assigneeList": ["kermit", "gonzo", "mispiggy", "fozzie", "bubba"]},
+        tasks={"miTasks": [{}]}, in_order=("theStart", "miTasks", "theEnd"),
+        check=lambda ran: _tasks_created(ran, "miTasks", 5),
+    ), id="camunda-mi-parallel-user-tasks"),
+    pytest.param(Case(
+        CAMUNDA + "receivetask/ReceiveTaskTest.multiParallelReceiveTaskBoundary.bpmn20.xml",
+        CAMUNDA_TESTS + "receivetask/ReceiveTaskTest.java"
+        "::testSupportsCorrelateMessageOnMultiParallelReceiveTaskWithBoundary",
+        # two parallel receive tasks wait; 'cancelInvoiceMessage' hits the boundary event,
+        # which cancels both: the process ends through 'invoiceCanceled'
+        steps=(("message", "cancelInvoiceMessage", "", {}),),
+        in_order=("cancel", "invoiceCanceled"), not_activated=("theEnd",),
+        check=lambda ran: _not_completed(ran, "waitState"),
+    ), id="camunda-mi-receive-task-boundary"),
+    pytest.param(Case(
+        CAMUNDA + "subprocess/SubProcessTest.testSimpleSubProcess.bpmn20.xml",
+        CAMUNDA_TESTS + "subprocess/SubProcessTest.java::testSimpleSubProcess",
+        tasks={"subProcessTask": [{}]},
+        in_order=("subProcessStart", "subProcessTask", "subProcessEnd", "subProcess", "theEnd"),
+    ), id="camunda-simple-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "usertask/TaskAssigneeTest.testTaskAssignee.bpmn20.xml",
+        CAMUNDA_TESTS + "usertask/TaskAssigneeTest.java::testTaskAssignee",
+        # the humanPerformer 'kermit' is the task's assignee
+        status="WAITING", waiting=("user task 'theTask'",),
+        check=lambda ran: _task_field(ran, "theTask", "assignee", "kermit"),
+    ), id="camunda-task-assignee", marks=engine_bug(BUG_HUMAN_PERFORMER)),
+    pytest.param(Case(
+        CAMUNDA + "usertask/TaskCandidateTest.testSingleCandidateGroup.bpmn20.xml",
+        CAMUNDA_TESTS + "usertask/TaskCandidateTest.java::testSingleCandidateGroup",
+        # the potentialOwner group 'accountancy' is the task's candidate group; claimed and
+        # completed, the process ends
+        tasks={"theTask": [{}]}, in_order=("theTask", "theEnd"),
+        check=lambda ran: _task_field(ran, "theTask", "candidateGroups", ["accountancy"]),
+    ), id="camunda-task-candidate-group", marks=engine_bug(BUG_HUMAN_PERFORMER)),
+    pytest.param(Case(
+        CAMUNDA + "sendtask/SendTaskTest.testActivityName.bpmn20.xml",
+        CAMUNDA_TESTS + "sendtask/SendTaskTest.java::testActivityName",
+        # the Java delegate becomes a 'send' job; the test checks the activity name it sees
+        jobs={"send": _expect_job_name("Task")}, in_order=("task", "end"),
+    ), id="camunda-send-task"),
+    pytest.param(Case(
+        CAMUNDA + "ruletask/RuleTaskTest.testJavaDelegate.bpmn20.xml",
+        CAMUNDA_TESTS + "ruletask/RuleTaskTest.java::testJavaDelegate",
+        # the delegate sets a variable; here the 'business-rule' job does
+        jobs={"business-rule": {"ok": True}}, in_order=("theTask", "theEnd"),
+        final={"ok": True},
+    ), id="camunda-business-rule-task"),
+    pytest.param(Case(
+        CAMUNDA + "gateway/ParallelGatewayTest.testReceyclingExecutionWithCallActivity"
+        ".bpmn20.xml",
+        CAMUNDA_TESTS + "gateway/ParallelGatewayTest.java::testReceyclingExecutionWithCallActivity",
+        # 'Some Task' (parent) first, then 'Another task' (child): the parent then ends
+        process="parent-process", instant_timers=False,
+        steps=(("task", "sid-1F49ED80-AAF9-404B-81D7-C861BD4B720F", {}),
+               ("task", "sid-AC64BD66-A295-4B1D-93F7-AB8F0AE05966", {})),
+        by_name=True, in_order=("Some Task", "Another task", "Call child process"),
+    ), id="camunda-recycling-execution-call-activity"),
+    # ---------------------------------------------------------------- Flowable
+    pytest.param(Case(
+        FLOWABLE + "gateway/ExclusiveGatewayTest.testDivergingExclusiveGateway.bpmn20.xml",
+        FLOWABLE_TESTS + "gateway/ExclusiveGatewayTest.java::testDivergingExclusiveGateway",
+        # input 2 -> 'Task 2' only (the test runs 1, 2 and 3)
+        variables={"input": 2}, status="WAITING", not_activated=("theTask1", "theTask3"),
+        check=lambda ran: _only_tasks(ran, "theTask2"),
+    ), id="flowable-diverging-exclusive"),
+    pytest.param(Case(
+        FLOWABLE + "event/error/ErrorEventSubProcessTest.testEventSubprocessTakesPrecedence"
+        ".bpmn20.xml",
+        FLOWABLE_TESTS + "event/error/ErrorEventSubProcessTest.java"
+        "::testEventSubprocessTakesPrecedence",
+        # the error is caught by the event subprocess, not the boundary event; its task
+        # completed, the process ends (assertThatErrorHasBeenCaught)
+        tasks={"taskAfterErrorCatch": [{}]},
+        in_order=("catchError", "taskAfterErrorCatch", "subprocess", "theEnd"),
+        not_activated=("catchErrorBoundary",),
+    ), id="flowable-error-esp-precedence"),
+    pytest.param(Case(
+        FLOWABLE + "event/escalation/EscalationEventSubProcessTest."
+        "testEventSubprocessTakesPrecedence.bpmn20.xml",
+        FLOWABLE_TESTS + "event/escalation/EscalationEventSubProcessTest.java"
+        "::testEventSubprocessTakesPrecedence",
+        tasks={"taskAfterEscalationCatch": [{}]},
+        in_order=("catchEscalation", "taskAfterEscalationCatch", "subprocess", "theEnd"),
+        not_activated=("catchEscalationBoundary",),
+    ), id="flowable-escalation-esp-precedence"),
+    pytest.param(Case(
+        FLOWABLE + "event/EventSubProcessWithBoundaryEventsTest.testMessageBoundaryEvent"
+        ".bpmn20.xml",
+        FLOWABLE_TESTS + "event/EventSubProcessWithBoundaryEventsTest.java"
+        "::testMessageBoundaryEvent",
+        # the Groovy script throws BpmnError("scriptError") -> the error event subprocess;
+        # 'eventMessage' then hits the boundary event on that event subprocess
+        jobs={"script": lambda job: {"errorCode": "scriptError"}},
+        tasks={"taskAfterMessage": [{}]},
+        steps=(("message", "eventMessage", "", {}),),
+        in_order=("eventErrorStart", "messageBoundary", "taskAfterMessage", "end2"),
+        not_activated=("end1", "eventEnd"),
+    ), id="flowable-message-boundary-on-esp", marks=engine_bug(BUG_BOUNDARY_ON_ESP)),
 ]
 
 
