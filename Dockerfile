@@ -19,6 +19,9 @@ ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_INPUT=1 PIP_DISABLE_PIP_
 RUN useradd --create-home --uid 10001 laneway
 COPY --from=build /wheels /wheels
 RUN pip install --no-index --find-links /wheels laneway && rm -rf /wheels
+# The Avro schemas live beside the code in the tree (schemas/), not in the wheel.
+COPY schemas /opt/laneway/schemas
+ENV LANEWAY_SCHEMA_DIR=/opt/laneway/schemas
 USER laneway
 WORKDIR /home/laneway
 EXPOSE 8080
