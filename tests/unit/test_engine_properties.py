@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from laneway.bpmn import LANEWAY_NS, parse
 from laneway.engine import (
+    Command,
     DefinitionRepository,
     EngineState,
     InstanceState,
@@ -310,6 +311,8 @@ class Scenario:
     xml: str
     variables: dict[str, int]
     answered: frozenset[str]
+    # the order in which the remaining tasks and jobs are answered one by one
+    order: tuple[str, ...] = ()
 
     def answers(self, everything: bool = False) -> Answers:
         tasks = tasks_of(self.body)
@@ -326,7 +329,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     variables = {v: draw(st.integers(0, 9)) for v in VARIABLES}
     ids = sorted(t.id for t in tasks_of(body) if t.kind != "task")
     answered = draw(st.sets(st.sampled_from(ids))) if ids else set()
-    return Scenario(body, xml, variables, frozenset(answered))
+    order = draw(st.permutations(ids))
+    return Scenario(body, xml, variables, frozenset(answered), tuple(order))
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -405,6 +409,43 @@ def test_a_run_completes_or_names_exactly_what_it_waits_on(scenario: Scenario) -
     # once everything is answered, it completes
     assert result.second.status == "COMPLETED", describe(scenario, result)
     assert result.second.waiting_on == [], describe(scenario, result)
+
+
+@PROPERTY_SETTINGS
+@given(scenarios())
+def test_answering_one_at_a_time_in_any_order_names_what_is_left(scenario: Scenario) -> None:
+    repository = DefinitionRepository()
+    repository.deploy(parse(scenario.xml.encode()))
+    runner = LocalRunner(repository, keep_records=False)
+    iid = runner.start(PROCESS_ID, dict(scenario.variables))
+    outcome = runner.run(iid, Answers())
+    answered: set[str] = set()
+    for step in range(len(scenario.order) + 1):
+        expected = Expected()
+        completes = expect(scenario.body, scenario.variables, answered, expected)
+        work, joins = split_waiting(outcome.waiting_on)
+        context = f"{scenario.xml}\nvariables={scenario.variables} answered={sorted(answered)}"
+        assert outcome.status == ("COMPLETED" if completes else "WAITING"), context
+        assert set(work) == expected.waiting, context
+        assert joins == expected.joins, context
+        if completes:
+            break
+        assert step < len(scenario.order), context
+        # answer the first open task or job in the drawn order
+        inst = runner.instance(iid)
+        assert inst is not None
+        open_items = {inst.elements[t.element_key].element_id: t.key
+                      for t in inst.user_tasks.values()}
+        jobs = {inst.elements[j.element_key].element_id: j.key for j in inst.jobs.values()}
+        tid = next(t for t in scenario.order if t in open_items or t in jobs)
+        if tid in open_items:
+            runner.submit(Command.COMPLETE_USER_TASK, iid,
+                          {"taskKey": open_items[tid], "variables": {f"{tid}_done": 1}})
+        else:
+            runner.submit(Command.COMPLETE_JOB, iid,
+                          {"jobKey": jobs[tid], "variables": {f"{tid}_out": 2}})
+        answered.add(tid)
+        outcome = runner.run(iid, Answers())
 
 
 @PROPERTY_SETTINGS
