@@ -85,6 +85,19 @@ _JOB_KINDS = (ACTIVITY_KINDS - SUBPROCESS_KINDS - {NodeKind.USER_TASK, NodeKind.
 _ID_NAMESPACES = tuple(f"{{{ns}}}" for ns in (BPMN_NS, BPMNDI_NS, DC_NS, DI_NS))
 
 
+
+# BPMN's resource roles on activities (who performs or may claim a user task)
+_RESOURCE_ROLES = frozenset({"performer", "humanPerformer", "potentialOwner"})
+
+
+def _resource_expression(el: etree._Element) -> str:
+    """The text of a resource role's resourceAssignmentExpression/formalExpression."""
+    for node in el.iter():
+        if bpmn_local(node) == "formalExpression":
+            return (node.text or "").strip()
+    return ""
+
+
 @dataclass
 class _ProcessParts:
     nodes: list[dict[str, Any]] = field(default_factory=list)
@@ -374,6 +387,7 @@ class Reader:
         kw["kind"] = kind
         kw["parent"] = parent
         event_defs: list[EventDefinition] = []
+        performers: list[tuple[str, str]] = []
         script_el: etree._Element | None = None
         for child in el:
             local = bpmn_local(child)
@@ -395,7 +409,11 @@ class Reader:
                 script_el = child
             elif local == "property":
                 parts.data.append(self._data(child, local, node_id))
+            elif local in _RESOURCE_ROLES:
+                performers.append((local, _resource_expression(child)))
         kw["event_definitions"] = tuple(event_defs)
+        if performers:
+            kw["performers"] = tuple(performers)
         kw.update(self._kind_fields(el, kind, node_id, extensions, script_el))
         return kw
 

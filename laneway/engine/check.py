@@ -95,6 +95,13 @@ def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
             refuse(node, "call activity names no called element (calledElement)")
         if node.kind == NodeKind.BOUNDARY_EVENT and not node.attached_to:
             refuse(node, "boundary event is attached to nothing (attachedToRef)")
+        host = (
+            process.nodes.get(node.attached_to or "")
+            if node.kind == NodeKind.BOUNDARY_EVENT else None
+        )
+        if host is not None and host.triggered_by_event:
+            refuse(node, f"boundary event is attached to event subprocess '{host.id}', which "
+                         "BPMN does not allow; catch the event in the subprocess instead")
         if node.kind == NodeKind.EVENT_BASED_GATEWAY:
             for fid in node.outgoing:
                 target = process.nodes.get(process.flows[fid].target)

@@ -294,6 +294,8 @@ class FlowNode(Element):
     propagate_all_child_variables: bool = True
     # lanes: the innermost lane holding this node
     lane: str | None = None
+    # BPMN resource roles: (role, formal expression) e.g. ("potentialOwner", "group(sales)")
+    performers: tuple[tuple[str, str], ...] = ()
     # gateways
     gateway_direction: str | None = None
     event_gateway_type: str | None = None

@@ -1,9 +1,11 @@
 """Third-party corpus diagrams run to the outcome their source projects' own tests expect.
 
-Count: 53 cases on 48 corpus files; 41 files run to the outcome their source tests expect (44
-passing cases), and 7 more files are deployed alongside them as called or signal-throwing
-processes. 9 cases (7 files) are marked xfail, strict, for engine bugs named beside them
-(`BUG_*`); they are temporary and must pass once the bugs are fixed.
+Count: 52 cases on 47 corpus files, all passing; 7 more files are deployed alongside them as
+called or signal-throwing processes. One more file (Flowable's message boundary event on an
+event subprocess) is refused at deploy, as the corpus README allows, in its own test. The
+engine bugs these cases found (a single-flow gateway's condition, timers written as
+expressions, a signal reaching its own instance, an escalation rethrown from an event
+subprocess, BPMN's own task assignment) are fixed.
 
 Each case below names the corpus file, the source test it follows, what that test feeds the
 diagram (variables, task completions, job answers, messages, signals, timers) and what the test
@@ -30,7 +32,10 @@ from typing import Any
 
 import pytest
 
+from laneway.bpmn import parse_file
+from laneway.engine import DefinitionRepository
 from laneway.engine.records import Record
+from laneway.problems import DiagramError
 from tests.unit.corpus_cases import (
     Case,
     Ran,
@@ -116,32 +121,6 @@ def _task_lanes(ran: Ran, lanes: dict[str, str]) -> None:
                if r.intent == "USER_TASK_CREATED"}
     for element_id, lane in lanes.items():
         assert created.get(element_id) == lane, created
-
-
-def engine_bug(reason: str) -> pytest.MarkDecorator:
-    """Temporary: a case that fails because of an engine bug, listed for its fix."""
-    return pytest.mark.xfail(reason=f"engine bug: {reason}", strict=True)
-
-
-# Engine bugs the xfailed cases below run into (temporary marks; see each case).
-BUG_INCLUSIVE_SINGLE_FLOW = (
-    "an inclusive gateway with one outgoing flow takes it without evaluating its condition")
-BUG_QUOTED_TIMER = (
-    "a timer expression that is a quoted string ('\"PT1S\"', Spiff's Python literal) is "
-    "refused as not ISO 8601 instead of read as the string it denotes")
-BUG_ESCALATION_RETHROW = (
-    "an escalation end event inside a (non-interrupting) escalation event subprocess is caught "
-    "again by that same event subprocess, forever, instead of going to the enclosing "
-    "subprocess's boundary event")
-BUG_HUMAN_PERFORMER = (
-    "a user task's standard humanPerformer / potentialOwner (resourceAssignmentExpression) is "
-    "ignored: USER_TASK_CREATED carries no assignee / candidateGroups")
-BUG_BOUNDARY_ON_ESP = (
-    "a boundary event attached to an event subprocess is silently never subscribed (neither "
-    "run nor refused at deploy)")
-BUG_SIGNAL_AFTER_END = (
-    "a signal thrown inside an instance is broadcast only after the instance has ended, so "
-    "the instance's own signal event subprocess never starts")
 
 
 SPIFF_INCREMENTS: dict[str, Script] = {
@@ -251,7 +230,7 @@ CASES: list[Any] = [
         jobs={"script": scripts(SPIFF_INCREMENTS)},
         status="INCIDENT", completed=("increment_v",),
         check=lambda ran: _incident_at(ran, "second"),
-    ), id="spiff-inclusive-no-path", marks=engine_bug(BUG_INCLUSIVE_SINGLE_FLOW)),
+    ), id="spiff-inclusive-no-path"),
     pytest.param(Case(
         SPIFF + "event-gateway.bpmn",
         SPIFF_TESTS + "bpmn/events/EventBasedGatewayTest.py::testEventBasedGateway",
@@ -266,7 +245,7 @@ CASES: list[Any] = [
         instant_timers=False, steps=(("timer",),),
         completed=("timer_event", "timer"), not_activated=("message_1_end", "message_2_end"),
         check=lambda ran: _not_completed(ran, "message_1_event", "message_2_event"),
-    ), id="spiff-event-gateway-timeout", marks=engine_bug(BUG_QUOTED_TIMER)),
+    ), id="spiff-event-gateway-timeout"),
     pytest.param(Case(
         SPIFF + "event-subprocess.bpmn",
         SPIFF_TESTS + "bpmn/events/EventSubprocessTest.py::testEventSubprocess",
@@ -274,7 +253,7 @@ CASES: list[Any] = [
         # the signal event subprocess whose 'task' sees {v1: True, v2: False}
         variables={"v1": True, "v2": False},
         in_order=("set_data", "task"), final={"v1": True, "v2": False},
-    ), id="spiff-event-subprocess-signal", marks=engine_bug(BUG_SIGNAL_AFTER_END)),
+    ), id="spiff-event-subprocess-signal"),
     pytest.param(Case(
         SPIFF + "lanes.bpmn",
         SPIFF_TESTS + "bpmn/SwimLaneTest.py::testRunThroughHappy",
@@ -294,7 +273,7 @@ CASES: list[Any] = [
                ("task", "Activity_Work", {"work_done": "Yes"})),
         counts={"Activity_Work": 1, "GetReason": 1, "Event_0jyy8ao": 1},
         final={"work_done": "Yes", "delay_reason": "Just Because"},
-    ), id="spiff-non-interrupting-timer-boundary", marks=engine_bug(BUG_QUOTED_TIMER)),
+    ), id="spiff-non-interrupting-timer-boundary"),
     pytest.param(Case(
         SPIFF + "service_task.bpmn",
         SPIFF_TESTS + "bpmn/ServiceTaskTest.py::testRunThroughHappy",
@@ -451,8 +430,7 @@ CASES: list[Any] = [
         in_order=("taskAfterCatchedEscalationInsideSubprocess", "rethrowEscalationEvent"),
         completed=("escalationBoundaryEvent",),
         check=lambda ran: _only_tasks(ran, "taskInSubprocess", "taskAfterCatchedEscalation"),
-    ), id="camunda-rethrow-escalation-to-boundary",
-        marks=engine_bug(BUG_ESCALATION_RETHROW)),
+    ), id="camunda-rethrow-escalation-to-boundary"),
     pytest.param(Case(
         CAMUNDA + "event/escalation/EscalationEventSubprocessTest."
         "testReThrowEscalationEventToBoundaryEventWithoutEscalationCode.bpmn20.xml",
@@ -461,8 +439,7 @@ CASES: list[Any] = [
         tasks={"taskAfterCatchedEscalationInsideSubprocess": [{}]}, status="WAITING",
         in_order=("taskAfterCatchedEscalationInsideSubprocess", "rethrowEscalationEvent"),
         check=lambda ran: _only_tasks(ran, "taskInSubprocess", "taskAfterCatchedEscalation"),
-    ), id="camunda-rethrow-escalation-without-code",
-        marks=engine_bug(BUG_ESCALATION_RETHROW)),
+    ), id="camunda-rethrow-escalation-without-code"),
     pytest.param(Case(
         CAMUNDA + "event/message/MessageEventSubprocessTest."
         "testNonInterruptingWithTerminatingEndEvent.bpmn20.xml",
@@ -592,7 +569,7 @@ CASES: list[Any] = [
         # the humanPerformer 'kermit' is the task's assignee
         status="WAITING", waiting=("user task 'theTask'",),
         check=lambda ran: _task_field(ran, "theTask", "assignee", "kermit"),
-    ), id="camunda-task-assignee", marks=engine_bug(BUG_HUMAN_PERFORMER)),
+    ), id="camunda-task-assignee"),
     pytest.param(Case(
         CAMUNDA + "usertask/TaskCandidateTest.testSingleCandidateGroup.bpmn20.xml",
         CAMUNDA_TESTS + "usertask/TaskCandidateTest.java::testSingleCandidateGroup",
@@ -600,7 +577,7 @@ CASES: list[Any] = [
         # completed, the process ends
         tasks={"theTask": [{}]}, in_order=("theTask", "theEnd"),
         check=lambda ran: _task_field(ran, "theTask", "candidateGroups", ["accountancy"]),
-    ), id="camunda-task-candidate-group", marks=engine_bug(BUG_HUMAN_PERFORMER)),
+    ), id="camunda-task-candidate-group"),
     pytest.param(Case(
         CAMUNDA + "sendtask/SendTaskTest.testActivityName.bpmn20.xml",
         CAMUNDA_TESTS + "sendtask/SendTaskTest.java::testActivityName",
@@ -652,19 +629,6 @@ CASES: list[Any] = [
         in_order=("catchEscalation", "taskAfterEscalationCatch", "subprocess", "theEnd"),
         not_activated=("catchEscalationBoundary",),
     ), id="flowable-escalation-esp-precedence"),
-    pytest.param(Case(
-        FLOWABLE + "event/EventSubProcessWithBoundaryEventsTest.testMessageBoundaryEvent"
-        ".bpmn20.xml",
-        FLOWABLE_TESTS + "event/EventSubProcessWithBoundaryEventsTest.java"
-        "::testMessageBoundaryEvent",
-        # the Groovy script throws BpmnError("scriptError") -> the error event subprocess;
-        # 'eventMessage' then hits the boundary event on that event subprocess
-        jobs={"script": lambda job: {"errorCode": "scriptError"}},
-        tasks={"taskAfterMessage": [{}]},
-        steps=(("message", "eventMessage", "", {}),),
-        in_order=("eventErrorStart", "messageBoundary", "taskAfterMessage", "end2"),
-        not_activated=("end1", "eventEnd"),
-    ), id="flowable-message-boundary-on-esp", marks=engine_bug(BUG_BOUNDARY_ON_ESP)),
     pytest.param(Case(
         FLOWABLE + "gateway/ParallelGatewayTest.testRecyclingExecutionWithCallActivity"
         ".bpmn20.xml",
@@ -722,3 +686,16 @@ def test_cases_name_their_source_tests_and_cover_forty_files() -> None:
     assert all((CORPUS / c.path).is_file() for c in cases)
     assert all((CORPUS / extra).is_file() for c in cases for extra in c.also_deploy)
     assert len({p.values[0].path for p in CASES if not p.marks}) >= 40
+
+
+def test_a_boundary_event_on_an_event_subprocess_is_refused_at_deploy() -> None:
+    """Flowable's EventSubProcessWithBoundaryEventsTest.testMessageBoundaryEvent attaches a
+    message boundary event to an event subprocess, a Flowable extension BPMN does not have.
+    Laneway refuses it at deploy, naming the element, rather than ignore it silently."""
+    path = CORPUS / (
+        FLOWABLE + "event/EventSubProcessWithBoundaryEventsTest.testMessageBoundaryEvent.bpmn20.xml"
+    )
+    with pytest.raises(DiagramError) as refused:
+        DefinitionRepository().deploy(parse_file(path))
+    assert [p.element_id for p in refused.value.problems] == ["messageBoundary"]
+    assert "event subprocess" in refused.value.problems[0].message

@@ -49,10 +49,13 @@ def find_catcher(
     inst = ctx.inst
     proc = ctx.proc
     current: ElementInstance | None = thrower
+    # an event thrown inside an event subprocess goes past the event subprocesses of the scope
+    # that holds it (else it would catch itself forever), as BPMN says
+    skip_esps = False
     while current is not None:
         scope = inst.elements.get(current.scope_key)
         inner_of_body = scope is not None and scope.kind == MI_BODY_KIND
-        if current.kind in _SCOPES:
+        if current.kind in _SCOPES and not skip_esps:
             scope_id = NO_SCOPE if current.kind == PROCESS_KIND else current.element_id
             starts = [proc.esp_starts[e.id] for e in proc.event_subprocesses.get(scope_id, ())
                       if e.id in proc.esp_starts]
@@ -63,6 +66,9 @@ def find_catcher(
             found = _pick(ctx, list(proc.boundaries.get(current.element_id, ())), kind, code)
             if found is not None:
                 return current, found
+        skip_esps = (
+            current.kind != PROCESS_KIND and proc.node(current.element_id).triggered_by_event
+        )
         current = scope
     return None
 
@@ -129,10 +135,19 @@ def throw(
 def broadcast_signal(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
     """Send the signal of a throw event to every subscriber (as a follow-up command, so that
     it reaches every partition)."""
+    from laneway.engine.behaviours import waits
+
     ed = node.event_definition
     name = ctx.proc.signal_name(ed.ref if ed else None)
-    ctx.follow_up(Command.BROADCAST_SIGNAL, ctx.inst.instance_id, {
-        "name": name, "variables": {}, "startInstances": True})
+    inst = ctx.inst
+    # Subscribers in the throwing instance get it now, before the instance moves on (it may
+    # end in this same command); everyone else through the broadcast command.
+    for sub in [s for s in inst.signal_subs.values() if s.name == name]:
+        if sub.key in inst.signal_subs and sub.element_key in inst.elements:
+            waits.deliver_signal(ctx, sub, {})
+    ctx.follow_up(Command.BROADCAST_SIGNAL, inst.instance_id, {
+        "name": name, "variables": {}, "startInstances": True,
+        "skipInstance": inst.instance_id})
 
 
 def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> bool:

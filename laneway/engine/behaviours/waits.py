@@ -3,14 +3,17 @@ of them fires."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
+
+import isodate
 
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.behaviours import work
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate
 from laneway.engine.records import Command, Event
-from laneway.engine.state import ElementInstance
+from laneway.engine.state import ElementInstance, Subscription
 from laneway.expr import ExpressionError
 from laneway.model import EventKind, FlowNode, NodeKind
 from laneway.timers import TimerError, parse_timer
@@ -64,8 +67,21 @@ def open_timer(
     try:
         text = timer.expression.text
         if (timer.expression.language or "") == "feel":
-            text = str(evaluate(timer.expression, vars_.visible(ctx.inst, owner.key)))
-        schedule = parse_timer(timer.kind, text)
+            text = _timer_text(evaluate(timer.expression, vars_.visible(ctx.inst, owner.key)))
+        try:
+            schedule = parse_timer(timer.kind, text)
+        except TimerError as literal_error:
+            # not a literal timer: an expression that gives one (Spiff writes "PT1S" quoted,
+            # Camunda 7 writes ${duration}); the literal's own error is the clearer one to show
+            # if the expression does not give a timer either
+            try:
+                value = evaluate(timer.expression, vars_.visible(ctx.inst, owner.key))
+            except ExpressionError:
+                raise literal_error from None
+            if value is None:
+                raise literal_error from None
+            text = _timer_text(value)
+            schedule = parse_timer(timer.kind, text)
         now = ctx.cmd.timestamp
         due = (schedule.first_due(now) if previous_due is None
                else schedule.next_due(previous_due, fired))
@@ -80,6 +96,16 @@ def open_timer(
         "key": key, "due": due, "elementId": catch.id, "repetitions": schedule.repetitions,
         "fired": fired, "expression": text, "timerKind": timer.kind.value})
     return True
+
+
+def _timer_text(value: Any) -> str:
+    """A timer expression's value as timer text: strings as they are, durations and instants in
+    ISO 8601."""
+    if isinstance(value, timedelta | isodate.Duration):
+        return str(isodate.duration_isoformat(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 def open_message(ctx: Processing, owner: ElementInstance, catch: FlowNode, ref: str | None) -> bool:
@@ -214,6 +240,14 @@ def close_matching(ctx: Processing, owner: ElementInstance, element_ids: set[str
     for sig in [s for s in inst.signal_subs.values()
                 if s.element_key == owner.key and s.element_id in element_ids]:
         ctx.write_element(Event.SIGNAL_SUBSCRIPTION_DELETED, owner, {"key": sig.key})
+
+
+def deliver_signal(ctx: Processing, sub: Subscription, variables: dict[str, Any]) -> None:
+    """A signal reaches one subscription of the bound instance."""
+    owner = ctx.inst.elements[sub.element_key]
+    if not keeps_open(ctx, sub.element_id):
+        ctx.write_element(Event.SIGNAL_SUBSCRIPTION_DELETED, owner, {"key": sub.key})
+    fire(ctx, owner, sub.element_id, variables, kind=EventKind.SIGNAL)
 
 
 def keeps_open(ctx: Processing, catch_id: str) -> bool:

@@ -73,6 +73,33 @@ def job_retries(node: FlowNode) -> int:
         return DEFAULT_RETRIES
 
 
+def _resource_roles(node: FlowNode) -> tuple[str | None, list[str], list[str]]:
+    """BPMN's own assignment: humanPerformer names the assignee; potentialOwner lists
+    `user(id)` and `group(id)` entries, a bare name being a group (as Camunda 7 reads it)."""
+    assignee: str | None = None
+    users: list[str] = []
+    groups: list[str] = []
+    for role, text in node.performers:
+        entries = [e.strip() for e in text.split(",") if e.strip()]
+        if role in ("humanPerformer", "performer"):
+            if entries:
+                assignee = _unwrap(entries[0], "user")
+            continue
+        for entry in entries:
+            if entry.startswith("user("):
+                users.append(_unwrap(entry, "user"))
+            else:
+                groups.append(_unwrap(entry, "group"))
+    return assignee, users, groups
+
+
+def _unwrap(entry: str, word: str) -> str:
+    prefix = f"{word}("
+    if entry.startswith(prefix) and entry.endswith(")"):
+        return entry[len(prefix):-1].strip()
+    return entry
+
+
 def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
     """Put the task in the worklist; the element waits for its completion."""
     attrs = node.attrs
@@ -90,10 +117,15 @@ def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> 
     if assignment is not None:
         assignee = assignee or assignment.attributes.get("assignee")
         groups = groups or assignment.attributes.get("candidateGroups")
+    std_assignee, std_users, std_groups = _resource_roles(node)
+    assignee = assignee or std_assignee
+    group_list = [g.strip() for g in groups.split(",") if g.strip()] if groups else std_groups
     if assignee:
         value["assignee"] = assignee
-    if groups:
-        value["candidateGroups"] = [g.strip() for g in groups.split(",") if g.strip()]
+    if group_list:
+        value["candidateGroups"] = group_list
+    if std_users:
+        value["candidateUsers"] = std_users
     local = ctx.inst.variables.get(elem.key)
     if local:
         value["variables"] = dict(local)

@@ -153,7 +153,11 @@ def broadcast_signal(ctx: Processing) -> None:
         ctx.reject("Expected a signal name and variables as an object", "INVALID_ARGUMENT")
         return
     ctx.write(Event.SIGNAL_BROADCAST, {"name": name, "variables": variables})
+    # the throwing instance already had the signal, at the moment it threw it
+    skip = v.get("skipInstance")
     for instance_id, sub_key in sorted(ctx.state.signal_subs.get(name, {}).values()):
+        if instance_id == skip:
+            continue
         ctx.follow_up(Command.TRIGGER_SIGNAL, instance_id, {
             "subKey": sub_key, "name": name, "variables": variables})
     if v.get("startInstances", True):
@@ -174,8 +178,4 @@ def trigger_signal(ctx: Processing) -> None:
     if sub is None:
         ctx.reject(f"Expected signal subscription {key} to be open, but it is not", "NOT_FOUND")
         return
-    owner = ctx.inst.elements[sub.element_key]
-    if not waits.keeps_open(ctx, sub.element_id):
-        ctx.write_element(Event.SIGNAL_SUBSCRIPTION_DELETED, owner, {"key": sub.key})
-    waits.fire(ctx, owner, sub.element_id, dict(ctx.cmd.value.get("variables") or {}),
-               kind=EventKind.SIGNAL)
+    waits.deliver_signal(ctx, sub, dict(ctx.cmd.value.get("variables") or {}))

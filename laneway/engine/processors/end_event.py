@@ -37,7 +37,11 @@ class EndEventProcessor:
             if elem.key not in ctx.inst.elements:
                 return
         elif kind == EventKind.SIGNAL:
+            # the token ends first; the signal reaches its catchers before the scope is
+            # looked at, so a catcher in the same scope still runs
+            flow.complete(ctx, elem)
             throw.broadcast_signal(ctx, elem, node)
+            return
         elif kind == EventKind.MESSAGE:
             if node.job_type:
                 work.create_job(ctx, elem, node, node.job_type)

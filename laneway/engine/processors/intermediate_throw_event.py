@@ -25,6 +25,8 @@ class IntermediateThrowEventProcessor:
             return
         if kind == EventKind.SIGNAL:
             throw.broadcast_signal(ctx, elem, node)
+            if elem.key not in ctx.inst.elements:
+                return
         elif kind == EventKind.ESCALATION:
             ed = node.event_definition
             code = ctx.proc.escalation_code(ed.ref if ed else None) or ""
