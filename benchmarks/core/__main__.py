@@ -13,7 +13,7 @@ import time
 
 from benchmarks.core.diagrams import TaskKind, Workload, workloads
 from benchmarks.core.drivers import LanewayDriver, LocalRunnerDriver, SpiffDriver
-from benchmarks.core.measure import rate
+from benchmarks.core.measure import ROUNDS, rate
 
 KIB = 1024
 TARGET_RATIO = 2.0
@@ -85,8 +85,8 @@ def main(argv: list[str]) -> int:
     seconds = float(argv[0]) if argv else 0.9
     began = time.perf_counter()
     print(f"Laneway engine core vs SpiffWorkflow, in process ({_versions()})")
-    print(f"instances per second, best of 3 rounds of {seconds / 3:.2f} s; parked = compact "
-          "JSON at the first wait")
+    print(f"instances per second, best of {ROUNDS} rounds of {seconds / ROUNDS:.2f} s; parked = "
+          "compact JSON at the first wait")
     user_ratios, user_par = _table("user", seconds)
     linear = _growth(user_par)
     script_ratios, script_par = _table("script", seconds)
