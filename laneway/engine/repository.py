@@ -20,17 +20,23 @@ class Deployed:
     new: bool
 
 
+def digest(definitions: Definitions, process_id: str) -> str:
+    """What identifies a deployed process version: its file's bytes and its id."""
+    return hashlib.sha256(definitions.source + b"\x00" + process_id.encode()).hexdigest()
+
+
 @dataclass(slots=True)
 class DefinitionRepository:
-    """Every deployed version of every process; a deploy of unchanged XML is a no-op."""
+    """Every deployed version of every process, by number."""
 
-    _versions: dict[str, list[ExecutableProcess]] = field(default_factory=dict)
-    _digests: dict[str, list[str]] = field(default_factory=dict)
+    _versions: dict[str, dict[int, ExecutableProcess]] = field(default_factory=dict)
+    _digests: dict[str, dict[int, str]] = field(default_factory=dict)
 
     def deploy(
         self, definitions: Definitions, process_ids: list[str] | None = None
     ) -> list[Deployed]:
-        """Check and deploy the processes of a file (all, or the ones named).
+        """Check and deploy the processes of a file (all, or the ones named), numbering new
+        versions; deploying the same file again is a no-op.
 
         Raises DiagramError naming every element the engine cannot run; nothing is deployed
         then.
@@ -45,16 +51,33 @@ class DefinitionRepository:
             raise DiagramError(problems)
         out: list[Deployed] = []
         for process in chosen:
-            digest = hashlib.sha256(definitions.source + process.id.encode()).hexdigest()
-            digests = self._digests.setdefault(process.id, [])
-            versions = self._versions.setdefault(process.id, [])
-            if digests and digests[-1] == digest:
-                out.append(Deployed(process.id, len(versions), False))
+            versions = self._versions.setdefault(process.id, {})
+            digests = self._digests.setdefault(process.id, {})
+            latest = max(versions, default=0)
+            wanted = digest(definitions, process.id)
+            if latest and digests[latest] == wanted:
+                out.append(Deployed(process.id, latest, False))
                 continue
-            versions.append(build(definitions, process, len(versions) + 1))
-            digests.append(digest)
-            out.append(Deployed(process.id, len(versions), True))
+            versions[latest + 1] = build(definitions, process, latest + 1)
+            digests[latest + 1] = wanted
+            out.append(Deployed(process.id, latest + 1, True))
         return out
+
+    def load(self, definitions: Definitions, process_id: str, version: int) -> bool:
+        """Load one process at the version the definitions service gave it (engines read
+        versions from the `definitions` topic; they never number them). Loading a version that
+        is already there is a no-op; returns whether anything was loaded. Raises DiagramError
+        when the engine cannot run it."""
+        versions = self._versions.setdefault(process_id, {})
+        if version in versions:
+            return False
+        process = definitions.process(process_id)
+        problems = check_runnable(definitions, process)
+        if problems:
+            raise DiagramError(problems)
+        versions[version] = build(definitions, process, version)
+        self._digests.setdefault(process_id, {})[version] = digest(definitions, process_id)
+        return True
 
     def get(self, process_id: str, version: int | None = None) -> ExecutableProcess:
         """A version (the latest when None); KeyError when there is none."""
@@ -62,11 +85,12 @@ class DefinitionRepository:
         if not versions:
             raise KeyError(f"Expected a deployed process '{process_id}', but there is none")
         if version is None:
-            return versions[-1]
-        if not 1 <= version <= len(versions):
+            return versions[max(versions)]
+        found = versions.get(version)
+        if found is None:
             raise KeyError(f"Expected version {version} of process '{process_id}', "
-                           f"but it has {len(versions)}")
-        return versions[version - 1]
+                           f"but it has {sorted(versions)}")
+        return found
 
     def has(self, process_id: str) -> bool:
         """Whether any version of the process is deployed."""
@@ -74,7 +98,7 @@ class DefinitionRepository:
 
     def latest_versions(self) -> list[ExecutableProcess]:
         """The latest version of every process."""
-        return [v[-1] for v in self._versions.values() if v]
+        return [v[max(v)] for v in self._versions.values() if v]
 
     def start_events(self, kind: EventKind, name: str) -> list[tuple[ExecutableProcess, FlowNode]]:
         """Process-level start events of this kind (message or signal) with this name,
