@@ -14,13 +14,25 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Settings", "SettingsError", "configure_logging"]
+__all__ = ["DEFAULT_PORTS", "Settings", "SettingsError", "configure_logging"]
 
 # The local stack's addresses (scripts/stack/config.py), so `make up` needs no settings.
 _LOCAL_DEFAULTS = {
     "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:19092",
     "DATABASE_URL": "postgresql://laneway:laneway@127.0.0.1:15432/laneway",
     "REDIS_URL": "redis://127.0.0.1:16379/0",
+}
+
+
+# Each service's own port on one machine; the definitions service serves the whole HTTP API
+# (LANEWAY_URL, http://127.0.0.1:8080), the others only health and metrics.
+DEFAULT_PORTS = {
+    "definitions": 8080,
+    "engine": 8081,
+    "worklist": 8082,
+    "connectors": 8083,
+    "triggers": 8084,
+    "audit": 8085,
 }
 
 
@@ -80,7 +92,7 @@ class Settings:
                 f"but got {raw_timeout!r}"
             )
 
-        raw_port = env.get("LANEWAY_HTTP_PORT", "8080")
+        raw_port = env.get("LANEWAY_HTTP_PORT", str(DEFAULT_PORTS.get(service, 8080)))
         if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
             raise SettingsError(
                 f"Expected LANEWAY_HTTP_PORT to be a port number, but got {raw_port!r}"

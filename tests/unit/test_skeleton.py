@@ -80,7 +80,11 @@ def test_settings_read_the_environment_with_local_defaults() -> None:
     assert settings.kafka_bootstrap_servers == "k:9092"
     assert settings.database_url.startswith("postgresql://")
     assert settings.topic_prefix == "laneway."
-    assert settings.http_port == 8080
+    # each service has its own port on one machine; the API (definitions) keeps 8080
+    assert settings.http_port == 8081
+    assert Settings.from_env("definitions", {}).http_port == 8080
+    ports = [Settings.from_env(name, {}).http_port for name in SERVICES]
+    assert len(set(ports)) == len(ports)
 
 
 @pytest.mark.parametrize(
