@@ -17,6 +17,7 @@ MESSAGE_SIDE = frozenset({
     Command.PUBLISH_MESSAGE.value,
     Command.OPEN_MESSAGE_SUBSCRIPTION.value,
     Command.CLOSE_MESSAGE_SUBSCRIPTION.value,
+    Command.RETRACT_CORRELATION.value,
 })
 BROADCAST = frozenset({Command.BROADCAST_SIGNAL.value})
 

@@ -267,6 +267,13 @@ def _correlated(state: EngineState, inst: InstanceState | None, rec: Record) -> 
         _drop_process_sub(state, v["name"], v["correlationKey"], f"{v['instanceId']}/{v['subKey']}")
 
 
+@applies(Event.MESSAGE_CORRELATION_RETRACTED)
+def _retracted(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+    msg = state.messages.get(rec.value["messageId"])
+    if msg is not None and rec.value["processId"] in msg.correlated:
+        msg.correlated.remove(rec.value["processId"])
+
+
 @applies(Event.MESSAGE_EXPIRED)
 def _expired(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
     state.messages.pop(rec.value["messageId"], None)

@@ -93,7 +93,8 @@ def _correlate(
         "messageId": message_id, "name": name, "correlationKey": correlation,
         "instanceId": instance_id, "subKey": sub_key, "processId": process_id})
     ctx.follow_up(Command.CORRELATE_MESSAGE, instance_id, {
-        "subKey": sub_key, "name": name, "messageId": message_id, "variables": variables})
+        "subKey": sub_key, "name": name, "messageId": message_id, "variables": variables,
+        "correlationKey": correlation, "processId": process_id})
 
 
 @handles(Command.OPEN_MESSAGE_SUBSCRIPTION)
@@ -112,6 +113,38 @@ def open_subscription(ctx: Processing) -> None:
             return
 
 
+def _retract(ctx: Processing) -> None:
+    # The element (or the instance) ended while the message was on its way: the message side
+    # takes the correlation back and offers the message to another waiting instance.
+    v = ctx.cmd.value
+    if v.get("processId") is not None:
+        ctx.follow_up(Command.RETRACT_CORRELATION, ctx.cmd.instance_id, {
+            "messageId": v.get("messageId"), "name": v.get("name"),
+            "correlationKey": v.get("correlationKey"), "processId": v.get("processId")})
+
+
+@handles(Command.RETRACT_CORRELATION)
+def retract_correlation(ctx: Processing) -> None:
+    """The message side: a correlation the instance could not take is undone, and the message
+    (if still buffered) goes to another subscription of the same process, if one waits."""
+    v = ctx.cmd.value
+    message_id = str(v.get("messageId"))
+    process_id = str(v.get("processId"))
+    msg = ctx.state.messages.get(message_id)
+    if msg is None or process_id not in msg.correlated:
+        return  # not buffered (no time to live) or already retracted: nothing to undo
+    ctx.write(Event.MESSAGE_CORRELATION_RETRACTED, {
+        "messageId": message_id, "name": msg.name, "correlationKey": msg.correlation_key,
+        "processId": process_id})
+    if msg.expires <= ctx.cmd.timestamp:
+        return
+    for sub in list(ctx.state.message_subs.get((msg.name, msg.correlation_key), {}).values()):
+        if sub.process_id == process_id:
+            _correlate(ctx, msg.name, msg.correlation_key, message_id, msg.variables,
+                       sub.instance_id, sub.sub_key, process_id)
+            return
+
+
 @handles(Command.CLOSE_MESSAGE_SUBSCRIPTION)
 def close_subscription(ctx: Processing) -> None:
     """The message side forgets a subscription (nothing to do if it already correlated)."""
@@ -126,14 +159,16 @@ def close_subscription(ctx: Processing) -> None:
 @handles(Command.CORRELATE_MESSAGE)
 def correlate_message(ctx: Processing) -> None:
     """The instance side: the waiting element receives the message."""
-    if not live_instance(ctx):
-        return
     v = ctx.cmd.value
+    if not live_instance(ctx):
+        _retract(ctx)
+        return
     key = v.get("subKey")
     sub = ctx.inst.message_subs.get(key) if isinstance(key, int) else None
     if sub is None:
         ctx.reject(f"Expected message subscription {key} to be open, but it is not",
                    "NOT_FOUND")
+        _retract(ctx)
         return
     keep = waits.keeps_open(ctx, sub.element_id)
     owner = ctx.inst.elements[sub.element_key]
