@@ -1,12 +1,71 @@
-"""Settings of the engine service."""
+"""Settings of the engine service: the shared `Settings` plus the loop's own knobs."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from laneway.settings import Settings
+from laneway.settings import Settings, SettingsError
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineSettings:
+    """Everything the engine service reads from the environment, checked once."""
+
+    common: Settings
+    """Connections, topic prefix, port, timeouts shared by every service."""
+    replica: str
+    """This process's name among the replicas (`LANEWAY_ENGINE_REPLICA`, default
+    `<hostname>-<pid>`); the producer's transactional id is derived from it."""
+    group: str
+    """The consumer group of all replicas (`LANEWAY_ENGINE_GROUP`, default `<prefix>engine`)."""
+    batch_size: int
+    """At most this many records are processed in one transaction
+    (`LANEWAY_ENGINE_BATCH_SIZE`, default 500)."""
+    poll_timeout_s: float
+    """How long one poll waits for records when nothing is due (`LANEWAY_ENGINE_POLL_S`,
+    default 0.1): the bound on how late a timer may fire and on shutdown latency."""
+    definitions_wait_s: float
+    """How long a batch waits for the `definitions` topic to catch up when it starts a process
+    the engine has not seen (`LANEWAY_ENGINE_DEFINITIONS_WAIT_S`, default 5)."""
+    restore_timeout_s: float
+    """How long restoring one partition from `state` may take before the loop gives up and
+    retries (`LANEWAY_ENGINE_RESTORE_TIMEOUT_S`, default 120; an open transaction of a fenced
+    replica holds the read back until the broker aborts it)."""
+
+    @property
+    def transactional_id(self) -> str:
+        """Stable per replica, so a restarted replica of the same name fences its zombie."""
+        return f"{self.group}-{self.replica}"
+
+
+def _positive(env: Mapping[str, str], name: str, default: str, kind: type[int] | type[float]
+              ) -> float:
+    raw = env.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise SettingsError(f"Expected {name} to be a positive number, but got {raw!r}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
     """Read the engine service's settings from `environ` (default: the process environment)."""
-    return Settings.from_env("engine", environ)
+    common = Settings.from_env("engine", environ)
+    env = os.environ if environ is None else environ
+    replica = env.get("LANEWAY_ENGINE_REPLICA", "").strip() or (
+        f"{socket.gethostname()}-{os.getpid()}")
+    group = env.get("LANEWAY_ENGINE_GROUP", "").strip() or f"{common.topic_prefix}engine"
+    return EngineSettings(
+        common=common,
+        replica=replica,
+        group=group,
+        batch_size=int(_positive(env, "LANEWAY_ENGINE_BATCH_SIZE", "500", int)),
+        poll_timeout_s=_positive(env, "LANEWAY_ENGINE_POLL_S", "0.1", float),
+        definitions_wait_s=_positive(env, "LANEWAY_ENGINE_DEFINITIONS_WAIT_S", "5", float),
+        restore_timeout_s=_positive(env, "LANEWAY_ENGINE_RESTORE_TIMEOUT_S", "120", float),
+    )

@@ -1,0 +1,87 @@
+"""What the engine asks of the cluster itself: is Kafka there, how many partitions a topic has,
+and the `jobs.<type>` topics it creates when a new connector type first shows up."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+_log = logging.getLogger(__name__)
+
+
+class KafkaUnavailable(RuntimeError):
+    """Kafka did not answer, or a topic the engine needs is missing, within the bound.
+    Retryable by restarting the process once the cluster is there."""
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
+    """A partition's (low, high) watermarks, retried while the error is transient (a topic
+    created a moment ago may not have a leader yet)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(
+                tp, timeout=max(0.1, deadline - time.monotonic()))
+            return int(low), int(high)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            retriable = isinstance(err, KafkaError) and (
+                err.retriable() or err.code() == KafkaError.NOT_LEADER_FOR_PARTITION)
+            if not retriable or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
+class Cluster:
+    """An admin client with the few questions the engine asks."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+        self._known: set[str] = set()
+
+    def wait_for(self, topics: list[str], timeout_s: float) -> dict[str, int]:
+        """Wait until Kafka answers and every topic exists; their partition counts.
+
+        Raises KafkaUnavailable at the deadline."""
+        deadline = time.monotonic() + timeout_s
+        problem = "no answer"
+        while True:
+            try:
+                meta = self._admin.list_topics(timeout=min(5.0, timeout_s))
+                missing = [t for t in topics if t not in meta.topics]
+                leaderless = [t for t in topics if t in meta.topics and any(
+                    pm.leader < 0 for pm in meta.topics[t].partitions.values())]
+                if not missing and not leaderless:
+                    self._known.update(meta.topics)
+                    return {t: len(meta.topics[t].partitions) for t in topics}
+                problem = (f"missing topics {missing}" if missing
+                           else f"partitions without a leader in {leaderless}")
+            except KafkaException as exc:
+                problem = str(exc)
+            if time.monotonic() >= deadline:
+                raise KafkaUnavailable(
+                    f"Expected Kafka with topics {topics} within {timeout_s:.0f}s, but: {problem}")
+            _log.info("waiting for Kafka: %s", problem)
+            time.sleep(0.5)
+
+    def ensure_topic(self, name: str, partitions: int, timeout_s: float = 30.0) -> None:
+        """Create a topic unless it exists (a `jobs.<type>` topic of a new connector type).
+        Checked once per name and process."""
+        if name in self._known:
+            return
+        if name not in self._admin.list_topics(timeout=timeout_s).topics:
+            future = self._admin.create_topics(
+                [NewTopic(name, num_partitions=partitions, replication_factor=-1)],
+                operation_timeout=timeout_s, request_timeout=timeout_s)[name]
+            try:
+                future.result(timeout=timeout_s)
+                _log.info("created topic %s with %d partitions", name, partitions)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if not (isinstance(err, KafkaError)
+                        and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+                    raise
+        self._known.add(name)

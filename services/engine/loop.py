@@ -1,0 +1,346 @@
+"""The engine's exactly-once loop over Kafka.
+
+Per iteration: read what `definitions` has, consume up to a batch of committed records from
+the owned partitions of `commands` and `messages`, add the TRIGGER_TIMER commands that fell
+due, and in one transaction produce everything the batch wrote (see `batch.py`) with the
+consumed offsets (KIP-447: with the consumer's group metadata, which fences a replica that
+lost its partitions). Any error aborts the transaction; the loop then rebuilds its partitions
+from `state` and seeks back to the committed offsets, so a batch counts exactly once.
+
+It is confluent-kafka's `examples/eos_transactions.py`, plus an abort on every error, an error
+check on every polled record and the recovery above.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from laneway.engine import DefinitionRepository, Record
+from laneway.kafka import consumer_config, producer_config
+from laneway.topics import Topics
+from services.engine import metrics
+from services.engine.admin import Cluster
+from services.engine.batch import BatchWriter, Inbound, Outgoing, decode_all, unknown_processes
+from services.engine.definitions import DefinitionFeed
+from services.engine.partitions import PartitionState, build_partition
+from services.engine.restore import read_latest
+from services.engine.settings import EngineSettings
+
+_log = logging.getLogger(__name__)
+
+
+def wall_clock_ms() -> int:
+    """Epoch milliseconds: the only clock the service reads (to stamp timer triggers)."""
+    return time.time_ns() // 1_000_000
+
+
+class ProcessingFailed(RuntimeError):
+    """The engine or the codec failed on one record; after a recovery that record goes to the
+    DLQ instead of failing the partition forever."""
+
+
+class EngineLoop:
+    """One replica: its Kafka clients, its partitions, and the loop that drives them."""
+
+    def __init__(self, settings: EngineSettings,
+                 clock: Callable[[], int] = wall_clock_ms) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.common.topic_prefix)
+        self.repository = DefinitionRepository()
+        self.partitions: dict[int, PartitionState] = {}
+        self.partition_count = 0
+        self.clock = clock
+        self.last_iteration = time.monotonic()
+        self.joined = False
+        self._stop = threading.Event()
+        self._needs_recovery = False
+        # records that broke processing once, with the error: dead-lettered when seen again
+        self._poison: dict[tuple[str, int, int], Exception] = {}
+        self._cluster: Cluster | None = None
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._definitions: DefinitionFeed | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the current transaction (safe from any thread or a
+        signal handler)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop` was called."""
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """Connect, run until stopped, and close every client, whatever happens."""
+        s = self.settings
+        bootstrap = s.common.kafka_bootstrap_servers
+        t = self.topics
+        try:
+            self._cluster = Cluster(bootstrap)
+            counts = self._cluster.wait_for(
+                [t.commands, t.messages, t.state, t.events, t.definitions, t.dlq],
+                s.common.startup_timeout_s)
+            if not counts[t.commands] == counts[t.messages] == counts[t.state]:
+                raise RuntimeError(
+                    f"Expected {t.commands}, {t.messages} and {t.state} to have the same "
+                    f"partition count, but they have {counts[t.commands]}, "
+                    f"{counts[t.messages]} and {counts[t.state]}")
+            self.partition_count = counts[t.commands]
+            client_id = f"laneway-engine-{s.replica}"
+            self._definitions = DefinitionFeed(bootstrap, t.definitions, counts[t.definitions],
+                                               self.repository, client_id=client_id)
+            if not self._definitions.catch_up(s.common.startup_timeout_s):
+                _log.warning("definitions not read to the end at startup; going on")
+            self._producer = Producer(producer_config(
+                bootstrap, transactional_id=s.transactional_id, client_id=client_id))
+            self._producer.init_transactions(s.common.startup_timeout_s)
+            self._consumer = Consumer(consumer_config(bootstrap, s.group, client_id=client_id))
+            self._consumer.subscribe([t.commands, t.messages], on_assign=self._on_assign,
+                                     on_revoke=self._on_revoke, on_lost=self._on_revoke)
+            _log.info("engine replica %s running in group %s on %d partitions",
+                      s.replica, s.group, self.partition_count)
+            while not self._stop.is_set():
+                self.iterate()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        # the consumer first: leaving the group lets another replica take over at once
+        if self._consumer is not None:
+            try:
+                self._consumer.close()
+            except Exception:  # closing after a fatal error: nothing more to do
+                _log.exception("closing the consumer")
+        if self._producer is not None:
+            self._producer.flush(5)
+        if self._definitions is not None:
+            self._definitions.close()
+        self.partitions.clear()
+        metrics.OWNED_PARTITIONS.set(0)
+
+    # -- partitions ----------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        self.joined = True
+        new = sorted({tp.partition for tp in assigned} - set(self.partitions))
+        try:
+            for p in new:
+                self.partitions[p] = self._restore(p)
+        except Exception:
+            # never raise out of a rebalance callback: recover before the next batch instead
+            _log.exception("restoring partitions %s failed; recovering", new)
+            self._needs_recovery = True
+        metrics.OWNED_PARTITIONS.set(len(self.partitions))
+
+    def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
+        for p in {tp.partition for tp in revoked}:
+            self.partitions.pop(p, None)
+        metrics.OWNED_PARTITIONS.set(len(self.partitions))
+
+    def _restore(self, partition: int) -> PartitionState:
+        started = time.monotonic()
+        latest = read_latest(self.settings.common.kafka_bootstrap_servers, self.topics.state,
+                             partition, self.settings.restore_timeout_s,
+                             client_id=f"laneway-engine-{self.settings.replica}-restore")
+        part = build_partition(partition, self.repository, latest.values())
+        elapsed = time.monotonic() - started
+        metrics.RESTORE_SECONDS.observe(elapsed)
+        _log.info("restored partition %d: %d instances, %d timers in %.3fs", partition,
+                  len(part.state.instances), len(part.timers), elapsed)
+        return part
+
+    def _recover(self) -> None:
+        """Rebuild every owned partition from `state` and go back to the committed offsets:
+        what the aborted batch did in memory is forgotten, and it is read again."""
+        consumer = self._consumer
+        assert consumer is not None
+        assignment = consumer.assignment()
+        self.partitions = {p: self._restore(p)
+                           for p in sorted({tp.partition for tp in assignment})}
+        metrics.OWNED_PARTITIONS.set(len(self.partitions))
+        if assignment:
+            committed = consumer.committed(assignment,
+                                           timeout=self.settings.common.startup_timeout_s)
+            for tp in committed:
+                offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+                consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        self._needs_recovery = False
+        _log.info("recovered partitions %s", sorted(self.partitions))
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def iterate(self) -> None:
+        """One iteration: read definitions, consume, fire due timers, process a batch."""
+        consumer, definitions = self._consumer, self._definitions
+        assert consumer is not None
+        assert definitions is not None
+        self.last_iteration = time.monotonic()
+        if self._needs_recovery:
+            try:
+                self._recover()
+            except Exception:
+                _log.exception("recovery failed; trying again")
+                self._stop.wait(1.0)
+                return
+        definitions.poll()
+        messages = consumer.consume(self.settings.batch_size, timeout=self._poll_timeout())
+        good = [m for m in messages if _usable(m)]
+        if self._needs_recovery or any(m.partition() not in self.partitions for m in good):
+            # the assignment changed under this batch and a restore failed: read it again
+            self._needs_recovery = True
+            return
+        now = self.clock()
+        triggers = {p: part.timers.due(now, part.state.instances)
+                    for p, part in self.partitions.items()}
+        triggers = {p: t for p, t in triggers.items() if t}
+        if good or triggers:
+            self._transact(decode_all(good), triggers, now)
+
+    def _poll_timeout(self) -> float:
+        """The poll timeout, shortened so the next due timer is not late."""
+        timeout = self.settings.poll_timeout_s
+        dues = [d for d in (p.timers.next_due() for p in self.partitions.values())
+                if d is not None]
+        if dues:
+            timeout = min(timeout, max(0.0, (min(dues) - self.clock()) / 1000))
+        return timeout
+
+    def _transact(self, batch: list[Inbound], triggers: dict[int, list[Record]],
+                  now: int) -> None:
+        producer, consumer, definitions = self._producer, self._consumer, self._definitions
+        assert producer is not None
+        assert consumer is not None
+        assert definitions is not None
+        started = time.monotonic()
+        missing = unknown_processes(batch, self.repository)
+        if missing and not definitions.catch_up(self.settings.definitions_wait_s):
+            _log.warning("definitions of %s not caught up in time", sorted(missing))
+        writer = BatchWriter(self.topics, self.partitions, self.partition_count,
+                             self._ensure_job_topic)
+        producer.begin_transaction()
+        current: tuple[str, int, int] | None = None
+        try:
+            for inbound in batch:
+                current = inbound.position
+                poison = self._poison.pop(current, None)
+                if poison is not None:
+                    writer.dead_letter(inbound, poison)
+                    continue
+                try:
+                    writer.handle(inbound)
+                except KafkaException:
+                    raise
+                except Exception as exc:
+                    raise ProcessingFailed(str(exc)) from exc
+            current = None
+            for cmds in triggers.values():
+                writer.commands(cmds)
+            writer.finish(now)
+            self._produce(writer.out)
+            if writer.offsets:
+                producer.send_offsets_to_transaction(
+                    [TopicPartition(t, p, o) for (t, p), o in writer.offsets.items()],
+                    consumer.consumer_group_metadata())
+            producer.commit_transaction()
+        except Exception as exc:
+            self._abort(exc, current)
+            return
+        for p, cmds in triggers.items():
+            if p in self.partitions:
+                self.partitions[p].timers.sent(cmds)
+        self._count(writer, batch, triggers, time.monotonic() - started)
+
+    def _abort(self, exc: Exception, current: tuple[str, int, int] | None) -> None:
+        producer = self._producer
+        assert producer is not None
+        metrics.ABORTS.inc()
+        _log.error("batch failed, aborting: %s: %s", type(exc).__name__, exc,
+                   exc_info=not isinstance(exc, KafkaException))
+        if isinstance(exc, ProcessingFailed) and current is not None:
+            cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+            self._poison[current] = cause
+        try:
+            producer.abort_transaction()
+        except KafkaException as abort_error:
+            err = abort_error.args[0] if abort_error.args else None
+            if isinstance(err, KafkaError) and err.fatal():
+                raise  # fenced or broken: this process must go, another replica takes over
+            _log.warning("abort failed: %s", abort_error)
+        self._needs_recovery = True
+
+    def _produce(self, records: list[Outgoing]) -> None:
+        producer = self._producer
+        assert producer is not None
+        for rec in records:
+            while True:
+                try:
+                    if rec.partition is None:
+                        producer.produce(rec.topic, rec.value, rec.key, headers=rec.headers)
+                    else:
+                        producer.produce(rec.topic, rec.value, rec.key,
+                                         partition=rec.partition, headers=rec.headers)
+                    break
+                except BufferError:
+                    producer.poll(0.05)  # the local queue is full: let it drain
+
+    def _ensure_job_topic(self, topic: str) -> None:
+        assert self._cluster is not None
+        self._cluster.ensure_topic(topic, self.partition_count)
+
+    def _count(self, writer: BatchWriter, batch: list[Inbound],
+               triggers: dict[int, list[Record]], elapsed: float) -> None:
+        stats = writer.stats
+        for intent, n in stats.commands.items():
+            metrics.COMMANDS.labels(intent).inc(n)
+        for intent, n in stats.rejections.items():
+            metrics.REJECTIONS.labels(intent).inc(n)
+        for reason, n in stats.dead_letters.items():
+            metrics.DEAD_LETTERS.labels(reason).inc(n)
+        metrics.EVENTS.inc(stats.events)
+        metrics.TIMERS.inc(sum(len(t) for t in triggers.values()))
+        if batch:
+            metrics.BATCH_SIZE.observe(len(batch))
+            metrics.BATCH_SECONDS.observe(elapsed)
+
+    # -- health --------------------------------------------------------------------------
+
+    def check_joined(self) -> str | None:
+        """Health: the consumer has joined the group and got its (maybe empty) assignment."""
+        return None if self.joined else "not yet assigned partitions by the group"
+
+    def check_alive(self, stale_after_s: float = 30.0) -> str | None:
+        """Health: the loop went round recently (a restore or a stuck call stops it)."""
+        age = time.monotonic() - self.last_iteration
+        if age > stale_after_s:
+            return f"the loop last went round {age:.0f}s ago"
+        return None
+
+
+def _usable(msg: Message) -> bool:
+    """The error check on every polled record: a partition end is no error; any other error
+    is logged (librdkafka retries transient ones itself) or, when fatal, raised."""
+    err = msg.error()
+    if err is None:
+        return True
+    if err.code() == KafkaError._PARTITION_EOF:
+        return False
+    if err.fatal():
+        raise KafkaException(err)
+    _log.warning("consumer error: %s", err)
+    return False

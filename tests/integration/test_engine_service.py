@@ -1,0 +1,437 @@
+"""The engine service against the real Kafka: every test has its own topic prefix and group,
+creates its own topics, deploys through `definitions`, drives instances through `commands`
+and `messages`, and asserts on what the service wrote to `events`, `jobs.<type>` and `dlq`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from laneway.bpmn import LANEWAY_NS
+from laneway.codec import (
+    DefinitionRecord,
+    JobRecord,
+    decode_job,
+    decode_record,
+    encode_definition,
+    encode_record,
+    read_dead_letter_headers,
+)
+from laneway.engine import Command, Record, RecordKind, command
+from laneway.engine.processors.call_activity import child_instance_id
+from laneway.kafka import consumer_config, producer_config
+from laneway.settings import Settings
+from laneway.topics import Topics, is_broadcast
+from scripts.stack import Connections
+from scripts.stack.testing import unique_name, wait_until
+from services.engine.loop import EngineLoop
+from services.engine.settings import EngineSettings
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+ROOT = Path(__file__).resolve().parents[2]
+NS = ('xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+      'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
+      f'xmlns:laneway="{LANEWAY_NS}"')
+
+
+def bpmn(body: str, process_id: str) -> bytes:
+    """A one-process document."""
+    return (f'<definitions {NS} id="d-{process_id}" targetNamespace="t">'
+            f'{body.replace("PROCESS", process_id)}</definitions>').encode()
+
+
+SIMPLE = """<process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/><task id="t"/><endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+  <sequenceFlow id="f2" sourceRef="t" targetRef="e"/></process>"""
+SERVICE = """<process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/><serviceTask id="work" laneway:type="JOBTYPE"/><endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="work"/>
+  <sequenceFlow id="f2" sourceRef="work" targetRef="e"/></process>"""
+USER_TASK = """<process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/><userTask id="review"/><endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+  <sequenceFlow id="f2" sourceRef="review" targetRef="e"/></process>"""
+MESSAGE = """<message id="m" name="docs">
+  <extensionElements><zeebe:subscription correlationKey="=ref"/></extensionElements></message>
+  <process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/>
+  <intermediateCatchEvent id="wait"><messageEventDefinition messageRef="m"/>
+  </intermediateCatchEvent><endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>
+  <sequenceFlow id="f2" sourceRef="wait" targetRef="e"/></process>"""
+TIMER = """<process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/>
+  <intermediateCatchEvent id="wait"><timerEventDefinition>
+    <timeDuration>DURATION</timeDuration></timerEventDefinition></intermediateCatchEvent>
+  <endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>
+  <sequenceFlow id="f2" sourceRef="wait" targetRef="e"/></process>"""
+CALL = """<process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/>
+  <callActivity id="call">
+    <extensionElements><zeebe:calledElement processId="CHILD"/></extensionElements>
+  </callActivity><endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="call"/>
+  <sequenceFlow id="f2" sourceRef="call" targetRef="e"/></process>"""
+
+
+def partition_of(key: str, partitions: int = PARTITIONS) -> int:
+    """Kafka's murmur2 partitioner (the one `laneway.kafka` configures), for choosing ids
+    that land on different partitions."""
+    data = key.encode()
+    m, h = 0x5BD1E995, (0x9747B28C ^ len(data)) & 0xFFFFFFFF
+    for i in range(0, len(data) - len(data) % 4, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = data[len(data) - len(data) % 4:]
+    if len(tail) == 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h ^= tail[0]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions
+
+
+# -- the test's own topics, clients and service ---------------------------------------------
+
+
+@dataclasses.dataclass
+class World:
+    """One test's topics and the clients it talks to them with."""
+
+    bootstrap: str
+    topics: Topics
+    group: str
+    producer: Producer
+    seq: int = 0
+
+    def settings(self, replica: str = "r1") -> EngineSettings:
+        """Engine settings for this test's topics and group."""
+        common = dataclasses.replace(
+            Settings.from_env("engine", {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}),
+            topic_prefix=self.topics.prefix, startup_timeout_s=30.0, http_port=1)
+        return EngineSettings(common=common, replica=replica, group=self.group,
+                              batch_size=500, poll_timeout_s=0.05, definitions_wait_s=5.0,
+                              restore_timeout_s=30.0)
+
+    def deploy(self, process_id: str, xml: bytes, version: int = 1) -> None:
+        """What the definitions service does when a version is authorized."""
+        record = DefinitionRecord(process_id, version, xml, "digest", int(time.time() * 1000))
+        self.producer.produce(self.topics.definitions, encode_definition(record),
+                              record.key.encode())
+        self.producer.flush(10)
+
+    def send(self, intent: Command, instance_id: str, value: dict[str, Any]) -> Record:
+        """Produce a command where a client would (commands, or messages by correlation key)."""
+        self.seq += 1
+        cmd = command(intent, instance_id, value, record_id=f"test-{uuid.uuid4()}",
+                      timestamp=int(time.time() * 1000))
+        assert not is_broadcast(cmd)
+        topic, key = self.topics.route(cmd)
+        self.producer.produce(topic, encode_record(cmd), key.encode())
+        self.producer.flush(10)
+        return cmd
+
+    def start(self, process_id: str, instance_id: str | None = None,
+              variables: dict[str, Any] | None = None) -> str:
+        """START_INSTANCE; the instance id."""
+        iid = instance_id or str(uuid.uuid4())
+        self.send(Command.START_INSTANCE, iid,
+                  {"processId": process_id, "variables": variables or {}})
+        return iid
+
+
+class Reader:
+    """Reads a topic (all partitions, from the beginning, committed records) as it grows."""
+
+    def __init__(self, bootstrap: str, topic: str, decode: Callable[[bytes], Any]) -> None:
+        self.decode = decode
+        self.items: list[Any] = []
+        self.raw: list[Any] = []
+        self._consumer = Consumer(consumer_config(bootstrap, unique_name("reader")))
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
+                               for p in range(PARTITIONS)])
+
+    def poll(self) -> list[Any]:
+        """Read what arrived; everything read so far."""
+        for msg in self._consumer.consume(1000, timeout=0.05):
+            if msg.error() is None:
+                self.raw.append(msg)
+                self.items.append(self.decode(msg.value() or b""))
+        return self.items
+
+    def wait_for(self, predicate: Callable[[list[Any]], Any], timeout: float = 20.0,
+                 message: str = "records") -> Any:
+        """Poll until `predicate(items)` is truthy; its value."""
+        return wait_until(lambda: predicate(self.poll()), timeout, 0.01, message)
+
+    def close(self) -> None:
+        """Leave."""
+        self._consumer.close()
+
+
+def of(records: list[Record], instance_id: str) -> list[Record]:
+    """The records of one instance, in order."""
+    return [r for r in records if r.instance_id == instance_id]
+
+
+def completed(instance_id: str) -> Callable[[list[Record]], bool]:
+    """Predicate: the instance's process element completed."""
+    return lambda recs: any(r.intent == "ELEMENT_COMPLETED" and r.element_type == "process"
+                            for r in of(recs, instance_id))
+
+
+def find(intent: str, instance_id: str) -> Callable[[list[Record]], Record | None]:
+    """Predicate: the instance's first event of this intent."""
+    return lambda recs: next((r for r in of(recs, instance_id) if r.intent == intent), None)
+
+
+class ThreadService:
+    """The engine loop in a background thread of the test process."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.loop = EngineLoop(settings)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name="engine")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.loop.run()
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def stop(self) -> None:
+        """Graceful stop; the loop must not have failed."""
+        self.loop.stop()
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "the engine loop did not stop"
+        assert self.error is None, f"the engine loop failed: {self.error!r}"
+
+
+@pytest.fixture
+def world(stack: Connections) -> Iterator[World]:
+    """A fresh set of Laneway topics under a unique prefix, and a producer for them."""
+    prefix = unique_name("eng") + "."
+    topics = Topics(prefix)
+    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers})
+    specs = [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1)
+             for t in (topics.commands, topics.events, topics.messages)]
+    specs += [NewTopic(topics.state, num_partitions=PARTITIONS, replication_factor=1,
+                       config={"cleanup.policy": "compact"}),
+              NewTopic(topics.definitions, num_partitions=1, replication_factor=1,
+                       config={"cleanup.policy": "compact"}),
+              NewTopic(topics.dlq, num_partitions=1, replication_factor=1)]
+    for future in admin.create_topics(specs, operation_timeout=30).values():
+        future.result(30)
+    producer = Producer(producer_config(stack.kafka_bootstrap_servers))
+    yield World(stack.kafka_bootstrap_servers, topics, unique_name("engine"), producer)
+    producer.flush(10)
+
+
+@pytest.fixture
+def service(world: World) -> Iterator[ThreadService]:
+    """The engine service on the test's topics."""
+    svc = ThreadService(world.settings())
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def events(world: World) -> Iterator[Reader]:
+    """The test's `events` topic, decoded."""
+    reader = Reader(world.bootstrap, world.topics.events, decode_record)
+    yield reader
+    reader.close()
+
+
+# -- the tests -------------------------------------------------------------------------------
+
+
+def test_a_deployed_process_started_right_away_runs_to_its_end(
+        world: World, service: ThreadService, events: Reader) -> None:
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    iid = world.start("simple")
+
+    events.wait_for(completed(iid), message="instance completed")
+
+    recs = of(events.items, iid)
+    assert [(r.intent, r.element_id) for r in recs if r.intent.startswith("ELEMENT")] == [
+        ("ELEMENT_ACTIVATED", "simple"), ("ELEMENT_ACTIVATED", "s"), ("ELEMENT_COMPLETED", "s"),
+        ("ELEMENT_ACTIVATED", "t"), ("ELEMENT_COMPLETED", "t"), ("ELEMENT_ACTIVATED", "e"),
+        ("ELEMENT_COMPLETED", "e"), ("ELEMENT_COMPLETED", "simple")]
+    assert all(r.kind == RecordKind.EVENT for r in recs)
+
+
+def test_a_job_goes_to_its_type_topic_and_completing_it_twice_is_rejected(
+        world: World, service: ThreadService, events: Reader) -> None:
+    job_type = unique_name("mail").replace("-", "")
+    world.deploy("svc", bpmn(SERVICE.replace("JOBTYPE", job_type), "svc"))
+    iid = world.start("svc", variables={"to": "ann"})
+    jobs_topic = world.topics.jobs(job_type)
+    wait_until(lambda: jobs_topic in AdminClient({"bootstrap.servers": world.bootstrap})
+               .list_topics(timeout=5).topics, 20, 0.1, "jobs topic created")
+    jobs = Reader(world.bootstrap, jobs_topic, decode_job)
+    try:
+        [job] = jobs.wait_for(lambda items: items, message="a job")
+        assert isinstance(job, JobRecord)
+        assert (job.instance_id, job.type, dict(job.variables)) == (iid, job_type, {"to": "ann"})
+
+        world.send(Command.COMPLETE_JOB, iid, {"jobKey": job.key, "variables": {"sent": True}})
+        events.wait_for(completed(iid), message="instance completed")
+        world.send(Command.COMPLETE_JOB, iid, {"jobKey": job.key, "variables": {}})
+
+        rejection = events.wait_for(
+            lambda recs: next((r for r in of(recs, iid) if r.kind == RecordKind.REJECTION),
+                              None), message="rejection")
+        assert rejection.intent == "COMPLETE_JOB"
+        assert jobs.poll() == [job]
+    finally:
+        jobs.close()
+
+
+def test_a_user_task_completes_on_command(
+        world: World, service: ThreadService, events: Reader) -> None:
+    world.deploy("ut", bpmn(USER_TASK, "ut"))
+    iid = world.start("ut")
+    task = events.wait_for(find("USER_TASK_CREATED", iid), message="user task")
+
+    world.send(Command.COMPLETE_USER_TASK, iid, {"taskKey": task.value["key"],
+                                                 "variables": {"ok": True}})
+
+    events.wait_for(completed(iid), message="instance completed")
+
+
+def test_a_message_correlates_across_partitions(
+        world: World, service: ThreadService, events: Reader) -> None:
+    world.deploy("msg", bpmn(MESSAGE, "msg"))
+    iid = str(uuid.uuid4())
+    ref = next(r for r in (f"order-{i}" for i in range(100))
+               if partition_of(r) != partition_of(iid))
+    world.start("msg", iid, {"ref": ref})
+    events.wait_for(find("MESSAGE_SUBSCRIPTION_CREATED", iid), message="subscription")
+
+    world.send(Command.PUBLISH_MESSAGE, "", {
+        "name": "docs", "correlationKey": ref, "variables": {"pages": 3},
+        "messageId": str(uuid.uuid4()), "ttl": 60_000})
+
+    events.wait_for(completed(iid), message="instance completed")
+    published = next(m for m in events.raw if decode_record(m.value()).intent
+                     == "MESSAGE_PUBLISHED")
+    assert published.partition() == partition_of(ref) != partition_of(iid)
+
+
+def test_a_timer_fires_from_the_service_heap(
+        world: World, service: ThreadService, events: Reader) -> None:
+    world.deploy("tm", bpmn(TIMER.replace("DURATION", "PT1S"), "tm"))
+    iid = world.start("tm")
+    created = events.wait_for(find("TIMER_CREATED", iid), message="timer created")
+
+    fired = events.wait_for(find("TIMER_TRIGGERED", iid), message="timer fired")
+    events.wait_for(completed(iid), message="instance completed")
+
+    assert fired.timestamp >= created.value["due"]
+
+
+def test_call_activities_complete_when_the_child_lives_on_another_partition(
+        world: World, service: ThreadService, events: Reader) -> None:
+    world.deploy("child", bpmn(SIMPLE, "child"))
+    world.deploy("parent", bpmn(CALL.replace("CHILD", "child"), "parent"))
+    parents = [p for p in (str(uuid.uuid4()) for _ in range(100))
+               if all(partition_of(child_instance_id(p, k)) != partition_of(p)
+                      for k in range(1, 8))][:3]
+    for parent in parents:
+        world.start("parent", parent)
+
+    for parent in parents:
+        events.wait_for(completed(parent), message="parent completed")
+    children = {r.instance_id for r in events.items if r.intent == "ELEMENT_ACTIVATED"
+                and r.element_id == "child"}
+    assert len(children) == 3
+    assert all(completed(c)(events.items) for c in children)
+
+
+def test_an_undecodable_command_goes_to_the_dlq_and_the_loop_carries_on(
+        world: World, service: ThreadService, events: Reader) -> None:
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    world.producer.produce(world.topics.commands, b"not avro", b"k")
+    world.producer.flush(10)
+    iid = world.start("simple")
+    dlq = Reader(world.bootstrap, world.topics.dlq, lambda b: b)
+    try:
+        [dead] = dlq.wait_for(lambda items: items, message="dead letter")
+        events.wait_for(completed(iid), message="instance completed")
+        assert dead == b"not avro"
+        headers = read_dead_letter_headers(dlq.raw[0].headers() or [])
+        assert headers["reason"] == "bad-marker"
+        assert headers["topic"] == world.topics.commands
+    finally:
+        dlq.close()
+
+
+def free_port() -> int:
+    """A port nobody listens on now (for the subprocess's health endpoint)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _subprocess(world: World, replica: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": world.bootstrap,
+           "LANEWAY_TOPIC_PREFIX": world.topics.prefix, "LANEWAY_ENGINE_GROUP": world.group,
+           "LANEWAY_ENGINE_REPLICA": replica, "LANEWAY_HTTP_PORT": str(free_port()),
+           "LANEWAY_ENGINE_POLL_S": "0.05", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "services.engine"], cwd=ROOT, env=env)
+
+
+def test_a_restarted_service_restores_parked_instances_and_their_timers(
+        world: World, events: Reader) -> None:
+    world.deploy("ut", bpmn(USER_TASK, "ut"))
+    world.deploy("tm", bpmn(TIMER.replace("DURATION", "PT3S"), "tm"))
+    first = _subprocess(world, "a")
+    try:
+        waiting = world.start("ut")
+        timed = world.start("tm")
+        task = events.wait_for(find("USER_TASK_CREATED", waiting), message="user task")
+        events.wait_for(find("TIMER_CREATED", timed), message="timer created")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0
+    assert not find("TIMER_TRIGGERED", timed)(events.poll())
+
+    second = _subprocess(world, "b")
+    try:
+        world.send(Command.COMPLETE_USER_TASK, waiting, {"taskKey": task.value["key"]})
+        events.wait_for(completed(waiting), message="user task instance completed")
+        events.wait_for(completed(timed), message="timer instance completed")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0
+    assert [r.intent for r in events.items if r.kind == RecordKind.REJECTION] == []
