@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,7 +34,7 @@ from laneway.codec import (
     encode_record,
     read_dead_letter_headers,
 )
-from laneway.engine import Command, Record, RecordKind, command
+from laneway.engine import Command, Engine, ProcessingResult, Record, RecordKind, command
 from laneway.engine.processors.call_activity import child_instance_id
 from laneway.kafka import consumer_config, producer_config
 from laneway.settings import Settings
@@ -61,6 +63,13 @@ SIMPLE = """<process id="PROCESS" isExecutable="true">
   <startEvent id="s"/><task id="t"/><endEvent id="e"/>
   <sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
   <sequenceFlow id="f2" sourceRef="t" targetRef="e"/></process>"""
+SIGNAL = """<signal id="sg" name="go"/>
+  <process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/>
+  <intermediateCatchEvent id="wait"><signalEventDefinition signalRef="sg"/>
+  </intermediateCatchEvent><endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>
+  <sequenceFlow id="f2" sourceRef="wait" targetRef="e"/></process>"""
 SERVICE = """<process id="PROCESS" isExecutable="true">
   <startEvent id="s"/><serviceTask id="work" laneway:type="JOBTYPE"/><endEvent id="e"/>
   <sequenceFlow id="f1" sourceRef="s" targetRef="work"/>
@@ -157,6 +166,14 @@ class World:
         self.producer.produce(topic, encode_record(cmd), key.encode())
         self.producer.flush(10)
         return cmd
+
+    def broadcast(self, name: str) -> None:
+        """A signal as a client writes it: once, to the partition of its name (the engine
+        fans it out to every partition)."""
+        cmd = command(Command.BROADCAST_SIGNAL, "", {"name": name, "variables": {}},
+                      record_id=f"test-{uuid.uuid4()}", timestamp=int(time.time() * 1000))
+        self.producer.produce(self.topics.messages, encode_record(cmd), name.encode())
+        self.producer.flush(10)
 
     def start(self, process_id: str, instance_id: str | None = None,
               variables: dict[str, Any] | None = None) -> str:
@@ -396,6 +413,60 @@ def test_an_undecodable_command_goes_to_the_dlq_and_the_loop_carries_on(
         dlq.close()
 
 
+def test_a_broadcast_signal_reaches_waiting_instances_on_every_partition(
+        world: World, service: ThreadService, events: Reader) -> None:
+    world.deploy("sig", bpmn(SIGNAL, "sig"))
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    waiting = [next(i for i in ids if partition_of(i) == p) for p in range(PARTITIONS)]
+    for iid in waiting:
+        world.start("sig", iid)
+    for iid in waiting:
+        events.wait_for(find("SIGNAL_SUBSCRIPTION_CREATED", iid), message="subscribed")
+
+    world.broadcast("go")
+
+    for iid in waiting:
+        events.wait_for(completed(iid), message="instance completed")
+    broadcasts = [r for r in events.items if r.intent == "SIGNAL_BROADCAST"]
+    assert len(broadcasts) == PARTITIONS
+    assert len({r.record_id for r in broadcasts}) == PARTITIONS
+
+
+def test_a_failing_batch_is_aborted_redone_once_and_its_poison_record_dead_lettered(
+        world: World, events: Reader, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    bomb = str(uuid.uuid4())
+    original = Engine.process
+
+    def process(self: Engine, cmd: Record) -> ProcessingResult:
+        if cmd.instance_id == bomb:
+            raise RuntimeError("engine bug")
+        return original(self, cmd)
+
+    monkeypatch.setattr(Engine, "process", process)
+    # all three in one partition, so they share batches with the bomb
+    ids = [str(uuid.uuid4()) for _ in range(60)]
+    before, after = [i for i in ids if partition_of(i) == partition_of(bomb)][:2]
+    world.start("simple", before)
+    world.start("simple", bomb)
+    world.start("simple", after)
+    svc = ThreadService(world.settings())
+    dlq = Reader(world.bootstrap, world.topics.dlq, decode_record)
+    try:
+        [dead] = dlq.wait_for(lambda items: items, message="dead letter")
+        events.wait_for(completed(after), message="instance after the bomb completed")
+    finally:
+        svc.stop()
+        dlq.close()
+
+    assert dead.instance_id == bomb
+    assert read_dead_letter_headers(dlq.raw[0].headers() or [])["reason"] == "unhandled"
+    events.poll()
+    for iid in (before, after):
+        assert len([r for r in of(events.items, iid) if r.element_type == "process"]) == 2
+    assert of(events.items, bomb) == []
+
+
 def free_port() -> int:
     """A port nobody listens on now (for the subprocess's health endpoint)."""
     with socket.socket() as sock:
@@ -403,10 +474,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _subprocess(world: World, replica: str) -> subprocess.Popen[bytes]:
+def _health(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+            return int(resp.status)
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+def _subprocess(world: World, replica: str, port: int = 0) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": world.bootstrap,
            "LANEWAY_TOPIC_PREFIX": world.topics.prefix, "LANEWAY_ENGINE_GROUP": world.group,
-           "LANEWAY_ENGINE_REPLICA": replica, "LANEWAY_HTTP_PORT": str(free_port()),
+           "LANEWAY_ENGINE_REPLICA": replica, "LANEWAY_HTTP_PORT": str(port or free_port()),
            "LANEWAY_ENGINE_POLL_S": "0.05", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "services.engine"], cwd=ROOT, env=env)
 
@@ -426,8 +505,9 @@ def test_a_restarted_service_restores_parked_instances_and_their_timers(
         assert first.wait(30) == 0
     assert not find("TIMER_TRIGGERED", timed)(events.poll())
 
-    second = _subprocess(world, "b")
+    second = _subprocess(world, "b", port := free_port())
     try:
+        wait_until(lambda: _health(port) == 200, 20, 0.1, "healthy")
         world.send(Command.COMPLETE_USER_TASK, waiting, {"taskKey": task.value["key"]})
         events.wait_for(completed(waiting), message="user task instance completed")
         events.wait_for(completed(timed), message="timer instance completed")
