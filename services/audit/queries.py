@@ -1,0 +1,177 @@
+"""Reading the audit log: an instance's history, the check of its hash chain, and the replay of
+its events through the engine core's appliers. Plain functions over a psycopg connection whose
+search path reaches `audit_log`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from laneway.engine import EngineState, Principal, Record, RecordKind, apply_event
+from services.audit.chain import ChainRow, Verification, verify_chain
+from services.audit.sink import EPOCH
+
+__all__ = [
+    "HistoryEntry",
+    "Replay",
+    "history",
+    "record_of",
+    "replay",
+    "replay_rows",
+    "rows",
+    "verify",
+]
+
+_CHAIN_COLUMNS = ("instance_id, seq, record_id, kind, intent, element_id, element_type, "
+                  "token_id, scope_id, principal, value, event_time, prev_hash, hash")
+# Rows are streamed from a server-side cursor, this many at a time: a long log never sits in
+# memory whole.
+_FETCH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One record of an instance's history, readable."""
+
+    seq: int
+    """Position in the instance's log, from 1."""
+    record_id: str
+    """The record's id."""
+    time: str
+    """The record's timestamp, ISO 8601 in UTC with milliseconds."""
+    kind: str
+    """`EVENT` or `REJECTION`."""
+    intent: str
+    """What happened (an event) or what was refused (a rejection's command)."""
+    element_id: str
+    """The BPMN element the record is about ("" for none)."""
+    element_type: str
+    """That element's type."""
+    principal: dict[str, Any]
+    """Who acted: `{kind, id, roles}` (the claims that proved it stay in the log only)."""
+    value: dict[str, Any]
+    """The record's value (a rejection's holds `reason` and `rejectionType`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """An instance's state rebuilt from its log."""
+
+    instance_id: str
+    """The instance."""
+    seq: int
+    """The last seq read (the requested one, or the log's last when it is shorter)."""
+    state: dict[str, Any] | None
+    """`InstanceState.to_dict()` after the events up to `seq`; None when none created it."""
+    verification: Verification
+    """The hash chain of the rows read: a replay of a tampered log says so."""
+
+
+def _millis(when: datetime) -> int:
+    return (when - EPOCH) // timedelta(milliseconds=1)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(EPOCH.tzinfo).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def history(conn: psycopg.Connection[Any], instance_id: str, *, after: int = 0,
+            limit: int = 100) -> list[HistoryEntry] | None:
+    """The instance's records with seq > `after`, in order, at most `limit`; None when the
+    log has no row of the instance at all."""
+    found = conn.execute(
+        "SELECT seq, record_id, event_time, kind, intent, element_id, element_type, "
+        "principal, value FROM audit_log WHERE instance_id = %s AND seq > %s "
+        "ORDER BY seq LIMIT %s", (instance_id, after, limit)).fetchall()
+    if not found and not _exists(conn, instance_id):
+        return None
+    return [
+        HistoryEntry(seq=int(seq), record_id=rid, time=_iso(when), kind=kind, intent=intent,
+                     element_id=eid, element_type=etype,
+                     principal={"kind": principal.get("kind"), "id": principal.get("id"),
+                                "roles": list(principal.get("roles", []))},
+                     value=value)
+        for seq, rid, when, kind, intent, eid, etype, principal, value in found
+    ]
+
+
+def _exists(conn: psycopg.Connection[Any], instance_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM audit_log WHERE instance_id = %s LIMIT 1",
+                        (instance_id,)).fetchone() is not None
+
+
+def rows(conn: psycopg.Connection[Any], instance_id: str,
+         up_to: int | None = None) -> Iterator[ChainRow]:
+    """The instance's rows as hashed, in seq order (up to and including `up_to`).
+
+    Runs in a transaction of its own (a server-side cursor needs one); consume it fully or
+    close it before using the connection for anything else.
+    """
+    limit = up_to if up_to is not None else 2**62
+    with conn.transaction(), conn.cursor(name="audit_rows") as cur:
+        cur.itersize = _FETCH
+        cur.execute(f"SELECT {_CHAIN_COLUMNS} FROM audit_log "
+                    "WHERE instance_id = %s AND seq <= %s ORDER BY seq", (instance_id, limit))
+        for (iid, seq, rid, kind, intent, eid, etype, token, scope, principal, value, when,
+             prev, digest) in cur:
+            yield ChainRow(iid, int(seq), rid, kind, intent, eid, etype, int(token), int(scope),
+                           principal, value, _millis(when), prev, digest)
+
+
+def verify(conn: psycopg.Connection[Any], instance_id: str) -> Verification | None:
+    """Recompute the instance's hash chain; None when the log has no row of it."""
+    result = verify_chain(rows(conn, instance_id))
+    return None if result.rows == 0 else result
+
+
+def record_of(row: ChainRow) -> Record:
+    """The engine record a row holds."""
+    return Record(record_id=row.record_id, kind=RecordKind(row.kind), intent=row.intent,
+                  instance_id=row.instance_id, timestamp=row.timestamp, value=row.value,
+                  element_id=row.element_id, element_type=row.element_type,
+                  token_id=row.token_id, scope_id=row.scope_id,
+                  principal=Principal.from_dict(row.principal))
+
+
+def replay_rows(chain_rows: Iterable[ChainRow], state: EngineState | None = None
+                ) -> EngineState:
+    """Apply the events among `chain_rows` (kind EVENT; rejections change nothing) with the
+    engine core's appliers, as the engine applied them when it wrote them."""
+    state = state if state is not None else EngineState()
+    for row in chain_rows:
+        if row.kind == RecordKind.EVENT.value:
+            apply_event(state, record_of(row))
+    return state
+
+
+def replay(conn: psycopg.Connection[Any], instance_id: str,
+           up_to: int | None = None) -> Replay | None:
+    """The instance's state after its events up to and including seq `up_to` (all when None);
+    None when the log has no row of it.
+
+    Only this instance's rows are read: records of other instances (the instance that called
+    it, the message side of a correlation) are in their own logs and change only their own or
+    the engine's shared indexes, never this instance's state.
+    """
+    read: list[ChainRow] = []
+
+    def kept(source: Iterable[ChainRow]) -> Iterator[ChainRow]:
+        for row in source:
+            read.append(row)
+            yield row
+
+    # read once, both replayed and verified: the answer says whether the rows it was built
+    # from are the rows that were written
+    state = replay_rows(kept(rows(conn, instance_id, up_to)))
+    if not read:
+        return None
+    inst = state.instances.get(instance_id)
+    return Replay(instance_id=instance_id, seq=read[-1].seq,
+                  state=inst.to_dict() if inst is not None else None,
+                  verification=verify_chain(read))

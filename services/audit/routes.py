@@ -1,0 +1,156 @@
+"""The audit routes, mounted into the HTTP API by its owner:
+
+    from services.audit.routes import router as audit_router
+    app.include_router(audit_router)
+    app.state.audit_pool = services.audit.db.open_pool(database_url, schema)
+
+`GET /api/instances/{id}/history`, `/verify` and `/replay` read `audit_log` through the pool
+the `audit_pool` dependency finds on `app.state` (override it in tests with
+`app.dependency_overrides[audit_pool]`). The routes are plain `def`s: FastAPI runs them in its
+thread pool, which suits psycopg's blocking pool.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from services.audit import queries
+
+__all__ = ["AuditPool", "HistoryPage", "ReplayResult", "VerifyResult", "audit_pool", "router"]
+
+router = APIRouter(prefix="/api/instances", tags=["audit"])
+
+
+def audit_pool(request: Request) -> ConnectionPool:
+    """The pool on the audit schema: `request.app.state.audit_pool`."""
+    pool: ConnectionPool | None = getattr(request.app.state, "audit_pool", None)
+    if pool is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "Expected the audit database to be configured "
+                            "(app.state.audit_pool), but it is not")
+    return pool
+
+
+AuditPool = Annotated[ConnectionPool, Depends(audit_pool)]
+
+
+class _ApiModel(BaseModel):
+    """camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class PrincipalView(_ApiModel):
+    """Who acted."""
+
+    kind: str = Field(description="`human`, `agent` or `system`.")
+    id: str = Field(description="The person's, agent's or system's id.")
+    roles: list[str] = Field(description="The roles the principal acted with.")
+
+
+class HistoryEvent(_ApiModel):
+    """One record of an instance's history."""
+
+    seq: int = Field(description="Position in the instance's log, from 1.")
+    record_id: str = Field(description="The record's id.")
+    time: str = Field(description="The record's timestamp, ISO 8601 UTC with milliseconds.")
+    kind: str = Field(description="`EVENT` or `REJECTION`.")
+    intent: str = Field(description="The event, or the refused command.")
+    element_id: str = Field(description="The BPMN element ('' for none).")
+    element_type: str = Field(description="The element's type.")
+    principal: PrincipalView = Field(description="Who acted.")
+    value: dict[str, Any] = Field(description="The record's value.")
+
+
+class HistoryPage(_ApiModel):
+    """A page of an instance's history, oldest first."""
+
+    instance_id: str = Field(description="The instance.")
+    events: list[HistoryEvent] = Field(description="At most `limit` records after `after`.")
+    next_after: int | None = Field(
+        description="Pass as `after` for the next page; null when this page is not full.")
+
+
+class VerifyResult(_ApiModel):
+    """The check of an instance's hash chain."""
+
+    instance_id: str = Field(description="The instance.")
+    ok: bool = Field(description="Every row matches its hash and links to the one before.")
+    rows: int = Field(description="Rows read.")
+    first_bad_seq: int | None = Field(description="The first seq that does not match.")
+    reason: str | None = Field(description="What is wrong there.")
+
+
+class ReplayResult(_ApiModel):
+    """An instance's state rebuilt from its log by the engine core's appliers."""
+
+    instance_id: str = Field(description="The instance.")
+    up_to: int = Field(description="The last seq applied.")
+    verified: bool = Field(description="The rows replayed pass the hash-chain check.")
+    state: dict[str, Any] = Field(description="`InstanceState.to_dict()` at that seq.")
+
+
+def _no_log(instance_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND,
+                         f"Expected audit records of instance '{instance_id}', but there are "
+                         "none (records show here once the audit sink has written them)")
+
+
+@router.get("/{instance_id}/history", summary="An instance's history with principals",
+            responses={404: {"description": "No record of the instance."}})
+def get_history(
+    instance_id: str,
+    pool: AuditPool,
+    after: Annotated[int, Query(ge=0, description="Only records with a higher seq.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+) -> HistoryPage:
+    """Every event and rejection of the instance in order, with who caused it."""
+    with pool.connection() as conn:
+        entries = queries.history(conn, instance_id, after=after, limit=limit)
+    if entries is None:
+        raise _no_log(instance_id)
+    events = [HistoryEvent(seq=e.seq, record_id=e.record_id, time=e.time, kind=e.kind,
+                           intent=e.intent, element_id=e.element_id,
+                           element_type=e.element_type,
+                           principal=PrincipalView.model_validate(e.principal), value=e.value)
+              for e in entries]
+    return HistoryPage(instance_id=instance_id, events=events,
+                       next_after=events[-1].seq if len(events) == limit else None)
+
+
+@router.get("/{instance_id}/verify", summary="Check an instance's hash chain",
+            responses={404: {"description": "No record of the instance."}})
+def get_verify(instance_id: str, pool: AuditPool) -> VerifyResult:
+    """200 with `ok` true, or false and the first seq that does not match."""
+    with pool.connection() as conn:
+        result = queries.verify(conn, instance_id)
+    if result is None:
+        raise _no_log(instance_id)
+    return VerifyResult(instance_id=instance_id, ok=result.ok, rows=result.rows,
+                        first_bad_seq=result.first_bad_seq, reason=result.reason)
+
+
+@router.get("/{instance_id}/replay", summary="An instance's state rebuilt from its log",
+            responses={404: {"description": "No record of the instance, or no state yet."}})
+def get_replay(
+    instance_id: str,
+    pool: AuditPool,
+    up_to: Annotated[int | None, Query(alias="upTo", ge=1,
+                                       description="Last seq to apply (default: all).")] = None,
+) -> ReplayResult:
+    """The engine's appliers run over the instance's events up to and including `upTo`."""
+    with pool.connection() as conn:
+        result = queries.replay(conn, instance_id, up_to)
+    if result is None:
+        raise _no_log(instance_id)
+    if result.state is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected instance '{instance_id}' to exist at seq {result.seq}, "
+                            "but no event up to there created it")
+    return ReplayResult(instance_id=instance_id, up_to=result.seq,
+                        verified=result.verification.ok, state=result.state)
