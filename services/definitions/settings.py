@@ -1,12 +1,92 @@
-"""Settings of the definitions service."""
+"""Settings of the definitions service: the shared `Settings` plus what the HTTP API needs."""
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from laneway.settings import Settings
+from laneway.settings import Settings, SettingsError
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the definitions service's settings from `environ` (default: the process environment)."""
-    return Settings.from_env("definitions", environ)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DefinitionsSettings:
+    """Everything the definitions service reads from the environment, checked once."""
+
+    common: Settings
+    """Connections, topic prefix, port, timeouts shared by every service."""
+    http_host: str
+    """Interface uvicorn binds (`LANEWAY_HTTP_HOST`, default `127.0.0.1`)."""
+    database_schema: str | None
+    """PostgreSQL schema for this service's tables (`LANEWAY_DB_SCHEMA`); None uses the
+    connection's default search path. Tests give each run its own schema."""
+    projection_enabled: bool
+    """Whether this service runs the `state` → `instances` projection (`LANEWAY_PROJECTION`,
+    default on); the audit service takes it over in a later issue."""
+    pool_size: int
+    """Most PostgreSQL connections held by the pool (`LANEWAY_DB_POOL_SIZE`, default 10)."""
+    publish_timeout_s: float
+    """How long a request waits for Kafka to acknowledge what it produced
+    (`LANEWAY_PUBLISH_TIMEOUT_S`, default 10)."""
+
+    @property
+    def topic_prefix(self) -> str:
+        """Prefix of every topic name."""
+        return self.common.topic_prefix
+
+    @property
+    def projection_group(self) -> str:
+        """Consumer group of the instance projection."""
+        return f"{self.common.topic_prefix}instances-projection"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettings:
+    """Read the definitions service's settings from `environ` (default: the process environment).
+
+    Raises SettingsError naming the first malformed setting.
+    """
+    common = Settings.from_env("definitions", environ)
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    schema = env.get("LANEWAY_DB_SCHEMA", "").strip() or None
+    if schema is not None and not _SCHEMA_NAME.match(schema):
+        raise SettingsError(
+            "Expected LANEWAY_DB_SCHEMA to be a lower-case SQL identifier, "
+            f"but got {schema!r}"
+        )
+    projection = env.get("LANEWAY_PROJECTION", "on").strip().lower()
+    if projection not in ("on", "off"):
+        raise SettingsError(f"Expected LANEWAY_PROJECTION to be 'on' or 'off', but got "
+                            f"{projection!r}")
+    return DefinitionsSettings(
+        common=common,
+        http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
+        database_schema=schema,
+        projection_enabled=projection == "on",
+        pool_size=_positive_int(env, "LANEWAY_DB_POOL_SIZE", 10),
+        publish_timeout_s=_positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),
+    )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"Expected {name} to be a positive integer, but got {raw!r}")
+    return int(raw)
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SettingsError(f"Expected {name} to be a positive number, but got {raw!r}")
+    return value

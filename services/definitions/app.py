@@ -1,0 +1,62 @@
+"""The HTTP API: `create_app(settings, deps)` builds the FastAPI app (never at import time)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from laneway.codec import EncodeError
+from laneway.problems import DiagramError
+from services.definitions.deps import ServiceDeps
+from services.definitions.models import DiagramErrors, ErrorItem
+from services.definitions.publisher import PublishError
+from services.definitions.routes import definitions, health, instances, messages
+from services.definitions.settings import DefinitionsSettings
+
+_log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Laneway's HTTP API: deploy BPMN definitions, start instances, publish messages and query
+instance state. Every write is a record on Kafka; the engine acts on it asynchronously.
+See docs/api.md.
+"""
+
+
+def create_app(settings: DefinitionsSettings, deps: ServiceDeps) -> FastAPI:
+    """The API over the given parts; the caller owns their lifecycle (open and close)."""
+    app = FastAPI(title="Laneway API", version="0.1.0", description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.deps = deps
+    for router in (definitions.router, instances.router, messages.router, health.router):
+        app.include_router(router)
+    app.add_exception_handler(DiagramError, _diagram_refused)
+    app.add_exception_handler(PublishError, _not_published)
+    app.add_exception_handler(EncodeError, _not_encodable)
+    return app
+
+
+async def _diagram_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DiagramError)
+    deps: ServiceDeps = request.app.state.deps
+    deps.metrics.deploys.labels("refused").inc()
+    body = DiagramErrors(errors=[
+        ErrorItem(file=p.file, line=p.line, element_id=p.element_id, message=p.message)
+        for p in exc.problems])
+    return JSONResponse(body.model_dump(by_alias=True),
+                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _not_published(request: Request, exc: Exception) -> JSONResponse:
+    deps: ServiceDeps = request.app.state.deps
+    deps.metrics.publish_failures.inc()
+    _log.error("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": f"{exc}. Retry the request: what was stored is kept and "
+                                   "is published again."},
+                        status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+async def _not_encodable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": f"Expected values a record can carry, but {exc}"},
+                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)

@@ -1,0 +1,55 @@
+"""Deploying a file: check it as the engine will, store its processes, publish them.
+
+Order matters: the database commit comes first (it numbers the versions), the Kafka publish
+second. If the publish fails after the commit, the versions are stored but not on the topic;
+two things repair that: the republish every start runs (`publisher.republish_missing`), and
+the caller's retry: the same upload is idempotent (same digests give the same versions) and
+every deploy publishes all the file's versions, new or not (the topic is compacted, so a
+repeat costs one record per key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from laneway.bpmn import parse, validate
+from laneway.engine.records import Principal
+from laneway.engine.repository import DefinitionRepository, digest
+from laneway.problems import DiagramError, Problem
+from services.definitions.publisher import Publisher
+from services.definitions.store import DefinitionStore, NewVersion, StoredVersion
+
+
+def check(data: bytes, file_name: str) -> list[NewVersion]:
+    """The processes of a file, if the engine can run all of them; raises DiagramError with
+    every problem found (malformed XML included, with its line)."""
+    definitions = parse(data, file_name)
+    problems = validate(definitions)
+    if problems:
+        raise DiagramError(problems)
+    # a throwaway repository: only its check of what the engine can run is wanted here
+    DefinitionRepository().deploy(definitions)
+    if not definitions.processes:
+        raise DiagramError([Problem(file_name, 0, None,
+                                    "Expected at least one process, but the file has none")])
+    return [NewVersion(p.id, p.name or None, digest(definitions, p.id))
+            for p in definitions.processes]
+
+
+@dataclass(frozen=True, slots=True)
+class Deployer:
+    """Stores checked files and publishes their versions."""
+
+    store: DefinitionStore
+    publisher: Publisher
+
+    def deploy(self, data: bytes, file_name: str, principal: Principal) -> list[StoredVersion]:
+        """Check, store (one transaction) and publish; raises DiagramError when refused and
+        PublishError when stored but not acknowledged by Kafka."""
+        versions = check(data, file_name)
+        stored = self.store.store(versions, data, file_name, principal)
+        # a version found already stored keeps its first file name and principal, so publish
+        # what the rows hold: a republish from the rows gives byte-identical records
+        self.publisher.publish_definitions(
+            self.store.records([(s.process_id, s.version) for s in stored]))
+        return stored

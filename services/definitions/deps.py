@@ -1,0 +1,128 @@
+"""What the routes need, as typed FastAPI dependencies (`Annotated` aliases).
+
+`ServiceDeps` is built by `__main__` (or a test) and handed to `create_app`; the routes reach
+it through `request.app.state.deps`, never through module globals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import Message as MimeMessage
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from psycopg_pool import ConnectionPool
+
+from laneway.bpmn import MAX_BYTES
+from laneway.engine.records import SYSTEM, Principal
+from services.definitions.deploy import Deployer
+from services.definitions.metrics import Metrics
+from services.definitions.projection import InstanceProjection
+from services.definitions.publisher import Publisher
+from services.definitions.store import DefinitionStore, InstanceStore
+
+DEFAULT_FILE_NAME = "upload.bpmn"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class ServiceDeps:
+    """The service's long-lived parts; `__main__` opens and closes them, not the app."""
+
+    pool: ConnectionPool
+    publisher: Publisher
+    metrics: Metrics = field(default_factory=Metrics)
+    projection: InstanceProjection | None = None
+    clock_ms: Callable[[], int] = _now_ms
+    definitions: DefinitionStore = field(init=False)
+    instances: InstanceStore = field(init=False)
+    deployer: Deployer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.definitions = DefinitionStore(self.pool)
+        self.instances = InstanceStore(self.pool)
+        self.deployer = Deployer(self.definitions, self.publisher)
+
+
+def get_deps(request: Request) -> ServiceDeps:
+    """The app's ServiceDeps."""
+    deps: ServiceDeps = request.app.state.deps
+    return deps
+
+
+def get_principal() -> Principal:
+    """Who makes the request. The hook for authentication: a later issue verifies a JWT from
+    the Authorization header here and returns its principal (401 without one); until then
+    every request acts as the system principal."""
+    return SYSTEM
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An uploaded diagram: its bytes exactly as sent, and its file name."""
+
+    data: bytes
+    file_name: str
+
+
+async def read_upload(request: Request) -> Upload:
+    """The request body as a diagram: raw XML (`application/xml`, `text/xml`) or the first
+    file of a `multipart/form-data` form. 413 over 20 MiB, 415 for other content types."""
+    declared = request.headers.get("content-length")
+    limit = MAX_BYTES + 64 * 1024  # room for a multipart envelope around a maximal file
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise _too_large()
+    content_type = request.headers.get("content-type", "application/xml")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "multipart/form-data":
+        upload = _multipart_file(content_type, bytes(body))
+    elif media in ("application/xml", "text/xml", "application/bpmn+xml",
+                   "application/octet-stream"):
+        name = request.headers.get("x-file-name") or DEFAULT_FILE_NAME
+        upload = Upload(bytes(body), name)
+    else:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            f"Expected application/xml, text/xml or multipart/form-data, "
+                            f"but got {media!r}")
+    if len(upload.data) > MAX_BYTES:
+        raise _too_large()
+    return upload
+
+
+def _multipart_file(content_type: str, body: bytes) -> Upload:
+    # the standard library's MIME parser reads form-data as well, and saves a dependency
+    parsed = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    parts: list[MimeMessage] = [p for p in parsed.walk() if not p.is_multipart()]
+    for part in parts:
+        if part.get_param("filename", header="content-disposition") is not None \
+                or part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            name = part.get_filename() or DEFAULT_FILE_NAME
+            if isinstance(payload, bytes):
+                return Upload(payload, name)
+    raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                        "Expected a multipart form with a file part, but found none")
+
+
+def _too_large() -> HTTPException:
+    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                         f"Expected a diagram of at most {MAX_BYTES // (1024 * 1024)} MiB, "
+                         "but the request is larger")
+
+
+Deps = Annotated[ServiceDeps, Depends(get_deps)]
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+UploadedDiagram = Annotated[Upload, Depends(read_upload)]

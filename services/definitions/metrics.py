@@ -1,0 +1,43 @@
+"""The service's Prometheus metrics, in a registry of its own (one per app, so tests that
+build several apps in one process never share counts)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """Counters and gauges served at `/metrics`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.deploys = Counter(
+            "laneway_definitions_deploys", "Process versions deployed, by outcome: new, "
+            "unchanged (same digest as a stored version) or refused (422).",
+            ["outcome"], registry=r)
+        self.deploy_seconds = Histogram(
+            "laneway_definitions_deploy_seconds",
+            "Time to check, store and publish one uploaded file.", registry=r)
+        self.starts = Counter(
+            "laneway_api_instance_starts", "START_INSTANCE commands produced.", registry=r)
+        self.messages = Counter(
+            "laneway_api_messages", "PUBLISH_MESSAGE commands produced.", registry=r)
+        self.publish_failures = Counter(
+            "laneway_api_publish_failures",
+            "Requests answered 503 because Kafka did not acknowledge in time.", registry=r)
+        self.republished = Counter(
+            "laneway_definitions_republished",
+            "Definitions produced again at start because the topic lacked them.", registry=r)
+        self.projected = Counter(
+            "laneway_projection_snapshots",
+            "State snapshots read by the instance projection, by outcome: applied, stale "
+            "(an older offset than the row's), tombstone, skipped (partition state or "
+            "undecodable).", ["outcome"], registry=r)
+        self.projection_lag = Gauge(
+            "laneway_projection_lag",
+            "State snapshots on the assigned partitions not yet projected.", registry=r)
+        self.projection_errors = Counter(
+            "laneway_projection_errors",
+            "Projection batches that failed and were read again after a restart of the "
+            "consumer.", registry=r)

@@ -1,0 +1,143 @@
+"""Request and response bodies of the HTTP API (JSON field names are camelCase)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class ErrorItem(ApiModel):
+    """One problem found in an uploaded diagram."""
+
+    file: str = Field(description="The uploaded file's name (`upload.bpmn` when none was given).")
+    line: int = Field(description="Line in the file (0 when the problem has no line).")
+    element_id: str | None = Field(description="The element the problem is about, if any.")
+    message: str = Field(description="What is wrong, and what was expected.")
+
+
+class DiagramErrors(ApiModel):
+    """A diagram was refused: every problem found, in file order."""
+
+    errors: list[ErrorItem] = Field(description="Every problem found.")
+
+
+class Detail(BaseModel):
+    """An error that is not about a diagram."""
+
+    detail: str = Field(description="What went wrong.")
+
+
+class DeployedVersion(ApiModel):
+    """One process of the uploaded file, as stored."""
+
+    process_id: str = Field(description="The BPMN process id.")
+    version: int = Field(description="The version number (1, 2, ... per process id).")
+    new: bool = Field(description="False when the same process (same digest) was already "
+                                  "deployed: the existing version is returned.")
+
+
+class DeployResponse(ApiModel):
+    """What a deploy stored."""
+
+    deployed: list[DeployedVersion] = Field(description="One entry per process in the file.")
+
+
+class DefinitionSummary(ApiModel):
+    """A deployed process version (without its XML)."""
+
+    process_id: str = Field(description="The BPMN process id.")
+    version: int = Field(description="The version number.")
+    name: str | None = Field(description="The process's name attribute, if any.")
+    deployed_at: datetime = Field(description="When this version was first deployed.")
+    digest: str = Field(description="Hex SHA-256 over the file's bytes and the process id.")
+
+
+class StartInstance(ApiModel):
+    """Start a process instance."""
+
+    process_id: str = Field(min_length=1, description="The process to start.")
+    version: int | None = Field(default=None, ge=1,
+                                description="A version to start; the latest when absent.")
+    variables: dict[str, Any] = Field(default_factory=dict,
+                                      description="The instance's initial variables.")
+    business_key: str | None = Field(default=None,
+                                     description="The caller's own key for the instance.")
+
+
+class StartedInstance(ApiModel):
+    """A START_INSTANCE command is on the `commands` topic."""
+
+    instance_id: str = Field(description="The new instance's id (a UUID); the engine starts "
+                                         "it asynchronously.")
+
+
+class PublishMessage(ApiModel):
+    """Publish a BPMN message."""
+
+    name: str = Field(min_length=1, description="The message name.")
+    correlation_key: str = Field(description="The key subscriptions wait on.")
+    variables: dict[str, Any] = Field(default_factory=dict,
+                                      description="Variables the message carries.")
+    message_id: str | None = Field(default=None, min_length=1,
+                                   description="An id for de-duplication; a new UUID when "
+                                               "absent.")
+    ttl_seconds: float = Field(default=0, ge=0,
+                               description="How long the message waits for a subscription "
+                                           "(0: correlate now or never).")
+
+
+class PublishedMessage(ApiModel):
+    """A PUBLISH_MESSAGE command is on the `messages` topic."""
+
+    message_id: str = Field(description="The message's id.")
+
+
+InstanceStatus = Literal["ACTIVE", "COMPLETED", "TERMINATED", "INCIDENT"]
+
+
+class Incident(ApiModel):
+    """An open incident of an instance."""
+
+    key: int = Field(description="The incident's key within the instance.")
+    element_id: str | None = Field(description="The element it holds.")
+    error_type: str = Field(description="The kind of failure.")
+    message: str = Field(description="What went wrong.")
+
+
+class InstanceView(ApiModel):
+    """An instance as last projected from the `state` topic (eventually consistent)."""
+
+    instance_id: str = Field(description="The instance id.")
+    process_id: str = Field(description="Its process.")
+    version: int = Field(description="Its process version.")
+    business_key: str | None = Field(description="The caller's key, if one was given.")
+    status: InstanceStatus = Field(description="ACTIVE, COMPLETED, TERMINATED, or INCIDENT "
+                                               "while an incident is open.")
+    active_elements: list[str] = Field(description="Ids of the elements with a live token "
+                                                   "or scope.")
+    variables: dict[str, Any] = Field(description="The process-level variables.")
+    incidents: list[Incident] = Field(description="Open incidents.")
+    updated_at: datetime = Field(description="The snapshot's timestamp.")
+
+
+class InstancePage(ApiModel):
+    """One page of instances, most recently updated first."""
+
+    count: int = Field(description="How many instances match in all.")
+    items: list[InstanceView] = Field(description="This page.")
+
+
+class Health(BaseModel):
+    """Whether the service can do its work."""
+
+    status: Literal["ok", "unhealthy"] = Field(description="ok when every check passes.")
+    checks: dict[str, str] = Field(description="Each check: `ok` or what is wrong.")

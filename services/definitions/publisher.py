@@ -1,0 +1,191 @@
+"""Producing to Kafka: definitions, engine commands and messages; and the republish at start.
+
+Every call produces, then waits (bounded) until Kafka acknowledged each record, so a 2xx answer
+means the record is on the topic. The producer is idempotent with `acks=all`
+(`laneway.kafka.producer_config`), so the retries librdkafka makes itself never duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from laneway.codec import DefinitionRecord, encode_definition, encode_record
+from laneway.engine.records import Record
+from laneway.kafka import consumer_config, producer_config
+from laneway.topics import Topics, is_broadcast
+from services.definitions.store import DefinitionStore
+
+_log = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """Kafka did not acknowledge a record in time. Retryable: the same request again is safe
+    (deploys are idempotent; a command is a new command)."""
+
+
+class KafkaUnavailable(RuntimeError):
+    """Kafka did not answer within the startup bound. Retryable: start again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """Where a record landed."""
+
+    topic: str
+    key: str
+    partition: int
+    offset: int
+
+
+class Publisher:
+    """One idempotent producer shared by every request (confluent's Producer is thread-safe)."""
+
+    def __init__(self, bootstrap: str, topics: Topics, timeout_s: float = 10.0,
+                 client_id: str = "laneway-definitions") -> None:
+        self.topics = topics
+        self._timeout_s = timeout_s
+        self._producer = Producer(producer_config(bootstrap, client_id=client_id))
+        self._lock = threading.Lock()
+
+    def publish_definitions(self, records: Sequence[DefinitionRecord]) -> list[Delivered]:
+        """Produce process versions to `definitions`, keyed `process id@version`."""
+        return self._send([(self.topics.definitions, r.key, encode_definition(r))
+                           for r in records])
+
+    def send_command(self, command: Record) -> Delivered:
+        """Produce an engine command where `Topics.route` says it goes."""
+        if is_broadcast(command):
+            raise ValueError("a broadcast goes to every partition; not supported here")
+        topic, key = self.topics.route(command)
+        return self._send([(topic, key, encode_record(command))])[0]
+
+    def reachable(self, timeout_s: float = 2.0) -> str | None:
+        """None when a broker answers a metadata request, else what is wrong."""
+        try:
+            self._producer.list_topics(timeout=timeout_s)
+        except KafkaException as exc:
+            return f"Kafka did not answer a metadata request: {exc}"
+        return None
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Deliver what is still queued (bounded)."""
+        left = self._producer.flush(timeout_s)
+        if left:
+            _log.warning("%d records were not delivered before closing", left)
+
+    def _send(self, items: Sequence[tuple[str, str, bytes]]) -> list[Delivered]:
+        results: list[Delivered | KafkaError | None] = [None] * len(items)
+
+        def report(index: int) -> Callable[[KafkaError | None, Message], None]:
+            def on_delivery(err: KafkaError | None, msg: Message) -> None:
+                results[index] = err if err is not None else Delivered(
+                    msg.topic() or "", items[index][1], msg.partition() or 0, msg.offset() or 0)
+            return on_delivery
+
+        for i, (topic, key, value) in enumerate(items):
+            while True:
+                try:
+                    self._producer.produce(topic, value=value, key=key.encode(),
+                                           on_delivery=report(i))
+                    break
+                except BufferError:  # local queue full: let deliveries drain, then retry
+                    self._producer.poll(0.1)
+        deadline = time.monotonic() + self._timeout_s
+        # flush serves every thread's callbacks; the lock keeps concurrent flushes from
+        # fighting over the same queue
+        while any(r is None for r in results) and time.monotonic() < deadline:
+            with self._lock:
+                self._producer.flush(min(0.5, max(0.0, deadline - time.monotonic())))
+        failed = [(items[i][0], items[i][1], r) for i, r in enumerate(results)
+                  if not isinstance(r, Delivered)]
+        if failed:
+            topic, key, err = failed[0]
+            raise PublishError(f"Expected Kafka to acknowledge {len(items)} record(s), but "
+                               f"{len(failed)} failed; first: key {key!r} on {topic}: "
+                               f"{err or 'timed out'}")
+        return [r for r in results if isinstance(r, Delivered)]
+
+
+def wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
+    """Return once a broker answers; raise KafkaUnavailable after `timeout_s`."""
+    producer = Producer({"bootstrap.servers": bootstrap, "log_level": 0})
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            producer.list_topics(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
+            return
+        except KafkaException as exc:
+            last = exc
+    raise KafkaUnavailable(f"Expected Kafka at {bootstrap} to answer within {timeout_s:.0f}s, "
+                           f"but it did not: {last}")
+
+
+def keys_on_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[str]:
+    """The live keys of a compacted topic (a key whose last record is a tombstone is not
+    live), read from the beginning to the end of every partition without a consumer group."""
+    config = consumer_config(bootstrap, None, client_id="laneway-definitions-republish")
+    # librdkafka wants a group id even for assign(); nothing joins or commits under it
+    config["group.id"] = f"laneway-definitions-republish-{uuid.uuid4().hex}"
+    config["enable.partition.eof"] = True
+    consumer = Consumer(config)
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise KafkaException(metadata.error if metadata else f"no topic {topic}")
+        partitions = [TopicPartition(topic, p, -2) for p in metadata.partitions]  # beginning
+        pending: set[int] = set()
+        for tp in partitions:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            if high > low:
+                pending.add(tp.partition)
+        consumer.assign(partitions)
+        live: dict[str, bool] = {}
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            if time.monotonic() > deadline:
+                raise KafkaException(f"Expected to read {topic} to its end within "
+                                     f"{timeout_s:.0f}s, but partitions {sorted(pending)} "
+                                     "did not end")
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition() or 0)
+                    continue
+                raise KafkaException(err)
+            key = msg.key()
+            if key is not None:
+                live[key.decode("utf-8", "replace")] = msg.value() is not None
+        return {k for k, present in live.items() if present}
+    finally:
+        consumer.close()
+
+
+def republish_missing(store: DefinitionStore, publisher: Publisher, bootstrap: str,
+                      timeout_s: float = 30.0) -> list[str]:
+    """Produce every stored version the `definitions` topic lacks (a publish that failed after
+    its database commit, or a topic that was lost or recreated); return their keys."""
+    on_topic = keys_on_topic(bootstrap, publisher.topics.definitions, timeout_s)
+    missing = sorted(store.keys() - on_topic)
+    if not missing:
+        return []
+    records = store.records([_split_key(k) for k in missing])
+    publisher.publish_definitions(records)
+    _log.info("republished %d definition(s) missing from %s: %s", len(records),
+              publisher.topics.definitions, ", ".join(missing))
+    return [r.key for r in records]
+
+
+def _split_key(key: str) -> tuple[str, int]:
+    process_id, _, version = key.rpartition("@")
+    return process_id, int(version)

@@ -1,0 +1,90 @@
+"""Start process instances and query the instance projection."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from laneway.engine.records import Command, command
+from services.definitions.deps import CurrentPrincipal, Deps
+from services.definitions.models import (
+    Detail,
+    InstancePage,
+    InstanceStatus,
+    InstanceView,
+    StartedInstance,
+    StartInstance,
+)
+from services.definitions.store import InstanceRow, missing_version
+
+router = APIRouter(prefix="/api/instances", tags=["instances"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Start a process instance",
+    description="Checks that the process (and version) is deployed, then produces a "
+                "START_INSTANCE command to `commands` keyed by the new instance id. The engine "
+                "starts the instance asynchronously; query it with GET "
+                "/api/instances/{instanceId}.",
+    responses={404: {"model": Detail, "description": "No such process or version."},
+               422: {"description": "A malformed body, or variables Avro cannot carry."},
+               503: {"model": Detail, "description": "Kafka did not acknowledge in time."}},
+)
+def start_instance(body: StartInstance, deps: Deps,
+                   principal: CurrentPrincipal) -> StartedInstance:
+    """Start an instance of a deployed process."""
+    versions = deps.definitions.versions(body.process_id)
+    if not versions or (body.version is not None and body.version not in versions):
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            missing_version(body.process_id, body.version, versions))
+    instance_id = str(uuid.uuid4())
+    value: dict[str, Any] = {"processId": body.process_id, "variables": body.variables}
+    if body.version is not None:
+        value["version"] = body.version
+    if body.business_key is not None:
+        value["businessKey"] = body.business_key
+    deps.publisher.send_command(command(
+        Command.START_INSTANCE, instance_id, value, record_id=str(uuid.uuid4()),
+        timestamp=deps.clock_ms(), principal=principal))
+    deps.metrics.starts.inc()
+    return StartedInstance(instance_id=instance_id)
+
+
+@router.get("/{instance_id}", summary="An instance's projected state",
+            responses={404: {"model": Detail, "description": "No such instance (yet)."}})
+def get_instance(instance_id: str, deps: Deps) -> InstanceView:
+    """An instance as last seen on the `state` topic."""
+    row = deps.instances.get(instance_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected an instance '{instance_id}', but there is none (an "
+                            "instance shows here once the engine has started it)")
+    return _view(row)
+
+
+@router.get("", summary="Search instances")
+def list_instances(
+    deps: Deps,
+    process_id: Annotated[str | None, Query(alias="processId",
+                                            description="Only this process.")] = None,
+    status_: Annotated[InstanceStatus | None, Query(alias="status",
+                                                    description="Only this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> InstancePage:
+    """Instances by process and status, most recently updated first."""
+    count, rows = deps.instances.search(process_id, status_, limit, offset)
+    return InstancePage(count=count, items=[_view(r) for r in rows])
+
+
+def _view(row: InstanceRow) -> InstanceView:
+    return InstanceView.model_validate({
+        "instanceId": row.instance_id, "processId": row.process_id, "version": row.version,
+        "businessKey": row.business_key, "status": row.status,
+        "activeElements": row.active_elements, "variables": row.variables,
+        "incidents": row.incidents, "updatedAt": row.updated_at,
+    })

@@ -1,0 +1,40 @@
+"""Publish BPMN messages."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from laneway.engine.records import Command, command
+from services.definitions.deps import CurrentPrincipal, Deps
+from services.definitions.models import Detail, PublishedMessage, PublishMessage
+
+router = APIRouter(prefix="/api/messages", tags=["messages"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Publish a message",
+    description="Produces a PUBLISH_MESSAGE command to `messages`, keyed by the correlation "
+                "key, so it meets the subscriptions waiting for it on one partition. The "
+                "engine correlates it asynchronously.",
+    responses={422: {"description": "A malformed body, or variables Avro cannot carry."},
+               503: {"model": Detail, "description": "Kafka did not acknowledge in time."}},
+)
+def publish_message(body: PublishMessage, deps: Deps,
+                    principal: CurrentPrincipal) -> PublishedMessage:
+    """Publish a message for correlation."""
+    message_id = body.message_id or str(uuid.uuid4())
+    record_id = str(uuid.uuid4())
+    deps.publisher.send_command(command(
+        Command.PUBLISH_MESSAGE,
+        # a message belongs to no instance; the record id keeps the envelope's id unique
+        record_id,
+        {"name": body.name, "correlationKey": body.correlation_key,
+         "variables": body.variables, "messageId": message_id,
+         "ttl": round(body.ttl_seconds * 1000)},
+        record_id=record_id, timestamp=deps.clock_ms(), principal=principal))
+    deps.metrics.messages.inc()
+    return PublishedMessage(message_id=message_id)

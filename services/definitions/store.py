@@ -1,0 +1,248 @@
+"""The service's SQL: deployed definitions and the instance projection's rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from laneway.codec import DefinitionRecord
+from laneway.engine.records import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A process of an uploaded file, checked and ready to store."""
+
+    process_id: str
+    name: str | None
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """A process version as stored (without its XML)."""
+
+    process_id: str
+    version: int
+    name: str | None
+    digest: str
+    deployed_at: datetime
+    new: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRow:
+    """One instance as the projection last saw it."""
+
+    instance_id: str
+    process_id: str
+    version: int
+    business_key: str | None
+    status: str
+    active_elements: list[str]
+    variables: dict[str, Any]
+    incidents: list[dict[str, Any]]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceUpsert:
+    """What one state snapshot says about its instance, and where it was read."""
+
+    instance_id: str
+    process_id: str
+    version: int
+    business_key: str | None
+    status: str
+    active_elements: list[str]
+    variables: dict[str, Any]
+    incidents: list[dict[str, Any]]
+    updated_at: datetime
+    partition: int
+    offset: int
+
+
+_VERSION_COLUMNS = "process_id, version, name, digest, deployed_at"
+
+
+class DefinitionStore:
+    """Deployed process versions in PostgreSQL."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def store(self, versions: Sequence[NewVersion], xml: bytes, file_name: str,
+              deployed_by: Principal) -> list[StoredVersion]:
+        """Store the processes of one file in one transaction: a process whose digest is
+        already stored keeps that version (`new` False); any other gets the next number."""
+        out: list[StoredVersion] = []
+        with self._pool.connection() as conn, conn.transaction():
+            for v in versions:
+                # serialises deploys of one process id, so two never take the same number
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                             (f"definitions:{v.process_id}",))
+                cur = conn.cursor(row_factory=class_row(StoredVersion))
+                found = cur.execute(
+                    f"SELECT {_VERSION_COLUMNS} FROM definitions"
+                    " WHERE process_id = %s AND digest = %s", (v.process_id, v.digest),
+                ).fetchone()
+                if found is not None:
+                    out.append(found)
+                    continue
+                created = cur.execute(
+                    "INSERT INTO definitions"
+                    " (process_id, version, name, xml, file_name, digest, deployed_by)"
+                    " SELECT %s, coalesce(max(version), 0) + 1, %s, %s, %s, %s, %s"
+                    " FROM definitions WHERE process_id = %s"
+                    f" RETURNING {_VERSION_COLUMNS}",
+                    (v.process_id, v.name, xml, file_name, v.digest,
+                     Jsonb(deployed_by.to_dict()), v.process_id),
+                ).fetchone()
+                assert created is not None  # INSERT ... RETURNING gives its row
+                out.append(StoredVersion(created.process_id, created.version, created.name,
+                                         created.digest, created.deployed_at, new=True))
+        return out
+
+    def list_versions(self, process_id: str | None = None) -> list[StoredVersion]:
+        """Every stored version, latest deploy first."""
+        with self._pool.connection() as conn:
+            cur = conn.cursor(row_factory=class_row(StoredVersion))
+            return cur.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM definitions"
+                " WHERE %(pid)s::text IS NULL OR process_id = %(pid)s"
+                " ORDER BY deployed_at DESC, process_id, version DESC",
+                {"pid": process_id},
+            ).fetchall()
+
+    def xml(self, process_id: str, version: int) -> bytes | None:
+        """The file a version was deployed from, byte for byte."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT xml FROM definitions WHERE process_id = %s AND version = %s",
+                (process_id, version),
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def versions(self, process_id: str) -> list[int]:
+        """The version numbers of a process, ascending (empty when it was never deployed)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT version FROM definitions WHERE process_id = %s ORDER BY version",
+                (process_id,),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def keys(self) -> set[str]:
+        """The `process id@version` key of every stored version."""
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT process_id, version FROM definitions").fetchall()
+        return {f"{pid}@{version}" for pid, version in rows}
+
+    def records(self, keys: Sequence[tuple[str, int]]) -> list[DefinitionRecord]:
+        """The topic records of the given versions (those that exist)."""
+        if not keys:
+            return []
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT d.process_id, d.version, d.xml, d.digest, d.deployed_at, d.name,"
+                " d.file_name, d.deployed_by"
+                " FROM definitions d"
+                " JOIN unnest(%s::text[], %s::int[]) AS k(process_id, version)"
+                " USING (process_id, version)"
+                " ORDER BY d.process_id, d.version",
+                ([k[0] for k in keys], [k[1] for k in keys]),
+            ).fetchall()
+        return [definition_record(pid, version, bytes(xml), dig, deployed_at, name, file_name,
+                                  Principal.from_dict(by))
+                for pid, version, xml, dig, deployed_at, name, file_name, by in rows]
+
+
+def missing_version(process_id: str, version: int | None, versions: list[int]) -> str:
+    """Why a process version cannot be found, for a 404."""
+    if not versions:
+        return f"Expected a deployed process '{process_id}', but there is none"
+    return (f"Expected version {version} of process '{process_id}', but it has "
+            f"versions {versions}")
+
+
+def definition_record(process_id: str, version: int, xml: bytes, digest: str,
+                      deployed_at: datetime, name: str | None, file_name: str,
+                      deployed_by: Principal) -> DefinitionRecord:
+    """The `definitions` topic record of a stored version; the same row always gives the
+    same record, so a republish is indistinguishable from the first publish."""
+    metadata = {"file": file_name}
+    if name:
+        metadata["name"] = name
+    return DefinitionRecord(process_id, version, xml, digest,
+                            int(deployed_at.timestamp() * 1000), metadata, deployed_by)
+
+
+_INSTANCE_COLUMNS = ("instance_id, process_id, version, business_key, status, active_elements,"
+                     " variables, incidents, updated_at")
+
+
+class InstanceStore:
+    """The `instances` table: written by the projection, read by the API."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def get(self, instance_id: str) -> InstanceRow | None:
+        """One instance, or None."""
+        with self._pool.connection() as conn:
+            cur = conn.cursor(row_factory=class_row(InstanceRow))
+            return cur.execute(
+                f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = %s",
+                (instance_id,),
+            ).fetchone()
+
+    def search(self, process_id: str | None, status: str | None, limit: int,
+               offset: int) -> tuple[int, list[InstanceRow]]:
+        """(how many match in all, one page of them, most recently updated first)."""
+        where = ("WHERE (%(pid)s::text IS NULL OR process_id = %(pid)s)"
+                 " AND (%(status)s::text IS NULL OR status = %(status)s)")
+        params = {"pid": process_id, "status": status, "limit": limit, "offset": offset}
+        with self._pool.connection() as conn:
+            count_row = conn.execute(f"SELECT count(*) FROM instances {where}",
+                                     params).fetchone()
+            cur = conn.cursor(row_factory=class_row(InstanceRow))
+            rows = cur.execute(
+                f"SELECT {_INSTANCE_COLUMNS} FROM instances {where}"
+                " ORDER BY updated_at DESC, instance_id LIMIT %(limit)s OFFSET %(offset)s",
+                params,
+            ).fetchall()
+        return (int(count_row[0]) if count_row else 0), rows
+
+
+def upsert_instances(conn: Connection[Any], rows: Sequence[InstanceUpsert]) -> int:
+    """Write snapshots in the caller's transaction; a row already written from a later
+    offset of the same partition is left alone. Returns how many rows changed."""
+    changed = 0
+    for r in rows:
+        cur = conn.execute(
+            "INSERT INTO instances (instance_id, process_id, version, business_key, status,"
+            " active_elements, variables, incidents, updated_at, last_partition, last_offset)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (instance_id) DO UPDATE SET"
+            " process_id = EXCLUDED.process_id, version = EXCLUDED.version,"
+            " business_key = EXCLUDED.business_key, status = EXCLUDED.status,"
+            " active_elements = EXCLUDED.active_elements, variables = EXCLUDED.variables,"
+            " incidents = EXCLUDED.incidents, updated_at = EXCLUDED.updated_at,"
+            " last_partition = EXCLUDED.last_partition, last_offset = EXCLUDED.last_offset"
+            # same key, same partition, unless the topic was repartitioned: then the
+            # snapshot read now is the one to keep
+            " WHERE instances.last_partition <> EXCLUDED.last_partition"
+            " OR instances.last_offset < EXCLUDED.last_offset",
+            (r.instance_id, r.process_id, r.version, r.business_key, r.status,
+             Jsonb(r.active_elements), Jsonb(r.variables), Jsonb(r.incidents), r.updated_at,
+             r.partition, r.offset),
+        )
+        changed += cur.rowcount
+    return changed

@@ -1,0 +1,630 @@
+"""The HTTP API (services/definitions) against the real Kafka and PostgreSQL.
+
+The engine service is not involved: the tests assert on what the API writes to Kafka and
+PostgreSQL, and feed the `state` topic themselves to check the instance projection. Each
+module run has its own topic prefix and PostgreSQL schema, each test its own process ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from fastapi.testclient import TestClient
+from psycopg import sql
+
+from laneway.bpmn import parse
+from laneway.codec import (
+    StateSnapshot,
+    decode_definition,
+    decode_record,
+    encode_state,
+)
+from laneway.engine.records import Command, RecordKind
+from laneway.engine.repository import DefinitionRepository
+from laneway.engine.runner import Answers, LocalRunner
+from laneway.engine.state import InstanceState
+from laneway.kafka import producer_config
+from laneway.topics import Topics
+from scripts.stack import Connections
+from scripts.stack import Settings as StackSettings
+from scripts.stack.testing import unique_name, wait_until
+from scripts.stack.topics import ensure_topics
+from services.definitions.app import create_app
+from services.definitions.deps import ServiceDeps
+from services.definitions.metrics import Metrics
+from services.definitions.projection import InstanceProjection
+from services.definitions.publisher import republish_missing
+from services.definitions.service import running
+from services.definitions.settings import DefinitionsSettings, load_settings
+from services.definitions.store import InstanceUpsert, upsert_instances
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  id="defs_{pid}" targetNamespace="http://laneway.dev/test">
+  <bpmn:process id="{pid}" name="{name}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:userTask id="review" name="Review"/>
+    <bpmn:endEvent id="done"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="done"/>{extra}
+  </bpmn:process>
+</bpmn:definitions>
+"""
+XML = {"content-type": "application/xml"}
+
+
+def diagram(pid: str, name: str = "Review", extra: str = "") -> bytes:
+    """A small runnable diagram: start, one user task, end."""
+    return BPMN.format(pid=pid, name=name, extra=extra).encode()
+
+
+def new_pid() -> str:
+    return f"p_{uuid.uuid4().hex[:10]}"
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+def create_topics(conns: Connections, prefix: str) -> None:
+    stack = StackSettings.from_env({"KAFKA_BOOTSTRAP_SERVERS": conns.kafka_bootstrap_servers,
+                                    "LANEWAY_TOPIC_PREFIX": prefix, "LANEWAY_JOB_TYPES": "",
+                                    "LANEWAY_PARTITIONS": str(conns.partitions)})
+    ensure_topics(stack)
+
+
+def delete_topics(conns: Connections, prefix: str) -> None:
+    admin = AdminClient({"bootstrap.servers": conns.kafka_bootstrap_servers})
+    names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix)]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result(timeout=30)
+
+
+def service_settings(conns: Connections, prefix: str, schema: str) -> DefinitionsSettings:
+    return load_settings({**conns.env(), "LANEWAY_TOPIC_PREFIX": prefix,
+                          "LANEWAY_DB_SCHEMA": schema, "LANEWAY_STARTUP_TIMEOUT_S": "60"})
+
+
+@dataclass
+class Api:
+    client: TestClient
+    deps: ServiceDeps
+    settings: DefinitionsSettings
+    conns: Connections
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.settings.topic_prefix)
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with self.deps.pool.connection() as conn:
+            return conn.execute(query.encode(), params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def schema(stack: Connections) -> Iterator[str]:
+    name = unique_name("test_api").replace("-", "_")
+    yield name
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def api(stack: Connections, schema: str) -> Iterator[Api]:
+    prefix = unique_name("test.api") + "."
+    create_topics(stack, prefix)
+    settings = service_settings(stack, prefix, schema)
+    try:
+        with running(settings) as deps, TestClient(create_app(settings, deps)) as client:
+            yield Api(client, deps, settings, stack)
+    finally:
+        delete_topics(stack, prefix)
+
+
+# --- Kafka helpers -----------------------------------------------------------------------------
+
+
+def read_topic(bootstrap: str, topic: str, until: Any, timeout: float = 30.0
+               ) -> list[tuple[str, bytes | None, int, int]]:
+    """(key, value, partition, offset) of every record from the beginning, until
+    `until(records)` holds."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("test.read"),
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "auto.offset.reset": "earliest"})
+    records: list[tuple[str, bytes | None, int, int]] = []
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, -2) for p in parts])
+
+        def done() -> bool:
+            msg = consumer.poll(0.2)
+            err = None if msg is None else msg.error()
+            if msg is not None and err is None:
+                records.append(((msg.key() or b"").decode(), msg.value(), msg.partition() or 0,
+                                msg.offset() or 0))
+            elif err is not None and err.code() != KafkaError._PARTITION_EOF:
+                raise AssertionError(str(err))
+            return bool(until(records))
+
+        wait_until(done, timeout=timeout, interval=0, message=f"records on {topic}")
+    finally:
+        consumer.close()
+    return records
+
+
+def with_key(key: str) -> Any:
+    return lambda records: any(r[0] == key for r in records)
+
+
+def produce(bootstrap: str, topic: str, items: list[tuple[str, bytes | None]]) -> None:
+    producer = Producer(producer_config(bootstrap))
+    for key, value in items:
+        producer.produce(topic, key=key.encode(), value=value)
+    assert producer.flush(30) == 0
+
+
+# --- definitions -------------------------------------------------------------------------------
+
+
+def test_deploying_a_valid_diagram_stores_and_publishes_version_1(api: Api) -> None:
+    # given a valid diagram
+    pid = new_pid()
+    xml = diagram(pid)
+
+    # when it is deployed
+    started = time.perf_counter()
+    response = api.client.post("/api/definitions", content=xml,
+                               headers={**XML, "x-file-name": "review.bpmn"})
+    elapsed = time.perf_counter() - started
+
+    # then it is version 1, new, in the database and on the definitions topic
+    assert response.status_code == 201, response.text
+    assert response.json() == {"deployed": [{"processId": pid, "version": 1, "new": True}]}
+    rows = api.sql("SELECT version, xml, file_name, state FROM definitions WHERE process_id = %s",
+                   pid)
+    assert rows == [(1, xml, "review.bpmn", "AUTHORIZED")]
+    records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.definitions,
+                         with_key(f"{pid}@1"))
+    value = next(v for k, v, _, _ in records if k == f"{pid}@1")
+    assert value is not None
+    record = decode_definition(value)
+    assert (record.process_id, record.version, record.bpmn_xml) == (pid, 1, xml)
+    assert record.metadata == {"file": "review.bpmn", "name": "Review"}
+    print(f"\n[api] deploy latency {elapsed * 1000:.1f} ms")
+
+
+def test_deploying_the_same_diagram_again_returns_the_same_version_with_200(api: Api) -> None:
+    pid = new_pid()
+    assert api.client.post("/api/definitions", content=diagram(pid), headers=XML).status_code \
+        == 201
+
+    again = api.client.post("/api/definitions", content=diagram(pid), headers=XML)
+
+    assert again.status_code == 200, again.text
+    assert again.json() == {"deployed": [{"processId": pid, "version": 1, "new": False}]}
+    assert api.sql("SELECT count(*) FROM definitions WHERE process_id = %s", pid) == [(1,)]
+
+
+def test_deploying_a_changed_diagram_makes_version_2(api: Api) -> None:
+    pid = new_pid()
+    api.client.post("/api/definitions", content=diagram(pid), headers=XML)
+
+    changed = api.client.post("/api/definitions", content=diagram(pid, name="Review v2"),
+                              headers=XML)
+
+    assert changed.status_code == 201, changed.text
+    assert changed.json() == {"deployed": [{"processId": pid, "version": 2, "new": True}]}
+    listed = api.client.get("/api/definitions", params={"processId": pid}).json()
+    assert [(d["version"], d["name"]) for d in listed] == [(2, "Review v2"), (1, "Review")]
+
+
+def test_deploying_a_multipart_upload_keeps_the_file_name_and_bytes(api: Api) -> None:
+    pid = new_pid()
+    xml = diagram(pid).replace(b"\n", b"\r\n")
+
+    response = api.client.post("/api/definitions",
+                               files={"file": ("from-form.bpmn", xml, "application/xml")})
+
+    assert response.status_code == 201, response.text
+    assert api.sql("SELECT xml, file_name FROM definitions WHERE process_id = %s", pid) == [
+        (xml, "from-form.bpmn")]
+
+
+def test_an_invalid_diagram_is_refused_with_file_line_element_and_message(api: Api) -> None:
+    # given a diagram with a task nothing leads to
+    pid = new_pid()
+    xml = diagram(pid, extra='\n    <bpmn:task id="orphan"/>')
+
+    response = api.client.post("/api/definitions", content=xml,
+                               headers={**XML, "x-file-name": "bad.bpmn"})
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert errors == [{"file": "bad.bpmn", "line": 10, "elementId": "orphan",
+                       "message": "Expected an incoming sequence flow on this task, but it has "
+                                  "none"}]
+    assert api.sql("SELECT count(*) FROM definitions WHERE process_id = %s", pid) == [(0,)]
+
+
+def test_an_element_the_engine_cannot_run_is_refused(api: Api) -> None:
+    pid = new_pid()
+    xml = diagram(pid).replace(b'<bpmn:userTask id="review" name="Review"/>',
+                               b'<bpmn:complexGateway id="review"/>')
+
+    response = api.client.post("/api/definitions", content=xml, headers=XML)
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["file"], error["line"], error["elementId"]) == ("upload.bpmn", 6, "review")
+    assert "complex gateways are not supported" in error["message"]
+
+
+def test_malformed_xml_is_refused_with_its_line(api: Api) -> None:
+    response = api.client.post("/api/definitions", content=b"<?xml version='1.0'?>\n<a>\n<b>\n</a>",
+                               headers=XML)
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["file"] == "upload.bpmn"
+    assert error["line"] == 4
+    assert error["elementId"] is None
+
+
+def test_a_body_over_20_mib_is_refused_with_413(api: Api) -> None:
+    response = api.client.post("/api/definitions", content=b" " * (20 * 1024 * 1024 + 70_000),
+                               headers=XML)
+
+    assert response.status_code == 413, response.text
+
+
+def test_the_exported_xml_is_byte_identical_and_unknown_versions_are_404(api: Api) -> None:
+    pid = new_pid()
+    xml = diagram(pid).replace(b"<bpmn:endEvent", b"<!-- kept as written -->\n<bpmn:endEvent")
+    api.client.post("/api/definitions", content=xml, headers=XML)
+
+    exported = api.client.get(f"/api/definitions/{pid}/versions/1/xml")
+    missing_version = api.client.get(f"/api/definitions/{pid}/versions/7/xml")
+    missing_process = api.client.get("/api/definitions/nope/versions/1/xml")
+
+    assert exported.status_code == 200
+    assert exported.headers["content-type"] == "application/xml"
+    assert exported.content == xml
+    assert missing_version.status_code == 404
+    assert missing_version.json()["detail"] == (
+        f"Expected version 7 of process '{pid}', but it has versions [1]")
+    assert missing_process.status_code == 404
+    assert "Expected a deployed process 'nope'" in missing_process.json()["detail"]
+
+
+def test_the_list_shows_the_latest_deploy_first(api: Api) -> None:
+    first, second = new_pid(), new_pid()
+    api.client.post("/api/definitions", content=diagram(first), headers=XML)
+    api.client.post("/api/definitions", content=diagram(second), headers=XML)
+
+    listed = api.client.get("/api/definitions").json()
+
+    ids = [d["processId"] for d in listed]
+    assert ids.index(second) < ids.index(first)
+    entry = next(d for d in listed if d["processId"] == first)
+    assert set(entry) == {"processId", "version", "name", "deployedAt", "digest"}
+
+
+def test_republish_restores_a_definition_deleted_from_the_topic(api: Api) -> None:
+    # given a deployed version whose record was deleted from the topic (a tombstone)
+    pid = new_pid()
+    xml = diagram(pid)
+    api.client.post("/api/definitions", content=xml, headers=XML)
+    bootstrap = api.conns.kafka_bootstrap_servers
+    produce(bootstrap, api.topics.definitions, [(f"{pid}@1", None)])
+
+    # when the service republishes what the topic lacks
+    republished = republish_missing(api.deps.definitions, api.deps.publisher, bootstrap)
+
+    # then the version is on the topic again, with the same XML
+    assert f"{pid}@1" in republished
+    records = read_topic(bootstrap, api.topics.definitions,
+                         lambda rs: [r for r in rs if r[0] == f"{pid}@1" and r[1] is not None
+                                     and r[3] > min(x[3] for x in rs if x[0] == f"{pid}@1")])
+    last = [v for k, v, _, _ in records if k == f"{pid}@1"][-1]
+    assert last is not None
+    assert decode_definition(last).bpmn_xml == xml
+
+
+def test_the_service_start_republishes_every_stored_version_to_a_fresh_topic(
+    api: Api, schema: str
+) -> None:
+    # given stored versions and a definitions topic the service has never written to
+    pid = new_pid()
+    api.client.post("/api/definitions", content=diagram(pid), headers=XML)
+    stored = {f"{p}@{v}" for p, v in api.sql("SELECT process_id, version FROM definitions")}
+    fresh = unique_name("test.api.fresh") + "."
+    create_topics(api.conns, fresh)
+    try:
+        # when the service starts on it
+        settings = dataclasses.replace(service_settings(api.conns, fresh, schema),
+                                       projection_enabled=False)
+        with running(settings) as deps:
+            republished = deps.metrics.registry.get_sample_value(
+                "laneway_definitions_republished_total")
+
+        # then every stored version is on the topic
+        records = read_topic(api.conns.kafka_bootstrap_servers, f"{fresh}definitions",
+                             lambda rs: {r[0] for r in rs} >= stored)
+        assert {k for k, _, _, _ in records} == stored
+        assert republished == len(stored)
+    finally:
+        delete_topics(api.conns, fresh)
+
+
+# --- instances and messages --------------------------------------------------------------------
+
+
+def test_starting_an_instance_writes_start_instance_keyed_by_the_new_id(api: Api) -> None:
+    pid = new_pid()
+    api.client.post("/api/definitions", content=diagram(pid), headers=XML)
+
+    started = time.perf_counter()
+    response = api.client.post("/api/instances", json={
+        "processId": pid, "variables": {"amount": 1500, "items": ["a", {"b": None}]},
+        "businessKey": "order-7"})
+    elapsed = time.perf_counter() - started
+
+    assert response.status_code == 201, response.text
+    instance_id = response.json()["instanceId"]
+    assert uuid.UUID(instance_id)
+    records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.commands,
+                         with_key(instance_id))
+    [value] = [v for k, v, _, _ in records if k == instance_id]
+    assert value is not None
+    record = decode_record(value)
+    assert (record.kind, record.intent, record.instance_id) == (
+        RecordKind.COMMAND, Command.START_INSTANCE.value, instance_id)
+    assert dict(record.value) == {"processId": pid, "businessKey": "order-7",
+                                  "variables": {"amount": 1500, "items": ["a", {"b": None}]}}
+    assert record.principal.kind.value == "system"
+    print(f"\n[api] start latency {elapsed * 1000:.1f} ms")
+
+
+def test_starting_a_given_version_names_it_and_unknown_ones_are_404(api: Api) -> None:
+    pid = new_pid()
+    api.client.post("/api/definitions", content=diagram(pid), headers=XML)
+
+    ok = api.client.post("/api/instances", json={"processId": pid, "version": 1})
+    unknown_version = api.client.post("/api/instances", json={"processId": pid, "version": 2})
+    unknown_process = api.client.post("/api/instances", json={"processId": new_pid()})
+
+    assert ok.status_code == 201
+    instance_id = ok.json()["instanceId"]
+    records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.commands,
+                         with_key(instance_id))
+    [value] = [v for k, v, _, _ in records if k == instance_id]
+    assert value is not None
+    assert decode_record(value).value["version"] == 1
+    assert unknown_version.status_code == 404
+    assert unknown_version.json()["detail"] == (
+        f"Expected version 2 of process '{pid}', but it has versions [1]")
+    assert unknown_process.status_code == 404
+    assert "Expected a deployed process" in unknown_process.json()["detail"]
+
+
+def test_publishing_a_message_writes_publish_message_keyed_by_correlation_key(api: Api) -> None:
+    key = unique_name("order")
+
+    response = api.client.post("/api/messages", json={
+        "name": "paid", "correlationKey": key, "variables": {"paid": True}, "ttlSeconds": 1.5})
+
+    assert response.status_code == 202, response.text
+    message_id = response.json()["messageId"]
+    records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.messages, with_key(key))
+    [value] = [v for k, v, _, _ in records if k == key]
+    assert value is not None
+    record = decode_record(value)
+    assert record.intent == Command.PUBLISH_MESSAGE.value
+    assert dict(record.value) == {"name": "paid", "correlationKey": key,
+                                  "variables": {"paid": True}, "messageId": message_id,
+                                  "ttl": 1500}
+    assert uuid.UUID(message_id)
+
+
+def test_a_given_message_id_is_kept(api: Api) -> None:
+    response = api.client.post("/api/messages", json={
+        "name": "paid", "correlationKey": "k", "messageId": "m-1"})
+
+    assert response.status_code == 202
+    assert response.json() == {"messageId": "m-1"}
+
+
+# --- the instance projection -------------------------------------------------------------------
+
+
+def run_to_states(pid: str, business_key: str) -> tuple[InstanceState, InstanceState]:
+    """An instance of `diagram(pid)` waiting at its user task, and the same one completed."""
+    repository = DefinitionRepository()
+    repository.deploy(parse(diagram(pid)))
+    runner = LocalRunner(repository)
+    iid = runner.start(pid, {"amount": 5}, instance_id=str(uuid.uuid4()),
+                       business_key=business_key)
+    runner.drain()
+    waiting = runner.instance(iid)
+    assert waiting is not None
+    active = InstanceState.from_dict(waiting.to_dict())
+    runner.run(iid, Answers(tasks={"review": [{"approved": True}]}))
+    done = runner.instance(iid)
+    assert done is not None
+    return active, done
+
+
+def snapshot(inst: InstanceState, ts: int = 1_767_225_600_000) -> bytes:
+    return encode_state(StateSnapshot.of(inst, ts))
+
+
+def snapshots_read(metrics: Metrics, outcome: str) -> float:
+    """How many snapshots a projection read with this outcome."""
+    value = metrics.registry.get_sample_value("laneway_projection_snapshots_total",
+                                              {"outcome": outcome})
+    return value or 0.0
+
+
+def get_instance(api: Api, iid: str, status: str) -> dict[str, Any] | None:
+    response = api.client.get(f"/api/instances/{iid}")
+    if response.status_code == 200 and response.json()["status"] == status:
+        body: dict[str, Any] = response.json()
+        return body
+    return None
+
+
+def test_snapshots_project_to_the_final_status_and_a_tombstone_keeps_the_row(api: Api) -> None:
+    # given an instance's snapshots: waiting at the task, completed, then the tombstone
+    pid = new_pid()
+    active, done = run_to_states(pid, "bk-1")
+    iid = active.instance_id
+    bootstrap = api.conns.kafka_bootstrap_servers
+
+    # when the engine's writes land on `state`
+    produce(bootstrap, api.topics.state, [(iid, snapshot(active))])
+    seen_active = wait_until(lambda: get_instance(api, iid, "ACTIVE"), timeout=30,
+                             message="ACTIVE instance")
+    produce(bootstrap, api.topics.state, [(iid, snapshot(done)), (iid, None),
+                                          ("__messages-0", b"partition state")])
+
+    # then the instance shows waiting at the task, and then completed with its variables
+    assert seen_active == {
+        "instanceId": iid, "processId": pid, "version": 1, "businessKey": "bk-1",
+        "status": "ACTIVE", "activeElements": ["review"], "variables": {"amount": 5},
+        "incidents": [], "updatedAt": "2026-01-01T00:00:00Z"}
+    final = wait_until(lambda: get_instance(api, iid, "COMPLETED"), timeout=30,
+                       message="COMPLETED instance")
+    assert final["activeElements"] == []
+    assert final["variables"] == {"amount": 5, "approved": True}
+    # the tombstone and the partition state came after and changed nothing
+    wait_until(lambda: snapshots_read(api.deps.metrics, "tombstone") >= 1,
+               timeout=30, message="tombstone read")
+    wait_until(lambda: snapshots_read(api.deps.metrics, "skipped") >= 1,
+               timeout=30, message="partition state skipped")
+    assert get_instance(api, iid, "COMPLETED") is not None
+    assert api.client.get(f"/api/instances/{uuid.uuid4()}").status_code == 404
+
+
+def test_a_replayed_older_snapshot_does_not_overwrite_a_newer_one(api: Api) -> None:
+    # given an instance projected to COMPLETED
+    pid = new_pid()
+    active, done = run_to_states(pid, "bk-2")
+    iid = active.instance_id
+    bootstrap = api.conns.kafka_bootstrap_servers
+    produce(bootstrap, api.topics.state, [(iid, snapshot(active)), (iid, snapshot(done))])
+    wait_until(lambda: get_instance(api, iid, "COMPLETED"), timeout=30, message="COMPLETED")
+
+    snapshots = [r for r in read_topic(bootstrap, api.topics.state,
+                                       lambda rs: sum(r[0] == iid for r in rs) >= 2)
+                 if r[1] is not None and not r[0].startswith("__")]
+
+    # when a second projection (a new group: as after lost offsets) reads the topic again
+    metrics = Metrics()
+    replay = InstanceProjection(api.deps.pool, bootstrap, api.topics.state,
+                                unique_name("test.replay"), metrics)
+    replay.start()
+    try:
+        wait_until(lambda: snapshots_read(metrics, "stale") >= len(snapshots), timeout=60,
+                   message="every snapshot read again")
+    finally:
+        replay.stop()
+
+    # then every replayed snapshot, the ACTIVE one included, was older than its row
+    assert snapshots_read(metrics, "applied") == 0
+    assert get_instance(api, iid, "COMPLETED") is not None
+    # and directly: an upsert from an older offset changes nothing
+    [(partition, offset)] = api.sql(
+        "SELECT last_partition, last_offset FROM instances WHERE instance_id = %s", iid)
+    with api.deps.pool.connection() as conn:
+        older = InstanceUpsert(iid, pid, 1, "bk-2", "ACTIVE", ["review"], {}, [],
+                               datetime.now(UTC), partition, offset - 1)
+        assert upsert_instances(conn, [older]) == 0
+
+
+def test_the_instance_list_filters_by_process_and_status_with_the_total_count(api: Api) -> None:
+    # given two instances of one process (one completed) and one of another
+    first, second = new_pid(), new_pid()
+    a_active, _ = run_to_states(first, "a1")
+    _, a_done = run_to_states(first, "a2")
+    b_active, _ = run_to_states(second, "b1")
+    produce(api.conns.kafka_bootstrap_servers, api.topics.state,
+            [(s.instance_id, snapshot(s)) for s in (a_active, a_done, b_active)])
+    wait_until(lambda: get_instance(api, b_active.instance_id, "ACTIVE")
+               and get_instance(api, a_done.instance_id, "COMPLETED")
+               and get_instance(api, a_active.instance_id, "ACTIVE"),
+               timeout=30, message="three instances projected")
+
+    def page(**params: Any) -> dict[str, Any]:
+        response = api.client.get("/api/instances", params=params)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    everything = page(processId=first)
+    active_only = page(processId=first, status="ACTIVE")
+    one_page = page(processId=first, limit=1, offset=1)
+
+    assert everything["count"] == 2
+    assert {i["instanceId"] for i in everything["items"]} == {a_active.instance_id,
+                                                             a_done.instance_id}
+    assert active_only["count"] == 1
+    assert [i["instanceId"] for i in active_only["items"]] == [a_active.instance_id]
+    assert one_page["count"] == 2
+    assert len(one_page["items"]) == 1
+    assert page(processId=second, status="COMPLETED") == {"count": 0, "items": []}
+    assert api.client.get("/api/instances", params={"status": "SLEEPING"}).status_code == 422
+
+
+# --- health, metrics, OpenAPI ------------------------------------------------------------------
+
+
+def test_health_reports_database_kafka_and_projection(api: Api) -> None:
+    response = api.client.get("/health")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "kafka": "ok",
+                                                          "projection": "ok"}}
+
+
+def test_metrics_count_deploys_starts_and_messages(api: Api) -> None:
+    pid = new_pid()
+    api.client.post("/api/definitions", content=diagram(pid), headers=XML)
+    api.client.post("/api/instances", json={"processId": pid})
+    api.client.post("/api/messages", json={"name": "m", "correlationKey": "k"})
+
+    text = api.client.get("/metrics").text
+
+    for name in ('laneway_definitions_deploys_total{outcome="new"}',
+                 "laneway_api_instance_starts_total", "laneway_api_messages_total",
+                 "laneway_projection_lag"):
+        assert name in text
+
+
+def test_openapi_lists_every_route(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    docs = api.client.get("/docs")
+
+    paths = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    assert paths == {
+        ("/api/definitions", "POST"), ("/api/definitions", "GET"),
+        ("/api/definitions/{process_id}/versions/{version}/xml", "GET"),
+        ("/api/instances", "POST"), ("/api/instances", "GET"),
+        ("/api/instances/{instance_id}", "GET"),
+        ("/api/messages", "POST"), ("/health", "GET"), ("/metrics", "GET"),
+    }
+    assert docs.status_code == 200
+    deployed = spec["components"]["schemas"]["DeployedVersion"]["properties"]
+    assert set(deployed) == {"processId", "version", "new"}
+    assert all("description" in p for p in deployed.values())
