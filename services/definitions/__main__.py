@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -27,6 +29,11 @@ def main() -> int:
         _log.error("%s", error)
         return 2
     configure_logging(settings.common)
+    # uvicorn handles SIGINT/SIGTERM itself and re-raises the signal once it has shut down;
+    # with the default handlers that re-raise would kill the process before the `finally`
+    # below closes the projection, the producer and the pool
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stopping)
     try:
         with running(settings) as deps:
             app = create_app(settings, deps)
@@ -39,8 +46,12 @@ def main() -> int:
     except (DatabaseUnavailable, KafkaUnavailable) as error:
         _log.error("%s", error)
         return 1
-    _log.info("Stopping: stopped")
+    _log.info("stopped")
     return 0
+
+
+def _stopping(signum: int, _frame: FrameType | None) -> None:
+    _log.info("Stopping on %s", signal.Signals(signum).name)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,12 @@ class Publisher:
                  client_id: str = "laneway-definitions") -> None:
         self.topics = topics
         self._timeout_s = timeout_s
-        self._producer = Producer(producer_config(bootstrap, client_id=client_id))
+        config = producer_config(bootstrap, client_id=client_id)
+        # librdkafka gives up on a record when the request does: after a 503 the record is
+        # not delivered minutes later behind the caller's back (unless the broker wrote it
+        # and only the acknowledgement was lost)
+        config["message.timeout.ms"] = max(1000, int(timeout_s * 1000))
+        self._producer = Producer(config)
         self._lock = threading.Lock()
 
     def publish_definitions(self, records: Sequence[DefinitionRecord]) -> list[Delivered]:
@@ -97,7 +102,8 @@ class Publisher:
                     break
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     self._producer.poll(0.1)
-        deadline = time.monotonic() + self._timeout_s
+        # a little past message.timeout.ms, so every record has its definitive report
+        deadline = time.monotonic() + self._timeout_s + 2.0
         # flush serves every thread's callbacks; the lock keeps concurrent flushes from
         # fighting over the same queue
         while any(r is None for r in results) and time.monotonic() < deadline:

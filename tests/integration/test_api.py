@@ -11,6 +11,7 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +30,7 @@ from laneway.codec import (
     decode_record,
     encode_state,
 )
-from laneway.engine.records import Command, RecordKind
+from laneway.engine.records import SYSTEM, Command, RecordKind
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.runner import Answers, LocalRunner
 from laneway.engine.state import InstanceState
@@ -43,7 +44,7 @@ from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
 from services.definitions.metrics import Metrics
 from services.definitions.projection import InstanceProjection
-from services.definitions.publisher import republish_missing
+from services.definitions.publisher import Publisher, republish_missing
 from services.definitions.service import running
 from services.definitions.settings import DefinitionsSettings, load_settings
 from services.definitions.store import InstanceUpsert, upsert_instances
@@ -366,6 +367,57 @@ def test_the_service_start_republishes_every_stored_version_to_a_fresh_topic(
         assert republished == len(stored)
     finally:
         delete_topics(api.conns, fresh)
+
+
+def test_a_deploy_kafka_did_not_acknowledge_is_503_and_the_same_upload_repairs_it(
+    api: Api,
+) -> None:
+    # given an API whose Kafka does not answer
+    pid = new_pid()
+    xml = diagram(pid)
+    dead = Publisher("127.0.0.1:1", api.topics, timeout_s=1.0)
+    broken = ServiceDeps(pool=api.deps.pool, publisher=dead)
+    try:
+        with TestClient(create_app(api.settings, broken)) as client:
+            # when a diagram is deployed
+            failed = client.post("/api/definitions", content=xml, headers=XML)
+    finally:
+        dead.close(0.1)
+
+    # then it is stored but the caller is told to retry
+    assert failed.status_code == 503, failed.text
+    assert "Retry the request" in failed.json()["detail"]
+    assert api.sql("SELECT version FROM definitions WHERE process_id = %s", pid) == [(1,)]
+
+    # when the caller retries the same upload where Kafka answers
+    retried = api.client.post("/api/definitions", content=xml, headers=XML)
+
+    # then nothing new is stored and the version is on the topic
+    assert retried.status_code == 200, retried.text
+    assert retried.json() == {"deployed": [{"processId": pid, "version": 1, "new": False}]}
+    records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.definitions,
+                         with_key(f"{pid}@1"))
+    [value] = [v for k, v, _, _ in records if k == f"{pid}@1"]
+    assert value is not None
+    assert decode_definition(value).bpmn_xml == xml
+
+
+def test_concurrent_deploys_of_one_process_number_versions_without_gaps(api: Api) -> None:
+    # given six different diagrams of one process and two copies of each, deployed at once
+    pid = new_pid()
+    files = [diagram(pid, name=f"Review {i}") for i in range(6)] * 2
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(
+            lambda xml: api.deps.deployer.deploy(xml, "x.bpmn", SYSTEM)[0], files))
+
+    # then each distinct diagram got one version, numbered 1..6, and its copy the same one
+    by_digest: dict[str, set[int]] = {}
+    for stored in results:
+        by_digest.setdefault(stored.digest, set()).add(stored.version)
+    assert all(len(v) == 1 for v in by_digest.values())
+    assert sorted(v.pop() for v in by_digest.values()) == [1, 2, 3, 4, 5, 6]
+    assert sum(s.new for s in results) == 6
 
 
 # --- instances and messages --------------------------------------------------------------------
