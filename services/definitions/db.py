@@ -79,6 +79,9 @@ def open_pool(settings: DefinitionsSettings) -> ConnectionPool:
 def migrate(pool: ConnectionPool, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply the migrations not applied yet; return their names."""
     files = sorted(directory.glob("*.sql"))
+    if not files:
+        # an install without the package data would otherwise start with no tables
+        raise RuntimeError(f"Expected SQL migrations in {directory}, but there are none")
     applied_now: list[str] = []
     with pool.connection() as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
