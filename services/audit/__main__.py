@@ -71,8 +71,9 @@ def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> 
     """The sink with its consumer, dead-letter producer and database connection."""
     common = settings.common
     topics = Topics(common.topic_prefix)
-    consumer = Consumer(consumer_config(common.kafka_bootstrap_servers, settings.group,
-                                        client_id="laneway-audit"))
+    consumer = Consumer({**consumer_config(common.kafka_bootstrap_servers, settings.group,
+                                           client_id="laneway-audit"),
+                         "session.timeout.ms": settings.session_timeout_ms})
     producer = Producer(producer_config(common.kafka_bootstrap_servers,
                                         client_id="laneway-audit"))
     return AuditSink(

@@ -29,6 +29,9 @@ class AuditSettings:
     poll_timeout_s: float
     """How long one poll waits for records (`LANEWAY_AUDIT_POLL_S`, default 0.2): the bound
     on shutdown latency and on how long a partial batch waits."""
+    session_timeout_ms: int
+    """The consumer's group session timeout (`LANEWAY_AUDIT_SESSION_TIMEOUT_MS`, default
+    45000): how long a crashed sink holds its partitions before the group moves them."""
     cache_size: int
     """Instances whose last (seq, hash) the sink keeps in memory (`LANEWAY_AUDIT_CACHE_SIZE`,
     default 100000); older ones are read back from the database."""
@@ -57,6 +60,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
         database_schema=schema,
         batch_size=_positive_int(env, "LANEWAY_AUDIT_BATCH_SIZE", 1000),
         poll_timeout_s=_positive_float(env, "LANEWAY_AUDIT_POLL_S", 0.2),
+        session_timeout_ms=_positive_int(env, "LANEWAY_AUDIT_SESSION_TIMEOUT_MS", 45_000),
         cache_size=_positive_int(env, "LANEWAY_AUDIT_CACHE_SIZE", 100_000),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import pytest
@@ -42,7 +43,7 @@ def test_given_a_linked_chain_when_verified_then_it_passes() -> None:
     assert result.ok
     assert result.rows == 6
     assert rows[0].prev_hash == ZERO_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
     assert result.to_dict() == {"ok": True, "rows": 6, "firstBadSeq": None, "reason": None}
 
 
@@ -166,7 +167,8 @@ def test_the_canonical_form_is_sorted_compact_ascii_json_of_every_field() -> Non
     row = _rows(1)[0]
     text = canonical(row).decode("ascii")
     assert text.startswith('{"elementId":"e1","elementType":"serviceTask","instanceId":')
-    assert ", " not in text and ": " not in text
+    assert ", " not in text
+    assert ": " not in text
     for key in ("seq", "recordId", "kind", "intent", "tokenId", "scopeId", "principal",
                 "value", "timestamp", "prevHash"):
         assert f'"{key}":' in text
