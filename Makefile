@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup lint fmt test up down status bench-core clean distclean
+.PHONY: help setup lint fmt test up down status logs bench-core clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,7 +47,7 @@ test: setup ## The test command: lint, then every test under tests/
 	@$(MAKE) lint
 	$(PY) -m pytest -q tests
 
-up: setup ## Start the local stack, then validate and run the example processes
+up: setup ## Start the stack, run the examples in process, start every service, deploy the examples
 ifneq ($(STACK),)
 	$(PY) -m scripts.stack up
 else
@@ -66,21 +66,22 @@ endif
 	  $(LANEWAY) run "$$f" "$${args[@]}" > "$$d/.last-run.jsonl"; \
 	  echo "   completed: $$(wc -l < "$$d/.last-run.jsonl") events (in $$d/.last-run.jsonl)"; \
 	done
-	@# Starting the services (python -m services.<name>) lands with the Kafka backbone.
+	$(PY) -m scripts.services up
 
-down: setup ## Stop the local stack
+down: setup ## Stop the services, then the local stack
+	$(PY) -m scripts.services down
 ifneq ($(STACK),)
 	$(PY) -m scripts.stack down
-else
-	@echo "down: will stop the services and the local stack once scripts/stack/ lands"
 endif
 
-status: setup ## Show what is running
-ifneq ($(STACK),)
-	$(PY) -m scripts.stack status
-else
-	@echo "status: will show the services and the local stack once scripts/stack/ lands"
-endif
+status: setup ## Show what is running: the local stack and each service
+	@rc=0; \
+	$(if $(STACK),$(PY) -m scripts.stack status || rc=$$?;) \
+	$(PY) -m scripts.services status || rc=$$?; \
+	exit $$rc
+
+logs: setup ## The last lines of each service's log (SERVICE=engine for one; FOLLOW=1 to follow)
+	$(PY) -m scripts.services logs $(if $(FOLLOW),-f) $(SERVICE)
 
 bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core

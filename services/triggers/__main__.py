@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from laneway.lifecycle import StopSignal, serve_health_until_stopped
 from laneway.settings import SettingsError, configure_logging
 from services.triggers.settings import load_settings
 
@@ -12,7 +13,7 @@ _log = logging.getLogger("services.triggers")
 
 
 def main() -> int:
-    """Run the service until it is stopped; return the process's exit status."""
+    """Run the service until SIGTERM or SIGINT; return the process's exit status."""
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -20,12 +21,11 @@ def main() -> int:
         _log.error("%s", error)
         return 2
     configure_logging(settings)
-    # The service's shape once it runs: wait for Kafka (and its database) for at most
-    # `startup_timeout_s`, run its loop, and close consumers and producers in `finally`.
-    _log.warning(
-        "The triggers service is not implemented yet: it lands with the Kafka backbone issue."
+    stop = StopSignal()
+    stop.install()
+    return serve_health_until_stopped(
+        settings, stop, lands_with="the triggers issue (schedules and inbound messages)"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,159 @@
+"""`make up`'s service supervisor: start every service, check health, deploy, restart, stop.
+
+Runs the same code as `python -m scripts.services up|status|down` against the real stack, on
+free ports with a temporary run and log directory, its own topic prefix and its own PostgreSQL
+schema, so it never meets the services of a developer's `make up`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from confluent_kafka.admin import AdminClient
+from psycopg import sql
+
+from scripts.services import SERVICES, ServiceError, Supervisor, down, status, up
+from scripts.services.deploy import deploy, example_files
+from scripts.services.health import probe
+from scripts.stack import Connections
+from scripts.stack import Settings as StackSettings
+from scripts.stack.proc import port_open
+from scripts.stack.testing import unique_name, wait_until
+from scripts.stack.topics import ensure_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def supervisor(stack: Connections, tmp_path: Path) -> Iterator[Supervisor]:
+    prefix = unique_name("test.up") + "."
+    schema = unique_name("test_up").replace("-", "_")
+    ensure_topics(
+        StackSettings.from_env(
+            {**stack.env(), "LANEWAY_TOPIC_PREFIX": prefix, "LANEWAY_PARTITIONS": "1"}
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LANEWAY_ENV"}
+    env.update(stack.env())
+    env.update(
+        {"LANEWAY_TOPIC_PREFIX": prefix, "LANEWAY_DB_SCHEMA": schema, "PYTHONUNBUFFERED": "1"}
+    )
+    sup = Supervisor(
+        run_dir=tmp_path / "run",
+        logs_dir=tmp_path / "logs",
+        env=env,
+        ports={name: free_port() for name in SERVICES},
+        stop_grace_s=10.0,
+    )
+    try:
+        yield sup
+    finally:
+        down(sup, SERVICES)
+        admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers})
+        names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix)]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=30).values():
+                future.result(timeout=30)
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def test_up_starts_every_service_then_rerun_keeps_them_and_a_killed_one_comes_back(
+    supervisor: Supervisor,
+) -> None:
+    names = list(SERVICES)
+
+    # given nothing running, when up runs, then every service answers 200 on /health
+    first = up(supervisor, names, timeout=60)
+    assert first.started == tuple(names)
+    assert first.health == dict.fromkeys(names, "ok")
+    for name in names:
+        assert probe(supervisor.ports[name]) == "ok", name
+        assert supervisor.log_file(name).is_file()
+    rows = {row.name: row for row in status(supervisor, names)}
+    assert all(rows[name].running and rows[name].healthy for name in names)
+    pids = {name: rows[name].pid for name in names}
+
+    # and the examples deploy through the API, once: the second time nothing is new
+    deployed = deploy(supervisor.url("definitions"), example_files())
+    assert {d.process_id for d in deployed} >= {"order", "permit", "reminder"}
+    assert all(d.new and d.version == 1 for d in deployed)
+    again_deployed = deploy(supervisor.url("definitions"), example_files())
+    assert [(d.process_id, d.version, d.new) for d in again_deployed] == [
+        (d.process_id, d.version, False) for d in deployed
+    ]
+
+    # when up runs again, then it changes nothing
+    again = up(supervisor, names, timeout=60)
+    assert (again.started, again.restarted, again.kept) == ((), (), tuple(names))
+    assert {row.name: row.pid for row in status(supervisor, names)} == pids
+
+    # given one service killed with SIGKILL, when up runs, then it is started again
+    victim = "worklist"
+    os.kill(pids[victim] or 0, signal.SIGKILL)
+    wait_until(lambda: supervisor.pid(victim) is None, 10, message=f"{victim} gone")
+    assert not status(supervisor, [victim])[0].running
+    revived = up(supervisor, names, timeout=60)
+    assert revived.started == (victim,)
+    assert set(revived.kept) == set(names) - {victim}
+    new_pid = supervisor.pid(victim)
+    assert new_pid is not None
+    assert new_pid != pids[victim]
+    assert probe(supervisor.ports[victim]) == "ok"
+
+    # when down runs, then every service stops, its pid file goes and its port is free
+    assert set(down(supervisor, names)) == set(names)
+    for name in names:
+        assert supervisor.pid(name) is None
+        assert not supervisor.pid_file(name).exists()
+        port = supervisor.ports[name]
+        wait_until(lambda p=port: not port_open(p), 10, message=f"{name}'s port {port} free")
+    assert all(not row.running for row in status(supervisor, names))
+
+
+def test_up_fails_with_the_exit_code_and_log_of_a_service_that_exits_at_once(
+    tmp_path: Path,
+) -> None:
+    # given a `services.worklist` that prints a reason and exits 3
+    fake = tmp_path / "tree" / "services" / "worklist"
+    fake.mkdir(parents=True)
+    (fake.parent / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text(
+        textwrap.dedent(
+            """\
+            import sys
+            print("cannot reach the database", flush=True)
+            sys.exit(3)
+            """
+        )
+    )
+    sup = Supervisor(
+        run_dir=tmp_path / "run",
+        logs_dir=tmp_path / "logs",
+        env={"PATH": os.environ.get("PATH", "")},
+        ports={"worklist": free_port()},
+        cwd=tmp_path / "tree",
+    )
+
+    # when up runs, then it fails at once naming the exit code and quoting the log
+    with pytest.raises(ServiceError) as raised:
+        up(sup, ["worklist"], timeout=30)
+
+    message = str(raised.value)
+    assert "worklist exited with code 3 while starting" in message
+    assert "cannot reach the database" in message
+    assert sup.pid("worklist") is None
