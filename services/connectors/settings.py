@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from laneway.connectors import DEFAULT_SECRETS_DIR
 from laneway.settings import Settings, SettingsError
 
 DEFAULT_CONNECTOR_TYPES = ("email", "slack", "http", "llm")
@@ -13,23 +14,81 @@ DEFAULT_CONNECTOR_TYPES = ("email", "slack", "http", "llm")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectorsSettings:
-    """The shared settings plus which connector types this process serves."""
+    """The shared settings plus which connector types this process serves, and how."""
 
     common: Settings
     """Connections, topic prefix, logging: the same for every service."""
     connector_types: tuple[str, ...]
-    """Connector types to consume `jobs.<type>` for (`LANEWAY_CONNECTOR_TYPES`, comma-separated).
-    One Deployment per type in Kubernetes, so each type scales alone."""
+    """Connector types to consume `jobs.<type>` for (`LANEWAY_CONNECTOR_TYPES`, comma-separated,
+    or `--types`). One Deployment per type in Kubernetes, so each type scales alone."""
+    concurrency: int = 32
+    """Jobs of one type running at once in this process (`LANEWAY_CONNECTOR_CONCURRENCY`);
+    each type has its own bound, so a slow type cannot take another's slots."""
+    secrets_dir: str = DEFAULT_SECRETS_DIR
+    """Where mounted secret files are (`LANEWAY_SECRETS_DIR`)."""
+    idempotency_ttl_s: float = 7 * 24 * 3600.0
+    """How long a job's stored result is kept in Redis to answer redeliveries
+    (`LANEWAY_CONNECTOR_IDEMPOTENCY_TTL_S`, default 7 days)."""
+    poll_timeout_s: float = 0.1
+    """How long one poll of `jobs.<type>` waits (`LANEWAY_CONNECTOR_POLL_S`): the bound on
+    shutdown latency."""
+    shutdown_grace_s: float = 20.0
+    """How long a stopping worker lets running jobs finish (`LANEWAY_CONNECTOR_SHUTDOWN_GRACE_S`);
+    jobs still running after it are redelivered to another worker."""
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The environment the settings came from (secrets and per-connector settings are read
+    from it when a job needs them)."""
+
+    def group(self, connector_type: str) -> str:
+        """The consumer group of one type: `<prefix>connectors.<type>`."""
+        return f"{self.common.topic_prefix}connectors.{connector_type}"
+
+    def connector_settings(self, connector_type: str) -> dict[str, str]:
+        """`LANEWAY_CONNECTOR_<TYPE>_<NAME>` variables as `{name: value}`."""
+        prefix = f"LANEWAY_CONNECTOR_{connector_type.upper().replace('-', '_')}_"
+        return {k[len(prefix):].lower(): v for k, v in self.environ.items()
+                if k.startswith(prefix)}
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> ConnectorsSettings:
-    """Read the connectors' settings from `environ` (default: the process environment)."""
+def _number(env: Mapping[str, str], name: str, default: str, kind: type[int] | type[float]
+            ) -> float:
+    raw = env.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise SettingsError(f"Expected {name} to be a positive number, but got {raw!r}")
+    return value
+
+
+def parse_types(raw: str, source: str = "LANEWAY_CONNECTOR_TYPES") -> tuple[str, ...]:
+    """A comma-separated list of connector types, blanks dropped; at least one."""
+    types = tuple(dict.fromkeys(t.strip() for t in raw.split(",") if t.strip()))
+    if not types:
+        raise SettingsError(f"Expected {source} to name at least one type, but got {raw!r}")
+    return types
+
+
+def load_settings(environ: Mapping[str, str] | None = None,
+                  types: str | None = None) -> ConnectorsSettings:
+    """Read the connectors' settings from `environ` (default: the process environment);
+    `types` (from `--types`) overrides LANEWAY_CONNECTOR_TYPES."""
     common = Settings.from_env("connectors", environ)
     env = os.environ if environ is None else environ
-    raw = env.get("LANEWAY_CONNECTOR_TYPES", ",".join(DEFAULT_CONNECTOR_TYPES))
-    types = tuple(t.strip() for t in raw.split(",") if t.strip())
-    if not types:
-        raise SettingsError(
-            f"Expected LANEWAY_CONNECTOR_TYPES to name at least one type, but got {raw!r}"
-        )
-    return ConnectorsSettings(common=common, connector_types=types)
+    if types is not None:
+        connector_types = parse_types(types, "--types")
+    else:
+        connector_types = parse_types(
+            env.get("LANEWAY_CONNECTOR_TYPES", ",".join(DEFAULT_CONNECTOR_TYPES)))
+    return ConnectorsSettings(
+        common=common,
+        connector_types=connector_types,
+        concurrency=int(_number(env, "LANEWAY_CONNECTOR_CONCURRENCY", "32", int)),
+        secrets_dir=env.get("LANEWAY_SECRETS_DIR", DEFAULT_SECRETS_DIR),
+        idempotency_ttl_s=_number(env, "LANEWAY_CONNECTOR_IDEMPOTENCY_TTL_S", str(7 * 24 * 3600),
+                                  float),
+        poll_timeout_s=_number(env, "LANEWAY_CONNECTOR_POLL_S", "0.1", float),
+        shutdown_grace_s=_number(env, "LANEWAY_CONNECTOR_SHUTDOWN_GRACE_S", "20", float),
+        environ=dict(env),
+    )

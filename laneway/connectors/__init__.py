@@ -1,0 +1,57 @@
+"""The connector plugin API: write a `Connector`, register it under the entry point group
+`laneway.connectors`, and the connectors service runs it for the jobs of its type.
+
+```python
+from laneway.connectors import Connector, ConnectorContext, Job, JobFailed, render
+
+class SlackConnector(Connector):
+    type = "slack"
+
+    async def run(self, job: Job, ctx: ConnectorContext) -> dict[str, object]:
+        url = ctx.secrets.get("slack_webhook")
+        response = await ctx.http.post(url, json={"text": render(job.attributes["acme:text"],
+                                                                 job.variables)})
+        if response.status_code >= 500:
+            raise JobFailed(f"Slack answered {response.status_code}", retryable=True)
+        return {"posted": True}
+```
+
+See docs/connectors.md.
+"""
+
+from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
+from laneway.connectors._policy import PolicyError, RetryPolicy, parse_duration
+from laneway.connectors._registry import (
+    BUILTINS,
+    GROUP,
+    Discovered,
+    DiscoveryError,
+    discover,
+    load_connectors,
+)
+from laneway.connectors._secrets import DEFAULT_SECRETS_DIR, Secrets
+from laneway.connectors._templates import TemplateError, lookup, render, render_json, render_value
+
+__all__ = [
+    "BUILTINS",
+    "DEFAULT_SECRETS_DIR",
+    "GROUP",
+    "BpmnError",
+    "Connector",
+    "ConnectorContext",
+    "Discovered",
+    "DiscoveryError",
+    "Job",
+    "JobFailed",
+    "PolicyError",
+    "RetryPolicy",
+    "Secrets",
+    "TemplateError",
+    "discover",
+    "load_connectors",
+    "lookup",
+    "parse_duration",
+    "render",
+    "render_json",
+    "render_value",
+]

@@ -1,0 +1,132 @@
+"""The plugin API: what a connector gets (`Job`, `ConnectorContext`), what it returns, and the
+two errors that tell the runtime what to do next (`BpmnError`, `JobFailed`)."""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+    from laneway.connectors._secrets import Secrets
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job handed to a connector: a service task (or send task, ...) waiting for it."""
+
+    instance_id: str
+    """The process instance the job belongs to (a UUID string)."""
+    key: int
+    """The job key: what COMPLETE_JOB / FAIL_JOB / THROW_ERROR name. Unique per instance; a job
+    the engine creates again after an incident is resolved keeps its key."""
+    element_id: str
+    """The id of the BPMN element (the service task) in the diagram."""
+    element_name: str | None
+    """The element's `name`, when the diagram gives one."""
+    type: str
+    """The connector type (`http`, `email`, ...): the topic `jobs.<type>` it came from."""
+    attributes: Mapping[str, str]
+    """The element's extension attributes, verbatim: `{"laneway:url": "...", "acme:x": "..."}`."""
+    lane: str | None
+    """The name of the lane the element sits in, if any."""
+    persona: str | None
+    """The lane's persona (`laneway:persona`), if any."""
+    variables: Mapping[str, Any]
+    """The input variables: JSON-like values the engine handed over."""
+    headers: Mapping[str, str]
+    """Task headers (Zeebe's `taskHeaders`, and the like)."""
+    retries: int
+    """Retries left, this attempt included: at 1 a failure of this attempt raises an incident."""
+    attempt: int = 1
+    """Which attempt this is in the worker, from 1."""
+    record_id: str = ""
+    """The id of the JOB_CREATED record the job came from; a job created again after an
+    incident has a new one."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """`<instance id>:<job key>`: the same for every attempt and every redelivery of the
+        job, so a far side that dedupes on it sees one request."""
+        return f"{self.instance_id}:{self.key}"
+
+
+class BpmnError(Exception):
+    """A business error the diagram can catch (an error boundary event or an error event
+    subprocess with `code`); the runtime sends THROW_ERROR. Uncaught, it becomes an incident.
+    Never retried: the diagram decides what happens next."""
+
+    def __init__(self, code: str, message: str = "",
+                 variables: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message or code)
+        self.code = code
+        """The BPMN error code the catching event matches on."""
+        self.message = message
+        """What went wrong, for people (goes to the audit log)."""
+        self.variables: Mapping[str, Any] = dict(variables or {})
+        """Variables to set where the error is caught."""
+
+
+class JobFailed(Exception):
+    """A technical failure. `retryable=True` (say, a timeout or a 503): the runtime tries again
+    after the backoff while retries are left; `retryable=False` (a 400, a missing setting): it
+    sends FAIL_JOB with no retries at once, which raises an incident for a person to resolve."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        """What went wrong, for people (goes to the incident)."""
+        self.retryable = retryable
+        """Whether trying again may help."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorContext:
+    """What the runtime lends a connector for one attempt of one job."""
+
+    secrets: Secrets
+    """Named secrets from the environment or mounted files (never from the diagram);
+    `secrets.get("smtp")`. Their values are kept out of logs and failure messages."""
+    http: httpx.AsyncClient
+    """A shared HTTP client (connection pooling); pass `timeout=ctx.timeout` per request."""
+    log: logging.LoggerAdapter[logging.Logger]
+    """A logger that names the job and redacts secrets from what it writes."""
+    idempotency_key: str
+    """`<instance id>:<job key>`: pass it on to the far side (HTTP `Idempotency-Key`,
+    e-mail `Message-ID`) so a repeated side effect can be recognised there."""
+    timeout: float
+    """Seconds this attempt may take (`laneway:timeout`); the runtime cancels it after that."""
+    settings: Mapping[str, str] = field(default_factory=dict)
+    """This connector type's own settings: `LANEWAY_CONNECTOR_<TYPE>_<NAME>` environment
+    variables, keyed by `<name>` in lower case."""
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret value looked up so far replaced by `***`."""
+        return self.secrets.redact(text)
+
+
+class Connector(abc.ABC):
+    """A connector: one `type`, one `run`. Subclass it in your own package and register the
+    class under the entry point group `laneway.connectors` with the type as the name.
+
+    The runtime makes one instance per process (a no-argument constructor) and calls `run`
+    concurrently for many jobs: keep per-job state in locals, not on `self`.
+    """
+
+    type: str = ""
+    """The connector type: jobs on `jobs.<type>` come here."""
+
+    @abc.abstractmethod
+    async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any]:
+        """Do the job's side effect and return the result variables (JSON-like values).
+
+        Raise `BpmnError` for a business outcome the diagram handles, `JobFailed` for a
+        technical failure. Any other exception counts as a retryable failure.
+        """
+
+    async def close(self) -> None:  # noqa: B027 -- optional hook, empty by design
+        """Release what the connector holds; called once when the worker stops."""

@@ -1,0 +1,159 @@
+"""The `email` connector: one plain-text e-mail per job over SMTP (smtplib, in a thread).
+
+The server comes from a secret, never from the diagram: `smtp`, or `smtp_<name>` when the
+element says `laneway:smtp="<name>"`. The secret is a URL:
+
+    smtp://user:pass@host:25              plain (a relay inside the cluster)
+    smtp+starttls://user:pass@host:587    STARTTLS (the default port 587)
+    smtps://user:pass@host:465            TLS from the first byte
+
+with optional query parameters `from=` (the default sender) and `cafile=` (a CA bundle to
+trust, for a private CA). The user and password are URL-encoded. Attributes: `laneway:to`,
+`laneway:cc`, `laneway:bcc` (comma-separated, templates), `laneway:from`, `laneway:subject`,
+`laneway:body` (templates), `laneway:resultVariable` (gets the Message-ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, getaddresses
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from laneway.connectors._api import Connector, ConnectorContext, Job, JobFailed
+from laneway.connectors._templates import TemplateError, render
+
+_SCHEMES = {"smtp": ("plain", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpServer:
+    """Where and how to send, read from the secret URL."""
+
+    host: str
+    port: int
+    security: str
+    """`plain`, `starttls` or `tls`."""
+    user: str | None
+    password: str | None
+    sender: str | None
+    cafile: str | None
+
+    @staticmethod
+    def from_url(url: str, secret: str) -> SmtpServer:
+        """Parse the secret's URL; the message never quotes the URL (it holds a password)."""
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port
+        except ValueError:
+            raise JobFailed(f"Expected secret '{secret}' to be an SMTP URL such as "
+                            "smtp+starttls://user:pass@host:587, but it does not parse",
+                            retryable=False) from None
+        if parts.scheme not in _SCHEMES or not parts.hostname:
+            raise JobFailed(f"Expected secret '{secret}' to be a URL of scheme smtp, "
+                            "smtp+starttls or smtps with a host, but it is not", retryable=False)
+        security, default_port = _SCHEMES[parts.scheme]
+        query = parse_qs(parts.query)
+        return SmtpServer(
+            host=parts.hostname, port=port or default_port, security=security,
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            sender=query.get("from", [None])[0], cafile=query.get("cafile", [None])[0])
+
+
+def _addresses(raw: str) -> list[str]:
+    return [addr for _, addr in getaddresses([raw]) if addr]
+
+
+def message_id(job: Job) -> str:
+    """`<job-{instance}-{key}@laneway>`: the same for every attempt, so a receiving system
+    that dedupes on Message-ID shows a repeated send once."""
+    return f"<job-{job.instance_id}-{job.key}@laneway>"
+
+
+def build_message(job: Job, sender: str | None) -> tuple[EmailMessage, list[str]]:
+    """The message and its envelope recipients (to, cc and bcc)."""
+    attrs, variables = job.attributes, job.variables
+    try:
+        fields = {name: render(attrs.get(f"laneway:{name}", ""), variables).strip()
+                  for name in ("to", "cc", "bcc", "from", "subject")}
+        body = render(attrs.get("laneway:body", ""), variables)
+    except TemplateError as exc:
+        raise JobFailed(str(exc), retryable=False) from None
+    to, cc, bcc = (_addresses(fields[n]) for n in ("to", "cc", "bcc"))
+    if not to + cc + bcc:
+        raise JobFailed("Expected laneway:to (or cc or bcc) to name a recipient, but it names "
+                        "none", retryable=False)
+    from_ = fields["from"] or sender
+    if not from_:
+        raise JobFailed("Expected laneway:from, or a from= parameter in the SMTP secret",
+                        retryable=False)
+    msg = EmailMessage()
+    msg["From"] = from_
+    if to:
+        msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    msg["Subject"] = fields["subject"]
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = message_id(job)
+    msg.set_content(body)
+    return msg, to + cc + bcc
+
+
+def send(server: SmtpServer, msg: EmailMessage, recipients: list[str], timeout: float) -> None:
+    """Send over SMTP, blocking; SMTP errors become `JobFailed` (4xx replies and lost
+    connections retryable, 5xx not)."""
+    context = ssl.create_default_context(cafile=server.cafile)
+    try:
+        smtp: smtplib.SMTP
+        if server.security == "tls":
+            smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(server.host, server.port, timeout=timeout)
+        with smtp:
+            if server.security == "starttls":
+                smtp.starttls(context=context)
+            if server.user is not None:
+                smtp.login(server.user, server.password or "")
+            smtp.send_message(msg, to_addrs=recipients)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise JobFailed(f"SMTP login refused: {exc.smtp_code}", retryable=False) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = ", ".join(sorted(exc.recipients))
+        raise JobFailed(f"SMTP refused the recipients {refused}", retryable=False) from None
+    except smtplib.SMTPResponseException as exc:
+        text = exc.smtp_error.decode("utf-8", "replace") if isinstance(
+            exc.smtp_error, bytes) else str(exc.smtp_error)
+        raise JobFailed(f"SMTP answered {exc.smtp_code} {text}",
+                        retryable=400 <= exc.smtp_code < 500) from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise JobFailed(f"SMTP server does not support it: {exc}", retryable=False) from None
+    except ssl.SSLCertVerificationError as exc:
+        raise JobFailed(f"SMTP server certificate not trusted: {exc.verify_message}",
+                        retryable=False) from None
+    except (OSError, smtplib.SMTPException) as exc:
+        raise JobFailed(f"SMTP connection to {server.host}:{server.port} failed: "
+                        f"{type(exc).__name__}: {exc}") from None
+
+
+class EmailConnector(Connector):
+    """Sends an e-mail; see the module docstring and docs/connectors.md."""
+
+    type = "email"
+
+    async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any]:
+        """Build the message from the templates and send it through the named server."""
+        name = job.attributes.get("laneway:smtp", "").strip()
+        secret = f"smtp_{name}" if name else "smtp"
+        server = SmtpServer.from_url(ctx.secrets.get(secret), secret)
+        msg, recipients = build_message(job, server.sender or server.user)
+        await asyncio.to_thread(send, server, msg, recipients, ctx.timeout)
+        ctx.log.info("sent %s to %d recipient(s)", msg["Message-ID"], len(recipients))
+        result_variable = job.attributes.get("laneway:resultVariable", "").strip()
+        return {result_variable: msg["Message-ID"]} if result_variable else {}

@@ -1,0 +1,224 @@
+"""One job, start to finish: claim it, run the connector with retries, backoff and a timeout,
+and produce the commands that answer it.
+
+- returns variables: COMPLETE_JOB {jobKey, variables};
+- raises BpmnError: THROW_ERROR {jobKey, errorCode, errorMessage, variables};
+- raises JobFailed(retryable=False), or the attributes are malformed: FAIL_JOB {jobKey,
+  retries: 0, errorMessage};
+- fails retryably (JobFailed, a timeout, any other exception) with retries left: FAIL_JOB
+  {jobKey, retries: <left>, errorMessage}, then the next attempt after the backoff;
+  with none left: FAIL_JOB {jobKey, retries: 0, errorMessage}.
+
+Every command carries the principal `agent` / `connector:<type>`; every message and value is
+redacted of secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+
+from laneway.codec import EncodeError, JobRecord, encode_record
+from laneway.connectors import (
+    BpmnError,
+    Connector,
+    ConnectorContext,
+    Job,
+    JobFailed,
+    PolicyError,
+    RetryPolicy,
+    Secrets,
+)
+from laneway.engine.records import Command, Principal, PrincipalKind, command
+from services.connectors import metrics
+from services.connectors.idempotency import IdempotencyStore, idempotency_key
+
+_log = logging.getLogger("services.connectors")
+_NAMESPACE = uuid.UUID("6f1c1e52-8a43-4c1a-9d63-2b6f0c7e9a11")
+# The lease outlives an attempt by this much, so a slow answer does not hand the job over.
+LEASE_MARGIN_S = 30.0
+_STORE_RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+Emit = Callable[[str, bytes], Awaitable[None]]
+"""Produce an encoded command to `commands` with this key and wait until Kafka has it."""
+
+
+class JobLog(logging.LoggerAdapter[logging.Logger]):
+    """A logger that names the job and redacts secrets, tracebacks included."""
+
+    def __init__(self, logger: logging.Logger, job: str, secrets: Secrets) -> None:
+        super().__init__(logger, {})
+        self._job = job
+        self._secrets = secrets
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        """Format, redact, then log (the record holds no unredacted arguments)."""
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg) % args if args else str(msg)
+        exc_info = kwargs.pop("exc_info", None)
+        if exc_info:
+            exc = exc_info if isinstance(exc_info, BaseException) else None
+            lines = (traceback.format_exception(exc) if exc is not None
+                     else traceback.format_exc().splitlines(keepends=True))
+            text += "\n" + "".join(lines).rstrip()
+        self.logger.log(level, "%s", self._secrets.redact(f"{self._job}: {text}"), **kwargs)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What every job of one type shares in a worker."""
+
+    connector: Connector
+    secrets: Secrets
+    http: httpx.AsyncClient
+    store: IdempotencyStore
+    emit: Emit
+    slots: asyncio.Semaphore
+    """Bounds the attempts running at once (not jobs waiting in a backoff)."""
+    settings: Mapping[str, str] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+
+    @property
+    def principal(self) -> Principal:
+        """`agent` / `connector:<type>`."""
+        return Principal(PrincipalKind.AGENT, f"connector:{self.connector.type}")
+
+
+def _scrub(value: Any, secrets: Secrets) -> Any:
+    if isinstance(value, str):
+        return secrets.redact(value)
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    return value
+
+
+def _encode(rt: Runtime, record: JobRecord, intent: Command, value: dict[str, Any],
+            attempt: int) -> bytes:
+    """The command as bytes; its id is derived from the job record, intent and attempt, so a
+    replay of the same outcome is the same record."""
+    cmd = command(intent, record.instance_id, _scrub(value, rt.secrets),
+                  record_id=str(uuid.uuid5(_NAMESPACE, f"{record.record_id}/{intent}/{attempt}")),
+                  timestamp=int(rt.clock() * 1000), principal=rt.principal)
+    cmd = replace(cmd, element_id=record.element_id, element_type=record.element_type,
+                  token_id=record.token_id, scope_id=record.scope_id)
+    return encode_record(cmd)
+
+
+def _fail(record: JobRecord, retries: int, message: str) -> dict[str, Any]:
+    return {"jobKey": record.key, "retries": retries, "errorMessage": message}
+
+
+async def _patiently(what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    """Retry an infrastructure call (Redis) until it works: the job is not the one to
+    blame, so this costs none of its retries; the health check reports the outage."""
+    for attempt in range(10**9):
+        try:
+            return await call()
+        except (OSError, ConnectionError, TimeoutError) as exc:  # redis' errors subclass these
+            delay = _STORE_RETRY_S[min(attempt, len(_STORE_RETRY_S) - 1)]
+            _log.warning("%s failed (%s); again in %.1fs", what, exc, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _job(record: JobRecord, retries: int, attempt: int) -> Job:
+    return Job(instance_id=record.instance_id, key=record.key, element_id=record.element_id,
+               element_name=record.element_name, type=record.type,
+               attributes=dict(record.attributes), lane=record.lane, persona=record.persona,
+               variables=dict(record.variables), headers=dict(record.headers),
+               retries=retries, attempt=attempt, record_id=record.record_id)
+
+
+async def execute(record: JobRecord, rt: Runtime) -> str:
+    """Answer one job; returns the intent of the final command."""
+    kind = rt.connector.type
+    log = JobLog(_log, f"job {record.instance_id}:{record.key} ({record.element_id})",
+                 rt.secrets)
+    try:
+        policy = RetryPolicy.from_attributes(record.attributes, record.retries)
+    except PolicyError as exc:
+        await rt.emit(record.instance_id, _encode(rt, record, Command.FAIL_JOB,
+                                                  _fail(record, 0, str(exc)), 0))
+        return Command.FAIL_JOB.value
+    key = idempotency_key(kind, record.instance_id, record.key)
+    stored = await _patiently("claiming the job in Redis",
+                              lambda: rt.store.claim(key, record.record_id, lease_s(policy)))
+    if stored is not None:
+        log.info("redelivered: answering with the stored result")
+        metrics.REPLAYED.labels(kind).inc()
+        await rt.emit(record.instance_id, stored)
+        return "REPLAYED"
+    try:
+        intent, value, attempt = await _attempts(record, rt, policy, key, log)
+    except asyncio.CancelledError:
+        await asyncio.shield(rt.store.release(key, record.record_id))
+        raise
+    try:
+        data = _encode(rt, record, intent, value, attempt)
+    except EncodeError as exc:
+        intent = Command.FAIL_JOB
+        data = _encode(rt, record, intent, _fail(
+            record, 0, f"Expected the connector's result to be JSON-like, but {exc}"), attempt)
+    # stored before it is produced: a worker dying in between replays it instead of re-running
+    await _patiently("storing the result in Redis",
+                     lambda: rt.store.finish(key, record.record_id, intent.value, data))
+    await rt.emit(record.instance_id, data)
+    return intent.value
+
+
+async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: str,
+                    log: JobLog) -> tuple[Command, dict[str, Any], int]:
+    """Run attempts until one answers; the final command's intent and value."""
+    kind = rt.connector.type
+    remaining = policy.retries
+    attempt = 0
+    while True:
+        attempt += 1
+        ctx = ConnectorContext(secrets=rt.secrets, http=rt.http, log=log,
+                               idempotency_key=f"{record.instance_id}:{record.key}",
+                               timeout=policy.timeout_s, settings=rt.settings)
+        try:
+            async with rt.slots:
+                result = await asyncio.wait_for(
+                    rt.connector.run(_job(record, remaining, attempt), ctx), policy.timeout_s)
+            return Command.COMPLETE_JOB, {"jobKey": record.key,
+                                          "variables": dict(result)}, attempt
+        except BpmnError as exc:
+            log.info("BPMN error %s: %s", exc.code, exc.message)
+            return Command.THROW_ERROR, {"jobKey": record.key, "errorCode": exc.code,
+                                         "errorMessage": exc.message,
+                                         "variables": dict(exc.variables)}, attempt
+        except JobFailed as exc:
+            message, retryable = exc.message, exc.retryable
+        except TimeoutError:
+            message, retryable = (f"attempt {attempt} took longer than {policy.timeout_s:g}s "
+                                  "(laneway:timeout)"), True
+        except Exception as exc:  # a connector bug counts as a retryable failure
+            log.warning("attempt %d raised", attempt, exc_info=exc)
+            message, retryable = f"{type(exc).__name__}: {exc}", True
+        metrics.ATTEMPTS_FAILED.labels(kind).inc()
+        remaining = remaining - 1 if retryable else 0
+        log.warning("attempt %d failed (%s retries left): %s", attempt, remaining, message)
+        if remaining <= 0:
+            return Command.FAIL_JOB, _fail(record, 0, message), attempt
+        await rt.emit(record.instance_id, _encode(rt, record, Command.FAIL_JOB,
+                                                  _fail(record, remaining, message), attempt))
+        await asyncio.sleep(policy.backoff(attempt))
+        await _patiently("renewing the job's lease in Redis",
+                         lambda: rt.store.renew(key, record.record_id, lease_s(policy)))
+
+
+def lease_s(policy: RetryPolicy) -> float:
+    """How long a worker's hold on a job lasts without renewal."""
+    return policy.timeout_s + LEASE_MARGIN_S
