@@ -142,19 +142,11 @@ def keys_on_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[st
     config["group.id"] = f"laneway-definitions-republish-{uuid.uuid4().hex}"
     config["enable.partition.eof"] = True
     consumer = Consumer(config)
+    deadline = time.monotonic() + timeout_s
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            raise KafkaException(metadata.error if metadata else f"no topic {topic}")
-        partitions = [TopicPartition(topic, p, -2) for p in metadata.partitions]  # beginning
-        pending: set[int] = set()
-        for tp in partitions:
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
-            if high > low:
-                pending.add(tp.partition)
+        partitions, pending = _partitions_with_records(consumer, topic, deadline)
         consumer.assign(partitions)
         live: dict[str, bool] = {}
-        deadline = time.monotonic() + timeout_s
         while pending:
             if time.monotonic() > deadline:
                 raise KafkaException(f"Expected to read {topic} to its end within "
@@ -175,6 +167,39 @@ def keys_on_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[st
         return {k for k, present in live.items() if present}
     finally:
         consumer.close()
+
+
+_TRANSIENT = frozenset({
+    KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,
+})
+
+
+def _partitions_with_records(consumer: Consumer, topic: str, deadline: float
+                             ) -> tuple[list[TopicPartition], set[int]]:
+    """Every partition of `topic` (to read from the beginning) and those holding records;
+    waits out what a topic created a moment ago answers until its leaders are elected."""
+    while True:
+        left = max(0.5, deadline - time.monotonic())
+        try:
+            metadata = consumer.list_topics(topic, timeout=left).topics.get(topic)
+            if metadata is None or metadata.error is not None:
+                raise KafkaException(metadata.error if metadata is not None
+                                     else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+            partitions = [TopicPartition(topic, p, -2) for p in metadata.partitions]
+            pending: set[int] = set()
+            for tp in partitions:
+                low, high = consumer.get_watermark_offsets(tp, timeout=left)
+                if high > low:
+                    pending.add(tp.partition)
+            return partitions, pending
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            transient = isinstance(err, KafkaError) and (err.code() in _TRANSIENT
+                                                         or err.retriable())
+            if not transient or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 def republish_missing(store: DefinitionStore, publisher: Publisher, bootstrap: str,
