@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 __all__ = [
@@ -25,6 +27,9 @@ __all__ = [
     "ChainRow",
     "Verification",
     "canonical",
+    "canonical_texts",
+    "hash_of",
+    "json_texts",
     "jsonb_safe",
     "link",
     "row_hash",
@@ -98,31 +103,72 @@ def _number_by_value(value: Any) -> Any:
     return value
 
 
+# Built once: json.dumps with options builds a new encoder on every call. allow_nan=False: a
+# NaN or infinity raises, and json_texts takes the slow path.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                            allow_nan=False)
+_dumps = _ENCODER.encode
+_string = encode_basestring_ascii
+
+
+# The repr of an integral float: "2.0" (a ".0" not followed by a digit) or "1e+16". A string
+# that happens to contain either only costs the slower, exact path.
+_INTEGRAL_FLOAT = re.compile(r"\.0(?![0-9])|e\+")
+
+
+def json_texts(value: Any) -> tuple[str, str]:
+    """(stored, hashed): `value` as JSON text for a `jsonb` column (`jsonb_safe` applied),
+    and the text its hash is taken over (the same, with numbers by value).
+
+    One `json.dumps` in the common case: the recursive walks run only when the text shows
+    they would change something.
+    """
+    try:
+        text = _dumps(value)
+    except ValueError:
+        value = jsonb_safe(value)
+        text = _dumps(value)
+    else:
+        if "\\u0000" in text:
+            value = jsonb_safe(value)
+            text = _dumps(value)
+    hashed = _dumps(_number_by_value(value)) if _INTEGRAL_FLOAT.search(text) else text
+    return text, hashed
+
+
+def canonical_texts(instance_id: str, seq: int, record_id: str, kind: str, intent: str,
+                    element_id: str, element_type: str, token_id: int, scope_id: int,
+                    principal_text: str, value_text: str, timestamp: int, prev_hash: str
+                    ) -> bytes:
+    """The canonical bytes from the hashed JSON texts of the principal and value (see
+    `json_texts`): sorted keys, compact, ASCII, built without re-serialising the value."""
+    d = _string
+    return (
+        f'{{"elementId":{d(element_id)},"elementType":{d(element_type)},'
+        f'"instanceId":{d(instance_id)},"intent":{d(intent)},"kind":{d(kind)},'
+        f'"prevHash":{d(prev_hash)},"principal":{principal_text},"recordId":{d(record_id)},'
+        f'"scopeId":{int(scope_id)},"seq":{int(seq)},"timestamp":{int(timestamp)},'
+        f'"tokenId":{int(token_id)},"value":{value_text}}}'
+    ).encode("ascii")
+
+
 def canonical(row: ChainRow) -> bytes:
-    """The bytes a row's hash is taken over: every content field and the previous hash."""
-    body = {
-        "instanceId": row.instance_id,
-        "seq": row.seq,
-        "recordId": row.record_id,
-        "kind": row.kind,
-        "intent": row.intent,
-        "elementId": row.element_id,
-        "elementType": row.element_type,
-        "tokenId": row.token_id,
-        "scopeId": row.scope_id,
-        "principal": _number_by_value(row.principal),
-        "value": _number_by_value(row.value),
-        "timestamp": row.timestamp,
-        "prevHash": row.prev_hash,
-    }
-    # allow_nan=False: jsonb_safe has removed them; one left here is a bug worth an error
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False).encode("ascii")
+    """The bytes a row's hash is taken over: every content field and the previous hash, as
+    compact JSON with sorted keys."""
+    return canonical_texts(row.instance_id, row.seq, row.record_id, row.kind, row.intent,
+                           row.element_id, row.element_type, row.token_id, row.scope_id,
+                           json_texts(row.principal)[1], json_texts(row.value)[1],
+                           row.timestamp, row.prev_hash)
+
+
+def hash_of(canonical_bytes: bytes) -> str:
+    """The hex SHA-256 of canonical bytes."""
+    return hashlib.sha256(canonical_bytes).hexdigest()
 
 
 def row_hash(row: ChainRow) -> str:
     """The hex SHA-256 a row must store."""
-    return hashlib.sha256(canonical(row)).hexdigest()
+    return hash_of(canonical(row))
 
 
 def jsonb_safe(value: Any) -> Any:

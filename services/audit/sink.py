@@ -18,7 +18,6 @@ on.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -34,7 +33,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 
 from laneway.codec import dead_letter_headers, decode_record
 from laneway.engine.records import Record
-from services.audit.chain import ZERO_HASH, ChainRow, jsonb_safe, row_hash
+from services.audit.chain import ZERO_HASH, canonical_texts, hash_of, json_texts
 
 __all__ = ["COLUMNS", "AuditSink", "SinkMetrics", "SinkStopped", "default_metrics"]
 
@@ -321,16 +320,17 @@ class AuditSink:
         rec = each.record
         last_seq, last_hash = tentative.get(rec.instance_id) or self._tails.get(
             rec.instance_id, (0, ZERO_HASH))
-        principal = jsonb_safe(rec.principal.to_dict())
-        value = jsonb_safe(dict(rec.value))
-        chained = ChainRow(rec.instance_id, last_seq + 1, rec.record_id, rec.kind.value,
-                           rec.intent, rec.element_id, rec.element_type, rec.token_id,
-                           rec.scope_id, principal, value, rec.timestamp, last_hash)
-        digest = row_hash(chained)
-        tentative[rec.instance_id] = (chained.seq, digest)
-        return (rec.instance_id, chained.seq, rec.record_id, chained.kind, rec.intent,
-                rec.element_id, rec.element_type, rec.token_id, rec.scope_id,
-                json.dumps(principal), json.dumps(value),
+        seq = last_seq + 1
+        principal, principal_hashed = json_texts(rec.principal.to_dict())
+        value, value_hashed = json_texts(rec.value)
+        kind = rec.kind.value
+        digest = hash_of(canonical_texts(
+            rec.instance_id, seq, rec.record_id, kind, rec.intent, rec.element_id,
+            rec.element_type, rec.token_id, rec.scope_id, principal_hashed, value_hashed,
+            rec.timestamp, last_hash))
+        tentative[rec.instance_id] = (seq, digest)
+        return (rec.instance_id, seq, rec.record_id, kind, rec.intent, rec.element_id,
+                rec.element_type, rec.token_id, rec.scope_id, principal, value,
                 EPOCH + timedelta(milliseconds=rec.timestamp), written_at,
                 each.topic, each.partition, each.offset, last_hash, digest)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from services.audit.chain import (
     ZERO_HASH,
     ChainRow,
     canonical,
+    json_texts,
     jsonb_safe,
     link,
     row_hash,
@@ -188,3 +190,44 @@ def test_jsonb_safe_replaces_only_what_jsonb_refuses() -> None:
              "d": {"e": 1.5, "f": True, "g": None, "h": 7}}
     assert jsonb_safe(value) == {"a": "NaN", "b": ["Infinity", "-Infinity"], "c": "x\ufffdy",
                                  "d": {"e": 1.5, "f": True, "g": None, "h": 7}}
+
+
+_AWKWARD: list[Any] = [
+    {},
+    {"s": "ünïcode ✓ \U0001f600", "q": 'quote " and \\ backslash', "n": None},
+    {"f": 2.0, "g": -0.0, "h": 1e16, "i": 1.5e300, "j": 0.1, "k": 2.05, "l": 1e-7},
+    {"text": "version 1.0, then 2.0e+3", "nested": {"b": [1.0, {"c": 3}], "a": True}},
+    {"z": 1, "a": [3, 2, 1], "m": {"y": "x"}},
+]
+
+
+@pytest.mark.parametrize("value", _AWKWARD)
+def test_the_fast_canonical_form_equals_sorted_compact_json_with_numbers_by_value(
+    value: Any,
+) -> None:
+    row = dataclasses.replace(_rows(1)[0], value=value)
+    reference = json.dumps(
+        {"instanceId": row.instance_id, "seq": row.seq, "recordId": row.record_id,
+         "kind": row.kind, "intent": row.intent, "elementId": row.element_id,
+         "elementType": row.element_type, "tokenId": row.token_id, "scopeId": row.scope_id,
+         "principal": row.principal, "value": _by_value(value), "timestamp": row.timestamp,
+         "prevHash": row.prev_hash},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert canonical(row) == reference.encode()
+
+
+def _by_value(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _by_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_by_value(v) for v in value]
+    return value
+
+
+def test_json_texts_store_what_jsonb_accepts_and_hash_numbers_by_value() -> None:
+    stored, hashed = json_texts({"a": float("nan"), "b": "x\x00", "c": 3.0})
+    assert stored == '{"a":"NaN","b":"x\\ufffd","c":3.0}'
+    assert hashed == '{"a":"NaN","b":"x\\ufffd","c":3}'
+    assert json_texts({"a": 1, "b": [0.5]}) == ('{"a":1,"b":[0.5]}', '{"a":1,"b":[0.5]}')
