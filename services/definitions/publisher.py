@@ -57,7 +57,12 @@ class Publisher:
         # and only the acknowledgement was lost)
         config["message.timeout.ms"] = max(1000, int(timeout_s * 1000))
         self._producer = Producer(config)
-        self._lock = threading.Lock()
+        # one thread serves every delivery report; a request waits only for its own records
+        # (a flush per request would also wait for every other request's)
+        self._closing = threading.Event()
+        self._poller = threading.Thread(target=self._serve_reports, daemon=True,
+                                        name="definitions-producer")
+        self._poller.start()
 
     def publish_definitions(self, records: Sequence[DefinitionRecord]) -> list[Delivered]:
         """Produce process versions to `definitions`, keyed `process id@version`."""
@@ -81,17 +86,25 @@ class Publisher:
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Deliver what is still queued (bounded)."""
+        self._closing.set()
+        self._poller.join()
         left = self._producer.flush(timeout_s)
         if left:
             _log.warning("%d records were not delivered before closing", left)
 
+    def _serve_reports(self) -> None:
+        while not self._closing.is_set():
+            self._producer.poll(0.05)
+
     def _send(self, items: Sequence[tuple[str, str, bytes]]) -> list[Delivered]:
         results: list[Delivered | KafkaError | None] = [None] * len(items)
+        reported = threading.Semaphore(0)
 
         def report(index: int) -> Callable[[KafkaError | None, Message], None]:
             def on_delivery(err: KafkaError | None, msg: Message) -> None:
                 results[index] = err if err is not None else Delivered(
                     msg.topic() or "", items[index][1], msg.partition() or 0, msg.offset() or 0)
+                reported.release()
             return on_delivery
 
         for i, (topic, key, value) in enumerate(items):
@@ -101,14 +114,12 @@ class Publisher:
                                            on_delivery=report(i))
                     break
                 except BufferError:  # local queue full: let deliveries drain, then retry
-                    self._producer.poll(0.1)
+                    time.sleep(0.05)
         # a little past message.timeout.ms, so every record has its definitive report
         deadline = time.monotonic() + self._timeout_s + 2.0
-        # flush serves every thread's callbacks; the lock keeps concurrent flushes from
-        # fighting over the same queue
-        while any(r is None for r in results) and time.monotonic() < deadline:
-            with self._lock:
-                self._producer.flush(min(0.5, max(0.0, deadline - time.monotonic())))
+        for _ in items:
+            if not reported.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                break
         failed = [(items[i][0], items[i][1], r) for i, r in enumerate(results)
                   if not isinstance(r, Delivered)]
         if failed:
