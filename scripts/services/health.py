@@ -15,7 +15,7 @@ def probe(port: int, timeout: float = 2.0) -> str:
     try:
         conn.request("GET", "/health")
         response = conn.getresponse()
-        body = response.read(300).decode(errors="replace").strip()
+        body = " ".join(response.read(300).decode(errors="replace").split())[:120]
     except (OSError, http.client.HTTPException):
         return "no answer"
     finally:

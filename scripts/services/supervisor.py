@@ -130,6 +130,9 @@ class Supervisor:
             pid = int(self.pid_file(name).read_text().strip())
         except (OSError, ValueError):
             return None
+        child = self._children.get(name)
+        if child is not None and child.pid == pid:  # started here: ask the child itself
+            return pid if child.poll() is None else None
         if pid <= 0 or not pid_alive(pid):
             return None
         argv = cmdline(pid).split()
@@ -178,6 +181,7 @@ class Supervisor:
             return None
         # The service leads its own process group (start_new_session): stop all of it.
         _signal_group(pid, signal.SIGTERM)
+        _signal_group(pid, signal.SIGCONT)  # a stopped (SIGSTOP) process handles it now
         if not wait_until(lambda: not self._alive(name, pid), self.stop_grace_s, 0.05):
             _signal_group(pid, signal.SIGKILL)
             if not wait_until(lambda: not self._alive(name, pid), 10, 0.05):

@@ -124,29 +124,38 @@ def test_up_starts_every_service_then_rerun_keeps_them_and_a_killed_one_comes_ba
     assert all(not row.running for row in status(supervisor, names))
 
 
+def fake_tree(root: Path, name: str, main: str) -> Path:
+    """A source tree whose `python -m services.<name>` runs `main` instead."""
+    package = root / "services" / name
+    package.mkdir(parents=True)
+    (root / "services" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text(textwrap.dedent(main))
+    return root
+
+
+def fake_supervisor(tmp_path: Path, name: str, main: str) -> Supervisor:
+    return Supervisor(
+        run_dir=tmp_path / "run",
+        logs_dir=tmp_path / "logs",
+        env={"PATH": os.environ.get("PATH", "")},
+        ports={name: free_port()},
+        cwd=fake_tree(tmp_path / "tree", name, main),
+    )
+
+
 def test_up_fails_with_the_exit_code_and_log_of_a_service_that_exits_at_once(
     tmp_path: Path,
 ) -> None:
     # given a `services.worklist` that prints a reason and exits 3
-    fake = tmp_path / "tree" / "services" / "worklist"
-    fake.mkdir(parents=True)
-    (fake.parent / "__init__.py").write_text("")
-    (fake / "__init__.py").write_text("")
-    (fake / "__main__.py").write_text(
-        textwrap.dedent(
-            """\
-            import sys
-            print("cannot reach the database", flush=True)
-            sys.exit(3)
-            """
-        )
-    )
-    sup = Supervisor(
-        run_dir=tmp_path / "run",
-        logs_dir=tmp_path / "logs",
-        env={"PATH": os.environ.get("PATH", "")},
-        ports={"worklist": free_port()},
-        cwd=tmp_path / "tree",
+    sup = fake_supervisor(
+        tmp_path,
+        "worklist",
+        """\
+        import sys
+        print("cannot reach the database", flush=True)
+        sys.exit(3)
+        """,
     )
 
     # when up runs, then it fails at once naming the exit code and quoting the log
@@ -157,3 +166,42 @@ def test_up_fails_with_the_exit_code_and_log_of_a_service_that_exits_at_once(
     assert "worklist exited with code 3 while starting" in message
     assert "cannot reach the database" in message
     assert sup.pid("worklist") is None
+
+
+def test_up_fails_at_its_deadline_naming_the_unhealthy_service_and_its_log(
+    tmp_path: Path,
+) -> None:
+    # given a `services.audit` that runs but answers 503 on /health
+    sup = fake_supervisor(
+        tmp_path,
+        "audit",
+        """\
+        import os
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        class Sick(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(503)
+                self.end_headers()
+                self.wfile.write(b'{"status": "unhealthy"}')
+
+            def log_message(self, *args):
+                pass
+
+        print("waiting for Kafka", flush=True)
+        HTTPServer(("127.0.0.1", int(os.environ["LANEWAY_HTTP_PORT"])), Sick).serve_forever()
+        """,
+    )
+    try:
+        # when up runs with a short deadline, then it fails naming the service, what its
+        # /health answered and the tail of its log, and leaves it running for a look
+        with pytest.raises(ServiceError) as raised:
+            up(sup, ["audit"], timeout=2)
+        message = str(raised.value)
+        assert "not healthy within 2s: audit" in message
+        assert 'unhealthy (503 {"status": "unhealthy"})' in message
+        assert "waiting for Kafka" in message
+        assert sup.pid("audit") is not None
+    finally:
+        down(sup, ["audit"])
+    assert sup.pid("audit") is None
