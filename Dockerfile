@@ -22,6 +22,8 @@ RUN pip install --no-index --find-links /wheels laneway && rm -rf /wheels
 # The Avro schemas live beside the code in the tree (schemas/), not in the wheel.
 COPY schemas /opt/laneway/schemas
 ENV LANEWAY_SCHEMA_DIR=/opt/laneway/schemas
+# in a container every service listens on all interfaces, so health probes and ports reach it
+ENV LANEWAY_HTTP_HOST=0.0.0.0
 USER laneway
 WORKDIR /home/laneway
 EXPOSE 8080

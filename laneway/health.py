@@ -8,6 +8,7 @@ process's registry.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +23,9 @@ class HealthServer:
     """A small threaded HTTP server for /health and /metrics, started and stopped by the
     service's `__main__`."""
 
-    def __init__(self, service: str, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, service: str, port: int, host: str | None = None) -> None:
+        # loopback on a laptop; a container sets LANEWAY_HTTP_HOST=0.0.0.0 so probes reach it
+        host = host or os.environ.get("LANEWAY_HTTP_HOST", "127.0.0.1")
         self.service = service
         self._checks: dict[str, Check] = {}
         self._server = ThreadingHTTPServer((host, port), self._handler())
