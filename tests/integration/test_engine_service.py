@@ -474,44 +474,60 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _health(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
-            return int(resp.status)
-    except (urllib.error.URLError, OSError):
-        return 0
+class SubprocessService:
+    """`python -m services.engine` as a deployment runs it, with its log kept for failures."""
 
+    def __init__(self, world: World, replica: str, log_dir: Path) -> None:
+        self.port = free_port()
+        self.log = log_dir / f"engine-{replica}.log"
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": world.bootstrap,
+               "LANEWAY_TOPIC_PREFIX": world.topics.prefix,
+               "LANEWAY_ENGINE_GROUP": world.group, "LANEWAY_ENGINE_REPLICA": replica,
+               "LANEWAY_HTTP_PORT": str(self.port), "LANEWAY_ENGINE_POLL_S": "0.05",
+               "PYTHONPATH": str(ROOT)}
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "services.engine"], cwd=ROOT,
+                                         env=env, stdout=out, stderr=subprocess.STDOUT)
 
-def _subprocess(world: World, replica: str, port: int = 0) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": world.bootstrap,
-           "LANEWAY_TOPIC_PREFIX": world.topics.prefix, "LANEWAY_ENGINE_GROUP": world.group,
-           "LANEWAY_ENGINE_REPLICA": replica, "LANEWAY_HTTP_PORT": str(port or free_port()),
-           "LANEWAY_ENGINE_POLL_S": "0.05", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "services.engine"], cwd=ROOT, env=env)
+    def health(self) -> int:
+        """The status of GET /health (0 when it does not answer)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health",
+                                        timeout=2) as resp:
+                return int(resp.status)
+        except (urllib.error.URLError, OSError):
+            return 0
+
+    def terminate(self) -> None:
+        """SIGTERM; it must stop cleanly."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(30)
+        assert code == 0, f"exit {code}:\n{self.log.read_text()[-4000:]}"
 
 
 def test_a_restarted_service_restores_parked_instances_and_their_timers(
-        world: World, events: Reader) -> None:
+        world: World, events: Reader, tmp_path: Path) -> None:
     world.deploy("ut", bpmn(USER_TASK, "ut"))
-    world.deploy("tm", bpmn(TIMER.replace("DURATION", "PT3S"), "tm"))
-    first = _subprocess(world, "a")
+    world.deploy("tm", bpmn(TIMER.replace("DURATION", "PT5S"), "tm"))
+    first = SubprocessService(world, "a", tmp_path)
     try:
         waiting = world.start("ut")
         timed = world.start("tm")
         task = events.wait_for(find("USER_TASK_CREATED", waiting), message="user task")
         events.wait_for(find("TIMER_CREATED", timed), message="timer created")
     finally:
-        first.send_signal(signal.SIGTERM)
-        assert first.wait(30) == 0
-    assert not find("TIMER_TRIGGERED", timed)(events.poll())
+        first.terminate()
+    stopped = int(time.time() * 1000)
 
-    second = _subprocess(world, "b", port := free_port())
+    second = SubprocessService(world, "b", tmp_path)
     try:
-        wait_until(lambda: _health(port) == 200, 20, 0.1, "healthy")
+        wait_until(lambda: second.health() == 200, 20, 0.1, "healthy")
         world.send(Command.COMPLETE_USER_TASK, waiting, {"taskKey": task.value["key"]})
         events.wait_for(completed(waiting), message="user task instance completed")
+        fired = events.wait_for(find("TIMER_TRIGGERED", timed), message="timer fired")
         events.wait_for(completed(timed), message="timer instance completed")
     finally:
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(30) == 0
+        second.terminate()
+    # the trigger's time is when the replica wrote it: after the first one stopped
+    assert fired.timestamp > stopped
     assert [r.intent for r in events.items if r.kind == RecordKind.REJECTION] == []
