@@ -151,7 +151,7 @@ class JobConsumer:
     # --- the poll thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        last_commit = 0.0
+        last_commit = time.monotonic()
         try:
             while not self._stop.is_set():
                 self._flow_control()

@@ -35,6 +35,12 @@ class ConnectorsSettings:
     shutdown_grace_s: float = 20.0
     """How long a stopping worker lets running jobs finish (`LANEWAY_CONNECTOR_SHUTDOWN_GRACE_S`);
     jobs still running after it are redelivered to another worker."""
+    commit_interval_s: float = 0.1
+    """How often done offsets are committed (`LANEWAY_CONNECTOR_COMMIT_INTERVAL_S`): longer
+    means fewer commits and more redeliveries (answered from Redis) after a crash."""
+    session_timeout_ms: int = 10_000
+    """How soon the group notices a dead worker and hands its partitions (and their unanswered
+    jobs) to another (`LANEWAY_CONNECTOR_SESSION_TIMEOUT_MS`; Kafka's default is 45 s)."""
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The environment the settings came from (secrets and per-connector settings are read
     from it when a job needs them)."""
@@ -90,5 +96,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
                                   float),
         poll_timeout_s=_number(env, "LANEWAY_CONNECTOR_POLL_S", "0.1", float),
         shutdown_grace_s=_number(env, "LANEWAY_CONNECTOR_SHUTDOWN_GRACE_S", "20", float),
+        commit_interval_s=_number(env, "LANEWAY_CONNECTOR_COMMIT_INTERVAL_S", "0.1", float),
+        session_timeout_ms=int(_number(env, "LANEWAY_CONNECTOR_SESSION_TIMEOUT_MS", "10000",
+                                       int)),
         environ=dict(env),
     )

@@ -50,9 +50,11 @@ class TypeWorker:
         # one record's job may take minutes (timeout x retries + backoff) while the others wait
         # on it for their commit; pausing keeps the member polling, so this is only a backstop
         config["max.poll.interval.ms"] = 600_000
+        config["session.timeout.ms"] = settings.session_timeout_ms
         self.consumer = JobConsumer(Consumer(config), self._topics.jobs(self.type), loop,
                                     self._dispatch, max_outstanding=2 * settings.concurrency,
-                                    poll_timeout_s=settings.poll_timeout_s)
+                                    poll_timeout_s=settings.poll_timeout_s,
+                                    commit_interval_s=settings.commit_interval_s)
 
     def start(self) -> None:
         """Join the group and start taking jobs."""
