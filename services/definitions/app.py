@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from laneway.codec import EncodeError
 from laneway.problems import DiagramError
+from services.audit.routes import router as audit_router
 from services.definitions.deps import ServiceDeps
 from services.definitions.models import DiagramErrors, ErrorItem
 from services.definitions.publisher import PublishError
@@ -31,6 +32,10 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps) -> FastAPI:
     app.state.deps = deps
     for router in (definitions.router, instances.router, messages.router, health.router):
         app.include_router(router)
+    # The audit service writes audit_log in the same database and schema (LANEWAY_DB_SCHEMA);
+    # its read routes are served here so the whole API has one base URL.
+    app.include_router(audit_router)
+    app.state.audit_pool = deps.pool
     app.add_exception_handler(DiagramError, _diagram_refused)
     app.add_exception_handler(PublishError, _not_published)
     app.add_exception_handler(EncodeError, _not_encodable)

@@ -8,6 +8,7 @@ module run has its own topic prefix and PostgreSQL schema, each test its own pro
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -675,8 +676,35 @@ def test_openapi_lists_every_route(api: Api) -> None:
         ("/api/instances", "POST"), ("/api/instances", "GET"),
         ("/api/instances/{instance_id}", "GET"),
         ("/api/messages", "POST"), ("/health", "GET"), ("/metrics", "GET"),
+        ("/api/instances/{instance_id}/history", "GET"),
+        ("/api/instances/{instance_id}/verify", "GET"),
+        ("/api/instances/{instance_id}/replay", "GET"),
     }
     assert docs.status_code == 200
     deployed = spec["components"]["schemas"]["DeployedVersion"]["properties"]
     assert set(deployed) == {"processId", "version", "new"}
     assert all("description" in p for p in deployed.values())
+
+
+def test_audit_routes_answer_from_the_audit_log_in_the_same_schema(api: Api) -> None:
+    # given the audit tables in the API's schema (the audit service migrates them) and one row
+    from services.audit import db as audit_db
+    from services.audit.chain import ZERO_HASH
+
+    with api.deps.pool.connection() as conn:
+        audit_db.migrate(conn)
+    iid = unique_name("audited")
+    api.sql(
+        "INSERT INTO audit_log (instance_id, seq, record_id, kind, intent, element_id, "
+        "element_type, token_id, scope_id, principal, value, event_time, written_at, "
+        "source_topic, source_partition, source_offset, prev_hash, hash) VALUES (%s, 1, %s, "
+        "'EVENT', 'ELEMENT_ACTIVATED', 'p', 'process', 1, 0, %s, %s, "
+        "to_timestamp(1767225600), now(), 't', 0, 0, %s, %s) RETURNING seq",
+        # history does not check hashes (verify does), so any well-formed hash will do here
+        iid, f"{iid}.0", json.dumps({"kind": "system", "id": "engine"}), json.dumps({"key": 1}),
+        ZERO_HASH, ZERO_HASH)
+    # when the API is asked, then it answers from that log
+    history = api.client.get(f"/api/instances/{iid}/history")
+    assert history.status_code == 200, history.text
+    assert [e["intent"] for e in history.json()["events"]] == ["ELEMENT_ACTIVATED"]
+    assert api.client.get("/api/instances/nobody/verify").status_code == 404
