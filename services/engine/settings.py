@@ -34,6 +34,10 @@ class EngineSettings:
     """How long restoring one partition from `state` may take before the loop gives up and
     retries (`LANEWAY_ENGINE_RESTORE_TIMEOUT_S`, default 120; an open transaction of a fenced
     replica holds the read back until the broker aborts it)."""
+    session_timeout_ms: int = 45_000
+    """How soon the group notices a replica that died without leaving (SIGKILL, a lost
+    machine) and hands its partitions to the others (`LANEWAY_ENGINE_SESSION_TIMEOUT_MS`,
+    default 45000, Kafka's own; the broker bounds it by `group.min.session.timeout.ms`)."""
 
     @property
     def transactional_id(self) -> str:
@@ -68,4 +72,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
         poll_timeout_s=_positive(env, "LANEWAY_ENGINE_POLL_S", "0.1", float),
         definitions_wait_s=_positive(env, "LANEWAY_ENGINE_DEFINITIONS_WAIT_S", "5", float),
         restore_timeout_s=_positive(env, "LANEWAY_ENGINE_RESTORE_TIMEOUT_S", "120", float),
+        session_timeout_ms=int(_positive(env, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS", "45000", int)),
     )
