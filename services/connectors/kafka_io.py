@@ -91,7 +91,7 @@ class JobConsumer:
 
     def __init__(self, consumer: Consumer, topic: str, loop: asyncio.AbstractEventLoop,
                  dispatch: Dispatch, *, max_outstanding: int, poll_timeout_s: float,
-                 commit_interval_s: float = 0.05) -> None:
+                 commit_interval_s: float = 0.05, pause_after_s: float = 1.0) -> None:
         self._consumer = consumer
         self.topic = topic
         self._loop = loop
@@ -99,8 +99,10 @@ class JobConsumer:
         self._max = max_outstanding
         self._poll_timeout = poll_timeout_s
         self._commit_interval = commit_interval_s
+        self._pause_after_s = pause_after_s
         self._partitions: dict[int, PartitionOffsets] = {}
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
         self._outstanding = 0
         self._paused = False
         self._dirty = False
@@ -126,11 +128,13 @@ class JobConsumer:
                 return  # already uncounted when its partition was taken away
             self._outstanding -= 1
             self._dirty = offsets.done(offset) or self._dirty
+            self._room.notify()
 
     def drain(self) -> None:
         """Take no more records (the partitions are paused); keep committing."""
-        with self._lock:
+        with self._room:
             self._draining = True
+            self._room.notify()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop polling, commit what is done, leave the group."""
@@ -155,9 +159,7 @@ class JobConsumer:
         try:
             while not self._stop.is_set():
                 self._flow_control()
-                free = max(1, self._max - self._outstanding)
-                messages = self._consumer.consume(min(free, 500), self._poll_timeout)
-                batch = self._accept(messages)
+                batch = self._accept(self._fetch())
                 if batch:
                     self._loop.call_soon_threadsafe(self._dispatch, batch)
                 if self._dirty and time.monotonic() - last_commit >= self._commit_interval:
@@ -172,6 +174,15 @@ class JobConsumer:
             except KafkaException as exc:
                 _log.warning("final commit on %s failed: %s", self.topic, exc)
             self._consumer.close()
+
+    def _fetch(self) -> list[Message]:
+        # consume() waits for a full batch or the timeout, which would add the timeout to
+        # every job's latency; so block for the first record only, then take what is there.
+        first = self._consumer.poll(self._poll_timeout)
+        if first is None:
+            return []
+        free = self._max - self._outstanding - 1
+        return [first, *(self._consumer.consume(min(free, 500), 0) if free > 0 else [])]
 
     def _accept(self, messages: list[Message]) -> list[tuple[Message, PartitionOffsets]]:
         batch: list[tuple[Message, PartitionOffsets]] = []
@@ -193,8 +204,14 @@ class JobConsumer:
         return batch
 
     def _flow_control(self) -> None:
-        # Pausing (rather than not polling) keeps this member in the group while jobs run.
-        with self._lock:
+        # At the bound, wait a moment for a job to finish: jobs are usually short, and a
+        # pause drops the records librdkafka prefetched, so pausing each time the bound is hit
+        # costs a refetch per cycle (measured: 8x fewer jobs/s). Only a bound still reached
+        # after that pauses the partitions; pausing (not ceasing to poll) keeps this member in
+        # the group, serving rebalances, while long jobs run.
+        with self._room:
+            if self._outstanding >= self._max and not self._draining:
+                self._room.wait(self._pause_after_s)
             want = self._draining or self._outstanding >= self._max
             if want == self._paused:
                 return

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import httpx
 from confluent_kafka import Consumer, Message, Producer
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from laneway.codec import DecodeError, dead_letter_headers, decode_job
 from laneway.connectors import Connector, Secrets
@@ -152,7 +152,10 @@ class ConnectorService:
         common = self.settings.common
         producer = AsyncProducer(Producer(producer_config(
             common.kafka_bootstrap_servers, client_id="laneway-connectors")), loop)
-        redis = self._redis = Redis.from_url(common.redis_url)
+        # blocking: a burst of jobs waits for a connection instead of failing (Redis answers
+        # in well under a millisecond, so a few dozen connections serve thousands of jobs/s)
+        pool = BlockingConnectionPool.from_url(common.redis_url, max_connections=64, timeout=30)
+        redis = self._redis = Redis(connection_pool=pool)
         store = IdempotencyStore(redis, done_ttl_s=self.settings.idempotency_ttl_s)
         secrets = Secrets(self.settings.environ, self.settings.secrets_dir)
         limits = httpx.Limits(max_connections=self.settings.concurrency * len(self.connectors))
