@@ -221,7 +221,7 @@ class Laneway:
         return deployed
 
     def producer(self) -> Producer:
-        return Producer(producer_config(self.bootstrap))
+        return Producer({**producer_config(self.bootstrap), "log_level": 0})
 
     def db(self) -> psycopg.Connection[tuple[Any, ...]]:
         """A connection whose search path is the schema (autocommit)."""
@@ -361,7 +361,7 @@ class JobWorker:
         self._consumer = Consumer({**consumer_config(bootstrap, unique_name("e2e-worker")),
                                    "log_level": 0})
         self._consumer.subscribe([topics.jobs(job_type)])
-        self._producer = Producer(producer_config(bootstrap))
+        self._producer = Producer({**producer_config(bootstrap), "log_level": 0})
         self._thread = threading.Thread(target=self._run, daemon=True, name="job-worker")
         self._thread.start()
 

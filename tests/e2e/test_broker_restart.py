@@ -1,0 +1,124 @@
+"""The broker restarts in the middle of a run: every instance still completes.
+
+Restarting the shared broker would disturb whoever else uses it (another test run, a
+developer's `make up`), so this test starts a Kafka of its own with `scripts.stack`'s `Kafka`
+(its own state directory and ports, a smaller heap), runs the engine, the API and the audit
+service against it (PostgreSQL and Redis are the session's), and stops and starts that broker
+with the same functions `python -m scripts.stack down/up` use.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from laneway.bpmn import LANEWAY_NS
+from laneway.engine.records import Record
+from scripts.services import up
+from scripts.stack import Connections
+from scripts.stack import Settings as StackSettings
+from scripts.stack.config import StackError
+from scripts.stack.kafka import Kafka
+from scripts.stack.testing import unique_name, wait_until
+from tests.e2e.harness import (
+    Completions,
+    Laneway,
+    TopicReader,
+    free_port,
+    job_worker,
+    start_commands,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+INSTANCES = 300
+
+DIAGRAM = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:laneway="{ns}" id="d" targetNamespace="t">
+  <process id="{pid}" isExecutable="true">
+    <startEvent id="s"/><serviceTask id="work" laneway:type="{job_type}"/><endEvent id="e"/>
+    <sequenceFlow id="f1" sourceRef="s" targetRef="work"/>
+    <sequenceFlow id="f2" sourceRef="work" targetRef="e"/>
+  </process>
+</definitions>"""
+
+
+@pytest.fixture
+def private_kafka(tmp_path: Path) -> Iterator[Kafka]:
+    """A single-node Kafka of this test only: own state directory, ports and log."""
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env.update({"LANEWAY_STACK_DIR": str(tmp_path / "stack"),
+                "LANEWAY_KAFKA_PORT": str(free_port()),
+                "LANEWAY_KAFKA_CONTROLLER_PORT": str(free_port()),
+                "LANEWAY_KAFKA_HEAP": "512m"})
+    kafka = Kafka(StackSettings.from_env(env))
+    try:
+        kafka.up()
+    except StackError as exc:
+        pytest.skip(f"cannot start a private Kafka to restart (the shared one is left alone): "
+                    f"{exc}")
+    try:
+        yield kafka
+    finally:
+        kafka.down()
+
+
+def test_every_instance_completes_when_the_broker_restarts_mid_run(
+        stack: Connections, private_kafka: Kafka, tmp_path: Path) -> None:
+    job_type = unique_name("brk").replace("-", "")
+    pid = unique_name("brk").replace("-", "_")
+    lw = Laneway(bootstrap=private_kafka.s.kafka_bootstrap, database_url=stack.database_url,
+                 redis_url=stack.redis_url, workdir=tmp_path / "laneway",
+                 services=("engine", "definitions", "audit"), job_types=(job_type,))
+    lw.start()
+    try:
+        lw.deploy(DIAGRAM.format(ns=LANEWAY_NS, pid=pid, job_type=job_type).encode())
+        ids = [str(uuid.uuid4()) for _ in range(INSTANCES)]
+        with job_worker(lw.bootstrap, lw.topics, job_type) as worker:
+            start_commands(lw.producer(), lw.topics, pid, ids)
+            # mid-run: some jobs answered, most instances not done
+            events = TopicReader(lw.bootstrap, lw.topics.events)
+            done = Completions(events)
+            events.wait_for(lambda recs: sum(r.intent == "JOB_CREATED" for r in recs) >= 50,
+                            60, "50 jobs created")
+            at_stop = done.update()
+
+            began = time.monotonic()
+            private_kafka.down()
+            private_kafka.up()
+            restart_s = time.monotonic() - began
+            # the orchestrator's part: start again what exited while the broker was away
+            result = up(lw.supervisor, list(lw.services), 90)
+            done.wait(ids, 120, on_timeout=lw.logs)
+            assert worker.answered
+        recs: list[Record] = events.poll()
+        per_instance = dict.fromkeys(ids, 0)
+        for r in recs:
+            if r.intent == "ELEMENT_COMPLETED" and r.element_type == "process":
+                per_instance[r.instance_id] += 1
+        assert set(per_instance.values()) == {1}
+        sys.stderr.write(f"\n[broker] completed before the stop: {at_stop}/{INSTANCES}; broker "
+                         f"down and up in {restart_s:.1f}s; restarted by the orchestrator: "
+                         f"{list(result.started)}\n")
+        assert at_stop < INSTANCES
+        # the audit log caught up with `events`, one row per record
+        record_ids = {r.record_id for r in recs}
+        def audited() -> bool:
+            with lw.db() as c:
+                got = c.execute("SELECT count(*) FROM audit_log").fetchone()
+            return got is not None and got[0] >= len(record_ids)
+
+        wait_until(audited, 60, 0.2, "audit caught up")
+        with lw.db() as conn:
+            rows = conn.execute("SELECT record_id FROM audit_log").fetchall()
+        assert sorted(r[0] for r in rows) == sorted(record_ids)
+        events.close()
+    finally:
+        lw.close()
+
