@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from laneway.connectors import DEFAULT_SECRETS_DIR
 from laneway.settings import Settings, SettingsError
 
-DEFAULT_CONNECTOR_TYPES = ("email", "slack", "http", "llm")
+# the connectors that exist; slack, discord, llm and webhook responses come with their issue
+DEFAULT_CONNECTOR_TYPES = ("http", "email")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The services of docs (ARCHITECTURE "The services").
 SERVICES = ("engine", "definitions", "worklist", "connectors", "triggers", "audit")
-CONNECTOR_TYPES = ("email", "slack", "http", "llm")
+CONNECTOR_TYPES = ("http", "email")
 
 
 def keys_under(text: str, section: str) -> list[str]:
