@@ -319,14 +319,18 @@ class Completions:
         self._upto = 0
         self.done: Counter[str] = Counter()
         self.done_at: dict[str, float] = {}
+        """When the completion was read (time.time())."""
+        self.produced_at: dict[str, float] = {}
+        """The completion's Kafka timestamp: when the engine produced it (before its commit)."""
 
-    def update(self) -> int:
-        items = self.reader.poll()
+    def update(self, timeout: float = 0.05) -> int:
+        items = self.reader.poll(timeout)
         for i in range(self._upto, len(items)):
             r = items[i]
             if is_done(r):
                 self.done[r.instance_id] += 1
                 self.done_at.setdefault(r.instance_id, self.reader.seen_at[i])
+                self.produced_at.setdefault(r.instance_id, self.reader.meta[i][2] / 1000)
         self._upto = len(items)
         return len(self.done)
 
@@ -335,7 +339,7 @@ class Completions:
         want = set(ids)
         deadline = time.monotonic() + timeout
         while True:
-            self.update()
+            self.update(0.05)  # the consumer's wait is the poll interval: no sleep
             missing = want - set(self.done)
             if not missing:
                 return
@@ -343,7 +347,6 @@ class Completions:
                 extra = on_timeout() if on_timeout else ""
                 raise AssertionError(f"{message}: {len(missing)} of {len(want)} not completed "
                                      f"within {timeout:.0f}s\n{extra}")
-            time.sleep(0.05)
 
 
 class JobWorker:

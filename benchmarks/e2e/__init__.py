@@ -1,0 +1,1 @@
+"""End-to-end benchmark through the running services (`python -m benchmarks.e2e`)."""

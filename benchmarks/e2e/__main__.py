@@ -1,0 +1,294 @@
+"""End-to-end benchmark through the running services: `python -m benchmarks.e2e`.
+
+start -> one service task -> end. The engine runs as `python -m services.engine` (through the
+services supervisor, as `make up` runs it); a no-op job worker in this process completes each
+job through Kafka. N START_INSTANCE commands go to `commands` at once; the figures:
+
+- completed instances per second (first start produced -> last completion read) and the
+  start -> complete latency (p50, p99) as a reader of `events` sees it;
+- run 2, with the audit service on: the same, plus data availability: an event's Kafka
+  timestamp (when the engine produced it) -> its audit_log row's written_at (p50, p99);
+- the ceiling: the same number of records the engine moved (commands in; events, jobs and
+  state out) produced in transactions of the engine's batch size and consumed read_committed,
+  raw, with nothing else in between;
+- where the engine's time goes: its own metrics (batches, time in batches) and, with
+  `--profile`, a cProfile of the engine process (a third run; cProfile slows it down).
+
+Needs the local stack (`python -m scripts.stack up`, or KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL,
+REDIS_URL). Every run has its own topics and schema, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from laneway.bpmn import LANEWAY_NS
+from laneway.codec import DefinitionRecord, encode_definition
+from laneway.kafka import consumer_config, producer_config
+from scripts.stack import Connections, Settings, up
+from scripts.stack.testing import unique_name, wait_until
+from tests.e2e.harness import (
+    PARTITIONS,
+    Completions,
+    Laneway,
+    TopicReader,
+    job_worker,
+    start_commands,
+)
+
+DIAGRAM = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:laneway="{ns}" id="d" targetNamespace="t">
+  <process id="{pid}" isExecutable="true">
+    <startEvent id="s"/><serviceTask id="work" laneway:type="{job_type}"/><endEvent id="e"/>
+    <sequenceFlow id="f1" sourceRef="s" targetRef="work"/>
+    <sequenceFlow id="f2" sourceRef="work" targetRef="e"/>
+  </process>
+</definitions>"""
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+@dataclass
+class RunResult:
+    label: str
+    instances: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    records_moved: int
+    batches: float
+    batch_seconds: float
+    availability: tuple[float, float] | None = None
+    paced: tuple[int, float, float, float] | None = None
+    """(rate/s, p50 ms, p99 ms, p50 ms to the completion's produce) of paced starts."""
+
+    @property
+    def rate(self) -> float:
+        return self.instances / self.seconds
+
+    def show(self) -> str:
+        line = (f"{self.label:<22} {self.instances} instances in {self.seconds:5.1f}s: "
+                f"{self.rate:6.0f} completed/s; start->complete p50 {self.p50_ms:6.0f} ms, "
+                f"p99 {self.p99_ms:6.0f} ms; engine: {self.records_moved} records moved, "
+                f"{self.batches:.0f} transactions, {self.batch_seconds:.1f}s inside them "
+                f"({100 * self.batch_seconds / self.seconds:.0f}% of the run)")
+        if self.paced:
+            line += (f"\n{'':<22} paced at {self.paced[0]}/s: start->complete read "
+                     f"p50 {self.paced[1]:.0f} ms, p99 {self.paced[2]:.0f} ms (start->"
+                     f"completion produced by the engine p50 {self.paced[3]:.0f} ms)")
+        if self.availability:
+            line += (f"\n{'':<22} availability (event produced -> audit_log row) "
+                     f"p50 {self.availability[0]:.0f} ms, p99 {self.availability[1]:.0f} ms")
+        return line
+
+
+def deploy(lw: Laneway, pid: str, job_type: str) -> None:
+    """What the definitions service does on a deploy: the version on `definitions`."""
+    xml = DIAGRAM.format(ns=LANEWAY_NS, pid=pid, job_type=job_type).encode()
+    record = DefinitionRecord(pid, 1, xml, "bench", int(time.time() * 1000))
+    producer = lw.producer()
+    producer.produce(lw.topics.definitions, encode_definition(record), record.key.encode())
+    assert producer.flush(30) == 0
+
+
+def count_topic(bootstrap: str, topic: str, partitions: int) -> int:
+    reader = TopicReader(bootstrap, topic, partitions, decode=lambda b: None)
+    try:
+        previous = -1
+        while len(reader.poll(0.5)) != previous:
+            previous = len(reader.items)
+        return previous
+    finally:
+        reader.close()
+
+
+def run(conns: Connections, workdir: Path, label: str, instances: int, audit: bool,
+        python: str | None = None) -> RunResult:
+    job_type = unique_name("bench").replace("-", "")
+    pid = unique_name("bench").replace("-", "_")
+    services = ("engine", "audit") if audit else ("engine",)
+    lw = Laneway(bootstrap=conns.kafka_bootstrap_servers, database_url=conns.database_url,
+                 redis_url=conns.redis_url, workdir=workdir / label, services=services,
+                 job_types=(job_type,), python=python)
+    lw.start()
+    try:
+        deploy(lw, pid, job_type)
+        events = TopicReader(lw.bootstrap, lw.topics.events)
+        done = Completions(events)
+        ids = [str(uuid.uuid4()) for _ in range(instances)]
+        with job_worker(lw.bootstrap, lw.topics, job_type):
+            # one instance first, so the definition is loaded and the groups have settled
+            warm = str(uuid.uuid4())
+            start_commands(lw.producer(), lw.topics, pid, [warm])
+            done.wait([warm], 60)
+            batches0 = lw.metric("engine", "laneway_engine_batch_seconds_count")
+            busy0 = lw.metric("engine", "laneway_engine_batch_seconds_sum")
+            began = time.time()
+            started = start_commands(lw.producer(), lw.topics, pid, ids)
+            done.wait(ids, 600)
+            ended = max(done.done_at[i] for i in ids)
+            batches = lw.metric("engine", "laneway_engine_batch_seconds_count") - batches0
+            busy = lw.metric("engine", "laneway_engine_batch_seconds_sum") - busy0
+            paced = paced_latency(lw, done, pid, PACED_RATE, PACED_SECONDS)
+        latencies = [1000 * (done.done_at[i] - started[i] / 1000) for i in ids]
+        events.poll()
+        state = count_topic(lw.bootstrap, lw.topics.state, PARTITIONS)
+        jobs = count_topic(lw.bootstrap, lw.topics.jobs(job_type), PARTITIONS)
+        commands = 2 * (instances + 1 + PACED_RATE * PACED_SECONDS)
+        moved = commands + len(events.items) + jobs + state
+        availability = None
+        if audit:
+            availability = audit_availability(lw, events)
+        return RunResult(label, instances, ended - began, statistics.median(latencies),
+                         pct(latencies, 99), moved, batches, busy, availability, paced)
+    finally:
+        lw.close()
+
+
+PACED_RATE, PACED_SECONDS = 100, 3
+
+
+def paced_latency(lw: Laneway, done: Completions, pid: str, rate: int, seconds: int
+                  ) -> tuple[int, float, float, float]:
+    """Starts one at a time at `rate`/s: the latency of an instance that does not queue."""
+    producer = lw.producer()
+    started: dict[str, int] = {}
+    began = time.monotonic()
+    for n in range(rate * seconds):
+        while time.monotonic() < began + n / rate:  # read completions while waiting
+            done.update(max(0.0, min(0.005, began + n / rate - time.monotonic())))
+        started.update(start_commands(producer, lw.topics, pid, [str(uuid.uuid4())]))
+    done.wait(started, 60)
+    latencies = [1000 * (done.done_at[i] - t / 1000) for i, t in started.items()]
+    produced = [1000 * (done.produced_at[i] - t / 1000) for i, t in started.items()]
+    return rate, statistics.median(latencies), pct(latencies, 99), statistics.median(produced)
+
+
+def audit_availability(lw: Laneway, events: TopicReader) -> tuple[float, float]:
+    """Kafka timestamp of each event -> written_at of its row, once all rows are there."""
+    produced = {r.record_id: events.meta[i][2] for i, r in enumerate(events.items)}
+
+    def caught_up() -> bool:
+        with lw.db() as conn:
+            row = conn.execute("SELECT count(*) FROM audit_log").fetchone()
+        return row is not None and int(row[0]) >= len(produced)
+
+    wait_until(caught_up, 120, 0.2, "audit caught up")
+    with lw.db() as conn:
+        rows = conn.execute("SELECT record_id, extract(epoch FROM written_at) * 1000 "
+                            "FROM audit_log").fetchall()
+    lags = [float(ms) - produced[rid] for rid, ms in rows if rid in produced]
+    return statistics.median(lags), pct(lags, 99)
+
+
+def raw_kafka(conns: Connections, records: int, size: int = 400,
+              batch: int = 500) -> tuple[float, float]:
+    """Transactional produce (batches of `batch`) then read_committed consume of `records`
+    records of `size` bytes on a fresh 4-partition topic; records/s of each."""
+    bootstrap = conns.kafka_bootstrap_servers
+    topic = unique_name("bench.raw")
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    for future in admin.create_topics([NewTopic(topic, PARTITIONS, 1)],
+                                      operation_timeout=30).values():
+        future.result(30)
+    try:
+        producer = Producer({**producer_config(bootstrap, transactional_id=unique_name("raw")),
+                             "log_level": 0})
+        producer.init_transactions(30)
+        value = os.urandom(size)
+        began = time.perf_counter()
+        for start in range(0, records, batch):
+            producer.begin_transaction()
+            for i in range(start, min(records, start + batch)):
+                while True:
+                    try:
+                        producer.produce(topic, value, str(i).encode())
+                        break
+                    except BufferError:
+                        producer.poll(0.01)
+            producer.commit_transaction(30)
+        produce_s = time.perf_counter() - began
+        consumer = Consumer({**consumer_config(bootstrap, unique_name("raw")), "log_level": 0})
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        got = 0
+        began = time.perf_counter()
+        while got < records:
+            got += sum(1 for m in consumer.consume(5000, 1.0) if m.error() is None)
+        consume_s = time.perf_counter() - began
+        consumer.close()
+        return records / produce_s, records / consume_s
+    finally:
+        admin.delete_topics([topic])
+
+
+def profile_run(conns: Connections, workdir: Path, instances: int) -> str:
+    """The engine under cProfile (a wrapper as the supervisor's python); the top functions."""
+    out = workdir / "engine.prof"
+    wrapper = workdir / "python-cprofile"
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m cProfile -o {out} "$@"\n')
+    wrapper.chmod(0o755)
+    result = run(conns, workdir, "profiled", instances, audit=False, python=str(wrapper))
+    wait_until(out.exists, 30, 0.1, "profile written")
+    stats = pstats.Stats(str(out))
+    lines = [result.show(), "", "engine process, by own time (tottime), top 25:"]
+    stats_rows: list[tuple[float, float, str]] = []
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for (file, line, func), (_cc, _nc, tt, ct, _callers) in raw.items():
+        stats_rows.append((tt, ct, f"{Path(file).name}:{line}:{func}"))
+    total = sum(tt for tt, _, _ in stats_rows)
+    for tt, ct, name in sorted(stats_rows, reverse=True)[:25]:
+        lines.append(f"  {tt:7.2f}s own {100 * tt / total:5.1f}%  {ct:7.2f}s cum  {name}")
+    lines.append("selected functions, cumulative:")
+    wanted = ("handle", "encode", "decode", "_to_plain", "commit_transaction", "produce",
+              "send_offsets_to_transaction", "consume", "process", "flush")
+    for _tt, ct, name in sorted(stats_rows, key=lambda r: -r[1]):
+        func = name.split(":", 2)[2]
+        builtin = func.split("'")[1] if func.startswith("<method '") else None
+        if func in wanted or builtin in wanted:
+            lines.append(f"  {ct:7.2f}s cum {100 * ct / total:5.1f}%  {name}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--instances", type=int, default=3000)
+    parser.add_argument("--profile", action="store_true",
+                        help="a third run with the engine under cProfile")
+    args = parser.parse_args(argv)
+    conns = up(Settings.from_env())
+    with tempfile.TemporaryDirectory(prefix="laneway-e2e-bench-") as tmp:
+        workdir = Path(tmp)
+        began = time.monotonic()
+        plain = run(conns, workdir, "engine + worker", args.instances, audit=False)
+        print(plain.show(), flush=True)
+        audited = run(conns, workdir, "engine + worker + audit", args.instances, audit=True)
+        print(audited.show(), flush=True)
+        produce, consume = raw_kafka(conns, plain.records_moved)
+        print(f"{'raw Kafka':<22} {plain.records_moved} records of 400 B: transactional "
+              f"produce {produce:,.0f}/s, read_committed consume {consume:,.0f}/s; the "
+              f"engine moved {plain.records_moved / plain.seconds:,.0f} records/s", flush=True)
+        if args.profile:
+            print(profile_run(conns, workdir, args.instances), flush=True)
+        print(f"total {time.monotonic() - began:.0f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
