@@ -98,6 +98,9 @@ class Laneway:
     python: str | None = None
     supervisor: Supervisor = field(init=False)
     extras: list[Supervisor] = field(default_factory=list, init=False)
+    revived: list[str] = field(default_factory=list, init=False)
+    _unhealthy_since: dict[str, float] = field(default_factory=dict, init=False)
+    _last_probe: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         env = {k: v for k, v in os.environ.items()
@@ -179,6 +182,31 @@ class Laneway:
     def restart(self, name: str, sup: Supervisor | None = None, timeout: float = 90.0) -> None:
         """Start the service again (as an orchestrator would) and wait for its health."""
         up(sup or self.supervisor, [name], timeout)
+
+    def revive(self, liveness_s: float = 10.0) -> list[str]:
+        """An orchestrator's restart policy and liveness probe: start again every service
+        whose process exited (a service exits 1 on an error it cannot recover from and
+        expects to be restarted), and restart one whose /health has failed for `liveness_s`
+        (the engine's turns 503 when its loop has not gone round for 30 s). Checks health at
+        most once a second. The names restarted, also kept in `revived`."""
+        now = time.monotonic()
+        restarted = [name for name in self.services if self.supervisor.pid(name) is None]
+        if now - self._last_probe >= 1.0:
+            self._last_probe = now
+            for name in self.services:
+                if name in restarted or self.healthy(name):
+                    self._unhealthy_since.pop(name, None)
+                    continue
+                since = self._unhealthy_since.setdefault(name, now)
+                if now - since >= liveness_s:
+                    self.supervisor.stop(name)  # SIGTERM, SIGKILL after the grace period
+                    restarted.append(name)
+        if restarted:
+            for name in restarted:
+                self._unhealthy_since.pop(name, None)
+            up(self.supervisor, restarted, 90)
+        self.revived.extend(restarted)
+        return restarted
 
     def add(self, name: str, tag: str, timeout: float = 90.0, **env: str) -> Supervisor:
         """Another process of a service (a replica) with its own port, pid file and log."""
@@ -335,10 +363,14 @@ class Completions:
         return len(self.done)
 
     def wait(self, ids: Iterable[str], timeout: float, message: str = "instances completed",
-             on_timeout: Callable[[], str] | None = None) -> None:
+             on_timeout: Callable[[], str] | None = None,
+             tick: Callable[[], object] | None = None) -> None:
+        """Until every id completed; `tick` runs on every round (an orchestrator's check)."""
         want = set(ids)
         deadline = time.monotonic() + timeout
         while True:
+            if tick is not None:
+                tick()
             self.update(0.05)  # the consumer's wait is the poll interval: no sleep
             missing = want - set(self.done)
             if not missing:

@@ -20,7 +20,6 @@ import pytest
 
 from laneway.bpmn import LANEWAY_NS
 from laneway.engine.records import Record
-from scripts.services import up
 from scripts.stack import Connections
 from scripts.stack import Settings as StackSettings
 from scripts.stack.config import StackError
@@ -93,9 +92,12 @@ def test_every_instance_completes_when_the_broker_restarts_mid_run(
             private_kafka.down()
             private_kafka.up()
             restart_s = time.monotonic() - began
-            # the orchestrator's part: start again what exited while the broker was away
-            result = up(lw.supervisor, list(lw.services), 90)
-            done.wait(ids, 120, on_timeout=lw.logs)
+            # the orchestrator's part: start again what exits (an engine whose transaction the
+            # broker's restart made fatal exits 1 to be restarted) and what stays unhealthy
+            # (an engine stuck in librdkafka's send_offsets_to_transaction, which can block
+            # forever when the group coordinator went away under it: librdkafka issue #5456;
+            # its loop stops going round and /health turns 503 after 30 s)
+            done.wait(ids, 150, on_timeout=lw.logs, tick=lw.revive)
             assert worker.answered
         recs: list[Record] = events.poll()
         per_instance = dict.fromkeys(ids, 0)
@@ -105,7 +107,7 @@ def test_every_instance_completes_when_the_broker_restarts_mid_run(
         assert set(per_instance.values()) == {1}
         sys.stderr.write(f"\n[broker] completed before the stop: {at_stop}/{INSTANCES}; broker "
                          f"down and up in {restart_s:.1f}s; restarted by the orchestrator: "
-                         f"{list(result.started)}\n")
+                         f"{lw.revived}\n")
         assert at_stop < INSTANCES
         # the audit log caught up with `events`, one row per record
         record_ids = {r.record_id for r in recs}
