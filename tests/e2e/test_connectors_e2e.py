@@ -185,8 +185,7 @@ def test_http_email_and_a_caught_bpmn_error_run_and_the_audit_names_an_edited_ro
         assert who[("JOB_COMPLETED", "notify")] == "connector:email"
         assert who[("JOB_ERROR_THROWN", "validate")] == "connector:http"
         verdict = api.get(f"/api/instances/{iid}/verify").json()
-        assert verdict == {"instanceId": iid, "ok": True, "rows": len(recs),
-                           "firstBadSeq": None, "reason": None} or verdict["ok"] is True
+        assert (verdict["ok"], verdict["rows"], verdict["firstBadSeq"]) == (True, len(recs), None)
 
         # an edit of one row in PostgreSQL (the maintenance setting lets it past the
         # append-only trigger), and verify names that row

@@ -150,7 +150,6 @@ def test_a_diagram_runs_through_every_service_and_its_audit_history_verifies(
         # the timer (PT1S) and the call activity run on their own
         for iid in ids:
             events.wait_for(done(iid), 60, f"{iid} completed")
-        assert set(worker.answered) == {(iid, k) for iid, k in worker.answered}
         assert {iid for iid, _ in worker.answered} == set(ids)
 
         # the API's projection shows each instance COMPLETED with its variables
