@@ -108,8 +108,10 @@ class Processing:
 
     def reject(self, reason: str, rejection_type: str = "INVALID_STATE") -> None:
         """Refuse the command: a rejection record with the reason, and no state change."""
+        # its own suffix: a repeated command's rejection must not share an id with the events
+        # the first copy wrote (sinks deduplicate by record id)
         self.events.append(Record(
-            record_id=f"{self.cmd.record_id}.{len(self.events)}",
+            record_id=f"{self.cmd.record_id}.r{len(self.events)}",
             kind=RecordKind.REJECTION,
             intent=self.cmd.intent,
             instance_id=self.cmd.instance_id,
