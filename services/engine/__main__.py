@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+import threading
+import time
 from types import FrameType
 
 from laneway.health import HealthServer
@@ -37,6 +40,9 @@ def main() -> int:
     health.add_check("assignment", loop.check_joined)
     health.add_check("loop", loop.check_alive)
     health.start()
+    watchdog = threading.Thread(target=_watchdog, args=(loop, _stall_limit(settings)),
+                                daemon=True, name="engine-watchdog")
+    watchdog.start()
     try:
         loop.run()
     except Exception:
@@ -46,6 +52,30 @@ def main() -> int:
         health.stop()
     _log.info("stopped")
     return 0
+
+
+def _stall_limit(settings: object) -> float:
+    # longer than the slowest legitimate pause (a restore may take its whole timeout)
+    restore = float(getattr(settings, "restore_timeout_s", 120.0))
+    raw = os.environ.get("LANEWAY_ENGINE_WATCHDOG_S", "")
+    return float(raw) if raw.strip() else restore + 60.0
+
+
+def _watchdog(loop: EngineLoop, limit_s: float) -> None:
+    """Exit the process when the loop stalls, so that the orchestrator starts a fresh one.
+
+    A call into librdkafka can block for good after a broker restart (send_offsets_to_transaction
+    ignores its timeout there); no in-process recovery is possible then, but a restart recovers
+    everything from what Kafka committed. Exit code 70 (EX_SOFTWARE) says why in the logs.
+    """
+    while True:
+        time.sleep(min(5.0, limit_s / 4))  # a watchdog's own period, not a test wait
+        age = time.monotonic() - loop.last_iteration
+        if age > limit_s:
+            _log.critical("the loop has not gone round for %.0fs (limit %.0fs): exiting so a "
+                          "fresh process takes over", age, limit_s)
+            logging.shutdown()
+            os._exit(70)
 
 
 if __name__ == "__main__":
