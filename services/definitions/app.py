@@ -13,7 +13,7 @@ from services.audit.routes import router as audit_router
 from services.definitions.deps import ServiceDeps
 from services.definitions.models import DiagramErrors, ErrorItem
 from services.definitions.publisher import PublishError
-from services.definitions.routes import definitions, health, instances, messages
+from services.definitions.routes import definitions, health, incidents, instances, messages
 from services.definitions.settings import DefinitionsSettings
 
 _log = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps) -> FastAPI:
     app = FastAPI(title="Laneway API", version="0.1.0", description=DESCRIPTION)
     app.state.settings = settings
     app.state.deps = deps
-    for router in (definitions.router, instances.router, messages.router, health.router):
+    for router in (definitions.router, instances.router, incidents.router, messages.router,
+                   health.router):
         app.include_router(router)
     # The audit service writes audit_log in the same database and schema (LANEWAY_DB_SCHEMA);
     # its read routes are served here so the whole API has one base URL.

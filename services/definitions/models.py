@@ -107,6 +107,8 @@ InstanceStatus = Literal["ACTIVE", "COMPLETED", "TERMINATED", "INCIDENT"]
 class Incident(ApiModel):
     """An open incident of an instance."""
 
+    id: str = Field(default="", description="`<instanceId>:<key>`, the id that "
+                    "`POST /api/incidents/{id}/resolve` takes.")
     key: int = Field(description="The incident's key within the instance.")
     element_id: str | None = Field(description="The element it holds.")
     error_type: str = Field(description="The kind of failure.")
@@ -141,3 +143,17 @@ class Health(BaseModel):
 
     status: Literal["ok", "unhealthy"] = Field(description="ok when every check passes.")
     checks: dict[str, str] = Field(description="Each check: `ok` or what is wrong.")
+
+
+class ResolveIncident(ApiModel):
+    """How to pick up after an incident."""
+
+    retries: int = Field(default=1, ge=1, description="For a job's incident: the retries the "
+                         "job is created again with.")
+
+
+class IncidentResolution(ApiModel):
+    """A RESOLVE_INCIDENT command was sent; the engine acts on it asynchronously."""
+
+    instance_id: str = Field(description="The instance.")
+    incident_key: int = Field(description="The incident's key within the instance.")

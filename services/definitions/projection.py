@@ -62,7 +62,8 @@ def incidents(inst: InstanceState) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for key, incident in sorted(inst.incidents.items()):
         element = inst.elements.get(incident.element_key)
-        out.append({"key": key, "elementId": element.element_id if element else None,
+        out.append({"id": f"{inst.instance_id}:{key}", "key": key,
+                    "elementId": element.element_id if element else None,
                     "errorType": incident.error_type, "message": incident.message})
     return out
 

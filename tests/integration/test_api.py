@@ -34,7 +34,7 @@ from laneway.codec import (
 from laneway.engine.records import SYSTEM, Command, RecordKind
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.runner import Answers, LocalRunner
-from laneway.engine.state import InstanceState
+from laneway.engine.state import Incident, InstanceState
 from laneway.kafka import producer_config
 from laneway.topics import Topics
 from scripts.stack import Connections
@@ -679,6 +679,7 @@ def test_openapi_lists_every_route(api: Api) -> None:
         ("/api/instances/{instance_id}/history", "GET"),
         ("/api/instances/{instance_id}/verify", "GET"),
         ("/api/instances/{instance_id}/replay", "GET"),
+        ("/api/incidents/{incident_id}/resolve", "POST"),
     }
     assert docs.status_code == 200
     deployed = spec["components"]["schemas"]["DeployedVersion"]["properties"]
@@ -708,3 +709,32 @@ def test_audit_routes_answer_from_the_audit_log_in_the_same_schema(api: Api) -> 
     assert history.status_code == 200, history.text
     assert [e["intent"] for e in history.json()["events"]] == ["ELEMENT_ACTIVATED"]
     assert api.client.get("/api/instances/nobody/verify").status_code == 404
+
+
+def test_resolving_an_incident_sends_resolve_incident_for_its_instance(api: Api) -> None:
+    # given an instance projected with an incident (a job that ran out of retries)
+    pid = new_pid()
+    active, _ = run_to_states(pid, "bk-incident")
+    iid = active.instance_id
+    active.incidents[99] = Incident(99, next(iter(active.elements)), "JOB_NO_RETRIES", "boom",
+                                    stage="job")
+    produce(api.conns.kafka_bootstrap_servers, api.topics.state, [(iid, snapshot(active))])
+    seen = wait_until(lambda: get_instance(api, iid, "INCIDENT"), timeout=30,
+                      message="instance with an incident")
+    [incident] = seen["incidents"]
+    assert incident["id"] == f"{iid}:99"
+
+    # when it is resolved through the API with two retries
+    response = api.client.post(f"/api/incidents/{incident['id']}/resolve", json={"retries": 2})
+
+    # then a RESOLVE_INCIDENT command for that instance is on `commands`
+    assert response.status_code == 202, response.text
+    assert response.json() == {"instanceId": iid, "incidentKey": 99}
+    records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.commands,
+                         with_key(iid))
+    [record] = [decode_record(v) for k, v, _, _ in records if k == iid and v is not None]
+    assert (record.intent, dict(record.value)) == (
+        Command.RESOLVE_INCIDENT.value, {"incidentKey": 99, "retries": 2})
+    # and ids that name nothing are refused
+    assert api.client.post(f"/api/incidents/{uuid.uuid4()}:1/resolve").status_code == 404
+    assert api.client.post("/api/incidents/not-an-id/resolve").status_code == 404

@@ -1,0 +1,43 @@
+"""Resolve incidents: the engine retries the job or the step that failed."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, HTTPException, status
+
+from laneway.engine.records import Command, command
+from services.definitions.deps import CurrentPrincipal, Deps
+from services.definitions.models import Detail, IncidentResolution, ResolveIncident
+
+router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+
+
+@router.post(
+    "/{incident_id}/resolve",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Resolve an incident",
+    description="`incident_id` is `<instanceId>:<key>` as the instance's `incidents` list shows "
+                "it. Produces a RESOLVE_INCIDENT command: a job's incident makes the engine "
+                "create the job again with `retries`; another incident runs the failed step "
+                "again. An incident already resolved is rejected by the engine (see history).",
+    responses={404: {"model": Detail, "description": "No such instance, or a malformed id."},
+               503: {"model": Detail, "description": "Kafka did not acknowledge in time."}},
+)
+def resolve_incident(incident_id: str, deps: Deps, principal: CurrentPrincipal,
+                     body: ResolveIncident | None = None) -> IncidentResolution:
+    """Ask the engine to pick up after an incident."""
+    instance_id, _, raw_key = incident_id.rpartition(":")
+    if not instance_id or not raw_key.isdigit():
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected an incident id '<instanceId>:<key>', but got "
+                            f"'{incident_id}'")
+    if deps.instances.get(instance_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected an instance '{instance_id}', but there is none")
+    key = int(raw_key)
+    retries = (body or ResolveIncident()).retries
+    deps.publisher.send_command(command(
+        Command.RESOLVE_INCIDENT, instance_id, {"incidentKey": key, "retries": retries},
+        record_id=str(uuid.uuid4()), timestamp=deps.clock_ms(), principal=principal))
+    return IncidentResolution(instance_id=instance_id, incident_key=key)
