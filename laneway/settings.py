@@ -11,10 +11,19 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_PORTS", "Settings", "SettingsError", "configure_logging"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "Settings",
+    "SettingsError",
+    "configure_logging",
+    "database_schema",
+    "positive_float",
+    "positive_int",
+]
 
 # The local stack's addresses (scripts/stack/config.py), so `make up` needs no settings.
 _LOCAL_DEFAULTS = {
@@ -117,3 +126,41 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level,
         format=f"%(asctime)s %(levelname)s {settings.service} %(name)s: %(message)s",
     )
+
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1 from `env[name]`, `default` when unset or blank."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"Expected {name} to be a positive integer, but got {raw!r}")
+    return int(raw)
+
+
+def positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number above 0 from `env[name]`, `default` when unset or blank."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SettingsError(f"Expected {name} to be a positive number, but got {raw!r}")
+    return value
+
+
+def database_schema(env: Mapping[str, str]) -> str | None:
+    """The PostgreSQL schema the services' tables live in (`LANEWAY_DB_SCHEMA`), None for the
+    connection's default search path. Services sharing a database use the same one."""
+    schema = env.get("LANEWAY_DB_SCHEMA", "").strip() or None
+    if schema is not None and not _SCHEMA_NAME.match(schema):
+        raise SettingsError(
+            f"Expected LANEWAY_DB_SCHEMA to be a lower-case SQL identifier, but got {schema!r}"
+        )
+    return schema

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from laneway.settings import Settings, SettingsError
-
-_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+from laneway.settings import (
+    Settings,
+    database_schema,
+    positive_float,
+    positive_int,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,39 +51,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
     """
     common = Settings.from_env("audit", environ)
     env: Mapping[str, str] = os.environ if environ is None else environ
-    schema = env.get("LANEWAY_DB_SCHEMA", "").strip() or None
-    if schema is not None and not _SCHEMA_NAME.match(schema):
-        raise SettingsError(
-            f"Expected LANEWAY_DB_SCHEMA to be a lower-case SQL identifier, but got {schema!r}"
-        )
+    schema = database_schema(env)
     return AuditSettings(
         common=common,
         group=env.get("LANEWAY_AUDIT_GROUP", "").strip() or f"{common.topic_prefix}audit",
         database_schema=schema,
-        batch_size=_positive_int(env, "LANEWAY_AUDIT_BATCH_SIZE", 1000),
-        poll_timeout_s=_positive_float(env, "LANEWAY_AUDIT_POLL_S", 0.2),
-        session_timeout_ms=_positive_int(env, "LANEWAY_AUDIT_SESSION_TIMEOUT_MS", 45_000),
-        cache_size=_positive_int(env, "LANEWAY_AUDIT_CACHE_SIZE", 100_000),
+        batch_size=positive_int(env, "LANEWAY_AUDIT_BATCH_SIZE", 1000),
+        poll_timeout_s=positive_float(env, "LANEWAY_AUDIT_POLL_S", 0.2),
+        session_timeout_ms=positive_int(env, "LANEWAY_AUDIT_SESSION_TIMEOUT_MS", 45_000),
+        cache_size=positive_int(env, "LANEWAY_AUDIT_CACHE_SIZE", 100_000),
     )
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise SettingsError(f"Expected {name} to be a positive integer, but got {raw!r}")
-    return int(raw)
-
-
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise SettingsError(f"Expected {name} to be a positive number, but got {raw!r}")
-    return value

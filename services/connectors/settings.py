@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from laneway.connectors import DEFAULT_SECRETS_DIR
-from laneway.settings import Settings, SettingsError
+from laneway.settings import Settings, SettingsError, positive_float, positive_int
 
 # the connectors that exist; slack, discord, llm and webhook responses come with their issue
 DEFAULT_CONNECTOR_TYPES = ("http", "email")
@@ -57,17 +57,6 @@ class ConnectorsSettings:
                 if k.startswith(prefix)}
 
 
-def _number(env: Mapping[str, str], name: str, default: str, kind: type[int] | type[float]
-            ) -> float:
-    raw = env.get(name, default)
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise SettingsError(f"Expected {name} to be a positive number, but got {raw!r}")
-    return value
-
 
 def parse_types(raw: str, source: str = "LANEWAY_CONNECTOR_TYPES") -> tuple[str, ...]:
     """A comma-separated list of connector types, blanks dropped; at least one."""
@@ -91,14 +80,13 @@ def load_settings(environ: Mapping[str, str] | None = None,
     return ConnectorsSettings(
         common=common,
         connector_types=connector_types,
-        concurrency=int(_number(env, "LANEWAY_CONNECTOR_CONCURRENCY", "32", int)),
+        concurrency=positive_int(env, "LANEWAY_CONNECTOR_CONCURRENCY", 32),
         secrets_dir=env.get("LANEWAY_SECRETS_DIR", DEFAULT_SECRETS_DIR),
-        idempotency_ttl_s=_number(env, "LANEWAY_CONNECTOR_IDEMPOTENCY_TTL_S", str(7 * 24 * 3600),
-                                  float),
-        poll_timeout_s=_number(env, "LANEWAY_CONNECTOR_POLL_S", "0.1", float),
-        shutdown_grace_s=_number(env, "LANEWAY_CONNECTOR_SHUTDOWN_GRACE_S", "20", float),
-        commit_interval_s=_number(env, "LANEWAY_CONNECTOR_COMMIT_INTERVAL_S", "0.1", float),
-        session_timeout_ms=int(_number(env, "LANEWAY_CONNECTOR_SESSION_TIMEOUT_MS", "10000",
-                                       int)),
+        idempotency_ttl_s=positive_float(env, "LANEWAY_CONNECTOR_IDEMPOTENCY_TTL_S",
+                                         7 * 24 * 3600.0),
+        poll_timeout_s=positive_float(env, "LANEWAY_CONNECTOR_POLL_S", 0.1),
+        shutdown_grace_s=positive_float(env, "LANEWAY_CONNECTOR_SHUTDOWN_GRACE_S", 20.0),
+        commit_interval_s=positive_float(env, "LANEWAY_CONNECTOR_COMMIT_INTERVAL_S", 0.1),
+        session_timeout_ms=positive_int(env, "LANEWAY_CONNECTOR_SESSION_TIMEOUT_MS", 10000),
         environ=dict(env),
     )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from laneway.settings import Settings, SettingsError
-
-_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+from laneway.settings import (
+    Settings,
+    SettingsError,
+    database_schema,
+    positive_float,
+    positive_int,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,12 +53,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettin
     """
     common = Settings.from_env("definitions", environ)
     env: Mapping[str, str] = os.environ if environ is None else environ
-    schema = env.get("LANEWAY_DB_SCHEMA", "").strip() or None
-    if schema is not None and not _SCHEMA_NAME.match(schema):
-        raise SettingsError(
-            "Expected LANEWAY_DB_SCHEMA to be a lower-case SQL identifier, "
-            f"but got {schema!r}"
-        )
+    schema = database_schema(env)
     projection = env.get("LANEWAY_PROJECTION", "on").strip().lower()
     if projection not in ("on", "off"):
         raise SettingsError(f"Expected LANEWAY_PROJECTION to be 'on' or 'off', but got "
@@ -65,28 +63,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettin
         http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
         database_schema=schema,
         projection_enabled=projection == "on",
-        pool_size=_positive_int(env, "LANEWAY_DB_POOL_SIZE", 10),
-        publish_timeout_s=_positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),
+        pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 10),
+        publish_timeout_s=positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),
     )
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise SettingsError(f"Expected {name} to be a positive integer, but got {raw!r}")
-    return int(raw)
-
-
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise SettingsError(f"Expected {name} to be a positive number, but got {raw!r}")
-    return value

@@ -7,7 +7,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from laneway.settings import Settings, SettingsError
+from laneway.settings import Settings, positive_float, positive_int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,17 +45,6 @@ class EngineSettings:
         return f"{self.group}-{self.replica}"
 
 
-def _positive(env: Mapping[str, str], name: str, default: str, kind: type[int] | type[float]
-              ) -> float:
-    raw = env.get(name, default)
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise SettingsError(f"Expected {name} to be a positive number, but got {raw!r}")
-    return value
-
 
 def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
     """Read the engine service's settings from `environ` (default: the process environment)."""
@@ -68,9 +57,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
         common=common,
         replica=replica,
         group=group,
-        batch_size=int(_positive(env, "LANEWAY_ENGINE_BATCH_SIZE", "500", int)),
-        poll_timeout_s=_positive(env, "LANEWAY_ENGINE_POLL_S", "0.1", float),
-        definitions_wait_s=_positive(env, "LANEWAY_ENGINE_DEFINITIONS_WAIT_S", "5", float),
-        restore_timeout_s=_positive(env, "LANEWAY_ENGINE_RESTORE_TIMEOUT_S", "120", float),
-        session_timeout_ms=int(_positive(env, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS", "45000", int)),
+        batch_size=positive_int(env, "LANEWAY_ENGINE_BATCH_SIZE", 500),
+        poll_timeout_s=positive_float(env, "LANEWAY_ENGINE_POLL_S", 0.1),
+        definitions_wait_s=positive_float(env, "LANEWAY_ENGINE_DEFINITIONS_WAIT_S", 5.0),
+        restore_timeout_s=positive_float(env, "LANEWAY_ENGINE_RESTORE_TIMEOUT_S", 120.0),
+        session_timeout_ms=positive_int(env, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS", 45000),
     )
