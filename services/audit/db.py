@@ -10,13 +10,13 @@ starting at once from applying the same file twice.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg_pool import ConnectionPool
+
+from laneway.db import DatabaseUnavailable, connect_kwargs, ensure_schema, wait_for_database
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -36,25 +36,7 @@ _MIGRATION_LOCK = 0x41554454  # "AUDT"
 _log = logging.getLogger(__name__)
 
 
-class DatabaseUnavailable(RuntimeError):
-    """PostgreSQL did not answer within the startup bound. Retryable: start again later."""
 
-
-def connect_kwargs(schema: str | None) -> dict[str, Any]:
-    """Connection arguments that put `schema` first on the search path."""
-    kwargs: dict[str, Any] = {"connect_timeout": 5}
-    if schema is not None:
-        # the name is checked as an identifier in settings; public stays reachable
-        kwargs["options"] = f"-c search_path={schema},public"
-    return kwargs
-
-
-def ensure_schema(database_url: str, schema: str | None) -> None:
-    """Create the schema when one is named and it is missing."""
-    if schema is None:
-        return
-    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
 def connect(database_url: str, schema: str | None, *, autocommit: bool = False
@@ -71,23 +53,6 @@ def open_pool(database_url: str, schema: str | None, *, max_size: int = 5,
     pool.open(wait=True, timeout=timeout_s)
     return pool
 
-
-def wait_for_database(database_url: str, timeout_s: float) -> None:
-    """Return once PostgreSQL accepts a connection; raise DatabaseUnavailable after
-    `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with psycopg.connect(database_url, connect_timeout=3) as conn:
-                conn.execute("SELECT 1")
-                return
-        except psycopg.OperationalError as exc:
-            last = exc
-            time.sleep(0.5)
-    raise DatabaseUnavailable(
-        f"Expected PostgreSQL to answer within {timeout_s:.0f}s, but it did not: {last}"
-    )
 
 
 def migrate(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> list[str]:

@@ -9,13 +9,11 @@ from applying the same file twice.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from laneway.db import DatabaseUnavailable, connect_kwargs, ensure_schema, wait_for_database
 from services.definitions.settings import DefinitionsSettings
 
 __all__ = ["MIGRATIONS_DIR", "DatabaseUnavailable", "migrate", "open_pool", "wait_for_database"]
@@ -27,48 +25,17 @@ _MIGRATION_LOCK = 0x4C414E45  # "LANE"
 _log = logging.getLogger(__name__)
 
 
-class DatabaseUnavailable(RuntimeError):
-    """PostgreSQL did not answer within the startup bound. Retryable: start again later."""
 
-
-def _connect_kwargs(settings: DefinitionsSettings) -> dict[str, object]:
-    kwargs: dict[str, object] = {"connect_timeout": 5}
-    if settings.database_schema is not None:
-        # the schema name is checked as an identifier in settings; public stays reachable
-        # for extensions
-        kwargs["options"] = f"-c search_path={settings.database_schema},public"
-    return kwargs
-
-
-def wait_for_database(settings: DefinitionsSettings, timeout_s: float) -> None:
-    """Return once PostgreSQL accepts a connection; raise DatabaseUnavailable after
-    `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with psycopg.connect(settings.common.database_url, connect_timeout=3) as conn:
-                conn.execute("SELECT 1")
-                return
-        except psycopg.OperationalError as exc:
-            last = exc
-            time.sleep(0.5)
-    raise DatabaseUnavailable(
-        f"Expected PostgreSQL to answer within {timeout_s:.0f}s, but it did not: {last}"
-    )
 
 
 def open_pool(settings: DefinitionsSettings) -> ConnectionPool:
     """An open pool on the service's schema (created if missing)."""
-    if settings.database_schema is not None:
-        with psycopg.connect(settings.common.database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                sql.Identifier(settings.database_schema)))
+    ensure_schema(settings.common.database_url, settings.database_schema)
     pool = ConnectionPool(
         settings.common.database_url,
         min_size=1,
         max_size=settings.pool_size,
-        kwargs=_connect_kwargs(settings),
+        kwargs=connect_kwargs(settings.database_schema),
         open=False,
         name="definitions",
     )

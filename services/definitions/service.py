@@ -25,7 +25,7 @@ def running(settings: DefinitionsSettings) -> Iterator[ServiceDeps]:
     lacks, start the projection; yield the parts; close everything on the way out."""
     common = settings.common
     deadline = time.monotonic() + common.startup_timeout_s
-    wait_for_database(settings, common.startup_timeout_s)
+    wait_for_database(common.database_url, common.startup_timeout_s)
     wait_for_kafka(common.kafka_bootstrap_servers, max(1.0, deadline - time.monotonic()))
     with ExitStack() as stack:
         pool = open_pool(settings)
