@@ -42,3 +42,19 @@ def request(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
             "default": fid == node.default_flow, "attributes": dict(f.attrs)})
     work.create_job(ctx, elem, node, DECISION_JOB_TYPE, {
         "flows": flows, "gatewayType": node.kind.value})
+
+
+def settled_without_conditions(ctx: Processing, elem: ElementInstance, node: FlowNode) -> bool:
+    """The steps an exclusive and an inclusive gateway share before evaluating conditions:
+    a merge or a single unconditional flow just passes the token on, and a gateway handed to a
+    decision handler creates its job. True when one of them took care of the gateway."""
+    from laneway.engine.behaviours import flow
+
+    outgoing = node.outgoing
+    if not outgoing or (len(outgoing) == 1 and ctx.proc.flow(outgoing[0]).condition is None):
+        flow.complete(ctx, elem, flows=list(outgoing))
+        return True
+    if asks_handler(ctx, node):
+        request(ctx, elem, node)
+        return True
+    return False

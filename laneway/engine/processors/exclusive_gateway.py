@@ -22,14 +22,7 @@ class ExclusiveGatewayProcessor:
     def on_activate(
         self, ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None
     ) -> None:
-        if len(node.outgoing) == 0 or (
-            len(node.outgoing) == 1 and ctx.proc.flow(node.outgoing[0]).condition is None
-        ):
-            # a merge, or a single unconditional way on: nothing to decide
-            flow.complete(ctx, elem, flows=list(node.outgoing))
-            return
-        if decision.asks_handler(ctx, node):
-            decision.request(ctx, elem, node)
+        if decision.settled_without_conditions(ctx, elem, node):
             return
         seen = vars_.visible(ctx.inst, elem.key)
         for fid in node.outgoing:
