@@ -8,6 +8,7 @@ from the command that created them, so processing the same commands gives the sa
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -50,6 +51,42 @@ class Principal:
         return Principal(PrincipalKind(data["kind"]), str(data["id"]),
                          tuple(data.get("roles", ())), dict(data.get("claims", {})))
 
+    @property
+    def personas(self) -> tuple[str, ...]:
+        """The personas the verified claims grant (the `personas` claim)."""
+        return _strings(self.claims.get("personas"))
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The groups the verified claims grant (the `groups` claim)."""
+        return _strings(self.claims.get("groups"))
+
+    def holds_persona(self, persona: str) -> bool:
+        """Whether one of the principal's personas is `persona` (names compare normalised)."""
+        wanted = persona_key(persona)
+        return any(persona_key(p) == wanted for p in self.personas)
+
+    def has_role(self, *roles: str) -> bool:
+        """Whether the principal holds one of `roles` (or `admin`)."""
+        return any(r in self.roles for r in (*roles, "admin"))
+
+
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def persona_key(name: str) -> str:
+    """A persona name normalised for comparison: `Case Worker`, `case-worker` and
+    `CASE_WORKER` are one persona (modelers and identity providers spell them differently)."""
+    return _NOT_ALNUM.sub("-", name.casefold()).strip("-")
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    return ()
+
 
 SYSTEM = Principal(PrincipalKind.SYSTEM, "engine")
 
@@ -77,6 +114,9 @@ class Command(StrEnum):
     ERROR_NOT_CAUGHT = "ERROR_NOT_CAUGHT"
     ESCALATE_TO_PARENT = "ESCALATE_TO_PARENT"
     RESOLVE_INCIDENT = "RESOLVE_INCIDENT"
+    CLAIM_USER_TASK = "CLAIM_USER_TASK"
+    UNCLAIM_USER_TASK = "UNCLAIM_USER_TASK"
+    ESCALATE_USER_TASK = "ESCALATE_USER_TASK"
 
 
 class Event(StrEnum):
@@ -97,6 +137,9 @@ class Event(StrEnum):
     USER_TASK_CREATED = "USER_TASK_CREATED"
     USER_TASK_COMPLETED = "USER_TASK_COMPLETED"
     USER_TASK_CANCELED = "USER_TASK_CANCELED"
+    USER_TASK_CLAIMED = "USER_TASK_CLAIMED"
+    USER_TASK_UNCLAIMED = "USER_TASK_UNCLAIMED"
+    USER_TASK_ESCALATED = "USER_TASK_ESCALATED"
     TIMER_CREATED = "TIMER_CREATED"
     TIMER_TRIGGERED = "TIMER_TRIGGERED"
     TIMER_CANCELED = "TIMER_CANCELED"
