@@ -9,6 +9,12 @@ and produce the commands that answer it.
   {jobKey, retries: <left>, errorMessage}, then the next attempt after the backoff;
   with none left: FAIL_JOB {jobKey, retries: 0, errorMessage}.
 
+A notification job (`notification: true` in the JOB_CREATED value, e.g. the escalation of an
+overdue user task through `laneway:escalationConnector`) runs the connector the same way, with
+its retries, but produces no command at all: the engine waits for nothing, so there is nothing
+to complete or fail (a FAIL_JOB would name a job the engine does not hold). Its outcome is still
+stored in Redis, so a redelivered notification is not sent twice.
+
 Every command carries the principal `agent` / `connector:<type>`; every message and value is
 redacted of secrets.
 """
@@ -46,6 +52,11 @@ _NAMESPACE = uuid.UUID("6f1c1e52-8a43-4c1a-9d63-2b6f0c7e9a11")
 # The lease outlives an attempt by this much, so a slow answer does not hand the job over.
 LEASE_MARGIN_S = 30.0
 _STORE_RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+NOTIFIED = "NOTIFIED"
+"""What `execute` returns for a notification job the connector ran."""
+NOTIFICATION_FAILED = "NOTIFICATION_FAILED"
+"""What `execute` returns for a notification job whose connector failed for good."""
 
 Emit = Callable[[str, bytes], Awaitable[None]]
 """Produce an encoded command to `commands` with this key and wait until Kafka has it."""
@@ -115,6 +126,12 @@ def _encode(rt: Runtime, record: JobRecord, intent: Command, value: dict[str, An
     return encode_record(cmd)
 
 
+def is_notification(record: JobRecord) -> bool:
+    """Whether the job only notifies: the engine expects no answer to it."""
+    flag = record.extra.get("notification")
+    return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
+
+
 def _fail(record: JobRecord, retries: int, message: str) -> dict[str, Any]:
     return {"jobKey": record.key, "retries": retries, "errorMessage": message}
 
@@ -145,9 +162,13 @@ async def execute(record: JobRecord, rt: Runtime) -> str:
     kind = rt.connector.type
     log = JobLog(_log, f"job {record.instance_id}:{record.key} ({record.element_id})",
                  rt.secrets)
+    notify = is_notification(record)
     try:
         policy = RetryPolicy.from_attributes(record.attributes, record.retries)
     except PolicyError as exc:
+        if notify:
+            log.error("notification not sent: %s", exc)
+            return NOTIFICATION_FAILED
         await rt.emit(record.instance_id, _encode(rt, record, Command.FAIL_JOB,
                                                   _fail(record, 0, str(exc)), 0))
         return Command.FAIL_JOB.value
@@ -157,13 +178,24 @@ async def execute(record: JobRecord, rt: Runtime) -> str:
     if stored is not None:
         log.info("redelivered: answering with the stored result")
         metrics.REPLAYED.labels(kind).inc()
-        await rt.emit(record.instance_id, stored)
+        if not notify and stored:
+            await rt.emit(record.instance_id, stored)
         return "REPLAYED"
     try:
-        intent, value, attempt = await _attempts(record, rt, policy, key, log)
+        intent, value, attempt = await _attempts(record, rt, policy, key, log, notify=notify)
     except asyncio.CancelledError:
         await asyncio.shield(rt.store.release(key, record.record_id))
         raise
+    if notify:
+        # nothing to produce; the stored outcome (no command) keeps a redelivery from
+        # notifying again
+        outcome = NOTIFIED if intent is Command.COMPLETE_JOB else NOTIFICATION_FAILED
+        if outcome == NOTIFICATION_FAILED:
+            log.error("notification not sent after %d attempt(s): %s", attempt,
+                      value.get("errorMessage", value.get("errorCode", "")))
+        await _patiently("storing the outcome in Redis",
+                         lambda: rt.store.finish(key, record.record_id, outcome, b""))
+        return outcome
     try:
         data = _encode(rt, record, intent, value, attempt)
     except EncodeError as exc:
@@ -178,7 +210,8 @@ async def execute(record: JobRecord, rt: Runtime) -> str:
 
 
 async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: str,
-                    log: JobLog) -> tuple[Command, dict[str, Any], int]:
+                    log: JobLog, *, notify: bool = False
+                    ) -> tuple[Command, dict[str, Any], int]:
     """Run attempts until one answers; the final command's intent and value."""
     kind = rt.connector.type
     remaining = policy.retries
@@ -212,8 +245,10 @@ async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: st
         log.warning("attempt %d failed (%s retries left): %s", attempt, remaining, message)
         if remaining <= 0:
             return Command.FAIL_JOB, _fail(record, 0, message), attempt
-        await rt.emit(record.instance_id, _encode(rt, record, Command.FAIL_JOB,
-                                                  _fail(record, remaining, message), attempt))
+        if not notify:
+            await rt.emit(record.instance_id, _encode(rt, record, Command.FAIL_JOB,
+                                                      _fail(record, remaining, message),
+                                                      attempt))
         await asyncio.sleep(policy.backoff(attempt))
         await _patiently("renewing the job's lease in Redis",
                          lambda: rt.store.renew(key, record.record_id, lease_s(policy)))

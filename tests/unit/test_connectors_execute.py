@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, cast
 
 import httpx
@@ -246,3 +247,44 @@ def test_attempts_running_at_once_are_bounded_by_the_slots() -> None:
     asyncio.run(go())
     assert len(connector.jobs) == 10
     assert connector.max_running == 3
+
+
+def _notification(key: int = 9) -> JobRecord:
+    return replace(_record(key=key), extra={"notification": True})
+
+
+def test_a_notification_runs_the_connector_and_answers_nothing() -> None:
+    connector = Scripted({"sent": True})
+
+    intent, commands = _execute(connector, _notification())
+
+    assert intent == "NOTIFIED"
+    assert commands == [], (f"Expected no command for a notification job (the engine waits "
+                            f"for none), but got {_summary(commands)}")
+    (job,) = connector.jobs
+    assert (job.key, job.variables) == (9, {"x": 1})
+
+
+def test_a_notification_retries_without_reporting_failures() -> None:
+    connector = Scripted(JobFailed("503"), {"sent": True})
+
+    intent, commands = _execute(connector, _notification())
+
+    assert (intent, commands) == ("NOTIFIED", [])
+    assert [j.attempt for j in connector.jobs] == [1, 2]
+
+
+def test_a_notification_that_fails_for_good_answers_nothing_either() -> None:
+    intent, commands = _execute(Scripted(JobFailed("400", retryable=False)), _notification())
+    assert (intent, commands) == ("NOTIFICATION_FAILED", [])
+
+
+def test_a_redelivered_notification_is_not_sent_again() -> None:
+    store = MemoryStore()
+    connector = Scripted({"sent": True})
+    _execute(connector, _notification(), store)
+
+    intent, commands = _execute(connector, _notification(), store)
+
+    assert (intent, commands) == ("REPLAYED", [])
+    assert len(connector.jobs) == 1, "Expected the notification to run once, but it ran again"
