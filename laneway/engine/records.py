@@ -159,6 +159,8 @@ class Event(StrEnum):
     ESCALATION_THROWN = "ESCALATION_THROWN"
     INCIDENT_CREATED = "INCIDENT_CREATED"
     INCIDENT_RESOLVED = "INCIDENT_RESOLVED"
+    # not the engine's: the definitions service's lifecycle steps, for the audit log
+    DEFINITION_TRANSITIONED = "DEFINITION_TRANSITIONED"
 
 
 @dataclass(frozen=True, slots=True)
