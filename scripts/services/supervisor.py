@@ -89,7 +89,10 @@ class Supervisor:
             if raw and not (raw.isdigit() and 0 < int(raw) < 65536):
                 raise ServiceError(f"Expected {port_setting(name)} to be a port, but got {raw!r}")
             ports[name] = int(raw) if raw else DEFAULT_PORTS[name]
-        env.update(connections(stack).env())
+        conns = connections(stack)
+        env.update(conns.env())
+        # the e-mail connector sends to the stack's mail catcher unless told otherwise
+        env.setdefault("LANEWAY_SECRET_SMTP", conns.smtp_url)
         env["PYTHONUNBUFFERED"] = "1"
         return cls(run_dir=stack.run_dir, logs_dir=stack.logs_dir, env=env, ports=ports)
 

@@ -58,6 +58,7 @@ class Settings:
     postgres_password: str
     postgres_db: str
     redis_port: int
+    mail_port: int
     topic_prefix: str
     partitions: int
     job_types: tuple[str, ...]
@@ -94,6 +95,7 @@ class Settings:
             postgres_password="laneway",
             postgres_db="laneway",
             redis_port=_int(e, "LANEWAY_REDIS_PORT", 16379),
+            mail_port=_int(e, "LANEWAY_MAIL_PORT", 11025),
             topic_prefix=e.get("LANEWAY_TOPIC_PREFIX", "laneway."),
             partitions=partitions,
             job_types=job_types,

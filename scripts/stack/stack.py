@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from scripts.stack.config import Settings, StackError
 from scripts.stack.kafka import Kafka, metadata_ok
+from scripts.stack.mail import Mail
 from scripts.stack.postgres import Postgres
 from scripts.stack.proc import log, port_open
 from scripts.stack.redis import Redis, ping
@@ -27,6 +28,8 @@ class Connections:
     topic_prefix: str
     partitions: int
     job_types: tuple[str, ...]
+    smtp_url: str = ""
+    """The local mail catcher as an `smtp` secret URL (empty when not started)."""
 
     def env(self) -> dict[str, str]:
         return {
@@ -45,6 +48,7 @@ def connections(settings: Settings) -> Connections:
         topic_prefix=settings.topic_prefix,
         partitions=settings.partitions,
         job_types=settings.job_types,
+        smtp_url=Mail(settings).url,
     )
 
 
@@ -82,6 +86,7 @@ def up(settings: Settings | None = None, *, topics: bool = True) -> Connections:
             log(f"using existing Kafka at {s.external_kafka} (not started here)")
         else:
             Kafka(s).up()
+        Mail(s).up()
         if topics:
             ensure_topics(s)
     return connections(s)
@@ -92,7 +97,7 @@ def down(settings: Settings | None = None) -> None:
     s = settings or Settings.from_env()
     with _locked(s):
         errors: list[str] = []
-        for component in (Kafka(s), Postgres(s), Redis(s)):
+        for component in (Kafka(s), Postgres(s), Redis(s), Mail(s)):
             try:
                 component.down()
             except StackError as exc:
@@ -166,6 +171,10 @@ def status(settings: Settings | None = None) -> list[ComponentStatus]:
                 True,
             )
         )
+    mail = Mail(s)
+    pid = mail.pid()
+    out.append(ComponentStatus("mail", pid is not None and mail.healthy(),
+                               f"127.0.0.1:{s.mail_port}", pid, True))
     return out
 
 
