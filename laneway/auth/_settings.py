@@ -1,0 +1,132 @@
+"""Where the keys that sign bearer tokens come from, and which issuer and audience to expect."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from laneway.settings import SettingsError
+
+__all__ = ["KEY_SOURCE_VARIABLES", "AuthSettings"]
+
+KEY_SOURCE_VARIABLES = (
+    "LANEWAY_JWT_JWKS_FILE",
+    "LANEWAY_JWT_JWKS_URL",
+    "LANEWAY_JWT_SECRET_FILE",
+    "LANEWAY_JWT_SECRET",
+)
+
+DEFAULT_ISSUER = "laneway-dev"
+DEFAULT_AUDIENCE = "laneway"
+DEFAULT_LEEWAY_S = 60
+
+# HS256 with a short secret can be brute-forced offline from one token: RFC 7518 section 3.2
+# asks for a key at least as long as the hash (32 bytes).
+MIN_SECRET_BYTES = 32
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthSettings:
+    """How an HTTP service verifies bearer tokens: one key source, the expected `iss` and
+    `aud`, and the clock leeway. Built by `from_env`; the secret never shows in `repr`."""
+
+    jwks_file: Path | None = None
+    """A JWKS file of public keys (`LANEWAY_JWT_JWKS_FILE`)."""
+    jwks_url: str | None = None
+    """A JWKS URL, fetched and cached (`LANEWAY_JWT_JWKS_URL`)."""
+    secret: str | None = field(default=None, repr=False)
+    """A shared HS256 secret (`LANEWAY_JWT_SECRET`, or read from `LANEWAY_JWT_SECRET_FILE`)."""
+    issuer: str = DEFAULT_ISSUER
+    """The expected `iss` claim (`LANEWAY_JWT_ISSUER`)."""
+    audience: str = DEFAULT_AUDIENCE
+    """The expected `aud` claim, or one of its values (`LANEWAY_JWT_AUDIENCE`)."""
+    leeway_s: int = DEFAULT_LEEWAY_S
+    """Clock skew tolerated on `exp`, `nbf` and `iat` (`LANEWAY_JWT_LEEWAY_S`)."""
+
+    def __post_init__(self) -> None:
+        sources = [s for s in (self.jwks_file, self.jwks_url, self.secret) if s is not None]
+        if len(sources) != 1:
+            raise SettingsError(
+                f"Expected exactly one key source, but got {len(sources)}: set one of "
+                f"{', '.join(KEY_SOURCE_VARIABLES)}"
+            )
+        if self.secret is not None and len(self.secret.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(
+                f"Expected the HS256 secret to be at least {MIN_SECRET_BYTES} bytes, but it has "
+                f"{len(self.secret.encode())}: use a longer random secret"
+            )
+        if self.jwks_url is not None:
+            _check_url(self.jwks_url)
+        if self.leeway_s < 0:
+            raise SettingsError(f"Expected a leeway of 0 s or more, but got {self.leeway_s}")
+
+    @property
+    def source(self) -> str:
+        """Which key source is set, for logs (never the secret itself)."""
+        if self.jwks_file is not None:
+            return f"JWKS file {self.jwks_file}"
+        if self.jwks_url is not None:
+            return f"JWKS URL {self.jwks_url}"
+        return "shared HS256 secret"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AuthSettings:
+        """Read the settings from `environ` (default: the process environment).
+
+        Raises `SettingsError` unless exactly one of `KEY_SOURCE_VARIABLES` is set.
+        """
+        env = os.environ if environ is None else environ
+        given = {name: env.get(name, "").strip() for name in KEY_SOURCE_VARIABLES}
+        chosen = [name for name, value in given.items() if value]
+        if len(chosen) != 1:
+            found = f"{', '.join(chosen)} are all set" if chosen else "none is set"
+            raise SettingsError(
+                f"Expected exactly one of {', '.join(KEY_SOURCE_VARIABLES)} to be set (where "
+                f"the keys that sign bearer tokens come from), but {found}"
+            )
+        name = chosen[0]
+        value = given[name]
+        jwks_file = jwks_url = secret = None
+        if name == "LANEWAY_JWT_JWKS_FILE":
+            jwks_file = Path(value)
+        elif name == "LANEWAY_JWT_JWKS_URL":
+            jwks_url = value
+        elif name == "LANEWAY_JWT_SECRET":
+            # Not stripped: the secret is used byte for byte as the token issuer holds it.
+            secret = env[name]
+        else:
+            try:
+                secret = Path(value).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(
+                    f"Expected LANEWAY_JWT_SECRET_FILE to name a readable file, but reading "
+                    f"{value!r} failed: {exc.strerror or exc}"
+                ) from exc
+        issuer = env.get("LANEWAY_JWT_ISSUER", "").strip() or DEFAULT_ISSUER
+        audience = env.get("LANEWAY_JWT_AUDIENCE", "").strip() or DEFAULT_AUDIENCE
+        raw_leeway = env.get("LANEWAY_JWT_LEEWAY_S", "").strip() or str(DEFAULT_LEEWAY_S)
+        if not raw_leeway.isdigit():
+            raise SettingsError(
+                "Expected LANEWAY_JWT_LEEWAY_S to be a whole number of seconds (0 or more), "
+                f"but got {raw_leeway!r}"
+            )
+        return cls(jwks_file=jwks_file, jwks_url=jwks_url, secret=secret, issuer=issuer,
+                   audience=audience, leeway_s=int(raw_leeway))
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    # Plain HTTP lets anyone on the path swap the keys; only the machine itself is trusted.
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+        return
+    raise SettingsError(
+        "Expected LANEWAY_JWT_JWKS_URL to be an https:// URL (http:// only for 127.0.0.1, ::1 "
+        f"or localhost), but got {url!r}"
+    )

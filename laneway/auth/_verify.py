@@ -1,0 +1,167 @@
+"""Bearer token → `Principal`: signature, registered claims, then Laneway's own claims."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import (
+    ExpiredTokenError,
+    InvalidClaimError,
+    JoseError,
+    MissingClaimError,
+    SecurityWarning,
+)
+from joserfc.jwt import JWTClaimsRegistry
+
+from laneway.auth._errors import AuthError
+from laneway.auth._keys import KEY_SET_ALGORITHMS, KeySource, SecretKey
+from laneway.auth._settings import AuthSettings
+from laneway.engine.records import Principal, PrincipalKind
+
+__all__ = ["TokenVerifier"]
+
+SECRET_ALGORITHMS = ("HS256",)
+# Kinds a token may claim; `system` is the engine's own and never comes from outside.
+_TOKEN_KINDS = {"human": PrincipalKind.HUMAN, "agent": PrincipalKind.AGENT}
+MAX_TOKEN_CHARS = 16_000
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against the keys of `settings`.
+
+    Thread-safe; build one per process (it caches keys fetched from a JWKS URL). A JWKS file
+    is read at construction, so a missing file fails at start. `clock` (epoch seconds) and
+    `monotonic` are for tests.
+    """
+
+    def __init__(self, settings: AuthSettings, *, clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 min_refresh_s: float | None = None) -> None:
+        self.settings = settings
+        self._clock = clock
+        extra: dict[str, Any] = {"monotonic": monotonic}
+        if min_refresh_s is not None:
+            extra["min_refresh_s"] = min_refresh_s
+        self._keys: KeySource | SecretKey
+        if settings.jwks_file is not None:
+            self._keys = KeySource.from_file(settings.jwks_file, **extra)
+            self._algorithms = KEY_SET_ALGORITHMS
+        elif settings.jwks_url is not None:
+            self._keys = KeySource.from_url(settings.jwks_url, **extra)
+            self._algorithms = KEY_SET_ALGORITHMS
+        else:
+            assert settings.secret is not None  # AuthSettings holds exactly one source
+            self._keys = SecretKey(settings.secret)
+            self._algorithms = SECRET_ALGORITHMS
+
+    def verify(self, token: str) -> Principal:
+        """The principal a valid token proves; `AuthError` with the reason otherwise."""
+        claims = self._verified_claims(token)
+        self._check_registered(claims)
+        return _principal(claims)
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
+        if not isinstance(token, str) or not token.strip():
+            raise AuthError("malformed token: it is empty")
+        if len(token) > MAX_TOKEN_CHARS:
+            raise AuthError(f"malformed token: longer than {MAX_TOKEN_CHARS} characters")
+        try:
+            obj = jws.extract_compact(token.strip().encode("ascii"))
+            header = obj.headers()
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise AuthError("malformed token: expected a signed JWT (three base64url parts "
+                            "separated by dots)") from exc
+        alg = header.get("alg")
+        if alg not in self._algorithms:
+            raise AuthError(f"unsupported algorithm: expected one of "
+                            f"{', '.join(self._algorithms)}, but the token names {alg!r}")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise AuthError("malformed token: 'kid' in the header is not a string")
+        valid = False
+        for key in self._keys.key_for(kid, alg):
+            try:
+                with warnings.catch_warnings():
+                    # EdDSA is deprecated in favour of Ed25519 (RFC 9864) but still what
+                    # identity providers issue; accepting it is deliberate.
+                    warnings.simplefilter("ignore", SecurityWarning)
+                    valid = jws.validate_compact(obj, key, algorithms=[alg])
+            except (JoseError, ValueError) as exc:
+                raise AuthError(f"bad signature: {exc}") from exc
+            if valid:
+                break
+        if not valid:
+            raise AuthError("bad signature: the token was not signed by a trusted key")
+        try:
+            claims = json.loads(obj.payload)
+        except (TypeError, ValueError) as exc:
+            raise AuthError("malformed token: the payload is not JSON") from exc
+        if not isinstance(claims, dict):
+            raise AuthError("malformed token: the payload is not a JSON object")
+        return claims
+
+    def _check_registered(self, claims: dict[str, Any]) -> None:
+        settings = self.settings
+        registry = JWTClaimsRegistry(
+            now=lambda: int(self._clock()),
+            leeway=settings.leeway_s,
+            iss={"essential": True, "value": settings.issuer},
+            aud={"essential": True, "value": settings.audience},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except ExpiredTokenError as exc:
+            raise AuthError(f"token expired at {_when(claims.get('exp'))}") from exc
+        except MissingClaimError as exc:
+            raise AuthError(f"malformed token: missing claim {exc.claim.replace(',', ', ')}") \
+                from exc
+        except InvalidClaimError as exc:
+            raise AuthError(_invalid_claim(exc, claims, settings)) from exc
+
+
+def _invalid_claim(exc: InvalidClaimError, claims: dict[str, Any], settings: AuthSettings) -> str:
+    claim, value = exc.claim, claims.get(exc.claim)
+    if claim == "aud":
+        return f"wrong audience: expected {settings.audience!r}, but the token is for {value!r}"
+    if claim == "iss":
+        return f"wrong issuer: expected {settings.issuer!r}, but the token is from {value!r}"
+    if claim == "sub":
+        return "malformed token: 'sub' must be a non-empty string"
+    if claim == "nbf" and isinstance(value, int | float):
+        return f"token not valid before {_when(value)}"
+    if claim == "iat" and isinstance(value, int | float):
+        return f"token issued in the future ({_when(value)})"
+    return f"malformed token: {exc.description}"
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not subject.strip():
+        raise AuthError("malformed token: 'sub' must be a non-empty string")
+    raw_kind = claims.get("kind", "human")
+    kind = _TOKEN_KINDS.get(raw_kind) if isinstance(raw_kind, str) else None
+    if kind is None:
+        raise AuthError(f"unsupported kind: expected 'human' or 'agent', but the token claims "
+                        f"{raw_kind!r}")
+    for name in ("roles", "personas", "groups"):
+        value = claims.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise AuthError(f"malformed token: {name!r} must be a list of strings")
+    return Principal(kind, subject, tuple(claims.get("roles", ())), claims)
+
+
+def _when(value: object) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+        except (OverflowError, OSError, ValueError):
+            pass
+    return repr(value)
