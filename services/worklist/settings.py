@@ -1,12 +1,63 @@
-"""Settings of the worklist service."""
+"""Settings of the worklist service: the shared `Settings` plus the projection's and the SLA
+loop's knobs. `LANEWAY_TASK_ANSWER_S` is read by the API that serves the task routes
+(`services.worklist.routes.answer_timeout_s`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from laneway.settings import Settings
+from laneway.settings import Settings, database_schema, positive_float, positive_int
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the worklist service's settings from `environ` (default: the process environment)."""
-    return Settings.from_env("worklist", environ)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorklistSettings:
+    """Everything the worklist service reads from the environment, checked once."""
+
+    common: Settings
+    """Connections, topic prefix, port, timeouts shared by every service."""
+    group: str
+    """The projection's consumer group (`LANEWAY_WORKLIST_GROUP`, default `<prefix>worklist`)."""
+    database_schema: str | None
+    """PostgreSQL schema of the tables (`LANEWAY_DB_SCHEMA`), shared with the API."""
+    batch_size: int
+    """Most records in one database transaction (`LANEWAY_WORKLIST_BATCH_SIZE`, default 500)."""
+    poll_timeout_s: float
+    """How long one poll waits for records (`LANEWAY_WORKLIST_POLL_S`, default 0.2)."""
+    session_timeout_ms: int
+    """The consumer's group session timeout (`LANEWAY_WORKLIST_SESSION_TIMEOUT_MS`, default
+    45000)."""
+    sla_poll_s: float
+    """How often the SLA loop looks for overdue tasks (`LANEWAY_SLA_POLL_S`, default 5)."""
+    sla_resend_s: float
+    """How long after sending ESCALATE_USER_TASK for a task the SLA loop sends it again while
+    no USER_TASK_ESCALATED has been projected (`LANEWAY_SLA_RESEND_S`, default 60)."""
+    publish_timeout_s: float
+    """How long a command waits for Kafka's acknowledgement (`LANEWAY_PUBLISH_TIMEOUT_S`,
+    default 10)."""
+
+    @property
+    def topic_prefix(self) -> str:
+        """Prefix of every topic name."""
+        return self.common.topic_prefix
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> WorklistSettings:
+    """Read the worklist service's settings from `environ` (default: the process environment).
+
+    Raises SettingsError naming the first malformed setting.
+    """
+    common = Settings.from_env("worklist", environ)
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    return WorklistSettings(
+        common=common,
+        group=env.get("LANEWAY_WORKLIST_GROUP", "").strip() or f"{common.topic_prefix}worklist",
+        database_schema=database_schema(env),
+        batch_size=positive_int(env, "LANEWAY_WORKLIST_BATCH_SIZE", 500),
+        poll_timeout_s=positive_float(env, "LANEWAY_WORKLIST_POLL_S", 0.2),
+        session_timeout_ms=positive_int(env, "LANEWAY_WORKLIST_SESSION_TIMEOUT_MS", 45_000),
+        sla_poll_s=positive_float(env, "LANEWAY_SLA_POLL_S", 5.0),
+        sla_resend_s=positive_float(env, "LANEWAY_SLA_RESEND_S", 60.0),
+        publish_timeout_s=positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),
+    )

@@ -1,0 +1,220 @@
+"""User-task records → `tasks` and `task_commands`: what one record changes, in SQL.
+
+The Kafka side (polling, dead letters, offsets) is `services.worklist.consumer`; this module
+only applies records, inside the caller's transaction, and is idempotent: every change to a
+task row is guarded by where the record was read (partition, offset). The records of one
+instance are on one partition in order, so a record at or before the row's last offset was
+applied already and changes nothing; `task_commands` rows are keyed by the command's record id
+and inserted at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from laneway.engine.records import Command, Event, Record, RecordKind, persona_key
+from services.audit.chain import jsonb_safe
+
+__all__ = [
+    "ANSWERS",
+    "TASK_COMMANDS",
+    "TASK_EVENTS",
+    "apply_record",
+    "apply_records",
+    "command_id_of",
+    "is_task_record",
+    "parse_task_id",
+    "task_id",
+]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+TASK_EVENTS = frozenset({
+    Event.USER_TASK_CREATED.value, Event.USER_TASK_CLAIMED.value,
+    Event.USER_TASK_UNCLAIMED.value, Event.USER_TASK_COMPLETED.value,
+    Event.USER_TASK_CANCELED.value, Event.USER_TASK_ESCALATED.value,
+})
+TASK_COMMANDS = frozenset({
+    Command.CLAIM_USER_TASK.value, Command.UNCLAIM_USER_TASK.value,
+    Command.COMPLETE_USER_TASK.value, Command.ESCALATE_USER_TASK.value,
+})
+ANSWERS: Mapping[str, str] = {
+    Event.USER_TASK_CLAIMED.value: Command.CLAIM_USER_TASK.value,
+    Event.USER_TASK_UNCLAIMED.value: Command.UNCLAIM_USER_TASK.value,
+    Event.USER_TASK_COMPLETED.value: Command.COMPLETE_USER_TASK.value,
+    Event.USER_TASK_ESCALATED.value: Command.ESCALATE_USER_TASK.value,
+}
+"""The event that accepts each task command."""
+
+
+def task_id(instance_id: str, key: int) -> str:
+    """`<instanceId>:<key>`: unique across instances, URL-safe for UUID instance ids."""
+    return f"{instance_id}:{key}"
+
+
+def parse_task_id(value: str) -> tuple[str, int] | None:
+    """(instance id, task key) of a task id, or None when it is not one."""
+    instance_id, _, key = value.rpartition(":")
+    if not instance_id or not key.isdigit():
+        return None
+    return instance_id, int(key)
+
+
+def command_id_of(record: Record) -> str:
+    """The record id of the command a record answers: events are `<command>.<n>`,
+    rejections `<command>.r<n>` (laneway/engine/context.py)."""
+    return record.record_id.rsplit(".", 1)[0]
+
+
+def is_task_record(record: Record) -> bool:
+    """Whether the worklist projects this record."""
+    if record.kind is RecordKind.EVENT:
+        return record.intent in TASK_EVENTS
+    return record.kind is RecordKind.REJECTION and record.intent in TASK_COMMANDS
+
+
+def _at(epoch_ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=epoch_ms)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return []
+
+
+def _json(value: Any) -> Jsonb:
+    # jsonb refuses NaN, the infinities and U+0000, which records may carry
+    return Jsonb(jsonb_safe(value))
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+# A row changes only for a record read after the last one applied to it (same partition,
+# higher offset); a row read from another partition (a recreated topic) takes the newer one.
+_NEWER = "(t.last_partition <> %(partition)s OR t.last_offset < %(offset)s)"
+
+_CREATE = """
+INSERT INTO tasks AS t (task_id, instance_id, task_key, process_id, version, element_id,
+    element_name, lane, lane_id, persona, persona_key, attributes, form, assignee,
+    static_assignee, candidate_users, candidate_groups, state, variables, created_at, due_at,
+    escalation_connector, last_record_id, last_partition, last_offset)
+VALUES (%(task_id)s, %(instance_id)s, %(task_key)s, %(process_id)s, %(version)s,
+    %(element_id)s, %(element_name)s, %(lane)s, %(lane_id)s, %(persona)s, %(persona_key)s,
+    %(attributes)s, %(form)s, %(assignee)s, %(assignee)s, %(candidate_users)s,
+    %(candidate_groups)s, 'open', %(variables)s, %(at)s, %(due_at)s,
+    %(escalation_connector)s, %(record_id)s, %(partition)s, %(offset)s)
+ON CONFLICT (task_id) DO NOTHING
+"""
+
+_UPDATES: Mapping[str, str] = {
+    Event.USER_TASK_CLAIMED.value:
+        "state = 'claimed', assignee = %(assignee)s, claimed_at = %(at)s",
+    Event.USER_TASK_UNCLAIMED.value:
+        "state = 'open', assignee = t.static_assignee, claimed_at = NULL",
+    Event.USER_TASK_COMPLETED.value:
+        "state = 'completed', completed_at = %(at)s, completed_by = %(principal)s, "
+        "result = %(result)s",
+    Event.USER_TASK_CANCELED.value: "state = 'cancelled', cancelled_at = %(at)s",
+    Event.USER_TASK_ESCALATED.value: "escalated_at = coalesce(t.escalated_at, %(at)s)",
+}
+
+_ANSWER = """
+INSERT INTO task_commands (command_id, task_id, intent, outcome, reason, rejection_type,
+    principal, at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (command_id) DO NOTHING
+"""
+
+
+def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
+                 offset: int) -> None:
+    """Apply one user-task event or task-command rejection (see `is_task_record`), read at
+    `partition`/`offset`, in the caller's transaction. Other records are ignored."""
+    if not is_task_record(record):
+        return
+    if record.kind is RecordKind.REJECTION:
+        _rejected(conn, record)
+        return
+    key = _int(record.value.get("key"))
+    if key is None:
+        raise ValueError(f"Expected an integer 'key' in {record.intent} {record.record_id}, "
+                         f"but got {record.value.get('key')!r}")
+    tid = task_id(record.instance_id, key)
+    params: dict[str, Any] = {
+        "task_id": tid, "record_id": record.record_id, "partition": partition,
+        "offset": offset, "at": _at(record.timestamp),
+    }
+    if record.intent == Event.USER_TASK_CREATED.value:
+        _created(conn, record, key, params)
+        return
+    conn.execute(
+        f"UPDATE tasks AS t SET {_UPDATES[record.intent]}, last_record_id = %(record_id)s, "
+        f"last_partition = %(partition)s, last_offset = %(offset)s "
+        f"WHERE t.task_id = %(task_id)s AND {_NEWER}".encode(),
+        {**params, "assignee": record.value.get("assignee") or record.principal.id,
+         "principal": _json(record.principal.to_dict()),
+         "result": _json(dict(record.value.get("variables") or {}))})
+    intent = ANSWERS.get(record.intent)
+    if intent is not None:
+        conn.execute(_ANSWER, (command_id_of(record), tid, intent, "accepted", None, None,
+                               _json(record.principal.to_dict()), params["at"]))
+
+
+def _created(conn: psycopg.Connection[Any], record: Record, key: int,
+             params: dict[str, Any]) -> None:
+    v = record.value
+    persona = v.get("persona") or None
+    due = _int(v.get("dueDate"))
+    conn.execute(_CREATE, {
+        **params, "instance_id": record.instance_id, "task_key": key,
+        "process_id": str(v.get("processId") or ""), "version": _int(v.get("version")) or 0,
+        "element_id": record.element_id, "element_name": v.get("elementName") or None,
+        "lane": v.get("lane") or None, "lane_id": v.get("laneId") or None,
+        "persona": persona, "persona_key": persona_key(persona) if persona else None,
+        "attributes": _json(dict(v.get("attributes") or {})), "form": v.get("form") or None,
+        "assignee": v.get("assignee") or None,
+        "candidate_users": _strings(v.get("candidateUsers")),
+        "candidate_groups": _strings(v.get("candidateGroups")),
+        "variables": _json(dict(v.get("variables") or {})),
+        "due_at": _at(due) if due is not None else None,
+        "escalation_connector": v.get("escalationConnector") or None,
+    })
+
+
+def _rejected(conn: psycopg.Connection[Any], record: Record) -> None:
+    v = record.value
+    sent = v.get("command")
+    key = _int(sent.get("taskKey")) if isinstance(sent, Mapping) else None
+    tid = task_id(record.instance_id, key) if key is not None else record.instance_id
+    conn.execute(_ANSWER, (command_id_of(record), tid, record.intent, "rejected",
+                           str(v.get("reason") or ""), str(v.get("rejectionType") or "") or None,
+                           _json(record.principal.to_dict()), _at(record.timestamp)))
+
+
+def apply_records(conn: psycopg.Connection[Any],
+                  records: Sequence[tuple[Record, int, int]]) -> int:
+    """Apply (record, partition, offset) triples in order, in one transaction; return how
+    many were task records."""
+    applied = 0
+    with conn.transaction():
+        for record, partition, offset in records:
+            if is_task_record(record):
+                apply_record(conn, record, partition, offset)
+                applied += 1
+    return applied

@@ -1,0 +1,364 @@
+"""The task routes, mounted into the HTTP API by its owner (services/definitions/app.py):
+
+    from services.worklist.routes import router as worklist_router
+    app.include_router(worklist_router)
+
+They read `tasks` and `task_commands` (written by the worklist service's projection, same
+database and schema) through the pool on `request.app.state.worklist_pool` (default: the API's
+own, `app.state.deps.pool`), produce commands with `app.state.deps.publisher`, and act as the
+principal the API's `get_principal` dependency verified. A POST sends the engine command, then
+waits (at most `LANEWAY_TASK_ANSWER_S`, default 10 s; `app.state.task_answer_s` overrides it)
+until the projection has the engine's answer. The routes are plain `def`s: FastAPI runs them in
+its thread pool, which suits psycopg's blocking pool.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from laneway.engine.records import Command, Principal, command
+from laneway.settings import positive_float
+from services.definitions.deps import CurrentPrincipal
+from services.definitions.publisher import Publisher
+from services.worklist import store
+from services.worklist.forms import FormChecker, UnknownForm, registry_checker
+from services.worklist.projection import parse_task_id
+
+__all__ = ["TaskPage", "TaskView", "answer_timeout_s", "router"]
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+DEFAULT_ANSWER_S = 10.0
+_POLL_S = 0.05
+_STATUS_OF_REJECTION = {"FORBIDDEN": status.HTTP_403_FORBIDDEN,
+                        "NOT_FOUND": status.HTTP_404_NOT_FOUND}
+_SEE_ALL = ("operator",)  # and admin (Principal.has_role)
+
+
+class _ApiModel(BaseModel):
+    """camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class TaskView(_ApiModel):
+    """A user task as the worklist projects it."""
+
+    task_id: str = Field(description="`<instanceId>:<key>`: the id in the task routes.")
+    instance_id: str = Field(description="The process instance.")
+    task_key: int = Field(description="The task's key within the instance (`taskKey`).")
+    process_id: str = Field(description="The process.")
+    version: int = Field(description="The process version.")
+    element_id: str = Field(description="The BPMN user task.")
+    element_name: str | None = Field(description="Its name in the diagram.")
+    lane: str | None = Field(description="The lane's name (or id).")
+    lane_id: str | None = Field(description="The lane's id.")
+    persona: str | None = Field(description="Who may work on it (`laneway:persona`).")
+    attributes: dict[str, Any] = Field(description="The element's extension attributes.")
+    form: str | None = Field(description="The form schema id completions are checked against.")
+    assignee: str | None = Field(description="Who holds it (a claim or a static assignee).")
+    candidate_users: list[str] = Field(description="Users who may take it.")
+    candidate_groups: list[str] = Field(description="Groups who may take it.")
+    state: str = Field(description="`open`, `claimed`, `completed` or `cancelled`.")
+    variables: dict[str, Any] = Field(description="The task's input variables.")
+    created_at: datetime = Field(description="When the engine created it.")
+    claimed_at: datetime | None = Field(description="When it was claimed.")
+    completed_at: datetime | None = Field(description="When it was completed.")
+    cancelled_at: datetime | None = Field(description="When it was cancelled.")
+    due_date: datetime | None = Field(description="When it is due (`laneway:slaMinutes`).")
+    overdue: bool = Field(description="Open or claimed and past its due date.")
+    escalation_connector: str | None = Field(description="Who is notified when it is overdue.")
+    escalated_at: datetime | None = Field(description="When the engine escalated it.")
+    completed_by: dict[str, Any] | None = Field(description="The principal who completed it.")
+    result: dict[str, Any] | None = Field(description="The variables it was completed with.")
+
+
+class TaskPage(_ApiModel):
+    """A page of tasks."""
+
+    count: int = Field(description="How many tasks match (all pages).")
+    items: list[TaskView] = Field(description="This page.")
+
+
+class CompleteTask(_ApiModel):
+    """The body of a completion."""
+
+    variables: dict[str, Any] = Field(default_factory=dict,
+                                      description="The result; checked against the form.")
+
+
+class Rejected(_ApiModel):
+    """The engine refused the command."""
+
+    detail: str = Field(description="The engine's reason.")
+    rejection_type: str | None = Field(description="`FORBIDDEN`, `NOT_FOUND`, `ALREADY_CLAIMED`...")
+
+
+class NoAnswer(_ApiModel):
+    """The engine has not answered in time."""
+
+    detail: str = Field(description="What happened, and what to do.")
+    command_id: str = Field(description="The command's record id, to look for in the history.")
+
+
+class FieldErrorView(BaseModel):
+    """One field the form refuses."""
+
+    field: str
+    message: str
+
+
+class FormErrors(BaseModel):
+    """The submission does not satisfy the task's form."""
+
+    errors: list[FieldErrorView]
+
+
+# -- dependencies --------------------------------------------------------------------------------
+
+
+def worklist_pool(request: Request) -> ConnectionPool:
+    """`app.state.worklist_pool`, else the API's own pool."""
+    pool: ConnectionPool | None = getattr(request.app.state, "worklist_pool", None)
+    if pool is None:
+        deps = getattr(request.app.state, "deps", None)
+        pool = getattr(deps, "pool", None)
+    if pool is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "Expected the worklist database to be configured "
+                            "(app.state.worklist_pool or app.state.deps), but it is not")
+    return pool
+
+
+def publisher(request: Request) -> Publisher:
+    """The API's Kafka publisher (`app.state.deps.publisher`)."""
+    found: Publisher | None = getattr(getattr(request.app.state, "deps", None), "publisher",
+                                      None)
+    if found is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "Expected a Kafka publisher (app.state.deps.publisher), but there "
+                            "is none")
+    return found
+
+
+def form_checker(request: Request, pool: Annotated[ConnectionPool, Depends(worklist_pool)]
+                 ) -> FormChecker:
+    """`app.state.form_checker`, else the form registry's."""
+    checker: FormChecker | None = getattr(request.app.state, "form_checker", None)
+    return checker if checker is not None else registry_checker(pool)
+
+
+def answer_timeout_s(request: Request) -> float:
+    """How long a POST waits for the engine's answer: `app.state.task_answer_s`, else
+    `LANEWAY_TASK_ANSWER_S` (default 10)."""
+    configured: float | None = getattr(request.app.state, "task_answer_s", None)
+    if configured is not None:
+        return configured
+    return positive_float(os.environ, "LANEWAY_TASK_ANSWER_S", DEFAULT_ANSWER_S)
+
+
+Pool = Annotated[ConnectionPool, Depends(worklist_pool)]
+Sender = Annotated[Publisher, Depends(publisher)]
+Forms = Annotated[FormChecker, Depends(form_checker)]
+AnswerTimeout = Annotated[float, Depends(answer_timeout_s)]
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+@router.get("", summary="Tasks for the caller, or every task (scope=all)",
+            responses={403: {"description": "scope=all without the operator or admin role."}})
+def list_tasks(
+    pool: Pool,
+    principal: CurrentPrincipal,
+    instance_id: Annotated[str | None, Query(alias="instanceId")] = None,
+    process_id: Annotated[str | None, Query(alias="processId")] = None,
+    state: Annotated[list[store.State] | None, Query(
+        description="Only these states (repeat the parameter).")] = None,
+    overdue: Annotated[bool, Query(description="Only open or claimed tasks past due.")] = False,
+    assignee: Annotated[str | None, Query(description="Only tasks held by this id.")] = None,
+    scope: Annotated[store.Scope, Query(
+        description="`mine` (default): tasks the caller holds or may claim; `all`: every "
+                    "task (role operator or admin).")] = "mine",
+    sort: Annotated[store.Sort, Query()] = "created",
+    order: Annotated[store.Order, Query()] = "asc",
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> TaskPage:
+    """By default the tasks the caller has claimed (or is assigned), and the open ones it may
+    claim: its persona, and one of the candidate users or groups when the task names any."""
+    if scope == "all" and not principal.has_role(*_SEE_ALL):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"Expected the role operator or admin for scope=all, but "
+                            f"'{principal.id}' has {list(principal.roles) or 'none'}")
+    query = store.TaskQuery(mine=None if scope == "all" else principal,
+                            instance_id=instance_id, process_id=process_id,
+                            states=tuple(state or ()), overdue=overdue, assignee=assignee,
+                            sort=sort, order=order, limit=limit, offset=offset)
+    with _reading(pool) as conn:
+        count, rows = store.search_tasks(conn, query)
+    return TaskPage(count=count, items=[_view(r) for r in rows])
+
+
+@router.get("/{task_id}", summary="One task",
+            responses={404: {"description": "No such task (yet)."}})
+def get_task(task_id: str, pool: Pool, principal: CurrentPrincipal) -> TaskView:
+    """A task by its id (`<instanceId>:<key>`)."""
+    return _view(_task_or_404(pool, task_id))
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    403: {"model": Rejected, "description": "The engine refused: not the caller's task."},
+    404: {"description": "No such task, or the engine no longer holds it."},
+    409: {"model": Rejected, "description": "The engine refused (claimed by another...)."},
+    504: {"model": NoAnswer, "description": "The engine has not answered in time."},
+}
+
+
+@router.post("/{task_id}/claim", summary="Claim a task", responses=_ANSWERS)
+def claim_task(task_id: str, pool: Pool, sender: Sender, principal: CurrentPrincipal,
+               wait_s: AnswerTimeout) -> Any:
+    """CLAIM_USER_TASK as the caller; 200 with the task once the engine accepted it."""
+    return _command(pool, sender, principal, wait_s, task_id, Command.CLAIM_USER_TASK, {})
+
+
+@router.post("/{task_id}/unclaim", summary="Give a claimed task back", responses=_ANSWERS)
+def unclaim_task(task_id: str, pool: Pool, sender: Sender, principal: CurrentPrincipal,
+                 wait_s: AnswerTimeout) -> Any:
+    """UNCLAIM_USER_TASK as the caller; 200 with the task once the engine accepted it."""
+    return _command(pool, sender, principal, wait_s, task_id, Command.UNCLAIM_USER_TASK, {})
+
+
+@router.post("/{task_id}/complete", summary="Complete a task",
+             responses={**_ANSWERS,
+                        409: {"model": Rejected,
+                              "description": "The engine refused, or the task's form is not "
+                                             "in the registry."},
+                        422: {"model": FormErrors,
+                              "description": "The variables do not satisfy the form."}})
+def complete_task(task_id: str, pool: Pool, sender: Sender, principal: CurrentPrincipal,
+                  wait_s: AnswerTimeout, forms: Forms, body: CompleteTask | None = None) -> Any:
+    """COMPLETE_USER_TASK with `variables`, checked against the task's form first."""
+    variables = (body or CompleteTask()).variables
+    task = _task_or_404(pool, task_id)
+    form = task.get("form")
+    if form:
+        try:
+            problems = forms(str(form), variables)
+        except UnknownForm:
+            return JSONResponse(
+                {"detail": f"Expected form '{form}' of task '{task_id}' in the form registry, "
+                           "but there is none: upload it (PUT /api/form-schemas/{formId})",
+                 "rejectionType": "UNKNOWN_FORM"},
+                status_code=status.HTTP_409_CONFLICT)
+        if problems:
+            return JSONResponse(
+                {"errors": [{"field": p.field, "message": p.message} for p in problems]},
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return _command(pool, sender, principal, wait_s, task_id, Command.COMPLETE_USER_TASK,
+                    {"variables": variables}, task)
+
+
+def _command(pool: ConnectionPool, sender: Publisher, principal: Principal, wait_s: float,
+             task_id: str, intent: Command, extra: Mapping[str, Any],
+             task: dict[str, Any] | None = None) -> Any:
+    task = task if task is not None else _task_or_404(pool, task_id)
+    command_id = str(uuid.uuid4())
+    sender.send_command(command(
+        intent, str(task["instance_id"]), {"taskKey": int(task["task_key"]), **extra},
+        record_id=command_id, timestamp=time.time_ns() // 1_000_000, principal=principal))
+    answer = _wait_for_answer(pool, command_id, wait_s)
+    if answer is None:
+        return JSONResponse(
+            {"detail": f"Expected the engine to answer {intent.value} for task '{task_id}' "
+                       f"within {wait_s:g}s, but it has not: the command may still be "
+                       f"processed; look for command {command_id} in the instance's history "
+                       "or GET the task again",
+             "commandId": command_id},
+            status_code=status.HTTP_504_GATEWAY_TIMEOUT)
+    if answer.outcome == "rejected":
+        return JSONResponse(
+            {"detail": answer.reason or f"{intent.value} was rejected",
+             "rejectionType": answer.rejection_type},
+            status_code=_STATUS_OF_REJECTION.get(answer.rejection_type or "",
+                                                 status.HTTP_409_CONFLICT))
+    # the answer and the task's change are written in one transaction: the row is current
+    return _view(_task_or_404(pool, task_id))
+
+
+def _wait_for_answer(pool: ConnectionPool, command_id: str, wait_s: float
+                     ) -> store.Answer | None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        # a connection per look, so waiting requests do not hold the pool
+        with _reading(pool) as conn:
+            found = store.answer(conn, command_id)
+        if found is not None or time.monotonic() >= deadline:
+            return found
+        time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+
+
+def _task_or_404(pool: ConnectionPool, task_id: str) -> dict[str, Any]:
+    if parse_task_id(task_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected a task id '<instanceId>:<key>', but got '{task_id}'")
+    with _reading(pool) as conn:
+        row = store.get_task(conn, task_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected a task '{task_id}', but there is none (a task shows "
+                            "here once the worklist has projected its creation)")
+    return row
+
+
+class _reading:
+    """A pooled connection; a missing `tasks` table is a 503 naming the worklist service."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._cm: Any = None
+
+    def __enter__(self) -> psycopg.Connection[Any]:
+        self._cm = self._pool.connection()
+        conn: psycopg.Connection[Any] = self._cm.__enter__()
+        return conn
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        self._cm.__exit__(kind, exc, tb)
+        if isinstance(exc, psycopg.errors.UndefinedTable):
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                "Expected the worklist's tables, but they are missing: start "
+                                "the worklist service (python -m services.worklist), which "
+                                "creates them") from exc
+
+
+def _view(row: Mapping[str, Any]) -> TaskView:
+    due = row["due_at"]
+    open_ = row["state"] in ("open", "claimed")
+    return TaskView(
+        task_id=row["task_id"], instance_id=row["instance_id"], task_key=row["task_key"],
+        process_id=row["process_id"], version=row["version"], element_id=row["element_id"],
+        element_name=row["element_name"], lane=row["lane"], lane_id=row["lane_id"],
+        persona=row["persona"], attributes=row["attributes"] or {}, form=row["form"],
+        assignee=row["assignee"], candidate_users=list(row["candidate_users"] or []),
+        candidate_groups=list(row["candidate_groups"] or []), state=row["state"],
+        variables=row["variables"] or {}, created_at=row["created_at"],
+        claimed_at=row["claimed_at"], completed_at=row["completed_at"],
+        cancelled_at=row["cancelled_at"], due_date=due,
+        overdue=bool(open_ and due is not None and due < datetime.now(due.tzinfo)),
+        escalation_connector=row["escalation_connector"], escalated_at=row["escalated_at"],
+        completed_by=row["completed_by"], result=row["result"])
