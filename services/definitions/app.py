@@ -15,6 +15,7 @@ from services.definitions.models import DiagramErrors, ErrorItem
 from services.definitions.publisher import PublishError
 from services.definitions.routes import definitions, health, incidents, instances, messages
 from services.definitions.settings import DefinitionsSettings
+from services.worklist.routes import router as worklist_router
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps) -> FastAPI:
     # its read routes are served here so the whole API has one base URL.
     app.include_router(audit_router)
     app.state.audit_pool = deps.pool
+    # The worklist service projects tasks into the same schema; its task routes (which wait for
+    # the engine's answer there) are served here too, on the same pool and publisher.
+    app.include_router(worklist_router)
     app.add_exception_handler(DiagramError, _diagram_refused)
     app.add_exception_handler(PublishError, _not_published)
     app.add_exception_handler(EncodeError, _not_encodable)
