@@ -96,3 +96,17 @@ def test_secret_tokens() -> None:
         "admin",)
     with pytest.raises(ValueError, match="at least 32 bytes"):
         issue_secret_token("short", user="c")
+
+
+def test_test_helpers_sign_tokens_the_session_key_verifies() -> None:
+    from tests.auth import ADMIN, auth_env, auth_header, jwks_file, token, verifier
+
+    assert auth_env() == {"LANEWAY_JWT_JWKS_FILE": str(jwks_file())}
+    check = TokenVerifier(AuthSettings(jwks_file=jwks_file()))
+    admin = check.verify(ADMIN["Authorization"].removeprefix("Bearer "))
+    assert (admin.id, admin.roles) == ("admin", ("admin",))
+    carla = verifier().verify(token("carla", personas=["Case Worker"], groups=["ops"]))
+    assert (carla.personas, carla.groups) == (("Case Worker",), ("ops",))
+    header = auth_header("bot", roles=["operator"], kind="agent")
+    bot = check.verify(header["Authorization"].removeprefix("Bearer "))
+    assert (bot.kind, bot.roles) == (PrincipalKind.AGENT, ("operator",))
