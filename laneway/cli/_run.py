@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from laneway.cli._output import print_problems, record_line, waiting_line
 from laneway.cli._validate import load
-from laneway.engine import DefinitionRepository, Record, RecordKind
+from laneway.engine import DefinitionRepository, Principal, Record, RecordKind
 from laneway.engine.executable import ExecutableProcess
 from laneway.engine.runner import Answers, LocalRunner, Outcome
 from laneway.engine.state import InstanceStatus
@@ -166,10 +166,11 @@ class RealTimeRunner(LocalRunner):
         super().__init__(repository, start_time=_now_ms(), on_record=on_record)
         self._err = err
 
-    def submit(self, intent: Any, instance_id: str, value: Mapping[str, Any]) -> Record:
+    def submit(self, intent: Any, instance_id: str, value: Mapping[str, Any], *,
+               principal: Principal | None = None) -> Record:
         """Stamp commands with the wall clock, so new timers are due from now."""
         self.clock = max(self.clock, _now_ms())
-        return super().submit(intent, instance_id, value)
+        return super().submit(intent, instance_id, value, principal=principal)
 
     def _fire_next_timer(self) -> bool:
         due = min((t.due for inst in self.engine.state.instances.values()

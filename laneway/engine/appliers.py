@@ -137,6 +137,10 @@ def _variables(state: EngineState, inst: InstanceState | None, rec: Record) -> N
 def _job_created(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
     assert inst is not None
     v = rec.value
+    # an escalation's notification is fire-and-forget: no element waits on it, so it is not
+    # live work of the instance (its key still moves the instance's counter on)
+    if v.get("notification"):
+        return
     inst.jobs[v["key"]] = Job(v["key"], rec.token_id, v["type"], v["retries"])
 
 
@@ -157,7 +161,31 @@ def _job_failed(state: EngineState, inst: InstanceState | None, rec: Record) -> 
 @applies(Event.USER_TASK_CREATED)
 def _task_created(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
     assert inst is not None
-    inst.user_tasks[rec.value["key"]] = UserTask(rec.value["key"], rec.token_id)
+    v = rec.value
+    inst.user_tasks[v["key"]] = UserTask(
+        v["key"], rec.token_id, rec.element_id, persona=v.get("persona"),
+        assignee=v.get("assignee"), candidate_users=list(v.get("candidateUsers", ())),
+        candidate_groups=list(v.get("candidateGroups", ())), due=v.get("dueDate"),
+        escalation_connector=v.get("escalationConnector"),
+    )
+
+
+@applies(Event.USER_TASK_CLAIMED)
+def _task_claimed(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+    assert inst is not None
+    inst.user_tasks[rec.value["key"]].claimant = rec.value["claimant"]
+
+
+@applies(Event.USER_TASK_UNCLAIMED)
+def _task_unclaimed(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+    assert inst is not None
+    inst.user_tasks[rec.value["key"]].claimant = None
+
+
+@applies(Event.USER_TASK_ESCALATED)
+def _task_escalated(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+    assert inst is not None
+    inst.user_tasks[rec.value["key"]].escalated = True
 
 
 @applies(Event.USER_TASK_COMPLETED, Event.USER_TASK_CANCELED)

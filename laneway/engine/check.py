@@ -6,7 +6,10 @@ otherwise park an instance at run time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from laneway.engine.expressions import compiles
+from laneway.engine.user_tasks import lane_chain, node_lane, resolve_persona, sla_minutes
 from laneway.model import Definitions, EventKind, FlowNode, NodeKind, Process
 from laneway.problems import Problem
 
@@ -91,6 +94,11 @@ def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
                              "in the same scope has that name")
         if kind == EventKind.TIMER and node.event_definition and not node.event_definition.timer:
             refuse(node, "timer event has no timeDate, timeDuration or timeCycle")
+        if node.kind == NodeKind.USER_TASK:
+            try:
+                sla_minutes(node.attrs)
+            except ValueError as exc:
+                refuse(node, str(exc))
         if node.kind == NodeKind.CALL_ACTIVITY and not node.called_element:
             refuse(node, "call activity names no called element (calledElement)")
         if node.kind == NodeKind.BOUNDARY_EVENT and not node.attached_to:
@@ -135,6 +143,48 @@ def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
                         definitions.file, flow.line, flow.id,
                         f"condition '{flow.condition.raw}' cannot be evaluated by the engine; "
                         "only a gateway can hand conditions to a decision handler"))
+    return problems
+
+
+def missing_personas(
+    process: Process, mapping: Mapping[str, str], *, file: str = ""
+) -> list[Problem]:
+    """Lanes that hold user tasks (directly or through nested lanes) which would get no
+    persona with `mapping` (`{laneId: persona}`, set at review) and the lanes' own
+    `laneway:persona`; and, in a process with lanes, the user tasks in no lane. Empty when
+    every user task asks for a persona.
+
+    A process without lanes has nothing to enforce: its tasks ask for no persona, and
+    candidate users or groups, if any, are what the engine checks.
+    """
+    lanes = {lane.id: lane for lane in process.all_lanes()}
+    if not lanes:
+        return []
+    tasks = [n for n in process.nodes.values() if n.kind == NodeKind.USER_TASK]
+    # lane id -> the tasks without a persona it holds, itself or through nested lanes
+    lacking: dict[str, list[str]] = {}
+    outside: list[FlowNode] = []
+    for task in tasks:
+        lane_id = node_lane(process.nodes, task)
+        if not lane_id or lane_id not in lanes:
+            outside.append(task)
+            continue
+        if resolve_persona(lanes, lane_id, mapping) is not None:
+            continue
+        for lane in lane_chain(lanes, lane_id):
+            lacking.setdefault(lane.id, []).append(task.id)
+    problems = [
+        Problem(file, lane.line, lane.id,
+                f"lane '{lane.name or lane.id}' holds user tasks without a persona "
+                f"({', '.join(lacking[lane.id])}); give it laneway:persona or map it to a "
+                "persona at review")
+        for lane in process.all_lanes() if lane.id in lacking
+    ]
+    problems.extend(
+        Problem(file, task.line, task.id,
+                "user task is in no lane, so it has no persona; put it in a lane with one")
+        for task in outside
+    )
     return problems
 
 

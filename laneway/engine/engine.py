@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import laneway.engine.handlers.events
 import laneway.engine.handlers.instances
 import laneway.engine.handlers.jobs
+import laneway.engine.handlers.user_tasks
 import laneway.engine.processors  # noqa: F401
 from laneway.engine.behaviours import flow
 from laneway.engine.context import Processing

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from laneway.model import Definitions, EventKind, FlowNode, Lane, NodeKind, Process, SequenceFlow
@@ -42,6 +42,9 @@ class ExecutableProcess:
     start_events: tuple[FlowNode, ...]
     # lane id -> lane (nested lanes included)
     lanes: Mapping[str, Lane]
+    # lane id -> persona, set when the version was reviewed (the definition record's
+    # `persona:<laneId>` metadata); it wins over the lane's `laneway:persona`
+    personas: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def id(self) -> str:
@@ -94,8 +97,14 @@ def scope_of(node: FlowNode) -> str:
     return node.parent or NO_SCOPE
 
 
-def build(definitions: Definitions, process: Process, version: int) -> ExecutableProcess:
-    """Index a process for running (the caller has checked it is runnable)."""
+def build(
+    definitions: Definitions,
+    process: Process,
+    version: int,
+    personas: Mapping[str, str] | None = None,
+) -> ExecutableProcess:
+    """Index a process for running (the caller has checked it is runnable); `personas` maps
+    lane ids to the personas set at review."""
     nodes = process.nodes
     by_scope: dict[str, list[FlowNode]] = {}
     boundaries: dict[str, list[FlowNode]] = {}
@@ -142,6 +151,7 @@ def build(definitions: Definitions, process: Process, version: int) -> Executabl
             n for n in by_scope.get(NO_SCOPE, []) if n.kind == NodeKind.START_EVENT
         ),
         lanes=MappingProxyType({lane.id: lane for lane in process.all_lanes()}),
+        personas=MappingProxyType(dict(personas or {})),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from laneway.bpmn._expressions import make_expression
 from laneway.expr import ExpressionError, compile_expression
 from laneway.model import Expression
 
@@ -34,3 +35,10 @@ def evaluate_condition(expression: Expression, variables: Mapping[str, Any]) -> 
 def is_opaque(expression: Expression) -> bool:
     """A language the engine does not claim to evaluate even when the text happens to parse."""
     return (expression.language or "").lower() in _OPAQUE_LANGUAGES
+
+
+def written_expression(raw: str) -> Expression | None:
+    """An attribute value written as an expression (`=expr`, `${expr}`, `#{expr}`), or None
+    when it is a literal (Camunda's `assignee="demo"`)."""
+    expression = make_expression(raw)
+    return expression if expression.language in ("feel", "juel") else None

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from laneway.engine.check import check_runnable
 from laneway.engine.executable import ExecutableProcess, build
 from laneway.model import Definitions, EventKind, FlowNode
 from laneway.problems import DiagramError, Problem
+
+
+class RetiredError(LookupError):
+    """A start named a retired version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,8 @@ class DefinitionRepository:
 
     _versions: dict[str, dict[int, ExecutableProcess]] = field(default_factory=dict)
     _digests: dict[str, dict[int, str]] = field(default_factory=dict)
+    # (process id, version) retired: its instances run on, nothing new starts it
+    _retired: set[tuple[str, int]] = field(default_factory=set)
 
     def deploy(
         self, definitions: Definitions, process_ids: list[str] | None = None
@@ -63,21 +70,60 @@ class DefinitionRepository:
             out.append(Deployed(process.id, latest + 1, True))
         return out
 
-    def load(self, definitions: Definitions, process_id: str, version: int) -> bool:
+    def load(
+        self,
+        definitions: Definitions,
+        process_id: str,
+        version: int,
+        *,
+        personas: Mapping[str, str] | None = None,
+        retired: bool = False,
+    ) -> bool:
         """Load one process at the version the definitions service gave it (engines read
-        versions from the `definitions` topic; they never number them). Loading a version that
-        is already there is a no-op; returns whether anything was loaded. Raises DiagramError
-        when the engine cannot run it."""
+        versions from the `definitions` topic; they never number them), with the lane
+        personas set at its review (`{laneId: persona}`). Loading a version that is already
+        there changes nothing, except that `retired` retires it (for good: the lifecycle has
+        no way back). A retired version is still loaded when first seen, so the instances
+        running it go on after a restart. Returns whether anything changed. Raises
+        DiagramError when the engine cannot run it."""
         versions = self._versions.setdefault(process_id, {})
-        if version in versions:
-            return False
-        process = definitions.process(process_id)
-        problems = check_runnable(definitions, process)
-        if problems:
-            raise DiagramError(problems)
-        versions[version] = build(definitions, process, version)
-        self._digests.setdefault(process_id, {})[version] = digest(definitions, process_id)
-        return True
+        changed = False
+        if version not in versions:
+            process = definitions.process(process_id)
+            problems = check_runnable(definitions, process)
+            if problems:
+                raise DiagramError(problems)
+            versions[version] = build(definitions, process, version, personas)
+            self._digests.setdefault(process_id, {})[version] = digest(definitions, process_id)
+            changed = True
+        if retired and (process_id, version) not in self._retired:
+            self._retired.add((process_id, version))
+            changed = True
+        return changed
+
+    def is_retired(self, process_id: str, version: int) -> bool:
+        """Whether the version was retired (it runs its instances, starts none)."""
+        return (process_id, version) in self._retired
+
+    def startable(self, process_id: str, version: int | None = None) -> ExecutableProcess:
+        """The version a start uses: the one named, else the newest not retired. KeyError when
+        there is none; RetiredError when the one named is retired."""
+        if version is not None:
+            found = self.get(process_id, version)
+            if self.is_retired(process_id, version):
+                raise RetiredError(f"Expected version {version} of process '{process_id}' to "
+                                   "be startable, but it is retired; start a newer version "
+                                   "(or none, for the newest authorized one)")
+            return found
+        versions = self._versions.get(process_id)
+        if not versions:
+            raise KeyError(f"Expected a deployed process '{process_id}', but there is none")
+        live = [v for v in versions if not self.is_retired(process_id, v)]
+        if not live:
+            raise KeyError(f"Expected a version of process '{process_id}' that is not "
+                           f"retired, but every version is ({sorted(versions)}); authorize a "
+                           "new version to start it")
+        return versions[max(live)]
 
     def get(self, process_id: str, version: int | None = None) -> ExecutableProcess:
         """A version (the latest when None); KeyError when there is none."""
@@ -97,12 +143,18 @@ class DefinitionRepository:
         return bool(self._versions.get(process_id))
 
     def latest_versions(self) -> list[ExecutableProcess]:
-        """The latest version of every process."""
-        return [v[max(v)] for v in self._versions.values() if v]
+        """The newest version of every process that is not retired (what starts new
+        instances)."""
+        out: list[ExecutableProcess] = []
+        for process_id, versions in self._versions.items():
+            live = [v for v in versions if not self.is_retired(process_id, v)]
+            if live:
+                out.append(versions[max(live)])
+        return out
 
     def start_events(self, kind: EventKind, name: str) -> list[tuple[ExecutableProcess, FlowNode]]:
         """Process-level start events of this kind (message or signal) with this name,
-        in the latest version of each process."""
+        in the newest version of each process that is not retired."""
         out: list[tuple[ExecutableProcess, FlowNode]] = []
         for proc in self.latest_versions():
             for node in proc.start_events:

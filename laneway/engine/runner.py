@@ -14,8 +14,11 @@ from laneway.engine.engine import Engine
 from laneway.engine.records import SYSTEM, Command, Principal, Record, RecordKind, command
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import InstanceState, InstanceStatus
+from laneway.engine.user_tasks import fitting_principal
 
 _RUN_NAMESPACE = uuid.UUID("9a7d1e38-2f0b-4b8e-8c1a-5d6e7f809a1b")
+_TASK_COMMANDS = frozenset({Command.CLAIM_USER_TASK, Command.UNCLAIM_USER_TASK,
+                            Command.COMPLETE_USER_TASK})
 JobAnswer = Mapping[str, Any] | Callable[[Record], Mapping[str, Any] | None]
 
 
@@ -57,13 +60,18 @@ class LocalRunner:
         repository: DefinitionRepository,
         *,
         start_time: int = 1_767_225_600_000,
-        principal: Principal = SYSTEM,
+        principal: Principal | None = None,
+        person: str = "laneway-run",
         on_record: Callable[[Record], None] | None = None,
         keep_records: bool = True,
     ) -> None:
         self.engine = Engine(repository)
         self.clock = start_time
+        # every command's principal when set; otherwise the engine's own, except on user
+        # tasks, which go as a person who fits the task (the engine checks personas of
+        # everyone): `person` by id unless the task is claimed or assigned
         self.principal = principal
+        self.person = person
         self.records: list[Record] = []
         self.commands_processed = 0
         self._queue: deque[Record] = deque()
@@ -72,11 +80,17 @@ class LocalRunner:
         self._keep = keep_records
         self._timers: list[tuple[int, str, int]] = []
 
-    def submit(self, intent: Command, instance_id: str, value: Mapping[str, Any]) -> Record:
-        """Queue a command stamped with the runner's clock."""
+    def submit(self, intent: Command, instance_id: str, value: Mapping[str, Any], *,
+               principal: Principal | None = None) -> Record:
+        """Queue a command stamped with the runner's clock, as `principal`, else the runner's
+        principal, else (see `__init__`) the engine or a person fitting the task."""
         self._seq += 1
+        acting = principal or self.principal
+        if acting is None:
+            acting = (self.person_for(instance_id, value.get("taskKey"))
+                      if intent in _TASK_COMMANDS else SYSTEM)
         cmd = command(intent, instance_id, value, record_id=f"run-{self._seq}",
-                      timestamp=self.clock, principal=self.principal)
+                      timestamp=self.clock, principal=acting)
         self._queue.append(cmd)
         return cmd
 
@@ -111,6 +125,13 @@ class LocalRunner:
                 if self._on_record is not None:
                     self._on_record(rec)
             self._queue.extend(result.commands)
+
+    def person_for(self, instance_id: str, task_key: Any) -> Principal:
+        """A person who may act on the open task (`fitting_principal`); the engine's own
+        principal when there is no such task (the engine rejects the command then)."""
+        inst = self.instance(instance_id)
+        task = inst.user_tasks.get(task_key) if inst is not None else None
+        return fitting_principal(task, self.person) if task is not None else SYSTEM
 
     def instance(self, instance_id: str) -> InstanceState | None:
         """The state of an instance, if it exists."""
@@ -168,8 +189,11 @@ class LocalRunner:
                     continue
                 result = queue.pop(0) if len(queue) > 1 else queue[0]
                 moved = True
+                # the answers are given for the task, so they go as a person who fits it,
+                # whatever principal the runner's other commands carry
                 self.submit(Command.COMPLETE_USER_TASK, inst.instance_id,
-                            {"taskKey": task.key, "variables": result})
+                            {"taskKey": task.key, "variables": result},
+                            principal=fitting_principal(task, self.person))
         return moved
 
     def _job_answer(self, inst: InstanceState, key: int, job_type: str,

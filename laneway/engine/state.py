@@ -56,10 +56,29 @@ class Job:
 
 @dataclass(slots=True)
 class UserTask:
-    """A task for a person, waiting in the worklist."""
+    """A task for a person, waiting in the worklist, with what the engine checks before a
+    person may claim, unclaim or complete it (the fields have defaults so snapshots written
+    before they existed still load)."""
 
     key: int
     element_key: int
+    element_id: str = ""
+    # the lane's persona (mapping or `laneway:persona`); None: the lane asks for none
+    persona: str | None = None
+    # a static assignee (evaluated when the task was created) and who claimed it
+    assignee: str | None = None
+    claimant: str | None = None
+    candidate_users: list[str] = field(default_factory=list)
+    candidate_groups: list[str] = field(default_factory=list)
+    # epoch milliseconds from `laneway:slaMinutes`; None: no SLA
+    due: int | None = None
+    escalated: bool = False
+    escalation_connector: str | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """Whoever alone may complete or unclaim it: the claimant, else the assignee."""
+        return self.claimant or self.assignee
 
 
 @dataclass(slots=True)

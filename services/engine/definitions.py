@@ -3,7 +3,9 @@
 Any replica may be asked to start any process (a call activity's child, a message start), so
 each reads every partition of `definitions` from the beginning, without a group, and keeps
 reading as the loop runs. Versions are numbered by the definitions service; the engine only
-loads them.
+loads them, with the lane personas set at review (`persona:<laneId>` metadata). A version
+published again with `state=RETIRED` in its metadata is retired: its instances run on, nothing
+new starts it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from laneway.bpmn import parse
 from laneway.codec import decode_definition
 from laneway.engine import DefinitionRepository
+from laneway.engine.user_tasks import personas_from_metadata
 from laneway.kafka import consumer_config
 from services.engine.admin import watermarks
 
 _log = logging.getLogger(__name__)
+# the definition record's `state` metadata of a version that starts nothing new
+RETIRED = "RETIRED"
 
 
 class DefinitionFeed:
@@ -72,11 +77,16 @@ class DefinitionFeed:
         # skipped, and starting it is then rejected as an unknown process.
         try:
             record = decode_definition(data)
+            retired = record.metadata.get("state") == RETIRED
             loaded = self.repository.load(parse(record.bpmn_xml), record.process_id,
-                                          record.version)
+                                          record.version,
+                                          personas=personas_from_metadata(record.metadata),
+                                          retired=retired)
         except Exception as exc:
             _log.error("skipping definition at %s[%s]@%s: %s: %s", msg.topic(),
                        msg.partition(), msg.offset(), type(exc).__name__, exc)
             return
         if loaded:
-            _log.info("loaded %s version %s", record.process_id, record.version)
+            _log.info("loaded %s version %s%s", record.process_id, record.version,
+                      " (retired: its instances run on, it starts no new ones)" if retired
+                      else "")

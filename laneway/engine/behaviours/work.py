@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
+from laneway.engine.expressions import evaluate, written_expression
 from laneway.engine.records import Event
 from laneway.engine.state import ElementInstance
+from laneway.engine.user_tasks import (
+    ESCALATION_ATTRIBUTE,
+    node_lane,
+    resolve_persona,
+    sla_minutes,
+)
+from laneway.expr import ExpressionError
 from laneway.model import FlowNode
 
 DEFAULT_RETRIES = 3
@@ -32,13 +41,15 @@ def raise_incident(
 
 def element_context(ctx: Processing, node: FlowNode) -> dict[str, Any]:
     """What a handler of the element needs besides variables: its name, attribute bag, lane
-    and persona."""
-    lane = ctx.proc.lane(node.lane) if node.lane else None
+    and persona (the review's mapping or the innermost lane's `laneway:persona`)."""
+    proc = ctx.proc
+    lane_id = node_lane(proc.process.nodes, node)
+    lane = proc.lane(lane_id) if lane_id else None
     out: dict[str, Any] = {"elementName": node.name, "attributes": dict(node.attrs)}
     if lane is not None:
         out["lane"] = lane.name or lane.id
         out["laneId"] = lane.id
-        out["persona"] = lane.persona
+        out["persona"] = resolve_persona(proc.lanes, lane.id, proc.personas)
     return out
 
 
@@ -100,11 +111,35 @@ def _unwrap(entry: str, word: str) -> str:
     return entry
 
 
+def _assignment(raw: str | None, variables: Mapping[str, Any], errors: list[str]) -> list[str]:
+    """A static assignment as names: a literal comma list, or an expression (`=expr`,
+    `${expr}`) evaluated with the instance's variables. An expression that fails or gives
+    nothing assigns no one (the task stays open to its lane's persona and other candidates);
+    the failure is kept in `errors` for the worklist to show."""
+    if raw is None or not raw.strip():
+        return []
+    expression = written_expression(raw)
+    if expression is None:
+        return [n.strip() for n in raw.split(",") if n.strip()]
+    try:
+        value = evaluate(expression, variables)
+    except ExpressionError as exc:
+        errors.append(f"'{raw}': {exc}")
+        return []
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v).strip() for v in value if v is not None and str(v).strip()]
+    return [n.strip() for n in str(value).split(",") if n.strip()]
+
+
 def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
     """Put the task in the worklist; the element waits for its completion."""
     attrs = node.attrs
-    value: dict[str, Any] = {"key": elem.key}
+    proc = ctx.proc
+    value: dict[str, Any] = {"key": elem.key, "processId": proc.id, "version": proc.version}
     value.update(element_context(ctx, node))
+    value.setdefault("persona", None)
     form = attrs.get("laneway:form") or attrs.get("camunda:formKey")
     zeebe_form = node.extension("formDefinition")
     if form is None and zeebe_form is not None:
@@ -112,20 +147,34 @@ def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> 
     if form:
         value["form"] = form
     assignment = node.extension("assignmentDefinition")
-    assignee = attrs.get("laneway:assignee") or attrs.get("camunda:assignee")
-    groups = attrs.get("laneway:candidateGroups") or attrs.get("camunda:candidateGroups")
-    if assignment is not None:
-        assignee = assignee or assignment.attributes.get("assignee")
-        groups = groups or assignment.attributes.get("candidateGroups")
+    zeebe = dict(assignment.attributes) if assignment is not None else {}
+    assignee = attrs.get("laneway:assignee") or attrs.get("camunda:assignee") or \
+        zeebe.get("assignee")
+    groups = attrs.get("laneway:candidateGroups") or attrs.get("camunda:candidateGroups") or \
+        zeebe.get("candidateGroups")
+    users = attrs.get("laneway:candidateUsers") or attrs.get("camunda:candidateUsers") or \
+        zeebe.get("candidateUsers")
     std_assignee, std_users, std_groups = _resource_roles(node)
-    assignee = assignee or std_assignee
-    group_list = [g.strip() for g in groups.split(",") if g.strip()] if groups else std_groups
-    if assignee:
-        value["assignee"] = assignee
+    variables = vars_.visible(ctx.inst, elem.key)
+    errors: list[str] = []
+    assignees = _assignment(assignee, variables, errors) if assignee else (
+        [std_assignee] if std_assignee else [])
+    group_list = _assignment(groups, variables, errors) if groups else std_groups
+    user_list = _assignment(users, variables, errors) + std_users
+    if assignees:
+        value["assignee"] = assignees[0]
     if group_list:
-        value["candidateGroups"] = group_list
-    if std_users:
-        value["candidateUsers"] = std_users
+        value["candidateGroups"] = list(dict.fromkeys(group_list))
+    if user_list:
+        value["candidateUsers"] = list(dict.fromkeys(user_list))
+    if errors:
+        value["assignmentErrors"] = errors
+    minutes = sla_minutes(attrs)
+    if minutes is not None:
+        value["dueDate"] = ctx.cmd.timestamp + round(minutes * 60_000)
+    connector = (attrs.get(ESCALATION_ATTRIBUTE) or "").strip()
+    if connector:
+        value["escalationConnector"] = connector
     local = ctx.inst.variables.get(elem.key)
     if local:
         value["variables"] = dict(local)

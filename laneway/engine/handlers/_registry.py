@@ -31,3 +31,13 @@ def live_instance(ctx: Processing) -> bool:
                    f"{inst.status}", "INVALID_STATE")
         return False
     return True
+
+
+def command_variables(ctx: Processing) -> dict[str, object] | None:
+    """The command's `variables` (none: empty); rejects the command when they are not an
+    object."""
+    variables = ctx.cmd.value.get("variables") or {}
+    if not isinstance(variables, dict):
+        ctx.reject("Expected variables to be an object", "INVALID_ARGUMENT")
+        return None
+    return dict(variables)

@@ -8,6 +8,7 @@ from laneway.engine.behaviours import flow
 from laneway.engine.context import Processing
 from laneway.engine.handlers._registry import handles, live_instance
 from laneway.engine.records import Command, Event
+from laneway.engine.repository import RetiredError
 from laneway.engine.state import PROCESS_KIND
 from laneway.model import EventKind, NodeKind
 
@@ -22,7 +23,10 @@ def start_instance(ctx: Processing) -> None:
         return
     process_id = str(v.get("processId", ""))
     try:
-        proc = ctx.repository.get(process_id, v.get("version"))
+        proc = ctx.repository.startable(process_id, v.get("version"))
+    except RetiredError as exc:
+        ctx.reject(str(exc.args[0]), "RETIRED")
+        return
     except KeyError as exc:
         ctx.reject(str(exc.args[0]), "NOT_FOUND")
         return

@@ -1,10 +1,10 @@
-"""Answers to work the engine handed out: jobs, decisions, user tasks; and incident repair."""
+"""Answers to work the engine handed out: jobs and decisions; and incident repair."""
 
 from __future__ import annotations
 
 from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
-from laneway.engine.handlers._registry import handles, live_instance
+from laneway.engine.handlers._registry import command_variables, handles, live_instance
 from laneway.engine.processors.decision import DECISION_JOB_TYPE
 from laneway.engine.records import Command, Event
 from laneway.engine.state import ElementInstance, Job
@@ -31,19 +31,11 @@ def _job(ctx: Processing, decision: bool = False) -> tuple[Job, ElementInstance]
     return job, ctx.inst.elements[job.element_key]
 
 
-def _variables(ctx: Processing) -> dict[str, object] | None:
-    variables = ctx.cmd.value.get("variables") or {}
-    if not isinstance(variables, dict):
-        ctx.reject("Expected variables to be an object", "INVALID_ARGUMENT")
-        return None
-    return dict(variables)
-
-
 @handles(Command.COMPLETE_JOB)
 def complete_job(ctx: Processing) -> None:
     """A connector finished: the element completes with the job's result."""
     found = _job(ctx)
-    variables = _variables(ctx) if found else None
+    variables = command_variables(ctx) if found else None
     if found is None or variables is None:
         return
     job, elem = found
@@ -82,7 +74,7 @@ def throw_error(ctx: Processing) -> None:
     job, elem = found
     code = str(ctx.cmd.value.get("errorCode", ""))
     message = str(ctx.cmd.value.get("errorMessage", ""))
-    variables = _variables(ctx)
+    variables = command_variables(ctx)
     if variables is None:
         return
     ctx.write_element(Event.JOB_ERROR_THROWN, elem, {"key": job.key, "type": job.type,
@@ -119,25 +111,6 @@ def submit_decision(ctx: Processing) -> None:
                                                   "variables": {}})
     ctx.write_element(Event.GATEWAY_DECIDED, elem, {"flows": chosen})
     flow.complete(ctx, elem, flows=chosen)
-
-
-@handles(Command.COMPLETE_USER_TASK)
-def complete_user_task(ctx: Processing) -> None:
-    """A person completed a task: the element completes with the result."""
-    if not live_instance(ctx):
-        return
-    key = ctx.cmd.value.get("taskKey")
-    task = ctx.inst.user_tasks.get(key) if isinstance(key, int) else None
-    if task is None:
-        ctx.reject(f"Expected user task {key} of instance '{ctx.inst.instance_id}' to be open, "
-                   "but it is not", "NOT_FOUND")
-        return
-    variables = _variables(ctx)
-    if variables is None:
-        return
-    elem = ctx.inst.elements[task.element_key]
-    ctx.write_element(Event.USER_TASK_COMPLETED, elem, {"key": task.key, "variables": variables})
-    flow.complete(ctx, elem, variables)
 
 
 @handles(Command.RESOLVE_INCIDENT)

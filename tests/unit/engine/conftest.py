@@ -34,6 +34,7 @@ from laneway.engine import (
     Engine,
     EngineState,
     InstanceState,
+    Principal,
     Record,
     RecordKind,
     apply_event,
@@ -110,7 +111,9 @@ class Harness:
 
     def __init__(self, *documents: str) -> None:
         self.documents = documents
-        self.runner = LocalRunner(_repository(documents))
+        # user tasks are completed as a person who fits them (`fitting_principal`), named
+        # `tester` unless the task is claimed or assigned
+        self.runner = LocalRunner(_repository(documents), person="tester")
         self.processed: list[Record] = []
         # the first instance started
         self.iid = ""
@@ -154,12 +157,13 @@ class Harness:
         return self.runner.run(iid, answers)
 
     def send(self, intent: Command, iid: str, value: Mapping[str, Any],
-             at: int | None = None) -> list[Record]:
-        """Process one command and its follow-ups; the records they emitted."""
+             at: int | None = None, *, principal: Principal | None = None) -> list[Record]:
+        """Process one command and its follow-ups; the records they emitted. Without a
+        principal it goes as the engine, or as a person fitting the task for a task command."""
         if at is not None:
             self.clock = at
         before = len(self.runner.records)
-        self.runner.submit(intent, iid, value)
+        self.runner.submit(intent, iid, value, principal=principal)
         self.runner.drain()
         return self.runner.records[before:]
 
@@ -187,10 +191,14 @@ class Harness:
                           "variables": dict(variables or {})})
 
     def complete_task(self, element_id: str, variables: Mapping[str, Any] | None = None,
-                      iid: str | None = None) -> list[Record]:
+                      iid: str | None = None, *,
+                      principal: Principal | None = None) -> list[Record]:
+        """COMPLETE_USER_TASK of the element's latest task, as `principal` or else as a person
+        who fits the task."""
         task = self.last("USER_TASK_CREATED", element_id, iid)
         return self.send(Command.COMPLETE_USER_TASK, task.instance_id,
-                         {"taskKey": task.value["key"], "variables": dict(variables or {})})
+                         {"taskKey": task.value["key"], "variables": dict(variables or {})},
+                         principal=principal)
 
     def timer(self, element_id: str, iid: str | None = None) -> Record:
         """The latest TIMER_CREATED for a catch element."""

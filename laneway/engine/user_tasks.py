@@ -1,0 +1,123 @@
+"""User-task rules shared by the engine, the deploy checks and local drivers: which persona a
+task asks for, its SLA, who may act on it, and the principal a local driver acts as.
+
+A task's persona comes from its lanes, innermost first: at each lane the mapping set at review
+(`persona:<laneId>` in the definition record's metadata) wins over the lane's own
+`laneway:persona`; the first lane that has either decides. A task in no lane, or in lanes
+without any, asks for no persona.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+
+from laneway.engine.records import Principal, PrincipalKind, persona_key
+from laneway.engine.state import UserTask
+from laneway.model import FlowNode, Lane
+
+PERSONA_PREFIX = "persona:"
+SLA_ATTRIBUTE = "laneway:slaMinutes"
+ESCALATION_ATTRIBUTE = "laneway:escalationConnector"
+
+
+def sla_minutes(attrs: Mapping[str, str]) -> float | None:
+    """The task's `laneway:slaMinutes` (a positive number), None when absent; ValueError when
+    it is not a positive number (refused at deploy, so the engine never meets one)."""
+    raw = attrs.get(SLA_ATTRIBUTE)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        minutes = float(raw.strip())
+    except ValueError:
+        minutes = math.nan
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise ValueError(f"Expected {SLA_ATTRIBUTE} to be a positive number of minutes, but "
+                         f"got '{raw}'")
+    return minutes
+
+
+def personas_from_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The `{laneId: persona}` mapping in a definition record's metadata (`persona:<laneId>`
+    keys; blank personas are left out, so they do not hide a lane's own attribute)."""
+    return {
+        key[len(PERSONA_PREFIX):]: value.strip()
+        for key, value in metadata.items()
+        if key.startswith(PERSONA_PREFIX) and len(key) > len(PERSONA_PREFIX) and value.strip()
+    }
+
+
+def node_lane(nodes: Mapping[str, FlowNode], node: FlowNode) -> str | None:
+    """The lane a node is in: its own, else that of the nearest enclosing subprocess (a
+    modeler may list only the subprocess in the lane)."""
+    seen: set[str] = set()
+    current: FlowNode | None = node
+    while current is not None and current.id not in seen:
+        if current.lane:
+            return current.lane
+        seen.add(current.id)
+        current = nodes.get(current.parent) if current.parent else None
+    return None
+
+
+def lane_chain(lanes: Mapping[str, Lane], lane_id: str | None) -> Iterator[Lane]:
+    """The lane and the lanes it is nested in, innermost first."""
+    seen: set[str] = set()
+    while lane_id and lane_id not in seen:
+        seen.add(lane_id)
+        lane = lanes.get(lane_id)
+        if lane is None:
+            return
+        yield lane
+        lane_id = lane.parent
+
+
+def resolve_persona(
+    lanes: Mapping[str, Lane], lane_id: str | None, mapping: Mapping[str, str]
+) -> str | None:
+    """The persona a node in lane `lane_id` asks for, or None."""
+    for lane in lane_chain(lanes, lane_id):
+        persona = mapping.get(lane.id) or (lane.persona or "").strip()
+        if persona:
+            return persona
+    return None
+
+
+def _keys(names: tuple[str, ...] | list[str]) -> set[str]:
+    return {persona_key(n) for n in names}
+
+
+def refusal(principal: Principal, task: UserTask) -> str | None:
+    """Why `principal` may not act on `task` as a person (persona, then candidates), or None
+    when it may. Ownership (claimed or assigned) is checked by each command."""
+    who = f"{principal.kind.value} '{principal.id}'"
+    what = f"user task '{task.element_id}' ({task.key})"
+    if task.persona and not principal.holds_persona(task.persona):
+        held = ", ".join(principal.personas) or "none"
+        return (f"Expected {who} to hold the persona '{task.persona}' of {what}, but its "
+                f"personas are: {held}; act with a token that grants '{task.persona}'")
+    if task.candidate_users or task.candidate_groups:
+        if principal.id in task.candidate_users:
+            return None
+        held_groups = _keys(principal.groups) | _keys(principal.roles) | _keys(principal.personas)
+        if _keys(task.candidate_groups) & held_groups:
+            return None
+        wanted = [f"user '{u}'" for u in task.candidate_users]
+        wanted += [f"group '{g}'" for g in task.candidate_groups]
+        return (f"Expected {who} to be one of the candidates of {what} ({', '.join(wanted)}), "
+                "but it is none of them")
+    return None
+
+
+def fitting_principal(task: UserTask, default_id: str) -> Principal:
+    """A person who may complete `task`: the owner's id (else the first candidate user, else
+    `default_id`), the task's persona and candidate groups. For local drivers (`laneway run`,
+    tests), which act for the people a deployed Laneway would ask."""
+    person = task.owner or (task.candidate_users[0] if task.candidate_users and
+                            not task.candidate_groups else default_id)
+    claims: dict[str, list[str]] = {}
+    if task.persona:
+        claims["personas"] = [task.persona]
+    if task.candidate_groups:
+        claims["groups"] = list(task.candidate_groups)
+    return Principal(PrincipalKind.HUMAN, person, (), claims)
