@@ -1,4 +1,5 @@
-"""The `laneway` command: `laneway validate FILE...` and `laneway run FILE [options]`.
+"""The `laneway` command: `laneway validate FILE...`, `laneway run FILE [options]` and
+`laneway token --user NAME [options]`.
 
 Exit codes: 0 fine (valid, or the instance completed), 1 problems in a diagram or an incident,
 2 bad usage or unreadable input (and internal errors), 3 the instance waits on something the
@@ -13,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from laneway.cli import _run
+from laneway.cli import _run, _token
 from laneway.cli._validate import validate_files
 from laneway.problems import UnreadableInput
 
@@ -37,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `laneway` command."""
     parser = _Parser(prog="laneway", fromfile_prefix_chars="@",
-                     description="Validate and run BPMN 2.0 diagrams.")
+                     description="Validate and run BPMN 2.0 diagrams; sign development tokens.")
     # On the subcommands too, so `laneway run f.bpmn --debug` works; SUPPRESS keeps the
     # top-level value when the subcommand does not see the flag.
     debug = _Parser(add_help=False)
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="publish a message once nothing else moves (repeatable)")
     run.add_argument("--max-commands", type=_run.positive_int, default=100_000, metavar="N",
                      help="stop a run that is still moving after N commands (default 100000)")
+
+    _token.add_parser(commands, [debug])
     return parser
 
 
@@ -100,11 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return validate_files(args.files, out, err)
+        if args.command == "token":
+            return _token.issue(args, out)
         return _run.run_file(_run.RunOptions.from_namespace(args), out, err)
     except UnreadableInput as exc:
         print(f"laneway {args.command}: {exc}", file=err)
         return EXIT_USAGE
-    except _run.UsageError as exc:
+    except (_run.UsageError, _token.TokenError) as exc:
         print(f"laneway {args.command}: {exc}", file=err)
         return EXIT_USAGE
     except KeyboardInterrupt:
