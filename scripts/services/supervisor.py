@@ -3,8 +3,9 @@
 Each service runs as `python -m services.<name>` in its own session (so closing the terminal
 or `make` exiting does not stop it), with a pid file in the stack's run directory and its
 output appended to one log file beside the stack's logs. Settings reach it the way they reach
-a container: the stack's connection settings (`python -m scripts.stack env`) and
-`LANEWAY_HTTP_PORT`, its own port.
+a container: the stack's connection settings (`python -m scripts.stack env`),
+`LANEWAY_HTTP_PORT`, its own port, and `LANEWAY_JWT_JWKS_FILE`, the public half of the
+development key in `var/dev/jwt/` (created once; `laneway token` signs with its private half).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from laneway.auth import KEY_SOURCE_VARIABLES
+from laneway.auth.dev import JWKS_FILE, ensure_dev_key
 from laneway.settings import DEFAULT_PORTS
 from scripts.stack import Settings as StackSettings
 from scripts.stack import connections
@@ -29,6 +32,9 @@ from scripts.stack.proc import cmdline, pid_alive, port_open, tail, wait_until
 
 # The services of the architecture, started in this order (`down` stops them in reverse).
 SERVICES = ("engine", "definitions", "worklist", "connectors", "triggers", "audit")
+
+# The development key pair every HTTP service verifies bearer tokens with (docs/people.md).
+DEV_KEY_DIR = REPO_ROOT / "var" / "dev" / "jwt"
 
 
 class ServiceError(RuntimeError):
@@ -79,8 +85,10 @@ class Supervisor:
     _children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Supervisor:
-        """The supervisor `make up` uses: the stack's directories and connection settings."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *,
+                 dev_key_dir: Path = DEV_KEY_DIR) -> Supervisor:
+        """The supervisor `make up` uses: the stack's directories and connection settings, and
+        the development key in `dev_key_dir` unless the environment names a key source."""
         env = dict(os.environ if environ is None else environ)
         stack = StackSettings.from_env(env)
         ports: dict[str, int] = {}
@@ -93,6 +101,9 @@ class Supervisor:
         env.update(conns.env())
         # the e-mail connector sends to the stack's mail catcher unless told otherwise
         env.setdefault("LANEWAY_SECRET_SMTP", conns.smtp_url)
+        if not any(env.get(name, "").strip() for name in KEY_SOURCE_VARIABLES):
+            ensure_dev_key(dev_key_dir)
+            env["LANEWAY_JWT_JWKS_FILE"] = str(dev_key_dir / JWKS_FILE)
         env["PYTHONUNBUFFERED"] = "1"
         return cls(run_dir=stack.run_dir, logs_dir=stack.logs_dir, env=env, ports=ports)
 

@@ -49,6 +49,7 @@ from scripts.services.health import probe
 from scripts.stack import Settings as StackSettings
 from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
+from tests.auth import auth_env
 
 PARTITIONS = 4
 ALL = ("engine", "definitions", "audit", "connectors")
@@ -109,6 +110,7 @@ class Laneway:
         env.update({"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "DATABASE_URL": self.database_url,
                     "REDIS_URL": self.redis_url, "LANEWAY_TOPIC_PREFIX": self.prefix,
                     "LANEWAY_DB_SCHEMA": self.schema, "PYTHONUNBUFFERED": "1", **FAST_ENV})
+        env.update(auth_env())  # the session's key (tests/auth.py) verifies the tests' tokens
         env.update(self.env_overrides)
         self.supervisor = Supervisor(run_dir=self.workdir / "run", logs_dir=self.workdir / "logs",
                                      env=env, ports={n: free_port() for n in self.services},

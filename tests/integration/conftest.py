@@ -23,8 +23,10 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # `scripts` is not an installed package
     sys.path.insert(0, str(_ROOT))
 
+from laneway.auth import KEY_SOURCE_VARIABLES  # noqa: E402
 from scripts.stack import Connections, Settings, down, up  # noqa: E402
 from scripts.stack.testing import unique_name, wait_until  # noqa: E402
+from tests.auth import auth_env, signing_key  # noqa: E402
 
 __all__ = ["stack", "unique_name", "wait_until"]
 
@@ -43,3 +45,18 @@ def stack() -> Iterator[Connections]:
     yield conns
     if os.environ.get("LANEWAY_STACK_DOWN_AFTER", "").strip() in {"1", "true", "yes"}:
         down(settings)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _jwt_key() -> Iterator[None]:
+    """Services these tests start inherit the environment: point them at the session's
+    development key (tests/auth.py), so the tokens the tests sign verify; a key source the
+    developer's shell sets is put aside for the session."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in KEY_SOURCE_VARIABLES:
+            patch.delenv(name, raising=False)
+        for name, value in auth_env().items():
+            patch.setenv(name, value)
+        # what signs for `laneway token` and the example deploy, when a test runs them
+        patch.setenv("LANEWAY_DEV_KEY_FILE", str(signing_key()))
+        yield
