@@ -109,11 +109,12 @@ class Harness:
     """One engine with deployed diagrams, driven by commands; it remembers everything it
     processed and emitted for the determinism checks."""
 
-    def __init__(self, *documents: str) -> None:
+    def __init__(self, *documents: str, prepare: Prepare | None = None) -> None:
         self.documents = documents
+        self.prepare = prepare
         # user tasks are completed as a person who fits them (`fitting_principal`), named
         # `tester` unless the task is claimed or assigned
-        self.runner = LocalRunner(_repository(documents), person="tester")
+        self.runner = LocalRunner(_repository(documents, prepare), person="tester")
         self.processed: list[Record] = []
         # the first instance started
         self.iid = ""
@@ -287,7 +288,7 @@ class Harness:
 
     def verify(self) -> None:
         """Same commands, same records; replayed events, same state."""
-        again = Engine(_repository(self.documents))
+        again = Engine(_repository(self.documents, self.prepare))
         for cmd, (cmd_json, emitted) in zip(self.processed, self.trace, strict=True):
             assert cmd.to_json() == cmd_json
             result = again.process(cmd)
@@ -309,8 +310,16 @@ class Harness:
             assert _json(InstanceState.from_dict(snapshot).to_dict()) == snapshot
 
 
-def _repository(documents: tuple[str, ...]) -> DefinitionRepository:
+Prepare = Callable[[DefinitionRepository], None]
+
+
+def _repository(documents: tuple[str, ...], prepare: Prepare | None = None) -> DefinitionRepository:
+    """The documents deployed, or, with `prepare`, whatever it puts in an empty repository
+    (versions loaded with personas, retired versions); the same for the determinism run."""
     repo = DefinitionRepository()
+    if prepare is not None:
+        prepare(repo)
+        return repo
     for doc in documents:
         repo.deploy(parse(doc.encode(), "test.bpmn"))
     return repo
@@ -321,9 +330,11 @@ RunFn = Callable[..., Harness]
 
 @pytest.fixture
 def run() -> Iterator[RunFn]:
-    """`run(xml, answers=None, *, variables=None, process="p", start=True, also=())`.
+    """`run(xml, answers=None, *, variables=None, process="p", start=True, also=(),
+    prepare=None)`.
 
-    Deploys `xml` (compact notation or a full document) and the documents in `also`, starts
+    Deploys `xml` (compact notation or a full document) and the documents in `also` (or lets
+    `prepare` fill the repository), starts
     `process` unless `start` is false, and drives it with `answers` when given. The returned
     harness is checked for determinism and replay when the test ends.
     """
@@ -331,8 +342,9 @@ def run() -> Iterator[RunFn]:
 
     def make(xml: str, answers: Answers | None = None, *,
              variables: Mapping[str, Any] | None = None, process: str = "p",
-             start: bool = True, also: tuple[str, ...] = ()) -> Harness:
-        harness = Harness(document(xml), *(document(x) for x in also))
+             start: bool = True, also: tuple[str, ...] = (),
+             prepare: Prepare | None = None) -> Harness:
+        harness = Harness(document(xml), *(document(x) for x in also), prepare=prepare)
         made.append(harness)
         if start:
             iid = harness.start(process, variables)
