@@ -77,8 +77,9 @@ ALTERNATIVES = [
     ("order/order.bpmn", ["--var", "amount=5000", "--jobs", "auto"], 3, "approve_order"),
     ("timeouts/reminder.bpmn", ["--complete", 'review={"ok": true}'], 0, "reviewed"),
     ("timeouts/reminder.bpmn", [], 3, "send_reminder"),
-    ("permit/permit.bpmn", ["--complete", 'review_application={"approved": false}',
-                            "--jobs", "email={}"], 0, "citizen_notified"),
+    ("permit/permit.bpmn", ["--complete", 'review_application={"recommendation": "refuse"}',
+                            "--complete", 'decide_permit={"approved": false, "reason": "r"}',
+                            "--jobs", "email={}"], 0, "permit_refused"),
 ]
 
 
