@@ -1,26 +1,22 @@
 """Checking a completion's variables against the task's form, before the command is sent.
 
 The API finds the checker on `app.state.form_checker` (a test sets its own); the default reads
-the form schema from the registry (`services.definitions.forms_store.FormStore`) and validates
-with `laneway.forms.validate`. Both come with the forms part of issue 5 and are looked up when
-first needed, so the worklist runs before they land: until then a form is not checked (a
-warning says so) and the engine takes the variables as they are.
+the form schema from the registry (`services.definitions.forms_store.FormStore`, the API's
+`form_schemas` table) and validates with `laneway.forms.validate`.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from psycopg_pool import ConnectionPool
 
+from laneway.forms import validate
+from services.definitions.forms_store import FormStore
+
 __all__ = ["FieldProblem", "FormChecker", "UnknownForm", "registry_checker"]
-
-_log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True, slots=True)
 class FieldProblem:
@@ -45,17 +41,12 @@ class FormChecker(Protocol):
 def registry_checker(pool: ConnectionPool) -> FormChecker:
     """The checker over the form registry in the API's database."""
 
+    forms = FormStore(pool)
+
     def check(form_id: str, variables: Mapping[str, Any]) -> list[FieldProblem]:
-        try:
-            forms = importlib.import_module("laneway.forms")
-            store_module = importlib.import_module("services.definitions.forms_store")
-        except ImportError:
-            _log.warning("form %r not checked: the form registry is not installed", form_id)
-            return []
-        schema = store_module.FormStore(pool).get(form_id)
+        schema = forms.get(form_id)
         if schema is None:
             raise UnknownForm(form_id)
-        return [FieldProblem(str(e.field), str(e.message))
-                for e in forms.validate(schema, dict(variables))]
+        return [FieldProblem(e.field, e.message) for e in validate(schema, variables)]
 
     return check

@@ -3,13 +3,12 @@
 The projection reads this module's own `events` topic (a unique prefix) into its own schema;
 the tests produce user-task records themselves (the contract of docs/people.md) or run the
 real engine loop in a thread. The task routes are mounted on a bare FastAPI app, as the API
-mounts them; the principal comes from a test header (the API's `get_principal` overridden).
+mounts them, and verify bearer tokens signed with the test session's key (tests/auth.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 import time
 import uuid
@@ -19,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
 from psycopg_pool import ConnectionPool
@@ -49,7 +48,6 @@ from scripts.stack import Connections
 from scripts.stack import Settings as StackSettings
 from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
-from services.definitions.deps import get_principal
 from services.definitions.publisher import Publisher
 from services.worklist.__main__ import build_consumer
 from services.worklist.consumer import TaskConsumer
@@ -58,6 +56,7 @@ from services.worklist.forms import FieldProblem, UnknownForm
 from services.worklist.routes import router
 from services.worklist.settings import WorklistSettings, load_settings
 from services.worklist.sla import SLA_PRINCIPAL, SlaLoop
+from tests.auth import auth_header, verifier
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -281,13 +280,10 @@ def test_an_undecodable_record_goes_to_the_dead_letter_topic(world: World,
 # -- the routes -----------------------------------------------------------------------------
 
 
-def _principal_from_header(request: Request) -> Principal:
-    # the API verifies a bearer token here; the tests name the principal directly
-    return Principal.from_dict(json.loads(request.headers["x-test-principal"]))
-
-
 def as_(principal: Principal) -> dict[str, str]:
-    return {"x-test-principal": json.dumps(principal.to_dict())}
+    """A bearer token for the principal, signed with the test session's key."""
+    return auth_header(principal.id, personas=principal.personas, roles=principal.roles,
+                       groups=principal.groups)
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +293,7 @@ def api(world: World) -> Iterator[TestClient]:
     app.state.worklist_pool = world.pool
     app.state.deps = type("Deps", (), {"publisher": world.publisher, "pool": world.pool})()
     app.state.task_answer_s = 10.0
-    app.dependency_overrides[get_principal] = _principal_from_header
+    app.state.verifier = verifier()
     with TestClient(app) as client:
         yield client
 
@@ -557,19 +553,21 @@ def test_sla_resends_after_the_interval_and_the_engine_keeps_it_once(
 _NS = f'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:laneway="{LANEWAY_NS}"'
 
 
-def _user_task_process(process_id: str) -> bytes:
+def _user_task_process(process_id: str, task_attrs: str = "") -> bytes:
     return (f'<definitions {_NS} id="d-{process_id}" targetNamespace="t">'
             f'<process id="{process_id}" isExecutable="true">'
             '<laneSet id="ls"><lane id="lane_cw" name="Case Workers" '
             'laneway:persona="Case Worker"><flowNodeRef>review</flowNodeRef></lane></laneSet>'
-            '<startEvent id="s"/><userTask id="review" name="Review"/><endEvent id="e"/>'
+            f'<startEvent id="s"/><userTask id="review" name="Review" {task_attrs}/>'
+            '<endEvent id="e"/>'
             '<sequenceFlow id="f1" sourceRef="s" targetRef="review"/>'
             '<sequenceFlow id="f2" sourceRef="review" targetRef="e"/></process>'
             '</definitions>').encode()
 
 
-def test_complete_round_trip_with_the_engine(world: World, projection: Running,
-                                             api: TestClient) -> None:
+@pytest.fixture(scope="module")
+def engine(world: World) -> Iterator[None]:
+    """The real engine loop on this module's topics, in a thread."""
     from services.engine.loop import EngineLoop
     from services.engine.settings import EngineSettings
 
@@ -591,35 +589,96 @@ def test_complete_round_trip_with_the_engine(world: World, projection: Running,
 
     thread = threading.Thread(target=run, daemon=True, name="engine")
     thread.start()
-    try:
-        pid = unique_name("review").replace("-", "_")
-        record = DefinitionRecord(pid, 1, _user_task_process(pid), "digest",
-                                  int(time.time() * 1000))
-        world.producer.produce(world.topics.definitions, encode_definition(record),
-                               record.key.encode())
-        world.producer.flush(10)
-        iid = str(uuid.uuid4())
-        world.publisher.send_command(command(
-            Command.START_INSTANCE, iid, {"processId": pid, "variables": {"amount": 5}},
-            record_id=str(uuid.uuid4()), timestamp=int(time.time() * 1000),
-            principal=CARLA))
-        row = wait_until(lambda: next(iter(world.rows(
-            "SELECT task_id, persona, process_id FROM tasks WHERE instance_id = %s", iid)),
-            None), 60, 0.05, "the engine's user task projected")
-        tid = row[0]
-        assert row[1:] == ("Case Worker", pid)
-
-        done = api.post(f"/api/tasks/{tid}/complete", json={"variables": {"ok": True}},
-                        headers=as_(CARLA))
-        assert done.status_code == 200, done.text
-        body = done.json()
-        assert (body["state"], body["result"], body["completedBy"]["id"]) == (
-            "completed", {"ok": True}, "carla")
-        again = api.post(f"/api/tasks/{tid}/complete", json={"variables": {}},
-                         headers=as_(CARLA))
-        assert again.status_code in (404, 409), again.text
-        assert again.json()["rejectionType"] is not None
-    finally:
-        loop.stop()
-        thread.join(30)
+    yield None
+    loop.stop()
+    thread.join(30)
     assert failed == [], f"Expected the engine loop to run cleanly, but: {failed}"
+
+
+def _deploy_and_start(world: World, task_attrs: str = "") -> tuple[str, str]:
+    """An authorized version of a one-user-task process, and an instance of it: (instance
+    id, task id once projected)."""
+    pid = unique_name("review").replace("-", "_")
+    record = DefinitionRecord(pid, 1, _user_task_process(pid, task_attrs), "digest",
+                              int(time.time() * 1000))
+    world.producer.produce(world.topics.definitions, encode_definition(record),
+                           record.key.encode())
+    world.producer.flush(10)
+    iid = str(uuid.uuid4())
+    world.publisher.send_command(command(
+        Command.START_INSTANCE, iid, {"processId": pid, "variables": {"amount": 5}},
+        record_id=str(uuid.uuid4()), timestamp=int(time.time() * 1000), principal=CARLA))
+    row = wait_until(lambda: next(iter(world.rows(
+        "SELECT task_id, persona, process_id FROM tasks WHERE instance_id = %s", iid)),
+        None), 60, 0.05, "the engine's user task projected")
+    assert row[1:] == ("Case Worker", pid)
+    return iid, str(row[0])
+
+
+def test_claim_and_complete_through_the_engine(world: World, projection: Running,
+                                               engine: None, api: TestClient) -> None:
+    _, tid = _deploy_and_start(world)
+
+    refused = api.post(f"/api/tasks/{tid}/complete", json={"variables": {"ok": False}},
+                       headers=as_(BEN))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["rejectionType"] == "FORBIDDEN"
+    assert "ben" in refused.json()["detail"], refused.json()
+
+    claimed = api.post(f"/api/tasks/{tid}/claim", headers=as_(CARLA))
+    assert claimed.status_code == 200, claimed.text
+    assert (claimed.json()["state"], claimed.json()["assignee"]) == ("claimed", "carla")
+
+    done = api.post(f"/api/tasks/{tid}/complete", json={"variables": {"ok": True}},
+                    headers=as_(CARLA))
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert (body["state"], body["result"], body["completedBy"]["id"]) == (
+        "completed", {"ok": True}, "carla")
+    again = api.post(f"/api/tasks/{tid}/complete", json={"variables": {}},
+                     headers=as_(CARLA))
+    assert again.status_code in (404, 409), again.text
+    assert again.json()["rejectionType"] is not None
+
+
+def test_sla_through_the_engine_escalates_exactly_once(world: World, projection: Running,
+                                                       engine: None) -> None:
+    # due 0.3 s after creation
+    iid, tid = _deploy_and_start(world, 'laneway:slaMinutes="0.005"')
+    stop = threading.Event()
+    sla = SlaLoop(lambda: connect(world.conns.database_url, world.settings.database_schema),
+                  world.publisher, poll_s=0.05, resend_s=3600, stop=stop)
+    thread = threading.Thread(target=sla.run, daemon=True)
+    thread.start()
+    try:
+        _wait_task(world, tid, lambda r: r["escalated_at"] is not None, "escalated")
+    finally:
+        stop.set()
+        thread.join(10)
+    # a second command, as a restarted loop would send: the engine refuses it
+    world.publisher.send_command(command(
+        Command.ESCALATE_USER_TASK, iid, {"taskKey": int(tid.rsplit(":", 1)[1])},
+        record_id=str(uuid.uuid4()), timestamp=int(time.time() * 1000),
+        principal=SLA_PRINCIPAL))
+    wait_until(lambda: world.rows("SELECT 1 FROM task_commands WHERE task_id = %s AND "
+                                  "rejection_type = 'ALREADY_ESCALATED'", tid),
+               20, 0.02, "the repeat refused ALREADY_ESCALATED")
+
+    reader = Consumer(consumer_config(world.conns.kafka_bootstrap_servers,
+                                      unique_name("events-reader")))
+    reader.assign([TopicPartition(world.topics.events, p, OFFSET_BEGINNING)
+                   for p in range(world.conns.partitions)])
+    mine: list[Record] = []
+    try:
+        def rejection_read() -> bool:
+            for msg in reader.consume(1000, 0.1):
+                if msg.error() is None and msg.key() == iid.encode():
+                    mine.append(decode_record(msg.value() or b""))
+            # the instance's records are in order: once the rejection is read, so is the rest
+            return any(r.kind is RecordKind.REJECTION for r in mine)
+        wait_until(rejection_read, 20, 0.01, "the instance's records")
+    finally:
+        reader.close()
+    escalated = [r for r in mine if r.intent == Event.USER_TASK_ESCALATED.value]
+    assert len(escalated) == 1, f"Expected one USER_TASK_ESCALATED, but got {len(escalated)}"
+    assert escalated[0].principal.id == "worklist:sla"
