@@ -34,7 +34,17 @@ from laneway.codec import (
     encode_record,
     read_dead_letter_headers,
 )
-from laneway.engine import Command, Engine, ProcessingResult, Record, RecordKind, command
+from laneway.engine import (
+    SYSTEM,
+    Command,
+    Engine,
+    Principal,
+    PrincipalKind,
+    ProcessingResult,
+    Record,
+    RecordKind,
+    command,
+)
 from laneway.engine.processors.call_activity import child_instance_id
 from laneway.kafka import consumer_config, producer_config
 from laneway.settings import Settings
@@ -149,18 +159,22 @@ class World:
                               batch_size=500, poll_timeout_s=0.05, definitions_wait_s=5.0,
                               restore_timeout_s=30.0)
 
-    def deploy(self, process_id: str, xml: bytes, version: int = 1) -> None:
-        """What the definitions service does when a version is authorized."""
-        record = DefinitionRecord(process_id, version, xml, "digest", int(time.time() * 1000))
+    def deploy(self, process_id: str, xml: bytes, version: int = 1,
+               metadata: dict[str, str] | None = None) -> None:
+        """What the definitions service does when a version is authorized (or retired:
+        `metadata={"state": "RETIRED"}`)."""
+        record = DefinitionRecord(process_id, version, xml, "digest", int(time.time() * 1000),
+                                  metadata=metadata or {})
         self.producer.produce(self.topics.definitions, encode_definition(record),
                               record.key.encode())
         self.producer.flush(10)
 
-    def send(self, intent: Command, instance_id: str, value: dict[str, Any]) -> Record:
+    def send(self, intent: Command, instance_id: str, value: dict[str, Any],
+             principal: Principal = SYSTEM) -> Record:
         """Produce a command where a client would (commands, or messages by correlation key)."""
         self.seq += 1
         cmd = command(intent, instance_id, value, record_id=f"test-{uuid.uuid4()}",
-                      timestamp=int(time.time() * 1000))
+                      timestamp=int(time.time() * 1000), principal=principal)
         assert not is_broadcast(cmd)
         topic, key = self.topics.route(cmd)
         self.producer.produce(topic, encode_record(cmd), key.encode())
@@ -344,6 +358,65 @@ def test_a_user_task_completes_on_command(
                                                  "variables": {"ok": True}})
 
     events.wait_for(completed(iid), message="instance completed")
+
+
+LANED_TASK = """<process id="PROCESS" isExecutable="true">
+  <laneSet id="ls"><lane id="desk" laneway:persona="clerk"><flowNodeRef>review</flowNodeRef>
+  </lane></laneSet>
+  <startEvent id="s"/>
+  <userTask id="review" laneway:slaMinutes="0.0001" laneway:escalationConnector="JOBTYPE"/>
+  <endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+  <sequenceFlow id="f2" sourceRef="review" targetRef="e"/></process>"""
+
+
+def test_personas_escalation_notification_and_retirement_through_the_service(
+        world: World, service: ThreadService, events: Reader) -> None:
+    job_type = unique_name("notify")
+    xml = bpmn(LANED_TASK.replace("JOBTYPE", job_type), "lt")
+    # the review mapped the lane to another persona than the diagram's
+    world.deploy("lt", xml, metadata={"state": "AUTHORIZED", "persona:desk": "registrar"})
+    iid = world.start("lt")
+    task = events.wait_for(find("USER_TASK_CREATED", iid), message="user task")
+    assert task.value["persona"] == "registrar"
+    key = task.value["key"]
+
+    world.send(Command.COMPLETE_USER_TASK, iid, {"taskKey": key})
+    refused = events.wait_for(find("COMPLETE_USER_TASK", iid), message="rejection")
+    assert refused.kind == RecordKind.REJECTION
+    assert refused.value["rejectionType"] == "FORBIDDEN"
+
+    wait_until(lambda: time.time() * 1000 > task.value["dueDate"], 5, 0.001, "the task due")
+    jobs = Reader(world.bootstrap, world.topics.jobs(job_type), decode_job)
+    try:
+        world.send(Command.ESCALATE_USER_TASK, iid, {"taskKey": key},
+                   Principal(PrincipalKind.AGENT, "worklist:sla"))
+        [job] = jobs.wait_for(lambda items: items, message="the notification job")
+        assert isinstance(job, JobRecord)
+        assert (job.instance_id, job.type, job.extra.get("notification")) == (
+            iid, job_type, True)
+        assert job.extra.get("taskKey") == key
+    finally:
+        jobs.close()
+
+    registrar = Principal(PrincipalKind.HUMAN, "rita", (), {"personas": ["Registrar"]})
+    world.send(Command.COMPLETE_USER_TASK, iid, {"taskKey": key}, registrar)
+    events.wait_for(completed(iid), message="instance completed")
+
+    world.deploy("lt", xml, metadata={"state": "RETIRED", "persona:desk": "registrar"})
+    retired = wait_until(lambda: _start_rejection(world, events, "lt"), 20, 0.2,
+                         "a start of the retired version rejected")
+    assert retired.value["rejectionType"] == "NOT_FOUND"
+    assert "retired" in retired.value["reason"]
+
+
+def _start_rejection(world: World, events: Reader, process_id: str) -> Record | None:
+    """Start the process and wait briefly for its answer: the rejection, or None when it
+    started (the retirement had not been read yet)."""
+    iid = world.start(process_id)
+    first = events.wait_for(lambda recs: next(iter(of(recs, iid)), None), message="an answer")
+    assert isinstance(first, Record)
+    return first if first.kind == RecordKind.REJECTION else None
 
 
 def test_a_message_correlates_across_partitions(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import RunFn, document
+from conftest import Harness, RunFn, document
 
 from laneway.bpmn import parse
 from laneway.engine import Command, DefinitionRepository, Principal, PrincipalKind, Record
@@ -42,7 +42,7 @@ LANES = """
 """
 
 
-def task_key(h: Any, element_id: str = "review") -> int:
+def task_key(h: Harness, element_id: str = "review") -> int:
     return int(h.last("USER_TASK_CREATED", element_id).value["key"])
 
 
@@ -52,7 +52,7 @@ def rejection(records: list[Record]) -> Record:
     return found[0]
 
 
-def open_task(h: Any, element_id: str = "review") -> UserTask:
+def open_task(h: Harness, element_id: str = "review") -> UserTask:
     inst = h.runner.engine.state.instances[h.iid]
     tasks = [t for t in inst.user_tasks.values() if t.element_id == element_id]
     assert len(tasks) == 1, f"Expected one open task at {element_id}, but got {tasks}"
