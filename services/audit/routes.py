@@ -6,7 +6,9 @@
 
 `GET /api/instances/{id}/history`, `/verify` and `/replay` read `audit_log` through the pool
 the `audit_pool` dependency finds on `app.state` (override it in tests with
-`app.dependency_overrides[audit_pool]`). The routes are plain `def`s: FastAPI runs them in its
+`app.dependency_overrides[audit_pool]`). Every route needs a bearer token with the role
+`auditor` or `operator` (or `admin`), verified by `app.state.verifier` (a
+`laneway.auth.TokenVerifier`). The routes are plain `def`s: FastAPI runs them in its
 thread pool, which suits psycopg's blocking pool.
 """
 
@@ -19,11 +21,16 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from laneway.auth.http import require_role
 from services.audit import queries
 
 __all__ = ["AuditPool", "HistoryPage", "ReplayResult", "VerifyResult", "audit_pool", "router"]
 
-router = APIRouter(prefix="/api/instances", tags=["audit"])
+# Reading an instance's history is the auditor's job (docs/people.md, "Roles"); operators, who
+# resolve incidents and see every task, need it to see what went wrong. `admin` holds every
+# role. The principal is verified by `laneway.auth.http` against `app.state.verifier`.
+router = APIRouter(prefix="/api/instances", tags=["audit"],
+                   dependencies=[Depends(require_role("auditor", "operator"))])
 
 
 def audit_pool(request: Request) -> ConnectionPool:

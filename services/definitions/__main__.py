@@ -10,6 +10,7 @@ from types import FrameType
 
 import uvicorn
 
+from laneway.auth import KeySourceError, TokenVerifier
 from laneway.settings import SettingsError, configure_logging
 from services.definitions.app import create_app
 from services.definitions.db import DatabaseUnavailable
@@ -29,6 +30,13 @@ def main() -> int:
         _log.error("%s", error)
         return 2
     configure_logging(settings.common)
+    try:
+        # a JWKS file is read now: a missing or malformed one stops the start, not a request
+        verifier = TokenVerifier(settings.auth)
+    except KeySourceError as error:
+        _log.error("%s", error)
+        return 2
+    _log.info("verifying bearer tokens with the %s", settings.auth.source)
     # uvicorn handles SIGINT/SIGTERM itself and re-raises the signal once it has shut down;
     # with the default handlers that re-raise would kill the process before the `finally`
     # below closes the projection, the producer and the pool
@@ -36,7 +44,7 @@ def main() -> int:
         signal.signal(signum, _stopping)
     try:
         with running(settings) as deps:
-            app = create_app(settings, deps)
+            app = create_app(settings, deps, verifier)
             server = uvicorn.Server(uvicorn.Config(
                 app, host=settings.http_host, port=settings.common.http_port,
                 log_config=None, access_log=False, timeout_graceful_shutdown=10))

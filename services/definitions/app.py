@@ -7,13 +7,16 @@ import logging
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from laneway.auth import TokenVerifier
 from laneway.codec import EncodeError
 from laneway.problems import DiagramError
 from services.audit.routes import router as audit_router
 from services.definitions.deps import ServiceDeps
+from services.definitions.lifecycle import TransitionRefused
 from services.definitions.models import DiagramErrors, ErrorItem
 from services.definitions.publisher import PublishError
 from services.definitions.routes import definitions, health, incidents, instances, messages
+from services.definitions.routes import lifecycle as lifecycle_routes
 from services.definitions.settings import DefinitionsSettings
 from services.worklist.routes import router as worklist_router
 
@@ -26,14 +29,18 @@ See docs/api.md.
 """
 
 
-def create_app(settings: DefinitionsSettings, deps: ServiceDeps) -> FastAPI:
-    """The API over the given parts; the caller owns their lifecycle (open and close)."""
+def create_app(settings: DefinitionsSettings, deps: ServiceDeps,
+               verifier: TokenVerifier | None = None) -> FastAPI:
+    """The API over the given parts; the caller owns their lifecycle (open and close).
+    `verifier` checks bearer tokens (built from `settings.auth` when not given)."""
     app = FastAPI(title="Laneway API", version="0.1.0", description=DESCRIPTION)
     app.state.settings = settings
     app.state.deps = deps
+    app.state.verifier = verifier if verifier is not None else TokenVerifier(settings.auth)
     for router in (definitions.router, instances.router, incidents.router, messages.router,
                    health.router):
         app.include_router(router)
+    app.include_router(lifecycle_routes.router)
     # The audit service writes audit_log in the same database and schema (LANEWAY_DB_SCHEMA);
     # its read routes are served here so the whole API has one base URL.
     app.include_router(audit_router)
@@ -44,6 +51,7 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps) -> FastAPI:
     app.add_exception_handler(DiagramError, _diagram_refused)
     app.add_exception_handler(PublishError, _not_published)
     app.add_exception_handler(EncodeError, _not_encodable)
+    app.add_exception_handler(TransitionRefused, _transition_refused)
     return app
 
 
@@ -70,3 +78,8 @@ async def _not_published(request: Request, exc: Exception) -> JSONResponse:
 async def _not_encodable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"Expected values a record can carry, but {exc}"},
                         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _transition_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TransitionRefused)
+    return JSONResponse({"detail": exc.message}, status_code=exc.status)

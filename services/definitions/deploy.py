@@ -1,11 +1,12 @@
-"""Deploying a file: check it as the engine will, store its processes, publish them.
+"""Deploying a file: check it as the engine will, store its processes as DRAFT versions.
 
-Order matters: the database commit comes first (it numbers the versions), the Kafka publish
-second. If the publish fails after the commit, the versions are stored but not on the topic;
-two things repair that: the republish every start runs (`publisher.republish_missing`), and
-the caller's retry: the same upload is idempotent (same digests give the same versions) and
-every deploy publishes all the file's versions, new or not (the topic is compacted, so a
-repeat costs one record per key).
+A new version is not published: only AUTHORIZED and RETIRED versions reach the `definitions`
+topic, when the lifecycle takes them there (transitions.py). Publishing follows one order
+everywhere: the database commit first (it numbers the versions, it records the state), the
+Kafka publish second. If a publish fails after the commit, two things repair it: the republish
+every start runs (`publisher.republish_missing`), and the caller's retry: the same upload is
+idempotent (same digests give the same versions) and publishes again every version of the file
+that is AUTHORIZED or RETIRED (the topic is compacted, so a repeat costs one record per key).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from laneway.bpmn import parse, validate
 from laneway.engine.records import Principal
 from laneway.engine.repository import DefinitionRepository, digest
 from laneway.problems import DiagramError, Problem
+from services.definitions.lifecycle import PUBLISHED
 from services.definitions.publisher import Publisher
 from services.definitions.store import DefinitionStore, NewVersion, StoredVersion
 
@@ -38,18 +40,20 @@ def check(data: bytes, file_name: str) -> list[NewVersion]:
 
 @dataclass(frozen=True, slots=True)
 class Deployer:
-    """Stores checked files and publishes their versions."""
+    """Stores checked files as DRAFT versions; publishes the file's versions already
+    AUTHORIZED or RETIRED again."""
 
     store: DefinitionStore
     publisher: Publisher
 
     def deploy(self, data: bytes, file_name: str, principal: Principal) -> list[StoredVersion]:
-        """Check, store (one transaction) and publish; raises DiagramError when refused and
-        PublishError when stored but not acknowledged by Kafka."""
+        """Check and store (one transaction); raises DiagramError when refused and
+        PublishError when a published version of the file was not acknowledged by Kafka."""
         versions = check(data, file_name)
         stored = self.store.store(versions, data, file_name, principal)
         # a version found already stored keeps its first file name and principal, so publish
         # what the rows hold: a republish from the rows gives byte-identical records
-        self.publisher.publish_definitions(
-            self.store.records([(s.process_id, s.version) for s in stored]))
+        published = [(s.process_id, s.version) for s in stored if s.state in PUBLISHED]
+        if published:
+            self.publisher.publish_definitions(self.store.records(published))
         return stored

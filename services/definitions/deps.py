@@ -16,14 +16,19 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from psycopg_pool import ConnectionPool
+from redis import Redis
 
+from laneway.auth.http import Authenticated, require_role
 from laneway.bpmn import MAX_BYTES
-from laneway.engine.records import SYSTEM, Principal
+from laneway.engine.check import missing_personas
+from laneway.engine.records import Principal
 from services.definitions.deploy import Deployer
+from services.definitions.forms_store import FormStore, StartForms
 from services.definitions.metrics import Metrics
 from services.definitions.projection import InstanceProjection
 from services.definitions.publisher import Publisher
 from services.definitions.store import DefinitionStore, InstanceStore
+from services.definitions.transitions import Lifecycle, MissingPersonas
 
 DEFAULT_FILE_NAME = "upload.bpmn"
 
@@ -41,14 +46,25 @@ class ServiceDeps:
     metrics: Metrics = field(default_factory=Metrics)
     projection: InstanceProjection | None = None
     clock_ms: Callable[[], int] = _now_ms
+    redis: Redis | None = None
+    """Redis for the public forms' rate limit; without it they answer 503."""
+    missing_personas: MissingPersonas = missing_personas
+    """The check AUTHORIZED runs: lanes holding user tasks without a persona."""
     definitions: DefinitionStore = field(init=False)
     instances: InstanceStore = field(init=False)
     deployer: Deployer = field(init=False)
+    forms: FormStore = field(init=False)
+    start_forms: StartForms = field(init=False)
+    lifecycle: Lifecycle = field(init=False)
 
     def __post_init__(self) -> None:
         self.definitions = DefinitionStore(self.pool)
         self.instances = InstanceStore(self.pool)
         self.deployer = Deployer(self.definitions, self.publisher)
+        self.forms = FormStore(self.pool)
+        self.start_forms = StartForms(self.pool)
+        self.lifecycle = Lifecycle(self.pool, self.definitions, self.publisher,
+                                   self.missing_personas)
 
 
 def get_deps(request: Request) -> ServiceDeps:
@@ -57,11 +73,10 @@ def get_deps(request: Request) -> ServiceDeps:
     return deps
 
 
-def get_principal() -> Principal:
-    """Who makes the request. The hook for authentication: a later issue verifies a JWT from
-    the Authorization header here and returns its principal (401 without one); until then
-    every request acts as the system principal."""
-    return SYSTEM
+def get_principal(principal: Authenticated) -> Principal:
+    """Who makes the request: the principal of its verified bearer token (401 without a
+    valid one, `laneway.auth.http`)."""
+    return principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +141,7 @@ def _too_large() -> HTTPException:
 Deps = Annotated[ServiceDeps, Depends(get_deps)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 UploadedDiagram = Annotated[Upload, Depends(read_upload)]
+TOKEN_REQUIRED = [Depends(get_principal)]
+"""Router dependencies: every route of the router needs a valid bearer token (401 otherwise)."""
+Modeler = Annotated[Principal, Depends(require_role("modeler"))]
+Operator = Annotated[Principal, Depends(require_role("operator"))]

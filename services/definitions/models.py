@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from services.definitions.lifecycle import State as LifecycleState
+
 
 class ApiModel(BaseModel):
     """camelCase on the wire, snake_case in Python."""
@@ -59,6 +61,50 @@ class DefinitionSummary(ApiModel):
     name: str | None = Field(description="The process's name attribute, if any.")
     deployed_at: datetime = Field(description="When this version was first deployed.")
     digest: str = Field(description="Hex SHA-256 over the file's bytes and the process id.")
+    state: LifecycleState = Field(description="Where the version is in its lifecycle; only "
+                                              "AUTHORIZED versions can be started.")
+
+
+class TransitionRequest(ApiModel):
+    """Move a definition version to another lifecycle state."""
+
+    to: LifecycleState = Field(description="The state to move to.")
+    comment: str | None = Field(default=None, max_length=4000,
+                                description="Why; kept in the history and the audit log.")
+    personas: dict[str, str] | None = Field(
+        default=None, description="{laneId: persona} for lanes without `laneway:persona`; "
+                                  "only on the transition to APPROVED.")
+
+
+class VersionState(ApiModel):
+    """A definition version's lifecycle state."""
+
+    process_id: str = Field(description="The BPMN process id.")
+    version: int = Field(description="The version number.")
+    state: LifecycleState = Field(description="The state now.")
+    personas: dict[str, str] = Field(description="{laneId: persona} set on approval.")
+    applied: bool = Field(description="False when the request repeated the transition that "
+                                      "brought the version here (a retry): nothing changed.")
+
+
+class LifecycleStep(ApiModel):
+    """The deploy, or one transition."""
+
+    seq: int = Field(description="0 for the deploy, then 1, 2, ... per transition.")
+    from_state: LifecycleState | None = Field(alias="from",
+                                              description="null for the deploy.")
+    to_state: LifecycleState = Field(alias="to", description="The state reached.")
+    principal: dict[str, Any] = Field(description="Who: `{kind, id, roles}`.")
+    comment: str | None = Field(description="Why, if given.")
+    at: datetime = Field(description="When.")
+
+
+class LifecycleHistory(ApiModel):
+    """A version's deploy and every transition, oldest first."""
+
+    process_id: str = Field(description="The BPMN process id.")
+    version: int = Field(description="The version number.")
+    steps: list[LifecycleStep] = Field(description="The deploy, then every transition.")
 
 
 class StartInstance(ApiModel):
@@ -66,7 +112,8 @@ class StartInstance(ApiModel):
 
     process_id: str = Field(min_length=1, description="The process to start.")
     version: int | None = Field(default=None, ge=1,
-                                description="A version to start; the latest when absent.")
+                                description="An AUTHORIZED version to start; the newest "
+                                            "AUTHORIZED one when absent.")
     variables: dict[str, Any] = Field(default_factory=dict,
                                       description="The instance's initial variables.")
     business_key: str | None = Field(default=None,

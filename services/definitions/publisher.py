@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from laneway.codec import DefinitionRecord, encode_definition, encode_record
+from laneway.codec import DefinitionRecord, decode_definition, encode_definition, encode_record
 from laneway.engine.records import Record
 from laneway.kafka import consumer_config, producer_config
 from laneway.topics import Topics, is_broadcast
@@ -68,6 +68,12 @@ class Publisher:
         """Produce process versions to `definitions`, keyed `process id@version`."""
         return self._send([(self.topics.definitions, r.key, encode_definition(r))
                            for r in records])
+
+    def send_events(self, events: Sequence[Record]) -> list[Delivered]:
+        """Produce events of this service's own (the lifecycle's audit records) to `events`,
+        keyed by their instance id like the engine's, so the audit sink chains them."""
+        return self._send([(self.topics.events, e.instance_id, encode_record(e))
+                           for e in events])
 
     def send_command(self, command: Record) -> Delivered:
         """Produce an engine command where `Topics.route` says it goes."""
@@ -145,9 +151,22 @@ def wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
                            f"but it did not: {last}")
 
 
-def keys_on_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[str]:
-    """The live keys of a compacted topic (a key whose last record is a tombstone is not
-    live), read from the beginning to the end of every partition without a consumer group."""
+def states_on_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[str, str]:
+    """{key: the `state` metadata of its last record} of the `definitions` topic ('' for a
+    record without one); a key whose last record is a tombstone is left out."""
+    out: dict[str, str] = {}
+    for key, value in live_records(bootstrap, topic, timeout_s).items():
+        try:
+            out[key] = decode_definition(value).metadata.get("state", "")
+        except Exception:  # whatever is there, it is not the record the row gives
+            out[key] = ""
+    return out
+
+
+def live_records(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[str, bytes]:
+    """The last value of each live key of a compacted topic (a key whose last record is a
+    tombstone is not live), read from the beginning to the end of every partition without a
+    consumer group."""
     config = consumer_config(bootstrap, None, client_id="laneway-definitions-republish")
     # librdkafka wants a group id even for assign(); nothing joins or commits under it
     config["group.id"] = f"laneway-definitions-republish-{uuid.uuid4().hex}"
@@ -157,7 +176,7 @@ def keys_on_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[st
     try:
         partitions, pending = _partitions_with_records(consumer, topic, deadline)
         consumer.assign(partitions)
-        live: dict[str, bool] = {}
+        live: dict[str, bytes | None] = {}
         while pending:
             if time.monotonic() > deadline:
                 raise KafkaException(f"Expected to read {topic} to its end within "
@@ -174,8 +193,8 @@ def keys_on_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> set[st
                 raise KafkaException(err)
             key = msg.key()
             if key is not None:
-                live[key.decode("utf-8", "replace")] = msg.value() is not None
-        return {k for k, present in live.items() if present}
+                live[key.decode("utf-8", "replace")] = msg.value()
+        return {k: v for k, v in live.items() if v is not None}
     finally:
         consumer.close()
 
@@ -215,10 +234,13 @@ def _partitions_with_records(consumer: Consumer, topic: str, deadline: float
 
 def republish_missing(store: DefinitionStore, publisher: Publisher, bootstrap: str,
                       timeout_s: float = 30.0) -> list[str]:
-    """Produce every stored version the `definitions` topic lacks (a publish that failed after
-    its database commit, or a topic that was lost or recreated); return their keys."""
-    on_topic = keys_on_topic(bootstrap, publisher.topics.definitions, timeout_s)
-    missing = sorted(store.keys() - on_topic)
+    """Produce every AUTHORIZED or RETIRED version whose last record on the `definitions`
+    topic is missing or says another state (a publish that failed after its database commit,
+    or a topic that was lost or recreated); return their keys. Other states are not
+    published: the engine sees only what may run."""
+    on_topic = states_on_topic(bootstrap, publisher.topics.definitions, timeout_s)
+    missing = sorted(k for k, state in store.published_states().items()
+                     if on_topic.get(k) != state)
     if not missing:
         return []
     records = store.records([_split_key(k) for k in missing])

@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+from redis import Redis
+
 from laneway.topics import Topics
 from services.definitions.db import migrate, open_pool, wait_for_database
 from services.definitions.deps import ServiceDeps
@@ -36,11 +38,18 @@ def running(settings: DefinitionsSettings) -> Iterator[ServiceDeps]:
         publisher = Publisher(common.kafka_bootstrap_servers, Topics(common.topic_prefix),
                               settings.publish_timeout_s)
         stack.callback(publisher.close)
-        deps = ServiceDeps(pool=pool, publisher=publisher, metrics=Metrics())
+        # the public forms' rate limit; it connects on first use, so a Redis that is down
+        # does not stop the start: those forms answer 503 until it is back
+        redis = Redis.from_url(common.redis_url, socket_connect_timeout=2,
+                               socket_timeout=2)
+        stack.callback(redis.close)
+        deps = ServiceDeps(pool=pool, publisher=publisher, metrics=Metrics(), redis=redis)
         republished = republish_missing(deps.definitions, publisher,
                                         common.kafka_bootstrap_servers,
                                         max(5.0, deadline - time.monotonic()))
         deps.metrics.republished.inc(len(republished))
+        # transitions whose audit record Kafka did not acknowledge (a 503 nobody retried)
+        deps.lifecycle.send_unsent_audit()
         if settings.projection_enabled:
             projection = InstanceProjection(pool, common.kafka_bootstrap_servers,
                                             publisher.topics.state, settings.projection_group,

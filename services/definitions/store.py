@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,8 @@ class StoredVersion:
     name: str | None
     digest: str
     deployed_at: datetime
+    state: str = "DRAFT"
+    """The lifecycle state (`lifecycle.State`)."""
     new: bool = False
 
 
@@ -69,7 +72,7 @@ class InstanceUpsert:
     offset: int
 
 
-_VERSION_COLUMNS = "process_id, version, name, digest, deployed_at"
+_VERSION_COLUMNS = "process_id, version, name, digest, deployed_at, state"
 
 
 class DefinitionStore:
@@ -106,8 +109,7 @@ class DefinitionStore:
                      Jsonb(deployed_by.to_dict()), v.process_id),
                 ).fetchone()
                 assert created is not None  # INSERT ... RETURNING gives its row
-                out.append(StoredVersion(created.process_id, created.version, created.name,
-                                         created.digest, created.deployed_at, new=True))
+                out.append(dataclasses.replace(created, new=True))
         return out
 
     def list_versions(self, process_id: str | None = None) -> list[StoredVersion]:
@@ -139,11 +141,22 @@ class DefinitionStore:
             ).fetchall()
         return [int(r[0]) for r in rows]
 
-    def keys(self) -> set[str]:
-        """The `process id@version` key of every stored version."""
+    def states(self, process_id: str) -> dict[int, str]:
+        """{version: lifecycle state} of a process (empty when it was never deployed)."""
         with self._pool.connection() as conn:
-            rows = conn.execute("SELECT process_id, version FROM definitions").fetchall()
-        return {f"{pid}@{version}" for pid, version in rows}
+            rows = conn.execute(
+                "SELECT version, state FROM definitions WHERE process_id = %s ORDER BY version",
+                (process_id,),
+            ).fetchall()
+        return {int(v): str(s) for v, s in rows}
+
+    def published_states(self) -> dict[str, str]:
+        """{`process id@version`: state} of every version that belongs on the `definitions`
+        topic (AUTHORIZED or RETIRED): what the topic's last record of each key must say."""
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT process_id, version, state FROM definitions"
+                                " WHERE state IN ('AUTHORIZED', 'RETIRED')").fetchall()
+        return {f"{pid}@{version}": str(state) for pid, version, state in rows}
 
     def records(self, keys: Sequence[tuple[str, int]]) -> list[DefinitionRecord]:
         """The topic records of the given versions (those that exist)."""
@@ -152,7 +165,7 @@ class DefinitionStore:
         with self._pool.connection() as conn:
             rows = conn.execute(
                 "SELECT d.process_id, d.version, d.xml, d.digest, d.deployed_at, d.name,"
-                " d.file_name, d.deployed_by"
+                " d.file_name, d.deployed_by, d.state, d.lane_personas"
                 " FROM definitions d"
                 " JOIN unnest(%s::text[], %s::int[]) AS k(process_id, version)"
                 " USING (process_id, version)"
@@ -160,8 +173,9 @@ class DefinitionStore:
                 ([k[0] for k in keys], [k[1] for k in keys]),
             ).fetchall()
         return [definition_record(pid, version, bytes(xml), dig, deployed_at, name, file_name,
-                                  Principal.from_dict(by))
-                for pid, version, xml, dig, deployed_at, name, file_name, by in rows]
+                                  Principal.from_dict(by), state, personas)
+                for pid, version, xml, dig, deployed_at, name, file_name, by, state, personas
+                in rows]
 
 
 def missing_version(process_id: str, version: int | None, versions: list[int]) -> str:
@@ -174,12 +188,16 @@ def missing_version(process_id: str, version: int | None, versions: list[int]) -
 
 def definition_record(process_id: str, version: int, xml: bytes, digest: str,
                       deployed_at: datetime, name: str | None, file_name: str,
-                      deployed_by: Principal) -> DefinitionRecord:
+                      deployed_by: Principal, state: str,
+                      lane_personas: Mapping[str, str]) -> DefinitionRecord:
     """The `definitions` topic record of a stored version; the same row always gives the
-    same record, so a republish is indistinguishable from the first publish."""
-    metadata = {"file": file_name}
+    same record, so a republish is indistinguishable from the first publish. Metadata:
+    `file`, `name`, `state` (AUTHORIZED or RETIRED) and `persona:<laneId>` per mapped lane."""
+    metadata = {"file": file_name, "state": state}
     if name:
         metadata["name"] = name
+    for lane_id, persona in sorted(lane_personas.items()):
+        metadata[f"persona:{lane_id}"] = persona
     return DefinitionRecord(process_id, version, xml, digest,
                             int(deployed_at.timestamp() * 1000), metadata, deployed_by)
 

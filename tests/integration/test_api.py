@@ -3,6 +3,9 @@
 The engine service is not involved: the tests assert on what the API writes to Kafka and
 PostgreSQL, and feed the `state` topic themselves to check the instance projection. Each
 module run has its own topic prefix and PostgreSQL schema, each test its own process ids.
+The client sends a modeler's token (`tests.lifecycle.AUTHOR`); versions that must reach the
+topic or be started are authorized first (`tests.lifecycle.authorize`). The lifecycle's and
+the edge's own rules are tested in test_lifecycle.py.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from services.definitions.publisher import Publisher, republish_missing
 from services.definitions.service import running
 from services.definitions.settings import DefinitionsSettings, load_settings
 from services.definitions.store import InstanceUpsert, upsert_instances
+from tests.auth import auth_env, auth_header, verifier
+from tests.lifecycle import AUTHOR, authorize
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -95,7 +100,7 @@ def delete_topics(conns: Connections, prefix: str) -> None:
 
 
 def service_settings(conns: Connections, prefix: str, schema: str) -> DefinitionsSettings:
-    return load_settings({**conns.env(), "LANEWAY_TOPIC_PREFIX": prefix,
+    return load_settings({**conns.env(), **auth_env(), "LANEWAY_TOPIC_PREFIX": prefix,
                           "LANEWAY_DB_SCHEMA": schema, "LANEWAY_STARTUP_TIMEOUT_S": "60"})
 
 
@@ -129,7 +134,8 @@ def api(stack: Connections, schema: str) -> Iterator[Api]:
     create_topics(stack, prefix)
     settings = service_settings(stack, prefix, schema)
     try:
-        with running(settings) as deps, TestClient(create_app(settings, deps)) as client:
+        with running(settings) as deps, \
+                TestClient(create_app(settings, deps, verifier()), headers=AUTHOR) as client:
             yield Api(client, deps, settings, stack)
     finally:
         delete_topics(stack, prefix)
@@ -191,19 +197,22 @@ def test_deploying_a_valid_diagram_stores_and_publishes_version_1(api: Api) -> N
                                headers={**XML, "x-file-name": "review.bpmn"})
     elapsed = time.perf_counter() - started
 
-    # then it is version 1, new, in the database and on the definitions topic
+    # then it is version 1, new, a DRAFT in the database
     assert response.status_code == 201, response.text
     assert response.json() == {"deployed": [{"processId": pid, "version": 1, "new": True}]}
     rows = api.sql("SELECT version, xml, file_name, state FROM definitions WHERE process_id = %s",
                    pid)
-    assert rows == [(1, xml, "review.bpmn", "AUTHORIZED")]
+    assert rows == [(1, xml, "review.bpmn", "DRAFT")]
+
+    # and once authorized, on the definitions topic
+    authorize(api.client, pid, 1)
     records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.definitions,
                          with_key(f"{pid}@1"))
     value = next(v for k, v, _, _ in records if k == f"{pid}@1")
     assert value is not None
     record = decode_definition(value)
     assert (record.process_id, record.version, record.bpmn_xml) == (pid, 1, xml)
-    assert record.metadata == {"file": "review.bpmn", "name": "Review"}
+    assert record.metadata == {"file": "review.bpmn", "name": "Review", "state": "AUTHORIZED"}
     print(f"\n[api] deploy latency {elapsed * 1000:.1f} ms")
 
 
@@ -320,7 +329,8 @@ def test_the_list_shows_the_latest_deploy_first(api: Api) -> None:
     ids = [d["processId"] for d in listed]
     assert ids.index(second) < ids.index(first)
     entry = next(d for d in listed if d["processId"] == first)
-    assert set(entry) == {"processId", "version", "name", "deployedAt", "digest"}
+    assert set(entry) == {"processId", "version", "name", "deployedAt", "digest", "state"}
+    assert entry["state"] == "DRAFT"
 
 
 def test_republish_restores_a_definition_deleted_from_the_topic(api: Api) -> None:
@@ -328,6 +338,7 @@ def test_republish_restores_a_definition_deleted_from_the_topic(api: Api) -> Non
     pid = new_pid()
     xml = diagram(pid)
     api.client.post("/api/definitions", content=xml, headers=XML)
+    authorize(api.client, pid, 1)
     bootstrap = api.conns.kafka_bootstrap_servers
     produce(bootstrap, api.topics.definitions, [(f"{pid}@1", None)])
 
@@ -347,10 +358,14 @@ def test_republish_restores_a_definition_deleted_from_the_topic(api: Api) -> Non
 def test_the_service_start_republishes_every_stored_version_to_a_fresh_topic(
     api: Api, schema: str
 ) -> None:
-    # given stored versions and a definitions topic the service has never written to
-    pid = new_pid()
+    # given authorized versions (and a draft) and a topic the service has never written to
+    pid, draft = new_pid(), new_pid()
     api.client.post("/api/definitions", content=diagram(pid), headers=XML)
-    stored = {f"{p}@{v}" for p, v in api.sql("SELECT process_id, version FROM definitions")}
+    api.client.post("/api/definitions", content=diagram(draft), headers=XML)
+    authorize(api.client, pid, 1)
+    stored = {f"{p}@{v}" for p, v in api.sql(
+        "SELECT process_id, version FROM definitions WHERE state IN ('AUTHORIZED', 'RETIRED')")}
+    assert f"{pid}@1" in stored
     fresh = unique_name("test.api.fresh") + "."
     create_topics(api.conns, fresh)
     try:
@@ -361,10 +376,11 @@ def test_the_service_start_republishes_every_stored_version_to_a_fresh_topic(
             republished = deps.metrics.registry.get_sample_value(
                 "laneway_definitions_republished_total")
 
-        # then every stored version is on the topic
+        # then every authorized version is on the topic, and no draft
         records = read_topic(api.conns.kafka_bootstrap_servers, f"{fresh}definitions",
                              lambda rs: {r[0] for r in rs} >= stored)
         assert {k for k, _, _, _ in records} == stored
+        assert f"{draft}@1" not in stored
         assert republished == len(stored)
     finally:
         delete_topics(api.conns, fresh)
@@ -373,19 +389,24 @@ def test_the_service_start_republishes_every_stored_version_to_a_fresh_topic(
 def test_a_deploy_kafka_did_not_acknowledge_is_503_and_the_same_upload_repairs_it(
     api: Api,
 ) -> None:
-    # given an API whose Kafka does not answer
+    # given an authorized version whose record was lost from the topic (a tombstone), and an
+    # API whose Kafka does not answer
     pid = new_pid()
     xml = diagram(pid)
+    api.client.post("/api/definitions", content=xml, headers=XML)
+    authorize(api.client, pid, 1)
+    key = f"{pid}@1"
+    produce(api.conns.kafka_bootstrap_servers, api.topics.definitions, [(key, None)])
     dead = Publisher("127.0.0.1:1", api.topics, timeout_s=1.0)
     broken = ServiceDeps(pool=api.deps.pool, publisher=dead)
     try:
-        with TestClient(create_app(api.settings, broken)) as client:
-            # when a diagram is deployed
+        with TestClient(create_app(api.settings, broken, verifier()), headers=AUTHOR) as client:
+            # when the same file is deployed again
             failed = client.post("/api/definitions", content=xml, headers=XML)
     finally:
         dead.close(0.1)
 
-    # then it is stored but the caller is told to retry
+    # then the caller is told to retry (the authorized version was to be published again)
     assert failed.status_code == 503, failed.text
     assert "Retry the request" in failed.json()["detail"]
     assert api.sql("SELECT version FROM definitions WHERE process_id = %s", pid) == [(1,)]
@@ -393,12 +414,13 @@ def test_a_deploy_kafka_did_not_acknowledge_is_503_and_the_same_upload_repairs_i
     # when the caller retries the same upload where Kafka answers
     retried = api.client.post("/api/definitions", content=xml, headers=XML)
 
-    # then nothing new is stored and the version is on the topic
+    # then nothing new is stored and the version is on the topic again
     assert retried.status_code == 200, retried.text
     assert retried.json() == {"deployed": [{"processId": pid, "version": 1, "new": False}]}
     records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.definitions,
-                         with_key(f"{pid}@1"))
-    [value] = [v for k, v, _, _ in records if k == f"{pid}@1"]
+                         lambda rs: [r for r in rs if r[0] == key][-1:]
+                         and [r for r in rs if r[0] == key][-1][1] is not None)
+    value = [v for k, v, _, _ in records if k == key][-1]
     assert value is not None
     assert decode_definition(value).bpmn_xml == xml
 
@@ -427,6 +449,7 @@ def test_concurrent_deploys_of_one_process_number_versions_without_gaps(api: Api
 def test_starting_an_instance_writes_start_instance_keyed_by_the_new_id(api: Api) -> None:
     pid = new_pid()
     api.client.post("/api/definitions", content=diagram(pid), headers=XML)
+    authorize(api.client, pid, 1)
 
     started = time.perf_counter()
     response = api.client.post("/api/instances", json={
@@ -444,15 +467,16 @@ def test_starting_an_instance_writes_start_instance_keyed_by_the_new_id(api: Api
     record = decode_record(value)
     assert (record.kind, record.intent, record.instance_id) == (
         RecordKind.COMMAND, Command.START_INSTANCE.value, instance_id)
-    assert dict(record.value) == {"processId": pid, "businessKey": "order-7",
+    assert dict(record.value) == {"processId": pid, "businessKey": "order-7", "version": 1,
                                   "variables": {"amount": 1500, "items": ["a", {"b": None}]}}
-    assert record.principal.kind.value == "system"
+    assert (record.principal.kind.value, record.principal.id) == ("human", "test-modeler")
     print(f"\n[api] start latency {elapsed * 1000:.1f} ms")
 
 
 def test_starting_a_given_version_names_it_and_unknown_ones_are_404(api: Api) -> None:
     pid = new_pid()
     api.client.post("/api/definitions", content=diagram(pid), headers=XML)
+    authorize(api.client, pid, 1)
 
     ok = api.client.post("/api/instances", json={"processId": pid, "version": 1})
     unknown_version = api.client.post("/api/instances", json={"processId": pid, "version": 2})
@@ -654,7 +678,8 @@ def test_health_reports_database_kafka_and_projection(api: Api) -> None:
 def test_metrics_count_deploys_starts_and_messages(api: Api) -> None:
     pid = new_pid()
     api.client.post("/api/definitions", content=diagram(pid), headers=XML)
-    api.client.post("/api/instances", json={"processId": pid})
+    authorize(api.client, pid, 1)
+    assert api.client.post("/api/instances", json={"processId": pid}).status_code == 201
     api.client.post("/api/messages", json={"name": "m", "correlationKey": "k"})
 
     text = api.client.get("/metrics").text
@@ -670,7 +695,8 @@ def test_openapi_lists_every_route(api: Api) -> None:
     docs = api.client.get("/docs")
 
     paths = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
-    assert paths == {
+    # other parts (worklist, forms) add their routes to the same app: these are this API's
+    assert paths >= {
         ("/api/definitions", "POST"), ("/api/definitions", "GET"),
         ("/api/definitions/{process_id}/versions/{version}/xml", "GET"),
         ("/api/instances", "POST"), ("/api/instances", "GET"),
@@ -680,6 +706,8 @@ def test_openapi_lists_every_route(api: Api) -> None:
         ("/api/instances/{instance_id}/verify", "GET"),
         ("/api/instances/{instance_id}/replay", "GET"),
         ("/api/incidents/{incident_id}/resolve", "POST"),
+        ("/api/definitions/{process_id}/versions/{version}/transitions", "POST"),
+        ("/api/definitions/{process_id}/versions/{version}/history", "GET"),
     }
     assert docs.status_code == 200
     deployed = spec["components"]["schemas"]["DeployedVersion"]["properties"]
@@ -705,10 +733,13 @@ def test_audit_routes_answer_from_the_audit_log_in_the_same_schema(api: Api) -> 
         iid, f"{iid}.0", json.dumps({"kind": "system", "id": "engine"}), json.dumps({"key": 1}),
         ZERO_HASH, ZERO_HASH)
     # when the API is asked, then it answers from that log
-    history = api.client.get(f"/api/instances/{iid}/history")
+    auditor = auth_header("audrey", roles=["auditor"])
+    history = api.client.get(f"/api/instances/{iid}/history", headers=auditor)
     assert history.status_code == 200, history.text
     assert [e["intent"] for e in history.json()["events"]] == ["ELEMENT_ACTIVATED"]
-    assert api.client.get("/api/instances/nobody/verify").status_code == 404
+    assert api.client.get("/api/instances/nobody/verify", headers=auditor).status_code == 404
+    # a modeler is not an auditor
+    assert api.client.get(f"/api/instances/{iid}/history").status_code == 403
 
 
 def test_resolving_an_incident_sends_resolve_incident_for_its_instance(api: Api) -> None:
@@ -724,8 +755,10 @@ def test_resolving_an_incident_sends_resolve_incident_for_its_instance(api: Api)
     [incident] = seen["incidents"]
     assert incident["id"] == f"{iid}:99"
 
-    # when it is resolved through the API with two retries
-    response = api.client.post(f"/api/incidents/{incident['id']}/resolve", json={"retries": 2})
+    # when an operator resolves it through the API with two retries
+    operator = auth_header("olga", roles=["operator"])
+    response = api.client.post(f"/api/incidents/{incident['id']}/resolve", json={"retries": 2},
+                               headers=operator)
 
     # then a RESOLVE_INCIDENT command for that instance is on `commands`
     assert response.status_code == 202, response.text
@@ -735,6 +768,9 @@ def test_resolving_an_incident_sends_resolve_incident_for_its_instance(api: Api)
     [record] = [decode_record(v) for k, v, _, _ in records if k == iid and v is not None]
     assert (record.intent, dict(record.value)) == (
         Command.RESOLVE_INCIDENT.value, {"incidentKey": 99, "retries": 2})
+    assert record.principal.id == "olga"
     # and ids that name nothing are refused
-    assert api.client.post(f"/api/incidents/{uuid.uuid4()}:1/resolve").status_code == 404
-    assert api.client.post("/api/incidents/not-an-id/resolve").status_code == 404
+    assert api.client.post(f"/api/incidents/{uuid.uuid4()}:1/resolve",
+                           headers=operator).status_code == 404
+    assert api.client.post("/api/incidents/not-an-id/resolve",
+                           headers=operator).status_code == 404

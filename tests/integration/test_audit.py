@@ -53,6 +53,7 @@ from services.audit.db import connect, ensure_schema, migrate, open_pool
 from services.audit.queries import rows
 from services.audit.routes import router
 from services.audit.sink import AuditSink, SinkMetrics
+from tests.auth import auth_header, verifier
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +64,8 @@ ANA = Principal(PrincipalKind.HUMAN, "ana", ("clerk",),
                 {"iss": "https://idp.example", "mfa": True, "amr": ["pwd", "otp"],
                  "exp": 1_767_229_200})
 CREDIT_BOT = Principal(PrincipalKind.AGENT, "connector:credit", ("connector",))
+# the routes want a bearer token with the role auditor or operator (or admin)
+AUDITOR = auth_header("audrey", roles=["auditor"])
 
 _NS = ('xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" '
        f'xmlns:laneway="{LANEWAY_NS}"')
@@ -281,9 +284,11 @@ def env(stack: Connections) -> Iterator[Env]:
     app = FastAPI()
     app.include_router(router)
     app.state.audit_pool = pool
+    app.state.verifier = verifier()
     producer = Producer(producer_config(stack.kafka_bootstrap_servers))
     try:
-        yield Env(stack, topics, schema, sink, metrics, TestClient(app), producer)
+        yield Env(stack, topics, schema, sink, metrics, TestClient(app, headers=AUDITOR),
+                  producer)
     finally:
         sink.stop()
         thread.join(30)
@@ -363,6 +368,24 @@ def test_history_returns_the_events_with_principals_paged(
     assert env.api.get(f"/api/instances/{uuid.uuid4()}/history").status_code == 404
     assert env.api.get(f"/api/instances/{iid}/history",
                        params={"limit": 0}).status_code == 422
+
+
+def test_the_audit_routes_want_a_token_of_an_auditor_or_operator(
+    env: Env, loans: tuple[Run, list[str]],
+) -> None:
+    _, ids = loans
+    path = f"/api/instances/{ids[0]}/history"
+    anonymous = env.api.get(path, headers={"Authorization": ""})
+    clerk = env.api.get(path, headers=auth_header("ana", roles=["clerk", "modeler"]))
+    operator = env.api.get(path, headers=auth_header("olga", roles=["operator"]))
+    admin = env.api.get(f"/api/instances/{ids[0]}/verify",
+                        headers=auth_header("root", roles=["admin"]))
+
+    assert anonymous.status_code == 401, anonymous.text
+    assert clerk.status_code == 403, clerk.text
+    assert "auditor" in clerk.json()["detail"]
+    assert operator.status_code == 200, operator.text
+    assert admin.status_code == 200, admin.text
 
 
 def test_replay_at_every_command_equals_the_engine_state_then(

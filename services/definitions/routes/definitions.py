@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from laneway.bpmn import MAX_BYTES
-from services.definitions.deps import CurrentPrincipal, Deps, UploadedDiagram
+from services.definitions.deps import TOKEN_REQUIRED, Deps, Modeler, UploadedDiagram
+from services.definitions.lifecycle import State as LifecycleState
 from services.definitions.models import (
     DefinitionSummary,
     DeployedVersion,
@@ -17,7 +18,7 @@ from services.definitions.models import (
 )
 from services.definitions.store import missing_version
 
-router = APIRouter(prefix="/api/definitions", tags=["definitions"])
+router = APIRouter(prefix="/api/definitions", tags=["definitions"], dependencies=TOKEN_REQUIRED)
 
 _UPLOAD_BODY = {
     "required": True,
@@ -38,10 +39,11 @@ _UPLOAD_BODY = {
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Deploy a BPMN file",
-    description="Checks the file as the engine will (parse, validate, runnable elements), "
-                "stores each process as a new version (or finds the identical one already "
-                "stored) and publishes it to the `definitions` topic. 201 when a version is "
-                "new, 200 when every process was already deployed.",
+    description="Checks the file as the engine will (parse, validate, runnable elements) "
+                "and stores each process as a new DRAFT version (or finds the identical one "
+                "already stored). Nothing reaches the engine until the version is AUTHORIZED "
+                "(POST .../transitions). 201 when a version is new, 200 when every process "
+                "was already deployed.",
     responses={
         200: {"model": DeployResponse, "description": "Nothing new: the same file again."},
         413: {"model": Detail, "description": "The body is over 20 MiB."},
@@ -52,7 +54,7 @@ _UPLOAD_BODY = {
     },
     openapi_extra={"requestBody": _UPLOAD_BODY},
 )
-def deploy_definitions(upload: UploadedDiagram, deps: Deps, principal: CurrentPrincipal,
+def deploy_definitions(upload: UploadedDiagram, deps: Deps, principal: Modeler,
                        response: Response) -> DeployResponse:
     """Deploy every process of an uploaded BPMN file."""
     with deps.metrics.deploy_seconds.time():
@@ -74,7 +76,8 @@ def list_definitions(
 ) -> list[DefinitionSummary]:
     """Every deployed version, latest deploy first."""
     return [DefinitionSummary(process_id=s.process_id, version=s.version, name=s.name,
-                              deployed_at=s.deployed_at, digest=s.digest)
+                              deployed_at=s.deployed_at, digest=s.digest,
+                              state=LifecycleState(s.state))
             for s in deps.definitions.list_versions(process_id)]
 
 

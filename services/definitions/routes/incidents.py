@@ -7,10 +7,10 @@ import uuid
 from fastapi import APIRouter, HTTPException, status
 
 from laneway.engine.records import Command, command
-from services.definitions.deps import CurrentPrincipal, Deps
+from services.definitions.deps import TOKEN_REQUIRED, Deps, Operator
 from services.definitions.models import Detail, IncidentResolution, ResolveIncident
 
-router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=TOKEN_REQUIRED)
 
 
 @router.post(
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/incidents", tags=["incidents"])
     responses={404: {"model": Detail, "description": "No such instance, or a malformed id."},
                503: {"model": Detail, "description": "Kafka did not acknowledge in time."}},
 )
-def resolve_incident(incident_id: str, deps: Deps, principal: CurrentPrincipal,
+def resolve_incident(incident_id: str, deps: Deps, principal: Operator,
                      body: ResolveIncident | None = None) -> IncidentResolution:
     """Ask the engine to pick up after an incident."""
     instance_id, _, raw_key = incident_id.rpartition(":")

@@ -7,10 +7,10 @@ import uuid
 from fastapi import APIRouter, status
 
 from laneway.engine.records import Command, command
-from services.definitions.deps import CurrentPrincipal, Deps
+from services.definitions.deps import TOKEN_REQUIRED, CurrentPrincipal, Deps
 from services.definitions.models import Detail, PublishedMessage, PublishMessage
 
-router = APIRouter(prefix="/api/messages", tags=["messages"])
+router = APIRouter(prefix="/api/messages", tags=["messages"], dependencies=TOKEN_REQUIRED)
 
 
 @router.post(
