@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -27,6 +28,7 @@ from scripts.stack import Settings as StackSettings
 from scripts.stack.proc import port_open
 from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
+from tests.auth import auth_header
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -87,14 +89,25 @@ def test_up_starts_every_service_then_rerun_keeps_them_and_a_killed_one_comes_ba
     assert all(rows[name].running and rows[name].healthy for name in names)
     pids = {name: rows[name].pid for name in names}
 
-    # and the examples deploy through the API, once: the second time nothing is new
-    deployed = deploy(supervisor.url("definitions"), example_files())
+    # and the examples deploy through the API, once, and are AUTHORIZED (ana deploys, ben
+    # approves and authorizes); the second time nothing is new and nothing changes
+    lines: list[str] = []
+    deployed = deploy(supervisor.url("definitions"), example_files(), echo=lines.append)
     assert {d.process_id for d in deployed} >= {"order", "permit", "reminder"}
     assert all(d.new and d.version == 1 for d in deployed)
-    again_deployed = deploy(supervisor.url("definitions"), example_files())
-    assert [(d.process_id, d.version, d.new) for d in again_deployed] == [
-        (d.process_id, d.version, False) for d in deployed
+    assert {d.process_id: d.state for d in deployed} == {
+        d.process_id: "AUTHORIZED" for d in deployed}, [d.label() for d in deployed]
+    assert len(lines) == len(deployed)
+    assert all("AUTHORIZED" in line for line in lines)
+    again_deployed = deploy(supervisor.url("definitions"), example_files(), echo=None)
+    assert [(d.process_id, d.version, d.new, d.state) for d in again_deployed] == [
+        (d.process_id, d.version, False, "AUTHORIZED") for d in deployed
     ]
+    history = httpx.get(
+        f"{supervisor.url('definitions')}/api/definitions/order/versions/1/history",
+        headers=auth_header("someone"), timeout=10).json()
+    assert [(s["to"], s["principal"]["id"]) for s in history["steps"]] == [
+        ("DRAFT", "ana"), ("REVIEW", "ana"), ("APPROVED", "ben"), ("AUTHORIZED", "ben")]
 
     # when up runs again, then it changes nothing
     again = up(supervisor, names, timeout=60)
