@@ -16,6 +16,7 @@ from services.definitions.lifecycle import TransitionRefused
 from services.definitions.models import DiagramErrors, ErrorItem
 from services.definitions.publisher import PublishError
 from services.definitions.routes import definitions, health, incidents, instances, messages
+from services.definitions.routes import forms as form_routes
 from services.definitions.routes import lifecycle as lifecycle_routes
 from services.definitions.settings import DefinitionsSettings
 from services.worklist.routes import router as worklist_router
@@ -40,6 +41,7 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps,
     for router in (definitions.router, instances.router, incidents.router, messages.router,
                    health.router):
         app.include_router(router)
+    app.include_router(form_routes.router)
     app.include_router(lifecycle_routes.router)
     # The audit service writes audit_log in the same database and schema (LANEWAY_DB_SCHEMA);
     # its read routes are served here so the whole API has one base URL.

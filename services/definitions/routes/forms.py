@@ -1,0 +1,270 @@
+"""Form schemas (the registry) and the public start form (docs/forms.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import Field
+from redis import RedisError
+
+from laneway.auth.http import Authenticated, MaybeAuthenticated, require_role
+from laneway.engine.records import Command, Principal, PrincipalKind, command
+from laneway.forms import FormSchemaError, check_schema, validate
+from services.definitions.deps import Deps
+from services.definitions.models import ApiModel, Detail, StartedInstance
+from services.definitions.ratelimit import RateLimiter
+from services.definitions.settings import DefinitionsSettings
+
+router = APIRouter(tags=["forms"])
+
+_log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Largest form schema or submission accepted (1 MiB): the start form is public."""
+ANONYMOUS = "anonymous"
+"""The principal id of a submission sent without a token."""
+
+Modeler = Annotated[Principal, Depends(require_role("modeler"))]
+
+
+class StoredSchema(ApiModel):
+    """A form schema was stored."""
+
+    form_id: str = Field(description="The form id, as diagrams name it.")
+    new: bool = Field(description="True when the id is new (201), False when its schema was "
+                                  "replaced (200).")
+
+
+class FieldProblem(ApiModel):
+    """One field of a submission that does not fit the form."""
+
+    field: str = Field(description="`applicant.email` for a plain property path, a JSON pointer "
+                                   "(`/items/0`) when it holds an array index or an unusual "
+                                   "name, `\"\"` for the whole submission.")
+    message: str = Field(description="What is wrong, and what was expected.")
+
+
+class SubmissionErrors(ApiModel):
+    """The submission was refused: every field that does not fit the form."""
+
+    errors: list[FieldProblem]
+
+
+class SchemaProblems(ApiModel):
+    """The uploaded document is not a usable form schema."""
+
+    detail: str
+    problems: list[str] = Field(description="One `/pointer: message` line per problem.")
+
+
+def _json_body_doc(description: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "description": description,
+                            "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+async def json_body(request: Request) -> Any:
+    """The request body as JSON, read here (not by FastAPI) so an oversized body is cut off
+    after 1 MiB instead of held in memory whole: 413 over it, 400 when it is not JSON."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY_BYTES:
+            raise _too_large()
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                            f"Expected a JSON body, but it does not parse: {exc}") from None
+
+
+JsonBody = Annotated[Any, Depends(json_body)]
+
+
+def _too_large() -> HTTPException:
+    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                         f"Expected a JSON body of at most {MAX_BODY_BYTES // 1024} KiB, but "
+                         "the request is larger")
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+
+@router.put(
+    "/api/form-schemas/{form_id:path}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StoredSchema,
+    summary="Upload a form schema",
+    description="Stores a JSON Schema (Draft 2020-12 unless `$schema` names another) under "
+                "the id diagrams name with `laneway:form` or `camunda:formKey`. Role "
+                "`modeler`. References must stay inside the document.",
+    responses={200: {"model": StoredSchema, "description": "The id's schema was replaced."},
+               413: {"model": Detail, "description": "The schema is over 1 MiB."},
+               422: {"model": SchemaProblems, "description": "Not a usable JSON Schema."}},
+    openapi_extra=_json_body_doc("The JSON Schema of the form."),
+)
+def put_form_schema(form_id: str, principal: Modeler, deps: Deps, schema: JsonBody,
+                    response: Response) -> StoredSchema | JSONResponse:
+    """Create or replace a form schema."""
+    problems = check_schema(schema)
+    if problems:
+        return JSONResponse(SchemaProblems(
+            detail=f"Expected a JSON Schema for form '{form_id}', but found "
+                   f"{len(problems)} problem(s); nothing was stored",
+            problems=problems).model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    new = deps.forms.put(form_id, schema, principal)
+    _log.info("form schema %r %s by %s", form_id, "created" if new else "replaced",
+              principal.id)
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return StoredSchema(form_id=form_id, new=new)
+
+
+@router.get("/api/form-schemas", summary="List form ids")
+def list_form_schemas(_principal: Authenticated, deps: Deps) -> list[str]:
+    """Every stored form id, sorted."""
+    return deps.forms.ids()
+
+
+@router.get("/api/form-schemas/{form_id:path}", summary="A form schema",
+            responses={200: {"content": {"application/json": {"schema": {"type": "object"}}},
+                             "description": "The schema as uploaded."},
+                       404: {"model": Detail, "description": "No schema has this id."}})
+def get_form_schema(form_id: str, _principal: Authenticated, deps: Deps) -> JSONResponse:
+    """The schema stored under the id, as uploaded (feed it to a form renderer)."""
+    stored = deps.forms.get_stored(form_id)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, _no_form(form_id))
+    return JSONResponse(stored.schema, headers={
+        "Last-Modified": stored.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT")})
+
+
+# --- the public start form ---------------------------------------------------------------------
+
+
+def rate_limited(process_id: str, request: Request, deps: Deps) -> None:
+    """Count the submission against its client address and process; 429 past the limit,
+    503 when Redis does not answer (fail closed: an unguarded public form invites floods)."""
+    settings: DefinitionsSettings = request.app.state.settings
+    if deps.redis is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "Public forms are closed: the service has no Redis client for "
+                            "their rate limit (set REDIS_URL)")
+    limiter = RateLimiter(deps.redis, settings.form_rate_limit, "laneway:ratelimit:form")
+    try:
+        decision = limiter.hit(process_id, _client(request))
+    except RedisError as exc:
+        _log.error("public form %r refused: Redis does not answer for the rate limit: %s",
+                   process_id, type(exc).__name__)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "Public forms are closed while Redis, which keeps their rate "
+                            "limit, does not answer. Retry later.",
+                            headers={"Retry-After": "5"}) from None
+    if not decision.allowed:
+        limit = settings.form_rate_limit
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"Expected at most {limit.count} submissions per "
+                            f"{limit.window_s} s from one address to process '{process_id}', "
+                            f"but this is more. Retry in {decision.retry_after_s} s.",
+                            headers={"Retry-After": str(decision.retry_after_s)})
+
+
+@router.post(
+    "/api/forms/{process_id}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StartedInstance,
+    summary="Submit a public start form",
+    description="Public: no token needed (one that is sent must be valid, and starts the "
+                "instance as its principal; otherwise the principal is `human`/`anonymous` "
+                "with the client address). Validates the submission against the form named "
+                "by the none start event of the newest AUTHORIZED version, then produces "
+                "START_INSTANCE with the submission as variables. Rate limited per client "
+                "address and process (`LANEWAY_FORM_RATE_LIMIT`).",
+    dependencies=[Depends(rate_limited)],
+    responses={
+        400: {"model": Detail, "description": "The body is not JSON."},
+        401: {"model": Detail, "description": "A token was sent and is not valid."},
+        404: {"model": Detail, "description": "No AUTHORIZED version, or its start event "
+                                              "names no form."},
+        409: {"model": Detail, "description": "The form is not in the registry."},
+        413: {"model": Detail, "description": "The submission is over 1 MiB."},
+        422: {"model": SubmissionErrors, "description": "The submission does not fit the "
+                                                        "form."},
+        429: {"model": Detail, "description": "Too many submissions from this address; see "
+                                              "Retry-After."},
+        503: {"model": Detail, "description": "Redis (rate limit) or Kafka did not answer."},
+    },
+    # the route is public: no security requirement, whatever the API's default is
+    openapi_extra={"security": [], **_json_body_doc("The submission: a JSON object that "
+                                                    "fits the start event's form.")},
+)
+def submit_start_form(process_id: str, principal: MaybeAuthenticated, request: Request,
+                      deps: Deps, submission: JsonBody) -> StartedInstance | JSONResponse:
+    """Start an instance from a public form submission."""
+    target = deps.start_forms.newest_authorized(process_id)
+    if target is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected an AUTHORIZED version of process '{process_id}', but "
+                            "there is none: deploy it and take it through review and "
+                            "authorization")
+    if target.form_id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"process {process_id} has no public start form: its none start "
+                            f"event (version {target.version}) names no form "
+                            "(laneway:form)")
+    schema = deps.forms.get(target.form_id)
+    if schema is None:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"Expected form '{target.form_id}' (named by the start event of "
+                            f"process '{process_id}' version {target.version}) in the form "
+                            f"registry, but it is not there: "
+                            f"PUT /api/form-schemas/{target.form_id}")
+    if not isinstance(submission, dict):
+        return _refused([{"field": "", "message": "Expected a JSON object, but got "
+                                                  f"{_JSON_TYPES.get(type(submission), 'null')}"}])
+    try:
+        errors = validate(schema, submission)
+    except FormSchemaError as exc:
+        # stored schemas were checked at upload; this one predates a stricter check
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"Expected form '{target.form_id}' to be a usable schema, but "
+                            f"{exc}: upload it again") from None
+    if errors:
+        return _refused([e.to_dict() for e in errors])
+    instance_id = str(uuid.uuid4())
+    deps.publisher.send_command(command(
+        Command.START_INSTANCE, instance_id,
+        {"processId": process_id, "version": target.version, "variables": submission},
+        record_id=str(uuid.uuid4()), timestamp=deps.clock_ms(),
+        principal=principal or _anonymous(request)))
+    deps.metrics.starts.inc()
+    return StartedInstance(instance_id=instance_id)
+
+
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean"}
+
+
+def _refused(errors: list[dict[str, str]]) -> JSONResponse:
+    return JSONResponse({"errors": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def _client(request: Request) -> str:
+    # the peer address; behind a proxy, uvicorn's --forwarded-allow-ips makes it the client's
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _anonymous(request: Request) -> Principal:
+    return Principal(PrincipalKind.HUMAN, ANONYMOUS, (), {"client": _client(request)})
+
+
+def _no_form(form_id: str) -> str:
+    return (f"Expected a form schema '{form_id}', but there is none: upload it with "
+            f"PUT /api/form-schemas/{form_id}")
