@@ -43,6 +43,13 @@ class CallActivityProcessor:
             work.raise_incident(ctx, elem, "CALLED_ELEMENT_ERROR",
                                 f"Expected process '{called}' to be deployed, but it is not")
             return
+        try:
+            ctx.repository.startable(called)
+        except KeyError as exc:
+            # every version is retired: the child's start would be rejected and the call
+            # activity wait for good, so it waits on an incident someone can see instead
+            work.raise_incident(ctx, elem, "CALLED_ELEMENT_ERROR", str(exc.args[0]))
+            return
         variables = dict(ctx.inst.variables.get(elem.key, {})) if node.io.inputs else dict(seen)
         ctx.follow_up(Command.START_INSTANCE, child_instance_id(ctx.inst.instance_id, elem.key), {
             "processId": called,

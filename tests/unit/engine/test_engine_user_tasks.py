@@ -494,3 +494,21 @@ def test_a_claimed_task_survives_the_state_topic_codec(run: RunFn) -> None:
     back = decode_state(encode_state(StateSnapshot.of(inst, START))).instance()
     assert back.user_tasks == inst.user_tasks
     assert open_task(h).claimant == "ana"
+
+
+def test_a_call_activity_of_a_process_whose_versions_are_all_retired_raises_an_incident(
+    run: RunFn,
+) -> None:
+    parent = """
+    <startEvent id="s"/><callActivity id="call" calledElement="p"/>
+    @ s -> call
+    """
+
+    def prepare(repo: DefinitionRepository) -> None:
+        repo.load(parse(document(V1).encode(), "test.bpmn"), "p", 1, retired=True)
+        repo.load(parse(document(parent, "parent").encode(), "test.bpmn"), "parent", 1)
+
+    h = run(parent, process="parent", prepare=prepare)
+    incident = h.last("INCIDENT_CREATED", "call").value
+    assert incident["errorType"] == "CALLED_ELEMENT_ERROR"
+    assert "retired" in incident["message"]
