@@ -162,7 +162,8 @@ def starts_of(api: Api, pid: str) -> list[Record]:
 
         def read_to_end() -> bool:
             msg = consumer.poll(0.2)
-            if msg is not None and msg.error() is None:
+            err = None if msg is None else msg.error()
+            if msg is not None and err is None:
                 value = msg.value()
                 record = decode_record(value) if value is not None else None
                 if record is not None and record.intent == Command.START_INSTANCE.value \
@@ -170,8 +171,8 @@ def starts_of(api: Api, pid: str) -> list[Record]:
                     found.append(record)
                 if (msg.offset() or 0) + 1 >= ends[msg.partition() or 0]:
                     left.discard(msg.partition() or 0)
-            elif msg is not None and msg.error().code() != KafkaError._PARTITION_EOF:
-                raise AssertionError(str(msg.error()))
+            elif err is not None and err.code() != KafkaError._PARTITION_EOF:
+                raise AssertionError(str(err))
             return not left
 
         wait_until(read_to_end, timeout=30, interval=0, message=f"the end of {topic}")

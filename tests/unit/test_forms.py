@@ -9,6 +9,10 @@ import pytest
 
 from laneway.bpmn import parse
 from laneway.forms import FieldError, FormSchemaError, check_schema, form_of, start_form, validate
+from laneway.settings import SettingsError
+from services.definitions.ratelimit import RateLimit
+from services.definitions.settings import load_settings
+from tests.auth import auth_env
 
 APPLICATION: dict[str, Any] = {
     "type": "object",
@@ -251,3 +255,28 @@ def test_start_form_is_the_none_start_events_form() -> None:
 def test_start_form_ignores_other_start_events() -> None:
     # the event subprocess's message start names a form, the process's start does not
     assert start_form(process()) is None
+
+
+# --- the public form's rate limit setting ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "count", "window_s"), [
+    ("30/minute", 30, 60), ("5/second", 5, 1), ("100/hour", 100, 3600), ("1000/day", 1000, 86400),
+    ("10/5minutes", 10, 300), (" 7 / Minutes ", 7, 60),
+])
+def test_rate_limits_parse(text: str, count: int, window_s: int) -> None:
+    assert RateLimit.parse(text) == RateLimit(count, window_s)
+
+
+@pytest.mark.parametrize("text", ["x", "30", "0/minute", "30/fortnight", "30/0minutes", "-1/day"])
+def test_a_malformed_rate_limit_stops_the_service_with_the_setting_named(text: str) -> None:
+    env = {"LANEWAY_FORM_RATE_LIMIT": text, **auth_env()}
+
+    with pytest.raises(SettingsError, match=r"LANEWAY_FORM_RATE_LIMIT: Expected a rate like "):
+        load_settings(env)
+
+
+def test_the_rate_limit_defaults_to_30_a_minute() -> None:
+    assert load_settings(auth_env()).form_rate_limit == RateLimit(30, 60)
+    assert load_settings({"LANEWAY_FORM_RATE_LIMIT": " ", **auth_env()}).form_rate_limit \
+        == RateLimit(30, 60)
