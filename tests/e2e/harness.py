@@ -49,7 +49,8 @@ from scripts.services.health import probe
 from scripts.stack import Settings as StackSettings
 from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
-from tests.auth import auth_env
+from tests.auth import ADMIN, auth_env
+from tests.lifecycle import AUTHOR, authorize
 
 PARTITIONS = 4
 ALL = ("engine", "definitions", "audit", "connectors")
@@ -239,15 +240,20 @@ class Laneway:
     # -- clients ------------------------------------------------------------------------------
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url("definitions"), timeout=30)
+        """A client of the API acting as `admin` (every role: reads, starts, audit)."""
+        return httpx.Client(base_url=self.url("definitions"), timeout=30, headers=ADMIN)
 
     def deploy(self, xml: bytes, name: str = "e2e.bpmn") -> list[dict[str, Any]]:
-        """POST the diagram to /api/definitions; the versions deployed."""
+        """POST the diagram to /api/definitions as a modeler and take every version deployed
+        to AUTHORIZED (another principal approves); the versions deployed."""
         with self.api() as client:
             response = client.post("/api/definitions", content=xml, headers={
-                "Content-Type": "application/xml", "X-File-Name": name})
-        assert response.status_code in (200, 201), response.text
-        deployed: list[dict[str, Any]] = response.json()["deployed"]
+                **AUTHOR, "Content-Type": "application/xml", "X-File-Name": name})
+            assert response.status_code in (200, 201), response.text
+            deployed: list[dict[str, Any]] = response.json()["deployed"]
+            for each in deployed:
+                if each["new"]:
+                    authorize(client, each["processId"], each["version"])
         return deployed
 
     def producer(self) -> Producer:
