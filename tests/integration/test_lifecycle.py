@@ -174,6 +174,23 @@ def test_no_token_is_401_with_a_bearer_challenge_and_health_needs_none(api: Api)
     assert api.client.get("/openapi.json").status_code == 200
 
 
+def test_every_route_but_health_metrics_and_the_public_form_needs_a_token(api: Api) -> None:
+    # every route the app serves, as its OpenAPI document lists them (other parts' too)
+    spec = api.client.get("/openapi.json").json()
+    public = {("/health", "get"), ("/metrics", "get"), ("/api/forms/{process_id}", "post"),
+              ("/api/forms/{processId}", "post")}
+    checked = 0
+    for path, operations in spec["paths"].items():
+        for method in operations:
+            if (path, method) in public:
+                continue
+            concrete = path.replace("{", "x").replace("}", "")
+            response = api.client.request(method.upper(), concrete, json={})
+            assert response.status_code == 401, (method, path, response.status_code)
+            checked += 1
+    assert checked >= 12
+
+
 def test_a_bad_token_is_401_with_the_reason(api: Api) -> None:
     forged = token("ana", roles=["modeler"])[:-4] + "AAAA"
 
