@@ -1,0 +1,211 @@
+"""The permit example end to end, through the public HTTP API only (issue 5, section 5).
+
+A citizen's submission on the public form starts the process; the case worker and the
+supervisor work their tasks through the worklist with their own tokens; a supervisor cannot
+complete the case worker's task (the engine refuses it, and the audit says who tried); approval
+sends exactly one e-mail to a local SMTP server; the audit history names every principal in
+order and its hash chain verifies. Every service runs as its own process (engine, definitions,
+worklist, connectors, audit) against the real Kafka, PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope, Session
+
+from scripts.stack.testing import wait_until
+from tests.auth import auth_header
+from tests.e2e.harness import Laneway, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "permit"
+SERVICES = ("engine", "definitions", "worklist", "connectors", "audit")
+
+# the three people of the story, and the two who put the procedure in force
+CITIZEN = auth_header("ada", personas=["Citizen"])
+CASE_WORKER = auth_header("carla", personas=["Case Worker"])
+SUPERVISOR = auth_header("sam", personas=["Supervisor"])
+MODELER = auth_header("ana", roles=["modeler"])
+APPROVER = auth_header("ben", roles=["reviewer", "authorizer"])
+AUDITOR = auth_header("ida", roles=["auditor"])
+
+APPLICATION = {"applicant": {"name": "Ada Lovelace", "email": "ada@example.org"},
+               "address": "12 Analytical Lane", "description": "A garden shed of 9 m2"}
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server accepted."""
+
+    messages: list[tuple[list[str], bytes]] = field(default_factory=list)
+
+    # aiosmtpd looks the hook up by this name
+    async def handle_DATA(self, server: SMTPServer, session: Session,
+                          envelope: Envelope) -> str:
+        content = envelope.content or b""
+        self.messages.append((list(envelope.rcpt_tos),
+                              content if isinstance(content, bytes) else content.encode()))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, str]]:
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, f"smtp://127.0.0.1:{port}?from=permits%40city.example"
+    finally:
+        controller.stop()
+
+
+def _ok(response: httpx.Response, *codes: int) -> Any:
+    assert response.status_code in (codes or (200,)), (
+        f"{response.request.method} {response.request.url.path}: "
+        f"{response.status_code} {response.text}")
+    return response.json() if response.content else None
+
+
+def _put_the_procedure_in_force(api: httpx.Client) -> int:
+    """Forms uploaded and the diagram deployed by the modeler, approved and authorized by
+    another person; the version."""
+    for form in sorted((EXAMPLE / "forms").glob("*.json")):
+        _ok(api.put(f"/api/form-schemas/{form.stem}", content=form.read_bytes(),
+                    headers={**MODELER, "Content-Type": "application/json"}), 200, 201)
+    deployed = _ok(api.post("/api/definitions", content=(EXAMPLE / "permit.bpmn").read_bytes(),
+                            headers={**MODELER, "Content-Type": "application/xml",
+                                     "X-File-Name": "permit.bpmn"}), 200, 201)
+    version = int(deployed["deployed"][0]["version"])
+    path = f"/api/definitions/permit/versions/{version}/transitions"
+    # four eyes: the author may not approve their own procedure
+    _ok(api.post(path, json={"to": "REVIEW", "comment": "ready"}, headers=MODELER))
+    own = api.post(path, json={"to": "APPROVED"}, headers=MODELER)
+    assert own.status_code == 403, own.text
+    _ok(api.post(path, json={"to": "APPROVED", "comment": "four eyes"}, headers=APPROVER))
+    _ok(api.post(path, json={"to": "AUTHORIZED"}, headers=APPROVER))
+    return version
+
+
+def _task(api: httpx.Client, headers: dict[str, str], iid: str, element: str
+          ) -> Callable[[], dict[str, Any] | None]:
+    def find() -> dict[str, Any] | None:
+        page = api.get("/api/tasks", params={"instanceId": iid}, headers=headers)
+        if page.status_code != 200:
+            return None
+        found = [t for t in page.json()["items"]
+                 if t["elementId"] == element and t["state"] in ("open", "claimed")]
+        return found[0] if found else None
+    return find
+
+
+def _history(api: httpx.Client, iid: str) -> list[dict[str, Any]]:
+    page = api.get(f"/api/instances/{iid}/history", params={"limit": 1000}, headers=AUDITOR)
+    return list(page.json()["events"]) if page.status_code == 200 else []
+
+
+def test_a_permit_from_the_public_form_to_the_approval_email(
+        laneway: Callable[..., Laneway], smtp: tuple[Mailbox, str]) -> None:
+    mailbox, smtp_url = smtp
+    lw = laneway(services=SERVICES, env_overrides={"LANEWAY_SECRET_SMTP": smtp_url,
+                                                     "LANEWAY_CONNECTOR_TYPES": "email"})
+    with httpx.Client(base_url=lw.url("definitions"), timeout=30) as api:
+        version = _put_the_procedure_in_force(api)
+
+        # the citizen applies on the public form; a malformed application is refused first
+        bad = api.post("/api/forms/permit", json={**APPLICATION, "applicant": {"name": "Ada"}},
+                       headers=CITIZEN)
+        assert bad.status_code == 422, bad.text
+        assert {e["field"] for e in bad.json()["errors"]} == {"applicant.email"}
+        iid = _ok(api.post("/api/forms/permit", json=APPLICATION, headers=CITIZEN), 201)[
+            "instanceId"]
+
+        review = wait_until(_task(api, CASE_WORKER, iid, "review_application"), 60)
+        assert review is not None, "the case worker never saw the review task"
+        assert review["persona"] == "Case Worker"
+        assert review["form"] == "permit-review"
+        assert review["dueDate"] is not None  # laneway:slaMinutes
+        # the supervisor's worklist does not offer it ...
+        assert _task(api, SUPERVISOR, iid, "review_application")() is None
+        # ... and the engine refuses the supervisor's attempt, whatever route it came by
+        tried = api.post(f"/api/tasks/{review['taskId']}/complete",
+                         json={"variables": {"recommendation": "approve"}}, headers=SUPERVISOR)
+        assert tried.status_code == 403, tried.text
+        assert tried.json()["rejectionType"] == "FORBIDDEN"
+        assert "sam" in tried.json()["detail"]
+
+        # the case worker claims it; a result the form refuses is a 422 with the field
+        _ok(api.post(f"/api/tasks/{review['taskId']}/claim", headers=CASE_WORKER))
+        invalid = api.post(f"/api/tasks/{review['taskId']}/complete",
+                           json={"variables": {"recommendation": "maybe"}},
+                           headers=CASE_WORKER)
+        assert invalid.status_code == 422, invalid.text
+        assert [e["field"] for e in invalid.json()["errors"]] == ["recommendation"]
+        done = _ok(api.post(f"/api/tasks/{review['taskId']}/complete",
+                            json={"variables": {"recommendation": "approve",
+                                                "notes": "complete and in order"}},
+                            headers=CASE_WORKER))
+        assert done["state"] == "completed"
+
+        decision = wait_until(_task(api, SUPERVISOR, iid, "decide_permit"), 60)
+        assert decision is not None, "the supervisor never saw the decision task"
+        _ok(api.post(f"/api/tasks/{decision['taskId']}/complete",
+                     json={"variables": {"approved": True, "reason": "Meets the zoning plan."}},
+                     headers=SUPERVISOR))
+
+        def completed() -> dict[str, Any] | None:
+            got = api.get(f"/api/instances/{iid}", headers=AUDITOR)
+            body = got.json() if got.status_code == 200 else {}
+            return body if body.get("status") == "COMPLETED" else None
+        instance = wait_until(completed, 90)
+        assert instance is not None, f"instance {iid} did not complete"
+        assert instance["version"] == version
+
+        # exactly one e-mail, to the applicant, saying granted
+        assert wait_until(lambda: len(mailbox.messages) >= 1, 30)
+        assert len(mailbox.messages) == 1
+        rcpts, raw = mailbox.messages[0]
+        assert rcpts == ["ada@example.org"]
+        mail = message_from_bytes(raw, policy=default_policy)
+        assert mail["Subject"] == "Your building permit for 12 Analytical Lane is granted"
+
+        # the audit names every principal, in order, and its chain verifies
+        def all_audited() -> list[dict[str, Any]] | None:
+            rows = _history(api, iid)
+            ends = [r for r in rows if r["intent"] == "ELEMENT_COMPLETED"
+                    and r["elementType"] == "process"]
+            return rows if ends else None
+        rows = wait_until(all_audited, 60)
+        assert rows is not None, "the audit log never recorded the end of the instance"
+        actors: list[str] = []
+        for row in rows:
+            who = row["principal"]["id"]
+            if not actors or actors[-1] != who:
+                actors.append(who)
+        assert actors == ["ada", "sam", "carla", "sam", "connector:email"], (
+            json.dumps([(r["intent"], r["principal"]["id"]) for r in rows], indent=1))
+        refusal = [r for r in rows if r["kind"] == "REJECTION"]
+        assert [(r["intent"], r["principal"]["id"], r["value"]["rejectionType"])
+                for r in refusal] == [("COMPLETE_USER_TASK", "sam", "FORBIDDEN")]
+        verified = _ok(api.get(f"/api/instances/{iid}/verify", headers=AUDITOR))
+        assert verified["ok"] is True
+        assert verified["rows"] == len(rows)
+
+        # and the procedure's own history says who put it in force
+        history = _ok(api.get(f"/api/definitions/permit/versions/{version}/history",
+                              headers=AUDITOR))
+        steps = history["steps"]
+        assert [(s["to"], s["principal"]["id"]) for s in steps][-3:] == [
+            ("REVIEW", "ana"), ("APPROVED", "ben"), ("AUTHORIZED", "ben")]
