@@ -4,7 +4,9 @@ the definition lifecycle to AUTHORIZED, so `make up` leaves them ready to start.
 The requests carry development tokens signed with the key the supervisor creates
 (`var/dev/jwt/signing-key.json`): the deploy and DRAFT → REVIEW as `ana` (modeler), REVIEW →
 APPROVED and APPROVED → AUTHORIZED as `ben` (reviewer, authorizer): four eyes, as the rules
-want. A version already AUTHORIZED (or RETIRED) is left as it is.
+want. A version already AUTHORIZED (or RETIRED) is left as it is. The JSON Schema forms beside a
+diagram (`forms/<formId>.json` in its folder) are uploaded first, as `ana`, so its user tasks and
+public start form find them.
 """
 
 from __future__ import annotations
@@ -82,12 +84,28 @@ def deploy(base_url: str, files: Sequence[Path], timeout: float = 30.0,
     deployed: list[Deployed] = []
     with httpx.Client(timeout=timeout) as client:
         for path in files:
+            for form in sorted((path.parent / "forms").glob("*.json")):
+                _upload_form(client, base_url, form, headers["author"])
             for each in _deploy_file(client, url, path, headers["author"]):
                 done = _authorize(client, url, each, headers)
                 if echo is not None:
                     echo(f"  {done.label()}  ({_show(path)})")
                 deployed.append(done)
     return deployed
+
+
+def _upload_form(client: httpx.Client, base_url: str, form: Path,
+                 headers: dict[str, str]) -> None:
+    """PUT a form schema under its file's stem (`permit-review.json` is `permit-review`)."""
+    url = f"{base_url.rstrip('/')}/api/form-schemas/{form.stem}"
+    try:
+        response = client.put(url, content=form.read_bytes(),
+                              headers={**headers, "Content-Type": "application/json"})
+    except httpx.HTTPError as exc:
+        raise ServiceError(f"uploading {_show(form)}: PUT {url} failed: {exc}") from exc
+    if not response.is_success:
+        raise ServiceError(f"uploading {_show(form)}: PUT {url} answered "
+                           f"{response.status_code}: {response.text[:1000]}")
 
 
 def _deploy_file(client: httpx.Client, url: str, path: Path,

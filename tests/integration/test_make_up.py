@@ -109,6 +109,12 @@ def test_up_starts_every_service_then_rerun_keeps_them_and_a_killed_one_comes_ba
     assert [(s["to"], s["principal"]["id"]) for s in history["steps"]] == [
         ("DRAFT", "ana"), ("REVIEW", "ana"), ("APPROVED", "ben"), ("AUTHORIZED", "ben")]
 
+    # and the forms beside a diagram are uploaded under their file names
+    for form in ("permit-application", "permit-review", "permit-decision"):
+        got = httpx.get(f"{supervisor.url('definitions')}/api/form-schemas/{form}",
+                        headers=auth_header("someone"), timeout=10)
+        assert got.status_code == 200, (form, got.text)
+
     # when up runs again, then it changes nothing
     again = up(supervisor, names, timeout=60)
     assert (again.started, again.restarted, again.kept) == ((), (), tuple(names))
