@@ -82,6 +82,8 @@ def _up(supervisor: Supervisor, timeout: float, *, deploy_examples: bool) -> int
     )
     print(f"  deployed: {deploy_note}")
     print(f"  logs: {_show(supervisor.logs_dir)}/   stop: make down")
+    print("  a token: .venv/bin/laneway token --user carla --persona 'Case Worker'"
+          "   (README: walk through the permit example)")
     return 0
 
 
