@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup lint fmt test up down status logs bench-core clean distclean
+.PHONY: help setup lint fmt test up dev-key down status logs bench-core clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ endif
 	  echo "   completed: $$(wc -l < "$$d/.last-run.jsonl") events (in $$d/.last-run.jsonl)"; \
 	done
 	$(PY) -m scripts.services up
+
+dev-key: setup ## Create the development signing key once (var/dev/jwt; make up does it too)
+	$(PY) -c "from pathlib import Path; from laneway.auth.dev import ensure_dev_key; ensure_dev_key(Path('var/dev/jwt'))"
+	@echo "var/dev/jwt/jwks.json: what the services verify with; laneway token signs with signing-key.json"
 
 down: setup ## Stop the services, then the local stack
 	$(PY) -m scripts.services down
