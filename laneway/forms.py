@@ -72,19 +72,9 @@ class FormSchemaError(ValueError):
 
 
 def form_of(node: FlowNode) -> str | None:
-    """The form id a start event or user task names: `laneway:form`, Camunda 7
-    `camunda:formKey`, or Camunda 8 `zeebe:formDefinition formKey`/`formId`; None without.
-
-    The engine reads the same attributes for USER_TASK_CREATED's `form`
-    (`laneway.engine.behaviours.work.create_user_task`).
-    """
-    form = node.attrs.get("laneway:form") or node.attrs.get("camunda:formKey")
-    if not form:
-        zeebe = node.extension("formDefinition")
-        if zeebe is not None:
-            form = zeebe.attributes.get("formKey") or zeebe.attributes.get("formId")
-    form = (form or "").strip()
-    return form or None
+    """The form id a start event or user task names (`FlowNode.form`, which the engine reads
+    for USER_TASK_CREATED too); None without."""
+    return node.form
 
 
 def start_form(process: Process) -> str | None:

@@ -310,6 +310,19 @@ class FlowNode(Element):
         """The first event definition, if any."""
         return self.event_definitions[0] if self.event_definitions else None
 
+    @property
+    def form(self) -> str | None:
+        """The form id a start event or user task names: `laneway:form`, Camunda 7
+        `camunda:formKey`, or Camunda 8 `zeebe:formDefinition formKey`/`formId`; None without.
+        One reading for the engine (USER_TASK_CREATED's `form`) and the form routes."""
+        found = self.attrs.get("laneway:form") or self.attrs.get("camunda:formKey")
+        if not found:
+            zeebe = self.extension("formDefinition")
+            if zeebe is not None:
+                found = zeebe.attributes.get("formKey") or zeebe.attributes.get("formId")
+        found = (found or "").strip()
+        return found or None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Lane(Element):

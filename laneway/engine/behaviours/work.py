@@ -140,10 +140,7 @@ def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> 
     value: dict[str, Any] = {"key": elem.key, "processId": proc.id, "version": proc.version}
     value.update(element_context(ctx, node))
     value.setdefault("persona", None)
-    form = attrs.get("laneway:form") or attrs.get("camunda:formKey")
-    zeebe_form = node.extension("formDefinition")
-    if form is None and zeebe_form is not None:
-        form = zeebe_form.attributes.get("formKey") or zeebe_form.attributes.get("formId")
+    form = node.form
     if form:
         value["form"] = form
     assignment = node.extension("assignmentDefinition")
