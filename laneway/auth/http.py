@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from laneway.auth._errors import AuthError, KeySourceError
 from laneway.auth._verify import TokenVerifier
@@ -35,7 +36,17 @@ __all__ = [
 _UNQUOTABLE = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
 
 
-def bearer_principal(request: Request) -> Principal:
+# Only so OpenAPI documents the scheme (and /docs offers "Authorize"): it never refuses; the
+# header is read and answered below, with the RFC 6750 challenges.
+_DOCUMENTED_SCHEME = HTTPBearer(
+    auto_error=False, bearerFormat="JWT",
+    description="A JWT from your identity provider; locally: `laneway token --user ...`.")
+
+
+def bearer_principal(
+    request: Request,
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_DOCUMENTED_SCHEME)],
+) -> Principal:
     """The principal of the request's bearer token; 401 without one or with a bad one."""
     principal = optional_principal(request)
     if principal is None:

@@ -62,6 +62,10 @@ class Mail:
                 return
             raise StackError(f"mail catcher (pid {pid}) does not greet; see {self.log_file}")
         if port_open(self.s.mail_port):
+            if self.healthy():
+                # another checkout's catcher (or any SMTP server there): mail goes to it
+                log(f"an SMTP server already answers on port {self.s.mail_port}; using it")
+                return
             raise StackError(f"port {self.s.mail_port} is taken by another process; set "
                              "LANEWAY_MAIL_PORT")
         for folder in (self.inbox, self.s.logs_dir, self.s.run_dir):

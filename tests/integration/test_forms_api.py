@@ -365,3 +365,7 @@ def test_the_public_route_has_no_security_requirement_in_openapi(api: Api) -> No
     spec = api.client.get("/openapi.json").json()
 
     assert spec["paths"]["/api/forms/{process_id}"]["post"]["security"] == []
+    # while the routes behind a token name the bearer scheme, so /docs offers "Authorize"
+    schemes = spec["components"]["securitySchemes"]
+    assert [s["scheme"] for s in schemes.values()] == ["bearer"]
+    assert spec["paths"]["/api/tasks"]["get"]["security"] == [{name: []} for name in schemes]

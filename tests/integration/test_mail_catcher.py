@@ -38,3 +38,20 @@ def test_the_catcher_keeps_each_message_as_a_file_and_stops(tmp_path: Path) -> N
         mail.down()
     assert mail.pid() is None
     assert not mail.healthy()
+
+
+def test_a_second_stack_uses_the_catcher_already_on_its_port(tmp_path: Path) -> None:
+    port = free_port()
+    first = Mail(Settings.from_env({"LANEWAY_STACK_DIR": str(tmp_path / "a"),
+                                    "LANEWAY_MAIL_PORT": str(port)}))
+    second = Mail(Settings.from_env({"LANEWAY_STACK_DIR": str(tmp_path / "b"),
+                                     "LANEWAY_MAIL_PORT": str(port)}))
+    first.up()
+    try:
+        second.up()  # no error: an SMTP server answers there
+        assert second.pid() is None
+        second.down()  # and stopping the second stack leaves the first's catcher alone
+        assert first.pid() is not None
+        assert first.healthy()
+    finally:
+        first.down()
