@@ -106,8 +106,10 @@ class Processing:
         return self.write(intent, value, element_id=elem.element_id, element_type=elem.kind,
                           token_id=elem.key, scope_id=elem.scope_key)
 
-    def reject(self, reason: str, rejection_type: str = "INVALID_STATE") -> None:
-        """Refuse the command: a rejection record with the reason, and no state change."""
+    def reject(self, reason: str, rejection_type: str = "INVALID_STATE", *,
+               element_id: str = "", element_type: str = "") -> None:
+        """Refuse the command: a rejection record with the reason, and no state change; it
+        names the element when the command was about one (the audit shows what was tried)."""
         # its own suffix: a repeated command's rejection must not share an id with the events
         # the first copy wrote (sinks deduplicate by record id)
         self.events.append(Record(
@@ -118,6 +120,8 @@ class Processing:
             timestamp=self.cmd.timestamp,
             value={"reason": reason, "rejectionType": rejection_type,
                    "command": dict(self.cmd.value)},
+            element_id=element_id,
+            element_type=element_type,
             principal=self.cmd.principal,
         ))
 

@@ -197,8 +197,9 @@ def test_a_permit_from_the_public_form_to_the_approval_email(
         assert actors == ["ada", "sam", "carla", "sam", "connector:email"], (
             json.dumps([(r["intent"], r["principal"]["id"]) for r in rows], indent=1))
         refusal = [r for r in rows if r["kind"] == "REJECTION"]
-        assert [(r["intent"], r["principal"]["id"], r["value"]["rejectionType"])
-                for r in refusal] == [("COMPLETE_USER_TASK", "sam", "FORBIDDEN")]
+        assert [(r["intent"], r["elementId"], r["principal"]["id"], r["value"]["rejectionType"])
+                for r in refusal] == [("COMPLETE_USER_TASK", "review_application", "sam",
+                                       "FORBIDDEN")]
         verified = _ok(api.get(f"/api/instances/{iid}/verify", headers=AUDITOR))
         assert verified["ok"] is True
         assert verified["rows"] == len(rows)

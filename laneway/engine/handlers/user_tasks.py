@@ -41,6 +41,10 @@ def _what(task: UserTask) -> str:
     return f"user task '{task.element_id}' ({task.key})"
 
 
+def _element(task: UserTask) -> dict[str, str]:
+    return {"element_id": task.element_id, "element_type": "userTask"}
+
+
 def _permitted(ctx: Processing) -> UserTask | None:
     """The open task when the principal may act on it as a person (persona, candidates)."""
     task = _task(ctx)
@@ -48,7 +52,7 @@ def _permitted(ctx: Processing) -> UserTask | None:
         return None
     reason = refusal(ctx.cmd.principal, task)
     if reason is not None:
-        ctx.reject(reason, "FORBIDDEN")
+        ctx.reject(reason, "FORBIDDEN", **_element(task))
         return None
     return task
 
@@ -60,7 +64,7 @@ def _owned(ctx: Processing, task: UserTask, doing: str) -> bool:
         return True
     how = "claimed by" if task.claimant else "assigned to"
     ctx.reject(f"Expected {_who(ctx)} to own {_what(task)} to {doing} it, but it is {how} "
-               f"'{owner}'; only '{owner}' may {doing} it", "FORBIDDEN")
+               f"'{owner}'; only '{owner}' may {doing} it", "FORBIDDEN", **_element(task))
     return False
 
 
@@ -76,7 +80,7 @@ def claim_user_task(ctx: Processing) -> None:
     if owner is not None and owner != ctx.cmd.principal.id:
         how = "claimed by" if task.claimant else "assigned to"
         ctx.reject(f"Expected {_what(task)} to be free for {_who(ctx)} to claim, but it is "
-                   f"{how} '{owner}'", "ALREADY_CLAIMED")
+                   f"{how} '{owner}'", "ALREADY_CLAIMED", **_element(task))
         return
     elem = ctx.inst.elements[task.element_key]
     ctx.write_element(Event.USER_TASK_CLAIMED, elem,
@@ -90,7 +94,8 @@ def unclaim_user_task(ctx: Processing) -> None:
     if task is None or not _owned(ctx, task, "unclaim"):
         return
     if task.claimant is None:
-        ctx.reject(f"Expected {_what(task)} to be claimed, but it is not", "NOT_CLAIMED")
+        ctx.reject(f"Expected {_what(task)} to be claimed, but it is not", "NOT_CLAIMED",
+                   **_element(task))
         return
     elem = ctx.inst.elements[task.element_key]
     ctx.write_element(Event.USER_TASK_UNCLAIMED, elem,
@@ -120,15 +125,15 @@ def escalate_user_task(ctx: Processing) -> None:
         return
     if task.escalated:
         ctx.reject(f"Expected {_what(task)} not to be escalated yet, but it was",
-                   "ALREADY_ESCALATED")
+                   "ALREADY_ESCALATED", **_element(task))
         return
     if task.due is None:
         ctx.reject(f"Expected {_what(task)} to have a due date, but it has no "
-                   "laneway:slaMinutes", "NOT_DUE")
+                   "laneway:slaMinutes", "NOT_DUE", **_element(task))
         return
     if ctx.cmd.timestamp < task.due:
         ctx.reject(f"Expected {_what(task)} to be overdue, but it is due at {task.due} and the "
-                   f"command is of {ctx.cmd.timestamp}", "NOT_DUE")
+                   f"command is of {ctx.cmd.timestamp}", "NOT_DUE", **_element(task))
         return
     elem = ctx.inst.elements[task.element_key]
     escalated: dict[str, Any] = {"key": task.key, "dueDate": task.due}

@@ -98,6 +98,8 @@ def test_a_person_without_the_persona_is_refused_and_nothing_changes(run: RunFn)
     before = h.runner.engine.state.instances[h.iid].to_dict()
     refused = rejection(h.complete_task("review", {"ok": True}, principal=CARLA))
     assert refused.value["rejectionType"] == "FORBIDDEN"
+    # the rejection names the element tried, so the audit shows it
+    assert (refused.element_id, refused.element_type) == ("review", "userTask")
     reason = refused.value["reason"]
     for part in ("'carla'", "'Case Worker'", "'review'", "supervisor"):
         assert part in reason, reason
