@@ -210,3 +210,65 @@ def test_a_permit_from_the_public_form_to_the_approval_email(
         steps = history["steps"]
         assert [(s["to"], s["principal"]["id"]) for s in steps][-3:] == [
             ("REVIEW", "ana"), ("APPROVED", "ben"), ("AUTHORIZED", "ben")]
+
+
+OVERDUE = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+             xmlns:laneway="http://laneway.dev/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <process id="overdue_review" isExecutable="true">
+    <laneSet id="ls">
+      <lane id="desk" name="Case Worker" laneway:persona="Case Worker">
+        <flowNodeRef>s</flowNodeRef><flowNodeRef>review</flowNodeRef><flowNodeRef>e</flowNodeRef>
+      </lane>
+    </laneSet>
+    <startEvent id="s"/>
+    <userTask id="review" name="Review" laneway:slaMinutes="0.01"
+              laneway:escalationConnector="email" laneway:to="supervisors@city.example"
+              laneway:subject="Overdue: {{ case }}" laneway:body="Case {{ case }} waits."/>
+    <endEvent id="e"/>
+    <sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+    <sequenceFlow id="f2" sourceRef="review" targetRef="e"/>
+  </process>
+</definitions>"""
+
+
+def test_an_overdue_task_is_escalated_once_with_one_email_and_can_still_be_done(
+        laneway: Callable[..., Laneway], smtp: tuple[Mailbox, str]) -> None:
+    mailbox, smtp_url = smtp
+    lw = laneway(services=SERVICES, env_overrides={
+        "LANEWAY_SECRET_SMTP": smtp_url, "LANEWAY_CONNECTOR_TYPES": "email",
+        "LANEWAY_SLA_POLL_S": "0.2", "LANEWAY_SLA_RESEND_S": "1"})
+    with httpx.Client(base_url=lw.url("definitions"), timeout=30) as api:
+        lw.deploy(OVERDUE.encode())
+        iid = _ok(api.post("/api/instances", json={"processId": "overdue_review",
+                                                   "variables": {"case": "C-7"}},
+                           headers=CASE_WORKER), 201)["instanceId"]
+
+        def escalated() -> dict[str, Any] | None:
+            task = _task(api, CASE_WORKER, iid, "review")()
+            return task if task is not None and task["escalatedAt"] is not None else None
+        task = wait_until(escalated, 60)
+        assert task is not None, "the overdue task was never escalated"
+        assert task["overdue"] is True
+
+        # the notification: one e-mail to the address the task names
+        assert wait_until(lambda: len(mailbox.messages) >= 1, 30)
+        rcpts, raw = mailbox.messages[0]
+        assert rcpts == ["supervisors@city.example"]
+        assert message_from_bytes(raw, policy=default_policy)["Subject"] == "Overdue: C-7"
+
+        # escalated, the task is still the case worker's to finish
+        _ok(api.post(f"/api/tasks/{task['taskId']}/complete", json={"variables": {}},
+                     headers=CASE_WORKER))
+
+        def ended() -> list[dict[str, Any]] | None:
+            rows = _history(api, iid)
+            return rows if any(r["intent"] == "ELEMENT_COMPLETED"
+                               and r["elementType"] == "process" for r in rows) else None
+        rows = wait_until(ended, 60)
+        assert rows is not None
+        # exactly once: one escalation in the log, sent by the SLA agent, and one e-mail
+        escalations = [r for r in rows if r["intent"] == "USER_TASK_ESCALATED"]
+        assert [(r["principal"]["kind"], r["principal"]["id"]) for r in escalations] == [
+            ("agent", "worklist:sla")]
+        assert len(mailbox.messages) == 1
