@@ -215,8 +215,12 @@ def list_tasks(
 @router.get("/{task_id}", summary="One task",
             responses={404: {"description": "No such task (yet)."}})
 def get_task(task_id: str, pool: Pool, principal: CurrentPrincipal) -> TaskView:
-    """A task by its id (`<instanceId>:<key>`)."""
-    return _view(_task_or_404(pool, task_id))
+    """A task by its id (`<instanceId>:<key>`), if the caller may see it (`store.visible_to`;
+    otherwise 404, as for a task that does not exist, so ids reveal nothing)."""
+    row = _task_or_404(pool, task_id)
+    if not store.visible_to(row, principal):
+        raise _no_task(task_id)
+    return _view(row)
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -319,10 +323,14 @@ def _task_or_404(pool: ConnectionPool, task_id: str) -> dict[str, Any]:
     with _reading(pool) as conn:
         row = store.get_task(conn, task_id)
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected a task '{task_id}', but there is none (a task shows "
-                            "here once the worklist has projected its creation)")
+        raise _no_task(task_id)
     return row
+
+
+def _no_task(task_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND,
+                         f"Expected a task '{task_id}', but there is none (a task shows here "
+                         "once the worklist has projected its creation)")
 
 
 class _reading:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -119,6 +119,28 @@ def search_tasks(conn: psycopg.Connection[Any], query: TaskQuery
 def _drop_total(row: dict[str, Any]) -> dict[str, Any]:
     row.pop("total", None)
     return row
+
+
+def visible_to(row: Mapping[str, Any], principal: Principal) -> bool:
+    """Whether one task may be shown to the principal: operators, auditors and admins see
+    every task; anyone else the tasks it holds or completed, and those of its lanes (it holds
+    the persona, and is a candidate when the task names candidates) in any state. Commands
+    are not limited by this: the engine decides them, and audits who tried."""
+    if principal.has_role("operator", "auditor"):
+        return True
+    me = principal.id
+    completed_by = row.get("completed_by") or {}
+    if row.get("assignee") == me or completed_by.get("id") == me:
+        return True
+    persona = row.get("persona")
+    if persona and persona_key(persona) not in {persona_key(p) for p in principal.personas}:
+        return False
+    users, groups = row.get("candidate_users") or [], row.get("candidate_groups") or []
+    if not users and not groups:
+        return True
+    holds = {*principal.groups, *principal.roles, *principal.personas,
+             *(persona_key(p) for p in principal.personas)}
+    return me in users or bool(holds.intersection(groups))
 
 
 def get_task(conn: psycopg.Connection[Any], task_id: str) -> dict[str, Any] | None:

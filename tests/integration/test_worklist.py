@@ -365,6 +365,13 @@ def test_filters_paging_and_sorting(world: World, projection: Running,
     one = api.get(f"/api/tasks/{t['fin']}", headers=ops)
     assert (one.status_code, one.json()["candidateGroups"]) == (200, ["finance"])
     assert api.get(f"/api/tasks/{iid}:99", headers=ops).status_code == 404
+    # one task by id: its lane's people and its holder see it; to others it does not exist
+    assert api.get(f"/api/tasks/{t['cw']}", headers=as_(CARLA)).status_code == 200
+    assert api.get(f"/api/tasks/{t['carla']}", headers=as_(CARLA)).status_code == 200
+    hidden = api.get(f"/api/tasks/{t['cw']}", headers=as_(BEN))
+    assert hidden.status_code == 404, hidden.text
+    assert api.get(f"/api/tasks/{t['fin']}", headers=as_(BEN)).status_code == 200
+    assert api.get(f"/api/tasks/{t['fin']}", headers=as_(CARLA)).status_code == 404
 
 
 class FakeEngine:
