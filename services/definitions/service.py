@@ -11,12 +11,14 @@ from contextlib import ExitStack, contextmanager
 from redis import Redis
 
 from laneway.topics import Topics
+from services.audit.db import migrate as audit_migrate
 from services.definitions.db import migrate, open_pool, wait_for_database
 from services.definitions.deps import ServiceDeps
 from services.definitions.metrics import Metrics
 from services.definitions.projection import InstanceProjection
 from services.definitions.publisher import Publisher, republish_missing, wait_for_kafka
 from services.definitions.settings import DefinitionsSettings
+from services.worklist.db import migrate as worklist_migrate
 
 _log = logging.getLogger(__name__)
 
@@ -33,6 +35,11 @@ def running(settings: DefinitionsSettings) -> Iterator[ServiceDeps]:
         pool = open_pool(settings)
         stack.callback(pool.close)
         applied = migrate(pool)
+        # this service also serves the worklist's and the audit's read routes (one base URL),
+        # so it brings their tables too: each migration set has its own record and lock, and
+        # whichever service starts first applies it
+        with pool.connection() as conn:
+            applied += worklist_migrate(conn) + audit_migrate(conn)
         if applied:
             _log.info("database migrated: %s", ", ".join(applied))
         publisher = Publisher(common.kafka_bootstrap_servers, Topics(common.topic_prefix),
