@@ -16,7 +16,7 @@ from laneway.engine.behaviours import flow, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.handlers._registry import command_variables, handles, live_instance
-from laneway.engine.records import Command, Event
+from laneway.engine.records import Command, Event, PrincipalKind
 from laneway.engine.state import UserTask
 from laneway.engine.user_tasks import refusal
 
@@ -122,6 +122,13 @@ def escalate_user_task(ctx: Processing) -> None:
     gets a notification job for that connector, which nothing waits on."""
     task = _task(ctx)
     if task is None:
+        return
+    actor = ctx.cmd.principal
+    if actor.kind is PrincipalKind.HUMAN and not actor.has_role("operator"):
+        # escalation tells supervisors a task is late; the people doing the task must not be
+        # able to raise (or spend) it themselves
+        ctx.reject(f"Expected an agent (the worklist's SLA loop) or an operator to escalate "
+                   f"{_what(task)}, but {_who(ctx)} is neither", "FORBIDDEN", **_element(task))
         return
     if task.escalated:
         ctx.reject(f"Expected {_what(task)} not to be escalated yet, but it was",

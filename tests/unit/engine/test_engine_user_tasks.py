@@ -514,3 +514,26 @@ def test_a_call_activity_of_a_process_whose_versions_are_all_retired_raises_an_i
     incident = h.last("INCIDENT_CREATED", "call").value
     assert incident["errorType"] == "CALLED_ELEMENT_ERROR"
     assert "retired" in incident["message"]
+
+
+SLA_AGENT = Principal(PrincipalKind.AGENT, "worklist:sla")
+
+
+def test_the_people_on_a_task_cannot_escalate_it_but_the_sla_agent_and_operators_can(
+        run: RunFn) -> None:
+    h = run(SLA)
+    due = START + 90 * 60_000
+    refused = rejection(h.send(Command.ESCALATE_USER_TASK, h.iid, {"taskKey": task_key(h)},
+                               at=due, principal=ANA))
+    assert refused.value["rejectionType"] == "FORBIDDEN"
+    assert "human 'ana'" in refused.value["reason"]
+    assert open_task(h).escalated is False
+    operator = person("olga", roles=("operator",))
+    assert [r.intent for r in h.send(Command.ESCALATE_USER_TASK, h.iid,
+                                     {"taskKey": task_key(h)}, principal=operator)
+            ] == ["USER_TASK_ESCALATED", "JOB_CREATED"]
+    other = run(SLA)
+    assert [r.intent for r in other.send(Command.ESCALATE_USER_TASK, other.iid,
+                                         {"taskKey": task_key(other)}, at=due,
+                                         principal=SLA_AGENT)
+            ] == ["USER_TASK_ESCALATED", "JOB_CREATED"]
