@@ -88,13 +88,15 @@ def audit_instance_id(process_id: str, version: int) -> str:
     return f"definition:{process_id}:{version}"
 
 
-def transition_record(process_id: str, version: int, seq: int, frm: State, to: State,
+def transition_record(process_id: str, version: int, seq: int, frm: State | None, to: State,
                       principal: Principal, comment: str | None, at_ms: int) -> Record:
-    """The DEFINITION_TRANSITIONED event for the `events` topic. The record id is derived from
-    the transition, so sending it again (a retry, the start-up repair) is one audit row."""
+    """The DEFINITION_TRANSITIONED event for the `events` topic (the deploy: seq 0, from None
+    to DRAFT). The record id is derived from the step, so sending it again (a retry, the
+    start-up repair) is one audit row."""
     instance_id = audit_instance_id(process_id, version)
     value: dict[str, object] = {"processId": process_id, "version": version,
-                                "from": frm.value, "to": to.value, "comment": comment}
+                                "from": frm.value if frm is not None else None,
+                                "to": to.value, "comment": comment}
     return Record(record_id=f"{instance_id}:{seq}", kind=RecordKind.EVENT,
                   intent=Event.DEFINITION_TRANSITIONED.value, instance_id=instance_id,
                   timestamp=at_ms, value=value, element_id=process_id,

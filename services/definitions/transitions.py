@@ -165,24 +165,41 @@ class Lifecycle:
         self.send_unsent_audit((process_id, version))
 
     def send_unsent_audit(self, only: tuple[str, int] | None = None) -> int:
-        """Send the audit records Kafka has not acknowledged yet (of one version, or all),
-        oldest first; mark them sent. Returns how many were sent."""
+        """Send the audit records Kafka has not acknowledged yet (of one version, or all):
+        deploys and transitions, oldest first per version; mark them sent. Returns how many
+        were sent."""
+        key = {"pid": only[0] if only else None, "v": only[1] if only else None}
         with self._pool.connection() as conn:
+            deploys = conn.execute(
+                "SELECT process_id, version, deployed_by, deployed_at FROM definitions"
+                " WHERE NOT deploy_audit_sent"
+                " AND (%(pid)s::text IS NULL OR (process_id = %(pid)s AND version = %(v)s))",
+                key).fetchall()
             rows = conn.execute(
                 "SELECT process_id, version, seq, from_state, to_state, principal, comment, at"
                 " FROM definition_transitions WHERE NOT audit_sent"
                 " AND (%(pid)s::text IS NULL OR (process_id = %(pid)s AND version = %(v)s))"
-                " ORDER BY process_id, version, seq",
-                {"pid": only[0] if only else None, "v": only[1] if only else None},
+                " ORDER BY process_id, version, seq", key,
             ).fetchall()
-        if not rows:
+        if not rows and not deploys:
             return 0
-        records: list[Record] = [
-            transition_record(pid, v, seq, State(frm), State(to), Principal.from_dict(by),
-                              comment, _millis(at))
-            for pid, v, seq, frm, to, by, comment, at in rows]
+        steps = [((pid, v, 0), transition_record(pid, v, 0, None, State.DRAFT,
+                                                  Principal.from_dict(by), None, _millis(at)))
+                 for pid, v, by, at in deploys]
+        steps += [((pid, v, seq), transition_record(pid, v, seq, State(frm), State(to),
+                                                    Principal.from_dict(by), comment,
+                                                    _millis(at)))
+                  for pid, v, seq, frm, to, by, comment, at in rows]
+        records: list[Record] = [record for _, record in sorted(steps, key=lambda s: s[0])]
         self._publisher.send_events(records)
         with self._pool.connection() as conn:
+            if deploys:
+                conn.execute(
+                    "UPDATE definitions SET deploy_audit_sent = true"
+                    " FROM unnest(%s::text[], %s::int[]) AS k(process_id, version)"
+                    " WHERE definitions.process_id = k.process_id"
+                    " AND definitions.version = k.version",
+                    ([d[0] for d in deploys], [d[1] for d in deploys]))
             conn.execute(
                 "UPDATE definition_transitions SET audit_sent = true"
                 " FROM unnest(%s::text[], %s::int[], %s::int[]) AS k(process_id, version, seq)"

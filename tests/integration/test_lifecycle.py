@@ -502,9 +502,9 @@ def test_an_unacknowledged_authorize_is_503_and_retry_or_restart_repairs_it(api:
     assert api.deps.lifecycle.send_unsent_audit() >= 1
     audit_id = f"definition:{pid}:{version}"
     events = read_topic(bootstrap, api.topics.events,
-                        lambda rs: sum(r[0] == audit_id for r in rs) >= 3)
+                        lambda rs: sum(r[0] == audit_id for r in rs) >= 4)
     assert [decode_record(v).value["to"] for k, v, _, _ in events
-            if k == audit_id and v is not None] == ["REVIEW", "APPROVED", "AUTHORIZED"]
+            if k == audit_id and v is not None] == ["DRAFT", "REVIEW", "APPROVED", "AUTHORIZED"]
 
     # and the caller's retry answers 200 without applying anything again
     retried = transition(api.client, pid, version, "AUTHORIZED", BEN)
@@ -548,19 +548,23 @@ def test_each_transition_is_an_audit_record_the_sink_stores_and_history_shows(
             response = api.client.get(f"/api/instances/{audit_id}/history", headers=AUDITOR)
             events: list[dict[str, Any]] = response.json().get("events", []) \
                 if response.status_code == 200 else []
-            return events if len(events) == 3 else None
+            return events if len(events) == 4 else None
 
-        events = wait_until(history, timeout=60, message="three audit records")
+        events = wait_until(history, timeout=60, message="four audit records")
     finally:
         sink.stop()
         thread.join(30)
         sink.close()
+    # (the deploy first: who authored the version)
     assert [(e["kind"], e["intent"], e["principal"]["id"]) for e in events] == [
         (RecordKind.EVENT.value, Event.DEFINITION_TRANSITIONED.value, "ana"),
+        ("EVENT", "DEFINITION_TRANSITIONED", "ana"),
         ("EVENT", "DEFINITION_TRANSITIONED", "ben"), ("EVENT", "DEFINITION_TRANSITIONED", "ben")]
-    assert events[0]["value"] == {"processId": pid, "version": version, "from": "DRAFT",
+    assert events[0]["value"] == {"processId": pid, "version": version, "from": None,
+                                  "to": "DRAFT", "comment": None}
+    assert events[1]["value"] == {"processId": pid, "version": version, "from": "DRAFT",
                                   "to": "REVIEW", "comment": "ready"}
-    assert events[2]["value"]["to"] == "AUTHORIZED"
+    assert events[3]["value"]["to"] == "AUTHORIZED"
     verified = api.client.get(f"/api/instances/{audit_id}/verify", headers=AUDITOR).json()
     assert verified["ok"] is True
     # and the audit routes want an auditor or operator

@@ -59,6 +59,10 @@ def deploy_definitions(upload: UploadedDiagram, deps: Deps, principal: Modeler,
     """Deploy every process of an uploaded BPMN file."""
     with deps.metrics.deploy_seconds.time():
         stored = deps.deployer.deploy(upload.data, upload.file_name, principal)
+    # the deploy's audit record (who authored the version); one that Kafka did not take is
+    # sent by the same upload repeated, or at the next start
+    for s in stored:
+        deps.lifecycle.send_unsent_audit((s.process_id, s.version))
     for s in stored:
         deps.metrics.deploys.labels("new" if s.new else "unchanged").inc()
     if not any(s.new for s in stored):
