@@ -52,15 +52,17 @@ class TaskQuery:
 
 
 def _for(principal: Principal) -> tuple[sql.Composable, dict[str, Any]]:
-    """Tasks the principal holds (claimed by, or assigned to it), or open, unassigned tasks it
-    may claim: its persona (if the lane has one) and, if the task names candidates, one of the
-    candidate users or groups (groups match its groups, roles or personas). The engine checks
-    the same when the command arrives; this only decides what the list shows."""
+    """Tasks the principal holds (claimed by, or assigned to it) or completed, or open,
+    unassigned tasks it may claim: its persona (if the lane has one) and, if the task names
+    candidates, one of the candidate users or groups (groups match its groups, roles or
+    personas). The engine checks the same when the command arrives; this only decides what
+    the list shows."""
     personas = list(principal.personas)
     holds = sorted({*principal.groups, *principal.roles, *personas,
                     *(persona_key(p) for p in personas)})
     clause = sql.SQL(
         "(assignee = %(me)s AND state IN ('open', 'claimed'))"
+        " OR (completed_by->>'id' = %(me)s)"
         " OR (state = 'open' AND assignee IS NULL"
         "     AND (persona_key IS NULL OR persona_key = ANY(%(persona_keys)s))"
         "     AND ((cardinality(candidate_users) = 0 AND cardinality(candidate_groups) = 0)"

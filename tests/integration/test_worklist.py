@@ -646,6 +646,13 @@ def test_claim_and_complete_through_the_engine(world: World, projection: Running
                      headers=as_(CARLA))
     assert again.status_code in (404, 409), again.text
     assert again.json()["rejectionType"] is not None
+    # what carla did stays in her list when she asks for it
+    mine = api.get("/api/tasks", params={"state": "completed", "instanceId": tid.split(":")[0]},
+                   headers=as_(CARLA))
+    assert [t["taskId"] for t in mine.json()["items"]] == [tid]
+    assert api.get("/api/tasks", params={"state": "completed",
+                                         "instanceId": tid.split(":")[0]},
+                   headers=as_(BEN)).json()["count"] == 0
 
 
 def test_sla_through_the_engine_escalates_exactly_once(world: World, projection: Running,
