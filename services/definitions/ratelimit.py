@@ -1,11 +1,12 @@
-"""A fixed-window rate limit in Redis, shared by every replica of the service.
+"""A rate limit in Redis, shared by every replica of the service: GCRA, the generic cell rate
+algorithm (a token bucket kept as one timestamp).
 
-Each (process, client address) has a counter `laneway:ratelimit:form:<process>:<address>`
-that lives one window: the first hit creates it with the window as its expiry, every hit
-increments it, and a hit past the limit is refused until the key expires (`Retry-After` is
-what is left of the window). A fixed window lets a client send up to twice the limit around
-a window's edge; for a flood guard in front of a public form that is enough, and it costs one
-round trip.
+Each (process, client address) key holds its "theoretical arrival time": when the next hit
+would be due if hits came evenly, one per `window / count`. A hit is allowed while that time
+is no more than one window ahead of now, so a client may burst `count` hits and then gets one
+per interval; unlike a fixed window it never lets twice the limit through around a window's
+edge. The clock is Redis' own (`TIME`), so replicas with skewed clocks agree, and the key
+expires when it no longer matters. One round trip per hit.
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-# INCR and the expiry in one script, so a counter never outlives its window without an
-# expiry (a client dying between INCR and EXPIRE would otherwise lock an address out for good).
+# The whole decision in one script: read, decide and write cannot interleave with another
+# replica's hit on the same key.
 _HIT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local interval = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local next_tat = tat + interval
+local allowed_from = next_tat - window
+if now < allowed_from then
+  return {0, math.ceil(allowed_from - now)}
 end
-return {count, ttl}
+redis.call('SET', KEYS[1], string.format('%.3f', next_tat), 'PX', math.ceil(next_tat - now))
+return {1, 0}
 """
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -53,7 +60,7 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Whether a hit is allowed; when not, how many seconds until the window ends."""
+    """Whether a hit is allowed; when not, how many seconds until the next one would be."""
 
     allowed: bool
     retry_after_s: int = 0
@@ -71,7 +78,9 @@ class RateLimiter:
     def hit(self, *parts: str) -> Decision:
         """Count one hit on the key made of `parts`."""
         key = ":".join((self._prefix, *parts))
-        count, ttl_ms = self._hit(keys=[key], args=[self._limit.window_s * 1000])
-        if int(count) <= self._limit.count:
+        window_ms = self._limit.window_s * 1000
+        allowed, wait_ms = self._hit(keys=[key],
+                                     args=[window_ms / self._limit.count, window_ms])
+        if int(allowed):
             return Decision(True)
-        return Decision(False, max(1, math.ceil(int(ttl_ms) / 1000)))
+        return Decision(False, max(1, math.ceil(int(wait_ms) / 1000)))

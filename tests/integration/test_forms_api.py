@@ -33,6 +33,7 @@ from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
 from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
+from services.definitions.ratelimit import RateLimit, RateLimiter
 from services.definitions.service import running
 from services.definitions.settings import DefinitionsSettings, load_settings
 from tests.auth import ADMIN, auth_env, auth_header, verifier
@@ -341,6 +342,20 @@ def test_submissions_past_the_limit_are_429_with_retry_after(api: Api) -> None:
     other = new_id("p")
     deploy(api, other, form_id)
     assert api.client.post(f"/api/forms/{other}", json=VALID).status_code == 201
+
+
+def test_the_limit_refills_one_hit_at_a_time_not_a_fresh_burst(stack: Connections) -> None:
+    # 2 per second: a burst of two, then one hit every half second (GCRA). A fixed window
+    # would let two through again as soon as its window ended.
+    with Redis.from_url(stack.redis_url) as redis:
+        limiter = RateLimiter(redis, RateLimit(2, 1), unique_name("test.ratelimit"))
+        burst = [limiter.hit("addr") for _ in range(3)]
+        assert [d.allowed for d in burst] == [True, True, False]
+        assert burst[2].retry_after_s == 1
+        assert limiter.hit("other").allowed  # every key has its own bucket
+        # refused hits spend nothing: polling until the refill comes is safe
+        assert wait_until(lambda: limiter.hit("addr").allowed, 5, 0.02)
+        assert limiter.hit("addr").allowed is False
 
 
 def test_redis_down_closes_the_public_form_with_503(api: Api) -> None:
