@@ -32,6 +32,7 @@ import psycopg
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
+    KafkaError,
     KafkaException,
     Message,
     Producer,
@@ -401,6 +402,7 @@ class JobWorker:
         self.answered: Counter[tuple[str, int]] = Counter()
         self.error: BaseException | None = None
         self._stop = threading.Event()
+        self._bootstrap = bootstrap
         self._consumer = Consumer({**consumer_config(bootstrap, unique_name("e2e-worker")),
                                    "log_level": 0})
         self._consumer.subscribe([topics.jobs(job_type)])
@@ -415,24 +417,48 @@ class JobWorker:
                 good = [m for m in msgs if m.error() is None]
                 if not good:
                     continue
+                answers: list[Record] = []
                 for msg in good:
                     job = decode_job(msg.value() or b"")
-                    cmd = command_record(Command.COMPLETE_JOB, job.instance_id, {
+                    answers.append(command_record(Command.COMPLETE_JOB, job.instance_id, {
                         "jobKey": job.key,
-                        "variables": self.variables(job) if self.variables else {}}, WORKER)
-                    while True:
-                        try:
-                            send(self._producer, self.topics, cmd, flush=False)
-                            break
-                        except BufferError:
-                            self._producer.poll(0.05)
+                        "variables": self.variables(job) if self.variables else {}}, WORKER))
                     self.answered[(job.instance_id, job.key)] += 1
-                while self._producer.flush(1) and not self._stop.is_set():
-                    pass  # the broker may be away (a restart): keep trying
+                self._deliver(answers)
                 self._commit(good)
         except BaseException as exc:
             self.error = exc
             raise
+
+    def _deliver(self, answers: list[Record]) -> None:
+        """Produce the answers until Kafka acknowledged each, across a broker restart: a
+        record the producer gave up on is sent again, and a producer that went fatal (an
+        idempotent producer can, when the broker lost its state) is replaced, as a real
+        worker must."""
+        pending = answers
+        while pending and not self._stop.is_set():
+            failed: list[Record] = []
+            for cmd in pending:
+                def report(err: KafkaError | None, _msg: Message, cmd: Record = cmd,
+                           failed: list[Record] = failed) -> None:
+                    if err is not None:
+                        failed.append(cmd)
+                while True:
+                    try:
+                        topic, key = self.topics.route(cmd)
+                        self._producer.produce(topic, encode_record(cmd), key.encode(),
+                                               on_delivery=report)
+                        break
+                    except BufferError:
+                        self._producer.poll(0.05)
+                    except KafkaException:
+                        failed.append(cmd)  # fatal: the producer is replaced below
+                        break
+            while self._producer.flush(1) and not self._stop.is_set():
+                pass  # the broker may be away (a restart): keep waiting
+            if failed:
+                self._producer = Producer({**producer_config(self._bootstrap), "log_level": 0})
+            pending = failed
 
     def _commit(self, msgs: list[Message]) -> None:
         last: dict[tuple[str, int], int] = {}
@@ -441,6 +467,12 @@ class JobWorker:
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
         with contextlib.suppress(KafkaException):  # a rebalance or restart: redelivered
             self._consumer.commit(offsets=offsets, asynchronous=False)
+
+    def check(self) -> None:
+        """Fail now if the worker's thread died (rather than when a wait for its answers times
+        out)."""
+        if self.error is not None:
+            raise AssertionError(f"the job worker failed: {self.error!r}") from self.error
 
     def close(self) -> None:
         self._stop.set()

@@ -97,7 +97,10 @@ def test_every_instance_completes_when_the_broker_restarts_mid_run(
             # (an engine stuck in librdkafka's send_offsets_to_transaction, which can block
             # forever when the group coordinator went away under it: librdkafka issue #5456;
             # its loop stops going round and /health turns 503 after 30 s)
-            done.wait(ids, 150, on_timeout=lw.logs, tick=lw.revive)
+            def tick() -> None:
+                worker.check()
+                lw.revive()
+            done.wait(ids, 150, on_timeout=lw.logs, tick=tick)
             assert worker.answered
         recs: list[Record] = events.poll()
         per_instance = dict.fromkeys(ids, 0)
