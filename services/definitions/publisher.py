@@ -56,7 +56,9 @@ class Publisher:
         # not delivered minutes later behind the caller's back (unless the broker wrote it
         # and only the acknowledgement was lost)
         config["message.timeout.ms"] = max(1000, int(timeout_s * 1000))
+        self._config = config
         self._producer = Producer(config)
+        self._renewing = threading.Lock()
         # one thread serves every delivery report; a request waits only for its own records
         # (a flush per request would also wait for every other request's)
         self._closing = threading.Event()
@@ -102,6 +104,17 @@ class Publisher:
         while not self._closing.is_set():
             self._producer.poll(0.05)
 
+    def _renew(self, broken: Producer, err: KafkaError) -> None:
+        """An idempotent producer can turn fatal (the broker lost the state behind its
+        sequence numbers, e.g. after a restart); it refuses every record from then on. Replace
+        it, once, so the caller's retry (it got a 503) goes through a fresh one."""
+        with self._renewing:
+            if self._producer is not broken:
+                return  # another request already replaced it
+            _log.error("the Kafka producer failed for good (%s); starting a new one", err)
+            self._producer = Producer(self._config)
+        broken.purge()  # its records were already reported failed or are abandoned
+
     def _send(self, items: Sequence[tuple[str, str, bytes]]) -> list[Delivered]:
         results: list[Delivered | KafkaError | None] = [None] * len(items)
         reported = threading.Semaphore(0)
@@ -113,14 +126,21 @@ class Publisher:
                 reported.release()
             return on_delivery
 
+        producer = self._producer
         for i, (topic, key, value) in enumerate(items):
             while True:
                 try:
-                    self._producer.produce(topic, value=value, key=key.encode(),
-                                           on_delivery=report(i))
+                    producer.produce(topic, value=value, key=key.encode(),
+                                     on_delivery=report(i))
                     break
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     time.sleep(0.05)
+                except KafkaException as exc:
+                    err = exc.args[0] if exc.args else None
+                    if isinstance(err, KafkaError) and err.fatal():
+                        self._renew(producer, err)
+                    raise PublishError(f"Expected Kafka to take a record for {topic}, but the "
+                                       f"producer refused it: {exc}") from exc
         # a little past message.timeout.ms, so every record has its definitive report
         deadline = time.monotonic() + self._timeout_s + 2.0
         for _ in items:
@@ -128,6 +148,9 @@ class Publisher:
                 break
         failed = [(items[i][0], items[i][1], r) for i, r in enumerate(results)
                   if not isinstance(r, Delivered)]
+        fatal = next((r for _, _, r in failed if isinstance(r, KafkaError) and r.fatal()), None)
+        if fatal is not None:
+            self._renew(producer, fatal)
         if failed:
             topic, key, err = failed[0]
             raise PublishError(f"Expected Kafka to acknowledge {len(items)} record(s), but "

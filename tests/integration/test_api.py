@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from fastapi.testclient import TestClient
 from psycopg import sql
@@ -787,3 +787,31 @@ def test_the_api_serves_the_task_and_audit_routes_before_their_services_ran(api:
     history = api.client.get(f"/api/instances/{uuid.uuid4()}/history",
                              headers=auth_header("ida", roles=["auditor"]))
     assert history.status_code == 404, history.text
+
+
+class _FatalProducer(Producer):
+    """A producer in the state librdkafka reaches when an idempotent producer's sequence is
+    lost for good (a broker that forgot its producer state): every produce is refused with a
+    fatal error. librdkafka cannot be put there on demand, so this stands in for it."""
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        raise KafkaException(KafkaError(KafkaError._FATAL, "producer fenced", fatal=True))
+
+
+def test_a_producer_gone_fatal_is_replaced_so_the_retry_goes_through(api: Api) -> None:
+    publisher = api.deps.publisher
+    broken = _FatalProducer({"bootstrap.servers": api.conns.kafka_bootstrap_servers})
+    publisher._producer = broken
+    pid = new_pid()
+    first = api.client.post("/api/definitions", content=diagram(pid),
+                            headers={"Content-Type": "application/xml"})
+    # the deploy is stored; its audit record was refused: 503, retry
+    assert first.status_code == 503, first.text
+    assert publisher._producer is not broken
+    again = api.client.post("/api/definitions", content=diagram(pid),
+                            headers={"Content-Type": "application/xml"})
+    assert again.status_code == 200, again.text
+    events = read_topic(api.conns.kafka_bootstrap_servers, api.topics.events,
+                        lambda rs: any(k == f"definition:{pid}:1" for k, _, _, _ in rs))
+    assert [decode_record(v).value["to"] for k, v, _, _ in events
+            if k == f"definition:{pid}:1" and v is not None] == ["DRAFT"]
