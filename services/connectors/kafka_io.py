@@ -26,9 +26,14 @@ _RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 class AsyncProducer:
     """A confluent-kafka producer whose deliveries the event loop can await."""
 
-    def __init__(self, producer: Producer, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, producer: Producer, loop: asyncio.AbstractEventLoop,
+                 renew: Callable[[], Producer] | None = None) -> None:
         self._producer = producer
         self._loop = loop
+        # how to make a fresh producer when this one turns fatal (an idempotent producer can,
+        # when the broker lost the state behind its sequence numbers); without it, the
+        # retries go on and the health check tells
+        self._renew = renew
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="connectors-producer",
                                         daemon=True)
@@ -71,6 +76,14 @@ class AsyncProducer:
                 await self.send_once(topic, key, value, headers)
                 return
             except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, KafkaError) and err.fatal() and self._renew is not None:
+                    _log.error("the Kafka producer failed for good (%s); starting a new one",
+                               err)
+                    broken, self._producer = self._producer, self._renew()
+                    broken.purge()
+                    broken.poll(0)  # its purged records' reports: their senders retry too
+                    continue
                 delay = _RETRY_S[min(attempt, len(_RETRY_S) - 1)]
                 _log.warning("producing to %s failed (%s); again in %.1fs", topic, exc, delay)
                 await asyncio.sleep(delay)

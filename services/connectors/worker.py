@@ -150,8 +150,10 @@ class ConnectorService:
         """Serve until `stop` is set, then shut down gracefully."""
         loop = self._loop = asyncio.get_running_loop()
         common = self.settings.common
-        producer = AsyncProducer(Producer(producer_config(
-            common.kafka_bootstrap_servers, client_id="laneway-connectors")), loop)
+        def new_producer() -> Producer:
+            return Producer(producer_config(common.kafka_bootstrap_servers,
+                                            client_id="laneway-connectors"))
+        producer = AsyncProducer(new_producer(), loop, renew=new_producer)
         # blocking: a burst of jobs waits for a connection instead of failing (Redis answers
         # in well under a millisecond, so a few dozen connections serve thousands of jobs/s)
         pool = BlockingConnectionPool.from_url(common.redis_url, max_connections=64, timeout=30)

@@ -113,7 +113,8 @@ class Publisher:
                 return  # another request already replaced it
             _log.error("the Kafka producer failed for good (%s); starting a new one", err)
             self._producer = Producer(self._config)
-        broken.purge()  # its records were already reported failed or are abandoned
+        broken.purge()
+        broken.poll(0)  # the purged records' reports: their requests answer 503 now
 
     def _send(self, items: Sequence[tuple[str, str, bytes]]) -> list[Delivered]:
         results: list[Delivered | KafkaError | None] = [None] * len(items)
