@@ -23,16 +23,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from laneway.codec import dead_letter_headers, decode_record
-from laneway.engine.records import Record
+from laneway.consuming import Polled, commit_offsets, read_batch, send_dead_letters
 from services.audit.chain import ZERO_HASH, canonical_texts, hash_of, json_texts
 
 __all__ = ["COLUMNS", "AuditSink", "SinkMetrics", "SinkStopped", "default_metrics"]
@@ -107,15 +105,6 @@ def default_metrics() -> SinkMetrics:
     if _DEFAULT_METRICS is None:
         _DEFAULT_METRICS = SinkMetrics()
     return _DEFAULT_METRICS
-
-
-@dataclass(frozen=True, slots=True)
-class _Incoming:
-    record: Record
-    message: Message
-    topic: str
-    partition: int
-    offset: int
 
 
 class AuditSink:
@@ -215,35 +204,16 @@ class AuditSink:
 
     def handle(self, messages: Sequence[Message]) -> int:
         """Write one polled batch and commit its offsets; return the rows written."""
-        incoming: list[_Incoming] = []
-        dead: list[tuple[Message, BaseException]] = []
-        offsets: dict[tuple[str, int], int] = {}
-        for msg in messages:
-            error = msg.error()
-            if error is not None:
-                if error.fatal():
-                    raise KafkaException(error)
-                if error.code() != KafkaError._PARTITION_EOF:
-                    _log.warning("consumer error: %s", error)
-                continue
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            if topic is None or partition is None or offset is None:
-                continue  # only error events lack them, and those were handled above
-            offsets[(topic, partition)] = max(offsets.get((topic, partition), -1), offset + 1)
-            try:
-                record = decode_record(msg.value() or b"")
-            except Exception as exc:  # whatever the bytes: the record goes to the dlq
-                dead.append((msg, exc))
-                continue
-            incoming.append(_Incoming(record, msg, topic, partition, offset))
-        written = self._write_with_retry(incoming, dead) if incoming else 0
-        if dead:
-            self._dead_letter(dead)
-        if offsets:
-            self._commit_offsets(offsets)
+        batch = read_batch(messages)
+        written = self._write_with_retry(batch.records, batch.dead) if batch.records else 0
+        if batch.dead:
+            send_dead_letters(self._producer, self.dlq_topic, batch.dead)
+            self.metrics.dead_letters.inc(len(batch.dead))
+        if batch.offsets:
+            commit_offsets(self._consumer, batch.offsets)
         return written
 
-    def _write_with_retry(self, incoming: list[_Incoming],
+    def _write_with_retry(self, incoming: list[Polled],
                           dead: list[tuple[Message, BaseException]]) -> int:
         delay = 0.1
         while True:
@@ -265,7 +235,7 @@ class AuditSink:
                 _log.error("batch refused (%s); writing it one record at a time", exc)
                 return self._write_one_by_one(incoming, dead)
 
-    def _write_one_by_one(self, incoming: list[_Incoming],
+    def _write_one_by_one(self, incoming: list[Polled],
                           dead: list[tuple[Message, BaseException]]) -> int:
         written = 0
         for each in incoming:
@@ -289,7 +259,7 @@ class AuditSink:
         self._conn = None
         self._tails.clear()
 
-    def _write(self, incoming: list[_Incoming]) -> int:
+    def _write(self, incoming: list[Polled]) -> int:
         started = time.monotonic()
         conn = self._connection()
         tentative: dict[str, tuple[int, str]] = {}
@@ -297,7 +267,7 @@ class AuditSink:
             ids = [each.record.record_id for each in incoming]
             present = {row[0] for row in conn.execute(
                 "SELECT record_id FROM audit_log WHERE record_id = ANY(%s)", (ids,))}
-            fresh: list[_Incoming] = []
+            fresh: list[Polled] = []
             for each in incoming:
                 if each.record.record_id in present:
                     continue
@@ -315,7 +285,7 @@ class AuditSink:
         self._observe(fresh, skipped, committed, time.monotonic() - started)
         return len(fresh)
 
-    def _row(self, each: _Incoming, tentative: dict[str, tuple[int, str]],
+    def _row(self, each: Polled, tentative: dict[str, tuple[int, str]],
              written_at: datetime) -> tuple[Any, ...]:
         rec = each.record
         last_seq, last_hash = tentative.get(rec.instance_id) or self._tails.get(
@@ -351,7 +321,7 @@ class AuditSink:
         while len(self._tails) > self.cache_size:
             self._tails.popitem(last=False)
 
-    def _observe(self, fresh: list[_Incoming], skipped: int, committed: float,
+    def _observe(self, fresh: list[Polled], skipped: int, committed: float,
                  seconds: float) -> None:
         m = self.metrics
         m.rows_written.inc(len(fresh))
@@ -365,30 +335,6 @@ class AuditSink:
             self._on_commit(stamps, committed)
 
     # -- Kafka side -------------------------------------------------------------------------
-
-    def _dead_letter(self, dead: list[tuple[Message, BaseException]]) -> None:
-        for msg, error in dead:
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            _log.error("dead-lettering %s[%s]@%s: %s", topic, partition, offset, error)
-            headers: list[tuple[str, str | bytes | None]] = list(
-                dead_letter_headers(error, topic or "", partition or 0, offset or 0))
-            self._producer.produce(self.dlq_topic, key=msg.key(), value=msg.value(),
-                                   headers=headers)
-        # before the offsets are committed: a dead letter is never lost, at worst sent twice
-        remaining = self._producer.flush(30)
-        if remaining:
-            raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
-                                            f"{remaining} dead letters not acknowledged"))
-        self.metrics.dead_letters.inc(len(dead))
-
-    def _commit_offsets(self, offsets: dict[tuple[str, int], int]) -> None:
-        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-        try:
-            self._consumer.commit(offsets=partitions, asynchronous=False)
-        except KafkaException as exc:
-            # e.g. a rebalance took the partitions: the next owner reads the batch again and
-            # finds every record already written
-            _log.warning("offset commit failed (%s); the batch will be re-read, a no-op", exc)
 
     def _update_lag(self) -> None:
         self._lag_at = time.monotonic()

@@ -18,17 +18,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from laneway.codec import dead_letter_headers, decode_record
-from laneway.engine.records import Record
+from laneway.consuming import Polled, commit_offsets, read_batch, send_dead_letters
 from services.worklist.projection import apply_records, is_task_record
 
 __all__ = ["ConsumerStopped", "TaskConsumer"]
 
 _log = logging.getLogger(__name__)
-
-_Item = tuple[Record, Message, int, int]
 
 
 class ConsumerStopped(Exception):
@@ -107,37 +104,18 @@ class TaskConsumer:
 
     def handle(self, messages: Sequence[Message]) -> int:
         """Project one polled batch and commit its offsets; return the task records applied."""
-        items: list[_Item] = []
-        dead: list[tuple[Message, BaseException]] = []
-        offsets: dict[tuple[str, int], int] = {}
-        for msg in messages:
-            error = msg.error()
-            if error is not None:
-                if error.fatal():
-                    raise KafkaException(error)
-                if error.code() != KafkaError._PARTITION_EOF:
-                    _log.warning("consumer error: %s", error)
-                continue
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            if topic is None or partition is None or offset is None:
-                continue
-            offsets[(topic, partition)] = max(offsets.get((topic, partition), -1), offset + 1)
-            try:
-                record = decode_record(msg.value() or b"")
-            except Exception as exc:  # whatever the bytes: the record goes to the dlq
-                dead.append((msg, exc))
-                continue
-            if is_task_record(record):
-                items.append((record, msg, partition, offset))
-        applied = self._write_with_retry(items, dead) if items else 0
-        if dead:
-            self._dead_letter(dead)
-        if offsets:
-            self._commit(offsets)
+        batch = read_batch(messages)
+        items = [p for p in batch.records if is_task_record(p.record)]
+        applied = self._write_with_retry(items, batch.dead) if items else 0
+        if batch.dead:
+            send_dead_letters(self._producer, self.dlq_topic, batch.dead)
+            self.dead_letters += len(batch.dead)
+        if batch.offsets:
+            commit_offsets(self._consumer, batch.offsets)
         self.applied += applied
         return applied
 
-    def _write_with_retry(self, items: list[_Item],
+    def _write_with_retry(self, items: list[Polled],
                           dead: list[tuple[Message, BaseException]]) -> int:
         delay = 0.1
         while True:
@@ -154,7 +132,7 @@ class TaskConsumer:
                 _log.error("batch refused (%s); writing it one record at a time", exc)
                 return self._write_one_by_one(items, dead)
 
-    def _write_one_by_one(self, items: list[_Item],
+    def _write_one_by_one(self, items: list[Polled],
                           dead: list[tuple[Message, BaseException]]) -> int:
         written = 0
         for item in items:
@@ -163,13 +141,13 @@ class TaskConsumer:
             except psycopg.OperationalError:
                 raise
             except (psycopg.Error, ValueError) as exc:
-                dead.append((item[1], exc))
+                dead.append((item.message, exc))
         return written
 
-    def _write(self, items: list[_Item]) -> int:
+    def _write(self, items: list[Polled]) -> int:
         conn = self._connection()
         try:
-            return apply_records(conn, [(r, p, o) for r, _, p, o in items])
+            return apply_records(conn, [(p.record, p.partition, p.offset) for p in items])
         except Exception:
             # a failed transaction is rolled back by the context manager; an idle connection
             # in a broken state is not reused
@@ -187,27 +165,3 @@ class TaskConsumer:
             with contextlib.suppress(psycopg.Error):
                 self._conn.close()
         self._conn = None
-
-    def _dead_letter(self, dead: list[tuple[Message, BaseException]]) -> None:
-        for msg, error in dead:
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            _log.error("dead-lettering %s[%s]@%s: %s", topic, partition, offset, error)
-            headers: list[tuple[str, str | bytes | None]] = list(
-                dead_letter_headers(error, topic or "", partition or 0, offset or 0))
-            self._producer.produce(self.dlq_topic, key=msg.key(), value=msg.value(),
-                                   headers=headers)
-        # before the offsets are committed: a dead letter is never lost, at worst sent twice
-        remaining = self._producer.flush(30)
-        if remaining:
-            raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
-                                            f"{remaining} dead letters not acknowledged"))
-        self.dead_letters += len(dead)
-
-    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-        try:
-            self._consumer.commit(offsets=partitions, asynchronous=False)
-        except KafkaException as exc:
-            # e.g. a rebalance took the partitions: the next owner reads the batch again,
-            # which changes nothing
-            _log.warning("offset commit failed (%s); the batch will be re-read, a no-op", exc)
