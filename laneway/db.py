@@ -1,15 +1,35 @@
 """PostgreSQL basics every service with tables shares: its schema on the search path, the
-schema created when missing, and waiting for the server at start."""
+schema created when missing, waiting for the server at start, and applying its migrations.
+
+Each service keeps its migrations as `migrations/NNN_name.sql`, applied in name order, each in
+its own transaction and recorded in a table of that service's own (so services sharing a schema
+never mix their records); a file already recorded is skipped, so running them on every start is
+safe, and an advisory lock of the service's keeps two replicas starting at once from applying
+a file twice."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-__all__ = ["DatabaseUnavailable", "connect_kwargs", "ensure_schema", "wait_for_database"]
+__all__ = [
+    "DatabaseUnavailable",
+    "apply_migrations",
+    "connect",
+    "connect_kwargs",
+    "ensure_schema",
+    "prepare_database",
+    "table_check",
+    "wait_for_database",
+]
+
+_log = logging.getLogger(__name__)
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -23,6 +43,40 @@ def connect_kwargs(schema: str | None) -> dict[str, Any]:
         # the name is checked as an identifier in settings; public stays reachable
         kwargs["options"] = f"-c search_path={schema},public"
     return kwargs
+
+
+def connect(database_url: str, schema: str | None, *, autocommit: bool = False
+            ) -> psycopg.Connection[Any]:
+    """One connection with `schema` first on the search path."""
+    return psycopg.connect(database_url, autocommit=autocommit, **connect_kwargs(schema))
+
+
+def apply_migrations(conn: psycopg.Connection[Any], directory: Path, *, table: str,
+                     lock: int) -> list[str]:
+    """Apply the `directory`'s migrations not yet recorded in `table`, on `conn`'s schema,
+    under the advisory lock `lock`; return the names applied now."""
+    files = sorted(directory.glob("*.sql"))
+    if not files:
+        # an install without the package data would otherwise start with no tables
+        raise RuntimeError(f"Expected SQL migrations in {directory}, but there are none")
+    record = sql.Identifier(table)
+    applied_now: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY,"
+                             " applied_at timestamptz NOT NULL DEFAULT now())").format(record))
+        done = {row[0] for row in conn.execute(sql.SQL("SELECT name FROM {}").format(record))}
+        for path in files:
+            if path.name in done:
+                continue
+            with conn.transaction():
+                conn.execute(path.read_text(encoding="utf-8").encode())
+                conn.execute(sql.SQL("INSERT INTO {} (name) VALUES (%s)").format(record),
+                             (path.name,))
+            applied_now.append(path.name)
+    for name in applied_now:
+        _log.info("applied migration %s", name)
+    return applied_now
 
 
 def ensure_schema(database_url: str, schema: str | None) -> None:
@@ -49,3 +103,29 @@ def wait_for_database(database_url: str, timeout_s: float) -> None:
     raise DatabaseUnavailable(
         f"Expected PostgreSQL to answer within {timeout_s:.0f}s, but it did not: {last}"
     )
+
+
+def prepare_database(database_url: str, schema: str | None,
+                     migrate: Callable[[psycopg.Connection[Any]], list[str]],
+                     timeout_s: float) -> list[str]:
+    """What a service with tables does at start: wait (bounded) for PostgreSQL, create its
+    schema if missing, apply its migrations; the names applied now."""
+    wait_for_database(database_url, timeout_s)
+    ensure_schema(database_url, schema)
+    with connect(database_url, schema) as conn:
+        return migrate(conn)
+
+
+def table_check(database_url: str, schema: str | None, table: str
+                ) -> Callable[[], str | None]:
+    """A health check: None while `table` can be read, else what PostgreSQL said."""
+    query = sql.SQL("SELECT 1 FROM {} LIMIT 1").format(sql.Identifier(table))
+
+    def check() -> str | None:
+        try:
+            with connect(database_url, schema) as conn:
+                conn.execute(query)
+        except psycopg.Error as exc:
+            return f"PostgreSQL: {exc}".strip()
+        return None
+    return check

@@ -16,21 +16,15 @@ import threading
 import time
 from types import FrameType
 
-import psycopg
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from laneway.db import DatabaseUnavailable, prepare_database, table_check
 from laneway.health import HealthServer
 from laneway.kafka import consumer_config, producer_config
 from laneway.settings import SettingsError, configure_logging
 from laneway.topics import Topics
-from services.audit.db import (
-    DatabaseUnavailable,
-    connect,
-    ensure_schema,
-    migrate,
-    wait_for_database,
-)
+from services.audit.db import connect, migrate
 from services.audit.settings import AuditSettings, load_settings
 from services.audit.sink import AuditSink
 
@@ -56,15 +50,6 @@ def wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
     raise KafkaUnavailable(
         f"Expected Kafka at {bootstrap} to answer within {timeout_s:.0f}s, but it did not: {last}"
     )
-
-
-def _database_check(settings: AuditSettings) -> str | None:
-    try:
-        with connect(settings.common.database_url, settings.database_schema) as conn:
-            conn.execute("SELECT 1 FROM audit_log LIMIT 1")
-    except psycopg.Error as exc:
-        return f"PostgreSQL: {exc}".strip()
-    return None
 
 
 def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> AuditSink:
@@ -93,13 +78,12 @@ def run(settings: AuditSettings, stop: threading.Event) -> int:
     sink: AuditSink | None = None
     try:
         timeout = settings.common.startup_timeout_s
-        wait_for_database(settings.common.database_url, timeout)
+        prepare_database(settings.common.database_url, settings.database_schema, migrate,
+                         timeout)
         wait_for_kafka(settings.common.kafka_bootstrap_servers, timeout)
-        ensure_schema(settings.common.database_url, settings.database_schema)
-        with connect(settings.common.database_url, settings.database_schema) as conn:
-            migrate(conn)
         sink = build_sink(settings, stop)
-        health.add_check("database", lambda: _database_check(settings))
+        health.add_check("database", table_check(
+            settings.common.database_url, settings.database_schema, "audit_log"))
         health.add_check("consumer", sink.health)
         starting.clear()
         _log.info("audit sink consuming %s as group %s", sink.events_topic, settings.group)

@@ -16,10 +16,9 @@ import sys
 import threading
 from types import FrameType
 
-import psycopg
 from confluent_kafka import Consumer, Producer
 
-from laneway.db import DatabaseUnavailable, ensure_schema, wait_for_database
+from laneway.db import DatabaseUnavailable, prepare_database, table_check
 from laneway.health import HealthServer
 from laneway.kafka import consumer_config, producer_config
 from laneway.settings import SettingsError, configure_logging
@@ -31,15 +30,6 @@ from services.worklist.settings import WorklistSettings, load_settings
 from services.worklist.sla import SlaLoop
 
 _log = logging.getLogger("services.worklist")
-
-
-def _database_check(settings: WorklistSettings) -> str | None:
-    try:
-        with connect(settings.common.database_url, settings.database_schema) as conn:
-            conn.execute("SELECT 1 FROM tasks LIMIT 1")
-    except psycopg.Error as exc:
-        return f"PostgreSQL: {exc}".strip()
-    return None
 
 
 def build_consumer(settings: WorklistSettings, stop: threading.Event | None = None
@@ -69,11 +59,9 @@ def run(settings: WorklistSettings, stop: threading.Event) -> int:
     publisher: Publisher | None = None
     sla_thread: threading.Thread | None = None
     try:
-        wait_for_database(common.database_url, common.startup_timeout_s)
+        prepare_database(common.database_url, settings.database_schema, migrate,
+                         common.startup_timeout_s)
         wait_for_kafka(common.kafka_bootstrap_servers, common.startup_timeout_s)
-        ensure_schema(common.database_url, settings.database_schema)
-        with connect(common.database_url, settings.database_schema) as conn:
-            migrate(conn)
         consumer = build_consumer(settings, stop)
         publisher = Publisher(common.kafka_bootstrap_servers, Topics(common.topic_prefix),
                               settings.publish_timeout_s, client_id="laneway-worklist-sla")
@@ -82,7 +70,8 @@ def run(settings: WorklistSettings, stop: threading.Event) -> int:
                       stop=stop)
         sla_thread = threading.Thread(target=sla.run, name="worklist-sla", daemon=True)
         sla_thread.start()
-        health.add_check("database", lambda: _database_check(settings))
+        health.add_check("database", table_check(
+            settings.common.database_url, settings.database_schema, "tasks"))
         health.add_check("consumer", consumer.health)
         health.add_check("sla", sla.health)
         starting.clear()
