@@ -87,26 +87,35 @@ class Upload:
     file_name: str
 
 
-async def read_upload(request: Request) -> Upload:
-    """The request body as a diagram: raw XML (`application/xml`, `text/xml`) or the first
-    file of a `multipart/form-data` form. 413 over 20 MiB, 415 for other content types."""
+async def read_capped(request: Request, limit: int,
+                      too_large: Callable[[], HTTPException]) -> bytes:
+    """The request body, read here (not by FastAPI) so an oversized one is refused from its
+    Content-Length, or cut off once `limit` bytes have come, instead of held in memory whole:
+    raises `too_large()` then."""
     declared = request.headers.get("content-length")
-    limit = MAX_BYTES + 64 * 1024  # room for a multipart envelope around a maximal file
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large()
+        raise too_large()
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise _too_large()
+            raise too_large()
+    return bytes(body)
+
+
+async def read_upload(request: Request) -> Upload:
+    """The request body as a diagram: raw XML (`application/xml`, `text/xml`) or the first
+    file of a `multipart/form-data` form. 413 over 20 MiB, 415 for other content types."""
+    # room for a multipart envelope around a maximal file
+    body = await read_capped(request, MAX_BYTES + 64 * 1024, _too_large)
     content_type = request.headers.get("content-type", "application/xml")
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "multipart/form-data":
-        upload = _multipart_file(content_type, bytes(body))
+        upload = _multipart_file(content_type, body)
     elif media in ("application/xml", "text/xml", "application/bpmn+xml",
                    "application/octet-stream"):
         name = request.headers.get("x-file-name") or DEFAULT_FILE_NAME
-        upload = Upload(bytes(body), name)
+        upload = Upload(body, name)
     else:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             f"Expected application/xml, text/xml or multipart/form-data, "
