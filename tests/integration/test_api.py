@@ -16,16 +16,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 from fastapi.testclient import TestClient
-from psycopg import sql
 
 from laneway.bpmn import parse
 from laneway.codec import (
@@ -39,20 +35,24 @@ from laneway.engine.repository import DefinitionRepository
 from laneway.engine.runner import Answers, LocalRunner
 from laneway.engine.state import Incident, InstanceState
 from laneway.kafka import producer_config
-from laneway.topics import Topics
 from scripts.stack import Connections
-from scripts.stack import Settings as StackSettings
 from scripts.stack.testing import unique_name, wait_until
-from scripts.stack.topics import ensure_topics
 from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
 from services.definitions.metrics import Metrics
 from services.definitions.projection import InstanceProjection
 from services.definitions.publisher import Publisher, republish_missing
 from services.definitions.service import running
-from services.definitions.settings import DefinitionsSettings, load_settings
 from services.definitions.store import InstanceUpsert, upsert_instances
-from tests.auth import auth_env, auth_header, verifier
+from tests.auth import auth_header, verifier
+from tests.integration.api_harness import (
+    Api,
+    create_topics,
+    delete_topics,
+    drop_schema,
+    running_api,
+    service_settings,
+)
 from tests.lifecycle import AUTHOR, authorize
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -84,61 +84,17 @@ def new_pid() -> str:
 # --- fixtures ----------------------------------------------------------------------------------
 
 
-def create_topics(conns: Connections, prefix: str) -> None:
-    stack = StackSettings.from_env({"KAFKA_BOOTSTRAP_SERVERS": conns.kafka_bootstrap_servers,
-                                    "LANEWAY_TOPIC_PREFIX": prefix, "LANEWAY_JOB_TYPES": "",
-                                    "LANEWAY_PARTITIONS": str(conns.partitions)})
-    ensure_topics(stack)
-
-
-def delete_topics(conns: Connections, prefix: str) -> None:
-    admin = AdminClient({"bootstrap.servers": conns.kafka_bootstrap_servers})
-    names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix)]
-    if names:
-        for future in admin.delete_topics(names, operation_timeout=30).values():
-            future.result(timeout=30)
-
-
-def service_settings(conns: Connections, prefix: str, schema: str) -> DefinitionsSettings:
-    return load_settings({**conns.env(), **auth_env(), "LANEWAY_TOPIC_PREFIX": prefix,
-                          "LANEWAY_DB_SCHEMA": schema, "LANEWAY_STARTUP_TIMEOUT_S": "60"})
-
-
-@dataclass
-class Api:
-    client: TestClient
-    deps: ServiceDeps
-    settings: DefinitionsSettings
-    conns: Connections
-
-    @property
-    def topics(self) -> Topics:
-        return Topics(self.settings.topic_prefix)
-
-    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with self.deps.pool.connection() as conn:
-            return conn.execute(query.encode(), params).fetchall()
-
-
 @pytest.fixture(scope="module")
 def schema(stack: Connections) -> Iterator[str]:
     name = unique_name("test_api").replace("-", "_")
     yield name
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    drop_schema(stack, name)
 
 
 @pytest.fixture(scope="module")
 def api(stack: Connections, schema: str) -> Iterator[Api]:
-    prefix = unique_name("test.api") + "."
-    create_topics(stack, prefix)
-    settings = service_settings(stack, prefix, schema)
-    try:
-        with running(settings) as deps, \
-                TestClient(create_app(settings, deps, verifier()), headers=AUTHOR) as client:
-            yield Api(client, deps, settings, stack)
-    finally:
-        delete_topics(stack, prefix)
+    with running_api(stack, "test.api", Api, schema=schema, headers=AUTHOR) as api:
+        yield api
 
 
 # --- Kafka helpers -----------------------------------------------------------------------------

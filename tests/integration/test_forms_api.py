@@ -12,31 +12,22 @@ import dataclasses
 import socket
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from psycopg import sql
 from redis import Redis
 
 from laneway.codec import decode_record
 from laneway.engine.records import Command, Record
-from laneway.topics import Topics
 from scripts.stack import Connections
-from scripts.stack import Settings as StackSettings
 from scripts.stack.testing import unique_name, wait_until
-from scripts.stack.topics import ensure_topics
 from services.definitions.app import create_app
-from services.definitions.deps import ServiceDeps
 from services.definitions.ratelimit import RateLimit, RateLimiter
-from services.definitions.service import running
-from services.definitions.settings import DefinitionsSettings, load_settings
-from tests.auth import ADMIN, auth_env, auth_header, verifier
+from tests.auth import ADMIN, auth_header, verifier
+from tests.integration.api_harness import Api as BaseApi
+from tests.integration.api_harness import running_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -68,58 +59,22 @@ MODELER = auth_header("mia", roles=["modeler"])
 READER = auth_header("rob")
 
 
-@dataclass
-class Api:
-    client: TestClient
-    deps: ServiceDeps
-    settings: DefinitionsSettings
-    conns: Connections
+class Api(BaseApi):
+    """The API, with the topic the public form produces to."""
 
     @property
     def commands_topic(self) -> str:
-        return Topics(self.settings.topic_prefix).commands
-
-    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with self.deps.pool.connection() as conn:
-            return conn.execute(query.encode(), params).fetchall()
-
-    def execute(self, query: str, *params: Any) -> None:
-        with self.deps.pool.connection() as conn:
-            conn.execute(query.encode(), params)
+        return self.topics.commands
 
 
 @pytest.fixture(scope="module")
 def api(stack: Connections) -> Iterator[Api]:
-    prefix = unique_name("test.forms") + "."
-    schema = unique_name("test_forms").replace("-", "_")
-    ensure_topics(StackSettings.from_env({
-        "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers, "LANEWAY_TOPIC_PREFIX": prefix,
-        "LANEWAY_JOB_TYPES": "", "LANEWAY_PARTITIONS": str(stack.partitions)}))
-    settings = load_settings({**stack.env(), **auth_env(), "LANEWAY_TOPIC_PREFIX": prefix,
-                              "LANEWAY_DB_SCHEMA": schema, "LANEWAY_STARTUP_TIMEOUT_S": "60",
-                              "LANEWAY_PROJECTION": "off",
-                              "LANEWAY_FORM_RATE_LIMIT": f"{LIMIT}/minute"})
-    try:
-        with running(settings) as deps, TestClient(app_of(settings, deps)) as client:
-            yield Api(client, deps, settings, stack)
-    finally:
-        admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers})
-        names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix)]
-        for future in (admin.delete_topics(names, operation_timeout=30).values()
-                       if names else ()):
-            future.result(timeout=30)
-        with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                sql.Identifier(schema)))
+    with running_api(stack, "test.forms", Api, LANEWAY_PROJECTION="off",
+                     LANEWAY_FORM_RATE_LIMIT=f"{LIMIT}/minute") as api:
+        yield api
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def app_of(settings: DefinitionsSettings, deps: ServiceDeps) -> FastAPI:
-    app = create_app(settings, deps)
-    app.state.verifier = verifier()  # the session's test key (tests/auth.py)
-    return app
 
 
 def new_id(prefix: str) -> str:
@@ -366,7 +321,7 @@ def test_redis_down_closes_the_public_form_with_503(api: Api) -> None:
                                      socket_connect_timeout=2, socket_timeout=2)
     deps = dataclasses.replace(api.deps, redis=nothing_listens)
     try:
-        with TestClient(app_of(api.settings, deps)) as client:
+        with TestClient(create_app(api.settings, deps, verifier())) as client:
             response = client.post(f"/api/forms/{pid}", json=VALID)
     finally:
         nothing_listens.close()

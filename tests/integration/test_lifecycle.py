@@ -16,16 +16,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
-from psycopg import sql
 
 from laneway.auth.dev import issue_token
 from laneway.bpmn import LANEWAY_NS
@@ -33,7 +30,6 @@ from laneway.codec import decode_definition, decode_record
 from laneway.engine.records import Event, RecordKind
 from laneway.kafka import consumer_config, producer_config
 from laneway.settings import SettingsError
-from laneway.topics import Topics
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
 from services.audit import db as audit_db
@@ -41,10 +37,11 @@ from services.audit.sink import AuditSink, SinkMetrics
 from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
 from services.definitions.publisher import Publisher, live_records, republish_missing
-from services.definitions.service import running
-from services.definitions.settings import DefinitionsSettings, load_settings
-from tests.auth import auth_env, auth_header, signing_key, token, verifier
-from tests.integration.test_api import create_topics, delete_topics, read_topic, with_key
+from services.definitions.settings import load_settings
+from tests.auth import auth_header, signing_key, token, verifier
+from tests.integration.api_harness import Api as BaseApi
+from tests.integration.api_harness import running_api
+from tests.integration.test_api import read_topic, with_key
 from tests.lifecycle import authorize, transition
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -104,21 +101,8 @@ def new_pid() -> str:
 # --- fixtures ----------------------------------------------------------------------------------
 
 
-def service_settings(conns: Connections, prefix: str, schema: str) -> DefinitionsSettings:
-    return load_settings({**conns.env(), **auth_env(), "LANEWAY_TOPIC_PREFIX": prefix,
-                          "LANEWAY_DB_SCHEMA": schema, "LANEWAY_STARTUP_TIMEOUT_S": "60"})
-
-
-@dataclass
-class Api:
-    client: TestClient
-    deps: ServiceDeps
-    settings: DefinitionsSettings
-    conns: Connections
-
-    @property
-    def topics(self) -> Topics:
-        return Topics(self.settings.topic_prefix)
+class Api(BaseApi):
+    """The API, with what the lifecycle tests ask of it."""
 
     def deploy(self, xml: bytes, headers: dict[str, str] = ANA) -> int:
         response = self.client.post("/api/definitions", content=xml,
@@ -139,24 +123,9 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def schema(stack: Connections) -> Iterator[str]:
-    name = unique_name("test_lifecycle").replace("-", "_")
-    yield name
-    with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
-
-
-@pytest.fixture(scope="module")
-def api(stack: Connections, schema: str) -> Iterator[Api]:
-    prefix = unique_name("test.lifecycle") + "."
-    create_topics(stack, prefix)
-    settings = service_settings(stack, prefix, schema)
-    try:
-        with running(settings) as deps, \
-                TestClient(create_app(settings, deps, verifier())) as client:
-            yield Api(client, deps, settings, stack)
-    finally:
-        delete_topics(stack, prefix)
+def api(stack: Connections) -> Iterator[Api]:
+    with running_api(stack, "test.lifecycle", Api) as api:
+        yield api
 
 
 # --- auth at the edge --------------------------------------------------------------------------
