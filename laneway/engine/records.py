@@ -66,6 +66,11 @@ class Principal:
         wanted = persona_key(persona)
         return any(persona_key(p) == wanted for p in self.personas)
 
+    def group_keys(self) -> frozenset[str]:
+        """What candidate groups the principal is in, normalised (`persona_key`): its groups,
+        roles and personas, since identity providers carry membership in any of them."""
+        return frozenset(persona_key(n) for n in (*self.groups, *self.roles, *self.personas))
+
     def has_role(self, *roles: str) -> bool:
         """Whether the principal holds one of `roles` (or `admin`)."""
         return any(r in self.roles for r in (*roles, "admin"))

@@ -10,7 +10,7 @@ without any, asks for no persona.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from laneway.engine.records import Principal, PrincipalKind, persona_key
 from laneway.engine.state import UserTask
@@ -83,27 +83,29 @@ def resolve_persona(
     return None
 
 
-def _keys(names: tuple[str, ...] | list[str]) -> set[str]:
-    return {persona_key(n) for n in names}
-
-
 def refusal(principal: Principal, task: UserTask) -> str | None:
     """Why `principal` may not act on `task` as a person (persona, then candidates), or None
     when it may. Ownership (claimed or assigned) is checked by each command."""
+    return person_refusal(principal, task.persona, task.candidate_users, task.candidate_groups,
+                          f"user task '{task.element_id}' ({task.key})")
+
+
+def person_refusal(principal: Principal, persona: str | None, candidate_users: Sequence[str],
+                   candidate_groups: Sequence[str], what: str) -> str | None:
+    """Why `principal` is not one of the people of a task (`what`) with this persona and these
+    candidates, or None when it is; the worklist asks the same of its projected tasks."""
     who = f"{principal.kind.value} '{principal.id}'"
-    what = f"user task '{task.element_id}' ({task.key})"
-    if task.persona and not principal.holds_persona(task.persona):
+    if persona and not principal.holds_persona(persona):
         held = ", ".join(principal.personas) or "none"
-        return (f"Expected {who} to hold the persona '{task.persona}' of {what}, but its "
-                f"personas are: {held}; act with a token that grants '{task.persona}'")
-    if task.candidate_users or task.candidate_groups:
-        if principal.id in task.candidate_users:
+        return (f"Expected {who} to hold the persona '{persona}' of {what}, but its "
+                f"personas are: {held}; act with a token that grants '{persona}'")
+    if candidate_users or candidate_groups:
+        if principal.id in candidate_users:
             return None
-        held_groups = _keys(principal.groups) | _keys(principal.roles) | _keys(principal.personas)
-        if _keys(task.candidate_groups) & held_groups:
+        if {persona_key(g) for g in candidate_groups} & principal.group_keys():
             return None
-        wanted = [f"user '{u}'" for u in task.candidate_users]
-        wanted += [f"group '{g}'" for g in task.candidate_groups]
+        wanted = [f"user '{u}'" for u in candidate_users]
+        wanted += [f"group '{g}'" for g in candidate_groups]
         return (f"Expected {who} to be one of the candidates of {what} ({', '.join(wanted)}), "
                 "but it is none of them")
     return None

@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from laneway.engine.records import Principal, persona_key
+from laneway.engine.user_tasks import person_refusal
 
 __all__ = ["Answer", "Order", "Scope", "Sort", "State", "TaskQuery", "answer", "get_task",
            "search_tasks"]
@@ -57,19 +58,20 @@ def _for(principal: Principal) -> tuple[sql.Composable, dict[str, Any]]:
     candidates, one of the candidate users or groups (groups match its groups, roles or
     personas). The engine checks the same when the command arrives; this only decides what
     the list shows."""
-    personas = list(principal.personas)
-    holds = sorted({*principal.groups, *principal.roles, *personas,
-                    *(persona_key(p) for p in personas)})
     clause = sql.SQL(
         "(assignee = %(me)s AND state IN ('open', 'claimed'))"
         " OR (completed_by->>'id' = %(me)s)"
         " OR (state = 'open' AND assignee IS NULL"
         "     AND (persona_key IS NULL OR persona_key = ANY(%(persona_keys)s))"
         "     AND ((cardinality(candidate_users) = 0 AND cardinality(candidate_groups) = 0)"
-        "          OR %(me)s = ANY(candidate_users) OR candidate_groups && %(holds)s))")
+        "          OR %(me)s = ANY(candidate_users)"
+        # groups compare normalised, as the engine compares them (`persona_key`)
+        "          OR EXISTS (SELECT 1 FROM unnest(candidate_groups) AS g"
+        "                     WHERE trim(BOTH '-' FROM regexp_replace(lower(g), '[^0-9a-z]+',"
+        "                                '-', 'g')) = ANY(%(groups)s))))")
     return clause, {"me": principal.id,
-                    "persona_keys": sorted({persona_key(p) for p in personas}),
-                    "holds": holds}
+                    "persona_keys": sorted({persona_key(p) for p in principal.personas}),
+                    "groups": sorted(principal.group_keys())}
 
 
 def search_tasks(conn: psycopg.Connection[Any], query: TaskQuery
@@ -134,15 +136,8 @@ def visible_to(row: Mapping[str, Any], principal: Principal) -> bool:
     completed_by = row.get("completed_by") or {}
     if row.get("assignee") == me or completed_by.get("id") == me:
         return True
-    persona = row.get("persona")
-    if persona and persona_key(persona) not in {persona_key(p) for p in principal.personas}:
-        return False
-    users, groups = row.get("candidate_users") or [], row.get("candidate_groups") or []
-    if not users and not groups:
-        return True
-    holds = {*principal.groups, *principal.roles, *principal.personas,
-             *(persona_key(p) for p in principal.personas)}
-    return me in users or bool(holds.intersection(groups))
+    return person_refusal(principal, row.get("persona"), row.get("candidate_users") or [],
+                          row.get("candidate_groups") or [], "the task") is None
 
 
 def get_task(conn: psycopg.Connection[Any], task_id: str) -> dict[str, Any] | None:

@@ -333,6 +333,10 @@ def test_the_default_list_is_the_callers_tasks(world: World, projection: Running
     assert _ids(api.get("/api/tasks", params=q, headers=as_(CARLA))) == [
         t["cw"], t["cw_due"], t["carla"]]
     assert _ids(api.get("/api/tasks", params=q, headers=as_(BEN))) == [t["fin"]]
+    # groups compare as the engine compares them: "Finance" is the candidate group "finance"
+    spelled = Principal(PrincipalKind.HUMAN, "fay", (), {"groups": ["Finance"]})
+    assert _ids(api.get("/api/tasks", params=q, headers=as_(spelled))) == [t["fin"]]
+    assert api.get(f"/api/tasks/{t['fin']}", headers=as_(spelled)).status_code == 200
     refused = api.get("/api/tasks", params={**q, "scope": "all"}, headers=as_(CARLA))
     assert refused.status_code == 403, refused.text
     everything = api.get("/api/tasks", params={**q, "scope": "all"}, headers=as_(OPS))
