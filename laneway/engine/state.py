@@ -7,8 +7,9 @@ version, never copied, so a waiting instance stays small.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar, cast
+import functools
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar
 
 PROCESS_KIND = "process"
 MI_BODY_KIND = "multiInstanceBody"
@@ -160,8 +161,10 @@ class InstanceState:
         return self.status
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form: equal states give equal dicts."""
-        return cast(dict[str, Any], _to_plain(self))
+        """A JSON-ready form: equal states give equal dicts. Every top-level key is there;
+        in the records below (elements, tasks, timers...) a field at its default is left
+        out, and `from_dict` gives it back."""
+        return {f.name: _to_plain(getattr(self, f.name)) for f in fields(self)}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> InstanceState:
@@ -196,12 +199,35 @@ T = TypeVar("T")
 
 def _to_plain(obj: Any) -> Any:
     if is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in fields(obj)}
+        # a field at its default is left out (its class gives it back): every snapshot on the
+        # `state` topic carries the instance's tasks, timers and jobs, most of whose optional
+        # fields are unset
+        out: dict[str, Any] = {}
+        for name, has_default, default in _record_fields(type(obj)):
+            value = getattr(obj, name)
+            if not (has_default and value == default):
+                out[name] = _to_plain(value)
+        return out
     if isinstance(obj, dict):
         return {str(k): _to_plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_to_plain(v) for v in obj]
     return obj
+
+
+@functools.cache
+def _record_fields(cls: type) -> tuple[tuple[str, bool, Any], ...]:
+    """(name, has a default, the default) of each field, worked out once per class (this
+    runs for every record of every snapshot)."""
+    out = []
+    for f in fields(cls):
+        if f.default is not MISSING:
+            out.append((f.name, True, f.default))
+        elif f.default_factory is not MISSING:
+            out.append((f.name, True, f.default_factory()))
+        else:
+            out.append((f.name, False, None))
+    return tuple(out)
 
 
 @dataclass(slots=True)
