@@ -39,9 +39,10 @@ from psycopg import sql  # noqa: E402
 
 from laneway.bpmn import LANEWAY_NS, parse  # noqa: E402
 from laneway.codec import encode_record  # noqa: E402
-from laneway.engine import DefinitionRepository, Record  # noqa: E402
+from laneway.engine import DefinitionRepository  # noqa: E402
 from laneway.engine.runner import Answers, LocalRunner  # noqa: E402
 from laneway.kafka import consumer_config, producer_config  # noqa: E402
+from laneway.records import Record  # noqa: E402
 from laneway.settings import Settings  # noqa: E402
 from laneway.topics import Topics  # noqa: E402
 from services.audit.db import connect, ensure_schema, migrate  # noqa: E402

@@ -27,8 +27,8 @@ from laneway.codec import (
     encode_state,
 )
 from laneway.engine import DefinitionRepository
-from laneway.engine.records import Principal, PrincipalKind, Record
 from laneway.engine.runner import Answers, LocalRunner
+from laneway.records import Principal, PrincipalKind, Record
 
 DIAGRAM = b"""<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"

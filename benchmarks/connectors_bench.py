@@ -28,8 +28,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from laneway.codec import JobRecord, encode_job
 from laneway.connectors import Connector, ConnectorContext, Job
-from laneway.engine.records import Principal, PrincipalKind
 from laneway.kafka import consumer_config, producer_config
+from laneway.records import Principal, PrincipalKind
 from laneway.topics import Topics
 from services.connectors.settings import load_settings
 from services.connectors.worker import ConnectorService

@@ -34,9 +34,10 @@ from laneway.codec import (
     encode_record,
     encode_state,
 )
-from laneway.engine import Command, DefinitionRepository, command
+from laneway.engine import DefinitionRepository
 from laneway.engine.runner import LocalRunner
 from laneway.kafka import consumer_config, producer_config
+from laneway.records import Command, command
 from laneway.settings import Settings
 from laneway.topics import Topics
 from services.engine.loop import EngineLoop

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from laneway.codec import dead_letter_headers, decode_record
-from laneway.engine.records import Record
+from laneway.records import Record
 
 __all__ = ["Batch", "Polled", "commit_offsets", "read_batch", "send_dead_letters"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from laneway.engine.records import Command, Record
+from laneway.records import Command, Record
 
 MESSAGE_SIDE = frozenset({
     Command.PUBLISH_MESSAGE.value,

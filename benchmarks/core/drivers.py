@@ -19,8 +19,9 @@ from SpiffWorkflow.util.task import TaskState
 
 from benchmarks.core.diagrams import Workload
 from laneway.bpmn import parse
-from laneway.engine import Command, DefinitionRepository, Engine, InstanceStatus, command
+from laneway.engine import DefinitionRepository, Engine, InstanceStatus
 from laneway.engine.runner import Answers, LocalRunner
+from laneway.records import Command, command
 
 RunOne = Callable[[], None]
 _START = 1_767_225_600_000

@@ -22,7 +22,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from laneway.auth._errors import AuthError
 from laneway.auth._keys import KEY_SET_ALGORITHMS, KeySource, SecretKey
 from laneway.auth._settings import AuthSettings
-from laneway.engine.records import Principal, PrincipalKind
+from laneway.records import Principal, PrincipalKind
 
 __all__ = ["TokenVerifier"]
 

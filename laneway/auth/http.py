@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from laneway.auth._errors import AuthError, KeySourceError
 from laneway.auth._verify import TokenVerifier
-from laneway.engine.records import Principal
+from laneway.records import Principal
 
 __all__ = [
     "Authenticated",

@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
-from laneway.engine.records import Record, RecordKind
 from laneway.problems import Problem
+from laneway.records import Record, RecordKind
 
 # The fields of a record a reader of `laneway run` needs; the rest (record id, token and scope
 # ids, principal) is the same on every line of a local run or only matters inside the engine.

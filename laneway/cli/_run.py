@@ -12,11 +12,12 @@ from typing import Any, TextIO
 
 from laneway.cli._output import print_problems, record_line, waiting_line
 from laneway.cli._validate import load
-from laneway.engine import DefinitionRepository, Principal, Record, RecordKind
+from laneway.engine import DefinitionRepository
 from laneway.engine.executable import ExecutableProcess
 from laneway.engine.runner import Answers, LocalRunner, Outcome
 from laneway.engine.state import InstanceStatus
 from laneway.model import Definitions, EventKind
+from laneway.records import Principal, Record, RecordKind
 
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1  # diagram problems, an incident, a refused start, a run that never settles

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 from laneway.codec.codec import Codec, default_codec
 from laneway.codec.errors import DecodeError, EncodeError
 from laneway.codec.values import from_avro_map, to_avro_map
-from laneway.engine.records import Event, Principal, PrincipalKind, Record, RecordKind
 from laneway.engine.state import InstanceState
+from laneway.records import Event, Principal, PrincipalKind, Record, RecordKind
 
 RECORD = "record"
 JOB = "job"

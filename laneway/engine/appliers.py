@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from laneway.engine.records import Event, Record, RecordKind
 from laneway.engine.state import (
     MI_BODY_KIND,
     PROCESS_KIND,
@@ -25,6 +24,7 @@ from laneway.engine.state import (
     Timer,
     UserTask,
 )
+from laneway.records import Event, Record, RecordKind
 
 Applier = Callable[[EngineState, InstanceState | None, Record], None]
 _APPLIERS: dict[str, Applier] = {}

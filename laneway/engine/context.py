@@ -13,9 +13,9 @@ from typing import Any
 
 from laneway.engine.appliers import apply_event
 from laneway.engine.executable import ExecutableProcess
-from laneway.engine.records import Command, Event, Record, RecordKind
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import ElementInstance, EngineState, InstanceState
+from laneway.records import Command, Event, Record, RecordKind, RejectionType
 
 
 class Processing:
@@ -106,7 +106,7 @@ class Processing:
         return self.write(intent, value, element_id=elem.element_id, element_type=elem.kind,
                           token_id=elem.key, scope_id=elem.scope_key)
 
-    def reject(self, reason: str, rejection_type: str = "INVALID_STATE", *,
+    def reject(self, reason: str, rejection_type: RejectionType = RejectionType.INVALID_STATE, *,
                element_id: str = "", element_type: str = "") -> None:
         """Refuse the command: a rejection record with the reason, and no state change; it
         names the element when the command was about one (the audit shows what was tried)."""
@@ -118,7 +118,7 @@ class Processing:
             intent=self.cmd.intent,
             instance_id=self.cmd.instance_id,
             timestamp=self.cmd.timestamp,
-            value={"reason": reason, "rejectionType": rejection_type,
+            value={"reason": reason, "rejectionType": rejection_type.value,
                    "command": dict(self.cmd.value)},
             element_id=element_id,
             element_type=element_type,

@@ -14,10 +14,10 @@ import laneway.engine.processors  # noqa: F401
 from laneway.engine.behaviours import flow
 from laneway.engine.context import Processing
 from laneway.engine.handlers import HANDLERS
-from laneway.engine.records import Record, RecordKind
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import EngineState
 from laneway.expr import fixed_now
+from laneway.records import Record, RecordKind, RejectionType
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class Engine:
         handler = HANDLERS.get(command.intent)
         if command.kind != RecordKind.COMMAND or handler is None:
             ctx.reject(f"Expected a command the engine knows, but got {command.kind.value} "
-                       f"'{command.intent}'", "INVALID_ARGUMENT")
+                       f"'{command.intent}'", RejectionType.INVALID_ARGUMENT)
         else:
             with fixed_now(command.timestamp):
                 handler(ctx)

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from laneway.engine.engine import Engine
-from laneway.engine.records import SYSTEM, Command, Principal, Record, RecordKind, command
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import InstanceState, InstanceStatus
 from laneway.engine.user_tasks import fitting_principal
+from laneway.records import SYSTEM, Command, Principal, Record, RecordKind, command
 
 _RUN_NAMESPACE = uuid.UUID("9a7d1e38-2f0b-4b8e-8c1a-5d6e7f809a1b")
 _TASK_COMMANDS = frozenset({Command.CLAIM_USER_TASK, Command.UNCLAIM_USER_TASK,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 
-from laneway.engine.records import Principal, PrincipalKind, persona_key
 from laneway.engine.state import UserTask
 from laneway.model import FlowNode, Lane
+from laneway.records import Principal, PrincipalKind, persona_key
 
 PERSONA_PREFIX = "persona:"
 SLA_ATTRIBUTE = "laneway:slaMinutes"

@@ -12,7 +12,8 @@ from typing import Any
 
 import psycopg
 
-from laneway.engine import EngineState, Principal, Record, RecordKind, apply_event
+from laneway.engine import EngineState, apply_event
+from laneway.records import Principal, Record, RecordKind
 from services.audit.chain import ChainRow, Verification, verify_chain
 from services.audit.sink import EPOCH
 

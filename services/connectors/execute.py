@@ -43,7 +43,7 @@ from laneway.connectors import (
     RetryPolicy,
     Secrets,
 )
-from laneway.engine.records import Command, Principal, PrincipalKind, command
+from laneway.records import Command, Principal, PrincipalKind, command
 from services.connectors import metrics
 from services.connectors.idempotency import IdempotencyStore, idempotency_key
 

@@ -21,7 +21,7 @@ from redis import Redis
 from laneway.auth.http import Authenticated, require_role
 from laneway.bpmn import MAX_BYTES
 from laneway.engine.check import missing_personas
-from laneway.engine.records import Principal
+from laneway.records import Principal
 from services.definitions.deploy import Deployer
 from services.definitions.forms_store import FormStore, StartForms
 from services.definitions.metrics import Metrics

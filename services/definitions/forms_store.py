@@ -18,8 +18,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from laneway.bpmn import parse
-from laneway.engine.records import Principal
 from laneway.forms import start_form
+from laneway.records import Principal
 
 
 @dataclass(frozen=True, slots=True)

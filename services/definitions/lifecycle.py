@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from laneway.engine.records import Event, Principal, Record, RecordKind
+from laneway.records import Event, Principal, Record, RecordKind
 
 
 class State(StrEnum):

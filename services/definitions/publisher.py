@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from laneway.codec import DefinitionRecord, decode_definition, encode_definition, encode_record
-from laneway.engine.records import Record
 from laneway.kafka import consumer_config, producer_config
+from laneway.records import Record
 from laneway.topics import Topics, is_broadcast
 from services.definitions.store import DefinitionStore
 

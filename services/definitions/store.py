@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from laneway.codec import DefinitionRecord
-from laneway.engine.records import Principal
+from laneway.records import Principal
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from laneway.bpmn import parse
-from laneway.engine.records import Principal, Record
 from laneway.model import Process
 from laneway.problems import Problem
+from laneway.records import Principal, Record
 from services.definitions.lifecycle import (
     PUBLISHED,
     State,

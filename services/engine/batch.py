@@ -24,8 +24,9 @@ from confluent_kafka import Message
 
 from laneway.codec import DecodeError, JobRecord, dead_letter_headers, decode_record, encode_job
 from laneway.codec import encode_record as encode
-from laneway.engine import Command, DefinitionRepository, Event, Record, RecordKind
+from laneway.engine import DefinitionRepository
 from laneway.engine.state import InstanceStatus
+from laneway.records import Command, Event, Record, RecordKind
 from laneway.topics import Topics, is_broadcast, message_key
 from services.engine.partitions import (
     PartitionState,

@@ -28,8 +28,9 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from laneway.engine import DefinitionRepository, Record
+from laneway.engine import DefinitionRepository
 from laneway.kafka import consumer_config, producer_config
+from laneway.records import Record
 from laneway.topics import Topics
 from services.engine import metrics
 from services.engine.admin import Cluster

@@ -11,8 +11,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping
 
-from laneway.engine.records import Command, Record, RecordKind, command
 from laneway.engine.state import InstanceState, InstanceStatus
+from laneway.records import Command, Record, RecordKind, command
 
 
 class TimerSchedule:

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from laneway.engine.records import Command, Event, Record, RecordKind, persona_key
+from laneway.records import Command, Event, Record, RecordKind, persona_key
 from services.audit.chain import jsonb_safe
 
 __all__ = [

@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from laneway.engine.records import Command, Principal, command
+from laneway.records import Command, Principal, RejectionType, command
 from laneway.settings import positive_float
 from services.definitions.deps import CurrentPrincipal
 from services.definitions.publisher import Publisher
@@ -42,8 +42,8 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 DEFAULT_ANSWER_S = 10.0
 _POLL_S = 0.05
-_STATUS_OF_REJECTION = {"FORBIDDEN": status.HTTP_403_FORBIDDEN,
-                        "NOT_FOUND": status.HTTP_404_NOT_FOUND}
+_STATUS_OF_REJECTION: dict[str, int] = {RejectionType.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+                        RejectionType.NOT_FOUND: status.HTTP_404_NOT_FOUND}
 _SEE_ALL = ("operator",)  # and admin (Principal.has_role)
 
 
@@ -267,7 +267,7 @@ def complete_task(task_id: str, pool: Pool, sender: Sender, principal: CurrentPr
             return JSONResponse(
                 {"detail": f"Expected form '{form}' of task '{task_id}' in the form registry, "
                            "but there is none: upload it (PUT /api/form-schemas/{formId})",
-                 "rejectionType": "UNKNOWN_FORM"},
+                 "rejectionType": RejectionType.UNKNOWN_FORM.value},
                 status_code=status.HTTP_409_CONFLICT)
         if problems:
             return JSONResponse(

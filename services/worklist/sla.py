@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from laneway.engine.records import Command, Principal, PrincipalKind, Record, command
+from laneway.records import Command, Principal, PrincipalKind, Record, command
 
 __all__ = ["SLA_PRINCIPAL", "CommandSender", "SlaLoop"]
 

@@ -11,8 +11,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from laneway.engine.records import Principal, persona_key
 from laneway.engine.user_tasks import person_refusal
+from laneway.records import Principal, persona_key
 
 __all__ = ["Answer", "Order", "Scope", "Sort", "State", "TaskQuery", "answer", "get_task",
            "search_tasks"]

@@ -42,8 +42,8 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from laneway.codec import decode_job, decode_record, encode_record
-from laneway.engine.records import SYSTEM, Command, Principal, PrincipalKind, Record, command
 from laneway.kafka import consumer_config, producer_config
+from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, command
 from laneway.topics import Topics
 from scripts.services import ServiceError, Supervisor, down, up
 from scripts.services.health import probe

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from laneway.bpmn import LANEWAY_NS
-from laneway.engine.records import Record
+from laneway.records import Record
 from scripts.stack import Connections
 from scripts.stack import Settings as StackSettings
 from scripts.stack.config import StackError

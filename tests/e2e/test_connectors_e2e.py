@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from laneway.bpmn import LANEWAY_NS
-from laneway.engine.records import Record
+from laneway.records import Record
 from scripts.stack.testing import unique_name, wait_until
 from tests.connector_servers import RecordingServer, recording_server
 from tests.e2e.harness import Completions, Laneway, TopicReader, free_port, of, start_commands

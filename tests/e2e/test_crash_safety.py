@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from laneway.bpmn import LANEWAY_NS
-from laneway.engine.records import Record
+from laneway.records import Record
 from scripts.stack.testing import unique_name, wait_until
 from tests.e2e.harness import Completions, Laneway, TopicReader, job_worker, start_commands
 

@@ -18,7 +18,7 @@ import pytest
 
 from laneway.bpmn import LANEWAY_NS
 from laneway.engine.processors.call_activity import child_instance_id
-from laneway.engine.records import Command, Principal, PrincipalKind, Record, RecordKind
+from laneway.records import Command, Principal, PrincipalKind, Record, RecordKind
 from scripts.stack.testing import unique_name, wait_until
 from tests.e2e.harness import Laneway, TopicReader, command_record, is_done, job_worker, of, send
 

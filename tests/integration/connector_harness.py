@@ -21,8 +21,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from laneway.codec import JobRecord, decode_record, encode_job
 from laneway.connectors import Connector
-from laneway.engine.records import Principal, PrincipalKind, Record
 from laneway.kafka import consumer_config, producer_config
+from laneway.records import Principal, PrincipalKind, Record
 from laneway.topics import Topics
 from scripts.stack.testing import unique_name, wait_until
 from services.connectors.settings import ConnectorsSettings, load_settings

@@ -30,11 +30,11 @@ from laneway.codec import (
     decode_record,
     encode_state,
 )
-from laneway.engine.records import SYSTEM, Command, RecordKind
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.runner import Answers, LocalRunner
 from laneway.engine.state import Incident, InstanceState
 from laneway.kafka import producer_config
+from laneway.records import SYSTEM, Command, RecordKind
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
 from services.definitions.app import create_app

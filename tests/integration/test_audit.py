@@ -34,17 +34,10 @@ from psycopg import sql
 
 from laneway.bpmn import LANEWAY_NS, parse
 from laneway.codec import encode_record, read_dead_letter_headers
-from laneway.engine import (
-    SYSTEM,
-    Command,
-    DefinitionRepository,
-    Principal,
-    PrincipalKind,
-    Record,
-    RecordKind,
-)
+from laneway.engine import DefinitionRepository
 from laneway.engine.runner import Answers, LocalRunner
 from laneway.kafka import consumer_config, producer_config
+from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind
 from laneway.topics import Topics
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until

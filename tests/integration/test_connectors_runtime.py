@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from laneway.codec import read_dead_letter_headers
-from laneway.engine.records import Principal, PrincipalKind, Record
+from laneway.records import Principal, PrincipalKind, Record
 from scripts.stack import Connections
 from scripts.stack.testing import wait_until
 from tests.connector_servers import RecordingServer, recording_server

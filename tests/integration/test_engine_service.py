@@ -34,19 +34,10 @@ from laneway.codec import (
     encode_record,
     read_dead_letter_headers,
 )
-from laneway.engine import (
-    SYSTEM,
-    Command,
-    Engine,
-    Principal,
-    PrincipalKind,
-    ProcessingResult,
-    Record,
-    RecordKind,
-    command,
-)
+from laneway.engine import Engine, ProcessingResult
 from laneway.engine.processors.call_activity import child_instance_id
 from laneway.kafka import consumer_config, producer_config
+from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind, command
 from laneway.settings import Settings
 from laneway.topics import Topics, is_broadcast
 from scripts.stack import Connections

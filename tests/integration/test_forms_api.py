@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from redis import Redis
 
 from laneway.codec import decode_record
-from laneway.engine.records import Command, Record
+from laneway.records import Command, Record
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
 from services.definitions.app import create_app

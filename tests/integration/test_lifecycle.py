@@ -27,8 +27,8 @@ from prometheus_client import CollectorRegistry
 from laneway.auth.dev import issue_token
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import decode_definition, decode_record
-from laneway.engine.records import Event, RecordKind
 from laneway.kafka import consumer_config, producer_config
+from laneway.records import Event, RecordKind
 from laneway.settings import SettingsError
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until

@@ -32,7 +32,8 @@ from laneway.codec import (
     read_dead_letter_headers,
 )
 from laneway.db import connect_kwargs
-from laneway.engine.records import (
+from laneway.kafka import consumer_config, producer_config
+from laneway.records import (
     Command,
     Event,
     Principal,
@@ -41,7 +42,6 @@ from laneway.engine.records import (
     RecordKind,
     command,
 )
-from laneway.kafka import consumer_config, producer_config
 from laneway.settings import Settings
 from laneway.topics import Topics
 from scripts.stack import Connections

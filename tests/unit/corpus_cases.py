@@ -16,9 +16,9 @@ from typing import Any
 
 from laneway.bpmn import parse_file
 from laneway.engine import DefinitionRepository
-from laneway.engine.records import Command, Record, RecordKind
 from laneway.engine.runner import Answers, JobAnswer, LocalRunner, Outcome
 from laneway.engine.state import InstanceStatus
+from laneway.records import Command, Record, RecordKind
 
 
 def corpus_dir() -> Path:

@@ -18,7 +18,7 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, Key, KeySet, OctKey, OKPKey, RSAKey
 
 from laneway.auth import AuthError, AuthSettings, KeySourceError, TokenVerifier
-from laneway.engine.records import PrincipalKind
+from laneway.records import PrincipalKind
 from laneway.settings import SettingsError
 
 NOW = 1_800_000_000

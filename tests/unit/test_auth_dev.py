@@ -10,7 +10,7 @@ import pytest
 
 from laneway.auth import AuthError, AuthSettings, TokenVerifier
 from laneway.auth.dev import ensure_dev_key, issue_secret_token, issue_token, load_signing_key
-from laneway.engine.records import PrincipalKind
+from laneway.records import PrincipalKind
 
 SECRET = "k" * 32
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from laneway.auth import AuthSettings, TokenVerifier
 from laneway.auth.dev import ensure_dev_key, issue_token
 from laneway.auth.http import Authenticated, MaybeAuthenticated, require_role
-from laneway.engine.records import Principal
+from laneway.records import Principal
 
 
 def build_app(verifier: object) -> FastAPI:

@@ -10,7 +10,7 @@ import pytest
 from laneway.auth import AuthSettings, TokenVerifier
 from laneway.auth.dev import ensure_dev_key
 from laneway.cli import main
-from laneway.engine.records import PrincipalKind
+from laneway.records import PrincipalKind
 
 
 @pytest.fixture

@@ -33,8 +33,8 @@ from laneway.codec.codec import HEADER_SIZE
 from laneway.codec.schemas import MARKER, fingerprint
 from laneway.codec.values import MAX_DEPTH
 from laneway.engine import DefinitionRepository
-from laneway.engine.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind
 from laneway.engine.runner import Answers, LocalRunner
+from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind
 
 DIAGRAM = f"""<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"

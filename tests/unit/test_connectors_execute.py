@@ -14,7 +14,7 @@ import pytest
 
 from laneway.codec import JobRecord, decode_record
 from laneway.connectors import BpmnError, Connector, ConnectorContext, Job, JobFailed, Secrets
-from laneway.engine.records import Principal, PrincipalKind, Record
+from laneway.records import Principal, PrincipalKind, Record
 from services.connectors.execute import Runtime, execute
 from services.connectors.idempotency import IdempotencyStore
 

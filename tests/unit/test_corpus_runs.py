@@ -35,8 +35,8 @@ import pytest
 
 from laneway.bpmn import parse_file
 from laneway.engine import DefinitionRepository
-from laneway.engine.records import Record
 from laneway.problems import DiagramError
+from laneway.records import Record
 from tests.unit.corpus_cases import (
     Case,
     Ran,

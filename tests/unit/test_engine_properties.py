@@ -28,16 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from laneway.bpmn import LANEWAY_NS, parse
-from laneway.engine import (
-    Command,
-    DefinitionRepository,
-    EngineState,
-    InstanceState,
-    Record,
-    RecordKind,
-    apply_event,
-)
+from laneway.engine import DefinitionRepository, EngineState, InstanceState, apply_event
 from laneway.engine.runner import Answers, LocalRunner, Outcome
+from laneway.records import Command, Record, RecordKind
 
 TaskKind = Literal["task", "user", "service"]
 PROCESS_ID = "prop"

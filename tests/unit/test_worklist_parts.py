@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from laneway.engine.records import Record, RecordKind
+from laneway.records import Record, RecordKind
 from laneway.settings import SettingsError
 from services.worklist.projection import command_id_of, is_task_record, parse_task_id, task_id
 from services.worklist.settings import load_settings

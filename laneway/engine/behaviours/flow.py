@@ -11,11 +11,11 @@ from laneway.engine.behaviours.registry import PROCESSORS
 from laneway.engine.context import Processing
 from laneway.engine.executable import NO_SCOPE
 from laneway.engine.expressions import evaluate, evaluate_condition
-from laneway.engine.records import Command, Event
 from laneway.engine.state import MI_BODY_KIND, PROCESS_KIND, ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import FlowNode, NodeKind
 from laneway.model._elements import SUBPROCESS_KINDS
+from laneway.records import Command, Event, IncidentType
 
 SCOPE_KINDS = frozenset(k.value for k in SUBPROCESS_KINDS) | {PROCESS_KIND}
 
@@ -69,7 +69,7 @@ def run_activation(
             seen = vars_.visible(ctx.inst, elem.key)
             values = {target: evaluate(src, seen) for src, target in node.io.inputs}
         except ExpressionError as exc:
-            work.raise_incident(ctx, elem, "IO_MAPPING_ERROR",
+            work.raise_incident(ctx, elem, IncidentType.IO_MAPPING_ERROR,
                                 f"Expected to map the inputs of '{node.id}', but {exc}")
             return
         vars_.set_local(ctx, elem, values)
@@ -109,7 +109,7 @@ def complete(
         try:
             chosen = select_flows(ctx, elem.key, node)
         except ExpressionError as exc:
-            work.raise_incident(ctx, elem, "CONDITION_ERROR", str(exc), stage="complete")
+            work.raise_incident(ctx, elem, IncidentType.CONDITION_ERROR, str(exc), stage="complete")
             return
     else:
         chosen = flows
@@ -158,7 +158,7 @@ def _map_outputs(
         seen = vars_.visible(ctx.inst, elem.key)
         values = {target: evaluate(src, seen) for src, target in node.io.outputs}
     except ExpressionError as exc:
-        work.raise_incident(ctx, elem, "IO_MAPPING_ERROR",
+        work.raise_incident(ctx, elem, IncidentType.IO_MAPPING_ERROR,
                             f"Expected to map the outputs of '{node.id}', but {exc}",
                             stage="complete")
         return False

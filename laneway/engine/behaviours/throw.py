@@ -9,11 +9,11 @@ from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.executable import NO_SCOPE
 from laneway.engine.expressions import evaluate
-from laneway.engine.records import Command, Event
 from laneway.engine.state import MI_BODY_KIND, PROCESS_KIND, ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import EventKind, FlowNode, NodeKind
 from laneway.model._elements import SUBPROCESS_KINDS
+from laneway.records import Command, Event, IncidentType
 
 _SCOPES = frozenset(k.value for k in SUBPROCESS_KINDS) | {PROCESS_KIND}
 
@@ -171,7 +171,7 @@ def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> b
         elif message is not None and message.correlation_key is not None:
             correlation = str(evaluate(message.correlation_key, seen) or "")
     except ExpressionError as exc:
-        work.raise_incident(ctx, elem, "EXTRACT_VALUE_ERROR",
+        work.raise_incident(ctx, elem, IncidentType.EXTRACT_VALUE_ERROR,
                             f"Expected to evaluate the correlation key of '{name}', but {exc}")
         return False
     ctx.follow_up(Command.PUBLISH_MESSAGE, ctx.inst.instance_id, {

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from laneway.engine.context import Processing
-from laneway.engine.records import Event
 from laneway.engine.state import ElementInstance, InstanceState
+from laneway.records import Event
 
 
 def visible(inst: InstanceState, key: int) -> ChainMap[str, Any]:

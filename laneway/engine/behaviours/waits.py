@@ -12,10 +12,10 @@ from laneway.engine.behaviours import variables as vars_
 from laneway.engine.behaviours import work
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate
-from laneway.engine.records import Command, Event
 from laneway.engine.state import ElementInstance, Subscription
 from laneway.expr import ExpressionError
 from laneway.model import EventKind, FlowNode, NodeKind
+from laneway.records import Command, Event, IncidentType
 from laneway.timers import TimerError, parse_timer
 
 _WAITABLE = frozenset({EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL})
@@ -86,7 +86,7 @@ def open_timer(
         due = (schedule.first_due(now) if previous_due is None
                else schedule.next_due(previous_due, fired))
     except (ExpressionError, TimerError) as exc:
-        work.raise_incident(ctx, owner, "TIMER_ERROR",
+        work.raise_incident(ctx, owner, IncidentType.TIMER_ERROR,
                             f"Expected a valid timer on '{catch.id}', but {exc}")
         return False
     if due is None:
@@ -120,7 +120,7 @@ def open_message(ctx: Processing, owner: ElementInstance, catch: FlowNode, ref: 
         try:
             value = evaluate(expr, vars_.visible(ctx.inst, owner.key))
         except ExpressionError as exc:
-            work.raise_incident(ctx, owner, "EXTRACT_VALUE_ERROR",
+            work.raise_incident(ctx, owner, IncidentType.EXTRACT_VALUE_ERROR,
                                 f"Expected to evaluate the correlation key of message "
                                 f"'{name}', but {exc}")
             return False

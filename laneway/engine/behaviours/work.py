@@ -8,7 +8,6 @@ from typing import Any
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate, written_expression
-from laneway.engine.records import Event
 from laneway.engine.state import ElementInstance
 from laneway.engine.user_tasks import (
     ESCALATION_ATTRIBUTE,
@@ -18,6 +17,7 @@ from laneway.engine.user_tasks import (
 )
 from laneway.expr import ExpressionError
 from laneway.model import FlowNode
+from laneway.records import Event, IncidentType
 
 DEFAULT_RETRIES = 3
 
@@ -25,7 +25,7 @@ DEFAULT_RETRIES = 3
 def raise_incident(
     ctx: Processing,
     elem: ElementInstance,
-    error_type: str,
+    error_type: IncidentType,
     message: str,
     *,
     job_key: int = 0,
@@ -34,7 +34,7 @@ def raise_incident(
     """Park the element with an incident; resolving it picks up again at `stage`."""
     key = ctx.new_key()
     ctx.write_element(Event.INCIDENT_CREATED, elem, {
-        "key": key, "errorType": error_type, "message": message, "jobKey": job_key,
+        "key": key, "errorType": error_type.value, "message": message, "jobKey": job_key,
         "stage": stage,
     })
 

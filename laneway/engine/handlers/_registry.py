@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from laneway.engine.context import Processing
-from laneway.engine.records import Command
+from laneway.records import Command, RejectionType
 
 Handler = Callable[[Processing], None]
 HANDLERS: dict[str, Handler] = {}
@@ -24,11 +24,11 @@ def live_instance(ctx: Processing) -> bool:
     inst = ctx.state.instances.get(ctx.cmd.instance_id)
     if inst is None:
         ctx.reject(f"Expected an instance '{ctx.cmd.instance_id}', but there is none",
-                   "NOT_FOUND")
+                   RejectionType.NOT_FOUND)
         return False
     if inst.status != "ACTIVE":
         ctx.reject(f"Expected instance '{inst.instance_id}' to be active, but it is "
-                   f"{inst.status}", "INVALID_STATE")
+                   f"{inst.status}", RejectionType.INVALID_STATE)
         return False
     return True
 
@@ -38,6 +38,6 @@ def command_variables(ctx: Processing) -> dict[str, object] | None:
     object."""
     variables = ctx.cmd.value.get("variables") or {}
     if not isinstance(variables, dict):
-        ctx.reject("Expected variables to be an object", "INVALID_ARGUMENT")
+        ctx.reject("Expected variables to be an object", RejectionType.INVALID_ARGUMENT)
         return None
     return dict(variables)

@@ -12,8 +12,8 @@ import uuid
 from laneway.engine.behaviours import waits
 from laneway.engine.context import Processing
 from laneway.engine.handlers._registry import handles, live_instance
-from laneway.engine.records import Command, Event
 from laneway.model import EventKind
+from laneway.records import Command, Event, RejectionType
 
 _START_NAMESPACE = uuid.UUID("0c2b4f7e-8a55-4d4b-a3f5-7f3c9e1d2b60")
 
@@ -31,11 +31,11 @@ def trigger_timer(ctx: Processing) -> None:
     key = ctx.cmd.value.get("timerKey")
     timer = ctx.inst.timers.get(key) if isinstance(key, int) else None
     if timer is None:
-        ctx.reject(f"Expected timer {key} to be scheduled, but it is not", "NOT_FOUND")
+        ctx.reject(f"Expected timer {key} to be scheduled, but it is not", RejectionType.NOT_FOUND)
         return
     if ctx.cmd.timestamp < timer.due:
         ctx.reject(f"Expected timer {key} to be due, but it is due at {timer.due}",
-                   "INVALID_STATE")
+                   RejectionType.INVALID_STATE)
         return
     owner = ctx.inst.elements[timer.element_key]
     ctx.write_element(Event.TIMER_TRIGGERED, owner, {"key": timer.key, "due": timer.due,
@@ -57,13 +57,13 @@ def publish_message(ctx: Processing) -> None:
     ttl = v.get("ttl", 0)
     if not name or not isinstance(variables, dict) or not isinstance(ttl, int) or ttl < 0:
         ctx.reject("Expected a message name, variables as an object and a time to live in "
-                   "milliseconds (zero or more)", "INVALID_ARGUMENT")
+                   "milliseconds (zero or more)", RejectionType.INVALID_ARGUMENT)
         return
     for old in [m for m in ctx.state.messages.values() if m.expires <= cmd.timestamp]:
         ctx.write(Event.MESSAGE_EXPIRED, {"messageId": old.message_id, "name": old.name})
     if message_id in ctx.state.messages:
         ctx.reject(f"Expected a new message id, but '{message_id}' was already published",
-                   "ALREADY_EXISTS")
+                   RejectionType.ALREADY_EXISTS)
         return
     ctx.write(Event.MESSAGE_PUBLISHED, {
         "name": name, "correlationKey": correlation, "variables": variables,
@@ -167,7 +167,7 @@ def correlate_message(ctx: Processing) -> None:
     sub = ctx.inst.message_subs.get(key) if isinstance(key, int) else None
     if sub is None:
         ctx.reject(f"Expected message subscription {key} to be open, but it is not",
-                   "NOT_FOUND")
+                   RejectionType.NOT_FOUND)
         _retract(ctx)
         return
     keep = waits.keeps_open(ctx, sub.element_id)
@@ -185,7 +185,8 @@ def broadcast_signal(ctx: Processing) -> None:
     name = str(v.get("name", ""))
     variables = v.get("variables") or {}
     if not name or not isinstance(variables, dict):
-        ctx.reject("Expected a signal name and variables as an object", "INVALID_ARGUMENT")
+        ctx.reject("Expected a signal name and variables as an object",
+                   RejectionType.INVALID_ARGUMENT)
         return
     ctx.write(Event.SIGNAL_BROADCAST, {"name": name, "variables": variables})
     # the throwing instance already had the signal, at the moment it threw it
@@ -211,6 +212,7 @@ def trigger_signal(ctx: Processing) -> None:
     key = ctx.cmd.value.get("subKey")
     sub = ctx.inst.signal_subs.get(key) if isinstance(key, int) else None
     if sub is None:
-        ctx.reject(f"Expected signal subscription {key} to be open, but it is not", "NOT_FOUND")
+        ctx.reject(f"Expected signal subscription {key} to be open, but it is not",
+                   RejectionType.NOT_FOUND)
         return
     waits.deliver_signal(ctx, sub, dict(ctx.cmd.value.get("variables") or {}))

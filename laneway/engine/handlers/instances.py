@@ -7,10 +7,10 @@ from typing import Any
 from laneway.engine.behaviours import flow
 from laneway.engine.context import Processing
 from laneway.engine.handlers._registry import handles, live_instance
-from laneway.engine.records import Command, Event
 from laneway.engine.repository import RetiredError
 from laneway.engine.state import PROCESS_KIND
 from laneway.model import EventKind, NodeKind
+from laneway.records import Command, Event, IncidentType, RejectionType
 
 
 @handles(Command.START_INSTANCE)
@@ -19,16 +19,17 @@ def start_instance(ctx: Processing) -> None:
     cmd = ctx.cmd
     v = cmd.value
     if cmd.instance_id in ctx.state.instances:
-        ctx.reject(f"Expected a new instance id, but '{cmd.instance_id}' exists", "ALREADY_EXISTS")
+        ctx.reject(f"Expected a new instance id, but '{cmd.instance_id}' exists",
+                   RejectionType.ALREADY_EXISTS)
         return
     process_id = str(v.get("processId", ""))
     try:
         proc = ctx.repository.startable(process_id, v.get("version"))
     except RetiredError as exc:
-        ctx.reject(str(exc.args[0]), "RETIRED")
+        ctx.reject(str(exc.args[0]), RejectionType.RETIRED)
         return
     except KeyError as exc:
-        ctx.reject(str(exc.args[0]), "NOT_FOUND")
+        ctx.reject(str(exc.args[0]), RejectionType.NOT_FOUND)
         return
     start_id = v.get("startEventId")
     start = None
@@ -36,16 +37,17 @@ def start_instance(ctx: Processing) -> None:
         start = proc.process.nodes.get(start_id)
         if start is None or start.kind != NodeKind.START_EVENT or start.parent:
             ctx.reject(f"Expected '{start_id}' to be a start event of process '{process_id}', "
-                       "but it is not", "INVALID_ARGUMENT")
+                       "but it is not", RejectionType.INVALID_ARGUMENT)
             return
     elif not proc.entry_nodes.get("", ()):
         kinds = sorted({s.event_kind.value for s in proc.start_events})
         ctx.reject(f"Expected process '{process_id}' to have a none start event, but it starts "
-                   f"only on events ({', '.join(kinds)}); name the start event", "INVALID_ARGUMENT")
+                   f"only on events ({', '.join(kinds)}); name the start event",
+                   RejectionType.INVALID_ARGUMENT)
         return
     variables = v.get("variables") or {}
     if not isinstance(variables, dict):
-        ctx.reject("Expected variables to be an object", "INVALID_ARGUMENT")
+        ctx.reject("Expected variables to be an object", RejectionType.INVALID_ARGUMENT)
         return
     value: dict[str, Any] = {"key": 1, "processId": proc.id, "version": proc.version}
     if v.get("businessKey") is not None:
@@ -79,7 +81,8 @@ def complete_call_activity(ctx: Processing) -> None:
     key = ctx.cmd.value.get("elementKey")
     elem = ctx.inst.elements.get(key) if isinstance(key, int) else None
     if elem is None or elem.kind != NodeKind.CALL_ACTIVITY.value:
-        ctx.reject(f"Expected call activity {key} to be waiting, but it is not", "NOT_FOUND")
+        ctx.reject(f"Expected call activity {key} to be waiting, but it is not",
+                   RejectionType.NOT_FOUND)
         return
     node = ctx.proc.node(elem.element_id)
     child_vars = dict(ctx.cmd.value.get("variables") or {})
@@ -98,7 +101,8 @@ def _rethrow(ctx: Processing, kind: EventKind) -> None:
     key = v.get("elementKey")
     elem = ctx.inst.elements.get(key) if isinstance(key, int) else None
     if elem is None:
-        ctx.reject(f"Expected call activity {key} to be waiting, but it is not", "NOT_FOUND")
+        ctx.reject(f"Expected call activity {key} to be waiting, but it is not",
+                   RejectionType.NOT_FOUND)
         return
     code = str(v.get("code", ""))
     message = str(v.get("message", ""))
@@ -112,7 +116,7 @@ def _rethrow(ctx: Processing, kind: EventKind) -> None:
             "elementKey": origin["elementKey"], "stage": origin.get("stage", "activate"),
             "code": code, "message": message})
         return
-    work.raise_incident(ctx, elem, "UNHANDLED_ERROR_EVENT",
+    work.raise_incident(ctx, elem, IncidentType.UNHANDLED_ERROR_EVENT,
                         f"Expected the error '{code}' thrown by the called process to be "
                         "caught, but it was not")
 
@@ -130,9 +134,9 @@ def error_not_caught(ctx: Processing) -> None:
     elem = ctx.inst.elements.get(key) if isinstance(key, int) else None
     if elem is None:
         ctx.reject(f"Expected element {key} to be where the error was thrown, but it ended",
-                   "NOT_FOUND")
+                   RejectionType.NOT_FOUND)
         return
-    work.raise_incident(ctx, elem, "UNHANDLED_ERROR_EVENT",
+    work.raise_incident(ctx, elem, IncidentType.UNHANDLED_ERROR_EVENT,
                         f"Expected to throw an error event with the code '{v.get('code', '')}', "
                         "but no instance up the call chain caught it",
                         job_key=elem.key if v.get("stage") == "job" else 0,

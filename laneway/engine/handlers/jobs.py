@@ -6,9 +6,9 @@ from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.handlers._registry import command_variables, handles, live_instance
 from laneway.engine.processors.decision import DECISION_JOB_TYPE
-from laneway.engine.records import Command, Event
 from laneway.engine.state import ElementInstance, Job
 from laneway.model import EventKind
+from laneway.records import Command, Event, IncidentType, RejectionType
 
 
 def _job(ctx: Processing, decision: bool = False) -> tuple[Job, ElementInstance] | None:
@@ -18,15 +18,16 @@ def _job(ctx: Processing, decision: bool = False) -> tuple[Job, ElementInstance]
     job = ctx.inst.jobs.get(key) if isinstance(key, int) else None
     if job is None:
         ctx.reject(f"Expected job {key} of instance '{ctx.inst.instance_id}' to be active, but "
-                   "it is not (completed, cancelled or never created)", "NOT_FOUND")
+                   "it is not (completed, cancelled or never created)", RejectionType.NOT_FOUND)
         return None
     if job.state != "ACTIVATABLE":
         ctx.reject(f"Expected job {key} to be active, but it failed with no retries left; "
-                   "resolve its incident first", "INVALID_STATE")
+                   "resolve its incident first", RejectionType.INVALID_STATE)
         return None
     if (job.type == DECISION_JOB_TYPE) != decision:
         wanted = "SUBMIT_DECISION" if job.type == DECISION_JOB_TYPE else "COMPLETE_JOB"
-        ctx.reject(f"Expected {wanted} for job {key} of type '{job.type}'", "INVALID_ARGUMENT")
+        ctx.reject(f"Expected {wanted} for job {key} of type '{job.type}'",
+                   RejectionType.INVALID_ARGUMENT)
         return None
     return job, ctx.inst.elements[job.element_key]
 
@@ -53,13 +54,13 @@ def fail_job(ctx: Processing) -> None:
     job, elem = found
     retries = ctx.cmd.value.get("retries", job.retries - 1)
     if not isinstance(retries, int):
-        ctx.reject("Expected retries to be a whole number", "INVALID_ARGUMENT")
+        ctx.reject("Expected retries to be a whole number", RejectionType.INVALID_ARGUMENT)
         return
     message = str(ctx.cmd.value.get("errorMessage", ""))
     ctx.write_element(Event.JOB_FAILED, elem, {"key": job.key, "type": job.type,
                                                "retries": retries, "errorMessage": message})
     if retries <= 0:
-        work.raise_incident(ctx, elem, "JOB_NO_RETRIES",
+        work.raise_incident(ctx, elem, IncidentType.JOB_NO_RETRIES,
                             message or f"job of type '{job.type}' failed with no retries left",
                             job_key=job.key, stage="job")
 
@@ -80,7 +81,7 @@ def throw_error(ctx: Processing) -> None:
     ctx.write_element(Event.JOB_ERROR_THROWN, elem, {"key": job.key, "type": job.type,
                                                      "errorCode": code, "errorMessage": message})
     if not throw.throw(ctx, elem, EventKind.ERROR, code, message, variables, stage="job"):
-        work.raise_incident(ctx, elem, "UNHANDLED_ERROR_EVENT",
+        work.raise_incident(ctx, elem, IncidentType.UNHANDLED_ERROR_EVENT,
                             f"Expected to throw an error event with the code '{code}', but it "
                             "was not caught", job_key=job.key, stage="job")
 
@@ -95,16 +96,16 @@ def submit_decision(ctx: Processing) -> None:
     node = ctx.proc.node(elem.element_id)
     flows = ctx.cmd.value.get("flows")
     if not isinstance(flows, list) or not flows:
-        ctx.reject("Expected a non-empty list of flow ids to take", "INVALID_ARGUMENT")
+        ctx.reject("Expected a non-empty list of flow ids to take", RejectionType.INVALID_ARGUMENT)
         return
     unknown = [f for f in flows if f not in node.outgoing]
     if unknown:
         ctx.reject(f"Expected outgoing flows of '{node.id}', but got {unknown}",
-                   "INVALID_ARGUMENT")
+                   RejectionType.INVALID_ARGUMENT)
         return
     if node.kind.value == "exclusiveGateway" and len(flows) != 1:
         ctx.reject(f"Expected exactly one flow for exclusive gateway '{node.id}', but got "
-                   f"{len(flows)}", "INVALID_ARGUMENT")
+                   f"{len(flows)}", RejectionType.INVALID_ARGUMENT)
         return
     chosen = list(dict.fromkeys(str(f) for f in flows))
     ctx.write_element(Event.JOB_COMPLETED, elem, {"key": job.key, "type": job.type,
@@ -121,7 +122,7 @@ def resolve_incident(ctx: Processing) -> None:
     key = ctx.cmd.value.get("incidentKey")
     incident = ctx.inst.incidents.get(key) if isinstance(key, int) else None
     if incident is None:
-        ctx.reject(f"Expected incident {key} to be open, but it is not", "NOT_FOUND")
+        ctx.reject(f"Expected incident {key} to be open, but it is not", RejectionType.NOT_FOUND)
         return
     elem = ctx.inst.elements[incident.element_key]
     ctx.write_element(Event.INCIDENT_RESOLVED, elem, {"key": incident.key, "reason": "resolved"})
@@ -138,6 +139,6 @@ def resolve_incident(ctx: Processing) -> None:
         flow.complete(ctx, elem)
     elif elem.kind == "multiInstanceBody":
         ctx.reject("Expected an incident that can be retried; cancel the instance instead",
-                   "INVALID_STATE")
+                   RejectionType.INVALID_STATE)
     else:
         flow.run_activation(ctx, elem, node, None)

@@ -16,9 +16,9 @@ from laneway.engine.behaviours import flow, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.handlers._registry import command_variables, handles, live_instance
-from laneway.engine.records import Command, Event, PrincipalKind
 from laneway.engine.state import UserTask
 from laneway.engine.user_tasks import refusal
+from laneway.records import Command, Event, PrincipalKind, RejectionType
 
 
 def _task(ctx: Processing) -> UserTask | None:
@@ -28,7 +28,7 @@ def _task(ctx: Processing) -> UserTask | None:
     task = ctx.inst.user_tasks.get(key) if isinstance(key, int) else None
     if task is None:
         ctx.reject(f"Expected user task {key} of instance '{ctx.inst.instance_id}' to be open, "
-                   "but it is not", "NOT_FOUND")
+                   "but it is not", RejectionType.NOT_FOUND)
     return task
 
 
@@ -52,7 +52,7 @@ def _permitted(ctx: Processing) -> UserTask | None:
         return None
     reason = refusal(ctx.cmd.principal, task)
     if reason is not None:
-        ctx.reject(reason, "FORBIDDEN", **_element(task))
+        ctx.reject(reason, RejectionType.FORBIDDEN, **_element(task))
         return None
     return task
 
@@ -64,7 +64,8 @@ def _owned(ctx: Processing, task: UserTask, doing: str) -> bool:
         return True
     how = "claimed by" if task.claimant else "assigned to"
     ctx.reject(f"Expected {_who(ctx)} to own {_what(task)} to {doing} it, but it is {how} "
-               f"'{owner}'; only '{owner}' may {doing} it", "FORBIDDEN", **_element(task))
+               f"'{owner}'; only '{owner}' may {doing} it", RejectionType.FORBIDDEN,
+               **_element(task))
     return False
 
 
@@ -80,7 +81,7 @@ def claim_user_task(ctx: Processing) -> None:
     if owner is not None and owner != ctx.cmd.principal.id:
         how = "claimed by" if task.claimant else "assigned to"
         ctx.reject(f"Expected {_what(task)} to be free for {_who(ctx)} to claim, but it is "
-                   f"{how} '{owner}'", "ALREADY_CLAIMED", **_element(task))
+                   f"{how} '{owner}'", RejectionType.ALREADY_CLAIMED, **_element(task))
         return
     elem = ctx.inst.elements[task.element_key]
     ctx.write_element(Event.USER_TASK_CLAIMED, elem,
@@ -94,7 +95,8 @@ def unclaim_user_task(ctx: Processing) -> None:
     if task is None or not _owned(ctx, task, "unclaim"):
         return
     if task.claimant is None:
-        ctx.reject(f"Expected {_what(task)} to be claimed, but it is not", "NOT_CLAIMED",
+        ctx.reject(f"Expected {_what(task)} to be claimed, but it is not",
+                   RejectionType.NOT_CLAIMED,
                    **_element(task))
         return
     elem = ctx.inst.elements[task.element_key]
@@ -128,19 +130,20 @@ def escalate_user_task(ctx: Processing) -> None:
         # escalation tells supervisors a task is late; the people doing the task must not be
         # able to raise (or spend) it themselves
         ctx.reject(f"Expected an agent (the worklist's SLA loop) or an operator to escalate "
-                   f"{_what(task)}, but {_who(ctx)} is neither", "FORBIDDEN", **_element(task))
+                   f"{_what(task)}, but {_who(ctx)} is neither", RejectionType.FORBIDDEN,
+                   **_element(task))
         return
     if task.escalated:
         ctx.reject(f"Expected {_what(task)} not to be escalated yet, but it was",
-                   "ALREADY_ESCALATED", **_element(task))
+                   RejectionType.ALREADY_ESCALATED, **_element(task))
         return
     if task.due is None:
         ctx.reject(f"Expected {_what(task)} to have a due date, but it has no "
-                   "laneway:slaMinutes", "NOT_DUE", **_element(task))
+                   "laneway:slaMinutes", RejectionType.NOT_DUE, **_element(task))
         return
     if ctx.cmd.timestamp < task.due:
         ctx.reject(f"Expected {_what(task)} to be overdue, but it is due at {task.due} and the "
-                   f"command is of {ctx.cmd.timestamp}", "NOT_DUE", **_element(task))
+                   f"command is of {ctx.cmd.timestamp}", RejectionType.NOT_DUE, **_element(task))
         return
     elem = ctx.inst.elements[task.element_key]
     escalated: dict[str, Any] = {"key": task.key, "dueDate": task.due}

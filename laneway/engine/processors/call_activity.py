@@ -10,10 +10,10 @@ from laneway.engine.behaviours import work
 from laneway.engine.behaviours.registry import processor
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate
-from laneway.engine.records import Command
 from laneway.engine.state import ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import Expression, FlowNode
+from laneway.records import Command, IncidentType
 
 _CHILD_NAMESPACE = uuid.UUID("6f1c2c53-5a53-4d0e-9b7c-2b3c0e0d4a11")
 
@@ -36,11 +36,11 @@ class CallActivityProcessor:
             try:
                 called = str(evaluate(Expression(called[1:], called, "feel"), seen))
             except ExpressionError as exc:
-                work.raise_incident(ctx, elem, "CALLED_ELEMENT_ERROR",
+                work.raise_incident(ctx, elem, IncidentType.CALLED_ELEMENT_ERROR,
                                     f"Expected to evaluate the called element, but {exc}")
                 return
         if not ctx.repository.has(called):
-            work.raise_incident(ctx, elem, "CALLED_ELEMENT_ERROR",
+            work.raise_incident(ctx, elem, IncidentType.CALLED_ELEMENT_ERROR,
                                 f"Expected process '{called}' to be deployed, but it is not")
             return
         try:
@@ -48,7 +48,7 @@ class CallActivityProcessor:
         except KeyError as exc:
             # every version is retired: the child's start would be rejected and the call
             # activity wait for good, so it waits on an incident someone can see instead
-            work.raise_incident(ctx, elem, "CALLED_ELEMENT_ERROR", str(exc.args[0]))
+            work.raise_incident(ctx, elem, IncidentType.CALLED_ELEMENT_ERROR, str(exc.args[0]))
             return
         variables = dict(ctx.inst.variables.get(elem.key, {})) if node.io.inputs else dict(seen)
         ctx.follow_up(Command.START_INSTANCE, child_instance_id(ctx.inst.instance_id, elem.key), {

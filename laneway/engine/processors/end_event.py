@@ -9,6 +9,7 @@ from laneway.engine.behaviours.registry import processor
 from laneway.engine.context import Processing
 from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode
+from laneway.records import IncidentType
 
 
 @processor("endEvent")
@@ -27,7 +28,7 @@ class EndEventProcessor:
         elif kind == EventKind.ERROR:
             code = proc.error_code(ed.ref if ed else None) or ""
             if not throw.throw(ctx, elem, EventKind.ERROR, code):
-                work.raise_incident(ctx, elem, "UNHANDLED_ERROR_EVENT",
+                work.raise_incident(ctx, elem, IncidentType.UNHANDLED_ERROR_EVENT,
                                     f"Expected to throw an error event with the code '{code}', "
                                     "but it was not caught")
             return

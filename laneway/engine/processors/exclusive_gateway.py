@@ -13,6 +13,7 @@ from laneway.engine.processors import decision
 from laneway.engine.state import ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import FlowNode
+from laneway.records import IncidentType
 
 
 @processor("exclusiveGateway")
@@ -32,7 +33,7 @@ class ExclusiveGatewayProcessor:
             try:
                 taken = condition is None or evaluate_condition(condition, seen)
             except ExpressionError as exc:
-                work.raise_incident(ctx, elem, "CONDITION_ERROR",
+                work.raise_incident(ctx, elem, IncidentType.CONDITION_ERROR,
                                     f"Expected to evaluate the condition of '{fid}', but {exc}")
                 return
             if taken:
@@ -41,6 +42,6 @@ class ExclusiveGatewayProcessor:
         if node.default_flow:
             flow.complete(ctx, elem, flows=[node.default_flow])
             return
-        work.raise_incident(ctx, elem, "CONDITION_ERROR",
+        work.raise_incident(ctx, elem, IncidentType.CONDITION_ERROR,
                             f"Expected at least one condition of gateway '{node.id}' to be true, "
                             "or a default flow, but no condition held and there is no default")

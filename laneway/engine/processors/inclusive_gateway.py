@@ -14,6 +14,7 @@ from laneway.engine.processors import decision
 from laneway.engine.state import ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import FlowNode
+from laneway.records import IncidentType
 
 
 @processor("inclusiveGateway")
@@ -35,13 +36,13 @@ class InclusiveGatewayProcessor:
                 if condition is None or evaluate_condition(condition, seen):
                     chosen.append(fid)
             except ExpressionError as exc:
-                work.raise_incident(ctx, elem, "CONDITION_ERROR",
+                work.raise_incident(ctx, elem, IncidentType.CONDITION_ERROR,
                                     f"Expected to evaluate the condition of '{fid}', but {exc}")
                 return
         if not chosen and node.default_flow:
             chosen.append(node.default_flow)
         if not chosen:
-            work.raise_incident(ctx, elem, "CONDITION_ERROR",
+            work.raise_incident(ctx, elem, IncidentType.CONDITION_ERROR,
                                 f"Expected at least one condition of gateway '{node.id}' to be "
                                 "true, or a default flow, but no condition held and there is no "
                                 "default")

@@ -7,9 +7,9 @@ from typing import Any
 from laneway.engine.behaviours import flow, throw, waits, work
 from laneway.engine.behaviours.registry import processor
 from laneway.engine.context import Processing
-from laneway.engine.records import Event
 from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode
+from laneway.records import Event
 
 
 @processor("intermediateThrowEvent")

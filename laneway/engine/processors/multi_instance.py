@@ -12,10 +12,10 @@ from laneway.engine.behaviours import flow, waits, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate, evaluate_condition
-from laneway.engine.records import Event
 from laneway.engine.state import MI_BODY_KIND, ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import FlowNode
+from laneway.records import Event, IncidentType
 
 MAX_INSTANCES = 10_000
 
@@ -59,7 +59,7 @@ def activate_body(ctx: Processing, scope: ElementInstance, node: FlowNode) -> No
               element_type=MI_BODY_KIND, token_id=key, scope_id=scope.key)
     body = ctx.inst.elements[key]
     if error is not None:
-        work.raise_incident(ctx, body, "EXTRACT_VALUE_ERROR", error)
+        work.raise_incident(ctx, body, IncidentType.EXTRACT_VALUE_ERROR, error)
         return
     if loop.output_collection:
         vars_.set_local(ctx, body, {loop.output_collection: [None] * len(items)})
@@ -129,7 +129,7 @@ def on_inner_completed(ctx: Processing, body: ElementInstance, node: FlowNode) -
         try:
             done = evaluate_condition(loop.completion_condition, seen)
         except ExpressionError as exc:
-            work.raise_incident(ctx, body, "CONDITION_ERROR",
+            work.raise_incident(ctx, body, IncidentType.CONDITION_ERROR,
                                 f"Expected to evaluate the completion condition, but {exc}",
                                 stage="complete")
             return
@@ -144,7 +144,8 @@ def on_inner_completed(ctx: Processing, body: ElementInstance, node: FlowNode) -
         try:
             items = _items(ctx, body.key, node)
         except ExpressionError as exc:
-            work.raise_incident(ctx, body, "EXTRACT_VALUE_ERROR", str(exc), stage="complete")
+            work.raise_incident(ctx, body, IncidentType.EXTRACT_VALUE_ERROR, str(exc),
+                                stage="complete")
             return
         index = body.mi_started
         start_inner(ctx, body, node, index, items[index] if index < len(items) else None)

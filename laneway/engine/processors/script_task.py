@@ -12,6 +12,7 @@ from laneway.engine.expressions import evaluate
 from laneway.engine.state import ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import Expression, FlowNode
+from laneway.records import IncidentType
 
 
 @processor("scriptTask")
@@ -32,7 +33,7 @@ class ScriptTaskProcessor:
             value = evaluate(Expression(node.script, node.script, "feel"),
                              vars_.visible(ctx.inst, elem.key))
         except ExpressionError as exc:
-            work.raise_incident(ctx, elem, "EXTRACT_VALUE_ERROR",
+            work.raise_incident(ctx, elem, IncidentType.EXTRACT_VALUE_ERROR,
                                 f"Expected to evaluate the script of '{node.id}', but {exc}")
             return
         flow.complete(ctx, elem, {node.result_variable: value} if node.result_variable else {})

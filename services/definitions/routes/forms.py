@@ -13,8 +13,8 @@ from pydantic import Field
 from redis import RedisError
 
 from laneway.auth.http import Authenticated, MaybeAuthenticated, require_role
-from laneway.engine.records import Command, Principal, PrincipalKind, command
 from laneway.forms import FormSchemaError, check_schema, validate
+from laneway.records import Command, Principal, PrincipalKind, command
 from services.definitions.deps import Deps, read_capped
 from services.definitions.models import ApiModel, Detail, StartedInstance
 from services.definitions.ratelimit import RateLimiter

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from laneway.engine.records import Command, command
+from laneway.records import Command, command
 from services.definitions.deps import TOKEN_REQUIRED, CurrentPrincipal, Deps
 from services.definitions.lifecycle import State
 from services.definitions.models import (

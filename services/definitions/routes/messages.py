@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from laneway.engine.records import Command, command
+from laneway.records import Command, command
 from services.definitions.deps import TOKEN_REQUIRED, CurrentPrincipal, Deps
 from services.definitions.models import Detail, PublishedMessage, PublishMessage
 

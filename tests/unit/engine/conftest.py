@@ -28,18 +28,9 @@ from xml.sax.saxutils import escape
 import pytest
 
 from laneway.bpmn import LANEWAY_NS, parse
-from laneway.engine import (
-    Command,
-    DefinitionRepository,
-    Engine,
-    EngineState,
-    InstanceState,
-    Principal,
-    Record,
-    RecordKind,
-    apply_event,
-)
+from laneway.engine import DefinitionRepository, Engine, EngineState, InstanceState, apply_event
 from laneway.engine.runner import Answers, LocalRunner, Outcome
+from laneway.records import Command, Principal, Record, RecordKind
 
 NAMESPACES = (
     'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" '

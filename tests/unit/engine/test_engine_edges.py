@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import RunFn
 
-from laneway.engine import Command
+from laneway.records import Command
 
 
 def test_an_error_from_one_inner_instance_is_caught_on_the_multi_instance_activity(

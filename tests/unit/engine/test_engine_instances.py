@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import Harness, RunFn, document
 
-from laneway.engine import Command, RecordKind
+from laneway.records import Command, RecordKind
 
 BUSY = """
 <message id="m" name="poke"/>

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import RunFn
 
-from laneway.engine import Command, RecordKind
+from laneway.records import Command, RecordKind
 
 TIMER_CATCH = """
 <startEvent id="s"/>

@@ -37,7 +37,7 @@ def _jobs(h: object) -> list[tuple[int, object]]:
 def _complete(h: object, key: int, variables: dict[str, object]) -> None:
     from conftest import Harness
 
-    from laneway.engine import Command
+    from laneway.records import Command
 
     assert isinstance(h, Harness)
     h.send(Command.COMPLETE_JOB, h.iid, {"jobKey": key, "variables": variables})
@@ -82,7 +82,7 @@ def test_cardinality_creates_that_many_instances(run: RunFn) -> None:
     created = h.events("USER_TASK_CREATED", "vote")
     assert [r.value["variables"]["loopCounter"] for r in created] == [1, 2, 3]
     for _ in range(3):
-        from laneway.engine import Command
+        from laneway.records import Command
 
         open_tasks = [r for r in created if not any(
             c.value["key"] == r.value["key"] for c in h.events("USER_TASK_COMPLETED"))]

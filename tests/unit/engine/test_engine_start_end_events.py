@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import RunFn
 
-from laneway.engine import Command
+from laneway.records import Command
 
 LINEAR = """
 <startEvent id="s"/>

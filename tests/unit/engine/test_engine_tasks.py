@@ -7,7 +7,7 @@ import json
 
 from conftest import RunFn
 
-from laneway.engine import Command, RecordKind
+from laneway.records import Command, RecordKind
 
 
 def test_plain_and_manual_tasks_pass_the_token_on(run: RunFn) -> None:

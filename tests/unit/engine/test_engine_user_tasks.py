@@ -9,8 +9,9 @@ from typing import Any
 from conftest import Harness, RunFn, document
 
 from laneway.bpmn import parse
-from laneway.engine import Command, DefinitionRepository, Principal, PrincipalKind, Record
+from laneway.engine import DefinitionRepository
 from laneway.engine.state import UserTask
+from laneway.records import Command, Principal, PrincipalKind, Record
 
 START = 1_767_225_600_000
 
