@@ -1,39 +1,73 @@
-"""What every projection of a Laneway topic does with one polled batch, whatever it writes.
+"""The consume-and-project loop: what every projection of a Laneway topic does, whatever it
+writes.
 
-A projection (the audit sink, the worklist) polls records, writes them to its database, sends
-what it cannot decode or write to the dead-letter topic, and only then commits the offsets: a
-batch read again after a crash changes nothing, and a dead letter is never lost (at worst sent
-twice). `read_batch` sorts a poll into records, dead letters and the offsets to commit;
-`send_dead_letters` and `commit_offsets` are the two Kafka steps after the write.
+A projection (the audit sink, the worklist, the instance projection) polls records, writes
+them to its database, sends what it cannot decode or write to the dead-letter topic, and only
+then commits the offsets: a batch read again after a crash changes nothing (the writes are
+idempotent), and a dead letter is never lost (at worst sent twice). `ProjectionLoop` is that
+loop; a projection gives it a `BatchHandler`, which writes one batch inside the loop's
+database transaction.
+
+The batch helpers below it stay for code that drives its own loop: `read_batch` sorts a poll
+into records, dead letters and the offsets to commit; `send_dead_letters` and
+`commit_offsets` are the two Kafka steps after the write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
+import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import Counter as PromCounter
 
 from laneway.codec import dead_letter_headers, decode_record
+from laneway.kafka import RenewingProducer, fatal_error
 from laneway.records import Record
+from laneway.service.metrics import Metrics
 
-__all__ = ["Batch", "Polled", "commit_offsets", "read_batch", "send_dead_letters"]
+__all__ = [
+    "Batch",
+    "BatchHandler",
+    "Consumed",
+    "DeadLetterProducer",
+    "LoopStopped",
+    "Polled",
+    "ProjectionLoop",
+    "ProjectionMetrics",
+    "commit_offsets",
+    "read_batch",
+    "send_dead_letters",
+]
 
 _log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 DeadLetter = tuple[Message, BaseException]
+"""A message for the dead-letter topic and the error that put it there."""
+_LAG_EVERY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
-class Polled:
+class Consumed(Generic[T]):
     """A decoded record and where it was read."""
 
-    record: Record
+    record: T
     message: Message
     topic: str
     partition: int
     offset: int
+
+
+Polled = Consumed[Record]
+"""A decoded Laneway record and where it was read."""
 
 
 @dataclass(slots=True)
@@ -46,10 +80,14 @@ class Batch:
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
-def read_batch(messages: Sequence[Message]) -> Batch:
-    """Decode a poll; raises KafkaException on a fatal consumer error (the process must
-    restart), logs and skips the others."""
-    batch = Batch()
+def decode_message(msg: Message) -> Record:
+    """The Laneway record a message holds (raises on anything else)."""
+    return decode_record(msg.value() or b"")
+
+
+def _sort(messages: Sequence[Message], decode: Callable[[Message], T | None],
+          items: list[Consumed[T]], dead: list[DeadLetter],
+          offsets: dict[tuple[str, int], int]) -> None:
     for msg in messages:
         error = msg.error()
         if error is not None:
@@ -62,30 +100,98 @@ def read_batch(messages: Sequence[Message]) -> Batch:
         if topic is None or partition is None or offset is None:
             continue  # only error events lack them, and those were handled above
         key = (topic, partition)
-        batch.offsets[key] = max(batch.offsets.get(key, -1), offset + 1)
+        offsets[key] = max(offsets.get(key, -1), offset + 1)
         try:
-            record = decode_record(msg.value() or b"")
+            record = decode(msg)
         except Exception as exc:  # whatever the bytes: the record goes to the dlq
-            batch.dead.append((msg, exc))
+            dead.append((msg, exc))
             continue
-        batch.records.append(Polled(record, msg, topic, partition, offset))
+        if record is not None:
+            items.append(Consumed(record, msg, topic, partition, offset))
+
+
+def read_batch(messages: Sequence[Message]) -> Batch:
+    """Decode a poll; raises KafkaException on a fatal consumer error (the process must
+    restart), logs and skips the others."""
+    batch = Batch()
+    _sort(messages, decode_message, batch.records, batch.dead, batch.offsets)
     return batch
 
 
-def send_dead_letters(producer: Producer, dlq_topic: str, dead: Sequence[DeadLetter]) -> None:
+class DeadLetterProducer:
+    """Sends dead letters and waits until Kafka has each one, renewing a producer that
+    turned fatal (at most `attempts` producers per call)."""
+
+    def __init__(self, producer: Producer | RenewingProducer, topic: str, *,
+                 attempts: int = 3, timeout_s: float = 30.0) -> None:
+        self.producer = (producer if isinstance(producer, RenewingProducer)
+                         else RenewingProducer(None, producer))
+        self.topic = topic
+        self.attempts = attempts
+        self.timeout_s = timeout_s
+
+    def send(self, dead: Sequence[DeadLetter]) -> None:
+        """Produce each message to the dead-letter topic with the headers saying why and where
+        from; return once Kafka acknowledged all, raise KafkaException otherwise (then the
+        caller must not commit the offsets)."""
+        pending = list(dead)
+        for _ in range(self.attempts):
+            producer = self.producer.current
+            failed = self._send_once(producer, pending)
+            if not failed:
+                return
+            errors = [e for _, e in failed]
+            fatal = next((e for e in errors if fatal_error(e) is not None), None)
+            if fatal is not None and self.producer.renew_if_fatal(producer, fatal):
+                pending = [d for d, _ in failed]
+                continue
+            raise KafkaException(errors[0] if isinstance(errors[0], KafkaError) else KafkaError(
+                KafkaError._TIMED_OUT, f"{len(failed)} dead letters not acknowledged"))
+        raise KafkaException(KafkaError(
+            KafkaError._FATAL, f"Expected the dead letters to land within {self.attempts} "
+            f"producers, but {len(pending)} did not"))
+
+    def _send_once(self, producer: Producer, dead: Sequence[DeadLetter]
+                   ) -> list[tuple[DeadLetter, KafkaError | None]]:
+        """Produce and flush; the dead letters not acknowledged, with their error (None: no
+        report within the timeout)."""
+        reports: list[KafkaError | None] = [None] * len(dead)
+        reported = [False] * len(dead)
+
+        def report(i: int) -> Callable[[KafkaError | None, Message], None]:
+            def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+                reports[i], reported[i] = err, True
+            return on_delivery
+
+        for i, (msg, error) in enumerate(dead):
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            _log.error("dead-lettering %s[%s]@%s: %s", topic, partition, offset, error)
+            headers: list[tuple[str, str | bytes | None]] = list(
+                dead_letter_headers(error, topic or "", partition or 0, offset or 0))
+            while True:
+                try:
+                    producer.produce(self.topic, key=msg.key(), value=msg.value(),
+                                     headers=headers, on_delivery=report(i))
+                    break
+                except BufferError:
+                    producer.poll(0.05)  # the local queue is full: let it drain
+                except KafkaException as exc:
+                    err = exc.args[0] if exc.args else None
+                    reports[i] = err if isinstance(err, KafkaError) else KafkaError(
+                        KafkaError._FAIL, str(exc))
+                    reported[i] = True
+                    break
+        producer.flush(self.timeout_s)
+        return [(d, reports[i]) for i, d in enumerate(dead)
+                if not reported[i] or reports[i] is not None]
+
+
+def send_dead_letters(producer: Producer | RenewingProducer, dlq_topic: str,
+                      dead: Sequence[DeadLetter]) -> None:
     """Produce each message to the dead-letter topic with the headers saying why and where
     from, and wait until Kafka has them all (raises KafkaException otherwise): call it before
-    committing the offsets."""
-    for msg, error in dead:
-        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-        _log.error("dead-lettering %s[%s]@%s: %s", topic, partition, offset, error)
-        headers: list[tuple[str, str | bytes | None]] = list(
-            dead_letter_headers(error, topic or "", partition or 0, offset or 0))
-        producer.produce(dlq_topic, key=msg.key(), value=msg.value(), headers=headers)
-    remaining = producer.flush(30)
-    if remaining:
-        raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
-                                        f"{remaining} dead letters not acknowledged"))
+    committing the offsets. A `RenewingProducer` is renewed when it turned fatal."""
+    DeadLetterProducer(producer, dlq_topic).send(dead)
 
 
 def commit_offsets(consumer: Consumer, offsets: dict[tuple[str, int], int]) -> None:
@@ -96,3 +202,271 @@ def commit_offsets(consumer: Consumer, offsets: dict[tuple[str, int], int]) -> N
         consumer.commit(offsets=partitions, asynchronous=False)
     except KafkaException as exc:
         _log.warning("offset commit failed (%s); the batch will be re-read, a no-op", exc)
+
+
+# -- the loop ------------------------------------------------------------------------------
+
+
+BatchHandler = Callable[[psycopg.Connection[Any], Sequence[Consumed[T]]], int]
+"""Writes one batch of a projection: called inside the loop's database transaction on the
+connection it is given (it must not commit or roll back itself), idempotently (a batch may
+come again after a crash); returns how many rows it changed. An exception of the loop's
+`refused` kinds means a record the database refuses: the loop finds it and dead-letters it."""
+
+
+class LoopStopped(Exception):
+    """Asked to stop with a batch unwritten: its offsets stay uncommitted, so it is read
+    again on the next start."""
+
+
+class ProjectionMetrics(Metrics):
+    """The loop's metrics, named after the projection (`<prefix>_batch_size`, ...)."""
+
+    def __init__(self, prefix: str, registry: CollectorRegistry | None = None) -> None:
+        super().__init__(registry)
+        r = self.registry
+        self.batch_size = Histogram(
+            f"{prefix}_batch_size", "Records per poll batch (one database transaction)",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r)
+        self.batch_seconds = Histogram(
+            f"{prefix}_batch_seconds", "Time to write and commit one batch",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0), registry=r)
+        self.dead_letters = PromCounter(f"{prefix}_dead_letters",
+                                        "Records sent to the dead-letter topic", registry=r)
+        self.consumer_lag = Gauge(f"{prefix}_consumer_lag",
+                                  "Records on the assigned partitions not consumed yet",
+                                  registry=r)
+        self.assigned_partitions = Gauge(f"{prefix}_assigned_partitions",
+                                         "Partitions assigned to this member", registry=r)
+
+
+class ProjectionLoop(Generic[T]):
+    """Polls `topics` in a consumer group and projects each batch into PostgreSQL.
+
+    Per batch: decode each message (`decode`; None skips it, an exception dead-letters it),
+    write the decoded ones with `handle` in one transaction, dead-letter what could not be
+    written, then commit the offsets. A lost database connection is retried with backoff,
+    the batch kept, until it answers or the loop is stopped. An error of the `conflicts`
+    kinds (a write raced another writer) calls `on_reset` and writes the batch again; an
+    error of the `refused` kinds writes the batch one record at a time, and a record refused
+    `max_attempts` times goes to the dead-letter topic. Any other error ends `run` (the
+    process restarts from the committed offsets). Not thread-safe: one thread runs `run`;
+    `stop` and `health` may be called from any thread.
+    """
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        topics: Sequence[str],
+        handle: BatchHandler[T],
+        connect: Callable[[], psycopg.Connection[Any]],
+        dead_letters: DeadLetterProducer,
+        *,
+        decode: Callable[[Message], T | None] = decode_message,  # type: ignore[assignment]
+        batch_size: int = 500,
+        poll_timeout_s: float = 0.2,
+        max_attempts: int = 3,
+        refused: tuple[type[Exception], ...] = (psycopg.Error,),
+        conflicts: tuple[type[Exception], ...] = (),
+        on_commit: Callable[[Sequence[Consumed[T]], int], None] | None = None,
+        on_reset: Callable[[], None] | None = None,
+        metrics: ProjectionMetrics | None = None,
+        stop: threading.Event | None = None,
+        name: str = "projection",
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"Expected max_attempts of at least 1, but got {max_attempts}")
+        self._consumer = consumer
+        self.topics = list(topics)
+        self._handle = handle
+        self._connect = connect
+        self._conn: psycopg.Connection[Any] | None = None
+        self.dead_letters = dead_letters
+        self._decode = decode
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self.max_attempts = max_attempts
+        self._refused = refused
+        self._conflicts = conflicts
+        self._on_commit = on_commit
+        self._on_reset = on_reset
+        self.metrics = metrics
+        self.name = name
+        # shared with the caller when given, so a signal handler can stop the loop
+        self._stop = stop if stop is not None else threading.Event()
+        self._assigned: list[TopicPartition] | None = None
+        self._last_poll = time.monotonic()
+        self._started = time.monotonic()
+        self._lag_at = 0.0
+        self.written = 0
+        """Rows the handler reported changed since start (redeliveries included)."""
+        self.dead_lettered = 0
+        """Records sent to the dead-letter topic since start."""
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def subscribe(self) -> None:
+        """Join the group on the topics."""
+        self._consumer.subscribe(self.topics, on_assign=self._on_assign,
+                                 on_revoke=self._on_revoke, on_lost=self._on_revoke)
+
+    def stop(self) -> None:
+        """Ask `run` to return after the batch in hand (safe from a signal handler)."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Poll, write, dead-letter and commit until `stop` is called."""
+        self.subscribe()
+        while not self._stop.is_set():
+            messages = self._consumer.consume(self.batch_size, self.poll_timeout_s)
+            self._last_poll = time.monotonic()
+            if messages:
+                try:
+                    self.handle_messages(messages)
+                except LoopStopped:
+                    break
+            if self.metrics is not None and time.monotonic() - self._lag_at > _LAG_EVERY_S:
+                self._update_lag()
+
+    def close(self) -> None:
+        """Leave the group, deliver what the producer holds, close the connection."""
+        try:
+            self._consumer.close()
+        finally:
+            self.dead_letters.producer.flush(10)
+            self._drop_connection()
+
+    def health(self) -> str | None:
+        """None while the loop polls and has joined its group; else what is wrong."""
+        since = time.monotonic() - self._last_poll
+        if since > max(30.0, self.poll_timeout_s * 10):
+            return f"the {self.name} has not polled Kafka for {since:.0f}s"
+        if self._assigned is None and time.monotonic() - self._started > 60:
+            return f"the {self.name} has not joined its consumer group"
+        return None
+
+    # -- one batch --------------------------------------------------------------------------
+
+    def handle_messages(self, messages: Sequence[Message]) -> int:
+        """Project one polled batch and commit its offsets; return the rows written."""
+        started = time.monotonic()
+        items: list[Consumed[T]] = []
+        dead: list[DeadLetter] = []
+        offsets: dict[tuple[str, int], int] = {}
+        _sort(messages, self._decode, items, dead, offsets)
+        written = self._write_with_retry(items, dead) if items else 0
+        if dead:
+            self.dead_letters.send(dead)
+            self.dead_lettered += len(dead)
+            if self.metrics is not None:
+                self.metrics.dead_letters.inc(len(dead))
+        if offsets:
+            # only now: a crash before this line repeats writes that change nothing
+            commit_offsets(self._consumer, offsets)
+        self.written += written
+        if self.metrics is not None:
+            self.metrics.batch_size.observe(len(items))
+            self.metrics.batch_seconds.observe(time.monotonic() - started)
+        return written
+
+    def _write_with_retry(self, items: list[Consumed[T]], dead: list[DeadLetter]) -> int:
+        delay = 0.1
+        conflicts = 0
+        while True:
+            try:
+                return self._write(items)
+            except psycopg.OperationalError as exc:
+                # the database, not the records: keep the batch and wait for it
+                _log.warning("%s: database unavailable (%s); retrying in %.1fs", self.name,
+                             exc, delay)
+                self._drop_connection()
+                if self._stop.wait(delay):
+                    raise LoopStopped() from exc
+                delay = min(delay * 2, 5.0)
+            except self._conflicts as exc:
+                conflicts += 1
+                _log.warning("%s: write conflict (%s); writing the batch again", self.name, exc)
+                self._reset()
+                if conflicts >= self.max_attempts:
+                    return self._write_one_by_one(items, dead)
+            except self._refused as exc:
+                _log.error("%s: batch refused (%s); writing it one record at a time",
+                           self.name, exc)
+                self._reset()
+                return self._write_one_by_one(items, dead)
+
+    def _write_one_by_one(self, items: list[Consumed[T]], dead: list[DeadLetter]) -> int:
+        written = 0
+        for item in items:
+            for attempt in range(1, self.max_attempts + 1):
+                try:
+                    written += self._write([item])
+                    break
+                except psycopg.OperationalError:
+                    raise  # the outer retry keeps the whole batch
+                except self._conflicts + self._refused as exc:
+                    self._reset()
+                    if attempt == self.max_attempts:
+                        dead.append((item.message, exc))
+        return written
+
+    def _write(self, items: list[Consumed[T]]) -> int:
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                result = self._handle(conn, items)
+        except Exception:
+            # the transaction was rolled back; a connection left broken is not reused
+            if conn.broken:
+                self._drop_connection()
+            raise
+        if self._on_commit is not None:
+            self._on_commit(items, result)
+        return result
+
+    def _reset(self) -> None:
+        if self._on_reset is not None:
+            self._on_reset()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn = None
+        self._reset()
+
+    # -- Kafka side -------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # another member may have written what the moved partitions hold: caches go
+        self._reset()
+        self._assigned = list(partitions)
+        if self.metrics is not None:
+            self.metrics.assigned_partitions.set(len(partitions))
+        _log.info("%s: assigned %s", self.name, [p.partition for p in partitions])
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._reset()
+        self._assigned = []
+        if self.metrics is not None:
+            self.metrics.assigned_partitions.set(0)
+
+    def _update_lag(self) -> None:
+        assert self.metrics is not None
+        self._lag_at = time.monotonic()
+        assigned = self._assigned or []
+        lag = 0
+        try:
+            positions = self._consumer.position(assigned) if assigned else []
+            for tp in positions:
+                low, high = self._consumer.get_watermark_offsets(tp, timeout=1.0)
+                lag += high - (tp.offset if tp.offset >= 0 else low)
+        except KafkaException as exc:
+            _log.debug("%s: consumer lag not measured: %s", self.name, exc)
+            return
+        self.metrics.consumer_lag.set(lag)

@@ -10,13 +10,14 @@ a file twice."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
+
+from laneway.service.waits import DatabaseUnavailable, wait_for_postgres
 
 __all__ = [
     "DatabaseUnavailable",
@@ -30,10 +31,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-
-class DatabaseUnavailable(RuntimeError):
-    """PostgreSQL did not answer within the startup bound. Retryable: start again later."""
 
 
 def connect_kwargs(schema: str | None) -> dict[str, Any]:
@@ -87,22 +84,9 @@ def ensure_schema(database_url: str, schema: str | None) -> None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
-def wait_for_database(database_url: str, timeout_s: float) -> None:
-    """Return once PostgreSQL accepts a connection; raise DatabaseUnavailable after
-    `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with psycopg.connect(database_url, connect_timeout=3) as conn:
-                conn.execute("SELECT 1")
-                return
-        except psycopg.OperationalError as exc:
-            last = exc
-            time.sleep(0.5)  # between connection attempts at start, not a test wait
-    raise DatabaseUnavailable(
-        f"Expected PostgreSQL to answer within {timeout_s:.0f}s, but it did not: {last}"
-    )
+wait_for_database = wait_for_postgres
+"""The kit's bounded wait for PostgreSQL (`laneway.service.waits.wait_for_postgres`), under the
+name the services import from here."""
 
 
 def prepare_database(database_url: str, schema: str | None,

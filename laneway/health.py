@@ -1,8 +1,11 @@
-"""Health and metrics over HTTP for services that have no API of their own.
+"""Health and metrics over HTTP, the same for every service.
 
-`GET /health` answers 200 with `{"status": "ok", ...}` while every registered check passes and
-503 with the failing checks otherwise; `GET /metrics` is the Prometheus text exposition of the
-process's registry.
+`GET /health` answers 200 with `{"service": ..., "status": "ok", "checks": {...}}` while every
+registered check passes, and 503 with `"status": "unhealthy"` and the failing checks (also
+under `failing`) otherwise; `GET /metrics` is the Prometheus text exposition of the service's
+registry. `HealthChecks` holds the checks and builds that body; `HealthServer` serves it on a
+small threaded server for services without an HTTP API of their own, and
+`laneway.service.http.health_router` serves the same two routes from a FastAPI app.
 """
 
 from __future__ import annotations
@@ -13,21 +16,76 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+__all__ = ["Check", "HealthChecks", "HealthServer"]
 
 Check = Callable[[], str | None]
 """A health check: None when healthy, else a sentence saying what is wrong."""
 
+_STARTUP = "startup"
 
-class HealthServer:
-    """A small threaded HTTP server for /health and /metrics, started and stopped by the
-    service's `__main__`."""
 
-    def __init__(self, service: str, port: int, host: str | None = None) -> None:
-        # loopback on a laptop; a container sets LANEWAY_HTTP_HOST=0.0.0.0 so probes reach it
-        host = host or os.environ.get("LANEWAY_HTTP_HOST", "127.0.0.1")
+class HealthChecks:
+    """The named checks of one service; thread-safe (checks are added while probes run)."""
+
+    def __init__(self, service: str) -> None:
         self.service = service
         self._checks: dict[str, Check] = {}
+        self._lock = threading.Lock()
+
+    def add_check(self, name: str, check: Check) -> None:
+        """Register a check that every /health request runs."""
+        with self._lock:
+            self._checks[name] = check
+
+    def remove_check(self, name: str) -> None:
+        """Unregister a check (no error when there is none of that name)."""
+        with self._lock:
+            self._checks.pop(name, None)
+
+    def starting(self, what: str) -> None:
+        """Report unhealthy with `starting: <what>` until `started` is called, so a probe
+        does not route to a service still waiting for its dependencies."""
+        self.add_check(_STARTUP, lambda: f"starting: {what}")
+
+    def started(self) -> None:
+        """The service is past its start; only its own checks count from now on."""
+        self.remove_check(_STARTUP)
+
+    def report(self) -> tuple[bool, dict[str, object]]:
+        """Run the checks: (healthy, body)."""
+        with self._lock:
+            checks = list(self._checks.items())
+        results: dict[str, str] = {}
+        failing: dict[str, str] = {}
+        for name, check in checks:
+            try:
+                problem = check()
+            except Exception as exc:  # a check that breaks is a failing check, not a 500
+                problem = f"{type(exc).__name__}: {exc}"
+            results[name] = problem or "ok"
+            if problem:
+                failing[name] = problem
+        body: dict[str, object] = {"service": self.service,
+                                   "status": "ok" if not failing else "unhealthy",
+                                   "checks": results}
+        if failing:
+            body["failing"] = failing
+        return not failing, body
+
+
+class HealthServer(HealthChecks):
+    """A small threaded HTTP server for /health and /metrics, started and stopped by the
+    service's `__main__` (or by `laneway.service.run_service`)."""
+
+    def __init__(self, service: str, port: int, host: str | None = None,
+                 registry: CollectorRegistry = REGISTRY) -> None:
+        super().__init__(service)
+        # loopback on a laptop; a container sets LANEWAY_HTTP_HOST=0.0.0.0 so probes reach it.
+        # The kit passes Settings.http_host; the fallback serves callers that do not yet.
+        host = host or os.environ.get("LANEWAY_HTTP_HOST", "127.0.0.1")
+        self.registry = registry
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name=f"{service}-health")
@@ -37,33 +95,14 @@ class HealthServer:
         """The port it listens on (useful with port 0)."""
         return int(self._server.server_address[1])
 
-    def add_check(self, name: str, check: Check) -> None:
-        """Register a check that /health runs on every request."""
-        self._checks[name] = check
-
-    def report(self) -> tuple[bool, dict[str, object]]:
-        """Run the checks: (healthy, body)."""
-        failing: dict[str, str] = {}
-        for name, check in list(self._checks.items()):
-            try:
-                problem = check()
-            except Exception as exc:  # a check that breaks is a failing check, not a 500
-                problem = f"{type(exc).__name__}: {exc}"
-            if problem:
-                failing[name] = problem
-        body: dict[str, object] = {"service": self.service,
-                                   "status": "ok" if not failing else "unhealthy"}
-        if failing:
-            body["failing"] = failing
-        return not failing, body
-
     def start(self) -> None:
         """Serve in a background thread."""
         self._thread.start()
 
     def stop(self) -> None:
         """Stop serving and release the port."""
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -71,12 +110,13 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.split("?", 1)[0] == "/health":
+                path = self.path.split("?", 1)[0]
+                if path == "/health":
                     healthy, body = outer.report()
                     self._send(200 if healthy else 503, "application/json",
                                json.dumps(body).encode())
-                elif self.path.split("?", 1)[0] == "/metrics":
-                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY))
+                elif path == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(outer.registry))
                 else:
                     self._send(404, "application/json", b'{"error": "not found"}')
 

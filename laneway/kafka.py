@@ -1,4 +1,4 @@
-"""Kafka client settings shared by every service.
+"""Kafka client settings shared by every service, and the producer that renews itself.
 
 Every producer uses the murmur2 partitioner, the one Java clients use, so an agency's Java
 producer and Laneway put the same key on the same partition (librdkafka's default differs).
@@ -6,7 +6,17 @@ producer and Laneway put the same key on the same partition (librdkafka's defaul
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+__all__ = ["PARTITIONER", "RenewingProducer", "consumer_config", "fatal_error",
+           "producer_config"]
+
+_log = logging.getLogger("laneway.kafka")
 
 PARTITIONER = "murmur2_random"
 
@@ -46,3 +56,73 @@ def consumer_config(bootstrap: str, group: str | None, *, client_id: str = "lane
     if group is not None:
         config["group.id"] = group
     return config
+
+
+def fatal_error(error: BaseException | KafkaError | None) -> KafkaError | None:
+    """The fatal KafkaError in `error` (a KafkaError, or a KafkaException carrying one),
+    None when there is none or it is not fatal."""
+    if isinstance(error, KafkaException):
+        error = error.args[0] if error.args else None
+    if isinstance(error, KafkaError) and error.fatal():
+        return error
+    return None
+
+
+class RenewingProducer:
+    """An idempotent producer that is replaced when it turns fatal.
+
+    An idempotent producer can fail for good (the broker lost the state behind its sequence
+    numbers, e.g. after a restart) and refuses every record from then on; only a new one
+    helps. Whoever sees a fatal error (a refused `produce`, a delivery report) calls
+    `renew_if_fatal` with the producer that failed: the first such call replaces it, later
+    ones about the same broken producer change nothing, so a burst of failed reports makes one
+    new producer, not one each. The broken one is purged, and its purged records' reports run,
+    so their senders learn of the failure and retry through the new one.
+    """
+
+    def __init__(self, make: Callable[[], Producer] | None, first: Producer | None = None
+                 ) -> None:
+        """`make` builds a fresh producer (None: never renew, errors are only passed on);
+        `first` is the producer to start with (default: `make()`)."""
+        if first is None:
+            if make is None:
+                raise ValueError("Expected a producer or a way to make one, but got neither")
+            first = make()
+        self._make = make
+        self._producer = first
+        self._lock = threading.Lock()
+        self.renewals = 0
+        """How many times the producer was replaced."""
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RenewingProducer:
+        """A producer of `config`, renewed with the same `config`."""
+        return cls(lambda: Producer(config))
+
+    @property
+    def current(self) -> Producer:
+        """The producer to use now (take it once per send, and pass it to `renew_if_fatal`)."""
+        return self._producer
+
+    def renew_if_fatal(self, used: Producer, error: BaseException | KafkaError | None) -> bool:
+        """Whether `error` is fatal; if so, `used` is replaced unless it already was."""
+        fatal = fatal_error(error)
+        if fatal is None or self._make is None:
+            return False
+        with self._lock:
+            if self._producer is not used:
+                return True  # another sender already replaced it
+            _log.error("the Kafka producer failed for good (%s); starting a new one", fatal)
+            self._producer = self._make()
+            self.renewals += 1
+        used.purge()
+        used.poll(0)  # the purged records' reports: their senders retry through the new one
+        return True
+
+    def poll(self, timeout: float = 0) -> int:
+        """Serve the current producer's delivery reports."""
+        return int(self._producer.poll(timeout))
+
+    def flush(self, timeout: float) -> int:
+        """Deliver what the current producer holds (bounded); the records left."""
+        return int(self._producer.flush(timeout))

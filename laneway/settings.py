@@ -71,6 +71,9 @@ class Settings:
     """Logging level name (`LANEWAY_LOG_LEVEL`, default `INFO`)."""
     http_port: int
     """Port of the service's HTTP endpoints: health, metrics, its API (`LANEWAY_HTTP_PORT`)."""
+    http_host: str = "127.0.0.1"
+    """Interface the HTTP endpoints bind (`LANEWAY_HTTP_HOST`, default loopback; a container
+    sets `0.0.0.0` so probes reach it)."""
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +120,7 @@ class Settings:
             startup_timeout_s=startup_timeout_s,
             log_level=env.get("LANEWAY_LOG_LEVEL", "INFO").upper(),
             http_port=int(raw_port),
+            http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
         )
 
 

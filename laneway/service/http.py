@@ -1,0 +1,28 @@
+"""/health and /metrics for a service that has a FastAPI app of its own, with the same body
+and status codes as `laneway.health.HealthServer` serves for the others."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from laneway.health import HealthChecks
+
+__all__ = ["health_router"]
+
+
+def health_router(checks: HealthChecks, registry: CollectorRegistry = REGISTRY) -> APIRouter:
+    """`GET /health` (200, or 503 with the failing checks) and `GET /metrics`."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health", summary="Whether the service can do its work")
+    def health() -> JSONResponse:
+        healthy, body = checks.report()
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
