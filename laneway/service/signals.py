@@ -9,6 +9,7 @@ callback registered with `on_stop`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
@@ -37,6 +38,20 @@ class StopSignal:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._handle)
         return self
+
+    def asyncio_event(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        """An asyncio event of `loop` that is set with this one. The signals are handled by
+        the loop from now on (until it closes), so it wakes at once rather than at its next
+        timeout; call from the loop's thread, the main one."""
+        event = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._handle, signum, None)
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(event.set)
+
+        self.on_stop(wake)
+        return event
 
     def on_stop(self, callback: Callable[[], None]) -> None:
         """Call `callback` once when the stop is asked (at once if it already was). It runs

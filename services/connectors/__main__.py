@@ -12,57 +12,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 import time
 from collections.abc import Sequence
 
-import redis
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-
 from laneway.connectors import Connector, discover
-from laneway.health import HealthServer
-from laneway.settings import SettingsError, configure_logging
+from laneway.service import Running, run_service, wait_for_kafka, wait_for_redis
+from laneway.settings import SettingsError
 from services.connectors.settings import ConnectorsSettings, load_settings
 from services.connectors.worker import ConnectorService
 
 _log = logging.getLogger("services.connectors")
-
-
-class Unavailable(RuntimeError):
-    """Kafka or Redis did not answer within the startup bound. Retryable: start again later."""
-
-
-def wait_for_dependencies(settings: ConnectorsSettings) -> None:
-    """Return once Kafka and Redis answer; raise `Unavailable` after the startup timeout."""
-    common = settings.common
-    deadline = time.monotonic() + common.startup_timeout_s
-    admin = AdminClient({"bootstrap.servers": common.kafka_bootstrap_servers, "log_level": 0})
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            admin.list_topics(timeout=min(5.0, max(0.5, deadline - time.monotonic())))
-            break
-        except KafkaException as exc:
-            last = exc
-    else:
-        raise Unavailable(f"Expected Kafka at {common.kafka_bootstrap_servers} to answer within "
-                          f"{common.startup_timeout_s:.0f}s, but it did not: {last}")
-    client = redis.Redis.from_url(common.redis_url, socket_timeout=2)
-    try:
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.RedisError as exc:
-                if time.monotonic() >= deadline:
-                    raise Unavailable(f"Expected Redis to answer within "
-                                      f"{common.startup_timeout_s:.0f}s, but it did not: "
-                                      f"{exc}") from None
-                time.sleep(0.5)
-    finally:
-        client.close()
 
 
 def select_connectors(types: Sequence[str]) -> dict[str, Connector]:
@@ -82,22 +42,26 @@ def select_connectors(types: Sequence[str]) -> dict[str, Connector]:
 
 
 async def serve(settings: ConnectorsSettings, connectors: dict[str, Connector],
-                health: HealthServer) -> None:
-    """Run the service in this event loop until SIGTERM or SIGINT."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+                service: Running) -> None:
+    """Run the workers in this event loop until the stop signal."""
+    stop = service.stop.asyncio_event(asyncio.get_running_loop())
+    workers = ConnectorService(settings, connectors)
+    service.health.add_check("consumers", workers.check_consumers)
+    service.health.add_check("loop", workers.check_loop)
+    service.health.add_check("redis", workers.check_redis)
+    await workers.run(stop)
 
-    def on_signal(signum: signal.Signals) -> None:
-        _log.info("Stopping on %s", signum.name)
-        stop.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-    service = ConnectorService(settings, connectors)
-    health.add_check("consumers", service.check_consumers)
-    health.add_check("loop", service.check_loop)
-    health.add_check("redis", service.check_redis)
-    await service.run(stop)
+def run(settings: ConnectorsSettings, service: Running) -> int:
+    """Wait (bounded) for Kafka and Redis, then serve until the stop signal."""
+    connectors = select_connectors(settings.connector_types)
+    common = settings.common
+    deadline = time.monotonic() + common.startup_timeout_s
+    wait_for_kafka(common.kafka_bootstrap_servers, common.startup_timeout_s)
+    wait_for_redis(common.redis_url, max(1.0, deadline - time.monotonic()))
+    service.health.started()
+    asyncio.run(serve(settings, connectors, service))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,29 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--types", help="comma-separated connector types to serve "
                         "(default: LANEWAY_CONNECTOR_TYPES)")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings(types=args.types)
-        configure_logging(settings.common)
-        connectors = select_connectors(settings.connector_types)
-    except SettingsError as error:
-        logging.basicConfig()
-        _log.error("%s", error)
-        return 2
-    health = HealthServer("connectors", settings.common.http_port)
-    starting = ["starting: waiting for Kafka and Redis"]
-    health.add_check("startup", lambda: starting[0] if starting else None)
-    health.start()
-    try:
-        wait_for_dependencies(settings)
-        starting.clear()
-        asyncio.run(serve(settings, connectors, health))
-        _log.info("connectors stopped")
-        return 0
-    except Unavailable as exc:
-        _log.error("%s", exc)
-        return 1
-    finally:
-        health.stop()
+    return run_service(lambda: load_settings(types=args.types), run,
+                       starting="waiting for Kafka and Redis")
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ from laneway.connectors import (
     Secrets,
 )
 from laneway.records import Command, Principal, PrincipalKind, command
-from services.connectors import metrics
 from services.connectors.idempotency import IdempotencyStore, idempotency_key
+from services.connectors.metrics import ConnectorMetrics
 
 _log = logging.getLogger("services.connectors")
 _NAMESPACE = uuid.UUID("6f1c1e52-8a43-4c1a-9d63-2b6f0c7e9a11")
@@ -97,6 +97,7 @@ class Runtime:
     """Bounds the attempts running at once (not jobs waiting in a backoff)."""
     settings: Mapping[str, str] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
+    metrics: ConnectorMetrics = field(default_factory=ConnectorMetrics.default)
 
     @property
     def principal(self) -> Principal:
@@ -177,7 +178,7 @@ async def execute(record: JobRecord, rt: Runtime) -> str:
                               lambda: rt.store.claim(key, record.record_id, lease_s(policy)))
     if stored is not None:
         log.info("redelivered: answering with the stored result")
-        metrics.REPLAYED.labels(kind).inc()
+        rt.metrics.replayed.labels(kind).inc()
         if not notify and stored:
             await rt.emit(record.instance_id, stored)
         return "REPLAYED"
@@ -240,7 +241,7 @@ async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: st
         except Exception as exc:  # a connector bug counts as a retryable failure
             log.warning("attempt %d raised", attempt, exc_info=exc)
             message, retryable = f"{type(exc).__name__}: {exc}", True
-        metrics.ATTEMPTS_FAILED.labels(kind).inc()
+        rt.metrics.attempts_failed.labels(kind).inc()
         remaining = remaining - 1 if retryable else 0
         log.warning("attempt %d failed (%s retries left): %s", attempt, remaining, message)
         if remaining <= 0:

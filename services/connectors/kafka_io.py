@@ -17,6 +17,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from laneway.kafka import RenewingProducer
 from services.connectors.offsets import PartitionOffsets
 
 _log = logging.getLogger("services.connectors.kafka")
@@ -28,12 +29,10 @@ class AsyncProducer:
 
     def __init__(self, producer: Producer, loop: asyncio.AbstractEventLoop,
                  renew: Callable[[], Producer] | None = None) -> None:
-        self._producer = producer
+        # `renew` makes a fresh producer when this one turns fatal; without it, the retries
+        # go on and the health check tells
+        self._producer = RenewingProducer(renew, producer)
         self._loop = loop
-        # how to make a fresh producer when this one turns fatal (an idempotent producer can,
-        # when the broker lost the state behind its sequence numbers); without it, the
-        # retries go on and the health check tells
-        self._renew = renew
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="connectors-producer",
                                         daemon=True)
@@ -46,6 +45,10 @@ class AsyncProducer:
     async def send_once(self, topic: str, key: str, value: bytes,
                         headers: Sequence[tuple[str, str | bytes | None]] | None = None) -> None:
         """Produce and wait for the delivery report; raises KafkaException on failure."""
+        await self._send_with(self._producer.current, topic, key, value, headers)
+
+    async def _send_with(self, producer: Producer, topic: str, key: str, value: bytes,
+                         headers: Sequence[tuple[str, str | bytes | None]] | None) -> None:
         future: asyncio.Future[None] = self._loop.create_future()
 
         def delivered(err: KafkaError | None, _msg: Message) -> None:
@@ -60,8 +63,8 @@ class AsyncProducer:
 
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key.encode(),
-                                       headers=list(headers or []), on_delivery=delivered)
+                producer.produce(topic, value=value, key=key.encode(),
+                                 headers=list(headers or []), on_delivery=delivered)
                 break
             except BufferError:  # the local queue is full: let deliveries drain it
                 await asyncio.sleep(0.01)
@@ -72,18 +75,13 @@ class AsyncProducer:
         """Produce until the broker has it. The job's offset stays uncommitted meanwhile, so
         giving up would only leave it for a restart; Kafka down is the health check's news."""
         for attempt in range(10**9):
+            producer = self._producer.current
             try:
-                await self.send_once(topic, key, value, headers)
+                await self._send_with(producer, topic, key, value, headers)
                 return
             except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if isinstance(err, KafkaError) and err.fatal() and self._renew is not None:
-                    _log.error("the Kafka producer failed for good (%s); starting a new one",
-                               err)
-                    broken, self._producer = self._producer, self._renew()
-                    broken.purge()
-                    broken.poll(0)  # its purged records' reports: their senders retry too
-                    continue
+                if self._producer.renew_if_fatal(producer, exc):
+                    continue  # through the new producer, at once
                 delay = _RETRY_S[min(attempt, len(_RETRY_S) - 1)]
                 _log.warning("producing to %s failed (%s); again in %.1fs", topic, exc, delay)
                 await asyncio.sleep(delay)

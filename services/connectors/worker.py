@@ -21,10 +21,10 @@ from laneway.codec import DecodeError, dead_letter_headers, decode_job
 from laneway.connectors import Connector, Secrets
 from laneway.kafka import consumer_config, producer_config
 from laneway.topics import Topics
-from services.connectors import metrics
 from services.connectors.execute import Runtime, execute
 from services.connectors.idempotency import IdempotencyStore
 from services.connectors.kafka_io import AsyncProducer, JobConsumer
+from services.connectors.metrics import ConnectorMetrics
 from services.connectors.offsets import PartitionOffsets
 from services.connectors.settings import ConnectorsSettings
 
@@ -41,9 +41,11 @@ class TypeWorker:
         self._topics = Topics(settings.common.topic_prefix)
         self._producer = producer
         self._tasks: set[asyncio.Task[None]] = set()
+        self.metrics = ConnectorMetrics.default()
         self.runtime = Runtime(connector=connector, secrets=secrets, http=http, store=store,
                                emit=self._emit, slots=asyncio.Semaphore(settings.concurrency),
-                               settings=settings.connector_settings(self.type))
+                               settings=settings.connector_settings(self.type),
+                               metrics=self.metrics)
         config = consumer_config(settings.common.kafka_bootstrap_servers,
                                  settings.group(self.type),
                                  client_id=f"laneway-connectors-{self.type}")
@@ -71,8 +73,8 @@ class TypeWorker:
 
     async def _handle(self, msg: Message, offsets: PartitionOffsets) -> None:
         started = time.monotonic()
-        metrics.STARTED.labels(self.type).inc()
-        metrics.IN_FLIGHT.labels(self.type).inc()
+        self.metrics.started.labels(self.type).inc()
+        self.metrics.in_flight.labels(self.type).inc()
         try:
             value = msg.value()
             try:
@@ -83,8 +85,8 @@ class TypeWorker:
                 await self._dead_letter(msg, exc)
             else:
                 intent = await execute(record, self.runtime)
-                metrics.COMPLETED.labels(self.type, intent).inc()
-                metrics.LATENCY.labels(self.type).observe(time.monotonic() - started)
+                self.metrics.completed.labels(self.type, intent).inc()
+                self.metrics.latency.labels(self.type).observe(time.monotonic() - started)
         except asyncio.CancelledError:
             raise  # stopping: left uncommitted, redelivered to whoever takes the partition
         except Exception as exc:  # a bug here must not stall the partition's commits forever
@@ -92,7 +94,7 @@ class TypeWorker:
                            msg.partition(), msg.offset())
             await self._dead_letter(msg, exc)
         finally:
-            metrics.IN_FLIGHT.labels(self.type).dec()
+            self.metrics.in_flight.labels(self.type).dec()
         offset = msg.offset()
         if offset is not None:
             self.consumer.done(offsets, offset)
@@ -106,7 +108,7 @@ class TypeWorker:
         await self._producer.send(self._topics.dlq,
                                   key.decode("utf-8", "replace") if isinstance(key, bytes)
                                   else str(key or ""), msg.value() or b"", headers)
-        metrics.DEAD_LETTERS.labels(self.type).inc()
+        self.metrics.dead_letters.labels(self.type).inc()
 
     async def stop(self, grace_s: float) -> None:
         """Take no more jobs, let running ones finish for `grace_s`, cancel the rest (they are

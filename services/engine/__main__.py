@@ -4,61 +4,35 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
 import time
-from types import FrameType
 
-from laneway.health import HealthServer
-from laneway.settings import SettingsError, configure_logging
+from laneway.service import Running, run_service
 from services.engine.loop import EngineLoop
-from services.engine.settings import load_settings
+from services.engine.settings import EngineSettings, load_settings
 
 _log = logging.getLogger("services.engine")
 
 
 def main() -> int:
     """Run the service until SIGTERM or SIGINT; return the process's exit status."""
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        logging.basicConfig()
-        _log.error("%s", error)
-        return 2
-    configure_logging(settings.common)
+    # no startup check: the loop's own checks say when it has joined the group
+    return run_service(load_settings, run, starting=None)
+
+
+def run(settings: EngineSettings, service: Running) -> int:
+    """Run the loop until the stop signal; the loop waits (bounded) for Kafka itself."""
     loop = EngineLoop(settings)
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        # only a flag: the loop finishes (or aborts) its transaction and closes cleanly
-        _log.info("signal %d: stopping after the current batch", signum)
-        loop.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    health = HealthServer("engine", settings.common.http_port)
-    health.add_check("assignment", loop.check_joined)
-    health.add_check("loop", loop.check_alive)
-    health.start()
-    watchdog = threading.Thread(target=_watchdog, args=(loop, _stall_limit(settings)),
+    # only a flag: the loop finishes (or aborts) its transaction and closes cleanly
+    service.stop.on_stop(loop.stop)
+    service.health.add_check("assignment", loop.check_joined)
+    service.health.add_check("loop", loop.check_alive)
+    watchdog = threading.Thread(target=_watchdog, args=(loop, settings.stall_limit_s),
                                 daemon=True, name="engine-watchdog")
     watchdog.start()
-    try:
-        loop.run()
-    except Exception:
-        _log.exception("the engine stopped on an error")
-        return 1
-    finally:
-        health.stop()
-    _log.info("stopped")
+    loop.run()
     return 0
-
-
-def _stall_limit(settings: object) -> float:
-    # longer than the slowest legitimate pause (a restore may take its whole timeout)
-    restore = float(getattr(settings, "restore_timeout_s", 120.0))
-    raw = os.environ.get("LANEWAY_ENGINE_WATCHDOG_S", "")
-    return float(raw) if raw.strip() else restore + 60.0
 
 
 def _watchdog(loop: EngineLoop, limit_s: float) -> None:

@@ -9,12 +9,11 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from laneway.service import KafkaUnavailable, wait_for_kafka
+
+__all__ = ["Cluster", "KafkaUnavailable", "watermarks"]
+
 _log = logging.getLogger(__name__)
-
-
-class KafkaUnavailable(RuntimeError):
-    """Kafka did not answer, or a topic the engine needs is missing, within the bound.
-    Retryable by restarting the process once the cluster is there."""
 
 
 def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tuple[int, int]:
@@ -39,6 +38,7 @@ class Cluster:
     """An admin client with the few questions the engine asks."""
 
     def __init__(self, bootstrap: str) -> None:
+        self._bootstrap = bootstrap
         self._admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
         self._known: set[str] = set()
 
@@ -46,26 +46,9 @@ class Cluster:
         """Wait until Kafka answers and every topic exists; their partition counts.
 
         Raises KafkaUnavailable at the deadline."""
-        deadline = time.monotonic() + timeout_s
-        problem = "no answer"
-        while True:
-            try:
-                meta = self._admin.list_topics(timeout=min(5.0, timeout_s))
-                missing = [t for t in topics if t not in meta.topics]
-                leaderless = [t for t in topics if t in meta.topics and any(
-                    pm.leader < 0 for pm in meta.topics[t].partitions.values())]
-                if not missing and not leaderless:
-                    self._known.update(meta.topics)
-                    return {t: len(meta.topics[t].partitions) for t in topics}
-                problem = (f"missing topics {missing}" if missing
-                           else f"partitions without a leader in {leaderless}")
-            except KafkaException as exc:
-                problem = str(exc)
-            if time.monotonic() >= deadline:
-                raise KafkaUnavailable(
-                    f"Expected Kafka with topics {topics} within {timeout_s:.0f}s, but: {problem}")
-            _log.info("waiting for Kafka: %s", problem)
-            time.sleep(0.5)
+        counts = wait_for_kafka(self._bootstrap, timeout_s, topics)
+        self._known.update(topics)
+        return counts
 
     def ensure_topic(self, name: str, partitions: int, timeout_s: float = 30.0) -> None:
         """Create a topic unless it exists (a `jobs.<type>` topic of a new connector type).

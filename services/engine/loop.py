@@ -32,10 +32,10 @@ from laneway.engine import DefinitionRepository
 from laneway.kafka import consumer_config, producer_config
 from laneway.records import Record
 from laneway.topics import Topics
-from services.engine import metrics
 from services.engine.admin import Cluster
 from services.engine.batch import BatchWriter, Inbound, Outgoing, decode_all, unknown_processes
 from services.engine.definitions import DefinitionFeed
+from services.engine.metrics import EngineMetrics
 from services.engine.partitions import PartitionState, build_partition
 from services.engine.restore import read_latest
 from services.engine.settings import EngineSettings
@@ -57,8 +57,10 @@ class EngineLoop:
     """One replica: its Kafka clients, its partitions, and the loop that drives them."""
 
     def __init__(self, settings: EngineSettings,
-                 clock: Callable[[], int] = wall_clock_ms) -> None:
+                 clock: Callable[[], int] = wall_clock_ms,
+                 metrics: EngineMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics if metrics is not None else EngineMetrics.default()
         self.topics = Topics(settings.common.topic_prefix)
         self.repository = DefinitionRepository()
         self.partitions: dict[int, PartitionState] = {}
@@ -135,7 +137,7 @@ class EngineLoop:
         if self._definitions is not None:
             self._definitions.close()
         self.partitions.clear()
-        metrics.OWNED_PARTITIONS.set(0)
+        self.metrics.owned_partitions.set(0)
 
     # -- partitions ----------------------------------------------------------------------
 
@@ -149,12 +151,12 @@ class EngineLoop:
             # never raise out of a rebalance callback: recover before the next batch instead
             _log.exception("restoring partitions %s failed; recovering", new)
             self._needs_recovery = True
-        metrics.OWNED_PARTITIONS.set(len(self.partitions))
+        self.metrics.owned_partitions.set(len(self.partitions))
 
     def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
         for p in {tp.partition for tp in revoked}:
             self.partitions.pop(p, None)
-        metrics.OWNED_PARTITIONS.set(len(self.partitions))
+        self.metrics.owned_partitions.set(len(self.partitions))
 
     def _restore(self, partition: int) -> PartitionState:
         started = time.monotonic()
@@ -163,7 +165,7 @@ class EngineLoop:
                              client_id=f"laneway-engine-{self.settings.replica}-restore")
         part = build_partition(partition, self.repository, latest.values())
         elapsed = time.monotonic() - started
-        metrics.RESTORE_SECONDS.observe(elapsed)
+        self.metrics.restore_seconds.observe(elapsed)
         _log.info("restored partition %d: %d instances, %d timers in %.3fs", partition,
                   len(part.state.instances), len(part.timers), elapsed)
         return part
@@ -176,7 +178,7 @@ class EngineLoop:
         assignment = consumer.assignment()
         self.partitions = {p: self._restore(p)
                            for p in sorted({tp.partition for tp in assignment})}
-        metrics.OWNED_PARTITIONS.set(len(self.partitions))
+        self.metrics.owned_partitions.set(len(self.partitions))
         if assignment:
             committed = consumer.committed(assignment,
                                            timeout=self.settings.common.startup_timeout_s)
@@ -272,7 +274,7 @@ class EngineLoop:
     def _abort(self, exc: Exception, current: tuple[str, int, int] | None) -> None:
         producer = self._producer
         assert producer is not None
-        metrics.ABORTS.inc()
+        self.metrics.aborts.inc()
         _log.error("batch failed, aborting: %s: %s", type(exc).__name__, exc,
                    exc_info=not isinstance(exc, KafkaException))
         if isinstance(exc, ProcessingFailed) and current is not None:
@@ -310,16 +312,16 @@ class EngineLoop:
                triggers: dict[int, list[Record]], elapsed: float) -> None:
         stats = writer.stats
         for intent, n in stats.commands.items():
-            metrics.COMMANDS.labels(intent).inc(n)
+            self.metrics.commands.labels(intent).inc(n)
         for intent, n in stats.rejections.items():
-            metrics.REJECTIONS.labels(intent).inc(n)
+            self.metrics.rejections.labels(intent).inc(n)
         for reason, n in stats.dead_letters.items():
-            metrics.DEAD_LETTERS.labels(reason).inc(n)
-        metrics.EVENTS.inc(stats.events)
-        metrics.TIMERS.inc(sum(len(t) for t in triggers.values()))
+            self.metrics.dead_letters.labels(reason).inc(n)
+        self.metrics.events.inc(stats.events)
+        self.metrics.timers.inc(sum(len(t) for t in triggers.values()))
         if batch:
-            metrics.BATCH_SIZE.observe(len(batch))
-            metrics.BATCH_SECONDS.observe(elapsed)
+            self.metrics.batch_size.observe(len(batch))
+            self.metrics.batch_seconds.observe(elapsed)
 
     # -- health --------------------------------------------------------------------------
 

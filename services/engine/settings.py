@@ -39,11 +39,20 @@ class EngineSettings:
     machine) and hands its partitions to the others (`LANEWAY_ENGINE_SESSION_TIMEOUT_MS`,
     default 45000, Kafka's own; the broker bounds it by `group.min.session.timeout.ms`)."""
 
+    watchdog_s: float | None = None
+    """How long the loop may go without a round before the process exits so the orchestrator
+    starts a fresh one (`LANEWAY_ENGINE_WATCHDOG_S`; default: the restore timeout plus 60 s,
+    longer than the slowest legitimate pause)."""
+
+    @property
+    def stall_limit_s(self) -> float:
+        """The watchdog's limit: `watchdog_s`, or the restore timeout plus 60 s."""
+        return self.watchdog_s if self.watchdog_s is not None else self.restore_timeout_s + 60.0
+
     @property
     def transactional_id(self) -> str:
         """Stable per replica, so a restarted replica of the same name fences its zombie."""
         return f"{self.group}-{self.replica}"
-
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
@@ -62,4 +71,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
         definitions_wait_s=positive_float(env, "LANEWAY_ENGINE_DEFINITIONS_WAIT_S", 5.0),
         restore_timeout_s=positive_float(env, "LANEWAY_ENGINE_RESTORE_TIMEOUT_S", 120.0),
         session_timeout_ms=positive_int(env, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS", 45000),
+        watchdog_s=(positive_float(env, "LANEWAY_ENGINE_WATCHDOG_S", 1.0)
+                    if env.get("LANEWAY_ENGINE_WATCHDOG_S", "").strip() else None),
     )
