@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 
@@ -247,3 +247,36 @@ def test_a_database_that_does_not_answer_keeps_the_batch_until_it_does(setup: Se
     assert errors == []
     assert setup.rows() == {"kept"}
     assert len(attempts) == 3
+
+
+class _FatalProducer(Producer):
+    """A producer in the state librdkafka reaches when an idempotent producer's sequence is
+    lost for good: every produce is refused with a fatal error. librdkafka cannot be put
+    there on demand, so this stands in for it."""
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        raise KafkaException(KafkaError(KafkaError._FATAL, "producer fenced", fatal=True))
+
+
+def test_a_dead_letter_refused_by_a_fatal_producer_lands_through_a_new_one(
+        setup: Setup) -> None:
+    # given a dead-letter producer gone fatal, which the kit may renew
+    renewing = RenewingProducer(lambda: Producer(producer_config(setup.bootstrap)),
+                                _FatalProducer({"bootstrap.servers": setup.bootstrap}))
+    _produce(setup, [b"not a record"])
+    consumer = Consumer(consumer_config(setup.bootstrap, unique_name("test.kit.read")))
+    consumer.subscribe([setup.topic])
+    try:
+        polled: list[Message] = []
+        wait_until(lambda: polled.extend(consumer.consume(1, 0.2)) or polled, timeout=30,
+                   message="the record")
+    finally:
+        consumer.close()
+
+    # when it is dead-lettered
+    DeadLetterProducer(renewing, setup.dlq).send([(polled[0], ValueError("no record"))])
+
+    # then it is on the dead-letter topic, sent by the one new producer
+    [letter] = setup.dead_letters(1)
+    assert letter.value() == b"not a record"
+    assert renewing.renewals == 1
