@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from laneway.kafka import consumer_config, producer_config
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name
 from services.connectors.kafka_io import AsyncProducer
+from tests.kafka_fakes import FatalProducer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-
-class _FatalProducer(Producer):
-    """A producer in the state librdkafka reaches when an idempotent producer's sequence is
-    lost for good: every produce is refused with a fatal error. librdkafka cannot be put
-    there on demand, so this stands in for it."""
-
-    def produce(self, *args: Any, **kwargs: Any) -> None:
-        raise KafkaException(KafkaError(KafkaError._FATAL, "producer fenced", fatal=True))
 
 
 def test_a_producer_gone_fatal_is_replaced_and_the_record_still_lands(
@@ -39,7 +30,7 @@ def test_a_producer_gone_fatal_is_replaced_and_the_record_still_lands(
         return made[-1]
 
     async def send() -> None:
-        producer = AsyncProducer(_FatalProducer({"bootstrap.servers": bootstrap}),
+        producer = AsyncProducer(FatalProducer({"bootstrap.servers": bootstrap}),
                                  asyncio.get_running_loop(), renew=fresh)
         try:
             await asyncio.wait_for(producer.send(topic, "k", b"answer"), 30)

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 
@@ -24,6 +24,7 @@ from laneway.records import Command, Record, command
 from laneway.service import KafkaUnavailable, wait_for_kafka, wait_for_postgres, wait_for_redis
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
+from tests.kafka_fakes import FatalProducer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -236,7 +237,8 @@ def test_a_database_that_does_not_answer_keeps_the_batch_until_it_does(setup: Se
         return setup.connect()
 
     stop = threading.Event()
-    thread, errors = _running(setup.loop(Rows(), stop, connect=flaky_connect))
+    loop = setup.loop(Rows(), stop, connect=flaky_connect)
+    thread, errors = _running(loop)
     try:
         wait_until(lambda: setup.committed() == 1, timeout=60, message="offset 1 committed")
     finally:
@@ -247,22 +249,14 @@ def test_a_database_that_does_not_answer_keeps_the_batch_until_it_does(setup: Se
     assert errors == []
     assert setup.rows() == {"kept"}
     assert len(attempts) == 3
-
-
-class _FatalProducer(Producer):
-    """A producer in the state librdkafka reaches when an idempotent producer's sequence is
-    lost for good: every produce is refused with a fatal error. librdkafka cannot be put
-    there on demand, so this stands in for it."""
-
-    def produce(self, *args: Any, **kwargs: Any) -> None:
-        raise KafkaException(KafkaError(KafkaError._FATAL, "producer fenced", fatal=True))
+    assert loop.dead_lettered == 0
 
 
 def test_a_dead_letter_refused_by_a_fatal_producer_lands_through_a_new_one(
         setup: Setup) -> None:
     # given a dead-letter producer gone fatal, which the kit may renew
     renewing = RenewingProducer(lambda: Producer(producer_config(setup.bootstrap)),
-                                _FatalProducer({"bootstrap.servers": setup.bootstrap}))
+                                FatalProducer({"bootstrap.servers": setup.bootstrap}))
     _produce(setup, [b"not a record"])
     consumer = Consumer(consumer_config(setup.bootstrap, unique_name("test.kit.read")))
     consumer.subscribe([setup.topic])
