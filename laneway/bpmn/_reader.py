@@ -362,7 +362,8 @@ class Reader:
                 elif local == "childLaneSet":
                     children.extend(self._lane_set(child, base["id"]))
             lanes.append(
-                Lane(**base, flow_node_refs=tuple(refs), child_lanes=tuple(children), parent=parent)
+                Lane(**base, flow_node_refs=tuple(refs), child_lanes=tuple(children), parent=parent,
+                     persona=vendor.lane_persona(lane_el, base["attrs"]))
             )
         return lanes
 
@@ -415,6 +416,8 @@ class Reader:
         if performers:
             kw["performers"] = tuple(performers)
         kw.update(self._kind_fields(el, kind, node_id, extensions, script_el))
+        # after the kind's fields: `laneway:retries` wins over Zeebe's task definition
+        kw.update(vendor.node_fields(el, kind, kw["attrs"], extensions))
         return kw
 
     def _kind_fields(

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 
 from laneway.model import Definitions, EventKind, FlowNode, NodeKind, Process
-from laneway.model._elements import ACTIVITY_KINDS, DECISION_MARKS
+from laneway.model._elements import ACTIVITY_KINDS
 from laneway.problems import Problem
 
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -85,7 +85,7 @@ def _check_exclusive_gateways(process: Process) -> Iterator[_Finding]:
         if node.kind is not NodeKind.EXCLUSIVE_GATEWAY or node.default_flow is not None:
             continue
         # a gateway handed to a decision handler needs no conditions (docs/engine.md)
-        if node.attrs.get("laneway:decision", "").lower() in DECISION_MARKS:
+        if node.decision_handler:
             continue
         bare = [f for f in node.outgoing if f in flows and flows[f].condition is None]
         if len(bare) >= 2:

@@ -1,12 +1,19 @@
-"""Mappings of Camunda 8 (Zeebe), Camunda 7 (and its Activiti/Flowable relatives) extensions.
+"""Mappings of Laneway's own attributes and of Camunda 8 (Zeebe), Camunda 7 (and its
+Activiti/Flowable relatives) extensions into typed model fields.
 
 Only where the meaning is clear: a Zeebe task type names the job type, a Zeebe or Camunda 7
-input/output mapping becomes an IoMapping, and so on. Everything stays in `attrs`/`extensions`
-too, so whoever needs more reads it there.
+input/output mapping becomes an IoMapping, `laneway:slaMinutes` a user task's SLA, and so on.
+This is the one place that reads a vendor attribute by name: the engine reads the fields.
+Everything stays in `attrs`/`extensions` too, so whoever needs more (a connector, the worklist,
+a decision handler) reads it there.
+
+Laneway's attributes are found by their namespace URI, whatever prefix binds it, and also
+under the literal prefix `laneway:` (bound to any URI), as they always were.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from lxml import etree
@@ -15,7 +22,7 @@ from laneway.bpmn._common import find_extension
 from laneway.bpmn._expressions import element_text, make_expression
 from laneway.bpmn._xml import CAMUNDA_NS, LANEWAY_NS, ZEEBE_NS, line_of
 from laneway.model import Expression, ExtensionElement, IoMapping, NodeKind
-from laneway.model._elements import frozen_map
+from laneway.model._elements import DECISION_MARKS, frozen_map
 
 ACTIVITI_NS = "http://activiti.org/bpmn"
 FLOWABLE_NS = "http://flowable.org/bpmn"
@@ -37,6 +44,86 @@ def c7_attr(el: etree._Element, local: str) -> str | None:
         if value is not None:
             return value
     return None
+
+
+def laneway_attr(el: etree._Element, attrs: Mapping[str, str], local: str) -> str | None:
+    """A Laneway attribute: in Laneway's namespace under any prefix, else written
+    `laneway:<local>`."""
+    value = el.get(f"{{{LANEWAY_NS}}}{local}")
+    return value if value is not None else attrs.get(f"laneway:{local}")
+
+
+def camunda_attr(el: etree._Element, attrs: Mapping[str, str], local: str) -> str | None:
+    """A Camunda 7 attribute the engine maps: in Camunda's namespace under any prefix, else
+    written `camunda:<local>` (its Activiti and Flowable relatives are not read here: the
+    engine never read them for these)."""
+    value = el.get(f"{{{CAMUNDA_NS}}}{local}")
+    return value if value is not None else attrs.get(f"camunda:{local}")
+
+
+def node_fields(
+    el: etree._Element,
+    kind: NodeKind,
+    attrs: Mapping[str, str],
+    extensions: tuple[ExtensionElement, ...],
+) -> dict[str, Any]:
+    """What the engine reads from Laneway's and Camunda's attributes on any flow node: the
+    decision mark, the form, the job retries, a thrown message's correlation key, and a user
+    task's assignment, SLA and escalation connector."""
+    out: dict[str, Any] = {}
+    decision = laneway_attr(el, attrs, "decision")
+    if decision is not None and decision.lower() in DECISION_MARKS:
+        out["decision_handler"] = True
+    form = laneway_attr(el, attrs, "form") or camunda_attr(el, attrs, "formKey")
+    if not form:
+        zeebe_form = _any_extension(extensions, "formDefinition")
+        if zeebe_form is not None:
+            form = zeebe_form.attributes.get("formKey") or zeebe_form.attributes.get("formId")
+    form = (form or "").strip()
+    if form:
+        out["form"] = form
+    retries = laneway_attr(el, attrs, "retries")
+    if retries:
+        out["job_retries"] = retries
+    key = laneway_attr(el, attrs, "correlationKey")
+    if key is not None:
+        out["correlation_key"] = Expression(key, key)
+    if kind is NodeKind.USER_TASK:
+        out.update(_assignment_fields(el, attrs, extensions))
+        sla = laneway_attr(el, attrs, "slaMinutes")
+        if sla is not None:
+            out["sla_minutes"] = sla
+        connector = (laneway_attr(el, attrs, "escalationConnector") or "").strip()
+        if connector:
+            out["escalation_connector"] = connector
+    return out
+
+
+def _assignment_fields(
+    el: etree._Element, attrs: Mapping[str, str], extensions: tuple[ExtensionElement, ...]
+) -> dict[str, Any]:
+    """A user task's assignment as written: Laneway's, Camunda 7's, then Camunda 8's
+    `zeebe:assignmentDefinition`, the first that says anything."""
+    zeebe_ext = _any_extension(extensions, "assignmentDefinition")
+    zeebe = dict(zeebe_ext.attributes) if zeebe_ext is not None else {}
+    out: dict[str, Any] = {}
+    for field_name, local in (("assignee", "assignee"), ("candidate_groups", "candidateGroups"),
+                              ("candidate_users", "candidateUsers")):
+        value = (laneway_attr(el, attrs, local) or camunda_attr(el, attrs, local)
+                 or zeebe.get(local))
+        if value:
+            out[field_name] = value
+    return out
+
+
+def lane_persona(el: etree._Element, attrs: Mapping[str, str]) -> str | None:
+    """The persona a lane names (`laneway:persona`), as written."""
+    return laneway_attr(el, attrs, "persona")
+
+
+def _any_extension(extensions: tuple[ExtensionElement, ...], local: str) -> ExtensionElement | None:
+    # by local name in any namespace, as the engine always looked these up
+    return next((e for e in extensions if e.local_name == local), None)
 
 
 def _c7_extension(extensions: tuple[ExtensionElement, ...], local: str) -> ExtensionElement | None:

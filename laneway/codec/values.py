@@ -40,22 +40,9 @@ def to_avro_map(values: Mapping[str, Any], path: str) -> dict[str, Any]:
         raise EncodeError("nested too deeply", path) from None
 
 
-def to_avro_value(value: Any, path: str) -> dict[str, Any]:
-    """A `Value` datum for fastavro."""
-    try:
-        return _wrap(value, 0)
-    except _Bad as bad:
-        raise EncodeError(bad.message, path + "".join(reversed(bad.segments))) from None
-
-
 def from_avro_map(datum: Mapping[str, Any]) -> dict[str, Any]:
     """The Python dict of a `map<Value>` fastavro read."""
     return {k: _unwrap(x) for k, x in datum.items()}
-
-
-def from_avro_value(datum: Mapping[str, Any]) -> Any:
-    """The Python value of a `Value` fastavro read."""
-    return _unwrap(datum)
 
 
 def _unwrap(node: Mapping[str, Any]) -> Any:

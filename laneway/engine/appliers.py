@@ -2,11 +2,19 @@
 
 The live engine applies each event the moment it writes it; recovery and the audit service's
 replay apply stored events with the same functions, so both rebuild the same state.
+
+Appliers are registered by (intent, version) in `APPLIERS`, as Zeebe's `EventAppliers`: an
+event is applied by the applier of the version it was written with, so a later change to what
+an event does to the state is a new version next to the old one, and an old log replays with
+the meaning it had. The writer stamps an event with the latest version of its intent as
+`recordVersion` in its value; an event without it is version 1 (every event written before
+versions existed). docs/engine.md says how to add a version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from laneway.engine.state import (
     MI_BODY_KIND,
@@ -25,38 +33,72 @@ from laneway.engine.state import (
     UserTask,
 )
 from laneway.records import Event, Record, RecordKind
+from laneway.records.values import (
+    ElementActivated,
+    ElementLeft,
+    IncidentCreated,
+    JobCreated,
+    JobFailed,
+    JoinConsumed,
+    KeyOnly,
+    MessageSubscriptionCorrelated,
+    MessageSubscriptionCreated,
+    SequenceFlowTaken,
+    SignalSubscriptionCreated,
+    TimerCreated,
+    UserTaskClaim,
+    UserTaskCreated,
+    VariablesUpdated,
+)
 
-Applier = Callable[[EngineState, InstanceState | None, Record], None]
-_APPLIERS: dict[str, Applier] = {}
+RECORD_VERSION = "recordVersion"
+"""The key of an event's value that names its applier version (absent: version 1)."""
+
+# (state, the event's instance if it has one, the event, its value)
+Applier = Callable[[EngineState, InstanceState | None, Record, Any], None]
 
 
-def applies(*intents: Event) -> Callable[[Applier], Applier]:
-    """Register an applier for these event intents."""
-    def register(fn: Applier) -> Applier:
-        for intent in intents:
-            _APPLIERS[intent.value] = fn
-        return fn
-    return register
+class UnknownVersionError(ValueError):
+    """An event written with an applier version this engine does not have (a newer engine
+    wrote it): applying it with another version's meaning would be wrong."""
 
 
 def apply_event(state: EngineState, record: Record) -> None:
-    """Apply one event to the state (rejections and unknown intents change nothing)."""
-    fn = _APPLIERS.get(record.intent)
+    """Apply one event to the state with the applier of its version (rejections and intents
+    without an applier change nothing)."""
     # compared as a string: Enum.value goes through a descriptor, and this runs per event
-    if fn is None or record.kind != RecordKind.EVENT:
+    if record.kind != RecordKind.EVENT:
         return
-    fn(state, state.instances.get(record.instance_id), record)
+    value = record.value
+    if RECORD_VERSION in value:
+        fn = _versioned(record.intent, value[RECORD_VERSION])
+    else:
+        fn = _FIRST.get(record.intent)
+    if fn is None:
+        return
+    fn(state, state.instances.get(record.instance_id), record, value)
     # looked up again: the event may have created the instance
     inst = state.instances.get(record.instance_id)
     if inst is not None:
-        key = record.value.get("key")
+        key = value.get("key")
         if isinstance(key, int) and key >= inst.next_key:
             inst.next_key = key + 1
 
 
-@applies(Event.ELEMENT_ACTIVATED)
-def _element_activated(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
-    v = rec.value
+def _versioned(intent: str, version: Any) -> Applier | None:
+    fn = APPLIERS.get((intent, version)) if type(version) is int else None
+    if fn is None and intent in LATEST_VERSION:
+        raise UnknownVersionError(
+            f"Expected {intent} version 1 to {LATEST_VERSION[intent]}, but the event is of "
+            f"version {version!r}: it was written by a newer engine")
+    return fn
+
+
+# --- elements and tokens ---------------------------------------------------------------------
+
+def element_activated_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                         v: ElementActivated) -> None:
+    """A process starts an instance; an element becomes a live token in its scope."""
     if rec.element_type == PROCESS_KIND:
         parent = v.get("parent")
         inst = InstanceState(
@@ -81,8 +123,9 @@ def _element_activated(state: EngineState, inst: InstanceState | None, rec: Reco
         scope.mi_started += 1
 
 
-@applies(Event.ELEMENT_COMPLETED, Event.ELEMENT_TERMINATED)
-def _element_left(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def element_left_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                    v: ElementLeft) -> None:
+    """An element completed or was terminated; the process's end ends the instance."""
     assert inst is not None
     elem = inst.elements.pop(rec.token_id)
     inst.variables.pop(rec.token_id, None)
@@ -94,8 +137,8 @@ def _element_left(state: EngineState, inst: InstanceState | None, rec: Record) -
             else InstanceStatus.TERMINATED
         )
         # the final variables stay readable after the end; nothing else is live
-        if "variables" in rec.value:
-            inst.variables[rec.token_id] = dict(rec.value["variables"])
+        if "variables" in v:
+            inst.variables[rec.token_id] = dict(v["variables"])
         return
     scope = inst.elements[elem.scope_key]
     scope.children -= 1
@@ -103,40 +146,45 @@ def _element_left(state: EngineState, inst: InstanceState | None, rec: Record) -
         scope.mi_completed += 1
 
 
-@applies(Event.SEQUENCE_FLOW_TAKEN)
-def _flow_taken(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def sequence_flow_taken_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                           v: SequenceFlowTaken) -> None:
+    """A flow into a joining gateway is counted until the join consumes it."""
     assert inst is not None
-    if rec.value.get("join"):
-        inst.joins.setdefault(rec.scope_id, {}).setdefault(rec.value["target"], []).append(
+    if v.get("join"):
+        inst.joins.setdefault(rec.scope_id, {}).setdefault(v["target"], []).append(
             rec.element_id
         )
 
 
-@applies(Event.JOIN_CONSUMED)
-def _join_consumed(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def join_consumed_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                     v: JoinConsumed) -> None:
+    """A joining gateway fired: the flows it consumed are no longer pending."""
     assert inst is not None
     gateways = inst.joins.get(rec.scope_id)
     if gateways is None:
         return
-    pending = gateways.get(rec.value["gateway"], [])
-    for flow in rec.value["flows"]:
+    pending = gateways.get(v["gateway"], [])
+    for flow in v["flows"]:
         pending.remove(flow)
     if not pending:
-        gateways.pop(rec.value["gateway"], None)
+        gateways.pop(v["gateway"], None)
     if not gateways:
         inst.joins.pop(rec.scope_id, None)
 
 
-@applies(Event.VARIABLES_UPDATED)
-def _variables(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def variables_updated_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                         v: VariablesUpdated) -> None:
+    """Variables of the token's scope take new values."""
     assert inst is not None
-    inst.variables.setdefault(rec.token_id, {}).update(rec.value["variables"])
+    inst.variables.setdefault(rec.token_id, {}).update(v["variables"])
 
 
-@applies(Event.JOB_CREATED)
-def _job_created(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+# --- jobs ------------------------------------------------------------------------------------
+
+def job_created_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                   v: JobCreated) -> None:
+    """The element waits on a job (an escalation's notification is no wait)."""
     assert inst is not None
-    v = rec.value
     # an escalation's notification is fire-and-forget: no element waits on it, so it is not
     # live work of the instance (its key still moves the instance's counter on)
     if v.get("notification"):
@@ -144,24 +192,28 @@ def _job_created(state: EngineState, inst: InstanceState | None, rec: Record) ->
     inst.jobs[v["key"]] = Job(v["key"], rec.token_id, v["type"], v["retries"])
 
 
-@applies(Event.JOB_COMPLETED, Event.JOB_CANCELED, Event.JOB_ERROR_THROWN)
-def _job_gone(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def job_gone_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                v: KeyOnly) -> None:
+    """A job completed, was cancelled or threw an error: nothing waits on it any more."""
     assert inst is not None
-    inst.jobs.pop(rec.value["key"], None)
+    inst.jobs.pop(v["key"], None)
 
 
-@applies(Event.JOB_FAILED)
-def _job_failed(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def job_failed_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                  v: JobFailed) -> None:
+    """A job failed: it keeps the retries left, and is FAILED at none."""
     assert inst is not None
-    job = inst.jobs[rec.value["key"]]
-    job.retries = rec.value["retries"]
+    job = inst.jobs[v["key"]]
+    job.retries = v["retries"]
     job.state = "ACTIVATABLE" if job.retries > 0 else "FAILED"
 
 
-@applies(Event.USER_TASK_CREATED)
-def _task_created(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+# --- user tasks ------------------------------------------------------------------------------
+
+def user_task_created_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                         v: UserTaskCreated) -> None:
+    """The element waits on a task, with what the engine checks before a person acts."""
     assert inst is not None
-    v = rec.value
     inst.user_tasks[v["key"]] = UserTask(
         v["key"], rec.token_id, rec.element_id, persona=v.get("persona"),
         assignee=v.get("assignee"), candidate_users=list(v.get("candidateUsers", ())),
@@ -170,81 +222,93 @@ def _task_created(state: EngineState, inst: InstanceState | None, rec: Record) -
     )
 
 
-@applies(Event.USER_TASK_CLAIMED)
-def _task_claimed(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def user_task_claimed_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                         v: UserTaskClaim) -> None:
+    """A person claimed the task."""
     assert inst is not None
-    inst.user_tasks[rec.value["key"]].claimant = rec.value["claimant"]
+    inst.user_tasks[v["key"]].claimant = v["claimant"]
 
 
-@applies(Event.USER_TASK_UNCLAIMED)
-def _task_unclaimed(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def user_task_unclaimed_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                           v: UserTaskClaim) -> None:
+    """The claimant gave the task back."""
     assert inst is not None
-    inst.user_tasks[rec.value["key"]].claimant = None
+    inst.user_tasks[v["key"]].claimant = None
 
 
-@applies(Event.USER_TASK_ESCALATED)
-def _task_escalated(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def user_task_escalated_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                           v: KeyOnly) -> None:
+    """The task is escalated (once)."""
     assert inst is not None
-    inst.user_tasks[rec.value["key"]].escalated = True
+    inst.user_tasks[v["key"]].escalated = True
 
 
-@applies(Event.USER_TASK_COMPLETED, Event.USER_TASK_CANCELED)
-def _task_gone(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def user_task_gone_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                      v: KeyOnly) -> None:
+    """A task was completed or cancelled."""
     assert inst is not None
-    inst.user_tasks.pop(rec.value["key"], None)
+    inst.user_tasks.pop(v["key"], None)
 
 
-@applies(Event.TIMER_CREATED)
-def _timer_created(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+# --- timers ----------------------------------------------------------------------------------
+
+def timer_created_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                     v: TimerCreated) -> None:
+    """The element waits on a timer."""
     assert inst is not None
-    v = rec.value
     inst.timers[v["key"]] = Timer(
         v["key"], rec.token_id, v["elementId"], v["due"], v.get("repetitions"),
         v.get("fired", 0), v.get("expression", ""), v.get("timerKind", ""),
     )
 
 
-@applies(Event.TIMER_TRIGGERED, Event.TIMER_CANCELED)
-def _timer_gone(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def timer_gone_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                  v: KeyOnly) -> None:
+    """A timer fired or was cancelled."""
     assert inst is not None
-    inst.timers.pop(rec.value["key"], None)
+    inst.timers.pop(v["key"], None)
 
 
-@applies(Event.MESSAGE_SUBSCRIPTION_CREATED)
-def _msub_created(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+# --- messages and signals --------------------------------------------------------------------
+
+def message_subscription_created_v1(state: EngineState, inst: InstanceState | None,
+                                    rec: Record, v: MessageSubscriptionCreated) -> None:
+    """The element waits on a message (the message side learns of it by a command)."""
     assert inst is not None
-    v = rec.value
     inst.message_subs[v["key"]] = Subscription(
         v["key"], rec.token_id, v["elementId"], v["name"], v["correlationKey"]
     )
 
 
-@applies(Event.MESSAGE_SUBSCRIPTION_CORRELATED)
-def _msub_correlated(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def message_subscription_correlated_v1(state: EngineState, inst: InstanceState | None,
+                                       rec: Record, v: MessageSubscriptionCorrelated) -> None:
+    """A message arrived; the subscription ends unless it stays open."""
     assert inst is not None
-    if rec.value.get("close"):
-        inst.message_subs.pop(rec.value["key"], None)
+    if v.get("close"):
+        inst.message_subs.pop(v["key"], None)
 
 
-@applies(Event.MESSAGE_SUBSCRIPTION_DELETED)
-def _msub_deleted(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def message_subscription_deleted_v1(state: EngineState, inst: InstanceState | None,
+                                    rec: Record, v: KeyOnly) -> None:
+    """The element stopped waiting on a message."""
     assert inst is not None
-    inst.message_subs.pop(rec.value["key"], None)
+    inst.message_subs.pop(v["key"], None)
 
 
-@applies(Event.SIGNAL_SUBSCRIPTION_CREATED)
-def _ssub_created(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def signal_subscription_created_v1(state: EngineState, inst: InstanceState | None,
+                                   rec: Record, v: SignalSubscriptionCreated) -> None:
+    """The element waits on a signal; the engine's signal index learns of it."""
     assert inst is not None
-    v = rec.value
     inst.signal_subs[v["key"]] = Subscription(v["key"], rec.token_id, v["elementId"], v["name"])
     state.signal_subs.setdefault(v["name"], {})[f"{rec.instance_id}/{v['key']}"] = (
         rec.instance_id, v["key"])
 
 
-@applies(Event.SIGNAL_SUBSCRIPTION_DELETED)
-def _ssub_deleted(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def signal_subscription_deleted_v1(state: EngineState, inst: InstanceState | None,
+                                   rec: Record, v: KeyOnly) -> None:
+    """The element stopped waiting on a signal."""
     assert inst is not None
-    sub = inst.signal_subs.pop(rec.value["key"], None)
+    sub = inst.signal_subs.pop(v["key"], None)
     if sub is not None:
         subs = state.signal_subs.get(sub.name, {})
         subs.pop(f"{rec.instance_id}/{sub.key}", None)
@@ -252,17 +316,17 @@ def _ssub_deleted(state: EngineState, inst: InstanceState | None, rec: Record) -
             state.signal_subs.pop(sub.name, None)
 
 
-@applies(Event.PROCESS_MESSAGE_SUBSCRIPTION_OPENED)
-def _psub_opened(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
-    v = rec.value
+def process_subscription_opened_v1(state: EngineState, inst: InstanceState | None,
+                                   rec: Record, v: Mapping[str, Any]) -> None:
+    """The message side: an instance waits on (name, correlation key)."""
     state.message_subs.setdefault((v["name"], v["correlationKey"]), {})[
         f"{v['instanceId']}/{v['subKey']}"
     ] = ProcessSubscription(v["instanceId"], v["subKey"], v["processId"])
 
 
-@applies(Event.PROCESS_MESSAGE_SUBSCRIPTION_CLOSED)
-def _psub_closed(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
-    v = rec.value
+def process_subscription_closed_v1(state: EngineState, inst: InstanceState | None,
+                                   rec: Record, v: Mapping[str, Any]) -> None:
+    """The message side: the instance no longer waits."""
     _drop_process_sub(state, v["name"], v["correlationKey"], f"{v['instanceId']}/{v['subKey']}")
 
 
@@ -275,9 +339,9 @@ def _drop_process_sub(state: EngineState, name: str, key: str, sub: str) -> None
         state.message_subs.pop((name, key), None)
 
 
-@applies(Event.MESSAGE_PUBLISHED)
-def _published(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
-    v = rec.value
+def message_published_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                         v: Mapping[str, Any]) -> None:
+    """A message with a time to live is buffered for subscriptions opened later."""
     if v.get("expires", 0) > rec.timestamp:
         state.messages[v["messageId"]] = BufferedMessage(
             v["name"], v["correlationKey"], dict(v.get("variables", {})), v["messageId"],
@@ -285,9 +349,9 @@ def _published(state: EngineState, inst: InstanceState | None, rec: Record) -> N
         )
 
 
-@applies(Event.MESSAGE_CORRELATED)
-def _correlated(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
-    v = rec.value
+def message_correlated_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                          v: Mapping[str, Any]) -> None:
+    """The message went to a process (once per process); its subscription is used up."""
     msg = state.messages.get(v["messageId"])
     if msg is not None:
         msg.correlated.append(v["processId"])
@@ -295,39 +359,99 @@ def _correlated(state: EngineState, inst: InstanceState | None, rec: Record) -> 
         _drop_process_sub(state, v["name"], v["correlationKey"], f"{v['instanceId']}/{v['subKey']}")
 
 
-@applies(Event.MESSAGE_CORRELATION_RETRACTED)
-def _retracted(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
-    msg = state.messages.get(rec.value["messageId"])
-    if msg is not None and rec.value["processId"] in msg.correlated:
-        msg.correlated.remove(rec.value["processId"])
+def message_correlation_retracted_v1(state: EngineState, inst: InstanceState | None,
+                                     rec: Record, v: Mapping[str, Any]) -> None:
+    """The instance could not take the message: the process may have it again."""
+    msg = state.messages.get(v["messageId"])
+    if msg is not None and v["processId"] in msg.correlated:
+        msg.correlated.remove(v["processId"])
 
 
-@applies(Event.MESSAGE_EXPIRED)
-def _expired(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
-    state.messages.pop(rec.value["messageId"], None)
+def message_expired_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                       v: Mapping[str, Any]) -> None:
+    """A buffered message's time to live ran out."""
+    state.messages.pop(v["messageId"], None)
 
 
-@applies(Event.INCIDENT_CREATED)
-def _incident_created(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+# --- incidents -------------------------------------------------------------------------------
+
+def incident_created_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                        v: IncidentCreated) -> None:
+    """The element waits for an operator."""
     assert inst is not None
-    v = rec.value
     inst.incidents[v["key"]] = Incident(
         v["key"], rec.token_id, v["errorType"], v["message"], v.get("jobKey", 0),
         v.get("stage", "activate"),
     )
 
 
-@applies(Event.INCIDENT_RESOLVED)
-def _incident_resolved(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def incident_resolved_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                         v: KeyOnly) -> None:
+    """The incident is resolved (or its element ended)."""
     assert inst is not None
-    inst.incidents.pop(rec.value["key"], None)
+    inst.incidents.pop(v["key"], None)
 
 
-@applies(
-    Event.GATEWAY_DECIDED,
-    Event.SIGNAL_BROADCAST,
-    Event.ERROR_THROWN,
-    Event.ESCALATION_THROWN,
-)
-def _informational(state: EngineState, inst: InstanceState | None, rec: Record) -> None:
+def informational_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                     v: Mapping[str, Any]) -> None:
     """Recorded for the audit log; the state does not change."""
+
+
+APPLIERS: Mapping[tuple[str, int], Applier] = {
+    (Event.ELEMENT_ACTIVATED.value, 1): element_activated_v1,
+    (Event.ELEMENT_COMPLETED.value, 1): element_left_v1,
+    (Event.ELEMENT_TERMINATED.value, 1): element_left_v1,
+    (Event.SEQUENCE_FLOW_TAKEN.value, 1): sequence_flow_taken_v1,
+    (Event.JOIN_CONSUMED.value, 1): join_consumed_v1,
+    (Event.VARIABLES_UPDATED.value, 1): variables_updated_v1,
+    (Event.JOB_CREATED.value, 1): job_created_v1,
+    (Event.JOB_COMPLETED.value, 1): job_gone_v1,
+    (Event.JOB_CANCELED.value, 1): job_gone_v1,
+    (Event.JOB_ERROR_THROWN.value, 1): job_gone_v1,
+    (Event.JOB_FAILED.value, 1): job_failed_v1,
+    (Event.USER_TASK_CREATED.value, 1): user_task_created_v1,
+    (Event.USER_TASK_CLAIMED.value, 1): user_task_claimed_v1,
+    (Event.USER_TASK_UNCLAIMED.value, 1): user_task_unclaimed_v1,
+    (Event.USER_TASK_ESCALATED.value, 1): user_task_escalated_v1,
+    (Event.USER_TASK_COMPLETED.value, 1): user_task_gone_v1,
+    (Event.USER_TASK_CANCELED.value, 1): user_task_gone_v1,
+    (Event.TIMER_CREATED.value, 1): timer_created_v1,
+    (Event.TIMER_TRIGGERED.value, 1): timer_gone_v1,
+    (Event.TIMER_CANCELED.value, 1): timer_gone_v1,
+    (Event.MESSAGE_SUBSCRIPTION_CREATED.value, 1): message_subscription_created_v1,
+    (Event.MESSAGE_SUBSCRIPTION_CORRELATED.value, 1): message_subscription_correlated_v1,
+    (Event.MESSAGE_SUBSCRIPTION_DELETED.value, 1): message_subscription_deleted_v1,
+    (Event.SIGNAL_SUBSCRIPTION_CREATED.value, 1): signal_subscription_created_v1,
+    (Event.SIGNAL_SUBSCRIPTION_DELETED.value, 1): signal_subscription_deleted_v1,
+    (Event.PROCESS_MESSAGE_SUBSCRIPTION_OPENED.value, 1): process_subscription_opened_v1,
+    (Event.PROCESS_MESSAGE_SUBSCRIPTION_CLOSED.value, 1): process_subscription_closed_v1,
+    (Event.MESSAGE_PUBLISHED.value, 1): message_published_v1,
+    (Event.MESSAGE_CORRELATED.value, 1): message_correlated_v1,
+    (Event.MESSAGE_CORRELATION_RETRACTED.value, 1): message_correlation_retracted_v1,
+    (Event.MESSAGE_EXPIRED.value, 1): message_expired_v1,
+    (Event.INCIDENT_CREATED.value, 1): incident_created_v1,
+    (Event.INCIDENT_RESOLVED.value, 1): incident_resolved_v1,
+    (Event.GATEWAY_DECIDED.value, 1): informational_v1,
+    (Event.SIGNAL_BROADCAST.value, 1): informational_v1,
+    (Event.ERROR_THROWN.value, 1): informational_v1,
+    (Event.ESCALATION_THROWN.value, 1): informational_v1,
+}
+"""Every applier, by (event intent, version). Never change an entry's meaning: add a version
+(docs/engine.md)."""
+
+
+def _latest(table: Mapping[tuple[str, int], Applier]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for intent, version in table:
+        out[intent] = max(out.get(intent, 0), version)
+    return out
+
+
+LATEST_VERSION: Mapping[str, int] = _latest(APPLIERS)
+"""The version each intent is written with now: the newest applier it has."""
+
+STAMPED: frozenset[str] = frozenset(i for i, n in LATEST_VERSION.items() if n > 1)
+"""The intents whose events carry `recordVersion` (those written at version 1 carry none, so
+their bytes are those they had before versions existed)."""
+
+_FIRST: dict[str, Applier] = {i: fn for (i, n), fn in APPLIERS.items() if n == 1}

@@ -96,7 +96,7 @@ def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
             refuse(node, "timer event has no timeDate, timeDuration or timeCycle")
         if node.kind == NodeKind.USER_TASK:
             try:
-                sla_minutes(node.attrs)
+                sla_minutes(node.sla_minutes)
             except ValueError as exc:
                 refuse(node, str(exc))
         if node.kind == NodeKind.CALL_ACTIVITY and not node.called_element:

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from laneway.engine.appliers import apply_event
+from laneway.engine.appliers import LATEST_VERSION, RECORD_VERSION, STAMPED, apply_event
 from laneway.engine.executable import ExecutableProcess
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import ElementInstance, EngineState, InstanceState
@@ -81,11 +81,15 @@ class Processing:
         scope_id: int = 0,
         instance_id: str | None = None,
     ) -> Record:
-        """Write an event and apply it to the state."""
+        """Write an event and apply it to the state; it is stamped with the version of the
+        applier that applies it, if that is not version 1 (laneway/engine/appliers.py)."""
+        name = intent.value
+        if name in STAMPED:
+            value = {**value, RECORD_VERSION: LATEST_VERSION[name]}
         rec = Record(
             record_id=f"{self.cmd.record_id}.{len(self.events)}",
             kind=RecordKind.EVENT,
-            intent=intent.value,
+            intent=name,
             instance_id=instance_id if instance_id is not None else self.cmd.instance_id,
             timestamp=self.cmd.timestamp,
             value=value,

@@ -8,13 +8,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from laneway.engine.engine import Engine
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import InstanceState, InstanceStatus
 from laneway.engine.user_tasks import fitting_principal
 from laneway.records import SYSTEM, Command, Principal, Record, RecordKind, command
+from laneway.records.values import TimerCreated
 
 _RUN_NAMESPACE = uuid.UUID("9a7d1e38-2f0b-4b8e-8c1a-5d6e7f809a1b")
 _TASK_COMMANDS = frozenset({Command.CLAIM_USER_TASK, Command.UNCLAIM_USER_TASK,
@@ -118,8 +119,8 @@ class LocalRunner:
             self.commands_processed += 1
             for rec in result.events:
                 if rec.intent == "TIMER_CREATED" and rec.kind == RecordKind.EVENT:
-                    heapq.heappush(self._timers, (rec.value["due"], rec.instance_id,
-                                                  rec.value["key"]))
+                    timer = cast(TimerCreated, rec.value)
+                    heapq.heappush(self._timers, (timer["due"], rec.instance_id, timer["key"]))
                 if self._keep:
                     self.records.append(rec)
                 if self._on_record is not None:

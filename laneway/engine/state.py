@@ -38,10 +38,6 @@ class ElementInstance:
     mi_total: int = 0
     mi_started: int = 0
     mi_completed: int = 0
-    # an interrupting event subprocess took over this scope: nothing else may start in it
-    interrupted: bool = False
-    # for an event-based gateway or an element waiting on events: the keys of what it waits on
-    waits: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -106,7 +102,6 @@ class Subscription:
     element_id: str
     name: str
     correlation_key: str = ""
-    correlating: bool = False
 
 
 @dataclass(slots=True)
@@ -170,7 +165,11 @@ class InstanceState:
     def from_dict(data: dict[str, Any]) -> InstanceState:
         """Inverse of `to_dict`."""
         def ints(d: dict[str, Any], cls: type[T]) -> dict[int, T]:
-            return {int(k): cls(**v) for k, v in d.items()}
+            gone = _REMOVED.get(cls)
+            if gone is None:
+                return {int(k): cls(**v) for k, v in d.items()}
+            return {int(k): cls(**{f: x for f, x in v.items() if f not in gone})
+                    for k, v in d.items()}
 
         parent = data.get("parent")
         return InstanceState(
@@ -195,6 +194,13 @@ class InstanceState:
 
 
 T = TypeVar("T")
+
+# Fields the state once had, which snapshots written then may still carry: never set or read,
+# they were removed (an element's `interrupted` and `waits`, a subscription's `correlating`).
+_REMOVED: dict[type, frozenset[str]] = {
+    ElementInstance: frozenset({"interrupted", "waits"}),
+    Subscription: frozenset({"correlating"}),
+}
 
 
 def _to_plain(obj: Any) -> Any:
@@ -250,7 +256,6 @@ class ProcessSubscription:
     instance_id: str
     sub_key: int
     process_id: str
-    correlating: bool = False
 
 
 @dataclass(slots=True)

@@ -18,13 +18,12 @@ from laneway.records import Principal, PrincipalKind, persona_key
 
 PERSONA_PREFIX = "persona:"
 SLA_ATTRIBUTE = "laneway:slaMinutes"
-ESCALATION_ATTRIBUTE = "laneway:escalationConnector"
 
 
-def sla_minutes(attrs: Mapping[str, str]) -> float | None:
-    """The task's `laneway:slaMinutes` (a positive number), None when absent; ValueError when
-    it is not a positive number (refused at deploy, so the engine never meets one)."""
-    raw = attrs.get(SLA_ATTRIBUTE)
+def sla_minutes(raw: str | None) -> float | None:
+    """A task's SLA in minutes from its `laneway:slaMinutes` as written (`FlowNode.sla_minutes`),
+    None when absent; ValueError when it is not a positive number (refused at deploy, so the
+    engine never meets one)."""
     if raw is None or not raw.strip():
         return None
     try:

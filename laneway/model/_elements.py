@@ -272,6 +272,8 @@ class FlowNode(Element):
     is_for_compensation: bool = False
     # jobs: service, send, business-rule and (non-FEEL) script tasks
     job_type: str | None = None
+    # the retries a job of this node starts with, as written (`laneway:retries`, else Zeebe's
+    # task definition); a user task's escalation notification uses it too
     job_retries: str | None = None
     task_headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     # script tasks
@@ -299,6 +301,24 @@ class FlowNode(Element):
     # gateways
     gateway_direction: str | None = None
     event_gateway_type: str | None = None
+    # a gateway marked `laneway:decision="handler"` (or job, true, yes) asks a decision handler
+    decision_handler: bool = False
+    # the form id a start event or user task names: `laneway:form`, Camunda 7
+    # `camunda:formKey`, or Camunda 8 `zeebe:formDefinition formKey`/`formId` (stripped); one
+    # reading for the engine (USER_TASK_CREATED's `form`) and the form routes
+    form: str | None = None
+    # a message throw's correlation key (`laneway:correlationKey`), evaluated when it throws
+    correlation_key: Expression | None = None
+    # user tasks: the assignment as written (`laneway:`, else `camunda:` attributes, else
+    # `zeebe:assignmentDefinition`): a literal comma list or an expression evaluated when the
+    # task is created
+    assignee: str | None = None
+    candidate_groups: str | None = None
+    candidate_users: str | None = None
+    # user tasks: `laneway:slaMinutes` as written (checked at deploy: a positive number) and
+    # `laneway:escalationConnector`
+    sla_minutes: str | None = None
+    escalation_connector: str | None = None
 
     @property
     def event_kind(self) -> EventKind:
@@ -310,19 +330,6 @@ class FlowNode(Element):
         """The first event definition, if any."""
         return self.event_definitions[0] if self.event_definitions else None
 
-    @property
-    def form(self) -> str | None:
-        """The form id a start event or user task names: `laneway:form`, Camunda 7
-        `camunda:formKey`, or Camunda 8 `zeebe:formDefinition formKey`/`formId`; None without.
-        One reading for the engine (USER_TASK_CREATED's `form`) and the form routes."""
-        found = self.attrs.get("laneway:form") or self.attrs.get("camunda:formKey")
-        if not found:
-            zeebe = self.extension("formDefinition")
-            if zeebe is not None:
-                found = zeebe.attributes.get("formKey") or zeebe.attributes.get("formId")
-        found = (found or "").strip()
-        return found or None
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Lane(Element):
@@ -331,11 +338,8 @@ class Lane(Element):
     flow_node_refs: tuple[str, ...] = ()
     child_lanes: tuple[Lane, ...] = ()
     parent: str | None = None
-
-    @property
-    def persona(self) -> str | None:
-        """The persona assigned with `laneway:persona`."""
-        return self.attrs.get("laneway:persona")
+    # the persona assigned with `laneway:persona`, as written
+    persona: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

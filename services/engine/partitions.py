@@ -99,7 +99,7 @@ def message_side_dict(state: EngineState) -> dict[str, Any]:
         "subscriptions": [
             {"name": name, "correlationKey": key, "subs": {
                 k: {"instanceId": s.instance_id, "subKey": s.sub_key,
-                    "processId": s.process_id, "correlating": s.correlating}
+                    "processId": s.process_id}
                 for k, s in subs.items()}}
             for (name, key), subs in state.message_subs.items()
         ],
@@ -116,8 +116,7 @@ def load_message_side(state: EngineState, data: Mapping[str, Any]) -> None:
     """Inverse of `message_side_dict`, into `state`."""
     state.message_subs = {
         (entry["name"], entry["correlationKey"]): {
-            k: ProcessSubscription(s["instanceId"], s["subKey"], s["processId"],
-                                   s["correlating"])
+            k: ProcessSubscription(s["instanceId"], s["subKey"], s["processId"])
             for k, s in entry["subs"].items()}
         for entry in data.get("subscriptions", [])
     }

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping
+from typing import cast
 
 from laneway.engine.state import InstanceState, InstanceStatus
-from laneway.records import Command, Record, RecordKind, command
+from laneway.records import Command, Event, Record, RecordKind, command
+from laneway.records.values import KeyOnly, TimerCreated
+
+_TIMER_GONE = frozenset({Event.TIMER_TRIGGERED.value, Event.TIMER_CANCELED.value})
 
 
 class TimerSchedule:
@@ -39,10 +43,11 @@ class TimerSchedule:
         for ev in events:
             if ev.kind != RecordKind.EVENT:
                 continue
-            if ev.intent == "TIMER_CREATED":
-                self.add(int(ev.value["due"]), ev.instance_id, int(ev.value["key"]))
-            elif ev.intent in ("TIMER_TRIGGERED", "TIMER_CANCELED"):
-                self._sent.pop((ev.instance_id, int(ev.value["key"])), None)
+            if ev.intent == Event.TIMER_CREATED.value:
+                timer = cast(TimerCreated, ev.value)
+                self.add(int(timer["due"]), ev.instance_id, int(timer["key"]))
+            elif ev.intent in _TIMER_GONE:
+                self._sent.pop((ev.instance_id, int(cast(KeyOnly, ev.value)["key"])), None)
 
     def forget(self, instance_id: str) -> None:
         """An instance ended: its triggers in flight are moot."""

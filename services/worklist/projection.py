@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from laneway.records import Command, Event, Record, RecordKind, persona_key
+from laneway.records.values import KeyOnly, UserTaskClaim, UserTaskCompleted, UserTaskCreated
 from services.audit.chain import jsonb_safe
 
 __all__ = [
@@ -151,7 +152,7 @@ def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
     if record.kind is RecordKind.REJECTION:
         _rejected(conn, record)
         return
-    key = _int(record.value.get("key"))
+    key = _int(cast(KeyOnly, record.value).get("key"))
     if key is None:
         raise ValueError(f"Expected an integer 'key' in {record.intent} {record.record_id}, "
                          f"but got {record.value.get('key')!r}")
@@ -167,18 +168,24 @@ def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
         f"UPDATE tasks AS t SET {_UPDATES[record.intent]}, last_record_id = %(record_id)s, "
         f"last_partition = %(partition)s, last_offset = %(offset)s "
         f"WHERE t.task_id = %(task_id)s AND {_NEWER}".encode(),
-        {**params, "assignee": record.value.get("assignee") or record.principal.id,
-         "principal": _json(record.principal.to_dict()),
-         "result": _json(dict(record.value.get("variables") or {}))})
+        {**params, "assignee": _claimant(record), "principal": _json(record.principal.to_dict()),
+         "result": _json(dict(cast(UserTaskCompleted, record.value).get("variables") or {}))})
     intent = ANSWERS.get(record.intent)
     if intent is not None:
         conn.execute(_ANSWER, (command_id_of(record), tid, intent, "accepted", None, None,
                                _json(record.principal.to_dict()), params["at"]))
 
 
+def _claimant(record: Record) -> str:
+    """Who claimed: the engine's USER_TASK_CLAIMED names the claimant (the command's
+    principal); records built by hand may name an `assignee` instead."""
+    claim = cast(UserTaskClaim, record.value)
+    return claim.get("claimant") or record.value.get("assignee") or record.principal.id
+
+
 def _created(conn: psycopg.Connection[Any], record: Record, key: int,
              params: dict[str, Any]) -> None:
-    v = record.value
+    v = cast(UserTaskCreated, record.value)
     persona = v.get("persona") or None
     due = _int(v.get("dueDate"))
     conn.execute(_CREATE, {

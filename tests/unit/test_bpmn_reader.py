@@ -499,3 +499,72 @@ def test_default_flow_and_gateway_attributes() -> None:
     assert nodes["g"].default_flow == "f2"
     assert nodes["g"].gateway_direction == "Diverging"
     assert (nodes["eg"].event_gateway_type, nodes["eg"].instantiate) == ("Exclusive", True)
+
+
+# --- vendor dialects read once, into typed fields ---------------------------------------------
+
+VENDOR_TASKS = """
+<bpmn:process id="p">
+  <bpmn:laneSet id="ls">
+    <bpmn:lane id="l" laneway:persona="clerk"><bpmn:flowNodeRef>u</bpmn:flowNodeRef></bpmn:lane>
+  </bpmn:laneSet>
+  <bpmn:userTask id="u" laneway:assignee="=boss" camunda:candidateGroups="sales"
+      laneway:slaMinutes=" 90 " laneway:escalationConnector=" email " laneway:retries="5"
+      camunda:formKey="review-form" acme:prio="high">
+    <bpmn:extensionElements>
+      <zeebe:assignmentDefinition assignee="ignored" candidateUsers="ann, bob"/>
+    </bpmn:extensionElements>
+  </bpmn:userTask>
+  <bpmn:exclusiveGateway id="g" laneway:decision="Handler"/>
+  <bpmn:exclusiveGateway id="g2" laneway:decision="no"/>
+  <bpmn:sendTask id="send" laneway:correlationKey="=order.id" laneway:retries="">
+    <bpmn:extensionElements><zeebe:taskDefinition type="mail" retries="7"/>
+    </bpmn:extensionElements>
+  </bpmn:sendTask>
+  <bpmn:startEvent id="s"><bpmn:extensionElements>
+    <zeebe:formDefinition formId="start-form"/></bpmn:extensionElements></bpmn:startEvent>
+</bpmn:process>
+"""
+
+
+def test_vendor_attributes_become_typed_fields_and_stay_in_the_bag() -> None:
+    process = _parse(VENDOR_TASKS).process()
+    u = process.nodes["u"]
+    assert (u.assignee, u.candidate_groups, u.candidate_users) == ("=boss", "sales", "ann, bob")
+    assert (u.sla_minutes, u.escalation_connector, u.job_retries) == (" 90 ", "email", "5")
+    assert u.form == "review-form"
+    assert u.attrs["acme:prio"] == "high"
+    assert u.attrs["laneway:slaMinutes"] == " 90 "
+    assert process.lanes[0].persona == "clerk"
+    assert process.nodes["g"].decision_handler
+    assert not process.nodes["g2"].decision_handler
+    send = process.nodes["send"]
+    assert send.correlation_key == Expression("=order.id", "=order.id")
+    assert send.job_retries == "7"  # a blank laneway:retries leaves Zeebe's
+    assert process.nodes["s"].form == "start-form"
+    assert process.nodes["s"].assignee is None
+
+
+def test_laneway_attributes_are_read_under_any_prefix_of_its_namespace() -> None:
+    process = _parse("""
+<bpmn:process id="p" xmlns:lw="http://laneway.dev/schema/1.0/bpmn">
+  <bpmn:laneSet id="ls">
+    <bpmn:lane id="l" lw:persona="clerk"><bpmn:flowNodeRef>u</bpmn:flowNodeRef></bpmn:lane>
+  </bpmn:laneSet>
+  <bpmn:userTask id="u" lw:slaMinutes="30" lw:candidateUsers="ann" lw:form="f"/>
+</bpmn:process>
+""").process()
+    u = process.nodes["u"]
+    assert (u.sla_minutes, u.candidate_users, u.form) == ("30", "ann", "f")
+    assert process.lanes[0].persona == "clerk"
+    assert u.attrs["lw:slaMinutes"] == "30"
+
+
+def test_the_literal_laneway_prefix_is_still_read_when_bound_to_another_uri() -> None:
+    process = _parse("""
+<bpmn:process id="p">
+  <bpmn:userTask id="u" xmlns:laneway="urn:old" laneway:slaMinutes="15" laneway:assignee="ann"/>
+</bpmn:process>
+""").process()
+    u = process.nodes["u"]
+    assert (u.sla_minutes, u.assignee) == ("15", "ann")

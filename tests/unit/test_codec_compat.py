@@ -86,6 +86,28 @@ def test_a_v1_record_reads_with_a_null_trace_parent() -> None:
     assert rec.principal.claims["mfa"] is True
 
 
+def test_a_v1_state_sample_loads_without_the_fields_since_removed() -> None:
+    snapshot = decode_state((SAMPLES / "state" / "1.bin").read_bytes())
+    assert "interrupted" in snapshot.state["elements"]["1"]
+    inst = snapshot.instance()
+    assert inst.elements[1].element_id == "p1"
+    assert inst.variables == {1: {"amount": 150}}
+
+
+def test_old_snapshots_with_a_correlating_subscription_still_load() -> None:
+    from laneway.engine import EngineState, InstanceState
+    from services.engine.partitions import load_message_side
+
+    old = InstanceState("i", "p", 1, next_key=3).to_dict()
+    old["message_subs"] = {"2": {"key": 2, "element_key": 1, "element_id": "wait",
+                                 "name": "docs", "correlation_key": "r", "correlating": False}}
+    assert InstanceState.from_dict(old).message_subs[2].name == "docs"
+    state = EngineState()
+    load_message_side(state, {"subscriptions": [{"name": "docs", "correlationKey": "r", "subs": {
+        "i/2": {"instanceId": "i", "subKey": 2, "processId": "p", "correlating": True}}}]})
+    assert state.message_subs[("docs", "r")]["i/2"].sub_key == 2
+
+
 def _records(schema: Any, out: dict[str, dict[str, Any]]) -> None:
     """Every record type of an expanded schema, by full name -> field name -> field."""
     if isinstance(schema, list):

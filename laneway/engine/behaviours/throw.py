@@ -162,12 +162,9 @@ def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> b
     seen = vars_.visible(ctx.inst, elem.key)
     correlation = ""
     message = proc.definitions.messages.get(ref) if ref else None
-    raw_key = node.attrs.get("laneway:correlationKey")
     try:
-        if raw_key is not None:
-            from laneway.model import Expression
-
-            correlation = str(evaluate(Expression(raw_key, raw_key), seen) or "")
+        if node.correlation_key is not None:
+            correlation = str(evaluate(node.correlation_key, seen) or "")
         elif message is not None and message.correlation_key is not None:
             correlation = str(evaluate(message.correlation_key, seen) or "")
     except ExpressionError as exc:

@@ -9,12 +9,7 @@ from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate, written_expression
 from laneway.engine.state import ElementInstance
-from laneway.engine.user_tasks import (
-    ESCALATION_ATTRIBUTE,
-    node_lane,
-    resolve_persona,
-    sla_minutes,
-)
+from laneway.engine.user_tasks import node_lane, resolve_persona, sla_minutes
 from laneway.expr import ExpressionError
 from laneway.model import FlowNode
 from laneway.records import Event, IncidentType
@@ -76,8 +71,9 @@ def create_job(
 
 
 def job_retries(node: FlowNode) -> int:
-    """The retries a job starts with: `laneway:retries`, the vendor's retries, or 3."""
-    raw = node.attrs.get("laneway:retries") or node.job_retries
+    """The retries a job starts with: `laneway:retries`, the vendor's retries (both in
+    `FlowNode.job_retries`), or 3."""
+    raw = node.job_retries
     try:
         return max(int(str(raw).strip().lstrip("=")), 1) if raw else DEFAULT_RETRIES
     except ValueError:
@@ -135,7 +131,6 @@ def _assignment(raw: str | None, variables: Mapping[str, Any], errors: list[str]
 
 def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
     """Put the task in the worklist; the element waits for its completion."""
-    attrs = node.attrs
     proc = ctx.proc
     value: dict[str, Any] = {"key": elem.key, "processId": proc.id, "version": proc.version}
     value.update(element_context(ctx, node))
@@ -143,14 +138,7 @@ def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> 
     form = node.form
     if form:
         value["form"] = form
-    assignment = node.extension("assignmentDefinition")
-    zeebe = dict(assignment.attributes) if assignment is not None else {}
-    assignee = attrs.get("laneway:assignee") or attrs.get("camunda:assignee") or \
-        zeebe.get("assignee")
-    groups = attrs.get("laneway:candidateGroups") or attrs.get("camunda:candidateGroups") or \
-        zeebe.get("candidateGroups")
-    users = attrs.get("laneway:candidateUsers") or attrs.get("camunda:candidateUsers") or \
-        zeebe.get("candidateUsers")
+    assignee, groups, users = node.assignee, node.candidate_groups, node.candidate_users
     std_assignee, std_users, std_groups = _resource_roles(node)
     variables = vars_.visible(ctx.inst, elem.key)
     errors: list[str] = []
@@ -166,12 +154,11 @@ def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> 
         value["candidateUsers"] = list(dict.fromkeys(user_list))
     if errors:
         value["assignmentErrors"] = errors
-    minutes = sla_minutes(attrs)
+    minutes = sla_minutes(node.sla_minutes)
     if minutes is not None:
         value["dueDate"] = ctx.cmd.timestamp + round(minutes * 60_000)
-    connector = (attrs.get(ESCALATION_ATTRIBUTE) or "").strip()
-    if connector:
-        value["escalationConnector"] = connector
+    if node.escalation_connector:
+        value["escalationConnector"] = node.escalation_connector
     local = ctx.inst.variables.get(elem.key)
     if local:
         value["variables"] = dict(local)

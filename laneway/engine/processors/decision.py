@@ -9,7 +9,6 @@ from laneway.engine.context import Processing
 from laneway.engine.expressions import compiles, is_opaque
 from laneway.engine.state import ElementInstance
 from laneway.model import FlowNode
-from laneway.model._elements import DECISION_MARKS
 
 DECISION_JOB_TYPE = "decision"
 
@@ -17,7 +16,7 @@ DECISION_JOB_TYPE = "decision"
 def asks_handler(ctx: Processing, node: FlowNode) -> bool:
     """Marked with `laneway:decision="handler"`, or its flows carry no condition the engine can
     evaluate (none at all and no default, or ones in a language it does not run)."""
-    if node.attrs.get("laneway:decision", "").lower() in DECISION_MARKS:
+    if node.decision_handler:
         return True
     proc = ctx.proc
     conditional = [proc.flow(f) for f in node.outgoing if f != node.default_flow]
