@@ -1,4 +1,5 @@
-"""The HTTP API: `create_app(settings, deps)` builds the FastAPI app (never at import time)."""
+"""The definitions service's HTTP app: `create_app(settings, deps)` builds it (never at import
+time). Behind the public URL the edge sends it what it owns (edge/routes.toml)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,21 @@ from fastapi.responses import JSONResponse
 from laneway.auth import TokenVerifier
 from laneway.codec import EncodeError
 from laneway.problems import DiagramError
-from services.audit.routes import router as audit_router
+from laneway.publisher import PublishError
 from services.definitions.deps import ServiceDeps
 from services.definitions.lifecycle import TransitionRefused
 from services.definitions.models import DiagramErrors, ErrorItem
-from services.definitions.publisher import PublishError
-from services.definitions.routes import definitions, health, incidents, instances, messages
+from services.definitions.routes import definitions, health, incidents, messages, starts
 from services.definitions.routes import forms as form_routes
 from services.definitions.routes import lifecycle as lifecycle_routes
 from services.definitions.settings import DefinitionsSettings
-from services.worklist.routes import router as worklist_router
 
 _log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Laneway's HTTP API: deploy BPMN definitions, start instances, publish messages and query
-instance state. Every write is a record on Kafka; the engine acts on it asynchronously.
-See docs/api.md.
+Laneway's definitions service: deploy BPMN definitions and take them through their lifecycle,
+form schemas and public start forms, start instances, publish messages, resolve incidents.
+Every write is a record on Kafka; the engine acts on it asynchronously. See docs/api.md.
 """
 
 
@@ -34,22 +33,17 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps,
                verifier: TokenVerifier | None = None) -> FastAPI:
     """The API over the given parts; the caller owns their lifecycle (open and close).
     `verifier` checks bearer tokens (built from `settings.auth` when not given)."""
-    app = FastAPI(title="Laneway API", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(title="Laneway definitions", version="0.1.0", description=DESCRIPTION,
+                  docs_url="/docs/definitions", openapi_url="/openapi/definitions.json",
+                  redoc_url=None)
     app.state.settings = settings
     app.state.deps = deps
     app.state.verifier = verifier if verifier is not None else TokenVerifier(settings.auth)
-    for router in (definitions.router, instances.router, incidents.router, messages.router,
+    for router in (definitions.router, starts.router, incidents.router, messages.router,
                    health.router):
         app.include_router(router)
     app.include_router(form_routes.router)
     app.include_router(lifecycle_routes.router)
-    # The audit service writes audit_log in the same database and schema (LANEWAY_DB_SCHEMA);
-    # its read routes are served here so the whole API has one base URL.
-    app.include_router(audit_router)
-    app.state.audit_pool = deps.pool
-    # The worklist service projects tasks into the same schema; its task routes (which wait for
-    # the engine's answer there) are served here too, on the same pool and publisher.
-    app.include_router(worklist_router)
     app.add_exception_handler(DiagramError, _diagram_refused)
     app.add_exception_handler(PublishError, _not_published)
     app.add_exception_handler(EncodeError, _not_encodable)

@@ -21,13 +21,13 @@ from redis import Redis
 from laneway.auth.http import Authenticated, require_role
 from laneway.bpmn import MAX_BYTES
 from laneway.engine.check import missing_personas
+from laneway.publisher import Publisher
 from laneway.records import Principal
+from laneway.shared_reads import InstanceLookup
 from services.definitions.deploy import Deployer
 from services.definitions.forms_store import FormStore, StartForms
 from services.definitions.metrics import Metrics
-from services.definitions.projection import InstanceProjection
-from services.definitions.publisher import Publisher
-from services.definitions.store import DefinitionStore, InstanceStore
+from services.definitions.store import DefinitionStore
 from services.definitions.transitions import Lifecycle, MissingPersonas
 
 DEFAULT_FILE_NAME = "upload.bpmn"
@@ -44,14 +44,15 @@ class ServiceDeps:
     pool: ConnectionPool
     publisher: Publisher
     metrics: Metrics = field(default_factory=Metrics)
-    projection: InstanceProjection | None = None
+    audit_schema: str = "audit"
+    """Where the audit service's instance projection is (`DefinitionsSettings.audit_schema`)."""
     clock_ms: Callable[[], int] = _now_ms
     redis: Redis | None = None
     """Redis for the public forms' rate limit; without it they answer 503."""
     missing_personas: MissingPersonas = missing_personas
     """The check AUTHORIZED runs: lanes holding user tasks without a persona."""
     definitions: DefinitionStore = field(init=False)
-    instances: InstanceStore = field(init=False)
+    instances: InstanceLookup = field(init=False)
     deployer: Deployer = field(init=False)
     forms: FormStore = field(init=False)
     start_forms: StartForms = field(init=False)
@@ -59,7 +60,7 @@ class ServiceDeps:
 
     def __post_init__(self) -> None:
         self.definitions = DefinitionStore(self.pool)
-        self.instances = InstanceStore(self.pool)
+        self.instances = InstanceLookup(self.pool, self.audit_schema)
         self.deployer = Deployer(self.definitions, self.publisher)
         self.forms = FormStore(self.pool)
         self.start_forms = StartForms(self.pool)

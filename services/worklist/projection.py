@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from laneway.jsonb import jsonb_safe
 from laneway.records import Command, Event, Record, RecordKind, persona_key
-from services.audit.chain import jsonb_safe
 
 __all__ = [
     "ANSWERS",
