@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from laneway.auth import TokenVerifier
+from laneway.web import problems
 from laneway.web.health import HealthChecks, health_router
 from services.audit.deps import AuditDeps
 from services.audit.routes import history, instances
@@ -29,6 +30,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     """The app; `deps` may be set later on `app.state.deps` (routes answer 503 until then)."""
     app = FastAPI(title="Laneway audit", version="0.1.0", description=DESCRIPTION,
                   docs_url="/docs/audit", openapi_url="/openapi/audit.json", redoc_url=None)
+    problems.install(app)
     app.state.verifier = verifier
     app.state.deps = deps
     app.include_router(instances.router)

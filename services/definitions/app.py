@@ -12,6 +12,8 @@ from laneway.auth import TokenVerifier
 from laneway.codec import EncodeError
 from laneway.problems import DiagramError
 from laneway.publisher import PublishError
+from laneway.web import problems
+from laneway.web.problems import problem
 from services.definitions.deps import ServiceDeps
 from services.definitions.lifecycle import TransitionRefused
 from services.definitions.models import DiagramErrors, ErrorItem
@@ -44,6 +46,7 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps,
         app.include_router(router)
     app.include_router(form_routes.router)
     app.include_router(lifecycle_routes.router)
+    problems.install(app)
     app.add_exception_handler(DiagramError, _diagram_refused)
     app.add_exception_handler(PublishError, _not_published)
     app.add_exception_handler(EncodeError, _not_encodable)
@@ -58,24 +61,26 @@ async def _diagram_refused(request: Request, exc: Exception) -> JSONResponse:
     body = DiagramErrors(errors=[
         ErrorItem(file=p.file, line=p.line, element_id=p.element_id, message=p.message)
         for p in exc.problems])
-    return JSONResponse(body.model_dump(by_alias=True),
-                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return problem(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                   f"Expected a diagram the engine can run, but {len(exc.problems)} "
+                   f"problem(s) were found; first: {exc.problems[0] if exc.problems else '-'}",
+                   **body.model_dump(by_alias=True))
 
 
 async def _not_published(request: Request, exc: Exception) -> JSONResponse:
     deps: ServiceDeps = request.app.state.deps
     deps.metrics.publish_failures.inc()
     _log.error("%s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse({"detail": f"{exc}. Retry the request: what was stored is kept and "
-                                   "is published again."},
-                        status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return problem(status.HTTP_503_SERVICE_UNAVAILABLE,
+                   f"{exc}. Retry the request: what was stored is kept and is published "
+                   "again.")
 
 
 async def _not_encodable(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"Expected values a record can carry, but {exc}"},
-                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return problem(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                   f"Expected values a record can carry, but {exc}")
 
 
 async def _transition_refused(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TransitionRefused)
-    return JSONResponse({"detail": exc.message}, status_code=exc.status)
+    return problem(exc.status, exc.message)

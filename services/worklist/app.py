@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from laneway.auth import TokenVerifier
+from laneway.web import problems
 from laneway.web.health import HealthChecks, health_router
 from services.worklist import routes
 from services.worklist.deps import WorklistDeps
@@ -30,6 +31,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app = FastAPI(title="Laneway worklist", version="0.1.0", description=DESCRIPTION,
                   docs_url="/docs/worklist", openapi_url="/openapi/worklist.json",
                   redoc_url=None)
+    problems.install(app)
     app.state.verifier = verifier
     app.state.deps = deps
     app.include_router(routes.router)

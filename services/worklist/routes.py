@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, status
-from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -26,6 +25,7 @@ from pydantic.alias_generators import to_camel
 from laneway.auth.http import Authenticated
 from laneway.records import Command, Principal, RejectionType, command
 from laneway.shared_reads import OwnerTableMissing
+from laneway.web.problems import problem
 from services.worklist import store
 from services.worklist.deps import Deps
 from services.worklist.forms import UnknownForm
@@ -209,15 +209,16 @@ def complete_task(task_id: str, deps: Deps, principal: Authenticated,
         except OwnerTableMissing as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
         except UnknownForm:
-            return JSONResponse(
-                {"detail": f"Expected form '{form}' of task '{task_id}' in the form registry, "
-                           "but there is none: upload it (PUT /api/form-schemas/{formId})",
-                 "rejectionType": RejectionType.UNKNOWN_FORM.value},
-                status_code=status.HTTP_409_CONFLICT)
+            return problem(
+                status.HTTP_409_CONFLICT,
+                f"Expected form '{form}' of task '{task_id}' in the form registry, but there "
+                "is none: upload it (PUT /api/form-schemas/{formId})",
+                rejectionType=RejectionType.UNKNOWN_FORM.value)
         if problems:
-            return JSONResponse(
-                {"errors": [{"field": p.field, "message": p.message} for p in problems]},
-                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+            return problem(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"Expected variables that fit form '{form}', but {len(problems)} field(s) "
+                "do not", errors=[{"field": p.field, "message": p.message} for p in problems])
     return _command(deps, principal, task_id, Command.COMPLETE_USER_TASK,
                     {"variables": variables}, task)
 
@@ -232,19 +233,17 @@ def _command(deps: Deps, principal: Principal, task_id: str, intent: Command,
         record_id=command_id, timestamp=time.time_ns() // 1_000_000, principal=principal))
     answer = _wait_for_answer(pool, command_id, wait_s)
     if answer is None:
-        return JSONResponse(
-            {"detail": f"Expected the engine to answer {intent.value} for task '{task_id}' "
-                       f"within {wait_s:g}s, but it has not: the command may still be "
-                       f"processed; look for command {command_id} in the instance's history "
-                       "or GET the task again",
-             "commandId": command_id},
-            status_code=status.HTTP_504_GATEWAY_TIMEOUT)
+        return problem(
+            status.HTTP_504_GATEWAY_TIMEOUT,
+            f"Expected the engine to answer {intent.value} for task '{task_id}' within "
+            f"{wait_s:g}s, but it has not: the command may still be processed; look for "
+            f"command {command_id} in the instance's history or GET the task again",
+            commandId=command_id)
     if answer.outcome == "rejected":
-        return JSONResponse(
-            {"detail": answer.reason or f"{intent.value} was rejected",
-             "rejectionType": answer.rejection_type},
-            status_code=_STATUS_OF_REJECTION.get(answer.rejection_type or "",
-                                                 status.HTTP_409_CONFLICT))
+        return problem(
+            _STATUS_OF_REJECTION.get(answer.rejection_type or "", status.HTTP_409_CONFLICT),
+            answer.reason or f"{intent.value} was rejected",
+            rejectionType=answer.rejection_type)
     # the answer and the task's change are written in one transaction: the row is current
     return _view(_task_or_404(pool, task_id))
 

@@ -437,7 +437,8 @@ def test_claim_waits_for_the_engines_answer(world: World, projection: Running,
     try:
         refused = api.post(f"/api/tasks/{tid}/claim", headers=as_(BEN))
         assert refused.status_code == 403, refused.text
-        assert refused.json() == {"detail": "ben does not hold persona 'Case Worker'",
+        assert refused.json() == {"type": "about:blank", "title": "Forbidden", "status": 403,
+                                  "detail": "ben does not hold persona 'Case Worker'",
                                   "rejectionType": "FORBIDDEN"}
 
         claimed = api.post(f"/api/tasks/{tid}/claim", headers=as_(CARLA))
@@ -479,7 +480,10 @@ def test_complete_checks_the_form_before_sending(world: World, projection: Runni
         bad = api.post(f"/api/tasks/{tid}/complete", json={"variables": {"x": 1}},
                        headers=as_(CARLA))
         assert bad.status_code == 422, bad.text
-        assert bad.json() == {"errors": [{"field": "approved", "message": "is required"}]}
+        assert bad.json() == {"type": "about:blank", "title": "Unprocessable Entity",
+                              "status": 422, "detail": "Expected variables that fit form "
+                              "'claim-decision', but 1 field(s) do not",
+                              "errors": [{"field": "approved", "message": "is required"}]}
         unknown = api.post(f"/api/tasks/{iid}:8/complete", json={"variables": {}},
                            headers=as_(CARLA))
         assert unknown.status_code == 409, unknown.text

@@ -15,6 +15,7 @@ from redis import RedisError
 from laneway.auth.http import Authenticated, MaybeAuthenticated, require_role
 from laneway.forms import FormSchemaError, check_schema, validate
 from laneway.records import Command, Principal, PrincipalKind, command
+from laneway.web.problems import problem
 from services.definitions.deps import Deps, read_capped
 from services.definitions.models import ApiModel, Detail, StartedInstance
 from services.definitions.ratelimit import RateLimiter
@@ -107,10 +108,9 @@ def put_form_schema(form_id: str, principal: Modeler, deps: Deps, schema: JsonBo
     """Create or replace a form schema."""
     problems = check_schema(schema)
     if problems:
-        return JSONResponse(SchemaProblems(
-            detail=f"Expected a JSON Schema for form '{form_id}', but found "
-                   f"{len(problems)} problem(s); nothing was stored",
-            problems=problems).model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return problem(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                       f"Expected a JSON Schema for form '{form_id}', but found "
+                       f"{len(problems)} problem(s); nothing was stored", problems=problems)
     new = deps.forms.put(form_id, schema, principal)
     _log.info("form schema %r %s by %s", form_id, "created" if new else "replaced",
               principal.id)
@@ -245,7 +245,9 @@ _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a num
 
 
 def _refused(errors: list[dict[str, str]]) -> JSONResponse:
-    return JSONResponse({"errors": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return problem(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                   f"Expected a submission that fits the form, but {len(errors)} field(s) do "
+                   "not; nothing was started", errors=errors)
 
 
 def _client(request: Request) -> str:
