@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from psycopg_pool import ConnectionPool
 
-from laneway.auth.http import bearer_principal
 from services.audit.instances import InstanceStore
 
 
@@ -39,5 +38,3 @@ def get_deps(request: Request) -> AuditDeps:
 
 
 Deps = Annotated[AuditDeps, Depends(get_deps)]
-TOKEN_REQUIRED = [Depends(bearer_principal)]
-"""Router dependencies: every route of the router needs a valid bearer token (401 otherwise)."""

@@ -38,7 +38,6 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps,
     app = FastAPI(title="Laneway definitions", version="0.1.0", description=DESCRIPTION,
                   docs_url="/docs/definitions", openapi_url="/openapi/definitions.json",
                   redoc_url=None)
-    app.state.settings = settings
     app.state.deps = deps
     app.state.verifier = verifier if verifier is not None else TokenVerifier(settings.auth)
     for router in (definitions.router, starts.router, incidents.router, messages.router,

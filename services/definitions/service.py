@@ -44,7 +44,8 @@ def running(settings: DefinitionsSettings) -> Iterator[ServiceDeps]:
                                socket_timeout=2)
         stack.callback(redis.close)
         deps = ServiceDeps(pool=pool, publisher=publisher, metrics=Metrics(), redis=redis,
-                           audit_schema=settings.audit_schema)
+                           audit_schema=settings.audit_schema,
+                           form_rate_limit=settings.form_rate_limit)
         republished = republish_missing(deps.definitions, publisher,
                                         common.kafka_bootstrap_servers,
                                         max(5.0, deadline - time.monotonic()))

@@ -1,5 +1,6 @@
-"""No service imports another: what two services share lives in `laneway/` (docs/architecture
-of each service owning its routes, tables and migrations)."""
+"""Each service stands alone: no service imports another (what two services share lives in
+`laneway/`), and routes reach their settings through the service's parts, never by reading
+the environment in a request."""
 
 from __future__ import annotations
 
@@ -68,3 +69,43 @@ def test_the_check_sees_absolute_relative_and_package_imports(tmp_path: Path) ->
     # then each foreign import is named, and the service's own ones are not
     assert [h.split(": ", 1)[1] for h in hits] == [
         "services.audit.chain", "services.definitions", "services.audit", "services.audit"]
+
+
+def environment_reads(path: Path) -> list[str]:
+    """`file:line: what` for each read of the environment or of settings in the module."""
+    return environment_reads_in(path, ROOT)
+
+
+def environment_reads_in(path: Path, root: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    out = []
+    for node in ast.walk(tree):
+        name = (node.attr if isinstance(node, ast.Attribute)
+                else node.id if isinstance(node, ast.Name) else None)
+        if name in {"environ", "getenv", "from_env", "load_settings"}:
+            out.append(f"{path.relative_to(root)}:{node.lineno}: {name}")
+    return out
+
+
+def test_routes_reach_their_settings_through_their_parts_never_the_environment() -> None:
+    # every service's route modules and their dependency module
+    modules = sorted({*SERVICES.glob("*/routes.py"), *SERVICES.glob("*/routes/*.py"),
+                      *SERVICES.glob("*/deps.py")})
+    assert {p.relative_to(SERVICES).parts[0] for p in modules} == {
+        "definitions", "worklist", "audit"}
+
+    reads = [hit for path in modules for hit in environment_reads(path)]
+
+    assert reads == []
+
+
+def test_the_environment_check_sees_each_way_of_reading_it(tmp_path: Path) -> None:
+    module = tmp_path / "routes.py"
+    module.write_text("import os\nfrom x import load_settings\n"
+                      "a = os.environ['A']\nb = os.getenv('B')\nc = Settings.from_env('c')\n"
+                      "d = load_settings()\n")
+
+    hits = environment_reads_in(module, tmp_path)
+
+    assert sorted(h.rsplit(": ", 1)[1] for h in hits) == [
+        "environ", "from_env", "getenv", "load_settings"]

@@ -9,7 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from services.audit.deps import TOKEN_REQUIRED, Deps
+from laneway.auth.http import TOKEN_REQUIRED
+from services.audit.deps import Deps
 from services.audit.instances import InstanceRow
 from services.audit.models import InstancePage, InstanceStatus, InstanceView
 

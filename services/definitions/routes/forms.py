@@ -12,14 +12,13 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from redis import RedisError
 
-from laneway.auth.http import Authenticated, MaybeAuthenticated, require_role
+from laneway.auth.http import Authenticated, MaybeAuthenticated
 from laneway.forms import FormSchemaError, check_schema, validate
 from laneway.records import Command, Principal, PrincipalKind, command
 from laneway.web.problems import problem
-from services.definitions.deps import Deps, read_capped
+from services.definitions.deps import Deps, Modeler, read_capped
 from services.definitions.models import ApiModel, Detail, StartedInstance
 from services.definitions.ratelimit import RateLimiter
-from services.definitions.settings import DefinitionsSettings
 
 router = APIRouter(tags=["forms"])
 
@@ -30,7 +29,6 @@ MAX_BODY_BYTES = 1024 * 1024
 ANONYMOUS = "anonymous"
 """The principal id of a submission sent without a token."""
 
-Modeler = Annotated[Principal, Depends(require_role("modeler"))]
 
 
 class StoredSchema(ApiModel):
@@ -144,12 +142,11 @@ def get_form_schema(form_id: str, _principal: Authenticated, deps: Deps) -> JSON
 def rate_limited(process_id: str, request: Request, deps: Deps) -> None:
     """Count the submission against its client address and process; 429 past the limit,
     503 when Redis does not answer (fail closed: an unguarded public form invites floods)."""
-    settings: DefinitionsSettings = request.app.state.settings
     if deps.redis is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "Public forms are closed: the service has no Redis client for "
                             "their rate limit (set REDIS_URL)")
-    limiter = RateLimiter(deps.redis, settings.form_rate_limit, "laneway:ratelimit:form")
+    limiter = RateLimiter(deps.redis, deps.form_rate_limit, "laneway:ratelimit:form")
     try:
         decision = limiter.hit(process_id, _client(request))
     except RedisError as exc:
@@ -160,7 +157,7 @@ def rate_limited(process_id: str, request: Request, deps: Deps) -> None:
                             "limit, does not answer. Retry later.",
                             headers={"Retry-After": "5"}) from None
     if not decision.allowed:
-        limit = settings.form_rate_limit
+        limit = deps.form_rate_limit
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"Expected at most {limit.count} submissions per "
                             f"{limit.window_s} s from one address to process '{process_id}', "

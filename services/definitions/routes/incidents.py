@@ -6,9 +6,10 @@ import uuid
 
 from fastapi import APIRouter, HTTPException, status
 
+from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
 from laneway.shared_reads import OwnerTableMissing
-from services.definitions.deps import TOKEN_REQUIRED, Deps, Operator
+from services.definitions.deps import Deps, Operator
 from services.definitions.models import Detail, IncidentResolution, ResolveIncident
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=TOKEN_REQUIRED)

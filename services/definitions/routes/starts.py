@@ -10,8 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
+from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
-from services.definitions.deps import TOKEN_REQUIRED, CurrentPrincipal, Deps
+from services.definitions.deps import CurrentPrincipal, Deps
 from services.definitions.lifecycle import State
 from services.definitions.models import Detail, StartedInstance, StartInstance
 from services.definitions.store import missing_version
