@@ -47,7 +47,7 @@ test: setup ## The test command: lint, then every test under tests/
 	@$(MAKE) lint
 	$(PY) -m pytest -q tests
 
-up: setup ## Start the stack, run the examples in process, start every service, deploy the examples
+up: setup ## Start the stack, run the examples in process, start every service and the edge (one public URL, nginx), deploy the examples
 ifneq ($(STACK),)
 	$(PY) -m scripts.stack up
 else
@@ -72,13 +72,13 @@ dev-key: setup ## Create the development signing key once (var/dev/jwt; make up 
 	$(PY) -c "from pathlib import Path; from laneway.auth.dev import ensure_dev_key; ensure_dev_key(Path('var/dev/jwt'))"
 	@echo "var/dev/jwt/jwks.json: what the services verify with; laneway token signs with signing-key.json"
 
-down: setup ## Stop the services, then the local stack
+down: setup ## Stop the edge and the services, then the local stack
 	$(PY) -m scripts.services down
 ifneq ($(STACK),)
 	$(PY) -m scripts.stack down
 endif
 
-status: setup ## Show what is running: the local stack and each service
+status: setup ## Show what is running: the local stack, each service and the edge
 	@rc=0; \
 	$(if $(STACK),$(PY) -m scripts.stack status || rc=$$?;) \
 	$(PY) -m scripts.services status || rc=$$?; \

@@ -33,14 +33,14 @@ _LOCAL_DEFAULTS = {
 }
 
 
-# Each service's own port on one machine; the definitions service serves the whole HTTP API
-# (LANEWAY_URL, http://127.0.0.1:8080), the others only health and metrics.
+# Each service's own port on one machine (its health, metrics and routes); the public URL
+# (LANEWAY_URL, http://127.0.0.1:8080) is the edge, which routes each path to its service
+# (edge/routes.toml).
 DEFAULT_PORTS = {
-    "definitions": 8080,
+    "definitions": 8086,
     "engine": 8081,
     "worklist": 8082,
     "connectors": 8083,
-    "triggers": 8084,
     "audit": 8085,
 }
 

@@ -24,6 +24,7 @@ from laneway.auth._verify import TokenVerifier
 from laneway.records import Principal
 
 __all__ = [
+    "TOKEN_REQUIRED",
     "Authenticated",
     "MaybeAuthenticated",
     "bearer_principal",
@@ -101,6 +102,8 @@ Authenticated = Annotated[Principal, Depends(bearer_principal)]
 """A route parameter holding the verified principal (401 otherwise)."""
 MaybeAuthenticated = Annotated[Principal | None, Depends(optional_principal)]
 """A route parameter holding the verified principal, or None when no token was sent."""
+TOKEN_REQUIRED = [Depends(bearer_principal)]
+"""Router dependencies: every route of the router needs a valid bearer token (401 otherwise)."""
 
 
 def _verifier(request: Request) -> TokenVerifier:

@@ -9,9 +9,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from scripts.edge import Edge, edge_port
 from scripts.services import control
 from scripts.services.deploy import deploy, example_files
-from scripts.services.supervisor import SERVICES, ServiceError, Supervisor
+from scripts.services.supervisor import SERVICES, ServiceError, ServiceStatus, Supervisor
+from scripts.stack import Settings as StackSettings
 from scripts.stack.config import REPO_ROOT, StackError
 
 
@@ -29,8 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds to wait for every /health to answer 200 (LANEWAY_SERVICES_TIMEOUT, 90)",
     )
     up_p.add_argument("--no-deploy", action="store_true", help="do not deploy examples/**/*.bpmn")
-    sub.add_parser("down", help="stop the services (SIGTERM, then SIGKILL after 10 s)")
-    sub.add_parser("status", help="each service: running/stopped, pid, port, health")
+    sub.add_parser("down", help="stop the edge and the services (SIGTERM, then SIGKILL after "
+                                "10 s)")
+    sub.add_parser("status", help="each service and the edge: running/stopped, pid, port, "
+                                  "health")
     logs_p = sub.add_parser("logs", help="the last lines of each service's log")
     logs_p.add_argument("names", nargs="*", metavar="SERVICE", help="default: every service")
     logs_p.add_argument("-n", "--lines", type=int, default=20)
@@ -42,15 +46,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         supervisor = Supervisor.from_env()
+        edge = supervisor.edge(edge_port(), allow_install=StackSettings.from_env().allow_install)
         if args.command == "up":
-            return _up(supervisor, args.timeout, deploy_examples=not args.no_deploy)
+            return _up(supervisor, edge, args.timeout, deploy_examples=not args.no_deploy)
         if args.command == "down":
-            control.down(supervisor, SERVICES)
+            control.down(supervisor, SERVICES, edge)
         elif args.command == "status":
             rows = control.status(supervisor, SERVICES)
             for row in rows:
                 print(row.line())
-            return 0 if all(r.healthy for r in rows) else 3
+            edge_pid, edge_health = edge.pid(), edge.status()
+            print(ServiceStatus("edge", edge.port, edge_pid, edge_health).line()
+                  + f"   (the public URL: {edge.url})")
+            return 0 if all(r.healthy for r in rows) and edge_health == "ok" else 3
         elif args.command == "logs":
             return _logs(supervisor, args.names or list(SERVICES), args.lines, args.follow)
     except (ServiceError, StackError) as exc:
@@ -61,14 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _up(supervisor: Supervisor, timeout: float, *, deploy_examples: bool) -> int:
+def _up(supervisor: Supervisor, edge: Edge, timeout: float, *, deploy_examples: bool) -> int:
     began = time.monotonic()
-    result = control.up(supervisor, SERVICES, timeout)
+    result = control.up(supervisor, SERVICES, timeout, edge)
     control.log(
         f"services healthy in {time.monotonic() - began:.1f}s (started "
-        f"{len(result.started)}, restarted {len(result.restarted)}, kept {len(result.kept)})"
+        f"{len(result.started)}, restarted {len(result.restarted)}, kept {len(result.kept)}); "
+        f"edge {result.edge} on {edge.url}"
     )
-    api = os.environ.get("LANEWAY_URL", "").strip() or supervisor.url("definitions")
+    api = os.environ.get("LANEWAY_URL", "").strip() or edge.url
     if deploy_examples:
         deployed = deploy(api, example_files())
         deploy_note = ", ".join(d.label() for d in deployed) or "nothing (no examples/**/*.bpmn)"
@@ -79,6 +88,7 @@ def _up(supervisor: Supervisor, timeout: float, *, deploy_examples: bool) -> int
     print(
         "  "
         + " · ".join(f"{name} {supervisor.ports[name]} {result.health[name]}" for name in SERVICES)
+        + f" · edge {edge.port} ok"
     )
     print(f"  deployed: {deploy_note}")
     print(f"  logs: {_show(supervisor.logs_dir)}/   stop: make down")

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scripts.edge import Edge
 from scripts.services.health import probe, wait_healthy
 from scripts.services.supervisor import ServiceStatus, Supervisor
 from scripts.stack.proc import wait_until
@@ -27,14 +28,19 @@ class UpResult:
     restarted: tuple[str, ...]
     kept: tuple[str, ...]
     health: dict[str, str]
+    edge: str = "-"
+    """What `up` did to the edge: `started`, `reloaded`, `kept`, or `-` without one."""
 
 
-def up(supervisor: Supervisor, names: Sequence[str], timeout: float) -> UpResult:
+def up(supervisor: Supervisor, names: Sequence[str], timeout: float,
+       edge: Edge | None = None) -> UpResult:
     """Start every named service that is not running, restart the unhealthy ones, and wait
-    (at most `timeout` seconds) until all answer 200 on /health.
+    (at most `timeout` seconds) until all answer 200 on /health; then start the `edge` in
+    front of them (or reload it when their ports changed), if one is given.
 
     Running healthy services are left alone, so running it twice is safe. Raises ServiceError
-    when a service exits while starting or is not healthy by the deadline.
+    when a service exits while starting or is not healthy by the deadline, StackError when
+    the edge does not start.
     """
     started: list[str] = []
     restarted: list[str] = []
@@ -57,17 +63,21 @@ def up(supervisor: Supervisor, names: Sequence[str], timeout: float) -> UpResult
                 started.append(name)
             log(f"started {name} (pid {new_pid}, port {port}, log {supervisor.log_file(name)})")
         health = wait_healthy(supervisor, names, timeout)
-    return UpResult(tuple(started), tuple(restarted), tuple(kept), health)
+        edge_done = edge.up() if edge is not None else "-"
+    return UpResult(tuple(started), tuple(restarted), tuple(kept), health, edge_done)
 
 
 def _healthy_within(port: int, seconds: float) -> bool:
     return wait_until(lambda: probe(port) == "ok", seconds, 0.1)
 
 
-def down(supervisor: Supervisor, names: Sequence[str]) -> list[str]:
-    """Stop the named services that run, in reverse order; return the ones stopped."""
+def down(supervisor: Supervisor, names: Sequence[str], edge: Edge | None = None) -> list[str]:
+    """Stop the edge (if given and running), then the named services that run, in reverse
+    order; return the ones stopped (`edge` among them)."""
     stopped: list[str] = []
     with supervisor.locked():
+        if edge is not None and edge.down() is not None:
+            stopped.append("edge")
         for name in reversed(names):
             pid = supervisor.stop(name)
             if pid is not None:

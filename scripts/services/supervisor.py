@@ -25,13 +25,14 @@ from pathlib import Path
 from laneway.auth import KEY_SOURCE_VARIABLES
 from laneway.auth.dev import JWKS_FILE, ensure_dev_key
 from laneway.settings import DEFAULT_PORTS
+from scripts.edge import Edge
 from scripts.stack import Settings as StackSettings
 from scripts.stack import connections
 from scripts.stack.config import REPO_ROOT
 from scripts.stack.proc import cmdline, pid_alive, port_open, tail, wait_until
 
 # The services of the architecture, started in this order (`down` stops them in reverse).
-SERVICES = ("engine", "definitions", "worklist", "connectors", "triggers", "audit")
+SERVICES = ("engine", "definitions", "worklist", "connectors", "audit")
 
 # The development key pair every HTTP service verifies bearer tokens with (docs/people.md).
 DEV_KEY_DIR = REPO_ROOT / "var" / "dev" / "jwt"
@@ -117,6 +118,12 @@ class Supervisor:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    def edge(self, port: int, *, allow_install: bool = True) -> Edge:
+        """The edge (nginx) on `port` in front of this supervisor's services, with its files
+        beside theirs."""
+        return Edge(port, self.ports, home=self.run_dir.parent / "edge", run_dir=self.run_dir,
+                    logs_dir=self.logs_dir, allow_install=allow_install)
 
     def service_env(self, name: str) -> dict[str, str]:
         return {**self.env, "LANEWAY_HTTP_PORT": str(self.ports[name])}

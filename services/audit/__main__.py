@@ -1,10 +1,12 @@
-"""`python -m services.audit`: the audit service (the `events` → `audit_log` sink).
+"""`python -m services.audit`: the audit service (the `events` → `audit_log` sink, the
+`state` → `instances` projection, and their HTTP routes).
 
-Reads its settings, serves /health and /metrics on its port (8085) from the start (unhealthy
-until the sink runs), waits for PostgreSQL and Kafka for at most `LANEWAY_STARTUP_TIMEOUT_S`,
-applies its migrations, and runs the sink until SIGTERM or SIGINT; the batch in hand is
-finished (or left uncommitted) and everything is closed in `finally`. The HTTP routes are
-served by the API (`services.audit.routes`), not by this process.
+Reads its settings, serves its app on its port (8085) from the start: /health (unhealthy until
+the sink and the projection run), /metrics, and the routes (503 until the database is there).
+Waits for PostgreSQL and Kafka for at most `LANEWAY_STARTUP_TIMEOUT_S`, applies its
+migrations in its own schema, starts the projection (a thread) and runs the sink (this thread)
+until SIGTERM or SIGINT; the batch in hand is finished (or left uncommitted) and everything is
+closed in `finally`.
 """
 
 from __future__ import annotations
@@ -18,13 +20,21 @@ from types import FrameType
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
+from prometheus_client import REGISTRY
+from psycopg_pool import ConnectionPool
 
+from laneway.auth import AuthSettings, KeySourceError, TokenVerifier
 from laneway.db import DatabaseUnavailable, prepare_database, table_check
-from laneway.health import HealthServer
 from laneway.kafka import consumer_config, producer_config
 from laneway.settings import SettingsError, configure_logging
 from laneway.topics import Topics
-from services.audit.db import connect, migrate
+from laneway.web.health import HealthChecks
+from laneway.web.server import HttpServer, HttpServerError
+from services.audit.app import create_app
+from services.audit.db import connect, migrate, open_pool
+from services.audit.deps import AuditDeps
+from services.audit.metrics import ProjectionMetrics
+from services.audit.projection import InstanceProjection
 from services.audit.settings import AuditSettings, load_settings
 from services.audit.sink import AuditSink
 
@@ -69,24 +79,42 @@ def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> 
     )
 
 
-def run(settings: AuditSettings, stop: threading.Event) -> int:
+def run(settings: AuditSettings, stop: threading.Event, verifier: TokenVerifier) -> int:
     """Start, run until `stop` is set, close; return the exit status."""
-    health = HealthServer("audit", settings.common.http_port)
-    starting: list[str] = ["starting: waiting for PostgreSQL and Kafka"]
-    health.add_check("startup", lambda: starting[0] if starting else None)
-    health.start()
-    sink: AuditSink | None = None
+    common = settings.common
+    checks = HealthChecks("audit")
+    checks.add("startup", lambda: "starting: waiting for PostgreSQL and Kafka")
+    projection_metrics = ProjectionMetrics()
+    app = create_app(verifier, checks, [REGISTRY, projection_metrics.registry])
+    server = HttpServer(app, settings.http_host, common.http_port)
     try:
-        timeout = settings.common.startup_timeout_s
-        prepare_database(settings.common.database_url, settings.database_schema, migrate,
-                         timeout)
-        wait_for_kafka(settings.common.kafka_bootstrap_servers, timeout)
+        server.start()
+    except HttpServerError as exc:
+        _log.error("%s", exc)
+        return 1
+    sink: AuditSink | None = None
+    pool: ConnectionPool | None = None
+    projection: InstanceProjection | None = None
+    try:
+        timeout = common.startup_timeout_s
+        prepare_database(common.database_url, settings.database_schema, migrate, timeout)
+        wait_for_kafka(common.kafka_bootstrap_servers, timeout)
+        pool = open_pool(common.database_url, settings.database_schema,
+                         max_size=settings.pool_size, timeout_s=timeout)
+        app.state.deps = AuditDeps(pool)
         sink = build_sink(settings, stop)
-        health.add_check("database", table_check(
-            settings.common.database_url, settings.database_schema, "audit_log"))
-        health.add_check("consumer", sink.health)
-        starting.clear()
-        _log.info("audit sink consuming %s as group %s", sink.events_topic, settings.group)
+        if settings.projection_enabled:
+            projection = InstanceProjection(pool, common.kafka_bootstrap_servers,
+                                            Topics(common.topic_prefix).state,
+                                            settings.projection_group, projection_metrics)
+            projection.start()
+            checks.add("projection", projection.problem)
+        checks.add("database", table_check(
+            common.database_url, settings.database_schema, "audit_log"))
+        checks.add("consumer", sink.health)
+        checks.remove("startup")
+        _log.info("audit sink consuming %s as group %s; routes on http://%s:%d",
+                  sink.events_topic, settings.group, settings.http_host, common.http_port)
         sink.run()
         _log.info("audit sink stopped")
         return 0
@@ -94,9 +122,13 @@ def run(settings: AuditSettings, stop: threading.Event) -> int:
         _log.error("%s", exc)
         return 1
     finally:
+        if projection is not None:
+            projection.stop()
         if sink is not None:
             sink.close()
-        health.stop()
+        server.stop()
+        if pool is not None:
+            pool.close()
 
 
 def main() -> int:
@@ -108,6 +140,12 @@ def main() -> int:
         _log.error("%s", error)
         return 2
     configure_logging(settings.common)
+    try:
+        # a JWKS file is read now: a missing or malformed one stops the start, not a request
+        verifier = TokenVerifier(AuthSettings.from_env())
+    except (SettingsError, KeySourceError) as error:
+        _log.error("%s", error)
+        return 2
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -116,7 +154,7 @@ def main() -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
-    return run(settings, stop)
+    return run(settings, stop, verifier)
 
 
 if __name__ == "__main__":

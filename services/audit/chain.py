@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from laneway.jsonb import jsonb_safe
+
 __all__ = [
     "ZERO_HASH",
     "ChainRow",
@@ -30,7 +32,6 @@ __all__ = [
     "canonical_texts",
     "hash_of",
     "json_texts",
-    "jsonb_safe",
     "link",
     "row_hash",
     "verify_chain",
@@ -169,28 +170,6 @@ def hash_of(canonical_bytes: bytes) -> str:
 def row_hash(row: ChainRow) -> str:
     """The hex SHA-256 a row must store."""
     return hash_of(canonical(row))
-
-
-def jsonb_safe(value: Any) -> Any:
-    """`value` as PostgreSQL's `jsonb` can store it and give back unchanged.
-
-    jsonb refuses NaN and the infinities and the character U+0000; the codec allows them.
-    They are stored as the strings `"NaN"`, `"Infinity"`, `"-Infinity"` and U+FFFD, so the
-    log keeps the record (lossily, for these values only) instead of refusing it.
-    """
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {jsonb_safe(k): jsonb_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonb_safe(v) for v in value]
-    return value
 
 
 def link(rows: Iterable[ChainRow], prev_hash: str = ZERO_HASH) -> list[ChainRow]:

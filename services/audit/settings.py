@@ -1,4 +1,5 @@
-"""Settings of the audit service: the shared `Settings` plus the sink's own knobs."""
+"""Settings of the audit service: the shared `Settings` plus the sink's, the instance
+projection's and the HTTP routes' knobs."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from laneway.service_schemas import service_schema
 from laneway.settings import (
     Settings,
-    database_schema,
+    SettingsError,
     positive_float,
     positive_int,
 )
@@ -22,9 +24,16 @@ class AuditSettings:
     """Connections, topic prefix, port, timeouts shared by every service."""
     group: str
     """The sink's consumer group (`LANEWAY_AUDIT_GROUP`, default `<prefix>audit`)."""
-    database_schema: str | None
-    """PostgreSQL schema of the audit tables (`LANEWAY_DB_SCHEMA`); None uses the
-    connection's default search path. Tests give each module its own schema."""
+    http_host: str
+    """Interface the HTTP routes bind (`LANEWAY_HTTP_HOST`, default `127.0.0.1`)."""
+    database_schema: str
+    """PostgreSQL schema of the audit's tables (`audit_log`, `instances`): `audit`, or
+    `<LANEWAY_DB_SCHEMA>_audit` under a base (`laneway.service_schemas`)."""
+    projection_enabled: bool
+    """Whether this process runs the `state` → `instances` projection (`LANEWAY_PROJECTION`,
+    default on)."""
+    pool_size: int
+    """Most PostgreSQL connections the HTTP routes hold (`LANEWAY_DB_POOL_SIZE`, default 5)."""
     batch_size: int
     """Most records written in one database transaction (`LANEWAY_AUDIT_BATCH_SIZE`,
     default 1000)."""
@@ -43,19 +52,32 @@ class AuditSettings:
         """Prefix of every topic name."""
         return self.common.topic_prefix
 
+    @property
+    def projection_group(self) -> str:
+        """Consumer group of the instance projection (the name it had in the definitions
+        service, so its committed offsets carry over)."""
+        return f"{self.common.topic_prefix}instances-projection"
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
     """Read the audit service's settings from `environ` (default: the process environment).
 
-    Raises SettingsError naming the first malformed setting.
+    Raises SettingsError naming the first malformed setting. The bearer-token keys
+    (`LANEWAY_JWT_*`) are read by `__main__` (`laneway.auth.AuthSettings`).
     """
     common = Settings.from_env("audit", environ)
     env: Mapping[str, str] = os.environ if environ is None else environ
-    schema = database_schema(env)
+    projection = env.get("LANEWAY_PROJECTION", "on").strip().lower()
+    if projection not in ("on", "off"):
+        raise SettingsError(f"Expected LANEWAY_PROJECTION to be 'on' or 'off', but got "
+                            f"{projection!r}")
     return AuditSettings(
         common=common,
         group=env.get("LANEWAY_AUDIT_GROUP", "").strip() or f"{common.topic_prefix}audit",
-        database_schema=schema,
+        http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
+        database_schema=service_schema(env, "audit"),
+        projection_enabled=projection == "on",
+        pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 5),
         batch_size=positive_int(env, "LANEWAY_AUDIT_BATCH_SIZE", 1000),
         poll_timeout_s=positive_float(env, "LANEWAY_AUDIT_POLL_S", 0.2),
         session_timeout_ms=positive_int(env, "LANEWAY_AUDIT_SESSION_TIMEOUT_MS", 45_000),

@@ -1,5 +1,6 @@
-"""`python -m services.definitions`: the definitions service, which serves the whole HTTP API
-(deploy, instances, messages, instance queries) on LANEWAY_URL (default port 8080)."""
+"""`python -m services.definitions`: the definitions service, serving its routes (definitions
+and their lifecycle, form schemas and public forms, starting instances, messages, incidents)
+on its own port (8086); the public URL (the edge, 8080) sends it those paths."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from types import FrameType
 import uvicorn
 
 from laneway.auth import KeySourceError, TokenVerifier
+from laneway.publisher import KafkaUnavailable
 from laneway.settings import SettingsError, configure_logging
 from services.definitions.app import create_app
 from services.definitions.db import DatabaseUnavailable
-from services.definitions.publisher import KafkaUnavailable
 from services.definitions.service import running
 from services.definitions.settings import load_settings
 
@@ -47,8 +48,9 @@ def main() -> int:
             app = create_app(settings, deps, verifier)
             server = uvicorn.Server(uvicorn.Config(
                 app, host=settings.http_host, port=settings.common.http_port,
-                log_config=None, access_log=False, timeout_graceful_shutdown=10))
-            _log.info("serving the API on http://%s:%d", settings.http_host,
+                log_config=None, access_log=False, timeout_graceful_shutdown=10,
+                proxy_headers=True, forwarded_allow_ips=settings.trusted_proxies))
+            _log.info("serving the definitions routes on http://%s:%d", settings.http_host,
                       settings.common.http_port)
             server.run()
     except (DatabaseUnavailable, KafkaUnavailable) as error:

@@ -1,4 +1,5 @@
-"""The HTTP API: `create_app(settings, deps)` builds the FastAPI app (never at import time)."""
+"""The definitions service's HTTP app: `create_app(settings, deps)` builds it (never at import
+time). Behind the public URL the edge sends it what it owns (edge/routes.toml)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,23 @@ from fastapi.responses import JSONResponse
 from laneway.auth import TokenVerifier
 from laneway.codec import EncodeError
 from laneway.problems import DiagramError
-from services.audit.routes import router as audit_router
+from laneway.publisher import PublishError
+from laneway.web import problems
+from laneway.web.problems import problem
 from services.definitions.deps import ServiceDeps
 from services.definitions.lifecycle import TransitionRefused
 from services.definitions.models import DiagramErrors, ErrorItem
-from services.definitions.publisher import PublishError
-from services.definitions.routes import definitions, health, incidents, instances, messages
+from services.definitions.routes import definitions, health, incidents, messages, starts
 from services.definitions.routes import forms as form_routes
 from services.definitions.routes import lifecycle as lifecycle_routes
 from services.definitions.settings import DefinitionsSettings
-from services.worklist.routes import router as worklist_router
 
 _log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Laneway's HTTP API: deploy BPMN definitions, start instances, publish messages and query
-instance state. Every write is a record on Kafka; the engine acts on it asynchronously.
-See docs/api.md.
+Laneway's definitions service: deploy BPMN definitions and take them through their lifecycle,
+form schemas and public start forms, start instances, publish messages, resolve incidents.
+Every write is a record on Kafka; the engine acts on it asynchronously. See docs/api.md.
 """
 
 
@@ -34,22 +35,17 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps,
                verifier: TokenVerifier | None = None) -> FastAPI:
     """The API over the given parts; the caller owns their lifecycle (open and close).
     `verifier` checks bearer tokens (built from `settings.auth` when not given)."""
-    app = FastAPI(title="Laneway API", version="0.1.0", description=DESCRIPTION)
-    app.state.settings = settings
+    app = FastAPI(title="Laneway definitions", version="0.1.0", description=DESCRIPTION,
+                  docs_url="/docs/definitions", openapi_url="/openapi/definitions.json",
+                  redoc_url=None)
     app.state.deps = deps
     app.state.verifier = verifier if verifier is not None else TokenVerifier(settings.auth)
-    for router in (definitions.router, instances.router, incidents.router, messages.router,
+    for router in (definitions.router, starts.router, incidents.router, messages.router,
                    health.router):
         app.include_router(router)
     app.include_router(form_routes.router)
     app.include_router(lifecycle_routes.router)
-    # The audit service writes audit_log in the same database and schema (LANEWAY_DB_SCHEMA);
-    # its read routes are served here so the whole API has one base URL.
-    app.include_router(audit_router)
-    app.state.audit_pool = deps.pool
-    # The worklist service projects tasks into the same schema; its task routes (which wait for
-    # the engine's answer there) are served here too, on the same pool and publisher.
-    app.include_router(worklist_router)
+    problems.install(app)
     app.add_exception_handler(DiagramError, _diagram_refused)
     app.add_exception_handler(PublishError, _not_published)
     app.add_exception_handler(EncodeError, _not_encodable)
@@ -64,24 +60,26 @@ async def _diagram_refused(request: Request, exc: Exception) -> JSONResponse:
     body = DiagramErrors(errors=[
         ErrorItem(file=p.file, line=p.line, element_id=p.element_id, message=p.message)
         for p in exc.problems])
-    return JSONResponse(body.model_dump(by_alias=True),
-                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return problem(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                   f"Expected a diagram the engine can run, but {len(exc.problems)} "
+                   f"problem(s) were found; first: {exc.problems[0] if exc.problems else '-'}",
+                   **body.model_dump(by_alias=True))
 
 
 async def _not_published(request: Request, exc: Exception) -> JSONResponse:
     deps: ServiceDeps = request.app.state.deps
     deps.metrics.publish_failures.inc()
     _log.error("%s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse({"detail": f"{exc}. Retry the request: what was stored is kept and "
-                                   "is published again."},
-                        status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return problem(status.HTTP_503_SERVICE_UNAVAILABLE,
+                   f"{exc}. Retry the request: what was stored is kept and is published "
+                   "again.")
 
 
 async def _not_encodable(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"Expected values a record can carry, but {exc}"},
-                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return problem(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                   f"Expected values a record can carry, but {exc}")
 
 
 async def _transition_refused(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TransitionRefused)
-    return JSONResponse({"detail": exc.message}, status_code=exc.status)
+    return problem(exc.status, exc.message)

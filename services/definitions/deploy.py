@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from laneway.bpmn import parse, validate
 from laneway.engine.repository import DefinitionRepository, digest
 from laneway.problems import DiagramError, Problem
+from laneway.publisher import Publisher
 from laneway.records import Principal
 from services.definitions.lifecycle import PUBLISHED
-from services.definitions.publisher import Publisher
 from services.definitions.store import DefinitionStore, NewVersion, StoredVersion
 
 

@@ -1,7 +1,10 @@
 """What the routes need, as typed FastAPI dependencies (`Annotated` aliases).
 
-`ServiceDeps` is built by `__main__` (or a test) and handed to `create_app`; the routes reach
-it through `request.app.state.deps`, never through module globals.
+`ServiceDeps` is built by `__main__` (or a test) and handed to `create_app`, which puts it on
+`app.state.deps`; routes reach it only through `Deps`, never through module globals or the
+environment (the settings a route needs are parts of it, read once at start). The principal
+comes from `laneway.auth.http` (`Authenticated`, `TOKEN_REQUIRED`, `require_role`), as in
+every service.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from redis import Redis
 from laneway.auth.http import Authenticated, require_role
 from laneway.bpmn import MAX_BYTES
 from laneway.engine.check import missing_personas
+from laneway.publisher import Publisher
 from laneway.records import Principal
+from laneway.shared_reads import InstanceLookup
 from services.definitions.deploy import Deployer
 from services.definitions.forms_store import FormStore, StartForms
 from services.definitions.metrics import Metrics
-from services.definitions.projection import InstanceProjection
-from services.definitions.publisher import Publisher
-from services.definitions.store import DefinitionStore, InstanceStore
+from services.definitions.ratelimit import RateLimit
+from services.definitions.store import DefinitionStore
 from services.definitions.transitions import Lifecycle, MissingPersonas
 
 DEFAULT_FILE_NAME = "upload.bpmn"
@@ -44,14 +48,18 @@ class ServiceDeps:
     pool: ConnectionPool
     publisher: Publisher
     metrics: Metrics = field(default_factory=Metrics)
-    projection: InstanceProjection | None = None
+    audit_schema: str = "audit"
+    """Where the audit service's instance projection is (`DefinitionsSettings.audit_schema`)."""
     clock_ms: Callable[[], int] = _now_ms
     redis: Redis | None = None
     """Redis for the public forms' rate limit; without it they answer 503."""
+    form_rate_limit: RateLimit = field(default_factory=lambda: RateLimit.parse("30/minute"))
+    """Public form submissions allowed per client address and process
+    (`DefinitionsSettings.form_rate_limit`)."""
     missing_personas: MissingPersonas = missing_personas
     """The check AUTHORIZED runs: lanes holding user tasks without a persona."""
     definitions: DefinitionStore = field(init=False)
-    instances: InstanceStore = field(init=False)
+    instances: InstanceLookup = field(init=False)
     deployer: Deployer = field(init=False)
     forms: FormStore = field(init=False)
     start_forms: StartForms = field(init=False)
@@ -59,7 +67,7 @@ class ServiceDeps:
 
     def __post_init__(self) -> None:
         self.definitions = DefinitionStore(self.pool)
-        self.instances = InstanceStore(self.pool)
+        self.instances = InstanceLookup(self.pool, self.audit_schema)
         self.deployer = Deployer(self.definitions, self.publisher)
         self.forms = FormStore(self.pool)
         self.start_forms = StartForms(self.pool)
@@ -71,12 +79,6 @@ def get_deps(request: Request) -> ServiceDeps:
     """The app's ServiceDeps."""
     deps: ServiceDeps = request.app.state.deps
     return deps
-
-
-def get_principal(principal: Authenticated) -> Principal:
-    """Who makes the request: the principal of its verified bearer token (401 without a
-    valid one, `laneway.auth.http`)."""
-    return principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +150,8 @@ def _too_large() -> HTTPException:
 
 
 Deps = Annotated[ServiceDeps, Depends(get_deps)]
-CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+CurrentPrincipal = Authenticated
+"""Who makes the request: the principal of its verified bearer token (401 without one)."""
 UploadedDiagram = Annotated[Upload, Depends(read_upload)]
-TOKEN_REQUIRED = [Depends(get_principal)]
-"""Router dependencies: every route of the router needs a valid bearer token (401 otherwise)."""
 Modeler = Annotated[Principal, Depends(require_role("modeler"))]
 Operator = Annotated[Principal, Depends(require_role("operator"))]

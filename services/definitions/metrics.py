@@ -3,7 +3,7 @@ build several apps in one process never share counts)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
 class Metrics:
@@ -29,15 +29,3 @@ class Metrics:
         self.republished = Counter(
             "laneway_definitions_republished",
             "Definitions produced again at start because the topic lacked them.", registry=r)
-        self.projected = Counter(
-            "laneway_projection_snapshots",
-            "State snapshots read by the instance projection, by outcome: applied, stale "
-            "(an older offset than the row's), tombstone, skipped (partition state or "
-            "undecodable).", ["outcome"], registry=r)
-        self.projection_lag = Gauge(
-            "laneway_projection_lag",
-            "State snapshots on the assigned partitions not yet projected.", registry=r)
-        self.projection_errors = Counter(
-            "laneway_projection_errors",
-            "Projection batches that failed and were read again after a restart of the "
-            "consumer.", registry=r)

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from laneway.auth import AuthSettings
+from laneway.service_schemas import service_schema
 from laneway.settings import (
     Settings,
     SettingsError,
-    database_schema,
     positive_float,
     positive_int,
 )
@@ -25,12 +25,16 @@ class DefinitionsSettings:
     """Connections, topic prefix, port, timeouts shared by every service."""
     http_host: str
     """Interface uvicorn binds (`LANEWAY_HTTP_HOST`, default `127.0.0.1`)."""
-    database_schema: str | None
-    """PostgreSQL schema for this service's tables (`LANEWAY_DB_SCHEMA`); None uses the
-    connection's default search path. Tests give each run its own schema."""
-    projection_enabled: bool
-    """Whether this service runs the `state` → `instances` projection (`LANEWAY_PROJECTION`,
-    default on); the audit service takes it over in a later issue."""
+    trusted_proxies: str
+    """Addresses whose `X-Forwarded-For` names the client (`LANEWAY_TRUSTED_PROXIES`, comma
+    separated, `*` for any; default `127.0.0.1`, the local edge): the public forms' rate
+    limit counts per client address, which behind the edge is only in that header."""
+    database_schema: str
+    """PostgreSQL schema of this service's tables: `definitions`, or
+    `<LANEWAY_DB_SCHEMA>_definitions` under a base (`laneway.service_schemas`)."""
+    audit_schema: str
+    """The audit service's schema, whose instance projection an incident's instance is looked
+    up in (read only, `laneway.shared_reads.InstanceLookup`)."""
     pool_size: int
     """Most PostgreSQL connections held by the pool (`LANEWAY_DB_POOL_SIZE`, default 10)."""
     form_rate_limit: RateLimit
@@ -48,11 +52,6 @@ class DefinitionsSettings:
         """Prefix of every topic name."""
         return self.common.topic_prefix
 
-    @property
-    def projection_group(self) -> str:
-        """Consumer group of the instance projection."""
-        return f"{self.common.topic_prefix}instances-projection"
-
 
 def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettings:
     """Read the definitions service's settings from `environ` (default: the process environment).
@@ -62,16 +61,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettin
     """
     common = Settings.from_env("definitions", environ)
     env: Mapping[str, str] = os.environ if environ is None else environ
-    schema = database_schema(env)
-    projection = env.get("LANEWAY_PROJECTION", "on").strip().lower()
-    if projection not in ("on", "off"):
-        raise SettingsError(f"Expected LANEWAY_PROJECTION to be 'on' or 'off', but got "
-                            f"{projection!r}")
     return DefinitionsSettings(
         common=common,
         http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
-        database_schema=schema,
-        projection_enabled=projection == "on",
+        trusted_proxies=env.get("LANEWAY_TRUSTED_PROXIES", "").strip() or "127.0.0.1",
+        database_schema=service_schema(env, "definitions"),
+        audit_schema=service_schema(env, "audit"),
         pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 10),
         form_rate_limit=_rate_limit(env, "LANEWAY_FORM_RATE_LIMIT", "30/minute"),
         publish_timeout_s=positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),

@@ -1,4 +1,4 @@
-"""The service's SQL: deployed definitions and the instance projection's rows."""
+"""The service's SQL: deployed definitions."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from psycopg import Connection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -38,38 +36,6 @@ class StoredVersion:
     state: str = "DRAFT"
     """The lifecycle state (`lifecycle.State`)."""
     new: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceRow:
-    """One instance as the projection last saw it."""
-
-    instance_id: str
-    process_id: str
-    version: int
-    business_key: str | None
-    status: str
-    active_elements: list[str]
-    variables: dict[str, Any]
-    incidents: list[dict[str, Any]]
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceUpsert:
-    """What one state snapshot says about its instance, and where it was read."""
-
-    instance_id: str
-    process_id: str
-    version: int
-    business_key: str | None
-    status: str
-    active_elements: list[str]
-    variables: dict[str, Any]
-    incidents: list[dict[str, Any]]
-    updated_at: datetime
-    partition: int
-    offset: int
 
 
 _VERSION_COLUMNS = "process_id, version, name, digest, deployed_at, state"
@@ -200,67 +166,3 @@ def definition_record(process_id: str, version: int, xml: bytes, digest: str,
         metadata[f"persona:{lane_id}"] = persona
     return DefinitionRecord(process_id, version, xml, digest,
                             int(deployed_at.timestamp() * 1000), metadata, deployed_by)
-
-
-_INSTANCE_COLUMNS = ("instance_id, process_id, version, business_key, status, active_elements,"
-                     " variables, incidents, updated_at")
-
-
-class InstanceStore:
-    """The `instances` table: written by the projection, read by the API."""
-
-    def __init__(self, pool: ConnectionPool) -> None:
-        self._pool = pool
-
-    def get(self, instance_id: str) -> InstanceRow | None:
-        """One instance, or None."""
-        with self._pool.connection() as conn:
-            cur = conn.cursor(row_factory=class_row(InstanceRow))
-            return cur.execute(
-                f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = %s",
-                (instance_id,),
-            ).fetchone()
-
-    def search(self, process_id: str | None, status: str | None, limit: int,
-               offset: int) -> tuple[int, list[InstanceRow]]:
-        """(how many match in all, one page of them, most recently updated first)."""
-        where = ("WHERE (%(pid)s::text IS NULL OR process_id = %(pid)s)"
-                 " AND (%(status)s::text IS NULL OR status = %(status)s)")
-        params = {"pid": process_id, "status": status, "limit": limit, "offset": offset}
-        with self._pool.connection() as conn:
-            count_row = conn.execute(f"SELECT count(*) FROM instances {where}",
-                                     params).fetchone()
-            cur = conn.cursor(row_factory=class_row(InstanceRow))
-            rows = cur.execute(
-                f"SELECT {_INSTANCE_COLUMNS} FROM instances {where}"
-                " ORDER BY updated_at DESC, instance_id LIMIT %(limit)s OFFSET %(offset)s",
-                params,
-            ).fetchall()
-        return (int(count_row[0]) if count_row else 0), rows
-
-
-def upsert_instances(conn: Connection[Any], rows: Sequence[InstanceUpsert]) -> int:
-    """Write snapshots in the caller's transaction; a row already written from a later
-    offset of the same partition is left alone. Returns how many rows changed."""
-    changed = 0
-    for r in rows:
-        cur = conn.execute(
-            "INSERT INTO instances (instance_id, process_id, version, business_key, status,"
-            " active_elements, variables, incidents, updated_at, last_partition, last_offset)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (instance_id) DO UPDATE SET"
-            " process_id = EXCLUDED.process_id, version = EXCLUDED.version,"
-            " business_key = EXCLUDED.business_key, status = EXCLUDED.status,"
-            " active_elements = EXCLUDED.active_elements, variables = EXCLUDED.variables,"
-            " incidents = EXCLUDED.incidents, updated_at = EXCLUDED.updated_at,"
-            " last_partition = EXCLUDED.last_partition, last_offset = EXCLUDED.last_offset"
-            # same key, same partition, unless the topic was repartitioned: then the
-            # snapshot read now is the one to keep
-            " WHERE instances.last_partition <> EXCLUDED.last_partition"
-            " OR instances.last_offset < EXCLUDED.last_offset",
-            (r.instance_id, r.process_id, r.version, r.business_key, r.status,
-             Jsonb(r.active_elements), Jsonb(r.variables), Jsonb(r.incidents), r.updated_at,
-             r.partition, r.offset),
-        )
-        changed += cur.rowcount
-    return changed

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool
 from laneway.bpmn import parse
 from laneway.model import Process
 from laneway.problems import Problem
+from laneway.publisher import Publisher
 from laneway.records import Principal, Record
 from services.definitions.lifecycle import (
     PUBLISHED,
@@ -33,7 +34,6 @@ from services.definitions.lifecycle import (
     check,
     transition_record,
 )
-from services.definitions.publisher import Publisher
 from services.definitions.store import DefinitionStore, missing_version
 
 _log = logging.getLogger(__name__)

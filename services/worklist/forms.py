@@ -1,8 +1,9 @@
 """Checking a completion's variables against the task's form, before the command is sent.
 
-The API finds the checker on `app.state.form_checker` (a test sets its own); the default reads
-the form schema from the registry (`services.definitions.forms_store.FormStore`, the API's
-`form_schemas` table) and validates with `laneway.forms.validate`.
+The form schemas are the definitions service's (its form registry, `PUT /api/form-schemas`):
+the default checker reads them through `laneway.shared_reads.FormSchemas` (read only, from
+that service's schema) and validates with `laneway.forms.validate`. A test passes its own
+checker in the worklist's `WorklistDeps`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from psycopg_pool import ConnectionPool
-
 from laneway.forms import validate
-from services.definitions.forms_store import FormStore
+from laneway.shared_reads import FormSchemas
 
 __all__ = ["FieldProblem", "FormChecker", "UnknownForm", "registry_checker"]
 
@@ -38,10 +37,8 @@ class FormChecker(Protocol):
         """Check a submission."""
 
 
-def registry_checker(pool: ConnectionPool) -> FormChecker:
-    """The checker over the form registry in the API's database."""
-
-    forms = FormStore(pool)
+def registry_checker(forms: FormSchemas) -> FormChecker:
+    """The checker over the definitions service's form registry."""
 
     def check(form_id: str, variables: Mapping[str, Any]) -> list[FieldProblem]:
         schema = forms.get(form_id)

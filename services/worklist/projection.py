@@ -17,9 +17,9 @@ from typing import Any, cast
 import psycopg
 from psycopg.types.json import Jsonb
 
+from laneway.jsonb import jsonb_safe
 from laneway.records import Command, Event, Record, RecordKind, persona_key
 from laneway.records.values import KeyOnly, UserTaskClaim, UserTaskCompleted, UserTaskCreated
-from services.audit.chain import jsonb_safe
 
 __all__ = [
     "ANSWERS",

@@ -1,20 +1,15 @@
-"""The task routes, mounted into the HTTP API by its owner (services/definitions/app.py):
+"""The task routes, served by the worklist service on its own port (`services.worklist.app`).
 
-    from services.worklist.routes import router as worklist_router
-    app.include_router(worklist_router)
-
-They read `tasks` and `task_commands` (written by the worklist service's projection, same
-database and schema) through the pool on `request.app.state.worklist_pool` (default: the API's
-own, `app.state.deps.pool`), produce commands with `app.state.deps.publisher`, and act as the
-principal the API's `get_principal` dependency verified. A POST sends the engine command, then
-waits (at most `LANEWAY_TASK_ANSWER_S`, default 10 s; `app.state.task_answer_s` overrides it)
-until the projection has the engine's answer. The routes are plain `def`s: FastAPI runs them in
-its thread pool, which suits psycopg's blocking pool.
+They read `tasks` and `task_commands` (written by this service's projection) through the
+service's parts (`services.worklist.deps.Deps`: pool, publisher, form checker, answer timeout)
+and act as the principal of the request's bearer token (`laneway.auth.http`). A POST sends the
+engine command, then waits (at most `LANEWAY_TASK_ANSWER_S`, default 10 s) until the
+projection has the engine's answer. The routes are plain `def`s: FastAPI runs them in its
+thread pool, which suits psycopg's blocking pool.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Mapping
@@ -22,25 +17,24 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, HTTPException, Query, status
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from laneway.auth.http import Authenticated
 from laneway.records import Command, Principal, RejectionType, command
-from laneway.settings import positive_float
-from services.definitions.deps import CurrentPrincipal
-from services.definitions.publisher import Publisher
+from laneway.shared_reads import OwnerTableMissing
+from laneway.web.problems import problem
 from services.worklist import store
-from services.worklist.forms import FormChecker, UnknownForm, registry_checker
+from services.worklist.deps import Deps
+from services.worklist.forms import UnknownForm
 from services.worklist.projection import parse_task_id
 
-__all__ = ["TaskPage", "TaskView", "answer_timeout_s", "router"]
+__all__ = ["TaskPage", "TaskView", "router"]
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
-DEFAULT_ANSWER_S = 10.0
 _POLL_S = 0.05
 _STATUS_OF_REJECTION: dict[str, int] = {RejectionType.FORBIDDEN: status.HTTP_403_FORBIDDEN,
                         RejectionType.NOT_FOUND: status.HTTP_404_NOT_FOUND}
@@ -126,63 +120,14 @@ class FormErrors(BaseModel):
     errors: list[FieldErrorView]
 
 
-# -- dependencies --------------------------------------------------------------------------------
-
-
-def worklist_pool(request: Request) -> ConnectionPool:
-    """`app.state.worklist_pool`, else the API's own pool."""
-    pool: ConnectionPool | None = getattr(request.app.state, "worklist_pool", None)
-    if pool is None:
-        deps = getattr(request.app.state, "deps", None)
-        pool = getattr(deps, "pool", None)
-    if pool is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "Expected the worklist database to be configured "
-                            "(app.state.worklist_pool or app.state.deps), but it is not")
-    return pool
-
-
-def publisher(request: Request) -> Publisher:
-    """The API's Kafka publisher (`app.state.deps.publisher`)."""
-    found: Publisher | None = getattr(getattr(request.app.state, "deps", None), "publisher",
-                                      None)
-    if found is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "Expected a Kafka publisher (app.state.deps.publisher), but there "
-                            "is none")
-    return found
-
-
-def form_checker(request: Request, pool: Annotated[ConnectionPool, Depends(worklist_pool)]
-                 ) -> FormChecker:
-    """`app.state.form_checker`, else the form registry's."""
-    checker: FormChecker | None = getattr(request.app.state, "form_checker", None)
-    return checker if checker is not None else registry_checker(pool)
-
-
-def answer_timeout_s(request: Request) -> float:
-    """How long a POST waits for the engine's answer: `app.state.task_answer_s`, else
-    `LANEWAY_TASK_ANSWER_S` (default 10)."""
-    configured: float | None = getattr(request.app.state, "task_answer_s", None)
-    if configured is not None:
-        return configured
-    return positive_float(os.environ, "LANEWAY_TASK_ANSWER_S", DEFAULT_ANSWER_S)
-
-
-Pool = Annotated[ConnectionPool, Depends(worklist_pool)]
-Sender = Annotated[Publisher, Depends(publisher)]
-Forms = Annotated[FormChecker, Depends(form_checker)]
-AnswerTimeout = Annotated[float, Depends(answer_timeout_s)]
-
-
 # -- reading -------------------------------------------------------------------------------------
 
 
 @router.get("", summary="Tasks for the caller, or every task (scope=all)",
             responses={403: {"description": "scope=all without the operator or admin role."}})
 def list_tasks(
-    pool: Pool,
-    principal: CurrentPrincipal,
+    deps: Deps,
+    principal: Authenticated,
     instance_id: Annotated[str | None, Query(alias="instanceId")] = None,
     process_id: Annotated[str | None, Query(alias="processId")] = None,
     state: Annotated[list[store.State] | None, Query(
@@ -207,17 +152,17 @@ def list_tasks(
                             instance_id=instance_id, process_id=process_id,
                             states=tuple(state or ()), overdue=overdue, assignee=assignee,
                             sort=sort, order=order, limit=limit, offset=offset)
-    with _reading(pool) as conn:
+    with _reading(deps.pool) as conn:
         count, rows = store.search_tasks(conn, query)
     return TaskPage(count=count, items=[_view(r) for r in rows])
 
 
 @router.get("/{task_id}", summary="One task",
             responses={404: {"description": "No such task (yet)."}})
-def get_task(task_id: str, pool: Pool, principal: CurrentPrincipal) -> TaskView:
+def get_task(task_id: str, deps: Deps, principal: Authenticated) -> TaskView:
     """A task by its id (`<instanceId>:<key>`), if the caller may see it (`store.visible_to`;
     otherwise 404, as for a task that does not exist, so ids reveal nothing)."""
-    row = _task_or_404(pool, task_id)
+    row = _task_or_404(deps.pool, task_id)
     if not store.visible_to(row, principal):
         raise _no_task(task_id)
     return _view(row)
@@ -234,17 +179,15 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/{task_id}/claim", summary="Claim a task", responses=_ANSWERS)
-def claim_task(task_id: str, pool: Pool, sender: Sender, principal: CurrentPrincipal,
-               wait_s: AnswerTimeout) -> Any:
+def claim_task(task_id: str, deps: Deps, principal: Authenticated) -> Any:
     """CLAIM_USER_TASK as the caller; 200 with the task once the engine accepted it."""
-    return _command(pool, sender, principal, wait_s, task_id, Command.CLAIM_USER_TASK, {})
+    return _command(deps, principal, task_id, Command.CLAIM_USER_TASK, {})
 
 
 @router.post("/{task_id}/unclaim", summary="Give a claimed task back", responses=_ANSWERS)
-def unclaim_task(task_id: str, pool: Pool, sender: Sender, principal: CurrentPrincipal,
-                 wait_s: AnswerTimeout) -> Any:
+def unclaim_task(task_id: str, deps: Deps, principal: Authenticated) -> Any:
     """UNCLAIM_USER_TASK as the caller; 200 with the task once the engine accepted it."""
-    return _command(pool, sender, principal, wait_s, task_id, Command.UNCLAIM_USER_TASK, {})
+    return _command(deps, principal, task_id, Command.UNCLAIM_USER_TASK, {})
 
 
 @router.post("/{task_id}/complete", summary="Complete a task",
@@ -254,52 +197,53 @@ def unclaim_task(task_id: str, pool: Pool, sender: Sender, principal: CurrentPri
                                              "in the registry."},
                         422: {"model": FormErrors,
                               "description": "The variables do not satisfy the form."}})
-def complete_task(task_id: str, pool: Pool, sender: Sender, principal: CurrentPrincipal,
-                  wait_s: AnswerTimeout, forms: Forms, body: CompleteTask | None = None) -> Any:
+def complete_task(task_id: str, deps: Deps, principal: Authenticated,
+                  body: CompleteTask | None = None) -> Any:
     """COMPLETE_USER_TASK with `variables`, checked against the task's form first."""
     variables = (body or CompleteTask()).variables
-    task = _task_or_404(pool, task_id)
+    task = _task_or_404(deps.pool, task_id)
     form = task.get("form")
     if form:
         try:
-            problems = forms(str(form), variables)
+            problems = deps.forms(str(form), variables)
+        except OwnerTableMissing as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
         except UnknownForm:
-            return JSONResponse(
-                {"detail": f"Expected form '{form}' of task '{task_id}' in the form registry, "
-                           "but there is none: upload it (PUT /api/form-schemas/{formId})",
-                 "rejectionType": RejectionType.UNKNOWN_FORM.value},
-                status_code=status.HTTP_409_CONFLICT)
+            return problem(
+                status.HTTP_409_CONFLICT,
+                f"Expected form '{form}' of task '{task_id}' in the form registry, but there "
+                "is none: upload it (PUT /api/form-schemas/{formId})",
+                rejectionType=RejectionType.UNKNOWN_FORM.value)
         if problems:
-            return JSONResponse(
-                {"errors": [{"field": p.field, "message": p.message} for p in problems]},
-                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-    return _command(pool, sender, principal, wait_s, task_id, Command.COMPLETE_USER_TASK,
+            return problem(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"Expected variables that fit form '{form}', but {len(problems)} field(s) "
+                "do not", errors=[{"field": p.field, "message": p.message} for p in problems])
+    return _command(deps, principal, task_id, Command.COMPLETE_USER_TASK,
                     {"variables": variables}, task)
 
 
-def _command(pool: ConnectionPool, sender: Publisher, principal: Principal, wait_s: float,
-             task_id: str, intent: Command, extra: Mapping[str, Any],
-             task: dict[str, Any] | None = None) -> Any:
+def _command(deps: Deps, principal: Principal, task_id: str, intent: Command,
+             extra: Mapping[str, Any], task: dict[str, Any] | None = None) -> Any:
+    pool, wait_s = deps.pool, deps.answer_timeout_s
     task = task if task is not None else _task_or_404(pool, task_id)
     command_id = str(uuid.uuid4())
-    sender.send_command(command(
+    deps.publisher.send_command(command(
         intent, str(task["instance_id"]), {"taskKey": int(task["task_key"]), **extra},
         record_id=command_id, timestamp=time.time_ns() // 1_000_000, principal=principal))
     answer = _wait_for_answer(pool, command_id, wait_s)
     if answer is None:
-        return JSONResponse(
-            {"detail": f"Expected the engine to answer {intent.value} for task '{task_id}' "
-                       f"within {wait_s:g}s, but it has not: the command may still be "
-                       f"processed; look for command {command_id} in the instance's history "
-                       "or GET the task again",
-             "commandId": command_id},
-            status_code=status.HTTP_504_GATEWAY_TIMEOUT)
+        return problem(
+            status.HTTP_504_GATEWAY_TIMEOUT,
+            f"Expected the engine to answer {intent.value} for task '{task_id}' within "
+            f"{wait_s:g}s, but it has not: the command may still be processed; look for "
+            f"command {command_id} in the instance's history or GET the task again",
+            commandId=command_id)
     if answer.outcome == "rejected":
-        return JSONResponse(
-            {"detail": answer.reason or f"{intent.value} was rejected",
-             "rejectionType": answer.rejection_type},
-            status_code=_STATUS_OF_REJECTION.get(answer.rejection_type or "",
-                                                 status.HTTP_409_CONFLICT))
+        return problem(
+            _STATUS_OF_REJECTION.get(answer.rejection_type or "", status.HTTP_409_CONFLICT),
+            answer.reason or f"{intent.value} was rejected",
+            rejectionType=answer.rejection_type)
     # the answer and the task's change are written in one transaction: the row is current
     return _view(_task_or_404(pool, task_id))
 

@@ -1,6 +1,5 @@
-"""Settings of the worklist service: the shared `Settings` plus the projection's and the SLA
-loop's knobs. `LANEWAY_TASK_ANSWER_S` is read by the API that serves the task routes
-(`services.worklist.routes.answer_timeout_s`)."""
+"""Settings of the worklist service: the shared `Settings` plus the projection's, the SLA
+loop's and the task routes' knobs."""
 
 from __future__ import annotations
 
@@ -8,7 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from laneway.settings import Settings, database_schema, positive_float, positive_int
+from laneway.service_schemas import service_schema
+from laneway.settings import Settings, positive_float, positive_int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,8 +19,14 @@ class WorklistSettings:
     """Connections, topic prefix, port, timeouts shared by every service."""
     group: str
     """The projection's consumer group (`LANEWAY_WORKLIST_GROUP`, default `<prefix>worklist`)."""
-    database_schema: str | None
-    """PostgreSQL schema of the tables (`LANEWAY_DB_SCHEMA`), shared with the API."""
+    http_host: str
+    """Interface the task routes bind (`LANEWAY_HTTP_HOST`, default `127.0.0.1`)."""
+    database_schema: str
+    """PostgreSQL schema of the worklist's tables (`tasks`, `task_commands`): `worklist`, or
+    `<LANEWAY_DB_SCHEMA>_worklist` under a base (`laneway.service_schemas`)."""
+    definitions_schema: str
+    """The definitions service's schema, whose form registry completions are checked
+    against (read only, `laneway.shared_reads.FormSchemas`)."""
     batch_size: int
     """Most records in one database transaction (`LANEWAY_WORKLIST_BATCH_SIZE`, default 500)."""
     poll_timeout_s: float
@@ -36,6 +42,12 @@ class WorklistSettings:
     publish_timeout_s: float
     """How long a command waits for Kafka's acknowledgement (`LANEWAY_PUBLISH_TIMEOUT_S`,
     default 10)."""
+    task_answer_s: float
+    """How long a task command (claim, unclaim, complete) waits for the engine's answer to be
+    projected (`LANEWAY_TASK_ANSWER_S`, default 10)."""
+    pool_size: int
+    """Most PostgreSQL connections the task routes hold (`LANEWAY_DB_POOL_SIZE`, default
+    10)."""
 
     @property
     def topic_prefix(self) -> str:
@@ -46,18 +58,23 @@ class WorklistSettings:
 def load_settings(environ: Mapping[str, str] | None = None) -> WorklistSettings:
     """Read the worklist service's settings from `environ` (default: the process environment).
 
-    Raises SettingsError naming the first malformed setting.
+    Raises SettingsError naming the first malformed setting. The bearer-token keys
+    (`LANEWAY_JWT_*`) are read by `__main__` (`laneway.auth.AuthSettings`).
     """
     common = Settings.from_env("worklist", environ)
     env: Mapping[str, str] = os.environ if environ is None else environ
     return WorklistSettings(
         common=common,
         group=env.get("LANEWAY_WORKLIST_GROUP", "").strip() or f"{common.topic_prefix}worklist",
-        database_schema=database_schema(env),
+        http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
+        database_schema=service_schema(env, "worklist"),
+        definitions_schema=service_schema(env, "definitions"),
         batch_size=positive_int(env, "LANEWAY_WORKLIST_BATCH_SIZE", 500),
         poll_timeout_s=positive_float(env, "LANEWAY_WORKLIST_POLL_S", 0.2),
         session_timeout_ms=positive_int(env, "LANEWAY_WORKLIST_SESSION_TIMEOUT_MS", 45_000),
         sla_poll_s=positive_float(env, "LANEWAY_SLA_POLL_S", 5.0),
         sla_resend_s=positive_float(env, "LANEWAY_SLA_RESEND_S", 60.0),
         publish_timeout_s=positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),
+        task_answer_s=positive_float(env, "LANEWAY_TASK_ANSWER_S", 10.0),
+        pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 10),
     )

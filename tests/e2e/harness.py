@@ -1,9 +1,11 @@
 """A whole Laneway for end-to-end tests and the e2e benchmark: every service as a subprocess.
 
 `Laneway` runs `python -m services.<name>` through the same supervisor as `make up`
-(`scripts.services`: pid files, logs, health with a deadline), on free ports, under a topic
-prefix and a PostgreSQL schema of its own (the topics are created here, as `make up` does), so
-it never meets the developer's services or another test. A second process of a service (a
+(`scripts.services`: pid files, logs, health with a deadline), on free ports, with the same
+edge in front (nginx with the path table, `scripts.edge`: `public_url`), under a topic prefix
+and a PostgreSQL schema base of its own (each service's schema is `<base>_<service>`; the
+topics are created here, as `make up` does), so it never meets the developer's services or
+another test. A second process of a service (a
 second engine replica, another connector worker) is one more supervisor of the same settings
 with its own port, pid file and log.
 
@@ -44,10 +46,13 @@ from psycopg import sql
 from laneway.codec import decode_job, decode_record, encode_record
 from laneway.kafka import consumer_config, producer_config
 from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, command
+from laneway.service_schemas import SERVICES_WITH_TABLES, schema_name
 from laneway.topics import Topics
+from scripts.edge import HTTP_SERVICES, Edge
 from scripts.services import ServiceError, Supervisor, down, up
 from scripts.services.health import probe
 from scripts.stack import Settings as StackSettings
+from scripts.stack.config import StackError
 from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
 from tests.auth import ADMIN, auth_env
@@ -100,6 +105,7 @@ class Laneway:
     schema: str = field(default_factory=lambda: unique_name("e2e").replace("-", "_"))
     python: str | None = None
     supervisor: Supervisor = field(init=False)
+    edge: Edge = field(init=False)
     extras: list[Supervisor] = field(default_factory=list, init=False)
     revived: list[str] = field(default_factory=list, init=False)
     _unhealthy_since: dict[str, float] = field(default_factory=dict, init=False)
@@ -117,6 +123,12 @@ class Laneway:
         self.supervisor = Supervisor(run_dir=self.workdir / "run", logs_dir=self.workdir / "logs",
                                      env=env, ports={n: free_port() for n in self.services},
                                      stop_grace_s=15.0, python=self.python or sys.executable)
+        # the edge routes to every HTTP service; one this Laneway does not run has a port
+        # nothing listens on (a request there is a 502, as with a service that is down)
+        upstreams = {n: self.supervisor.ports.get(n) or free_port() for n in HTTP_SERVICES}
+        self.edge = Edge(free_port(), upstreams, home=self.workdir / "edge",
+                         run_dir=self.workdir / "run", logs_dir=self.workdir / "logs",
+                         allow_install=StackSettings.from_env().allow_install)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -131,10 +143,11 @@ class Laneway:
             "LANEWAY_PARTITIONS": str(PARTITIONS), "LANEWAY_JOB_TYPES": ",".join(self.job_types)}))
 
     def start(self, timeout: float = 90.0) -> Laneway:
-        """Create the topics, start every service and wait until each answers 200 on /health."""
+        """Create the topics, start every service and wait until each answers 200 on /health;
+        then the edge in front of them."""
         self.create_topics()
         try:
-            up(self.supervisor, list(self.services), timeout)
+            up(self.supervisor, list(self.services), timeout, self.edge)
         except ServiceError:
             self.close()
             raise
@@ -147,10 +160,10 @@ class Laneway:
         self.close()
 
     def close(self, drop: bool = True) -> None:
-        """Stop every process; drop the topics and the schema."""
+        """Stop every process; drop the topics and the schemas."""
         for sup in [*self.extras, self.supervisor]:
-            with contextlib.suppress(ServiceError):
-                down(sup, list(sup.ports))
+            with contextlib.suppress(ServiceError, StackError):
+                down(sup, list(sup.ports), self.edge if sup is self.supervisor else None)
         if not drop:
             return
         with contextlib.suppress(KafkaException):
@@ -162,13 +175,25 @@ class Laneway:
                         future.result(timeout=30)
         with contextlib.suppress(psycopg.Error), psycopg.connect(self.database_url,
                                                                  autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                sql.Identifier(self.schema)))
+            for name in self.schemas:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                    sql.Identifier(name)))
 
     # -- processes ----------------------------------------------------------------------------
 
     def url(self, name: str = "definitions") -> str:
+        """A service's own port (health, metrics)."""
         return self.supervisor.url(name)
+
+    @property
+    def public_url(self) -> str:
+        """The one public URL: the edge, which routes each path to its service."""
+        return self.edge.url
+
+    @property
+    def schemas(self) -> list[str]:
+        """Each service's schema under this Laneway's base."""
+        return [schema_name(self.schema, name) for name in SERVICES_WITH_TABLES]
 
     def pid(self, name: str, sup: Supervisor | None = None) -> int:
         pid = (sup or self.supervisor).pid(name)
@@ -242,7 +267,7 @@ class Laneway:
 
     def api(self) -> httpx.Client:
         """A client of the API acting as `admin` (every role: reads, starts, audit)."""
-        return httpx.Client(base_url=self.url("definitions"), timeout=30, headers=ADMIN)
+        return httpx.Client(base_url=self.public_url, timeout=30, headers=ADMIN)
 
     def deploy(self, xml: bytes, name: str = "e2e.bpmn") -> list[dict[str, Any]]:
         """POST the diagram to /api/definitions as a modeler and take every version deployed
@@ -261,9 +286,11 @@ class Laneway:
         return Producer({**producer_config(self.bootstrap), "log_level": 0})
 
     def db(self) -> psycopg.Connection[tuple[Any, ...]]:
-        """A connection whose search path is the schema (autocommit)."""
+        """A connection whose search path is every service's schema (autocommit): a test
+        reads any service's tables by name."""
         conn = psycopg.connect(self.database_url, autocommit=True)
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(
+            sql.SQL(", ").join(sql.Identifier(n) for n in self.schemas)))
         return conn
 
 

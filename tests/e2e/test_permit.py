@@ -121,7 +121,7 @@ def test_a_permit_from_the_public_form_to_the_approval_email(
     mailbox, smtp_url = smtp
     lw = laneway(services=SERVICES, env_overrides={"LANEWAY_SECRET_SMTP": smtp_url,
                                                      "LANEWAY_CONNECTOR_TYPES": "email"})
-    with httpx.Client(base_url=lw.url("definitions"), timeout=30) as api:
+    with httpx.Client(base_url=lw.public_url, timeout=30) as api:
         version = _put_the_procedure_in_force(api)
 
         # the citizen applies on the public form; a malformed application is refused first
@@ -238,7 +238,7 @@ def test_an_overdue_task_is_escalated_once_with_one_email_and_can_still_be_done(
     lw = laneway(services=SERVICES, env_overrides={
         "LANEWAY_SECRET_SMTP": smtp_url, "LANEWAY_CONNECTOR_TYPES": "email",
         "LANEWAY_SLA_POLL_S": "0.2", "LANEWAY_SLA_RESEND_S": "1"})
-    with httpx.Client(base_url=lw.url("definitions"), timeout=30) as api:
+    with httpx.Client(base_url=lw.public_url, timeout=30) as api:
         lw.deploy(OVERDUE.encode())
         iid = _ok(api.post("/api/instances", json={"processId": "overdue_review",
                                                    "variables": {"case": "C-7"}},

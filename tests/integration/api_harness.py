@@ -1,31 +1,59 @@
-"""The HTTP API (services/definitions) in this process, over a private topic prefix and
-PostgreSQL schema on the real stack: what the API's integration modules share.
+"""The HTTP services (definitions, worklist, audit) in this process behind one client, over a
+private topic prefix and PostgreSQL schema base on the real stack: what the API's integration
+modules share.
 
     with running_api(stack, "test.api", headers=AUTHOR) as api:
         api.client.post(...)             # FastAPI's TestClient, verifying the session's tokens
+
+The client talks to an in-process stand-in of the edge (`EdgeApp`) that sends each request to
+the service the path table (edge/routes.toml) names, as nginx does; a path the table does not
+name (`/health`, `/metrics`) goes to the definitions service. Each service has its own schema
+under the base (`<base>_definitions`, `<base>_worklist`, `<base>_audit`); the audit service's
+instance projection runs as a thread unless `LANEWAY_PROJECTION=off`. The worklist's own
+projection does not run: its tables are empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
 from confluent_kafka.admin import AdminClient
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 from psycopg import sql
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from laneway.db import prepare_database
+from laneway.service_schemas import SERVICES_WITH_TABLES, schema_name
+from laneway.shared_reads import FormSchemas
 from laneway.topics import Topics
+from laneway.web.health import HealthChecks
+from scripts.edge import load, owner
 from scripts.stack import Connections
 from scripts.stack import Settings as StackSettings
 from scripts.stack.testing import unique_name
 from scripts.stack.topics import ensure_topics
+from services.audit import db as audit_db
+from services.audit.app import create_app as create_audit_app
+from services.audit.deps import AuditDeps
+from services.audit.metrics import ProjectionMetrics
+from services.audit.projection import InstanceProjection
+from services.audit.settings import AuditSettings
+from services.audit.settings import load_settings as audit_settings
 from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
 from services.definitions.service import running
 from services.definitions.settings import DefinitionsSettings, load_settings
+from services.worklist import db as worklist_db
+from services.worklist.__main__ import open_pool as open_worklist_pool
+from services.worklist.app import create_app as create_worklist_app
+from services.worklist.deps import WorklistDeps
+from services.worklist.forms import registry_checker
+from services.worklist.settings import load_settings as worklist_settings
 from tests.auth import auth_env, verifier
 
 
@@ -44,38 +72,107 @@ def delete_topics(conns: Connections, prefix: str) -> None:
             future.result(timeout=30)
 
 
-def drop_schema(conns: Connections, schema: str) -> None:
+def drop_schema(conns: Connections, base: str) -> None:
+    """Drop the services' schemas under `base` (and `base` itself, if a test made it)."""
+    names = [base, *(schema_name(base, s) for s in SERVICES_WITH_TABLES)]
     with psycopg.connect(conns.database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        for name in names:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(name)))
+
+
+def service_env(conns: Connections, prefix: str, base: str, **env: str) -> dict[str, str]:
+    """The services' environment on the stack: the session's JWT keys, `prefix` and `base`."""
+    return {**conns.env(), **auth_env(), "LANEWAY_TOPIC_PREFIX": prefix,
+            "LANEWAY_DB_SCHEMA": base, "LANEWAY_STARTUP_TIMEOUT_S": "60", **env}
 
 
 def service_settings(conns: Connections, prefix: str, schema: str,
                      **env: str) -> DefinitionsSettings:
-    """The service's settings on the stack, the session's JWT keys, `prefix` and `schema`."""
-    return load_settings({**conns.env(), **auth_env(), "LANEWAY_TOPIC_PREFIX": prefix,
-                          "LANEWAY_DB_SCHEMA": schema, "LANEWAY_STARTUP_TIMEOUT_S": "60",
-                          **env})
+    """The definitions service's settings on the stack under schema base `schema`."""
+    return load_settings(service_env(conns, prefix, schema, **env))
+
+
+class EdgeApp:
+    """The edge in process: each request goes to the app the path table names for its path
+    and method (`scripts.edge.owner`), else to `default`."""
+
+    def __init__(self, apps: Mapping[str, ASGIApp], default: str) -> None:
+        self.apps = dict(apps)
+        self.default = default
+        self.routes = load()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # the services' apps have no start-up work of their own
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        route = owner(self.routes, scope["path"])
+        name = route.service_for(scope.get("method", "GET")) if route else self.default
+        await self.apps[name](scope, receive, send)
+
+
+@dataclass
+class AuditParts:
+    """The audit service's parts in this process."""
+
+    settings: AuditSettings
+    deps: AuditDeps
+    metrics: ProjectionMetrics
+    projection: InstanceProjection | None
+
+    @property
+    def pool(self) -> Any:
+        return self.deps.pool
 
 
 @dataclass
 class Api:
-    """The running API: its client, its parts, settings and the stack."""
+    """The running services: the client (through the edge), their parts, settings, the stack."""
 
     client: TestClient
     deps: ServiceDeps
     settings: DefinitionsSettings
     conns: Connections
+    audit: AuditParts
+    worklist: WorklistDeps
+    schemas: tuple[str, ...]
+    """Each service's schema: definitions, worklist, audit."""
 
     @property
     def topics(self) -> Topics:
         return Topics(self.settings.topic_prefix)
 
+    def openapi(self) -> dict[str, Any]:
+        """The services' OpenAPI documents (each at `/openapi/<service>.json`) as one: every
+        path and component of each; a test of "every route" reads them all."""
+        merged: dict[str, Any] = {"paths": {}, "components": {}}
+        for name in ("definitions", "worklist", "audit"):
+            response = self.client.get(f"/openapi/{name}.json")
+            assert response.status_code == 200, (name, response.text)
+            spec = response.json()
+            for path, operations in spec["paths"].items():
+                # /api/instances: POST is the definitions', GET the audit's
+                merged["paths"].setdefault(path, {}).update(operations)
+            for kind, entries in spec.get("components", {}).items():
+                merged["components"].setdefault(kind, {}).update(entries)
+        return merged
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        # every service's schema on the path: a test reads any service's tables by name
+        return psycopg.connect(self.conns.database_url, autocommit=True,
+                               options=f"-c search_path={','.join(self.schemas)}")
+
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with self.deps.pool.connection() as conn:
+        with self._connect() as conn:
             return conn.execute(query.encode(), params).fetchall()
 
     def execute(self, query: str, *params: Any) -> None:
-        with self.deps.pool.connection() as conn:
+        with self._connect() as conn:
             conn.execute(query.encode(), params)
 
 
@@ -86,18 +183,57 @@ A = TypeVar("A", bound=Api)
 def running_api(conns: Connections, name: str, api_type: type[A], *,
                 schema: str | None = None, headers: dict[str, str] | None = None,
                 **env: str) -> Iterator[A]:
-    """The service started (`running`) over a fresh prefix `<name>-<id>.` and, unless given,
-    a fresh schema; both are dropped at the end (a given schema is the caller's)."""
+    """The services started over a fresh prefix `<name>-<id>.` and, unless given, a fresh
+    schema base; both are dropped at the end (a given base is the caller's)."""
     prefix = unique_name(name) + "."
     own_schema = schema is None
-    schema = schema or unique_name(name).replace("-", "_").replace(".", "_")
+    base = schema or unique_name(name).replace("-", "_").replace(".", "_")
     create_topics(conns, prefix)
-    settings = service_settings(conns, prefix, schema, **env)
+    environ = service_env(conns, prefix, base, **env)
+    settings = load_settings(environ)
     try:
-        with running(settings) as deps, \
-                TestClient(create_app(settings, deps, verifier()), headers=headers) as client:
-            yield api_type(client, deps, settings, conns)
+        with running(settings) as deps, ExitStack() as stack:
+            audit = _audit(environ, stack)
+            worklist = _worklist(environ, deps, settings, stack)
+            checks = HealthChecks("test")
+            edge = EdgeApp({
+                "definitions": create_app(settings, deps, verifier()),
+                "audit": create_audit_app(verifier(), checks, [], audit.deps),
+                "worklist": create_worklist_app(verifier(), checks, [], worklist)},
+                default="definitions")
+            with TestClient(edge, headers=headers) as client:
+                yield api_type(client, deps, settings, conns, audit, worklist,
+                               tuple(schema_name(base, s) for s in SERVICES_WITH_TABLES))
     finally:
         delete_topics(conns, prefix)
         if own_schema:
-            drop_schema(conns, schema)
+            drop_schema(conns, base)
+
+
+def _audit(environ: Mapping[str, str], stack: ExitStack) -> AuditParts:
+    settings = audit_settings(environ)
+    common = settings.common
+    prepare_database(common.database_url, settings.database_schema, audit_db.migrate, 30)
+    pool = audit_db.open_pool(common.database_url, settings.database_schema)
+    stack.callback(pool.close)
+    metrics = ProjectionMetrics(CollectorRegistry())
+    projection = None
+    if settings.projection_enabled:
+        projection = InstanceProjection(pool, common.kafka_bootstrap_servers,
+                                        Topics(common.topic_prefix).state,
+                                        settings.projection_group, metrics)
+        projection.start()
+        stack.callback(projection.stop)
+    return AuditParts(settings, AuditDeps(pool), metrics, projection)
+
+
+def _worklist(environ: Mapping[str, str], deps: ServiceDeps, definitions: DefinitionsSettings,
+              stack: ExitStack) -> WorklistDeps:
+    settings = worklist_settings(environ)
+    common = settings.common
+    prepare_database(common.database_url, settings.database_schema, worklist_db.migrate, 30)
+    pool = open_worklist_pool(settings)
+    stack.callback(pool.close)
+    return WorklistDeps(pool=pool, publisher=deps.publisher,
+                        forms=registry_checker(FormSchemas(pool, definitions.database_schema)),
+                        answer_timeout_s=settings.task_answer_s)

@@ -1,4 +1,5 @@
-"""The HTTP API (services/definitions) against the real Kafka and PostgreSQL.
+"""The HTTP API (the definitions, worklist and audit services behind the edge's path table)
+against the real Kafka and PostgreSQL.
 
 The engine service is not involved: the tests assert on what the API writes to Kafka and
 PostgreSQL, and feed the `state` topic themselves to check the instance projection. Each
@@ -10,7 +11,6 @@ the edge's own rules are tested in test_lifecycle.py.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import uuid
@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 
 from laneway.bpmn import parse
 from laneway.codec import (
@@ -34,16 +35,17 @@ from laneway.engine.repository import DefinitionRepository
 from laneway.engine.runner import Answers, LocalRunner
 from laneway.engine.state import Incident, InstanceState
 from laneway.kafka import producer_config
+from laneway.publisher import Publisher
 from laneway.records import SYSTEM, Command, RecordKind
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
+from services.audit.instances import InstanceUpsert, upsert_instances
+from services.audit.metrics import ProjectionMetrics
+from services.audit.projection import InstanceProjection
 from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
-from services.definitions.metrics import Metrics
-from services.definitions.projection import InstanceProjection
-from services.definitions.publisher import Publisher, republish_missing
+from services.definitions.republish import republish_missing
 from services.definitions.service import running
-from services.definitions.store import InstanceUpsert, upsert_instances
 from tests.auth import auth_header, verifier
 from tests.integration.api_harness import (
     Api,
@@ -326,8 +328,7 @@ def test_the_service_start_republishes_every_stored_version_to_a_fresh_topic(
     create_topics(api.conns, fresh)
     try:
         # when the service starts on it
-        settings = dataclasses.replace(service_settings(api.conns, fresh, schema),
-                                       projection_enabled=False)
+        settings = service_settings(api.conns, fresh, schema)
         with running(settings) as deps:
             republished = deps.metrics.registry.get_sample_value(
                 "laneway_definitions_republished_total")
@@ -503,7 +504,7 @@ def snapshot(inst: InstanceState, ts: int = 1_767_225_600_000) -> bytes:
     return encode_state(StateSnapshot.of(inst, ts))
 
 
-def snapshots_read(metrics: Metrics, outcome: str) -> float:
+def snapshots_read(metrics: ProjectionMetrics, outcome: str) -> float:
     """How many snapshots a projection read with this outcome."""
     value = metrics.registry.get_sample_value("laneway_projection_snapshots_total",
                                               {"outcome": outcome})
@@ -542,9 +543,9 @@ def test_snapshots_project_to_the_final_status_and_a_tombstone_keeps_the_row(api
     assert final["activeElements"] == []
     assert final["variables"] == {"amount": 5, "approved": True}
     # the tombstone and the partition state came after and changed nothing
-    wait_until(lambda: snapshots_read(api.deps.metrics, "tombstone") >= 1,
+    wait_until(lambda: snapshots_read(api.audit.metrics, "tombstone") >= 1,
                timeout=30, message="tombstone read")
-    wait_until(lambda: snapshots_read(api.deps.metrics, "skipped") >= 1,
+    wait_until(lambda: snapshots_read(api.audit.metrics, "skipped") >= 1,
                timeout=30, message="partition state skipped")
     assert get_instance(api, iid, "COMPLETED") is not None
     assert api.client.get(f"/api/instances/{uuid.uuid4()}").status_code == 404
@@ -564,8 +565,8 @@ def test_a_replayed_older_snapshot_does_not_overwrite_a_newer_one(api: Api) -> N
                  if r[1] is not None and not r[0].startswith("__")]
 
     # when a second projection (a new group: as after lost offsets) reads the topic again
-    metrics = Metrics()
-    replay = InstanceProjection(api.deps.pool, bootstrap, api.topics.state,
+    metrics = ProjectionMetrics()
+    replay = InstanceProjection(api.audit.pool, bootstrap, api.topics.state,
                                 unique_name("test.replay"), metrics)
     replay.start()
     try:
@@ -580,7 +581,7 @@ def test_a_replayed_older_snapshot_does_not_overwrite_a_newer_one(api: Api) -> N
     # and directly: an upsert from an older offset changes nothing
     [(partition, offset)] = api.sql(
         "SELECT last_partition, last_offset FROM instances WHERE instance_id = %s", iid)
-    with api.deps.pool.connection() as conn:
+    with api.audit.pool.connection() as conn:
         older = InstanceUpsert(iid, pid, 1, "bk-2", "ACTIVE", ["review"], {}, [],
                                datetime.now(UTC), partition, offset - 1)
         assert upsert_instances(conn, [older]) == 0
@@ -627,8 +628,10 @@ def test_health_reports_database_kafka_and_projection(api: Api) -> None:
     response = api.client.get("/health")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "kafka": "ok",
-                                                          "projection": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "kafka": "ok"}}
+    # the projection is the audit service's, which reports it on its own /health
+    assert api.audit.projection is not None
+    assert api.audit.projection.problem() is None
 
 
 def test_metrics_count_deploys_starts_and_messages(api: Api) -> None:
@@ -639,6 +642,8 @@ def test_metrics_count_deploys_starts_and_messages(api: Api) -> None:
     api.client.post("/api/messages", json={"name": "m", "correlationKey": "k"})
 
     text = api.client.get("/metrics").text
+    # the projection's lag is the audit service's metric, on its own /metrics
+    text += generate_latest(api.audit.metrics.registry).decode()
 
     for name in ('laneway_definitions_deploys_total{outcome="new"}',
                  "laneway_api_instance_starts_total", "laneway_api_messages_total",
@@ -647,8 +652,9 @@ def test_metrics_count_deploys_starts_and_messages(api: Api) -> None:
 
 
 def test_openapi_lists_every_route(api: Api) -> None:
-    spec = api.client.get("/openapi.json").json()
-    docs = api.client.get("/docs")
+    # each service documents its own routes (/openapi/<service>.json); together, the API's
+    spec = api.openapi()
+    docs = api.client.get("/docs/definitions")
 
     paths = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
     # other parts (worklist, forms) add their routes to the same app: these are this API's
@@ -672,11 +678,11 @@ def test_openapi_lists_every_route(api: Api) -> None:
 
 
 def test_audit_routes_answer_from_the_audit_log_in_the_same_schema(api: Api) -> None:
-    # given the audit tables in the API's schema (the audit service migrates them) and one row
+    # given the audit tables in the audit service's schema (it migrates them) and one row
     from services.audit import db as audit_db
     from services.audit.chain import ZERO_HASH
 
-    with api.deps.pool.connection() as conn:
+    with api.audit.pool.connection() as conn:
         audit_db.migrate(conn)
     iid = unique_name("audited")
     api.sql(
@@ -732,12 +738,18 @@ def test_resolving_an_incident_sends_resolve_incident_for_its_instance(api: Api)
                            headers=operator).status_code == 404
 
 
-def test_the_api_serves_the_task_and_audit_routes_before_their_services_ran(api: Api) -> None:
-    # the schema is this module's own and neither the worklist nor the audit service ever
-    # started on it: the API brought their tables, so it answers instead of a 503
-    tables = {row[0] for row in api.sql(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
-    assert {"tasks", "task_commands", "audit_log"} <= tables
+def test_each_service_keeps_its_tables_in_its_own_schema(api: Api) -> None:
+    # each service migrated its own schema under the module's base, and only its own tables
+    definitions, worklist, audit = api.schemas
+    tables = {schema: {row[0] for row in api.sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", schema)}
+        for schema in api.schemas}
+    assert {"definitions", "form_schemas"} <= tables[definitions]
+    assert {"audit_log", "instances"} <= tables[audit]
+    assert {"tasks", "task_commands"} <= tables[worklist]
+    assert not tables[definitions] & (tables[audit] | tables[worklist])
+    assert not tables[audit] & tables[worklist]
+    # and the edge sends each path to the service whose tables answer it
     tasks = api.client.get("/api/tasks", params={"processId": new_pid()})
     assert (tasks.status_code, tasks.json()["count"]) == (200, 0), tasks.text
     history = api.client.get(f"/api/instances/{uuid.uuid4()}/history",

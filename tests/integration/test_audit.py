@@ -27,7 +27,6 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from psycopg import sql
@@ -38,13 +37,16 @@ from laneway.engine import DefinitionRepository
 from laneway.engine.runner import Answers, LocalRunner
 from laneway.kafka import consumer_config, producer_config
 from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind
+from laneway.service_schemas import schema_name
 from laneway.topics import Topics
+from laneway.web.health import HealthChecks
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
+from services.audit.app import create_app
 from services.audit.chain import verify_chain
 from services.audit.db import connect, ensure_schema, migrate, open_pool
+from services.audit.deps import AuditDeps
 from services.audit.queries import rows
-from services.audit.routes import router
 from services.audit.sink import AuditSink, SinkMetrics
 from tests.auth import auth_header, verifier
 
@@ -251,10 +253,11 @@ def _drop(stack: Connections, topics: Topics, schema: str) -> None:
 
 
 def _migrated_schema(stack: Connections) -> str:
-    schema = unique_name("audit").replace("-", "_")
+    """The audit's schema under a fresh base (`<base>_audit`, as the service names it)."""
+    schema = schema_name(unique_name("audit").replace("-", "_"), "audit")
     ensure_schema(stack.database_url, schema)
     with connect(stack.database_url, schema) as conn:
-        assert migrate(conn) == ["001_audit_log.sql"]
+        assert migrate(conn) == ["001_audit_log.sql", "002_instances.sql"]
         assert migrate(conn) == []  # idempotent
     return schema
 
@@ -274,10 +277,7 @@ def env(stack: Connections) -> Iterator[Env]:
     thread = threading.Thread(target=sink.run, name="audit-sink", daemon=True)
     thread.start()
     pool = open_pool(stack.database_url, schema)
-    app = FastAPI()
-    app.include_router(router)
-    app.state.audit_pool = pool
-    app.state.verifier = verifier()
+    app = create_app(verifier(), HealthChecks("audit"), [], AuditDeps(pool))
     producer = Producer(producer_config(stack.kafka_bootstrap_servers))
     try:
         yield Env(stack, topics, schema, sink, metrics, TestClient(app, headers=AUDITOR),
@@ -509,7 +509,8 @@ def _free_port() -> int:
 def _start_service(stack: Connections, topics: Topics, schema: str, port: int
                    ) -> subprocess.Popen[bytes]:
     environ = {**os.environ, **stack.env(), "LANEWAY_TOPIC_PREFIX": topics.prefix,
-               "LANEWAY_DB_SCHEMA": schema, "LANEWAY_HTTP_PORT": str(port),
+               "LANEWAY_DB_SCHEMA": schema.removesuffix("_audit"),
+               "LANEWAY_HTTP_PORT": str(port),
                "LANEWAY_AUDIT_BATCH_SIZE": "300", "LANEWAY_AUDIT_POLL_S": "0.05",
                # the broker's minimum: the killed member's partitions move on sooner
                "LANEWAY_AUDIT_SESSION_TIMEOUT_MS": "6000",

@@ -28,6 +28,7 @@ from laneway.auth.dev import issue_token
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import decode_definition, decode_record
 from laneway.kafka import consumer_config, producer_config
+from laneway.publisher import Publisher
 from laneway.records import Event, RecordKind
 from laneway.settings import SettingsError
 from scripts.stack import Connections
@@ -36,7 +37,7 @@ from services.audit import db as audit_db
 from services.audit.sink import AuditSink, SinkMetrics
 from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
-from services.definitions.publisher import Publisher, live_records, republish_missing
+from services.definitions.republish import live_records, republish_missing
 from services.definitions.settings import load_settings
 from tests.auth import auth_header, signing_key, token, verifier
 from tests.integration.api_harness import Api as BaseApi
@@ -140,12 +141,12 @@ def test_no_token_is_401_with_a_bearer_challenge_and_health_needs_none(api: Api)
         assert response.headers["www-authenticate"] == "Bearer"
     assert api.client.get("/health").status_code == 200
     assert api.client.get("/metrics").status_code == 200
-    assert api.client.get("/openapi.json").status_code == 200
+    assert api.client.get("/openapi/definitions.json").status_code == 200
 
 
 def test_every_route_but_health_metrics_and_the_public_form_needs_a_token(api: Api) -> None:
     # every route the app serves, as its OpenAPI document lists them (other parts' too)
-    spec = api.client.get("/openapi.json").json()
+    spec = api.openapi()
     public = {("/health", "get"), ("/metrics", "get"), ("/api/forms/{process_id}", "post"),
               ("/api/forms/{processId}", "post")}
     checked = 0
@@ -487,9 +488,8 @@ def test_an_unacknowledged_authorize_is_503_and_retry_or_restart_repairs_it(api:
 def test_each_transition_is_an_audit_record_the_sink_stores_and_history_shows(
     api: Api, stack: Connections,
 ) -> None:
-    # given the audit sink writing this API's events into audit_log in the same schema
-    schema = api.settings.database_schema
-    assert schema is not None
+    # given the audit sink writing this API's events into audit_log in the audit's schema
+    schema = api.audit.settings.database_schema
     with audit_db.connect(stack.database_url, schema) as conn:
         audit_db.migrate(conn)
     sink = AuditSink(

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
+from laneway.service_schemas import SERVICES_WITH_TABLES, schema_name
+from scripts.edge import Edge
 from scripts.services import SERVICES, ServiceError, Supervisor, down, status, up
 from scripts.services.deploy import deploy, example_files
 from scripts.services.health import probe
@@ -70,16 +73,26 @@ def supervisor(stack: Connections, tmp_path: Path) -> Iterator[Supervisor]:
             for future in admin.delete_topics(names, operation_timeout=30).values():
                 future.result(timeout=30)
         with psycopg.connect(stack.database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+            # each service's own schema under the test's base
+            for name in SERVICES_WITH_TABLES:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                    sql.Identifier(schema_name(schema, name))))
 
 
 def test_up_starts_every_service_then_rerun_keeps_them_and_a_killed_one_comes_back(
     supervisor: Supervisor,
 ) -> None:
     names = list(SERVICES)
+    edge = supervisor.edge(free_port())
+    try:
+        _up_keep_revive_down(supervisor, names, edge)
+    finally:
+        edge.down()
 
+
+def _up_keep_revive_down(supervisor: Supervisor, names: list[str], edge: Edge) -> None:
     # given nothing running, when up runs, then every service answers 200 on /health
-    first = up(supervisor, names, timeout=60)
+    first = up(supervisor, names, timeout=60, edge=edge)
     assert first.started == tuple(names)
     assert first.health == dict.fromkeys(names, "ok")
     for name in names:
@@ -115,8 +128,23 @@ def test_up_starts_every_service_then_rerun_keeps_them_and_a_killed_one_comes_ba
                         headers=auth_header("someone"), timeout=10)
         assert got.status_code == 200, (form, got.text)
 
+    # and the edge in front of them sends each path of the table to its service
+    assert first.edge == "started"
+    someone = auth_header("someone", roles=["auditor"])
+    through = {path: httpx.get(f"{edge.url}{path}", headers=someone, timeout=10)
+               for path in ("/api/definitions", "/api/tasks", "/api/instances",
+                            f"/api/instances/{uuid.uuid4()}/history", "/docs/worklist")}
+    assert {p: r.status_code for p, r in through.items()} == {
+        "/api/definitions": 200, "/api/tasks": 200, "/api/instances": 200,
+        next(p for p in through if p.endswith("/history")): 404, "/docs/worklist": 200}
+    assert {d["processId"] for d in through["/api/definitions"].json()} >= {"order", "permit"}
+    started = httpx.post(f"{edge.url}/api/instances", json={"processId": "order"},
+                         headers=auth_header("ana", roles=["modeler"]), timeout=10)
+    assert started.status_code == 201, started.text
+
     # when up runs again, then it changes nothing
-    again = up(supervisor, names, timeout=60)
+    again = up(supervisor, names, timeout=60, edge=edge)
+    assert again.edge == "kept"
     assert (again.started, again.restarted, again.kept) == ((), (), tuple(names))
     assert {row.name: row.pid for row in status(supervisor, names)} == pids
 
@@ -125,7 +153,7 @@ def test_up_starts_every_service_then_rerun_keeps_them_and_a_killed_one_comes_ba
     os.kill(pids[victim] or 0, signal.SIGKILL)
     wait_until(lambda: supervisor.pid(victim) is None, 10, message=f"{victim} gone")
     assert not status(supervisor, [victim])[0].running
-    revived = up(supervisor, names, timeout=60)
+    revived = up(supervisor, names, timeout=60, edge=edge)
     assert revived.started == (victim,)
     assert set(revived.kept) == set(names) - {victim}
     new_pid = supervisor.pid(victim)
@@ -141,6 +169,9 @@ def test_up_starts_every_service_then_rerun_keeps_them_and_a_killed_one_comes_ba
         port = supervisor.ports[name]
         wait_until(lambda p=port: not port_open(p), 10, message=f"{name}'s port {port} free")
     assert all(not row.running for row in status(supervisor, names))
+    # and the edge stops with them when given
+    assert down(supervisor, names, edge) == ["edge"]
+    assert edge.pid() is None
 
 
 def fake_tree(root: Path, name: str, main: str) -> Path:

@@ -18,7 +18,6 @@ from typing import Any
 import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
 from psycopg_pool import ConnectionPool
@@ -33,6 +32,7 @@ from laneway.codec import (
 )
 from laneway.db import connect_kwargs
 from laneway.kafka import consumer_config, producer_config
+from laneway.publisher import Publisher
 from laneway.records import (
     Command,
     Event,
@@ -44,16 +44,17 @@ from laneway.records import (
 )
 from laneway.settings import Settings
 from laneway.topics import Topics
+from laneway.web.health import HealthChecks
 from scripts.stack import Connections
 from scripts.stack import Settings as StackSettings
 from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
-from services.definitions.publisher import Publisher
 from services.worklist.__main__ import build_consumer
+from services.worklist.app import create_app
 from services.worklist.consumer import TaskConsumer
 from services.worklist.db import connect, migrate
+from services.worklist.deps import WorklistDeps
 from services.worklist.forms import FieldProblem, UnknownForm
-from services.worklist.routes import router
 from services.worklist.settings import WorklistSettings, load_settings
 from services.worklist.sla import SLA_PRINCIPAL, SlaLoop
 from tests.auth import auth_header, verifier
@@ -99,9 +100,10 @@ class World:
 @pytest.fixture(scope="module")
 def world(stack: Connections) -> Iterator[World]:
     prefix = unique_name("wl") + "."
-    schema = unique_name("test_worklist").replace("-", "_")
     settings = load_settings({**stack.env(), "LANEWAY_TOPIC_PREFIX": prefix,
-                              "LANEWAY_DB_SCHEMA": schema, "LANEWAY_WORKLIST_POLL_S": "0.05"})
+                              "LANEWAY_DB_SCHEMA": unique_name("test_wl").replace("-", "_"),
+                              "LANEWAY_WORKLIST_POLL_S": "0.05"})
+    schema = settings.database_schema  # the worklist's own, under the module's base
     ensure_topics(StackSettings.from_env({
         "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
         "LANEWAY_TOPIC_PREFIX": prefix, "LANEWAY_JOB_TYPES": "",
@@ -288,12 +290,12 @@ def as_(principal: Principal) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def api(world: World) -> Iterator[TestClient]:
-    app = FastAPI()
-    app.include_router(router)
-    app.state.worklist_pool = world.pool
-    app.state.deps = type("Deps", (), {"publisher": world.publisher, "pool": world.pool})()
-    app.state.task_answer_s = 10.0
-    app.state.verifier = verifier()
+    def no_forms(form_id: str, variables: Mapping[str, Any]) -> list[FieldProblem]:
+        raise UnknownForm(form_id)
+
+    deps = WorklistDeps(pool=world.pool, publisher=world.publisher, forms=no_forms,
+                        answer_timeout_s=10.0)
+    app = create_app(verifier(), HealthChecks("worklist"), [], deps)
     with TestClient(app) as client:
         yield client
 
@@ -435,18 +437,20 @@ def test_claim_waits_for_the_engines_answer(world: World, projection: Running,
     try:
         refused = api.post(f"/api/tasks/{tid}/claim", headers=as_(BEN))
         assert refused.status_code == 403, refused.text
-        assert refused.json() == {"detail": "ben does not hold persona 'Case Worker'",
+        assert refused.json() == {"type": "about:blank", "title": "Forbidden", "status": 403,
+                                  "detail": "ben does not hold persona 'Case Worker'",
                                   "rejectionType": "FORBIDDEN"}
 
         claimed = api.post(f"/api/tasks/{tid}/claim", headers=as_(CARLA))
         assert claimed.status_code == 200, claimed.text
         assert (claimed.json()["state"], claimed.json()["assignee"]) == ("claimed", "carla")
 
-        api.app.state.task_answer_s = 0.5  # type: ignore[attr-defined]
+        deps: WorklistDeps = api.app.state.deps  # type: ignore[attr-defined]
+        deps.answer_timeout_s = 0.5
         try:
             silent = api.post(f"/api/tasks/{tid}/unclaim", headers=as_(CARLA))
         finally:
-            api.app.state.task_answer_s = 10.0  # type: ignore[attr-defined]
+            deps.answer_timeout_s = 10.0
         assert silent.status_code == 504, silent.text
         sent = [c for c in engine.seen if c.intent == Command.UNCLAIM_USER_TASK.value]
         assert silent.json()["commandId"] in {c.record_id for c in sent}
@@ -469,20 +473,24 @@ def test_complete_checks_the_form_before_sending(world: World, projection: Runni
             raise UnknownForm(form_id)
         return [] if "approved" in variables else [FieldProblem("approved", "is required")]
 
-    api.app.state.form_checker = check  # type: ignore[attr-defined]
+    deps: WorklistDeps = api.app.state.deps  # type: ignore[attr-defined]
+    before, deps.forms = deps.forms, check
     engine = FakeEngine(world, lambda cmd: [])
     try:
         bad = api.post(f"/api/tasks/{tid}/complete", json={"variables": {"x": 1}},
                        headers=as_(CARLA))
         assert bad.status_code == 422, bad.text
-        assert bad.json() == {"errors": [{"field": "approved", "message": "is required"}]}
+        assert bad.json() == {"type": "about:blank", "title": "Unprocessable Entity",
+                              "status": 422, "detail": "Expected variables that fit form "
+                              "'claim-decision', but 1 field(s) do not",
+                              "errors": [{"field": "approved", "message": "is required"}]}
         unknown = api.post(f"/api/tasks/{iid}:8/complete", json={"variables": {}},
                            headers=as_(CARLA))
         assert unknown.status_code == 409, unknown.text
         assert "gone" in unknown.json()["detail"]
     finally:
         engine.close()
-        del api.app.state.form_checker  # type: ignore[attr-defined]
+        deps.forms = before
     assert [c for c in engine.seen if c.instance_id == iid] == [], (
         "Expected no command for a refused form, but the engine was sent one")
 

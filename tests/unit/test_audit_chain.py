@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from laneway.jsonb import jsonb_safe
 from services.audit.chain import (
     ZERO_HASH,
     ChainRow,
     canonical,
     json_texts,
-    jsonb_safe,
     link,
     row_hash,
     verify_chain,

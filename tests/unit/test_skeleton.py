@@ -6,25 +6,20 @@ import importlib
 import inspect
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from laneway.settings import DEFAULT_PORTS, Settings, SettingsError
-from scripts.services.health import probe
+from scripts.edge import DEFAULT_PORT as EDGE_PORT
 from scripts.services.supervisor import SERVICES as SUPERVISED
 from scripts.services.supervisor import Supervisor
-from scripts.stack.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # The services of docs (ARCHITECTURE "The services").
-SERVICES = ("engine", "definitions", "worklist", "connectors", "triggers", "audit")
+SERVICES = ("engine", "definitions", "worklist", "connectors", "audit")
 CONNECTOR_TYPES = ("http", "email")
 
 
@@ -86,11 +81,12 @@ def test_settings_read_the_environment_with_local_defaults() -> None:
     assert settings.kafka_bootstrap_servers == "k:9092"
     assert settings.database_url.startswith("postgresql://")
     assert settings.topic_prefix == "laneway."
-    # each service has its own port on one machine; the API (definitions) keeps 8080
+    # each service has its own port on one machine; the public URL (the edge) keeps 8080
     assert settings.http_port == 8081
-    assert Settings.from_env("definitions", {}).http_port == 8080
+    assert Settings.from_env("definitions", {}).http_port == 8086
     ports = [Settings.from_env(name, {}).http_port for name in SERVICES]
     assert len(set(ports)) == len(ports)
+    assert EDGE_PORT not in ports
 
 
 @pytest.mark.parametrize(
@@ -181,51 +177,6 @@ def test_makefile_has_the_documented_targets() -> None:
         "bench-core",
         "clean",
     } <= targets
-
-
-# Services whose work has not landed yet: they run and serve health until stopped.
-WAITING = [
-    name
-    for name in SERVICES
-    if "serve_health_until_stopped" in (ROOT / "services" / name / "__main__.py").read_text()
-]
-
-
-@pytest.mark.parametrize("name", WAITING)
-def test_waiting_service_serves_health_until_sigterm(name: str) -> None:
-    # given the service started as `make up` starts it, on a free port
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if k != "LANEWAY_ENV"}
-    env["LANEWAY_HTTP_PORT"] = str(port)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", f"services.{name}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        # then it keeps running and answers 200 on /health
-        wait_until(
-            lambda: proc.poll() is not None or probe(port) == "ok",
-            timeout=20,
-            message=f"{name} /health on {port}",
-        )
-        assert proc.poll() is None, proc.communicate()[0]
-
-        # when it gets SIGTERM, then it stops with 0 and says where its work lands
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, output
-    assert f"its work lands with the {name} issue" in output
-    assert "Stopping" in output
 
 
 def _compose() -> dict[str, dict[str, dict[str, object]]]:

@@ -49,6 +49,6 @@ def test_settings_defaults_and_overrides() -> None:
     tuned = load_settings({"LANEWAY_TOPIC_PREFIX": "t.", "LANEWAY_SLA_POLL_S": "0.5",
                            "LANEWAY_SLA_RESEND_S": "30", "LANEWAY_DB_SCHEMA": "wl"})
     assert (tuned.group, tuned.sla_poll_s, tuned.sla_resend_s, tuned.database_schema) == (
-        "t.worklist", 0.5, 30.0, "wl")
+        "t.worklist", 0.5, 30.0, "wl_worklist")
     with pytest.raises(SettingsError, match="LANEWAY_SLA_POLL_S"):
         load_settings({"LANEWAY_SLA_POLL_S": "never"})

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
+from laneway.auth.http import TOKEN_REQUIRED
 from laneway.bpmn import MAX_BYTES
-from services.definitions.deps import TOKEN_REQUIRED, Deps, Modeler, UploadedDiagram
+from services.definitions.deps import Deps, Modeler, UploadedDiagram
 from services.definitions.lifecycle import State as LifecycleState
 from services.definitions.models import (
     DefinitionSummary,

@@ -12,13 +12,13 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from redis import RedisError
 
-from laneway.auth.http import Authenticated, MaybeAuthenticated, require_role
+from laneway.auth.http import Authenticated, MaybeAuthenticated
 from laneway.forms import FormSchemaError, check_schema, validate
 from laneway.records import Command, Principal, PrincipalKind, command
-from services.definitions.deps import Deps, read_capped
+from laneway.web.problems import problem
+from services.definitions.deps import Deps, Modeler, read_capped
 from services.definitions.models import ApiModel, Detail, StartedInstance
 from services.definitions.ratelimit import RateLimiter
-from services.definitions.settings import DefinitionsSettings
 
 router = APIRouter(tags=["forms"])
 
@@ -29,7 +29,6 @@ MAX_BODY_BYTES = 1024 * 1024
 ANONYMOUS = "anonymous"
 """The principal id of a submission sent without a token."""
 
-Modeler = Annotated[Principal, Depends(require_role("modeler"))]
 
 
 class StoredSchema(ApiModel):
@@ -107,10 +106,9 @@ def put_form_schema(form_id: str, principal: Modeler, deps: Deps, schema: JsonBo
     """Create or replace a form schema."""
     problems = check_schema(schema)
     if problems:
-        return JSONResponse(SchemaProblems(
-            detail=f"Expected a JSON Schema for form '{form_id}', but found "
-                   f"{len(problems)} problem(s); nothing was stored",
-            problems=problems).model_dump(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return problem(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                       f"Expected a JSON Schema for form '{form_id}', but found "
+                       f"{len(problems)} problem(s); nothing was stored", problems=problems)
     new = deps.forms.put(form_id, schema, principal)
     _log.info("form schema %r %s by %s", form_id, "created" if new else "replaced",
               principal.id)
@@ -144,12 +142,11 @@ def get_form_schema(form_id: str, _principal: Authenticated, deps: Deps) -> JSON
 def rate_limited(process_id: str, request: Request, deps: Deps) -> None:
     """Count the submission against its client address and process; 429 past the limit,
     503 when Redis does not answer (fail closed: an unguarded public form invites floods)."""
-    settings: DefinitionsSettings = request.app.state.settings
     if deps.redis is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "Public forms are closed: the service has no Redis client for "
                             "their rate limit (set REDIS_URL)")
-    limiter = RateLimiter(deps.redis, settings.form_rate_limit, "laneway:ratelimit:form")
+    limiter = RateLimiter(deps.redis, deps.form_rate_limit, "laneway:ratelimit:form")
     try:
         decision = limiter.hit(process_id, _client(request))
     except RedisError as exc:
@@ -160,7 +157,7 @@ def rate_limited(process_id: str, request: Request, deps: Deps) -> None:
                             "limit, does not answer. Retry later.",
                             headers={"Retry-After": "5"}) from None
     if not decision.allowed:
-        limit = settings.form_rate_limit
+        limit = deps.form_rate_limit
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"Expected at most {limit.count} submissions per "
                             f"{limit.window_s} s from one address to process '{process_id}', "
@@ -245,7 +242,9 @@ _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a num
 
 
 def _refused(errors: list[dict[str, str]]) -> JSONResponse:
-    return JSONResponse({"errors": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return problem(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                   f"Expected a submission that fits the form, but {len(errors)} field(s) do "
+                   "not; nothing was started", errors=errors)
 
 
 def _client(request: Request) -> str:

@@ -14,10 +14,8 @@ router = APIRouter(tags=["health"])
 @router.get("/health", summary="Whether the service can do its work",
             responses={503: {"model": Health, "description": "A check fails."}})
 def health(deps: Deps, response: Response) -> Health:
-    """PostgreSQL answers, a Kafka broker answers, the projection consumer runs."""
+    """PostgreSQL answers, a Kafka broker answers."""
     checks = {"database": _database(deps), "kafka": deps.publisher.reachable() or "ok"}
-    if deps.projection is not None:
-        checks["projection"] = deps.projection.problem() or "ok"
     healthy = all(v == "ok" for v in checks.values())
     if not healthy:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -28,7 +26,7 @@ def health(deps: Deps, response: Response) -> Health:
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                              "description": "The Prometheus text format."}})
 def metrics(deps: Deps) -> Response:
-    """Counters of deploys, starts and messages; the projection's lag."""
+    """Counters of deploys, starts and messages."""
     return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -6,8 +6,10 @@ import uuid
 
 from fastapi import APIRouter, HTTPException, status
 
+from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
-from services.definitions.deps import TOKEN_REQUIRED, Deps, Operator
+from laneway.shared_reads import OwnerTableMissing
+from services.definitions.deps import Deps, Operator
 from services.definitions.models import Detail, IncidentResolution, ResolveIncident
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=TOKEN_REQUIRED)
@@ -22,7 +24,9 @@ router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=TOK
                 "create the job again with `retries`; another incident runs the failed step "
                 "again. An incident already resolved is rejected by the engine (see history).",
     responses={404: {"model": Detail, "description": "No such instance, or a malformed id."},
-               503: {"model": Detail, "description": "Kafka did not acknowledge in time."}},
+               503: {"model": Detail, "description": "Kafka did not acknowledge in time, or "
+                                                     "the audit service's instance projection "
+                                                     "is not there yet."}},
 )
 def resolve_incident(incident_id: str, deps: Deps, principal: Operator,
                      body: ResolveIncident | None = None) -> IncidentResolution:
@@ -32,7 +36,11 @@ def resolve_incident(incident_id: str, deps: Deps, principal: Operator,
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected an incident id '<instanceId>:<key>', but got "
                             f"'{incident_id}'")
-    if deps.instances.get(instance_id) is None:
+    try:
+        known = deps.instances.exists(instance_id)
+    except OwnerTableMissing as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    if not known:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected an instance '{instance_id}', but there is none")
     key = int(raw_key)

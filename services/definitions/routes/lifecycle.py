@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
-from services.definitions.deps import TOKEN_REQUIRED, CurrentPrincipal, Deps
+from laneway.auth.http import TOKEN_REQUIRED
+from services.definitions.deps import CurrentPrincipal, Deps
 from services.definitions.models import (
     Detail,
     LifecycleHistory,

@@ -6,8 +6,9 @@ import uuid
 
 from fastapi import APIRouter, status
 
+from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
-from services.definitions.deps import TOKEN_REQUIRED, CurrentPrincipal, Deps
+from services.definitions.deps import CurrentPrincipal, Deps
 from services.definitions.models import Detail, PublishedMessage, PublishMessage
 
 router = APIRouter(prefix="/api/messages", tags=["messages"], dependencies=TOKEN_REQUIRED)

@@ -1,7 +1,6 @@
 """The instance projection: the `state` topic into the `instances` table.
 
-A background thread in the definitions service for now; the audit service takes it over in a
-later issue (set `LANEWAY_PROJECTION=off` here then). It is a group consumer
+A background thread of the audit service, beside its sink. It is a group consumer
 (`<prefix>instances-projection`, read_committed): each batch is written in one database
 transaction, and the Kafka offsets are committed only after that commit. A crash between the
 two reads the batch again, and the rows' `(last_partition, last_offset)` guard turns the repeat
@@ -23,8 +22,8 @@ from psycopg_pool import ConnectionPool
 from laneway.codec import DecodeError, StateSnapshot, decode_state
 from laneway.engine.state import PROCESS_KIND, InstanceState
 from laneway.kafka import consumer_config
-from services.definitions.metrics import Metrics
-from services.definitions.store import InstanceUpsert, upsert_instances
+from services.audit.instances import InstanceUpsert, upsert_instances
+from services.audit.metrics import ProjectionMetrics
 
 _log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class InstanceProjection:
     last committed offsets) after any error."""
 
     def __init__(self, pool: ConnectionPool, bootstrap: str, topic: str, group: str,
-                 metrics: Metrics, *, batch_size: int = 500, poll_timeout_s: float = 0.5,
+                 metrics: ProjectionMetrics, *, batch_size: int = 500, poll_timeout_s: float = 0.5,
                  stale_after_s: float = 30.0) -> None:
         self._pool = pool
         self._topic = topic

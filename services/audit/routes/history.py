@@ -1,49 +1,30 @@
-"""The audit routes, mounted into the HTTP API by its owner:
+"""An instance's audit log: `GET /api/instances/{id}/history`, `/verify` and `/replay`.
 
-    from services.audit.routes import router as audit_router
-    app.include_router(audit_router)
-    app.state.audit_pool = services.audit.db.open_pool(database_url, schema)
-
-`GET /api/instances/{id}/history`, `/verify` and `/replay` read `audit_log` through the pool
-the `audit_pool` dependency finds on `app.state` (override it in tests with
-`app.dependency_overrides[audit_pool]`). Every route needs a bearer token with the role
-`auditor` or `operator` (or `admin`), verified by `app.state.verifier` (a
-`laneway.auth.TokenVerifier`). The routes are plain `def`s: FastAPI runs them in its
-thread pool, which suits psycopg's blocking pool.
+They read `audit_log` through the service's pool (`services.audit.deps.Deps`). Every route
+needs a bearer token with the role `auditor` or `operator` (or `admin`), verified by
+`app.state.verifier` (a `laneway.auth.TokenVerifier`). The routes are plain `def`s: FastAPI
+runs them in its thread pool, which suits psycopg's blocking pool.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from psycopg_pool import ConnectionPool
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from laneway.auth.http import require_role
 from services.audit import queries
+from services.audit.deps import Deps
 
-__all__ = ["AuditPool", "HistoryPage", "ReplayResult", "VerifyResult", "audit_pool", "router"]
+__all__ = ["HistoryPage", "ReplayResult", "VerifyResult", "router"]
 
 # Reading an instance's history is the auditor's job (docs/people.md, "Roles"); operators, who
 # resolve incidents and see every task, need it to see what went wrong. `admin` holds every
 # role. The principal is verified by `laneway.auth.http` against `app.state.verifier`.
 router = APIRouter(prefix="/api/instances", tags=["audit"],
                    dependencies=[Depends(require_role("auditor", "operator"))])
-
-
-def audit_pool(request: Request) -> ConnectionPool:
-    """The pool on the audit schema: `request.app.state.audit_pool`."""
-    pool: ConnectionPool | None = getattr(request.app.state, "audit_pool", None)
-    if pool is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "Expected the audit database to be configured "
-                            "(app.state.audit_pool), but it is not")
-    return pool
-
-
-AuditPool = Annotated[ConnectionPool, Depends(audit_pool)]
 
 
 class _ApiModel(BaseModel):
@@ -112,12 +93,12 @@ def _no_log(instance_id: str) -> HTTPException:
             responses={404: {"description": "No record of the instance."}})
 def get_history(
     instance_id: str,
-    pool: AuditPool,
+    deps: Deps,
     after: Annotated[int, Query(ge=0, description="Only records with a higher seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
 ) -> HistoryPage:
     """Every event and rejection of the instance in order, with who caused it."""
-    with pool.connection() as conn:
+    with deps.pool.connection() as conn:
         entries = queries.history(conn, instance_id, after=after, limit=limit)
     if entries is None:
         raise _no_log(instance_id)
@@ -132,9 +113,9 @@ def get_history(
 
 @router.get("/{instance_id}/verify", summary="Check an instance's hash chain",
             responses={404: {"description": "No record of the instance."}})
-def get_verify(instance_id: str, pool: AuditPool) -> VerifyResult:
+def get_verify(instance_id: str, deps: Deps) -> VerifyResult:
     """200 with `ok` true, or false and the first seq that does not match."""
-    with pool.connection() as conn:
+    with deps.pool.connection() as conn:
         result = queries.verify(conn, instance_id)
     if result is None:
         raise _no_log(instance_id)
@@ -146,12 +127,12 @@ def get_verify(instance_id: str, pool: AuditPool) -> VerifyResult:
             responses={404: {"description": "No record of the instance, or no state yet."}})
 def get_replay(
     instance_id: str,
-    pool: AuditPool,
+    deps: Deps,
     up_to: Annotated[int | None, Query(alias="upTo", ge=1,
                                        description="Last seq to apply (default: all).")] = None,
 ) -> ReplayResult:
     """The engine's appliers run over the instance's events up to and including `upTo`."""
-    with pool.connection() as conn:
+    with deps.pool.connection() as conn:
         result = queries.replay(conn, instance_id, up_to)
     if result is None:
         raise _no_log(instance_id)

@@ -1,24 +1,21 @@
-"""Start process instances and query the instance projection."""
+"""Start process instances: `POST /api/instances`.
+
+The instance projection and its routes (`GET /api/instances...`) are the audit service's; the
+edge sends this one path to this service by method (edge/routes.toml)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 
+from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
-from services.definitions.deps import TOKEN_REQUIRED, CurrentPrincipal, Deps
+from services.definitions.deps import CurrentPrincipal, Deps
 from services.definitions.lifecycle import State
-from services.definitions.models import (
-    Detail,
-    InstancePage,
-    InstanceStatus,
-    InstanceView,
-    StartedInstance,
-    StartInstance,
-)
-from services.definitions.store import InstanceRow, missing_version
+from services.definitions.models import Detail, StartedInstance, StartInstance
+from services.definitions.store import missing_version
 
 router = APIRouter(prefix="/api/instances", tags=["instances"], dependencies=TOKEN_REQUIRED)
 
@@ -30,7 +27,8 @@ router = APIRouter(prefix="/api/instances", tags=["instances"], dependencies=TOK
     description="Checks that the version is AUTHORIZED (without a version: takes the newest "
                 "AUTHORIZED one), then produces a START_INSTANCE command naming that version "
                 "to `commands`, keyed by the new instance id. The engine starts the instance "
-                "asynchronously; query it with GET /api/instances/{instanceId}.",
+                "asynchronously; query it with GET /api/instances/{instanceId} (served by the "
+                "audit service).",
     responses={404: {"model": Detail, "description": "No such process or version."},
                409: {"model": Detail, "description": "The version is not AUTHORIZED (its "
                                                      "state is named), or no version is."},
@@ -54,33 +52,6 @@ def start_instance(body: StartInstance, deps: Deps,
     return StartedInstance(instance_id=instance_id)
 
 
-@router.get("/{instance_id}", summary="An instance's projected state",
-            responses={404: {"model": Detail, "description": "No such instance (yet)."}})
-def get_instance(instance_id: str, deps: Deps) -> InstanceView:
-    """An instance as last seen on the `state` topic."""
-    row = deps.instances.get(instance_id)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected an instance '{instance_id}', but there is none (an "
-                            "instance shows here once the engine has started it)")
-    return _view(row)
-
-
-@router.get("", summary="Search instances")
-def list_instances(
-    deps: Deps,
-    process_id: Annotated[str | None, Query(alias="processId",
-                                            description="Only this process.")] = None,
-    status_: Annotated[InstanceStatus | None, Query(alias="status",
-                                                    description="Only this status.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
-) -> InstancePage:
-    """Instances by process and status, most recently updated first."""
-    count, rows = deps.instances.search(process_id, status_, limit, offset)
-    return InstancePage(count=count, items=[_view(r) for r in rows])
-
-
 def startable_version(deps: Deps, process_id: str, version: int | None) -> int:
     """The version to start: the given one if AUTHORIZED, else the newest AUTHORIZED one;
     404 for an unknown process or version, 409 naming the state otherwise."""
@@ -100,12 +71,3 @@ def startable_version(deps: Deps, process_id: str, version: int | None) -> int:
                             f"Expected an AUTHORIZED version of process '{process_id}', but "
                             f"none is: {', '.join(f'v{v} {s}' for v, s in states.items())}")
     return max(authorized)
-
-
-def _view(row: InstanceRow) -> InstanceView:
-    return InstanceView.model_validate({
-        "instanceId": row.instance_id, "processId": row.process_id, "version": row.version,
-        "businessKey": row.business_key, "status": row.status,
-        "activeElements": row.active_elements, "variables": row.variables,
-        "incidents": row.incidents, "updatedAt": row.updated_at,
-    })

@@ -1,0 +1,81 @@
+"""One error body for every service: RFC 9457 problem details (`application/problem+json`).
+
+    {"type": "about:blank", "title": "Conflict", "status": 409, "detail": "Expected ...",
+     "rejectionType": "ALREADY_CLAIMED"}
+
+`type`, `title`, `status` and `detail` are the RFC's members; what a route said besides its
+`detail` before (the engine's `rejectionType`, the field `errors` of a 422, a `commandId`)
+stays as an extension member, so clients that read those keep working. `install(app)` makes
+every error of an app one: an `HTTPException` raised anywhere (headers such as
+`WWW-Authenticate` and `Retry-After` kept), a request FastAPI cannot validate (its field
+errors under `errors`), a route that is not there, and anything unexpected (a 500 that says
+no more than that). A route that answers an error itself returns `problem(...)`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+__all__ = ["PROBLEM_JSON", "install", "problem"]
+
+PROBLEM_JSON = "application/problem+json"
+_RESERVED = frozenset({"type", "title", "status", "detail"})
+_log = logging.getLogger(__name__)
+
+
+def problem(status: int, detail: str, /, *, headers: Mapping[str, str] | None = None,
+            **extensions: Any) -> JSONResponse:
+    """A problem-details response: `status`, `detail`, and `extensions` as extra members
+    (camelCase names, as the rest of the API)."""
+    clash = _RESERVED & set(extensions)
+    if clash:
+        raise ValueError(f"Expected extension members, but {sorted(clash)} are the RFC's own")
+    body: dict[str, Any] = {"type": "about:blank", "title": _title(status), "status": status,
+                            "detail": detail, **extensions}
+    return JSONResponse(jsonable_encoder(body), status_code=status,
+                        headers=dict(headers) if headers else None, media_type=PROBLEM_JSON)
+
+
+def install(app: FastAPI) -> None:
+    """Answer every error of `app` with problem details."""
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
+    return problem(exc.status_code, detail, headers=exc.headers)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+               "type": str(e.get("type", ""))} for e in exc.errors()]
+    where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return problem(422, f"Expected a request that fits the route, but {len(errors)} value(s) "
+                        f"do not: {where}{more}", errors=errors)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return problem(500, "The service failed to answer this request; it is logged. Retry "
+                        "later, and tell the operators if it persists.")
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

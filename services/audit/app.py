@@ -1,0 +1,39 @@
+"""The audit service's HTTP app: `create_app(...)` builds it (never at import time).
+
+Served by `__main__` on the service's own port beside the sink and the instance projection;
+behind the public URL the edge sends it `/api/instances/...` (edge/routes.toml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from laneway.auth import TokenVerifier
+from laneway.web import problems
+from laneway.web.health import HealthChecks, health_router
+from services.audit.deps import AuditDeps
+from services.audit.routes import history, instances
+
+DESCRIPTION = """\
+Laneway's audit service: each instance's hash-chained history with the principals who acted,
+its verification and replay, and the instance projection (the `state` topic as queryable
+instances). See docs/api.md and docs/audit.md.
+"""
+
+
+def create_app(verifier: TokenVerifier, checks: HealthChecks,
+               registries: Sequence[CollectorRegistry], deps: AuditDeps | None = None
+               ) -> FastAPI:
+    """The app; `deps` may be set later on `app.state.deps` (routes answer 503 until then)."""
+    app = FastAPI(title="Laneway audit", version="0.1.0", description=DESCRIPTION,
+                  docs_url="/docs/audit", openapi_url="/openapi/audit.json", redoc_url=None)
+    problems.install(app)
+    app.state.verifier = verifier
+    app.state.deps = deps
+    app.include_router(instances.router)
+    app.include_router(history.router)
+    app.include_router(health_router(checks, registries))
+    return app

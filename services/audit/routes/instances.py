@@ -1,0 +1,53 @@
+"""The instance projection's routes: one instance's projected state, and the search.
+
+`POST /api/instances` (starting an instance) is the definitions service's; the edge routes the
+one path by method (edge/routes.toml)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from laneway.auth.http import TOKEN_REQUIRED
+from services.audit.deps import Deps
+from services.audit.instances import InstanceRow
+from services.audit.models import InstancePage, InstanceStatus, InstanceView
+
+router = APIRouter(prefix="/api/instances", tags=["instances"], dependencies=TOKEN_REQUIRED)
+
+
+@router.get("/{instance_id}", summary="An instance's projected state",
+            responses={404: {"description": "No such instance (yet)."}})
+def get_instance(instance_id: str, deps: Deps) -> InstanceView:
+    """An instance as last seen on the `state` topic."""
+    row = deps.instances.get(instance_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected an instance '{instance_id}', but there is none (an "
+                            "instance shows here once the engine has started it)")
+    return _view(row)
+
+
+@router.get("", summary="Search instances")
+def list_instances(
+    deps: Deps,
+    process_id: Annotated[str | None, Query(alias="processId",
+                                            description="Only this process.")] = None,
+    status_: Annotated[InstanceStatus | None, Query(alias="status",
+                                                    description="Only this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> InstancePage:
+    """Instances by process and status, most recently updated first."""
+    count, rows = deps.instances.search(process_id, status_, limit, offset)
+    return InstancePage(count=count, items=[_view(r) for r in rows])
+
+
+def _view(row: InstanceRow) -> InstanceView:
+    return InstanceView.model_validate({
+        "instanceId": row.instance_id, "processId": row.process_id, "version": row.version,
+        "businessKey": row.business_key, "status": row.status,
+        "activeElements": row.active_elements, "variables": row.variables,
+        "incidents": row.incidents, "updatedAt": row.updated_at,
+    })

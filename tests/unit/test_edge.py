@@ -1,0 +1,131 @@
+"""The edge's path table (edge/routes.toml) agrees with the services' apps and with every
+config generated from it: each route a service serves reaches that service through the public
+URL, and the compose and Helm configs are the table's current rendering."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+from fastapi import FastAPI
+
+from laneway.web.health import HealthChecks
+from scripts.edge import generated
+from scripts.edge.nginx import Runtime, render
+from scripts.edge.routes import HTTP_SERVICES, RouteTableError, load, owner, parse
+from services.audit.app import create_app as audit_app
+from services.definitions.app import create_app as definitions_app
+from services.definitions.settings import load_settings as definitions_settings
+from services.worklist.app import create_app as worklist_app
+from tests.auth import auth_env, verifier
+
+# served by every service on its own port (probes, Prometheus), not through the public URL
+OWN_PORT_ONLY = {"/health", "/metrics"}
+
+
+def apps() -> dict[str, FastAPI]:
+    checks = HealthChecks("test")
+    settings = definitions_settings(auth_env())
+    # the routes are only listed here, never called: no parts behind them
+    parts: Any = None
+    return {"definitions": definitions_app(settings, parts, verifier()),
+            "worklist": worklist_app(verifier(), checks, []),
+            "audit": audit_app(verifier(), checks, [])}
+
+
+def served(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path with sample values for its parameters) of every route of the app."""
+    out = []
+    for path, operations in app.openapi()["paths"].items():
+        sample = re.sub(r"\{[^}]+\}", "x1", path)
+        out.extend((method.upper(), sample) for method in operations)
+    if app.openapi_url:
+        out.append(("GET", app.openapi_url))
+    if app.docs_url:
+        out.append(("GET", app.docs_url))
+    return out
+
+
+@pytest.mark.parametrize("name", HTTP_SERVICES)
+def test_every_route_of_a_service_reaches_it_through_the_edge(name: str) -> None:
+    routes = load()
+    app = apps()[name]
+
+    wrong = []
+    for method, path in served(app):
+        if path in OWN_PORT_ONLY:
+            continue
+        route = owner(routes, path)
+        if route is None or route.service_for(method) != name:
+            wrong.append(f"{method} {path} -> {route.service_for(method) if route else None}")
+
+    assert wrong == []
+
+
+def test_every_route_of_the_table_is_served_by_its_service() -> None:
+    by_service = {name: served(app) for name, app in apps().items()}
+
+    unserved = []
+    for route in load():
+        for service in route.services:
+            paths = [p for _, p in by_service[service]]
+            if not any(route.matches(p) for p in paths):
+                unserved.append(f"{route.path} ({service})")
+
+    assert unserved == []
+
+
+def test_the_committed_compose_and_helm_configs_are_the_tables_rendering() -> None:
+    for path, text in generated.generated_files().items():
+        assert path.read_text() == text, f"{path}: run python -m scripts.edge render"
+
+
+def test_the_helm_edge_template_is_yaml_with_the_config_the_table_gives() -> None:
+    text = generated.HELM_EDGE.read_text()
+    # without Helm here: its comment and includes dropped, its other expressions a value
+    plain = re.sub(r"\{\{- /\*.*?\*/ -\}\}\n?|\{\{- include .*?\}\}", "", text, flags=re.S)
+    plain = re.sub(r"\{\{.*?\}\}", "x", plain)
+
+    config_map, deployment, service = yaml.safe_load_all(plain)
+
+    conf = config_map["data"]["nginx.conf"]
+    assert "map $request_method $laneway_api_instances" in conf
+    assert "location /api/tasks/ { proxy_pass http://laneway_worklist; }" in conf
+    assert deployment["kind"] == "Deployment"
+    assert service["kind"] == "Service"
+
+
+def test_a_method_split_path_goes_to_each_methods_service() -> None:
+    conf = render(load(), {s: f"{s}:1" for s in HTTP_SERVICES}, Runtime(listen="8080"))
+
+    assert re.search(r"map \$request_method \$laneway_api_instances \{\s+POST "
+                     r"laneway_definitions;\s+default laneway_audit;", conf)
+    assert "location = /api/instances { proxy_pass http://$laneway_api_instances; }" in conf
+    assert "location /api/instances/ { proxy_pass http://laneway_audit; }" in conf
+
+
+def test_owner_prefers_an_exact_route_then_the_longest_prefix() -> None:
+    routes = parse([{"path": "/api/a", "service": "audit"},
+                    {"path": "/api/a/b", "service": "worklist"},
+                    {"path": "/api/a/c", "service": "definitions", "match": "exact"}])
+
+    assert owner(routes, "/api/a/b/1").service == "worklist"  # type: ignore[union-attr]
+    assert owner(routes, "/api/a/1").service == "audit"  # type: ignore[union-attr]
+    assert owner(routes, "/api/a/c").service == "definitions"  # type: ignore[union-attr]
+    assert owner(routes, "/api/a/c/1").service == "audit"  # type: ignore[union-attr]
+    assert owner(routes, "/api/ab") is None  # a prefix is a path segment, not characters
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"path": "api", "service": "audit"}, "path starting with '/'"),
+    ({"path": "/a", "service": "triggers"}, "one of definitions, worklist, audit"),
+    ({"path": "/a", "service": "audit", "match": "regex"}, "match 'prefix' or 'exact'"),
+    ({"path": "/a", "service": "audit", "methods": {"post": "audit"}}, "upper case"),
+    ({"path": "/a", "service": "audit", "weight": 2}, "but got weight"),
+])
+def test_a_malformed_route_is_refused_with_what_is_wrong(entry: dict[str, Any],
+                                                         message: str) -> None:
+    with pytest.raises(RouteTableError, match=re.escape(message)):
+        parse([entry])
