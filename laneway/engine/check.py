@@ -31,7 +31,7 @@ def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
     element shares, then each element's processor's own (`ElementProcessor.check`)."""
     problems: list[Problem] = []
     for node in process.nodes.values():
-        processor = ELEMENT_PROCESSORS.get(node.kind.value)
+        processor = ELEMENT_PROCESSORS.get(node.kind)
         if processor is None:
             message = _UNSUPPORTED_KINDS.get(node.kind, f"{node.kind.value} is not supported")
             problems.append(Problem(definitions.file, node.line, node.id, message))

@@ -84,7 +84,9 @@ def run_activation(
                                 f"Expected to map the inputs of '{node.id}', but {exc}")
             return
         vars_.set_local(ctx, elem, values)
-    ctx.processors[node.kind.value].on_activate(ctx, elem, node, trigger)
+    # a NodeKind is a str enum that finds its string key as it is: `.value` would cost an enum
+    # descriptor call at every step of every token
+    ctx.processors[node.kind].on_activate(ctx, elem, node, trigger)
 
 
 def complete(
@@ -149,13 +151,15 @@ def leave_element(
 
 def move_on(
     ctx: Processing,
+    scope: ElementInstance,
     elem: ElementInstance,
     node: FlowNode,
     flows: Sequence[str] | None,
     trigger: dict[str, Any] | None,
 ) -> None:
-    """The element completes and its token takes `flows`; None runs its loop again."""
-    scope_key = elem.scope_key
+    """The element completes in `scope` and its token takes `flows`; None runs its loop
+    again."""
+    scope_key = scope.key
     loop_counter = elem.loop_counter
     ctx.write_element(Event.ELEMENT_COMPLETED, elem, {"key": elem.key})
     if flows is None:
@@ -272,7 +276,7 @@ def take_flow(
     ctx.write(Event.SEQUENCE_FLOW_TAKEN, value, element_id=flow_id, element_type="sequenceFlow",
               scope_id=scope_key)
     if join:
-        ctx.processors[target.kind.value].on_join(ctx, scope_key, target)
+        ctx.processors[target.kind].on_join(ctx, scope_key, target)
         return
     ctx.in_flight[scope_key] = ctx.in_flight.get(scope_key, 0) + 1
     cuts = ctx.cuts.get(scope_key, 0)

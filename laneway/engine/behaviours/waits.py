@@ -190,7 +190,7 @@ def fire(ctx: Processing, owner: ElementInstance, catch_id: str, arrival: Arriva
     proc = ctx.proc
     catch = proc.node(catch_id)
     handler = proc.handled_by.get(catch_id)
-    processor = ctx.processors[handler.kind.value if handler is not None else owner.kind]
+    processor = ctx.processors[handler.kind if handler is not None else owner.kind]
     processor.on_event(ctx, owner, catch, arrival)
 
 
@@ -236,4 +236,4 @@ def keeps_open(ctx: Processing, catch_id: str) -> bool:
     handler = ctx.proc.handled_by.get(catch_id)
     if handler is None:
         return False
-    return ctx.processors[handler.kind.value].keeps_waiting(ctx.proc.node(catch_id))
+    return ctx.processors[handler.kind].keeps_waiting(ctx.proc.node(catch_id))

@@ -31,7 +31,7 @@ class EventBasedGatewayProcessor(ElementProcessor):
     ) -> None:
         for fid in node.outgoing:
             target = ctx.proc.node(ctx.proc.flow(fid).target)
-            if not ctx.processors[target.kind.value].wait_on(ctx, elem, target):
+            if not ctx.processors[target.kind].wait_on(ctx, elem, target):
                 return
 
     def on_event(
