@@ -26,37 +26,24 @@ def activate(
     trigger: dict[str, Any] | None = None,
     loop_counter: int = 0,
 ) -> None:
-    """A token arrives at `node` in the scope `scope_key`."""
+    """A token arrives at `node` in the scope `scope_key`: activate its element (unless a loop
+    that tests first is over), run it, and open the waits of its boundary events."""
     scope = ctx.inst.elements.get(scope_key)
     if scope is None:
         return  # the scope ended while this step waited on the agenda
     loop = node.loop
-    if loop is not None and loop.multi_instance:
-        # the body wraps the node, as in Zeebe: it activates the inner instances
-        ctx.processors[MI_BODY_KIND].on_arrive(ctx, scope, node, trigger, loop_counter)
-        return
-    enter(ctx, scope, node, trigger, loop_counter)
-
-
-def enter(
-    ctx: Processing,
-    scope: ElementInstance,
-    node: FlowNode,
-    trigger: dict[str, Any] | None,
-    loop_counter: int,
-) -> None:
-    """Activate the element of `node` in `scope` (unless a loop that tests first is over), run
-    it, and open the waits of its boundary events."""
-    scope_key = scope.key
-    loop = node.loop
-    if (
-        loop is not None
-        and loop.test_before
-        and loop.loop_condition is not None
-        and not _loop_continues(ctx, scope_key, node, loop_counter)
-    ):
-        leave(ctx, scope_key, node, None, None)
-        return
+    if loop is not None:
+        if loop.multi_instance:
+            # the body wraps the node, as in Zeebe: it activates the inner instances
+            ctx.processors[MI_BODY_KIND].on_arrive(ctx, scope, node, trigger)
+            return
+        if (
+            loop.test_before
+            and loop.loop_condition is not None
+            and not _loop_continues(ctx, scope_key, node, loop_counter)
+        ):
+            leave(ctx, scope_key, node, None, None)
+            return
     key = ctx.new_key()
     value: dict[str, Any] = {"key": key}
     if loop_counter:

@@ -8,7 +8,7 @@ differently. Which processor serves which kind is written down once, in
 
 The moments, in the order an element meets them:
 
-- `on_arrive`: a token reached the node (the multi-instance body wraps the node here).
+- `on_arrive`: a token reached a multi-instance node: its body activates.
 - `on_activate`: the element is active and its inputs are mapped; do what the element does.
 - `wait_on`: open the wait for a catch event's trigger (timer, message, signal).
 - `on_event`: an event the element (or a boundary event or event subprocess start it owns)
@@ -41,15 +41,13 @@ class ElementProcessor:
     decides_conditions: ClassVar[bool] = False
 
     def on_arrive(
-        self,
-        ctx: Processing,
-        scope: ElementInstance,
-        node: FlowNode,
+        self, ctx: Processing, scope: ElementInstance, node: FlowNode,
         trigger: dict[str, Any] | None,
-        loop_counter: int,
     ) -> None:
-        """A token reached `node` in `scope`: activate the element."""
-        flow.enter(ctx, scope, node, trigger, loop_counter)
+        """A token reached `node` in `scope`, a node this element wraps (only the multi-instance
+        body does); every other token activates its element in `flow.activate` directly."""
+        raise NotImplementedError(f"Expected '{node.id}' to be wrapped by a multi-instance body, "
+                                  "but it is not")
 
     def on_activate(
         self, ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None

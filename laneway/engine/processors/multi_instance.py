@@ -67,12 +67,8 @@ class MultiInstanceBodyProcessor(ElementProcessor):
     instances."""
 
     def on_arrive(
-        self,
-        ctx: Processing,
-        scope: ElementInstance,
-        node: FlowNode,
+        self, ctx: Processing, scope: ElementInstance, node: FlowNode,
         trigger: dict[str, Any] | None,
-        loop_counter: int,
     ) -> None:
         _activate_body(ctx, scope, node)
 
