@@ -6,13 +6,16 @@ otherwise park an instance at run time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from laneway.engine.expressions import compiles
-from laneway.engine.user_tasks import lane_chain, node_lane, resolve_persona, sla_minutes
-from laneway.model import Definitions, EventKind, FlowNode, NodeKind, Process
+from laneway.engine.processors import ELEMENT_PROCESSORS, ElementProcessor
+from laneway.engine.state import MI_BODY_KIND
+from laneway.engine.user_tasks import lane_chain, node_lane, resolve_persona
+from laneway.model import Definitions, FlowNode, NodeKind, Process
 from laneway.problems import Problem
 
+# kinds without a processor, and why
 _UNSUPPORTED_KINDS = {
     NodeKind.COMPLEX_GATEWAY: "complex gateways are not supported; use an inclusive gateway",
     NodeKind.AD_HOC_SUB_PROCESS: "ad-hoc subprocesses are not supported yet",
@@ -22,128 +25,58 @@ _UNSUPPORTED_KINDS = {
     NodeKind.CALL_CHOREOGRAPHY: "choreographies describe, they do not run",
 }
 
-_ALLOWED_EVENTS: dict[NodeKind, frozenset[EventKind]] = {
-    NodeKind.START_EVENT: frozenset(
-        {EventKind.NONE, EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL}
-    ),
-    NodeKind.END_EVENT: frozenset(
-        {
-            EventKind.NONE,
-            EventKind.TERMINATE,
-            EventKind.ERROR,
-            EventKind.ESCALATION,
-            EventKind.MESSAGE,
-            EventKind.SIGNAL,
-        }
-    ),
-    NodeKind.INTERMEDIATE_CATCH_EVENT: frozenset(
-        {EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.LINK}
-    ),
-    NodeKind.INTERMEDIATE_THROW_EVENT: frozenset(
-        {EventKind.NONE, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.LINK, EventKind.ESCALATION}
-    ),
-    NodeKind.BOUNDARY_EVENT: frozenset(
-        {EventKind.ERROR, EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL,
-         EventKind.ESCALATION}
-    ),
-}
-_ESP_START_EVENTS = frozenset(
-    {EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL, EventKind.ERROR, EventKind.ESCALATION}
-)
-_EVENT_GATEWAY_TARGETS = frozenset({EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL})
-
 
 def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
-    """Every reason the engine core cannot run `process`, empty when it can."""
+    """Every reason the engine core cannot run `process`, empty when it can: the checks every
+    element shares, then each element's processor's own (`ElementProcessor.check`)."""
     problems: list[Problem] = []
-
-    def refuse(node: FlowNode, message: str) -> None:
-        problems.append(Problem(definitions.file, node.line, node.id, message))
-
-    links: set[tuple[str | None, str]] = {
-        (n.parent, n.event_definition.link_name or n.name or "")
-        for n in process.nodes.values()
-        if n.kind == NodeKind.INTERMEDIATE_CATCH_EVENT
-        and n.event_kind == EventKind.LINK
-        and n.event_definition is not None
-    }
     for node in process.nodes.values():
-        if node.kind in _UNSUPPORTED_KINDS:
-            refuse(node, _UNSUPPORTED_KINDS[node.kind])
+        processor = ELEMENT_PROCESSORS.get(node.kind)
+        if processor is None:
+            message = _UNSUPPORTED_KINDS.get(node.kind, f"{node.kind.value} is not supported")
+            problems.append(Problem(definitions.file, node.line, node.id, message))
             continue
-        if node.is_for_compensation:
-            refuse(node, "compensation handlers are not supported")
-        if len(node.event_definitions) > 1:
-            refuse(node, "events with several event definitions (multiple) are not supported")
-            continue
-        allowed = _ALLOWED_EVENTS.get(node.kind)
-        kind = node.event_kind
-        if allowed is not None:
-            parent = process.nodes.get(node.parent) if node.parent else None
-            in_esp = parent is not None and parent.triggered_by_event
-            if node.kind == NodeKind.START_EVENT and in_esp:
-                if kind not in _ESP_START_EVENTS:
-                    refuse(node, f"an event subprocess cannot start on a {kind.value} event")
-            elif kind not in allowed:
-                refuse(node, f"{kind.value} {_words(node.kind)}s are not supported")
-        if kind == EventKind.LINK and node.kind == NodeKind.INTERMEDIATE_THROW_EVENT:
-            ed = node.event_definition
-            name = (ed.link_name if ed else None) or node.name or ""
-            if (node.parent, name) not in links:
-                refuse(node, f"link throw event names link '{name}', but no link catch event "
-                             "in the same scope has that name")
-        if kind == EventKind.TIMER and node.event_definition and not node.event_definition.timer:
-            refuse(node, "timer event has no timeDate, timeDuration or timeCycle")
-        if node.kind == NodeKind.USER_TASK:
-            try:
-                sla_minutes(node.sla_minutes)
-            except ValueError as exc:
-                refuse(node, str(exc))
-        if node.kind == NodeKind.CALL_ACTIVITY and not node.called_element:
-            refuse(node, "call activity names no called element (calledElement)")
-        if node.kind == NodeKind.BOUNDARY_EVENT and not node.attached_to:
-            refuse(node, "boundary event is attached to nothing (attachedToRef)")
-        host = (
-            process.nodes.get(node.attached_to or "")
-            if node.kind == NodeKind.BOUNDARY_EVENT else None
+        problems.extend(
+            Problem(definitions.file, node.line, node.id, message)
+            for message in _node_problems(processor, process, node)
         )
-        if host is not None and host.triggered_by_event:
-            refuse(node, f"boundary event is attached to event subprocess '{host.id}', which "
-                         "BPMN does not allow; catch the event in the subprocess instead")
-        if node.kind == NodeKind.EVENT_BASED_GATEWAY:
-            for fid in node.outgoing:
-                target = process.nodes.get(process.flows[fid].target)
-                if target is None:
-                    continue
-                ok = target.kind == NodeKind.RECEIVE_TASK or (
-                    target.kind == NodeKind.INTERMEDIATE_CATCH_EVENT
-                    and target.event_kind in _EVENT_GATEWAY_TARGETS
-                )
-                if not ok:
-                    refuse(node, f"Expected an event-based gateway to lead to catch events or "
-                                 f"receive tasks, but it leads to '{target.id}'")
-        loop = node.loop
-        if loop is not None and loop.multi_instance and not (loop.collection or loop.cardinality):
-            refuse(node, "multi-instance activity has neither an input collection nor a "
-                         "loop cardinality")
-        if (
-            loop is not None
-            and not loop.multi_instance
-            and loop.loop_condition is not None
-            and not compiles(loop.loop_condition)
-        ):
-            refuse(node, f"loop condition '{loop.loop_condition.raw}' cannot be evaluated")
-        if node.kind not in (NodeKind.EXCLUSIVE_GATEWAY, NodeKind.INCLUSIVE_GATEWAY):
-            for fid in node.outgoing:
-                flow = process.flows.get(fid)
-                if flow is not None and flow.condition is not None and not compiles(
-                    flow.condition
-                ):
-                    problems.append(Problem(
-                        definitions.file, flow.line, flow.id,
-                        f"condition '{flow.condition.raw}' cannot be evaluated by the engine; "
-                        "only a gateway can hand conditions to a decision handler"))
+        if len(node.event_definitions) <= 1 and not processor.decides_conditions:
+            problems.extend(_condition_problems(definitions, process, node))
     return problems
+
+
+def _node_problems(processor: ElementProcessor, process: Process, node: FlowNode) -> Iterator[str]:
+    if node.is_for_compensation:
+        yield "compensation handlers are not supported"
+    if len(node.event_definitions) > 1:
+        yield "events with several event definitions (multiple) are not supported"
+        return
+    yield from processor.check(process, node)
+    yield from _loop_problems(process, node)
+
+
+def _loop_problems(process: Process, node: FlowNode) -> Iterator[str]:
+    loop = node.loop
+    if loop is None:
+        return
+    if loop.multi_instance:
+        yield from ELEMENT_PROCESSORS[MI_BODY_KIND].check(process, node)
+    elif loop.loop_condition is not None and not compiles(loop.loop_condition):
+        yield f"loop condition '{loop.loop_condition.raw}' cannot be evaluated"
+
+
+def _condition_problems(
+    definitions: Definitions, process: Process, node: FlowNode
+) -> Iterator[Problem]:
+    """Conditions on the node's outgoing flows that the engine cannot evaluate (only a gateway
+    that may hand them to a decision handler can have those)."""
+    for fid in node.outgoing:
+        flow = process.flows.get(fid)
+        if flow is not None and flow.condition is not None and not compiles(flow.condition):
+            yield Problem(
+                definitions.file, flow.line, flow.id,
+                f"condition '{flow.condition.raw}' cannot be evaluated by the engine; only a "
+                "gateway can hand conditions to a decision handler")
 
 
 def missing_personas(
@@ -186,12 +119,3 @@ def missing_personas(
         for task in outside
     )
     return problems
-
-
-def _words(kind: NodeKind) -> str:
-    out = []
-    for ch in kind.value:
-        if ch.isupper():
-            out.append(" ")
-        out.append(ch.lower())
-    return "".join(out)

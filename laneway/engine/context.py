@@ -9,22 +9,35 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laneway.engine.appliers import LATEST_VERSION, RECORD_VERSION, STAMPED, apply_event
-from laneway.engine.executable import ExecutableProcess
-from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import ElementInstance, EngineState, InstanceState
 from laneway.records import Command, Event, Record, RecordKind, RejectionType
+
+if TYPE_CHECKING:
+    # types only: the processors and the repository (through its deploy check) import this
+    # module
+    from laneway.engine.executable import ExecutableProcess
+    from laneway.engine.processors.base import ElementProcessor
+    from laneway.engine.repository import DefinitionRepository
 
 
 class Processing:
     """The working context of one command."""
 
-    def __init__(self, repository: DefinitionRepository, state: EngineState, cmd: Record) -> None:
+    def __init__(
+        self,
+        repository: DefinitionRepository,
+        state: EngineState,
+        cmd: Record,
+        processors: Mapping[str, ElementProcessor],
+    ) -> None:
         self.repository = repository
         self.state = state
         self.cmd = cmd
+        # element kind -> its processor (`laneway.engine.processors.ELEMENT_PROCESSORS`)
+        self.processors = processors
         self.events: list[Record] = []
         self.commands: list[Record] = []
         self._inst: InstanceState | None = state.instances.get(cmd.instance_id)

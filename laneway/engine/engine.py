@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# imported for their side effect: they register the command handlers and element processors
+# imported for their side effect: they register the command handlers
 import laneway.engine.handlers.events
 import laneway.engine.handlers.instances
 import laneway.engine.handlers.jobs
-import laneway.engine.handlers.user_tasks
-import laneway.engine.processors  # noqa: F401
-from laneway.engine.behaviours import flow
+import laneway.engine.handlers.user_tasks  # noqa: F401
 from laneway.engine.context import Processing
 from laneway.engine.handlers import HANDLERS
+from laneway.engine.processors import ELEMENT_PROCESSORS
+from laneway.engine.processors.inclusive_gateway import on_quiet
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import EngineState
 from laneway.expr import fixed_now
@@ -42,7 +42,7 @@ class Engine:
 
     def process(self, command: Record) -> ProcessingResult:
         """Process one command completely."""
-        ctx = Processing(self.repository, self.state, command)
+        ctx = Processing(self.repository, self.state, command, ELEMENT_PROCESSORS)
         handler = HANDLERS.get(command.intent)
         if command.kind != RecordKind.COMMAND or handler is None:
             ctx.reject(f"Expected a command the engine knows, but got {command.kind.value} "
@@ -51,5 +51,6 @@ class Engine:
             with fixed_now(command.timestamp):
                 handler(ctx)
                 if ctx.bind() is not None:
-                    ctx.drain(lambda: flow.on_quiet(ctx))
+                    # when nothing else moves, inclusive joins that no token can reach fire
+                    ctx.drain(lambda: on_quiet(ctx))
         return ProcessingResult(ctx.events, ctx.commands)

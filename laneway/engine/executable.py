@@ -32,6 +32,10 @@ class ExecutableProcess:
     event_subprocesses: Mapping[str, tuple[FlowNode, ...]]
     # event subprocess id -> its start event
     esp_starts: Mapping[str, FlowNode]
+    # catch id -> the node whose processor handles its event, for catches that wait on behalf
+    # of another element: a boundary event (for its activity) handles its own, an event
+    # subprocess handles its start's (which waits for the enclosing scope)
+    handled_by: Mapping[str, FlowNode]
     # (scope, link name) -> the link catch event
     link_targets: Mapping[tuple[str, str], FlowNode]
     # node id -> every node reachable from it by sequence flows (and its boundary events)
@@ -129,6 +133,8 @@ def build(
             for child in by_scope.get(esp.id, []):
                 if child.kind == NodeKind.START_EVENT:
                     esp_starts[esp.id] = child
+    handled_by = {b.id: b for bes in boundaries.values() for b in bes}
+    handled_by.update({start.id: nodes[esp_id] for esp_id, start in esp_starts.items()})
     entry: dict[str, tuple[FlowNode, ...]] = {}
     for scope, members in by_scope.items():
         entry[scope] = _entry_nodes(members)
@@ -144,6 +150,7 @@ def build(
         boundaries=MappingProxyType({k: tuple(v) for k, v in boundaries.items()}),
         event_subprocesses=MappingProxyType({k: tuple(v) for k, v in esps.items()}),
         esp_starts=MappingProxyType(esp_starts),
+        handled_by=MappingProxyType(handled_by),
         link_targets=MappingProxyType(links),
         reach=MappingProxyType(reach),
         joining=joining,

@@ -1,4 +1,6 @@
-"""How tokens move: activating and completing elements, taking flows, joining, ending scopes."""
+"""How tokens move, whatever the element: activating and completing elements, taking flows,
+ending scopes, terminating. What one kind of element does differently is in its processor
+(`laneway.engine.processors`), reached through `ctx.processors`."""
 
 from __future__ import annotations
 
@@ -7,17 +9,13 @@ from typing import Any
 
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.behaviours import waits, work
-from laneway.engine.behaviours.registry import PROCESSORS
 from laneway.engine.context import Processing
 from laneway.engine.executable import NO_SCOPE
 from laneway.engine.expressions import evaluate, evaluate_condition
-from laneway.engine.state import MI_BODY_KIND, PROCESS_KIND, ElementInstance
+from laneway.engine.state import MI_BODY_KIND, ElementInstance
 from laneway.expr import ExpressionError
-from laneway.model import FlowNode, NodeKind
-from laneway.model._elements import SUBPROCESS_KINDS
-from laneway.records import Command, Event, IncidentType
-
-SCOPE_KINDS = frozenset(k.value for k in SUBPROCESS_KINDS) | {PROCESS_KIND}
+from laneway.model import FlowNode
+from laneway.records import Event, IncidentType
 
 
 def activate(
@@ -28,24 +26,24 @@ def activate(
     trigger: dict[str, Any] | None = None,
     loop_counter: int = 0,
 ) -> None:
-    """A token arrives at `node` in the scope `scope_key`."""
+    """A token arrives at `node` in the scope `scope_key`: activate its element (unless a loop
+    that tests first is over), run it, and open the waits of its boundary events."""
     scope = ctx.inst.elements.get(scope_key)
     if scope is None:
         return  # the scope ended while this step waited on the agenda
     loop = node.loop
-    if loop is not None and loop.multi_instance:
-        from laneway.engine.processors import multi_instance
-
-        multi_instance.activate_body(ctx, scope, node)
-        return
-    if (
-        loop is not None
-        and loop.test_before
-        and loop.loop_condition is not None
-        and not _loop_continues(ctx, scope_key, node, loop_counter)
-    ):
-        leave(ctx, scope_key, node, None, None)
-        return
+    if loop is not None:
+        if loop.multi_instance:
+            # the body wraps the node, as in Zeebe: it activates the inner instances
+            ctx.processors[MI_BODY_KIND].on_arrive(ctx, scope, node, trigger)
+            return
+        if (
+            loop.test_before
+            and loop.loop_condition is not None
+            and not _loop_continues(ctx, scope_key, node, loop_counter)
+        ):
+            leave(ctx, scope_key, node, None, None)
+            return
     key = ctx.new_key()
     value: dict[str, Any] = {"key": key}
     if loop_counter:
@@ -73,7 +71,9 @@ def run_activation(
                                 f"Expected to map the inputs of '{node.id}', but {exc}")
             return
         vars_.set_local(ctx, elem, values)
-    PROCESSORS[node.kind.value].on_activate(ctx, elem, node, trigger)
+    # a NodeKind is a str enum that finds its string key as it is: `.value` would cost an enum
+    # descriptor call at every step of every token
+    ctx.processors[node.kind].on_activate(ctx, elem, node, trigger)
 
 
 def complete(
@@ -84,27 +84,45 @@ def complete(
     flows: Sequence[str] | None = None,
     trigger: dict[str, Any] | None = None,
 ) -> None:
-    """The element is done: map its outputs, end its waits, and move the token on.
+    """The element is done: its processor maps its outputs, ends its waits and moves the token
+    on (`complete_element`, unless the kind does it differently).
 
     `flows` names the outgoing flows to take (gateways decide them); None takes every
     outgoing flow whose condition holds.
     """
-    inst = ctx.inst
-    if elem.kind == PROCESS_KIND:
-        complete_process(ctx, elem)
-        return
-    node = ctx.proc.node(elem.element_id)
-    scope_key = elem.scope_key
-    if elem.kind == MI_BODY_KIND:
-        from laneway.engine.processors import multi_instance
+    ctx.processors[elem.kind].on_complete(ctx, elem, result, flows, trigger)
 
-        multi_instance.hand_out_collection(ctx, elem, node)
-    elif not _map_outputs(ctx, elem, node, result or {}):
+
+def complete_element(
+    ctx: Processing,
+    elem: ElementInstance,
+    result: Mapping[str, Any] | None,
+    flows: Sequence[str] | None,
+    trigger: dict[str, Any] | None,
+) -> None:
+    """Completing an element in general: map its outputs, run its loop again or choose its
+    flows, end its waits; the enclosing scope's processor takes it from there."""
+    node = ctx.proc.node(elem.element_id)
+    if not _map_outputs(ctx, elem, node, result or {}):
         return
-    again = flows is None and elem.kind != MI_BODY_KIND and _loops_again(ctx, elem, node)
-    chosen: Sequence[str]
+    again = flows is None and _loops_again(ctx, elem, node)
+    leave_element(ctx, elem, node, flows, trigger, again=again)
+
+
+def leave_element(
+    ctx: Processing,
+    elem: ElementInstance,
+    node: FlowNode,
+    flows: Sequence[str] | None,
+    trigger: dict[str, Any] | None,
+    *,
+    again: bool = False,
+) -> None:
+    """Choose the flows the token takes (unless the element loops `again`), end the element's
+    waits and hand it to its scope's processor (`on_child_completed`)."""
+    chosen: Sequence[str] | None
     if again:
-        chosen = ()
+        chosen = None
     elif flows is None:
         try:
             chosen = select_flows(ctx, elem.key, node)
@@ -114,20 +132,24 @@ def complete(
     else:
         chosen = flows
     waits.close_all(ctx, elem)
-    scope = inst.elements[scope_key]
-    in_body = scope.kind == MI_BODY_KIND and elem.kind != MI_BODY_KIND
-    if in_body:
-        from laneway.engine.processors import multi_instance
+    scope = ctx.inst.elements[elem.scope_key]
+    ctx.processors[scope.kind].on_child_completed(ctx, scope, elem, node, chosen, trigger)
 
-        multi_instance.collect_output(ctx, scope, elem, node)
+
+def move_on(
+    ctx: Processing,
+    scope: ElementInstance,
+    elem: ElementInstance,
+    node: FlowNode,
+    flows: Sequence[str] | None,
+    trigger: dict[str, Any] | None,
+) -> None:
+    """The element completes in `scope` and its token takes `flows`; None runs its loop
+    again."""
+    scope_key = scope.key
     loop_counter = elem.loop_counter
     ctx.write_element(Event.ELEMENT_COMPLETED, elem, {"key": elem.key})
-    if in_body:
-        from laneway.engine.processors import multi_instance
-
-        multi_instance.on_inner_completed(ctx, scope, node)
-        return
-    if again:
+    if flows is None:
         counter = max(loop_counter, 1) + 1
         ctx.in_flight[scope_key] = ctx.in_flight.get(scope_key, 0) + 1
         cuts = ctx.cuts.get(scope_key, 0)
@@ -141,7 +163,7 @@ def complete(
 
         ctx.later(loop_again)
         return
-    for fid in chosen:
+    for fid in flows:
         take_flow(ctx, scope_key, fid, trigger)
     ctx.later(lambda: check_scope(ctx, scope_key))
 
@@ -230,7 +252,8 @@ def leave(
 def take_flow(
     ctx: Processing, scope_key: int, flow_id: str, trigger: dict[str, Any] | None = None
 ) -> None:
-    """Move a token along a sequence flow; the target activates on the agenda."""
+    """Move a token along a sequence flow; the target activates on the agenda (a joining
+    gateway's processor decides when)."""
     proc = ctx.proc
     target = proc.node(proc.flow(flow_id).target)
     join = target.id in proc.joining
@@ -239,100 +262,27 @@ def take_flow(
         value["join"] = True
     ctx.write(Event.SEQUENCE_FLOW_TAKEN, value, element_id=flow_id, element_type="sequenceFlow",
               scope_id=scope_key)
-    if not join:
-        ctx.in_flight[scope_key] = ctx.in_flight.get(scope_key, 0) + 1
-        cuts = ctx.cuts.get(scope_key, 0)
+    if join:
+        ctx.processors[target.kind].on_join(ctx, scope_key, target)
+        return
+    ctx.in_flight[scope_key] = ctx.in_flight.get(scope_key, 0) + 1
+    cuts = ctx.cuts.get(scope_key, 0)
 
-        def arrive() -> None:
-            ctx.in_flight[scope_key] -= 1
-            if ctx.cuts.get(scope_key, 0) != cuts:
-                # the scope's tokens were cut off (terminate end, interrupting event) while
-                # this one was on its way: it never arrives
-                check_scope(ctx, scope_key)
-                return
-            activate(ctx, scope_key, target, trigger=trigger)
+    def arrive() -> None:
+        ctx.in_flight[scope_key] -= 1
+        if ctx.cuts.get(scope_key, 0) != cuts:
+            # the scope's tokens were cut off (terminate end, interrupting event) while
+            # this one was on its way: it never arrives
+            check_scope(ctx, scope_key)
+            return
+        activate(ctx, scope_key, target, trigger=trigger)
 
-        ctx.later(arrive)
-    elif target.kind == NodeKind.PARALLEL_GATEWAY:
-        ctx.later(lambda: try_parallel_join(ctx, scope_key, target))
-    else:
-        ctx.inclusive_joins.add((scope_key, target.id))
-        ctx.later(lambda: _ignore(try_inclusive_join(ctx, scope_key, target)))
-
-
-def _ignore(_: object) -> None:
-    return None
-
-
-def try_parallel_join(ctx: Processing, scope_key: int, gateway: FlowNode) -> None:
-    """Activate a parallel join once a token waits on every incoming flow."""
-    pending = ctx.inst.joins.get(scope_key, {}).get(gateway.id, [])
-    if all(f in pending for f in gateway.incoming):
-        ctx.write(Event.JOIN_CONSUMED, {"gateway": gateway.id, "flows": list(gateway.incoming)},
-                  element_id=gateway.id, element_type=gateway.kind.value, scope_id=scope_key)
-        activate(ctx, scope_key, gateway)
-
-
-def try_inclusive_join(ctx: Processing, scope_key: int, gateway: FlowNode) -> bool:
-    """Activate an inclusive join when no other token in the scope can still reach it.
-
-    Returns whether it fired.
-    """
-    inst = ctx.inst
-    pending = inst.joins.get(scope_key, {}).get(gateway.id)
-    if not pending:
-        return False
-    if not all(f in pending for f in gateway.incoming):
-        if ctx.in_flight.get(scope_key, 0) > 0:
-            return False  # a token on its way may be headed here: on_quiet looks again
-        reach = ctx.proc.reach
-        for elem in inst.elements.values():
-            if elem.scope_key == scope_key and gateway.id in reach.get(elem.element_id, ()):
-                return False
-        for other, flows in inst.joins.get(scope_key, {}).items():
-            if other != gateway.id and flows and gateway.id in reach.get(other, ()):
-                return False
-    consumed = list(dict.fromkeys(pending))
-    ctx.write(Event.JOIN_CONSUMED, {"gateway": gateway.id, "flows": consumed},
-              element_id=gateway.id, element_type=gateway.kind.value, scope_id=scope_key)
-    activate(ctx, scope_key, gateway)
-    return True
-
-
-def on_quiet(ctx: Processing) -> bool:
-    """Once no step is queued, fire inclusive joins that nothing else can reach now.
-
-    Every join waiting in the instance is looked at, not only those a token reached in this
-    command: the token a join waited for may have ended elsewhere or been terminated.
-    """
-    fired = False
-    for scope_key, gid in _waiting_inclusive_joins(ctx):
-        if ctx.inst.joins.get(scope_key, {}).get(gid):
-            if try_inclusive_join(ctx, scope_key, ctx.proc.node(gid)):
-                fired = True
-        else:
-            ctx.inclusive_joins.discard((scope_key, gid))
-    if fired:
-        return True
-    # a scope whose last token waited at an inclusive join may end now
-    for scope_key, _ in sorted(ctx.inclusive_joins):
-        check_scope(ctx, scope_key)
-    return False
-
-
-def _waiting_inclusive_joins(ctx: Processing) -> list[tuple[int, str]]:
-    proc = ctx.proc
-    waiting = {
-        (scope_key, gid)
-        for scope_key, gateways in ctx.inst.joins.items()
-        for gid, flows in gateways.items()
-        if flows and proc.node(gid).kind == NodeKind.INCLUSIVE_GATEWAY
-    }
-    return sorted(waiting | ctx.inclusive_joins)
+    ctx.later(arrive)
 
 
 def check_scope(ctx: Processing, scope_key: int) -> None:
-    """End a scope (subprocess or the process) when no token is left in it."""
+    """Tell a scope's processor when no token is left in it (a subprocess or the process then
+    completes)."""
     scope = ctx.inst.elements.get(scope_key)
     if (
         scope is None
@@ -341,19 +291,7 @@ def check_scope(ctx: Processing, scope_key: int) -> None:
         or ctx.in_flight.get(scope_key, 0) > 0
     ):
         return
-    if scope.kind in SCOPE_KINDS:
-        complete(ctx, scope)
-
-
-def complete_process(ctx: Processing, root: ElementInstance) -> None:
-    """The process instance ends; a called instance hands its variables to its parent."""
-    inst = ctx.inst
-    final = dict(inst.variables.get(root.key, {}))
-    waits.close_all(ctx, root)
-    ctx.write_element(Event.ELEMENT_COMPLETED, root, {"key": root.key, "variables": final})
-    if inst.parent is not None:
-        ctx.follow_up(Command.COMPLETE_CALL_ACTIVITY, inst.parent.instance_id,
-                      {"elementKey": inst.parent.element_key, "variables": final})
+    ctx.processors[scope.kind].on_empty(ctx, scope)
 
 
 def terminate(ctx: Processing, elem: ElementInstance) -> None:
@@ -362,14 +300,9 @@ def terminate(ctx: Processing, elem: ElementInstance) -> None:
     for child in [e for e in inst.elements.values() if e.scope_key == elem.key]:
         if child.key in inst.elements:
             terminate(ctx, child)
-    for gateway, flows in list(inst.joins.get(elem.key, {}).items()):
-        ctx.write(Event.JOIN_CONSUMED, {"gateway": gateway, "flows": list(flows)},
-                  element_id=gateway, element_type="gateway", scope_id=elem.key)
+    _drop_joins(ctx, elem.key)
     waits.close_all(ctx, elem)
-    if elem.kind == NodeKind.CALL_ACTIVITY.value:
-        from laneway.engine.processors.call_activity import child_instance_id
-
-        ctx.follow_up(Command.CANCEL_INSTANCE, child_instance_id(inst.instance_id, elem.key), {})
+    ctx.processors[elem.kind].on_terminate(ctx, elem)
     ctx.write_element(Event.ELEMENT_TERMINATED, elem, {"key": elem.key})
 
 
@@ -379,9 +312,14 @@ def terminate_children(ctx: Processing, scope: ElementInstance, keep: int = 0) -
     for child in [e for e in ctx.inst.elements.values() if e.scope_key == scope.key]:
         if child.key != keep and child.key in ctx.inst.elements:
             terminate(ctx, child)
-    for gateway, flows in list(ctx.inst.joins.get(scope.key, {}).items()):
+    _drop_joins(ctx, scope.key)
+
+
+def _drop_joins(ctx: Processing, scope_key: int) -> None:
+    # the tokens waiting at joins in the scope end with it
+    for gateway, flows in list(ctx.inst.joins.get(scope_key, {}).items()):
         ctx.write(Event.JOIN_CONSUMED, {"gateway": gateway, "flows": list(flows)},
-                  element_id=gateway, element_type="gateway", scope_id=scope.key)
+                  element_id=gateway, element_type="gateway", scope_id=scope_key)
 
 
 def start_scope(ctx: Processing, scope: ElementInstance, scope_id: str,

@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from laneway.engine.behaviours import variables as vars_
+from laneway.engine.behaviours import waits, work
+from laneway.engine.behaviours.waits import Arrival
 from laneway.engine.context import Processing
 from laneway.engine.executable import NO_SCOPE
 from laneway.engine.expressions import evaluate
 from laneway.engine.state import MI_BODY_KIND, PROCESS_KIND, ElementInstance
 from laneway.expr import ExpressionError
-from laneway.model import EventKind, FlowNode, NodeKind
+from laneway.model import EventKind, FlowNode
 from laneway.model._elements import SUBPROCESS_KINDS
 from laneway.records import Command, Event, IncidentType
 
@@ -91,9 +93,6 @@ def throw(
     element key, incident stage): if no ancestor catches it, the incident is raised there, as in
     Zeebe, so resolving it retries the step that threw.
     """
-    from laneway.engine.behaviours import flow
-    from laneway.engine.processors.subprocess import activate_event_subprocess
-
     intent = Event.ERROR_THROWN if kind == EventKind.ERROR else Event.ESCALATION_THROWN
     payload = dict(variables or {})
     found = find_catcher(ctx, thrower, kind, code)
@@ -118,25 +117,13 @@ def throw(
         payload.setdefault("errorCode", code)
         if message:
             payload.setdefault("errorMessage", message)
-    if catch.kind == NodeKind.BOUNDARY_EVENT:
-        scope_key = owner.scope_key
-        if catch.cancel_activity:
-            flow.terminate(ctx, owner)
-        flow.activate(ctx, scope_key, catch, trigger=payload)
-        return True
-    esp = ctx.proc.node(catch.parent) if catch.parent else None
-    assert esp is not None
-    if catch.interrupting:
-        flow.terminate_children(ctx, owner)
-    activate_event_subprocess(ctx, owner, esp, catch, payload)
+    waits.fire(ctx, owner, catch.id, Arrival(kind, payload))
     return True
 
 
 def broadcast_signal(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
     """Send the signal of a throw event to every subscriber (as a follow-up command, so that
     it reaches every partition)."""
-    from laneway.engine.behaviours import waits
-
     ed = node.event_definition
     name = ctx.proc.signal_name(ed.ref if ed else None)
     inst = ctx.inst
@@ -153,8 +140,6 @@ def broadcast_signal(ctx: Processing, elem: ElementInstance, node: FlowNode) -> 
 def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> bool:
     """Publish the message of a throw event with the thrower's variables. False on an
     incident (the correlation key could not be evaluated)."""
-    from laneway.engine.behaviours import work
-
     ed = node.event_definition
     ref = ed.ref if ed else node.message_ref
     proc = ctx.proc

@@ -1,8 +1,9 @@
-"""What elements wait on: timers, message and signal subscriptions; and what happens when one
-of them fires."""
+"""What elements wait on: timers, message and signal subscriptions; and delivering an event
+that arrived to the processor that handles it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -14,11 +15,27 @@ from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate
 from laneway.engine.state import ElementInstance, Subscription
 from laneway.expr import ExpressionError
-from laneway.model import EventKind, FlowNode, NodeKind
+from laneway.model import EventKind, FlowNode
 from laneway.records import Command, Event, IncidentType
 from laneway.timers import TimerError, parse_timer
 
 _WAITABLE = frozenset({EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL})
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """An event that reached a catch: what kind, its variables, and for a timer when it was due
+    and how often it has fired (a cycle schedules its next due time from them)."""
+
+    kind: EventKind
+    payload: dict[str, Any] = field(default_factory=dict)
+    timer_due: int | None = None
+    timer_fired: int = 0
+
+    @property
+    def waited(self) -> bool:
+        """It came through a wait (timer, message, signal), not thrown (error, escalation)."""
+        return self.kind in _WAITABLE
 
 
 def open_boundaries(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
@@ -37,10 +54,8 @@ def open_event_subprocesses(ctx: Processing, scope: ElementInstance, scope_id: s
 
 
 def open_wait(ctx: Processing, owner: ElementInstance, catch: FlowNode) -> bool:
-    """Make `owner` wait on the event of `catch` (itself, a boundary event, an event
+    """Make `owner` wait on the event definition of `catch` (itself, a boundary event, an event
     subprocess start, or an event-based gateway's target). False if an incident was raised."""
-    if catch.kind == NodeKind.RECEIVE_TASK:
-        return open_message(ctx, owner, catch, catch.message_ref)
     ed = catch.event_definition
     if ed is None:
         return True
@@ -168,62 +183,27 @@ def close_all(ctx: Processing, elem: ElementInstance) -> None:
         ctx.write_element(Event.INCIDENT_RESOLVED, elem, {"key": inc.key, "reason": "left"})
 
 
-def fire(
-    ctx: Processing,
-    owner: ElementInstance,
-    catch_id: str,
-    payload: dict[str, Any],
-    *,
-    kind: EventKind,
-    timer_due: int | None = None,
-    timer_fired: int = 0,
-) -> None:
-    """An event `owner` waited on arrived at `catch_id`: move on accordingly."""
-    from laneway.engine.behaviours import flow
-
+def fire(ctx: Processing, owner: ElementInstance, catch_id: str, arrival: Arrival) -> None:
+    """An event `owner` waited on arrived at `catch_id`; the processor that handles it moves on:
+    the boundary event's or the event subprocess's when the catch waits on behalf of `owner`,
+    else the waiting element's own (catch event, receive task, event-based gateway)."""
     proc = ctx.proc
     catch = proc.node(catch_id)
-    if catch.id == owner.element_id and owner.kind == catch.kind.value:
-        # the waiting element itself (catch event, receive task)
-        flow.complete(ctx, owner, payload)
-        return
-    if owner.kind == NodeKind.EVENT_BASED_GATEWAY.value:
-        gateway = proc.node(owner.element_id)
-        chosen = [f for f in gateway.outgoing if proc.flow(f).target == catch.id]
-        flow.complete(ctx, owner, flows=chosen[:1], trigger=payload)
-        return
-    if catch.kind == NodeKind.BOUNDARY_EVENT:
-        scope_key = owner.scope_key
-        if catch.cancel_activity:
-            flow.terminate(ctx, owner)
-        elif kind == EventKind.TIMER and timer_due is not None:
-            open_timer(ctx, owner, catch, fired=timer_fired, previous_due=timer_due)
-        elif kind == EventKind.MESSAGE:
-            _reopen_message(ctx, owner, catch)
-        flow.activate(ctx, scope_key, catch, trigger=payload)
-        return
-    # an event subprocess start: `owner` is the scope the event subprocess lives in
-    esp = proc.node(catch.parent) if catch.parent else None
-    if esp is None:
-        return
-    if catch.interrupting:
-        flow.terminate_children(ctx, owner)
-        starts = {s.id for s in proc.esp_starts.values()}
-        close_matching(ctx, owner, starts)
-    elif kind == EventKind.TIMER and timer_due is not None:
-        open_timer(ctx, owner, catch, fired=timer_fired, previous_due=timer_due)
-    elif kind == EventKind.MESSAGE:
-        _reopen_message(ctx, owner, catch)
-    from laneway.engine.processors.subprocess import activate_event_subprocess
-
-    activate_event_subprocess(ctx, owner, esp, catch, payload)
+    handler = proc.handled_by.get(catch_id)
+    processor = ctx.processors[handler.kind if handler is not None else owner.kind]
+    processor.on_event(ctx, owner, catch, arrival)
 
 
-def _reopen_message(ctx: Processing, owner: ElementInstance, catch: FlowNode) -> None:
-    for sub in ctx.inst.message_subs.values():
-        if sub.element_key == owner.key and sub.element_id == catch.id:
-            _register(ctx, sub.name, sub.correlation_key, sub.key)
-            return
+def rearm(ctx: Processing, owner: ElementInstance, catch: FlowNode, arrival: Arrival) -> None:
+    """A catch that keeps waiting after its event: a timer cycle schedules its next due time, a
+    message subscription is offered to the message side again; a signal subscription stays."""
+    if arrival.kind == EventKind.TIMER and arrival.timer_due is not None:
+        open_timer(ctx, owner, catch, fired=arrival.timer_fired, previous_due=arrival.timer_due)
+    elif arrival.kind == EventKind.MESSAGE:
+        for sub in ctx.inst.message_subs.values():
+            if sub.element_key == owner.key and sub.element_id == catch.id:
+                _register(ctx, sub.name, sub.correlation_key, sub.key)
+                return
 
 
 def close_matching(ctx: Processing, owner: ElementInstance, element_ids: set[str]) -> None:
@@ -247,16 +227,13 @@ def deliver_signal(ctx: Processing, sub: Subscription, variables: dict[str, Any]
     owner = ctx.inst.elements[sub.element_key]
     if not keeps_open(ctx, sub.element_id):
         ctx.write_element(Event.SIGNAL_SUBSCRIPTION_DELETED, owner, {"key": sub.key})
-    fire(ctx, owner, sub.element_id, variables, kind=EventKind.SIGNAL)
+    fire(ctx, owner, sub.element_id, Arrival(EventKind.SIGNAL, variables))
 
 
 def keeps_open(ctx: Processing, catch_id: str) -> bool:
-    """Whether a subscription stays after it fired (non-interrupting boundary or event
-    subprocess start)."""
-    catch = ctx.proc.node(catch_id)
-    if catch.kind == NodeKind.BOUNDARY_EVENT:
-        return not catch.cancel_activity
-    if catch.kind == NodeKind.START_EVENT and catch.parent:
-        return not catch.interrupting
-    return False
-
+    """Whether a subscription stays after it fired (its processor says: a non-interrupting
+    boundary event or event subprocess start)."""
+    handler = ctx.proc.handled_by.get(catch_id)
+    if handler is None:
+        return False
+    return ctx.processors[handler.kind].keeps_waiting(ctx.proc.node(catch_id))

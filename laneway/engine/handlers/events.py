@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from laneway.engine.behaviours import waits
+from laneway.engine.behaviours.waits import Arrival
 from laneway.engine.context import Processing
 from laneway.engine.handlers._registry import handles, live_instance
 from laneway.model import EventKind
@@ -40,8 +41,8 @@ def trigger_timer(ctx: Processing) -> None:
     owner = ctx.inst.elements[timer.element_key]
     ctx.write_element(Event.TIMER_TRIGGERED, owner, {"key": timer.key, "due": timer.due,
                                                      "elementId": timer.element_id})
-    waits.fire(ctx, owner, timer.element_id, {}, kind=EventKind.TIMER, timer_due=timer.due,
-               timer_fired=timer.fired + 1)
+    waits.fire(ctx, owner, timer.element_id, Arrival(EventKind.TIMER, {}, timer_due=timer.due,
+                                                     timer_fired=timer.fired + 1))
 
 
 @handles(Command.PUBLISH_MESSAGE)
@@ -174,8 +175,8 @@ def correlate_message(ctx: Processing) -> None:
     owner = ctx.inst.elements[sub.element_key]
     ctx.write_element(Event.MESSAGE_SUBSCRIPTION_CORRELATED, owner, {
         "key": sub.key, "name": sub.name, "messageId": v.get("messageId"), "close": not keep})
-    waits.fire(ctx, owner, sub.element_id, dict(v.get("variables") or {}),
-               kind=EventKind.MESSAGE)
+    waits.fire(ctx, owner, sub.element_id,
+               Arrival(EventKind.MESSAGE, dict(v.get("variables") or {})))
 
 
 @handles(Command.BROADCAST_SIGNAL)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from laneway.engine.behaviours import flow
+from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.handlers._registry import handles, live_instance
+from laneway.engine.processors import call_activity
 from laneway.engine.repository import RetiredError
 from laneway.engine.state import PROCESS_KIND
 from laneway.model import EventKind, NodeKind
@@ -84,17 +85,10 @@ def complete_call_activity(ctx: Processing) -> None:
         ctx.reject(f"Expected call activity {key} to be waiting, but it is not",
                    RejectionType.NOT_FOUND)
         return
-    node = ctx.proc.node(elem.element_id)
-    child_vars = dict(ctx.cmd.value.get("variables") or {})
-    # As in Zeebe, output mappings read the child's variables even when they are not all
-    # propagated; with output mappings only the mapped values reach the parent.
-    keep = node.propagate_all_child_variables or bool(node.io.outputs)
-    flow.complete(ctx, elem, child_vars if keep else {})
+    call_activity.child_completed(ctx, elem, dict(ctx.cmd.value.get("variables") or {}))
 
 
 def _rethrow(ctx: Processing, kind: EventKind) -> None:
-    from laneway.engine.behaviours import throw, work
-
     if not live_instance(ctx):
         return
     v = ctx.cmd.value
@@ -125,8 +119,6 @@ def _rethrow(ctx: Processing, kind: EventKind) -> None:
 def error_not_caught(ctx: Processing) -> None:
     """No instance up the call chain caught an error: the incident is raised where it was
     thrown, so that resolving it retries the step that threw."""
-    from laneway.engine.behaviours import work
-
     if not live_instance(ctx):
         return
     v = ctx.cmd.value

@@ -1,10 +1,12 @@
-"""Gateways that ask a decision handler instead of evaluating conditions themselves."""
+"""What exclusive and inclusive gateways share: asking a decision handler instead of evaluating
+conditions themselves (a `decision` job with every outgoing flow; `SUBMIT_DECISION` names the
+flows to take), and passing a merge or a single unconditional flow straight on."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from laneway.engine.behaviours import work
+from laneway.engine.behaviours import flow, work
 from laneway.engine.context import Processing
 from laneway.engine.expressions import compiles, is_opaque
 from laneway.engine.state import ElementInstance
@@ -47,8 +49,6 @@ def settled_without_conditions(ctx: Processing, elem: ElementInstance, node: Flo
     """The steps an exclusive and an inclusive gateway share before evaluating conditions:
     a merge or a single unconditional flow just passes the token on, and a gateway handed to a
     decision handler creates its job. True when one of them took care of the gateway."""
-    from laneway.engine.behaviours import flow
-
     outgoing = node.outgoing
     if not outgoing or (len(outgoing) == 1 and ctx.proc.flow(outgoing[0]).condition is None):
         flow.complete(ctx, elem, flows=list(outgoing))

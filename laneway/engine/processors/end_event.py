@@ -1,19 +1,44 @@
-"""End events: none, terminate, error, escalation, message and signal."""
+"""End events: none, terminate, error, escalation, message and signal.
+
+Activated by a token, an end event throws its event and ends the token:
+- none: the token ends; the scope completes when no token is left in it;
+- terminate: every other element in the scope is terminated (and tokens on their way are cut
+  off), so the scope completes;
+- error: thrown to the nearest catcher (`behaviours.throw`); if nothing catches it, up to a
+  calling instance, else an incident `UNHANDLED_ERROR_EVENT` where it was thrown;
+- escalation: thrown the same way; uncaught, the token just ends;
+- message: published (`PUBLISH_MESSAGE`), or a job when the element names a job type;
+- signal: the token ends first, then the signal reaches this instance's subscribers and is
+  broadcast to every other one.
+
+Deploy: triggered by one of these.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from laneway.engine.behaviours import flow, throw, work
-from laneway.engine.behaviours.registry import processor
 from laneway.engine.context import Processing
+from laneway.engine.processors.base import ElementProcessor, check_event
 from laneway.engine.state import ElementInstance
-from laneway.model import EventKind, FlowNode
+from laneway.model import EventKind, FlowNode, Process
 from laneway.records import IncidentType
 
+_EVENTS = frozenset(
+    {
+        EventKind.NONE,
+        EventKind.TERMINATE,
+        EventKind.ERROR,
+        EventKind.ESCALATION,
+        EventKind.MESSAGE,
+        EventKind.SIGNAL,
+    }
+)
 
-@processor("endEvent")
-class EndEventProcessor:
+
+class EndEventProcessor(ElementProcessor):
     """Ends its token, after throwing its event."""
 
     def on_activate(
@@ -50,3 +75,6 @@ class EndEventProcessor:
             if not throw.publish_message(ctx, elem, node):
                 return
         flow.complete(ctx, elem)
+
+    def check(self, process: Process, node: FlowNode) -> Iterator[str]:
+        return check_event(node, _EVENTS)

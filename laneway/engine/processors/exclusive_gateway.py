@@ -1,4 +1,14 @@
-"""Exclusive gateways: the first flow whose condition holds, else the default flow."""
+"""Exclusive gateways: the first flow whose condition holds, else the default flow.
+
+Activated, a merge or a single unconditional flow passes the token on; a gateway marked
+`laneway:decision="handler"`, or whose conditions the engine cannot evaluate, asks a decision
+handler (`decision.py`); otherwise the first outgoing flow (in document order) whose condition
+holds is taken, else the default flow. No flow to take, or a condition that fails to evaluate,
+is an incident `CONDITION_ERROR`; resolving it evaluates again. It never joins: each token
+passes on its own.
+
+Deploy: its flows' conditions may be ones the engine cannot evaluate (a handler decides them).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +16,20 @@ from typing import Any
 
 from laneway.engine.behaviours import flow, work
 from laneway.engine.behaviours import variables as vars_
-from laneway.engine.behaviours.registry import processor
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate_condition
 from laneway.engine.processors import decision
+from laneway.engine.processors.base import ElementProcessor
 from laneway.engine.state import ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import FlowNode
 from laneway.records import IncidentType
 
 
-@processor("exclusiveGateway")
-class ExclusiveGatewayProcessor:
+class ExclusiveGatewayProcessor(ElementProcessor):
     """Chooses exactly one outgoing flow (or asks a decision handler to)."""
+
+    decides_conditions = True
 
     def on_activate(
         self, ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None

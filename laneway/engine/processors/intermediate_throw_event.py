@@ -1,19 +1,35 @@
-"""Intermediate throw events: none, signal, escalation, link and message."""
+"""Intermediate throw events: none, signal, escalation, link and message.
+
+Activated by a token, it throws its event and, unless that interrupted it, passes the token on:
+- none: passes straight on;
+- signal: this instance's subscribers get it at once, every other one through a broadcast;
+- escalation: thrown to the nearest catcher (`behaviours.throw`); an interrupting catcher
+  terminates the thrower, otherwise (or uncaught) the token goes on;
+- message: published (`PUBLISH_MESSAGE`), or a job when the element names a job type;
+- link: the token ends here and reappears at the link catch event of the same name in the same
+  scope.
+
+Deploy: triggered by one of these; a link names a link catch event of its scope.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from laneway.engine.behaviours import flow, throw, waits, work
-from laneway.engine.behaviours.registry import processor
 from laneway.engine.context import Processing
+from laneway.engine.processors.base import ElementProcessor, check_event
 from laneway.engine.state import ElementInstance
-from laneway.model import EventKind, FlowNode
+from laneway.model import EventKind, FlowNode, NodeKind, Process
 from laneway.records import Event
 
+_EVENTS = frozenset(
+    {EventKind.NONE, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.LINK, EventKind.ESCALATION}
+)
 
-@processor("intermediateThrowEvent")
-class IntermediateThrowEventProcessor:
+
+class IntermediateThrowEventProcessor(ElementProcessor):
     """Throws its event and, unless something interrupted it, moves on."""
 
     def on_activate(
@@ -21,7 +37,7 @@ class IntermediateThrowEventProcessor:
     ) -> None:
         kind = node.event_kind
         if kind == EventKind.LINK:
-            jump_to_link(ctx, elem, node)
+            _jump_to_link(ctx, elem, node)
             return
         if kind == EventKind.SIGNAL:
             throw.broadcast_signal(ctx, elem, node)
@@ -41,12 +57,29 @@ class IntermediateThrowEventProcessor:
                 return
         flow.complete(ctx, elem)
 
+    def check(self, process: Process, node: FlowNode) -> Iterator[str]:
+        yield from check_event(node, _EVENTS)
+        if node.event_kind == EventKind.LINK:
+            name = _link_name(node)
+            if not any(
+                n.kind == NodeKind.INTERMEDIATE_CATCH_EVENT
+                and n.event_kind == EventKind.LINK
+                and n.parent == node.parent
+                and _link_name(n) == name
+                for n in process.nodes.values()
+            ):
+                yield (f"link throw event names link '{name}', but no link catch event in the "
+                       "same scope has that name")
 
-def jump_to_link(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
-    """A link throw ends here and the token reappears at the catch event of the same name."""
+
+def _link_name(node: FlowNode) -> str:
     ed = node.event_definition
-    name = (ed.link_name if ed else None) or node.name or ""
-    target = ctx.proc.link_targets[(node.parent or "", name)]
+    return (ed.link_name if ed else None) or node.name or ""
+
+
+def _jump_to_link(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
+    """A link throw ends here and the token reappears at the catch event of the same name."""
+    target = ctx.proc.link_targets[(node.parent or "", _link_name(node))]
     scope_key = elem.scope_key
     waits.close_all(ctx, elem)
     ctx.write_element(Event.ELEMENT_COMPLETED, elem, {"key": elem.key})

@@ -1,20 +1,38 @@
 """Multi-instance activities: a body element holds the inner instances, parallel or one
 after another, over a collection or a cardinality, with a completion condition and an
-output collection."""
+output collection.
+
+A token reaching a multi-instance activity activates the body (`on_arrive`; element type
+`multiInstanceBody`, with the activity's id), which evaluates the input collection or the
+cardinality (an error, or more than `MAX_INSTANCES`, is an incident on the body), sets the
+output collection to as many empty slots, opens the activity's boundary events on itself,
+and starts the first inner instance (sequential) or all of them (parallel). Each inner
+instance is the activity itself, with `loopCounter` and the element variable as local
+variables. When an inner instance completes (`on_child_completed`), its output element goes
+into its slot of the output collection; then the completion condition (which sees
+`nrOfInstances`, `nrOfCompletedInstances`, `nrOfActiveInstances`) may end the body early,
+terminating the inner instances still running; otherwise the next one starts (sequential)
+or, after the last, the body completes (`on_complete`), handing the output collection to the
+enclosing scopes and taking the activity's outgoing flows.
+
+Deploy: an input collection or a loop cardinality (`check`, asked for every multi-instance
+activity whatever its kind).
+"""
 
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from laneway.engine.behaviours import flow, waits, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate, evaluate_condition
+from laneway.engine.processors.base import ElementProcessor
 from laneway.engine.state import MI_BODY_KIND, ElementInstance
 from laneway.expr import ExpressionError
-from laneway.model import FlowNode
+from laneway.model import FlowNode, Process
 from laneway.records import Event, IncidentType
 
 MAX_INSTANCES = 10_000
@@ -44,7 +62,50 @@ def _items(ctx: Processing, key: int, node: FlowNode) -> Sequence[Any]:
     return [None] * count
 
 
-def activate_body(ctx: Processing, scope: ElementInstance, node: FlowNode) -> None:
+class MultiInstanceBodyProcessor(ElementProcessor):
+    """The body of a multi-instance activity: starts, collects and completes its inner
+    instances."""
+
+    def on_arrive(
+        self, ctx: Processing, scope: ElementInstance, node: FlowNode,
+        trigger: dict[str, Any] | None,
+    ) -> None:
+        _activate_body(ctx, scope, node)
+
+    def on_complete(
+        self,
+        ctx: Processing,
+        elem: ElementInstance,
+        result: Mapping[str, Any] | None,
+        flows: Sequence[str] | None,
+        trigger: dict[str, Any] | None,
+    ) -> None:
+        node = ctx.proc.node(elem.element_id)
+        _hand_out_collection(ctx, elem, node)
+        flow.leave_element(ctx, elem, node, flows, trigger)
+
+    def on_child_completed(
+        self,
+        ctx: Processing,
+        scope: ElementInstance,
+        child: ElementInstance,
+        node: FlowNode,
+        flows: Sequence[str] | None,
+        trigger: dict[str, Any] | None,
+    ) -> None:
+        # an inner instance: its flows are the body's to take, once the body completes
+        _collect_output(ctx, scope, child, node)
+        ctx.write_element(Event.ELEMENT_COMPLETED, child, {"key": child.key})
+        _on_inner_completed(ctx, scope, node)
+
+    def check(self, process: Process, node: FlowNode) -> Iterator[str]:
+        loop = node.loop
+        if loop is not None and not (loop.collection or loop.cardinality):
+            yield ("multi-instance activity has neither an input collection nor a loop "
+                   "cardinality")
+
+
+def _activate_body(ctx: Processing, scope: ElementInstance, node: FlowNode) -> None:
     """Activate the body and its first (sequential) or every (parallel) inner instance."""
     loop = node.loop
     assert loop is not None
@@ -68,10 +129,10 @@ def activate_body(ctx: Processing, scope: ElementInstance, node: FlowNode) -> No
         flow.complete(ctx, body)
         return
     for index in range(1 if loop.sequential else len(items)):
-        start_inner(ctx, body, node, index, items[index])
+        _start_inner(ctx, body, node, index, items[index])
 
 
-def start_inner(
+def _start_inner(
     ctx: Processing, body: ElementInstance, node: FlowNode, index: int, item: Any
 ) -> None:
     """One inner instance, with `loopCounter` and the element variable set locally."""
@@ -88,7 +149,7 @@ def start_inner(
     flow.run_activation(ctx, inner, node, None)
 
 
-def collect_output(
+def _collect_output(
     ctx: Processing, body: ElementInstance, inner: ElementInstance, node: FlowNode
 ) -> None:
     """Put the inner instance's output element into the body's output collection."""
@@ -111,7 +172,7 @@ def collect_output(
         vars_.set_local(ctx, body, {loop.output_collection: current})
 
 
-def on_inner_completed(ctx: Processing, body: ElementInstance, node: FlowNode) -> None:
+def _on_inner_completed(ctx: Processing, body: ElementInstance, node: FlowNode) -> None:
     """After an inner instance: stop early on the completion condition, start the next one
     (sequential), or complete the body when all are done."""
     loop = node.loop
@@ -148,10 +209,10 @@ def on_inner_completed(ctx: Processing, body: ElementInstance, node: FlowNode) -
                                 stage="complete")
             return
         index = body.mi_started
-        start_inner(ctx, body, node, index, items[index] if index < len(items) else None)
+        _start_inner(ctx, body, node, index, items[index] if index < len(items) else None)
 
 
-def hand_out_collection(ctx: Processing, body: ElementInstance, node: FlowNode) -> None:
+def _hand_out_collection(ctx: Processing, body: ElementInstance, node: FlowNode) -> None:
     """On completion, the output collection goes to the body's enclosing scopes."""
     loop = node.loop
     if loop is None or not loop.output_collection:

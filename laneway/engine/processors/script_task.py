@@ -1,4 +1,11 @@
-"""Script tasks: FEEL scripts run in the engine; any other language becomes a 'script' job."""
+"""Script tasks: FEEL scripts run in the engine; any other language becomes a 'script' job.
+
+Activated, a FEEL script (Zeebe's `zeebe:script`) is evaluated with the variables the task
+sees and the task completes with the value in its result variable (an evaluation error is an
+incident `EXTRACT_VALUE_ERROR`). A script in another language, or a task naming a job type,
+becomes a job for a worker and completes with its answer, like a service task. A task without
+a script passes the token on.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +13,16 @@ from typing import Any
 
 from laneway.engine.behaviours import flow, work
 from laneway.engine.behaviours import variables as vars_
-from laneway.engine.behaviours.registry import processor
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate
+from laneway.engine.processors.base import ElementProcessor
 from laneway.engine.state import ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import Expression, FlowNode
 from laneway.records import IncidentType
 
 
-@processor("scriptTask")
-class ScriptTaskProcessor:
+class ScriptTaskProcessor(ElementProcessor):
     """Evaluates a FEEL script into its result variable, or hands the script to a worker."""
 
     def on_activate(

@@ -1,20 +1,28 @@
-"""Service, send and business-rule tasks: a job of the element's type for a connector."""
+"""Service, send and business-rule tasks: a job of the element's type for a connector.
+
+Activated, the task creates a job (`JOB_CREATED` on `jobs.<type>`): its type is the element's
+(`laneway:type`, Zeebe's task definition, Camunda 7's type or topic), else `service`, `send` or
+`business-rule`, with the variables it sees, its headers, lane and persona. Then it waits:
+`COMPLETE_JOB` completes it with the job's variables; `FAIL_JOB` retries, and at zero retries
+raises an incident `JOB_NO_RETRIES` that, resolved, creates the job again; `THROW_ERROR` throws a
+BPMN error to a boundary event or event subprocess (`handlers/jobs.py`). Leaving the task
+cancels its job.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from laneway.engine.behaviours import work
-from laneway.engine.behaviours.registry import processor
 from laneway.engine.context import Processing
+from laneway.engine.processors.base import ElementProcessor
 from laneway.engine.state import ElementInstance
 from laneway.model import FlowNode
 
 _DEFAULT_TYPES = {"serviceTask": "service", "sendTask": "send", "businessRuleTask": "business-rule"}
 
 
-@processor("serviceTask", "sendTask", "businessRuleTask")
-class ServiceTaskProcessor:
+class ServiceTaskProcessor(ElementProcessor):
     """Creates the job and waits for COMPLETE_JOB, FAIL_JOB or THROW_ERROR."""
 
     def on_activate(

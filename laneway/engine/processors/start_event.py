@@ -1,21 +1,37 @@
-"""Start events: the token passes, carrying the variables of the event that started it."""
+"""Start events: the token passes, carrying the variables of the event that started it.
+
+A none start event starts a scope when the scope starts; a message, timer or signal start of
+the process starts a new instance there (`PUBLISH_MESSAGE`, `BROADCAST_SIGNAL`, the trigger
+service) with the event's variables. Either way what started it is already done, so it passes
+the token on at once. The start event of an event subprocess waits on behalf of the enclosing
+scope; what happens when its event arrives is in `subprocess.py`.
+
+Deploy: a process starts on none, message, timer or signal events; an event subprocess on
+message, timer, signal, error or escalation events; a timer says when.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
-from laneway.engine.behaviours import flow
-from laneway.engine.behaviours.registry import processor
-from laneway.engine.context import Processing
-from laneway.engine.state import ElementInstance
-from laneway.model import FlowNode
+from laneway.engine.processors.base import ElementProcessor, check_timer
+from laneway.model import EventKind, FlowNode, Process
+
+_EVENTS = frozenset({EventKind.NONE, EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL})
+_EVENT_SUBPROCESS_EVENTS = frozenset(
+    {EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL, EventKind.ERROR, EventKind.ESCALATION}
+)
 
 
-@processor("startEvent")
-class StartEventProcessor:
-    """None, message, timer and signal starts alike: what started them is already done."""
+class StartEventProcessor(ElementProcessor):
+    """None, message, timer and signal starts alike: the token passes on (the default)."""
 
-    def on_activate(
-        self, ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None
-    ) -> None:
-        flow.complete(ctx, elem, trigger)
+    def check(self, process: Process, node: FlowNode) -> Iterator[str]:
+        kind = node.event_kind
+        parent = process.nodes.get(node.parent) if node.parent else None
+        if parent is not None and parent.triggered_by_event:
+            if kind not in _EVENT_SUBPROCESS_EVENTS:
+                yield f"an event subprocess cannot start on a {kind.value} event"
+        elif kind not in _EVENTS:
+            yield f"{kind.value} start events are not supported"
+        yield from check_timer(node)

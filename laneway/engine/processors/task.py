@@ -1,21 +1,13 @@
-"""Abstract (plain) tasks and manual tasks: nothing for the engine to do."""
+"""Abstract (plain) tasks and manual tasks: nothing for the engine to do.
+
+Activated, the task passes the token on at once (the default of every processor); like any
+activity it may loop, run as multi-instance and carry boundary events.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from laneway.engine.behaviours import flow
-from laneway.engine.behaviours.registry import processor
-from laneway.engine.context import Processing
-from laneway.engine.state import ElementInstance
-from laneway.model import FlowNode
+from laneway.engine.processors.base import ElementProcessor
 
 
-@processor("task", "manualTask")
-class TaskProcessor:
+class TaskProcessor(ElementProcessor):
     """Passes the token on."""
-
-    def on_activate(
-        self, ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None
-    ) -> None:
-        flow.complete(ctx, elem)
