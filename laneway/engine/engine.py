@@ -5,11 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# imported for their side effect: they register the command handlers
-import laneway.engine.handlers.events
-import laneway.engine.handlers.instances
-import laneway.engine.handlers.jobs
-import laneway.engine.handlers.user_tasks  # noqa: F401
 from laneway.engine.context import Processing
 from laneway.engine.handlers import HANDLERS
 from laneway.engine.processors import ELEMENT_PROCESSORS

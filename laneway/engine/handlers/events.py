@@ -12,7 +12,7 @@ import uuid
 from laneway.engine.behaviours import waits
 from laneway.engine.behaviours.waits import Arrival
 from laneway.engine.context import Processing
-from laneway.engine.handlers._registry import handles, live_instance
+from laneway.engine.handlers._common import live_instance
 from laneway.model import EventKind
 from laneway.records import Command, Event, RejectionType
 
@@ -24,7 +24,6 @@ def started_instance_id(origin: str, process_id: str) -> str:
     return str(uuid.uuid5(_START_NAMESPACE, f"{origin}/{process_id}"))
 
 
-@handles(Command.TRIGGER_TIMER)
 def trigger_timer(ctx: Processing) -> None:
     """A timer fell due."""
     if not live_instance(ctx):
@@ -45,7 +44,6 @@ def trigger_timer(ctx: Processing) -> None:
                                                      timer_fired=timer.fired + 1))
 
 
-@handles(Command.PUBLISH_MESSAGE)
 def publish_message(ctx: Processing) -> None:
     """Correlate a message to one waiting subscription per process, start the processes it
     starts, and keep it for its time to live."""
@@ -98,7 +96,6 @@ def _correlate(
         "correlationKey": correlation, "processId": process_id})
 
 
-@handles(Command.OPEN_MESSAGE_SUBSCRIPTION)
 def open_subscription(ctx: Processing) -> None:
     """The message side learns of a subscription; a buffered message may match at once."""
     v = ctx.cmd.value
@@ -124,7 +121,6 @@ def _retract(ctx: Processing) -> None:
             "correlationKey": v.get("correlationKey"), "processId": v.get("processId")})
 
 
-@handles(Command.RETRACT_CORRELATION)
 def retract_correlation(ctx: Processing) -> None:
     """The message side: a correlation the instance could not take is undone, and the message
     (if still buffered) goes to another subscription of the same process, if one waits."""
@@ -146,7 +142,6 @@ def retract_correlation(ctx: Processing) -> None:
             return
 
 
-@handles(Command.CLOSE_MESSAGE_SUBSCRIPTION)
 def close_subscription(ctx: Processing) -> None:
     """The message side forgets a subscription (nothing to do if it already correlated)."""
     v = ctx.cmd.value
@@ -157,7 +152,6 @@ def close_subscription(ctx: Processing) -> None:
             "instanceId": ctx.cmd.instance_id, "subKey": v["subKey"]})
 
 
-@handles(Command.CORRELATE_MESSAGE)
 def correlate_message(ctx: Processing) -> None:
     """The instance side: the waiting element receives the message."""
     v = ctx.cmd.value
@@ -179,7 +173,6 @@ def correlate_message(ctx: Processing) -> None:
                Arrival(EventKind.MESSAGE, dict(v.get("variables") or {})))
 
 
-@handles(Command.BROADCAST_SIGNAL)
 def broadcast_signal(ctx: Processing) -> None:
     """Send a signal to every subscription (and start the processes it starts)."""
     v = ctx.cmd.value
@@ -205,7 +198,6 @@ def broadcast_signal(ctx: Processing) -> None:
                            "variables": variables})
 
 
-@handles(Command.TRIGGER_SIGNAL)
 def trigger_signal(ctx: Processing) -> None:
     """The instance side of a signal."""
     if not live_instance(ctx):

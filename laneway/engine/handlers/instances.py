@@ -6,7 +6,7 @@ from typing import Any
 
 from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
-from laneway.engine.handlers._registry import handles, live_instance
+from laneway.engine.handlers._common import live_instance
 from laneway.engine.processors import call_activity
 from laneway.engine.repository import RetiredError
 from laneway.engine.state import PROCESS_KIND
@@ -14,7 +14,6 @@ from laneway.model import EventKind, NodeKind
 from laneway.records import Command, Event, IncidentType, RejectionType
 
 
-@handles(Command.START_INSTANCE)
 def start_instance(ctx: Processing) -> None:
     """Create the instance and start it at its none start event (or the one named)."""
     cmd = ctx.cmd
@@ -65,7 +64,6 @@ def start_instance(ctx: Processing) -> None:
     flow.start_scope(ctx, root, "", start=start)
 
 
-@handles(Command.CANCEL_INSTANCE)
 def cancel_instance(ctx: Processing) -> None:
     """Terminate everything in the instance (and its called children)."""
     if not live_instance(ctx):
@@ -74,7 +72,6 @@ def cancel_instance(ctx: Processing) -> None:
     flow.terminate(ctx, inst.elements[inst.root_key])
 
 
-@handles(Command.COMPLETE_CALL_ACTIVITY)
 def complete_call_activity(ctx: Processing) -> None:
     """The child ended: the call activity completes with the child's variables."""
     if not live_instance(ctx):
@@ -115,7 +112,6 @@ def _rethrow(ctx: Processing, kind: EventKind) -> None:
                         "caught, but it was not")
 
 
-@handles(Command.ERROR_NOT_CAUGHT)
 def error_not_caught(ctx: Processing) -> None:
     """No instance up the call chain caught an error: the incident is raised where it was
     thrown, so that resolving it retries the step that threw."""
@@ -135,13 +131,11 @@ def error_not_caught(ctx: Processing) -> None:
                         stage=str(v.get("stage", "activate")))
 
 
-@handles(Command.THROW_ERROR_TO_PARENT)
 def error_from_child(ctx: Processing) -> None:
     """An error the child did not catch, thrown again at its call activity."""
     _rethrow(ctx, EventKind.ERROR)
 
 
-@handles(Command.ESCALATE_TO_PARENT)
 def escalation_from_child(ctx: Processing) -> None:
     """An escalation the child did not catch, thrown again at its call activity."""
     _rethrow(ctx, EventKind.ESCALATION)

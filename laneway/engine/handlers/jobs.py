@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
-from laneway.engine.handlers._registry import command_variables, handles, live_instance
+from laneway.engine.handlers._common import command_variables, live_instance
 from laneway.engine.processors.decision import DECISION_JOB_TYPE
 from laneway.engine.state import ElementInstance, Job
 from laneway.model import EventKind
-from laneway.records import Command, Event, IncidentType, RejectionType
+from laneway.records import Event, IncidentType, RejectionType
 
 
 def _job(ctx: Processing, decision: bool = False) -> tuple[Job, ElementInstance] | None:
@@ -32,7 +32,6 @@ def _job(ctx: Processing, decision: bool = False) -> tuple[Job, ElementInstance]
     return job, ctx.inst.elements[job.element_key]
 
 
-@handles(Command.COMPLETE_JOB)
 def complete_job(ctx: Processing) -> None:
     """A connector finished: the element completes with the job's result."""
     found = _job(ctx)
@@ -45,7 +44,6 @@ def complete_job(ctx: Processing) -> None:
     flow.complete(ctx, elem, variables)
 
 
-@handles(Command.FAIL_JOB)
 def fail_job(ctx: Processing) -> None:
     """A connector failed: retry with fewer retries, or raise an incident at zero."""
     found = _job(ctx)
@@ -65,7 +63,6 @@ def fail_job(ctx: Processing) -> None:
                             job_key=job.key, stage="job")
 
 
-@handles(Command.THROW_ERROR)
 def throw_error(ctx: Processing) -> None:
     """A connector raised a BPMN error: caught by a boundary event or event subprocess if one
     matches, else an incident."""
@@ -86,7 +83,6 @@ def throw_error(ctx: Processing) -> None:
                             "was not caught", job_key=job.key, stage="job")
 
 
-@handles(Command.SUBMIT_DECISION)
 def submit_decision(ctx: Processing) -> None:
     """A decision handler named the gateway's flows to take."""
     found = _job(ctx, decision=True)
@@ -114,7 +110,6 @@ def submit_decision(ctx: Processing) -> None:
     flow.complete(ctx, elem, flows=chosen)
 
 
-@handles(Command.RESOLVE_INCIDENT)
 def resolve_incident(ctx: Processing) -> None:
     """Pick up where the incident stopped: retry the job, or run the element's step again."""
     if not live_instance(ctx):

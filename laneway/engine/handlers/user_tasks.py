@@ -15,10 +15,10 @@ from typing import Any
 from laneway.engine.behaviours import flow, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
-from laneway.engine.handlers._registry import command_variables, handles, live_instance
+from laneway.engine.handlers._common import command_variables, live_instance
 from laneway.engine.state import UserTask
 from laneway.engine.user_tasks import refusal
-from laneway.records import Command, Event, PrincipalKind, RejectionType
+from laneway.records import Event, PrincipalKind, RejectionType
 
 
 def _task(ctx: Processing) -> UserTask | None:
@@ -69,7 +69,6 @@ def _owned(ctx: Processing, task: UserTask, doing: str) -> bool:
     return False
 
 
-@handles(Command.CLAIM_USER_TASK)
 def claim_user_task(ctx: Processing) -> None:
     """A person takes the task: from now on only they may complete it. Claiming a task one
     already owns is accepted again (USER_TASK_CLAIMED once more), so a retried claim gets an
@@ -88,7 +87,6 @@ def claim_user_task(ctx: Processing) -> None:
                       {"key": task.key, "claimant": ctx.cmd.principal.id})
 
 
-@handles(Command.UNCLAIM_USER_TASK)
 def unclaim_user_task(ctx: Processing) -> None:
     """The claimant gives the task back to its lane (a static assignee stays)."""
     task = _permitted(ctx)
@@ -104,7 +102,6 @@ def unclaim_user_task(ctx: Processing) -> None:
                       {"key": task.key, "claimant": task.claimant})
 
 
-@handles(Command.COMPLETE_USER_TASK)
 def complete_user_task(ctx: Processing) -> None:
     """A person completed a task: the element completes with the result."""
     task = _permitted(ctx)
@@ -118,7 +115,6 @@ def complete_user_task(ctx: Processing) -> None:
     flow.complete(ctx, elem, variables)
 
 
-@handles(Command.ESCALATE_USER_TASK)
 def escalate_user_task(ctx: Processing) -> None:
     """An overdue task is escalated once; a task naming `laneway:escalationConnector` also
     gets a notification job for that connector, which nothing waits on."""

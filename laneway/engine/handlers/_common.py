@@ -1,22 +1,9 @@
-"""The table from command intent to handler."""
+"""Checks the command handlers share before they act."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from laneway.engine.context import Processing
-from laneway.records import Command, RejectionType
-
-Handler = Callable[[Processing], None]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(intent: Command) -> Callable[[Handler], Handler]:
-    """Register a handler for a command intent."""
-    def register(fn: Handler) -> Handler:
-        HANDLERS[intent.value] = fn
-        return fn
-    return register
+from laneway.records import RejectionType
 
 
 def live_instance(ctx: Processing) -> bool:
