@@ -99,7 +99,8 @@ def submit_decision(ctx: Processing) -> None:
         ctx.reject(f"Expected outgoing flows of '{node.id}', but got {unknown}",
                    RejectionType.INVALID_ARGUMENT)
         return
-    if node.kind.value == "exclusiveGateway" and len(flows) != 1:
+    wanted = ctx.processors[node.kind].decided_flows
+    if wanted is not None and len(flows) != wanted:
         ctx.reject(f"Expected exactly one flow for exclusive gateway '{node.id}', but got "
                    f"{len(flows)}", RejectionType.INVALID_ARGUMENT)
         return
@@ -132,7 +133,7 @@ def resolve_incident(ctx: Processing) -> None:
                         retries=retries if isinstance(retries, int) and retries > 0 else 1)
     elif incident.stage == "complete":
         flow.complete(ctx, elem)
-    elif elem.kind == "multiInstanceBody":
+    elif not ctx.processors[elem.kind].reactivates_on_resolve:
         ctx.reject("Expected an incident that can be retried; cancel the instance instead",
                    RejectionType.INVALID_STATE)
     else:

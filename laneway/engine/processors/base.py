@@ -39,6 +39,11 @@ class ElementProcessor:
     #: an exclusive or inclusive gateway may hand the conditions of its outgoing flows to a
     #: decision handler, so the deploy check lets them be conditions the engine cannot evaluate
     decides_conditions: ClassVar[bool] = False
+    #: how many flows a decision handler may choose for this gateway (None: any non-empty set)
+    decided_flows: ClassVar[int | None] = None
+    #: whether an incident at activation is resolved by running the activation again (a
+    #: multi-instance body cannot: its inner instances have started; cancel the instance)
+    reactivates_on_resolve: ClassVar[bool] = True
 
     def on_arrive(
         self, ctx: Processing, scope: ElementInstance, node: FlowNode,

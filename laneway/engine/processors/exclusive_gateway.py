@@ -30,6 +30,7 @@ class ExclusiveGatewayProcessor(ElementProcessor):
     """Chooses exactly one outgoing flow (or asks a decision handler to)."""
 
     decides_conditions = True
+    decided_flows = 1
 
     def on_activate(
         self, ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None

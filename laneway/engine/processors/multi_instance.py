@@ -66,6 +66,8 @@ class MultiInstanceBodyProcessor(ElementProcessor):
     """The body of a multi-instance activity: starts, collects and completes its inner
     instances."""
 
+    reactivates_on_resolve = False
+
     def on_arrive(
         self, ctx: Processing, scope: ElementInstance, node: FlowNode,
         trigger: dict[str, Any] | None,
