@@ -69,11 +69,6 @@ class Codec:
         """The codec of the schemas in a folder (default: `schemas/`)."""
         return cls(load(directory))
 
-    @property
-    def families(self) -> list[str]:
-        """The families with a current schema."""
-        return sorted(self._current)
-
     def current(self, family: str) -> SchemaVersion:
         """The schema a family is written with."""
         try:

@@ -22,11 +22,6 @@ class ProcessingResult:
     events: list[Record]
     commands: list[Record]
 
-    @property
-    def rejected(self) -> Record | None:
-        """The rejection, when the command was refused."""
-        return next((r for r in self.events if r.kind == RecordKind.REJECTION), None)
-
 
 class Engine:
     """Processes commands against the state it owns."""

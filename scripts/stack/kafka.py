@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import uuid
-from pathlib import Path
 
 from scripts.stack.config import Settings, StackError
 from scripts.stack.proc import (
@@ -351,7 +350,3 @@ def _java_major(java: str) -> int:
         return 0
     major = int(match.group(1))
     return int(match.group(2) or 0) if major == 1 else major
-
-
-def remove_data(settings: Settings) -> None:
-    shutil.rmtree(Path(settings.state_dir) / "kafka", ignore_errors=True)

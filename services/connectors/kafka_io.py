@@ -42,11 +42,6 @@ class AsyncProducer:
         while not self._stop.is_set():
             self._producer.poll(0.05)  # runs the delivery callbacks
 
-    async def send_once(self, topic: str, key: str, value: bytes,
-                        headers: Sequence[tuple[str, str | bytes | None]] | None = None) -> None:
-        """Produce and wait for the delivery report; raises KafkaException on failure."""
-        await self._send_with(self._producer.current, topic, key, value, headers)
-
     async def _send_with(self, producer: Producer, topic: str, key: str, value: bytes,
                          headers: Sequence[tuple[str, str | bytes | None]] | None) -> None:
         future: asyncio.Future[None] = self._loop.create_future()

@@ -84,11 +84,6 @@ class EngineLoop:
         signal handler)."""
         self._stop.set()
 
-    @property
-    def stopping(self) -> bool:
-        """Whether `stop` was called."""
-        return self._stop.is_set()
-
     def run(self) -> None:
         """Connect, run until stopped, and close every client, whatever happens."""
         s = self.settings
