@@ -1,4 +1,5 @@
-"""PostgreSQL for the audit service: connections on its schema, waiting at start, migrations.
+"""PostgreSQL for the audit service: connections on its schema and its migrations (the bounded
+wait at start is the kit's, through `laneway.db.prepare_database`).
 
 Its migrations are recorded in `audit_schema_migrations` (`laneway.db.apply_migrations`).
 """
@@ -11,24 +12,15 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from laneway.db import (
-    DatabaseUnavailable,
-    apply_migrations,
-    connect,
-    connect_kwargs,
-    ensure_schema,
-    wait_for_database,
-)
+from laneway.db import apply_migrations, connect, connect_kwargs, ensure_schema
 
 __all__ = [
     "MIGRATIONS_DIR",
-    "DatabaseUnavailable",
     "connect",
     "connect_kwargs",
     "ensure_schema",
     "migrate",
     "open_pool",
-    "wait_for_database",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

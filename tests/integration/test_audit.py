@@ -35,19 +35,20 @@ from laneway.bpmn import LANEWAY_NS, parse
 from laneway.codec import encode_record, read_dead_letter_headers
 from laneway.engine import DefinitionRepository
 from laneway.engine.runner import Answers, LocalRunner
+from laneway.health import HealthChecks
 from laneway.kafka import consumer_config, producer_config
 from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind
 from laneway.service_schemas import schema_name
 from laneway.topics import Topics
-from laneway.web.health import HealthChecks
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
 from services.audit.app import create_app
 from services.audit.chain import verify_chain
 from services.audit.db import connect, ensure_schema, migrate, open_pool
 from services.audit.deps import AuditDeps
+from services.audit.metrics import SinkMetrics
 from services.audit.queries import rows
-from services.audit.sink import AuditSink, SinkMetrics
+from services.audit.sink import AuditSink
 from tests.auth import auth_header, verifier
 
 pytestmark = pytest.mark.integration
@@ -277,7 +278,7 @@ def env(stack: Connections) -> Iterator[Env]:
     thread = threading.Thread(target=sink.run, name="audit-sink", daemon=True)
     thread.start()
     pool = open_pool(stack.database_url, schema)
-    app = create_app(verifier(), HealthChecks("audit"), [], AuditDeps(pool))
+    app = create_app(verifier(), HealthChecks("audit"), CollectorRegistry(), AuditDeps(pool))
     producer = Producer(producer_config(stack.kafka_bootstrap_servers))
     try:
         yield Env(stack, topics, schema, sink, metrics, TestClient(app, headers=AUDITOR),
