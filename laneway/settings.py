@@ -160,8 +160,9 @@ def positive_float(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def database_schema(env: Mapping[str, str]) -> str | None:
-    """The PostgreSQL schema the services' tables live in (`LANEWAY_DB_SCHEMA`), None for the
-    connection's default search path. Services sharing a database use the same one."""
+    """The base of the services' PostgreSQL schemas (`LANEWAY_DB_SCHEMA`), None when unset.
+    Each service keeps its tables in a schema of its own named from it
+    (`laneway.service_schemas.service_schema`: `<base>_<service>`, or the service's name)."""
     schema = env.get("LANEWAY_DB_SCHEMA", "").strip() or None
     if schema is not None and not _SCHEMA_NAME.match(schema):
         raise SettingsError(

@@ -1,4 +1,5 @@
-"""PostgreSQL: the connection pool, the migrations, and waiting for the server at start.
+"""PostgreSQL for the definitions service: the connection pool and the migrations (the bounded
+wait for the server at start is the kit's, `laneway.service.wait_for_postgres`).
 
 Its migrations are recorded in `schema_migrations` (`laneway.db.apply_migrations`).
 """
@@ -9,16 +10,10 @@ from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
-from laneway.db import (
-    DatabaseUnavailable,
-    apply_migrations,
-    connect_kwargs,
-    ensure_schema,
-    wait_for_database,
-)
+from laneway.db import apply_migrations, connect_kwargs, ensure_schema
 from services.definitions.settings import DefinitionsSettings
 
-__all__ = ["MIGRATIONS_DIR", "DatabaseUnavailable", "migrate", "open_pool", "wait_for_database"]
+__all__ = ["MIGRATIONS_DIR", "migrate", "open_pool"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number: the lock only has to be the same for every replica of this service.
