@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
 from laneway.service.waits import wait_for_postgres
 
@@ -25,6 +26,7 @@ __all__ = [
     "connect",
     "connect_kwargs",
     "ensure_schema",
+    "open_pool",
     "prepare_database",
     "table_check",
 ]
@@ -45,6 +47,16 @@ def connect(database_url: str, schema: str | None, *, autocommit: bool = False
             ) -> psycopg.Connection[Any]:
     """One connection with `schema` first on the search path."""
     return psycopg.connect(database_url, autocommit=autocommit, **connect_kwargs(schema))
+
+
+def open_pool(database_url: str, schema: str | None, *, max_size: int = 5,
+              timeout_s: float = 30.0) -> ConnectionPool:
+    """An open pool on `schema` (one connection at least, waiting at most `timeout_s` for
+    it), for a service's HTTP routes."""
+    pool = ConnectionPool(database_url, min_size=1, max_size=max_size,
+                          kwargs=connect_kwargs(schema), open=False, name=schema or "public")
+    pool.open(wait=True, timeout=timeout_s)
+    return pool
 
 
 def apply_migrations(conn: psycopg.Connection[Any], directory: Path, *, table: str,

@@ -13,14 +13,16 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from laneway.service.signals import StopSignal
+from laneway.settings import Settings
 
-__all__ = ["HttpServer", "HttpServerError"]
+__all__ = ["HttpServer", "HttpServerError", "serving"]
 
 
 class HttpServerError(RuntimeError):
@@ -71,3 +73,15 @@ class HttpServer:
 
     def _exit(self) -> None:
         self._server.should_exit = True
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI, settings: Settings, stop: StopSignal) -> Iterator[HttpServer]:
+    """Serve `app` in a thread on the service's host and port while the block runs (and
+    from the stop signal on, no longer); stopped, its port released, on the way out."""
+    server = HttpServer(app, settings.http_host, settings.http_port, stop)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

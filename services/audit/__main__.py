@@ -18,15 +18,14 @@ from contextlib import ExitStack
 
 from confluent_kafka import Consumer
 
-from laneway.auth import AuthSettings, KeySourceError, TokenVerifier
-from laneway.db import prepare_database, table_check
+from laneway.auth.http import verifier_at_start
+from laneway.db import open_pool, prepare_database, table_check
 from laneway.kafka import RenewingProducer, consumer_config, producer_config
 from laneway.service import Running, run_service, wait_for_kafka
-from laneway.settings import SettingsError
 from laneway.topics import Topics
-from laneway.web.server import HttpServer
+from laneway.web.server import serving
 from services.audit.app import create_app
-from services.audit.db import connect, migrate, open_pool
+from services.audit.db import connect, migrate
 from services.audit.deps import AuditDeps
 from services.audit.metrics import InstanceMetrics, SinkMetrics
 from services.audit.projection import InstanceProjection
@@ -57,17 +56,10 @@ def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> 
 def run(settings: AuditSettings, service: Running) -> int:
     """Serve the routes at once; wait for the database and Kafka, start the projection and
     run the sink until the stop signal."""
-    try:
-        # a JWKS file is read now: a missing or malformed one stops the start, not a request
-        verifier = TokenVerifier(AuthSettings.from_env())
-    except KeySourceError as error:
-        raise SettingsError(str(error)) from error
     common = settings.common
-    app = create_app(verifier, service.health)
+    app = create_app(verifier_at_start(), service.health)
     with ExitStack() as closing:
-        server = HttpServer(app, settings.http_host, common.http_port, service.stop)
-        server.start()
-        closing.callback(server.stop)
+        server = closing.enter_context(serving(app, common, service.stop))
         timeout = common.startup_timeout_s
         prepare_database(common.database_url, settings.database_schema, migrate, timeout)
         wait_for_kafka(common.kafka_bootstrap_servers, timeout)
@@ -82,20 +74,15 @@ def run(settings: AuditSettings, service: Running) -> int:
             topics = Topics(common.topic_prefix)
             projection = InstanceProjection(
                 lambda: connect(common.database_url, settings.database_schema),
-                common.kafka_bootstrap_servers,
-                                            topics.state, settings.projection_group,
-                                            InstanceMetrics.default(), dlq_topic=topics.dlq)
+                common.kafka_bootstrap_servers, topics.state, settings.projection_group,
+                InstanceMetrics.default(), dlq_topic=topics.dlq)
             projection.start()
             closing.callback(projection.stop)
             service.health.add_check("projection", projection.problem)
-        service.health.add_check("database", table_check(
-            common.database_url, settings.database_schema, "audit_log"))
-        service.health.add_check("consumer", sink.health)
-        service.health.started()
         _log.info("audit sink consuming %s as group %s; routes on http://%s:%d",
-                  sink.events_topic, settings.group, settings.http_host, common.http_port)
-        sink.run()
-    return 0
+                  sink.events_topic, settings.group, common.http_host, common.http_port)
+        return service.run_loop(sink, {"database": table_check(
+            common.database_url, settings.database_schema, "audit_log")})
 
 
 def main() -> int:

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
-from laneway.db import apply_migrations, connect, connect_kwargs, ensure_schema
+from laneway.db import apply_migrations, connect, connect_kwargs, ensure_schema, open_pool
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -26,15 +25,6 @@ __all__ = [
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number, distinct from the other services' locks: only audit replicas share it.
 _MIGRATION_LOCK = 0x41554454  # "AUDT"
-
-
-def open_pool(database_url: str, schema: str | None, *, max_size: int = 5,
-              timeout_s: float = 30.0) -> ConnectionPool:
-    """An open pool on the audit schema, for the HTTP routes (`app.state.audit_pool`)."""
-    pool = ConnectionPool(database_url, min_size=1, max_size=max_size,
-                          kwargs=connect_kwargs(schema), open=False, name="audit")
-    pool.open(wait=True, timeout=timeout_s)
-    return pool
 
 
 def migrate(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> list[str]:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from laneway.auth import KeySourceError, TokenVerifier
+from laneway.auth.http import verifier_at_start
 from laneway.service import Running, run_service
-from laneway.settings import SettingsError
 from laneway.web.server import HttpServer
 from services.definitions.app import create_app
 from services.definitions.metrics import DefinitionsMetrics
@@ -26,18 +25,15 @@ _log = logging.getLogger("services.definitions")
 
 def run(settings: DefinitionsSettings, service: Running) -> int:
     """Start the parts, serve until the stop signal, close the parts."""
-    try:
-        # a JWKS file is read now: a missing or malformed one stops the start, not a request
-        verifier = TokenVerifier(settings.auth)
-    except KeySourceError as error:
-        raise SettingsError(str(error)) from error
+    verifier = verifier_at_start(settings.auth)
     _log.info("verifying bearer tokens with the %s", settings.auth.source)
     with running(settings, DefinitionsMetrics.default()) as deps:
         app = create_app(settings, deps, verifier, service.health)
-        server = HttpServer(app, settings.http_host, settings.common.http_port, service.stop,
+        server = HttpServer(app, settings.common.http_host, settings.common.http_port,
+                            service.stop,
                             graceful_s=10, proxy_headers=True,
                             forwarded_allow_ips=settings.trusted_proxies)
-        _log.info("serving the definitions routes on http://%s:%d", settings.http_host,
+        _log.info("serving the definitions routes on http://%s:%d", settings.common.http_host,
                   settings.common.http_port)
         server.serve()
     return 0

@@ -18,15 +18,15 @@ from contextlib import ExitStack
 from confluent_kafka import Consumer
 from psycopg_pool import ConnectionPool
 
-from laneway.auth import AuthSettings, KeySourceError, TokenVerifier
-from laneway.db import connect_kwargs, prepare_database, table_check
+from laneway import db
+from laneway.auth.http import verifier_at_start
+from laneway.db import prepare_database, table_check
 from laneway.kafka import RenewingProducer, consumer_config, producer_config
 from laneway.publisher import Publisher
 from laneway.service import Running, run_service, wait_for_kafka
-from laneway.settings import SettingsError
 from laneway.shared_reads import FormSchemas
 from laneway.topics import Topics
-from laneway.web.server import HttpServer
+from laneway.web.server import serving
 from services.worklist.app import create_app
 from services.worklist.consumer import TaskConsumer
 from services.worklist.db import connect, migrate
@@ -57,27 +57,18 @@ def build_consumer(settings: WorklistSettings, stop: threading.Event | None = No
 
 def open_pool(settings: WorklistSettings) -> ConnectionPool:
     """An open pool on the worklist's schema, for the task routes."""
-    pool = ConnectionPool(settings.common.database_url, min_size=1, max_size=settings.pool_size,
-                          kwargs=connect_kwargs(settings.database_schema), open=False,
-                          name="worklist")
-    pool.open(wait=True, timeout=settings.common.startup_timeout_s)
-    return pool
+    return db.open_pool(settings.common.database_url, settings.database_schema,
+                        max_size=settings.pool_size,
+                        timeout_s=settings.common.startup_timeout_s)
 
 
 def run(settings: WorklistSettings, service: Running) -> int:
     """Serve the routes at once; wait for the database and Kafka, start the SLA loop and run
     the projection until the stop signal."""
-    try:
-        # a JWKS file is read now: a missing or malformed one stops the start, not a request
-        verifier = TokenVerifier(AuthSettings.from_env())
-    except KeySourceError as error:
-        raise SettingsError(str(error)) from error
     common = settings.common
-    app = create_app(verifier, service.health)
+    app = create_app(verifier_at_start(), service.health)
     with ExitStack() as closing:
-        server = HttpServer(app, settings.http_host, common.http_port, service.stop)
-        server.start()
-        closing.callback(server.stop)
+        server = closing.enter_context(serving(app, common, service.stop))
         prepare_database(common.database_url, settings.database_schema, migrate,
                          common.startup_timeout_s)
         wait_for_kafka(common.kafka_bootstrap_servers, common.startup_timeout_s)
@@ -102,15 +93,10 @@ def run(settings: WorklistSettings, service: Running) -> int:
         sla_thread.start()
         closing.callback(sla_thread.join, timeout=15)
         closing.callback(service.stop.set)  # first on the way out, whatever ended the run
-        service.health.add_check("database", table_check(
-            common.database_url, settings.database_schema, "tasks"))
-        service.health.add_check("consumer", consumer.health)
-        service.health.add_check("sla", sla.health)
-        service.health.started()
         _log.info("worklist consuming %s as group %s; task routes on http://%s:%d",
-                  consumer.events_topic, settings.group, settings.http_host, common.http_port)
-        consumer.run()
-    return 0
+                  consumer.events_topic, settings.group, common.http_host, common.http_port)
+        return service.run_loop(consumer, {"sla": sla.health, "database": table_check(
+            common.database_url, settings.database_schema, "tasks")})
 
 
 def main() -> int:

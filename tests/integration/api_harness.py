@@ -221,9 +221,8 @@ def _audit(environ: Mapping[str, str], stack: ExitStack) -> AuditParts:
     if settings.projection_enabled:
         projection = InstanceProjection(
             lambda: audit_db.connect(common.database_url, settings.database_schema),
-            common.kafka_bootstrap_servers,
-                                        Topics(common.topic_prefix).state,
-                                        settings.projection_group, metrics)
+            common.kafka_bootstrap_servers, Topics(common.topic_prefix).state,
+            settings.projection_group, metrics)
         projection.start()
         stack.callback(projection.stop)
     return AuditParts(settings, AuditDeps(pool), metrics, projection)

@@ -569,8 +569,7 @@ def test_a_replayed_older_snapshot_does_not_overwrite_a_newer_one(api: Api) -> N
     metrics = InstanceMetrics(CollectorRegistry())
     replay = InstanceProjection(
         lambda: connect(api.conns.database_url, api.audit.settings.database_schema),
-        bootstrap, api.topics.state,
-                                unique_name("test.replay"), metrics)
+        bootstrap, api.topics.state, unique_name("test.replay"), metrics)
     replay.start()
     try:
         wait_until(lambda: snapshots_read(metrics, "stale") >= len(snapshots), timeout=60,
