@@ -46,7 +46,8 @@ from laneway.records import Record  # noqa: E402
 from laneway.settings import Settings  # noqa: E402
 from laneway.topics import Topics  # noqa: E402
 from services.audit.db import connect, ensure_schema, migrate  # noqa: E402
-from services.audit.sink import AuditSink, SinkMetrics  # noqa: E402
+from services.audit.metrics import SinkMetrics  # noqa: E402
+from services.audit.sink import AuditSink  # noqa: E402
 
 PROCESS = f"""<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:laneway="{LANEWAY_NS}"

@@ -222,7 +222,10 @@ class LoopStopped(Exception):
 class ProjectionMetrics(Metrics):
     """The loop's metrics, named after the projection (`<prefix>_batch_size`, ...)."""
 
-    def __init__(self, prefix: str, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, prefix: str, registry: CollectorRegistry | None = None, *,
+                 lag: str = "consumer_lag") -> None:
+        """`lag` names the lag gauge after the prefix (a projection whose gauge had another
+        name before the kit keeps it, so its dashboards keep working)."""
         super().__init__(registry)
         r = self.registry
         self.batch_size = Histogram(
@@ -233,7 +236,7 @@ class ProjectionMetrics(Metrics):
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0), registry=r)
         self.dead_letters = PromCounter(f"{prefix}_dead_letters",
                                         "Records sent to the dead-letter topic", registry=r)
-        self.consumer_lag = Gauge(f"{prefix}_consumer_lag",
+        self.consumer_lag = Gauge(f"{prefix}_{lag}",
                                   "Records on the assigned partitions not consumed yet",
                                   registry=r)
         self.assigned_partitions = Gauge(f"{prefix}_assigned_partitions",

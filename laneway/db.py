@@ -1,5 +1,6 @@
 """PostgreSQL basics every service with tables shares: its schema on the search path, the
-schema created when missing, waiting for the server at start, and applying its migrations.
+schema created when missing, applying its migrations, and (with the kit's bounded
+`wait_for_postgres`) what a service does with them at start (`prepare_database`).
 
 Each service keeps its migrations as `migrations/NNN_name.sql`, applied in name order, each in
 its own transaction and recorded in a table of that service's own (so services sharing a schema
@@ -16,18 +17,18 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
-from laneway.service.waits import DatabaseUnavailable, wait_for_postgres
+from laneway.service.waits import wait_for_postgres
 
 __all__ = [
-    "DatabaseUnavailable",
     "apply_migrations",
     "connect",
     "connect_kwargs",
     "ensure_schema",
+    "open_pool",
     "prepare_database",
     "table_check",
-    "wait_for_database",
 ]
 
 _log = logging.getLogger(__name__)
@@ -46,6 +47,16 @@ def connect(database_url: str, schema: str | None, *, autocommit: bool = False
             ) -> psycopg.Connection[Any]:
     """One connection with `schema` first on the search path."""
     return psycopg.connect(database_url, autocommit=autocommit, **connect_kwargs(schema))
+
+
+def open_pool(database_url: str, schema: str | None, *, max_size: int = 5,
+              timeout_s: float = 30.0) -> ConnectionPool:
+    """An open pool on `schema` (one connection at least, waiting at most `timeout_s` for
+    it), for a service's HTTP routes."""
+    pool = ConnectionPool(database_url, min_size=1, max_size=max_size,
+                          kwargs=connect_kwargs(schema), open=False, name=schema or "public")
+    pool.open(wait=True, timeout=timeout_s)
+    return pool
 
 
 def apply_migrations(conn: psycopg.Connection[Any], directory: Path, *, table: str,
@@ -84,17 +95,12 @@ def ensure_schema(database_url: str, schema: str | None) -> None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
-wait_for_database = wait_for_postgres
-"""The kit's bounded wait for PostgreSQL (`laneway.service.waits.wait_for_postgres`), under the
-name the services import from here."""
-
-
 def prepare_database(database_url: str, schema: str | None,
                      migrate: Callable[[psycopg.Connection[Any]], list[str]],
                      timeout_s: float) -> list[str]:
     """What a service with tables does at start: wait (bounded) for PostgreSQL, create its
     schema if missing, apply its migrations; the names applied now."""
-    wait_for_database(database_url, timeout_s)
+    wait_for_postgres(database_url, timeout_s)
     ensure_schema(database_url, schema)
     with connect(database_url, schema) as conn:
         return migrate(conn)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from laneway.codec import DefinitionRecord, encode_definition, encode_record
-from laneway.kafka import producer_config
+from laneway.kafka import RenewingProducer, producer_config
 from laneway.records import Record
 from laneway.topics import Topics, is_broadcast
 
@@ -29,10 +29,6 @@ _log = logging.getLogger(__name__)
 class PublishError(RuntimeError):
     """Kafka did not acknowledge a record in time. Retryable: the same request again is safe
     (deploys are idempotent; a command is a new command)."""
-
-
-class KafkaUnavailable(RuntimeError):
-    """Kafka did not answer within the startup bound. Retryable: start again later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +53,10 @@ class Publisher:
         # not delivered minutes later behind the caller's back (unless the broker wrote it
         # and only the acknowledgement was lost)
         config["message.timeout.ms"] = max(1000, int(timeout_s * 1000))
-        self._config = config
-        self._producer = Producer(config)
-        self._renewing = threading.Lock()
+        self._make = lambda: Producer(config)
+        # replaced when it turns fatal (laneway.kafka.RenewingProducer), so the caller's
+        # retry after a 503 goes through a fresh one
+        self._renewing = RenewingProducer(self._make)
         # one thread serves every delivery report; a request waits only for its own records
         # (a flush per request would also wait for every other request's)
         self._closing = threading.Event()
@@ -97,25 +94,23 @@ class Publisher:
         """Deliver what is still queued (bounded)."""
         self._closing.set()
         self._poller.join()
-        left = self._producer.flush(timeout_s)
+        left = self._renewing.flush(timeout_s)
         if left:
             _log.warning("%d records were not delivered before closing", left)
 
+    @property
+    def _producer(self) -> Producer:
+        """The producer in use now."""
+        return self._renewing.current
+
+    @_producer.setter
+    def _producer(self, producer: Producer) -> None:
+        # a test puts a stand-in here (a producer gone fatal) to see it renewed
+        self._renewing = RenewingProducer(self._make, producer)
+
     def _serve_reports(self) -> None:
         while not self._closing.is_set():
-            self._producer.poll(0.05)
-
-    def _renew(self, broken: Producer, err: KafkaError) -> None:
-        """An idempotent producer can turn fatal (the broker lost the state behind its
-        sequence numbers, e.g. after a restart); it refuses every record from then on. Replace
-        it, once, so the caller's retry (it got a 503) goes through a fresh one."""
-        with self._renewing:
-            if self._producer is not broken:
-                return  # another request already replaced it
-            _log.error("the Kafka producer failed for good (%s); starting a new one", err)
-            self._producer = Producer(self._config)
-        broken.purge()
-        broken.poll(0)  # the purged records' reports: their requests answer 503 now
+            self._renewing.poll(0.05)
 
     def _send(self, items: Sequence[tuple[str, str, bytes]]) -> list[Delivered]:
         results: list[Delivered | KafkaError | None] = [None] * len(items)
@@ -138,9 +133,7 @@ class Publisher:
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     time.sleep(0.05)
                 except KafkaException as exc:
-                    err = exc.args[0] if exc.args else None
-                    if isinstance(err, KafkaError) and err.fatal():
-                        self._renew(producer, err)
+                    self._renewing.renew_if_fatal(producer, exc)
                     raise PublishError(f"Expected Kafka to take a record for {topic}, but the "
                                        f"producer refused it: {exc}") from exc
         # a little past message.timeout.ms, so every record has its definitive report
@@ -152,7 +145,8 @@ class Publisher:
                   if not isinstance(r, Delivered)]
         fatal = next((r for _, _, r in failed if isinstance(r, KafkaError) and r.fatal()), None)
         if fatal is not None:
-            self._renew(producer, fatal)
+            # the purged records' reports answer their requests 503 now
+            self._renewing.renew_if_fatal(producer, fatal)
         if failed:
             topic, key, err = failed[0]
             raise PublishError(f"Expected Kafka to acknowledge {len(items)} record(s), but "
@@ -160,17 +154,3 @@ class Publisher:
                                f"{err or 'timed out'}")
         return [r for r in results if isinstance(r, Delivered)]
 
-
-def wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
-    """Return once a broker answers; raise KafkaUnavailable after `timeout_s`."""
-    producer = Producer({"bootstrap.servers": bootstrap, "log_level": 0})
-    deadline = time.monotonic() + timeout_s
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            producer.list_topics(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
-            return
-        except KafkaException as exc:
-            last = exc
-    raise KafkaUnavailable(f"Expected Kafka at {bootstrap} to answer within {timeout_s:.0f}s, "
-                           f"but it did not: {last}")

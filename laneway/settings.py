@@ -14,15 +14,18 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 __all__ = [
     "DEFAULT_PORTS",
+    "ProjectionKnobs",
     "Settings",
     "SettingsError",
     "configure_logging",
     "database_schema",
     "positive_float",
     "positive_int",
+    "projection_knobs",
 ]
 
 # The local stack's addresses (scripts/stack/config.py), so `make up` needs no settings.
@@ -160,11 +163,41 @@ def positive_float(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def database_schema(env: Mapping[str, str]) -> str | None:
-    """The PostgreSQL schema the services' tables live in (`LANEWAY_DB_SCHEMA`), None for the
-    connection's default search path. Services sharing a database use the same one."""
+    """The base of the services' PostgreSQL schemas (`LANEWAY_DB_SCHEMA`), None when unset.
+    Each service keeps its tables in a schema of its own named from it
+    (`laneway.service_schemas.service_schema`: `<base>_<service>`, or the service's name)."""
     schema = env.get("LANEWAY_DB_SCHEMA", "").strip() or None
     if schema is not None and not _SCHEMA_NAME.match(schema):
         raise SettingsError(
             f"Expected LANEWAY_DB_SCHEMA to be a lower-case SQL identifier, but got {schema!r}"
         )
     return schema
+
+
+class ProjectionKnobs(TypedDict):
+    """The settings of a service's consume-and-project loop (`laneway.consuming`), read the
+    same way for each (`projection_knobs`); a service's settings take them as fields."""
+
+    group: str
+    """The consumer group (`LANEWAY_<SERVICE>_GROUP`, default `<prefix><service>`)."""
+    batch_size: int
+    """Most records in one database transaction (`LANEWAY_<SERVICE>_BATCH_SIZE`)."""
+    poll_timeout_s: float
+    """How long one poll waits for records (`LANEWAY_<SERVICE>_POLL_S`, default 0.2): the
+    bound on shutdown latency and on how long a partial batch waits."""
+    session_timeout_ms: int
+    """The group session timeout (`LANEWAY_<SERVICE>_SESSION_TIMEOUT_MS`, default 45000): how
+    long a crashed member holds its partitions before the group moves them."""
+
+
+def projection_knobs(env: Mapping[str, str], service: str, topic_prefix: str, *,
+                     batch_size: int) -> ProjectionKnobs:
+    """The loop settings of `service` from `env` (`LANEWAY_<SERVICE>_GROUP`, `_BATCH_SIZE`,
+    `_POLL_S`, `_SESSION_TIMEOUT_MS`); `batch_size` is its default batch."""
+    name = f"LANEWAY_{service.upper()}"
+    return ProjectionKnobs(
+        group=env.get(f"{name}_GROUP", "").strip() or f"{topic_prefix}{service}",
+        batch_size=positive_int(env, f"{name}_BATCH_SIZE", batch_size),
+        poll_timeout_s=positive_float(env, f"{name}_POLL_S", 0.2),
+        session_timeout_ms=positive_int(env, f"{name}_SESSION_TIMEOUT_MS", 45_000),
+    )

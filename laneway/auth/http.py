@@ -20,8 +20,10 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from laneway.auth._errors import AuthError, KeySourceError
+from laneway.auth._settings import AuthSettings
 from laneway.auth._verify import TokenVerifier
 from laneway.records import Principal
+from laneway.settings import SettingsError
 
 __all__ = [
     "TOKEN_REQUIRED",
@@ -30,6 +32,7 @@ __all__ = [
     "bearer_principal",
     "optional_principal",
     "require_role",
+    "verifier_at_start",
 ]
 
 # RFC 6750 section 3: error_description is a quoted-string of printable ASCII without `"`
@@ -129,3 +132,13 @@ def _describe_scheme(scheme: str) -> str:
         return "empty Bearer"
     # Only the scheme name, never the credential that follows it.
     return repr(_UNQUOTABLE.sub("?", scheme[:20]))
+
+
+def verifier_at_start(settings: AuthSettings | None = None) -> TokenVerifier:
+    """The process's verifier, from `settings` (default: `LANEWAY_JWT_*` of the environment).
+    A JWKS file or URL is read now: keys that cannot be loaded stop the start as bad
+    settings do (`SettingsError`, exit status 2), not the first request."""
+    try:
+        return TokenVerifier(settings if settings is not None else AuthSettings.from_env())
+    except KeySourceError as error:
+        raise SettingsError(str(error)) from error

@@ -13,7 +13,7 @@
   replaces itself when it turns fatal.
 """
 
-from laneway.service.main import Running, ServiceSettings, run_service
+from laneway.service.main import Running, ServiceLoop, ServiceSettings, run_service
 from laneway.service.metrics import Metrics
 from laneway.service.signals import StopSignal
 from laneway.service.waits import (
@@ -32,6 +32,7 @@ __all__ = [
     "Metrics",
     "RedisUnavailable",
     "Running",
+    "ServiceLoop",
     "ServiceSettings",
     "StopSignal",
     "Unavailable",

@@ -20,16 +20,16 @@ server in `finally`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from laneway.health import HealthChecks, HealthServer
+from laneway.health import Check, HealthChecks, HealthServer
 from laneway.service.signals import StopSignal
 from laneway.service.waits import Unavailable
 from laneway.settings import Settings, SettingsError, configure_logging
 
-__all__ = ["Running", "ServiceSettings", "run_service"]
+__all__ = ["Running", "ServiceLoop", "ServiceSettings", "run_service"]
 
 _log = logging.getLogger("laneway.service")
 
@@ -46,6 +46,16 @@ class ServiceSettings(Protocol):
 S = TypeVar("S", bound=ServiceSettings)
 
 
+class ServiceLoop(Protocol):
+    """A service's main loop (a `laneway.consuming.ProjectionLoop`, say)."""
+
+    def run(self) -> None:
+        """Work until the stop signal."""
+
+    def health(self) -> str | None:
+        """None while the loop works; else what is wrong."""
+
+
 @dataclass(frozen=True, slots=True)
 class Running:
     """What `run_service` hands the service's body."""
@@ -54,6 +64,16 @@ class Running:
     """Set on SIGTERM or SIGINT; the body's loops stop on it."""
     health: HealthChecks
     """The checks /health runs: add the service's own; call `started()` once it works."""
+
+    def run_loop(self, loop: ServiceLoop, checks: Mapping[str, Check]) -> int:
+        """Add `checks` and the loop's own (`consumer`) to /health, report the service
+        started, and run `loop` in this thread until the stop signal; 0."""
+        for name, check in checks.items():
+            self.health.add_check(name, check)
+        self.health.add_check("consumer", loop.health)
+        self.health.started()
+        loop.run()
+        return 0
 
 
 def run_service(load: Callable[[], S], body: Callable[[S, Running], int], *,

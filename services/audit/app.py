@@ -6,14 +6,13 @@ behind the public URL the edge sends it `/api/instances/...` (edge/routes.toml).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from laneway.auth import TokenVerifier
+from laneway.health import HealthChecks
+from laneway.service.http import health_router
 from laneway.web import problems
-from laneway.web.health import HealthChecks, health_router
 from services.audit.deps import AuditDeps
 from services.audit.routes import history, instances
 
@@ -25,9 +24,10 @@ instances). See docs/api.md and docs/audit.md.
 
 
 def create_app(verifier: TokenVerifier, checks: HealthChecks,
-               registries: Sequence[CollectorRegistry], deps: AuditDeps | None = None
+               registry: CollectorRegistry = REGISTRY, deps: AuditDeps | None = None
                ) -> FastAPI:
-    """The app; `deps` may be set later on `app.state.deps` (routes answer 503 until then)."""
+    """The app; `deps` may be set later on `app.state.deps` (routes answer 503 until then).
+    /health runs `checks`; /metrics serves `registry`."""
     app = FastAPI(title="Laneway audit", version="0.1.0", description=DESCRIPTION,
                   docs_url="/docs/audit", openapi_url="/openapi/audit.json", redoc_url=None)
     problems.install(app)
@@ -35,5 +35,5 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.state.deps = deps
     app.include_router(instances.router)
     app.include_router(history.router)
-    app.include_router(health_router(checks, registries))
+    app.include_router(health_router(checks, registry))
     return app

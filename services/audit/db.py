@@ -1,4 +1,5 @@
-"""PostgreSQL for the audit service: connections on its schema, waiting at start, migrations.
+"""PostgreSQL for the audit service: connections on its schema and its migrations (the bounded
+wait at start is the kit's, through `laneway.db.prepare_database`).
 
 Its migrations are recorded in `audit_schema_migrations` (`laneway.db.apply_migrations`).
 """
@@ -9,40 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
-from laneway.db import (
-    DatabaseUnavailable,
-    apply_migrations,
-    connect,
-    connect_kwargs,
-    ensure_schema,
-    wait_for_database,
-)
+from laneway.db import apply_migrations, connect, connect_kwargs, ensure_schema, open_pool
 
 __all__ = [
     "MIGRATIONS_DIR",
-    "DatabaseUnavailable",
     "connect",
     "connect_kwargs",
     "ensure_schema",
     "migrate",
     "open_pool",
-    "wait_for_database",
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number, distinct from the other services' locks: only audit replicas share it.
 _MIGRATION_LOCK = 0x41554454  # "AUDT"
-
-
-def open_pool(database_url: str, schema: str | None, *, max_size: int = 5,
-              timeout_s: float = 30.0) -> ConnectionPool:
-    """An open pool on the audit schema, for the HTTP routes (`app.state.audit_pool`)."""
-    pool = ConnectionPool(database_url, min_size=1, max_size=max_size,
-                          kwargs=connect_kwargs(schema), open=False, name="audit")
-    pool.open(wait=True, timeout=timeout_s)
-    return pool
 
 
 def migrate(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> list[str]:

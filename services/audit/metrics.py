@@ -1,27 +1,57 @@
-"""The instance projection's Prometheus metrics, in a registry of its own (one per projection,
-so tests that run several in one process never share counts); `/metrics` serves it beside the
-sink's."""
+"""The audit service's Prometheus metrics: the sink's (`laneway_audit_*`) and the instance
+projection's (`laneway_projection_*`), each a `laneway.service.Metrics` class holding its
+loop's `ProjectionMetrics` beside its own.
+
+The process makes each once (`default()`, on the registry /metrics serves); a test makes its
+own on a fresh `CollectorRegistry` to read values without meeting other tests' counts.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from laneway.consuming import ProjectionMetrics
+from laneway.service import Metrics
+
+__all__ = ["InstanceMetrics", "SinkMetrics"]
 
 
-class ProjectionMetrics:
-    """Counters and the lag gauge of the `state` -> `instances` projection."""
+class SinkMetrics(Metrics):
+    """The `events` → `audit_log` sink's metrics (`laneway_audit_*`)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
+        super().__init__(registry)
         r = self.registry
+        self.loop = ProjectionMetrics("laneway_audit", r)
+        """Batches, dead letters, lag and partitions of the sink's loop."""
+        self.availability_lag = Histogram(
+            "laneway_audit_availability_lag_seconds",
+            "Time from a record's event timestamp to the commit that made it queryable",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                     60.0, 300.0, 3600.0),
+            registry=r)
+        self.rows_written = Counter("laneway_audit_rows_written",
+                                    "Rows appended to audit_log", registry=r)
+        self.duplicates_skipped = Counter(
+            "laneway_audit_duplicates_skipped",
+            "Records skipped because their record id was already in the log", registry=r)
+
+
+class InstanceMetrics(Metrics):
+    """The `state` → `instances` projection's metrics (`laneway_projection_*`)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        super().__init__(registry)
+        r = self.registry
+        # the lag gauge keeps the name it had before the kit: laneway_projection_lag
+        self.loop = ProjectionMetrics("laneway_projection", r, lag="lag")
+        """Batches, dead letters, lag and partitions of the projection's loop."""
         self.projected = Counter(
             "laneway_projection_snapshots",
             "State snapshots read by the instance projection, by outcome: applied, stale "
             "(an older offset than the row's), tombstone, skipped (partition state or "
             "undecodable).", ["outcome"], registry=r)
-        self.projection_lag = Gauge(
-            "laneway_projection_lag",
-            "State snapshots on the assigned partitions not yet projected.", registry=r)
         self.projection_errors = Counter(
             "laneway_projection_errors",
-            "Projection batches that failed and were read again after a restart of the "
-            "consumer.", registry=r)
+            "Times the projection's loop failed and was started again from the committed "
+            "offsets.", registry=r)

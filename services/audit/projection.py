@@ -1,29 +1,33 @@
 """The instance projection: the `state` topic into the `instances` table.
 
-A background thread of the audit service, beside its sink. It is a group consumer
-(`<prefix>instances-projection`, read_committed): each batch is written in one database
-transaction, and the Kafka offsets are committed only after that commit. A crash between the
-two reads the batch again, and the rows' `(last_partition, last_offset)` guard turns the repeat
-into a no-op. A tombstone (the instance ended) leaves the row as the final snapshot wrote it.
+A background thread of the audit service, beside its sink, running the kit's
+`laneway.consuming.ProjectionLoop` as a group consumer (`<prefix>instances-projection`,
+read_committed): each batch is written in one database transaction, and the Kafka offsets are
+committed only after that commit. A crash between the two reads the batch again, and the rows'
+`(last_partition, last_offset)` guard turns the repeat into a no-op. A tombstone (the instance
+ended) leaves the row as the final snapshot wrote it. A snapshot that does not decode is
+skipped, not dead-lettered: the engine's dead-letter handling owns bad records on `state`, and
+the projection must not stall behind one. A row PostgreSQL refuses goes to `dlq`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from psycopg_pool import ConnectionPool
+import psycopg
+from confluent_kafka import Consumer, Message
 
 from laneway.codec import DecodeError, StateSnapshot, decode_state
+from laneway.consuming import Consumed, DeadLetterProducer, ProjectionLoop
 from laneway.engine.state import PROCESS_KIND, InstanceState
-from laneway.kafka import consumer_config
+from laneway.kafka import RenewingProducer, consumer_config, producer_config
+from laneway.topics import Topics
 from services.audit.instances import InstanceUpsert, upsert_instances
-from services.audit.metrics import ProjectionMetrics
+from services.audit.metrics import InstanceMetrics
 
 _log = logging.getLogger(__name__)
 
@@ -68,23 +72,28 @@ def incidents(inst: InstanceState) -> list[dict[str, Any]]:
 
 
 class InstanceProjection:
-    """Runs the projection in a daemon thread until `stop`; restarts its consumer (from the
+    """Runs the projection's loop in a daemon thread until `stop`; starts it again (from the
     last committed offsets) after any error."""
 
-    def __init__(self, pool: ConnectionPool, bootstrap: str, topic: str, group: str,
-                 metrics: ProjectionMetrics, *, batch_size: int = 500, poll_timeout_s: float = 0.5,
-                 stale_after_s: float = 30.0) -> None:
-        self._pool = pool
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], bootstrap: str,
+                 topic: str, group: str, metrics: InstanceMetrics, *,
+                 dlq_topic: str | None = None, batch_size: int = 500,
+                 poll_timeout_s: float = 0.5) -> None:
+        """`connect` opens a connection on the audit's schema (the loop holds one);
+        `dlq_topic` defaults to the `dlq` beside `topic` (`<prefix>state` → `<prefix>dlq`)."""
+        self._connect = connect
         self._topic = topic
-        self._config = consumer_config(bootstrap, group, client_id="laneway-projection")
+        self._dlq_topic = dlq_topic or Topics(topic.removesuffix("state")).dlq
+        self._consumer_config = consumer_config(bootstrap, group,
+                                                client_id="laneway-projection")
+        self._producer_config = producer_config(bootstrap, client_id="laneway-projection")
         self._metrics = metrics
         self._batch_size = batch_size
         self._poll_timeout_s = poll_timeout_s
-        self._stale_after_s = stale_after_s
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="instances-projection",
                                         daemon=True)
-        self._last_poll = time.monotonic()
+        self._loop: ProjectionLoop[InstanceUpsert] | None = None
         self._last_error: str | None = None
 
     def start(self) -> None:
@@ -98,20 +107,21 @@ class InstanceProjection:
             self._thread.join(timeout_s)
 
     def problem(self) -> str | None:
-        """None while the consumer thread runs and polls; else what is wrong (for /health)."""
+        """None while the loop runs and polls; else what is wrong (for /health)."""
         if not self._thread.is_alive():
             return "the projection thread is not running"
-        idle = time.monotonic() - self._last_poll
-        if idle > self._stale_after_s:
-            return (f"the projection has not polled for {idle:.0f}s"
-                    + (f"; last error: {self._last_error}" if self._last_error else ""))
-        return None
+        loop = self._loop
+        problem = loop.health() if loop is not None else None
+        if problem is not None and self._last_error:
+            problem += f"; last error: {self._last_error}"
+        return problem
 
     def _run(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
+            loop = self._loop = self._build()
             try:
-                self._consume()
+                loop.run()
                 return
             except Exception as exc:  # any failure: start again from the committed offsets
                 self._last_error = f"{type(exc).__name__}: {exc}"
@@ -119,49 +129,22 @@ class InstanceProjection:
                 _log.exception("instance projection failed; restarting in %.1fs", backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
+            finally:
+                loop.close()
 
-    def _consume(self) -> None:
-        consumer = Consumer(self._config)
-        try:
-            consumer.subscribe([self._topic])
-            while not self._stopping.is_set():
-                messages = consumer.consume(self._batch_size, self._poll_timeout_s)
-                self._last_poll = time.monotonic()
-                if messages:
-                    self._apply(consumer, messages)
-                    self._last_error = None
-                self._update_lag(consumer)
-        finally:
-            consumer.close()
+    def _build(self) -> ProjectionLoop[InstanceUpsert]:
+        return ProjectionLoop(
+            Consumer(self._consumer_config), [self._topic], self._write, self._connect,
+            DeadLetterProducer(RenewingProducer.from_config(self._producer_config),
+                               self._dlq_topic),
+            decode=self._decode, batch_size=self._batch_size,
+            poll_timeout_s=self._poll_timeout_s, on_commit=self._count,
+            metrics=self._metrics.loop, stop=self._stopping, name="instance projection")
 
-    def _apply(self, consumer: Consumer, messages: list[Message]) -> None:
-        rows: list[InstanceUpsert] = []
-        offsets: dict[int, int] = {}
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.fatal() or err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                    raise KafkaException(err)
-                _log.warning("projection consumer: %s", err)
-                continue
-            partition, offset = msg.partition() or 0, msg.offset() or 0
-            offsets[partition] = offset
-            row = self._row(msg, partition, offset)
-            if row is not None:
-                rows.append(row)
-        if rows:
-            with self._pool.connection() as conn, conn.transaction():
-                changed = upsert_instances(conn, rows)
-            self._metrics.projected.labels("applied").inc(changed)
-            self._metrics.projected.labels("stale").inc(len(rows) - changed)
-        if offsets:
-            # only after the database commit: a crash before this line repeats a no-op write
-            consumer.commit(offsets=[TopicPartition(self._topic, p, o + 1)
-                                     for p, o in offsets.items()], asynchronous=False)
-
-    def _row(self, msg: Message, partition: int, offset: int) -> InstanceUpsert | None:
+    def _decode(self, msg: Message) -> InstanceUpsert | None:
         key = (msg.key() or b"").decode("utf-8", "replace")
         value = msg.value()
+        partition, offset = msg.partition() or 0, msg.offset() or 0
         if key.startswith(PARTITION_STATE_PREFIX):
             self._metrics.projected.labels("skipped").inc()
             return None
@@ -172,24 +155,17 @@ class InstanceProjection:
             return instance_row(decode_state(value), partition, offset)
         except (DecodeError, KeyError, TypeError, ValueError) as exc:
             # the engine's dead-letter handling owns bad records on `state`; the projection
-            # must not stall behind one
+            # must not stall behind one, nor send it to the dlq a second time
             self._metrics.projected.labels("skipped").inc()
             _log.error("skipping undecodable snapshot %s/%d@%d: %s", self._topic, partition,
                        offset, exc)
             return None
 
-    def _update_lag(self, consumer: Consumer) -> None:
-        try:
-            assigned = consumer.assignment()
-            if not assigned:
-                return
-            self._metrics.projection_lag.set(sum(_lags(consumer, consumer.position(assigned))))
-        except KafkaException as exc:
-            _log.debug("projection lag unknown: %s", exc)
+    @staticmethod
+    def _write(conn: psycopg.Connection[Any],
+               items: Sequence[Consumed[InstanceUpsert]]) -> int:
+        return upsert_instances(conn, [item.record for item in items])
 
-
-def _lags(consumer: Consumer, positions: Iterable[TopicPartition]) -> Iterable[int]:
-    for tp in positions:
-        _low, high = consumer.get_watermark_offsets(tp, cached=True)
-        if tp.offset >= 0 and high >= 0:
-            yield max(0, high - tp.offset)
+    def _count(self, items: Sequence[Consumed[InstanceUpsert]], changed: int) -> None:
+        self._metrics.projected.labels("applied").inc(changed)
+        self._metrics.projected.labels("stale").inc(len(items) - changed)

@@ -8,12 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from laneway.service_schemas import service_schema
-from laneway.settings import (
-    Settings,
-    SettingsError,
-    positive_float,
-    positive_int,
-)
+from laneway.settings import Settings, SettingsError, positive_int, projection_knobs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,8 +19,6 @@ class AuditSettings:
     """Connections, topic prefix, port, timeouts shared by every service."""
     group: str
     """The sink's consumer group (`LANEWAY_AUDIT_GROUP`, default `<prefix>audit`)."""
-    http_host: str
-    """Interface the HTTP routes bind (`LANEWAY_HTTP_HOST`, default `127.0.0.1`)."""
     database_schema: str
     """PostgreSQL schema of the audit's tables (`audit_log`, `instances`): `audit`, or
     `<LANEWAY_DB_SCHEMA>_audit` under a base (`laneway.service_schemas`)."""
@@ -38,11 +31,9 @@ class AuditSettings:
     """Most records written in one database transaction (`LANEWAY_AUDIT_BATCH_SIZE`,
     default 1000)."""
     poll_timeout_s: float
-    """How long one poll waits for records (`LANEWAY_AUDIT_POLL_S`, default 0.2): the bound
-    on shutdown latency and on how long a partial batch waits."""
+    """How long one poll waits for records (`LANEWAY_AUDIT_POLL_S`, default 0.2)."""
     session_timeout_ms: int
-    """The consumer's group session timeout (`LANEWAY_AUDIT_SESSION_TIMEOUT_MS`, default
-    45000): how long a crashed sink holds its partitions before the group moves them."""
+    """The sink's group session timeout (`LANEWAY_AUDIT_SESSION_TIMEOUT_MS`, default 45000)."""
     cache_size: int
     """Instances whose last (seq, hash) the sink keeps in memory (`LANEWAY_AUDIT_CACHE_SIZE`,
     default 100000); older ones are read back from the database."""
@@ -73,14 +64,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
                             f"{projection!r}")
     return AuditSettings(
         common=common,
-        group=env.get("LANEWAY_AUDIT_GROUP", "").strip() or f"{common.topic_prefix}audit",
-        http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
+        **projection_knobs(env, "audit", common.topic_prefix, batch_size=1000),
         database_schema=service_schema(env, "audit"),
         projection_enabled=projection == "on",
         pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 5),
-        batch_size=positive_int(env, "LANEWAY_AUDIT_BATCH_SIZE", 1000),
-        poll_timeout_s=positive_float(env, "LANEWAY_AUDIT_POLL_S", 0.2),
-        session_timeout_ms=positive_int(env, "LANEWAY_AUDIT_SESSION_TIMEOUT_MS", 45_000),
         cache_size=positive_int(env, "LANEWAY_AUDIT_CACHE_SIZE", 100_000),
     )
 

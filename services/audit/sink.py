@@ -10,32 +10,32 @@ has one consumer in the group, so one sink numbers each instance; a per-instance
 (last seq, last hash) saves reading the tail back, and is dropped on every rebalance and on a
 numbering conflict, after which the database is asked again.
 
-Records that do not decode go to `dlq` with the dead-letter headers; a record the database
-refuses (after the batch is retried one record at a time) goes there too, and the sink carries
-on.
+The loop around the write (poll, dead letters, commit after the database, retries) is the
+kit's `laneway.consuming.ProjectionLoop`: records that do not decode go to `dlq` with the
+dead-letter headers; a record the database refuses (after the batch is retried one record at
+a time) goes there too, and the sink carries on.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from confluent_kafka import Consumer, Producer
 
-from laneway.consuming import Polled, commit_offsets, read_batch, send_dead_letters
+from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop
+from laneway.kafka import RenewingProducer
+from laneway.records import Record
 from services.audit.chain import ZERO_HASH, canonical_texts, hash_of, json_texts
+from services.audit.metrics import SinkMetrics
 
-__all__ = ["COLUMNS", "AuditSink", "SinkMetrics", "SinkStopped", "default_metrics"]
-
-_log = logging.getLogger(__name__)
+__all__ = ["COLUMNS", "AuditLogWriter", "AuditSink", "OnCommit"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 COLUMNS = ("instance_id", "seq", "record_id", "kind", "intent", "element_id", "element_type",
@@ -51,239 +51,71 @@ CROSS JOIN LATERAL (
     SELECT seq, hash FROM audit_log WHERE instance_id = t.iid ORDER BY seq DESC LIMIT 1
 ) AS l
 """
-_LAG_EVERY_S = 5.0
 
 OnCommit = Callable[[Sequence[int], float], None]
 """Called after each database commit with the batch's event timestamps (epoch ms) and the
 commit time (epoch seconds); the benchmark uses it for exact lag percentiles."""
 
 
-class SinkStopped(Exception):
-    """The sink was asked to stop while a batch was still unwritten; its offsets stay
-    uncommitted, so the batch is read again on the next start."""
+@dataclass(slots=True)
+class _Written:
+    """What the last write did, kept until its transaction commits."""
+
+    tails: dict[str, tuple[int, str]] = field(default_factory=dict)
+    fresh: list[Polled] = field(default_factory=list)
+    skipped: int = 0
 
 
-class SinkMetrics:
-    """The sink's Prometheus metrics (`laneway_audit_*`)."""
+class AuditLogWriter:
+    """The sink's `BatchHandler` (`write`) with the per-instance tail cache it numbers from;
+    `committed` and `reset` are the loop's `on_commit` and `on_reset`."""
 
-    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        self.availability_lag = Histogram(
-            "laneway_audit_availability_lag_seconds",
-            "Time from a record's event timestamp to the commit that made it queryable",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-                     60.0, 300.0, 3600.0),
-            registry=registry)
-        self.rows_written = Counter("laneway_audit_rows_written",
-                                    "Rows appended to audit_log", registry=registry)
-        self.batch_size = Histogram(
-            "laneway_audit_batch_size", "Records per poll batch (one database transaction)",
-            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=registry)
-        self.batch_seconds = Histogram(
-            "laneway_audit_batch_seconds", "Time to write and commit one batch",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-            registry=registry)
-        self.duplicates_skipped = Counter(
-            "laneway_audit_duplicates_skipped",
-            "Records skipped because their record id was already in the log",
-            registry=registry)
-        self.dead_letters = Counter("laneway_audit_dead_letters",
-                                    "Records sent to the dead-letter topic", registry=registry)
-        self.consumer_lag = Gauge("laneway_audit_consumer_lag",
-                                  "Records on the assigned partitions not consumed yet",
-                                  registry=registry)
-        self.assigned_partitions = Gauge("laneway_audit_assigned_partitions",
-                                         "Partitions of events assigned to this sink",
-                                         registry=registry)
-
-
-_DEFAULT_METRICS: SinkMetrics | None = None
-
-
-def default_metrics() -> SinkMetrics:
-    """The metrics on the process's default registry, made once (on first use, not import)."""
-    global _DEFAULT_METRICS
-    if _DEFAULT_METRICS is None:
-        _DEFAULT_METRICS = SinkMetrics()
-    return _DEFAULT_METRICS
-
-
-class AuditSink:
-    """Consumes `events` and appends every record to `audit_log`. Not thread-safe: one
-    thread runs `run`; `health` may be called from any thread."""
-
-    def __init__(
-        self,
-        consumer: Consumer,
-        producer: Producer,
-        connect: Callable[[], psycopg.Connection[Any]],
-        *,
-        events_topic: str,
-        dlq_topic: str,
-        batch_size: int = 1000,
-        poll_timeout_s: float = 0.2,
-        cache_size: int = 100_000,
-        metrics: SinkMetrics | None = None,
-        on_commit: OnCommit | None = None,
-        stop: threading.Event | None = None,
-    ) -> None:
-        self._consumer = consumer
-        self._producer = producer
-        self._connect = connect
-        self._conn: psycopg.Connection[Any] | None = None
-        self.events_topic = events_topic
-        self.dlq_topic = dlq_topic
-        self.batch_size = batch_size
-        self.poll_timeout_s = poll_timeout_s
+    def __init__(self, metrics: SinkMetrics, *, cache_size: int = 100_000,
+                 on_commit: OnCommit | None = None) -> None:
+        self.metrics = metrics
         self.cache_size = cache_size
-        self.metrics = metrics or default_metrics()
         self._on_commit = on_commit
         self._tails: OrderedDict[str, tuple[int, str]] = OrderedDict()
-        # shared with the caller when given, so a signal handler can stop the loop
-        self._stop = stop if stop is not None else threading.Event()
-        self._assigned: list[TopicPartition] | None = None
-        self._last_poll = time.monotonic()
-        self._started = time.monotonic()
-        self._lag_at = 0.0
+        self._written = _Written()
 
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def subscribe(self) -> None:
-        """Join the group on `events`; the tail cache is dropped on every rebalance, since
-        another member may have written the instances of the partitions that moved."""
-        self._consumer.subscribe([self.events_topic], on_assign=self._on_assign,
-                                 on_revoke=self._on_revoke, on_lost=self._on_revoke)
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._tails.clear()
-        self._assigned = list(partitions)
-        self.metrics.assigned_partitions.set(len(partitions))
-        _log.info("assigned %s", [p.partition for p in partitions])
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._tails.clear()
-        self._assigned = []
-        self.metrics.assigned_partitions.set(0)
-
-    def stop(self) -> None:
-        """Ask `run` to return after the batch in hand (safe from a signal handler)."""
-        self._stop.set()
-
-    def close(self) -> None:
-        """Leave the group and close the database connection."""
-        try:
-            self._consumer.close()
-        finally:
-            self._producer.flush(10)
-            if self._conn is not None:
-                self._conn.close()
-
-    def run(self) -> None:
-        """Poll, write and commit until `stop` is called."""
-        self.subscribe()
-        while not self._stop.is_set():
-            messages = self._consumer.consume(self.batch_size, self.poll_timeout_s)
-            self._last_poll = time.monotonic()
-            if messages:
-                try:
-                    self.handle(messages)
-                except SinkStopped:
-                    break
-            if time.monotonic() - self._lag_at > _LAG_EVERY_S:
-                self._update_lag()
-
-    def health(self) -> str | None:
-        """None while the loop polls and has joined the group; else what is wrong."""
-        since = time.monotonic() - self._last_poll
-        if since > max(30.0, self.poll_timeout_s * 10):
-            return f"the sink has not polled Kafka for {since:.0f}s"
-        if self._assigned is None and time.monotonic() - self._started > 60:
-            return "the sink has not joined its consumer group"
-        return None
-
-    # -- one batch --------------------------------------------------------------------------
-
-    def handle(self, messages: Sequence[Message]) -> int:
-        """Write one polled batch and commit its offsets; return the rows written."""
-        batch = read_batch(messages)
-        written = self._write_with_retry(batch.records, batch.dead) if batch.records else 0
-        if batch.dead:
-            send_dead_letters(self._producer, self.dlq_topic, batch.dead)
-            self.metrics.dead_letters.inc(len(batch.dead))
-        if batch.offsets:
-            commit_offsets(self._consumer, batch.offsets)
-        return written
-
-    def _write_with_retry(self, incoming: list[Polled],
-                          dead: list[tuple[Message, BaseException]]) -> int:
-        delay = 0.1
-        while True:
-            try:
-                return self._write(incoming)
-            except psycopg.errors.UniqueViolation:
-                # another writer numbered one of these instances since we cached its tail
-                # (a rebalance we had not seen yet): ask the database again
-                _log.warning("seq conflict; re-reading the instances' tails")
-                self._tails.clear()
-            except psycopg.OperationalError as exc:
-                _log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
-                self._drop_connection()
-                if self._stop.wait(delay):
-                    raise SinkStopped() from exc
-                delay = min(delay * 2, 5.0)
-            except psycopg.Error as exc:
-                # a record the database refuses (not the connection): find it, dead-letter it
-                _log.error("batch refused (%s); writing it one record at a time", exc)
-                return self._write_one_by_one(incoming, dead)
-
-    def _write_one_by_one(self, incoming: list[Polled],
-                          dead: list[tuple[Message, BaseException]]) -> int:
-        written = 0
+    def write(self, conn: psycopg.Connection[Any], incoming: Sequence[Polled]) -> int:
+        """Append the records not in the log yet, in the loop's transaction; how many."""
+        written = self._written = _Written()
+        ids = [each.record.record_id for each in incoming]
+        present = {row[0] for row in conn.execute(
+            "SELECT record_id FROM audit_log WHERE record_id = ANY(%s)", (ids,))}
         for each in incoming:
-            try:
-                written += self._write([each])
-            except (psycopg.OperationalError, psycopg.errors.UniqueViolation):
-                raise
-            except psycopg.Error as exc:
-                dead.append((each.message, exc))
-        return written
+            if each.record.record_id in present:
+                continue
+            present.add(each.record.record_id)  # a record twice in one batch: once
+            written.fresh.append(each)
+        written.skipped = len(incoming) - len(written.fresh)
+        self._load_tails(conn, {each.record.instance_id for each in written.fresh})
+        written_at = datetime.now(UTC)
+        with conn.cursor().copy(_COPY) as copy:
+            for each in written.fresh:
+                copy.write_row(self._row(each, written.tails, written_at))
+        return len(written.fresh)
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            self._conn = self._connect()
-        return self._conn
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-        self._conn = None
-        self._tails.clear()
-
-    def _write(self, incoming: list[Polled]) -> int:
-        started = time.monotonic()
-        conn = self._connection()
-        tentative: dict[str, tuple[int, str]] = {}
-        with conn.transaction():
-            ids = [each.record.record_id for each in incoming]
-            present = {row[0] for row in conn.execute(
-                "SELECT record_id FROM audit_log WHERE record_id = ANY(%s)", (ids,))}
-            fresh: list[Polled] = []
-            for each in incoming:
-                if each.record.record_id in present:
-                    continue
-                present.add(each.record.record_id)  # a record twice in one batch: once
-                fresh.append(each)
-            skipped = len(incoming) - len(fresh)
-            self._load_tails(conn, {each.record.instance_id for each in fresh})
-            written_at = datetime.now(UTC)
-            with conn.cursor().copy(_COPY) as copy:
-                for each in fresh:
-                    copy.write_row(self._row(each, tentative, written_at))
+    def committed(self, batch: Sequence[Polled], rows: int) -> None:
+        """After the commit: the new tails are the instances' tails now; count and report."""
+        written = self._written
         committed = time.time()
-        for iid, tail in tentative.items():
+        for iid, tail in written.tails.items():
             self._remember(iid, tail)
-        self._observe(fresh, skipped, committed, time.monotonic() - started)
-        return len(fresh)
+        m = self.metrics
+        m.rows_written.inc(len(written.fresh))
+        m.duplicates_skipped.inc(written.skipped)
+        stamps = [each.record.timestamp for each in written.fresh]
+        for ts in stamps:
+            m.availability_lag.observe(max(0.0, committed - ts / 1000))
+        if self._on_commit is not None:
+            self._on_commit(stamps, committed)
+
+    def reset(self) -> None:
+        """Forget the cached tails: after a rebalance, a lost connection or a numbering
+        conflict another writer may have numbered these instances; the database is asked."""
+        self._tails.clear()
 
     def _row(self, each: Polled, tentative: dict[str, tuple[int, str]],
              written_at: datetime) -> tuple[Any, ...]:
@@ -321,32 +153,35 @@ class AuditSink:
         while len(self._tails) > self.cache_size:
             self._tails.popitem(last=False)
 
-    def _observe(self, fresh: list[Polled], skipped: int, committed: float,
-                 seconds: float) -> None:
-        m = self.metrics
-        m.rows_written.inc(len(fresh))
-        m.duplicates_skipped.inc(skipped)
-        m.batch_size.observe(len(fresh) + skipped)
-        m.batch_seconds.observe(seconds)
-        stamps = [each.record.timestamp for each in fresh]
-        for ts in stamps:
-            m.availability_lag.observe(max(0.0, committed - ts / 1000))
-        if self._on_commit is not None:
-            self._on_commit(stamps, committed)
 
-    # -- Kafka side -------------------------------------------------------------------------
+class AuditSink(ProjectionLoop[Record]):
+    """The kit's projection loop over `events` with the audit log's writer: `run` until
+    `stop`, then `close`; `health` for /health. Not thread-safe: one thread runs `run`."""
 
-    def _update_lag(self) -> None:
-        self._lag_at = time.monotonic()
-        assigned = self._assigned or []
-        lag = 0
-        try:
-            positions = self._consumer.position(assigned) if assigned else []
-            for tp in positions:
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=1.0)
-                lag += high - (tp.offset if tp.offset >= 0 else low)
-        except KafkaException as exc:
-            _log.debug("consumer lag not measured: %s", exc)
-            return
-        self.metrics.consumer_lag.set(lag)
-
+    def __init__(
+        self,
+        consumer: Consumer,
+        producer: Producer | RenewingProducer,
+        connect: Callable[[], psycopg.Connection[Any]],
+        *,
+        events_topic: str,
+        dlq_topic: str,
+        batch_size: int = 1000,
+        poll_timeout_s: float = 0.2,
+        cache_size: int = 100_000,
+        metrics: SinkMetrics | None = None,
+        on_commit: OnCommit | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        sink_metrics = metrics or SinkMetrics.default()
+        self.writer = AuditLogWriter(sink_metrics, cache_size=cache_size, on_commit=on_commit)
+        super().__init__(
+            consumer, [events_topic], self.writer.write, connect,
+            DeadLetterProducer(producer, dlq_topic), batch_size=batch_size,
+            poll_timeout_s=poll_timeout_s,
+            # another writer numbered one of these instances since its tail was cached (a
+            # rebalance not seen yet): the tails are read again and the batch written again
+            conflicts=(psycopg.errors.UniqueViolation,),
+            on_commit=self.writer.committed, on_reset=self.writer.reset,
+            metrics=sink_metrics.loop, stop=stop, name="audit sink")
+        self.events_topic = events_topic

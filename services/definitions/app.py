@@ -4,20 +4,24 @@ time). Behind the public URL the edge sends it what it owns (edge/routes.toml)."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from prometheus_client import REGISTRY
 
 from laneway.auth import TokenVerifier
 from laneway.codec import EncodeError
+from laneway.health import HealthChecks
 from laneway.problems import DiagramError
 from laneway.publisher import PublishError
+from laneway.service.http import health_router
 from laneway.web import problems
 from laneway.web.problems import problem
 from services.definitions.deps import ServiceDeps
 from services.definitions.lifecycle import TransitionRefused
 from services.definitions.models import DiagramErrors, ErrorItem
-from services.definitions.routes import definitions, health, incidents, messages, starts
+from services.definitions.routes import definitions, incidents, messages, starts
 from services.definitions.routes import forms as form_routes
 from services.definitions.routes import lifecycle as lifecycle_routes
 from services.definitions.settings import DefinitionsSettings
@@ -31,18 +35,26 @@ Every write is a record on Kafka; the engine acts on it asynchronously. See docs
 """
 
 
-def create_app(settings: DefinitionsSettings, deps: ServiceDeps,
-               verifier: TokenVerifier | None = None) -> FastAPI:
+def create_app(settings: DefinitionsSettings, deps: ServiceDeps | None,
+               verifier: TokenVerifier | None = None, checks: HealthChecks | None = None
+               ) -> FastAPI:
     """The API over the given parts; the caller owns their lifecycle (open and close).
-    `verifier` checks bearer tokens (built from `settings.auth` when not given)."""
+    `verifier` checks bearer tokens (built from `settings.auth` when not given); /health runs
+    `checks` (the service's, from `run_service`) with the database and Kafka checks added.
+    `deps` is None only where the routes are listed, never called."""
     app = FastAPI(title="Laneway definitions", version="0.1.0", description=DESCRIPTION,
                   docs_url="/docs/definitions", openapi_url="/openapi/definitions.json",
                   redoc_url=None)
     app.state.deps = deps
     app.state.verifier = verifier if verifier is not None else TokenVerifier(settings.auth)
-    for router in (definitions.router, starts.router, incidents.router, messages.router,
-                   health.router):
+    for router in (definitions.router, starts.router, incidents.router, messages.router):
         app.include_router(router)
+    checks = checks if checks is not None else HealthChecks("definitions")
+    if deps is not None:
+        checks.add_check("database", _database_check(deps))
+        checks.add_check("kafka", deps.publisher.reachable)
+    app.include_router(health_router(
+        checks, deps.metrics.registry if deps is not None else REGISTRY, with_service=False))
     app.include_router(form_routes.router)
     app.include_router(lifecycle_routes.router)
     problems.install(app)
@@ -51,6 +63,17 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps,
     app.add_exception_handler(EncodeError, _not_encodable)
     app.add_exception_handler(TransitionRefused, _transition_refused)
     return app
+
+
+def _database_check(deps: ServiceDeps) -> Callable[[], str | None]:
+    def database() -> str | None:
+        try:
+            with deps.pool.connection(timeout=2.0) as conn:
+                conn.execute("SELECT 1")
+        except Exception as exc:  # any failure is the answer, not a 500
+            return f"PostgreSQL did not answer: {type(exc).__name__}: {exc}"
+        return None
+    return database
 
 
 async def _diagram_refused(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""PostgreSQL: the connection pool, the migrations, and waiting for the server at start.
+"""PostgreSQL for the definitions service: the connection pool and the migrations (the bounded
+wait for the server at start is the kit's, `laneway.service.wait_for_postgres`).
 
 Its migrations are recorded in `schema_migrations` (`laneway.db.apply_migrations`).
 """
@@ -9,16 +10,11 @@ from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
-from laneway.db import (
-    DatabaseUnavailable,
-    apply_migrations,
-    connect_kwargs,
-    ensure_schema,
-    wait_for_database,
-)
+from laneway.db import apply_migrations, ensure_schema
+from laneway.db import open_pool as open_schema_pool
 from services.definitions.settings import DefinitionsSettings
 
-__all__ = ["MIGRATIONS_DIR", "DatabaseUnavailable", "migrate", "open_pool", "wait_for_database"]
+__all__ = ["MIGRATIONS_DIR", "migrate", "open_pool"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number: the lock only has to be the same for every replica of this service.
@@ -28,16 +24,9 @@ _MIGRATION_LOCK = 0x4C414E45  # "LANE"
 def open_pool(settings: DefinitionsSettings) -> ConnectionPool:
     """An open pool on the service's schema (created if missing)."""
     ensure_schema(settings.common.database_url, settings.database_schema)
-    pool = ConnectionPool(
-        settings.common.database_url,
-        min_size=1,
-        max_size=settings.pool_size,
-        kwargs=connect_kwargs(settings.database_schema),
-        open=False,
-        name="definitions",
-    )
-    pool.open(wait=True, timeout=settings.common.startup_timeout_s)
-    return pool
+    return open_schema_pool(settings.common.database_url, settings.database_schema,
+                            max_size=settings.pool_size,
+                            timeout_s=settings.common.startup_timeout_s)
 
 
 def migrate(pool: ConnectionPool, directory: Path = MIGRATIONS_DIR) -> list[str]:

@@ -18,6 +18,7 @@ from email.policy import HTTP
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 from redis import Redis
 
@@ -29,7 +30,7 @@ from laneway.records import Principal
 from laneway.shared_reads import InstanceLookup
 from services.definitions.deploy import Deployer
 from services.definitions.forms_store import FormStore, StartForms
-from services.definitions.metrics import Metrics
+from services.definitions.metrics import DefinitionsMetrics
 from services.definitions.ratelimit import RateLimit
 from services.definitions.store import DefinitionStore
 from services.definitions.transitions import Lifecycle, MissingPersonas
@@ -47,7 +48,8 @@ class ServiceDeps:
 
     pool: ConnectionPool
     publisher: Publisher
-    metrics: Metrics = field(default_factory=Metrics)
+    metrics: DefinitionsMetrics = field(
+        default_factory=lambda: DefinitionsMetrics(CollectorRegistry()))
     audit_schema: str = "audit"
     """Where the audit service's instance projection is (`DefinitionsSettings.audit_schema`)."""
     clock_ms: Callable[[], int] = _now_ms

@@ -1,16 +1,22 @@
-"""The service's Prometheus metrics, in a registry of its own (one per app, so tests that
-build several apps in one process never share counts)."""
+"""The definitions service's Prometheus metrics, one `laneway.service.Metrics` class as every
+service's. The process makes them once on the registry /metrics serves
+(`DefinitionsMetrics.default()`); the parts a test starts make theirs on a fresh registry, so
+tests that start several in one process never share counts."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from laneway.service import Metrics
 
-class Metrics:
-    """Counters and gauges served at `/metrics`."""
+__all__ = ["DefinitionsMetrics"]
+
+
+class DefinitionsMetrics(Metrics):
+    """Counters and histograms served at `/metrics`."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
+        super().__init__(registry)
         r = self.registry
         self.deploys = Counter(
             "laneway_definitions_deploys", "Process versions deployed, by outcome: new, "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -146,13 +146,6 @@ class PublishedMessage(ApiModel):
     """A PUBLISH_MESSAGE command is on the `messages` topic."""
 
     message_id: str = Field(description="The message's id.")
-
-
-class Health(BaseModel):
-    """Whether the service can do its work."""
-
-    status: Literal["ok", "unhealthy"] = Field(description="ok when every check passes.")
-    checks: dict[str, str] = Field(description="Each check: `ok` or what is wrong.")
 
 
 class ResolveIncident(ApiModel):

@@ -8,13 +8,15 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+from prometheus_client import CollectorRegistry
 from redis import Redis
 
-from laneway.publisher import Publisher, wait_for_kafka
+from laneway.publisher import Publisher
+from laneway.service import wait_for_kafka, wait_for_postgres
 from laneway.topics import Topics
-from services.definitions.db import migrate, open_pool, wait_for_database
+from services.definitions.db import migrate, open_pool
 from services.definitions.deps import ServiceDeps
-from services.definitions.metrics import Metrics
+from services.definitions.metrics import DefinitionsMetrics
 from services.definitions.republish import republish_missing
 from services.definitions.settings import DefinitionsSettings
 
@@ -22,12 +24,14 @@ _log = logging.getLogger(__name__)
 
 
 @contextmanager
-def running(settings: DefinitionsSettings) -> Iterator[ServiceDeps]:
+def running(settings: DefinitionsSettings, metrics: DefinitionsMetrics | None = None
+            ) -> Iterator[ServiceDeps]:
     """Wait (bounded) for PostgreSQL and Kafka, migrate, republish what the `definitions` topic
-    lacks; yield the parts; close everything on the way out."""
+    lacks; yield the parts; close everything on the way out. `metrics` default to a fresh
+    registry of their own (the process passes `DefinitionsMetrics.default()`)."""
     common = settings.common
     deadline = time.monotonic() + common.startup_timeout_s
-    wait_for_database(common.database_url, common.startup_timeout_s)
+    wait_for_postgres(common.database_url, common.startup_timeout_s)
     wait_for_kafka(common.kafka_bootstrap_servers, max(1.0, deadline - time.monotonic()))
     with ExitStack() as stack:
         pool = open_pool(settings)
@@ -43,7 +47,8 @@ def running(settings: DefinitionsSettings) -> Iterator[ServiceDeps]:
         redis = Redis.from_url(common.redis_url, socket_connect_timeout=2,
                                socket_timeout=2)
         stack.callback(redis.close)
-        deps = ServiceDeps(pool=pool, publisher=publisher, metrics=Metrics(), redis=redis,
+        deps = ServiceDeps(pool=pool, publisher=publisher, redis=redis,
+                           metrics=metrics or DefinitionsMetrics(CollectorRegistry()),
                            audit_schema=settings.audit_schema,
                            form_rate_limit=settings.form_rate_limit)
         republished = republish_missing(deps.definitions, publisher,

@@ -23,8 +23,6 @@ class DefinitionsSettings:
 
     common: Settings
     """Connections, topic prefix, port, timeouts shared by every service."""
-    http_host: str
-    """Interface uvicorn binds (`LANEWAY_HTTP_HOST`, default `127.0.0.1`)."""
     trusted_proxies: str
     """Addresses whose `X-Forwarded-For` names the client (`LANEWAY_TRUSTED_PROXIES`, comma
     separated, `*` for any; default `127.0.0.1`, the local edge): the public forms' rate
@@ -63,7 +61,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettin
     env: Mapping[str, str] = os.environ if environ is None else environ
     return DefinitionsSettings(
         common=common,
-        http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
         trusted_proxies=env.get("LANEWAY_TRUSTED_PROXIES", "").strip() or "127.0.0.1",
         database_schema=service_schema(env, "definitions"),
         audit_schema=service_schema(env, "audit"),

@@ -6,14 +6,13 @@ the public URL the edge sends it `/api/tasks` (edge/routes.toml).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from laneway.auth import TokenVerifier
+from laneway.health import HealthChecks
+from laneway.service.http import health_router
 from laneway.web import problems
-from laneway.web.health import HealthChecks, health_router
 from services.worklist import routes
 from services.worklist.deps import WorklistDeps
 
@@ -25,9 +24,10 @@ docs/worklist.md.
 
 
 def create_app(verifier: TokenVerifier, checks: HealthChecks,
-               registries: Sequence[CollectorRegistry], deps: WorklistDeps | None = None
+               registry: CollectorRegistry = REGISTRY, deps: WorklistDeps | None = None
                ) -> FastAPI:
-    """The app; `deps` may be set later on `app.state.deps` (routes answer 503 until then)."""
+    """The app; `deps` may be set later on `app.state.deps` (routes answer 503 until then).
+    /health runs `checks`; /metrics serves `registry`."""
     app = FastAPI(title="Laneway worklist", version="0.1.0", description=DESCRIPTION,
                   docs_url="/docs/worklist", openapi_url="/openapi/worklist.json",
                   redoc_url=None)
@@ -35,5 +35,5 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.state.verifier = verifier
     app.state.deps = deps
     app.include_router(routes.router)
-    app.include_router(health_router(checks, registries))
+    app.include_router(health_router(checks, registry))
     return app

@@ -1,9 +1,9 @@
-"""PostgreSQL for the worklist service: connections on the shared schema and its migrations.
+"""PostgreSQL for the worklist service: connections on its own schema and its migrations (the
+bounded wait at start is the kit's, through `laneway.db.prepare_database`).
 
-The worklist's tables (`tasks`, `task_commands`) live in the same database and schema as the
-other services' (`LANEWAY_DB_SCHEMA`), because the API (the definitions service) serves the
-task routes from them. Its migrations are recorded in `worklist_schema_migrations`
-(`laneway.db.apply_migrations`).
+The worklist's tables (`tasks`, `task_commands`) live in its own schema (`worklist`, or
+`<LANEWAY_DB_SCHEMA>_worklist`; `laneway.service_schemas`). Its migrations are recorded in
+`worklist_schema_migrations` (`laneway.db.apply_migrations`).
 """
 
 from __future__ import annotations

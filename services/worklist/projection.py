@@ -216,12 +216,11 @@ def _rejected(conn: psycopg.Connection[Any], record: Record) -> None:
 
 def apply_records(conn: psycopg.Connection[Any],
                   records: Sequence[tuple[Record, int, int]]) -> int:
-    """Apply (record, partition, offset) triples in order, in one transaction; return how
-    many were task records."""
+    """Apply (record, partition, offset) triples in order, in the caller's transaction;
+    return how many were task records."""
     applied = 0
-    with conn.transaction():
-        for record, partition, offset in records:
-            if is_task_record(record):
-                apply_record(conn, record, partition, offset)
-                applied += 1
+    for record, partition, offset in records:
+        if is_task_record(record):
+            apply_record(conn, record, partition, offset)
+            applied += 1
     return applied

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from laneway.service_schemas import service_schema
-from laneway.settings import Settings, positive_float, positive_int
+from laneway.settings import Settings, positive_float, positive_int, projection_knobs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,8 +19,6 @@ class WorklistSettings:
     """Connections, topic prefix, port, timeouts shared by every service."""
     group: str
     """The projection's consumer group (`LANEWAY_WORKLIST_GROUP`, default `<prefix>worklist`)."""
-    http_host: str
-    """Interface the task routes bind (`LANEWAY_HTTP_HOST`, default `127.0.0.1`)."""
     database_schema: str
     """PostgreSQL schema of the worklist's tables (`tasks`, `task_commands`): `worklist`, or
     `<LANEWAY_DB_SCHEMA>_worklist` under a base (`laneway.service_schemas`)."""
@@ -65,13 +63,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> WorklistSettings:
     env: Mapping[str, str] = os.environ if environ is None else environ
     return WorklistSettings(
         common=common,
-        group=env.get("LANEWAY_WORKLIST_GROUP", "").strip() or f"{common.topic_prefix}worklist",
-        http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
+        **projection_knobs(env, "worklist", common.topic_prefix, batch_size=500),
         database_schema=service_schema(env, "worklist"),
         definitions_schema=service_schema(env, "definitions"),
-        batch_size=positive_int(env, "LANEWAY_WORKLIST_BATCH_SIZE", 500),
-        poll_timeout_s=positive_float(env, "LANEWAY_WORKLIST_POLL_S", 0.2),
-        session_timeout_ms=positive_int(env, "LANEWAY_WORKLIST_SESSION_TIMEOUT_MS", 45_000),
         sla_poll_s=positive_float(env, "LANEWAY_SLA_POLL_S", 5.0),
         sla_resend_s=positive_float(env, "LANEWAY_SLA_RESEND_S", 60.0),
         publish_timeout_s=positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),

@@ -28,10 +28,10 @@ from psycopg import sql
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from laneway.db import prepare_database
+from laneway.health import HealthChecks
 from laneway.service_schemas import SERVICES_WITH_TABLES, schema_name
 from laneway.shared_reads import FormSchemas
 from laneway.topics import Topics
-from laneway.web.health import HealthChecks
 from scripts.edge import load, owner
 from scripts.stack import Connections
 from scripts.stack import Settings as StackSettings
@@ -40,7 +40,7 @@ from scripts.stack.topics import ensure_topics
 from services.audit import db as audit_db
 from services.audit.app import create_app as create_audit_app
 from services.audit.deps import AuditDeps
-from services.audit.metrics import ProjectionMetrics
+from services.audit.metrics import InstanceMetrics
 from services.audit.projection import InstanceProjection
 from services.audit.settings import AuditSettings
 from services.audit.settings import load_settings as audit_settings
@@ -122,7 +122,7 @@ class AuditParts:
 
     settings: AuditSettings
     deps: AuditDeps
-    metrics: ProjectionMetrics
+    metrics: InstanceMetrics
     projection: InstanceProjection | None
 
     @property
@@ -198,8 +198,8 @@ def running_api(conns: Connections, name: str, api_type: type[A], *,
             checks = HealthChecks("test")
             edge = EdgeApp({
                 "definitions": create_app(settings, deps, verifier()),
-                "audit": create_audit_app(verifier(), checks, [], audit.deps),
-                "worklist": create_worklist_app(verifier(), checks, [], worklist)},
+                "audit": create_audit_app(verifier(), checks, CollectorRegistry(), audit.deps),
+                "worklist": create_worklist_app(verifier(), checks, CollectorRegistry(), worklist)},
                 default="definitions")
             with TestClient(edge, headers=headers) as client:
                 yield api_type(client, deps, settings, conns, audit, worklist,
@@ -216,12 +216,13 @@ def _audit(environ: Mapping[str, str], stack: ExitStack) -> AuditParts:
     prepare_database(common.database_url, settings.database_schema, audit_db.migrate, 30)
     pool = audit_db.open_pool(common.database_url, settings.database_schema)
     stack.callback(pool.close)
-    metrics = ProjectionMetrics(CollectorRegistry())
+    metrics = InstanceMetrics(CollectorRegistry())
     projection = None
     if settings.projection_enabled:
-        projection = InstanceProjection(pool, common.kafka_bootstrap_servers,
-                                        Topics(common.topic_prefix).state,
-                                        settings.projection_group, metrics)
+        projection = InstanceProjection(
+            lambda: audit_db.connect(common.database_url, settings.database_schema),
+            common.kafka_bootstrap_servers, Topics(common.topic_prefix).state,
+            settings.projection_group, metrics)
         projection.start()
         stack.callback(projection.stop)
     return AuditParts(settings, AuditDeps(pool), metrics, projection)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from fastapi.testclient import TestClient
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from laneway.bpmn import parse
 from laneway.codec import (
@@ -39,8 +39,9 @@ from laneway.publisher import Publisher
 from laneway.records import SYSTEM, Command, RecordKind
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
+from services.audit.db import connect
 from services.audit.instances import InstanceUpsert, upsert_instances
-from services.audit.metrics import ProjectionMetrics
+from services.audit.metrics import InstanceMetrics
 from services.audit.projection import InstanceProjection
 from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
@@ -504,7 +505,7 @@ def snapshot(inst: InstanceState, ts: int = 1_767_225_600_000) -> bytes:
     return encode_state(StateSnapshot.of(inst, ts))
 
 
-def snapshots_read(metrics: ProjectionMetrics, outcome: str) -> float:
+def snapshots_read(metrics: InstanceMetrics, outcome: str) -> float:
     """How many snapshots a projection read with this outcome."""
     value = metrics.registry.get_sample_value("laneway_projection_snapshots_total",
                                               {"outcome": outcome})
@@ -565,9 +566,10 @@ def test_a_replayed_older_snapshot_does_not_overwrite_a_newer_one(api: Api) -> N
                  if r[1] is not None and not r[0].startswith("__")]
 
     # when a second projection (a new group: as after lost offsets) reads the topic again
-    metrics = ProjectionMetrics()
-    replay = InstanceProjection(api.audit.pool, bootstrap, api.topics.state,
-                                unique_name("test.replay"), metrics)
+    metrics = InstanceMetrics(CollectorRegistry())
+    replay = InstanceProjection(
+        lambda: connect(api.conns.database_url, api.audit.settings.database_schema),
+        bootstrap, api.topics.state, unique_name("test.replay"), metrics)
     replay.start()
     try:
         wait_until(lambda: snapshots_read(metrics, "stale") >= len(snapshots), timeout=60,

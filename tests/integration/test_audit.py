@@ -34,20 +34,22 @@ from psycopg import sql
 from laneway.bpmn import LANEWAY_NS, parse
 from laneway.codec import encode_record, read_dead_letter_headers
 from laneway.engine import DefinitionRepository
+from laneway.engine.appliers import LATEST_VERSION, RECORD_VERSION
 from laneway.engine.runner import Answers, LocalRunner
+from laneway.health import HealthChecks
 from laneway.kafka import consumer_config, producer_config
 from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind
 from laneway.service_schemas import schema_name
 from laneway.topics import Topics
-from laneway.web.health import HealthChecks
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
 from services.audit.app import create_app
 from services.audit.chain import verify_chain
 from services.audit.db import connect, ensure_schema, migrate, open_pool
 from services.audit.deps import AuditDeps
+from services.audit.metrics import SinkMetrics
 from services.audit.queries import rows
-from services.audit.sink import AuditSink, SinkMetrics
+from services.audit.sink import AuditSink
 from tests.auth import auth_header, verifier
 
 pytestmark = pytest.mark.integration
@@ -277,7 +279,7 @@ def env(stack: Connections) -> Iterator[Env]:
     thread = threading.Thread(target=sink.run, name="audit-sink", daemon=True)
     thread.start()
     pool = open_pool(stack.database_url, schema)
-    app = create_app(verifier(), HealthChecks("audit"), [], AuditDeps(pool))
+    app = create_app(verifier(), HealthChecks("audit"), CollectorRegistry(), AuditDeps(pool))
     producer = Producer(producer_config(stack.kafka_bootstrap_servers))
     try:
         yield Env(stack, topics, schema, sink, metrics, TestClient(app, headers=AUDITOR),
@@ -462,6 +464,33 @@ def test_verify_passes_then_names_a_changed_row_and_a_deleted_row(
     # a replay over the gap says it is not verified
     assert env.api.get(f"/api/instances/{deleted}/replay").json()["verified"] is False
     assert env.api.get(f"/api/instances/{uuid.uuid4()}/verify").status_code == 404
+
+
+def test_replay_of_a_log_a_newer_engine_wrote_is_refused_with_a_problem_not_a_500(
+    env: Env,
+) -> None:
+    # given an instance whose log holds an event of an applier version this engine lacks
+    run, ids = _loan_run(1)
+    iid = ids[0]
+    records = run.of(iid)
+    at = next(i for i, r in enumerate(records)
+              if r.kind is RecordKind.EVENT and r.intent in LATEST_VERSION and i > 0)
+    newer = records[at]
+    records[at] = dataclasses.replace(newer, value={
+        **newer.value, RECORD_VERSION: LATEST_VERSION[newer.intent] + 1})
+    env.produce(records)
+    wait_until(lambda: env.count(iid) == len(records), 30, message="the log written")
+
+    # when it is replayed past that event, and up to the event before it
+    refused = env.api.get(f"/api/instances/{iid}/replay")
+    before = env.api.get(f"/api/instances/{iid}/replay", params={"upTo": at})
+
+    # then the replay is refused naming the version, and the log itself is sound
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert f"version {LATEST_VERSION[newer.intent] + 1}" in refused.json()["detail"]
+    assert before.status_code == 200, before.text
+    assert env.api.get(f"/api/instances/{iid}/verify").json()["ok"] is True
 
 
 def test_redelivered_records_add_no_rows(env: Env) -> None:

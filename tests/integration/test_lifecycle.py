@@ -34,7 +34,8 @@ from laneway.settings import SettingsError
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
 from services.audit import db as audit_db
-from services.audit.sink import AuditSink, SinkMetrics
+from services.audit.metrics import SinkMetrics
+from services.audit.sink import AuditSink
 from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
 from services.definitions.republish import live_records, republish_missing

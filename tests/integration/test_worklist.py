@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -31,6 +32,7 @@ from laneway.codec import (
     read_dead_letter_headers,
 )
 from laneway.db import connect_kwargs
+from laneway.health import HealthChecks
 from laneway.kafka import consumer_config, producer_config
 from laneway.publisher import Publisher
 from laneway.records import (
@@ -44,7 +46,6 @@ from laneway.records import (
 )
 from laneway.settings import Settings
 from laneway.topics import Topics
-from laneway.web.health import HealthChecks
 from scripts.stack import Connections
 from scripts.stack import Settings as StackSettings
 from scripts.stack.testing import unique_name, wait_until
@@ -295,7 +296,7 @@ def api(world: World) -> Iterator[TestClient]:
 
     deps = WorklistDeps(pool=world.pool, publisher=world.publisher, forms=no_forms,
                         answer_timeout_s=10.0)
-    app = create_app(verifier(), HealthChecks("worklist"), [], deps)
+    app = create_app(verifier(), HealthChecks("worklist"), CollectorRegistry(), deps)
     with TestClient(app) as client:
         yield client
 

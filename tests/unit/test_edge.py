@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
-from laneway.web.health import HealthChecks
+from laneway.health import HealthChecks
 from scripts.edge import generated
 from scripts.edge.nginx import Runtime, render
 from scripts.edge.routes import HTTP_SERVICES, RouteTableError, load, owner, parse
@@ -31,8 +32,8 @@ def apps() -> dict[str, FastAPI]:
     # the routes are only listed here, never called: no parts behind them
     parts: Any = None
     return {"definitions": definitions_app(settings, parts, verifier()),
-            "worklist": worklist_app(verifier(), checks, []),
-            "audit": audit_app(verifier(), checks, [])}
+            "worklist": worklist_app(verifier(), checks, CollectorRegistry()),
+            "audit": audit_app(verifier(), checks, CollectorRegistry())}
 
 
 def served(app: FastAPI) -> list[tuple[str, str]]:

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
+from laneway.health import HealthChecks
 from laneway.web import problems
-from laneway.web.health import HealthChecks
 from services.audit.app import create_app as audit_app
 from services.definitions.app import create_app as definitions_app
 from services.definitions.settings import load_settings as definitions_settings
@@ -98,8 +99,8 @@ def test_every_service_app_answers_problems(name: str) -> None:
     parts: Any = None
     apps = {"definitions": lambda: definitions_app(definitions_settings(auth_env()), parts,
                                                    verifier()),
-            "worklist": lambda: worklist_app(verifier(), HealthChecks(name), []),
-            "audit": lambda: audit_app(verifier(), HealthChecks(name), [])}
+            "worklist": lambda: worklist_app(verifier(), HealthChecks(name), CollectorRegistry()),
+            "audit": lambda: audit_app(verifier(), HealthChecks(name), CollectorRegistry())}
     client = TestClient(apps[name]())
 
     response = client.get("/api/nothing-here")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from laneway.auth.http import require_role
+from laneway.engine.appliers import UnknownVersionError
 from services.audit import queries
 from services.audit.deps import Deps
 
@@ -124,7 +125,9 @@ def get_verify(instance_id: str, deps: Deps) -> VerifyResult:
 
 
 @router.get("/{instance_id}/replay", summary="An instance's state rebuilt from its log",
-            responses={404: {"description": "No record of the instance, or no state yet."}})
+            responses={404: {"description": "No record of the instance, or no state yet."},
+                       409: {"description": "The log holds an event of an applier version "
+                                            "this service does not have."}})
 def get_replay(
     instance_id: str,
     deps: Deps,
@@ -132,8 +135,15 @@ def get_replay(
                                        description="Last seq to apply (default: all).")] = None,
 ) -> ReplayResult:
     """The engine's appliers run over the instance's events up to and including `upTo`."""
-    with deps.pool.connection() as conn:
-        result = queries.replay(conn, instance_id, up_to)
+    try:
+        with deps.pool.connection() as conn:
+            result = queries.replay(conn, instance_id, up_to)
+    except UnknownVersionError as exc:
+        # the log is sound, but a newer engine wrote it: replaying with another version's
+        # meaning would answer a wrong state
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"Expected events this audit service can replay, but {exc}; "
+                            "replay it with an audit service of that engine's release") from exc
     if result is None:
         raise _no_log(instance_id)
     if result.state is None:
