@@ -423,9 +423,14 @@ class JobWorker:
     At least once, as real workers are: the engine refuses a second completion."""
 
     def __init__(self, bootstrap: str, topics: Topics, job_type: str,
-                 variables: Callable[[Any], dict[str, Any]] | None = None) -> None:
+                 variables: Callable[[Any], dict[str, Any]] | None = None,
+                 quota: int | None = None) -> None:
         self.topics = topics
         self.variables = variables
+        # answer at most `quota` jobs until `release()`: a test that must act mid-run (a broker
+        # restart) holds the rest back however fast the engine is
+        self._quota = quota
+        self._released = threading.Event()
         self.answered: Counter[tuple[str, int]] = Counter()
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -439,11 +444,18 @@ class JobWorker:
 
     def _run(self) -> None:
         try:
+            held: list[Message] = []
             while not self._stop.is_set():
-                msgs = self._consumer.consume(500, timeout=0.05)
-                good = [m for m in msgs if m.error() is None]
-                if not good:
+                if not held:
+                    msgs = self._consumer.consume(500, timeout=0.05)
+                    held = [m for m in msgs if m.error() is None]
+                    if not held:
+                        continue
+                room = self._room()
+                if room == 0:
+                    self._released.wait(0.05)
                     continue
+                good, held = (held, []) if room is None else (held[:room], held[room:])
                 answers: list[Record] = []
                 for msg in good:
                     job = decode_job(msg.value() or b"")
@@ -456,6 +468,16 @@ class JobWorker:
         except BaseException as exc:
             self.error = exc
             raise
+
+    def _room(self) -> int | None:
+        """How many more jobs may be answered now; None: no limit."""
+        if self._quota is None or self._released.is_set():
+            return None
+        return max(self._quota - sum(self.answered.values()), 0)
+
+    def release(self) -> None:
+        """Answer every job from now on (lifts the quota)."""
+        self._released.set()
 
     def _deliver(self, answers: list[Record]) -> None:
         """Produce the answers until Kafka acknowledged each, across a broker restart: a
@@ -511,8 +533,9 @@ class JobWorker:
 
 @contextlib.contextmanager
 def job_worker(bootstrap: str, topics: Topics, job_type: str,
-               variables: Callable[[Any], dict[str, Any]] | None = None) -> Iterator[JobWorker]:
-    worker = JobWorker(bootstrap, topics, job_type, variables)
+               variables: Callable[[Any], dict[str, Any]] | None = None,
+               quota: int | None = None) -> Iterator[JobWorker]:
+    worker = JobWorker(bootstrap, topics, job_type, variables, quota)
     try:
         yield worker
     finally:

@@ -79,19 +79,22 @@ def test_every_instance_completes_when_the_broker_restarts_mid_run(
     try:
         lw.deploy(DIAGRAM.format(ns=LANEWAY_NS, pid=pid, job_type=job_type).encode())
         ids = [str(uuid.uuid4()) for _ in range(INSTANCES)]
-        with job_worker(lw.bootstrap, lw.topics, job_type) as worker:
+        # mid-run: the worker answers 50 jobs and holds the rest until the broker is back, so
+        # most instances are not done when it stops, however fast the engine is
+        with job_worker(lw.bootstrap, lw.topics, job_type, quota=50) as worker:
             start_commands(lw.producer(), lw.topics, pid, ids)
-            # mid-run: some jobs answered, most instances not done
             events = TopicReader(lw.bootstrap, lw.topics.events)
             done = Completions(events)
             events.wait_for(lambda recs: sum(r.intent == "JOB_CREATED" for r in recs) >= 50,
                             60, "50 jobs created")
+            wait_until(lambda: sum(worker.answered.values()) >= 50, 60, 0.05, "50 jobs answered")
             at_stop = done.update()
 
             began = time.monotonic()
             private_kafka.down()
             private_kafka.up()
             restart_s = time.monotonic() - began
+            worker.release()
             # the orchestrator's part: start again what exits (an engine whose transaction the
             # broker's restart made fatal exits 1 to be restarted) and what stays unhealthy
             # (an engine stuck in librdkafka's send_offsets_to_transaction, which can block
