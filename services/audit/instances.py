@@ -30,18 +30,9 @@ class InstanceRow:
 
 
 @dataclass(frozen=True, slots=True)
-class InstanceUpsert:
+class InstanceUpsert(InstanceRow):
     """What one state snapshot says about its instance, and where it was read."""
 
-    instance_id: str
-    process_id: str
-    version: int
-    business_key: str | None
-    status: str
-    active_elements: list[str]
-    variables: dict[str, Any]
-    incidents: list[dict[str, Any]]
-    updated_at: datetime
     partition: int
     offset: int
 
