@@ -44,16 +44,16 @@ def render(routes: Sequence[Route], upstreams: Mapping[str, str], runtime: Runti
     lines = [GENERATED, ""]
     if runtime.user:
         lines.append(f"user {runtime.user};")
-    lines += ["worker_processes 1;", f"error_log {runtime.error_log} warn;"]
+    lines += ["worker_processes 1;", f"error_log {_arg(runtime.error_log)} warn;"]
     # in a container nginx is the foreground process; locally it detaches and leaves a pid file
-    lines.append("daemon off;" if runtime.pid_file is None else f"pid {runtime.pid_file};")
+    lines.append("daemon off;" if runtime.pid_file is None else f"pid {_arg(runtime.pid_file)};")
     lines += ["", "events {", "    worker_connections 1024;", "}", "", "http {",
               "    access_log off;",
               "    server_tokens off;",
               f"    client_max_body_size {MAX_BODY};"]
     if runtime.temp_dir:
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            lines.append(f"    {kind}_temp_path {runtime.temp_dir}/{kind};")
+            lines.append(f"    {kind}_temp_path {_arg(f'{runtime.temp_dir}/{kind}')};")
     lines.append("")
     for service in HTTP_SERVICES:
         lines += [f"    upstream {upstream_name(service)} {{",
@@ -92,6 +92,17 @@ def render(routes: Sequence[Route], upstreams: Mapping[str, str], runtime: Runti
               f"            return 404 '{_not_routed()}';", "        }",
               "    }", "}", ""]
     return "\n".join(lines)
+
+
+def _arg(value: str) -> str:
+    """A path as one nginx argument: quoted when it holds what nginx would split on or read
+    (a work directory may have spaces, as the e2e benchmark's does)."""
+    if "$" in value:
+        raise ValueError(f"Expected a path without '$' for nginx (it would read a variable), "
+                         f"but got {value!r}")
+    if value and not any(c.isspace() or c in ';{}"\'#' for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _method_maps(routes: Sequence[Route]) -> dict[str, Route]:

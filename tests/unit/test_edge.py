@@ -130,3 +130,26 @@ def test_a_malformed_route_is_refused_with_what_is_wrong(entry: dict[str, Any],
                                                          message: str) -> None:
     with pytest.raises(RouteTableError, match=re.escape(message)):
         parse([entry])
+
+
+def test_paths_with_spaces_are_one_quoted_nginx_argument_each() -> None:
+    # given a work directory with spaces (the e2e benchmark's is "engine + worker")
+    home = "/tmp/run 1/engine + worker/edge"
+    runtime = Runtime(listen="127.0.0.1:8080", pid_file=f"{home}/nginx.pid",
+                      error_log=f"{home}/error.log", temp_dir=f"{home}/tmp")
+    # when the config is rendered
+    conf = render(load(), {s: f"127.0.0.1:{i}" for i, s in enumerate(HTTP_SERVICES, 9000)},
+                  runtime)
+    # then each path is one quoted argument, and a plain path stays bare
+    assert f'pid "{home}/nginx.pid";' in conf
+    assert f'error_log "{home}/error.log" warn;' in conf
+    assert f'client_body_temp_path "{home}/tmp/client_body";' in conf
+    plain = render(load(), {s: f"{s}:1" for s in HTTP_SERVICES},
+                   Runtime(listen="8080", pid_file="/run/nginx.pid"))
+    assert "pid /run/nginx.pid;" in plain
+
+
+def test_a_path_nginx_would_read_as_a_variable_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"without '\$'"):
+        render(load(), {s: f"{s}:1" for s in HTTP_SERVICES},
+               Runtime(listen="8080", pid_file="/tmp/$HOME/nginx.pid"))
