@@ -126,3 +126,14 @@ class RenewingProducer:
     def flush(self, timeout: float) -> int:
         """Deliver what the current producer holds (bounded); the records left."""
         return int(self._producer.flush(timeout))
+
+    def close(self, timeout: float) -> int:
+        """Deliver what is queued (bounded), drop the rest, and shut the producer down now:
+        left to garbage collection, librdkafka's threads go on reconnecting (and logging) to a
+        broker that may be gone. Returns the records that were dropped."""
+        left = self.flush(timeout)
+        if left:
+            self._producer.purge()
+            self._producer.poll(0)  # the purged records' reports, so close has nothing to wait on
+        self._producer.close()
+        return left

@@ -91,10 +91,10 @@ class Publisher:
         return None
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Deliver what is still queued (bounded)."""
+        """Deliver what is still queued (bounded), then shut the producer down; once only."""
         self._closing.set()
         self._poller.join()
-        left = self._renewing.flush(timeout_s)
+        left = self._renewing.close(timeout_s)
         if left:
             _log.warning("%d records were not delivered before closing", left)
 
