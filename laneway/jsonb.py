@@ -6,7 +6,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["jsonb_safe"]
+__all__ = ["MAX_DEPTH", "jsonb_safe", "unstorable"]
+
+MAX_DEPTH = 64
+"""How deeply values may nest: deeper than any form or variable needs, shallow enough that no
+recursive reader (Python's, PostgreSQL's) meets its own limit."""
 
 
 def jsonb_safe(value: Any) -> Any:
@@ -29,3 +33,37 @@ def jsonb_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonb_safe(v) for v in value]
     return value
+
+
+def unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why `value` cannot be kept as it was given, or None when it can: a string (or key) with
+    U+0000, a number that is NaN or infinite (JSON has neither; PostgreSQL refuses both), or
+    nesting deeper than `max_depth`. The reason names where, as `a.b[2]`. Iterative, so a
+    hostile depth costs no recursion."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return f"{_at(where)} holds the character U+0000"
+        elif isinstance(item, float):
+            if math.isnan(item) or math.isinf(item):
+                return f"{_at(where)} is {item!r}, not a finite number"
+        elif isinstance(item, dict | list | tuple):
+            if depth >= max_depth:
+                return f"{_at(where)} nests deeper than {max_depth} levels"
+            if isinstance(item, dict):
+                for key, inner in item.items():
+                    if isinstance(key, str) and "\x00" in key:
+                        return f"a key in {_at(where)} holds the character U+0000"
+                    stack.append((inner, f"{where}.{key}" if where else str(key), depth + 1))
+            else:
+                stack.extend((inner, f"{where}[{i}]", depth + 1) for i, inner in enumerate(item))
+    return None
+
+
+def _at(where: str) -> str:
+    # a hostile path (thousands of levels, a megabyte key) must not become the whole answer
+    if not where:
+        return "the value"
+    return where if len(where) <= 80 else f"{where[:77]}..."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from laneway.engine.context import Processing
+from laneway.jsonb import unstorable
 from laneway.records import RejectionType
 
 
@@ -27,4 +28,18 @@ def command_variables(ctx: Processing) -> dict[str, object] | None:
     if not isinstance(variables, dict):
         ctx.reject("Expected variables to be an object", RejectionType.INVALID_ARGUMENT)
         return None
+    if not storable(ctx, variables):
+        return None
     return dict(variables)
+
+
+def storable(ctx: Processing, value: object, what: str = "variables") -> bool:
+    """Whether `value` can be kept as given; otherwise reject the command, naming where. A
+    U+0000 or a NaN accepted here would be refused later by every store downstream (the
+    instance projection, the worklist), long after the sender was told yes."""
+    reason = unstorable(value)
+    if reason is None:
+        return True
+    ctx.reject(f"Expected {what} that can be stored, but {reason}",
+               RejectionType.INVALID_ARGUMENT)
+    return False

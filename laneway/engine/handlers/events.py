@@ -12,7 +12,7 @@ import uuid
 from laneway.engine.behaviours import waits
 from laneway.engine.behaviours.waits import Arrival
 from laneway.engine.context import Processing
-from laneway.engine.handlers._common import live_instance
+from laneway.engine.handlers._common import live_instance, storable
 from laneway.model import EventKind
 from laneway.records import Command, Event, RejectionType
 
@@ -57,6 +57,9 @@ def publish_message(ctx: Processing) -> None:
     if not name or not isinstance(variables, dict) or not isinstance(ttl, int) or ttl < 0:
         ctx.reject("Expected a message name, variables as an object and a time to live in "
                    "milliseconds (zero or more)", RejectionType.INVALID_ARGUMENT)
+        return
+    if not storable(ctx, {"name": name, "correlationKey": correlation, "variables": variables},
+                    "a message"):
         return
     for old in [m for m in ctx.state.messages.values() if m.expires <= cmd.timestamp]:
         ctx.write(Event.MESSAGE_EXPIRED, {"messageId": old.message_id, "name": old.name})

@@ -6,7 +6,7 @@ from typing import Any
 
 from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
-from laneway.engine.handlers._common import live_instance
+from laneway.engine.handlers._common import command_variables, live_instance, storable
 from laneway.engine.processors import call_activity
 from laneway.engine.repository import RetiredError
 from laneway.engine.state import PROCESS_KIND
@@ -45,9 +45,8 @@ def start_instance(ctx: Processing) -> None:
                    f"only on events ({', '.join(kinds)}); name the start event",
                    RejectionType.INVALID_ARGUMENT)
         return
-    variables = v.get("variables") or {}
-    if not isinstance(variables, dict):
-        ctx.reject("Expected variables to be an object", RejectionType.INVALID_ARGUMENT)
+    variables = command_variables(ctx)
+    if variables is None or not storable(ctx, v.get("businessKey"), "a business key"):
         return
     value: dict[str, Any] = {"key": 1, "processId": proc.id, "version": proc.version}
     if v.get("businessKey") is not None:

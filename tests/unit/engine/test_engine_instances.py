@@ -117,3 +117,67 @@ def test_the_replay_check_catches_state_no_event_explains() -> None:
     h.runner.engine.state.instances[h.iid].variables[1] = {"sneaked": True}
     with pytest.raises(AssertionError, match="another state"):
         h.verify()
+
+
+WAITS = """
+<message id="m" name="poke"/>
+<startEvent id="s"/>
+<userTask id="task"/>
+<serviceTask id="job" laneway:type="w"/>
+<intermediateCatchEvent id="msg"><messageEventDefinition messageRef="m"/>
+</intermediateCatchEvent>
+<endEvent id="e"/>
+@ s -> task -> job -> msg -> e
+"""
+
+UNSTORABLE = [
+    ({"note": "a\x00b"}, "note holds the character U+0000"),
+    ({"form": {"amount": float("nan")}}, "form.amount is nan, not a finite number"),
+    ({"rows": [1, float("inf")]}, "rows[1] is inf, not a finite number"),
+    ({"a\x00": 1}, "holds the character U+0000"),
+]
+
+
+@pytest.mark.parametrize(("variables", "why"), UNSTORABLE)
+def test_a_start_with_variables_no_store_can_keep_is_rejected_and_starts_nothing(
+        run: RunFn, variables: dict[str, object], why: str) -> None:
+    h = run(WAITS, start=False)
+    recs = h.send(Command.START_INSTANCE, "i-1", {"processId": "p", "variables": variables})
+    [rejection] = recs
+    assert rejection.kind == RecordKind.REJECTION
+    assert rejection.value["rejectionType"] == "INVALID_ARGUMENT"
+    assert why in rejection.value["reason"]
+    assert h.status("i-1") == "UNKNOWN"  # no instance was made
+
+
+def test_a_start_with_variables_nested_deeper_than_the_limit_is_rejected(run: RunFn) -> None:
+    h = run(WAITS, start=False)
+    deep: list[object] = []
+    inner = deep
+    for _ in range(100):
+        inner.append([])
+        inner = inner[0]  # type: ignore[assignment]
+    [rejection] = h.send(Command.START_INSTANCE, "i-1",
+                         {"processId": "p", "variables": {"deep": deep}})
+    assert "nests deeper than 64 levels" in rejection.value["reason"]
+
+
+@pytest.mark.parametrize(("variables", "why"), UNSTORABLE)
+def test_task_job_and_message_answers_no_store_can_keep_are_rejected_and_change_nothing(
+        run: RunFn, variables: dict[str, object], why: str) -> None:
+    h = run(WAITS)
+    [refused] = h.complete_task("task", variables)
+    assert refused.kind == RecordKind.REJECTION
+    assert why in refused.value["reason"]
+    h.complete_task("task", {"ok": 1})
+    [refused] = h.complete_job("job", variables)
+    assert refused.kind == RecordKind.REJECTION
+    assert why in refused.value["reason"]
+    h.complete_job("job")
+    [refused] = h.publish("poke", variables=variables)
+    assert refused.kind == RecordKind.REJECTION
+    assert why in refused.value["reason"]
+    # the instance still waits where it was, and a storable answer moves it on
+    assert h.status(h.iid) == "WAITING"
+    h.publish("poke", variables={"fine": True})
+    assert h.status(h.iid) == "COMPLETED"
