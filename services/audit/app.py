@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from laneway.auth import TokenVerifier
 from laneway.health import HealthChecks
 from laneway.service.http import health_router
-from laneway.web import problems
+from laneway.web import guard, problems
 from services.audit.deps import AuditDeps
 from services.audit.routes import history, instances
 
@@ -31,6 +31,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app = FastAPI(title="Laneway audit", version="0.1.0", description=DESCRIPTION,
                   docs_url="/docs/audit", openapi_url="/openapi/audit.json", redoc_url=None)
     problems.install(app)
+    guard.install(app)
     app.state.verifier = verifier
     app.state.deps = deps
     app.include_router(instances.router)

@@ -16,7 +16,7 @@ from laneway.health import HealthChecks
 from laneway.problems import DiagramError
 from laneway.publisher import PublishError
 from laneway.service.http import health_router
-from laneway.web import problems
+from laneway.web import guard, problems
 from laneway.web.problems import problem
 from services.definitions.deps import ServiceDeps
 from services.definitions.lifecycle import TransitionRefused
@@ -58,6 +58,7 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps | None,
     app.include_router(form_routes.router)
     app.include_router(lifecycle_routes.router)
     problems.install(app)
+    guard.install(app)
     app.add_exception_handler(DiagramError, _diagram_refused)
     app.add_exception_handler(PublishError, _not_published)
     app.add_exception_handler(EncodeError, _not_encodable)

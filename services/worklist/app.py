@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from laneway.auth import TokenVerifier
 from laneway.health import HealthChecks
 from laneway.service.http import health_router
-from laneway.web import problems
+from laneway.web import guard, problems
 from services.worklist import routes
 from services.worklist.deps import WorklistDeps
 
@@ -32,6 +32,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
                   docs_url="/docs/worklist", openapi_url="/openapi/worklist.json",
                   redoc_url=None)
     problems.install(app)
+    guard.install(app)
     app.state.verifier = verifier
     app.state.deps = deps
     app.include_router(routes.router)

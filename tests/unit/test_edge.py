@@ -9,44 +9,14 @@ from typing import Any
 
 import pytest
 import yaml
-from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
-from laneway.health import HealthChecks
 from scripts.edge import generated
 from scripts.edge.nginx import Runtime, render
 from scripts.edge.routes import HTTP_SERVICES, RouteTableError, load, owner, parse
-from services.audit.app import create_app as audit_app
-from services.definitions.app import create_app as definitions_app
-from services.definitions.settings import load_settings as definitions_settings
-from services.worklist.app import create_app as worklist_app
-from tests.auth import auth_env, verifier
+from tests.service_apps import apps, served
 
 # served by every service on its own port (probes, Prometheus), not through the public URL
 OWN_PORT_ONLY = {"/health", "/metrics"}
-
-
-def apps() -> dict[str, FastAPI]:
-    checks = HealthChecks("test")
-    settings = definitions_settings(auth_env())
-    # the routes are only listed here, never called: no parts behind them
-    parts: Any = None
-    return {"definitions": definitions_app(settings, parts, verifier()),
-            "worklist": worklist_app(verifier(), checks, CollectorRegistry()),
-            "audit": audit_app(verifier(), checks, CollectorRegistry())}
-
-
-def served(app: FastAPI) -> list[tuple[str, str]]:
-    """(method, path with sample values for its parameters) of every route of the app."""
-    out = []
-    for path, operations in app.openapi()["paths"].items():
-        sample = re.sub(r"\{[^}]+\}", "x1", path)
-        out.extend((method.upper(), sample) for method in operations)
-    if app.openapi_url:
-        out.append(("GET", app.openapi_url))
-    if app.docs_url:
-        out.append(("GET", app.docs_url))
-    return out
 
 
 @pytest.mark.parametrize("name", HTTP_SERVICES)
