@@ -44,13 +44,13 @@ from laneway.expr._values import (
     to_decimal,
     to_text,
 )
+from laneway.regex import RegexError, compile_regex
 
-#: Regular expressions are compiled by Python's `re`, which has no timeout. Patterns are short
-#: and may not nest quantifiers (the usual catastrophic-backtracking shape), and the text they
+#: Regular expressions run on RE2 (`laneway.regex`): linear in the text whatever the pattern,
+#: so a condition on user text cannot stall the engine. Patterns are short and the text they
 #: run on is capped.
 MAX_PATTERN = 200
 MAX_REGEX_INPUT = 100_000
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{?]")
 
 
 class ArgMismatch(Exception):
@@ -223,30 +223,48 @@ def _trim(args: list[Any]) -> Any:
     return _str(args, 0).strip()
 
 
-_FLAGS = {"i": re.IGNORECASE, "s": re.DOTALL, "m": re.MULTILINE, "x": re.VERBOSE}
+_FLAGS = frozenset("ismx")
 
 
 @functools.lru_cache(maxsize=256)
-def _regex(pattern: str, flags: str) -> re.Pattern[str]:
+def _regex(pattern: str, flags: str) -> Any:
     if len(pattern) > MAX_PATTERN:
         raise EvalProblem(f"Regular expression is too long (at most {MAX_PATTERN} characters)")
-    if _NESTED_QUANTIFIER.search(pattern):
-        raise EvalProblem(
-            "Regular expression repeats a group that itself repeats, like (a+)+; "
-            "that can take forever to match, so it is refused"
-        )
-    bits = 0
     for flag in flags:
         if flag not in _FLAGS:
             raise EvalProblem(f"Unknown regular expression flag {flag!r} (use s, m, i or x)")
-        bits |= _FLAGS[flag]
     try:
-        return re.compile(pattern, bits)
-    except re.error as exc:
+        return compile_regex(_unverbose(pattern) if "x" in flags else pattern,
+                             ignore_case="i" in flags, dot_all="s" in flags,
+                             multiline="m" in flags)
+    except RegexError as exc:
         raise EvalProblem(f"Invalid regular expression {pattern!r}: {exc}") from None
 
 
-def _regex_args(args: list[Any], flags_at: int) -> tuple[str, re.Pattern[str]]:
+def _unverbose(pattern: str) -> str:
+    """The `x` flag's pattern as RE2 reads it (RE2 has no verbose mode): white space outside
+    character classes removed, as XPath's `x` flag says (no comments in XPath)."""
+    out: list[str] = []
+    in_class = escaped = False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif in_class:
+            out.append(char)
+            in_class = char != "]"
+        elif char == "[":
+            out.append(char)
+            in_class = True
+        elif not char.isspace():
+            out.append(char)
+    return "".join(out)
+
+
+def _regex_args(args: list[Any], flags_at: int) -> tuple[str, Any]:
     text = _str(args, 0)
     if len(text) > MAX_REGEX_INPUT:
         raise EvalProblem(f"Text is too long for a regular expression (max {MAX_REGEX_INPUT})")
@@ -286,7 +304,7 @@ def _replace(args: list[Any]) -> Any:
 
     # Expand by hand and count as we go: re's own expansion would build a huge result (an
     # empty pattern matches between every character) before any size check could run.
-    def expand(m: re.Match[str]) -> str:
+    def expand(m: Any) -> str:
         pieces = [p if isinstance(p, str) else (m.group(p) or "") for p in template]
         room[0] -= sum(len(p) for p in pieces)
         if room[0] < 0:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from laneway.forms import validate
+from laneway.forms import FormSchemaError, validate
 from laneway.shared_reads import FormSchemas
 
 __all__ = ["FieldProblem", "FormChecker", "UnknownForm", "registry_checker"]
@@ -44,6 +44,10 @@ def registry_checker(forms: FormSchemas) -> FormChecker:
         schema = forms.get(form_id)
         if schema is None:
             raise UnknownForm(form_id)
-        return [FieldProblem(e.field, e.message) for e in validate(schema, variables)]
+        try:
+            return [FieldProblem(e.field, e.message) for e in validate(schema, variables)]
+        except FormSchemaError:
+            # stored before a stricter check at upload: unusable until uploaded again
+            raise UnknownForm(form_id) from None
 
     return check

@@ -280,3 +280,37 @@ def test_the_rate_limit_defaults_to_30_a_minute() -> None:
     assert load_settings(auth_env()).form_rate_limit == RateLimit(30, 60)
     assert load_settings({"LANEWAY_FORM_RATE_LIMIT": " ", **auth_env()}).form_rate_limit \
         == RateLimit(30, 60)
+
+
+# --- patterns run in linear time (RE2) ------------------------------------------------------
+
+EMAIL = {"type": "object", "properties": {"email": {
+    "type": "string", "pattern": r"^([a-zA-Z0-9_.+-])+@(([a-zA-Z0-9-])+\.)+([a-zA-Z0-9]{2,4})+$"}}}
+
+
+@pytest.mark.timeout(20)
+def test_a_pattern_that_backtracks_in_python_answers_a_hostile_submission_at_once() -> None:
+    # 40 characters: Python's re needs about 2**40 steps here; RE2 one pass
+    [error] = validate(EMAIL, {"email": "a" * 39 + "!"})
+    assert error.field == "email"
+    assert "does not match" in error.message
+    assert validate(EMAIL, {"email": "ada@example.org"}) == []
+
+
+def test_pattern_properties_match_names_with_re2() -> None:
+    schema = {"type": "object", "patternProperties": {"^n_": {"type": "integer"}}}
+    assert validate(schema, {"n_a": 1, "other": "x"}) == []
+    [error] = validate(schema, {"n_a": "one"})
+    assert error.field == "n_a"
+
+
+@pytest.mark.parametrize(("schema", "where"), [
+    ({"type": "string", "pattern": "a(?=b)"}, "/pattern"),
+    ({"properties": {"a": {"pattern": r"(x)\1"}}}, "/properties/a/pattern"),
+    ({"patternProperties": {"(?<=x)y": {}}}, "/patternProperties/(?<=x)y"),
+])
+def test_a_pattern_re2_cannot_run_is_refused_at_upload_naming_where(
+        schema: dict[str, object], where: str) -> None:
+    [problem] = check_schema(schema)
+    assert problem.startswith(f"{where}: ")
+    assert "no backreferences or lookaround" in problem
