@@ -150,18 +150,7 @@ def move_on(
     loop_counter = elem.loop_counter
     ctx.write_element(Event.ELEMENT_COMPLETED, elem, {"key": elem.key})
     if flows is None:
-        counter = max(loop_counter, 1) + 1
-        ctx.in_flight[scope_key] = ctx.in_flight.get(scope_key, 0) + 1
-        cuts = ctx.cuts.get(scope_key, 0)
-
-        def loop_again() -> None:
-            ctx.in_flight[scope_key] -= 1
-            if ctx.cuts.get(scope_key, 0) != cuts:
-                check_scope(ctx, scope_key)
-                return
-            activate(ctx, scope_key, node, loop_counter=counter)
-
-        ctx.later(loop_again)
+        arrive_later(ctx, scope_key, node, None, max(loop_counter, 1) + 1)
         return
     for fid in flows:
         take_flow(ctx, scope_key, fid, trigger)
@@ -265,6 +254,13 @@ def take_flow(
     if join:
         ctx.processors[target.kind].on_join(ctx, scope_key, target)
         return
+    arrive_later(ctx, scope_key, target, trigger, 0)
+
+
+def arrive_later(ctx: Processing, scope_key: int, node: FlowNode,
+                 trigger: dict[str, Any] | None, loop_counter: int) -> None:
+    """A token on its way to `node` (a taken flow, a loop going round): it is counted in
+    flight and activates when the queue reaches it."""
     ctx.in_flight[scope_key] = ctx.in_flight.get(scope_key, 0) + 1
     cuts = ctx.cuts.get(scope_key, 0)
 
@@ -275,7 +271,7 @@ def take_flow(
             # this one was on its way: it never arrives
             check_scope(ctx, scope_key)
             return
-        activate(ctx, scope_key, target, trigger=trigger)
+        activate(ctx, scope_key, node, trigger=trigger, loop_counter=loop_counter)
 
     ctx.later(arrive)
 
