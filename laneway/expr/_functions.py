@@ -226,8 +226,8 @@ def _trim(args: list[Any]) -> Any:
 _FLAGS = frozenset("ismx")
 
 
-@functools.lru_cache(maxsize=256)
 def _regex(pattern: str, flags: str) -> Any:
+    # not cached here: `compile_regex` caches the compiled pattern
     if len(pattern) > MAX_PATTERN:
         raise EvalProblem(f"Regular expression is too long (at most {MAX_PATTERN} characters)")
     for flag in flags:
