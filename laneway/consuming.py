@@ -7,10 +7,6 @@ then commits the offsets: a batch read again after a crash changes nothing (the 
 idempotent), and a dead letter is never lost (at worst sent twice). `ProjectionLoop` is that
 loop; a projection gives it a `BatchHandler`, which writes one batch inside the loop's
 database transaction.
-
-The batch helpers below it stay for code that drives its own loop: `read_batch` sorts a poll
-into records, dead letters and the offsets to commit; `send_dead_letters` and
-`commit_offsets` are the two Kafka steps after the write.
 """
 
 from __future__ import annotations
@@ -20,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import psycopg
@@ -34,7 +30,6 @@ from laneway.records import Record
 from laneway.service.metrics import Metrics
 
 __all__ = [
-    "Batch",
     "BatchHandler",
     "Consumed",
     "DeadLetterProducer",
@@ -42,9 +37,6 @@ __all__ = [
     "Polled",
     "ProjectionLoop",
     "ProjectionMetrics",
-    "commit_offsets",
-    "read_batch",
-    "send_dead_letters",
 ]
 
 _log = logging.getLogger(__name__)
@@ -68,16 +60,6 @@ class Consumed(Generic[T]):
 
 Polled = Consumed[Record]
 """A decoded Laneway record and where it was read."""
-
-
-@dataclass(slots=True)
-class Batch:
-    """One poll, sorted: the records, the messages for the dead-letter topic, and per
-    partition the offset to commit once both are handled."""
-
-    records: list[Polled] = field(default_factory=list)
-    dead: list[DeadLetter] = field(default_factory=list)
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 def decode_message(msg: Message) -> Record:
@@ -108,14 +90,6 @@ def _sort(messages: Sequence[Message], decode: Callable[[Message], T | None],
             continue
         if record is not None:
             items.append(Consumed(record, msg, topic, partition, offset))
-
-
-def read_batch(messages: Sequence[Message]) -> Batch:
-    """Decode a poll; raises KafkaException on a fatal consumer error (the process must
-    restart), logs and skips the others."""
-    batch = Batch()
-    _sort(messages, decode_message, batch.records, batch.dead, batch.offsets)
-    return batch
 
 
 class DeadLetterProducer:
@@ -186,15 +160,7 @@ class DeadLetterProducer:
                 if not reported[i] or reports[i] is not None]
 
 
-def send_dead_letters(producer: Producer | RenewingProducer, dlq_topic: str,
-                      dead: Sequence[DeadLetter]) -> None:
-    """Produce each message to the dead-letter topic with the headers saying why and where
-    from, and wait until Kafka has them all (raises KafkaException otherwise): call it before
-    committing the offsets. A `RenewingProducer` is renewed when it turned fatal."""
-    DeadLetterProducer(producer, dlq_topic).send(dead)
-
-
-def commit_offsets(consumer: Consumer, offsets: dict[tuple[str, int], int]) -> None:
+def _commit_offsets(consumer: Consumer, offsets: dict[tuple[str, int], int]) -> None:
     """Commit synchronously; a failure (a rebalance took the partitions) is only logged: the
     next owner reads the batch again, and writing it again changes nothing."""
     partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
@@ -365,7 +331,7 @@ class ProjectionLoop(Generic[T]):
                 self.metrics.dead_letters.inc(len(dead))
         if offsets:
             # only now: a crash before this line repeats writes that change nothing
-            commit_offsets(self._consumer, offsets)
+            _commit_offsets(self._consumer, offsets)
         self.written += written
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(items))
