@@ -62,7 +62,8 @@ class InputGuard:
             await problem(422, f"Expected a JSON body every store can keep, but {reason}")(
                 scope, receive, send)
             return
-        await self.app(scope, _replay(body, rest), send)
+        await self.app(scope, _prefixed(
+            {"type": "http.request", "body": body, "more_body": False}, rest), send)
 
 
 def install(app: Any) -> None:
@@ -86,7 +87,7 @@ async def _read(receive: Receive, limit: int) -> tuple[bytes, Receive | None]:
     while True:
         message = await receive()
         if message["type"] != "http.request":  # the client went away: let the app see it
-            return b"".join(chunks), _then(message, receive)
+            return b"".join(chunks), _prefixed(message, receive)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -106,19 +107,8 @@ def _refusal(body: bytes) -> str | None:
     return unstorable(document)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-    return replay
-
-
-def _then(first: Message, receive: Receive) -> Receive:
+def _prefixed(first: Message, receive: Receive) -> Receive:
+    """A receive that gives `first`, then what `receive` gives."""
     given = False
 
     async def then() -> Message:
