@@ -40,6 +40,8 @@ def unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     U+0000, a number that is NaN or infinite (JSON has neither; PostgreSQL refuses both), or
     nesting deeper than `max_depth`. The reason names where, as `a.b[2]`. Iterative, so a
     hostile depth costs no recursion."""
+    if value is None or _flat(value):
+        return None  # what nearly every command carries, checked without the walk below
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, where, depth = stack.pop()
@@ -60,6 +62,23 @@ def unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
             else:
                 stack.extend((inner, f"{where}[{i}]", depth + 1) for i, inner in enumerate(item))
     return None
+
+
+def _flat(value: Any) -> bool:
+    """Whether `value` is an object of booleans, integers, nulls and strings without U+0000,
+    under keys without it: storable at a glance (every engine command is checked)."""
+    if type(value) is not dict:
+        return False
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item:
+                return False
+        elif kind is not bool and kind is not int and item is not None:
+            return False
+        if type(key) is not str or "\x00" in key:
+            return False
+    return True
 
 
 def _at(where: str) -> str:
