@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from laneway.settings import SettingsError
 
-__all__ = ["KEY_SOURCE_VARIABLES", "AuthSettings"]
+__all__ = ["KEY_SOURCE_VARIABLES", "AuthSettings", "max_lifetime_s"]
 
 KEY_SOURCE_VARIABLES = (
     "LANEWAY_JWT_JWKS_FILE",
@@ -22,6 +22,10 @@ KEY_SOURCE_VARIABLES = (
 DEFAULT_ISSUER = "laneway-dev"
 DEFAULT_AUDIENCE = "laneway"
 DEFAULT_LEEWAY_S = 60
+# The longest a token may still be valid when it arrives. Identity providers issue access
+# tokens for minutes to hours; a token valid for years (or `exp` 1e308) is a leaked
+# credential that never expires, so it is refused rather than trusted.
+DEFAULT_MAX_LIFETIME_S = 24 * 3600
 
 # HS256 with a short secret can be brute-forced offline from one token: RFC 7518 section 3.2
 # asks for a key at least as long as the hash (32 bytes).
@@ -47,6 +51,8 @@ class AuthSettings:
     """The expected `aud` claim, or one of its values (`LANEWAY_JWT_AUDIENCE`)."""
     leeway_s: int = DEFAULT_LEEWAY_S
     """Clock skew tolerated on `exp`, `nbf` and `iat` (`LANEWAY_JWT_LEEWAY_S`)."""
+    max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S
+    """How far past now a token's `exp` may lie (`LANEWAY_JWT_MAX_LIFETIME_S`)."""
 
     def __post_init__(self) -> None:
         sources = [s for s in (self.jwks_file, self.jwks_url, self.secret) if s is not None]
@@ -64,6 +70,9 @@ class AuthSettings:
             _check_url(self.jwks_url)
         if self.leeway_s < 0:
             raise SettingsError(f"Expected a leeway of 0 s or more, but got {self.leeway_s}")
+        if self.max_lifetime_s <= 0:
+            raise SettingsError(f"Expected a maximum token lifetime of 1 s or more, but got "
+                                f"{self.max_lifetime_s}")
 
     @property
     def source(self) -> str:
@@ -116,7 +125,18 @@ class AuthSettings:
                 f"but got {raw_leeway!r}"
             )
         return cls(jwks_file=jwks_file, jwks_url=jwks_url, secret=secret, issuer=issuer,
-                   audience=audience, leeway_s=int(raw_leeway))
+                   audience=audience, leeway_s=int(raw_leeway),
+                   max_lifetime_s=max_lifetime_s(env))
+
+
+def max_lifetime_s(environ: Mapping[str, str]) -> int:
+    """`LANEWAY_JWT_MAX_LIFETIME_S` (default 24 h): read by the services and by `laneway
+    token`, which refuses to sign what the services would refuse."""
+    raw = environ.get("LANEWAY_JWT_MAX_LIFETIME_S", "").strip() or str(DEFAULT_MAX_LIFETIME_S)
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError("Expected LANEWAY_JWT_MAX_LIFETIME_S to be a whole number of "
+                            f"seconds (1 or more), but got {raw!r}")
+    return int(raw)
 
 
 def _check_url(url: str) -> None:

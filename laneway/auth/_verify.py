@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -30,6 +31,12 @@ SECRET_ALGORITHMS = ("HS256",)
 # Kinds a token may claim; `system` is the engine's own and never comes from outside.
 _TOKEN_KINDS = {"human": PrincipalKind.HUMAN, "agent": PrincipalKind.AGENT}
 MAX_TOKEN_CHARS = 16_000
+# What of the verified claims the principal keeps: what the engine's checks read (personas
+# and candidate groups). The principal rides on every event, so everything else a token
+# carries (name, e-mail, the identity provider's extras) would reach the audit log, the
+# worklist and whoever reads them.
+KEPT_CLAIMS = ("personas", "groups")
+_TIME_CLAIMS = ("exp", "nbf", "iat")
 
 
 class TokenVerifier:
@@ -108,6 +115,14 @@ class TokenVerifier:
 
     def _check_registered(self, claims: dict[str, Any]) -> None:
         settings = self.settings
+        for name in _TIME_CLAIMS:
+            value = claims.get(name)
+            # JSON numbers may be 1e400 (infinity to Python) or NaN, which compare as
+            # "not expired" forever
+            if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)
+                                   or not math.isfinite(value)):
+                raise AuthError(f"malformed token: {name!r} must be a finite number of "
+                                f"seconds, but it is {_short(value)}")
         registry = JWTClaimsRegistry(
             now=lambda: int(self._clock()),
             leeway=settings.leeway_s,
@@ -125,6 +140,11 @@ class TokenVerifier:
                 from exc
         except InvalidClaimError as exc:
             raise AuthError(_invalid_claim(exc, claims, settings)) from exc
+        latest = self._clock() + settings.max_lifetime_s + settings.leeway_s
+        if claims["exp"] > latest:
+            raise AuthError(f"token valid for too long: it expires at {_when(claims['exp'])}, "
+                            f"more than {settings.max_lifetime_s} s from now (the most "
+                            "LANEWAY_JWT_MAX_LIFETIME_S allows)")
 
 
 def _invalid_claim(exc: InvalidClaimError, claims: dict[str, Any], settings: AuthSettings) -> str:
@@ -155,7 +175,13 @@ def _principal(claims: dict[str, Any]) -> Principal:
         value = claims.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise AuthError(f"malformed token: {name!r} must be a list of strings")
-    return Principal(kind, subject, tuple(claims.get("roles", ())), claims)
+    kept = {name: claims[name] for name in KEPT_CLAIMS if name in claims}
+    return Principal(kind, subject, tuple(claims.get("roles", ())), kept)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _when(value: object) -> str:
@@ -164,4 +190,4 @@ def _when(value: object) -> str:
             return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
         except (OverflowError, OSError, ValueError):
             pass
-    return repr(value)
+    return _short(value)

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from laneway.auth import max_lifetime_s
 from laneway.auth.dev import KINDS, issue_token
+from laneway.settings import SettingsError
 
 __all__ = ["DEFAULT_KEY", "add_parser", "duration", "issue"]
 
@@ -70,6 +72,14 @@ def issue(args: argparse.Namespace, out: TextIO, environ: Mapping[str, str] | No
             f"Expected the development signing key at {key}, but there is no such file: run "
             "`make up` in the repository (it creates var/dev/jwt/) or set LANEWAY_DEV_KEY_FILE")
     # Tokens must name what the services expect; the services read the same variables.
+    try:
+        longest = max_lifetime_s(env)
+    except SettingsError as exc:
+        raise TokenError(str(exc)) from exc
+    if args.ttl > longest:
+        # the services would refuse it (docs/people.md); say so here, not at the first call
+        raise TokenError(f"Expected --ttl of at most {longest} s (LANEWAY_JWT_MAX_LIFETIME_S, "
+                         f"which the services enforce), but got {args.ttl} s")
     issuer = env.get("LANEWAY_JWT_ISSUER", "").strip() or "laneway-dev"
     audience = env.get("LANEWAY_JWT_AUDIENCE", "").strip() or "laneway"
     try:

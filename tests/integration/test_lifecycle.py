@@ -8,6 +8,7 @@ Each module run has its own topic prefix and schema, each test its own process i
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,9 +23,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer
 from fastapi.testclient import TestClient
+from joserfc import jws
 from prometheus_client import CollectorRegistry
 
-from laneway.auth.dev import issue_token
+from laneway.auth.dev import issue_token, load_signing_key
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import decode_definition, decode_record
 from laneway.kafka import consumer_config, producer_config
@@ -179,6 +181,29 @@ def test_a_bad_token_is_401_with_the_reason(api: Api) -> None:
     old_one = api.client.get("/api/definitions", headers={"Authorization": f"Bearer {stale}"})
     assert old_one.status_code == 401
     assert "expired" in old_one.json()["detail"].lower()
+
+
+def test_a_token_that_never_expires_is_401(api: Api) -> None:
+    # exp 1e308 (a number far in the future) and 1e400 / NaN (infinity and not-a-number once
+    # parsed) all compared as "not expired": a token good forever
+    key = load_signing_key(signing_key())
+    header = {"alg": "ES256", "kid": key.kid}
+    long_lived = issue_token(signing_key(), user="ana", roles=["modeler"], ttl_s=1e308)
+    unbounded = [long_lived] + [
+        jws.serialize_compact(header, (json.dumps(
+            {"iss": "laneway-dev", "aud": "laneway", "sub": "ana", "roles": ["modeler"]}
+        )[:-1] + f', "exp": {exp}}}').encode(), key) for exp in ("1e400", "NaN")]
+    for bad in unbounded:
+        response = api.client.get("/api/definitions",
+                                  headers={"Authorization": f"Bearer {bad}"})
+        assert response.status_code == 401, response.text
+        detail = response.json()["detail"]
+        assert ("token valid for too long" in detail
+                or "malformed token: 'exp' must be a finite number" in detail), detail
+        assert len(detail) < 300
+    a_day = issue_token(signing_key(), user="ana", roles=["modeler"], ttl_s=24 * 3600)
+    assert api.client.get("/api/definitions",
+                          headers={"Authorization": f"Bearer {a_day}"}).status_code == 200
 
 
 def test_a_reviewer_without_the_modeler_role_cannot_deploy(api: Api) -> None:

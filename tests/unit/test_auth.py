@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, Key, KeySet, OctKey, OKPKey, RSAKey
 
@@ -125,8 +125,9 @@ def test_valid_token_gives_the_principal(verifier: TokenVerifier, key: ECKey) ->
     assert principal.personas == ("Case Worker",)
     assert principal.groups == ("ops",)
     assert principal.holds_persona("case-worker")
-    assert principal.claims["name"] == "Carla"
-    assert principal.claims["exp"] == NOW + 3600
+    # only what the engine's checks read: the principal rides on every event, and the rest of
+    # a token (name, e-mail, the provider's extras) is nobody else's business
+    assert principal.claims == {"personas": ["Case Worker"], "groups": ["ops"]}
 
 
 def test_agent_kind_and_audience_lists(verifier: TokenVerifier, key: ECKey) -> None:
@@ -192,6 +193,45 @@ def test_wrong_issuer(verifier: TokenVerifier, key: ECKey) -> None:
 def test_not_yet_valid_and_issued_in_the_future(verifier: TokenVerifier, key: ECKey) -> None:
     assert refused(verifier, sign(key, claims(nbf=NOW + 120))).startswith("token not valid")
     assert refused(verifier, sign(key, claims(iat=NOW + 120))).startswith("token issued in the")
+
+
+@pytest.mark.parametrize("exp", ["1e308", "1e400", "NaN", "Infinity", "-Infinity", "true",
+                                 '"soon"'])
+def test_exp_must_be_a_finite_number(verifier: TokenVerifier, key: ECKey, exp: str) -> None:
+    # json.loads reads 1e400 as infinity and accepts NaN; both compare as "not expired"
+    payload = json.dumps(claims(exp=None))[:-1] + f', "exp": {exp}}}'
+    token = jws.serialize_compact({"alg": "ES256", "kid": key.kid}, payload.encode(), key)
+    reason = refused(verifier, token)
+    assert reason.startswith(("malformed token: 'exp' must be a finite number",
+                              "token valid for too long")), reason
+
+
+def test_exp_beyond_the_maximum_lifetime(tmp_path: Path, key: ECKey) -> None:
+    settings = AuthSettings(jwks_file=write_jwks(tmp_path / "j.json", key), max_lifetime_s=3600)
+    verifier = TokenVerifier(settings, clock=lambda: NOW)
+    # within the lifetime plus the leeway: accepted; a minute past it: refused
+    assert verifier.verify(sign(key, claims(exp=NOW + 3600 + 60))).id == "carla"
+    reason = refused(verifier, sign(key, claims(exp=NOW + 3600 + 61)))
+    assert reason.startswith("token valid for too long: it expires at 2027-01-15T09:01:01"), reason
+    reason = refused(verifier, sign(key, claims(exp=10**12)))
+    assert "LANEWAY_JWT_MAX_LIFETIME_S" in reason
+
+
+def test_nbf_and_iat_must_be_finite(verifier: TokenVerifier, key: ECKey) -> None:
+    for name in ("nbf", "iat"):
+        payload = json.dumps(claims(**{name: None}))[:-1] + f', "{name}": NaN}}'
+        token = jws.serialize_compact({"alg": "ES256", "kid": key.kid}, payload.encode(), key)
+        assert refused(verifier, token).startswith(f"malformed token: {name!r} must be")
+
+
+def test_max_lifetime_setting() -> None:
+    env = {"LANEWAY_JWT_SECRET": SECRET}
+    assert AuthSettings.from_env(env).max_lifetime_s == 24 * 3600
+    assert AuthSettings.from_env({**env, "LANEWAY_JWT_MAX_LIFETIME_S": "600"}
+                                 ).max_lifetime_s == 600
+    for bad in ("0", "-5", "1e9", "day"):
+        with pytest.raises(SettingsError, match="LANEWAY_JWT_MAX_LIFETIME_S"):
+            AuthSettings.from_env({**env, "LANEWAY_JWT_MAX_LIFETIME_S": bad})
 
 
 def test_tampered_payload(verifier: TokenVerifier, key: ECKey) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +29,13 @@ def verifier(key_dir: Path, issuer: str = "laneway-dev", audience: str = "lanewa
                                       audience=audience))
 
 
+def payload(token: str) -> dict[str, Any]:
+    """The token's claims as signed (the principal keeps only personas and groups)."""
+    part = token.split(".")[1]
+    loaded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return loaded
+
+
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = main(argv)
     captured = capsys.readouterr()
@@ -44,7 +54,8 @@ def test_prints_only_the_token(key_dir: Path, capsys: pytest.CaptureFixture[str]
         PrincipalKind.HUMAN, "carla", ("reviewer",))
     assert (principal.personas, principal.groups) == (("Case Worker", "Clerk"), ("ops",))
     # the default lifetime: 8 hours
-    assert principal.claims["exp"] - principal.claims["iat"] == 8 * 3600
+    claims = payload(out.strip())
+    assert claims["exp"] - claims["iat"] == 8 * 3600
 
 
 def test_default_key_under_the_current_directory(key_dir: Path, tmp_path: Path,
@@ -57,7 +68,8 @@ def test_default_key_under_the_current_directory(key_dir: Path, tmp_path: Path,
     assert code == 0
     principal = verifier(key_dir).verify(out.strip())
     assert principal.kind is PrincipalKind.AGENT
-    assert principal.claims["exp"] - principal.claims["iat"] == 1800
+    claims = payload(out.strip())
+    assert claims["exp"] - claims["iat"] == 1800
 
 
 def test_key_from_the_environment_and_issuer_audience(key_dir: Path,
@@ -69,8 +81,26 @@ def test_key_from_the_environment_and_issuer_audience(key_dir: Path,
     code, out, _ = run(["token", "--user", "ben", "--ttl", "90"], capsys)
     assert code == 0
     principal = verifier(key_dir, issuer="idp", audience="api").verify(out.strip())
-    assert principal.claims["exp"] - principal.claims["iat"] == 90
-    assert principal.claims["exp"] > time.time()
+    assert principal.id == "ben"
+    claims = payload(out.strip())
+    assert claims["exp"] - claims["iat"] == 90
+    assert claims["exp"] > time.time()
+
+
+def test_ttl_beyond_the_services_maximum_is_refused(key_dir: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # the services refuse a token valid for more than LANEWAY_JWT_MAX_LIFETIME_S (24 h):
+    # signing one would only move the error to the first call
+    monkeypatch.setenv("LANEWAY_DEV_KEY_FILE", str(key_dir / "signing-key.json"))
+    monkeypatch.delenv("LANEWAY_JWT_MAX_LIFETIME_S", raising=False)
+    assert run(["token", "--user", "ben", "--ttl", "1d"], capsys)[0] == 0
+    code, out, err = run(["token", "--user", "ben", "--ttl", "2d"], capsys)
+    assert (code, out) == (2, "")
+    assert "at most 86400 s" in err
+    assert "LANEWAY_JWT_MAX_LIFETIME_S" in err
+    monkeypatch.setenv("LANEWAY_JWT_MAX_LIFETIME_S", str(3 * 86400))
+    assert run(["token", "--user", "ben", "--ttl", "2d"], capsys)[0] == 0
 
 
 def test_missing_key_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
