@@ -31,6 +31,12 @@ class Principal:
         return {"kind": self.kind.value, "id": self.id, "roles": list(self.roles),
                 "claims": dict(self.claims)}
 
+    def ref(self) -> dict[str, str]:
+        """`{kind, id}`: who acted, without the roles and claims that proved it. What a
+        projection shows to others (the worklist's `completedBy`), so a token's claims never
+        reach everyone in a lane."""
+        return {"kind": self.kind.value, "id": self.id}
+
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> Principal:
         """Inverse of `to_dict`."""

@@ -168,12 +168,12 @@ def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
         f"UPDATE tasks AS t SET {_UPDATES[record.intent]}, last_record_id = %(record_id)s, "
         f"last_partition = %(partition)s, last_offset = %(offset)s "
         f"WHERE t.task_id = %(task_id)s AND {_NEWER}".encode(),
-        {**params, "assignee": _claimant(record), "principal": _json(record.principal.to_dict()),
+        {**params, "assignee": _claimant(record), "principal": _json(record.principal.ref()),
          "result": _json(dict(cast(UserTaskCompleted, record.value).get("variables") or {}))})
     intent = ANSWERS.get(record.intent)
     if intent is not None:
         conn.execute(_ANSWER, (command_id_of(record), tid, intent, "accepted", None, None,
-                               _json(record.principal.to_dict()), params["at"]))
+                               _json(record.principal.ref()), params["at"]))
 
 
 def _claimant(record: Record) -> str:
@@ -211,7 +211,7 @@ def _rejected(conn: psycopg.Connection[Any], record: Record) -> None:
     tid = task_id(record.instance_id, key) if key is not None else record.instance_id
     conn.execute(_ANSWER, (command_id_of(record), tid, record.intent, "rejected",
                            str(v.get("reason") or ""), str(v.get("rejectionType") or "") or None,
-                           _json(record.principal.to_dict()), _at(record.timestamp)))
+                           _json(record.principal.ref()), _at(record.timestamp)))
 
 
 def apply_records(conn: psycopg.Connection[Any],

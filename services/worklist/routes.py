@@ -47,6 +47,13 @@ class _ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+class PrincipalRef(_ApiModel):
+    """Who acted: the principal's kind and id, never the claims of its token."""
+
+    kind: str = Field(description="`human`, `agent` or `system`.")
+    id: str = Field(description="The person's, agent's or system's id.")
+
+
 class TaskView(_ApiModel):
     """A user task as the worklist projects it."""
 
@@ -75,7 +82,7 @@ class TaskView(_ApiModel):
     overdue: bool = Field(description="Open or claimed and past its due date.")
     escalation_connector: str | None = Field(description="Who is notified when it is overdue.")
     escalated_at: datetime | None = Field(description="When the engine escalated it.")
-    completed_by: dict[str, Any] | None = Field(description="The principal who completed it.")
+    completed_by: PrincipalRef | None = Field(description="Who completed it.")
     result: dict[str, Any] | None = Field(description="The variables it was completed with.")
 
 
@@ -313,4 +320,12 @@ def _view(row: Mapping[str, Any]) -> TaskView:
         cancelled_at=row["cancelled_at"], due_date=due,
         overdue=bool(open_ and due is not None and due < datetime.now(due.tzinfo)),
         escalation_connector=row["escalation_connector"], escalated_at=row["escalated_at"],
-        completed_by=row["completed_by"], result=row["result"])
+        completed_by=_who(row["completed_by"]), result=row["result"])
+
+
+def _who(stored: Mapping[str, Any] | None) -> PrincipalRef | None:
+    # rows projected before the projection kept only {kind, id} hold the whole principal,
+    # claims included: shown without them too
+    if not stored:
+        return None
+    return PrincipalRef(kind=str(stored.get("kind", "")), id=str(stored.get("id", "")))

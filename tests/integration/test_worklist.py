@@ -21,6 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from laneway.bpmn import LANEWAY_NS
@@ -344,6 +345,38 @@ def test_the_default_list_is_the_callers_tasks(world: World, projection: Running
     assert refused.status_code == 403, refused.text
     everything = api.get("/api/tasks", params={**q, "scope": "all"}, headers=as_(OPS))
     assert everything.json()["count"] == 5
+
+
+def test_a_completed_task_names_who_completed_it_without_their_token_claims(
+        world: World, projection: Running, api: TestClient) -> None:
+    # given a task completed by a principal carrying a token's claims (as the engine wrote
+    # them before the verifier kept only personas and groups)
+    iid = str(uuid.uuid4())
+    tid = f"{iid}:7"
+    talkative = Principal(PrincipalKind.HUMAN, "carla", (), {
+        "personas": ["Case Worker"], "name": "Carla Quist", "email": "carla@home.example",
+        "address": "3 Private Road", "jti": "abc"})
+    world.produce(_created(iid),
+                  _event(Event.USER_TASK_COMPLETED, iid, {"key": 7, "variables": {"ok": 1}},
+                         record_id=f"{uuid.uuid4()}.0", principal=talkative))
+    _wait_task(world, tid, lambda r: r["state"] == "completed", "completed")
+    # old rows (written whole before) are shown without the claims too
+    with world.pool.connection() as conn:
+        conn.execute("UPDATE tasks SET completed_by = %s WHERE task_id = %s",
+                     (Jsonb(talkative.to_dict()), tid))
+        stored = conn.execute("SELECT principal FROM task_commands WHERE task_id = %s",
+                              (tid,)).fetchall()
+    # when another case worker of the lane reads it
+    colleague = Principal(PrincipalKind.HUMAN, "cory", (), {"personas": ["Case Worker"]})
+    task = api.get(f"/api/tasks/{tid}", headers=as_(colleague))
+    listed = api.get("/api/tasks", params={"instanceId": iid, "state": "completed",
+                                           "scope": "all"}, headers=as_(OPS))
+    # then it names only who: the kind and the id
+    assert task.status_code == 200, task.text
+    assert task.json()["completedBy"] == {"kind": "human", "id": "carla"}
+    assert [t["completedBy"] for t in listed.json()["items"]] == [
+        {"kind": "human", "id": "carla"}]
+    assert stored == [({"kind": "human", "id": "carla"},)]
 
 
 def test_filters_paging_and_sorting(world: World, projection: Running,
