@@ -6,11 +6,18 @@ imports the engine.
 """
 
 from laneway.records._intents import Command, Event, RecordKind
-from laneway.records._principal import SYSTEM, Principal, PrincipalKind, persona_key
+from laneway.records._principal import (
+    ANONYMOUS_ID,
+    SYSTEM,
+    Principal,
+    PrincipalKind,
+    persona_key,
+)
 from laneway.records._record import Record, command
 from laneway.records._types import IncidentType, RejectionType
 
 __all__ = [
+    "ANONYMOUS_ID",
     "SYSTEM",
     "Command",
     "Event",

@@ -86,3 +86,8 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 
 SYSTEM = Principal(PrincipalKind.SYSTEM, "engine")
+"""The engine's own principal (timers, follow-ups)."""
+
+ANONYMOUS_ID = "anonymous"
+"""The id of whoever submits a public form without a token (`human`): many people under one
+id, so it never counts as taking part in an instance."""

@@ -1,5 +1,12 @@
 """The instance projection's table (`instances`): written by `projection.InstanceProjection`,
-read by the instance routes."""
+read by the instance routes.
+
+An instance's variables hold what people entered (names, e-mail and postal addresses), so a
+reader without the role `operator` or `auditor` sees only the instances it takes part in
+(`PARTICIPATING`): the one who started it, and whoever holds, held or may take one of its
+user tasks by name (assignee, candidate user, claimant, completer). Who that is comes from
+the audit log beside the table (the same schema), which keeps every record of the instance.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,8 @@ from psycopg import Connection
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
+
+from laneway.records import ANONYMOUS_ID, Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,34 +50,70 @@ _INSTANCE_COLUMNS = ("instance_id, process_id, version, business_key, status, ac
                      " variables, incidents, updated_at")
 
 
+# The instances a principal takes part in, from the audit log: the principal of an
+# instance's first record (its start), of a claim or a completion of one of its tasks, and
+# the assignee and candidate users a task was created with. Each branch matches a partial
+# index of migration 004, so the lookup reads only that principal's rows.
+PARTICIPATING = """
+SELECT instance_id FROM audit_log
+ WHERE kind = 'EVENT' AND (seq = 1 OR intent IN ('USER_TASK_CLAIMED', 'USER_TASK_COMPLETED'))
+   AND principal->>'id' = %(me)s AND principal->>'kind' = %(my_kind)s
+UNION
+SELECT instance_id FROM audit_log
+ WHERE kind = 'EVENT' AND intent = 'USER_TASK_CREATED' AND value->>'assignee' = %(me)s
+UNION
+SELECT instance_id FROM audit_log
+ WHERE kind = 'EVENT' AND intent = 'USER_TASK_CREATED' AND value->'candidateUsers' ? %(me)s
+"""
+
+
+def _reader_filter(reader: Principal | None) -> tuple[str, dict[str, Any]]:
+    """(an SQL condition on `instance_id`, its parameters): every instance for None."""
+    if reader is None:
+        return "TRUE", {}
+    if reader.id == ANONYMOUS_ID:
+        # the public form's submitter: many people, one id; none of them reads anything
+        return "FALSE", {}
+    return (f"instance_id IN ({PARTICIPATING})",
+            {"me": reader.id, "my_kind": reader.kind.value})
+
+
 class InstanceStore:
     """The `instances` table: written by the projection, read by the API."""
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
-    def get(self, instance_id: str) -> InstanceRow | None:
-        """One instance, or None."""
+    def get(self, instance_id: str, reader: Principal | None = None) -> InstanceRow | None:
+        """One instance, or None (also when `reader` takes no part in it; None reads
+        every instance)."""
+        condition, params = _reader_filter(reader)
         with self._pool.connection() as conn:
             cur = conn.cursor(row_factory=class_row(InstanceRow))
             return cur.execute(
-                f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = %s",
-                (instance_id,),
+                f"SELECT {_INSTANCE_COLUMNS} FROM instances"
+                f" WHERE instance_id = %(iid)s AND {condition}".encode(),
+                {**params, "iid": instance_id},
             ).fetchone()
 
     def search(self, process_id: str | None, status: str | None, limit: int,
-               offset: int) -> tuple[int, list[InstanceRow]]:
-        """(how many match in all, one page of them, most recently updated first)."""
+               offset: int, reader: Principal | None = None) -> tuple[int, list[InstanceRow]]:
+        """(how many match in all, one page of them, most recently updated first); only
+        the instances `reader` takes part in unless it is None."""
+        condition, reader_params = _reader_filter(reader)
         where = ("WHERE (%(pid)s::text IS NULL OR process_id = %(pid)s)"
-                 " AND (%(status)s::text IS NULL OR status = %(status)s)")
-        params = {"pid": process_id, "status": status, "limit": limit, "offset": offset}
+                 " AND (%(status)s::text IS NULL OR status = %(status)s)"
+                 f" AND {condition}")
+        params = {"pid": process_id, "status": status, "limit": limit, "offset": offset,
+                  **reader_params}
         with self._pool.connection() as conn:
-            count_row = conn.execute(f"SELECT count(*) FROM instances {where}",
+            count_row = conn.execute(f"SELECT count(*) FROM instances {where}".encode(),
                                      params).fetchone()
             cur = conn.cursor(row_factory=class_row(InstanceRow))
             rows = cur.execute(
                 f"SELECT {_INSTANCE_COLUMNS} FROM instances {where}"
-                " ORDER BY updated_at DESC, instance_id LIMIT %(limit)s OFFSET %(offset)s",
+                " ORDER BY updated_at DESC, instance_id LIMIT %(limit)s OFFSET %(offset)s"
+                .encode(),
                 params,
             ).fetchall()
         return (int(count_row[0]) if count_row else 0), rows

@@ -1,7 +1,11 @@
 """The instance projection's routes: one instance's projected state, and the search.
 
 `POST /api/instances` (starting an instance) is the definitions service's; the edge routes the
-one path by method (edge/routes.toml)."""
+one path by method (edge/routes.toml).
+
+Variables are what people entered: `operator` and `auditor` (and `admin`) read every
+instance, anyone else only the instances they take part in (`services.audit.instances`);
+another instance is 404, as if it were not there, and missing from the search."""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from laneway.auth.http import TOKEN_REQUIRED
+from laneway.auth.http import TOKEN_REQUIRED, Authenticated
+from laneway.records import Principal
 from services.audit.deps import Deps
 from services.audit.instances import InstanceRow
 from services.audit.models import InstancePage, InstanceStatus, InstanceView
@@ -19,19 +24,23 @@ router = APIRouter(prefix="/api/instances", tags=["instances"], dependencies=TOK
 
 @router.get("/{instance_id}", summary="An instance's projected state",
             responses={404: {"description": "No such instance (yet)."}})
-def get_instance(instance_id: str, deps: Deps) -> InstanceView:
-    """An instance as last seen on the `state` topic."""
-    row = deps.instances.get(instance_id)
+def get_instance(instance_id: str, deps: Deps, principal: Authenticated) -> InstanceView:
+    """An instance as last seen on the `state` topic; without the role operator or auditor,
+    only one the caller takes part in."""
+    row = deps.instances.get(instance_id, reader=_reader(principal))
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected an instance '{instance_id}', but there is none (an "
-                            "instance shows here once the engine has started it)")
+                            f"Expected an instance '{instance_id}', but there is none you "
+                            "may read (an instance shows here once the engine has started "
+                            "it; without the role operator or auditor, only to those who "
+                            "take part in it)")
     return _view(row)
 
 
 @router.get("", summary="Search instances")
 def list_instances(
     deps: Deps,
+    principal: Authenticated,
     process_id: Annotated[str | None, Query(alias="processId",
                                             description="Only this process.")] = None,
     status_: Annotated[InstanceStatus | None, Query(alias="status",
@@ -39,9 +48,16 @@ def list_instances(
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
     offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
 ) -> InstancePage:
-    """Instances by process and status, most recently updated first."""
-    count, rows = deps.instances.search(process_id, status_, limit, offset)
+    """Instances by process and status, most recently updated first; without the role
+    operator or auditor, only those the caller takes part in."""
+    count, rows = deps.instances.search(process_id, status_, limit, offset,
+                                        reader=_reader(principal))
     return InstancePage(count=count, items=[_view(r) for r in rows])
+
+
+def _reader(principal: Principal) -> Principal | None:
+    """None (every instance) for the roles that oversee instances, else the principal."""
+    return None if principal.has_role("operator", "auditor") else principal
 
 
 def _view(row: InstanceRow) -> InstanceView:

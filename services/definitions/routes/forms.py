@@ -14,7 +14,7 @@ from redis import RedisError
 
 from laneway.auth.http import Authenticated, MaybeAuthenticated
 from laneway.forms import FormSchemaError, check_schema, validate
-from laneway.records import Command, Principal, PrincipalKind, command
+from laneway.records import ANONYMOUS_ID, Command, Principal, PrincipalKind, command
 from laneway.web.problems import problem
 from services.definitions.deps import Deps, Modeler, read_capped
 from services.definitions.models import ApiModel, Detail, StartedInstance
@@ -26,8 +26,9 @@ _log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 """Largest form schema or submission accepted (1 MiB): the start form is public."""
-ANONYMOUS = "anonymous"
-"""The principal id of a submission sent without a token."""
+ANONYMOUS = ANONYMOUS_ID
+"""The principal id of a submission sent without a token (never a participant of the
+instance it starts: docs/people.md)."""
 
 
 
