@@ -31,6 +31,7 @@ from laneway.shared_reads import InstanceLookup
 from services.definitions.deploy import Deployer
 from services.definitions.forms_store import FormStore, StartForms
 from services.definitions.metrics import DefinitionsMetrics
+from services.definitions.publishers import MessagePublishers
 from services.definitions.ratelimit import RateLimit
 from services.definitions.store import DefinitionStore
 from services.definitions.transitions import Lifecycle, MissingPersonas
@@ -66,9 +67,11 @@ class ServiceDeps:
     forms: FormStore = field(init=False)
     start_forms: StartForms = field(init=False)
     lifecycle: Lifecycle = field(init=False)
+    message_publishers: MessagePublishers = field(init=False)
 
     def __post_init__(self) -> None:
         self.definitions = DefinitionStore(self.pool)
+        self.message_publishers = MessagePublishers(self.definitions)
         self.instances = InstanceLookup(self.pool, self.audit_schema)
         self.deployer = Deployer(self.definitions, self.publisher)
         self.forms = FormStore(self.pool)

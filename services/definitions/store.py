@@ -124,6 +124,14 @@ class DefinitionStore:
                                 " WHERE state IN ('AUTHORIZED', 'RETIRED')").fetchall()
         return {f"{pid}@{version}": str(state) for pid, version, state in rows}
 
+    def running_versions(self) -> list[tuple[str, str, int]]:
+        """(digest, process id, version) of every version the engine runs instances of
+        (AUTHORIZED, and RETIRED: its instances go on)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT digest, process_id, version FROM definitions"
+                                " WHERE state IN ('AUTHORIZED', 'RETIRED')").fetchall()
+        return [(str(digest), str(pid), int(version)) for digest, pid, version in rows]
+
     def records(self, keys: Sequence[tuple[str, int]]) -> list[DefinitionRecord]:
         """The topic records of the given versions (those that exist)."""
         if not keys:

@@ -17,13 +17,14 @@ from typing import Any
 
 import pytest
 
+from laneway.bpmn import LANEWAY_NS
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name
 from services.audit.chain import ZERO_HASH
 from services.audit.instances import InstanceUpsert, upsert_instances
 from tests.auth import auth_header
 from tests.integration.api_harness import Api, running_api
-from tests.lifecycle import AUTHOR
+from tests.lifecycle import AUTHOR, authorize
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -145,3 +146,79 @@ def test_the_same_id_of_another_kind_is_not_the_starter(api: Api) -> None:
 
     bot = auth_header("engine", kind="agent")
     assert api.client.get(f"/api/instances/{started}", headers=bot).status_code == 404
+
+
+# --- publishing messages -----------------------------------------------------------------------
+
+WAITING = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:laneway="{ns}" id="defs_{pid}" targetNamespace="http://laneway.dev/test">
+  <bpmn:message id="paid" name="{message}" {publishers}/>
+  <bpmn:process id="{pid}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:messageEventDefinition messageRef="paid"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="done"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="done"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def deploy(api: Api, message: str, publishers: str | None, *, authorized: bool = True) -> None:
+    pid = f"p_{uuid.uuid4().hex[:10]}"
+    attribute = f'laneway:publishers="{publishers}"' if publishers is not None else ""
+    xml = WAITING.format(ns=LANEWAY_NS, pid=pid, message=message, publishers=attribute)
+    deployed = api.client.post("/api/definitions", content=xml.encode(),
+                               headers={"content-type": "application/xml"})
+    assert deployed.status_code == 201, deployed.text
+    if authorized:
+        authorize(api.client, pid, 1)
+
+
+def published(api: Api) -> float:
+    """How many messages the definitions service produced."""
+    value = api.deps.metrics.registry.get_sample_value("laneway_api_messages_total")
+    return value or 0.0
+
+
+def publish(api: Api, name: str, headers: dict[str, str]) -> Any:
+    return api.client.post("/api/messages", headers=headers, json={
+        "name": name, "correlationKey": unique_name("order"), "variables": {"paid": True}})
+
+
+def test_a_token_without_a_role_cannot_publish_a_message(api: Api) -> None:
+    # given a running diagram waiting for a message that names no publishers
+    message = unique_name("paid")
+    deploy(api, message, None)
+
+    # when a stranger publishes it (it would overwrite a waiting instance's variables)
+    before = published(api)
+    refused = publish(api, message, MALLORY)
+
+    # then it is refused, saying what it takes, and nothing was produced; an operator may
+    assert refused.status_code == 403, refused.text
+    assert published(api) == before
+    assert "operator" in refused.json()["detail"]
+    assert "laneway:publishers" in refused.json()["detail"]
+    assert publish(api, message, OPERATOR).status_code == 202
+
+
+def test_the_personas_a_message_names_may_publish_it(api: Api) -> None:
+    # given a message an authorized diagram lets cashiers publish, and one a draft would
+    message, drafted = unique_name("paid"), unique_name("paid")
+    deploy(api, message, "Cashier, Payment Bot")
+    deploy(api, drafted, "Cashier", authorized=False)
+    cashier = auth_header("cass", personas=["cashier"])
+    bot = auth_header("pay-bot", personas=["payment_bot"], kind="agent")
+
+    # then the personas it names publish it (names compare normalised), and nothing else:
+    # not another message, not one of a version that is not authorized, not another persona
+    sent = publish(api, message, cashier)
+    assert sent.status_code == 202, sent.text
+    assert publish(api, message, bot).status_code == 202
+    assert publish(api, unique_name("other"), cashier).status_code == 403
+    assert publish(api, drafted, cashier).status_code == 403
+    assert publish(api, message, CARLA).status_code == 403

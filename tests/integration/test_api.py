@@ -75,6 +75,11 @@ BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 XML = {"content-type": "application/xml"}
 
 
+# instances are read and messages published by an operator: a modeler's token (the client's)
+# takes part in no instance and publishes nothing (tests/integration/test_access.py)
+OPERATOR = auth_header("olga", roles=["operator"])
+
+
 def diagram(pid: str, name: str = "Review", extra: str = "") -> bytes:
     """A small runnable diagram: start, one user task, end."""
     return BPMN.format(pid=pid, name=name, extra=extra).encode()
@@ -458,7 +463,8 @@ def test_publishing_a_message_writes_publish_message_keyed_by_correlation_key(ap
     key = unique_name("order")
 
     response = api.client.post("/api/messages", json={
-        "name": "paid", "correlationKey": key, "variables": {"paid": True}, "ttlSeconds": 1.5})
+        "name": "paid", "correlationKey": key, "variables": {"paid": True}, "ttlSeconds": 1.5},
+        headers=OPERATOR)
 
     assert response.status_code == 202, response.text
     message_id = response.json()["messageId"]
@@ -475,7 +481,7 @@ def test_publishing_a_message_writes_publish_message_keyed_by_correlation_key(ap
 
 def test_a_given_message_id_is_kept(api: Api) -> None:
     response = api.client.post("/api/messages", json={
-        "name": "paid", "correlationKey": "k", "messageId": "m-1"})
+        "name": "paid", "correlationKey": "k", "messageId": "m-1"}, headers=OPERATOR)
 
     assert response.status_code == 202
     assert response.json() == {"messageId": "m-1"}
@@ -510,11 +516,6 @@ def snapshots_read(metrics: InstanceMetrics, outcome: str) -> float:
     value = metrics.registry.get_sample_value("laneway_projection_snapshots_total",
                                               {"outcome": outcome})
     return value or 0.0
-
-
-# instances are read by an operator: a modeler's token (the client's) takes part in none
-# (tests/integration/test_access.py)
-OPERATOR = auth_header("olga", roles=["operator"])
 
 
 def get_instance(api: Api, iid: str, status: str) -> dict[str, Any] | None:
@@ -647,7 +648,8 @@ def test_metrics_count_deploys_starts_and_messages(api: Api) -> None:
     api.client.post("/api/definitions", content=diagram(pid), headers=XML)
     authorize(api.client, pid, 1)
     assert api.client.post("/api/instances", json={"processId": pid}).status_code == 201
-    api.client.post("/api/messages", json={"name": "m", "correlationKey": "k"})
+    api.client.post("/api/messages", json={"name": "m", "correlationKey": "k"},
+                    headers=OPERATOR)
 
     text = api.client.get("/metrics").text
     # the projection's lag is the audit service's metric, on its own /metrics

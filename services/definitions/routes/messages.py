@@ -1,10 +1,11 @@
-"""Publish BPMN messages."""
+"""Publish BPMN messages: `operator`, or a persona the message names in `laneway:publishers`
+(`services.definitions.publishers`)."""
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, status
 
 from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
@@ -21,12 +22,22 @@ router = APIRouter(prefix="/api/messages", tags=["messages"], dependencies=TOKEN
     description="Produces a PUBLISH_MESSAGE command to `messages`, keyed by the correlation "
                 "key, so it meets the subscriptions waiting for it on one partition. The "
                 "engine correlates it asynchronously.",
-    responses={422: {"description": "A malformed body, or variables Avro cannot carry."},
+    responses={403: {"model": Detail, "description": "Neither the role operator nor a "
+                                                    "persona the message names as publisher."},
+               422: {"description": "A malformed body, or variables Avro cannot carry."},
                503: {"model": Detail, "description": "Kafka did not acknowledge in time."}},
 )
 def publish_message(body: PublishMessage, deps: Deps,
                     principal: CurrentPrincipal) -> PublishedMessage:
-    """Publish a message for correlation."""
+    """Publish a message for correlation. A message overwrites the variables of the instance
+    it meets, so it needs the role operator, or a persona that a running version of a
+    diagram names in the message's `laneway:publishers`."""
+    if not deps.message_publishers.may_publish(principal, body.name):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"Expected the role operator, or a persona that an authorized diagram names in "
+            f"laneway:publishers of the message '{body.name}', but '{principal.id}' holds "
+            f"{_held(principal.roles, principal.personas)}")
     message_id = body.message_id or str(uuid.uuid4())
     record_id = str(uuid.uuid4())
     deps.publisher.send_command(command(
@@ -39,3 +50,9 @@ def publish_message(body: PublishMessage, deps: Deps,
         record_id=record_id, timestamp=deps.clock_ms(), principal=principal))
     deps.metrics.messages.inc()
     return PublishedMessage(message_id=message_id)
+
+
+def _held(roles: tuple[str, ...], personas: tuple[str, ...]) -> str:
+    parts = ([f"the roles {', '.join(roles)}"] if roles else []) + (
+        [f"the personas {', '.join(personas)}"] if personas else [])
+    return " and ".join(parts) or "neither roles nor personas"
