@@ -3,7 +3,8 @@
 - `check_schema(schema)` lists why a document is not a usable form schema (empty when it is):
   not a JSON Schema of a known draft, or a `$ref` that would need the network.
 - `validate(schema, data)` lists what is wrong with a submission, one `FieldError` per
-  offending field, with `format` asserted for email, date, date-time and uri.
+  offending field, with `format` asserted for email, date, date-time and uri (email and
+  idn-email strictly: one bare address, `laneway.addresses`).
 - `form_of(node)` reads the form id a BPMN node names; `start_form(process)` the one its none
   start event names.
 
@@ -30,6 +31,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import specification_with
 
+from laneway.addresses import is_address
 from laneway.model import EventKind, FlowNode, NodeKind, Process
 from laneway.regex import RegexError, compile_regex
 
@@ -114,11 +116,23 @@ def _is_uri(instance: object) -> bool:
     return not isinstance(instance, str) or _URI.fullmatch(instance) is not None
 
 
+def _is_email(instance: object) -> bool:
+    return not isinstance(instance, str) or is_address(instance)
+
+
+def _is_idn_email(instance: object) -> bool:
+    return not isinstance(instance, str) or is_address(instance, international=True)
+
+
 def _format_checker(draft: type[Validator]) -> FormatChecker:
     """The draft's own checkers, plus date-time and uri: jsonschema checks those only with
-    optional packages Laneway does not install."""
+    optional packages Laneway does not install. email and idn-email are Laneway's own:
+    jsonschema's accept any text with an `@`, so `a@x.org, "Boss" <c@z.com>` passed and
+    became several recipients of the mail the diagram sends."""
     checker = FormatChecker(())
     checker.checkers = dict(draft.FORMAT_CHECKER.checkers)
+    checker.checks("email")(_is_email)
+    checker.checks("idn-email")(_is_idn_email)
     if "date-time" not in checker.checkers:
         checker.checks("date-time")(_is_date_time)
     if "uri" not in checker.checkers:
@@ -316,6 +330,10 @@ def _field_errors(error: ValidationError) -> Iterable[FieldError]:
             return [FieldError(_field((*path, name)),
                                f"Expected only the fields the form defines, but got '{name}'")
                     for name in extras]
+    if error.validator == "format" and error.validator_value in ("email", "idn-email"):
+        return [FieldError(_field(path), _short(
+            "Expected one e-mail address such as name@example.org (no name in front, no "
+            f"second address), but got {instance!r}"))]
     if error.validator == "format":
         return [FieldError(_field(path), _short(f"Expected a valid {error.validator_value}, "
                                                 f"but got {instance!r}"))]

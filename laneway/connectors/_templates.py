@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -48,9 +48,17 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
-def render(template: str, variables: Mapping[str, Any]) -> str:
-    """`template` with every `{{ path }}` replaced by the value's text."""
-    return _PLACEHOLDER.sub(lambda m: _text(lookup(variables, m.group(1))), template)
+def render(template: str, variables: Mapping[str, Any],
+           check: Callable[[str, Any], None] | None = None) -> str:
+    """`template` with every `{{ path }}` replaced by the value's text; `check(path, value)`,
+    if given, sees each value first and raises to refuse it (an address field takes one
+    address per placeholder)."""
+    def fill(match: re.Match[str]) -> str:
+        value = lookup(variables, match.group(1))
+        if check is not None:
+            check(match.group(1), value)
+        return _text(value)
+    return _PLACEHOLDER.sub(fill, template)
 
 
 def _fill(node: Any, variables: Mapping[str, Any]) -> Any:

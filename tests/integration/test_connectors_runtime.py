@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from tests.integration.connector_harness import (
     Reader,
     WorkerProcess,
     encoded,
+    free_port,
     job_record,
 )
 
@@ -169,6 +171,32 @@ def test_a_4xx_named_by_an_attribute_throws_a_bpmn_error(
     assert (cmd.intent, dict(cmd.value)) == ("THROW_ERROR", {
         "jobKey": 1, "errorCode": "BAD_REQUEST", "errorMessage": "GET answered 400 Bad Request",
         "variables": {"reason": "amount must be positive"}})
+
+
+def test_an_email_variable_holding_several_recipients_fails_the_job_for_good(
+        env: Env, commands: Reader) -> None:
+    # given an e-mail job whose `to` names one address by a placeholder, and a variable
+    # holding three (a public form's e-mail field before it was strict); the SMTP server is
+    # never reached (nothing listens on the port)
+    from laneway.connectors.builtin.email import EmailConnector
+
+    job = dataclasses.replace(
+        job_record("unused", job_type="email", retries=3, retryBackoff="PT0.2S"),
+        attributes={"laneway:to": "{{ applicant.email }}", "laneway:subject": "Permit",
+                    "laneway:body": "Granted."},
+        variables={"applicant": {"email": 'a@x.org, b@y.net, "Boss" <c@z.com>'}})
+
+    with InProcessWorker(env, {"email": EmailConnector()},
+                         LANEWAY_SECRET_SMTP=f"smtp://127.0.0.1:{free_port()}?from=n%40x.org"):
+        env.produce(env.topics.jobs("email"), [encoded(job)])
+        cmds = commands.wait_for(lambda cs: any(c.instance_id == job.instance_id for c in cs),
+                                 message="FAIL_JOB")
+
+    # then the job fails once with no retries left (an incident), saying why
+    [fail] = [c for c in cmds if c.instance_id == job.instance_id]
+    assert (fail.intent, fail.value["retries"]) == ("FAIL_JOB", 0)
+    assert "{{ applicant.email }} in laneway:to to be one e-mail address" in str(
+        fail.value["errorMessage"])
 
 
 def test_an_undecodable_record_goes_to_the_dead_letter_topic_and_the_next_job_runs(

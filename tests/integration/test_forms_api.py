@@ -249,10 +249,29 @@ def test_an_invalid_submission_is_422_with_field_errors_and_starts_nothing(api: 
     assert response.status_code == 422, response.text
     assert sorted(response.json()["errors"], key=lambda e: e["field"]) == [
         {"field": "amount", "message": "0 is less than the minimum of 1"},
-        {"field": "applicant.email", "message": "Expected a valid email, but got 'nope'"}]
+        {"field": "applicant.email",
+         "message": "Expected one e-mail address such as name@example.org (no name in front, "
+                    "no second address), but got 'nope'"}]
     assert sorted(e["field"] for e in missing.json()["errors"]) == ["amount", "applicant.email"]
     assert not_an_object.status_code == 422
     assert not_an_object.json()["errors"][0]["field"] == ""
+    assert starts_of(api, pid) == []
+
+
+def test_an_email_field_holding_several_recipients_is_422_and_starts_nothing(api: Api) -> None:
+    # the probe that mailed three people: a list and a display name in one e-mail field
+    # (four cases: the module's rate limit allows four submissions per process and minute)
+    pid, form_id = new_id("p"), new_id("apply")
+    upload(api, form_id)
+    deploy(api, pid, form_id)
+
+    answers = [api.client.post(f"/api/forms/{pid}",
+                               json={"applicant": {"email": email}, "amount": 5})
+               for email in ('a@x.org, b@y.net, "Boss" <c@z.com>', "a@x.org;b@y.net",
+                             "a@x.org\r\nBcc: c@z.com", "a" * 250 + "@x.org")]
+
+    assert [a.status_code for a in answers] == [422] * 4, [a.text for a in answers]
+    assert all(a.json()["errors"][0]["field"] == "applicant.email" for a in answers)
     assert starts_of(api, pid) == []
 
 

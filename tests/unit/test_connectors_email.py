@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import shutil
 import socket
@@ -181,6 +182,50 @@ def test_malformed_input_fails_without_retry(attrs: dict[str, str], secret: str,
                                              message: str) -> None:
     with pytest.raises(JobFailed, match=message) as caught:
         _run(_job(attrs), _secrets(secret))
+    assert caught.value.retryable is False
+
+
+@pytest.mark.parametrize("email", [
+    'a@x.org, b@y.net, "Boss" <c@z.com>', "a@x.org;b@y.net", "Boss <c@z.com>",
+    "a@x.org\r\nBcc: e@f.com", ["a@x.org", "b@y.net"], "not an address",
+])
+def test_a_placeholder_in_an_address_field_must_be_one_address(
+        mailbox: Mailbox, plain_port: int, email: Any) -> None:
+    # given a form's e-mail field holding a list (the attribute says one address)
+    url = f"smtp://{USER}:{quote(PASSWORD)}@127.0.0.1:{plain_port}?from=n%40x.example"
+    job = dataclasses.replace(_job(), variables={"citizen": {"name": "Ada", "email": email},
+                                                 "permit": {"id": "P-7"}})
+
+    # then the job fails for good, naming the placeholder, and nobody is mailed
+    with pytest.raises(JobFailed, match=r"Expected \{\{ citizen\.email \}\} in laneway:to "
+                                        "to be one e-mail address") as caught:
+        _run(job, _secrets(url))
+    assert caught.value.retryable is False
+    assert mailbox.envelopes == []
+
+
+@pytest.mark.parametrize("field", ["subject", "from", "cc"])
+def test_a_line_break_in_a_header_fails_without_retry(mailbox: Mailbox, plain_port: int,
+                                                       field: str) -> None:
+    url = f"smtp://{USER}:{quote(PASSWORD)}@127.0.0.1:{plain_port}?from=n%40x.example"
+    attrs = {"laneway:to": "a@x.example", "laneway:subject": "s", "laneway:body": "b",
+             f"laneway:{field}": "{{ text }}"}
+    job = dataclasses.replace(_job(attrs), variables={"text": "x@y.example\r\nBcc: e@f.com"})
+
+    with pytest.raises(JobFailed) as caught:
+        _run(job, _secrets(url))
+    assert caught.value.retryable is False
+    assert ("line break" in caught.value.message
+            or "to be one e-mail address" in caught.value.message), caught.value.message
+    assert mailbox.envelopes == []
+
+
+def test_a_literal_recipient_the_diagram_writes_is_not_an_address(mailbox: Mailbox,
+                                                                   plain_port: int) -> None:
+    url = f"smtp://{USER}:{quote(PASSWORD)}@127.0.0.1:{plain_port}?from=n%40x.example"
+    job = _job({"laneway:to": "front desk", "laneway:subject": "s", "laneway:body": "b"})
+    with pytest.raises(JobFailed, match="to hold e-mail addresses") as caught:
+        _run(job, _secrets(url))
     assert caught.value.retryable is False
 
 

@@ -11,6 +11,12 @@ with optional query parameters `from=` (the default sender) and `cafile=` (a CA 
 trust, for a private CA). The user and password are URL-encoded. Attributes: `laneway:to`,
 `laneway:cc`, `laneway:bcc` (comma-separated, templates), `laneway:from`, `laneway:subject`,
 `laneway:body` (templates), `laneway:resultVariable` (gets the Message-ID).
+
+The diagram says how many recipients there are: each placeholder in `to`, `cc`, `bcc` and
+`from` must be exactly one bare address (`laneway.addresses`), so a variable holding
+`a@x.org, b@y.net, "Boss" <c@z.com>` fails the job instead of mailing three people, and no
+header value (subject included) may hold a line break, which would start a header of its
+own. Both fail without retry: the variables have to change.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from laneway.addresses import is_address
 from laneway.connectors._api import Connector, ConnectorContext, Job, JobFailed
 from laneway.connectors._templates import TemplateError, render
 
@@ -66,8 +73,42 @@ class SmtpServer:
             sender=query.get("from", [None])[0], cafile=query.get("cafile", [None])[0])
 
 
-def _addresses(raw: str) -> list[str]:
-    return [addr for _, addr in getaddresses([raw]) if addr]
+_ADDRESS_FIELDS = ("to", "cc", "bcc", "from")
+# What str.splitlines breaks on: any of them in a header would start a line of its own
+_LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_SHOWN = 80
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN - 1] + "…"
+
+
+def _one_address(field: str) -> Callable[[str, Any], None]:
+    """The check of a placeholder in an address field: one bare address."""
+    def check(path: str, value: Any) -> None:
+        if not (isinstance(value, str) and is_address(value.strip(), international=True)):
+            raise JobFailed(f"Expected {{{{ {path} }}}} in laneway:{field} to be one e-mail "
+                            f"address, but it is {_shown(value)}: each placeholder of an "
+                            "address field names one recipient", retryable=False)
+    return check
+
+
+def _addresses(field: str, raw: str) -> list[str]:
+    found = [addr for _, addr in getaddresses([raw]) if addr]
+    for addr in found:
+        if not is_address(addr, international=True):
+            raise JobFailed(f"Expected laneway:{field} to hold e-mail addresses, but "
+                            f"{_shown(addr)} is none", retryable=False)
+    return found
+
+
+def _no_line_breaks(fields: Mapping[str, str]) -> None:
+    for name, value in fields.items():
+        if _LINE_BREAKS.intersection(value):
+            raise JobFailed(f"Expected laneway:{name} to be one line, but it holds a line "
+                            f"break ({_shown(value)}), which would add a header of its own",
+                            retryable=False)
 
 
 def message_id(job: Job) -> str:
@@ -80,12 +121,14 @@ def build_message(job: Job, sender: str | None) -> tuple[EmailMessage, list[str]
     """The message and its envelope recipients (to, cc and bcc)."""
     attrs, variables = job.attributes, job.variables
     try:
-        fields = {name: render(attrs.get(f"laneway:{name}", ""), variables).strip()
+        fields = {name: render(attrs.get(f"laneway:{name}", ""), variables,
+                               _one_address(name) if name in _ADDRESS_FIELDS else None).strip()
                   for name in ("to", "cc", "bcc", "from", "subject")}
         body = render(attrs.get("laneway:body", ""), variables)
     except TemplateError as exc:
         raise JobFailed(str(exc), retryable=False) from None
-    to, cc, bcc = (_addresses(fields[n]) for n in ("to", "cc", "bcc"))
+    _no_line_breaks(fields)
+    to, cc, bcc = (_addresses(n, fields[n]) for n in ("to", "cc", "bcc"))
     if not to + cc + bcc:
         raise JobFailed("Expected laneway:to (or cc or bcc) to name a recipient, but it names "
                         "none", retryable=False)
