@@ -45,7 +45,7 @@ from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
 from services.audit.app import create_app
 from services.audit.chain import verify_chain
-from services.audit.db import connect, ensure_schema, migrate, open_pool
+from services.audit.db import MIGRATIONS_DIR, connect, ensure_schema, migrate, open_pool
 from services.audit.deps import AuditDeps
 from services.audit.metrics import SinkMetrics
 from services.audit.queries import rows
@@ -259,7 +259,11 @@ def _migrated_schema(stack: Connections) -> str:
     schema = schema_name(unique_name("audit").replace("-", "_"), "audit")
     ensure_schema(stack.database_url, schema)
     with connect(stack.database_url, schema) as conn:
-        assert migrate(conn) == ["001_audit_log.sql", "002_instances.sql"]
+        # every migration of the directory, in name order (other items add theirs)
+        applied = migrate(conn)
+        assert applied[:2] == ["001_audit_log.sql", "002_instances.sql"]
+        assert applied == sorted(p.name for p in MIGRATIONS_DIR.glob("*.sql"))
+        assert "004_instance_readers.sql" in applied
         assert migrate(conn) == []  # idempotent
     return schema
 
