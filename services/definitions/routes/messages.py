@@ -36,7 +36,7 @@ def publish_message(body: PublishMessage, deps: Deps,
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             f"Expected the role operator, or a persona that an authorized diagram names in "
-            f"laneway:publishers of the message '{body.name}', but '{principal.id}' holds "
+            f"laneway:publishers of the message {_quoted(body.name)}, but '{principal.id}' holds "
             f"{_held(principal.roles, principal.personas)}")
     message_id = body.message_id or str(uuid.uuid4())
     record_id = str(uuid.uuid4())
@@ -56,3 +56,8 @@ def _held(roles: tuple[str, ...], personas: tuple[str, ...]) -> str:
     parts = ([f"the roles {', '.join(roles)}"] if roles else []) + (
         [f"the personas {', '.join(personas)}"] if personas else [])
     return " and ".join(parts) or "neither roles nor personas"
+
+
+def _quoted(name: str) -> str:
+    # the name comes from the body: quoted, and not echoed whole if it is long
+    return repr(name) if len(name) <= 80 else repr(name[:79]) + "…"
