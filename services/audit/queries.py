@@ -11,15 +11,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from laneway.engine import EngineState, apply_event
 from laneway.records import Principal, Record, RecordKind
+from services.audit.anchor import Checkpoint, HeadSigner, check_head
 from services.audit.chain import ChainRow, Verification, verify_chain
 from services.audit.sink import EPOCH
 
 __all__ = [
     "HistoryEntry",
     "Replay",
+    "head",
     "history",
     "record_of",
     "replay",
@@ -125,10 +128,40 @@ def rows(conn: psycopg.Connection[Any], instance_id: str,
                            principal, value, _millis(when), prev, digest)
 
 
-def verify(conn: psycopg.Connection[Any], instance_id: str) -> Verification | None:
-    """Recompute the instance's hash chain; None when the log has no row of it."""
-    result = verify_chain(rows(conn, instance_id))
-    return None if result.rows == 0 else result
+def head(conn: psycopg.Connection[Any], instance_id: str) -> Checkpoint | None:
+    """The instance's signed head as stored (None for none)."""
+    found = conn.execute("SELECT seq, hash, mac FROM audit_heads WHERE instance_id = %s",
+                         (instance_id,)).fetchone()
+    if found is None:
+        return None
+    return Checkpoint(instance_id, int(found[0]), str(found[1]), str(found[2]))
+
+
+def verify(conn: psycopg.Connection[Any], instance_id: str, signer: HeadSigner
+           ) -> Verification | None:
+    """Recompute the instance's hash chain and check it against its signed head; None when
+    the log has neither a row nor a head of it.
+
+    The head and the rows are read in one snapshot (REPEATABLE READ when the connection is
+    idle): the sink commits both together, and a batch committed between two reads would
+    look like a cut or unanchored rows.
+    """
+    last: list[ChainRow] = []
+
+    def keep_last(source: Iterable[ChainRow]) -> Iterator[ChainRow]:
+        for row in source:
+            last[:] = [row]
+            yield row
+
+    idle = conn.info.transaction_status == TransactionStatus.IDLE
+    with conn.transaction():
+        if idle:  # else the caller's transaction decides what it sees
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        checkpoint = head(conn, instance_id)
+        chain = verify_chain(keep_last(rows(conn, instance_id)))
+    if chain.rows == 0 and checkpoint is None:
+        return None
+    return check_head(chain, last[0] if last else None, checkpoint, signer)
 
 
 def record_of(row: ChainRow) -> Record:

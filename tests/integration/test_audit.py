@@ -259,7 +259,8 @@ def _migrated_schema(stack: Connections) -> str:
     schema = schema_name(unique_name("audit").replace("-", "_"), "audit")
     ensure_schema(stack.database_url, schema)
     with connect(stack.database_url, schema) as conn:
-        assert migrate(conn) == ["001_audit_log.sql", "002_instances.sql"]
+        assert migrate(conn) == ["001_audit_log.sql", "002_instances.sql",
+                                "003_append_only_roles.sql"]
         assert migrate(conn) == []  # idempotent
     return schema
 
