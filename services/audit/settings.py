@@ -81,10 +81,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
     if projection not in ("on", "off"):
         raise SettingsError(f"Expected LANEWAY_PROJECTION to be 'on' or 'off', but got "
                             f"{projection!r}")
+    writer = _writer_url(env, common)
     key, key_is_dev = _key(env, common.environment)
     return AuditSettings(
         common=common,
-        writer_database_url=_writer_url(env, common),
+        writer_database_url=writer,
         key=key,
         key_is_dev=key_is_dev,
         **projection_knobs(env, "audit", common.topic_prefix, batch_size=1000),
