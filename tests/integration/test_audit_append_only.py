@@ -205,6 +205,11 @@ def test_a_cut_tail_fails_verify_naming_the_cut(log: Log) -> None:
     body = log.verify(iid)
     assert (body["ok"], body["check"], body["firstBadSeq"]) == (False, "cut", count), body
     assert f"log ends at seq {count - 1}" in body["reason"]
+    # and a replay of the whole log says it is not verified; one up to a seq before the cut is
+    replayed = log.api.get(f"/api/instances/{iid}/replay").json()
+    assert replayed["verified"] is False
+    assert log.api.get(f"/api/instances/{iid}/replay",
+                       params={"upTo": count - 1}).json()["verified"] is True
 
 
 def test_a_chain_rewritten_with_recomputed_hashes_fails_verify(log: Log) -> None:

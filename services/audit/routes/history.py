@@ -86,7 +86,8 @@ class ReplayResult(_ApiModel):
 
     instance_id: str = Field(description="The instance.")
     up_to: int = Field(description="The last seq applied.")
-    verified: bool = Field(description="The rows replayed pass the hash-chain check.")
+    verified: bool = Field(description="The rows replayed pass the hash-chain check (and, "
+                                       "without `upTo`, end at the signed head).")
     state: dict[str, Any] = Field(description="`InstanceState.to_dict()` at that seq.")
 
 
@@ -145,7 +146,7 @@ def get_replay(
     """The engine's appliers run over the instance's events up to and including `upTo`."""
     try:
         with deps.pool.connection() as conn:
-            result = queries.replay(conn, instance_id, up_to)
+            result = queries.replay(conn, instance_id, up_to, deps.signer)
     except UnknownVersionError as exc:
         # the log is sound, but a newer engine wrote it: replaying with another version's
         # meaning would answer a wrong state
