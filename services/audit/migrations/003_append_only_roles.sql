@@ -41,33 +41,34 @@ CREATE TABLE audit_heads (
     signed_at   timestamptz NOT NULL DEFAULT now()
 );
 
+-- The writer may move a head forward (its INSERT ... ON CONFLICT DO UPDATE), never back: an
+-- old signed head put back would hide a cut tail. The forward move, one per instance per
+-- batch, never calls the function (the trigger's WHEN); the rest needs maintenance.
 CREATE FUNCTION audit_heads_forward_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    maintenance boolean := coalesce(current_setting('laneway.audit_maintenance', true), '') = 'on'
-        AND pg_has_role(current_user,
-                        (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'MEMBER');
 BEGIN
-    IF maintenance THEN
-        IF TG_OP = 'DELETE' THEN
-            RETURN OLD;
-        END IF;
-        RETURN NEW;
+    IF coalesce(current_setting('laneway.audit_maintenance', true), '') <> 'on'
+       OR NOT pg_has_role(current_user,
+                          (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'MEMBER') THEN
+        RAISE EXCEPTION 'audit_heads only moves forward: % refused', TG_OP
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'maintenance needs the owner''s role and '
+                         'SET LOCAL laneway.audit_maintenance = on';
     END IF;
-    -- the writer may move a head forward (its INSERT ... ON CONFLICT DO UPDATE), never back:
-    -- an old signed head put back would hide a cut tail
-    IF TG_OP = 'UPDATE' AND NEW.instance_id = OLD.instance_id AND NEW.seq > OLD.seq THEN
-        RETURN NEW;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
     END IF;
-    RAISE EXCEPTION 'audit_heads only moves forward: % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege',
-              HINT = 'maintenance needs the owner''s role and '
-                     'SET LOCAL laneway.audit_maintenance = on';
+    RETURN NEW;
 END
 $$;
 
-CREATE TRIGGER audit_heads_no_rewind_or_delete
-    BEFORE UPDATE OR DELETE ON audit_heads
+CREATE TRIGGER audit_heads_no_rewind
+    BEFORE UPDATE ON audit_heads
+    FOR EACH ROW WHEN (NEW.seq <= OLD.seq OR NEW.instance_id <> OLD.instance_id)
+    EXECUTE FUNCTION audit_heads_forward_only();
+
+CREATE TRIGGER audit_heads_no_delete
+    BEFORE DELETE ON audit_heads
     FOR EACH ROW EXECUTE FUNCTION audit_heads_forward_only();
 
 CREATE TRIGGER audit_heads_no_truncate
