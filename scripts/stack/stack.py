@@ -80,10 +80,7 @@ def up(settings: Settings | None = None, *, topics: bool = True) -> Connections:
         _check_external(s)
         if not s.external_redis_url:
             Redis(s).up()
-        if not s.external_database_url:
-            Postgres(s).up()
-        elif s.external_database_url == s.local_database_url:
-            _ensure_roles(s)
+        _postgres_up(s)
         if s.external_kafka:
             log(f"using existing Kafka at {s.external_kafka} (not started here)")
         else:
@@ -92,6 +89,15 @@ def up(settings: Settings | None = None, *, topics: bool = True) -> Connections:
         if topics:
             ensure_topics(s)
     return connections(s)
+
+
+def _postgres_up(s: Settings) -> None:
+    """Start this stack's PostgreSQL, or, when DATABASE_URL names a server, only make sure
+    of the roles of one that is this stack's own URL."""
+    if not s.external_database_url:
+        Postgres(s).up()
+    elif s.external_database_url == s.local_database_url:
+        _ensure_roles(s)
 
 
 def _ensure_roles(s: Settings) -> None:
