@@ -5,7 +5,8 @@ or `make` exiting does not stop it), with a pid file in the stack's run director
 output appended to one log file beside the stack's logs. Settings reach it the way they reach
 a container: the stack's connection settings (`python -m scripts.stack env`),
 `LANEWAY_HTTP_PORT`, its own port, and `LANEWAY_JWT_JWKS_FILE`, the public half of the
-development key in `var/dev/jwt/` (created once; `laneway token` signs with its private half).
+development key in `var/dev/jwt/` (created once; `laneway token` signs with its private half),
+and `LANEWAY_AUDIT_KEY_FILE`, the audit heads' key in `var/dev/audit/key` (created once).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -36,6 +38,22 @@ SERVICES = ("engine", "definitions", "worklist", "connectors", "audit")
 
 # The development key pair every HTTP service verifies bearer tokens with (docs/people.md).
 DEV_KEY_DIR = REPO_ROOT / "var" / "dev" / "jwt"
+# The key the audit service signs each instance's head with (docs/audit.md): this machine's own,
+# so the public development key of services/audit/anchor.py stays for tests and tools.
+DEV_AUDIT_KEY = REPO_ROOT / "var" / "dev" / "audit" / "key"
+
+
+def ensure_dev_audit_key(path: Path) -> Path:
+    """Create once a random audit key at `path` (mode 0600) and return the path; the first
+    writer wins when two race, so every service signs with the same key."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    return path
 
 
 class ServiceError(RuntimeError):
@@ -87,7 +105,8 @@ class Supervisor:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
-                 dev_key_dir: Path = DEV_KEY_DIR) -> Supervisor:
+                 dev_key_dir: Path = DEV_KEY_DIR,
+                 audit_key: Path = DEV_AUDIT_KEY) -> Supervisor:
         """The supervisor `make up` uses: the stack's directories and connection settings, and
         the development key in `dev_key_dir` unless the environment names a key source."""
         env = dict(os.environ if environ is None else environ)
@@ -105,6 +124,8 @@ class Supervisor:
         if not any(env.get(name, "").strip() for name in KEY_SOURCE_VARIABLES):
             ensure_dev_key(dev_key_dir)
             env["LANEWAY_JWT_JWKS_FILE"] = str(dev_key_dir / JWKS_FILE)
+        if not env.get("LANEWAY_AUDIT_KEY_FILE", "").strip():
+            env["LANEWAY_AUDIT_KEY_FILE"] = str(ensure_dev_audit_key(audit_key))
         env["PYTHONUNBUFFERED"] = "1"
         return cls(run_dir=stack.run_dir, logs_dir=stack.logs_dir, env=env, ports=ports)
 

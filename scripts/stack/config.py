@@ -57,6 +57,9 @@ class Settings:
     postgres_user: str
     postgres_password: str
     postgres_db: str
+    audit_writer: str
+    """The audit service's writer role (its password the same): it may only read and append
+    to the audit log (docs/audit.md); services/audit/settings.py derives its DSN the same way."""
     redis_port: int
     mail_port: int
     topic_prefix: str
@@ -94,6 +97,7 @@ class Settings:
             postgres_user="laneway",
             postgres_password="laneway",
             postgres_db="laneway",
+            audit_writer="laneway_audit_writer",
             redis_port=_int(e, "LANEWAY_REDIS_PORT", 16379),
             mail_port=_int(e, "LANEWAY_MAIL_PORT", 11025),
             topic_prefix=e.get("LANEWAY_TOPIC_PREFIX", "laneway."),
@@ -120,8 +124,11 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        if self.external_database_url:
-            return self.external_database_url
+        return self.external_database_url or self.local_database_url
+
+    @property
+    def local_database_url(self) -> str:
+        """The URL of this stack's own PostgreSQL."""
         return (
             f"postgresql://{self.postgres_user}:{self.postgres_password}"
             f"@127.0.0.1:{self.postgres_port}/{self.postgres_db}"

@@ -277,6 +277,19 @@ class Postgres:
             self._psql(f"CREATE ROLE {user} LOGIN CREATEDB PASSWORD '{password}'")
         if self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'") != "1":
             self._psql(f"CREATE DATABASE {db} OWNER {user}")
+        self.ensure_roles()
+
+    def ensure_roles(self) -> None:
+        """The roles besides the owner, created when missing: the audit service's writer,
+        which may only read and append to the audit log (the service grants it that on its
+        tables at start; docs/audit.md). Also run on a server started before the role was
+        added, so a running stack gains it at the next `up`."""
+        writer = self.s.audit_writer
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", writer):
+            raise StackError(f"unsafe PostgreSQL identifier {writer!r}")
+        if self._psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{writer}'") != "1":
+            # the password is the name, as the owner's: a development stack on loopback
+            self._psql(f"CREATE ROLE {writer} LOGIN PASSWORD '{writer}'")
 
     def down(self) -> None:
         pid = self.pid()

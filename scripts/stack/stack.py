@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from scripts.stack.config import Settings, StackError
 from scripts.stack.kafka import Kafka, metadata_ok
 from scripts.stack.mail import Mail
-from scripts.stack.postgres import Postgres
+from scripts.stack.postgres import Postgres, find_bin_dir
 from scripts.stack.proc import log, port_open
 from scripts.stack.redis import Redis, ping
 from scripts.stack.topics import TopicSpec, ensure_topics
@@ -80,8 +80,7 @@ def up(settings: Settings | None = None, *, topics: bool = True) -> Connections:
         _check_external(s)
         if not s.external_redis_url:
             Redis(s).up()
-        if not s.external_database_url:
-            Postgres(s).up()
+        _postgres_up(s)
         if s.external_kafka:
             log(f"using existing Kafka at {s.external_kafka} (not started here)")
         else:
@@ -90,6 +89,28 @@ def up(settings: Settings | None = None, *, topics: bool = True) -> Connections:
         if topics:
             ensure_topics(s)
     return connections(s)
+
+
+def _postgres_up(s: Settings) -> None:
+    """Start this stack's PostgreSQL, or, when DATABASE_URL names a server, only make sure
+    of the roles of one that is this stack's own URL."""
+    if not s.external_database_url:
+        Postgres(s).up()
+    elif s.external_database_url == s.local_database_url:
+        _ensure_roles(s)
+
+
+def _ensure_roles(s: Settings) -> None:
+    """DATABASE_URL names a local stack's own PostgreSQL (one started from another checkout,
+    which the tests reuse): give it the roles a newer checkout needs, as `up` would. Best
+    effort: a server that is not such a stack keeps its roles, and the service says which
+    one it misses."""
+    if find_bin_dir() is None:  # no psql here: nothing is installed for a server not ours
+        return
+    try:
+        Postgres(s).ensure_roles()
+    except StackError as exc:
+        log(f"could not check the roles of the PostgreSQL at DATABASE_URL: {exc}")
 
 
 def down(settings: Settings | None = None) -> None:

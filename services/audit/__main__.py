@@ -4,9 +4,11 @@
 Reads its settings, serves its app on its port (8085) from the start: /health (unhealthy until
 the sink and the projection run), /metrics, and the routes (503 until the database is there).
 Waits for PostgreSQL and Kafka for at most `LANEWAY_STARTUP_TIMEOUT_S`, applies its
-migrations in its own schema, starts the projection (a thread) and runs the sink (this thread)
-until SIGTERM or SIGINT; the batch in hand is finished (or left uncommitted) and everything is
-closed in `finally`.
+migrations in its own schema as the tables' owner (`DATABASE_URL`) and grants the writer role
+its rights; everything after that connects as the writer (`LANEWAY_AUDIT_DATABASE_URL`), which
+may only read and append to the log (docs/audit.md "Who may write"). Starts the projection (a
+thread) and runs the sink (this thread) until SIGTERM or SIGINT; the batch in hand is finished
+(or left uncommitted) and everything is closed in `finally`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from laneway.kafka import RenewingProducer, consumer_config, producer_config
 from laneway.service import Running, run_service, wait_for_kafka
 from laneway.topics import Topics
 from laneway.web.server import serving
+from services.audit.anchor import HeadSigner
 from services.audit.app import create_app
-from services.audit.db import connect, migrate
+from services.audit.db import connect, migrate_and_grant
 from services.audit.deps import AuditDeps
 from services.audit.metrics import InstanceMetrics, SinkMetrics
 from services.audit.projection import InstanceProjection
@@ -47,10 +50,10 @@ def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> 
                                                             client_id="laneway-audit"))
     return AuditSink(
         consumer, producer,
-        lambda: connect(common.database_url, settings.database_schema),
+        lambda: connect(settings.writer_database_url, settings.database_schema),
         events_topic=topics.events, dlq_topic=topics.dlq, batch_size=settings.batch_size,
         poll_timeout_s=settings.poll_timeout_s, cache_size=settings.cache_size,
-        metrics=SinkMetrics.default(), stop=stop)
+        metrics=SinkMetrics.default(), stop=stop, signer=HeadSigner(settings.key))
 
 
 def run(settings: AuditSettings, service: Running) -> int:
@@ -61,19 +64,24 @@ def run(settings: AuditSettings, service: Running) -> int:
     with ExitStack() as closing:
         server = closing.enter_context(serving(app, common, service.stop))
         timeout = common.startup_timeout_s
-        prepare_database(common.database_url, settings.database_schema, migrate, timeout)
+        if settings.key_is_dev:
+            _log.warning("LANEWAY_AUDIT_KEY_FILE is not set: the audit heads are signed with "
+                         "the public development key, so anyone can forge them")
+        prepare_database(common.database_url, settings.database_schema,
+                         migrate_and_grant(settings.writer_database_url), timeout)
+        writer = settings.writer_database_url
         wait_for_kafka(common.kafka_bootstrap_servers, timeout)
-        pool = open_pool(common.database_url, settings.database_schema,
-                         max_size=settings.pool_size, timeout_s=timeout)
+        pool = open_pool(writer, settings.database_schema, max_size=settings.pool_size,
+                         timeout_s=timeout)
         closing.callback(pool.close)
         closing.callback(server.stop)  # again: no request is left to meet the closed pool
-        app.state.deps = AuditDeps(pool)
+        app.state.deps = AuditDeps(pool, HeadSigner(settings.key))
         sink = build_sink(settings, service.stop.event)
         closing.callback(sink.close)
         if settings.projection_enabled:
             topics = Topics(common.topic_prefix)
             projection = InstanceProjection(
-                lambda: connect(common.database_url, settings.database_schema),
+                lambda: connect(writer, settings.database_schema),
                 common.kafka_bootstrap_servers, topics.state, settings.projection_group,
                 InstanceMetrics.default(), dlq_topic=topics.dlq)
             projection.start()
@@ -82,7 +90,7 @@ def run(settings: AuditSettings, service: Running) -> int:
         _log.info("audit sink consuming %s as group %s; routes on http://%s:%d",
                   sink.events_topic, settings.group, common.http_host, common.http_port)
         return service.run_loop(sink, {"database": table_check(
-            common.database_url, settings.database_schema, "audit_log")})
+            writer, settings.database_schema, "audit_log")})
 
 
 def main() -> int:

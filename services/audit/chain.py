@@ -87,11 +87,14 @@ class Verification:
     """The first seq that does not match (for a deleted row: the missing seq)."""
     reason: str | None = None
     """What is wrong there, in words."""
+    check: str | None = None
+    """Which check failed: `sequence`, `instance`, `link`, `content` (the chain), or
+    `checkpoint`, `signature`, `cut`, `unanchored`, `head` (its signed head, `anchor.py`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form the HTTP API returns."""
         return {"ok": self.ok, "rows": self.rows, "firstBadSeq": self.first_bad_seq,
-                "reason": self.reason}
+                "reason": self.reason, "check": self.check}
 
 
 def _number_by_value(value: Any) -> Any:
@@ -211,25 +214,25 @@ def verify_chain(rows: Iterable[ChainRow]) -> Verification:
         if row.seq < expected_seq:
             return Verification(False, count, row.seq,
                                 f"seq {row.seq} appears again after seq {expected_seq - 1}: "
-                                "a duplicate or reordered row")
+                                "a duplicate or reordered row", "sequence")
         if row.seq > expected_seq:
             missing = (f"seq {expected_seq}" if row.seq == expected_seq + 1
                        else f"seqs {expected_seq} to {row.seq - 1}")
             return Verification(False, count, expected_seq,
                                 f"expected seq {expected_seq}, but the next row is seq "
-                                f"{row.seq}: {missing} missing (deleted)")
+                                f"{row.seq}: {missing} missing (deleted)", "sequence")
         if row.instance_id != instance_id:
             return Verification(False, count, row.seq,
                                 f"expected a row of instance '{instance_id}', but seq "
-                                f"{row.seq} is of '{row.instance_id}'")
+                                f"{row.seq} is of '{row.instance_id}'", "instance")
         if row.prev_hash != prev_hash:
             return Verification(False, count, row.seq,
                                 f"seq {row.seq} does not link to the row before it: its "
-                                "previous hash is not that row's hash")
+                                "previous hash is not that row's hash", "link")
         if row_hash(row) != row.hash:
             return Verification(False, count, row.seq,
                                 f"seq {row.seq} was changed: its content does not match its "
-                                "hash")
+                                "hash", "content")
         prev_hash = row.hash
         expected_seq += 1
     return Verification(True, count)

@@ -13,14 +13,17 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from psycopg_pool import ConnectionPool
 
+from services.audit.anchor import DEV_KEY, HeadSigner
 from services.audit.instances import InstanceStore
 
 
 @dataclass(slots=True)
 class AuditDeps:
-    """The parts the routes read: a pool on the audit schema (`audit_log`, `instances`)."""
+    """The parts the routes read: a pool on the audit schema (`audit_log`, `instances`) and
+    the signer `verify` checks the heads with (the development key unless given)."""
 
     pool: ConnectionPool
+    signer: HeadSigner = field(default_factory=lambda: HeadSigner(DEV_KEY))
     instances: InstanceStore = field(init=False)
 
     def __post_init__(self) -> None:

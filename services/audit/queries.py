@@ -5,21 +5,25 @@ search path reaches `audit_log`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from laneway.engine import EngineState, apply_event
 from laneway.records import Principal, Record, RecordKind
+from services.audit.anchor import Checkpoint, HeadSigner, check_head
 from services.audit.chain import ChainRow, Verification, verify_chain
 from services.audit.sink import EPOCH
 
 __all__ = [
     "HistoryEntry",
     "Replay",
+    "head",
     "history",
     "record_of",
     "replay",
@@ -108,7 +112,7 @@ def _exists(conn: psycopg.Connection[Any], instance_id: str) -> bool:
 
 
 def rows(conn: psycopg.Connection[Any], instance_id: str,
-         up_to: int | None = None) -> Iterator[ChainRow]:
+         up_to: int | None = None) -> Generator[ChainRow, None, None]:
     """The instance's rows as hashed, in seq order (up to and including `up_to`).
 
     Runs in a transaction of its own (a server-side cursor needs one); consume it fully or
@@ -125,10 +129,41 @@ def rows(conn: psycopg.Connection[Any], instance_id: str,
                            principal, value, _millis(when), prev, digest)
 
 
-def verify(conn: psycopg.Connection[Any], instance_id: str) -> Verification | None:
-    """Recompute the instance's hash chain; None when the log has no row of it."""
-    result = verify_chain(rows(conn, instance_id))
-    return None if result.rows == 0 else result
+def head(conn: psycopg.Connection[Any], instance_id: str) -> Checkpoint | None:
+    """The instance's signed head as stored (None for none)."""
+    found = conn.execute("SELECT seq, hash, mac FROM audit_heads WHERE instance_id = %s",
+                         (instance_id,)).fetchone()
+    if found is None:
+        return None
+    return Checkpoint(instance_id, int(found[0]), str(found[1]), str(found[2]))
+
+
+def verify(conn: psycopg.Connection[Any], instance_id: str, signer: HeadSigner
+           ) -> Verification | None:
+    """Recompute the instance's hash chain and check it against its signed head; None when
+    the log has neither a row nor a head of it.
+
+    The head and the rows are read in one snapshot (REPEATABLE READ when the connection is
+    idle): the sink commits both together, and a batch committed between two reads would
+    look like a cut or unanchored rows.
+    """
+    last: list[ChainRow] = []
+
+    def keep_last(source: Iterable[ChainRow]) -> Iterator[ChainRow]:
+        for row in source:
+            last[:] = [row]
+            yield row
+
+    idle = conn.info.transaction_status == TransactionStatus.IDLE
+    with conn.transaction():
+        if idle:  # else the caller's transaction decides what it sees
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        checkpoint = head(conn, instance_id)
+        with closing(rows(conn, instance_id)) as source:
+            chain = verify_chain(keep_last(source))
+    if chain.rows == 0 and checkpoint is None:
+        return None
+    return check_head(chain, last[0] if last else None, checkpoint, signer)
 
 
 def record_of(row: ChainRow) -> Record:
@@ -152,13 +187,14 @@ def replay_rows(chain_rows: Iterable[ChainRow], state: EngineState | None = None
 
 
 def replay(conn: psycopg.Connection[Any], instance_id: str,
-           up_to: int | None = None) -> Replay | None:
+           up_to: int | None = None, signer: HeadSigner | None = None) -> Replay | None:
     """The instance's state after its events up to and including seq `up_to` (all when None);
     None when the log has no row of it.
 
     Only this instance's rows are read: records of other instances (the instance that called
     it, the message side of a correlation) are in their own logs and change only their own or
-    the engine's shared indexes, never this instance's state.
+    the engine's shared indexes, never this instance's state. A replay of the whole log with
+    a `signer` is checked against the signed head too, as `verify` does.
     """
     read: list[ChainRow] = []
 
@@ -167,12 +203,23 @@ def replay(conn: psycopg.Connection[Any], instance_id: str,
             read.append(row)
             yield row
 
-    # read once, both replayed and verified: the answer says whether the rows it was built
-    # from are the rows that were written
-    state = replay_rows(kept(rows(conn, instance_id, up_to)))
+    whole = up_to is None and signer is not None
+    idle = conn.info.transaction_status == TransactionStatus.IDLE
+    with conn.transaction():
+        if whole and idle:  # the head and the rows in one snapshot, as in `verify`
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        checkpoint = head(conn, instance_id) if whole else None
+        # read once, both replayed and verified: the answer says whether the rows it was
+        # built from are the rows that were written. Closed before the transaction ends, also
+        # when an applier raises: its cursor's transaction is inside this one.
+        with closing(rows(conn, instance_id, up_to)) as source:
+            state = replay_rows(kept(source))
     if not read:
         return None
+    verification = verify_chain(read)
+    if whole and signer is not None:
+        verification = check_head(verification, read[-1], checkpoint, signer)
     inst = state.instances.get(instance_id)
     return Replay(instance_id=instance_id, seq=read[-1].seq,
                   state=inst.to_dict() if inst is not None else None,
-                  verification=verify_chain(read))
+                  verification=verification)

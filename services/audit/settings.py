@@ -1,14 +1,22 @@
 """Settings of the audit service: the shared `Settings` plus the sink's, the instance
-projection's and the HTTP routes' knobs."""
+projection's and the HTTP routes' knobs, the role it writes with and the key of its heads."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from laneway.service_schemas import service_schema
 from laneway.settings import Settings, SettingsError, positive_int, projection_knobs
+from services.audit.anchor import DEV_KEY, MIN_KEY_BYTES
+
+DEV_WRITER_ROLE = "laneway_audit_writer"
+"""The writer role in development (scripts/stack/postgres.py creates it, password the same)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +45,17 @@ class AuditSettings:
     cache_size: int
     """Instances whose last (seq, hash) the sink keeps in memory (`LANEWAY_AUDIT_CACHE_SIZE`,
     default 100000); older ones are read back from the database."""
+    writer_database_url: str = field(repr=False)
+    """The role the sink, the projection and the routes connect as: SELECT and INSERT on
+    `audit_log` only (`LANEWAY_AUDIT_DATABASE_URL`; required in production; in development
+    `DATABASE_URL` with user and password `laneway_audit_writer`). `DATABASE_URL` is the
+    owner's, used for the migrations and the grants only."""
+    key: bytes = field(repr=False)
+    """The key the heads are signed with, which the database never sees
+    (`LANEWAY_AUDIT_KEY_FILE`, at least 32 bytes; required in production; in development a
+    public key when unset)."""
+    key_is_dev: bool = False
+    """Whether `key` is the public development key."""
 
     @property
     def topic_prefix(self) -> str:
@@ -62,8 +81,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
     if projection not in ("on", "off"):
         raise SettingsError(f"Expected LANEWAY_PROJECTION to be 'on' or 'off', but got "
                             f"{projection!r}")
+    writer = _writer_url(env, common)
+    key, key_is_dev = _key(env, common.environment)
     return AuditSettings(
         common=common,
+        writer_database_url=writer,
+        key=key,
+        key_is_dev=key_is_dev,
         **projection_knobs(env, "audit", common.topic_prefix, batch_size=1000),
         database_schema=service_schema(env, "audit"),
         projection_enabled=projection == "on",
@@ -72,3 +96,46 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
     )
 
 
+
+
+def writer_url(database_url: str, role: str = DEV_WRITER_ROLE) -> str:
+    """`database_url` with `role` as its user and password: the development writer's DSN."""
+    return make_conninfo(database_url, user=role, password=role)
+
+
+def _writer_url(env: Mapping[str, str], common: Settings) -> str:
+    value = env.get("LANEWAY_AUDIT_DATABASE_URL", "").strip()
+    if not value:
+        if common.environment == "production":
+            raise SettingsError("Expected LANEWAY_AUDIT_DATABASE_URL (the audit writer role's "
+                                "connection, docs/audit.md) to be set in production, but it is "
+                                "not")
+        value = writer_url(common.database_url)
+    try:
+        writer = conninfo_to_dict(value).get("user")
+        owner = conninfo_to_dict(common.database_url).get("user")
+    except psycopg.ProgrammingError as exc:
+        raise SettingsError(f"Expected LANEWAY_AUDIT_DATABASE_URL to be a PostgreSQL "
+                            f"connection string, but it is not: {exc}") from None
+    if not writer or writer == owner:
+        raise SettingsError("Expected LANEWAY_AUDIT_DATABASE_URL to name a role of its own "
+                            "(not DATABASE_URL's, which owns the tables), but it does not")
+    return value
+
+
+def _key(env: Mapping[str, str], environment: str) -> tuple[bytes, bool]:
+    raw = env.get("LANEWAY_AUDIT_KEY_FILE", "").strip()
+    if not raw:
+        if environment == "production":
+            raise SettingsError("Expected LANEWAY_AUDIT_KEY_FILE (the key the audit heads are "
+                                "signed with) to be set in production, but it is not")
+        return DEV_KEY, True
+    try:
+        key = Path(raw).read_bytes().strip()
+    except OSError as exc:
+        raise SettingsError(f"Expected LANEWAY_AUDIT_KEY_FILE to name a readable file, but "
+                            f"it cannot be read ({exc.strerror})") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise SettingsError(f"Expected the audit key in LANEWAY_AUDIT_KEY_FILE to have at least "
+                            f"{MIN_KEY_BYTES} bytes, but it has {len(key)}")
+    return key, False

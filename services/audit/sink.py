@@ -1,14 +1,15 @@
 """The audit sink: every record of the `events` topic into PostgreSQL's `audit_log`.
 
-One poll batch (up to `batch_size` records) is one database transaction: the batch's record
-ids already in the log are skipped (a redelivered batch is a no-op), the rest are numbered per
+One poll batch (up to `batch_size` records) is one database transaction: the batch's record ids
+already in the log are skipped (a redelivered batch is a no-op), the rest are numbered per
 instance in consumption order (seq = the instance's last seq + 1), hash-chained
-(`services/audit/chain.py`) and written with one COPY. Kafka offsets are committed only after
-the database commit, so a crash between the two repeats writes that are then skipped: no
-outbox is needed. The events of one instance are on one partition, in order, and a partition
-has one consumer in the group, so one sink numbers each instance; a per-instance cache of
-(last seq, last hash) saves reading the tail back, and is dropped on every rebalance and on a
-numbering conflict, after which the database is asked again.
+(`services/audit/chain.py`) and written with one COPY, and each instance's new head is signed
+into `audit_heads` in the same transaction (`services/audit/anchor.py`). Kafka offsets are
+committed only after the database commit, so a crash between the two repeats writes that are
+then skipped: no outbox is needed. The events of one instance are on one partition, in order,
+and a partition has one consumer in the group, so one sink numbers each instance; a per-
+instance cache of (last seq, last hash) saves reading the tail back, and is dropped on every
+rebalance and on a numbering conflict, after which the database is asked again.
 
 The loop around the write (poll, dead letters, commit after the database, retries) is the
 kit's `laneway.consuming.ProjectionLoop`: records that do not decode go to `dlq` with the
@@ -32,6 +33,7 @@ from confluent_kafka import Consumer, Producer
 from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop
 from laneway.kafka import RenewingProducer
 from laneway.records import Record
+from services.audit.anchor import DEV_KEY, HeadSigner
 from services.audit.chain import ZERO_HASH, canonical_texts, hash_of, json_texts
 from services.audit.metrics import SinkMetrics
 
@@ -50,6 +52,13 @@ FROM unnest(%s::text[]) AS t(iid)
 CROSS JOIN LATERAL (
     SELECT seq, hash FROM audit_log WHERE instance_id = t.iid ORDER BY seq DESC LIMIT 1
 ) AS l
+"""
+# Each instance's new head, signed, moved forward (the table's trigger refuses a move back).
+_HEADS = """
+INSERT INTO audit_heads (instance_id, seq, hash, mac)
+SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[])
+ON CONFLICT (instance_id) DO UPDATE
+SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, mac = EXCLUDED.mac, signed_at = now()
 """
 
 OnCommit = Callable[[Sequence[int], float], None]
@@ -71,8 +80,9 @@ class AuditLogWriter:
     `committed` and `reset` are the loop's `on_commit` and `on_reset`."""
 
     def __init__(self, metrics: SinkMetrics, *, cache_size: int = 100_000,
-                 on_commit: OnCommit | None = None) -> None:
+                 on_commit: OnCommit | None = None, signer: HeadSigner | None = None) -> None:
         self.metrics = metrics
+        self.signer = signer or HeadSigner(DEV_KEY)
         self.cache_size = cache_size
         self._on_commit = on_commit
         self._tails: OrderedDict[str, tuple[int, str]] = OrderedDict()
@@ -95,7 +105,19 @@ class AuditLogWriter:
         with conn.cursor().copy(_COPY) as copy:
             for each in written.fresh:
                 copy.write_row(self._row(each, written.tails, written_at))
+        self._sign_heads(conn, written.tails)
         return len(written.fresh)
+
+    def _sign_heads(self, conn: psycopg.Connection[Any],
+                    heads: dict[str, tuple[int, str]]) -> None:
+        if not heads:
+            return
+        iids = list(heads)
+        seqs = [heads[iid][0] for iid in iids]
+        hashes = [heads[iid][1] for iid in iids]
+        macs = [self.signer.mac(iid, seq, digest) for iid, seq, digest in zip(
+            iids, seqs, hashes, strict=True)]
+        conn.execute(_HEADS, (iids, seqs, hashes, macs))
 
     def committed(self, batch: Sequence[Polled], rows: int) -> None:
         """After the commit: the new tails are the instances' tails now; count and report."""
@@ -172,9 +194,12 @@ class AuditSink(ProjectionLoop[Record]):
         metrics: SinkMetrics | None = None,
         on_commit: OnCommit | None = None,
         stop: threading.Event | None = None,
+        signer: HeadSigner | None = None,
     ) -> None:
         sink_metrics = metrics or SinkMetrics.default()
-        self.writer = AuditLogWriter(sink_metrics, cache_size=cache_size, on_commit=on_commit)
+        # signer None: the development key (tests and tools; the service passes its setting)
+        self.writer = AuditLogWriter(sink_metrics, cache_size=cache_size, on_commit=on_commit,
+                                     signer=signer)
         super().__init__(
             consumer, [events_topic], self.writer.write, connect,
             DeadLetterProducer(producer, dlq_topic), batch_size=batch_size,

@@ -46,12 +46,13 @@ def test_given_a_linked_chain_when_verified_then_it_passes() -> None:
     assert result.rows == 6
     assert rows[0].prev_hash == ZERO_HASH
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
-    assert result.to_dict() == {"ok": True, "rows": 6, "firstBadSeq": None, "reason": None}
+    assert result.to_dict() == {"ok": True, "rows": 6, "firstBadSeq": None, "reason": None,
+                                "check": None}
 
 
 def test_an_empty_chain_verifies_with_no_rows() -> None:
     assert verify_chain([]).to_dict() == {"ok": True, "rows": 0, "firstBadSeq": None,
-                                          "reason": None}
+                                          "reason": None, "check": None}
 
 
 _TAMPERED: dict[str, Any] = {

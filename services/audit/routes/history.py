@@ -69,10 +69,16 @@ class VerifyResult(_ApiModel):
     """The check of an instance's hash chain."""
 
     instance_id: str = Field(description="The instance.")
-    ok: bool = Field(description="Every row matches its hash and links to the one before.")
+    ok: bool = Field(description="Every row matches its hash and links to the one before, "
+                                 "and the last row is the instance's signed head.")
     rows: int = Field(description="Rows read.")
     first_bad_seq: int | None = Field(description="The first seq that does not match.")
     reason: str | None = Field(description="What is wrong there.")
+    check: str | None = Field(
+        default=None,
+        description="The check that failed: `sequence`, `instance`, `link`, `content` (the "
+                    "chain) or `checkpoint`, `signature`, `cut`, `unanchored`, `head` (the "
+                    "signed head); null when ok.")
 
 
 class ReplayResult(_ApiModel):
@@ -80,7 +86,8 @@ class ReplayResult(_ApiModel):
 
     instance_id: str = Field(description="The instance.")
     up_to: int = Field(description="The last seq applied.")
-    verified: bool = Field(description="The rows replayed pass the hash-chain check.")
+    verified: bool = Field(description="The rows replayed pass the hash-chain check (and, "
+                                       "without `upTo`, end at the signed head).")
     state: dict[str, Any] = Field(description="`InstanceState.to_dict()` at that seq.")
 
 
@@ -115,13 +122,15 @@ def get_history(
 @router.get("/{instance_id}/verify", summary="Check an instance's hash chain",
             responses={404: {"description": "No record of the instance."}})
 def get_verify(instance_id: str, deps: Deps) -> VerifyResult:
-    """200 with `ok` true, or false and the first seq that does not match."""
+    """200 with `ok` true, or false, the first seq that does not match and the check that
+    failed (a cut tail and a recomputed chain fail against the signed head)."""
     with deps.pool.connection() as conn:
-        result = queries.verify(conn, instance_id)
+        result = queries.verify(conn, instance_id, deps.signer)
     if result is None:
         raise _no_log(instance_id)
     return VerifyResult(instance_id=instance_id, ok=result.ok, rows=result.rows,
-                        first_bad_seq=result.first_bad_seq, reason=result.reason)
+                        first_bad_seq=result.first_bad_seq, reason=result.reason,
+                        check=result.check)
 
 
 @router.get("/{instance_id}/replay", summary="An instance's state rebuilt from its log",
@@ -137,7 +146,7 @@ def get_replay(
     """The engine's appliers run over the instance's events up to and including `upTo`."""
     try:
         with deps.pool.connection() as conn:
-            result = queries.replay(conn, instance_id, up_to)
+            result = queries.replay(conn, instance_id, up_to, deps.signer)
     except UnknownVersionError as exc:
         # the log is sound, but a newer engine wrote it: replaying with another version's
         # meaning would answer a wrong state
