@@ -209,8 +209,15 @@ class EngineLoop:
         triggers = {p: part.timers.due(now, part.state.instances)
                     for p, part in self.partitions.items()}
         triggers = {p: t for p, t in triggers.items() if t}
-        if good or triggers:
+        if good or triggers or self._ended_expired(now):
             self._transact(decode_all(good), triggers, now)
+
+    def _ended_expired(self, now: int) -> bool:
+        """Whether a partition keeps an ended id past the retention: a batch then forgets it
+        even when no record arrives (the oldest is first, so this looks at one per partition)."""
+        before = now - int(self.settings.ended_ids_retention_s * 1000)
+        return any(next(iter(p.state.ended.values()), before) < before
+                   for p in self.partitions.values())
 
     def _poll_timeout(self) -> float:
         """The poll timeout, shortened so the next due timer is not late."""
@@ -231,8 +238,9 @@ class EngineLoop:
         missing = unknown_processes(batch, self.repository)
         if missing and not definitions.catch_up(self.settings.definitions_wait_s):
             _log.warning("definitions of %s not caught up in time", sorted(missing))
-        writer = BatchWriter(self.topics, self.partitions, self.partition_count,
-                             self._ensure_job_topic)
+        writer = BatchWriter(
+            self.topics, self.partitions, self.partition_count, self._ensure_job_topic,
+            ended_retention_ms=int(self.settings.ended_ids_retention_s * 1000))
         producer.begin_transaction()
         current: tuple[str, int, int] | None = None
         try:

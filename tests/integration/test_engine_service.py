@@ -595,3 +595,57 @@ def test_a_restarted_service_restores_parked_instances_and_their_timers(
     # the trigger's time is when the replica wrote it: after the first one stopped
     assert fired.timestamp > stopped
     assert [r.intent for r in events.items if r.kind == RecordKind.REJECTION] == []
+
+
+def _rejections(recs: list[Record], instance_id: str) -> list[Record]:
+    return [r for r in of(recs, instance_id) if r.kind == RecordKind.REJECTION]
+
+
+def test_an_ended_instance_id_is_not_started_again_even_after_a_restart(
+        world: World, events: Reader) -> None:
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    first = ThreadService(world.settings("a"))
+    try:
+        iid = world.start("simple")
+        events.wait_for(completed(iid), message="instance completed")
+        world.start("simple", iid)
+        [again] = events.wait_for(lambda recs: _rejections(recs, iid), message="rejection")
+    finally:
+        first.stop()
+    assert again.value["rejectionType"] == "ALREADY_EXISTS"
+    assert "ended" in again.value["reason"]
+
+    # a fresh replica restores the ended id from `state`, not from its memory
+    second = ThreadService(world.settings("b"))
+    try:
+        world.start("simple", iid)
+        events.wait_for(lambda recs: len(_rejections(recs, iid)) == 2,
+                        message="second rejection")
+    finally:
+        second.stop()
+    starts = [r for r in of(events.items, iid)
+              if r.intent == "ELEMENT_ACTIVATED" and r.element_type == "process"]
+    assert len(starts) == 1
+
+
+def test_an_ended_instance_id_is_forgotten_after_the_retention(
+        world: World, events: Reader) -> None:
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    state = Reader(world.bootstrap, world.topics.state, lambda data: data)
+    svc = ThreadService(dataclasses.replace(world.settings(), ended_ids_retention_s=1.0))
+    try:
+        iid = world.start("simple")
+        events.wait_for(completed(iid), message="completed")
+        key = f"__ended__/{iid}".encode()
+        # the marker, then (once the retention has passed, with no other traffic) its tombstone
+        state.wait_for(lambda _: [m.value() is None for m in state.raw if m.key() == key]
+                       == [False, True], message="marker written and then deleted")
+        world.start("simple", iid)
+        events.wait_for(lambda recs: len([
+            r for r in of(recs, iid)
+            if r.intent == "ELEMENT_COMPLETED" and r.element_type == "process"]) == 2,
+            message="started again")
+    finally:
+        svc.stop()
+        state.close()
+    assert _rejections(events.items, iid) == []
