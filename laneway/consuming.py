@@ -96,10 +96,10 @@ class DeadLetterProducer:
     """Sends dead letters and waits until Kafka has each one, renewing a producer that
     turned fatal (at most `attempts` producers per call)."""
 
-    def __init__(self, producer: Producer | RenewingProducer, topic: str, *,
+    def __init__(self, producer: RenewingProducer, topic: str, *,
                  attempts: int = 3, timeout_s: float = 30.0) -> None:
-        self.producer = (producer if isinstance(producer, RenewingProducer)
-                         else RenewingProducer(None, producer))
+        # a RenewingProducer only: a plain Producer here could never be renewed
+        self.producer = producer
         self.topic = topic
         self.attempts = attempts
         self.timeout_s = timeout_s
@@ -155,7 +155,18 @@ class DeadLetterProducer:
                         KafkaError._FAIL, str(exc))
                     reported[i] = True
                     break
-        producer.flush(self.timeout_s)
+        try:
+            producer.flush(self.timeout_s)
+        except KafkaException as exc:
+            # a producer that turned fatal while the reports were served (a fenced
+            # transactional one) raises that from flush, its records reported only as
+            # purged: every record not acknowledged failed with the fatal error
+            err = exc.args[0] if exc.args else None
+            failure = err if isinstance(err, KafkaError) else KafkaError(KafkaError._FAIL,
+                                                                          str(exc))
+            for i in range(len(dead)):
+                if not reported[i] or reports[i] is not None:
+                    reports[i], reported[i] = failure, True
         return [(d, reports[i]) for i, d in enumerate(dead)
                 if not reported[i] or reports[i] is not None]
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
 from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop
 from laneway.kafka import RenewingProducer
@@ -161,7 +161,7 @@ class AuditSink(ProjectionLoop[Record]):
     def __init__(
         self,
         consumer: Consumer,
-        producer: Producer | RenewingProducer,
+        producer: RenewingProducer,
         connect: Callable[[], psycopg.Connection[Any]],
         *,
         events_topic: str,

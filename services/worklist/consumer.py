@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, Message
 
 from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop, decode_message
 from laneway.kafka import RenewingProducer
@@ -43,7 +43,7 @@ class TaskConsumer(ProjectionLoop[Record]):
     """Consumes `events` in a group and projects the user-task records: `run` until `stop`,
     then `close`; `health` for /health."""
 
-    def __init__(self, consumer: Consumer, producer: Producer | RenewingProducer,
+    def __init__(self, consumer: Consumer, producer: RenewingProducer,
                  connect: Callable[[], psycopg.Connection[Any]], *, events_topic: str,
                  dlq_topic: str, batch_size: int = 500, poll_timeout_s: float = 0.2,
                  metrics: WorklistMetrics | None = None,
