@@ -32,6 +32,7 @@ from confluent_kafka import Consumer
 from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop
 from laneway.kafka import RenewingProducer
 from laneway.records import Record
+from laneway.service.progress import DEFAULT_STALL_S
 from services.audit.chain import ZERO_HASH, canonical_texts, hash_of, json_texts
 from services.audit.metrics import SinkMetrics
 
@@ -172,6 +173,7 @@ class AuditSink(ProjectionLoop[Record]):
         metrics: SinkMetrics | None = None,
         on_commit: OnCommit | None = None,
         stop: threading.Event | None = None,
+        stall_s: float = DEFAULT_STALL_S,
     ) -> None:
         sink_metrics = metrics or SinkMetrics.default()
         self.writer = AuditLogWriter(sink_metrics, cache_size=cache_size, on_commit=on_commit)
@@ -183,5 +185,5 @@ class AuditSink(ProjectionLoop[Record]):
             # rebalance not seen yet): the tails are read again and the batch written again
             conflicts=(psycopg.errors.UniqueViolation,),
             on_commit=self.writer.committed, on_reset=self.writer.reset,
-            metrics=sink_metrics.loop, stop=stop, name="audit sink")
+            metrics=sink_metrics.loop, stop=stop, name="audit sink", stall_s=stall_s)
         self.events_topic = events_topic

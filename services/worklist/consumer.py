@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, Message
 from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop, decode_message
 from laneway.kafka import RenewingProducer
 from laneway.records import Record
+from laneway.service.progress import DEFAULT_STALL_S
 from services.worklist.metrics import WorklistMetrics
 from services.worklist.projection import apply_records, is_task_record
 
@@ -47,7 +48,8 @@ class TaskConsumer(ProjectionLoop[Record]):
                  connect: Callable[[], psycopg.Connection[Any]], *, events_topic: str,
                  dlq_topic: str, batch_size: int = 500, poll_timeout_s: float = 0.2,
                  metrics: WorklistMetrics | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 stall_s: float = DEFAULT_STALL_S) -> None:
         super().__init__(
             consumer, [events_topic], write_task_records, connect,
             DeadLetterProducer(producer, dlq_topic), decode=decode_task_record,
@@ -55,7 +57,7 @@ class TaskConsumer(ProjectionLoop[Record]):
             # a ValueError is a record the projection refuses (a malformed task value)
             refused=(psycopg.Error, ValueError),
             metrics=(metrics or WorklistMetrics.default()).loop, stop=stop,
-            name="task consumer")
+            name="task consumer", stall_s=stall_s)
         self.events_topic = events_topic
 
     @property

@@ -6,6 +6,7 @@ and `messages`, and asserts on what the service wrote to `events`, `jobs.<type>`
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -541,14 +542,15 @@ def free_port() -> int:
 class SubprocessService:
     """`python -m services.engine` as a deployment runs it, with its log kept for failures."""
 
-    def __init__(self, world: World, replica: str, log_dir: Path) -> None:
+    def __init__(self, world: World, replica: str, log_dir: Path,
+                 extra: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.log = log_dir / f"engine-{replica}.log"
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": world.bootstrap,
                "LANEWAY_TOPIC_PREFIX": world.topics.prefix,
                "LANEWAY_ENGINE_GROUP": world.group, "LANEWAY_ENGINE_REPLICA": replica,
                "LANEWAY_HTTP_PORT": str(self.port), "LANEWAY_ENGINE_POLL_S": "0.05",
-               "PYTHONPATH": str(ROOT)}
+               "PYTHONPATH": str(ROOT), **(extra or {})}
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "services.engine"], cwd=ROOT,
                                          env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -559,8 +561,19 @@ class SubprocessService:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health",
                                         timeout=2) as resp:
                 return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
         except (urllib.error.URLError, OSError):
             return 0
+
+    def health_body(self) -> dict[str, Any]:
+        """The body of GET /health, whatever its status."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health",
+                                        timeout=2) as resp:
+                return dict(json.loads(resp.read()))
+        except urllib.error.HTTPError as exc:
+            return dict(json.loads(exc.read()))
 
     def terminate(self) -> None:
         """SIGTERM; it must stop cleanly."""
@@ -649,3 +662,21 @@ def test_an_ended_instance_id_is_forgotten_after_the_retention(
         svc.stop()
         state.close()
     assert _rejections(events.items, iid) == []
+
+
+def test_health_fails_naming_the_loop_when_the_engine_keeps_failing_on_one_batch(
+        world: World, events: Reader, tmp_path: Path) -> None:
+    # a job type Kafka refuses as a topic name: creating `jobs.<type>` fails with a Kafka
+    # error, so the batch aborts, is read again and fails again, while the loop goes round
+    world.deploy("badjob", bpmn(SERVICE.replace("JOBTYPE", "no such topic!"), "badjob"))
+    svc = SubprocessService(world, "stuck", tmp_path, {"LANEWAY_STALL_S": "2"})
+    try:
+        wait_until(lambda: svc.health() == 200, 30, 0.1, "healthy")
+        world.start("badjob")
+        body = wait_until(lambda: svc.health_body() if svc.health() == 503 else None, 30,
+                          0.1, "unhealthy")
+    finally:
+        svc.terminate()
+    assert list(body["failing"]) == ["loop"]
+    assert "engine loop has kept failing at" in body["failing"]["loop"]
+    assert f"{world.topics.commands}[" in body["failing"]["loop"]

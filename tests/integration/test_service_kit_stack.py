@@ -252,6 +252,37 @@ def test_a_database_that_does_not_answer_keeps_the_batch_until_it_does(setup: Se
     assert loop.dead_lettered == 0
 
 
+def test_health_names_the_record_while_the_database_keeps_it_from_advancing(
+        setup: Setup) -> None:
+    # given a record and a database address where nothing answers (a real refused connection)
+    _produce(setup, [_record("held", 1)])
+    down = threading.Event()
+    down.set()
+
+    def connect_when_up() -> psycopg.Connection[Any]:
+        if down.is_set():
+            return connect("postgresql://laneway:laneway@127.0.0.1:1/laneway", setup.schema)
+        return setup.connect()
+
+    stop = threading.Event()
+    loop = setup.loop(Rows(), stop, connect=connect_when_up, stall_s=1.0)
+    thread, errors = _running(loop)
+    try:
+        # then /health's check names the loop and the record it cannot get past, though the
+        # loop itself is busy retrying
+        problem = wait_until(loop.health, timeout=30, message="an unhealthy loop")
+        assert problem.startswith(f"the test projection has kept failing at {setup.topic}[0]@0")
+        # and once the database answers, the record is written and the loop is healthy
+        down.clear()
+        wait_until(lambda: setup.committed() == 1, timeout=60, message="offset 1 committed")
+        wait_until(lambda: loop.health() is None, timeout=30, message="a healthy loop")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert errors == []
+    assert setup.rows() == {"held"}
+
+
 def test_a_dead_letter_refused_by_a_fatal_producer_lands_through_a_new_one(
         setup: Setup) -> None:
     # given a dead-letter producer gone fatal, which the kit may renew
