@@ -216,6 +216,11 @@ def start_watcher(supervisor: Supervisor) -> tuple[int, bool]:
             stdout=out, stderr=subprocess.STDOUT, cwd=supervisor.cwd,
             env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
     (supervisor.run_dir / f"{WATCHER}.pid").write_text(f"{child.pid}\n")
+    # until the child has exec'd, /proc shows the parent's command line: wait for its own, so
+    # the next `watcher_pid` (a second `up`, `down`) recognises it
+    if not wait_until(lambda: watcher_pid(supervisor) == child.pid or child.poll() is not None,
+                      10, 0.01) or child.poll() is not None:
+        raise ServiceError(f"the watcher did not start; see {supervisor.logs_dir}/watch.log")
     return child.pid, True
 
 

@@ -178,7 +178,9 @@ class BatchWriter:
             self.consumed(inbound)
             return
         part = self.partitions[partition]
-        result = part.engine.process(cmd)
+        # the topic without the prefix (which may hold dots): `commands-3-17`
+        where = f"{topic.removeprefix(self.topics.prefix)}-{partition}-{offset}"
+        result = part.engine.process(cmd, delivery=where.replace(".", "_"))
         self.stats.commands[cmd.intent] += 1
         touched = self._touched.setdefault(partition, {})
         for ev in result.events:

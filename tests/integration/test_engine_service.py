@@ -21,9 +21,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client import CollectorRegistry
+from psycopg import sql
 
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import (
@@ -37,12 +40,16 @@ from laneway.codec import (
 )
 from laneway.engine import Engine, ProcessingResult
 from laneway.engine.processors.call_activity import child_instance_id
-from laneway.kafka import consumer_config, producer_config
+from laneway.kafka import RenewingProducer, consumer_config, producer_config
 from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind, command
+from laneway.service_schemas import schema_name as audit_schema_name
 from laneway.settings import Settings
 from laneway.topics import Topics, is_broadcast
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
+from services.audit import db as audit_db
+from services.audit.metrics import SinkMetrics
+from services.audit.sink import AuditSink
 from services.engine.loop import EngineLoop
 from services.engine.settings import EngineSettings
 
@@ -503,10 +510,10 @@ def test_a_failing_batch_is_aborted_redone_once_and_its_poison_record_dead_lette
     bomb = str(uuid.uuid4())
     original = Engine.process
 
-    def process(self: Engine, cmd: Record) -> ProcessingResult:
+    def process(self: Engine, cmd: Record, *, delivery: str = "") -> ProcessingResult:
         if cmd.instance_id == bomb:
             raise RuntimeError("engine bug")
-        return original(self, cmd)
+        return original(self, cmd, delivery=delivery)
 
     monkeypatch.setattr(Engine, "process", process)
     # all three in one partition, so they share batches with the bomb
@@ -680,3 +687,52 @@ def test_health_fails_naming_the_loop_when_the_engine_keeps_failing_on_one_batch
     assert list(body["failing"]) == ["loop"]
     assert "engine loop has kept failing at" in body["failing"]["loop"]
     assert f"{world.topics.commands}[" in body["failing"]["loop"]
+
+
+def test_the_audit_sink_keeps_the_events_and_every_rejection_of_one_command(
+        world: World, events: Reader, stack: Connections) -> None:
+    # given the engine and the audit sink (which skips a record id it already has)
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    schema = audit_schema_name(unique_name("ids").replace("-", "_"), "audit")
+    audit_db.ensure_schema(stack.database_url, schema)
+    with audit_db.connect(stack.database_url, schema) as conn:
+        audit_db.migrate(conn)
+    sink = AuditSink(
+        Consumer(consumer_config(world.bootstrap, unique_name(f"{world.topics.prefix}audit"))),
+        RenewingProducer.from_config(producer_config(world.bootstrap)),
+        lambda: audit_db.connect(stack.database_url, schema),
+        events_topic=world.topics.events, dlq_topic=world.topics.dlq, poll_timeout_s=0.05,
+        metrics=SinkMetrics(CollectorRegistry()))
+    thread = threading.Thread(target=sink.run, name="audit-sink", daemon=True)
+    thread.start()
+    svc = ThreadService(world.settings())
+    try:
+        # when one START_INSTANCE reaches the engine three times (a client's retries)
+        iid = str(uuid.uuid4())
+        cmd = command(Command.START_INSTANCE, iid, {"processId": "simple", "variables": {}},
+                      record_id=f"test-{uuid.uuid4()}", timestamp=int(time.time() * 1000))
+        for _ in range(3):
+            world.producer.produce(world.topics.commands, encode_record(cmd), iid.encode())
+        world.producer.flush(10)
+        events.wait_for(lambda recs: len(_rejections(recs, iid)) == 2, message="2 rejections")
+
+        # then the log has its events and both rejections, each once
+        def rows() -> list[tuple[str, str]] | None:
+            with audit_db.connect(stack.database_url, schema) as conn:
+                got = [(str(k), str(r)) for k, r in conn.execute(
+                    "SELECT kind, record_id FROM audit_log WHERE instance_id = %s ORDER BY seq",
+                    (iid,))]
+            return got if len(got) == len(of(events.poll(), iid)) else None
+
+        logged = wait_until(rows, 30, 0.1, "every record of the instance in the audit log")
+    finally:
+        svc.stop()
+        sink.stop()
+        thread.join(30)
+        sink.close()
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    kinds = [kind for kind, _ in logged]
+    assert kinds.count("REJECTION") == 2
+    assert kinds.count("EVENT") == len(logged) - 2
+    assert len({record_id for _, record_id in logged}) == len(logged)
