@@ -41,7 +41,7 @@ from laneway.bpmn import LANEWAY_NS, parse  # noqa: E402
 from laneway.codec import encode_record  # noqa: E402
 from laneway.engine import DefinitionRepository  # noqa: E402
 from laneway.engine.runner import Answers, LocalRunner  # noqa: E402
-from laneway.kafka import consumer_config, producer_config  # noqa: E402
+from laneway.kafka import RenewingProducer, consumer_config, producer_config  # noqa: E402
 from laneway.records import Record  # noqa: E402
 from laneway.settings import Settings  # noqa: E402
 from laneway.topics import Topics  # noqa: E402
@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     producer = Producer({**producer_config(bootstrap), "linger.ms": 5})
     collector = Collector()
     sink = AuditSink(
-        Consumer(consumer_config(bootstrap, f"{topics.prefix}audit")), producer,
+        Consumer(consumer_config(bootstrap, f"{topics.prefix}audit")),
+        RenewingProducer.from_config(producer_config(bootstrap)),
         lambda: connect(url, schema), events_topic=topics.events, dlq_topic=topics.dlq,
         batch_size=args.batch, poll_timeout_s=0.05, metrics=SinkMetrics(CollectorRegistry()),
         on_commit=collector)

@@ -28,6 +28,7 @@ from laneway.codec import dead_letter_headers, decode_record
 from laneway.kafka import RenewingProducer, fatal_error
 from laneway.records import Record
 from laneway.service.metrics import Metrics
+from laneway.service.progress import DEFAULT_STALL_S, Progress, position
 
 __all__ = [
     "BatchHandler",
@@ -96,10 +97,10 @@ class DeadLetterProducer:
     """Sends dead letters and waits until Kafka has each one, renewing a producer that
     turned fatal (at most `attempts` producers per call)."""
 
-    def __init__(self, producer: Producer | RenewingProducer, topic: str, *,
+    def __init__(self, producer: RenewingProducer, topic: str, *,
                  attempts: int = 3, timeout_s: float = 30.0) -> None:
-        self.producer = (producer if isinstance(producer, RenewingProducer)
-                         else RenewingProducer(None, producer))
+        # a RenewingProducer only: a plain Producer here could never be renewed
+        self.producer = producer
         self.topic = topic
         self.attempts = attempts
         self.timeout_s = timeout_s
@@ -155,7 +156,18 @@ class DeadLetterProducer:
                         KafkaError._FAIL, str(exc))
                     reported[i] = True
                     break
-        producer.flush(self.timeout_s)
+        try:
+            producer.flush(self.timeout_s)
+        except KafkaException as exc:
+            # a producer that turned fatal while the reports were served (a fenced
+            # transactional one) raises that from flush, its records reported only as
+            # purged: every record not acknowledged failed with the fatal error
+            err = exc.args[0] if exc.args else None
+            failure = err if isinstance(err, KafkaError) else KafkaError(KafkaError._FAIL,
+                                                                          str(exc))
+            for i in range(len(dead)):
+                if not reported[i] or reports[i] is not None:
+                    reports[i], reported[i] = failure, True
         return [(d, reports[i]) for i, d in enumerate(dead)
                 if not reported[i] or reports[i] is not None]
 
@@ -242,7 +254,12 @@ class ProjectionLoop(Generic[T]):
         metrics: ProjectionMetrics | None = None,
         stop: threading.Event | None = None,
         name: str = "projection",
+        stall_s: float = DEFAULT_STALL_S,
+        progress: Progress | None = None,
     ) -> None:
+        """`stall_s`: how long without a poll, or failing on one record, before `health`
+        fails; `progress`: one kept across loops (a caller that builds a new loop after an
+        error keeps counting), else a new one."""
         if max_attempts < 1:
             raise ValueError(f"Expected max_attempts of at least 1, but got {max_attempts}")
         self._consumer = consumer
@@ -264,7 +281,8 @@ class ProjectionLoop(Generic[T]):
         # shared with the caller when given, so a signal handler can stop the loop
         self._stop = stop if stop is not None else threading.Event()
         self._assigned: list[TopicPartition] | None = None
-        self._last_poll = time.monotonic()
+        # polls, and the record it keeps failing on, for /health (`health`)
+        self.progress = progress if progress is not None else Progress(name, stall_s)
         self._started = time.monotonic()
         self._lag_at = 0.0
         self.written = 0
@@ -288,7 +306,7 @@ class ProjectionLoop(Generic[T]):
         self.subscribe()
         while not self._stop.is_set():
             messages = self._consumer.consume(self.batch_size, self.poll_timeout_s)
-            self._last_poll = time.monotonic()
+            self.progress.polled()
             if messages:
                 try:
                     self.handle_messages(messages)
@@ -306,10 +324,11 @@ class ProjectionLoop(Generic[T]):
             self._drop_connection()
 
     def health(self) -> str | None:
-        """None while the loop polls and has joined its group; else what is wrong."""
-        since = time.monotonic() - self._last_poll
-        if since > max(30.0, self.poll_timeout_s * 10):
-            return f"the {self.name} has not polled Kafka for {since:.0f}s"
+        """None while the loop polls, gets past its records and has joined its group; else
+        what is wrong (`laneway.service.progress`)."""
+        stalled = self.progress.check()
+        if stalled is not None:
+            return stalled
         if self._assigned is None and time.monotonic() - self._started > 60:
             return f"the {self.name} has not joined its consumer group"
         return None
@@ -332,6 +351,7 @@ class ProjectionLoop(Generic[T]):
         if offsets:
             # only now: a crash before this line repeats writes that change nothing
             _commit_offsets(self._consumer, offsets)
+        self.progress.advanced()
         self.written += written
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(items))
@@ -348,6 +368,9 @@ class ProjectionLoop(Generic[T]):
                 # the database, not the records: keep the batch and wait for it
                 _log.warning("%s: database unavailable (%s); retrying in %.1fs", self.name,
                              exc, delay)
+                first = items[0].message
+                self.progress.failed(position(first.topic(), first.partition(),
+                                              first.offset()))
                 self._drop_connection()
                 if self._stop.wait(delay):
                     raise LoopStopped() from exc

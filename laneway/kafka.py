@@ -63,7 +63,9 @@ def fatal_error(error: BaseException | KafkaError | None) -> KafkaError | None:
     None when there is none or it is not fatal."""
     if isinstance(error, KafkaException):
         error = error.args[0] if error.args else None
-    if isinstance(error, KafkaError) and error.fatal():
+    # a producer that already failed for good refuses each further record with a plain
+    # _FATAL error whose fatal() is False: it is the same fatal state
+    if isinstance(error, KafkaError) and (error.fatal() or error.code() == KafkaError._FATAL):
         return error
     return None
 
@@ -115,13 +117,24 @@ class RenewingProducer:
             _log.error("the Kafka producer failed for good (%s); starting a new one", fatal)
             self._producer = self._make()
             self.renewals += 1
-        used.purge()
-        used.poll(0)  # the purged records' reports: their senders retry through the new one
+        try:
+            used.purge()
+            used.poll(0)  # the purged records' reports: their senders retry through the new one
+        except KafkaException as exc:  # the broken one may raise its fatal error again
+            _log.warning("the replaced producer: %s", exc)
         return True
 
     def poll(self, timeout: float = 0) -> int:
-        """Serve the current producer's delivery reports."""
-        return int(self._producer.poll(timeout))
+        """Serve the current producer's delivery reports. A producer that turned fatal raises
+        that from poll (Kafka fenced it, say): it is renewed here, so the thread that serves
+        the reports goes on with the new one instead of ending."""
+        producer = self._producer
+        try:
+            return int(producer.poll(timeout))
+        except KafkaException as exc:
+            if not self.renew_if_fatal(producer, exc):
+                raise
+            return 0
 
     def flush(self, timeout: float) -> int:
         """Deliver what the current producer holds (bounded); the records left."""

@@ -74,6 +74,9 @@ class Settings:
     """Logging level name (`LANEWAY_LOG_LEVEL`, default `INFO`)."""
     http_port: int
     """Port of the service's HTTP endpoints: health, metrics, its API (`LANEWAY_HTTP_PORT`)."""
+    stall_s: float = 60.0
+    """How long a consuming loop may go without polling Kafka, or keep failing on the same
+    record, before /health fails (`LANEWAY_STALL_S`, default 60; `laneway.service.progress`)."""
     http_host: str = "127.0.0.1"
     """Interface the HTTP endpoints bind (`LANEWAY_HTTP_HOST`, default loopback; a container
     sets `0.0.0.0` so probes reach it)."""
@@ -124,6 +127,7 @@ class Settings:
             log_level=env.get("LANEWAY_LOG_LEVEL", "INFO").upper(),
             http_port=int(raw_port),
             http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
+            stall_s=positive_float(env, "LANEWAY_STALL_S", 60.0),
         )
 
 

@@ -32,8 +32,11 @@ class Processing:
         state: EngineState,
         cmd: Record,
         processors: Mapping[str, ElementProcessor],
+        *,
+        delivery: str = "",
     ) -> None:
         self.repository = repository
+        self.delivery = delivery
         self.state = state
         self.cmd = cmd
         # element kind -> its processor (`laneway.engine.processors.ELEMENT_PROCESSORS`)
@@ -127,10 +130,14 @@ class Processing:
                element_id: str = "", element_type: str = "") -> None:
         """Refuse the command: a rejection record with the reason, and no state change; it
         names the element when the command was about one (the audit shows what was tried)."""
-        # its own suffix: a repeated command's rejection must not share an id with the events
-        # the first copy wrote (sinks deduplicate by record id)
+        # Sinks deduplicate by record id, so a rejection's id is unlike any event's: its own
+        # suffix (`.r<n>`, never an event's `.<n>`), and where this copy of the command was
+        # read, so a command that arrives three times (a client's retries) is refused three
+        # times in the log, not once. No dot in the delivery: `<command>.` is what precedes
+        # the last one (the worklist finds its answers so).
+        where = f"@{self.delivery}" if self.delivery else ""
         self.events.append(Record(
-            record_id=f"{self.cmd.record_id}.r{len(self.events)}",
+            record_id=f"{self.cmd.record_id}.r{len(self.events)}{where}",
             kind=RecordKind.REJECTION,
             intent=self.cmd.intent,
             instance_id=self.cmd.instance_id,

@@ -30,9 +30,12 @@ class Engine:
         self.repository = repository
         self.state = state if state is not None else EngineState()
 
-    def process(self, command: Record) -> ProcessingResult:
-        """Process one command completely."""
-        ctx = Processing(self.repository, self.state, command, ELEMENT_PROCESSORS)
+    def process(self, command: Record, *, delivery: str = "") -> ProcessingResult:
+        """Process one command completely. `delivery` names where this copy of the command
+        was read (the engine service: `commands-3-17`); it goes into the id of a rejection,
+        so each copy of a command that arrives more than once gets a rejection of its own."""
+        ctx = Processing(self.repository, self.state, command, ELEMENT_PROCESSORS,
+                         delivery=delivery)
         handler = HANDLERS.get(command.intent)
         if command.kind != RecordKind.COMMAND or handler is None:
             ctx.reject(f"Expected a command the engine knows, but got {command.kind.value} "

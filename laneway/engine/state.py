@@ -274,6 +274,10 @@ class EngineState:
     messages: dict[str, BufferedMessage] = field(default_factory=dict)
     # signal name -> "instance/sub key" -> (instance id, subscription key)
     signal_subs: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
+    # instance id -> when it ended (epoch ms), oldest first: instances that ended and left
+    # `instances` (the engine service drops them from memory), kept for a retention time so
+    # a START_INSTANCE with such an id is refused instead of starting the instance again
+    ended: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form of everything, for replay comparisons."""
@@ -287,4 +291,6 @@ class EngineState:
                 n: {k: list(v) for k, v in sorted(s.items())}
                 for n, s in sorted(self.signal_subs.items())
             },
+            # only when there are any: in process, ended instances stay in `instances`
+            **({"ended": dict(sorted(self.ended.items()))} if self.ended else {}),
         }

@@ -13,6 +13,7 @@ from scripts.edge import Edge, edge_port
 from scripts.services import control
 from scripts.services.deploy import deploy, example_files
 from scripts.services.supervisor import SERVICES, ServiceError, ServiceStatus, Supervisor
+from scripts.services.watch import LivenessPolicy, start_watcher, stop_watcher, watch_forever
 from scripts.stack import Settings as StackSettings
 from scripts.stack.config import REPO_ROOT, StackError
 
@@ -31,8 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds to wait for every /health to answer 200 (LANEWAY_SERVICES_TIMEOUT, 90)",
     )
     up_p.add_argument("--no-deploy", action="store_true", help="do not deploy examples/**/*.bpmn")
-    sub.add_parser("down", help="stop the edge and the services (SIGTERM, then SIGKILL after "
-                                "10 s)")
+    sub.add_parser("down", help="stop the watcher, the edge and the services (SIGTERM, then "
+                                "SIGKILL after 10 s)")
+    sub.add_parser("watch", help="restart a service whose /health fails (what `up` leaves "
+                                 "running in the background; LANEWAY_LIVENESS_*)")
     sub.add_parser("status", help="each service and the edge: running/stopped, pid, port, "
                                   "health")
     logs_p = sub.add_parser("logs", help="the last lines of each service's log")
@@ -49,7 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         edge = supervisor.edge(edge_port(), allow_install=StackSettings.from_env().allow_install)
         if args.command == "up":
             return _up(supervisor, edge, args.timeout, deploy_examples=not args.no_deploy)
+        if args.command == "watch":
+            watch_forever(supervisor, SERVICES, LivenessPolicy.from_env(os.environ))
+            return 0
         if args.command == "down":
+            stopped = stop_watcher(supervisor)
+            if stopped is not None:
+                control.log(f"stopped the watcher (pid {stopped})")
             control.down(supervisor, SERVICES, edge)
         elif args.command == "status":
             rows = control.status(supervisor, SERVICES)
@@ -77,6 +86,11 @@ def _up(supervisor: Supervisor, edge: Edge, timeout: float, *, deploy_examples: 
         f"{len(result.started)}, restarted {len(result.restarted)}, kept {len(result.kept)}); "
         f"edge {result.edge} on {edge.url}"
     )
+    LivenessPolicy.from_env(os.environ)  # bad settings fail here, not in the background
+    watcher, started = start_watcher(supervisor)
+    control.log(f"watcher {'started' if started else 'kept'} (pid {watcher}, log "
+                f"{_show(supervisor.logs_dir / 'watch.log')}): a service whose /health fails "
+                "is restarted")
     api = os.environ.get("LANEWAY_URL", "").strip() or edge.url
     if deploy_examples:
         deployed = deploy(api, example_files())

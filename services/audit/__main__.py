@@ -53,7 +53,8 @@ def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> 
         lambda: connect(settings.writer_database_url, settings.database_schema),
         events_topic=topics.events, dlq_topic=topics.dlq, batch_size=settings.batch_size,
         poll_timeout_s=settings.poll_timeout_s, cache_size=settings.cache_size,
-        metrics=SinkMetrics.default(), stop=stop, signer=HeadSigner(settings.key))
+        metrics=SinkMetrics.default(), stop=stop, signer=HeadSigner(settings.key),
+        stall_s=common.stall_s)
 
 
 def run(settings: AuditSettings, service: Running) -> int:
@@ -83,7 +84,7 @@ def run(settings: AuditSettings, service: Running) -> int:
             projection = InstanceProjection(
                 lambda: connect(writer, settings.database_schema),
                 common.kafka_bootstrap_servers, topics.state, settings.projection_group,
-                InstanceMetrics.default(), dlq_topic=topics.dlq)
+                InstanceMetrics.default(), dlq_topic=topics.dlq, stall_s=common.stall_s)
             projection.start()
             closing.callback(projection.stop)
             service.health.add_check("projection", projection.problem)

@@ -25,6 +25,7 @@ from laneway.codec import DecodeError, StateSnapshot, decode_state
 from laneway.consuming import Consumed, DeadLetterProducer, ProjectionLoop
 from laneway.engine.state import PROCESS_KIND, InstanceState
 from laneway.kafka import RenewingProducer, consumer_config, producer_config
+from laneway.service.progress import DEFAULT_STALL_S, Progress
 from laneway.topics import Topics
 from services.audit.instances import InstanceUpsert, upsert_instances
 from services.audit.metrics import InstanceMetrics
@@ -78,7 +79,7 @@ class InstanceProjection:
     def __init__(self, connect: Callable[[], psycopg.Connection[Any]], bootstrap: str,
                  topic: str, group: str, metrics: InstanceMetrics, *,
                  dlq_topic: str | None = None, batch_size: int = 500,
-                 poll_timeout_s: float = 0.5) -> None:
+                 poll_timeout_s: float = 0.5, stall_s: float = DEFAULT_STALL_S) -> None:
         """`connect` opens a connection on the audit's schema (the loop holds one);
         `dlq_topic` defaults to the `dlq` beside `topic` (`<prefix>state` → `<prefix>dlq`)."""
         self._connect = connect
@@ -94,6 +95,9 @@ class InstanceProjection:
         self._thread = threading.Thread(target=self._run, name="instances-projection",
                                         daemon=True)
         self._loop: ProjectionLoop[InstanceUpsert] | None = None
+        # one for every loop it builds: a loop that fails and is built again on the same
+        # record still counts as not advancing
+        self.progress = Progress("instance projection", stall_s)
         self._last_error: str | None = None
 
     def start(self) -> None:
@@ -125,6 +129,7 @@ class InstanceProjection:
                 return
             except Exception as exc:  # any failure: start again from the committed offsets
                 self._last_error = f"{type(exc).__name__}: {exc}"
+                self.progress.failed(f"{self._topic} (the loop ended on {type(exc).__name__})")
                 self._metrics.projection_errors.inc()
                 _log.exception("instance projection failed; restarting in %.1fs", backoff)
                 self._stopping.wait(backoff)
@@ -139,7 +144,8 @@ class InstanceProjection:
                                self._dlq_topic),
             decode=self._decode, batch_size=self._batch_size,
             poll_timeout_s=self._poll_timeout_s, on_commit=self._count,
-            metrics=self._metrics.loop, stop=self._stopping, name="instance projection")
+            metrics=self._metrics.loop, stop=self._stopping, name="instance projection",
+            progress=self.progress)
 
     def _decode(self, msg: Message) -> InstanceUpsert | None:
         key = (msg.key() or b"").decode("utf-8", "replace")

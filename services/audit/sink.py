@@ -28,11 +28,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
 from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop
 from laneway.kafka import RenewingProducer
 from laneway.records import Record
+from laneway.service.progress import DEFAULT_STALL_S
 from services.audit.anchor import DEV_KEY, HeadSigner
 from services.audit.chain import ZERO_HASH, canonical_texts, hash_of, json_texts
 from services.audit.metrics import SinkMetrics
@@ -183,7 +184,7 @@ class AuditSink(ProjectionLoop[Record]):
     def __init__(
         self,
         consumer: Consumer,
-        producer: Producer | RenewingProducer,
+        producer: RenewingProducer,
         connect: Callable[[], psycopg.Connection[Any]],
         *,
         events_topic: str,
@@ -195,6 +196,7 @@ class AuditSink(ProjectionLoop[Record]):
         on_commit: OnCommit | None = None,
         stop: threading.Event | None = None,
         signer: HeadSigner | None = None,
+        stall_s: float = DEFAULT_STALL_S,
     ) -> None:
         sink_metrics = metrics or SinkMetrics.default()
         # signer None: the development key (tests and tools; the service passes its setting)
@@ -208,5 +210,5 @@ class AuditSink(ProjectionLoop[Record]):
             # rebalance not seen yet): the tails are read again and the batch written again
             conflicts=(psycopg.errors.UniqueViolation,),
             on_commit=self.writer.committed, on_reset=self.writer.reset,
-            metrics=sink_metrics.loop, stop=stop, name="audit sink")
+            metrics=sink_metrics.loop, stop=stop, name="audit sink", stall_s=stall_s)
         self.events_topic = events_topic

@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from laneway.kafka import RenewingProducer
+from laneway.service.progress import DEFAULT_STALL_S, Progress
 from services.connectors.offsets import PartitionOffsets
 
 _log = logging.getLogger("services.connectors.kafka")
@@ -28,10 +29,13 @@ class AsyncProducer:
     """A confluent-kafka producer whose deliveries the event loop can await."""
 
     def __init__(self, producer: Producer, loop: asyncio.AbstractEventLoop,
-                 renew: Callable[[], Producer] | None = None) -> None:
+                 renew: Callable[[], Producer] | None = None,
+                 stall_s: float = DEFAULT_STALL_S) -> None:
         # `renew` makes a fresh producer when this one turns fatal; without it, the retries
         # go on and the health check tells
         self._producer = RenewingProducer(renew, producer)
+        # a send retried for long holds its job's offset: /health says so (`progress.check`)
+        self.progress = Progress("connectors' producer", stall_s)
         self._loop = loop
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="connectors-producer",
@@ -41,6 +45,7 @@ class AsyncProducer:
     def _serve(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.05)  # runs the delivery callbacks
+            self.progress.polled()
 
     async def _send_with(self, producer: Producer, topic: str, key: str, value: bytes,
                          headers: Sequence[tuple[str, str | bytes | None]] | None) -> None:
@@ -73,8 +78,10 @@ class AsyncProducer:
             producer = self._producer.current
             try:
                 await self._send_with(producer, topic, key, value, headers)
+                self.progress.advanced()
                 return
             except KafkaException as exc:
+                self.progress.failed(f"a send to {topic}")
                 if self._producer.renew_if_fatal(producer, exc):
                     continue  # through the new producer, at once
                 delay = _RETRY_S[min(attempt, len(_RETRY_S) - 1)]
@@ -97,9 +104,13 @@ class JobConsumer:
 
     def __init__(self, consumer: Consumer, topic: str, loop: asyncio.AbstractEventLoop,
                  dispatch: Dispatch, *, max_outstanding: int, poll_timeout_s: float,
-                 commit_interval_s: float = 0.05, pause_after_s: float = 1.0) -> None:
+                 commit_interval_s: float = 0.05, pause_after_s: float = 1.0,
+                 stall_s: float = DEFAULT_STALL_S) -> None:
         self._consumer = consumer
         self.topic = topic
+        # it polls even while its partitions are paused; a poll call that never returns
+        # shows here (`progress.check`)
+        self.progress = Progress(f"consumer of {topic}", stall_s)
         self._loop = loop
         self._dispatch = dispatch
         self._max = max_outstanding
@@ -165,7 +176,9 @@ class JobConsumer:
         try:
             while not self._stop.is_set():
                 self._flow_control()
-                batch = self._accept(self._fetch())
+                messages = self._fetch()
+                self.progress.polled()
+                batch = self._accept(messages)
                 if batch:
                     self._loop.call_soon_threadsafe(self._dispatch, batch)
                 if self._dirty and time.monotonic() - last_commit >= self._commit_interval:

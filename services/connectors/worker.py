@@ -56,7 +56,8 @@ class TypeWorker:
         self.consumer = JobConsumer(Consumer(config), self._topics.jobs(self.type), loop,
                                     self._dispatch, max_outstanding=2 * settings.concurrency,
                                     poll_timeout_s=settings.poll_timeout_s,
-                                    commit_interval_s=settings.commit_interval_s)
+                                    commit_interval_s=settings.commit_interval_s,
+                                    stall_s=settings.common.stall_s)
 
     def start(self) -> None:
         """Join the group and start taking jobs."""
@@ -131,6 +132,9 @@ class TypeWorker:
             return f"{self.type}: polling failed: {self.consumer.error}"
         if not self.consumer.alive:
             return f"{self.type}: the poll thread stopped"
+        stalled = self.consumer.progress.check()
+        if stalled is not None:
+            return f"{self.type}: {stalled}"
         if not self.consumer.assigned.is_set():
             return f"{self.type}: not yet assigned partitions of {self.consumer.topic}"
         return None
@@ -146,6 +150,7 @@ class ConnectorService:
         self.beat = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._redis: Redis | None = None
+        self.producer: AsyncProducer | None = None
         self.started = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -155,7 +160,8 @@ class ConnectorService:
         def new_producer() -> Producer:
             return Producer(producer_config(common.kafka_bootstrap_servers,
                                             client_id="laneway-connectors"))
-        producer = AsyncProducer(new_producer(), loop, renew=new_producer)
+        producer = self.producer = AsyncProducer(new_producer(), loop, renew=new_producer,
+                                                 stall_s=common.stall_s)
         # blocking: a burst of jobs waits for a connection instead of failing (Redis answers
         # in well under a millisecond, so a few dozen connections serve thousands of jobs/s)
         pool = BlockingConnectionPool.from_url(common.redis_url, max_connections=64, timeout=30)
@@ -188,6 +194,11 @@ class ConnectorService:
             return "starting"
         problems = [p for p in (w.health() for w in self.workers) if p]
         return "; ".join(problems) or None
+
+    def check_producer(self) -> str | None:
+        """Health: the commands and dead letters of finished jobs get to Kafka (a send
+        retried past the stall limit holds its job's offset)."""
+        return self.producer.progress.check() if self.producer is not None else None
 
     def check_loop(self) -> str | None:
         """Health: the event loop still turns (a job blocking it would stop every type)."""

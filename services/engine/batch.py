@@ -10,6 +10,7 @@ No Kafka client here: the loop owns producing, committing and recovering. What g
 | a signal broadcast | `messages` | signal name | each partition, explicitly |
 | snapshots of the instances the batch touched | `state` | instance id | by key |
 | an ended instance: final snapshot, then a tombstone | `state` | instance id | by key |
+| an ended instance's marker (tombstoned later) | `state` | `__ended__/<id>` | explicitly |
 | the message side of partition *p* | `state` | `__messages__/<p>` | *p*, explicitly |
 | an undecodable record or one that is no command | `dlq` | as received | by key |
 """
@@ -30,6 +31,8 @@ from laneway.records import Command, Event, Record, RecordKind
 from laneway.topics import Topics, is_broadcast, message_key
 from services.engine.partitions import (
     PartitionState,
+    ended_key,
+    ended_marker,
     instance_snapshot,
     message_side_snapshot,
     unindex_signals,
@@ -48,6 +51,10 @@ MESSAGE_SIDE_EVENTS = frozenset({
     "MESSAGE_CORRELATION_RETRACTED",
 })
 _ENDED = (InstanceStatus.COMPLETED, InstanceStatus.TERMINATED)
+# how long an ended instance's id is refused for a new start, and how many expired ids one
+# batch forgets at most (the rest wait for the next batches: no batch grows without bound)
+ENDED_RETENTION_MS = 7 * 24 * 3600 * 1000
+ENDED_PRUNE_PER_BATCH = 1000
 # marks a broadcast copy meant for one partition; a broadcast without it was written by a
 # client to one partition only and is fanned out by the engine first
 BROADCAST_PARTITION = "partition"
@@ -125,8 +132,12 @@ class BatchWriter:
     produce, in order."""
 
     def __init__(self, topics: Topics, partitions: Mapping[int, PartitionState],
-                 partition_count: int, ensure_topic: Callable[[str], None]) -> None:
+                 partition_count: int, ensure_topic: Callable[[str], None], *,
+                 ended_retention_ms: int = ENDED_RETENTION_MS,
+                 ended_prune_per_batch: int = ENDED_PRUNE_PER_BATCH) -> None:
         self.topics = topics
+        self.ended_retention_ms = ended_retention_ms
+        self.ended_prune_per_batch = ended_prune_per_batch
         self.partitions = partitions
         self.partition_count = partition_count
         self.ensure_topic = ensure_topic
@@ -167,7 +178,9 @@ class BatchWriter:
             self.consumed(inbound)
             return
         part = self.partitions[partition]
-        result = part.engine.process(cmd)
+        # the topic without the prefix (which may hold dots): `commands-3-17`
+        where = f"{topic.removeprefix(self.topics.prefix)}-{partition}-{offset}"
+        result = part.engine.process(cmd, delivery=where.replace(".", "_"))
         self.stats.commands[cmd.intent] += 1
         touched = self._touched.setdefault(partition, {})
         for ev in result.events:
@@ -214,7 +227,8 @@ class BatchWriter:
     def finish(self, timestamp: int) -> None:
         """Snapshots of everything the batch changed, after its records: the touched
         instances (an ended one's last snapshot then a tombstone, and it leaves memory) and
-        each changed message side."""
+        each changed message side; then ids of instances that ended longer than the retention
+        ago are forgotten."""
         for partition, touched in self._touched.items():
             part = self.partitions[partition]
             for instance_id, offset in touched.items():
@@ -224,7 +238,12 @@ class BatchWriter:
                                          instance_snapshot(inst, timestamp, offset)))
                 if inst.status in _ENDED:
                     self.out.append(Outgoing(self.topics.state, key, None))
+                    self.out.append(Outgoing(
+                        self.topics.state, ended_key(instance_id).encode(),
+                        ended_marker(instance_id, inst.status, timestamp),
+                        partition=partition))
                     del part.state.instances[instance_id]
+                    part.state.ended[instance_id] = timestamp
                     unindex_signals(part.state, instance_id)
                     part.timers.forget(instance_id)
         for partition in sorted(self._message_side):
@@ -232,3 +251,17 @@ class BatchWriter:
                 self.topics.state, f"__messages__/{partition}".encode(),
                 message_side_snapshot(partition, self.partitions[partition].state, timestamp),
                 partition=partition))
+        for partition, part in self.partitions.items():
+            self._prune_ended(partition, part, timestamp - self.ended_retention_ms)
+
+    def _prune_ended(self, partition: int, part: PartitionState, before: int) -> None:
+        """Forget (and tombstone the markers of) ended ids older than `before`, oldest first,
+        at most `ended_prune_per_batch` of them."""
+        ended = part.state.ended
+        for _ in range(self.ended_prune_per_batch):
+            oldest = next(iter(ended.items()), None)
+            if oldest is None or oldest[1] >= before:
+                return
+            del ended[oldest[0]]
+            self.out.append(Outgoing(self.topics.state, ended_key(oldest[0]).encode(), None,
+                                     partition=partition))

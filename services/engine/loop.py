@@ -31,6 +31,7 @@ from confluent_kafka import (
 from laneway.engine import DefinitionRepository
 from laneway.kafka import consumer_config, producer_config
 from laneway.records import Record
+from laneway.service.progress import Progress, position
 from laneway.topics import Topics
 from services.engine.admin import Cluster
 from services.engine.batch import BatchWriter, Inbound, Outgoing, decode_all, unknown_processes
@@ -67,6 +68,10 @@ class EngineLoop:
         self.partition_count = 0
         self.clock = clock
         self.last_iteration = time.monotonic()
+        # polls, and the batch it keeps failing on, for /health (`check_alive`): a restore
+        # may keep it from polling for up to the restore timeout
+        self.progress = Progress("engine loop", settings.common.stall_s,
+                                 quiet_s=settings.restore_timeout_s + 30.0)
         self.joined = False
         self._stop = threading.Event()
         self._needs_recovery = False
@@ -196,10 +201,12 @@ class EngineLoop:
                 self._recover()
             except Exception:
                 _log.exception("recovery failed; trying again")
+                self.progress.failed("the restore of its partitions")
                 self._stop.wait(1.0)
                 return
         definitions.poll()
         messages = consumer.consume(self.settings.batch_size, timeout=self._poll_timeout())
+        self.progress.polled()
         good = [m for m in messages if _usable(m)]
         if self._needs_recovery or any(m.partition() not in self.partitions for m in good):
             # the assignment changed under this batch and a restore failed: read it again
@@ -209,8 +216,15 @@ class EngineLoop:
         triggers = {p: part.timers.due(now, part.state.instances)
                     for p, part in self.partitions.items()}
         triggers = {p: t for p, t in triggers.items() if t}
-        if good or triggers:
+        if good or triggers or self._ended_expired(now):
             self._transact(decode_all(good), triggers, now)
+
+    def _ended_expired(self, now: int) -> bool:
+        """Whether a partition keeps an ended id past the retention: a batch then forgets it
+        even when no record arrives (the oldest is first, so this looks at one per partition)."""
+        before = now - int(self.settings.ended_ids_retention_s * 1000)
+        return any(next(iter(p.state.ended.values()), before) < before
+                   for p in self.partitions.values())
 
     def _poll_timeout(self) -> float:
         """The poll timeout, shortened so the next due timer is not late."""
@@ -231,8 +245,9 @@ class EngineLoop:
         missing = unknown_processes(batch, self.repository)
         if missing and not definitions.catch_up(self.settings.definitions_wait_s):
             _log.warning("definitions of %s not caught up in time", sorted(missing))
-        writer = BatchWriter(self.topics, self.partitions, self.partition_count,
-                             self._ensure_job_topic)
+        writer = BatchWriter(
+            self.topics, self.partitions, self.partition_count, self._ensure_job_topic,
+            ended_retention_ms=int(self.settings.ended_ids_retention_s * 1000))
         producer.begin_transaction()
         current: tuple[str, int, int] | None = None
         try:
@@ -259,8 +274,10 @@ class EngineLoop:
                     consumer.consumer_group_metadata())
             producer.commit_transaction()
         except Exception as exc:
+            self.progress.failed(position(*current) if current is not None else _first(batch))
             self._abort(exc, current)
             return
+        self.progress.advanced()
         for p, cmds in triggers.items():
             if p in self.partitions:
                 self.partitions[p].timers.sent(cmds)
@@ -324,12 +341,17 @@ class EngineLoop:
         """Health: the consumer has joined the group and got its (maybe empty) assignment."""
         return None if self.joined else "not yet assigned partitions by the group"
 
-    def check_alive(self, stale_after_s: float = 30.0) -> str | None:
-        """Health: the loop went round recently (a restore or a stuck call stops it)."""
-        age = time.monotonic() - self.last_iteration
-        if age > stale_after_s:
-            return f"the loop last went round {age:.0f}s ago"
-        return None
+    def check_alive(self) -> str | None:
+        """Health: the loop polls (a call into librdkafka that never returns stops it) and
+        gets past its batches (one that fails and is read again, forever, does not)."""
+        return self.progress.check()
+
+
+def _first(batch: list[Inbound]) -> str:
+    """Where a failed batch starts (the recovery reads it again from there)."""
+    if not batch:
+        return "a batch of timer triggers"
+    return position(*batch[0].position)
 
 
 def _usable(msg: Message) -> bool:

@@ -6,6 +6,9 @@ instances whose ids hash to *p*, and the message side (subscriptions by name and
 key, buffered messages) of the correlation keys that hash to *p*. On `state` each instance is a
 `StateSnapshot` keyed by its id; the message side of *p* is one snapshot keyed
 `__messages__/<p>` (written to partition *p* explicitly, since its key need not hash there).
+An instance that ended leaves a small marker keyed `__ended__/<instance id>` on its partition
+(its snapshot key gets a tombstone), so a restored replica still refuses to start that id
+again; the marker gets its own tombstone once the retention time has passed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from services.engine.timers import TimerSchedule
 
 MESSAGE_SIDE_PREFIX = "__messages__/"
 _MESSAGE_SIDE_PROCESS = "__messages__"
+ENDED_PREFIX = "__ended__/"
+_ENDED_PROCESS = "__ended__"
 
 
 def message_side_key(partition: int) -> str:
@@ -48,16 +53,34 @@ def build_partition(partition: int, repository: DefinitionRepository,
     dropped): instances, the message side, the signal index and the timer heap."""
     state = EngineState()
     timers = TimerSchedule()
+    ended: list[tuple[int, str]] = []
     for data in snapshots:
         snap = decode_state(data)
         if snap.instance_id.startswith(MESSAGE_SIDE_PREFIX):
             load_message_side(state, snap.state)
             continue
+        if snap.instance_id.startswith(ENDED_PREFIX):
+            ended.append((snap.timestamp, snap.instance_id.removeprefix(ENDED_PREFIX)))
+            continue
         inst = snap.instance()
         state.instances[inst.instance_id] = inst
         index_signals(state, inst)
         timers.add_instance(inst)
+    # oldest first, as they ended: pruning takes them from the front
+    state.ended = {iid: when for when, iid in sorted(ended)}
     return PartitionState(partition, Engine(repository, state), timers)
+
+
+def ended_key(instance_id: str) -> str:
+    """The `state` key of an ended instance's marker."""
+    return f"{ENDED_PREFIX}{instance_id}"
+
+
+def ended_marker(instance_id: str, status: str, timestamp: int) -> bytes:
+    """An ended instance's marker: a StateSnapshot with no state (no codec change needed),
+    whose timestamp is when the instance ended."""
+    return encode_state(StateSnapshot(ended_key(instance_id), _ENDED_PROCESS, 0, status,
+                                      timestamp, {}))
 
 
 def index_signals(state: EngineState, inst: InstanceState) -> None:

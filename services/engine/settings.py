@@ -39,6 +39,12 @@ class EngineSettings:
     machine) and hands its partitions to the others (`LANEWAY_ENGINE_SESSION_TIMEOUT_MS`,
     default 45000, Kafka's own; the broker bounds it by `group.min.session.timeout.ms`)."""
 
+    ended_ids_retention_s: float = 7 * 24 * 3600.0
+    """How long the id of an instance that ended is kept, so that a START_INSTANCE with it is
+    refused (ALREADY_EXISTS) rather than starting the instance again
+    (`LANEWAY_ENGINE_ENDED_IDS_RETENTION_S`, default 604800: 7 days). Each id costs a marker
+    of about 100 bytes on `state` and an entry in memory while it is kept."""
+
     watchdog_s: float | None = None
     """How long the loop may go without a round before the process exits so the orchestrator
     starts a fresh one (`LANEWAY_ENGINE_WATCHDOG_S`; default: the restore timeout plus 60 s,
@@ -71,6 +77,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
         definitions_wait_s=positive_float(env, "LANEWAY_ENGINE_DEFINITIONS_WAIT_S", 5.0),
         restore_timeout_s=positive_float(env, "LANEWAY_ENGINE_RESTORE_TIMEOUT_S", 120.0),
         session_timeout_ms=positive_int(env, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS", 45000),
+        ended_ids_retention_s=positive_float(env, "LANEWAY_ENGINE_ENDED_IDS_RETENTION_S",
+                                             7 * 24 * 3600.0),
         watchdog_s=(positive_float(env, "LANEWAY_ENGINE_WATCHDOG_S", 1.0)
                     if env.get("LANEWAY_ENGINE_WATCHDOG_S", "").strip() else None),
     )

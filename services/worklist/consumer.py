@@ -17,11 +17,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, Message
 
 from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop, decode_message
 from laneway.kafka import RenewingProducer
 from laneway.records import Record
+from laneway.service.progress import DEFAULT_STALL_S
 from services.worklist.metrics import WorklistMetrics
 from services.worklist.projection import apply_records, is_task_record
 
@@ -43,11 +44,12 @@ class TaskConsumer(ProjectionLoop[Record]):
     """Consumes `events` in a group and projects the user-task records: `run` until `stop`,
     then `close`; `health` for /health."""
 
-    def __init__(self, consumer: Consumer, producer: Producer | RenewingProducer,
+    def __init__(self, consumer: Consumer, producer: RenewingProducer,
                  connect: Callable[[], psycopg.Connection[Any]], *, events_topic: str,
                  dlq_topic: str, batch_size: int = 500, poll_timeout_s: float = 0.2,
                  metrics: WorklistMetrics | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 stall_s: float = DEFAULT_STALL_S) -> None:
         super().__init__(
             consumer, [events_topic], write_task_records, connect,
             DeadLetterProducer(producer, dlq_topic), decode=decode_task_record,
@@ -55,7 +57,7 @@ class TaskConsumer(ProjectionLoop[Record]):
             # a ValueError is a record the projection refuses (a malformed task value)
             refused=(psycopg.Error, ValueError),
             metrics=(metrics or WorklistMetrics.default()).loop, stop=stop,
-            name="task consumer")
+            name="task consumer", stall_s=stall_s)
         self.events_topic = events_topic
 
     @property

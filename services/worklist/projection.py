@@ -68,7 +68,8 @@ def parse_task_id(value: str) -> tuple[str, int] | None:
 
 def command_id_of(record: Record) -> str:
     """The record id of the command a record answers: events are `<command>.<n>`,
-    rejections `<command>.r<n>` (laneway/engine/context.py)."""
+    rejections `<command>.r<n>`, or `<command>.r<n>@<where it was read>` from the engine
+    service, the delivery without a dot (laneway/engine/context.py)."""
     return record.record_id.rsplit(".", 1)[0]
 
 

@@ -37,7 +37,7 @@ from laneway.engine import DefinitionRepository
 from laneway.engine.appliers import LATEST_VERSION, RECORD_VERSION
 from laneway.engine.runner import Answers, LocalRunner
 from laneway.health import HealthChecks
-from laneway.kafka import consumer_config, producer_config
+from laneway.kafka import RenewingProducer, consumer_config, producer_config
 from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind
 from laneway.service_schemas import schema_name
 from laneway.topics import Topics
@@ -276,7 +276,7 @@ def env(stack: Connections) -> Iterator[Env]:
     metrics = SinkMetrics(CollectorRegistry())
     sink = AuditSink(
         Consumer(consumer_config(stack.kafka_bootstrap_servers, f"{topics.prefix}audit")),
-        Producer(producer_config(stack.kafka_bootstrap_servers)),
+        RenewingProducer.from_config(producer_config(stack.kafka_bootstrap_servers)),
         lambda: connect(stack.database_url, schema),
         events_topic=topics.events, dlq_topic=topics.dlq, batch_size=1000,
         poll_timeout_s=0.05, metrics=metrics)

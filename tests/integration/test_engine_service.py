@@ -6,6 +6,7 @@ and `messages`, and asserts on what the service wrote to `events`, `jobs.<type>`
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -20,9 +21,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client import CollectorRegistry
+from psycopg import sql
 
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import (
@@ -36,12 +40,16 @@ from laneway.codec import (
 )
 from laneway.engine import Engine, ProcessingResult
 from laneway.engine.processors.call_activity import child_instance_id
-from laneway.kafka import consumer_config, producer_config
+from laneway.kafka import RenewingProducer, consumer_config, producer_config
 from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind, command
+from laneway.service_schemas import schema_name as audit_schema_name
 from laneway.settings import Settings
 from laneway.topics import Topics, is_broadcast
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
+from services.audit import db as audit_db
+from services.audit.metrics import SinkMetrics
+from services.audit.sink import AuditSink
 from services.engine.loop import EngineLoop
 from services.engine.settings import EngineSettings
 
@@ -502,10 +510,10 @@ def test_a_failing_batch_is_aborted_redone_once_and_its_poison_record_dead_lette
     bomb = str(uuid.uuid4())
     original = Engine.process
 
-    def process(self: Engine, cmd: Record) -> ProcessingResult:
+    def process(self: Engine, cmd: Record, *, delivery: str = "") -> ProcessingResult:
         if cmd.instance_id == bomb:
             raise RuntimeError("engine bug")
-        return original(self, cmd)
+        return original(self, cmd, delivery=delivery)
 
     monkeypatch.setattr(Engine, "process", process)
     # all three in one partition, so they share batches with the bomb
@@ -541,14 +549,15 @@ def free_port() -> int:
 class SubprocessService:
     """`python -m services.engine` as a deployment runs it, with its log kept for failures."""
 
-    def __init__(self, world: World, replica: str, log_dir: Path) -> None:
+    def __init__(self, world: World, replica: str, log_dir: Path,
+                 extra: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.log = log_dir / f"engine-{replica}.log"
         env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": world.bootstrap,
                "LANEWAY_TOPIC_PREFIX": world.topics.prefix,
                "LANEWAY_ENGINE_GROUP": world.group, "LANEWAY_ENGINE_REPLICA": replica,
                "LANEWAY_HTTP_PORT": str(self.port), "LANEWAY_ENGINE_POLL_S": "0.05",
-               "PYTHONPATH": str(ROOT)}
+               "PYTHONPATH": str(ROOT), **(extra or {})}
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "services.engine"], cwd=ROOT,
                                          env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -559,8 +568,19 @@ class SubprocessService:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health",
                                         timeout=2) as resp:
                 return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
         except (urllib.error.URLError, OSError):
             return 0
+
+    def health_body(self) -> dict[str, Any]:
+        """The body of GET /health, whatever its status."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health",
+                                        timeout=2) as resp:
+                return dict(json.loads(resp.read()))
+        except urllib.error.HTTPError as exc:
+            return dict(json.loads(exc.read()))
 
     def terminate(self) -> None:
         """SIGTERM; it must stop cleanly."""
@@ -595,3 +615,124 @@ def test_a_restarted_service_restores_parked_instances_and_their_timers(
     # the trigger's time is when the replica wrote it: after the first one stopped
     assert fired.timestamp > stopped
     assert [r.intent for r in events.items if r.kind == RecordKind.REJECTION] == []
+
+
+def _rejections(recs: list[Record], instance_id: str) -> list[Record]:
+    return [r for r in of(recs, instance_id) if r.kind == RecordKind.REJECTION]
+
+
+def test_an_ended_instance_id_is_not_started_again_even_after_a_restart(
+        world: World, events: Reader) -> None:
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    first = ThreadService(world.settings("a"))
+    try:
+        iid = world.start("simple")
+        events.wait_for(completed(iid), message="instance completed")
+        world.start("simple", iid)
+        [again] = events.wait_for(lambda recs: _rejections(recs, iid), message="rejection")
+    finally:
+        first.stop()
+    assert again.value["rejectionType"] == "ALREADY_EXISTS"
+    assert "ended" in again.value["reason"]
+
+    # a fresh replica restores the ended id from `state`, not from its memory
+    second = ThreadService(world.settings("b"))
+    try:
+        world.start("simple", iid)
+        events.wait_for(lambda recs: len(_rejections(recs, iid)) == 2,
+                        message="second rejection")
+    finally:
+        second.stop()
+    starts = [r for r in of(events.items, iid)
+              if r.intent == "ELEMENT_ACTIVATED" and r.element_type == "process"]
+    assert len(starts) == 1
+
+
+def test_an_ended_instance_id_is_forgotten_after_the_retention(
+        world: World, events: Reader) -> None:
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    state = Reader(world.bootstrap, world.topics.state, lambda data: data)
+    svc = ThreadService(dataclasses.replace(world.settings(), ended_ids_retention_s=1.0))
+    try:
+        iid = world.start("simple")
+        events.wait_for(completed(iid), message="completed")
+        key = f"__ended__/{iid}".encode()
+        # the marker, then (once the retention has passed, with no other traffic) its tombstone
+        state.wait_for(lambda _: [m.value() is None for m in state.raw if m.key() == key]
+                       == [False, True], message="marker written and then deleted")
+        world.start("simple", iid)
+        events.wait_for(lambda recs: len([
+            r for r in of(recs, iid)
+            if r.intent == "ELEMENT_COMPLETED" and r.element_type == "process"]) == 2,
+            message="started again")
+    finally:
+        svc.stop()
+        state.close()
+    assert _rejections(events.items, iid) == []
+
+
+def test_health_fails_naming_the_loop_when_the_engine_keeps_failing_on_one_batch(
+        world: World, events: Reader, tmp_path: Path) -> None:
+    # a job type Kafka refuses as a topic name: creating `jobs.<type>` fails with a Kafka
+    # error, so the batch aborts, is read again and fails again, while the loop goes round
+    world.deploy("badjob", bpmn(SERVICE.replace("JOBTYPE", "no such topic!"), "badjob"))
+    svc = SubprocessService(world, "stuck", tmp_path, {"LANEWAY_STALL_S": "2"})
+    try:
+        wait_until(lambda: svc.health() == 200, 30, 0.1, "healthy")
+        world.start("badjob")
+        body = wait_until(lambda: svc.health_body() if svc.health() == 503 else None, 30,
+                          0.1, "unhealthy")
+    finally:
+        svc.terminate()
+    assert list(body["failing"]) == ["loop"]
+    assert "engine loop has kept failing at" in body["failing"]["loop"]
+    assert f"{world.topics.commands}[" in body["failing"]["loop"]
+
+
+def test_the_audit_sink_keeps_the_events_and_every_rejection_of_one_command(
+        world: World, events: Reader, stack: Connections) -> None:
+    # given the engine and the audit sink (which skips a record id it already has)
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    schema = audit_schema_name(unique_name("ids").replace("-", "_"), "audit")
+    audit_db.ensure_schema(stack.database_url, schema)
+    with audit_db.connect(stack.database_url, schema) as conn:
+        audit_db.migrate(conn)
+    sink = AuditSink(
+        Consumer(consumer_config(world.bootstrap, unique_name(f"{world.topics.prefix}audit"))),
+        RenewingProducer.from_config(producer_config(world.bootstrap)),
+        lambda: audit_db.connect(stack.database_url, schema),
+        events_topic=world.topics.events, dlq_topic=world.topics.dlq, poll_timeout_s=0.05,
+        metrics=SinkMetrics(CollectorRegistry()))
+    thread = threading.Thread(target=sink.run, name="audit-sink", daemon=True)
+    thread.start()
+    svc = ThreadService(world.settings())
+    try:
+        # when one START_INSTANCE reaches the engine three times (a client's retries)
+        iid = str(uuid.uuid4())
+        cmd = command(Command.START_INSTANCE, iid, {"processId": "simple", "variables": {}},
+                      record_id=f"test-{uuid.uuid4()}", timestamp=int(time.time() * 1000))
+        for _ in range(3):
+            world.producer.produce(world.topics.commands, encode_record(cmd), iid.encode())
+        world.producer.flush(10)
+        events.wait_for(lambda recs: len(_rejections(recs, iid)) == 2, message="2 rejections")
+
+        # then the log has its events and both rejections, each once
+        def rows() -> list[tuple[str, str]] | None:
+            with audit_db.connect(stack.database_url, schema) as conn:
+                got = [(str(k), str(r)) for k, r in conn.execute(
+                    "SELECT kind, record_id FROM audit_log WHERE instance_id = %s ORDER BY seq",
+                    (iid,))]
+            return got if len(got) == len(of(events.poll(), iid)) else None
+
+        logged = wait_until(rows, 30, 0.1, "every record of the instance in the audit log")
+    finally:
+        svc.stop()
+        sink.stop()
+        thread.join(30)
+        sink.close()
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    kinds = [kind for kind, _ in logged]
+    assert kinds.count("REJECTION") == 2
+    assert kinds.count("EVENT") == len(logged) - 2
+    assert len({record_id for _, record_id in logged}) == len(logged)

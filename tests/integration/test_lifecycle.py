@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 from fastapi.testclient import TestClient
 from joserfc import jws
 from prometheus_client import CollectorRegistry
@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from laneway.auth.dev import issue_token, load_signing_key
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import decode_definition, decode_record
-from laneway.kafka import consumer_config, producer_config
+from laneway.kafka import RenewingProducer, consumer_config, producer_config
 from laneway.publisher import Publisher
 from laneway.records import Event, RecordKind
 from laneway.settings import SettingsError
@@ -521,7 +521,7 @@ def test_each_transition_is_an_audit_record_the_sink_stores_and_history_shows(
     sink = AuditSink(
         Consumer(consumer_config(stack.kafka_bootstrap_servers,
                                  unique_name(f"{api.topics.prefix}audit"))),
-        Producer(producer_config(stack.kafka_bootstrap_servers)),
+        RenewingProducer.from_config(producer_config(stack.kafka_bootstrap_servers)),
         lambda: audit_db.connect(stack.database_url, schema),
         events_topic=api.topics.events, dlq_topic=api.topics.dlq, poll_timeout_s=0.05,
         metrics=SinkMetrics(CollectorRegistry()))

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import textwrap
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +27,10 @@ from scripts.edge import Edge
 from scripts.services import SERVICES, ServiceError, Supervisor, down, status, up
 from scripts.services.deploy import deploy, example_files
 from scripts.services.health import probe
+from scripts.services.watch import LivenessPolicy, Watcher
 from scripts.stack import Connections
 from scripts.stack import Settings as StackSettings
-from scripts.stack.proc import port_open
+from scripts.stack.proc import pid_alive, port_open
 from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
 from tests.auth import auth_header
@@ -255,3 +257,33 @@ def test_up_fails_at_its_deadline_naming_the_unhealthy_service_and_its_log(
     finally:
         down(sup, ["audit"])
     assert sup.pid("audit") is None
+
+
+def test_the_watcher_restarts_a_service_whose_liveness_fails(
+    supervisor: Supervisor, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given a healthy engine, watched with a short probe period
+    up(supervisor, ["engine"], timeout=60)
+    old = supervisor.pid("engine")
+    assert old is not None
+    policy = LivenessPolicy(period_s=0.2, timeout_s=0.5, failures=3, backoff_s=5,
+                            max_restarts=2)
+    watcher = Watcher(supervisor, ["engine"], policy)
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        # when the process stops answering (SIGSTOP: alive, but /health times out)
+        os.kill(old, signal.SIGSTOP)
+
+        # then the watcher restarts it, and the new process is healthy
+        wait_until(lambda: supervisor.pid("engine") not in (None, old), 60, 0.1,
+                   "the engine restarted")
+        wait_until(lambda: probe(supervisor.ports["engine"]) == "ok", 60, 0.1,
+                   "the restarted engine healthy")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not pid_alive(old)  # stopped and reaped
+    assert watcher.restarts == {"engine": 1}
+    assert f"engine: restarting (pid {old}, no answer; restart 1 of at most 2)" in caplog.text

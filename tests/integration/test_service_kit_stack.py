@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 
@@ -252,6 +252,37 @@ def test_a_database_that_does_not_answer_keeps_the_batch_until_it_does(setup: Se
     assert loop.dead_lettered == 0
 
 
+def test_health_names_the_record_while_the_database_keeps_it_from_advancing(
+        setup: Setup) -> None:
+    # given a record and a database address where nothing answers (a real refused connection)
+    _produce(setup, [_record("held", 1)])
+    down = threading.Event()
+    down.set()
+
+    def connect_when_up() -> psycopg.Connection[Any]:
+        if down.is_set():
+            return connect("postgresql://laneway:laneway@127.0.0.1:1/laneway", setup.schema)
+        return setup.connect()
+
+    stop = threading.Event()
+    loop = setup.loop(Rows(), stop, connect=connect_when_up, stall_s=1.0)
+    thread, errors = _running(loop)
+    try:
+        # then /health's check names the loop and the record it cannot get past, though the
+        # loop itself is busy retrying
+        problem = wait_until(loop.health, timeout=30, message="an unhealthy loop")
+        assert problem.startswith(f"the test projection has kept failing at {setup.topic}[0]@0")
+        # and once the database answers, the record is written and the loop is healthy
+        down.clear()
+        wait_until(lambda: setup.committed() == 1, timeout=60, message="offset 1 committed")
+        wait_until(lambda: loop.health() is None, timeout=30, message="a healthy loop")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert errors == []
+    assert setup.rows() == {"held"}
+
+
 def test_a_dead_letter_refused_by_a_fatal_producer_lands_through_a_new_one(
         setup: Setup) -> None:
     # given a dead-letter producer gone fatal, which the kit may renew
@@ -274,3 +305,60 @@ def test_a_dead_letter_refused_by_a_fatal_producer_lands_through_a_new_one(
     [letter] = setup.dead_letters(1)
     assert letter.value() == b"not a record"
     assert renewing.renewals == 1
+
+
+def _fenced_producer(bootstrap: str) -> Producer:
+    """A transactional producer fenced by a newer one with its transactional.id: Kafka's own
+    fatal error (PRODUCER_FENCED), not a simulated one. It is left inside a transaction, so
+    its next send meets the fence."""
+    transactional_id = unique_name("test.kit.fenced")
+    fenced = Producer(producer_config(bootstrap, transactional_id=transactional_id))
+    fenced.init_transactions(30)
+    fenced.begin_transaction()
+    newer = Producer(producer_config(bootstrap, transactional_id=transactional_id))
+    newer.init_transactions(30)
+    return fenced
+
+
+def test_a_dead_letter_refused_by_a_really_fenced_producer_lands_through_a_new_one(
+        setup: Setup) -> None:
+    renewing = RenewingProducer(lambda: Producer(producer_config(setup.bootstrap)),
+                                _fenced_producer(setup.bootstrap))
+    _produce(setup, [b"not a record either"])
+    consumer = Consumer(consumer_config(setup.bootstrap, unique_name("test.kit.read")))
+    consumer.subscribe([setup.topic])
+    try:
+        polled: list[Message] = []
+        wait_until(lambda: polled.extend(consumer.consume(1, 0.2)) or polled, timeout=30,
+                   message="the record")
+    finally:
+        consumer.close()
+
+    DeadLetterProducer(renewing, setup.dlq).send([(polled[0], ValueError("no record"))])
+
+    [letter] = setup.dead_letters(1)
+    assert letter.value() == b"not a record either"
+    assert renewing.renewals == 1
+
+
+def test_a_really_fenced_producer_is_renewed_by_the_reports_poll_and_by_a_refused_send(
+        setup: Setup) -> None:
+    # given a renewing producer whose producer is fenced, with a record under way
+    fenced = _fenced_producer(setup.bootstrap)
+    renewing = RenewingProducer(lambda: Producer(producer_config(setup.bootstrap)), fenced)
+    fenced.produce(setup.dlq, b"lost")
+
+    # when the thread that serves the reports polls: it meets the fence, renews, and goes on
+    # (an exception out of poll would end a report thread, and every send would then wait)
+    wait_until(lambda: renewing.poll(0.1) >= 0 and renewing.renewals == 1, timeout=30,
+               message="renewed by the poll")
+
+    # then the broken producer refuses the next record with librdkafka's plain _FATAL, and
+    # that too counts as fatal (the producer was already replaced: nothing more happens)
+    with pytest.raises(KafkaException) as refused:
+        fenced.produce(setup.dlq, b"refused")
+    assert renewing.renew_if_fatal(fenced, refused.value)
+    assert renewing.renewals == 1
+    renewing.current.produce(setup.dlq, b"through the new one")
+    assert renewing.flush(30) == 0
+    assert [m.value() for m in setup.dead_letters(1)] == [b"through the new one"]

@@ -25,7 +25,8 @@ def test_a_task_id_names_the_instance_and_the_key_and_reads_back() -> None:
 
 
 @pytest.mark.parametrize(("record_id", "command_id"), [
-    ("a1b2.0", "a1b2"), ("a1b2.3", "a1b2"), ("a1b2.r0", "a1b2"), ("run-1.c0.2", "run-1.c0"),
+    ("a1b2.0", "a1b2"), ("a1b2.3", "a1b2"), ("a1b2.r0", "a1b2"),
+    ("a1b2.r0@commands-3-17", "a1b2"), ("run-1.c0.2", "run-1.c0"),
 ])
 def test_the_command_a_record_answers_is_its_id_without_the_last_part(
         record_id: str, command_id: str) -> None:

@@ -22,6 +22,11 @@ def start_instance(ctx: Processing) -> None:
         ctx.reject(f"Expected a new instance id, but '{cmd.instance_id}' exists",
                    RejectionType.ALREADY_EXISTS)
         return
+    if cmd.instance_id in ctx.state.ended:
+        ctx.reject(f"Expected a new instance id, but instance '{cmd.instance_id}' already "
+                   "ran and ended; start a new instance with a new id",
+                   RejectionType.ALREADY_EXISTS)
+        return
     process_id = str(v.get("processId", ""))
     try:
         proc = ctx.repository.startable(process_id, v.get("version"))
