@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from laneway.codec.errors import DecodeError, EncodeError
+from laneway.limits import TooLarge
 
 PREFIX = "laneway.dlq."
 MAX_ERROR_BYTES = 2048
@@ -15,7 +16,8 @@ def dead_letter_headers(error: BaseException, topic: str, partition: int,
     """The Kafka headers for a record no consumer could decode or handle.
 
     `reason` is the DecodeError's code (`bad-marker`, `unknown-fingerprint`, `truncated`,
-    `corrupt`, `trailing-bytes`, `wrong-schema`), `encode-error` for an EncodeError and
+    `corrupt`, `trailing-bytes`, `wrong-schema`), `encode-error` for an EncodeError,
+    `too-large` for a record over the size limit (`laneway.limits.TooLarge`) and
     `unhandled` for anything else; `error` is the message (at most 2 KiB of UTF-8);
     `exception` the error's class; `topic`, `partition` and `offset` where the record was
     read; `fingerprint` the writer schema's fingerprint (hex) when the header could be read.
@@ -24,6 +26,8 @@ def dead_letter_headers(error: BaseException, topic: str, partition: int,
         reason = error.reason
     elif isinstance(error, EncodeError):
         reason = "encode-error"
+    elif isinstance(error, TooLarge):
+        reason = "too-large"
     else:
         reason = "unhandled"
     cls = type(error)

@@ -12,6 +12,13 @@ No Kafka client here: the loop owns producing, committing and recovering. What g
 | an ended instance: final snapshot, then a tombstone | `state` | instance id | by key |
 | the message side of partition *p* | `state` | `__messages__/<p>` | *p*, explicitly |
 | an undecodable record or one that is no command | `dlq` | as received | by key |
+
+Every record is measured against the record limit before it is produced (`SizeLimits`,
+docs/limits.md): a record read over it is dead-lettered (its value left out when the dead letter
+would be over it too); a command record over the command limit is rejected unprocessed; what a
+command would write over it raises `OutputTooLarge`, and a snapshot over it at the batch's end
+`SnapshotTooLarge` — the loop then redoes the batch and refuses that command (see
+`services/engine/loop.py`).
 """
 
 from __future__ import annotations
@@ -26,7 +33,13 @@ from laneway.codec import DecodeError, JobRecord, dead_letter_headers, decode_re
 from laneway.codec import encode_record as encode
 from laneway.engine import DefinitionRepository
 from laneway.engine.state import InstanceStatus
-from laneway.records import Command, Event, Record, RecordKind
+from laneway.limits import (
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_MAX_VARIABLES_BYTES,
+    TooLarge,
+    record_size,
+)
+from laneway.records import Command, Event, Record, RecordKind, RejectionType
 from laneway.topics import Topics, is_broadcast, message_key
 from services.engine.partitions import (
     PartitionState,
@@ -51,6 +64,40 @@ _ENDED = (InstanceStatus.COMPLETED, InstanceStatus.TERMINATED)
 # marks a broadcast copy meant for one partition; a broadcast without it was written by a
 # client to one partition only and is fanned out by the engine first
 BROADCAST_PARTITION = "partition"
+
+
+COMMAND_ROOM = 64 * 1024
+"""What a command record may hold besides its variables (its envelope, principal, keys)."""
+# a snapshot checked command by command must be this far under the limit, so the batch's final
+# snapshot of it (whose stamps may encode a few bytes longer) is under it too
+_SNAPSHOT_MARGIN = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SizeLimits:
+    """How large the records the engine reads and writes may be."""
+
+    record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    """Every record produced, and every record read (`LANEWAY_MAX_RECORD_BYTES`, lowered to
+    what the topics take)."""
+    command_bytes: int = DEFAULT_MAX_VARIABLES_BYTES + COMMAND_ROOM
+    """A command record larger is rejected unprocessed (`LANEWAY_MAX_VARIABLES_BYTES` plus
+    `COMMAND_ROOM`): the API's variables limit again, for commands from any producer."""
+
+
+class OutputTooLarge(Exception):
+    """What one command would write holds a record over the limit. Its state changes are
+    already applied in memory, so the batch is aborted and redone with the command refused."""
+
+    def __init__(self, position: tuple[str, int, int], reason: str) -> None:
+        super().__init__(reason)
+        self.position = position
+        self.reason = reason
+
+
+class SnapshotTooLarge(Exception):
+    """A snapshot at the batch's end is over the limit, and which of the batch's commands grew
+    it is not known: the batch is redone checking each command's snapshots (`careful`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +130,18 @@ class NotACommand(ValueError):
     """A well-formed record on an engine input topic that is not a command."""
 
 
-def decode_all(messages: list[Message]) -> list[Inbound]:
-    """Decode a batch; a record that is no command is kept with its error (for the DLQ)."""
+def decode_all(messages: list[Message],
+               record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[Inbound]:
+    """Decode a batch; a record that is no command, or is over `record_bytes` (a compressed
+    batch can carry one the topic's own limit let through), is kept with its error (for the
+    DLQ)."""
     out: list[Inbound] = []
     for msg in messages:
+        size = record_size(msg.key(), msg.value())
+        if size > record_bytes:
+            out.append(Inbound(msg, None, TooLarge(
+                f"Expected a record of at most {record_bytes} bytes, but it is {size}")))
+            continue
         try:
             record = decode_record(msg.value() or b"")
         except DecodeError as exc:
@@ -125,8 +180,15 @@ class BatchWriter:
     produce, in order."""
 
     def __init__(self, topics: Topics, partitions: Mapping[int, PartitionState],
-                 partition_count: int, ensure_topic: Callable[[str], None]) -> None:
+                 partition_count: int, ensure_topic: Callable[[str], None],
+                 limits: SizeLimits | None = None, *, careful: bool = False) -> None:
         self.topics = topics
+        self.limits = limits if limits is not None else SizeLimits()
+        # check each command's snapshots as it is processed (a redone batch whose end had a
+        # snapshot over the limit): slower, so only then
+        self.careful = careful
+        # careful: instance id (or message side partition) -> the last command that touched it
+        self._last_toucher: dict[str | int, tuple[str, int, int]] = {}
         self.partitions = partitions
         self.partition_count = partition_count
         self.ensure_topic = ensure_topic
@@ -144,8 +206,14 @@ class BatchWriter:
         headers = dead_letter_headers(error, topic, partition, offset)
         received = inbound.message.headers() or []
         kept: Headers = list(received.items() if isinstance(received, dict) else received)
-        self.out.append(Outgoing(self.topics.dlq, inbound.message.key(),
-                                 inbound.message.value(), headers=kept + list(headers)))
+        key, value = inbound.message.key(), inbound.message.value()
+        if record_size(key, value, kept + list(headers)) > self.limits.record_bytes:
+            # the dead letter must fit the topic too: the reason and where the record is
+            # (its topic, partition and offset, in the headers) without its value
+            size = record_size(key, value, kept)
+            headers.append(("laneway.dlq.dropped", f"value and headers, {size} bytes".encode()))
+            key, value, kept = (key if key is not None and len(key) <= 1024 else None), None, []
+        self.out.append(Outgoing(self.topics.dlq, key, value, headers=kept + list(headers)))
         self.stats.dead_letters[headers[0][1].decode()] += 1
         self.consumed(inbound)
 
@@ -167,6 +235,12 @@ class BatchWriter:
             self.consumed(inbound)
             return
         part = self.partitions[partition]
+        size = len(inbound.message.value() or b"")
+        if size > self.limits.command_bytes:
+            self.refuse(inbound, f"Expected a command record of at most "
+                                 f"{self.limits.command_bytes} bytes, but it is {size}")
+            return
+        first = len(self.out)
         result = part.engine.process(cmd)
         self.stats.commands[cmd.intent] += 1
         touched = self._touched.setdefault(partition, {})
@@ -189,7 +263,84 @@ class BatchWriter:
                                          encode_job(JobRecord.from_event(ev))))
         part.timers.observe(result.events)
         self.commands(result.commands)
+        self._check_written(first, inbound.position)
+        if self.careful:
+            self._check_snapshots(part, result.events, inbound.position)
         self.consumed(inbound)
+
+    def refuse(self, inbound: Inbound, reason: str) -> None:
+        """Reject a command without processing it (`RejectionType.EXCEEDED_SIZE`); a record
+        that is no command, or whose rejection is itself too large, is dead-lettered."""
+        cmd = inbound.record
+        if cmd is None:
+            self.dead_letter(inbound, TooLarge(reason))
+            return
+        part = self.partitions[inbound.position[1]]
+        result = part.engine.refuse(cmd, reason, RejectionType.EXCEEDED_SIZE)
+        outgoing = [Outgoing(self.topics.events, (ev.instance_id or message_key(cmd)).encode(),
+                             encode(ev)) for ev in result.events]
+        if any(self._too_large(o) for o in outgoing):
+            self.dead_letter(inbound, TooLarge(reason))
+            return
+        self.out.extend(outgoing)
+        self.stats.commands[cmd.intent] += 1
+        self.stats.rejections[cmd.intent] += len(outgoing)
+        self.stats.events += len(outgoing)
+        self.consumed(inbound)
+
+    def _too_large(self, out: Outgoing) -> bool:
+        return record_size(out.key, out.value, out.headers) > self.limits.record_bytes
+
+    def _check_written(self, first: int, position: tuple[str, int, int]) -> None:
+        """Raise OutputTooLarge when a record the command wrote (from `first` on) is over
+        the limit."""
+        for out in self.out[first:]:
+            if self._too_large(out):
+                size = record_size(out.key, out.value, out.headers)
+                raise OutputTooLarge(position, (
+                    f"Expected what the command writes to fit in records of at most "
+                    f"{self.limits.record_bytes} bytes, but it would write one of {size}"))
+
+    def _check_snapshots(self, part: PartitionState, events: list[Record],
+                         position: tuple[str, int, int]) -> None:
+        """Raise OutputTooLarge when a snapshot the command changed is over the limit (less
+        a margin for the final snapshot's stamps)."""
+        limit = self.limits.record_bytes - _SNAPSHOT_MARGIN
+        offset = position[2]
+        checked: set[str] = set()
+        side = False
+        for ev in events:
+            if ev.kind == RecordKind.REJECTION:
+                continue
+            side = side or ev.intent in MESSAGE_SIDE_EVENTS
+            inst = part.state.instances.get(ev.instance_id)
+            if inst is None or ev.instance_id in checked:
+                continue
+            checked.add(ev.instance_id)
+            self._last_toucher[ev.instance_id] = position
+            size = len(ev.instance_id.encode()) + len(
+                instance_snapshot(inst, ev.timestamp, offset))
+            if size > limit:
+                raise OutputTooLarge(position, _state_too_large(size, self.limits.record_bytes))
+        if side:
+            self._last_toucher[part.partition] = position
+            size = len(message_side_snapshot(part.partition, part.state, events[0].timestamp))
+            if size > limit:
+                raise OutputTooLarge(position, (
+                    f"Expected the buffered messages and subscriptions of the command's "
+                    f"partition to fit in a record of at most {self.limits.record_bytes} "
+                    f"bytes, but they would take {size}"))
+
+    def _snapshot(self, out: Outgoing, toucher: str | int) -> None:
+        """Add a snapshot; over the limit: SnapshotTooLarge, or, when careful, OutputTooLarge
+        naming the last command that touched it."""
+        if self._too_large(out):
+            size = record_size(out.key, out.value, out.headers)
+            position = self._last_toucher.get(toucher) if self.careful else None
+            if position is None:
+                raise SnapshotTooLarge(_state_too_large(size, self.limits.record_bytes))
+            raise OutputTooLarge(position, _state_too_large(size, self.limits.record_bytes))
+        self.out.append(out)
 
     def commands(self, commands: list[Record]) -> None:
         """Route follow-up (or engine-made) commands to their topics."""
@@ -220,15 +371,20 @@ class BatchWriter:
             for instance_id, offset in touched.items():
                 inst = part.state.instances[instance_id]
                 key = instance_id.encode()
-                self.out.append(Outgoing(self.topics.state, key,
-                                         instance_snapshot(inst, timestamp, offset)))
+                self._snapshot(Outgoing(self.topics.state, key,
+                                        instance_snapshot(inst, timestamp, offset)), instance_id)
                 if inst.status in _ENDED:
                     self.out.append(Outgoing(self.topics.state, key, None))
                     del part.state.instances[instance_id]
                     unindex_signals(part.state, instance_id)
                     part.timers.forget(instance_id)
         for partition in sorted(self._message_side):
-            self.out.append(Outgoing(
+            self._snapshot(Outgoing(
                 self.topics.state, f"__messages__/{partition}".encode(),
                 message_side_snapshot(partition, self.partitions[partition].state, timestamp),
-                partition=partition))
+                partition=partition), partition)
+
+
+def _state_too_large(size: int, limit: int) -> str:
+    return (f"Expected the instance's state to fit in a record of at most {limit} bytes, but "
+            f"with this command it would take {size}: its variables are too large together")

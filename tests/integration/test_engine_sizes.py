@@ -1,0 +1,128 @@
+"""The engine service and the record size limit (issue 10, item 2), on the real Kafka: a record
+over the limit is dead-lettered, a command whose results would be over it is rejected, and in
+neither case does the engine stop for anyone else. The service, topics and readers are those of
+`test_engine_service`."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import Producer
+
+from laneway.codec import encode_record, read_dead_letter_headers
+from laneway.kafka import producer_config
+from laneway.records import SYSTEM, Command, RecordKind, command
+from tests.integration.test_engine_service import (
+    SIMPLE,
+    Reader,
+    ThreadService,
+    World,
+    bpmn,
+    completed,
+    events,
+    find,
+    of,
+    world,
+)
+
+__all__ = ["events", "world"]  # the fixtures, used by name
+
+pytestmark = pytest.mark.integration
+
+TASK_THEN_TIMER = """<process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/><userTask id="one"/>
+  <intermediateCatchEvent id="wait"><timerEventDefinition>
+    <timeDuration>PT0.2S</timeDuration></timerEventDefinition></intermediateCatchEvent>
+  <endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="one"/>
+  <sequenceFlow id="f2" sourceRef="one" targetRef="wait"/>
+  <sequenceFlow id="f3" sourceRef="wait" targetRef="e"/></process>"""
+
+
+@pytest.fixture
+def small_engine(world: World) -> Iterator[ThreadService]:
+    """The engine service with a record limit of 200 kB, so a few commands of 80 kB of
+    variables each outgrow an instance's snapshot."""
+    settings = world.settings()
+    svc = ThreadService(dataclasses.replace(
+        settings, common=dataclasses.replace(settings.common, max_record_bytes=200_000)))
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def engine(world: World) -> Iterator[ThreadService]:
+    """The engine service with the default limits."""
+    svc = ThreadService(world.settings())
+    yield svc
+    svc.stop()
+
+
+def test_a_command_record_over_the_limit_is_dead_lettered_and_the_engine_goes_on(
+        world: World, engine: ThreadService, events: Reader) -> None:
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    # a producer that allows large records, compressing: 1.2 MB of one letter is a few kB on
+    # the wire, which the topic takes, and 1.2 MB again once the engine reads it
+    big = Producer({**producer_config(world.bootstrap), "message.max.bytes": 10_000_000})
+    huge = str(uuid.uuid4())
+    cmd = command(Command.START_INSTANCE, huge,
+                  {"processId": "simple", "variables": {"blob": "x" * 1_200_000}},
+                  record_id=f"test-{uuid.uuid4()}", timestamp=1, principal=SYSTEM)
+    big.produce(world.topics.commands, encode_record(cmd), huge.encode())
+    assert big.flush(10) == 0
+    after = world.start("simple")
+
+    events.wait_for(completed(after), message="the next instance completed")
+    dlq = Reader(world.bootstrap, world.topics.dlq, lambda b: b)
+    try:
+        dlq.wait_for(lambda items: items, message="dead letter")
+        headers = read_dead_letter_headers(dlq.raw[0].headers() or [])
+        assert headers["reason"] == "too-large"
+        assert headers["topic"] == world.topics.commands
+        assert "1000000 bytes" in headers["error"]
+        assert dlq.raw[0].value() is None  # the dead letter must fit the topic too
+    finally:
+        dlq.close()
+    assert of(events.poll(), huge) == []
+
+
+def test_a_command_over_the_command_limit_is_rejected_unprocessed(
+        world: World, engine: ThreadService, events: Reader) -> None:
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    iid = world.start("simple", variables={"blob": "x" * 400_000})
+
+    rejection = events.wait_for(find("START_INSTANCE", iid), message="rejection")
+
+    assert rejection.kind == RecordKind.REJECTION
+    assert rejection.value["rejectionType"] == "EXCEEDED_SIZE"
+    assert "variables" not in rejection.value["command"]
+    assert len(events.raw[events.items.index(rejection)].value()) < 4096
+
+
+def test_a_command_that_would_outgrow_the_snapshot_is_rejected_and_the_instance_goes_on(
+        world: World, small_engine: ThreadService, events: Reader) -> None:
+    world.deploy("grow", bpmn(TASK_THEN_TIMER, "grow"))
+    iid = world.start("grow", variables={"a": "x" * 110_000})
+    task = events.wait_for(find("USER_TASK_CREATED", iid), message="the task")
+
+    # 2 x 50 kB more: no record the completion writes is over 200 kB, but the instance's
+    # snapshot at the batch's end would be
+    world.send(Command.COMPLETE_USER_TASK, iid, {"taskKey": task.value["key"], "variables": {
+        "b": "y" * 50_000, "c": "z" * 50_000}})
+    rejection = events.wait_for(
+        lambda recs: next((r for r in of(recs, iid) if r.kind == RecordKind.REJECTION), None),
+        message="rejection")
+    assert rejection.intent == "COMPLETE_USER_TASK"
+    assert rejection.value["rejectionType"] == "EXCEEDED_SIZE"
+    assert "state" in rejection.value["reason"]
+    assert rejection.value["command"] == {"taskKey": task.value["key"]}
+
+    # the instance is where it was before: the same task completes with less
+    world.send(Command.COMPLETE_USER_TASK, iid,
+               {"taskKey": task.value["key"], "variables": {"c": "small"}})
+    events.wait_for(completed(iid), message="instance completed")
+    updates = [r.value for r in of(events.items, iid) if r.intent == "VARIABLES_UPDATED"]
+    assert [sorted(u["variables"]) for u in updates] == [["a"], ["c"]]
