@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, status
 
 from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
@@ -20,13 +20,21 @@ router = APIRouter(prefix="/api/messages", tags=["messages"], dependencies=TOKEN
     summary="Publish a message",
     description="Produces a PUBLISH_MESSAGE command to `messages`, keyed by the correlation "
                 "key, so it meets the subscriptions waiting for it on one partition. The "
-                "engine correlates it asynchronously.",
-    responses={422: {"description": "A malformed body, or variables Avro cannot carry."},
+                "engine correlates it asynchronously; it waits for a subscription for its "
+                "time to live (default one hour).",
+    responses={413: {"model": Detail, "description": "Variables over the size limit."},
+               422: {"description": "A malformed body, variables Avro cannot carry, or a "
+                                    "time to live over the longest allowed."},
                503: {"model": Detail, "description": "Kafka did not acknowledge in time."}},
 )
 def publish_message(body: PublishMessage, deps: Deps,
                     principal: CurrentPrincipal) -> PublishedMessage:
     """Publish a message for correlation."""
+    ttl_s = deps.message_ttl.default_s if body.ttl_seconds is None else body.ttl_seconds
+    if ttl_s > deps.message_ttl.max_s:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"Expected ttlSeconds of at most {deps.message_ttl.max_s:g}, but got "
+                            f"{ttl_s:g}")
     message_id = body.message_id or str(uuid.uuid4())
     record_id = str(uuid.uuid4())
     deps.publisher.send_command(command(
@@ -35,7 +43,7 @@ def publish_message(body: PublishMessage, deps: Deps,
         record_id,
         {"name": body.name, "correlationKey": body.correlation_key,
          "variables": body.variables, "messageId": message_id,
-         "ttl": round(body.ttl_seconds * 1000)},
+         "ttl": round(ttl_s * 1000)},
         record_id=record_id, timestamp=deps.clock_ms(), principal=principal))
     deps.metrics.messages.inc()
     return PublishedMessage(message_id=message_id)
