@@ -10,7 +10,7 @@ No Kafka client here: the loop owns producing, committing and recovering. What g
 | a signal broadcast | `messages` | signal name | each partition, explicitly |
 | snapshots of the instances the batch touched | `state` | instance id | by key |
 | an ended instance: final snapshot, then a tombstone | `state` | instance id | by key |
-| the message side of partition *p* | `state` | `__messages__/<p>` | *p*, explicitly |
+| each changed message-side item of partition *p* | `state` | `__messages__/<p>/..` | *p* |
 | an undecodable record or one that is no command | `dlq` | as received | by key |
 
 Every record is measured against the record limit before it is produced (`SizeLimits`,
@@ -43,8 +43,12 @@ from laneway.records import Command, Event, Record, RecordKind, RejectionType
 from laneway.topics import Topics, is_broadcast, message_key
 from services.engine.partitions import (
     PartitionState,
+    buffered_message_key,
+    buffered_message_snapshot,
     instance_snapshot,
-    message_side_snapshot,
+    message_side_key,
+    subscription_key,
+    subscription_snapshot,
     unindex_signals,
 )
 
@@ -166,6 +170,31 @@ def unknown_processes(batch: list[Inbound], repository: DefinitionRepository) ->
 
 
 @dataclass(slots=True)
+class SideChanges:
+    """The items of a partition's message side that commands changed: buffered messages by
+    id, process subscriptions by `<instance id>/<subscription key>` with their (name,
+    correlation key)."""
+
+    messages: set[str] = field(default_factory=set)
+    subs: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def note(self, ev: Record) -> None:
+        """Note what a message-side event changed (opened, closed, published, correlated,
+        retracted, expired)."""
+        v = ev.value
+        if "subKey" in v and "instanceId" in v:
+            self.subs[f"{v['instanceId']}/{v['subKey']}"] = (str(v["name"]),
+                                                              str(v["correlationKey"]))
+        if "messageId" in v:
+            self.messages.add(str(v["messageId"]))
+
+    def update(self, other: SideChanges) -> None:
+        """Add what `other` changed."""
+        self.messages |= other.messages
+        self.subs.update(other.subs)
+
+
+@dataclass(slots=True)
 class Stats:
     """What a batch did, counted into the metrics only once its transaction committed."""
 
@@ -198,7 +227,7 @@ class BatchWriter:
         self.offsets: dict[tuple[str, int], int] = {}
         # partition -> instance id -> commands offset of the last command that touched it
         self._touched: dict[int, dict[str, int]] = {}
-        self._message_side: set[int] = set()
+        self._message_side: dict[int, SideChanges] = {}
 
     def dead_letter(self, inbound: Inbound, error: Exception) -> None:
         """Send a record unchanged to the DLQ with the reason in its headers."""
@@ -244,6 +273,7 @@ class BatchWriter:
         result = part.engine.process(cmd)
         self.stats.commands[cmd.intent] += 1
         touched = self._touched.setdefault(partition, {})
+        side = SideChanges()
         for ev in result.events:
             key = ev.instance_id or message_key(cmd)
             self.out.append(Outgoing(self.topics.events, key.encode(), encode(ev)))
@@ -255,7 +285,7 @@ class BatchWriter:
                     topic == self.topics.commands or ev.instance_id not in touched):
                 touched[ev.instance_id] = offset if topic == self.topics.commands else -1
             if ev.intent in MESSAGE_SIDE_EVENTS:
-                self._message_side.add(partition)
+                side.note(ev)
             if ev.intent == Event.JOB_CREATED.value:
                 job_topic = self.topics.jobs(str(ev.value["type"]))
                 self.ensure_topic(job_topic)
@@ -264,8 +294,10 @@ class BatchWriter:
         part.timers.observe(result.events)
         self.commands(result.commands)
         self._check_written(first, inbound.position)
+        if side.messages or side.subs:
+            self._message_side.setdefault(partition, SideChanges()).update(side)
         if self.careful:
-            self._check_snapshots(part, result.events, inbound.position)
+            self._check_snapshots(part, result.events, side, inbound.position)
         self.consumed(inbound)
 
     def refuse(self, inbound: Inbound, reason: str) -> None:
@@ -301,18 +333,16 @@ class BatchWriter:
                     f"Expected what the command writes to fit in records of at most "
                     f"{self.limits.record_bytes} bytes, but it would write one of {size}"))
 
-    def _check_snapshots(self, part: PartitionState, events: list[Record],
+    def _check_snapshots(self, part: PartitionState, events: list[Record], side: SideChanges,
                          position: tuple[str, int, int]) -> None:
         """Raise OutputTooLarge when a snapshot the command changed is over the limit (less
         a margin for the final snapshot's stamps)."""
         limit = self.limits.record_bytes - _SNAPSHOT_MARGIN
         offset = position[2]
         checked: set[str] = set()
-        side = False
         for ev in events:
             if ev.kind == RecordKind.REJECTION:
                 continue
-            side = side or ev.intent in MESSAGE_SIDE_EVENTS
             inst = part.state.instances.get(ev.instance_id)
             if inst is None or ev.instance_id in checked:
                 continue
@@ -322,14 +352,30 @@ class BatchWriter:
                 instance_snapshot(inst, ev.timestamp, offset))
             if size > limit:
                 raise OutputTooLarge(position, _state_too_large(size, self.limits.record_bytes))
-        if side:
+        for out in self._side_records(part, side, events[0].timestamp if events else 0):
             self._last_toucher[part.partition] = position
-            size = len(message_side_snapshot(part.partition, part.state, events[0].timestamp))
+            size = record_size(out.key, out.value)
             if size > limit:
                 raise OutputTooLarge(position, (
-                    f"Expected the buffered messages and subscriptions of the command's "
-                    f"partition to fit in a record of at most {self.limits.record_bytes} "
-                    f"bytes, but they would take {size}"))
+                    f"Expected a buffered message or subscription to fit in a record of at "
+                    f"most {self.limits.record_bytes} bytes, but it would take {size}"))
+
+    def _side_records(self, part: PartitionState, changes: SideChanges,
+                      timestamp: int) -> list[Outgoing]:
+        """The `state` records of changed message-side items: a snapshot of each one there,
+        a tombstone for each one gone."""
+        p, state, topic = part.partition, part.state, self.topics.state
+        out: list[Outgoing] = []
+        for mid in sorted(changes.messages):
+            msg = state.messages.get(mid)
+            out.append(Outgoing(topic, buffered_message_key(p, mid).encode(), None if msg is None
+                                else buffered_message_snapshot(p, msg, timestamp), partition=p))
+        for sub, (name, correlation) in sorted(changes.subs.items()):
+            found = state.message_subs.get((name, correlation), {}).get(sub)
+            out.append(Outgoing(topic, subscription_key(p, sub).encode(), None if found is None
+                                else subscription_snapshot(p, name, correlation, found,
+                                                           timestamp), partition=p))
+        return out
 
     def _snapshot(self, out: Outgoing, toucher: str | int) -> None:
         """Add a snapshot; over the limit: SnapshotTooLarge, or, when careful, OutputTooLarge
@@ -378,11 +424,19 @@ class BatchWriter:
                     del part.state.instances[instance_id]
                     unindex_signals(part.state, instance_id)
                     part.timers.forget(instance_id)
-        for partition in sorted(self._message_side):
-            self._snapshot(Outgoing(
-                self.topics.state, f"__messages__/{partition}".encode(),
-                message_side_snapshot(partition, self.partitions[partition].state, timestamp),
-                partition=partition), partition)
+        for partition, changes in sorted(self._message_side.items()):
+            part = self.partitions[partition]
+            if part.legacy_message_side:
+                # restored from the one-record layout: every item once, that record gone
+                changes = SideChanges(set(part.state.messages), {
+                    sub: (name, correlation)
+                    for (name, correlation), subs in part.state.message_subs.items()
+                    for sub in subs})
+                part.legacy_message_side = False
+                self.out.append(Outgoing(self.topics.state, message_side_key(partition).encode(),
+                                         None, partition=partition))
+            for out in self._side_records(part, changes, timestamp):
+                self._snapshot(out, partition)
 
 
 def _state_too_large(size: int, limit: int) -> str:

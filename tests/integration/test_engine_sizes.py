@@ -12,10 +12,14 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Producer
 
-from laneway.codec import encode_record, read_dead_letter_headers
+from laneway.codec import StateSnapshot, encode_record, encode_state, read_dead_letter_headers
+from laneway.engine.state import BufferedMessage, EngineState
 from laneway.kafka import producer_config
 from laneway.records import SYSTEM, Command, RecordKind, command
+from services.engine.partitions import message_side_dict, message_side_key
 from tests.integration.test_engine_service import (
+    MESSAGE,
+    PARTITIONS,
     SIMPLE,
     Reader,
     ThreadService,
@@ -25,6 +29,7 @@ from tests.integration.test_engine_service import (
     events,
     find,
     of,
+    partition_of,
     world,
 )
 
@@ -42,13 +47,18 @@ TASK_THEN_TIMER = """<process id="PROCESS" isExecutable="true">
   <sequenceFlow id="f3" sourceRef="wait" targetRef="e"/></process>"""
 
 
+def small(world: World) -> ThreadService:
+    """The engine service with a record limit of 200 kB, so a few commands of 50-100 kB of
+    variables each outgrow a record."""
+    settings = world.settings()
+    return ThreadService(dataclasses.replace(
+        settings, common=dataclasses.replace(settings.common, max_record_bytes=200_000)))
+
+
 @pytest.fixture
 def small_engine(world: World) -> Iterator[ThreadService]:
-    """The engine service with a record limit of 200 kB, so a few commands of 80 kB of
-    variables each outgrow an instance's snapshot."""
-    settings = world.settings()
-    svc = ThreadService(dataclasses.replace(
-        settings, common=dataclasses.replace(settings.common, max_record_bytes=200_000)))
+    """`small`, stopped at the end."""
+    svc = small(world)
     yield svc
     svc.stop()
 
@@ -126,3 +136,71 @@ def test_a_command_that_would_outgrow_the_snapshot_is_rejected_and_the_instance_
     events.wait_for(completed(iid), message="instance completed")
     updates = [r.value for r in of(events.items, iid) if r.intent == "VARIABLES_UPDATED"]
     assert [sorted(u["variables"]) for u in updates] == [["a"], ["c"]]
+
+
+def _keys_on_one_partition(n: int) -> list[str]:
+    keys = (f"ref-{uuid.uuid4().hex[:8]}" for _ in range(10_000))
+    chosen: list[str] = []
+    for key in keys:
+        if not chosen or partition_of(key) == partition_of(chosen[0]):
+            chosen.append(key)
+        if len(chosen) == n:
+            return chosen
+    raise AssertionError("no keys")
+
+
+def test_buffered_messages_are_kept_one_record_each_so_they_outgrow_no_record(
+        world: World, events: Reader) -> None:
+    world.deploy("msg", bpmn(MESSAGE, "msg"))
+    keys = _keys_on_one_partition(5)
+    svc = small(world)
+    try:
+        # 5 x 60 kB waiting for their time to live on one partition: 300 kB of message side
+        for key in keys:
+            world.send(Command.PUBLISH_MESSAGE, "", {
+                "name": "docs", "correlationKey": key, "variables": {"doc": "d" * 60_000},
+                "messageId": key, "ttl": 3_600_000})
+        last = world.start("msg", variables={"ref": keys[-1]})
+        events.wait_for(completed(last), message="the last message correlated")
+    finally:
+        svc.stop()
+    assert [r for r in events.items if r.kind == RecordKind.REJECTION] == []
+
+    # a new replica reads the buffered messages back, each from its own record
+    svc = small(world)
+    try:
+        first = world.start("msg", variables={"ref": keys[0]})
+        events.wait_for(completed(first), message="the first message correlated after restore")
+    finally:
+        svc.stop()
+
+
+def test_a_message_side_in_the_one_record_layout_is_read_and_replaced_by_items(
+        world: World, events: Reader) -> None:
+    world.deploy("msg", bpmn(MESSAGE, "msg"))
+    old, new = _keys_on_one_partition(2)
+    partition = partition_of(old, PARTITIONS)
+    state = EngineState()
+    state.messages[old] = BufferedMessage("docs", old, {"from": "before"}, old, 2**50, [])
+    world.producer.produce(world.topics.state, encode_state(StateSnapshot(
+        message_side_key(partition), "__messages__", 0, "ACTIVE", 1, message_side_dict(state))),
+        message_side_key(partition).encode(), partition=partition)
+    world.producer.flush(10)
+    svc = ThreadService(world.settings())
+    try:
+        world.send(Command.PUBLISH_MESSAGE, "", {
+            "name": "docs", "correlationKey": new, "variables": {}, "messageId": new,
+            "ttl": 3_600_000})
+        before = world.start("msg", variables={"ref": old})
+        events.wait_for(completed(before), message="the message of the old layout correlated")
+    finally:
+        svc.stop()
+    state_records = Reader(world.bootstrap, world.topics.state, lambda b: b)
+    try:
+        state_records.wait_for(lambda items: any(
+            m.key() == message_side_key(partition).encode() and m.value() is None
+            for m in state_records.raw), message="the old record tombstoned")
+        assert any(m.key() == f"{message_side_key(partition)}/m/{old}".encode()
+                   for m in state_records.raw)
+    finally:
+        state_records.close()
