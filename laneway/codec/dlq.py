@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from laneway.codec.errors import DecodeError, EncodeError
-from laneway.limits import TooLarge
+from laneway.limits import DEFAULT_MAX_RECORD_BYTES, TooLarge, record_size
+
+Headers = list[tuple[str, str | bytes | None]]
 
 PREFIX = "laneway.dlq."
 MAX_ERROR_BYTES = 2048
@@ -42,6 +44,22 @@ def dead_letter_headers(error: BaseException, topic: str, partition: int,
     if isinstance(error, DecodeError) and error.fingerprint:
         headers.append((PREFIX + "fingerprint", error.fingerprint.encode()))
     return headers
+
+
+def fit_dead_letter(key: bytes | None, value: bytes | None, headers: Headers,
+                    limit: int = DEFAULT_MAX_RECORD_BYTES
+                    ) -> tuple[bytes | None, bytes | None, Headers]:
+    """The dead letter as sent: the record unchanged with `headers` (the original's, then the
+    reasons) when it fits in `limit` bytes, else without its value and the original's headers
+    (a record close to the limit is over it with the reasons added, and a dead letter the
+    topic refuses would stop its consumer like the record did). What was left out is named
+    in the header `dropped`; the reason, topic, partition and offset say where to find it."""
+    if record_size(key, value, headers) <= limit:
+        return key, value, headers
+    ours = [(k, v) for k, v in headers if k.startswith(PREFIX)]
+    dropped = f"value and headers, {record_size(key, value, headers)} bytes".encode()
+    kept_key = key if key is not None and len(key) <= 1024 else None
+    return kept_key, None, [*ours, (PREFIX + "dropped", dropped)]
 
 
 def read_dead_letter_headers(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str]:

@@ -29,7 +29,14 @@ from dataclasses import dataclass, field, replace
 
 from confluent_kafka import Message
 
-from laneway.codec import DecodeError, JobRecord, dead_letter_headers, decode_record, encode_job
+from laneway.codec import (
+    DecodeError,
+    JobRecord,
+    dead_letter_headers,
+    decode_record,
+    encode_job,
+    fit_dead_letter,
+)
 from laneway.codec import encode_record as encode
 from laneway.engine import DefinitionRepository
 from laneway.engine.state import InstanceStatus
@@ -235,14 +242,9 @@ class BatchWriter:
         headers = dead_letter_headers(error, topic, partition, offset)
         received = inbound.message.headers() or []
         kept: Headers = list(received.items() if isinstance(received, dict) else received)
-        key, value = inbound.message.key(), inbound.message.value()
-        if record_size(key, value, kept + list(headers)) > self.limits.record_bytes:
-            # the dead letter must fit the topic too: the reason and where the record is
-            # (its topic, partition and offset, in the headers) without its value
-            size = record_size(key, value, kept)
-            headers.append(("laneway.dlq.dropped", f"value and headers, {size} bytes".encode()))
-            key, value, kept = (key if key is not None and len(key) <= 1024 else None), None, []
-        self.out.append(Outgoing(self.topics.dlq, key, value, headers=kept + list(headers)))
+        key, value, sent = fit_dead_letter(inbound.message.key(), inbound.message.value(),
+                                           kept + list(headers), self.limits.record_bytes)
+        self.out.append(Outgoing(self.topics.dlq, key, value, headers=sent))
         self.stats.dead_letters[headers[0][1].decode()] += 1
         self.consumed(inbound)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from laneway.codec import dead_letter_headers, read_dead_letter_headers
+from laneway.codec import dead_letter_headers, fit_dead_letter, read_dead_letter_headers
 from laneway.engine.context import command_summary
 from laneway.limits import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -51,3 +51,18 @@ def test_a_rejection_repeats_the_commands_scalars_never_its_variables() -> None:
 def test_a_record_over_the_limit_is_dead_lettered_as_too_large() -> None:
     headers = read_dead_letter_headers(dead_letter_headers(TooLarge("big"), "t", 1, 2))
     assert headers["reason"] == "too-large"
+
+
+def test_a_dead_letter_over_the_limit_goes_without_the_records_value() -> None:
+    reasons = dead_letter_headers(TooLarge("big"), "t", 1, 2)
+    small = fit_dead_letter(b"k", b"v" * 10, [("trace", b"x"), *reasons], 1000)
+    assert small == (b"k", b"v" * 10, [("trace", b"x"), *reasons])
+
+    key, value, headers = fit_dead_letter(b"k", b"v" * 2000, [("trace", b"x"), *reasons], 1000)
+
+    assert (key, value) == (b"k", None)
+    read = read_dead_letter_headers(headers)
+    assert read["reason"] == "too-large"
+    assert read["offset"] == "2"
+    assert read["dropped"].startswith("value and headers")
+    assert "trace" not in dict(headers)
