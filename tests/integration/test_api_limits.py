@@ -14,8 +14,9 @@ from laneway.codec import decode_record
 from laneway.limits import DEFAULT_MAX_VARIABLES_BYTES
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name
+from services.definitions.republish import republish_missing
 from tests.integration.api_harness import Api, running_api
-from tests.integration.test_api import diagram, new_pid, read_topic, with_key
+from tests.integration.test_api import diagram, new_pid, produce, read_topic, with_key
 from tests.lifecycle import AUTHOR, authorize
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -105,3 +106,22 @@ def test_a_time_to_live_past_the_longest_is_422(api: Api, ttl: float) -> None:
 
     assert response.status_code == 422, response.text
     assert response.json()["status"] == 422
+
+
+def test_the_republish_at_start_skips_a_stored_version_over_the_record_limit(api: Api) -> None:
+    # two authorized versions missing from the topic, one of them stored before deploys were
+    # refused over the limit
+    big, fine = new_pid(), new_pid()
+    for pid in (big, fine):
+        assert api.client.post("/api/definitions", content=diagram(pid),
+                               headers={"content-type": "application/xml"}).status_code == 201
+        authorize(api.client, pid, 1)
+    bootstrap = api.conns.kafka_bootstrap_servers
+    produce(bootstrap, api.topics.definitions, [(f"{big}@1", None), (f"{fine}@1", None)])
+    api.execute("UPDATE definitions SET xml = %s WHERE process_id = %s",
+                diagram(big) + b" " * 1_100_000, big)
+
+    republished = republish_missing(api.deps.definitions, api.deps.publisher, bootstrap)
+
+    assert f"{fine}@1" in republished
+    assert f"{big}@1" not in republished
