@@ -275,7 +275,7 @@ class BatchWriter:
         result = part.engine.process(cmd)
         self.stats.commands[cmd.intent] += 1
         touched = self._touched.setdefault(partition, {})
-        side = SideChanges()
+        side: SideChanges | None = None  # made for the few commands on the message side
         for ev in result.events:
             key = ev.instance_id or message_key(cmd)
             self.out.append(Outgoing(self.topics.events, key.encode(), encode(ev)))
@@ -287,6 +287,7 @@ class BatchWriter:
                     topic == self.topics.commands or ev.instance_id not in touched):
                 touched[ev.instance_id] = offset if topic == self.topics.commands else -1
             if ev.intent in MESSAGE_SIDE_EVENTS:
+                side = side or SideChanges()
                 side.note(ev)
             if ev.intent == Event.JOB_CREATED.value:
                 job_topic = self.topics.jobs(str(ev.value["type"]))
@@ -296,10 +297,11 @@ class BatchWriter:
         part.timers.observe(result.events)
         self.commands(result.commands)
         self._check_written(first, inbound.position)
-        if side.messages or side.subs:
+        if side is not None:
             self._message_side.setdefault(partition, SideChanges()).update(side)
         if self.careful:
-            self._check_snapshots(part, result.events, side, inbound.position)
+            self._check_snapshots(part, result.events, side or SideChanges(),
+                                  inbound.position)
         self.consumed(inbound)
 
     def refuse(self, inbound: Inbound, reason: str) -> None:
