@@ -262,7 +262,9 @@ class BatchWriter:
         cmd = inbound.record
         topic, partition, offset = inbound.position
         if is_broadcast(cmd) and BROADCAST_PARTITION not in cmd.value:
+            first = len(self.out)
             self._broadcast(cmd, start_instances=bool(cmd.value.get("startInstances", True)))
+            self._check_written(first, inbound.position)
             self.consumed(inbound)
             return
         part = self.partitions[partition]
@@ -330,8 +332,20 @@ class BatchWriter:
     def _check_written(self, first: int, position: tuple[str, int, int]) -> None:
         """Raise OutputTooLarge when a record the command wrote (from `first` on) is over
         the limit."""
+        commands = (self.topics.commands, self.topics.messages)
+        command_limit = min(self.limits.command_bytes, self.limits.record_bytes)
         for out in self.out[first:]:
-            if self._too_large(out):
+            if out.topic in commands:
+                # a follow-up command over the command limit would be refused when read, and
+                # the instance waiting on it (a call activity, a message) would wait forever:
+                # the command that writes it is refused instead
+                size = record_size(out.key, out.value, out.headers)
+                if size > command_limit:
+                    raise OutputTooLarge(position, (
+                        f"Expected the commands this command makes to be at most "
+                        f"{command_limit} bytes, but it would make one of {size}: the "
+                        f"variables it passes on are too large"))
+            elif self._too_large(out):
                 size = record_size(out.key, out.value, out.headers)
                 raise OutputTooLarge(position, (
                     f"Expected what the command writes to fit in records of at most "

@@ -37,6 +37,14 @@ __all__ = ["events", "world"]  # the fixtures, used by name
 
 pytestmark = pytest.mark.integration
 
+TASK_THEN_CALL = """<process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/><userTask id="one"/>
+  <callActivity id="call">
+    <extensionElements><zeebe:calledElement processId="CHILD"/></extensionElements>
+  </callActivity><endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="one"/>
+  <sequenceFlow id="f2" sourceRef="one" targetRef="call"/>
+  <sequenceFlow id="f3" sourceRef="call" targetRef="e"/></process>"""
 TASK_THEN_TIMER = """<process id="PROCESS" isExecutable="true">
   <startEvent id="s"/><userTask id="one"/>
   <intermediateCatchEvent id="wait"><timerEventDefinition>
@@ -204,3 +212,24 @@ def test_a_message_side_in_the_one_record_layout_is_read_and_replaced_by_items(
                    for m in state_records.raw)
     finally:
         state_records.close()
+
+
+def test_a_command_whose_follow_up_would_be_over_the_command_limit_is_rejected(
+        world: World, engine: ThreadService, events: Reader) -> None:
+    world.deploy("child", bpmn(SIMPLE, "child"))
+    world.deploy("parent", bpmn(TASK_THEN_CALL.replace("CHILD", "child"), "parent"))
+    iid = world.start("parent", variables={"a": "x" * 200_000})
+    task = events.wait_for(find("USER_TASK_CREATED", iid), message="the task")
+
+    # each within the limit, together over it: the child's start would carry both
+    world.send(Command.COMPLETE_USER_TASK, iid, {"taskKey": task.value["key"],
+                                                 "variables": {"b": "y" * 200_000}})
+    rejection = events.wait_for(
+        lambda recs: next((r for r in of(recs, iid) if r.kind == RecordKind.REJECTION), None),
+        message="rejection")
+    assert rejection.value["rejectionType"] == "EXCEEDED_SIZE"
+    assert "commands this command makes" in rejection.value["reason"]
+
+    world.send(Command.COMPLETE_USER_TASK, iid, {"taskKey": task.value["key"],
+                                                 "variables": {"b": "small"}})
+    events.wait_for(completed(iid), message="the parent completed through its child")
