@@ -446,10 +446,10 @@ class BatchWriter:
             part = self.partitions[partition]
             if part.legacy_message_side:
                 # restored from the one-record layout: every item once, that record gone
-                changes = SideChanges(set(part.state.messages), {
+                changes.update(SideChanges(set(part.state.messages), {
                     sub: (name, correlation)
                     for (name, correlation), subs in part.state.message_subs.items()
-                    for sub in subs})
+                    for sub in subs}))
                 part.legacy_message_side = False
                 self.out.append(Outgoing(self.topics.state, message_side_key(partition).encode(),
                                          None, partition=partition))
