@@ -334,7 +334,12 @@ class BatchWriter:
         the limit."""
         commands = (self.topics.commands, self.topics.messages)
         command_limit = min(self.limits.command_bytes, self.limits.record_bytes)
+        # every command's records pass here: the common case, an event well under the
+        # smaller limit, costs two len() calls and no function call
+        small = command_limit
         for out in self.out[first:]:
+            if out.headers is None and len(out.value or b"") + len(out.key or b"") <= small:
+                continue
             if out.topic in commands:
                 # a follow-up command over the command limit would be refused when read, and
                 # the instance waiting on it (a call activity, a message) would wait forever:
