@@ -24,8 +24,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 
-from laneway.codec import dead_letter_headers, decode_record
+from laneway.codec import dead_letter_headers, decode_record, fit_dead_letter
 from laneway.kafka import RenewingProducer, fatal_error
+from laneway.limits import DEFAULT_MAX_RECORD_BYTES
 from laneway.records import Record
 from laneway.service.metrics import Metrics
 from laneway.service.progress import DEFAULT_STALL_S, Progress, position
@@ -98,9 +99,12 @@ class DeadLetterProducer:
     turned fatal (at most `attempts` producers per call)."""
 
     def __init__(self, producer: RenewingProducer, topic: str, *,
-                 attempts: int = 3, timeout_s: float = 30.0) -> None:
+                 attempts: int = 3, timeout_s: float = 30.0,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         # a RenewingProducer only: a plain Producer here could never be renewed
         self.producer = producer
+        # a dead letter over it is sent without the record's value (`fit_dead_letter`)
+        self.max_record_bytes = max_record_bytes
         self.topic = topic
         self.attempts = attempts
         self.timeout_s = timeout_s
@@ -145,8 +149,10 @@ class DeadLetterProducer:
                 dead_letter_headers(error, topic or "", partition or 0, offset or 0))
             while True:
                 try:
-                    producer.produce(self.topic, key=msg.key(), value=msg.value(),
-                                     headers=headers, on_delivery=report(i))
+                    key, value, sent = fit_dead_letter(msg.key(), msg.value(), headers,
+                                                       self.max_record_bytes)
+                    producer.produce(self.topic, key=key, value=value, headers=sent,
+                                     on_delivery=report(i))
                     break
                 except BufferError:
                     producer.poll(0.05)  # the local queue is full: let it drain

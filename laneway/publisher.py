@@ -4,8 +4,11 @@ What the services that answer HTTP requests share (the definitions service's rou
 worklist's task commands and its SLA loop).
 
 Every call produces, then waits (bounded) until Kafka acknowledged each record, so a 2xx answer
-means the record is on the topic. The producer is idempotent with `acks=all`
-(`laneway.kafka.producer_config`), so the retries librdkafka makes itself never duplicate.
+means the record is on the topic. What can never be on the topic is refused first with
+`TooLarge` (the API's 413, not a 503 a retry cannot cure): a command whose variables are over
+the variables limit, and a record over the record limit (`laneway.limits`). The producer is
+idempotent with `acks=all` (`laneway.kafka.producer_config`), so the retries librdkafka makes
+itself never duplicate.
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from laneway.codec import DefinitionRecord, encode_definition, encode_record
 from laneway.kafka import RenewingProducer, producer_config
+from laneway.limits import (
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_MAX_VARIABLES_BYTES,
+    TooLarge,
+    record_size,
+    variables_too_large,
+)
 from laneway.records import Record
 from laneway.topics import Topics, is_broadcast
 
@@ -45,8 +55,14 @@ class Publisher:
     """One idempotent producer shared by every request (confluent's Producer is thread-safe)."""
 
     def __init__(self, bootstrap: str, topics: Topics, timeout_s: float = 10.0,
-                 client_id: str = "laneway") -> None:
+                 client_id: str = "laneway", *,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+                 max_variables_bytes: int = DEFAULT_MAX_VARIABLES_BYTES) -> None:
         self.topics = topics
+        self.max_record_bytes = max_record_bytes
+        """The largest record produced (`Settings.max_record_bytes`)."""
+        self.max_variables_bytes = max_variables_bytes
+        """The largest variables a command carries (`Settings.max_variables_bytes`)."""
         self._timeout_s = timeout_s
         config = producer_config(bootstrap, client_id=client_id)
         # librdkafka gives up on a record when the request does: after a 503 the record is
@@ -79,8 +95,16 @@ class Publisher:
         """Produce an engine command where `Topics.route` says it goes."""
         if is_broadcast(command):
             raise ValueError("a broadcast goes to every partition; not supported here")
+        self.check_variables(command.value.get("variables"))
         topic, key = self.topics.route(command)
         return self._send([(topic, key, encode_record(command))])[0]
+
+    def check_variables(self, variables: object) -> None:
+        """Raise TooLarge when `variables` are over the variables limit (a route that does
+        more work with them first, such as a form check, asks before it)."""
+        reason = variables_too_large({"variables": variables}, self.max_variables_bytes)
+        if reason is not None:
+            raise TooLarge(reason)
 
     def reachable(self, timeout_s: float = 2.0) -> str | None:
         """None when a broker answers a metadata request, else what is wrong."""
@@ -113,6 +137,12 @@ class Publisher:
             self._renewing.poll(0.05)
 
     def _send(self, items: Sequence[tuple[str, str, bytes]]) -> list[Delivered]:
+        for _, key, value in items:
+            size = record_size(key.encode(), value)
+            if size > self.max_record_bytes:
+                # the record names no topic: the answer goes to a client
+                raise TooLarge(f"Expected a record of at most {self.max_record_bytes} bytes, "
+                               f"but this one would be {size}")
         results: list[Delivered | KafkaError | None] = [None] * len(items)
         reported = threading.Semaphore(0)
 
@@ -133,6 +163,9 @@ class Publisher:
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     time.sleep(0.05)
                 except KafkaException as exc:
+                    if _too_large(exc.args[0] if exc.args else None):
+                        raise TooLarge("Expected a record Kafka takes, but this one is larger "
+                                       "than its limit") from exc
                     self._renewing.renew_if_fatal(producer, exc)
                     raise PublishError(f"Expected Kafka to take a record for {topic}, but the "
                                        f"producer refused it: {exc}") from exc
@@ -147,6 +180,10 @@ class Publisher:
         if fatal is not None:
             # the purged records' reports answer their requests 503 now
             self._renewing.renew_if_fatal(producer, fatal)
+        if any(_too_large(r) for _, _, r in failed):
+            # the broker's limit is below the one checked above: no retry can succeed
+            raise TooLarge("Expected a record Kafka takes, but this one is larger than the "
+                           "topic's limit")
         if failed:
             topic, key, err = failed[0]
             raise PublishError(f"Expected Kafka to acknowledge {len(items)} record(s), but "
@@ -154,3 +191,8 @@ class Publisher:
                                f"{err or 'timed out'}")
         return [r for r in results if isinstance(r, Delivered)]
 
+
+
+def _too_large(error: object) -> bool:
+    return isinstance(error, KafkaError) and error.code() in (
+        KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE)

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
+from laneway.limits import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VARIABLES_BYTES
+
 __all__ = [
     "DEFAULT_PORTS",
     "ProjectionKnobs",
@@ -80,6 +82,14 @@ class Settings:
     http_host: str = "127.0.0.1"
     """Interface the HTTP endpoints bind (`LANEWAY_HTTP_HOST`, default loopback; a container
     sets `0.0.0.0` so probes reach it)."""
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    """The largest record this service produces, key, value and headers
+    (`LANEWAY_MAX_RECORD_BYTES`, default and most 1,000,000, librdkafka's own producer limit;
+    `laneway.limits`): what would be larger is refused (413, or a rejection in the engine)."""
+    max_variables_bytes: int = DEFAULT_MAX_VARIABLES_BYTES
+    """The largest variables one command may carry, as compact JSON
+    (`LANEWAY_MAX_VARIABLES_BYTES`, default 262144): the API answers 413 over it, the engine
+    rejects a command record over it (plus room for the rest of the command)."""
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +138,9 @@ class Settings:
             http_port=int(raw_port),
             http_host=env.get("LANEWAY_HTTP_HOST", "").strip() or "127.0.0.1",
             stall_s=positive_float(env, "LANEWAY_STALL_S", 60.0),
+            max_record_bytes=_record_limit(env),
+            max_variables_bytes=positive_int(env, "LANEWAY_MAX_VARIABLES_BYTES",
+                                             DEFAULT_MAX_VARIABLES_BYTES),
         )
 
 
@@ -137,6 +150,17 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level,
         format=f"%(asctime)s %(levelname)s {settings.service} %(name)s: %(message)s",
     )
+
+
+def _record_limit(env: Mapping[str, str]) -> int:
+    limit = positive_int(env, "LANEWAY_MAX_RECORD_BYTES", DEFAULT_MAX_RECORD_BYTES)
+    if limit > DEFAULT_MAX_RECORD_BYTES:
+        # a larger limit would let records through that the producers (message.max.bytes)
+        # or the topics (max.message.bytes) refuse: the jam this limit exists to prevent
+        raise SettingsError(
+            f"Expected LANEWAY_MAX_RECORD_BYTES to be at most {DEFAULT_MAX_RECORD_BYTES} (what "
+            f"the producers and the topics take), but got {limit}")
+    return limit
 
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

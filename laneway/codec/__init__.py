@@ -5,7 +5,7 @@ docs/records.md.
 """
 
 from laneway.codec.codec import Codec, Decoded, default_codec
-from laneway.codec.dlq import dead_letter_headers, read_dead_letter_headers
+from laneway.codec.dlq import dead_letter_headers, fit_dead_letter, read_dead_letter_headers
 from laneway.codec.errors import CodecError, DecodeError, EncodeError
 from laneway.codec.schemas import SchemaError, SchemaVersion
 from laneway.codec.typed import (
@@ -51,5 +51,6 @@ __all__ = [
     "encode_message",
     "encode_record",
     "encode_state",
+    "fit_dead_letter",
     "read_dead_letter_headers",
 ]

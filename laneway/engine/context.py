@@ -23,6 +23,29 @@ if TYPE_CHECKING:
     from laneway.engine.repository import DefinitionRepository
 
 
+MAX_REASON_CHARS = 1000
+"""A rejection's reason is cut to this many characters (it may quote an expression or a
+value: a rejection stays small, whatever it refuses)."""
+MAX_SUMMARY_CHARS = 200
+
+
+def command_summary(value: Mapping[str, Any]) -> dict[str, Any]:
+    """What a rejection repeats of the command it refuses: its scalar fields (`taskKey`,
+    `jobKey`, `processId`, `name`, ...), strings cut to `MAX_SUMMARY_CHARS`; never its
+    variables or other nested values, so a refused oversize command gives a small rejection."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if item is None or isinstance(item, bool | int | float):
+            out[key] = item
+        elif isinstance(item, str):
+            out[key] = item[:MAX_SUMMARY_CHARS]
+    return out
+
+
+def _clip(reason: str) -> str:
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[:MAX_REASON_CHARS - 3] + "..."
+
+
 class Processing:
     """The working context of one command."""
 
@@ -142,8 +165,8 @@ class Processing:
             intent=self.cmd.intent,
             instance_id=self.cmd.instance_id,
             timestamp=self.cmd.timestamp,
-            value={"reason": reason, "rejectionType": rejection_type.value,
-                   "command": dict(self.cmd.value)},
+            value={"reason": _clip(reason), "rejectionType": rejection_type.value,
+                   "command": command_summary(self.cmd.value)},
             element_id=element_id,
             element_type=element_type,
             principal=self.cmd.principal,

@@ -47,3 +47,14 @@ class Engine:
                     # when nothing else moves, inclusive joins that no token can reach fire
                     ctx.drain(lambda: on_quiet(ctx))
         return ProcessingResult(ctx.events, ctx.commands)
+
+    def refuse(self, command: Record, reason: str,
+               rejection_type: RejectionType = RejectionType.EXCEEDED_SIZE, *,
+               delivery: str = "") -> ProcessingResult:
+        """The rejection of `command`, without processing it: what the service answers for a
+        command it cannot carry out for reasons of its own (what processing it would write is
+        larger than a record may be). The state is not touched. `delivery` as in `process`."""
+        ctx = Processing(self.repository, self.state, command, ELEMENT_PROCESSORS,
+                         delivery=delivery)
+        ctx.reject(reason, rejection_type)
+        return ProcessingResult(ctx.events, [])

@@ -19,6 +19,9 @@ class RejectionType(StrEnum):
     NOT_CLAIMED = "NOT_CLAIMED"
     ALREADY_ESCALATED = "ALREADY_ESCALATED"
     NOT_DUE = "NOT_DUE"
+    # the command, or what processing it would write, is larger than a record may be (or its
+    # variables larger than a command may carry): docs/limits.md
+    EXCEEDED_SIZE = "EXCEEDED_SIZE"
     # not the engine's: the worklist refuses a completion whose form schema is missing
     UNKNOWN_FORM = "UNKNOWN_FORM"
 

@@ -8,7 +8,8 @@
 stays as an extension member, so clients that read those keep working. `install(app)` makes
 every error of an app one: an `HTTPException` raised anywhere (headers such as
 `WWW-Authenticate` and `Retry-After` kept), a request FastAPI cannot validate (its field
-errors under `errors`), a route that is not there, and anything unexpected (a 500 that says
+errors under `errors`), a route that is not there, a value or record over its size limit
+(`laneway.limits.TooLarge`, 413), and anything unexpected (a 500 that says
 no more than that). A route that answers an error itself returns `problem(...)`.
 """
 
@@ -24,6 +25,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+
+from laneway.limits import TooLarge
 
 __all__ = ["PROBLEM_JSON", "install", "problem"]
 
@@ -49,6 +52,7 @@ def install(app: FastAPI) -> None:
     """Answer every error of `app` with problem details."""
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(TooLarge, _too_large)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -66,6 +70,12 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return problem(422, f"Expected a request that fits the route, but {len(errors)} value(s) "
                         f"do not: {where}{more}", errors=errors)
+
+
+async def _too_large(request: Request, exc: Exception) -> JSONResponse:
+    # what a client sent is larger than a record or a command may be: the same request
+    # fails again, so 413 and not the 503 of a Kafka that did not answer
+    return problem(413, str(exc))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

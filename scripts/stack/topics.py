@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from laneway.limits import TOPIC_MAX_MESSAGE_BYTES
 from scripts.stack.config import Settings, StackError
 from scripts.stack.proc import log
 
@@ -19,8 +20,11 @@ class TopicSpec:
 
 def laneway_topics(settings: Settings) -> list[TopicSpec]:
     p, n = settings.topic_prefix, settings.partitions
-    compact = {"cleanup.policy": "compact"}
-    delete = {"cleanup.policy": "delete"}
+    # the record size limit stated on every topic, so it is a contract the producers'
+    # checks (laneway.limits) can rely on, not whatever the broker's version defaults to
+    size = {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
+    compact = {"cleanup.policy": "compact", **size}
+    delete = {"cleanup.policy": "delete", **size}
     specs = [
         # commands, events, state and messages are co-partitioned: same count.
         TopicSpec(f"{p}commands", n, dict(delete)),

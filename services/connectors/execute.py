@@ -43,6 +43,7 @@ from laneway.connectors import (
     RetryPolicy,
     Secrets,
 )
+from laneway.limits import DEFAULT_MAX_VARIABLES_BYTES, variables_too_large
 from laneway.records import Command, Principal, PrincipalKind, command
 from services.connectors.idempotency import IdempotencyStore, idempotency_key
 from services.connectors.metrics import ConnectorMetrics
@@ -96,6 +97,9 @@ class Runtime:
     slots: asyncio.Semaphore
     """Bounds the attempts running at once (not jobs waiting in a backoff)."""
     settings: Mapping[str, str] = field(default_factory=dict)
+    max_variables_bytes: int = DEFAULT_MAX_VARIABLES_BYTES
+    """A result larger (as JSON) fails the job: the engine would refuse it, and the instance
+    would wait for an answer that never comes (`Settings.max_variables_bytes`)."""
     clock: Callable[[], float] = time.time
     metrics: ConnectorMetrics = field(default_factory=ConnectorMetrics.default)
 
@@ -197,6 +201,11 @@ async def execute(record: JobRecord, rt: Runtime) -> str:
         await _patiently("storing the outcome in Redis",
                          lambda: rt.store.finish(key, record.record_id, outcome, b""))
         return outcome
+    too_large = variables_too_large(value, rt.max_variables_bytes)
+    if too_large is not None:
+        # a failure with no retries left: an incident an operator sees, not a silent wait
+        intent, value = Command.FAIL_JOB, _fail(
+            record, 0, f"Expected the connector's result to fit in a command, but {too_large}")
     try:
         data = _encode(rt, record, intent, value, attempt)
     except EncodeError as exc:

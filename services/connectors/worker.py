@@ -45,6 +45,7 @@ class TypeWorker:
         self.runtime = Runtime(connector=connector, secrets=secrets, http=http, store=store,
                                emit=self._emit, slots=asyncio.Semaphore(settings.concurrency),
                                settings=settings.connector_settings(self.type),
+                               max_variables_bytes=settings.common.max_variables_bytes,
                                metrics=self.metrics)
         config = consumer_config(settings.common.kafka_bootstrap_servers,
                                  settings.group(self.type),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from laneway.bpmn import parse, validate
 from laneway.engine.repository import DefinitionRepository, digest
+from laneway.limits import TooLarge
 from laneway.problems import DiagramError, Problem
 from laneway.publisher import Publisher
 from laneway.records import Principal
@@ -38,6 +39,10 @@ def check(data: bytes, file_name: str) -> list[NewVersion]:
             for p in definitions.processes]
 
 
+DEFINITION_ROOM = 16 * 1024
+"""What a `definitions` record holds besides the file: its key, ids, digest and metadata."""
+
+
 @dataclass(frozen=True, slots=True)
 class Deployer:
     """Stores checked files as DRAFT versions; publishes the file's versions already
@@ -49,6 +54,12 @@ class Deployer:
     def deploy(self, data: bytes, file_name: str, principal: Principal) -> list[StoredVersion]:
         """Check and store (one transaction); raises DiagramError when refused and
         PublishError when a published version of the file was not acknowledged by Kafka."""
+        # the file travels to the engine in one record: one that can never be published is
+        # refused now, not stored to fail at its authorization
+        limit = self.publisher.max_record_bytes - DEFINITION_ROOM
+        if len(data) > limit:
+            raise TooLarge(f"Expected a BPMN file of at most {limit} bytes (what one record "
+                           f"on Kafka carries), but it is {len(data)}")
         versions = check(data, file_name)
         stored = self.store.store(versions, data, file_name, principal)
         # a version found already stored keeps its first file name and principal, so publish

@@ -33,6 +33,7 @@ from services.definitions.forms_store import FormStore, StartForms
 from services.definitions.metrics import DefinitionsMetrics
 from services.definitions.publishers import MessagePublishers
 from services.definitions.ratelimit import RateLimit
+from services.definitions.settings import MessageTtl
 from services.definitions.store import DefinitionStore
 from services.definitions.transitions import Lifecycle, MissingPersonas
 
@@ -59,6 +60,9 @@ class ServiceDeps:
     form_rate_limit: RateLimit = field(default_factory=lambda: RateLimit.parse("30/minute"))
     """Public form submissions allowed per client address and process
     (`DefinitionsSettings.form_rate_limit`)."""
+    message_ttl: MessageTtl = field(default_factory=MessageTtl)
+    """A published message's default and longest time to live
+    (`DefinitionsSettings.message_ttl`)."""
     missing_personas: MissingPersonas = missing_personas
     """The check AUTHORIZED runs: lanes holding user tasks without a persona."""
     definitions: DefinitionStore = field(init=False)

@@ -137,9 +137,11 @@ class PublishMessage(ApiModel):
     message_id: str | None = Field(default=None, min_length=1,
                                    description="An id for de-duplication; a new UUID when "
                                                "absent.")
-    ttl_seconds: float = Field(default=0, ge=0,
-                               description="How long the message waits for a subscription "
-                                           "(0: correlate now or never).")
+    ttl_seconds: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False,
+        description="How long the message waits for a subscription, in seconds (0: correlate "
+                    "now or never); when absent, the service's default (LANEWAY_MESSAGE_TTL_S, "
+                    "one hour); at most LANEWAY_MAX_MESSAGE_TTL_S (a week).")
 
 
 class PublishedMessage(ApiModel):

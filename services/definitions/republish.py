@@ -9,8 +9,9 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from laneway.codec import decode_definition
+from laneway.codec import decode_definition, encode_definition
 from laneway.kafka import consumer_config
+from laneway.limits import record_size
 from laneway.publisher import Publisher
 from services.definitions.store import DefinitionStore
 
@@ -109,7 +110,17 @@ def republish_missing(store: DefinitionStore, publisher: Publisher, bootstrap: s
                      if on_topic.get(k) != state)
     if not missing:
         return []
-    records = store.records([_split_key(k) for k in missing])
+    records = []
+    for record in store.records([_split_key(k) for k in missing]):
+        size = record_size(record.key.encode(), encode_definition(record))
+        if size > publisher.max_record_bytes:
+            # stored before deploys were refused over the limit: it can never be published,
+            # and failing here would keep the service from starting
+            _log.error("definition %s is %d bytes, over the record limit of %d: not "
+                       "published; retire it and deploy a smaller file", record.key, size,
+                       publisher.max_record_bytes)
+            continue
+        records.append(record)
     publisher.publish_definitions(records)
     _log.info("republished %d definition(s) missing from %s: %s", len(records),
               publisher.topics.definitions, ", ".join(missing))

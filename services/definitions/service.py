@@ -40,7 +40,9 @@ def running(settings: DefinitionsSettings, metrics: DefinitionsMetrics | None = 
         if applied:
             _log.info("database migrated: %s", ", ".join(applied))
         publisher = Publisher(common.kafka_bootstrap_servers, Topics(common.topic_prefix),
-                              settings.publish_timeout_s, client_id="laneway-definitions")
+                              settings.publish_timeout_s, client_id="laneway-definitions",
+                              max_record_bytes=common.max_record_bytes,
+                              max_variables_bytes=common.max_variables_bytes)
         stack.callback(publisher.close)
         # the public forms' rate limit; it connects on first use, so a Redis that is down
         # does not stop the start: those forms answer 503 until it is back
@@ -50,7 +52,8 @@ def running(settings: DefinitionsSettings, metrics: DefinitionsMetrics | None = 
         deps = ServiceDeps(pool=pool, publisher=publisher, redis=redis,
                            metrics=metrics or DefinitionsMetrics(CollectorRegistry()),
                            audit_schema=settings.audit_schema,
-                           form_rate_limit=settings.form_rate_limit)
+                           form_rate_limit=settings.form_rate_limit,
+                           message_ttl=settings.message_ttl)
         republished = republish_missing(deps.definitions, publisher,
                                         common.kafka_bootstrap_servers,
                                         max(5.0, deadline - time.monotonic()))

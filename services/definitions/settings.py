@@ -17,6 +17,20 @@ from laneway.settings import (
 from services.definitions.ratelimit import RateLimit
 
 
+@dataclass(frozen=True, slots=True)
+class MessageTtl:
+    """A published message's time to live, in seconds: `default_s` when the request names
+    none (so a message published right after a start waits for the instance's subscription,
+    even when the start is still queued behind an engine restart), at most `max_s` (a buffered
+    message is held in the engine's state until it expires)."""
+
+    default_s: float = 3600.0
+    max_s: float = 7 * 24 * 3600.0
+
+
+_DEFAULTS = MessageTtl()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DefinitionsSettings:
     """Everything the definitions service reads from the environment, checked once."""
@@ -41,6 +55,10 @@ class DefinitionsSettings:
     publish_timeout_s: float
     """How long a request waits for Kafka to acknowledge what it produced
     (`LANEWAY_PUBLISH_TIMEOUT_S`, default 10)."""
+    message_ttl: MessageTtl
+    """How long a published message waits for its subscription: by default
+    (`LANEWAY_MESSAGE_TTL_S`, default 3600, as Zeebe's clients) and at most
+    (`LANEWAY_MAX_MESSAGE_TTL_S`, default 604800, a week)."""
     auth: AuthSettings
     """Where the keys that sign bearer tokens come from (`LANEWAY_JWT_*`, docs/people.md):
     every route but health, metrics and the OpenAPI pages needs a valid token."""
@@ -67,6 +85,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettin
         pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 10),
         form_rate_limit=_rate_limit(env, "LANEWAY_FORM_RATE_LIMIT", "30/minute"),
         publish_timeout_s=positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),
+        message_ttl=_message_ttl(env),
         auth=AuthSettings.from_env(env),
     )
 
@@ -76,3 +95,16 @@ def _rate_limit(env: Mapping[str, str], name: str, default: str) -> RateLimit:
         return RateLimit.parse(env.get(name, "").strip() or default)
     except ValueError as exc:
         raise SettingsError(f"{name}: {exc}") from None
+
+
+def _message_ttl(env: Mapping[str, str]) -> MessageTtl:
+    maximum = positive_float(env, "LANEWAY_MAX_MESSAGE_TTL_S", _DEFAULTS.max_s)
+    raw = env.get("LANEWAY_MESSAGE_TTL_S", "").strip()
+    try:
+        default = float(raw) if raw else _DEFAULTS.default_s
+    except ValueError:
+        default = -1.0
+    if not 0 <= default <= maximum:  # NaN fails too
+        raise SettingsError(f"Expected LANEWAY_MESSAGE_TTL_S to be a number of seconds from 0 "
+                            f"to LANEWAY_MAX_MESSAGE_TTL_S ({maximum:g}), but got {raw!r}")
+    return MessageTtl(default, maximum)

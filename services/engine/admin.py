@@ -7,8 +7,9 @@ import logging
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from laneway.limits import DEFAULT_MAX_RECORD_BYTES, TOPIC_MAX_MESSAGE_BYTES
 from laneway.service import KafkaUnavailable, wait_for_kafka
 
 __all__ = ["Cluster", "KafkaUnavailable", "watermarks"]
@@ -50,6 +51,24 @@ class Cluster:
         self._known.update(topics)
         return counts
 
+    def record_limit(self, topics: list[str], limit: int, timeout_s: float) -> int:
+        """`limit`, lowered when a topic takes less: the smallest `max.message.bytes` of
+        `topics` less the room the default leaves for headers and framing. A topic made
+        elsewhere with a smaller limit would otherwise refuse what the engine checked."""
+        room = TOPIC_MAX_MESSAGE_BYTES - DEFAULT_MAX_RECORD_BYTES
+        futures = self._admin.describe_configs(
+            [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics],
+            request_timeout=timeout_s)
+        for resource, future in futures.items():
+            entry = future.result(timeout=timeout_s).get("max.message.bytes")
+            if entry is not None and entry.value is not None and entry.value.isdigit():
+                allowed = int(entry.value) - room
+                if allowed < limit:
+                    _log.warning("topic %s takes records of at most %s bytes: the engine "
+                                 "writes at most %d", resource.name, entry.value, allowed)
+                    limit = allowed
+        return limit
+
     def ensure_topic(self, name: str, partitions: int, timeout_s: float = 30.0) -> None:
         """Create a topic unless it exists (a `jobs.<type>` topic of a new connector type).
         Checked once per name and process."""
@@ -57,7 +76,8 @@ class Cluster:
             return
         if name not in self._admin.list_topics(timeout=timeout_s).topics:
             future = self._admin.create_topics(
-                [NewTopic(name, num_partitions=partitions, replication_factor=-1)],
+                [NewTopic(name, num_partitions=partitions, replication_factor=-1,
+                          config={"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)})],
                 operation_timeout=timeout_s, request_timeout=timeout_s)[name]
             try:
                 future.result(timeout=timeout_s)

@@ -11,8 +11,15 @@ No Kafka client here: the loop owns producing, committing and recovering. What g
 | snapshots of the instances the batch touched | `state` | instance id | by key |
 | an ended instance: final snapshot, then a tombstone | `state` | instance id | by key |
 | an ended instance's marker (tombstoned later) | `state` | `__ended__/<id>` | explicitly |
-| the message side of partition *p* | `state` | `__messages__/<p>` | *p*, explicitly |
+| each changed message-side item of partition *p* | `state` | `__messages__/<p>/..` | *p* |
 | an undecodable record or one that is no command | `dlq` | as received | by key |
+
+Every record is measured against the record limit before it is produced (`SizeLimits`,
+docs/limits.md): a record read over it is dead-lettered (its value left out when the dead letter
+would be over it too); a command record over the command limit is rejected unprocessed; what a
+command would write over it raises `OutputTooLarge`, and a snapshot over it at the batch's end
+`SnapshotTooLarge` — the loop then redoes the batch and refuses that command (see
+`services/engine/loop.py`).
 """
 
 from __future__ import annotations
@@ -23,18 +30,35 @@ from dataclasses import dataclass, field, replace
 
 from confluent_kafka import Message
 
-from laneway.codec import DecodeError, JobRecord, dead_letter_headers, decode_record, encode_job
+from laneway.codec import (
+    DecodeError,
+    JobRecord,
+    dead_letter_headers,
+    decode_record,
+    encode_job,
+    fit_dead_letter,
+)
 from laneway.codec import encode_record as encode
 from laneway.engine import DefinitionRepository
 from laneway.engine.state import InstanceStatus
-from laneway.records import Command, Event, Record, RecordKind
+from laneway.limits import (
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_MAX_VARIABLES_BYTES,
+    TooLarge,
+    record_size,
+)
+from laneway.records import Command, Event, Record, RecordKind, RejectionType
 from laneway.topics import Topics, is_broadcast, message_key
 from services.engine.partitions import (
     PartitionState,
+    buffered_message_key,
+    buffered_message_snapshot,
     ended_key,
     ended_marker,
     instance_snapshot,
-    message_side_snapshot,
+    message_side_key,
+    subscription_key,
+    subscription_snapshot,
     unindex_signals,
 )
 
@@ -58,6 +82,40 @@ ENDED_PRUNE_PER_BATCH = 1000
 # marks a broadcast copy meant for one partition; a broadcast without it was written by a
 # client to one partition only and is fanned out by the engine first
 BROADCAST_PARTITION = "partition"
+
+
+COMMAND_ROOM = 64 * 1024
+"""What a command record may hold besides its variables (its envelope, principal, keys)."""
+# a snapshot checked command by command must be this far under the limit, so the batch's final
+# snapshot of it (whose stamps may encode a few bytes longer) is under it too
+_SNAPSHOT_MARGIN = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SizeLimits:
+    """How large the records the engine reads and writes may be."""
+
+    record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    """Every record produced, and every record read (`LANEWAY_MAX_RECORD_BYTES`, lowered to
+    what the topics take)."""
+    command_bytes: int = DEFAULT_MAX_VARIABLES_BYTES + COMMAND_ROOM
+    """A command record larger is rejected unprocessed (`LANEWAY_MAX_VARIABLES_BYTES` plus
+    `COMMAND_ROOM`): the API's variables limit again, for commands from any producer."""
+
+
+class OutputTooLarge(Exception):
+    """What one command would write holds a record over the limit. Its state changes are
+    already applied in memory, so the batch is aborted and redone with the command refused."""
+
+    def __init__(self, position: tuple[str, int, int], reason: str) -> None:
+        super().__init__(reason)
+        self.position = position
+        self.reason = reason
+
+
+class SnapshotTooLarge(Exception):
+    """A snapshot at the batch's end is over the limit, and which of the batch's commands grew
+    it is not known: the batch is redone checking each command's snapshots (`careful`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +148,18 @@ class NotACommand(ValueError):
     """A well-formed record on an engine input topic that is not a command."""
 
 
-def decode_all(messages: list[Message]) -> list[Inbound]:
-    """Decode a batch; a record that is no command is kept with its error (for the DLQ)."""
+def decode_all(messages: list[Message],
+               record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[Inbound]:
+    """Decode a batch; a record that is no command, or is over `record_bytes` (a compressed
+    batch can carry one the topic's own limit let through), is kept with its error (for the
+    DLQ)."""
     out: list[Inbound] = []
     for msg in messages:
+        size = record_size(msg.key(), msg.value())
+        if size > record_bytes:
+            out.append(Inbound(msg, None, TooLarge(
+                f"Expected a record of at most {record_bytes} bytes, but it is {size}")))
+            continue
         try:
             record = decode_record(msg.value() or b"")
         except DecodeError as exc:
@@ -118,6 +184,31 @@ def unknown_processes(batch: list[Inbound], repository: DefinitionRepository) ->
 
 
 @dataclass(slots=True)
+class SideChanges:
+    """The items of a partition's message side that commands changed: buffered messages by
+    id, process subscriptions by `<instance id>/<subscription key>` with their (name,
+    correlation key)."""
+
+    messages: set[str] = field(default_factory=set)
+    subs: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def note(self, ev: Record) -> None:
+        """Note what a message-side event changed (opened, closed, published, correlated,
+        retracted, expired)."""
+        v = ev.value
+        if "subKey" in v and "instanceId" in v:
+            self.subs[f"{v['instanceId']}/{v['subKey']}"] = (str(v["name"]),
+                                                              str(v["correlationKey"]))
+        if "messageId" in v:
+            self.messages.add(str(v["messageId"]))
+
+    def update(self, other: SideChanges) -> None:
+        """Add what `other` changed."""
+        self.messages |= other.messages
+        self.subs.update(other.subs)
+
+
+@dataclass(slots=True)
 class Stats:
     """What a batch did, counted into the metrics only once its transaction committed."""
 
@@ -132,12 +223,19 @@ class BatchWriter:
     produce, in order."""
 
     def __init__(self, topics: Topics, partitions: Mapping[int, PartitionState],
-                 partition_count: int, ensure_topic: Callable[[str], None], *,
+                 partition_count: int, ensure_topic: Callable[[str], None],
+                 limits: SizeLimits | None = None, *, careful: bool = False,
                  ended_retention_ms: int = ENDED_RETENTION_MS,
                  ended_prune_per_batch: int = ENDED_PRUNE_PER_BATCH) -> None:
         self.topics = topics
         self.ended_retention_ms = ended_retention_ms
         self.ended_prune_per_batch = ended_prune_per_batch
+        self.limits = limits if limits is not None else SizeLimits()
+        # check each command's snapshots as it is processed (a redone batch whose end had a
+        # snapshot over the limit): slower, so only then
+        self.careful = careful
+        # careful: instance id (or message side partition) -> the last command that touched it
+        self._last_toucher: dict[str | int, tuple[str, int, int]] = {}
         self.partitions = partitions
         self.partition_count = partition_count
         self.ensure_topic = ensure_topic
@@ -147,7 +245,7 @@ class BatchWriter:
         self.offsets: dict[tuple[str, int], int] = {}
         # partition -> instance id -> commands offset of the last command that touched it
         self._touched: dict[int, dict[str, int]] = {}
-        self._message_side: set[int] = set()
+        self._message_side: dict[int, SideChanges] = {}
 
     def dead_letter(self, inbound: Inbound, error: Exception) -> None:
         """Send a record unchanged to the DLQ with the reason in its headers."""
@@ -155,8 +253,9 @@ class BatchWriter:
         headers = dead_letter_headers(error, topic, partition, offset)
         received = inbound.message.headers() or []
         kept: Headers = list(received.items() if isinstance(received, dict) else received)
-        self.out.append(Outgoing(self.topics.dlq, inbound.message.key(),
-                                 inbound.message.value(), headers=kept + list(headers)))
+        key, value, sent = fit_dead_letter(inbound.message.key(), inbound.message.value(),
+                                           kept + list(headers), self.limits.record_bytes)
+        self.out.append(Outgoing(self.topics.dlq, key, value, headers=sent))
         self.stats.dead_letters[headers[0][1].decode()] += 1
         self.consumed(inbound)
 
@@ -174,15 +273,24 @@ class BatchWriter:
         cmd = inbound.record
         topic, partition, offset = inbound.position
         if is_broadcast(cmd) and BROADCAST_PARTITION not in cmd.value:
+            first = len(self.out)
             self._broadcast(cmd, start_instances=bool(cmd.value.get("startInstances", True)))
+            self._check_written(first, inbound.position)
             self.consumed(inbound)
             return
         part = self.partitions[partition]
         # the topic without the prefix (which may hold dots): `commands-3-17`
         where = f"{topic.removeprefix(self.topics.prefix)}-{partition}-{offset}"
+        size = len(inbound.message.value() or b"")
+        if size > self.limits.command_bytes:
+            self.refuse(inbound, f"Expected a command record of at most "
+                                 f"{self.limits.command_bytes} bytes, but it is {size}")
+            return
+        first = len(self.out)
         result = part.engine.process(cmd, delivery=where.replace(".", "_"))
         self.stats.commands[cmd.intent] += 1
         touched = self._touched.setdefault(partition, {})
+        side: SideChanges | None = None  # made for the few commands on the message side
         for ev in result.events:
             key = ev.instance_id or message_key(cmd)
             self.out.append(Outgoing(self.topics.events, key.encode(), encode(ev)))
@@ -194,7 +302,8 @@ class BatchWriter:
                     topic == self.topics.commands or ev.instance_id not in touched):
                 touched[ev.instance_id] = offset if topic == self.topics.commands else -1
             if ev.intent in MESSAGE_SIDE_EVENTS:
-                self._message_side.add(partition)
+                side = side or SideChanges()
+                side.note(ev)
             if ev.intent == Event.JOB_CREATED.value:
                 job_topic = self.topics.jobs(str(ev.value["type"]))
                 self.ensure_topic(job_topic)
@@ -202,7 +311,121 @@ class BatchWriter:
                                          encode_job(JobRecord.from_event(ev))))
         part.timers.observe(result.events)
         self.commands(result.commands)
+        self._check_written(first, inbound.position)
+        if side is not None:
+            self._message_side.setdefault(partition, SideChanges()).update(side)
+        if self.careful:
+            self._check_snapshots(part, result.events, side or SideChanges(),
+                                  inbound.position)
         self.consumed(inbound)
+
+    def refuse(self, inbound: Inbound, reason: str) -> None:
+        """Reject a command without processing it (`RejectionType.EXCEEDED_SIZE`); a record
+        that is no command, or whose rejection is itself too large, is dead-lettered."""
+        cmd = inbound.record
+        if cmd is None:
+            self.dead_letter(inbound, TooLarge(reason))
+            return
+        part = self.partitions[inbound.position[1]]
+        topic, partition, offset = inbound.position
+        where = f"{topic.removeprefix(self.topics.prefix)}-{partition}-{offset}"
+        result = part.engine.refuse(cmd, reason, RejectionType.EXCEEDED_SIZE,
+                                    delivery=where.replace(".", "_"))
+        outgoing = [Outgoing(self.topics.events, (ev.instance_id or message_key(cmd)).encode(),
+                             encode(ev)) for ev in result.events]
+        if any(self._too_large(o) for o in outgoing):
+            self.dead_letter(inbound, TooLarge(reason))
+            return
+        self.out.extend(outgoing)
+        self.stats.commands[cmd.intent] += 1
+        self.stats.rejections[cmd.intent] += len(outgoing)
+        self.stats.events += len(outgoing)
+        self.consumed(inbound)
+
+    def _too_large(self, out: Outgoing) -> bool:
+        return record_size(out.key, out.value, out.headers) > self.limits.record_bytes
+
+    def _check_written(self, first: int, position: tuple[str, int, int]) -> None:
+        """Raise OutputTooLarge when a record the command wrote (from `first` on) is over
+        the limit."""
+        commands = (self.topics.commands, self.topics.messages)
+        command_limit = min(self.limits.command_bytes, self.limits.record_bytes)
+        # every command's records pass here: the common case, an event well under the
+        # smaller limit, costs two len() calls and no function call
+        small = command_limit
+        for out in self.out[first:]:
+            if out.headers is None and len(out.value or b"") + len(out.key or b"") <= small:
+                continue
+            if out.topic in commands:
+                # a follow-up command over the command limit would be refused when read, and
+                # the instance waiting on it (a call activity, a message) would wait forever:
+                # the command that writes it is refused instead
+                size = record_size(out.key, out.value, out.headers)
+                if size > command_limit:
+                    raise OutputTooLarge(position, (
+                        f"Expected the commands this command makes to be at most "
+                        f"{command_limit} bytes, but it would make one of {size}: the "
+                        f"variables it passes on are too large"))
+            elif self._too_large(out):
+                size = record_size(out.key, out.value, out.headers)
+                raise OutputTooLarge(position, (
+                    f"Expected what the command writes to fit in records of at most "
+                    f"{self.limits.record_bytes} bytes, but it would write one of {size}"))
+
+    def _check_snapshots(self, part: PartitionState, events: list[Record], side: SideChanges,
+                         position: tuple[str, int, int]) -> None:
+        """Raise OutputTooLarge when a snapshot the command changed is over the limit (less
+        a margin for the final snapshot's stamps)."""
+        limit = self.limits.record_bytes - _SNAPSHOT_MARGIN
+        offset = position[2]
+        checked: set[str] = set()
+        for ev in events:
+            if ev.kind == RecordKind.REJECTION:
+                continue
+            inst = part.state.instances.get(ev.instance_id)
+            if inst is None or ev.instance_id in checked:
+                continue
+            checked.add(ev.instance_id)
+            self._last_toucher[ev.instance_id] = position
+            size = len(ev.instance_id.encode()) + len(
+                instance_snapshot(inst, ev.timestamp, offset))
+            if size > limit:
+                raise OutputTooLarge(position, _state_too_large(size, self.limits.record_bytes))
+        for out in self._side_records(part, side, events[0].timestamp if events else 0):
+            self._last_toucher[part.partition] = position
+            size = record_size(out.key, out.value)
+            if size > limit:
+                raise OutputTooLarge(position, (
+                    f"Expected a buffered message or subscription to fit in a record of at "
+                    f"most {self.limits.record_bytes} bytes, but it would take {size}"))
+
+    def _side_records(self, part: PartitionState, changes: SideChanges,
+                      timestamp: int) -> list[Outgoing]:
+        """The `state` records of changed message-side items: a snapshot of each one there,
+        a tombstone for each one gone."""
+        p, state, topic = part.partition, part.state, self.topics.state
+        out: list[Outgoing] = []
+        for mid in sorted(changes.messages):
+            msg = state.messages.get(mid)
+            out.append(Outgoing(topic, buffered_message_key(p, mid).encode(), None if msg is None
+                                else buffered_message_snapshot(p, msg, timestamp), partition=p))
+        for sub, (name, correlation) in sorted(changes.subs.items()):
+            found = state.message_subs.get((name, correlation), {}).get(sub)
+            out.append(Outgoing(topic, subscription_key(p, sub).encode(), None if found is None
+                                else subscription_snapshot(p, name, correlation, found,
+                                                           timestamp), partition=p))
+        return out
+
+    def _snapshot(self, out: Outgoing, toucher: str | int) -> None:
+        """Add a snapshot; over the limit: SnapshotTooLarge, or, when careful, OutputTooLarge
+        naming the last command that touched it."""
+        if self._too_large(out):
+            size = record_size(out.key, out.value, out.headers)
+            position = self._last_toucher.get(toucher) if self.careful else None
+            if position is None:
+                raise SnapshotTooLarge(_state_too_large(size, self.limits.record_bytes))
+            raise OutputTooLarge(position, _state_too_large(size, self.limits.record_bytes))
+        self.out.append(out)
 
     def commands(self, commands: list[Record]) -> None:
         """Route follow-up (or engine-made) commands to their topics."""
@@ -234,8 +457,8 @@ class BatchWriter:
             for instance_id, offset in touched.items():
                 inst = part.state.instances[instance_id]
                 key = instance_id.encode()
-                self.out.append(Outgoing(self.topics.state, key,
-                                         instance_snapshot(inst, timestamp, offset)))
+                self._snapshot(Outgoing(self.topics.state, key,
+                                        instance_snapshot(inst, timestamp, offset)), instance_id)
                 if inst.status in _ENDED:
                     self.out.append(Outgoing(self.topics.state, key, None))
                     self.out.append(Outgoing(
@@ -246,11 +469,19 @@ class BatchWriter:
                     part.state.ended[instance_id] = timestamp
                     unindex_signals(part.state, instance_id)
                     part.timers.forget(instance_id)
-        for partition in sorted(self._message_side):
-            self.out.append(Outgoing(
-                self.topics.state, f"__messages__/{partition}".encode(),
-                message_side_snapshot(partition, self.partitions[partition].state, timestamp),
-                partition=partition))
+        for partition, changes in sorted(self._message_side.items()):
+            part = self.partitions[partition]
+            if part.legacy_message_side:
+                # restored from the one-record layout: every item once, that record gone
+                changes.update(SideChanges(set(part.state.messages), {
+                    sub: (name, correlation)
+                    for (name, correlation), subs in part.state.message_subs.items()
+                    for sub in subs}))
+                part.legacy_message_side = False
+                self.out.append(Outgoing(self.topics.state, message_side_key(partition).encode(),
+                                         None, partition=partition))
+            for out in self._side_records(part, changes, timestamp):
+                self._snapshot(out, partition)
         for partition, part in self.partitions.items():
             self._prune_ended(partition, part, timestamp - self.ended_retention_ms)
 
@@ -265,3 +496,8 @@ class BatchWriter:
             del ended[oldest[0]]
             self.out.append(Outgoing(self.topics.state, ended_key(oldest[0]).encode(), None,
                                      partition=partition))
+
+
+def _state_too_large(size: int, limit: int) -> str:
+    return (f"Expected the instance's state to fit in a record of at most {limit} bytes, but "
+            f"with this command it would take {size}: its variables are too large together")

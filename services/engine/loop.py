@@ -7,6 +7,12 @@ consumed offsets (KIP-447: with the consumer's group metadata, which fences a re
 lost its partitions). Any error aborts the transaction; the loop then rebuilds its partitions
 from `state` and seeks back to the committed offsets, so a batch counts exactly once.
 
+A command that would write a record over the size limit (`batch.OutputTooLarge`) aborts the
+batch the same way; read again, it is refused with an EXCEEDED_SIZE rejection and changes
+nothing, so its instance stays at its last good state. When a snapshot at the batch's end is
+over the limit (`batch.SnapshotTooLarge`), the batch is redone checking each command's
+snapshots, which names the command. Either costs one or two recoveries, never a jam.
+
 It is confluent-kafka's `examples/eos_transactions.py`, plus an abort on every error, an error
 check on every polled record and the recovery above.
 """
@@ -34,7 +40,17 @@ from laneway.records import Record
 from laneway.service.progress import Progress, position
 from laneway.topics import Topics
 from services.engine.admin import Cluster
-from services.engine.batch import BatchWriter, Inbound, Outgoing, decode_all, unknown_processes
+from services.engine.batch import (
+    COMMAND_ROOM,
+    BatchWriter,
+    Inbound,
+    Outgoing,
+    OutputTooLarge,
+    SizeLimits,
+    SnapshotTooLarge,
+    decode_all,
+    unknown_processes,
+)
 from services.engine.definitions import DefinitionFeed
 from services.engine.metrics import EngineMetrics
 from services.engine.partitions import PartitionState, build_partition
@@ -77,6 +93,14 @@ class EngineLoop:
         self._needs_recovery = False
         # records that broke processing once, with the error: dead-lettered when seen again
         self._poison: dict[tuple[str, int, int], Exception] = {}
+        # commands whose results were over the size limit, with why: refused when seen again
+        self._oversize: dict[tuple[str, int, int], str] = {}
+        # the next batch checks each command's snapshots (the last one's end had one over the
+        # limit); off again once a batch commits
+        self._careful = False
+        self.limits = SizeLimits(
+            record_bytes=settings.common.max_record_bytes,
+            command_bytes=settings.common.max_variables_bytes + COMMAND_ROOM)
         self._cluster: Cluster | None = None
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
@@ -105,6 +129,11 @@ class EngineLoop:
                     f"partition count, but they have {counts[t.commands]}, "
                     f"{counts[t.messages]} and {counts[t.state]}")
             self.partition_count = counts[t.commands]
+            self.limits = SizeLimits(
+                record_bytes=self._cluster.record_limit(
+                    [t.events, t.state, t.commands, t.messages, t.dlq],
+                    self.limits.record_bytes, s.common.startup_timeout_s),
+                command_bytes=self.limits.command_bytes)
             client_id = f"laneway-engine-{s.replica}"
             self._definitions = DefinitionFeed(bootstrap, t.definitions, counts[t.definitions],
                                                self.repository, client_id=client_id)
@@ -217,7 +246,7 @@ class EngineLoop:
                     for p, part in self.partitions.items()}
         triggers = {p: t for p, t in triggers.items() if t}
         if good or triggers or self._ended_expired(now):
-            self._transact(decode_all(good), triggers, now)
+            self._transact(decode_all(good, self.limits.record_bytes), triggers, now)
 
     def _ended_expired(self, now: int) -> bool:
         """Whether a partition keeps an ended id past the retention: a batch then forgets it
@@ -247,6 +276,7 @@ class EngineLoop:
             _log.warning("definitions of %s not caught up in time", sorted(missing))
         writer = BatchWriter(
             self.topics, self.partitions, self.partition_count, self._ensure_job_topic,
+            self.limits, careful=self._careful,
             ended_retention_ms=int(self.settings.ended_ids_retention_s * 1000))
         producer.begin_transaction()
         current: tuple[str, int, int] | None = None
@@ -257,9 +287,13 @@ class EngineLoop:
                 if poison is not None:
                     writer.dead_letter(inbound, poison)
                     continue
+                oversize = self._oversize.pop(current, None)
+                if oversize is not None:
+                    writer.refuse(inbound, oversize)
+                    continue
                 try:
                     writer.handle(inbound)
-                except KafkaException:
+                except (KafkaException, OutputTooLarge):
                     raise
                 except Exception as exc:
                     raise ProcessingFailed(str(exc)) from exc
@@ -278,6 +312,7 @@ class EngineLoop:
             self._abort(exc, current)
             return
         self.progress.advanced()
+        self._careful = False
         for p, cmds in triggers.items():
             if p in self.partitions:
                 self.partitions[p].timers.sent(cmds)
@@ -288,10 +323,15 @@ class EngineLoop:
         assert producer is not None
         self.metrics.aborts.inc()
         _log.error("batch failed, aborting: %s: %s", type(exc).__name__, exc,
-                   exc_info=not isinstance(exc, KafkaException))
+                   exc_info=not isinstance(exc, KafkaException | OutputTooLarge
+                                           | SnapshotTooLarge))
         if isinstance(exc, ProcessingFailed) and current is not None:
             cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
             self._poison[current] = cause
+        elif isinstance(exc, OutputTooLarge):
+            self._oversize[exc.position] = exc.reason
+        elif isinstance(exc, SnapshotTooLarge):
+            self._careful = True
         try:
             producer.abort_transaction()
         except KafkaException as abort_error:

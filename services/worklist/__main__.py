@@ -77,7 +77,9 @@ def run(settings: WorklistSettings, service: Running) -> int:
         # one producer for the SLA loop and the task routes (confluent's Producer is
         # thread-safe)
         publisher = Publisher(common.kafka_bootstrap_servers, Topics(common.topic_prefix),
-                              settings.publish_timeout_s, client_id="laneway-worklist")
+                              settings.publish_timeout_s, client_id="laneway-worklist",
+                              max_record_bytes=common.max_record_bytes,
+                              max_variables_bytes=common.max_variables_bytes)
         closing.callback(publisher.close)
         pool = open_pool(settings)
         closing.callback(pool.close)

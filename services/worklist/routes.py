@@ -37,7 +37,8 @@ router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 _POLL_S = 0.05
 _STATUS_OF_REJECTION: dict[str, int] = {RejectionType.FORBIDDEN: status.HTTP_403_FORBIDDEN,
-                        RejectionType.NOT_FOUND: status.HTTP_404_NOT_FOUND}
+                        RejectionType.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+                        RejectionType.EXCEEDED_SIZE: status.HTTP_413_CONTENT_TOO_LARGE}
 _SEE_ALL = ("operator",)  # and admin (Principal.has_role)
 
 
@@ -202,12 +203,16 @@ def unclaim_task(task_id: str, deps: Deps, principal: Authenticated) -> Any:
                         409: {"model": Rejected,
                               "description": "The engine refused, or the task's form is not "
                                              "in the registry."},
+                        413: {"model": Rejected,
+                              "description": "The variables are over the size limit, or the "
+                                             "instance's state would be (docs/limits.md)."},
                         422: {"model": FormErrors,
                               "description": "The variables do not satisfy the form."}})
 def complete_task(task_id: str, deps: Deps, principal: Authenticated,
                   body: CompleteTask | None = None) -> Any:
     """COMPLETE_USER_TASK with `variables`, checked against the task's form first."""
     variables = (body or CompleteTask()).variables
+    deps.publisher.check_variables(variables)  # 413 before any lookup or form check
     task = _task_or_404(deps.pool, task_id)
     form = task.get("form")
     if form:

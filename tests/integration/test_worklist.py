@@ -529,6 +529,29 @@ def test_complete_checks_the_form_before_sending(world: World, projection: Runni
         "Expected no command for a refused form, but the engine was sent one")
 
 
+def test_a_completion_the_engine_refuses_as_too_large_is_413(world: World, projection: Running,
+                                                             api: TestClient) -> None:
+    iid = str(uuid.uuid4())
+    tid = f"{iid}:7"
+    world.produce(_created(iid))
+    _wait_task(world, tid, lambda r: True, "created")
+
+    def too_large(cmd: Record) -> list[Record]:
+        return [_event(cmd.intent, cmd.instance_id, {
+            "reason": "Expected the instance's state to fit in a record of at most 1000000 "
+                      "bytes, but with this command it would take 1000100",
+            "rejectionType": "EXCEEDED_SIZE", "command": {"taskKey": 7}},
+            record_id=f"{cmd.record_id}.r0", principal=cmd.principal, kind=RecordKind.REJECTION)]
+    engine = FakeEngine(world, too_large)
+    try:
+        refused = api.post(f"/api/tasks/{tid}/complete", headers=as_(CARLA),
+                           json={"variables": {"notes": "n" * 1000}})
+    finally:
+        engine.close()
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["rejectionType"] == "EXCEEDED_SIZE"
+
+
 # -- the SLA loop ----------------------------------------------------------------------------
 
 

@@ -191,6 +191,13 @@ def test_a_result_that_is_not_json_like_fails_the_job() -> None:
     assert "JSON-like" in commands[0].value["errorMessage"]
 
 
+def test_a_result_over_the_variables_limit_fails_the_job_for_an_incident() -> None:
+    _, commands = _execute(Scripted({"page": "x" * 300_000}), _record())
+    assert _summary(commands) == [("FAIL_JOB", 0)]
+    assert "262144 bytes" in commands[0].value["errorMessage"]
+    assert "variables" not in commands[0].value
+
+
 def test_a_redelivered_job_is_answered_from_the_store_without_running_again() -> None:
     store = MemoryStore()
     connector = Scripted({"n": 1})

@@ -219,6 +219,7 @@ def submit_start_form(process_id: str, principal: MaybeAuthenticated, request: R
     if not isinstance(submission, dict):
         return _refused([{"field": "", "message": "Expected a JSON object, but got "
                                                   f"{_JSON_TYPES.get(type(submission), 'null')}"}])
+    deps.publisher.check_variables(submission)  # 413 before the form check
     try:
         errors = validate(schema, submission)
     except FormSchemaError as exc:

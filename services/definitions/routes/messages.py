@@ -21,10 +21,13 @@ router = APIRouter(prefix="/api/messages", tags=["messages"], dependencies=TOKEN
     summary="Publish a message",
     description="Produces a PUBLISH_MESSAGE command to `messages`, keyed by the correlation "
                 "key, so it meets the subscriptions waiting for it on one partition. The "
-                "engine correlates it asynchronously.",
+                "engine correlates it asynchronously; it waits for a subscription for its "
+                "time to live (default one hour).",
     responses={403: {"model": Detail, "description": "Neither the role operator nor a "
                                                     "persona the message names as publisher."},
-               422: {"description": "A malformed body, or variables Avro cannot carry."},
+               413: {"model": Detail, "description": "Variables over the size limit."},
+               422: {"description": "A malformed body, variables Avro cannot carry, or a "
+                                    "time to live over the longest allowed."},
                503: {"model": Detail, "description": "Kafka did not acknowledge in time."}},
 )
 def publish_message(body: PublishMessage, deps: Deps,
@@ -38,6 +41,11 @@ def publish_message(body: PublishMessage, deps: Deps,
             f"Expected the role operator, or a persona that an authorized diagram names in "
             f"laneway:publishers of the message {_quoted(body.name)}, but '{principal.id}' holds "
             f"{_held(principal.roles, principal.personas)}")
+    ttl_s = deps.message_ttl.default_s if body.ttl_seconds is None else body.ttl_seconds
+    if ttl_s > deps.message_ttl.max_s:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"Expected ttlSeconds of at most {deps.message_ttl.max_s:g}, but got "
+                            f"{ttl_s:g}")
     message_id = body.message_id or str(uuid.uuid4())
     record_id = str(uuid.uuid4())
     deps.publisher.send_command(command(
@@ -46,7 +54,7 @@ def publish_message(body: PublishMessage, deps: Deps,
         record_id,
         {"name": body.name, "correlationKey": body.correlation_key,
          "variables": body.variables, "messageId": message_id,
-         "ttl": round(body.ttl_seconds * 1000)},
+         "ttl": round(ttl_s * 1000)},
         record_id=record_id, timestamp=deps.clock_ms(), principal=principal))
     deps.metrics.messages.inc()
     return PublishedMessage(message_id=message_id)
