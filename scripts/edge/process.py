@@ -7,10 +7,12 @@ and log under the stack's directories), as scripts/stack runs PostgreSQL and Red
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import shutil
 import signal
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -82,9 +84,20 @@ class Edge:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def temp_dir(self) -> Path:
+        """Where the workers buffer large request and response bodies. As root the workers
+        run as www-data, which cannot enter a home under a private folder (/root, pytest's
+        temporary folders are 0700): a body over nginx's memory buffer (16 KiB) was then a
+        500. So as root the folder sits in the system's temporary folder, one per home."""
+        if not is_root():
+            return self.home / "tmp"
+        digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"laneway-edge-{digest}"
+
     def config(self) -> str:
         """The nginx.conf this edge runs with."""
-        temp = self.home / "tmp"
+        temp = self.temp_dir
         return render(self._routes,
                       {s: f"127.0.0.1:{p}" for s, p in self.upstream_ports.items()},
                       Runtime(listen=f"127.0.0.1:{self.port}", pid_file=str(self.pid_file),
@@ -138,8 +151,8 @@ class Edge:
         return pid
 
     def _write(self, text: str) -> None:
-        temp = self.home / "tmp"
-        for folder in (temp, self.pid_file.parent, self.log_file.parent):
+        temp = self.temp_dir
+        for folder in (self.home, temp, self.pid_file.parent, self.log_file.parent):
             folder.mkdir(parents=True, exist_ok=True)
         # the workers (www-data under root) buffer large request bodies here
         temp.chmod(0o1777)

@@ -15,11 +15,15 @@ from laneway.limits import DEFAULT_MAX_VARIABLES_BYTES
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name
 from services.definitions.republish import republish_missing
+from tests.auth import auth_header
 from tests.integration.api_harness import Api, running_api
 from tests.integration.test_api import diagram, new_pid, produce, read_topic, with_key
 from tests.lifecycle import AUTHOR, authorize
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+# publishing a message needs the role operator (or a persona the message names)
+OPERATOR = auth_header("olga", roles=["operator"])
 
 KIB_600 = {"blob": "x" * (600 * 1024)}
 
@@ -42,11 +46,12 @@ def _too_large(response: Any) -> str:
 def test_two_600_kib_messages_are_refused_with_413_and_never_reach_the_engine(api: Api) -> None:
     key = unique_name("big")
     for _ in range(2):
-        detail = _too_large(api.client.post("/api/messages", json={
+        detail = _too_large(api.client.post("/api/messages", headers=OPERATOR, json={
             "name": "docs", "correlationKey": key, "variables": KIB_600}))
         assert f"at most {DEFAULT_MAX_VARIABLES_BYTES} bytes" in detail
 
-    small = api.client.post("/api/messages", json={"name": "docs", "correlationKey": key})
+    small = api.client.post("/api/messages", headers=OPERATOR,
+                                json={"name": "docs", "correlationKey": key})
     assert small.status_code == 202, small.text
     records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.messages, with_key(key))
     assert len([r for r in records if r[0] == key]) == 1
@@ -69,7 +74,7 @@ def test_a_body_over_a_record_is_413_not_a_503_to_retry(api: Api) -> None:
     # 1.2 MB: under the edge's body limit, over what one Kafka record carries
     body = {"name": "docs", "correlationKey": "k", "variables": {"blob": "x" * 1_200_000}}
 
-    _too_large(api.client.post("/api/messages", json=body))
+    _too_large(api.client.post("/api/messages", headers=OPERATOR, json=body))
 
 
 def test_a_bpmn_file_over_a_record_is_413_at_deploy(api: Api) -> None:
@@ -90,7 +95,8 @@ def test_a_task_completion_over_the_variables_limit_is_413(api: Api) -> None:
 def test_a_message_without_a_time_to_live_gets_the_default_hour(api: Api) -> None:
     key = unique_name("ttl")
 
-    response = api.client.post("/api/messages", json={"name": "docs", "correlationKey": key})
+    response = api.client.post("/api/messages", headers=OPERATOR,
+                                json={"name": "docs", "correlationKey": key})
 
     assert response.status_code == 202, response.text
     records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.messages, with_key(key))
@@ -101,7 +107,7 @@ def test_a_message_without_a_time_to_live_gets_the_default_hour(api: Api) -> Non
 
 @pytest.mark.parametrize("ttl", [1e308, 7 * 24 * 3600 + 1])
 def test_a_time_to_live_past_the_longest_is_422(api: Api, ttl: float) -> None:
-    response = api.client.post("/api/messages", json={
+    response = api.client.post("/api/messages", headers=OPERATOR, json={
         "name": "docs", "correlationKey": "k", "ttlSeconds": ttl})
 
     assert response.status_code == 422, response.text
