@@ -87,6 +87,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="no SIGKILLs and no infrastructure restarts: a baseline")
     parser.add_argument("--drain", type=float, default=900.0,
                         help="seconds the instances get to finish after the last start")
+    parser.add_argument("--stall", type=float, default=180.0,
+                        help="end the drain when nothing completed for this long")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="state, logs and figures (default var/chaos/<time>)")
     parser.add_argument("--keep", action="store_true",
@@ -157,11 +159,17 @@ def run(args: argparse.Namespace, lw: Laneway, stack: PrivateStack, server: Reco
         print(f"[chaos] chaos over after {starts_s:.0f}s; draining (at most {args.drain:.0f}s)",
               flush=True)
         drain_began = time.monotonic()
+        last, moved = -2, time.monotonic()
         while time.monotonic() - drain_began < args.drain:
             monkey.heal()
             done, total = progress(driver, monkey, api, pid, began)
             if driver.starts_done.is_set() and total >= len(driver.figures.acknowledged) \
                     and done == total:
+                break
+            if done != last:
+                last, moved = done, time.monotonic()
+            elif time.monotonic() - moved >= args.stall:
+                print(f"[chaos] nothing completed for {args.stall:.0f}s: stuck", flush=True)
                 break
             time.sleep(5)
         drain_s = time.monotonic() - drain_began

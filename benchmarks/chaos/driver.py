@@ -100,6 +100,8 @@ class Driver:
     _threads: list[threading.Thread] = field(default_factory=list)
     _tasks: queue.Queue[dict[str, Any]] = field(default_factory=lambda: queue.Queue(1000))
     _in_flight: dict[str, float] = field(default_factory=dict)
+    _sent: set[str] = field(default_factory=set)
+    """Tasks whose completion was sent and may have got through without its answer."""
     errors: list[BaseException] = field(default_factory=list)
 
     def client(self, headers: Mapping[str, str]) -> httpx.Client:
@@ -194,18 +196,23 @@ class Driver:
                 self._publish(messages, task["instanceId"])
 
     def _complete(self, api: httpx.Client, task: dict[str, Any]) -> None:
-        iid = task["instanceId"]
+        iid, tid = task["instanceId"], task["taskId"]
+        # sent before: a 504, or the lister queued it again while its completion was on its way
+        sent_before = tid in self._sent
+        self._sent.add(tid)
         # the message correlates by `ref`, set here: unique per instance, duplicates included
-        response, _ = call(api, "POST", f"/api/tasks/{task['taskId']}/complete", self.stop,
-                        self.figures, "complete", json={"variables": {"ref": iid}})
+        response, tries = call(api, "POST", f"/api/tasks/{tid}/complete", self.stop,
+                               self.figures, "complete", json={"variables": {"ref": iid}})
         if response.status_code == 200:
             self.figures.add("tasks_completed")
             with self.figures.lock:
                 self.figures.completed_tasks.add(iid)
-        elif response.status_code == 409:
-            self.figures.add("tasks_already_completed")  # an earlier attempt got through
+        elif response.status_code in (404, 409) and (sent_before or tries > 1):
+            # an earlier attempt got through and its answer was lost: the engine refuses the
+            # repeat (NOT_FOUND, "to be open, but it is not", for a completed task)
+            self.figures.add("tasks_already_completed")
         else:
-            self.figures.refused(f"complete {task['taskId']}: {response.status_code} "
+            self.figures.refused(f"complete {tid}: {response.status_code} "
                                  f"{response.text[:200]}")
 
     def _publish(self, api: httpx.Client, iid: str) -> None:
