@@ -188,9 +188,12 @@ def run(args: argparse.Namespace, lw: Laneway, stack: PrivateStack, server: Reco
         "starts retried (answer lost: may start twice)": counts["starts_ambiguous"],
         "user tasks completed (200)": counts["tasks_completed"],
         "task completions refused as already done (409)": counts["tasks_already_completed"],
-        "messages published (202)": counts["messages_published"],
+        "messages published (202; instances)": f"{counts['messages_published']} "
+                                                f"({len(driver.figures.published)})",
         "client retries (5xx or no connection)": sum(n for k, n in counts.items()
                                                      if "_retried_" in k),
+        "client retries by cause": dict(sorted((k, n) for k, n in counts.items()
+                                               if "_retried_" in k)),
         "refused requests (4xx, not retried)": counts["refused"],
         "SIGKILLs": f"{sum(monkey.kills.values())} ({dict(sorted(monkey.kills.items()))})",
         "service restarts that failed": monkey.restart_failures,

@@ -110,6 +110,8 @@ def check(lw: Laneway, api: httpx.Client, process_id: str, acknowledged: dict[st
         "starts acknowledged (201)": len(acknowledged),
         "instances started (events)": len(started),
         "instances completed (events)": len(completed),
+        "started twice (a retried start whose first answer was lost)":
+            len(started - set(acknowledged.values())),
         "records on events": len(records),
         "rejections on events": sum(1 for r in records if r.kind.value == "REJECTION"),
     })
