@@ -99,34 +99,10 @@ def audit_rows(lw: Laneway) -> Counter[str]:
 
 def check(lw: Laneway, api: httpx.Client, process_id: str, acknowledged: dict[str, str],
           server: RecordingServer, catch_up_s: float = 120.0) -> Outcome:
+    """Every invariant, from the running Laneway and the far side's requests."""
     out = Outcome()
     records = read_all(lw)
-    started = {r.instance_id for r in records if r.intent == "ELEMENT_ACTIVATED"
-               and r.element_type == "process" and r.element_id == process_id}
-    completed = Counter(r.instance_id for r in records if r.intent == "ELEMENT_COMPLETED"
-                        and r.element_type == "process" and r.element_id == process_id)
-    # the rows a chain should have: one per distinct record id (a repeated id is its own failure)
-    per_instance: dict[str, int] = Counter(
-        iid for iid, _ in {(r.instance_id, r.record_id) for r in records})
-    out.figures.update({
-        "starts acknowledged (201)": len(acknowledged),
-        "instances started (events)": len(started),
-        "instances completed (events)": len(completed),
-        "started twice (a retried start whose first answer was lost)":
-            len(started - set(acknowledged.values())),
-        "records on events": len(records),
-        "rejections on events": sum(1 for r in records if r.kind.value == "REJECTION"),
-    })
-    out.fail("acknowledged start never started", set(acknowledged.values()) - started)
-    out.fail("started but not completed", started - set(completed))
-    out.fail("completed more than once", {i for i, n in completed.items() if n > 1})
-    for intent, what in ONCE_EACH.items():
-        n = Counter(r.instance_id for r in records
-                    if r.intent == intent and r.instance_id in started)
-        out.fail(f"{what} not exactly once", {i for i in completed if n[i] != 1})
-    caught = Counter(r.instance_id for r in records if r.intent == "ELEMENT_COMPLETED"
-                     and r.element_id == "go" and r.instance_id in started)
-    out.fail("message caught not exactly once", {i for i in completed if caught[i] != 1})
+    started, completed = engine_checks(records, process_id, acknowledged, out)
 
     # the API's projection (the audit service's `instances` table)
     projected: set[str] = set()
@@ -134,32 +110,26 @@ def check(lw: Laneway, api: httpx.Client, process_id: str, acknowledged: dict[st
     def projection_caught_up() -> bool:
         nonlocal projected
         projected = projected_completed(api, process_id)
-        return projected >= set(completed)
+        return projected >= completed
     wait_for(projection_caught_up, catch_up_s)
     out.figures["instances COMPLETED (GET /api/instances)"] = len(projected)
-    out.fail("completed on events, not COMPLETED in the API", set(completed) - projected)
-    out.fail("COMPLETED in the API, not completed on events", projected - set(completed))
+    out.fail("completed on events, not COMPLETED in the API", completed - projected)
+    out.fail("COMPLETED in the API, not completed on events", projected - completed)
 
     # the audit log: one row per record, by record id
-    on_events = Counter(r.record_id for r in records)
     rows: Counter[str] = Counter()
 
     def audit_caught_up() -> bool:
         nonlocal rows
         rows = audit_rows(lw)
-        return set(rows) >= set(on_events)
+        return set(rows) >= {r.record_id for r in records}
     wait_for(audit_caught_up, catch_up_s)
-    out.figures["audit rows"] = sum(rows.values())
-    out.figures["record ids on events twice"] = sum(1 for n in on_events.values() if n > 1)
-    out.fail("record without an audit row", set(on_events) - set(rows))
-    out.fail("audit row without a record", set(rows) - set(on_events))
-    out.fail("audit row twice", {rid for rid, n in rows.items() if n > 1})
-    described = {r.record_id: f"{r.record_id} ({r.kind.value} {r.intent} of {r.instance_id})"
-            for r in records}
-    out.fail("record id twice on events (the audit keeps one row for both)",
-             {described[rid] for rid, n in on_events.items() if n > 1})
+    audit_checks(records, rows, out)
 
-    # every chain verifies, over all of the instance's records
+    # every chain verifies, over all of the instance's records (one row per distinct id: a
+    # repeated id is its own failure above)
+    per_instance = Counter(iid for iid, _ in {(r.instance_id, r.record_id) for r in records})
+
     def verify(iid: str) -> str | None:
         for _ in range(5):
             try:
@@ -176,9 +146,57 @@ def check(lw: Laneway, api: httpx.Client, process_id: str, acknowledged: dict[st
     out.figures["chains verified"] = len(started) - len(unverified)
     out.fail("chain does not verify (or lacks rows)", unverified)
 
-    # side effects at the far side, by Idempotency-Key (`<instance>:<jobKey>`)
     with server.lock:
         keys = [r.headers.get("idempotency-key", "") for r in server.requests]
+    side_effect_checks(keys, completed, out)
+    return out
+
+
+def engine_checks(records: list[Record], process_id: str, acknowledged: dict[str, str],
+                  out: Outcome) -> tuple[set[str], set[str]]:
+    """What `events` says of each instance; the instances started and those completed."""
+    started = {r.instance_id for r in records if r.intent == "ELEMENT_ACTIVATED"
+               and r.element_type == "process" and r.element_id == process_id}
+    completed = Counter(r.instance_id for r in records if r.intent == "ELEMENT_COMPLETED"
+                        and r.element_type == "process" and r.element_id == process_id)
+    out.figures.update({
+        "starts acknowledged (201)": len(acknowledged),
+        "instances started (events)": len(started),
+        "instances completed (events)": len(completed),
+        "started twice (a start retried after a lost answer)":
+            len(started - set(acknowledged.values())),
+        "records on events": len(records),
+        "rejections on events": sum(1 for r in records if r.kind.value == "REJECTION"),
+    })
+    out.fail("acknowledged start never started", set(acknowledged.values()) - started)
+    out.fail("started but not completed", started - set(completed))
+    out.fail("completed more than once", {i for i, n in completed.items() if n > 1})
+    for intent, step in ONCE_EACH.items():
+        n = Counter(r.instance_id for r in records
+                    if r.intent == intent and r.instance_id in started)
+        out.fail(f"{step} not exactly once", {i for i in completed if n[i] != 1})
+    caught = Counter(r.instance_id for r in records if r.intent == "ELEMENT_COMPLETED"
+                     and r.element_id == "go" and r.instance_id in started)
+    out.fail("message caught not exactly once", {i for i in completed if caught[i] != 1})
+    return started, set(completed)
+
+
+def audit_checks(records: list[Record], rows: Counter[str], out: Outcome) -> None:
+    """One audit row per record of `events`, by record id (`rows`: id -> rows with it)."""
+    on_events = Counter(r.record_id for r in records)
+    out.figures["audit rows"] = sum(rows.values())
+    out.figures["record ids on events twice"] = sum(1 for n in on_events.values() if n > 1)
+    out.fail("record without an audit row", set(on_events) - set(rows))
+    out.fail("audit row without a record", set(rows) - set(on_events))
+    out.fail("audit row twice", {rid for rid, n in rows.items() if n > 1})
+    described = {r.record_id: f"{r.record_id} ({r.kind.value} {r.intent} of {r.instance_id})"
+                 for r in records}
+    out.fail("record id twice on events (the audit keeps one row for both)",
+             {described[rid] for rid, n in on_events.items() if n > 1})
+
+
+def side_effect_checks(keys: list[str], completed: set[str], out: Outcome) -> None:
+    """The far side's requests by Idempotency-Key (`<instance>:<jobKey>`; "" for none)."""
     per_key = Counter(keys)
     keys_of: dict[str, set[str]] = defaultdict(set)
     for key in per_key:
@@ -191,8 +209,8 @@ def check(lw: Laneway, api: httpx.Client, process_id: str, acknowledged: dict[st
         "repeats with the same key (allowed)": sum(n - 1 for k, n in per_key.items()
                                                    if k and n > 1),
     })
-    out.fail("side effect without an idempotency key", ["(no key)"] if per_key[""] else [])
+    out.fail("side effect without an idempotency key",
+             [f"({per_key['']} requests)"] if per_key[""] else [])
     out.fail("side effect twice with different keys",
              {iid for iid, ks in keys_of.items() if len(ks) > 1})
-    out.fail("completed without its side effect", set(completed) - set(keys_of))
-    return out
+    out.fail("completed without its side effect", completed - set(keys_of))
