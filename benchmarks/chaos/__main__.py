@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -108,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"[chaos] {args.instances} instances at {args.rate:g}/s, seed {args.seed}, "
           f"in {workdir}", flush=True)
+    # a SIGTERM (a timeout, a CI runner) unwinds like Ctrl-C: the stack is stopped below
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
     stack = PrivateStack(workdir / "stack")
     lw: Laneway | None = None
     try:
