@@ -99,9 +99,7 @@ class Driver:
     starts_done: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _tasks: queue.Queue[dict[str, Any]] = field(default_factory=lambda: queue.Queue(1000))
-    _in_flight: dict[str, float] = field(default_factory=dict)
-    _sent: set[str] = field(default_factory=set)
-    """Tasks whose completion was sent and may have got through without its answer."""
+    _queued: set[str] = field(default_factory=set)
     errors: list[BaseException] = field(default_factory=list)
 
     def client(self, headers: Mapping[str, str]) -> httpx.Client:
@@ -172,14 +170,14 @@ class Driver:
                     self.figures.add("task_list_failed")
                     self.stop.wait(0.5)
                     continue
-                now = time.monotonic()
                 queued = 0
                 for task in response.json()["items"]:
-                    # a task shows as open until its completion is projected: after a 504 or
-                    # a lost answer it is sent again after 15 s (the engine refuses a repeat)
-                    if now - self._in_flight.get(task["taskId"], -1e9) < 15:
+                    # a task shows as open until its completion is projected; each is queued
+                    # once, and its worker retries until the engine answered (a lost answer
+                    # is sent again: the engine refuses the repeat)
+                    if task["taskId"] in self._queued:
                         continue
-                    self._in_flight[task["taskId"]] = now
+                    self._queued.add(task["taskId"])
                     self._tasks.put(task)
                     queued += 1
                 self.stop.wait(0.2 if queued else 0.5)
@@ -197,9 +195,6 @@ class Driver:
 
     def _complete(self, api: httpx.Client, task: dict[str, Any]) -> None:
         iid, tid = task["instanceId"], task["taskId"]
-        # sent before: a 504, or the lister queued it again while its completion was on its way
-        sent_before = tid in self._sent
-        self._sent.add(tid)
         # the message correlates by `ref`, set here: unique per instance, duplicates included
         response, tries = call(api, "POST", f"/api/tasks/{tid}/complete", self.stop,
                                self.figures, "complete", json={"variables": {"ref": iid}})
@@ -207,7 +202,7 @@ class Driver:
             self.figures.add("tasks_completed")
             with self.figures.lock:
                 self.figures.completed_tasks.add(iid)
-        elif response.status_code in (404, 409) and (sent_before or tries > 1):
+        elif response.status_code in (404, 409) and tries > 1:
             # an earlier attempt got through and its answer was lost: the engine refuses the
             # repeat (NOT_FOUND, "to be open, but it is not", for a completed task)
             self.figures.add("tasks_already_completed")
