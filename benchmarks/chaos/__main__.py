@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
                          database_url=stack.settings.database_url,
                          redis_url=stack.settings.redis_url, workdir=workdir / "laneway",
                          services=SERVICES, job_types=("http", "email"),
-                         env_overrides={"LANEWAY_CONNECTOR_TYPES": "http"})
+                         # the harness shortens the other groups' session timeouts (6 s);
+                         # the worklist's too, so a killed member leaves as fast
+                         env_overrides={"LANEWAY_CONNECTOR_TYPES": "http",
+                                        "LANEWAY_WORKLIST_SESSION_TIMEOUT_MS": "6000"})
             lw.start(timeout=180)
             outcome = run(args, lw, stack, server, workdir)
         report(outcome, workdir, lw)
