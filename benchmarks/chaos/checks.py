@@ -49,8 +49,10 @@ class Outcome:
         return not self.failures
 
 
-def read_all(lw: Laneway, quiet_s: float = 5.0, limit_s: float = 300.0) -> list[Record]:
-    """Every committed record of `events`, once nothing new arrived for `quiet_s`."""
+def read_all(lw: Laneway, quiet_s: float = 5.0, limit_s: float = 300.0
+             ) -> tuple[list[Record], list[tuple[int, int, int]]]:
+    """Every committed record of `events`, once nothing new arrived for `quiet_s`, and where
+    each was read: (partition, offset, Kafka timestamp ms)."""
     reader = TopicReader(lw.bootstrap, lw.topics.events)
     try:
         seen, since = -1, time.monotonic()
@@ -61,7 +63,7 @@ def read_all(lw: Laneway, quiet_s: float = 5.0, limit_s: float = 300.0) -> list[
                 seen, since = count, time.monotonic()
             elif time.monotonic() - since >= quiet_s:
                 break
-        return list(reader.items)
+        return list(reader.items), list(reader.meta)
     finally:
         reader.close()
 
@@ -101,7 +103,7 @@ def check(lw: Laneway, api: httpx.Client, process_id: str, acknowledged: dict[st
           server: RecordingServer, catch_up_s: float = 120.0) -> Outcome:
     """Every invariant, from the running Laneway and the far side's requests."""
     out = Outcome()
-    records = read_all(lw)
+    records, where = read_all(lw)
     started, completed = engine_checks(records, process_id, acknowledged, out)
 
     # the API's projection (the audit service's `instances` table)
@@ -124,7 +126,7 @@ def check(lw: Laneway, api: httpx.Client, process_id: str, acknowledged: dict[st
         rows = audit_rows(lw)
         return set(rows) >= {r.record_id for r in records}
     wait_for(audit_caught_up, catch_up_s)
-    audit_checks(records, rows, out)
+    audit_checks(records, rows, out, where)
 
     # every chain verifies, over all of the instance's records (one row per distinct id: a
     # repeated id is its own failure above)
@@ -181,8 +183,10 @@ def engine_checks(records: list[Record], process_id: str, acknowledged: dict[str
     return started, set(completed)
 
 
-def audit_checks(records: list[Record], rows: Counter[str], out: Outcome) -> None:
-    """One audit row per record of `events`, by record id (`rows`: id -> rows with it)."""
+def audit_checks(records: list[Record], rows: Counter[str], out: Outcome,
+                 where: list[tuple[int, int, int]] | None = None) -> None:
+    """One audit row per record of `events`, by record id (`rows`: id -> rows with it);
+    `where` each record was read (partition, offset, timestamp) names a repeated id's copies."""
     on_events = Counter(r.record_id for r in records)
     out.figures["audit rows"] = sum(rows.values())
     out.figures["record ids on events twice"] = sum(1 for n in on_events.values() if n > 1)
@@ -191,6 +195,13 @@ def audit_checks(records: list[Record], rows: Counter[str], out: Outcome) -> Non
     out.fail("audit row twice", {rid for rid, n in rows.items() if n > 1})
     described = {r.record_id: f"{r.record_id} ({r.kind.value} {r.intent} of {r.instance_id})"
                  for r in records}
+    if where is not None:
+        copies: dict[str, list[str]] = defaultdict(list)
+        for r, (partition, offset, ts) in zip(records, where, strict=True):
+            if on_events[r.record_id] > 1:
+                copies[r.record_id].append(f"p{partition}@{offset} t{ts}")
+        for rid, at in copies.items():
+            described[rid] += f" at {', '.join(at)}"
     out.fail("record id twice on events (the audit keeps one row for both)",
              {described[rid] for rid, n in on_events.items() if n > 1})
 

@@ -70,3 +70,13 @@ def test_a_side_effect_without_a_key_under_two_keys_or_missing_fails() -> None:
     assert out.failures == {"side effect without an idempotency key": ["(1 requests)"],
                             "side effect twice with different keys": ["a"],
                             "completed without its side effect": ["c"]}
+
+
+def test_a_repeated_record_id_names_where_each_copy_was_read() -> None:
+    records = _instance("a")
+    records.append(records[-1])
+    where = [(1, n, 1000 + n) for n in range(len(records))]
+    out = Outcome()
+    audit_checks(records, Counter(r.record_id for r in records[:-1]), out, where)
+    (twice,) = out.failures["record id twice on events (the audit keeps one row for both)"]
+    assert twice.endswith("at p1@5 t1005, p1@6 t1006")
