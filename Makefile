@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup lint fmt test up dev-key down status logs bench-core clean distclean
+.PHONY: help setup lint fmt test up dev-key down status logs bench-core chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -89,6 +89,10 @@ logs: setup ## The last lines of each service's log (SERVICE=engine for one; FOL
 
 bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core
+
+# Not part of `test`: it takes its own stack and most of an hour at the default N.
+chaos: setup ## The chaos run on a stack of its own (docs/chaos.md; CHAOS_INSTANCES, CHAOS_RATE, CHAOS_ARGS)
+	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)
 
 clean: ## Remove caches and build output (keeps .venv and the stack's data in var/)
 	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -96,6 +96,9 @@ def recording_server() -> Iterator[RecordingServer]:
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
+        # a connectors service answers 32 jobs at once per process: the default backlog of 5
+        # reset some of their connections (a ReadError for the job, not the code under test)
+        request_queue_size = 128
 
         def handle_error(self, request: object, client_address: object) -> None:
             """A client that gave up (a timeout test) is expected, not news."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
+import redis.exceptions
 
 from laneway.codec import EncodeError, JobRecord, encode_record
 from laneway.connectors import (
@@ -53,6 +54,10 @@ _NAMESPACE = uuid.UUID("6f1c1e52-8a43-4c1a-9d63-2b6f0c7e9a11")
 # The lease outlives an attempt by this much, so a slow answer does not hand the job over.
 LEASE_MARGIN_S = 30.0
 _STORE_RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+# What Redis being away looks like: redis-py's own ConnectionError and TimeoutError derive from
+# RedisError, not from the built-in ones (a server restart is "Connection closed by server").
+_STORE_DOWN = (OSError, ConnectionError, TimeoutError, redis.exceptions.ConnectionError,
+               redis.exceptions.TimeoutError)
 
 NOTIFIED = "NOTIFIED"
 """What `execute` returns for a notification job the connector ran."""
@@ -147,7 +152,7 @@ async def _patiently(what: str, call: Callable[[], Awaitable[Any]]) -> Any:
     for attempt in range(10**9):
         try:
             return await call()
-        except (OSError, ConnectionError, TimeoutError) as exc:  # redis' errors subclass these
+        except _STORE_DOWN as exc:
             delay = _STORE_RETRY_S[min(attempt, len(_STORE_RETRY_S) - 1)]
             _log.warning("%s failed (%s); again in %.1fs", what, exc, delay)
             await asyncio.sleep(delay)

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
+import redis.exceptions
 
 from laneway.codec import JobRecord, decode_record
 from laneway.connectors import BpmnError, Connector, ConnectorContext, Job, JobFailed, Secrets
@@ -295,3 +296,36 @@ def test_a_redelivered_notification_is_not_sent_again() -> None:
 
     assert (intent, commands) == ("REPLAYED", [])
     assert len(connector.jobs) == 1, "Expected the notification to run once, but it ran again"
+
+
+class FlakyStore(MemoryStore):
+    """Redis restarting: the first claim and the first finish fail as redis-py fails then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = [redis.exceptions.ConnectionError("Connection closed by server."),
+                         redis.exceptions.TimeoutError("Timeout reading from socket")]
+
+    async def claim(self, key: str, record_id: str, lease_s: float) -> bytes | None:
+        if self.failures:
+            raise self.failures.pop(0)
+        return await super().claim(key, record_id, lease_s)
+
+    async def finish(self, key: str, record_id: str, intent: str, command: bytes) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        await super().finish(key, record_id, intent, command)
+
+
+def test_a_redis_restart_is_waited_out_and_the_job_still_completes() -> None:
+    """A redis-py ConnectionError is no built-in ConnectionError: it had sent the job record to
+    the dead-letter topic, and its instance waited for ever (found by the chaos run)."""
+    store = FlakyStore()
+    connector = Scripted({"n": 1})
+
+    intent, commands = _execute(connector, _record(), store)
+
+    assert intent == "COMPLETE_JOB"
+    assert _summary(commands) == [("COMPLETE_JOB", {"n": 1})]
+    assert store.failures == []
+    assert len(store.done) == 1

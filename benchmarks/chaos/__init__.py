@@ -1,0 +1,1 @@
+"""The chaos run (`make chaos`, `python -m benchmarks.chaos`, docs/chaos.md)."""
