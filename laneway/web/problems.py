@@ -9,8 +9,10 @@ stays as an extension member, so clients that read those keep working. `install(
 every error of an app one: an `HTTPException` raised anywhere (headers such as
 `WWW-Authenticate` and `Retry-After` kept), a request FastAPI cannot validate (its field
 errors under `errors`), a route that is not there, a value or record over its size limit
-(`laneway.limits.TooLarge`, 413), and anything unexpected (a 500 that says
-no more than that). A route that answers an error itself returns `problem(...)`.
+(`laneway.limits.TooLarge`, 413), a database that cannot be reached (PostgreSQL restarting, the
+pool out of connections: 503 with `Retry-After`, since the same request succeeds later), and
+anything unexpected (a 500 that says no more than that). A route that answers an error itself
+returns `problem(...)`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
 
 from laneway.limits import TooLarge
@@ -53,6 +57,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(TooLarge, _too_large)
+    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -76,6 +82,15 @@ async def _too_large(request: Request, exc: Exception) -> JSONResponse:
     # what a client sent is larger than a record or a command may be: the same request
     # fails again, so 413 and not the 503 of a Kafka that did not answer
     return problem(413, str(exc))
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # a connection lost or refused (a restart, a failover, the pool exhausted): not the
+    # client's fault, and the same request succeeds once the database is back
+    _log.warning("%s %s: the database is unavailable: %s", request.method, request.url.path,
+                 exc)
+    return problem(503, "The database is not available right now; retry shortly.",
+                   headers={"Retry-After": "1"})
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +119,11 @@ class StartInstance(ApiModel):
                                       description="The instance's initial variables.")
     business_key: str | None = Field(default=None,
                                      description="The caller's own key for the instance.")
+    instance_id: uuid.UUID | None = Field(
+        default=None,
+        description="The new instance's id, chosen by the caller (a UUID), so that a start "
+                    "retried after a lost answer starts nothing twice: the engine refuses an "
+                    "id it holds or has ended (ALREADY_EXISTS). A new UUID when absent.")
 
 
 class StartedInstance(ApiModel):

@@ -436,6 +436,29 @@ def test_starting_an_instance_writes_start_instance_keyed_by_the_new_id(api: Api
     print(f"\n[api] start latency {elapsed * 1000:.1f} ms")
 
 
+def test_a_start_may_name_its_own_instance_id_so_a_retry_starts_nothing_twice(
+        api: Api) -> None:
+    pid = new_pid()
+    api.client.post("/api/definitions", content=diagram(pid), headers=XML)
+    authorize(api.client, pid, 1)
+    chosen = str(uuid.uuid4())
+
+    # the same start sent twice (a retry after a lost answer) names the same instance
+    for _ in range(2):
+        response = api.client.post("/api/instances", json={"processId": pid,
+                                                           "instanceId": chosen})
+        assert response.status_code == 201, response.text
+        assert response.json() == {"instanceId": chosen}
+    records = read_topic(api.conns.kafka_bootstrap_servers, api.topics.commands,
+                         lambda recs: sum(r[0] == chosen for r in recs) >= 2)
+    starts = [decode_record(v) for k, v, _, _ in records if k == chosen and v is not None]
+    assert [r.instance_id for r in starts] == [chosen, chosen]
+
+    refused = api.client.post("/api/instances", json={"processId": pid,
+                                                      "instanceId": "../../etc"})
+    assert refused.status_code == 422, refused.text
+
+
 def test_starting_a_given_version_names_it_and_unknown_ones_are_404(api: Api) -> None:
     pid = new_pid()
     api.client.post("/api/definitions", content=diagram(pid), headers=XML)

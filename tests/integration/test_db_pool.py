@@ -26,6 +26,7 @@ def test_a_connection_the_server_ended_is_replaced_before_it_is_handed_out(
         # the one pooled connection is dead: the request still gets a working one
         with pool.connection() as conn:
             again = conn.execute("SELECT pg_backend_pid()").fetchone()
-        assert again is not None and again[0] != pid[0]
+        assert again is not None
+        assert again[0] != pid[0]
     finally:
         pool.close()

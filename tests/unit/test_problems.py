@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
 from laneway.health import HealthChecks
@@ -44,6 +46,17 @@ def app() -> FastAPI:
     @app.get("/broken")
     def broken() -> None:
         raise RuntimeError("a bug")
+
+    @app.get("/database")
+    def database() -> None:
+        # a real refused connection: nothing listens on port 1
+        psycopg.connect("postgresql://laneway@127.0.0.1:1/laneway", connect_timeout=2)
+
+    @app.get("/pool")
+    def pool() -> None:
+        with ConnectionPool("postgresql://laneway@127.0.0.1:1/laneway", min_size=0,
+                            max_size=1, timeout=0.2, open=True) as busy:
+            busy.getconn(timeout=0.2)
 
     return app
 
@@ -87,6 +100,18 @@ def test_an_unknown_path_and_an_unexpected_failure_are_problems_too() -> None:
     assert failed.status_code == 500
     assert failed.headers["content-type"] == "application/problem+json"
     assert "a bug" not in failed.text  # the cause is logged, not shown
+
+
+@pytest.mark.parametrize("path", ["/database", "/pool"])
+def test_a_database_out_of_reach_is_a_503_to_retry_not_a_500(path: str) -> None:
+    client = TestClient(app(), raise_server_exceptions=False)
+
+    answer = client.get(path)
+
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["retry-after"] == "1"
+    assert "127.0.0.1" not in answer.text  # where the database is stays in the log
 
 
 def test_a_reserved_member_cannot_be_an_extension() -> None:

@@ -39,7 +39,7 @@ def start_instance(body: StartInstance, deps: Deps,
                    principal: CurrentPrincipal) -> StartedInstance:
     """Start an instance of an AUTHORIZED process version."""
     version = startable_version(deps, body.process_id, body.version)
-    instance_id = str(uuid.uuid4())
+    instance_id = str(body.instance_id or uuid.uuid4())
     # the version is always named: the engine's "latest" may be a RETIRED one
     value: dict[str, Any] = {"processId": body.process_id, "variables": body.variables,
                              "version": version}
