@@ -252,12 +252,24 @@ def _command(deps: Deps, principal: Principal, task_id: str, intent: Command,
             f"command {command_id} in the instance's history or GET the task again",
             commandId=command_id)
     if answer.outcome == "rejected":
+        if answer.rejection_type == RejectionType.NOT_FOUND.value:
+            ended = _task_or_404(pool, task_id)
+            if ended["state"] in _ENDED_STATES:
+                # the engine forgets a task once it ends; the worklist still has it, and a
+                # second completion of a completed task is a conflict, not a missing task
+                return problem(
+                    status.HTTP_409_CONFLICT,
+                    f"Expected task '{task_id}' to be open, but it is {ended['state']}",
+                    rejectionType=RejectionType.INVALID_STATE.value)
         return problem(
             _STATUS_OF_REJECTION.get(answer.rejection_type or "", status.HTTP_409_CONFLICT),
             answer.reason or f"{intent.value} was rejected",
             rejectionType=answer.rejection_type)
     # the answer and the task's change are written in one transaction: the row is current
     return _view(_task_or_404(pool, task_id))
+
+
+_ENDED_STATES = frozenset({"completed", "cancelled"})
 
 
 def _wait_for_answer(pool: ConnectionPool, command_id: str, wait_s: float
