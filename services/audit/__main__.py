@@ -84,7 +84,8 @@ def run(settings: AuditSettings, service: Running) -> int:
             projection = InstanceProjection(
                 lambda: connect(writer, settings.database_schema),
                 common.kafka_bootstrap_servers, topics.state, settings.projection_group,
-                InstanceMetrics.default(), dlq_topic=topics.dlq, stall_s=common.stall_s)
+                InstanceMetrics.default(), dlq_topic=topics.dlq, stall_s=common.stall_s,
+                session_timeout_ms=settings.session_timeout_ms)
             projection.start()
             closing.callback(projection.stop)
             service.health.add_check("projection", projection.problem)

@@ -79,14 +79,19 @@ class InstanceProjection:
     def __init__(self, connect: Callable[[], psycopg.Connection[Any]], bootstrap: str,
                  topic: str, group: str, metrics: InstanceMetrics, *,
                  dlq_topic: str | None = None, batch_size: int = 500,
-                 poll_timeout_s: float = 0.5, stall_s: float = DEFAULT_STALL_S) -> None:
+                 poll_timeout_s: float = 0.5, stall_s: float = DEFAULT_STALL_S,
+                 session_timeout_ms: int | None = None) -> None:
         """`connect` opens a connection on the audit's schema (the loop holds one);
-        `dlq_topic` defaults to the `dlq` beside `topic` (`<prefix>state` → `<prefix>dlq`)."""
+        `dlq_topic` defaults to the `dlq` beside `topic` (`<prefix>state` → `<prefix>dlq`);
+        `session_timeout_ms` as the sink's: a killed replica's partitions move on after it,
+        and with the client's default (45 s) the instance list lagged that long (chaos run)."""
         self._connect = connect
         self._topic = topic
         self._dlq_topic = dlq_topic or Topics(topic.removesuffix("state")).dlq
         self._consumer_config = consumer_config(bootstrap, group,
                                                 client_id="laneway-projection")
+        if session_timeout_ms is not None:
+            self._consumer_config["session.timeout.ms"] = session_timeout_ms
         self._producer_config = producer_config(bootstrap, client_id="laneway-projection")
         self._metrics = metrics
         self._batch_size = batch_size

@@ -41,7 +41,8 @@ class AuditSettings:
     poll_timeout_s: float
     """How long one poll waits for records (`LANEWAY_AUDIT_POLL_S`, default 0.2)."""
     session_timeout_ms: int
-    """The sink's group session timeout (`LANEWAY_AUDIT_SESSION_TIMEOUT_MS`, default 45000)."""
+    """The sink's and the instance projection's group session timeout
+    (`LANEWAY_AUDIT_SESSION_TIMEOUT_MS`, default 45000)."""
     cache_size: int
     """Instances whose last (seq, hash) the sink keeps in memory (`LANEWAY_AUDIT_CACHE_SIZE`,
     default 100000); older ones are read back from the database."""
