@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from laneway.engine.appliers import LATEST_VERSION, RECORD_VERSION, STAMPED, apply_event
+from laneway.engine.limits import DEFAULT_LIMITS, Budget, Limits
 from laneway.engine.state import ElementInstance, EngineState, InstanceState
 from laneway.records import Command, Event, Record, RecordKind, RejectionType
 
@@ -32,8 +33,12 @@ class Processing:
         state: EngineState,
         cmd: Record,
         processors: Mapping[str, ElementProcessor],
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.repository = repository
+        self.limits = limits
+        # what this command has used of its limits (laneway/engine/limits.py)
+        self.budget = Budget(limits)
         self.state = state
         self.cmd = cmd
         # element kind -> its processor (`laneway.engine.processors.ELEMENT_PROCESSORS`)
@@ -96,6 +101,7 @@ class Processing:
     ) -> Record:
         """Write an event and apply it to the state; it is stamped with the version of the
         applier that applies it, if that is not version 1 (laneway/engine/appliers.py)."""
+        self.budget.check_events(len(self.events))
         name = intent.value
         if name in STAMPED:
             value = {**value, RECORD_VERSION: LATEST_VERSION[name]}
@@ -162,8 +168,10 @@ class Processing:
 
     def drain(self, on_quiet: Callable[[], bool]) -> None:
         """Run queued steps until none is left and `on_quiet` finds nothing more to do."""
+        agenda, step = self._agenda, self.budget.step
         while True:
-            while self._agenda:
-                self._agenda.popleft()()
+            while agenda:
+                step()
+                agenda.popleft()()
             if not on_quiet():
                 return

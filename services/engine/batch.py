@@ -25,6 +25,7 @@ from confluent_kafka import Message
 from laneway.codec import DecodeError, JobRecord, dead_letter_headers, decode_record, encode_job
 from laneway.codec import encode_record as encode
 from laneway.engine import DefinitionRepository
+from laneway.engine.limits import BudgetExceeded
 from laneway.engine.state import InstanceStatus
 from laneway.records import Command, Event, Record, RecordKind
 from laneway.topics import Topics, is_broadcast, message_key
@@ -154,8 +155,10 @@ class BatchWriter:
         topic, partition, offset = inbound.position
         self.offsets[(topic, partition)] = offset + 1
 
-    def handle(self, inbound: Inbound) -> None:
-        """Process one decoded record (or dead-letter it)."""
+    def handle(self, inbound: Inbound, over_budget: BudgetExceeded | None = None) -> None:
+        """Process one decoded record (or dead-letter it). A command that went beyond its
+        budget before (`over_budget`, the partitions restored since) is not run again: its
+        instance gets the incident instead."""
         if inbound.record is None:
             assert inbound.error is not None
             self.dead_letter(inbound, inbound.error)
@@ -167,7 +170,8 @@ class BatchWriter:
             self.consumed(inbound)
             return
         part = self.partitions[partition]
-        result = part.engine.process(cmd)
+        result = (part.engine.process(cmd) if over_budget is None
+                  else part.engine.over_budget(cmd, over_budget))
         self.stats.commands[cmd.intent] += 1
         touched = self._touched.setdefault(partition, {})
         for ev in result.events:

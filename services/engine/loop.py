@@ -29,6 +29,7 @@ from confluent_kafka import (
 )
 
 from laneway.engine import DefinitionRepository
+from laneway.engine.limits import BudgetExceeded
 from laneway.kafka import consumer_config, producer_config
 from laneway.records import Record
 from laneway.topics import Topics
@@ -50,7 +51,10 @@ def wall_clock_ms() -> int:
 
 class ProcessingFailed(RuntimeError):
     """The engine or the codec failed on one record; after a recovery that record goes to the
-    DLQ instead of failing the partition forever."""
+    DLQ instead of failing the partition forever. When the engine failed because the command
+    went beyond its budget (`BudgetExceeded`), the recovery is what discards its partial
+    state, and the command is then processed as over budget: an incident on its instance,
+    committed like any result."""
 
 
 class EngineLoop:
@@ -158,7 +162,8 @@ class EngineLoop:
         latest = read_latest(self.settings.common.kafka_bootstrap_servers, self.topics.state,
                              partition, self.settings.restore_timeout_s,
                              client_id=f"laneway-engine-{self.settings.replica}-restore")
-        part = build_partition(partition, self.repository, latest.values())
+        part = build_partition(partition, self.repository, latest.values(),
+                               self.settings.limits)
         elapsed = time.monotonic() - started
         self.metrics.restore_seconds.observe(elapsed)
         _log.info("restored partition %d: %d instances, %d timers in %.3fs", partition,
@@ -239,11 +244,11 @@ class EngineLoop:
             for inbound in batch:
                 current = inbound.position
                 poison = self._poison.pop(current, None)
-                if poison is not None:
+                if poison is not None and not isinstance(poison, BudgetExceeded):
                     writer.dead_letter(inbound, poison)
                     continue
                 try:
-                    writer.handle(inbound)
+                    writer.handle(inbound, poison)
                 except KafkaException:
                     raise
                 except Exception as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 from laneway.codec import StateSnapshot, decode_state, encode_state
 from laneway.engine import DefinitionRepository, Engine, EngineState, InstanceState
+from laneway.engine.limits import DEFAULT_LIMITS, Limits
 from laneway.engine.state import BufferedMessage, ProcessSubscription
 from services.engine.timers import TimerSchedule
 
@@ -43,9 +44,11 @@ class PartitionState:
 
 
 def build_partition(partition: int, repository: DefinitionRepository,
-                    snapshots: Iterable[bytes]) -> PartitionState:
+                    snapshots: Iterable[bytes], limits: Limits = DEFAULT_LIMITS) -> PartitionState:
     """A partition's state from the last `state` value of each key (tombstones already
-    dropped): instances, the message side, the signal index and the timer heap."""
+    dropped): instances, the message side, the signal index and the timer heap. Its engine
+    keeps no history of events: a command beyond its budget raises, and the loop's recovery
+    from `state` puts its instance back (services/engine/loop.py)."""
     state = EngineState()
     timers = TimerSchedule()
     for data in snapshots:
@@ -57,7 +60,8 @@ def build_partition(partition: int, repository: DefinitionRepository,
         state.instances[inst.instance_id] = inst
         index_signals(state, inst)
         timers.add_instance(inst)
-    return PartitionState(partition, Engine(repository, state), timers)
+    return PartitionState(partition, Engine(repository, state, limits=limits, history=False),
+                          timers)
 
 
 def index_signals(state: EngineState, inst: InstanceState) -> None:

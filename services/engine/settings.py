@@ -7,6 +7,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from laneway.engine.limits import DEFAULT_LIMITS, Limits
 from laneway.settings import Settings, positive_float, positive_int
 
 
@@ -39,6 +40,13 @@ class EngineSettings:
     machine) and hands its partitions to the others (`LANEWAY_ENGINE_SESSION_TIMEOUT_MS`,
     default 45000, Kafka's own; the broker bounds it by `group.min.session.timeout.ms`)."""
 
+    limits: Limits = DEFAULT_LIMITS
+    """The engine core's bounds (laneway/engine/limits.py): events, steps and seconds one
+    command may take (`LANEWAY_ENGINE_MAX_EVENTS`, default 10000; `_MAX_STEPS`, 50000;
+    `_MAX_SECONDS`, 5), how deep call activities may nest (`_MAX_CALL_DEPTH`, 32) and how
+    many inner instances one multi-instance activity may have
+    (`_MAX_INSTANCES_PER_ELEMENT`, 10000)."""
+
     watchdog_s: float | None = None
     """How long the loop may go without a round before the process exits so the orchestrator
     starts a fresh one (`LANEWAY_ENGINE_WATCHDOG_S`; default: the restore timeout plus 60 s,
@@ -62,6 +70,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
     replica = env.get("LANEWAY_ENGINE_REPLICA", "").strip() or (
         f"{socket.gethostname()}-{os.getpid()}")
     group = env.get("LANEWAY_ENGINE_GROUP", "").strip() or f"{common.topic_prefix}engine"
+    d = DEFAULT_LIMITS
     return EngineSettings(
         common=common,
         replica=replica,
@@ -71,6 +80,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
         definitions_wait_s=positive_float(env, "LANEWAY_ENGINE_DEFINITIONS_WAIT_S", 5.0),
         restore_timeout_s=positive_float(env, "LANEWAY_ENGINE_RESTORE_TIMEOUT_S", 120.0),
         session_timeout_ms=positive_int(env, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS", 45000),
+        limits=Limits(
+            max_events=positive_int(env, "LANEWAY_ENGINE_MAX_EVENTS", d.max_events),
+            max_steps=positive_int(env, "LANEWAY_ENGINE_MAX_STEPS", d.max_steps),
+            max_seconds=positive_float(env, "LANEWAY_ENGINE_MAX_SECONDS", d.max_seconds),
+            max_call_depth=positive_int(env, "LANEWAY_ENGINE_MAX_CALL_DEPTH", d.max_call_depth),
+            max_instances_per_element=positive_int(
+                env, "LANEWAY_ENGINE_MAX_INSTANCES_PER_ELEMENT", d.max_instances_per_element),
+        ),
         watchdog_s=(positive_float(env, "LANEWAY_ENGINE_WATCHDOG_S", 1.0)
                     if env.get("LANEWAY_ENGINE_WATCHDOG_S", "").strip() else None),
     )

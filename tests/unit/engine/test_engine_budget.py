@@ -1,0 +1,88 @@
+"""The work budget of one command (laneway/engine/limits.py): a diagram that would make one
+command run without end ends in a BUDGET_EXCEEDED incident on its instance, with nothing of
+the runaway kept, while other instances on the same engine go on."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import Harness, RunFn
+
+from laneway.records import Command, RecordKind
+
+# a second process on the same engine, which must complete after the runaway
+OTHER = """
+<process id="q" isExecutable="true">
+  <startEvent id="qs"/><task id="qt"/><endEvent id="qe"/>
+  @ qs -> qt -> qe
+</process>
+"""
+
+TASK_LOOP = """
+<startEvent id="s"/><task id="a"/><task id="b"/>
+@ s -> a -> b -> a
+"""
+
+FORK_LOOP = """
+<startEvent id="s"/><parallelGateway id="fork"/><exclusiveGateway id="merge"/>
+<task id="a"/><task id="b"/>
+@ s -> merge -> fork -> a -> merge
+@ fork -> b -> merge
+"""
+
+
+def _runaway_ends_in_incident(h: Harness, seconds: float = 10.0) -> None:
+    """The first instance holds only its budget incident; the second one completes."""
+    inst = h.runner.instance(h.iid)
+    assert inst is not None
+    assert [i.error_type for i in inst.incidents.values()] == ["BUDGET_EXCEEDED"]
+    # nothing of the runaway was kept: no token, no event after the incident
+    assert list(inst.elements) == [inst.root_key]
+    emitted = h.events(iid=h.iid)
+    assert emitted[-1].intent == "INCIDENT_CREATED"
+    assert len(emitted) < 10
+    started = time.monotonic()
+    other = h.start("q")
+    assert h.status(other) == "COMPLETED"
+    assert time.monotonic() - started < seconds
+
+
+def test_a_loop_of_plain_tasks_ends_in_an_incident(run: RunFn) -> None:
+    started = time.monotonic()
+    h = run(TASK_LOOP, also=(OTHER,))
+    assert time.monotonic() - started < 10
+    _runaway_ends_in_incident(h)
+    assert "events" in next(iter(h.runner.instance(h.iid).incidents.values())).message  # type: ignore[union-attr]
+
+
+def test_a_fork_looping_into_its_merge_ends_in_an_incident(run: RunFn) -> None:
+    h = run(FORK_LOOP, also=(OTHER,))
+    _runaway_ends_in_incident(h)
+
+
+def test_a_runaway_after_a_wait_keeps_the_instance_as_it_was(run: RunFn) -> None:
+    # the runaway starts with the task's completion: the instance stays at the task
+    h = run("""
+    <startEvent id="s"/><userTask id="u"/><task id="a"/><task id="b"/>
+    @ s -> u -> a -> b -> a
+    """, also=(OTHER,))
+    h.complete_task("u")
+    inst = h.runner.instance(h.iid)
+    assert inst is not None
+    assert [e.element_id for e in inst.elements.values()] == ["p", "u"]
+    assert len(inst.user_tasks) == 1
+    assert [i.error_type for i in inst.incidents.values()] == ["BUDGET_EXCEEDED"]
+    assert h.status(h.start("q")) == "COMPLETED"
+
+
+def test_a_budget_incident_cannot_be_retried_but_the_instance_can_be_cancelled(
+        run: RunFn) -> None:
+    h = run(TASK_LOOP)
+    inst = h.runner.instance(h.iid)
+    assert inst is not None
+    key = next(iter(inst.incidents))
+    out = h.send(Command.RESOLVE_INCIDENT, h.iid, {"incidentKey": key})
+    assert [r.kind for r in out] == [RecordKind.REJECTION]
+    assert "cancel the instance" in out[0].value["reason"]
+    h.cancel(h.iid)
+    assert h.status(h.iid) == "TERMINATED"
