@@ -86,3 +86,38 @@ def test_a_budget_incident_cannot_be_retried_but_the_instance_can_be_cancelled(
     assert "cancel the instance" in out[0].value["reason"]
     h.cancel(h.iid)
     assert h.status(h.iid) == "TERMINATED"
+
+
+def test_a_quantifier_over_a_huge_range_is_an_incident(run: RunFn) -> None:
+    h = run("""
+    <startEvent id="s"/><exclusiveGateway id="g"/><endEvent id="e"/><endEvent id="f"/>
+    @ s -> g
+    @ g -> e : =some x in 1..1000000000 satisfies x < 0
+    @ g -> f : =every x in 1..1000000000 satisfies x > 0
+    """, also=(OTHER,))
+    inst = h.runner.instance(h.iid)
+    assert inst is not None
+    assert [i.error_type for i in inst.incidents.values()] == ["CONDITION_ERROR"]
+    assert h.status(h.start("q")) == "COMPLETED"
+
+
+def test_a_memory_bomb_expression_is_an_incident_at_once(run: RunFn) -> None:
+    # 90,000 copies of a string of 600,000 characters would ask for 54 GB
+    started = time.monotonic()
+    h = run("""
+    <startEvent id="s"/>
+    <task id="t">
+      <extensionElements><zeebe:ioMapping>
+        <zeebe:input source='=count(for i in 1..90000 return big + "b")' target="n"/>
+      </zeebe:ioMapping></extensionElements>
+    </task>
+    <endEvent id="e"/>
+    @ s -> t -> e
+    """, variables={"big": "a" * 600_000}, also=(OTHER,))
+    assert time.monotonic() - started < 10
+    inst = h.runner.instance(h.iid)
+    assert inst is not None
+    incidents = list(inst.incidents.values())
+    assert [i.error_type for i in incidents] == ["IO_MAPPING_ERROR"]
+    assert "too many steps" in incidents[0].message
+    assert h.status(h.start("q")) == "COMPLETED"
