@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from laneway.timers import DEFAULT_BOUNDS, TimerBounds
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
@@ -36,6 +38,10 @@ class Limits:
     max_instances_per_element: int = 10_000
     """Inner instances one multi-instance activity may have (its cardinality or the size of
     its input collection): more is an incident at the activity."""
+    timers: TimerBounds = DEFAULT_BOUNDS
+    """The longest timer duration and the shortest cycle interval (laneway/timers.py): beyond
+    them a timer from a variable is a TIMER_ERROR incident, a literal one is refused at
+    deploy."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -6,9 +6,11 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from laneway.engine.limits import DEFAULT_LIMITS, Limits
 from laneway.settings import Settings, positive_float, positive_int
+from laneway.timers import TimerBounds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +47,9 @@ class EngineSettings:
     command may take (`LANEWAY_ENGINE_MAX_EVENTS`, default 10000; `_MAX_STEPS`, 50000;
     `_MAX_SECONDS`, 5), how deep call activities may nest (`_MAX_CALL_DEPTH`, 32) and how
     many inner instances one multi-instance activity may have
-    (`_MAX_INSTANCES_PER_ELEMENT`, 10000)."""
+    (`_MAX_INSTANCES_PER_ELEMENT`, 10000); the longest timer, in years
+    (`_MAX_TIMER_YEARS`, 100), and the shortest interval of a repeating timer
+    (`_MIN_TIMER_CYCLE_MS`, 1000)."""
 
     watchdog_s: float | None = None
     """How long the loop may go without a round before the process exits so the orchestrator
@@ -87,6 +91,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
             max_call_depth=positive_int(env, "LANEWAY_ENGINE_MAX_CALL_DEPTH", d.max_call_depth),
             max_instances_per_element=positive_int(
                 env, "LANEWAY_ENGINE_MAX_INSTANCES_PER_ELEMENT", d.max_instances_per_element),
+            timers=TimerBounds(
+                max_years=positive_int(env, "LANEWAY_ENGINE_MAX_TIMER_YEARS",
+                                       d.timers.max_years),
+                min_cycle=timedelta(milliseconds=positive_int(
+                    env, "LANEWAY_ENGINE_MIN_TIMER_CYCLE_MS",
+                    int(d.timers.min_cycle.total_seconds() * 1000))),
+            ),
         ),
         watchdog_s=(positive_float(env, "LANEWAY_ENGINE_WATCHDOG_S", 1.0)
                     if env.get("LANEWAY_ENGINE_WATCHDOG_S", "").strip() else None),
