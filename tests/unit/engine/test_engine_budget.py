@@ -121,3 +121,66 @@ def test_a_memory_bomb_expression_is_an_incident_at_once(run: RunFn) -> None:
     assert [i.error_type for i in incidents] == ["IO_MAPPING_ERROR"]
     assert "too many steps" in incidents[0].message
     assert h.status(h.start("q")) == "COMPLETED"
+
+
+def test_nested_multi_instance_from_start_variables_ends_in_an_incident(run: RunFn) -> None:
+    # 300 x 300 inner instances at once: 90,000 elements from one command
+    started = time.monotonic()
+    h = run("""
+    <startEvent id="s"/>
+    <subProcess id="outer">
+      <multiInstanceLoopCharacteristics>
+        <loopCardinality>=n</loopCardinality>
+      </multiInstanceLoopCharacteristics>
+      <startEvent id="is"/>
+      <task id="inner">
+        <multiInstanceLoopCharacteristics>
+          <loopCardinality>=n</loopCardinality>
+        </multiInstanceLoopCharacteristics>
+      </task>
+      <userTask id="wait"/>
+      @ is -> inner -> wait
+    </subProcess>
+    <endEvent id="e"/>
+    @ s -> outer -> e
+    """, variables={"n": 300}, also=(OTHER,))
+    assert time.monotonic() - started < 20
+    _runaway_ends_in_incident(h)
+
+
+def test_a_cardinality_beyond_the_bound_is_an_incident_before_anything_is_made(
+        run: RunFn) -> None:
+    h = run("""
+    <startEvent id="s"/>
+    <task id="each">
+      <multiInstanceLoopCharacteristics>
+        <loopCardinality>=n</loopCardinality>
+      </multiInstanceLoopCharacteristics>
+    </task>
+    <endEvent id="e"/>
+    @ s -> each -> e
+    """, variables={"n": 10**12}, also=(OTHER,))
+    inst = h.runner.instance(h.iid)
+    assert inst is not None
+    incidents = list(inst.incidents.values())
+    assert [i.error_type for i in incidents] == ["EXTRACT_VALUE_ERROR"]
+    assert "at most 10000 instances" in incidents[0].message
+    assert h.status(h.start("q")) == "COMPLETED"
+
+
+def test_a_process_that_calls_itself_stops_at_the_call_depth(run: RunFn) -> None:
+    h = run("""
+    <startEvent id="s"/><callActivity id="again" calledElement="p"/><endEvent id="e"/>
+    @ s -> again -> e
+    """, also=(OTHER,))
+    # the root and 32 levels of children; the deepest holds the incident instead of a 34th
+    instances = h.instance_ids()
+    assert len(instances) == 33
+    deepest = h.runner.instance(instances[-1])
+    assert deepest is not None
+    assert deepest.parent is not None
+    assert deepest.parent.depth == 32
+    incidents = list(deepest.incidents.values())
+    assert [i.error_type for i in incidents] == ["CALLED_ELEMENT_ERROR"]
+    assert "at most 32 deep" in incidents[0].message
+    assert h.status(h.start("q")) == "COMPLETED"
