@@ -101,7 +101,9 @@ class Processing:
     ) -> Record:
         """Write an event and apply it to the state; it is stamped with the version of the
         applier that applies it, if that is not version 1 (laneway/engine/appliers.py)."""
-        self.budget.check_events(len(self.events))
+        written = len(self.events)
+        if written >= self.budget.next_events:
+            self.budget.check_events(written)
         name = intent.value
         if name in STAMPED:
             value = {**value, RECORD_VERSION: LATEST_VERSION[name]}
@@ -168,10 +170,13 @@ class Processing:
 
     def drain(self, on_quiet: Callable[[], bool]) -> None:
         """Run queued steps until none is left and `on_quiet` finds nothing more to do."""
-        agenda, step = self._agenda, self.budget.step
+        agenda, budget = self._agenda, self.budget
+        steps = 0
         while True:
             while agenda:
-                step()
+                steps += 1
+                if steps >= budget.next_steps:
+                    budget.check_steps(steps)
                 agenda.popleft()()
             if not on_quiet():
                 return

@@ -50,9 +50,9 @@ DEFAULT_LIMITS = Limits()
 # (`handlers.jobs.resolve_incident` refuses it)
 BUDGET_STAGE = "budget"
 
-# the clock is read every this many events: reading it at every event would cost more than
-# the check is worth
-_CLOCK_EVERY = 128
+# the clock is read every this many events or steps: reading it at every one would cost more
+# than the check is worth
+CLOCK_EVERY = 128
 
 
 class BudgetExceeded(Exception):
@@ -60,33 +60,35 @@ class BudgetExceeded(Exception):
 
 
 class Budget:
-    """What one command has used of its limits."""
+    """What one command has used of its limits. The hot paths (`Processing.write`, the
+    agenda) compare a count with `next_events` or `next_steps` and call in here only when it
+    is reached: every `CLOCK_EVERY` events or steps, or at the bound."""
 
-    __slots__ = ("_deadline", "limits", "steps")
+    __slots__ = ("_deadline", "limits", "next_events", "next_steps")
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self.steps = 0
         self._deadline = time.monotonic() + limits.max_seconds
+        self.next_events = min(CLOCK_EVERY, limits.max_events)
+        self.next_steps = min(CLOCK_EVERY, limits.max_steps + 1)
 
     def check_events(self, written: int) -> None:
-        """Before the event number `written` (from 0) is written."""
+        """`written` events are written and one more is about to be."""
         if written >= self.limits.max_events:
             raise BudgetExceeded(
                 f"the command wrote more than {self.limits.max_events} events (a loop "
                 "without a wait state, or too many instances at once?)")
-        if written % _CLOCK_EVERY == 0:
-            self.check_clock()
+        self.check_clock()
+        self.next_events = min(written + CLOCK_EVERY, self.limits.max_events)
 
-    def step(self) -> None:
-        """One step of the agenda."""
-        self.steps += 1
-        if self.steps > self.limits.max_steps:
+    def check_steps(self, steps: int) -> None:
+        """The agenda has taken `steps` steps."""
+        if steps > self.limits.max_steps:
             raise BudgetExceeded(
                 f"the command took more than {self.limits.max_steps} steps (a loop without a "
                 "wait state?)")
-        if self.steps % _CLOCK_EVERY == 0:
-            self.check_clock()
+        self.check_clock()
+        self.next_steps = min(steps + CLOCK_EVERY, self.limits.max_steps + 1)
 
     def check_clock(self) -> None:
         """Raise when the command has taken longer than its time."""
