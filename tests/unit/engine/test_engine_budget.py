@@ -5,10 +5,16 @@ the runaway kept, while other instances on the same engine go on."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
+import pytest
 from conftest import Harness, RunFn
 
+from laneway.engine.limits import Limits
+from laneway.engine.runner import LocalRunner
 from laneway.records import Command, RecordKind
+from laneway.settings import SettingsError
+from services.engine.settings import load_settings
 
 # a second process on the same engine, which must complete after the runaway
 OTHER = """
@@ -184,3 +190,31 @@ def test_a_process_that_calls_itself_stops_at_the_call_depth(run: RunFn) -> None
     assert [i.error_type for i in incidents] == ["CALLED_ELEMENT_ERROR"]
     assert "at most 32 deep" in incidents[0].message
     assert h.status(h.start("q")) == "COMPLETED"
+
+
+def test_the_limits_are_engine_service_settings() -> None:
+    defaults = load_settings({}).limits
+    assert (defaults.max_events, defaults.max_call_depth) == (10_000, 32)
+    limits = load_settings({
+        "LANEWAY_ENGINE_MAX_EVENTS": "500", "LANEWAY_ENGINE_MAX_STEPS": "600",
+        "LANEWAY_ENGINE_MAX_SECONDS": "0.5", "LANEWAY_ENGINE_MAX_CALL_DEPTH": "4",
+        "LANEWAY_ENGINE_MAX_INSTANCES_PER_ELEMENT": "50",
+        "LANEWAY_ENGINE_MAX_TIMER_YEARS": "2", "LANEWAY_ENGINE_MIN_TIMER_CYCLE_MS": "60000",
+    }).limits
+    assert (limits.max_events, limits.max_steps, limits.max_seconds) == (500, 600, 0.5)
+    assert (limits.max_call_depth, limits.max_instances_per_element) == (4, 50)
+    assert limits.timers.max_years == 2
+    assert limits.timers.min_cycle == timedelta(minutes=1)
+    with pytest.raises(SettingsError):
+        load_settings({"LANEWAY_ENGINE_MAX_EVENTS": "0"})
+
+
+def test_smaller_limits_stop_a_runaway_sooner(run: RunFn) -> None:
+    h = run(TASK_LOOP, start=False)
+    runner = LocalRunner(h.runner.engine.repository, limits=Limits(max_events=50))
+    iid = runner.start("p")
+    runner.drain()
+    inst = runner.instance(iid)
+    assert inst is not None
+    [incident] = inst.incidents.values()
+    assert "more than 50 events" in incident.message
