@@ -275,8 +275,13 @@ class EngineLoop:
         producer = self._producer
         assert producer is not None
         self.metrics.aborts.inc()
-        _log.error("batch failed, aborting: %s: %s", type(exc).__name__, exc,
-                   exc_info=not isinstance(exc, KafkaException))
+        if isinstance(exc.__cause__, BudgetExceeded):
+            # a diagram's runaway, not a fault: its instance gets the incident once redone
+            _log.warning("a command went beyond its budget, redoing the batch without it: %s",
+                         exc)
+        else:
+            _log.error("batch failed, aborting: %s: %s", type(exc).__name__, exc,
+                       exc_info=not isinstance(exc, KafkaException))
         if isinstance(exc, ProcessingFailed) and current is not None:
             cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
             self._poison[current] = cause
