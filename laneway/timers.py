@@ -38,7 +38,8 @@ from dateutil.tz import gettz
 
 from laneway.model import TimerKind
 
-__all__ = ["TimerError", "TimerKind", "TimerSchedule", "parse_timer"]
+__all__ = ["DEFAULT_BOUNDS", "TimerBounds", "TimerError", "TimerKind", "TimerSchedule",
+           "parse_timer"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -54,6 +55,28 @@ _CYCLE_EXAMPLE = (
 class TimerError(ValueError):
     """A timer expression cannot be read. Not retryable: the diagram (or the value an
     expression produced) has to change."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerBounds:
+    """What a timer may ask for. A duration of ten million years overflows every calendar, and
+    a cycle of 0.1 ms fires as fast as the engine can write (the engine service reads them
+    from `LANEWAY_ENGINE_MAX_TIMER_YEARS` and `LANEWAY_ENGINE_MIN_TIMER_CYCLE_MS`)."""
+
+    max_years: int = 100
+    """The longest duration or cycle interval, in years (a month counts as 1/12)."""
+    min_cycle: timedelta = timedelta(seconds=1)
+    """The shortest interval between two firings of a repeating interval (cron and RRULE
+    cannot repeat faster than every second)."""
+
+
+DEFAULT_BOUNDS = TimerBounds()
+
+# How far ahead a cron expression or an RRULE is searched for its next occurrence when it is
+# read: `0 0 30 2 *` (30 February) has none, and croniter and dateutil would search up to the
+# year 9999 for it (seconds per timer). 28 years hold every weekday of every date, and 29
+# February at least three times.
+_SEARCH_YEARS = 28
 
 
 # --- time values -----------------------------------------------------------------------------
@@ -91,8 +114,9 @@ class _Span:
         return self.months >= 0 and self.exact >= zero and (self.months > 0 or self.exact > zero)
 
 
-def _parse_span(text: str) -> _Span:
-    """Read an ISO 8601 duration; raise TimerError if it is not one or is negative."""
+def _parse_span(text: str, bounds: TimerBounds = DEFAULT_BOUNDS) -> _Span:
+    """Read an ISO 8601 duration; raise TimerError if it is not one, is negative or is longer
+    than `bounds` allow."""
     failure = TimerError(f"Expected {_DURATION_EXAMPLE}, but got {text!r}")
     if not text.startswith("P"):  # isodate also reads '-P..' (negative) and is lenient on case
         raise failure
@@ -101,7 +125,7 @@ def _parse_span(text: str) -> _Span:
     except (isodate.ISO8601Error, ValueError, ArithmeticError):
         raise failure from None
     if isinstance(value, timedelta):
-        return _Span(0, value)
+        return _bounded(_Span(0, value), text, bounds)
     months = Decimal(value.years) * 12 + Decimal(value.months)
     if months != months.to_integral_value():
         raise TimerError(
@@ -111,7 +135,15 @@ def _parse_span(text: str) -> _Span:
     exact = value.tdelta
     if not isinstance(exact, timedelta):  # pragma: no cover - isodate always gives one
         raise failure
-    return _Span(int(months), exact)
+    return _bounded(_Span(int(months), exact), text, bounds)
+
+
+def _bounded(span: _Span, text: str, bounds: TimerBounds) -> _Span:
+    if span.months > bounds.max_years * 12 or span.approx() > timedelta(
+            days=365.25 * bounds.max_years):
+        raise TimerError(
+            f"Expected a duration of at most {bounds.max_years} years, but got {text!r}")
+    return span
 
 
 def _parse_instant(text: str) -> datetime:
@@ -313,6 +345,14 @@ class TimerSchedule:
         interval. A cycle with fixed occurrences (a start, cron, RRULE): the first occurrence at or
         after `now_ms`. None when there is no such occurrence.
         """
+        try:
+            return self._first_due(now_ms)
+        except (ValueError, OverflowError, ArithmeticError) as exc:
+            # a date past the year 9999, a cron or RRULE without an occurrence in reach
+            # (croniter's and dateutil's errors are ValueErrors)
+            raise TimerError(f"Expected {self.text!r} to fall due, but {exc}") from None
+
+    def _first_due(self, now_ms: int) -> int | None:
         now = _from_ms(now_ms)
         plan = self._plan
         match plan:
@@ -340,6 +380,12 @@ class TimerSchedule:
             raise ValueError(f"Expected fired_count >= 0, but got {fired_count}")
         if self.repetitions is not None and fired_count >= self.repetitions:
             return None
+        try:
+            return self._next_due(previous_due_ms)
+        except (ValueError, OverflowError, ArithmeticError) as exc:
+            raise TimerError(f"Expected {self.text!r} to fall due again, but {exc}") from None
+
+    def _next_due(self, previous_due_ms: int) -> int | None:
         previous = _from_ms(previous_due_ms)
         plan = self._plan
         match plan:
@@ -356,34 +402,38 @@ class TimerSchedule:
 # --- parsing -----------------------------------------------------------------------------------
 
 
-def parse_timer(kind: TimerKind, text: str) -> TimerSchedule:
-    """Read a timer expression of the given kind; raise `TimerError` saying what was expected."""
+def parse_timer(kind: TimerKind, text: str,
+                bounds: TimerBounds = DEFAULT_BOUNDS) -> TimerSchedule:
+    """Read a timer expression of the given kind; raise `TimerError` saying what was expected
+    (also for durations and cycles beyond `bounds`, and a cron or RRULE that never falls
+    due)."""
     text = text.strip()
     if kind is TimerKind.DATE:
         return TimerSchedule(kind, text, 1, _At(_parse_instant(text)))
     if kind is TimerKind.DURATION:
-        return TimerSchedule(kind, text, 1, _After(_parse_span(text)))
+        return TimerSchedule(kind, text, 1, _After(_parse_span(text, bounds)))
     if kind is TimerKind.CYCLE:
-        return _parse_cycle(text)
+        return _parse_cycle(text, bounds)
     raise TimerError(f"Expected a timer kind (timeDate, timeDuration, timeCycle), but got {kind!r}")
 
 
 _REPEAT = re.compile(r"R(\d*)")
 
 
-def _parse_cycle(text: str) -> TimerSchedule:
+def _parse_cycle(text: str, bounds: TimerBounds) -> TimerSchedule:
     upper = text.upper()
     if upper.startswith(("RRULE:", "DTSTART")):
         return _parse_rrule(text)
     parts = text.split("/")
     if len(parts) >= 2 and _REPEAT.fullmatch(parts[0]):
-        return _parse_repeating_interval(text, parts)
+        return _parse_repeating_interval(text, parts, bounds)
     if text.startswith("@") or len(text.split()) in (5, 6):
         return _parse_cron(text)
     raise TimerError(f"Expected {_CYCLE_EXAMPLE}, but got {text!r}")
 
 
-def _parse_repeating_interval(text: str, parts: list[str]) -> TimerSchedule:
+def _parse_repeating_interval(text: str, parts: list[str],
+                              bounds: TimerBounds) -> TimerSchedule:
     def fail(reason: str) -> TimerError:
         return TimerError(
             f"Expected an ISO 8601 repeating interval such as 'R5/PT10S' or "
@@ -406,7 +456,7 @@ def _parse_repeating_interval(text: str, parts: list[str]) -> TimerSchedule:
     if len(spans) > 1:
         raise fail("two durations")
     try:
-        span = _parse_span(spans[0]) if spans else None
+        span = _parse_span(spans[0], bounds) if spans else None
         times = [_parse_instant(part) for part in instants]
     except TimerError as error:
         raise fail(str(error)) from None
@@ -418,7 +468,8 @@ def _parse_repeating_interval(text: str, parts: list[str]) -> TimerSchedule:
         start, end = times
         if end <= start:
             raise fail("the end is not after the start")
-        plan: _Plan = _Series(start, _Span(0, end - start), count)
+        span = _Span(0, end - start)
+        plan: _Plan = _Series(start, span, count)
     else:
         if not span.is_positive():
             raise fail("the interval must be longer than zero")
@@ -428,6 +479,8 @@ def _parse_repeating_interval(text: str, parts: list[str]) -> TimerSchedule:
             plan = _Series(times[0], span, count)  # start/duration
         else:
             plan = _Every(span, times[0])  # duration/end
+    if span.months == 0 and span.exact < bounds.min_cycle:
+        raise fail(f"it repeats more often than every {bounds.min_cycle.total_seconds():g} s")
     return TimerSchedule(TimerKind.CYCLE, text, count, plan)
 
 
@@ -452,7 +505,22 @@ def _parse_cron(text: str) -> TimerSchedule:
         valid = False
     if not valid:
         raise failure
+    try:
+        croniter(expression, _SEARCH_FROM, second_at_beginning=seconds,
+                 max_years_between_matches=_SEARCH_YEARS).get_next(datetime)
+    except ValueError:  # croniter's CroniterBadDateError
+        raise TimerError(f"Expected a cron expression that falls due, but {text!r} never "
+                         f"does (none in {_SEARCH_YEARS} years)") from None
     return TimerSchedule(TimerKind.CYCLE, text, None, _Cron(expression, seconds))
+
+
+# where a cron expression is searched from when it is read
+_SEARCH_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+# An RRULE is searched in the last years of the calendar: dateutil stops at the year 9999,
+# which bounds the search without a hook into its loop.
+_RULE_SEARCH_FROM = datetime(9999 - _SEARCH_YEARS + 1, 1, 1, tzinfo=UTC)
+# what an RRULE's search leaves out: they bound a series, they do not make a date impossible
+_RULE_BOUNDS = re.compile(r";?(COUNT|UNTIL|INTERVAL)=[^;]*", re.IGNORECASE)
 
 
 _NAIVE_UNTIL = re.compile(r"(UNTIL=)(\d{8})(T\d{6})?(?!\d|Z)", re.IGNORECASE)
@@ -492,6 +560,15 @@ def _parse_rrule(text: str) -> TimerSchedule:
     if dtstart is None and ("COUNT" in parts or parts.get("INTERVAL", "1") != "1"):
         raise fail("COUNT and INTERVAL count from DTSTART, so they need a DTSTART line")
     count = int(parts["COUNT"]) if "COUNT" in parts else None
+    # 30 February: dateutil would walk every day up to the year 9999 looking for it
+    unbounded = _RULE_BOUNDS.sub("", rule).replace("RRULE:;", "RRULE:")
+    try:
+        found = rrulestr(unbounded, dtstart=_RULE_SEARCH_FROM).after(_RULE_SEARCH_FROM,
+                                                                     inc=True)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as error:
+        raise fail(str(error) or type(error).__name__) from None
+    if found is None:
+        raise fail(f"it never falls due (no day in {_SEARCH_YEARS} years fits it)")
     period = _RRULE_PERIODS[parts["FREQ"]]  # rrulestr refused a rule without a valid FREQ
     interval = int(parts.get("INTERVAL", "1"))
     plan = _Rule(rule, dtstart, period, interval, counted=count is not None)

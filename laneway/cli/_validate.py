@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from laneway.bpmn import parse_file, validate
+from laneway.bpmn._warnings import diagram_warnings
 from laneway.cli._output import print_problems
 from laneway.engine import DefinitionRepository
 from laneway.model import Definitions
@@ -49,18 +50,27 @@ def validate_files(paths: list[str], out: TextIO, err: TextIO) -> int:
     """Check every file; print problems on `out`, unreadable files on `err`.
 
     Exit 0 when all are fine, 1 when any has problems, 2 when any could not be read (the
-    other files are still checked, so one run shows everything).
+    other files are still checked, so one run shows everything). Warnings (`diagram_warnings`:
+    loops that never wait, self-calling processes) are printed after the problems and change
+    no exit code.
     """
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     unreadable = False
     for path in paths:
         try:
             # A repository per file: two files may well define the same process id.
-            problems.extend(load(path, DefinitionRepository())[1])
+            definitions, found = load(path, DefinitionRepository())
         except UnreadableInput as exc:
             print(f"laneway validate: {exc}", file=err)
             unreadable = True
+            continue
+        problems.extend(found)
+        if definitions is not None:
+            # diagrams that deploy but may run away: said, but no reason to refuse them
+            warnings.extend(diagram_warnings(definitions))
     print_problems(problems, out)
+    print_problems(warnings, out)
     if unreadable:
         return EXIT_UNREADABLE
     return EXIT_PROBLEMS if problems else EXIT_OK

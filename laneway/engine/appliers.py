@@ -123,6 +123,18 @@ def element_activated_v1(state: EngineState, inst: InstanceState | None, rec: Re
         scope.mi_started += 1
 
 
+def element_activated_v2(state: EngineState, inst: InstanceState | None, rec: Record,
+                         v: ElementActivated) -> None:
+    """As version 1; a called instance also keeps how deep it is in the call chain (the
+    parent's `depth`), which bounds a process that calls itself."""
+    element_activated_v1(state, inst, rec, v)
+    parent = v.get("parent") if rec.element_type == PROCESS_KIND else None
+    if parent and parent.get("depth"):
+        called = state.instances[rec.instance_id]
+        assert called.parent is not None
+        called.parent.depth = int(parent["depth"])
+
+
 def element_left_v1(state: EngineState, inst: InstanceState | None, rec: Record,
                     v: ElementLeft) -> None:
     """An element completed or was terminated; the process's end ends the instance."""
@@ -399,6 +411,7 @@ def informational_v1(state: EngineState, inst: InstanceState | None, rec: Record
 
 APPLIERS: Mapping[tuple[str, int], Applier] = {
     (Event.ELEMENT_ACTIVATED.value, 1): element_activated_v1,
+    (Event.ELEMENT_ACTIVATED.value, 2): element_activated_v2,
     (Event.ELEMENT_COMPLETED.value, 1): element_left_v1,
     (Event.ELEMENT_TERMINATED.value, 1): element_left_v1,
     (Event.SEQUENCE_FLOW_TAKEN.value, 1): sequence_flow_taken_v1,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from laneway.engine.appliers import LATEST_VERSION, RECORD_VERSION, STAMPED, apply_event
+from laneway.engine.limits import DEFAULT_LIMITS, Budget, Limits
 from laneway.engine.state import ElementInstance, EngineState, InstanceState
 from laneway.records import Command, Event, Record, RecordKind, RejectionType
 
@@ -55,11 +56,15 @@ class Processing:
         state: EngineState,
         cmd: Record,
         processors: Mapping[str, ElementProcessor],
+        limits: Limits = DEFAULT_LIMITS,
         *,
         delivery: str = "",
     ) -> None:
         self.repository = repository
         self.delivery = delivery
+        self.limits = limits
+        # what this command has used of its limits (laneway/engine/limits.py)
+        self.budget = Budget(limits)
         self.state = state
         self.cmd = cmd
         # element kind -> its processor (`laneway.engine.processors.ELEMENT_PROCESSORS`)
@@ -122,6 +127,9 @@ class Processing:
     ) -> Record:
         """Write an event and apply it to the state; it is stamped with the version of the
         applier that applies it, if that is not version 1 (laneway/engine/appliers.py)."""
+        written = len(self.events)
+        if written >= self.budget.next_events:
+            self.budget.check_events(written)
         name = intent.value
         if name in STAMPED:
             value = {**value, RECORD_VERSION: LATEST_VERSION[name]}
@@ -192,8 +200,13 @@ class Processing:
 
     def drain(self, on_quiet: Callable[[], bool]) -> None:
         """Run queued steps until none is left and `on_quiet` finds nothing more to do."""
+        agenda, budget = self._agenda, self.budget
+        steps = 0
         while True:
-            while self._agenda:
-                self._agenda.popleft()()
+            while agenda:
+                steps += 1
+                if steps >= budget.next_steps:
+                    budget.check_steps(steps)
+                agenda.popleft()()
             if not on_quiet():
                 return

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from laneway.engine.engine import Engine
+from laneway.engine.limits import DEFAULT_LIMITS, Limits
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import InstanceState, InstanceStatus
 from laneway.engine.user_tasks import fitting_principal
@@ -65,8 +66,9 @@ class LocalRunner:
         person: str = "laneway-run",
         on_record: Callable[[Record], None] | None = None,
         keep_records: bool = True,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        self.engine = Engine(repository)
+        self.engine = Engine(repository, limits=limits)
         self.clock = start_time
         # every command's principal when set; otherwise the engine's own, except on user
         # tasks, which go as a person who fits the task (the engine checks personas of

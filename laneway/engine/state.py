@@ -123,6 +123,9 @@ class ParentRef:
 
     instance_id: str
     element_key: int
+    # how many call activities up the root instance is (the parent's depth + 1; a snapshot
+    # written before depths were kept reads 0): bounded by `Limits.max_call_depth`
+    depth: int = 0
 
 
 @dataclass(slots=True)

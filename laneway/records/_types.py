@@ -36,3 +36,6 @@ class IncidentType(StrEnum):
     JOB_NO_RETRIES = "JOB_NO_RETRIES"
     TIMER_ERROR = "TIMER_ERROR"
     UNHANDLED_ERROR_EVENT = "UNHANDLED_ERROR_EVENT"
+    # a command went beyond its work budget (laneway/engine/limits.py); its results were
+    # discarded, so there is nothing to retry: the instance can only be cancelled
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"

@@ -33,6 +33,8 @@ class ParentLink(TypedDict):
 
     instanceId: str
     elementKey: int
+    # how deep the called instance is: 1 for a child of a root instance (recordVersion 2)
+    depth: NotRequired[int]
 
 
 class ElementActivated(TypedDict):

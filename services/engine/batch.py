@@ -40,6 +40,7 @@ from laneway.codec import (
 )
 from laneway.codec import encode_record as encode
 from laneway.engine import DefinitionRepository
+from laneway.engine.limits import BudgetExceeded
 from laneway.engine.state import InstanceStatus
 from laneway.limits import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -264,8 +265,10 @@ class BatchWriter:
         topic, partition, offset = inbound.position
         self.offsets[(topic, partition)] = offset + 1
 
-    def handle(self, inbound: Inbound) -> None:
-        """Process one decoded record (or dead-letter it)."""
+    def handle(self, inbound: Inbound, over_budget: BudgetExceeded | None = None) -> None:
+        """Process one decoded record (or dead-letter it). A command that went beyond its
+        budget before (`over_budget`, the partitions restored since) is not run again: its
+        instance gets the incident instead."""
         if inbound.record is None:
             assert inbound.error is not None
             self.dead_letter(inbound, inbound.error)
@@ -287,7 +290,9 @@ class BatchWriter:
                                  f"{self.limits.command_bytes} bytes, but it is {size}")
             return
         first = len(self.out)
-        result = part.engine.process(cmd, delivery=where.replace(".", "_"))
+        delivery = where.replace(".", "_")
+        result = (part.engine.process(cmd, delivery=delivery) if over_budget is None
+                  else part.engine.over_budget(cmd, over_budget, delivery=delivery))
         self.stats.commands[cmd.intent] += 1
         touched = self._touched.setdefault(partition, {})
         side: SideChanges | None = None  # made for the few commands on the message side

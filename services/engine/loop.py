@@ -35,6 +35,7 @@ from confluent_kafka import (
 )
 
 from laneway.engine import DefinitionRepository
+from laneway.engine.limits import BudgetExceeded
 from laneway.kafka import consumer_config, producer_config
 from laneway.records import Record
 from laneway.service.progress import Progress, position
@@ -67,7 +68,10 @@ def wall_clock_ms() -> int:
 
 class ProcessingFailed(RuntimeError):
     """The engine or the codec failed on one record; after a recovery that record goes to the
-    DLQ instead of failing the partition forever."""
+    DLQ instead of failing the partition forever. When the engine failed because the command
+    went beyond its budget (`BudgetExceeded`), the recovery is what discards its partial
+    state, and the command is then processed as over budget: an incident on its instance,
+    committed like any result."""
 
 
 class EngineLoop:
@@ -192,7 +196,8 @@ class EngineLoop:
         latest = read_latest(self.settings.common.kafka_bootstrap_servers, self.topics.state,
                              partition, self.settings.restore_timeout_s,
                              client_id=f"laneway-engine-{self.settings.replica}-restore")
-        part = build_partition(partition, self.repository, latest.values())
+        part = build_partition(partition, self.repository, latest.values(),
+                               self.settings.limits)
         elapsed = time.monotonic() - started
         self.metrics.restore_seconds.observe(elapsed)
         _log.info("restored partition %d: %d instances, %d timers in %.3fs", partition,
@@ -284,7 +289,7 @@ class EngineLoop:
             for inbound in batch:
                 current = inbound.position
                 poison = self._poison.pop(current, None)
-                if poison is not None:
+                if poison is not None and not isinstance(poison, BudgetExceeded):
                     writer.dead_letter(inbound, poison)
                     continue
                 oversize = self._oversize.pop(current, None)
@@ -292,7 +297,7 @@ class EngineLoop:
                     writer.refuse(inbound, oversize)
                     continue
                 try:
-                    writer.handle(inbound)
+                    writer.handle(inbound, poison)
                 except (KafkaException, OutputTooLarge):
                     raise
                 except Exception as exc:
@@ -322,9 +327,14 @@ class EngineLoop:
         producer = self._producer
         assert producer is not None
         self.metrics.aborts.inc()
-        _log.error("batch failed, aborting: %s: %s", type(exc).__name__, exc,
-                   exc_info=not isinstance(exc, KafkaException | OutputTooLarge
-                                           | SnapshotTooLarge))
+        if isinstance(exc.__cause__, BudgetExceeded):
+            # a diagram's runaway, not a fault: its instance gets the incident once redone
+            _log.warning("a command went beyond its budget, redoing the batch without it: %s",
+                         exc)
+        else:
+            _log.error("batch failed, aborting: %s: %s", type(exc).__name__, exc,
+                       exc_info=not isinstance(exc, KafkaException | OutputTooLarge
+                                               | SnapshotTooLarge))
         if isinstance(exc, ProcessingFailed) and current is not None:
             cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
             self._poison[current] = cause

@@ -24,6 +24,7 @@ from typing import Any
 
 from laneway.codec import StateSnapshot, decode_state, encode_state
 from laneway.engine import DefinitionRepository, Engine, EngineState, InstanceState
+from laneway.engine.limits import DEFAULT_LIMITS, Limits
 from laneway.engine.state import BufferedMessage, ProcessSubscription
 from services.engine.timers import TimerSchedule
 
@@ -66,9 +67,11 @@ class PartitionState:
 
 
 def build_partition(partition: int, repository: DefinitionRepository,
-                    snapshots: Iterable[bytes]) -> PartitionState:
+                    snapshots: Iterable[bytes], limits: Limits = DEFAULT_LIMITS) -> PartitionState:
     """A partition's state from the last `state` value of each key (tombstones already
-    dropped): instances, the message side, the signal index and the timer heap."""
+    dropped): instances, the message side, the signal index and the timer heap. Its engine
+    keeps no history of events: a command beyond its budget raises, and the loop's recovery
+    from `state` puts its instance back (services/engine/loop.py)."""
     state = EngineState()
     timers = TimerSchedule()
     ended: list[tuple[int, str]] = []
@@ -94,7 +97,8 @@ def build_partition(partition: int, repository: DefinitionRepository,
         timers.add_instance(inst)
     # oldest first, as they ended: pruning takes them from the front
     state.ended = {iid: when for when, iid in sorted(ended)}
-    return PartitionState(partition, Engine(repository, state), timers, legacy)
+    return PartitionState(partition, Engine(repository, state, limits=limits, history=False),
+                          timers, legacy)
 
 
 def ended_key(instance_id: str) -> str:

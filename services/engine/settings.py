@@ -6,8 +6,11 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
+from laneway.engine.limits import DEFAULT_LIMITS, Limits
 from laneway.settings import Settings, positive_float, positive_int
+from laneway.timers import TimerBounds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +48,15 @@ class EngineSettings:
     (`LANEWAY_ENGINE_ENDED_IDS_RETENTION_S`, default 604800: 7 days). Each id costs a marker
     of about 100 bytes on `state` and an entry in memory while it is kept."""
 
+    limits: Limits = DEFAULT_LIMITS
+    """The engine core's bounds (laneway/engine/limits.py): events, steps and seconds one
+    command may take (`LANEWAY_ENGINE_MAX_EVENTS`, default 10000; `_MAX_STEPS`, 50000;
+    `_MAX_SECONDS`, 5), how deep call activities may nest (`_MAX_CALL_DEPTH`, 32) and how
+    many inner instances one multi-instance activity may have
+    (`_MAX_INSTANCES_PER_ELEMENT`, 10000); the longest timer, in years
+    (`_MAX_TIMER_YEARS`, 100), and the shortest interval of a repeating timer
+    (`_MIN_TIMER_CYCLE_MS`, 1000)."""
+
     watchdog_s: float | None = None
     """How long the loop may go without a round before the process exits so the orchestrator
     starts a fresh one (`LANEWAY_ENGINE_WATCHDOG_S`; default: the restore timeout plus 60 s,
@@ -68,6 +80,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
     replica = env.get("LANEWAY_ENGINE_REPLICA", "").strip() or (
         f"{socket.gethostname()}-{os.getpid()}")
     group = env.get("LANEWAY_ENGINE_GROUP", "").strip() or f"{common.topic_prefix}engine"
+    d = DEFAULT_LIMITS
     return EngineSettings(
         common=common,
         replica=replica,
@@ -79,6 +92,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
         session_timeout_ms=positive_int(env, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS", 45000),
         ended_ids_retention_s=positive_float(env, "LANEWAY_ENGINE_ENDED_IDS_RETENTION_S",
                                              7 * 24 * 3600.0),
+        limits=Limits(
+            max_events=positive_int(env, "LANEWAY_ENGINE_MAX_EVENTS", d.max_events),
+            max_steps=positive_int(env, "LANEWAY_ENGINE_MAX_STEPS", d.max_steps),
+            max_seconds=positive_float(env, "LANEWAY_ENGINE_MAX_SECONDS", d.max_seconds),
+            max_call_depth=positive_int(env, "LANEWAY_ENGINE_MAX_CALL_DEPTH", d.max_call_depth),
+            max_instances_per_element=positive_int(
+                env, "LANEWAY_ENGINE_MAX_INSTANCES_PER_ELEMENT", d.max_instances_per_element),
+            timers=TimerBounds(
+                max_years=positive_int(env, "LANEWAY_ENGINE_MAX_TIMER_YEARS",
+                                       d.timers.max_years),
+                min_cycle=timedelta(milliseconds=positive_int(
+                    env, "LANEWAY_ENGINE_MIN_TIMER_CYCLE_MS",
+                    int(d.timers.min_cycle.total_seconds() * 1000))),
+            ),
+        ),
         watchdog_s=(positive_float(env, "LANEWAY_ENGINE_WATCHDOG_S", 1.0)
                     if env.get("LANEWAY_ENGINE_WATCHDOG_S", "").strip() else None),
     )

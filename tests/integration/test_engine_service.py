@@ -539,6 +539,54 @@ def test_a_failing_batch_is_aborted_redone_once_and_its_poison_record_dead_lette
     assert of(events.items, bomb) == []
 
 
+LOOP = """<process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/><task id="a"/><task id="b"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="a"/>
+  <sequenceFlow id="f2" sourceRef="a" targetRef="b"/>
+  <sequenceFlow id="f3" sourceRef="b" targetRef="a"/></process>"""
+
+
+def test_a_runaway_instance_gets_a_budget_incident_and_the_others_go_on(
+        world: World, events: Reader) -> None:
+    # a loop of plain tasks runs until the command's work budget; its partial events are
+    # discarded (the batch is aborted and redone), the incident is committed instead, and
+    # an instance on the same partition, in the same batch, completes
+    world.deploy("loop", bpmn(LOOP, "loop"))
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    runaway = str(uuid.uuid4())
+    ids = [str(uuid.uuid4()) for _ in range(60)]
+    before, after, later = [i for i in ids if partition_of(i) == partition_of(runaway)][:3]
+    world.start("simple", before)
+    world.start("loop", runaway)
+    world.start("simple", after)
+    svc = ThreadService(world.settings())
+    dlq = Reader(world.bootstrap, world.topics.dlq, decode_record)
+    try:
+        incident = events.wait_for(find("INCIDENT_CREATED", runaway), timeout=60,
+                                   message="the runaway's incident")
+        events.wait_for(completed(after), message="the instance after the runaway completed")
+    finally:
+        svc.stop()
+    assert incident.value["errorType"] == "BUDGET_EXCEEDED"
+    assert "more than 10000 events" in incident.value["message"]
+    # nothing of the runaway's loop reached the topic
+    assert [r.intent for r in of(events.poll(), runaway)] == [
+        "ELEMENT_ACTIVATED", "INCIDENT_CREATED"]
+    assert completed(before)(events.items)
+
+    # the command was committed: a restarted service does not run it again
+    svc = ThreadService(world.settings())
+    try:
+        world.start("simple", later)
+        events.wait_for(completed(later), message="an instance started after the restart")
+        assert dlq.poll() == []
+    finally:
+        svc.stop()
+        dlq.close()
+    assert [r.intent for r in of(events.poll(), runaway)] == [
+        "ELEMENT_ACTIVATED", "INCIDENT_CREATED"]
+
+
 def free_port() -> int:
     """A port nobody listens on now (for the subprocess's health endpoint)."""
     with socket.socket() as sock:

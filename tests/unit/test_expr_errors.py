@@ -195,6 +195,17 @@ LIMITS: list[tuple[str, str]] = [
     ('replace("a", "a", "$2")', "group $2"),
     ('matches("ab", "(a)\\1")', "no backreferences or lookaround"),
     ('matches("ab", "a(?=b)")', "no backreferences or lookaround"),
+    # quantifiers over huge ranges
+    ("some i in 1..1000000000 satisfies false", "Range is too long"),
+    ("every i in 1..1000000000 satisfies true", "Range is too long"),
+    # a built-in function's work counts by the size of what it is given: a thousand loop
+    # steps over a long list are a hundred million steps of work
+    ("count(for i in 1..2000 return sum(l))", "too many steps"),
+    ("some i in 1..90000 satisfies list contains(l, -1)", "too many steps"),
+    ("count(for i in 1..2000 return upper case(s))", "too many steps"),
+    # strings built in a loop count by their size: 90,000 copies of a string near the limit
+    # would ask for 54 GB
+    ('count(for i in 1..90000 return s + "b")', "too many steps"),
 ]
 
 
@@ -204,6 +215,7 @@ LIMIT_VARIABLES = {
     "s2": "b" * 40,
     "r": "a" * 40 + "!",
     "t": "a" * 90_000,
+    "l": list(range(90_000)),
 }
 
 

@@ -388,7 +388,7 @@ CYCLES = [
     "R/P1M1D",
     "R/2026-01-31T00:00:00Z/P1M",
     "R/2020-02-29T00:00:00Z/P1Y",
-    "R/2026-01-01T00:00:00Z/2026-01-01T00:00:00.001Z",
+    "R/2026-01-01T00:00:00Z/2026-01-01T00:00:01.001Z",
     "R/PT1H/2030-01-01T00:00:00Z",
     "*/5 * * * *",
     "0 0 9 * * MON-FRI",
@@ -422,3 +422,21 @@ def test_cycle_due_times_strictly_increase(text: str, now: int) -> None:
         following = schedule.next_due(due, fired)
         assert following is None or following > due
         due = following
+
+
+def test_bounds_are_settings() -> None:
+    from laneway.timers import TimerBounds
+
+    strict = TimerBounds(max_years=1, min_cycle=timedelta(seconds=10))
+    with pytest.raises(TimerError, match="at most 1 years"):
+        parse_timer(TimerKind.DURATION, "P2Y", strict)
+    with pytest.raises(TimerError, match="more often than every 10 s"):
+        parse_timer(TimerKind.CYCLE, "R/PT5S", strict)
+    assert parse_timer(TimerKind.CYCLE, "R/PT5S").repetitions is None
+
+
+def test_a_due_time_past_the_calendar_is_a_timer_error() -> None:
+    # 100 years after a date near the year 9999: no exception but TimerError leaves
+    schedule = parse_timer(TimerKind.DURATION, "P100Y")
+    with pytest.raises(TimerError):
+        schedule.first_due(253_402_300_799_000)

@@ -3,6 +3,7 @@ that arrived to the processor that handles it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -14,8 +15,8 @@ from laneway.engine.behaviours import work
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate
 from laneway.engine.state import ElementInstance, Subscription
-from laneway.expr import ExpressionError
-from laneway.model import EventKind, FlowNode
+from laneway.expr import ExpressionError, compile_expression, variable_names
+from laneway.model import EventKind, FlowNode, TimerDefinition
 from laneway.records import Command, Event, IncidentType
 from laneway.timers import TimerError, parse_timer
 
@@ -84,7 +85,7 @@ def open_timer(
         if (timer.expression.language or "") == "feel":
             text = _timer_text(evaluate(timer.expression, vars_.visible(ctx.inst, owner.key)))
         try:
-            schedule = parse_timer(timer.kind, text)
+            schedule = parse_timer(timer.kind, text, ctx.limits.timers)
         except TimerError as literal_error:
             # not a literal timer: an expression that gives one (Spiff writes "PT1S" quoted,
             # Camunda 7 writes ${duration}); the literal's own error is the clearer one to show
@@ -96,7 +97,7 @@ def open_timer(
             if value is None:
                 raise literal_error from None
             text = _timer_text(value)
-            schedule = parse_timer(timer.kind, text)
+            schedule = parse_timer(timer.kind, text, ctx.limits.timers)
         now = ctx.cmd.timestamp
         due = (schedule.first_due(now) if previous_due is None
                else schedule.next_due(previous_due, fired))
@@ -111,6 +112,43 @@ def open_timer(
         "key": key, "due": due, "elementId": catch.id, "repetitions": schedule.repetitions,
         "fired": fired, "expression": text, "timerKind": timer.kind.value})
     return True
+
+
+# what a timer written as a value looks like: a duration, a repeating interval, an RRULE, a
+# cron macro, a date (a cron expression is told by its fields). Anything else may be an
+# expression that gives a timer at run time.
+_LITERAL_TIMER = re.compile(r"^(P|R\d*/|RRULE:|DTSTART|@|\d{4}-\d\d)", re.IGNORECASE)
+_CRON_FIELD = re.compile(r"^[0-9*/,?#LW-]+$|^[A-Za-z]{3}(-[A-Za-z]{3})?$")
+
+
+def timer_problem(timer: TimerDefinition) -> str | None:
+    """Why a timer written in the diagram can never be scheduled, or None when it can (or
+    depends on variables, and is checked when the timer is created). Checked at deploy: a
+    literal `P9999999Y`, `0 0 30 2 *` or `R/PT0.0001S` is the diagram's mistake, and would
+    otherwise be an incident in every instance that reaches it."""
+    text = timer.expression.text.strip()
+    if (timer.expression.language or "") != "feel":
+        try:
+            parse_timer(timer.kind, text)
+            return None
+        except TimerError as exc:
+            fields = text.split()
+            if _LITERAL_TIMER.match(text) or (
+                    len(fields) in (5, 6) and all(_CRON_FIELD.match(f) for f in fields)):
+                return str(exc)
+    # an expression without variables gives the same timer in every instance
+    try:
+        if variable_names(text):
+            return None
+        value = compile_expression(text).evaluate({})
+        if value is None:
+            return None
+        parse_timer(timer.kind, _timer_text(value))
+    except ExpressionError:
+        return None  # not an expression either: the literal's error is raised at run time
+    except TimerError as exc:
+        return str(exc)
+    return None
 
 
 def _timer_text(value: Any) -> str:

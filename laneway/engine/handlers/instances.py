@@ -9,33 +9,44 @@ from laneway.engine.context import Processing
 from laneway.engine.handlers._common import command_variables, live_instance, storable
 from laneway.engine.processors import call_activity
 from laneway.engine.repository import RetiredError
-from laneway.engine.state import PROCESS_KIND
-from laneway.model import EventKind, NodeKind
+from laneway.engine.state import PROCESS_KIND, ElementInstance
+from laneway.model import EventKind, FlowNode, NodeKind
 from laneway.records import Command, Event, IncidentType, RejectionType
 
 
 def start_instance(ctx: Processing) -> None:
     """Create the instance and start it at its none start event (or the one named)."""
+    created = create_instance(ctx)
+    if created is not None:
+        root, start = created
+        flow.start_scope(ctx, root, "", start=start)
+
+
+def create_instance(ctx: Processing) -> tuple[ElementInstance, FlowNode | None] | None:
+    """The checks of START_INSTANCE and the instance they allow, with its variables; its root
+    element and the start event named, or None when the command was rejected. (The instance
+    is not started: an instance whose start went over its budget is created with an incident
+    instead.)"""
     cmd = ctx.cmd
     v = cmd.value
     if cmd.instance_id in ctx.state.instances:
         ctx.reject(f"Expected a new instance id, but '{cmd.instance_id}' exists",
                    RejectionType.ALREADY_EXISTS)
-        return
+        return None
     if cmd.instance_id in ctx.state.ended:
         ctx.reject(f"Expected a new instance id, but instance '{cmd.instance_id}' already "
                    "ran and ended; start a new instance with a new id",
                    RejectionType.ALREADY_EXISTS)
-        return
+        return None
     process_id = str(v.get("processId", ""))
     try:
         proc = ctx.repository.startable(process_id, v.get("version"))
     except RetiredError as exc:
         ctx.reject(str(exc.args[0]), RejectionType.RETIRED)
-        return
+        return None
     except KeyError as exc:
         ctx.reject(str(exc.args[0]), RejectionType.NOT_FOUND)
-        return
+        return None
     start_id = v.get("startEventId")
     start = None
     if start_id is not None:
@@ -43,16 +54,16 @@ def start_instance(ctx: Processing) -> None:
         if start is None or start.kind != NodeKind.START_EVENT or start.parent:
             ctx.reject(f"Expected '{start_id}' to be a start event of process '{process_id}', "
                        "but it is not", RejectionType.INVALID_ARGUMENT)
-            return
+            return None
     elif not proc.entry_nodes.get("", ()):
         kinds = sorted({s.event_kind.value for s in proc.start_events})
         ctx.reject(f"Expected process '{process_id}' to have a none start event, but it starts "
                    f"only on events ({', '.join(kinds)}); name the start event",
                    RejectionType.INVALID_ARGUMENT)
-        return
+        return None
     variables = command_variables(ctx)
     if variables is None or not storable(ctx, v.get("businessKey"), "a business key"):
-        return
+        return None
     value: dict[str, Any] = {"key": 1, "processId": proc.id, "version": proc.version}
     if v.get("businessKey") is not None:
         value["businessKey"] = v["businessKey"]
@@ -65,7 +76,7 @@ def start_instance(ctx: Processing) -> None:
     root = inst.elements[inst.root_key]
     if variables:
         ctx.write_element(Event.VARIABLES_UPDATED, root, {"variables": dict(variables)})
-    flow.start_scope(ctx, root, "", start=start)
+    return root, start
 
 
 def cancel_instance(ctx: Processing) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.handlers._common import command_variables, live_instance
+from laneway.engine.limits import BUDGET_STAGE
 from laneway.engine.processors.decision import DECISION_JOB_TYPE
 from laneway.engine.state import ElementInstance, Job
 from laneway.model import EventKind
@@ -119,6 +120,14 @@ def resolve_incident(ctx: Processing) -> None:
     incident = ctx.inst.incidents.get(key) if isinstance(key, int) else None
     if incident is None:
         ctx.reject(f"Expected incident {key} to be open, but it is not", RejectionType.NOT_FOUND)
+        return
+    if incident.stage == BUDGET_STAGE:
+        # the command that went beyond its budget was discarded: there is no step to run
+        # again, and running it again would go beyond it again (as Zeebe bans an instance
+        # whose processing failed, but visibly)
+        ctx.reject(f"Expected an incident that can be retried, but incident {key} is "
+                   f"{incident.error_type}: the command was discarded; cancel the instance",
+                   RejectionType.INVALID_STATE)
         return
     elem = ctx.inst.elements[incident.element_key]
     ctx.write_element(Event.INCIDENT_RESOLVED, elem, {"key": incident.key, "reason": "resolved"})

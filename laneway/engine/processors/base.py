@@ -118,8 +118,14 @@ def check_event(node: FlowNode, allowed: frozenset[EventKind]) -> Iterator[str]:
 def check_timer(node: FlowNode) -> Iterator[str]:
     """A timer event names when it fires."""
     ed = node.event_definition
-    if node.event_kind == EventKind.TIMER and ed and not ed.timer:
+    if node.event_kind != EventKind.TIMER or not ed:
+        return
+    if not ed.timer:
         yield "timer event has no timeDate, timeDuration or timeCycle"
+        return
+    problem = waits.timer_problem(ed.timer)
+    if problem is not None:
+        yield f"timer '{ed.timer.expression.raw}' can never be scheduled: {problem}"
 
 
 def _words(kind: NodeKind) -> str:

@@ -61,11 +61,21 @@ class CallActivityProcessor(ElementProcessor):
             # activity wait for good, so it waits on an incident someone can see instead
             work.raise_incident(ctx, elem, IncidentType.CALLED_ELEMENT_ERROR, str(exc.args[0]))
             return
+        parent = ctx.inst.parent
+        depth = (parent.depth if parent is not None else 0) + 1
+        if depth > ctx.limits.max_call_depth:
+            # a process that calls itself would start instances without end
+            work.raise_incident(ctx, elem, IncidentType.CALLED_ELEMENT_ERROR,
+                                f"Expected call activities to nest at most "
+                                f"{ctx.limits.max_call_depth} deep, but calling '{called}' "
+                                f"here would be {depth} deep")
+            return
         variables = dict(ctx.inst.variables.get(elem.key, {})) if node.io.inputs else dict(seen)
         ctx.follow_up(Command.START_INSTANCE, child_instance_id(ctx.inst.instance_id, elem.key), {
             "processId": called,
             "variables": variables,
-            "parent": {"instanceId": ctx.inst.instance_id, "elementKey": elem.key},
+            "parent": {"instanceId": ctx.inst.instance_id, "elementKey": elem.key,
+                       "depth": depth},
         })
 
     def on_terminate(self, ctx: Processing, elem: ElementInstance) -> None:

@@ -4,14 +4,14 @@ output collection.
 
 A token reaching a multi-instance activity activates the body (`on_arrive`; element type
 `multiInstanceBody`, with the activity's id), which evaluates the input collection or the
-cardinality (an error, or more than `MAX_INSTANCES`, is an incident on the body), sets the
-output collection to as many empty slots, opens the activity's boundary events on itself,
-and starts the first inner instance (sequential) or all of them (parallel). Each inner
-instance is the activity itself, with `loopCounter` and the element variable as local
-variables. When an inner instance completes (`on_child_completed`), its output element goes
-into its slot of the output collection; then the completion condition (which sees
-`nrOfInstances`, `nrOfCompletedInstances`, `nrOfActiveInstances`) may end the body early,
-terminating the inner instances still running; otherwise the next one starts (sequential)
+cardinality (an error, or more than `Limits.max_instances_per_element`, is an incident on
+the body), sets the output collection to as many empty slots, opens the activity's boundary
+events on itself, and starts the first inner instance (sequential) or all of them
+(parallel). Each inner instance is the activity itself, with `loopCounter` and the element
+variable as local variables. When an inner instance completes (`on_child_completed`), its
+output element goes into its slot of the output collection; then the completion condition
+(which sees `nrOfInstances`, `nrOfCompletedInstances`, `nrOfActiveInstances`) may end the body
+early, terminating the inner instances still running; otherwise the next one starts (sequential)
 or, after the last, the body completes (`on_complete`), handing the output collection to the
 enclosing scopes and taking the activity's outgoing flows.
 
@@ -35,8 +35,6 @@ from laneway.expr import ExpressionError
 from laneway.model import FlowNode, Process
 from laneway.records import Event, IncidentType
 
-MAX_INSTANCES = 10_000
-
 
 def _items(ctx: Processing, key: int, node: FlowNode) -> Sequence[Any]:
     loop = node.loop
@@ -59,6 +57,11 @@ def _items(ctx: Processing, key: int, node: FlowNode) -> Sequence[Any]:
         raise ExpressionError(
             f"Expected the loop cardinality '{loop.cardinality.raw}' to be a whole number, "
             f"but it is {count!r}", loop.cardinality.text)
+    if count > ctx.limits.max_instances_per_element:
+        # checked before the slots are made: a cardinality of 10**12 would ask for terabytes
+        raise ExpressionError(
+            f"Expected at most {ctx.limits.max_instances_per_element} instances, but the "
+            f"loop cardinality is {count}", loop.cardinality.text)
     return [None] * count
 
 
@@ -114,8 +117,9 @@ def _activate_body(ctx: Processing, scope: ElementInstance, node: FlowNode) -> N
     key = ctx.new_key()
     try:
         items = _items(ctx, scope.key, node)
-        error = None if len(items) <= MAX_INSTANCES else (
-            f"Expected at most {MAX_INSTANCES} instances, but the collection has {len(items)}")
+        most = ctx.limits.max_instances_per_element
+        error = None if len(items) <= most else (
+            f"Expected at most {most} instances, but the collection has {len(items)}")
     except ExpressionError as exc:
         items, error = [], str(exc)
     ctx.write(Event.ELEMENT_ACTIVATED, {"key": key, "miTotal": len(items)}, element_id=node.id,

@@ -298,6 +298,30 @@ def call_activity() -> Harness:
     return h
 
 
+def call_depth() -> Harness:
+    """ELEMENT_ACTIVATED version 2: a process calls a child that calls a grandchild, each
+    keeping its depth in the call chain; the grandchild waits on a task, then completes."""
+    grandchild = document("""
+    <startEvent id="gs"/><userTask id="gwork"/><endEvent id="ge"/>
+    @ gs -> gwork -> ge
+    """, "grandchild")
+    child = document("""
+    <startEvent id="cs"/><callActivity id="callg" calledElement="grandchild"/><endEvent id="ce"/>
+    @ cs -> callg -> ce
+    """, "child")
+    parent = document("""
+    <startEvent id="s"/><callActivity id="call" calledElement="child"/><endEvent id="e"/>
+    @ s -> call -> e
+    """)
+    h = Harness(parent, child, grandchild)
+    h.clock = START
+    h.start("p", {"n": 1})
+    task = h.events("USER_TASK_CREATED", "gwork")[0]
+    h.send(Command.COMPLETE_USER_TASK, task.instance_id, {"taskKey": task.value["key"],
+                                                          "variables": {"done": True}})
+    return h
+
+
 SCENARIOS: dict[str, Callable[[], Harness]] = {
     "example_order": example_order,
     "example_permit": example_permit,
@@ -308,6 +332,7 @@ SCENARIOS: dict[str, Callable[[], Harness]] = {
     "incidents": incidents,
     "multi_instance": multi_instance,
     "call_activity": call_activity,
+    "call_depth": call_depth,
 }
 
 
