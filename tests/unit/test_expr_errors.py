@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 from typing import Any
 
 import pytest
@@ -219,13 +218,14 @@ LIMIT_VARIABLES = {
 }
 
 
+# Without the limits each of these runs for minutes or asks for gigabytes; the timeout only
+# catches that (a wall-clock bound failed under a loaded machine: speed lives in benchmarks).
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize(("text", "words"), LIMITS)
 def test_limits_raise_quickly(text: str, words: str) -> None:
-    started = time.perf_counter()
     with pytest.raises(ExpressionError) as caught:
         evaluate(text, LIMIT_VARIABLES)
     assert words in caught.value.message
-    assert time.perf_counter() - started < 3.0
 
 
 # Shapes that backtrack exponentially in Python's `re` (2**40 steps on `r`, "a" * 40 + "!"):
