@@ -19,6 +19,7 @@ import queue
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -140,11 +141,13 @@ class Driver:
                 if self.stop.wait(max(0.0, due - time.monotonic())):
                     return
                 key = f"chaos-{n}"
+                # the instance id is chosen here, so a start retried after a lost answer
+                # names the same instance and the engine refuses the copy (ALREADY_EXISTS)
                 response, tries = call(
                     api, "POST", "/api/instances", self.stop, self.figures, "start",
                     json={"processId": self.process_id, "businessKey": key,
-                          "variables": {"n": n}})
-                if tries > 1:  # an earlier try may have started an instance too
+                          "instanceId": str(uuid.uuid4()), "variables": {"n": n}})
+                if tries > 1:  # an earlier try may have produced the command too
                     self.figures.add("starts_ambiguous")
                 if response.status_code == 201:
                     with self.figures.lock:
