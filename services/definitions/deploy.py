@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from laneway.bpmn import parse, validate
-from laneway.engine.repository import DefinitionRepository, digest
+from laneway.engine.repository import DefinitionRepository, digests
 from laneway.problems import DiagramError, Problem
 from laneway.publisher import Publisher
 from laneway.records import Principal
@@ -34,7 +34,8 @@ def check(data: bytes, file_name: str) -> list[NewVersion]:
     if not definitions.processes:
         raise DiagramError([Problem(file_name, 0, None,
                                     "Expected at least one process, but the file has none")])
-    return [NewVersion(p.id, p.name or None, digest(definitions, p.id))
+    file_digests = digests(definitions)
+    return [NewVersion(p.id, p.name or None, file_digests[p.id])
             for p in definitions.processes]
 
 
