@@ -25,7 +25,7 @@ from laneway.bpmn._common import (
     ref_id,
 )
 from laneway.bpmn._expressions import element_text, formal_expression, normalize_language
-from laneway.bpmn._xml import BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, line_of
+from laneway.bpmn._xml import BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, Limits, Prefixes, line_of
 from laneway.model import (
     Collaboration,
     DataObject,
@@ -109,9 +109,13 @@ class _ProcessParts:
 class Reader:
     """Builds `Definitions` from a document whose root is BPMN `definitions`."""
 
-    def __init__(self, root: etree._Element, file: str) -> None:
+    def __init__(
+        self, root: etree._Element, file: str, prefixes: Prefixes, limits: Limits
+    ) -> None:
         self.root = root
         self.file = file
+        self.prefixes = prefixes
+        self.limits = limits
         self.problems: list[Problem] = []
         self.ids: dict[str, int] = {}
         self._refs: list[tuple[str, str, int, str | None]] = []
@@ -146,8 +150,8 @@ class Reader:
             "id": element_id or "",
             "name": el.get("name"),
             "line": line,
-            "attrs": foreign_attrs(el),
-            "extensions": extensions_of(el),
+            "attrs": foreign_attrs(el, self.prefixes),
+            "extensions": extensions_of(el, self.prefixes),
             "documentation": documentation_of(el),
         }
 
@@ -215,7 +219,17 @@ class Reader:
                 self._data_stores[child.get("id") or ""] = self._data(child, local, None)
             elif local in _EVENT_KINDS and child.get("id"):
                 self._root_event_defs[child.get("id") or ""] = child
-        processes = tuple(self._process(c) for c in root if bpmn_local(c) == "process")
+        process_els = [c for c in root if bpmn_local(c) == "process"]
+        if len(process_els) > self.limits.max_processes:
+            # each process of a file is stored and loaded with the whole file
+            self._problem(
+                line_of(process_els[self.limits.max_processes]),
+                None,
+                f"Expected at most {self.limits.max_processes} processes in one file, but it "
+                f"has {len(process_els)}",
+            )
+            return Definitions(id=root.get("id") or "", line=line_of(root), file=self.file)
+        processes = tuple(self._process(c) for c in process_els)
         collaborations = tuple(
             self._collaboration(c) for c in root if bpmn_local(c) == "collaboration"
         )
@@ -295,10 +309,13 @@ class Reader:
             for kw in parts.nodes
         }
         data = list(parts.data)
-        # Data stores are declared once per file; each process gets those it references.
+        # Data stores are declared once per file; each process gets those it references (each
+        # once: by id, not `in` the list, which compared every element with every other).
+        added: set[str] = set()
         for d in parts.data:
             store = self._data_stores.get(d.ref or "") if d.kind == "dataStoreReference" else None
-            if store is not None and store not in data:
+            if store is not None and d.ref not in added:
+                added.add(d.ref or "")
                 data.append(store)
         executable = el.get("isExecutable")
         return Process(
@@ -531,5 +548,6 @@ class Reader:
             elif local == "outputDataItem":
                 name = child.get("name") or child.get("id") or ""
                 kw["output_element"] = Expression(name, name, None, line_of(child))
-        kw.update(vendor.multi_instance_fields(el, extensions_of(el), self.language))
+        kw.update(vendor.multi_instance_fields(
+            el, extensions_of(el, self.prefixes), self.language))
         return LoopCharacteristics(**kw)
