@@ -50,7 +50,8 @@ def running(settings: DefinitionsSettings, metrics: DefinitionsMetrics | None = 
         deps = ServiceDeps(pool=pool, publisher=publisher, redis=redis,
                            metrics=metrics or DefinitionsMetrics(CollectorRegistry()),
                            audit_schema=settings.audit_schema,
-                           form_rate_limit=settings.form_rate_limit)
+                           form_rate_limit=settings.form_rate_limit,
+                           diagram_limits=settings.diagram_limits)
         republished = republish_missing(deps.definitions, publisher,
                                         common.kafka_bootstrap_servers,
                                         max(5.0, deadline - time.monotonic()))

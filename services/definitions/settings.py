@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from laneway.auth import AuthSettings
+from laneway.bpmn import Limits
 from laneway.service_schemas import service_schema
 from laneway.settings import (
     Settings,
@@ -41,6 +42,12 @@ class DefinitionsSettings:
     publish_timeout_s: float
     """How long a request waits for Kafka to acknowledge what it produced
     (`LANEWAY_PUBLISH_TIMEOUT_S`, default 10)."""
+    diagram_limits: Limits
+    """How large a deployed diagram may be: `LANEWAY_MAX_DIAGRAM_BYTES` (default 20 MiB; a
+    larger body is 413), `LANEWAY_MAX_DIAGRAM_ELEMENTS` (XML nodes, default 50,000),
+    `LANEWAY_MAX_DIAGRAM_DEPTH` (default 100) and `LANEWAY_MAX_DIAGRAM_PROCESSES` (processes
+    in one file, default 100); over one of the last three the deploy is 422 naming the limit
+    (docs/bpmn.md)."""
     auth: AuthSettings
     """Where the keys that sign bearer tokens come from (`LANEWAY_JWT_*`, docs/people.md):
     every route but health, metrics and the OpenAPI pages needs a valid token."""
@@ -67,8 +74,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettin
         pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 10),
         form_rate_limit=_rate_limit(env, "LANEWAY_FORM_RATE_LIMIT", "30/minute"),
         publish_timeout_s=positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),
+        diagram_limits=_diagram_limits(env),
         auth=AuthSettings.from_env(env),
     )
+
+
+def _diagram_limits(env: Mapping[str, str]) -> Limits:
+    default = Limits()
+    names = {"max_bytes": "LANEWAY_MAX_DIAGRAM_BYTES",
+             "max_elements": "LANEWAY_MAX_DIAGRAM_ELEMENTS",
+             "max_depth": "LANEWAY_MAX_DIAGRAM_DEPTH",
+             "max_processes": "LANEWAY_MAX_DIAGRAM_PROCESSES"}
+    values = {field: positive_int(env, name, getattr(default, field))
+              for field, name in names.items()}
+    try:
+        return Limits(**values)
+    except ValueError as exc:  # above what the parser allows
+        field = str(exc).split()[1]
+        raise SettingsError(f"{names.get(field, field)}: {exc}") from None
 
 
 def _rate_limit(env: Mapping[str, str], name: str, default: str) -> RateLimit:

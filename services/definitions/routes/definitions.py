@@ -23,9 +23,9 @@ router = APIRouter(prefix="/api/definitions", tags=["definitions"], dependencies
 
 _UPLOAD_BODY = {
     "required": True,
-    "description": f"A BPMN 2.0 file of at most {MAX_BYTES // (1024 * 1024)} MiB, as raw XML "
-                   "(optionally named by an `X-File-Name` header) or as the `file` part of a "
-                   "form.",
+    "description": f"A BPMN 2.0 file of at most {MAX_BYTES // (1024 * 1024)} MiB (unless "
+                   "LANEWAY_MAX_DIAGRAM_BYTES says otherwise), as raw XML (optionally named by "
+                   "an `X-File-Name` header) or as the `file` part of a form.",
     "content": {
         "application/xml": {"schema": {"type": "string"}},
         "text/xml": {"schema": {"type": "string"}},
@@ -47,9 +47,12 @@ _UPLOAD_BODY = {
                 "was already deployed.",
     responses={
         200: {"model": DeployResponse, "description": "Nothing new: the same file again."},
-        413: {"model": Detail, "description": "The body is over 20 MiB."},
+        413: {"model": Detail, "description": "The body is over the size limit (20 MiB "
+                                              "unless set)."},
         415: {"model": Detail, "description": "Not XML or a form."},
-        422: {"model": DiagramErrors, "description": "The diagram was refused."},
+        422: {"model": DiagramErrors, "description": "The diagram was refused (also when "
+                                                     "it is over the element, depth or "
+                                                     "process limit, named in the error)."},
         503: {"model": Detail, "description": "Stored but not acknowledged by Kafka: retry "
                                               "the same upload (it is idempotent)."},
     },
