@@ -121,6 +121,7 @@ class Reader:
         self._refs: list[tuple[str, str, int, str | None]] = []
         self.language = root.get("expressionLanguage")
         self._root_event_defs: dict[str, etree._Element] = {}
+        self._read_event_defs: dict[str, EventDefinition] = {}
         self._data_stores: dict[str, DataObject] = {}
         self._synthetic = SyntheticIds()
 
@@ -415,10 +416,9 @@ class Reader:
                 event_defs.append(self._event_definition(child, _EVENT_KINDS[local], node_id))
             elif local == "eventDefinitionRef":
                 ref = self._ref_text(child, "eventDefinitionRef", node_id)
-                target = self._root_event_defs.get(ref or "")
-                if target is not None:
-                    target_kind = _EVENT_KINDS[bpmn_local(target) or ""]
-                    event_defs.append(self._event_definition(target, target_kind, node_id))
+                shared = self._shared_event_def(ref or "", node_id)
+                if shared is not None:
+                    event_defs.append(shared)
             elif local == "standardLoopCharacteristics":
                 kw["loop"] = self._standard_loop(child, node_id)
             elif local == "multiInstanceLoopCharacteristics":
@@ -503,6 +503,19 @@ class Reader:
                 if bpmn_local(child) == "condition":
                     kw["condition"] = formal_expression(child, self.language)
         return EventDefinition(**kw)
+
+    def _shared_event_def(self, ref: str, owner: str) -> EventDefinition | None:
+        """A definitions-level event definition that `owner` refers to, read once however many
+        nodes refer to it (read per reference, a large one referred to by every node cost
+        its size times theirs, in time and in memory)."""
+        read = self._read_event_defs.get(ref)
+        if read is None:
+            target = self._root_event_defs.get(ref)
+            if target is None:
+                return None
+            read = self._event_definition(target, _EVENT_KINDS[bpmn_local(target) or ""], owner)
+            self._read_event_defs[ref] = read
+        return read
 
     def _standard_loop(self, el: etree._Element, owner: str) -> LoopCharacteristics:
         kw: dict[str, Any] = {

@@ -110,3 +110,24 @@ def test_reachability_follows_loops_and_boundary_events() -> None:
     assert not proc.reaches("e", "j")
     assert proc.reaches("a", "c")
     assert not proc.reaches("c", "s")
+
+
+def test_a_definitions_level_event_definition_is_read_once_for_all_its_references() -> None:
+    # a 100 KB timer expression referred to by 200 events: one copy, not 200
+    expression = "=" + "1 + " * 25_000 + "1"
+    catches = "".join(
+        f'<intermediateCatchEvent id="c{i}"><eventDefinitionRef>timer</eventDefinitionRef>'
+        "</intermediateCatchEvent>" for i in range(200))
+    data = (
+        '<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">'
+        f'<timerEventDefinition id="timer"><timeDuration>{expression}</timeDuration>'
+        f'</timerEventDefinition><process id="p">{catches}</process></definitions>'
+    ).encode()
+
+    nodes = parse(data).process().nodes
+
+    first = nodes["c0"].event_definition
+    assert first is not None
+    assert first.timer is not None
+    assert first.timer.expression.raw == expression
+    assert all(nodes[f"c{i}"].event_definition is first for i in range(200))
