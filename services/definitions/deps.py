@@ -9,6 +9,7 @@ every service.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,12 @@ class ServiceDeps:
     """The check AUTHORIZED runs: lanes holding user tasks without a persona."""
     diagram_limits: Limits = field(default_factory=Limits)
     """How large a deployed diagram may be (`DefinitionsSettings.diagram_limits`)."""
+    deploy_checks: int = 2
+    """Deploys checked at once (`DefinitionsSettings.deploy_checks`): each may hold a tree
+    as large as the limits allow, so their number bounds the memory deploys take."""
+    deploy_wait_s: float = 30.0
+    """How long a deploy waits for a free check before it is answered 503."""
+    checking: threading.BoundedSemaphore = field(init=False)
     definitions: DefinitionStore = field(init=False)
     instances: InstanceLookup = field(init=False)
     deployer: Deployer = field(init=False)
@@ -73,6 +80,7 @@ class ServiceDeps:
         self.definitions = DefinitionStore(self.pool)
         self.instances = InstanceLookup(self.pool, self.audit_schema)
         self.deployer = Deployer(self.definitions, self.publisher, self.diagram_limits)
+        self.checking = threading.BoundedSemaphore(self.deploy_checks)
         self.forms = FormStore(self.pool)
         self.start_forms = StartForms(self.pool)
         self.lifecycle = Lifecycle(self.pool, self.definitions, self.publisher,

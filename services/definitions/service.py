@@ -51,7 +51,8 @@ def running(settings: DefinitionsSettings, metrics: DefinitionsMetrics | None = 
                            metrics=metrics or DefinitionsMetrics(CollectorRegistry()),
                            audit_schema=settings.audit_schema,
                            form_rate_limit=settings.form_rate_limit,
-                           diagram_limits=settings.diagram_limits)
+                           diagram_limits=settings.diagram_limits,
+                           deploy_checks=settings.deploy_checks)
         republished = republish_missing(deps.definitions, publisher,
                                         common.kafka_bootstrap_servers,
                                         max(5.0, deadline - time.monotonic()))

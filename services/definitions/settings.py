@@ -48,6 +48,10 @@ class DefinitionsSettings:
     `LANEWAY_MAX_DIAGRAM_DEPTH` (default 100) and `LANEWAY_MAX_DIAGRAM_PROCESSES` (processes
     in one file, default 100); over one of the last three the deploy is 422 naming the limit
     (docs/bpmn.md)."""
+    deploy_checks: int
+    """Deploys checked at once (`LANEWAY_DEPLOY_CHECKS`, default 2): each may hold a
+    diagram as large as `diagram_limits` allow; a deploy that finds none free within 30 s is
+    503 with `Retry-After`."""
     auth: AuthSettings
     """Where the keys that sign bearer tokens come from (`LANEWAY_JWT_*`, docs/people.md):
     every route but health, metrics and the OpenAPI pages needs a valid token."""
@@ -75,6 +79,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettin
         form_rate_limit=_rate_limit(env, "LANEWAY_FORM_RATE_LIMIT", "30/minute"),
         publish_timeout_s=positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),
         diagram_limits=_diagram_limits(env),
+        deploy_checks=positive_int(env, "LANEWAY_DEPLOY_CHECKS", 2),
         auth=AuthSettings.from_env(env),
     )
 

@@ -1,5 +1,6 @@
 """A deploy over the diagram limits, or with a DOCTYPE, is refused through the real API with
-an error naming the limit; a deploy being checked does not hold other requests.
+an error naming the limit; a deploy being checked does not hold other requests, and no more
+deploys are checked at once than `LANEWAY_DEPLOY_CHECKS` allows.
 
 The services run with small limits (`LANEWAY_MAX_DIAGRAM_*`) so the diagrams stay small.
 """
@@ -9,7 +10,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -50,7 +52,8 @@ def _pid() -> str:
 def api(stack: Connections) -> Iterator[Api]:
     with running_api(stack, "test.limits", Api, headers=AUTHOR,
                      LANEWAY_MAX_DIAGRAM_BYTES="6000", LANEWAY_MAX_DIAGRAM_ELEMENTS="40",
-                     LANEWAY_MAX_DIAGRAM_DEPTH="8", LANEWAY_MAX_DIAGRAM_PROCESSES="2") as api:
+                     LANEWAY_MAX_DIAGRAM_DEPTH="8", LANEWAY_MAX_DIAGRAM_PROCESSES="2",
+                     LANEWAY_DEPLOY_CHECKS="1") as api:
         yield api
 
 
@@ -118,10 +121,10 @@ def test_a_doctype_with_only_attribute_defaults_is_422(api: Api) -> None:
     assert api.sql("SELECT count(*) FROM definitions WHERE process_id = %s", pid) == [(0,)]
 
 
-def test_a_deploy_being_checked_does_not_hold_other_requests(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the check is held in the middle of parsing; meanwhile the API answers others
+@contextmanager
+def _held_deploy(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Future[Any]]:
+    """A deploy whose check is held in the middle of parsing until the block ends; then it
+    must succeed."""
     parsing = threading.Event()
     release = threading.Event()
     real_parse = deploy_module.parse
@@ -137,9 +140,35 @@ def test_a_deploy_being_checked_does_not_hold_other_requests(
                              content=_chain(_pid(), 3), headers=XML)
         try:
             assert parsing.wait(30)
-            listed = api.client.get("/api/definitions")
-            assert listed.status_code == 200
-            assert not deploy.done()
+            yield deploy
         finally:
             release.set()
         assert deploy.result(timeout=60).status_code == 201
+    monkeypatch.setattr(deploy_module, "parse", real_parse)
+
+
+def test_a_deploy_being_checked_does_not_hold_other_requests(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _held_deploy(api, monkeypatch) as deploy:
+        listed = api.client.get("/api/definitions")
+
+        assert listed.status_code == 200
+        assert not deploy.done()
+
+
+def test_a_deploy_finding_every_check_busy_is_503_with_retry_after(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the module's services check one deploy at once (LANEWAY_DEPLOY_CHECKS=1)
+    monkeypatch.setattr(api.deps, "deploy_wait_s", 0.2)
+    pid = _pid()
+    with _held_deploy(api, monkeypatch):
+        busy = api.client.post("/api/definitions", content=_chain(pid, 3), headers=XML)
+
+    assert busy.status_code == 503, busy.text
+    assert busy.headers["retry-after"] == "1"
+    assert "LANEWAY_DEPLOY_CHECKS" in busy.json()["detail"]
+    # the check is free again: the same upload goes through
+    again = api.client.post("/api/definitions", content=_chain(pid, 3), headers=XML)
+    assert again.status_code == 201, again.text

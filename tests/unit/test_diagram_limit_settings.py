@@ -40,3 +40,8 @@ def test_a_diagram_limit_out_of_range_stops_the_start_naming_it(
         load_settings({name: value, **auth_env()})
 
     assert words in str(info.value)
+
+
+def test_two_deploys_are_checked_at_once_unless_set() -> None:
+    assert load_settings(auth_env()).deploy_checks == 2
+    assert load_settings({"LANEWAY_DEPLOY_CHECKS": "5", **auth_env()}).deploy_checks == 5

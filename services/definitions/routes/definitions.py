@@ -53,16 +53,25 @@ _UPLOAD_BODY = {
         422: {"model": DiagramErrors, "description": "The diagram was refused (also when "
                                                      "it is over the element, depth or "
                                                      "process limit, named in the error)."},
-        503: {"model": Detail, "description": "Stored but not acknowledged by Kafka: retry "
-                                              "the same upload (it is idempotent)."},
+        503: {"model": Detail, "description": "Stored but not acknowledged by Kafka, or "
+                                              "every deploy check busy: retry the same "
+                                              "upload (it is idempotent)."},
     },
     openapi_extra={"requestBody": _UPLOAD_BODY},
 )
 def deploy_definitions(upload: UploadedDiagram, deps: Deps, principal: Modeler,
                        response: Response) -> DeployResponse:
     """Deploy every process of an uploaded BPMN file."""
-    with deps.metrics.deploy_seconds.time():
-        stored = deps.deployer.deploy(upload.data, upload.file_name, principal)
+    # a sync route: the check runs in a worker thread, and at most `deploy_checks` at once
+    if not deps.checking.acquire(timeout=deps.deploy_wait_s):
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"Expected a free deploy check, but {deps.deploy_checks} are under "
+                            "way (LANEWAY_DEPLOY_CHECKS); retry", headers={"Retry-After": "1"})
+    try:
+        with deps.metrics.deploy_seconds.time():
+            stored = deps.deployer.deploy(upload.data, upload.file_name, principal)
+    finally:
+        deps.checking.release()
     # the deploy's audit record (who authored the version); one that Kafka did not take is
     # sent by the same upload repeated, or at the next start
     for s in stored:
