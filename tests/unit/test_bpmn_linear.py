@@ -17,9 +17,12 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks.bpmn_parse import attrs, chain, fan, lanes, links, stores
 from laneway.bpmn import parse, validate
+from laneway.bpmn._xml import load
 from laneway.engine import DefinitionRepository
 from laneway.engine.check import missing_personas
 from laneway.engine.executable import build
@@ -131,3 +134,30 @@ def test_a_definitions_level_event_definition_is_read_once_for_all_its_reference
     assert first.timer is not None
     assert first.timer.expression.raw == expression
     assert all(nodes[f"c{i}"].event_definition is first for i in range(200))
+
+
+_PREFIXES = st.sampled_from(["a", "b", "c", ""])
+_URIS = st.sampled_from(["urn:1", "urn:2", "urn:3"])
+
+
+@st.composite
+def _scoped(draw: st.DrawFn, depth: int = 0) -> str:
+    declared = draw(st.dictionaries(_PREFIXES, _URIS, max_size=3))
+    decls = " ".join(f'xmlns{":" + p if p else ""}="{u}"' for p, u in declared.items())
+    children = draw(st.lists(_scoped(depth + 1), max_size=2)) if depth < 4 else []
+    # an attribute in every namespace (bound on the root), so every element is asked
+    root = " ".join(f'xmlns:n{i}="urn:{i}"' for i in (1, 2, 3)) if depth == 0 else ""
+    attrs = " ".join(f'n{i}:x="v"' for i in (1, 2, 3))
+    return f"<e {root} {decls} {attrs}>{''.join(children)}</e>"
+
+
+@given(_scoped())
+@settings(max_examples=100, deadline=None)
+def test_prefixes_from_the_pass_are_those_nsmap_gives(doc: str) -> None:
+    # the one-pass lookup answers what `el.nsmap` would (first own declaration, then the
+    # enclosing elements', a prefix rebound nearer not counting), only without the walk
+    loaded = load(doc.encode(), "ns.xml")
+    for el in loaded.tree.getroot().iter():
+        for uri in ("urn:1", "urn:2", "urn:3", "urn:none"):
+            expected = next((p for p, u in el.nsmap.items() if u == uri and p is not None), None)
+            assert loaded.prefixes.prefix(el, uri) == expected
