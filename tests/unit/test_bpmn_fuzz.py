@@ -25,14 +25,16 @@ from hypothesis import strategies as st
 
 from laneway.bpmn import parse, validate
 from laneway.engine import DefinitionRepository
+from laneway.expr import compile_expression
 from laneway.problems import DiagramError
 from tests.unit.corpus_cases import corpus_dir
 
 EXAMPLES = int(os.environ.get("LANEWAY_FUZZ_EXAMPLES", "150"))
-# generous: the largest corpus file reads in about 0.1 s; a hang is minutes
+# generous: the largest corpus file reads in about 0.1 s, but the machine may be shared; a
+# hang is minutes
 FUZZ = settings(
     max_examples=EXAMPLES,
-    deadline=timedelta(seconds=10),
+    deadline=timedelta(seconds=30),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )
@@ -50,6 +52,10 @@ def _corpus_files() -> list[bytes]:
 
 
 CORPUS = _corpus_files()
+# The expression parser is built on first use, which takes seconds: built here, so that no
+# example pays for it (hypothesis would see one slow run of an input that is fast again, and
+# fail the test as flaky).
+compile_expression("1")
 
 
 def _read_as_a_deploy_does(data: bytes) -> None:
