@@ -16,7 +16,7 @@ the sizes (4 for 2,500 -> 10,000), quadratic work near its square (16).
 | nested | subprocesses nested 90 deep, n tasks spread over the levels |
 | attrs | 500 namespaces declared on the root, n tasks with 8 extension attributes each |
 | links | n pairs of link throw and catch events |
-| processes | n small processes in one file |
+| processes | n / 10 processes of 10 tasks in one file |
 | stores | n data stores, each referenced once |
 | lanes | n user tasks in n lanes (the persona check at review) |
 """
@@ -127,12 +127,17 @@ def links(n: int) -> bytes:
 
 
 def processes(n: int) -> bytes:
-    body = "".join(
-        _proc(f"p{i}", f'<startEvent id="s{i}"/><endEvent id="e{i}"/>'
-                       + _flow(f"f{i}", f"s{i}", f"e{i}"))
-        for i in range(n)
-    )
-    return _doc(body)
+    # n / 10 processes of 10 tasks: at most 1,000 processes, the most any setting allows
+    body = []
+    for p in range(max(1, n // 10)):
+        parts = [f'<startEvent id="s{p}"/>']
+        prev = f"s{p}"
+        for i in range(10):
+            parts.append(f'<task id="t{p}_{i}"/>' + _flow(f"f{p}_{i}", prev, f"t{p}_{i}"))
+            prev = f"t{p}_{i}"
+        parts.append(f'<endEvent id="e{p}"/>' + _flow(f"fe{p}", prev, f"e{p}"))
+        body.append(_proc(f"p{p}", "".join(parts)))
+    return _doc("".join(body))
 
 
 def stores(n: int) -> bytes:
@@ -192,6 +197,8 @@ def _in_child(case: str, n: int, timeout: float) -> dict[str, float] | None:
                              capture_output=True, text=True, timeout=timeout, check=True)
     except subprocess.TimeoutExpired:
         return None
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"{case} {n}: {exc.stderr.strip().splitlines()[-1]}") from None
     return dict(json.loads(out.stdout))
 
 
