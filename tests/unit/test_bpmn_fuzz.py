@@ -10,7 +10,10 @@ small pool, so references sometimes hold. Each input goes through what a deploy 
 `make test` runs a bounded number of examples (a few seconds); `LANEWAY_FUZZ_EXAMPLES` sets how
 many each test runs, e.g. for the long run (docs/bpmn.md):
 
-    LANEWAY_FUZZ_EXAMPLES=50000 .venv/bin/python -m pytest -q tests/unit/test_bpmn_fuzz.py
+    LANEWAY_FUZZ_EXAMPLES=33334 .venv/bin/python -m pytest -q tests/unit/test_bpmn_fuzz.py \
+        --timeout=0 --hypothesis-show-statistics
+
+(`--timeout=0`: such a run takes longer than the suite's per-test timeout.)
 """
 
 from __future__ import annotations
