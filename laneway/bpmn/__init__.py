@@ -10,6 +10,7 @@ from laneway.bpmn._export import Change, SetAttribute, SetText, export
 from laneway.bpmn._validate import validate
 from laneway.bpmn._xml import (
     LANEWAY_NS,
+    MAX_ATTRIBUTES,
     MAX_BYTES,
     MAX_DEPTH,
     MAX_ELEMENTS,
@@ -20,6 +21,7 @@ from laneway.bpmn._xml import (
 
 __all__ = [
     "LANEWAY_NS",
+    "MAX_ATTRIBUTES",
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_ELEMENTS",

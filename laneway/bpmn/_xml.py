@@ -42,12 +42,17 @@ MAX_BYTES = 20 * 1024 * 1024
 MAX_ELEMENTS = 50_000
 MAX_DEPTH = 100
 MAX_PROCESSES = 100
+# lxml reads an attribute's value by looking its name up among the element's attributes, so
+# reading all of them costs their number squared: 100,000 on one element took 50 s. Real
+# elements have at most about 15 (the corpus).
+MAX_ATTRIBUTES = 100
 _LIBXML2_MAX_DEPTH = 256
 # What no setting may go above; files read back after a deploy (by the engine, the lifecycle,
 # an export) are read with these, so a file a deploy accepted is never refused later.
 _HARD_MAX_BYTES = 64 * 1024 * 1024
 _HARD_MAX_ELEMENTS = 1_000_000
 _HARD_MAX_PROCESSES = 1_000
+_HARD_MAX_ATTRIBUTES = 1_000
 
 DEFINITIONS_TAG = f"{{{BPMN_NS}}}definitions"
 
@@ -62,26 +67,29 @@ _CHUNK = 64 * 1024
 @dataclass(frozen=True, slots=True)
 class Limits:
     """How large a diagram `parse` reads: bytes, XML nodes (elements, comments and
-    processing instructions), nesting depth, and processes in one file (each is stored and
-    loaded with the whole file). Over any of them the diagram is refused with a problem that
-    names the limit."""
+    processing instructions), nesting depth, processes in one file (each is stored and loaded
+    with the whole file) and attributes on one element. Over any of them the diagram is
+    refused with a problem that names the limit."""
 
     max_bytes: int = MAX_BYTES
     max_elements: int = MAX_ELEMENTS
     max_depth: int = MAX_DEPTH
     max_processes: int = MAX_PROCESSES
+    max_attributes: int = MAX_ATTRIBUTES
 
     def __post_init__(self) -> None:
         for name, most in (("max_bytes", _HARD_MAX_BYTES), ("max_elements", _HARD_MAX_ELEMENTS),
                            ("max_depth", _LIBXML2_MAX_DEPTH),
-                           ("max_processes", _HARD_MAX_PROCESSES)):
+                           ("max_processes", _HARD_MAX_PROCESSES),
+                           ("max_attributes", _HARD_MAX_ATTRIBUTES)):
             value = getattr(self, name)
             if not 1 <= value <= most:
                 raise ValueError(f"Expected {name} from 1 to {most}, but it is {value}")
 
 
 STORED_LIMITS = Limits(max_bytes=_HARD_MAX_BYTES, max_elements=_HARD_MAX_ELEMENTS,
-                       max_depth=_LIBXML2_MAX_DEPTH, max_processes=_HARD_MAX_PROCESSES)
+                       max_depth=_LIBXML2_MAX_DEPTH, max_processes=_HARD_MAX_PROCESSES,
+                       max_attributes=_HARD_MAX_ATTRIBUTES)
 """The limits for a file read back after a deploy accepted it: the most any setting allows."""
 
 
@@ -287,7 +295,12 @@ def _pull(data: bytes, file: str, limits: Limits) -> Loaded:
                 raise _refuse(file, line_of(item),
                               f"Expected elements nested at most {limits.max_depth} deep, "
                               "but this one is deeper")
-            if scope is not None and any(k[0] == "{" for k in item.attrib):
+            attrib = item.attrib
+            if len(attrib) > limits.max_attributes:
+                raise _refuse(file, line_of(item),
+                              f"Expected at most {limits.max_attributes} attributes on one "
+                              f"element, but this one has {len(attrib)}")
+            if scope is not None and any(k[0] == "{" for k in attrib):
                 prefixes.note(item, scope)
     parser.close()
     assert root is not None  # close() raises on a document without a root element

@@ -45,9 +45,9 @@ class DefinitionsSettings:
     diagram_limits: Limits
     """How large a deployed diagram may be: `LANEWAY_MAX_DIAGRAM_BYTES` (default 20 MiB; a
     larger body is 413), `LANEWAY_MAX_DIAGRAM_ELEMENTS` (XML nodes, default 50,000),
-    `LANEWAY_MAX_DIAGRAM_DEPTH` (default 100) and `LANEWAY_MAX_DIAGRAM_PROCESSES` (processes
-    in one file, default 100); over one of the last three the deploy is 422 naming the limit
-    (docs/bpmn.md)."""
+    `LANEWAY_MAX_DIAGRAM_DEPTH` (default 100), `LANEWAY_MAX_DIAGRAM_PROCESSES` (processes in
+    one file, default 100) and `LANEWAY_MAX_DIAGRAM_ATTRIBUTES` (on one element, default 100);
+    over one of the last four the deploy is 422 naming the limit (docs/bpmn.md)."""
     deploy_checks: int
     """Deploys checked at once (`LANEWAY_DEPLOY_CHECKS`, default 2): each may hold a
     diagram as large as `diagram_limits` allow; a deploy that finds none free within 30 s is
@@ -89,7 +89,8 @@ def _diagram_limits(env: Mapping[str, str]) -> Limits:
     names = {"max_bytes": "LANEWAY_MAX_DIAGRAM_BYTES",
              "max_elements": "LANEWAY_MAX_DIAGRAM_ELEMENTS",
              "max_depth": "LANEWAY_MAX_DIAGRAM_DEPTH",
-             "max_processes": "LANEWAY_MAX_DIAGRAM_PROCESSES"}
+             "max_processes": "LANEWAY_MAX_DIAGRAM_PROCESSES",
+             "max_attributes": "LANEWAY_MAX_DIAGRAM_ATTRIBUTES"}
     values = {field: positive_int(env, name, getattr(default, field))
               for field, name in names.items()}
     try:

@@ -279,7 +279,21 @@ def test_a_smaller_byte_limit_is_refused_naming_it() -> None:
     assert info.value.problems[0].message.startswith("Expected a diagram of at most 1000 bytes")
 
 
+def test_more_attributes_on_one_element_than_the_limit_are_refused_naming_it() -> None:
+    # lxml reads each attribute's value by a search among the element's attributes: an
+    # element with 100,000 of them took 50 s to read, so there is a limit
+    attrs = b" ".join(b'a%d="v"' % i for i in range(100))  # and the id: 101
+    data = HEAD + DEFS_OPEN + b'<bpmn:process id="p" ' + attrs + b"/></bpmn:definitions>"
+
+    [problem] = _refusal(data).problems
+
+    assert problem.message == "Expected at most 100 attributes on one element, but this one has 101"
+    assert problem.line == 3
+    assert parse(data, "wide.bpmn", Limits(max_attributes=101)).process().id == "p"
+
+
 @pytest.mark.parametrize("limits", [{"max_depth": 257}, {"max_elements": 0},
+                                    {"max_attributes": 1001},
                                     {"max_bytes": 65 * 1024 * 1024 + 1}])
 def test_limits_beyond_what_the_parser_allows_are_refused(limits: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="Expected max_"):

@@ -13,15 +13,16 @@ from tests.auth import auth_env
 def test_the_diagram_limits_default_to_the_readers() -> None:
     assert load_settings(auth_env()).diagram_limits == Limits()
     assert Limits() == Limits(max_bytes=20 * 1024 * 1024, max_elements=50_000, max_depth=100,
-                              max_processes=100)
+                              max_processes=100, max_attributes=100)
 
 
 def test_each_diagram_limit_is_a_setting() -> None:
     env = {"LANEWAY_MAX_DIAGRAM_BYTES": "1000", "LANEWAY_MAX_DIAGRAM_ELEMENTS": "200000",
-           "LANEWAY_MAX_DIAGRAM_DEPTH": "12", "LANEWAY_MAX_DIAGRAM_PROCESSES": "3", **auth_env()}
+           "LANEWAY_MAX_DIAGRAM_DEPTH": "12", "LANEWAY_MAX_DIAGRAM_PROCESSES": "3",
+           "LANEWAY_MAX_DIAGRAM_ATTRIBUTES": "20", **auth_env()}
 
     assert load_settings(env).diagram_limits == Limits(
-        max_bytes=1000, max_elements=200_000, max_depth=12, max_processes=3)
+        max_bytes=1000, max_elements=200_000, max_depth=12, max_processes=3, max_attributes=20)
 
 
 @pytest.mark.parametrize(("name", "value", "words"), [
