@@ -8,13 +8,27 @@ before running a diagram; `export` writes the original XML back with only the gi
 from laneway.bpmn._api import parse, parse_file
 from laneway.bpmn._export import Change, SetAttribute, SetText, export
 from laneway.bpmn._validate import validate
-from laneway.bpmn._xml import LANEWAY_NS, MAX_BYTES, MAX_DEPTH
+from laneway.bpmn._xml import (
+    LANEWAY_NS,
+    MAX_ATTRIBUTES,
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_ELEMENTS,
+    MAX_PROCESSES,
+    STORED_LIMITS,
+    Limits,
+)
 
 __all__ = [
     "LANEWAY_NS",
+    "MAX_ATTRIBUTES",
     "MAX_BYTES",
     "MAX_DEPTH",
+    "MAX_ELEMENTS",
+    "MAX_PROCESSES",
+    "STORED_LIMITS",
     "Change",
+    "Limits",
     "SetAttribute",
     "SetText",
     "export",

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from lxml import etree
 
 from laneway.bpmn._expressions import element_text
-from laneway.bpmn._xml import BPMN_NS, STANDARD_NS, line_of
+from laneway.bpmn._xml import BPMN_NS, STANDARD_NS, Prefixes, line_of
 from laneway.model import ExtensionElement
 from laneway.model._elements import frozen_map
 
@@ -46,20 +46,18 @@ def ref_id(value: str | None) -> str | None:
     return value.rsplit(":", 1)[-1] if value else None
 
 
-def _prefixed(el: etree._Element, key: str) -> str | None:
+def _prefixed(el: etree._Element, key: str, prefixes: Prefixes) -> str | None:
     """`prefix:local` for a namespaced attribute key, None if the attribute is standard."""
     ns, local = split_clark(key)
     if not ns:
         return key
     if ns in STANDARD_NS:
         return None
-    for prefix, uri in el.nsmap.items():
-        if uri == ns and prefix is not None:
-            return f"{prefix}:{local}"
-    return key
+    prefix = prefixes.prefix(el, ns)
+    return key if prefix is None else f"{prefix}:{local}"
 
 
-def foreign_attrs(el: etree._Element) -> Mapping[str, str]:
+def foreign_attrs(el: etree._Element, prefixes: Prefixes) -> Mapping[str, str]:
     """The extension attribute bag of `el`: namespaced non-standard attributes, keyed as written."""
     attrib = el.attrib
     if not attrib:
@@ -67,36 +65,36 @@ def foreign_attrs(el: etree._Element) -> Mapping[str, str]:
     bag: dict[str, str] = {}
     for key, value in attrib.items():
         if isinstance(key, str) and key[0] == "{":
-            name = _prefixed(el, key)
+            name = _prefixed(el, key, prefixes)
             if name is not None and isinstance(value, str):
                 bag[name] = value
     return frozen_map(bag)
 
 
-def _all_attrs(el: etree._Element) -> Mapping[str, str]:
+def _all_attrs(el: etree._Element, prefixes: Prefixes) -> Mapping[str, str]:
     out: dict[str, str] = {}
     for key, value in el.attrib.items():
         if isinstance(key, str) and isinstance(value, str):
-            name = _prefixed(el, key) if key[0] == "{" else key
+            name = _prefixed(el, key, prefixes) if key[0] == "{" else key
             out[name or key] = value
     return frozen_map(out)
 
 
-def extension_tree(el: etree._Element) -> ExtensionElement:
+def extension_tree(el: etree._Element, prefixes: Prefixes) -> ExtensionElement:
     """A foreign element and everything under it, as read."""
-    children = tuple(extension_tree(c) for c in el if isinstance(c.tag, str))
+    children = tuple(extension_tree(c, prefixes) for c in el if isinstance(c.tag, str))
     text = element_text(el) if not children else el.text
     return ExtensionElement(
         tag=el.tag,
         prefix=el.prefix,
-        attributes=_all_attrs(el),
+        attributes=_all_attrs(el, prefixes),
         children=children,
         text=text if text and text.strip() else None,
         line=line_of(el),
     )
 
 
-def extensions_of(el: etree._Element) -> tuple[ExtensionElement, ...]:
+def extensions_of(el: etree._Element, prefixes: Prefixes) -> tuple[ExtensionElement, ...]:
     """Foreign children: what `extensionElements` holds, and foreign elements placed directly."""
     out: list[ExtensionElement] = []
     for child in el:
@@ -104,9 +102,9 @@ def extensions_of(el: etree._Element) -> tuple[ExtensionElement, ...]:
         if not isinstance(tag, str):
             continue
         if tag == EXTENSION_ELEMENTS:
-            out.extend(extension_tree(c) for c in child if isinstance(c.tag, str))
+            out.extend(extension_tree(c, prefixes) for c in child if isinstance(c.tag, str))
         elif not tag.startswith(_BPMN_PREFIX) and split_clark(tag)[0] not in STANDARD_NS:
-            out.append(extension_tree(child))
+            out.append(extension_tree(child, prefixes))
     return tuple(out)
 
 

@@ -21,7 +21,7 @@ from laneway.bpmn._common import (
     bpmn_local,
     split_clark,
 )
-from laneway.bpmn._xml import BPMN_NS, LANEWAY_NS, XSI_NS, load
+from laneway.bpmn._xml import BPMN_NS, LANEWAY_NS, STORED_LIMITS, XSI_NS, load
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem
 
@@ -161,7 +161,8 @@ def export(defs: Definitions, changes: Sequence[Change] = ()) -> bytes:
     """
     if not changes:
         return defs.source
-    tree = load(defs.source, defs.file)
+    # the file was read once already (whatever limits that read had, these are the most)
+    tree = load(defs.source, defs.file, STORED_LIMITS).tree
     index = _index(tree.getroot())
     missing = [c for c in changes if c.element_id not in index]
     if missing:

@@ -25,7 +25,7 @@ from laneway.bpmn._common import (
     ref_id,
 )
 from laneway.bpmn._expressions import element_text, formal_expression, normalize_language
-from laneway.bpmn._xml import BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, line_of
+from laneway.bpmn._xml import BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, Limits, Prefixes, line_of
 from laneway.model import (
     Collaboration,
     DataObject,
@@ -109,14 +109,19 @@ class _ProcessParts:
 class Reader:
     """Builds `Definitions` from a document whose root is BPMN `definitions`."""
 
-    def __init__(self, root: etree._Element, file: str) -> None:
+    def __init__(
+        self, root: etree._Element, file: str, prefixes: Prefixes, limits: Limits
+    ) -> None:
         self.root = root
         self.file = file
+        self.prefixes = prefixes
+        self.limits = limits
         self.problems: list[Problem] = []
         self.ids: dict[str, int] = {}
         self._refs: list[tuple[str, str, int, str | None]] = []
         self.language = root.get("expressionLanguage")
         self._root_event_defs: dict[str, etree._Element] = {}
+        self._read_event_defs: dict[str, EventDefinition] = {}
         self._data_stores: dict[str, DataObject] = {}
         self._synthetic = SyntheticIds()
 
@@ -146,8 +151,8 @@ class Reader:
             "id": element_id or "",
             "name": el.get("name"),
             "line": line,
-            "attrs": foreign_attrs(el),
-            "extensions": extensions_of(el),
+            "attrs": foreign_attrs(el, self.prefixes),
+            "extensions": extensions_of(el, self.prefixes),
             "documentation": documentation_of(el),
         }
 
@@ -215,7 +220,17 @@ class Reader:
                 self._data_stores[child.get("id") or ""] = self._data(child, local, None)
             elif local in _EVENT_KINDS and child.get("id"):
                 self._root_event_defs[child.get("id") or ""] = child
-        processes = tuple(self._process(c) for c in root if bpmn_local(c) == "process")
+        process_els = [c for c in root if bpmn_local(c) == "process"]
+        if len(process_els) > self.limits.max_processes:
+            # each process of a file is stored and loaded with the whole file
+            self._problem(
+                line_of(process_els[self.limits.max_processes]),
+                None,
+                f"Expected at most {self.limits.max_processes} processes in one file, but it "
+                f"has {len(process_els)}",
+            )
+            return Definitions(id=root.get("id") or "", line=line_of(root), file=self.file)
+        processes = tuple(self._process(c) for c in process_els)
         collaborations = tuple(
             self._collaboration(c) for c in root if bpmn_local(c) == "collaboration"
         )
@@ -295,10 +310,13 @@ class Reader:
             for kw in parts.nodes
         }
         data = list(parts.data)
-        # Data stores are declared once per file; each process gets those it references.
+        # Data stores are declared once per file; each process gets those it references (each
+        # once: by id, not `in` the list, which compared every element with every other).
+        added: set[str] = set()
         for d in parts.data:
             store = self._data_stores.get(d.ref or "") if d.kind == "dataStoreReference" else None
-            if store is not None and store not in data:
+            if store is not None and d.ref not in added:
+                added.add(d.ref or "")
                 data.append(store)
         executable = el.get("isExecutable")
         return Process(
@@ -398,10 +416,9 @@ class Reader:
                 event_defs.append(self._event_definition(child, _EVENT_KINDS[local], node_id))
             elif local == "eventDefinitionRef":
                 ref = self._ref_text(child, "eventDefinitionRef", node_id)
-                target = self._root_event_defs.get(ref or "")
-                if target is not None:
-                    target_kind = _EVENT_KINDS[bpmn_local(target) or ""]
-                    event_defs.append(self._event_definition(target, target_kind, node_id))
+                shared = self._shared_event_def(ref or "", node_id)
+                if shared is not None:
+                    event_defs.append(shared)
             elif local == "standardLoopCharacteristics":
                 kw["loop"] = self._standard_loop(child, node_id)
             elif local == "multiInstanceLoopCharacteristics":
@@ -487,6 +504,19 @@ class Reader:
                     kw["condition"] = formal_expression(child, self.language)
         return EventDefinition(**kw)
 
+    def _shared_event_def(self, ref: str, owner: str) -> EventDefinition | None:
+        """A definitions-level event definition that `owner` refers to, read once however many
+        nodes refer to it (read per reference, a large one referred to by every node cost
+        its size times theirs, in time and in memory)."""
+        read = self._read_event_defs.get(ref)
+        if read is None:
+            target = self._root_event_defs.get(ref)
+            if target is None:
+                return None
+            read = self._event_definition(target, _EVENT_KINDS[bpmn_local(target) or ""], owner)
+            self._read_event_defs[ref] = read
+        return read
+
     def _standard_loop(self, el: etree._Element, owner: str) -> LoopCharacteristics:
         kw: dict[str, Any] = {
             "multi_instance": False,
@@ -531,5 +561,6 @@ class Reader:
             elif local == "outputDataItem":
                 name = child.get("name") or child.get("id") or ""
                 kw["output_element"] = Expression(name, name, None, line_of(child))
-        kw.update(vendor.multi_instance_fields(el, extensions_of(el), self.language))
+        kw.update(vendor.multi_instance_fields(
+            el, extensions_of(el, self.prefixes), self.language))
         return LoopCharacteristics(**kw)

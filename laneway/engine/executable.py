@@ -11,6 +11,8 @@ from laneway.model._elements import SUBPROCESS_KINDS
 
 JOINING_KINDS = frozenset({NodeKind.PARALLEL_GATEWAY, NodeKind.INCLUSIVE_GATEWAY})
 NO_SCOPE = ""
+# how many targets' upstream sets a version keeps (`ExecutableProcess.reaches`)
+_UPSTREAM_CACHED = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +40,9 @@ class ExecutableProcess:
     handled_by: Mapping[str, FlowNode]
     # (scope, link name) -> the link catch event
     link_targets: Mapping[tuple[str, str], FlowNode]
-    # node id -> every node reachable from it by sequence flows (and its boundary events)
-    reach: Mapping[str, frozenset[str]]
+    # node id -> the nodes a token comes to it from: its flows' sources and, for a boundary
+    # event, its activity
+    predecessors: Mapping[str, tuple[str, ...]]
     # gateways that join: parallel or inclusive with more than one incoming flow
     joining: frozenset[str]
     # start events of the process itself by kind of trigger
@@ -49,11 +52,28 @@ class ExecutableProcess:
     # lane id -> persona, set when the version was reviewed (the definition record's
     # `persona:<laneId>` metadata); it wins over the lane's `laneway:persona`
     personas: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # target -> the nodes it can be reached from (`reaches`), filled when asked: only inclusive
+    # joins ask, and a set per node for every node would be quadratic in the diagram's size
+    _upstream: dict[str, frozenset[str]] = field(default_factory=dict, repr=False,
+                                                 compare=False)
 
     @property
     def id(self) -> str:
         """The process id."""
         return self.process.id
+
+    def reaches(self, source: str, target: str) -> bool:
+        """Whether a token at `source` can come to `target` by sequence flows (and boundary
+        events), in one step or more."""
+        upstream = self._upstream.get(target)
+        if upstream is None:
+            upstream = _upstream_of(self.predecessors, target)
+            if len(self._upstream) >= _UPSTREAM_CACHED:
+                # bounded: a diagram with thousands of inclusive joins is answered by a search
+                # per question instead of holding a set for each
+                self._upstream.clear()
+            self._upstream[target] = upstream
+        return source in upstream
 
     def node(self, node_id: str) -> FlowNode:
         """The flow node with this id."""
@@ -141,7 +161,6 @@ def build(
     joining = frozenset(
         n.id for n in nodes.values() if n.kind in JOINING_KINDS and len(n.incoming) > 1
     )
-    reach = _reachability(process, boundaries)
     return ExecutableProcess(
         process=process,
         definitions=definitions,
@@ -152,7 +171,7 @@ def build(
         esp_starts=MappingProxyType(esp_starts),
         handled_by=MappingProxyType(handled_by),
         link_targets=MappingProxyType(links),
-        reach=MappingProxyType(reach),
+        predecessors=MappingProxyType(_predecessors(process, boundaries)),
         joining=joining,
         start_events=tuple(
             n for n in by_scope.get(NO_SCOPE, []) if n.kind == NodeKind.START_EVENT
@@ -181,25 +200,29 @@ def _entry_nodes(members: list[FlowNode]) -> tuple[FlowNode, ...]:
     )
 
 
-def _reachability(
+def _predecessors(
     process: Process, boundaries: Mapping[str, list[FlowNode]]
-) -> dict[str, frozenset[str]]:
-    succ: dict[str, list[str]] = {nid: [] for nid in process.nodes}
+) -> dict[str, tuple[str, ...]]:
+    preds: dict[str, list[str]] = {}
     for flow in process.flows.values():
-        if flow.source in succ:
-            succ[flow.source].append(flow.target)
+        if flow.source in process.nodes:
+            preds.setdefault(flow.target, []).append(flow.source)
     for activity, bes in boundaries.items():
-        if activity in succ:
-            succ[activity].extend(b.id for b in bes)
-    reach: dict[str, frozenset[str]] = {}
-    for start in process.nodes:
-        seen: set[str] = set()
-        stack = list(succ[start])
-        while stack:
-            n = stack.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            stack.extend(succ.get(n, ()))
-        reach[start] = frozenset(seen)
-    return reach
+        if activity in process.nodes:
+            for b in bes:
+                preds.setdefault(b.id, []).append(activity)
+    return {nid: tuple(sources) for nid, sources in preds.items()}
+
+
+def _upstream_of(predecessors: Mapping[str, tuple[str, ...]], target: str) -> frozenset[str]:
+    """Every node from which `target` can be reached in one step or more: one search backwards
+    from `target`, linear in the diagram's size."""
+    seen: set[str] = set()
+    stack = list(predecessors.get(target, ()))
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(predecessors.get(n, ()))
+    return frozenset(seen)

@@ -30,6 +30,18 @@ def digest(definitions: Definitions, process_id: str) -> str:
     return hashlib.sha256(definitions.source + b"\x00" + process_id.encode()).hexdigest()
 
 
+def digests(definitions: Definitions) -> dict[str, str]:
+    """`digest` of every process of the file; the file's bytes are hashed once, not once per
+    process (a file of many processes would cost its size times their number)."""
+    head = hashlib.sha256(definitions.source + b"\x00")
+    out: dict[str, str] = {}
+    for process in definitions.processes:
+        h = head.copy()
+        h.update(process.id.encode())
+        out[process.id] = h.hexdigest()
+    return out
+
+
 @dataclass(slots=True)
 class DefinitionRepository:
     """Every deployed version of every process, by number."""
@@ -48,8 +60,9 @@ class DefinitionRepository:
         Raises DiagramError naming every element the engine cannot run; nothing is deployed
         then.
         """
+        wanted_ids = None if process_ids is None else set(process_ids)
         chosen = [
-            p for p in definitions.processes if process_ids is None or p.id in process_ids
+            p for p in definitions.processes if wanted_ids is None or p.id in wanted_ids
         ]
         problems: list[Problem] = []
         for process in chosen:
@@ -57,16 +70,17 @@ class DefinitionRepository:
         if problems:
             raise DiagramError(problems)
         out: list[Deployed] = []
+        file_digests = digests(definitions)
         for process in chosen:
             versions = self._versions.setdefault(process.id, {})
-            digests = self._digests.setdefault(process.id, {})
+            known = self._digests.setdefault(process.id, {})
             latest = max(versions, default=0)
-            wanted = digest(definitions, process.id)
-            if latest and digests[latest] == wanted:
+            wanted = file_digests[process.id]
+            if latest and known[latest] == wanted:
                 out.append(Deployed(process.id, latest, False))
                 continue
             versions[latest + 1] = build(definitions, process, latest + 1)
-            digests[latest + 1] = wanted
+            known[latest + 1] = wanted
             out.append(Deployed(process.id, latest + 1, True))
         return out
 

@@ -11,10 +11,10 @@ that is AUTHORIZED or RETIRED (the topic is compacted, so a repeat costs one rec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from laneway.bpmn import parse, validate
-from laneway.engine.repository import DefinitionRepository, digest
+from laneway.bpmn import Limits, parse, validate
+from laneway.engine.repository import DefinitionRepository, digests
 from laneway.limits import TooLarge
 from laneway.problems import DiagramError, Problem
 from laneway.publisher import Publisher
@@ -23,10 +23,11 @@ from services.definitions.lifecycle import PUBLISHED
 from services.definitions.store import DefinitionStore, NewVersion, StoredVersion
 
 
-def check(data: bytes, file_name: str) -> list[NewVersion]:
+def check(data: bytes, file_name: str, limits: Limits | None = None) -> list[NewVersion]:
     """The processes of a file, if the engine can run all of them; raises DiagramError with
-    every problem found (malformed XML included, with its line)."""
-    definitions = parse(data, file_name)
+    every problem found (malformed XML included, with its line; a file over `limits` names
+    the limit)."""
+    definitions = parse(data, file_name, limits)
     problems = validate(definitions)
     if problems:
         raise DiagramError(problems)
@@ -35,7 +36,8 @@ def check(data: bytes, file_name: str) -> list[NewVersion]:
     if not definitions.processes:
         raise DiagramError([Problem(file_name, 0, None,
                                     "Expected at least one process, but the file has none")])
-    return [NewVersion(p.id, p.name or None, digest(definitions, p.id))
+    file_digests = digests(definitions)
+    return [NewVersion(p.id, p.name or None, file_digests[p.id])
             for p in definitions.processes]
 
 
@@ -50,6 +52,7 @@ class Deployer:
 
     store: DefinitionStore
     publisher: Publisher
+    limits: Limits = field(default_factory=Limits)
 
     def deploy(self, data: bytes, file_name: str, principal: Principal) -> list[StoredVersion]:
         """Check and store (one transaction); raises DiagramError when refused and
@@ -60,7 +63,7 @@ class Deployer:
         if len(data) > limit:
             raise TooLarge(f"Expected a BPMN file of at most {limit} bytes (what one record "
                            f"on Kafka carries), but it is {len(data)}")
-        versions = check(data, file_name)
+        versions = check(data, file_name, self.limits)
         stored = self.store.store(versions, data, file_name, principal)
         # a version found already stored keeps its first file name and principal, so publish
         # what the rows hold: a republish from the rows gives byte-identical records

@@ -9,6 +9,7 @@ every service.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from psycopg_pool import ConnectionPool
 from redis import Redis
 
 from laneway.auth.http import Authenticated, require_role
-from laneway.bpmn import MAX_BYTES
+from laneway.bpmn import Limits
 from laneway.engine.check import missing_personas
 from laneway.publisher import Publisher
 from laneway.records import Principal
@@ -65,6 +66,14 @@ class ServiceDeps:
     (`DefinitionsSettings.message_ttl`)."""
     missing_personas: MissingPersonas = missing_personas
     """The check AUTHORIZED runs: lanes holding user tasks without a persona."""
+    diagram_limits: Limits = field(default_factory=Limits)
+    """How large a deployed diagram may be (`DefinitionsSettings.diagram_limits`)."""
+    deploy_checks: int = 2
+    """Deploys checked at once (`DefinitionsSettings.deploy_checks`): each may hold a tree
+    as large as the limits allow, so their number bounds the memory deploys take."""
+    deploy_wait_s: float = 30.0
+    """How long a deploy waits for a free check before it is answered 503."""
+    checking: threading.BoundedSemaphore = field(init=False)
     definitions: DefinitionStore = field(init=False)
     instances: InstanceLookup = field(init=False)
     deployer: Deployer = field(init=False)
@@ -77,7 +86,8 @@ class ServiceDeps:
         self.definitions = DefinitionStore(self.pool)
         self.message_publishers = MessagePublishers(self.definitions)
         self.instances = InstanceLookup(self.pool, self.audit_schema)
-        self.deployer = Deployer(self.definitions, self.publisher)
+        self.deployer = Deployer(self.definitions, self.publisher, self.diagram_limits)
+        self.checking = threading.BoundedSemaphore(self.deploy_checks)
         self.forms = FormStore(self.pool)
         self.start_forms = StartForms(self.pool)
         self.lifecycle = Lifecycle(self.pool, self.definitions, self.publisher,
@@ -116,9 +126,15 @@ async def read_capped(request: Request, limit: int,
 
 async def read_upload(request: Request) -> Upload:
     """The request body as a diagram: raw XML (`application/xml`, `text/xml`) or the first
-    file of a `multipart/form-data` form. 413 over 20 MiB, 415 for other content types."""
+    file of a `multipart/form-data` form. 413 over the size limit (`ServiceDeps.diagram_limits`,
+    20 MiB unless set), 415 for other content types."""
+    max_bytes = get_deps(request).diagram_limits.max_bytes
+
+    def too_large() -> HTTPException:
+        return _too_large(max_bytes)
+
     # room for a multipart envelope around a maximal file
-    body = await read_capped(request, MAX_BYTES + 64 * 1024, _too_large)
+    body = await read_capped(request, max_bytes + 64 * 1024, too_large)
     content_type = request.headers.get("content-type", "application/xml")
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "multipart/form-data":
@@ -131,8 +147,8 @@ async def read_upload(request: Request) -> Upload:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             f"Expected application/xml, text/xml or multipart/form-data, "
                             f"but got {media!r}")
-    if len(upload.data) > MAX_BYTES:
-        raise _too_large()
+    if len(upload.data) > max_bytes:
+        raise too_large()
     return upload
 
 
@@ -152,9 +168,11 @@ def _multipart_file(content_type: str, body: bytes) -> Upload:
                         "Expected a multipart form with a file part, but found none")
 
 
-def _too_large() -> HTTPException:
+def _too_large(max_bytes: int) -> HTTPException:
+    size = (f"{max_bytes // (1024 * 1024)} MiB" if max_bytes % (1024 * 1024) == 0
+            else f"{max_bytes} bytes")
     return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                         f"Expected a diagram of at most {MAX_BYTES // (1024 * 1024)} MiB, "
+                         f"Expected a diagram of at most {size} (LANEWAY_MAX_DIAGRAM_BYTES), "
                          "but the request is larger")
 
 

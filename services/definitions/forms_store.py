@@ -17,7 +17,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from laneway.bpmn import parse
+from laneway.bpmn import STORED_LIMITS, parse
 from laneway.forms import start_form
 from laneway.records import Principal
 
@@ -121,5 +121,6 @@ class StartForms:
                 (process_id, version)).fetchone()
         if row is None:
             return None
-        # the XML was checked at deploy, so it parses; the file may hold several processes
-        return start_form(parse(bytes(row[0]), str(row[1])).process(process_id))
+        # the XML was checked at deploy, so it parses (within the widest limits); the file
+        # may hold several processes
+        return start_form(parse(bytes(row[0]), str(row[1]), STORED_LIMITS).process(process_id))

@@ -53,7 +53,9 @@ def running(settings: DefinitionsSettings, metrics: DefinitionsMetrics | None = 
                            metrics=metrics or DefinitionsMetrics(CollectorRegistry()),
                            audit_schema=settings.audit_schema,
                            form_rate_limit=settings.form_rate_limit,
-                           message_ttl=settings.message_ttl)
+                           message_ttl=settings.message_ttl,
+                           diagram_limits=settings.diagram_limits,
+                           deploy_checks=settings.deploy_checks)
         republished = republish_missing(deps.definitions, publisher,
                                         common.kafka_bootstrap_servers,
                                         max(5.0, deadline - time.monotonic()))

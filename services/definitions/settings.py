@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from laneway.auth import AuthSettings
+from laneway.bpmn import Limits
 from laneway.service_schemas import service_schema
 from laneway.settings import (
     Settings,
@@ -59,6 +60,16 @@ class DefinitionsSettings:
     """How long a published message waits for its subscription: by default
     (`LANEWAY_MESSAGE_TTL_S`, default 3600, as Zeebe's clients) and at most
     (`LANEWAY_MAX_MESSAGE_TTL_S`, default 604800, a week)."""
+    diagram_limits: Limits
+    """How large a deployed diagram may be: `LANEWAY_MAX_DIAGRAM_BYTES` (default 20 MiB; a
+    larger body is 413), `LANEWAY_MAX_DIAGRAM_ELEMENTS` (XML nodes, default 50,000),
+    `LANEWAY_MAX_DIAGRAM_DEPTH` (default 100), `LANEWAY_MAX_DIAGRAM_PROCESSES` (processes in
+    one file, default 100) and `LANEWAY_MAX_DIAGRAM_ATTRIBUTES` (on one element, default 100);
+    over one of the last four the deploy is 422 naming the limit (docs/bpmn.md)."""
+    deploy_checks: int
+    """Deploys checked at once (`LANEWAY_DEPLOY_CHECKS`, default 2): each may hold a
+    diagram as large as `diagram_limits` allow; a deploy that finds none free within 30 s is
+    503 with `Retry-After`."""
     auth: AuthSettings
     """Where the keys that sign bearer tokens come from (`LANEWAY_JWT_*`, docs/people.md):
     every route but health, metrics and the OpenAPI pages needs a valid token."""
@@ -86,8 +97,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettin
         form_rate_limit=_rate_limit(env, "LANEWAY_FORM_RATE_LIMIT", "30/minute"),
         publish_timeout_s=positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),
         message_ttl=_message_ttl(env),
+        diagram_limits=_diagram_limits(env),
+        deploy_checks=positive_int(env, "LANEWAY_DEPLOY_CHECKS", 2),
         auth=AuthSettings.from_env(env),
     )
+
+
+def _diagram_limits(env: Mapping[str, str]) -> Limits:
+    default = Limits()
+    names = {"max_bytes": "LANEWAY_MAX_DIAGRAM_BYTES",
+             "max_elements": "LANEWAY_MAX_DIAGRAM_ELEMENTS",
+             "max_depth": "LANEWAY_MAX_DIAGRAM_DEPTH",
+             "max_processes": "LANEWAY_MAX_DIAGRAM_PROCESSES",
+             "max_attributes": "LANEWAY_MAX_DIAGRAM_ATTRIBUTES"}
+    values = {field: positive_int(env, name, getattr(default, field))
+              for field, name in names.items()}
+    try:
+        return Limits(**values)
+    except ValueError as exc:  # above what the parser allows
+        field = str(exc).split()[1]
+        raise SettingsError(f"{names.get(field, field)}: {exc}") from None
 
 
 def _rate_limit(env: Mapping[str, str], name: str, default: str) -> RateLimit:

@@ -22,7 +22,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from laneway.bpmn import parse
+from laneway.bpmn import STORED_LIMITS, parse
 from laneway.model import Process
 from laneway.problems import Problem
 from laneway.publisher import Publisher
@@ -229,6 +229,7 @@ class Lifecycle:
 
 
 def _process(xml: bytes, process_id: str) -> Process:
-    # the stored file passed every check at deploy, so it parses and holds the process
-    definitions = parse(xml)
+    # the stored file passed every check at deploy, so it parses and holds the process (read
+    # with the widest limits: the deploy's may have been set wider than the default)
+    definitions = parse(xml, limits=STORED_LIMITS)
     return next(p for p in definitions.processes if p.id == process_id)

@@ -15,7 +15,7 @@ import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 
-from laneway.bpmn import parse
+from laneway.bpmn import STORED_LIMITS, parse
 from laneway.codec import decode_definition
 from laneway.engine import DefinitionRepository
 from laneway.engine.user_tasks import personas_from_metadata
@@ -78,7 +78,9 @@ class DefinitionFeed:
         try:
             record = decode_definition(data)
             retired = record.metadata.get("state") == RETIRED
-            loaded = self.repository.load(parse(record.bpmn_xml), record.process_id,
+            # checked at deploy, under limits that may be set wider than the default
+            loaded = self.repository.load(parse(record.bpmn_xml, limits=STORED_LIMITS),
+                                          record.process_id,
                                           record.version,
                                           personas=personas_from_metadata(record.metadata),
                                           retired=retired)

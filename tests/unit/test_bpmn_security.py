@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from laneway.bpmn import MAX_BYTES, parse, parse_file
+from laneway.bpmn import MAX_BYTES, MAX_ELEMENTS, Limits, parse, parse_file
 from laneway.problems import DiagramError, UnreadableInput
 
 HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -169,3 +169,132 @@ def test_doctype_text_inside_a_script_is_not_mistaken_for_one() -> None:
     script = parse(data).process().nodes["s"].script
 
     assert script == 'html = "<!DOCTYPE html><!ENTITY x>"'
+
+
+# -- DTDs of any kind ----------------------------------------------------------------------
+
+_PROCESS = b'<bpmn:process id="p" isExecutable="true"/></bpmn:definitions>'
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        # attribute defaults only: libxml2 would add isExecutable="false" to every process
+        b'<!DOCTYPE bpmn:definitions [<!ATTLIST bpmn:process isExecutable CDATA "false">]>',
+        b"<!DOCTYPE bpmn:definitions [<!ELEMENT bpmn:definitions ANY>]>",
+        b'<!DOCTYPE bpmn:definitions SYSTEM "http://attacker.invalid/bpmn.dtd">',
+        b'<!DOCTYPE bpmn:definitions PUBLIC "-//X//DTD X//EN" "file:///etc/passwd">',
+        b'<!DOCTYPE bpmn:definitions [<!ENTITY e "boom">]>',
+        b"<!DOCTYPE bpmn:definitions>",
+    ],
+    ids=["attlist only", "internal subset", "external system", "external public", "entity",
+         "bare"],
+)
+def test_a_doctype_of_any_kind_is_refused_with_its_line(doctype: bytes) -> None:
+    data = HEAD + b"\n" + doctype + b"\n" + DEFS_OPEN + _PROCESS
+
+    [problem] = _refusal(data).problems
+
+    assert problem.line == 3
+    assert problem.message.startswith("Expected no DOCTYPE, but the document has one")
+
+
+def test_a_doctype_in_utf16_is_refused_after_parsing_and_adds_no_attribute() -> None:
+    text = (
+        '<?xml version="1.0" encoding="UTF-16"?>\n'
+        '<!DOCTYPE bpmn:definitions [<!ATTLIST bpmn:process isExecutable CDATA "false">]>\n'
+        + (DEFS_OPEN + _PROCESS).decode()
+    )
+
+    [problem] = _refusal(text.encode("utf-16")).problems
+
+    assert problem.message.startswith("Expected no DOCTYPE")
+
+
+# -- limits --------------------------------------------------------------------------------
+
+
+def _tasks(n: int) -> bytes:
+    tasks = b"".join(b'<bpmn:task id="t%d"/>' % i for i in range(n))
+    return (HEAD + DEFS_OPEN + b'<bpmn:process id="p">' + tasks
+            + b"</bpmn:process></bpmn:definitions>")
+
+
+def test_more_elements_than_the_limit_are_refused_naming_it() -> None:
+    with pytest.raises(DiagramError) as info:
+        parse(_tasks(60), "big.bpmn", Limits(max_elements=50))
+
+    [problem] = info.value.problems
+    assert problem.message.startswith("Expected at most 50 XML elements")
+    assert problem.line == 3
+    assert len(parse(_tasks(47), "fits.bpmn", Limits(max_elements=50)).process().nodes) == 47
+
+
+def test_comments_count_against_the_element_limit() -> None:
+    data = HEAD + DEFS_OPEN + b"<!---->" * 100 + b"</bpmn:definitions>"
+
+    with pytest.raises(DiagramError) as info:
+        parse(data, "comments.bpmn", Limits(max_elements=50))
+
+    assert "comments and processing instructions included" in info.value.problems[0].message
+
+
+def test_the_default_element_limit_refuses_before_reading() -> None:
+    with pytest.raises(DiagramError) as info:
+        parse(_tasks(MAX_ELEMENTS), "big.bpmn")
+
+    assert f"at most {MAX_ELEMENTS} XML elements" in info.value.problems[0].message
+
+
+def test_nesting_deeper_than_the_limit_is_refused_naming_it() -> None:
+    depth = 12
+    data = (HEAD + DEFS_OPEN + b'<bpmn:process id="p">'
+            + b"".join(b'<bpmn:subProcess id="s%d">' % i for i in range(depth))
+            + b"</bpmn:subProcess>" * depth + b"</bpmn:process></bpmn:definitions>")
+
+    with pytest.raises(DiagramError) as info:
+        parse(data, "deep.bpmn", Limits(max_depth=10))
+
+    [problem] = info.value.problems
+    assert problem.message == "Expected elements nested at most 10 deep, but this one is deeper"
+    assert parse(data, "deep.bpmn", Limits(max_depth=14)).process().nodes["s11"].parent == "s10"
+
+
+def test_more_processes_than_the_limit_are_refused_naming_it() -> None:
+    processes = b"".join(b'<bpmn:process id="p%d"/>\n' % i for i in range(5))
+
+    with pytest.raises(DiagramError) as info:
+        parse(HEAD + DEFS_OPEN + processes + b"</bpmn:definitions>", "many.bpmn",
+              Limits(max_processes=3))
+
+    [problem] = info.value.problems
+    assert problem.message == "Expected at most 3 processes in one file, but it has 5"
+    assert problem.line == 6
+
+
+def test_a_smaller_byte_limit_is_refused_naming_it() -> None:
+    with pytest.raises(DiagramError) as info:
+        parse(_tasks(100), "big.bpmn", Limits(max_bytes=1000))
+
+    assert info.value.problems[0].message.startswith("Expected a diagram of at most 1000 bytes")
+
+
+def test_more_attributes_on_one_element_than_the_limit_are_refused_naming_it() -> None:
+    # lxml reads each attribute's value by a search among the element's attributes: an
+    # element with 100,000 of them took 50 s to read, so there is a limit
+    attrs = b" ".join(b'a%d="v"' % i for i in range(100))  # and the id: 101
+    data = HEAD + DEFS_OPEN + b'<bpmn:process id="p" ' + attrs + b"/></bpmn:definitions>"
+
+    [problem] = _refusal(data).problems
+
+    assert problem.message == "Expected at most 100 attributes on one element, but this one has 101"
+    assert problem.line == 3
+    assert parse(data, "wide.bpmn", Limits(max_attributes=101)).process().id == "p"
+
+
+@pytest.mark.parametrize("limits", [{"max_depth": 257}, {"max_elements": 0},
+                                    {"max_attributes": 1001},
+                                    {"max_bytes": 65 * 1024 * 1024 + 1}])
+def test_limits_beyond_what_the_parser_allows_are_refused(limits: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="Expected max_"):
+        Limits(**limits)

@@ -133,6 +133,33 @@ def test_validate_malformed_xml_is_one_line_with_its_line(
     assert "Expected well-formed XML" in lines[0]
 
 
+def test_validate_refuses_a_doctype_of_attribute_defaults_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "dtd.bpmn"
+    path.write_text('<?xml version="1.0"?>\n'
+                    '<!DOCTYPE d [<!ATTLIST bpmn:process isExecutable CDATA "false">]>\n'
+                    + HEAD.split("\n", 1)[1] + '<bpmn:process id="p"/></bpmn:definitions>')
+
+    assert main(["validate", str(path)]) == 1
+
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"{path}:2: Expected no DOCTYPE, but the document has one")
+
+
+def test_validate_names_the_element_limit_of_a_diagram_over_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "huge.bpmn"
+    path.write_text(HEAD + '<bpmn:process id="p">' + '<bpmn:task id="t"/>' * 50_001
+                    + "</bpmn:process></bpmn:definitions>")
+
+    assert main(["validate", str(path)]) == 1
+
+    [line] = capsys.readouterr().out.splitlines()
+    assert "Expected at most 50000 XML elements" in line
+
+
 def test_validate_checks_processes_marked_not_executable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -86,12 +86,12 @@ def try_join(ctx: Processing, scope_key: int, gateway: FlowNode) -> bool:
     if not all(f in pending for f in gateway.incoming):
         if ctx.in_flight.get(scope_key, 0) > 0:
             return False  # a token on its way may be headed here: on_quiet looks again
-        reach = ctx.proc.reach
+        proc = ctx.proc
         for elem in inst.elements.values():
-            if elem.scope_key == scope_key and gateway.id in reach.get(elem.element_id, ()):
+            if elem.scope_key == scope_key and proc.reaches(elem.element_id, gateway.id):
                 return False
         for other, flows in inst.joins.get(scope_key, {}).items():
-            if other != gateway.id and flows and gateway.id in reach.get(other, ()):
+            if other != gateway.id and flows and proc.reaches(other, gateway.id):
                 return False
     consumed = list(dict.fromkeys(pending))
     ctx.write(Event.JOIN_CONSUMED, {"gateway": gateway.id, "flows": consumed},

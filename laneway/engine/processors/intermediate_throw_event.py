@@ -61,15 +61,27 @@ class IntermediateThrowEventProcessor(ElementProcessor):
         yield from check_event(node, _EVENTS)
         if node.event_kind == EventKind.LINK:
             name = _link_name(node)
-            if not any(
-                n.kind == NodeKind.INTERMEDIATE_CATCH_EVENT
-                and n.event_kind == EventKind.LINK
-                and n.parent == node.parent
-                and _link_name(n) == name
-                for n in process.nodes.values()
-            ):
+            if (node.parent, name) not in _link_catches(process):
                 yield (f"link throw event names link '{name}', but no link catch event in the "
                        "same scope has that name")
+
+
+# the process last asked about and its link catches: a deploy checks every node of one process
+# in a row, so one index per process instead of a scan of every node per link throw
+_catches_of: list[tuple[Process, frozenset[tuple[str | None, str]]]] = []
+
+
+def _link_catches(process: Process) -> frozenset[tuple[str | None, str]]:
+    """(scope, link name) of every link catch event of `process`."""
+    last = _catches_of[0] if _catches_of else None  # one read: threads may deploy at once
+    if last is not None and last[0] is process:
+        return last[1]
+    catches = frozenset(
+        (n.parent, _link_name(n)) for n in process.nodes.values()
+        if n.kind == NodeKind.INTERMEDIATE_CATCH_EVENT and n.event_kind == EventKind.LINK
+    )
+    _catches_of[:] = [(process, catches)]
+    return catches
 
 
 def _link_name(node: FlowNode) -> str:

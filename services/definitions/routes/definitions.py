@@ -23,9 +23,9 @@ router = APIRouter(prefix="/api/definitions", tags=["definitions"], dependencies
 
 _UPLOAD_BODY = {
     "required": True,
-    "description": f"A BPMN 2.0 file of at most {MAX_BYTES // (1024 * 1024)} MiB, as raw XML "
-                   "(optionally named by an `X-File-Name` header) or as the `file` part of a "
-                   "form.",
+    "description": f"A BPMN 2.0 file of at most {MAX_BYTES // (1024 * 1024)} MiB (unless "
+                   "LANEWAY_MAX_DIAGRAM_BYTES says otherwise), as raw XML (optionally named by "
+                   "an `X-File-Name` header) or as the `file` part of a form.",
     "content": {
         "application/xml": {"schema": {"type": "string"}},
         "text/xml": {"schema": {"type": "string"}},
@@ -47,19 +47,31 @@ _UPLOAD_BODY = {
                 "was already deployed.",
     responses={
         200: {"model": DeployResponse, "description": "Nothing new: the same file again."},
-        413: {"model": Detail, "description": "The body is over 20 MiB."},
+        413: {"model": Detail, "description": "The body is over the size limit (20 MiB "
+                                              "unless set)."},
         415: {"model": Detail, "description": "Not XML or a form."},
-        422: {"model": DiagramErrors, "description": "The diagram was refused."},
-        503: {"model": Detail, "description": "Stored but not acknowledged by Kafka: retry "
-                                              "the same upload (it is idempotent)."},
+        422: {"model": DiagramErrors, "description": "The diagram was refused (also when "
+                                                     "it is over the element, depth or "
+                                                     "process limit, named in the error)."},
+        503: {"model": Detail, "description": "Stored but not acknowledged by Kafka, or "
+                                              "every deploy check busy: retry the same "
+                                              "upload (it is idempotent)."},
     },
     openapi_extra={"requestBody": _UPLOAD_BODY},
 )
 def deploy_definitions(upload: UploadedDiagram, deps: Deps, principal: Modeler,
                        response: Response) -> DeployResponse:
     """Deploy every process of an uploaded BPMN file."""
-    with deps.metrics.deploy_seconds.time():
-        stored = deps.deployer.deploy(upload.data, upload.file_name, principal)
+    # a sync route: the check runs in a worker thread, and at most `deploy_checks` at once
+    if not deps.checking.acquire(timeout=deps.deploy_wait_s):
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"Expected a free deploy check, but {deps.deploy_checks} are under "
+                            "way (LANEWAY_DEPLOY_CHECKS); retry", headers={"Retry-After": "1"})
+    try:
+        with deps.metrics.deploy_seconds.time():
+            stored = deps.deployer.deploy(upload.data, upload.file_name, principal)
+    finally:
+        deps.checking.release()
     # the deploy's audit record (who authored the version); one that Kafka did not take is
     # sent by the same upload repeated, or at the next start
     for s in stored:
