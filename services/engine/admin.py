@@ -35,6 +35,14 @@ def watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> tupl
             time.sleep(0.1)
 
 
+# TOPIC_EXCEPTION is the broker's InvalidTopicException (an illegal name)
+_NEVER_A_TOPIC = frozenset({KafkaError.TOPIC_EXCEPTION})
+
+
+class InvalidTopic(ValueError):
+    """Kafka refused a topic's name: asking again gives the same answer."""
+
+
 class Cluster:
     """An admin client with the few questions the engine asks."""
 
@@ -84,7 +92,13 @@ class Cluster:
                 _log.info("created topic %s with %d partitions", name, partitions)
             except KafkaException as exc:
                 err = exc.args[0] if exc.args else None
-                if not (isinstance(err, KafkaError)
-                        and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+                code = err.code() if isinstance(err, KafkaError) else None
+                if code in _NEVER_A_TOPIC:
+                    # a name Kafka will never take (a version deployed before the check of
+                    # job types): no retry can help, so not a KafkaException, which the loop
+                    # retries; the command then goes the way of a record it cannot handle
+                    raise InvalidTopic(f"Expected a topic name Kafka takes, but it refused "
+                                       f"'{name}': {err}") from exc
+                if code != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
         self._known.add(name)
