@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from laneway.web.bounds import MAX_INT, MAX_TTL_S
 from services.definitions.lifecycle import State as LifecycleState
 
 
@@ -111,7 +112,7 @@ class StartInstance(ApiModel):
     """Start a process instance."""
 
     process_id: str = Field(min_length=1, description="The process to start.")
-    version: int | None = Field(default=None, ge=1,
+    version: int | None = Field(default=None, ge=1, le=MAX_INT,
                                 description="An AUTHORIZED version to start; the newest "
                                             "AUTHORIZED one when absent.")
     variables: dict[str, Any] = Field(default_factory=dict,
@@ -137,7 +138,7 @@ class PublishMessage(ApiModel):
     message_id: str | None = Field(default=None, min_length=1,
                                    description="An id for de-duplication; a new UUID when "
                                                "absent.")
-    ttl_seconds: float = Field(default=0, ge=0,
+    ttl_seconds: float = Field(default=0, ge=0, le=MAX_TTL_S,
                                description="How long the message waits for a subscription "
                                            "(0: correlate now or never).")
 
@@ -151,8 +152,9 @@ class PublishedMessage(ApiModel):
 class ResolveIncident(ApiModel):
     """How to pick up after an incident."""
 
-    retries: int = Field(default=1, ge=1, description="For a job's incident: the retries the "
-                         "job is created again with.")
+    retries: int = Field(default=1, ge=1, le=MAX_INT,
+                         description="For a job's incident: the retries the job is created "
+                                     "again with.")
 
 
 class IncidentResolution(ApiModel):

@@ -25,6 +25,7 @@ from pydantic.alias_generators import to_camel
 from laneway.auth.http import Authenticated
 from laneway.records import Command, Principal, RejectionType, command
 from laneway.shared_reads import OwnerTableMissing
+from laneway.web.bounds import MAX_INT
 from laneway.web.problems import problem
 from services.worklist import store
 from services.worklist.deps import Deps
@@ -140,7 +141,7 @@ def list_tasks(
     sort: Annotated[store.Sort, Query()] = "created",
     order: Annotated[store.Order, Query()] = "asc",
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")] = 0,
 ) -> TaskPage:
     """By default the tasks the caller has claimed (or is assigned), and the open ones it may
     claim: its persona, and one of the candidate users or groups when the task names any."""
