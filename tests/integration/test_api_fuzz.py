@@ -47,7 +47,7 @@ from tests.auth import ADMIN, auth_header, jwks_file, token
 from tests.integration.api_harness import Api, running_api
 from tests.service_apps import apps
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
 FAMILIES = ("definitions", "worklist", "audit")
 ROUTES = sorted((family, method, path) for family, app in apps().items()
@@ -389,6 +389,7 @@ def _spec(world: World, family: str) -> dict[str, Any]:
     return spec
 
 
+@pytest.mark.timeout(max(600, 2 * EXAMPLES))  # two seconds an input: far more than one takes
 @pytest.mark.parametrize(("family", "method", "path"), ROUTES,
                          ids=[" ".join(r) for r in ROUTES])
 def test_no_request_to_a_route_gets_a_server_error_or_a_body_that_is_not_a_problem(
@@ -483,6 +484,7 @@ def _sweep(world: World, spec: Mapping[str, Any], op: Operation) -> Iterator[Req
             yield request(path_values, content=value)
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize(("family", "method", "path"), ROUTES,
                          ids=[" ".join(r) for r in ROUTES])
 def test_each_hostile_value_in_each_parameter_and_member_gets_a_clean_answer(
