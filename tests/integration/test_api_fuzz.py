@@ -26,6 +26,7 @@ import json
 import math
 import os
 import string
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -33,17 +34,25 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 
+from laneway.auth.dev import ensure_dev_key, issue_token
+from laneway.health import HealthChecks
+from laneway.publisher import Publisher
 from laneway.web.problems import PROBLEM_JSON
 from scripts.stack import Connections
-from tests.auth import ADMIN, auth_header, jwks_file, token
+from services.worklist.app import create_app as create_worklist_app
+from services.worklist.deps import WorklistDeps
+from tests.auth import ADMIN, auth_header, jwks_file, token, verifier
 from tests.integration.api_harness import Api, running_api
 from tests.service_apps import apps
 
@@ -278,6 +287,10 @@ def _tokens() -> list[dict[str, str]]:
             auth_header("fuzz-aud", roles=["auditor"]),
             {"Authorization": f"Bearer {token('fuzz-old', roles=['admin'], ttl_s=0.001)}"},
             {"Authorization": "Bearer not.a.token"}, {"Authorization": "Basic Zm9vOmJhcg=="},
+            # signed by a key the services do not trust (an unknown kid)
+            {"Authorization": "Bearer " + issue_token(
+                ensure_dev_key(Path(tempfile.mkdtemp(prefix="fuzz-key-"))), user="fuzz-x",
+                roles=("admin",))},
             {"Authorization": "Bearer " + "A" * 9000}]
 
 
@@ -511,3 +524,23 @@ def test_the_hostile_values_are_json_a_client_can_send() -> None:
     for value in [*_HOSTILE_TEXT, *_HOSTILE_NUMBERS]:
         json.dumps(value)
     assert not any(isinstance(v, float) and not math.isfinite(v) for v in _HOSTILE_NUMBERS)
+
+
+def test_a_task_command_kafka_does_not_take_is_503_naming_no_topic(world: World) -> None:
+    # given the worklist over the same tables, with a producer whose broker is not there
+    api = world.api
+    dead = Publisher("127.0.0.1:1", api.topics, timeout_s=1.0)
+    deps = WorklistDeps(pool=api.worklist.pool, publisher=dead, forms=api.worklist.forms,
+                        answer_timeout_s=0.05)
+    app = create_worklist_app(verifier(), HealthChecks("test"), CollectorRegistry(), deps)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            # when a task is claimed
+            answer = client.post(f"/api/tasks/{_quoted(world.task_id)}/claim", headers=ADMIN)
+    finally:
+        dead.close(0.1)
+    # then the caller is told to retry, and not where the command was to go
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == PROBLEM_JSON
+    assert answer.headers["retry-after"] == "5"
+    assert api.settings.topic_prefix not in answer.text
