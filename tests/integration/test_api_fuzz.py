@@ -462,7 +462,7 @@ def _baseline(world: World, schema: Mapping[str, Any], components: Mapping[str, 
 
 def _sweep(world: World, spec: Mapping[str, Any], op: Operation) -> Iterator[Request]:
     """The operation's request that fits, then each parameter and each body member in turn
-    holding each hostile value (the rest as in the one that fits)."""
+    holding each hostile value (the rest as in the one that fits), then each hostile body."""
     known = {"pid": world.process_id, "form": world.form_id, "task": world.task_id,
              "incident": f"{world.instance_id}:1", "instance": world.instance_id, "1": "1"}
     path_values = {p["name"]: known[_PATH_VALUES[p["name"]]] for p in op.parameters
@@ -495,6 +495,10 @@ def _sweep(world: World, spec: Mapping[str, Any], op: Operation) -> Iterator[Req
     if body is not None:
         for value in SWEEP_JSON:
             yield request(path_values, content=value)
+        # bodies no JSON encoder writes: NaN, 100,000 levels, 5,000 digits, not UTF-8
+        for raw in _RAW_BODIES:
+            sent = request(path_values)
+            yield Request(sent.method, sent.url, sent.headers, raw)
 
 
 @pytest.mark.timeout(600)
@@ -544,3 +548,22 @@ def test_a_task_command_kafka_does_not_take_is_503_naming_no_topic(world: World)
     assert answer.headers["content-type"] == PROBLEM_JSON
     assert answer.headers["retry-after"] == "5"
     assert api.settings.topic_prefix not in answer.text
+
+
+@pytest.mark.parametrize(("where", "body", "anonymous"), [
+    ("form", b"[" * 100_000 + b"]" * 100_000, True),
+    ("form", b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, True),
+    ("schema", b'{"type": "object", "properties": {"a": ' * 3000 + b"{}" + b"}}" * 3000, False),
+    ("schema", b'{"type": "object", "properties": {"a": {"type": "number", "maximum": NaN}}}',
+     False),
+])
+def test_the_issues_deep_and_nan_bodies_are_422_through_the_real_app(
+        world: World, where: str, body: bytes, anonymous: bool) -> None:
+    # the anonymous public form and a form schema, as the issue sent them (they were 500s)
+    url = (f"/api/forms/{world.process_id}" if where == "form"
+           else f"/api/form-schemas/{world.form_id}-deep")
+    headers = {"content-type": "application/json", **({} if anonymous else ADMIN)}
+    request = Request("POST" if where == "form" else "PUT", url, headers, body)
+    answer = send(world, request)
+    check(world, request, answer)
+    assert answer.status_code == 422, answer.text
