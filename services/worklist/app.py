@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from laneway.auth import TokenVerifier
+from laneway.codec import EncodeError
 from laneway.health import HealthChecks
 from laneway.publisher import PublishError
 from laneway.service.http import health_router
@@ -44,7 +45,13 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.include_router(routes.router)
     app.include_router(health_router(checks, registry))
     app.add_exception_handler(PublishError, _not_published)
+    app.add_exception_handler(EncodeError, _not_encodable)
     return app
+
+
+async def _not_encodable(request: Request, exc: Exception) -> JSONResponse:
+    # variables the form let through that no record can carry (an integer past 2^63)
+    return problems.problem(422, f"Expected values a record can carry, but {exc}")
 
 
 async def _not_published(request: Request, exc: Exception) -> JSONResponse:

@@ -80,6 +80,8 @@ FORM_SCHEMA = {
         "when": {"type": "string", "format": "date"},
     },
 }
+SUBMISSION = {"applicant": {"email": "ada@example.org"}, "amount": 3}
+"""Variables that fit FORM_SCHEMA: the start form's and the task's."""
 BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:laneway="http://laneway.dev/schema/1.0/bpmn" id="d_{pid}" targetNamespace="t">
@@ -445,7 +447,7 @@ def _baseline(world: World, schema: Mapping[str, Any], components: Mapping[str, 
     if op.path == "/api/form-schemas/{form_id}":
         return dict(FORM_SCHEMA)
     if op.path == "/api/forms/{process_id}":
-        return {"applicant": {"email": "ada@example.org"}, "amount": 3}
+        return dict(SUBMISSION)
     if "$ref" in schema:
         return _baseline(world, components[schema["$ref"].rsplit("/", 1)[-1]], components, op)
     if "anyOf" in schema:
@@ -492,6 +494,17 @@ def _sweep(world: World, spec: Mapping[str, Any], op: Operation) -> Iterator[Req
         for member in [*body, "unknownMember"]:
             for value in SWEEP_JSON:
                 yield request(path_values, content={**body, member: value})
+        schema = (op.body or {}).get(kind or "", {})
+        if "$ref" in schema or "anyOf" in schema:  # a model: does it carry variables?
+            ref = next((s["$ref"] for s in [schema, *schema.get("anyOf", ())] if "$ref" in s),
+                       "")
+            schema = components.get(ref.rsplit("/", 1)[-1], {})
+        if "variables" in schema.get("properties", {}):
+            # variables that fit the form, but for one value each: past the form's check
+            for name in ("amount", "extra"):
+                for value in SWEEP_JSON:
+                    yield request(path_values,
+                                  content={**body, "variables": {**SUBMISSION, name: value}})
     if body is not None:
         for value in SWEEP_JSON:
             yield request(path_values, content=value)
