@@ -10,6 +10,7 @@ thread pool, which suits psycopg's blocking pool.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -33,6 +34,8 @@ from services.worklist.forms import UnknownForm
 from services.worklist.projection import parse_task_id
 
 __all__ = ["TaskPage", "TaskView", "router"]
+
+_log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -208,7 +211,11 @@ def complete_task(task_id: str, deps: Deps, principal: Authenticated,
         try:
             problems = deps.forms(str(form), variables)
         except OwnerTableMissing as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+            _log.error("task %r: %s", task_id, exc)  # names the table: not the caller's
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                "Expected the form registry of the definitions service, but it "
+                                "has not started yet. Retry shortly.",
+                                headers={"Retry-After": "5"}) from exc
         except UnknownForm:
             return problem(
                 status.HTTP_409_CONFLICT,

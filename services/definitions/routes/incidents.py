@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from fastapi import APIRouter, HTTPException, status
@@ -12,6 +13,8 @@ from laneway.shared_reads import OwnerTableMissing
 from laneway.web.bounds import keyed_id
 from services.definitions.deps import Deps, Operator
 from services.definitions.models import Detail, IncidentResolution, ResolveIncident
+
+_log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=TOKEN_REQUIRED)
 
@@ -41,7 +44,10 @@ def resolve_incident(incident_id: str, deps: Deps, principal: Operator,
     try:
         known = deps.instances.exists(instance_id)
     except OwnerTableMissing as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+        _log.error("incident %r: %s", incident_id, exc)  # names the table: not the caller's
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "Expected the instances the audit service projects, but it has not "
+                            "started yet. Retry shortly.", headers={"Retry-After": "5"}) from exc
     if not known:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected an instance '{instance_id}', but there is none")
