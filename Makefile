@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup lint fmt test up dev-key down status logs bench-core chaos clean distclean
+.PHONY: help setup lint fmt test fuzz up dev-key down status logs bench-core chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ fmt: setup ## Format the code with ruff (not run by lint or test)
 test: setup ## The test command: lint, then every test under tests/
 	@$(MAKE) lint
 	$(PY) -m pytest -q tests
+
+# Inputs each fuzz test runs in all (the API's over its operations, the BPMN reader's).
+FUZZ_EXAMPLES ?= 100000
+
+fuzz: setup ## The long fuzz run: every test marked `fuzz` (the API, the BPMN reader) with FUZZ_EXAMPLES inputs each (default 100,000); hours
+	LANEWAY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -m fuzz --timeout=0 tests
 
 up: setup ## Start the stack, run the examples in process, start every service and the edge (one public URL, nginx), deploy the examples
 ifneq ($(STACK),)

@@ -37,17 +37,19 @@ def jsonb_safe(value: Any) -> Any:
 
 def unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     """Why `value` cannot be kept as it was given, or None when it can: a string (or key) with
-    U+0000, a number that is NaN or infinite (JSON has neither; PostgreSQL refuses both), or
-    nesting deeper than `max_depth`. The reason names where, as `a.b[2]`. Iterative, so a
-    hostile depth costs no recursion."""
+    U+0000 or a lone surrogate (JSON's `"\\ud800"` reads as one; it is no character, UTF-8
+    cannot encode it, and PostgreSQL refuses it), a number that is NaN or infinite (JSON has
+    neither; PostgreSQL refuses both), or nesting deeper than `max_depth`. The reason names
+    where, as `a.b[2]`. Iterative, so a hostile depth costs no recursion."""
     if value is None or _flat(value):
         return None  # what nearly every command carries, checked without the walk below
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, where, depth = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                return f"{_at(where)} holds the character U+0000"
+            flaw = _text_flaw(item)
+            if flaw is not None:
+                return f"{_at(where)} holds {flaw}"
         elif isinstance(item, float):
             if math.isnan(item) or math.isinf(item):
                 return f"{_at(where)} is {item!r}, not a finite number"
@@ -56,8 +58,9 @@ def unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
                 return f"{_at(where)} nests deeper than {max_depth} levels"
             if isinstance(item, dict):
                 for key, inner in item.items():
-                    if isinstance(key, str) and "\x00" in key:
-                        return f"a key in {_at(where)} holds the character U+0000"
+                    flaw = _text_flaw(key) if isinstance(key, str) else None
+                    if flaw is not None:
+                        return f"a key in {_at(where)} holds {flaw}"
                     stack.append((inner, f"{where}.{key}" if where else str(key), depth + 1))
             else:
                 stack.extend((inner, f"{where}[{i}]", depth + 1) for i, inner in enumerate(item))
@@ -65,24 +68,38 @@ def unstorable(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
 
 
 def _flat(value: Any) -> bool:
-    """Whether `value` is an object of booleans, integers, nulls and strings without U+0000,
-    under keys without it: storable at a glance (every engine command is checked)."""
+    """Whether `value` is an object of booleans, integers, nulls and ASCII strings without
+    U+0000, under such keys: storable at a glance (every engine command is checked)."""
     if type(value) is not dict:
         return False
     for key, item in value.items():
         kind = type(item)
         if kind is str:
-            if "\x00" in item:
+            if "\x00" in item or not item.isascii():
                 return False
         elif kind is not bool and kind is not int and item is not None:
             return False
-        if type(key) is not str or "\x00" in key:
+        if type(key) is not str or "\x00" in key or not key.isascii():
             return False
     return True
+
+
+def _text_flaw(text: str) -> str | None:
+    """What in `text` no store keeps, or None."""
+    if "\x00" in text:
+        return "the character U+0000"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a lone surrogate (U+D800 to U+DFFF), which is no character"
+    return None
 
 
 def _at(where: str) -> str:
     # a hostile path (thousands of levels, a megabyte key) must not become the whole answer
     if not where:
         return "the value"
+    # the path may hold the very surrogate refused: escaped, so the answer can be encoded
+    where = where.encode("utf-8", "backslashreplace").decode("utf-8")
     return where if len(where) <= 80 else f"{where[:77]}..."

@@ -145,10 +145,12 @@ class KeySource:
             candidates = self._candidates(self.keys(refresh=refresh), kid, alg)
             if candidates:
                 return candidates
+        # the answer names no file or URL: where the keys come from is the operators' (logged)
+        log.info("no key for a token's kid %r (%s) in %s", kid, alg, self._origin)
         if kid is None:
             raise AuthError(f"unknown key: the token names no key id (kid) and no {alg} key "
-                            f"in {self._origin} fits")
-        raise AuthError(f"unknown key id {kid!r}: no such key in {self._origin}")
+                            "of the trusted key set fits")
+        raise AuthError(f"unknown key id {kid!r}: no such key in the trusted key set")
 
     @staticmethod
     def _candidates(key_set: KeySet, kid: str | None, alg: str) -> list[Key]:

@@ -12,6 +12,7 @@ JWKS URL never blocks the event loop.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Annotated
@@ -34,6 +35,8 @@ __all__ = [
     "require_role",
     "verifier_at_start",
 ]
+
+_log = logging.getLogger(__name__)
 
 # RFC 6750 section 3: error_description is a quoted-string of printable ASCII without `"`
 # and `\`.
@@ -72,9 +75,12 @@ def optional_principal(request: Request) -> Principal | None:
     try:
         return _verifier(request).verify(token.strip())
     except KeySourceError as exc:
+        # the reason names the JWKS file or URL: the operators' to read, not the caller's
+        _log.error("cannot verify tokens: %s", exc.reason)
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=f"Cannot verify tokens now: {exc.reason}. Retry later.",
+            detail="Expected to verify the token with the identity provider's keys, but they "
+                   "cannot be loaded now. Retry later.",
             headers={"Retry-After": "5"},
         ) from exc
     except AuthError as exc:

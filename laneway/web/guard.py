@@ -21,7 +21,7 @@ from urllib.parse import unquote_to_bytes
 from laneway.jsonb import unstorable
 from laneway.web.problems import problem
 
-__all__ = ["MAX_JSON_BODY", "InputGuard", "install"]
+__all__ = ["MAX_JSON_BODY", "InputGuard", "install", "refusal"]
 
 MAX_JSON_BODY = 21 * 1024 * 1024
 """The largest JSON body read (the edge's `client_max_body_size`, 21 MiB)."""
@@ -57,7 +57,7 @@ class InputGuard:
             await problem(413, f"Expected a JSON body of at most {self.max_body} bytes, but "
                                "it is longer")(scope, receive, send)
             return
-        reason = _refusal(body)
+        reason = refusal(body)
         if reason is not None:
             await problem(422, f"Expected a JSON body every store can keep, but {reason}")(
                 scope, receive, send)
@@ -97,7 +97,11 @@ async def _read(receive: Receive, limit: int) -> tuple[bytes, Receive | None]:
             return b"".join(chunks), receive
 
 
-def _refusal(body: bytes) -> str | None:
+def refusal(body: bytes) -> str | None:
+    """Why the JSON `body` cannot be kept (it nests too deeply for the parser, or
+    `laneway.jsonb.unstorable`), or None; None too when it is not JSON at all. For a route
+    that reads its body as JSON whatever its content type says, which this guard does not
+    look at."""
     try:
         document = json.loads(body)
     except RecursionError:

@@ -17,6 +17,7 @@ returns `problem(...)`.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -48,8 +49,19 @@ def problem(status: int, detail: str, /, *, headers: Mapping[str, str] | None = 
         raise ValueError(f"Expected extension members, but {sorted(clash)} are the RFC's own")
     body: dict[str, Any] = {"type": "about:blank", "title": _title(status), "status": status,
                             "detail": detail, **extensions}
-    return JSONResponse(jsonable_encoder(body), status_code=status,
-                        headers=dict(headers) if headers else None, media_type=PROBLEM_JSON)
+    return _ProblemResponse(jsonable_encoder(body), status_code=status,
+                            headers=dict(headers) if headers else None, media_type=PROBLEM_JSON)
+
+
+class _ProblemResponse(JSONResponse):
+    """A problem document that can always be sent: a detail that quotes what the client sent
+    may hold a lone surrogate (JSON's `"\\ud800"` reads as one), which UTF-8 cannot encode;
+    it is written as JSON's escape `\\ud800` (what the client sent) instead of failing the
+    answer with a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
+                          separators=(",", ":")).encode("utf-8", "backslashreplace")
 
 
 def install(app: FastAPI) -> None:

@@ -93,10 +93,12 @@ async def _diagram_refused(request: Request, exc: Exception) -> JSONResponse:
 async def _not_published(request: Request, exc: Exception) -> JSONResponse:
     deps: ServiceDeps = request.app.state.deps
     deps.metrics.publish_failures.inc()
+    # the error names the topic and the key: logged for the operators, not the caller's
     _log.error("%s %s: %s", request.method, request.url.path, exc)
     return problem(status.HTTP_503_SERVICE_UNAVAILABLE,
-                   f"{exc}. Retry the request: what was stored is kept and is published "
-                   "again.")
+                   "Expected Kafka to acknowledge the record, but it did not. Retry the "
+                   "request: what was stored is kept and is published again.",
+                   headers={"Retry-After": "5"})
 
 
 async def _not_encodable(request: Request, exc: Exception) -> JSONResponse:

@@ -18,7 +18,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 from redis import Redis
@@ -29,6 +29,7 @@ from laneway.engine.check import missing_personas
 from laneway.publisher import Publisher
 from laneway.records import Principal
 from laneway.shared_reads import InstanceLookup
+from laneway.web.bounds import MAX_INT
 from services.definitions.deploy import Deployer
 from services.definitions.forms_store import FormStore, StartForms
 from services.definitions.metrics import DefinitionsMetrics
@@ -182,3 +183,7 @@ CurrentPrincipal = Authenticated
 UploadedDiagram = Annotated[Upload, Depends(read_upload)]
 Modeler = Annotated[Principal, Depends(require_role("modeler"))]
 Operator = Annotated[Principal, Depends(require_role("operator"))]
+
+
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_INT, description="The version number.")]
+"""A route's `{version}`: 1, 2, ... (out of range is a 422, not a query that fails)."""

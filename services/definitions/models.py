@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from laneway.web.bounds import MAX_INT, MAX_TTL_S
 from services.definitions.lifecycle import State as LifecycleState
 
 
@@ -112,7 +113,7 @@ class StartInstance(ApiModel):
     """Start a process instance."""
 
     process_id: str = Field(min_length=1, description="The process to start.")
-    version: int | None = Field(default=None, ge=1,
+    version: int | None = Field(default=None, ge=1, le=MAX_INT,
                                 description="An AUTHORIZED version to start; the newest "
                                             "AUTHORIZED one when absent.")
     variables: dict[str, Any] = Field(default_factory=dict,
@@ -144,7 +145,7 @@ class PublishMessage(ApiModel):
                                    description="An id for de-duplication; a new UUID when "
                                                "absent.")
     ttl_seconds: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False,
+        default=None, ge=0, le=MAX_TTL_S, allow_inf_nan=False,
         description="How long the message waits for a subscription, in seconds (0: correlate "
                     "now or never); when absent, the service's default (LANEWAY_MESSAGE_TTL_S, "
                     "one hour); at most LANEWAY_MAX_MESSAGE_TTL_S (a week).")
@@ -159,8 +160,9 @@ class PublishedMessage(ApiModel):
 class ResolveIncident(ApiModel):
     """How to pick up after an incident."""
 
-    retries: int = Field(default=1, ge=1, description="For a job's incident: the retries the "
-                         "job is created again with.")
+    retries: int = Field(default=1, ge=1, le=MAX_INT,
+                         description="For a job's incident: the retries the job is created "
+                                     "again with.")
 
 
 class IncidentResolution(ApiModel):

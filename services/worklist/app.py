@@ -6,15 +6,22 @@ the public URL the edge sends it `/api/tasks` (edge/routes.toml).
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from laneway.auth import TokenVerifier
+from laneway.codec import EncodeError
 from laneway.health import HealthChecks
+from laneway.publisher import PublishError
 from laneway.service.http import health_router
 from laneway.web import guard, problems
 from services.worklist import routes
 from services.worklist.deps import WorklistDeps
+
+_log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Laneway's worklist: the user tasks the engine created, for the people who may work on them;
@@ -37,4 +44,19 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.state.deps = deps
     app.include_router(routes.router)
     app.include_router(health_router(checks, registry))
+    app.add_exception_handler(PublishError, _not_published)
+    app.add_exception_handler(EncodeError, _not_encodable)
     return app
+
+
+async def _not_encodable(request: Request, exc: Exception) -> JSONResponse:
+    # variables the form let through that no record can carry (an integer past 2^63)
+    return problems.problem(422, f"Expected values a record can carry, but {exc}")
+
+
+async def _not_published(request: Request, exc: Exception) -> JSONResponse:
+    # a task command Kafka did not take: the caller may send it again (nothing was done); the
+    # error names the topic, which is logged, not answered
+    _log.error("%s %s: %s", request.method, request.url.path, exc)
+    return problems.problem(503, "Expected Kafka to take the task's command, but it did not. "
+                                 "Retry the request.", headers={"Retry-After": "5"})

@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 from laneway.jsonb import jsonb_safe
 from laneway.records import Command, Event, Record, RecordKind, persona_key
 from laneway.records.values import KeyOnly, UserTaskClaim, UserTaskCompleted, UserTaskCreated
+from laneway.web.bounds import keyed_id
 
 __all__ = [
     "ANSWERS",
@@ -60,10 +61,7 @@ def task_id(instance_id: str, key: int) -> str:
 
 def parse_task_id(value: str) -> tuple[str, int] | None:
     """(instance id, task key) of a task id, or None when it is not one."""
-    instance_id, _, key = value.rpartition(":")
-    if not instance_id or not key.isdigit():
-        return None
-    return instance_id, int(key)
+    return keyed_id(value)
 
 
 def command_id_of(record: Record) -> str:

@@ -10,6 +10,7 @@ thread pool, which suits psycopg's blocking pool.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from pydantic.alias_generators import to_camel
 from laneway.auth.http import Authenticated
 from laneway.records import Command, Principal, RejectionType, command
 from laneway.shared_reads import OwnerTableMissing
+from laneway.web.bounds import MAX_INT
 from laneway.web.problems import problem
 from services.worklist import store
 from services.worklist.deps import Deps
@@ -32,6 +34,8 @@ from services.worklist.forms import UnknownForm
 from services.worklist.projection import parse_task_id
 
 __all__ = ["TaskPage", "TaskView", "router"]
+
+_log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -148,7 +152,7 @@ def list_tasks(
     sort: Annotated[store.Sort, Query()] = "created",
     order: Annotated[store.Order, Query()] = "asc",
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")] = 0,
 ) -> TaskPage:
     """By default the tasks the caller has claimed (or is assigned), and the open ones it may
     claim: its persona, and one of the candidate users or groups when the task names any."""
@@ -219,7 +223,11 @@ def complete_task(task_id: str, deps: Deps, principal: Authenticated,
         try:
             problems = deps.forms(str(form), variables)
         except OwnerTableMissing as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+            _log.error("task %r: %s", task_id, exc)  # names the table: not the caller's
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                "Expected the form registry of the definitions service, but it "
+                                "has not started yet. Retry shortly.",
+                                headers={"Retry-After": "5"}) from exc
         except UnknownForm:
             return problem(
                 status.HTTP_409_CONFLICT,

@@ -114,7 +114,19 @@ def test_unreachable_key_source_is_503(signing: Path) -> None:
     response = TestClient(build_app(verifier)).get(
         "/me", headers=bearer(issue_token(signing, user="carla")))
     assert response.status_code == 503
-    assert response.json()["detail"].startswith("Cannot verify tokens now: Expected the JWKS URL")
+    assert response.json()["detail"].startswith("Expected to verify the token with the "
+                                                "identity provider's keys, but they cannot")
+    assert "127.0.0.1:9" not in response.text  # where the keys come from is not the caller's
+
+
+def test_a_token_of_a_key_not_trusted_is_401_without_naming_where_the_keys_are(
+        tmp_path: Path, client: TestClient) -> None:
+    stranger = ensure_dev_key(tmp_path / "elsewhere")  # another key id
+    response = client.get("/me", headers=bearer(issue_token(stranger, user="carla")))
+    assert response.status_code == 401
+    assert "no such key in the trusted key set" in response.json()["detail"]
+    assert str(tmp_path) not in response.text
+    assert str(tmp_path) not in response.headers["www-authenticate"]
 
 
 def test_app_without_a_verifier_is_a_server_error(signing: Path) -> None:

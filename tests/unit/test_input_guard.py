@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
 
 from laneway.web import guard, problems
@@ -39,6 +39,9 @@ def test_every_route_of_every_service_refuses_u0000_in_its_path_or_query(
 BODIES = [
     ('{"variables": {"name": "a\\u0000b"}}', "variables.name holds the character U+0000"),
     ('{"variables": {"amount": NaN}}', "variables.amount is nan, not a finite number"),
+    ('{"variables": {"name": "a\\ud800"}}', "variables.name holds a lone surrogate"),
+    ('{"variables": {"\\udfff": 1}}', "a key in variables holds a lone surrogate"),
+    ('{"variables": {"a": {"x": ["\\udc00\\ud800"]}}}', "variables.a.x[0] holds a lone"),
     ('{"variables": {"amount": -Infinity}}', "variables.amount is -inf, not a finite number"),
     ('{"variables": {"amount": 1e400}}', "variables.amount is inf, not a finite number"),
     ('{"variables": ' + "[" * 65 + "]" * 65 + "}", "nests deeper than 64 levels"),
@@ -77,7 +80,9 @@ def _echo_app(max_body: int | None = None) -> tuple[FastAPI, list[bytes]]:
 
 def test_a_storable_body_reaches_the_route_unchanged() -> None:
     app, seen = _echo_app()
-    body = '{"variables": {"name": "Ada \\u00e9", "n": [1, 2.5, null, {"deep": true}]}}'
+    # a surrogate pair is one character (U+1F600), not a lone surrogate
+    body = ('{"variables": {"name": "Ada \\u00e9 \\ud83d\\ude00", '
+            '"n": [1, 2.5, null, {"deep": true}]}}')
     with TestClient(app) as client:
         answer = client.post("/echo", content=body.encode(), headers=JSON)
     assert answer.status_code == 200
@@ -106,3 +111,22 @@ def test_a_json_body_over_the_limit_is_413_and_never_reaches_the_route() -> None
     assert over.status_code == 413
     assert "at most 64 bytes" in over.json()["detail"]
     assert len(seen) == 1
+
+
+def test_an_error_that_quotes_a_lone_surrogate_is_still_a_problem_document() -> None:
+    # a route may echo what it was sent: U+D800 cannot be encoded as UTF-8, yet the answer
+    # is the route's 404, not a 500 while writing it
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/things/{name}")
+    async def thing(name: str) -> None:
+        raise HTTPException(404, f"Expected a thing '{name}\ud800', but there is none")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/things/a")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == problems.PROBLEM_JSON
+    # JSON's own escape for it: a client reads back what it sent
+    assert b"'a\\ud800'" in answer.content
+    assert answer.json()["detail"] == "Expected a thing 'a\ud800', but there is none"

@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 
 from laneway.auth.http import require_role
 from laneway.engine.appliers import UnknownVersionError
+from laneway.web.bounds import MAX_INT
 from services.audit import queries
 from services.audit.deps import Deps
 
@@ -102,7 +103,8 @@ def _no_log(instance_id: str) -> HTTPException:
 def get_history(
     instance_id: str,
     deps: Deps,
-    after: Annotated[int, Query(ge=0, description="Only records with a higher seq.")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT,
+                                description="Only records with a higher seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
 ) -> HistoryPage:
     """Every event and rejection of the instance in order, with who caused it."""
@@ -140,7 +142,7 @@ def get_verify(instance_id: str, deps: Deps) -> VerifyResult:
 def get_replay(
     instance_id: str,
     deps: Deps,
-    up_to: Annotated[int | None, Query(alias="upTo", ge=1,
+    up_to: Annotated[int | None, Query(alias="upTo", ge=1, le=MAX_INT,
                                        description="Last seq to apply (default: all).")] = None,
 ) -> ReplayResult:
     """The engine's appliers run over the instance's events up to and including `upTo`."""

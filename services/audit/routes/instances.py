@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from laneway.auth.http import TOKEN_REQUIRED, Authenticated
 from laneway.records import Principal
+from laneway.web.bounds import MAX_INT
 from services.audit.deps import Deps
 from services.audit.instances import InstanceRow
 from services.audit.models import InstancePage, InstanceStatus, InstanceView
@@ -46,7 +47,7 @@ def list_instances(
     status_: Annotated[InstanceStatus | None, Query(alias="status",
                                                     description="Only this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")] = 0,
 ) -> InstancePage:
     """Instances by process and status, most recently updated first; without the role
     operator or auditor, only those the caller takes part in."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from laneway.auth.http import TOKEN_REQUIRED
 from laneway.bpmn import MAX_BYTES
-from services.definitions.deps import Deps, Modeler, UploadedDiagram
+from services.definitions.deps import Deps, Modeler, UploadedDiagram, VersionNumber
 from services.definitions.lifecycle import State as LifecycleState
 from services.definitions.models import (
     DefinitionSummary,
@@ -106,7 +106,7 @@ def list_definitions(
                      "description": "The file exactly as it was uploaded."},
                404: {"model": Detail, "description": "No such process version."}},
 )
-def definition_xml(process_id: str, version: int, deps: Deps) -> Response:
+def definition_xml(process_id: str, version: VersionNumber, deps: Deps) -> Response:
     """The file a version was deployed from, byte for byte."""
     xml = deps.definitions.xml(process_id, version)
     if xml is None:

@@ -15,6 +15,7 @@ from redis import RedisError
 from laneway.auth.http import Authenticated, MaybeAuthenticated
 from laneway.forms import FormSchemaError, check_schema, validate
 from laneway.records import ANONYMOUS_ID, Command, Principal, PrincipalKind, command
+from laneway.web import guard
 from laneway.web.problems import problem
 from services.definitions.deps import Deps, Modeler, read_capped
 from services.definitions.models import ApiModel, Detail, StartedInstance
@@ -68,8 +69,14 @@ def _json_body_doc(description: str) -> dict[str, Any]:
 
 
 async def json_body(request: Request) -> Any:
-    """The request body as JSON, cut off after 1 MiB: 413 over it, 400 when it is not JSON."""
+    """The request body as JSON, cut off after 1 MiB: 413 over it, 400 when it is not JSON,
+    422 for what no store keeps. Read whatever the content type says, so held here to what
+    the input guard holds a JSON body to (it only reads what says it is JSON)."""
     body = await read_capped(request, MAX_BODY_BYTES, _too_large)
+    reason = guard.refusal(body)
+    if reason is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"Expected a JSON body every store can keep, but {reason}")
     try:
         return json.loads(body)
     except ValueError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from fastapi import APIRouter, HTTPException, status
@@ -9,8 +10,11 @@ from fastapi import APIRouter, HTTPException, status
 from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
 from laneway.shared_reads import OwnerTableMissing
+from laneway.web.bounds import keyed_id
 from services.definitions.deps import Deps, Operator
 from services.definitions.models import Detail, IncidentResolution, ResolveIncident
+
+_log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=TOKEN_REQUIRED)
 
@@ -31,19 +35,22 @@ router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=TOK
 def resolve_incident(incident_id: str, deps: Deps, principal: Operator,
                      body: ResolveIncident | None = None) -> IncidentResolution:
     """Ask the engine to pick up after an incident."""
-    instance_id, _, raw_key = incident_id.rpartition(":")
-    if not instance_id or not raw_key.isdigit():
+    parsed = keyed_id(incident_id)
+    if parsed is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected an incident id '<instanceId>:<key>', but got "
                             f"'{incident_id}'")
+    instance_id, key = parsed
     try:
         known = deps.instances.exists(instance_id)
     except OwnerTableMissing as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+        _log.error("incident %r: %s", incident_id, exc)  # names the table: not the caller's
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "Expected the instances the audit service projects, but it has not "
+                            "started yet. Retry shortly.", headers={"Retry-After": "5"}) from exc
     if not known:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected an instance '{instance_id}', but there is none")
-    key = int(raw_key)
     retries = (body or ResolveIncident()).retries
     deps.publisher.send_command(command(
         Command.RESOLVE_INCIDENT, instance_id, {"incidentKey": key, "retries": retries},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from laneway.auth.http import TOKEN_REQUIRED
-from services.definitions.deps import CurrentPrincipal, Deps
+from services.definitions.deps import CurrentPrincipal, Deps, VersionNumber
 from services.definitions.models import (
     Detail,
     LifecycleHistory,
@@ -40,7 +40,7 @@ router = APIRouter(prefix="/api/definitions", tags=["lifecycle"], dependencies=T
                                               "the same request."},
     },
 )
-def transition(process_id: str, version: int, body: TransitionRequest, deps: Deps,
+def transition(process_id: str, version: VersionNumber, body: TransitionRequest, deps: Deps,
                principal: CurrentPrincipal) -> VersionState:
     """Apply one lifecycle transition."""
     outcome = deps.lifecycle.transition(process_id, version, body.to, principal,
@@ -54,7 +54,7 @@ def transition(process_id: str, version: int, body: TransitionRequest, deps: Dep
     summary="A version's deploy and transitions",
     responses={404: {"model": Detail, "description": "No such process version."}},
 )
-def history(process_id: str, version: int, deps: Deps) -> LifecycleHistory:
+def history(process_id: str, version: VersionNumber, deps: Deps) -> LifecycleHistory:
     """The deploy first, then every transition with its principal, time and comment."""
     items = deps.lifecycle.history(process_id, version)
     if items is None:
