@@ -9,6 +9,8 @@ partition count, so partition *p* of each belongs to the same engine replica.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 
 from laneway.records import Command, Record
@@ -59,8 +61,10 @@ class Topics:
         return f"{self.prefix}dlq"
 
     def jobs(self, job_type: str) -> str:
-        """The topic of one connector type."""
-        return f"{self.prefix}jobs.{job_type}"
+        """The topic of one connector type: `jobs.<type>`, the type as it is when Kafka takes
+        it as a name (letters, digits, `.`, `_`, `-`, at most 200), else made one
+        (`job_topic_part`)."""
+        return f"{self.prefix}jobs.{job_topic_part(job_type)}"
 
     def route(self, command: Record) -> tuple[str, str]:
         """The topic and key a command is produced to (broadcasts: see `is_broadcast`)."""
@@ -81,3 +85,19 @@ def message_key(command: Record) -> str:
     if command.intent in BROADCAST:
         return str(value.get("name", ""))
     return str(value.get("correlationKey", "") or "")
+
+
+_TOPIC_SAFE = re.compile(r"[A-Za-z0-9._-]{1,200}")
+_NOT_TOPIC_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def job_topic_part(job_type: str) -> str:
+    """`job_type` as part of a topic name. Kafka refuses a name with other characters than
+    letters, digits, `.`, `_` and `-`, or longer than 249, and Zeebe's job types have colons
+    (`io.camunda:http-json:1`): such a type becomes its legal characters (others as `_`),
+    at most 180 of them, then `-` and 16 hex digits of its hash, so that two types never share a
+    topic. A legal type is its own name, as before."""
+    if _TOPIC_SAFE.fullmatch(job_type):
+        return job_type
+    digest = hashlib.sha256(job_type.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{_NOT_TOPIC_SAFE.sub('_', job_type)[:180]}-{digest}"

@@ -6,7 +6,6 @@ otherwise park an instance at run time.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 
 from laneway.engine.expressions import compiles
@@ -25,11 +24,6 @@ _UNSUPPORTED_KINDS = {
     NodeKind.SUB_CHOREOGRAPHY: "choreographies describe, they do not run",
     NodeKind.CALL_CHOREOGRAPHY: "choreographies describe, they do not run",
 }
-
-
-# what Kafka takes in a topic name, less room for the prefix and `jobs.` (249 in all)
-_JOB_TYPE_MAX = 200
-_JOB_TYPE = re.compile(rf"[A-Za-z0-9._-]{{1,{_JOB_TYPE_MAX}}}")
 
 
 def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
@@ -59,9 +53,6 @@ def _node_problems(processor: ElementProcessor, process: Process, node: FlowNode
         return
     yield from processor.check(process, node)
     yield from _loop_problems(process, node)
-    if node.job_type is not None and not _JOB_TYPE.fullmatch(node.job_type):
-        yield (f"job type '{node.job_type[:80]}' cannot name the topic its jobs go to "
-               f"(jobs.<type>): use at most {_JOB_TYPE_MAX} letters, digits, '.', '_' or '-'")
 
 
 def _loop_problems(process: Process, node: FlowNode) -> Iterator[str]:

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from conftest import RunFn, document
+from conftest import RunFn
 
-from laneway.bpmn import parse
-from laneway.engine import DefinitionRepository
-from laneway.problems import DiagramError
 from laneway.records import Command, RecordKind
 
 
@@ -85,20 +81,6 @@ def test_laneway_type_names_the_job_type(run: RunFn) -> None:
     @ s -> t -> e
     """)
     assert h.job("t").value["type"] == "email"
-
-
-@pytest.mark.parametrize("job_type", ["no such topic!", "a/b", "x" * 201, ""])
-def test_a_job_type_that_cannot_name_a_topic_is_refused_at_deploy(job_type: str) -> None:
-    # its jobs go to `jobs.<type>`: a name Kafka refuses stopped the engine at the first job
-    xml = document(f"""
-    <startEvent id="s"/><serviceTask id="t" laneway:type="{job_type}"/><endEvent id="e"/>
-    @ s -> t -> e
-    """)
-    with pytest.raises(DiagramError) as caught:
-        DefinitionRepository().deploy(parse(xml.encode(), "test.bpmn"))
-    [problem] = caught.value.problems
-    assert (problem.element_id, problem.line > 0) == ("t", True)
-    assert "cannot name the topic" in problem.message
 
 
 def test_completing_a_job_completes_the_task_with_the_result(run: RunFn) -> None:
