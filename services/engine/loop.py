@@ -144,7 +144,8 @@ class EngineLoop:
             self._producer.init_transactions(s.common.startup_timeout_s)
             self._consumer = Consumer({
                 **consumer_config(bootstrap, s.group, client_id=client_id),
-                "session.timeout.ms": s.session_timeout_ms})
+                "session.timeout.ms": s.session_timeout_ms,
+                "max.poll.interval.ms": s.max_poll_interval_ms})
             self._consumer.subscribe([t.commands, t.messages], on_assign=self._on_assign,
                                      on_revoke=self._on_revoke, on_lost=self._on_revoke)
             _log.info("engine replica %s running in group %s on %d partitions",
