@@ -24,6 +24,7 @@ from services.engine.loop import EngineLoop
 from services.engine.settings import EngineSettings
 from tests.integration.test_engine_service import (
     PARTITIONS,
+    SIMPLE,
     TIMER,
     Reader,
     ThreadService,
@@ -101,6 +102,39 @@ def committed_commands(world: World, intent: str, instance_id: str) -> list[Reco
         consumer.close()
 
 
+class HoldAfterProducing:
+    """Holds the loop of one replica once it has produced the records of a batch that holds a
+    command for `instance_id` (its transaction open, its offsets not yet sent), until
+    released."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, replica: str) -> None:
+        self.instance_id = ""
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.done = threading.Event()
+        original_transact = EngineLoop._transact
+        original_produce = EngineLoop._produce
+
+        def transact(loop: EngineLoop, batch: list[Any], triggers: dict[int, list[Record]],
+                     now: int) -> None:
+            try:
+                original_transact(loop, batch, triggers, now)
+            finally:
+                if self.held.is_set():
+                    self.done.set()
+
+        def produce(loop: EngineLoop, records: list[Any]) -> None:
+            original_produce(loop, records)
+            if (loop.settings.replica == replica and not self.held.is_set()
+                    and any(self.instance_id.encode() == r.key for r in records)):
+                loop._producer.flush(10)  # type: ignore[union-attr]
+                self.held.set()
+                self.release.wait(120)
+
+        monkeypatch.setattr(EngineLoop, "_transact", transact)
+        monkeypatch.setattr(EngineLoop, "_produce", produce)
+
+
 @pytest.fixture
 def hold_a(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hold]:
     hold = Hold(monkeypatch, "a")
@@ -147,3 +181,35 @@ def test_a_replica_that_lost_its_partitions_in_a_batch_of_timers_commits_nothing
     assert [r for r in recs if r.kind == RecordKind.REJECTION] == []
     assert [n for n in Counter(r.record_id for r in recs).values() if n > 1] == []
     assert len([r for r in recs if r.instance_id == iid and r.intent == "TIMER_TRIGGERED"]) == 1
+
+
+def test_a_replica_held_in_a_transaction_while_another_takes_over_writes_nothing_twice(
+        world: World, events: Reader, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given replica a, held with its records of a start produced in an open transaction
+    hold = HoldAfterProducing(monkeypatch, "a")
+    hold.instance_id = "11111111-2222-4333-8444-555555555555"
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    a = ThreadService(short(world.settings("a")))
+    b: ThreadService | None = None
+    try:
+        world.start("simple", hold.instance_id)
+        wait_until(hold.held.is_set, 30, 0.05, "replica a held in its transaction")
+        # when b joins and is given a's partitions (a has not polled: it left the group),
+        # and a then goes on with its transaction
+        b = ThreadService(short(world.settings("b")))
+        wait_until(lambda: b is not None and b.loop.joined, 60, 0.05, "b assigned")
+        hold.release.set()
+        wait_until(hold.done.is_set, 90, 0.05, "replica a's held batch over")
+        # then the start is processed once, by whichever replica the offsets say
+        events.wait_for(completed(hold.instance_id), timeout=60, message="instance completed")
+        later = world.start("simple")
+        events.wait_for(completed(later), timeout=60, message="a later instance completed")
+    finally:
+        hold.release.set()
+        a.stop()
+        if b is not None:
+            b.stop()
+    recs = events.poll()
+    assert [n for n in Counter(r.record_id for r in recs).values() if n > 1] == []
+    assert len([r for r in recs if r.instance_id == hold.instance_id
+                and r.intent == "ELEMENT_COMPLETED" and r.element_type == "process"]) == 1
