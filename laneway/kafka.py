@@ -13,12 +13,16 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-__all__ = ["PARTITIONER", "RenewingProducer", "consumer_config", "fatal_error",
-           "producer_config"]
+__all__ = ["PARTITIONER", "TRANSACTION_TIMEOUT_MS", "RenewingProducer", "consumer_config",
+           "fatal_error", "producer_config"]
 
 _log = logging.getLogger("laneway.kafka")
 
 PARTITIONER = "murmur2_random"
+
+TRANSACTION_TIMEOUT_MS = 60_000
+"""How long a transaction may stay open before the broker aborts it (a producer that died or
+hangs in the middle of one holds read_committed readers of its partitions back that long)."""
 
 
 def producer_config(bootstrap: str, *, transactional_id: str | None = None,
@@ -35,7 +39,7 @@ def producer_config(bootstrap: str, *, transactional_id: str | None = None,
     }
     if transactional_id is not None:
         config["transactional.id"] = transactional_id
-        config["transaction.timeout.ms"] = 60_000
+        config["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
     return config
 
 

@@ -36,7 +36,7 @@ from confluent_kafka import (
 
 from laneway.engine import DefinitionRepository
 from laneway.engine.limits import BudgetExceeded
-from laneway.kafka import consumer_config, producer_config
+from laneway.kafka import TRANSACTION_TIMEOUT_MS, consumer_config, producer_config
 from laneway.records import Record
 from laneway.service.progress import Progress, position
 from laneway.topics import Topics
@@ -57,6 +57,7 @@ from services.engine.metrics import EngineMetrics
 from services.engine.partitions import PartitionState, build_partition
 from services.engine.restore import read_latest
 from services.engine.settings import EngineSettings
+from services.engine.txn import bounded, fatal, fenced
 
 _log = logging.getLogger(__name__)
 
@@ -105,6 +106,10 @@ class EngineLoop:
         self.limits = SizeLimits(
             record_bytes=settings.common.max_record_bytes,
             command_bytes=settings.common.max_variables_bytes + COMMAND_ROOM)
+        # (topic, partition) -> the committed offset of each owned partition, read (stable)
+        # before its restore and moved on by each commit: every transaction sends them, so
+        # every transaction is checked against the group's generation (KIP-447)
+        self._committed: dict[tuple[str, int], int] = {}
         self._cluster: Cluster | None = None
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
@@ -143,12 +148,11 @@ class EngineLoop:
                                                self.repository, client_id=client_id)
             if not self._definitions.catch_up(s.common.startup_timeout_s):
                 _log.warning("definitions not read to the end at startup; going on")
-            self._producer = Producer(producer_config(
-                bootstrap, transactional_id=s.transactional_id, client_id=client_id))
-            self._producer.init_transactions(s.common.startup_timeout_s)
+            self._producer = self._new_producer()
             self._consumer = Consumer({
                 **consumer_config(bootstrap, s.group, client_id=client_id),
-                "session.timeout.ms": s.session_timeout_ms})
+                "session.timeout.ms": s.session_timeout_ms,
+                "max.poll.interval.ms": s.max_poll_interval_ms})
             self._consumer.subscribe([t.commands, t.messages], on_assign=self._on_assign,
                                      on_revoke=self._on_revoke, on_lost=self._on_revoke)
             _log.info("engine replica %s running in group %s on %d partitions",
@@ -157,6 +161,16 @@ class EngineLoop:
                 self.iterate()
         finally:
             self._close()
+
+    def _new_producer(self) -> Producer:
+        """A transactional producer under this replica's id; `init_transactions` fences any
+        earlier producer of that id and aborts what it left open."""
+        s = self.settings
+        producer = Producer(producer_config(
+            s.common.kafka_bootstrap_servers, transactional_id=s.transactional_id,
+            client_id=f"laneway-engine-{s.replica}"))
+        producer.init_transactions(s.common.startup_timeout_s)
+        return producer
 
     def _close(self) -> None:
         # the consumer first: leaving the group lets another replica take over at once
@@ -178,6 +192,7 @@ class EngineLoop:
         self.joined = True
         new = sorted({tp.partition for tp in assigned} - set(self.partitions))
         try:
+            self._committed.update(self._stable_offsets(new))
             for p in new:
                 self.partitions[p] = self._restore(p)
         except Exception:
@@ -189,7 +204,32 @@ class EngineLoop:
     def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
         for p in {tp.partition for tp in revoked}:
             self.partitions.pop(p, None)
+        self._committed = {k: v for k, v in self._committed.items() if k[1] in self.partitions}
         self.metrics.owned_partitions.set(len(self.partitions))
+
+    def _stable_offsets(self, partitions: list[int]) -> dict[tuple[str, int], int]:
+        """The committed offsets of `partitions` of `commands` and `messages`, once no other
+        producer's transaction holds offsets of theirs pending (read_committed asks the group
+        coordinator for stable offsets and waits while there are none).
+
+        Read before `state` is restored, so the state restored is the state of these offsets:
+        a replica that lost these partitions may still commit a transaction whose offsets it
+        sent while it owned them (KIP-447 lets it: its generation was current then), and its
+        records need not be on `state` yet when the restore reads to the end. Once the
+        offsets are stable, any later commit of that replica's offsets is refused (its
+        generation is gone), so nothing it writes afterwards belongs to these offsets."""
+        consumer = self._consumer
+        assert consumer is not None
+        if not partitions:
+            return {}
+        t = self.topics
+        asked = [TopicPartition(topic, p) for p in partitions for topic in (t.commands,
+                                                                              t.messages)]
+        found = consumer.committed(asked, timeout=self.settings.restore_timeout_s)
+        for tp in found:
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+        return {(tp.topic, tp.partition): tp.offset for tp in found}
 
     def _restore(self, partition: int) -> PartitionState:
         started = time.monotonic()
@@ -210,15 +250,15 @@ class EngineLoop:
         consumer = self._consumer
         assert consumer is not None
         assignment = consumer.assignment()
-        self.partitions = {p: self._restore(p)
-                           for p in sorted({tp.partition for tp in assignment})}
+        owned = sorted({tp.partition for tp in assignment})
+        # the offsets first, then the state as of them (see `_stable_offsets`)
+        self._committed = self._stable_offsets(owned)
+        self.partitions = {p: self._restore(p) for p in owned}
         self.metrics.owned_partitions.set(len(self.partitions))
-        if assignment:
-            committed = consumer.committed(assignment,
-                                           timeout=self.settings.common.startup_timeout_s)
-            for tp in committed:
-                offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-                consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        for tp in assignment:
+            offset = self._committed.get((tp.topic, tp.partition), -1)
+            consumer.seek(TopicPartition(tp.topic, tp.partition,
+                                         offset if offset >= 0 else OFFSET_BEGINNING))
         self._needs_recovery = False
         _log.info("recovered partitions %s", sorted(self.partitions))
 
@@ -307,11 +347,20 @@ class EngineLoop:
                 writer.commands(cmds)
             writer.finish(now)
             self._produce(writer.out)
-            if writer.offsets:
-                producer.send_offsets_to_transaction(
-                    [TopicPartition(t, p, o) for (t, p), o in writer.offsets.items()],
-                    consumer.consumer_group_metadata())
-            producer.commit_transaction()
+            # the owned partitions' offsets with every transaction, moved on or not: a batch
+            # of timer triggers alone is checked against the group's generation too, so a
+            # replica that lost its partitions commits nothing (KIP-447)
+            offsets = {k: v for k, v in self._committed.items()
+                       if k[1] in self.partitions and v >= 0}
+            offsets.update(writer.offsets)
+            limit = self._transaction_s
+            if offsets:
+                metadata = consumer.consumer_group_metadata()
+                listed = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+                bounded(lambda timeout: producer.send_offsets_to_transaction(
+                    listed, metadata, timeout), "sending the offsets", limit)
+            bounded(producer.commit_transaction, "the commit", limit)
+            self._committed.update(offsets)
         except Exception as exc:
             self.progress.failed(position(*current) if current is not None else _first(batch))
             self._abort(exc, current)
@@ -342,14 +391,44 @@ class EngineLoop:
             self._oversize[exc.position] = exc.reason
         elif isinstance(exc, SnapshotTooLarge):
             self._careful = True
-        try:
-            producer.abort_transaction()
-        except KafkaException as abort_error:
-            err = abort_error.args[0] if abort_error.args else None
-            if isinstance(err, KafkaError) and err.fatal():
-                raise  # fenced or broken: this process must go, another replica takes over
-            _log.warning("abort failed: %s", abort_error)
+        if fenced(exc):
+            # a newer process of this replica took the transactional id: it owns the
+            # partitions now, and this one must not write again (nor fence it back)
+            raise exc
+        if fatal(exc):
+            self._renew_producer(exc)
+        else:
+            try:
+                bounded(producer.abort_transaction, "the abort", self._transaction_s)
+            except KafkaException as abort_error:
+                if fenced(abort_error):
+                    raise
+                if not fatal(abort_error):
+                    # neither aborted nor known to be gone: a new batch cannot begin; a new
+                    # process (or the broker's transaction timeout) ends this transaction
+                    raise
+                self._renew_producer(abort_error)
         self._needs_recovery = True
+
+    @property
+    def _transaction_s(self) -> float:
+        """How long the loop retries one transactional call: the transaction's own timeout,
+        after which the broker aborts it anyway."""
+        return TRANSACTION_TIMEOUT_MS / 1000
+
+    def _renew_producer(self, cause: BaseException) -> None:
+        """Replace a producer that failed for good (not fenced) by a new one under the same
+        transactional id; what the old one left open is aborted by the new one's
+        `init_transactions`."""
+        _log.error("the transactional producer failed for good (%s); starting a new one", cause)
+        old = self._producer
+        self._producer = None
+        if old is not None:
+            try:
+                old.purge()
+            except KafkaException as exc:  # a fatal producer may refuse even this
+                _log.warning("purging the failed producer: %s", exc)
+        self._producer = self._new_producer()
 
     def _produce(self, records: list[Outgoing]) -> None:
         producer = self._producer

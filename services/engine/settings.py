@@ -41,6 +41,12 @@ class EngineSettings:
     """How soon the group notices a replica that died without leaving (SIGKILL, a lost
     machine) and hands its partitions to the others (`LANEWAY_ENGINE_SESSION_TIMEOUT_MS`,
     default 45000, Kafka's own; the broker bounds it by `group.min.session.timeout.ms`)."""
+    max_poll_interval_ms: int = 300_000
+    """How long the loop may go without polling before its consumer leaves the group and the
+    other replicas take its partitions (`LANEWAY_ENGINE_MAX_POLL_INTERVAL_MS`, default
+    300000, the client's own; at least the session timeout). A loop stuck in a call keeps
+    heartbeating from the client's own thread, so the session alone never frees its
+    partitions; a transaction it resumes afterwards is refused (KIP-447)."""
 
     ended_ids_retention_s: float = 7 * 24 * 3600.0
     """How long the id of an instance that ended is kept, so that a START_INSTANCE with it is
@@ -81,6 +87,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
         f"{socket.gethostname()}-{os.getpid()}")
     group = env.get("LANEWAY_ENGINE_GROUP", "").strip() or f"{common.topic_prefix}engine"
     d = DEFAULT_LIMITS
+    session_ms = positive_int(env, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS", 45000)
     return EngineSettings(
         common=common,
         replica=replica,
@@ -89,7 +96,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
         poll_timeout_s=positive_float(env, "LANEWAY_ENGINE_POLL_S", 0.1),
         definitions_wait_s=positive_float(env, "LANEWAY_ENGINE_DEFINITIONS_WAIT_S", 5.0),
         restore_timeout_s=positive_float(env, "LANEWAY_ENGINE_RESTORE_TIMEOUT_S", 120.0),
-        session_timeout_ms=positive_int(env, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS", 45000),
+        session_timeout_ms=session_ms,
+        max_poll_interval_ms=max(session_ms, positive_int(
+            env, "LANEWAY_ENGINE_MAX_POLL_INTERVAL_MS", 300_000)),
         ended_ids_retention_s=positive_float(env, "LANEWAY_ENGINE_ENDED_IDS_RETENTION_S",
                                              7 * 24 * 3600.0),
         limits=Limits(

@@ -100,9 +100,17 @@ def _correlate(
 
 
 def open_subscription(ctx: Processing) -> None:
-    """The message side learns of a subscription; a buffered message may match at once."""
+    """The message side learns of a subscription; a buffered message may match at once.
+
+    A subscription it already holds makes this command a repeat (the same record read again):
+    nothing is written, as `close_subscription` writes nothing for one it no longer holds.
+    Writing the event again gave it the first one's record id, twice on `events` (found by the
+    chaos run, docs/engine-service.md "Exactly once")."""
     v = ctx.cmd.value
     name, correlation = str(v["name"]), str(v["correlationKey"])
+    if f"{ctx.cmd.instance_id}/{v['subKey']}" in ctx.state.message_subs.get(
+            (name, correlation), {}):
+        return
     ctx.write(Event.PROCESS_MESSAGE_SUBSCRIPTION_OPENED, {
         "name": name, "correlationKey": correlation, "instanceId": ctx.cmd.instance_id,
         "subKey": v["subKey"], "processId": v["processId"]})

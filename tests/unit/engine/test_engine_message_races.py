@@ -52,3 +52,23 @@ def test_a_message_without_time_to_live_is_not_offered_again(run: RunFn) -> None
     # then nothing is retracted (there is nothing left to offer) and the second still waits
     assert h.events("MESSAGE_CORRELATION_RETRACTED") == []
     assert h.status(second) == "WAITING"
+
+
+def test_an_open_subscription_command_read_twice_opens_the_subscription_once(
+    run: RunFn,
+) -> None:
+    # given an instance waiting for a message, whose OPEN_MESSAGE_SUBSCRIPTION was processed
+    h = run(RECEIVE, variables={"orderId": 9})
+    [opened] = [c for c in h.processed if c.intent == Command.OPEN_MESSAGE_SUBSCRIPTION.value]
+    # when the same command (same record id) is read a second time, as after a redelivery
+    again = h.runner.engine.process(opened)
+    # then the message side, which holds that subscription already, writes nothing: a second
+    # PROCESS_MESSAGE_SUBSCRIPTION_OPENED would carry the first one's record id
+    assert again.events == []
+    assert again.commands == []
+    # and the message still correlates once
+    h.send(Command.PUBLISH_MESSAGE, "", {
+        "name": "payment", "correlationKey": "9", "variables": {}, "messageId": "pay-9",
+        "ttl": 60_000})
+    assert h.status(h.iid) == "COMPLETED"
+    assert len(h.events("MESSAGE_SUBSCRIPTION_CORRELATED")) == 1

@@ -1,0 +1,21 @@
+"""The engine service's settings that bound how long a stuck replica keeps its partitions."""
+
+from __future__ import annotations
+
+from services.engine.settings import load_settings
+
+BASE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+
+
+def test_the_poll_interval_defaults_to_the_clients_own() -> None:
+    assert load_settings(BASE).max_poll_interval_ms == 300_000
+
+
+def test_the_poll_interval_is_read_and_never_shorter_than_the_session() -> None:
+    # the client refuses a poll interval under the session timeout; the shorter one is raised
+    assert load_settings({**BASE, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS": "6000",
+                          "LANEWAY_ENGINE_MAX_POLL_INTERVAL_MS": "7000"}
+                         ).max_poll_interval_ms == 7000
+    assert load_settings({**BASE, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS": "9000",
+                          "LANEWAY_ENGINE_MAX_POLL_INTERVAL_MS": "7000"}
+                         ).max_poll_interval_ms == 9000
