@@ -57,7 +57,7 @@ from services.engine.metrics import EngineMetrics
 from services.engine.partitions import PartitionState, build_partition
 from services.engine.restore import read_latest
 from services.engine.settings import EngineSettings
-from services.engine.txn import bounded, fatal, fenced
+from services.engine.txn import bounded, fatal, fenced, kafka_error
 
 _log = logging.getLogger(__name__)
 
@@ -395,7 +395,10 @@ class EngineLoop:
             # a newer process of this replica took the transactional id: it owns the
             # partitions now, and this one must not write again (nor fence it back)
             raise exc
-        if fatal(exc):
+        if fatal(exc) or _refused_record(exc):
+            # a record the broker refused (a `jobs.<type>` topic set smaller than the record):
+            # aborted and reused, the producer's next transaction could not add its offsets
+            # (CONCURRENT_TRANSACTIONS for as long as it tried); a new one starts clean
             self._renew_producer(exc)
         else:
             try:
@@ -495,3 +498,13 @@ def _usable(msg: Message) -> bool:
         raise KafkaException(err)
     _log.warning("consumer error: %s", err)
     return False
+
+
+# produce errors the broker gives for one record: the transaction cannot commit, and the
+# producer that sent it is not reused
+_RECORD_REFUSED = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.INVALID_RECORD})
+
+
+def _refused_record(exc: BaseException) -> bool:
+    err = kafka_error(exc)
+    return err is not None and err.code() in _RECORD_REFUSED
