@@ -89,10 +89,13 @@ class EngineLoop:
         self.partition_count = 0
         self.clock = clock
         self.last_iteration = time.monotonic()
-        # polls, and the batch it keeps failing on, for /health (`check_alive`): a restore
-        # may keep it from polling for up to the restore timeout
-        self.progress = Progress("engine loop", settings.common.stall_s,
-                                 quiet_s=settings.restore_timeout_s + 30.0)
+        # polls, and the batch it keeps failing on, for /health (`check_alive`). A restore
+        # does not poll but is bounded by its own timeout, so it counts as polling (each
+        # partition's restore marks it); a loop blocked in a call (librdkafka's
+        # send_offsets_to_transaction after a broker restart) shows after `stall_s`, which an
+        # orchestrator answers by a restart (a quiet of restore timeout + 30 s here let the
+        # stuck engine hold its partitions for minutes)
+        self.progress = Progress("engine loop", settings.common.stall_s)
         self.joined = False
         self._stop = threading.Event()
         self._needs_recovery = False
@@ -232,6 +235,7 @@ class EngineLoop:
         return {(tp.topic, tp.partition): tp.offset for tp in found}
 
     def _restore(self, partition: int) -> PartitionState:
+        self.progress.polled()
         started = time.monotonic()
         latest = read_latest(self.settings.common.kafka_bootstrap_servers, self.topics.state,
                              partition, self.settings.restore_timeout_s,
@@ -242,6 +246,7 @@ class EngineLoop:
         self.metrics.restore_seconds.observe(elapsed)
         _log.info("restored partition %d: %d instances, %d timers in %.3fs", partition,
                   len(part.state.instances), len(part.timers), elapsed)
+        self.progress.polled()
         return part
 
     def _recover(self) -> None:

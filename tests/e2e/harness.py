@@ -80,6 +80,9 @@ FAST_ENV = {
     "LANEWAY_ENGINE_POLL_S": "0.05",
     "LANEWAY_ENGINE_SESSION_TIMEOUT_MS": "6000",
     "LANEWAY_ENGINE_REPLICA": "e1",
+    # a loop that stops polling (the engine blocked in librdkafka after a broker restart) shows
+    # on /health this soon, for `revive` to restart it
+    "LANEWAY_STALL_S": "20",
     "LANEWAY_AUDIT_SESSION_TIMEOUT_MS": "6000",
     "LANEWAY_AUDIT_POLL_S": "0.05",
     "LANEWAY_CONNECTOR_TYPES": "http,email",

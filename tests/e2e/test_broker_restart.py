@@ -99,7 +99,7 @@ def test_every_instance_completes_when_the_broker_restarts_mid_run(
             # broker's restart made fatal exits 1 to be restarted) and what stays unhealthy
             # (an engine stuck in librdkafka's send_offsets_to_transaction, which can block
             # forever when the group coordinator went away under it: librdkafka issue #5456;
-            # its loop stops going round and /health turns 503 after 30 s)
+            # its loop stops polling and /health turns 503 after LANEWAY_STALL_S, 20 s here)
             def tick() -> None:
                 worker.check()
                 lw.revive()
