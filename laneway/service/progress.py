@@ -62,10 +62,12 @@ class Progress:
         now = self._clock()
         with self._lock:
             failing = self._failing
-        if failing is not None and now - failing[1] > self.stall_s:
+        since = now - self._last_poll
+        # a loop retrying one record does not poll either: name the record, the more
+        # telling of the two (which of them passes its limit first is a matter of ms)
+        if failing is not None and (now - failing[1] > self.stall_s or since > self.quiet_s):
             return (f"the {self.name} has kept failing at {failing[0]} for "
                     f"{now - failing[1]:.0f}s without getting past it")
-        since = now - self._last_poll
         if since > self.quiet_s:
             return f"the {self.name} has not polled Kafka for {since:.0f}s"
         return None

@@ -110,3 +110,16 @@ def test_the_connectors_producer_reports_a_send_it_keeps_retrying() -> None:
     assert problem is not None
     assert problem.startswith("the connectors' producer has kept failing at a send to "
                               "laneway.commands for")
+
+
+def test_a_loop_stuck_retrying_a_record_is_named_by_the_record_though_it_does_not_poll() -> None:
+    now = [0.0]
+    progress = Progress("sink", 10.0, clock=lambda: now[0])
+    now[0] = 0.01
+    progress.failed("events[0]@7")  # just after its last poll, retried without polling
+
+    now[0] = 10.005  # the poll is 10.005 s old, the failure 9.995 s
+
+    problem = progress.check()
+    assert problem is not None
+    assert problem.startswith("the sink has kept failing at events[0]@7")
