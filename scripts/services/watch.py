@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from laneway.settings import SettingsError, positive_float
 from scripts.services.health import probe
 from scripts.services.supervisor import ServiceError, Supervisor
 from scripts.stack.proc import cmdline, pid_alive, wait_until
@@ -62,16 +63,10 @@ class LivenessPolicy:
     def from_env(cls, env: Mapping[str, str]) -> LivenessPolicy:
         """The policy from `LANEWAY_LIVENESS_*`, the defaults for what is unset."""
         def number(name: str, default: float) -> float:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
             try:
-                value = float(raw)
-            except ValueError:
-                value = -1.0
-            if not value > 0:
-                raise ServiceError(f"Expected {name} to be a positive number, but got {raw!r}")
-            return value
+                return positive_float(env, name, default)
+            except SettingsError as exc:
+                raise ServiceError(str(exc)) from exc
 
         return cls(
             period_s=number("LANEWAY_LIVENESS_PERIOD_S", cls.period_s),
