@@ -130,19 +130,10 @@ class Engine:
             apply_event(scratch, rec)
         state = self.state
         # the signal index is derived from the instances' subscriptions
-        prefix = f"{instance_id}/"
-        for name in list(state.signal_subs):
-            subs = state.signal_subs[name]
-            for key in [k for k in subs if k.startswith(prefix)]:
-                del subs[key]
-            if not subs:
-                del state.signal_subs[name]
+        state.unindex_signals(instance_id)
         restored = scratch.instances.get(instance_id)
         if restored is None:
             state.instances.pop(instance_id, None)
             return
         state.instances[instance_id] = restored
-        for name, subs in scratch.signal_subs.items():
-            for key, ref in subs.items():
-                if key.startswith(prefix):
-                    state.signal_subs.setdefault(name, {})[key] = ref
+        state.index_signals(restored)

@@ -282,6 +282,24 @@ class EngineState:
     # a START_INSTANCE with such an id is refused instead of starting the instance again
     ended: dict[str, int] = field(default_factory=dict)
 
+    def index_signals(self, inst: InstanceState) -> None:
+        """Add an instance's signal subscriptions to the signal index (the index is derived:
+        the appliers keep it while running; a restore, or putting an instance back, rebuilds
+        its part)."""
+        for sub in inst.signal_subs.values():
+            self.signal_subs.setdefault(sub.name, {})[f"{inst.instance_id}/{sub.key}"] = (
+                inst.instance_id, sub.key)
+
+    def unindex_signals(self, instance_id: str) -> None:
+        """Drop an instance from the signal index."""
+        prefix = f"{instance_id}/"
+        for name in list(self.signal_subs):
+            subs = self.signal_subs[name]
+            for k in [k for k in subs if k.startswith(prefix)]:
+                del subs[k]
+            if not subs:
+                del self.signal_subs[name]
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form of everything, for replay comparisons."""
         return {

@@ -60,7 +60,6 @@ from services.engine.partitions import (
     message_side_key,
     subscription_key,
     subscription_snapshot,
-    unindex_signals,
 )
 
 Headers = list[tuple[str, str | bytes | None]]
@@ -472,7 +471,7 @@ class BatchWriter:
                         partition=partition))
                     del part.state.instances[instance_id]
                     part.state.ended[instance_id] = timestamp
-                    unindex_signals(part.state, instance_id)
+                    part.state.unindex_signals(instance_id)
                     part.timers.forget(instance_id)
         for partition, changes in sorted(self._message_side.items()):
             part = self.partitions[partition]

@@ -93,7 +93,7 @@ def build_partition(partition: int, repository: DefinitionRepository,
             continue
         inst = snap.instance()
         state.instances[inst.instance_id] = inst
-        index_signals(state, inst)
+        state.index_signals(inst)
         timers.add_instance(inst)
     # oldest first, as they ended: pruning takes them from the front
     state.ended = {iid: when for when, iid in sorted(ended)}
@@ -111,25 +111,6 @@ def ended_marker(instance_id: str, status: str, timestamp: int) -> bytes:
     whose timestamp is when the instance ended."""
     return encode_state(StateSnapshot(ended_key(instance_id), _ENDED_PROCESS, 0, status,
                                       timestamp, {}))
-
-
-def index_signals(state: EngineState, inst: InstanceState) -> None:
-    """Add an instance's signal subscriptions to the partition's signal index (the index is
-    derived: the appliers keep it while running, a restore recomputes it)."""
-    for sub in inst.signal_subs.values():
-        state.signal_subs.setdefault(sub.name, {})[f"{inst.instance_id}/{sub.key}"] = (
-            inst.instance_id, sub.key)
-
-
-def unindex_signals(state: EngineState, instance_id: str) -> None:
-    """Drop an ended instance from the signal index (normally already empty for it)."""
-    prefix = f"{instance_id}/"
-    for name in list(state.signal_subs):
-        subs = state.signal_subs[name]
-        for k in [k for k in subs if k.startswith(prefix)]:
-            del subs[k]
-        if not subs:
-            del state.signal_subs[name]
 
 
 def instance_snapshot(inst: InstanceState, timestamp: int, command_offset: int) -> bytes:
