@@ -14,6 +14,20 @@ COPY laneway ./laneway
 COPY services ./services
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
+# The edge (`--target edge`): nginx with the browser console built from console/'s lock file.
+FROM node:20-slim AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY console/build.mjs ./
+COPY console/src ./src
+COPY console/static ./static
+RUN node build.mjs
+
+FROM nginx:1.27 AS edge
+COPY --from=console /console/dist /usr/share/laneway/console
+
+# The services' image: the default target, so it stays the last stage.
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN useradd --create-home --uid 10001 laneway

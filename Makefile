@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup lint fmt test fuzz up dev-key down status logs bench-core chaos clean distclean
+.PHONY: help setup console browser lint fmt test fuzz up dev-key down status logs bench-core chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@touch $@
 
+console: setup ## Build the browser console into console/dist (npm ci from its lock file, esbuild); only what changed
+	$(PY) -m scripts.console build
+
+browser: setup ## Install Debian's Chromium for the console's tests when /usr/bin/chromium is missing
+	$(PY) -m scripts.console browser
+
 lint: setup ## ruff and mypy --strict (config in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -43,8 +49,9 @@ lint: setup ## ruff and mypy --strict (config in pyproject.toml)
 fmt: setup ## Format the code with ruff (not run by lint or test)
 	$(VENV)/bin/ruff format .
 
-test: setup ## The test command: lint, then every test under tests/
+test: setup ## The test command: lint, the console's build, then every test under tests/ (the console's in Chromium)
 	@$(MAKE) lint
+	@$(MAKE) console browser
 	$(PY) -m pytest -q tests
 
 # Inputs each fuzz test runs in all (the API's over its operations, the BPMN reader's).
@@ -72,6 +79,7 @@ endif
 	  $(LANEWAY) run "$$f" "$${args[@]}" > "$$d/.last-run.jsonl"; \
 	  echo "   completed: $$(wc -l < "$$d/.last-run.jsonl") events (in $$d/.last-run.jsonl)"; \
 	done
+	@$(MAKE) console
 	$(PY) -m scripts.services up
 
 dev-key: setup ## Create the development signing key once (var/dev/jwt; make up does it too)

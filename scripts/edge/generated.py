@@ -14,19 +14,21 @@ COMPOSE_CONF = ROOT / "edge" / "nginx.compose.conf"
 HELM_EDGE = ROOT / "helm" / "templates" / "edge.yaml"
 CONTAINER_PORT = 8080
 """The port every container listens on (compose's LANEWAY_HTTP_PORT, Helm's httpPort)."""
+CONTAINER_CONSOLE = "/usr/share/laneway/console"
+"""Where the edge's image keeps the built console (the Dockerfile's `edge` target)."""
 
 
 def compose_conf() -> str:
     """nginx.conf for the compose file's `edge` (services by their compose names)."""
     return render(load(), {s: f"{s}:{CONTAINER_PORT}" for s in HTTP_SERVICES},
-                  Runtime(listen=str(CONTAINER_PORT)))
+                  Runtime(listen=str(CONTAINER_PORT), console_root=CONTAINER_CONSOLE))
 
 
 def helm_edge() -> str:
     """helm/templates/edge.yaml: the edge's ConfigMap, Deployment and Service."""
     conf = render(load(), {s: f"{{{{ $.Release.Name }}}}-{s}:{{{{ $.Values.httpPort }}}}"
                            for s in HTTP_SERVICES},
-                  Runtime(listen=str(CONTAINER_PORT)))
+                  Runtime(listen=str(CONTAINER_PORT), console_root=CONTAINER_CONSOLE))
     return _HELM.replace("@CONF@", textwrap.indent(conf, "    ").rstrip()) + "\n"
 
 

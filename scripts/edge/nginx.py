@@ -32,6 +32,10 @@ class Runtime:
     """Where request bodies are buffered (nginx's compiled-in default when None)."""
     user: str | None = None
     """The workers' user, when the master runs as root."""
+    console_root: str | None = None
+    """The built console (console/dist); None when it is not built (its paths then say so)."""
+    connect_src: tuple[str, ...] = ()
+    """Origins the console may call besides its own: the OpenID Connect issuer's."""
 
 
 def upstream_name(service: str) -> str:
@@ -50,7 +54,11 @@ def render(routes: Sequence[Route], upstreams: Mapping[str, str], runtime: Runti
     lines += ["", "events {", "    worker_connections 1024;", "}", "", "http {",
               "    access_log off;",
               "    server_tokens off;",
-              f"    client_max_body_size {MAX_BODY};"]
+              f"    client_max_body_size {MAX_BODY};",
+              # the console's files: its own list, not the system's mime.types (whose path
+              # differs between a Debian host and the nginx image), so browsers accept them
+              "    types {", *(f"        {t} {' '.join(ext)};" for t, ext in _TYPES.items()),
+              "    }", "    default_type application/octet-stream;"]
     if runtime.temp_dir:
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             lines.append(f"    {kind}_temp_path {_arg(f'{runtime.temp_dir}/{kind}')};")
@@ -85,13 +93,74 @@ def render(routes: Sequence[Route], upstreams: Mapping[str, str], runtime: Runti
               "            return 200 '{\"service\": \"edge\", \"status\": \"ok\"}';", "        }",
               "        location = /docs {", "            default_type text/html;",
               f"            return 200 '{_docs_page(routes)}';", "        }",
-              "        # `/` is the browser console's place (a later issue); until then a path",
-              "        # the table does not name is a 404 problem document",
-              "        location / {",
+              "        # any other path under /api is a 404 problem document, not the console",
+              "        location /api/ {",
               "            default_type application/problem+json;",
               f"            return 404 '{_not_routed()}';", "        }",
-              "    }", "}", ""]
+              *_console(runtime)]
+    lines += ["    }", "}", ""]
     return "\n".join(lines)
+
+
+_TYPES = {"text/html": ("html",), "text/css": ("css",), "text/javascript": ("js", "mjs"),
+          "application/json": ("json", "map"), "image/svg+xml": ("svg",),
+          "image/png": ("png",), "font/woff2": ("woff2",), "font/woff": ("woff",),
+          "font/ttf": ("ttf",), "application/vnd.ms-fontobject": ("eot",),
+          "text/plain": ("txt",)}
+
+CONSOLE_PAGES = ("/sign-in", "/modeler", "/definitions", "/instances", "/tasks")
+"""The console's paths besides `/`: each answered with its page (index.html), whose script
+shows the page the path names (docs/console.md). `/forms/` is the public form's own page."""
+
+
+def content_security_policy(connect_src: Sequence[str] = ()) -> str:
+    """The console's CSP: scripts only from the edge itself (no inline script, no eval);
+    styles may be inline (bpmn-js sets style attributes on the diagram); calls go to the
+    edge and to the OpenID Connect issuer (discovery, token) when one is set."""
+    connect = " ".join(["'self'", *connect_src])
+    return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self'; "
+            f"connect-src {connect}; frame-ancestors 'none'; base-uri 'none'; "
+            "form-action 'self'; object-src 'none'")
+
+
+def _console(runtime: Runtime) -> list[str]:
+    """The console's locations: its pages, the public form, its hashed assets."""
+    if runtime.console_root is None:
+        body = {"type": "about:blank", "title": "Not Found", "status": 404,
+                "detail": "Expected the console to be built, but console/dist is missing: "
+                          "run `make console` (the API is under /api, its pages under /docs)"}
+        return ["        # the console is not built (`make console`)",
+                "        location / {",
+                "            default_type application/problem+json;",
+                f"            return 404 '{json.dumps(body)}';", "        }"]
+    csp = content_security_policy(runtime.connect_src)
+    headers = [
+        f'            add_header Content-Security-Policy "{csp}" always;',
+        '            add_header X-Content-Type-Options "nosniff" always;',
+        '            add_header Referrer-Policy "no-referrer" always;',
+        '            add_header X-Frame-Options "DENY" always;']
+    page = ["            default_type text/html;", "            charset utf-8;",
+            '            add_header Cache-Control "no-cache" always;', *headers]
+    out = ["        # the browser console (console/, built by `make console`; docs/console.md)",
+           f"        root {_arg(runtime.console_root)};",
+           "        location = / {", *page, "            try_files /index.html =404;", "        }"]
+    for path in CONSOLE_PAGES:
+        out += [f"        location = {path} {{", *page, "            try_files /index.html =404;",
+                "        }",
+                f"        location {path}/ {{", *page, "            try_files /index.html =404;",
+                "        }"]
+    out += ["        location /forms/ {", *page, "            try_files /form.html =404;",
+            "        }",
+            "        # named by their content hash: a new build has new names",
+            "        location /assets/ {",
+            '            add_header Cache-Control "public, max-age=31536000, immutable" always;',
+            *headers, "            try_files $uri =404;", "        }",
+            "        location = /favicon.svg { try_files /favicon.svg =404; }",
+            "        location / {",
+            "            default_type application/problem+json;",
+            f"            return 404 '{_not_routed()}';", "        }"]
+    return out
 
 
 def _arg(value: str) -> str:

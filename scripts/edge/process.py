@@ -15,9 +15,10 @@ import signal
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from scripts.edge.nginx import Runtime, render
-from scripts.edge.routes import HTTP_SERVICES, Route, load
+from scripts.edge.routes import HTTP_SERVICES, ROOT, Route, load
 from scripts.stack.config import StackError
 from scripts.stack.proc import (
     apt_install,
@@ -34,6 +35,8 @@ from scripts.stack.proc import (
 DEFAULT_PORT = 8080
 """The public URL's port on one machine (LANEWAY_URL, http://127.0.0.1:8080)."""
 PORT_SETTING = "LANEWAY_EDGE_PORT"
+CONSOLE_DIST = ROOT / "console" / "dist"
+"""The built console (`make console`), served by the edge at `/`."""
 
 
 def edge_port(environ: Mapping[str, str] | None = None) -> int:
@@ -66,7 +69,8 @@ class Edge:
 
     def __init__(self, port: int, upstream_ports: Mapping[str, int], *, home: Path,
                  run_dir: Path, logs_dir: Path, allow_install: bool = True,
-                 routes: list[Route] | None = None) -> None:
+                 routes: list[Route] | None = None,
+                 console_dist: Path | None = CONSOLE_DIST) -> None:
         missing = [s for s in HTTP_SERVICES if s not in upstream_ports]
         if missing:
             raise StackError(f"Expected a port for each service the edge routes to, but "
@@ -79,6 +83,7 @@ class Edge:
         self.log_file = logs_dir / "edge.log"
         self._allow_install = allow_install
         self._routes = routes if routes is not None else load()
+        self.console_dist = console_dist
 
     @property
     def url(self) -> str:
@@ -95,15 +100,27 @@ class Edge:
         digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"laneway-edge-{digest}"
 
+    @property
+    def console_root(self) -> Path | None:
+        """Where nginx reads the console from: None when it is not built. As root, a copy in
+        the temporary folder (see temp_dir: www-data may not enter the checkout)."""
+        dist = self.console_dist
+        if dist is None or not (dist / "index.html").is_file():
+            return None
+        return self.temp_dir / "console" if is_root() else dist
+
     def config(self) -> str:
         """The nginx.conf this edge runs with."""
         temp = self.temp_dir
+        console = self.console_root
         return render(self._routes,
                       {s: f"127.0.0.1:{p}" for s, p in self.upstream_ports.items()},
                       Runtime(listen=f"127.0.0.1:{self.port}", pid_file=str(self.pid_file),
                               error_log=str(self.log_file), temp_dir=str(temp),
                               # as root the master drops its workers to an unprivileged user
-                              user="www-data" if is_root() else None))
+                              user="www-data" if is_root() else None,
+                              console_root=None if console is None else str(console),
+                              connect_src=_issuer_origin()))
 
     def pid(self) -> int | None:
         return read_pid(self.pid_file, "nginx")
@@ -118,6 +135,7 @@ class Edge:
         pid = self.pid()
         if pid is not None:
             if self.config_file.exists() and self.config_file.read_text() == text:
+                self._copy_console()  # a rebuilt console, same config
                 if wait_until(lambda: probe(self.port) == "ok", 10, 0.1):
                     return "kept"
                 raise StackError(f"the edge (pid {pid}) runs but does not answer on port "
@@ -156,7 +174,29 @@ class Edge:
             folder.mkdir(parents=True, exist_ok=True)
         # the workers (www-data under root) buffer large request bodies here
         temp.chmod(0o1777)
+        self._copy_console()
         self.config_file.write_text(text)
+
+    def _copy_console(self) -> None:
+        """As root, copy the built console where www-data can read it (a new build replaces
+        the old copy whole, so a page never mixes two builds' assets)."""
+        dist, root = self.console_dist, self.console_root
+        if dist is None or root is None or root == dist:
+            return
+        fresh = root.with_name("console.new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.copytree(dist, fresh)
+        for folder in (fresh, *(p for p in fresh.rglob("*") if p.is_dir())):
+            folder.chmod(0o755)
+        for file in fresh.rglob("*"):
+            if file.is_file():
+                file.chmod(0o644)
+        old = root.with_name("console.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if root.exists():
+            root.rename(old)
+        fresh.rename(root)
+        shutil.rmtree(old, ignore_errors=True)
 
     def _check(self) -> None:
         run([self._nginx(), "-t", "-q", "-c", str(self.config_file), "-p", str(self.home)],
@@ -170,6 +210,19 @@ class Edge:
         if found is None:
             raise StackError("nginx not found")
         return found
+
+
+def _issuer_origin() -> tuple[str, ...]:
+    """The OpenID Connect issuer's origin (LANEWAY_OIDC_ISSUER), which the console's CSP must
+    let it call for discovery and tokens."""
+    issuer = os.environ.get("LANEWAY_OIDC_ISSUER", "").strip()
+    if not issuer:
+        return ()
+    parsed = urlsplit(issuer)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or any(
+            c in parsed.netloc for c in " ;\"'"):
+        raise StackError(f"Expected LANEWAY_OIDC_ISSUER to be an http(s) URL, but got {issuer!r}")
+    return (f"{parsed.scheme}://{parsed.netloc}",)
 
 
 def _sbin(name: str) -> str | None:

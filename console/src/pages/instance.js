@@ -1,0 +1,6 @@
+// The instance page: filled in by issue 11's work (docs/console.md).
+import { h, replace } from "../lib/dom.js";
+
+export async function render(root) {
+  replace(root, h("h1", {}, "instance"), h("p", {}, "Not built yet."));
+}

@@ -1,0 +1,6 @@
+// The modeler page: filled in by issue 11's work (docs/console.md).
+import { h, replace } from "../lib/dom.js";
+
+export async function render(root) {
+  replace(root, h("h1", {}, "modeler"), h("p", {}, "Not built yet."));
+}

@@ -1,0 +1,89 @@
+"""The console's tests: Playwright driving Debian's Chromium (`/usr/bin/chromium`, `make
+browser`) against a whole Laneway (every service, the edge serving the built console).
+
+`console` is one Laneway for the module (starting one takes seconds; each test makes its own
+processes and instances, so they do not see each other's work); `browser` one headless Chromium
+for the session; `page` a fresh context per test, whose last screen is saved as a test
+artifact in `var/test-artifacts/console/<test>.png` (the README shows two).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from scripts.console.__main__ import CHROMIUM, DIST_STAMP
+from scripts.stack import Connections
+from tests.auth import signing_key
+from tests.e2e.harness import Laneway
+from tests.integration.conftest import stack
+
+__all__ = ["browser", "console", "page", "stack"]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "console"
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
+    if not DIST_STAMP.exists():
+        pytest.fail("console/dist is not built: `make console` builds it")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                   args=["--no-sandbox"])
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def console(stack: Connections, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Laneway]:
+    lw = Laneway(bootstrap=stack.kafka_bootstrap_servers, database_url=stack.database_url,
+                 redis_url=stack.redis_url, workdir=tmp_path_factory.mktemp("console"),
+                 env_overrides={"LANEWAY_DEV_SIGNIN": "1",
+                                "LANEWAY_DEV_SIGNING_KEY": str(signing_key())})
+    lw.start()
+    yield lw
+    lw.close()
+
+
+class PageErrors:
+    """What the page reported: script errors and CSP violations fail the test that saw them."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def on_console(self, msg: ConsoleMessage) -> None:
+        # a refused request (4xx the test provoked) is logged by Chromium as an error too
+        if msg.type == "error" and not re.search(r"Failed to load resource", msg.text):
+            self.errors.append(msg.text)
+
+    def on_error(self, exc: Exception) -> None:
+        self.errors.append(f"uncaught: {exc}")
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    errors = PageErrors()
+    p.on("console", errors.on_console)
+    p.on("pageerror", errors.on_error)
+    yield p
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    for n, open_page in enumerate(context.pages):
+        suffix = "" if n == 0 else f"-{n}"
+        open_page.screenshot(path=str(ARTIFACTS / f"{name}{suffix}.png"))
+    context.close()
+    assert not errors.errors, f"the page reported errors: {errors.errors}"
