@@ -1,6 +1,393 @@
-// The instance page: filled in by issue 11's work (docs/console.md).
-import { h, replace } from "../lib/dom.js";
+// The live instance: the diagram with a token on every active element, the path taken, the
+// incidents (an operator retries them here), one strip per lane (who has work now), and the
+// variables, the clicked element's attributes and the called instances one click away.
+//
+// It moves by itself: GET /api/instances/{id}/live is a text/event-stream read with fetch()
+// (EventSource cannot send the token). After its `ready` frame the page reads the instance
+// (nothing committed from then on is missed) and applies each event as it comes; a debounced
+// read of the projection reconciles what the events left out (variables). The stream is opened
+// again with a growing pause when it ends, until the instance ends.
+import { api, reason } from "../api.js";
+import { hasRole } from "../auth.js";
+import { Diagram, childInstanceId } from "../lib/diagram.js";
+import { h, replace, time, notice } from "../lib/dom.js";
+import { readHistory, relatives } from "../lib/history.js";
+import { laneStrips } from "../lib/lanes.js";
+import { readFrames } from "../lib/sse.js";
+import { InstanceModel, isEnded, pathFromHistory } from "../lib/tokens.js";
 
-export async function render(root) {
-  replace(root, h("h1", {}, "instance"), h("p", {}, "Not built yet."));
+const MAX_WAIT_START_MS = 30_000; // an instance opened right after its start is not projected yet
+const RECONCILE_MS = 800;
+const MAX_BACKOFF_MS = 15_000;
+const MAX_CHILDREN = 50;
+const MAX_LIVE_RECORDS = 100_000; // window.__lanewayLive, read by the benchmark
+
+const sleep = (ms, signal) => new Promise((resolve) => {
+  const t = setTimeout(resolve, ms);
+  signal?.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+});
+
+export async function render(root, { instanceId }) {
+  const stop = new AbortController();
+  const signal = stop.signal;
+  const enc = encodeURIComponent(instanceId);
+  const mayAudit = hasRole("auditor", "operator");
+  const mayRetry = hasRole("operator");
+  // what the benchmark reads: each live event with when the page showed it
+  window.__lanewayLive = [];
+
+  const model = new InstanceModel(instanceId);
+  const inst = await firstRead(root, enc, signal);
+  if (!inst) return () => stop.abort();
+  model.loadProjection(inst);
+
+  const title = h("h1", {}, "Instance");
+  const statusBadge = h("span", { class: "badge", "data-testid": "status" });
+  const liveState = h("span", { class: "live-state", "data-testid": "live", role: "status" }, "connecting…");
+  const messages = h("div", { class: "messages" });
+  const meta = h("p", { class: "hint instance-meta" });
+  const strips = h("div", { class: "lane-strips-box" });
+  const canvas = h("div", { class: "lw-diagram", "data-testid": "diagram" });
+  const panels = tabs();
+  replace(root,
+    h("div", { class: "instance-head" }, title, statusBadge, liveState),
+    meta, messages, strips, canvas, panels.element);
+
+  const diagram = new Diagram(canvas);
+  const personas = {}; // lane -> persona, from live events (the review's mapping)
+  const children = new Map(); // element key -> {elementId, childId}
+  let parent = null;
+  const pendingShown = []; // live events applied, waiting for the next draw
+
+  try {
+    const xml = await api(`/api/definitions/${encodeURIComponent(inst.processId)}/versions/${inst.version}/xml`, { signal });
+    await diagram.load(xml, inst.processId);
+  } catch (e) {
+    messages.append(notice("error", `The diagram could not be shown: ${reason(e)}`));
+  }
+  const lanes = diagram.lanes();
+
+  // the path taken and the called instances, from the audit log for those who may read it
+  // (read again from where it ended at every reconcile: the log has what the feed missed)
+  let historySeq = 0;
+  let historyWarned = false;
+  async function readLog(maxPages) {
+    if (!mayAudit) return;
+    try {
+      const { events } = await readHistory(instanceId, { after: historySeq, maxPages, signal });
+      if (events.length) historySeq = events[events.length - 1].seq;
+      for (const p of pathFromHistory(events)) model.addPath(p);
+      const rel = relatives(events);
+      parent = parent || rel.parent;
+      for (const c of rel.calls) if (!children.has(c.key)) children.set(c.key, { elementId: c.elementId, childId: null });
+    } catch (e) {
+      // a log not written yet is a 404: the next reconcile reads it
+      if (!signal.aborted && e.status !== 404 && !historyWarned) {
+        historyWarned = true;
+        messages.append(notice("warn", `The history could not be read: ${reason(e)}`));
+      }
+    }
+  }
+  await readLog(20);
+
+  // --- drawing -----------------------------------------------------------------------------
+
+  let drawQueued = false;
+  function draw() {
+    drawQueued = false;
+    if (signal.aborted) return;
+    const info = model.info || inst;
+    replace(title, "Instance of ", h("a", { href: `/definitions/${encodeURIComponent(info.processId)}/${info.version}`, "data-link": true },
+      diagram.name(info.processId) !== info.processId ? diagram.name(info.processId) : info.processId), ` v${info.version}`);
+    statusBadge.className = `badge ${model.status}`;
+    statusBadge.textContent = model.status || "";
+    replace(meta, h("code", {}, instanceId),
+      info.businessKey ? [" · business key ", h("strong", {}, info.businessKey)] : null,
+      " · updated ", time(info.updatedAt),
+      mayAudit ? [" · ", h("a", { href: `/instances/${enc}/audit`, "data-link": true }, "Audit timeline")] : null,
+      parent ? [" · called by ", h("a", { href: `/instances/${encodeURIComponent(parent)}`, "data-link": true }, parent)] : null);
+    const tokens = model.tokens();
+    diagram.show({ tokens, path: model.path, incidents: [...model.incidents.values()],
+                   retry: mayRetry ? retry : null });
+    replace(strips, laneStrips(diagram, lanes, tokens, { ended: isEnded(model.status), personas }));
+    panels.update();
+    const shownAt = Date.now();
+    for (const ev of pendingShown.splice(0)) {
+      if (window.__lanewayLive.length >= MAX_LIVE_RECORDS) window.__lanewayLive.shift();
+      window.__lanewayLive.push({ position: ev.position, at: ev.at, shownAt });
+    }
+  }
+
+  function queueDraw() {
+    if (drawQueued) return;
+    drawQueued = true;
+    queueMicrotask(draw);
+  }
+
+  // --- the panels: variables, the clicked element, incidents, called instances -------------
+
+  function tabs() {
+    const names = [["variables", "Variables"], ["element", "Element"], ["incidents", "Incidents"], ["children", "Called instances"]];
+    const list = h("div", { class: "tabs", role: "tablist", "aria-label": "Instance details" });
+    const bodies = {};
+    const buttons = {};
+    let current = "variables";
+    for (const [id, label] of names) {
+      buttons[id] = h("button", { type: "button", role: "tab", id: `tab-${id}`, "aria-controls": `panel-${id}`,
+                                  "data-tab": id, onclick: () => open(id) }, label);
+      bodies[id] = h("div", { role: "tabpanel", id: `panel-${id}`, "aria-labelledby": `tab-${id}`, class: "tab-panel" });
+      list.append(buttons[id]);
+    }
+    function select(id) {
+      current = id;
+      for (const [name] of names) {
+        buttons[name].setAttribute("aria-selected", String(name === id));
+        buttons[name].tabIndex = name === id ? 0 : -1;
+        bodies[name].hidden = name !== id;
+      }
+    }
+    function open(id) {
+      select(id);
+      update({ opened: true });
+    }
+    // `opened`: the person opened the tab (the called instances' states are read then, not
+    // at every event)
+    let shownVariables = null;
+    function update({ opened = false } = {}) {
+      const body = bodies[current];
+      if (current === "variables") {
+        if (opened || shownVariables !== model.variables) replace(body, variablesView());
+        shownVariables = model.variables;
+      } else if (current === "element") replace(body, elementView());
+      else if (current === "incidents") replace(body, incidentsView());
+      else if (current === "children" && (opened || !body.firstChild)) {
+        childrenView().then((view) => { if (current === "children") replace(body, view); },
+                            (e) => replace(body, notice("error", reason(e))));
+      }
+      buttons.incidents.textContent = model.incidents.size ? `Incidents (${model.incidents.size})` : "Incidents";
+    }
+    // arrow keys move between the tabs (the WAI-ARIA tabs pattern)
+    list.addEventListener("keydown", (ev) => {
+      const order = names.map(([id]) => id);
+      const step = ev.key === "ArrowRight" ? 1 : ev.key === "ArrowLeft" ? -1 : 0;
+      if (!step) return;
+      const next = order[(order.indexOf(current) + step + order.length) % order.length];
+      open(next);
+      buttons[next].focus();
+    });
+    select("variables");
+    const element = h("section", { class: "instance-panels card" }, list, Object.values(bodies));
+    return { element, update, open };
+  }
+
+  function variablesView() {
+    const text = JSON.stringify(model.variables || {}, null, 2);
+    return h("pre", { class: "json", "data-testid": "variables" }, text.length > 200_000 ? `${text.slice(0, 200_000)}\n…` : text);
+  }
+
+  function elementView() {
+    const id = diagram.selected;
+    if (!id) return h("p", { class: "hint" }, "Click an element of the diagram to see its attributes.");
+    const a = diagram.attributes(id);
+    if (!a) return h("p", { class: "hint" }, "Unknown element.");
+    const n = model.tokens().get(id) || 0;
+    return h("div", { "data-testid": "element", "data-element": id },
+      h("h3", {}, a.name || a.id, " ", h("span", { class: "hint" }, a.type.replace(/^bpmn:/, ""), " · ", h("code", {}, a.id))),
+      h("p", {}, n ? `${n} token${n === 1 ? "" : "s"} here now` : "No token here now",
+        model.path.has(id) ? " · reached" : ""),
+      a.attrs.length
+        ? h("table", { class: "list attrs" }, h("thead", {}, h("tr", {}, h("th", {}, "attribute"), h("th", {}, "value"))),
+            h("tbody", {}, a.attrs.map(([k, v]) => h("tr", {}, h("td", {}, h("code", {}, k)), h("td", {}, String(v))))))
+        : h("p", { class: "hint" }, "No attributes besides BPMN's own."),
+      a.extensions.length ? [h("h4", {}, "Extension elements"), h("pre", { class: "json" }, JSON.stringify(a.extensions, null, 2))] : null);
+  }
+
+  function incidentsView() {
+    if (!model.incidents.size) return h("p", { class: "hint" }, "No open incident.");
+    return h("ul", { class: "incident-list" }, [...model.incidents.values()].map((inc) => h("li", {},
+      h("strong", {}, diagram.name(inc.elementId)), " ", h("span", { class: "badge INCIDENT" }, inc.errorType || "incident"),
+      h("div", {}, inc.message || ""),
+      mayRetry && inc.id ? h("button", { type: "button", class: "danger", onclick: (ev) => retry(inc, ev.currentTarget) }, "Retry") : null)));
+  }
+
+  async function childrenView() {
+    if (!mayAudit && !children.size) {
+      return h("p", { class: "hint" }, "The called instances are read from the audit log (auditors and operators), or seen here as they start.");
+    }
+    if (!children.size) return h("p", { class: "hint" }, "This instance called no other process.");
+    const rows = [];
+    for (const [key, c] of [...children].slice(0, MAX_CHILDREN)) {
+      if (!c.childId) c.childId = await childInstanceId(instanceId, key);
+      if (!c.childId) { rows.push(h("li", {}, diagram.name(c.elementId), ": the browser cannot derive its id here (not a secure context)")); continue; }
+      if (!c.status || !isEnded(c.status)) {
+        try { c.status = (await api(`/api/instances/${encodeURIComponent(c.childId)}`, { signal })).status; }
+        catch { c.status = null; }
+      }
+      rows.push(h("li", {}, h("a", { href: `/instances/${encodeURIComponent(c.childId)}`, "data-link": true }, diagram.name(c.elementId)),
+        " ", c.status ? h("span", { class: `badge ${c.status}` }, c.status) : h("span", { class: "hint" }, "(not started yet, or not yours to see)"),
+        " ", h("code", { class: "hint" }, c.childId)));
+    }
+    return h("ul", { class: "children", "data-testid": "children" }, rows);
+  }
+
+  async function retry(inc, button) {
+    if (button) { button.disabled = true; button.textContent = "Retrying…"; }
+    try {
+      await api(`/api/incidents/${encodeURIComponent(inc.id)}/resolve`, { method: "POST", json: { retries: 1 }, signal });
+      if (button) button.textContent = "Retry sent";
+      replace(messages, notice("ok", `Retry of the incident on ${diagram.name(inc.elementId)} sent: the engine runs the step again.`));
+    } catch (e) {
+      if (button) { button.disabled = false; button.textContent = "Retry"; }
+      replace(messages, notice("error", `The retry was refused: ${reason(e)}`));
+    }
+  }
+
+  // --- keeping up: the live feed, and the projection to reconcile ----------------------------
+
+  let reconcileTimer = null;
+  let reconcileTries = 0;
+  function scheduleReconcile(ms = RECONCILE_MS) {
+    clearTimeout(reconcileTimer);
+    reconcileTimer = setTimeout(reconcile, ms);
+  }
+
+  async function refresh() {
+    const fresh = await api(`/api/instances/${enc}`, { signal });
+    model.loadProjection(fresh);
+    await readLog(2);
+    queueDraw();
+    return fresh;
+  }
+
+  // the projection trails the events a little: take it when it shows what the events showed,
+  // or is newer than the last event, or after a few tries (it is the truth in the end)
+  async function reconcile() {
+    if (signal.aborted) return;
+    try {
+      const fresh = await api(`/api/instances/${enc}`, { signal });
+      const newer = Date.parse(fresh.updatedAt) >= model.lastAt;
+      if (newer || model.agrees(fresh) || reconcileTries >= 3) {
+        reconcileTries = 0;
+        model.loadProjection(fresh);
+        await readLog(2);
+        queueDraw();
+      } else {
+        reconcileTries += 1;
+        scheduleReconcile(RECONCILE_MS * 2 ** reconcileTries);
+      }
+    } catch {
+      if (!signal.aborted) scheduleReconcile(RECONCILE_MS * 4);
+    }
+  }
+
+  function onEvent(ev) {
+    if (!ev || typeof ev !== "object" || (ev.instanceId && ev.instanceId !== instanceId)) return;
+    if (!model.fresh(ev.position)) return;
+    if (ev.lane && ev.persona) personas[ev.lane] = ev.persona;
+    if (ev.intent === "ELEMENT_ACTIVATED" && ev.elementType === "callActivity" && Number.isInteger(ev.key)) {
+      children.set(ev.key, { elementId: ev.elementId, childId: null });
+    }
+    model.apply(ev);
+    pendingShown.push(ev);
+    queueDraw();
+    scheduleReconcile();
+  }
+
+  async function follow() {
+    let backoff = 500;
+    let loading = null; // the read after `ready`; events wait for it
+    let held = [];
+    while (!signal.aborted) {
+      let res = null;
+      try {
+        res = await api(`/api/instances/${enc}/live`, { raw: true, signal, headers: { Accept: "text/event-stream" } });
+      } catch { /* the network: try again below */ }
+      if (signal.aborted) return;
+      if (res?.ok && res.body) {
+        let ended = false;
+        const opened = Date.now();
+        liveState.textContent = "live";
+        liveState.dataset.state = "live";
+        try {
+          await readFrames(res, (frame) => {
+            if (frame.event === "ready") {
+              held = [];
+              loading = refresh().catch(() => scheduleReconcile()).finally(() => {
+                loading = null;
+                for (const ev of held.splice(0)) onEvent(ev);
+              });
+              return;
+            }
+            if (frame.event === "end") { ended = true; return; }
+            let ev;
+            try { ev = JSON.parse(frame.data); } catch { return; }
+            if (loading) held.push(ev); else onEvent(ev);
+          });
+        } catch { /* the stream broke: open it again */ }
+        if (signal.aborted) return;
+        if (ended) {
+          await loading;
+          liveState.textContent = "ended";
+          liveState.dataset.state = "ended";
+          scheduleReconcile(0);
+          return;
+        }
+        if (Date.now() - opened > 10_000) backoff = 500;
+      } else if (res && (res.status === 401 || res.status === 403)) {
+        liveState.textContent = "not live";
+        liveState.dataset.state = "refused";
+        replace(messages, notice("error", `The live feed was refused (HTTP ${res.status}): reload to sign in again.`));
+        return;
+      } else if (res?.status === 503) {
+        const after = Number(res.headers.get("Retry-After"));
+        if (after > 0) backoff = Math.min(Math.max(backoff, after * 1000), MAX_BACKOFF_MS);
+      }
+      liveState.textContent = "reconnecting…";
+      liveState.dataset.state = "reconnecting";
+      // meanwhile the projection keeps the page right, at the pace of the pauses
+      try { await refresh(); } catch { /* shown as it was */ }
+      if (isEnded(model.status)) {
+        liveState.textContent = "ended";
+        liveState.dataset.state = "ended";
+        return;
+      }
+      await sleep(backoff, signal);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    }
+  }
+
+  diagram.onSelect(() => panels.open("element"));
+  draw();
+  follow().catch((e) => {
+    if (signal.aborted) return;
+    liveState.textContent = "not live";
+    replace(messages, notice("error", `The live feed stopped: ${reason(e)}`));
+  });
+  return () => {
+    stop.abort();
+    clearTimeout(reconcileTimer);
+    diagram.destroy();
+  };
+}
+
+/** The projection's instance; an instance opened right after its start is not there yet,
+ * so a 404 is waited out for a while. */
+async function firstRead(root, enc, signal) {
+  const deadline = Date.now() + MAX_WAIT_START_MS;
+  let pause = 250;
+  for (;;) {
+    try {
+      return await api(`/api/instances/${enc}`, { signal });
+    } catch (e) {
+      if (signal.aborted) return null;
+      if (e.status !== 404 || Date.now() > deadline) {
+        replace(root, h("h1", {}, "Instance"), notice("error", reason(e)),
+          h("p", {}, h("a", { href: "/instances", "data-link": true }, "Search instances")));
+        return null;
+      }
+      replace(root, h("h1", {}, "Instance"), h("p", { class: "loading", role: "status" }, "Waiting for the instance to start…"));
+      await sleep(pause, signal);
+      pause = Math.min(pause * 2, 2000);
+    }
+  }
 }
