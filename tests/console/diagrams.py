@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import quoteattr
 
-__all__ = ["Lane", "Step", "line_diagram"]
+__all__ = ["Lane", "Step", "line_diagram", "review_process"]
 
 _EVENT = {"startEvent", "endEvent"}
 _LANE_H = 140
@@ -105,3 +105,13 @@ def line_diagram(process_id: str, steps: Sequence[Step], lanes: Sequence[Lane] =
         f"{''.join(shapes)}</bpmndi:BPMNPlane></bpmndi:BPMNDiagram>"
         "</bpmn:definitions>\n"
     ).encode()
+
+
+def review_process(process_id: str) -> bytes:
+    """Two lanes, two user tasks: the case worker reviews, the supervisor decides."""
+    return line_diagram(process_id, [
+        Step("submitted", "startEvent", "Submitted", "case"),
+        Step("review", "userTask", "Review case", "case", {"laneway:slaMinutes": "60"}),
+        Step("decide", "userTask", "Decide", "boss"),
+        Step("done", "endEvent", "Done", "boss"),
+    ], [Lane("case", "Case work", "Case Worker"), Lane("boss", "Supervision", "Supervisor")])

@@ -12,7 +12,7 @@ import re
 from playwright.sync_api import Locator, Page, expect
 
 from scripts.stack.testing import unique_name, wait_until
-from tests.console.diagrams import Lane, Step, line_diagram
+from tests.console.diagrams import Step, line_diagram, review_process
 from tests.console.live_kit import (
     answering,
     closed_port,
@@ -23,17 +23,6 @@ from tests.console.live_kit import (
     task_of,
 )
 from tests.e2e.harness import Laneway
-
-LANES = [Lane("case", "Case work", "Case Worker"), Lane("boss", "Supervision", "Supervisor")]
-
-
-def review_process(process_id: str) -> bytes:
-    return line_diagram(process_id, [
-        Step("submitted", "startEvent", "Submitted", "case"),
-        Step("review", "userTask", "Review case", "case", {"laneway:slaMinutes": "60"}),
-        Step("decide", "userTask", "Decide", "boss"),
-        Step("done", "endEvent", "Done", "boss"),
-    ], LANES)
 
 
 def token_on(page: Page, element_id: str) -> Locator:

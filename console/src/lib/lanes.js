@@ -18,6 +18,6 @@ export function laneStrips(diagram, lanes, tokens, { ended = false, personas = {
       const label = [who, state, ...(here.length ? [here.map((id) => diagram.name(id)).join(", ")] : [])].join(" — ");
       return h("li", { class: `lane-strip ${state}`, "data-lane": lane.id, "data-state": state },
         h("span", { class: "lane-label" }, label),
-        lane.name !== who ? h("span", { class: "hint" }, ` lane ${lane.name}`) : null);
+        lane.name !== who ? h("span", { class: "hint" }, ` · lane ${lane.name}`) : null);
     }));
 }
