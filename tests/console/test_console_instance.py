@@ -150,3 +150,29 @@ def test_the_search_lists_instances_by_process_and_status_and_opens_one(
     rows.first.get_by_role("link").click()
     expect(page.get_by_test_id("diagram")).to_be_visible()
     expect(page.locator(".lw-token")).to_have_count(1)
+
+
+def test_the_instances_a_call_activity_started_are_one_click_away(
+        console: Laneway, page: Page) -> None:
+    child = unique_name("child").replace("-", "_")
+    parent = unique_name("parent").replace("-", "_")
+    console.deploy(review_process(child))
+    console.deploy(line_diagram(parent, [
+        Step("begin", "startEvent", "Begin"),
+        Step("call", "callActivity", "Run the review", attrs={"calledElement": child}),
+        Step("end", "endEvent", "End"),
+    ]))
+    iid = start(console, parent)
+    instance(console, iid, until=lambda i: i["activeElements"] == ["call"])
+    base = console.public_url
+
+    sign_in(page, base, "olga")
+    page.goto(f"{base}/instances/{iid}")
+    expect(token_on(page, "call")).to_have_text("1")
+    page.get_by_role("tab", name="Called instances").click()
+    called = page.get_by_test_id("children").get_by_role("link", name="Run the review")
+    expect(page.get_by_test_id("children")).to_contain_text("ACTIVE")
+    called.click()
+    expect(token_on(page, "review")).to_have_text("1")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(child)
+    expect(page.get_by_role("link", name=iid)).to_be_visible()  # "called by" the parent
