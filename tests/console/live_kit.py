@@ -17,43 +17,15 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from scripts.stack.testing import wait_until
-from tests.auth import auth_header, token
+from tests.auth import auth_header
 from tests.e2e.harness import Laneway
 
 __all__ = ["answering", "closed_port", "complete_task", "instance", "sign_in", "start",
            "task_of"]
 
 
-# TEMPORARY until the development sign-in routes are on main: the same answers, from here
-_USERS = {"carla": {"personas": ["Case Worker"]}, "sam": {"personas": ["Supervisor"]},
-          "ida": {"roles": ["auditor"]}, "olga": {"roles": ["operator"]}}
-
-
-def _stand_in(page: Page, base: str) -> None:
-    if httpx.get(f"{base}/api/dev/users", timeout=10).status_code != 404:
-        return
-    users = [{"id": u, "name": u, "kind": "human", "roles": c.get("roles", []),
-              "personas": c.get("personas", []), "groups": [], "description": ""}
-             for u, c in _USERS.items()]
-
-    def config(route: Any) -> None:
-        route.fulfill(json={"devSignIn": True, "oidc": None})
-
-    def listing(route: Any) -> None:
-        route.fulfill(json=users)
-
-    def issue(route: Any) -> None:
-        user = json.loads(route.request.post_data or "{}")["user"]
-        route.fulfill(json={"token": token(user, **_USERS[user])})
-
-    page.route("**/api/console/config", config)
-    page.route("**/api/dev/users", listing)
-    page.route("**/api/dev/token", issue)
-
-
 def sign_in(page: Page, base: str, user: str) -> None:
     """Sign in as a development user through the sign-in page's picker."""
-    _stand_in(page, base)
     page.goto(f"{base}/sign-in")
     page.locator(f"[data-user={user}]").click()
     expect(page.get_by_test_id("who")).to_contain_text(user)

@@ -70,12 +70,15 @@ export async function render(root, { instanceId }) {
   // the path taken and the called instances, from the audit log for those who may read it
   // (read again from where it ended at every reconcile: the log has what the feed missed)
   let historySeq = 0;
+  let logEnded = false;
   let historyWarned = false;
   async function readLog(maxPages) {
     if (!mayAudit) return;
     try {
       const { events } = await readHistory(instanceId, { after: historySeq, maxPages, signal });
       if (events.length) historySeq = events[events.length - 1].seq;
+      logEnded = logEnded || events.some((e) => e.elementType === "process" && e.kind === "EVENT"
+        && (e.intent === "ELEMENT_COMPLETED" || e.intent === "ELEMENT_TERMINATED"));
       for (const p of pathFromHistory(events)) model.addPath(p);
       const rel = relatives(events);
       parent = parent || rel.parent;
@@ -89,6 +92,23 @@ export async function render(root, { instanceId }) {
     }
   }
   await readLog(20);
+
+  // once the instance ended, its last records may reach the log a moment after the
+  // projection showed the end: read it again until the process's end is there (a few times)
+  let settleTries = 0;
+  let settling = false;
+  function settleLog() {
+    if (!mayAudit || logEnded || settling || !isEnded(model.status) || settleTries >= 8) return;
+    settling = true;
+    setTimeout(async () => {
+      settling = false;
+      settleTries += 1;
+      if (signal.aborted) return;
+      await readLog(2);
+      queueDraw();
+      settleLog();
+    }, 500 * 2 ** Math.min(settleTries, 4));
+  }
 
   // --- drawing -----------------------------------------------------------------------------
 
@@ -153,6 +173,7 @@ export async function render(root, { instanceId }) {
     // `opened`: the person opened the tab (the called instances' states are read then, not
     // at every event)
     let shownVariables = null;
+    let childLooks = 0;
     function update({ opened = false } = {}) {
       const body = bodies[current];
       if (current === "variables") {
@@ -161,8 +182,14 @@ export async function render(root, { instanceId }) {
       } else if (current === "element") replace(body, elementView());
       else if (current === "incidents") replace(body, incidentsView());
       else if (current === "children" && (opened || !body.firstChild)) {
-        childrenView().then((view) => { if (current === "children") replace(body, view); },
-                            (e) => replace(body, notice("error", reason(e))));
+        childrenView().then((view) => {
+          if (current !== "children") return;
+          replace(body, view);
+          // a child just started is projected a moment later: look again, a few times
+          if ([...children.values()].some((c) => c.childId && !c.status) && childLooks++ < 20) {
+            setTimeout(() => { if (current === "children" && !signal.aborted) update({ opened: true }); }, 1500);
+          }
+        }, (e) => replace(body, notice("error", reason(e))));
       }
       buttons.incidents.textContent = model.incidents.size ? `Incidents (${model.incidents.size})` : "Incidents";
     }
@@ -256,6 +283,7 @@ export async function render(root, { instanceId }) {
     model.loadProjection(fresh);
     await readLog(2);
     queueDraw();
+    settleLog();
     return fresh;
   }
 
@@ -271,6 +299,7 @@ export async function render(root, { instanceId }) {
         model.loadProjection(fresh);
         await readLog(2);
         queueDraw();
+        settleLog();
       } else {
         reconcileTries += 1;
         scheduleReconcile(RECONCILE_MS * 2 ** reconcileTries);
