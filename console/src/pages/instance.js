@@ -118,7 +118,7 @@ export async function render(root, { instanceId }) {
     if (signal.aborted) return;
     const info = model.info || inst;
     replace(title, "Instance of ", h("a", { href: `/definitions/${encodeURIComponent(info.processId)}/${info.version}`, "data-link": true },
-      diagram.name(info.processId) !== info.processId ? diagram.name(info.processId) : info.processId), ` v${info.version}`);
+      diagram.process()?.name || info.processId), ` v${info.version}`);
     statusBadge.className = `badge ${model.status}`;
     statusBadge.textContent = model.status || "";
     replace(meta, h("code", {}, instanceId),
