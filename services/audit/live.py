@@ -35,12 +35,13 @@ import redis
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, TopicPartition
 
 from laneway.codec import DecodeError, decode_record
+from laneway.engine.state import PROCESS_KIND
 from laneway.kafka import consumer_config
 from laneway.records import Event, Record, RecordKind
 from services.audit.metrics import LiveMetrics
 
-__all__ = ["MAX_EVENT_BYTES", "REPLAY_LIMIT_S", "LiveFeeder", "LiveKeys", "live_event",
-           "live_json"]
+__all__ = ["LIVE_ENDS", "LIVE_HEAD", "MAX_EVENT_BYTES", "REPLAY_LIMIT_S", "LiveFeeder",
+           "LiveKeys", "live_event", "live_json"]
 
 _log = logging.getLogger(__name__)
 
@@ -52,9 +53,14 @@ MAX_TEXT = 500
 """The most characters of a free text (a rejection's reason, an incident's message)."""
 MAX_NAME = 200
 """The most characters of a name (element, lane, persona)."""
-_CORE = ("instanceId", "position", "key", "intent", "elementId", "elementType",
+_CORE = ("position", "instanceId", "key", "intent", "elementId", "elementType",
          "flowScopeKey", "principal", "at")
 _INCIDENT_EVENTS = frozenset({Event.INCIDENT_CREATED.value, Event.INCIDENT_RESOLVED.value})
+_INSTANCE_ENDS = frozenset({Event.ELEMENT_COMPLETED.value, Event.ELEMENT_TERMINATED.value})
+LIVE_HEAD = b'{"position":"'
+"""How every published event begins: its position follows, up to the next quote."""
+LIVE_ENDS = b',"ends":true}'
+"""How the event that ends its instance ends (the process completed or was terminated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +87,11 @@ def live_event(record: Record, partition: int, offset: int, produced_ms: int | N
 
     `produced_ms` is the Kafka timestamp (when the engine produced the record); without one,
     the record's own (its command's) timestamp."""
+    # `position` first and `ends` last: the route reads both from the bytes (LIVE_HEAD,
+    # LIVE_ENDS) without parsing the JSON of every event for every stream
     out: dict[str, Any] = {
-        "instanceId": record.instance_id,
         "position": f"{partition}:{offset}",
+        "instanceId": record.instance_id,
         "key": record.token_id,
         "intent": record.intent,
         "elementId": record.element_id or None,
@@ -111,6 +119,8 @@ def live_event(record: Record, partition: int, offset: int, produced_ms: int | N
             if field in value:
                 incident[field] = _text(value.get(field), bound)
         out["incident"] = incident
+    if record.element_type == PROCESS_KIND and record.intent in _INSTANCE_ENDS:
+        out["ends"] = True
     return out
 
 
@@ -126,6 +136,8 @@ def live_json(event: Mapping[str, Any]) -> bytes | None:
         if isinstance(core.get(k), str):
             core[k] = core[k][:MAX_NAME]
     core["truncated"] = True
+    if event.get("ends"):
+        core["ends"] = True
     data = _dumps(core)
     return data if len(data) <= MAX_EVENT_BYTES else None
 

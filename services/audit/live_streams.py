@@ -13,22 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
-from services.audit.live import LiveKeys
+from services.audit.live import LIVE_HEAD, LiveKeys
 from services.audit.metrics import LiveMetrics
 
-__all__ = ["LiveStreams", "LiveUnavailable", "Subscription", "sse"]
+__all__ = ["KEEPALIVE", "LiveStreams", "LiveUnavailable", "Subscription", "event_frame",
+           "event_head", "sse"]
 
 WATCH_TTL_S = 60.0
 """How long an instance stays watched after a stream last said so (every keepalive)."""
 SUBSCRIBE_TIMEOUT_S = 5.0
+MAX_BACKLOG = 1000
+"""Messages a stream may have waiting for its client; past it the stream ends (the page
+reconnects and fetches the instance afresh)."""
+_log = logging.getLogger(__name__)
 
 
 class LiveUnavailable(Exception):
@@ -46,33 +53,107 @@ KEEPALIVE = b": keepalive\n\n"
 """An SSE comment: keeps the edge and any proxy from timing the idle stream out."""
 
 
+def event_head(process_id: str, version: int) -> bytes:
+    """What goes in front of every event of an instance of this process version (the feeder
+    does not know them for every event; the instance row does)."""
+    return (b'{"processId":' + json.dumps(process_id, ensure_ascii=False).encode() +
+            b',"version":' + str(version).encode() + b",")
+
+
+def event_frame(data: bytes, head: bytes) -> bytes | None:
+    """The SSE event of one published event (`services.audit.live.live_json`), without
+    parsing its JSON: its position (its first member) is the event's id, and `head` goes in
+    front of its members. None for what is not one."""
+    end = data.find(b'"', len(LIVE_HEAD))
+    if not data.startswith(LIVE_HEAD) or end < 0 or b"\n" in data or b"\r" in data:
+        return None
+    return b"id: " + data[len(LIVE_HEAD):end] + b"\ndata: " + head + data[1:] + b"\n\n"
+
+
 class Subscription:
-    """One stream's subscription to one instance's channel."""
+    """One stream's subscription to one instance's channel: a reader task moves what Redis
+    delivers into a queue, a timer adds a keepalive turn, and `items` yields both until the
+    subscription ends (max duration, the service stopping, Redis gone, a client that lets
+    MAX_BACKLOG messages pile up)."""
 
     def __init__(self, streams: LiveStreams, instance_id: str, pubsub: PubSub) -> None:
         self._streams = streams
         self.instance_id = instance_id
         self._pubsub = pubsub
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.ended: str | None = None
+        """Why the subscription ended, once it did."""
+        self._reader: asyncio.Task[None] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._next_tick: asyncio.TimerHandle | None = None
         self._closed = False
 
-    async def message(self) -> bytes:
-        """The next message published on the channel (waits as long as it takes)."""
+    def start(self, max_s: float, keepalive_s: float) -> None:
+        """Read from Redis and count the time, in the running loop."""
+        loop = asyncio.get_running_loop()
+        self._reader = loop.create_task(self._read())
+        self._reader.add_done_callback(_retrieve)
+        self._deadline = loop.call_later(max_s, self.end, "it was open for its longest")
+        self._next_tick = loop.call_later(keepalive_s, self._tick, loop, keepalive_s)
+
+    async def items(self) -> AsyncIterator[bytes | None]:
+        """Each message (a published event), and None whenever a keepalive is due; ends
+        with the subscription."""
         while True:
-            msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-            if msg is not None and msg.get("type") == "message":
-                data = msg["data"]
-                return data if isinstance(data, bytes) else str(data).encode()
+            item = await self._queue.get()
+            if self.ended is not None:
+                return
+            yield item
+
+    def end(self, reason: str) -> None:
+        """End the subscription: `items` returns at its next turn."""
+        if self.ended is None:
+            self.ended = reason
+            self._queue.put_nowait(None)
 
     async def watch(self) -> None:
         """Say again that the instance is watched (at every keepalive)."""
         await self._streams.watch(self.instance_id)
 
     async def close(self) -> None:
-        """Unsubscribe and give the connection back; once."""
+        """Stop reading, unsubscribe and give the connection back; once."""
         if self._closed:
             return
         self._closed = True
+        self.end("closed")
+        for timer in (self._deadline, self._next_tick):
+            if timer is not None:
+                timer.cancel()
+        if self._reader is not None:
+            self._reader.cancel()
+        self._streams.forget(self)
         await _close(self._pubsub)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop, keepalive_s: float) -> None:
+        if self.ended is None:
+            self._queue.put_nowait(None)
+            self._next_tick = loop.call_later(keepalive_s, self._tick, loop, keepalive_s)
+
+    async def _read(self) -> None:
+        try:
+            while self.ended is None:
+                msg = await self._pubsub.get_message(ignore_subscribe_messages=True,
+                                                     timeout=None)
+                if msg is None or msg.get("type") != "message":
+                    continue
+                if self._queue.qsize() >= MAX_BACKLOG:
+                    self.end("the client did not keep up")
+                    return
+                data = msg["data"]
+                self._queue.put_nowait(data if isinstance(data, bytes) else str(data).encode())
+        except (redis.RedisError, OSError) as exc:
+            self.end(f"Redis went away ({type(exc).__name__})")
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Take a finished reader's error (nobody awaits it)."""
+    if not task.cancelled() and task.exception() is not None:
+        _log.warning("live subscription reader failed", exc_info=task.exception())
 
 
 class LiveStreams:
@@ -91,7 +172,7 @@ class LiveStreams:
         self._clock = clock
         self._redis: aioredis.Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped: asyncio.Event | None = None
+        self._open: set[Subscription] = set()
         self._stopping = False
 
     # -- the bound ------------------------------------------------------------------------------
@@ -113,24 +194,20 @@ class LiveStreams:
     # -- stopping -------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """End every stream (the service stops); safe from any thread."""
+        """End every stream and refuse new ones (the service stops); safe from any thread."""
         self._stopping = True
-        loop, stopped = self._loop, self._stopped
-        if loop is not None and stopped is not None:
+        loop = self._loop
+        if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop already closed
-                loop.call_soon_threadsafe(stopped.set)
+                loop.call_soon_threadsafe(self._end_all)
 
-    async def stopped(self) -> None:
-        """Returns when the service stops."""
-        await self._stopping_event().wait()
+    def _end_all(self) -> None:
+        for subscription in list(self._open):
+            subscription.end("the service stops")
 
-    def _stopping_event(self) -> asyncio.Event:
-        if self._stopped is None:
-            self._loop = asyncio.get_running_loop()
-            self._stopped = asyncio.Event()
-            if self._stopping:
-                self._stopped.set()
-        return self._stopped
+    def forget(self, subscription: Subscription) -> None:
+        """A subscription closed."""
+        self._open.discard(subscription)
 
     # -- Redis ----------------------------------------------------------------------------------
 
@@ -139,7 +216,7 @@ class LiveStreams:
         after 2 s, a subscription's read waits for its next message as long as it takes
         (redis-py reads a subscription without the socket timeout)."""
         if self._redis is None:
-            self._stopping_event()
+            self._loop = asyncio.get_running_loop()
             self._redis = aioredis.Redis.from_url(
                 self._url, socket_timeout=2, socket_connect_timeout=2, socket_keepalive=True,
                 max_connections=self.max_streams + 8)
@@ -169,7 +246,12 @@ class LiveStreams:
                 await _close(pubsub)
             self.metrics.refused.labels("redis").inc()
             raise LiveUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        return Subscription(self, instance_id, pubsub)
+        subscription = Subscription(self, instance_id, pubsub)
+        subscription.start(self.max_s, self.keepalive_s)
+        self._open.add(subscription)
+        if self._stopping:
+            subscription.end("the service stops")
+        return subscription
 
 
 async def _close(pubsub: PubSub) -> None:

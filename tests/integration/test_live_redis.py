@@ -24,7 +24,7 @@ from laneway.records import Principal, PrincipalKind, Record, RecordKind
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name
 from services.audit.live import LiveFeeder, LiveKeys
-from services.audit.live_streams import WATCH_TTL_S, LiveStreams
+from services.audit.live_streams import MAX_BACKLOG, WATCH_TTL_S, LiveStreams, Subscription
 from services.audit.metrics import LiveMetrics
 from tests.e2e.harness import free_port
 
@@ -105,25 +105,63 @@ def test_a_subscription_marks_its_instance_watched_and_receives_its_channel(
     client = redis.Redis.from_url(stack.redis_url)
     iid = str(uuid.uuid4())
     streams = LiveStreams(stack.redis_url, keys, LiveMetrics(CollectorRegistry()),
-                          max_streams=1)
+                          max_streams=1, keepalive_s=0.2)
 
-    async def scenario() -> bytes:
+    async def scenario() -> list[bytes | None]:
         assert streams.acquire()
-        assert not streams.acquire()
+        assert not streams.acquire()  # the bound
         subscription = await streams.subscribe(iid)
         until = client.zscore(keys.watching, iid)
         assert until is not None
         assert until > time.time() + WATCH_TTL_S - 5
         # subscribed before `subscribe` returned: what is published now arrives
-        assert client.publish(keys.channel(iid), b'{"instanceId": "x"}') == 1
-        data = await asyncio.wait_for(subscription.message(), 5)
+        assert client.publish(keys.channel(iid), b'{"position":"0:1"}') == 1
+        items = subscription.items()
+        got: list[bytes | None] = []
+        while None not in got or b'{"position":"0:1"}' not in got:  # the event, a keepalive
+            got.append(await asyncio.wait_for(anext(items), 5))
         streams.stop()
-        await asyncio.wait_for(streams.stopped(), 5)
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(anext(items), 5)
+        assert subscription.ended == "the service stops"
         assert not streams.acquire()  # stopping: no new streams
         await subscription.close()
         streams.release()
-        return data
+        return got
 
-    assert asyncio.run(scenario()) == b'{"instanceId": "x"}'
+    assert b'{"position":"0:1"}' in asyncio.run(scenario())
     assert client.publish(keys.channel(iid), b"late") == 0  # the subscription is gone
+    client.close()
+
+
+async def _drain(subscription: Subscription) -> None:
+    async for _ in subscription.items():
+        pass
+
+
+@pytest.mark.parametrize(("max_s", "flood", "reason"), [
+    (0.3, 0, "it was open for its longest"), (60.0, MAX_BACKLOG + 10, "the client did not "
+                                                                        "keep up")])
+def test_a_subscription_ends_after_its_longest_or_when_its_client_lags(
+        stack: Connections, keys: LiveKeys, max_s: float, flood: int, reason: str) -> None:
+    client = redis.Redis.from_url(stack.redis_url)
+    iid = str(uuid.uuid4())
+    streams = LiveStreams(stack.redis_url, keys, LiveMetrics(CollectorRegistry()),
+                          max_s=max_s)
+
+    async def scenario() -> str | None:
+        subscription = await streams.subscribe(iid)
+        pipe = client.pipeline(transaction=False)
+        for n in range(flood):
+            pipe.publish(keys.channel(iid), f'{{"position":"0:{n}"}}')
+        pipe.execute()
+        # a client that reads nothing: the subscription ends by itself
+        deadline = time.monotonic() + 10
+        while subscription.ended is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # between looks, while the reader runs
+        await asyncio.wait_for(_drain(subscription), 1)  # then nothing more is given
+        await subscription.close()
+        return subscription.ended
+
+    assert asyncio.run(scenario()) == reason
     client.close()

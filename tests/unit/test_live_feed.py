@@ -12,8 +12,16 @@ from laneway.engine import DefinitionRepository
 from laneway.engine.runner import LocalRunner
 from laneway.records import Command, Principal, PrincipalKind, Record, RecordKind
 from laneway.settings import SettingsError
-from services.audit.live import MAX_EVENT_BYTES, MAX_TEXT, LiveKeys, live_event, live_json
-from services.audit.live_streams import sse
+from services.audit.live import (
+    LIVE_ENDS,
+    LIVE_HEAD,
+    MAX_EVENT_BYTES,
+    MAX_TEXT,
+    LiveKeys,
+    live_event,
+    live_json,
+)
+from services.audit.live_streams import event_frame, event_head, sse
 from services.audit.settings import load_settings
 from tests.e2e.sse import SseParser
 
@@ -63,7 +71,7 @@ def test_an_element_event_says_which_element_of_which_scope_and_when() -> None:
 
     event = live_event(record, 3, 1234, 1_767_225_600_123)
 
-    assert event == {"instanceId": iid, "position": "3:1234", "key": record.token_id,
+    assert event == {"position": "3:1234", "instanceId": iid, "key": record.token_id,
                      "intent": "ELEMENT_ACTIVATED", "elementId": "review",
                      "elementType": "userTask", "flowScopeKey": record.scope_id,
                      "principal": {"kind": "system", "id": "engine"},
@@ -123,6 +131,22 @@ def test_an_incident_says_its_type_and_message_bounded() -> None:
     assert second["at"] == 11
 
 
+def test_the_last_event_of_an_instance_says_it_ends_in_its_last_member() -> None:
+    iid, records = _run()
+    done = Record("r9", RecordKind.EVENT, "ELEMENT_COMPLETED", iid, 10, {"key": 1}, "case",
+                  "process", 1, 0)
+
+    ends = live_json(live_event(done, 0, 9, 5))
+    others = [live_json(live_event(r, 0, n, 5)) for n, r in enumerate(records)]
+
+    assert ends is not None
+    assert ends.startswith(LIVE_HEAD + b"0:9")
+    assert ends.endswith(LIVE_ENDS)
+    assert json.loads(ends)["ends"] is True
+    assert not any(o is None or o.endswith(LIVE_ENDS) for o in others)
+    assert all(o is not None and o.startswith(LIVE_HEAD) for o in others)
+
+
 def test_the_json_is_compact_and_bounded() -> None:
     record = Record("r", RecordKind.EVENT, "ELEMENT_ACTIVATED", "i1", 10, {"key": 2},
                     "e" * 10_000, "userTask", 2, 1)
@@ -143,6 +167,12 @@ def test_the_json_is_compact_and_bounded() -> None:
     assert b"\n" not in whole
     assert json.loads(whole) == live_event(small, 0, 1, 5)
     assert live_json(live_event(huge_id, 0, 1, 5)) is None
+    ending = Record("r", RecordKind.EVENT, "ELEMENT_TERMINATED", "i1", 10, {"key": 1},
+                    "p" * 10_000, "process", 1, 0)
+    cut_end = live_json(live_event(ending, 0, 1, 5))
+    assert cut_end is not None
+    assert cut_end.startswith(LIVE_HEAD)
+    assert cut_end.endswith(LIVE_ENDS)
 
 
 def test_redis_names_carry_the_topic_prefix() -> None:
@@ -161,6 +191,24 @@ def test_sse_frames_read_back_as_the_events_they_are() -> None:
     assert [(e.event, e.id, e.data, e.comment) for e in out] == [
         ("ready", None, '{"a":1}', None), (None, None, "", "keepalive"),
         (None, "3:7", '{"b":2}', None)]
+
+
+def test_a_published_event_becomes_an_sse_event_with_its_process_in_front() -> None:
+    _, records = _run()
+    data = live_json(live_event(_one(records, "ELEMENT_ACTIVATED", "review"), 1, 42, 5))
+    assert data is not None
+    parser = SseParser()
+
+    frame = event_frame(data, event_head("case \u00e9", 3))
+
+    assert frame is not None
+    read = [e for e in map(parser.line, frame.decode().split("\n")) if e is not None]
+    assert len(read) == 1
+    assert read[0].id == "1:42"
+    assert read[0].json() == {"processId": "case \u00e9", "version": 3, **json.loads(data)}
+    assert event_frame(b'{"instanceId":"x"}', b"{") is None
+    assert event_frame(b'{"position":"1:2","a":"\n"}', b"{") is None
+    assert event_frame(b'{"position":"1:2', b"{") is None
 
 
 def test_live_settings_default_and_refuse_what_the_edge_would_cut() -> None:

@@ -23,7 +23,6 @@ away, 503 with Retry-After.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -38,16 +37,22 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from laneway.auth.http import TOKEN_REQUIRED, Authenticated
-from laneway.records import Event
 from services.audit.deps import Deps
 from services.audit.instances import InstanceRow
-from services.audit.live_streams import KEEPALIVE, LiveStreams, LiveUnavailable, Subscription, sse
+from services.audit.live import LIVE_ENDS
+from services.audit.live_streams import (
+    KEEPALIVE,
+    LiveUnavailable,
+    Subscription,
+    event_frame,
+    event_head,
+    sse,
+)
 from services.audit.routes.instances import not_found, reader
 
 router = APIRouter(prefix="/api/instances", tags=["instances"], dependencies=TOKEN_REQUIRED)
 
 _log = logging.getLogger(__name__)
-_ENDS = frozenset({Event.ELEMENT_COMPLETED.value, Event.ELEMENT_TERMINATED.value})
 _ENDED = frozenset({"COMPLETED", "TERMINATED"})
 RETRY_AFTER_S = 5
 _EVENT_STREAM = "text/event-stream"
@@ -89,7 +94,7 @@ async def live(instance_id: str, deps: Deps, principal: Authenticated) -> Stream
         await subscription.close()
         streams.release()
 
-    return _LiveResponse(_events(row, subscription, streams), closed, headers={
+    return _LiveResponse(_events(row, subscription), closed, headers={
         "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
@@ -118,8 +123,7 @@ class _LiveResponse(StreamingResponse):
                 await self._on_close()
 
 
-async def _events(row: InstanceRow, subscription: Subscription, streams: LiveStreams
-                  ) -> AsyncIterator[bytes]:
+async def _events(row: InstanceRow, subscription: Subscription) -> AsyncIterator[bytes]:
     iid = row.instance_id
     ready = {"instanceId": iid, "processId": row.process_id, "version": row.version,
              "status": row.status}
@@ -127,56 +131,22 @@ async def _events(row: InstanceRow, subscription: Subscription, streams: LiveStr
     if row.status in _ENDED:
         yield _end(iid)
         return
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + streams.max_s
-    reading = asyncio.ensure_future(subscription.message())
-    stopping = asyncio.ensure_future(streams.stopped())
+    head = event_head(row.process_id, row.version)
     try:
-        while True:
-            beat = min(deadline, loop.time() + streams.keepalive_s)
-            done, _ = await asyncio.wait({reading, stopping}, timeout=beat - loop.time(),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if stopping in done:
-                return
-            if reading in done:
-                event = _event(reading.result(), row)
-                if event is not None:
-                    yield sse(json.dumps(event, separators=(",", ":"), ensure_ascii=False),
-                              event_id=str(event.get("position", "")))
-                    if event.get("elementType") == "process" and event.get("intent") in _ENDS:
-                        yield _end(iid)
-                        return
-                reading = asyncio.ensure_future(subscription.message())
+        async for item in subscription.items():
+            if item is None:  # a keepalive is due: say so, and that the page still watches
+                yield KEEPALIVE
+                await subscription.watch()
                 continue
-            if loop.time() >= deadline:
-                return  # the page reconnects
-            yield KEEPALIVE
-            await subscription.watch()
+            frame = event_frame(item, head)
+            if frame is None:
+                continue
+            yield frame
+            if item.endswith(LIVE_ENDS):
+                yield _end(iid)
+                return
     except (redis.RedisError, OSError) as exc:
         _log.info("live stream of %s ended: Redis went away: %s", iid, exc)
-    finally:
-        for task in (reading, stopping):
-            task.add_done_callback(_retrieve)
-            task.cancel()
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Take a finished helper's error, if any (the stream ended, nobody else will)."""
-    if not task.cancelled():
-        task.exception()
-
-
-def _event(data: bytes, row: InstanceRow) -> dict[str, Any] | None:
-    """The published event with the instance's process and version (the feeder does not
-    know them for every event; the instance row does)."""
-    try:
-        published = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(published, dict) or published.get("instanceId") != row.instance_id:
-        return None
-    return {"instanceId": row.instance_id, "processId": row.process_id,
-            "version": row.version, **published}
 
 
 def _end(instance_id: str) -> bytes:
