@@ -207,8 +207,9 @@ class LiveFeeder:
     def _run(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
-            consumer = Consumer(self._config)
+            consumer: Consumer | None = None
             try:
+                consumer = Consumer(self._config)
                 consumer.subscribe([self.topic], on_assign=self._assigned)
                 while not self._stopping.is_set():
                     self.feed(self._poll(consumer))
@@ -220,10 +221,11 @@ class LiveFeeder:
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
             finally:
-                try:
-                    consumer.close()
-                except (KafkaException, RuntimeError) as exc:
-                    _log.warning("closing the live feed's consumer: %s", exc)
+                if consumer is not None:
+                    try:
+                        consumer.close()
+                    except (KafkaException, RuntimeError) as exc:
+                        _log.warning("closing the live feed's consumer: %s", exc)
 
     def _poll(self, consumer: Consumer) -> list[Message]:
         """What arrived: waits for the first record (at most 0.5 s, so a stop is heard), then
