@@ -18,6 +18,7 @@ import { InstanceModel, isEnded, pathFromHistory } from "../lib/tokens.js";
 
 const MAX_WAIT_START_MS = 30_000; // an instance opened right after its start is not projected yet
 const RECONCILE_MS = 800;
+const CATCH_UP_MS = [1000, 4000];
 const MAX_BACKOFF_MS = 15_000;
 const MAX_CHILDREN = 50;
 const MAX_LIVE_RECORDS = 100_000; // window.__lanewayLive, read by the benchmark
@@ -174,6 +175,7 @@ export async function render(root, { instanceId }) {
     // at every event)
     let shownVariables = null;
     let childLooks = 0;
+    let shownChildren = -1;
     function update({ opened = false } = {}) {
       const body = bodies[current];
       if (current === "variables") {
@@ -181,7 +183,8 @@ export async function render(root, { instanceId }) {
         shownVariables = model.variables;
       } else if (current === "element") replace(body, elementView());
       else if (current === "incidents") replace(body, incidentsView());
-      else if (current === "children" && (opened || !body.firstChild)) {
+      else if (current === "children" && (opened || !body.firstChild || shownChildren !== children.size)) {
+        shownChildren = children.size;
         childrenView().then((view) => {
           if (current !== "children") return;
           replace(body, view);
@@ -272,6 +275,7 @@ export async function render(root, { instanceId }) {
   // --- keeping up: the live feed, and the projection to reconcile ----------------------------
 
   let reconcileTimer = null;
+  const catchUps = [];
   let reconcileTries = 0;
   function scheduleReconcile(ms = RECONCILE_MS) {
     clearTimeout(reconcileTimer);
@@ -345,6 +349,11 @@ export async function render(root, { instanceId }) {
                 loading = null;
                 for (const ev of held.splice(0)) onEvent(ev);
               });
+              // the projection trails the events topic: what was committed just before
+              // `ready` may not be in the read above, and no event will come for it (an
+              // incident leaves the instance quiet), so read it again twice
+              for (const t of catchUps.splice(0)) clearTimeout(t);
+              for (const ms of CATCH_UP_MS) catchUps.push(setTimeout(() => scheduleReconcile(0), ms));
               return;
             }
             if (frame.event === "end") { ended = true; return; }
@@ -395,6 +404,7 @@ export async function render(root, { instanceId }) {
   return () => {
     stop.abort();
     clearTimeout(reconcileTimer);
+    for (const t of catchUps) clearTimeout(t);
     diagram.destroy();
   };
 }
