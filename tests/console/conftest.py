@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_
 from scripts.console.__main__ import CHROMIUM, DIST_STAMP
 from scripts.stack import Connections
 from tests.auth import signing_key
-from tests.e2e.harness import Laneway
+from tests.e2e.harness import ALL, Laneway
 from tests.integration.conftest import stack
 
 __all__ = ["browser", "console", "page", "stack"]
@@ -49,6 +49,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def console(stack: Connections, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Laneway]:
     lw = Laneway(bootstrap=stack.kafka_bootstrap_servers, database_url=stack.database_url,
                  redis_url=stack.redis_url, workdir=tmp_path_factory.mktemp("console"),
+                 services=(*ALL, "worklist"),
                  env_overrides={"LANEWAY_DEV_SIGNIN": "1",
                                 "LANEWAY_DEV_SIGNING_KEY": str(signing_key())})
     lw.start()
@@ -75,10 +76,14 @@ class PageErrors:
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(15_000)
-    p = context.new_page()
     errors = PageErrors()
-    p.on("console", errors.on_console)
-    p.on("pageerror", errors.on_error)
+
+    def watch(opened: Page) -> None:  # every tab of the context: a test may open several
+        opened.on("console", errors.on_console)
+        opened.on("pageerror", errors.on_error)
+
+    context.on("page", watch)
+    p = context.new_page()
     yield p
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
