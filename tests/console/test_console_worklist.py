@@ -74,10 +74,12 @@ def test_a_permit_from_the_public_form_through_the_worklist(console: Laneway, pa
     task_id = row.get_attribute("data-task-id")
     assert task_id is not None
 
-    # sam, sent a link to carla's task, cannot see it; asking the engine to claim it is refused
-    # on screen with the engine's reason and its type
+    # sam's list does not offer it; sent a link to it, he cannot see it, and his request to
+    # claim it is refused on screen with the engine's reason and its type
     sam = page.context.new_page()
-    sign_in(sam, base, "sam", f"/tasks/{task_id}")
+    sign_in(sam, base, "sam", f"/tasks?process={permit.process_id}")
+    expect(sam.get_by_test_id("task-count")).to_have_text("No tasks match.")
+    sam.goto(f"{base}/tasks/{task_id}")
     expect(sam.get_by_role("heading", name="Not in your worklist")).to_be_visible()
     sam.get_by_role("button", name="Ask to claim it").click()
     refusal = sam.get_by_test_id("refusal")
@@ -98,7 +100,7 @@ def test_a_permit_from_the_public_form_through_the_worklist(console: Laneway, pa
     # she claims it; then the application is hers to read
     page.get_by_role("button", name="Claim").click()
     expect(page.get_by_test_id("task-status")).to_contain_text("You hold this task now")
-    expect(page.get_by_role("button", name="Unclaim")).to_be_visible()
+    expect(page.get_by_role("button", name="Unclaim")).to_be_focused()
     expect(page.locator("section.case")).to_contain_text("Ada Lovelace")
 
     # no recommendation chosen: the server's field error on the field

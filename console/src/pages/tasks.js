@@ -306,6 +306,8 @@ function drawTask(root, task, form, caseData, ctx) {
       drawTask(root, now, form, data, ctx);
       root.querySelector(".task-status")?.replaceChildren(
         notice("ok", verb === "claim" ? "You hold this task now." : "The task is open again for your lane."));
+      // the button pressed is gone with the redraw: keep the keyboard where it was
+      root.querySelector(".task-actions button")?.focus();
     } catch (e) {
       replace(status, refusal(e));
       button.disabled = false;
@@ -338,7 +340,7 @@ function drawTask(root, task, form, caseData, ctx) {
     h("p", {}, h("a", { href: "/tasks", "data-link": true }, "← Worklist")),
     h("h1", {}, task.elementName || task.elementId, " ", stateBadge(task.state)),
     facts,
-    buttons.length ? h("div", { class: "toolbar" }, buttons) : null,
+    buttons.length ? h("div", { class: "toolbar task-actions" }, buttons) : null,
     status,
     caseSection(caseData),
     active ? completeSection(task, form, caseData, ctx)
