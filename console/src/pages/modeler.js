@@ -168,9 +168,8 @@ export async function render(root, params, { navigate }) {
 
   replace(root,
     h("div", { class: "modeler-head" }, h("h1", {}, "Modeler"), title),
-    toolbar, status,
-    h("div", { class: "modeler" }, canvasEl, panelEl),
-    problemList);
+    toolbar, status, problemList,
+    h("div", { class: "modeler" }, canvasEl, panelEl));
   root.classList.add("wide");
 
   if (params.processId) {
