@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 from lxml import etree
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
+from laneway.bpmn import parse, validate
 from tests.console.modeling_kit import sign_in
 from tests.e2e.harness import Laneway
 
@@ -87,3 +88,83 @@ def test_check_and_a_refused_deploy_show_each_problem_on_its_element(
     expect(page.locator(".modeler-problems h2")).to_have_text("Deploy refused")
     expect(page.locator('ul.problems li[data-element="which"]')).to_contain_text(
         "exclusive gateway has two outgoing flows without condition")
+
+
+def select(page: Page, element_id: str) -> None:
+    """Select an element as a person does: a click on the canvas below the diagram first (the
+    context pad of what was selected may cover the next element), then on the element."""
+    canvas = page.locator(".modeler-canvas")
+    box = canvas.bounding_box()
+    assert box is not None
+    canvas.click(position={"x": box["width"] / 2, "y": box["height"] - 20})
+    shape = page.locator(f'.djs-element[data-element-id="{element_id}"]')
+    if element_id.startswith("lane_"):
+        shape.click(position={"x": 12, "y": 40})  # the lane's label band, not what it holds
+    else:
+        shape.click()
+    expect(page.locator(".bio-properties-panel-header")).to_be_visible()
+
+
+def field(page: Page, name: str) -> Locator:
+    return page.locator(f'[data-entry-id="laneway-{name}"]').locator("input, select, textarea")
+
+
+def test_what_the_laneway_group_writes_is_what_laneway_reads(console: Laneway, page: Page) -> None:
+    sign_in(page, console.public_url, "ana", "/modeler")
+    import_file(page, "fields.bpmn")
+    select(page, "lane_clerks")
+    field(page, "persona").fill("Clerk")
+    select(page, "start")
+    field(page, "form").fill("apply")
+    select(page, "review")
+    field(page, "form").fill("review-form")
+    field(page, "assignee").fill("=owner")
+    field(page, "candidateGroups").fill("clerks, seniors")
+    field(page, "slaMinutes").fill("soon")
+    expect(page.locator('[data-entry-id="laneway-slaMinutes"]')).to_contain_text(
+        "A number greater than 0")
+    field(page, "slaMinutes").fill("90")
+    field(page, "escalationConnector").select_option("email")
+    field(page, "to").fill("boss@example.org")  # shown once the connector is email
+    select(page, "notify")
+    field(page, "type").fill("email")
+    field(page, "to").fill("{{ applicant.email }}")
+    field(page, "retries").fill("4")
+    field(page, "timeout").fill("PT1M")
+    select(page, "sub")
+    field(page, "calledElement").fill("child")
+    select(page, "gw")
+    field(page, "decision").select_option("handler")
+    select(page, "wait")
+    field(page, "subscription").fill("=orderId")
+    field(page, "publishers").fill("Cashier")
+    select(page, "done")
+    field(page, "correlationKey").fill("=orderId")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export XML").click()
+    # Laneway's own reader, as a deploy runs it
+    defs = parse(Path(download.value.path()).read_bytes(), file="fields.bpmn")
+    process = defs.processes[0]
+    nodes = process.nodes
+    assert process.lanes[0].persona == "Clerk"
+    assert nodes["start"].form == "apply"
+    review = nodes["review"]
+    assert (review.form, review.assignee, review.candidate_groups, review.sla_minutes,
+            review.escalation_connector) == ("review-form", "=owner", "clerks, seniors", "90",
+                                             "email")
+    assert review.attrs["laneway:to"] == "boss@example.org"
+    notify = nodes["notify"]
+    assert (notify.job_type, notify.job_retries) == ("email", "4")
+    assert notify.attrs["laneway:to"] == "{{ applicant.email }}"
+    assert notify.attrs["laneway:timeout"] == "PT1M"
+    assert nodes["sub"].called_element == "child"
+    assert nodes["gw"].decision_handler
+    paid = defs.messages["msg_paid"]
+    assert paid.correlation_key is not None
+    assert paid.correlation_key.text == "orderId"
+    assert paid.attrs["laneway:publishers"] == "Cashier"
+    done = nodes["done"].correlation_key
+    assert done is not None
+    assert done.raw == "=orderId"
+    assert validate(defs) == []

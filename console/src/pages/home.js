@@ -6,6 +6,8 @@ import { currentPrincipal, hasRole } from "../auth.js";
 import { h, notice, replace, time } from "../lib/dom.js";
 
 const link = (href, text) => h("a", { href, "data-link": true }, text);
+// a service that does not answer gets a short line, not the proxy's error page
+const why = (e) => (e.status >= 500 ? `its service does not answer (HTTP ${e.status})` : reason(e));
 const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 export async function render(root) {
@@ -31,7 +33,7 @@ export async function render(root) {
 
   const openTasks = api("/api/tasks?state=open&state=claimed&limit=1").then(
     (answer) => replace(tasks, plural(answer.count ?? 0, "open task", "open tasks")),
-    (e) => replace(tasks, `not available (${reason(e)})`));
+    (e) => replace(tasks, `not available: ${why(e)}`));
 
   // what waits for this person's roles in the lifecycle
   const lifecycle = hasRole("reviewer", "authorizer") ? api("/api/definitions").then((list) => {
@@ -40,7 +42,7 @@ export async function render(root) {
     if (hasRole("reviewer") && count("REVIEW")) items.push(h("li", {}, link("/definitions", plural(count("REVIEW"), "version waits", "versions wait")), " for review."));
     if (hasRole("authorizer") && count("APPROVED")) items.push(h("li", {}, link("/definitions", plural(count("APPROVED"), "version waits", "versions wait")), " for authorization."));
     replace(waiting, items);
-  }, (e) => replace(waiting, h("li", {}, notice("error", reason(e))))) : null;
+  }, (e) => replace(waiting, h("li", {}, notice("error", `Definitions: ${why(e)}`)))) : null;
 
   const instances = api("/api/instances?limit=10").then((answer) => {
     const items = answer?.items || [];
@@ -56,7 +58,7 @@ export async function render(root) {
         h("td", {}, h("span", { class: `badge ${i.status}` }, i.status)),
         h("td", {}, time(i.updatedAt)))))),
       answer.count > items.length ? h("p", {}, link("/instances", `All ${answer.count} instances`)) : null);
-  }, (e) => replace(recent, notice("error", `Instances: ${reason(e)}`)));
+  }, (e) => replace(recent, notice("error", `Instances: ${why(e)}`)));
 
   await Promise.all([openTasks, lifecycle, instances]);
 }

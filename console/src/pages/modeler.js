@@ -32,6 +32,18 @@ function blankDiagram() {
 </bpmn:definitions>`;
 }
 
+// the whole diagram in view, at most at full size, clear of the palette on the left
+function fit(canvas) {
+  canvas.resized(); // the canvas was measured before the page was on screen
+  const { inner, outer } = canvas.viewbox();
+  if (!inner.width || !inner.height) return;
+  const left = 140;
+  const pad = 20;
+  const scale = Math.min(1, (outer.width - left - pad) / inner.width, (outer.height - 2 * pad) / inner.height);
+  canvas.viewbox({ x: inner.x - left / scale, y: inner.y - pad / scale,
+                   width: outer.width / scale, height: outer.height / scale });
+}
+
 export async function render(root, params, { navigate }) {
   if (!hasRole("modeler")) {
     replace(root, h("h1", {}, "Modeler"),
@@ -62,9 +74,7 @@ export async function render(root, params, { navigate }) {
       const { warnings } = await modeler.importXML(xml);
       fileName.value = name;
       replace(title, label);
-      // the canvas was measured before the page was on screen: measure it again, then fit
-      modeler.get("canvas").resized();
-      modeler.get("canvas").zoom("fit-viewport", "auto");
+      fit(modeler.get("canvas"));
       if (warnings.length) {
         say("warn", `${label}: opened with ${warnings.length} warning(s) from the BPMN reader; the first: ${warnings[0].message}`);
       } else {
