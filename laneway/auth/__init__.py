@@ -10,7 +10,12 @@ FastAPI dependencies live in `laneway.auth.http`, the development key and `issue
 
 from laneway.auth._errors import AuthError, KeySourceError
 from laneway.auth._keys import KEY_SET_ALGORITHMS
-from laneway.auth._settings import KEY_SOURCE_VARIABLES, AuthSettings, max_lifetime_s
+from laneway.auth._settings import (
+    KEY_SOURCE_VARIABLES,
+    AuthSettings,
+    check_https_url,
+    max_lifetime_s,
+)
 from laneway.auth._verify import SECRET_ALGORITHMS, TokenVerifier
 
 __all__ = [
@@ -21,5 +26,6 @@ __all__ = [
     "AuthSettings",
     "KeySourceError",
     "TokenVerifier",
+    "check_https_url",
     "max_lifetime_s",
 ]

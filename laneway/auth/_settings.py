@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from laneway.settings import SettingsError
 
-__all__ = ["KEY_SOURCE_VARIABLES", "AuthSettings", "max_lifetime_s"]
+__all__ = ["KEY_SOURCE_VARIABLES", "AuthSettings", "check_https_url", "max_lifetime_s"]
 
 KEY_SOURCE_VARIABLES = (
     "LANEWAY_JWT_JWKS_FILE",
@@ -67,7 +67,7 @@ class AuthSettings:
                 f"{len(self.secret.encode())}: use a longer random secret"
             )
         if self.jwks_url is not None:
-            _check_url(self.jwks_url)
+            check_https_url("LANEWAY_JWT_JWKS_URL", self.jwks_url)
         if self.leeway_s < 0:
             raise SettingsError(f"Expected a leeway of 0 s or more, but got {self.leeway_s}")
         if self.max_lifetime_s <= 0:
@@ -139,14 +139,15 @@ def max_lifetime_s(environ: Mapping[str, str]) -> int:
     return int(raw)
 
 
-def _check_url(url: str) -> None:
+def check_https_url(name: str, url: str) -> None:
+    """Raise SettingsError unless `url` (the setting `name`) is https, or http on this machine:
+    plain HTTP lets anyone on the path swap what it serves (keys, an issuer's endpoints)."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
-    # Plain HTTP lets anyone on the path swap the keys; only the machine itself is trusted.
     if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
         return
     raise SettingsError(
-        "Expected LANEWAY_JWT_JWKS_URL to be an https:// URL (http:// only for 127.0.0.1, ::1 "
-        f"or localhost), but got {url!r}"
+        f"Expected {name} to be an https:// URL (http:// only for 127.0.0.1, ::1 or "
+        f"localhost), but got {url!r}"
     )

@@ -22,6 +22,7 @@ from joserfc.jwk import ECKey, KeySet, OctKey
 from laneway.auth._settings import DEFAULT_AUDIENCE, DEFAULT_ISSUER, MIN_SECRET_BYTES
 
 __all__ = [
+    "DEFAULT_SIGNING_KEY",
     "JWKS_FILE",
     "SIGNING_KEY_FILE",
     "ensure_dev_key",
@@ -32,6 +33,9 @@ __all__ = [
 
 SIGNING_KEY_FILE = "signing-key.json"
 JWKS_FILE = "jwks.json"
+DEFAULT_SIGNING_KEY = Path("var/dev/jwt") / SIGNING_KEY_FILE
+"""Where `make up` keeps the signing key, under the repository: what `laneway token` and the
+console's development sign-in sign with unless `LANEWAY_DEV_KEY_FILE` names another file."""
 DEFAULT_TTL_S = 8 * 3600
 KINDS = ("human", "agent")
 

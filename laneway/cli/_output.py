@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from laneway.diagram_check import in_order
 from laneway.problems import Problem
 from laneway.records import Record, RecordKind
 
@@ -17,7 +18,7 @@ _RECORD_FIELDS = ("instanceId", "intent", "elementId", "elementType", "timestamp
 
 def print_problems(problems: Iterable[Problem], out: TextIO) -> int:
     """Print problems sorted by file then line, each once; return how many were printed."""
-    unique = sorted(set(problems), key=lambda p: (p.file, p.line, p.element_id or "", p.message))
+    unique = in_order(list(problems))
     for problem in unique:
         # One line per problem, always: libxml2's messages quote the offending source text,
         # newlines included.

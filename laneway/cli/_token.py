@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from laneway.auth import max_lifetime_s
-from laneway.auth.dev import KINDS, issue_token
+from laneway.auth.dev import DEFAULT_SIGNING_KEY, KINDS, issue_token
 from laneway.settings import SettingsError
 
 __all__ = ["DEFAULT_KEY", "add_parser", "duration", "issue"]
 
-DEFAULT_KEY = Path("var/dev/jwt/signing-key.json")
+DEFAULT_KEY = DEFAULT_SIGNING_KEY
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from laneway.bpmn import parse_file, validate
+from laneway.bpmn import parse_file
 from laneway.bpmn._warnings import diagram_warnings
 from laneway.cli._output import print_problems
+from laneway.diagram_check import check_definitions
 from laneway.engine import DefinitionRepository
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem, UnreadableInput
@@ -16,34 +17,13 @@ EXIT_PROBLEMS = 1
 EXIT_UNREADABLE = 2
 
 
-def check(definitions: Definitions, repository: DefinitionRepository) -> list[Problem]:
-    """What `validate` finds plus what the engine refuses, for every process of the file.
-
-    Every process is deployed, `isExecutable="false"` ones included: a partner pool that the
-    engine could not run is worth knowing about before someone flips the flag. The processes
-    are deployed into `repository` when nothing is wrong.
-    """
-    problems = list(validate(definitions))
-    try:
-        repository.deploy(definitions)
-    except DiagramError as exc:
-        problems.extend(exc.problems)
-    except Exception:
-        # Indexing a process the validator already objected to may fail in ways that say less
-        # than the problems found; those are reported. A failure on a clean diagram is a bug
-        # and goes up to the caller's internal-error handling.
-        if not problems:
-            raise
-    return problems
-
-
 def load(path: str, repository: DefinitionRepository) -> tuple[Definitions | None, list[Problem]]:
     """Parse and check one file. Raises `UnreadableInput` when it cannot be read at all."""
     try:
         definitions = parse_file(path)
     except DiagramError as exc:
         return None, list(exc.problems)
-    return definitions, check(definitions, repository)
+    return definitions, check_definitions(definitions, repository)
 
 
 def validate_files(paths: list[str], out: TextIO, err: TextIO) -> int:

@@ -70,7 +70,8 @@ class Edge:
     def __init__(self, port: int, upstream_ports: Mapping[str, int], *, home: Path,
                  run_dir: Path, logs_dir: Path, allow_install: bool = True,
                  routes: list[Route] | None = None,
-                 console_dist: Path | None = CONSOLE_DIST) -> None:
+                 console_dist: Path | None = CONSOLE_DIST,
+                 environ: Mapping[str, str] | None = None) -> None:
         missing = [s for s in HTTP_SERVICES if s not in upstream_ports]
         if missing:
             raise StackError(f"Expected a port for each service the edge routes to, but "
@@ -84,6 +85,7 @@ class Edge:
         self._allow_install = allow_install
         self._routes = routes if routes is not None else load()
         self.console_dist = console_dist
+        self._environ = environ
 
     @property
     def url(self) -> str:
@@ -120,7 +122,8 @@ class Edge:
                               # as root the master drops its workers to an unprivileged user
                               user="www-data" if is_root() else None,
                               console_root=None if console is None else str(console),
-                              connect_src=_issuer_origin()))
+                              connect_src=_issuer_origin(
+                                  os.environ if self._environ is None else self._environ)))
 
     def pid(self) -> int | None:
         return read_pid(self.pid_file, "nginx")
@@ -212,10 +215,11 @@ class Edge:
         return found
 
 
-def _issuer_origin() -> tuple[str, ...]:
-    """The OpenID Connect issuer's origin (LANEWAY_OIDC_ISSUER), which the console's CSP must
-    let it call for discovery and tokens."""
-    issuer = os.environ.get("LANEWAY_OIDC_ISSUER", "").strip()
+def _issuer_origin(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The OpenID Connect issuer's origin (LANEWAY_OIDC_ISSUER, the setting the definitions
+    service tells the console), which the console's CSP must let it call for discovery and
+    tokens."""
+    issuer = environ.get("LANEWAY_OIDC_ISSUER", "").strip()
     if not issuer:
         return ()
     parsed = urlsplit(issuer)

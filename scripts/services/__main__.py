@@ -98,7 +98,7 @@ def _up(supervisor: Supervisor, edge: Edge, timeout: float, *, deploy_examples: 
     else:
         deploy_note = "skipped (--no-deploy)"
 
-    print(f"Laneway is up: {api}  (API docs: {api.rstrip('/')}/docs)")
+    print(f"Laneway is up: open {api}  (the console; the API's pages: {api.rstrip('/')}/docs)")
     print(
         "  "
         + " · ".join(f"{name} {supervisor.ports[name]} {result.health[name]}" for name in SERVICES)
@@ -106,7 +106,10 @@ def _up(supervisor: Supervisor, edge: Edge, timeout: float, *, deploy_examples: 
     )
     print(f"  deployed: {deploy_note}")
     print(f"  logs: {_show(supervisor.logs_dir)}/   stop: make down")
-    print("  a token: .venv/bin/laneway token --user carla --persona 'Case Worker'"
+    print("  sign in as a development user (carla is a case worker, sam a supervisor, ana a "
+          "modeler, ben a reviewer); the public form: "
+          f"{api.rstrip('/')}/forms/permit")
+    print("  a token for curl: .venv/bin/laneway token --user carla --persona 'Case Worker'"
           "   (README: walk through the permit example)")
     return 0
 

@@ -5,7 +5,8 @@ or `make` exiting does not stop it), with a pid file in the stack's run director
 output appended to one log file beside the stack's logs. Settings reach it the way they reach
 a container: the stack's connection settings (`python -m scripts.stack env`),
 `LANEWAY_HTTP_PORT`, its own port, and `LANEWAY_JWT_JWKS_FILE`, the public half of the
-development key in `var/dev/jwt/` (created once; `laneway token` signs with its private half),
+development key in `var/dev/jwt/` (created once; `laneway token` and the console's development
+sign-in, `LANEWAY_DEV_SIGNIN=1` with `LANEWAY_DEV_KEY_FILE`, sign with its private half),
 and `LANEWAY_AUDIT_KEY_FILE`, the audit heads' key in `var/dev/audit/key` (created once).
 """
 
@@ -122,8 +123,12 @@ class Supervisor:
         # the e-mail connector sends to the stack's mail catcher unless told otherwise
         env.setdefault("LANEWAY_SECRET_SMTP", conns.smtp_url)
         if not any(env.get(name, "").strip() for name in KEY_SOURCE_VARIABLES):
-            ensure_dev_key(dev_key_dir)
+            signing_key = ensure_dev_key(dev_key_dir)
             env["LANEWAY_JWT_JWKS_FILE"] = str(dev_key_dir / JWKS_FILE)
+            # the console's development sign-in signs with the same key; only here, where
+            # the services verify with it (a key source of one's own keeps it off)
+            env.setdefault("LANEWAY_DEV_SIGNIN", "1")
+            env.setdefault("LANEWAY_DEV_KEY_FILE", str(signing_key))
         if not env.get("LANEWAY_AUDIT_KEY_FILE", "").strip():
             env["LANEWAY_AUDIT_KEY_FILE"] = str(ensure_dev_audit_key(audit_key))
         env["PYTHONUNBUFFERED"] = "1"

@@ -21,7 +21,7 @@ from laneway.web.problems import problem
 from services.definitions.deps import ServiceDeps
 from services.definitions.lifecycle import TransitionRefused
 from services.definitions.models import DiagramErrors, ErrorItem
-from services.definitions.routes import definitions, incidents, messages, starts
+from services.definitions.routes import console, definitions, dev, incidents, messages, starts
 from services.definitions.routes import forms as form_routes
 from services.definitions.routes import lifecycle as lifecycle_routes
 from services.definitions.settings import DefinitionsSettings
@@ -30,7 +30,8 @@ _log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Laneway's definitions service: deploy BPMN definitions and take them through their lifecycle,
-form schemas and public start forms, start instances, publish messages, resolve incidents.
+form schemas and public start forms, start instances, publish messages, resolve incidents;
+how the browser console signs in (and, in development, its sign-in).
 Every write is a record on Kafka; the engine acts on it asynchronously. See docs/api.md.
 """
 
@@ -46,6 +47,7 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps | None,
                   docs_url="/docs/definitions", openapi_url="/openapi/definitions.json",
                   redoc_url=None)
     app.state.deps = deps
+    app.state.console = settings.console
     app.state.verifier = verifier if verifier is not None else TokenVerifier(settings.auth)
     for router in (definitions.router, starts.router, incidents.router, messages.router):
         app.include_router(router)
@@ -57,6 +59,8 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps | None,
         checks, deps.metrics.registry if deps is not None else REGISTRY, with_service=False))
     app.include_router(form_routes.router)
     app.include_router(lifecycle_routes.router)
+    app.include_router(console.router)
+    app.include_router(dev.router)
     problems.install(app)
     guard.install(app)
     app.add_exception_handler(DiagramError, _diagram_refused)

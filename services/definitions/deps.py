@@ -30,6 +30,7 @@ from laneway.publisher import Publisher
 from laneway.records import Principal
 from laneway.shared_reads import InstanceLookup
 from laneway.web.bounds import MAX_INT
+from services.definitions.console import ConsoleSettings
 from services.definitions.deploy import Deployer
 from services.definitions.forms_store import FormStore, StartForms
 from services.definitions.metrics import DefinitionsMetrics
@@ -93,6 +94,13 @@ class ServiceDeps:
         self.start_forms = StartForms(self.pool)
         self.lifecycle = Lifecycle(self.pool, self.definitions, self.publisher,
                                    self.missing_personas)
+
+
+def get_console(request: Request) -> ConsoleSettings:
+    """How the console signs people in (`DefinitionsSettings.console`): set by `create_app`,
+    and needed with no other part (the sign-in routes work before the database does)."""
+    console: ConsoleSettings = request.app.state.console
+    return console
 
 
 def get_deps(request: Request) -> ServiceDeps:
@@ -178,6 +186,7 @@ def _too_large(max_bytes: int) -> HTTPException:
 
 
 Deps = Annotated[ServiceDeps, Depends(get_deps)]
+Console = Annotated[ConsoleSettings, Depends(get_console)]
 CurrentPrincipal = Authenticated
 """Who makes the request: the principal of its verified bearer token (401 without one)."""
 UploadedDiagram = Annotated[Upload, Depends(read_upload)]

@@ -73,14 +73,16 @@ class FormStore:
 
 @dataclass(frozen=True, slots=True)
 class StartTarget:
-    """The version a public submission starts, and the form its none start event names."""
+    """A version a submission may start, the form its none start event names, and the
+    process's name."""
 
     version: int
     form_id: str | None
+    name: str | None = None
 
 
 class StartForms:
-    """The newest AUTHORIZED version of a process and its start form.
+    """The start form of a process version, and the newest AUTHORIZED version of a process.
 
     The version is looked up on every call (a new authorization takes effect at once); the
     form of a (process, version) is read from its XML once and kept: a stored version's XML
@@ -90,7 +92,7 @@ class StartForms:
     def __init__(self, pool: ConnectionPool, max_entries: int = 1024) -> None:
         self._pool = pool
         self._max = max_entries
-        self._forms: OrderedDict[tuple[str, int], str | None] = OrderedDict()
+        self._forms: OrderedDict[tuple[str, int], StartTarget] = OrderedDict()
         self._lock = threading.Lock()  # routes run in FastAPI's thread pool
 
     def newest_authorized(self, process_id: str) -> StartTarget | None:
@@ -101,20 +103,25 @@ class StartForms:
                 " WHERE process_id = %s AND state = 'AUTHORIZED'", (process_id,)).fetchone()
         if row is None or row[0] is None:
             return None
-        version = int(row[0])
+        return self.of_version(process_id, int(row[0]))
+
+    def of_version(self, process_id: str, version: int) -> StartTarget | None:
+        """The start form of a version in any state; None when the version does not exist."""
         key = (process_id, version)
         with self._lock:
             if key in self._forms:
                 self._forms.move_to_end(key)
-                return StartTarget(version, self._forms[key])
-        form = self._read_form(process_id, version)
+                return self._forms[key]
+        target = self._read(process_id, version)
+        if target is None:
+            return None
         with self._lock:
-            self._forms[key] = form
+            self._forms[key] = target
             while len(self._forms) > self._max:
                 self._forms.popitem(last=False)
-        return StartTarget(version, form)
+        return target
 
-    def _read_form(self, process_id: str, version: int) -> str | None:
+    def _read(self, process_id: str, version: int) -> StartTarget | None:
         with self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT xml, file_name FROM definitions WHERE process_id = %s AND version = %s",
@@ -123,4 +130,5 @@ class StartForms:
             return None
         # the XML was checked at deploy, so it parses (within the widest limits); the file
         # may hold several processes
-        return start_form(parse(bytes(row[0]), str(row[1]), STORED_LIMITS).process(process_id))
+        process = parse(bytes(row[0]), str(row[1]), STORED_LIMITS).process(process_id)
+        return StartTarget(version, start_form(process), process.name or None)

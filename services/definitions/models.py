@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -32,6 +32,25 @@ class DiagramErrors(ApiModel):
     """A diagram was refused: every problem found, in file order."""
 
     errors: list[ErrorItem] = Field(description="Every problem found.")
+
+
+class CheckProblem(ApiModel):
+    """One thing a check of a diagram found."""
+
+    element: str | None = Field(description="The id of the element it is about, if any.")
+    line: int | None = Field(description="The line in the file, if known.")
+    message: str = Field(description="What is wrong, as `laneway validate` says it.")
+    severity: Literal["error", "warning"] = Field(
+        description="`error` refuses the deploy; `warning` does not (a loop that never "
+                    "waits, a process that calls itself).")
+
+
+class CheckResult(ApiModel):
+    """What a check of a diagram found; nothing was stored."""
+
+    ok: bool = Field(description="True when a deploy would accept the file (warnings aside).")
+    problems: list[CheckProblem] = Field(description="The errors by line, then the "
+                                                     "warnings by line.")
 
 
 class Detail(BaseModel):
@@ -65,6 +84,8 @@ class DefinitionSummary(ApiModel):
     digest: str = Field(description="Hex SHA-256 over the file's bytes and the process id.")
     state: LifecycleState = Field(description="Where the version is in its lifecycle; only "
                                               "AUTHORIZED versions can be started.")
+    author: str | None = Field(description="The principal id who deployed this version "
+                                           "first (null for an unknown one).")
 
 
 class TransitionRequest(ApiModel):

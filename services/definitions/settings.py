@@ -15,6 +15,7 @@ from laneway.settings import (
     positive_float,
     positive_int,
 )
+from services.definitions.console import ConsoleSettings, load_console
 from services.definitions.ratelimit import RateLimit
 
 
@@ -73,6 +74,11 @@ class DefinitionsSettings:
     auth: AuthSettings
     """Where the keys that sign bearer tokens come from (`LANEWAY_JWT_*`, docs/people.md):
     every route but health, metrics and the OpenAPI pages needs a valid token."""
+    console: ConsoleSettings
+    """How the browser console signs people in: its OpenID Connect client
+    (`LANEWAY_OIDC_ISSUER`, `LANEWAY_OIDC_CLIENT_ID`, `LANEWAY_OIDC_SCOPES`) and the
+    development sign-in (`LANEWAY_DEV_SIGNIN`, `LANEWAY_DEV_KEY_FILE`,
+    `LANEWAY_DEV_USERS_FILE`); docs/console.md."""
 
     @property
     def topic_prefix(self) -> str:
@@ -88,6 +94,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettin
     """
     common = Settings.from_env("definitions", environ)
     env: Mapping[str, str] = os.environ if environ is None else environ
+    auth = AuthSettings.from_env(env)
     return DefinitionsSettings(
         common=common,
         trusted_proxies=env.get("LANEWAY_TRUSTED_PROXIES", "").strip() or "127.0.0.1",
@@ -99,7 +106,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> DefinitionsSettin
         message_ttl=_message_ttl(env),
         diagram_limits=_diagram_limits(env),
         deploy_checks=positive_int(env, "LANEWAY_DEPLOY_CHECKS", 2),
-        auth=AuthSettings.from_env(env),
+        auth=auth,
+        console=load_console(env, auth),
     )
 
 

@@ -35,10 +35,13 @@ class StoredVersion:
     deployed_at: datetime
     state: str = "DRAFT"
     """The lifecycle state (`lifecycle.State`)."""
+    author: str | None = None
+    """The id of the principal who deployed the version first."""
     new: bool = False
 
 
-_VERSION_COLUMNS = "process_id, version, name, digest, deployed_at, state"
+_VERSION_COLUMNS = ("process_id, version, name, digest, deployed_at, state,"
+                    " deployed_by ->> 'id' AS author")
 
 
 class DefinitionStore:

@@ -131,7 +131,8 @@ class Laneway:
         upstreams = {n: self.supervisor.ports.get(n) or free_port() for n in HTTP_SERVICES}
         self.edge = Edge(free_port(), upstreams, home=self.workdir / "edge",
                          run_dir=self.workdir / "run", logs_dir=self.workdir / "logs",
-                         allow_install=StackSettings.from_env().allow_install)
+                         allow_install=StackSettings.from_env().allow_install,
+                         environ=env)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

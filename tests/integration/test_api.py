@@ -293,8 +293,10 @@ def test_the_list_shows_the_latest_deploy_first(api: Api) -> None:
     ids = [d["processId"] for d in listed]
     assert ids.index(second) < ids.index(first)
     entry = next(d for d in listed if d["processId"] == first)
-    assert set(entry) == {"processId", "version", "name", "deployedAt", "digest", "state"}
+    assert set(entry) == {"processId", "version", "name", "deployedAt", "digest", "state",
+                          "author"}
     assert entry["state"] == "DRAFT"
+    assert entry["author"] == "test-modeler"  # the client's token (AUTHOR)
 
 
 def test_republish_restores_a_definition_deleted_from_the_topic(api: Api) -> None:

@@ -52,7 +52,7 @@ from laneway.web.problems import PROBLEM_JSON
 from scripts.stack import Connections
 from services.worklist.app import create_app as create_worklist_app
 from services.worklist.deps import WorklistDeps
-from tests.auth import ADMIN, auth_header, jwks_file, token, verifier
+from tests.auth import ADMIN, auth_header, jwks_file, signing_key, token, verifier
 from tests.integration.api_harness import Api, running_api
 from tests.service_apps import apps
 
@@ -112,8 +112,10 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(stack: Connections) -> Iterator[World]:
+    # the development sign-in on, so the fuzz reaches past its 404 into the token route
     with running_api(stack, "test.fuzz", Api, LANEWAY_FORM_RATE_LIMIT="1000000/minute",
-                     LANEWAY_TASK_ANSWER_S="0.05") as api:
+                     LANEWAY_TASK_ANSWER_S="0.05", LANEWAY_DEV_SIGNIN="1",
+                     LANEWAY_DEV_KEY_FILE=str(signing_key())) as api:
         suffix = uuid.uuid4().hex[:8]
         pid, draft, form = f"fuzz_{suffix}", f"fuzzdraft_{suffix}", f"fuzz-form-{suffix}"
         put = api.client.put(f"/api/form-schemas/{form}", json=FORM_SCHEMA, headers=ADMIN)
@@ -132,7 +134,8 @@ def world(stack: Connections) -> Iterator[World]:
             " form, state, created_at, last_record_id, last_partition, last_offset)"
             " VALUES (%s, %s, 7, %s, 1, 'review', %s, 'open', %s, 'r', 0, 0)",
             task, instance, pid, form, datetime.now(UTC))
-        secrets = (api.settings.topic_prefix, str(jwks_file()), "Traceback")
+        secrets = (api.settings.topic_prefix, str(jwks_file()), str(signing_key()),
+                   "Traceback")
         w = World(api, pid, draft, form, instance, task, secrets)
         # what a string parameter or field is drawn from, mostly: the process that starts
         # (its id is also a form's, a message's... name) more often than the rest
@@ -448,6 +451,8 @@ def _baseline(world: World, schema: Mapping[str, Any], components: Mapping[str, 
         return dict(FORM_SCHEMA)
     if op.path == "/api/forms/{process_id}":
         return dict(SUBMISSION)
+    if op.path == "/api/dev/token":
+        return {"user": "carla"}  # a development user: the route signs
     if "$ref" in schema:
         return _baseline(world, components[schema["$ref"].rsplit("/", 1)[-1]], components, op)
     if "anyOf" in schema:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-import services.definitions.deploy as deploy_module
+import laneway.diagram_check as check_module
 from scripts.stack import Connections
 from tests.integration.api_harness import Api, running_api
 from tests.lifecycle import AUTHOR
@@ -127,14 +127,14 @@ def _held_deploy(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Future[A
     must succeed."""
     parsing = threading.Event()
     release = threading.Event()
-    real_parse = deploy_module.parse
+    real_parse = check_module.parse
 
     def slow_parse(*args: Any, **kwargs: Any) -> Any:
         parsing.set()
         assert release.wait(60)
         return real_parse(*args, **kwargs)
 
-    monkeypatch.setattr(deploy_module, "parse", slow_parse)
+    monkeypatch.setattr(check_module, "parse", slow_parse)
     with ThreadPoolExecutor(1) as pool:
         deploy = pool.submit(api.client.post, "/api/definitions",
                              content=_chain(_pid(), 3), headers=XML)
@@ -144,7 +144,7 @@ def _held_deploy(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Future[A
         finally:
             release.set()
         assert deploy.result(timeout=60).status_code == 201
-    monkeypatch.setattr(deploy_module, "parse", real_parse)
+    monkeypatch.setattr(check_module, "parse", real_parse)
 
 
 def test_a_deploy_being_checked_does_not_hold_other_requests(

@@ -147,11 +147,15 @@ def test_no_token_is_401_with_a_bearer_challenge_and_health_needs_none(api: Api)
     assert api.client.get("/openapi/definitions.json").status_code == 200
 
 
-def test_every_route_but_health_metrics_and_the_public_form_needs_a_token(api: Api) -> None:
+def test_every_route_but_health_metrics_the_public_form_and_sign_in_needs_a_token(
+        api: Api) -> None:
     # every route the app serves, as its OpenAPI document lists them (other parts' too)
     spec = api.openapi()
     public = {("/health", "get"), ("/metrics", "get"), ("/api/forms/{process_id}", "post"),
-              ("/api/forms/{processId}", "post")}
+              ("/api/forms/{process_id}", "get"),
+              # what the console reads before anyone signs in (docs/console.md)
+              ("/api/console/config", "get"), ("/api/dev/users", "get"),
+              ("/api/dev/token", "post")}
     checked = 0
     for path, operations in spec["paths"].items():
         for method in operations:

@@ -217,7 +217,7 @@ def test_unexpected_error_is_one_line_exit_2_and_debug_reraises(
     def explode(*_args: object) -> None:
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr("laneway.cli._validate.validate", explode)
+    monkeypatch.setattr("laneway.diagram_check.validate", explode)
     path = write(tmp_path, USER_TASK)
 
     assert main(["validate", path]) == 2

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from laneway.auth.http import TOKEN_REQUIRED
 from laneway.bpmn import MAX_BYTES
-from services.definitions.deps import Deps, Modeler, UploadedDiagram, VersionNumber
+from laneway.diagram_check import in_order
+from laneway.problems import Problem
+from services.definitions.deps import Deps, Modeler, ServiceDeps, UploadedDiagram, VersionNumber
 from services.definitions.lifecycle import State as LifecycleState
 from services.definitions.models import (
+    CheckProblem,
+    CheckResult,
     DefinitionSummary,
     DeployedVersion,
     DeployResponse,
@@ -64,9 +68,7 @@ def deploy_definitions(upload: UploadedDiagram, deps: Deps, principal: Modeler,
     """Deploy every process of an uploaded BPMN file."""
     # a sync route: the check runs in a worker thread, and at most `deploy_checks` at once
     if not deps.checking.acquire(timeout=deps.deploy_wait_s):
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"Expected a free deploy check, but {deps.deploy_checks} are under "
-                            "way (LANEWAY_DEPLOY_CHECKS); retry", headers={"Retry-After": "1"})
+        raise _all_checks_busy(deps)
     try:
         with deps.metrics.deploy_seconds.time():
             stored = deps.deployer.deploy(upload.data, upload.file_name, principal)
@@ -85,6 +87,47 @@ def deploy_definitions(upload: UploadedDiagram, deps: Deps, principal: Modeler,
                                     for s in stored])
 
 
+@router.post(
+    "/check",
+    summary="Check a BPMN file without deploying it",
+    description="The problems a deploy of the file would be refused for, and the warnings "
+                "`laneway validate` prints (loops that never wait, self-calling processes), "
+                "with the same messages as `laneway validate`; stores nothing and sends "
+                "nothing. `ok` is true when a deploy would accept the file. Role `modeler`; "
+                "the same bodies and size limit as the deploy.",
+    responses={
+        413: {"model": Detail, "description": "The body is over the size limit (20 MiB "
+                                              "unless set)."},
+        415: {"model": Detail, "description": "Not XML or a form."},
+        503: {"model": Detail, "description": "Every deploy check busy: retry."},
+    },
+    openapi_extra={"requestBody": _UPLOAD_BODY},
+)
+def check_definitions(upload: UploadedDiagram, deps: Deps, _principal: Modeler) -> CheckResult:
+    """Check an uploaded BPMN file as a deploy would, storing nothing."""
+    # the check holds the tree as a deploy does: it takes one of the deploys' checks
+    if not deps.checking.acquire(timeout=deps.deploy_wait_s):
+        raise _all_checks_busy(deps)
+    try:
+        checked = deps.deployer.problems(upload.data, upload.file_name)
+    finally:
+        deps.checking.release()
+    return CheckResult(ok=not checked.problems, problems=[
+        *(_found(p, "error") for p in in_order(checked.problems)),
+        *(_found(p, "warning") for p in in_order(checked.warnings))])
+
+
+def _found(found: Problem, severity: Literal["error", "warning"]) -> CheckProblem:
+    return CheckProblem(element=found.element_id or None, line=found.line or None,
+                        message=found.message, severity=severity)
+
+
+def _all_checks_busy(deps: ServiceDeps) -> HTTPException:
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                         f"Expected a free deploy check, but {deps.deploy_checks} are under "
+                         "way (LANEWAY_DEPLOY_CHECKS); retry", headers={"Retry-After": "1"})
+
+
 @router.get("", summary="List deployed process versions")
 def list_definitions(
     deps: Deps,
@@ -94,7 +137,7 @@ def list_definitions(
     """Every deployed version, latest deploy first."""
     return [DefinitionSummary(process_id=s.process_id, version=s.version, name=s.name,
                               deployed_at=s.deployed_at, digest=s.digest,
-                              state=LifecycleState(s.state))
+                              state=LifecycleState(s.state), author=s.author)
             for s in deps.definitions.list_versions(process_id)]
 
 

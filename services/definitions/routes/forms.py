@@ -17,9 +17,11 @@ from laneway.forms import FormSchemaError, check_schema, validate
 from laneway.records import ANONYMOUS_ID, Command, Principal, PrincipalKind, command
 from laneway.web import guard
 from laneway.web.problems import problem
-from services.definitions.deps import Deps, Modeler, read_capped
+from services.definitions.deps import Deps, Modeler, ServiceDeps, VersionNumber, read_capped
+from services.definitions.forms_store import StartTarget
 from services.definitions.models import ApiModel, Detail, StartedInstance
 from services.definitions.ratelimit import RateLimiter
+from services.definitions.store import missing_version
 
 router = APIRouter(tags=["forms"])
 
@@ -61,6 +63,23 @@ class SchemaProblems(ApiModel):
 
     detail: str
     problems: list[str] = Field(description="One `/pointer: message` line per problem.")
+
+
+class StartForm(ApiModel):
+    """The form a version's none start event names, and its JSON Schema."""
+
+    process_id: str = Field(description="The BPMN process id.")
+    version: int = Field(description="The version.")
+    form_id: str = Field(description="The form id (`laneway:form` / `camunda:formKey`).")
+    schema_: dict[str, Any] = Field(alias="schema", description="The form's JSON Schema, as "
+                                                                "uploaded.")
+
+
+class PublicStartForm(StartForm):
+    """The public start form: the newest AUTHORIZED version's."""
+
+    title: str = Field(description="The schema's `title`, else the process's name, else its "
+                                   "id.")
 
 
 def _json_body_doc(description: str) -> dict[str, Any]:
@@ -205,24 +224,8 @@ def rate_limited(process_id: str, request: Request, deps: Deps) -> None:
 def submit_start_form(process_id: str, principal: MaybeAuthenticated, request: Request,
                       deps: Deps, submission: JsonBody) -> StartedInstance | JSONResponse:
     """Start an instance from a public form submission."""
-    target = deps.start_forms.newest_authorized(process_id)
-    if target is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected an AUTHORIZED version of process '{process_id}', but "
-                            "there is none: deploy it and take it through review and "
-                            "authorization")
-    if target.form_id is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"process {process_id} has no public start form: its none start "
-                            f"event (version {target.version}) names no form "
-                            "(laneway:form)")
-    schema = deps.forms.get(target.form_id)
-    if schema is None:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"Expected form '{target.form_id}' (named by the start event of "
-                            f"process '{process_id}' version {target.version}) in the form "
-                            f"registry, but it is not there: "
-                            f"PUT /api/form-schemas/{target.form_id}")
+    target = _newest_authorized(deps, process_id)
+    form_id, schema = _start_form(deps, process_id, target, public=True)
     if not isinstance(submission, dict):
         return _refused([{"field": "", "message": "Expected a JSON object, but got "
                                                   f"{_JSON_TYPES.get(type(submission), 'null')}"}])
@@ -232,7 +235,7 @@ def submit_start_form(process_id: str, principal: MaybeAuthenticated, request: R
     except FormSchemaError as exc:
         # stored schemas were checked at upload; this one predates a stricter check
         raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"Expected form '{target.form_id}' to be a usable schema, but "
+                            f"Expected form '{form_id}' to be a usable schema, but "
                             f"{exc}: upload it again") from None
     if errors:
         return _refused([e.to_dict() for e in errors])
@@ -244,6 +247,87 @@ def submit_start_form(process_id: str, principal: MaybeAuthenticated, request: R
         principal=principal or _anonymous(request)))
     deps.metrics.starts.inc()
     return StartedInstance(instance_id=instance_id)
+
+
+@router.get(
+    "/api/forms/{process_id}",
+    response_model=PublicStartForm,
+    summary="The public start form",
+    description="Public: no token needed. The form that `POST /api/forms/{processId}` "
+                "checks a submission against: the one the none start event of the newest "
+                "AUTHORIZED version names, with its JSON Schema (render it, then POST the "
+                "submission).",
+    responses={
+        404: {"model": Detail, "description": "No AUTHORIZED version, or its start event "
+                                              "names no form."},
+        409: {"model": Detail, "description": "The form is not in the registry."},
+    },
+    openapi_extra={"security": []},
+)
+def get_public_start_form(process_id: str, deps: Deps) -> PublicStartForm:
+    """The public start form of a process."""
+    target = _newest_authorized(deps, process_id)
+    form_id, schema = _start_form(deps, process_id, target, public=True)
+    title = schema.get("title")
+    return PublicStartForm.model_validate({
+        "processId": process_id, "version": target.version, "formId": form_id,
+        "title": title if isinstance(title, str) and title.strip()
+        else target.name or process_id, "schema": schema})
+
+
+@router.get(
+    "/api/definitions/{process_id}/versions/{version}/start-form",
+    response_model=StartForm,
+    summary="A version's start form",
+    description="The form the none start event of a version names (`laneway:form` or "
+                "`camunda:formKey`), with its JSON Schema: what starting the version asks "
+                "for. Any valid token; the version may be in any state.",
+    responses={
+        404: {"model": Detail, "description": "No such version, or its none start event "
+                                              "names no form."},
+        409: {"model": Detail, "description": "The form is not in the registry."},
+    },
+)
+def get_start_form(process_id: str, version: VersionNumber, _principal: Authenticated,
+                   deps: Deps) -> StartForm:
+    """The start form of one version."""
+    target = deps.start_forms.of_version(process_id, version)
+    if target is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            missing_version(process_id, version,
+                                            deps.definitions.versions(process_id)))
+    form_id, schema = _start_form(deps, process_id, target, public=False)
+    return StartForm.model_validate({"processId": process_id, "version": version,
+                                     "formId": form_id, "schema": schema})
+
+
+def _newest_authorized(deps: ServiceDeps, process_id: str) -> StartTarget:
+    target = deps.start_forms.newest_authorized(process_id)
+    if target is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"Expected an AUTHORIZED version of process '{process_id}', but "
+                            "there is none: deploy it and take it through review and "
+                            "authorization")
+    return target
+
+
+def _start_form(deps: ServiceDeps, process_id: str, target: StartTarget, *, public: bool
+                ) -> tuple[str, dict[str, Any]]:
+    """The form id and schema the version's none start event names; 404 when it names none,
+    409 when the registry lacks it."""
+    if target.form_id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"process {process_id} has no {'public ' if public else ''}start "
+                            f"form: its none start event (version {target.version}) names no "
+                            "form (laneway:form)")
+    schema = deps.forms.get(target.form_id)
+    if schema is None:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"Expected form '{target.form_id}' (named by the start event of "
+                            f"process '{process_id}' version {target.version}) in the form "
+                            f"registry, but it is not there: "
+                            f"PUT /api/form-schemas/{target.form_id}")
+    return target.form_id, schema
 
 
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",

@@ -1,0 +1,71 @@
+"""A diagram checked the one way `laneway validate`, a deploy and the console's "Check" share:
+parse, validate, then deploy it into a throwaway engine repository (what the engine core can
+run), plus the warnings about diagrams that deploy but may run away.
+
+    checked = check_diagram(data, "order.bpmn", limits)
+    checked.problems   # what refuses the diagram (empty: it deploys)
+    checked.warnings   # loops that never wait, self-calling processes: said, not refused
+
+One function, so the command line, the deploy's 422 and `POST /api/definitions/check` give
+the same messages for the same file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from laneway.bpmn import Limits, parse, validate
+from laneway.bpmn._warnings import diagram_warnings
+from laneway.engine import DefinitionRepository
+from laneway.model import Definitions
+from laneway.problems import DiagramError, Problem
+
+__all__ = ["Checked", "check_definitions", "check_diagram", "in_order"]
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What was found in one file: its parsed definitions (None when it does not parse), the
+    problems that refuse it, the warnings that do not."""
+
+    definitions: Definitions | None
+    problems: list[Problem]
+    warnings: list[Problem]
+
+
+def check_definitions(definitions: Definitions, repository: DefinitionRepository
+                      ) -> list[Problem]:
+    """What `validate` finds plus what the engine refuses, for every process of the file.
+
+    Every process is deployed, `isExecutable="false"` ones included: a partner pool that the
+    engine could not run is worth knowing about before someone flips the flag. The processes
+    are deployed into `repository` when nothing is wrong.
+    """
+    problems = list(validate(definitions))
+    try:
+        repository.deploy(definitions)
+    except DiagramError as exc:
+        problems.extend(exc.problems)
+    except Exception:
+        # Indexing a process the validator already objected to may fail in ways that say less
+        # than the problems found; those are reported. A failure on a clean diagram is a bug
+        # and goes up to the caller's internal-error handling.
+        if not problems:
+            raise
+    return problems
+
+
+def check_diagram(data: bytes, file_name: str, limits: Limits | None = None) -> Checked:
+    """Parse (within `limits`) and check a file held in memory; malformed XML, or a file over
+    a limit, is a problem with its line, as any other."""
+    try:
+        definitions = parse(data, file_name, limits)
+    except DiagramError as exc:
+        return Checked(None, list(exc.problems), [])
+    return Checked(definitions, check_definitions(definitions, DefinitionRepository()),
+                   diagram_warnings(definitions))
+
+
+def in_order(problems: list[Problem]) -> list[Problem]:
+    """Problems sorted by file then line, each once: how `laneway validate` prints them."""
+    return sorted(set(problems), key=lambda p: (p.file, p.line, p.element_id or "", p.message))
