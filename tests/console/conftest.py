@@ -50,7 +50,7 @@ def console(stack: Connections, tmp_path_factory: pytest.TempPathFactory) -> Ite
     lw = Laneway(bootstrap=stack.kafka_bootstrap_servers, database_url=stack.database_url,
                  redis_url=stack.redis_url, workdir=tmp_path_factory.mktemp("console"),
                  env_overrides={"LANEWAY_DEV_SIGNIN": "1",
-                                "LANEWAY_DEV_SIGNING_KEY": str(signing_key())})
+                                "LANEWAY_DEV_KEY_FILE": str(signing_key())})
     lw.start()
     yield lw
     lw.close()
