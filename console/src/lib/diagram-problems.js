@@ -4,7 +4,8 @@
 // `laneway validate` prints it.
 import { h, replace } from "./dom.js";
 
-const MARKER = "lw-problem";
+const MARKER = "lw-problem"; // an element with an error
+const WARNED = "lw-warning"; // an element with warnings only
 const OVERLAY = "lw-problems";
 
 /** Problems from either answer: check `{problems: [{element, line, message, severity}]}` or a
@@ -31,7 +32,10 @@ export class ProblemView {
     const canvas = this.modeler.get("canvas");
     const overlays = this.modeler.get("overlays");
     for (const id of this.marked) {
-      try { canvas.removeMarker(id, MARKER); } catch { /* the element is gone */ }
+      try {
+        canvas.removeMarker(id, MARKER);
+        canvas.removeMarker(id, WARNED);
+      } catch { /* the element is gone */ }
     }
     overlays.remove({ type: OVERLAY });
     this.marked = [];
@@ -44,16 +48,18 @@ export class ProblemView {
     const registry = this.modeler.get("elementRegistry");
     const canvas = this.modeler.get("canvas");
     const overlays = this.modeler.get("overlays");
-    const counts = new Map();
+    const counts = new Map(); // element id → {n, error}
     for (const p of problems) {
-      if (p.element && registry.get(p.element)) counts.set(p.element, (counts.get(p.element) || 0) + 1);
+      if (!p.element || !registry.get(p.element)) continue;
+      const c = counts.get(p.element) || { n: 0, error: false };
+      counts.set(p.element, { n: c.n + 1, error: c.error || p.severity === "error" });
     }
-    for (const [id, n] of counts) {
-      canvas.addMarker(id, MARKER);
+    for (const [id, { n, error }] of counts) {
+      canvas.addMarker(id, error ? MARKER : WARNED);
       this.marked.push(id);
       overlays.add(id, OVERLAY, {
         position: { top: -10, right: 10 },
-        html: h("span", { class: "lw-problem-count", title: `${n} problem(s)` }, String(n)),
+        html: h("span", { class: `lw-problem-count${error ? "" : " warning"}`, title: `${n} problem(s)` }, String(n)),
       });
     }
     const items = problems.map((p) => {

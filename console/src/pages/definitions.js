@@ -106,6 +106,11 @@ async function versionPage(root, processId, version, ctx, page, flash = null) {
     historyCard(steps),
     otherVersions(versions, version));
 
+  // a transition drew the page again: its outcome takes the focus the pressed button had
+  if (flash) {
+    flash.setAttribute("tabindex", "-1");
+    flash.focus();
+  }
   try {
     await viewer.importXML(String(xml));
     viewer.get("canvas").resized();
