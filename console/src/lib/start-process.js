@@ -15,6 +15,7 @@ export function startCard(processId, version, navigate) {
   (async () => {
     let form = null;
     let json = null;
+    let jsonError = null;
     const parts = [];
     try {
       const { formId, schema } = await api(`${path(processId, version)}/start-form`);
@@ -25,8 +26,8 @@ export function startCard(processId, version, navigate) {
       if (e.status !== 404) parts.push(notice("error", reason(e)));
       json = h("textarea", { id: "start-variables", class: "input json", rows: 6, spellcheck: "false",
         "aria-describedby": "start-variables-error" }, "{}");
-      parts.push(h("label", { for: "start-variables" }, "Variables (a JSON object)"), json,
-        h("p", { class: "field-error", id: "start-variables-error", role: "alert", hidden: true }));
+      jsonError = h("p", { class: "field-error", id: "start-variables-error", role: "alert", hidden: true });
+      parts.push(h("label", { for: "start-variables" }, "Variables (a JSON object)"), json, jsonError);
     }
     const outcome = h("div", { "aria-live": "polite" });
     const button = h("button", { type: "submit", class: "primary" }, "Start process");
@@ -38,15 +39,14 @@ export function startCard(processId, version, navigate) {
         form.clearErrors();
         variables = form.value();
       } else {
-        const err = json.nextElementSibling;
-        err.hidden = true;
+        jsonError.hidden = true;
         json.removeAttribute("aria-invalid");
         try {
           variables = JSON.parse(json.value || "{}");
           if (!variables || typeof variables !== "object" || Array.isArray(variables)) throw new Error("not an object");
         } catch {
-          err.hidden = false;
-          err.textContent = "Expected a JSON object, such as {\"amount\": 1500}.";
+          jsonError.hidden = false;
+          jsonError.textContent = "Expected a JSON object, such as {\"amount\": 1500}.";
           json.setAttribute("aria-invalid", "true");
           json.focus();
           return;

@@ -143,15 +143,19 @@ function lifecycleCard(processId, version, state, author, lanes, again) {
     }
     button.disabled = true;
     replace(outcome);
+    let answer;
     try {
-      const answer = await api(`${versionPath(processId, version)}/transitions`, { method: "POST", json: body });
-      const personas = Object.entries(answer.personas || {});
-      await again(notice("ok", `Version ${version} is ${answer.state}.`
-        + (personas.length ? ` Lane personas: ${personas.map(([l, p]) => `${l} → ${p}`).join(", ")}.` : "")));
+      answer = await api(`${versionPath(processId, version)}/transitions`, { method: "POST", json: body });
     } catch (e) {
       replace(outcome, notice("error", `Refused: ${reason(e)}`));
       button.disabled = false;
+      return;
     }
+    const personas = Object.entries(answer.personas || {});
+    const done = `Version ${version} is ${answer.state}.`
+      + (personas.length ? ` Lane personas: ${personas.map(([l, p]) => `${l} → ${p}`).join(", ")}.` : "");
+    await again(notice("ok", done)).catch((e) =>
+      replace(outcome, notice("warn", `${done} The page could not be read again: ${reason(e)}`)));
   };
   const buttons = allowed.map(([, to, , label]) => {
     const button = h("button", { type: "button", class: to === "DRAFT" || to === "RETIRED" ? "danger" : "primary",
