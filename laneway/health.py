@@ -2,7 +2,10 @@
 
 `GET /health` answers 200 with `{"service": ..., "status": "ok", "checks": {...}}` while every
 registered check passes, and 503 with `"status": "unhealthy"` and the failing checks (also
-under `failing`) otherwise; `GET /metrics` is the Prometheus text exposition of the service's
+under `failing`) otherwise. A check added with `critical=False` reports a part the service
+works without (the audit's live feed when Redis is away): its problem shows under `checks`
+and `degraded`, and the answer stays 200, so a liveness probe does not restart a service that
+a restart would not mend; `GET /metrics` is the Prometheus text exposition of the service's
 registry. `HealthChecks` holds the checks and builds that body; `HealthServer` serves it on a
 small threaded server for services without an HTTP API of their own, and
 `laneway.service.http.health_router` serves the same two routes from a FastAPI app.
@@ -32,17 +35,24 @@ class HealthChecks:
     def __init__(self, service: str) -> None:
         self.service = service
         self._checks: dict[str, Check] = {}
+        self._optional: set[str] = set()
         self._lock = threading.Lock()
 
-    def add_check(self, name: str, check: Check) -> None:
-        """Register a check that every /health request runs."""
+    def add_check(self, name: str, check: Check, *, critical: bool = True) -> None:
+        """Register a check that every /health request runs; one that is not `critical`
+        never makes the service unhealthy, it is only reported (under `degraded`)."""
         with self._lock:
             self._checks[name] = check
+            if critical:
+                self._optional.discard(name)
+            else:
+                self._optional.add(name)
 
     def remove_check(self, name: str) -> None:
         """Unregister a check (no error when there is none of that name)."""
         with self._lock:
             self._checks.pop(name, None)
+            self._optional.discard(name)
 
     def starting(self, what: str) -> None:
         """Report unhealthy with `starting: <what>` until `started` is called, so a probe
@@ -57,8 +67,10 @@ class HealthChecks:
         """Run the checks: (healthy, body)."""
         with self._lock:
             checks = list(self._checks.items())
+            optional = set(self._optional)
         results: dict[str, str] = {}
         failing: dict[str, str] = {}
+        degraded: dict[str, str] = {}
         for name, check in checks:
             try:
                 problem = check()
@@ -66,12 +78,14 @@ class HealthChecks:
                 problem = f"{type(exc).__name__}: {exc}"
             results[name] = problem or "ok"
             if problem:
-                failing[name] = problem
+                (degraded if name in optional else failing)[name] = problem
         body: dict[str, object] = {"service": self.service,
                                    "status": "ok" if not failing else "unhealthy",
                                    "checks": results}
         if failing:
             body["failing"] = failing
+        if degraded:
+            body["degraded"] = degraded
         return not failing, body
 
 

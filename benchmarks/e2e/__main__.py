@@ -35,6 +35,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks.e2e.live import LiveResult, Watching, deploy_loop
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import DefinitionRecord, encode_definition
 from laneway.kafka import consumer_config, producer_config
@@ -77,6 +78,8 @@ class RunResult:
     availability: tuple[float, float] | None = None
     paced: tuple[int, float, float, float] | None = None
     """(rate/s, p50 ms, p99 ms, p50 ms to the completion's produce) of paced starts."""
+    live: LiveResult | None = None
+    """The live feed's latency during the paced phase (`--live`)."""
 
     @property
     def rate(self) -> float:
@@ -95,6 +98,8 @@ class RunResult:
         if self.availability:
             line += (f"\n{'':<22} availability (event produced -> audit_log row) "
                      f"p50 {self.availability[0]:.0f} ms, p99 {self.availability[1]:.0f} ms")
+        if self.live:
+            line += "\n" + self.live.show()
         return line
 
 
@@ -119,7 +124,9 @@ def count_topic(bootstrap: str, topic: str, partitions: int) -> int:
 
 
 def run(conns: Connections, workdir: Path, label: str, instances: int, audit: bool,
-        python: str | None = None) -> RunResult:
+        python: str | None = None, live: int = 0, paced_seconds: int = 3) -> RunResult:
+    """`live`: that many SSE clients on looping instances during the paced phase (needs
+    `audit`, which serves the live route)."""
     job_type = unique_name("bench").replace("-", "")
     pid = unique_name("bench").replace("-", "_")
     services = ("engine", "audit") if audit else ("engine",)
@@ -129,6 +136,8 @@ def run(conns: Connections, workdir: Path, label: str, instances: int, audit: bo
     lw.start()
     try:
         deploy(lw, pid, job_type)
+        if live:
+            deploy_loop(lw, f"{pid}_loop")
         events = TopicReader(lw.bootstrap, lw.topics.events)
         done = Completions(events)
         ids = [str(uuid.uuid4()) for _ in range(instances)]
@@ -145,23 +154,31 @@ def run(conns: Connections, workdir: Path, label: str, instances: int, audit: bo
             ended = max(done.done_at[i] for i in ids)
             batches = lw.metric("engine", "laneway_engine_batch_seconds_count") - batches0
             busy = lw.metric("engine", "laneway_engine_batch_seconds_sum") - busy0
-            paced = paced_latency(lw, done, pid, PACED_RATE, PACED_SECONDS)
+            live_result = None
+            if live:
+                with Watching(lw, live, f"{pid}_loop") as watching:
+                    paced_began = time.time()
+                    paced = paced_latency(lw, done, pid, PACED_RATE, paced_seconds)
+                    live_result = watching.result(paced_began, time.time())
+            else:
+                paced = paced_latency(lw, done, pid, PACED_RATE, paced_seconds)
         latencies = [1000 * (done.done_at[i] - started[i] / 1000) for i in ids]
         events.poll()
         state = count_topic(lw.bootstrap, lw.topics.state, PARTITIONS)
         jobs = count_topic(lw.bootstrap, lw.topics.jobs(job_type), PARTITIONS)
-        commands = 2 * (instances + 1 + PACED_RATE * PACED_SECONDS)
+        commands = 2 * (instances + 1 + PACED_RATE * paced_seconds)
         moved = commands + len(events.items) + jobs + state
         availability = None
         if audit:
             availability = audit_availability(lw, events)
         return RunResult(label, instances, ended - began, statistics.median(latencies),
-                         pct(latencies, 99), moved, batches, busy, availability, paced)
+                         pct(latencies, 99), moved, batches, busy, availability, paced,
+                         live_result)
     finally:
         lw.close()
 
 
-PACED_RATE, PACED_SECONDS = 100, 3
+PACED_RATE = 100
 
 
 def paced_latency(lw: Laneway, done: Completions, pid: str, rate: int, seconds: int
@@ -271,14 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=3000)
     parser.add_argument("--profile", action="store_true",
                         help="a third run with the engine under cProfile")
+    parser.add_argument("--live", type=int, default=0, metavar="N",
+                        help="in the run with audit, N SSE clients through the edge on "
+                             "looping instances during the paced phase: event produced -> "
+                             "read by the client (benchmarks/e2e/live.py)")
+    parser.add_argument("--paced-seconds", type=int, default=3,
+                        help="how long the paced phase starts 100 instances a second")
     args = parser.parse_args(argv)
     conns = up(Settings.from_env())
     with tempfile.TemporaryDirectory(prefix="laneway-e2e-bench-") as tmp:
         workdir = Path(tmp)
         began = time.monotonic()
-        plain = run(conns, workdir, "engine + worker", args.instances, audit=False)
+        plain = run(conns, workdir, "engine + worker", args.instances, audit=False,
+                    paced_seconds=args.paced_seconds)
         print(plain.show(), flush=True)
-        audited = run(conns, workdir, "engine + worker + audit", args.instances, audit=True)
+        audited = run(conns, workdir, "engine + worker + audit", args.instances, audit=True,
+                      live=args.live, paced_seconds=args.paced_seconds)
         print(audited.show(), flush=True)
         produce, consume = raw_kafka(conns, plain.records_moved)
         print(f"{'raw Kafka':<22} {plain.records_moved} records of 400 B: transactional "

@@ -19,6 +19,7 @@ import threading
 from contextlib import ExitStack
 
 from confluent_kafka import Consumer
+from redis import Redis
 
 from laneway.auth.http import verifier_at_start
 from laneway.db import open_pool, prepare_database, table_check
@@ -30,7 +31,9 @@ from services.audit.anchor import HeadSigner
 from services.audit.app import create_app
 from services.audit.db import connect, migrate_and_grant
 from services.audit.deps import AuditDeps
-from services.audit.metrics import InstanceMetrics, SinkMetrics
+from services.audit.live import LiveFeeder, LiveKeys
+from services.audit.live_streams import LiveStreams
+from services.audit.metrics import InstanceMetrics, LiveMetrics, SinkMetrics
 from services.audit.projection import InstanceProjection
 from services.audit.settings import AuditSettings, load_settings
 from services.audit.sink import AuditSink
@@ -57,6 +60,31 @@ def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> 
         stall_s=common.stall_s)
 
 
+def start_live(settings: AuditSettings, service: Running, closing: ExitStack
+               ) -> LiveStreams | None:
+    """The live feed (docs/console.md): the feeder's thread and the routes' streams, both
+    stopped on the way out; None when it is off. Redis is not waited for: the audit log does
+    not need it, and the feed picks it up when it answers."""
+    live = settings.live
+    if not live.enabled:
+        return None
+    common = settings.common
+    keys = LiveKeys(common.topic_prefix)
+    metrics = LiveMetrics.default()
+    client = Redis.from_url(common.redis_url, socket_timeout=2, socket_connect_timeout=1)
+    closing.callback(client.close)
+    feeder = LiveFeeder(common.kafka_bootstrap_servers, Topics(common.topic_prefix).events,
+                        live.group, keys, client, metrics,
+                        session_timeout_ms=settings.session_timeout_ms)
+    feeder.start()
+    closing.callback(feeder.stop)
+    service.health.add_check("live", feeder.problem, critical=False)
+    streams = LiveStreams(common.redis_url, keys, metrics, max_streams=live.max_streams,
+                          max_s=live.max_s, keepalive_s=live.keepalive_s)
+    service.stop.on_stop(streams.stop)  # open streams end at once, not at uvicorn's grace
+    return streams
+
+
 def run(settings: AuditSettings, service: Running) -> int:
     """Serve the routes at once; wait for the database and Kafka, start the projection and
     run the sink until the stop signal."""
@@ -76,7 +104,8 @@ def run(settings: AuditSettings, service: Running) -> int:
                          timeout_s=timeout)
         closing.callback(pool.close)
         closing.callback(server.stop)  # again: no request is left to meet the closed pool
-        app.state.deps = AuditDeps(pool, HeadSigner(settings.key))
+        app.state.deps = AuditDeps(pool, HeadSigner(settings.key),
+                                   live=start_live(settings, service, closing))
         sink = build_sink(settings, service.stop.event)
         closing.callback(sink.close)
         if settings.projection_enabled:

@@ -14,7 +14,7 @@ from laneway.health import HealthChecks
 from laneway.service.http import health_router
 from laneway.web import guard, problems
 from services.audit.deps import AuditDeps
-from services.audit.routes import history, instances
+from services.audit.routes import history, instances, live
 
 DESCRIPTION = """\
 Laneway's audit service: each instance's hash-chained history with the principals who acted,
@@ -35,6 +35,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.state.verifier = verifier
     app.state.deps = deps
     app.include_router(instances.router)
+    app.include_router(live.router)
     app.include_router(history.router)
     app.include_router(health_router(checks, registry))
     return app

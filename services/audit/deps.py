@@ -15,15 +15,18 @@ from psycopg_pool import ConnectionPool
 
 from services.audit.anchor import DEV_KEY, HeadSigner
 from services.audit.instances import InstanceStore
+from services.audit.live_streams import LiveStreams
 
 
 @dataclass(slots=True)
 class AuditDeps:
-    """The parts the routes read: a pool on the audit schema (`audit_log`, `instances`) and
-    the signer `verify` checks the heads with (the development key unless given)."""
+    """The parts the routes read: a pool on the audit schema (`audit_log`, `instances`),
+    the signer `verify` checks the heads with (the development key unless given) and the
+    live streams (None: the live feed is off, its route answers 503)."""
 
     pool: ConnectionPool
     signer: HeadSigner = field(default_factory=lambda: HeadSigner(DEV_KEY))
+    live: LiveStreams | None = None
     instances: InstanceStore = field(init=False)
 
     def __post_init__(self) -> None:

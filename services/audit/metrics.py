@@ -8,12 +8,12 @@ own on a fresh `CollectorRegistry` to read values without meeting other tests' c
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from laneway.consuming import ProjectionMetrics
 from laneway.service import Metrics
 
-__all__ = ["InstanceMetrics", "SinkMetrics"]
+__all__ = ["InstanceMetrics", "LiveMetrics", "SinkMetrics"]
 
 
 class SinkMetrics(Metrics):
@@ -55,3 +55,29 @@ class InstanceMetrics(Metrics):
             "laneway_projection_errors",
             "Times the projection's loop failed and was started again from the committed "
             "offsets.", registry=r)
+
+
+class LiveMetrics(Metrics):
+    """The live feed's metrics (`laneway_live_*`): the feeder's and the streams'."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        super().__init__(registry)
+        r = self.registry
+        self.published = Counter("laneway_live_published",
+                                 "Events published to Redis for open instance pages",
+                                 registry=r)
+        self.skipped = Counter(
+            "laneway_live_skipped",
+            "Events of watched instances not published, by reason: undecodable, too_large",
+            ["reason"], registry=r)
+        self.lag = Histogram(
+            "laneway_live_publish_lag_seconds",
+            "Time from an event's Kafka timestamp to its publication in Redis",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0),
+            registry=r)
+        self.streams = Gauge("laneway_live_streams", "Live streams open in this process",
+                             registry=r)
+        self.refused = Counter(
+            "laneway_live_streams_refused",
+            "Live streams refused, by reason: full (LANEWAY_LIVE_MAX_STREAMS), redis",
+            ["reason"], registry=r)

@@ -12,11 +12,40 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from laneway.service_schemas import service_schema
-from laneway.settings import Settings, SettingsError, positive_int, projection_knobs
+from laneway.settings import (
+    Settings,
+    SettingsError,
+    positive_float,
+    positive_int,
+    projection_knobs,
+)
 from services.audit.anchor import DEV_KEY, MIN_KEY_BYTES
 
 DEV_WRITER_ROLE = "laneway_audit_writer"
 """The writer role in development (scripts/stack/postgres.py creates it, password the same)."""
+
+
+EDGE_READ_TIMEOUT_S = 60.0
+"""The edge's `proxy_read_timeout`: an idle stream must say something more often."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveSettings:
+    """The live feed's knobs (docs/console.md, "Live feed")."""
+
+    enabled: bool = True
+    """Whether this process feeds and serves live streams (`LANEWAY_LIVE`, default on)."""
+    group: str = "audit-live"
+    """The feeder's consumer group (`LANEWAY_LIVE_GROUP`, default `<prefix>audit-live`):
+    every audit replica joins it, so each partition is published by one."""
+    max_streams: int = 200
+    """Most streams open at once in one process (`LANEWAY_LIVE_MAX_STREAMS`); past it, 503.
+    Each holds a Redis connection."""
+    max_s: float = 3600.0
+    """A stream is closed after this long (`LANEWAY_LIVE_MAX_S`); the page reconnects."""
+    keepalive_s: float = 15.0
+    """An idle stream sends a comment this often (`LANEWAY_LIVE_KEEPALIVE_S`), below the
+    edge's read timeout of 60 s."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +86,8 @@ class AuditSettings:
     public key when unset)."""
     key_is_dev: bool = False
     """Whether `key` is the public development key."""
+    live: LiveSettings = field(default_factory=LiveSettings)
+    """The live feed's settings."""
 
     @property
     def topic_prefix(self) -> str:
@@ -84,11 +115,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
                             f"{projection!r}")
     writer = _writer_url(env, common)
     key, key_is_dev = _key(env, common.environment)
+    live = _live(env, common.topic_prefix)
     return AuditSettings(
         common=common,
         writer_database_url=writer,
         key=key,
         key_is_dev=key_is_dev,
+        live=live,
         **projection_knobs(env, "audit", common.topic_prefix, batch_size=1000),
         database_schema=service_schema(env, "audit"),
         projection_enabled=projection == "on",
@@ -97,6 +130,29 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
     )
 
 
+def _on_off(env: Mapping[str, str], name: str, default: str = "on") -> bool:
+    value = env.get(name, default).strip().lower() or default
+    if value not in ("on", "off"):
+        raise SettingsError(f"Expected {name} to be 'on' or 'off', but got {value!r}")
+    return value == "on"
+
+
+def _live(env: Mapping[str, str], topic_prefix: str) -> LiveSettings:
+    keepalive = positive_float(env, "LANEWAY_LIVE_KEEPALIVE_S", 15.0)
+    if keepalive >= EDGE_READ_TIMEOUT_S:
+        raise SettingsError(f"Expected LANEWAY_LIVE_KEEPALIVE_S below the edge's read timeout "
+                            f"({EDGE_READ_TIMEOUT_S:g} s), but got {keepalive:g}")
+    max_s = positive_float(env, "LANEWAY_LIVE_MAX_S", 3600.0)
+    if max_s > 7 * 24 * 3600:
+        raise SettingsError(f"Expected LANEWAY_LIVE_MAX_S to be at most a week, but got "
+                            f"{max_s:g}")
+    return LiveSettings(
+        enabled=_on_off(env, "LANEWAY_LIVE"),
+        group=env.get("LANEWAY_LIVE_GROUP", "").strip() or f"{topic_prefix}audit-live",
+        max_streams=positive_int(env, "LANEWAY_LIVE_MAX_STREAMS", 200),
+        max_s=max_s,
+        keepalive_s=keepalive,
+    )
 
 
 def writer_url(database_url: str, role: str = DEV_WRITER_ROLE) -> str:

@@ -3,7 +3,9 @@ browser`) against a whole Laneway (every service, the edge serving the built con
 
 `console` is one Laneway for the module (starting one takes seconds; each test makes its own
 processes and instances, so they do not see each other's work); `browser` one headless Chromium
-for the module too; `page` a fresh context per test, whose last screen is saved as a test
+for the module (Playwright's sync API runs an event loop in the main thread while it is open:
+kept for the session, every later `asyncio.run()` of the suite, tests/unit's connector tests,
+failed); `page` a fresh context per test, whose last screen is saved as a test
 artifact in `var/test-artifacts/console/<test>.png` (the README shows two).
 """
 
@@ -27,9 +29,6 @@ __all__ = ["browser", "console", "page", "stack"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "console"
 
 
-# Module scope, not session: Playwright's sync API runs an event loop on the main thread while
-# it is open, and every later test that calls asyncio.run (tests/unit, tests/integration run
-# after tests/console) would fail with "cannot be called from a running event loop".
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():

@@ -106,6 +106,19 @@ def test_health_reports_every_check_and_names_the_failing_ones() -> None:
                     "failing": {"bad": "the disk is full", "broken": "RuntimeError: boom"}}
 
 
+def test_a_check_that_is_not_critical_is_reported_without_failing_health() -> None:
+    checks = HealthChecks("svc")
+    checks.add_check("database", lambda: None)
+    checks.add_check("live", lambda: "Redis is unavailable", critical=False)
+
+    assert checks.report() == (True, {"service": "svc", "status": "ok",
+                                      "checks": {"database": "ok",
+                                                 "live": "Redis is unavailable"},
+                                      "degraded": {"live": "Redis is unavailable"}})
+    checks.add_check("live", lambda: "Redis is unavailable")  # made critical again
+    assert checks.report()[0] is False
+
+
 def test_health_is_unhealthy_while_starting_and_healthy_once_started() -> None:
     checks = HealthChecks("svc")
     checks.starting("waiting for Kafka")

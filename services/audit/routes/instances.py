@@ -28,13 +28,9 @@ router = APIRouter(prefix="/api/instances", tags=["instances"], dependencies=TOK
 def get_instance(instance_id: str, deps: Deps, principal: Authenticated) -> InstanceView:
     """An instance as last seen on the `state` topic; without the role operator or auditor,
     only one the caller takes part in."""
-    row = deps.instances.get(instance_id, reader=_reader(principal))
+    row = deps.instances.get(instance_id, reader=reader(principal))
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected an instance '{instance_id}', but there is none you "
-                            "may read (an instance shows here once the engine has started "
-                            "it; without the role operator or auditor, only to those who "
-                            "take part in it)")
+        raise not_found(instance_id)
     return _view(row)
 
 
@@ -52,13 +48,22 @@ def list_instances(
     """Instances by process and status, most recently updated first; without the role
     operator or auditor, only those the caller takes part in."""
     count, rows = deps.instances.search(process_id, status_, limit, offset,
-                                        reader=_reader(principal))
+                                        reader=reader(principal))
     return InstancePage(count=count, items=[_view(r) for r in rows])
 
 
-def _reader(principal: Principal) -> Principal | None:
+def reader(principal: Principal) -> Principal | None:
     """None (every instance) for the roles that oversee instances, else the principal."""
     return None if principal.has_role("operator", "auditor") else principal
+
+
+def not_found(instance_id: str) -> HTTPException:
+    """The 404 of an instance the caller may not read, or that is not projected yet."""
+    return HTTPException(status.HTTP_404_NOT_FOUND,
+                         f"Expected an instance '{instance_id}', but there is none you may "
+                         "read (an instance shows here once the engine has started it; "
+                         "without the role operator or auditor, only to those who take part "
+                         "in it)")
 
 
 def _view(row: InstanceRow) -> InstanceView:
