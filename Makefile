@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup console browser lint fmt test fuzz up dev-key down status logs bench-core chaos clean distclean
+.PHONY: help setup console browser lint fmt test fuzz up dev-key down status logs bench-core bench-console chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -100,6 +100,9 @@ status: setup ## Show what is running: the local stack, each service and the edg
 
 logs: setup ## The last lines of each service's log (SERVICE=engine for one; FOLLOW=1 to follow)
 	$(PY) -m scripts.services logs $(if $(FOLLOW),-f) $(SERVICE)
+
+bench-console: console browser ## The console's figures: first load (bytes, ms to a usable modeler) and event -> open page during the paced load (benchmarks/console_bench.py)
+	$(PY) -m benchmarks.console_bench
 
 bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core

@@ -3,7 +3,9 @@ browser`) against a whole Laneway (every service, the edge serving the built con
 
 `console` is one Laneway for the module (starting one takes seconds; each test makes its own
 processes and instances, so they do not see each other's work); `browser` one headless Chromium
-for the session; `page` a fresh context per test, whose last screen is saved as a test
+for the module (Playwright's sync API runs an event loop in the main thread while it is open:
+kept for the session, every later `asyncio.run()` of the suite, tests/unit's connector tests,
+failed); `page` a fresh context per test, whose last screen is saved as a test
 artifact in `var/test-artifacts/console/<test>.png` (the README shows two).
 """
 
@@ -27,7 +29,7 @@ __all__ = ["browser", "console", "page", "stack"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "console"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
@@ -37,7 +39,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     b = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                    args=["--no-sandbox"])
@@ -76,10 +78,14 @@ class PageErrors:
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(15_000)
-    p = context.new_page()
     errors = PageErrors()
-    p.on("console", errors.on_console)
-    p.on("pageerror", errors.on_error)
+
+    def watch(opened: Page) -> None:  # every tab of the context: a test may open several
+        opened.on("console", errors.on_console)
+        opened.on("pageerror", errors.on_error)
+
+    context.on("page", watch)
+    p = context.new_page()
     yield p
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)

@@ -358,3 +358,40 @@ def test_the_public_route_has_no_security_requirement_in_openapi(api: Api) -> No
     schemes = spec["components"]["securitySchemes"]
     assert [s["scheme"] for s in schemes.values()] == ["bearer"]
     assert spec["paths"]["/api/tasks"]["get"]["security"] == [{name: []} for name in schemes]
+
+
+# --- a start through the API -------------------------------------------------------------------
+
+
+def test_a_start_through_the_api_is_checked_against_the_versions_start_form(api: Api) -> None:
+    # given an AUTHORIZED version whose start event names a form, one whose form was never
+    # uploaded, and one without a form
+    pid, form_id = new_id("p"), new_id("apply")
+    upload(api, form_id)
+    deploy(api, pid, form_id)
+    unknown, no_form = new_id("p"), new_id("p")
+    deploy(api, unknown, new_id("never_uploaded"))
+    deploy(api, no_form, None)
+    starter = auth_header("carla")
+
+    # when variables that do not fit are sent, then the same field errors as the public form,
+    # and nothing starts
+    misfit = api.client.post("/api/instances", headers=starter, json={
+        "processId": pid, "version": 1, "variables": {"applicant": {"email": "nope"}}})
+    assert misfit.status_code == 422, misfit.text
+    assert sorted(e["field"] for e in misfit.json()["errors"]) == ["amount", "applicant.email"]
+    assert starts_of(api, pid) == []
+    # variables that fit start it; a form missing from the registry is 409, as for the public
+    # form; a version without a start form takes any variables
+    fits = api.client.post("/api/instances", headers=starter,
+                           json={"processId": pid, "variables": VALID})
+    assert fits.status_code == 201, fits.text
+    [record] = starts_of(api, pid)
+    assert dict(record.value)["variables"] == VALID
+    missing = api.client.post("/api/instances", headers=starter,
+                              json={"processId": unknown, "variables": VALID})
+    assert missing.status_code == 409, missing.text
+    assert "never_uploaded" in missing.json()["detail"]
+    anything = api.client.post("/api/instances", headers=starter,
+                               json={"processId": no_form, "variables": {"x": 1}})
+    assert anything.status_code == 201, anything.text

@@ -65,6 +65,7 @@ export function renderForm(schema, data = {}, { idPrefix = "f" } = {}) {
 
   function build(s, value, path, parent, depth, required) {
     const key = path.join(".");
+    if (value === undefined && s.default !== undefined) value = s.default;
     const name = path[path.length - 1];
     const id = `${prefix}-${key.replace(/[^A-Za-z0-9_-]/g, "_") || "root"}`;
     const label = s.title || (name ? humanize(name) : "");
@@ -74,7 +75,7 @@ export function renderForm(schema, data = {}, { idPrefix = "f" } = {}) {
       if (path.length) parent.append(box);
       if (s.description && path.length) box.append(h("p", { class: "hint" }, s.description));
       const getters = [];
-      for (const [prop, sub] of Object.entries(s.properties || {})) {
+      for (const [prop, sub] of ordered(s)) {
         const v = value && typeof value === "object" ? value[prop] : undefined;
         getters.push([prop, build(sub || {}, v, [...path, prop], box, depth + 1, s.required || [])]);
       }
@@ -108,9 +109,17 @@ export function renderForm(schema, data = {}, { idPrefix = "f" } = {}) {
     } else if (s.type === "string") {
       const long = !s.format && (s.maxLength === undefined || s.maxLength > 300);
       const type = { email: "email", date: "date", "date-time": "datetime-local", uri: "url" }[s.format] || "text";
-      input = long ? h("textarea", { ...common, rows: 4 }) : h("input", { ...common, type });
-      input.value = typeof value === "string" ? value : "";
-      get = () => (input.value === "" ? undefined : input.value);
+      const limits = { maxlength: Number.isInteger(s.maxLength) ? s.maxLength : null,
+                       autocomplete: s.format === "email" ? "email" : null };
+      input = long ? h("textarea", { ...common, ...limits, rows: 4 }) : h("input", { ...common, ...limits, type });
+      if (type === "datetime-local") {
+        // the input shows local time without an offset; the schema wants RFC 3339 with one
+        input.value = typeof value === "string" ? toLocalInput(value) : "";
+        get = () => (input.value === "" ? undefined : fromLocalInput(input.value));
+      } else {
+        input.value = typeof value === "string" ? value : "";
+        get = () => (input.value === "" ? undefined : input.value);
+      }
     } else if (s.type === "array" && ["string", "number", "integer"].includes(s.items?.type)) {
       input = h("textarea", { ...common, rows: 3, placeholder: "one per line" });
       input.value = Array.isArray(value) ? value.join("\n") : "";
@@ -133,6 +142,33 @@ export function renderForm(schema, data = {}, { idPrefix = "f" } = {}) {
     fields.set(key, { input, error });
     return get;
   }
+}
+
+/** The properties in the order a person should meet them. The registry keeps schemas as
+ * PostgreSQL jsonb, which does not keep the order of an object's keys (shorter keys come
+ * first), but arrays keep theirs: `ui:order` (as react-jsonschema-form names it) when the
+ * schema gives one, else the required properties in the order `required` lists them, then
+ * the rest by name. */
+function ordered(s) {
+  const props = s.properties && typeof s.properties === "object" ? s.properties : {};
+  const names = Object.keys(props);
+  const listed = [...(Array.isArray(s["ui:order"]) ? s["ui:order"] : []),
+                  ...(Array.isArray(s.required) ? s.required : [])];
+  const first = [...new Set(listed.filter((n) => Object.hasOwn(props, n)))];
+  const rest = names.filter((n) => !first.includes(n)).sort();
+  return [...first, ...rest].map((n) => [n, props[n]]);
+}
+
+function toLocalInput(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function fromLocalInput(text) {
+  const d = new Date(text); // read as local time
+  return Number.isNaN(d.getTime()) ? text : d.toISOString();
 }
 
 /** `applicant.email`, `/applicant/email` and `["applicant", "email"]` all name one field. */

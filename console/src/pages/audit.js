@@ -7,7 +7,7 @@ import { hasRole } from "../auth.js";
 import { Diagram } from "../lib/diagram.js";
 import { h, replace, time, notice } from "../lib/dom.js";
 import { readHistory } from "../lib/history.js";
-import { laneStrips } from "../lib/lanes.js";
+import { laneStrips } from "../lib/lane-strips.js";
 import { fromReplay, isEnded, pathFromHistory } from "../lib/tokens.js";
 
 const PAGES = 5; // records read at once: 5 pages of 1000, then "Load more"

@@ -12,7 +12,7 @@ import { hasRole } from "../auth.js";
 import { Diagram, childInstanceId } from "../lib/diagram.js";
 import { h, replace, time, notice } from "../lib/dom.js";
 import { readHistory, relatives } from "../lib/history.js";
-import { laneStrips } from "../lib/lanes.js";
+import { laneStrips } from "../lib/lane-strips.js";
 import { readFrames } from "../lib/sse.js";
 import { InstanceModel, isEnded, pathFromHistory } from "../lib/tokens.js";
 

@@ -230,15 +230,9 @@ def submit_start_form(process_id: str, principal: MaybeAuthenticated, request: R
         return _refused([{"field": "", "message": "Expected a JSON object, but got "
                                                   f"{_JSON_TYPES.get(type(submission), 'null')}"}])
     deps.publisher.check_variables(submission)  # 413 before the form check
-    try:
-        errors = validate(schema, submission)
-    except FormSchemaError as exc:
-        # stored schemas were checked at upload; this one predates a stricter check
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"Expected form '{form_id}' to be a usable schema, but "
-                            f"{exc}: upload it again") from None
-    if errors:
-        return _refused([e.to_dict() for e in errors])
+    refused = _misfits(form_id, schema, submission)
+    if refused is not None:
+        return refused
     instance_id = str(uuid.uuid4())
     deps.publisher.send_command(command(
         Command.START_INSTANCE, instance_id,
@@ -328,6 +322,28 @@ def _start_form(deps: ServiceDeps, process_id: str, target: StartTarget, *, publ
                             f"registry, but it is not there: "
                             f"PUT /api/form-schemas/{target.form_id}")
     return target.form_id, schema
+
+
+def start_form_refusal(deps: ServiceDeps, process_id: str, target: StartTarget,
+                       variables: dict[str, Any]) -> JSONResponse | None:
+    """What the start form of a version says about the variables an instance would start
+    with: None when its none start event names no form or they fit it, else the 422 naming
+    each field; 409 when the form is not in the registry (as the public form)."""
+    if target.form_id is None:
+        return None
+    form_id, schema = _start_form(deps, process_id, target, public=False)
+    return _misfits(form_id, schema, variables)
+
+
+def _misfits(form_id: str, schema: dict[str, Any], submission: Any) -> JSONResponse | None:
+    try:
+        errors = validate(schema, submission)
+    except FormSchemaError as exc:
+        # stored schemas were checked at upload; this one predates a stricter check
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"Expected form '{form_id}' to be a usable schema, but "
+                            f"{exc}: upload it again") from None
+    return _refused([e.to_dict() for e in errors]) if errors else None
 
 
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",

@@ -9,12 +9,14 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import JSONResponse
 
 from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
 from services.definitions.deps import CurrentPrincipal, Deps
 from services.definitions.lifecycle import State
 from services.definitions.models import Detail, StartedInstance, StartInstance
+from services.definitions.routes.forms import start_form_refusal
 from services.definitions.store import missing_version
 
 router = APIRouter(prefix="/api/instances", tags=["instances"], dependencies=TOKEN_REQUIRED)
@@ -25,20 +27,34 @@ router = APIRouter(prefix="/api/instances", tags=["instances"], dependencies=TOK
     status_code=status.HTTP_201_CREATED,
     summary="Start a process instance",
     description="Checks that the version is AUTHORIZED (without a version: takes the newest "
-                "AUTHORIZED one), then produces a START_INSTANCE command naming that version "
-                "to `commands`, keyed by the new instance id. The engine starts the instance "
-                "asynchronously; query it with GET /api/instances/{instanceId} (served by the "
-                "audit service).",
+                "AUTHORIZED one) and that the variables fit its start form if its none start "
+                "event names one (docs/forms.md), then produces a START_INSTANCE command "
+                "naming that version to `commands`, keyed by the new instance id. The engine "
+                "starts the instance asynchronously; query it with GET "
+                "/api/instances/{instanceId} (served by the audit service).",
+    response_model=StartedInstance,
     responses={404: {"model": Detail, "description": "No such process or version."},
                409: {"model": Detail, "description": "The version is not AUTHORIZED (its "
-                                                     "state is named), or no version is."},
-               422: {"description": "A malformed body, or variables Avro cannot carry."},
+                                                     "state is named), or no version is; or "
+                                                     "its start form is not in the "
+                                                     "registry."},
+               422: {"description": "A malformed body, variables Avro cannot carry, or "
+                                    "variables the version's start form refuses (`errors`: "
+                                    "`[{field, message}]`, as the public form)."},
                503: {"model": Detail, "description": "Kafka did not acknowledge in time."}},
 )
 def start_instance(body: StartInstance, deps: Deps,
-                   principal: CurrentPrincipal) -> StartedInstance:
+                   principal: CurrentPrincipal) -> StartedInstance | JSONResponse:
     """Start an instance of an AUTHORIZED process version."""
     version = startable_version(deps, body.process_id, body.version)
+    # a start form says what starting needs, whoever starts: the console's "Start process",
+    # an integration, the public form (which checks the same way)
+    target = deps.start_forms.of_version(body.process_id, version)
+    deps.publisher.check_variables(body.variables)  # 413 before the form check
+    refused = start_form_refusal(deps, body.process_id, target, body.variables) \
+        if target is not None else None
+    if refused is not None:
+        return refused
     instance_id = str(body.instance_id or uuid.uuid4())
     # the version is always named: the engine's "latest" may be a RETIRED one
     value: dict[str, Any] = {"processId": body.process_id, "variables": body.variables,

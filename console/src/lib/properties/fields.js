@@ -1,0 +1,139 @@
+// What Laneway reads from a diagram, by element: the fields of the properties panel's "Laneway"
+// group. Each field is an attribute in Laneway's namespace (laneway-moddle.json names them),
+// except the message correlation key a catch event waits for, which Laneway reads from
+// `zeebe:subscription` on the message (docs/bpmn.md, "Vendor mappings"), and the called
+// process, BPMN's own `calledElement`. The sources of truth: laneway/bpmn/_vendor.py,
+// docs/people.md (personas, assignment, SLA), docs/connectors.md (connector attributes).
+import { is, getBusinessObject } from "bpmn-js/lib/util/ModelUtil";
+
+const DURATION = /^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/;
+
+const duration = (value) =>
+  !value || DURATION.test(value.trim()) ? null : "An ISO 8601 duration, e.g. PT30S, PT5M or P1D";
+const wholeNumber = (value) =>
+  !value || /^\s*[1-9]\d*\s*$/.test(value) ? null : "A whole number of at least 1";
+const positiveNumber = (value) =>
+  !value || (Number.isFinite(Number(value)) && Number(value) > 0) ? null : "A number greater than 0";
+const jsonObject = (value) => {
+  if (!value || !value.trim()) return null;
+  try {
+    const v = JSON.parse(value);
+    return v && typeof v === "object" && !Array.isArray(v) ? null : "A JSON object";
+  } catch {
+    return "A JSON object (it does not parse)";
+  }
+};
+
+const TEMPLATE = "A template: {{ variable.path }} is replaced by the variable's value.";
+
+/** The attribute fields, by name; `attr` is the local name in Laneway's namespace. */
+const F = {
+  persona: { attr: "persona", label: "Persona",
+    description: "Who may act in this lane (e.g. Case Worker); the engine refuses anyone without it. A reviewer may set it on approval instead." },
+  form: { attr: "form", label: "Form",
+    description: "The id of a JSON Schema form in the form registry (PUT /api/form-schemas/{id})." },
+  assignee: { attr: "assignee", label: "Assignee",
+    description: "A user id, or an expression (=expr, ${expr}) evaluated when the task is created." },
+  candidateGroups: { attr: "candidateGroups", label: "Candidate groups",
+    description: "Comma-separated groups (or roles, personas) that may work the task; or an expression." },
+  candidateUsers: { attr: "candidateUsers", label: "Candidate users",
+    description: "Comma-separated user ids; or an expression." },
+  slaMinutes: { attr: "slaMinutes", label: "SLA (minutes)", validate: positiveNumber,
+    description: "The task is due this many minutes after it is created; overdue tasks are escalated once." },
+  escalationConnector: { attr: "escalationConnector", label: "Escalation connector", kind: "select",
+    options: [["", "— none —"], ["email", "email"], ["http", "http"]],
+    description: "A connector run once when the task is overdue, with the attributes below." },
+  type: { attr: "type", label: "Connector type",
+    description: "The job type a connector serves: http and email ship with Laneway. Empty: the task's kind (service, send, business-rule)." },
+  retries: { attr: "retries", label: "Retries", validate: wholeNumber,
+    description: "Attempts in all before an incident (default 3)." },
+  retryBackoff: { attr: "retryBackoff", label: "Retry backoff", validate: duration,
+    description: "Before the second attempt, doubled each time (default PT1S)." },
+  retryBackoffMax: { attr: "retryBackoffMax", label: "Retry backoff at most", validate: duration,
+    description: "Default PT5M." },
+  timeout: { attr: "timeout", label: "Timeout", validate: duration,
+    description: "One attempt may take this long (default PT30S)." },
+  resultVariable: { attr: "resultVariable", label: "Result variable",
+    description: "The variable the connector's result goes to." },
+  method: { attr: "method", label: "Method", kind: "select",
+    options: [["", "GET (default)"], ["GET", "GET"], ["POST", "POST"], ["PUT", "PUT"],
+              ["PATCH", "PATCH"], ["DELETE", "DELETE"], ["HEAD", "HEAD"]] },
+  url: { attr: "url", label: "URL", description: `${TEMPLATE} {{ secrets.name }} names a secret.` },
+  headers: { attr: "headers", label: "Headers (JSON)", kind: "textarea", validate: jsonObject,
+    description: 'A JSON object template, e.g. {"Accept": "application/json"}.' },
+  httpBody: { attr: "body", label: "Body", kind: "textarea",
+    description: "Sent as application/json when the template is JSON, else as text/plain." },
+  response: { attr: "response", label: "Response mapping (JSON)", kind: "textarea", validate: jsonObject,
+    description: 'Variable → path in the answer, e.g. {"orderId": "body.id"}.' },
+  errorOn4xx: { attr: "errorOn4xx", label: "BPMN error on 4xx",
+    description: "A 4xx answer throws this error code (a boundary event can catch it)." },
+  errorOn5xx: { attr: "errorOn5xx", label: "BPMN error on 5xx" },
+  smtp: { attr: "smtp", label: "SMTP server",
+    description: "Which server: the secret smtp_<name>; empty for the secret smtp." },
+  to: { attr: "to", label: "To", description: `Comma-separated addresses. ${TEMPLATE}` },
+  cc: { attr: "cc", label: "Cc" },
+  bcc: { attr: "bcc", label: "Bcc" },
+  from: { attr: "from", label: "From" },
+  subject: { attr: "subject", label: "Subject", description: TEMPLATE },
+  mailBody: { attr: "body", label: "Body", kind: "textarea", description: `Plain text. ${TEMPLATE}` },
+  decision: { attr: "decision", label: "Decided by", kind: "select",
+    options: [["", "the conditions on its flows"], ["handler", "a decision handler (a decision job)"]],
+    description: "A decision handler is asked which flows to take." },
+  throwKey: { attr: "correlationKey", label: "Correlation key",
+    description: "An expression (e.g. =orderId): the published message meets the instance waiting with this key." },
+  publishers: { attr: "publishers", label: "Publishers", on: "message",
+    description: "Personas that may publish this message through the API (comma-separated); operators always may." },
+  catchKey: { special: "subscription", label: "Correlation key",
+    description: "An expression (e.g. =orderId) evaluated when the instance starts waiting; a message with this key meets it (zeebe:subscription)." },
+  calledElement: { special: "calledElement", label: "Called process",
+    description: "The process id to start (its newest AUTHORIZED version)." },
+};
+
+const CONNECTOR = {
+  http: [F.method, F.url, F.headers, F.httpBody, F.response, F.errorOn4xx, F.errorOn5xx],
+  email: [F.smtp, F.to, F.cc, F.bcc, F.from, F.subject, F.mailBody],
+};
+
+const JOB_TASKS = ["bpmn:ServiceTask", "bpmn:SendTask", "bpmn:BusinessRuleTask", "bpmn:ScriptTask"];
+
+function messageDefinition(bo) {
+  return (bo.eventDefinitions || []).find((d) => is(d, "bpmn:MessageEventDefinition"));
+}
+
+/** The message a catching or throwing element names, if any. */
+export function messageOf(element) {
+  const bo = getBusinessObject(element);
+  if (is(bo, "bpmn:ReceiveTask")) return bo.messageRef || null;
+  return messageDefinition(bo)?.messageRef || null;
+}
+
+const attr = (bo, name) => {
+  const v = bo.get(`laneway:${name}`);
+  return typeof v === "string" ? v.trim() : "";
+};
+
+/** The Laneway fields of an element, in order; [] when Laneway reads nothing from it. */
+export function fieldsFor(element) {
+  const bo = getBusinessObject(element);
+  if (is(bo, "bpmn:Lane")) return [F.persona];
+  if (is(bo, "bpmn:UserTask")) {
+    const via = attr(bo, "escalationConnector");
+    return [F.form, F.assignee, F.candidateGroups, F.candidateUsers, F.slaMinutes,
+            F.escalationConnector, ...(via ? [...(CONNECTOR[via] || []), F.retries] : [])];
+  }
+  if (JOB_TASKS.some((t) => is(bo, t))) {
+    return [F.type, ...(CONNECTOR[attr(bo, "type")] || []), F.resultVariable, F.retries,
+            F.retryBackoff, F.retryBackoffMax, F.timeout];
+  }
+  if (is(bo, "bpmn:CallActivity")) return [F.calledElement];
+  if (is(bo, "bpmn:ExclusiveGateway") || is(bo, "bpmn:InclusiveGateway")) return [F.decision];
+  const message = is(bo, "bpmn:ReceiveTask") || messageDefinition(bo);
+  if (is(bo, "bpmn:IntermediateThrowEvent") || is(bo, "bpmn:EndEvent")) {
+    return message ? [F.throwKey] : [];
+  }
+  const out = [];
+  if (is(bo, "bpmn:StartEvent") && !(bo.eventDefinitions || []).length) out.push(F.form);
+  // a message start event starts an instance: there is none waiting to correlate with
+  if (message) out.push(...(is(bo, "bpmn:StartEvent") ? [] : [F.catchKey]), F.publishers);
+  return out;
+}

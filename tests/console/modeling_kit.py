@@ -1,0 +1,72 @@
+"""What the modeler and definitions tests share: signing in through the development picker, and
+examples/permit as a file of its own for one test (a fresh process id and form ids: the tests
+of a module share one Laneway, and a form id is global to it), with its forms uploaded.
+
+    sign_in(page, console.public_url, "admin", "/modeler")
+    permit = permit_file(console.public_url, tmp_path)
+    page.set_input_files("#modeler-import", permit.path)
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.auth import auth_header
+
+__all__ = ["EXAMPLE", "PermitFile", "modeler_headers", "permit_file", "sign_in"]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "permit"
+
+
+def sign_in(page: Page, base_url: str, user: str, next_path: str = "/") -> None:
+    """Sign `user` in with the development picker (`[data-user=...]` on /sign-in), land on
+    `next_path`, and wait until the header names them."""
+    page.goto(f"{base_url}/sign-in?next={quote(next_path, safe='')}")
+    page.locator(f'[data-user="{user}"]').click()
+    expect(page.get_by_test_id("who")).to_contain_text(user)
+
+
+def modeler_headers() -> dict[str, str]:
+    """A modeler's token (uploads forms, reads what was deployed)."""
+    return auth_header("ana", roles=["modeler"])
+
+
+@dataclass(frozen=True)
+class PermitFile:
+    """examples/permit/permit.bpmn under ids of its own, on disk for the modeler to import."""
+
+    process_id: str
+    path: Path
+    forms: dict[str, str]
+    """The example's form ids (`permit-application`) and the ids they were uploaded under."""
+
+
+def permit_file(base_url: str, directory: Path) -> PermitFile:
+    """Write the permit with a fresh process id and form ids into `directory`, and upload its
+    forms under those ids."""
+    tag = uuid.uuid4().hex[:10]
+    process_id = f"permit_{tag}"
+    xml = (EXAMPLE / "permit.bpmn").read_text(encoding="utf-8")
+    for old in ('<bpmn:process id="permit"', 'processRef="permit"'):
+        assert xml.count(old) == 1, f"examples/permit/permit.bpmn changed: {old} is not once"
+        xml = xml.replace(old, old.replace('"permit"', f'"{process_id}"'))
+    forms: dict[str, str] = {}
+    with httpx.Client(base_url=base_url, timeout=30) as api:
+        for schema in sorted((EXAMPLE / "forms").glob("*.json")):
+            form_id = f"{schema.stem}-{tag}"
+            attribute = f'laneway:form="{schema.stem}"'
+            assert attribute in xml, f"permit.bpmn does not name the form {schema.stem}"
+            xml = xml.replace(attribute, f'laneway:form="{form_id}"')
+            put = api.put(f"/api/form-schemas/{form_id}", content=schema.read_bytes(),
+                          headers={**modeler_headers(), "Content-Type": "application/json"})
+            assert put.status_code in (200, 201), put.text
+            forms[schema.stem] = form_id
+    path = directory / f"{process_id}.bpmn"
+    path.write_text(xml, encoding="utf-8")
+    return PermitFile(process_id, path, forms)
