@@ -19,6 +19,9 @@ import { InstanceModel, isEnded, pathFromHistory } from "../lib/tokens.js";
 const MAX_WAIT_START_MS = 30_000; // an instance opened right after its start is not projected yet
 const RECONCILE_MS = 800;
 const CATCH_UP_MS = [1000, 4000];
+const MIN_RECONCILE_GAP_MS = 2000;
+// events that change what the projection shows beyond tokens and path
+const NEEDS_PROJECTION = new Set(["VARIABLES_UPDATED", "INCIDENT_CREATED", "INCIDENT_RESOLVED"]);
 const MAX_BACKOFF_MS = 15_000;
 const MAX_CHILDREN = 50;
 const MAX_LIVE_RECORDS = 100_000; // window.__lanewayLive, read by the benchmark
@@ -274,12 +277,21 @@ export async function render(root, { instanceId }) {
 
   // --- keeping up: the live feed, and the projection to reconcile ----------------------------
 
+  // The projection is read again (a) after the stream is ready, twice more (what was committed
+  // just before `ready` may not be projected yet, and a quiet instance sends nothing to make
+  // the page look again), and (b) after events the page cannot apply in full: variables
+  // changed (the feed never carries values), an incident (its id, for Retry), the end. At
+  // most once every MIN_RECONCILE_GAP_MS: a busy instance is followed by its events, not by
+  // reading the database at the pace of its events.
   let reconcileTimer = null;
+  let lastReconcileAt = 0;
+  let logReads = 0; // reads of the log still due since the last `ready`
   const catchUps = [];
   let reconcileTries = 0;
   function scheduleReconcile(ms = RECONCILE_MS) {
-    clearTimeout(reconcileTimer);
-    reconcileTimer = setTimeout(reconcile, ms);
+    if (reconcileTimer !== null || signal.aborted) return; // one already due: it reads it all
+    const wait = Math.max(ms, lastReconcileAt + MIN_RECONCILE_GAP_MS - Date.now());
+    reconcileTimer = setTimeout(reconcile, wait);
   }
 
   async function refresh() {
@@ -294,14 +306,19 @@ export async function render(root, { instanceId }) {
   // the projection trails the events a little: take it when it shows what the events showed,
   // or is newer than the last event, or after a few tries (it is the truth in the end)
   async function reconcile() {
+    reconcileTimer = null;
     if (signal.aborted) return;
+    lastReconcileAt = Date.now();
     try {
       const fresh = await api(`/api/instances/${enc}`, { signal });
       const newer = Date.parse(fresh.updatedAt) >= model.lastAt;
       if (newer || model.agrees(fresh) || reconcileTries >= 3) {
         reconcileTries = 0;
         model.loadProjection(fresh);
-        await readLog(2);
+        if (logReads > 0) {
+          logReads -= 1;
+          await readLog(2);
+        }
         queueDraw();
         settleLog();
       } else {
@@ -323,7 +340,8 @@ export async function render(root, { instanceId }) {
     model.apply(ev);
     pendingShown.push(ev);
     queueDraw();
-    scheduleReconcile();
+    if (NEEDS_PROJECTION.has(ev.intent) || ev.truncated
+        || (ev.elementType === "process" && ev.intent !== "ELEMENT_ACTIVATED")) scheduleReconcile();
   }
 
   async function follow() {
@@ -353,6 +371,7 @@ export async function render(root, { instanceId }) {
               // `ready` may not be in the read above, and no event will come for it (an
               // incident leaves the instance quiet), so read it again twice
               for (const t of catchUps.splice(0)) clearTimeout(t);
+              logReads = CATCH_UP_MS.length;
               for (const ms of CATCH_UP_MS) catchUps.push(setTimeout(() => scheduleReconcile(0), ms));
               return;
             }
@@ -403,7 +422,7 @@ export async function render(root, { instanceId }) {
   });
   return () => {
     stop.abort();
-    clearTimeout(reconcileTimer);
+    clearTimeout(reconcileTimer ?? undefined);
     for (const t of catchUps) clearTimeout(t);
     diagram.destroy();
   };
