@@ -29,7 +29,7 @@ export async function render(root, _params, { navigate, search }) {
   const statusSelect = h("select", { id: "f-status", class: "input", name: "status" },
     h("option", { value: "" }, "any"),
     STATUSES.map((s) => h("option", { value: s, selected: s === status }, s)));
-  const form = h("form", { class: "filters", role: "search",
+  const form = h("form", { class: "instance-filters", role: "search",
                            onsubmit: (ev) => { ev.preventDefault(); go(processInput.value.trim(), statusSelect.value, 0); } },
     h("label", { for: "f-process" }, "Process id", processInput), ids,
     h("label", { for: "f-status" }, "Status", statusSelect),
@@ -72,7 +72,7 @@ export async function render(root, _params, { navigate, search }) {
         h("td", {}, it.businessKey || ""),
         h("td", {}, (it.activeElements || []).join(", ")),
         h("td", {}, time(it.updatedAt)))))),
-    h("nav", { class: "pager", "aria-label": "Pages" },
+    h("nav", { class: "instance-pager", "aria-label": "Pages" },
       h("button", { type: "button", disabled: offset === 0, onclick: () => go(processId, status, Math.max(0, offset - PAGE)) }, "Previous"),
       h("span", { "data-testid": "range" }, `${offset + 1}–${last} of ${page.count}`),
       h("button", { type: "button", disabled: last >= page.count, onclick: () => go(processId, status, offset + PAGE) }, "Next")));
