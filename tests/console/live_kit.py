@@ -1,6 +1,6 @@
-"""What the instance and audit pages' tests share: signing in through the development
-picker, starting instances and waiting for them through the API (setup, not what is tested),
-and a port that refuses connections until a test opens an HTTP server on it."""
+"""What the instance and audit pages' tests share: starting instances and waiting for them
+through the API (setup, not what is tested), and a port that refuses connections until a test
+opens an HTTP server on it."""
 
 from __future__ import annotations
 
@@ -14,21 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, expect
 
 from scripts.stack.testing import wait_until
 from tests.auth import auth_header
 from tests.e2e.harness import Laneway
 
-__all__ = ["answering", "closed_port", "complete_task", "instance", "sign_in", "start",
+__all__ = ["answering", "closed_port", "complete_task", "instance", "start",
            "task_of"]
-
-
-def sign_in(page: Page, base: str, user: str) -> None:
-    """Sign in as a development user through the sign-in page's picker."""
-    page.goto(f"{base}/sign-in")
-    page.locator(f"[data-user={user}]").click()
-    expect(page.get_by_test_id("who")).to_contain_text(user)
 
 
 def start(lw: Laneway, process_id: str, variables: dict[str, Any] | None = None,

@@ -8,7 +8,8 @@ from playwright.sync_api import Page, expect
 
 from scripts.stack.testing import unique_name
 from tests.console.diagrams import review_process
-from tests.console.live_kit import complete_task, instance, sign_in, start, task_of
+from tests.console.live_kit import complete_task, instance, start, task_of
+from tests.console.ui import sign_in
 from tests.e2e.harness import Laneway
 
 

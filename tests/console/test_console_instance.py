@@ -18,10 +18,10 @@ from tests.console.live_kit import (
     closed_port,
     complete_task,
     instance,
-    sign_in,
     start,
     task_of,
 )
+from tests.console.ui import sign_in
 from tests.e2e.harness import Laneway
 
 
