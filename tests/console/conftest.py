@@ -16,15 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 from scripts.console.__main__ import CHROMIUM, DIST_STAMP
 from scripts.stack import Connections
 from tests.auth import signing_key
-from tests.e2e.harness import ALL, Laneway
+from tests.e2e.harness import ALL, Laneway, free_port
 from tests.integration.conftest import stack
 
-__all__ = ["browser", "console", "page", "stack"]
+__all__ = ["browser", "console", "mailbox", "page", "stack"]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "console"
 
@@ -47,13 +49,39 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     b.close()
 
 
+class Mailbox:
+    """What the local SMTP server accepted (aiosmtpd: the real protocol, on a local port)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Envelope] = []
+
+    # aiosmtpd looks the hook up by this name
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
 @pytest.fixture(scope="module")
-def console(stack: Connections, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Laneway]:
+def mailbox() -> Iterator[tuple[Mailbox, str]]:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield box, f"smtp://127.0.0.1:{controller.port}?from=permits%40city.example"
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def console(stack: Connections, mailbox: tuple[Mailbox, str],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Laneway]:
     lw = Laneway(bootstrap=stack.kafka_bootstrap_servers, database_url=stack.database_url,
                  redis_url=stack.redis_url, workdir=tmp_path_factory.mktemp("console"),
                  services=(*ALL, "worklist"),
                  env_overrides={"LANEWAY_DEV_SIGNIN": "1",
-                                "LANEWAY_DEV_KEY_FILE": str(signing_key())})
+                                "LANEWAY_DEV_KEY_FILE": str(signing_key()),
+                                # the permit's e-mail task sends to the local SMTP server
+                                "LANEWAY_SECRET_SMTP": mailbox[1]})
     lw.start()
     yield lw
     lw.close()

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from scripts.stack.testing import wait_until
 from tests.auth import ADMIN
+from tests.console.conftest import ARTIFACTS, Mailbox
 from tests.console.permit import APPLICATION, put_permit_in_force, tasks_of
 from tests.console.ui import (
     PHONE,
@@ -36,7 +37,8 @@ def _row(page: Page, instance_id: str) -> Any:
     return page.locator(f'tr[data-task-id^="{instance_id}:"]')
 
 
-def test_a_permit_from_the_public_form_through_the_worklist(console: Laneway, page: Page) -> None:
+def test_a_permit_from_the_public_form_through_the_worklist(
+        console: Laneway, page: Page, mailbox: tuple[Mailbox, str]) -> None:
     base = console.public_url
     permit = put_permit_in_force(base)
 
@@ -64,6 +66,17 @@ def test_a_permit_from_the_public_form_through_the_worklist(console: Laneway, pa
     reference = citizen.get_by_test_id("reference")
     expect(reference).to_have_text(UUID)
     instance_id = reference.inner_text().strip()
+
+    # an operator watches the instance: the token moves from lane to lane on this page by
+    # itself (the live feed), while carla and sam work in theirs
+    watcher = page.context.new_page()
+    sign_in(watcher, base, "olga", f"/instances/{instance_id}")
+    watcher.evaluate("window.__watching = true")
+    case_worker = watcher.locator('li.lane-strip[data-lane="lane_case_worker"]')
+    supervisor = watcher.locator('li.lane-strip[data-lane="lane_supervisor"]')
+    expect(case_worker).to_contain_text("Case Worker — active — Review application",
+                                        timeout=30_000)
+    expect(supervisor).to_contain_text("Supervisor — waiting")
 
     # the review task shows up in carla's list by itself (no reload)
     row = _row(page, instance_id)
@@ -120,6 +133,13 @@ def test_a_permit_from_the_public_form_through_the_worklist(console: Laneway, pa
     assert review["completedBy"]["id"] == "carla"
     assert review["result"] == {"recommendation": "approve", "notes": "Complete and in order."}
 
+    # the watching page followed: the supervisor's lane has the token now
+    expect(supervisor).to_contain_text("Supervisor — active — Decide on the permit",
+                                       timeout=30_000)
+    expect(case_worker).to_contain_text("Case Worker — waiting")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # the README's picture of a live instance
+    watcher.screenshot(path=str(ARTIFACTS / "permit-live-instance.png"), full_page=True)
+
     # sam's worklist shows the decision; he decides
     sam.get_by_role("navigation", name="Main").get_by_role("link", name="Worklist").click()
     decision = _row(sam, instance_id)
@@ -135,6 +155,30 @@ def test_a_permit_from_the_public_form_through_the_worklist(console: Laneway, pa
     assert decided["state"] == "completed"
     assert decided["completedBy"]["id"] == "sam"
     assert decided["result"] == {"approved": True, "reason": "Meets the zoning plan."}
+
+    # the permit went to the citizen by e-mail (the local SMTP server)
+    box = mailbox[0]
+    wait_until(lambda: any("ada@example.org" in m.rcpt_tos for m in box.messages), 30, 0.1,
+               "the permit's e-mail")
+
+    # the watching page saw the end without being reloaded
+    expect(watcher.get_by_test_id("status")).to_contain_text("COMPLETED", timeout=30_000)
+    assert watcher.evaluate("window.__watching === true"), "the instance page was reloaded"
+
+    # an auditor reads the timeline: the principals in order, and the chain verifies
+    auditor = page.context.new_page()
+    sign_in(auditor, base, "ida", f"/instances/{instance_id}/audit")
+    log = auditor.get_by_test_id("audit-log")
+    expect(log.locator("tbody tr").first).to_be_visible(timeout=30_000)
+    expect(log).to_contain_text("connector:email", timeout=30_000)
+    principals = [p.strip() for p in log.locator(".principal-id").all_inner_texts()]
+    order = [p for n, p in enumerate(principals) if p and (n == 0 or principals[n - 1] != p)]
+    people = [p for p in order if p in {"anonymous", "carla", "sam"}]
+    assert people[:1] == ["anonymous"], order
+    assert people.index("carla") < len(people) - 1 - people[::-1].index("sam"), order
+    assert people[-1] == "sam", order
+    auditor.get_by_role("button", name="Verify").click()
+    expect(auditor.get_by_test_id("verify-result")).to_contain_text("chain intact")
 
 
 QUEUE = """<?xml version="1.0" encoding="UTF-8"?>
