@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from benchmarks.e2e.__main__ import PACED_RATE, deploy, paced_latency, pct
 from benchmarks.e2e.live import LOOP
@@ -113,13 +114,20 @@ def live_pages(browser: Browser, lw: Laneway, loop_pid: str, pages: int,
             r = api.post("/api/instances", json={"processId": loop_pid})
             r.raise_for_status()
             ids.append(r.json()["instanceId"])
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    # one browser context per page, as N people watching: a browser keeps at most 6
+    # HTTP/1.1 connections to one origin, and each open stream holds one (docs/console.md)
+    contexts = []
     opened = []
     for iid in ids:
-        page = context.new_page()
+        contexts.append(browser.new_context(viewport={"width": 1280, "height": 800}))
+        page = contexts[-1].new_page()
         _sign_in(page, lw.public_url, "olga", f"/instances/{iid}")
-        page.wait_for_function("() => (window.__lanewayLive || []).length > 0",
-                               timeout=30_000)
+        try:
+            page.wait_for_function("() => (window.__lanewayLive || []).length > 0",
+                                   timeout=30_000)
+        except PlaywrightError:
+            raise AssertionError(f"the page on {iid} showed no live event in 30 s; it says: "
+                                 f"{page.locator('main').inner_text()[:500]}") from None
         opened.append(page)
     events = TopicReader(lw.bootstrap, lw.topics.events)
     done = Completions(events)
@@ -139,7 +147,8 @@ def live_pages(browser: Browser, lw: Laneway, loop_pid: str, pages: int,
         for e in p.evaluate("() => window.__lanewayLive"):
             if began * 1000 <= e["at"] <= ended * 1000:
                 lags.append(e["shownAt"] - e["at"])
-    context.close()
+    for context in contexts:
+        context.close()
     if not lags:
         raise AssertionError("the pages drew no event during the paced phase")
     return (f"event produced -> shown on an open instance page, {pages} pages, paced at "

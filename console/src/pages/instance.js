@@ -63,12 +63,18 @@ export async function render(root, { instanceId }) {
   let parent = null;
   const pendingShown = []; // live events applied, waiting for the next draw
 
+  // a diagram without its drawing (no BPMNDI: generated files) still runs: the page then
+  // lists where the tokens are in words
+  let drawn = true;
   try {
     const xml = await api(`/api/definitions/${encodeURIComponent(inst.processId)}/versions/${inst.version}/xml`, { signal });
     await diagram.load(xml, inst.processId);
   } catch (e) {
+    drawn = false;
     messages.append(notice("error", `The diagram could not be shown: ${reason(e)}`));
   }
+  const activeList = h("p", { class: "hint", "data-testid": "active-elements" });
+  if (!drawn) canvas.replaceWith(activeList);
   const lanes = diagram.lanes();
 
   // the path taken and the called instances, from the audit log for those who may read it
@@ -131,8 +137,13 @@ export async function render(root, { instanceId }) {
       mayAudit ? [" · ", h("a", { href: `/instances/${enc}/audit`, "data-link": true }, "Audit timeline")] : null,
       parent ? [" · called by ", h("a", { href: `/instances/${encodeURIComponent(parent)}`, "data-link": true }, parent)] : null);
     const tokens = model.tokens();
-    diagram.show({ tokens, path: model.path, incidents: [...model.incidents.values()],
-                   retry: mayRetry ? retry : null });
+    if (drawn) {
+      diagram.show({ tokens, path: model.path, incidents: [...model.incidents.values()],
+                     retry: mayRetry ? retry : null });
+    } else {
+      const here = [...tokens].filter(([, n]) => n > 0).map(([id, n]) => (n > 1 ? `${id} (${n})` : id));
+      replace(activeList, here.length ? `Tokens on: ${here.join(", ")}` : "No token is active.");
+    }
     replace(strips, laneStrips(diagram, lanes, tokens, { ended: isEnded(model.status), personas }));
     panels.update();
     const shownAt = Date.now();
@@ -344,16 +355,41 @@ export async function render(root, { instanceId }) {
         || (ev.elementType === "process" && ev.intent !== "ELEMENT_ACTIVATED")) scheduleReconcile();
   }
 
+  // A hidden tab lets its stream go and opens it again when shown (then reads the
+  // projection after `ready`): a browser keeps at most 6 HTTP/1.1 connections to one origin,
+  // and a stream holds one for as long as it is open, so seven tabs on instances would
+  // otherwise stall every request of the console, the seventh tab's included.
+  let streamStop = null;
+  let wake = null;
+  const onVisibility = () => {
+    if (document.visibilityState === "hidden") streamStop?.abort();
+    else wake?.();
+  };
+  document.addEventListener("visibilitychange", onVisibility);
+
   async function follow() {
     let backoff = 500;
     let loading = null; // the read after `ready`; events wait for it
     let held = [];
     while (!signal.aborted) {
+      if (document.visibilityState === "hidden") {
+        liveState.textContent = "paused (tab hidden)";
+        liveState.dataset.state = "paused";
+        await new Promise((resolve) => {
+          wake = resolve;
+          signal.addEventListener("abort", resolve, { once: true });
+        });
+        wake = null;
+        if (signal.aborted) return;
+      }
+      streamStop = new AbortController();
+      const both = AbortSignal.any([signal, streamStop.signal]);
       let res = null;
       try {
-        res = await api(`/api/instances/${enc}/live`, { raw: true, signal, headers: { Accept: "text/event-stream" } });
+        res = await api(`/api/instances/${enc}/live`, { raw: true, signal: both, headers: { Accept: "text/event-stream" } });
       } catch { /* the network: try again below */ }
       if (signal.aborted) return;
+      if (streamStop.signal.aborted) continue; // hidden: wait to be shown
       if (res?.ok && res.body) {
         let ended = false;
         const opened = Date.now();
@@ -382,6 +418,7 @@ export async function render(root, { instanceId }) {
           });
         } catch { /* the stream broke: open it again */ }
         if (signal.aborted) return;
+        if (streamStop.signal.aborted) continue; // hidden: wait to be shown
         if (ended) {
           await loading;
           liveState.textContent = "ended";
@@ -422,6 +459,7 @@ export async function render(root, { instanceId }) {
   });
   return () => {
     stop.abort();
+    document.removeEventListener("visibilitychange", onVisibility);
     clearTimeout(reconcileTimer ?? undefined);
     for (const t of catchUps) clearTimeout(t);
     diagram.destroy();
