@@ -155,6 +155,9 @@ def _console(runtime: Runtime) -> list[str]:
             "        # named by their content hash: a new build has new names",
             "        location /assets/ {",
             '            add_header Cache-Control "public, max-age=31536000, immutable" always;',
+            # the bundle is 1.8 MB of script, a quarter of it compressed
+            "            gzip on;", "            gzip_comp_level 5;",
+            "            gzip_types text/css text/javascript image/svg+xml application/json;",
             *headers, "            try_files $uri =404;", "        }",
             "        location = /favicon.svg { try_files /favicon.svg =404; }",
             "        location / {",

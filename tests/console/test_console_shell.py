@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from playwright.sync_api import Page, expect
 
@@ -19,6 +21,15 @@ def test_the_edge_serves_the_console_with_a_csp_without_eval(console: Laneway) -
         assert r.headers["x-content-type-options"] == "nosniff"
     assert "/assets/console-" in httpx.get(console.public_url + "/").text
     assert "/assets/form-" in httpx.get(console.public_url + "/forms/permit").text
+    # the bundle goes compressed, and is cached for good (its name changes with its content)
+    script = re.search(r'src="(/assets/console-[^"]+\.js)"',
+                       httpx.get(console.public_url + "/").text)
+    assert script is not None
+    r = httpx.get(console.public_url + script.group(1), headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200
+    assert r.headers["content-encoding"] == "gzip"
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert "immutable" in r.headers["cache-control"]
     # the API keeps its own answers: an unknown API path is a problem, not the console's page
     r = httpx.get(console.public_url + "/api/nothing-here")
     assert r.status_code == 404
