@@ -31,7 +31,8 @@ import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from benchmarks.e2e.__main__ import PACED_RATE, deploy, paced_latency, pct
+from benchmarks.e2e import pct
+from benchmarks.e2e.__main__ import PACED_RATE, deploy, paced_latency
 from benchmarks.e2e.live import LOOP
 from laneway.bpmn import LANEWAY_NS
 from scripts.console.__main__ import CHROMIUM

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from benchmarks.e2e import pct
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import DefinitionRecord, encode_definition
 from laneway.records import Command
@@ -42,11 +43,6 @@ LOOP = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
     <sequenceFlow id="f3" sourceRef="tick" targetRef="again"/>
   </process>
 </definitions>"""
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 @dataclass

@@ -9,19 +9,17 @@ of a module share one Laneway, and a form id is global to it), with its forms up
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 from playwright.sync_api import Page, expect
 
 from tests.auth import auth_header
+from tests.console.permit import EXAMPLE, permit_with_forms
 
 __all__ = ["EXAMPLE", "PermitFile", "modeler_headers", "permit_file", "sign_in"]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "permit"
 
 
 def sign_in(page: Page, base_url: str, user: str, next_path: str = "/") -> None:
@@ -50,23 +48,7 @@ class PermitFile:
 def permit_file(base_url: str, directory: Path) -> PermitFile:
     """Write the permit with a fresh process id and form ids into `directory`, and upload its
     forms under those ids."""
-    tag = uuid.uuid4().hex[:10]
-    process_id = f"permit_{tag}"
-    xml = (EXAMPLE / "permit.bpmn").read_text(encoding="utf-8")
-    for old in ('<bpmn:process id="permit"', 'processRef="permit"'):
-        assert xml.count(old) == 1, f"examples/permit/permit.bpmn changed: {old} is not once"
-        xml = xml.replace(old, old.replace('"permit"', f'"{process_id}"'))
-    forms: dict[str, str] = {}
-    with httpx.Client(base_url=base_url, timeout=30) as api:
-        for schema in sorted((EXAMPLE / "forms").glob("*.json")):
-            form_id = f"{schema.stem}-{tag}"
-            attribute = f'laneway:form="{schema.stem}"'
-            assert attribute in xml, f"permit.bpmn does not name the form {schema.stem}"
-            xml = xml.replace(attribute, f'laneway:form="{form_id}"')
-            put = api.put(f"/api/form-schemas/{form_id}", content=schema.read_bytes(),
-                          headers={**modeler_headers(), "Content-Type": "application/json"})
-            assert put.status_code in (200, 201), put.text
-            forms[schema.stem] = form_id
+    process_id, xml, forms = permit_with_forms(base_url, modeler_headers())
     path = directory / f"{process_id}.bpmn"
     path.write_text(xml, encoding="utf-8")
     return PermitFile(process_id, path, forms)

@@ -37,9 +37,10 @@ class Permit:
     """The example's form ids (`permit-review`) and the ids they were uploaded under."""
 
 
-def put_permit_in_force(base_url: str) -> Permit:
-    """Upload the permit's forms and deploy its diagram under fresh ids (as a modeler), then
-    take the version to AUTHORIZED (another person approves)."""
+def permit_with_forms(base_url: str, headers: dict[str, str]
+                      ) -> tuple[str, str, dict[str, str]]:
+    """The permit under a fresh process id, its forms uploaded (with `headers`) under fresh
+    ids the XML names: (process id, XML, {example's form id: uploaded id})."""
     tag = uuid.uuid4().hex[:10]
     process_id = f"permit_{tag}"
     xml = (EXAMPLE / "permit.bpmn").read_text(encoding="utf-8")
@@ -54,9 +55,17 @@ def put_permit_in_force(base_url: str) -> Permit:
             assert attribute in xml, f"permit.bpmn does not name the form {path.stem}"
             xml = xml.replace(attribute, f'laneway:form="{form_id}"')
             put = api.put(f"/api/form-schemas/{form_id}", content=path.read_bytes(),
-                          headers={**AUTHOR, "Content-Type": "application/json"})
+                          headers={**headers, "Content-Type": "application/json"})
             assert put.status_code in (200, 201), put.text
             forms[path.stem] = form_id
+    return process_id, xml, forms
+
+
+def put_permit_in_force(base_url: str) -> Permit:
+    """Upload the permit's forms and deploy its diagram under fresh ids (as a modeler), then
+    take the version to AUTHORIZED (another person approves)."""
+    process_id, xml, forms = permit_with_forms(base_url, AUTHOR)
+    with httpx.Client(base_url=base_url, timeout=30) as api:
         deployed = api.post("/api/definitions", content=xml.encode(), headers={
             **AUTHOR, "Content-Type": "application/xml", "X-File-Name": "permit.bpmn"})
         assert deployed.status_code in (200, 201), deployed.text
