@@ -19,6 +19,8 @@ await build({
   minify: true,
   sourcemap: "linked",
   format: "esm",
+  splitting: true, // the pages main.js imports when shown become chunks of their own
+  chunkNames: "chunk-[hash]",
   target: ["chrome110", "firefox110", "safari16"],
   outdir: join(tmp, "assets"),
   entryNames: "[name]-[hash]",

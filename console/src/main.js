@@ -5,13 +5,15 @@
 import { h, replace, notice } from "./lib/dom.js";
 import { currentPrincipal, devSignIn, devUsers, loadConfig, oidcCallback, oidcSignIn,
          onSessionChange, resume, signOut, hasRole } from "./auth.js";
-import * as home from "./pages/home.js";
-import * as modeler from "./pages/modeler.js";
-import * as definitions from "./pages/definitions.js";
-import * as instances from "./pages/instances.js";
-import * as instance from "./pages/instance.js";
-import * as audit from "./pages/audit.js";
-import * as tasks from "./pages/tasks.js";
+// each page is loaded when first shown: a case worker's worklist does not download the
+// modeler (esbuild splits the bundle at these imports; shared code goes in common chunks)
+const home = () => import("./pages/home.js");
+const modeler = () => import("./pages/modeler.js");
+const definitions = () => import("./pages/definitions.js");
+const instances = () => import("./pages/instances.js");
+const instance = () => import("./pages/instance.js");
+const audit = () => import("./pages/audit.js");
+const tasks = () => import("./pages/tasks.js");
 
 const ROUTES = [
   [/^\/$/, home],
@@ -123,7 +125,8 @@ async function route() {
     const params = Object.fromEntries(Object.entries(m.groups || {}).map(([k, v]) => [k, decodeURIComponent(v)]));
     replace(root, h("p", { class: "loading" }, "Loading…"));
     try {
-      cleanup = (await page.render(root, params, { navigate, search: new URLSearchParams(location.search) })) || null;
+      const module = await page();
+      cleanup = (await module.render(root, params, { navigate, search: new URLSearchParams(location.search) })) || null;
     } catch (e) {
       replace(root, h("h1", {}, "Something went wrong"), notice("error", e.message || String(e)));
     }
