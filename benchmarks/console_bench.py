@@ -24,11 +24,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Request, ViewportSize, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from benchmarks.e2e import pct
@@ -39,6 +39,7 @@ from scripts.console.__main__ import CHROMIUM
 from scripts.stack import Settings, up
 from scripts.stack.testing import unique_name, wait_until
 from tests.auth import signing_key, token
+from tests.console.ui import sign_in
 from tests.e2e.harness import Completions, Laneway, TopicReader, job_worker
 
 FORM = {"type": "object", "title": "A bench form", "required": ["name"],
@@ -61,56 +62,50 @@ def _authorize(lw: Laneway, xml: bytes) -> str:
         return str(d["processId"])
 
 
-def _transferred(page: Page) -> list[int]:
+def _timed_load(browser: Browser, viewport: ViewportSize, what: str,
+                load: Callable[[Page], None]) -> str:
+    """`load` in a fresh context (a cold cache): its time and the bytes every response took
+    over the wire (encoded body and headers)."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
     sizes: list[int] = []
 
-    def on_finished(request: Any) -> None:
+    def on_finished(request: Request) -> None:
         s = request.sizes()
         sizes.append(s["responseBodySize"] + s["responseHeadersSize"])
     page.on("requestfinished", on_finished)
-    return sizes
-
-
-def _sign_in(page: Page, base: str, user: str, next_path: str) -> None:
-    page.goto(f"{base}/sign-in?next={next_path}")
-    page.locator(f"[data-user={user}]").click()
-    page.get_by_test_id("who").wait_for()
+    began = time.perf_counter()
+    load(page)
+    ms = 1000 * (time.perf_counter() - began)
+    context.close()
+    return (f"first load, {what}: {ms:,.0f} ms, {sum(sizes) / 1024:,.0f} KiB in "
+            f"{len(sizes)} responses")
 
 
 def first_load(browser: Browser, base: str, form_process: str) -> list[str]:
-    lines = []
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    sizes = _transferred(page)
-    began = time.perf_counter()
-    _sign_in(page, base, "ana", "/modeler")
-    page.locator(".djs-palette").wait_for()
-    page.locator(".djs-container svg").first.wait_for()
-    ms = 1000 * (time.perf_counter() - began)
-    lines.append(f"first load, modeler usable (sign-in page, pick a user, /modeler): "
-                 f"{ms:,.0f} ms, {sum(sizes) / 1024:,.0f} KiB in {len(sizes)} responses")
-    context.close()
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    sizes = _transferred(page)
-    began = time.perf_counter()
-    _sign_in(page, base, "carla", "/tasks")
-    page.get_by_role("heading", name="Worklist").wait_for()
-    ms = 1000 * (time.perf_counter() - began)
-    lines.append(f"first load, worklist shown (sign-in page, pick a user, /tasks): "
-                 f"{ms:,.0f} ms, {sum(sizes) / 1024:,.0f} KiB in {len(sizes)} responses")
-    context.close()
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    sizes = _transferred(page)
-    began = time.perf_counter()
-    page.goto(f"{base}/forms/{form_process}")
-    page.locator("form input").first.wait_for()
-    ms = 1000 * (time.perf_counter() - began)
-    lines.append(f"first load, public form at 390x844 (first field shown): {ms:,.0f} ms, "
-                 f"{sum(sizes) / 1024:,.0f} KiB in {len(sizes)} responses")
-    context.close()
-    return lines
+    desktop = ViewportSize(width=1280, height=800)
+    phone = ViewportSize(width=390, height=844)
+
+    def modeler(page: Page) -> None:
+        sign_in(page, base, "ana", "/modeler")
+        page.locator(".djs-palette").wait_for()
+        page.locator(".djs-container svg").first.wait_for()
+
+    def worklist(page: Page) -> None:
+        sign_in(page, base, "carla", "/tasks")
+        page.get_by_role("heading", name="Worklist").wait_for()
+
+    def public_form(page: Page) -> None:
+        page.goto(f"{base}/forms/{form_process}")
+        page.locator("form input").first.wait_for()
+
+    return [
+        _timed_load(browser, desktop, "modeler usable (sign-in page, pick a user, /modeler)",
+                    modeler),
+        _timed_load(browser, desktop, "worklist shown (sign-in page, pick a user, /tasks)",
+                    worklist),
+        _timed_load(browser, phone, "public form at 390x844 (first field shown)", public_form),
+    ]
 
 
 def live_pages(browser: Browser, lw: Laneway, loop_pid: str, pages: int,
@@ -132,7 +127,7 @@ def live_pages(browser: Browser, lw: Laneway, loop_pid: str, pages: int,
     for iid in ids:
         contexts.append(browser.new_context(viewport={"width": 1280, "height": 800}))
         page = contexts[-1].new_page()
-        _sign_in(page, lw.public_url, "olga", f"/instances/{iid}")
+        sign_in(page, lw.public_url, "olga", f"/instances/{iid}")
         try:
             page.wait_for_function("() => (window.__lanewayLive || []).length > 0",
                                    timeout=30_000)

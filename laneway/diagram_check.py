@@ -12,6 +12,7 @@ the same messages for the same file.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from laneway.bpmn import Limits, parse, validate
@@ -19,6 +20,8 @@ from laneway.bpmn._warnings import diagram_warnings
 from laneway.engine import DefinitionRepository
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["Checked", "check_definitions", "check_diagram", "in_order"]
 
@@ -52,6 +55,7 @@ def check_definitions(definitions: Definitions, repository: DefinitionRepository
         # and goes up to the caller's internal-error handling.
         if not problems:
             raise
+        _log.debug("indexing a diagram with problems failed too", exc_info=True)
     return problems
 
 

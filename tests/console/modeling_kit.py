@@ -11,23 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
-
-from playwright.sync_api import Page, expect
 
 from tests.auth import auth_header
 from tests.console.permit import EXAMPLE, permit_with_forms
 
-__all__ = ["EXAMPLE", "PermitFile", "modeler_headers", "permit_file", "sign_in"]
+__all__ = ["EXAMPLE", "PermitFile", "modeler_headers", "permit_file"]
 
-
-
-def sign_in(page: Page, base_url: str, user: str, next_path: str = "/") -> None:
-    """Sign `user` in with the development picker (`[data-user=...]` on /sign-in), land on
-    `next_path`, and wait until the header names them."""
-    page.goto(f"{base_url}/sign-in?next={quote(next_path, safe='')}")
-    page.locator(f'[data-user="{user}"]').click()
-    expect(page.get_by_test_id("who")).to_contain_text(user)
 
 
 def modeler_headers() -> dict[str, str]:

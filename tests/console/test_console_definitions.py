@@ -16,7 +16,8 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from scripts.stack.testing import wait_until
-from tests.console.modeling_kit import modeler_headers, permit_file, sign_in
+from tests.console.modeling_kit import modeler_headers, permit_file
+from tests.console.ui import sign_in
 from tests.e2e.harness import Laneway
 from tests.lifecycle import AUTHOR, authorize
 

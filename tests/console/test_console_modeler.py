@@ -10,7 +10,7 @@ from lxml import etree
 from playwright.sync_api import Locator, Page, expect
 
 from laneway.bpmn import parse, validate
-from tests.console.modeling_kit import sign_in
+from tests.console.ui import sign_in
 from tests.e2e.harness import Laneway
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
