@@ -20,6 +20,7 @@ from laneway.bpmn._warnings import diagram_warnings
 from laneway.engine import DefinitionRepository
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem
+from laneway.triggers import check_triggers
 
 _log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ def check_definitions(definitions: Definitions, repository: DefinitionRepository
     are deployed into `repository` when nothing is wrong.
     """
     problems = list(validate(definitions))
+    # a trigger's settings (a mailbox, a feed's URL, a cron) are the diagram's too: a missing
+    # one refuses the deploy here rather than failing every poll later
+    problems.extend(check_triggers(definitions))
     try:
         repository.deploy(definitions)
     except DiagramError as exc:

@@ -146,8 +146,9 @@ def _bounded(span: _Span, text: str, bounds: TimerBounds) -> _Span:
     return span
 
 
-def _parse_instant(text: str) -> datetime:
-    """Read an ISO 8601 date-time (naive means UTC) or a date (midnight UTC)."""
+def _parse_instant(text: str, zone: tzinfo = UTC) -> datetime:
+    """Read an ISO 8601 date-time (naive means in `zone`, UTC by default) or a date (midnight
+    in `zone`)."""
     failure = TimerError(f"Expected {_DATE_EXAMPLE}, but got {text!r}")
     try:
         if "T" in text:
@@ -162,7 +163,7 @@ def _parse_instant(text: str) -> datetime:
     if not isinstance(value, datetime):  # pragma: no cover - isodate always gives one
         raise failure
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)
 
 
@@ -224,6 +225,8 @@ class _Cron:
 
     expression: str
     seconds: bool
+    zone: tzinfo = UTC
+    """The time zone the fields are read in (`0 9 * * *` is 09:00 there, across DST)."""
 
     def first_at_or_after(self, moment: datetime) -> datetime:
         # Occurrences fall on whole seconds; start the search just before the first whole
@@ -232,7 +235,8 @@ class _Cron:
         if whole < moment:
             whole += timedelta(seconds=1)
         found = croniter(
-            self.expression, whole - timedelta(seconds=1), second_at_beginning=self.seconds
+            self.expression, (whole - timedelta(seconds=1)).astimezone(self.zone),
+            second_at_beginning=self.seconds
         ).get_next(datetime)
         if not isinstance(found, datetime):  # pragma: no cover
             raise TypeError("croniter returned no datetime")
@@ -403,32 +407,34 @@ class TimerSchedule:
 
 
 def parse_timer(kind: TimerKind, text: str,
-                bounds: TimerBounds = DEFAULT_BOUNDS) -> TimerSchedule:
+                bounds: TimerBounds = DEFAULT_BOUNDS, zone: tzinfo = UTC) -> TimerSchedule:
     """Read a timer expression of the given kind; raise `TimerError` saying what was expected
     (also for durations and cycles beyond `bounds`, and a cron or RRULE that never falls
-    due)."""
+    due). `zone` is where a date without an offset, a cron expression and an RRULE without a
+    DTSTART are read (the triggers' `laneway:timezone`); the engine's timers read them in
+    UTC."""
     text = text.strip()
     if kind is TimerKind.DATE:
-        return TimerSchedule(kind, text, 1, _At(_parse_instant(text)))
+        return TimerSchedule(kind, text, 1, _At(_parse_instant(text, zone)))
     if kind is TimerKind.DURATION:
         return TimerSchedule(kind, text, 1, _After(_parse_span(text, bounds)))
     if kind is TimerKind.CYCLE:
-        return _parse_cycle(text, bounds)
+        return _parse_cycle(text, bounds, zone)
     raise TimerError(f"Expected a timer kind (timeDate, timeDuration, timeCycle), but got {kind!r}")
 
 
 _REPEAT = re.compile(r"R(\d*)")
 
 
-def _parse_cycle(text: str, bounds: TimerBounds) -> TimerSchedule:
+def _parse_cycle(text: str, bounds: TimerBounds, zone: tzinfo = UTC) -> TimerSchedule:
     upper = text.upper()
     if upper.startswith(("RRULE:", "DTSTART")):
-        return _parse_rrule(text)
+        return _parse_rrule(text, zone)
     parts = text.split("/")
     if len(parts) >= 2 and _REPEAT.fullmatch(parts[0]):
         return _parse_repeating_interval(text, parts, bounds)
     if text.startswith("@") or len(text.split()) in (5, 6):
-        return _parse_cron(text)
+        return _parse_cron(text, zone)
     raise TimerError(f"Expected {_CYCLE_EXAMPLE}, but got {text!r}")
 
 
@@ -488,7 +494,7 @@ def _parse_repeating_interval(text: str, parts: list[str],
 _NONDETERMINISTIC_CRON = re.compile(r"(?<![A-Z])[HR](?![A-Z])")
 
 
-def _parse_cron(text: str) -> TimerSchedule:
+def _parse_cron(text: str, zone: tzinfo = UTC) -> TimerSchedule:
     fields = text.split()
     seconds = len(fields) == 6
     failure = TimerError(
@@ -511,7 +517,7 @@ def _parse_cron(text: str) -> TimerSchedule:
     except ValueError:  # croniter's CroniterBadDateError
         raise TimerError(f"Expected a cron expression that falls due, but {text!r} never "
                          f"does (none in {_SEARCH_YEARS} years)") from None
-    return TimerSchedule(TimerKind.CYCLE, text, None, _Cron(expression, seconds))
+    return TimerSchedule(TimerKind.CYCLE, text, None, _Cron(expression, seconds, zone))
 
 
 # where a cron expression is searched from when it is read
@@ -526,7 +532,7 @@ _RULE_BOUNDS = re.compile(r";?(COUNT|UNTIL|INTERVAL)=[^;]*", re.IGNORECASE)
 _NAIVE_UNTIL = re.compile(r"(UNTIL=)(\d{8})(T\d{6})?(?!\d|Z)", re.IGNORECASE)
 
 
-def _parse_rrule(text: str) -> TimerSchedule:
+def _parse_rrule(text: str, zone: tzinfo = UTC) -> TimerSchedule:
     def fail(reason: str) -> TimerError:
         return TimerError(
             f"Expected an RRULE such as 'RRULE:FREQ=WEEKLY;BYDAY=MO;BYHOUR=9', optionally after "
@@ -539,7 +545,7 @@ def _parse_rrule(text: str) -> TimerSchedule:
         name, _, value = line.partition(":")
         key = name.split(";")[0].upper()
         if key == "DTSTART" and dtstart is None:
-            dtstart = _parse_dtstart(name, value, fail)
+            dtstart = _parse_dtstart(name, value, fail, zone)
         elif key == "RRULE" and rule is None:
             rule = "RRULE:" + _NAIVE_UNTIL.sub(_until_in_utc, value)
         else:
@@ -548,7 +554,7 @@ def _parse_rrule(text: str) -> TimerSchedule:
         raise fail("no RRULE line")
 
     try:
-        parsed = rrulestr(rule, dtstart=dtstart or datetime(2000, 1, 3, tzinfo=UTC))
+        parsed = rrulestr(rule, dtstart=dtstart or datetime(2000, 1, 3, tzinfo=zone))
     except (ValueError, TypeError, KeyError, IndexError) as error:
         raise fail(str(error) or type(error).__name__) from None
     if not isinstance(parsed, rrule):  # pragma: no cover
@@ -581,8 +587,8 @@ def _until_in_utc(match: re.Match[str]) -> str:
     return f"{match.group(1)}{match.group(2)}{match.group(3) or 'T235959'}Z"
 
 
-def _parse_dtstart(name: str, value: str, fail: Callable[[str], TimerError]) -> datetime:
-    zone: tzinfo = UTC
+def _parse_dtstart(name: str, value: str, fail: Callable[[str], TimerError],
+                   zone: tzinfo = UTC) -> datetime:
     for param in name.split(";")[1:]:
         key, _, param_value = param.partition("=")
         if key.upper() == "TZID":

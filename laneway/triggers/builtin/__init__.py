@@ -1,0 +1,1 @@
+"""The built-in triggers, one module each (docs/triggers.md)."""
