@@ -272,14 +272,16 @@ def test_a_new_uidvalidity_starts_over_from_the_next_message(server: ImapServer,
         box.append(folder, message(subject="Before"))
     assert len(watch.poll().items) == 1
     before = dict(watch.cursor)
+    assert before["last"] == 1
     with server.client("ada") as box:  # the folder recreated: its UIDs begin again
         box.delete(folder)
         box.create(folder)
-        box.append(folder, message(subject="In the new folder"))
+        for n in range(3):  # UID 2 and 3 are above the old cursor's last, yet not new
+            box.append(folder, message(subject=f"In the new folder {n}"))
         validity = box.uid_validity(folder)
     assert validity != before["uidValidity"]
     assert watch.poll().items == []  # as skip-existing: what is there is passed
-    assert watch.cursor == {"folder": folder, "uidValidity": validity, "last": 1}
+    assert watch.cursor == {"folder": folder, "uidValidity": validity, "last": 3}
     with server.client("ada") as box:
         box.append(folder, message(subject="After"))
     assert [i.variables["mail"]["subject"] for i in watch.poll().items] == ["After"]
