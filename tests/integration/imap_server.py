@@ -29,9 +29,9 @@ from cryptography.x509.oid import NameOID
 from scripts.stack.imap import Dovecot
 
 PASSWORDS = {"ada": "ada-Pa55-word", "nomove": "nomove-Pa55-word",
-             "uidplus": "uidplus-Pa55-word"}
+             "uidplus": "uidplus-Pa55-word", "umlaut": "Pässwörd-ü1"}
 """The server's users; `nomove` is offered neither MOVE nor UIDPLUS (as an older server),
-`uidplus` UIDPLUS but no MOVE."""
+`uidplus` UIDPLUS but no MOVE; `umlaut` has a password that IMAP's LOGIN cannot carry."""
 
 
 def _certificates(folder: Path) -> tuple[Path, Path, Path]:
@@ -150,7 +150,8 @@ class ImapServer:
     def client(self, user: str) -> Iterator[Client]:
         conn = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
         try:
-            conn.login(user, PASSWORDS[user])
+            secret = f"\0{user}\0{PASSWORDS[user]}".encode()
+            conn.authenticate("PLAIN", lambda _challenge: secret)
             yield Client(conn)
         finally:
             with contextlib.suppress(Exception):

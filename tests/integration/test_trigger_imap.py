@@ -261,6 +261,22 @@ def test_a_refused_login_fails_without_the_password(server: ImapServer,
     with pytest.raises(TriggerFailed, match="credentials to have password") as failed:
         missing.poll()
     assert not failed.value.retryable
+    injected = Watch(tmp_path, settings(server, folder), credentials={
+        "username": "ada", "password": PASSWORDS["ada"] + '"\r\nA1 DELETE INBOX'})
+    with pytest.raises(TriggerFailed, match="without line breaks") as failed:
+        injected.poll()
+    assert "DELETE" not in failed.value.message
+
+
+def test_a_password_beyond_ascii_logs_in_with_sasl_plain(server: ImapServer,
+                                                         tmp_path: Path) -> None:
+    folder = new_folder(server, "umlaut")
+    watch = Watch(tmp_path, settings(server, folder),
+                  credentials={"username": "umlaut", "password": PASSWORDS["umlaut"]})
+    watch.poll()
+    with server.client("umlaut") as box:
+        box.append(folder, message(subject="Grüße"))
+    assert [i.variables["mail"]["subject"] for i in watch.poll().items] == ["Grüße"]
 
 
 def test_a_new_uidvalidity_starts_over_from_the_next_message(server: ImapServer,

@@ -419,7 +419,12 @@ def _credentials(request: PollRequest) -> tuple[str, str]:
             f"Expected the schedule's credentials to have {' and '.join(missing)} (set them "
             f"with PUT /api/schedules/{request.schedule.id}/credentials), but "
             f"{'they are' if len(missing) > 1 else 'it is'} not set", retryable=False)
-    return request.credentials["username"], request.credentials["password"]
+    username, password = request.credentials["username"], request.credentials["password"]
+    if any(c in value for value in (username, password) for c in "\r\n\0"):
+        # imaplib quotes LOGIN's strings but leaves line breaks in: they would end the command
+        raise TriggerFailed("Expected the schedule's username and password without line breaks "
+                            "or NUL characters, but one has them", retryable=False)
+    return username, password
 
 
 # -- the trigger ---------------------------------------------------------------------------------
