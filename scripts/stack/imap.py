@@ -20,6 +20,7 @@ As root, the login processes run as the package's `dovenull` and the mail proces
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import shutil
@@ -114,16 +115,22 @@ class Dovecot:
 
     # -- config ----------------------------------------------------------------------------------
 
-    def _ids(self) -> tuple[int, int, str, str]:
-        """(mail uid, mail gid, login user, internal user)."""
+    def _ids(self) -> tuple[int, int, list[str]]:
+        """(mail uid, mail gid, the settings naming the users Dovecot's processes run as)."""
         if is_root():
             mail = pwd.getpwnam(_MAIL_USER)
-            return mail.pw_uid, mail.pw_gid, "dovenull", "dovecot"
+            return mail.pw_uid, mail.pw_gid, ["default_login_user = dovenull",
+                                              "default_internal_user = dovecot"]
         me = pwd.getpwuid(os.getuid()).pw_name
-        return os.getuid(), os.getgid(), me, me
+        group = grp.getgrgid(os.getgid()).gr_name
+        # one user for everything, and its group on the sockets (the default group, dovecot,
+        # is not ours to give files to)
+        return os.getuid(), os.getgid(), [f"default_login_user = {me}",
+                                          f"default_internal_user = {me}",
+                                          f"default_internal_group = {group}"]
 
     def _write_files(self) -> None:
-        uid, gid, login_user, internal_user = self._ids()
+        uid, gid, run_as = self._ids()
         mail_root = self.home / "mail"
         for folder in (self.home, mail_root):
             folder.mkdir(parents=True, exist_ok=True)
@@ -164,8 +171,7 @@ class Dovecot:
             # a refused login answers at once (the default waits 2 s, slowing the tests)
             "auth_failure_delay = 0",
             "mail_location = maildir:~/Maildir",
-            f"default_login_user = {login_user}",
-            f"default_internal_user = {internal_user}",
+            *run_as,
             # any user but root may own mail (the default, 500, refuses system users)
             "first_valid_uid = 1",
             "first_valid_gid = 1",
