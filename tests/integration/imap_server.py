@@ -118,6 +118,10 @@ class Client:
         # [APPENDUID <uidvalidity> <uid>] (Dovecot has UIDPLUS)
         return int(data[0].split(b"]")[0].split()[-1])
 
+    def exists(self, folder: str) -> bool:
+        typ, data = self.conn.list('""', f'"{folder}"')
+        return typ == "OK" and any(data)
+
     def uids(self, folder: str) -> list[int]:
         assert self.conn.select(folder, readonly=True)[0] == "OK"
         _typ, data = self.conn.uid("SEARCH", "ALL")
