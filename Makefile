@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console chaos clean distclean
+.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -106,6 +106,9 @@ logs: setup ## The last lines of each service's log (SERVICE=engine for one; FOL
 
 bench-console: console browser ## The console's figures: first load (bytes, ms to a usable modeler) and event -> open page during the paced load (benchmarks/console_bench.py)
 	$(PY) -m benchmarks.console_bench
+
+bench-triggers: setup ## The triggers' figures: webhook and feed starts/s, item -> instance lag (benchmarks/triggers_bench.py)
+	$(PY) -m benchmarks.triggers_bench
 
 bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core

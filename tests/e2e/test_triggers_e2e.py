@@ -25,6 +25,7 @@ from tests.e2e.trigger_kit import (
     schedule_of,
     wait_instances,
 )
+from tests.lifecycle import APPROVER, transition
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -122,6 +123,18 @@ def test_pause_holds_starts_back_and_fire_now_starts_one(lw: Laneway) -> None:
         assert client.post(f"/api/schedules/{schedule['id']}/fire",
                            headers=as_modeler).status_code == 403
         assert client.get("/api/schedules").status_code == 401
+    # the version RETIRED: the schedule retires with it, and nothing fires it any more
+    with lw.api() as api:
+        retired = transition(api, pid, 1, "RETIRED", APPROVER)
+        assert retired.status_code == 200, retired.text
+
+        def gone() -> bool:
+            return bool(api.get(f"/api/schedules/{schedule['id']}").json()["status"]
+                        == "retired")
+
+        wait_until(gone, 30, message="the schedule retired with its version")
+        assert api.post(f"/api/schedules/{schedule['id']}/fire").status_code == 409
+        assert api.get("/api/schedules", params={"processId": pid}).json()["items"] == []
 
 
 def _call(client: httpx.Client, path: str, secret: str, body: dict[str, Any],
