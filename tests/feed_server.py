@@ -147,7 +147,7 @@ def feed_server() -> Iterator[FeedServer]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 -- http.server's name
+        def do_GET(self) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
             with state.lock:
                 state.requests.append(Request(self.path, headers))

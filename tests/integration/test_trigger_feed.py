@@ -61,7 +61,8 @@ def test_first_poll_skips_existing_then_new_entries_fire_once_oldest_first(
     # given a feed with two entries, polled for the first time (skip-existing by default)
     server.put("/news.xml", rss(_entries(1, 2)))
     first = _poll(server)
-    assert first.items == [] and not first.more
+    assert first.items == []
+    assert not first.more
 
     # when three entries are published on top
     server.put("/news.xml", rss(_entries(1, 2, 3, 4, 5)))
@@ -121,7 +122,8 @@ def test_an_unchanged_feed_is_a_304_with_the_validators_sent_back_and_no_items(
     last = server.seen("/news.xml")[-1]
     assert last.headers["if-none-match"] == etag
     assert last.headers["if-modified-since"] == first.cursor["modified"]
-    assert again.items == [] and again.cursor == first.cursor
+    assert again.items == []
+    assert again.cursor == first.cursor
 
 
 def test_last_modified_alone_gives_a_304(server: FeedServer) -> None:
@@ -130,12 +132,14 @@ def test_last_modified_alone_gives_a_304(server: FeedServer) -> None:
     doc = server.documents["/news.xml"]
     doc.etag = None
     first = _poll(server)
-    assert "etag" not in first.cursor and first.cursor["modified"] == doc.last_modified
+    assert "etag" not in first.cursor
+    assert first.cursor["modified"] == doc.last_modified
 
     again = _poll(server, first.cursor)
 
     assert server.seen("/news.xml")[-1].headers["if-modified-since"] == doc.last_modified
-    assert again.items == [] and again.cursor == first.cursor
+    assert again.items == []
+    assert again.cursor == first.cursor
 
 
 def test_a_reordered_feed_or_an_entry_that_comes_back_fires_nothing_again(
@@ -164,12 +168,16 @@ def test_max_items_cuts_a_poll_with_more_and_the_next_polls_start_the_rest(
 
     first = _poll(server, cursor, settings={"maxItems": "2"})
     # a cut poll keeps no validator: the poll right after must not hear 304
-    assert _ids(first) == ["urn:news:1", "urn:news:2"] and first.more
-    assert "etag" not in first.cursor and "modified" not in first.cursor
+    assert _ids(first) == ["urn:news:1", "urn:news:2"]
+    assert first.more
+    assert "etag" not in first.cursor
+    assert "modified" not in first.cursor
     second = _poll(server, first.cursor, settings={"maxItems": "2"})
-    assert _ids(second) == ["urn:news:3", "urn:news:4"] and second.more
+    assert _ids(second) == ["urn:news:3", "urn:news:4"]
+    assert second.more
     third = _poll(server, second.cursor, settings={"maxItems": "2"})
-    assert _ids(third) == ["urn:news:5"] and not third.more
+    assert _ids(third) == ["urn:news:5"]
+    assert not third.more
     assert third.cursor["etag"] == server.documents["/news.xml"].etag
     assert "if-none-match" not in server.seen("/news.xml")[-1].headers
 
@@ -250,7 +258,8 @@ def test_an_id_longer_than_a_dedup_key_may_be_is_hashed(server: FeedServer) -> N
 
     (item,) = _poll(server, settings={"initial": "fire-existing"}).items
 
-    assert item.dedup_key.startswith("entry-sha256:") and len(item.dedup_key) <= MAX_DEDUP_KEY
+    assert item.dedup_key.startswith("entry-sha256:")
+    assert len(item.dedup_key) <= MAX_DEDUP_KEY
     assert len(item.variables["entry"]["id"]) <= 2000
 
 
@@ -268,7 +277,8 @@ def test_an_error_status_fails_the_poll_retryable_only_when_it_may_pass(
     assert failure.message.startswith(f"Expected the feed at {server.url}/news.xml to answer "
                                       f"200, but it answered {status}")
     assert failure.retryable is retryable
-    assert "s3cret" not in failure.message and "t0ps3cret" not in failure.message
+    assert "s3cret" not in failure.message
+    assert "t0ps3cret" not in failure.message
 
 
 def test_a_redirect_is_followed_and_a_refused_connection_fails_retryable(
