@@ -218,6 +218,14 @@ def test_a_missing_folder_or_a_file_fails_the_poll_clearly(tmp_path: Path) -> No
     assert not not_folder.value.retryable
 
 
+def test_create_folder_makes_a_missing_folder_instead_of_failing(tmp_path: Path) -> None:
+    folder = Folder(tmp_path / "new" / "inbox", tmp_path / "data", createFolder="true")
+
+    assert folder.poll(T0).items == []
+
+    assert (tmp_path / "new" / "inbox").is_dir()
+
+
 def test_started_files_move_to_the_done_folder_without_replacing_one_there(
         inbox: Path, tmp_path: Path) -> None:
     # given a recursive folder whose done folder is inside it, with a.pdf already done once
@@ -289,6 +297,8 @@ def test_a_long_path_gives_a_hashed_dedup_key(inbox: Path, tmp_path: Path) -> No
      "but got 'sub/*.pdf'"),
     ({"path": "/srv/in", "recursive": "yes"},
      "Expected laneway:recursive to be true or false, but got 'yes'"),
+    ({"path": "/srv/in", "createFolder": "1"},
+     "Expected laneway:createFolder to be true or false, but got '1'"),
     ({"path": "/srv/in", "stableSeconds": "-1"},
      "Expected laneway:stableSeconds to be a number of seconds from 0 to 3600, but got '-1'"),
     ({"path": "/srv/in", "stableSeconds": "nan"},
@@ -309,4 +319,5 @@ def test_the_deploy_check_refuses_bad_settings(settings: dict[str, str], message
 def test_the_deploy_check_takes_good_settings() -> None:
     assert list(FolderTrigger().check({
         "path": "/srv/inbox", "pattern": "scan-[0-9]*.pdf", "recursive": "true",
-        "stableSeconds": "0.5", "doneFolder": "/srv/done", "maxItems": "10"})) == []
+        "stableSeconds": "0.5", "doneFolder": "/srv/done", "maxItems": "10",
+        "createFolder": "True"})) == []

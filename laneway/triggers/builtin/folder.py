@@ -9,9 +9,9 @@ Declared on a message start event's `<bpmn:message>`:
 Settings: `laneway:path` (absolute, required), `laneway:pattern` (a glob on the file name,
 default `*`), `laneway:recursive` (`true`/`false`, default false), `laneway:stableSeconds`
 (default 2), `laneway:doneFolder` (absolute, or relative to the folder), `laneway:maxItems`
-(default 100), `laneway:initial` (`skip-existing` by default) and `laneway:interval`. The
-deployment bounds the entries looked at per poll (`LANEWAY_TRIGGER_FOLDER_MAX_ENTRIES`, default
-10,000).
+(default 100), `laneway:createFolder` (default false: a missing folder fails the poll),
+`laneway:initial` (`skip-existing` by default) and `laneway:interval`. The deployment bounds
+the entries looked at per poll (`LANEWAY_TRIGGER_FOLDER_MAX_ENTRIES`, default 10,000).
 
 A file fires once its size and modification time were seen unchanged for `stableSeconds` (a
 copy in progress grows), so the cursor remembers the files it saw last; the dedup key is the
@@ -78,6 +78,7 @@ class _Settings:
     stable_ms: int
     done: Path | None
     max_items: int
+    create: bool
 
 
 def _digest(text: str) -> str:
@@ -123,10 +124,6 @@ def _read(settings: Mapping[str, str]) -> _Settings:
     if len(pattern) > _MAX_PATTERN or "/" in pattern:
         raise ValueError(f"Expected laneway:pattern to be a glob on the file name (at most "
                          f"{_MAX_PATTERN} characters, no '/'), but got {pattern[:80]!r}")
-    recursive = settings.get("recursive", "false").strip().lower()
-    if recursive not in ("true", "false"):
-        raise ValueError(f"Expected laneway:recursive to be true or false, but got "
-                         f"{settings['recursive']!r}")
     raw_stable = settings.get("stableSeconds")
     try:
         stable = DEFAULT_STABLE_SECONDS if raw_stable is None else float(raw_stable)
@@ -144,7 +141,16 @@ def _read(settings: Mapping[str, str]) -> _Settings:
             raise ValueError(f"Expected laneway:doneFolder to be another folder (absolute, or "
                              f"under the folder, without '..'), but got {raw_done!r}")
     max_items = _whole(settings, "maxItems", DEFAULT_MAX_ITEMS, 1, MAX_ITEMS_LIMIT)
-    return _Settings(root, pattern, recursive == "true", int(stable * 1000), done, max_items)
+    return _Settings(root, pattern, _flag(settings, "recursive"), int(stable * 1000), done,
+                     max_items, _flag(settings, "createFolder"))
+
+
+def _flag(settings: Mapping[str, str], name: str) -> bool:
+    value = settings.get(name, "false").strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError(f"Expected laneway:{name} to be true or false, but got "
+                         f"{settings[name]!r}")
+    return value == "true"
 
 
 def _inside(path: str, root: str) -> bool:
@@ -154,6 +160,14 @@ def _inside(path: str, root: str) -> bool:
 def _scan(s: _Settings, max_entries: int) -> tuple[list[_File], bool]:
     """The matching files (at most `max_entries` directory entries looked at) and whether the
     walk stopped at that bound. Run in a thread: it is file system calls."""
+    if s.create:
+        # only when asked: made by default, a folder would hide a share that failed to mount
+        # (files written to the mount point, then covered by the share)
+        try:
+            s.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TriggerFailed(f"Expected to create the folder {s.root}, but {exc.strerror}",
+                                retryable=False) from None
     try:
         real_root = os.path.realpath(s.root, strict=True)
     except FileNotFoundError:
