@@ -154,6 +154,19 @@ def test_a_symlink_is_followed_only_to_a_file_inside_the_folder(
     assert sorted(_paths(folder.poll(T0))) == ["inside-link.txt", "real.txt"]
 
 
+def test_a_folder_named_through_a_symlink_gives_paths_under_that_name(
+        inbox: Path, tmp_path: Path) -> None:
+    # a share mounted elsewhere and linked to where the diagram says
+    (tmp_path / "scans").symlink_to(inbox, target_is_directory=True)
+    _write(inbox / "a.tif")
+    folder = Folder(tmp_path / "scans", tmp_path / "data", initial="fire-existing",
+                    stableSeconds="0")
+
+    (item,) = folder.poll(T0).items
+
+    assert item.variables["file"]["absolutePath"] == str(tmp_path / "scans" / "a.tif")
+
+
 def test_a_name_that_is_not_utf8_is_left_out(inbox: Path, tmp_path: Path) -> None:
     _write(inbox / "fine.txt")
     fd = os.open(os.path.join(os.fsencode(inbox), b"caf\xe9.txt"), os.O_CREAT | os.O_WRONLY)

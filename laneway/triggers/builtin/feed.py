@@ -371,7 +371,7 @@ class FeedTrigger(Trigger):
                 if status >= 400:
                     raise TriggerFailed(
                         f"Expected the feed at {where} to answer 200, but it answered {status} "
-                        f"{response.reason_phrase}".rstrip(),
+                        f"{response.reason_phrase[:100]}".rstrip(),
                         retryable=status >= 500 or status in _RETRYABLE_4XX)
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limit:

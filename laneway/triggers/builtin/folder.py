@@ -65,7 +65,7 @@ class _File:
     rel: str
     """The path relative to the folder, with `/`."""
     path: str
-    """Where it is (the link's own path for a symlink)."""
+    """Where it is, under the folder as `laneway:path` names it (a link's own path)."""
     size: int
     mtime_ns: int
 
@@ -221,7 +221,7 @@ def _look(entry: os.DirEntry[str], prefix: str, s: _Settings, real_root: str,
             if not fnmatch.fnmatchcase(entry.name, s.pattern):
                 return None
             st = os.stat(target)
-            return _File(rel, entry.path, st.st_size, st.st_mtime_ns)
+            return _File(rel, str(s.root / rel), st.st_size, st.st_mtime_ns)
         if entry.is_dir(follow_symlinks=False):
             if s.recursive and entry.path != skip:
                 stack.append((entry.path, rel + "/"))
@@ -234,7 +234,7 @@ def _look(entry: os.DirEntry[str], prefix: str, s: _Settings, real_root: str,
         st = entry.stat(follow_symlinks=False)
     except (FileNotFoundError, PermissionError):
         return None  # gone while we looked, or not ours to read
-    return _File(rel, entry.path, st.st_size, st.st_mtime_ns)
+    return _File(rel, str(s.root / rel), st.st_size, st.st_mtime_ns)
 
 
 def _utf8(name: str) -> bool:
