@@ -266,6 +266,41 @@ def test_started_files_move_to_the_done_folder_without_replacing_one_there(
     assert _paths(folder.poll(T0 + 1000)) == ["changed.pdf"]
 
 
+def test_a_started_file_not_moved_before_a_stop_moves_on_the_next_poll(
+        inbox: Path, tmp_path: Path) -> None:
+    # given a file that fired and whose cursor was saved, but the service stopped before
+    # `acknowledged` moved it; and a file that was there at the first poll
+    _write(inbox / "old.pdf")
+    folder = Folder(inbox, tmp_path / "data", stableSeconds="0", doneFolder="done")
+    assert folder.poll(T0).items == []
+    _write(inbox / "new.pdf", b"new", MTIME + 1)
+    assert _paths(folder.poll(T0 + 1000)) == ["new.pdf"]
+
+    # when the next poll comes
+    again = folder.poll(T0 + 2000)
+
+    # then the started file moves (and does not fire again); the skipped one stays
+    assert again.items == []
+    assert (inbox / "done" / "new.pdf").read_bytes() == b"new"
+    assert not (inbox / "new.pdf").exists()
+    assert (inbox / "old.pdf").exists()
+    assert folder.poll(T0 + 3000).items == []
+
+
+def test_a_symlinked_file_moves_as_the_link(inbox: Path, tmp_path: Path) -> None:
+    _write(inbox / "store" / "real.txt")
+    (inbox / "link.txt").symlink_to(inbox / "store" / "real.txt")
+    folder = Folder(inbox, tmp_path / "data", initial="fire-existing", stableSeconds="0",
+                    doneFolder=str(tmp_path / "done"))
+
+    result = folder.poll(T0)
+    folder.acknowledge(result.items, T0)
+
+    assert _paths(result) == ["link.txt"]
+    assert (tmp_path / "done" / "link.txt").is_symlink()
+    assert not (inbox / "link.txt").exists()
+
+
 def test_a_done_folder_on_another_file_system_gets_a_copy_and_the_file_leaves(
         inbox: Path, tmp_path: Path) -> None:
     shm = Path("/dev/shm")

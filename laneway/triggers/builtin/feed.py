@@ -70,6 +70,9 @@ _MAX_CATEGORY = 100
 _MAX_VALIDATOR = 512  # an ETag or Last-Modified longer than this is not kept
 _MAX_HTML_IN = 64 * 1024  # how much of an entry's HTML is read to make its text
 _RETRYABLE_4XX = frozenset({408, 425, 429})
+# the fetch's share of the poll's time: the rest is for parsing, and this message (which says
+# what was slow) comes before the scheduler's own timeout
+_FETCH_SHARE = 0.8
 _ACCEPT = ("application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
            "application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1")
 
@@ -362,7 +365,7 @@ class FeedTrigger(Trigger):
         if isinstance(cursor.get("modified"), str):
             headers["If-Modified-Since"] = cursor["modified"]
         try:
-            async with asyncio.timeout(ctx.timeout), ctx.http.stream(
+            async with asyncio.timeout(ctx.timeout * _FETCH_SHARE), ctx.http.stream(
                     "GET", url, headers=headers, timeout=ctx.timeout,
                     follow_redirects=True) as response:
                 status = response.status_code
@@ -387,7 +390,7 @@ class FeedTrigger(Trigger):
                 return status, bytes(body), str(response.url), kept
         except TimeoutError:
             raise TriggerFailed(f"Expected the feed at {where} to answer within "
-                                f"{ctx.timeout:g} s, but it did not") from None
+                                f"{ctx.timeout * _FETCH_SHARE:g} s, but it did not") from None
         except httpx.HTTPError as exc:
             raise TriggerFailed(f"Expected the feed at {where} to answer, but the request "
                                 f"failed: {type(exc).__name__}") from None

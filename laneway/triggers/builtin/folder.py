@@ -247,6 +247,17 @@ def _utf8(name: str) -> bool:
     return True
 
 
+def _digests(cursor: Mapping[str, Any], name: str) -> list[str]:
+    raw = cursor.get(name)
+    return [d for d in raw if isinstance(d, str)] if isinstance(raw, list) else []
+
+
+def _keep_unseen(before: Sequence[str], now: Sequence[str], bound: int) -> list[str]:
+    """`now`, after the digests of `before` it lacks (at most `bound` of them)."""
+    kept = set(now)
+    return [d for d in before if d not in kept][-bound:] + list(now)
+
+
 def _initial(settings: Mapping[str, str], default: InitialPolicy) -> InitialPolicy:
     value = settings.get("initial")
     return next((p for p in INITIAL_POLICIES if p == value), default)
@@ -322,30 +333,46 @@ class FolderTrigger(Trigger):
                                                self.initial) == "skip-existing":
             ctx.log.info("first poll: the %d files already in %s are not started",
                          len(files), s.root)
-            fired = [_digest(dedup_key(f.rel, f.size, f.mtime_ns)) for f in files]
-            return PollResult([], {"pending": {}, "fired": fired})
-        return self._fire(files, cut, max_entries, cursor, s, request)
+            skipped = [_digest(dedup_key(f.rel, f.size, f.mtime_ns)) for f in files]
+            return PollResult([], {"pending": {}, "fired": [], "skipped": skipped})
+        result, leftovers = self._fire(files, cut, max_entries, cursor, s, request)
+        for f in leftovers:
+            # fired by an earlier poll whose cursor was saved, so its start was acknowledged,
+            # but still here: the service stopped before `acknowledged`, or the scheduler
+            # dropped the item as fired already (the same file copied in again)
+            await asyncio.to_thread(self._done, s, f.rel,
+                                    dedup_key(f.rel, f.size, f.mtime_ns), ctx)
+        return result
 
     def _fire(self, files: Sequence[_File], cut: bool, max_entries: int,
-              cursor: Mapping[str, Any], s: _Settings, request: PollRequest) -> PollResult:
-        """The files stable long enough (oldest first, at most maxItems) and the next cursor:
-        the files still settling (`pending`: size, mtime, since when unchanged, by the digest
-        of the relative path) and the digests of the dedup keys of the files that fired and
-        are still there (`fired`)."""
+              cursor: Mapping[str, Any], s: _Settings,
+              request: PollRequest) -> tuple[PollResult, list[_File]]:
+        """The files stable long enough (oldest first, at most maxItems) and the next cursor,
+        and the files that fired before and are still here while a done folder is set.
+
+        The cursor: the files still settling (`pending`: size, mtime, since when unchanged, by
+        the digest of the relative path), and the digests of the dedup keys of the files still
+        there that fired (`fired`) or were there at the first poll (`skipped`)."""
         now = request.now_ms
-        raw_fired = cursor.get("fired")
-        before = [d for d in raw_fired if isinstance(d, str)] if isinstance(raw_fired,
-                                                                             list) else []
-        fired_before = set(before)
+        fired_before = _digests(cursor, "fired")
+        skipped_before = set(_digests(cursor, "skipped"))
+        fired_set = set(fired_before)
         raw_pending = cursor.get("pending")
         pending_before = raw_pending if isinstance(raw_pending, dict) else {}
-        still_fired: list[str] = []
+        fired: list[str] = []
+        skipped: list[str] = []
+        leftovers: list[_File] = []
         pending: dict[str, list[int]] = {}
         ready: list[tuple[_File, list[int]]] = []
         for f in files:
             key = _digest(dedup_key(f.rel, f.size, f.mtime_ns))
-            if key in fired_before:
-                still_fired.append(key)
+            if key in fired_set:
+                fired.append(key)
+                if s.done is not None:
+                    leftovers.append(f)
+                continue
+            if key in skipped_before:
+                skipped.append(key)
                 continue
             seen = pending_before.get(_digest(f.rel))
             since = now
@@ -359,20 +386,20 @@ class FolderTrigger(Trigger):
         started = ready[:s.max_items]
         for f, seen in ready[s.max_items:]:  # left for the next poll, still stable
             pending[_digest(f.rel)] = seen
-        fired = still_fired + [_digest(dedup_key(f.rel, f.size, f.mtime_ns))
-                               for f, _ in started]
+        fired += [_digest(dedup_key(f.rel, f.size, f.mtime_ns)) for f, _ in started]
         if cut:
-            # files not looked at this time are still there: keep what fired of them
-            kept = set(fired)
-            fired = [d for d in before if d not in kept][-max_entries:] + fired
+            # files not looked at this time are still there: keep what was known of them
+            fired = _keep_unseen(fired_before, fired, max_entries)
+            skipped = _keep_unseen(_digests(cursor, "skipped"), skipped, max_entries)
         next_poll: int | None = None
         if pending:
             # the earliest a file still settling may be stable, when before the next interval
             due = min(p[2] for p in pending.values()) + s.stable_ms
             if due < now + self._interval(request):
                 next_poll = max(due, now + _SOON_MS)
-        return PollResult([_item(f) for f, _ in started], {"pending": pending, "fired": fired},
-                          next_poll_ms=next_poll, more=len(ready) > len(started))
+        next_cursor = {"pending": pending, "fired": fired, "skipped": skipped}
+        return PollResult([_item(f) for f, _ in started], next_cursor, next_poll_ms=next_poll,
+                          more=len(ready) > len(started)), leftovers
 
     def _interval(self, request: PollRequest) -> int:
         try:
@@ -410,7 +437,7 @@ class FolderTrigger(Trigger):
         assert s.done is not None
         source = s.root / rel
         try:
-            st = source.stat(follow_symlinks=False)
+            st = source.stat()  # a link's target, as the poll saw it
             if dedup_key(rel, st.st_size, st.st_mtime_ns) != key:
                 ctx.log.info("%s changed after it was started: left where it is", rel)
                 return
