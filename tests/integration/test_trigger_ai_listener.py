@@ -278,6 +278,7 @@ def test_no_key_fails_with_a_clear_error_before_any_request(
     assert failed.value.retryable is False
     assert "LANEWAY_TRIGGER_AI_LISTENER_API_KEY" in failed.value.message
     assert api.count() == 0
+    assert tool.seen == []
 
 
 def test_the_key_may_be_the_secret_anthropic_api_key(

@@ -215,6 +215,7 @@ class AiListenerTrigger(Trigger):
     async def poll(self, request: PollRequest, ctx: TriggerContext) -> PollResult:
         settings = request.schedule.settings
         deadline = time.monotonic() + ctx.timeout
+        key = self._api_key(ctx)  # first: without it the tool is not worth calling
         output = await self._fetch(request, ctx)
         canonical = _canonical(output)
         digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -227,7 +228,7 @@ class AiListenerTrigger(Trigger):
             return PollResult([], {**cursor, "polls": polls})
         shown, cut = _cut(canonical, MAX_TOOL_TEXT)
         model = settings.get("model", "").strip() or ctx.settings.get("model", DEFAULT_MODEL)
-        answer = await self._ask(ctx, model, self._prompt(settings["prompt"], shown, cut,
+        answer = await self._ask(ctx, key, model, self._prompt(settings["prompt"], shown, cut,
                                                           len(canonical.encode("utf-8"))),
                                  settings, max(1.0, deadline - time.monotonic()))
         decision = decision_of(answer)
@@ -305,19 +306,21 @@ class AiListenerTrigger(Trigger):
                                 retryable=False)
         return output
 
-    async def _ask(self, ctx: TriggerContext, model: str, prompt: str,
-                   settings: Mapping[str, str], timeout: float) -> ToolAnswer:
+    @staticmethod
+    def _api_key(ctx: TriggerContext) -> str:
         key = ctx.settings.get("api_key", "").strip()
         if key:
             ctx.secrets.remember(key)
-        else:
-            try:
-                key = ctx.secrets.get("anthropic_api_key")
-            except JobFailed:
-                raise TriggerFailed(
-                    "Expected the model's API key in LANEWAY_TRIGGER_AI_LISTENER_API_KEY or "
-                    "the secret anthropic_api_key, but neither is set", retryable=False) \
-                    from None
+            return key
+        try:
+            return ctx.secrets.get("anthropic_api_key")
+        except JobFailed:
+            raise TriggerFailed(
+                "Expected the model's API key in LANEWAY_TRIGGER_AI_LISTENER_API_KEY or the "
+                "secret anthropic_api_key, but neither is set", retryable=False) from None
+
+    async def _ask(self, ctx: TriggerContext, key: str, model: str, prompt: str,
+                   settings: Mapping[str, str], timeout: float) -> ToolAnswer:
         system = _SYSTEM + (f"\n\n{settings['system'].strip()}" if settings.get("system")
                             else "")
         max_tokens = int(settings.get("maxTokens", "1024").strip() or 1024)
