@@ -340,3 +340,15 @@ def test_check_refuses_what_cannot_be_read() -> None:
         found = list(trigger.check(settings))
         assert len(found) == 1, why
         assert found[0].startswith("Expected"), why
+
+
+def test_an_offset_the_topic_no_longer_has_restarts_at_the_earliest(
+        topic: str, producer: Producer, poller: Any) -> None:
+    # a cursor from a topic that was made anew (its offsets start at 0 again)
+    _send(producer, topic, _json({"n": 1}), _json({"n": 2}))
+    watcher = poller({"topic": topic})
+
+    result = watcher.poll(cursor={"offsets": {"0": 500, "1": 0}})
+
+    assert [i.variables["record"] for i in result.items] == [{"n": 1}, {"n": 2}]
+    assert result.cursor["offsets"] == {"0": 2, "1": 0}
