@@ -247,18 +247,22 @@ def test_undecodable_records_are_skipped_counted_and_never_read_again(
     watcher = poller({"topic": topic, "maxRecordBytes": "1000"})
     watcher.poll()
     _send(producer, topic, _json({"n": 1}), b"{broken", b'{"n": NaN}', None,
-          _json({"pad": "x" * 2000}), b'"\\u0000"', _json({"n": 2}))
+          _json({"pad": "x" * 2000}), b'"\\u0000"')
+    _send(producer, topic, _json({"small": True}), headers={"trace": b"t" * 2000})
+    _send(producer, topic, _json({"n": 2}))
 
     result = watcher.poll()
 
     assert [i.variables["record"] for i in result.items] == [{"n": 1}, {"n": 2}]
-    assert [i.variables["offset"] for i in result.items] == [0, 6]
-    assert result.cursor["skipped"] == 5
-    assert result.cursor["offsets"]["0"] == 7
+    assert [i.variables["offset"] for i in result.items] == [0, 7]
+    assert result.cursor["skipped"] == 6
+    assert result.cursor["lastSkipped"]["offset"] == 6
+    assert result.cursor["lastSkipped"]["why"].startswith("it is 20")
+    assert result.cursor["offsets"]["0"] == 8
     # the cursor moved past them: the next poll reads nothing, the count stays
     later = watcher.poll()
     assert later.items == []
-    assert later.cursor["skipped"] == 5
+    assert later.cursor["skipped"] == 6
 
 
 def test_a_partition_added_later_is_read_from_its_beginning(

@@ -163,11 +163,19 @@ class _Decoder:
     framing: str = "none"
     fingerprint: bytes = b""
 
+    def size(self, message: Message) -> None:
+        """Refuse a record whose value, key and headers together are over `max_bytes`: all
+        of them become the instance's variables."""
+        key = message.key()
+        size = len(message.value() or b"") + len(key or b"") + sum(
+            len(name) + len(raw or b"") for name, raw in _headers(message))
+        if size > self.max_bytes:
+            raise _Undecodable(f"it is {size} bytes (value, key and headers), over "
+                               f"{self.max_bytes}")
+
     def __call__(self, value: bytes | None) -> Any:
         if value is None:
             raise _Undecodable("it has no value (a tombstone)")
-        if len(value) > self.max_bytes:
-            raise _Undecodable(f"its value is {len(value)} bytes, over {self.max_bytes}")
         if self.format == "avro":
             decoded = self._avro(value)
         else:
@@ -246,8 +254,24 @@ class _Plan:
     """The first poll of a skip-existing schedule: only record where each partition ends."""
     max_items: int
     seconds: float
-    decode: Callable[[bytes | None], Any]
+    decode: _Decoder
     dedup_field: str | None
+
+
+def _headers(message: Message) -> list[tuple[str, bytes | None]]:
+    given = message.headers() or []
+    pairs = given.items() if isinstance(given, dict) else given
+    return [(name, raw.encode() if isinstance(raw, str) else raw) for name, raw in pairs]
+
+
+def _timestamp(message: Message) -> str | None:
+    kind, stamp = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE:
+        return None
+    try:
+        return datetime.fromtimestamp(stamp / 1000, UTC).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):  # a producer's clock can say anything
+        return None
 
 
 def _item(topic: str, message: Message, record: Any, dedup_field: str | None,
@@ -255,12 +279,7 @@ def _item(topic: str, message: Message, record: Any, dedup_field: str | None,
     partition, offset = _position(message)
     raw_key = message.key()
     key = _text_or_base64(raw_key.encode() if isinstance(raw_key, str) else raw_key)
-    kind, stamp = message.timestamp()
-    given = message.headers() or []
-    pairs = list(given.items() if isinstance(given, dict) else given)[:MAX_HEADERS]
-    headers: dict[str, str | None] = {}
-    for name, raw in pairs:
-        headers[name] = _text_or_base64(raw.encode() if isinstance(raw, str) else raw)
+    headers = {name: _text_or_base64(raw) for name, raw in _headers(message)[:MAX_HEADERS]}
     dedup = f"{topic}:{partition}:{offset}"
     if dedup_field is not None:
         found = _lookup(record, dedup_field)
@@ -275,9 +294,7 @@ def _item(topic: str, message: Message, record: Any, dedup_field: str | None,
                 "deduplicated by its offset")
     variables = {
         "record": record, "topic": topic, "partition": partition, "offset": offset,
-        "key": key, "headers": headers,
-        "timestamp": None if kind == TIMESTAMP_NOT_AVAILABLE else datetime.fromtimestamp(
-            stamp / 1000, UTC).isoformat().replace("+00:00", "Z"),
+        "key": key, "headers": headers, "timestamp": _timestamp(message),
     }
     summary = {"topic": topic, "partition": partition, "offset": offset,
                "key": key[:100] if key else None}
@@ -359,6 +376,7 @@ def _take(message: Message, plan: _Plan, read: _Read, at_end: set[int],
     at_end.discard(partition)
     read.offsets[partition] = offset + 1
     try:
+        plan.decode.size(message)
         record = plan.decode(message.value())
     except _Undecodable as bad:
         read.skipped.append((partition, offset, str(bad)))
