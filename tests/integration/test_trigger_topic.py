@@ -243,7 +243,7 @@ def test_raw_records_are_text_and_bytes_that_are_not_utf8_are_skipped(
 
 
 def test_undecodable_records_are_skipped_counted_and_never_read_again(
-        topic: str, producer: Producer, poller: Any) -> None:
+        topic: str, producer: Producer, poller: Any, caplog: pytest.LogCaptureFixture) -> None:
     watcher = poller({"topic": topic, "maxRecordBytes": "1000"})
     watcher.poll()
     _send(producer, topic, _json({"n": 1}), b"{broken", b'{"n": NaN}', None,
@@ -259,6 +259,11 @@ def test_undecodable_records_are_skipped_counted_and_never_read_again(
     assert result.cursor["lastSkipped"]["offset"] == 6
     assert result.cursor["lastSkipped"]["why"].startswith("it is 20")
     assert result.cursor["offsets"]["0"] == 8
+    # each is a warning naming where it is and why, never what it holds
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 6
+    assert f"record 0:6 of {topic} is no item: it is 20" in warned[5]
+    assert not any("ttttt" in w for w in warned)
     # the cursor moved past them: the next poll reads nothing, the count stays
     later = watcher.poll()
     assert later.items == []

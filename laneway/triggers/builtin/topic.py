@@ -87,6 +87,8 @@ _PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _LOCAL_KAFKA = "127.0.0.1:19092"
 _SINGLE_OBJECT = b"\xc3\x01"
+_NO_LEADER_YET = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                            KafkaError.UNKNOWN_TOPIC_OR_PART})
 
 
 class _Undecodable(Exception):
@@ -315,6 +317,23 @@ class _Failed(Exception):
         self.retryable = retryable
 
 
+def _end_offset(consumer: Consumer, partition: TopicPartition, deadline: float) -> int:
+    """Where `partition` ends now. A topic just made has no leader for a moment (the broker
+    answers NOT_LEADER_FOR_PARTITION): asked again until the poll's time is up."""
+    while True:
+        try:
+            _, high = consumer.get_watermark_offsets(
+                partition, timeout=max(0.1, deadline - time.monotonic()), cached=False)
+            return int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not (isinstance(error, KafkaError) and (
+                    error.retriable() or error.code() in _NO_LEADER_YET)) or (
+                    time.monotonic() + 0.1 >= deadline):
+                raise
+        time.sleep(0.1)  # the leader is being elected: a moment, within the poll's bound
+
+
 def _read(consumer: Consumer, plan: _Plan, log: Callable[[str], None]) -> _Read:
     """One poll's reading, in a worker thread."""
     deadline = time.monotonic() + plan.seconds
@@ -326,16 +345,16 @@ def _read(consumer: Consumer, plan: _Plan, log: Callable[[str], None]) -> _Read:
     found = metadata.topics.get(plan.topic)
     if found is None or (found.error is not None
                          and found.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
-        return _Read({}, missing=True)
+        # kept: a topic that is back (or was only briefly unknown) goes on where it was, and
+        # one made anew restarts at its earliest offset
+        return _Read(dict(plan.offsets), missing=True)
     if found.error is not None:
         raise _Failed(f"Kafka refused the topic's metadata: {found.error.str()}")
     partitions = sorted(found.partitions)
     offsets = {p: o for p, o in plan.offsets.items() if p in found.partitions}
     if plan.skip_existing:
         for p in partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(plan.topic, p),
-                                                     timeout=left(), cached=False)
-            offsets[p] = high
+            offsets[p] = _end_offset(consumer, TopicPartition(plan.topic, p), deadline)
         return _Read(offsets)
     consumer.assign([TopicPartition(plan.topic, p, offsets.get(p, OFFSET_BEGINNING))
                      for p in partitions])
@@ -381,7 +400,12 @@ def _take(message: Message, plan: _Plan, read: _Read, at_end: set[int],
     except _Undecodable as bad:
         read.skipped.append((partition, offset, str(bad)))
         return False
-    read.items.append(_item(plan.topic, message, record, plan.dedup_field, log))
+    item = _item(plan.topic, message, record, plan.dedup_field, log)
+    flaw = unstorable(item.variables)
+    if flaw is not None:  # a header's name with U+0000, say: no store keeps it
+        read.skipped.append((partition, offset, f"its variables cannot be kept: {flaw}"))
+        return False
+    read.items.append(item)
     return len(read.items) >= plan.max_items
 
 
