@@ -68,7 +68,8 @@ from laneway.triggers._api import (
 )
 
 DEFAULT_MAX_ITEMS = 500
-MAX_MAX_ITEMS = 10_000
+MAX_MAX_ITEMS = 1_000
+"""The triggers service takes at most LANEWAY_TRIGGERS_MAX_ITEMS (1,000 by default) a poll."""
 DEFAULT_MAX_RECORD_BYTES = 192 * 1024
 """The largest record value turned into an item: an instance's variables must fit
 `LANEWAY_MAX_VARIABLES_BYTES` (256 KiB by default) with the rest of the item."""
