@@ -5,12 +5,7 @@ calls."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,59 +16,10 @@ from laneway.triggers import PollResult, TriggerFailed
 from laneway.triggers.builtin.ai_listener import MAX_TOOL_TEXT, AiListenerTrigger
 from laneway.triggers.testing import make_context, make_schedule, poll_once
 from tests.anthropic_server import MessagesApi, error, messages_api, raw, text, tool_use
+from tests.json_endpoint import JsonEndpoint, json_endpoint
 
 KEY = "sk-ant-test-7f3a9c"
 PROMPT = "Does this weather report describe a storm that closes the harbour?"
-
-
-@dataclass
-class ToolEndpoint:
-    """A tool endpoint: answers `status` and `body` to every request, records headers."""
-
-    url: str = ""
-    status: int = 200
-    body: Any = field(default_factory=dict)
-    seen: list[dict[str, str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@contextmanager
-def tool_endpoint() -> Iterator[ToolEndpoint]:
-    state = ToolEndpoint()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            with state.lock:
-                state.seen.append({k.lower(): v for k, v in self.headers.items()})
-                status, body = state.status, state.body
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _handle
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/weather"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -83,13 +29,13 @@ def api() -> Iterator[MessagesApi]:
 
 
 @pytest.fixture
-def tool() -> Iterator[ToolEndpoint]:
-    with tool_endpoint() as server:
+def tool() -> Iterator[JsonEndpoint]:
+    with json_endpoint("/weather") as server:
         server.body = {"station": "harbour", "wind_kn": 48, "warning": "storm"}
         yield server
 
 
-def _poll(tool: ToolEndpoint, api: MessagesApi, tmp_path: Path, *,
+def _poll(tool: JsonEndpoint, api: MessagesApi, tmp_path: Path, *,
           settings: Mapping[str, str] | None = None, cursor: Any = None,
           credentials: Mapping[str, str] | None = None, key: str = KEY,
           manual: bool = False) -> PollResult:
@@ -108,7 +54,7 @@ SCHEDULE = "3d1f6c2e-5a7b-4c8d-9e0f-1a2b3c4d5e6f"
 
 
 def test_a_yes_starts_one_item_with_the_tool_output_the_reason_and_the_usage(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path) -> None:
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path) -> None:
     # given a model that says yes with a correlation id and a fact
     api.answer(tool_use({"start": True, "correlationId": "storm-2026-12-06",
                          "reason": "48 knots and a storm warning", "variables": {"wind": 48}}))
@@ -151,7 +97,7 @@ def test_a_yes_starts_one_item_with_the_tool_output_the_reason_and_the_usage(
 
 
 def test_a_no_starts_nothing_and_the_cursor_says_why(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path) -> None:
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path) -> None:
     api.answer(tool_use({"start": False, "correlationId": None, "reason": "a breeze"}))
 
     result = _poll(tool, api, tmp_path)
@@ -164,7 +110,7 @@ def test_a_no_starts_nothing_and_the_cursor_says_why(
 
 
 def test_the_same_correlation_id_twelve_times_gives_one_dedup_key(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path) -> None:
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path) -> None:
     # given twelve polls of one storm: the readings change, the model names the same event
     # (spelled with different case and spacing, as models do)
     keys = set()
@@ -184,7 +130,7 @@ def test_the_same_correlation_id_twelve_times_gives_one_dedup_key(
 
 
 def test_the_same_tool_output_without_a_correlation_id_gives_one_dedup_key(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path) -> None:
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path) -> None:
     api.answer(tool_use({"start": True, "correlationId": None, "reason": "storm"}))
     keys = set()
     for _ in range(12):  # every poll asks again (skipUnchanged off), as after a lost cursor
@@ -201,7 +147,7 @@ def test_the_same_tool_output_without_a_correlation_id_gives_one_dedup_key(
 
 
 def test_an_unchanged_tool_output_is_not_asked_again_unless_an_operator_fires(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path) -> None:
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path) -> None:
     api.answer(tool_use({"start": False, "correlationId": None, "reason": "calm"}))
     first = _poll(tool, api, tmp_path)
 
@@ -231,7 +177,7 @@ def test_an_unchanged_tool_output_is_not_asked_again_unless_an_operator_fires(
 ], ids=["start-string", "start-number", "corr-number", "no-reason", "variables-list",
         "input-list", "other-tool", "prose-only", "content-not-a-list"])
 def test_anything_but_a_well_formed_yes_starts_nothing(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path, answer: Any) -> None:
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path, answer: Any) -> None:
     api.answer(answer)
 
     result = _poll(tool, api, tmp_path)
@@ -247,7 +193,7 @@ def test_anything_but_a_well_formed_yes_starts_nothing(
     (400, "invalid_request_error", False),
 ])
 def test_an_error_of_the_api_fails_the_poll_retryable_or_not(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path, status: int, kind: str,
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path, status: int, kind: str,
         retryable: bool) -> None:
     api.answer(error(status, kind, "Overloaded" if status == 529 else "no"))
 
@@ -261,7 +207,7 @@ def test_an_error_of_the_api_fails_the_poll_retryable_or_not(
 
 
 def test_a_refused_key_is_not_retryable_and_never_shown(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path) -> None:
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path) -> None:
     with pytest.raises(TriggerFailed) as failed:
         _poll(tool, api, tmp_path, key="sk-ant-wrong-key-123")
 
@@ -271,7 +217,7 @@ def test_a_refused_key_is_not_retryable_and_never_shown(
 
 
 def test_no_key_fails_with_a_clear_error_before_any_request(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path) -> None:
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path) -> None:
     with pytest.raises(TriggerFailed) as failed:
         _poll(tool, api, tmp_path, key="")
 
@@ -282,7 +228,7 @@ def test_no_key_fails_with_a_clear_error_before_any_request(
 
 
 def test_the_key_may_be_the_secret_anthropic_api_key(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path) -> None:
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path) -> None:
     api.answer(tool_use({"start": True, "correlationId": "a", "reason": "yes"}))
     schedule = make_schedule("ai-listener", {"url": tool.url, "prompt": PROMPT})
 
@@ -296,7 +242,7 @@ def test_the_key_may_be_the_secret_anthropic_api_key(
 
 
 def test_a_large_tool_output_is_cut_for_the_model_with_a_note(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path) -> None:
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path) -> None:
     tool.body = {"readings": ["x" * 100] * 1000}  # ~100 KiB
     api.answer(tool_use({"start": True, "correlationId": None, "reason": "many readings"}))
 
@@ -318,7 +264,7 @@ def test_a_large_tool_output_is_cut_for_the_model_with_a_note(
     (200, b'{"reading": NaN}', False),
 ])
 def test_a_tool_that_fails_or_answers_no_json_fails_the_poll(
-        tool: ToolEndpoint, api: MessagesApi, tmp_path: Path, status: int, body: Any,
+        tool: JsonEndpoint, api: MessagesApi, tmp_path: Path, status: int, body: Any,
         retryable: bool) -> None:
     tool.status, tool.body = status, body
 
