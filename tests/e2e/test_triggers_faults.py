@@ -1,5 +1,5 @@
 """Exactly once under faults (issue 12): a feed of 1,000 entries read by two replicas of the
-triggers service, each SIGKILLed once while the entries arrive, starts exactly 1,000 instances;
+triggers service, SIGKILLed three times while the entries start, starts exactly 1,000 instances;
 the same entries offered again start none, even with the schedule's cursor lost, and even with
 its record of fires lost too (then the engine refuses every start as an id it has seen)."""
 
@@ -85,12 +85,15 @@ def test_a_thousand_entries_start_a_thousand_instances_through_kills_and_two_rep
         _offer(server, per_batch)
         lw.deploy(FEED.format(ns=LANEWAY_NS, url=f"{server.url}/faults.xml", pid=pid).encode())
         schedule = schedule_of(lw, pid)["id"]
-        # each replica is killed once, while it may hold the lease mid-poll, and comes back
+        # a replica is killed as soon as a batch has begun to start (its polls of 100 items
+        # each are under way, one of them may hold the lease mid-poll), and comes back
         for batch, victim in ((2, None), (3, second), (4, None)):
             wait_until(lambda b=batch: _fires(lw, schedule) >= (b - 1) * per_batch - 50, 120,
                        message=f"batch {batch - 1} mostly started")
-            lw.kill("triggers", victim)
             _offer(server, batch * per_batch)
+            wait_until(lambda b=batch: _fires(lw, schedule) > (b - 1) * per_batch, 60, 0.01,
+                       message=f"batch {batch} begun")
+            lw.kill("triggers", victim)
             lw.restart("triggers", victim)
         wait_until(lambda: _count(lw, pid) >= ENTRIES, 180,
                    message=f"{ENTRIES} instances of {pid}")
