@@ -323,6 +323,9 @@ class GraphClient:
                     if size > MAX_RESPONSE_BYTES:
                         raise self._too_large(what)
                     chunks.append(chunk)
+        except httpx.InvalidURL as exc:
+            raise TriggerFailed(f"Expected a valid URL for {what}: {_short(exc)}",
+                                retryable=False) from None
         except httpx.TimeoutException as exc:
             raise TriggerFailed(f"{what} timed out: {type(exc).__name__}") from None
         except httpx.TransportError as exc:
@@ -374,8 +377,8 @@ class GraphClient:
         self._tokens.put(self._key, token, expires_in)
         return token
 
-    async def get(self, url: str, what: str, headers: Sequence[tuple[str, str]] = ()) -> (
-            dict[str, Any]):
+    async def get(self, url: str, what: str,
+                  headers: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         """GET a Graph URL as the app: the parsed JSON object. Raises `Resync` when Graph
         dropped the delta token, `TriggerFailed` otherwise."""
         while True:
