@@ -141,7 +141,7 @@ def test_max_items_cuts_a_poll_at_a_page_and_the_next_poll_goes_on(
 
     results = box.drain()
 
-    assert [len(r.items) for r in results] == [3, 3, 1]
+    assert [len(r.items) for r in results] == [3, 3, 1]  # pages of 3 (odata.maxpagesize)
     assert [r.more for r in results] == [True, True, False]
     assert [k for r in results for k in keys(r)] == [f"message:{i}" for i in ids]
 
@@ -218,7 +218,7 @@ def test_an_expired_delta_token_starts_over_without_losing_or_refiring_old_mail(
 def test_an_expired_token_during_the_first_walk_walks_again_and_skips(
         server: GraphServer, tmp_path: Path) -> None:
     # given a first walk (skip-existing) longer than one poll's pages
-    for n in range(52):  # 26 pages of 2: one more than a poll reads
+    for n in range(1260):  # 26 pages of 50: one more than a poll reads
         server.add_message(USER, "inbox", f"Old {n}", received="2020-01-01T00:00:00Z")
     box = mailbox(server, tmp_path, maxItems="2")
     first = box.poll()

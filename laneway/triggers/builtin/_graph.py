@@ -377,10 +377,10 @@ class GraphClient:
         self._tokens.put(self._key, token, expires_in)
         return token
 
-    async def get(self, url: str, what: str,
-                  headers: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    async def get(self, url: str, what: str, headers: Sequence[tuple[str, str]] = (), *,
+                  delta: bool = False) -> dict[str, Any]:
         """GET a Graph URL as the app: the parsed JSON object. Raises `Resync` when Graph
-        dropped the delta token, `TriggerFailed` otherwise."""
+        dropped the delta token (`delta`: a delta query's page), `TriggerFailed` otherwise."""
         while True:
             token = await self.token()
             response, body = await self._read(
@@ -398,7 +398,7 @@ class GraphClient:
             if not isinstance(body, dict):
                 raise TriggerFailed(f"Expected {what} to answer a JSON object, but it did not")
             return body
-        if status == 410 or (400 <= status < 500 and code.lower() in _RESYNC_CODES):
+        if delta and (status == 410 or (400 <= status < 500 and code.lower() in _RESYNC_CODES)):
             raise Resync(code or str(status))
         detail = f"{status} {_short(code, 60)}".strip() + (f": {_short(message)}"
                                                              if message else "")
@@ -424,7 +424,12 @@ class DeltaSource(abc.ABC):
     folder or the Graph URL) is dropped and the schedule starts as new."""
     what: str
     """The delta query in messages: `the delta of mail folder 'inbox'`."""
-    headers: Sequence[tuple[str, str]] = ()
+    supports_latest = False
+    """Whether `first_url(latest=True)` gives the current deltaLink without the items."""
+
+    def headers(self, *, skipping: bool) -> Sequence[tuple[str, str]]:
+        """Headers of each page's request; `skipping`: its items are not wanted."""
+        return ()
 
     @abc.abstractmethod
     def first_url(self, *, latest: bool) -> str:
@@ -438,8 +443,6 @@ class DeltaSource(abc.ABC):
     @abc.abstractmethod
     def changed_ms(self, entry: Mapping[str, Any]) -> int | None:
         """When the entry arrived or changed (epoch ms), for a reset's `since`."""
-
-    supports_latest = False
 
     @abc.abstractmethod
     def order(self, item: TriggerItem) -> str:
@@ -527,7 +530,8 @@ async def poll_delta(request: PollRequest, ctx: TriggerContext, client: GraphCli
             walk.more = True
             break
         try:
-            page = await client.get(walk.link, source.what, source.headers)
+            page = await client.get(walk.link, source.what,
+                                    source.headers(skipping=walk.mode == "skip"), delta=True)
         except Resync as resync:
             if walk.resets:
                 raise TriggerFailed(f"Microsoft Graph dropped the delta token of {source.what} "

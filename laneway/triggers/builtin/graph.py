@@ -70,10 +70,14 @@ class _MailFolder(DeltaSource):
         self.what = f"the delta of mail folder {folder!r} of {user!r}"
         self._subject = settings.get("subjectContains", "").casefold()
         self._from = settings.get("from", "").strip().casefold()
-        page = min(_MAIL_PAGE, _graph.max_items(settings))
-        # immutable ids: a message moved out of the folder and back keeps its id (and its key)
-        self.headers = (("Prefer", f"odata.maxpagesize={page}"),
-                        ("Prefer", 'IdType="ImmutableId"'))
+        self._page = min(_MAIL_PAGE, _graph.max_items(settings))
+
+    def headers(self, *, skipping: bool) -> Sequence[tuple[str, str]]:
+        # pages no larger than a poll's items (a page is never split), but large while the
+        # first poll skips; immutable ids: a message moved out of the folder and back keeps
+        # its id, and its key
+        page = _MAIL_PAGE if skipping else self._page
+        return (("Prefer", f"odata.maxpagesize={page}"), ("Prefer", 'IdType="ImmutableId"'))
 
     def first_url(self, *, latest: bool) -> str:
         # changeType=created: a message read, flagged or categorised later is not reported
