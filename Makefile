@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup console browser lint fmt test fuzz up dev-key down status logs bench-core bench-console chaos clean distclean
+.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ console: setup ## Build the browser console into console/dist (npm ci from its l
 browser: setup ## Install Debian's Chromium for the console's tests when /usr/bin/chromium is missing
 	$(PY) -m scripts.console browser
 
+dovecot: setup ## Install Debian's Dovecot (dovecot-imapd) for the imap-mailbox trigger's tests when it is missing
+	$(PY) -m scripts.stack.imap install
+
 lint: setup ## ruff and mypy --strict (config in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -51,7 +54,7 @@ fmt: setup ## Format the code with ruff (not run by lint or test)
 
 test: setup ## The test command: lint, the console's build, then every test under tests/ (the console's in Chromium)
 	@$(MAKE) lint
-	@$(MAKE) console browser
+	@$(MAKE) console browser dovecot
 	$(PY) -m pytest -q tests
 
 # Inputs each fuzz test runs in all (the API's over its operations, the BPMN reader's).
@@ -103,6 +106,9 @@ logs: setup ## The last lines of each service's log (SERVICE=engine for one; FOL
 
 bench-console: console browser ## The console's figures: first load (bytes, ms to a usable modeler) and event -> open page during the paced load (benchmarks/console_bench.py)
 	$(PY) -m benchmarks.console_bench
+
+bench-triggers: setup ## The triggers' figures: webhook and feed starts/s, item -> instance lag (benchmarks/triggers_bench.py)
+	$(PY) -m benchmarks.triggers_bench
 
 bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core

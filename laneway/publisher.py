@@ -99,6 +99,18 @@ class Publisher:
         topic, key = self.topics.route(command)
         return self._send([(topic, key, encode_record(command))])[0]
 
+    def send_commands(self, commands: Sequence[Record]) -> list[Delivered]:
+        """Produce several commands at once and wait for every acknowledgement (a trigger's
+        starts of one poll)."""
+        items = []
+        for cmd in commands:
+            if is_broadcast(cmd):
+                raise ValueError("a broadcast goes to every partition; not supported here")
+            self.check_variables(cmd.value.get("variables"))
+            topic, key = self.topics.route(cmd)
+            items.append((topic, key, encode_record(cmd)))
+        return self._send(items)
+
     def check_variables(self, variables: object) -> None:
         """Raise TooLarge when `variables` are over the variables limit (a route that does
         more work with them first, such as a form check, asks before it)."""

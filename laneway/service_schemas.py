@@ -14,7 +14,7 @@ from laneway.settings import SettingsError, database_schema
 
 __all__ = ["MAX_IDENTIFIER", "SERVICES_WITH_TABLES", "schema_name", "service_schema"]
 
-SERVICES_WITH_TABLES = ("definitions", "worklist", "audit")
+SERVICES_WITH_TABLES = ("definitions", "worklist", "audit", "triggers")
 """The services that own tables, each in its own schema."""
 MAX_IDENTIFIER = 63
 """PostgreSQL's longest identifier (NAMEDATALEN - 1); a longer name would be cut silently."""

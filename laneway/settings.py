@@ -47,6 +47,7 @@ DEFAULT_PORTS = {
     "worklist": 8082,
     "connectors": 8083,
     "audit": 8085,
+    "triggers": 8087,
 }
 
 

@@ -1,4 +1,4 @@
-"""The three HTTP services' apps built with nothing behind them, for tests that only list
+"""The HTTP services' apps built with nothing behind them, for tests that only list
 their routes or call them with requests refused before any route runs."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from laneway.health import HealthChecks
 from services.audit.app import create_app as audit_app
 from services.definitions.app import create_app as definitions_app
 from services.definitions.settings import load_settings as definitions_settings
+from services.triggers.app import create_app as triggers_app
 from services.worklist.app import create_app as worklist_app
 from tests.auth import auth_env, verifier
 
@@ -26,7 +27,8 @@ def apps() -> dict[str, FastAPI]:
     parts: Any = None
     return {"definitions": definitions_app(settings, parts, verifier()),
             "worklist": worklist_app(verifier(), checks, CollectorRegistry()),
-            "audit": audit_app(verifier(), checks, CollectorRegistry())}
+            "audit": audit_app(verifier(), checks, CollectorRegistry()),
+            "triggers": triggers_app(verifier(), checks, CollectorRegistry())}
 
 
 def served(app: FastAPI) -> list[tuple[str, str]]:

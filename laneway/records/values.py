@@ -47,6 +47,8 @@ class ElementActivated(TypedDict):
     version: NotRequired[int]
     businessKey: NotRequired[str]
     parent: NotRequired[ParentLink]
+    trigger: NotRequired[dict[str, Any]]
+    """The process started by a trigger: `{schedule, type, dedupKey, item}`."""
     loopCounter: NotRequired[int]
     miTotal: NotRequired[int]
 

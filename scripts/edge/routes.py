@@ -15,7 +15,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "edge" / "routes.toml"
-HTTP_SERVICES = ("definitions", "worklist", "audit")
+HTTP_SERVICES = ("definitions", "worklist", "audit", "triggers")
 """The services that answer routes of the public URL."""
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

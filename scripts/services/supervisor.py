@@ -35,13 +35,16 @@ from scripts.stack.config import REPO_ROOT
 from scripts.stack.proc import cmdline, pid_alive, port_open, tail, wait_until
 
 # The services of the architecture, started in this order (`down` stops them in reverse).
-SERVICES = ("engine", "definitions", "worklist", "connectors", "audit")
+SERVICES = ("engine", "definitions", "worklist", "connectors", "audit", "triggers")
 
 # The development key pair every HTTP service verifies bearer tokens with (docs/people.md).
 DEV_KEY_DIR = REPO_ROOT / "var" / "dev" / "jwt"
 # The key the audit service signs each instance's head with (docs/audit.md): this machine's own,
 # so the public development key of services/audit/anchor.py stays for tests and tools.
 DEV_AUDIT_KEY = REPO_ROOT / "var" / "dev" / "audit" / "key"
+# The key the triggers service encrypts schedules' credentials with (docs/triggers.md): made
+# once per machine, like the audit key.
+DEV_TRIGGERS_KEY = REPO_ROOT / "var" / "dev" / "triggers" / "key"
 
 
 def ensure_dev_audit_key(path: Path) -> Path:
@@ -131,6 +134,9 @@ class Supervisor:
             env.setdefault("LANEWAY_DEV_KEY_FILE", str(signing_key))
         if not env.get("LANEWAY_AUDIT_KEY_FILE", "").strip():
             env["LANEWAY_AUDIT_KEY_FILE"] = str(ensure_dev_audit_key(audit_key))
+        if not env.get("LANEWAY_SECRET_TRIGGERS_CREDENTIALS_KEY", "").strip():
+            key_file = ensure_dev_audit_key(audit_key.parent.parent / "triggers" / "key")
+            env["LANEWAY_SECRET_TRIGGERS_CREDENTIALS_KEY"] = key_file.read_text().strip()
         env["PYTHONUNBUFFERED"] = "1"
         return cls(run_dir=stack.run_dir, logs_dir=stack.logs_dir, env=env, ports=ports)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -122,6 +123,9 @@ class Laneway:
                     "REDIS_URL": self.redis_url, "LANEWAY_TOPIC_PREFIX": self.prefix,
                     "LANEWAY_DB_SCHEMA": self.schema, "PYTHONUNBUFFERED": "1", **FAST_ENV})
         env.update(auth_env())  # the session's key (tests/auth.py) verifies the tests' tokens
+        # the triggers service encrypts schedules' credentials with it (docs/triggers.md)
+        env["LANEWAY_SECRET_TRIGGERS_CREDENTIALS_KEY"] = secrets.token_hex(32)
+        env["LANEWAY_TRIGGERS_DATA_DIR"] = str(self.workdir / "triggers")
         env.update(self.env_overrides)
         self.supervisor = Supervisor(run_dir=self.workdir / "run", logs_dir=self.workdir / "logs",
                                      env=env, ports={n: free_port() for n in self.services},

@@ -91,7 +91,7 @@ def test_owner_prefers_an_exact_route_then_the_longest_prefix() -> None:
 
 @pytest.mark.parametrize(("entry", "message"), [
     ({"path": "api", "service": "audit"}, "path starting with '/'"),
-    ({"path": "/a", "service": "triggers"}, "one of definitions, worklist, audit"),
+    ({"path": "/a", "service": "engine"}, "one of definitions, worklist, audit, triggers"),
     ({"path": "/a", "service": "audit", "match": "regex"}, "match 'prefix' or 'exact'"),
     ({"path": "/a", "service": "audit", "methods": {"post": "audit"}}, "upper case"),
     ({"path": "/a", "service": "audit", "weight": 2}, "but got weight"),

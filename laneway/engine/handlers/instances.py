@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from laneway.engine.behaviours import flow, throw, work
@@ -64,9 +65,16 @@ def create_instance(ctx: Processing) -> tuple[ElementInstance, FlowNode | None] 
     variables = command_variables(ctx)
     if variables is None or not storable(ctx, v.get("businessKey"), "a business key"):
         return None
+    trigger = v.get("trigger")
+    if trigger is not None and not _trigger_ok(ctx, trigger):
+        return None
     value: dict[str, Any] = {"key": 1, "processId": proc.id, "version": proc.version}
     if v.get("businessKey") is not None:
         value["businessKey"] = v["businessKey"]
+    if trigger is not None:
+        # which item of which schedule started it (the triggers service): kept on the
+        # instance's first event, so its audit history says so
+        value["trigger"] = trigger
     if v.get("parent"):
         value["parent"] = v["parent"]
     ctx.write(Event.ELEMENT_ACTIVATED, value, element_id=proc.id, element_type=PROCESS_KIND,
@@ -77,6 +85,25 @@ def create_instance(ctx: Processing) -> tuple[ElementInstance, FlowNode | None] 
     if variables:
         ctx.write_element(Event.VARIABLES_UPDATED, root, {"variables": dict(variables)})
     return root, start
+
+
+# what a START_INSTANCE's `trigger` may weigh as compact JSON: the schedule, type, dedup key and
+# a small summary of the item (the triggers service keeps it under 2,000 characters)
+MAX_TRIGGER_BYTES = 4096
+
+
+def _trigger_ok(ctx: Processing, trigger: object) -> bool:
+    if not isinstance(trigger, dict) or not storable(ctx, trigger, "a trigger"):
+        if not isinstance(trigger, dict):
+            ctx.reject("Expected the trigger of a start to be an object, but it is "
+                       f"{type(trigger).__name__}", RejectionType.INVALID_ARGUMENT)
+        return False
+    size = len(json.dumps(trigger, separators=(",", ":"), default=str))
+    if size > MAX_TRIGGER_BYTES:
+        ctx.reject(f"Expected the trigger of a start to be at most {MAX_TRIGGER_BYTES} bytes, "
+                   f"but it is {size}", RejectionType.INVALID_ARGUMENT)
+        return False
+    return True
 
 
 def cancel_instance(ctx: Processing) -> None:

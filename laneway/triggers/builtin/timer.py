@@ -12,7 +12,8 @@ when the schedule was created (the version AUTHORIZED). Settings on the start ev
 
 Each due time is an item with the dedup key `due:<epoch ms>` and the variables
 `{"timer": {"due": ISO time, "fired": n}}`. The cursor is `{"last": ms, "fired": n}`: the last
-due time handled and how many times the timer has fired in all (a cycle's repetitions).
+due time handled (None before the first) and how many times the timer has fired in all (a
+cycle's repetitions).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class TimerTrigger(Trigger):
         fired = int(cursor.get("fired", 0))
         now = request.now_ms
         try:
-            if "last" in cursor:
+            if cursor.get("last") is not None:
                 due = schedule.next_due(int(cursor["last"]), fired)
             else:
                 due = schedule.first_due(request.schedule.created_ms or now)
@@ -90,7 +91,7 @@ class TimerTrigger(Trigger):
             raise TriggerFailed(str(exc), retryable=False) from None
         items: list[TriggerItem] = []
         missed: list[tuple[int, int]] = []
-        last = int(cursor.get("last", 0))
+        last: int | None = cursor.get("last")
         # walk the due times that have passed; bounded: a cycle of a second down for a week
         # is 600,000 due times, of which only the last MAX_MISSED matter
         steps = 0

@@ -1,0 +1,1 @@
+"""The triggers service: processes that start themselves (docs/triggers.md)."""

@@ -1,0 +1,184 @@
+"""The triggers service end to end: a timer start event starts instances once its version is
+AUTHORIZED and stops when a newer version drops it; a webhook call with a valid signature
+starts exactly one instance per delivery; pause holds the starts back and resume lets them
+through; fire now starts one at once; the instances carry the trigger's principal and item in
+their audit history."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from laneway.bpmn import LANEWAY_NS
+from laneway.triggers.builtin.webhook import sign
+from scripts.stack.testing import unique_name, wait_until
+from tests.auth import auth_header
+from tests.e2e.harness import Laneway
+from tests.e2e.trigger_kit import (
+    WITH_TRIGGERS,
+    first_event,
+    instances_of,
+    schedule_of,
+    wait_instances,
+)
+from tests.lifecycle import APPROVER, transition
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+TIMER = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:laneway="{ns}" id="d" targetNamespace="t">
+  <process id="{pid}" isExecutable="true">
+    <startEvent id="tick">
+      <timerEventDefinition><timeCycle>{cycle}</timeCycle></timerEventDefinition>
+    </startEvent>
+    <endEvent id="e"/>
+    <sequenceFlow id="f" sourceRef="tick" targetRef="e"/>
+  </process>
+</definitions>"""
+
+NO_TIMER = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  id="d" targetNamespace="t">
+  <process id="{pid}" isExecutable="true">
+    <startEvent id="s"/><endEvent id="e"/>
+    <sequenceFlow id="f" sourceRef="s" targetRef="e"/>
+  </process>
+</definitions>"""
+
+HOOK = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:laneway="{ns}" id="d" targetNamespace="t">
+  <message id="m" name="order" laneway:trigger="webhook" laneway:variablesName="order"/>
+  <process id="{pid}" isExecutable="true">
+    <startEvent id="call"><messageEventDefinition messageRef="m"/></startEvent>
+    <userTask id="look"/>
+    <endEvent id="e"/>
+    <sequenceFlow id="f1" sourceRef="call" targetRef="look"/>
+    <sequenceFlow id="f2" sourceRef="look" targetRef="e"/>
+  </process>
+</definitions>"""
+
+
+@pytest.fixture
+def lw(laneway: Any) -> Laneway:
+    started: Laneway = laneway(WITH_TRIGGERS)
+    return started
+
+
+def test_a_timer_start_event_starts_once_authorized_and_stops_when_superseded(
+        lw: Laneway) -> None:
+    pid = unique_name("timer").replace("-", "_")
+    lw.deploy(TIMER.format(ns=LANEWAY_NS, pid=pid, cycle="R3/PT1S").encode())
+    schedule = schedule_of(lw, pid)
+    assert schedule["type"] == "timer", schedule
+    assert schedule["status"] == "active", schedule
+    found = wait_instances(lw, pid, 3)
+    # the cycle has three repetitions: the schedule says it is done after them
+    with lw.api() as api:
+        detail = api.get(f"/api/schedules/{schedule['id']}").json()
+    assert detail["firesTotal"] == 3, detail
+    assert detail["cursor"]["done"] is True, detail
+    assert len(instances_of(lw, pid)) == 3
+    event = first_event(lw, found[0]["instanceId"])
+    assert event["principal"]["id"] == f"trigger:timer:{schedule['id']}"
+    assert event["value"]["trigger"]["schedule"] == schedule["id"]
+    assert event["value"]["trigger"]["dedupKey"].startswith("due:")
+    # a version without the timer retires the schedule
+    lw.deploy(NO_TIMER.format(pid=pid).encode())
+
+    def retired() -> bool:
+        with lw.api() as api:
+            return api.get(f"/api/schedules/{schedule['id']}").json()["status"] == "retired"
+
+    wait_until(retired, 30, message="the schedule retired by the new version")
+
+
+def test_pause_holds_starts_back_and_fire_now_starts_one(lw: Laneway) -> None:
+    pid = unique_name("timer").replace("-", "_")
+    # every hour: nothing is due during the test unless fired by hand
+    lw.deploy(TIMER.format(ns=LANEWAY_NS, pid=pid, cycle="R/PT1H").encode())
+    schedule = schedule_of(lw, pid)
+    with lw.api() as api:
+        paused = api.post(f"/api/schedules/{schedule['id']}/pause")
+        assert paused.status_code == 200, paused.text
+        assert paused.json()["status"] == "paused"
+        fired = api.post(f"/api/schedules/{schedule['id']}/fire")
+        assert fired.status_code == 200, fired.text
+        [instance_id] = fired.json()["instanceIds"]
+        again = api.post(f"/api/schedules/{schedule['id']}/resume")
+        assert again.json()["status"] == "active"
+        detail = api.get(f"/api/schedules/{schedule['id']}").json()
+    assert detail["recentFires"][0]["instanceId"] == instance_id
+    assert detail["recentFires"][0]["requestedBy"] == "admin"
+    wait_instances(lw, pid, 1)
+    event = first_event(lw, instance_id)
+    assert event["value"]["trigger"]["requestedBy"] == "admin"
+    # a modeler reads, only an operator fires
+    with httpx.Client(base_url=lw.public_url, timeout=10) as client:
+        as_modeler = auth_header("ana", roles=["modeler"])
+        assert client.get(f"/api/schedules/{schedule['id']}",
+                          headers=as_modeler).status_code == 200
+        assert client.post(f"/api/schedules/{schedule['id']}/fire",
+                           headers=as_modeler).status_code == 403
+        assert client.get("/api/schedules").status_code == 401
+    # the version RETIRED: the schedule retires with it, and nothing fires it any more
+    with lw.api() as api:
+        retired = transition(api, pid, 1, "RETIRED", APPROVER)
+        assert retired.status_code == 200, retired.text
+
+        def gone() -> bool:
+            return bool(api.get(f"/api/schedules/{schedule['id']}").json()["status"]
+                        == "retired")
+
+        wait_until(gone, 30, message="the schedule retired with its version")
+        assert api.post(f"/api/schedules/{schedule['id']}/fire").status_code == 409
+        assert api.get("/api/schedules", params={"processId": pid}).json()["items"] == []
+
+
+def _call(client: httpx.Client, path: str, secret: str, body: dict[str, Any],
+          delivery: str | None, ts: float | None = None) -> httpx.Response:
+    raw = json.dumps(body).encode()
+    stamp = str(int(time.time() if ts is None else ts))
+    headers = {"Content-Type": "application/json", "X-Laneway-Timestamp": stamp,
+               "X-Laneway-Signature": sign(secret, stamp, raw)}
+    if delivery is not None:
+        headers["X-Laneway-Delivery"] = delivery
+    return client.post(path, content=raw, headers=headers)
+
+
+def test_a_signed_webhook_call_starts_one_instance_per_delivery(lw: Laneway) -> None:
+    pid = unique_name("hook").replace("-", "_")
+    lw.deploy(HOOK.format(ns=LANEWAY_NS, pid=pid).encode())
+    schedule = schedule_of(lw, pid)
+    path = schedule["hookPath"]
+    secret = "s3cret-" + unique_name("k")
+    with httpx.Client(base_url=lw.public_url, timeout=15) as client:
+        # no secret set yet: nothing starts
+        assert _call(client, path, secret, {"n": 1}, "d-0").status_code == 503
+        with lw.api() as api:
+            put = api.put(f"/api/schedules/{schedule['id']}/credentials",
+                          json={"values": {"secret": secret}})
+            assert put.status_code == 204, put.text
+            shown = api.get(f"/api/schedules/{schedule['id']}").json()
+            assert shown["credentialNames"] == ["secret"]
+            assert secret not in json.dumps(shown)
+        first = _call(client, path, secret, {"n": 1}, "d-1")
+        assert first.status_code == 202, first.text
+        again = _call(client, path, secret, {"n": 1}, "d-1")
+        assert again.status_code == 200
+        assert again.json() == {
+            "instanceId": first.json()["instanceId"], "duplicate": True}
+        assert _call(client, path, "wrong", {"n": 2}, "d-2").status_code == 401
+        assert _call(client, path, secret, {"n": 2}, "d-3",
+                     ts=time.time() - 3600).status_code == 401
+        second = _call(client, path, secret, {"n": 2}, "d-4")
+        assert second.status_code == 202
+        assert client.post(path, content=b"[1]").status_code == 401
+    found = wait_instances(lw, pid, 2)
+    assert sorted(i["variables"]["order"]["n"] for i in found) == [1, 2]
+    assert len(instances_of(lw, pid)) == 2
+    event = first_event(lw, first.json()["instanceId"])
+    assert event["principal"]["id"] == f"trigger:webhook:{schedule['id']}"
+    assert event["value"]["trigger"]["dedupKey"] == "delivery:d-1"
