@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from tests.feed_server import Entry, feed_server, rss
 
 from benchmarks.e2e import pct
 from laneway.bpmn import LANEWAY_NS
@@ -38,6 +37,7 @@ from scripts.stack import Settings, up
 from scripts.stack.testing import wait_until
 from tests.e2e.harness import Laneway, TopicReader
 from tests.e2e.trigger_kit import schedule_of
+from tests.feed_server import Entry, feed_server, rss
 
 SERVICES = ("engine", "definitions", "triggers")
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.feed_server import Entry, FeedServer, feed_server, rss
 
 from laneway.bpmn import LANEWAY_NS
 from laneway.records import RecordKind
 from scripts.stack.testing import unique_name, wait_until
 from tests.e2e.harness import Laneway, TopicReader
 from tests.e2e.trigger_kit import WITH_TRIGGERS, schedule_of
+from tests.feed_server import Entry, FeedServer, feed_server, rss
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
