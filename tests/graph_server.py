@@ -84,6 +84,7 @@ class GraphServer:
         self._retry_after = "7"
         self._sites: dict[str, dict[str, str]] = {}
         self._roots: dict[str, str] = {}
+        self._site_paths: dict[str, str] = {}
         self.reject_tokens = False
         """Every Graph request is 401, whatever the token (an app without access)."""
         self.link_base: str | None = None
@@ -148,9 +149,13 @@ class GraphServer:
                 "lastModifiedDateTime": _now()}, seq, seq)
             return rid
 
-    def add_site(self, site: str, libraries: dict[str, str], default: str) -> None:
+    def add_site(self, site: str, libraries: dict[str, str], default: str,
+                 path: str | None = None) -> None:
+        """A site by id (`host,guid,guid`) and, when given, by path (`host:/sites/x`)."""
         with self.lock:
             self._sites[site] = {"__default__": default, **libraries}
+            if path is not None:
+                self._site_paths[path] = site
 
     def _by_path(self, drive: str, path: str) -> _Obj | None:
         current = self._objs.get(self._roots.get(drive, ""))
@@ -287,6 +292,11 @@ class GraphServer:
                     return 404, {}, {"error": {"code": "itemNotFound",
                                                "message": "The resource could not be found."}}
                 return 200, {}, self._select(found.data, query)
+        if segs[0] == "sites" and ":" in segs[1]:  # GET /sites/{host}:/{path}: the site
+            site_id = self._site_paths.get("/".join(segs[1:]))
+            if site_id is None:
+                return 404, {}, {"error": {"code": "itemNotFound", "message": path}}
+            return 200, {}, {"id": site_id}
         if segs[0] == "sites" and len(segs) == 3 and segs[1] in self._sites:
             libraries = self._sites[segs[1]]
             if segs[2] == "drive":

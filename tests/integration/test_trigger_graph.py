@@ -486,6 +486,24 @@ def test_a_site_library_is_found_by_name(drive: GraphServer, tmp_path: Path) -> 
     assert [i.variables["file"]["id"] for i in watch.poll().items] == [a]
 
 
+def test_a_site_named_by_path_and_its_default_library(
+        drive: GraphServer, tmp_path: Path) -> None:
+    site = "contoso.sharepoint.com,aaaa1111-2222-3333-4444-555555555555," \
+           "bbbb1111-2222-3333-4444-555555555555"
+    drive.add_site(site, {"Documents": DRIVE}, default=DRIVE,
+                   path="contoso.sharepoint.com:/sites/Finance")
+    watch = Poller(SharePointFolderTrigger(), drive,
+                   {"site": "contoso.sharepoint.com:/sites/Finance", "folder": "Invoices"},
+                   tmp_path)
+    watch.poll()
+    a = drive.add_item(DRIVE, "Invoices", "y.pdf")
+
+    assert [i.variables["file"]["id"] for i in watch.poll().items] == [a]
+    asked = [s.path.split("?")[0] for s in drive.graph_requests("/sites/")]
+    assert asked == ["/v1.0/sites/contoso.sharepoint.com:/sites/Finance",
+                     f"/v1.0/sites/{site}/drive"]
+
+
 def test_a_folder_that_is_missing_fails_without_retry(
         drive: GraphServer, tmp_path: Path) -> None:
     failed = folder(drive, tmp_path, folder="Nope").fails()

@@ -336,6 +336,16 @@ class SharePointFolderTrigger(_GraphTrigger):
     @staticmethod
     async def _site_drive(client: GraphClient, settings: Mapping[str, str]) -> str:
         site = quote(settings["site"].strip(), safe=",:/")
+        if ":" in site:
+            # `host:/sites/Finance` names a site by path; its id is asked first, as a path
+            # cannot be followed by /drives without Graph's closing colon syntax
+            found = await client.get(client.url(f"/sites/{site}?$select=id"),
+                                     f"the site {settings['site']!r}")
+            site_id = found.get("id")
+            if not isinstance(site_id, str) or not site_id or len(site_id) > _MAX_TEXT:
+                raise TriggerFailed(f"Expected Graph to give site {settings['site']!r} an id, "
+                                    f"but it did not", retryable=False)
+            site = quote(site_id, safe=",")
         library = settings.get("library", "").strip()
         if not library:
             found = await client.get(client.url(f"/sites/{site}/drive?$select=id"),
