@@ -22,7 +22,7 @@ from playwright.sync_api import Page, expect
 from laneway.bpmn import LANEWAY_NS
 from laneway.triggers.builtin.webhook import sign
 from scripts.stack import Connections
-from scripts.stack.testing import unique_name
+from scripts.stack.testing import unique_name, wait_until
 from tests.auth import signing_key
 from tests.console.conftest import ARTIFACTS
 from tests.console.diagrams import Step, line_diagram
@@ -42,6 +42,26 @@ HOOK = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
     <endEvent id="e"/>
     <sequenceFlow id="f1" sourceRef="call" targetRef="look"/>
     <sequenceFlow id="f2" sourceRef="look" targetRef="e"/>
+  </process>
+</definitions>"""
+
+
+MAILBOX = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:laneway="{ns}" id="d" targetNamespace="t">
+  <message id="m" name="mail" laneway:trigger="imap-mailbox" laneway:host="127.0.0.1"
+           laneway:port="1" laneway:tls="none" laneway:interval="PT1S"/>
+  <process id="{pid}" isExecutable="true">
+    <startEvent id="mail"><messageEventDefinition messageRef="m"/></startEvent>
+    <endEvent id="e"/>
+    <sequenceFlow id="f" sourceRef="mail" targetRef="e"/>
+  </process>
+</definitions>"""
+
+NO_TRIGGER = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  id="d" targetNamespace="t">
+  <process id="{pid}" isExecutable="true">
+    <startEvent id="s"/><endEvent id="e"/>
+    <sequenceFlow id="f" sourceRef="s" targetRef="e"/>
   </process>
 </definitions>"""
 
@@ -218,6 +238,46 @@ def test_a_modeler_reads_schedules_without_controls_and_others_have_no_entry(
     page.goto(f"{base}/schedules")
     expect(page.get_by_role("alert")).to_be_visible()
     expect(page.locator("tr[data-schedule]")).to_have_count(0)
+
+
+def test_a_failing_schedule_shows_its_error_and_a_retired_one_shows_only_when_asked(
+        console: Laneway, page: Page) -> None:
+    # a mailbox without credentials fails at its first poll, before any network
+    failing_pid = unique_name("mail").replace("-", "_")
+    console.deploy(MAILBOX.format(ns=LANEWAY_NS, pid=failing_pid).encode())
+    failing = schedule_of(console, failing_pid)
+    # a version without the timer retires its schedule
+    retired_pid = unique_name("gone").replace("-", "_")
+    console.deploy(timer_process(retired_pid))
+    retired = schedule_of(console, retired_pid)
+    console.deploy(NO_TRIGGER.format(pid=retired_pid).encode(), name="gone.bpmn")
+
+    def status_of(schedule: dict[str, Any]) -> str:
+        with console.api() as api:
+            return str(api.get(f"/api/schedules/{schedule['id']}").json()["status"])
+
+    wait_until(lambda: status_of(failing) == "failing", 30, message="the mailbox failing")
+    wait_until(lambda: status_of(retired) == "retired", 30, message="the timer retired")
+
+    base = console.public_url
+    sign_in(page, base, "olga", "/schedules")
+    expect(row(page, failing).locator(".badge")).to_have_text("failing")
+    expect(row(page, failing).locator(".schedule-error")).to_contain_text("username and password")
+    expect(row(page, retired)).to_have_count(0)
+    page.get_by_label("Include retired").check()
+    expect(row(page, retired).locator(".badge")).to_have_text("retired")
+    assert "includeRetired=1" in page.url
+
+    row(page, retired).get_by_role("link").click()
+    expect(page.get_by_test_id("status")).to_have_text("retired")
+    expect(page.get_by_text("A retired schedule")).to_be_visible()
+    for name in ("Pause", "Resume", "Fire now"):
+        expect(page.get_by_role("button", name=name)).to_have_count(0)
+
+    page.goto(f"{base}/schedules/{failing['id']}")
+    expect(page.get_by_test_id("status")).to_have_text("failing")
+    expect(page.get_by_test_id("errors")).to_contain_text("username and password")
+    expect(page.get_by_test_id("facts")).to_contain_text("Failures in a row")
 
 
 @pytest.fixture
