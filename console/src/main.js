@@ -14,6 +14,7 @@ const instances = () => import("./pages/instances.js");
 const instance = () => import("./pages/instance.js");
 const audit = () => import("./pages/audit.js");
 const tasks = () => import("./pages/tasks.js");
+const schedules = () => import("./pages/schedules.js");
 
 const ROUTES = [
   [/^\/$/, home],
@@ -26,6 +27,8 @@ const ROUTES = [
   [/^\/instances\/(?<instanceId>[^/]+)\/audit$/, audit],
   [/^\/tasks$/, tasks],
   [/^\/tasks\/(?<taskId>[^/]+)$/, tasks],
+  [/^\/schedules$/, schedules],
+  [/^\/schedules\/(?<scheduleId>[^/]+)$/, schedules],
 ];
 
 const NAV = [
@@ -33,6 +36,8 @@ const NAV = [
   ["/modeler", "Modeler", () => hasRole("modeler")],
   ["/instances", "Instances"],
   ["/tasks", "Worklist"],
+  // the roles the schedules API lets read (services/triggers/routes.py; admin holds every role)
+  ["/schedules", "Schedules", () => hasRole("modeler", "operator", "auditor")],
 ];
 
 let cleanup = null;

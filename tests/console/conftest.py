@@ -77,7 +77,8 @@ def console(stack: Connections, mailbox: tuple[Mailbox, str],
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Laneway]:
     lw = Laneway(bootstrap=stack.kafka_bootstrap_servers, database_url=stack.database_url,
                  redis_url=stack.redis_url, workdir=tmp_path_factory.mktemp("console"),
-                 services=(*ALL, "worklist"),
+                 # the triggers service for the schedules page (test_console_schedules.py)
+                 services=(*ALL, "worklist", "triggers"),
                  env_overrides={"LANEWAY_DEV_SIGNIN": "1",
                                 "LANEWAY_DEV_KEY_FILE": str(signing_key()),
                                 # the permit's e-mail task sends to the local SMTP server

@@ -37,6 +37,8 @@ class Step:
     name: str
     lane: str | None = None
     attrs: Mapping[str, str] = field(default_factory=dict)
+    inner: str = ""
+    """XML inside the element (`<bpmn:timerEventDefinition>...`), written as given."""
 
 
 def line_diagram(process_id: str, steps: Sequence[Step], lanes: Sequence[Lane] = ()) -> bytes:
@@ -62,7 +64,8 @@ def line_diagram(process_id: str, steps: Sequence[Step], lanes: Sequence[Lane] =
     centres: list[tuple[int, int, int, int]] = []  # x, y, half width, half height
     for n, step in enumerate(steps):
         attrs = "".join(f" {k}={quoteattr(v)}" for k, v in step.attrs.items())
-        parts.append(f'<bpmn:{step.kind} id="{step.id}" name={quoteattr(step.name)}{attrs}/>')
+        parts.append(f'<bpmn:{step.kind} id="{step.id}" name={quoteattr(step.name)}{attrs}>'
+                     f"{step.inner}</bpmn:{step.kind}>")
         cx = _LEFT + 40 + n * _STEP_W
         cy = 40 + row.get(step.lane or "", 0) * _LANE_H + _LANE_H // 2
         w, hgt = (36, 36) if step.kind in _EVENT else (110, 80)

@@ -98,7 +98,8 @@ async function versionPage(root, processId, version, ctx, page, flash = null) {
       h("h1", {}, summary.name || processId, " ", h("span", { class: "version" }, `version ${version}`)),
       badge(summary.state, { "data-testid": "state" })),
     h("p", { class: "hint" }, `Process ${processId} · deployed by ${author} · `, time(summary.deployedAt),
-      hasRole("modeler") ? [" · ", h("a", { href: `/modeler/${encodeURIComponent(processId)}/${version}`, "data-link": true }, "Open in modeler")] : null),
+      hasRole("modeler") ? [" · ", h("a", { href: `/modeler/${encodeURIComponent(processId)}/${version}`, "data-link": true }, "Open in modeler")] : null,
+      schedulesLink(processId)),
     flash,
     lifecycleCard(processId, version, summary.state, author, lanes, again),
     summary.state === "AUTHORIZED" ? startCard(processId, version, ctx.navigate) : null,
@@ -118,6 +119,19 @@ async function versionPage(root, processId, version, ctx, page, flash = null) {
   } catch (e) {
     diagram.replaceWith(notice("warn", `The diagram cannot be drawn: ${e.message || e}`));
   }
+}
+
+// " · Schedules" once the triggers service says the process starts itself (a timer, a
+// trigger); nothing for those who may not read schedules or when that service does not answer
+function schedulesLink(processId) {
+  if (!hasRole("modeler", "operator", "auditor")) return null;
+  const slot = h("span", { "data-testid": "schedules-link" });
+  api(`/api/schedules?processId=${encodeURIComponent(processId)}`).then((answer) => {
+    if (answer?.items?.length) {
+      replace(slot, " · ", h("a", { href: `/schedules?processId=${encodeURIComponent(processId)}`, "data-link": true }, "Schedules"));
+    }
+  }).catch(() => {});
+  return slot;
 }
 
 function lifecycleCard(processId, version, state, author, lanes, again) {

@@ -22,6 +22,8 @@ export async function render(root) {
     h("li", {}, link("/instances", "Instances"),
       hasRole("operator", "auditor") ? ": every instance, its audit timeline." : ": the instances you take part in."),
     hasRole("modeler") ? h("li", {}, link("/modeler", "Modeler"), ": draw a process, check it, deploy it as a draft.") : null,
+    hasRole("modeler", "operator", "auditor") ? h("li", {}, link("/schedules", "Schedules"),
+      hasRole("operator") ? ": the processes that start themselves; pause, resume, fire, set credentials." : ": the processes that start themselves.") : null,
     hasRole("reviewer") ? h("li", {}, "Review: approve versions in REVIEW (not your own), with a persona for every lane.") : null,
     hasRole("authorizer") ? h("li", {}, "Authorize: put APPROVED versions into production, retire old ones.") : null,
   ];
