@@ -111,6 +111,8 @@ def _up(supervisor: Supervisor, edge: Edge, timeout: float, *, deploy_examples: 
           f"{api.rstrip('/')}/forms/permit")
     print("  a token for curl: .venv/bin/laneway token --user carla --persona 'Case Worker'"
           "   (README: walk through the permit example)")
+    print(f"  processes that start themselves (examples/triggers): sign in as olga and open "
+          f"{api.rstrip('/')}/schedules (docs/triggers.md)")
     return 0
 
 

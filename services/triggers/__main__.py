@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from contextlib import ExitStack
 
 from laneway import db
@@ -93,8 +92,7 @@ def run(settings: TriggersSettings, service: Running) -> int:
         app.state.deps = TriggersDeps(
             store=store, vault=vault, publisher=publisher, installed=installed,
             scheduler=scheduler, metrics=metrics, hook_max_bytes=settings.hook_max_bytes,
-            fire_timeout_s=settings.poll_timeout_s + 5,
-            clock_ms=lambda: int(time.time() * 1000))
+            fire_timeout_s=settings.poll_timeout_s + 5)
         closing.callback(service.stop.set)  # first on the way out, whatever ended the run
         if vault.available() is not None:
             _log.warning("credentials cannot be set: %s", vault.available())

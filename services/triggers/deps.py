@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -28,7 +29,8 @@ class TriggersDeps:
     metrics: TriggersMetrics
     hook_max_bytes: int = 262144
     fire_timeout_s: float = 60.0
-    clock_ms: Callable[[], int] = field(default=lambda: 0)
+    clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    """The start commands' timestamps (epoch ms)."""
 
 
 def get_deps(request: Request) -> TriggersDeps:

@@ -165,7 +165,16 @@ def test_a_permit_from_the_public_form_through_the_worklist(
     expect(watcher.get_by_test_id("status")).to_contain_text("COMPLETED", timeout=30_000)
     assert watcher.evaluate("window.__watching === true"), "the instance page was reloaded"
 
-    # an auditor reads the timeline: the principals in order, and the chain verifies
+    # an auditor reads the timeline: the principals in order, and the chain verifies. The page
+    # reads the log once; the audit sink writes a moment after the engine (docs/audit.md), so
+    # the page is opened once the log holds the e-mail connector's completion
+    def logged() -> bool:
+        history = httpx.get(f"{base}/api/instances/{instance_id}/history",
+                            params={"limit": 1000}, headers=ADMIN, timeout=10)
+        return history.status_code == 200 and any(
+            e["principal"]["id"] == "connector:email" for e in history.json()["events"])
+
+    wait_until(logged, 30, 0.2, "the e-mail connector's step in the audit log")
     auditor = page.context.new_page()
     sign_in(auditor, base, "ida", f"/instances/{instance_id}/audit")
     log = auditor.get_by_test_id("audit-log")

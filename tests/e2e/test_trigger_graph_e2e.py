@@ -99,7 +99,7 @@ def test_a_new_mail_starts_one_instance_and_reading_it_starts_none(
         lw: Laneway, server: GraphServer) -> None:
     server.add_message(USER, "inbox", "An old invoice", received="2026-01-05T08:00:00Z")
     pid = unique_name("invoice_mail").replace("-", "_")
-    lw.deploy(_example("graph-mailbox.bpmn", "invoice_mail", pid, server),
+    lw.deploy(_example("graph-mailbox.bpmn", "invoice_graph_mail", pid, server),
               name="graph-mailbox.bpmn")
     schedule = schedule_of(lw, pid)
     assert schedule["type"] == "graph-mailbox"

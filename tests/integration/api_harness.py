@@ -1,6 +1,6 @@
-"""The HTTP services (definitions, worklist, audit) in this process behind one client, over a
-private topic prefix and PostgreSQL schema base on the real stack: what the API's integration
-modules share.
+"""The HTTP services (definitions, worklist, audit, triggers) in this process behind one
+client, over a private topic prefix and PostgreSQL schema base on the real stack: what the
+API's integration modules share.
 
     with running_api(stack, "test.api", headers=AUTHOR) as api:
         api.client.post(...)             # FastAPI's TestClient, verifying the session's tokens
@@ -8,9 +8,11 @@ modules share.
 The client talks to an in-process stand-in of the edge (`EdgeApp`) that sends each request to
 the service the path table (edge/routes.toml) names, as nginx does; a path the table does not
 name (`/health`, `/metrics`) goes to the definitions service. Each service has its own schema
-under the base (`<base>_definitions`, `<base>_worklist`, `<base>_audit`); the audit service's
-instance projection runs as a thread unless `LANEWAY_PROJECTION=off`. The worklist's own
-projection does not run: its tables are empty.
+under the base (`<base>_definitions`, `<base>_worklist`, `<base>_audit`, `<base>_triggers`);
+the audit service's instance projection runs as a thread unless `LANEWAY_PROJECTION=off`. The
+worklist's own projection does not run: its tables are empty. Neither do the triggers'
+reconciler and scheduler: a test writes the schedules it needs (`api.triggers.store`), and a
+fire now answers 409 (the scheduler is "still starting").
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from prometheus_client import CollectorRegistry
 from psycopg import sql
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from laneway import db
+from laneway.connectors import Secrets
 from laneway.db import prepare_database
 from laneway.health import HealthChecks
 from laneway.service_schemas import SERVICES_WITH_TABLES, schema_name
 from laneway.shared_reads import FormSchemas
 from laneway.topics import Topics
+from laneway.triggers import installed_triggers
 from scripts.edge import load, owner
 from scripts.stack import Connections
 from scripts.stack import Settings as StackSettings
@@ -48,6 +53,15 @@ from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
 from services.definitions.service import running
 from services.definitions.settings import DefinitionsSettings, load_settings
+from services.triggers import db as triggers_db
+from services.triggers.app import create_app as create_triggers_app
+from services.triggers.credentials import KEY_VARIABLE
+from services.triggers.credentials import Vault as TriggersVault
+from services.triggers.deps import TriggersDeps
+from services.triggers.metrics import TriggersMetrics
+from services.triggers.scheduler import Scheduler
+from services.triggers.settings import load_settings as triggers_settings
+from services.triggers.store import ScheduleStore
 from services.worklist import db as worklist_db
 from services.worklist.__main__ import open_pool as open_worklist_pool
 from services.worklist.app import create_app as create_worklist_app
@@ -84,7 +98,8 @@ def drop_schema(conns: Connections, base: str) -> None:
 def service_env(conns: Connections, prefix: str, base: str, **env: str) -> dict[str, str]:
     """The services' environment on the stack: the session's JWT keys, `prefix` and `base`."""
     return {**conns.env(), **auth_env(), "LANEWAY_TOPIC_PREFIX": prefix,
-            "LANEWAY_DB_SCHEMA": base, "LANEWAY_STARTUP_TIMEOUT_S": "60", **env}
+            "LANEWAY_DB_SCHEMA": base, "LANEWAY_STARTUP_TIMEOUT_S": "60",
+            KEY_VARIABLE: "api-harness-triggers-key-" + "0" * 16, **env}
 
 
 def service_settings(conns: Connections, prefix: str, schema: str,
@@ -141,7 +156,8 @@ class Api:
     audit: AuditParts
     worklist: WorklistDeps
     schemas: tuple[str, ...]
-    """Each service's schema: definitions, worklist, audit."""
+    """Each service's schema: definitions, worklist, audit, triggers."""
+    triggers: TriggersDeps
 
     @property
     def topics(self) -> Topics:
@@ -151,7 +167,7 @@ class Api:
         """The services' OpenAPI documents (each at `/openapi/<service>.json`) as one: every
         path and component of each; a test of "every route" reads them all."""
         merged: dict[str, Any] = {"paths": {}, "components": {}}
-        for name in ("definitions", "worklist", "audit"):
+        for name in ("definitions", "worklist", "audit", "triggers"):
             response = self.client.get(f"/openapi/{name}.json")
             assert response.status_code == 200, (name, response.text)
             spec = response.json()
@@ -195,15 +211,19 @@ def running_api(conns: Connections, name: str, api_type: type[A], *,
         with running(settings) as deps, ExitStack() as stack:
             audit = _audit(environ, stack)
             worklist = _worklist(environ, deps, settings, stack)
+            triggers = _triggers(environ, deps, stack)
             checks = HealthChecks("test")
             edge = EdgeApp({
                 "definitions": create_app(settings, deps, verifier()),
                 "audit": create_audit_app(verifier(), checks, CollectorRegistry(), audit.deps),
-                "worklist": create_worklist_app(verifier(), checks, CollectorRegistry(), worklist)},
+                "worklist": create_worklist_app(verifier(), checks, CollectorRegistry(), worklist),
+                "triggers": create_triggers_app(verifier(), checks, CollectorRegistry(),
+                                                triggers)},
                 default="definitions")
             with TestClient(edge, headers=headers) as client:
                 yield api_type(client, deps, settings, conns, audit, worklist,
-                               tuple(schema_name(base, s) for s in SERVICES_WITH_TABLES))
+                               tuple(schema_name(base, s) for s in SERVICES_WITH_TABLES),
+                               triggers)
     finally:
         delete_topics(conns, prefix)
         if own_schema:
@@ -238,3 +258,20 @@ def _worklist(environ: Mapping[str, str], deps: ServiceDeps, definitions: Defini
     return WorklistDeps(pool=pool, publisher=deps.publisher,
                         forms=registry_checker(FormSchemas(pool, definitions.database_schema)),
                         answer_timeout_s=settings.task_answer_s)
+
+
+def _triggers(environ: Mapping[str, str], deps: ServiceDeps, stack: ExitStack) -> TriggersDeps:
+    settings = triggers_settings(environ)
+    common = settings.common
+    prepare_database(common.database_url, settings.database_schema, triggers_db.migrate, 30)
+    pool = db.open_pool(common.database_url, settings.database_schema)
+    stack.callback(pool.close)
+    store = ScheduleStore(pool)
+    secrets = Secrets(environ)
+    vault = TriggersVault(secrets)
+    metrics = TriggersMetrics(CollectorRegistry())
+    installed = installed_triggers()
+    scheduler = Scheduler(settings, store, vault, installed, deps.publisher, secrets, metrics)
+    return TriggersDeps(store=store, vault=vault, publisher=deps.publisher, installed=installed,
+                        scheduler=scheduler, metrics=metrics,
+                        hook_max_bytes=settings.hook_max_bytes, fire_timeout_s=5.0)

@@ -776,15 +776,17 @@ def test_resolving_an_incident_sends_resolve_incident_for_its_instance(api: Api)
 
 def test_each_service_keeps_its_tables_in_its_own_schema(api: Api) -> None:
     # each service migrated its own schema under the module's base, and only its own tables
-    definitions, worklist, audit = api.schemas
+    definitions, worklist, audit, triggers = api.schemas
     tables = {schema: {row[0] for row in api.sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", schema)}
         for schema in api.schemas}
     assert {"definitions", "form_schemas"} <= tables[definitions]
     assert {"audit_log", "instances"} <= tables[audit]
     assert {"tasks", "task_commands"} <= tables[worklist]
-    assert not tables[definitions] & (tables[audit] | tables[worklist])
-    assert not tables[audit] & tables[worklist]
+    assert {"schedules", "fires"} <= tables[triggers]
+    assert not tables[definitions] & (tables[audit] | tables[worklist] | tables[triggers])
+    assert not tables[audit] & (tables[worklist] | tables[triggers])
+    assert not tables[worklist] & tables[triggers]
     # and the edge sends each path to the service whose tables answer it
     tasks = api.client.get("/api/tasks", params={"processId": new_pid()})
     assert (tasks.status_code, tasks.json()["count"]) == (200, 0), tasks.text

@@ -48,6 +48,7 @@ from prometheus_client import CollectorRegistry
 from laneway.auth.dev import ensure_dev_key, issue_token
 from laneway.health import HealthChecks
 from laneway.publisher import Publisher
+from laneway.triggers import Declared
 from laneway.web.problems import PROBLEM_JSON
 from scripts.stack import Connections
 from services.worklist.app import create_app as create_worklist_app
@@ -58,7 +59,7 @@ from tests.service_apps import apps
 
 pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
-FAMILIES = ("definitions", "worklist", "audit")
+FAMILIES = ("definitions", "worklist", "audit", "triggers")
 ROUTES = sorted((family, method, path) for family, app in apps().items()
                 for path, ops in app.openapi()["paths"].items() for method in map(str.upper, ops))
 """(service, method, path) of every operation: each is fuzzed on its own."""
@@ -107,6 +108,8 @@ class World:
     instance_id: str
     task_id: str
     secrets: tuple[str, ...]
+    schedule_id: str = ""
+    """A webhook schedule of the process (the reconciler does not run here: written)."""
     ids: list[str] = field(default_factory=list)
 
 
@@ -136,10 +139,17 @@ def world(stack: Connections) -> Iterator[World]:
             task, instance, pid, form, datetime.now(UTC))
         secrets = (api.settings.topic_prefix, str(jwks_file()), str(signing_key()),
                    "Traceback")
-        w = World(api, pid, draft, form, instance, task, secrets)
+        hook = Declared(pid, "s", "webhook", {}, {}, None, 1)
+        api.triggers.store.sync_process(pid, 1, [hook], {"webhook": False})
+        secrets = (*secrets, "fuzz-webhook-secret-0123456789")
+        api.triggers.store.set_credentials(
+            hook.schedule_id, api.triggers.vault.seal(hook.schedule_id,
+                                                      {"secret": secrets[-1]}), ["secret"])
+        w = World(api, pid, draft, form, instance, task, secrets, schedule_id=hook.schedule_id)
         # what a string parameter or field is drawn from, mostly: the process that starts
         # (its id is also a form's, a message's... name) more often than the rest
-        w.ids = [pid, pid, pid, pid, draft, form, form, instance, task, task, f"{instance}:1",
+        w.ids = [pid, pid, pid, pid, draft, form, form, instance, task, task, hook.schedule_id,
+                 f"{instance}:1",
                  f"{instance}:\u00b2", f"{instance}:{2**64}", "1"]
         yield w
 
@@ -441,6 +451,7 @@ SWEEP_JSON: list[Any] = [2**63, 2**64, -(2**63) - 1, 10**400, 1e308, -1e308, 5e-
                          "\ud800", "x" * 70_000, "\u00b2", "NaN", [], {}, None, True, "",
                          _deep(63)]
 _PATH_VALUES = {"process_id": "pid", "version": "1", "form_id": "form", "task_id": "task",
+                "schedule_id": "schedule",
                 "incident_id": "incident", "instance_id": "instance"}
 
 
@@ -471,6 +482,7 @@ def _sweep(world: World, spec: Mapping[str, Any], op: Operation) -> Iterator[Req
     """The operation's request that fits, then each parameter and each body member in turn
     holding each hostile value (the rest as in the one that fits), then each hostile body."""
     known = {"pid": world.process_id, "form": world.form_id, "task": world.task_id,
+             "schedule": world.schedule_id,
              "incident": f"{world.instance_id}:1", "instance": world.instance_id, "1": "1"}
     path_values = {p["name"]: known[_PATH_VALUES[p["name"]]] for p in op.parameters
                    if p["in"] == "path"}

@@ -91,3 +91,14 @@ def test_example_documented_variants(
     assert main(["run", str(ROOT / "examples" / example), *options]) == code
     out = capsys.readouterr().out
     assert any(json.loads(line)["elementId"] == reached for line in out.splitlines())
+
+
+def test_no_two_examples_share_a_process_id() -> None:
+    # `make up` deploys every example: a shared id would make one a second version of the other
+    seen: dict[str, str] = {}
+    for example in EXAMPLES:
+        root = etree.parse(str(example)).getroot()
+        for process in root.iter(f"{{{BPMN}}}process"):
+            pid = process.get("id") or ""
+            assert pid not in seen, f"{example.name} and {seen[pid]} both define '{pid}'"
+            seen[pid] = example.name
