@@ -25,6 +25,7 @@ from tests.e2e.trigger_kit import (
     schedule_of,
     wait_instances,
 )
+from tests.feed_server import Entry, feed_server, rss
 from tests.lifecycle import APPROVER, transition
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -182,3 +183,52 @@ def test_a_signed_webhook_call_starts_one_instance_per_delivery(lw: Laneway) -> 
     event = first_event(lw, first.json()["instanceId"])
     assert event["principal"]["id"] == f"trigger:webhook:{schedule['id']}"
     assert event["value"]["trigger"]["dedupKey"] == "delivery:d-1"
+
+
+FEED = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:laneway="{ns}" id="d" targetNamespace="t">
+  <message id="m" name="news" laneway:trigger="feed" laneway:url="{url}"
+           laneway:interval="PT1S"/>
+  <process id="{pid}" isExecutable="true">
+    <startEvent id="entry"><messageEventDefinition messageRef="m"/></startEvent>
+    <endEvent id="e"/>
+    <sequenceFlow id="f" sourceRef="entry" targetRef="e"/>
+  </process>
+</definitions>"""
+
+
+def test_a_paused_schedule_starts_nothing_and_on_resume_what_arrived_starts_once(
+        lw: Laneway) -> None:
+    def entries(n: int) -> bytes:
+        return rss([Entry(f"urn:p:{i}", title=f"News {i}") for i in range(n)])
+
+    with feed_server() as server:
+        server.put("/news.xml", entries(3))
+        url = f"{server.url}/news.xml"
+        # two processes read the same feed: `clock` keeps polling and shows time has passed
+        paused_pid = unique_name("paused").replace("-", "_")
+        clock_pid = unique_name("clock").replace("-", "_")
+        for pid in (paused_pid, clock_pid):
+            lw.deploy(FEED.format(ns=LANEWAY_NS, url=url, pid=pid).encode())
+        paused, clock = schedule_of(lw, paused_pid), schedule_of(lw, clock_pid)
+        with lw.api() as api:
+            def polled(schedule: dict[str, Any]) -> bool:
+                shown = api.get(f"/api/schedules/{schedule['id']}").json()
+                return shown["lastPollAt"] is not None
+
+            # the first polls only note what is there (skip-existing)
+            wait_until(lambda: polled(paused) and polled(clock), 30, message="first polls")
+            assert api.post(f"/api/schedules/{paused['id']}/pause").status_code == 200
+            before = api.get(f"/api/schedules/{paused['id']}").json()["lastPollAt"]
+            server.put("/news.xml", entries(5))  # two new entries while paused
+            wait_instances(lw, clock_pid, 2)
+            # the clock's poll after the change has come and gone; the paused one never polled
+            assert api.get(f"/api/schedules/{paused['id']}").json()["lastPollAt"] == before
+            assert instances_of(lw, paused_pid) == []
+            assert api.post(f"/api/schedules/{paused['id']}/resume").status_code == 200
+        found = wait_instances(lw, paused_pid, 2)
+        assert sorted(i["variables"]["entry"]["id"] for i in found) == ["urn:p:3", "urn:p:4"]
+        with lw.api() as api:
+            detail = api.get(f"/api/schedules/{paused['id']}").json()
+        assert detail["firesTotal"] == 2
+        assert len(instances_of(lw, paused_pid)) == 2
