@@ -50,6 +50,7 @@ from laneway.triggers._registry import (
     discover_triggers,
     installed_triggers,
 )
+from laneway.triggers._settings import whole_number
 
 __all__ = [
     "BUILTINS",
@@ -73,4 +74,5 @@ __all__ = [
     "instance_id",
     "interval_ms",
     "schedule_id",
+    "whole_number",
 ]

@@ -39,6 +39,7 @@ from laneway.triggers._api import (
     TriggerFailed,
     TriggerItem,
 )
+from laneway.triggers._settings import whole_number
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 AUTHORITY_URL = "https://login.microsoftonline.com"
@@ -94,15 +95,10 @@ def max_items(settings: Mapping[str, str]) -> int:
 def check_common(settings: Mapping[str, str]) -> Iterator[str]:
     """What both Graph triggers refuse at deploy: a bad maxItems, endpoint URLs that are not
     plain http(s) addresses."""
-    raw = settings.get("maxItems")
-    if raw is not None:
-        try:
-            n = int(raw)
-        except ValueError:
-            n = 0
-        if not 1 <= n <= MAX_ITEMS:
-            yield f"Expected laneway:maxItems to be a whole number from 1 to {MAX_ITEMS}, " \
-                  f"but got {raw!r}"
+    try:
+        whole_number(settings, "maxItems", 1, 1, MAX_ITEMS)
+    except ValueError as exc:
+        yield str(exc)
     for name in ("graphUrl", "authorityUrl"):
         value = settings.get(name)
         if value is not None and _url_problem(value) is not None:

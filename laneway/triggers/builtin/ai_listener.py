@@ -46,6 +46,7 @@ from laneway.triggers._api import (
     TriggerFailed,
     TriggerItem,
 )
+from laneway.triggers._settings import whole_number
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 MAX_TOOL_BYTES = 1024 * 1024
@@ -198,11 +199,10 @@ class AiListenerTrigger(Trigger):
         for name in ("prompt", "system"):
             if len(settings.get(name, "")) > MAX_PROMPT:
                 yield f"Expected laneway:{name} of at most {MAX_PROMPT} characters"
-        raw = settings.get("maxTokens")
-        if raw is not None and not (raw.strip().isdigit()
-                                    and 1 <= int(raw.strip()) <= MAX_MAX_TOKENS):
-            yield f"Expected laneway:maxTokens to be a whole number from 1 to " \
-                  f"{MAX_MAX_TOKENS}, but got {raw[:20]!r}"
+        try:
+            whole_number(settings, "maxTokens", 1, 1, MAX_MAX_TOKENS)
+        except ValueError as exc:
+            yield str(exc)
         model = settings.get("model")
         if model is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}",
                                                   model.strip()):

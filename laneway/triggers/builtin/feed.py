@@ -49,6 +49,7 @@ from laneway.triggers._api import (
     TriggerFailed,
     TriggerItem,
 )
+from laneway.triggers._settings import whole_number
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 """The largest feed body read (after decompression) unless the deployment sets
@@ -129,17 +130,7 @@ def _url_problem(url: str | None) -> str | None:
 
 
 def _max_items(settings: Mapping[str, str]) -> int:
-    raw = settings.get("maxItems")
-    if raw is None:
-        return DEFAULT_MAX_ITEMS
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_ITEMS_LIMIT:
-        raise ValueError(f"Expected laneway:maxItems to be a whole number from 1 to "
-                         f"{MAX_ITEMS_LIMIT}, but got {raw!r}")
-    return value
+    return whole_number(settings, "maxItems", DEFAULT_MAX_ITEMS, 1, MAX_ITEMS_LIMIT)
 
 
 def _max_bytes(ctx: TriggerContext) -> int:

@@ -47,6 +47,7 @@ from laneway.triggers._api import (
     TriggerItem,
 )
 from laneway.triggers._declared import interval_ms
+from laneway.triggers._settings import whole_number
 
 DEFAULT_MAX_ENTRIES = 10_000
 """Directory entries looked at per poll unless the deployment sets
@@ -98,20 +99,6 @@ def _iso_ns(ns: int) -> str:
         .replace("+00:00", "Z")
 
 
-def _whole(settings: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = settings.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ValueError(f"Expected laneway:{name} to be a whole number from {low} to {high}, "
-                         f"but got {raw!r}")
-    return value
-
-
 def _read(settings: Mapping[str, str]) -> _Settings:
     """The settings, or ValueError saying what is wrong (the deploy check's messages)."""
     path = settings.get("path", "").strip()
@@ -140,7 +127,7 @@ def _read(settings: Mapping[str, str]) -> _Settings:
                 os.path.normpath(root)):
             raise ValueError(f"Expected laneway:doneFolder to be another folder (absolute, or "
                              f"under the folder, without '..'), but got {raw_done!r}")
-    max_items = _whole(settings, "maxItems", DEFAULT_MAX_ITEMS, 1, MAX_ITEMS_LIMIT)
+    max_items = whole_number(settings, "maxItems", DEFAULT_MAX_ITEMS, 1, MAX_ITEMS_LIMIT)
     return _Settings(root, pattern, _flag(settings, "recursive"), int(stable * 1000), done,
                      max_items, _flag(settings, "createFolder"))
 

@@ -46,6 +46,7 @@ from laneway.triggers._api import (
     TriggerFailed,
     TriggerItem,
 )
+from laneway.triggers._settings import whole_number
 from laneway.triggers.builtin import _mime
 
 DEFAULT_MAX_ITEMS = 50
@@ -103,18 +104,11 @@ def _folder_problem(setting: str, name: str) -> str | None:
 
 def _int(settings: Mapping[str, str], name: str, default: int, low: int, high: int,
          problems: list[str]) -> int:
-    text = settings.get(name)
-    if text is None:
-        return default
     try:
-        value = int(text.strip())
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        problems.append(f"Expected laneway:{name} to be a whole number from {low} to {high}, "
-                        f"but got {text!r}")
+        return whole_number(settings, name, default, low, high)
+    except ValueError as exc:
+        problems.append(str(exc))
         return default
-    return value
 
 
 def _parse(settings: Mapping[str, str]) -> tuple[_Config, list[str]]:

@@ -66,6 +66,7 @@ from laneway.triggers._api import (
     TriggerFailed,
     TriggerItem,
 )
+from laneway.triggers._settings import whole_number
 
 DEFAULT_MAX_ITEMS = 500
 MAX_MAX_ITEMS = 1_000
@@ -97,14 +98,7 @@ class _Undecodable(Exception):
 
 
 def _int_setting(settings: Mapping[str, str], name: str, default: int, most: int) -> int:
-    raw = settings.get(name)
-    if raw is None:
-        return default
-    text = raw.strip()
-    if not text.isdigit() or not 1 <= int(text) <= most:
-        raise ValueError(f"Expected laneway:{name} to be a whole number from 1 to {most}, but "
-                         f"got {raw[:20]!r}")
-    return int(text)
+    return whole_number(settings, name, default, 1, most)
 
 
 def parse_avro_schema(text: str) -> Any:
