@@ -25,8 +25,10 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.local_http import serve
 
 __all__ = ["Answer", "MessagesApi", "ModelRequest", "error", "messages_api", "raw", "text",
            "tool_use"]
@@ -199,19 +201,7 @@ def messages_api(key: str = "sk-ant-test-key") -> Iterator[MessagesApi]:
         def log_message(self, format: str, *args: object) -> None:
             """Quiet: the tests assert on what was received."""
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-        def handle_error(self, request: object, client_address: object) -> None:
-            """A client that gave up (a timeout test) is expected, not news."""
-
-    server = Server(("127.0.0.1", 0), Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
+    # a client that gave up (a timeout test) is expected: the server logs no error
+    with serve(Handler) as url:
+        api.url = url
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -10,7 +10,9 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.local_http import serve
 
 
 @dataclass
@@ -94,22 +96,8 @@ def recording_server() -> Iterator[RecordingServer]:
         def log_message(self, format: str, *args: object) -> None:
             """Quiet: the tests assert on what was received."""
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        # a connectors service answers 32 jobs at once per process: the default backlog of 5
-        # reset some of their connections (a ReadError for the job, not the code under test)
-        request_queue_size = 128
-
-        def handle_error(self, request: object, client_address: object) -> None:
-            """A client that gave up (a timeout test) is expected, not news."""
-
-    server = Server(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
+    # the server's backlog is 128: a connectors service answers 32 jobs at once per process
+    # (see tests/local_http.py); a client that gave up (a timeout test) is not logged
+    with serve(Handler) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

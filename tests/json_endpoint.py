@@ -9,8 +9,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.local_http import serve
 
 __all__ = ["JsonEndpoint", "json_endpoint"]
 
@@ -58,14 +60,6 @@ def json_endpoint(path: str = "/tool") -> Iterator[JsonEndpoint]:
         def log_message(self, format: str, *args: object) -> None:
             """Quiet: the tests assert on what was seen."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
+    with serve(Handler) as url:
+        state.url = url + path
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
