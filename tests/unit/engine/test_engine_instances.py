@@ -181,3 +181,30 @@ def test_task_job_and_message_answers_no_store_can_keep_are_rejected_and_change_
     assert h.status(h.iid) == "WAITING"
     h.publish("poke", variables={"fine": True})
     assert h.status(h.iid) == "COMPLETED"
+
+
+def test_a_triggered_start_keeps_its_trigger_on_the_process_s_first_event(run: RunFn) -> None:
+    h = run(WAITS, start=False)
+    trigger = {"schedule": "s-1", "type": "feed", "dedupKey": "entry:1",
+               "item": {"title": "News"}}
+    recs = h.send(Command.START_INSTANCE, "i-1", {"processId": "p", "trigger": trigger})
+    first = recs[0]
+    assert (first.intent, first.element_type) == ("ELEMENT_ACTIVATED", "process")
+    assert first.value["trigger"] == trigger
+    # a start without one carries none
+    plain = h.send(Command.START_INSTANCE, "i-2", {"processId": "p"})[0]
+    assert "trigger" not in plain.value
+
+
+@pytest.mark.parametrize(("trigger", "why"), [
+    ("feed", "to be an object"),
+    ({"item": {"text": "x" * 5000}}, "at most 4096 bytes"),
+    ({"item": "a\x00b"}, "can be stored"),
+])
+def test_a_start_with_a_trigger_no_store_can_keep_is_rejected(
+        run: RunFn, trigger: object, why: str) -> None:
+    h = run(WAITS, start=False)
+    [rejection] = h.send(Command.START_INSTANCE, "i-1", {"processId": "p", "trigger": trigger})
+    assert rejection.value["rejectionType"] == "INVALID_ARGUMENT"
+    assert why in rejection.value["reason"]
+    assert h.status("i-1") == "UNKNOWN"
