@@ -28,6 +28,7 @@ GROUP = "laneway.connectors"
 BUILTINS = {
     "http": "laneway.connectors.builtin.http:HttpConnector",
     "email": "laneway.connectors.builtin.email:EmailConnector",
+    "slack": "laneway.connectors.builtin.slack:SlackConnector",
 }
 
 _log = logging.getLogger("laneway.connectors")
