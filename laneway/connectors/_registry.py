@@ -28,6 +28,7 @@ GROUP = "laneway.connectors"
 BUILTINS = {
     "http": "laneway.connectors.builtin.http:HttpConnector",
     "email": "laneway.connectors.builtin.email:EmailConnector",
+    "discord": "laneway.connectors.builtin.discord:DiscordConnector",
 }
 
 _log = logging.getLogger("laneway.connectors")
