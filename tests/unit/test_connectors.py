@@ -176,10 +176,10 @@ SLACK = """
 
 def test_discovery_finds_the_builtins_without_entry_points() -> None:
     found = discover([])
-    assert set(found.connectors) == set(BUILTINS) == {"http", "email"}
+    assert set(found.connectors) == set(BUILTINS) == {"http", "email", "discord"}
     assert isinstance(found.connectors["http"], HttpConnector)
     assert isinstance(found.connectors["email"], EmailConnector)
-    assert found.sources == {"http": "builtin", "email": "builtin"}
+    assert found.sources == dict.fromkeys(BUILTINS, "builtin")
 
 
 def test_a_plugin_registers_through_its_entry_point(tmp_path: Path,
@@ -206,7 +206,7 @@ def test_a_broken_plugin_is_reported_and_the_others_still_load(
 
     found = discover(eps)
 
-    assert set(found.connectors) == {"http", "email", "slack"}
+    assert set(found.connectors) == set(BUILTINS) | {"slack"}
     assert found.errors["teams"].endswith(
         "Expected the connector of entry point 'teams' to have type 'teams', but it has "
         "'msteams'")
