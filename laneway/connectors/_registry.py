@@ -29,6 +29,7 @@ BUILTINS = {
     "http": "laneway.connectors.builtin.http:HttpConnector",
     "email": "laneway.connectors.builtin.email:EmailConnector",
     "slack": "laneway.connectors.builtin.slack:SlackConnector",
+    "discord": "laneway.connectors.builtin.discord:DiscordConnector",
 }
 
 _log = logging.getLogger("laneway.connectors")

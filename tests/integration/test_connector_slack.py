@@ -327,29 +327,3 @@ def test_what_cannot_be_sent_is_refused_before_sending(
     assert failed.retryable is False
     assert expected in failed.message
     assert slack.paths == []
-
-
-def test_the_api_url_setting_defaults_to_slack() -> None:
-    # without the setting the connector would go to slack.com: here it is refused by the
-    # transport before anything leaves the machine, and the message names no URL or token
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("no network in tests", request=request)
-
-    seen: list[str] = []
-
-    async def go() -> None:
-        async def hook(request: httpx.Request) -> None:
-            seen.append(str(request.url))
-        transport = httpx.MockTransport(refuse)
-        async with httpx.AsyncClient(transport=transport,
-                                     event_hooks={"request": [hook]}) as http:
-            ctx = ConnectorContext(secrets=_secrets(), http=http,
-                                   log=logging.LoggerAdapter(logging.getLogger("test")),
-                                   idempotency_key="k", timeout=1.0)
-            await SlackConnector().run(_job({"laneway:channel": "C1", "laneway:text": "hi"}), ctx)
-
-    with pytest.raises(JobFailed, match=r"chat\.postMessage failed: ConnectError") as caught:
-        asyncio.run(go())
-    assert seen == ["https://slack.com/api/chat.postMessage"]
-    assert caught.value.retryable is True
-    assert TOKEN not in caught.value.message

@@ -25,6 +25,7 @@ from laneway.connectors import (
     render_json,
     render_value,
 )
+from laneway.connectors.builtin.discord import DiscordConnector
 from laneway.connectors.builtin.email import EmailConnector
 from laneway.connectors.builtin.http import HttpConnector
 from laneway.connectors.builtin.slack import SlackConnector
@@ -177,10 +178,11 @@ SLACK = """
 
 def test_discovery_finds_the_builtins_without_entry_points() -> None:
     found = discover([])
-    assert set(found.connectors) == set(BUILTINS) >= {"http", "email", "slack"}
+    assert set(found.connectors) == set(BUILTINS) >= {"http", "email", "slack", "discord"}
     assert isinstance(found.connectors["http"], HttpConnector)
     assert isinstance(found.connectors["email"], EmailConnector)
     assert isinstance(found.connectors["slack"], SlackConnector)
+    assert isinstance(found.connectors["discord"], DiscordConnector)
     assert found.sources == dict.fromkeys(BUILTINS, "builtin")
 
 
@@ -208,7 +210,7 @@ def test_a_broken_plugin_is_reported_and_the_others_still_load(
 
     found = discover(eps)
 
-    assert set(found.connectors) == {"http", "email", "slack"}
+    assert set(found.connectors) == set(BUILTINS) | {"slack"}
     assert found.errors["teams"].endswith(
         "Expected the connector of entry point 'teams' to have type 'teams', but it has "
         "'msteams'")
