@@ -55,6 +55,8 @@ def _answer(path: str, seen_for_path: int) -> tuple[int, dict[str, object] | str
         return 404, {"error": "no such order"}
     if route == "/down":
         return 503, "try later"
+    if route == "/busy":  # rate limited, with a Retry-After header (see the handler)
+        return 429, {"error": "slow down"}
     if route.startswith("/flaky/"):  # /flaky/<n>: 503 for the first n calls, then 200
         failures = int(route.rsplit("/", 1)[1])
         return (503, "not yet") if seen_for_path <= failures else (200, {"attempt": seen_for_path})
@@ -88,6 +90,8 @@ def recording_server() -> Iterator[RecordingServer]:
                 payload, str) else "text/plain")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("X-Request-Id", "req-7")
+            if status == 429:
+                self.send_header("Retry-After", "2")
             self.end_headers()
             self.wfile.write(data)
 

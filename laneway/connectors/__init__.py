@@ -29,6 +29,7 @@ from laneway.connectors._registry import (
     discover,
     load_connectors,
 )
+from laneway.connectors._retry_after import retry_after_s
 from laneway.connectors._secrets import DEFAULT_SECRETS_DIR, Secrets
 from laneway.connectors._templates import TemplateError, lookup, render, render_json, render_value
 
@@ -54,4 +55,5 @@ __all__ = [
     "render",
     "render_json",
     "render_value",
+    "retry_after_s",
 ]

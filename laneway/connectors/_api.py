@@ -76,12 +76,16 @@ class JobFailed(Exception):
     after the backoff while retries are left; `retryable=False` (a 400, a missing setting): it
     sends FAIL_JOB with no retries at once, which raises an incident for a person to resolve."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(self, message: str, *, retryable: bool = True,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         """What went wrong, for people (goes to the incident)."""
         self.retryable = retryable
         """Whether trying again may help."""
+        self.retry_after_s = retry_after_s
+        """How long the far side asked to wait (a 429's `Retry-After`): the next attempt comes
+        no sooner, though never later than the element's longest backoff."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import traceback
 import uuid
@@ -106,6 +107,8 @@ class Runtime:
     """A result larger (as JSON) fails the job: the engine would refuse it, and the instance
     would wait for an answer that never comes (`Settings.max_variables_bytes`)."""
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    """Waits out a backoff (a test records the waits instead of taking them)."""
     metrics: ConnectorMetrics = field(default_factory=ConnectorMetrics.default)
 
     @property
@@ -233,6 +236,7 @@ async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: st
     attempt = 0
     while True:
         attempt += 1
+        hint: float | None = None
         ctx = ConnectorContext(secrets=rt.secrets, http=rt.http, log=log,
                                idempotency_key=f"{record.instance_id}:{record.key}",
                                timeout=policy.timeout_s, settings=rt.settings)
@@ -249,6 +253,7 @@ async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: st
                                          "variables": dict(exc.variables)}, attempt
         except JobFailed as exc:
             message, retryable = exc.message, exc.retryable
+            hint = exc.retry_after_s
         except TimeoutError:
             message, retryable = (f"attempt {attempt} took longer than {policy.timeout_s:g}s "
                                   "(laneway:timeout)"), True
@@ -264,9 +269,19 @@ async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: st
             await rt.emit(record.instance_id, _encode(rt, record, Command.FAIL_JOB,
                                                       _fail(record, remaining, message),
                                                       attempt))
-        await asyncio.sleep(policy.backoff(attempt))
+        await rt.sleep(_wait(policy, attempt, hint))
         await _patiently("renewing the job's lease in Redis",
                          lambda: rt.store.renew(key, record.record_id, lease_s(policy)))
+
+
+def _wait(policy: RetryPolicy, attempt: int, hint: float | None) -> float:
+    """The backoff after attempt `attempt` failed, or the far side's asked-for wait when it is
+    longer; never longer than the policy's longest backoff (a hostile `Retry-After: 1e9` must
+    not park the job for ever) nor negative."""
+    wait = policy.backoff(attempt)
+    if hint is not None and math.isfinite(hint) and hint > wait:
+        wait = min(hint, max(wait, policy.backoff_max_s))
+    return wait
 
 
 def lease_s(policy: RetryPolicy) -> float:

@@ -208,6 +208,7 @@ def test_a_429_is_retryable_and_names_discords_wait(discord: FakeDiscord) -> Non
     assert "429" in caught.value.message
     assert "You are being rate limited." in caught.value.message
     assert "retry after 1.5 s" in caught.value.message
+    assert caught.value.retry_after_s == 1.5  # the runtime waits at least that long
     _no_token(caught.value.message)
 
 

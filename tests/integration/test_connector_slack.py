@@ -257,6 +257,7 @@ def test_429_is_retryable_and_names_the_wait(slack: FakeSlack) -> None:
     assert failed.retryable is True
     assert failed.message == ("Slack rate-limited chat.postMessage (429): it asks to wait 3 s "
                               "before trying again")
+    assert failed.retry_after_s == 3.0  # the runtime waits at least that long
 
 
 def test_5xx_and_slack_internal_errors_are_retryable(slack: FakeSlack) -> None:

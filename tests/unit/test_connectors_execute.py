@@ -83,8 +83,8 @@ def _record(attrs: Mapping[str, str] | None = None, retries: int = 3, key: int =
 
 
 def _execute(connector: Connector, record: JobRecord, store: MemoryStore | None = None,
-             slots: int = 32, environ: Mapping[str, str] | None = None
-             ) -> tuple[str, list[Record]]:
+             slots: int = 32, environ: Mapping[str, str] | None = None,
+             waits: list[float] | None = None) -> tuple[str, list[Record]]:
     emitted: list[tuple[str, bytes]] = []
 
     async def emit(key: str, data: bytes) -> None:
@@ -95,6 +95,10 @@ def _execute(connector: Connector, record: JobRecord, store: MemoryStore | None 
             rt = Runtime(connector=connector, secrets=Secrets(environ or {}, "/nonexistent"),
                          http=http, store=cast(IdempotencyStore, store or MemoryStore()),
                          emit=emit, slots=asyncio.Semaphore(slots))
+            if waits is not None:
+                async def record_wait(seconds: float) -> None:
+                    waits.append(seconds)
+                rt.sleep = record_wait
             return await execute(record, rt)
 
     intent = asyncio.run(go())
@@ -133,6 +137,23 @@ def test_retryable_failures_report_each_attempt_then_complete() -> None:
     assert commands[1].value["errorMessage"] == "503 again"
     assert [(j.attempt, j.retries) for j in connector.jobs] == [(1, 3), (2, 2), (3, 1)]
     assert len({c.record_id for c in commands}) == 3
+
+
+def test_the_far_side_s_asked_for_wait_is_kept_within_the_longest_backoff() -> None:
+    # a 429 asking for 5 s, one asking for a year, one asking for less than the backoff
+    connector = Scripted(JobFailed("429", retry_after_s=5.0),
+                         JobFailed("429", retry_after_s=3.15e7),
+                         JobFailed("429", retry_after_s=0.001), {"ok": True})
+    waits: list[float] = []
+
+    _, commands = _execute(connector, _record({"laneway:retryBackoff": "PT1S",
+                                               "laneway:retryBackoffMax": "PT60S"},
+                                              retries=4), waits=waits)
+
+    assert _summary(commands)[-1] == ("COMPLETE_JOB", {"ok": True})
+    # 5 s asked (over the 1 s backoff); a year capped at the longest backoff; the 4 s
+    # backoff when less is asked
+    assert waits == [5.0, 60.0, 4.0]
 
 
 def test_exhausted_retries_end_in_fail_job_with_none_left() -> None:

@@ -130,6 +130,16 @@ def test_a_5xx_is_a_retryable_failure(server: RecordingServer) -> None:
     assert caught.value.retryable is True
 
 
+def test_a_429_is_retryable_and_carries_the_servers_retry_after(server: RecordingServer) -> None:
+    with pytest.raises(JobFailed, match="answered 429") as caught:
+        _run(_job({"laneway:url": server.url + "/busy"}))
+    assert caught.value.retryable is True
+    assert caught.value.retry_after_s == 2.0
+    with pytest.raises(JobFailed) as down:
+        _run(_job({"laneway:url": server.url + "/down"}))  # a 503 without one: no hint
+    assert down.value.retry_after_s is None
+
+
 def test_a_slow_server_is_a_retryable_timeout(server: RecordingServer) -> None:
     with pytest.raises(JobFailed, match="GET timed out") as caught:
         _run(_job({"laneway:url": server.url + "/slow"}), timeout=0.3)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
+from laneway.connectors._retry_after import retry_after_s
 from laneway.connectors._templates import TemplateError, render, render_json
 
 DEFAULT_SECRET = "discord_webhook"
@@ -44,8 +45,9 @@ MAX_ANSWER = 64 * 1024
 _MAX_IN_MESSAGE = 300
 
 
-def _fail(message: str, ctx: ConnectorContext, *, retryable: bool) -> JobFailed:
-    return JobFailed(ctx.redact(message), retryable=retryable)
+def _fail(message: str, ctx: ConnectorContext, *, retryable: bool,
+          retry_after: float | None = None) -> JobFailed:
+    return JobFailed(ctx.redact(message), retryable=retryable, retry_after_s=retry_after)
 
 
 def _short(text: str) -> str:
@@ -277,7 +279,10 @@ class DiscordConnector(Connector):
             scope = "global" if error.get("global") is True else \
                 response.headers.get("x-ratelimit-scope", "this webhook")
             raise _fail(f"{detail}; rate limited ({_short(str(scope))}), Discord asks to "
-                        f"retry after {_retry_after(answer, response)}", ctx, retryable=True)
+                        f"retry after {_retry_after(answer, response)}", ctx, retryable=True,
+                        retry_after=retry_after_s(
+                            response.headers,
+                            answer.get("retry_after") if isinstance(answer, dict) else None))
         if status in (401, 404):
             raise _fail(f"{detail}; the webhook in secret '{secret}' is deleted or its token "
                         "is wrong: the deployment must fix the secret", ctx, retryable=False)

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
+from laneway.connectors._retry_after import retry_after_s
 from laneway.connectors._secrets import Secrets
 from laneway.connectors._templates import TemplateError, lookup, render, render_json, render_value
 
@@ -151,4 +152,6 @@ class HttpConnector(Connector):
             raise BpmnError(code, detail, _result(attrs, answer))
         text = response.text[:_MAX_BODY_IN_MESSAGE]
         raise JobFailed(f"{detail}: {text}" if text else detail,
-                        retryable=status >= 500 or status in _RETRYABLE_4XX)
+                        retryable=status >= 500 or status in _RETRYABLE_4XX,
+                        retry_after_s=retry_after_s(response.headers)
+                        if status in (429, 503) else None)

@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 import httpx
 
 from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
+from laneway.connectors._retry_after import retry_after_s
 from laneway.connectors._templates import TemplateError, render, render_json
 
 DEFAULT_API_URL = "https://slack.com/api"
@@ -197,7 +198,8 @@ class SlackConnector(Connector):
         status = response.status_code
         if status == 429:
             raise JobFailed(f"Slack rate-limited chat.postMessage (429): it asks to wait "
-                            f"{_retry_after(response)} before trying again")
+                            f"{_retry_after(response)} before trying again",
+                            retry_after_s=retry_after_s(response.headers))
         if status != 200:
             text = ctx.redact(_shown(raw.decode("utf-8", "replace")))
             detail = f"chat.postMessage answered {status} {response.reason_phrase}"
