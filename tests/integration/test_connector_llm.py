@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -269,3 +271,18 @@ def test_a_wrong_element_fails_without_retry_and_sends_nothing(
     assert failed.retryable is False
     assert said in failed.message
     assert api.count() == 0
+
+
+def test_the_example_diagrams_task_runs_against_the_api(api: MessagesApi) -> None:
+    # given the service task of examples/connectors/llm/llm.bpmn, attributes as written there
+    ns = "{http://laneway.dev/schema/1.0/bpmn}"
+    tree = ET.parse(Path(__file__).resolve().parents[2] / "examples/connectors/llm/llm.bpmn")
+    (task,) = [e for e in tree.iter() if e.get(f"{ns}type") == "llm"]
+    attrs = {k.replace(ns, "laneway:"): v for k, v in task.attrib.items() if k.startswith(ns)}
+    api.answer(tool_use({"category": "noise", "urgent": False, "summary": "night music"}))
+
+    result = _run(api, _job(attrs))
+
+    assert result["category"] == "noise"
+    assert result["triage"]["usage"]["model"] == "claude-haiku-4-5"
+    assert api.requests[0].body["temperature"] == 0
