@@ -22,12 +22,18 @@ from typing import Any, cast
 import anthropic
 from anthropic.types import ToolChoiceToolParam, ToolParam
 
-__all__ = ["DEFAULT_TIMEOUT_S", "LlmConfig", "LlmFailed", "ToolAnswer", "ToolSpec", "Usage",
-           "ask_for_tool", "make_client"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_TIMEOUT_S", "LlmConfig", "LlmFailed", "TextAnswer",
+           "ToolAnswer", "ToolSpec", "Usage", "ask_for_tool", "ask_text", "make_client"]
 
+DEFAULT_MODEL = "claude-sonnet-4-5"
+"""The model asked when neither the diagram nor the deployment names one."""
 DEFAULT_TIMEOUT_S = 60.0
 MAX_TEXT = 2000
 """The most characters of the model's prose kept beside a tool answer (for logs and people)."""
+MAX_ANSWER_TEXT = 400_000
+"""The most characters of a text answer (`ask_text`) kept; `max_tokens` bounds it first."""
+_API_MESSAGE = 300
+"""The most characters of the API's own error message quoted in a refusal."""
 # statuses after which the same request may succeed later: the server's own hiccups, too many
 # requests, overloaded (529, the API's own code)
 _RETRYABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
@@ -107,20 +113,59 @@ class ToolAnswer:
 
 async def ask_for_tool(client: anthropic.AsyncAnthropic, *, model: str, prompt: str,
                        tool: ToolSpec, system: str | None = None, max_tokens: int = 1024,
-                       timeout: float | None = None) -> ToolAnswer:
+                       timeout: float | None = None,
+                       temperature: float | None = None) -> ToolAnswer:
     """Send `prompt` (and `system`) to `model` offering only `tool`, with tool_choice forcing
     the model to call it, and return the call's input. Raises `LlmFailed`."""
     tool_param = cast(ToolParam, {"name": tool.name, "description": tool.description,
                                   "input_schema": dict(tool.input_schema)})
     choice: ToolChoiceToolParam = {"type": "tool", "name": tool.name}
-    extra: dict[str, Any] = {}
+    message = await _create(client, model=model, prompt=prompt, system=system,
+                            max_tokens=max_tokens, timeout=timeout, temperature=temperature,
+                            tools=[tool_param], tool_choice=choice)
+    return _answer(message, tool.name, model)
+
+
+@dataclass(frozen=True, slots=True)
+class TextAnswer:
+    """The model's answer to `ask_text`."""
+
+    text: str
+    """The text blocks of the answer, joined by line breaks (at most `MAX_ANSWER_TEXT`
+    characters)."""
+    usage: Usage
+    stop_reason: str | None
+    """`end_turn`, `max_tokens` (the answer was cut), `refusal`, ...; None if the API gave
+    none."""
+
+
+async def ask_text(client: anthropic.AsyncAnthropic, *, model: str, prompt: str,
+                   system: str | None = None, max_tokens: int = 1024,
+                   timeout: float | None = None,
+                   temperature: float | None = None) -> TextAnswer:
+    """Send `prompt` (and `system`) to `model`, offering no tool, and return its text.
+    Raises `LlmFailed`."""
+    message = await _create(client, model=model, prompt=prompt, system=system,
+                            max_tokens=max_tokens, timeout=timeout, temperature=temperature)
+    answer = _answer(message, "", model, max_text=MAX_ANSWER_TEXT)
+    return TextAnswer(answer.text, answer.usage, answer.stop_reason)
+
+
+async def _create(client: anthropic.AsyncAnthropic, *, model: str, prompt: str,
+                  system: str | None, max_tokens: int, timeout: float | None,
+                  temperature: float | None, **more: Any) -> Any:
+    extra: dict[str, Any] = dict(more)
     if system:
         extra["system"] = system
     if timeout is not None:
         extra["timeout"] = timeout
+    if temperature is not None:
+        # the pinned SDK has no `temperature` parameter any more: sent as a body field, and a
+        # model that does not take it refuses the request (a 400 quoting the API)
+        extra["extra_body"] = {"temperature": temperature}
     try:
-        message = await client.messages.create(
-            model=model, max_tokens=max_tokens, tools=[tool_param], tool_choice=choice,
+        return await client.messages.create(
+            model=model, max_tokens=max_tokens,
             messages=[{"role": "user", "content": prompt}], **extra)
     except anthropic.APIStatusError as exc:
         raise _status_failure(exc) from None
@@ -133,7 +178,6 @@ async def ask_for_tool(client: anthropic.AsyncAnthropic, *, model: str, prompt: 
     except anthropic.APIResponseValidationError:
         raise LlmFailed("The model's API answered something that is not a message",
                         retryable=True) from None
-    return _answer(message, tool.name, model)
 
 
 def _status_failure(exc: anthropic.APIStatusError) -> LlmFailed:
@@ -143,14 +187,29 @@ def _status_failure(exc: anthropic.APIStatusError) -> LlmFailed:
     if status in (401, 403):
         return LlmFailed(f"{what}: the API key is refused; set a valid one", retryable=False,
                          status=status)
-    return LlmFailed(what, retryable=status in _RETRYABLE or status >= 500, status=status)
+    retryable = status in _RETRYABLE or status >= 500
+    said = None if retryable else _api_message(exc.body)
+    return LlmFailed(f"{what}: {said}" if said else what, retryable=retryable, status=status)
+
+
+def _api_message(body: object) -> str | None:
+    """The API's own explanation of a refused request (`error.message`), on one line and
+    short: it says what to change (`max_tokens: ...`). Never the key: the API does not echo
+    it, and callers redact what they pass on."""
+    error = body.get("error") if isinstance(body, dict) else None
+    said = error.get("message") if isinstance(error, dict) else None
+    if not isinstance(said, str) or not said.strip():
+        return None
+    said = " ".join(said.split())
+    return said if len(said) <= _API_MESSAGE else said[:_API_MESSAGE - 1] + "…"
 
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def _answer(message: Any, tool_name: str, asked_model: str) -> ToolAnswer:
+def _answer(message: Any, tool_name: str, asked_model: str,
+            max_text: int = MAX_TEXT) -> ToolAnswer:
     # the SDK builds the message without validating it: every field is read defensively
     usage_raw = getattr(message, "usage", None)
     served = getattr(message, "model", None)
@@ -166,9 +225,10 @@ def _answer(message: Any, tool_name: str, asked_model: str) -> ToolAnswer:
             text = getattr(block, "text", None)
             if isinstance(text, str):
                 texts.append(text)
-        elif (kind == "tool_use" and found is None and getattr(block, "name", None) == tool_name
+        elif (kind == "tool_use" and found is None and tool_name
+              and getattr(block, "name", None) == tool_name
               and isinstance(getattr(block, "input", None), dict)):
             found = dict(block.input)
     stop = getattr(message, "stop_reason", None)
     return ToolAnswer(found, usage, stop if isinstance(stop, str) else None,
-                      "\n".join(texts)[:MAX_TEXT])
+                      "\n".join(texts)[:max_text])

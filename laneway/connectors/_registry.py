@@ -30,6 +30,7 @@ BUILTINS = {
     "email": "laneway.connectors.builtin.email:EmailConnector",
     "slack": "laneway.connectors.builtin.slack:SlackConnector",
     "discord": "laneway.connectors.builtin.discord:DiscordConnector",
+    "llm": "laneway.connectors.builtin.llm:LlmConnector",
 }
 
 _log = logging.getLogger("laneway.connectors")

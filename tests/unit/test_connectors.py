@@ -28,6 +28,7 @@ from laneway.connectors import (
 from laneway.connectors.builtin.discord import DiscordConnector
 from laneway.connectors.builtin.email import EmailConnector
 from laneway.connectors.builtin.http import HttpConnector
+from laneway.connectors.builtin.llm import LlmConnector
 from laneway.connectors.builtin.slack import SlackConnector
 from services.connectors.offsets import PartitionOffsets
 
@@ -178,11 +179,12 @@ SLACK = """
 
 def test_discovery_finds_the_builtins_without_entry_points() -> None:
     found = discover([])
-    assert set(found.connectors) == set(BUILTINS) >= {"http", "email", "slack", "discord"}
+    assert set(found.connectors) == set(BUILTINS) >= {"http", "email", "slack", "discord", "llm"}
     assert isinstance(found.connectors["http"], HttpConnector)
     assert isinstance(found.connectors["email"], EmailConnector)
     assert isinstance(found.connectors["slack"], SlackConnector)
     assert isinstance(found.connectors["discord"], DiscordConnector)
+    assert isinstance(found.connectors["llm"], LlmConnector)
     assert found.sources == dict.fromkeys(BUILTINS, "builtin")
 
 

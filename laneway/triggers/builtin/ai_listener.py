@@ -37,7 +37,15 @@ import httpx
 
 from laneway.connectors._api import JobFailed
 from laneway.jsonb import unstorable
-from laneway.llm import LlmConfig, LlmFailed, ToolAnswer, ToolSpec, ask_for_tool, make_client
+from laneway.llm import (
+    DEFAULT_MODEL,
+    LlmConfig,
+    LlmFailed,
+    ToolAnswer,
+    ToolSpec,
+    ask_for_tool,
+    make_client,
+)
 from laneway.triggers._api import (
     PollRequest,
     PollResult,
@@ -48,7 +56,6 @@ from laneway.triggers._api import (
 )
 from laneway.triggers._settings import whole_number
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
 MAX_TOOL_BYTES = 1024 * 1024
 """The most bytes read of the tool's answer; a longer one fails the poll."""
 MAX_TOOL_TEXT = 32 * 1024

@@ -1,0 +1,260 @@
+"""The `llm` connector: one request to the Anthropic Messages API per job, through the official
+`anthropic` SDK (`laneway.llm`, shared with the `ai-listener` trigger).
+
+The prompt (`laneway:prompt`) and system prompt (`laneway:system`) are templates filled from the
+variables; `laneway:model`, `laneway:maxTokens` and `laneway:temperature` tune the call. Without
+`laneway:outputSchema` the model answers in text and the result variable (default `llm`) gets
+`{text, stopReason, usage}`. With it (a JSON Schema of an object) the answer is requested
+through one forced tool whose `input_schema` is that schema, validated with `jsonschema`, and
+its fields become the result variable (and, with `laneway:outputToVariables="true"`, top-level
+variables too); an answer that does not validate is the BPMN error `LLM_INVALID_OUTPUT`.
+
+Every result (and the BPMN error's variables) carries `usage: {inputTokens, outputTokens, model,
+stopReason}`, so the job's completion in the audit log says what the call cost.
+
+The key and the base URL are the deployment's, never the diagram's:
+`LANEWAY_CONNECTOR_LLM_API_KEY` (else the secret `anthropic_api_key`),
+`LANEWAY_CONNECTOR_LLM_BASE_URL`, and `LANEWAY_CONNECTOR_LLM_MODEL` the default model.
+A 429, 529 (overloaded), 5xx, timeout or lost connection is a retryable failure; a refused key
+(401, 403) or a refused request (400 and the like, with the API's message) is not.
+
+The gateway-decision use (`laneway:decision`, the model picking a gateway's flow) is not part of
+this connector.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import SchemaError
+
+from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
+from laneway.connectors._templates import TemplateError, render
+from laneway.jsonb import unstorable
+from laneway.llm import (
+    DEFAULT_MODEL,
+    LlmConfig,
+    LlmFailed,
+    ToolSpec,
+    Usage,
+    ask_for_tool,
+    ask_text,
+    make_client,
+)
+from laneway.triggers._settings import whole_number
+
+DEFAULT_RESULT_VARIABLE = "llm"
+DEFAULT_MAX_TOKENS = 1024
+MAX_MAX_TOKENS = 64_000
+MAX_PROMPT_CHARS = 100_000
+"""The most characters of the prompt after its template is filled; a longer one is refused
+before anything is sent (what variables hold can be large)."""
+MAX_SYSTEM_CHARS = 100_000
+MAX_SCHEMA_CHARS = 64 * 1024
+INVALID_OUTPUT = "LLM_INVALID_OUTPUT"
+"""The BPMN error code of a structured answer that does not match `laneway:outputSchema`."""
+ANSWER_TOOL = "answer"
+KEY_SECRET = "anthropic_api_key"
+_SHOWN = 500
+_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}")
+_DECIMAL = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+_BOOLEANS = ("true", "false")
+
+
+def _shown(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SHOWN else text[:_SHOWN - 1] + "…"
+
+
+def _refuse(message: str) -> JobFailed:
+    return JobFailed(message, retryable=False)
+
+
+def _model(attrs: Mapping[str, str], settings: Mapping[str, str]) -> str:
+    model = (attrs.get("laneway:model", "").strip() or settings.get("model", "").strip()
+             or DEFAULT_MODEL)
+    if not _MODEL.fullmatch(model):
+        raise _refuse(f"Expected laneway:model to be a model name such as {DEFAULT_MODEL!r}, "
+                      f"but it is {_shown(model)[:60]!r}")
+    return model
+
+
+def _max_tokens(attrs: Mapping[str, str]) -> int:
+    given = {"maxTokens": attrs["laneway:maxTokens"]} if "laneway:maxTokens" in attrs else {}
+    try:
+        return whole_number(given, "maxTokens", DEFAULT_MAX_TOKENS, 1, MAX_MAX_TOKENS)
+    except ValueError as exc:
+        raise _refuse(str(exc)) from None
+
+
+def _temperature(attrs: Mapping[str, str]) -> float | None:
+    raw = attrs.get("laneway:temperature")
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip()
+    value = float(text) if _DECIMAL.fullmatch(text) else math.nan
+    if not 0.0 <= value <= 1.0:
+        raise _refuse(f"Expected laneway:temperature to be a number from 0 to 1, but got "
+                      f"{raw[:20]!r}")
+    return value
+
+
+def _flag(attrs: Mapping[str, str], name: str) -> bool:
+    raw = attrs.get(f"laneway:{name}", "false").strip().lower() or "false"
+    if raw not in _BOOLEANS:
+        raise _refuse(f"Expected laneway:{name} to be true or false, but got {raw[:20]!r}")
+    return raw == "true"
+
+
+def _result_variable(attrs: Mapping[str, str]) -> str:
+    name = attrs.get("laneway:resultVariable", "").strip() or DEFAULT_RESULT_VARIABLE
+    if not _VARIABLE.fullmatch(name):
+        raise _refuse(f"Expected laneway:resultVariable to be a variable name, but it is "
+                      f"{name[:60]!r}")
+    return name
+
+
+def output_schema(attrs: Mapping[str, str]) -> tuple[dict[str, Any], Any] | None:
+    """`laneway:outputSchema` parsed and checked: (the schema, its validator), or None."""
+    raw = attrs.get("laneway:outputSchema", "").strip()
+    if not raw:
+        return None
+    if len(raw) > MAX_SCHEMA_CHARS:
+        raise _refuse(f"Expected laneway:outputSchema to be at most {MAX_SCHEMA_CHARS:,} "
+                      f"characters, but it is {len(raw):,}")
+    try:
+        schema = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise _refuse("Expected laneway:outputSchema to be a JSON Schema written as JSON, but "
+                      "it does not parse") from None
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise _refuse('Expected laneway:outputSchema to be the JSON Schema of an object '
+                      '({"type": "object", "properties": {...}}): the model answers through a '
+                      'tool, whose input is an object')
+    properties = schema.get("properties")
+    if isinstance(properties, dict) and "usage" in properties:
+        raise _refuse("Expected laneway:outputSchema to declare no property named usage: the "
+                      "result variable's usage holds the call's token counts")
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except SchemaError as exc:
+        raise _refuse(f"Expected laneway:outputSchema to be a valid JSON Schema, but "
+                      f"{_shown(exc.message)}") from None
+    return schema, cls(schema)
+
+
+def _violation(validator: Any, answer: Any) -> str | None:
+    """Why `answer` does not match the schema (the most relevant error, with its place), or
+    None when it does."""
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(answer))
+    except Exception as exc:  # an unresolvable $ref and the like: the schema's fault
+        raise _refuse(f"Expected laneway:outputSchema to be usable, but validating with it "
+                      f"failed: {type(exc).__name__}") from None
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"at answer{where}: {_shown(error.message)}"
+
+
+def _usage(usage: Usage, stop_reason: str | None) -> dict[str, Any]:
+    return {**usage.as_dict(), "stopReason": stop_reason}
+
+
+class LlmConnector(Connector):
+    """Asks a model through the Messages API; see the module docstring and
+    docs/connectors.md."""
+
+    type = "llm"
+
+    async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any]:
+        """Ask the model what the attributes say and return its answer and the usage."""
+        attrs = job.attributes
+        model = _model(attrs, ctx.settings)
+        max_tokens = _max_tokens(attrs)
+        temperature = _temperature(attrs)
+        result_variable = _result_variable(attrs)
+        to_variables = _flag(attrs, "outputToVariables")
+        schema = output_schema(attrs)
+        prompt, system = self._texts(attrs, job.variables)
+        key = self._api_key(ctx)
+        base_url = ctx.settings.get("base_url", "").strip() or None
+        try:
+            async with make_client(LlmConfig(key, base_url, timeout=ctx.timeout)) as client:
+                if schema is None:
+                    text = await ask_text(client, model=model, prompt=prompt, system=system,
+                                          max_tokens=max_tokens, temperature=temperature)
+                    usage = _usage(text.usage, text.stop_reason)
+                    ctx.log.info("the model answered %d characters (%s tokens in, %s out)",
+                                 len(text.text), usage["inputTokens"], usage["outputTokens"])
+                    return {result_variable: {"text": text.text,
+                                              "stopReason": text.stop_reason, "usage": usage}}
+                tool = ToolSpec(ANSWER_TOOL, "Give your answer in exactly this shape.",
+                                schema[0])
+                answer = await ask_for_tool(client, model=model, prompt=prompt, tool=tool,
+                                            system=system, max_tokens=max_tokens,
+                                            temperature=temperature)
+        except LlmFailed as exc:
+            raise JobFailed(ctx.redact(exc.message), retryable=exc.retryable) from None
+        usage = _usage(answer.usage, answer.stop_reason)
+        ctx.log.info("the model answered through the tool (%s tokens in, %s out)",
+                     usage["inputTokens"], usage["outputTokens"])
+        problem: str | None
+        if answer.input is None:
+            problem = (f"the model called no tool (stop reason {answer.stop_reason}), so "
+                       f"there is no structured answer")
+        else:
+            problem = _violation(schema[1], answer.input) or unstorable(answer.input)
+        if problem is not None:
+            message = ctx.redact(f"Expected the model's answer to match laneway:outputSchema, "
+                                 f"but {problem}")
+            raise BpmnError(INVALID_OUTPUT, message,
+                            {result_variable: {"error": message, "usage": usage}})
+        fields = dict(answer.input or {})
+        result: dict[str, Any] = dict(fields) if to_variables else {}
+        result[result_variable] = {**fields, "usage": usage}
+        return result
+
+    @staticmethod
+    def _texts(attrs: Mapping[str, str], variables: Mapping[str, Any]) -> tuple[str,
+                                                                                 str | None]:
+        template = attrs.get("laneway:prompt", "")
+        if not template.strip():
+            raise _refuse("Expected laneway:prompt, what the model is asked (a template "
+                          "filled from the variables), but the element has none")
+        try:
+            prompt = render(template, variables)
+            system = render(attrs.get("laneway:system", ""), variables).strip() or None
+        except TemplateError as exc:
+            raise _refuse(str(exc)) from None
+        if not prompt.strip():
+            raise _refuse("Expected laneway:prompt to say something once filled, but it is "
+                          "empty")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise _refuse(f"Expected the prompt to be at most {MAX_PROMPT_CHARS:,} characters "
+                          f"once filled from the variables, but it is {len(prompt):,}; "
+                          f"nothing was sent")
+        if system is not None and len(system) > MAX_SYSTEM_CHARS:
+            raise _refuse(f"Expected laneway:system to be at most {MAX_SYSTEM_CHARS:,} "
+                          f"characters once filled, but it is {len(system):,}; nothing was "
+                          f"sent")
+        return prompt, system
+
+    @staticmethod
+    def _api_key(ctx: ConnectorContext) -> str:
+        key = ctx.settings.get("api_key", "").strip()
+        if key:
+            ctx.secrets.remember(key)
+            return key
+        try:
+            return ctx.secrets.get(KEY_SECRET)
+        except JobFailed:
+            raise _refuse("Expected the model's API key in LANEWAY_CONNECTOR_LLM_API_KEY or "
+                          f"the secret {KEY_SECRET}, but neither is set") from None
