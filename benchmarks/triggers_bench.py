@@ -31,35 +31,14 @@ from pathlib import Path
 import httpx
 
 from benchmarks.e2e import pct
-from laneway.bpmn import LANEWAY_NS
 from laneway.triggers.builtin.webhook import sign
 from scripts.stack import Settings, up
 from scripts.stack.testing import wait_until
 from tests.e2e.harness import Laneway, TopicReader
-from tests.e2e.trigger_kit import schedule_of
+from tests.e2e.trigger_kit import schedule_of, triggered
 from tests.feed_server import Entry, feed_server, rss
 
 SERVICES = ("engine", "definitions", "triggers")
-
-HOOK = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:laneway="{ns}" id="d" targetNamespace="t">
-  <message id="m" name="hook" laneway:trigger="webhook"/>
-  <process id="{pid}" isExecutable="true">
-    <startEvent id="call"><messageEventDefinition messageRef="m"/></startEvent>
-    <endEvent id="e"/><sequenceFlow id="f" sourceRef="call" targetRef="e"/>
-  </process>
-</definitions>"""
-
-FEED = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:laneway="{ns}" id="d" targetNamespace="t">
-  <message id="m" name="news" laneway:trigger="feed" laneway:url="{url}"
-           laneway:interval="PT1S" laneway:initial="fire-existing" laneway:maxItems="1000"/>
-  <process id="{pid}" isExecutable="true">
-    <startEvent id="entry"><messageEventDefinition messageRef="m"/></startEvent>
-    <endEvent id="e"/><sequenceFlow id="f" sourceRef="entry" targetRef="e"/>
-  </process>
-</definitions>"""
-
 
 def _started(reader: TopicReader, pid: str) -> dict[str, int]:
     """{dedup key: the Kafka timestamp of its instance's first event} of `pid` so far."""
@@ -79,7 +58,7 @@ def _lags(line: str, lags: list[float]) -> str:
 
 def webhook(lw: Laneway, calls: int, clients: int) -> list[str]:
     pid = f"benchhook_{uuid.uuid4().hex[:8]}"
-    lw.deploy(HOOK.format(ns=LANEWAY_NS, pid=pid).encode())
+    lw.deploy(triggered(pid, "webhook", start="call"))
     schedule = schedule_of(lw, pid)
     secret = uuid.uuid4().hex
     with lw.api() as api:
@@ -130,8 +109,8 @@ def feed(lw: Laneway, entries: int, paced_seconds: int) -> list[str]:
     with feed_server() as server:
         server.put("/bench.xml", rss([]))
         pid = f"benchfeed_{uuid.uuid4().hex[:8]}"
-        lw.deploy(FEED.format(ns=LANEWAY_NS, url=f"{server.url}/bench.xml", pid=pid)
-                  .encode())
+        lw.deploy(triggered(pid, "feed", start="entry", url=f"{server.url}/bench.xml",
+                            interval="PT1S", initial="fire-existing", maxItems="1000"))
         schedule = schedule_of(lw, pid)
 
         def polled() -> bool:

@@ -22,8 +22,24 @@ from typing import Any, cast
 import anthropic
 from anthropic.types import ToolChoiceToolParam, ToolParam
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_TIMEOUT_S", "LlmConfig", "LlmFailed", "TextAnswer",
-           "ToolAnswer", "ToolSpec", "Usage", "ask_for_tool", "ask_text", "make_client"]
+from laneway.connectors._api import JobFailed
+from laneway.connectors._secrets import Secrets
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_TIMEOUT_S",
+    "KEY_SECRET",
+    "LlmConfig",
+    "LlmFailed",
+    "TextAnswer",
+    "ToolAnswer",
+    "ToolSpec",
+    "Usage",
+    "api_key",
+    "ask_for_tool",
+    "ask_text",
+    "make_client",
+]
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 """The model asked when neither the diagram nor the deployment names one."""
@@ -232,3 +248,22 @@ def _answer(message: Any, tool_name: str, asked_model: str,
     stop = getattr(message, "stop_reason", None)
     return ToolAnswer(found, usage, stop if isinstance(stop, str) else None,
                       "\n".join(texts)[:max_text])
+
+
+KEY_SECRET = "anthropic_api_key"
+"""The secret a deployment keeps the model's API key in, when no setting gives it."""
+
+
+def api_key(settings: Mapping[str, str], secrets: Secrets) -> str | None:
+    """The model's API key: the type's deployment setting `api_key`
+    (`LANEWAY_CONNECTOR_LLM_API_KEY`, `LANEWAY_TRIGGER_AI_LISTENER_API_KEY`), else the secret
+    `anthropic_api_key`; None when neither is there. Either way the secret store remembers it,
+    so every log and message redacts it."""
+    key = settings.get("api_key", "").strip()
+    if key:
+        secrets.remember(key)
+        return key
+    try:
+        return secrets.get(KEY_SECRET)
+    except JobFailed:
+        return None

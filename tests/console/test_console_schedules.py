@@ -19,7 +19,6 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from laneway.bpmn import LANEWAY_NS
 from laneway.triggers.builtin.webhook import sign
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
@@ -28,43 +27,10 @@ from tests.console.conftest import ARTIFACTS
 from tests.console.diagrams import Step, line_diagram
 from tests.console.ui import PHONE, assert_fits_width, assert_labelled, sign_in
 from tests.e2e.harness import Laneway
-from tests.e2e.trigger_kit import schedule_of
+from tests.e2e.trigger_kit import schedule_of, triggered, untriggered
 
 TIMER = ("<bpmn:timerEventDefinition><bpmn:timeCycle>R/PT1H</bpmn:timeCycle>"
          "</bpmn:timerEventDefinition>")
-
-HOOK = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:laneway="{ns}" id="d" targetNamespace="t">
-  <message id="m" name="order" laneway:trigger="webhook" laneway:variablesName="order"/>
-  <process id="{pid}" isExecutable="true">
-    <startEvent id="call"><messageEventDefinition messageRef="m"/></startEvent>
-    <userTask id="look"/>
-    <endEvent id="e"/>
-    <sequenceFlow id="f1" sourceRef="call" targetRef="look"/>
-    <sequenceFlow id="f2" sourceRef="look" targetRef="e"/>
-  </process>
-</definitions>"""
-
-
-MAILBOX = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:laneway="{ns}" id="d" targetNamespace="t">
-  <message id="m" name="mail" laneway:trigger="imap-mailbox" laneway:host="127.0.0.1"
-           laneway:port="1" laneway:tls="none" laneway:interval="PT1S"/>
-  <process id="{pid}" isExecutable="true">
-    <startEvent id="mail"><messageEventDefinition messageRef="m"/></startEvent>
-    <endEvent id="e"/>
-    <sequenceFlow id="f" sourceRef="mail" targetRef="e"/>
-  </process>
-</definitions>"""
-
-NO_TRIGGER = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  id="d" targetNamespace="t">
-  <process id="{pid}" isExecutable="true">
-    <startEvent id="s"/><endEvent id="e"/>
-    <sequenceFlow id="f" sourceRef="s" targetRef="e"/>
-  </process>
-</definitions>"""
-
 
 def timer_process(pid: str) -> bytes:
     """Every hour (nothing is due during a test unless fired by hand), drawn: the instance page
@@ -74,7 +40,7 @@ def timer_process(pid: str) -> bytes:
 
 
 def hook_process(pid: str) -> bytes:
-    return HOOK.format(ns=LANEWAY_NS, pid=pid).encode()
+    return triggered(pid, "webhook", start="call", user_task=True, variablesName="order")
 
 
 @pytest.fixture(scope="module")
@@ -244,13 +210,14 @@ def test_a_failing_schedule_shows_its_error_and_a_retired_one_shows_only_when_as
         console: Laneway, page: Page) -> None:
     # a mailbox without credentials fails at its first poll, before any network
     failing_pid = unique_name("mail").replace("-", "_")
-    console.deploy(MAILBOX.format(ns=LANEWAY_NS, pid=failing_pid).encode())
+    console.deploy(triggered(failing_pid, "imap-mailbox", start="mail", host="127.0.0.1",
+                             port="1", tls="none", interval="PT1S"))
     failing = schedule_of(console, failing_pid)
     # a version without the timer retires its schedule
     retired_pid = unique_name("gone").replace("-", "_")
     console.deploy(timer_process(retired_pid))
     retired = schedule_of(console, retired_pid)
-    console.deploy(NO_TRIGGER.format(pid=retired_pid).encode(), name="gone.bpmn")
+    console.deploy(untriggered(retired_pid), name="gone.bpmn")
 
     def status_of(schedule: dict[str, Any]) -> str:
         with console.api() as api:

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from laneway.bpmn import LANEWAY_NS
 from laneway.triggers.builtin.webhook import sign
 from scripts.stack.testing import unique_name, wait_until
 from tests.auth import auth_header
@@ -23,44 +22,15 @@ from tests.e2e.trigger_kit import (
     first_event,
     instances_of,
     schedule_of,
+    timed,
+    triggered,
+    untriggered,
     wait_instances,
 )
 from tests.feed_server import Entry, feed_server, rss
 from tests.lifecycle import APPROVER, transition
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-TIMER = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:laneway="{ns}" id="d" targetNamespace="t">
-  <process id="{pid}" isExecutable="true">
-    <startEvent id="tick">
-      <timerEventDefinition><timeCycle>{cycle}</timeCycle></timerEventDefinition>
-    </startEvent>
-    <endEvent id="e"/>
-    <sequenceFlow id="f" sourceRef="tick" targetRef="e"/>
-  </process>
-</definitions>"""
-
-NO_TIMER = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  id="d" targetNamespace="t">
-  <process id="{pid}" isExecutable="true">
-    <startEvent id="s"/><endEvent id="e"/>
-    <sequenceFlow id="f" sourceRef="s" targetRef="e"/>
-  </process>
-</definitions>"""
-
-HOOK = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:laneway="{ns}" id="d" targetNamespace="t">
-  <message id="m" name="order" laneway:trigger="webhook" laneway:variablesName="order"/>
-  <process id="{pid}" isExecutable="true">
-    <startEvent id="call"><messageEventDefinition messageRef="m"/></startEvent>
-    <userTask id="look"/>
-    <endEvent id="e"/>
-    <sequenceFlow id="f1" sourceRef="call" targetRef="look"/>
-    <sequenceFlow id="f2" sourceRef="look" targetRef="e"/>
-  </process>
-</definitions>"""
-
 
 @pytest.fixture
 def lw(laneway: Any) -> Laneway:
@@ -71,7 +41,7 @@ def lw(laneway: Any) -> Laneway:
 def test_a_timer_start_event_starts_once_authorized_and_stops_when_superseded(
         lw: Laneway) -> None:
     pid = unique_name("timer").replace("-", "_")
-    lw.deploy(TIMER.format(ns=LANEWAY_NS, pid=pid, cycle="R3/PT1S").encode())
+    lw.deploy(timed(pid, "R3/PT1S"))
     schedule = schedule_of(lw, pid)
     assert schedule["type"] == "timer", schedule
     assert schedule["status"] == "active", schedule
@@ -87,7 +57,7 @@ def test_a_timer_start_event_starts_once_authorized_and_stops_when_superseded(
     assert event["value"]["trigger"]["schedule"] == schedule["id"]
     assert event["value"]["trigger"]["dedupKey"].startswith("due:")
     # a version without the timer retires the schedule
-    lw.deploy(NO_TIMER.format(pid=pid).encode())
+    lw.deploy(untriggered(pid))
 
     def retired() -> bool:
         with lw.api() as api:
@@ -99,7 +69,7 @@ def test_a_timer_start_event_starts_once_authorized_and_stops_when_superseded(
 def test_pause_holds_starts_back_and_fire_now_starts_one(lw: Laneway) -> None:
     pid = unique_name("timer").replace("-", "_")
     # every hour: nothing is due during the test unless fired by hand
-    lw.deploy(TIMER.format(ns=LANEWAY_NS, pid=pid, cycle="R/PT1H").encode())
+    lw.deploy(timed(pid, "R/PT1H"))
     schedule = schedule_of(lw, pid)
     with lw.api() as api:
         paused = api.post(f"/api/schedules/{schedule['id']}/pause")
@@ -151,7 +121,7 @@ def _call(client: httpx.Client, path: str, secret: str, body: dict[str, Any],
 
 def test_a_signed_webhook_call_starts_one_instance_per_delivery(lw: Laneway) -> None:
     pid = unique_name("hook").replace("-", "_")
-    lw.deploy(HOOK.format(ns=LANEWAY_NS, pid=pid).encode())
+    lw.deploy(triggered(pid, "webhook", start="call", user_task=True, variablesName="order"))
     schedule = schedule_of(lw, pid)
     path = schedule["hookPath"]
     secret = "s3cret-" + unique_name("k")
@@ -185,18 +155,6 @@ def test_a_signed_webhook_call_starts_one_instance_per_delivery(lw: Laneway) -> 
     assert event["value"]["trigger"]["dedupKey"] == "delivery:d-1"
 
 
-FEED = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:laneway="{ns}" id="d" targetNamespace="t">
-  <message id="m" name="news" laneway:trigger="feed" laneway:url="{url}"
-           laneway:interval="PT1S"/>
-  <process id="{pid}" isExecutable="true">
-    <startEvent id="entry"><messageEventDefinition messageRef="m"/></startEvent>
-    <endEvent id="e"/>
-    <sequenceFlow id="f" sourceRef="entry" targetRef="e"/>
-  </process>
-</definitions>"""
-
-
 def test_a_paused_schedule_starts_nothing_and_on_resume_what_arrived_starts_once(
         lw: Laneway) -> None:
     def entries(n: int) -> bytes:
@@ -209,7 +167,7 @@ def test_a_paused_schedule_starts_nothing_and_on_resume_what_arrived_starts_once
         paused_pid = unique_name("paused").replace("-", "_")
         clock_pid = unique_name("clock").replace("-", "_")
         for pid in (paused_pid, clock_pid):
-            lw.deploy(FEED.format(ns=LANEWAY_NS, url=url, pid=pid).encode())
+            lw.deploy(triggered(pid, "feed", start="entry", url=url, interval="PT1S"))
         paused, clock = schedule_of(lw, paused_pid), schedule_of(lw, clock_pid)
         with lw.api() as api:
             def polled(schedule: dict[str, Any]) -> bool:

@@ -9,28 +9,16 @@ from typing import Any
 
 import pytest
 
-from laneway.bpmn import LANEWAY_NS
 from laneway.records import RecordKind
 from scripts.stack.testing import unique_name, wait_until
 from tests.e2e.harness import Laneway, TopicReader
-from tests.e2e.trigger_kit import WITH_TRIGGERS, schedule_of
+from tests.e2e.trigger_kit import WITH_TRIGGERS, schedule_of, triggered
 from tests.feed_server import Entry, FeedServer, feed_server, rss
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 ENTRIES = 1000
 BATCHES = 4
-
-FEED = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:laneway="{ns}" id="d" targetNamespace="t">
-  <message id="m" name="news" laneway:trigger="feed" laneway:url="{url}"
-           laneway:interval="PT1S" laneway:initial="fire-existing" laneway:maxItems="100"/>
-  <process id="{pid}" isExecutable="true">
-    <startEvent id="entry"><messageEventDefinition messageRef="m"/></startEvent>
-    <endEvent id="e"/>
-    <sequenceFlow id="f" sourceRef="entry" targetRef="e"/>
-  </process>
-</definitions>"""
 
 # a dead replica's lease runs out after 2 x 5 s instead of 2 minutes
 FAST = {"LANEWAY_TRIGGERS_POLL_TIMEOUT_S": "5", "LANEWAY_TRIGGERS_BACKOFF_S": "1"}
@@ -83,7 +71,8 @@ def test_a_thousand_entries_start_a_thousand_instances_through_kills_and_two_rep
     per_batch = ENTRIES // BATCHES
     with feed_server() as server:
         _offer(server, per_batch)
-        lw.deploy(FEED.format(ns=LANEWAY_NS, url=f"{server.url}/faults.xml", pid=pid).encode())
+        lw.deploy(triggered(pid, "feed", start="entry", url=f"{server.url}/faults.xml",
+                            interval="PT1S", initial="fire-existing", maxItems="100"))
         schedule = schedule_of(lw, pid)["id"]
         # a replica is killed as soon as a batch has begun to start (its polls of 100 items
         # each are under way, one of them may hold the lease mid-poll), and comes back

@@ -5,14 +5,54 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import httpx
 
+from laneway.bpmn import LANEWAY_NS
 from scripts.stack.testing import wait_until
 from tests.e2e.harness import ALL, Laneway
 
 WITH_TRIGGERS = (*ALL, "triggers")
 """The services a trigger's end-to-end test starts: `laneway(WITH_TRIGGERS)`."""
+
+_DIAGRAM = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:laneway="{ns}" id="d" targetNamespace="t">{message}
+  <process id="{pid}" isExecutable="true">
+    <startEvent id="{start}">{definition}</startEvent>{task}
+    <endEvent id="e"/>
+    <sequenceFlow id="f1" sourceRef="{start}" targetRef="{after}"/>{flow}
+  </process>
+</definitions>"""
+
+
+def _diagram(pid: str, start: str, definition: str, message: str, user_task: bool) -> bytes:
+    return _DIAGRAM.format(
+        ns=LANEWAY_NS, pid=pid, start=start, definition=definition, message=message,
+        task='\n    <userTask id="look"/>' if user_task else "",
+        after="look" if user_task else "e",
+        flow='\n    <sequenceFlow id="f2" sourceRef="look" targetRef="e"/>' if user_task
+        else "").encode()
+
+
+def triggered(pid: str, trigger: str, *, start: str = "item", user_task: bool = False,
+              **settings: str) -> bytes:
+    """A process started by a message start event whose message names `trigger` with these
+    `laneway:` settings; the start goes to the end (through a user task `look` if asked)."""
+    attrs = "".join(f" laneway:{k}={quoteattr(v)}" for k, v in settings.items())
+    message = f'\n  <message id="m" name="{start}" laneway:trigger="{trigger}"{attrs}/>'
+    return _diagram(pid, start, '<messageEventDefinition messageRef="m"/>', message, user_task)
+
+
+def timed(pid: str, cycle: str) -> bytes:
+    """A process started by a timer start event with this `timeCycle`, start to end."""
+    return _diagram(pid, "tick", "<timerEventDefinition><timeCycle>"
+                    f"{cycle}</timeCycle></timerEventDefinition>", "", False)
+
+
+def untriggered(pid: str) -> bytes:
+    """A process with only a none start event: a new version of it retires its schedules."""
+    return _diagram(pid, "s", "", "", False)
 
 
 def schedule_of(lw: Laneway, process_id: str, timeout: float = 30.0) -> dict[str, Any]:

@@ -38,10 +38,12 @@ from laneway.connectors._templates import TemplateError, render
 from laneway.jsonb import unstorable
 from laneway.llm import (
     DEFAULT_MODEL,
+    KEY_SECRET,
     LlmConfig,
     LlmFailed,
     ToolSpec,
     Usage,
+    api_key,
     ask_for_tool,
     ask_text,
     make_client,
@@ -59,7 +61,6 @@ MAX_SCHEMA_CHARS = 64 * 1024
 INVALID_OUTPUT = "LLM_INVALID_OUTPUT"
 """The BPMN error code of a structured answer that does not match `laneway:outputSchema`."""
 ANSWER_TOOL = "answer"
-KEY_SECRET = "anthropic_api_key"
 _SHOWN = 500
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}")
 _DECIMAL = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?")
@@ -249,12 +250,8 @@ class LlmConnector(Connector):
 
     @staticmethod
     def _api_key(ctx: ConnectorContext) -> str:
-        key = ctx.settings.get("api_key", "").strip()
-        if key:
-            ctx.secrets.remember(key)
-            return key
-        try:
-            return ctx.secrets.get(KEY_SECRET)
-        except JobFailed:
+        key = api_key(ctx.settings, ctx.secrets)
+        if key is None:
             raise _refuse("Expected the model's API key in LANEWAY_CONNECTOR_LLM_API_KEY or "
-                          f"the secret {KEY_SECRET}, but neither is set") from None
+                          f"the secret {KEY_SECRET}, but neither is set")
+        return key

@@ -31,6 +31,7 @@ import httpx
 from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
 from laneway.connectors._retry_after import retry_after_s
 from laneway.connectors._templates import TemplateError, render, render_json
+from laneway.http_reads import read_at_most
 
 DEFAULT_API_URL = "https://slack.com/api"
 DEFAULT_TOKEN_SECRET = "slack_bot_token"
@@ -149,17 +150,13 @@ async def _post(ctx: ConnectorContext, url: str, token: str, content: bytes) -> 
     try:
         async with ctx.http.stream("POST", url, headers=headers, content=content,
                                    timeout=ctx.timeout) as response:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_ANSWER_BYTES:
-                    # it may have posted: not retried, so not posted twice
-                    raise JobFailed(f"Expected Slack's answer to be at most "
-                                    f"{MAX_ANSWER_BYTES:,} bytes, but it is longer",
-                                    retryable=False)
-                chunks.append(chunk)
-            return response, b"".join(chunks)
+            data = await read_at_most(response, MAX_ANSWER_BYTES)
+            if data is None:
+                # it may have posted: not retried, so not posted twice
+                raise JobFailed(f"Expected Slack's answer to be at most "
+                                f"{MAX_ANSWER_BYTES:,} bytes, but it is longer",
+                                retryable=False)
+            return response, data
     except httpx.InvalidURL as exc:
         raise JobFailed(f"Expected LANEWAY_CONNECTOR_SLACK_API_URL to be a URL: {exc}",
                         retryable=False) from None

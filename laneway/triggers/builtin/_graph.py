@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from laneway.http_reads import read_at_most
 from laneway.triggers._api import (
     MAX_DEDUP_KEY,
     PollRequest,
@@ -309,16 +310,9 @@ class GraphClient:
         timeout = max(1.0, self.remaining())
         try:
             async with self._ctx.http.stream(method, url, timeout=timeout, **kwargs) as response:
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+                data = await read_at_most(response, MAX_RESPONSE_BYTES)
+                if data is None:
                     raise self._too_large(what)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_RESPONSE_BYTES:
-                        raise self._too_large(what)
-                    chunks.append(chunk)
         except httpx.InvalidURL as exc:
             raise TriggerFailed(f"Expected a valid URL for {what}: {_short(exc)}",
                                 retryable=False) from None
@@ -327,7 +321,7 @@ class GraphClient:
         except httpx.TransportError as exc:
             raise TriggerFailed(f"{what} failed: {type(exc).__name__}: {_short(exc)}") from None
         try:
-            body = json.loads(b"".join(chunks))
+            body = json.loads(data)
         except (ValueError, RecursionError):
             body = None
         return response, body

@@ -35,14 +35,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from laneway.connectors._api import JobFailed
+from laneway.http_reads import read_at_most
 from laneway.jsonb import unstorable
 from laneway.llm import (
     DEFAULT_MODEL,
+    KEY_SECRET,
     LlmConfig,
     LlmFailed,
     ToolAnswer,
     ToolSpec,
+    api_key,
     ask_for_tool,
     make_client,
 )
@@ -284,13 +286,11 @@ class AiListenerTrigger(Trigger):
             async with ctx.http.stream(method, url, headers=headers, content=content,
                                        timeout=ctx.timeout) as response:
                 status = response.status_code
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_TOOL_BYTES:
-                        raise TriggerFailed(f"Expected the tool's answer to be at most "
-                                            f"{MAX_TOOL_BYTES} bytes, but it is longer",
-                                            retryable=False)
+                data = await read_at_most(response, MAX_TOOL_BYTES)
+                if data is None:
+                    raise TriggerFailed(f"Expected the tool's answer to be at most "
+                                        f"{MAX_TOOL_BYTES} bytes, but it is longer",
+                                        retryable=False)
         except httpx.InvalidURL:
             raise TriggerFailed("Expected laneway:url to be a valid URL", retryable=False) \
                 from None
@@ -315,16 +315,12 @@ class AiListenerTrigger(Trigger):
 
     @staticmethod
     def _api_key(ctx: TriggerContext) -> str:
-        key = ctx.settings.get("api_key", "").strip()
-        if key:
-            ctx.secrets.remember(key)
-            return key
-        try:
-            return ctx.secrets.get("anthropic_api_key")
-        except JobFailed:
+        key = api_key(ctx.settings, ctx.secrets)
+        if key is None:
             raise TriggerFailed(
                 "Expected the model's API key in LANEWAY_TRIGGER_AI_LISTENER_API_KEY or the "
-                "secret anthropic_api_key, but neither is set", retryable=False) from None
+                f"secret {KEY_SECRET}, but neither is set", retryable=False)
+        return key
 
     async def _ask(self, ctx: TriggerContext, key: str, model: str, prompt: str,
                    settings: Mapping[str, str], timeout: float) -> ToolAnswer:

@@ -38,6 +38,7 @@ import httpx
 import lxml.etree
 import lxml.html
 
+from laneway.http_reads import read_at_most
 from laneway.triggers._api import (
     INITIAL_POLICIES,
     MAX_DEDUP_KEY,
@@ -367,18 +368,13 @@ class FeedTrigger(Trigger):
                         f"Expected the feed at {where} to answer 200, but it answered {status} "
                         f"{response.reason_phrase[:100]}".rstrip(),
                         retryable=status >= 500 or status in _RETRYABLE_4XX)
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > limit:
+                body = await read_at_most(response, limit)
+                if body is None:
                     raise self._too_large(where, limit)
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        raise self._too_large(where, limit)
                 kept = {k: response.headers[k] for k in
                         ("content-type", "content-language", "etag", "last-modified")
                         if k in response.headers}
-                return status, bytes(body), str(response.url), kept
+                return status, body, str(response.url), kept
         except TimeoutError:
             raise TriggerFailed(f"Expected the feed at {where} to answer within "
                                 f"{ctx.timeout * _FETCH_SHARE:g} s, but it did not") from None
