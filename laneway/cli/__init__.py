@@ -1,9 +1,11 @@
-"""The `laneway` command: `laneway validate FILE...`, `laneway run FILE [options]` and
-`laneway token --user NAME [options]`.
+"""The `laneway` command: `laneway validate FILE...`, `laneway run FILE [options]`,
+`laneway token --user NAME [options]`, and the operator commands over the HTTP API
+(`deploy`, `definitions`, `lifecycle`, `start`, `publish`, `tasks`, `instances`, `incidents`:
+`laneway.cli._ops`).
 
-Exit codes: 0 fine (valid, or the instance completed), 1 problems in a diagram or an incident,
-2 bad usage or unreadable input (and internal errors), 3 the instance waits on something the
-options did not provide. See docs/cli.md.
+Exit codes: 0 fine (valid, or the instance completed), 1 problems in a diagram or an incident
+(or the API refused), 2 bad usage or unreadable input (and internal errors), 3 the instance
+waits on something the options did not provide (or the API cannot be reached). See docs/cli.md.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import os
 import sys
 from collections.abc import Sequence
 
-from laneway.cli import _run, _token
+from laneway.cli import _ops, _run, _token
+from laneway.cli._api import ApiRefused, Unreachable
 from laneway.cli._validate import validate_files
 from laneway.problems import UnreadableInput
 
 __all__ = ["main"]
 
+EXIT_REFUSED = 1
 EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -38,7 +43,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `laneway` command."""
     parser = _Parser(prog="laneway", fromfile_prefix_chars="@",
-                     description="Validate and run BPMN 2.0 diagrams; sign development tokens.")
+                     description="Validate and run BPMN 2.0 diagrams; sign development tokens; "
+                                 "operate a running Laneway over its HTTP API.")
     # On the subcommands too, so `laneway run f.bpmn --debug` works; SUPPRESS keeps the
     # top-level value when the subcommand does not see the flag.
     debug = _Parser(add_help=False)
@@ -87,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop a run that is still moving after N commands (default 100000)")
 
     _token.add_parser(commands, [debug])
+    _ops.add_parsers(commands, [debug])
     return parser
 
 
@@ -105,13 +112,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return validate_files(args.files, out, err)
         if args.command == "token":
             return _token.issue(args, out)
+        if args.command in _ops.COMMANDS:
+            return _ops.run(args, out)
         return _run.run_file(_run.RunOptions.from_namespace(args), out, err)
     except UnreadableInput as exc:
         print(f"laneway {args.command}: {exc}", file=err)
         return EXIT_USAGE
-    except (_run.UsageError, _token.TokenError) as exc:
+    except (_run.UsageError, _token.TokenError, _ops.OpsUsageError) as exc:
         print(f"laneway {args.command}: {exc}", file=err)
         return EXIT_USAGE
+    except ApiRefused as exc:
+        print(f"laneway {args.command}: {exc}", file=err)
+        return EXIT_REFUSED
+    except Unreachable as exc:
+        print(f"laneway {args.command}: {exc}", file=err)
+        return EXIT_UNREACHABLE
     except KeyboardInterrupt:
         print(f"laneway {args.command}: interrupted", file=err)
         return EXIT_INTERRUPTED

@@ -178,12 +178,14 @@ def _arg(value: str) -> str:
 
 
 def _method_maps(routes: Sequence[Route]) -> dict[str, Route]:
-    """A variable per route split by method: `$laneway_api_instances` for /api/instances."""
+    """A variable per route split by method: `$laneway_api_instances` for /api/instances,
+    `$laneway_api_instances_under` for the prefix /api/instances/."""
     out: dict[str, Route] = {}
     for route in routes:
         if route.methods:
             name = "laneway" + "".join(c if c.isalnum() else "_" for c in route.path)
-            out[name.rstrip("_")] = route
+            name = name.rstrip("_") + ("_under" if route.path.endswith("/") else "")
+            out[name] = route
     return out
 
 

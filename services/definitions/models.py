@@ -191,3 +191,9 @@ class IncidentResolution(ApiModel):
 
     instance_id: str = Field(description="The instance.")
     incident_key: int = Field(description="The incident's key within the instance.")
+
+
+class InstanceCancellation(ApiModel):
+    """A CANCEL_INSTANCE command was sent; the engine acts on it asynchronously."""
+
+    instance_id: str = Field(description="The instance.")

@@ -74,7 +74,11 @@ def test_a_method_split_path_goes_to_each_methods_service() -> None:
     assert re.search(r"map \$request_method \$laneway_api_instances \{\s+POST "
                      r"laneway_definitions;\s+default laneway_audit;", conf)
     assert "location = /api/instances { proxy_pass http://$laneway_api_instances; }" in conf
-    assert "location /api/instances/ { proxy_pass http://laneway_audit; }" in conf
+    # under the path too: POST .../{id}/cancel is the definitions', reads are the audit's
+    assert re.search(r"map \$request_method \$laneway_api_instances_under \{\s+POST "
+                     r"laneway_definitions;\s+default laneway_audit;", conf)
+    assert ("location /api/instances/ { proxy_pass http://$laneway_api_instances_under; }"
+            in conf)
 
 
 def test_owner_prefers_an_exact_route_then_the_longest_prefix() -> None:
