@@ -67,7 +67,7 @@ def _run(job: Job, secrets: Secrets, settings: Mapping[str, str] | None = None
 
 MAIL = {"laneway:to": "{{ citizen.email }}", "laneway:subject": "Your answer, please",
         "laneway:body": "Answer here: {{ responseUrl }}", "laneway:deadline": "PT2H",
-        "laneway:fields": "decision, comment"}
+        "laneway:fields": "decision, comment", "laneway:title": "Approve for {{ citizen.email }}?"}
 
 
 def test_mode_task_mails_a_signed_link_and_leaves_the_job_open(mailbox: Mailbox,
@@ -84,7 +84,7 @@ def test_mode_task_mails_a_signed_link_and_leaves_the_job_open(mailbox: Mailbox,
     assert (token.instance_id, token.job_key, token.message) == (INSTANCE, 23, None)
     assert token.expires_s == NOW + 7200
     assert token.fields == ("decision", "comment")
-    assert token.title == "Approve?"
+    assert token.title == "Approve for ada@example.org?"
     # the same job makes the same link id (a retry or redelivery: one answer for all)
     again = _run(_job(MAIL), _secrets(port))
     assert isinstance(again, Pending)
@@ -111,6 +111,7 @@ def test_mode_message_without_sending_returns_the_link() -> None:
     assert token.token_id == result["responseId"]
     assert token.expires_s == result["responseExpires"] == NOW + 7 * 86400
     assert token.fields == ("answer",)
+    assert token.title == "Approve?"  # the element's name when no laneway:title
 
 
 @pytest.mark.parametrize(("attrs", "settings", "expected"), [

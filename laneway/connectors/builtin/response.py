@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from laneway.connectors._api import Connector, ConnectorContext, Job, JobFailed, Pending
 from laneway.connectors._policy import PolicyError, parse_duration
+from laneway.connectors._templates import TemplateError, render
 from laneway.connectors.builtin.email import SmtpServer, build_message, send
 from laneway.response_tokens import (
     MAX_TITLE,
@@ -113,7 +114,11 @@ def plan(job: Job, key: str, now_s: float) -> ResponseToken:
                         and len(webhook) <= 60):
         raise _fail("Expected laneway:webhookSecret to be a secret name of letters, digits, "
                     "'_' and '-'")
-    title = (attrs.get("laneway:title", "").strip() or job.element_name or job.element_id)
+    try:
+        title = render(attrs.get("laneway:title", ""), job.variables).strip()
+    except TemplateError as exc:
+        raise _fail(str(exc)) from None
+    title = title or job.element_name or job.element_id
     return ResponseToken(
         token_id=token_id(key, job), instance_id=job.instance_id,
         expires_s=int(now_s + deadline),
