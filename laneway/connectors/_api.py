@@ -47,6 +47,10 @@ class Job:
     record_id: str = ""
     """The id of the JOB_CREATED record the job came from; a job created again after an
     incident has a new one."""
+    created_ms: int = 0
+    """The engine's timestamp of the JOB_CREATED record (epoch milliseconds; 0 when not
+    known): the same instant the element's boundary timers count from, so a connector that
+    must stop when such a timer fires (`response`) counts from it too."""
 
     @property
     def idempotency_key(self) -> str:

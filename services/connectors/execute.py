@@ -173,7 +173,8 @@ def _job(record: JobRecord, retries: int, attempt: int) -> Job:
                element_name=record.element_name, type=record.type,
                attributes=dict(record.attributes), lane=record.lane, persona=record.persona,
                variables=dict(record.variables), headers=dict(record.headers),
-               retries=retries, attempt=attempt, record_id=record.record_id)
+               retries=retries, attempt=attempt, record_id=record.record_id,
+               created_ms=record.timestamp)
 
 
 async def execute(record: JobRecord, rt: Runtime) -> str:

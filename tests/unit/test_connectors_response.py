@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Iterator, Mapping
 from email import message_from_bytes, policy
 from typing import Any, cast
@@ -40,10 +41,11 @@ def port(mailbox: Mailbox) -> Iterator[int]:
     yield from _serve(mailbox, auth_require_tls=False)
 
 
-def _job(attrs: Mapping[str, str], key: int = 23) -> Job:
+def _job(attrs: Mapping[str, str], key: int = 23, created_ms: int = 0) -> Job:
     return Job(instance_id=INSTANCE, key=key, element_id="ask", element_name="Approve?",
                type="response", lane=None, persona=None, attributes=dict(attrs),
-               variables={"citizen": {"email": "ada@example.org"}}, headers={}, retries=3)
+               variables={"citizen": {"email": "ada@example.org"}}, headers={}, retries=3,
+               created_ms=created_ms)
 
 
 def _secrets(port: int = 1) -> Secrets:
@@ -82,7 +84,7 @@ def test_mode_task_mails_a_signed_link_and_leaves_the_job_open(mailbox: Mailbox,
     assert found is not None
     token = verify(KEY, found.group(1), NOW)
     assert (token.instance_id, token.job_key, token.message) == (INSTANCE, 23, None)
-    assert token.expires_s == NOW + 7200
+    assert token.expires_s == NOW + 7200 - 2  # the guard: 2 s before the deadline
     assert token.fields == ("decision", "comment")
     assert token.title == "Approve for ada@example.org?"
     # the same job makes the same link id (a retry or redelivery: one answer for all)
@@ -109,7 +111,7 @@ def test_mode_message_without_sending_returns_the_link() -> None:
     token = verify(KEY, result["responseUrl"].removeprefix(PUBLIC + "/respond/"), NOW)
     assert (token.job_key, token.message, token.result) == (None, "answer-received", "answer")
     assert token.token_id == result["responseId"]
-    assert token.expires_s == result["responseExpires"] == NOW + 7 * 86400
+    assert token.expires_s == result["responseExpires"] == NOW + 7 * 86400 - 2
     assert token.fields == ("answer",)
     assert token.title == "Approve?"  # the element's name when no laneway:title
 
@@ -142,10 +144,10 @@ def test_a_missing_or_short_signing_key_fails_without_retry() -> None:
         assert not failed.value.retryable
 
 
-def _record(key: int = 9) -> JobRecord:
+def _record(key: int = 9, timestamp: int = 1) -> JobRecord:
     return JobRecord(record_id=f"job-created-{key}", instance_id=INSTANCE, element_id="ask",
                      element_type="serviceTask", token_id=4, scope_id=1,
-                     principal=Principal(PrincipalKind.SYSTEM, "engine"), timestamp=1,
+                     principal=Principal(PrincipalKind.SYSTEM, "engine"), timestamp=timestamp,
                      key=key, type="response", retries=3,
                      attributes={"laneway:to": "ada@example.org",
                                  "laneway:body": "{{ responseUrl }}"}, variables={})
@@ -155,6 +157,7 @@ def test_a_pending_job_sends_no_command_and_a_redelivery_does_not_mail_again(
         mailbox: Mailbox, port: int) -> None:
     store = MemoryStore()
     emitted: list[bytes] = []
+    created = int(time.time() * 1000) - 60_000  # the engine created the job a minute ago
 
     async def emit(key: str, data: bytes) -> None:
         emitted.append(data)
@@ -164,9 +167,43 @@ def test_a_pending_job_sends_no_command_and_a_redelivery_does_not_mail_again(
             rt = Runtime(connector=ResponseConnector(), secrets=_secrets(port), http=http,
                          store=cast(IdempotencyStore, store), emit=emit,
                          slots=asyncio.Semaphore(4), settings={"public_url": PUBLIC})
-            return [await execute(_record(), rt), await execute(_record(), rt)]
+            record = _record(timestamp=created)
+            return [await execute(record, rt), await execute(record, rt)]
 
     assert asyncio.run(go()) == [PENDING, "REPLAYED"]
     assert emitted == []
     assert len(mailbox.envelopes) == 1
     assert [intent for _, intent, _ in store.done.values()] == [PENDING]
+    # the link's expiry counts from the JOB_CREATED record's timestamp (the runtime hands it
+    # on as Job.created_ms), as the element's boundary timer does: P7D less the 2 s guard
+    body = message_from_bytes(mailbox.envelopes[0][2], policy=policy.default).get_content()  # type: ignore[attr-defined]
+    found = re.search(r"/respond/(\S+)", body)
+    assert found is not None
+    assert verify(KEY, found.group(1), time.time()).expires_s == \
+        (created + 7 * 86400_000 - 2000) // 1000
+
+
+def test_the_link_expires_a_deadline_after_the_job_was_created_not_after_the_connector_ran(
+        mailbox: Mailbox, port: int) -> None:
+    # the engine created the job (and started the PT2H boundary timer) an hour before the
+    # connector ran (a backlog): the link closes with the timer, not an hour after it
+    created = int((NOW - 3600) * 1000)
+    result = _run(_job(MAIL, created_ms=created), _secrets(port))
+    assert isinstance(result, Pending)
+    body = message_from_bytes(mailbox.envelopes[0][2], policy=policy.default).get_content()  # type: ignore[attr-defined]
+    found = re.search(r"/respond/(\S+)", body)
+    assert found is not None
+    assert verify(KEY, found.group(1), NOW).expires_s == NOW - 3600 + 7200 - 2
+    # a short deadline's guard is a tenth of it
+    short = _run(_job({**MAIL, "laneway:mode": "message", "laneway:message": "m",
+                       "laneway:send": "none", "laneway:deadline": "PT5S"},
+                      created_ms=int(NOW * 1000)), _secrets(port))
+    assert isinstance(short, Mapping)
+    assert short["responseExpires"] == (int(NOW * 1000) + 5000 - 500) // 1000
+
+
+def test_a_job_whose_deadline_passed_before_it_ran_mails_no_link(mailbox: Mailbox,
+                                                                  port: int) -> None:
+    result = _run(_job(MAIL, created_ms=int((NOW - 7200) * 1000)), _secrets(port))
+    assert isinstance(result, Pending)
+    assert mailbox.envelopes == []

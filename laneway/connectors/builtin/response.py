@@ -14,7 +14,8 @@ the link) or, with `laneway:send="none"`, only returns it for another connector 
 The answer comes as the person's form (`GET`/`POST /respond/<token>`) or a machine's signed
 JSON (`POST /api/respond/<token>`), once: services/triggers/respond.py. The modeler draws the
 deadline's timer path (an interrupting timer boundary event of the same duration, or an
-event-based gateway's timer); the link expires with it.
+event-based gateway's timer); the link expires with it: counted, as the boundary timer is,
+from the job's creation in the engine (`Job.created_ms`), a short guard earlier.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ SIGNING_SECRET = "response_signing_key"
 """The secret that signs the links; the triggers service verifies with the same one."""
 DEFAULT_DEADLINE = "P7D"
 MAX_DEADLINE_S = 366 * 86400
+MAX_GUARD_MS = 2000
 DEFAULT_RESULT = "response"
 _MODES = ("task", "message")
 _SENDS = ("email", "none")
@@ -85,6 +87,24 @@ def _identifier(attrs: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def expiry_s(job: Job, deadline_s: float, now_s: float) -> int:
+    """When the link stops taking answers (epoch seconds): `deadline_s` after the engine
+    created the job (`Job.created_ms`, the instant the element's timer boundary events count
+    from, so the link closes no later than a boundary timer of the same duration fires, however
+    late the connector ran), less a guard (`guard_ms`) so that an answer taken just before
+    still reaches the engine before the timer does. Counted from `now_s` only when the job's
+    creation time is not known."""
+    deadline_ms = int(deadline_s * 1000)
+    start_ms = job.created_ms if job.created_ms > 0 else int(now_s * 1000)
+    return (start_ms + deadline_ms - guard_ms(deadline_ms)) // 1000
+
+
+def guard_ms(deadline_ms: int) -> int:
+    """How long before the deadline the link closes: a tenth of it, at most `MAX_GUARD_MS`
+    (clock differences between the services and the time an answer takes to Kafka)."""
+    return min(MAX_GUARD_MS, deadline_ms // 10)
+
+
 def plan(job: Job, key: str, now_s: float) -> ResponseToken:
     """The token the job's attributes ask for (JobFailed when they are malformed)."""
     attrs = job.attributes
@@ -121,7 +141,7 @@ def plan(job: Job, key: str, now_s: float) -> ResponseToken:
     title = title or job.element_name or job.element_id
     return ResponseToken(
         token_id=token_id(key, job), instance_id=job.instance_id,
-        expires_s=int(now_s + deadline),
+        expires_s=expiry_s(job, deadline, now_s),
         job_key=job.key if mode == "task" else None,
         message=message if mode == "message" else None, fields=tuple(fields),
         title=title[:MAX_TITLE], webhook_secret=webhook or None,
@@ -156,7 +176,12 @@ class ResponseConnector(Connector):
         url = f"{public_url(ctx.settings)}/respond/{text}"
         links = {"responseUrl": url, "responseId": token.token_id,
                  "responseExpires": token.expires_s}
-        if send_by == "email":
+        if token.expires_s <= self._clock():
+            # the job waited past its deadline (a backlog, an outage): its timer path is
+            # taken or about to be; a link that is already expired is not worth a mail
+            ctx.log.info("the deadline of link %s passed before it was sent: not sent",
+                         token.token_id)
+        elif send_by == "email":
             name = job.attributes.get("laneway:smtp", "").strip()
             secret = f"smtp_{name}" if name else "smtp"
             server = SmtpServer.from_url(ctx.secrets.get(secret), secret)
