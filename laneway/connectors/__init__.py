@@ -19,7 +19,14 @@ class SlackConnector(Connector):
 See docs/connectors.md.
 """
 
-from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
+from laneway.connectors._api import (
+    BpmnError,
+    Connector,
+    ConnectorContext,
+    Job,
+    JobFailed,
+    Pending,
+)
 from laneway.connectors._policy import PolicyError, RetryPolicy, parse_duration
 from laneway.connectors._registry import (
     BUILTINS,
@@ -44,6 +51,7 @@ __all__ = [
     "DiscoveryError",
     "Job",
     "JobFailed",
+    "Pending",
     "PolicyError",
     "RetryPolicy",
     "Secrets",

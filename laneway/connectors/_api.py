@@ -47,6 +47,10 @@ class Job:
     record_id: str = ""
     """The id of the JOB_CREATED record the job came from; a job created again after an
     incident has a new one."""
+    created_ms: int = 0
+    """The engine's timestamp of the JOB_CREATED record (epoch milliseconds; 0 when not
+    known): the same instant the element's boundary timers count from, so a connector that
+    must stop when such a timer fires (`response`) counts from it too."""
 
     @property
     def idempotency_key(self) -> str:
@@ -89,6 +93,18 @@ class JobFailed(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """What `run` returns instead of variables when the job stays open: the runtime sends no
+    command (the offset is committed, the outcome stored so a redelivery does not run the
+    connector again), and someone else answers the job later (the `response` connector: the
+    outside party's answer, through the triggers service). A timer boundary event on the
+    element is what ends a wait that gets no answer."""
+
+    note: str = ""
+    """Why the job waits, for the worker's log."""
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectorContext:
     """What the runtime lends a connector for one attempt of one job."""
 
@@ -125,8 +141,9 @@ class Connector(abc.ABC):
     """The connector type: jobs on `jobs.<type>` come here."""
 
     @abc.abstractmethod
-    async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any]:
-        """Do the job's side effect and return the result variables (JSON-like values).
+    async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any] | Pending:
+        """Do the job's side effect and return the result variables (JSON-like values), or
+        `Pending()` to leave the job open for another party to answer.
 
         Raise `BpmnError` for a business outcome the diagram handles, `JobFailed` for a
         technical failure. Any other exception counts as a retryable failure.

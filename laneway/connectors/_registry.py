@@ -31,6 +31,7 @@ BUILTINS = {
     "slack": "laneway.connectors.builtin.slack:SlackConnector",
     "discord": "laneway.connectors.builtin.discord:DiscordConnector",
     "llm": "laneway.connectors.builtin.llm:LlmConnector",
+    "response": "laneway.connectors.builtin.response:ResponseConnector",
 }
 
 _log = logging.getLogger("laneway.connectors")

@@ -2,6 +2,9 @@
 and produce the commands that answer it.
 
 - returns variables: COMPLETE_JOB {jobKey, variables};
+- returns `Pending()`: no command; the job stays open for another party to answer (the
+  `response` connector's answer comes through the triggers service). The outcome `PENDING`
+  is stored in Redis, so a redelivered job is not run again;
 - raises BpmnError: THROW_ERROR {jobKey, errorCode, errorMessage, variables};
 - raises JobFailed(retryable=False), or the attributes are malformed: FAIL_JOB {jobKey,
   retries: 0, errorMessage};
@@ -41,6 +44,7 @@ from laneway.connectors import (
     ConnectorContext,
     Job,
     JobFailed,
+    Pending,
     PolicyError,
     RetryPolicy,
     Secrets,
@@ -64,6 +68,8 @@ NOTIFIED = "NOTIFIED"
 """What `execute` returns for a notification job the connector ran."""
 NOTIFICATION_FAILED = "NOTIFICATION_FAILED"
 """What `execute` returns for a notification job whose connector failed for good."""
+PENDING = "PENDING"
+"""What `execute` returns for a job its connector left open (`Pending`)."""
 
 Emit = Callable[[str, bytes], Awaitable[None]]
 """Produce an encoded command to `commands` with this key and wait until Kafka has it."""
@@ -167,7 +173,8 @@ def _job(record: JobRecord, retries: int, attempt: int) -> Job:
                element_name=record.element_name, type=record.type,
                attributes=dict(record.attributes), lane=record.lane, persona=record.persona,
                variables=dict(record.variables), headers=dict(record.headers),
-               retries=retries, attempt=attempt, record_id=record.record_id)
+               retries=retries, attempt=attempt, record_id=record.record_id,
+               created_ms=record.timestamp)
 
 
 async def execute(record: JobRecord, rt: Runtime) -> str:
@@ -199,6 +206,13 @@ async def execute(record: JobRecord, rt: Runtime) -> str:
     except asyncio.CancelledError:
         await asyncio.shield(rt.store.release(key, record.record_id))
         raise
+    if intent is None:
+        # left open (`Pending`): nothing to produce; the stored outcome (no command) keeps a
+        # redelivery from running the connector again (sending a second link)
+        log.info("left open for another party to answer")
+        await _patiently("storing the outcome in Redis",
+                         lambda: rt.store.finish(key, record.record_id, PENDING, b""))
+        return PENDING
     if notify:
         # nothing to produce; the stored outcome (no command) keeps a redelivery from
         # notifying again
@@ -229,8 +243,9 @@ async def execute(record: JobRecord, rt: Runtime) -> str:
 
 async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: str,
                     log: JobLog, *, notify: bool = False
-                    ) -> tuple[Command, dict[str, Any], int]:
-    """Run attempts until one answers; the final command's intent and value."""
+                    ) -> tuple[Command | None, dict[str, Any], int]:
+    """Run attempts until one answers; the final command's intent and value (None: the
+    connector left the job open)."""
     kind = rt.connector.type
     remaining = policy.retries
     attempt = 0
@@ -244,6 +259,11 @@ async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: st
             async with rt.slots:
                 result = await asyncio.wait_for(
                     rt.connector.run(_job(record, remaining, attempt), ctx), policy.timeout_s)
+            if isinstance(result, Pending):
+                if notify:  # a notification has nothing to leave open: it is done
+                    return Command.COMPLETE_JOB, {"jobKey": record.key, "variables": {}}, \
+                        attempt
+                return None, {}, attempt
             return Command.COMPLETE_JOB, {"jobKey": record.key,
                                           "variables": dict(result)}, attempt
         except BpmnError as exc:

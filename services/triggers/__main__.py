@@ -31,6 +31,7 @@ from services.triggers.db import migrate
 from services.triggers.deps import TriggersDeps
 from services.triggers.metrics import TriggersMetrics
 from services.triggers.reconcile import DefinitionWatcher
+from services.triggers.respond import Responses, ResponseStore
 from services.triggers.scheduler import Scheduler
 from services.triggers.settings import TriggersSettings, load_settings
 from services.triggers.store import ScheduleStore
@@ -92,7 +93,8 @@ def run(settings: TriggersSettings, service: Running) -> int:
         app.state.deps = TriggersDeps(
             store=store, vault=vault, publisher=publisher, installed=installed,
             scheduler=scheduler, metrics=metrics, hook_max_bytes=settings.hook_max_bytes,
-            fire_timeout_s=settings.poll_timeout_s + 5)
+            fire_timeout_s=settings.poll_timeout_s + 5,
+            responses=Responses(ResponseStore(pool), secrets, publisher))
         closing.callback(service.stop.set)  # first on the way out, whatever ended the run
         if vault.available() is not None:
             _log.warning("credentials cannot be set: %s", vault.available())

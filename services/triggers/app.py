@@ -12,13 +12,14 @@ from laneway.auth import TokenVerifier
 from laneway.health import HealthChecks
 from laneway.service.http import health_router
 from laneway.web import guard, problems
-from services.triggers import routes
+from services.triggers import respond, routes
 from services.triggers.deps import TriggersDeps
 
 DESCRIPTION = """\
 Laneway's triggers: the schedules made from the triggers that running process versions declare
 on their start events (timers, mailboxes, folders, feeds, webhooks, topics, AI listeners); pause,
-resume, credentials, fire now; and the webhook calls. See docs/triggers.md.
+resume, credentials, fire now; the webhook calls; and the answers to the `response`
+connector's one-time links (`/respond/{token}`, `/api/respond/{token}`). See docs/triggers.md.
 """
 
 
@@ -35,5 +36,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.state.deps = deps
     app.include_router(routes.router)
     app.include_router(routes.hooks)
+    app.include_router(respond.page)
+    app.include_router(respond.api)
     app.include_router(health_router(checks, registry))
     return app

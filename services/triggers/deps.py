@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
@@ -15,6 +15,9 @@ from services.triggers.credentials import Vault
 from services.triggers.metrics import TriggersMetrics
 from services.triggers.scheduler import Scheduler
 from services.triggers.store import ScheduleStore
+
+if TYPE_CHECKING:
+    from services.triggers.respond import Responses
 
 
 @dataclass(slots=True)
@@ -31,6 +34,8 @@ class TriggersDeps:
     fire_timeout_s: float = 60.0
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     """The start commands' timestamps (epoch ms)."""
+    responses: Responses | None = None
+    """The answers to the `response` connector's links (503 until set)."""
 
 
 def get_deps(request: Request) -> TriggersDeps:

@@ -157,7 +157,10 @@ def test_every_route_but_health_metrics_the_public_form_and_sign_in_needs_a_toke
               ("/api/console/config", "get"), ("/api/dev/users", "get"),
               ("/api/dev/token", "post"),
               # a webhook call proves itself by its HMAC signature (docs/triggers.md)
-              ("/api/hooks/{schedule_id}", "post")}
+              ("/api/hooks/{schedule_id}", "post"),
+              # a response link's token is its own proof (docs/connectors.md, response)
+              ("/respond/{token}", "get"), ("/respond/{token}", "post"),
+              ("/api/respond/{token}", "post")}
     checked = 0
     for path, operations in spec["paths"].items():
         for method in operations:

@@ -77,6 +77,11 @@ def test_a_webhook_call_is_accepted_only_signed_in_time_and_as_a_json_object() -
         (creds, _headers("s" * 20, body, now - 301), body, 401),  # outside the window
         (creds, _headers("s" * 20, body, now), body + b" ", 401),  # body changed
         (creds, {}, body, 401),
+        # a signature header of non-ASCII bytes (the server decodes headers as latin-1): a
+        # 401 like any wrong signature, not a TypeError from comparing text (a 500)
+        (creds, {**_headers("s" * 20, body, now), "x-laneway-signature": "sha256=\xe9\xff"},
+         body, 401),
+        (creds, {**_headers("s" * 20, body, now), "x-laneway-signature": "sha256=ü"}, body, 401),
         (creds, _headers("s" * 20, b"[1]", now), b"[1]", 422),
         (creds, _headers("s" * 20, b"{", now), b"{", 422),
     ]

@@ -100,7 +100,10 @@ class WebhookTrigger(Trigger):
         if not abs(now_s - sent) <= tolerance:
             raise HookRefused(401, f"Expected {ts_name} within {tolerance}s of now, but it is "
                                    "not (a replayed or late call, or a wrong clock)")
-        if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
+        # bytes, not text: compare_digest refuses text with non-ASCII characters (TypeError),
+        # and a header's value may hold any byte
+        if not hmac.compare_digest(sign(secret, timestamp, body).encode(),
+                                   signature.strip().encode("utf-8", "replace")):
             raise HookRefused(401, f"Expected {sig_name} to be the HMAC-SHA256 of "
                                    "'<timestamp>.<body>' with the schedule's secret, but it "
                                    "is not")
