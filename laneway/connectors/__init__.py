@@ -19,7 +19,15 @@ class SlackConnector(Connector):
 See docs/connectors.md.
 """
 
-from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
+from laneway.connectors._api import (
+    BpmnError,
+    Connector,
+    ConnectorContext,
+    Decision,
+    DecisionFlow,
+    Job,
+    JobFailed,
+)
 from laneway.connectors._policy import PolicyError, RetryPolicy, parse_duration
 from laneway.connectors._registry import (
     BUILTINS,
@@ -40,6 +48,8 @@ __all__ = [
     "BpmnError",
     "Connector",
     "ConnectorContext",
+    "Decision",
+    "DecisionFlow",
     "Discovered",
     "DiscoveryError",
     "Job",
