@@ -214,12 +214,17 @@ class LocalRunner:
             created = next((r for r in reversed(self.records) if r.intent == "JOB_CREATED"
                             and r.instance_id == inst.instance_id and r.value["key"] == key),
                            None)
-            return answer(created) if created is not None else None
-        if decision:
+            value = answer(created) if created is not None else None
+        elif decision:
+            value = answer
+        else:
+            return {"variables": dict(answer)}
+        if decision and value is not None and not {"flows", "fail"} & set(value):
             # a decision job of any type (`decision`, or the connector `laneway:decision`
-            # names) is answered with `{"flows": [...], "variables": {...}}`
-            return answer
-        return {"variables": dict(answer)}
+            # names) is answered with `{"flows": [...], "variables": {...}}` or a failure;
+            # anything else would be refused again and again, so it stays waiting
+            return None
+        return value
 
     def _fire_next_timer(self) -> bool:
         while self._timers:
