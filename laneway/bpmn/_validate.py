@@ -97,6 +97,22 @@ def _check_exclusive_gateways(process: Process) -> Iterator[_Finding]:
             )
 
 
+_DECIDING = frozenset({NodeKind.EXCLUSIVE_GATEWAY, NodeKind.INCLUSIVE_GATEWAY})
+
+
+def _check_decision_connectors(process: Process) -> Iterator[_Finding]:
+    # `laneway:decision="llm"` names the connector that decides; only a gateway that chooses
+    # among its flows has a decision to hand over (the mark elsewhere would be ignored
+    # silently, and the modeler would wait for a model that is never asked)
+    for node in process.nodes.values():
+        if node.decision_type is not None and node.kind not in _DECIDING:
+            yield _at(
+                node,
+                f"laneway:decision names the connector {node.decision_type[:60]!r}, but only "
+                "an exclusive or inclusive gateway hands its choice to a decision handler",
+            )
+
+
 def _check_default_flows(process: Process) -> Iterator[_Finding]:
     for node in process.nodes.values():
         if node.default_flow is not None and node.default_flow not in node.outgoing:
@@ -245,6 +261,7 @@ _CHECKS: tuple[_Check, ...] = (
     _check_incoming,
     _check_start_and_end,
     _check_exclusive_gateways,
+    _check_decision_connectors,
     _check_default_flows,
     _check_boundary_events,
     _check_cancel_end_events,

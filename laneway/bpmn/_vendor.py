@@ -22,7 +22,7 @@ from laneway.bpmn._common import find_extension
 from laneway.bpmn._expressions import element_text, make_expression
 from laneway.bpmn._xml import CAMUNDA_NS, LANEWAY_NS, ZEEBE_NS, line_of
 from laneway.model import Expression, ExtensionElement, IoMapping, NodeKind
-from laneway.model._elements import DECISION_MARKS, frozen_map
+from laneway.model._elements import DECISION_MARKS, NO_DECISION_MARKS, frozen_map
 
 ACTIVITI_NS = "http://activiti.org/bpmn"
 FLOWABLE_NS = "http://flowable.org/bpmn"
@@ -72,8 +72,12 @@ def node_fields(
     task's assignment, SLA and escalation connector."""
     out: dict[str, Any] = {}
     decision = laneway_attr(el, attrs, "decision")
-    if decision is not None and decision.lower() in DECISION_MARKS:
+    mark = (decision or "").strip()
+    if mark.lower() in DECISION_MARKS:
         out["decision_handler"] = True
+    elif mark.lower() not in NO_DECISION_MARKS:
+        out["decision_handler"] = True
+        out["decision_type"] = mark
     form = laneway_attr(el, attrs, "form") or camunda_attr(el, attrs, "formKey")
     if not form:
         zeebe_form = _any_extension(extensions, "formDefinition")

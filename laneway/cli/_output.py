@@ -47,6 +47,8 @@ def _plain(value: object) -> Any:
 _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^job of type 'decision' at '(?P<gateway>[^']*)'"),
      "give --jobs decision='{{\"flows\": [{flows}]}}' naming the flows to take"),
+    (re.compile(r"^decision job of type '(?P<type>[^']*)' at '(?P<gateway>[^']*)'"),
+     "give --jobs {type}='{{\"flows\": [{flows}]}}' naming the flows to take"),
     (re.compile(r"^job of type '(?P<type>[^']*)' "), "give --jobs {type}=JSON or --jobs auto"),
     (re.compile(r"^user task '(?P<id>[^']*)'"), "give --complete {id}=JSON"),
     (re.compile(r"^message '(?P<name>[^']*)' with key '(?P<key>[^']*)'"),

@@ -1,11 +1,12 @@
-"""The plugin API: what a connector gets (`Job`, `ConnectorContext`), what it returns, and the
-two errors that tell the runtime what to do next (`BpmnError`, `JobFailed`)."""
+"""The plugin API: what a connector gets (`Job`, `ConnectorContext`), what it returns (result
+variables, or a `Decision` for a gateway's decision job), and the two errors that tell the
+runtime what to do next (`BpmnError`, `JobFailed`)."""
 
 from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +17,40 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionFlow:
+    """One outgoing flow of a gateway whose decision job a connector answers."""
+
+    id: str
+    """The flow's id: what a `Decision` names."""
+    name: str | None
+    """The flow's `name` (what a person reads on the diagram: "Building permit")."""
+    target: str
+    """The id of the element the flow leads to."""
+    target_name: str | None = None
+    """That element's `name`, if any."""
+    condition: str | None = None
+    """The flow's condition as written, if any (the engine did not evaluate it)."""
+    default: bool = False
+    """Whether it is the gateway's default flow."""
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    """The flow's extension attributes, verbatim."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a connector returns for a decision job (`job.decision`): the flows to take, by id
+    (exactly one for an exclusive gateway, at least one for an inclusive gateway), and
+    variables to set before the token moves on (what was classified, what it cost). The
+    runtime sends SUBMIT_DECISION; a flow the gateway does not have fails the job."""
+
+    flows: Sequence[str]
+    variables: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
-    """One job handed to a connector: a service task (or send task, ...) waiting for it."""
+    """One job handed to a connector: a service task (or send task, ...) waiting for it, or a
+    gateway waiting for a decision (`decision`, with its `flows`)."""
 
     instance_id: str
     """The process instance the job belongs to (a UUID string)."""
@@ -51,6 +84,19 @@ class Job:
     """The engine's timestamp of the JOB_CREATED record (epoch milliseconds; 0 when not
     known): the same instant the element's boundary timers count from, so a connector that
     must stop when such a timer fires (`response`) counts from it too."""
+    decision: bool = False
+    """Whether a gateway waits on this job for a decision (`laneway:decision="<type>"`): answer
+    with a `Decision`, not with variables."""
+    flows: tuple[DecisionFlow, ...] = ()
+    """A decision job's outgoing flows, in the diagram's order; empty for other jobs."""
+    gateway_type: str | None = None
+    """A decision job's gateway kind: `exclusiveGateway` (take exactly one flow) or
+    `inclusiveGateway` (take one or more)."""
+
+    @property
+    def takes_many(self) -> bool:
+        """Whether the decision may name several flows (an inclusive gateway)."""
+        return self.gateway_type == "inclusiveGateway"
 
     @property
     def idempotency_key(self) -> str:
@@ -141,12 +187,15 @@ class Connector(abc.ABC):
     """The connector type: jobs on `jobs.<type>` come here."""
 
     @abc.abstractmethod
-    async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any] | Pending:
-        """Do the job's side effect and return the result variables (JSON-like values), or
-        `Pending()` to leave the job open for another party to answer.
+    async def run(self, job: Job, ctx: ConnectorContext
+                  ) -> Mapping[str, Any] | Decision | Pending:
+        """Do the job's side effect and return the result variables (JSON-like values),
+        `Pending()` to leave the job open for another party to answer, or, for a decision
+        job (`job.decision`), a `Decision` naming the flows to take.
 
         Raise `BpmnError` for a business outcome the diagram handles, `JobFailed` for a
-        technical failure. Any other exception counts as a retryable failure.
+        technical failure. Any other exception counts as a retryable failure. (A gateway
+        catches no BPMN error: on a decision job one becomes a failure with no retries.)
         """
 
     async def close(self) -> None:  # noqa: B027 -- optional hook, empty by design

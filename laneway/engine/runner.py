@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from laneway.engine.engine import Engine
 from laneway.engine.limits import DEFAULT_LIMITS, Limits
+from laneway.engine.processors.decision import is_decision_job
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import InstanceState, InstanceStatus
 from laneway.engine.user_tasks import fitting_principal
@@ -30,7 +31,8 @@ class Answers:
 
     `jobs` maps a job type to its result variables, or to a function of the JOB_CREATED
     record returning a command value (`{"variables": ...}`, `{"errorCode": ...}` for a BPMN
-    error, `{"fail": "message"}`, `{"flows": [...]}` for a decision) or None to leave it
+    error, `{"fail": "message"}`, `{"flows": [...], "variables": {...}}` for a decision job of
+    any type) or None to leave it
     waiting. `auto_jobs` completes every other job with an empty result. `tasks` maps a
     user task's element id to its results, used in order (the last one again when they run
     out). `messages` are published when nothing else can move. Timers fire at once in
@@ -169,13 +171,15 @@ class LocalRunner:
             for job in list(inst.jobs.values()):
                 if job.state != "ACTIVATABLE":
                     continue
-                value = self._job_answer(inst, job.key, job.type, answers)
+                decision = is_decision_job(inst.elements[job.element_key], job.type)
+                value = self._job_answer(inst, job.key, job.type, answers, decision)
                 if value is None:
                     continue
                 moved = True
-                if "flows" in value:
-                    self.submit(Command.SUBMIT_DECISION, inst.instance_id,
-                                {"jobKey": job.key, "flows": value["flows"]})
+                if decision and "flows" in value:
+                    self.submit(Command.SUBMIT_DECISION, inst.instance_id, {
+                        "jobKey": job.key, "flows": value["flows"],
+                        "variables": dict(value.get("variables") or {})})
                 elif "errorCode" in value:
                     self.submit(Command.THROW_ERROR, inst.instance_id, {"jobKey": job.key, **value})
                 elif "fail" in value:
@@ -200,20 +204,27 @@ class LocalRunner:
         return moved
 
     def _job_answer(self, inst: InstanceState, key: int, job_type: str,
-                    answers: Answers) -> Mapping[str, Any] | None:
+                    answers: Answers, decision: bool) -> Mapping[str, Any] | None:
         answer = answers.jobs.get(job_type)
         if answer is None:
-            if answers.auto_jobs and job_type != "decision":
+            if answers.auto_jobs and not decision:
                 return {"variables": {}}
             return None
         if callable(answer):
             created = next((r for r in reversed(self.records) if r.intent == "JOB_CREATED"
                             and r.instance_id == inst.instance_id and r.value["key"] == key),
                            None)
-            return answer(created) if created is not None else None
-        if job_type == "decision":
-            return answer
-        return {"variables": dict(answer)}
+            value = answer(created) if created is not None else None
+        elif decision:
+            value = answer
+        else:
+            return {"variables": dict(answer)}
+        if decision and value is not None and not {"flows", "fail"} & set(value):
+            # a decision job of any type (`decision`, or the connector `laneway:decision`
+            # names) is answered with `{"flows": [...], "variables": {...}}` or a failure;
+            # anything else would be refused again and again, so it stays waiting
+            return None
+        return value
 
     def _fire_next_timer(self) -> bool:
         while self._timers:
@@ -265,8 +276,12 @@ class LocalRunner:
             if each.status != InstanceStatus.ACTIVE:
                 continue
             for job in each.jobs.values():
-                eid = each.elements[job.element_key].element_id
-                out.append(f"job of type '{job.type}' at '{eid}'")
+                elem = each.elements[job.element_key]
+                # a gateway's job of a connector type (`laneway:decision="llm"`) is answered
+                # with flows, as a `decision` job is
+                typed = job.type != "decision" and is_decision_job(elem, job.type)
+                out.append(f"{'decision ' if typed else ''}job of type '{job.type}' at "
+                           f"'{elem.element_id}'")
             for task in each.user_tasks.values():
                 out.append(f"user task '{each.elements[task.element_key].element_id}'")
             for sub in each.message_subs.values():

@@ -85,8 +85,11 @@ SUBPROCESS_KINDS = frozenset(
 )
 
 
-# values of `laneway:decision` that hand a gateway's choice to a decision handler
+# values of `laneway:decision` that hand a gateway's choice to a decision handler (a job of
+# type `decision`); any other value but the NO_DECISION_MARKS names the connector type that
+# decides (`laneway:decision="llm"`: a decision job on `jobs.llm`)
 DECISION_MARKS = frozenset({"handler", "job", "true", "yes"})
+NO_DECISION_MARKS = frozenset({"", "no", "false", "none"})
 
 
 class EventKind(StrEnum):
@@ -303,6 +306,9 @@ class FlowNode(Element):
     event_gateway_type: str | None = None
     # a gateway marked `laneway:decision="handler"` (or job, true, yes) asks a decision handler
     decision_handler: bool = False
+    # `laneway:decision="<connector type>"` (stripped): the decision job's type instead of
+    # `decision` (decision_handler is then True too)
+    decision_type: str | None = None
     # the form id a start event or user task names: `laneway:form`, Camunda 7
     # `camunda:formKey`, or Camunda 8 `zeebe:formDefinition formKey`/`formId` (stripped); one
     # reading for the engine (USER_TASK_CREATED's `form`) and the form routes

@@ -87,8 +87,9 @@ class VariablesUpdated(TypedDict):
 
 class JobCreated(TypedDict):
     """JOB_CREATED: work for a connector (the `Job` record of `jobs.<type>` projects it). The
-    lane keys are there when the element is in a lane; a decision's job adds `flows` and
-    `gatewayType`, a script's `script`, an escalation's notification the task's keys."""
+    lane keys are there when the element is in a lane; a decision's job adds `decision`
+    (true), `flows` and `gatewayType`, a script's `script`, an escalation's notification the
+    task's keys."""
 
     key: int
     type: str
@@ -104,6 +105,9 @@ class JobCreated(TypedDict):
     taskKey: NotRequired[int]
     dueDate: NotRequired[int]
     assignee: NotRequired[str]
+    decision: NotRequired[bool]
+    flows: NotRequired[list[dict[str, Any]]]
+    gatewayType: NotRequired[str]
 
 
 class JobCompleted(TypedDict):

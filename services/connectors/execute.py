@@ -5,6 +5,12 @@ and produce the commands that answer it.
 - returns `Pending()`: no command; the job stays open for another party to answer (the
   `response` connector's answer comes through the triggers service). The outcome `PENDING`
   is stored in Redis, so a redelivered job is not run again;
+- a decision job (a gateway's `laneway:decision="<type>"`: `decision: true` and `flows` in the
+  JOB_CREATED value) returns a `Decision`: SUBMIT_DECISION {jobKey, flows, variables}. A
+  decision naming a flow the gateway does not have (or not exactly one at an exclusive
+  gateway), variables instead of a `Decision`, or a `BpmnError` (a gateway catches none) is
+  FAIL_JOB with no retries: an incident that says so, never a command the engine would refuse
+  while the instance waits for ever. A `Decision` for any other job is the same failure;
 - raises BpmnError: THROW_ERROR {jobKey, errorCode, errorMessage, variables};
 - raises JobFailed(retryable=False), or the attributes are malformed: FAIL_JOB {jobKey,
   retries: 0, errorMessage};
@@ -42,6 +48,8 @@ from laneway.connectors import (
     BpmnError,
     Connector,
     ConnectorContext,
+    Decision,
+    DecisionFlow,
     Job,
     JobFailed,
     Pending,
@@ -168,13 +176,85 @@ async def _patiently(what: str, call: Callable[[], Awaitable[Any]]) -> Any:
     raise AssertionError("unreachable")
 
 
+def is_decision(record: JobRecord) -> bool:
+    """Whether a gateway waits on the job for a decision: marked `decision: true` by the
+    engine, or (written before the mark) a `decision` job's flows and gateway type."""
+    extra = record.extra
+    return extra.get("decision") is True or ("flows" in extra and "gatewayType" in extra)
+
+
+def decision_flows(record: JobRecord) -> tuple[DecisionFlow, ...]:
+    """A decision job's flows as the engine listed them (entries without an id skipped)."""
+    raw = record.extra.get("flows")
+    out: list[DecisionFlow] = []
+    for f in raw if isinstance(raw, list) else []:
+        if not isinstance(f, dict) or not isinstance(f.get("id"), str):
+            continue
+        attrs = f.get("attributes")
+
+        def text(key: str, f: dict[str, Any] = f) -> str | None:
+            value = f.get(key)
+            return value if isinstance(value, str) else None
+
+        out.append(DecisionFlow(
+            id=f["id"], name=text("name"), target=text("target") or "",
+            target_name=text("targetName"), condition=text("condition"),
+            default=f.get("default") is True,
+            attributes={str(k): str(v) for k, v in attrs.items()}
+            if isinstance(attrs, dict) else {}))
+    return tuple(out)
+
+
 def _job(record: JobRecord, retries: int, attempt: int) -> Job:
+    decision = is_decision(record)
+    gateway = record.extra.get("gatewayType")
     return Job(instance_id=record.instance_id, key=record.key, element_id=record.element_id,
                element_name=record.element_name, type=record.type,
                attributes=dict(record.attributes), lane=record.lane, persona=record.persona,
                variables=dict(record.variables), headers=dict(record.headers),
                retries=retries, attempt=attempt, record_id=record.record_id,
-               created_ms=record.timestamp)
+               created_ms=record.timestamp,
+               decision=decision, flows=decision_flows(record) if decision else (),
+               gateway_type=gateway if decision and isinstance(gateway, str) else None)
+
+
+def _answer(record: JobRecord, job: Job, result: Mapping[str, Any] | Decision
+            ) -> tuple[Command, dict[str, Any]]:
+    """The command that answers the job with the connector's result."""
+    if not job.decision:
+        if isinstance(result, Decision):
+            return Command.FAIL_JOB, _fail(record, 0, (
+                "Expected result variables, but the connector returned a Decision for a job "
+                "that is not a gateway's decision"))
+        return Command.COMPLETE_JOB, {"jobKey": record.key, "variables": dict(result)}
+    if not isinstance(result, Decision):
+        return Command.FAIL_JOB, _fail(record, 0, (
+            f"Expected a Decision naming the flows of gateway '{record.element_id}' to take, "
+            f"but the connector '{record.type}' returned variables; it cannot decide a "
+            "gateway"))
+    problem = decision_problem(job, result.flows)
+    if problem is not None:
+        return Command.FAIL_JOB, _fail(record, 0, problem)
+    return Command.SUBMIT_DECISION, {"jobKey": record.key,
+                                     "flows": list(dict.fromkeys(result.flows)),
+                                     "variables": dict(result.variables)}
+
+
+def decision_problem(job: Job, flows: Any) -> str | None:
+    """Why `flows` cannot answer the decision job (unknown ids, none, several at an
+    exclusive gateway), or None."""
+    known = [f.id for f in job.flows]
+    if isinstance(flows, str) or not isinstance(flows, list | tuple) or not flows:
+        return (f"Expected a decision naming at least one flow of gateway "
+                f"'{job.element_id}' ({', '.join(known)[:300]}), but it names none")
+    unknown = [str(f)[:80] for f in flows if f not in known]
+    if unknown:
+        return (f"Expected flows of gateway '{job.element_id}' ({', '.join(known)[:300]}), "
+                f"but the decision names {', '.join(unknown[:5])}")
+    if not job.takes_many and len(set(flows)) != 1:
+        return (f"Expected exactly one flow for exclusive gateway '{job.element_id}', but the "
+                f"decision names {len(set(flows))}")
+    return None
 
 
 async def execute(record: JobRecord, rt: Runtime) -> str:
@@ -255,19 +335,24 @@ async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: st
         ctx = ConnectorContext(secrets=rt.secrets, http=rt.http, log=log,
                                idempotency_key=f"{record.instance_id}:{record.key}",
                                timeout=policy.timeout_s, settings=rt.settings)
+        job = _job(record, remaining, attempt)
         try:
             async with rt.slots:
-                result = await asyncio.wait_for(
-                    rt.connector.run(_job(record, remaining, attempt), ctx), policy.timeout_s)
+                result = await asyncio.wait_for(rt.connector.run(job, ctx), policy.timeout_s)
             if isinstance(result, Pending):
                 if notify:  # a notification has nothing to leave open: it is done
                     return Command.COMPLETE_JOB, {"jobKey": record.key, "variables": {}}, \
                         attempt
                 return None, {}, attempt
-            return Command.COMPLETE_JOB, {"jobKey": record.key,
-                                          "variables": dict(result)}, attempt
+            intent, value = _answer(record, job, result)
+            return intent, value, attempt
         except BpmnError as exc:
             log.info("BPMN error %s: %s", exc.code, exc.message)
+            if job.decision:
+                # nothing catches an error thrown at a gateway: an incident says it
+                return Command.FAIL_JOB, _fail(record, 0, (
+                    f"The decision handler raised the BPMN error {exc.code}, which a gateway "
+                    f"cannot catch: {exc.message}")), attempt
             return Command.THROW_ERROR, {"jobKey": record.key, "errorCode": exc.code,
                                          "errorMessage": exc.message,
                                          "variables": dict(exc.variables)}, attempt

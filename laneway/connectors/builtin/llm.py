@@ -18,8 +18,15 @@ The key and the base URL are the deployment's, never the diagram's:
 A 429, 529 (overloaded), 5xx, timeout or lost connection is a retryable failure; a refused key
 (401, 403) or a refused request (400 and the like, with the API's message) is not.
 
-The gateway-decision use (`laneway:decision`, the model picking a gateway's flow) is not part of
-this connector.
+As a gateway's decision handler (`laneway:decision="llm"` on an exclusive or inclusive
+gateway) the job is a decision (`job.decision`): the prompt is followed by the gateway's flows
+(id, name, target, condition) and the model must answer through the forced tool `choose_flow`
+whose input schema allows only those ids (`flow`, one of them, at an exclusive gateway; `flows`,
+a non-empty array of them, at an inclusive one) and a short `reason`; a `laneway:outputSchema`
+adds its properties to that tool (what the model classifies beside the route). The answer is a
+`Decision`: the flows to take and the result variable `{flow(s), reason, <classified fields>,
+usage}`. An answer that names no known flow or does not validate is a failure with no retries:
+a gateway catches no BPMN error, so it is an incident, and its message says what the call cost.
 """
 
 from __future__ import annotations
@@ -33,7 +40,14 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
-from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
+from laneway.connectors._api import (
+    BpmnError,
+    Connector,
+    ConnectorContext,
+    Decision,
+    Job,
+    JobFailed,
+)
 from laneway.connectors._templates import TemplateError, render
 from laneway.jsonb import unstorable
 from laneway.llm import (
@@ -61,6 +75,15 @@ MAX_SCHEMA_CHARS = 64 * 1024
 INVALID_OUTPUT = "LLM_INVALID_OUTPUT"
 """The BPMN error code of a structured answer that does not match `laneway:outputSchema`."""
 ANSWER_TOOL = "answer"
+DECIDE_TOOL = "choose_flow"
+"""The tool a decision job's model answers through."""
+MAX_FLOWS = 100
+"""The most outgoing flows a gateway the model decides may have (each is listed in the
+prompt)."""
+MAX_REASON_CHARS = 1000
+"""The most characters of the model's `reason` kept in the result variable."""
+_FLOW_TEXT = 300
+_DECISION_KEYS = ("flow", "flows", "reason", "usage")
 _SHOWN = 500
 _MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}")
 _DECIMAL = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?")
@@ -175,8 +198,11 @@ class LlmConnector(Connector):
 
     type = "llm"
 
-    async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any]:
-        """Ask the model what the attributes say and return its answer and the usage."""
+    async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any] | Decision:
+        """Ask the model what the attributes say and return its answer and the usage (for a
+        gateway's decision job: the flows it chose, see `decide`)."""
+        if job.decision:
+            return await self.decide(job, ctx)
         attrs = job.attributes
         model = _model(attrs, ctx.settings)
         max_tokens = _max_tokens(attrs)
@@ -223,6 +249,57 @@ class LlmConnector(Connector):
         result[result_variable] = {**fields, "usage": usage}
         return result
 
+    async def decide(self, job: Job, ctx: ConnectorContext) -> Decision:
+        """A gateway's decision: the model picks its flows through the forced tool
+        `choose_flow`, which allows only the gateway's flow ids."""
+        attrs = job.attributes
+        model = _model(attrs, ctx.settings)
+        max_tokens = _max_tokens(attrs)
+        temperature = _temperature(attrs)
+        result_variable = _result_variable(attrs)
+        to_variables = _flag(attrs, "outputToVariables")
+        tool_schema, key_name = _decision_schema(job, output_schema(attrs))
+        validator = jsonschema.Draft202012Validator(tool_schema)
+        asked, system = self._texts(attrs, job.variables)
+        prompt = asked + "\n\n" + _flow_listing(job, key_name)
+        key = self._api_key(ctx)
+        base_url = ctx.settings.get("base_url", "").strip() or None
+        tool = ToolSpec(DECIDE_TOOL, "Choose the flow the process takes next, and say why in "
+                        "one sentence.", tool_schema)
+        try:
+            async with make_client(LlmConfig(key, base_url, timeout=ctx.timeout)) as client:
+                answer = await ask_for_tool(client, model=model, prompt=prompt, tool=tool,
+                                            system=system, max_tokens=max_tokens,
+                                            temperature=temperature)
+        except LlmFailed as exc:
+            raise JobFailed(ctx.redact(exc.message), retryable=exc.retryable) from None
+        usage = _usage(answer.usage, answer.stop_reason)
+        cost = (f"(the call used {usage['inputTokens']} input and {usage['outputTokens']} "
+                f"output tokens of {usage['model']})")
+        if answer.input is None:
+            problem: str | None = (f"the model called no tool (stop reason "
+                                   f"{answer.stop_reason})")
+        else:
+            problem = _violation(validator, answer.input) or unstorable(answer.input)
+        if problem is not None:
+            ids = ", ".join(f.id for f in job.flows)
+            # no retries: a gateway catches no BPMN error, and asking again costs again; the
+            # incident says what went wrong and what it cost, resolving it asks once more
+            raise _refuse(ctx.redact(
+                f"Expected the model to choose among the flows of gateway '{job.element_id}' "
+                f"({_shown(ids)}), but {problem} {cost}"))
+        fields = dict(answer.input or {})
+        chosen = fields[key_name]
+        flows = list(dict.fromkeys(chosen)) if isinstance(chosen, list) else [chosen]
+        reason = fields.get("reason")
+        if isinstance(reason, str):
+            fields["reason"] = reason[:MAX_REASON_CHARS]
+        ctx.log.info("the model chose %s %s", ", ".join(flows), cost)
+        classified = {k: v for k, v in fields.items() if k not in _DECISION_KEYS}
+        variables: dict[str, Any] = dict(classified) if to_variables else {}
+        variables[result_variable] = {**fields, "usage": usage}
+        return Decision(flows, variables)
+
     @staticmethod
     def _texts(attrs: Mapping[str, str], variables: Mapping[str, Any]) -> tuple[str,
                                                                                  str | None]:
@@ -255,3 +332,62 @@ class LlmConnector(Connector):
             raise _refuse("Expected the model's API key in LANEWAY_CONNECTOR_LLM_API_KEY or "
                           f"the secret {KEY_SECRET}, but neither is set")
         return key
+
+
+def _decision_schema(job: Job, extra: tuple[dict[str, Any], Any] | None
+                     ) -> tuple[dict[str, Any], str]:
+    """The `choose_flow` tool's input schema (the flow ids as an enum, a reason, and the
+    properties of `laneway:outputSchema` if given) and the key the choice is under."""
+    ids = [f.id for f in job.flows]
+    if not ids:
+        raise _refuse(f"Expected gateway '{job.element_id}' to have flows to choose from, but "
+                      f"the decision job lists none")
+    if len(ids) > MAX_FLOWS:
+        raise _refuse(f"Expected at most {MAX_FLOWS} flows for the model to choose from, but "
+                      f"gateway '{job.element_id}' has {len(ids)}")
+    if job.takes_many:
+        key = "flows"
+        choice: dict[str, Any] = {
+            "type": "array", "items": {"type": "string", "enum": ids}, "minItems": 1,
+            "uniqueItems": True,
+            "description": "The ids of every flow to take (at least one)."}
+    else:
+        key = "flow"
+        choice = {"type": "string", "enum": ids, "description": "The id of the flow to take."}
+    reason = {"type": "string", "description": "Why, in one short sentence."}
+    if extra is None:
+        return ({"type": "object", "properties": {key: choice, "reason": reason},
+                 "required": [key, "reason"]}, key)
+    schema = dict(extra[0])
+    properties = schema.get("properties")
+    properties = dict(properties) if isinstance(properties, dict) else {}
+    taken = [k for k in _DECISION_KEYS if k in properties]
+    if taken:
+        raise _refuse(f"Expected laneway:outputSchema on a gateway to declare no property "
+                      f"named {', '.join(taken)}: the decision's tool uses them")
+    required = schema.get("required")
+    required = [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
+    schema["properties"] = {key: choice, "reason": reason, **properties}
+    schema["required"] = list(dict.fromkeys([key, "reason", *required]))
+    return schema, key
+
+
+def _flow_listing(job: Job, key: str) -> str:
+    """The gateway's flows as the prompt lists them: id, name, target, condition."""
+    where = job.element_name or job.element_id
+    how = ("one or more of these flows" if job.takes_many else "exactly one of these flows")
+    lines = [f"The process has reached the decision {_shown(where)[:_FLOW_TEXT]!r}. Choose "
+             f"{how} by its id:"]
+    for f in job.flows:
+        text = f"- {f.id}"
+        if f.name:
+            text += f": {_shown(f.name)[:_FLOW_TEXT]!r}"
+        if f.target_name or f.target:
+            text += f", leads to {_shown(f.target_name or f.target)[:_FLOW_TEXT]!r}"
+        if f.condition:
+            text += f", when {_shown(f.condition)[:_FLOW_TEXT]}"
+        if f.default:
+            text += " (the default when no other fits)"
+        lines.append(text)
+    lines.append(f"Answer with the {DECIDE_TOOL} tool: {key} and a short reason.")
+    return "\n".join(lines)

@@ -6,13 +6,17 @@ from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.handlers._common import command_variables, live_instance
 from laneway.engine.limits import BUDGET_STAGE
-from laneway.engine.processors.decision import DECISION_JOB_TYPE
+from laneway.engine.processors import decision as decisions
 from laneway.engine.state import ElementInstance, Job
 from laneway.model import EventKind
 from laneway.records import Event, IncidentType, RejectionType
 
 
-def _job(ctx: Processing, decision: bool = False) -> tuple[Job, ElementInstance] | None:
+def _job(ctx: Processing, decision: bool | None = False
+         ) -> tuple[Job, ElementInstance] | None:
+    """The command's job and its element, or None after rejecting the command. `decision`:
+    the job must be a decision job (True), must not be one (False), or may be either (None:
+    FAIL_JOB, since a decision handler fails as a connector does)."""
     if not live_instance(ctx):
         return None
     key = ctx.cmd.value.get("jobKey")
@@ -25,12 +29,14 @@ def _job(ctx: Processing, decision: bool = False) -> tuple[Job, ElementInstance]
         ctx.reject(f"Expected job {key} to be active, but it failed with no retries left; "
                    "resolve its incident first", RejectionType.INVALID_STATE)
         return None
-    if (job.type == DECISION_JOB_TYPE) != decision:
-        wanted = "SUBMIT_DECISION" if job.type == DECISION_JOB_TYPE else "COMPLETE_JOB"
-        ctx.reject(f"Expected {wanted} for job {key} of type '{job.type}'",
+    elem = ctx.inst.elements[job.element_key]
+    if decision is not None and decisions.is_decision_job(elem, job.type) != decision:
+        wanted = "SUBMIT_DECISION" if not decision else "COMPLETE_JOB"
+        what = "decision job" if not decision else "job"
+        ctx.reject(f"Expected {wanted} for {what} {key} of type '{job.type}'",
                    RejectionType.INVALID_ARGUMENT)
         return None
-    return job, ctx.inst.elements[job.element_key]
+    return job, elem
 
 
 def complete_job(ctx: Processing) -> None:
@@ -46,8 +52,9 @@ def complete_job(ctx: Processing) -> None:
 
 
 def fail_job(ctx: Processing) -> None:
-    """A connector failed: retry with fewer retries, or raise an incident at zero."""
-    found = _job(ctx)
+    """A connector (or a decision handler) failed: retry with fewer retries, or raise an
+    incident at zero."""
+    found = _job(ctx, decision=None)
     if found is None:
         return
     job, elem = found
@@ -85,9 +92,11 @@ def throw_error(ctx: Processing) -> None:
 
 
 def submit_decision(ctx: Processing) -> None:
-    """A decision handler named the gateway's flows to take."""
+    """A decision handler named the gateway's flows to take, and optionally set variables
+    (what it classified, what it cost) before the token moves on."""
     found = _job(ctx, decision=True)
-    if found is None:
+    variables = command_variables(ctx) if found else None
+    if found is None or variables is None:
         return
     job, elem = found
     node = ctx.proc.node(elem.element_id)
@@ -107,9 +116,9 @@ def submit_decision(ctx: Processing) -> None:
         return
     chosen = list(dict.fromkeys(str(f) for f in flows))
     ctx.write_element(Event.JOB_COMPLETED, elem, {"key": job.key, "type": job.type,
-                                                  "variables": {}})
+                                                  "variables": variables})
     ctx.write_element(Event.GATEWAY_DECIDED, elem, {"flows": chosen})
-    flow.complete(ctx, elem, flows=chosen)
+    flow.complete(ctx, elem, variables or None, flows=chosen)
 
 
 def resolve_incident(ctx: Processing) -> None:
@@ -138,8 +147,12 @@ def resolve_incident(ctx: Processing) -> None:
         job_type = job.type if job else (node.job_type or "service")
         if job is not None:
             ctx.write_element(Event.JOB_CANCELED, elem, {"key": job.key, "type": job.type})
-        work.create_job(ctx, elem, node, job_type,
-                        retries=retries if isinstance(retries, int) and retries > 0 else 1)
+        again = retries if isinstance(retries, int) and retries > 0 else 1
+        if elem.kind in decisions.DECIDING_KINDS:
+            # a decision job again carries the gateway's flows for its handler
+            decisions.request(ctx, elem, node, retries=again)
+        else:
+            work.create_job(ctx, elem, node, job_type, retries=again)
     elif incident.stage == "complete":
         flow.complete(ctx, elem)
     elif not ctx.processors[elem.kind].reactivates_on_resolve:

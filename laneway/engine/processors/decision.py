@@ -1,6 +1,11 @@
 """What exclusive and inclusive gateways share: asking a decision handler instead of evaluating
-conditions themselves (a `decision` job with every outgoing flow; `SUBMIT_DECISION` names the
-flows to take), and passing a merge or a single unconditional flow straight on."""
+conditions themselves (a `decision` job with every outgoing flow, or a job of the connector
+type `laneway:decision` names, e.g. `llm`; `SUBMIT_DECISION` names the flows to take), and
+passing a merge or a single unconditional flow straight on.
+
+A job is a decision job when its element is a gateway: only a decision creates a job there, so
+the engine's state needs no mark of its own; the JOB_CREATED value says so to the connector
+(`decision: true`, with `flows` and `gatewayType`)."""
 
 from __future__ import annotations
 
@@ -10,9 +15,17 @@ from laneway.engine.behaviours import flow, work
 from laneway.engine.context import Processing
 from laneway.engine.expressions import compiles, is_opaque
 from laneway.engine.state import ElementInstance
-from laneway.model import FlowNode
+from laneway.model import FlowNode, NodeKind
 
 DECISION_JOB_TYPE = "decision"
+DECIDING_KINDS = frozenset({NodeKind.EXCLUSIVE_GATEWAY, NodeKind.INCLUSIVE_GATEWAY})
+"""The gateways that hand their choice to a decision handler: a job on one is a decision."""
+
+
+def is_decision_job(elem: ElementInstance, job_type: str) -> bool:
+    """Whether a job answers with SUBMIT_DECISION: its element is a deciding gateway (or it is
+    of the `decision` type)."""
+    return elem.kind in DECIDING_KINDS or job_type == DECISION_JOB_TYPE
 
 
 def asks_handler(ctx: Processing, node: FlowNode) -> bool:
@@ -32,17 +45,22 @@ def asks_handler(ctx: Processing, node: FlowNode) -> bool:
     )
 
 
-def request(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
-    """A `decision` job carrying every outgoing flow with its id, name, condition and bag."""
+def request(ctx: Processing, elem: ElementInstance, node: FlowNode,
+            retries: int | None = None) -> None:
+    """A decision job (of type `decision`, or the connector type `laneway:decision` names)
+    carrying every outgoing flow with its id, name, target (and the target's name), condition
+    and bag."""
     flows: list[dict[str, Any]] = []
     for fid in node.outgoing:
         f = ctx.proc.flow(fid)
+        target = ctx.proc.process.nodes.get(f.target)
         flows.append({
             "id": f.id, "name": f.name, "target": f.target,
+            "targetName": target.name if target is not None else None,
             "condition": f.condition.raw if f.condition else None,
             "default": fid == node.default_flow, "attributes": dict(f.attrs)})
-    work.create_job(ctx, elem, node, DECISION_JOB_TYPE, {
-        "flows": flows, "gatewayType": node.kind.value})
+    work.create_job(ctx, elem, node, node.decision_type or DECISION_JOB_TYPE, {
+        "flows": flows, "gatewayType": node.kind.value, "decision": True}, retries=retries)
 
 
 def settled_without_conditions(ctx: Processing, elem: ElementInstance, node: FlowNode) -> bool:

@@ -245,11 +245,12 @@ def test_decision_gateway_asks_the_handler_with_every_flow(run: RunFn) -> None:
     h = run(DECISION.replace('<endEvent id="fast"/>', '<endEvent id="fast"/>'))
     job = h.job("route")
     assert job.value["type"] == "decision"
+    assert job.value["decision"] is True
     assert job.value["flows"] == [
-        {"id": "route_fast", "name": None, "target": "fast", "condition": "=urgent",
-         "default": False, "attributes": {}},
-        {"id": "route_slow", "name": None, "target": "slow", "condition": None,
-         "default": False, "attributes": {}},
+        {"id": "route_fast", "name": None, "target": "fast", "targetName": None,
+         "condition": "=urgent", "default": False, "attributes": {}},
+        {"id": "route_slow", "name": None, "target": "slow", "targetName": None,
+         "condition": None, "default": False, "attributes": {}},
     ]
 
 
