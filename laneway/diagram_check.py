@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from laneway.bpmn import Limits, parse, validate
 from laneway.bpmn._warnings import diagram_warnings
+from laneway.connectors._check import check_connectors
 from laneway.engine import DefinitionRepository
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem
@@ -49,6 +50,9 @@ def check_definitions(definitions: Definitions, repository: DefinitionRepository
     # a trigger's settings (a mailbox, a feed's URL, a cron) are the diagram's too: a missing
     # one refuses the deploy here rather than failing every poll later
     problems.extend(check_triggers(definitions))
+    # so are a connector's attributes: checked against what the connector declares, the same
+    # declaration its element template is made from
+    problems.extend(check_connectors(definitions))
     try:
         repository.deploy(definitions)
     except DiagramError as exc:

@@ -1,5 +1,5 @@
 """The `laneway` command: `laneway validate FILE...`, `laneway run FILE [options]` and
-`laneway token --user NAME [options]`.
+`laneway token --user NAME [options]` and `laneway templates [--out DIR]`.
 
 Exit codes: 0 fine (valid, or the instance completed), 1 problems in a diagram or an incident,
 2 bad usage or unreadable input (and internal errors), 3 the instance waits on something the
@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from laneway.cli import _run, _token
+from laneway.cli import _run, _templates, _token
 from laneway.cli._validate import validate_files
 from laneway.problems import UnreadableInput
 
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop a run that is still moving after N commands (default 100000)")
 
     _token.add_parser(commands, [debug])
+    _templates.add_parser(commands, [debug])
     return parser
 
 
@@ -105,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return validate_files(args.files, out, err)
         if args.command == "token":
             return _token.issue(args, out)
+        if args.command == "templates":
+            return _templates.run(args, out, err)
         return _run.run_file(_run.RunOptions.from_namespace(args), out, err)
     except UnreadableInput as exc:
         print(f"laneway {args.command}: {exc}", file=err)
