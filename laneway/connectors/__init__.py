@@ -19,6 +19,7 @@ class SlackConnector(Connector):
 See docs/connectors.md.
 """
 
+from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
 from laneway.connectors._policy import PolicyError, RetryPolicy, parse_duration
 from laneway.connectors._registry import (
@@ -37,6 +38,8 @@ __all__ = [
     "BUILTINS",
     "DEFAULT_SECRETS_DIR",
     "GROUP",
+    "POLICY",
+    "Attribute",
     "BpmnError",
     "Connector",
     "ConnectorContext",

@@ -7,7 +7,9 @@ A process starts itself from a timer start event, or from a message start event 
                   laneway:url="https://example.org/news.xml" laneway:interval="PT5M"/>
 
 The in-concert engine's spelling, `tri:connectorType="feed"` with `tri:` settings, is read
-too. The type's settings are every attribute of the message in the Laneway namespace (under
+too. When the message names no type, `laneway:trigger` on the message start event itself does
+(where a Camunda 7 element template, which cannot reach the message, writes it).
+The type's settings are every attribute of the message in the Laneway namespace (under
 any prefix) or with the literal prefix `laneway:` or `tri:`, by local name. A timer start event
 is the `timer` type; its settings are the start event's own Laneway attributes
 (`laneway:missed`, `laneway:timezone`).
