@@ -17,15 +17,15 @@ from dataclasses import dataclass
 
 from laneway.bpmn import Limits, parse, validate
 from laneway.bpmn._warnings import diagram_warnings
-from laneway.connectors._check import check_connectors
+from laneway.connectors._check import check_connectors, installed_connectors
 from laneway.engine import DefinitionRepository
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem
-from laneway.triggers import check_triggers
+from laneway.triggers import check_triggers, installed_triggers
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["Checked", "check_definitions", "check_diagram", "in_order"]
+__all__ = ["Checked", "check_definitions", "check_diagram", "in_order", "warm"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,13 @@ class Checked:
     definitions: Definitions | None
     problems: list[Problem]
     warnings: list[Problem]
+
+
+def warm() -> None:
+    """Load what a check loads on its first call (the installed connectors and trigger types,
+    seconds of imports), so a service's first check after its start is not the slow one."""
+    installed_connectors()
+    installed_triggers()
 
 
 def check_definitions(definitions: Definitions, repository: DefinitionRepository

@@ -10,6 +10,7 @@ connector installed only on the worker hosts) may take it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 
 from laneway.attributes import problems
 from laneway.connectors._api import Connector
@@ -17,15 +18,21 @@ from laneway.connectors._registry import discover
 from laneway.model import Definitions
 from laneway.problems import Problem
 
-__all__ = ["check_connectors"]
+__all__ = ["check_connectors", "installed_connectors"]
 
 _PREFIX = "laneway:"
+
+
+@cache
+def installed_connectors() -> Mapping[str, Connector]:
+    """The connectors of this installation, found once per process (every deploy asks)."""
+    return discover().connectors
 
 
 def check_connectors(definitions: Definitions,
                      connectors: Mapping[str, Connector] | None = None) -> list[Problem]:
     """What refuses the file's job elements under their connectors' declared attributes."""
-    found = discover().connectors if connectors is None else connectors
+    found = installed_connectors() if connectors is None else connectors
     out: list[Problem] = []
     for process in definitions.processes:
         for node in process.nodes.values():
