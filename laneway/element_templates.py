@@ -44,6 +44,7 @@ GROUPS = {
 }
 """A group id -> its label, in the form's order."""
 
+_SPECIAL = frozenset("\\^$.|?*+()[]{}")
 _SECRET_HINT = " Names a secret in the secret store; never the secret itself."
 
 
@@ -51,6 +52,11 @@ def _summary(cls: type) -> str:
     doc = (cls.__doc__ or "").strip()
     first = " ".join(doc.split("\n\n")[0].split())
     return first.split("; see ")[0].split(" (docs/")[0].rstrip(".") + "." if doc else ""
+
+
+def _literal(text: str) -> str:
+    """`text` matched literally, in a pattern Python and JavaScript read alike."""
+    return "".join(f"\\{c}" if c in _SPECIAL else c for c in text)
 
 
 def _pattern(attribute: Attribute) -> tuple[str, str] | None:
@@ -65,7 +71,8 @@ def _pattern(attribute: Attribute) -> tuple[str, str] | None:
     if attribute.kind == "boolean":
         return "true|false", "Must be true or false"
     if attribute.kind == "choice":
-        return "|".join(attribute.choices), f"Must be one of {', '.join(attribute.choices)}"
+        return ("|".join(_literal(c) for c in attribute.choices),
+                f"Must be one of {', '.join(attribute.choices)}")
     return None
 
 
