@@ -22,6 +22,7 @@ RUN npm ci --no-audit --no-fund
 COPY console/build.mjs ./
 COPY console/src ./src
 COPY console/static ./static
+COPY element-templates /element-templates
 RUN node build.mjs
 
 FROM nginx:1.27 AS edge

@@ -7,6 +7,24 @@ import { createHash } from "node:crypto";
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 
+// `import templates from "laneway:element-templates"`: every template in ../element-templates
+// (made by `laneway templates` from the connectors' declared attributes), so the properties
+// panel's connector forms come from the same declaration the deploy checks against, and a new
+// template file needs nothing here
+const TEMPLATES = "../element-templates";
+const elementTemplates = {
+  name: "laneway-element-templates",
+  setup(b) {
+    b.onResolve({ filter: /^laneway:element-templates$/ }, () => ({ path: TEMPLATES, namespace: "laneway-templates" }));
+    b.onLoad({ filter: /.*/, namespace: "laneway-templates" }, () => {
+      const files = readdirSync(TEMPLATES).filter((f) => f.endsWith(".json")).sort();
+      const all = files.flatMap((f) => JSON.parse(readFileSync(join(TEMPLATES, f), "utf8")));
+      return { contents: JSON.stringify(all), loader: "json",
+               watchFiles: files.map((f) => join(TEMPLATES, f)) };
+    });
+  },
+};
+
 const out = "dist";
 const tmp = "dist.tmp";
 rmSync(tmp, { recursive: true, force: true });
@@ -29,6 +47,7 @@ await build({
   metafile: true,
   logLevel: "warning",
   legalComments: "linked",
+  plugins: [elementTemplates],
 });
 
 const assets = readdirSync(join(tmp, "assets"));

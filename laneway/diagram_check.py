@@ -17,14 +17,15 @@ from dataclasses import dataclass
 
 from laneway.bpmn import Limits, parse, validate
 from laneway.bpmn._warnings import diagram_warnings
+from laneway.connectors._check import check_connectors, installed_connectors
 from laneway.engine import DefinitionRepository
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem
-from laneway.triggers import check_triggers
+from laneway.triggers import check_triggers, installed_triggers
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["Checked", "check_definitions", "check_diagram", "in_order"]
+__all__ = ["Checked", "check_definitions", "check_diagram", "in_order", "warm"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,13 @@ class Checked:
     definitions: Definitions | None
     problems: list[Problem]
     warnings: list[Problem]
+
+
+def warm() -> None:
+    """Load what a check loads on its first call (the installed connectors and trigger types,
+    seconds of imports), so a service's first check after its start is not the slow one."""
+    installed_connectors()
+    installed_triggers()
 
 
 def check_definitions(definitions: Definitions, repository: DefinitionRepository
@@ -49,6 +57,9 @@ def check_definitions(definitions: Definitions, repository: DefinitionRepository
     # a trigger's settings (a mailbox, a feed's URL, a cron) are the diagram's too: a missing
     # one refuses the deploy here rather than failing every poll later
     problems.extend(check_triggers(definitions))
+    # so are a connector's attributes: checked against what the connector declares, the same
+    # declaration its element template is made from
+    problems.extend(check_connectors(definitions))
     try:
         repository.deploy(definitions)
     except DiagramError as exc:

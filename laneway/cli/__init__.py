@@ -1,7 +1,7 @@
 """The `laneway` command: `laneway validate FILE...`, `laneway run FILE [options]`,
-`laneway token --user NAME [options]`, and the operator commands over the HTTP API
-(`deploy`, `definitions`, `lifecycle`, `start`, `publish`, `tasks`, `instances`, `incidents`:
-`laneway.cli._ops`).
+`laneway token --user NAME [options]`, `laneway templates [--out DIR]`, and the operator
+commands over the HTTP API (`deploy`, `definitions`, `lifecycle`, `start`, `publish`,
+`tasks`, `instances`, `incidents`: `laneway.cli._ops`).
 
 Exit codes: 0 fine (valid, or the instance completed), 1 problems in a diagram or an incident
 (or the API refused), 2 bad usage or unreadable input (and internal errors), 3 the instance
@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from laneway.cli import _ops, _run, _token
+from laneway.cli import _ops, _run, _templates, _token
 from laneway.cli._api import ApiRefused, Unreachable
 from laneway.cli._validate import validate_files
 from laneway.problems import UnreadableInput
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop a run that is still moving after N commands (default 100000)")
 
     _token.add_parser(commands, [debug])
+    _templates.add_parser(commands, [debug])
     _ops.add_parsers(commands, [debug])
     return parser
 
@@ -112,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return validate_files(args.files, out, err)
         if args.command == "token":
             return _token.issue(args, out)
+        if args.command == "templates":
+            return _templates.run(args, out, err)
         if args.command in _ops.COMMANDS:
             return _ops.run(args, out)
         return _run.run_file(_run.RunOptions.from_namespace(args), out, err)

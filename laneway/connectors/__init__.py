@@ -19,6 +19,7 @@ class SlackConnector(Connector):
 See docs/connectors.md.
 """
 
+from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import (
     BpmnError,
     Connector,
@@ -46,6 +47,8 @@ __all__ = [
     "BUILTINS",
     "DEFAULT_SECRETS_DIR",
     "GROUP",
+    "POLICY",
+    "Attribute",
     "BpmnError",
     "Connector",
     "ConnectorContext",

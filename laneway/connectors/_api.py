@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from laneway.attributes import Attribute
+
 if TYPE_CHECKING:
     import httpx
 
@@ -185,6 +187,10 @@ class Connector(abc.ABC):
 
     type: str = ""
     """The connector type: jobs on `jobs.<type>` come here."""
+
+    attributes: tuple[Attribute, ...] = ()
+    """The `laneway:` attributes it reads (laneway/attributes.py): checked at deploy and made
+    into its Camunda Modeler element template (`laneway templates`)."""
 
     @abc.abstractmethod
     async def run(self, job: Job, ctx: ConnectorContext

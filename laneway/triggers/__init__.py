@@ -23,6 +23,7 @@ class StatusPageTrigger(Trigger):
 See docs/triggers.md.
 """
 
+from laneway.attributes import Attribute, polling
 from laneway.triggers._api import (
     INITIAL_POLICIES,
     MAX_DEDUP_KEY,
@@ -57,6 +58,7 @@ __all__ = [
     "GROUP",
     "INITIAL_POLICIES",
     "MAX_DEDUP_KEY",
+    "Attribute",
     "Declared",
     "DiscoveredTriggers",
     "InitialPolicy",
@@ -73,6 +75,7 @@ __all__ = [
     "installed_triggers",
     "instance_id",
     "interval_ms",
+    "polling",
     "schedule_id",
     "whole_number",
 ]

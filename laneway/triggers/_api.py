@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from laneway.attributes import Attribute
+
 if TYPE_CHECKING:
     import httpx
 
@@ -144,6 +146,10 @@ class Trigger(abc.ABC):
 
     type: str = ""
     """The trigger type, as `laneway:trigger` names it."""
+
+    attributes: tuple[Attribute, ...] = ()
+    """The settings it reads, by local name (laneway/attributes.py): checked at deploy before
+    `check`, and made into its Camunda Modeler element template (`laneway templates`)."""
     initial: InitialPolicy = "skip-existing"
     """The first poll's policy when the diagram sets none (`laneway:initial`)."""
     polled: bool = True

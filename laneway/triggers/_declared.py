@@ -7,7 +7,9 @@ A process starts itself from a timer start event, or from a message start event 
                   laneway:url="https://example.org/news.xml" laneway:interval="PT5M"/>
 
 The in-concert engine's spelling, `tri:connectorType="feed"` with `tri:` settings, is read
-too. The type's settings are every attribute of the message in the Laneway namespace (under
+too. When the message names no type, `laneway:trigger` on the message start event itself does
+(where a Camunda 7 element template, which cannot reach the message, writes it).
+The type's settings are every attribute of the message in the Laneway namespace (under
 any prefix) or with the literal prefix `laneway:` or `tri:`, by local name. A timer start event
 is the `timer` type; its settings are the start event's own Laneway attributes
 (`laneway:missed`, `laneway:timezone`).
@@ -15,12 +17,14 @@ is the `timer` type; its settings are the start event's own Laneway attributes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import isodate
 
+from laneway.attributes import problems as declared_problems
 from laneway.model import Definitions, EventKind, FlowNode, NodeKind, Process
 from laneway.problems import Problem
 from laneway.triggers._api import INITIAL_POLICIES
@@ -34,6 +38,7 @@ _TYPE_SETTINGS = ("trigger", "connectorType")
 # the schedule ids' namespace: a fixed UUID, so every replica derives the same id
 _SCHEDULES = uuid5(NAMESPACE_URL, "https://laneway.dev/schedules")
 MIN_INTERVAL_MS = 1_000
+_ABOUT = re.compile(r"Expected laneway:([A-Za-z0-9_-]+)\b")
 MAX_INTERVAL_MS = 31 * 24 * 3600 * 1000
 
 
@@ -104,21 +109,28 @@ def _declared(definitions: Definitions, process: Process, node: FlowNode) -> Dec
     if node.event_kind == EventKind.TIMER and ed is not None:
         timer = (ed.timer.kind.value, ed.timer.expression.raw) if ed.timer else None
         return Declared(process.id, node.id, "timer", own, dict(node.attrs), timer, node.line)
-    if node.event_kind != EventKind.MESSAGE or ed is None or ed.ref is None:
+    if node.event_kind != EventKind.MESSAGE or ed is None:
         return None
-    message = definitions.messages.get(ed.ref)
-    if message is None:
-        return None
-    settings = _settings(message.attrs, definitions.namespaces)
-    type_ = next((settings.pop(k) for k in _TYPE_SETTINGS if k in settings), None)
-    for k in _TYPE_SETTINGS:
-        settings.pop(k, None)
+    message = definitions.messages.get(ed.ref) if ed.ref is not None else None
+    message_attrs = message.attrs if message is not None else {}
+    settings = _settings(message_attrs, definitions.namespaces)
+    # the type and settings on the message, else on the start event itself: where a Camunda 7
+    # element template (laneway templates) can write them, as it cannot reach a bpmn:message
+    type_ = next((t for t in (_type_of(settings), _type_of(own)) if t is not None), None)
     if type_ is None:
         return None  # a message start that PUBLISH_MESSAGE starts, as before
     for key, value in own.items():
         settings.setdefault(key, value)
     return Declared(process.id, node.id, type_.strip(), settings,
-                    {**message.attrs, **node.attrs}, None, node.line)
+                    {**message_attrs, **node.attrs}, None, node.line)
+
+
+def _type_of(settings: dict[str, str]) -> str | None:
+    """The trigger type named in `settings` (taken out of them, with its other spelling)."""
+    type_ = next((settings[k] for k in _TYPE_SETTINGS if k in settings), None)
+    for k in _TYPE_SETTINGS:
+        settings.pop(k, None)
+    return type_
 
 
 def interval_ms(text: str) -> int:
@@ -147,6 +159,19 @@ def _generic_problems(declared: Declared) -> Iterator[str]:
             yield str(exc)
 
 
+def _once_per_setting(messages: list[str]) -> Iterator[str]:
+    """The messages, but one per setting: the declared check and the type's own `check` may
+    both object to one value; the first word stands."""
+    said: set[str] = set()
+    for message in messages:
+        match = _ABOUT.match(message)
+        if match is not None:
+            if match.group(1) in said:
+                continue
+            said.add(match.group(1))
+        yield message
+
+
 def check_triggers(definitions: Definitions,
                    installed: DiscoveredTriggers | None = None) -> list[Problem]:
     """What refuses the file's trigger declarations: an unknown type, a setting its type
@@ -165,10 +190,12 @@ def check_triggers(definitions: Definitions,
                 f"Expected a trigger type that is installed ({known}), but got "
                 f"{declared.type!r}" + (f" (it failed to load: {why})" if why else "")))
             continue
-        problems.extend(problem(m) for m in _generic_problems(declared))
+        messages = [*_generic_problems(declared),
+                    *declared_problems(trigger.attributes, declared.settings)]
         try:
-            problems.extend(problem(m) for m in trigger.check(declared.settings))
+            messages.extend(trigger.check(declared.settings))
         except Exception as exc:  # a plugin's check must not turn a deploy into a 500
-            problems.append(problem(f"Expected the {declared.type} trigger to check its "
-                                    f"settings, but it failed: {type(exc).__name__}: {exc}"))
+            messages.append(f"Expected the {declared.type} trigger to check its settings, but "
+                            f"it failed: {type(exc).__name__}: {exc}")
+        problems.extend(problem(m) for m in _once_per_setting(messages))
     return problems

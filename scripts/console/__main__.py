@@ -27,7 +27,8 @@ def _sources() -> list[Path]:
     files = [CONSOLE / "build.mjs", CONSOLE / "package-lock.json"]
     for folder in ("src", "static"):
         files += [p for p in (CONSOLE / folder).rglob("*") if p.is_file()]
-    return files
+    # the element templates the modeler's properties panel makes its connector forms from
+    return files + sorted((ROOT / "element-templates").glob("*.json"))
 
 
 def _newest(files: list[Path]) -> float:

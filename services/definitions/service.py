@@ -11,6 +11,7 @@ from contextlib import ExitStack, contextmanager
 from prometheus_client import CollectorRegistry
 from redis import Redis
 
+from laneway.diagram_check import warm
 from laneway.publisher import Publisher
 from laneway.service import wait_for_kafka, wait_for_postgres
 from laneway.topics import Topics
@@ -62,4 +63,6 @@ def running(settings: DefinitionsSettings, metrics: DefinitionsMetrics | None = 
         deps.metrics.republished.inc(len(republished))
         # transitions whose audit record Kafka did not acknowledge (a 503 nobody retried)
         deps.lifecycle.send_unsent_audit()
+        # the deploy check's connectors and trigger types, loaded before the first check
+        warm()
         yield deps

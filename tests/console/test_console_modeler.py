@@ -170,3 +170,43 @@ def test_what_the_laneway_group_writes_is_what_laneway_reads(console: Laneway, p
     assert done is not None
     assert done.raw == "=orderId"
     assert validate(defs) == []
+
+
+def test_a_known_connector_type_shows_the_form_its_element_template_gives(
+        console: Laneway, page: Page) -> None:
+    # the fields come from element-templates/ (laneway templates, from the slack connector's
+    # declared attributes), bundled into the console: the same declaration the deploy checks
+    sign_in(page, console.public_url, "ana", "/modeler")
+    import_file(page, "fields.bpmn")
+    select(page, "notify")
+    field(page, "type").fill("slack")
+    channel = page.locator('[data-entry-id="laneway-channel"]')
+    expect(channel).to_contain_text("Channel")
+    field(page, "channel").fill(" ")
+    expect(channel).to_contain_text("Required")  # the template's notEmpty
+    field(page, "channel").fill("#permits")
+    field(page, "text").fill("Permit {{ id }} granted")
+    field(page, "errorCodes").fill("channel_not_found")
+    field(page, "retryBackoff").fill("soon")
+    expect(page.locator('[data-entry-id="laneway-retryBackoff"]')).to_contain_text(
+        "Must be an ISO 8601 duration")
+    field(page, "retryBackoff").fill("PT2S")
+    # a connector without one of these attributes does not show it
+    expect(page.locator('[data-entry-id="laneway-url"]')).to_have_count(0)
+    field(page, "type").fill("llm")
+    field(page, "maxTokens").fill("many")
+    expect(page.locator('[data-entry-id="laneway-maxTokens"]')).to_contain_text(
+        "Must be a whole number")
+    field(page, "maxTokens").fill("300")
+    field(page, "prompt").fill("Summarise {{ request }}")
+    field(page, "outputToVariables").select_option("true")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export XML").click()
+    defs = parse(Path(download.value.path()).read_bytes(), file="fields.bpmn")
+    attrs = defs.processes[0].nodes["notify"].attrs
+    assert {k: v for k, v in attrs.items() if k.startswith("laneway:")} == {
+        "laneway:type": "llm", "laneway:channel": "#permits",
+        "laneway:text": "Permit {{ id }} granted", "laneway:errorCodes": "channel_not_found",
+        "laneway:retryBackoff": "PT2S", "laneway:maxTokens": "300",
+        "laneway:prompt": "Summarise {{ request }}", "laneway:outputToVariables": "true"}

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
 from laneway.connectors._retry_after import retry_after_s
 from laneway.connectors._templates import TemplateError, render, render_json
@@ -216,6 +217,23 @@ class DiscordConnector(Connector):
     """Posts a message through a Discord webhook; see the module docstring."""
 
     type = "discord"
+
+    attributes = (
+        Attribute("webhookSecret", "Webhook secret", "The secret holding the webhook URL; "
+                  f"default {DEFAULT_SECRET}", secret=True, default=DEFAULT_SECRET),
+        Attribute("content", "Content", "Template: the message text (at most 2,000 characters)",
+                  kind="template", multiline=True),
+        Attribute("embeds", "Embeds", "JSON template of a list of embed objects (at most 10)",
+                  kind="json"),
+        Attribute("username", "Username", "Template: the name the message is posted under",
+                  kind="template"),
+        Attribute("threadId", "Thread id", "Template: post into this thread", kind="template"),
+        Attribute("resultVariable", "Result variable", "Gets {id, channelId}; default "
+                  f"{DEFAULT_RESULT}", group="result"),
+        Attribute("errorCodes", "BPMN error codes", "Comma list of Discord JSON error codes "
+                  "thrown as BPMN errors: 10015,50006", group="errors"),
+        *POLICY,
+    )
 
     async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any]:
         """Post the message the attributes describe; answer its id and channel."""

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from laneway.addresses import is_address
+from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import Connector, ConnectorContext, Job, JobFailed
 from laneway.connectors._templates import TemplateError, render
 
@@ -189,6 +190,22 @@ class EmailConnector(Connector):
     """Sends an e-mail; see the module docstring and docs/connectors.md."""
 
     type = "email"
+
+    attributes = (
+        Attribute("smtp", "SMTP server", "Which server: the secret smtp_<name>; without it, the "
+                  "secret smtp", secret=True),
+        Attribute("to", "To", "Comma-separated addresses, template", kind="template"),
+        Attribute("cc", "Cc", "Comma-separated addresses, template", kind="template"),
+        Attribute("bcc", "Bcc", "Comma-separated addresses, template (envelope only)",
+                  kind="template"),
+        Attribute("from", "From", "Template; else the secret's from=, else its user",
+                  kind="template"),
+        Attribute("subject", "Subject", "Template", kind="template"),
+        Attribute("body", "Body", "Template; a plain-text message", kind="template",
+                  multiline=True),
+        Attribute("resultVariable", "Result variable", "Gets the Message-ID", group="result"),
+        *POLICY,
+    )
 
     async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any]:
         """Build the message from the templates and send it through the named server."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
 from laneway.connectors._retry_after import retry_after_s
 from laneway.connectors._secrets import Secrets
@@ -112,6 +113,27 @@ class HttpConnector(Connector):
     """Calls an HTTP endpoint; see the module docstring and docs/connectors.md."""
 
     type = "http"
+
+    attributes = (
+        Attribute("method", "Method", "The HTTP method; default GET", kind="choice",
+                  choices=("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"),
+                  default="GET"),
+        Attribute("url", "URL", "Template; may use {{ secrets.<name> }}", kind="template",
+                  required=True),
+        Attribute("headers", "Headers", 'JSON object template: {"Accept": "application/json"}',
+                  kind="json"),
+        Attribute("body", "Body", "Template; sent as application/json when it is JSON, else as "
+                  "text/plain", kind="template", multiline=True),
+        Attribute("resultVariable", "Result variable", "Gets {status, headers, body}",
+                  group="result"),
+        Attribute("response", "Response mapping", 'JSON of variable to a path in the answer: '
+                  '{"orderId": "body.id"}', kind="json", group="result"),
+        Attribute("errorOn4xx", "BPMN error on 4xx", "A 4xx answer throws this error code",
+                  group="errors"),
+        Attribute("errorOn5xx", "BPMN error on 5xx", "A 5xx answer throws this error code",
+                  group="errors"),
+        *POLICY,
+    )
 
     async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any]:
         """Send the request the attributes describe and map the answer."""

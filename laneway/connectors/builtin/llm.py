@@ -40,6 +40,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
+from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import (
     BpmnError,
     Connector,
@@ -197,6 +198,24 @@ class LlmConnector(Connector):
     docs/connectors.md."""
 
     type = "llm"
+
+    attributes = (
+        Attribute("prompt", "Prompt", "Template: what the model is asked", kind="template",
+                  multiline=True, required=True),
+        Attribute("system", "System prompt", "Template", kind="template", multiline=True),
+        Attribute("model", "Model", "Default the setting LANEWAY_CONNECTOR_LLM_MODEL, else "
+                  f"{DEFAULT_MODEL}"),
+        Attribute("maxTokens", "Max tokens", "Whole number from 1 to 64000; default 1024",
+                  kind="number", low=1, high=64_000),
+        Attribute("temperature", "Temperature", "A number from 0 to 1; default the model's",
+                  kind="number", low=0, high=1, fraction=True),
+        Attribute("outputSchema", "Output schema", "A JSON Schema of an object: the answer is "
+                  "asked for in that shape and validated", kind="json"),
+        Attribute("outputToVariables", "Fields to variables", "A structured answer's fields "
+                  "also become variables", kind="boolean", default="false", group="result"),
+        Attribute("resultVariable", "Result variable", "Default llm", group="result"),
+        *POLICY,
+    )
 
     async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any] | Decision:
         """Ask the model what the attributes say and return its answer and the usage (for a

@@ -30,6 +30,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import Connector, ConnectorContext, Job, JobFailed, Pending
 from laneway.connectors._policy import PolicyError, parse_duration
 from laneway.connectors._templates import TemplateError, render
@@ -152,6 +153,38 @@ class ResponseConnector(Connector):
     """Sends a one-time answer link; see the module docstring and docs/connectors.md."""
 
     type = "response"
+
+    attributes = (
+        Attribute("mode", "Waits as", "task: the task stays open until the answer; message: "
+                  "the task completes with the link and a message catch event waits",
+                  kind="choice", choices=("task", "message"), default="task"),
+        Attribute("message", "Message", "With mode message: the name the answer is published as"),
+        Attribute("deadline", "Deadline", "ISO 8601 duration from the task's start; the link "
+                  "closes then. Give the timer boundary event the same duration",
+                  kind="duration", default=DEFAULT_DEADLINE),
+        Attribute("fields", "Answer fields", "Comma-separated field names of the answer",
+                  default="answer"),
+        Attribute("title", "Title", "Template: the heading of the answer page",
+                  kind="template"),
+        Attribute("send", "Send the link by", "email, or none to return it (responseUrl) for "
+                  "another connector", kind="choice", choices=("email", "none"),
+                  default="email"),
+        Attribute("smtp", "SMTP server", "Which server: the secret smtp_<name>; without it, the "
+                  "secret smtp", secret=True),
+        Attribute("to", "To", "Comma-separated addresses, template", kind="template"),
+        Attribute("cc", "Cc", "Comma-separated addresses, template", kind="template"),
+        Attribute("from", "From", "Template; else the secret's from=, else its user",
+                  kind="template"),
+        Attribute("subject", "Subject", "Template; {{ responseUrl }} is the link",
+                  kind="template"),
+        Attribute("body", "Body", "Template; {{ responseUrl }} is the link", kind="template",
+                  multiline=True),
+        Attribute("webhookSecret", "Webhook secret", "Signed machine answers: the secret "
+                  "response_webhook_<name>; without it, response_webhook", secret=True),
+        Attribute("resultVariable", "Result variable", f"Gets the answer; default "
+                  f"{DEFAULT_RESULT}", group="result"),
+        *POLICY,
+    )
 
     def __init__(self, clock: Any = time.time) -> None:
         self._clock = clock

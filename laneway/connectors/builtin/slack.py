@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import BpmnError, Connector, ConnectorContext, Job, JobFailed
 from laneway.connectors._retry_after import retry_after_s
 from laneway.connectors._templates import TemplateError, render, render_json
@@ -171,6 +172,24 @@ class SlackConnector(Connector):
     """Posts a message to Slack; see the module docstring and docs/connectors.md."""
 
     type = "slack"
+
+    attributes = (
+        Attribute("channel", "Channel", "Template: a channel id (C0123456789) or #name",
+                  kind="template", required=True),
+        Attribute("text", "Text", "Template; the message, or the fallback text with blocks",
+                  kind="template", multiline=True),
+        Attribute("blocks", "Blocks", "Block Kit JSON template: a list of blocks",
+                  kind="json"),
+        Attribute("threadTs", "Reply in thread", "Template: the ts of the thread's first "
+                  "message, e.g. {{ firstPost.ts }}", kind="template"),
+        Attribute("tokenSecret", "Bot token secret", "Which secret holds the bot token; default "
+                  f"{DEFAULT_TOKEN_SECRET}", secret=True, default=DEFAULT_TOKEN_SECRET),
+        Attribute("resultVariable", "Result variable", "Gets {ok, channel, ts}; default slack",
+                  group="result"),
+        Attribute("errorCodes", "BPMN error codes", "Comma list of Slack errors thrown as BPMN "
+                  "errors: channel_not_found,not_in_channel", group="errors"),
+        *POLICY,
+    )
 
     async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any]:
         """Post the message the attributes describe and return `{ok, channel, ts}`."""

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from laneway.attributes import Attribute, polling
 from laneway.http_reads import read_at_most
 from laneway.jsonb import unstorable
 from laneway.llm import (
@@ -183,6 +184,22 @@ class AiListenerTrigger(Trigger):
     """A model decides from a tool's output; see the module docstring."""
 
     type = "ai-listener"
+
+    attributes = (
+        Attribute("url", "Tool URL", "The tool endpoint, http or https", required=True),
+        Attribute("method", "Method", "default GET", kind="choice", choices=("GET", "POST"),
+                  default="GET"),
+        Attribute("body", "Body", "The JSON body of a POST", kind="json"),
+        Attribute("prompt", "Prompt", "What the model is asked about the tool's output",
+                  kind="text", required=True),
+        Attribute("system", "System prompt", "More instructions", kind="text"),
+        Attribute("model", "Model", "Default LANEWAY_TRIGGER_AI_LISTENER_MODEL"),
+        Attribute("maxTokens", "Max tokens", f"1 to {MAX_MAX_TOKENS}; default 1024",
+                  kind="number", low=1, high=MAX_MAX_TOKENS),
+        Attribute("skipUnchanged", "Skip unchanged", "An unchanged tool answer is not judged "
+                  "again; default true", kind="boolean", default="true"),
+        *polling("PT5M", "fire-existing"),
+    )
     # every poll is a fresh judgement: there is nothing "already there" to skip
     initial = "fire-existing"
     default_interval_ms = 300_000

@@ -38,6 +38,7 @@ import httpx
 import lxml.etree
 import lxml.html
 
+from laneway.attributes import Attribute, polling
 from laneway.http_reads import read_at_most
 from laneway.triggers._api import (
     INITIAL_POLICIES,
@@ -295,6 +296,13 @@ class FeedTrigger(Trigger):
     """RSS and Atom feeds."""
 
     type = "feed"
+
+    attributes = (
+        Attribute("url", "Feed URL", "RSS or Atom, http or https", required=True),
+        Attribute("maxItems", "Max items per poll", f"1 to {MAX_ITEMS_LIMIT}; default "
+                  f"{DEFAULT_MAX_ITEMS}", kind="number", low=1, high=MAX_ITEMS_LIMIT),
+        *polling("PT15M"),
+    )
     initial = "skip-existing"
     default_interval_ms = 15 * 60_000  # a feed reader's usual pace; laneway:interval to change
 

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from laneway.attributes import Attribute, polling
 from laneway.triggers._api import (
     INITIAL_POLICIES,
     MAX_DEDUP_KEY,
@@ -295,6 +296,21 @@ class FolderTrigger(Trigger):
     """A local or mounted directory."""
 
     type = "folder"
+
+    attributes = (
+        Attribute("path", "Folder", "An absolute path", required=True),
+        Attribute("pattern", "File name pattern", "A glob such as *.pdf; default *"),
+        Attribute("recursive", "Sub-folders too", "", kind="boolean", default="false"),
+        Attribute("stableSeconds", "Stable for (seconds)", "A file fires once unchanged this "
+                  "long; default 2", kind="number", low=0, high=MAX_STABLE_SECONDS,
+                  fraction=True),
+        Attribute("doneFolder", "Done folder", "Move the file there after the start"),
+        Attribute("createFolder", "Create the folder", "Make it when missing", kind="boolean",
+                  default="false"),
+        Attribute("maxItems", "Max items per poll", f"1 to {MAX_ITEMS_LIMIT}; default "
+                  f"{DEFAULT_MAX_ITEMS}", kind="number", low=1, high=MAX_ITEMS_LIMIT),
+        *polling("PT30S"),
+    )
     initial = "skip-existing"
     default_interval_ms = 30_000
 

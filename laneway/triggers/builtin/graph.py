@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from laneway.attributes import Attribute, polling
 from laneway.triggers._api import (
     PollRequest,
     PollResult,
@@ -123,6 +124,12 @@ class _MailFolder(DeltaSource):
     def order(self, item: TriggerItem) -> str:
         return str(item.variables["mail"].get("receivedDateTime") or "")
 
+_GRAPH_COMMON = (
+    Attribute("maxItems", "Max items per poll", f"1 to {_graph.MAX_ITEMS}; default "
+              f"{_graph.DEFAULT_MAX_ITEMS}", kind="number", low=1, high=_graph.MAX_ITEMS),
+    *polling("PT1M"),
+)
+
 
 class _GraphTrigger(Trigger):
     """What the two Graph triggers share: the token cache, the endpoints, the delta poll."""
@@ -147,6 +154,14 @@ class GraphMailboxTrigger(_GraphTrigger):
     """New messages in a folder of an Exchange Online mailbox (docs/triggers.md)."""
 
     type = "graph-mailbox"
+
+    attributes = (
+        Attribute("user", "Mailbox", "Its user principal name or id", required=True),
+        Attribute("folder", "Folder", "A well-known folder name or a folder id; default inbox"),
+        Attribute("subjectContains", "Subject contains", "Case-insensitive", group="filter"),
+        Attribute("from", "From", "An address, or @domain", group="filter"),
+        *_GRAPH_COMMON,
+    )
 
     def check(self, settings: Mapping[str, str]) -> Iterator[str]:
         yield from super().check(settings)
@@ -259,6 +274,15 @@ class SharePointFolderTrigger(_GraphTrigger):
     a OneDrive (docs/triggers.md)."""
 
     type = "sharepoint-folder"
+
+    attributes = (
+        Attribute("drive", "Drive id", "A document library's or a OneDrive's; or a site"),
+        Attribute("site", "Site", "contoso.sharepoint.com:/sites/Finance, or its id"),
+        Attribute("library", "Library", "With a site: the library's name"),
+        Attribute("folder", "Folder", "The folder's path in the drive; default the root"),
+        Attribute("pattern", "File name pattern", "*.pdf; default *"),
+        *_GRAPH_COMMON,
+    )
 
     def check(self, settings: Mapping[str, str]) -> Iterator[str]:
         yield from super().check(settings)

@@ -37,6 +37,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from laneway.attributes import Attribute, polling
 from laneway.regex import RegexError, compile_regex
 from laneway.triggers._api import (
     PollRequest,
@@ -442,6 +443,25 @@ class ImapMailboxTrigger(Trigger):
     """New messages in a folder of an IMAP mailbox."""
 
     type = "imap-mailbox"
+
+    attributes = (
+        Attribute("host", "IMAP server", "", required=True),
+        Attribute("port", "Port", "Default 993 with ssl, else 143", kind="number", low=1,
+                  high=65535),
+        Attribute("tls", "TLS", "ssl, starttls, or none (localhost only); default ssl",
+                  kind="choice", choices=_TLS, default="ssl"),
+        Attribute("folder", "Folder", "Default INBOX"),
+        Attribute("subjectContains", "Subject contains", "Case-insensitive", group="filter"),
+        Attribute("subjectPattern", "Subject pattern", "An RE2 pattern", group="filter"),
+        Attribute("from", "From", "Comma-separated sender parts: @partner.example",
+                  group="filter"),
+        Attribute("after", "After the start", "seen, move:<folder> or none; default seen"),
+        Attribute("maxItems", "Max items per poll", f"1 to {MAX_ITEMS}; default "
+                  f"{DEFAULT_MAX_ITEMS}", kind="number", low=1, high=MAX_ITEMS),
+        Attribute("maxMessageBytes", "Max message bytes", "A larger one fires with its headers "
+                  "only; default 25 MiB", kind="number", low=1024, high=MAX_MESSAGE_BYTES),
+        *polling("PT1M"),
+    )
     initial = "skip-existing"
     default_interval_ms = 60_000
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from dateutil.tz import gettz
 
+from laneway.attributes import Attribute
 from laneway.model import TimerKind
 from laneway.timers import TimerError, TimerSchedule, parse_timer
 from laneway.triggers._api import (
@@ -54,6 +55,14 @@ class TimerTrigger(Trigger):
     """Timer start events."""
 
     type = "timer"
+
+    attributes = (
+        Attribute("timezone", "Time zone", "IANA zone where a cron expression or a date "
+                  "without an offset is read; default UTC"),
+        Attribute("missed", "Missed due times", "once: one start for the latest; all: one each "
+                  "(at most 100); none: nothing", kind="choice", choices=("once", "all", "none"),
+                  default="once"),
+    )
     initial = "fire-existing"
 
     def check(self, settings: Mapping[str, str]) -> Iterator[str]:

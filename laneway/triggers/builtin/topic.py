@@ -55,6 +55,7 @@ from confluent_kafka import (
 )
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from laneway.attributes import Attribute, polling
 from laneway.jsonb import unstorable
 from laneway.kafka import consumer_config
 from laneway.triggers._api import (
@@ -408,6 +409,25 @@ class TopicTrigger(Trigger):
     """Records on a Kafka topic; see the module docstring."""
 
     type = "topic"
+
+    attributes = (
+        Attribute("topic", "Topic", "The Kafka topic to read", required=True),
+        Attribute("bootstrap", "Brokers", "host:port,...; default the deployment's"),
+        Attribute("format", "Format", "default json", kind="choice", choices=_FORMATS,
+                  default="json"),
+        Attribute("schema", "Avro schema", "With avro: the writer's schema as JSON",
+                  kind="json"),
+        Attribute("avroFraming", "Avro framing", "default none", kind="choice",
+                  choices=_FRAMINGS, default="none"),
+        Attribute("dedupField", "Dedup field", "A dotted path in the value naming the item"),
+        Attribute("maxItems", "Max items per poll", "1 to 1000; default 500", kind="number",
+                  low=1, high=1000),
+        Attribute("securityProtocol", "Security protocol", "For a partner's cluster",
+                  kind="choice", choices=_PROTOCOLS, group="security"),
+        Attribute("saslMechanism", "SASL mechanism", "For a partner's cluster", kind="choice",
+                  choices=_MECHANISMS, group="security"),
+        *polling("PT1S"),
+    )
     initial = "skip-existing"
     default_interval_ms = 1_000
 

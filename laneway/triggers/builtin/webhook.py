@@ -26,6 +26,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from laneway.attributes import Attribute
 from laneway.triggers._api import PollRequest, PollResult, Trigger, TriggerContext, TriggerItem
 
 DEFAULT_SIGNATURE = "X-Laneway-Signature"
@@ -56,6 +57,19 @@ class WebhookTrigger(Trigger):
     """Webhook calls, answered by the triggers service's hook route."""
 
     type = "webhook"
+
+    attributes = (
+        Attribute("signatureHeader", "Signature header", "The header with sha256=<hex>; "
+                  f"default {DEFAULT_SIGNATURE}"),
+        Attribute("timestampHeader", "Timestamp header", "Epoch seconds of the call; default "
+                  f"{DEFAULT_TIMESTAMP}"),
+        Attribute("deliveryHeader", "Delivery header", "The delivery id, the dedup key; "
+                  f"default {DEFAULT_DELIVERY}"),
+        Attribute("toleranceSeconds", "Tolerance (seconds)", "How far the timestamp may be "
+                  f"from the clock; default {DEFAULT_TOLERANCE_S}", kind="number", low=1),
+        Attribute("variablesName", "Variable name", "The body as one variable of this name; "
+                  "else its keys are the variables", group="result"),
+    )
     initial = "fire-existing"
     polled = False
 

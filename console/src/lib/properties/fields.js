@@ -3,8 +3,12 @@
 // except the message correlation key a catch event waits for, which Laneway reads from
 // `zeebe:subscription` on the message (docs/bpmn.md, "Vendor mappings"), and the called
 // process, BPMN's own `calledElement`. The sources of truth: laneway/bpmn/_vendor.py,
-// docs/people.md (personas, assignment, SLA), docs/connectors.md (connector attributes).
+// docs/people.md (personas, assignment, SLA), element-templates/ (connector attributes).
 import { is, getBusinessObject } from "bpmn-js/lib/util/ModelUtil";
+// the element templates of element-templates/ (bundled by build.mjs), made by `laneway
+// templates` from each connector's declared attributes: the connector forms below come from
+// them, so the panel asks for what the deploy checks
+import TEMPLATES from "laneway:element-templates";
 
 const DURATION = /^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/;
 
@@ -14,17 +18,6 @@ const wholeNumber = (value) =>
   !value || /^\s*[1-9]\d*\s*$/.test(value) ? null : "A whole number of at least 1";
 const positiveNumber = (value) =>
   !value || (Number.isFinite(Number(value)) && Number(value) > 0) ? null : "A number greater than 0";
-const jsonObject = (value) => {
-  if (!value || !value.trim()) return null;
-  try {
-    const v = JSON.parse(value);
-    return v && typeof v === "object" && !Array.isArray(v) ? null : "A JSON object";
-  } catch {
-    return "A JSON object (it does not parse)";
-  }
-};
-
-const TEMPLATE = "A template: {{ variable.path }} is replaced by the variable's value.";
 
 /** The attribute fields, by name; `attr` is the local name in Laneway's namespace. */
 const F = {
@@ -55,27 +48,6 @@ const F = {
     description: "One attempt may take this long (default PT30S)." },
   resultVariable: { attr: "resultVariable", label: "Result variable",
     description: "The variable the connector's result goes to." },
-  method: { attr: "method", label: "Method", kind: "select",
-    options: [["", "GET (default)"], ["GET", "GET"], ["POST", "POST"], ["PUT", "PUT"],
-              ["PATCH", "PATCH"], ["DELETE", "DELETE"], ["HEAD", "HEAD"]] },
-  url: { attr: "url", label: "URL", description: `${TEMPLATE} {{ secrets.name }} names a secret.` },
-  headers: { attr: "headers", label: "Headers (JSON)", kind: "textarea", validate: jsonObject,
-    description: 'A JSON object template, e.g. {"Accept": "application/json"}.' },
-  httpBody: { attr: "body", label: "Body", kind: "textarea",
-    description: "Sent as application/json when the template is JSON, else as text/plain." },
-  response: { attr: "response", label: "Response mapping (JSON)", kind: "textarea", validate: jsonObject,
-    description: 'Variable → path in the answer, e.g. {"orderId": "body.id"}.' },
-  errorOn4xx: { attr: "errorOn4xx", label: "BPMN error on 4xx",
-    description: "A 4xx answer throws this error code (a boundary event can catch it)." },
-  errorOn5xx: { attr: "errorOn5xx", label: "BPMN error on 5xx" },
-  smtp: { attr: "smtp", label: "SMTP server",
-    description: "Which server: the secret smtp_<name>; empty for the secret smtp." },
-  to: { attr: "to", label: "To", description: `Comma-separated addresses. ${TEMPLATE}` },
-  cc: { attr: "cc", label: "Cc" },
-  bcc: { attr: "bcc", label: "Bcc" },
-  from: { attr: "from", label: "From" },
-  subject: { attr: "subject", label: "Subject", description: TEMPLATE },
-  mailBody: { attr: "body", label: "Body", kind: "textarea", description: `Plain text. ${TEMPLATE}` },
   decision: { attr: "decision", label: "Decided by", kind: "select",
     options: [["", "the conditions on its flows"], ["handler", "a decision handler (a decision job)"]],
     description: "A decision handler is asked which flows to take." },
@@ -89,10 +61,44 @@ const F = {
     description: "The process id to start (its newest AUTHORIZED version)." },
 };
 
-const CONNECTOR = {
-  http: [F.method, F.url, F.headers, F.httpBody, F.response, F.errorOn4xx, F.errorOn5xx],
-  email: [F.smtp, F.to, F.cc, F.bcc, F.from, F.subject, F.mailBody],
-};
+const PREFIX = "laneway:";
+
+/** A field of the panel from an element template's property (a `laneway:` binding). */
+export function templateField(prop) {
+  const field = { attr: prop.binding.name.slice(PREFIX.length), label: prop.label,
+                  description: prop.description, group: prop.group };
+  const notEmpty = prop.constraints?.notEmpty;
+  const pattern = prop.constraints?.pattern;
+  const regex = pattern && new RegExp(pattern.value);
+  field.validate = (value) => {
+    const text = (value || "").trim();
+    if (!text) return notEmpty ? "Required" : null;
+    return regex && !regex.test(text) ? pattern.message : null;
+  };
+  if (prop.type === "Dropdown") {
+    // empty: the attribute is left out and the default applies, as the deploy reads it
+    field.kind = "select";
+    field.options = [["", `${prop.value} (default)`], ...prop.choices.map((c) => [c.value, c.name])];
+  } else if (prop.type === "Boolean") {
+    field.kind = "select";
+    field.options = [["", `${prop.value} (default)`], ["true", "true"], ["false", "false"]];
+  } else if (prop.type === "Text") {
+    field.kind = "textarea";
+  }
+  return field;
+}
+
+const fixed = (template, name) =>
+  template.properties.find((p) => p.type === "Hidden" && p.binding.name === name)?.value;
+
+/** Connector type -> its fields, from the templates that fix `laneway:type`. */
+const CONNECTOR = Object.fromEntries(TEMPLATES
+  .filter((t) => fixed(t, "laneway:type"))
+  .map((t) => [fixed(t, "laneway:type"),
+               t.properties.filter((p) => p.type !== "Hidden" && p.binding.name.startsWith(PREFIX))
+                 .map(templateField)]));
+F.escalationConnector.options = [["", "— none —"], ...Object.keys(CONNECTOR).map((t) => [t, t])];
+F.type.description = `The job type a connector serves: ${Object.keys(CONNECTOR).join(", ")} ship with Laneway (each shows its form). Empty: the task's kind (service, send, business-rule).`;
 
 const JOB_TASKS = ["bpmn:ServiceTask", "bpmn:SendTask", "bpmn:BusinessRuleTask", "bpmn:ScriptTask"];
 
@@ -118,12 +124,15 @@ export function fieldsFor(element) {
   if (is(bo, "bpmn:Lane")) return [F.persona];
   if (is(bo, "bpmn:UserTask")) {
     const via = attr(bo, "escalationConnector");
+    const escalation = (CONNECTOR[via] || []).filter((f) => f.group !== "retries");
     return [F.form, F.assignee, F.candidateGroups, F.candidateUsers, F.slaMinutes,
-            F.escalationConnector, ...(via ? [...(CONNECTOR[via] || []), F.retries] : [])];
+            F.escalationConnector, ...(via ? [...escalation, F.retries] : [])];
   }
   if (JOB_TASKS.some((t) => is(bo, t))) {
-    return [F.type, ...(CONNECTOR[attr(bo, "type")] || []), F.resultVariable, F.retries,
-            F.retryBackoff, F.retryBackoffMax, F.timeout];
+    // a known connector: its template's fields (result and retries included); else the
+    // attributes every job has
+    return [F.type, ...(CONNECTOR[attr(bo, "type")] || [F.resultVariable, F.retries,
+            F.retryBackoff, F.retryBackoffMax, F.timeout])];
   }
   if (is(bo, "bpmn:CallActivity")) return [F.calledElement];
   if (is(bo, "bpmn:ExclusiveGateway") || is(bo, "bpmn:InclusiveGateway")) return [F.decision];
