@@ -102,6 +102,7 @@ class Worker:
 
     def handle(self, job: ActivatedJob) -> str:
         """Run the handler on one job and send its answer; the answer's name."""
+        body: dict[str, Any]
         try:
             result = self._handler(job)
         except BpmnError as exc:
