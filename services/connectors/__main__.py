@@ -64,15 +64,16 @@ async def serve(settings: ConnectorsSettings, connectors: dict[str, Connector],
 
 def run(settings: ConnectorsSettings, service: Running) -> int:
     """Wait (bounded) for Kafka and Redis, then serve until the stop signal."""
-    connectors = select_connectors(settings.connector_types)
-    common = settings.common
-    deadline = time.monotonic() + common.startup_timeout_s
-    wait_for_kafka(common.kafka_bootstrap_servers, common.startup_timeout_s)
-    wait_for_redis(common.redis_url, max(1.0, deadline - time.monotonic()))
     both = set(settings.external_job_types) & set(settings.connector_types)
     if both:
         raise SettingsError(f"Expected a job type to be served either by a connector or to "
                             f"outside workers, but {', '.join(sorted(both))} is both")
+    connectors = select_connectors(settings.connector_types) if settings.connector_types else {}
+    common = settings.common
+    deadline = time.monotonic() + common.startup_timeout_s
+    wait_for_kafka(common.kafka_bootstrap_servers, common.startup_timeout_s)
+    if connectors:  # the job gateway alone needs no Redis
+        wait_for_redis(common.redis_url, max(1.0, deadline - time.monotonic()))
     if not settings.external_job_types:
         service.health.started()
         asyncio.run(serve(settings, connectors, service))
@@ -83,7 +84,10 @@ def run(settings: ConnectorsSettings, service: Running) -> int:
         _log.info("job API for %s on http://%s:%d/api/jobs",
                   ", ".join(settings.external_job_types), common.http_host, common.http_port)
         service.health.started()
-        asyncio.run(serve(settings, connectors, service))
+        if connectors:
+            asyncio.run(serve(settings, connectors, service))
+        else:
+            service.stop.event.wait()
     return 0
 
 

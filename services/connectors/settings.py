@@ -30,7 +30,8 @@ class ConnectorsSettings:
     """Connections, topic prefix, logging: the same for every service."""
     connector_types: tuple[str, ...]
     """Connector types to consume `jobs.<type>` for (`LANEWAY_CONNECTOR_TYPES`, comma-separated,
-    or `--types`). One Deployment per type in Kubernetes, so each type scales alone."""
+    or `--types`). One Deployment per type in Kubernetes, so each type scales alone. `none`
+    with `LANEWAY_EXTERNAL_JOB_TYPES` set: a process that is only the job gateway."""
     concurrency: int = 32
     """Jobs of one type running at once in this process (`LANEWAY_CONNECTOR_CONCURRENCY`);
     each type has its own bound, so a slow type cannot take another's slots."""
@@ -92,11 +93,14 @@ def load_settings(environ: Mapping[str, str] | None = None,
     `types` (from `--types`) overrides LANEWAY_CONNECTOR_TYPES."""
     common = Settings.from_env("connectors", environ)
     env = os.environ if environ is None else environ
-    if types is not None:
-        connector_types = parse_types(types, "--types")
+    raw = types if types is not None else env.get("LANEWAY_CONNECTOR_TYPES",
+                                                   ",".join(DEFAULT_CONNECTOR_TYPES))
+    external = external_job_types(env)
+    if raw.strip().lower() == "none" and external:
+        connector_types: tuple[str, ...] = ()  # a job gateway only (docs/workers.md)
     else:
-        connector_types = parse_types(
-            env.get("LANEWAY_CONNECTOR_TYPES", ",".join(DEFAULT_CONNECTOR_TYPES)))
+        connector_types = parse_types(raw, "--types" if types is not None
+                                      else "LANEWAY_CONNECTOR_TYPES")
     return ConnectorsSettings(
         common=common,
         connector_types=connector_types,
@@ -108,7 +112,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         shutdown_grace_s=positive_float(env, "LANEWAY_CONNECTOR_SHUTDOWN_GRACE_S", 20.0),
         commit_interval_s=positive_float(env, "LANEWAY_CONNECTOR_COMMIT_INTERVAL_S", 0.1),
         session_timeout_ms=positive_int(env, "LANEWAY_CONNECTOR_SESSION_TIMEOUT_MS", 10000),
-        external_job_types=external_job_types(env),
+        external_job_types=external,
         gateway_buffer=positive_int(env, "LANEWAY_JOBS_BUFFER", 256),
         environ=dict(env),
     )
