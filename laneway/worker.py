@@ -10,7 +10,9 @@
 The handler returns the variables to complete with, raises `BpmnError` (a business error the
 diagram catches by code) or `JobFailed` (retried with the job's retries left, after
 `retry_after_s` or the worker's backoff; `retryable=False` fails with none left: an incident).
-Any other exception is a retryable failure. Each activation is a long poll; when the API is
+Any other exception is a retryable failure. `concurrency` handlers of one activation run at
+once in threads (answers are one request each, so this is what makes a worker fast when the
+handler or the network is slow). Each activation is a long poll; when the API is
 down the worker waits with a bounded, growing backoff. `token` may be a callable returning a
 fresh token (a client-credentials token is short-lived).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +72,8 @@ class Worker:
     def __init__(self, url: str, token: str | Callable[[], str], job_type: str,
                  handler: Handler, *, max_jobs: int = 8, timeout_ms: int = 300_000,
                  request_timeout_ms: int = 20_000, name: str = "",
-                 retry_backoff_ms: int = 1_000, client: httpx.Client | None = None) -> None:
+                 retry_backoff_ms: int = 1_000, concurrency: int = 1,
+                 client: httpx.Client | None = None) -> None:
         self.type = job_type
         self._handler = handler
         self._token = token
@@ -81,6 +85,8 @@ class Worker:
         self._http = client or httpx.Client(base_url=url.rstrip("/"),
                                             timeout=request_timeout_ms / 1000 + 10)
         self._failures = 0
+        # handlers (and their answers) of one activation run this many at once
+        self._pool = ThreadPoolExecutor(concurrency) if concurrency > 1 else None
         self.stop = threading.Event()
         """Set it to end `run()` after the jobs in hand."""
 
@@ -141,12 +147,18 @@ class Worker:
             self.stop.wait(delay)
             return 0
         self._failures = 0
-        for job in jobs:
-            try:
-                self.handle(job)
-            except httpx.HTTPError as exc:  # its lease runs out and it is offered again
-                _log.warning("answering job %s failed: %s", job.key, exc)
+        if self._pool is None:
+            for job in jobs:
+                self._handle_logged(job)
+        else:
+            list(self._pool.map(self._handle_logged, jobs))
         return len(jobs)
+
+    def _handle_logged(self, job: ActivatedJob) -> None:
+        try:
+            self.handle(job)
+        except httpx.HTTPError as exc:  # its lease runs out and it is offered again
+            _log.warning("answering job %s failed: %s", job.key, exc)
 
     def run(self) -> None:
         """Take jobs until `stop` is set."""
@@ -154,7 +166,9 @@ class Worker:
             self.run_once()
 
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP client (and the handlers' threads)."""
+        if self._pool is not None:
+            self._pool.shutdown()
         self._http.close()
 
     def __enter__(self) -> Worker:

@@ -139,3 +139,44 @@ def test_outside_workers_take_fail_throw_and_complete_jobs_over_http(
     assert [r.element_id for r in recs if r.intent == "ELEMENT_COMPLETED"][-2:] == [
         "handled", pid]
     http.close()
+
+
+def test_a_job_leased_when_the_gateway_dies_is_offered_again_by_the_next_one(
+        laneway: Callable[..., Laneway]) -> None:
+    job_type = unique_name("ext")
+    lw = laneway(("engine", "definitions", "connectors"),
+                 job_types=("http", "email", job_type),
+                 env_overrides={"LANEWAY_EXTERNAL_JOB_TYPES": job_type,
+                                "LANEWAY_MAX_VARIABLES_BYTES": "10000"})
+    pid = unique_name("extcrash").replace("-", "_")
+    lw.deploy(DIAGRAM.format(ns=NS, pid=pid, type=job_type).encode())
+    events = TopicReader(lw.bootstrap, lw.topics.events)
+    as_worker = auth_header("scanner", roles=["worker"], kind="agent")
+    http = httpx.Client(base_url=lw.public_url, timeout=60)
+    with lw.api() as api:
+        answer = api.post("/api/instances", json={"processId": pid, "variables": {"n": 1}})
+        assert answer.status_code == 201, answer.text
+        iid = answer.json()["instanceId"]
+
+    def activate() -> list[dict[str, Any]]:
+        answer = http.post("/api/jobs/activate", headers=as_worker, json={
+            "type": job_type, "timeoutMs": 600_000, "requestTimeoutMs": 20_000})
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["jobs"])
+
+    # leased for ten minutes; variables over the limit are refused, the lease kept
+    (leased,) = activate()
+    too_big = http.post(f"/api/jobs/{leased['key']}/complete", headers=as_worker,
+                        json={"variables": {"blob": "x" * 20_000}})
+    assert too_big.status_code == 413, too_big.text
+
+    # the gateway dies with the job leased and unanswered: its offset was never committed
+    lw.kill("connectors")
+    lw.restart("connectors")
+    (again,) = activate()
+    assert again["key"] == leased["key"]
+    done = http.post(f"/api/jobs/{again['key']}/complete", headers=as_worker,
+                     json={"variables": {"scanned": True}})
+    assert done.status_code == 200, done.text
+    events.wait_for(ended(iid), 60, "the instance completed")
+    http.close()
