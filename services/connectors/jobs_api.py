@@ -144,22 +144,22 @@ async def _answer(request: Request, key: str, intent: Command, value: dict[str, 
     return {"key": key, "answered": intent.value}
 
 
-@router.post("/{key}/complete", summary="Complete a leased job with variables")
-async def complete(key: str, body: Complete, request: Request, principal: Worker) -> Any:
-    return await _answer(request, key, Command.COMPLETE_JOB, {"variables": body.variables},
+@router.post("/{job_key}/complete", summary="Complete a leased job with variables")
+async def complete(job_key: str, body: Complete, request: Request, principal: Worker) -> Any:
+    return await _answer(request, job_key, Command.COMPLETE_JOB, {"variables": body.variables},
                          principal)
 
 
-@router.post("/{key}/fail", summary="Fail a leased job (retries left, or an incident at 0)")
-async def fail(key: str, body: Fail, request: Request, principal: Worker) -> Any:
-    return await _answer(request, key, Command.FAIL_JOB,
+@router.post("/{job_key}/fail", summary="Fail a leased job (retries left, or an incident at 0)")
+async def fail(job_key: str, body: Fail, request: Request, principal: Worker) -> Any:
+    return await _answer(request, job_key, Command.FAIL_JOB,
                          {"retries": body.retries, "errorMessage": body.errorMessage},
                          principal, retry_after_s=body.retryBackOffMs / 1000)
 
 
-@router.post("/{key}/error", summary="Throw a BPMN error from a leased job")
-async def throw_error(key: str, body: ThrowError, request: Request, principal: Worker) -> Any:
-    return await _answer(request, key, Command.THROW_ERROR,
+@router.post("/{job_key}/error", summary="Throw a BPMN error from a leased job")
+async def throw_error(job_key: str, body: ThrowError, request: Request, principal: Worker) -> Any:
+    return await _answer(request, job_key, Command.THROW_ERROR,
                          {"errorCode": body.errorCode, "errorMessage": body.errorMessage,
                           "variables": body.variables}, principal)
 
@@ -186,7 +186,8 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
                 await gateway.stop()
 
     app = FastAPI(title="Laneway jobs", version="0.1.0", description=DESCRIPTION,
-                  docs_url="/docs/jobs", openapi_url="/openapi/jobs.json", redoc_url=None,
+                  docs_url="/docs/connectors", openapi_url="/openapi/connectors.json",
+                  redoc_url=None,
                   lifespan=lifespan)
     problems.install(app)
     guard.install(app)
