@@ -31,7 +31,6 @@ from confluent_kafka import Consumer, Message, Producer
 
 from laneway.codec import (
     DecodeError,
-    EncodeError,
     JobRecord,
     dead_letter_headers,
     decode_job,
@@ -48,6 +47,8 @@ from services.connectors.settings import ConnectorsSettings
 _log = logging.getLogger("services.connectors.gateway")
 _NAMESPACE = uuid.UUID("0c2d7c55-51f4-4d8e-9a3b-3f1d2b8e6a40")
 _FINISHED_KEPT = 10_000  # answered job keys remembered, to say 409 rather than 404
+ANSWER_WAIT_S = 20.0
+"""How long an answer's request waits for Kafka to take its command (503 after it)."""
 
 
 class UnknownJob(LookupError):
@@ -265,44 +266,56 @@ class Gateway:
     def _leased(self, key: str) -> tuple[TypeQueue, Held]:
         for queue in self.queues.values():
             held = queue.leased.get(key)
-            if held is not None and not held.busy:
+            if held is not None:
+                if held.busy:
+                    raise JobAnswered("an answer to it is being sent")
                 return queue, held
         if key in self._finished:
             raise JobAnswered(self._finished[key])
         raise UnknownJob(key)
 
     async def answer(self, key: str, intent: Command, value: dict[str, Any],
-                     principal: Principal, *, retry_after_s: float = 0.0) -> None:
+                     principal: Principal, *, retry_after_s: float = 0.0,
+                     wait_s: float = ANSWER_WAIT_S) -> None:
         """Produce the worker's answer to a leased job; the job is then done (or, a failure
-        with retries left, offered again after `retry_after_s`)."""
+        with retries left, offered again after `retry_after_s`). TimeoutError when Kafka has
+        not taken it within `wait_s`: it is still being sent, and the job is done once it is
+        (meanwhile another answer is `JobAnswered`)."""
         queue, held = self._leased(key)
         record = held.record
+        value = {"jobKey": record.key, **value}
+        data = None
+        if not is_notification(record):  # the engine waits for no answer to one
+            cmd = command(intent, record.instance_id, value,
+                          record_id=str(uuid.uuid5(
+                              _NAMESPACE, f"{record.record_id}/{intent}/{held.attempt + 1}")),
+                          timestamp=int(time.time() * 1000), principal=principal)
+            cmd = replace(cmd, element_id=record.element_id,
+                          element_type=record.element_type, token_id=record.token_id,
+                          scope_id=record.scope_id)
+            data = encode_record(cmd)  # EncodeError: nothing changed
         held.busy = True
         held.attempt += 1
-        value = {"jobKey": record.key, **value}
+        task = asyncio.ensure_future(self._deliver(queue, held, intent, value, data,
+                                                   retry_after_s))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await asyncio.wait_for(asyncio.shield(task), wait_s)
+
+    async def _deliver(self, queue: TypeQueue, held: Held, intent: Command,
+                       value: dict[str, Any], data: bytes | None, retry_after_s: float) -> None:
         try:
-            if not is_notification(record):  # the engine waits for no answer to one
-                cmd = command(intent, record.instance_id, value,
-                              record_id=str(uuid.uuid5(
-                                  _NAMESPACE, f"{record.record_id}/{intent}/{held.attempt}")),
-                              timestamp=int(time.time() * 1000), principal=principal)
-                cmd = replace(cmd, element_id=record.element_id,
-                              element_type=record.element_type, token_id=record.token_id,
-                              scope_id=record.scope_id)
-                data = encode_record(cmd)
-                await self.producer.send(self._topics.commands, record.instance_id, data)
-        except (EncodeError, asyncio.CancelledError):
+            if data is not None:
+                await self.producer.send(self._topics.commands, held.record.instance_id, data)
+        finally:
             held.busy = False
-            held.attempt -= 1
-            raise
-        held.busy = False
         retries = value.get("retries")
         if intent is Command.FAIL_JOB and isinstance(retries, int) and retries > 0:
             held.retries = retries
             queue.offer_again(held, retry_after_s)
             return
-        queue.leased.pop(key, None)
-        self._finished[key] = intent.value
+        queue.leased.pop(held.key, None)
+        self._finished[held.key] = intent.value
         while len(self._finished) > _FINISHED_KEPT:
             self._finished.popitem(last=False)
         queue.done(held.message, held.offsets)

@@ -138,9 +138,13 @@ async def _answer(request: Request, key: str, intent: Command, value: dict[str, 
                             f"answered ({exc.args[0]})")
     except UnknownJob:
         return problem(404, f"Expected a job leased to a worker, but job {key} is not: never "
-                            "activated, its lease ran out, or it is being answered")
+                            "activated, or its lease ran out")
     except EncodeError as exc:
         return problem(422, f"Expected values a record can carry, but {exc}")
+    except TimeoutError:
+        return problem(503, f"Expected Kafka to take the answer to job {key} in time, but it "
+                            "has not yet; it is still being sent, so do not answer again (a "
+                            "second answer is 409)", headers={"Retry-After": "5"})
     return {"key": key, "answered": intent.value}
 
 

@@ -240,3 +240,36 @@ def test_a_gateway_only_process_names_no_connector_type() -> None:
                               "LANEWAY_CONNECTOR_TYPES": "none"})
     assert (settings.connector_types, settings.external_job_types) == ((), ("ext",))
     assert load_settings({}).external_job_types == ()
+
+
+def test_an_answer_kafka_has_not_taken_in_time_is_still_sent_and_then_done() -> None:
+    async def go() -> None:
+        gw, producer = gateway()
+        q = gw.queues["ext"]
+        offsets = PartitionOffsets(0)
+        hand_in(q, offsets, job(1))
+        (held,) = q.take(1, 30.0, "a")
+        kafka_back = asyncio.Event()
+        send = producer.send
+
+        async def slow_send(*args: Any) -> None:
+            await kafka_back.wait()
+            await send(*args)
+        producer.send = slow_send  # type: ignore[method-assign]
+
+        with pytest.raises(TimeoutError):
+            await gw.answer(held.key, Command.COMPLETE_JOB, {"variables": {}}, WORKER,
+                            wait_s=0.01)
+        with pytest.raises(JobAnswered):  # not a second command while the first is on its way
+            await gw.answer(held.key, Command.COMPLETE_JOB, {"variables": {}}, WORKER)
+        held.lease_until = 0.0  # its lease ran out meanwhile
+        q.sweep()
+        assert q.offered == 0  # nor offered again while its answer is on its way
+        kafka_back.set()
+        for _ in range(100):
+            if offsets.commit_point() == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert offsets.commit_point() == 1
+        assert len(producer.sent) == 1
+    asyncio.run(go())
