@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from laneway.health import HealthChecks
 from services.audit.app import create_app as audit_app
+from services.connectors.jobs_api import create_app as jobs_app
 from services.definitions.app import create_app as definitions_app
 from services.definitions.settings import load_settings as definitions_settings
 from services.triggers.app import create_app as triggers_app
@@ -28,7 +29,8 @@ def apps() -> dict[str, FastAPI]:
     return {"definitions": definitions_app(settings, parts, verifier()),
             "worklist": worklist_app(verifier(), checks, CollectorRegistry()),
             "audit": audit_app(verifier(), checks, CollectorRegistry()),
-            "triggers": triggers_app(verifier(), checks, CollectorRegistry())}
+            "triggers": triggers_app(verifier(), checks, CollectorRegistry()),
+            "connectors": jobs_app(verifier(), checks, registry=CollectorRegistry())}
 
 
 def served(app: FastAPI) -> list[tuple[str, str]]:

@@ -48,8 +48,8 @@ def add_parser(commands: argparse._SubParsersAction[Any],
     token.add_argument("--persona", action="append", default=[], metavar="NAME",
                        help="a persona the principal holds (repeatable)")
     token.add_argument("--role", action="append", default=[], metavar="ROLE",
-                       help="a role: modeler, reviewer, authorizer, operator, auditor, admin "
-                            "(repeatable)")
+                       help="a role: modeler, reviewer, authorizer, operator, auditor, worker, "
+                            "admin (repeatable)")
     token.add_argument("--group", action="append", default=[], metavar="GROUP",
                        help="a group the principal belongs to (repeatable)")
     token.add_argument("--kind", choices=KINDS, default="human",

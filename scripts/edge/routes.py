@@ -15,8 +15,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "edge" / "routes.toml"
-HTTP_SERVICES = ("definitions", "worklist", "audit", "triggers")
-"""The services that answer routes of the public URL."""
+HTTP_SERVICES = ("definitions", "worklist", "audit", "triggers", "connectors")
+"""The services that answer routes of the public URL (the connectors service: the job API of
+outside workers, docs/workers.md)."""
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 

@@ -1,4 +1,5 @@
-"""The HTTP services (definitions, worklist, audit, triggers) in this process behind one
+"""The HTTP services (definitions, worklist, audit, triggers, the connectors' job API) in this
+process behind one
 client, over a private topic prefix and PostgreSQL schema base on the real stack: what the
 API's integration modules share.
 
@@ -12,18 +13,21 @@ under the base (`<base>_definitions`, `<base>_worklist`, `<base>_audit`, `<base>
 the audit service's instance projection runs as a thread unless `LANEWAY_PROJECTION=off`. The
 worklist's own projection does not run: its tables are empty. Neither do the triggers'
 reconciler and scheduler: a test writes the schedules it needs (`api.triggers.store`), and a
-fire now answers 409 (the scheduler is "still starting").
+fire now answers 409 (the scheduler is "still starting"). The connectors service's job API
+serves outside workers the type `JOB_API_TYPE` (its gateway runs in the client's loop).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
 from confluent_kafka.admin import AdminClient
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from psycopg import sql
@@ -49,6 +53,9 @@ from services.audit.metrics import InstanceMetrics
 from services.audit.projection import InstanceProjection
 from services.audit.settings import AuditSettings
 from services.audit.settings import load_settings as audit_settings
+from services.connectors.gateway import Gateway
+from services.connectors.jobs_api import create_app as create_jobs_app
+from services.connectors.settings import load_settings as connectors_settings
 from services.definitions.app import create_app
 from services.definitions.deps import ServiceDeps
 from services.definitions.service import running
@@ -70,12 +77,16 @@ from services.worklist.forms import registry_checker
 from services.worklist.settings import load_settings as worklist_settings
 from tests.auth import auth_env, verifier
 
+JOB_API_TYPE = "ext-api"
+"""The job type the in-process job API serves to outside workers."""
+
 
 def create_topics(conns: Connections, prefix: str) -> None:
-    """Laneway's topics under `prefix`, as `make up` creates them (no job topics)."""
+    """Laneway's topics under `prefix`, as `make up` creates them (the one job topic:
+    `JOB_API_TYPE`'s)."""
     ensure_topics(StackSettings.from_env({
         "KAFKA_BOOTSTRAP_SERVERS": conns.kafka_bootstrap_servers, "LANEWAY_TOPIC_PREFIX": prefix,
-        "LANEWAY_JOB_TYPES": "", "LANEWAY_PARTITIONS": str(conns.partitions)}))
+        "LANEWAY_JOB_TYPES": JOB_API_TYPE, "LANEWAY_PARTITIONS": str(conns.partitions)}))
 
 
 def delete_topics(conns: Connections, prefix: str) -> None:
@@ -118,14 +129,20 @@ class EdgeApp:
         self.routes = load()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":  # the services' apps have no start-up work of their own
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+        if scope["type"] == "lifespan":  # each app's own (the job API starts its gateway)
+            async with AsyncExitStack() as started:
+                while True:
+                    message = await receive()
+                    if message["type"] == "lifespan.startup":
+                        for app in self.apps.values():
+                            if isinstance(app, FastAPI):
+                                await started.enter_async_context(
+                                    app.router.lifespan_context(app))
+                        await send({"type": "lifespan.startup.complete"})
+                    elif message["type"] == "lifespan.shutdown":
+                        break
+            await send({"type": "lifespan.shutdown.complete"})
+            return
         route = owner(self.routes, scope["path"])
         name = route.service_for(scope.get("method", "GET")) if route else self.default
         await self.apps[name](scope, receive, send)
@@ -167,7 +184,7 @@ class Api:
         """The services' OpenAPI documents (each at `/openapi/<service>.json`) as one: every
         path and component of each; a test of "every route" reads them all."""
         merged: dict[str, Any] = {"paths": {}, "components": {}}
-        for name in ("definitions", "worklist", "audit", "triggers"):
+        for name in ("definitions", "worklist", "audit", "triggers", "connectors"):
             response = self.client.get(f"/openapi/{name}.json")
             assert response.status_code == 200, (name, response.text)
             spec = response.json()
@@ -212,13 +229,17 @@ def running_api(conns: Connections, name: str, api_type: type[A], *,
             audit = _audit(environ, stack)
             worklist = _worklist(environ, deps, settings, stack)
             triggers = _triggers(environ, deps, stack)
+            jobs = connectors_settings({**environ, "LANEWAY_CONNECTOR_TYPES": "none",
+                                        "LANEWAY_EXTERNAL_JOB_TYPES": JOB_API_TYPE})
             checks = HealthChecks("test")
             edge = EdgeApp({
                 "definitions": create_app(settings, deps, verifier()),
                 "audit": create_audit_app(verifier(), checks, CollectorRegistry(), audit.deps),
                 "worklist": create_worklist_app(verifier(), checks, CollectorRegistry(), worklist),
                 "triggers": create_triggers_app(verifier(), checks, CollectorRegistry(),
-                                                triggers)},
+                                                triggers),
+                "connectors": create_jobs_app(verifier(), checks, lambda: Gateway(
+                    jobs, asyncio.get_running_loop()), CollectorRegistry())},
                 default="definitions")
             with TestClient(edge, headers=headers) as client:
                 yield api_type(client, deps, settings, conns, audit, worklist,

@@ -59,7 +59,7 @@ from tests.service_apps import apps
 
 pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
-FAMILIES = ("definitions", "worklist", "audit", "triggers")
+FAMILIES = ("definitions", "worklist", "audit", "triggers", "connectors")
 ROUTES = sorted((family, method, path) for family, app in apps().items()
                 for path, ops in app.openapi()["paths"].items() for method in map(str.upper, ops))
 """(service, method, path) of every operation: each is fuzzed on its own."""
@@ -223,9 +223,11 @@ class Schemas:
             low, high = schema.get("minimum"), schema.get("maximum")
             low, high = (None if low is None else math.ceil(low),
                          None if high is None else math.floor(min(high, 2**63 - 1)))
-            near = st.integers(max(-5, low if low is not None else -5),
-                               min(5, high if high is not None else 5))
-            return st.one_of(near, st.integers(low, high))
+            near_low = max(-5, low if low is not None else -5)
+            near_high = min(5, high if high is not None else 5)
+            if near_low > near_high:  # a range away from 0 (a lease of at least 1,000 ms)
+                return st.integers(low, high)
+            return st.one_of(st.integers(near_low, near_high), st.integers(low, high))
         if kind == "number":
             return st.floats(allow_nan=False, allow_infinity=False)
         if kind == "boolean":
@@ -452,7 +454,7 @@ SWEEP_JSON: list[Any] = [2**63, 2**64, -(2**63) - 1, 10**400, 1e308, -1e308, 5e-
                          _deep(63)]
 _PATH_VALUES = {"process_id": "pid", "version": "1", "form_id": "form", "task_id": "task",
                 "schedule_id": "schedule",
-                "incident_id": "incident", "instance_id": "instance"}
+                "incident_id": "incident", "instance_id": "instance", "job_key": "task"}
 
 
 def _baseline(world: World, schema: Mapping[str, Any], components: Mapping[str, Any],
