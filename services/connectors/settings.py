@@ -9,8 +9,18 @@ from dataclasses import dataclass, field
 from laneway.connectors import DEFAULT_SECRETS_DIR
 from laneway.settings import Settings, SettingsError, positive_float, positive_int
 
-# the connectors that exist; slack, discord, llm and webhook responses come with their issue
-DEFAULT_CONNECTOR_TYPES = ("http", "email")
+# The types a worker serves when LANEWAY_CONNECTOR_TYPES is not set, and the one list of the
+# built-in types the rest follows: `make up` creates their `jobs.<type>` topics
+# (scripts/stack/config.py) and runs their workers, compose leaves the default alone, and
+# tests/unit/test_skeleton.py holds helm/values.yaml (one Deployment per type) to it. A new
+# built-in type is one line here (plus its Deployment in helm/values.yaml).
+DEFAULT_CONNECTOR_TYPES = (
+    "http",
+    "email",
+    "slack",
+    "discord",
+    "llm",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
