@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers chaos clean distclean
+.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors connector-template chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,10 +52,21 @@ lint: setup ## ruff and mypy --strict (config in pyproject.toml)
 fmt: setup ## Format the code with ruff (not run by lint or test)
 	$(VENV)/bin/ruff format .
 
-test: setup ## The test command: lint, the console's build, then every test under tests/ (the console's in Chromium)
+test: setup ## The test command: lint, the console's build, then every test under tests/ (the console's in Chromium) and the connector template's
 	@$(MAKE) lint
-	@$(MAKE) console browser dovecot
+	@$(MAKE) console browser dovecot connector-template
 	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q examples/connector-template/tests
+
+# The connector SDK's template package (docs/connector-sdk.md), installed into the venv as a
+# connector team installs theirs: its entry point is what the test of discovery finds.
+CONNECTOR_TEMPLATE_STAMP := $(VENV)/.connector-template-installed
+
+connector-template: $(CONNECTOR_TEMPLATE_STAMP) ## Install examples/connector-template into .venv (editable, no dependencies: Laneway's are there)
+
+$(CONNECTOR_TEMPLATE_STAMP): $(STAMP) examples/connector-template/pyproject.toml
+	$(PY) -m pip install --quiet --no-deps -e examples/connector-template
+	@touch $@
 
 # Inputs each fuzz test runs in all (the API's over its operations, the BPMN reader's).
 FUZZ_EXAMPLES ?= 100000
@@ -109,6 +120,9 @@ bench-console: console browser ## The console's figures: first load (bytes, ms t
 
 bench-triggers: setup ## The triggers' figures: webhook and feed starts/s, item -> instance lag (benchmarks/triggers_bench.py)
 	$(PY) -m benchmarks.triggers_bench
+
+bench-connectors: setup ## The connectors' figures: jobs/s of one worker per built-in type against its local server at 0 and 200 ms (benchmarks/connectors.py)
+	$(PY) -m benchmarks.connectors $(BENCH_CONNECTORS_ARGS)
 
 bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core

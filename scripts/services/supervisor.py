@@ -28,7 +28,7 @@ from pathlib import Path
 from laneway.auth import KEY_SOURCE_VARIABLES
 from laneway.auth.dev import JWKS_FILE, ensure_dev_key
 from laneway.settings import DEFAULT_PORTS
-from scripts.edge import Edge
+from scripts.edge import Edge, edge_port
 from scripts.stack import Settings as StackSettings
 from scripts.stack import connections
 from scripts.stack.config import REPO_ROOT
@@ -137,6 +137,14 @@ class Supervisor:
         if not env.get("LANEWAY_SECRET_TRIGGERS_CREDENTIALS_KEY", "").strip():
             key_file = ensure_dev_audit_key(audit_key.parent.parent / "triggers" / "key")
             env["LANEWAY_SECRET_TRIGGERS_CREDENTIALS_KEY"] = key_file.read_text().strip()
+        if not env.get("LANEWAY_SECRET_RESPONSE_SIGNING_KEY", "").strip():
+            # the response connector signs its one-time links, the triggers service checks them
+            key_file = ensure_dev_audit_key(audit_key.parent.parent / "response" / "key")
+            env["LANEWAY_SECRET_RESPONSE_SIGNING_KEY"] = key_file.read_text().strip()
+        # its links point at the edge, where /respond/{token} is served
+        env.setdefault("LANEWAY_CONNECTOR_RESPONSE_PUBLIC_URL",
+                       env.get("LANEWAY_URL", "").strip()
+                       or f"http://127.0.0.1:{edge_port(env)}")
         env["PYTHONUNBUFFERED"] = "1"
         return cls(run_dir=stack.run_dir, logs_dir=stack.logs_dir, env=env, ports=ports)
 

@@ -11,10 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from laneway.engine.processors.decision import DECISION_JOB_TYPE
+from services.connectors.settings import DEFAULT_CONNECTOR_TYPES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_KAFKA_VERSION = "4.4.0"
-DEFAULT_JOB_TYPES = ("email", "slack", "http", "llm", "decision")
+# every built-in connector's jobs topic, and the engine's decision jobs (a gateway's handler)
+DEFAULT_JOB_TYPES = (*DEFAULT_CONNECTOR_TYPES, DECISION_JOB_TYPE)
 
 
 class StackError(RuntimeError):

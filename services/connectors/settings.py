@@ -18,8 +18,19 @@ MAX_LEASE_MS = 24 * 3600 * 1000
 MAX_BACKOFF_MS = 3600 * 1000
 """The longest `retryBackOffMs` of a failure (the job's offset stays uncommitted meanwhile)."""
 
-# the connectors that exist; slack, discord, llm and webhook responses come with their issue
-DEFAULT_CONNECTOR_TYPES = ("http", "email")
+# The types a worker serves when LANEWAY_CONNECTOR_TYPES is not set, and the one list of the
+# built-in types the rest follows: `make up` creates their `jobs.<type>` topics
+# (scripts/stack/config.py) and runs their workers, compose leaves the default alone, and
+# tests/unit/test_skeleton.py holds helm/values.yaml (one Deployment per type) to it. A new
+# built-in type is one line here (plus its Deployment in helm/values.yaml).
+DEFAULT_CONNECTOR_TYPES = (
+    "http",
+    "email",
+    "slack",
+    "discord",
+    "llm",
+    "response",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import httpx
 import pytest
 
-from laneway.connectors import BpmnError, ConnectorContext, Job, JobFailed, Secrets
+from laneway.connectors import BpmnError, Job, JobFailed, Secrets
 from laneway.connectors.builtin.http import HttpConnector
+from laneway.connectors.testing import make_job, run_job
 from tests.connector_servers import RecordingServer, recording_server
 
 INSTANCE = "7d8e1c56-0b6f-4b55-9d0a-1f0e2d3c4b5a"
@@ -25,20 +23,14 @@ def server() -> Iterator[RecordingServer]:
 
 
 def _job(attrs: Mapping[str, str], variables: Mapping[str, Any] | None = None) -> Job:
-    return Job(instance_id=INSTANCE, key=17, element_id="create_order", element_name="Create",
-               type="http", attributes=dict(attrs), lane=None, persona=None,
-               variables=dict(variables or {"order": {"amount": 12.5, "customer": "Ada"}}),
-               headers={}, retries=3)
+    return make_job("http", attrs,
+                    variables or {"order": {"amount": 12.5, "customer": "Ada"}},
+                    instance_id=INSTANCE, key=17, element_id="create_order",
+                    element_name="Create")
 
 
 def _run(job: Job, secrets: Secrets | None = None, timeout: float = 5.0) -> Mapping[str, Any]:
-    async def go() -> Mapping[str, Any]:
-        async with httpx.AsyncClient() as http:
-            ctx = ConnectorContext(secrets=secrets or Secrets({}, "/nonexistent"), http=http,
-                                   log=logging.LoggerAdapter(logging.getLogger("test")),
-                                   idempotency_key=job.idempotency_key, timeout=timeout)
-            return await HttpConnector().run(job, ctx)
-    return asyncio.run(go())
+    return run_job(HttpConnector(), job=job, secrets=secrets, timeout=timeout)
 
 
 def test_post_sends_method_headers_json_body_and_idempotency_key_and_maps_the_answer(

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The services of docs (ARCHITECTURE "The services").
 SERVICES = ("engine", "definitions", "worklist", "connectors", "audit", "triggers")
-CONNECTOR_TYPES = ("http", "email")
+CONNECTOR_TYPES = ("http", "email", "slack", "discord", "llm", "response")
 
 
 def keys_under(text: str, section: str) -> list[str]:
@@ -261,5 +261,16 @@ def test_compose_and_helm_serve_the_same_connector_types() -> None:
     helm = yaml.safe_load((ROOT / "helm" / "values.yaml").read_text())
 
     assert isinstance(compose, dict)
-    assert tuple(compose["LANEWAY_CONNECTOR_TYPES"].split(",")) == DEFAULT_CONNECTOR_TYPES
+    # compose leaves the types to the service's default, so a new type is not a second edit
+    assert "LANEWAY_CONNECTOR_TYPES" not in compose
     assert tuple(helm["connectors"]) == DEFAULT_CONNECTOR_TYPES
+
+
+def test_make_up_creates_a_jobs_topic_for_every_default_connector_type() -> None:
+    from scripts.stack.config import Settings as StackSettings
+    from services.connectors.__main__ import select_connectors
+    from services.connectors.settings import DEFAULT_CONNECTOR_TYPES
+
+    assert set(DEFAULT_CONNECTOR_TYPES) <= set(StackSettings.from_env({}).job_types)
+    # every default type has an installed connector, so the default worker serves them all
+    assert set(select_connectors(DEFAULT_CONNECTOR_TYPES)) == set(DEFAULT_CONNECTOR_TYPES)
