@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers chaos clean distclean
+.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-agencies chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -109,6 +109,9 @@ bench-console: console browser ## The console's figures: first load (bytes, ms t
 
 bench-triggers: setup ## The triggers' figures: webhook and feed starts/s, item -> instance lag (benchmarks/triggers_bench.py)
 	$(PY) -m benchmarks.triggers_bench
+
+bench-agencies: setup ## The agency bridge's figures: messages/s and p99 from one agency's send to the other's correlation (benchmarks/agencies_bench.py)
+	$(PY) -m benchmarks.agencies_bench
 
 bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core
