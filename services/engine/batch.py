@@ -36,7 +36,7 @@ from laneway.codec import (
     DecodeError,
     JobRecord,
     dead_letter_headers,
-    decode_record,
+    decode_record_traced,
     encode_job,
     fit_dead_letter,
 )
@@ -138,6 +138,9 @@ class Inbound:
     message: Message
     record: Record | None
     error: Exception | None
+    trace: str | None = None
+    """The command's W3C trace parent, if it was written with one (handed on to a partner
+    agency in the envelope of a message it sends)."""
 
     @property
     def position(self) -> tuple[str, int, int]:
@@ -163,7 +166,7 @@ def decode_all(messages: list[Message],
                 f"Expected a record of at most {record_bytes} bytes, but it is {size}")))
             continue
         try:
-            record = decode_record(msg.value() or b"")
+            record, trace = decode_record_traced(msg.value() or b"")
         except DecodeError as exc:
             out.append(Inbound(msg, None, exc))
             continue
@@ -171,7 +174,7 @@ def decode_all(messages: list[Message],
             out.append(Inbound(msg, None, NotACommand(
                 f"Expected a COMMAND, but got {record.kind.value} '{record.intent}'")))
             continue
-        out.append(Inbound(msg, record, None))
+        out.append(Inbound(msg, record, None, trace))
     return out
 
 
@@ -233,6 +236,8 @@ class BatchWriter:
         self.topics = topics
         # this agency's partners: where a message to another agency's pool goes
         self.agencies = agencies
+        # the trace parent of the command being handled (for an envelope it sends)
+        self._trace: str | None = None
         self.ended_retention_ms = ended_retention_ms
         self.ended_prune_per_batch = ended_prune_per_batch
         self.limits = limits if limits is not None else SizeLimits()
@@ -294,6 +299,7 @@ class BatchWriter:
                                  f"{self.limits.command_bytes} bytes, but it is {size}")
             return
         first = len(self.out)
+        self._trace = inbound.trace
         delivery = where.replace(".", "_")
         result = (part.engine.process(cmd, delivery=delivery) if over_budget is None
                   else part.engine.over_budget(cmd, over_budget, delivery=delivery))
@@ -467,7 +473,7 @@ class BatchWriter:
             return
         self.ensure_topic(partner.send_topic)  # only looks when it exists (docs/agencies.md)
         self.out.append(Outgoing(partner.send_topic, key, encode_envelope(
-            Envelope.of_command(cmd, agencies.name))))
+            Envelope.of_command(cmd, agencies.name, self._trace))))
 
     def _broadcast(self, cmd: Record, *, start_instances: bool) -> None:
         """A signal goes to every partition's message side; only partition 0 starts the

@@ -141,3 +141,10 @@ def test_a_message_to_an_agency_without_a_topic_goes_to_the_dlq_with_the_reason(
     headers = read_dead_letter_headers(out.headers or [])
     assert headers["reason"] == "unknown-agency"
     assert decode_record(out.value or b"").value["agency"] == "c"
+
+
+def test_the_envelope_carries_the_trace_parent_of_the_command_that_sent_it() -> None:
+    writer = BatchWriter(Topics("t."), {}, 1, lambda _t: None, agencies=B)
+    writer._trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    writer.commands([_crossing("a")])  # type: ignore[list-item]
+    assert decode_envelope(writer.out[0].value or b"").trace_parent == writer._trace
