@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors connector-template chaos clean distclean
+.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors bench-agencies connector-template chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -123,6 +123,9 @@ bench-triggers: setup ## The triggers' figures: webhook and feed starts/s, item 
 
 bench-connectors: setup ## The connectors' figures: jobs/s of one worker per built-in type against its local server at 0 and 200 ms (benchmarks/connectors.py)
 	$(PY) -m benchmarks.connectors $(BENCH_CONNECTORS_ARGS)
+
+bench-agencies: setup ## The agency bridge's figures: messages/s and p99 from one agency's send to the other's correlation (benchmarks/agencies_bench.py)
+	$(PY) -m benchmarks.agencies_bench
 
 bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core

@@ -48,6 +48,7 @@ DEFAULT_PORTS = {
     "connectors": 8083,
     "audit": 8085,
     "triggers": 8087,
+    "bridge": 8088,
 }
 
 

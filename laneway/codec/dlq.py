@@ -31,7 +31,9 @@ def dead_letter_headers(error: BaseException, topic: str, partition: int,
     elif isinstance(error, TooLarge):
         reason = "too-large"
     else:
-        reason = "unhandled"
+        # an error may name its own reason (laneway.agencies.Refused: `unknown-agency`...)
+        named = getattr(error, "dead_letter_reason", None)
+        reason = named if isinstance(named, str) else "unhandled"
     cls = type(error)
     headers = [
         (PREFIX + "reason", reason.encode()),

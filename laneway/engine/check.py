@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from laneway.agency_flows import crossings
 from laneway.engine.expressions import compiles
 from laneway.engine.processors import ELEMENT_PROCESSORS, ElementProcessor
 from laneway.engine.state import MI_BODY_KIND
@@ -42,6 +43,13 @@ def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
         )
         if len(node.event_definitions) <= 1 and not processor.decides_conditions:
             problems.extend(_condition_problems(definitions, process, node))
+    # message flows to another agency's pool (laneway.agency_flows): each problem once, with
+    # the process that holds its element (or the first process for a pool's declaration)
+    first = definitions.processes[0] is process if definitions.processes else False
+    problems.extend(p for p in crossings(definitions).problems
+                    if (p.element_id in process.nodes) or (
+                        first and not any(p.element_id in q.nodes
+                                          for q in definitions.processes)))
     return problems
 
 

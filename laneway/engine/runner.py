@@ -84,6 +84,8 @@ class LocalRunner:
         self._on_record = on_record
         self._keep = keep_records
         self._timers: list[tuple[int, str, int]] = []
+        self.sent_across: list[Record] = []
+        """Messages sent to another agency's pool: not published in this run."""
 
     def submit(self, intent: Command, instance_id: str, value: Mapping[str, Any], *,
                principal: Principal | None = None) -> Record:
@@ -129,7 +131,13 @@ class LocalRunner:
                     self.records.append(rec)
                 if self._on_record is not None:
                     self._on_record(rec)
-            self._queue.extend(result.commands)
+            for follow in result.commands:
+                if follow.intent == Command.PUBLISH_MESSAGE.value and "agency" in follow.value:
+                    # to another agency's pool (laneway.agency_flows): it leaves this run, as
+                    # in a deployment it leaves for the partner's topic
+                    self.sent_across.append(follow)
+                else:
+                    self._queue.append(follow)
 
     def person_for(self, instance_id: str, task_key: Any) -> Principal:
         """A person who may act on the open task (`fitting_principal`); the engine's own

@@ -35,7 +35,7 @@ from scripts.stack.config import REPO_ROOT
 from scripts.stack.proc import cmdline, pid_alive, port_open, tail, wait_until
 
 # The services of the architecture, started in this order (`down` stops them in reverse).
-SERVICES = ("engine", "definitions", "worklist", "connectors", "audit", "triggers")
+SERVICES = ("engine", "definitions", "worklist", "connectors", "audit", "triggers", "bridge")
 
 # The development key pair every HTTP service verifies bearer tokens with (docs/people.md).
 DEV_KEY_DIR = REPO_ROOT / "var" / "dev" / "jwt"

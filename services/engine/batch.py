@@ -13,6 +13,7 @@ No Kafka client here: the loop owns producing, committing and recovering. What g
 | an ended instance's marker (tombstoned later) | `state` | `__ended__/<id>` | explicitly |
 | each changed message-side item of partition *p* | `state` | `__messages__/<p>/..` | *p* |
 | an undecodable record or one that is no command | `dlq` | as received | by key |
+| a message to another agency's pool (an envelope) | its send topic | correlation key | by key |
 
 Every record is measured against the record limit before it is produced (`SizeLimits`,
 docs/limits.md): a record read over it is dead-lettered (its value left out when the dead letter
@@ -30,11 +31,12 @@ from dataclasses import dataclass, field, replace
 
 from confluent_kafka import Message
 
+from laneway.agencies import AgencyConfig, Envelope, Refused, encode_envelope
 from laneway.codec import (
     DecodeError,
     JobRecord,
     dead_letter_headers,
-    decode_record,
+    decode_record_traced,
     encode_job,
     fit_dead_letter,
 )
@@ -136,6 +138,9 @@ class Inbound:
     message: Message
     record: Record | None
     error: Exception | None
+    trace: str | None = None
+    """The command's W3C trace parent, if it was written with one (handed on to a partner
+    agency in the envelope of a message it sends)."""
 
     @property
     def position(self) -> tuple[str, int, int]:
@@ -161,7 +166,7 @@ def decode_all(messages: list[Message],
                 f"Expected a record of at most {record_bytes} bytes, but it is {size}")))
             continue
         try:
-            record = decode_record(msg.value() or b"")
+            record, trace = decode_record_traced(msg.value() or b"")
         except DecodeError as exc:
             out.append(Inbound(msg, None, exc))
             continue
@@ -169,7 +174,7 @@ def decode_all(messages: list[Message],
             out.append(Inbound(msg, None, NotACommand(
                 f"Expected a COMMAND, but got {record.kind.value} '{record.intent}'")))
             continue
-        out.append(Inbound(msg, record, None))
+        out.append(Inbound(msg, record, None, trace))
     return out
 
 
@@ -226,8 +231,13 @@ class BatchWriter:
                  partition_count: int, ensure_topic: Callable[[str], None],
                  limits: SizeLimits | None = None, *, careful: bool = False,
                  ended_retention_ms: int = ENDED_RETENTION_MS,
-                 ended_prune_per_batch: int = ENDED_PRUNE_PER_BATCH) -> None:
+                 ended_prune_per_batch: int = ENDED_PRUNE_PER_BATCH,
+                 agencies: AgencyConfig | None = None) -> None:
         self.topics = topics
+        # this agency's partners: where a message to another agency's pool goes
+        self.agencies = agencies
+        # the trace parent of the command being handled (for an envelope it sends)
+        self._trace: str | None = None
         self.ended_retention_ms = ended_retention_ms
         self.ended_prune_per_batch = ended_prune_per_batch
         self.limits = limits if limits is not None else SizeLimits()
@@ -289,6 +299,7 @@ class BatchWriter:
                                  f"{self.limits.command_bytes} bytes, but it is {size}")
             return
         first = len(self.out)
+        self._trace = inbound.trace
         delivery = where.replace(".", "_")
         result = (part.engine.process(cmd, delivery=delivery) if over_budget is None
                   else part.engine.over_budget(cmd, over_budget, delivery=delivery))
@@ -434,11 +445,35 @@ class BatchWriter:
     def commands(self, commands: list[Record]) -> None:
         """Route follow-up (or engine-made) commands to their topics."""
         for cmd in commands:
+            if cmd.intent == Command.PUBLISH_MESSAGE.value and "agency" in cmd.value:
+                self._across(cmd)
+                continue
             if is_broadcast(cmd):
                 self._broadcast(cmd, start_instances=bool(cmd.value.get("startInstances", True)))
                 continue
             topic, key = self.topics.route(cmd)
             self.out.append(Outgoing(topic, key.encode(), encode(cmd)))
+
+    def _across(self, cmd: Record) -> None:
+        """A message to another agency's pool (laneway.agency_flows): its envelope goes to the
+        topic configured for that partner, in this batch's transaction, keyed by correlation
+        key. A partner this engine has no topic for: the command goes to the DLQ with the
+        reason (the instance has moved on; docs/agencies.md)."""
+        agencies = self.agencies
+        partner = agencies.partners.get(str(cmd.value["agency"])) if agencies else None
+        key = message_key(cmd).encode()
+        if agencies is None or agencies.name is None or partner is None:
+            error = Refused("unknown-agency", (
+                f"Expected a topic for agency '{cmd.value['agency']}' in "
+                f"LANEWAY_AGENCY_PARTNERS (and LANEWAY_AGENCY_NAME), but there is none: the "
+                f"message '{cmd.value.get('name')}' of instance {cmd.instance_id} is not sent"))
+            self.out.append(Outgoing(self.topics.dlq, key, encode(cmd), headers=list(
+                dead_letter_headers(error, self.topics.commands, -1, -1))))
+            self.stats.dead_letters["unknown-agency"] += 1
+            return
+        self.ensure_topic(partner.send_topic)  # only looks when it exists (docs/agencies.md)
+        self.out.append(Outgoing(partner.send_topic, key, encode_envelope(
+            Envelope.of_command(cmd, agencies.name, self._trace))))
 
     def _broadcast(self, cmd: Record, *, start_instances: bool) -> None:
         """A signal goes to every partition's message side; only partition 0 starts the

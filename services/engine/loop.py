@@ -327,7 +327,8 @@ class EngineLoop:
         writer = BatchWriter(
             self.topics, self.partitions, self.partition_count, self._ensure_job_topic,
             self.limits, careful=self._careful,
-            ended_retention_ms=int(self.settings.ended_ids_retention_s * 1000))
+            ended_retention_ms=int(self.settings.ended_ids_retention_s * 1000),
+            agencies=self.settings.agencies)
         producer.begin_transaction()
         current: tuple[str, int, int] | None = None
         try:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from laneway.agencies import AgencyConfig, load_agencies
 from laneway.engine.limits import DEFAULT_LIMITS, Limits
 from laneway.settings import Settings, positive_float, positive_int
 from laneway.timers import TimerBounds
@@ -63,6 +64,10 @@ class EngineSettings:
     (`_MAX_TIMER_YEARS`, 100), and the shortest interval of a repeating timer
     (`_MIN_TIMER_CYCLE_MS`, 1000)."""
 
+    agencies: AgencyConfig = field(default_factory=AgencyConfig)
+    """This agency's name and partners (`LANEWAY_AGENCY_NAME`, `LANEWAY_AGENCY_PARTNERS`):
+    where a message flow to another agency's pool is written (docs/agencies.md)."""
+
     watchdog_s: float | None = None
     """How long the loop may go without a round before the process exits so the orchestrator
     starts a fresh one (`LANEWAY_ENGINE_WATCHDOG_S`; default: the restore timeout plus 60 s,
@@ -116,6 +121,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
                     int(d.timers.min_cycle.total_seconds() * 1000))),
             ),
         ),
+        agencies=load_agencies(env),
         watchdog_s=(positive_float(env, "LANEWAY_ENGINE_WATCHDOG_S", 1.0)
                     if env.get("LANEWAY_ENGINE_WATCHDOG_S", "").strip() else None),
     )

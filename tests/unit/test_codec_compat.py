@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from laneway.agencies import decode_envelope
 from laneway.codec import (
     Codec,
     DecodeError,
@@ -53,7 +54,7 @@ def _decode(family: str, data: bytes) -> Any:
         out["traceParent"] = trace
         return out
     decoder = {"job": decode_job, "state": decode_state, "definition": decode_definition,
-               "message": decode_message}[family]
+               "message": decode_message, "envelope": decode_envelope}[family]
     return _make_samples().describe(decoder(data))
 
 

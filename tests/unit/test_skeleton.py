@@ -19,7 +19,7 @@ from scripts.services.supervisor import Supervisor
 ROOT = Path(__file__).resolve().parents[2]
 
 # The services of docs (ARCHITECTURE "The services").
-SERVICES = ("engine", "definitions", "worklist", "connectors", "audit", "triggers")
+SERVICES = ("engine", "definitions", "worklist", "connectors", "audit", "triggers", "bridge")
 CONNECTOR_TYPES = ("http", "email", "slack", "discord", "llm", "response")
 
 

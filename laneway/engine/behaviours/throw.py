@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from laneway.agency_flows import crossing
+from laneway.agency_flows import message_id as agency_message_id
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.behaviours import waits, work
 from laneway.engine.behaviours.waits import Arrival
@@ -156,6 +158,16 @@ def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> b
         work.raise_incident(ctx, elem, IncidentType.EXTRACT_VALUE_ERROR,
                             f"Expected to evaluate the correlation key of '{name}', but {exc}")
         return False
+    across = crossing(proc.definitions, node.id)
+    if across is not None:
+        # to another agency: only the declared variables, an id a replay derives again, and
+        # the partner's name, by which the engine service writes it to the partner's topic
+        ctx.follow_up(Command.PUBLISH_MESSAGE, ctx.inst.instance_id, {
+            "name": name, "correlationKey": correlation,
+            "variables": {k: seen[k] for k in across.variables if k in seen},
+            "messageId": agency_message_id(ctx.inst.instance_id, elem.key), "ttl": 0,
+            "agency": across.agency, "elementId": node.id})
+        return True
     ctx.follow_up(Command.PUBLISH_MESSAGE, ctx.inst.instance_id, {
         "name": name, "correlationKey": correlation, "variables": dict(seen),
         "messageId": f"{ctx.inst.instance_id}/{elem.key}", "ttl": 0})

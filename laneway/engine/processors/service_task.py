@@ -6,14 +6,16 @@ Activated, the task creates a job (`JOB_CREATED` on `jobs.<type>`): its type is 
 `COMPLETE_JOB` completes it with the job's variables; `FAIL_JOB` retries, and at zero retries
 raises an incident `JOB_NO_RETRIES` that, resolved, creates the job again; `THROW_ERROR` throws a
 BPMN error to a boundary event or event subprocess (`handlers/jobs.py`). Leaving the task
-cancels its job.
+cancels its job. A send task without a job type whose message flow crosses to another agency's
+pool (`laneway.agency_flows`) creates no job: it sends the message and completes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from laneway.engine.behaviours import work
+from laneway.agency_flows import crossing, explicit_job_type
+from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.processors.base import ElementProcessor
 from laneway.engine.state import ElementInstance
@@ -28,4 +30,11 @@ class ServiceTaskProcessor(ElementProcessor):
     def on_activate(
         self, ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None
     ) -> None:
+        if (node.kind.value == "sendTask" and not explicit_job_type(node)
+                and crossing(ctx.proc.definitions, node.id) is not None):
+            # its message flow crosses to another agency: the engine sends it (to the
+            # partner's topic, in this command's transaction) and the task is done
+            if throw.publish_message(ctx, elem, node):
+                flow.complete(ctx, elem)
+            return
         work.create_job(ctx, elem, node, node.job_type or _DEFAULT_TYPES[node.kind.value])

@@ -19,6 +19,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
+from laneway.agencies import Envelope, encode_envelope  # noqa: E402
 from laneway.codec import (  # noqa: E402
     DefinitionRecord,
     JobRecord,
@@ -94,6 +95,13 @@ def sample_message() -> MessageRecord:
                          3_600_000, 1767225601000, BOT)
 
 
+def sample_envelope() -> Envelope:
+    return Envelope("6a1c0f52-3b1e-5d0a-9f7e-2c4b8d1e0a33", "caseRequest", "C-1",
+                    VALUE["variables"], "a", "b", ALICE, "0b7e5d32-9a3c-4a52-b0de-3e1c5a7a0f11",
+                    "ask_b", 1767225601500,
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+
+
 def encode_sample(codec: Codec, family: str, version: int) -> bytes:
     """The sample of a family written with one version of its schema."""
     if family == "record":
@@ -107,6 +115,7 @@ def encode_sample(codec: Codec, family: str, version: int) -> bytes:
         "state": lambda: encode_state(sample_state(), codec=codec),
         "definition": lambda: encode_definition(sample_definition(), codec=codec),
         "message": lambda: encode_message(sample_message(), codec=codec),
+        "envelope": lambda: encode_envelope(sample_envelope(), codec=codec),
     }
     return bytes(encoders[family]())
 
@@ -131,7 +140,8 @@ def describe(obj: Any) -> Any:
 def expected(family: str, version: int) -> Any:
     """What the writer put into a sample (v1 of record has no trace parent)."""
     built = {"record": sample_record, "job": sample_job, "state": sample_state,
-             "definition": sample_definition, "message": sample_message}[family]()
+             "definition": sample_definition, "message": sample_message,
+             "envelope": sample_envelope}[family]()
     out = describe(built)
     if family == "record" and version >= 2:
         out["traceParent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
