@@ -207,3 +207,10 @@ def test_a_job_whose_deadline_passed_before_it_ran_mails_no_link(mailbox: Mailbo
     result = _run(_job(MAIL, created_ms=int((NOW - 7200) * 1000)), _secrets(port))
     assert isinstance(result, Pending)
     assert mailbox.messages == []
+
+
+def test_it_declares_every_attribute_the_mail_it_sends_reads() -> None:
+    # the link goes out through email's build_message, which reads bcc too: the modeler's form
+    # and the deploy check must offer what docs/connectors.md promises (`send` email)
+    declared = {a.name for a in ResponseConnector.attributes}
+    assert {"smtp", "to", "cc", "bcc", "from", "subject", "body"} <= declared
