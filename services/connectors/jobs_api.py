@@ -32,6 +32,7 @@ from laneway.service.http import health_router
 from laneway.web import guard, problems
 from laneway.web.bounds import keyed_id
 from laneway.web.problems import problem
+from laneway.worker import MAX_ERROR_MESSAGE
 from services.connectors.gateway import Gateway, JobAnswered, UnknownJob
 from services.connectors.settings import (
     MAX_ACTIVATE,
@@ -49,7 +50,7 @@ type (`laneway:type`) with a long poll, and answers each with a completion, a fa
 BPMN error. Needs a bearer token with the role `worker`; the token's subject is the principal
 the audit log shows. See docs/workers.md.
 """
-_MAX_TEXT = 8_000  # an error message or code, in characters
+_MAX_TEXT = MAX_ERROR_MESSAGE  # the Python client cuts its messages to this
 Worker = Annotated[Principal, Depends(require_role(WORKER_ROLE))]
 
 
