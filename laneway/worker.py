@@ -30,10 +30,13 @@ import httpx
 
 from laneway.connectors import BpmnError, JobFailed
 
-__all__ = ["ActivatedJob", "BpmnError", "JobFailed", "Worker"]
+__all__ = ["MAX_ERROR_MESSAGE", "ActivatedJob", "BpmnError", "JobFailed", "Worker"]
 
 _log = logging.getLogger("laneway.worker")
 _BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+MAX_ERROR_MESSAGE = 8_000
+"""The most characters of an error message the job API takes; a longer one is cut here, as a
+refused answer would leave the job to come back and fail the same way at every lease."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,18 +115,21 @@ class Worker:
         try:
             result = self._handler(job)
         except BpmnError as exc:
-            path, body = "error", {"errorCode": exc.code, "errorMessage": exc.message,
+            path, body = "error", {"errorCode": exc.code,
+                                   "errorMessage": exc.message[:MAX_ERROR_MESSAGE],
                                    "variables": dict(exc.variables)}
         except JobFailed as exc:
             retries = job.retries - 1 if exc.retryable else 0
             wait_ms = (int(exc.retry_after_s * 1000) if exc.retry_after_s is not None
                        else self._retry_backoff_ms)
-            path, body = "fail", {"retries": max(retries, 0), "errorMessage": exc.message,
+            path, body = "fail", {"retries": max(retries, 0),
+                                  "errorMessage": exc.message[:MAX_ERROR_MESSAGE],
                                   "retryBackOffMs": max(0, min(wait_ms, 3_600_000))}
         except Exception as exc:  # a bug in the handler: retryable, as a connector's
             _log.warning("job %s: the handler raised", job.key, exc_info=exc)
             path, body = "fail", {"retries": max(job.retries - 1, 0),
-                                  "errorMessage": f"{type(exc).__name__}: {exc}",
+                                  "errorMessage": f"{type(exc).__name__}: {exc}"[
+                                      :MAX_ERROR_MESSAGE],
                                   "retryBackOffMs": self._retry_backoff_ms}
         else:
             path, body = "complete", {"variables": dict(result or {})}

@@ -32,6 +32,7 @@ from laneway.service.http import health_router
 from laneway.web import guard, problems
 from laneway.web.bounds import keyed_id
 from laneway.web.problems import problem
+from laneway.worker import MAX_ERROR_MESSAGE
 from services.connectors.gateway import Gateway, JobAnswered, UnknownJob
 from services.connectors.settings import (
     MAX_ACTIVATE,
@@ -49,7 +50,7 @@ type (`laneway:type`) with a long poll, and answers each with a completion, a fa
 BPMN error. Needs a bearer token with the role `worker`; the token's subject is the principal
 the audit log shows. See docs/workers.md.
 """
-_MAX_TEXT = 8_000  # an error message or code, in characters
+_MAX_TEXT = MAX_ERROR_MESSAGE  # the Python client cuts its messages to this
 Worker = Annotated[Principal, Depends(require_role(WORKER_ROLE))]
 
 
@@ -131,18 +132,19 @@ async def _answer(request: Request, key: str, intent: Command, value: dict[str, 
     too_large = variables_too_large(value, gateway.settings.common.max_variables_bytes)
     if too_large is not None:
         return problem(413, f"Expected variables that fit in a command, but {too_large}")
+    shown = key[:100]  # from the path: a problem document does not echo it whole
     try:
         await gateway.answer(key, intent, value, principal, retry_after_s=retry_after_s)
     except JobAnswered as exc:
-        return problem(409, f"Expected a job that is not answered yet, but job {key} was "
+        return problem(409, f"Expected a job that is not answered yet, but job {shown} was "
                             f"answered ({exc.args[0]})")
     except UnknownJob:
-        return problem(404, f"Expected a job leased to a worker, but job {key} is not: never "
+        return problem(404, f"Expected a job leased to a worker, but job {shown} is not: never "
                             "activated, or its lease ran out")
     except EncodeError as exc:
         return problem(422, f"Expected values a record can carry, but {exc}")
     except TimeoutError:
-        return problem(503, f"Expected Kafka to take the answer to job {key} in time, but it "
+        return problem(503, f"Expected Kafka to take the answer to job {shown} in time, but it "
                             "has not yet; it is still being sent, so do not answer again (a "
                             "second answer is 409)", headers={"Retry-After": "5"})
     return {"key": key, "answered": intent.value}

@@ -71,6 +71,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def history(api: httpx.Client, iid: str) -> list[dict[str, Any]]:
+    """The audit's history of `iid` through the API, or [] until the audit has it."""
+    response = api.get(f"/api/instances/{iid}/history", params={"limit": 1000})
+    return list(response.json()["events"]) if response.status_code == 200 else []
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 

@@ -14,26 +14,29 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from email import message_from_bytes
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from laneway.bpmn import LANEWAY_NS
 from laneway.records import Record
 from scripts.stack.testing import unique_name, wait_until
 from tests.connector_servers import RecordingServer, recording_server
-from tests.e2e.harness import Completions, Laneway, TopicReader, free_port, of, start_commands
+from tests.e2e.harness import (
+    Completions,
+    Laneway,
+    TopicReader,
+    history,
+    of,
+    start_commands,
+)
+from tests.mail_kit import SMTP_USER, Mailbox, smtp_server, smtp_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300),
               pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 
-SMTP_USER, SMTP_PASSWORD = "laneway", "s3cret"
 INSTANCES = 2000
 CONCURRENCY = 32  # the connectors service's default, per type and process
 
@@ -73,29 +76,6 @@ ECHO = """<definitions {ns} id="d" targetNamespace="t">
 </definitions>"""
 
 
-@dataclass
-class Mailbox:
-    """What the SMTP server accepted, and who logged in."""
-
-    messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-    logins: list[str] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTPServer, session: Session,
-                          envelope: Envelope) -> str:
-        content = envelope.content or b""
-        self.messages.append((str(envelope.mail_from), list(envelope.rcpt_tos),
-                              content if isinstance(content, bytes) else content.encode()))
-        return "250 OK"
-
-    def authenticate(self, server: SMTPServer, session: Session, envelope: Envelope,
-                     mechanism: str, auth_data: Any) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == SMTP_USER
-              and auth_data.password.decode() == SMTP_PASSWORD)
-        if ok:
-            self.logins.append(auth_data.login.decode())
-        return AuthResult(success=ok, handled=False)
-
-
 @pytest.fixture
 def http_server() -> Iterator[RecordingServer]:
     with recording_server() as srv:
@@ -106,20 +86,8 @@ def http_server() -> Iterator[RecordingServer]:
 def smtp() -> Iterator[tuple[Mailbox, str]]:
     """An SMTP server with AUTH on 127.0.0.1, and the secret URL that reaches it."""
     mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, auth_required=True,
-                            auth_require_tls=False, authenticator=mailbox.authenticate)
-    controller.start()
-    try:
-        yield mailbox, (f"smtp://{SMTP_USER}:{SMTP_PASSWORD}@127.0.0.1:{port}"
-                        "?from=orders%40laneway.test")
-    finally:
-        controller.stop()
-
-
-def history(api: httpx.Client, iid: str) -> list[dict[str, Any]]:
-    response = api.get(f"/api/instances/{iid}/history", params={"limit": 1000})
-    return list(response.json()["events"]) if response.status_code == 200 else []
+    with smtp_server(mailbox, auth_require_tls=False) as port:
+        yield mailbox, smtp_url(port, "orders@laneway.test")
 
 
 def audited(api: httpx.Client, iid: str, count: int

@@ -20,13 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from laneway.bpmn import LANEWAY_NS
 from laneway.records import Record
 from scripts.stack.testing import unique_name, wait_until
-from tests.e2e.harness import ALL, Laneway, TopicReader, free_port, of
-from tests.e2e.test_connectors_e2e import SMTP_PASSWORD, SMTP_USER, Mailbox, history
+from tests.e2e.harness import ALL, Laneway, TopicReader, history, of
+from tests.mail_kit import Mailbox, smtp_server, smtp_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240),
               pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
@@ -75,15 +74,8 @@ MESSAGE = """<definitions {ns} id="d" targetNamespace="t">
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, str]]:
     mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, auth_required=True,
-                            auth_require_tls=False, authenticator=mailbox.authenticate)
-    controller.start()
-    try:
-        yield mailbox, (f"smtp://{SMTP_USER}:{SMTP_PASSWORD}@127.0.0.1:{port}"
-                        "?from=ask%40laneway.test")
-    finally:
-        controller.stop()
+    with smtp_server(mailbox, auth_require_tls=False) as port:
+        yield mailbox, smtp_url(port, "ask@laneway.test")
 
 
 def _done(iid: str) -> Callable[[list[Record]], Record | None]:

@@ -6,11 +6,9 @@ import asyncio
 import dataclasses
 import logging
 import shutil
-import socket
 import ssl
 import subprocess
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -18,59 +16,14 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from laneway.connectors import ConnectorContext, Job, JobFailed, Secrets
 from laneway.connectors.builtin.email import EmailConnector
+from tests.mail_kit import SMTP_PASSWORD, SMTP_USER, Mailbox, free_port, smtp_server
 
 INSTANCE = "0b3f6a7e-5d1c-4e2b-8a9f-6c7d8e9f0a1b"
-USER, PASSWORD = "mailer", "s3cr3t-p@ss"
 # aiosmtpd warns about AUTH without TLS, which the plain-connection tests do on purpose
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-
-
-@dataclass
-class Mailbox:
-    """What the server accepted."""
-
-    envelopes: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-    logins: list[str] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTPServer, session: Session,
-                          envelope: Envelope) -> str:
-        assert envelope.mail_from is not None
-        assert envelope.content is not None
-        content = envelope.content
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos),
-                               content if isinstance(content, bytes) else content.encode()))
-        return "250 OK"
-
-    def authenticate(self, server: SMTPServer, session: Session, envelope: Envelope,
-                     mechanism: str, auth_data: Any) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USER
-              and auth_data.password.decode() == PASSWORD)
-        if ok:
-            self.logins.append(auth_data.login.decode())
-        return AuthResult(success=ok, handled=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(mailbox: Mailbox, **kwargs: Any) -> Iterator[int]:
-    port = _free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, auth_required=True,
-                            authenticator=mailbox.authenticate, **kwargs)
-    controller.start()
-    try:
-        yield port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -81,7 +34,8 @@ def mailbox() -> Mailbox:
 @pytest.fixture
 def plain_port(mailbox: Mailbox) -> Iterator[int]:
     # AUTH over a plain connection is for this test only; the STARTTLS test does it properly
-    yield from _serve(mailbox, auth_require_tls=False)
+    with smtp_server(mailbox, auth_require_tls=False) as port:
+        yield port
 
 
 def _job(attrs: Mapping[str, str] | None = None) -> Job:
@@ -118,13 +72,13 @@ def _secrets(url: str, name: str = "smtp") -> Secrets:
 def test_sends_exactly_the_templated_message_with_auth(mailbox: Mailbox,
                                                        plain_port: int) -> None:
     # given the server in the default secret `smtp`, with a sender
-    url = f"smtp://{USER}:{quote(PASSWORD)}@127.0.0.1:{plain_port}?from=noreply%40city.example"
+    url = f"smtp://{SMTP_USER}:{quote(SMTP_PASSWORD)}@127.0.0.1:{plain_port}?from=noreply%40city.example"
 
     result = _run(_job(), _secrets(url))
 
     # then it logged in and received one message with this envelope and these headers
-    assert mailbox.logins == [USER]
-    ((mail_from, rcpt_tos, content),) = mailbox.envelopes
+    assert mailbox.logins == [SMTP_USER]
+    ((mail_from, rcpt_tos, content),) = mailbox.messages
     assert mail_from == "noreply@city.example"
     assert rcpt_tos == ["ada@example.org", "clerk@city.example", "audit@city.example",
                         "archive@city.example"]
@@ -142,29 +96,29 @@ def test_sends_exactly_the_templated_message_with_auth(mailbox: Mailbox,
 
 def test_laneway_smtp_names_the_secret_and_laneway_from_wins(mailbox: Mailbox,
                                                              plain_port: int) -> None:
-    url = f"smtp://{USER}:{quote(PASSWORD)}@127.0.0.1:{plain_port}?from=noreply%40city.example"
+    url = f"smtp://{SMTP_USER}:{quote(SMTP_PASSWORD)}@127.0.0.1:{plain_port}?from=noreply%40city.example"
     job = _job({"laneway:smtp": "main", "laneway:to": "a@example.org",
                 "laneway:from": "permits@city.example", "laneway:subject": "s",
                 "laneway:body": "b"})
 
     assert _run(job, _secrets(url, "smtp_main")) == {}
 
-    ((mail_from, rcpt_tos, _),) = mailbox.envelopes
+    ((mail_from, rcpt_tos, _),) = mailbox.messages
     assert (mail_from, rcpt_tos) == ("permits@city.example", ["a@example.org"])
 
 
 def test_a_wrong_password_fails_without_retry_and_without_the_password(
         mailbox: Mailbox, plain_port: int) -> None:
-    url = f"smtp://{USER}:wrong-pw-99@127.0.0.1:{plain_port}?from=n%40x.example"
+    url = f"smtp://{SMTP_USER}:wrong-pw-99@127.0.0.1:{plain_port}?from=n%40x.example"
     with pytest.raises(JobFailed, match="SMTP login refused: 535") as caught:
         _run(_job(), _secrets(url))
     assert caught.value.retryable is False
     assert "wrong-pw-99" not in str(caught.value)
-    assert mailbox.envelopes == []
+    assert mailbox.messages == []
 
 
 def test_an_unreachable_server_is_retryable() -> None:
-    url = f"smtp://{USER}:{quote(PASSWORD)}@127.0.0.1:{_free_port()}?from=n%40x.example"
+    url = f"smtp://{SMTP_USER}:{quote(SMTP_PASSWORD)}@127.0.0.1:{free_port()}?from=n%40x.example"
     with pytest.raises(JobFailed, match=r"SMTP connection to 127\.0\.0\.1") as caught:
         _run(_job(), _secrets(url))
     assert caught.value.retryable is True
@@ -192,7 +146,7 @@ def test_malformed_input_fails_without_retry(attrs: dict[str, str], secret: str,
 def test_a_placeholder_in_an_address_field_must_be_one_address(
         mailbox: Mailbox, plain_port: int, email: Any) -> None:
     # given a form's e-mail field holding a list (the attribute says one address)
-    url = f"smtp://{USER}:{quote(PASSWORD)}@127.0.0.1:{plain_port}?from=n%40x.example"
+    url = f"smtp://{SMTP_USER}:{quote(SMTP_PASSWORD)}@127.0.0.1:{plain_port}?from=n%40x.example"
     job = dataclasses.replace(_job(), variables={"citizen": {"name": "Ada", "email": email},
                                                  "permit": {"id": "P-7"}})
 
@@ -201,13 +155,13 @@ def test_a_placeholder_in_an_address_field_must_be_one_address(
                                         "to be one e-mail address") as caught:
         _run(job, _secrets(url))
     assert caught.value.retryable is False
-    assert mailbox.envelopes == []
+    assert mailbox.messages == []
 
 
 @pytest.mark.parametrize("field", ["subject", "from", "cc"])
 def test_a_line_break_in_a_header_fails_without_retry(mailbox: Mailbox, plain_port: int,
                                                        field: str) -> None:
-    url = f"smtp://{USER}:{quote(PASSWORD)}@127.0.0.1:{plain_port}?from=n%40x.example"
+    url = f"smtp://{SMTP_USER}:{quote(SMTP_PASSWORD)}@127.0.0.1:{plain_port}?from=n%40x.example"
     attrs = {"laneway:to": "a@x.example", "laneway:subject": "s", "laneway:body": "b",
              f"laneway:{field}": "{{ text }}"}
     job = dataclasses.replace(_job(attrs), variables={"text": "x@y.example\r\nBcc: e@f.com"})
@@ -217,12 +171,12 @@ def test_a_line_break_in_a_header_fails_without_retry(mailbox: Mailbox, plain_po
     assert caught.value.retryable is False
     assert ("line break" in caught.value.message
             or "to be one e-mail address" in caught.value.message), caught.value.message
-    assert mailbox.envelopes == []
+    assert mailbox.messages == []
 
 
 def test_a_literal_recipient_the_diagram_writes_is_not_an_address(mailbox: Mailbox,
                                                                    plain_port: int) -> None:
-    url = f"smtp://{USER}:{quote(PASSWORD)}@127.0.0.1:{plain_port}?from=n%40x.example"
+    url = f"smtp://{SMTP_USER}:{quote(SMTP_PASSWORD)}@127.0.0.1:{plain_port}?from=n%40x.example"
     job = _job({"laneway:to": "front desk", "laneway:subject": "s", "laneway:body": "b"})
     with pytest.raises(JobFailed, match="to hold e-mail addresses") as caught:
         _run(job, _secrets(url))
@@ -246,16 +200,16 @@ def test_starttls_with_a_private_ca_then_auth(mailbox: Mailbox, tmp_path: Path) 
     cert, key = _self_signed(tmp_path)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
-    for port in _serve(mailbox, tls_context=tls, require_starttls=True):
-        url = (f"smtp+starttls://{USER}:{quote(PASSWORD)}@127.0.0.1:{port}"
+    with smtp_server(mailbox, tls_context=tls, require_starttls=True) as port:
+        url = (f"smtp+starttls://{SMTP_USER}:{quote(SMTP_PASSWORD)}@127.0.0.1:{port}"
                f"?from=noreply%40city.example&cafile={quote(str(cert))}")
 
         # when the connector sends, trusting that certificate
         _run(_job(), _secrets(url))
 
         # then the message arrived over TLS after the login
-        assert mailbox.logins == [USER]
-        ((_, _, content),) = mailbox.envelopes
+        assert mailbox.logins == [SMTP_USER]
+        ((_, _, content),) = mailbox.messages
         assert message_from_bytes(content)["Message-ID"] == f"<job-{INSTANCE}-23@laneway>"
 
         # and a client that does not trust the certificate refuses, without retrying

@@ -8,7 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
-from laneway.worker import ActivatedJob, BpmnError, JobFailed, Worker
+from laneway.worker import MAX_ERROR_MESSAGE, ActivatedJob, BpmnError, JobFailed, Worker
 from tests.local_http import serve
 
 JOB = {"key": "i-1:7", "type": "ext", "processInstanceId": "i-1", "elementId": "work",
@@ -69,6 +69,15 @@ def test_a_failure_spends_one_retry_or_all_of_them() -> None:
     assert answer_to(ValueError("bug")) == (
         "/api/jobs/i-1:7/fail", {"retries": 2, "errorMessage": "ValueError: bug",
                                  "retryBackOffMs": 250})
+
+
+def test_a_long_error_message_is_cut_to_what_the_api_takes() -> None:
+    # the API refuses an errorMessage over 8,000 characters (422): sent whole, the answer
+    # never lands, the lease runs out, and the job comes back to fail the same way forever
+    for outcome in (JobFailed("x" * 20_000), ValueError("y" * 20_000),
+                    BpmnError("NO", "z" * 20_000)):
+        _, body = answer_to(outcome)
+        assert 0 < len(body["errorMessage"]) <= MAX_ERROR_MESSAGE == 8_000
 
 
 def test_the_worker_waits_longer_each_time_the_api_is_away_and_at_most_10_s() -> None:

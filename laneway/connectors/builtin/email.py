@@ -186,23 +186,30 @@ def send(server: SmtpServer, msg: EmailMessage, recipients: list[str], timeout: 
                         f"{type(exc).__name__}: {exc}") from None
 
 
+SENDING = (
+    Attribute("smtp", "SMTP server", "Which server: the secret smtp_<name>; without it, the "
+              "secret smtp", secret=True),
+    Attribute("to", "To", "Comma-separated addresses, template", kind="template"),
+    Attribute("cc", "Cc", "Comma-separated addresses, template", kind="template"),
+    Attribute("bcc", "Bcc", "Comma-separated addresses, template (envelope only)",
+              kind="template"),
+    Attribute("from", "From", "Template; else the secret's from=, else its user",
+              kind="template"),
+    Attribute("subject", "Subject", "Template", kind="template"),
+    Attribute("body", "Body", "Template; a plain-text message", kind="template",
+              multiline=True),
+)
+"""The attributes `build_message` and the server choice read: declared once for every
+connector that sends a mail this way (email, response)."""
+
+
 class EmailConnector(Connector):
     """Sends an e-mail; see the module docstring and docs/connectors.md."""
 
     type = "email"
 
     attributes = (
-        Attribute("smtp", "SMTP server", "Which server: the secret smtp_<name>; without it, the "
-                  "secret smtp", secret=True),
-        Attribute("to", "To", "Comma-separated addresses, template", kind="template"),
-        Attribute("cc", "Cc", "Comma-separated addresses, template", kind="template"),
-        Attribute("bcc", "Bcc", "Comma-separated addresses, template (envelope only)",
-                  kind="template"),
-        Attribute("from", "From", "Template; else the secret's from=, else its user",
-                  kind="template"),
-        Attribute("subject", "Subject", "Template", kind="template"),
-        Attribute("body", "Body", "Template; a plain-text message", kind="template",
-                  multiline=True),
+        *SENDING,
         Attribute("resultVariable", "Result variable", "Gets the Message-ID", group="result"),
         *POLICY,
     )

@@ -35,7 +35,8 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, overload
 
 import jsonschema
 from jsonschema.exceptions import SchemaError
@@ -56,6 +57,8 @@ from laneway.llm import (
     KEY_SECRET,
     LlmConfig,
     LlmFailed,
+    TextAnswer,
+    ToolAnswer,
     ToolSpec,
     Usage,
     api_key,
@@ -193,6 +196,31 @@ def _usage(usage: Usage, stop_reason: str | None) -> dict[str, Any]:
     return {**usage.as_dict(), "stopReason": stop_reason}
 
 
+@dataclass(frozen=True, slots=True)
+class _Asking:
+    """How the element asks the model, read (and checked) from its attributes."""
+
+    model: str
+    max_tokens: int
+    temperature: float | None
+    result_variable: str
+    to_variables: bool
+
+    @classmethod
+    def of(cls, attrs: Mapping[str, str], settings: Mapping[str, str]) -> _Asking:
+        return cls(_model(attrs, settings), _max_tokens(attrs), _temperature(attrs),
+                   _result_variable(attrs), _flag(attrs, "outputToVariables"))
+
+
+def _tool_problem(answer: ToolAnswer, validator: Any) -> str | None:
+    """What is wrong with a forced tool's answer, or None: no call, a schema violation, or a
+    value the store cannot hold."""
+    if answer.input is None:
+        return (f"the model called no tool (stop reason {answer.stop_reason}), so there is "
+                f"no structured answer")
+    return _violation(validator, answer.input) or unstorable(answer.input)
+
+
 class LlmConnector(Connector):
     """Asks a model through the Messages API; see the module docstring and
     docs/connectors.md."""
@@ -222,84 +250,48 @@ class LlmConnector(Connector):
         gateway's decision job: the flows it chose, see `decide`)."""
         if job.decision:
             return await self.decide(job, ctx)
-        attrs = job.attributes
-        model = _model(attrs, ctx.settings)
-        max_tokens = _max_tokens(attrs)
-        temperature = _temperature(attrs)
-        result_variable = _result_variable(attrs)
-        to_variables = _flag(attrs, "outputToVariables")
-        schema = output_schema(attrs)
-        prompt, system = self._texts(attrs, job.variables)
-        key = self._api_key(ctx)
-        base_url = ctx.settings.get("base_url", "").strip() or None
-        try:
-            async with make_client(LlmConfig(key, base_url, timeout=ctx.timeout)) as client:
-                if schema is None:
-                    text = await ask_text(client, model=model, prompt=prompt, system=system,
-                                          max_tokens=max_tokens, temperature=temperature)
-                    usage = _usage(text.usage, text.stop_reason)
-                    ctx.log.info("the model answered %d characters (%s tokens in, %s out)",
-                                 len(text.text), usage["inputTokens"], usage["outputTokens"])
-                    return {result_variable: {"text": text.text,
-                                              "stopReason": text.stop_reason, "usage": usage}}
-                tool = ToolSpec(ANSWER_TOOL, "Give your answer in exactly this shape.",
-                                schema[0])
-                answer = await ask_for_tool(client, model=model, prompt=prompt, tool=tool,
-                                            system=system, max_tokens=max_tokens,
-                                            temperature=temperature)
-        except LlmFailed as exc:
-            raise JobFailed(ctx.redact(exc.message), retryable=exc.retryable) from None
+        asking = _Asking.of(job.attributes, ctx.settings)
+        schema = output_schema(job.attributes)
+        prompt, system = self._texts(job.attributes, job.variables)
+        result_variable = asking.result_variable
+        if schema is None:
+            text = await self._ask(ctx, asking, prompt, system, None)
+            usage = _usage(text.usage, text.stop_reason)
+            ctx.log.info("the model answered %d characters (%s tokens in, %s out)",
+                         len(text.text), usage["inputTokens"], usage["outputTokens"])
+            return {result_variable: {"text": text.text,
+                                      "stopReason": text.stop_reason, "usage": usage}}
+        tool = ToolSpec(ANSWER_TOOL, "Give your answer in exactly this shape.", schema[0])
+        answer = await self._ask(ctx, asking, prompt, system, tool)
         usage = _usage(answer.usage, answer.stop_reason)
         ctx.log.info("the model answered through the tool (%s tokens in, %s out)",
                      usage["inputTokens"], usage["outputTokens"])
-        problem: str | None
-        if answer.input is None:
-            problem = (f"the model called no tool (stop reason {answer.stop_reason}), so "
-                       f"there is no structured answer")
-        else:
-            problem = _violation(schema[1], answer.input) or unstorable(answer.input)
+        problem = _tool_problem(answer, schema[1])
         if problem is not None:
             message = ctx.redact(f"Expected the model's answer to match laneway:outputSchema, "
                                  f"but {problem}")
             raise BpmnError(INVALID_OUTPUT, message,
                             {result_variable: {"error": message, "usage": usage}})
         fields = dict(answer.input or {})
-        result: dict[str, Any] = dict(fields) if to_variables else {}
+        result: dict[str, Any] = dict(fields) if asking.to_variables else {}
         result[result_variable] = {**fields, "usage": usage}
         return result
 
     async def decide(self, job: Job, ctx: ConnectorContext) -> Decision:
         """A gateway's decision: the model picks its flows through the forced tool
         `choose_flow`, which allows only the gateway's flow ids."""
-        attrs = job.attributes
-        model = _model(attrs, ctx.settings)
-        max_tokens = _max_tokens(attrs)
-        temperature = _temperature(attrs)
-        result_variable = _result_variable(attrs)
-        to_variables = _flag(attrs, "outputToVariables")
-        tool_schema, key_name = _decision_schema(job, output_schema(attrs))
+        asking = _Asking.of(job.attributes, ctx.settings)
+        tool_schema, key_name = _decision_schema(job, output_schema(job.attributes))
         validator = jsonschema.Draft202012Validator(tool_schema)
-        asked, system = self._texts(attrs, job.variables)
+        asked, system = self._texts(job.attributes, job.variables)
         prompt = asked + "\n\n" + _flow_listing(job, key_name)
-        key = self._api_key(ctx)
-        base_url = ctx.settings.get("base_url", "").strip() or None
         tool = ToolSpec(DECIDE_TOOL, "Choose the flow the process takes next, and say why in "
                         "one sentence.", tool_schema)
-        try:
-            async with make_client(LlmConfig(key, base_url, timeout=ctx.timeout)) as client:
-                answer = await ask_for_tool(client, model=model, prompt=prompt, tool=tool,
-                                            system=system, max_tokens=max_tokens,
-                                            temperature=temperature)
-        except LlmFailed as exc:
-            raise JobFailed(ctx.redact(exc.message), retryable=exc.retryable) from None
+        answer = await self._ask(ctx, asking, prompt, system, tool)
         usage = _usage(answer.usage, answer.stop_reason)
         cost = (f"(the call used {usage['inputTokens']} input and {usage['outputTokens']} "
                 f"output tokens of {usage['model']})")
-        if answer.input is None:
-            problem: str | None = (f"the model called no tool (stop reason "
-                                   f"{answer.stop_reason})")
-        else:
-            problem = _violation(validator, answer.input) or unstorable(answer.input)
+        problem = _tool_problem(answer, validator)
         if problem is not None:
             ids = ", ".join(f.id for f in job.flows)
             # no retries: a gateway catches no BPMN error, and asking again costs again; the
@@ -315,9 +307,36 @@ class LlmConnector(Connector):
             fields["reason"] = reason[:MAX_REASON_CHARS]
         ctx.log.info("the model chose %s %s", ", ".join(flows), cost)
         classified = {k: v for k, v in fields.items() if k not in _DECISION_KEYS}
-        variables: dict[str, Any] = dict(classified) if to_variables else {}
-        variables[result_variable] = {**fields, "usage": usage}
+        variables: dict[str, Any] = dict(classified) if asking.to_variables else {}
+        variables[asking.result_variable] = {**fields, "usage": usage}
         return Decision(flows, variables)
+
+    @overload
+    async def _ask(self, ctx: ConnectorContext, asking: _Asking, prompt: str,
+                   system: str | None, tool: None) -> TextAnswer: ...
+
+    @overload
+    async def _ask(self, ctx: ConnectorContext, asking: _Asking, prompt: str,
+                   system: str | None, tool: ToolSpec) -> ToolAnswer: ...
+
+    async def _ask(self, ctx: ConnectorContext, asking: _Asking, prompt: str,
+                   system: str | None, tool: ToolSpec | None) -> TextAnswer | ToolAnswer:
+        """One call to the model: a text answer, or an answer forced through `tool`. The
+        API's failure becomes the job's, redacted, retryable as the API says."""
+        key = self._api_key(ctx)
+        base_url = ctx.settings.get("base_url", "").strip() or None
+        try:
+            async with make_client(LlmConfig(key, base_url, timeout=ctx.timeout)) as client:
+                if tool is None:
+                    return await ask_text(client, model=asking.model, prompt=prompt,
+                                          system=system, max_tokens=asking.max_tokens,
+                                          temperature=asking.temperature)
+                return await ask_for_tool(client, model=asking.model, prompt=prompt,
+                                          tool=tool, system=system,
+                                          max_tokens=asking.max_tokens,
+                                          temperature=asking.temperature)
+        except LlmFailed as exc:
+            raise JobFailed(ctx.redact(exc.message), retryable=exc.retryable) from None
 
     @staticmethod
     def _texts(attrs: Mapping[str, str], variables: Mapping[str, Any]) -> tuple[str,

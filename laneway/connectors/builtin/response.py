@@ -34,7 +34,7 @@ from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import Connector, ConnectorContext, Job, JobFailed, Pending
 from laneway.connectors._policy import PolicyError, parse_duration
 from laneway.connectors._templates import TemplateError, render
-from laneway.connectors.builtin.email import SmtpServer, build_message, send
+from laneway.connectors.builtin.email import SENDING, SmtpServer, build_message, send
 from laneway.response_tokens import (
     MAX_TITLE,
     MIN_KEY,
@@ -169,16 +169,8 @@ class ResponseConnector(Connector):
         Attribute("send", "Send the link by", "email, or none to return it (responseUrl) for "
                   "another connector", kind="choice", choices=("email", "none"),
                   default="email"),
-        Attribute("smtp", "SMTP server", "Which server: the secret smtp_<name>; without it, the "
-                  "secret smtp", secret=True),
-        Attribute("to", "To", "Comma-separated addresses, template", kind="template"),
-        Attribute("cc", "Cc", "Comma-separated addresses, template", kind="template"),
-        Attribute("from", "From", "Template; else the secret's from=, else its user",
-                  kind="template"),
-        Attribute("subject", "Subject", "Template; {{ responseUrl }} is the link",
-                  kind="template"),
-        Attribute("body", "Body", "Template; {{ responseUrl }} is the link", kind="template",
-                  multiline=True),
+        *(replace(a, description=f"{a.description}; {{{{ responseUrl }}}} is the link")
+          if a.name in ("subject", "body") else a for a in SENDING),
         Attribute("webhookSecret", "Webhook secret", "Signed machine answers: the secret "
                   "response_webhook_<name>; without it, response_webhook", secret=True),
         Attribute("resultVariable", "Result variable", f"Gets the answer; default "

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import uuid
-
 from fastapi import APIRouter, HTTPException, status
 
 from laneway.auth.http import TOKEN_REQUIRED
-from laneway.records import Command, command
-from laneway.shared_reads import OwnerTableMissing
+from laneway.records import Command
 from laneway.web.bounds import keyed_id
 from services.definitions.deps import Deps, Operator
 from services.definitions.models import Detail, IncidentResolution, ResolveIncident
-
-_log = logging.getLogger(__name__)
+from services.definitions.routes._operator import send_to_instance, shown
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=TOKEN_REQUIRED)
 
@@ -39,20 +34,9 @@ def resolve_incident(incident_id: str, deps: Deps, principal: Operator,
     if parsed is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected an incident id '<instanceId>:<key>', but got "
-                            f"'{incident_id}'")
+                            f"'{shown(incident_id)}'")
     instance_id, key = parsed
-    try:
-        known = deps.instances.exists(instance_id)
-    except OwnerTableMissing as exc:
-        _log.error("incident %r: %s", incident_id, exc)  # names the table: not the caller's
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "Expected the instances the audit service projects, but it has not "
-                            "started yet. Retry shortly.", headers={"Retry-After": "5"}) from exc
-    if not known:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected an instance '{instance_id}', but there is none")
     retries = (body or ResolveIncident()).retries
-    deps.publisher.send_command(command(
-        Command.RESOLVE_INCIDENT, instance_id, {"incidentKey": key, "retries": retries},
-        record_id=str(uuid.uuid4()), timestamp=deps.clock_ms(), principal=principal))
+    send_to_instance(deps, instance_id, Command.RESOLVE_INCIDENT,
+                     {"incidentKey": key, "retries": retries}, principal)
     return IncidentResolution(instance_id=instance_id, incident_key=key)

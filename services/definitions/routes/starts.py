@@ -5,7 +5,6 @@ edge sends this one path to this service by method (edge/routes.toml)."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
@@ -14,7 +13,6 @@ from fastapi.responses import JSONResponse
 
 from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
-from laneway.shared_reads import OwnerTableMissing
 from services.definitions.deps import CurrentPrincipal, Deps, Operator
 from services.definitions.lifecycle import State
 from services.definitions.models import (
@@ -23,10 +21,9 @@ from services.definitions.models import (
     StartedInstance,
     StartInstance,
 )
+from services.definitions.routes._operator import send_to_instance
 from services.definitions.routes.forms import start_form_refusal
 from services.definitions.store import missing_version
-
-_log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/instances", tags=["instances"], dependencies=TOKEN_REQUIRED)
 
@@ -113,22 +110,6 @@ def startable_version(deps: Deps, process_id: str, version: int | None) -> int:
 )
 def cancel_instance(instance_id: str, deps: Deps, principal: Operator) -> InstanceCancellation:
     """Ask the engine to terminate an instance (role operator, as resolving an incident)."""
-    try:
-        known = deps.instances.exists(instance_id)
-    except OwnerTableMissing as exc:
-        _log.error("cancel %r: %s", instance_id, exc)  # names the table: not the caller's
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "Expected the instances the audit service projects, but it has not "
-                            "started yet. Retry shortly.", headers={"Retry-After": "5"}) from exc
-    if not known:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"Expected an instance '{_short(instance_id)}', but there is none")
-    deps.publisher.send_command(command(
-        Command.CANCEL_INSTANCE, instance_id, {}, record_id=str(uuid.uuid4()),
-        timestamp=deps.clock_ms(), principal=principal))
+    send_to_instance(deps, instance_id, Command.CANCEL_INSTANCE, {}, principal)
     return InstanceCancellation(instance_id=instance_id)
 
-
-def _short(text: str) -> str:
-    # the id comes from the path: not echoed whole if it is long
-    return text if len(text) <= 80 else text[:79] + "…"
