@@ -54,6 +54,7 @@ from laneway.jsonb import unstorable
 from laneway.llm import (
     DEFAULT_MODEL,
     KEY_SECRET,
+    ClientCache,
     LlmConfig,
     LlmFailed,
     ToolSpec,
@@ -61,7 +62,6 @@ from laneway.llm import (
     api_key,
     ask_for_tool,
     ask_text,
-    make_client,
 )
 from laneway.triggers._settings import whole_number
 
@@ -217,6 +217,14 @@ class LlmConnector(Connector):
         *POLICY,
     )
 
+    def __init__(self) -> None:
+        # one SDK client per key and base URL for the process, shared by concurrent jobs
+        self._clients = ClientCache()
+
+    async def close(self) -> None:
+        """Close the model clients."""
+        await self._clients.close()
+
     async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any] | Decision:
         """Ask the model what the attributes say and return its answer and the usage (for a
         gateway's decision job: the flows it chose, see `decide`)."""
@@ -233,7 +241,8 @@ class LlmConnector(Connector):
         key = self._api_key(ctx)
         base_url = ctx.settings.get("base_url", "").strip() or None
         try:
-            async with make_client(LlmConfig(key, base_url, timeout=ctx.timeout)) as client:
+            async with self._clients.lease(LlmConfig(key, base_url, timeout=ctx.timeout)
+                                           ) as client:
                 if schema is None:
                     text = await ask_text(client, model=model, prompt=prompt, system=system,
                                           max_tokens=max_tokens, temperature=temperature)
@@ -286,7 +295,8 @@ class LlmConnector(Connector):
         tool = ToolSpec(DECIDE_TOOL, "Choose the flow the process takes next, and say why in "
                         "one sentence.", tool_schema)
         try:
-            async with make_client(LlmConfig(key, base_url, timeout=ctx.timeout)) as client:
+            async with self._clients.lease(LlmConfig(key, base_url, timeout=ctx.timeout)
+                                           ) as client:
                 answer = await ask_for_tool(client, model=model, prompt=prompt, tool=tool,
                                             system=system, max_tokens=max_tokens,
                                             temperature=temperature)
