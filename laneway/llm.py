@@ -1,7 +1,9 @@
 """A model asked for a structured answer, through the official `anthropic` SDK.
 
 Shared by what asks a model inside Laneway (the `ai-listener` trigger; the LLM connector reuses
-it): a client made from a base URL, a key and a timeout (`make_client`), and one call that
+it): a client made from a base URL, a key and a timeout (`make_client`), a bounded cache of
+such clients a long-lived process keeps (`ClientCache`: making one costs tens of milliseconds
+of CPU, more than the call), and one call that
 offers the model a single tool and forces it to answer through that tool (`ask_for_tool`), so
 the answer is a JSON object of a known shape instead of prose to be parsed. Failures become one
 `LlmFailed` saying whether trying again later can help (a 429, a 529 overloaded, a timeout) or
@@ -14,9 +16,15 @@ its shape. The key never appears in a message this module makes.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import anthropic
@@ -26,9 +34,11 @@ from laneway.connectors._api import JobFailed
 from laneway.connectors._secrets import Secrets
 
 __all__ = [
+    "DEFAULT_MAX_CLIENTS",
     "DEFAULT_MODEL",
     "DEFAULT_TIMEOUT_S",
     "KEY_SECRET",
+    "ClientCache",
     "LlmConfig",
     "LlmFailed",
     "TextAnswer",
@@ -50,6 +60,9 @@ MAX_ANSWER_TEXT = 400_000
 """The most characters of a text answer (`ask_text`) kept; `max_tokens` bounds it first."""
 _API_MESSAGE = 300
 """The most characters of the API's own error message quoted in a refusal."""
+DEFAULT_MAX_CLIENTS = 8
+"""The most clients a `ClientCache` keeps open (distinct keys, base URLs, retries)."""
+_log = logging.getLogger(__name__)
 # statuses after which the same request may succeed later: the server's own hiccups, too many
 # requests, overloaded (529, the API's own code)
 _RETRYABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
@@ -80,14 +93,122 @@ class LlmConfig:
     scheduler backs off, a job is retried by its policy)."""
 
 
-def make_client(config: LlmConfig) -> anthropic.AsyncAnthropic:
-    """An async client of `config`. Close it (`await client.close()`, or `async with`)."""
+def _check(config: LlmConfig) -> None:
     if not config.api_key:
         raise LlmFailed("Expected an API key for the model, but it is empty", retryable=False)
     if not (math.isfinite(config.timeout) and config.timeout > 0):
         raise ValueError(f"Expected a positive timeout, but got {config.timeout!r}")
+
+
+def make_client(config: LlmConfig) -> anthropic.AsyncAnthropic:
+    """An async client of `config`. Close it (`await client.close()`, or `async with`).
+    A process that asks more than once keeps its clients in a `ClientCache` instead."""
+    _check(config)
     return anthropic.AsyncAnthropic(api_key=config.api_key, base_url=config.base_url or None,
                                     timeout=config.timeout, max_retries=config.max_retries)
+
+
+@dataclass(eq=False, slots=True)
+class _Entry:
+    client: anthropic.AsyncAnthropic
+    users: int = 0
+    evicted: bool = False
+
+
+@dataclass(eq=False)
+class ClientCache:
+    """One client per API key, base URL and SDK retries for a long-lived process: jobs that
+    ask with the same key share its connection pool, instead of paying for a new client
+    (its HTTP client and TLS context: tens of milliseconds of CPU) each time.
+
+    `lease(config)` yields the cached client with `config.timeout` as its timeout (the SDK's
+    `with_options`: a copy sharing the connection pool, so each lease keeps its own timeout
+    without a client per timeout). A key rotation brings a different key, hence a new client.
+    At most `max_clients` are kept: the least recently leased is evicted and closed as soon as
+    no lease uses it any more; `close()` closes them all (a connector's or trigger's `close`).
+    For one event loop at a time (asyncio, no locks needed: nothing awaits between looking a
+    client up and keeping it); a lease from another loop (a test's second `asyncio.run`)
+    drops the clients of the old one, whose connections died with it.
+
+    The cache is keyed by a salted digest of the key, never the key, and its repr shows only
+    how many clients it holds."""
+
+    max_clients: int = DEFAULT_MAX_CLIENTS
+    _clients: OrderedDict[tuple[bytes, str | None, int], _Entry] = field(
+        default_factory=OrderedDict, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    _closing: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _salt: bytes = field(default_factory=lambda: os.urandom(16), repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_clients < 1:
+            raise ValueError(f"Expected max_clients to be at least 1, but got "
+                             f"{self.max_clients!r}")
+
+    def __repr__(self) -> str:
+        return f"ClientCache({len(self._clients)} of at most {self.max_clients} clients)"
+
+    @property
+    def size(self) -> int:
+        """How many clients it holds."""
+        return len(self._clients)
+
+    def _slot(self, config: LlmConfig) -> tuple[bytes, str | None, int]:
+        digest = hashlib.blake2b(config.api_key.encode(), key=self._salt,
+                                 digest_size=16).digest()
+        return digest, config.base_url or None, config.max_retries
+
+    @asynccontextmanager
+    async def lease(self, config: LlmConfig) -> AsyncIterator[anthropic.AsyncAnthropic]:
+        """The client for `config`, made on first use; do not close what it yields."""
+        _check(config)
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._clients:
+                _log.debug("a new event loop: dropping %d model clients of the old one",
+                           len(self._clients))
+            self._clients.clear()
+            self._closing.clear()
+            self._loop = loop
+        slot = self._slot(config)
+        entry = self._clients.get(slot)
+        if entry is None:
+            entry = _Entry(make_client(config))
+            self._clients[slot] = entry
+        else:
+            self._clients.move_to_end(slot)
+        entry.users += 1
+        while len(self._clients) > self.max_clients:
+            _, oldest = self._clients.popitem(last=False)
+            oldest.evicted = True
+            if oldest.users == 0:
+                self._close_later(oldest)
+        try:
+            yield entry.client.with_options(timeout=config.timeout)
+        finally:
+            entry.users -= 1
+            if entry.evicted and entry.users == 0:
+                self._close_later(entry)
+
+    def _close_later(self, entry: _Entry) -> None:
+        # in the background: a lease ending by cancellation must not wait on it
+        task = asyncio.get_running_loop().create_task(entry.client.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        """Close every client; one still leased is closed when its lease ends."""
+        entries = list(self._clients.values())
+        self._clients.clear()
+        if self._loop is not asyncio.get_running_loop():
+            self._closing.clear()  # the loop they were made in is gone, their connections too
+            return
+        for entry in entries:
+            entry.evicted = True
+            if entry.users == 0:
+                self._close_later(entry)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,16 @@ answers, in the API's shapes, what the test scripted:
 A successful answer is a `message` with the scripted content blocks, `stop_reason`
 (`tool_use` when a block is a tool call, else `end_turn`) and `usage`; an error is
 `{"type": "error", "error": {"type", "message"}, "request_id"}` with its status. `api.requests`
-holds every request's headers and JSON body.
+holds every request's headers and JSON body; `api.connections` and `api.closed` count the TCP
+connections it accepted and saw closed (HTTP/1.1 keep-alive: a client that keeps its pool
+uses one for request after request). `api.also_accept(key)` takes another key (a rotation).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
@@ -44,6 +47,8 @@ class Answer:
     blocks: tuple[dict[str, Any], ...] = ()
     stop_reason: str | None = None
     output_tokens: int = 17
+    delay_s: float = 0.0
+    """How long the server waits before answering (a slow model, for timeouts)."""
 
 
 def tool_use(tool_input: Any, *, name: str | None = None, prose: str = "") -> Answer:
@@ -87,6 +92,11 @@ class MessagesApi:
     key: str
     url: str = ""
     requests: list[ModelRequest] = field(default_factory=list)
+    connections: int = 0
+    """TCP connections accepted."""
+    closed: int = 0
+    """TCP connections that ended (the client closed them)."""
+    other_keys: set[str] = field(default_factory=set)
     _default: Answer = field(default_factory=lambda: text("No tool was scripted."))
     _queued: deque[Answer] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -100,6 +110,11 @@ class MessagesApi:
         """Answer the next requests with `answers`, one each, then the default again."""
         with self._lock:
             self._queued.extend(answers)
+
+    def also_accept(self, key: str) -> None:
+        """Take `key` as well as the first one."""
+        with self._lock:
+            self.other_keys.add(key)
 
     def count(self) -> int:
         with self._lock:
@@ -117,7 +132,7 @@ def _refusal(status: int, kind: str, message: str) -> tuple[int, dict[str, Any]]
 def _check(api: MessagesApi, headers: dict[str, str], body: Any) -> tuple[int, Any] | None:
     """What the API refuses before the model sees a request, as (status, body); None: fine."""
     given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
-    if given != api.key:
+    if given != api.key and given not in api.other_keys:
         return _refusal(401, "authentication_error", "invalid x-api-key")
     if not headers.get("anthropic-version"):
         return _refusal(400, "invalid_request_error",
@@ -164,6 +179,18 @@ def messages_api(key: str = "sk-ant-test-key") -> Iterator[MessagesApi]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            super().setup()
+            with api._lock:
+                api.connections += 1
+
+        def finish(self) -> None:
+            try:
+                super().finish()
+            finally:
+                with api._lock:
+                    api.closed += 1
+
         def _send(self, status: int, body: Any) -> None:
             if isinstance(body, dict) and body.get("type") == "error":
                 body = {**body, "request_id": "req_" + uuid.uuid4().hex[:24]}
@@ -193,6 +220,8 @@ def messages_api(key: str = "sk-ant-test-key") -> Iterator[MessagesApi]:
                 self._send(*refused)
                 return
             answer = api._next()
+            if answer.delay_s:
+                time.sleep(answer.delay_s)
             if answer.body is not None or answer.status != 200:
                 self._send(answer.status, answer.body)
                 return

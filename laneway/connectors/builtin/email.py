@@ -12,6 +12,14 @@ trust, for a private CA). The user and password are URL-encoded. Attributes: `la
 `laneway:cc`, `laneway:bcc` (comma-separated, templates), `laneway:from`, `laneway:subject`,
 `laneway:body` (templates), `laneway:resultVariable` (gets the Message-ID).
 
+smtplib blocks, so each send runs in a thread of the connector's own pool (`SmtpPool`), not
+asyncio's default one (a handful of threads shared with everything else, which capped the
+mails in flight whatever the concurrency): at most `LANEWAY_CONNECTOR_EMAIL_THREADS` threads
+(default 32, the default `LANEWAY_CONNECTOR_CONCURRENCY`; set it to the concurrency if that
+is higher), made as sends need them. The TLS context of a `starttls`/`smtps` server is built
+once per process and CA file (loading the trust store costs tens of milliseconds), and not at
+all for plain SMTP.
+
 The diagram says how many recipients there are: each placeholder in `to`, `cc`, `bcc` and
 `from` must be exactly one bare address (`laneway.addresses`), so a variable holding
 `a@x.org, b@y.net, "Boss" <c@z.com>` fails the job instead of mailing three people, and no
@@ -22,9 +30,12 @@ own. Both fail without retry: the variables have to change.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import smtplib
 import ssl
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses
@@ -36,6 +47,10 @@ from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import Connector, ConnectorContext, Job, JobFailed
 from laneway.connectors._templates import TemplateError, render
 
+DEFAULT_THREADS = 32
+"""Threads sending at once per connector when `threads` is not set (the default
+concurrency)."""
+MAX_THREADS = 512
 _SCHEMES = {"smtp": ("plain", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
 
 
@@ -150,10 +165,18 @@ def build_message(job: Job, sender: str | None) -> tuple[EmailMessage, list[str]
     return msg, to + cc + bcc
 
 
+@functools.lru_cache(maxsize=8)
+def _tls_context(cafile: str | None) -> ssl.SSLContext:
+    """The TLS context of servers trusting `cafile` (None: the system's CAs), made once: an
+    `SSLContext` is safe to share between threads. A CA file changed on disk is read again
+    after a restart."""
+    return ssl.create_default_context(cafile=cafile)
+
+
 def send(server: SmtpServer, msg: EmailMessage, recipients: list[str], timeout: float) -> None:
     """Send over SMTP, blocking; SMTP errors become `JobFailed` (4xx replies and lost
     connections retryable, 5xx not)."""
-    context = ssl.create_default_context(cafile=server.cafile)
+    context = _tls_context(server.cafile) if server.security != "plain" else None
     try:
         smtp: smtplib.SMTP
         if server.security == "tls":
@@ -203,6 +226,41 @@ SENDING = (
 connector that sends a mail this way (email, response)."""
 
 
+def threads(settings: Mapping[str, str]) -> int:
+    """The `threads` setting (`LANEWAY_CONNECTOR_<TYPE>_THREADS`): 1 to `MAX_THREADS`."""
+    raw = settings.get("threads", "").strip()
+    if not raw:
+        return DEFAULT_THREADS
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_THREADS):
+        raise JobFailed(f"Expected the setting threads to be a whole number from 1 to "
+                        f"{MAX_THREADS}, but it is {raw[:20]!r}", retryable=False)
+    return int(raw)
+
+
+class SmtpPool:
+    """The threads a connector sends through: its own bounded pool, made on first use with
+    the size of its `threads` setting (a process reads its settings once), threads started
+    as sends need them. `close()` lets the sends under way finish and stops the threads."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def send(self, server: SmtpServer, msg: EmailMessage, recipients: list[str],
+                   timeout: float, settings: Mapping[str, str]) -> None:
+        """`send` in one of the pool's threads (in the caller's context, as `to_thread`)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(threads(settings),
+                                                thread_name_prefix="laneway-smtp")
+        call = functools.partial(contextvars.copy_context().run, send, server, msg,
+                                 recipients, timeout)
+        await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
 class EmailConnector(Connector):
     """Sends an e-mail; see the module docstring and docs/connectors.md."""
 
@@ -214,13 +272,20 @@ class EmailConnector(Connector):
         *POLICY,
     )
 
+    def __init__(self) -> None:
+        self._pool = SmtpPool()
+
+    async def close(self) -> None:
+        """Stop the sending threads."""
+        self._pool.close()
+
     async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any]:
         """Build the message from the templates and send it through the named server."""
         name = job.attributes.get("laneway:smtp", "").strip()
         secret = f"smtp_{name}" if name else "smtp"
         server = SmtpServer.from_url(ctx.secrets.get(secret), secret)
         msg, recipients = build_message(job, server.sender or server.user)
-        await asyncio.to_thread(send, server, msg, recipients, ctx.timeout)
+        await self._pool.send(server, msg, recipients, ctx.timeout, ctx.settings)
         ctx.log.info("sent %s to %d recipient(s)", msg["Message-ID"], len(recipients))
         result_variable = job.attributes.get("laneway:resultVariable", "").strip()
         return {result_variable: msg["Message-ID"]} if result_variable else {}

@@ -55,6 +55,7 @@ from laneway.jsonb import unstorable
 from laneway.llm import (
     DEFAULT_MODEL,
     KEY_SECRET,
+    ClientCache,
     LlmConfig,
     LlmFailed,
     TextAnswer,
@@ -64,7 +65,6 @@ from laneway.llm import (
     api_key,
     ask_for_tool,
     ask_text,
-    make_client,
 )
 from laneway.triggers._settings import whole_number
 
@@ -245,6 +245,14 @@ class LlmConnector(Connector):
         *POLICY,
     )
 
+    def __init__(self) -> None:
+        # one SDK client per key and base URL for the process, shared by concurrent jobs
+        self._clients = ClientCache()
+
+    async def close(self) -> None:
+        """Close the model clients."""
+        await self._clients.close()
+
     async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any] | Decision:
         """Ask the model what the attributes say and return its answer and the usage (for a
         gateway's decision job: the flows it chose, see `decide`)."""
@@ -326,7 +334,8 @@ class LlmConnector(Connector):
         key = self._api_key(ctx)
         base_url = ctx.settings.get("base_url", "").strip() or None
         try:
-            async with make_client(LlmConfig(key, base_url, timeout=ctx.timeout)) as client:
+            config = LlmConfig(key, base_url, timeout=ctx.timeout)
+            async with self._clients.lease(config) as client:
                 if tool is None:
                     return await ask_text(client, model=asking.model, prompt=prompt,
                                           system=system, max_tokens=asking.max_tokens,

@@ -20,7 +20,6 @@ from the job's creation in the engine (`Job.created_ms`), a short guard earlier.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -34,7 +33,7 @@ from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import Connector, ConnectorContext, Job, JobFailed, Pending
 from laneway.connectors._policy import PolicyError, parse_duration
 from laneway.connectors._templates import TemplateError, render
-from laneway.connectors.builtin.email import SENDING, SmtpServer, build_message, send
+from laneway.connectors.builtin.email import SENDING, SmtpPool, SmtpServer, build_message
 from laneway.response_tokens import (
     MAX_TITLE,
     MIN_KEY,
@@ -180,6 +179,12 @@ class ResponseConnector(Connector):
 
     def __init__(self, clock: Any = time.time) -> None:
         self._clock = clock
+        # the e-mail connector's sending threads (LANEWAY_CONNECTOR_RESPONSE_THREADS)
+        self._smtp = SmtpPool()
+
+    async def close(self) -> None:
+        """Stop the sending threads."""
+        self._smtp.close()
 
     async def run(self, job: Job, ctx: ConnectorContext) -> Mapping[str, Any] | Pending:
         """Sign the link, send or return it; leave the job open in mode task."""
@@ -212,7 +217,7 @@ class ResponseConnector(Connector):
             server = SmtpServer.from_url(ctx.secrets.get(secret), secret)
             mail_job = replace(job, variables={**job.variables, **links})
             msg, recipients = build_message(mail_job, server.sender or server.user)
-            await asyncio.to_thread(send, server, msg, recipients, ctx.timeout)
+            await self._smtp.send(server, msg, recipients, ctx.timeout, ctx.settings)
             ctx.log.info("sent the response link %s to %d recipient(s), expiring at %d",
                          token.token_id, len(recipients), token.expires_s)
         if token.mode == "task":

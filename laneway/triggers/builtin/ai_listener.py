@@ -41,13 +41,13 @@ from laneway.jsonb import unstorable
 from laneway.llm import (
     DEFAULT_MODEL,
     KEY_SECRET,
+    ClientCache,
     LlmConfig,
     LlmFailed,
     ToolAnswer,
     ToolSpec,
     api_key,
     ask_for_tool,
-    make_client,
 )
 from laneway.triggers._api import (
     PollRequest,
@@ -200,9 +200,18 @@ class AiListenerTrigger(Trigger):
                   "again; default true", kind="boolean", default="true"),
         *polling("PT5M", "fire-existing"),
     )
+
     # every poll is a fresh judgement: there is nothing "already there" to skip
     initial = "fire-existing"
     default_interval_ms = 300_000
+
+    def __init__(self) -> None:
+        # one SDK client per key and base URL for the process, shared by every schedule
+        self._clients = ClientCache()
+
+    async def close(self) -> None:
+        """Close the model clients."""
+        await self._clients.close()
 
     def check(self, settings: Mapping[str, str]) -> Iterator[str]:
         url = settings.get("url", "").strip()
@@ -345,9 +354,8 @@ class AiListenerTrigger(Trigger):
                             else "")
         max_tokens = int(settings.get("maxTokens", "1024").strip() or 1024)
         try:
-            client = make_client(LlmConfig(key, ctx.settings.get("base_url") or None,
-                                           timeout=timeout))
-            async with client:
+            async with self._clients.lease(LlmConfig(key, ctx.settings.get("base_url") or None,
+                                                     timeout=timeout)) as client:
                 return await ask_for_tool(client, model=model, prompt=prompt, tool=DECIDE,
                                           system=system, max_tokens=max_tokens)
         except LlmFailed as exc:
