@@ -63,6 +63,12 @@ class AgencyConfig:
     partners: Mapping[str, Partner] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
+    def sendable(self) -> frozenset[str]:
+        """The partners this agency's engine can send to: every configured one (none without
+        a name). The engine core raises an AGENCY_NOT_CONFIGURED incident for any other."""
+        return frozenset(self.partners) if self.name is not None else frozenset()
+
+    @property
     def receive_topics(self) -> dict[str, Partner]:
         """Each receive topic and the one partner that may write it."""
         return {p.receive_topic: p for p in self.partners.values()}
