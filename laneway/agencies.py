@@ -23,7 +23,7 @@ from typing import Any
 from laneway.agency_flows import AGENCY_NAME
 from laneway.codec.codec import Codec, default_codec
 from laneway.codec.errors import DecodeError
-from laneway.codec.typed import _principal_in, _principal_out, _typed
+from laneway.codec.typed import decode_typed, principal_from_avro, principal_to_avro
 from laneway.codec.values import from_avro_map, to_avro_map
 from laneway.records import Principal, PrincipalKind, Record
 from laneway.settings import SettingsError
@@ -61,6 +61,12 @@ class AgencyConfig:
 
     name: str | None = None
     partners: Mapping[str, Partner] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def sendable(self) -> frozenset[str]:
+        """The partners this agency's engine can send to: every configured one (none without
+        a name). The engine core raises an AGENCY_NOT_CONFIGURED incident for any other."""
+        return frozenset(self.partners) if self.name is not None else frozenset()
 
     @property
     def receive_topics(self) -> dict[str, Partner]:
@@ -156,7 +162,7 @@ def encode_envelope(env: Envelope, *, codec: Codec | None = None) -> bytes:
     return (codec or default_codec()).encode(ENVELOPE, {
         "messageId": env.message_id, "name": env.name, "correlationKey": env.correlation_key,
         "variables": to_avro_map(env.variables, "variables"), "fromAgency": env.from_agency,
-        "toAgency": env.to_agency, "principal": _principal_out(env.principal, "principal"),
+        "toAgency": env.to_agency, "principal": principal_to_avro(env.principal, "principal"),
         "sourceInstanceId": env.source_instance_id, "sourceElementId": env.source_element_id,
         "timestamp": env.timestamp, "traceParent": env.trace_parent,
     })
@@ -165,9 +171,9 @@ def encode_envelope(env: Envelope, *, codec: Codec | None = None) -> bytes:
 def decode_envelope(data: bytes, *, codec: Codec | None = None) -> Envelope:
     """Inverse of `encode_envelope`; DecodeError for anything that is no envelope."""
     d = (codec or default_codec()).decode(data, ENVELOPE).datum
-    return _typed(lambda: Envelope(
+    return decode_typed(lambda: Envelope(
         d["messageId"], d["name"], d["correlationKey"], from_avro_map(d["variables"]),
-        d["fromAgency"], d["toAgency"], _principal_in(d["principal"]), d["sourceInstanceId"],
+        d["fromAgency"], d["toAgency"], principal_from_avro(d["principal"]), d["sourceInstanceId"],
         d["sourceElementId"], d["timestamp"], d.get("traceParent")))
 
 

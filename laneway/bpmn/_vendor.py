@@ -91,7 +91,9 @@ def node_fields(
         out["job_retries"] = retries
     key = laneway_attr(el, attrs, "correlationKey")
     if key is not None:
-        out["correlation_key"] = Expression(key, key)
+        # written as every other expression of the project: `caseId`, `=caseId` (Camunda 8's
+        # FEEL mark, as in `zeebe:subscription correlationKey`) or `${caseId}`
+        out["correlation_key"] = _expr(key, None, line_of(el))
     if kind is NodeKind.USER_TASK:
         out.update(_assignment_fields(el, attrs, extensions))
         sla = laneway_attr(el, attrs, "slaMinutes")

@@ -27,7 +27,9 @@ _RECORD_KINDS = {k.value: k for k in RecordKind}
 _PRINCIPAL_KINDS = {k.value: k for k in PrincipalKind}
 
 
-def _principal_out(p: Principal, path: str) -> dict[str, Any]:
+def principal_to_avro(p: Principal, path: str) -> dict[str, Any]:
+    """A principal as the Avro `Principal` every record family shares (`path` names it in an
+    EncodeError). Public: other families' modules (laneway.agencies) use it too."""
     roles = list(p.roles)
     for i, r in enumerate(roles):
         if type(r) is not str:
@@ -38,7 +40,9 @@ def _principal_out(p: Principal, path: str) -> dict[str, Any]:
             "roles": roles, "claims": to_avro_map(p.claims, f"{path}.claims") if p.claims else {}}
 
 
-def _principal_in(d: Mapping[str, Any]) -> Principal:
+def principal_from_avro(d: Mapping[str, Any]) -> Principal:
+    """Inverse of `principal_to_avro` (a KeyError on an unknown kind: call it in
+    `decode_typed`)."""
     return Principal(_PRINCIPAL_KINDS[d["kind"]], d["id"], tuple(d["roles"]),
                      from_avro_map(d["claims"]))
 
@@ -70,7 +74,7 @@ def record_datum(record: Record, trace_parent: str | None = None) -> dict[str, A
         "elementType": record.element_type,
         "tokenId": record.token_id,
         "scopeId": record.scope_id,
-        "principal": _principal_out(record.principal, "principal"),
+        "principal": principal_to_avro(record.principal, "principal"),
         "timestamp": record.timestamp,
         "value": to_avro_map(record.value, "value"),
         "traceParent": trace_parent,
@@ -83,7 +87,7 @@ def record_from_datum(d: Mapping[str, Any]) -> Record:
         record_id=d["recordId"], kind=_RECORD_KINDS[d["kind"]], intent=d["intent"],
         instance_id=d["instanceId"], timestamp=d["timestamp"], value=from_avro_map(d["value"]),
         element_id=d["elementId"], element_type=d["elementType"], token_id=d["tokenId"],
-        scope_id=d["scopeId"], principal=_principal_in(d["principal"]),
+        scope_id=d["scopeId"], principal=principal_from_avro(d["principal"]),
     )
 
 
@@ -101,7 +105,7 @@ def decode_record(data: bytes, *, codec: Codec | None = None) -> Record:
 def decode_record_traced(data: bytes, *, codec: Codec | None = None) -> tuple[Record, str | None]:
     """A record and its trace parent (None when not traced or written before v2)."""
     d = (codec or default_codec()).decode(data, RECORD).datum
-    return _typed(lambda: (record_from_datum(d), d.get("traceParent")))
+    return decode_typed(lambda: (record_from_datum(d), d.get("traceParent")))
 
 
 # --- Job (jobs.<type>) -----------------------------------------------------------------------
@@ -174,7 +178,7 @@ def encode_job(job: JobRecord, *, codec: Codec | None = None) -> bytes:
     return (codec or default_codec()).encode(JOB, {
         "recordId": job.record_id, "instanceId": job.instance_id, "elementId": job.element_id,
         "elementType": job.element_type, "tokenId": job.token_id, "scopeId": job.scope_id,
-        "principal": _principal_out(job.principal, "principal"), "timestamp": job.timestamp,
+        "principal": principal_to_avro(job.principal, "principal"), "timestamp": job.timestamp,
         "key": job.key, "type": job.type, "retries": job.retries,
         "elementName": job.element_name, "lane": job.lane, "laneId": job.lane_id,
         "persona": job.persona, "attributes": _strings(job.attributes, "attributes"),
@@ -187,10 +191,10 @@ def encode_job(job: JobRecord, *, codec: Codec | None = None) -> bytes:
 def decode_job(data: bytes, *, codec: Codec | None = None) -> JobRecord:
     """Inverse of `encode_job`."""
     d = (codec or default_codec()).decode(data, JOB).datum
-    return _typed(lambda: JobRecord(
+    return decode_typed(lambda: JobRecord(
         record_id=d["recordId"], instance_id=d["instanceId"], element_id=d["elementId"],
         element_type=d["elementType"], token_id=d["tokenId"], scope_id=d["scopeId"],
-        principal=_principal_in(d["principal"]), timestamp=d["timestamp"], key=d["key"],
+        principal=principal_from_avro(d["principal"]), timestamp=d["timestamp"], key=d["key"],
         type=d["type"], retries=d["retries"], element_name=d["elementName"], lane=d["lane"],
         lane_id=d["laneId"], persona=d["persona"], attributes=d["attributes"],
         headers=d["headers"], variables=from_avro_map(d["variables"]),
@@ -235,7 +239,7 @@ def encode_state(snapshot: StateSnapshot, *, codec: Codec | None = None) -> byte
 def decode_state(data: bytes, *, codec: Codec | None = None) -> StateSnapshot:
     """Inverse of `encode_state`."""
     d = (codec or default_codec()).decode(data, STATE).datum
-    return _typed(lambda: StateSnapshot(
+    return decode_typed(lambda: StateSnapshot(
         d["instanceId"], d["processId"], d["version"], d["status"], d["timestamp"],
         from_avro_map(d["state"]), d["commandOffset"]))
 
@@ -268,7 +272,7 @@ def encode_definition(definition: DefinitionRecord, *, codec: Codec | None = Non
         "bpmnXml": bytes(definition.bpmn_xml), "digest": definition.digest,
         "deployedAt": definition.deployed_at,
         "deployedBy": None if by is None else ("dev.laneway.Principal",
-                                               _principal_out(by, "deployedBy")),
+                                               principal_to_avro(by, "deployedBy")),
         "metadata": _strings(definition.metadata, "metadata"),
     })
 
@@ -277,9 +281,9 @@ def decode_definition(data: bytes, *, codec: Codec | None = None) -> DefinitionR
     """Inverse of `encode_definition`."""
     d = (codec or default_codec()).decode(data, DEFINITION).datum
     by = d["deployedBy"]
-    return _typed(lambda: DefinitionRecord(
+    return decode_typed(lambda: DefinitionRecord(
         d["processId"], d["version"], d["bpmnXml"], d["digest"], d["deployedAt"],
-        d["metadata"], None if by is None else _principal_in(by)))
+        d["metadata"], None if by is None else principal_from_avro(by)))
 
 
 # --- Message (messages) ----------------------------------------------------------------------
@@ -304,19 +308,21 @@ def encode_message(message: MessageRecord, *, codec: Codec | None = None) -> byt
         "correlationKey": message.correlation_key,
         "variables": to_avro_map(message.variables, "variables"), "ttl": message.ttl,
         "timestamp": message.timestamp,
-        "principal": _principal_out(message.principal, "principal"),
+        "principal": principal_to_avro(message.principal, "principal"),
     })
 
 
 def decode_message(data: bytes, *, codec: Codec | None = None) -> MessageRecord:
     """Inverse of `encode_message`."""
     d = (codec or default_codec()).decode(data, MESSAGE).datum
-    return _typed(lambda: MessageRecord(
+    return decode_typed(lambda: MessageRecord(
         d["messageId"], d["name"], d["correlationKey"], from_avro_map(d["variables"]),
-        d["ttl"], d["timestamp"], _principal_in(d["principal"])))
+        d["ttl"], d["timestamp"], principal_from_avro(d["principal"])))
 
 
-def _typed(build: Callable[[], T]) -> T:
+def decode_typed(build: Callable[[], T]) -> T:
+    """`build()` from a decoded datum; what a datum the schema let through but the type does
+    not take raises (a missing key, a bad value) becomes DecodeError `corrupt`."""
     try:
         return build()
     except (KeyError, ValueError, TypeError, RecursionError) as exc:

@@ -59,9 +59,13 @@ class Processing:
         limits: Limits = DEFAULT_LIMITS,
         *,
         delivery: str = "",
+        partners: frozenset[str] | None = None,
     ) -> None:
         self.repository = repository
         self.delivery = delivery
+        # the partner agencies this engine can send to (None: any, as `laneway run`, where a
+        # message across leaves the run); one it cannot is an incident at the thrower
+        self.partners = partners
         self.limits = limits
         # what this command has used of its limits (laneway/engine/limits.py)
         self.budget = Budget(limits)

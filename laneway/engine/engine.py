@@ -40,8 +40,13 @@ class Engine:
     """
 
     def __init__(self, repository: DefinitionRepository, state: EngineState | None = None, *,
-                 limits: Limits = DEFAULT_LIMITS, history: bool = True) -> None:
+                 limits: Limits = DEFAULT_LIMITS, history: bool = True,
+                 partners: frozenset[str] | None = None) -> None:
         self.repository = repository
+        # the partner agencies this engine has a topic for (the engine service's
+        # LANEWAY_AGENCY_PARTNERS); None: any (`laneway run`). A message flow to another is an
+        # AGENCY_NOT_CONFIGURED incident at the element that sends it (docs/agencies.md)
+        self.partners = partners
         self.state = state if state is not None else EngineState()
         self.limits = limits
         # instance id -> every event it has had, while it is active (None: not kept)
@@ -53,7 +58,7 @@ class Engine:
         `commands-3-17`); it goes into the id of a rejection, so each copy of a command that
         arrives more than once gets a rejection of its own."""
         ctx = Processing(self.repository, self.state, command, ELEMENT_PROCESSORS, self.limits,
-                         delivery=delivery)
+                         delivery=delivery, partners=self.partners)
         handler = HANDLERS.get(command.intent)
         if command.kind != RecordKind.COMMAND or handler is None:
             ctx.reject(f"Expected a command the engine knows, but got {command.kind.value} "
@@ -81,7 +86,7 @@ class Engine:
         command it cannot carry out for reasons of its own (what processing it would write is
         larger than a record may be). The state is not touched. `delivery` as in `process`."""
         ctx = Processing(self.repository, self.state, command, ELEMENT_PROCESSORS, self.limits,
-                         delivery=delivery)
+                         delivery=delivery, partners=self.partners)
         ctx.reject(reason, rejection_type)
         return ProcessingResult(ctx.events, [])
 
@@ -91,7 +96,7 @@ class Engine:
         it: a BUDGET_EXCEEDED incident on its instance (created for a START_INSTANCE), or a
         rejection when there is no live instance to hold one. It starts nothing else."""
         ctx = Processing(self.repository, self.state, command, ELEMENT_PROCESSORS, self.limits,
-                         delivery=delivery)
+                         delivery=delivery, partners=self.partners)
         reason = f"Expected {command.intent} to stay within its budget, but {exc}"
         with fixed_now(command.timestamp):
             inst = ctx.bind()

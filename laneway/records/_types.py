@@ -39,3 +39,7 @@ class IncidentType(StrEnum):
     # a command went beyond its work budget (laneway/engine/limits.py); its results were
     # discarded, so there is nothing to retry: the instance can only be cancelled
     BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
+    # a message flow to another agency's pool whose partner this engine has no topic for
+    # (LANEWAY_AGENCY_PARTNERS, docs/agencies.md): the element waits; configured, resolving
+    # the incident sends it
+    AGENCY_NOT_CONFIGURED = "AGENCY_NOT_CONFIGURED"

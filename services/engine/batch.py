@@ -457,8 +457,9 @@ class BatchWriter:
     def _across(self, cmd: Record) -> None:
         """A message to another agency's pool (laneway.agency_flows): its envelope goes to the
         topic configured for that partner, in this batch's transaction, keyed by correlation
-        key. A partner this engine has no topic for: the command goes to the DLQ with the
-        reason (the instance has moved on; docs/agencies.md)."""
+        key. The engine core raises AGENCY_NOT_CONFIGURED at the sending element for a partner
+        without a topic (it has `AgencyConfig.sendable`), so none reaches here; should one,
+        it goes to the DLQ with the reason `unknown-agency` rather than nowhere."""
         agencies = self.agencies
         partner = agencies.partners.get(str(cmd.value["agency"])) if agencies else None
         key = message_key(cmd).encode()

@@ -241,7 +241,7 @@ class EngineLoop:
                              partition, self.settings.restore_timeout_s,
                              client_id=f"laneway-engine-{self.settings.replica}-restore")
         part = build_partition(partition, self.repository, latest.values(),
-                               self.settings.limits)
+                               self.settings.limits, partners=self.settings.agencies.sendable)
         elapsed = time.monotonic() - started
         self.metrics.restore_seconds.observe(elapsed)
         _log.info("restored partition %d: %d instances, %d timers in %.3fs", partition,

@@ -67,11 +67,13 @@ class PartitionState:
 
 
 def build_partition(partition: int, repository: DefinitionRepository,
-                    snapshots: Iterable[bytes], limits: Limits = DEFAULT_LIMITS) -> PartitionState:
+                    snapshots: Iterable[bytes], limits: Limits = DEFAULT_LIMITS, *,
+                    partners: frozenset[str] | None = None) -> PartitionState:
     """A partition's state from the last `state` value of each key (tombstones already
     dropped): instances, the message side, the signal index and the timer heap. Its engine
     keeps no history of events: a command beyond its budget raises, and the loop's recovery
-    from `state` puts its instance back (services/engine/loop.py)."""
+    from `state` puts its instance back (services/engine/loop.py). `partners`: the partner
+    agencies it has a topic for (a message flow to another is an incident; docs/agencies.md)."""
     state = EngineState()
     timers = TimerSchedule()
     ended: list[tuple[int, str]] = []
@@ -97,7 +99,8 @@ def build_partition(partition: int, repository: DefinitionRepository,
         timers.add_instance(inst)
     # oldest first, as they ended: pruning takes them from the front
     state.ended = {iid: when for when, iid in sorted(ended)}
-    return PartitionState(partition, Engine(repository, state, limits=limits, history=False),
+    return PartitionState(partition, Engine(repository, state, limits=limits, history=False,
+                                             partners=partners),
                           timers, legacy)
 
 

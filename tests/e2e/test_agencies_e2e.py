@@ -42,6 +42,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "agencies"
 CASE_WORKER = auth_header("carla", groups=["case-workers"])
 A_SERVICES = ("engine", "definitions", "audit", "bridge")
 B_SERVICES = ("engine", "definitions", "worklist", "audit", "bridge")
+UNDECLARED = "A's own: never crosses"
+"""The value of A's `internalNote`, a variable no message flow declares."""
 
 
 @pytest.fixture
@@ -112,6 +114,8 @@ def test_two_agencies_ask_and_answer_exactly_once_through_a_killed_engine(
     b_events = TopicReader(b.bootstrap, b.topics.events)
     requests = TopicReader(a.bootstrap, a_to_b, decode=_envelope_or_none)
     answers = TopicReader(a.bootstrap, b_to_a, decode=_envelope_or_none)
+    # the a→b topic's records as bytes, to look for what must not cross
+    raw_requests = TopicReader(a.bootstrap, a_to_b, decode=bytes)
     try:
         # B's engine is down when A asks: the request waits on B's messages topic
         b.kill("engine")
@@ -119,7 +123,7 @@ def test_two_agencies_ask_and_answer_exactly_once_through_a_killed_engine(
             iid = _ok(api.post("/api/instances", json={
                 "processId": "agency_a_ask", "variables": {
                     "caseId": "C-42", "question": "Registered at 12 Analytical Lane?",
-                    "internalNote": "A's own: never crosses"}}), 201)["instanceId"]
+                    "internalNote": UNDECLARED}}), 201)["instanceId"]
         requests.wait_for(lambda items: items, 60, "A's request on the a→b topic")
         b.restart("engine")
 
@@ -139,6 +143,12 @@ def test_two_agencies_ask_and_answer_exactly_once_through_a_killed_engine(
         # the killed engine had in flight
         [request] = requests.poll()
         assert request is not None
+        # only the declared variables cross: A's undeclared `internalNote` (name or value) is
+        # nowhere in the envelope's bytes
+        raw = raw_requests.wait_for(lambda items: items, 30, "the request's bytes")
+        assert len(raw) == 1
+        for secret in (b"internalNote", UNDECLARED.encode()):
+            assert secret not in raw[0], raw[0]
         # a resend of the request (same message id) and two records B must refuse
         stranger = Envelope(**{**{f: getattr(request, f) for f in request.__dataclass_fields__},
                                "from_agency": "c", "message_id": "m-c"})
@@ -167,6 +177,11 @@ def test_two_agencies_ask_and_answer_exactly_once_through_a_killed_engine(
         b_iids = {r.instance_id for r in b_recs if r.intent == "ELEMENT_ACTIVATED"
                   and r.element_type == "process"}
         assert len(b_iids) == 1
+        # nor in any of B's events (the correlation, B's instance and its variables, ...)
+        for rec in b_recs:
+            text = rec.to_json()
+            assert "internalNote" not in text, text
+            assert UNDECLARED not in text, text
         a_recs: list[Record] = a_events.poll()
         correlated = [r for r in a_recs if r.intent == "MESSAGE_CORRELATED"
                       and r.value.get("name") == "caseAnswer"]
@@ -187,7 +202,9 @@ def test_two_agencies_ask_and_answer_exactly_once_through_a_killed_engine(
         b_start = next(r for r in b_recs if r.intent == "ELEMENT_ACTIVATED"
                        and r.element_type == "process")
         assert b_start.principal.claims["sentBy"] == {"kind": "human", "id": "admin"}
+        # nor in B's audit
         assert "internalNote" not in str(b_rows)
+        assert UNDECLARED not in str(b_rows)
         # A continued with B's answer
         a_vars = next(r for r in a_rows if r["intent"] == "ELEMENT_COMPLETED"
                   and r["elementType"] == "process")["value"]["variables"]
@@ -199,7 +216,7 @@ def test_two_agencies_ask_and_answer_exactly_once_through_a_killed_engine(
         assert reasons == ["bad-marker", "unknown-agency"]
         assert _headers(a.bootstrap, a.topics.dlq) == []
     finally:
-        for reader in (a_events, b_events, requests, answers):
+        for reader in (a_events, b_events, requests, answers, raw_requests):
             reader.close()
 
 

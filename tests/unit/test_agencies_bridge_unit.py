@@ -148,3 +148,19 @@ def test_the_envelope_carries_the_trace_parent_of_the_command_that_sent_it() -> 
     writer._trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     writer.commands([_crossing("a")])  # type: ignore[list-item]
     assert decode_envelope(writer.out[0].value or b"").trace_parent == writer._trace
+
+
+def test_the_engine_can_send_to_its_configured_partners_only() -> None:
+    # what the engine service hands its core (build_partition(partners=...)): any other
+    # partner is an AGENCY_NOT_CONFIGURED incident at the sending element
+    assert load_agencies({}).sendable == frozenset()
+    assert load_agencies({"LANEWAY_AGENCY_NAME": "a"}).sendable == frozenset()
+    assert load_agencies({"LANEWAY_AGENCY_NAME": "a", "LANEWAY_AGENCY_PARTNERS":
+                          "b:agency.a.b:agency.b.a,c:agency.a.c:agency.c.a"}).sendable == {"b", "c"}
+
+
+def test_a_restored_partition_engine_knows_the_partners() -> None:
+    from laneway.engine import DefinitionRepository
+    from services.engine.partitions import build_partition
+    part = build_partition(0, DefinitionRepository(), [], partners=frozenset({"b"}))
+    assert part.engine.partners == {"b"}

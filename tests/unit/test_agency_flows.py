@@ -125,3 +125,16 @@ def test_a_message_end_event_sends_across_and_the_instance_ends() -> None:
     assert sent.value["variables"] == {"caseId": "C-7", "answer": "yes"}
     assert any(r.intent == "ELEMENT_COMPLETED" and r.element_type == "process"
                for r in runner.records)
+
+
+@pytest.mark.parametrize("written", ["caseId", "=caseId", " = caseId ", "${caseId}"])
+def test_the_correlation_key_is_written_with_or_without_the_feel_mark(written: str) -> None:
+    repository = DefinitionRepository()
+    repository.deploy(diagram(sender=THROW.replace('lw:correlationKey="caseId"',
+                                                   f'lw:correlationKey="{written}"')))
+    runner = LocalRunner(repository)
+    iid = runner.start("p", {"caseId": "C-7", "a": 1})
+    runner.run(iid, Answers())
+    [sent] = runner.sent_across
+    assert sent.value["correlationKey"] == "C-7"
+    assert sent.value["variables"] == {"a": 1}

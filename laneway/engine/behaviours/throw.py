@@ -159,6 +159,16 @@ def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> b
                             f"Expected to evaluate the correlation key of '{name}', but {exc}")
         return False
     across = crossing(proc.definitions, node.id)
+    if across is not None and ctx.partners is not None and across.agency not in ctx.partners:
+        # no topic for that partner: the element waits with an incident rather than the
+        # message going astray after the instance moved on; once the engine is configured
+        # (and restarted), resolving it runs the step again and sends under the same id
+        work.raise_incident(ctx, elem, IncidentType.AGENCY_NOT_CONFIGURED, (
+            f"Expected a topic for agency '{across.agency}' to send the message '{name}' to "
+            f"(message flow '{across.flow_id}'), but this engine has none: add "
+            f"'{across.agency}:<send topic>:<receive topic>' to LANEWAY_AGENCY_PARTNERS (with "
+            "LANEWAY_AGENCY_NAME), restart the engine, then resolve this incident"))
+        return False
     if across is not None:
         # to another agency: only the declared variables, an id a replay derives again, and
         # the partner's name, by which the engine service writes it to the partner's topic

@@ -100,13 +100,19 @@ class Harness:
     """One engine with deployed diagrams, driven by commands; it remembers everything it
     processed and emitted for the determinism checks."""
 
-    def __init__(self, *documents: str, prepare: Prepare | None = None) -> None:
+    def __init__(self, *documents: str, prepare: Prepare | None = None,
+                 partners: frozenset[str] | None = None) -> None:
         self.documents = documents
         self.prepare = prepare
         # user tasks are completed as a person who fits them (`fitting_principal`), named
         # `tester` unless the task is claimed or assigned
         self.runner = LocalRunner(_repository(documents, prepare), person="tester")
+        # the partner agencies the engine can send to (None: any); a test may change it on
+        # `runner.engine` (an engine restarted with other settings), the checks follow
+        self.runner.engine.partners = partners
         self.processed: list[Record] = []
+        # the engine's partners as each command was processed
+        self.partners_at: list[frozenset[str] | None] = []
         # the first instance started
         self.iid = ""
         # (command json, [emitted record json...]) taken as each command was processed
@@ -117,6 +123,7 @@ class Harness:
         def recording(cmd: Record) -> Any:
             result = process(cmd)
             self.processed.append(cmd)
+            self.partners_at.append(engine.partners)
             self.trace.append((cmd.to_json(), [r.to_json() for r in result.events]
                                + [c.to_json() for c in result.commands]))
             return result
@@ -280,8 +287,10 @@ class Harness:
     def verify(self) -> None:
         """Same commands, same records; replayed events, same state."""
         again = Engine(_repository(self.documents, self.prepare))
-        for cmd, (cmd_json, emitted) in zip(self.processed, self.trace, strict=True):
+        for cmd, partners, (cmd_json, emitted) in zip(self.processed, self.partners_at,
+                                                       self.trace, strict=True):
             assert cmd.to_json() == cmd_json
+            again.partners = partners
             result = again.process(cmd)
             second = [r.to_json() for r in result.events] + [c.to_json() for c in result.commands]
             assert second == emitted, f"processing {cmd.intent} again gave other records"
@@ -322,7 +331,7 @@ RunFn = Callable[..., Harness]
 @pytest.fixture
 def run() -> Iterator[RunFn]:
     """`run(xml, answers=None, *, variables=None, process="p", start=True, also=(),
-    prepare=None)`.
+    prepare=None, partners=None)`.
 
     Deploys `xml` (compact notation or a full document) and the documents in `also` (or lets
     `prepare` fill the repository), starts
@@ -334,8 +343,10 @@ def run() -> Iterator[RunFn]:
     def make(xml: str, answers: Answers | None = None, *,
              variables: Mapping[str, Any] | None = None, process: str = "p",
              start: bool = True, also: tuple[str, ...] = (),
-             prepare: Prepare | None = None) -> Harness:
-        harness = Harness(document(xml), *(document(x) for x in also), prepare=prepare)
+             prepare: Prepare | None = None,
+             partners: frozenset[str] | None = None) -> Harness:
+        harness = Harness(document(xml), *(document(x) for x in also), prepare=prepare,
+                          partners=partners)
         made.append(harness)
         if start:
             iid = harness.start(process, variables)
