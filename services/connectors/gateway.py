@@ -241,6 +241,9 @@ class Gateway:
         """Stop fetching, commit what is done and leave the groups; close the producer."""
         if self._sweeper is not None:
             self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         for queue in self.queues.values():
             queue.consumer.drain()
         if self._tasks:

@@ -189,6 +189,10 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
         finally:
             app.state.gateway = None
             if gateway is not None:
+                # the checks outlive the app: holding the gateway, they would keep its
+                # Kafka clients alive (and retrying) after it stopped
+                checks.remove_check("consumers")
+                checks.remove_check("producer")
                 await gateway.stop()
 
     app = FastAPI(title="Laneway jobs", version="0.1.0", description=DESCRIPTION,

@@ -4,13 +4,15 @@ the instance at the record it is moved to."""
 
 from __future__ import annotations
 
+import httpx
 from playwright.sync_api import Page, expect
 
-from scripts.stack.testing import unique_name
+from scripts.stack.testing import unique_name, wait_until
+from tests.auth import auth_header
 from tests.console.diagrams import review_process
 from tests.console.live_kit import complete_task, instance, start, task_of
 from tests.console.ui import sign_in
-from tests.e2e.harness import Laneway
+from tests.e2e.harness import Laneway, history
 
 
 def test_the_timeline_lists_principals_in_order_verifies_and_replays(
@@ -22,6 +24,13 @@ def test_the_timeline_lists_principals_in_order_verifies_and_replays(
     complete_task(console, task["taskId"], "carla", "Case Worker")
     instance(console, iid, until=lambda i: i["activeElements"] == ["decide"])
     base = console.public_url
+    # the projection above and the audit log are written by different consumers: the page
+    # reads the log once, so it opens when the log holds the decision's task too
+    with httpx.Client(base_url=base, timeout=10,
+                      headers=auth_header("watcher", roles=["operator"])) as api:
+        wait_until(lambda: sum(e["intent"] == "USER_TASK_CREATED"
+                               for e in history(api, iid)) >= 2,
+                   30, 0.1, "the audit log's second USER_TASK_CREATED")
 
     sign_in(page, base, "ida")
     page.goto(f"{base}/instances/{iid}/audit")

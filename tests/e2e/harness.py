@@ -378,6 +378,20 @@ class TopicReader:
                  message: str = "records") -> Any:
         return wait_until(lambda: predicate(self.poll()), timeout, 0.02, message)
 
+    def read_to_end(self, timeout: float = 30.0) -> list[Any]:
+        """Everything the topic holds now: read until each partition's position reaches the
+        end offset it had when called (so "no second record" needs no waiting on a clock)."""
+        assigned = self._consumer.assignment()
+        ends = {(tp.topic, tp.partition): self._consumer.get_watermark_offsets(
+            tp, timeout=10, cached=False)[1] for tp in assigned}
+
+        def reached() -> bool:
+            self.poll()
+            return all(max(tp.offset, 0) >= ends[(tp.topic, tp.partition)]
+                       for tp in self._consumer.position(assigned))
+        wait_until(reached, timeout, 0.02, "the topic read to its end")
+        return self.items
+
     def close(self) -> None:
         self._consumer.close()
 

@@ -66,6 +66,7 @@ from services.triggers.credentials import KEY_VARIABLE
 from services.triggers.credentials import Vault as TriggersVault
 from services.triggers.deps import TriggersDeps
 from services.triggers.metrics import TriggersMetrics
+from services.triggers.respond import SIGNING_SECRET, Responses, ResponseStore
 from services.triggers.scheduler import Scheduler
 from services.triggers.settings import load_settings as triggers_settings
 from services.triggers.store import ScheduleStore
@@ -78,6 +79,10 @@ from services.worklist.settings import load_settings as worklist_settings
 from tests.auth import auth_env, verifier
 
 JOB_API_TYPE = "ext-api"
+RESPONSE_SIGNING_KEY = "api-harness-response-signing-key-" + "0" * 16
+"""The key the answer routes of the response connector check links with."""
+RESPONSE_WEBHOOK_SECRET = "api-harness-response-webhook-" + "0" * 16
+"""The secret a machine's signed answer to a response link is checked with."""
 """The job type the in-process job API serves to outside workers."""
 
 
@@ -110,7 +115,9 @@ def service_env(conns: Connections, prefix: str, base: str, **env: str) -> dict[
     """The services' environment on the stack: the session's JWT keys, `prefix` and `base`."""
     return {**conns.env(), **auth_env(), "LANEWAY_TOPIC_PREFIX": prefix,
             "LANEWAY_DB_SCHEMA": base, "LANEWAY_STARTUP_TIMEOUT_S": "60",
-            KEY_VARIABLE: "api-harness-triggers-key-" + "0" * 16, **env}
+            KEY_VARIABLE: "api-harness-triggers-key-" + "0" * 16,
+            "LANEWAY_SECRET_" + SIGNING_SECRET.upper(): RESPONSE_SIGNING_KEY,
+            "LANEWAY_SECRET_RESPONSE_WEBHOOK": RESPONSE_WEBHOOK_SECRET, **env}
 
 
 def service_settings(conns: Connections, prefix: str, schema: str,
@@ -295,4 +302,5 @@ def _triggers(environ: Mapping[str, str], deps: ServiceDeps, stack: ExitStack) -
     scheduler = Scheduler(settings, store, vault, installed, deps.publisher, secrets, metrics)
     return TriggersDeps(store=store, vault=vault, publisher=deps.publisher, installed=installed,
                         scheduler=scheduler, metrics=metrics,
-                        hook_max_bytes=settings.hook_max_bytes, fire_timeout_s=5.0)
+                        hook_max_bytes=settings.hook_max_bytes, fire_timeout_s=5.0,
+                        responses=Responses(ResponseStore(pool), secrets, deps.publisher))

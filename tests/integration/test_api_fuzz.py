@@ -27,6 +27,7 @@ import math
 import os
 import string
 import tempfile
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -48,13 +49,20 @@ from prometheus_client import CollectorRegistry
 from laneway.auth.dev import ensure_dev_key, issue_token
 from laneway.health import HealthChecks
 from laneway.publisher import Publisher
+from laneway.response_tokens import ResponseToken, new_token_id
+from laneway.response_tokens import sign as sign_link
 from laneway.triggers import Declared
 from laneway.web.problems import PROBLEM_JSON
 from scripts.stack import Connections
 from services.worklist.app import create_app as create_worklist_app
 from services.worklist.deps import WorklistDeps
 from tests.auth import ADMIN, auth_header, jwks_file, signing_key, token, verifier
-from tests.integration.api_harness import Api, running_api
+from tests.integration.api_harness import (
+    RESPONSE_SIGNING_KEY,
+    RESPONSE_WEBHOOK_SECRET,
+    Api,
+    running_api,
+)
 from tests.service_apps import apps
 
 pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
@@ -110,6 +118,8 @@ class World:
     secrets: tuple[str, ...]
     schedule_id: str = ""
     """A webhook schedule of the process (the reconciler does not run here: written)."""
+    link: str = ""
+    """A valid signed response link of the instance's task (the answer routes' `{token}`)."""
     ids: list[str] = field(default_factory=list)
 
 
@@ -145,10 +155,15 @@ def world(stack: Connections) -> Iterator[World]:
         api.triggers.store.set_credentials(
             hook.schedule_id, api.triggers.vault.seal(hook.schedule_id,
                                                       {"secret": secrets[-1]}), ["secret"])
-        w = World(api, pid, draft, form, instance, task, secrets, schedule_id=hook.schedule_id)
+        link = sign_link(RESPONSE_SIGNING_KEY, ResponseToken(
+            new_token_id(), instance, int(time.time()) + 3600, job_key=7, fields=("answer",)))
+        secrets = (*secrets, RESPONSE_SIGNING_KEY, RESPONSE_WEBHOOK_SECRET)
+        w = World(api, pid, draft, form, instance, task, secrets, schedule_id=hook.schedule_id,
+                  link=link)
         # what a string parameter or field is drawn from, mostly: the process that starts
         # (its id is also a form's, a message's... name) more often than the rest
         w.ids = [pid, pid, pid, pid, draft, form, form, instance, task, task, hook.schedule_id,
+                 link,
                  f"{instance}:1",
                  f"{instance}:\u00b2", f"{instance}:{2**64}", "1"]
         yield w
@@ -403,7 +418,12 @@ def check(world: World, request: Request, answer: httpx.Response) -> None:
     # (there is no engine here) and says which command to look for
     waited = answer.status_code == 504 and "commandId" in answer.json()
     assert answer.status_code < 500 or waited, where
-    if answer.status_code >= 400:
+    page = answer.headers.get("content-type", "").startswith("text/html")
+    if answer.status_code >= 400 and page and request.url.startswith("/respond/"):
+        # the answer page of a response link is for a person's browser: a page that says why
+        # (what the shared guards refuse before the route, a problem, is checked below)
+        assert "<title>" in answer.text, where
+    elif answer.status_code >= 400:
         assert answer.headers.get("content-type") == PROBLEM_JSON, where
         body = answer.json()
         assert body["status"] == answer.status_code, where
@@ -454,7 +474,8 @@ SWEEP_JSON: list[Any] = [2**63, 2**64, -(2**63) - 1, 10**400, 1e308, -1e308, 5e-
                          _deep(63)]
 _PATH_VALUES = {"process_id": "pid", "version": "1", "form_id": "form", "task_id": "task",
                 "schedule_id": "schedule",
-                "incident_id": "incident", "instance_id": "instance", "job_key": "task"}
+                "incident_id": "incident", "instance_id": "instance", "job_key": "task",
+                "token": "link"}
 
 
 def _baseline(world: World, schema: Mapping[str, Any], components: Mapping[str, Any],
@@ -485,7 +506,8 @@ def _sweep(world: World, spec: Mapping[str, Any], op: Operation) -> Iterator[Req
     holding each hostile value (the rest as in the one that fits), then each hostile body."""
     known = {"pid": world.process_id, "form": world.form_id, "task": world.task_id,
              "schedule": world.schedule_id,
-             "incident": f"{world.instance_id}:1", "instance": world.instance_id, "1": "1"}
+             "incident": f"{world.instance_id}:1", "instance": world.instance_id, "1": "1",
+             "link": world.link}
     path_values = {p["name"]: known[_PATH_VALUES[p["name"]]] for p in op.parameters
                    if p["in"] == "path"}
     components = spec.get("components", {}).get("schemas", {})
