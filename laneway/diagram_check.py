@@ -4,7 +4,8 @@ run), plus the warnings about diagrams that deploy but may run away.
 
     checked = check_diagram(data, "order.bpmn", limits)
     checked.problems   # what refuses the diagram (empty: it deploys)
-    checked.warnings   # loops that never wait, self-calling processes: said, not refused
+    checked.warnings   # loops that never wait, self-calling processes, a response task
+                       # without a timer boundary: said, not refused
 
 One function, so the command line, the deploy's 422 and `POST /api/definitions/check` give
 the same messages for the same file.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from laneway.bpmn import Limits, parse, validate
 from laneway.bpmn._warnings import diagram_warnings
-from laneway.connectors._check import check_connectors, installed_connectors
+from laneway.connectors._check import check_connectors, connector_warnings, installed_connectors
 from laneway.engine import DefinitionRepository
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem
@@ -25,7 +26,8 @@ from laneway.triggers import check_triggers, installed_triggers
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["Checked", "check_definitions", "check_diagram", "in_order", "warm"]
+__all__ = ["Checked", "check_definitions", "check_diagram", "diagram_warnings_of", "in_order",
+           "warm"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,12 @@ def check_definitions(definitions: Definitions, repository: DefinitionRepository
     return problems
 
 
+def diagram_warnings_of(definitions: Definitions) -> list[Problem]:
+    """What is said about a diagram that deploys but is not refused: loops that never wait,
+    self-calling processes (`diagram_warnings`), a response task no timer ends."""
+    return [*diagram_warnings(definitions), *connector_warnings(definitions)]
+
+
 def check_diagram(data: bytes, file_name: str, limits: Limits | None = None) -> Checked:
     """Parse (within `limits`) and check a file held in memory; malformed XML, or a file over
     a limit, is a problem with its line, as any other."""
@@ -82,7 +90,7 @@ def check_diagram(data: bytes, file_name: str, limits: Limits | None = None) -> 
     except DiagramError as exc:
         return Checked(None, list(exc.problems), [])
     return Checked(definitions, check_definitions(definitions, DefinitionRepository()),
-                   diagram_warnings(definitions))
+                   diagram_warnings_of(definitions))
 
 
 def in_order(problems: list[Problem]) -> list[Problem]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import TextIO
 
 from laneway.bpmn import parse_file
-from laneway.bpmn._warnings import diagram_warnings
 from laneway.cli._output import print_problems
-from laneway.diagram_check import check_definitions
+from laneway.diagram_check import check_definitions, diagram_warnings_of
 from laneway.engine import DefinitionRepository
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem, UnreadableInput
@@ -30,9 +29,9 @@ def validate_files(paths: list[str], out: TextIO, err: TextIO) -> int:
     """Check every file; print problems on `out`, unreadable files on `err`.
 
     Exit 0 when all are fine, 1 when any has problems, 2 when any could not be read (the
-    other files are still checked, so one run shows everything). Warnings (`diagram_warnings`:
-    loops that never wait, self-calling processes) are printed after the problems and change
-    no exit code.
+    other files are still checked, so one run shows everything). Warnings
+    (`diagram_warnings_of`: loops that never wait, self-calling processes, a response task no
+    timer ends) are printed after the problems and change no exit code.
     """
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -48,7 +47,7 @@ def validate_files(paths: list[str], out: TextIO, err: TextIO) -> int:
         problems.extend(found)
         if definitions is not None:
             # diagrams that deploy but may run away: said, but no reason to refuse them
-            warnings.extend(diagram_warnings(definitions))
+            warnings.extend(diagram_warnings_of(definitions))
     print_problems(problems, out)
     print_problems(warnings, out)
     if unreadable:

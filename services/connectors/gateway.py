@@ -6,7 +6,10 @@ Per type, a `JobConsumer` (the connectors service's, with its consumer group
 `timeoutMs`; a lease that runs out offers it again. A worker's answer becomes the engine's
 command (COMPLETE_JOB, FAIL_JOB, THROW_ERROR) with the worker's principal, produced to
 `commands`; once Kafka has it, the job's offset is done, and a partition's offset is committed
-only below every finished job (`PartitionOffsets`). A gateway that dies leaves the uncommitted
+only below every finished job (`PartitionOffsets`). Only the lessee answers: the activating
+principal (kind and id) is kept with the lease, and another principal's answer is
+`NotLessee`, also the first worker's late answer after its lease ran out and the job went to
+another. A gateway that dies leaves the uncommitted
 jobs to the next member of the group: at-least-once to workers; the engine refuses a second
 answer to a job, so its effect is once.
 
@@ -59,6 +62,10 @@ class JobAnswered(LookupError):
     """The job was answered already (through this gateway)."""
 
 
+class NotLessee(LookupError):
+    """The job is leased to another principal than the one answering."""
+
+
 @dataclass(slots=True, eq=False)
 class Held:
     """One job record in memory."""
@@ -74,6 +81,8 @@ class Held:
     """Monotonic end of the current lease; None while offered."""
     deadline_ms: int = 0
     worker: str = ""
+    lessee: tuple[str, str] | None = None
+    """(kind, id) of the principal that activated the current lease: the only one it answers."""
     busy: bool = field(default=False)
     """An answer is being produced: neither offered nor expired meanwhile."""
 
@@ -90,6 +99,12 @@ class Held:
                 "retries": self.retries, "deadline": self.deadline_ms,
                 "variables": dict(r.variables), "customHeaders": dict(r.headers),
                 "attributes": dict(r.attributes)}
+
+
+def _who(principal: Principal) -> tuple[str, str]:
+    """What a lease keeps of its principal: the kind and id (the roles and claims of one
+    worker's tokens may differ from one token to the next)."""
+    return (principal.kind.value, principal.id)
 
 
 class TypeQueue:
@@ -131,8 +146,9 @@ class TypeQueue:
 
     # --- the API's side ----------------------------------------------------------------------
 
-    def take(self, count: int, lease_s: float, worker: str) -> list[Held]:
-        """Lease up to `count` offered jobs whose backoff is over."""
+    def take(self, count: int, lease_s: float, worker: str, lessee: Principal) -> list[Held]:
+        """Lease up to `count` offered jobs whose backoff is over to `lessee` (`worker` is the
+        name the logs show)."""
         now = self._clock()
         taken: list[Held] = []
         later: list[Held] = []
@@ -146,18 +162,19 @@ class TypeQueue:
             held.lease_until = now + lease_s
             held.deadline_ms = int((time.time() + lease_s) * 1000)
             held.worker = worker
+            held.lessee = _who(lessee)
             self.leased[held.key] = held
             taken.append(held)
         self._offered.extendleft(reversed(later))
         return taken
 
-    async def activate(self, count: int, lease_s: float, worker: str,
+    async def activate(self, count: int, lease_s: float, worker: str, lessee: Principal,
                        wait_s: float) -> list[Held]:
         """Lease up to `count` jobs, waiting up to `wait_s` for the first one."""
         deadline = self._clock() + wait_s
         while True:
             self._arrived.clear()
-            taken = self.take(count, lease_s, worker)
+            taken = self.take(count, lease_s, worker, lessee)
             left = deadline - self._clock()
             if taken or left <= 0:
                 return taken
@@ -170,6 +187,7 @@ class TypeQueue:
         self.leased.pop(held.key, None)
         held.lease_until = None
         held.worker = ""
+        held.lessee = None
         held.available_at = self._clock() + delay_s
         self._offered.append(held)
         self._arrived.set()
@@ -266,10 +284,14 @@ class Gateway:
 
     # --- answers -----------------------------------------------------------------------------
 
-    def _leased(self, key: str) -> tuple[TypeQueue, Held]:
+    def _leased(self, key: str, principal: Principal) -> tuple[TypeQueue, Held]:
         for queue in self.queues.values():
             held = queue.leased.get(key)
             if held is not None:
+                if held.lessee != _who(principal):
+                    # another worker's lease, or this one's late answer after its lease ran
+                    # out and the job went to another: the other's answer is the one that counts
+                    raise NotLessee(key)
                 if held.busy:
                     raise JobAnswered("an answer to it is being sent")
                 return queue, held
@@ -283,8 +305,9 @@ class Gateway:
         """Produce the worker's answer to a leased job; the job is then done (or, a failure
         with retries left, offered again after `retry_after_s`). TimeoutError when Kafka has
         not taken it within `wait_s`: it is still being sent, and the job is done once it is
-        (meanwhile another answer is `JobAnswered`)."""
-        queue, held = self._leased(key)
+        (meanwhile another answer is `JobAnswered`). `NotLessee` when the job is leased to
+        another principal, `UnknownJob` when it is leased to no one here."""
+        queue, held = self._leased(key, principal)
         record = held.record
         value = {"jobKey": record.key, **value}
         data = None

@@ -6,7 +6,8 @@
     POST /api/jobs/{key}/error    {errorCode, errorMessage, variables}
 
 Every route needs a bearer token with the role `worker` (or `admin`); its principal is the
-principal of the command the engine receives, so the audit log names the worker. The routes
+principal of the command the engine receives, so the audit log names the worker. Only the
+principal that activated a job's lease answers it (409 for another). The routes
 are `async`: the gateway lives in the server's event loop (started by the app's lifespan).
 """
 
@@ -33,7 +34,7 @@ from laneway.web import guard, problems
 from laneway.web.bounds import keyed_id
 from laneway.web.problems import problem
 from laneway.worker import MAX_ERROR_MESSAGE
-from services.connectors.gateway import Gateway, JobAnswered, UnknownJob
+from services.connectors.gateway import Gateway, JobAnswered, NotLessee, UnknownJob
 from services.connectors.settings import (
     MAX_ACTIVATE,
     MAX_BACKOFF_MS,
@@ -118,7 +119,7 @@ async def activate(body: Activate, request: Request, principal: Worker) -> Any:
         return problem(404, f"Expected a job type served to outside workers "
                             f"({', '.join(sorted(gateway.queues))}), but got {body.type!r}")
     taken = await queue.activate(body.maxJobs, body.timeoutMs / 1000, body.worker or principal.id,
-                                 body.requestTimeoutMs / 1000)
+                                 principal, body.requestTimeoutMs / 1000)
     return {"jobs": [held.view() for held in taken]}
 
 
@@ -135,6 +136,12 @@ async def _answer(request: Request, key: str, intent: Command, value: dict[str, 
     shown = key[:100]  # from the path: a problem document does not echo it whole
     try:
         await gateway.answer(key, intent, value, principal, retry_after_s=retry_after_s)
+    except NotLessee:
+        # 409, not 403: the principal may answer jobs (it has the role) and may lease this one
+        # later; what refuses it is the job's state, a lease held by another (the worker
+        # client drops a job on 409 as on 404)
+        return problem(409, f"Expected a job leased to you, but job {shown} is leased to "
+                            "another worker (or your lease ran out and it was offered again)")
     except JobAnswered as exc:
         return problem(409, f"Expected a job that is not answered yet, but job {shown} was "
                             f"answered ({exc.args[0]})")

@@ -4,18 +4,21 @@ handed in as the consumer would, a recorded producer, a clock the test moves."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from laneway.codec import JobRecord, decode_record, encode_job
 from laneway.records import Command, Principal, PrincipalKind
-from services.connectors.gateway import Gateway, JobAnswered, TypeQueue, UnknownJob
+from services.connectors.gateway import Gateway, JobAnswered, NotLessee, TypeQueue, UnknownJob
+from services.connectors.jobs_api import _answer
 from services.connectors.offsets import PartitionOffsets
 from services.connectors.settings import load_settings
 
 INSTANCE = "4a5b6c7d-1111-4222-8333-944455566677"
 WORKER = Principal(PrincipalKind.AGENT, "billing-worker", ("worker",))
+OTHER = Principal(PrincipalKind.AGENT, "scan-worker", ("worker",))
 
 
 class Msg:
@@ -101,14 +104,14 @@ def test_a_lease_that_runs_out_offers_the_job_again() -> None:
         q, offsets = queue(clock)
         hand_in(q, offsets, job(1), job(2))
 
-        first = q.take(1, 30.0, "a")
+        first = q.take(1, 30.0, "a", WORKER)
         assert [h.key for h in first] == [f"{INSTANCE}:1"]
         clock.now += 29
         assert q.sweep() == 0
         clock.now += 2
         assert q.sweep() == 1
 
-        again = q.take(5, 30.0, "b")
+        again = q.take(5, 30.0, "b", WORKER)
         assert sorted(h.key for h in again) == [f"{INSTANCE}:1", f"{INSTANCE}:2"]
         assert {h.worker for h in again} == {"b"}
     asyncio.run(go())
@@ -119,12 +122,12 @@ def test_a_job_in_its_backoff_is_not_offered_until_it_is_over() -> None:
         clock = Clock()
         q, offsets = queue(clock)
         hand_in(q, offsets, job(1))
-        (held,) = q.take(1, 30.0, "a")
+        (held,) = q.take(1, 30.0, "a", WORKER)
 
         q.offer_again(held, 5.0)
-        assert q.take(1, 30.0, "a") == []
+        assert q.take(1, 30.0, "a", WORKER) == []
         clock.now += 5
-        assert [h.key for h in q.take(1, 30.0, "a")] == [held.key]
+        assert [h.key for h in q.take(1, 30.0, "a", WORKER)] == [held.key]
     asyncio.run(go())
 
 
@@ -134,7 +137,7 @@ def test_jobs_of_a_revoked_partition_are_no_longer_offered() -> None:
         hand_in(q, offsets, job(1))
         offsets.revoked = True
 
-        assert q.take(1, 30.0, "a") == []
+        assert q.take(1, 30.0, "a", WORKER) == []
     asyncio.run(go())
 
 
@@ -153,7 +156,7 @@ def test_a_record_that_is_no_job_goes_to_the_dead_letter_topic_and_is_done() -> 
 def test_a_long_poll_returns_when_a_job_arrives() -> None:
     async def go() -> None:
         q, offsets = queue(Clock())
-        waiting = asyncio.create_task(q.activate(2, 30.0, "a", 10.0))
+        waiting = asyncio.create_task(q.activate(2, 30.0, "a", WORKER, 10.0))
         await asyncio.sleep(0.01)
         assert not waiting.done()
         hand_in(q, offsets, job(7))
@@ -179,7 +182,7 @@ def test_an_answer_is_the_workers_command_and_its_offset_is_done_after_it() -> N
         q = gw.queues["ext"]
         offsets = PartitionOffsets(0)
         hand_in(q, offsets, job(1), job(2))
-        one, two = q.take(2, 30.0, "a")
+        one, two = q.take(2, 30.0, "a", WORKER)
 
         await gw.answer(two.key, Command.COMPLETE_JOB, {"variables": {"ok": True}}, WORKER)
         assert offsets.commit_point() is None  # offset 0 still leased
@@ -206,12 +209,12 @@ def test_a_failure_with_retries_left_offers_the_job_again_with_them() -> None:
         q = gw.queues["ext"]
         offsets = PartitionOffsets(0)
         hand_in(q, offsets, job(1))
-        (held,) = q.take(1, 30.0, "a")
+        (held,) = q.take(1, 30.0, "a", WORKER)
 
         await gw.answer(held.key, Command.FAIL_JOB, {"retries": 2, "errorMessage": "down"},
                         WORKER)
         assert offsets.commit_point() is None
-        (again,) = q.take(1, 30.0, "a")
+        (again,) = q.take(1, 30.0, "a", WORKER)
         assert again.retries == 2
         await gw.answer(held.key, Command.FAIL_JOB, {"retries": 0, "errorMessage": "down"},
                         WORKER)
@@ -227,7 +230,7 @@ def test_a_notification_job_is_answered_without_a_command() -> None:
         q = gw.queues["ext"]
         offsets = PartitionOffsets(0)
         hand_in(q, offsets, job(1, notification=True))
-        (held,) = q.take(1, 30.0, "a")
+        (held,) = q.take(1, 30.0, "a", WORKER)
 
         await gw.answer(held.key, Command.COMPLETE_JOB, {"variables": {}}, WORKER)
         assert producer.sent == []
@@ -248,7 +251,7 @@ def test_an_answer_kafka_has_not_taken_in_time_is_still_sent_and_then_done() -> 
         q = gw.queues["ext"]
         offsets = PartitionOffsets(0)
         hand_in(q, offsets, job(1))
-        (held,) = q.take(1, 30.0, "a")
+        (held,) = q.take(1, 30.0, "a", WORKER)
         kafka_back = asyncio.Event()
         send = producer.send
 
@@ -272,4 +275,74 @@ def test_an_answer_kafka_has_not_taken_in_time_is_still_sent_and_then_done() -> 
             await asyncio.sleep(0.01)
         assert offsets.commit_point() == 1
         assert len(producer.sent) == 1
+    asyncio.run(go())
+
+
+def test_only_the_lessee_answers_a_leased_job() -> None:
+    async def go() -> None:
+        gw, producer = gateway()
+        q = gw.queues["ext"]
+        offsets = PartitionOffsets(0)
+        hand_in(q, offsets, job(1))
+        (held,) = q.take(1, 30.0, "a", WORKER)
+
+        for intent, value in ((Command.COMPLETE_JOB, {"variables": {"paid": True}}),
+                              (Command.FAIL_JOB, {"retries": 0, "errorMessage": "no"}),
+                              (Command.THROW_ERROR, {"errorCode": "NO", "errorMessage": "",
+                                                     "variables": {}})):
+            with pytest.raises(NotLessee):
+                await gw.answer(held.key, intent, value, OTHER)
+        # the same id of another kind is another principal; the roles are not compared
+        with pytest.raises(NotLessee):
+            await gw.answer(held.key, Command.COMPLETE_JOB, {"variables": {}},
+                            Principal(PrincipalKind.HUMAN, "billing-worker", ("worker",)))
+        assert producer.sent == []
+        assert offsets.commit_point() is None
+
+        await gw.answer(held.key, Command.COMPLETE_JOB, {"variables": {}},
+                        Principal(PrincipalKind.AGENT, "billing-worker", ("worker", "admin")))
+        assert len(producer.sent) == 1
+        assert offsets.commit_point() == 1
+    asyncio.run(go())
+
+
+def test_a_late_answer_after_the_job_went_to_another_worker_is_refused() -> None:
+    async def go() -> None:
+        gw, producer = gateway()
+        q = gw.queues["ext"]
+        offsets = PartitionOffsets(0)
+        hand_in(q, offsets, job(1))
+        (first,) = q.take(1, 30.0, "a", WORKER)
+        first.lease_until = 0.0  # its lease ran out
+        q.sweep()
+
+        with pytest.raises(UnknownJob):  # offered again, leased to no one: as before, 404
+            await gw.answer(first.key, Command.COMPLETE_JOB, {"variables": {}}, WORKER)
+        (second,) = q.take(1, 30.0, "b", OTHER)
+        with pytest.raises(NotLessee):
+            await gw.answer(first.key, Command.COMPLETE_JOB, {"variables": {}}, WORKER)
+        await gw.answer(second.key, Command.COMPLETE_JOB, {"variables": {"by": "b"}}, OTHER)
+        (sent,) = [decode_record(v) for _t, _k, v in producer.sent]
+        assert (sent.principal.id, sent.value["variables"]) == ("scan-worker", {"by": "b"})
+        with pytest.raises(JobAnswered):  # answered: 409 to everyone, as before
+            await gw.answer(first.key, Command.COMPLETE_JOB, {"variables": {}}, WORKER)
+    asyncio.run(go())
+
+
+def test_the_api_says_409_to_another_principal_and_404_to_no_lease() -> None:
+    async def go() -> None:
+        gw, _producer = gateway()
+        q = gw.queues["ext"]
+        hand_in(q, PartitionOffsets(0), job(1), job(2))
+        (held,) = q.take(1, 30.0, "a", WORKER)
+        request: Any = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(gateway=gw)))
+
+        refused = await _answer(request, held.key, Command.COMPLETE_JOB, {"variables": {}}, OTHER)
+        assert refused.status_code == 409
+        assert b"leased to another worker" in refused.body
+        unleased = await _answer(request, f"{INSTANCE}:2", Command.COMPLETE_JOB,
+                                 {"variables": {}}, WORKER)
+        assert unleased.status_code == 404
+        assert await _answer(request, held.key, Command.COMPLETE_JOB, {"variables": {}},
+                             WORKER) == {"key": held.key, "answered": "COMPLETE_JOB"}
     asyncio.run(go())

@@ -26,14 +26,18 @@ import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
+
+import isodate
 
 from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import Connector, ConnectorContext, Job, JobFailed, Pending
 from laneway.connectors._policy import PolicyError, parse_duration
 from laneway.connectors._templates import TemplateError, render
 from laneway.connectors.builtin.email import SENDING, SmtpPool, SmtpServer, build_message
+from laneway.model import EventKind, FlowNode, NodeKind, Process, TimerKind
 from laneway.response_tokens import (
     MAX_TITLE,
     MIN_KEY,
@@ -146,6 +150,60 @@ def plan(job: Job, key: str, now_s: float) -> ResponseToken:
         message=message if mode == "message" else None, fields=tuple(fields),
         title=title[:MAX_TITLE], webhook_secret=webhook or None,
         result=_identifier(attrs, "resultVariable", DEFAULT_RESULT))
+
+
+def deadline_findings(node: FlowNode, process: Process) -> tuple[list[str], list[str]]:
+    """What the deploy check says about a mode `task` element's `laneway:deadline` against
+    the interrupting timer boundary events on it: (problems, warnings).
+
+    The first of them to fire, among those written as a plain duration (`P3D`, not an
+    expression, a date or a cycle), must last as long as the deadline (default `P7D`):
+    a shorter timer lets the link take answers after the job is gone, a longer one closes the
+    link early. No interrupting timer at all is a warning: the task waits until the link
+    expires and then for ever. An expression timer is not judged (its value is known only
+    when the timer is created), nor is a malformed deadline (the attribute check says so).
+    """
+    from laneway.timers import TimerError, parse_timer  # the deploy check's, not the worker's
+
+    attrs = node.attrs
+    if (attrs.get("laneway:mode", "task").strip() or "task") != "task":
+        return [], []
+    written = attrs.get("laneway:deadline", DEFAULT_DEADLINE).strip()
+    try:
+        deadline_s = parse_duration(written, "laneway:deadline")
+    except PolicyError:
+        return [], []
+    timers = [b for b in process.nodes.values()
+              if b.kind == NodeKind.BOUNDARY_EVENT and b.attached_to == node.id
+              and b.cancel_activity and b.event_kind == EventKind.TIMER]
+    if not timers:
+        # a warning says so first, as laneway/bpmn/_warnings.py's do
+        return [], [f"warning: no interrupting timer boundary event ends this response task: "
+                    f"it waits until the link expires (laneway:deadline, {written}) and then "
+                    f"for ever; give it one of the same duration"]
+    plain: list[tuple[int, str, str]] = []  # (due from the epoch, the timer's id, its text)
+    for boundary in timers:
+        timer = boundary.event_definitions[0].timer
+        if timer is None or timer.kind != TimerKind.DURATION \
+                or (timer.expression.language or "") == "feel":
+            continue
+        text = timer.expression.text.strip()
+        try:
+            due = parse_timer(TimerKind.DURATION, text).first_due(0)
+        except TimerError:
+            continue  # an expression giving a duration (or a literal the engine's check refuses)
+        if due is not None:
+            plain.append((due, boundary.id, text))
+    if not plain:
+        return [], []
+    _, timer_id, text = min(plain)
+    span = isodate.parse_duration(text)
+    # months and years have no fixed length, and a deadline has none of them
+    if isinstance(span, timedelta) and span.total_seconds() == deadline_s:
+        return [], []
+    return [f"Expected laneway:deadline ({written}) to equal the duration of the interrupting "
+            f"timer boundary event '{timer_id}' ({text}): the link must close when the timer "
+            f"ends the task"], []
 
 
 class ResponseConnector(Connector):
