@@ -132,7 +132,36 @@ class HealthServer(HealthChecks):
                 elif path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(outer.registry))
                 else:
-                    self._send(404, "application/json", b'{"error": "not found"}')
+                    self._refuse(404, "Not Found", path)
+
+            def _refuse(self, status: int, title: str, path: str) -> None:
+                # the edge may send an API path here (the job API of a connectors process
+                # that serves no outside types): a problem, never http.server's 501 page
+                detail = (f"Expected GET /health or GET /metrics, but got {self.command[:10]} "
+                          f"{path[:100]}: this port serves no API")
+                body = json.dumps({"type": "about:blank", "title": title, "status": status,
+                                   "detail": detail}).encode()
+                self.send_response(status)
+                if status == 405:
+                    self.send_header("Allow", "GET")
+                self.send_header("Content-Type", "application/problem+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _other(self) -> None:
+                path = self.path.split("?", 1)[0]
+                known = path in ("/health", "/metrics")
+                self._refuse(405 if known else 404,
+                             "Method Not Allowed" if known else "Not Found", path)
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _other
+
+            def do_HEAD(self) -> None:
+                self.send_response(405)
+                self.send_header("Allow", "GET")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def _send(self, status: int, content_type: str, body: bytes) -> None:
                 self.send_response(status)

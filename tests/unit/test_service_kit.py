@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from fastapi import FastAPI
@@ -156,6 +157,28 @@ def test_the_health_server_serves_health_and_the_given_registrys_metrics() -> No
         assert status == 200
         assert "kit_test_things_total 3.0" in body
         assert _get(f"{base}/nope")[0] == 404
+    finally:
+        server.stop()
+
+
+def test_the_health_server_answers_other_paths_and_methods_with_a_problem() -> None:
+    # the edge sends /api/jobs to the connectors' port even when it serves no outside types
+    server = HealthServer("svc", 0, "127.0.0.1")
+    server.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}") as client:
+            for method, path, status in (("POST", "/api/jobs/activate", 404),
+                                         ("GET", "/api/jobs", 404),
+                                         ("DELETE", "/health", 405),
+                                         ("PUT", "/metrics", 405)):
+                answer = client.request(method, path, json={"type": "x"})
+                assert answer.status_code == status, (method, path, answer.text)
+                assert answer.headers["content-type"] == "application/problem+json"
+                body = answer.json()
+                assert body["status"] == status
+                assert "serves no API" in body["detail"]
+            head = client.head("/health")
+            assert (head.status_code, head.headers["allow"]) == (405, "GET")
     finally:
         server.stop()
 
