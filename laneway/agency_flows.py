@@ -20,10 +20,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from laneway.bpmn._xml import LANEWAY_NS
 from laneway.model import Definitions, EventKind, FlowNode, NodeKind, Participant
 from laneway.problems import Problem
 
-LANEWAY_NS = "http://laneway.dev/schema/1.0/bpmn"
 AGENCY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 """An agency's name: lower-case letters, digits, `_`, `-`, at most 63; it is part of a principal
 id (`agency:<name>`) and usually of a topic name."""

@@ -25,6 +25,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import isodate
 
 from laneway.attributes import problems as declared_problems
+from laneway.bpmn._xml import LANEWAY_NS
 from laneway.model import Definitions, EventKind, FlowNode, NodeKind, Process
 from laneway.problems import Problem
 from laneway.triggers._api import INITIAL_POLICIES
@@ -32,7 +33,6 @@ from laneway.triggers._registry import DiscoveredTriggers, installed_triggers
 
 __all__ = ["Declared", "check_triggers", "declared_triggers", "schedule_id"]
 
-LANEWAY_NS = "http://laneway.dev/schema/1.0/bpmn"
 _SETTING_PREFIXES = ("laneway", "tri")
 _TYPE_SETTINGS = ("trigger", "connectorType")
 # the schedule ids' namespace: a fixed UUID, so every replica derives the same id
