@@ -10,6 +10,7 @@ from lxml import etree
 from playwright.sync_api import Locator, Page, expect
 
 from laneway.bpmn import parse, validate
+from laneway.triggers import declared_triggers
 from tests.console.ui import sign_in
 from tests.e2e.harness import Laneway
 
@@ -22,7 +23,8 @@ DIAGRAMS = Path(__file__).parent / "bpmn"
 """costed.bpmn, as a vendor's tool writes it: attributes and elements of namespaces the
 console does not know, Camunda 7's, and a Laneway attribute the panel has no field for (an http
 header); undecided.bpmn: an exclusive gateway with two unconditional flows and no default,
-which `laneway validate` refuses."""
+which `laneway validate` refuses; triggered.bpmn: message and timer start events and a
+gateway with none of Laneway's attributes, and a message naming its trigger under lw:."""
 
 
 def import_file(page: Page, name: str) -> None:
@@ -210,3 +212,70 @@ def test_a_known_connector_type_shows_the_form_its_element_template_gives(
         "laneway:text": "Permit {{ id }} granted", "laneway:errorCodes": "channel_not_found",
         "laneway:retryBackoff": "PT2S", "laneway:maxTokens": "300",
         "laneway:prompt": "Summarise {{ request }}", "laneway:outputToVariables": "true"}
+
+
+def test_an_llm_decided_gateway_and_a_started_by_trigger_get_their_template_forms(
+        console: Laneway, page: Page) -> None:
+    # the gateway's decision offers the connector that can decide (llm) and then its template's
+    # fields; a message start event offers the trigger types and then the chosen one's
+    # template's fields, written on the start event as the template would; a timer start event
+    # gets the timer template's
+    sign_in(page, console.public_url, "ana", "/modeler")
+    import_file(page, "triggered.bpmn")
+    select(page, "route")
+    expect(page.locator('[data-entry-id="laneway-prompt"]')).to_have_count(0)
+    field(page, "decision").select_option("llm")
+    field(page, "prompt").fill("Is {{ subject }} urgent?")
+    field(page, "system").fill("You sort a mailbox.")
+    field(page, "model").fill("claude-haiku-4-5")
+    select(page, "hooked")
+    expect(page.locator('[data-entry-id="laneway-signatureHeader"]')).to_have_count(0)
+    field(page, "trigger").select_option("webhook")
+    expect(page.locator('[data-entry-id="laneway-signatureHeader"]')).to_contain_text(
+        "Signature header")
+    field(page, "toleranceSeconds").fill("soon")
+    expect(page.locator('[data-entry-id="laneway-toleranceSeconds"]')).to_contain_text(
+        "Must be a whole number")
+    field(page, "toleranceSeconds").fill("60")
+    field(page, "variablesName").fill("call")
+    select(page, "dropped")  # its message names the trigger: edited there, where it wins
+    expect(field(page, "trigger")).to_have_value("folder")
+    expect(field(page, "path")).to_have_value("/srv/in")
+    field(page, "pattern").fill("*.pdf")
+    select(page, "nightly")
+    expect(page.locator('[data-entry-id="laneway-trigger"]')).to_have_count(0)
+    field(page, "timezone").fill("Europe/Berlin")
+    field(page, "missed").select_option("none")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export XML").click()
+    xml = Path(download.value.path()).read_bytes()
+    root = etree.fromstring(xml)
+
+    def laneway_attrs(element_id: str) -> dict[str, str]:
+        # by local name: the file binds Laneway's namespace to lw:, the console writes under it
+        found = root.find(f".//*[@id='{element_id}']")
+        assert found is not None
+        return {etree.QName(k).localname: v for k, v in found.attrib.items()
+                if etree.QName(k).namespace == LANEWAY}
+
+    assert laneway_attrs("route") == {"decision": "llm", "prompt": "Is {{ subject }} urgent?",
+                                      "system": "You sort a mailbox.",
+                                      "model": "claude-haiku-4-5"}
+    assert laneway_attrs("hooked") == {"trigger": "webhook", "toleranceSeconds": "60",
+                                       "variablesName": "call"}
+    assert laneway_attrs("dropped") == {}
+    assert laneway_attrs("msg_drop") == {"trigger": "folder", "path": "/srv/in",
+                                         "pattern": "*.pdf"}
+    assert laneway_attrs("nightly") == {"timezone": "Europe/Berlin", "missed": "none"}
+    defs = parse(xml, file="triggered.bpmn")
+    route = defs.processes[0].nodes["route"]
+    assert (route.decision_handler, route.decision_type) == (True, "llm")
+    # as the triggers service reads them
+    declared = {d.start_event_id: d for d in declared_triggers(defs)}
+    assert (declared["hooked"].type, dict(declared["hooked"].settings)) == (
+        "webhook", {"toleranceSeconds": "60", "variablesName": "call"})
+    assert (declared["dropped"].type, dict(declared["dropped"].settings)) == (
+        "folder", {"path": "/srv/in", "pattern": "*.pdf"})
+    assert declared["nightly"].type == "timer"
+    assert validate(defs) == []

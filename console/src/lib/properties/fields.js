@@ -98,6 +98,29 @@ const CONNECTOR = Object.fromEntries(TEMPLATES
                t.properties.filter((p) => p.type !== "Hidden" && p.binding.name.startsWith(PREFIX))
                  .map(templateField)]));
 F.escalationConnector.options = [["", "— none —"], ...Object.keys(CONNECTOR).map((t) => [t, t])];
+
+// The connector types that can decide a gateway (answer a decision job with a `Decision`):
+// neither the templates nor the attribute declarations say which can, so this list does; a
+// type named here gets its template's fields on the gateway. `laneway:decision="<type>"` with
+// any other type is kept as written (the select shows it) and the deploy judges it.
+const DECIDING = ["llm"].filter((t) => CONNECTOR[t]);
+F.decision.options = [...F.decision.options,
+  ...DECIDING.map((t) => [t, `the ${t} connector (a decision job of type ${t})`])];
+F.decision.description = `A decision handler is asked which flows to take; ${DECIDING.join(", ")}: that connector chooses, with the fields below.`;
+
+/** Trigger type -> its fields, from the templates of triggers (id dev.laneway.trigger.<type>):
+ * each fixes `laneway:trigger` on a message start event, except `timer`'s (a timer start event
+ * is the timer type), whose settings are its start event's too. */
+const TRIGGER_ID = "dev.laneway.trigger.";
+const TRIGGER = Object.fromEntries(TEMPLATES
+  .filter((t) => t.id.startsWith(TRIGGER_ID))
+  .map((t) => [fixed(t, "laneway:trigger") || t.id.slice(TRIGGER_ID.length),
+               t.properties.filter((p) => p.type !== "Hidden" && p.binding.name.startsWith(PREFIX))
+                 .map(templateField)]));
+F.trigger = { attr: "trigger", label: "Trigger", kind: "select",
+  options: [["", "— none: started by a published message —"],
+            ...Object.keys(TRIGGER).filter((t) => t !== "timer").map((t) => [t, t])],
+  description: "A trigger type starts the process by itself (docs/triggers.md), with the settings below, written on the start event as its element template does; a trigger named on the message wins, setting by setting." };
 F.type.description = `The job type a connector serves: ${Object.keys(CONNECTOR).join(", ")} ship with Laneway (each shows its form). Empty: the task's kind (service, send, business-rule).`;
 
 const JOB_TASKS = ["bpmn:ServiceTask", "bpmn:SendTask", "bpmn:BusinessRuleTask", "bpmn:ScriptTask"];
@@ -118,6 +141,8 @@ const attr = (bo, name) => {
   return typeof v === "string" ? v.trim() : "";
 };
 
+const triggerOfMessage = (message) => (message ? attr(message, "trigger") : "");
+
 /** The Laneway fields of an element, in order; [] when Laneway reads nothing from it. */
 export function fieldsFor(element) {
   const bo = getBusinessObject(element);
@@ -135,7 +160,10 @@ export function fieldsFor(element) {
             F.retryBackoff, F.retryBackoffMax, F.timeout])];
   }
   if (is(bo, "bpmn:CallActivity")) return [F.calledElement];
-  if (is(bo, "bpmn:ExclusiveGateway") || is(bo, "bpmn:InclusiveGateway")) return [F.decision];
+  if (is(bo, "bpmn:ExclusiveGateway") || is(bo, "bpmn:InclusiveGateway")) {
+    const by = attr(bo, "decision");
+    return [F.decision, ...(DECIDING.includes(by) ? CONNECTOR[by] : [])];
+  }
   const message = is(bo, "bpmn:ReceiveTask") || messageDefinition(bo);
   if (is(bo, "bpmn:IntermediateThrowEvent") || is(bo, "bpmn:EndEvent")) {
     return message ? [F.throwKey] : [];
@@ -144,5 +172,16 @@ export function fieldsFor(element) {
   if (is(bo, "bpmn:StartEvent") && !(bo.eventDefinitions || []).length) out.push(F.form);
   // a message start event starts an instance: there is none waiting to correlate with
   if (message) out.push(...(is(bo, "bpmn:StartEvent") ? [] : [F.catchKey]), F.publishers);
+  if (is(bo, "bpmn:StartEvent") && message) {
+    // the start event's own trigger (what a template writes); when only the message names
+    // one, the trigger and its settings are the message's (which wins) and are edited there
+    const own = attr(bo, "trigger");
+    const onMessage = !own && triggerOfMessage(messageOf(element));
+    const type = own || onMessage;
+    const settings = [F.trigger, ...(type !== "timer" && TRIGGER[type] || [])];
+    out.push(...(onMessage ? settings.map((f) => ({ ...f, on: "message" })) : settings));
+  }
+  const timer = (bo.eventDefinitions || []).some((d) => is(d, "bpmn:TimerEventDefinition"));
+  if (is(bo, "bpmn:StartEvent") && timer) out.push(...(TRIGGER.timer || []));
   return out;
 }
