@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from laneway.connectors import JobFailed
 from laneway.connectors.builtin.llm import LlmConnector
 from laneway.connectors.testing import make_job, run_job_async
 from laneway.llm import ClientCache, LlmConfig, ask_text
+from scripts.stack.testing import wait_until
 from tests.anthropic_server import MessagesApi, messages_api, text
 
 KEY = "sk-ant-test-clients-9d2f5a"
@@ -32,15 +33,6 @@ def api() -> Iterator[MessagesApi]:
     with messages_api(KEY) as server:
         server.answer(text("routine"))
         yield server
-
-
-def _until(check: Callable[[], bool], what: str, within_s: float = 5.0) -> None:
-    """Wait for the server's thread to see what the client did (a closed connection)."""
-    deadline = time.monotonic() + within_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Expected {what} within {within_s}s")
-        time.sleep(0.01)
 
 
 async def _job(connector: LlmConnector, api: MessagesApi, n: int, *, key: str = KEY,
@@ -66,7 +58,8 @@ def test_jobs_with_the_same_key_share_one_connection(api: MessagesApi) -> None:
     assert api.count() == 13
     # sequential jobs on one kept client: one keep-alive connection (per job: five)
     assert 1 <= api.connections <= 9
-    _until(lambda: api.closed == api.connections, "close() to close every connection")
+    wait_until(lambda: api.closed == api.connections, 5.0, 0.01,
+               "close() to close every connection")
 
 
 def test_a_rotated_key_gets_its_own_client_and_is_sent(api: MessagesApi) -> None:
@@ -102,7 +95,7 @@ def test_the_least_recently_used_client_is_evicted_and_closed(api: MessagesApi) 
             assert api.connections == 8
             assert api.closed == 0
             await _job(connector, api, 8, key=keys[8])  # a ninth: the first key's goes
-            await asyncio.to_thread(_until, lambda: api.closed == 1,
+            await asyncio.to_thread(wait_until, lambda: api.closed == 1, 5.0, 0.01,
                                     "the evicted client's connection to close")
             await _job(connector, api, 9, key=keys[1])  # still kept: no new connection
             assert api.connections == 9
@@ -112,7 +105,7 @@ def test_the_least_recently_used_client_is_evicted_and_closed(api: MessagesApi) 
             await connector.close()
 
     asyncio.run(go())
-    _until(lambda: api.closed == 10, "close() to close every connection")
+    wait_until(lambda: api.closed == 10, 5.0, 0.01, "close() to close every connection")
 
 
 def test_a_client_evicted_while_leased_is_closed_when_the_lease_ends(api: MessagesApi) -> None:
@@ -128,14 +121,14 @@ def test_a_client_evicted_while_leased_is_closed_when_the_lease_ends(api: Messag
             await ask_text(first, model="m", prompt="three")
             assert api.closed == 0
             assert cache.size == 1
-        await asyncio.to_thread(_until, lambda: api.closed == 1,
+        await asyncio.to_thread(wait_until, lambda: api.closed == 1, 5.0, 0.01,
                                 "the evicted client to close once its lease ended")
         await cache.close()
 
     asyncio.run(go())
     assert api.count() == 3
     assert api.connections == 2
-    _until(lambda: api.closed == 2, "close() to close the kept client")
+    wait_until(lambda: api.closed == 2, 5.0, 0.01, "close() to close the kept client")
 
 
 def test_each_attempt_keeps_its_own_timeout_on_a_shared_client(api: MessagesApi) -> None:
