@@ -11,7 +11,14 @@ import pytest
 
 from laneway.codec import JobRecord, decode_record, encode_job
 from laneway.records import Command, Principal, PrincipalKind
-from services.connectors.gateway import Gateway, JobAnswered, NotLessee, TypeQueue, UnknownJob
+from services.connectors.gateway import (
+    Gateway,
+    Held,
+    JobAnswered,
+    NotLessee,
+    TypeQueue,
+    UnknownJob,
+)
 from services.connectors.jobs_api import _answer
 from services.connectors.offsets import PartitionOffsets
 from services.connectors.settings import load_settings
@@ -177,13 +184,20 @@ def gateway() -> tuple[Gateway, Producer]:
     return gw, producer
 
 
+def leased(*records: JobRecord) -> tuple[Gateway, Producer, TypeQueue, PartitionOffsets,
+                                          list[Held]]:
+    """A gateway (running loop needed) with `records` fetched on partition 0 and all of them
+    leased to WORKER for 30 s."""
+    gw, producer = gateway()
+    q = gw.queues["ext"]
+    offsets = PartitionOffsets(0)
+    hand_in(q, offsets, *records)
+    return gw, producer, q, offsets, q.take(len(records), 30.0, "a", WORKER)
+
+
 def test_an_answer_is_the_workers_command_and_its_offset_is_done_after_it() -> None:
     async def go() -> None:
-        gw, producer = gateway()
-        q = gw.queues["ext"]
-        offsets = PartitionOffsets(0)
-        hand_in(q, offsets, job(1), job(2))
-        one, two = q.take(2, 30.0, "a", WORKER)
+        gw, producer, _, offsets, (one, two) = leased(job(1), job(2))
 
         await gw.answer(two.key, Command.COMPLETE_JOB, {"variables": {"ok": True}}, WORKER)
         assert offsets.commit_point() is None  # offset 0 still leased
@@ -206,11 +220,7 @@ def test_an_answer_is_the_workers_command_and_its_offset_is_done_after_it() -> N
 
 def test_a_failure_with_retries_left_offers_the_job_again_with_them() -> None:
     async def go() -> None:
-        gw, producer = gateway()
-        q = gw.queues["ext"]
-        offsets = PartitionOffsets(0)
-        hand_in(q, offsets, job(1))
-        (held,) = q.take(1, 30.0, "a", WORKER)
+        gw, producer, q, offsets, (held,) = leased(job(1))
 
         await gw.answer(held.key, Command.FAIL_JOB, {"retries": 2, "errorMessage": "down"},
                         WORKER)
@@ -227,11 +237,7 @@ def test_a_failure_with_retries_left_offers_the_job_again_with_them() -> None:
 
 def test_a_notification_job_is_answered_without_a_command() -> None:
     async def go() -> None:
-        gw, producer = gateway()
-        q = gw.queues["ext"]
-        offsets = PartitionOffsets(0)
-        hand_in(q, offsets, job(1, notification=True))
-        (held,) = q.take(1, 30.0, "a", WORKER)
+        gw, producer, _, offsets, (held,) = leased(job(1, notification=True))
 
         await gw.answer(held.key, Command.COMPLETE_JOB, {"variables": {}}, WORKER)
         assert producer.sent == []
@@ -248,11 +254,7 @@ def test_a_gateway_only_process_names_no_connector_type() -> None:
 
 def test_an_answer_kafka_has_not_taken_in_time_is_still_sent_and_then_done() -> None:
     async def go() -> None:
-        gw, producer = gateway()
-        q = gw.queues["ext"]
-        offsets = PartitionOffsets(0)
-        hand_in(q, offsets, job(1))
-        (held,) = q.take(1, 30.0, "a", WORKER)
+        gw, producer, q, offsets, (held,) = leased(job(1))
         kafka_back = asyncio.Event()
         send = producer.send
 
@@ -281,11 +283,7 @@ def test_an_answer_kafka_has_not_taken_in_time_is_still_sent_and_then_done() -> 
 
 def test_only_the_lessee_answers_a_leased_job() -> None:
     async def go() -> None:
-        gw, producer = gateway()
-        q = gw.queues["ext"]
-        offsets = PartitionOffsets(0)
-        hand_in(q, offsets, job(1))
-        (held,) = q.take(1, 30.0, "a", WORKER)
+        gw, producer, _, offsets, (held,) = leased(job(1))
 
         for intent, value in ((Command.COMPLETE_JOB, {"variables": {"paid": True}}),
                               (Command.FAIL_JOB, {"retries": 0, "errorMessage": "no"}),
@@ -309,11 +307,7 @@ def test_only_the_lessee_answers_a_leased_job() -> None:
 
 def test_a_late_answer_after_the_job_went_to_another_worker_is_refused() -> None:
     async def go() -> None:
-        gw, producer = gateway()
-        q = gw.queues["ext"]
-        offsets = PartitionOffsets(0)
-        hand_in(q, offsets, job(1))
-        (first,) = q.take(1, 30.0, "a", WORKER)
+        gw, producer, q, _, (first,) = leased(job(1))
         first.lease_until = 0.0  # its lease ran out
         q.sweep()
 
