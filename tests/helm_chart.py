@@ -30,15 +30,20 @@ KAFKA_SECURITY_NAMES = frozenset({
 })
 """The Kafka client security settings every service reads (laneway/kafka.py), as agreed for
 issue 14: the chart passes exactly these names."""
+AGREED_NAMES = KAFKA_SECURITY_NAMES | {"LANEWAY_LOG_FORMAT"}
+"""Settings agreed for issue 14 whose readers land from other branches (Kafka security in
+laneway/kafka.py, the log format with the traces)."""
 
 
-def kafka_names_not_yet_read() -> frozenset[str]:
-    """The agreed Kafka security names while laneway/kafka.py reads none of them yet (its
-    change lands separately); empty once it reads them, so every name is then checked."""
-    code = (ROOT / "laneway" / "kafka.py").read_text()
-    if any(f'"{name}"' in code for name in KAFKA_SECURITY_NAMES):
-        return frozenset()
-    return KAFKA_SECURITY_NAMES
+def agreed_names_not_yet_read() -> frozenset[str]:
+    """The agreed names no code under laneway/ reads yet: tolerated until their change lands;
+    once a group is read (any Kafka security name, the log format), its names are checked
+    like every other."""
+    code = "\n".join(p.read_text() for p in (ROOT / "laneway").rglob("*.py"))
+    kafka = (frozenset() if any(f'"{n}"' in code for n in KAFKA_SECURITY_NAMES)
+             else KAFKA_SECURITY_NAMES)
+    logs = frozenset() if '"LANEWAY_LOG_FORMAT"' in code else frozenset({"LANEWAY_LOG_FORMAT"})
+    return kafka | logs
 
 
 def helm() -> Path:

@@ -16,7 +16,7 @@ from laneway.settings import DEFAULT_PORTS, Settings, SettingsError
 from scripts.edge import DEFAULT_PORT as EDGE_PORT
 from scripts.services.supervisor import SERVICES as SUPERVISED
 from scripts.services.supervisor import Supervisor
-from tests.helm_chart import kafka_names_not_yet_read
+from tests.helm_chart import agreed_names_not_yet_read
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -254,9 +254,9 @@ def test_compose_helm_and_local_supervisor_give_services_the_same_settings() -> 
         assert isinstance(env, dict)
         given |= set(env)
     # OTEL_* are OpenTelemetry's own names, read by its SDK; the Kafka client security names
-    # are the agreed interface of laneway/kafka.py (tests/helm_chart.py)
+    # and the log format are agreed names whose readers land separately (tests/helm_chart.py)
     for setting in sorted(n for n in given
-                          if not n.startswith("OTEL_") and n not in kafka_names_not_yet_read()):
+                          if not n.startswith("OTEL_") and n not in agreed_names_not_yet_read()):
         assert f'"{setting}"' in code, f"{setting} is set by compose or Helm but read by no code"
 
 
