@@ -480,3 +480,21 @@ def test_topics_then_migrations_run_as_hooks_before_the_services(
         topics_values["replicationFactor"])
     job_types = topics_env["LANEWAY_JOB_TYPES"]["value"].split(",")
     assert set(job_types) == {t for g in groups for t in g["types"]} | set(gateway)
+
+
+def test_the_secret_of_inline_urls_exists_before_the_hook_jobs_that_read_it() -> None:
+    docs = render(None, "--set", "database.url=postgresql://o:pw@pg/laneway",
+                  "--set", "database.auditWriterUrl=postgresql://w:pw@pg/laneway",
+                  "--set", "redis.url=redis://redis:6379/0")
+    (secret,) = [s for s in kinds(docs, "Secret")
+                 if s["metadata"]["name"] == "laneway-connections"]
+    jobs = kinds(docs, "Job")
+
+    assert set(secret["stringData"]) == {"DATABASE_URL", "LANEWAY_AUDIT_DATABASE_URL",
+                                         "REDIS_URL"}
+    weight = int(secret["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert "pre-install" in secret["metadata"]["annotations"]["helm.sh/hook"]
+    for job in jobs:
+        env = env_of(job["spec"]["template"]["spec"]["containers"][0])
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "laneway-connections"
+        assert weight < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
