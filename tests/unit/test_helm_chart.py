@@ -441,10 +441,16 @@ def test_the_ingress_and_the_edge_reach_existing_services(
         assert int(port) in [p["port"] for p in services[host]["spec"]["ports"]], host
 
 
-def test_production_ingress_has_tls_for_its_host(
+def test_production_ingress_has_tls_and_the_triggers_keep_their_files(
         rendered: dict[str, list[dict[str, Any]]]) -> None:
     (ingress,) = kinds(rendered["production"], "Ingress")
+    triggers = next(d for d in kinds(rendered["production"], "Deployment")
+                    if component(d) == "triggers")
+    data = next(v for v in triggers["spec"]["template"]["spec"]["volumes"]
+                if v["name"] == "triggers-data")
 
+    assert data == {"name": "triggers-data",
+                    "persistentVolumeClaim": {"claimName": "laneway-triggers-data"}}
     assert ingress["spec"]["tls"] == [{"secretName": "laneway-example-com-tls",
                                        "hosts": ["laneway.example.com"]}]
     assert ingress["spec"]["rules"][0]["host"] == "laneway.example.com"
