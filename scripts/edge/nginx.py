@@ -27,6 +27,9 @@ class Runtime:
     listen: str
     """`127.0.0.1:8080` locally, `8080` in a container."""
     pid_file: str | None = None
+    foreground: bool = True
+    """`daemon off;`: nginx is a container's process (compose, Kubernetes); locally it
+    detaches and leaves its pid file."""
     error_log: str = "stderr"
     temp_dir: str | None = None
     """Where request bodies are buffered (nginx's compiled-in default when None)."""
@@ -49,8 +52,10 @@ def render(routes: Sequence[Route], upstreams: Mapping[str, str], runtime: Runti
     if runtime.user:
         lines.append(f"user {runtime.user};")
     lines += ["worker_processes 1;", f"error_log {_arg(runtime.error_log)} warn;"]
-    # in a container nginx is the foreground process; locally it detaches and leaves a pid file
-    lines.append("daemon off;" if runtime.pid_file is None else f"pid {_arg(runtime.pid_file)};")
+    if runtime.pid_file is not None:
+        lines.append(f"pid {_arg(runtime.pid_file)};")
+    if runtime.foreground:
+        lines.append("daemon off;")
     lines += ["", "events {", "    worker_connections 1024;", "}", "", "http {",
               "    access_log off;",
               "    server_tokens off;",
@@ -87,11 +92,14 @@ def render(routes: Sequence[Route], upstreams: Mapping[str, str], runtime: Runti
                   else upstream_name(route.service))
         for location in _locations(route):
             lines.append(f"        location {location} {{ proxy_pass http://{target}; }}")
-    lines += ["", "        # the edge's own health (each service has its own on its port)",
-              "        location = /health {",
-              "            default_type application/json;",
-              "            return 200 '{\"service\": \"edge\", \"status\": \"ok\"}';", "        }",
-              "        location = /docs {", "            default_type text/html;",
+    lines += ["", "        # the edge's own health (each service has its own on its port), on the",
+              "        # probes' paths too (live, ready, started), as every service answers them"]
+    for location in ("= /health", "= /health/live", "= /health/ready", "= /health/started"):
+        lines += [f"        location {location} {{",
+                  "            default_type application/json;",
+                  "            return 200 '{\"service\": \"edge\", \"status\": \"ok\"}';",
+                  "        }"]
+    lines += ["        location = /docs {", "            default_type text/html;",
               f"            return 200 '{_docs_page(routes)}';", "        }",
               "        # any other path under /api is a 404 problem document, not the console",
               "        location /api/ {",

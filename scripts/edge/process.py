@@ -118,6 +118,7 @@ class Edge:
         return render(self._routes,
                       {s: f"127.0.0.1:{p}" for s, p in self.upstream_ports.items()},
                       Runtime(listen=f"127.0.0.1:{self.port}", pid_file=str(self.pid_file),
+                              foreground=False,
                               error_log=str(self.log_file), temp_dir=str(temp),
                               # as root the master drops its workers to an unprivileged user
                               user="www-data" if is_root() else None,

@@ -7,14 +7,16 @@ Its migrations are recorded in `schema_migrations` (`laneway.db.apply_migrations
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from laneway.db import apply_migrations, ensure_schema
 from laneway.db import open_pool as open_schema_pool
 from services.definitions.settings import DefinitionsSettings
 
-__all__ = ["MIGRATIONS_DIR", "migrate", "open_pool"]
+__all__ = ["MIGRATIONS_DIR", "migrate", "migrate_on", "open_pool"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number: the lock only has to be the same for every replica of this service.
@@ -32,5 +34,10 @@ def open_pool(settings: DefinitionsSettings) -> ConnectionPool:
 def migrate(pool: ConnectionPool, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply the service's migrations not applied yet; return their names."""
     with pool.connection() as conn:
-        return apply_migrations(conn, directory, table="schema_migrations",
-                                lock=_MIGRATION_LOCK)
+        return migrate_on(conn, directory)
+
+
+def migrate_on(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """`migrate` on one connection (on the service's schema): the chart's migration Job
+    (`python -m services.migrate`) has no pool."""
+    return apply_migrations(conn, directory, table="schema_migrations", lock=_MIGRATION_LOCK)
