@@ -190,6 +190,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
             gateway.start()
             checks.add_check("consumers", gateway.check_consumers)
             checks.add_check("producer", gateway.check_producer)
+            checks.add_liveness("consumers", gateway.check_consumers_live)
             app.state.gateway = gateway
         try:
             yield
@@ -200,6 +201,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
                 # Kafka clients alive (and retrying) after it stopped
                 checks.remove_check("consumers")
                 checks.remove_check("producer")
+                checks.remove_liveness("consumers")
                 await gateway.stop()
 
     app = FastAPI(title="Laneway jobs", version="0.1.0", description=DESCRIPTION,
