@@ -28,7 +28,7 @@ def run(settings: EngineSettings, service: Running) -> int:
     # only a flag: the loop finishes (or aborts) its transaction and closes cleanly
     service.stop.on_stop(loop.stop)
     service.health.starting("joining its group and restoring its partitions",
-                            done=lambda: loop.joined)
+                            done=lambda: loop.restored)
     service.health.add_check("assignment", loop.check_joined)
     service.health.add_check("loop", loop.check_alive)
     service.health.add_liveness("loop", loop.progress.check_live)
