@@ -339,6 +339,11 @@ class ProjectionLoop(Generic[T]):
             return f"the {self.name} has not joined its consumer group"
         return None
 
+    def live(self) -> str | None:
+        """None while the loop goes round (polls, or retries a batch its database refuses);
+        else what is wrong (/health/live)."""
+        return self.progress.check_live()
+
     # -- one batch --------------------------------------------------------------------------
 
     def handle_messages(self, messages: Sequence[Message]) -> int:

@@ -1,14 +1,27 @@
 """Health and metrics over HTTP, the same for every service.
 
-`GET /health` answers 200 with `{"service": ..., "status": "ok", "checks": {...}}` while every
-registered check passes, and 503 with `"status": "unhealthy"` and the failing checks (also
-under `failing`) otherwise. A check added with `critical=False` reports a part the service
-works without (the audit's live feed when Redis is away): its problem shows under `checks`
-and `degraded`, and the answer stays 200, so a liveness probe does not restart a service that
-a restart would not mend; `GET /metrics` is the Prometheus text exposition of the service's
-registry. `HealthChecks` holds the checks and builds that body; `HealthServer` serves it on a
-small threaded server for services without an HTTP API of their own, and
-`laneway.service.http.health_router` serves the same two routes from a FastAPI app.
+Three probes, on every service's own port, because an orchestrator asks three questions:
+
+- `GET /health/live`: is the process alive and does its main loop go round? 200 while it
+  does, and while the service is still starting (a start that takes long is the startup
+  probe's business, not a reason to kill it); 503 with a problem body naming the stalled loop
+  otherwise (the librdkafka stall of docs/next.md: the engine blocked inside a call). Only the
+  checks added with `add_liveness` count: no database, Kafka or Redis, so an outage of one
+  of them does not restart every service (a restart cannot mend it).
+- `GET /health/ready` (and `GET /health`, the same, kept for the clients that use it): 200
+  with `{"service": ..., "status": "ok", "checks": {...}}` once the service has started and
+  every check added with `add_check` passes; 503 with `"status": "unhealthy"` and the failing
+  checks (also under `failing`) otherwise. A check added with `critical=False` reports a part
+  the service works without (the audit's live feed when Redis is away): its problem shows
+  under `checks` and `degraded`, and the answer stays 200.
+- `GET /health/started`: 200 once the service's start is done (the engine: its group joined
+  and its partitions restored), 503 before; a startup probe holds the liveness probe back
+  until then.
+
+`GET /metrics` is the Prometheus text exposition of the service's registry. `HealthChecks`
+holds the checks and builds the bodies; `HealthServer` serves them on a small threaded server
+for services without an HTTP API of their own, and `laneway.service.http.health_router` serves
+the same routes from a FastAPI app.
 """
 
 from __future__ import annotations
@@ -21,12 +34,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-__all__ = ["Check", "HealthChecks", "HealthServer"]
+__all__ = ["HEALTH_PATHS", "Check", "HealthChecks", "HealthServer", "Probe"]
 
 Check = Callable[[], str | None]
 """A health check: None when healthy, else a sentence saying what is wrong."""
 
 _STARTUP = "startup"
+
+Probe = tuple[int, dict[str, object]]
+"""A probe's answer: the status code and the JSON body."""
+
+HEALTH_PATHS = ("/health", "/health/live", "/health/ready", "/health/started")
+"""The probe paths every service's port answers."""
 
 
 class HealthChecks:
@@ -36,6 +55,10 @@ class HealthChecks:
         self.service = service
         self._checks: dict[str, Check] = {}
         self._optional: set[str] = set()
+        self._live: dict[str, Check] = {}
+        # None: started (nothing to wait for); else what it is doing, and maybe a test of
+        # when that is done (the engine's restore, done on its loop's thread)
+        self._starting: tuple[str, Callable[[], bool] | None] | None = None
         self._lock = threading.Lock()
 
     def add_check(self, name: str, check: Check, *, critical: bool = True) -> None:
@@ -54,28 +77,60 @@ class HealthChecks:
             self._checks.pop(name, None)
             self._optional.discard(name)
 
-    def starting(self, what: str) -> None:
-        """Report unhealthy with `starting: <what>` until `started` is called, so a probe
-        does not route to a service still waiting for its dependencies."""
-        self.add_check(_STARTUP, lambda: f"starting: {what}")
+    def add_liveness(self, name: str, check: Check) -> None:
+        """Register a check that /health/live runs (once the service has started): whether
+        a loop of the process goes round. Never a dependency: see the module's docstring."""
+        with self._lock:
+            self._live[name] = check
+
+    def remove_liveness(self, name: str) -> None:
+        """Unregister a liveness check (no error when there is none of that name)."""
+        with self._lock:
+            self._live.pop(name, None)
+
+    def starting(self, what: str, done: Callable[[], bool] | None = None) -> None:
+        """Report not ready and not started, with `starting: <what>`, until `started` is
+        called or `done()` (asked at each probe, from the probe's thread) answers True, so a
+        probe does not route to a service still waiting for its dependencies."""
+        with self._lock:
+            self._starting = (what, done)
 
     def started(self) -> None:
         """The service is past its start; only its own checks count from now on."""
-        self.remove_check(_STARTUP)
+        with self._lock:
+            self._starting = None
+
+    def starting_problem(self) -> str | None:
+        """None once started; else `starting: <what>`."""
+        with self._lock:
+            starting = self._starting
+        if starting is None:
+            return None
+        what, done = starting
+        try:
+            finished = done is not None and done()
+        except Exception as exc:  # a test that breaks says the start is not done, not a 500
+            return f"starting: {what} ({type(exc).__name__}: {exc})"
+        if finished:
+            with self._lock:
+                if self._starting is starting:
+                    self._starting = None
+            return None
+        return f"starting: {what}"
 
     def report(self) -> tuple[bool, dict[str, object]]:
-        """Run the checks: (healthy, body)."""
+        """Run the readiness checks: (healthy, body)."""
         with self._lock:
             checks = list(self._checks.items())
             optional = set(self._optional)
         results: dict[str, str] = {}
         failing: dict[str, str] = {}
         degraded: dict[str, str] = {}
+        starting = self.starting_problem()
+        if starting is not None:
+            results[_STARTUP] = failing[_STARTUP] = starting
         for name, check in checks:
-            try:
-                problem = check()
-            except Exception as exc:  # a check that breaks is a failing check, not a 500
-                problem = f"{type(exc).__name__}: {exc}"
+            problem = _run(check)
             results[name] = problem or "ok"
             if problem:
                 (degraded if name in optional else failing)[name] = problem
@@ -87,6 +142,53 @@ class HealthChecks:
         if degraded:
             body["degraded"] = degraded
         return not failing, body
+
+    def ready(self) -> Probe:
+        """`GET /health/ready` (and `GET /health`)."""
+        healthy, body = self.report()
+        return (200 if healthy else 503), body
+
+    def live(self) -> Probe:
+        """`GET /health/live`: 200 while starting or while every liveness check passes;
+        else 503 with a problem body whose `failing` names the stalled loops."""
+        starting = self.starting_problem()
+        if starting is not None:
+            return 200, {"service": self.service, "status": "starting", "detail": starting}
+        with self._lock:
+            checks = list(self._live.items())
+        failing = {name: problem for name, problem in ((n, _run(c)) for n, c in checks)
+                   if problem}
+        if not failing:
+            return 200, {"service": self.service, "status": "ok",
+                         "checks": {name: "ok" for name, _ in checks}}
+        return 503, {"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                     "detail": "; ".join(failing.values()), "service": self.service,
+                     "failing": failing}
+
+    def started_probe(self) -> Probe:
+        """`GET /health/started`: 200 once started, else 503 with a problem body."""
+        starting = self.starting_problem()
+        if starting is None:
+            return 200, {"service": self.service, "status": "started"}
+        return 503, {"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                     "detail": starting, "service": self.service}
+
+    def probe(self, path: str) -> Probe | None:
+        """The answer to GET `path` if it is one of `HEALTH_PATHS`, else None."""
+        if path in ("/health", "/health/ready"):
+            return self.ready()
+        if path == "/health/live":
+            return self.live()
+        if path == "/health/started":
+            return self.started_probe()
+        return None
+
+
+def _run(check: Check) -> str | None:
+    try:
+        return check()
+    except Exception as exc:  # a check that breaks is a failing check, not a 500
+        return f"{type(exc).__name__}: {exc}"
 
 
 class HealthServer(HealthChecks):
@@ -125,10 +227,12 @@ class HealthServer(HealthChecks):
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
-                if path == "/health":
-                    healthy, body = outer.report()
-                    self._send(200 if healthy else 503, "application/json",
-                               json.dumps(body).encode())
+                answer = outer.probe(path)
+                if answer is not None:
+                    status, body = answer
+                    problem = status != 200 and "type" in body
+                    self._send(status, "application/problem+json" if problem
+                               else "application/json", json.dumps(body).encode())
                 elif path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(outer.registry))
                 else:
@@ -137,8 +241,8 @@ class HealthServer(HealthChecks):
             def _refuse(self, status: int, title: str, path: str) -> None:
                 # the edge may send an API path here (the job API of a connectors process
                 # that serves no outside types): a problem, never http.server's 501 page
-                detail = (f"Expected GET /health or GET /metrics, but got {self.command[:10]} "
-                          f"{path[:100]}: this port serves no API")
+                detail = (f"Expected GET /health[/live|/ready|/started] or GET /metrics, but "
+                          f"got {self.command[:10]} {path[:100]}: this port serves no API")
                 body = json.dumps({"type": "about:blank", "title": title, "status": status,
                                    "detail": detail}).encode()
                 self.send_response(status)
@@ -151,7 +255,7 @@ class HealthServer(HealthChecks):
 
             def _other(self) -> None:
                 path = self.path.split("?", 1)[0]
-                known = path in ("/health", "/metrics")
+                known = path in HEALTH_PATHS or path == "/metrics"
                 self._refuse(405 if known else 404,
                              "Method Not Allowed" if known else "Not Found", path)
 

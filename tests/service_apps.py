@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from laneway.health import HealthChecks
+from laneway.web.docs import ASSETS, FILES
 from services.audit.app import create_app as audit_app
 from services.connectors.jobs_api import create_app as jobs_app
 from services.definitions.app import create_app as definitions_app
@@ -43,4 +44,5 @@ def served(app: FastAPI) -> list[tuple[str, str]]:
         out.append(("GET", app.openapi_url))
     if app.docs_url:
         out.append(("GET", app.docs_url))
+        out.extend(("GET", f"{ASSETS}/{name}") for name in FILES)  # the page's files
     return out

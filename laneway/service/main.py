@@ -55,6 +55,10 @@ class ServiceLoop(Protocol):
     def health(self) -> str | None:
         """None while the loop works; else what is wrong."""
 
+    def live(self) -> str | None:
+        """None while the loop goes round, whatever its dependencies do; else what is
+        wrong (/health/live)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Running:
@@ -63,14 +67,17 @@ class Running:
     stop: StopSignal
     """Set on SIGTERM or SIGINT; the body's loops stop on it."""
     health: HealthChecks
-    """The checks /health runs: add the service's own; call `started()` once it works."""
+    """The checks the probes run: add the service's own (readiness with `add_check`, its
+    loops with `add_liveness`); call `started()` once it works."""
 
     def run_loop(self, loop: ServiceLoop, checks: Mapping[str, Check]) -> int:
-        """Add `checks` and the loop's own (`consumer`) to /health, report the service
-        started, and run `loop` in this thread until the stop signal; 0."""
+        """Add `checks` and the loop's own (`consumer`) to /health/ready and the loop's
+        liveness (`loop`) to /health/live, report the service started, and run `loop` in
+        this thread until the stop signal; 0."""
         for name, check in checks.items():
             self.health.add_check(name, check)
         self.health.add_check("consumer", loop.health)
+        self.health.add_liveness("loop", loop.live)
         self.health.started()
         loop.run()
         return 0
@@ -82,9 +89,10 @@ def run_service(load: Callable[[], S], body: Callable[[S, Running], int], *,
     """Run one service process; return its exit status (0 stopped, 1 a dependency never
     answered or the work failed, 2 bad settings).
 
-    `starting` is what /health reports (503) until the body calls `health.started()`; None
-    for a service whose own checks say when it is ready. With `serve_health=False` the body
-    serves /health and /metrics from its own HTTP app (`laneway.service.http`)."""
+    `starting` is what /health/ready and /health/started report (503) until the body calls
+    `health.started()`; None for a service that has nothing to wait for. With
+    `serve_health=False` the body serves the probes and /metrics from its own HTTP app
+    (`laneway.service.http`)."""
     try:
         settings = load()
     except SettingsError as error:

@@ -8,6 +8,12 @@ job consumers) keeps one `Progress`: it says when it polled, when the record at 
 failed, and when it got past it. `check` is a /health check: it fails, naming the loop,
 when there was no poll for `stall_s` seconds, or when the same position has kept failing for
 `stall_s` seconds (`LANEWAY_STALL_S`, `laneway.settings.Settings.stall_s`).
+
+`check_live` is the narrower question a liveness probe asks: does the loop still go round?
+A loop that retries a record because the database or Kafka is away goes round (each retry
+says `failed`), and a restart would not mend its dependency, so only a loop that neither
+polled nor retried for `quiet_s` (blocked inside a call that never returns: the librdkafka
+stall of docs/next.md) fails it.
 """
 
 from __future__ import annotations
@@ -37,20 +43,24 @@ class Progress:
         self._clock = clock
         self._lock = threading.Lock()
         self._last_poll = clock()
+        # the last sign that the loop goes round: a poll, or a retry of what failed
+        self._last_turn = self._last_poll
         # where it keeps failing and since when; None while it advances
         self._failing: tuple[str, float] | None = None
 
     def polled(self) -> None:
         """The loop asked Kafka for records (whether any came)."""
-        self._last_poll = self._clock()
+        self._last_poll = self._last_turn = self._clock()
 
     def failed(self, position: str) -> None:
         """Handling the record at `position` (`topic[partition]@offset`, see `position`;
         or where else it failed) failed; it will be tried again. Failing at another position
         starts the count afresh."""
+        now = self._clock()
         with self._lock:
+            self._last_turn = now
             if self._failing is None or self._failing[0] != position:
-                self._failing = (position, self._clock())
+                self._failing = (position, now)
 
     def advanced(self) -> None:
         """The loop got past what it had (its offsets committed): nothing fails now."""
@@ -70,6 +80,14 @@ class Progress:
                     f"{now - failing[1]:.0f}s without getting past it")
         if since > self.quiet_s:
             return f"the {self.name} has not polled Kafka for {since:.0f}s"
+        return None
+
+    def check_live(self) -> str | None:
+        """None while the loop goes round (polls, or retries what failed); else what is
+        wrong. Dependencies do not count: a loop waiting for its database passes."""
+        since = self._clock() - self._last_turn
+        if since > self.quiet_s:
+            return f"the {self.name} has not gone round for {since:.0f}s"
         return None
 
 

@@ -1,4 +1,5 @@
-"""Poll the services' GET /health until all answer 200, with a deadline."""
+"""Poll the services' GET /health until all answer 200, with a deadline; `probe` also asks
+the liveness probe (`LIVE`) for the watcher."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from collections.abc import Sequence
 
 from scripts.services.supervisor import ServiceError, Supervisor
 
+READY = "/health"
+"""Readiness (the same as /health/ready): started, and the dependencies answer."""
+LIVE = "/health/live"
+"""Liveness: the process's loops go round; no dependency counts (laneway/health.py)."""
 
-def probe(port: int, timeout: float = 2.0) -> str:
-    """`ok` when GET /health answers 200; else what it answered (`unhealthy (503 ...)`)."""
+
+def probe(port: int, timeout: float = 2.0, path: str = READY) -> str:
+    """`ok` when GET `path` answers 200; else what it answered (`unhealthy (503 ...)`)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", "/health")
+        conn.request("GET", path)
         response = conn.getresponse()
         body = " ".join(response.read(300).decode(errors="replace").split())[:120]
     except (OSError, http.client.HTTPException):
@@ -23,6 +29,11 @@ def probe(port: int, timeout: float = 2.0) -> str:
     if response.status == 200:
         return "ok"
     return f"unhealthy ({response.status} {body})" if body else f"unhealthy ({response.status})"
+
+
+def probe_live(port: int, timeout: float = 2.0) -> str:
+    """`ok` when the liveness probe answers 200; else what it answered."""
+    return probe(port, timeout, LIVE)
 
 
 def wait_healthy(

@@ -3,9 +3,11 @@
 `make up` leaves one watcher running beside the services (`python -m scripts.services watch`,
 detached, its pid in `var/stack/run/watch.pid`, its log `var/stack/logs/watch.log`); `make
 down` stops it before the services, so it never restarts what is being stopped. Every
-`period_s` it asks each service's `GET /health` (at most `timeout_s`). A service that fails
-`failures` probes in a row (no answer, a 503 naming a failing check: a consumer stuck on a
-record, a process stopped with SIGSTOP) or whose process is gone is restarted: SIGTERM, SIGKILL
+`period_s` it asks each service's liveness probe `GET /health/live` (at most `timeout_s`): not
+`/health`, which also fails while a dependency is away (a PostgreSQL outage would restart every
+service, and a restart cannot mend it). A service that fails `failures` probes in a row (no
+answer, a 503 naming a loop that stopped going round: the engine blocked in a librdkafka call,
+a process stopped with SIGSTOP) or whose process is gone is restarted: SIGTERM, SIGKILL
 after the grace, started again. Restarts back off as Kubernetes' CrashLoopBackOff does (10 s,
 doubling, at most 5 minutes between two restarts of one service; a service healthy for 10
 minutes starts again from 10 s) and are bounded: after `max_restarts` restarts without such a
@@ -28,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from laneway.settings import SettingsError, positive_float
-from scripts.services.health import probe
+from scripts.services.health import probe_live
 from scripts.services.supervisor import ServiceError, Supervisor
 from scripts.stack.proc import cmdline, pid_alive, wait_until
 
@@ -101,7 +103,7 @@ class Watcher:
     names: Sequence[str]
     policy: LivenessPolicy = field(default_factory=LivenessPolicy)
     clock: Callable[[], float] = time.monotonic
-    probe: Callable[[int, float], str] = probe
+    probe: Callable[[int, float], str] = probe_live
     _state: dict[str, _Service] = field(default_factory=dict)
 
     @property

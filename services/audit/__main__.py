@@ -118,6 +118,7 @@ def run(settings: AuditSettings, service: Running) -> int:
             projection.start()
             closing.callback(projection.stop)
             service.health.add_check("projection", projection.problem)
+            service.health.add_liveness("projection", projection.live)
         _log.info("audit sink consuming %s as group %s; routes on http://%s:%d",
                   sink.events_topic, settings.group, common.http_host, common.http_port)
         return service.run_loop(sink, {"database": table_check(

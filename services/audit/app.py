@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from laneway.auth import TokenVerifier
 from laneway.health import HealthChecks
 from laneway.service.http import health_router
-from laneway.web import guard, problems
+from laneway.web import docs, guard, problems
 from services.audit.deps import AuditDeps
 from services.audit.routes import history, instances, live
 
@@ -29,7 +29,8 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     """The app; `deps` may be set later on `app.state.deps` (routes answer 503 until then).
     /health runs `checks`; /metrics serves `registry`."""
     app = FastAPI(title="Laneway audit", version="0.1.0", description=DESCRIPTION,
-                  docs_url="/docs/audit", openapi_url="/openapi/audit.json", redoc_url=None)
+                  docs_url=None, openapi_url="/openapi/audit.json", redoc_url=None)
+    docs.install(app, "/docs/audit")  # its page without a CDN
     problems.install(app)
     guard.install(app)
     app.state.verifier = verifier

@@ -125,6 +125,13 @@ class InstanceProjection:
             problem += f"; last error: {self._last_error}"
         return problem
 
+    def live(self) -> str | None:
+        """None while the projection's thread goes round (a database that refuses does not
+        stop it: it retries); else what is wrong (for /health/live)."""
+        if not self._thread.is_alive():
+            return "the projection thread is not running"
+        return self.progress.check_live()
+
     def _run(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():

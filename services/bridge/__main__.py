@@ -30,6 +30,7 @@ def run(settings: BridgeSettings, service: Running) -> int:
     wait_for_kafka(common.kafka_bootstrap_servers, common.startup_timeout_s)
     bridge = Bridge(settings)
     service.health.add_check("consumer", bridge.health)
+    service.health.add_liveness("loop", bridge.progress.check_live)
     service.health.started()
     bridge.run(service.stop.event)
     return 0

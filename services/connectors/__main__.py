@@ -57,6 +57,8 @@ async def serve(settings: ConnectorsSettings, connectors: dict[str, Connector],
     workers = ConnectorService(settings, connectors)
     service.health.add_check("consumers", workers.check_consumers)
     service.health.add_check("loop", workers.check_loop)
+    service.health.add_liveness("loop", workers.check_loop)
+    service.health.add_liveness("consumers", workers.check_consumers_live)
     service.health.add_check("producer", workers.check_producer)
     service.health.add_check("redis", workers.check_redis)
     await workers.run(stop)

@@ -363,6 +363,17 @@ class Gateway:
                 return stalled
         return None
 
+    def check_consumers_live(self) -> str | None:
+        """None while every type's poll thread goes round (Kafka away is not its failure)."""
+        for queue in self.queues.values():
+            c = queue.consumer
+            if not c.alive:
+                return f"{queue.type}: the poll thread stopped"
+            stalled = c.progress.check_live()
+            if stalled:
+                return f"{queue.type}: {stalled}"
+        return None
+
     def check_producer(self) -> str | None:
         """None while the producer delivers."""
         return self.producer.progress.check()

@@ -30,7 +30,7 @@ from laneway.health import HealthChecks
 from laneway.limits import variables_too_large
 from laneway.records import Command, Principal
 from laneway.service.http import health_router
-from laneway.web import guard, problems
+from laneway.web import docs, guard, problems
 from laneway.web.bounds import keyed_id
 from laneway.web.problems import problem
 from laneway.worker import MAX_ERROR_MESSAGE
@@ -190,6 +190,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
             gateway.start()
             checks.add_check("consumers", gateway.check_consumers)
             checks.add_check("producer", gateway.check_producer)
+            checks.add_liveness("consumers", gateway.check_consumers_live)
             app.state.gateway = gateway
         try:
             yield
@@ -200,12 +201,14 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
                 # Kafka clients alive (and retrying) after it stopped
                 checks.remove_check("consumers")
                 checks.remove_check("producer")
+                checks.remove_liveness("consumers")
                 await gateway.stop()
 
     app = FastAPI(title="Laneway jobs", version="0.1.0", description=DESCRIPTION,
-                  docs_url="/docs/connectors", openapi_url="/openapi/connectors.json",
+                  docs_url=None, openapi_url="/openapi/connectors.json",
                   redoc_url=None,
                   lifespan=lifespan)
+    docs.install(app, "/docs/connectors")  # its page without a CDN
     problems.install(app)
     guard.install(app)
     app.state.verifier = verifier

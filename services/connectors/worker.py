@@ -127,6 +127,13 @@ class TypeWorker:
         await asyncio.to_thread(self.consumer.stop)
         await self.runtime.connector.close()
 
+    def live(self) -> str | None:
+        """None while the consumer's poll thread goes round."""
+        if not self.consumer.alive:
+            return f"{self.type}: the poll thread stopped"
+        stalled = self.consumer.progress.check_live()
+        return f"{self.type}: {stalled}" if stalled is not None else None
+
     def health(self) -> str | None:
         """None while the consumer polls and has joined its group."""
         if self.consumer.error:
@@ -194,6 +201,11 @@ class ConnectorService:
         if not self.workers:
             return "starting"
         problems = [p for p in (w.health() for w in self.workers) if p]
+        return "; ".join(problems) or None
+
+    def check_consumers_live(self) -> str | None:
+        """Liveness: every type's poll thread goes round (Kafka away is not its failure)."""
+        problems = [p for p in (w.live() for w in self.workers) if p]
         return "; ".join(problems) or None
 
     def check_producer(self) -> str | None:

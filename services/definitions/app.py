@@ -16,7 +16,7 @@ from laneway.health import HealthChecks
 from laneway.problems import DiagramError
 from laneway.publisher import PublishError
 from laneway.service.http import health_router
-from laneway.web import guard, problems
+from laneway.web import docs, guard, problems
 from laneway.web.problems import problem
 from services.definitions.deps import ServiceDeps
 from services.definitions.lifecycle import TransitionRefused
@@ -44,7 +44,7 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps | None,
     `checks` (the service's, from `run_service`) with the database and Kafka checks added.
     `deps` is None only where the routes are listed, never called."""
     app = FastAPI(title="Laneway definitions", version="0.1.0", description=DESCRIPTION,
-                  docs_url="/docs/definitions", openapi_url="/openapi/definitions.json",
+                  docs_url=None, openapi_url="/openapi/definitions.json",
                   redoc_url=None)
     app.state.deps = deps
     app.state.console = settings.console
@@ -61,6 +61,7 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps | None,
     app.include_router(lifecycle_routes.router)
     app.include_router(console.router)
     app.include_router(dev.router)
+    docs.install(app, "/docs/definitions")  # its page without a CDN
     problems.install(app)
     guard.install(app)
     app.add_exception_handler(DiagramError, _diagram_refused)

@@ -17,7 +17,8 @@ _log = logging.getLogger("services.engine")
 
 def main() -> int:
     """Run the service until SIGTERM or SIGINT; return the process's exit status."""
-    # no startup check: the loop's own checks say when it has joined the group
+    # started once the loop has joined its group and restored what it was given (that can
+    # take minutes: /health/started is the startup probe, /health/live waits for it)
     return run_service(load_settings, run, starting=None)
 
 
@@ -26,8 +27,11 @@ def run(settings: EngineSettings, service: Running) -> int:
     loop = EngineLoop(settings)
     # only a flag: the loop finishes (or aborts) its transaction and closes cleanly
     service.stop.on_stop(loop.stop)
+    service.health.starting("joining its group and restoring its partitions",
+                            done=lambda: loop.restored)
     service.health.add_check("assignment", loop.check_joined)
     service.health.add_check("loop", loop.check_alive)
+    service.health.add_liveness("loop", loop.progress.check_live)
     watchdog = threading.Thread(target=_watchdog, args=(loop, settings.stall_limit_s),
                                 daemon=True, name="engine-watchdog")
     watchdog.start()

@@ -97,6 +97,8 @@ class EngineLoop:
         # stuck engine hold its partitions for minutes)
         self.progress = Progress("engine loop", settings.common.stall_s)
         self.joined = False
+        self.restored = False
+        """Set once the first assignment's partitions are restored (/health/started)."""
         self._stop = threading.Event()
         self._needs_recovery = False
         # records that broke processing once, with the error: dead-lettered when seen again
@@ -202,6 +204,8 @@ class EngineLoop:
             # never raise out of a rebalance callback: recover before the next batch instead
             _log.exception("restoring partitions %s failed; recovering", new)
             self._needs_recovery = True
+        else:
+            self.restored = True
         self.metrics.owned_partitions.set(len(self.partitions))
 
     def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
@@ -265,6 +269,7 @@ class EngineLoop:
             consumer.seek(TopicPartition(tp.topic, tp.partition,
                                          offset if offset >= 0 else OFFSET_BEGINNING))
         self._needs_recovery = False
+        self.restored = True
         _log.info("recovered partitions %s", sorted(self.partitions))
 
     # -- the loop ------------------------------------------------------------------------

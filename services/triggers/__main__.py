@@ -52,6 +52,9 @@ class _SchedulerLoop:
     def health(self) -> str | None:
         return self._scheduler.health()
 
+    def live(self) -> str | None:
+        return self._scheduler.live()
+
 
 def run(settings: TriggersSettings, service: Running) -> int:
     """Serve the routes at once; wait for the database and Kafka, then reconcile and poll

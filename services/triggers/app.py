@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from laneway.auth import TokenVerifier
 from laneway.health import HealthChecks
 from laneway.service.http import health_router
-from laneway.web import guard, problems
+from laneway.web import docs, guard, problems
 from services.triggers import respond, routes
 from services.triggers.deps import TriggersDeps
 
@@ -28,8 +28,9 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
                ) -> FastAPI:
     """The app; `deps` may be set later on `app.state.deps` (routes answer 503 until then)."""
     app = FastAPI(title="Laneway triggers", version="0.1.0", description=DESCRIPTION,
-                  docs_url="/docs/triggers", openapi_url="/openapi/triggers.json",
+                  docs_url=None, openapi_url="/openapi/triggers.json",
                   redoc_url=None)
+    docs.install(app, "/docs/triggers")  # its page without a CDN
     problems.install(app)
     guard.install(app)
     app.state.verifier = verifier

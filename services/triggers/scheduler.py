@@ -301,6 +301,10 @@ class Scheduler:
     def health(self) -> str | None:
         if self.error is not None:
             return self.error
+        return self.live()
+
+    def live(self) -> str | None:
+        """None while the scheduler ticks (a database that refuses does not stop it)."""
         if time.monotonic() - self.last_tick > max(30.0, 10 * self.settings.tick_s):
             return "the scheduler has not ticked for 30 s"
         return None

@@ -17,7 +17,7 @@ from laneway.codec import EncodeError
 from laneway.health import HealthChecks
 from laneway.publisher import PublishError
 from laneway.service.http import health_router
-from laneway.web import guard, problems
+from laneway.web import docs, guard, problems
 from services.worklist import routes
 from services.worklist.deps import WorklistDeps
 
@@ -36,8 +36,9 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     """The app; `deps` may be set later on `app.state.deps` (routes answer 503 until then).
     /health runs `checks`; /metrics serves `registry`."""
     app = FastAPI(title="Laneway worklist", version="0.1.0", description=DESCRIPTION,
-                  docs_url="/docs/worklist", openapi_url="/openapi/worklist.json",
+                  docs_url=None, openapi_url="/openapi/worklist.json",
                   redoc_url=None)
+    docs.install(app, "/docs/worklist")  # its page without a CDN
     problems.install(app)
     guard.install(app)
     app.state.verifier = verifier

@@ -616,10 +616,10 @@ class SubprocessService:
             self.proc = subprocess.Popen([sys.executable, "-m", "services.engine"], cwd=ROOT,
                                          env=env, stdout=out, stderr=subprocess.STDOUT)
 
-    def health(self) -> int:
-        """The status of GET /health (0 when it does not answer)."""
+    def health(self, path: str = "/health") -> int:
+        """The status of GET `path` (0 when it does not answer)."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health",
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}",
                                         timeout=2) as resp:
                 return int(resp.status)
         except urllib.error.HTTPError as exc:
@@ -660,6 +660,8 @@ def test_a_restarted_service_restores_parked_instances_and_their_timers(
     second = SubprocessService(world, "b", tmp_path)
     try:
         wait_until(lambda: second.health() == 200, 20, 0.1, "healthy")
+        # ready once its partitions are restored: started, and alive
+        assert (second.health("/health/started"), second.health("/health/live")) == (200, 200)
         world.send(Command.COMPLETE_USER_TASK, waiting, {"taskKey": task.value["key"]})
         events.wait_for(completed(waiting), message="user task instance completed")
         fired = events.wait_for(find("TIMER_TRIGGERED", timed), message="timer fired")
@@ -744,8 +746,14 @@ def test_health_fails_naming_the_loop_when_the_engine_keeps_failing_on_one_batch
         world.start("badjob", variables={"letter": secrets.token_hex(2000)})
         body = wait_until(lambda: svc.health_body() if svc.health() == 503 else None, 30,
                           0.1, "unhealthy")
+        # not ready, but alive: the loop goes round (aborts and retries), and a restart
+        # would fail on the same record, so the liveness probe leaves it be
+        live = [svc.health("/health/live") for _ in range(3)]
+        ready = svc.health("/health/ready")
     finally:
         svc.terminate()
+    assert live == [200, 200, 200]
+    assert ready == 503
     assert list(body["failing"]) == ["loop"]
     assert "engine loop has kept failing at" in body["failing"]["loop"]
     assert f"{world.topics.commands}[" in body["failing"]["loop"]

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 
+from laneway.health import HealthServer
 from scripts.services.supervisor import ServiceError, Supervisor
 from scripts.services.watch import (
     LivenessPolicy,
@@ -179,3 +180,24 @@ def test_up_leaves_one_watcher_running_and_down_stops_it(
     assert watcher_pid(supervisor) is None
     assert stop_watcher(supervisor) is None
     assert "the watcher stopped" in (supervisor.logs_dir / "watch.log").read_text()
+
+
+def test_the_watcher_asks_liveness_so_a_database_outage_restarts_nothing() -> None:
+    # a real probe port: readiness fails (PostgreSQL away), the loop still goes round
+    server = HealthServer("audit", 0, "127.0.0.1")
+    server.add_check("database", lambda: "PostgreSQL did not answer")
+    stuck: list[str] = []
+    server.add_liveness("loop", lambda: stuck[0] if stuck else None)
+    server.start()
+    try:
+        sup = FakeSupervisor({"audit": 7}, {"audit": server.port})
+        clock = Clock()
+        watcher = Watcher(cast(Supervisor, sup), ["audit"], POLICY, clock=clock)
+        _rounds(watcher, clock, 5)
+        assert sup.started == []
+
+        stuck.append("the audit sink has not gone round for 61s")
+        _rounds(watcher, clock, 3)
+        assert (sup.stopped, sup.started) == (["audit"], ["audit"])
+    finally:
+        server.stop()
