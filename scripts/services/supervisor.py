@@ -125,6 +125,11 @@ class Supervisor:
         env.update(conns.env())
         # the e-mail connector sends to the stack's mail catcher unless told otherwise
         env.setdefault("LANEWAY_SECRET_SMTP", conns.smtp_url)
+        # spans go to the stack's Jaeger when it runs, and the console links to it; a
+        # collector the environment names wins
+        for name, value in conns.telemetry_env().items():
+            if not env.get(name, "").strip():
+                env[name] = value
         if not any(env.get(name, "").strip() for name in KEY_SOURCE_VARIABLES):
             signing_key = ensure_dev_key(dev_key_dir)
             env["LANEWAY_JWT_JWKS_FILE"] = str(dev_key_dir / JWKS_FILE)

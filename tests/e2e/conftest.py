@@ -29,6 +29,8 @@ def laneway(stack: Connections, tmp_path: Path) -> Iterator[LanewayFactory]:
     started: list[Laneway] = []
 
     def make(services: tuple[str, ...] = ALL, **kwargs: Any) -> Laneway:
+        # the services' spans go to the stack's Jaeger when it runs (tests/e2e read traces)
+        kwargs.setdefault("otlp_endpoint", stack.otlp_endpoint)
         lw = Laneway(bootstrap=stack.kafka_bootstrap_servers, database_url=stack.database_url,
                      redis_url=stack.redis_url, workdir=tmp_path / f"laneway{len(started)}",
                      services=services, **kwargs)
