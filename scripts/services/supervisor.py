@@ -7,7 +7,9 @@ a container: the stack's connection settings (`python -m scripts.stack env`),
 `LANEWAY_HTTP_PORT`, its own port, and `LANEWAY_JWT_JWKS_FILE`, the public half of the
 development key in `var/dev/jwt/` (created once; `laneway token` and the console's development
 sign-in, `LANEWAY_DEV_SIGNIN=1` with `LANEWAY_DEV_KEY_FILE`, sign with its private half),
-and `LANEWAY_AUDIT_KEY_FILE`, the audit heads' key in `var/dev/audit/key` (created once).
+and `LANEWAY_AUDIT_KEY_FILE`, the audit heads' key in `var/dev/audit/key` (created once);
+when the stack's Jaeger runs, `OTEL_EXPORTER_OTLP_ENDPOINT`/`_PROTOCOL` (their spans go there)
+and `LANEWAY_TRACES_URL` (the console links an instance's trace there).
 """
 
 from __future__ import annotations
