@@ -5,7 +5,8 @@ Jaeger's query API (`GET /api/traces/{trace id}`) answers the JSON its UI reads:
 [{"refType": "CHILD_OF", "traceID", "spanID"}], "tags": [{"key", "type", "value"}],
 "processID"}], "processes": {"p1": {"serviceName", "tags"}}}]}`, and 404 while it has no span
 of that trace. Spans arrive in batches, so a reader polls with a deadline until what it waits
-for is there.
+for is there. The `jaeger` fixture (tests/integration/conftest.py) is the stack with its Jaeger
+running.
 """
 
 from __future__ import annotations
@@ -14,20 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
-from scripts.stack import Connections
 from scripts.stack.testing import wait_until
 
-__all__ = ["jaeger_url", "read_trace", "service_of", "tags", "wait_for_trace"]
-
-
-def jaeger_url(stack: Connections) -> str:
-    """The stack's Jaeger; the test fails, saying why, when it does not run (CI has Go, so a
-    missing Jaeger is a failure there, never a silent skip)."""
-    if not stack.traces_url:
-        pytest.fail(f"the stack's Jaeger does not run: {stack.traces_note}")
-    return stack.traces_url
+__all__ = ["read_trace", "service_of", "tags", "wait_for_trace"]
 
 
 def read_trace(traces_url: str, trace_id: str) -> dict[str, Any] | None:

@@ -19,7 +19,7 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from scripts.gotools import ToolMissing, ensure
+from scripts.gotools import ToolMissing, ensure, path
 from scripts.stack.config import Settings, StackError
 from scripts.stack.proc import log, port_open, read_pid, stop_pid, tail, wait_until
 
@@ -125,9 +125,10 @@ exporters:
     trace_storage: memstore
 """
 
-    def up(self) -> None:
+    def up(self, *, build: bool = True) -> None:
         """Start Jaeger; raises `ToolMissing` when its binary cannot be had (the caller runs
-        without it) and StackError when it cannot start."""
+        without it) and StackError when it cannot start. `build=False`: only a binary built
+        already is started (no build, no wait for one under way)."""
         pid = self.pid()
         if pid is not None:
             if wait_until(self.healthy, 15, 0.2):
@@ -143,7 +144,14 @@ exporters:
             if port_open(port):
                 raise StackError(f"port {port} is taken by another process; set {setting}, "
                                  "or LANEWAY_JAEGER=0 to run without Jaeger")
-        binary = ensure("jaeger", timeout=self.s.jaeger_build_timeout)
+        if build:
+            binary = ensure("jaeger", timeout=self.s.jaeger_build_timeout)
+        else:
+            built = path("jaeger")
+            if built is None:
+                raise ToolMissing("it is not built yet (`make jaeger` builds it; `make test` "
+                                  "starts that in the background: var/jaeger-build.log)")
+            binary = built
         self._start(binary)
 
     def _start(self, binary: Path) -> None:

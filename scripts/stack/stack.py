@@ -99,8 +99,12 @@ def _check_external(settings: Settings) -> None:
         log("using existing Redis from REDIS_URL (not started here)")
 
 
-def up(settings: Settings | None = None, *, topics: bool = True) -> Connections:
-    """Install what is missing, start what is not running, create the topics."""
+def up(settings: Settings | None = None, *, topics: bool = True,
+       build_jaeger: bool = True) -> Connections:
+    """Install what is missing, start what is not running, create the topics.
+
+    `build_jaeger=False` starts Jaeger only when its binary is built already (the tests'
+    stack: the build, minutes, is waited for by the tests that read traces, `jaeger_up`)."""
     s = settings or Settings.from_env()
     with _locked(s):
         _check_external(s)
@@ -112,19 +116,29 @@ def up(settings: Settings | None = None, *, topics: bool = True) -> Connections:
         else:
             Kafka(s).up()
         Mail(s).up()
-        note = _jaeger_up(s)
+        note = _jaeger_up(s, build_jaeger)
         if topics:
             ensure_topics(s)
     return connections(s, note)
 
 
-def _jaeger_up(s: Settings) -> str:
+def jaeger_up(settings: Settings | None = None) -> Connections:
+    """Start the stack's Jaeger, building it first or waiting (at most
+    `LANEWAY_JAEGER_BUILD_TIMEOUT`) for a build under way; the connections, whose
+    `traces_note` says why it does not run when it cannot."""
+    s = settings or Settings.from_env()
+    with _locked(s):
+        note = _jaeger_up(s, build=True)
+    return connections(s, note)
+
+
+def _jaeger_up(s: Settings, build: bool) -> str:
     """Start Jaeger when it is wanted; the reason it does not run, when it cannot be built
     here (said in one line: the stack runs without traces)."""
     if not s.jaeger:
         return ""
     try:
-        Jaeger(s).up()
+        Jaeger(s).up(build=build)
     except ToolMissing as exc:
         reason = " ".join(str(exc).split())
         log(f"jaeger not started (the stack runs without traces): {reason}")

@@ -17,9 +17,9 @@ import pytest
 
 from scripts.stack import Connections
 from tests.e2e.harness import ALL, Laneway
-from tests.integration.conftest import stack
+from tests.integration.conftest import jaeger, stack
 
-__all__ = ["laneway", "stack"]
+__all__ = ["jaeger", "laneway", "stack"]
 
 LanewayFactory = Callable[..., Laneway]
 

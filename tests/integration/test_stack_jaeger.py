@@ -16,19 +16,19 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from scripts.stack import Connections, Settings, down, up
 from scripts.stack.testing import unique_name
-from tests.jaeger_kit import jaeger_url, service_of, tags, wait_for_trace
+from tests.jaeger_kit import service_of, tags, wait_for_trace
 
 # the first test may wait for Jaeger's build (minutes on a fresh machine)
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 def test_a_span_sent_over_otlp_http_comes_back_from_jaegers_query_api(
-        stack: Connections) -> None:
-    url = jaeger_url(stack)
+        jaeger: Connections) -> None:
+    url = jaeger.traces_url
     service = unique_name("laneway-test")
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
     provider.add_span_processor(BatchSpanProcessor(
-        OTLPSpanExporter(endpoint=f"{stack.otlp_endpoint}/v1/traces", timeout=10)))
+        OTLPSpanExporter(endpoint=f"{jaeger.otlp_endpoint}/v1/traces", timeout=10)))
     tracer = provider.get_tracer("tests.integration.test_stack_jaeger")
     with (tracer.start_as_current_span("start instance") as parent,
           tracer.start_as_current_span("process command") as child):
@@ -57,6 +57,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _own_stack(stack: Connections, tmp_path: Path) -> Settings:
+    """A stack of its own (state directory, mail and Jaeger ports) over the session's Kafka,
+    PostgreSQL and Redis."""
+    return Settings.from_env({
+        **stack.env(), "HOME": str(tmp_path), "LANEWAY_STACK_DIR": str(tmp_path / "stack"),
+        "LANEWAY_MAIL_PORT": str(_free_port()),
+        **{name: str(_free_port()) for name in (
+            "LANEWAY_JAEGER_UI_PORT", "LANEWAY_JAEGER_QUERY_GRPC_PORT",
+            "LANEWAY_JAEGER_OTLP_GRPC_PORT", "LANEWAY_JAEGER_OTLP_HTTP_PORT")}})
+
+
 def test_without_a_go_toolchain_the_stack_comes_up_without_jaeger_and_says_why(
         stack: Connections, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,12 +75,7 @@ def test_without_a_go_toolchain_the_stack_comes_up_without_jaeger_and_says_why(
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     assert shutil.which("go") is None
     monkeypatch.setenv("LANEWAY_TOOLS_CACHE", str(tmp_path / "tools"))
-    settings = Settings.from_env({
-        **stack.env(), "HOME": str(tmp_path), "LANEWAY_STACK_DIR": str(tmp_path / "stack"),
-        "LANEWAY_MAIL_PORT": str(_free_port()),
-        **{name: str(_free_port()) for name in (
-            "LANEWAY_JAEGER_UI_PORT", "LANEWAY_JAEGER_QUERY_GRPC_PORT",
-            "LANEWAY_JAEGER_OTLP_GRPC_PORT", "LANEWAY_JAEGER_OTLP_HTTP_PORT")}})
+    settings = _own_stack(stack, tmp_path)
     capsys.readouterr()
     try:
         conns = up(settings, topics=False)
@@ -84,3 +90,21 @@ def test_without_a_go_toolchain_the_stack_comes_up_without_jaeger_and_says_why(
     assert "no Go toolchain" in conns.traces_note
     # the services get no exporter and the console no link
     assert conns.telemetry_env() == {}
+
+
+def test_the_tests_stack_neither_builds_jaeger_nor_waits_for_its_build(
+        stack: Connections, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Go is here, the tool cache is empty: `up` for the tests must not start a build of
+    # minutes (the tests that read traces wait for it, through the `jaeger` fixture)
+    assert shutil.which("go") is not None
+    tools = tmp_path / "tools"
+    monkeypatch.setenv("LANEWAY_TOOLS_CACHE", str(tools))
+    settings = _own_stack(stack, tmp_path)
+    try:
+        conns = up(settings, topics=False, build_jaeger=False)
+    finally:
+        down(settings)
+
+    assert conns.traces_url == ""
+    assert "not built yet" in conns.traces_note
+    assert not any(tools.glob("jaeger-*")), "a build was started"
