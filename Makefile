@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors bench-agencies connector-template chaos clean distclean
+.PHONY: help setup console browser dovecot jaeger jaeger-background lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors bench-agencies connector-template chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,19 @@ browser: setup ## Install Debian's Chromium for the console's tests when /usr/bi
 dovecot: setup ## Install Debian's Dovecot (dovecot-imapd) for the imap-mailbox trigger's tests when it is missing
 	$(PY) -m scripts.stack.imap install
 
+jaeger: ## Build Jaeger v2 once from the Go module proxy (pinned, cached in ~/.cache/laneway/tools; make up does it too)
+	$(BOOTSTRAP_PYTHON) -m scripts.gotools ensure jaeger
+
+# Building Jaeger takes minutes on a fresh two-core machine: `test` starts it first, in the
+# background, so it overlaps the setup, the lint and the console's build; the stack waits for
+# it (scripts.gotools builds under a lock, with a deadline: LANEWAY_JAEGER_BUILD_TIMEOUT).
+# Only the standard library is needed, so it starts before the virtualenv exists.
+jaeger-background:
+	@if [ "$${LANEWAY_JAEGER:-1}" != 0 ] && ! $(BOOTSTRAP_PYTHON) -m scripts.gotools path jaeger >/dev/null 2>&1; then \
+	  mkdir -p var; echo "test: building Jaeger in the background (log: var/jaeger-build.log)"; \
+	  nohup $(BOOTSTRAP_PYTHON) -m scripts.gotools ensure jaeger >var/jaeger-build.log 2>&1 </dev/null & \
+	fi
+
 lint: setup ## ruff and mypy --strict (config in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -52,7 +65,7 @@ lint: setup ## ruff and mypy --strict (config in pyproject.toml)
 fmt: setup ## Format the code with ruff (not run by lint or test)
 	$(VENV)/bin/ruff format .
 
-test: setup ## The test command: lint, the console's build, then every test under tests/ (the console's in Chromium) and the connector template's
+test: jaeger-background setup ## The test command: Jaeger's build started in the background, lint, the console's build, then every test under tests/ (the console's in Chromium) and the connector template's
 	@$(MAKE) lint
 	@$(MAKE) console browser dovecot connector-template
 	$(PY) -m pytest -q tests

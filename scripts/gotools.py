@@ -16,12 +16,15 @@ without Jaeger).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,12 +77,47 @@ def path(name: str, env: Mapping[str, str] | None = None) -> Path | None:
     return binary if binary.is_file() and os.access(binary, os.X_OK) else None
 
 
-def ensure(name: str, env: Mapping[str, str] | None = None, *, quiet: bool = False) -> Path:
-    """The binary of `name`, built first if missing; raises `ToolMissing` when it cannot be."""
-    tool = TOOLS[name]
+@contextmanager
+def _build_lock(tool: Tool, env: Mapping[str, str] | None, timeout: float) -> Iterator[None]:
+    """One build of a tool at a time per cache: a second caller (a test while `.ci/run`'s
+    background build runs) waits for the first, then finds its binary, instead of building
+    it again on the same two cores. Polls for the lock until `timeout`."""
+    lock_file = cache_root(env) / f".{tool.name}-{tool.version}.lock"
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with lock_file.open("w") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ToolMissing(f"{tool.name} {tool.version} is still being built by "
+                                      f"another process after {timeout:.0f} s") from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure(name: str, env: Mapping[str, str] | None = None, *, quiet: bool = False,
+           timeout: float = _BUILD_TIMEOUT_S + 60) -> Path:
+    """The binary of `name`, built first if missing (or waited for, up to `timeout` seconds,
+    while another process builds it); raises `ToolMissing` when it cannot be had."""
     built = path(name, env)
     if built is not None:
         return built
+    if shutil.which("go") is None:
+        raise ToolMissing(f"{name} {TOOLS[name].version} is not built and there is no Go "
+                          "toolchain (`go`) on PATH to build it")
+    with _build_lock(TOOLS[name], env, timeout):
+        built = path(name, env)  # built by the process that held the lock
+        return built if built is not None else _build(name, env, quiet=quiet)
+
+
+def _build(name: str, env: Mapping[str, str] | None, *, quiet: bool) -> Path:
+    tool = TOOLS[name]
     go = shutil.which("go")
     if go is None:
         raise ToolMissing(f"{name} {tool.version} is not built and there is no Go toolchain "

@@ -105,6 +105,12 @@ def _up(supervisor: Supervisor, edge: Edge, timeout: float, *, deploy_examples: 
         + f" · edge {edge.port} ok"
     )
     print(f"  deployed: {deploy_note}")
+    traces = supervisor.env.get("LANEWAY_TRACES_URL", "").strip()
+    if traces:
+        print(f"  traces: {traces}  (Jaeger; an instance's trace: <url>/trace/<its id's 32 hex "
+              "digits>, the console links to it)")
+    else:
+        print("  traces: off (Jaeger does not run: `make up` said why)")
     print(f"  logs: {_show(supervisor.logs_dir)}/   stop: make down")
     print("  sign in as a development user (carla is a case worker, sam a supervisor, ana a "
           "modeler, ben a reviewer); the public form: "

@@ -7,7 +7,9 @@ a container: the stack's connection settings (`python -m scripts.stack env`),
 `LANEWAY_HTTP_PORT`, its own port, and `LANEWAY_JWT_JWKS_FILE`, the public half of the
 development key in `var/dev/jwt/` (created once; `laneway token` and the console's development
 sign-in, `LANEWAY_DEV_SIGNIN=1` with `LANEWAY_DEV_KEY_FILE`, sign with its private half),
-and `LANEWAY_AUDIT_KEY_FILE`, the audit heads' key in `var/dev/audit/key` (created once).
+and `LANEWAY_AUDIT_KEY_FILE`, the audit heads' key in `var/dev/audit/key` (created once);
+when the stack's Jaeger runs, `OTEL_EXPORTER_OTLP_ENDPOINT`/`_PROTOCOL` (their spans go there)
+and `LANEWAY_TRACES_URL` (the console links an instance's trace there).
 """
 
 from __future__ import annotations
@@ -125,6 +127,11 @@ class Supervisor:
         env.update(conns.env())
         # the e-mail connector sends to the stack's mail catcher unless told otherwise
         env.setdefault("LANEWAY_SECRET_SMTP", conns.smtp_url)
+        # spans go to the stack's Jaeger when it runs, and the console links to it; a
+        # collector the environment names wins
+        for name, value in conns.telemetry_env().items():
+            if not env.get(name, "").strip():
+                env[name] = value
         if not any(env.get(name, "").strip() for name in KEY_SOURCE_VARIABLES):
             signing_key = ensure_dev_key(dev_key_dir)
             env["LANEWAY_JWT_JWKS_FILE"] = str(dev_key_dir / JWKS_FILE)

@@ -32,18 +32,21 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             conns = up(settings)
             print(f"stack up in {time.monotonic() - started:.1f}s", file=sys.stderr)
-            for name, value in conns.env().items():
+            for name, value in {**conns.env(), **conns.telemetry_env()}.items():
                 print(f"{name}={value}")
+            if conns.traces_url:
+                print(f"traces: open {conns.traces_url} (Jaeger)", file=sys.stderr)
         elif args.command == "down":
             down(settings)
         elif args.command == "status":
             rows = status(settings)
             for row in rows:
                 print(row.line())
-            return 0 if all(r.running for r in rows) else 3
+            return 0 if all(r.running or r.optional for r in rows) else 3
         elif args.command == "env":
             prefix = "export " if args.export else ""
-            for name, value in connections(settings).env().items():
+            conns = connections(settings)
+            for name, value in {**conns.env(), **conns.telemetry_env()}.items():
                 print(f"{prefix}{name}={shlex.quote(value)}")
         elif args.command == "topics":
             for spec in topics(settings):

@@ -66,6 +66,18 @@ class Settings:
     to the audit log (docs/audit.md); services/audit/settings.py derives its DSN the same way."""
     redis_port: int
     mail_port: int
+    jaeger: bool
+    """`LANEWAY_JAEGER` (on unless `0`): start Jaeger (scripts/stack/jaeger.py) with the rest."""
+    jaeger_ui_port: int
+    """Jaeger's query API and UI (16686, Jaeger's usual port)."""
+    jaeger_query_grpc_port: int
+    jaeger_otlp_grpc_port: int
+    jaeger_otlp_http_port: int
+    jaeger_max_traces: int
+    """The in-memory store keeps at most this many traces (the oldest go first)."""
+    jaeger_build_timeout: float
+    """Seconds `up` waits for Jaeger's binary when it must be built (or another process is
+    building it, as `.ci/run` does in the background)."""
     topic_prefix: str
     partitions: int
     job_types: tuple[str, ...]
@@ -104,6 +116,13 @@ class Settings:
             audit_writer="laneway_audit_writer",
             redis_port=_int(e, "LANEWAY_REDIS_PORT", 16379),
             mail_port=_int(e, "LANEWAY_MAIL_PORT", 11025),
+            jaeger=e.get("LANEWAY_JAEGER", "").strip().lower() not in {"0", "false", "no", "off"},
+            jaeger_ui_port=_int(e, "LANEWAY_JAEGER_UI_PORT", 16686),
+            jaeger_query_grpc_port=_int(e, "LANEWAY_JAEGER_QUERY_GRPC_PORT", 16685),
+            jaeger_otlp_grpc_port=_int(e, "LANEWAY_JAEGER_OTLP_GRPC_PORT", 4317),
+            jaeger_otlp_http_port=_int(e, "LANEWAY_JAEGER_OTLP_HTTP_PORT", 4318),
+            jaeger_max_traces=max(_int(e, "LANEWAY_JAEGER_MAX_TRACES", 20000), 1),
+            jaeger_build_timeout=float(_int(e, "LANEWAY_JAEGER_BUILD_TIMEOUT", 1200)),
             topic_prefix=e.get("LANEWAY_TOPIC_PREFIX", "laneway."),
             partitions=partitions,
             job_types=job_types,

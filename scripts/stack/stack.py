@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from scripts.stack.config import Settings, StackError
+from scripts.stack.jaeger import Jaeger, ToolMissing
 from scripts.stack.kafka import Kafka, metadata_ok
 from scripts.stack.mail import Mail
 from scripts.stack.postgres import Postgres, find_bin_dir
@@ -30,6 +31,13 @@ class Connections:
     job_types: tuple[str, ...]
     smtp_url: str = ""
     """The local mail catcher as an `smtp` secret URL (empty when not started)."""
+    traces_url: str = ""
+    """Jaeger's query API and UI (empty when Jaeger does not run)."""
+    otlp_endpoint: str = ""
+    """Jaeger's OTLP/HTTP receiver, for `OTEL_EXPORTER_OTLP_ENDPOINT` (empty when it does not
+    run)."""
+    traces_note: str = ""
+    """Why Jaeger does not run, when it does not (for the tests that need it)."""
 
     def env(self) -> dict[str, str]:
         return {
@@ -39,8 +47,23 @@ class Connections:
             "LANEWAY_TOPIC_PREFIX": self.topic_prefix,
         }
 
+    def telemetry_env(self) -> dict[str, str]:
+        """Where the services send their spans and where the console links a trace to:
+        Jaeger's, when it runs (nothing otherwise: no endpoint, no exporter)."""
+        if not self.otlp_endpoint:
+            return {}
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "LANEWAY_TRACES_URL": self.traces_url}
 
-def connections(settings: Settings) -> Connections:
+
+def connections(settings: Settings, traces_note: str = "") -> Connections:
+    jaeger = Jaeger(settings)
+    running = settings.jaeger and jaeger.healthy()
+    if not settings.jaeger:
+        traces_note = "LANEWAY_JAEGER=0"
+    elif not running and not traces_note:
+        traces_note = f"no Jaeger answers on {jaeger.url} (make up starts it)"
     return Connections(
         kafka_bootstrap_servers=settings.kafka_bootstrap,
         database_url=settings.database_url,
@@ -49,6 +72,9 @@ def connections(settings: Settings) -> Connections:
         partitions=settings.partitions,
         job_types=settings.job_types,
         smtp_url=Mail(settings).url,
+        traces_url=jaeger.url if running else "",
+        otlp_endpoint=jaeger.otlp_endpoint if running else "",
+        traces_note="" if running else traces_note,
     )
 
 
@@ -73,8 +99,12 @@ def _check_external(settings: Settings) -> None:
         log("using existing Redis from REDIS_URL (not started here)")
 
 
-def up(settings: Settings | None = None, *, topics: bool = True) -> Connections:
-    """Install what is missing, start what is not running, create the topics."""
+def up(settings: Settings | None = None, *, topics: bool = True,
+       build_jaeger: bool = True) -> Connections:
+    """Install what is missing, start what is not running, create the topics.
+
+    `build_jaeger=False` starts Jaeger only when its binary is built already (the tests'
+    stack: the build, minutes, is waited for by the tests that read traces, `jaeger_up`)."""
     s = settings or Settings.from_env()
     with _locked(s):
         _check_external(s)
@@ -86,9 +116,34 @@ def up(settings: Settings | None = None, *, topics: bool = True) -> Connections:
         else:
             Kafka(s).up()
         Mail(s).up()
+        note = _jaeger_up(s, build_jaeger)
         if topics:
             ensure_topics(s)
-    return connections(s)
+    return connections(s, note)
+
+
+def jaeger_up(settings: Settings | None = None) -> Connections:
+    """Start the stack's Jaeger, building it first or waiting (at most
+    `LANEWAY_JAEGER_BUILD_TIMEOUT`) for a build under way; the connections, whose
+    `traces_note` says why it does not run when it cannot."""
+    s = settings or Settings.from_env()
+    with _locked(s):
+        note = _jaeger_up(s, build=True)
+    return connections(s, note)
+
+
+def _jaeger_up(s: Settings, build: bool) -> str:
+    """Start Jaeger when it is wanted; the reason it does not run, when it cannot be built
+    here (said in one line: the stack runs without traces)."""
+    if not s.jaeger:
+        return ""
+    try:
+        Jaeger(s).up(build=build)
+    except ToolMissing as exc:
+        reason = " ".join(str(exc).split())
+        log(f"jaeger not started (the stack runs without traces): {reason}")
+        return reason
+    return ""
 
 
 def _postgres_up(s: Settings) -> None:
@@ -118,7 +173,7 @@ def down(settings: Settings | None = None) -> None:
     s = settings or Settings.from_env()
     with _locked(s):
         errors: list[str] = []
-        for component in (Kafka(s), Postgres(s), Redis(s), Mail(s)):
+        for component in (Jaeger(s), Kafka(s), Postgres(s), Redis(s), Mail(s)):
             try:
                 component.down()
             except StackError as exc:
@@ -142,6 +197,8 @@ class ComponentStatus:
     endpoint: str
     pid: int | None
     managed: bool
+    optional: bool = False
+    """Stopped is not a failure of `status` (Jaeger: the stack runs without it)."""
 
     def line(self) -> str:
         state = "running" if self.running else "stopped"
@@ -196,6 +253,11 @@ def status(settings: Settings | None = None) -> list[ComponentStatus]:
     pid = mail.pid()
     out.append(ComponentStatus("mail", pid is not None and mail.healthy(),
                                f"127.0.0.1:{s.mail_port}", pid, True))
+    if s.jaeger:
+        jaeger = Jaeger(s)
+        pid = jaeger.pid()
+        out.append(ComponentStatus("jaeger", jaeger.healthy(), jaeger.url, pid, pid is not None,
+                                   optional=True))
     return out
 
 

@@ -1,5 +1,6 @@
 """What the browser console is told about signing in (docs/console.md): the OpenID Connect
-client it signs in with in production, and the development sign-in `make up` turns on.
+client it signs in with in production, and the development sign-in `make up` turns on; and
+where it links an instance's trace (`LANEWAY_TRACES_URL`, a Jaeger UI).
 
 Both are read once at start (`load_console`); the routes (`routes/console.py`,
 `routes/dev.py`) find them on `app.state.console`.
@@ -11,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from laneway.auth import AuthSettings, check_https_url
 from laneway.auth.dev import DEFAULT_SIGNING_KEY, DEFAULT_TTL_S
@@ -66,13 +68,36 @@ class ConsoleSettings:
     """None when `LANEWAY_OIDC_ISSUER` and `LANEWAY_OIDC_CLIENT_ID` are not set."""
     dev_sign_in: DevSignIn | None = None
     """None unless `LANEWAY_DEV_SIGNIN=1` (then every /api/dev route is 404)."""
+    traces_url: str | None = None
+    """`LANEWAY_TRACES_URL`: a Jaeger UI; the instance page links `<it>/trace/<the instance
+    id's 32 hex digits>` (one instance, one trace). None: no link."""
 
 
 def load_console(env: Mapping[str, str] | None, auth: AuthSettings) -> ConsoleSettings:
     """The console's settings from `env` (default: the process environment); raises
     SettingsError naming the first malformed one."""
     env = os.environ if env is None else env
-    return ConsoleSettings(oidc=_oidc(env, auth), dev_sign_in=_dev_sign_in(env, auth))
+    return ConsoleSettings(oidc=_oidc(env, auth), dev_sign_in=_dev_sign_in(env, auth),
+                           traces_url=_traces_url(env))
+
+
+def _traces_url(env: Mapping[str, str]) -> str | None:
+    """A link target for browsers: http or https (a tracing UI often stays on an internal
+    network without TLS), a host, nothing after the path (the console appends to it)."""
+    raw = env.get("LANEWAY_TRACES_URL", "").strip()
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        host = None
+    if (parts.scheme not in {"http", "https"} or not host or parts.username is not None
+            or parts.query or parts.fragment or len(raw) > 2000):
+        raise SettingsError(f"Expected LANEWAY_TRACES_URL to be an http(s) URL of a tracing UI "
+                            f"such as http://127.0.0.1:16686, but got {raw!r}")
+    return raw.rstrip("/")
 
 
 def _oidc(env: Mapping[str, str], auth: AuthSettings) -> OidcClient | None:

@@ -17,9 +17,9 @@ import pytest
 
 from scripts.stack import Connections
 from tests.e2e.harness import ALL, Laneway
-from tests.integration.conftest import stack
+from tests.integration.conftest import jaeger, stack
 
-__all__ = ["laneway", "stack"]
+__all__ = ["jaeger", "laneway", "stack"]
 
 LanewayFactory = Callable[..., Laneway]
 
@@ -29,6 +29,8 @@ def laneway(stack: Connections, tmp_path: Path) -> Iterator[LanewayFactory]:
     started: list[Laneway] = []
 
     def make(services: tuple[str, ...] = ALL, **kwargs: Any) -> Laneway:
+        # the services' spans go to the stack's Jaeger when it runs (tests/e2e read traces)
+        kwargs.setdefault("otlp_endpoint", stack.otlp_endpoint)
         lw = Laneway(bootstrap=stack.kafka_bootstrap_servers, database_url=stack.database_url,
                      redis_url=stack.redis_url, workdir=tmp_path / f"laneway{len(started)}",
                      services=services, **kwargs)

@@ -116,6 +116,8 @@ class Laneway:
     prefix: str = field(default_factory=lambda: unique_name("e2e") + ".")
     schema: str = field(default_factory=lambda: unique_name("e2e").replace("-", "_"))
     python: str | None = None
+    otlp_endpoint: str = ""
+    """Where the services export their spans (the stack's Jaeger, OTLP/HTTP); empty: none."""
     supervisor: Supervisor = field(init=False)
     edge: Edge = field(init=False)
     extras: list[Supervisor] = field(default_factory=list, init=False)
@@ -134,6 +136,9 @@ class Laneway:
         # the triggers service encrypts schedules' credentials with it (docs/triggers.md)
         env["LANEWAY_SECRET_TRIGGERS_CREDENTIALS_KEY"] = secrets.token_hex(32)
         env["LANEWAY_TRIGGERS_DATA_DIR"] = str(self.workdir / "triggers")
+        if self.otlp_endpoint:
+            env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
+                        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"})
         env.update(self.env_overrides)
         self.supervisor = Supervisor(run_dir=self.workdir / "run", logs_dir=self.workdir / "logs",
                                      env=env, ports={n: free_port() for n in self.services},

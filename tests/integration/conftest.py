@@ -4,6 +4,8 @@ The `stack` fixture calls the same code as `python -m scripts.stack up`, so on a
 the first integration test installs, fetches and starts everything. KAFKA_BOOTSTRAP_SERVERS,
 DATABASE_URL and REDIS_URL, when set, point it at existing infrastructure instead.
 
+`jaeger` is the same stack with its Jaeger running (the tests that read traces).
+
 Helpers: `unique_name(prefix)` for per-test topic/group/schema names and
 `wait_until(predicate, timeout, interval)` for polling with a deadline (never fixed sleeps);
 import them from `scripts.stack.testing` (re-exported here).
@@ -24,11 +26,11 @@ if str(_ROOT) not in sys.path:  # `scripts` is not an installed package
     sys.path.insert(0, str(_ROOT))
 
 from laneway.auth import KEY_SOURCE_VARIABLES  # noqa: E402
-from scripts.stack import Connections, Settings, down, up  # noqa: E402
+from scripts.stack import Connections, Settings, down, jaeger_up, up  # noqa: E402
 from scripts.stack.testing import unique_name, wait_until  # noqa: E402
 from tests.auth import auth_env, signing_key  # noqa: E402
 
-__all__ = ["stack", "unique_name", "wait_until"]
+__all__ = ["jaeger", "stack", "unique_name", "wait_until"]
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +42,28 @@ def stack() -> Iterator[Connections]:
     """
     settings = Settings.from_env()
     started = time.monotonic()
-    conns = up(settings)
+    # Jaeger only if it is built already: its first build (minutes, started in the background
+    # by `make test`) is waited for by the tests that read traces (`jaeger`), not by all
+    conns = up(settings, build_jaeger=False)
     sys.stderr.write(f"\n[stack] ready in {time.monotonic() - started:.1f}s\n")
     yield conns
     if os.environ.get("LANEWAY_STACK_DOWN_AFTER", "").strip() in {"1", "true", "yes"}:
         down(settings)
+
+
+@pytest.fixture(scope="session")
+def jaeger(stack: Connections) -> Connections:
+    """The stack with its Jaeger running (built first, or its build under way waited for, at
+    most LANEWAY_JAEGER_BUILD_TIMEOUT s): `traces_url` and `otlp_endpoint` are set. A machine
+    that cannot build it fails the test with the reason (CI has Go: never a silent skip)."""
+    if stack.traces_url:
+        return stack
+    started = time.monotonic()
+    conns = jaeger_up(Settings.from_env())
+    if not conns.traces_url:
+        pytest.fail(f"the stack's Jaeger does not run: {conns.traces_note}")
+    sys.stderr.write(f"\n[stack] jaeger ready in {time.monotonic() - started:.1f}s\n")
+    return conns
 
 
 @pytest.fixture(scope="session", autouse=True)

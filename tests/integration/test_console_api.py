@@ -30,6 +30,7 @@ from tests.integration.api_harness import Api, running_api, service_settings
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 ISSUER = "https://idp.example.org/realms/laneway"
+TRACES = "http://jaeger.internal:16686"
 XML = {"content-type": "application/xml"}
 MODELER = auth_header("mia", roles=["modeler"])
 READER = auth_header("rob")
@@ -81,7 +82,7 @@ def api(stack: Connections) -> Iterator[Api]:
                      LANEWAY_DEV_SIGNIN="1", LANEWAY_DEV_KEY_FILE=str(signing_key()),
                      LANEWAY_OIDC_ISSUER=ISSUER, LANEWAY_OIDC_CLIENT_ID="laneway-console",
                      LANEWAY_OIDC_SCOPES="openid profile email",
-                     LANEWAY_JWT_AUDIENCE="laneway") as api:
+                     LANEWAY_JWT_AUDIENCE="laneway", LANEWAY_TRACES_URL=TRACES) as api:
         yield api
 
 
@@ -145,14 +146,15 @@ def test_the_console_config_names_the_oidc_client_and_the_dev_sign_in_without_a_
     assert response.json() == {
         "devSignIn": True,
         "oidc": {"issuer": ISSUER, "clientId": "laneway-console",
-                 "scopes": ["openid", "profile", "email"], "apiAudience": "laneway"}}
+                 "scopes": ["openid", "profile", "email"], "apiAudience": "laneway"},
+        "tracesUrl": TRACES}
 
 
 def test_without_settings_the_config_has_no_oidc_and_no_dev_sign_in(off: TestClient) -> None:
     response = off.get("/api/console/config")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"devSignIn": False, "oidc": None}
+    assert response.json() == {"devSignIn": False, "oidc": None, "tracesUrl": None}
 
 
 # --- the development sign-in -------------------------------------------------------------------

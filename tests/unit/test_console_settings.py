@@ -24,6 +24,14 @@ def test_without_settings_there_is_no_oidc_client_and_no_dev_sign_in() -> None:
 
     assert console.oidc is None
     assert console.dev_sign_in is None
+    assert console.traces_url is None
+
+
+def test_the_traces_url_is_kept_without_its_trailing_slash() -> None:
+    # the console appends /trace/<id>
+    console = load_console({"LANEWAY_TRACES_URL": " https://jaeger.example/ui/ "}, AUTH)
+
+    assert console.traces_url == "https://jaeger.example/ui"
 
 
 def test_the_oidc_client_with_its_default_scopes_and_the_apis_audience() -> None:
@@ -45,6 +53,11 @@ def test_the_oidc_client_with_its_default_scopes_and_the_apis_audience() -> None
     ({"LANEWAY_OIDC_ISSUER": "https://idp.example", "LANEWAY_OIDC_CLIENT_ID": "c",
       "LANEWAY_OIDC_SCOPES": "profile email"}, "'openid'"),
     ({"LANEWAY_DEV_SIGNIN": "maybe"}, "LANEWAY_DEV_SIGNIN"),
+    ({"LANEWAY_TRACES_URL": "javascript:alert(1)"}, "LANEWAY_TRACES_URL"),
+    ({"LANEWAY_TRACES_URL": "127.0.0.1:16686"}, "LANEWAY_TRACES_URL"),
+    ({"LANEWAY_TRACES_URL": "http://jaeger:99999"}, "LANEWAY_TRACES_URL"),
+    ({"LANEWAY_TRACES_URL": "https://user:pw@jaeger.example"}, "LANEWAY_TRACES_URL"),
+    ({"LANEWAY_TRACES_URL": "https://jaeger.example/?q=1"}, "LANEWAY_TRACES_URL"),
 ])
 def test_malformed_console_settings_are_refused_naming_the_setting(
         env: dict[str, str], message: str) -> None:

@@ -8,7 +8,7 @@
 // read of the projection reconciles what the events left out (variables). The stream is opened
 // again with a growing pause when it ends, until the instance ends.
 import { api, reason } from "../api.js";
-import { hasRole } from "../auth.js";
+import { hasRole, loadConfig } from "../auth.js";
 import { Diagram, childInstanceId } from "../lib/diagram.js";
 import { h, replace, time, notice } from "../lib/dom.js";
 import { readHistory, relatives } from "../lib/history.js";
@@ -26,6 +26,15 @@ const MAX_BACKOFF_MS = 15_000;
 const MAX_CHILDREN = 50;
 const MAX_LIVE_RECORDS = 100_000; // window.__lanewayLive, read by the benchmark
 
+/** Where the instance's trace is: one instance, one trace, whose id is the instance id's 32 hex
+ * digits (a UUID's 128 bits), in the tracing UI the server names (`LANEWAY_TRACES_URL`); null
+ * when none is set or the id is not a UUID. */
+export function traceLink(tracesUrl, instanceId) {
+  const hex = String(instanceId).replace(/-/g, "").toLowerCase();
+  if (!tracesUrl || !/^[0-9a-f]{32}$/.test(hex)) return null;
+  return `${tracesUrl.replace(/\/+$/, "")}/trace/${hex}`;
+}
+
 const sleep = (ms, signal) => new Promise((resolve) => {
   const t = setTimeout(resolve, ms);
   signal?.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
@@ -41,6 +50,7 @@ export async function render(root, { instanceId }) {
   window.__lanewayLive = [];
 
   const model = new InstanceModel(instanceId);
+  const trace = traceLink((await loadConfig()).tracesUrl, instanceId);
   const inst = await firstRead(root, enc, signal);
   if (!inst) return () => stop.abort();
   model.loadProjection(inst);
@@ -135,6 +145,7 @@ export async function render(root, { instanceId }) {
       info.businessKey ? [" · business key ", h("strong", {}, info.businessKey)] : null,
       " · updated ", time(info.updatedAt),
       mayAudit ? [" · ", h("a", { href: `/instances/${enc}/audit`, "data-link": true }, "Audit timeline")] : null,
+      trace ? [" · ", h("a", { href: trace, target: "_blank", rel: "noopener noreferrer", "data-testid": "trace" }, "Trace")] : null,
       parent ? [" · called by ", h("a", { href: `/instances/${encodeURIComponent(parent)}`, "data-link": true }, parent)] : null);
     const tokens = model.tokens();
     if (drawn) {

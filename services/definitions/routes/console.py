@@ -1,4 +1,5 @@
-"""What the browser console reads before anyone signs in: how to sign in (docs/console.md)."""
+"""What the browser console reads before anyone signs in: how to sign in, and where an
+instance's trace is (docs/console.md)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ class ConsoleConfig(ApiModel):
                                           "(`GET /api/dev/users`, `POST /api/dev/token`).")
     oidc: OidcConfig | None = Field(description="The OpenID Connect client, null when none "
                                                 "is set up.")
+    traces_url: str | None = Field(
+        default=None,
+        description="A tracing UI (Jaeger, `LANEWAY_TRACES_URL`): an instance's trace is "
+                    "`<tracesUrl>/trace/<the instance id's 32 hex digits>`; null when none is "
+                    "set.")
 
 
 @router.get(
@@ -37,7 +43,8 @@ class ConsoleConfig(ApiModel):
     summary="How the console signs in",
     description="Public: no token needed. Whether the development sign-in is on, and the "
                 "OpenID Connect client the console signs in with (`LANEWAY_OIDC_ISSUER`, "
-                "`LANEWAY_OIDC_CLIENT_ID`, `LANEWAY_OIDC_SCOPES`), null when none is set.",
+                "`LANEWAY_OIDC_CLIENT_ID`, `LANEWAY_OIDC_SCOPES`), null when none is set; "
+                "the tracing UI an instance's trace is linked in (`LANEWAY_TRACES_URL`).",
     openapi_extra={"security": []},
 )
 def console_config(console: Console, response: Response) -> ConsoleConfig:
@@ -49,4 +56,5 @@ def console_config(console: Console, response: Response) -> ConsoleConfig:
         dev_sign_in=console.dev_sign_in is not None,
         oidc=None if oidc is None else OidcConfig(
             issuer=oidc.issuer, client_id=oidc.client_id, scopes=list(oidc.scopes),
-            api_audience=oidc.audience))
+            api_audience=oidc.audience),
+        traces_url=console.traces_url)
