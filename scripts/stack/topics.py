@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from laneway.kafka import admin_config
+from laneway.kafka_security import KafkaSecurity
 from laneway.limits import TOPIC_MAX_MESSAGE_BYTES
 from scripts.stack.config import Settings, StackError
 from scripts.stack.proc import log
@@ -44,7 +46,10 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[TopicSpec]:
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+    # an external Kafka with the environment's LANEWAY_KAFKA_* security; the stack's own
+    # through its plaintext listener
+    admin = AdminClient(admin_config(settings.kafka_bootstrap, security=None
+                                     if settings.external_kafka else KafkaSecurity()))
     specs = laneway_topics(settings)
     try:
         existing = admin.list_topics(timeout=timeout).topics
