@@ -137,7 +137,7 @@ def test_the_secrets_never_show(caplog: pytest.LogCaptureFixture) -> None:
     assert SECRET not in repr(settings)
     oauth_security = KafkaSecurity.from_env(oauth())
     assert SECRET not in repr(oauth_security)
-    # a logged settings object (the services log theirs at start) shows no secret
+    # a settings object in a log line shows no secret
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("laneway.test").info("settings %s %r", settings, oauth_security)
     assert "'***'" in caplog.text
