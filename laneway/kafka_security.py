@@ -25,12 +25,16 @@ PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 
 _P = "LANEWAY_KAFKA_"
-KAFKA_SECURITY_VARIABLES = tuple(_P + name for name in (
-    "SECURITY_PROTOCOL", "SASL_MECHANISM", "SASL_USERNAME", "SASL_PASSWORD",
-    "SSL_CA_LOCATION", "SSL_CERTIFICATE_LOCATION", "SSL_KEY_LOCATION", "SSL_KEY_PASSWORD",
-    "SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL", "SASL_OAUTHBEARER_CLIENT_ID",
-    "SASL_OAUTHBEARER_CLIENT_SECRET", "SASL_OAUTHBEARER_SCOPE",
-))
+# spelled out whole, so a search for a name (and the chart's consistency test) finds it here
+KAFKA_SECURITY_VARIABLES = (
+    "LANEWAY_KAFKA_SECURITY_PROTOCOL", "LANEWAY_KAFKA_SASL_MECHANISM",
+    "LANEWAY_KAFKA_SASL_USERNAME", "LANEWAY_KAFKA_SASL_PASSWORD",
+    "LANEWAY_KAFKA_SSL_CA_LOCATION", "LANEWAY_KAFKA_SSL_CERTIFICATE_LOCATION",
+    "LANEWAY_KAFKA_SSL_KEY_LOCATION", "LANEWAY_KAFKA_SSL_KEY_PASSWORD",
+    "LANEWAY_KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL",
+    "LANEWAY_KAFKA_SASL_OAUTHBEARER_CLIENT_ID", "LANEWAY_KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET",
+    "LANEWAY_KAFKA_SASL_OAUTHBEARER_SCOPE",
+)
 """Every setting read here (a chart or a test passes exactly these)."""
 
 _MAX_VALUE = 4096  # a setting is a name, a path or a URL: anything longer is a mistake
@@ -87,13 +91,15 @@ class KafkaSecurity:
         """The settings in `env` (default: the process environment), checked."""
         e = os.environ if env is None else env
 
-        def get(name: str) -> str | None:
+        def get(name: str, *, secret: bool = False) -> str | None:
+            assert _P + name in KAFKA_SECURITY_VARIABLES
             raw = e.get(_P + name, "")
             if len(raw) > _MAX_VALUE:
                 raise KafkaSecurityError(
                     f"Expected {_P}{name} to be at most {_MAX_VALUE} characters, but it has "
                     f"{len(raw)}")
-            value = raw.strip()
+            # a secret is taken as written (spaces may be part of it); the rest is trimmed
+            value = raw if secret else raw.strip()
             return value or None
 
         protocol = (get("SECURITY_PROTOCOL") or "PLAINTEXT").upper()
@@ -102,15 +108,14 @@ class KafkaSecurity:
             protocol=protocol,
             mechanism=mechanism.upper() if mechanism else None,
             username=get("SASL_USERNAME"),
-            # a password is taken as written: spaces may be part of it
-            password=e.get(_P + "SASL_PASSWORD") or None,
+            password=get("SASL_PASSWORD", secret=True),
             ca_location=get("SSL_CA_LOCATION"),
             certificate_location=get("SSL_CERTIFICATE_LOCATION"),
             key_location=get("SSL_KEY_LOCATION"),
-            key_password=e.get(_P + "SSL_KEY_PASSWORD") or None,
+            key_password=get("SSL_KEY_PASSWORD", secret=True),
             token_endpoint_url=get("SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL"),
             client_id=get("SASL_OAUTHBEARER_CLIENT_ID"),
-            client_secret=e.get(_P + "SASL_OAUTHBEARER_CLIENT_SECRET") or None,
+            client_secret=get("SASL_OAUTHBEARER_CLIENT_SECRET", secret=True),
             scope=get("SASL_OAUTHBEARER_SCOPE"),
         )
         security.check()

@@ -109,6 +109,7 @@ def test_oauthbearer_uses_librdkafkas_oidc_client() -> None:
     (scram(**{f"{P}SASL_OAUTHBEARER_CLIENT_ID": "c"}), "SASL_MECHANISM is SCRAM-SHA-512, not"),
     ({f"{P}SASL_OAUTHBEARER_SCOPE": "x"}, "set it to SASL_SSL"),
     ({f"{P}SASL_USERNAME": "u" * 5000}, "at most 4096 characters"),
+    (scram(**{f"{P}SASL_PASSWORD": SECRET * 500}), "PASSWORD to be at most 4096 characters"),
 ])
 def test_a_wrong_setting_is_refused_naming_it(env: dict[str, str], message: str) -> None:
     with pytest.raises(KafkaSecurityError) as caught:
@@ -118,6 +119,29 @@ def test_a_wrong_setting_is_refused_naming_it(env: dict[str, str], message: str)
     with pytest.raises(SettingsError) as at_start:
         Settings.from_env("engine", env)
     assert message in str(at_start.value)
+
+
+def test_a_password_keeps_its_spaces_and_a_name_is_trimmed() -> None:
+    security = KafkaSecurity.from_env(scram(**{f"{P}SASL_PASSWORD": " pass word ",
+                                               f"{P}SASL_USERNAME": " laneway\n"}))
+    assert (security.username, security.password) == ("laneway", " pass word ")
+
+
+def test_every_setting_is_read(files: dict[str, str]) -> None:
+    """Each name the chart passes changes what the clients get (none is a dead name)."""
+    values = {f"{P}SECURITY_PROTOCOL": "SASL_SSL", f"{P}SASL_MECHANISM": "OAUTHBEARER",
+              f"{P}SSL_CA_LOCATION": files["ca.pem"],
+              f"{P}SSL_CERTIFICATE_LOCATION": files["client.pem"],
+              f"{P}SSL_KEY_LOCATION": files["client.key"], f"{P}SSL_KEY_PASSWORD": "kp",
+              f"{P}SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL": "https://idp/token",
+              f"{P}SASL_OAUTHBEARER_CLIENT_ID": "c", f"{P}SASL_OAUTHBEARER_CLIENT_SECRET": "s",
+              f"{P}SASL_OAUTHBEARER_SCOPE": "sc"}
+    config = KafkaSecurity.from_env(values).config()
+    assert set(config.values()) >= set(values.values()) - {"SASL_SSL"}
+    config = KafkaSecurity.from_env(scram(**{f"{P}SASL_MECHANISM": "PLAIN"})).config()
+    assert {config["sasl.username"], config["sasl.password"], config["sasl.mechanism"]} == {
+        "laneway", SECRET, "PLAIN"}
+    assert set(values) | set(scram()) == set(KAFKA_SECURITY_VARIABLES)
 
 
 def test_half_a_client_certificate_is_refused(files: dict[str, str]) -> None:
