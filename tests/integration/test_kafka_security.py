@@ -10,6 +10,7 @@ its end, without its log ever showing the password.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -38,6 +40,10 @@ from laneway.kafka import admin_config, consumer_config, producer_config
 from laneway.kafka_security import KafkaSecurity
 from laneway.records import Command, command
 from laneway.topics import Topics
+from laneway.triggers import PollResult
+from laneway.triggers._api import Schedule
+from laneway.triggers.builtin.topic import TopicTrigger
+from laneway.triggers.testing import make_context, make_schedule, poll_once
 from scripts.stack import Connections
 from scripts.stack.config import Settings, StackError
 from scripts.stack.kafka_secure import SecureInfo, _ca, _cert_pem, _rsa, _write_key, secure_info
@@ -183,6 +189,49 @@ def test_tls_without_the_client_certificate_is_refused(secure: SecureInfo) -> No
     error = refusal(secure.ssl, KafkaSecurity(protocol="SSL", ca_location=secure.ca))
     assert error.code() in (KafkaError._SSL, KafkaError._TRANSPORT), error
     assert "bad certificate" in error.str(), error  # the broker's TLS alert
+
+
+# -- the topic trigger: the deployment's Kafka with these settings, a partner's without ----
+
+
+def _poll(schedule: Schedule, tmp_path: Path, cursor: Any,
+          settings: dict[str, str] | None = None) -> PollResult:
+    trigger = TopicTrigger()
+
+    async def go() -> PollResult:
+        async with httpx.AsyncClient() as http:
+            ctx = make_context(http, tmp_path, settings=settings or {})
+            try:
+                return await poll_once(trigger, schedule, ctx, cursor=cursor)
+            finally:
+                await trigger.close()
+    return asyncio.run(go())
+
+
+def test_the_topic_trigger_reads_the_deployments_kafka_with_its_security_and_a_partners_without(
+        secure: SecureInfo, stack: Connections, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    assert secure.sasl_ssl is not None
+    security = sasl(secure, "SCRAM-SHA-512")
+    topic = create_topic(secure.sasl_ssl, security)
+    producer = Producer(producer_config(secure.sasl_ssl, security=security))
+    producer.produce(topic, json.dumps({"n": 1}).encode())
+    assert producer.flush(30) == 0
+    # the deployment's Kafka is the SASL_SSL listener, reached with the LANEWAY_KAFKA_* settings
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", secure.sasl_ssl)
+    for name, value in {"SECURITY_PROTOCOL": "SASL_SSL", "SASL_MECHANISM": "SCRAM-SHA-512",
+                        "SASL_USERNAME": secure.username, "SASL_PASSWORD": secure.password,
+                        "SSL_CA_LOCATION": secure.ca}.items():
+        monkeypatch.setenv(f"LANEWAY_KAFKA_{name}", value)
+    schedule = make_schedule("topic", {"topic": topic})
+    first = _poll(schedule, tmp_path, None)
+    assert first.cursor["offsets"] == {"0": 1}  # it reached the broker: the end is known
+
+    # a partner's cluster (here: the same broker's plaintext listener) is read with only what
+    # its schedule says, not with the deployment's SASL_SSL settings
+    read = _poll(make_schedule("topic", {"topic": topic}), tmp_path, {"offsets": {"0": 0}},
+                 settings={"bootstrap": stack.kafka_bootstrap_servers})
+    assert [item.variables["record"] for item in read.items] == [{"n": 1}]
 
 
 # -- a real service over SASL_SSL ---------------------------------------------------------

@@ -5,7 +5,9 @@ the deployment's Kafka: `LANEWAY_TRIGGER_TOPIC_BOOTSTRAP`, else `KAFKA_BOOTSTRAP
 `laneway:format` (`json`, `avro` with `laneway:schema`, or `raw` text), `laneway:dedupField`,
 `laneway:maxItems`, `laneway:maxRecordBytes`, and for a cluster that asks for them
 `laneway:securityProtocol` and `laneway:saslMechanism` with the schedule's credentials
-`saslUsername` and `saslPassword`.
+`saslUsername` and `saslPassword`. The deployment's own Kafka (`KAFKA_BOOTSTRAP_SERVERS`, when
+neither names another) is read with the deployment's security settings (`LANEWAY_KAFKA_*`,
+docs/kafka-security.md); another cluster only with the schedule's.
 
 No consumer group: the trigger assigns the topic's partitions itself and keeps where it is in
 the cursor, `{"offsets": {"<partition>": <next offset>}}`, saved by the scheduler only after
