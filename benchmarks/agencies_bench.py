@@ -31,7 +31,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.e2e import pct
 from laneway.agencies import decode_envelope
-from laneway.kafka import producer_config
+from laneway.kafka import admin_config, producer_config
 from scripts.stack import Settings, up
 from scripts.stack.testing import unique_name, wait_until
 from tests.e2e.harness import PARTITIONS, Laneway, TopicReader, start_commands
@@ -81,7 +81,7 @@ class Pair:
     def __init__(self, bootstrap: str, database_url: str, redis_url: str, tmp: Path) -> None:
         base = unique_name("bench-agency")
         self.a_to_b, self.b_to_a = f"{base}.agency.a.b", f"{base}.agency.b.a"
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.admin = AdminClient(admin_config(bootstrap, quiet=False))
         for future in self.admin.create_topics(
                 [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1)
                  for n in (self.a_to_b, self.b_to_a)], operation_timeout=30).values():

@@ -41,7 +41,7 @@ from laneway.bpmn import LANEWAY_NS, parse  # noqa: E402
 from laneway.codec import encode_record  # noqa: E402
 from laneway.engine import DefinitionRepository  # noqa: E402
 from laneway.engine.runner import Answers, LocalRunner  # noqa: E402
-from laneway.kafka import RenewingProducer, consumer_config, producer_config  # noqa: E402
+from laneway.kafka import RenewingProducer, admin_config, consumer_config, producer_config  # noqa: E402
 from laneway.records import Record  # noqa: E402
 from laneway.settings import Settings  # noqa: E402
 from laneway.topics import Topics  # noqa: E402
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap, url = settings.kafka_bootstrap_servers, settings.database_url
     topics = Topics(f"audit-bench-{uuid.uuid4().hex[:8]}.")
     schema = f"audit_bench_{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap, quiet=False))
     for future in admin.create_topics([NewTopic(topics.events, args.partitions, 1),
                                        NewTopic(topics.dlq, 1, 1)]).values():
         future.result(timeout=30)

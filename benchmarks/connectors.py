@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from laneway.codec import JobRecord, decode_record, encode_job  # noqa: E402
 from laneway.connectors.testing import serve  # noqa: E402
-from laneway.kafka import consumer_config, producer_config  # noqa: E402
+from laneway.kafka import admin_config, consumer_config, producer_config  # noqa: E402
 from laneway.records import Principal, PrincipalKind  # noqa: E402
 from laneway.topics import Topics  # noqa: E402
 
@@ -248,7 +248,7 @@ def measure(type_: str, latency_ms: int, jobs: int, concurrency: int) -> Row:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     prefix = f"bench-conn-{uuid.uuid4().hex[:8]}."
     topics = Topics(prefix)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap, quiet=False))
     for f in admin.create_topics([NewTopic(topics.jobs(type_), PARTITIONS, 1),
                                   NewTopic(topics.commands, PARTITIONS, 1),
                                   NewTopic(topics.dlq, 1, 1)]).values():

@@ -31,7 +31,7 @@ from laneway.auth import AuthSettings, TokenVerifier
 from laneway.auth.dev import JWKS_FILE, ensure_dev_key, issue_token
 from laneway.codec import JobRecord, encode_job
 from laneway.health import HealthChecks
-from laneway.kafka import producer_config
+from laneway.kafka import admin_config, producer_config
 from laneway.records import Principal, PrincipalKind
 from laneway.service.signals import StopSignal
 from laneway.topics import Topics
@@ -49,7 +49,7 @@ def main(jobs: int, max_jobs: int, concurrency: int) -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     prefix = f"bench-jobs-{uuid.uuid4().hex[:8]}."
     topics = Topics(prefix)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap, quiet=False))
     for f in admin.create_topics([NewTopic(topics.jobs(TYPE), 6, 1),
                                   NewTopic(topics.commands, 6, 1),
                                   NewTopic(topics.dlq, 1, 1)]).values():

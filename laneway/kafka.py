@@ -13,8 +13,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-__all__ = ["PARTITIONER", "TRANSACTION_TIMEOUT_MS", "RenewingProducer", "consumer_config",
-           "fatal_error", "producer_config"]
+from laneway.kafka_security import KafkaSecurity, process_kafka_security
+
+__all__ = ["PARTITIONER", "TRANSACTION_TIMEOUT_MS", "RenewingProducer", "admin_config",
+           "consumer_config", "fatal_error", "producer_config", "security_config"]
 
 _log = logging.getLogger("laneway.kafka")
 
@@ -25,10 +27,28 @@ TRANSACTION_TIMEOUT_MS = 60_000
 hangs in the middle of one holds read_committed readers of its partitions back that long)."""
 
 
+def security_config(security: KafkaSecurity | None = None) -> dict[str, Any]:
+    """The librdkafka properties of `security` (default: the process environment's
+    `LANEWAY_KAFKA_*` settings); empty for PLAINTEXT. They hold secrets: never log them."""
+    return (security if security is not None else process_kafka_security()).config()
+
+
+def admin_config(bootstrap: str, *, security: KafkaSecurity | None = None,
+                 quiet: bool = True) -> dict[str, Any]:
+    """An admin client's config; `quiet` keeps librdkafka from logging connection errors
+    (the caller reports what failed)."""
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, **security_config(security)}
+    if quiet:
+        config["log_level"] = 0
+    return config
+
+
 def producer_config(bootstrap: str, *, transactional_id: str | None = None,
-                    client_id: str = "laneway") -> dict[str, Any]:
+                    client_id: str = "laneway", security: KafkaSecurity | None = None
+                    ) -> dict[str, Any]:
     """An idempotent producer; transactional when `transactional_id` is given."""
     config: dict[str, Any] = {
+        **security_config(security),
         "bootstrap.servers": bootstrap,
         "client.id": client_id,
         "enable.idempotence": True,
@@ -44,10 +64,12 @@ def producer_config(bootstrap: str, *, transactional_id: str | None = None,
 
 
 def consumer_config(bootstrap: str, group: str | None, *, client_id: str = "laneway",
-                    read_committed: bool = True) -> dict[str, Any]:
+                    read_committed: bool = True, security: KafkaSecurity | None = None
+                    ) -> dict[str, Any]:
     """A consumer that commits nothing by itself: offsets are committed with the work
     (in the producer's transaction, or after the database commit)."""
     config: dict[str, Any] = {
+        **security_config(security),
         "bootstrap.servers": bootstrap,
         "client.id": client_id,
         "enable.auto.commit": False,

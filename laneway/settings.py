@@ -13,9 +13,10 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypedDict
 
+from laneway.kafka_security import KafkaSecurity, KafkaSecurityError
 from laneway.limits import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VARIABLES_BYTES
 
 __all__ = [
@@ -92,6 +93,11 @@ class Settings:
     """The largest variables one command may carry, as compact JSON
     (`LANEWAY_MAX_VARIABLES_BYTES`, default 262144): the API answers 413 over it, the engine
     rejects a command record over it (plus room for the rest of the command)."""
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    """TLS and SASL of every Kafka client (`LANEWAY_KAFKA_SECURITY_PROTOCOL`, ...;
+    `laneway.kafka_security`, docs/kafka-security.md). Read here so a wrong one stops the
+    service at start with the other settings; the clients take the same values from the
+    process environment (`laneway.kafka.security_config`). Its repr hides the secrets."""
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -143,7 +149,15 @@ class Settings:
             max_record_bytes=_record_limit(env),
             max_variables_bytes=positive_int(env, "LANEWAY_MAX_VARIABLES_BYTES",
                                              DEFAULT_MAX_VARIABLES_BYTES),
+            kafka_security=_kafka_security(env),
         )
+
+
+def _kafka_security(env: Mapping[str, str]) -> KafkaSecurity:
+    try:
+        return KafkaSecurity.from_env(env)
+    except KafkaSecurityError as exc:  # its message names the setting, never a secret
+        raise SettingsError(str(exc)) from None
 
 
 def configure_logging(settings: Settings) -> None:

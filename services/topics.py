@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from laneway.kafka import consumer_config
+from laneway.kafka import admin_config as kafka_admin_config
+from laneway.kafka_security import KafkaSecurity
 from laneway.limits import TOPIC_MAX_MESSAGE_BYTES
 from laneway.settings import SettingsError, positive_float, positive_int
 from laneway.topics import Topics
@@ -65,6 +66,9 @@ class TopicSettings:
     min_insync_replicas: int | None = None
     job_types: tuple[str, ...] = _DEFAULT_JOB_TYPES
     events_retention_ms: int = EVENTS_RETENTION_MS
+    security: KafkaSecurity | None = None
+    """The admin client's TLS/SASL; None: the process environment's `LANEWAY_KAFKA_*`, as
+    every service's clients."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TopicSettings:
@@ -115,15 +119,10 @@ def laneway_topics(settings: TopicSettings) -> list[TopicSpec]:
     return specs
 
 
-def admin_config(bootstrap: str) -> dict[str, Any]:
+def admin_config(bootstrap: str, security: KafkaSecurity | None = None) -> dict[str, Any]:
     """The admin client's configuration: the brokers and the same client security settings
-    (TLS, SASL) every service's clients use."""
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "client.id": "laneway-topics",
-                              "log_level": 0}
-    for key, value in consumer_config(bootstrap, None).items():
-        if key.startswith(("security.", "sasl.", "ssl.")):
-            config[key] = value
-    return config
+    (TLS, SASL) every service's clients use (`security`, default the environment's)."""
+    return {**kafka_admin_config(bootstrap, security=security), "client.id": "laneway-topics"}
 
 
 def ensure_topics(settings: TopicSettings, *, timeout: float = 30.0,
@@ -133,7 +132,7 @@ def ensure_topics(settings: TopicSettings, *, timeout: float = 30.0,
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient(admin_config(settings.bootstrap))
+    admin = AdminClient(admin_config(settings.bootstrap, settings.security))
     specs = laneway_topics(settings)
     try:
         existing = admin.list_topics(timeout=timeout).topics

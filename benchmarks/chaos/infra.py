@@ -39,6 +39,8 @@ class PrivateStack:
         env.update({"LANEWAY_STACK_DIR": str(self.state_dir),
                     "LANEWAY_KAFKA_PORT": str(free_port()),
                     "LANEWAY_KAFKA_CONTROLLER_PORT": str(free_port()),
+                    # no secured listeners (their default ports are the shared stack's)
+                    "LANEWAY_KAFKA_SECURE_PORT": "0", "LANEWAY_KAFKA_SSL_PORT": "0",
                     "LANEWAY_POSTGRES_PORT": str(free_port()),
                     "LANEWAY_REDIS_PORT": str(free_port()),
                     "LANEWAY_MAIL_PORT": str(free_port()),

@@ -39,7 +39,7 @@ from benchmarks.e2e import pct
 from benchmarks.e2e.live import LiveResult, Watching, deploy_loop
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import DefinitionRecord, encode_definition
-from laneway.kafka import consumer_config, producer_config
+from laneway.kafka import admin_config, consumer_config, producer_config
 from scripts.stack import Connections, Settings, up
 from scripts.stack.testing import unique_name, wait_until
 from tests.e2e.harness import (
@@ -216,7 +216,7 @@ def raw_kafka(conns: Connections, records: int, size: int = 400,
     records of `size` bytes on a fresh 4-partition topic; records/s of each."""
     bootstrap = conns.kafka_bootstrap_servers
     topic = unique_name("bench.raw")
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient(admin_config(bootstrap))
     for future in admin.create_topics([NewTopic(topic, PARTITIONS, 1)],
                                       operation_timeout=30).values():
         future.result(30)

@@ -18,6 +18,8 @@ import redis
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from laneway.kafka import admin_config
+
 __all__ = [
     "DatabaseUnavailable",
     "KafkaUnavailable",
@@ -52,7 +54,7 @@ def wait_for_kafka(bootstrap: str, timeout_s: float, topics: Sequence[str] = ()
                    ) -> dict[str, int]:
     """Return once a broker answers and every one of `topics` exists with a leader on each
     partition: their partition counts. Raise KafkaUnavailable after `timeout_s`."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient(admin_config(bootstrap))
     deadline = time.monotonic() + timeout_s
     problem = "no answer"
     while True:

@@ -56,6 +56,10 @@ class Settings:
     kafka_version: str
     kafka_port: int
     kafka_controller_port: int
+    kafka_secure_port: int
+    """The SASL_SSL listener (PLAIN, SCRAM, OAUTHBEARER; scripts/stack/kafka_secure.py); 0: off."""
+    kafka_ssl_port: int
+    """The SSL listener that requires a client certificate; 0: off."""
     kafka_heap: str
     postgres_port: int
     postgres_user: str
@@ -108,6 +112,9 @@ class Settings:
             kafka_version=version,
             kafka_port=_int(e, "LANEWAY_KAFKA_PORT", 19092),
             kafka_controller_port=_int(e, "LANEWAY_KAFKA_CONTROLLER_PORT", 19093),
+            # on by default, so `make test` and CI always test the clients' TLS and SASL
+            kafka_secure_port=_int(e, "LANEWAY_KAFKA_SECURE_PORT", 19094),
+            kafka_ssl_port=_int(e, "LANEWAY_KAFKA_SSL_PORT", 19095),
             kafka_heap=e.get("LANEWAY_KAFKA_HEAP", "").strip() or "1g",
             postgres_port=_int(e, "LANEWAY_POSTGRES_PORT", 15432),
             postgres_user="laneway",

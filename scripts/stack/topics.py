@@ -4,6 +4,7 @@ replica)."""
 
 from __future__ import annotations
 
+from laneway.kafka_security import KafkaSecurity
 from scripts.stack.config import Settings, StackError
 from scripts.stack.proc import log
 from services.topics import EVENTS_RETENTION_MS as _RETENTION_MS
@@ -19,7 +20,10 @@ EVENTS_RETENTION_MS = str(_RETENTION_MS)  # "long retention", bounded on a lapto
 def _topic_settings(settings: Settings) -> TopicSettings:
     return TopicSettings(bootstrap=settings.kafka_bootstrap, prefix=settings.topic_prefix,
                          partitions=settings.partitions, replication=1,
-                         job_types=settings.job_types)
+                         job_types=settings.job_types,
+                         # an external Kafka with the environment's LANEWAY_KAFKA_* security;
+                         # the stack's own through its plaintext listener
+                         security=None if settings.external_kafka else KafkaSecurity())
 
 
 def laneway_topics(settings: Settings) -> list[TopicSpec]:

@@ -9,6 +9,7 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from laneway.kafka import admin_config
 from laneway.limits import DEFAULT_MAX_RECORD_BYTES, TOPIC_MAX_MESSAGE_BYTES
 from laneway.service import KafkaUnavailable, wait_for_kafka
 
@@ -48,7 +49,7 @@ class Cluster:
 
     def __init__(self, bootstrap: str) -> None:
         self._bootstrap = bootstrap
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+        self._admin = AdminClient(admin_config(bootstrap))
         self._known: set[str] = set()
 
     def wait_for(self, topics: list[str], timeout_s: float) -> dict[str, int]:

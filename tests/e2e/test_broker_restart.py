@@ -55,6 +55,9 @@ def private_kafka(tmp_path: Path) -> Iterator[Kafka]:
     env.update({"LANEWAY_STACK_DIR": str(tmp_path / "stack"),
                 "LANEWAY_KAFKA_PORT": str(free_port()),
                 "LANEWAY_KAFKA_CONTROLLER_PORT": str(free_port()),
+                # no secured listeners: this test needs none, and their default ports are
+                # the shared stack's
+                "LANEWAY_KAFKA_SECURE_PORT": "0", "LANEWAY_KAFKA_SSL_PORT": "0",
                 "LANEWAY_KAFKA_HEAP": "512m"})
     kafka = Kafka(StackSettings.from_env(env))
     try:

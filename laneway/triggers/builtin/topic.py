@@ -5,7 +5,9 @@ the deployment's Kafka: `LANEWAY_TRIGGER_TOPIC_BOOTSTRAP`, else `KAFKA_BOOTSTRAP
 `laneway:format` (`json`, `avro` with `laneway:schema`, or `raw` text), `laneway:dedupField`,
 `laneway:maxItems`, `laneway:maxRecordBytes`, and for a cluster that asks for them
 `laneway:securityProtocol` and `laneway:saslMechanism` with the schedule's credentials
-`saslUsername` and `saslPassword`.
+`saslUsername` and `saslPassword`. The deployment's own Kafka (`KAFKA_BOOTSTRAP_SERVERS`, when
+neither names another) is read with the deployment's security settings (`LANEWAY_KAFKA_*`,
+docs/kafka-security.md); another cluster only with the schedule's.
 
 No consumer group: the trigger assigns the topic's partitions itself and keeps where it is in
 the cursor, `{"offsets": {"<partition>": <next offset>}}`, saved by the scheduler only after
@@ -58,6 +60,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from laneway.attributes import Attribute, polling
 from laneway.jsonb import unstorable
 from laneway.kafka import consumer_config
+from laneway.kafka_security import KafkaSecurity
 from laneway.triggers._api import (
     MAX_DEDUP_KEY,
     PollRequest,
@@ -538,8 +541,11 @@ class TopicTrigger(Trigger):
     @staticmethod
     def _config(request: PollRequest, ctx: TriggerContext) -> dict[str, Any]:
         settings = request.schedule.settings
-        bootstrap = (settings.get("bootstrap", "").strip() or ctx.settings.get("bootstrap", "")
-                     or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip())
+        bootstrap = (settings.get("bootstrap", "").strip() or ctx.settings.get("bootstrap", ""))
+        # the deployment's own Kafka is reached with the deployment's security settings
+        # (LANEWAY_KAFKA_*); a partner's cluster only with what its schedule says
+        security = None if not bootstrap else KafkaSecurity()
+        bootstrap = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
         if not bootstrap:
             if os.environ.get("LANEWAY_ENV", "development") == "production":
                 raise TriggerFailed("Expected laneway:bootstrap, LANEWAY_TRIGGER_TOPIC_BOOTSTRAP "
@@ -548,7 +554,8 @@ class TopicTrigger(Trigger):
             bootstrap = _LOCAL_KAFKA
         # a group id only because the client wants one: nothing joins it or commits to it
         config = consumer_config(bootstrap, f"laneway-trigger-{request.schedule.id}",
-                                 client_id=f"laneway-trigger-{request.schedule.id}")
+                                 client_id=f"laneway-trigger-{request.schedule.id}",
+                                 security=security)
         config.update({
             "enable.partition.eof": True,
             # what a kept consumer holds in memory between fetches, per partition
