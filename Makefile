@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup console browser dovecot lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors bench-agencies connector-template chaos clean distclean
+.PHONY: help setup console browser dovecot lint fmt test chart-scan fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors bench-agencies connector-template chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,11 +52,15 @@ lint: setup ## ruff and mypy --strict (config in pyproject.toml)
 fmt: setup ## Format the code with ruff (not run by lint or test)
 	$(VENV)/bin/ruff format .
 
-test: setup ## The test command: lint, the console's build, then every test under tests/ (the console's in Chromium) and the connector template's
+test: setup ## The test command: lint, the console's build, the chart's policy scan, then every test under tests/ (the console's in Chromium) and the connector template's
 	@$(MAKE) lint
 	@$(MAKE) console browser dovecot connector-template
+	@$(MAKE) chart-scan
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q examples/connector-template/tests
+
+chart-scan: setup ## The Helm chart (default and production values) through kube-score and checkov, pinned (built or installed once under ~/.cache and var/tools); fails on a finding not in scripts/chart_scan_skips.toml
+	$(PY) -m scripts.chart_scan
 
 # The connector SDK's template package (docs/connector-sdk.md), installed into the venv as a
 # connector team installs theirs: its entry point is what the test of discovery finds.
