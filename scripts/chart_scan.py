@@ -106,7 +106,7 @@ def ensure_checkov(venv: Path = CHECKOV_VENV, *, quiet: bool = False) -> Path:
     if checkov.is_file() and stamp.is_file() and stamp.read_text().strip() == CHECKOV_VERSION:
         return checkov
     if not quiet:
-        print(f"installing checkov {CHECKOV_VERSION} into {venv.relative_to(ROOT)} "
+        print(f"installing checkov {CHECKOV_VERSION} into {venv} "
               "(once; a minute or two)", file=sys.stderr, flush=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
     made = _run([sys.executable, "-m", "venv", "--clear", str(venv)])
