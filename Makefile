@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup console browser dovecot jaeger jaeger-background lint fmt test fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors bench-agencies connector-template chaos clean distclean
+.PHONY: help setup console browser dovecot jaeger go-tools-background lint fmt test chart-scan fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors bench-agencies connector-template chaos clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,10 +52,10 @@ jaeger: ## Build Jaeger v2 once from the Go module proxy (pinned, cached in ~/.c
 # background, so it overlaps the setup, the lint and the console's build; the stack waits for
 # it (scripts.gotools builds under a lock, with a deadline: LANEWAY_JAEGER_BUILD_TIMEOUT).
 # Only the standard library is needed, so it starts before the virtualenv exists.
-jaeger-background:
-	@if [ "$${LANEWAY_JAEGER:-1}" != 0 ] && ! $(BOOTSTRAP_PYTHON) -m scripts.gotools path jaeger >/dev/null 2>&1; then \
-	  mkdir -p var; echo "test: building Jaeger in the background (log: var/jaeger-build.log)"; \
-	  nohup $(BOOTSTRAP_PYTHON) -m scripts.gotools ensure jaeger >var/jaeger-build.log 2>&1 </dev/null & \
+go-tools-background:
+	@if ! $(BOOTSTRAP_PYTHON) -m scripts.gotools path jaeger helm kube-score >/dev/null 2>&1; then \
+	  mkdir -p var; echo "test: building the Go tools in the background (log: var/go-tools-build.log)"; \
+	  nohup $(BOOTSTRAP_PYTHON) -m scripts.gotools ensure jaeger helm kube-score >var/go-tools-build.log 2>&1 </dev/null & \
 	fi
 
 lint: setup ## ruff and mypy --strict (config in pyproject.toml)
@@ -65,11 +65,15 @@ lint: setup ## ruff and mypy --strict (config in pyproject.toml)
 fmt: setup ## Format the code with ruff (not run by lint or test)
 	$(VENV)/bin/ruff format .
 
-test: jaeger-background setup ## The test command: Jaeger's build started in the background, lint, the console's build, then every test under tests/ (the console's in Chromium) and the connector template's
+test: go-tools-background setup ## The test command: the Go tools' build started in the background (Jaeger, helm, kube-score), lint, the console's build, every test under tests/ (the console's in Chromium) and the connector template's, then the chart's policy scan
 	@$(MAKE) lint
 	@$(MAKE) console browser dovecot connector-template
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q examples/connector-template/tests
+	@$(MAKE) chart-scan
+
+chart-scan: setup ## The Helm chart (default and production values) through kube-score and checkov, pinned (built or installed once under ~/.cache and var/tools); fails on a finding not in scripts/chart_scan_skips.toml
+	$(PY) -m scripts.chart_scan
 
 # The connector SDK's template package (docs/connector-sdk.md), installed into the venv as a
 # connector team installs theirs: its entry point is what the test of discovery finds.

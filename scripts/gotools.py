@@ -1,6 +1,7 @@
-"""Go programs the project builds once from the Go module proxy and caches: Jaeger and helm.
+"""Go programs the project builds once from the Go module proxy and caches (Jaeger, helm,
+kube-score).
 
-No package registry this project may use ships their binaries, but both are Go modules, so a
+No package registry this project may use ships their binaries, but all are Go modules, so a
 scratch module's `go get -tool` and `go build` make them from source at a pinned version. The
 binary goes to `~/.cache/laneway/tools/<name>-<version>/` (`LANEWAY_TOOLS_CACHE` moves it), so
 the build (minutes on two cores) happens once per machine; the Go build cache speeds a rebuild.
@@ -47,6 +48,8 @@ TOOLS: Mapping[str, Tool] = {
     # UI). Jaeger tags its v2 releases on the Go module's v1 line: v1.75.0 is Jaeger v2.12.
     "jaeger": Tool("jaeger", "github.com/jaegertracing/jaeger/cmd/jaeger", "v1.75.0"),
     "helm": Tool("helm", "helm.sh/helm/v4/cmd/helm", "v4.3.2"),
+    # a policy scanner of Kubernetes objects (`make chart-scan` runs it on the rendered chart)
+    "kube-score": Tool("kube-score", "github.com/zegl/kube-score/cmd/kube-score", "v1.20.0"),
 }
 
 _BUILD_TIMEOUT_S = 1800.0

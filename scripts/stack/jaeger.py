@@ -150,7 +150,7 @@ exporters:
             built = path("jaeger")
             if built is None:
                 raise ToolMissing("it is not built yet (`make jaeger` builds it; `make test` "
-                                  "starts that in the background: var/jaeger-build.log)")
+                                  "starts that in the background: var/go-tools-build.log)")
             binary = built
         self._start(binary)
 
