@@ -8,7 +8,9 @@ means the record is on the topic. What can never be on the topic is refused firs
 `TooLarge` (the API's 413, not a 503 a retry cannot cure): a command whose variables are over
 the variables limit, and a record over the record limit (`laneway.limits`). The producer is
 idempotent with `acks=all` (`laneway.kafka.producer_config`), so the retries librdkafka makes
-itself never duplicate.
+itself never duplicate. Each record carries the current span's W3C trace context in its
+headers (`traceparent`, `tracestate`; none when tracing is off), so the engine's span for a
+command is a child of the request's (`laneway.telemetry`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from laneway.limits import (
     variables_too_large,
 )
 from laneway.records import Record
+from laneway.telemetry import trace_headers
 from laneway.topics import Topics, is_broadcast
 
 _log = logging.getLogger(__name__)
@@ -149,8 +152,9 @@ class Publisher:
             self._renewing.poll(0.05)
 
     def _send(self, items: Sequence[tuple[str, str, bytes]]) -> list[Delivered]:
+        headers = trace_headers()  # the request's span: one context for all its records
         for _, key, value in items:
-            size = record_size(key.encode(), value)
+            size = record_size(key.encode(), value, headers)
             if size > self.max_record_bytes:
                 # the record names no topic: the answer goes to a client
                 raise TooLarge(f"Expected a record of at most {self.max_record_bytes} bytes, "
@@ -170,7 +174,7 @@ class Publisher:
             while True:
                 try:
                     producer.produce(topic, value=value, key=key.encode(),
-                                     on_delivery=report(i))
+                                     headers=headers, on_delivery=report(i))
                     break
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     time.sleep(0.05)

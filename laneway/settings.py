@@ -92,6 +92,9 @@ class Settings:
     """The largest variables one command may carry, as compact JSON
     (`LANEWAY_MAX_VARIABLES_BYTES`, default 262144): the API answers 413 over it, the engine
     rejects a command record over it (plus room for the rest of the command)."""
+    log_format: str = "json"
+    """`json` (one JSON object per line, with trace and instance ids) or `text` (the old
+    one-line format) (`LANEWAY_LOG_FORMAT`, default `json`; `laneway.telemetry`)."""
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +125,11 @@ class Settings:
                 f"but got {raw_timeout!r}"
             )
 
+        log_format = env.get("LANEWAY_LOG_FORMAT", "").strip().lower() or "json"
+        if log_format not in ("json", "text"):
+            raise SettingsError(
+                f"Expected LANEWAY_LOG_FORMAT to be 'json' or 'text', but got {log_format!r}")
+
         raw_port = env.get("LANEWAY_HTTP_PORT", str(DEFAULT_PORTS.get(service, 8080)))
         if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
             raise SettingsError(
@@ -143,15 +151,18 @@ class Settings:
             max_record_bytes=_record_limit(env),
             max_variables_bytes=positive_int(env, "LANEWAY_MAX_VARIABLES_BYTES",
                                              DEFAULT_MAX_VARIABLES_BYTES),
+            log_format=log_format,
         )
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to standard error, one line a record, named by service."""
-    logging.basicConfig(
-        level=settings.log_level,
-        format=f"%(asctime)s %(levelname)s {settings.service} %(name)s: %(message)s",
-    )
+    """Log to standard error, one line a record, named by service: a JSON object with the
+    trace and instance ids (`log_format` `json`), or the old text line (`text`)."""
+    # imported here: laneway.telemetry reads SettingsError from this module
+    from laneway.telemetry import log_handler
+
+    logging.basicConfig(level=settings.log_level,
+                        handlers=[log_handler(settings.service, settings.log_format)])
 
 
 def _record_limit(env: Mapping[str, str]) -> int:
