@@ -106,17 +106,20 @@ def setup_tracing(service: str, environ: Mapping[str, str] | None = None, *,
     """Set up the process's tracing from `environ` (default the process environment); with
     no endpoint (and no `exporter` given, as a test or benchmark does) it does nothing."""
     settings = TracingSettings.from_env(service, environ)
+    given = False
     if exporter is None:
         if settings.endpoint is None:
             return Telemetry(None)
         # imported only when used: it pulls in protobuf and requests
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         exporter = OTLPSpanExporter(endpoint=settings.endpoint)
+    else:
+        given = True
     provider = tracer_provider(settings.service_name, exporter)
     install(provider)
     global _global_set
-    if not _global_set:
-        # libraries that ask the API for a tracer get this one (set once per process)
+    if not given and not _global_set:
+        # libraries that ask the API for a tracer get this one (it can be set once only)
         trace.set_tracer_provider(provider)
         _global_set = True
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)

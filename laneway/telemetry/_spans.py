@@ -33,6 +33,7 @@ __all__ = [
     "ATTR_INSTANCE_ID",
     "InstanceIdGenerator",
     "KafkaHeaders",
+    "child_span",
     "current_instance",
     "fail",
     "header_context",
@@ -216,6 +217,19 @@ def linked_trace(name: str, instance_id: str, element_id: str = ""
     link_to(current, span)
     span.end()
     return trace_headers(span)
+
+
+@contextmanager
+def child_span(name: str, *, kind: SpanKind = SpanKind.INTERNAL,
+               attributes: Mapping[str, Any] | None = None) -> Iterator[Span]:
+    """A span, child of the current one (an SMTP send inside a connector's job span);
+    the invalid span when tracing is off. An exception leaving the block marks it an error."""
+    tracer = _tracer
+    if tracer is None:
+        yield INVALID_SPAN
+        return
+    with tracer.start_as_current_span(name, kind=kind, attributes=attributes) as span:
+        yield span
 
 
 def link_to(span: Span, other: Span) -> None:
