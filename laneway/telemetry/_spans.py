@@ -35,6 +35,7 @@ __all__ = [
     "KafkaHeaders",
     "child_span",
     "current_instance",
+    "ended_span",
     "fail",
     "header_context",
     "install",
@@ -174,8 +175,8 @@ def instance_span(name: str, instance_id: str, *, element_id: str | None = None,
 
 def start_instance_span(tracer: trace.Tracer, name: str, instance_id: str, *,
                         headers: KafkaHeaders | None = None, parent: Context | None = None,
-                        links: Sequence[Link] = (),
-                        kind: SpanKind = SpanKind.INTERNAL) -> Span:
+                        links: Sequence[Link] = (), kind: SpanKind = SpanKind.INTERNAL,
+                        start_time: int | None = None) -> Span:
     """Start (not make current) a span in the instance's trace; see `instance_span`. With
     no instance id (a message keyed by its correlation key) it is an ordinary span, in its
     parent's trace."""
@@ -186,13 +187,15 @@ def start_instance_span(tracer: trace.Tracer, name: str, instance_id: str, *,
     all_links = list(links)
     wanted = instance_trace_id(instance_id) if instance_id else found.trace_id
     if not instance_id or (found.is_valid and found.trace_id == wanted):
-        return tracer.start_span(name, context=context, kind=kind, links=all_links)
+        return tracer.start_span(name, context=context, kind=kind, links=all_links,
+                                 start_time=start_time)
     if found.is_valid:
         all_links.append(Link(found))
     token = _next_trace_id.set(wanted)
     try:
         # an empty context: a root, whatever span is current
-        return tracer.start_span(name, context=Context(), kind=kind, links=all_links)
+        return tracer.start_span(name, context=Context(), kind=kind, links=all_links,
+                                 start_time=start_time)
     finally:
         _next_trace_id.reset(token)
 
@@ -217,6 +220,23 @@ def linked_trace(name: str, instance_id: str, element_id: str = ""
     link_to(current, span)
     span.end()
     return trace_headers(span)
+
+
+def ended_span(name: str, instance_id: str, *, headers: KafkaHeaders | None,
+               start_time: int, attributes: Mapping[str, Any] | None = None) -> None:
+    """Record a span about `instance_id` from `start_time` (epoch ns) until now, a child of
+    `headers`' context: the audit sink's write of one instance's records in a batch, made
+    after the batch committed. Nothing when tracing is off."""
+    tracer = _tracer
+    if tracer is None:
+        return
+    span = start_instance_span(tracer, name, instance_id, headers=headers, parent=Context(),
+                               start_time=start_time)
+    if span.is_recording():
+        span.set_attribute(ATTR_INSTANCE_ID, instance_id)
+        if attributes:
+            span.set_attributes(attributes)
+    span.end()
 
 
 @contextmanager
