@@ -95,7 +95,9 @@ def instance_trace_id(instance_id: str) -> int:
     """The trace id of an instance: its UUID's 128 bits; an id that is no UUID (a client may
     name its own in some paths) gets the first 128 bits of its SHA-256, still one trace."""
     try:
-        value = uuid.UUID(instance_id).int
+        # the common case, a UUID's canonical text, without building a UUID (hot path)
+        value = (int(instance_id.replace("-", ""), 16) if len(instance_id) == 36
+                 and instance_id.count("-") == 4 else uuid.UUID(instance_id).int)
     except ValueError:
         value = 0
     if value == 0:  # the nil UUID is no valid trace id either
@@ -132,11 +134,17 @@ def trace_headers(span: Span | None = None) -> list[tuple[str, str | bytes | Non
     if _tracer is None:
         return None
     span = span if span is not None else trace.get_current_span()
-    if not span.get_span_context().is_valid:
+    context = span.get_span_context()
+    if not context.is_valid:
         return None
-    carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
-    return [(name, carrier[name].encode()) for name in _TRACE_HEADERS if name in carrier]
+    # the W3C format written directly: the propagator's dict round trip costs more than the
+    # rest of this per command
+    headers: list[tuple[str, str | bytes | None]] = [("traceparent", (
+        f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    ).encode())]
+    if context.trace_state:
+        headers.append(("tracestate", context.trace_state.to_header().encode()))
+    return headers
 
 
 @contextmanager
@@ -157,15 +165,13 @@ def instance_span(name: str, instance_id: str, *, element_id: str | None = None,
         if tracer is None:
             yield INVALID_SPAN
             return
+        given: dict[str, Any] = dict(attributes) if attributes else {}
+        if instance_id:
+            given[ATTR_INSTANCE_ID] = instance_id
+        if element_id:
+            given[ATTR_ELEMENT_ID] = element_id
         span = start_instance_span(tracer, name, instance_id, headers=headers, parent=parent,
-                                   links=links, kind=kind)
-        if span.is_recording():
-            if instance_id:
-                span.set_attribute(ATTR_INSTANCE_ID, instance_id)
-            if element_id:
-                span.set_attribute(ATTR_ELEMENT_ID, element_id)
-            if attributes:
-                span.set_attributes(attributes)
+                                   links=links, kind=kind, attributes=given)
         with trace.use_span(span, end_on_exit=True, record_exception=True,
                             set_status_on_exception=True):
             yield span
@@ -176,7 +182,8 @@ def instance_span(name: str, instance_id: str, *, element_id: str | None = None,
 def start_instance_span(tracer: trace.Tracer, name: str, instance_id: str, *,
                         headers: KafkaHeaders | None = None, parent: Context | None = None,
                         links: Sequence[Link] = (), kind: SpanKind = SpanKind.INTERNAL,
-                        start_time: int | None = None) -> Span:
+                        start_time: int | None = None,
+                        attributes: Mapping[str, Any] | None = None) -> Span:
     """Start (not make current) a span in the instance's trace; see `instance_span`. With
     no instance id (a message keyed by its correlation key) it is an ordinary span, in its
     parent's trace."""
@@ -188,14 +195,14 @@ def start_instance_span(tracer: trace.Tracer, name: str, instance_id: str, *,
     wanted = instance_trace_id(instance_id) if instance_id else found.trace_id
     if not instance_id or (found.is_valid and found.trace_id == wanted):
         return tracer.start_span(name, context=context, kind=kind, links=all_links,
-                                 start_time=start_time)
+                                 start_time=start_time, attributes=attributes)
     if found.is_valid:
         all_links.append(Link(found))
     token = _next_trace_id.set(wanted)
     try:
         # an empty context: a root, whatever span is current
         return tracer.start_span(name, context=Context(), kind=kind, links=all_links,
-                                 start_time=start_time)
+                                 start_time=start_time, attributes=attributes)
     finally:
         _next_trace_id.reset(token)
 
