@@ -72,8 +72,9 @@ def _batch(count: int, offset: int, headers: bool) -> list[Inbound]:
         cmd = command(Command.START_INSTANCE, str(iid), {"processId": "order",
                                                          "variables": {"amount": i}},
                       record_id=str(uuid.uuid4()), timestamp=1)
-        sent = [("traceparent", f"00-{iid.hex}-{uuid.uuid4().hex[:16]}-01".encode())] \
-            if headers else None
+        parent = f"00-{iid.hex}-{uuid.uuid4().hex[:16]}-01".encode()
+        sent: list[tuple[str, str | bytes | None]] | None = (
+            [("traceparent", parent)] if headers else None)
         message = Message(topic=TOPICS.commands, partition=0, offset=offset + i,
                           key=str(iid).encode(), value=encode_record(cmd), headers=sent)
         out.append(Inbound(message, cmd, None))
