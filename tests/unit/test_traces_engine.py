@@ -35,6 +35,10 @@ _DIAGRAM = b"""<?xml version="1.0" encoding="UTF-8"?>
     <startEvent id="cs"/><endEvent id="ce"/>
     <sequenceFlow id="f3" sourceRef="cs" targetRef="ce"/>
   </process>
+  <process id="broken" isExecutable="true">
+    <startEvent id="bs"/><callActivity id="lost" calledElement="missing"/>
+    <sequenceFlow id="f4" sourceRef="bs" targetRef="lost"/>
+  </process>
 </definitions>"""
 
 T = Topics("t.")
@@ -118,6 +122,17 @@ def test_a_rejection_is_an_event_with_error_status(spans: InMemorySpanExporter) 
     (event,) = [e for e in span.events if e.name == "rejection"]
     assert dict(event.attributes or {})["laneway.intent"] == "START_INSTANCE"
     assert "no-such-process" in (span.status.description or "")
+
+
+def test_an_incident_is_an_event_with_error_status(spans: InMemorySpanExporter) -> None:
+    _writer().handle(_inbound(_start("broken", str(uuid.uuid4()))))
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code == StatusCode.ERROR
+    (event,) = [e for e in span.events if e.name == "incident"]
+    attributes = dict(event.attributes or {})
+    assert attributes["laneway.element_id"] == "lost"
+    assert attributes["laneway.incident_type"] == "CALLED_ELEMENT_ERROR"
+    assert "missing" in (span.status.description or "")
 
 
 def test_a_call_activitys_child_has_its_own_trace_linked_both_ways(
