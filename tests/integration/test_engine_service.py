@@ -53,6 +53,7 @@ from services.audit.metrics import SinkMetrics
 from services.audit.sink import AuditSink
 from services.engine.loop import EngineLoop
 from services.engine.settings import EngineSettings
+from tests.otlp_receiver import otlp_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -798,3 +799,29 @@ def test_the_audit_sink_keeps_the_events_and_every_rejection_of_one_command(
     assert kinds.count("REJECTION") == 2
     assert kinds.count("EVENT") == len(logged) - 2
     assert len({record_id for _, record_id in logged}) == len(logged)
+
+
+def test_the_service_exports_a_span_per_command_to_the_otlp_endpoint_and_logs_json(
+        world: World, events: Reader, tmp_path: Path) -> None:
+    # the OTEL_* settings pass through to the process as a deployment sets them
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    with otlp_receiver() as received:
+        svc = SubprocessService(world, "traced", tmp_path, {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": received.url, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        try:
+            iid = world.start("simple")
+            events.wait_for(completed(iid), message="instance completed")
+        finally:
+            svc.terminate()  # flushes what is still queued
+        spans = [(service, s) for service, s in received.spans()
+                 if s.name == "laneway.engine.start_instance"
+                 and s.trace_id.hex() == iid.replace("-", "")]
+    assert [service for service, _ in spans] == ["laneway-engine"]
+    ((_, span),) = spans
+    attributes = {a.key: a.value for a in span.attributes}
+    assert attributes["laneway.instance_id"].string_value == iid
+    assert attributes["laneway.events.count"].int_value == len(of(events.items, iid))
+    # every line of its log is one JSON object naming the service
+    lines = [json.loads(line) for line in svc.log.read_text().splitlines() if line.strip()]
+    assert lines
+    assert {line["service"] for line in lines} == {"engine"}

@@ -6,17 +6,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from laneway.connectors.testing import serve
 from laneway.settings import Settings, SettingsError
 from laneway.telemetry import (
     JsonFormatter,
@@ -31,6 +27,7 @@ from laneway.telemetry import (
     tracing,
     uninstall,
 )
+from tests.otlp_receiver import otlp_receiver
 
 
 def test_without_an_endpoint_setup_does_nothing_and_spans_are_not_made() -> None:
@@ -72,51 +69,18 @@ def test_settings_it_cannot_follow_are_refused(env: dict[str, str]) -> None:
         TracingSettings.from_env("audit", env)
 
 
-class _Collector:
-    """A local OTLP/HTTP receiver: what arrives on /v1/traces."""
-
-    def __init__(self) -> None:
-        self.requests: list[ExportTraceServiceRequest] = []
-        self.arrived = threading.Event()
-
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if self.path == "/v1/traces":
-                    request = ExportTraceServiceRequest()
-                    request.ParseFromString(body)
-                    collector.requests.append(request)
-                    collector.arrived.set()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        return Handler
-
-
 def test_with_an_endpoint_spans_are_exported_over_otlp_http_on_shutdown() -> None:
-    collector = _Collector()
     iid = str(uuid.uuid4())
-    with serve(collector.handler()) as url:
-        telemetry = setup_tracing("engine", {"OTEL_EXPORTER_OTLP_ENDPOINT": url})
+    with otlp_receiver() as received:
+        telemetry = setup_tracing("engine", {"OTEL_EXPORTER_OTLP_ENDPOINT": received.url})
         assert telemetry.enabled
         with instance_span("laneway.test", iid, element_id="task"):
             pass
         telemetry.shutdown()  # flushes the batch
-        assert collector.arrived.wait(10)
+        assert received.arrived.wait(10)
     assert not tracing()
-    (request,) = collector.requests
-    (resource_spans,) = request.resource_spans
-    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-    assert service["service.name"] == "laneway-engine"
-    (span,) = [s for scope in resource_spans.scope_spans for s in scope.spans]
+    ((service, span),) = received.spans()
+    assert service == "laneway-engine"
     assert span.name == "laneway.test"
     assert span.trace_id.hex() == iid.replace("-", "")
     attributes = {a.key: a.value.string_value for a in span.attributes}
