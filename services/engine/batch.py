@@ -301,7 +301,7 @@ class BatchWriter:
         traced = tracing()
         with instance_span(f"laneway.engine.{cmd.intent.lower()}" if traced else "",
                            cmd.instance_id, element_id=cmd.element_id,
-                           headers=inbound.message.headers() if traced else None) as span:
+                           headers=_parent_of(inbound) if traced else None) as span:
             size = len(inbound.message.value() or b"")
             if size > self.limits.command_bytes:
                 reason = (f"Expected a command record of at most {self.limits.command_bytes} "
@@ -575,6 +575,15 @@ class BatchWriter:
             del ended[oldest[0]]
             self.out.append(Outgoing(self.topics.state, ended_key(oldest[0]).encode(), None,
                                      partition=partition))
+
+
+def _parent_of(inbound: Inbound) -> Headers | None:
+    """The trace context a command came with: its headers', else the `traceParent` of its
+    value (what a partner agency's message brings through the bridge)."""
+    headers = inbound.message.headers()
+    if headers:
+        return list(headers.items()) if isinstance(headers, dict) else headers
+    return [("traceparent", inbound.trace)] if inbound.trace else None
 
 
 def _describe(span: Span, cmd: Record, events: list[Record]) -> None:

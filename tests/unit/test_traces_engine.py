@@ -20,7 +20,7 @@ from laneway.engine import DefinitionRepository
 from laneway.records import Command, Record, command
 from laneway.telemetry import header_context, install, tracer_provider, uninstall
 from laneway.topics import Topics
-from services.engine.batch import BatchWriter, Inbound, Outgoing
+from services.engine.batch import BatchWriter, Inbound, Outgoing, decode_all
 from services.engine.partitions import build_partition
 
 _DIAGRAM = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -111,6 +111,21 @@ def test_a_command_with_a_traceparent_is_its_child(spans: InMemorySpanExporter) 
     assert span.parent.span_id == 0x00f067aa0ba902b7
     assert span.context is not None
     assert span.context.trace_id == iid.int
+
+
+def test_without_headers_the_trace_parent_in_the_value_is_the_parent(
+        spans: InMemorySpanExporter) -> None:
+    # what a partner agency's message brings through the bridge (Avro's traceParent)
+    iid = uuid.uuid4()
+    parent = f"00-{iid.hex}-00f067aa0ba902b7-01"
+    cmd = _start("child", str(iid))
+    message = Message(topic=T.commands, partition=0, offset=0, key=str(iid).encode(),
+                      value=encode_record(cmd, trace_parent=parent))
+    (inbound,) = decode_all([message])
+    _writer().handle(inbound)
+    (span,) = spans.get_finished_spans()
+    assert span.parent is not None
+    assert span.parent.span_id == 0x00f067aa0ba902b7
 
 
 def test_a_rejection_is_an_event_with_error_status(spans: InMemorySpanExporter) -> None:
