@@ -20,8 +20,10 @@ from laneway.kafka import producer_config
 from laneway.publisher import Publisher
 from laneway.records import Command, command
 from laneway.telemetry import Telemetry, header_context, instance_span, setup_tracing
+from laneway.triggers import TriggerItem
 from scripts.stack import Connections
 from scripts.stack.testing import wait_until
+from services.triggers.starts import Planned, send
 from tests.connector_servers import RecordingServer, recording_server
 from tests.integration.connector_harness import Env, InProcessWorker, Reader, job_record
 
@@ -129,3 +131,30 @@ def test_a_connector_job_is_a_span_with_its_http_call_as_a_child(
     ((_, headers),) = commands.raw
     got = _context_of(headers)
     assert (got.trace_id, got.span_id) == (iid.int, job_span.context.span_id)
+
+
+def test_each_start_of_a_trigger_begins_its_own_instances_trace(
+        env: Env, commands: Reader, traced: Traced) -> None:
+    iids = [str(uuid.uuid4()) for _ in range(3)]
+    planned = [Planned(TriggerItem(f"item-{i}", {}), iid, command(
+        Command.START_INSTANCE, iid, {"processId": "p", "variables": {},
+                                      "trigger": {"schedule": "s-1", "type": "feed"}},
+        record_id=str(uuid.uuid4()), timestamp=1), None) for i, iid in enumerate(iids)]
+    publisher = Publisher(env.bootstrap, env.topics)
+    try:
+        send(publisher, planned)
+    finally:
+        publisher.close()
+    wait_until(lambda: commands.poll() or len(commands.raw) == 3, 30, 0.05, "the starts")
+    starts = {s.context.trace_id: s for s in traced.spans()
+              if s.name == "laneway.trigger.start" and s.context is not None}
+    assert set(starts) == {uuid.UUID(iid).int for iid in iids}
+    for span in starts.values():
+        assert span.parent is None
+        assert not span.links  # no start is another's child or link
+        assert dict(span.attributes or {})["laneway.trigger.type"] == "feed"
+    for _, headers in commands.raw:  # each start carries its own span's context
+        got = _context_of(headers)
+        span = starts[got.trace_id]
+        assert span.context is not None
+        assert got.span_id == span.context.span_id
