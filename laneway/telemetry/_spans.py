@@ -112,6 +112,11 @@ class InstanceIdGenerator(RandomIdGenerator):
         wanted = _next_trace_id.get()
         return wanted if wanted is not None else super().generate_trace_id()
 
+    def is_trace_id_random(self) -> bool:
+        # W3C's random-trace-id flag promises random low bits; an instance id a client chose
+        # need not have them, so the flag is never set
+        return False
+
 
 def header_context(headers: KafkaHeaders | None) -> Context | None:
     """The trace context a Kafka record's headers carry, None when they carry none."""
