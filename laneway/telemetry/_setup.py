@@ -18,20 +18,29 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import Sampler
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    Sampler,
+    SamplingResult,
+    _get_from_env_or_default,
+)
+from opentelemetry.trace import Link, SpanKind, TraceState
+from opentelemetry.util.types import Attributes
 
 from laneway.settings import SettingsError
 from laneway.telemetry._spans import InstanceIdGenerator, install, uninstall
 
-__all__ = ["Telemetry", "TracingSettings", "setup_tracing", "tracer_provider"]
+__all__ = ["NoOrphanClients", "Telemetry", "TracingSettings", "setup_tracing",
+           "tracer_provider"]
 
 _log = logging.getLogger(__name__)
 _PROTOCOLS = ("", "http/protobuf")
@@ -89,13 +98,38 @@ class Telemetry:
         provider.shutdown()
 
 
+class NoOrphanClients(Sampler):
+    """`delegate`, except that an outbound call (a client span: httpx's) made outside any
+    span is dropped: a trigger's feed poll or a key fetch is no one's trace, and would start
+    one per call."""
+
+    def __init__(self, delegate: Sampler) -> None:
+        self.delegate = delegate
+
+    def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
+                      kind: SpanKind | None = None, attributes: Attributes = None,
+                      links: Sequence[Link] | None = None,
+                      trace_state: TraceState | None = None) -> SamplingResult:
+        if kind is SpanKind.CLIENT and not trace.get_current_span(
+                parent_context).get_span_context().is_valid:
+            return SamplingResult(Decision.DROP)
+        return self.delegate.should_sample(parent_context, trace_id, name, kind, attributes,
+                                           links, trace_state)
+
+    def get_description(self) -> str:
+        return f"NoOrphanClients{{{self.delegate.get_description()}}}"
+
+
 def tracer_provider(service_name: str, exporter: SpanExporter | None,
                     sampler: Sampler | None = None) -> TracerProvider:
     """A provider whose root spans about an instance take its id as trace id, exporting to
-    `exporter` in batches (None: no exporter)."""
+    `exporter` in batches (None: no exporter); `sampler` (default: the one the
+    `OTEL_TRACES_SAMPLER` settings name) drops client spans without a parent."""
+    # the SDK's own reading of OTEL_TRACES_SAMPLER(_ARG) (private, but pinned with the SDK)
+    chosen = sampler if sampler is not None else _get_from_env_or_default()
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: service_name}),
-        id_generator=InstanceIdGenerator(), sampler=sampler)
+        id_generator=InstanceIdGenerator(), sampler=NoOrphanClients(chosen))
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider

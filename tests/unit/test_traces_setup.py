@@ -8,11 +8,14 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from laneway.connectors.testing import serve
 from laneway.settings import Settings, SettingsError
 from laneway.telemetry import (
     JsonFormatter,
@@ -173,3 +176,31 @@ def test_the_log_format_is_a_setting() -> None:
     with pytest.raises(SettingsError, match="LANEWAY_LOG_FORMAT"):
         Settings.from_env("audit", {"LANEWAY_LOG_FORMAT": "xml"})
     assert isinstance(log_handler("audit", "json").formatter, JsonFormatter)
+
+
+class _Ok(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_an_outbound_call_is_a_span_only_inside_one() -> None:
+    exporter = InMemorySpanExporter()
+    telemetry = setup_tracing("triggers", {}, exporter=exporter)
+    try:
+        with serve(_Ok) as url, httpx.Client() as client:
+            client.get(url + "/poll")  # a feed poll: no one's trace
+            with instance_span("laneway.test", str(uuid.uuid4())) as job:
+                client.get(url + "/call")
+        assert telemetry.provider is not None
+        telemetry.provider.force_flush()
+    finally:
+        telemetry.shutdown()
+    spans = exporter.get_finished_spans()
+    assert sorted(s.name for s in spans) == ["GET", "laneway.test"]
+    (call,) = [s for s in spans if s.name == "GET"]
+    assert call.parent is not None
+    assert call.parent.span_id == job.get_span_context().span_id
