@@ -8,7 +8,7 @@ whose trace id the `InstanceIdGenerator` takes from a context variable) and link
 parent it had, so a call activity's child instance, whose start command carries the parent's
 context, gets its own trace linked to its parent's.
 
-When tracing is off (`laneway.telemetry.setup` installed no tracer) `instance_span` only sets
+When tracing is off (`setup_tracing` installed no tracer) `instance_span` only sets
 the instance id the log lines carry: no span, no context, no header.
 """
 
@@ -69,8 +69,8 @@ _tracer: trace.Tracer | None = None
 
 
 def install(provider: TracerProvider) -> None:
-    """Make `provider` the tracer behind every `instance_span` (`setup` does; a test installs
-    one with an in-memory exporter)."""
+    """Make `provider` the tracer behind every `instance_span` (`setup_tracing` does; a test
+    installs one with an in-memory exporter)."""
     global _tracer
     _tracer = provider.get_tracer("laneway")
 
