@@ -5,7 +5,13 @@ See docs/telemetry.md. A service gets it from `laneway.service.run_service`.
 """
 
 from laneway.telemetry._logs import LOG_FORMATS, JsonFormatter, log_handler
-from laneway.telemetry._setup import Telemetry, TracingSettings, setup_tracing, tracer_provider
+from laneway.telemetry._setup import (
+    QuietSampler,
+    Telemetry,
+    TracingSettings,
+    setup_tracing,
+    tracer_provider,
+)
 from laneway.telemetry._spans import (
     ATTR_ELEMENT_ID,
     ATTR_INSTANCE_ID,
@@ -34,6 +40,7 @@ __all__ = [
     "InstanceIdGenerator",
     "JsonFormatter",
     "KafkaHeaders",
+    "QuietSampler",
     "Telemetry",
     "TracingSettings",
     "child_span",

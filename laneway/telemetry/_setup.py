@@ -39,7 +39,7 @@ from opentelemetry.util.types import Attributes
 from laneway.settings import SettingsError
 from laneway.telemetry._spans import InstanceIdGenerator, install, uninstall
 
-__all__ = ["NoOrphanClients", "Telemetry", "TracingSettings", "setup_tracing",
+__all__ = ["QuietSampler", "Telemetry", "TracingSettings", "setup_tracing",
            "tracer_provider"]
 
 _log = logging.getLogger(__name__)
@@ -98,10 +98,15 @@ class Telemetry:
         provider.shutdown()
 
 
-class NoOrphanClients(Sampler):
-    """`delegate`, except that an outbound call (a client span: httpx's) made outside any
-    span is dropped: a trigger's feed poll or a key fetch is no one's trace, and would start
-    one per call."""
+# the probes' and the scrapers' requests: a trace each every few seconds, of nothing
+_QUIET_ROUTES = ("GET /health", "GET /metrics")
+
+
+class QuietSampler(Sampler):
+    """`delegate`, except for traces that are no one's: an outbound call (a client span:
+    httpx's) made outside any span (a trigger's feed poll, a key fetch) and FastAPI's own
+    server span of a health probe or a metrics scrape (FastAPI makes one per request once a
+    tracer provider is set; their children follow the parent's decision)."""
 
     def __init__(self, delegate: Sampler) -> None:
         self.delegate = delegate
@@ -110,26 +115,28 @@ class NoOrphanClients(Sampler):
                       kind: SpanKind | None = None, attributes: Attributes = None,
                       links: Sequence[Link] | None = None,
                       trace_state: TraceState | None = None) -> SamplingResult:
-        if kind is SpanKind.CLIENT and not trace.get_current_span(
-                parent_context).get_span_context().is_valid:
-            return SamplingResult(Decision.DROP)
+        if kind is SpanKind.CLIENT or (kind is SpanKind.SERVER
+                                       and name.startswith(_QUIET_ROUTES)):
+            parent = trace.get_current_span(parent_context).get_span_context()
+            if not parent.is_valid or kind is SpanKind.SERVER:
+                return SamplingResult(Decision.DROP)
         return self.delegate.should_sample(parent_context, trace_id, name, kind, attributes,
                                            links, trace_state)
 
     def get_description(self) -> str:
-        return f"NoOrphanClients{{{self.delegate.get_description()}}}"
+        return f"QuietSampler{{{self.delegate.get_description()}}}"
 
 
 def tracer_provider(service_name: str, exporter: SpanExporter | None,
                     sampler: Sampler | None = None) -> TracerProvider:
     """A provider whose root spans about an instance take its id as trace id, exporting to
     `exporter` in batches (None: no exporter); `sampler` (default: the one the
-    `OTEL_TRACES_SAMPLER` settings name) drops client spans without a parent."""
+    `OTEL_TRACES_SAMPLER` settings name) drops what `QuietSampler` drops."""
     # the SDK's own reading of OTEL_TRACES_SAMPLER(_ARG) (private, but pinned with the SDK)
     chosen = sampler if sampler is not None else _get_from_env_or_default()
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: service_name}),
-        id_generator=InstanceIdGenerator(), sampler=NoOrphanClients(chosen))
+        id_generator=InstanceIdGenerator(), sampler=QuietSampler(chosen))
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider

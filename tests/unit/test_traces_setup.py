@@ -12,13 +12,17 @@ from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from laneway.connectors.testing import serve
 from laneway.settings import Settings, SettingsError
 from laneway.telemetry import (
     JsonFormatter,
+    QuietSampler,
     TracingSettings,
     install,
     instance_span,
@@ -204,3 +208,21 @@ def test_an_outbound_call_is_a_span_only_inside_one() -> None:
     (call,) = [s for s in spans if s.name == "GET"]
     assert call.parent is not None
     assert call.parent.span_id == job.get_span_context().span_id
+
+
+@pytest.mark.parametrize(("name", "kind", "parent", "kept"), [
+    ("GET /health/ready", SpanKind.SERVER, False, False),
+    ("GET /metrics", SpanKind.SERVER, False, False),
+    ("POST /api/instances", SpanKind.SERVER, False, True),
+    ("GET", SpanKind.CLIENT, False, False),
+    ("GET", SpanKind.CLIENT, True, True),
+    ("laneway.engine.start_instance", SpanKind.INTERNAL, False, True),
+])
+def test_the_sampler_keeps_no_ones_traces_out(name: str, kind: SpanKind, parent: bool,
+                                              kept: bool) -> None:
+    context = None
+    if parent:
+        context = trace.set_span_in_context(NonRecordingSpan(SpanContext(
+            1, 2, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))))
+    decision = QuietSampler(ALWAYS_ON).should_sample(context, 1, name, kind).decision
+    assert decision.is_sampled() is kept
