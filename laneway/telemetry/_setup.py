@@ -98,8 +98,8 @@ class Telemetry:
         provider.shutdown()
 
 
-# the probes' and the scrapers' requests: a trace each every few seconds, of nothing
-_QUIET_ROUTES = ("GET /health", "GET /metrics")
+# the probes' and the scrapers' paths: a trace each every few seconds, of nothing
+_QUIET_PATHS = ("/health", "/metrics")
 
 
 class QuietSampler(Sampler):
@@ -115,11 +115,14 @@ class QuietSampler(Sampler):
                       kind: SpanKind | None = None, attributes: Attributes = None,
                       links: Sequence[Link] | None = None,
                       trace_state: TraceState | None = None) -> SamplingResult:
-        if kind is SpanKind.CLIENT or (kind is SpanKind.SERVER
-                                       and name.startswith(_QUIET_ROUTES)):
-            parent = trace.get_current_span(parent_context).get_span_context()
-            if not parent.is_valid or kind is SpanKind.SERVER:
+        if kind is SpanKind.SERVER:
+            # FastAPI names the span by the method at its start; the path is an attribute
+            path = attributes.get("url.path") if attributes else None
+            if isinstance(path, str) and path.startswith(_QUIET_PATHS):
                 return SamplingResult(Decision.DROP)
+        elif kind is SpanKind.CLIENT and not trace.get_current_span(
+                parent_context).get_span_context().is_valid:
+            return SamplingResult(Decision.DROP)
         return self.delegate.should_sample(parent_context, trace_id, name, kind, attributes,
                                            links, trace_state)
 
