@@ -8,7 +8,9 @@ means the record is on the topic. What can never be on the topic is refused firs
 `TooLarge` (the API's 413, not a 503 a retry cannot cure): a command whose variables are over
 the variables limit, and a record over the record limit (`laneway.limits`). The producer is
 idempotent with `acks=all` (`laneway.kafka.producer_config`), so the retries librdkafka makes
-itself never duplicate.
+itself never duplicate. Each record carries the current span's W3C trace context in its
+headers (`traceparent`, `tracestate`; none when tracing is off), so the engine's span for a
+command is a child of the request's (`laneway.telemetry`).
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from laneway.limits import (
     variables_too_large,
 )
 from laneway.records import Record
+from laneway.telemetry import trace_headers
 from laneway.topics import Topics, is_broadcast
 
 _log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, str | bytes | None]]
 
 
 class PublishError(RuntimeError):
@@ -99,9 +104,11 @@ class Publisher:
         topic, key = self.topics.route(command)
         return self._send([(topic, key, encode_record(command))])[0]
 
-    def send_commands(self, commands: Sequence[Record]) -> list[Delivered]:
+    def send_commands(self, commands: Sequence[Record],
+                      headers: Sequence[Headers | None] | None = None) -> list[Delivered]:
         """Produce several commands at once and wait for every acknowledgement (a trigger's
-        starts of one poll)."""
+        starts of one poll); `headers`, one per command, carry each its own trace context
+        (default: the current span's for all)."""
         items = []
         for cmd in commands:
             if is_broadcast(cmd):
@@ -109,7 +116,7 @@ class Publisher:
             self.check_variables(cmd.value.get("variables"))
             topic, key = self.topics.route(cmd)
             items.append((topic, key, encode_record(cmd)))
-        return self._send(items)
+        return self._send(items, headers)
 
     def check_variables(self, variables: object) -> None:
         """Raise TooLarge when `variables` are over the variables limit (a route that does
@@ -148,9 +155,13 @@ class Publisher:
         while not self._closing.is_set():
             self._renewing.poll(0.05)
 
-    def _send(self, items: Sequence[tuple[str, str, bytes]]) -> list[Delivered]:
-        for _, key, value in items:
-            size = record_size(key.encode(), value)
+    def _send(self, items: Sequence[tuple[str, str, bytes]],
+              each: Sequence[Headers | None] | None = None) -> list[Delivered]:
+        # the trace context: the request's span for all its records, unless given per record
+        shared = trace_headers() if each is None else None
+        headers = list(each) if each is not None else [shared] * len(items)
+        for (_, key, value), extra in zip(items, headers, strict=True):
+            size = record_size(key.encode(), value, extra)
             if size > self.max_record_bytes:
                 # the record names no topic: the answer goes to a client
                 raise TooLarge(f"Expected a record of at most {self.max_record_bytes} bytes, "
@@ -170,7 +181,7 @@ class Publisher:
             while True:
                 try:
                     producer.produce(topic, value=value, key=key.encode(),
-                                     on_delivery=report(i))
+                                     headers=headers[i], on_delivery=report(i))
                     break
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     time.sleep(0.05)

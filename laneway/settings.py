@@ -98,6 +98,9 @@ class Settings:
     `laneway.kafka_security`, docs/kafka-security.md). Read here so a wrong one stops the
     service at start with the other settings; the clients take the same values from the
     process environment (`laneway.kafka.security_config`). Its repr hides the secrets."""
+    log_format: str = "json"
+    """`json` (one JSON object per line, with trace and instance ids) or `text` (the old
+    one-line format) (`LANEWAY_LOG_FORMAT`, default `json`; `laneway.telemetry`)."""
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +131,11 @@ class Settings:
                 f"but got {raw_timeout!r}"
             )
 
+        log_format = env.get("LANEWAY_LOG_FORMAT", "").strip().lower() or "json"
+        if log_format not in ("json", "text"):
+            raise SettingsError(
+                f"Expected LANEWAY_LOG_FORMAT to be 'json' or 'text', but got {log_format!r}")
+
         raw_port = env.get("LANEWAY_HTTP_PORT", str(DEFAULT_PORTS.get(service, 8080)))
         if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
             raise SettingsError(
@@ -150,6 +158,7 @@ class Settings:
             max_variables_bytes=positive_int(env, "LANEWAY_MAX_VARIABLES_BYTES",
                                              DEFAULT_MAX_VARIABLES_BYTES),
             kafka_security=_kafka_security(env),
+            log_format=log_format,
         )
 
 
@@ -161,11 +170,13 @@ def _kafka_security(env: Mapping[str, str]) -> KafkaSecurity:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to standard error, one line a record, named by service."""
-    logging.basicConfig(
-        level=settings.log_level,
-        format=f"%(asctime)s %(levelname)s {settings.service} %(name)s: %(message)s",
-    )
+    """Log to standard error, one line a record, named by service: a JSON object with the
+    trace and instance ids (`log_format` `json`), or the old text line (`text`)."""
+    # imported here: laneway.telemetry reads SettingsError from this module
+    from laneway.telemetry import log_handler
+
+    logging.basicConfig(level=settings.log_level,
+                        handlers=[log_handler(settings.service, settings.log_format)])
 
 
 def _record_limit(env: Mapping[str, str]) -> int:

@@ -11,10 +11,11 @@
         return 0
 
 `run_service` reads the settings once (a `SettingsError` exits with status 2), configures
-logging, installs the stop signal, serves /health and /metrics on the service's port (unless
+logging and tracing (`laneway.telemetry`, from the `OTEL_*` settings), installs the stop
+signal, serves /health and /metrics on the service's port (unless
 the service serves them from its own HTTP app), calls the service's body, turns a dependency
 that never answered (`Unavailable`) into status 1 with one log line, and closes the health
-server in `finally`.
+server and flushes the spans still queued in `finally`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from laneway.health import Check, HealthChecks, HealthServer
 from laneway.service.signals import StopSignal
 from laneway.service.waits import Unavailable
 from laneway.settings import Settings, SettingsError, configure_logging
+from laneway.telemetry import Telemetry, setup_tracing
 
 __all__ = ["Running", "ServiceLoop", "ServiceSettings", "run_service"]
 
@@ -101,6 +103,11 @@ def run_service(load: Callable[[], S], body: Callable[[S, Running], int], *,
         return 2
     common = settings.common
     configure_logging(common)
+    try:
+        telemetry = setup_tracing(common.service)
+    except SettingsError as error:
+        _log.error("%s", error)
+        return 2
     stop = StopSignal().install()
     server = (HealthServer(common.service, common.http_port, common.http_host)
               if serve_health else None)
@@ -126,4 +133,13 @@ def run_service(load: Callable[[], S], body: Callable[[S, Running], int], *,
         stop.set()  # whatever the body left running in threads stops with it
         if server is not None:
             server.stop()
+        _shut_down(telemetry)
+
+
+def _shut_down(telemetry: Telemetry) -> None:
+    """Flush the queued spans; an exporter that cannot is only logged (the service stopped)."""
+    try:
+        telemetry.shutdown()
+    except Exception:  # the exporter's own errors must not change the exit status
+        _log.exception("flushing the traces failed")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,6 +34,7 @@ from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop
 from laneway.kafka import RenewingProducer
 from laneway.records import Record
 from laneway.service.progress import DEFAULT_STALL_S
+from laneway.telemetry import ended_span, tracing
 from services.audit.anchor import DEV_KEY, HeadSigner
 from services.audit.chain import ZERO_HASH, canonical_texts, hash_of, json_texts
 from services.audit.metrics import SinkMetrics
@@ -74,6 +75,23 @@ class _Written:
     tails: dict[str, tuple[int, str]] = field(default_factory=dict)
     fresh: list[Polled] = field(default_factory=list)
     skipped: int = 0
+    started_ns: int = 0
+    """When the write began (epoch ns): the start of its spans."""
+
+
+def _trace_write(written: _Written) -> None:
+    """One span per instance written (not per row), a child of its last record's context
+    (the engine's span for the command that wrote it), from the write's start to now."""
+    last: dict[str, Polled] = {}
+    rows: Counter[str] = Counter()
+    for each in written.fresh:
+        last[each.record.instance_id] = each
+        rows[each.record.instance_id] += 1
+    for iid, each in last.items():
+        ended_span("laneway.audit.write", iid, headers=each.message.headers(),
+                   start_time=written.started_ns,
+                   attributes={"laneway.audit.rows": rows[iid],
+                               "laneway.audit.seq": written.tails.get(iid, (0, ""))[0]})
 
 
 class AuditLogWriter:
@@ -91,7 +109,7 @@ class AuditLogWriter:
 
     def write(self, conn: psycopg.Connection[Any], incoming: Sequence[Polled]) -> int:
         """Append the records not in the log yet, in the loop's transaction; how many."""
-        written = self._written = _Written()
+        written = self._written = _Written(started_ns=time.time_ns())
         ids = [each.record.record_id for each in incoming]
         present = {row[0] for row in conn.execute(
             "SELECT record_id FROM audit_log WHERE record_id = ANY(%s)", (ids,))}
@@ -134,6 +152,8 @@ class AuditLogWriter:
             m.availability_lag.observe(max(0.0, committed - ts / 1000))
         if self._on_commit is not None:
             self._on_commit(stamps, committed)
+        if tracing():
+            _trace_write(written)
 
     def reset(self) -> None:
         """Forget the cached tails: after a rebalance, a lost connection or a numbering

@@ -15,13 +15,16 @@ from collections.abc import Mapping
 
 import httpx
 from confluent_kafka import Consumer, Message, Producer
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from laneway.codec import DecodeError, dead_letter_headers, decode_job
+from laneway.codec import DecodeError, JobRecord, dead_letter_headers, decode_job
 from laneway.connectors import Connector, Secrets
 from laneway.kafka import consumer_config, producer_config
+from laneway.records import Command
+from laneway.telemetry import instance_span, trace_headers, tracing
 from laneway.topics import Topics
-from services.connectors.execute import Runtime, execute
+from services.connectors.execute import NOTIFICATION_FAILED, Runtime, execute
 from services.connectors.idempotency import IdempotencyStore
 from services.connectors.kafka_io import AsyncProducer, JobConsumer
 from services.connectors.metrics import ConnectorMetrics
@@ -65,7 +68,8 @@ class TypeWorker:
         self.consumer.start()
 
     async def _emit(self, key: str, data: bytes) -> None:
-        await self._producer.send(self._topics.commands, key, data)
+        # the job span's context: the engine's span for the answer is its child
+        await self._producer.send(self._topics.commands, key, data, trace_headers())
 
     def _dispatch(self, batch: list[tuple[Message, PartitionOffsets]]) -> None:
         for msg, offsets in batch:
@@ -86,7 +90,7 @@ class TypeWorker:
             except DecodeError as exc:
                 await self._dead_letter(msg, exc)
             else:
-                intent = await execute(record, self.runtime)
+                intent = await self._execute(record, msg)
                 self.metrics.completed.labels(self.type, intent).inc()
                 self.metrics.latency.labels(self.type).observe(time.monotonic() - started)
         except asyncio.CancelledError:
@@ -100,6 +104,22 @@ class TypeWorker:
         offset = msg.offset()
         if offset is not None:
             self.consumer.done(offsets, offset)
+
+    async def _execute(self, record: JobRecord, msg: Message) -> str:
+        """Run the job in a span of its own, a child of the job record's context (the
+        engine's command span that created it); outbound HTTP and SMTP are its children."""
+        traced = tracing()
+        with instance_span(f"laneway.connector.{self.type}" if traced else "",
+                           record.instance_id, element_id=record.element_id,
+                           headers=msg.headers() if traced else None, kind=SpanKind.CONSUMER,
+                           attributes={"laneway.job_type": self.type,
+                                       "laneway.job_key": record.key}) as span:
+            intent = await execute(record, self.runtime)
+            if traced and span.is_recording():
+                span.set_attribute("laneway.job_outcome", intent)
+                if intent in (Command.FAIL_JOB.value, NOTIFICATION_FAILED):
+                    span.set_status(Status(StatusCode.ERROR, intent))
+            return intent
 
     async def _dead_letter(self, msg: Message, error: BaseException) -> None:
         headers = dead_letter_headers(error, msg.topic() or "", msg.partition() or 0,

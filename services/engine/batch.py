@@ -21,6 +21,11 @@ would be over it too); a command record over the command limit is rejected unpro
 command would write over it raises `OutputTooLarge`, and a snapshot over it at the batch's end
 `SnapshotTooLarge` — the loop then redoes the batch and refuses that command (see
 `services/engine/loop.py`).
+
+Traces (docs/telemetry.md): one span per command processed (`laneway.engine.<intent>`), a
+child of the context in the command record's headers, in the instance's trace; its events,
+jobs and follow-up commands carry its context in their headers. A child instance a call
+activity starts gets its own trace, whose first span links to the command's span and back.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from confluent_kafka import Message
+from opentelemetry.trace import Span
 
 from laneway.agencies import AgencyConfig, Envelope, Refused, encode_envelope
 from laneway.codec import (
@@ -51,6 +57,7 @@ from laneway.limits import (
     record_size,
 )
 from laneway.records import Command, Event, Record, RecordKind, RejectionType
+from laneway.telemetry import fail, instance_span, linked_trace, trace_headers, tracing
 from laneway.topics import Topics, is_broadcast, message_key
 from services.engine.partitions import (
     PartitionState,
@@ -238,6 +245,8 @@ class BatchWriter:
         self.agencies = agencies
         # the trace parent of the command being handled (for an envelope it sends)
         self._trace: str | None = None
+        # its span's trace context, for the records it writes (None: tracing off)
+        self._headers: Headers | None = None
         self.ended_retention_ms = ended_retention_ms
         self.ended_prune_per_batch = ended_prune_per_batch
         self.limits = limits if limits is not None else SizeLimits()
@@ -283,24 +292,46 @@ class BatchWriter:
             self.dead_letter(inbound, inbound.error)
             return
         cmd = inbound.record
-        topic, partition, offset = inbound.position
         if is_broadcast(cmd) and BROADCAST_PARTITION not in cmd.value:
             first = len(self.out)
             self._broadcast(cmd, start_instances=bool(cmd.value.get("startInstances", True)))
             self._check_written(first, inbound.position)
             self.consumed(inbound)
             return
+        traced = tracing()
+        with instance_span(f"laneway.engine.{cmd.intent.lower()}" if traced else "",
+                           cmd.instance_id, element_id=cmd.element_id,
+                           headers=_parent_of(inbound) if traced else None) as span:
+            size = len(inbound.message.value() or b"")
+            if size > self.limits.command_bytes:
+                reason = (f"Expected a command record of at most {self.limits.command_bytes} "
+                          f"bytes, but it is {size}")
+                fail(span, reason, "rejection", {"laneway.intent": cmd.intent,
+                                                 "laneway.rejection_type": "EXCEEDED_SIZE"})
+                self.refuse(inbound, reason)
+                return
+            self._headers = trace_headers(span) if traced else None
+            try:
+                events = self._process(inbound, over_budget)
+            finally:
+                self._headers = None
+            if traced and span.is_recording():
+                _describe(span, cmd, events)
+
+    def _process(self, inbound: Inbound, over_budget: BudgetExceeded | None) -> list[Record]:
+        """Process a command with its partition's engine; the events it wrote."""
+        cmd = inbound.record
+        assert cmd is not None
+        topic, partition, offset = inbound.position
         part = self.partitions[partition]
         # the topic without the prefix (which may hold dots): `commands-3-17`
         where = f"{topic.removeprefix(self.topics.prefix)}-{partition}-{offset}"
-        size = len(inbound.message.value() or b"")
-        if size > self.limits.command_bytes:
-            self.refuse(inbound, f"Expected a command record of at most "
-                                 f"{self.limits.command_bytes} bytes, but it is {size}")
-            return
-        first = len(self.out)
-        self._trace = inbound.trace
+        headers = self._headers
+        # the trace parent handed to a partner agency: the command span's, else the record's
+        self._trace = (headers[0][1].decode() if headers and isinstance(headers[0][1], bytes)
+                       else inbound.trace)
         delivery = where.replace(".", "_")
+        first = len(self.out)
         result = (part.engine.process(cmd, delivery=delivery) if over_budget is None
                   else part.engine.over_budget(cmd, over_budget, delivery=delivery))
         self.stats.commands[cmd.intent] += 1
@@ -308,7 +339,8 @@ class BatchWriter:
         side: SideChanges | None = None  # made for the few commands on the message side
         for ev in result.events:
             key = ev.instance_id or message_key(cmd)
-            self.out.append(Outgoing(self.topics.events, key.encode(), encode(ev)))
+            self.out.append(Outgoing(self.topics.events, key.encode(), encode(ev),
+                                     headers=headers))
             self.stats.events += 1
             if ev.kind == RecordKind.REJECTION:
                 self.stats.rejections[cmd.intent] += 1
@@ -323,7 +355,8 @@ class BatchWriter:
                 job_topic = self.topics.jobs(str(ev.value["type"]))
                 self.ensure_topic(job_topic)
                 self.out.append(Outgoing(job_topic, ev.instance_id.encode(),
-                                         encode_job(JobRecord.from_event(ev))))
+                                         encode_job(JobRecord.from_event(ev)),
+                                         headers=headers))
         part.timers.observe(result.events)
         self.commands(result.commands)
         self._check_written(first, inbound.position)
@@ -333,6 +366,7 @@ class BatchWriter:
             self._check_snapshots(part, result.events, side or SideChanges(),
                                   inbound.position)
         self.consumed(inbound)
+        return result.events
 
     def refuse(self, inbound: Inbound, reason: str) -> None:
         """Reject a command without processing it (`RejectionType.EXCEEDED_SIZE`); a record
@@ -452,7 +486,12 @@ class BatchWriter:
                 self._broadcast(cmd, start_instances=bool(cmd.value.get("startInstances", True)))
                 continue
             topic, key = self.topics.route(cmd)
-            self.out.append(Outgoing(topic, key.encode(), encode(cmd)))
+            headers = self._headers
+            if headers is not None and cmd.intent == Command.START_INSTANCE.value:
+                # a call activity's child: its own trace, linked both ways with this one
+                headers = linked_trace("laneway.engine.call_activity", cmd.instance_id,
+                                       cmd.element_id) or headers
+            self.out.append(Outgoing(topic, key.encode(), encode(cmd), headers=headers))
 
     def _across(self, cmd: Record) -> None:
         """A message to another agency's pool (laneway.agency_flows): its envelope goes to the
@@ -536,6 +575,31 @@ class BatchWriter:
             del ended[oldest[0]]
             self.out.append(Outgoing(self.topics.state, ended_key(oldest[0]).encode(), None,
                                      partition=partition))
+
+
+def _parent_of(inbound: Inbound) -> Headers | None:
+    """The trace context a command came with: its headers', else the `traceParent` of its
+    value (what a partner agency's message brings through the bridge)."""
+    headers = inbound.message.headers()
+    if headers:
+        return list(headers.items()) if isinstance(headers, dict) else headers
+    return [("traceparent", inbound.trace)] if inbound.trace else None
+
+
+def _describe(span: Span, cmd: Record, events: list[Record]) -> None:
+    """The command span's attributes: what the command was and the events it wrote; a
+    rejection or an incident is an event on the span and makes it an error."""
+    span.set_attributes({"laneway.intent": cmd.intent, "laneway.events.count": len(events),
+                         "laneway.events.intents": [ev.intent for ev in events]})
+    for ev in events:
+        if ev.kind == RecordKind.REJECTION:
+            fail(span, str(ev.value.get("reason", "")), "rejection", {
+                "laneway.intent": ev.intent,
+                "laneway.rejection_type": str(ev.value.get("rejectionType", ""))})
+        elif ev.intent == Event.INCIDENT_CREATED.value:
+            fail(span, str(ev.value.get("message", "")), "incident", {
+                "laneway.element_id": ev.element_id,
+                "laneway.incident_type": str(ev.value.get("errorType", ""))})
 
 
 def _state_too_large(size: int, limit: int) -> str:

@@ -14,13 +14,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
 
 from laneway.jsonb import unstorable
 from laneway.limits import TooLarge
 from laneway.publisher import Publisher
 from laneway.records import Command, Principal, PrincipalKind, Record, command
+from laneway.telemetry import instance_span, trace_headers, tracing
 from laneway.triggers import MAX_DEDUP_KEY, TriggerItem, instance_id
 from services.triggers.store import Row
 
@@ -97,9 +102,28 @@ def plan(row: Row, item: TriggerItem, publisher: Publisher, now_ms: int,
     return Planned(item, iid, record, None)
 
 
+def _trigger_attributes(record: Record) -> dict[str, str]:
+    trigger = record.value.get("trigger")
+    if not isinstance(trigger, Mapping):
+        return {}
+    return {"laneway.trigger.schedule": str(trigger.get("schedule", "")),
+            "laneway.trigger.type": str(trigger.get("type", ""))}
+
+
 def send(publisher: Publisher, planned: Sequence[Planned]) -> None:
     """Produce the commands and wait until Kafka acknowledged every one (PublishError when it
     did not: nothing is recorded, the items come again)."""
     records = [p.record for p in planned if p.record is not None]
-    if records:
+    if not records:
+        return
+    if not tracing():
         publisher.send_commands(records)
+        return
+    # each start is the first span of its instance's trace (an empty parent: no start is
+    # another's child), open until Kafka has it; its record carries it
+    with ExitStack() as spans:
+        headers = [trace_headers(spans.enter_context(instance_span(
+            "laneway.trigger.start", r.instance_id, parent=Context(), kind=SpanKind.PRODUCER,
+            attributes=_trigger_attributes(r))))
+            for r in records]
+        publisher.send_commands(records, headers=headers)

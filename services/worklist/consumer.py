@@ -13,6 +13,8 @@ lost connection is retried with backoff, the batch in hand kept.
 from __future__ import annotations
 
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +25,7 @@ from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop, decode
 from laneway.kafka import RenewingProducer
 from laneway.records import Record
 from laneway.service.progress import DEFAULT_STALL_S
+from laneway.telemetry import ended_span, tracing
 from services.worklist.metrics import WorklistMetrics
 from services.worklist.projection import apply_records, is_task_record
 
@@ -36,8 +39,21 @@ def decode_task_record(msg: Message) -> Record | None:
 
 
 def write_task_records(conn: psycopg.Connection[Any], items: Sequence[Polled]) -> int:
-    """The loop's handler: apply the batch's task records in its transaction."""
-    return apply_records(conn, [(p.record, p.partition, p.offset) for p in items])
+    """The loop's handler: apply the batch's task records in its transaction; with tracing
+    on, one span per instance of the batch (not per record), a child of its last task
+    record's context (docs/telemetry.md)."""
+    started = time.time_ns()
+    applied = apply_records(conn, [(p.record, p.partition, p.offset) for p in items])
+    if tracing():
+        last: dict[str, Polled] = {}
+        rows: Counter[str] = Counter()
+        for p in items:
+            last[p.record.instance_id] = p
+            rows[p.record.instance_id] += 1
+        for iid, p in last.items():
+            ended_span("laneway.worklist.project", iid, headers=p.message.headers(),
+                       start_time=started, attributes={"laneway.worklist.records": rows[iid]})
+    return applied
 
 
 class TaskConsumer(ProjectionLoop[Record]):

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, status
+from opentelemetry.trace import SpanKind
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -26,6 +27,7 @@ from pydantic.alias_generators import to_camel
 from laneway.auth.http import Authenticated
 from laneway.records import Command, Principal, RejectionType, command
 from laneway.shared_reads import OwnerTableMissing
+from laneway.telemetry import instance_span
 from laneway.web.bounds import MAX_INT
 from laneway.web.problems import problem
 from services.worklist import store
@@ -248,10 +250,16 @@ def _command(deps: Deps, principal: Principal, task_id: str, intent: Command,
     pool, wait_s = deps.pool, deps.answer_timeout_s
     task = task if task is not None else _task_or_404(pool, task_id)
     command_id = str(uuid.uuid4())
-    deps.publisher.send_command(command(
-        intent, str(task["instance_id"]), {"taskKey": int(task["task_key"]), **extra},
-        record_id=command_id, timestamp=time.time_ns() // 1_000_000, principal=principal))
-    answer = _wait_for_answer(pool, command_id, wait_s)
+    # a span in the instance's trace from the request to the engine's answer; the command
+    # carries it, so the engine's span for the command is its child
+    with instance_span(f"laneway.worklist.{intent.value.lower()}", str(task["instance_id"]),
+                       element_id=str(task.get("element_id") or ""), kind=SpanKind.SERVER,
+                       attributes={"laneway.task_id": task_id}):
+        deps.publisher.send_command(command(
+            intent, str(task["instance_id"]), {"taskKey": int(task["task_key"]), **extra},
+            record_id=command_id, timestamp=time.time_ns() // 1_000_000,
+            principal=principal))
+        answer = _wait_for_answer(pool, command_id, wait_s)
     if answer is None:
         return problem(
             status.HTTP_504_GATEWAY_TIMEOUT,

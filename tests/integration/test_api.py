@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry, generate_latest
 
 from laneway.bpmn import parse
@@ -37,6 +39,7 @@ from laneway.engine.state import Incident, InstanceState
 from laneway.kafka import producer_config
 from laneway.publisher import Publisher
 from laneway.records import SYSTEM, Command, RecordKind
+from laneway.telemetry import install, tracer_provider, uninstall
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
 from services.audit.db import connect
@@ -437,6 +440,45 @@ def test_starting_an_instance_writes_start_instance_keyed_by_the_new_id(api: Api
                                   "variables": {"amount": 1500, "items": ["a", {"b": None}]}}
     assert (record.principal.kind.value, record.principal.id) == ("human", "test-modeler")
     print(f"\n[api] start latency {elapsed * 1000:.1f} ms")
+
+
+def test_a_start_is_the_first_span_of_the_instances_trace_and_its_command_carries_it(
+        api: Api) -> None:
+    pid = new_pid()
+    api.client.post("/api/definitions", content=diagram(pid), headers=XML)
+    authorize(api.client, pid, 1)
+    exporter = InMemorySpanExporter()
+    provider = tracer_provider("laneway-definitions", None)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    install(provider)
+    try:
+        response = api.client.post("/api/instances", json={"processId": pid, "variables": {}})
+    finally:
+        uninstall()
+    assert response.status_code == 201, response.text
+    iid = response.json()["instanceId"]
+    (span,) = [s for s in exporter.get_finished_spans()
+               if s.name == "laneway.api.start_instance"]
+    assert span.context is not None
+    assert span.parent is None
+    assert span.context.trace_id == uuid.UUID(iid).int
+    assert dict(span.attributes or {})["laneway.process_id"] == pid
+    # the START_INSTANCE record carries the span's context in its headers
+    consumer = Consumer({"bootstrap.servers": api.conns.kafka_bootstrap_servers,
+                         "group.id": unique_name("test.trace"), "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    consumer.subscribe([api.topics.commands])
+    try:
+        def headers() -> list[tuple[str, bytes]] | None:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() is not None or msg.key() != iid.encode():
+                return None
+            return list(msg.headers() or [])
+        got = wait_until(headers, 30, 0, "the START_INSTANCE record")
+    finally:
+        consumer.close()
+    assert dict(got)["traceparent"] == (
+        f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01").encode()
 
 
 def test_a_start_may_name_its_own_instance_id_so_a_retry_starts_nothing_twice(

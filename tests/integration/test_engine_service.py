@@ -26,6 +26,8 @@ import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 from psycopg import sql
 
@@ -45,6 +47,7 @@ from laneway.kafka import RenewingProducer, consumer_config, producer_config
 from laneway.records import SYSTEM, Command, Principal, PrincipalKind, Record, RecordKind, command
 from laneway.service_schemas import schema_name as audit_schema_name
 from laneway.settings import Settings
+from laneway.telemetry import setup_tracing
 from laneway.topics import Topics, is_broadcast
 from scripts.stack import Connections
 from scripts.stack.testing import unique_name, wait_until
@@ -53,6 +56,7 @@ from services.audit.metrics import SinkMetrics
 from services.audit.sink import AuditSink
 from services.engine.loop import EngineLoop
 from services.engine.settings import EngineSettings
+from tests.otlp_receiver import otlp_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -806,3 +810,84 @@ def test_the_audit_sink_keeps_the_events_and_every_rejection_of_one_command(
     assert kinds.count("REJECTION") == 2
     assert kinds.count("EVENT") == len(logged) - 2
     assert len({record_id for _, record_id in logged}) == len(logged)
+
+
+def test_the_service_exports_a_span_per_command_to_the_otlp_endpoint_and_logs_json(
+        world: World, events: Reader, tmp_path: Path) -> None:
+    # the OTEL_* settings pass through to the process as a deployment sets them
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    with otlp_receiver() as received:
+        svc = SubprocessService(world, "traced", tmp_path, {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": received.url, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        try:
+            iid = world.start("simple")
+            events.wait_for(completed(iid), message="instance completed")
+        finally:
+            svc.terminate()  # flushes what is still queued
+        spans = [(service, s) for service, s in received.spans()
+                 if s.name == "laneway.engine.start_instance"
+                 and s.trace_id.hex() == iid.replace("-", "")]
+    assert [service for service, _ in spans] == ["laneway-engine"]
+    ((_, span),) = spans
+    attributes = {a.key: a.value for a in span.attributes}
+    assert attributes["laneway.instance_id"].string_value == iid
+    assert attributes["laneway.events.count"].int_value == len(of(events.items, iid))
+    # every line of its log is one JSON object naming the service
+    lines = [json.loads(line) for line in svc.log.read_text().splitlines() if line.strip()]
+    assert lines
+    assert {line["service"] for line in lines} == {"engine"}
+
+
+def test_the_audit_sinks_write_joins_the_instances_trace_under_the_engines_span(
+        world: World, events: Reader, stack: Connections, tmp_path: Path) -> None:
+    # given the engine process exporting over OTLP, and the audit sink in this process with
+    # the SDK's in-memory exporter
+    world.deploy("simple", bpmn(SIMPLE, "simple"))
+    schema = audit_schema_name(unique_name("trc").replace("-", "_"), "audit")
+    audit_db.ensure_schema(stack.database_url, schema)
+    with audit_db.connect(stack.database_url, schema) as conn:
+        audit_db.migrate(conn)
+    exporter = InMemorySpanExporter()
+    telemetry = setup_tracing("audit", {}, exporter=exporter)
+    sink = AuditSink(
+        Consumer(consumer_config(world.bootstrap, unique_name(f"{world.topics.prefix}audit"))),
+        RenewingProducer.from_config(producer_config(world.bootstrap)),
+        lambda: audit_db.connect(stack.database_url, schema),
+        events_topic=world.topics.events, dlq_topic=world.topics.dlq, poll_timeout_s=0.05,
+        metrics=SinkMetrics(CollectorRegistry()))
+    thread = threading.Thread(target=sink.run, name="audit-sink", daemon=True)
+    thread.start()
+    try:
+        with otlp_receiver() as received:
+            svc = SubprocessService(world, "traced", tmp_path, {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": received.url, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+            try:
+                iid = world.start("simple")
+                events.wait_for(completed(iid), message="instance completed")
+
+                def written() -> list[ReadableSpan] | None:
+                    assert telemetry.provider is not None
+                    telemetry.provider.force_flush()
+                    return [s for s in exporter.get_finished_spans()
+                            if s.name == "laneway.audit.write"
+                            and dict(s.attributes or {})["laneway.instance_id"] == iid] or None
+
+                (write,) = wait_until(written, 30, 0.1, "the audit write's span")
+            finally:
+                svc.terminate()
+            (engine,) = [s for _, s in received.spans()
+                         if s.name == "laneway.engine.start_instance"
+                         and s.trace_id.hex() == iid.replace("-", "")]
+    finally:
+        sink.stop()
+        thread.join(30)
+        sink.close()
+        telemetry.shutdown()
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    # then the write is in the instance's trace, a child of the engine's command span
+    assert write.context is not None
+    assert f"{write.context.trace_id:032x}" == iid.replace("-", "")
+    assert write.parent is not None
+    assert write.parent.span_id == int.from_bytes(engine.span_id, "big")
+    assert dict(write.attributes or {})["laneway.audit.rows"] == len(of(events.items, iid))

@@ -42,10 +42,13 @@ from email.utils import formatdate, getaddresses
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from opentelemetry.trace import SpanKind
+
 from laneway.addresses import is_address
 from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import Connector, ConnectorContext, Job, JobFailed
 from laneway.connectors._templates import TemplateError, render
+from laneway.telemetry import child_span
 
 DEFAULT_THREADS = 32
 """Threads sending at once per connector when `threads` is not set (the default
@@ -176,6 +179,15 @@ def _tls_context(cafile: str | None) -> ssl.SSLContext:
 def send(server: SmtpServer, msg: EmailMessage, recipients: list[str], timeout: float) -> None:
     """Send over SMTP, blocking; SMTP errors become `JobFailed` (4xx replies and lost
     connections retryable, 5xx not)."""
+    # no maintained smtplib instrumentation: the send is a client span of its own, a child
+    # of the job's span (this runs in the job's context, `SmtpPool.send`)
+    with child_span("smtp send", kind=SpanKind.CLIENT, attributes={
+            "server.address": server.host, "server.port": server.port,
+            "laneway.smtp.recipients": len(recipients)}):
+        _send(server, msg, recipients, timeout)
+
+
+def _send(server: SmtpServer, msg: EmailMessage, recipients: list[str], timeout: float) -> None:
     context = _tls_context(server.cafile) if server.security != "plain" else None
     try:
         smtp: smtplib.SMTP

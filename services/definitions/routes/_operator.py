@@ -8,9 +8,11 @@ import uuid
 from typing import Any
 
 from fastapi import HTTPException, status
+from opentelemetry.trace import SpanKind
 
 from laneway.records import Command, Principal, command
 from laneway.shared_reads import OwnerTableMissing
+from laneway.telemetry import instance_span
 from services.definitions.deps import Deps
 
 _log = logging.getLogger(__name__)
@@ -32,9 +34,11 @@ def send_to_instance(deps: Deps, instance_id: str, intent: Command, value: dict[
     if not known:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected an instance '{shown(instance_id)}', but there is none")
-    deps.publisher.send_command(command(
-        intent, instance_id, value, record_id=str(uuid.uuid4()), timestamp=deps.clock_ms(),
-        principal=principal))
+    with instance_span(f"laneway.api.{intent.value.lower()}", instance_id,
+                       kind=SpanKind.SERVER):
+        deps.publisher.send_command(command(
+            intent, instance_id, value, record_id=str(uuid.uuid4()), timestamp=deps.clock_ms(),
+            principal=principal))
 
 
 def shown(text: str) -> str:

@@ -9,12 +9,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind
 from pydantic import Field
 from redis import RedisError
 
 from laneway.auth.http import Authenticated, MaybeAuthenticated
 from laneway.forms import FormSchemaError, check_schema, validate
 from laneway.records import ANONYMOUS_ID, Command, Principal, PrincipalKind, command
+from laneway.telemetry import instance_span
 from laneway.web import guard
 from laneway.web.problems import problem
 from services.definitions.deps import Deps, Modeler, ServiceDeps, VersionNumber, read_capped
@@ -234,11 +236,15 @@ def submit_start_form(process_id: str, principal: MaybeAuthenticated, request: R
     if refused is not None:
         return refused
     instance_id = str(uuid.uuid4())
-    deps.publisher.send_command(command(
-        Command.START_INSTANCE, instance_id,
-        {"processId": process_id, "version": target.version, "variables": submission},
-        record_id=str(uuid.uuid4()), timestamp=deps.clock_ms(),
-        principal=principal or _anonymous(request)))
+    # the first span of the instance's trace, as for POST /api/instances
+    with instance_span("laneway.api.submit_start_form", instance_id, kind=SpanKind.SERVER,
+                       attributes={"laneway.process_id": process_id,
+                                   "laneway.process_version": target.version}):
+        deps.publisher.send_command(command(
+            Command.START_INSTANCE, instance_id,
+            {"processId": process_id, "version": target.version, "variables": submission},
+            record_id=str(uuid.uuid4()), timestamp=deps.clock_ms(),
+            principal=principal or _anonymous(request)))
     deps.metrics.starts.inc()
     return StartedInstance(instance_id=instance_id)
 

@@ -10,9 +10,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind
 
 from laneway.auth.http import TOKEN_REQUIRED
 from laneway.records import Command, command
+from laneway.telemetry import instance_span
 from services.definitions.deps import CurrentPrincipal, Deps, Operator
 from services.definitions.lifecycle import State
 from services.definitions.models import (
@@ -67,9 +69,13 @@ def start_instance(body: StartInstance, deps: Deps,
                              "version": version}
     if body.business_key is not None:
         value["businessKey"] = body.business_key
-    deps.publisher.send_command(command(
-        Command.START_INSTANCE, instance_id, value, record_id=str(uuid.uuid4()),
-        timestamp=deps.clock_ms(), principal=principal))
+    # the first span of the instance's trace (its id is the trace id); the command carries it
+    with instance_span("laneway.api.start_instance", instance_id, kind=SpanKind.SERVER,
+                       attributes={"laneway.process_id": body.process_id,
+                                   "laneway.process_version": version}):
+        deps.publisher.send_command(command(
+            Command.START_INSTANCE, instance_id, value, record_id=str(uuid.uuid4()),
+            timestamp=deps.clock_ms(), principal=principal))
     deps.metrics.starts.inc()
     return StartedInstance(instance_id=instance_id)
 
