@@ -58,6 +58,7 @@ table needs for /api/instances (POST: definitions, GET: audit).
 apiVersion: v1
 kind: ConfigMap
 metadata:
+  namespace: {{ $.Release.Namespace | quote }}
   name: {{ include "laneway.fullname" . }}-edge
   labels:
     {{- include "laneway.labels" . | nindent 4 }}
