@@ -10,8 +10,9 @@ gets the same object). Names follow the scheme of docs/metrics.md:
   response's start (a live stream counts until its headers, not while it streams); `route` is
   the route's template, never the raw path; `status` a class (`2xx`).
 - `laneway_<service>_consumer_lag_records{topic, group}`: records on the member's assigned
-  partitions not consumed yet, from librdkafka's statistics (`statistics.interval.ms`), so
-  measuring it costs the loop nothing: `lag_config(group)` goes into the consumer's config.
+  partitions not consumed yet (the end less the position), from librdkafka's statistics
+  (`statistics.interval.ms`), so measuring it costs the loop nothing: `lag_config(group)` goes
+  into the consumer's config.
 - `laneway_<service>_loop_stalled{loop}` (1 while `laneway.service.progress.Progress.check`
   fails) and `laneway_<service>_loop_last_poll_timestamp_seconds{loop}`, read at scrape time
   from every live `Progress` of the process.
@@ -140,18 +141,34 @@ class ServiceMetrics:
 
 
 def lag_from_statistics(text: str) -> dict[str, int]:
-    """The summed `consumer_lag` of each topic's partitions in a librdkafka statistics JSON
-    (partitions not assigned, or whose lag is not known yet, report -1 and count 0)."""
+    """Each topic's lag in a librdkafka statistics JSON: over the partitions assigned to this
+    member (`desired`), the end (the last stable offset, as the consumers read committed;
+    else the high watermark) less the position (the next offset to give the application, or
+    the committed one when further). librdkafka's own `consumer_lag` is not used: it counts
+    from committed or stored offsets, which the engine never has (its offsets are committed
+    by its producer's transaction), so it would grow for ever there. A partition whose
+    position or end is not known yet counts 0."""
     stats = json.loads(text)
     lags: dict[str, int] = {}
     for topic, body in (stats.get("topics") or {}).items():
         total = 0
         for pid, part in (body.get("partitions") or {}).items():
-            lag = part.get("consumer_lag", -1)
-            if pid != "-1" and isinstance(lag, int) and lag > 0:
-                total += lag
+            if pid == "-1" or part.get("desired") is not True:
+                continue
+            end = _offset(part, "ls_offset")
+            if end < 0:
+                end = _offset(part, "hi_offset")
+            position = max(_offset(part, "app_offset"), _offset(part, "committed_offset"))
+            if end >= 0 and position >= 0:
+                total += max(0, end - position)
         lags[str(topic)] = total
     return lags
+
+
+def _offset(part: dict[str, Any], key: str) -> int:
+    value = part.get(key)
+    # bool is an int to Python; an offset never is one
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
 
 
 class HttpTiming:

@@ -22,17 +22,27 @@ from laneway.service.shared_metrics import (
 )
 
 # the shape of librdkafka's statistics (STATISTICS.md): per topic, per partition, with the
-# internal UA partition "-1" and partitions this member does not fetch reporting -1
+# internal UA partition "-1" and a partition not assigned here (`desired` false); offsets
+# not known yet are -1001
 STATS = {
     "name": "laneway-engine#consumer-1", "type": "consumer",
     "topics": {
         "p.commands": {"topic": "p.commands", "partitions": {
-            "0": {"partition": 0, "consumer_lag": 7, "hi_offset": 10},
-            "1": {"partition": 1, "consumer_lag": 3, "hi_offset": 3},
-            "2": {"partition": 2, "consumer_lag": -1, "hi_offset": -1},
-            "-1": {"partition": -1, "consumer_lag": -1}}},
+            # delivered up to 3, nothing committed (an engine: its producer commits)
+            "0": {"partition": 0, "desired": True, "app_offset": 3, "committed_offset": -1001,
+                  "ls_offset": 10, "hi_offset": 12, "consumer_lag": -1},
+            # committed further than delivered (just assigned)
+            "1": {"partition": 1, "desired": True, "app_offset": -1001, "committed_offset": 1,
+                  "ls_offset": 4, "hi_offset": 4},
+            # assigned, nothing known yet
+            "2": {"partition": 2, "desired": True, "app_offset": -1001,
+                  "committed_offset": -1001, "ls_offset": -1001, "hi_offset": 50},
+            # revoked: another member's now
+            "3": {"partition": 3, "desired": False, "app_offset": 1, "ls_offset": 90},
+            "-1": {"partition": -1, "desired": False, "app_offset": -1001}}},
         "p.messages": {"topic": "p.messages", "partitions": {
-            "0": {"partition": 0, "consumer_lag": 0}}},
+            "0": {"partition": 0, "desired": True, "app_offset": 8, "ls_offset": 8,
+                  "committed_offset": 8}}},
     },
 }
 
