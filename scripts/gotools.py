@@ -1,4 +1,5 @@
-"""Go programs the project builds once from the Go module proxy and caches: Jaeger and helm.
+"""Go programs the project builds once from the Go module proxy and caches: Jaeger, helm and
+promtool.
 
 No package registry this project may use ships their binaries, but both are Go modules, so a
 scratch module's `go get -tool` and `go build` make them from source at a pinned version. The
@@ -44,6 +45,9 @@ TOOLS: Mapping[str, Tool] = {
     # UI). Jaeger tags its v2 releases on the Go module's v1 line: v1.75.0 is Jaeger v2.12.
     "jaeger": Tool("jaeger", "github.com/jaegertracing/jaeger/cmd/jaeger", "v1.75.0"),
     "helm": Tool("helm", "helm.sh/helm/v4/cmd/helm", "v4.3.2"),
+    # Prometheus' promtool: checks the chart's alert rules and the dashboards' PromQL parse.
+    # Prometheus tags its Go module v0.<minor*100+patch>: v0.316.0 is Prometheus 3.16.0.
+    "promtool": Tool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0"),
 }
 
 _BUILD_TIMEOUT_S = 1800.0

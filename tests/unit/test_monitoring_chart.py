@@ -105,3 +105,28 @@ def test_the_alert_rules_carry_the_thresholds_and_name_real_metrics(
         assert names, r["expr"]
         assert names <= ALL, r["expr"]
         assert not re.search(r"\{\{|\}\}", r["expr"])
+
+
+def promtool_check(tmp_path: Path, groups: list[dict[str, Any]]) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"groups": groups}))
+    done = subprocess.run([str(ensure("promtool")), "check", "rules", str(rules)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_promtool_accepts_the_alert_rules(monitoring_chart: Path, tmp_path: Path) -> None:
+    [rule] = [d for d in render(monitoring_chart, *ALL_ON) if d["kind"] == "PrometheusRule"]
+    promtool_check(tmp_path, rule["spec"]["groups"])
+
+
+def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
+    # each panel's query as a recording rule, its Grafana variables given a value
+    rules = []
+    for path in sorted((CHART / "dashboards").glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel["targets"]:
+                expr = re.sub(r"\$(namespace|type)\b", ".*", target["expr"])
+                assert "$" not in expr, f"{path.name}: {expr} uses an unknown variable"
+                rules.append({"record": "laneway:dashboard:query", "expr": expr})
+    promtool_check(tmp_path, [{"name": "dashboards", "rules": rules}])
