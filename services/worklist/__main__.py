@@ -93,7 +93,7 @@ def run(settings: WorklistSettings, service: Running) -> int:
             answer_timeout_s=settings.task_answer_s)
         sla = SlaLoop(lambda: connect(common.database_url, settings.database_schema),
                       publisher, poll_s=settings.sla_poll_s, resend_s=settings.sla_resend_s,
-                      stop=service.stop.event)
+                      stop=service.stop.event, metrics=WorklistMetrics.default())
         sla_thread = threading.Thread(target=sla.run, name="worklist-sla", daemon=True)
         sla_thread.start()
         closing.callback(sla_thread.join, timeout=15)

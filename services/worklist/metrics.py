@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from psycopg_pool import ConnectionPool
 
 from laneway.consuming import ProjectionMetrics
@@ -33,6 +33,13 @@ class WorklistMetrics(Metrics):
         """HTTP, the projection's consumer lag and its watchdog."""
         self.loop = ProjectionMetrics("laneway_worklist", self.registry)
         """The `events` → `tasks` projection's loop."""
+        self.escalations = Counter(
+            "laneway_worklist_escalations_sent",
+            "ESCALATE_USER_TASK commands the SLA loop sent for overdue tasks",
+            registry=self.registry)
+        self.sla_errors = Counter("laneway_worklist_sla_round_errors",
+                                  "SLA rounds that failed (the next round retries)",
+                                  registry=self.registry)
         self.tasks = CountedOnScrape({
             _OPEN: "User tasks open or claimed (counted on scrape, cached 15 s)",
             _OVERDUE: "Open or claimed user tasks past their due date, escalated or not",
