@@ -16,7 +16,7 @@ sleeps the latency before answering, the encode and the produce acknowledged by 
 The far side is one local process (a threaded HTTP server, or aiosmtpd) that never limits.
 
 Printed per row: jobs/s, the mean time the worker held a job (its
-`laneway_connector_job_seconds`: from taking it to producing its command, so it includes the
+`laneway_connectors_job_seconds`: from taking it to producing its command, so it includes the
 wait for one of the concurrency's slots, up to twice the concurrency being taken at once), how
 many jobs completed and how many ended otherwise, the concurrency, and the ceiling it allows at
 that latency (concurrency / latency; one attempt at a time would be 1 / latency, 5 jobs/s at
@@ -238,8 +238,8 @@ def _mean_job_seconds(metrics: str, type_: str) -> float | None:
     def value(name: str) -> float | None:
         m = re.search(rf'^{name}\{{type="{re.escape(type_)}"\}} ([0-9.e+-]+)$', metrics, re.M)
         return float(m.group(1)) if m else None
-    total, count = (value("laneway_connector_job_seconds_sum"),
-                    value("laneway_connector_job_seconds_count"))
+    total, count = (value("laneway_connectors_job_seconds_sum"),
+                    value("laneway_connectors_job_seconds_count"))
     return total / count if total is not None and count else None
 
 

@@ -46,7 +46,6 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 DeadLetter = tuple[Message, BaseException]
 """A message for the dead-letter topic and the error that put it there."""
-_LAG_EVERY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,25 +203,26 @@ class LoopStopped(Exception):
 
 
 class ProjectionMetrics(Metrics):
-    """The loop's metrics, named after the projection (`<prefix>_batch_size`, ...)."""
+    """The loop's metrics, named after the projection (`<prefix>_batch_records`, ...); its
+    consumer lag is the service's `consumer_lag_records` gauge
+    (`laneway.service.shared_metrics`), fed by the consumer's statistics."""
 
-    def __init__(self, prefix: str, registry: CollectorRegistry | None = None, *,
-                 lag: str = "consumer_lag") -> None:
-        """`lag` names the lag gauge after the prefix (a projection whose gauge had another
-        name before the kit keeps it, so its dashboards keep working)."""
+    def __init__(self, prefix: str, registry: CollectorRegistry | None = None) -> None:
         super().__init__(registry)
         r = self.registry
         self.batch_size = Histogram(
-            f"{prefix}_batch_size", "Records per poll batch (one database transaction)",
+            f"{prefix}_batch_records", "Records per poll batch (one database transaction)",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000), registry=r)
         self.batch_seconds = Histogram(
-            f"{prefix}_batch_seconds", "Time to write and commit one batch",
+            f"{prefix}_batch_seconds", "Time to write and commit one batch, retries included",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0), registry=r)
+        self.transaction_seconds = Histogram(
+            f"{prefix}_transaction_seconds", "One database transaction writing a batch (or "
+            "one record of a refused batch), commit included",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=r)
         self.dead_letters = PromCounter(f"{prefix}_dead_letters",
                                         "Records sent to the dead-letter topic", registry=r)
-        self.consumer_lag = Gauge(f"{prefix}_{lag}",
-                                  "Records on the assigned partitions not consumed yet",
-                                  registry=r)
         self.assigned_partitions = Gauge(f"{prefix}_assigned_partitions",
                                          "Partitions assigned to this member", registry=r)
 
@@ -290,7 +290,6 @@ class ProjectionLoop(Generic[T]):
         # polls, and the record it keeps failing on, for /health (`health`)
         self.progress = progress if progress is not None else Progress(name, stall_s)
         self._started = time.monotonic()
-        self._lag_at = 0.0
         self.written = 0
         """Rows the handler reported changed since start (redeliveries included)."""
         self.dead_lettered = 0
@@ -318,8 +317,6 @@ class ProjectionLoop(Generic[T]):
                     self.handle_messages(messages)
                 except LoopStopped:
                     break
-            if self.metrics is not None and time.monotonic() - self._lag_at > _LAG_EVERY_S:
-                self._update_lag()
 
     def close(self) -> None:
         """Leave the group, deliver what the producer holds, close the connection."""
@@ -415,9 +412,12 @@ class ProjectionLoop(Generic[T]):
 
     def _write(self, items: list[Consumed[T]]) -> int:
         conn = self._connection()
+        started = time.monotonic()
         try:
             with conn.transaction():
                 result = self._handle(conn, items)
+            if self.metrics is not None:
+                self.metrics.transaction_seconds.observe(time.monotonic() - started)
         except Exception:
             # the transaction was rolled back; a connection left broken is not reused
             if conn.broken:
@@ -458,18 +458,3 @@ class ProjectionLoop(Generic[T]):
         self._assigned = []
         if self.metrics is not None:
             self.metrics.assigned_partitions.set(0)
-
-    def _update_lag(self) -> None:
-        assert self.metrics is not None
-        self._lag_at = time.monotonic()
-        assigned = self._assigned or []
-        lag = 0
-        try:
-            positions = self._consumer.position(assigned) if assigned else []
-            for tp in positions:
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=1.0)
-                lag += high - (tp.offset if tp.offset >= 0 else low)
-        except KafkaException as exc:
-            _log.debug("%s: consumer lag not measured: %s", self.name, exc)
-            return
-        self.metrics.consumer_lag.set(lag)

@@ -1,5 +1,5 @@
-"""Go programs the project builds once from the Go module proxy and caches (Jaeger, helm,
-kube-score).
+"""Go programs the project builds once from the Go module proxy and caches: Jaeger, helm,
+kube-score and promtool.
 
 No package registry this project may use ships their binaries, but all are Go modules, so a
 scratch module's `go get -tool` and `go build` make them from source at a pinned version. The
@@ -50,6 +50,9 @@ TOOLS: Mapping[str, Tool] = {
     "helm": Tool("helm", "helm.sh/helm/v4/cmd/helm", "v4.3.2"),
     # a policy scanner of Kubernetes objects (`make chart-scan` runs it on the rendered chart)
     "kube-score": Tool("kube-score", "github.com/zegl/kube-score/cmd/kube-score", "v1.20.0"),
+    # Prometheus' promtool: checks the chart's alert rules and the dashboards' PromQL parse.
+    # Prometheus tags its Go module v0.<minor*100+patch>: v0.316.0 is Prometheus 3.16.0.
+    "promtool": Tool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0"),
 }
 
 _BUILD_TIMEOUT_S = 1800.0

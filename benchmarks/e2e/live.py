@@ -55,7 +55,7 @@ class LiveResult:
     per_stream_min: int
     publish_mean_ms: float
     """The feeder's part: event produced -> published to Redis, mean over the events
-    published while the clients watched (the audit's laneway_live_publish_lag_seconds)."""
+    published while the clients watched (the audit's laneway_audit_live_publish_lag_seconds)."""
 
     def show(self) -> str:
         return (f"{'':<22} live: {self.streams} SSE clients through the edge read "
@@ -197,6 +197,6 @@ class Watching:
                           1000 * (total - total0) / max(1.0, count - count0))
 
     def _publish_lag(self) -> tuple[float, float]:
-        name = "laneway_live_publish_lag_seconds"
+        name = "laneway_audit_live_publish_lag_seconds"
         return (self.lw.metric("audit", f"{name}_sum"),
                 self.lw.metric("audit", f"{name}_count"))

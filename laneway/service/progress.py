@@ -20,11 +20,22 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
-__all__ = ["DEFAULT_STALL_S", "Progress", "position"]
+__all__ = ["DEFAULT_STALL_S", "Progress", "live_progress", "position"]
 
 DEFAULT_STALL_S = 60.0
+
+# every Progress alive in the process, for /metrics (laneway.service.shared_metrics)
+_live: weakref.WeakSet[Progress] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def live_progress() -> list[Progress]:
+    """The `Progress` objects alive now."""
+    with _live_lock:
+        return list(_live)
 
 
 class Progress:
@@ -47,6 +58,8 @@ class Progress:
         self._last_turn = self._last_poll
         # where it keeps failing and since when; None while it advances
         self._failing: tuple[str, float] | None = None
+        with _live_lock:
+            _live.add(self)
 
     def polled(self) -> None:
         """The loop asked Kafka for records (whether any came)."""
@@ -66,6 +79,10 @@ class Progress:
         """The loop got past what it had (its offsets committed): nothing fails now."""
         with self._lock:
             self._failing = None
+
+    def last_poll_wall(self) -> float:
+        """When the loop last polled, as Unix time (for a metric; `check` decides)."""
+        return time.time() - (self._clock() - self._last_poll)
 
     def check(self) -> str | None:
         """None while the loop polls and advances; else what is wrong, in words."""

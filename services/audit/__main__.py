@@ -33,7 +33,7 @@ from services.audit.db import connect, migrate_and_grant
 from services.audit.deps import AuditDeps
 from services.audit.live import LiveFeeder, LiveKeys
 from services.audit.live_streams import LiveStreams
-from services.audit.metrics import InstanceMetrics, LiveMetrics, SinkMetrics
+from services.audit.metrics import ApiMetrics, InstanceMetrics, LiveMetrics, SinkMetrics
 from services.audit.projection import InstanceProjection
 from services.audit.settings import AuditSettings, load_settings
 from services.audit.sink import AuditSink
@@ -48,7 +48,8 @@ def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> 
     topics = Topics(common.topic_prefix)
     consumer = Consumer({**consumer_config(common.kafka_bootstrap_servers, settings.group,
                                            client_id="laneway-audit"),
-                         "session.timeout.ms": settings.session_timeout_ms})
+                         "session.timeout.ms": settings.session_timeout_ms,
+                         **SinkMetrics.default().service.lag_config(settings.group)})
     producer = RenewingProducer.from_config(producer_config(common.kafka_bootstrap_servers,
                                                             client_id="laneway-audit"))
     return AuditSink(
@@ -105,7 +106,8 @@ def run(settings: AuditSettings, service: Running) -> int:
         closing.callback(pool.close)
         closing.callback(server.stop)  # again: no request is left to meet the closed pool
         app.state.deps = AuditDeps(pool, HeadSigner(settings.key),
-                                   live=start_live(settings, service, closing))
+                                   live=start_live(settings, service, closing),
+                                   metrics=ApiMetrics.default())
         sink = build_sink(settings, service.stop.event)
         closing.callback(sink.close)
         if settings.projection_enabled:
@@ -116,6 +118,7 @@ def run(settings: AuditSettings, service: Running) -> int:
                 InstanceMetrics.default(), dlq_topic=topics.dlq, stall_s=common.stall_s,
                 session_timeout_ms=settings.session_timeout_ms)
             projection.start()
+            InstanceMetrics.default().watch_incidents(pool)
             closing.callback(projection.stop)
             service.health.add_check("projection", projection.problem)
             service.health.add_liveness("projection", projection.live)

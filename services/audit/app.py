@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from laneway.auth import TokenVerifier
 from laneway.health import HealthChecks
 from laneway.service.http import health_router
+from laneway.service.shared_metrics import HttpTiming, ServiceMetrics
 from laneway.web import docs, guard, problems
 from services.audit.deps import AuditDeps
 from services.audit.routes import history, instances, live
@@ -39,4 +40,5 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.include_router(live.router)
     app.include_router(history.router)
     app.include_router(health_router(checks, registry))
+    app.add_middleware(HttpTiming, metrics=ServiceMetrics.of("audit", registry))
     return app

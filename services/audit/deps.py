@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 
 from services.audit.anchor import DEV_KEY, HeadSigner
 from services.audit.instances import InstanceStore
 from services.audit.live_streams import LiveStreams
+from services.audit.metrics import ApiMetrics
 
 
 @dataclass(slots=True)
@@ -27,6 +29,8 @@ class AuditDeps:
     pool: ConnectionPool
     signer: HeadSigner = field(default_factory=lambda: HeadSigner(DEV_KEY))
     live: LiveStreams | None = None
+    metrics: ApiMetrics = field(default_factory=lambda: ApiMetrics(CollectorRegistry()))
+    """The API's metrics (the process passes `ApiMetrics.default()`; a test its own)."""
     instances: InstanceStore = field(init=False)
 
     def __post_init__(self) -> None:

@@ -162,7 +162,8 @@ class LiveFeeder:
                         # nothing durable is written: offsets are kept on a timer, and a
                         # group without any starts at the end (no history replayed)
                         "enable.auto.commit": True, "enable.auto.offset.store": True,
-                        "auto.commit.interval.ms": 1000, "auto.offset.reset": "latest"}
+                        "auto.commit.interval.ms": 1000, "auto.offset.reset": "latest",
+                        **metrics.service.lag_config(group)}
         if session_timeout_ms is not None:
             self._config["session.timeout.ms"] = session_timeout_ms
         self.topic = topic

@@ -1,6 +1,8 @@
-"""The audit service's Prometheus metrics: the sink's (`laneway_audit_*`) and the instance
-projection's (`laneway_projection_*`), each a `laneway.service.Metrics` class holding its
-loop's `ProjectionMetrics` beside its own.
+"""The audit service's Prometheus metrics, all `laneway_audit_*`: the sink's, the instance
+projection's (`laneway_audit_instances_*`), the live feed's (`laneway_audit_live_*`) and the
+API's (chain verifications), each a `laneway.service.Metrics` class (the first two holding
+their loop's `ProjectionMetrics` beside their own); each also holds the service's shared
+HTTP / consumer lag / watchdog metrics (`laneway.service.shared_metrics`).
 
 The process makes each once (`default()`, on the registry /metrics serves); a test makes its
 own on a fresh `CollectorRegistry` to read values without meeting other tests' counts.
@@ -8,12 +10,23 @@ own on a fresh `CollectorRegistry` to read values without meeting other tests' c
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from psycopg_pool import ConnectionPool
 
 from laneway.consuming import ProjectionMetrics
 from laneway.service import Metrics
+from laneway.service.scraped import CountedOnScrape
+from laneway.service.shared_metrics import ServiceMetrics
 
-__all__ = ["InstanceMetrics", "LiveMetrics", "SinkMetrics"]
+__all__ = ["INCIDENT_COUNT_LIMIT", "ApiMetrics", "InstanceMetrics", "LiveMetrics",
+           "SinkMetrics", "count_incidents"]
+
+INCIDENT_COUNT_LIMIT = 1_000_000
+"""The incident count stops here (a bounded query)."""
+
+_INCIDENTS_OPEN = "laneway_audit_incidents_open"
 
 
 class SinkMetrics(Metrics):
@@ -22,6 +35,7 @@ class SinkMetrics(Metrics):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         super().__init__(registry)
         r = self.registry
+        self.service = ServiceMetrics.of("audit", r)
         self.loop = ProjectionMetrics("laneway_audit", r)
         """Batches, dead letters, lag and partitions of the sink's loop."""
         self.availability_lag = Histogram(
@@ -38,46 +52,80 @@ class SinkMetrics(Metrics):
 
 
 class InstanceMetrics(Metrics):
-    """The `state` → `instances` projection's metrics (`laneway_projection_*`)."""
+    """The `state` → `instances` projection's metrics (`laneway_audit_instances_*`), and
+    the instances with an open incident, counted on scrape (`watch_incidents`)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         super().__init__(registry)
         r = self.registry
-        # the lag gauge keeps the name it had before the kit: laneway_projection_lag
-        self.loop = ProjectionMetrics("laneway_projection", r, lag="lag")
+        self.service = ServiceMetrics.of("audit", r)
+        self.loop = ProjectionMetrics("laneway_audit_instances", r)
         """Batches, dead letters, lag and partitions of the projection's loop."""
         self.projected = Counter(
-            "laneway_projection_snapshots",
+            "laneway_audit_instances_snapshots",
             "State snapshots read by the instance projection, by outcome: applied, stale "
             "(an older offset than the row's), tombstone, skipped (partition state or "
             "undecodable).", ["outcome"], registry=r)
         self.projection_errors = Counter(
-            "laneway_projection_errors",
+            "laneway_audit_instances_restarts",
             "Times the projection's loop failed and was started again from the committed "
             "offsets.", registry=r)
+        self.incidents = CountedOnScrape({
+            _INCIDENTS_OPEN: "Instances with an open incident (status INCIDENT in the "
+                             "instances projection; counted on scrape, cached 15 s)"}, r)
+
+    def watch_incidents(self, pool: ConnectionPool[Any]) -> None:
+        """Count the instances with an incident in `pool`'s database when scraped."""
+        self.incidents.watch(lambda: count_incidents(pool))
 
 
 class LiveMetrics(Metrics):
-    """The live feed's metrics (`laneway_live_*`): the feeder's and the streams'."""
+    """The live feed's metrics (`laneway_audit_live_*`): the feeder's and the streams'."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         super().__init__(registry)
         r = self.registry
-        self.published = Counter("laneway_live_published",
+        self.service = ServiceMetrics.of("audit", r)
+        self.published = Counter("laneway_audit_live_published",
                                  "Events published to Redis for open instance pages",
                                  registry=r)
         self.skipped = Counter(
-            "laneway_live_skipped",
+            "laneway_audit_live_skipped",
             "Events of watched instances not published, by reason: undecodable, too_large",
             ["reason"], registry=r)
         self.lag = Histogram(
-            "laneway_live_publish_lag_seconds",
+            "laneway_audit_live_publish_lag_seconds",
             "Time from an event's Kafka timestamp to its publication in Redis",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0),
             registry=r)
-        self.streams = Gauge("laneway_live_streams", "Live streams open in this process",
+        self.streams = Gauge("laneway_audit_live_streams", "Live streams open in this process",
                              registry=r)
         self.refused = Counter(
-            "laneway_live_streams_refused",
+            "laneway_audit_live_streams_refused",
             "Live streams refused, by reason: full (LANEWAY_LIVE_MAX_STREAMS), redis",
             ["reason"], registry=r)
+
+
+class ApiMetrics(Metrics):
+    """The audit API's own: hash chain verifications (`GET .../verify`) by result."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        super().__init__(registry)
+        self.service = ServiceMetrics.of("audit", self.registry)
+        self.verifications = Counter(
+            "laneway_audit_chain_verifications",
+            "Instance hash chains verified, by result: ok, or failed (a row or the signed "
+            "head does not match: the log was changed or cut)", ["result"],
+            registry=self.registry)
+
+
+def count_incidents(pool: ConnectionPool[Any]) -> dict[str, float]:
+    """The instances with an open incident, capped at `INCIDENT_COUNT_LIMIT`, in at most 2 s
+    (the `instances_status` index answers it)."""
+    with pool.connection(timeout=2) as conn, conn.transaction():
+        conn.execute("SET LOCAL statement_timeout = '2s'")
+        row = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM instances WHERE status = 'INCIDENT' "
+            "LIMIT %(n)s) i", {"n": INCIDENT_COUNT_LIMIT}).fetchone()
+    assert row is not None
+    return {_INCIDENTS_OPEN: float(row[0])}

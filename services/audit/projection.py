@@ -92,6 +92,7 @@ class InstanceProjection:
                                                 client_id="laneway-projection")
         if session_timeout_ms is not None:
             self._consumer_config["session.timeout.ms"] = session_timeout_ms
+        self._consumer_config.update(metrics.service.lag_config(group))
         self._producer_config = producer_config(bootstrap, client_id="laneway-projection")
         self._metrics = metrics
         self._batch_size = batch_size

@@ -31,6 +31,7 @@ from laneway.limits import TooLarge, record_size, variables_too_large
 from laneway.records import Command, Record, RecordKind
 from laneway.service import Metrics
 from laneway.service.progress import Progress, position
+from laneway.service.shared_metrics import ServiceMetrics
 from laneway.topics import Topics
 from services.bridge.settings import BridgeSettings
 
@@ -47,6 +48,8 @@ class BridgeMetrics(Metrics):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         super().__init__(registry)
         r = self.registry
+        self.service = ServiceMetrics.of("bridge", r, http=False)
+        """Consumer lag of the receive topics and the loop's watchdog."""
         self.messages = Counter("laneway_bridge_messages",
                                 "Partners' messages published into this agency's engine",
                                 ["partner"], registry=r)
@@ -141,6 +144,7 @@ class Bridge:
         config = consumer_config(common.kafka_bootstrap_servers, settings.group,
                                  client_id=f"{common.topic_prefix}bridge")
         config["session.timeout.ms"] = settings.session_timeout_ms
+        config.update(self.metrics.service.lag_config(settings.group))
         self._consumer = Consumer(config)
         self._producer = RenewingProducer.from_config(producer_config(
             common.kafka_bootstrap_servers, client_id=f"{common.topic_prefix}bridge"))

@@ -44,6 +44,7 @@ from laneway.records import Command, Principal, command
 from laneway.topics import Topics
 from services.connectors.execute import is_notification
 from services.connectors.kafka_io import AsyncProducer, JobConsumer
+from services.connectors.metrics import ConnectorMetrics
 from services.connectors.offsets import PartitionOffsets
 from services.connectors.settings import ConnectorsSettings
 
@@ -238,6 +239,7 @@ class Gateway:
         # a lease may last long while the partition's other jobs wait on it for their commit
         config["max.poll.interval.ms"] = 600_000
         config["session.timeout.ms"] = s.session_timeout_ms
+        config.update(ConnectorMetrics.default().service.lag_config(s.gateway_group(queue.type)))
         return JobConsumer(Consumer(config), self._topics.jobs(queue.type), self._loop,
                            queue.dispatch, max_outstanding=s.gateway_buffer,
                            poll_timeout_s=s.poll_timeout_s,

@@ -30,6 +30,7 @@ from laneway.health import HealthChecks
 from laneway.limits import variables_too_large
 from laneway.records import Command, Principal
 from laneway.service.http import health_router
+from laneway.service.shared_metrics import HttpTiming, ServiceMetrics
 from laneway.web import docs, guard, problems
 from laneway.web.bounds import keyed_id
 from laneway.web.problems import problem
@@ -215,4 +216,5 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.state.gateway = None
     app.include_router(router)
     app.include_router(health_router(checks, registry))
+    app.add_middleware(HttpTiming, metrics=ServiceMetrics.of("connectors", registry))
     return app

@@ -57,6 +57,7 @@ class TypeWorker:
         # on it for their commit; pausing keeps the member polling, so this is only a backstop
         config["max.poll.interval.ms"] = 600_000
         config["session.timeout.ms"] = settings.session_timeout_ms
+        config.update(self.metrics.service.lag_config(settings.group(self.type)))
         self.consumer = JobConsumer(Consumer(config), self._topics.jobs(self.type), loop,
                                     self._dispatch, max_outstanding=2 * settings.concurrency,
                                     poll_timeout_s=settings.poll_timeout_s,

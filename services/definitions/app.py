@@ -16,6 +16,7 @@ from laneway.health import HealthChecks
 from laneway.problems import DiagramError
 from laneway.publisher import PublishError
 from laneway.service.http import health_router
+from laneway.service.shared_metrics import HttpTiming, ServiceMetrics
 from laneway.web import docs, guard, problems
 from laneway.web.problems import problem
 from services.definitions.deps import ServiceDeps
@@ -55,8 +56,10 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps | None,
     if deps is not None:
         checks.add_check("database", _database_check(deps))
         checks.add_check("kafka", deps.publisher.reachable)
-    app.include_router(health_router(
-        checks, deps.metrics.registry if deps is not None else REGISTRY, with_service=False))
+    registry = deps.metrics.registry if deps is not None else REGISTRY
+    app.include_router(health_router(checks, registry, with_service=False))
+    app.add_middleware(HttpTiming,
+                       metrics=ServiceMetrics.of("definitions", registry, consumers=False))
     app.include_router(form_routes.router)
     app.include_router(lifecycle_routes.router)
     app.include_router(console.router)

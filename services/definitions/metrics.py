@@ -8,6 +8,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from laneway.service import Metrics
+from laneway.service.shared_metrics import ServiceMetrics
 
 __all__ = ["DefinitionsMetrics"]
 
@@ -18,6 +19,8 @@ class DefinitionsMetrics(Metrics):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         super().__init__(registry)
         r = self.registry
+        self.service = ServiceMetrics.of("definitions", r, consumers=False)
+        """HTTP request durations (no consumer loop: no lag or watchdog gauges)."""
         self.deploys = Counter(
             "laneway_definitions_deploys", "Process versions deployed, by outcome: new, "
             "unchanged (same digest as a stored version) or refused (422).",
@@ -26,11 +29,12 @@ class DefinitionsMetrics(Metrics):
             "laneway_definitions_deploy_seconds",
             "Time to check, store and publish one uploaded file.", registry=r)
         self.starts = Counter(
-            "laneway_api_instance_starts", "START_INSTANCE commands produced.", registry=r)
+            "laneway_definitions_instance_starts", "START_INSTANCE commands produced.", registry=r)
         self.messages = Counter(
-            "laneway_api_messages", "PUBLISH_MESSAGE commands produced.", registry=r)
+            "laneway_definitions_messages_published", "PUBLISH_MESSAGE commands produced.",
+            registry=r)
         self.publish_failures = Counter(
-            "laneway_api_publish_failures",
+            "laneway_definitions_publish_failures",
             "Requests answered 503 because Kafka did not acknowledge in time.", registry=r)
         self.republished = Counter(
             "laneway_definitions_republished",

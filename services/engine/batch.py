@@ -227,6 +227,10 @@ class Stats:
     commands: Counter[str] = field(default_factory=Counter)
     rejections: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
+    jobs: Counter[str] = field(default_factory=Counter)
+    """JOB_CREATED events by job type."""
+    incidents_created: int = 0
+    incidents_resolved: int = 0
     events: int = 0
 
 
@@ -351,7 +355,12 @@ class BatchWriter:
             if ev.intent in MESSAGE_SIDE_EVENTS:
                 side = side or SideChanges()
                 side.note(ev)
+            if ev.intent == Event.INCIDENT_CREATED.value:
+                self.stats.incidents_created += 1
+            elif ev.intent == Event.INCIDENT_RESOLVED.value:
+                self.stats.incidents_resolved += 1
             if ev.intent == Event.JOB_CREATED.value:
+                self.stats.jobs[str(ev.value["type"])] += 1
                 job_topic = self.topics.jobs(str(ev.value["type"]))
                 self.ensure_topic(job_topic)
                 self.out.append(Outgoing(job_topic, ev.instance_id.encode(),

@@ -156,6 +156,7 @@ class EngineLoop:
             self._producer = self._new_producer()
             self._consumer = Consumer({
                 **consumer_config(bootstrap, s.group, client_id=client_id),
+                **self.metrics.service.lag_config(s.group),
                 "session.timeout.ms": s.session_timeout_ms,
                 "max.poll.interval.ms": s.max_poll_interval_ms})
             self._consumer.subscribe([t.commands, t.messages], on_assign=self._on_assign,
@@ -365,12 +366,14 @@ class EngineLoop:
                        if k[1] in self.partitions and v >= 0}
             offsets.update(writer.offsets)
             limit = self._transaction_s
+            committing = time.monotonic()
             if offsets:
                 metadata = consumer.consumer_group_metadata()
                 listed = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
                 bounded(lambda timeout: producer.send_offsets_to_transaction(
                     listed, metadata, timeout), "sending the offsets", limit)
             bounded(producer.commit_transaction, "the commit", limit)
+            self.metrics.transaction_seconds.observe(time.monotonic() - committing)
             self._committed.update(offsets)
         except Exception as exc:
             self.progress.failed(position(*current) if current is not None else _first(batch))
@@ -466,12 +469,17 @@ class EngineLoop:
     def _count(self, writer: BatchWriter, batch: list[Inbound],
                triggers: dict[int, list[Record]], elapsed: float) -> None:
         stats = writer.stats
+        m = self.metrics
         for intent, n in stats.commands.items():
-            self.metrics.commands.labels(intent).inc(n)
+            m.commands.labels(m.intent(intent)).inc(n)
         for intent, n in stats.rejections.items():
-            self.metrics.rejections.labels(intent).inc(n)
+            m.rejections.labels(m.intent(intent)).inc(n)
         for reason, n in stats.dead_letters.items():
-            self.metrics.dead_letters.labels(reason).inc(n)
+            m.dead_letters.labels(reason).inc(n)
+        for job_type, n in stats.jobs.items():
+            m.jobs.labels(m.job_type(job_type)).inc(n)
+        m.incidents_created.inc(stats.incidents_created)
+        m.incidents_resolved.inc(stats.incidents_resolved)
         self.metrics.events.inc(stats.events)
         self.metrics.timers.inc(sum(len(t) for t in triggers.values()))
         if batch:

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from laneway.auth import TokenVerifier
 from laneway.health import HealthChecks
 from laneway.service.http import health_router
+from laneway.service.shared_metrics import HttpTiming, ServiceMetrics
 from laneway.web import docs, guard, problems
 from services.triggers import respond, routes
 from services.triggers.deps import TriggersDeps
@@ -40,4 +41,5 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.include_router(respond.page)
     app.include_router(respond.api)
     app.include_router(health_router(checks, registry))
+    app.add_middleware(HttpTiming, metrics=ServiceMetrics.of("triggers", registry))
     return app

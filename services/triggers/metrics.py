@@ -6,6 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from laneway.service import Metrics
+from laneway.service.shared_metrics import ServiceMetrics
 
 __all__ = ["TriggersMetrics"]
 
@@ -15,6 +16,8 @@ class TriggersMetrics(Metrics):
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         super().__init__(registry)
+        self.service = ServiceMetrics.of("triggers", self.registry)
+        """HTTP (the API and webhooks), consumer lag and the watchdog."""
         labels = ("type", "schedule")
         self.polls = Counter("laneway_triggers_polls_total", "Polls made", labels,
                              registry=self.registry)

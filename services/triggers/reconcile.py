@@ -22,6 +22,7 @@ from laneway.bpmn import STORED_LIMITS, parse
 from laneway.codec import decode_definition
 from laneway.kafka import consumer_config
 from laneway.triggers import DiscoveredTriggers, declared_triggers
+from services.triggers.metrics import TriggersMetrics
 from services.triggers.store import ScheduleStore
 
 _log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class DefinitionWatcher:
         # librdkafka wants a group id even for assign(); nothing joins or commits under it
         config["group.id"] = f"{client_id}-definitions-{uuid.uuid4().hex}"
         config["enable.partition.eof"] = True
+        # the lag's group label is the reader's stable name, not the per-process group id
+        config.update(TriggersMetrics.default().service.lag_config(f"{client_id}-definitions"))
         self._consumer = Consumer(config)
         self._processes: dict[str, _Versions] = {}
         self._dirty: set[str] = set()

@@ -32,6 +32,7 @@ from services.worklist.consumer import TaskConsumer
 from services.worklist.db import connect, migrate
 from services.worklist.deps import WorklistDeps
 from services.worklist.forms import registry_checker
+from services.worklist.metrics import WorklistMetrics
 from services.worklist.settings import WorklistSettings, load_settings
 from services.worklist.sla import SlaLoop
 
@@ -46,7 +47,8 @@ def build_consumer(settings: WorklistSettings, stop: threading.Event | None = No
     topics = Topics(common.topic_prefix)
     consumer = Consumer({**consumer_config(common.kafka_bootstrap_servers, settings.group,
                                            client_id="laneway-worklist"),
-                         "session.timeout.ms": settings.session_timeout_ms})
+                         "session.timeout.ms": settings.session_timeout_ms,
+                         **WorklistMetrics.default().service.lag_config(settings.group)})
     producer = RenewingProducer.from_config(producer_config(common.kafka_bootstrap_servers,
                                                             client_id="laneway-worklist"))
     return TaskConsumer(
@@ -83,6 +85,7 @@ def run(settings: WorklistSettings, service: Running) -> int:
         closing.callback(publisher.close)
         pool = open_pool(settings)
         closing.callback(pool.close)
+        WorklistMetrics.default().watch_tasks(pool)
         closing.callback(server.stop)  # again: no request is left to meet the closed pool
         app.state.deps = WorklistDeps(
             pool=pool, publisher=publisher,
@@ -90,7 +93,7 @@ def run(settings: WorklistSettings, service: Running) -> int:
             answer_timeout_s=settings.task_answer_s)
         sla = SlaLoop(lambda: connect(common.database_url, settings.database_schema),
                       publisher, poll_s=settings.sla_poll_s, resend_s=settings.sla_resend_s,
-                      stop=service.stop.event)
+                      stop=service.stop.event, metrics=WorklistMetrics.default())
         sla_thread = threading.Thread(target=sla.run, name="worklist-sla", daemon=True)
         sla_thread.start()
         closing.callback(sla_thread.join, timeout=15)

@@ -17,6 +17,7 @@ from laneway.codec import EncodeError
 from laneway.health import HealthChecks
 from laneway.publisher import PublishError
 from laneway.service.http import health_router
+from laneway.service.shared_metrics import HttpTiming, ServiceMetrics
 from laneway.web import docs, guard, problems
 from services.worklist import routes
 from services.worklist.deps import WorklistDeps
@@ -45,6 +46,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.state.deps = deps
     app.include_router(routes.router)
     app.include_router(health_router(checks, registry))
+    app.add_middleware(HttpTiming, metrics=ServiceMetrics.of("worklist", registry))
     app.add_exception_handler(PublishError, _not_published)
     app.add_exception_handler(EncodeError, _not_encodable)
     return app

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import psycopg
 
 from laneway.records import Command, Principal, PrincipalKind, Record, command
+from services.worklist.metrics import WorklistMetrics
 
 __all__ = ["SLA_PRINCIPAL", "CommandSender", "SlaLoop"]
 
@@ -55,8 +56,10 @@ class SlaLoop:
     def __init__(self, connect: Callable[[], psycopg.Connection[Any]], sender: CommandSender,
                  *, poll_s: float = 5.0, resend_s: float = 60.0, batch: int = 500,
                  clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 metrics: WorklistMetrics | None = None) -> None:
         self._connect = connect
+        self._metrics = metrics
         self._sender = sender
         self.poll_s = poll_s
         self.resend_s = resend_s
@@ -76,6 +79,8 @@ class SlaLoop:
                 self._last_error = None
             except Exception as exc:  # a database or Kafka outage: the next round retries
                 self._last_error = f"{type(exc).__name__}: {exc}"
+                if self._metrics is not None:
+                    self._metrics.sla_errors.inc()
                 _log.warning("SLA round failed (%s); retrying in %.1fs", exc, self.poll_s)
             self._last_round = time.monotonic()
             self._stop.wait(self.poll_s)
@@ -108,4 +113,6 @@ class SlaLoop:
                 conn.execute("UPDATE tasks SET escalation_sent_at = now() "
                              "WHERE task_id = ANY(%s)", ([r[0] for r in rows],))
         self.sent += len(rows)
+        if self._metrics is not None:
+            self._metrics.escalations.inc(len(rows))
         return len(rows)

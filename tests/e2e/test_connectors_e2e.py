@@ -183,8 +183,8 @@ def test_two_thousand_instances_through_killed_connector_and_audit_processes(
 
     start_commands(lw.producer(), lw.topics, pid, ids, lambda iid: {"n": iid[:8]})
     wait_until(lambda: completions.update() >= 300, 90, 0.05, "300 instances completed")
-    started = [lw.metric("connectors", "laneway_connector_jobs_started_total"),
-               lw.metric("connectors", "laneway_connector_jobs_started_total", second)]
+    started = [lw.metric("connectors", "laneway_connectors_jobs_started_total"),
+               lw.metric("connectors", "laneway_connectors_jobs_started_total", second)]
     # both processes took jobs of the type
     assert min(started) > 0, started
     lw.kill("connectors", second)

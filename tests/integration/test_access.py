@@ -180,7 +180,8 @@ def deploy(api: Api, message: str, publishers: str | None, *, authorized: bool =
 
 def published(api: Api) -> float:
     """How many messages the definitions service produced."""
-    value = api.deps.metrics.registry.get_sample_value("laneway_api_messages_total")
+    value = api.deps.metrics.registry.get_sample_value(
+        "laneway_definitions_messages_published_total")
     return value or 0.0
 
 

@@ -437,6 +437,13 @@ def test_verify_passes_then_names_a_changed_row_and_a_deleted_row(
 ) -> None:
     _, ids = loans
     changed, deleted = ids[0], ids[2]
+    counted = env.api.app.state.deps.metrics.registry
+
+    def verifications(result: str) -> float:
+        return counted.get_sample_value("laneway_audit_chain_verifications_total",
+                                        {"result": result}) or 0.0
+
+    ok_before, failed_before = verifications("ok"), verifications("failed")
     for iid in (changed, deleted):
         body = env.api.get(f"/api/instances/{iid}/verify").json()
         assert body["ok"], body
@@ -465,6 +472,9 @@ def test_verify_passes_then_names_a_changed_row_and_a_deleted_row(
     body = env.api.get(f"/api/instances/{deleted}/verify").json()
     assert (body["ok"], body["firstBadSeq"]) == (False, 8)
     assert "missing" in body["reason"]
+    # each answer counted, for the alert on failed verifications (docs/metrics.md)
+    assert verifications("ok") - ok_before == 2
+    assert verifications("failed") - failed_before == 2
     # a replay over the gap says it is not verified
     assert env.api.get(f"/api/instances/{deleted}/replay").json()["verified"] is False
     assert env.api.get(f"/api/instances/{uuid.uuid4()}/verify").status_code == 404

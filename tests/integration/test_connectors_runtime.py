@@ -118,7 +118,7 @@ def test_a_worker_killed_before_its_commit_is_replaced_without_a_second_call(
     try:
         second.wait_healthy()
         cmds = commands.wait_for(lambda cs: len(cs) >= 2, 60, "the replayed answer")
-        replayed = second.metric("laneway_connector_jobs_replayed_total")
+        replayed = second.metric("laneway_connectors_jobs_replayed_total")
     finally:
         assert second.stop() == 0, second.log.read_text()
 
@@ -234,7 +234,7 @@ def test_two_worker_processes_of_one_type_share_its_jobs(
         commands.wait_for(lambda cs: len(cs) >= 40, 60, "40 answers")
 
         # then both took some
-        started = [w.metric("laneway_connector_jobs_started_total") for w in workers]
+        started = [w.metric("laneway_connectors_jobs_started_total") for w in workers]
     finally:
         codes = [w.stop() for w in workers]
     assert codes == [0, 0], [w.log.read_text() for w in workers]

@@ -55,6 +55,7 @@ from services.audit import db as audit_db
 from services.audit.metrics import SinkMetrics
 from services.audit.sink import AuditSink
 from services.engine.loop import EngineLoop
+from services.engine.metrics import EngineMetrics
 from services.engine.settings import EngineSettings
 from tests.otlp_receiver import otlp_receiver
 
@@ -343,6 +344,10 @@ def test_a_job_goes_to_its_type_topic_and_completing_it_twice_is_rejected(
         [job] = jobs.wait_for(lambda items: items, message="a job")
         assert isinstance(job, JobRecord)
         assert (job.instance_id, job.type, dict(job.variables)) == (iid, job_type, {"to": "ann"})
+        # counted by type once its transaction committed (docs/metrics.md)
+        wait_until(lambda: service.loop.metrics.registry.get_sample_value(
+            "laneway_engine_jobs_created_total", {"type": job_type}) == 1, 10, 0.05,
+            "the job counted under its type")
 
         world.send(Command.COMPLETE_JOB, iid, {"jobKey": job.key, "variables": {"sent": True}})
         events.wait_for(completed(iid), message="instance completed")
@@ -569,12 +574,20 @@ def test_a_runaway_instance_gets_a_budget_incident_and_the_others_go_on(
     world.start("simple", before)
     world.start("loop", runaway)
     world.start("simple", after)
+    registry = EngineMetrics.default().registry
+
+    def raised() -> float:
+        return registry.get_sample_value("laneway_engine_incidents_created_total") or 0.0
+
+    incidents_before = raised()
     svc = ThreadService(world.settings())
     dlq = Reader(world.bootstrap, world.topics.dlq, decode_record)
     try:
         incident = events.wait_for(find("INCIDENT_CREATED", runaway), timeout=60,
                                    message="the runaway's incident")
         events.wait_for(completed(after), message="the instance after the runaway completed")
+        # the incident is counted once committed, for the incidents-rising alert
+        wait_until(lambda: raised() > incidents_before, 10, 0.05, "the incident counted")
     finally:
         svc.stop()
     assert incident.value["errorType"] == "BUDGET_EXCEEDED"

@@ -57,6 +57,7 @@ from services.worklist.consumer import TaskConsumer
 from services.worklist.db import connect, migrate
 from services.worklist.deps import WorklistDeps
 from services.worklist.forms import FieldProblem, UnknownForm
+from services.worklist.metrics import WorklistMetrics
 from services.worklist.settings import WorklistSettings, load_settings
 from services.worklist.sla import SLA_PRINCIPAL, SlaLoop
 from tests.auth import auth_header, verifier
@@ -583,8 +584,9 @@ def test_sla_escalates_an_overdue_task_once(world: World, projection: Running) -
     _wait_task(world, f"{done}:7", lambda r: r["state"] == "completed", "completed")
     _wait_task(world, f"{later}:7", lambda r: True, "created")
     engine = FakeEngine(world, _escalating)
+    metrics = WorklistMetrics(CollectorRegistry())
     sla = SlaLoop(lambda: connect(world.conns.database_url, world.settings.database_schema),
-                  world.publisher, poll_s=0.05, resend_s=3600)
+                  world.publisher, poll_s=0.05, resend_s=3600, metrics=metrics)
     try:
         sent_first = sla.round()
         row = _wait_task(world, f"{due}:7", lambda r: r["escalated_at"] is not None,
@@ -598,6 +600,8 @@ def test_sla_escalates_an_overdue_task_once(world: World, projection: Running) -
         (due, "ESCALATE_USER_TASK", SLA_PRINCIPAL)]
     assert sent_first >= 1
     assert sent_again == 0
+    assert metrics.registry.get_sample_value(
+        "laneway_worklist_escalations_sent_total") == sent_first
 
 
 def test_sla_resends_after_the_interval_and_the_engine_keeps_it_once(

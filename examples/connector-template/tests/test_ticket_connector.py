@@ -48,7 +48,7 @@ def test_opens_a_ticket_filled_from_the_variables_and_counts_it(api: FakeTickets
                             "priority": "high"}
     assert sent["auth"] == f"Bearer {TOKEN}"
     assert sent["key"] == f"{TEST_INSTANCE}:1"
-    assert metrics.registry.get_sample_value("laneway_connector_ticket_created_total",
+    assert metrics.registry.get_sample_value("laneway_connectors_ticket_created_total",
                                              {"priority": "high"}) == 1
 
 

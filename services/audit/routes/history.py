@@ -130,6 +130,7 @@ def get_verify(instance_id: str, deps: Deps) -> VerifyResult:
         result = queries.verify(conn, instance_id, deps.signer)
     if result is None:
         raise _no_log(instance_id)
+    deps.metrics.verifications.labels("ok" if result.ok else "failed").inc()
     return VerifyResult(instance_id=instance_id, ok=result.ok, rows=result.rows,
                         first_bad_seq=result.first_bad_seq, reason=result.reason,
                         check=result.check)
