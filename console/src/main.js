@@ -15,6 +15,7 @@ const instance = () => import("./pages/instance.js");
 const audit = () => import("./pages/audit.js");
 const tasks = () => import("./pages/tasks.js");
 const schedules = () => import("./pages/schedules.js");
+const trace = () => import("./pages/trace.js");
 
 const ROUTES = [
   [/^\/$/, home],
@@ -25,6 +26,7 @@ const ROUTES = [
   [/^\/instances$/, instances],
   [/^\/instances\/(?<instanceId>[^/]+)$/, instance],
   [/^\/instances\/(?<instanceId>[^/]+)\/audit$/, audit],
+  [/^\/instances\/(?<instanceId>[^/]+)\/trace$/, trace],
   [/^\/tasks$/, tasks],
   [/^\/tasks\/(?<taskId>[^/]+)$/, tasks],
   [/^\/schedules$/, schedules],

@@ -105,10 +105,10 @@ def _up(supervisor: Supervisor, edge: Edge, timeout: float, *, deploy_examples: 
         + f" · edge {edge.port} ok"
     )
     print(f"  deployed: {deploy_note}")
-    traces = supervisor.env.get("LANEWAY_TRACES_URL", "").strip()
+    traces = supervisor.env.get("LANEWAY_TRACES_QUERY_URL", "").strip()
     if traces:
-        print(f"  traces: {traces}  (Jaeger; an instance's trace: <url>/trace/<its id's 32 hex "
-              "digits>, the console links to it)")
+        print(f"  traces: {traces}  (Jaeger's query API; the console shows an instance's trace: "
+              f"{api.rstrip('/')}/instances/<id>/trace)")
     else:
         print("  traces: off (Jaeger does not run: `make up` said why)")
     print(f"  logs: {_show(supervisor.logs_dir)}/   stop: make down")

@@ -9,7 +9,7 @@ development key in `var/dev/jwt/` (created once; `laneway token` and the console
 sign-in, `LANEWAY_DEV_SIGNIN=1` with `LANEWAY_DEV_KEY_FILE`, sign with its private half),
 and `LANEWAY_AUDIT_KEY_FILE`, the audit heads' key in `var/dev/audit/key` (created once);
 when the stack's Jaeger runs, `OTEL_EXPORTER_OTLP_ENDPOINT`/`_PROTOCOL` (their spans go there)
-and `LANEWAY_TRACES_URL` (the console links an instance's trace there).
+and `LANEWAY_TRACES_QUERY_URL` (the console shows an instance's trace read from there).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class Supervisor:
         env.update(conns.env())
         # the e-mail connector sends to the stack's mail catcher unless told otherwise
         env.setdefault("LANEWAY_SECRET_SMTP", conns.smtp_url)
-        # spans go to the stack's Jaeger when it runs, and the console links to it; a
+        # spans go to the stack's Jaeger when it runs, and the console reads them there; a
         # collector the environment names wins
         for name, value in conns.telemetry_env().items():
             if not env.get(name, "").strip():

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, value in {**conns.env(), **conns.telemetry_env()}.items():
                 print(f"{name}={value}")
             if conns.traces_url:
-                print(f"traces: open {conns.traces_url} (Jaeger)", file=sys.stderr)
+                print(f"traces: Jaeger's query API at {conns.traces_url} (the console shows "
+                      "them: /instances/<id>/trace)", file=sys.stderr)
         elif args.command == "down":
             down(settings)
         elif args.command == "status":

@@ -32,7 +32,8 @@ class Connections:
     smtp_url: str = ""
     """The local mail catcher as an `smtp` secret URL (empty when not started)."""
     traces_url: str = ""
-    """Jaeger's query API and UI (empty when Jaeger does not run)."""
+    """Jaeger's query API (empty when Jaeger does not run); its page there is a placeholder:
+    the Go module has no UI bundle."""
     otlp_endpoint: str = ""
     """Jaeger's OTLP/HTTP receiver, for `OTEL_EXPORTER_OTLP_ENDPOINT` (empty when it does not
     run)."""
@@ -48,13 +49,15 @@ class Connections:
         }
 
     def telemetry_env(self) -> dict[str, str]:
-        """Where the services send their spans and where the console links a trace to:
-        Jaeger's, when it runs (nothing otherwise: no endpoint, no exporter)."""
+        """Where the services send their spans and where the trace view reads a trace from:
+        Jaeger's, when it runs (nothing otherwise: no endpoint, no exporter). Not
+        `LANEWAY_TRACES_URL`: this Jaeger, built from the Go module, has no UI to link to;
+        the console's own trace view stands in for it (docs/console.md)."""
         if not self.otlp_endpoint:
             return {}
         return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint,
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                "LANEWAY_TRACES_URL": self.traces_url}
+                "LANEWAY_TRACES_QUERY_URL": self.traces_url}
 
 
 def connections(settings: Settings, traces_note: str = "") -> Connections:

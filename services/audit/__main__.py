@@ -37,6 +37,7 @@ from services.audit.metrics import ApiMetrics, InstanceMetrics, LiveMetrics, Sin
 from services.audit.projection import InstanceProjection
 from services.audit.settings import AuditSettings, load_settings
 from services.audit.sink import AuditSink
+from services.audit.traces import TraceQuery
 
 _log = logging.getLogger("services.audit")
 
@@ -90,7 +91,9 @@ def run(settings: AuditSettings, service: Running) -> int:
     """Serve the routes at once; wait for the database and Kafka, start the projection and
     run the sink until the stop signal."""
     common = settings.common
-    app = create_app(verifier_at_start(), service.health)
+    traces = settings.traces_query_url
+    app = create_app(verifier_at_start(), service.health,
+                     traces=TraceQuery(traces) if traces else None)
     with ExitStack() as closing:
         server = closing.enter_context(serving(app, common, service.stop))
         timeout = common.startup_timeout_s

@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from laneway import trace_query
 from laneway.service_schemas import service_schema
 from laneway.settings import (
     Settings,
@@ -88,6 +89,9 @@ class AuditSettings:
     """Whether `key` is the public development key."""
     live: LiveSettings = field(default_factory=LiveSettings)
     """The live feed's settings."""
+    traces_query_url: str | None = None
+    """A Jaeger query API (`LANEWAY_TRACES_QUERY_URL`) the trace route reads an instance's
+    trace from (`GET /api/instances/{id}/trace`); None: that route answers 503."""
 
     @property
     def topic_prefix(self) -> str:
@@ -122,6 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
         key=key,
         key_is_dev=key_is_dev,
         live=live,
+        traces_query_url=trace_query.query_url(env),
         **projection_knobs(env, "audit", common.topic_prefix, batch_size=1000),
         database_schema=service_schema(env, "audit"),
         projection_enabled=projection == "on",

@@ -1,6 +1,7 @@
 """What the browser console is told about signing in (docs/console.md): the OpenID Connect
 client it signs in with in production, and the development sign-in `make up` turns on; and
-where it links an instance's trace (`LANEWAY_TRACES_URL`, a Jaeger UI).
+where it links an instance's trace (`LANEWAY_TRACES_URL`, a Jaeger UI) and whether it shows
+the trace itself (`LANEWAY_TRACES_QUERY_URL` set: the audit service reads it from Jaeger).
 
 Both are read once at start (`load_console`); the routes (`routes/console.py`,
 `routes/dev.py`) find them on `app.state.console`.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from laneway import trace_query
 from laneway.auth import AuthSettings, check_https_url
 from laneway.auth.dev import DEFAULT_SIGNING_KEY, DEFAULT_TTL_S
 from laneway.auth.dev_users import DEV_USERS, DevUser, load_dev_users
@@ -71,6 +73,9 @@ class ConsoleSettings:
     traces_url: str | None = None
     """`LANEWAY_TRACES_URL`: a Jaeger UI; the instance page links `<it>/trace/<the instance
     id's 32 hex digits>` (one instance, one trace). None: no link."""
+    trace_view: bool = False
+    """Whether `LANEWAY_TRACES_QUERY_URL` is set (a Jaeger query API the audit service reads
+    an instance's trace from): the console then offers its own trace view."""
 
 
 def load_console(env: Mapping[str, str] | None, auth: AuthSettings) -> ConsoleSettings:
@@ -78,7 +83,8 @@ def load_console(env: Mapping[str, str] | None, auth: AuthSettings) -> ConsoleSe
     SettingsError naming the first malformed one."""
     env = os.environ if env is None else env
     return ConsoleSettings(oidc=_oidc(env, auth), dev_sign_in=_dev_sign_in(env, auth),
-                           traces_url=_traces_url(env))
+                           traces_url=_traces_url(env),
+                           trace_view=trace_query.query_url(env) is not None)
 
 
 def _traces_url(env: Mapping[str, str]) -> str | None:

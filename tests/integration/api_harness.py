@@ -53,6 +53,7 @@ from services.audit.metrics import InstanceMetrics
 from services.audit.projection import InstanceProjection
 from services.audit.settings import AuditSettings
 from services.audit.settings import load_settings as audit_settings
+from services.audit.traces import TraceQuery
 from services.connectors.gateway import Gateway
 from services.connectors.jobs_api import create_app as create_jobs_app
 from services.connectors.settings import load_settings as connectors_settings
@@ -165,6 +166,12 @@ class AuditParts:
     projection: InstanceProjection | None
 
     @property
+    def traces(self) -> TraceQuery | None:
+        """The Jaeger query API the trace route reads (`LANEWAY_TRACES_QUERY_URL`), if set."""
+        url = self.settings.traces_query_url
+        return TraceQuery(url) if url else None
+
+    @property
     def pool(self) -> Any:
         return self.deps.pool
 
@@ -241,7 +248,8 @@ def running_api(conns: Connections, name: str, api_type: type[A], *,
             checks = HealthChecks("test")
             edge = EdgeApp({
                 "definitions": create_app(settings, deps, verifier()),
-                "audit": create_audit_app(verifier(), checks, CollectorRegistry(), audit.deps),
+                "audit": create_audit_app(verifier(), checks, CollectorRegistry(), audit.deps,
+                                          traces=audit.traces),
                 "worklist": create_worklist_app(verifier(), checks, CollectorRegistry(), worklist),
                 "triggers": create_triggers_app(verifier(), checks, CollectorRegistry(),
                                                 triggers),

@@ -82,7 +82,8 @@ def api(stack: Connections) -> Iterator[Api]:
                      LANEWAY_DEV_SIGNIN="1", LANEWAY_DEV_KEY_FILE=str(signing_key()),
                      LANEWAY_OIDC_ISSUER=ISSUER, LANEWAY_OIDC_CLIENT_ID="laneway-console",
                      LANEWAY_OIDC_SCOPES="openid profile email",
-                     LANEWAY_JWT_AUDIENCE="laneway", LANEWAY_TRACES_URL=TRACES) as api:
+                     LANEWAY_JWT_AUDIENCE="laneway", LANEWAY_TRACES_URL=TRACES,
+                     LANEWAY_TRACES_QUERY_URL="http://jaeger-query:16686") as api:
         yield api
 
 
@@ -147,14 +148,15 @@ def test_the_console_config_names_the_oidc_client_and_the_dev_sign_in_without_a_
         "devSignIn": True,
         "oidc": {"issuer": ISSUER, "clientId": "laneway-console",
                  "scopes": ["openid", "profile", "email"], "apiAudience": "laneway"},
-        "tracesUrl": TRACES}
+        "tracesUrl": TRACES, "traceView": True}
 
 
 def test_without_settings_the_config_has_no_oidc_and_no_dev_sign_in(off: TestClient) -> None:
     response = off.get("/api/console/config")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"devSignIn": False, "oidc": None, "tracesUrl": None}
+    assert response.json() == {"devSignIn": False, "oidc": None, "tracesUrl": None,
+                               "traceView": False}
 
 
 # --- the development sign-in -------------------------------------------------------------------

@@ -25,6 +25,14 @@ def test_without_settings_there_is_no_oidc_client_and_no_dev_sign_in() -> None:
     assert console.oidc is None
     assert console.dev_sign_in is None
     assert console.traces_url is None
+    assert console.trace_view is False
+
+
+def test_a_traces_query_url_turns_the_consoles_trace_view_on() -> None:
+    console = load_console({"LANEWAY_TRACES_QUERY_URL": "http://jaeger-query:16686/"}, AUTH)
+
+    assert console.trace_view is True
+    assert console.traces_url is None  # no UI named: the view is the only way to a trace
 
 
 def test_the_traces_url_is_kept_without_its_trailing_slash() -> None:
@@ -58,6 +66,9 @@ def test_the_oidc_client_with_its_default_scopes_and_the_apis_audience() -> None
     ({"LANEWAY_TRACES_URL": "http://jaeger:99999"}, "LANEWAY_TRACES_URL"),
     ({"LANEWAY_TRACES_URL": "https://user:pw@jaeger.example"}, "LANEWAY_TRACES_URL"),
     ({"LANEWAY_TRACES_URL": "https://jaeger.example/?q=1"}, "LANEWAY_TRACES_URL"),
+    ({"LANEWAY_TRACES_QUERY_URL": "jaeger:16686"}, "LANEWAY_TRACES_QUERY_URL"),
+    ({"LANEWAY_TRACES_QUERY_URL": "http://u:p@jaeger:16686"}, "LANEWAY_TRACES_QUERY_URL"),
+    ({"LANEWAY_TRACES_QUERY_URL": "http://jaeger:16686/#x"}, "LANEWAY_TRACES_QUERY_URL"),
 ])
 def test_malformed_console_settings_are_refused_naming_the_setting(
         env: dict[str, str], message: str) -> None:

@@ -15,6 +15,7 @@ import { readHistory, relatives } from "../lib/history.js";
 import { laneStrips } from "../lib/lane-strips.js";
 import { readFrames } from "../lib/sse.js";
 import { InstanceModel, isEnded, pathFromHistory } from "../lib/tokens.js";
+import { traceLink } from "../lib/trace-tree.js";
 
 const MAX_WAIT_START_MS = 30_000; // an instance opened right after its start is not projected yet
 const RECONCILE_MS = 800;
@@ -25,15 +26,6 @@ const NEEDS_PROJECTION = new Set(["VARIABLES_UPDATED", "INCIDENT_CREATED", "INCI
 const MAX_BACKOFF_MS = 15_000;
 const MAX_CHILDREN = 50;
 const MAX_LIVE_RECORDS = 100_000; // window.__lanewayLive, read by the benchmark
-
-/** Where the instance's trace is: one instance, one trace, whose id is the instance id's 32 hex
- * digits (a UUID's 128 bits), in the tracing UI the server names (`LANEWAY_TRACES_URL`); null
- * when none is set or the id is not a UUID. */
-export function traceLink(tracesUrl, instanceId) {
-  const hex = String(instanceId).replace(/-/g, "").toLowerCase();
-  if (!tracesUrl || !/^[0-9a-f]{32}$/.test(hex)) return null;
-  return `${tracesUrl.replace(/\/+$/, "")}/trace/${hex}`;
-}
 
 const sleep = (ms, signal) => new Promise((resolve) => {
   const t = setTimeout(resolve, ms);
@@ -50,7 +42,11 @@ export async function render(root, { instanceId }) {
   window.__lanewayLive = [];
 
   const model = new InstanceModel(instanceId);
-  const trace = traceLink((await loadConfig()).tracesUrl, instanceId);
+  const config = await loadConfig();
+  // Jaeger's UI when the server names one; the console's own view when it can read traces
+  // (both when both: the view is quicker to reach, the UI searches and compares)
+  const trace = traceLink(config.tracesUrl, instanceId);
+  const traceView = config.traceView && mayAudit;
   const inst = await firstRead(root, enc, signal);
   if (!inst) return () => stop.abort();
   model.loadProjection(inst);
@@ -145,7 +141,9 @@ export async function render(root, { instanceId }) {
       info.businessKey ? [" · business key ", h("strong", {}, info.businessKey)] : null,
       " · updated ", time(info.updatedAt),
       mayAudit ? [" · ", h("a", { href: `/instances/${enc}/audit`, "data-link": true }, "Audit timeline")] : null,
-      trace ? [" · ", h("a", { href: trace, target: "_blank", rel: "noopener noreferrer", "data-testid": "trace" }, "Trace")] : null,
+      traceView ? [" · ", h("a", { href: `/instances/${enc}/trace`, "data-link": true, "data-testid": "trace-view" }, "Trace")] : null,
+      trace ? [" · ", h("a", { href: trace, target: "_blank", rel: "noopener noreferrer", "data-testid": "trace" },
+        traceView ? "Trace in Jaeger" : "Trace")] : null,
       parent ? [" · called by ", h("a", { href: `/instances/${encodeURIComponent(parent)}`, "data-link": true }, parent)] : null);
     const tokens = model.tokens();
     if (drawn) {

@@ -35,6 +35,10 @@ class ConsoleConfig(ApiModel):
         description="A tracing UI (Jaeger, `LANEWAY_TRACES_URL`): an instance's trace is "
                     "`<tracesUrl>/trace/<the instance id's 32 hex digits>`; null when none is "
                     "set.")
+    trace_view: bool = Field(
+        default=False,
+        description="Whether the console shows an instance's trace itself "
+                    "(`GET /api/instances/{id}/trace`; `LANEWAY_TRACES_QUERY_URL` is set).")
 
 
 @router.get(
@@ -44,7 +48,8 @@ class ConsoleConfig(ApiModel):
     description="Public: no token needed. Whether the development sign-in is on, and the "
                 "OpenID Connect client the console signs in with (`LANEWAY_OIDC_ISSUER`, "
                 "`LANEWAY_OIDC_CLIENT_ID`, `LANEWAY_OIDC_SCOPES`), null when none is set; "
-                "the tracing UI an instance's trace is linked in (`LANEWAY_TRACES_URL`).",
+                "the tracing UI an instance's trace is linked in (`LANEWAY_TRACES_URL`) "
+                "and whether the console shows traces itself (`LANEWAY_TRACES_QUERY_URL`).",
     openapi_extra={"security": []},
 )
 def console_config(console: Console, response: Response) -> ConsoleConfig:
@@ -57,4 +62,4 @@ def console_config(console: Console, response: Response) -> ConsoleConfig:
         oidc=None if oidc is None else OidcConfig(
             issuer=oidc.issuer, client_id=oidc.client_id, scopes=list(oidc.scopes),
             api_audience=oidc.audience),
-        traces_url=console.traces_url)
+        traces_url=console.traces_url, trace_view=console.trace_view)
