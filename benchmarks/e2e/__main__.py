@@ -12,7 +12,10 @@ job through Kafka. N START_INSTANCE commands go to `commands` at once; the figur
   state out) produced in transactions of the engine's batch size and consumed read_committed,
   raw, with nothing else in between;
 - where the engine's time goes: its own metrics (batches, time in batches) and, with
-  `--profile`, a cProfile of the engine process (a third run; cProfile slows it down).
+  `--profile`, a cProfile of the engine process (a third run; cProfile slows it down);
+- with `--tracing`: the run with audit again, alternately with tracing off and on (every span
+  sampled, exported over OTLP/HTTP to the stack's Jaeger), `--tracing-rounds` pairs, and the
+  ratio of the two throughputs and p99s (docs/telemetry.md).
 
 Needs the local stack (`python -m scripts.stack up`, or KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL,
 REDIS_URL). Every run has its own topics and schema, dropped at the end.
@@ -28,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +44,7 @@ from benchmarks.e2e.live import LiveResult, Watching, deploy_loop
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import DefinitionRecord, encode_definition
 from laneway.kafka import admin_config, consumer_config, producer_config
-from scripts.stack import Connections, Settings, up
+from scripts.stack import Connections, Settings, jaeger_up, up
 from scripts.stack.testing import unique_name, wait_until
 from tests.e2e.harness import (
     PARTITIONS,
@@ -120,15 +124,19 @@ def count_topic(bootstrap: str, topic: str, partitions: int) -> int:
 
 
 def run(conns: Connections, workdir: Path, label: str, instances: int, audit: bool,
-        python: str | None = None, live: int = 0, paced_seconds: int = 3) -> RunResult:
+        python: str | None = None, live: int = 0, paced_seconds: int = 3,
+        otlp_endpoint: str = "") -> RunResult:
     """`live`: that many SSE clients on looping instances during the paced phase (needs
-    `audit`, which serves the live route)."""
+    `audit`, which serves the live route). `otlp_endpoint`: the services trace every command
+    and export there (empty: tracing off)."""
     job_type = unique_name("bench").replace("-", "")
     pid = unique_name("bench").replace("-", "_")
     services = ("engine", "audit") if audit else ("engine",)
     lw = Laneway(bootstrap=conns.kafka_bootstrap_servers, database_url=conns.database_url,
-                 redis_url=conns.redis_url, workdir=workdir / label, services=services,
-                 job_types=(job_type,), python=python)
+                 redis_url=conns.redis_url, workdir=workdir / label.replace(" ", "_"),
+                 services=services,
+                 job_types=(job_type,), python=python, otlp_endpoint=otlp_endpoint,
+                 env_overrides={"OTEL_TRACES_SAMPLER": "always_on"} if otlp_endpoint else {})
     lw.start()
     try:
         deploy(lw, pid, job_type)
@@ -278,6 +286,37 @@ def profile_run(conns: Connections, workdir: Path, instances: int) -> str:
     return "\n".join(lines)
 
 
+def tracing_runs(conns: Connections, workdir: Path, instances: int, rounds: int,
+                 paced_seconds: int) -> str:
+    """The run with audit, tracing off and on in turn (`rounds` pairs, so a drift of the shared
+    machine touches both alike); the mean of each and the ratio."""
+    traced = jaeger_up(Settings.from_env())
+    if not traced.otlp_endpoint:
+        raise SystemExit(f"--tracing needs the stack's Jaeger: {traced.traces_note}")
+    off: list[RunResult] = []
+    on: list[RunResult] = []
+    for n in range(rounds):
+        for endpoint, into in (("", off), (traced.otlp_endpoint, on)):
+            label = f"audit, tracing {'on' if endpoint else 'off'} #{n + 1}"
+            result = run(conns, workdir, label, instances, audit=True,
+                         paced_seconds=paced_seconds, otlp_endpoint=endpoint)
+            print(result.show(), flush=True)
+            into.append(result)
+
+    def mean(results: list[RunResult], of: Callable[[RunResult], float]) -> float:
+        return statistics.fmean(of(r) for r in results)
+
+    rate_off, rate_on = mean(off, lambda r: r.rate), mean(on, lambda r: r.rate)
+    p99_off, p99_on = mean(off, lambda r: r.p99_ms), mean(on, lambda r: r.p99_ms)
+    paced_off = mean(off, lambda r: r.paced[2] if r.paced else 0.0)
+    paced_on = mean(on, lambda r: r.paced[2] if r.paced else 0.0)
+    return (f"tracing (every span sampled, OTLP/HTTP to Jaeger), mean of {rounds} pair(s):\n"
+            f"  completed/s      off {rate_off:7.0f}   on {rate_on:7.0f}   "
+            f"on/off {rate_on / rate_off:5.2f} ({100 * (1 - rate_on / rate_off):+.1f} % fewer)\n"
+            f"  burst p99 ms     off {p99_off:7.0f}   on {p99_on:7.0f}\n"
+            f"  paced p99 ms     off {paced_off:7.0f}   on {paced_on:7.0f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -290,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
                              "read by the client (benchmarks/e2e/live.py)")
     parser.add_argument("--paced-seconds", type=int, default=3,
                         help="how long the paced phase starts 100 instances a second")
+    parser.add_argument("--tracing", action="store_true",
+                        help="the run with audit again with tracing off and on in turn, "
+                             "exporting to the stack's Jaeger; their ratio")
+    parser.add_argument("--tracing-rounds", type=int, default=2,
+                        help="pairs of runs (off, on) for --tracing")
     args = parser.parse_args(argv)
     conns = up(Settings.from_env())
     with tempfile.TemporaryDirectory(prefix="laneway-e2e-bench-") as tmp:
@@ -307,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
               f"engine moved {plain.records_moved / plain.seconds:,.0f} records/s", flush=True)
         if args.profile:
             print(profile_run(conns, workdir, args.instances), flush=True)
+        if args.tracing:
+            print(tracing_runs(conns, workdir, args.instances, args.tracing_rounds,
+                               args.paced_seconds), flush=True)
         print(f"total {time.monotonic() - began:.0f}s", flush=True)
     return 0
 
