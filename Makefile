@@ -21,10 +21,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 # The local stack (Kafka, PostgreSQL, Redis as local processes) lives in scripts/stack/.
 STACK := $(wildcard scripts/stack/__main__.py)
 
-.PHONY: help setup console browser dovecot jaeger go-tools-background lint fmt test chart-scan fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors bench-agencies connector-template chaos clean distclean
+.PHONY: help setup console browser dovecot jaeger go-tools-background lint fmt test chart-scan monitoring-check fuzz up dev-key down status logs bench-core bench-console bench-triggers bench-connectors bench-agencies connector-template chaos clean distclean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Create .venv (if missing) and install Laneway with its dev and bench extras
 
@@ -74,6 +74,11 @@ test: go-tools-background setup ## The test command: the Go tools' build started
 
 chart-scan: setup ## The Helm chart (default and production values) through kube-score and checkov, pinned (built or installed once under ~/.cache and var/tools); fails on a finding not in scripts/chart_scan_skips.toml
 	$(PY) -m scripts.chart_scan
+
+# Not part of `test`: building promtool (Prometheus' Go module) takes about ten minutes on a
+# fresh two-core machine; every test run parses the same rules and queries with promql-parser.
+monitoring-check: setup ## promtool (built once from the Go module proxy, pinned) checks the chart's rendered alert rules and every dashboard query; deeper than the tests' PromQL parse
+	$(PY) -m scripts.monitoring_check
 
 # The connector SDK's template package (docs/connector-sdk.md), installed into the venv as a
 # connector team installs theirs: its entry point is what the test of discovery finds.

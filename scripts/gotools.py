@@ -50,7 +50,8 @@ TOOLS: Mapping[str, Tool] = {
     "helm": Tool("helm", "helm.sh/helm/v4/cmd/helm", "v4.3.2"),
     # a policy scanner of Kubernetes objects (`make chart-scan` runs it on the rendered chart)
     "kube-score": Tool("kube-score", "github.com/zegl/kube-score/cmd/kube-score", "v1.20.0"),
-    # Prometheus' promtool: checks the chart's alert rules and the dashboards' PromQL parse.
+    # Prometheus' promtool: checks the chart's alert rules and the dashboards' PromQL
+    # (`make monitoring-check`, not `make test`: its build takes about ten minutes).
     # Prometheus tags its Go module v0.<minor*100+patch>: v0.316.0 is Prometheus 3.16.0.
     "promtool": Tool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0"),
 }

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from scripts.chart_scan import load_skips
-from tests.helm_chart import EXAMPLES, render
+from tests.helm_chart import EXAMPLES, render, selects
 
 RESOURCES = ("cpu", "memory", "ephemeral-storage")
 
@@ -25,22 +25,6 @@ def rendered() -> dict[str, list[dict[str, Any]]]:
 def pods(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     return [(f"{d['kind']} {d['metadata']['name']}", d["spec"]["template"])
             for d in docs if d["kind"] in ("Deployment", "Job")]
-
-
-def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """A LabelSelector's matchLabels and matchExpressions (In, NotIn, Exists) against labels."""
-    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
-        return False
-    for expr in selector.get("matchExpressions", []):
-        value = labels.get(expr["key"])
-        op = expr["operator"]
-        if op == "In" and value not in expr["values"]:
-            return False
-        if op == "NotIn" and value in expr["values"]:
-            return False
-        if op == "Exists" and value is None:
-            return False
-    return True
 
 
 @pytest.mark.parametrize("values", sorted(EXAMPLES))
