@@ -32,7 +32,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,9 @@ class RunResult:
     """(rate/s, p50 ms, p99 ms, p50 ms to the completion's produce) of paced starts."""
     live: LiveResult | None = None
     """The live feed's latency during the paced phase (`--live`)."""
+    cpu_per_1000: dict[str, float] = field(default_factory=dict)
+    """CPU seconds (user + system, from /proc) of each service process per 1,000 instances,
+    over the burst and the paced phase (the audit's until it has written them all)."""
 
     @property
     def rate(self) -> float:
@@ -100,6 +103,9 @@ class RunResult:
                      f"p50 {self.availability[0]:.0f} ms, p99 {self.availability[1]:.0f} ms")
         if self.live:
             line += "\n" + self.live.show()
+        if self.cpu_per_1000:
+            line += (f"\n{'':<22} CPU s per 1,000 instances: " + ", ".join(
+                f"{name} {cpu:.2f}" for name, cpu in self.cpu_per_1000.items()))
         return line
 
 
@@ -121,6 +127,16 @@ def count_topic(bootstrap: str, topic: str, partitions: int) -> int:
         return previous
     finally:
         reader.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime: the 14th and 15th fields, the 12th and 13th after the command name
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(conns: Connections, workdir: Path, label: str, instances: int, audit: bool,
@@ -152,6 +168,8 @@ def run(conns: Connections, workdir: Path, label: str, instances: int, audit: bo
             done.wait([warm], 60)
             batches0 = lw.metric("engine", "laneway_engine_batch_seconds_count")
             busy0 = lw.metric("engine", "laneway_engine_batch_seconds_sum")
+            pids = {name: lw.pid(name) for name in services}
+            cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
             began = time.time()
             started = start_commands(lw.producer(), lw.topics, pid, ids)
             done.wait(ids, 600)
@@ -172,12 +190,16 @@ def run(conns: Connections, workdir: Path, label: str, instances: int, audit: bo
         jobs = count_topic(lw.bootstrap, lw.topics.jobs(job_type), PARTITIONS)
         commands = 2 * (instances + 1 + PACED_RATE * paced_seconds)
         moved = commands + len(events.items) + jobs + state
+        cpu = {"engine": cpu_seconds(pids["engine"]) - cpu0["engine"]}
         availability = None
         if audit:
             availability = audit_availability(lw, events)
+            cpu["audit"] = cpu_seconds(pids["audit"]) - cpu0["audit"]
+        started_count = instances + PACED_RATE * paced_seconds
         return RunResult(label, instances, ended - began, statistics.median(latencies),
                          pct(latencies, 99), moved, batches, busy, availability, paced,
-                         live_result)
+                         live_result, {name: 1000 * seconds / started_count
+                                       for name, seconds in cpu.items()})
     finally:
         lw.close()
 
@@ -310,11 +332,17 @@ def tracing_runs(conns: Connections, workdir: Path, instances: int, rounds: int,
     p99_off, p99_on = mean(off, lambda r: r.p99_ms), mean(on, lambda r: r.p99_ms)
     paced_off = mean(off, lambda r: r.paced[2] if r.paced else 0.0)
     paced_on = mean(on, lambda r: r.paced[2] if r.paced else 0.0)
+    cpu = ""
+    for name in off[0].cpu_per_1000:
+        cpu_off = mean(off, lambda r, n=name: r.cpu_per_1000[n])  # type: ignore[misc]
+        cpu_on = mean(on, lambda r, n=name: r.cpu_per_1000[n])  # type: ignore[misc]
+        cpu += (f"\n  {name + ' CPU s/1,000':<16} off {cpu_off:7.2f}   on {cpu_on:7.2f}   "
+                f"on/off {cpu_on / max(cpu_off, 1e-9):5.2f}")
     return (f"tracing (every span sampled, OTLP/HTTP to Jaeger), mean of {rounds} pair(s):\n"
             f"  completed/s      off {rate_off:7.0f}   on {rate_on:7.0f}   "
             f"on/off {rate_on / rate_off:5.2f} ({100 * (1 - rate_on / rate_off):+.1f} % fewer)\n"
             f"  burst p99 ms     off {p99_off:7.0f}   on {p99_on:7.0f}\n"
-            f"  paced p99 ms     off {paced_off:7.0f}   on {paced_on:7.0f}")
+            f"  paced p99 ms     off {paced_off:7.0f}   on {paced_on:7.0f}" + cpu)
 
 
 def main(argv: list[str] | None = None) -> int:

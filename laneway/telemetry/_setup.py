@@ -141,8 +141,22 @@ def tracer_provider(service_name: str, exporter: SpanExporter | None,
         resource=Resource.create({SERVICE_NAME: service_name}),
         id_generator=InstanceIdGenerator(), sampler=QuietSampler(chosen))
     if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(BatchSpanProcessor(
+            exporter, max_queue_size=_bsp_default("OTEL_BSP_MAX_QUEUE_SIZE", _QUEUE),
+            max_export_batch_size=_bsp_default("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", _BATCH)))
     return provider
+
+
+# The batch processor's defaults (2,048 queued, 512 a request) hold about a second of an
+# engine's spans at full speed: a slow collector drops spans sooner than it need, and every
+# request is an HTTP round trip in the process. Larger ones unless OTEL_BSP_* says otherwise.
+_QUEUE = 16384
+_BATCH = 2048
+
+
+def _bsp_default(name: str, value: int) -> int | None:
+    """None (the SDK reads `name`) when it is set, else `value`."""
+    return None if os.environ.get(name, "").strip() else value
 
 
 def setup_tracing(service: str, environ: Mapping[str, str] | None = None, *,
@@ -155,8 +169,8 @@ def setup_tracing(service: str, environ: Mapping[str, str] | None = None, *,
         if settings.endpoint is None:
             return Telemetry(None)
         # imported only when used: it pulls in protobuf and requests
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        exporter = OTLPSpanExporter(endpoint=settings.endpoint)
+        from laneway.telemetry._otlp import LeanOTLPSpanExporter
+        exporter = LeanOTLPSpanExporter(endpoint=settings.endpoint)
     else:
         given = True
     provider = tracer_provider(settings.service_name, exporter)

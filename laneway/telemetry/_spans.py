@@ -21,8 +21,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import context as context_api
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Status, StatusCode
@@ -43,6 +46,7 @@ __all__ = [
     "instance_trace_id",
     "link_to",
     "linked_trace",
+    "put_attributes",
     "start_instance_span",
     "trace_headers",
     "tracing",
@@ -127,10 +131,33 @@ def header_context(headers: KafkaHeaders | None) -> Context | None:
     for name, value in pairs:
         if name in _TRACE_HEADERS and value is not None:
             carrier[name] = value.decode("latin-1") if isinstance(value, bytes) else value
-    if "traceparent" not in carrier:
+    parent = carrier.get("traceparent")
+    if parent is None:
         return None
+    if len(carrier) == 1:
+        # the common case (what the engine and the API write) without the propagator's
+        # regular expression and carrier look-ups: once per record consumed
+        parsed = _traceparent(parent)
+        if parsed is not None:
+            return parsed
     return _PROPAGATOR.extract(carrier)
 
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _traceparent(value: str) -> Context | None:
+    """A version-00 `traceparent` without `tracestate` as the propagator reads it; None for
+    anything else (the propagator decides)."""
+    if (len(value) != 55 or value[2] != "-" or value[35] != "-" or value[52] != "-"
+            or not value.startswith("00") or not _HEX.issuperset(value[3:35])
+            or not _HEX.issuperset(value[36:52]) or not _HEX.issuperset(value[53:])):
+        return None
+    trace_id, span_id = int(value[3:35], 16), int(value[36:52], 16)
+    if not trace_id or not span_id:
+        return None
+    return trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(int(value[53:], 16)))))
 
 
 def trace_headers(span: Span | None = None) -> list[tuple[str, str | bytes | None]] | None:
@@ -177,9 +204,19 @@ def instance_span(name: str, instance_id: str, *, element_id: str | None = None,
             given[ATTR_ELEMENT_ID] = element_id
         span = start_instance_span(tracer, name, instance_id, headers=headers, parent=parent,
                                    links=links, kind=kind, attributes=given)
-        with trace.use_span(span, end_on_exit=True, record_exception=True,
-                            set_status_on_exception=True):
+        # what `trace.use_span(span, end_on_exit=True)` does, without its context manager
+        # wrappers (once per engine command)
+        attached = context_api.attach(trace.set_span_in_context(span))
+        try:
             yield span
+        except Exception as exc:
+            if span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            context_api.detach(attached)
+            span.end()
     finally:
         _instance.reset(token)
 
@@ -268,6 +305,28 @@ def link_to(span: Span, other: Span) -> None:
     """Link `span` to `other` (a call activity's parent span to its child's first)."""
     if span.is_recording() and other.get_span_context().is_valid:
         span.add_link(other.get_span_context())
+
+
+def put_attributes(span: Span, attributes: Mapping[str, str | int | tuple[str, ...]]) -> None:
+    """Set attributes this code made itself (strings, ints, tuples of strings: already what
+    the SDK would keep) on a recording span.
+
+    The SDK's `set_attributes` checks and copies every value, each element of a sequence
+    included, under two locks: for the engine's command span (the intents of the events it
+    wrote) that was a third of tracing's cost in the engine's own thread. An SDK span with
+    room for them gets them straight into its attribute map (under its lock, as the SDK
+    writes it); any other span, or one near its attribute limit, through `set_attributes`."""
+    if not span.is_recording():
+        return
+    bounded = getattr(span, "_attributes", None)
+    store = getattr(bounded, "_dict", None)
+    if (isinstance(span, SdkSpan) and isinstance(bounded, BoundedAttributes)
+            and isinstance(store, dict) and bounded.max_value_len is None
+            and (bounded.maxlen is None or len(store) + len(attributes) <= bounded.maxlen)):
+        with bounded._lock:  # the SDK's own lock of the map
+            store.update(attributes)
+    else:
+        span.set_attributes(attributes)
 
 
 def fail(span: Span, description: str, event: str, attributes: Mapping[str, Any]) -> None:

@@ -57,7 +57,14 @@ from laneway.limits import (
     record_size,
 )
 from laneway.records import Command, Event, Record, RecordKind, RejectionType
-from laneway.telemetry import fail, instance_span, linked_trace, trace_headers, tracing
+from laneway.telemetry import (
+    fail,
+    instance_span,
+    linked_trace,
+    put_attributes,
+    trace_headers,
+    tracing,
+)
 from laneway.topics import Topics, is_broadcast, message_key
 from services.engine.partitions import (
     PartitionState,
@@ -595,17 +602,21 @@ def _parent_of(inbound: Inbound) -> Headers | None:
     return [("traceparent", inbound.trace)] if inbound.trace else None
 
 
+_REJECTION = RecordKind.REJECTION
+_INCIDENT_CREATED = Event.INCIDENT_CREATED.value
+
+
 def _describe(span: Span, cmd: Record, events: list[Record]) -> None:
     """The command span's attributes: what the command was and the events it wrote; a
     rejection or an incident is an event on the span and makes it an error."""
-    span.set_attributes({"laneway.intent": cmd.intent, "laneway.events.count": len(events),
-                         "laneway.events.intents": [ev.intent for ev in events]})
+    put_attributes(span, {"laneway.intent": cmd.intent, "laneway.events.count": len(events),
+                          "laneway.events.intents": tuple([ev.intent for ev in events])})
     for ev in events:
-        if ev.kind == RecordKind.REJECTION:
+        if ev.kind == _REJECTION:
             fail(span, str(ev.value.get("reason", "")), "rejection", {
                 "laneway.intent": ev.intent,
                 "laneway.rejection_type": str(ev.value.get("rejectionType", ""))})
-        elif ev.intent == Event.INCIDENT_CREATED.value:
+        elif ev.intent == _INCIDENT_CREATED:
             fail(span, str(ev.value.get("message", "")), "incident", {
                 "laneway.element_id": ev.element_id,
                 "laneway.incident_type": str(ev.value.get("errorType", ""))})
