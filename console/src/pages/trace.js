@@ -77,10 +77,13 @@ function draw(trace) {
     ? notice("warn", `Showing the first ${spans.length.toLocaleString()} of ${trace.spanCount.toLocaleString()} spans (by start): the view draws at most that many.`)
     : null;
 
-  // the other traces its spans link to: a call activity's child instance, or its parent
+  // the other traces its spans link to: a call activity's child instance or its parent, and
+  // the API requests that led here (an HTTP request has a trace of its own, linked from the
+  // instance's span it started): both open in this view by their trace id
   const linked = new Map();
   for (const s of spans) for (const l of s.links || []) if (l.traceId !== trace.traceId) linked.set(l.traceId, l);
-  const links = linked.size ? h("p", { "data-testid": "trace-links" }, "Linked traces: ",
+  const links = linked.size ? h("p", { "data-testid": "trace-links" },
+    "Linked traces (instances called or calling this one, and the API requests that led here): ",
     [...linked.keys()].map((id, i) => [i ? ", " : null, traceAnchor(id)])) : null;
 
   const tbody = h("tbody", {});
