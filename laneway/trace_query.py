@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from laneway.settings import SettingsError
 
-__all__ = ["VARIABLE", "query_url", "trace_id_of"]
+__all__ = ["VARIABLE", "http_url_setting", "query_url", "trace_id_of"]
 
 VARIABLE = "LANEWAY_TRACES_QUERY_URL"
 
@@ -26,7 +26,14 @@ def query_url(env: Mapping[str, str] | None = None) -> str | None:
     http or https (a query service usually sits on the cluster's network without TLS), a host,
     no credentials, query or fragment: the reader appends `/api/traces/<id>` to it."""
     env = os.environ if env is None else env
-    raw = env.get(VARIABLE, "").strip()
+    return http_url_setting(env, VARIABLE, "a Jaeger query API")
+
+
+def http_url_setting(env: Mapping[str, str], name: str, what: str) -> str | None:
+    """`env[name]` without its trailing slash, None when unset: an http or https URL with a
+    host and no credentials, query or fragment (callers append paths to it), at most 2,000
+    characters; else a `SettingsError` saying it should be `what`."""
+    raw = env.get(name, "").strip()
     if not raw:
         return None
     try:
@@ -37,8 +44,8 @@ def query_url(env: Mapping[str, str] | None = None) -> str | None:
         host = None
     if (parts.scheme not in {"http", "https"} or not host or parts.username is not None
             or parts.query or parts.fragment or len(raw) > 2000):
-        raise SettingsError(f"Expected {VARIABLE} to be the http(s) URL of a Jaeger query API "
-                            f"such as http://127.0.0.1:16686, but got {raw!r}")
+        raise SettingsError(f"Expected {name} to be the http(s) URL of {what} such as "
+                            f"http://127.0.0.1:16686, but got {raw!r}")
     return raw.rstrip("/")
 
 

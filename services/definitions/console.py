@@ -13,7 +13,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from laneway import trace_query
 from laneway.auth import AuthSettings, check_https_url
@@ -90,20 +89,7 @@ def load_console(env: Mapping[str, str] | None, auth: AuthSettings) -> ConsoleSe
 def _traces_url(env: Mapping[str, str]) -> str | None:
     """A link target for browsers: http or https (a tracing UI often stays on an internal
     network without TLS), a host, nothing after the path (the console appends to it)."""
-    raw = env.get("LANEWAY_TRACES_URL", "").strip()
-    if not raw:
-        return None
-    try:
-        parts = urlsplit(raw)
-        host = parts.hostname
-        _ = parts.port  # raises ValueError on a malformed port
-    except ValueError:
-        host = None
-    if (parts.scheme not in {"http", "https"} or not host or parts.username is not None
-            or parts.query or parts.fragment or len(raw) > 2000):
-        raise SettingsError(f"Expected LANEWAY_TRACES_URL to be an http(s) URL of a tracing UI "
-                            f"such as http://127.0.0.1:16686, but got {raw!r}")
-    return raw.rstrip("/")
+    return trace_query.http_url_setting(env, "LANEWAY_TRACES_URL", "a tracing UI")
 
 
 def _oidc(env: Mapping[str, str], auth: AuthSettings) -> OidcClient | None:

@@ -12,91 +12,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.policy import default as default_policy
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
 
 from scripts.stack.testing import wait_until
-from tests.auth import auth_header
-from tests.e2e.harness import Laneway, free_port
+from tests.e2e.harness import Laneway
+from tests.e2e.permit_kit import (
+    APPLICATION,
+    AUDITOR,
+    CASE_WORKER,
+    CITIZEN,
+    SERVICES,
+    SUPERVISOR,
+    Mailbox,
+    smtp_catcher,
+)
+from tests.e2e.permit_kit import ok as _ok
+from tests.e2e.permit_kit import put_in_force as _put_the_procedure_in_force
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "permit"
-SERVICES = ("engine", "definitions", "worklist", "connectors", "audit")
-
-# the three people of the story, and the two who put the procedure in force
-CITIZEN = auth_header("ada", personas=["Citizen"])
-CASE_WORKER = auth_header("carla", personas=["Case Worker"])
-SUPERVISOR = auth_header("sam", personas=["Supervisor"])
-MODELER = auth_header("ana", roles=["modeler"])
-APPROVER = auth_header("ben", roles=["reviewer", "authorizer"])
-AUDITOR = auth_header("ida", roles=["auditor"])
-
-APPLICATION = {"applicant": {"name": "Ada Lovelace", "email": "ada@example.org"},
-               "address": "12 Analytical Lane", "description": "A garden shed of 9 m2"}
-
-
-@dataclass
-class Mailbox:
-    """What the SMTP server accepted."""
-
-    messages: list[tuple[list[str], bytes]] = field(default_factory=list)
-
-    # aiosmtpd looks the hook up by this name
-    async def handle_DATA(self, server: SMTPServer, session: Session,
-                          envelope: Envelope) -> str:
-        content = envelope.content or b""
-        self.messages.append((list(envelope.rcpt_tos),
-                              content if isinstance(content, bytes) else content.encode()))
-        return "250 OK"
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, str]]:
-    mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox, f"smtp://127.0.0.1:{port}?from=permits%40city.example"
-    finally:
-        controller.stop()
-
-
-def _ok(response: httpx.Response, *codes: int) -> Any:
-    assert response.status_code in (codes or (200,)), (
-        f"{response.request.method} {response.request.url.path}: "
-        f"{response.status_code} {response.text}")
-    return response.json() if response.content else None
-
-
-def _put_the_procedure_in_force(api: httpx.Client) -> int:
-    """Forms uploaded and the diagram deployed by the modeler, approved and authorized by
-    another person; the version."""
-    for form in sorted((EXAMPLE / "forms").glob("*.json")):
-        _ok(api.put(f"/api/form-schemas/{form.stem}", content=form.read_bytes(),
-                    headers={**MODELER, "Content-Type": "application/json"}), 200, 201)
-    deployed = _ok(api.post("/api/definitions", content=(EXAMPLE / "permit.bpmn").read_bytes(),
-                            headers={**MODELER, "Content-Type": "application/xml",
-                                     "X-File-Name": "permit.bpmn"}), 200, 201)
-    version = int(deployed["deployed"][0]["version"])
-    path = f"/api/definitions/permit/versions/{version}/transitions"
-    # four eyes: the author may not approve their own procedure
-    _ok(api.post(path, json={"to": "REVIEW", "comment": "ready"}, headers=MODELER))
-    own = api.post(path, json={"to": "APPROVED"}, headers=MODELER)
-    assert own.status_code == 403, own.text
-    _ok(api.post(path, json={"to": "APPROVED", "comment": "four eyes"}, headers=APPROVER))
-    _ok(api.post(path, json={"to": "AUTHORIZED"}, headers=APPROVER))
-    return version
+    with smtp_catcher() as caught:
+        yield caught
 
 
 def _task(api: httpx.Client, headers: dict[str, str], iid: str, element: str

@@ -11,83 +11,46 @@ engine's spans naming the instance. It uses tests/jaeger_kit.py, the `jaeger` fi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
 
 from scripts.stack import Connections
 from scripts.stack.testing import wait_until
-from tests.auth import auth_header
-from tests.e2e.harness import Laneway, free_port
+from tests.e2e.harness import Laneway
+from tests.e2e.permit_kit import (
+    APPLICATION,
+    AUDITOR,
+    CASE_WORKER,
+    CITIZEN,
+    SERVICES,
+    SUPERVISOR,
+    Mailbox,
+    ok,
+    put_in_force,
+    smtp_catcher,
+)
 from tests.jaeger_kit import service_of, tags, wait_for_trace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "permit"
-SERVICES = ("engine", "definitions", "worklist", "connectors", "audit")
 # the services whose spans the one trace must hold (OTEL_SERVICE_NAME's default laneway-<name>)
 TRACED = {f"laneway-{name}" for name in SERVICES}
 
-CITIZEN = auth_header("ada", personas=["Citizen"])
-CASE_WORKER = auth_header("carla", personas=["Case Worker"])
-SUPERVISOR = auth_header("sam", personas=["Supervisor"])
-MODELER = auth_header("ana", roles=["modeler"])
-APPROVER = auth_header("ben", roles=["reviewer", "authorizer"])
-AUDITOR = auth_header("ida", roles=["auditor"])
-APPLICATION = {"applicant": {"name": "Ada Lovelace", "email": "ada@example.org"},
-               "address": "12 Analytical Lane", "description": "A garden shed of 9 m2"}
 
-
-@dataclass
-class Mailbox:
-    """What the SMTP server accepted."""
-
-    messages: list[bytes] = field(default_factory=list)
-
-    # aiosmtpd looks the hook up by this name
-    async def handle_DATA(self, server: SMTPServer, session: Session,
-                          envelope: Envelope) -> str:
-        content = envelope.content or b""
-        self.messages.append(content if isinstance(content, bytes) else content.encode())
-        return "250 OK"
+def _missing(trace: dict[str, Any]) -> set[str]:
+    """The parent span ids the trace's spans name that are not (yet) in it."""
+    ids = {s["spanID"] for s in trace["spans"]}
+    return {r["spanID"] for s in trace["spans"] for r in s["references"]
+            if r["refType"] == "CHILD_OF" and r["traceID"] == trace["traceID"]
+            and r["spanID"] not in ids}
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, str]]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield mailbox, f"smtp://127.0.0.1:{controller.port}?from=permits%40city.example"
-    finally:
-        controller.stop()
-
-
-def _ok(response: httpx.Response, *codes: int) -> Any:
-    assert response.status_code in (codes or (200,)), (
-        f"{response.request.method} {response.request.url.path}: "
-        f"{response.status_code} {response.text}")
-    return response.json() if response.content else None
-
-
-def _in_force(api: httpx.Client) -> None:
-    """The permit's forms and diagram deployed, approved and authorized (four eyes)."""
-    for form in sorted((EXAMPLE / "forms").glob("*.json")):
-        _ok(api.put(f"/api/form-schemas/{form.stem}", content=form.read_bytes(),
-                    headers={**MODELER, "Content-Type": "application/json"}), 200, 201)
-    deployed = _ok(api.post("/api/definitions", content=(EXAMPLE / "permit.bpmn").read_bytes(),
-                            headers={**MODELER, "Content-Type": "application/xml",
-                                     "X-File-Name": "permit.bpmn"}), 200, 201)
-    path = f"/api/definitions/permit/versions/{deployed['deployed'][0]['version']}/transitions"
-    _ok(api.post(path, json={"to": "REVIEW"}, headers=MODELER))
-    _ok(api.post(path, json={"to": "APPROVED"}, headers=APPROVER))
-    _ok(api.post(path, json={"to": "AUTHORIZED"}, headers=APPROVER))
+    with smtp_catcher() as caught:
+        yield caught
 
 
 def _work(api: httpx.Client, headers: dict[str, str], iid: str, element: str,
@@ -99,8 +62,8 @@ def _work(api: httpx.Client, headers: dict[str, str], iid: str, element: str,
         return next((t for t in items if t["elementId"] == element
                      and t["state"] in ("open", "claimed")), None)
     task = wait_until(find, 60, 0.1, f"task {element} of {iid}")
-    _ok(api.post(f"/api/tasks/{task['taskId']}/claim", headers=headers))
-    _ok(api.post(f"/api/tasks/{task['taskId']}/complete", json={"variables": variables},
+    ok(api.post(f"/api/tasks/{task['taskId']}/claim", headers=headers))
+    ok(api.post(f"/api/tasks/{task['taskId']}/complete", json={"variables": variables},
                  headers=headers))
 
 
@@ -115,8 +78,8 @@ def test_the_permit_is_one_trace_in_jaeger_across_every_service(
         # every span of this test's trace is kept, whatever the environment samples
         "OTEL_TRACES_SAMPLER": "parentbased_always_on"})
     with httpx.Client(base_url=lw.public_url, timeout=30) as api:
-        _in_force(api)
-        iid = _ok(api.post("/api/forms/permit", json=APPLICATION, headers=CITIZEN), 201)[
+        put_in_force(api)
+        iid = ok(api.post("/api/forms/permit", json=APPLICATION, headers=CITIZEN), 201)[
             "instanceId"]
         _work(api, CASE_WORKER, iid, "review_application",
               {"recommendation": "approve", "notes": "complete and in order"})
@@ -129,13 +92,15 @@ def test_the_permit_is_one_trace_in_jaeger_across_every_service(
         wait_until(completed, 90, 0.2, f"instance {iid} completed")
         wait_until(lambda: len(mailbox.messages) >= 1, 30, 0.1, "the approval e-mail")
 
-    # the trace id is the instance id's 32 hex digits; the services export in batches, so
-    # the trace is read until every service's spans are in it (the audit sink writes last)
+    # the trace id is the instance id's 32 hex digits; each service exports its spans in
+    # batches on its own schedule (5 s), so the trace is read until every service's spans are
+    # in it and every parent a span names has arrived too (else the asserts below say which)
     trace_id = iid.replace("-", "").lower()
     assert len(trace_id) == 32, iid
     trace = wait_for_trace(
         traces_url, trace_id,
-        lambda t: {service_of(t, s) for s in t["spans"]} >= TRACED, timeout=90)
+        lambda t: {service_of(t, s) for s in t["spans"]} >= TRACED and not _missing(t),
+        timeout=90)
 
     assert trace["traceID"] == trace_id
     spans = trace["spans"]
