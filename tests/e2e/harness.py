@@ -51,7 +51,7 @@ from laneway.service_schemas import SERVICES_WITH_TABLES, schema_name
 from laneway.topics import Topics
 from scripts.edge import HTTP_SERVICES, Edge
 from scripts.services import ServiceError, Supervisor, down, up
-from scripts.services.health import probe
+from scripts.services.health import probe, probe_live
 from scripts.stack import Settings as StackSettings
 from scripts.stack.config import StackError
 from scripts.stack.testing import unique_name, wait_until
@@ -244,7 +244,10 @@ class Laneway:
         if now - self._last_probe >= 1.0:
             self._last_probe = now
             for name in self.services:
-                if name in restarted or self.healthy(name):
+                # the old single /health (now readiness) as before, and liveness: a loop stuck
+                # in a librdkafka call after a broker restart fails /health/live
+                port = self.supervisor.ports[name]
+                if name in restarted or (self.healthy(name) and probe_live(port) == "ok"):
                     self._unhealthy_since.pop(name, None)
                     continue
                 since = self._unhealthy_since.setdefault(name, now)
