@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from scripts.gotools import ToolMissing, cache_root
+from scripts.gotools import ToolMissing, cache_root, run_go
 
 __all__ = ["MODULE", "SCHEMA_PATH", "VERSION", "schema_file"]
 
@@ -38,27 +37,13 @@ def schema_file(env: Mapping[str, str] | None = None) -> Path:
     target = cache_root(env) / f"compose-spec-{VERSION}" / "compose-spec.json"
     if target.is_file():
         return target
-    go = shutil.which("go")
-    if go is None:
-        raise ToolMissing(f"the Compose schema ({MODULE}@{VERSION}) is not cached and there "
-                          "is no Go toolchain (`go`) on PATH to download it")
     target.parent.mkdir(parents=True, exist_ok=True)
     # outside any module (a go.mod around the working directory would be consulted)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as staging:
-        step = [go, "mod", "download", "-json", f"{MODULE}@{VERSION}"]
+        listing = run_go(["mod", "download", "-json", f"{MODULE}@{VERSION}"], cwd=staging,
+                         what=f"the Compose schema ({MODULE}@{VERSION})", timeout=_TIMEOUT_S)
         try:
-            done = subprocess.run(step, cwd=staging, capture_output=True, text=True,
-                                  timeout=_TIMEOUT_S, check=False,
-                                  env={**os.environ, "GOFLAGS": "-mod=mod"})
-        except subprocess.TimeoutExpired as exc:
-            raise ToolMissing(f"`go mod download {MODULE}@{VERSION}` took over "
-                              f"{_TIMEOUT_S:.0f} s") from exc
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-            raise ToolMissing(f"`go mod download {MODULE}@{VERSION}` failed "
-                              f"(exit {done.returncode}):\n{tail}")
-        try:
-            source = Path(json.loads(done.stdout)["Dir"]) / SCHEMA_PATH
+            source = Path(json.loads(listing)["Dir"]) / SCHEMA_PATH
             staged = Path(staging) / "compose-spec.json"
             shutil.copyfile(source, staged)
         except (ValueError, KeyError, OSError) as exc:

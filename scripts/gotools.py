@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TOOLS", "Tool", "ToolMissing", "cache_root", "ensure", "path"]
+__all__ = ["TOOLS", "Tool", "ToolMissing", "cache_root", "ensure", "path", "run_go"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +123,28 @@ def ensure(name: str, env: Mapping[str, str] | None = None, *, quiet: bool = Fal
         return built if built is not None else _build(name, env, quiet=quiet)
 
 
-def _build(name: str, env: Mapping[str, str] | None, *, quiet: bool) -> Path:
-    tool = TOOLS[name]
+def run_go(args: list[str], *, cwd: str, what: str, extra_env: Mapping[str, str] | None = None,
+           timeout: float = _BUILD_TIMEOUT_S) -> str:
+    """`go <args>` in `cwd`; its standard output. `ToolMissing` (naming `what` and the last
+    lines of go's output) when there is no Go, it fails or it takes over `timeout` seconds."""
     go = shutil.which("go")
     if go is None:
-        raise ToolMissing(f"{name} {tool.version} is not built and there is no Go toolchain "
-                          "(`go`) on PATH to build it")
+        raise ToolMissing(f"{what}: there is no Go toolchain (`go`) on PATH")
+    command = " ".join(["go", *args])
+    try:
+        done = subprocess.run([go, *args], cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout, check=False,
+                              env={**os.environ, "GOFLAGS": "-mod=mod", **(extra_env or {})})
+    except subprocess.TimeoutExpired as exc:
+        raise ToolMissing(f"{what}: `{command}` took over {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+        raise ToolMissing(f"{what}: `{command}` failed (exit {done.returncode}):\n{tail}")
+    return done.stdout
+
+
+def _build(name: str, env: Mapping[str, str] | None, *, quiet: bool) -> Path:
+    tool = TOOLS[name]
     target = _binary(tool, env)
     target.parent.mkdir(parents=True, exist_ok=True)
     if not quiet:
@@ -139,24 +155,14 @@ def _build(name: str, env: Mapping[str, str] | None, *, quiet: bool) -> Path:
     # -tool`, then `go build`) rather than `go install pkg@version`: Jaeger's go.mod has
     # replace directives, which `go install` refuses outright
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as staging:
-        build_env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
         produced = Path(staging) / tool.name
-        steps = [[go, "mod", "init", f"laneway.tools/{tool.name}"],
-                 [go, "get", "-tool", f"{tool.package}@{tool.version}"],
-                 [go, "build", "-trimpath", "-o", str(produced), tool.package]]
-        for step in steps:
-            try:
-                done = subprocess.run(step, cwd=staging, env=build_env, capture_output=True,
-                                      text=True, timeout=_BUILD_TIMEOUT_S, check=False)
-            except subprocess.TimeoutExpired as exc:
-                raise ToolMissing(f"building {name} {tool.version}: `{' '.join(step[1:3])}` "
-                                  f"took over {_BUILD_TIMEOUT_S:.0f} s") from exc
-            if done.returncode != 0:
-                tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-                raise ToolMissing(f"building {name} {tool.version}: `go {' '.join(step[1:])}` "
-                                  f"failed (exit {done.returncode}):\n{tail}")
+        what = f"building {name} {tool.version}"
+        for step in (["mod", "init", f"laneway.tools/{tool.name}"],
+                     ["get", "-tool", f"{tool.package}@{tool.version}"],
+                     ["build", "-trimpath", "-o", str(produced), tool.package]):
+            run_go(step, cwd=staging, what=what, extra_env={"CGO_ENABLED": "0"})
         if not produced.is_file():
-            raise ToolMissing(f"building {name} {tool.version} produced no binary")
+            raise ToolMissing(f"{what} produced no binary")
         os.replace(produced, target)
     return target
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from laneway.kafka_security import KAFKA_SECURITY_VARIABLES
 from scripts.gotools import ToolMissing, ensure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,31 +20,9 @@ EXAMPLES = {"default": None,
             "production": CHART / "examples" / "values-production.yaml"}
 """The values the chart is checked with: its defaults and each example file."""
 
-KAFKA_SECURITY_NAMES = frozenset({
-    "LANEWAY_KAFKA_SECURITY_PROTOCOL", "LANEWAY_KAFKA_SASL_MECHANISM",
-    "LANEWAY_KAFKA_SASL_USERNAME", "LANEWAY_KAFKA_SASL_PASSWORD",
-    "LANEWAY_KAFKA_SSL_CA_LOCATION", "LANEWAY_KAFKA_SSL_CERTIFICATE_LOCATION",
-    "LANEWAY_KAFKA_SSL_KEY_LOCATION", "LANEWAY_KAFKA_SSL_KEY_PASSWORD",
-    "LANEWAY_KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL",
-    "LANEWAY_KAFKA_SASL_OAUTHBEARER_CLIENT_ID", "LANEWAY_KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET",
-    "LANEWAY_KAFKA_SASL_OAUTHBEARER_SCOPE",
-})
-"""The Kafka client security settings every service reads (laneway/kafka.py), as agreed for
-issue 14: the chart passes exactly these names."""
-AGREED_NAMES = KAFKA_SECURITY_NAMES | {"LANEWAY_LOG_FORMAT"}
-"""Settings agreed for issue 14 whose readers land from other branches (Kafka security in
-laneway/kafka.py, the log format with the traces)."""
-
-
-def agreed_names_not_yet_read() -> frozenset[str]:
-    """The agreed names no code under laneway/ reads yet: tolerated until their change lands;
-    once a group is read (any Kafka security name, the log format), its names are checked
-    like every other."""
-    code = "\n".join(p.read_text() for p in (ROOT / "laneway").rglob("*.py"))
-    kafka = (frozenset() if any(f'"{n}"' in code for n in KAFKA_SECURITY_NAMES)
-             else KAFKA_SECURITY_NAMES)
-    logs = frozenset() if '"LANEWAY_LOG_FORMAT"' in code else frozenset({"LANEWAY_LOG_FORMAT"})
-    return kafka | logs
+KAFKA_SECURITY_NAMES = frozenset(KAFKA_SECURITY_VARIABLES)
+"""The Kafka client security settings every service reads (laneway/kafka_security.py): the
+chart passes exactly these names."""
 
 
 def helm() -> Path:

@@ -21,7 +21,6 @@ from tests.helm_chart import (
     EXAMPLES,
     KAFKA_SECURITY_NAMES,
     ROOT,
-    agreed_names_not_yet_read,
     render,
     run_helm,
 )
@@ -233,7 +232,6 @@ def _code_text(*folders: Path) -> str:
 def test_every_env_name_is_one_the_service_reads(
         rendered: dict[str, list[dict[str, Any]]], values: str) -> None:
     shared = _code_text(ROOT / "laneway")
-    tolerated = agreed_names_not_yet_read()
     unread = []
     workloads = [(component(d), containers(d)[0]) for d in laneway_deployments(rendered[values])]
     workloads += [(job["metadata"]["name"].removeprefix("laneway-"),
@@ -244,7 +242,7 @@ def test_every_env_name_is_one_the_service_reads(
         code = shared + (_code_text(own) if own.is_dir()
                          else (ROOT / "services" / f"{name}.py").read_text())
         for setting in env_of(container):
-            if setting in OTEL_NAMES or setting in tolerated:
+            if setting in OTEL_NAMES:
                 continue
             if f'"{setting}"' not in code:
                 unread.append(f"{name}: {setting}")

@@ -16,7 +16,6 @@ from laneway.settings import DEFAULT_PORTS, Settings, SettingsError
 from scripts.edge import DEFAULT_PORT as EDGE_PORT
 from scripts.services.supervisor import SERVICES as SUPERVISED
 from scripts.services.supervisor import Supervisor
-from tests.helm_chart import agreed_names_not_yet_read
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -253,10 +252,8 @@ def test_compose_helm_and_local_supervisor_give_services_the_same_settings() -> 
         env = compose[name]["environment"]
         assert isinstance(env, dict)
         given |= set(env)
-    # OTEL_* are OpenTelemetry's own names, read by its SDK; the Kafka client security names
-    # and the log format are agreed names whose readers land separately (tests/helm_chart.py)
-    for setting in sorted(n for n in given
-                          if not n.startswith("OTEL_") and n not in agreed_names_not_yet_read()):
+    # OTEL_* are OpenTelemetry's own names, read by its SDK
+    for setting in sorted(n for n in given if not n.startswith("OTEL_")):
         assert f'"{setting}"' in code, f"{setting} is set by compose or Helm but read by no code"
 
 
