@@ -37,6 +37,8 @@ from tests.e2e.harness import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 INSTANCES = 300
+# no instance completing for this long: the test's own Kafka clients are replaced
+OBSERVER_STALL_S = 20.0
 
 DIAGRAM = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
   xmlns:laneway="{ns}" id="d" targetNamespace="t">
@@ -103,10 +105,32 @@ def test_every_instance_completes_when_the_broker_restarts_mid_run(
             # (an engine stuck in librdkafka's send_offsets_to_transaction, which can block
             # forever when the group coordinator went away under it: librdkafka issue #5456;
             # its loop stops polling and /health turns 503 after LANEWAY_STALL_S, 20 s here)
+            # the test's own clients (the worker's group consumer, the events reader) can be
+            # stuck in librdkafka after the restart just as a service's can; they are the
+            # observers, not what is checked, so when no instance has completed for a while
+            # they are replaced, as the orchestrator replaces a stuck service
+            progress = {"count": done.update(), "at": time.monotonic(), "reopened": 0}
+
             def tick() -> None:
                 worker.check()
                 lw.revive()
-            done.wait(ids, 150, on_timeout=lw.logs, tick=tick)
+                now = time.monotonic()
+                if len(done.done) != progress["count"]:
+                    progress.update(count=len(done.done), at=now)
+                elif now - progress["at"] >= OBSERVER_STALL_S:
+                    worker.reconnect()
+                    events.reopen()
+                    progress.update(at=now, reopened=progress["reopened"] + 1)
+
+            def diagnose() -> str:
+                recs = events.poll()
+                return (f"worker answered {sum(worker.answered.values())} (reconnected "
+                        f"{worker.reconnects}x); events read {len(recs)}: JOB_CREATED "
+                        f"{sum(r.intent == 'JOB_CREATED' for r in recs)}, JOB_COMPLETED "
+                        f"{sum(r.intent == 'JOB_COMPLETED' for r in recs)}; observers reopened "
+                        f"{progress['reopened']}x; restarted by the orchestrator: "
+                        f"{lw.revived}\n{lw.logs()}")
+            done.wait(ids, 150, on_timeout=diagnose, tick=tick)
             assert worker.answered
         recs: list[Record] = events.poll()
         per_instance = dict.fromkeys(ids, 0)
@@ -116,7 +140,7 @@ def test_every_instance_completes_when_the_broker_restarts_mid_run(
         assert set(per_instance.values()) == {1}
         sys.stderr.write(f"\n[broker] completed before the stop: {at_stop}/{INSTANCES}; broker "
                          f"down and up in {restart_s:.1f}s; restarted by the orchestrator: "
-                         f"{lw.revived}\n")
+                         f"{lw.revived}; the test's clients replaced {progress['reopened']}x\n")
         assert at_stop < INSTANCES
         # the audit log caught up with `events`, one row per record
         record_ids = {r.record_id for r in recs}
