@@ -429,6 +429,10 @@ class Reader:
                 parts.data.append(self._data(child, local, node_id))
             elif local in _RESOURCE_ROLES:
                 performers.append((local, _resource_expression(child)))
+            elif local == "activationCondition" and kind is NodeKind.COMPLEX_GATEWAY:
+                kw["activation_condition"] = formal_expression(child, self.language)
+            elif local == "completionCondition" and kind is NodeKind.AD_HOC_SUB_PROCESS:
+                kw["completion_condition"] = formal_expression(child, self.language)
         kw["event_definitions"] = tuple(event_defs)
         if performers:
             kw["performers"] = tuple(performers)
@@ -477,6 +481,10 @@ class Reader:
             out["parallel_multiple"] = bool_attr(el, "parallelMultiple", False)
         elif kind in SUBPROCESS_KINDS:
             out["triggered_by_event"] = bool_attr(el, "triggeredByEvent", False)
+            if kind is NodeKind.AD_HOC_SUB_PROCESS:
+                ordering = (el.get("ordering") or "").strip()
+                out["ordering"] = "Sequential" if ordering == "Sequential" else "Parallel"
+                out["cancel_remaining"] = bool_attr(el, "cancelRemainingInstances", True)
         elif kind is NodeKind.CALL_ACTIVITY:
             out.update(vendor.call_fields(el, extensions))
         if kind.value.endswith("Gateway"):

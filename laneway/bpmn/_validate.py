@@ -97,7 +97,8 @@ def _check_exclusive_gateways(process: Process) -> Iterator[_Finding]:
             )
 
 
-_DECIDING = frozenset({NodeKind.EXCLUSIVE_GATEWAY, NodeKind.INCLUSIVE_GATEWAY})
+_DECIDING = frozenset({NodeKind.EXCLUSIVE_GATEWAY, NodeKind.INCLUSIVE_GATEWAY,
+                       NodeKind.AD_HOC_SUB_PROCESS})
 
 
 def _check_decision_connectors(process: Process) -> Iterator[_Finding]:
@@ -109,7 +110,8 @@ def _check_decision_connectors(process: Process) -> Iterator[_Finding]:
             yield _at(
                 node,
                 f"laneway:decision names the connector {node.decision_type[:60]!r}, but only "
-                "an exclusive or inclusive gateway hands its choice to a decision handler",
+                "an exclusive or inclusive gateway or an ad-hoc subprocess hands its choice "
+                "to a decision handler",
             )
 
 

@@ -34,6 +34,8 @@ from laneway.engine.state import (
 )
 from laneway.records import Event, Record, RecordKind
 from laneway.records.values import (
+    AdHocDecided,
+    ComplexGatewayPhase,
     ElementActivated,
     ElementLeft,
     IncidentCreated,
@@ -182,6 +184,41 @@ def join_consumed_v1(state: EngineState, inst: InstanceState | None, rec: Record
         gateways.pop(v["gateway"], None)
     if not gateways:
         inst.joins.pop(rec.scope_id, None)
+
+
+def complex_gateway_fired_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                             v: ComplexGatewayPhase) -> None:
+    """A complex gateway fired: its scope remembers which incoming flows the first phase
+    consumed until the gateway resets."""
+    assert inst is not None
+    scope = inst.elements[rec.scope_id]
+    fired = dict(scope.complex_fired or {})
+    fired[v["gateway"]] = list(v["flows"])
+    scope.complex_fired = fired
+
+
+def complex_gateway_reset_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                             v: ComplexGatewayPhase) -> None:
+    """A complex gateway reset: it waits for a new first phase."""
+    assert inst is not None
+    scope = inst.elements[rec.scope_id]
+    fired = dict(scope.complex_fired or {})
+    fired.pop(v["gateway"], None)
+    scope.complex_fired = fired or None
+
+
+def ad_hoc_decided_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                      v: AdHocDecided) -> None:
+    """An ad-hoc subprocess counts the choice and the activities it starts."""
+    assert inst is not None
+    elem = inst.elements[rec.token_id]
+    elem.adhoc_decisions += 1
+    runs = dict(elem.adhoc_runs or {})
+    for activity in v["activities"]:
+        runs[activity] = runs.get(activity, 0) + 1
+    elem.adhoc_runs = runs or None
+    if v["done"]:
+        elem.adhoc_done = True
 
 
 def variables_updated_v1(state: EngineState, inst: InstanceState | None, rec: Record,
@@ -417,6 +454,9 @@ APPLIERS: Mapping[tuple[str, int], Applier] = {
     (Event.SEQUENCE_FLOW_TAKEN.value, 1): sequence_flow_taken_v1,
     (Event.JOIN_CONSUMED.value, 1): join_consumed_v1,
     (Event.VARIABLES_UPDATED.value, 1): variables_updated_v1,
+    (Event.COMPLEX_GATEWAY_FIRED.value, 1): complex_gateway_fired_v1,
+    (Event.COMPLEX_GATEWAY_RESET.value, 1): complex_gateway_reset_v1,
+    (Event.AD_HOC_DECIDED.value, 1): ad_hoc_decided_v1,
     (Event.JOB_CREATED.value, 1): job_created_v1,
     (Event.JOB_COMPLETED.value, 1): job_gone_v1,
     (Event.JOB_CANCELED.value, 1): job_gone_v1,

@@ -18,8 +18,6 @@ from laneway.problems import Problem
 
 # kinds without a processor, and why
 _UNSUPPORTED_KINDS = {
-    NodeKind.COMPLEX_GATEWAY: "complex gateways are not supported; use an inclusive gateway",
-    NodeKind.AD_HOC_SUB_PROCESS: "ad-hoc subprocesses are not supported yet",
     NodeKind.TRANSACTION: "transaction subprocesses (cancel and compensation) are not supported",
     NodeKind.CHOREOGRAPHY_TASK: "choreographies describe, they do not run",
     NodeKind.SUB_CHOREOGRAPHY: "choreographies describe, they do not run",

@@ -11,7 +11,7 @@ from laneway.engine.context import Processing
 from laneway.engine.handlers import HANDLERS
 from laneway.engine.handlers.instances import create_instance
 from laneway.engine.limits import BUDGET_STAGE, DEFAULT_LIMITS, BudgetExceeded, Limits
-from laneway.engine.processors import ELEMENT_PROCESSORS
+from laneway.engine.processors import ELEMENT_PROCESSORS, complex_gateway
 from laneway.engine.processors.inclusive_gateway import on_quiet
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import EngineState, InstanceStatus
@@ -70,7 +70,7 @@ class Engine:
                 handler(ctx)
                 if ctx.bind() is not None:
                     # when nothing else moves, inclusive joins that no token can reach fire
-                    ctx.drain(lambda: on_quiet(ctx))
+                    ctx.drain(lambda: on_quiet(ctx) or complex_gateway.on_quiet(ctx))
         except BudgetExceeded as exc:
             if self._history is None:
                 raise

@@ -9,7 +9,8 @@ from types import MappingProxyType
 from laneway.model import Definitions, EventKind, FlowNode, Lane, NodeKind, Process, SequenceFlow
 from laneway.model._elements import SUBPROCESS_KINDS
 
-JOINING_KINDS = frozenset({NodeKind.PARALLEL_GATEWAY, NodeKind.INCLUSIVE_GATEWAY})
+JOINING_KINDS = frozenset(
+    {NodeKind.PARALLEL_GATEWAY, NodeKind.INCLUSIVE_GATEWAY, NodeKind.COMPLEX_GATEWAY})
 NO_SCOPE = ""
 # how many targets' upstream sets a version keeps (`ExecutableProcess.reaches`)
 _UPSTREAM_CACHED = 64
@@ -43,7 +44,7 @@ class ExecutableProcess:
     # node id -> the nodes a token comes to it from: its flows' sources and, for a boundary
     # event, its activity
     predecessors: Mapping[str, tuple[str, ...]]
-    # gateways that join: parallel or inclusive with more than one incoming flow
+    # gateways that join: parallel, inclusive or complex with more than one incoming flow
     joining: frozenset[str]
     # start events of the process itself by kind of trigger
     start_events: tuple[FlowNode, ...]
@@ -52,6 +53,8 @@ class ExecutableProcess:
     # lane id -> persona, set when the version was reviewed (the definition record's
     # `persona:<laneId>` metadata); it wins over the lane's `laneway:persona`
     personas: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # complex gateways that join (on_quiet looks at them only when there are any)
+    complex_joins: frozenset[str] = frozenset()
     # target -> the nodes it can be reached from (`reaches`), filled when asked: only inclusive
     # joins ask, and a set per node for every node would be quadratic in the diagram's size
     _upstream: dict[str, frozenset[str]] = field(default_factory=dict, repr=False,
@@ -178,6 +181,8 @@ def build(
         ),
         lanes=MappingProxyType({lane.id: lane for lane in process.all_lanes()}),
         personas=MappingProxyType(dict(personas or {})),
+        complex_joins=frozenset(
+            n for n in joining if nodes[n].kind == NodeKind.COMPLEX_GATEWAY),
     )
 
 

@@ -38,6 +38,9 @@ class Limits:
     max_instances_per_element: int = 10_000
     """Inner instances one multi-instance activity may have (its cardinality or the size of
     its input collection): more is an incident at the activity."""
+    max_adhoc_decisions: int = 100
+    """Choices one ad-hoc subprocess instance may ask its decision handler for: asked once
+    more, it gets an incident instead (an agent that never says it is done)."""
     timers: TimerBounds = DEFAULT_BOUNDS
     """The longest timer duration and the shortest cycle interval (laneway/timers.py): beyond
     them a timer from a variable is a TIMER_ERROR incident, a literal one is refused at

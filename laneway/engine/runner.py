@@ -184,9 +184,10 @@ class LocalRunner:
                 if value is None:
                     continue
                 moved = True
-                if decision and "flows" in value:
+                if decision and _DECISION_KEYS & set(value):
+                    # a gateway's `flows`, an ad-hoc subprocess's `activities` and `done`
                     self.submit(Command.SUBMIT_DECISION, inst.instance_id, {
-                        "jobKey": job.key, "flows": value["flows"],
+                        "jobKey": job.key, **{k: value[k] for k in _DECISION_KEYS if k in value},
                         "variables": dict(value.get("variables") or {})})
                 elif "errorCode" in value:
                     self.submit(Command.THROW_ERROR, inst.instance_id, {"jobKey": job.key, **value})
@@ -227,7 +228,7 @@ class LocalRunner:
             value = answer
         else:
             return {"variables": dict(answer)}
-        if decision and value is not None and not {"flows", "fail"} & set(value):
+        if decision and value is not None and not (_DECISION_KEYS | {"fail"}) & set(value):
             # a decision job of any type (`decision`, or the connector `laneway:decision`
             # names) is answered with `{"flows": [...], "variables": {...}}` or a failure;
             # anything else would be refused again and again, so it stays waiting
@@ -303,6 +304,9 @@ class LocalRunner:
                 for gateway, flows in gateways.items():
                     out.append(f"gateway '{gateway}' joining (arrived: {', '.join(flows)})")
         return out
+
+
+_DECISION_KEYS = frozenset({"flows", "activities", "done"})
 
 
 def _restamp(cmd: Record, timestamp: int) -> Record:

@@ -38,6 +38,14 @@ class ElementInstance:
     mi_total: int = 0
     mi_started: int = 0
     mi_completed: int = 0
+    # a scope whose complex gateways wait for their reset: gateway id -> the incoming flows
+    # whose tokens the first phase consumed (processors/complex_gateway.py)
+    complex_fired: dict[str, list[str]] | None = None
+    # an ad-hoc subprocess: the choices made, how often each inner activity was started, and
+    # whether it takes no more choices (processors/adhoc_subprocess.py)
+    adhoc_decisions: int = 0
+    adhoc_runs: dict[str, int] | None = None
+    adhoc_done: bool = False
 
 
 @dataclass(slots=True)

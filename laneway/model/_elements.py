@@ -309,6 +309,14 @@ class FlowNode(Element):
     # `laneway:decision="<connector type>"` (stripped): the decision job's type instead of
     # `decision` (decision_handler is then True too)
     decision_type: str | None = None
+    # complex gateways: `activationCondition` (may read `activationCount`); None: the join
+    # behaves as an inclusive join
+    activation_condition: Expression | None = None
+    # ad-hoc subprocesses: `ordering` ("Sequential" or "Parallel", BPMN's default),
+    # `cancelRemainingInstances` (BPMN's default true) and `completionCondition`
+    ordering: str = "Parallel"
+    cancel_remaining: bool = True
+    completion_condition: Expression | None = None
     # the form id a start event or user task names: `laneway:form`, Camunda 7
     # `camunda:formKey`, or Camunda 8 `zeebe:formDefinition formKey`/`formId` (stripped); one
     # reading for the engine (USER_TASK_CREATED's `form`) and the form routes

@@ -76,6 +76,27 @@ class JoinConsumed(TypedDict):
     flows: list[str]
 
 
+class ComplexGatewayPhase(TypedDict):
+    """COMPLEX_GATEWAY_FIRED (its activation condition held: it sent tokens on and now waits
+    for the tokens still to come on its other incoming flows) and COMPLEX_GATEWAY_RESET (they
+    came, or can no longer come: a new round starts). `flows`: the incoming flows whose
+    tokens the first phase consumed (FIRED) or the reset consumed (RESET)."""
+
+    gateway: str
+    flows: list[str]
+
+
+class AdHocDecided(TypedDict):
+    """AD_HOC_DECIDED (element: the ad-hoc subprocess): which inner activities start now,
+    whether it takes no more choices (`done`), and who chose (`decidedBy`: `handler` for a
+    decision job's answer, whose principal the record carries; `engine` for the default
+    order; `completionCondition` when it held)."""
+
+    activities: list[str]
+    done: bool
+    decidedBy: str
+
+
 class VariablesUpdated(TypedDict):
     """VARIABLES_UPDATED: new values of variables in the scope of the record's token."""
 
@@ -265,6 +286,9 @@ EVENT_VALUES: Mapping[str, type[Any]] = {
     Event.SEQUENCE_FLOW_TAKEN.value: SequenceFlowTaken,
     Event.JOIN_CONSUMED.value: JoinConsumed,
     Event.VARIABLES_UPDATED.value: VariablesUpdated,
+    Event.COMPLEX_GATEWAY_FIRED.value: ComplexGatewayPhase,
+    Event.COMPLEX_GATEWAY_RESET.value: ComplexGatewayPhase,
+    Event.AD_HOC_DECIDED.value: AdHocDecided,
     Event.JOB_CREATED.value: JobCreated,
     Event.JOB_COMPLETED.value: JobCompleted,
     Event.JOB_FAILED.value: JobFailed,

@@ -113,6 +113,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
             max_call_depth=positive_int(env, "LANEWAY_ENGINE_MAX_CALL_DEPTH", d.max_call_depth),
             max_instances_per_element=positive_int(
                 env, "LANEWAY_ENGINE_MAX_INSTANCES_PER_ELEMENT", d.max_instances_per_element),
+            max_adhoc_decisions=positive_int(
+                env, "LANEWAY_ENGINE_MAX_ADHOC_DECISIONS", d.max_adhoc_decisions),
             timers=TimerBounds(
                 max_years=positive_int(env, "LANEWAY_ENGINE_MAX_TIMER_YEARS",
                                        d.timers.max_years),

@@ -239,14 +239,14 @@ def test_an_invalid_diagram_is_refused_with_file_line_element_and_message(api: A
 def test_an_element_the_engine_cannot_run_is_refused(api: Api) -> None:
     pid = new_pid()
     xml = diagram(pid).replace(b'<bpmn:userTask id="review" name="Review"/>',
-                               b'<bpmn:complexGateway id="review"/>')
+                               b'<bpmn:choreographyTask id="review"/>')
 
     response = api.client.post("/api/definitions", content=xml, headers=XML)
 
     assert response.status_code == 422, response.text
     [error] = response.json()["errors"]
     assert (error["file"], error["line"], error["elementId"]) == ("upload.bpmn", 6, "review")
-    assert "complex gateways are not supported" in error["message"]
+    assert "choreographies describe, they do not run" in error["message"]
 
 
 def test_malformed_xml_is_refused_with_its_line(api: Api) -> None:

@@ -48,16 +48,16 @@ FORMED = HEAD + """  <bpmn:process id="{pid}" name="{name}" isExecutable="true">
   </bpmn:process>
 </bpmn:definitions>
 """
-# the validator objects to the gateway (line 6), the engine to the complex gateway (line 8)
+# the validator objects to the gateway (line 6), the engine to the choreography task (line 8)
 BROKEN = HEAD + """  <bpmn:process id="{pid}" isExecutable="true">
     <bpmn:startEvent id="start"/>
     <bpmn:exclusiveGateway id="Gw_Decide"/>
     <bpmn:endEvent id="a"/>
-    <bpmn:complexGateway id="Gw_Complex"/>
+    <bpmn:choreographyTask id="Ct_Talk"/>
     <bpmn:sequenceFlow id="f" sourceRef="start" targetRef="Gw_Decide"/>
     <bpmn:sequenceFlow id="f1" sourceRef="Gw_Decide" targetRef="a"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="Gw_Decide" targetRef="Gw_Complex"/>
-    <bpmn:sequenceFlow id="f3" sourceRef="Gw_Complex" targetRef="a"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Gw_Decide" targetRef="Ct_Talk"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="Ct_Talk" targetRef="a"/>
   </bpmn:process>
 </bpmn:definitions>
 """
@@ -294,7 +294,7 @@ def test_check_of_a_broken_diagram_names_element_line_and_validates_messages(
     assert body["ok"] is False
     problems = body["problems"]
     assert [(p["element"], p["line"], p["severity"]) for p in problems] == [
-        ("Gw_Decide", 6, "error"), ("Gw_Complex", 8, "error")]
+        ("Gw_Decide", 6, "error"), ("Ct_Talk", 8, "error")]
     # the messages are `laneway validate`'s, one for one
     path = tmp_path / "broken.bpmn"
     path.write_text(xml)

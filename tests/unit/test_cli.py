@@ -67,11 +67,11 @@ BROKEN = """
 <bpmn:startEvent id="start"/>
 <bpmn:exclusiveGateway id="Gw_Decide"/>
 <bpmn:endEvent id="a"/>
-<bpmn:complexGateway id="Gw_Complex"/>
+<bpmn:choreographyTask id="Ct_Talk"/>
 <bpmn:sequenceFlow id="f" sourceRef="start" targetRef="Gw_Decide"/>
 <bpmn:sequenceFlow id="f1" sourceRef="Gw_Decide" targetRef="a"/>
-<bpmn:sequenceFlow id="f2" sourceRef="Gw_Decide" targetRef="Gw_Complex"/>
-<bpmn:sequenceFlow id="f3" sourceRef="Gw_Complex" targetRef="a"/>"""
+<bpmn:sequenceFlow id="f2" sourceRef="Gw_Decide" targetRef="Ct_Talk"/>
+<bpmn:sequenceFlow id="f3" sourceRef="Ct_Talk" targetRef="a"/>"""
 
 
 # --- validate -------------------------------------------------------------------------------
@@ -100,8 +100,7 @@ def test_validate_broken_diagram_prints_file_line_element_message(
         f"{path}:6: element 'Gw_Decide': exclusive gateway has two outgoing flows without "
         'condition and no default; add conditions, a default flow, or laneway:decision="handler" '
         "to ask a decision handler",
-        f"{path}:8: element 'Gw_Complex': complex gateways are not supported; use an "
-        "inclusive gateway",
+        f"{path}:8: element 'Ct_Talk': choreographies describe, they do not run",
     ]
 
 
@@ -168,7 +167,7 @@ def test_validate_checks_processes_marked_not_executable(
                  executable="false")
 
     assert main(["validate", path]) == 1
-    assert "element 'Gw_Complex': complex gateways are not supported" in capsys.readouterr().out
+    assert "element 'Ct_Talk': choreographies describe, they do not run" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory"])

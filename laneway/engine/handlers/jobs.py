@@ -6,9 +6,10 @@ from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.handlers._common import command_variables, live_instance
 from laneway.engine.limits import BUDGET_STAGE
+from laneway.engine.processors import adhoc_subprocess
 from laneway.engine.processors import decision as decisions
 from laneway.engine.state import ElementInstance, Job
-from laneway.model import EventKind
+from laneway.model import EventKind, NodeKind
 from laneway.records import Event, IncidentType, RejectionType
 
 
@@ -100,6 +101,9 @@ def submit_decision(ctx: Processing) -> None:
         return
     job, elem = found
     node = ctx.proc.node(elem.element_id)
+    if node.kind == NodeKind.AD_HOC_SUB_PROCESS:
+        adhoc_subprocess.submit(ctx, job, elem, node, variables)
+        return
     flows = ctx.cmd.value.get("flows")
     if not isinstance(flows, list) or not flows:
         ctx.reject("Expected a non-empty list of flow ids to take", RejectionType.INVALID_ARGUMENT)
@@ -148,7 +152,9 @@ def resolve_incident(ctx: Processing) -> None:
         if job is not None:
             ctx.write_element(Event.JOB_CANCELED, elem, {"key": job.key, "type": job.type})
         again = retries if isinstance(retries, int) and retries > 0 else 1
-        if elem.kind in decisions.DECIDING_KINDS:
+        if elem.kind == NodeKind.AD_HOC_SUB_PROCESS:
+            adhoc_subprocess.request(ctx, elem, node, retries=again)
+        elif elem.kind in decisions.DECIDING_KINDS:
             # a decision job again carries the gateway's flows for its handler
             decisions.request(ctx, elem, node, retries=again)
         else:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from laneway.engine.processors.adhoc_subprocess import AdHocSubProcessProcessor
 from laneway.engine.processors.base import ElementProcessor
 from laneway.engine.processors.boundary_event import BoundaryEventProcessor
 from laneway.engine.processors.call_activity import CallActivityProcessor
+from laneway.engine.processors.complex_gateway import ComplexGatewayProcessor
 from laneway.engine.processors.end_event import EndEventProcessor
 from laneway.engine.processors.event_based_gateway import EventBasedGatewayProcessor
 from laneway.engine.processors.exclusive_gateway import ExclusiveGatewayProcessor
@@ -61,8 +63,10 @@ ELEMENT_PROCESSORS: Mapping[str, ElementProcessor] = {
     NodeKind.PARALLEL_GATEWAY.value: ParallelGatewayProcessor(),
     NodeKind.INCLUSIVE_GATEWAY.value: InclusiveGatewayProcessor(),
     NodeKind.EVENT_BASED_GATEWAY.value: EventBasedGatewayProcessor(),
+    NodeKind.COMPLEX_GATEWAY.value: ComplexGatewayProcessor(),
     # scopes
     NodeKind.SUB_PROCESS.value: SubProcessProcessor(),
+    NodeKind.AD_HOC_SUB_PROCESS.value: AdHocSubProcessProcessor(),
     NodeKind.CALL_ACTIVITY.value: CallActivityProcessor(),
 }
 

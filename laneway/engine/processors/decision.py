@@ -18,14 +18,17 @@ from laneway.engine.state import ElementInstance
 from laneway.model import FlowNode, NodeKind
 
 DECISION_JOB_TYPE = "decision"
-DECIDING_KINDS = frozenset({NodeKind.EXCLUSIVE_GATEWAY, NodeKind.INCLUSIVE_GATEWAY})
+DECIDING_KINDS = frozenset({NodeKind.EXCLUSIVE_GATEWAY, NodeKind.INCLUSIVE_GATEWAY,
+                            NodeKind.COMPLEX_GATEWAY})
 """The gateways that hand their choice to a decision handler: a job on one is a decision."""
 
 
 def is_decision_job(elem: ElementInstance, job_type: str) -> bool:
-    """Whether a job answers with SUBMIT_DECISION: its element is a deciding gateway (or it is
-    of the `decision` type)."""
-    return elem.kind in DECIDING_KINDS or job_type == DECISION_JOB_TYPE
+    """Whether a job answers with SUBMIT_DECISION: its element is a deciding gateway or an
+    ad-hoc subprocess (which activities to start, `adhoc_subprocess.py`), or it is of the
+    `decision` type."""
+    return (elem.kind in DECIDING_KINDS or elem.kind == NodeKind.AD_HOC_SUB_PROCESS
+            or job_type == DECISION_JOB_TYPE)
 
 
 def asks_handler(ctx: Processing, node: FlowNode) -> bool:

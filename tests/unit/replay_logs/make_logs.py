@@ -322,6 +322,44 @@ def call_depth() -> Harness:
     return h
 
 
+def complex_and_adhoc() -> Harness:
+    """A complex gateway as a discriminator (fired by the first token, reset by the second)
+    and an ad-hoc subprocess whose activities a decision handler (an agent) chooses."""
+    h = Harness(document("""
+    <startEvent id="s"/>
+    <parallelGateway id="fork"/>
+    <userTask id="a"/><userTask id="b"/>
+    <complexGateway id="first">
+      <activationCondition xsi:type="tFormalExpression">=activationCount >= 1</activationCondition>
+    </complexGateway>
+    <adHocSubProcess id="work" ordering="Sequential" laneway:decision="handler">
+      <userTask id="gather"/><userTask id="write"/>
+    </adHocSubProcess>
+    <endEvent id="e"/>
+    @ s -> fork
+    @ fork -> a -> first
+    @ fork -> b -> first
+    @ first -> work -> e
+    """))
+    h.clock = START
+    iid = h.start("p", {})
+    agent = Principal(PrincipalKind.AGENT, "planner")
+    for element in ("b", "a"):
+        task = h.events("USER_TASK_CREATED", element)[-1]
+        h.send(Command.COMPLETE_USER_TASK, iid, {"taskKey": task.value["key"],
+                                                 "variables": {}}, principal=ANA)
+    for chosen, done in ((["write"], False), (["gather"], False), ([], True)):
+        job = h.events("JOB_CREATED", "work")[-1]
+        h.send(Command.SUBMIT_DECISION, iid, {"jobKey": job.value["key"],
+                                              "activities": chosen, "done": done},
+               principal=agent)
+        if chosen:
+            task = h.events("USER_TASK_CREATED", chosen[0])[-1]
+            h.send(Command.COMPLETE_USER_TASK, iid, {"taskKey": task.value["key"],
+                                                     "variables": {}}, principal=ANA)
+    return h
+
+
 SCENARIOS: dict[str, Callable[[], Harness]] = {
     "example_order": example_order,
     "example_permit": example_permit,
@@ -333,6 +371,7 @@ SCENARIOS: dict[str, Callable[[], Harness]] = {
     "multi_instance": multi_instance,
     "call_activity": call_activity,
     "call_depth": call_depth,
+    "complex_and_adhoc": complex_and_adhoc,
 }
 
 
