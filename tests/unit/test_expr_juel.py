@@ -179,7 +179,7 @@ def test_execution_and_flowable_reads_are_listed_as_variables() -> None:
         ("execution.getVariable()", "takes 1 argument"),
         ('test.contains("a", "b")', "takes 1 argument"),
         ("test.substring()", "takes 1 to 2 arguments"),
-        ("variables:frobnicate(x)", "Unknown function 'variables:frobnicate'"),
+        ("variables:frobnicate(x)", "Syntax error"),
         ("variables:get(x, 1)", "takes 1 argument"),
         ("variables:eq(x)", "a variable name and a value"),
         ("variables:get(1 + 2)", "Expected a variable name"),
@@ -285,3 +285,17 @@ def test_juel_conditions_through_the_engine_wrapper() -> None:
     expression = make_expression('${test.contains("a") && order.items.size() > 2}')
     assert expression.language == "juel"
     assert evaluate(expression.text, VARIABLES) is True
+
+
+def test_a_feel_context_without_spaces_is_not_a_flowable_function() -> None:
+    assert evaluate("{vars:count(items)}", {"items": [1, 2]}) == {"vars": 2}
+    assert evaluate("{var: 1}", {}) == {"var": 1}
+
+
+def test_grammar_knows_every_flowable_function() -> None:
+    from laneway.expr._methods import FLOWABLE_FUNCTIONS
+
+    for name in FLOWABLE_FUNCTIONS:
+        compile_expression(f"variables:{name}(x, 1)" if name not in (
+            "get", "exists", "isEmpty", "empty", "isNotEmpty", "notEmpty") else
+            f"variables:{name}(x)")
