@@ -391,3 +391,18 @@ def test_a_gateway_condition_outside_the_bridge_goes_to_the_decision_handler(
     h = run(written_for("camunda7", juel_gateway("${environment.services.check(x)}")))
     [job] = h.events("JOB_CREATED", "gw")
     assert job.value["type"] == "decision"
+
+
+def test_validate_warns_about_a_gateway_condition_outside_the_bridge() -> None:
+    from laneway.diagram_check import check_diagram
+
+    xml = written_for("camunda7", juel_gateway("${order.itemz.sizee() &gt; 2}"))
+    checked = check_diagram(xml.encode(), "c7.bpmn")
+    assert checked.problems == []
+    [warning] = [w for w in checked.warnings if w.element_id == "gw_yes"]
+    assert "Unknown method 'sizee'" in warning.message
+    assert "decision handler" in warning.message
+    # a condition the bridge evaluates is not warned about
+    fine = written_for("camunda7", juel_gateway("${order.items.size() &gt; 2}"))
+    assert [w for w in check_diagram(fine.encode(), "c7.bpmn").warnings
+            if w.element_id == "gw_yes"] == []
