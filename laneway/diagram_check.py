@@ -20,6 +20,7 @@ from laneway.bpmn import Limits, parse, validate
 from laneway.bpmn._warnings import diagram_warnings
 from laneway.connectors._check import check_connectors, connector_warnings, installed_connectors
 from laneway.engine import DefinitionRepository
+from laneway.engine.dialect_warnings import gateway_condition_warnings
 from laneway.model import Definitions
 from laneway.problems import DiagramError, Problem
 from laneway.triggers import check_triggers, installed_triggers
@@ -78,8 +79,10 @@ def check_definitions(definitions: Definitions, repository: DefinitionRepository
 
 def diagram_warnings_of(definitions: Definitions) -> list[Problem]:
     """What is said about a diagram that deploys but is not refused: loops that never wait,
-    self-calling processes (`diagram_warnings`), a response task no timer ends."""
-    return [*diagram_warnings(definitions), *connector_warnings(definitions)]
+    self-calling processes (`diagram_warnings`), a response task no timer ends, a JUEL gateway
+    condition the engine hands to a decision handler (`gateway_condition_warnings`)."""
+    return [*diagram_warnings(definitions), *connector_warnings(definitions),
+            *gateway_condition_warnings(definitions)]
 
 
 def check_diagram(data: bytes, file_name: str, limits: Limits | None = None) -> Checked:

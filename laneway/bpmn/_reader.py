@@ -24,6 +24,7 @@ from laneway.bpmn._common import (
     foreign_attrs,
     ref_id,
 )
+from laneway.bpmn._dialect import detect_dialect
 from laneway.bpmn._expressions import element_text, formal_expression, normalize_language
 from laneway.bpmn._xml import BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, Limits, Prefixes, line_of
 from laneway.model import (
@@ -246,6 +247,7 @@ class Reader:
             escalations=frozen_map(escalations),
             namespaces=frozen_map({(p or ""): uri for p, uri in root.nsmap.items()}),
             exporter=root.get("exporter"),
+            dialect=detect_dialect(root, root.nsmap),
             file=self.file,
             source=source,
         )
@@ -506,6 +508,9 @@ class Reader:
                     )
         elif kind is EventKind.LINK:
             kw["link_name"] = el.get("name")
+        elif kind is EventKind.TERMINATE:
+            terminate_all = vendor.c7_attr(el, "terminateAll")
+            kw["terminate_all"] = (terminate_all or "").strip().lower() == "true"
         elif kind is EventKind.CONDITIONAL:
             for child in el:
                 if bpmn_local(child) == "condition":

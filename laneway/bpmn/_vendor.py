@@ -20,6 +20,7 @@ from lxml import etree
 
 from laneway.bpmn._common import find_extension
 from laneway.bpmn._expressions import element_text, make_expression
+from laneway.bpmn._io_values import c7_parameter, zeebe_input
 from laneway.bpmn._xml import CAMUNDA_NS, LANEWAY_NS, ZEEBE_NS, line_of
 from laneway.model import Expression, ExtensionElement, IoMapping, NodeKind
 from laneway.model._elements import DECISION_MARKS, NO_DECISION_MARKS, frozen_map
@@ -189,7 +190,7 @@ def io_mapping(
         return IoMapping(
             inputs=tuple(
                 (
-                    _expr(m.attributes.get("source", ""), default_language, m.line),
+                    zeebe_input(m.attributes.get("source", ""), default_language, m.line),
                     m.attributes.get("target", ""),
                 )
                 for m in zeebe.find_all("input")
@@ -206,11 +207,11 @@ def io_mapping(
     if c7 is not None:
         return IoMapping(
             inputs=tuple(
-                (_expr(p.text or "", default_language, p.line), p.attributes.get("name", ""))
+                (c7_parameter(p), p.attributes.get("name", ""))
                 for p in c7.find_all("inputParameter")
             ),
             outputs=tuple(
-                (_expr(p.text or "", default_language, p.line), p.attributes.get("name", ""))
+                (c7_parameter(p), p.attributes.get("name", ""))
                 for p in c7.find_all("outputParameter")
             ),
         )

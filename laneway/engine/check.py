@@ -13,6 +13,7 @@ from laneway.engine.expressions import compiles
 from laneway.engine.processors import ELEMENT_PROCESSORS, ElementProcessor
 from laneway.engine.state import MI_BODY_KIND
 from laneway.engine.user_tasks import lane_chain, node_lane, resolve_persona
+from laneway.expr import ExpressionError, compile_expression
 from laneway.model import Definitions, FlowNode, NodeKind, Process
 from laneway.problems import Problem
 
@@ -81,8 +82,19 @@ def _condition_problems(
         if flow is not None and flow.condition is not None and not compiles(flow.condition):
             yield Problem(
                 definitions.file, flow.line, flow.id,
-                f"condition '{flow.condition.raw}' cannot be evaluated by the engine; only a "
+                f"condition '{flow.condition.raw}' cannot be evaluated by the engine "
+                f"({_why_not(flow.condition.text)}); only a "
                 "gateway can hand conditions to a decision handler")
+
+
+def _why_not(text: str) -> str:
+    """The compile error of an expression, in its own words (an unknown method, a syntax
+    error at a column)."""
+    try:
+        compile_expression(text)
+    except ExpressionError as exc:
+        return exc.message
+    return "it does not compile"  # pragma: no cover - only asked when it does not
 
 
 def missing_personas(

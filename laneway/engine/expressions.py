@@ -23,7 +23,19 @@ def compiles(expression: Expression) -> bool:
 
 def evaluate(expression: Expression, variables: Mapping[str, Any]) -> Any:
     """The value of an expression; raises ExpressionError."""
+    if expression.language in _OPAQUE_LANGUAGES:
+        # e.g. a Camunda 7 `camunda:script` parameter: never read a script as our language
+        raise ExpressionError(
+            f"'{_short(expression.raw)}' is a {expression.language} script, and the engine "
+            "does not run scripts in input/output mappings yet",
+            expression.text,
+        )
     return compile_expression(expression.text).evaluate(variables)
+
+
+def _short(text: str) -> str:
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= 60 else one_line[:57] + "..."
 
 
 def evaluate_condition(expression: Expression, variables: Mapping[str, Any]) -> bool:

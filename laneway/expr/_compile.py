@@ -22,6 +22,7 @@ from lark import Token, Tree
 from laneway.expr._errors import EvalProblem, ExpressionError, Mismatch, where
 from laneway.expr._functions import FUNCTIONS, ArgMismatch
 from laneway.expr._grammar import parse
+from laneway.expr._juel import JuelCalls, java_remainder
 from laneway.expr._values import (
     MAX_INT_BITS,
     MAX_LIST,
@@ -331,6 +332,10 @@ _ARITHMETIC: dict[str, tuple[Callable[[Any, Any], Any], str]] = {
     "-": (subtract, "a number"),
     "*": (multiply, "a number"),
     "/": (divide, "a number"),
+    # JUEL: `div` is `/`; `mod` and `%` are Java's remainder (the sign of the dividend)
+    "div": (divide, "a number"),
+    "mod": (java_remainder, "a number"),
+    "%": (java_remainder, "a number"),
 }
 
 _TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
@@ -349,7 +354,7 @@ _TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-class _Compiler:
+class _Compiler(JuelCalls):
     def __init__(self, text: str) -> None:
         self.text = text
 
@@ -457,7 +462,16 @@ class _Compiler:
 
     def name_of(self, tree: Tree[Any]) -> str:
         token = str(tree.children[0])
-        return token[1:-1] if token.startswith("`") else token
+        name = token[1:-1] if token.startswith("`") else token
+        if name.startswith("__"):
+            # The sandbox never looks inside Python objects anyway; refusing `x.__class__` and
+            # friends at compile time says so plainly instead of answering null.
+            start = self.start_of(tree)
+            raise self.error(
+                f"Names starting with '__' are not allowed ('{name}' at {where(self.text, start)})",
+                start,
+            )
+        return name
 
     def c_var(self, tree: Tree[Any], depth: int) -> _Node:
         name = self.name_of(tree.children[0])

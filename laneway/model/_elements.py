@@ -211,6 +211,9 @@ class EventDefinition:
     link_name: str | None = None
     condition: Expression | None = None
     line: int = 0
+    #: A terminate end event that ends the whole process instance, not only its scope
+    #: (Flowable's and Activiti's `terminateAll="true"` on the terminateEventDefinition).
+    terminate_all: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -461,6 +464,9 @@ class Definitions(Element):
     escalations: Mapping[str, EscalationDef] = field(default_factory=lambda: MappingProxyType({}))
     namespaces: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     exporter: str | None = None
+    #: The engine dialect it is written for: `zeebe`, `camunda7`, `flowable`, `activiti`, or
+    #: None for plain BPMN (`laneway.bpmn._dialect` has the rule).
+    dialect: str | None = None
     file: str = "<memory>"
     source: bytes = b""
 

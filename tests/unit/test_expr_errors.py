@@ -21,7 +21,7 @@ SYNTAX_ERRORS: list[tuple[str, int, str]] = [
     ("if a then b", 12, "'else'"),
     ("[1..3]", 3, "found '..'"),
     ('"unterminated', 1, "unexpected character"),
-    ("x.upper()", 8, "found '('"),
+    ("x.upper(", 9, "expected"),
 ]
 
 
@@ -122,15 +122,10 @@ class Secret:
 
 
 SANDBOX: list[tuple[str, Any]] = [
-    ("x.__class__", None),
-    ("x.__dict__", None),
     ("x.password", None),
     ("x.token", None),
-    ("s.__class__", None),
     ("s.upper", None),
     ("n.real", None),
-    ("items.__len__", [None]),
-    ("ctx.__class__", None),
     ("ctx.keys", None),
     ('get value(ctx, "__class__")', None),
     ("string(x)", "<unsupported value>"),
@@ -156,6 +151,11 @@ def test_no_access_to_python_objects(text: str, expected: Any) -> None:
     "text",
     [
         "x.upper()",
+        "x.__class__",
+        "x.__dict__",
+        "s.__class__",
+        "items.__len__",
+        "ctx.__class__",
         "x.__class__.__mro__[1].__subclasses__()",
         "().__class__",
         "lambda: 1",

@@ -3,7 +3,8 @@
 Activated by a token, an end event throws its event and ends the token:
 - none: the token ends; the scope completes when no token is left in it;
 - terminate: every other element in the scope is terminated (and tokens on their way are cut
-  off), so the scope completes;
+  off), so the scope completes; with Flowable's `terminateAll` everything in the process
+  instance is, and the instance completes;
 - error: thrown to the nearest catcher (`behaviours.throw`); if nothing catches it, up to a
   calling instance, else an incident `UNHANDLED_ERROR_EVENT` where it was thrown;
 - escalation: thrown the same way; uncaught, the token just ends;
@@ -48,6 +49,9 @@ class EndEventProcessor(ElementProcessor):
         proc = ctx.proc
         ed = node.event_definition
         if kind == EventKind.TERMINATE:
+            if ed is not None and ed.terminate_all:
+                _terminate_all(ctx, elem)
+                return
             scope = ctx.inst.elements[elem.scope_key]
             flow.terminate_children(ctx, scope, keep=elem.key)
         elif kind == EventKind.ERROR:
@@ -78,3 +82,13 @@ class EndEventProcessor(ElementProcessor):
 
     def check(self, process: Process, node: FlowNode) -> Iterator[str]:
         return check_event(node, _EVENTS)
+
+
+def _terminate_all(ctx: Processing, elem: ElementInstance) -> None:
+    """Flowable's `terminateAll`: everything in the process instance ends, from whatever
+    depth of subprocess the event is in (this event too); the instance then completes."""
+    root = elem
+    while root.scope_key in ctx.inst.elements:
+        root = ctx.inst.elements[root.scope_key]
+    flow.terminate_children(ctx, root)
+    ctx.later(lambda: flow.check_scope(ctx, root.key))

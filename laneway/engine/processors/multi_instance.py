@@ -7,7 +7,8 @@ A token reaching a multi-instance activity activates the body (`on_arrive`; elem
 cardinality (an error, or more than `Limits.max_instances_per_element`, is an incident on
 the body), sets the output collection to as many empty slots, opens the activity's boundary
 events on itself, and starts the first inner instance (sequential) or all of them
-(parallel). Each inner instance is the activity itself, with `loopCounter` and the element
+(parallel). Each inner instance is the activity itself, with `loopCounter` (from 1, or from 0
+in the Camunda 7 / Activiti / Flowable dialects: `Definitions.dialect`) and the element
 variable as local variables. When an inner instance completes (`on_child_completed`), its
 output element goes into its slot of the output collection; then the completion condition
 (which sees `nrOfInstances`, `nrOfCompletedInstances`, `nrOfActiveInstances`) may end the body
@@ -25,6 +26,7 @@ from collections import ChainMap
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from laneway.bpmn._dialect import ZERO_BASED_LOOP_COUNTER
 from laneway.engine.behaviours import flow, waits, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
@@ -148,7 +150,10 @@ def _start_inner(
     ctx.write(Event.ELEMENT_ACTIVATED, {"key": key, "loopCounter": index + 1},
               element_id=node.id, element_type=node.kind.value, token_id=key, scope_id=body.key)
     inner = ctx.inst.elements[key]
-    local: dict[str, Any] = {"loopCounter": index + 1}
+    # The variable follows the diagram's dialect (Camunda 7, Activiti, Flowable count from 0;
+    # Zeebe and Laneway from 1); the element's own counter (the event's) stays 1-based.
+    base = 0 if ctx.proc.definitions.dialect in ZERO_BASED_LOOP_COUNTER else 1
+    local: dict[str, Any] = {"loopCounter": index + base}
     if loop.element_variable:
         local[loop.element_variable] = item
     vars_.set_local(ctx, inner, local)
