@@ -69,7 +69,11 @@ def _loop_problems(process: Process, node: FlowNode) -> Iterator[str]:
         return
     if loop.multi_instance:
         yield from ELEMENT_PROCESSORS[MI_BODY_KIND].check(process, node)
-    elif loop.loop_condition is not None and not compiles(loop.loop_condition):
+        return
+    if loop.loop_maximum is not None and loop.loop_maximum < 0:
+        yield (f"loopMaximum is {loop.loop_maximum}, but a loop cannot run a negative number "
+               "of times")
+    if loop.loop_condition is not None and not compiles(loop.loop_condition):
         yield f"loop condition '{loop.loop_condition.raw}' cannot be evaluated"
 
 

@@ -39,8 +39,10 @@ def activate(
             return
         if (
             loop.test_before
-            and loop.loop_condition is not None
-            and not _loop_continues(ctx, scope_key, node, loop_counter)
+            and (loop.loop_condition is not None or loop.loop_maximum is not None)
+            # a while loop checks before every iteration, the first one too; the counter
+            # it sees is the iterations done (`loop_counter` numbers the one to come)
+            and not _loop_continues(ctx, scope_key, node, max(loop_counter, 1) - 1)
         ):
             leave(ctx, scope_key, node, None, None)
             return
@@ -179,8 +181,11 @@ def _map_outputs(
 
 def _loops_again(ctx: Processing, elem: ElementInstance, node: FlowNode) -> bool:
     loop = node.loop
-    if loop is None or loop.multi_instance or loop.test_before:
+    if loop is None or loop.multi_instance:
         return False
+    if loop.test_before:
+        # go round: the check before the next iteration (`activate`) decides
+        return loop.loop_condition is not None or loop.loop_maximum is not None
     return _loop_continues(ctx, elem.key, node, max(elem.loop_counter, 1))
 
 
