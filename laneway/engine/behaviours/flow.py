@@ -10,11 +10,12 @@ from typing import Any
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.behaviours import waits, work
 from laneway.engine.context import Processing
-from laneway.engine.executable import NO_SCOPE
+from laneway.engine.executable import GATEWAY_KINDS, NO_SCOPE
 from laneway.engine.expressions import evaluate, evaluate_condition
 from laneway.engine.state import MI_BODY_KIND, ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import FlowNode
+from laneway.model._elements import ACTIVITY_KINDS
 from laneway.records import Event, IncidentType
 
 
@@ -327,10 +328,14 @@ def start_scope(ctx: Processing, scope: ElementInstance, scope_id: str,
                 trigger: dict[str, Any] | None = None, start: FlowNode | None = None) -> None:
     """Open the event subprocess subscriptions of a scope and start its entry nodes."""
     waits.open_event_subprocesses(ctx, scope, scope_id)
+    entries = ctx.proc.entry_nodes.get(scope_id if scope_id else NO_SCOPE, ())
     if start is not None:
         activate(ctx, scope.key, start, trigger=trigger)
+        # the activities and gateways without incoming flows start with any start event
+        for node in entries:
+            if node.kind in ACTIVITY_KINDS or node.kind in GATEWAY_KINDS:
+                activate(ctx, scope.key, node)
         return
-    entries = ctx.proc.entry_nodes.get(scope_id if scope_id else NO_SCOPE, ())
     if not entries:
         ctx.later(lambda: check_scope(ctx, scope.key))
         return
