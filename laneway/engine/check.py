@@ -41,7 +41,9 @@ def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
             Problem(definitions.file, node.line, node.id, message)
             for message in _node_problems(processor, process, node)
         )
-        if len(node.event_definitions) <= 1 and not processor.decides_conditions:
+        if (len(node.event_definitions) <= 1 and not processor.decides_conditions
+                and node.kind != NodeKind.PARALLEL_GATEWAY):
+            # (a parallel gateway ignores its flows' conditions: a validate warning says so)
             problems.extend(_condition_problems(definitions, process, node))
     # message flows to another agency's pool (laneway.agency_flows): each problem once, with
     # the process that holds its element (or the first process for a pool's declaration)
