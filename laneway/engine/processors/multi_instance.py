@@ -25,7 +25,7 @@ from collections import ChainMap
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from laneway.engine.behaviours import flow, waits, work
+from laneway.engine.behaviours import flow, mi_events, waits, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate, evaluate_condition
@@ -115,6 +115,7 @@ class MultiInstanceBodyProcessor(ElementProcessor):
         if loop is not None and not (loop.collection or loop.cardinality):
             yield ("multi-instance activity has neither an input collection nor a loop "
                    "cardinality")
+        yield from mi_events.check(node)
         if loop is not None and loop.cardinality is not None:
             literal = _literal_int(loop.cardinality.text)
             if literal is not None and literal < 0:
@@ -217,6 +218,9 @@ def _on_inner_completed(ctx: Processing, body: ElementInstance, node: FlowNode) 
     (sequential), or complete the body when all are done."""
     loop = node.loop
     assert loop is not None
+    if mi_events.throws_events(node) and not mi_events.on_instance_completed(
+            ctx, body, node, _with_counters(ctx, body)):
+        return
     if loop.completion_condition is not None:
         counters = {
             "nrOfInstances": body.mi_total,
@@ -250,6 +254,16 @@ def _on_inner_completed(ctx: Processing, body: ElementInstance, node: FlowNode) 
             return
         index = body.mi_started
         _start_inner(ctx, body, node, index, items[index] if index < len(items) else None)
+
+
+def _with_counters(ctx: Processing, body: ElementInstance) -> ChainMap[str, Any]:
+    """The variables the body sees, under the instance counters."""
+    counters = {
+        "nrOfInstances": body.mi_total,
+        "nrOfCompletedInstances": body.mi_completed,
+        "nrOfActiveInstances": body.children,
+    }
+    return ChainMap(counters, *vars_.visible(ctx.inst, body.key).maps)
 
 
 def _hand_out_collection(ctx: Processing, body: ElementInstance, node: FlowNode) -> None:
