@@ -29,6 +29,7 @@ from laneway.bpmn._expressions import element_text, formal_expression, normalize
 from laneway.bpmn._xml import BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, Limits, Prefixes, line_of
 from laneway.model import (
     Collaboration,
+    ComplexBehaviorDefinition,
     DataObject,
     Definitions,
     ErrorDef,
@@ -54,6 +55,14 @@ from laneway.model._elements import ACTIVITY_KINDS, SUBPROCESS_KINDS, frozen_map
 from laneway.problems import Problem
 
 _NODE_KINDS = {k.value: k for k in NodeKind}
+# the global tasks a call activity can call (BPMN 10.3.6), as the task each runs as
+_GLOBAL_TASKS = {
+    "globalTask": NodeKind.TASK,
+    "globalScriptTask": NodeKind.SCRIPT_TASK,
+    "globalUserTask": NodeKind.USER_TASK,
+    "globalManualTask": NodeKind.MANUAL_TASK,
+    "globalBusinessRuleTask": NodeKind.BUSINESS_RULE_TASK,
+}
 _EVENT_KINDS = {
     "messageEventDefinition": EventKind.MESSAGE,
     "timerEventDefinition": EventKind.TIMER,
@@ -122,6 +131,8 @@ class Reader:
         self._refs: list[tuple[str, str, int, str | None]] = []
         self.language = root.get("expressionLanguage")
         self._root_event_defs: dict[str, etree._Element] = {}
+        # global tasks of the file by id: a call activity naming one runs it inline
+        self._global_tasks: dict[str, etree._Element] = {}
         self._read_event_defs: dict[str, EventDefinition] = {}
         self._data_stores: dict[str, DataObject] = {}
         self._synthetic = SyntheticIds()
@@ -221,6 +232,8 @@ class Reader:
                 self._data_stores[child.get("id") or ""] = self._data(child, local, None)
             elif local in _EVENT_KINDS and child.get("id"):
                 self._root_event_defs[child.get("id") or ""] = child
+            elif local in _GLOBAL_TASKS and child.get("id"):
+                self._global_tasks[child.get("id") or ""] = child
         process_els = [c for c in root if bpmn_local(c) == "process"]
         if len(process_els) > self.limits.max_processes:
             # each process of a file is stored and loaded with the whole file
@@ -424,7 +437,7 @@ class Reader:
             elif local == "standardLoopCharacteristics":
                 kw["loop"] = self._standard_loop(child, node_id)
             elif local == "multiInstanceLoopCharacteristics":
-                kw["loop"] = self._multi_instance(child)
+                kw["loop"] = self._multi_instance(child, node_id)
             elif local == "script":
                 script_el = child
             elif local == "property":
@@ -436,12 +449,28 @@ class Reader:
             elif local == "completionCondition" and kind is NodeKind.AD_HOC_SUB_PROCESS:
                 kw["completion_condition"] = formal_expression(child, self.language)
         kw["event_definitions"] = tuple(event_defs)
+        global_task = self._called_global_task(el, kind)
+        if global_task is not None:
+            # BPMN 10.3.6: a call activity that calls a global task runs that task in its
+            # place, with the call activity's id, flows, loop and boundary events
+            el, kind = global_task, _GLOBAL_TASKS[bpmn_local(global_task) or ""]
+            kw["kind"] = kind
+            extensions = extensions_of(el, self.prefixes)
+            script_el = next((c for c in el if bpmn_local(c) == "script"), None)
+            performers.extend((bpmn_local(c) or "", _resource_expression(c)) for c in el
+                              if bpmn_local(c) in _RESOURCE_ROLES)
         if performers:
             kw["performers"] = tuple(performers)
         kw.update(self._kind_fields(el, kind, node_id, extensions, script_el))
         # after the kind's fields: `laneway:retries` wins over Zeebe's task definition
         kw.update(vendor.node_fields(el, kind, kw["attrs"], extensions))
         return kw
+
+    def _called_global_task(self, el: etree._Element, kind: NodeKind) -> etree._Element | None:
+        """The global task of this file a call activity names, if it names one."""
+        if kind is not NodeKind.CALL_ACTIVITY or not self._global_tasks:
+            return None
+        return self._global_tasks.get((el.get("calledElement") or "").strip())
 
     def _kind_fields(
         self,
@@ -551,16 +580,30 @@ class Reader:
                 kw["loop_condition"] = formal_expression(child, self.language)
         return LoopCharacteristics(**kw)
 
-    def _multi_instance(self, el: etree._Element) -> LoopCharacteristics:
+    def _multi_instance(self, el: etree._Element, owner: str) -> LoopCharacteristics:
         line = line_of(el)
         kw: dict[str, Any] = {
             "multi_instance": True,
             "sequential": bool_attr(el, "isSequential", False),
             "line": line,
         }
+        behavior = (el.get("behavior") or "All").strip()
+        if behavior not in ("None", "One", "Complex", "All"):
+            self._problem(line, owner, f"Expected behavior None, One, Complex or All, but it "
+                                       f"is {behavior[:40]!r}")
+        kw["behavior"] = behavior
+        for attr, field_name in (("noneBehaviorEventRef", "none_behavior_event"),
+                                 ("oneBehaviorEventRef", "one_behavior_event")):
+            ref = ref_id(el.get(attr))
+            if ref:
+                self._refs.append((ref, attr, line, owner))
+                kw[field_name] = self._shared_event_def(ref, owner)
+        complex_behaviors = []
         for child in el:
             local = bpmn_local(child)
-            if local == "loopCardinality":
+            if local == "complexBehaviorDefinition":
+                complex_behaviors.append(self._complex_behavior(child, owner))
+            elif local == "loopCardinality":
                 kw["cardinality"] = formal_expression(child, self.language)
             elif local == "completionCondition":
                 kw["completion_condition"] = formal_expression(child, self.language)
@@ -574,6 +617,26 @@ class Reader:
             elif local == "outputDataItem":
                 name = child.get("name") or child.get("id") or ""
                 kw["output_element"] = Expression(name, name, None, line_of(child))
+        kw["complex_behaviors"] = tuple(complex_behaviors)
         kw.update(vendor.multi_instance_fields(
             el, extensions_of(el, self.prefixes), self.language))
         return LoopCharacteristics(**kw)
+
+    def _complex_behavior(self, el: etree._Element, owner: str) -> ComplexBehaviorDefinition:
+        """A `complexBehaviorDefinition`: its condition and the event definition of its
+        implicit throw event (written inside it, or named by `eventDefinitionRef`)."""
+        condition: Expression | None = None
+        event: EventDefinition | None = None
+        for child in el:
+            local = bpmn_local(child)
+            if local == "condition":
+                condition = formal_expression(child, self.language)
+            elif local == "event":
+                for part in child:
+                    name = bpmn_local(part)
+                    if name in _EVENT_KINDS and event is None:
+                        event = self._event_definition(part, _EVENT_KINDS[name], owner)
+                    elif name == "eventDefinitionRef" and event is None:
+                        ref = self._ref_text(part, "eventDefinitionRef", owner)
+                        event = self._shared_event_def(ref or "", owner)
+        return ComplexBehaviorDefinition(condition, event)

@@ -17,6 +17,9 @@ from laneway.problems import Problem
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 # Nodes that start a path by themselves, so having no incoming flow is right for them.
 _SOURCE_KINDS = frozenset({NodeKind.START_EVENT, NodeKind.BOUNDARY_EVENT})
+_GATEWAY_KINDS = frozenset({NodeKind.EXCLUSIVE_GATEWAY, NodeKind.INCLUSIVE_GATEWAY,
+                            NodeKind.PARALLEL_GATEWAY, NodeKind.EVENT_BASED_GATEWAY,
+                            NodeKind.COMPLEX_GATEWAY})
 
 _Finding = tuple[int, str | None, str]
 _Check = Callable[[Process], Iterator[_Finding]]
@@ -60,6 +63,10 @@ def _check_incoming(process: Process) -> Iterator[_Finding]:
             continue
         if node.kind in _SOURCE_KINDS or _is_link_catch(node):
             continue
+        # activities and gateways without incoming flows start with their scope, next to its
+        # start events (BPMN 2.0.2, 13.4.1 / 10.5.2); events in the flow need one
+        if node.kind in ACTIVITY_KINDS or node.kind in _GATEWAY_KINDS:
+            continue
         if node.triggered_by_event or node.is_for_compensation:
             continue
         parent = nodes.get(node.parent or "")
@@ -88,7 +95,9 @@ def _check_exclusive_gateways(process: Process) -> Iterator[_Finding]:
         if node.decision_handler:
             continue
         bare = [f for f in node.outgoing if f in flows and flows[f].condition is None]
-        if len(bare) >= 2:
+        # with no condition at all, a decision job decides (docs/engine.md "Gateways"); next
+        # to conditions, several bare flows leave no way to tell which one is meant
+        if len(bare) >= 2 and len(bare) < len(node.outgoing):
             yield _at(
                 node,
                 f"exclusive gateway has {_count(len(bare))} outgoing flows without condition "

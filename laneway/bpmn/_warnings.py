@@ -7,7 +7,8 @@ goes on (they are no errors: a loop with a condition that ends it is fine).
 - a parallel fork whose branch loops back into the fork before any wait: every round adds
   tokens;
 - call activities that call their own process, directly or through other processes of the
-  file: each call starts an instance, until the call depth bound stops it.
+  file: each call starts an instance, until the call depth bound stops it;
+- conditions on the outgoing flows of a parallel gateway, which the engine ignores.
 
 Every check is linear in the size of the diagram: strongly connected components
 (Tarjan's, without recursion) of the graph of elements that do not wait, and of the file's
@@ -39,6 +40,7 @@ def diagram_warnings(defs: Definitions) -> list[Problem]:
     out: list[Problem] = []
     for process in defs.processes:
         out.extend(_busy_loops(defs.file, process))
+        out.extend(_parallel_conditions(defs.file, process))
     out.extend(_call_cycles(defs))
     return out
 
@@ -76,6 +78,20 @@ def _busy_loops(file: str, process: Process) -> Iterable[Problem]:
                           f"warning: a loop of elements that never wait ({names}): unless a "
                           "condition ends it, an instance in it runs until the engine's work "
                           "budget stops it with an incident; add a wait state or a bound")
+
+
+def _parallel_conditions(file: str, process: Process) -> Iterable[Problem]:
+    # A parallel gateway takes every outgoing flow (BPMN 2.0.2, 10.6.4 and 13.3.4): a
+    # condition on one of them does not gate it, as Camunda and the conformance suites treat
+    # it; said, since a modeler who wrote one meant something by it
+    for flow in sorted(process.flows.values(), key=lambda f: (f.line, f.id)):
+        source = process.nodes.get(flow.source)
+        if flow.condition is not None and source is not None and (
+                source.kind == NodeKind.PARALLEL_GATEWAY):
+            yield Problem(file, flow.line, flow.id,
+                          f"warning: condition '{flow.condition.raw[:80]}' on a flow out of "
+                          f"parallel gateway '{source.id}' is ignored: a parallel gateway "
+                          "takes every outgoing flow; use an inclusive gateway to choose")
 
 
 def _call_cycles(defs: Definitions) -> Iterable[Problem]:

@@ -40,7 +40,9 @@ def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
             Problem(definitions.file, node.line, node.id, message)
             for message in _node_problems(processor, process, node)
         )
-        if len(node.event_definitions) <= 1 and not processor.decides_conditions:
+        if (len(node.event_definitions) <= 1 and not processor.decides_conditions
+                and node.kind != NodeKind.PARALLEL_GATEWAY):
+            # (a parallel gateway ignores its flows' conditions: a validate warning says so)
             problems.extend(_condition_problems(definitions, process, node))
     # message flows to another agency's pool (laneway.agency_flows): each problem once, with
     # the process that holds its element (or the first process for a pool's declaration)
@@ -68,7 +70,11 @@ def _loop_problems(process: Process, node: FlowNode) -> Iterator[str]:
         return
     if loop.multi_instance:
         yield from ELEMENT_PROCESSORS[MI_BODY_KIND].check(process, node)
-    elif loop.loop_condition is not None and not compiles(loop.loop_condition):
+        return
+    if loop.loop_maximum is not None and loop.loop_maximum < 0:
+        yield (f"loopMaximum is {loop.loop_maximum}, but a loop cannot run a negative number "
+               "of times")
+    if loop.loop_condition is not None and not compiles(loop.loop_condition):
         yield f"loop condition '{loop.loop_condition.raw}' cannot be evaluated"
 
 

@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from laneway.model import Definitions, EventKind, FlowNode, Lane, NodeKind, Process, SequenceFlow
-from laneway.model._elements import SUBPROCESS_KINDS
+from laneway.model._elements import ACTIVITY_KINDS, SUBPROCESS_KINDS
 
 JOINING_KINDS = frozenset(
     {NodeKind.PARALLEL_GATEWAY, NodeKind.INCLUSIVE_GATEWAY, NodeKind.COMPLEX_GATEWAY})
 NO_SCOPE = ""
+GATEWAY_KINDS = frozenset({NodeKind.EXCLUSIVE_GATEWAY, NodeKind.INCLUSIVE_GATEWAY,
+                           NodeKind.PARALLEL_GATEWAY, NodeKind.EVENT_BASED_GATEWAY,
+                           NodeKind.COMPLEX_GATEWAY})
 # how many targets' upstream sets a version keeps (`ExecutableProcess.reaches`)
 _UPSTREAM_CACHED = 64
 
@@ -189,7 +192,14 @@ def build(
 def _entry_nodes(members: list[FlowNode]) -> tuple[FlowNode, ...]:
     starts = [n for n in members if n.kind == NodeKind.START_EVENT and not n.event_definitions]
     if starts:
-        return tuple(starts[:1])
+        # with its none start event, a scope also starts every activity and gateway without
+        # incoming flows (BPMN 2.0.2, 13.4.1: they are instantiated with the process)
+        return (starts[0], *(n for n in _implicit_starts(members)
+                             if n.kind in ACTIVITY_KINDS or n.kind in GATEWAY_KINDS))
+    return _implicit_starts(members)
+
+
+def _implicit_starts(members: list[FlowNode]) -> tuple[FlowNode, ...]:
     # A scope without a none start event starts every node that has no incoming flow
     # (BPMN 2.0, 10.5.2 "implicit start"), except boundary events, event subprocesses,
     # compensation handlers and link catches, which are started by their triggers.

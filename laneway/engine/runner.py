@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from laneway.engine.engine import Engine
 from laneway.engine.limits import DEFAULT_LIMITS, Limits
-from laneway.engine.processors.decision import is_decision_job
+from laneway.engine.processors.decision import DECISION_JOB_TYPE, is_decision_job
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import InstanceState, InstanceStatus
 from laneway.engine.user_tasks import fitting_principal
@@ -218,6 +218,8 @@ class LocalRunner:
         if answer is None:
             if answers.auto_jobs and not decision:
                 return {"variables": {}}
+            if answers.auto_jobs and job_type == DECISION_JOB_TYPE:
+                return self._first_bare_flow(inst, key)
             return None
         if callable(answer):
             created = next((r for r in reversed(self.records) if r.intent == "JOB_CREATED"
@@ -234,6 +236,17 @@ class LocalRunner:
             # anything else would be refused again and again, so it stays waiting
             return None
         return value
+
+    def _first_bare_flow(self, inst: InstanceState, key: int) -> Mapping[str, Any] | None:
+        """`auto` answers the decision job of a gateway whose flows carry no condition at all
+        (nothing to go by but the diagram's order) with its first flow, so a run is
+        deterministic; a gateway with conditions for a handler still waits for an answer."""
+        created = next((r for r in reversed(self.records) if r.intent == "JOB_CREATED"
+                        and r.instance_id == inst.instance_id and r.value["key"] == key), None)
+        flows = created.value.get("flows") if created is not None else None
+        if not flows or any(f.get("condition") is not None for f in flows):
+            return None
+        return {"flows": [flows[0]["id"]]}
 
     def _fire_next_timer(self) -> bool:
         while self._timers:

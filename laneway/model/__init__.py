@@ -6,6 +6,7 @@ state lives elsewhere (`laneway.engine.state`): a definition is shared by every 
 
 from laneway.model._elements import (
     Collaboration,
+    ComplexBehaviorDefinition,
     DataObject,
     Definitions,
     Element,
@@ -32,6 +33,7 @@ from laneway.model._elements import (
 
 __all__ = [
     "Collaboration",
+    "ComplexBehaviorDefinition",
     "DataObject",
     "Definitions",
     "Element",

@@ -216,6 +216,16 @@ class EventDefinition:
     terminate_all: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ComplexBehaviorDefinition:
+    """A multi-instance activity's `complexBehaviorDefinition` (behavior `Complex`): when an
+    instance completes and `condition` holds, `event` (the event definition of its implicit
+    throw event) is thrown."""
+
+    condition: Expression | None = None
+    event: EventDefinition | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoopCharacteristics:
     """Standard loop or multi-instance characteristics of an activity.
@@ -233,6 +243,13 @@ class LoopCharacteristics:
     completion_condition: Expression | None = None
     output_collection: str | None = None
     output_element: Expression | None = None
+    # what is thrown as instances complete (BPMN 10.3.8): `behavior` None, One, Complex or
+    # All; the event definitions `noneBehaviorEventRef` and `oneBehaviorEventRef` name; the
+    # complex behavior definitions
+    behavior: str = "All"
+    none_behavior_event: EventDefinition | None = None
+    one_behavior_event: EventDefinition | None = None
+    complex_behaviors: tuple[ComplexBehaviorDefinition, ...] = ()
     # standard loop
     loop_condition: Expression | None = None
     test_before: bool = False

@@ -22,9 +22,10 @@ LANEWAY = "http://laneway.dev/schema/1.0/bpmn"
 DIAGRAMS = Path(__file__).parent / "bpmn"
 """costed.bpmn, as a vendor's tool writes it: attributes and elements of namespaces the
 console does not know, Camunda 7's, and a Laneway attribute the panel has no field for (an http
-header); undecided.bpmn: an exclusive gateway with two unconditional flows and no default,
-which `laneway validate` refuses; triggered.bpmn: message and timer start events and a
-gateway with none of Laneway's attributes, and a message naming its trigger under lw:."""
+header); undecided.bpmn: an exclusive gateway with two unconditional flows next to a
+conditional one and no default, which `laneway validate` refuses; triggered.bpmn: message and
+timer start events and a gateway with none of Laneway's attributes, and a message naming its
+trigger under lw:."""
 
 
 def import_file(page: Page, name: str) -> None:

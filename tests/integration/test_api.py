@@ -221,9 +221,9 @@ def test_deploying_a_multipart_upload_keeps_the_file_name_and_bytes(api: Api) ->
 
 
 def test_an_invalid_diagram_is_refused_with_file_line_element_and_message(api: Api) -> None:
-    # given a diagram with a task nothing leads to
+    # given a diagram with an event nothing leads to
     pid = new_pid()
-    xml = diagram(pid, extra='\n    <bpmn:task id="orphan"/>')
+    xml = diagram(pid, extra='\n    <bpmn:intermediateThrowEvent id="orphan"/>')
 
     response = api.client.post("/api/definitions", content=xml,
                                headers={**XML, "x-file-name": "bad.bpmn"})
@@ -231,8 +231,8 @@ def test_an_invalid_diagram_is_refused_with_file_line_element_and_message(api: A
     assert response.status_code == 422, response.text
     errors = response.json()["errors"]
     assert errors == [{"file": "bad.bpmn", "line": 10, "elementId": "orphan",
-                       "message": "Expected an incoming sequence flow on this task, but it has "
-                                  "none"}]
+                       "message": "Expected an incoming sequence flow on this "
+                                  "intermediateThrowEvent, but it has none"}]
     assert api.sql("SELECT count(*) FROM definitions WHERE process_id = %s", pid) == [(0,)]
 
 

@@ -35,9 +35,8 @@ def test_clean_diagram_has_no_problems() -> None:
     )
 
 
-def test_exclusive_gateway_with_two_bare_flows_and_no_default() -> None:
-    problems = _problems(
-        """
+def test_exclusive_gateway_with_two_bare_flows_next_to_a_condition_and_no_default() -> None:
+    bare = """
 <bpmn:startEvent id="s"/>
 <bpmn:exclusiveGateway id="Gw_Decide"/>
 <bpmn:endEvent id="a"/>
@@ -45,7 +44,12 @@ def test_exclusive_gateway_with_two_bare_flows_and_no_default() -> None:
 <bpmn:sequenceFlow id="f" sourceRef="s" targetRef="Gw_Decide"/>
 <bpmn:sequenceFlow id="f1" sourceRef="Gw_Decide" targetRef="a"/>
 <bpmn:sequenceFlow id="f2" sourceRef="Gw_Decide" targetRef="b"/>"""
-    )
+    # no condition at all: a decision job decides (docs/engine.md "Gateways")
+    assert _problems(bare) == []
+    problems = _problems(bare + """
+<bpmn:endEvent id="c"/>
+<bpmn:sequenceFlow id="f3" sourceRef="Gw_Decide" targetRef="c">
+  <bpmn:conditionExpression>=x</bpmn:conditionExpression></bpmn:sequenceFlow>""")
 
     assert problems == [
         "permit.bpmn:5: element 'Gw_Decide': exclusive gateway has two outgoing flows "
@@ -66,9 +70,9 @@ def test_node_without_incoming_flow() -> None:
     problems = _problems(
         """
 <bpmn:startEvent id="s"/>
-<bpmn:task id="orphan"/>
+<bpmn:intermediateThrowEvent id="orphan"/>
 <bpmn:task id="handler" isForCompensation="true"/>
-<bpmn:boundaryEvent id="b" attachedToRef="orphan"/>
+<bpmn:boundaryEvent id="b" attachedToRef="handler"/>
 <bpmn:subProcess id="events" triggeredByEvent="true">
   <bpmn:startEvent id="es"><bpmn:signalEventDefinition/></bpmn:startEvent>
 </bpmn:subProcess>
@@ -78,9 +82,11 @@ def test_node_without_incoming_flow() -> None:
 <bpmn:sequenceFlow id="f" sourceRef="s" targetRef="jump"/>"""
     )
 
+    # an activity (or gateway) without incoming flows starts with its scope (BPMN 13.4.1);
+    # an event in the flow needs one
     assert problems == [
-        "permit.bpmn:5: element 'orphan': Expected an incoming sequence flow on this task, "
-        "but it has none"
+        "permit.bpmn:5: element 'orphan': Expected an incoming sequence flow on this "
+        "intermediateThrowEvent, but it has none"
     ]
 
 

@@ -71,7 +71,9 @@ BROKEN = """
 <bpmn:sequenceFlow id="f" sourceRef="start" targetRef="Gw_Decide"/>
 <bpmn:sequenceFlow id="f1" sourceRef="Gw_Decide" targetRef="a"/>
 <bpmn:sequenceFlow id="f2" sourceRef="Gw_Decide" targetRef="Ct_Talk"/>
-<bpmn:sequenceFlow id="f3" sourceRef="Ct_Talk" targetRef="a"/>"""
+<bpmn:sequenceFlow id="f3" sourceRef="Ct_Talk" targetRef="a"/>
+<bpmn:sequenceFlow id="f4" sourceRef="Gw_Decide" targetRef="a">
+  <bpmn:conditionExpression>=rush</bpmn:conditionExpression></bpmn:sequenceFlow>"""
 
 
 # --- validate -------------------------------------------------------------------------------

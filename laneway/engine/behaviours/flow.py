@@ -10,11 +10,12 @@ from typing import Any
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.behaviours import waits, work
 from laneway.engine.context import Processing
-from laneway.engine.executable import NO_SCOPE
+from laneway.engine.executable import GATEWAY_KINDS, NO_SCOPE
 from laneway.engine.expressions import evaluate, evaluate_condition
 from laneway.engine.state import MI_BODY_KIND, ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import FlowNode
+from laneway.model._elements import ACTIVITY_KINDS
 from laneway.records import Event, IncidentType
 
 
@@ -39,8 +40,10 @@ def activate(
             return
         if (
             loop.test_before
-            and loop.loop_condition is not None
-            and not _loop_continues(ctx, scope_key, node, loop_counter)
+            and (loop.loop_condition is not None or loop.loop_maximum is not None)
+            # a while loop checks before every iteration, the first one too; the counter
+            # it sees is the iterations done (`loop_counter` numbers the one to come)
+            and not _loop_continues(ctx, scope_key, node, max(loop_counter, 1) - 1)
         ):
             leave(ctx, scope_key, node, None, None)
             return
@@ -179,8 +182,11 @@ def _map_outputs(
 
 def _loops_again(ctx: Processing, elem: ElementInstance, node: FlowNode) -> bool:
     loop = node.loop
-    if loop is None or loop.multi_instance or loop.test_before:
+    if loop is None or loop.multi_instance:
         return False
+    if loop.test_before:
+        # go round: the check before the next iteration (`activate`) decides
+        return loop.loop_condition is not None or loop.loop_maximum is not None
     return _loop_continues(ctx, elem.key, node, max(elem.loop_counter, 1))
 
 
@@ -322,10 +328,14 @@ def start_scope(ctx: Processing, scope: ElementInstance, scope_id: str,
                 trigger: dict[str, Any] | None = None, start: FlowNode | None = None) -> None:
     """Open the event subprocess subscriptions of a scope and start its entry nodes."""
     waits.open_event_subprocesses(ctx, scope, scope_id)
+    entries = ctx.proc.entry_nodes.get(scope_id if scope_id else NO_SCOPE, ())
     if start is not None:
         activate(ctx, scope.key, start, trigger=trigger)
+        # the activities and gateways without incoming flows start with any start event
+        for node in entries:
+            if node.kind in ACTIVITY_KINDS or node.kind in GATEWAY_KINDS:
+                activate(ctx, scope.key, node)
         return
-    entries = ctx.proc.entry_nodes.get(scope_id if scope_id else NO_SCOPE, ())
     if not entries:
         ctx.later(lambda: check_scope(ctx, scope.key))
         return

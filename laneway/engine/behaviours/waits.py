@@ -10,8 +10,8 @@ from typing import Any
 
 import isodate
 
+from laneway.engine.behaviours import timer_templates, work
 from laneway.engine.behaviours import variables as vars_
-from laneway.engine.behaviours import work
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate
 from laneway.engine.state import ElementInstance, Subscription
@@ -84,6 +84,10 @@ def open_timer(
         text = timer.expression.text
         if (timer.expression.language or "") == "feel":
             text = _timer_text(evaluate(timer.expression, vars_.visible(ctx.inst, owner.key)))
+        elif timer_templates.is_template(text):
+            # `PT${secs}S`: each embedded expression's value in its place
+            text = timer_templates.substitute(text, vars_.visible(ctx.inst, owner.key),
+                                              _timer_text)
         try:
             schedule = parse_timer(timer.kind, text, ctx.limits.timers)
         except TimerError as literal_error:
@@ -127,6 +131,8 @@ def timer_problem(timer: TimerDefinition) -> str | None:
     literal `P9999999Y`, `0 0 30 2 *` or `R/PT0.0001S` is the diagram's mistake, and would
     otherwise be an incident in every instance that reaches it."""
     text = timer.expression.text.strip()
+    if (timer.expression.language or "") != "feel" and timer_templates.is_template(text):
+        return timer_templates.template_problem(timer.kind, text, _timer_text)
     if (timer.expression.language or "") != "feel":
         try:
             parse_timer(timer.kind, text)

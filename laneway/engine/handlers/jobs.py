@@ -6,7 +6,7 @@ from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.handlers._common import command_variables, live_instance
 from laneway.engine.limits import BUDGET_STAGE
-from laneway.engine.processors import adhoc_subprocess
+from laneway.engine.processors import adhoc_subprocess, multi_instance
 from laneway.engine.processors import decision as decisions
 from laneway.engine.state import ElementInstance, Job
 from laneway.model import EventKind, NodeKind
@@ -161,6 +161,8 @@ def resolve_incident(ctx: Processing) -> None:
             work.create_job(ctx, elem, node, job_type, retries=again)
     elif incident.stage == "complete":
         flow.complete(ctx, elem)
+    elif incident.stage == multi_instance.ARRIVE_STAGE:
+        multi_instance.rearrive(ctx, elem)
     elif not ctx.processors[elem.kind].reactivates_on_resolve:
         ctx.reject("Expected an incident that can be retried; cancel the instance instead",
                    RejectionType.INVALID_STATE)

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from laneway.bpmn._dialect import ZERO_BASED_LOOP_COUNTER
-from laneway.engine.behaviours import flow, waits, work
+from laneway.engine.behaviours import flow, mi_events, waits, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate, evaluate_condition
@@ -37,6 +37,10 @@ from laneway.expr import ExpressionError
 from laneway.model import FlowNode, Process
 from laneway.records import Event, IncidentType
 
+#: an incident raised as the body activated, before any inner instance: resolving it
+#: activates the body again (`rearrive`)
+ARRIVE_STAGE = "arrive"
+
 
 def _items(ctx: Processing, key: int, node: FlowNode) -> Sequence[Any]:
     loop = node.loop
@@ -45,7 +49,10 @@ def _items(ctx: Processing, key: int, node: FlowNode) -> Sequence[Any]:
     if loop.collection is not None:
         value = evaluate(loop.collection, seen)
         if value is None:
-            value = []
+            # missing or null is not an empty list: running zero times would hide it
+            raise ExpressionError(
+                f"Expected the input collection '{loop.collection.raw}' to be a list, but it "
+                "is missing or null; set it and resolve the incident", loop.collection.text)
         if not isinstance(value, list | tuple):
             raise ExpressionError(
                 f"Expected the input collection '{loop.collection.raw}' to be a list, but it is "
@@ -110,6 +117,31 @@ class MultiInstanceBodyProcessor(ElementProcessor):
         if loop is not None and not (loop.collection or loop.cardinality):
             yield ("multi-instance activity has neither an input collection nor a loop "
                    "cardinality")
+        yield from mi_events.check(node)
+        if loop is not None and loop.cardinality is not None:
+            literal = _literal_int(loop.cardinality.text)
+            if literal is not None and literal < 0:
+                yield (f"loopCardinality is {literal}, but an activity cannot run a negative "
+                       "number of instances")
+
+
+def _literal_int(text: str) -> int | None:
+    """The whole number `text` writes as a literal (`-1`, `=-3`), None for anything else."""
+    text = text.strip().removeprefix("=").strip()
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def rearrive(ctx: Processing, body: ElementInstance) -> None:
+    """Resolving an incident raised when the body activated (no inner instance started):
+    the body ends and the token arrives at the activity again, evaluating its collection or
+    cardinality anew."""
+    node = ctx.proc.node(body.element_id)
+    scope_key = body.scope_key
+    flow.terminate(ctx, body)
+    flow.activate(ctx, scope_key, node)
 
 
 def _activate_body(ctx: Processing, scope: ElementInstance, node: FlowNode) -> None:
@@ -128,7 +160,10 @@ def _activate_body(ctx: Processing, scope: ElementInstance, node: FlowNode) -> N
               element_type=MI_BODY_KIND, token_id=key, scope_id=scope.key)
     body = ctx.inst.elements[key]
     if error is not None:
-        work.raise_incident(ctx, body, IncidentType.EXTRACT_VALUE_ERROR, error)
+        # no inner instance has started: resolving it activates the body again (stage
+        # `arrive`, handlers/jobs.py), which evaluates the collection anew
+        work.raise_incident(ctx, body, IncidentType.EXTRACT_VALUE_ERROR, error,
+                            stage=ARRIVE_STAGE)
         return
     if loop.output_collection:
         vars_.set_local(ctx, body, {loop.output_collection: [None] * len(items)})
@@ -188,6 +223,9 @@ def _on_inner_completed(ctx: Processing, body: ElementInstance, node: FlowNode) 
     (sequential), or complete the body when all are done."""
     loop = node.loop
     assert loop is not None
+    if mi_events.throws_events(node) and not mi_events.on_instance_completed(
+            ctx, body, node, _with_counters(ctx, body)):
+        return
     if loop.completion_condition is not None:
         counters = {
             "nrOfInstances": body.mi_total,
@@ -221,6 +259,16 @@ def _on_inner_completed(ctx: Processing, body: ElementInstance, node: FlowNode) 
             return
         index = body.mi_started
         _start_inner(ctx, body, node, index, items[index] if index < len(items) else None)
+
+
+def _with_counters(ctx: Processing, body: ElementInstance) -> ChainMap[str, Any]:
+    """The variables the body sees, under the instance counters."""
+    counters = {
+        "nrOfInstances": body.mi_total,
+        "nrOfCompletedInstances": body.mi_completed,
+        "nrOfActiveInstances": body.children,
+    }
+    return ChainMap(counters, *vars_.visible(ctx.inst, body.key).maps)
 
 
 def _hand_out_collection(ctx: Processing, body: ElementInstance, node: FlowNode) -> None:

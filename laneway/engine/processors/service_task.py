@@ -6,8 +6,9 @@ Activated, the task creates a job (`JOB_CREATED` on `jobs.<type>`): its type is 
 `COMPLETE_JOB` completes it with the job's variables; `FAIL_JOB` retries, and at zero retries
 raises an incident `JOB_NO_RETRIES` that, resolved, creates the job again; `THROW_ERROR` throws a
 BPMN error to a boundary event or event subprocess (`handlers/jobs.py`). Leaving the task
-cancels its job. A send task without a job type whose message flow crosses to another agency's
-pool (`laneway.agency_flows`) creates no job: it sends the message and completes.
+cancels its job. A send task without a job type that names a message (`messageRef`), or whose
+message flow crosses to another agency's pool (`laneway.agency_flows`), creates no job: it
+sends the message as a message throw event does and completes.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ class ServiceTaskProcessor(ElementProcessor):
         self, ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None
     ) -> None:
         if (node.kind.value == "sendTask" and not explicit_job_type(node)
-                and crossing(ctx.proc.definitions, node.id) is not None):
-            # its message flow crosses to another agency: the engine sends it (to the
-            # partner's topic, in this command's transaction) and the task is done
+                and (node.message_ref is not None
+                     or crossing(ctx.proc.definitions, node.id) is not None)):
+            # a send task with a message sends it as a message throw event does (BPMN
+            # 10.3.3), to the partner's topic when its message flow crosses to another
+            # agency (in this command's transaction), and the task is done
             if throw.publish_message(ctx, elem, node):
                 flow.complete(ctx, elem)
             return
