@@ -43,7 +43,8 @@ class ExecutableProcess:
     # node id -> the nodes a token comes to it from: its flows' sources and, for a boundary
     # event, its activity
     predecessors: Mapping[str, tuple[str, ...]]
-    # gateways that join: parallel or inclusive with more than one incoming flow
+    # gateways that join: parallel or inclusive with more than one incoming flow; and
+    # activities with a startQuantity above 1 (`behaviours.quantities`)
     joining: frozenset[str]
     # start events of the process itself by kind of trigger
     start_events: tuple[FlowNode, ...]
@@ -159,7 +160,8 @@ def build(
     for scope, members in by_scope.items():
         entry[scope] = _entry_nodes(members)
     joining = frozenset(
-        n.id for n in nodes.values() if n.kind in JOINING_KINDS and len(n.incoming) > 1
+        n.id for n in nodes.values()
+        if (n.kind in JOINING_KINDS and len(n.incoming) > 1) or n.start_quantity > 1
     )
     return ExecutableProcess(
         process=process,

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from laneway.engine.behaviours import flow, waits
+from laneway.engine.behaviours import flow, quantities, waits
 from laneway.engine.behaviours.waits import Arrival
 from laneway.engine.context import Processing
 from laneway.engine.state import ElementInstance
@@ -79,7 +79,11 @@ class ElementProcessor:
         return False
 
     def on_join(self, ctx: Processing, scope_key: int, node: FlowNode) -> None:
-        """A token arrived on one incoming flow of this joining gateway."""
+        """A token arrived on one incoming flow of this joining gateway (or of an activity
+        that waits for `startQuantity` tokens)."""
+        if node.start_quantity > 1:
+            quantities.on_join(ctx, scope_key, node)
+            return
         raise NotImplementedError(f"Expected '{node.id}' to be a joining gateway, but it is a "
                                   f"{node.kind.value}")
 
