@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from laneway.engine import conditionals
+from laneway.engine.conditionals import ConditionalCatch
 from laneway.model import Definitions, EventKind, FlowNode, Lane, NodeKind, Process, SequenceFlow
 from laneway.model._elements import SUBPROCESS_KINDS
 
@@ -53,6 +55,10 @@ class ExecutableProcess:
     # lane id -> persona, set when the version was reviewed (the definition record's
     # `persona:<laneId>` metadata); it wins over the lane's `laneway:persona`
     personas: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # waiting element id -> the conditional catches it waits on (`conditionals.index`); empty
+    # when the process has no conditional event
+    conditions: Mapping[str, tuple[ConditionalCatch, ...]] = field(
+        default_factory=lambda: MappingProxyType({}))
     # target -> the nodes it can be reached from (`reaches`), filled when asked: only inclusive
     # joins ask, and a set per node for every node would be quadratic in the diagram's size
     _upstream: dict[str, frozenset[str]] = field(default_factory=dict, repr=False,
@@ -180,6 +186,7 @@ def build(
         ),
         lanes=MappingProxyType({lane.id: lane for lane in process.all_lanes()}),
         personas=MappingProxyType(dict(personas or {})),
+        conditions=conditionals.index(process, esp_starts),
     )
 
 

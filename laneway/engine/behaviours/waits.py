@@ -10,8 +10,8 @@ from typing import Any
 
 import isodate
 
+from laneway.engine.behaviours import conditions, work
 from laneway.engine.behaviours import variables as vars_
-from laneway.engine.behaviours import work
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate
 from laneway.engine.state import ElementInstance, Subscription
@@ -20,7 +20,8 @@ from laneway.model import EventKind, FlowNode, TimerDefinition
 from laneway.records import Command, Event, IncidentType
 from laneway.timers import TimerError, parse_timer
 
-_WAITABLE = frozenset({EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL})
+_WAITABLE = frozenset(
+    {EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.CONDITIONAL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,9 @@ def open_wait(ctx: Processing, owner: ElementInstance, catch: FlowNode) -> bool:
         return open_timer(ctx, owner, catch)
     if ed.kind == EventKind.MESSAGE:
         return open_message(ctx, owner, catch, ed.ref)
+    if ed.kind == EventKind.CONDITIONAL:
+        conditions.open_wait(ctx, owner, catch.id)
+        return True
     if ed.kind == EventKind.SIGNAL:
         key = ctx.new_key()
         ctx.write_element(Event.SIGNAL_SUBSCRIPTION_CREATED, owner, {

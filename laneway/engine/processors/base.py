@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from laneway.engine.behaviours import flow, quantities, waits
 from laneway.engine.behaviours.waits import Arrival
 from laneway.engine.context import Processing
+from laneway.engine.expressions import compiles, is_opaque
 from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode, NodeKind, Process
 
@@ -117,6 +118,19 @@ def check_event(node: FlowNode, allowed: frozenset[EventKind]) -> Iterator[str]:
     if node.event_kind not in allowed:
         yield f"{node.event_kind.value} {_words(node.kind)}s are not supported"
     yield from check_timer(node)
+    yield from check_condition(node)
+
+
+def check_condition(node: FlowNode) -> Iterator[str]:
+    """A conditional event has a condition the engine can evaluate."""
+    for ed in node.event_definitions:
+        if ed.kind != EventKind.CONDITIONAL:
+            continue
+        if ed.condition is None or not ed.condition.text.strip():
+            yield "conditional event has no condition"
+        elif not compiles(ed.condition) or is_opaque(ed.condition):
+            yield (f"condition '{ed.condition.raw.strip()}' of the conditional event cannot be "
+                   "evaluated by the engine")
 
 
 def check_timer(node: FlowNode) -> Iterator[str]:
