@@ -172,11 +172,13 @@ class DefinitionRepository:
         out: list[tuple[ExecutableProcess, FlowNode]] = []
         for proc in self.latest_versions():
             for node in proc.start_events:
-                ed = node.event_definition
-                if ed is None or ed.kind != kind:
-                    continue
-                named = (proc.message_name(ed.ref) if kind == EventKind.MESSAGE
-                         else proc.signal_name(ed.ref))
-                if named == name:
-                    out.append((proc, node))
+                # any of its definitions (a multiple start has several)
+                for ed in node.event_definitions:
+                    if ed.kind != kind:
+                        continue
+                    named = (proc.message_name(ed.ref) if kind == EventKind.MESSAGE
+                             else proc.signal_name(ed.ref))
+                    if named == name:
+                        out.append((proc, node))
+                        break
         return out
