@@ -59,6 +59,9 @@ class ExecutableProcess:
     # when the process has no conditional event
     conditions: Mapping[str, tuple[ConditionalCatch, ...]] = field(
         default_factory=lambda: MappingProxyType({}))
+    # catch id -> the instantiating event-based gateway before it, or the instantiating
+    # receive task itself: its message or signal starts an instance (`behaviours.instantiate`)
+    instantiating: Mapping[str, FlowNode] = field(default_factory=lambda: MappingProxyType({}))
     # target -> the nodes it can be reached from (`reaches`), filled when asked: only inclusive
     # joins ask, and a set per node for every node would be quadratic in the diagram's size
     _upstream: dict[str, frozenset[str]] = field(default_factory=dict, repr=False,
@@ -187,6 +190,7 @@ def build(
         lanes=MappingProxyType({lane.id: lane for lane in process.all_lanes()}),
         personas=MappingProxyType(dict(personas or {})),
         conditions=conditionals.index(process, esp_starts),
+        instantiating=MappingProxyType(_instantiating(process)),
     )
 
 
@@ -235,3 +239,10 @@ def _upstream_of(predecessors: Mapping[str, tuple[str, ...]], target: str) -> fr
         seen.add(n)
         stack.extend(predecessors.get(n, ()))
     return frozenset(seen)
+
+
+def _instantiating(process: Process) -> Mapping[str, FlowNode]:
+    # imported here: the behaviours import this module
+    from laneway.engine.behaviours import instantiate
+
+    return instantiate.index(process)
