@@ -22,6 +22,7 @@ test per variable write.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 
 from laneway.engine.behaviours import variables as vars_
@@ -55,7 +56,7 @@ def before_change(ctx: Processing, scope_key: int, names: Collection[str]) -> No
             seen[key] = _holds(ctx, owner, waiting)
         looking.append(key)
     for owner_key, catch_id in looking:
-        ctx.later(lambda k=owner_key, c=catch_id: _look(ctx, k, c))
+        ctx.later(functools.partial(_look, ctx, owner_key, catch_id))
 
 
 def _look(ctx: Processing, owner_key: int, catch_id: str) -> None:
