@@ -46,6 +46,9 @@ def open_wait(ctx: Processing, owner: ElementInstance, catch_id: str) -> None:
 def before_change(ctx: Processing, scope_key: int, names: Collection[str]) -> None:
     """Variables `names` are about to be set in `scope_key`: remember the value of every open
     condition that reads one of them (as it is now) and look at it again after the change."""
+    if not any(n in waiting.names for catches in ctx.proc.conditions.values()
+               for waiting in catches for n in names):
+        return  # no condition reads these (an inner instance's loopCounter, say)
     looking: list[_Key] = []
     seen = ctx.conditions_seen
     for owner, waiting in _open_waits(ctx):

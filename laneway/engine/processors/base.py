@@ -134,9 +134,10 @@ def check_condition(node: FlowNode) -> Iterator[str]:
 
 
 def check_timer(node: FlowNode) -> Iterator[str]:
-    """A timer event names when it fires."""
-    ed = node.event_definition
-    if node.event_kind != EventKind.TIMER or not ed:
+    """A timer event names when it fires (its timer definition, one of several on a multiple
+    event)."""
+    ed = next((d for d in node.event_definitions if d.kind == EventKind.TIMER), None)
+    if ed is None:
         return
     if not ed.timer:
         yield "timer event has no timeDate, timeDuration or timeCycle"

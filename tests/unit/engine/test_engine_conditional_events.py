@@ -265,3 +265,76 @@ def test_a_diagram_without_conditional_events_has_nothing_to_watch() -> None:
     repo.deploy(parse(document('<startEvent id="s"/><task id="t"/><endEvent id="e"/>\n'
                                "@ s -> t -> e").encode(), "plain.bpmn"))
     assert not repo.get("p").conditions
+
+
+def test_a_conditional_event_after_an_event_based_gateway_wins_when_it_holds(
+        run: RunFn) -> None:
+    h = run(f"""
+    <message id="m1" name="reply"/>
+    <startEvent id="s"/>
+    <parallelGateway id="fork"/>
+    <eventBasedGateway id="gw"/>
+    <intermediateCatchEvent id="replied"><messageEventDefinition messageRef="m1"/>
+    </intermediateCatchEvent>
+    <intermediateCatchEvent id="late">{cond("=overdue")}</intermediateCatchEvent>
+    <task id="remind"/><task id="thank"/>
+    <serviceTask id="clock"/>
+    <endEvent id="e1"/><endEvent id="e2"/><endEvent id="e3"/>
+    @ s -> fork -> gw -> replied -> thank -> e1
+    @ gw -> late -> remind -> e2
+    @ fork -> clock -> e3
+    """, variables={"overdue": False})
+    assert "remind" not in h.activated()
+    h.complete_job("clock", {"overdue": True})
+    assert "remind" in h.activated()
+    assert "thank" not in h.activated()
+    # the gateway's other wait (the message subscription) closed with it
+    assert h.status(h.iid) == "COMPLETED"
+
+
+def test_a_non_interrupting_event_subprocess_of_a_subprocess_fires_as_it_starts(
+        run: RunFn) -> None:
+    h = run(f"""
+    <startEvent id="s"/>
+    <subProcess id="sub">
+      <subProcess id="esp" triggeredByEvent="true">
+        <startEvent id="es" isInterrupting="false">{cond('=contains(test, "a")')}</startEvent>
+        <task id="t1"/><endEvent id="ee"/>
+        @ es -> t1 -> ee
+      </subProcess>
+      <startEvent id="ss"/><task id="t2"/><endEvent id="se"/>
+      @ ss -> t2 -> se
+    </subProcess>
+    <endEvent id="e"/>
+    @ s -> sub -> e
+    """, variables={"test": "abc"})
+    order = h.activated()
+    assert order.count("t1") == 1
+    # it started as the subprocess started, before the subprocess's own token moved on
+    assert order.index("esp") < order.index("t2")
+    assert h.status(h.iid) == "COMPLETED"
+
+
+def test_a_conditional_boundary_of_a_multi_instance_activity_interrupts_the_whole_body(
+        run: RunFn) -> None:
+    h = run(f"""
+    <startEvent id="s"/>
+    <parallelGateway id="fork"/>
+    <userTask id="review">
+      <multiInstanceLoopCharacteristics>
+        <loopCardinality>3</loopCardinality>
+      </multiInstanceLoopCharacteristics>
+    </userTask>
+    <boundaryEvent id="b" attachedToRef="review">{cond("=abort")}</boundaryEvent>
+    <serviceTask id="watch"/>
+    <task id="aborted"/>
+    <endEvent id="e1"/><endEvent id="e2"/><endEvent id="e3"/>
+    @ s -> fork -> review -> e1
+    @ fork -> watch -> e2
+    @ b -> aborted -> e3
+    """, variables={"abort": False})
+    assert h.activated().count("review") == 4  # the body and its three inner instances
+    h.complete_job("watch", {"abort": True})
+    assert h.activated().count("aborted") == 1
+    assert h.terminated().count("review") == 4
+    assert h.status(h.iid) == "COMPLETED"
