@@ -10,7 +10,7 @@ definitions on one event.
 
 Refused at deploy, with the reason: kinds that cannot be one trigger among several (errors,
 escalations, links, terminate, compensation, cancel on catches; links, terminate, errors,
-compensation, cancel on throws), two timers or two messages on one event, a timer among the
+compensation, cancel on throws), two timers on one event, a timer among the
 triggers of a process start (the triggers service starts those, from one timer), and parallel
 multiple where "all happened" cannot be told from the waits alone: with a conditional
 trigger, on a non-interrupting boundary or event subprocess start, on a process start.
@@ -40,7 +40,7 @@ def throw_all(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
         if ed.kind == EventKind.SIGNAL:
             throw.broadcast_signal(ctx, elem, node, ed)
         elif ed.kind == EventKind.MESSAGE:
-            if not throw.publish_message(ctx, elem, node):
+            if not throw.publish_message(ctx, elem, node, ed):
                 return
         elif ed.kind == EventKind.ESCALATION:
             code = ctx.proc.escalation_code(ed.ref) or ""
@@ -70,9 +70,6 @@ def problems(process: Process, node: FlowNode) -> Iterator[str]:
         for kind in dict.fromkeys(k for k in kinds if k not in _THROW_KINDS):
             yield (f"a {kind.value} event cannot be one of several events thrown at once; "
                    "throw it from an event of its own")
-        if kinds.count(EventKind.MESSAGE) > 1:
-            yield "a throw event can send one message only; send the others from events of "\
-                  "their own"
     else:
         yield f"a {node.kind.value} cannot have several event definitions"
 

@@ -140,11 +140,15 @@ def broadcast_signal(ctx: Processing, elem: ElementInstance, node: FlowNode,
         "skipInstance": inst.instance_id})
 
 
-def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> bool:
-    """Publish the message of a throw event with the thrower's variables. False on an
+def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode,
+                    ed: EventDefinition | None = None) -> bool:
+    """Publish the message of a throw event (its definition `ed`, else its first message
+    definition, else a send task's message) with the thrower's variables. False on an
     incident (the correlation key could not be evaluated)."""
-    # its message definition (one of several on a multiple throw), else a send task's message
-    ed = next((d for d in node.event_definitions if d.kind == EventKind.MESSAGE), None)
+    first = next((d for d in node.event_definitions if d.kind == EventKind.MESSAGE), None)
+    # a second message of one multiple throw gets an id of its own
+    suffix = "" if ed is None or ed is first else f"/{node.event_definitions.index(ed)}"
+    ed = ed or first
     ref = ed.ref if ed else node.message_ref
     proc = ctx.proc
     name = proc.message_name(ref)
@@ -177,10 +181,10 @@ def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> b
         ctx.follow_up(Command.PUBLISH_MESSAGE, ctx.inst.instance_id, {
             "name": name, "correlationKey": correlation,
             "variables": {k: seen[k] for k in across.variables if k in seen},
-            "messageId": agency_message_id(ctx.inst.instance_id, elem.key), "ttl": 0,
+            "messageId": agency_message_id(ctx.inst.instance_id, elem.key) + suffix, "ttl": 0,
             "agency": across.agency, "elementId": node.id})
         return True
     ctx.follow_up(Command.PUBLISH_MESSAGE, ctx.inst.instance_id, {
         "name": name, "correlationKey": correlation, "variables": dict(seen),
-        "messageId": f"{ctx.inst.instance_id}/{elem.key}", "ttl": 0})
+        "messageId": f"{ctx.inst.instance_id}/{elem.key}{suffix}", "ttl": 0})
     return True

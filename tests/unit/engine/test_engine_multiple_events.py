@@ -190,3 +190,37 @@ def test_a_non_interrupting_parallel_multiple_boundary_is_refused() -> None:
     with pytest.raises(DiagramError) as caught:
         DefinitionRepository().deploy(parse(xml.encode(), "m.bpmn"))
     assert "non-interrupting parallel multiple" in caught.value.problems[0].message
+
+
+def test_a_multiple_throw_sends_each_of_its_messages(run: RunFn) -> None:
+    listeners = """
+    <message id="ma" name="a"/>
+    <message id="mb" name="b"/>
+    <process id="la" isExecutable="true">
+      <startEvent id="sa"><messageEventDefinition messageRef="ma"/></startEvent>
+      <endEvent id="ea"/>
+      @ sa -> ea
+    </process>
+    <process id="lb" isExecutable="true">
+      <startEvent id="sb"><messageEventDefinition messageRef="mb"/></startEvent>
+      <endEvent id="eb"/>
+      @ sb -> eb
+    </process>
+    """
+    h = run("""
+    <message id="ma" name="a"/>
+    <message id="mb" name="b"/>
+    <startEvent id="s"/>
+    <intermediateThrowEvent id="tell">
+      <messageEventDefinition messageRef="ma"/>
+      <messageEventDefinition messageRef="mb"/>
+    </intermediateThrowEvent>
+    <endEvent id="e"/>
+    @ s -> tell -> e
+    """, also=(listeners,))
+    published = [r for r in h.records if r.intent == "MESSAGE_PUBLISHED"]
+    assert sorted(r.value["name"] for r in published) == ["a", "b"]
+    assert len({r.value["messageId"] for r in published}) == 2
+    started = [i for i in h.instance_ids() if i != h.iid]
+    assert len(started) == 2
+    assert all(h.status(i) == "COMPLETED" for i in started)
