@@ -6,29 +6,34 @@ definitions on one event.
   its other waits close as the catch leaves (or stay, for a non-interrupting one, which fires
   on each). Parallel multiple fires only when all have happened (`waits.fire`): each trigger's
   wait ends when it happens, and the catch fires with the last.
-- A throw (intermediate throw, end) throws every definition in document order (`throw_all`).
+- A throw (intermediate throw, end) throws every definition in document order (`throw_all`);
+  an end event's error or terminate comes after the others.
 
 Refused at deploy, with the reason: kinds that cannot be one trigger among several (errors,
-escalations, links, terminate, compensation, cancel on catches; links, terminate, errors,
-compensation, cancel on throws), two timers on one event, a timer among the
-triggers of a process start (the triggers service starts those, from one timer), and parallel
-multiple where "all happened" cannot be told from the waits alone: with a conditional
-trigger, on a non-interrupting boundary or event subprocess start, on a process start.
+escalations, links, terminate, compensation, cancel on catches; links, compensation, cancel
+on throws, and errors and terminate on intermediate throws or together), two timers on one
+event, a timer among the triggers of a process start (the triggers service starts those,
+from one timer), and parallel multiple where "all happened" cannot be told from the waits
+alone: with a conditional trigger, on a non-interrupting boundary or event subprocess start,
+on a process start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from laneway.engine.behaviours import flow, throw
+from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode, NodeKind, Process
+from laneway.records import IncidentType
 
 _CATCH_KINDS = frozenset(
     {EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL, EventKind.CONDITIONAL})
 _PROCESS_START_KINDS = frozenset({EventKind.MESSAGE, EventKind.SIGNAL, EventKind.CONDITIONAL})
 _THROW_KINDS = frozenset({EventKind.MESSAGE, EventKind.SIGNAL, EventKind.ESCALATION})
+# an end event may also end with an error or terminate, after throwing the others
+_END_KINDS = _THROW_KINDS | {EventKind.ERROR, EventKind.TERMINATE}
 _CATCHES = frozenset(
     {NodeKind.START_EVENT, NodeKind.INTERMEDIATE_CATCH_EVENT, NodeKind.BOUNDARY_EVENT})
 
@@ -47,6 +52,17 @@ def throw_all(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
             throw.throw(ctx, elem, EventKind.ESCALATION, code)
         if elem.key not in ctx.inst.elements:
             return
+    # an end event's error or terminate comes last: either ends what the others leave going
+    error = next((ed for ed in node.event_definitions if ed.kind == EventKind.ERROR), None)
+    if error is not None:
+        code = ctx.proc.error_code(error.ref) or ""
+        if not throw.throw(ctx, elem, EventKind.ERROR, code):
+            work.raise_incident(ctx, elem, IncidentType.UNHANDLED_ERROR_EVENT,
+                                f"Expected to throw an error event with the code '{code}', "
+                                "but it was not caught")
+        return
+    if any(ed.kind == EventKind.TERMINATE for ed in node.event_definitions):
+        flow.terminate_children(ctx, ctx.inst.elements[elem.scope_key], keep=elem.key)
     flow.complete(ctx, elem)
 
 
@@ -67,9 +83,15 @@ def problems(process: Process, node: FlowNode) -> Iterator[str]:
         if node.parallel_multiple:
             yield from _parallel_problems(node, kinds, process_start)
     elif node.kind in (NodeKind.INTERMEDIATE_THROW_EVENT, NodeKind.END_EVENT):
-        for kind in dict.fromkeys(k for k in kinds if k not in _THROW_KINDS):
+        allowed = _END_KINDS if node.kind == NodeKind.END_EVENT else _THROW_KINDS
+        for kind in dict.fromkeys(k for k in kinds if k not in allowed):
             yield (f"a {kind.value} event cannot be one of several events thrown at once; "
                    "throw it from an event of its own")
+        if EventKind.ERROR in kinds and EventKind.TERMINATE in kinds:
+            yield "an end event cannot both throw an error and terminate"
+        for kind in (EventKind.ERROR, EventKind.TERMINATE):
+            if kinds.count(kind) > 1:
+                yield f"an end event can throw one {kind.value} event only"
     else:
         yield f"a {node.kind.value} cannot have several event definitions"
 

@@ -224,3 +224,45 @@ def test_a_multiple_throw_sends_each_of_its_messages(run: RunFn) -> None:
     started = [i for i in h.instance_ids() if i != h.iid]
     assert len(started) == 2
     assert all(h.status(i) == "COMPLETED" for i in started)
+
+
+def test_a_multiple_end_event_signals_then_terminates_its_scope(run: RunFn) -> None:
+    h = run(SIGNALS + """
+    <startEvent id="s"/>
+    <parallelGateway id="fork"/>
+    <userTask id="other"/>
+    <endEvent id="e1"/>
+    <endEvent id="stop">
+      <signalEventDefinition signalRef="s1"/>
+      <terminateEventDefinition/>
+    </endEvent>
+    @ s -> fork -> other -> e1
+    @ fork -> stop
+    """)
+    assert [r.value["name"] for r in h.records if r.intent == "SIGNAL_BROADCAST"] == ["one"]
+    assert h.terminated() == ["other"]
+    assert h.status(h.iid) == "COMPLETED"
+
+
+def test_a_multiple_end_event_signals_then_throws_its_error(run: RunFn) -> None:
+    h = run(SIGNALS + """
+    <error id="err" errorCode="E1"/>
+    <startEvent id="s"/>
+    <subProcess id="sub">
+      <startEvent id="ss"/>
+      <endEvent id="fail">
+        <signalEventDefinition signalRef="s2"/>
+        <errorEventDefinition errorRef="err"/>
+      </endEvent>
+      @ ss -> fail
+    </subProcess>
+    <boundaryEvent id="caught" attachedToRef="sub"><errorEventDefinition errorRef="err"/>
+    </boundaryEvent>
+    <endEvent id="e"/><endEvent id="ec"/>
+    @ s -> sub -> e
+    @ caught -> ec
+    """)
+    assert [r.value["name"] for r in h.records if r.intent == "SIGNAL_BROADCAST"] == ["two"]
+    assert "ec" in h.activated()
+    assert "e" not in h.activated()
+    assert h.status(h.iid) == "COMPLETED"
