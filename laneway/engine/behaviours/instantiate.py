@@ -8,10 +8,11 @@
   instance there, and the task completes with the message's variables.
 
 The message side and signal broadcasts find them through `ExecutableProcess.instantiating`
-(`DefinitionRepository.start_events`) and send `START_INSTANCE` naming the catch. A plain
-`START_INSTANCE` (the API, `laneway run`) still starts such a process at the gateway or the
-receive task, which then waits as usual (a timer after the gateway runs only so: timer starts
-are the triggers service's, which reads start events).
+(`DefinitionRepository.start_events`) and send `START_INSTANCE` naming the catch; the
+triggers service declares a timer after such a gateway as a timer trigger, as it does a timer
+start event, and names the catch the same way. A plain `START_INSTANCE` (the API, `laneway
+run`) still starts such a process at the gateway or the receive task, which then waits as
+usual.
 """
 
 from __future__ import annotations

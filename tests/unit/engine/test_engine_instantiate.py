@@ -106,3 +106,25 @@ def test_instantiating_elements_that_cannot_start_are_refused(body: str, reason:
     [problem] = caught.value.problems
     assert problem.element_id == "bad"
     assert reason in problem.message
+
+
+def test_a_start_naming_the_timer_after_an_instantiating_gateway_passes_the_gateway(
+        run: RunFn) -> None:
+    # what the triggers service sends when such a timer falls due
+    h = run("""
+    <message id="m1" name="order"/>
+    <eventBasedGateway id="gw" instantiate="true"/>
+    <intermediateCatchEvent id="daily">
+      <timerEventDefinition><timeCycle>R/PT24H</timeCycle></timerEventDefinition>
+    </intermediateCatchEvent>
+    <intermediateCatchEvent id="ordered"><messageEventDefinition messageRef="m1"/>
+    </intermediateCatchEvent>
+    <task id="report"/>
+    <endEvent id="e1"/><endEvent id="e2"/>
+    @ gw -> daily -> report -> e1
+    @ gw -> ordered -> e2
+    """, start=False)
+    iid = h.start(start_event_id="daily")
+    assert h.activated(iid) == ["p", "gw", "daily", "report", "e1"]
+    assert h.trail("TIMER_CREATED", "MESSAGE_SUBSCRIPTION_CREATED", iid=iid) == []
+    assert h.status(iid) == "COMPLETED"
