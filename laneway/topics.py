@@ -20,6 +20,8 @@ MESSAGE_SIDE = frozenset({
     Command.OPEN_MESSAGE_SUBSCRIPTION.value,
     Command.CLOSE_MESSAGE_SUBSCRIPTION.value,
     Command.RETRACT_CORRELATION.value,
+    # starts instances like a message start, from one partition (keyed like a message)
+    Command.EVALUATE_CONDITIONS.value,
 })
 BROADCAST = frozenset({Command.BROADCAST_SIGNAL.value})
 

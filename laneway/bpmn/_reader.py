@@ -488,6 +488,8 @@ class Reader:
             io = vendor.io_mapping(extensions, self.language)
             if io is not None:
                 out["io"] = io
+            out["start_quantity"] = _quantity(el.get("startQuantity"))
+            out["completion_quantity"] = _quantity(el.get("completionQuantity"))
         script_is_feel = False
         if kind is NodeKind.SCRIPT_TASK:
             out.update(vendor.script_fields(el, extensions, script_el))
@@ -505,6 +507,7 @@ class Reader:
         if kind is NodeKind.BOUNDARY_EVENT:
             out["attached_to"] = self._ref(el, "attachedToRef", node_id)
             out["cancel_activity"] = bool_attr(el, "cancelActivity", True)
+            out["parallel_multiple"] = bool_attr(el, "parallelMultiple", False)
         elif kind is NodeKind.START_EVENT:
             out["interrupting"] = bool_attr(el, "isInterrupting", True)
             out["parallel_multiple"] = bool_attr(el, "parallelMultiple", False)
@@ -640,3 +643,13 @@ class Reader:
                         ref = self._ref_text(part, "eventDefinitionRef", owner)
                         event = self._shared_event_def(ref or "", owner)
         return ComplexBehaviorDefinition(condition, event)
+
+def _quantity(text: str | None) -> int:
+    """An activity's `startQuantity` or `completionQuantity` (1 when not written); text that
+    is no whole number reads 0, which the deploy check refuses with the element's line."""
+    if text is None:
+        return 1
+    try:
+        return int(text.strip())
+    except ValueError:
+        return 0

@@ -56,6 +56,9 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^message '(?P<name>[^']*)'"), "give --message {name}=JSON"),
     (re.compile(r"^signal '"), "no option broadcasts signals; a throw event in a diagram must"),
     (re.compile(r"^timer "), "give --timers instant, or wait with --timers real"),
+    (re.compile(r"^condition '"),
+     "it is looked at when the variables it reads change: set them with --var, or from a task "
+     "or job's answer"),
     (re.compile(r"^gateway '[^']*' joining"),
      "a join waits for flows that did not arrive; check the diagram"),
 )

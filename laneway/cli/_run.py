@@ -13,11 +13,13 @@ from typing import Any, TextIO
 from laneway.cli._output import print_problems, record_line, waiting_line
 from laneway.cli._validate import load
 from laneway.engine import DefinitionRepository
+from laneway.engine.conditionals import conditions_of
 from laneway.engine.executable import ExecutableProcess
+from laneway.engine.handlers.events import started_instance_id
 from laneway.engine.runner import Answers, LocalRunner, Outcome
 from laneway.engine.state import InstanceStatus
 from laneway.model import Definitions, EventKind
-from laneway.records import Principal, Record, RecordKind
+from laneway.records import Command, Principal, Record, RecordKind
 
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1  # diagram problems, an incident, a refused start, a run that never settles
@@ -269,7 +271,10 @@ def run_file(opts: RunOptions, out: TextIO, err: TextIO) -> int:
         runner = RealTimeRunner(repository, err=err, on_record=emit)
     else:
         runner = LocalRunner(repository, on_record=emit, keep_records=True)
-    instance_id = runner.start(proc.id, variables, start_event_id=start_id)
+    if start_id is not None and conditions_of(proc.node(start_id)):
+        instance_id = _start_by_conditions(runner, proc, start_id, variables)
+    else:
+        instance_id = runner.start(proc.id, variables, start_event_id=start_id)
     outcome = runner.run(instance_id, opts.answers(messages), max_commands=opts.max_commands)
     outgoing = {n.id: list(n.outgoing) for n in proc.process.nodes.values()}
     return _report(outcome, runner, rejections, opts.max_commands, err, outgoing)
@@ -298,3 +303,13 @@ def _report(outcome: Outcome, runner: LocalRunner, rejections: list[Record],
     for what in outcome.waiting_on or ["nothing the runner can see"]:
         print(waiting_line(what, outgoing), file=err)
     return EXIT_WAITING
+
+
+def _start_by_conditions(runner: LocalRunner, proc: ExecutableProcess, start_id: str,
+                         variables: dict[str, Any]) -> str:
+    """A run that begins at a conditional start event is started as the engine starts one:
+    `EVALUATE_CONDITIONS` with the --var variables, so the instance starts only when the
+    condition holds (otherwise the rejection says so and the run exits 1)."""
+    cmd = runner.submit(Command.EVALUATE_CONDITIONS, "",
+                        {"processId": proc.id, "variables": variables})
+    return started_instance_id(f"{cmd.record_id}#{start_id}", proc.id)

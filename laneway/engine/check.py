@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from laneway.agency_flows import crossings
+from laneway.engine.behaviours import instantiate, multiple, quantities
 from laneway.engine.expressions import compiles
 from laneway.engine.processors import ELEMENT_PROCESSORS, ElementProcessor
 from laneway.engine.state import MI_BODY_KIND
@@ -58,10 +59,11 @@ def _node_problems(processor: ElementProcessor, process: Process, node: FlowNode
     if node.is_for_compensation:
         yield "compensation handlers are not supported"
     if len(node.event_definitions) > 1:
-        yield "events with several event definitions (multiple) are not supported"
-        return
+        yield from multiple.problems(process, node)
     yield from processor.check(process, node)
     yield from _loop_problems(process, node)
+    yield from quantities.problems(node)
+    yield from instantiate.problems(process, node)
 
 
 def _loop_problems(process: Process, node: FlowNode) -> Iterator[str]:

@@ -87,6 +87,9 @@ class Processing:
         # scope key -> how often its tokens were cut off (terminate end, interrupting event):
         # a token queued before the cut must not arrive after it
         self.cuts: dict[int, int] = {}
+        # (waiting element key, catch id) -> whether its condition held when last looked at in
+        # this command (`behaviours.conditions`: a non-interrupting one fires on false -> true)
+        self.conditions_seen: dict[tuple[int, str], bool] = {}
 
     # -- the instance being processed --------------------------------------------------------
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from laneway.engine import conditionals
+from laneway.engine.conditionals import ConditionalCatch
 from laneway.model import Definitions, EventKind, FlowNode, Lane, NodeKind, Process, SequenceFlow
 from laneway.model._elements import ACTIVITY_KINDS, SUBPROCESS_KINDS
 
@@ -47,7 +49,8 @@ class ExecutableProcess:
     # node id -> the nodes a token comes to it from: its flows' sources and, for a boundary
     # event, its activity
     predecessors: Mapping[str, tuple[str, ...]]
-    # gateways that join: parallel, inclusive or complex with more than one incoming flow
+    # gateways that join: parallel, inclusive or complex with more than one incoming flow;
+    # and activities with a startQuantity above 1 (`behaviours.quantities`)
     joining: frozenset[str]
     # start events of the process itself by kind of trigger
     start_events: tuple[FlowNode, ...]
@@ -58,6 +61,13 @@ class ExecutableProcess:
     personas: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # complex gateways that join (on_quiet looks at them only when there are any)
     complex_joins: frozenset[str] = frozenset()
+    # waiting element id -> the conditional catches it waits on (`conditionals.index`); empty
+    # when the process has no conditional event
+    conditions: Mapping[str, tuple[ConditionalCatch, ...]] = field(
+        default_factory=lambda: MappingProxyType({}))
+    # catch id -> the instantiating event-based gateway before it, or the instantiating
+    # receive task itself: its message or signal starts an instance (`behaviours.instantiate`)
+    instantiating: Mapping[str, FlowNode] = field(default_factory=lambda: MappingProxyType({}))
     # target -> the nodes it can be reached from (`reaches`), filled when asked: only inclusive
     # joins ask, and a set per node for every node would be quadratic in the diagram's size
     _upstream: dict[str, frozenset[str]] = field(default_factory=dict, repr=False,
@@ -165,7 +175,8 @@ def build(
     for scope, members in by_scope.items():
         entry[scope] = _entry_nodes(members)
     joining = frozenset(
-        n.id for n in nodes.values() if n.kind in JOINING_KINDS and len(n.incoming) > 1
+        n.id for n in nodes.values()
+        if (n.kind in JOINING_KINDS and len(n.incoming) > 1) or n.start_quantity > 1
     )
     return ExecutableProcess(
         process=process,
@@ -186,6 +197,8 @@ def build(
         personas=MappingProxyType(dict(personas or {})),
         complex_joins=frozenset(
             n for n in joining if nodes[n].kind == NodeKind.COMPLEX_GATEWAY),
+        conditions=conditionals.index(process, esp_starts),
+        instantiating=MappingProxyType(_instantiating(process)),
     )
 
 
@@ -241,3 +254,10 @@ def _upstream_of(predecessors: Mapping[str, tuple[str, ...]], target: str) -> fr
         seen.add(n)
         stack.extend(predecessors.get(n, ()))
     return frozenset(seen)
+
+
+def _instantiating(process: Process) -> Mapping[str, FlowNode]:
+    # imported here: the behaviours import this module
+    from laneway.engine.behaviours import instantiate
+
+    return instantiate.index(process)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from laneway.engine.check import check_runnable
 from laneway.engine.executable import ExecutableProcess, build
-from laneway.model import Definitions, EventKind, FlowNode
+from laneway.model import Definitions, EventKind, FlowNode, NodeKind
 from laneway.problems import DiagramError, Problem
 
 
@@ -172,11 +172,23 @@ class DefinitionRepository:
         out: list[tuple[ExecutableProcess, FlowNode]] = []
         for proc in self.latest_versions():
             for node in proc.start_events:
-                ed = node.event_definition
-                if ed is None or ed.kind != kind:
-                    continue
-                named = (proc.message_name(ed.ref) if kind == EventKind.MESSAGE
-                         else proc.signal_name(ed.ref))
-                if named == name:
-                    out.append((proc, node))
+                # any of its definitions (a multiple start has several)
+                for ed in node.event_definitions:
+                    if ed.kind != kind:
+                        continue
+                    named = (proc.message_name(ed.ref) if kind == EventKind.MESSAGE
+                             else proc.signal_name(ed.ref))
+                    if named == name:
+                        out.append((proc, node))
+                        break
+            for catch_id in proc.instantiating:
+                # a catch after an instantiating gateway, or an instantiating receive task
+                catch = proc.node(catch_id)
+                refs = [ed.ref for ed in catch.event_definitions if ed.kind == kind]
+                if catch.kind == NodeKind.RECEIVE_TASK and kind == EventKind.MESSAGE:
+                    refs.append(catch.message_ref)
+                names = [proc.message_name(r) if kind == EventKind.MESSAGE
+                         else proc.signal_name(r) for r in refs]
+                if name in names:
+                    out.append((proc, catch))
         return out

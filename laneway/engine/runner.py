@@ -316,7 +316,18 @@ class LocalRunner:
             for gateways in each.joins.values():
                 for gateway, flows in gateways.items():
                     out.append(f"gateway '{gateway}' joining (arrived: {', '.join(flows)})")
+            out.extend(self._conditions_waiting(each))
         return out
+
+    def _conditions_waiting(self, inst: InstanceState) -> list[str]:
+        """The conditional events an instance waits on (they have no subscription to list)."""
+        conditions = self.engine.repository.get(inst.process_id, inst.version).conditions
+        if not conditions:
+            return []
+        return [f"condition '{c.conditions[0].raw.strip()}' at '{c.catch.id}'"
+                for elem in inst.elements.values()
+                for c in conditions.get(elem.element_id, ())
+                if elem.element_id != c.catch.id or elem.kind == c.catch.kind.value]
 
 
 _DECISION_KEYS = frozenset({"flows", "activities", "done"})

@@ -293,6 +293,10 @@ class FlowNode(Element):
     loop: LoopCharacteristics | None = None
     io: IoMapping = field(default_factory=IoMapping)
     is_for_compensation: bool = False
+    # BPMN token quantities: the tokens that must arrive before the activity starts, and the
+    # tokens it sends on each outgoing flow when it completes (1 when not written)
+    start_quantity: int = 1
+    completion_quantity: int = 1
     # jobs: service, send, business-rule and (non-FEEL) script tasks
     job_type: str | None = None
     # the retries a job of this node starts with, as written (`laneway:retries`, else Zeebe's
@@ -311,6 +315,7 @@ class FlowNode(Element):
     cancel_activity: bool = True
     # start events (of event subprocesses)
     interrupting: bool = True
+    # catch events with several event definitions: all must happen (True) or any one
     parallel_multiple: bool = False
     # subprocesses
     triggered_by_event: bool = False

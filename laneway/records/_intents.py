@@ -39,6 +39,8 @@ class Command(StrEnum):
     CLAIM_USER_TASK = "CLAIM_USER_TASK"
     UNCLAIM_USER_TASK = "UNCLAIM_USER_TASK"
     ESCALATE_USER_TASK = "ESCALATE_USER_TASK"
+    # start instances at the conditional start events whose conditions hold for the variables
+    EVALUATE_CONDITIONS = "EVALUATE_CONDITIONS"
 
 
 class Event(StrEnum):

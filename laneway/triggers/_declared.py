@@ -88,6 +88,16 @@ def _process_starts(process: Process) -> Iterator[FlowNode]:
     for node in process.nodes.values():
         if node.kind == NodeKind.START_EVENT and node.parent is None:
             yield node
+        elif (node.kind == NodeKind.EVENT_BASED_GATEWAY and node.instantiate
+              and not node.incoming and node.parent is None):
+            # a timer after an event-based gateway that instantiates starts the process there
+            # (BPMN 10.5.6), as a timer start event does; the engine passes the gateway
+            for fid in node.outgoing:
+                target = process.nodes.get(process.flows[fid].target) \
+                    if fid in process.flows else None
+                if (target is not None and target.kind == NodeKind.INTERMEDIATE_CATCH_EVENT
+                        and target.event_kind == EventKind.TIMER):
+                    yield target
 
 
 def declared_triggers(definitions: Definitions) -> list[Declared]:

@@ -452,6 +452,32 @@ def test_a_message_correlates_across_partitions(
     assert published.partition() == partition_of(ref) != partition_of(iid)
 
 
+CONDITIONAL_START = """<process id="PROCESS" isExecutable="true">
+  <startEvent id="s"><conditionalEventDefinition><condition>=amount &gt; 100</condition>
+  </conditionalEventDefinition></startEvent><endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="e"/></process>"""
+
+
+def test_evaluate_conditions_starts_an_instance_through_the_service(
+        world: World, service: ThreadService, events: Reader) -> None:
+    world.deploy("cond", bpmn(CONDITIONAL_START, "cond"))
+
+    def answer() -> Record | None:
+        # until the engine has read the definition, the command finds no process (NOT_FOUND)
+        cmd = world.send(Command.EVALUATE_CONDITIONS, "", {
+            "processId": "cond", "variables": {"amount": 500}})
+        found = events.wait_for(lambda recs: next(
+            (r for r in recs if r.record_id.startswith(cmd.record_id + ".")
+             and (r.kind == RecordKind.REJECTION or (
+                 r.intent == "ELEMENT_COMPLETED" and r.element_type == "process"))), None),
+            message="an answer to EVALUATE_CONDITIONS")
+        assert isinstance(found, Record)
+        return None if found.kind == RecordKind.REJECTION else found
+
+    done = wait_until(answer, 30, 0.2, "an instance started by its condition")
+    assert done.element_id == "cond"
+
+
 def test_a_timer_fires_from_the_service_heap(
         world: World, service: ThreadService, events: Reader) -> None:
     world.deploy("tm", bpmn(TIMER.replace("DURATION", "PT1S"), "tm"))

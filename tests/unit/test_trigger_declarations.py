@@ -71,3 +71,26 @@ def test_an_interval_out_of_bounds_is_refused() -> None:
     checked = check_diagram(_xml(interval="PT0.1S"), "t.bpmn")
     assert any(p.element_id == "byFeed" and "between PT1S and P31D" in p.message
                for p in checked.problems)
+
+
+def test_a_timer_after_an_instantiating_event_based_gateway_is_a_timer_trigger() -> None:
+    xml = b"""<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"
+      targetNamespace="t">
+      <message id="m" name="order"/>
+      <process id="p" isExecutable="true">
+        <eventBasedGateway id="gw" instantiate="true" eventGatewayType="Exclusive"/>
+        <intermediateCatchEvent id="daily">
+          <timerEventDefinition><timeCycle>R/PT24H</timeCycle></timerEventDefinition>
+        </intermediateCatchEvent>
+        <intermediateCatchEvent id="ordered"><messageEventDefinition messageRef="m"/>
+        </intermediateCatchEvent>
+        <endEvent id="e1"/><endEvent id="e2"/>
+        <sequenceFlow id="f1" sourceRef="gw" targetRef="daily"/>
+        <sequenceFlow id="f2" sourceRef="gw" targetRef="ordered"/>
+        <sequenceFlow id="f3" sourceRef="daily" targetRef="e1"/>
+        <sequenceFlow id="f4" sourceRef="ordered" targetRef="e2"/>
+      </process>
+    </definitions>"""
+    [declared] = declared_triggers(parse(xml))
+    assert (declared.start_event_id, declared.type) == ("daily", "timer")
+    assert declared.timer == ("timeCycle", "R/PT24H")

@@ -155,6 +155,9 @@ def move_on(
     if flows is None:
         arrive_later(ctx, scope_key, node, None, max(loop_counter, 1) + 1)
         return
+    if node.completion_quantity != 1:
+        # BPMN completionQuantity: that many tokens on each outgoing flow
+        flows = [fid for fid in flows for _ in range(node.completion_quantity)]
     for fid in flows:
         take_flow(ctx, scope_key, fid, trigger)
     ctx.later(lambda: check_scope(ctx, scope_key))

@@ -15,7 +15,7 @@ from laneway.engine.executable import NO_SCOPE
 from laneway.engine.expressions import evaluate
 from laneway.engine.state import MI_BODY_KIND, PROCESS_KIND, ElementInstance
 from laneway.expr import ExpressionError
-from laneway.model import EventKind, FlowNode
+from laneway.model import EventDefinition, EventKind, FlowNode
 from laneway.model._elements import SUBPROCESS_KINDS
 from laneway.records import Command, Event, IncidentType
 
@@ -123,10 +123,11 @@ def throw(
     return True
 
 
-def broadcast_signal(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
-    """Send the signal of a throw event to every subscriber (as a follow-up command, so that
-    it reaches every partition)."""
-    ed = node.event_definition
+def broadcast_signal(ctx: Processing, elem: ElementInstance, node: FlowNode,
+                     ed: EventDefinition | None = None) -> None:
+    """Send the signal of a throw event (its definition `ed`, else its first) to every
+    subscriber (as a follow-up command, so that it reaches every partition)."""
+    ed = ed or node.event_definition
     name = ctx.proc.signal_name(ed.ref if ed else None)
     inst = ctx.inst
     # Subscribers in the throwing instance get it now, before the instance moves on (it may
@@ -139,10 +140,15 @@ def broadcast_signal(ctx: Processing, elem: ElementInstance, node: FlowNode) -> 
         "skipInstance": inst.instance_id})
 
 
-def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> bool:
-    """Publish the message of a throw event with the thrower's variables. False on an
+def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode,
+                    ed: EventDefinition | None = None) -> bool:
+    """Publish the message of a throw event (its definition `ed`, else its first message
+    definition, else a send task's message) with the thrower's variables. False on an
     incident (the correlation key could not be evaluated)."""
-    ed = node.event_definition
+    first = next((d for d in node.event_definitions if d.kind == EventKind.MESSAGE), None)
+    # a second message of one multiple throw gets an id of its own
+    suffix = "" if ed is None or ed is first else f"/{node.event_definitions.index(ed)}"
+    ed = ed or first
     ref = ed.ref if ed else node.message_ref
     proc = ctx.proc
     name = proc.message_name(ref)
@@ -175,10 +181,10 @@ def publish_message(ctx: Processing, elem: ElementInstance, node: FlowNode) -> b
         ctx.follow_up(Command.PUBLISH_MESSAGE, ctx.inst.instance_id, {
             "name": name, "correlationKey": correlation,
             "variables": {k: seen[k] for k in across.variables if k in seen},
-            "messageId": agency_message_id(ctx.inst.instance_id, elem.key), "ttl": 0,
+            "messageId": agency_message_id(ctx.inst.instance_id, elem.key) + suffix, "ttl": 0,
             "agency": across.agency, "elementId": node.id})
         return True
     ctx.follow_up(Command.PUBLISH_MESSAGE, ctx.inst.instance_id, {
         "name": name, "correlationKey": correlation, "variables": dict(seen),
-        "messageId": f"{ctx.inst.instance_id}/{elem.key}", "ttl": 0})
+        "messageId": f"{ctx.inst.instance_id}/{elem.key}{suffix}", "ttl": 0})
     return True

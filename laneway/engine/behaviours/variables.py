@@ -30,6 +30,8 @@ def visible(inst: InstanceState, key: int) -> ChainMap[str, Any]:
 def set_local(ctx: Processing, elem: ElementInstance, values: Mapping[str, Any]) -> None:
     """Set variables on the element's own scope."""
     if values:
+        if ctx.proc.conditions:
+            _conditions_before(ctx, elem.key, values)
         ctx.write_element(Event.VARIABLES_UPDATED, elem, {"variables": dict(values)})
 
 
@@ -54,4 +56,14 @@ def propagate(ctx: Processing, start_key: int, values: Mapping[str, Any]) -> Non
         by_scope.setdefault(target, {})[name] = value
     for scope_key, vals in by_scope.items():
         scope = inst.elements[scope_key]
+        if ctx.proc.conditions:
+            _conditions_before(ctx, scope_key, vals)
         ctx.write_element(Event.VARIABLES_UPDATED, scope, {"variables": vals})
+
+
+def _conditions_before(ctx: Processing, scope_key: int, values: Mapping[str, Any]) -> None:
+    # only diagrams with conditional events come here; imported here, as conditions reads
+    # variables through this module
+    from laneway.engine.behaviours import conditions
+
+    conditions.before_change(ctx, scope_key, values)

@@ -10,7 +10,7 @@ from typing import Any
 
 import isodate
 
-from laneway.engine.behaviours import timer_templates, work
+from laneway.engine.behaviours import conditions, timer_templates, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate
@@ -20,7 +20,8 @@ from laneway.model import EventKind, FlowNode, TimerDefinition
 from laneway.records import Command, Event, IncidentType
 from laneway.timers import TimerError, parse_timer
 
-_WAITABLE = frozenset({EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL})
+_WAITABLE = frozenset(
+    {EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.CONDITIONAL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +58,23 @@ def open_event_subprocesses(ctx: Processing, scope: ElementInstance, scope_id: s
 def open_wait(ctx: Processing, owner: ElementInstance, catch: FlowNode) -> bool:
     """Make `owner` wait on the event definition of `catch` (itself, a boundary event, an event
     subprocess start, or an event-based gateway's target). False if an incident was raised."""
-    ed = catch.event_definition
-    if ed is None:
-        return True
-    if ed.kind == EventKind.TIMER:
-        return open_timer(ctx, owner, catch)
-    if ed.kind == EventKind.MESSAGE:
-        return open_message(ctx, owner, catch, ed.ref)
-    if ed.kind == EventKind.SIGNAL:
-        key = ctx.new_key()
-        ctx.write_element(Event.SIGNAL_SUBSCRIPTION_CREATED, owner, {
-            "key": key, "name": ctx.proc.signal_name(ed.ref), "elementId": catch.id})
+    conditional = False
+    # every definition of a multiple event waits (BPMN 10.5.6); most events have one
+    for ed in catch.event_definitions:
+        if ed.kind == EventKind.TIMER:
+            if not open_timer(ctx, owner, catch):
+                return False
+        elif ed.kind == EventKind.MESSAGE:
+            if not open_message(ctx, owner, catch, ed.ref):
+                return False
+        elif ed.kind == EventKind.CONDITIONAL:
+            if not conditional:
+                conditions.open_wait(ctx, owner, catch.id)
+            conditional = True
+        elif ed.kind == EventKind.SIGNAL:
+            key = ctx.new_key()
+            ctx.write_element(Event.SIGNAL_SUBSCRIPTION_CREATED, owner, {
+                "key": key, "name": ctx.proc.signal_name(ed.ref), "elementId": catch.id})
     return True
 
 
@@ -76,8 +83,8 @@ def open_timer(
     previous_due: int | None = None,
 ) -> bool:
     """Schedule the timer of `catch`; the due time counts from the command's timestamp."""
-    ed = catch.event_definition
-    assert ed is not None
+    # its timer definition (one of several on a multiple event: deploy allows one timer)
+    ed = next(d for d in catch.event_definitions if d.kind == EventKind.TIMER)
     timer = ed.timer
     assert timer is not None
     try:
@@ -233,6 +240,8 @@ def fire(ctx: Processing, owner: ElementInstance, catch_id: str, arrival: Arriva
     else the waiting element's own (catch event, receive task, event-based gateway)."""
     proc = ctx.proc
     catch = proc.node(catch_id)
+    if catch.parallel_multiple and _waits_for_more(ctx, owner, catch_id, arrival):
+        return
     handler = proc.handled_by.get(catch_id)
     processor = ctx.processors[handler.kind if handler is not None else owner.kind]
     processor.on_event(ctx, owner, catch, arrival)
@@ -281,3 +290,22 @@ def keeps_open(ctx: Processing, catch_id: str) -> bool:
     if handler is None:
         return False
     return ctx.processors[handler.kind].keeps_waiting(ctx.proc.node(catch_id))
+
+
+def _waits_for_more(ctx: Processing, owner: ElementInstance, catch_id: str,
+                    arrival: Arrival) -> bool:
+    """A parallel multiple catch (BPMN 10.5.6: all its triggers must happen) fires with the
+    last of them: each trigger's wait ends when it happens, so while another wait of the catch
+    is open this one is kept (its variables set, as the catch's completion would) and the
+    catch goes on waiting."""
+    inst = ctx.inst
+    key = owner.key
+    open_ = (
+        any(t.element_key == key and t.element_id == catch_id for t in inst.timers.values())
+        or any(s.element_key == key and s.element_id == catch_id
+               for s in inst.message_subs.values())
+        or any(s.element_key == key and s.element_id == catch_id
+               for s in inst.signal_subs.values()))
+    if open_ and arrival.payload:
+        vars_.propagate(ctx, key, arrival.payload)
+    return open_

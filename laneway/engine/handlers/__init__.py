@@ -7,7 +7,7 @@ registers itself by being imported).
 from collections.abc import Callable, Mapping
 
 from laneway.engine.context import Processing
-from laneway.engine.handlers import events, instances, jobs, user_tasks
+from laneway.engine.handlers import conditions, events, instances, jobs, user_tasks
 from laneway.records import Command
 
 Handler = Callable[[Processing], None]
@@ -36,6 +36,7 @@ HANDLERS: Mapping[str, Handler] = {
     Command.CORRELATE_MESSAGE: events.correlate_message,
     Command.BROADCAST_SIGNAL: events.broadcast_signal,
     Command.TRIGGER_SIGNAL: events.trigger_signal,
+    Command.EVALUATE_CONDITIONS: conditions.evaluate_conditions,
 }
 
 __all__ = ["HANDLERS", "Handler"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from laneway.engine.behaviours import flow, throw, work
+from laneway.engine.behaviours import flow, instantiate, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.handlers._common import command_variables, live_instance, storable
 from laneway.engine.processors import call_activity
@@ -20,6 +20,9 @@ def start_instance(ctx: Processing) -> None:
     created = create_instance(ctx)
     if created is not None:
         root, start = created
+        if start is not None and start.id in ctx.proc.instantiating:
+            instantiate.start_at(ctx, root, start)
+            return
         flow.start_scope(ctx, root, "", start=start)
 
 
@@ -52,7 +55,8 @@ def create_instance(ctx: Processing) -> tuple[ElementInstance, FlowNode | None] 
     start = None
     if start_id is not None:
         start = proc.process.nodes.get(start_id)
-        if start is None or start.kind != NodeKind.START_EVENT or start.parent:
+        if start is None or (start.kind != NodeKind.START_EVENT
+                             and start_id not in proc.instantiating) or start.parent:
             ctx.reject(f"Expected '{start_id}' to be a start event of process '{process_id}', "
                        "but it is not", RejectionType.INVALID_ARGUMENT)
             return None

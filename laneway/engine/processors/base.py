@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from laneway.engine.behaviours import flow, waits
+from laneway.engine.behaviours import flow, quantities, waits
 from laneway.engine.behaviours.waits import Arrival
 from laneway.engine.context import Processing
+from laneway.engine.expressions import compiles, is_opaque
 from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode, NodeKind, Process
 
@@ -79,7 +80,11 @@ class ElementProcessor:
         return False
 
     def on_join(self, ctx: Processing, scope_key: int, node: FlowNode) -> None:
-        """A token arrived on one incoming flow of this joining gateway."""
+        """A token arrived on one incoming flow of this joining gateway (or of an activity
+        that waits for `startQuantity` tokens)."""
+        if node.start_quantity > 1:
+            quantities.on_join(ctx, scope_key, node)
+            return
         raise NotImplementedError(f"Expected '{node.id}' to be a joining gateway, but it is a "
                                   f"{node.kind.value}")
 
@@ -113,12 +118,26 @@ def check_event(node: FlowNode, allowed: frozenset[EventKind]) -> Iterator[str]:
     if node.event_kind not in allowed:
         yield f"{node.event_kind.value} {_words(node.kind)}s are not supported"
     yield from check_timer(node)
+    yield from check_condition(node)
+
+
+def check_condition(node: FlowNode) -> Iterator[str]:
+    """A conditional event has a condition the engine can evaluate."""
+    for ed in node.event_definitions:
+        if ed.kind != EventKind.CONDITIONAL:
+            continue
+        if ed.condition is None or not ed.condition.text.strip():
+            yield "conditional event has no condition"
+        elif not compiles(ed.condition) or is_opaque(ed.condition):
+            yield (f"condition '{ed.condition.raw.strip()}' of the conditional event cannot be "
+                   "evaluated by the engine")
 
 
 def check_timer(node: FlowNode) -> Iterator[str]:
-    """A timer event names when it fires."""
-    ed = node.event_definition
-    if node.event_kind != EventKind.TIMER or not ed:
+    """A timer event names when it fires (its timer definition, one of several on a multiple
+    event)."""
+    ed = next((d for d in node.event_definitions if d.kind == EventKind.TIMER), None)
+    if ed is None:
         return
     if not ed.timer:
         yield "timer event has no timeDate, timeDuration or timeCycle"

@@ -24,7 +24,8 @@ from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode, Process
 
 _EVENTS = frozenset(
-    {EventKind.ERROR, EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.ESCALATION}
+    {EventKind.ERROR, EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.ESCALATION,
+     EventKind.CONDITIONAL}
 )
 
 

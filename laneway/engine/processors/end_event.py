@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from laneway.engine.behaviours import flow, throw, work
+from laneway.engine.behaviours import flow, multiple, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.processors.base import ElementProcessor, check_event
 from laneway.engine.state import ElementInstance
@@ -45,6 +45,9 @@ class EndEventProcessor(ElementProcessor):
     def on_activate(
         self, ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None
     ) -> None:
+        if len(node.event_definitions) > 1:
+            multiple.throw_all(ctx, elem, node)
+            return
         kind = node.event_kind
         proc = ctx.proc
         ed = node.event_definition

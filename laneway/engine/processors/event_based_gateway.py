@@ -20,7 +20,8 @@ from laneway.engine.processors.base import ElementProcessor
 from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode, NodeKind, Process
 
-_TARGET_EVENTS = frozenset({EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL})
+_TARGET_EVENTS = frozenset(
+    {EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL, EventKind.CONDITIONAL})
 
 
 class EventBasedGatewayProcessor(ElementProcessor):

@@ -21,7 +21,8 @@ from laneway.engine.processors.base import ElementProcessor, check_event
 from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode, Process
 
-_EVENTS = frozenset({EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.LINK})
+_EVENTS = frozenset({EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.LINK,
+                     EventKind.CONDITIONAL})
 
 
 class IntermediateCatchEventProcessor(ElementProcessor):

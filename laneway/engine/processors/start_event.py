@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from laneway.engine.processors.base import ElementProcessor, check_timer
+from laneway.engine.processors.base import ElementProcessor, check_condition, check_timer
 from laneway.model import EventKind, FlowNode, Process
 
-_EVENTS = frozenset({EventKind.NONE, EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL})
+_EVENTS = frozenset(
+    {EventKind.NONE, EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL, EventKind.CONDITIONAL})
 _EVENT_SUBPROCESS_EVENTS = frozenset(
-    {EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL, EventKind.ERROR, EventKind.ESCALATION}
+    {EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL, EventKind.ERROR, EventKind.ESCALATION,
+     EventKind.CONDITIONAL}
 )
 
 
@@ -35,3 +37,4 @@ class StartEventProcessor(ElementProcessor):
         elif kind not in _EVENTS:
             yield f"{kind.value} start events are not supported"
         yield from check_timer(node)
+        yield from check_condition(node)
