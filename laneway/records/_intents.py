@@ -39,6 +39,10 @@ class Command(StrEnum):
     CLAIM_USER_TASK = "CLAIM_USER_TASK"
     UNCLAIM_USER_TASK = "UNCLAIM_USER_TASK"
     ESCALATE_USER_TASK = "ESCALATE_USER_TASK"
+    # operations on a running instance (docs/operations.md)
+    SET_VARIABLES = "SET_VARIABLES"
+    MODIFY_INSTANCE = "MODIFY_INSTANCE"
+    MIGRATE_INSTANCE = "MIGRATE_INSTANCE"
 
 
 class Event(StrEnum):
@@ -81,5 +85,8 @@ class Event(StrEnum):
     ESCALATION_THROWN = "ESCALATION_THROWN"
     INCIDENT_CREATED = "INCIDENT_CREATED"
     INCIDENT_RESOLVED = "INCIDENT_RESOLVED"
+    # an operator's modification (its instructions; the element events follow) and migration
+    INSTANCE_MODIFIED = "INSTANCE_MODIFIED"
+    INSTANCE_MIGRATED = "INSTANCE_MIGRATED"
     # not the engine's: the definitions service's lifecycle steps, for the audit log
     DEFINITION_TRANSITIONED = "DEFINITION_TRANSITIONED"
