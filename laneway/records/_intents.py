@@ -39,7 +39,7 @@ class Command(StrEnum):
     CLAIM_USER_TASK = "CLAIM_USER_TASK"
     UNCLAIM_USER_TASK = "UNCLAIM_USER_TASK"
     ESCALATE_USER_TASK = "ESCALATE_USER_TASK"
-    # operations on a running instance (docs/operations.md)
+    # operations on a running instance (docs/instance-operations.md)
     SET_VARIABLES = "SET_VARIABLES"
     MODIFY_INSTANCE = "MODIFY_INSTANCE"
     MIGRATE_INSTANCE = "MIGRATE_INSTANCE"

@@ -1,6 +1,6 @@
 -- Migration batches: an operator's migration of many running instances to another version,
 -- one MIGRATE_INSTANCE command per instance, and what the engine answered each
--- (services/definitions/batches.py, docs/operations.md).
+-- (services/definitions/batches.py, docs/instance-operations.md).
 CREATE TABLE migration_batches (
     batch_id        text        PRIMARY KEY,
     process_id      text        NOT NULL,

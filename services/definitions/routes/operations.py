@@ -1,5 +1,6 @@
-"""An operator's operations on running instances (docs/operations.md): set variables, modify
-(activate, terminate, move), migrate one instance, and migration batches with their progress.
+"""An operator's operations on running instances (docs/instance-operations.md): set
+variables, modify (activate, terminate, move), migrate one instance, and migration batches
+with their progress.
 
 Each route checks what it can here (the body, the instance is known, the target version is
 AUTHORIZED) and answers 4xx; what only the engine can check (a scope that ended meanwhile, an
