@@ -93,6 +93,11 @@ def migrate_instance(ctx: Processing) -> None:
     renamed_waits = {str(k): new for k, new in sorted(keep.items()) if new}
     if renamed_waits:
         value["waitIds"] = renamed_waits
+    # the worklist keeps tasks by task key: it learns their new element ids by it
+    tasks = {str(t.key): renames[t.element_key] for t in inst.user_tasks.values()
+             if t.element_key in renames}
+    if tasks:
+        value["taskElementIds"] = dict(sorted(tasks.items()))
     if mappings:
         value["mappings"] = dict(mappings)
     ctx.write_element(Event.INSTANCE_MIGRATED, root, value)
