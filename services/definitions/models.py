@@ -221,7 +221,9 @@ class ModifyInstruction(ApiModel):
         description="ACTIVATE an element, TERMINATE an element instance, MOVE a token "
                     "(terminate the instance(s) named, activate the element).")
     element_id: str | None = Field(default=None, max_length=256,
-                                   description="ACTIVATE, MOVE: the element to activate.")
+                                   description="ACTIVATE, MOVE: the element to activate; "
+                                               "TERMINATE without a key: every live "
+                                               "instance of it.")
     element_instance_key: int | None = Field(default=None, ge=1, le=MAX_INT,
                                              description="TERMINATE, MOVE: the element "
                                                          "instance to end.")

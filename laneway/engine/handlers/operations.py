@@ -110,7 +110,7 @@ class _Plan:
 def modify_instance(ctx: Processing) -> None:
     """`MODIFY_INSTANCE {instructions}`: each instruction one of
     `{type: ACTIVATE, elementId, scopeKey?, variables?}`,
-    `{type: TERMINATE, elementInstanceKey}`,
+    `{type: TERMINATE, elementInstanceKey | elementId}`,
     `{type: MOVE, elementInstanceKey | fromElementId, elementId, variables?}`."""
     if not live_instance(ctx) or not operator_only(ctx, "modify an instance"):
         return
@@ -160,14 +160,10 @@ def _plan_one(ctx: Processing, plan: _Plan, n: int, instruction: object) -> None
         return
     kind = str(instruction.get("type", "")).upper()
     if kind == "TERMINATE":
-        key = instruction.get("elementInstanceKey")
-        reason = _terminable(ctx, key)
-        if reason:
-            problem(reason)
-            return
-        plan.terminate.append(int(key))  # type: ignore[arg-type]
-        plan.described.append({"type": kind, "elementInstanceKey": key,
-                               "elementId": ctx.inst.elements[key].element_id})  # type: ignore[index]
+        for key in _terminate_keys(ctx, instruction, problem):
+            plan.terminate.append(key)
+            plan.described.append({"type": kind, "elementInstanceKey": key,
+                                   "elementId": ctx.inst.elements[key].element_id})
         return
     if kind not in ("ACTIVATE", "MOVE"):
         problem(f"expected type ACTIVATE, TERMINATE or MOVE, but got {kind[:40]!r}")
@@ -226,6 +222,29 @@ def _plan_move(ctx: Processing, plan: _Plan, problem: Callable[[str], None],
         plan.activate.append(resolved)
         plan.described.append({"type": "MOVE", "elementInstanceKey": source.key,
                                "fromElementId": source.element_id, "elementId": node.id})
+
+
+def _terminate_keys(ctx: Processing, instruction: dict[str, Any],
+                    problem: Callable[[str], None]) -> list[int]:
+    """The element instances a TERMINATE names: its key, or every live instance of its
+    `elementId` (a multi-instance activity's body, not each inner instance)."""
+    inst = ctx.inst
+    element_id = instruction.get("elementId")
+    if instruction.get("elementInstanceKey") is None and isinstance(element_id, str):
+        live = [e for e in inst.elements.values()
+                if e.element_id == element_id and e.key != inst.root_key]
+        bodies = [e for e in live if e.kind == MI_BODY_KIND]
+        if not live:
+            problem(f"expected a live instance of '{element_id[:80]}' to terminate, but there "
+                    "is none")
+            return []
+        return sorted(e.key for e in (bodies or live))
+    key = instruction.get("elementInstanceKey")
+    reason = _terminable(ctx, key)
+    if reason:
+        problem(reason)
+        return []
+    return [int(key)]  # type: ignore[arg-type]
 
 
 def _move_sources(ctx: Processing, instruction: dict[str, Any]) -> list[ElementInstance] | str:

@@ -150,6 +150,26 @@ def test_activate_and_terminate_in_one_modification(run: RunFn) -> None:
     assert _live(h) == ["b", "c"]
 
 
+def test_terminate_by_element_id_ends_every_live_instance_of_it(run: RunFn) -> None:
+    h = run("""
+    <startEvent id="s"/><parallelGateway id="fork"/>
+    <serviceTask id="a" laneway:type="w"/><serviceTask id="b" laneway:type="w"/>
+    <endEvent id="e1"/><endEvent id="e2"/>
+    @ s -> fork -> a -> e1
+    @ fork -> b -> e2
+    """)
+    h.send(Command.MODIFY_INSTANCE, h.iid, {"instructions": [
+        {"type": "ACTIVATE", "elementId": "a"}]}, principal=OPERATOR)
+    assert _live(h) == ["a", "a", "b"]
+    h.send(Command.MODIFY_INSTANCE, h.iid, {"instructions": [
+        {"type": "TERMINATE", "elementId": "a"}]}, principal=OPERATOR)
+    assert _live(h) == ["b"]
+    assert h.terminated() == ["a", "a"]
+    refused = _one(h.send(Command.MODIFY_INSTANCE, h.iid, {"instructions": [
+        {"type": "TERMINATE", "elementId": "a"}]}, principal=OPERATOR))
+    assert "a live instance of 'a' to terminate" in refused.value["reason"]
+
+
 def test_terminating_the_last_element_completes_the_instance(run: RunFn) -> None:
     h = run(LINE)
     h.send(Command.MODIFY_INSTANCE, h.iid, {"instructions": [
