@@ -9,7 +9,11 @@ a migration of the owner that changes them changes this module in the same commi
 - The worklist checks a task's completion against its form: `FormSchemas` reads
   `form_schemas` of the definitions service (the form registry, `PUT /api/form-schemas`).
 - The definitions service refuses to resolve an incident of an instance nobody has seen:
-  `InstanceLookup` reads `instances` of the audit service (the instance projection).
+  `InstanceLookup` reads `instances` of the audit service (the instance projection); a
+  migration batch selects its instances there by process, version and status.
+- A migration batch's progress (the definitions service): `CommandOutcomes` reads the audit
+  log (`audit_log`) for what the engine answered each MIGRATE_INSTANCE the batch sent (the
+  INSTANCE_MIGRATED event or the rejection, found by the command's record id).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-__all__ = ["FormSchemas", "InstanceLookup", "OwnerTableMissing"]
+__all__ = ["CommandOutcomes", "FormSchemas", "InstanceLookup", "OwnerTableMissing"]
 
 
 class OwnerTableMissing(RuntimeError):
@@ -63,6 +67,7 @@ class InstanceLookup:
 
     def __init__(self, pool: ConnectionPool, audit_schema: str) -> None:
         self._pool = pool
+        self._schema = audit_schema
         self._table = f"{audit_schema}.instances"
         self._query = sql.SQL("SELECT 1 FROM {} WHERE instance_id = %s").format(
             sql.Identifier(audit_schema, "instances"))
@@ -72,3 +77,51 @@ class InstanceLookup:
         service created the table."""
         with _owned_by("audit", self._table), self._pool.connection() as conn:
             return conn.execute(self._query, (instance_id,)).fetchone() is not None
+
+    def describe(self, instance_id: str) -> tuple[str, int, str] | None:
+        """(process id, version, status) of an instance the projection has seen, else None;
+        OwnerTableMissing before the audit service created the table."""
+        query = sql.SQL("SELECT process_id, version, status FROM {} WHERE instance_id = %s"
+                        ).format(sql.Identifier(self._schema, "instances"))
+        with _owned_by("audit", self._table), self._pool.connection() as conn:
+            row = conn.execute(query, (instance_id,)).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]), str(row[2]))
+
+    def running(self, process_id: str, version: int | None, limit: int) -> list[str]:
+        """Ids of the process's instances still running (ACTIVE or INCIDENT), of `version`
+        when given, at most `limit`, oldest update first."""
+        query = sql.SQL(
+            "SELECT instance_id FROM {} WHERE process_id = %s"
+            " AND (%s::integer IS NULL OR version = %s) AND status IN ('ACTIVE', 'INCIDENT')"
+            " ORDER BY updated_at, instance_id LIMIT %s"
+        ).format(sql.Identifier(self._schema, "instances"))
+        with _owned_by("audit", self._table), self._pool.connection() as conn:
+            rows = conn.execute(query, (process_id, version, version, limit)).fetchall()
+        return [str(r[0]) for r in rows]
+
+
+class CommandOutcomes:
+    """What the engine answered commands, from the audit service's log (`audit_log`): the
+    event an accepted command wrote first, or its rejection (read only)."""
+
+    def __init__(self, pool: ConnectionPool, audit_schema: str) -> None:
+        self._pool = pool
+        self._table = f"{audit_schema}.audit_log"
+        # a command's events have record ids `<command id>.<n>`, its rejections
+        # `<command id>.r<n>[@<delivery>]` (laneway/engine/context.py)
+        self._query = sql.SQL(
+            "SELECT split_part(record_id, '.', 1), kind, value->>'rejectionType',"
+            " value->>'reason' FROM {} WHERE instance_id = ANY(%s) AND intent = ANY(%s)"
+            " AND split_part(record_id, '.', 1) = ANY(%s) ORDER BY instance_id, seq"
+        ).format(sql.Identifier(audit_schema, "audit_log"))
+
+    def answers(self, instance_ids: list[str], command_ids: list[str],
+                intents: list[str]) -> dict[str, tuple[str, str | None, str | None]]:
+        """command id -> (kind EVENT or REJECTION, rejection type, reason) for the commands
+        answered so far (the first answer of each)."""
+        with _owned_by("audit", self._table), self._pool.connection() as conn:
+            rows = conn.execute(self._query, (instance_ids, intents, command_ids)).fetchall()
+        out: dict[str, tuple[str, str | None, str | None]] = {}
+        for command_id, kind, rejection_type, reason in rows:
+            out.setdefault(str(command_id), (str(kind), rejection_type, reason))
+        return out

@@ -5,6 +5,7 @@ at the public URL (docs/cli.md, "Operating Laneway from a terminal").
     laneway definitions list|show|export        laneway publish NAME [--key K] [--var ...]
     laneway lifecycle PROCESS VERSION STEP      laneway tasks list|show|claim|unclaim|complete
     laneway instances list|show|cancel          laneway incidents list|retry
+    laneway instances set-variables|modify|migrate    laneway migrations start|show
 
 Tables for people by default, `--json` for scripts. Exit 0 done, 1 the API refused (its
 problem's title and detail on stderr), 2 bad usage, 3 the API cannot be reached.
@@ -186,6 +187,49 @@ def add_parsers(commands: argparse._SubParsersAction[Any],
     p.add_argument("instance", metavar="INSTANCE_ID")
     p = leaf(group, "cancel", _instances_cancel, "terminate an instance (role operator)")
     p.add_argument("instance", metavar="INSTANCE_ID")
+    p = leaf(group, "set-variables", _instances_set_variables,
+             "set variables of a running instance (role operator)")
+    p.add_argument("instance", metavar="INSTANCE_ID")
+    p.add_argument("--scope", type=_positive, metavar="KEY",
+                   help="a live element instance whose scope they go in (default: the "
+                        "process instance)")
+    p.add_argument("--local", action="store_true",
+                   help="on that scope itself, not the nearest scope that has the variable")
+    variables(p)
+    p = leaf(group, "modify", _instances_modify,
+             "activate elements, terminate element instances, move tokens (role operator); "
+             "all apply or none")
+    p.add_argument("instance", metavar="INSTANCE_ID")
+    p.add_argument("--activate", dest="instructions", action="append", type=_activate,
+                   metavar="ELEMENT[@SCOPE_KEY]", help="activate an element (repeatable)")
+    p.add_argument("--terminate", dest="instructions", action="append", type=_terminate,
+                   metavar="KEY", help="terminate an element instance (repeatable)")
+    p.add_argument("--move", dest="instructions", action="append", type=_move,
+                   metavar="FROM:TO", help="move the token(s) at element FROM (or at element "
+                                           "instance key FROM) to element TO (repeatable)")
+    variables(p)
+    p = leaf(group, "migrate", _instances_migrate,
+             "move a running instance to another version (role operator)")
+    p.add_argument("instance", metavar="INSTANCE_ID")
+    p.add_argument("--to", type=_positive, required=True, metavar="VERSION")
+    p.add_argument("--map", action="append", type=_mapping, default=[], metavar="OLD=NEW",
+                   help="element OLD of the running version is NEW in the target (repeatable; "
+                        "an element not named keeps its id)")
+
+    group = commands.add_parser("migrations", help="migrate many instances and follow "
+                                                   "the batch"
+                                ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = leaf(group, "start", _migrations_start,
+             "migrate the running instances of a process (role operator)")
+    p.add_argument("process", metavar="PROCESS")
+    p.add_argument("--to", type=_positive, required=True, metavar="VERSION")
+    p.add_argument("--from", dest="source", type=_positive, metavar="VERSION",
+                   help="only instances of this version")
+    p.add_argument("--instance", action="append", metavar="INSTANCE_ID",
+                   help="only these instances (repeatable)")
+    p.add_argument("--map", action="append", type=_mapping, default=[], metavar="OLD=NEW")
+    p = leaf(group, "show", _migrations_show, "a batch's progress: done, refused, pending")
+    p.add_argument("batch", metavar="BATCH_ID")
 
     group = commands.add_parser("incidents", help="list open incidents and retry them"
                                 ).add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -201,7 +245,7 @@ def add_parsers(commands: argparse._SubParsersAction[Any],
 
 
 COMMANDS = frozenset({"deploy", "definitions", "lifecycle", "start", "publish", "tasks",
-                      "instances", "incidents"})
+                      "instances", "incidents", "migrations"})
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -425,6 +469,110 @@ def _instances_cancel(client: ApiClient, args: argparse.Namespace, out: TextIO) 
     print(f"{answer['instanceId']}: cancel sent (the engine terminates it; "
           f"`laneway instances show {answer['instanceId']}` shows TERMINATED)", file=out)
     return 0
+
+
+def _instances_set_variables(client: ApiClient, args: argparse.Namespace,
+                             out: TextIO) -> int:
+    body: dict[str, Any] = {"variables": _variables(args), "local": args.local}
+    if not body["variables"]:
+        raise OpsUsageError("Expected variables to set: --var NAME=VALUE or --vars-file")
+    if args.scope is not None:
+        body["scopeKey"] = args.scope
+    answer = client.post(f"/api/instances/{_seg(args.instance)}/variables", json=body).json()
+    if args.json:
+        return _json(answer, out)
+    print(f"{answer['instanceId']}: variables sent (command {answer['commandId']}; a refusal "
+          "shows in the instance's history)", file=out)
+    return 0
+
+
+def _instances_modify(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    instructions: list[dict[str, Any]] = list(args.instructions or [])
+    if not instructions:
+        raise OpsUsageError("Expected at least one --activate, --terminate or --move")
+    variables = _variables(args)
+    if variables:
+        for i in instructions:
+            if i["type"] != "TERMINATE":
+                i["variables"] = variables
+    answer = client.post(f"/api/instances/{_seg(args.instance)}/modification",
+                         json={"instructions": instructions}).json()
+    if args.json:
+        return _json(answer, out)
+    print(f"{answer['instanceId']}: modification sent (command {answer['commandId']}; the "
+          "engine applies every instruction or none, and a refusal with each reason shows "
+          "in the instance's history)", file=out)
+    return 0
+
+
+def _instances_migrate(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    answer = client.post(f"/api/instances/{_seg(args.instance)}/migration",
+                         json={"targetVersion": args.to, "mappings": dict(args.map)}).json()
+    if args.json:
+        return _json(answer, out)
+    print(f"{answer['instanceId']}: migration to version {args.to} sent (command "
+          f"{answer['commandId']})", file=out)
+    return 0
+
+
+def _migrations_start(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    body: dict[str, Any] = {"processId": args.process, "targetVersion": args.to,
+                            "mappings": dict(args.map)}
+    if args.source is not None:
+        body["sourceVersion"] = args.source
+    if args.instance:
+        body["instanceIds"] = list(args.instance)
+    return _batch(client.post("/api/migrations", json=body).json(), args, out)
+
+
+def _migrations_show(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    return _batch(client.get(f"/api/migrations/{_seg(args.batch)}").json(), args, out)
+
+
+def _batch(batch: Mapping[str, Any], args: argparse.Namespace, out: TextIO) -> int:
+    if args.json:
+        return _json(batch, out)
+    _fields(out, [("batch", batch["batchId"]), ("process", batch["processId"]),
+                  ("to version", batch["targetVersion"]), ("total", batch["total"]),
+                  ("done", batch["done"]), ("refused", batch["refused"]),
+                  ("pending", batch["pending"])])
+    refused = [i for i in batch["items"] if i["state"] == "REFUSED"]
+    if refused:
+        print("", file=out)
+        _table(out, ("INSTANCE", "REFUSED", "REASON"),
+               [(i["instanceId"], i.get("rejectionType") or "", i.get("reason") or "")
+                for i in refused])
+    return 0
+
+
+def _activate(text: str) -> dict[str, Any]:
+    element, _, scope = text.partition("@")
+    if not element:
+        raise argparse.ArgumentTypeError("expected ELEMENT or ELEMENT@SCOPE_KEY")
+    out: dict[str, Any] = {"type": "ACTIVATE", "elementId": element}
+    if scope:
+        out["scopeKey"] = _positive(scope)
+    return out
+
+
+def _terminate(text: str) -> dict[str, Any]:
+    return {"type": "TERMINATE", "elementInstanceKey": _positive(text)}
+
+
+def _move(text: str) -> dict[str, Any]:
+    source, sep, target = text.partition(":")
+    if not sep or not source or not target:
+        raise argparse.ArgumentTypeError("expected FROM:TO")
+    if source.isdigit():
+        return {"type": "MOVE", "elementInstanceKey": int(source), "elementId": target}
+    return {"type": "MOVE", "fromElementId": source, "elementId": target}
+
+
+def _mapping(text: str) -> tuple[str, str]:
+    old, sep, new = text.partition("=")
+    if not sep or not old or not new:
+        raise argparse.ArgumentTypeError("expected OLD=NEW")
+    return old, new
 
 
 def _incidents_list(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:

@@ -441,6 +441,24 @@ def incident_resolved_v1(state: EngineState, inst: InstanceState | None, rec: Re
     inst.incidents.pop(v["key"], None)
 
 
+def instance_migrated_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                         v: Mapping[str, Any]) -> None:
+    """The instance runs another version of its process: element instances (with their user
+    tasks) and waits whose element ids differ there take the new ids."""
+    assert inst is not None
+    inst.version = int(v["targetVersion"])
+    for key, new_id in v.get("elementIds", {}).items():
+        inst.elements[int(key)].element_id = new_id
+        for task in inst.user_tasks.values():
+            if task.element_key == int(key):
+                task.element_id = new_id
+    for key, new_id in v.get("waitIds", {}).items():
+        wait = (inst.timers.get(int(key)) or inst.message_subs.get(int(key))
+                or inst.signal_subs.get(int(key)))
+        if wait is not None:
+            wait.element_id = new_id
+
+
 def informational_v1(state: EngineState, inst: InstanceState | None, rec: Record,
                      v: Mapping[str, Any]) -> None:
     """Recorded for the audit log; the state does not change."""
@@ -488,6 +506,8 @@ APPLIERS: Mapping[tuple[str, int], Applier] = {
     (Event.SIGNAL_BROADCAST.value, 1): informational_v1,
     (Event.ERROR_THROWN.value, 1): informational_v1,
     (Event.ESCALATION_THROWN.value, 1): informational_v1,
+    (Event.INSTANCE_MODIFIED.value, 1): informational_v1,
+    (Event.INSTANCE_MIGRATED.value, 1): instance_migrated_v1,
 }
 """Every applier, by (event intent, version). Never change an entry's meaning: add a version
 (docs/engine.md)."""

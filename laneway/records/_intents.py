@@ -41,6 +41,10 @@ class Command(StrEnum):
     ESCALATE_USER_TASK = "ESCALATE_USER_TASK"
     # start instances at the conditional start events whose conditions hold for the variables
     EVALUATE_CONDITIONS = "EVALUATE_CONDITIONS"
+    # operations on a running instance (docs/instance-operations.md)
+    SET_VARIABLES = "SET_VARIABLES"
+    MODIFY_INSTANCE = "MODIFY_INSTANCE"
+    MIGRATE_INSTANCE = "MIGRATE_INSTANCE"
 
 
 class Event(StrEnum):
@@ -86,5 +90,8 @@ class Event(StrEnum):
     ESCALATION_THROWN = "ESCALATION_THROWN"
     INCIDENT_CREATED = "INCIDENT_CREATED"
     INCIDENT_RESOLVED = "INCIDENT_RESOLVED"
+    # an operator's modification (its instructions; the element events follow) and migration
+    INSTANCE_MODIFIED = "INSTANCE_MODIFIED"
+    INSTANCE_MIGRATED = "INSTANCE_MIGRATED"
     # not the engine's: the definitions service's lifecycle steps, for the audit log
     DEFINITION_TRANSITIONED = "DEFINITION_TRANSITIONED"

@@ -22,7 +22,15 @@ from laneway.web.problems import problem
 from services.definitions.deps import ServiceDeps
 from services.definitions.lifecycle import TransitionRefused
 from services.definitions.models import DiagramErrors, ErrorItem
-from services.definitions.routes import console, definitions, dev, incidents, messages, starts
+from services.definitions.routes import (
+    console,
+    definitions,
+    dev,
+    incidents,
+    messages,
+    operations,
+    starts,
+)
 from services.definitions.routes import forms as form_routes
 from services.definitions.routes import lifecycle as lifecycle_routes
 from services.definitions.settings import DefinitionsSettings
@@ -50,7 +58,8 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps | None,
     app.state.deps = deps
     app.state.console = settings.console
     app.state.verifier = verifier if verifier is not None else TokenVerifier(settings.auth)
-    for router in (definitions.router, starts.router, incidents.router, messages.router):
+    for router in (definitions.router, starts.router, incidents.router, messages.router,
+                   operations.instances, operations.migrations):
         app.include_router(router)
     checks = checks if checks is not None else HealthChecks("definitions")
     if deps is not None:

@@ -28,8 +28,9 @@ from laneway.bpmn import Limits
 from laneway.engine.check import missing_personas
 from laneway.publisher import Publisher
 from laneway.records import Principal
-from laneway.shared_reads import InstanceLookup
+from laneway.shared_reads import CommandOutcomes, InstanceLookup
 from laneway.web.bounds import MAX_INT
+from services.definitions.batches import Batches
 from services.definitions.console import ConsoleSettings
 from services.definitions.deploy import Deployer
 from services.definitions.forms_store import FormStore, StartForms
@@ -83,11 +84,13 @@ class ServiceDeps:
     start_forms: StartForms = field(init=False)
     lifecycle: Lifecycle = field(init=False)
     message_publishers: MessagePublishers = field(init=False)
+    batches: Batches = field(init=False)
 
     def __post_init__(self) -> None:
         self.definitions = DefinitionStore(self.pool)
         self.message_publishers = MessagePublishers(self.definitions)
         self.instances = InstanceLookup(self.pool, self.audit_schema)
+        self.batches = Batches(self.pool, CommandOutcomes(self.pool, self.audit_schema))
         self.deployer = Deployer(self.definitions, self.publisher, self.diagram_limits)
         self.checking = threading.BoundedSemaphore(self.deploy_checks)
         self.forms = FormStore(self.pool)

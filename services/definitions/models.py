@@ -197,3 +197,107 @@ class InstanceCancellation(ApiModel):
     """A CANCEL_INSTANCE command was sent; the engine acts on it asynchronously."""
 
     instance_id: str = Field(description="The instance.")
+
+
+class SetVariables(ApiModel):
+    """Variables to set in a running instance."""
+
+    variables: dict[str, Any] = Field(min_length=1, description="The variables to set.")
+    scope_key: int | None = Field(default=None, ge=1, le=MAX_INT,
+                                  description="A live element instance whose scope they are "
+                                              "set in (its key, as the instance's "
+                                              "`activeElements` show it); the process "
+                                              "instance when absent.")
+    local: bool = Field(default=False,
+                        description="Set them on that scope itself; otherwise each goes to the "
+                                    "nearest scope from there up that has it, else to the "
+                                    "process instance.")
+
+
+class ModifyInstruction(ApiModel):
+    """One instruction of a modification."""
+
+    type: Literal["ACTIVATE", "TERMINATE", "MOVE"] = Field(
+        description="ACTIVATE an element, TERMINATE an element instance, MOVE a token "
+                    "(terminate the instance(s) named, activate the element).")
+    element_id: str | None = Field(default=None, max_length=256,
+                                   description="ACTIVATE, MOVE: the element to activate; "
+                                               "TERMINATE without a key: every live "
+                                               "instance of it.")
+    element_instance_key: int | None = Field(default=None, ge=1, le=MAX_INT,
+                                             description="TERMINATE, MOVE: the element "
+                                                         "instance to end.")
+    from_element_id: str | None = Field(default=None, max_length=256,
+                                        description="MOVE: every live instance of this "
+                                                    "element, instead of a key.")
+    scope_key: int | None = Field(default=None, ge=1, le=MAX_INT,
+                                  description="ACTIVATE: the live scope (or an ancestor) to "
+                                              "activate it in, when several could hold it.")
+    variables: dict[str, Any] | None = Field(default=None,
+                                             description="Set in the scope the element is "
+                                                         "activated in, first.")
+
+
+class ModifyInstance(ApiModel):
+    """A modification: applied whole, or refused whole by the engine with every reason."""
+
+    instructions: list[ModifyInstruction] = Field(min_length=1, max_length=100,
+                                                  description="Terminations run first, then "
+                                                              "activations in this order.")
+
+
+class MigrateInstance(ApiModel):
+    """Move a running instance to another version of its process."""
+
+    target_version: int = Field(ge=1, le=MAX_INT, description="The version to move to "
+                                                              "(AUTHORIZED).")
+    mappings: dict[str, str] = Field(default_factory=dict, max_length=1000,
+                                     description="Element id of the running version -> "
+                                                 "element id of the target; an element not "
+                                                 "named keeps its id.")
+
+
+class MigrationBatch(MigrateInstance):
+    """Migrate many running instances of a process: those named, or every running one (of
+    `sourceVersion` when given), at most 1000."""
+
+    process_id: str = Field(min_length=1, max_length=256, description="The process.")
+    instance_ids: list[str] | None = Field(default=None, min_length=1, max_length=1000,
+                                           description="The instances; all running ones "
+                                                       "(of sourceVersion) when absent.")
+    source_version: int | None = Field(default=None, ge=1, le=MAX_INT,
+                                       description="Only instances of this version.")
+
+
+class OperationSent(ApiModel):
+    """The command was sent; the engine acts on it asynchronously (a refusal is a rejection
+    in the instance's history, with its reason)."""
+
+    instance_id: str = Field(description="The instance.")
+    command_id: str = Field(description="The command's record id: its events and its "
+                                        "rejection carry ids that begin with it.")
+
+
+class MigrationItem(ApiModel):
+    """One instance of a batch."""
+
+    instance_id: str = Field(description="The instance.")
+    state: Literal["PENDING", "SENT", "DONE", "REFUSED"] = Field(
+        description="PENDING: not sent; SENT: no answer yet; DONE: migrated; REFUSED: "
+                    "the reason says why.")
+    rejection_type: str | None = Field(default=None, description="REFUSED: the rejection "
+                                                                 "type.")
+    reason: str | None = Field(default=None, description="REFUSED: why.")
+
+
+class MigrationProgress(ApiModel):
+    """A migration batch and how far it got."""
+
+    batch_id: str = Field(description="The batch.")
+    process_id: str = Field(description="The process.")
+    target_version: int = Field(description="The version its instances move to.")
+    total: int = Field(description="Instances in the batch.")
+    done: int = Field(description="Migrated.")
+    refused: int = Field(description="Refused (by the engine, or unknown instances).")
+    pending: int = Field(description="Not answered yet.")
+    items: list[MigrationItem] = Field(description="Every instance (the first 1000).")

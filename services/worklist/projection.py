@@ -74,7 +74,7 @@ def command_id_of(record: Record) -> str:
 def is_task_record(record: Record) -> bool:
     """Whether the worklist projects this record."""
     if record.kind is RecordKind.EVENT:
-        return record.intent in TASK_EVENTS
+        return record.intent in TASK_EVENTS or record.intent == Event.INSTANCE_MIGRATED.value
     return record.kind is RecordKind.REJECTION and record.intent in TASK_COMMANDS
 
 
@@ -151,6 +151,9 @@ def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
     if record.kind is RecordKind.REJECTION:
         _rejected(conn, record)
         return
+    if record.intent == Event.INSTANCE_MIGRATED.value:
+        _migrated(conn, record, partition, offset)
+        return
     key = _int(cast(KeyOnly, record.value).get("key"))
     if key is None:
         raise ValueError(f"Expected an integer 'key' in {record.intent} {record.record_id}, "
@@ -173,6 +176,27 @@ def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
     if intent is not None:
         conn.execute(_ANSWER, (command_id_of(record), tid, intent, "accepted", None, None,
                                _json(record.principal.ref()), params["at"]))
+
+
+def _migrated(conn: psycopg.Connection[Any], record: Record, partition: int,
+              offset: int) -> None:
+    """The instance runs another version (docs/instance-operations.md): its tasks still open
+    take the version, and those whose element was renamed its new id (by task key)."""
+    version = _int(record.value.get("targetVersion"))
+    if version is None:
+        raise ValueError(f"Expected an integer 'targetVersion' in {record.intent} "
+                         f"{record.record_id}, but got {record.value.get('targetVersion')!r}")
+    renamed = record.value.get("taskElementIds") or {}
+    params = {"iid": record.instance_id, "version": version, "partition": partition,
+              "offset": offset, "record_id": record.record_id}
+    conn.execute(
+        "UPDATE tasks AS t SET version = %(version)s, last_record_id = %(record_id)s,"
+        " last_partition = %(partition)s, last_offset = %(offset)s"
+        f" WHERE t.instance_id = %(iid)s AND t.state IN ('open', 'claimed') AND {_NEWER}"
+        .encode(), params)
+    for key, element_id in renamed.items() if isinstance(renamed, dict) else ():
+        conn.execute("UPDATE tasks SET element_id = %s WHERE task_id = %s",
+                     (str(element_id), task_id(record.instance_id, int(key))))
 
 
 def _claimant(record: Record) -> str:

@@ -67,6 +67,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ENGINE = Principal(PrincipalKind.SYSTEM, "engine")
 CARLA = Principal(PrincipalKind.HUMAN, "carla", (), {"personas": ["Case Worker"]})
 BEN = Principal(PrincipalKind.HUMAN, "ben", ("reviewer",), {"groups": ["finance"]})
+OLGA = Principal(PrincipalKind.HUMAN, "olga", ("operator",))
 OPS = Principal(PrincipalKind.HUMAN, "olga", ("operator",))
 
 
@@ -232,6 +233,23 @@ def test_rejections_and_cancellation_are_projected(world: World, projection: Run
     assert world.rows("SELECT task_id, outcome, rejection_type, reason, principal->>'id' "
                       "FROM task_commands WHERE command_id = %s", refused) == [
         (tid, "rejected", "FORBIDDEN", "ben does not hold persona 'Case Worker'", "ben")]
+
+
+def test_a_migration_moves_open_tasks_to_the_new_version_and_element(
+        world: World, projection: Running) -> None:
+    # an open task and a completed one of the same instance; the instance migrates to
+    # version 4, where the open task's element is `check`
+    iid = str(uuid.uuid4())
+    world.produce(_created(iid, key=7), _created(iid, key=8),
+                  _event(Event.USER_TASK_COMPLETED, iid, {"key": 8, "variables": {}}),
+                  _event(Event.INSTANCE_MIGRATED, iid, {
+                      "sourceVersion": 3, "targetVersion": 4, "taskElementIds": {"7": "check"}},
+                      principal=OLGA))
+    row = _wait_task(world, f"{iid}:7", lambda r: r["version"] == 4, "migrated")
+    assert row["element_id"] == "check"
+    assert row["state"] == "open"
+    # a finished task keeps the version it ran on
+    assert world.task(f"{iid}:8")["version"] == 3
 
 
 def test_a_redelivered_stream_changes_nothing(world: World, projection: Running) -> None:

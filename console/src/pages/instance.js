@@ -54,13 +54,17 @@ export async function render(root, { instanceId }) {
   const title = h("h1", {}, "Instance");
   const statusBadge = h("span", { class: "badge", "data-testid": "status" });
   const liveState = h("span", { class: "live-state", "data-testid": "live", role: "status" }, "connecting…");
+  // an operator's cancel: a second click confirms (no modal dialog to dismiss)
+  const cancelButton = mayRetry
+    ? h("button", { type: "button", class: "danger", "data-testid": "op-cancel", onclick: (ev) => cancelInstance(ev.currentTarget) }, "Cancel instance")
+    : null;
   const messages = h("div", { class: "messages" });
   const meta = h("p", { class: "hint instance-meta" });
   const strips = h("div", { class: "lane-strips-box" });
   const canvas = h("div", { class: "lw-diagram", "data-testid": "diagram" });
   const panels = tabs();
   replace(root,
-    h("div", { class: "instance-head" }, title, statusBadge, liveState),
+    h("div", { class: "instance-head" }, title, statusBadge, liveState, cancelButton),
     meta, messages, strips, canvas, panels.element);
 
   const diagram = new Diagram(canvas);
@@ -137,6 +141,8 @@ export async function render(root, { instanceId }) {
       diagram.process()?.name || info.processId), ` v${info.version}`);
     statusBadge.className = `badge ${model.status}`;
     statusBadge.textContent = model.status || "";
+    // (`hidden` would lose to the buttons' display rule)
+    if (cancelButton) cancelButton.style.display = isEnded(model.status) ? "none" : "";
     replace(meta, h("code", {}, instanceId),
       info.businessKey ? [" · business key ", h("strong", {}, info.businessKey)] : null,
       " · updated ", time(info.updatedAt),
@@ -202,7 +208,7 @@ export async function render(root, { instanceId }) {
     function update({ opened = false } = {}) {
       const body = bodies[current];
       if (current === "variables") {
-        if (opened || shownVariables !== model.variables) replace(body, variablesView());
+        if (opened || shownVariables !== model.variables) variablesView(body);
         shownVariables = model.variables;
       } else if (current === "element") replace(body, elementView());
       else if (current === "incidents") replace(body, incidentsView());
@@ -233,9 +239,81 @@ export async function render(root, { instanceId }) {
     return { element, update, open };
   }
 
-  function variablesView() {
+  // the variables' text changes in place: the operator's form beside it is never moved while
+  // someone types in it
+  const variablesText = h("pre", { class: "json", "data-testid": "variables" });
+  function variablesView(body) {
     const text = JSON.stringify(model.variables || {}, null, 2);
-    return h("pre", { class: "json", "data-testid": "variables" }, text.length > 200_000 ? `${text.slice(0, 200_000)}\n…` : text);
+    variablesText.textContent = text.length > 200_000 ? `${text.slice(0, 200_000)}\n…` : text;
+    const form = mayRetry && !isEnded(model.status) ? variableForm : null;
+    if (body.firstChild !== variablesText || (body.lastChild === variableForm) !== Boolean(form)) {
+      replace(body, variablesText, form);
+    }
+  }
+
+  // --- an operator's operations: set a variable, activate, terminate, move, cancel ----------
+  // (docs/instance-operations.md). Each is a command: the engine applies it, or refuses it with
+  // a reason the audit timeline shows; the page moves by the live feed as for any event.
+
+  // built once, so what is typed survives the redraws a live event causes
+  const varName = h("input", { type: "text", "aria-label": "Variable name", placeholder: "name", "data-testid": "var-name", maxlength: "256" });
+  const varValue = h("input", { type: "text", "aria-label": "Value (JSON, else text)", placeholder: "value (JSON, else text)", "data-testid": "var-value" });
+  const variableForm = h("form", { class: "op-form", "data-testid": "set-variable", onsubmit: (ev) => { ev.preventDefault(); setVariable(ev.submitter); } },
+    h("strong", {}, "Set a variable "), varName, " = ", varValue, " ", h("button", { type: "submit" }, "Set"));
+
+  async function operation(path, json, done, button) {
+    if (button) button.disabled = true;
+    try {
+      await api(`/api/instances/${enc}/${path}`, { method: "POST", json, signal });
+      replace(messages, notice("ok", done));
+    } catch (e) {
+      replace(messages, notice("error", `Refused: ${reason(e)}`));
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  async function setVariable(button) {
+    const name = varName.value.trim();
+    if (!name) { replace(messages, notice("error", "Name the variable to set.")); return; }
+    let value = varValue.value;
+    try { value = JSON.parse(value); } catch { /* not JSON: the text itself */ }
+    await operation("variables", { variables: { [name]: value } },
+      `Variable ${name} sent: the engine sets it in the instance.`, button);
+    varName.value = ""; varValue.value = "";
+  }
+
+  function modify(instructions, done, button) {
+    return operation("modification", { instructions }, `${done} The engine applies it, or refuses it with a reason in the audit timeline.`, button);
+  }
+
+  async function cancelInstance(button) {
+    if (button.dataset.confirm !== "yes") {
+      button.dataset.confirm = "yes";
+      button.textContent = "Confirm: cancel instance";
+      return;
+    }
+    await operation("cancel", undefined, "Cancel sent: the engine terminates the instance and the instances it called.", button);
+  }
+
+  let moveFrom = "";
+  function operationsView(id, here) {
+    if (!mayRetry || isEnded(model.status)) return null;
+    const tokens = [...model.tokens()].filter(([el, n]) => n > 0 && el !== id).map(([el]) => el);
+    if (!tokens.includes(moveFrom)) moveFrom = tokens[0] || "";
+    const from = h("select", { "aria-label": "Move the token from", "data-testid": "op-move-from",
+                               onchange: (ev) => { moveFrom = ev.currentTarget.value; } },
+      tokens.map((el) => h("option", { value: el, selected: el === moveFrom }, diagram.name(el))));
+    return h("div", { class: "op-form", "data-testid": "operations" },
+      h("strong", {}, "Operations "),
+      h("button", { type: "button", "data-testid": "op-activate",
+                    onclick: (ev) => modify([{ type: "ACTIVATE", elementId: id }], `Activation of ${diagram.name(id)} sent.`, ev.currentTarget) }, "Activate here"),
+      " ",
+      here ? h("button", { type: "button", class: "danger", "data-testid": "op-terminate",
+                           onclick: (ev) => modify([{ type: "TERMINATE", elementId: id }], `Termination of ${diagram.name(id)} sent.`, ev.currentTarget) }, "Terminate here") : null,
+      tokens.length ? [" ", h("button", { type: "button", "data-testid": "op-move",
+                                           onclick: (ev) => modify([{ type: "MOVE", fromElementId: moveFrom, elementId: id }],
+                                             `Move from ${diagram.name(moveFrom)} to ${diagram.name(id)} sent.`, ev.currentTarget) }, "Move a token here from"), " ", from] : null);
   }
 
   function elementView() {
@@ -248,6 +326,7 @@ export async function render(root, { instanceId }) {
       h("h3", {}, a.name || a.id, " ", h("span", { class: "hint" }, a.type.replace(/^bpmn:/, ""), " · ", h("code", {}, a.id))),
       h("p", {}, n ? `${n} token${n === 1 ? "" : "s"} here now` : "No token here now",
         model.path.has(id) ? " · reached" : ""),
+      operationsView(id, n > 0),
       a.attrs.length
         ? h("table", { class: "list attrs" }, h("thead", {}, h("tr", {}, h("th", {}, "attribute"), h("th", {}, "value"))),
             h("tbody", {}, a.attrs.map(([k, v]) => h("tr", {}, h("td", {}, h("code", {}, k)), h("td", {}, String(v))))))

@@ -7,7 +7,15 @@ registers itself by being imported).
 from collections.abc import Callable, Mapping
 
 from laneway.engine.context import Processing
-from laneway.engine.handlers import conditions, events, instances, jobs, user_tasks
+from laneway.engine.handlers import (
+    conditions,
+    events,
+    instances,
+    jobs,
+    migration,
+    operations,
+    user_tasks,
+)
 from laneway.records import Command
 
 Handler = Callable[[Processing], None]
@@ -37,6 +45,9 @@ HANDLERS: Mapping[str, Handler] = {
     Command.BROADCAST_SIGNAL: events.broadcast_signal,
     Command.TRIGGER_SIGNAL: events.trigger_signal,
     Command.EVALUATE_CONDITIONS: conditions.evaluate_conditions,
+    Command.SET_VARIABLES: operations.set_variables,
+    Command.MODIFY_INSTANCE: operations.modify_instance,
+    Command.MIGRATE_INSTANCE: migration.migrate_instance,
 }
 
 __all__ = ["HANDLERS", "Handler"]

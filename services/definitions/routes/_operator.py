@@ -21,9 +21,10 @@ _SHOWN = 80
 
 
 def send_to_instance(deps: Deps, instance_id: str, intent: Command, value: dict[str, Any],
-                     principal: Principal) -> None:
+                     principal: Principal) -> str:
     """Produce `intent` keyed by `instance_id` once the audit's projection knows the instance:
-    404 when it does not, 503 while the projection's table is not there yet."""
+    404 when it does not, 503 while the projection's table is not there yet. Returns the
+    command's record id."""
     try:
         known = deps.instances.exists(instance_id)
     except OwnerTableMissing as exc:
@@ -34,11 +35,13 @@ def send_to_instance(deps: Deps, instance_id: str, intent: Command, value: dict[
     if not known:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected an instance '{shown(instance_id)}', but there is none")
+    record_id = str(uuid.uuid4())
     with instance_span(f"laneway.api.{intent.value.lower()}", instance_id,
                        kind=SpanKind.SERVER):
         deps.publisher.send_command(command(
-            intent, instance_id, value, record_id=str(uuid.uuid4()), timestamp=deps.clock_ms(),
+            intent, instance_id, value, record_id=record_id, timestamp=deps.clock_ms(),
             principal=principal))
+    return record_id
 
 
 def shown(text: str) -> str:
