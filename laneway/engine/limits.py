@@ -28,8 +28,9 @@ class ScriptLimits:
     beyond any of them the script stops and its task gets a `SCRIPT_ERROR` incident."""
 
     max_seconds: float = 1.0
-    """Wall time of one script; it also counts against its command's `max_seconds` (the
-    script gets at most what is left of it)."""
+    """Time of one script (the interpreter's CPU time, which on a busy machine is less than
+    the wall clock's); the script gets at most what is left of its command's `max_seconds`,
+    and its wall time counts against that."""
     max_memory_bytes: int = 32 * 1024 * 1024
     """Memory of the script's interpreter (QuickJS's own accounting)."""
     max_stack_bytes: int = 256 * 1024

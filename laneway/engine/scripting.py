@@ -1,4 +1,4 @@
-"""JavaScript in the engine's sandbox: QuickJS with hard limits, JSON in and JSON out.
+"""JavaScript in the engine's sandbox: QuickJS-ng with hard limits, JSON in and JSON out.
 
 A script task whose `scriptFormat` is JavaScript (`javascript`, `ecmascript`, `js`, MIME types
 such as `application/javascript`) runs here, in the engine, instead of becoming a job.
@@ -6,18 +6,21 @@ such as `application/javascript`) runs here, in the engine, instead of becoming 
 that runs a JavaScript snippet of a diagram (Camunda 7's `camunda:script` parameters).
 
 The sandbox:
-- a fresh QuickJS context per run (about 0.1 ms), with a memory limit, a stack limit and a time
-  limit (`ScriptLimits` in laneway/engine/limits.py); a script beyond any of them raises
-  `ScriptError(runaway=True)`, and QuickJS's interrupt cannot be caught by the script's own
-  `try`;
+- a fresh QuickJS-ng context per run (about 0.1 ms), with a memory limit, a stack limit and a
+  time limit (`ScriptLimits` in laneway/engine/limits.py); a script beyond any of them raises
+  `ScriptError(runaway=True)`. The time is the interpreter's CPU time, checked in loops and in
+  regular expressions alike (QuickJS-ng interrupts a backtracking regex; the original QuickJS
+  binding did not), and its interrupt cannot be caught by the script's own `try`;
 - only the ECMAScript built-ins: the binding loads no `std` or `os` module and has no module
   loader, so there is no `require`, no `import`, no `fetch`, no file, network or process;
 - nothing of Python crosses: the variables go in as one JSON text and the results come out as
   one JSON text, parsed here and bounded in size;
-- deterministic: `Date.now()` and `new Date()` are the command's timestamp and `Math.random()`
-  is a generator seeded from the element instance, so the same command writes the same
-  events (replay never runs a script again anyway: the events carry its results). Dates shown
-  in local time follow the host's time zone (the engine service runs in UTC).
+- deterministic: `Date.now()` and `new Date()` are the command's timestamp,
+  `performance.now()` is 0, `Math.random()` is a generator seeded from the element instance,
+  and `WeakRef`/`FinalizationRegistry` (whose results follow the collector) are gone, so the
+  same command writes the same events (replay never runs a script again anyway: the events
+  carry its results). Dates shown in local time follow the host's time zone (the engine
+  service runs in UTC).
 
 What a script sees and changes:
 - each variable whose name is a JavaScript identifier and no built-in (`JSON`, `Math`, ...) is
@@ -127,6 +130,8 @@ _HARNESS = r"""
   FrozenDate.parse = RealDate.parse;
   FrozenDate.UTC = RealDate.UTC;
   G.Date = FrozenDate;
+  G.performance = Object.freeze({now: () => 0, timeOrigin: now});
+  delete G.WeakRef; delete G.FinalizationRegistry;
   let seed = data.seed >>> 0;
   Math.random = function () {  // mulberry32: small, and the same numbers on every machine
     seed = (seed + 0x6D2B79F5) >>> 0;

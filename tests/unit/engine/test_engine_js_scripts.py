@@ -200,6 +200,12 @@ def test_a_javascript_task_naming_a_job_type_is_a_job(run: RunFn) -> None:
     assert h.job("js").value["type"] == "browser"
 
 
+def test_clocks_and_collector_dependent_builtins_are_frozen_or_gone() -> None:
+    result = run_js("[performance.now(), typeof WeakRef, typeof FinalizationRegistry, "
+                    "Date.now(), new Date(2020, 0, 1).getFullYear()]", {}, now_ms=1234)
+    assert result.value == [0, "undefined", "undefined", 1234, 2020]
+
+
 def test_date_and_random_are_the_same_on_every_run(run: RunFn) -> None:
     """`Date.now()` is the command's timestamp and `Math.random()` is seeded by the element
     instance: the conftest's check processes every command again in a fresh engine and
@@ -218,13 +224,13 @@ def test_date_and_random_are_the_same_on_every_run(run: RunFn) -> None:
 
 
 @pytest.mark.parametrize(('source', 'message'), [
-    ("require('fs')", "'require' is not defined"),
-    ("std.loadFile('/etc/passwd')", "'std' is not defined"),
-    ("os.exec(['ls'])", "'os' is not defined"),
-    ("fetch('http://127.0.0.1/')", "'fetch' is not defined"),
+    ("require('fs')", "ReferenceError: require is not defined"),
+    ("std.loadFile('/etc/passwd')", "ReferenceError: std is not defined"),
+    ("os.exec(['ls'])", "ReferenceError: os is not defined"),
+    ("fetch('http://127.0.0.1/')", "ReferenceError: fetch is not defined"),
     ("import * as os from 'os'", "SyntaxError"),
-    ("XMLHttpRequest", "'XMLHttpRequest' is not defined"),
-    ("process.exit(1)", "'process' is not defined"),
+    ("XMLHttpRequest", "ReferenceError: XMLHttpRequest is not defined"),
+    ("process.exit(1)", "ReferenceError: process is not defined"),
 ])
 def test_nothing_outside_the_sandbox_is_reachable(source: str, message: str) -> None:
     with pytest.raises(ScriptError, match=message) as caught:
@@ -248,6 +254,8 @@ def _limited_runner(doc: str, limits: ScriptLimits) -> LocalRunner:
 @pytest.mark.parametrize(('source', 'cause'), [
     ("while (true) {}", "ran longer than 0.3 s"),
     ("while (true) { try { while (true) {} } catch (e) {} }", "ran longer than 0.3 s"),
+    # catastrophic backtracking: interrupted inside the regular expression engine
+    ("/(a+)+$/.test('a'.repeat(40) + 'b')", "ran longer than 0.3 s"),
     ("var a = []; while (true) { a.push('x'.repeat(100000)) }", "more than 8388608 bytes"),
     ("function f(n) { return f(n + 1) + 1 } f(0)", "stack limit"),
 ])
@@ -262,7 +270,8 @@ def test_a_runaway_script_is_an_incident_within_its_limit(source: str, cause: st
     assert outcome.status == "INCIDENT"
     assert len(outcome.incidents) == 1
     assert cause in outcome.incidents[0], outcome.incidents
-    assert took < 2.0
+    # the limit is CPU time: on a busy machine the wall clock runs ahead of it
+    assert took < 5.0
     incident = next(r for r in runner.records if r.intent == "INCIDENT_CREATED")
     assert incident.value["errorType"] == "SCRIPT_ERROR"
 
@@ -277,7 +286,7 @@ def test_a_script_gets_no_more_time_than_its_command_has_left() -> None:
     began = time.monotonic()
     iid = runner.start("p")
     runner.drain()
-    assert time.monotonic() - began < 2.0
+    assert time.monotonic() - began < 5.0
     incident = next(r for r in runner.records if r.intent == "INCIDENT_CREATED")
     assert incident.value["errorType"] == "BUDGET_EXCEEDED"
     assert runner.outcome(iid).status == "INCIDENT"
