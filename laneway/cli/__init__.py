@@ -62,11 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE", help="a BPMN 2.0 XML file")
 
     run = commands.add_parser(
-        "run", parents=[debug], help="run one instance in process, printing events as JSON",
-        description="Start one instance and drive it with the given answers. Exit 0 when it "
-                    "completed, 1 on diagram problems or an incident, 3 when it waits on "
-                    "something the options did not provide. Options may be read from a file: "
-                    "@FILE, one argument per line.")
+        "run", parents=[debug], help="run instances in process, printing events as JSON",
+        description="Deploy the files together, start one instance (or one per --start) and "
+                    "drive them with the given answers. Exit 0 when every instance of the run "
+                    "completed, 1 on diagram problems or an incident, 3 when one waits on "
+                    "something the options did not provide (stderr names the option). The "
+                    "files come before the options. Options may be read from a file: @FILE, "
+                    "one argument per line.")
     run.add_argument("files", nargs="+", metavar="FILE",
                      help="BPMN 2.0 XML files, deployed together (partners, called processes)")
     run.add_argument("--process", metavar="ID",
