@@ -27,8 +27,10 @@ What a script sees and changes:
   a global; assigning a new value to one (`counter++`) writes it back; new globals the script
   declares stay in the script;
 - `execution.getVariable(name)`, `execution.setVariable(name, value)`,
-  `execution.hasVariable(name)` and `execution.getVariables()` as in Camunda 7; a variable set
-  this way is written back even when it did not exist;
+  `execution.hasVariable(name)`, `execution.getVariables()`, `getProcessInstanceId()`,
+  `getProcessBusinessKey()`, `getProcessDefinitionId()` (the process id) and
+  `getCurrentActivityId()` as in Camunda 7; a variable set this way is written back even when
+  it did not exist;
 - the script's completion value (its last expression) is `ScriptResult.value`, for the task's
   result variable;
 - `throw new BpmnError("CODE", "message")`, `bpmnError("CODE")` or `throw {bpmnError: "CODE"}`
@@ -87,7 +89,8 @@ _HARNESS = r"""
   delete G.__lanewayInput; delete G.__lanewaySource;
   const stringify = JSON.stringify, parse = JSON.parse, own = Object.prototype.hasOwnProperty;
   const data = parse(input);
-  const vars = data.vars, bound = Object.create(null), before = Object.create(null);
+  const vars = data.vars, about = data.about || {};
+  const bound = Object.create(null), before = Object.create(null);
   const sets = Object.create(null);
   const copy = (v) => { const s = stringify(v); return s === undefined ? null : parse(s); };
   function BpmnError(code, message) {
@@ -119,6 +122,10 @@ _HARNESS = r"""
       for (const name in bound) all[name] = G[name];
       return Object.assign(all, sets);
     },
+    getProcessInstanceId: () => about.instanceId ?? null,
+    getProcessBusinessKey: () => about.businessKey ?? null,
+    getProcessDefinitionId: () => about.processId ?? null,
+    getCurrentActivityId: () => about.elementId ?? null,
   });
   const RealDate = Date, now = data.now;
   function FrozenDate(...args) {
@@ -181,11 +188,15 @@ def run_js(
     now_ms: int = 0,
     seed: int = 0,
     max_seconds: float | None = None,
+    about: dict[str, str | None] | None = None,
 ) -> ScriptResult:
     """Run `source` with `variables` (JSON values) in a fresh sandbox.
 
     `now_ms` is what `Date.now()` gives, `seed` seeds `Math.random()`; `max_seconds`, when
-    given and shorter, replaces the limit's time (the rest of a command's budget). Raises
+    given and shorter, replaces the limit's time (the rest of a command's budget); `about`
+    (`instanceId`, `businessKey`, `processId`, `elementId`) is what `execution`'s
+    `getProcessInstanceId()`, `getProcessBusinessKey()`, `getProcessDefinitionId()` and
+    `getCurrentActivityId()` answer. Raises
     `ScriptError`: the script threw (its message), or went beyond a limit (`runaway`).
     """
     if len(source) > limits.max_source_chars:
@@ -193,7 +204,8 @@ def run_js(
                           f"{limits.max_source_chars} allowed", runaway=True)
     seconds = limits.max_seconds if max_seconds is None else min(max_seconds, limits.max_seconds)
     try:
-        data = json.dumps({"vars": variables, "now": now_ms, "seed": seed & 0xFFFFFFFF},
+        data = json.dumps({"vars": variables, "now": now_ms, "seed": seed & 0xFFFFFFFF,
+                           "about": about or {}},
                           ensure_ascii=False, allow_nan=False, default=str)
     except ValueError as exc:
         raise ScriptError(f"the variables are no JSON ({exc})") from None

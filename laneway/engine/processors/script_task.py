@@ -70,7 +70,10 @@ def _run_javascript(ctx: Processing, elem: ElementInstance, node: FlowNode) -> N
     try:
         result = run_js(node.script, dict(vars_.visible(ctx.inst, elem.key)),
                         ctx.limits.scripts, now_ms=ctx.cmd.timestamp, seed=seed,
-                        max_seconds=budget.seconds_left())
+                        max_seconds=budget.seconds_left(),
+                        about={"instanceId": ctx.inst.instance_id,
+                               "businessKey": ctx.inst.business_key,
+                               "processId": ctx.inst.process_id, "elementId": node.id})
     except ScriptError as exc:
         budget.check_clock()
         work.raise_incident(ctx, elem, IncidentType.SCRIPT_ERROR,

@@ -103,6 +103,13 @@ def test_execution_get_and_set_variable_as_in_camunda_7(run: RunFn) -> None:
                                   "checked": True}
 
 
+def test_execution_names_the_instance_process_and_activity(run: RunFn) -> None:
+    h = run(_script("where = [execution.getProcessInstanceId(), "
+                    "execution.getProcessDefinitionId(), execution.getCurrentActivityId(), "
+                    "execution.getProcessBusinessKey()]"), variables={"where": None})
+    assert h.variables(h.iid)["where"] == [h.iid, "p", "js", None]
+
+
 def test_new_globals_stay_in_the_script(run: RunFn) -> None:
     h = run(_script("var temp = a * 2; helper = temp + 1; a = helper"), variables={"a": 1})
     assert h.variables(h.iid) == {"a": 3}
