@@ -53,6 +53,10 @@ class ActivatedJob:
     variables: Mapping[str, Any] = field(default_factory=dict)
     custom_headers: Mapping[str, str] = field(default_factory=dict)
     attributes: Mapping[str, str] = field(default_factory=dict)
+    script: str | None = None
+    """A script task's script (its job type is `script` unless the diagram names one)."""
+    script_format: str | None = None
+    """The script's language (`groovy`, `python`, ...)."""
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> ActivatedJob:
@@ -63,7 +67,8 @@ class ActivatedJob:
                             deadline=int(data["deadline"]),
                             variables=dict(data.get("variables") or {}),
                             custom_headers=dict(data.get("customHeaders") or {}),
-                            attributes=dict(data.get("attributes") or {}))
+                            attributes=dict(data.get("attributes") or {}),
+                            script=data.get("script"), script_format=data.get("scriptFormat"))
 
 
 Handler = Callable[[ActivatedJob], Mapping[str, Any] | None]

@@ -493,7 +493,9 @@ class Reader:
         script_is_feel = False
         if kind is NodeKind.SCRIPT_TASK:
             out.update(vendor.script_fields(el, extensions, script_el))
-            script_is_feel = normalize_language(out.get("script_format")) == "feel"
+            # FEEL and JavaScript run in the engine: no default 'script' job type for them
+            script_is_feel = normalize_language(out.get("script_format")) in (
+                "feel", "javascript")
         elif kind in (NodeKind.SERVICE_TASK, NodeKind.BUSINESS_RULE_TASK, NodeKind.SEND_TASK):
             result = vendor.result_variable(el, extensions)
             if result is not None:

@@ -62,14 +62,26 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE", help="a BPMN 2.0 XML file")
 
     run = commands.add_parser(
-        "run", parents=[debug], help="run one instance in process, printing events as JSON",
-        description="Start one instance and drive it with the given answers. Exit 0 when it "
-                    "completed, 1 on diagram problems or an incident, 3 when it waits on "
-                    "something the options did not provide. Options may be read from a file: "
-                    "@FILE, one argument per line.")
-    run.add_argument("file", metavar="FILE", help="a BPMN 2.0 XML file")
+        "run", parents=[debug], help="run instances in process, printing events as JSON",
+        description="Deploy the files together, start one instance (or one per --start) and "
+                    "drive them with the given answers. Exit 0 when every instance of the run "
+                    "completed, 1 on diagram problems or an incident, 3 when one waits on "
+                    "something the options did not provide (stderr names the option). The "
+                    "files come before the options. Options may be read from a file: @FILE, "
+                    "one argument per line.")
+    run.add_argument("files", nargs="+", metavar="FILE",
+                     help="BPMN 2.0 XML files, deployed together (partners, called processes)")
     run.add_argument("--process", metavar="ID",
-                     help="the process to start (default: the first executable one)")
+                     help="the process to start (default: the first executable one of the "
+                          "first file, unless --start names others)")
+    run.add_argument("--start", action="append", type=_run.start_option,
+                     metavar="PROCESS_ID[:START_EVENT_ID][=JSON]",
+                     help="start an instance of this process too, with these variables over "
+                          "--var (repeatable; all start together)")
+    run.add_argument("--signal", action=_run.InOrder, type=_run.signal_option,
+                     metavar="NAME[=JSON]",
+                     help="broadcast a signal once nothing else moves (repeatable; sent with "
+                          "the --message options in the order written)")
     run.add_argument("--start-event", metavar="ID",
                      help="the start event to start at (default: the none start event, or "
                           "the only start event)")
@@ -86,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "job); 'auto' completes every other type with an empty result")
     run.add_argument("--timers", choices=("instant", "real"), default="instant",
                      help="fire timers at once in simulated time (default), or wait for them")
-    run.add_argument("--message", action="append", type=_run.message_option,
+    run.add_argument("--message", action=_run.InOrder, type=_run.message_option,
                      metavar="NAME[:KEY]=JSON",
                      help="publish a message once nothing else moves (repeatable)")
     run.add_argument("--max-commands", type=_run.positive_int, default=100_000, metavar="N",

@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -16,9 +16,10 @@ from laneway.engine import DefinitionRepository
 from laneway.engine.conditionals import conditions_of
 from laneway.engine.executable import ExecutableProcess
 from laneway.engine.handlers.events import started_instance_id
-from laneway.engine.runner import Answers, LocalRunner, Outcome
+from laneway.engine.runner import Answers, LocalRunner
 from laneway.engine.state import InstanceStatus
 from laneway.model import Definitions, EventKind
+from laneway.problems import Problem
 from laneway.records import Command, Principal, Record, RecordKind
 
 EXIT_COMPLETED = 0
@@ -81,6 +82,41 @@ def message_option(text: str) -> tuple[str, str, dict[str, Any]]:
     return name, key, value
 
 
+def start_option(text: str) -> tuple[str, str | None, dict[str, Any]]:
+    """`PROCESS_ID[:START_EVENT_ID][=JSON]`: one more instance to start, with its own start
+    variables (over the `--var` ones)."""
+    target, sep, _raw = text.partition("=")
+    variables: dict[str, Any] = {}
+    if sep:
+        target, variables = _object(text, "PROCESS_ID[:START_EVENT_ID]")
+    process, _, start = target.partition(":")
+    if not process:
+        raise argparse.ArgumentTypeError(
+            f"Expected a process id, for example --start order or --start order:start_event, "
+            f"but got '{text}'")
+    return process, start or None, variables
+
+
+def signal_option(text: str) -> tuple[str, dict[str, Any]]:
+    """`NAME[=JSON]`: a signal to broadcast once nothing else moves."""
+    if "=" in text:
+        return _object(text, "NAME")
+    if not text:
+        raise argparse.ArgumentTypeError("Expected a signal name")
+    return text, {}
+
+
+class InOrder(argparse.Action):
+    """Appends like `action="append"`, and also keeps every `--message` and `--signal` in one
+    list in command-line order (`deliveries`), so they are sent in the order written."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), values])
+        order = [*(getattr(namespace, "deliveries", None) or []), (self.dest, values)]
+        namespace.deliveries = order
+
+
 def positive_int(text: str) -> int:
     """A count of at least one."""
     try:
@@ -112,28 +148,41 @@ def _job_answerer(results: list[dict[str, Any]]) -> Callable[[Record], Mapping[s
     return answer
 
 
+Delivery = tuple[str, str, str, dict[str, Any]]
+"""("message", name, key, variables) or ("signal", name, "", variables)."""
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """The parsed options of `laneway run`."""
 
-    file: str
+    files: list[str]
     process: str | None
     variables: list[tuple[str, Any]]
     complete: list[tuple[str, dict[str, Any]]]
     jobs: list[tuple[str, dict[str, Any]] | None]
     timers: str
-    messages: list[tuple[str, str, dict[str, Any]]]
+    deliveries: list[Delivery]
     start_event: str | None
     max_commands: int
+    starts: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
 
     @staticmethod
     def from_namespace(ns: argparse.Namespace) -> RunOptions:
         """From what the parser built."""
-        return RunOptions(ns.file, ns.process, ns.var or [], ns.complete or [], ns.jobs or [],
-                          ns.timers, ns.message or [], ns.start_event, ns.max_commands)
+        deliveries: list[Delivery] = []
+        for dest, value in getattr(ns, "deliveries", None) or []:
+            if dest == "signal":
+                deliveries.append(("signal", value[0], "", value[1]))
+            else:
+                deliveries.append(("message", *value))
+        return RunOptions(list(ns.files), ns.process, ns.var or [], ns.complete or [],
+                          ns.jobs or [], ns.timers, deliveries, ns.start_event,
+                          ns.max_commands, list(getattr(ns, "start", None) or []))
 
-    def answers(self, messages: list[tuple[str, str, dict[str, Any]]]) -> Answers:
-        """What the runner answers with; `messages` are the ones still to publish."""
+    def answers(self, deliveries: list[Delivery]) -> Answers:
+        """What the runner answers with; `deliveries` are the messages and signals still to
+        send."""
         tasks: dict[str, list[dict[str, Any]]] = {}
         for task_id, result in self.complete:
             tasks.setdefault(task_id, []).append(result)
@@ -145,7 +194,7 @@ class RunOptions:
             jobs={t: _job_answerer(results) for t, results in by_type.items()},
             auto_jobs=None in self.jobs,
             tasks=tasks,
-            messages=messages,
+            deliveries=deliveries,
             instant_timers=True,  # real time too: RealTimeRunner sleeps until a timer is due
         )
 
@@ -194,19 +243,22 @@ class RealTimeRunner(LocalRunner):
 # --- the command ----------------------------------------------------------------------------
 
 
-def _choose_process(defs: Definitions, repository: DefinitionRepository,
-                    wanted: str | None) -> ExecutableProcess:
-    ids = [p.id for p in defs.processes]
+def _choose_process(files: list[Definitions], repository: DefinitionRepository,
+                    wanted: str | None, option: str = "--process") -> ExecutableProcess:
+    ids = [p.id for defs in files for p in defs.processes]
     if wanted is not None:
         if wanted not in ids:
-            raise UsageError(f"Expected --process to name a process of {defs.file} "
+            where = files[0].file if len(files) == 1 else "the files"
+            raise UsageError(f"Expected {option} to name a process of {where} "
                              f"({', '.join(ids) or 'it has none'}), but got '{wanted}'")
         return repository.get(wanted)
+    defs = files[0]
     runnable = [p.id for p in defs.processes if p.is_executable is not False]
     if not runnable:
+        first = [p.id for p in defs.processes]
         raise UsageError(f"Expected an executable process in {defs.file}, but every process "
                          f"has isExecutable=\"false\"; name one with --process "
-                         f"({', '.join(ids) or 'it has none'})")
+                         f"({', '.join(first) or 'it has none'})")
     return repository.get(runnable[0])
 
 
@@ -228,7 +280,7 @@ def _choose_start(proc: ExecutableProcess, wanted: str | None) -> str | None:
 
 
 def _message_start_variables(proc: ExecutableProcess, start_id: str | None,
-                             messages: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+                             deliveries: list[Delivery]) -> dict[str, Any]:
     """When the run starts at a message start event, a --message of that name is what starts
     it: its variables become start variables and it is not published again (it would start a
     second instance)."""
@@ -239,25 +291,50 @@ def _message_start_variables(proc: ExecutableProcess, start_id: str | None,
     if ed is None or ed.kind != EventKind.MESSAGE:
         return {}
     name = proc.message_name(ed.ref)
-    for i, (msg_name, _key, variables) in enumerate(messages):
-        if msg_name == name:
-            del messages[i]
+    for i, (kind, msg_name, _key, variables) in enumerate(deliveries):
+        if kind == "message" and msg_name == name:
+            del deliveries[i]
             return variables
     return {}
 
 
+def _starts(opts: RunOptions, files: list[Definitions],
+            repository: DefinitionRepository) -> list[tuple[ExecutableProcess, str | None,
+                                                            dict[str, Any]]]:
+    """The instances to start: `--process` (or the first file's first executable process,
+    when no `--start` is given) at `--start-event`, then each `--start`."""
+    chosen: list[tuple[ExecutableProcess, str | None, dict[str, Any]]] = []
+    if opts.process is not None or not opts.starts:
+        proc = _choose_process(files, repository, opts.process)
+        chosen.append((proc, _choose_start(proc, opts.start_event), {}))
+    for process_id, start_event, variables in opts.starts:
+        proc = _choose_process(files, repository, process_id, "--start")
+        chosen.append((proc, _choose_start(proc, start_event), variables))
+    return chosen
+
+
 def run_file(opts: RunOptions, out: TextIO, err: TextIO) -> int:
-    """Parse, check, deploy, start and drive one instance; return the exit code."""
+    """Parse, check and deploy every file (each process in one repository, so a call activity,
+    a message or a signal reaches a process of another file), start the instances and drive
+    them together; return the exit code."""
     repository = DefinitionRepository()
-    defs, problems = load(opts.file, repository)
-    if defs is None or problems:
+    files: list[Definitions] = []
+    problems: list[Problem] = []
+    for path in opts.files:
+        defs, found = load(path, repository)
+        problems.extend(found)
+        if defs is not None:
+            files.append(defs)
+    if problems or len(files) != len(opts.files):
         print_problems(problems, out)
         return EXIT_FAILED
-    proc = _choose_process(defs, repository, opts.process)
-    start_id = _choose_start(proc, opts.start_event)
-    messages = list(opts.messages)
-    variables = _message_start_variables(proc, start_id, messages)
-    variables.update(dict(opts.variables))
+    deliveries = list(opts.deliveries)
+    starts = []
+    for proc, start_id, own in _starts(opts, files, repository):
+        variables = _message_start_variables(proc, start_id, deliveries)
+        variables.update(dict(opts.variables))
+        variables.update(own)
+        starts.append((proc, start_id, variables))
 
     rejections: list[Record] = []
 
@@ -271,37 +348,49 @@ def run_file(opts: RunOptions, out: TextIO, err: TextIO) -> int:
         runner = RealTimeRunner(repository, err=err, on_record=emit)
     else:
         runner = LocalRunner(repository, on_record=emit, keep_records=True)
-    if start_id is not None and conditions_of(proc.node(start_id)):
-        instance_id = _start_by_conditions(runner, proc, start_id, variables)
-    else:
-        instance_id = runner.start(proc.id, variables, start_event_id=start_id)
-    outcome = runner.run(instance_id, opts.answers(messages), max_commands=opts.max_commands)
-    outgoing = {n.id: list(n.outgoing) for n in proc.process.nodes.values()}
-    return _report(outcome, runner, rejections, opts.max_commands, err, outgoing)
+    started = [_start_by_conditions(runner, proc, start_id, variables)
+               if start_id is not None and conditions_of(proc.node(start_id))
+               else runner.start(proc.id, variables, start_event_id=start_id)
+               for proc, start_id, variables in starts]
+    runner.run(started[0], opts.answers(deliveries), max_commands=opts.max_commands)
+    outgoing = {n.id: list(n.outgoing) for defs in files for p in defs.processes
+                for n in p.nodes.values()}
+    return _report(started, runner, rejections, opts.max_commands, err, outgoing)
 
 
-def _report(outcome: Outcome, runner: LocalRunner, rejections: list[Record],
+def _report(started: list[str], runner: LocalRunner, rejections: list[Record],
             max_commands: int, err: TextIO, outgoing: Mapping[str, list[str]]) -> int:
-    if outcome.status in (InstanceStatus.COMPLETED, InstanceStatus.TERMINATED):
-        return EXIT_COMPLETED
-    if outcome.status == InstanceStatus.INCIDENT:
-        for incident in outcome.incidents:
-            print(f"incident: {incident}", file=err)
-        return EXIT_FAILED
-    if outcome.status == "UNKNOWN":
-        # The start command itself was refused; its rejection says why.
+    """Exit 0 when every instance of the run ended (those started here and those a message or
+    signal started), 1 on an incident or a refused start, 3 when any waits: then one line for
+    each thing it waits on, with the option that answers it."""
+    if any(runner.instance(iid) is None for iid in started):
+        # A start command itself was refused; its rejection says why.
         for rejection in rejections:
             print(f"rejected: {rejection.value.get('reason', rejection.intent)}", file=err)
         if not rejections:
             print("laneway run: the instance was not created", file=err)
         return EXIT_FAILED
+    roots = [iid for iid, inst in runner.engine.state.instances.items() if inst.parent is None]
+    outcomes = [(iid, runner.outcome(iid)) for iid in roots]
+    incidents = [i for _, o in outcomes if o.status == InstanceStatus.INCIDENT
+                 for i in o.incidents]
+    if incidents:
+        for incident in incidents:
+            print(f"incident: {incident}", file=err)
+        return EXIT_FAILED
+    waiting = [(iid, o) for iid, o in outcomes if o.status == "WAITING"]
+    if not waiting:
+        return EXIT_COMPLETED
     if runner.commands_processed > max_commands:
         print(f"laneway run: stopped after {runner.commands_processed} commands and the "
               "instance is still moving (a loop that never ends? raise --max-commands)",
               file=err)
         return EXIT_FAILED
-    for what in outcome.waiting_on or ["nothing the runner can see"]:
-        print(waiting_line(what, outgoing), file=err)
+    for iid, outcome in waiting:
+        inst = runner.instance(iid)
+        where = f" in process '{inst.process_id}'" if inst and len(roots) > 1 else ""
+        for what in outcome.waiting_on or ["nothing the runner can see"]:
+            print(waiting_line(what, outgoing) + where, file=err)
     return EXIT_WAITING
 
 

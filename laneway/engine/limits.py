@@ -18,7 +18,34 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from laneway.limits import DEFAULT_MAX_VARIABLES_BYTES
 from laneway.timers import DEFAULT_BOUNDS, TimerBounds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScriptLimits:
+    """Bounds of one JavaScript script run in the engine (laneway/engine/scripting.py):
+    beyond any of them the script stops and its task gets a `SCRIPT_ERROR` incident."""
+
+    max_seconds: float = 1.0
+    """Time of one script (the interpreter's CPU time, which on a busy machine is less than
+    the wall clock's); the script gets at most what is left of its command's `max_seconds`,
+    and its wall time counts against that."""
+    max_memory_bytes: int = 32 * 1024 * 1024
+    """Memory of the script's interpreter (QuickJS's own accounting)."""
+    max_stack_bytes: int = 256 * 1024
+    """Stack of the script: deep or endless recursion stops here, not in the engine."""
+    max_source_chars: int = 100_000
+    """Length of a script's text."""
+    max_result_bytes: int = DEFAULT_MAX_VARIABLES_BYTES
+    """The variables and the value a script leaves, as compact JSON."""
+    in_engine: bool = True
+    """Whether JavaScript runs here at all: False makes every JavaScript script task a
+    'script' job, as Groovy's and Python's are (for scripts written against a host's own
+    services, such as bpmn-engine's `environment.services`, that only a worker has)."""
+
+
+DEFAULT_SCRIPT_LIMITS = ScriptLimits()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +72,8 @@ class Limits:
     """The longest timer duration and the shortest cycle interval (laneway/timers.py): beyond
     them a timer from a variable is a TIMER_ERROR incident, a literal one is refused at
     deploy."""
+    scripts: ScriptLimits = DEFAULT_SCRIPT_LIMITS
+    """Time, memory and stack of a JavaScript script task (`ScriptLimits`)."""
 
 
 DEFAULT_LIMITS = Limits()
@@ -92,6 +121,10 @@ class Budget:
                 "wait state?)")
         self.check_clock()
         self.next_steps = min(steps + CLOCK_EVERY, self.limits.max_steps + 1)
+
+    def seconds_left(self) -> float:
+        """The time the command has left (a script may use at most this)."""
+        return self._deadline - time.monotonic()
 
     def check_clock(self) -> None:
         """Raise when the command has taken longer than its time."""

@@ -44,6 +44,10 @@ class Answers:
     tasks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     messages: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     instant_timers: bool = True
+    deliveries: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    """Messages and signals to send after `messages`, one each time nothing else can move, in
+    this order: `("message", name, correlation key, variables)` publishes a message,
+    `("signal", name, "", variables)` broadcasts a signal."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ class LocalRunner:
 
     def run(self, instance_id: str, answers: Answers, max_commands: int = 100_000) -> Outcome:
         """Drive an instance until it ends or waits on something `answers` does not cover."""
-        pending_messages = list(answers.messages)
+        pending = [("message", *m) for m in answers.messages] + list(answers.deliveries)
         task_answers = {k: list(v) for k, v in answers.tasks.items()}
         while True:
             self.drain()
@@ -160,11 +164,15 @@ class LocalRunner:
                 break
             if self._answer_work(answers, task_answers):
                 continue
-            if pending_messages:
-                name, key, variables = pending_messages.pop(0)
-                self.submit(Command.PUBLISH_MESSAGE, "", {
-                    "name": name, "correlationKey": key, "variables": variables,
-                    "messageId": f"run-message-{self._seq}", "ttl": 3_600_000})
+            if pending:
+                kind, name, key, variables = pending.pop(0)
+                if kind == "signal":
+                    self.submit(Command.BROADCAST_SIGNAL, "", {
+                        "name": name, "variables": variables})
+                else:
+                    self.submit(Command.PUBLISH_MESSAGE, "", {
+                        "name": name, "correlationKey": key, "variables": variables,
+                        "messageId": f"run-message-{self._seq}", "ttl": 3_600_000})
                 continue
             if answers.instant_timers and self._fire_next_timer():
                 continue
@@ -303,7 +311,7 @@ class LocalRunner:
                 # with flows, as a `decision` job is
                 typed = job.type != "decision" and is_decision_job(elem, job.type)
                 out.append(f"{'decision ' if typed else ''}job of type '{job.type}' at "
-                           f"'{elem.element_id}'")
+                           f"'{elem.element_id}'{self._script_note(each, elem.element_id)}")
             for task in each.user_tasks.values():
                 out.append(f"user task '{each.elements[task.element_key].element_id}'")
             for sub in each.message_subs.values():
@@ -328,6 +336,17 @@ class LocalRunner:
                 for elem in inst.elements.values()
                 for c in conditions.get(elem.element_id, ())
                 if elem.element_id != c.catch.id or elem.kind == c.catch.kind.value]
+
+
+    def _script_note(self, inst: InstanceState, element_id: str) -> str:
+        """` (a groovy script)` for a script task's job: a worker runs that language."""
+        try:
+            node = self.engine.repository.get(inst.process_id, inst.version).node(element_id)
+        except KeyError:
+            return ""
+        if node.kind.value != "scriptTask" or not node.script or not node.script_format:
+            return ""
+        return f" (a {node.script_format} script)"
 
 
 _DECISION_KEYS = frozenset({"flows", "activities", "done"})

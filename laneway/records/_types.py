@@ -43,3 +43,6 @@ class IncidentType(StrEnum):
     # (LANEWAY_AGENCY_PARTNERS, docs/agencies.md): the element waits; configured, resolving
     # the incident sends it
     AGENCY_NOT_CONFIGURED = "AGENCY_NOT_CONFIGURED"
+    # a JavaScript script task threw, or went beyond its time, memory or stack limit
+    # (laneway/engine/scripting.py); resolving the incident runs the script again
+    SCRIPT_ERROR = "SCRIPT_ERROR"

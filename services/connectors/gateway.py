@@ -99,7 +99,10 @@ class Held:
                 "elementId": r.element_id, "elementName": r.element_name,
                 "retries": self.retries, "deadline": self.deadline_ms,
                 "variables": dict(r.variables), "customHeaders": dict(r.headers),
-                "attributes": dict(r.attributes)}
+                "attributes": dict(r.attributes),
+                # a script task's job (Groovy, Python, ...: docs/workers.md): its text and
+                # language, for the worker that runs it
+                **{k: r.extra[k] for k in ("script", "scriptFormat") if k in r.extra}}
 
 
 def _who(principal: Principal) -> tuple[str, str]:

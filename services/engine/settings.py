@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from laneway.agencies import AgencyConfig, load_agencies
-from laneway.engine.limits import DEFAULT_LIMITS, Limits
+from laneway.engine.limits import DEFAULT_LIMITS, Limits, ScriptLimits
 from laneway.settings import Settings, positive_float, positive_int
 from laneway.timers import TimerBounds
 
@@ -62,7 +62,9 @@ class EngineSettings:
     many inner instances one multi-instance activity may have
     (`_MAX_INSTANCES_PER_ELEMENT`, 10000); the longest timer, in years
     (`_MAX_TIMER_YEARS`, 100), and the shortest interval of a repeating timer
-    (`_MIN_TIMER_CYCLE_MS`, 1000)."""
+    (`_MIN_TIMER_CYCLE_MS`, 1000); a JavaScript script's time, memory and stack
+    (`_SCRIPT_MAX_SECONDS`, 1; `_SCRIPT_MAX_MEMORY_BYTES`, 33554432; `_SCRIPT_MAX_STACK_BYTES`,
+    262144), and `LANEWAY_ENGINE_JAVASCRIPT=job` to send JavaScript to workers instead."""
 
     agencies: AgencyConfig = field(default_factory=AgencyConfig)
     """This agency's name and partners (`LANEWAY_AGENCY_NAME`, `LANEWAY_AGENCY_PARTNERS`):
@@ -115,6 +117,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
                 env, "LANEWAY_ENGINE_MAX_INSTANCES_PER_ELEMENT", d.max_instances_per_element),
             max_adhoc_decisions=positive_int(
                 env, "LANEWAY_ENGINE_MAX_ADHOC_DECISIONS", d.max_adhoc_decisions),
+            scripts=ScriptLimits(
+                max_seconds=positive_float(env, "LANEWAY_ENGINE_SCRIPT_MAX_SECONDS",
+                                           d.scripts.max_seconds),
+                max_memory_bytes=positive_int(env, "LANEWAY_ENGINE_SCRIPT_MAX_MEMORY_BYTES",
+                                              d.scripts.max_memory_bytes),
+                max_stack_bytes=positive_int(env, "LANEWAY_ENGINE_SCRIPT_MAX_STACK_BYTES",
+                                             d.scripts.max_stack_bytes),
+                in_engine=env.get("LANEWAY_ENGINE_JAVASCRIPT", "engine").strip().lower()
+                != "job",
+            ),
             timers=TimerBounds(
                 max_years=positive_int(env, "LANEWAY_ENGINE_MAX_TIMER_YEARS",
                                        d.timers.max_years),

@@ -930,3 +930,40 @@ def test_the_audit_sinks_write_joins_the_instances_trace_under_the_engines_span(
     assert write.parent is not None
     assert write.parent.span_id == int.from_bytes(engine.span_id, "big")
     assert dict(write.attributes or {})["laneway.audit.rows"] == len(of(events.items, iid))
+
+
+JS_LOOP = """<process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/>
+  <scriptTask id="js" scriptFormat="javascript"><script>SCRIPT</script></scriptTask>
+  <exclusiveGateway id="more" default="done"/><endEvent id="e"/>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="js"/>
+  <sequenceFlow id="f2" sourceRef="js" targetRef="more"/>
+  <sequenceFlow id="again" sourceRef="more" targetRef="js">
+    <conditionExpression>=i &lt; 5</conditionExpression></sequenceFlow>
+  <sequenceFlow id="done" sourceRef="more" targetRef="e"/></process>"""
+
+
+def test_javascript_runs_in_the_service_and_a_runaway_script_is_an_incident(
+        world: World, events: Reader) -> None:
+    # the script loops on its own variable until the gateway lets it out; a script that never
+    # ends stops at its time limit with an incident, and the loop goes on with the next one
+    world.deploy("counts", bpmn(JS_LOOP.replace("SCRIPT", "i++"), "counts"))
+    world.deploy("spins", bpmn(JS_LOOP.replace("SCRIPT", "while (true) {}"), "spins"))
+    settings = world.settings()
+    settings = dataclasses.replace(settings, limits=dataclasses.replace(
+        settings.limits, scripts=dataclasses.replace(settings.limits.scripts,
+                                                     max_seconds=0.2)))
+    svc = ThreadService(settings)
+    try:
+        spinning = world.start("spins", variables={"i": 0})
+        counting = world.start("counts", variables={"i": 0})
+        incident = events.wait_for(find("INCIDENT_CREATED", spinning), timeout=60,
+                                   message="the spinning script's incident")
+        events.wait_for(completed(counting), message="the counting instance completed")
+    finally:
+        svc.stop()
+    assert incident.value["errorType"] == "SCRIPT_ERROR"
+    assert "ran longer than 0.2 s" in incident.value["message"]
+    ends = [r for r in of(events.items, counting)
+            if r.intent == "ELEMENT_COMPLETED" and r.element_id == "counts"]
+    assert ends[0].value["variables"] == {"i": 5}

@@ -16,6 +16,7 @@ from typing import Any
 
 from laneway.bpmn import parse_file
 from laneway.engine import DefinitionRepository
+from laneway.engine.limits import Limits, ScriptLimits
 from laneway.engine.runner import Answers, JobAnswer, LocalRunner, Outcome
 from laneway.engine.state import InstanceStatus
 from laneway.records import Command, Record, RecordKind
@@ -73,6 +74,9 @@ class Case:
     waiting: tuple[str, ...] = ()
     # expectations name elements by their names (Spiff tests do), not their ids
     by_name: bool = False
+    # JavaScript scripts go to 'script' jobs instead of the engine's sandbox
+    # (ScriptLimits.in_engine): bpmn-engine's scripts call their host's services
+    js_as_jobs: bool = False
     # any further assertion the source test makes, on what the run produced
     check: Callable[[Ran], None] | None = None
 
@@ -190,7 +194,8 @@ def run_case(case: Case, corpus: Path) -> Ran:
     if process is None:
         runnable = [p for p in definitions.processes if p.is_executable is not False]
         process = (runnable or list(definitions.processes))[0].id
-    runner = _BoundedRunner(repo)
+    runner = _BoundedRunner(repo, limits=Limits(scripts=ScriptLimits(
+        in_engine=not case.js_as_jobs)))
     jobs: dict[str, JobAnswer] = dict(case.jobs)
     if "decision" not in jobs and (case.decisions or case.conditions):
         jobs["decision"] = _decide(case)

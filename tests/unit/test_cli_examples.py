@@ -58,7 +58,8 @@ def test_example_has_a_shape_or_edge_for_every_element(example: Path) -> None:
                                                        f"{{{BPMNDI}}}BPMNEdge")}
     skip = {"laneSet", "extensionElements", "conditionExpression", "flowNodeRef",
             "timerEventDefinition", "messageEventDefinition", "errorEventDefinition",
-            "terminateEventDefinition", "timeCycle", "timeDuration", "timeDate", "documentation"}
+            "terminateEventDefinition", "timeCycle", "timeDuration", "timeDate", "documentation",
+            "script"}
     elements = {
         el.get("id")
         for process in root.iter(f"{{{BPMN}}}process", f"{{{BPMN}}}collaboration")

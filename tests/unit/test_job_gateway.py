@@ -341,3 +341,19 @@ def test_the_api_says_409_to_another_principal_and_404_to_no_lease() -> None:
         assert await _answer(request, held.key, Command.COMPLETE_JOB, {"variables": {}},
                              WORKER) == {"key": held.key, "answered": "COMPLETE_JOB"}
     asyncio.run(go())
+
+
+def test_a_script_job_hands_its_script_and_language_to_the_worker() -> None:
+    clock = Clock()
+    q, offsets = queue(clock)
+    script = JobRecord(record_id="job-created-9", instance_id=INSTANCE, element_id="calc",
+                       element_type="scriptTask", token_id=4, scope_id=1,
+                       principal=Principal(PrincipalKind.SYSTEM, "engine"), timestamp=1,
+                       key=9, type="ext", retries=3, variables={"a": 1},
+                       extra={"script": "b = a * 2", "scriptFormat": "groovy"})
+    hand_in(q, offsets, job(1), encode_job(script))
+
+    views = {h.key: h.view() for h in q.take(5, 30.0, "a", WORKER)}
+    assert views[f"{INSTANCE}:9"]["script"] == "b = a * 2"
+    assert views[f"{INSTANCE}:9"]["scriptFormat"] == "groovy"
+    assert "script" not in views[f"{INSTANCE}:1"]

@@ -92,3 +92,11 @@ def test_the_worker_waits_longer_each_time_the_api_is_away_and_at_most_10_s() ->
     worker.close()
     assert waits == [0.5, 1.0, 2.0, 5.0, 10.0, 10.0, 10.0]
     assert time.monotonic() - began < 5
+
+
+def test_a_script_job_carries_its_script_and_language() -> None:
+    job = ActivatedJob.from_json({**JOB, "type": "script", "script": "b = n * 2",
+                                  "scriptFormat": "groovy"})
+    assert (job.script, job.script_format) == ("b = n * 2", "groovy")
+    plain = ActivatedJob.from_json(JOB)
+    assert (plain.script, plain.script_format) == (None, None)
