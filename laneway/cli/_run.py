@@ -16,7 +16,7 @@ from laneway.engine import DefinitionRepository
 from laneway.engine.executable import ExecutableProcess
 from laneway.engine.runner import Answers, LocalRunner, Outcome
 from laneway.engine.state import InstanceStatus
-from laneway.model import Definitions, EventKind
+from laneway.model import Definitions, EventKind, NodeKind
 from laneway.records import Principal, Record, RecordKind
 
 EXIT_COMPLETED = 0
@@ -96,14 +96,15 @@ def positive_int(text: str) -> int:
 def _job_answerer(results: list[dict[str, Any]]) -> Callable[[Record], Mapping[str, Any]]:
     """Answers jobs of one type with the given results in order, the last one again after.
 
-    A result with `errorCode` throws a BPMN error, with `flows` answers a decision job, with
-    `fail` fails the job; anything else is the job's result variables.
+    A result with `errorCode` throws a BPMN error, with `flows` answers a decision job (with
+    `activities` or `done`, an ad-hoc subprocess's), with `fail` fails the job; anything
+    else is the job's result variables.
     """
     queue = list(results)
 
     def answer(_created: Record) -> Mapping[str, Any]:
         result = queue.pop(0) if len(queue) > 1 else queue[0]
-        if {"errorCode", "flows", "fail"} & result.keys():
+        if {"errorCode", "flows", "activities", "done", "fail"} & result.keys():
             return result
         return {"variables": result}
 
@@ -272,11 +273,16 @@ def run_file(opts: RunOptions, out: TextIO, err: TextIO) -> int:
     instance_id = runner.start(proc.id, variables, start_event_id=start_id)
     outcome = runner.run(instance_id, opts.answers(messages), max_commands=opts.max_commands)
     outgoing = {n.id: list(n.outgoing) for n in proc.process.nodes.values()}
-    return _report(outcome, runner, rejections, opts.max_commands, err, outgoing)
+    # an ad-hoc subprocess's decision job is answered with the activities it may start
+    activities = {scope: [n.id for n in nodes] for scope, nodes in proc.entry_nodes.items()
+                  if scope in proc.process.nodes
+                  and proc.process.nodes[scope].kind == NodeKind.AD_HOC_SUB_PROCESS}
+    return _report(outcome, runner, rejections, opts.max_commands, err, outgoing, activities)
 
 
 def _report(outcome: Outcome, runner: LocalRunner, rejections: list[Record],
-            max_commands: int, err: TextIO, outgoing: Mapping[str, list[str]]) -> int:
+            max_commands: int, err: TextIO, outgoing: Mapping[str, list[str]],
+            activities: Mapping[str, list[str]] | None = None) -> int:
     if outcome.status in (InstanceStatus.COMPLETED, InstanceStatus.TERMINATED):
         return EXIT_COMPLETED
     if outcome.status == InstanceStatus.INCIDENT:
@@ -296,5 +302,5 @@ def _report(outcome: Outcome, runner: LocalRunner, rejections: list[Record],
               file=err)
         return EXIT_FAILED
     for what in outcome.waiting_on or ["nothing the runner can see"]:
-        print(waiting_line(what, outgoing), file=err)
+        print(waiting_line(what, outgoing, activities), file=err)
     return EXIT_WAITING

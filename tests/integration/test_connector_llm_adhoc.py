@@ -207,7 +207,7 @@ def test_an_output_schema_adds_what_the_model_classifies(api: MessagesApi) -> No
 DIAGRAM = b"""<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
-  xmlns:laneway="http://laneway.dev/bpmn" id="d" targetNamespace="http://laneway.dev/test">
+  xmlns:laneway="http://laneway.dev/schema/1.0/bpmn" id="d" targetNamespace="http://laneway.dev/test">
   <process id="llm-adhoc-claim" isExecutable="true">
     <startEvent id="start"/>
     <sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
