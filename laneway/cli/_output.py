@@ -66,16 +66,24 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def waiting_line(what: str, outgoing: Mapping[str, list[str]] | None = None) -> str:
+def waiting_line(what: str, outgoing: Mapping[str, list[str]] | None = None,
+                 activities: Mapping[str, list[str]] | None = None) -> str:
     """`waiting: <what LocalRunner.waiting_on says> (<which option provides it>)`.
 
     `outgoing` (element id -> outgoing flow ids) lets the hint for a decision job name the
-    flows the gateway could take.
+    flows the gateway could take; `activities` (ad-hoc subprocess id -> the activities a
+    choice may start) the activities of an ad-hoc subprocess's.
     """
     for pattern, hint in _HINTS:
         match = pattern.match(what)
         if match:
             fields = match.groupdict()
+            if "gateway" in fields and fields["gateway"] in (activities or {}):
+                ids = ", ".join(json.dumps(a) for a in (activities or {})[fields["gateway"]])
+                kind = fields.get("type", "decision")
+                return (f"waiting: {what} (give --jobs {kind}='{{\"activities\": [{ids}], "
+                        f"\"done\": false}}' naming the activities to start, or "
+                        f"'{{\"done\": true}}')")
             if "gateway" in fields:
                 flows = (outgoing or {}).get(fields["gateway"]) or ["FLOW_ID"]
                 fields["flows"] = ", ".join(json.dumps(f) for f in flows)

@@ -18,7 +18,7 @@ from laneway.engine.executable import ExecutableProcess
 from laneway.engine.handlers.events import started_instance_id
 from laneway.engine.runner import Answers, LocalRunner
 from laneway.engine.state import InstanceStatus
-from laneway.model import Definitions, EventKind
+from laneway.model import Definitions, EventKind, NodeKind
 from laneway.problems import Problem
 from laneway.records import Command, Principal, Record, RecordKind
 
@@ -134,14 +134,15 @@ def positive_int(text: str) -> int:
 def _job_answerer(results: list[dict[str, Any]]) -> Callable[[Record], Mapping[str, Any]]:
     """Answers jobs of one type with the given results in order, the last one again after.
 
-    A result with `errorCode` throws a BPMN error, with `flows` answers a decision job, with
-    `fail` fails the job; anything else is the job's result variables.
+    A result with `errorCode` throws a BPMN error, with `flows` answers a decision job (with
+    `activities` or `done`, an ad-hoc subprocess's), with `fail` fails the job; anything
+    else is the job's result variables.
     """
     queue = list(results)
 
     def answer(_created: Record) -> Mapping[str, Any]:
         result = queue.pop(0) if len(queue) > 1 else queue[0]
-        if {"errorCode", "flows", "fail"} & result.keys():
+        if {"errorCode", "flows", "activities", "done", "fail"} & result.keys():
             return result
         return {"variables": result}
 
@@ -355,11 +356,17 @@ def run_file(opts: RunOptions, out: TextIO, err: TextIO) -> int:
     runner.run(started[0], opts.answers(deliveries), max_commands=opts.max_commands)
     outgoing = {n.id: list(n.outgoing) for defs in files for p in defs.processes
                 for n in p.nodes.values()}
-    return _report(started, runner, rejections, opts.max_commands, err, outgoing)
+    # an ad-hoc subprocess's decision job is answered with the activities it may start
+    activities = {scope: [n.id for n in nodes]
+                  for proc, _start, _vars in starts for scope, nodes in proc.entry_nodes.items()
+                  if scope in proc.process.nodes
+                  and proc.process.nodes[scope].kind == NodeKind.AD_HOC_SUB_PROCESS}
+    return _report(started, runner, rejections, opts.max_commands, err, outgoing, activities)
 
 
 def _report(started: list[str], runner: LocalRunner, rejections: list[Record],
-            max_commands: int, err: TextIO, outgoing: Mapping[str, list[str]]) -> int:
+            max_commands: int, err: TextIO, outgoing: Mapping[str, list[str]],
+            activities: Mapping[str, list[str]] | None = None) -> int:
     """Exit 0 when every instance of the run ended (those started here and those a message or
     signal started), 1 on an incident or a refused start, 3 when any waits: then one line for
     each thing it waits on, with the option that answers it."""
@@ -390,7 +397,7 @@ def _report(started: list[str], runner: LocalRunner, rejections: list[Record],
         inst = runner.instance(iid)
         where = f" in process '{inst.process_id}'" if inst and len(roots) > 1 else ""
         for what in outcome.waiting_on or ["nothing the runner can see"]:
-            print(waiting_line(what, outgoing) + where, file=err)
+            print(waiting_line(what, outgoing, activities) + where, file=err)
     return EXIT_WAITING
 
 

@@ -21,6 +21,7 @@ See docs/connectors.md.
 
 from laneway.attributes import POLICY, Attribute
 from laneway.connectors._api import (
+    AdHocActivity,
     BpmnError,
     Connector,
     ConnectorContext,
@@ -48,6 +49,7 @@ __all__ = [
     "DEFAULT_SECRETS_DIR",
     "GROUP",
     "POLICY",
+    "AdHocActivity",
     "Attribute",
     "BpmnError",
     "Connector",

@@ -1,6 +1,6 @@
 """The plugin API: what a connector gets (`Job`, `ConnectorContext`), what it returns (result
-variables, or a `Decision` for a gateway's decision job), and the two errors that tell the
-runtime what to do next (`BpmnError`, `JobFailed`)."""
+variables, or a `Decision` for a gateway's or an ad-hoc subprocess's decision job), and the two
+errors that tell the runtime what to do next (`BpmnError`, `JobFailed`)."""
 
 from __future__ import annotations
 
@@ -39,20 +39,47 @@ class DecisionFlow:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    """What a connector returns for a decision job (`job.decision`): the flows to take, by id
-    (exactly one for an exclusive gateway, at least one for an inclusive gateway), and
-    variables to set before the token moves on (what was classified, what it cost). The
-    runtime sends SUBMIT_DECISION; a flow the gateway does not have fails the job."""
+class AdHocActivity:
+    """One inner activity an ad-hoc subprocess's decision job offers (one without incoming
+    flows: a choice may start it)."""
 
-    flows: Sequence[str]
+    id: str
+    """The activity's id: what a `Decision`'s `activities` name."""
+    name: str | None = None
+    """The activity's `name`, if any."""
+    kind: str = ""
+    """Its BPMN kind: `userTask`, `serviceTask`, `subProcess`, ..."""
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    """Its extension attributes, verbatim."""
+    documentation: str | None = None
+    """Its `documentation`, if any: what it is for, in the modeler's words."""
+    runs: int = 0
+    """How often it was started in this subprocess instance so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a connector returns for a decision job (`job.decision`): at a gateway the flows to
+    take, by id (exactly one for an exclusive gateway, at least one for an inclusive gateway);
+    at an ad-hoc subprocess (`job.adhoc`) the `activities` to start now, in order, and whether
+    no more are to be chosen (`done`); and variables to set (what was classified, what it
+    cost). The runtime sends SUBMIT_DECISION; an answer the engine would refuse fails the
+    job."""
+
+    flows: Sequence[str] = ()
     variables: Mapping[str, Any] = field(default_factory=dict)
+    activities: Sequence[str] = ()
+    """An ad-hoc subprocess's choice: the ids of the activities to start now, in order."""
+    done: bool = False
+    """An ad-hoc subprocess's choice: no more choices; it completes once what runs has
+    finished."""
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
     """One job handed to a connector: a service task (or send task, ...) waiting for it, or a
-    gateway waiting for a decision (`decision`, with its `flows`)."""
+    gateway waiting for a decision (`decision`, with its `flows`), or an ad-hoc subprocess
+    waiting for a choice of activities (`decision` and `adhoc`, with its `activities`)."""
 
     instance_id: str
     """The process instance the job belongs to (a UUID string)."""
@@ -94,6 +121,28 @@ class Job:
     gateway_type: str | None = None
     """A decision job's gateway kind: `exclusiveGateway` (take exactly one flow) or
     `inclusiveGateway` (take one or more)."""
+
+    adhoc: bool = False
+    """Whether an ad-hoc subprocess waits on this decision job: answer with a `Decision`
+    naming `activities` (and `done`), not flows."""
+    activities: tuple[AdHocActivity, ...] = ()
+    """An ad-hoc decision job's activities that a choice may start, in the diagram's order."""
+    running: tuple[str, ...] = ()
+    """An ad-hoc decision job's inner elements running when the job was created (ids)."""
+    ordering: str | None = None
+    """An ad-hoc decision job's `ordering`: `Sequential` (one activity at a time) or
+    `Parallel`."""
+    decisions: int = 0
+    """How many choices were made in the ad-hoc subprocess instance before this one."""
+    max_decisions: int | None = None
+    """The most choices the engine takes in one ad-hoc subprocess instance."""
+    completion_condition: str | None = None
+    """The ad-hoc subprocess's completion condition as written, if any."""
+
+    @property
+    def sequential(self) -> bool:
+        """Whether an ad-hoc decision may start at most one activity."""
+        return self.ordering == "Sequential"
 
     @property
     def takes_many(self) -> bool:
@@ -197,7 +246,8 @@ class Connector(abc.ABC):
                   ) -> Mapping[str, Any] | Decision | Pending:
         """Do the job's side effect and return the result variables (JSON-like values),
         `Pending()` to leave the job open for another party to answer, or, for a decision
-        job (`job.decision`), a `Decision` naming the flows to take.
+        job (`job.decision`), a `Decision` naming the flows to take (or, for an ad-hoc
+        subprocess's, `job.adhoc`, the activities to start and whether it is done).
 
         Raise `BpmnError` for a business outcome the diagram handles, `JobFailed` for a
         technical failure. Any other exception counts as a retryable failure. (A gateway

@@ -11,6 +11,10 @@ and produce the commands that answer it.
   gateway), variables instead of a `Decision`, or a `BpmnError` (a gateway catches none) is
   FAIL_JOB with no retries: an incident that says so, never a command the engine would refuse
   while the instance waits for ever. A `Decision` for any other job is the same failure;
+- an ad-hoc subprocess's decision job (`adHoc: true`, with its `activities`) returns a
+  `Decision` naming activities: SUBMIT_DECISION {jobKey, activities, done, variables}. An
+  unknown activity, one named twice, more than one when Sequential, or nothing while not
+  done and nothing ran when the job was created is the same failure with no retries;
 - raises BpmnError: THROW_ERROR {jobKey, errorCode, errorMessage, variables};
 - raises JobFailed(retryable=False), or the attributes are malformed: FAIL_JOB {jobKey,
   retries: 0, errorMessage};
@@ -45,6 +49,7 @@ import redis.exceptions
 
 from laneway.codec import EncodeError, JobRecord, encode_record
 from laneway.connectors import (
+    AdHocActivity,
     BpmnError,
     Connector,
     ConnectorContext,
@@ -205,6 +210,44 @@ def decision_flows(record: JobRecord) -> tuple[DecisionFlow, ...]:
     return tuple(out)
 
 
+def adhoc_activities(record: JobRecord) -> tuple[AdHocActivity, ...]:
+    """An ad-hoc decision job's activities as the engine listed them (entries without an id
+    skipped)."""
+    raw = record.extra.get("activities")
+    out: list[AdHocActivity] = []
+    for a in raw if isinstance(raw, list) else []:
+        if not isinstance(a, dict) or not isinstance(a.get("id"), str):
+            continue
+        attrs, runs = a.get("attributes"), a.get("runs")
+        name, kind, doc = a.get("name"), a.get("kind"), a.get("documentation")
+        out.append(AdHocActivity(
+            id=a["id"], name=name if isinstance(name, str) else None,
+            kind=kind if isinstance(kind, str) else "",
+            attributes={str(k): str(v) for k, v in attrs.items()}
+            if isinstance(attrs, dict) else {},
+            documentation=doc if isinstance(doc, str) else None,
+            runs=runs if isinstance(runs, int) and not isinstance(runs, bool) else 0))
+    return tuple(out)
+
+
+def _adhoc_fields(record: JobRecord) -> dict[str, Any]:
+    """The `Job` fields of an ad-hoc subprocess's decision job (none for other jobs)."""
+    extra = record.extra
+    if extra.get("adHoc") is not True:
+        return {}
+    running, ordering = extra.get("running"), extra.get("ordering")
+    decisions, most = extra.get("decisions"), extra.get("maxDecisions")
+    condition = extra.get("completionCondition")
+    return {
+        "adhoc": True, "activities": adhoc_activities(record),
+        "running": tuple(r for r in running if isinstance(r, str))
+        if isinstance(running, list) else (),
+        "ordering": ordering if isinstance(ordering, str) else None,
+        "decisions": decisions if isinstance(decisions, int) else 0,
+        "max_decisions": most if isinstance(most, int) else None,
+        "completion_condition": condition if isinstance(condition, str) else None}
+
+
 def _job(record: JobRecord, retries: int, attempt: int) -> Job:
     decision = is_decision(record)
     gateway = record.extra.get("gatewayType")
@@ -215,7 +258,8 @@ def _job(record: JobRecord, retries: int, attempt: int) -> Job:
                retries=retries, attempt=attempt, record_id=record.record_id,
                created_ms=record.timestamp,
                decision=decision, flows=decision_flows(record) if decision else (),
-               gateway_type=gateway if decision and isinstance(gateway, str) else None)
+               gateway_type=gateway if decision and isinstance(gateway, str) else None,
+               **(_adhoc_fields(record) if decision else {}))
 
 
 def _answer(record: JobRecord, job: Job, result: Mapping[str, Any] | Decision
@@ -227,6 +271,8 @@ def _answer(record: JobRecord, job: Job, result: Mapping[str, Any] | Decision
                 "Expected result variables, but the connector returned a Decision for a job "
                 "that is not a gateway's decision"))
         return Command.COMPLETE_JOB, {"jobKey": record.key, "variables": dict(result)}
+    if job.adhoc:
+        return _adhoc_answer(record, job, result)
     if not isinstance(result, Decision):
         return Command.FAIL_JOB, _fail(record, 0, (
             f"Expected a Decision naming the flows of gateway '{record.element_id}' to take, "
@@ -254,6 +300,53 @@ def decision_problem(job: Job, flows: Any) -> str | None:
     if not job.takes_many and len(set(flows)) != 1:
         return (f"Expected exactly one flow for exclusive gateway '{job.element_id}', but the "
                 f"decision names {len(set(flows))}")
+    return None
+
+
+def _adhoc_answer(record: JobRecord, job: Job, result: Mapping[str, Any] | Decision
+                  ) -> tuple[Command, dict[str, Any]]:
+    """The command that answers an ad-hoc subprocess's decision job."""
+    if not isinstance(result, Decision):
+        return Command.FAIL_JOB, _fail(record, 0, (
+            f"Expected a Decision naming the activities of ad-hoc subprocess "
+            f"'{record.element_id}' to start, but the connector '{record.type}' returned "
+            "variables; it cannot choose activities"))
+    problem = adhoc_problem(job, result.activities, result.done, result.flows)
+    if problem is not None:
+        return Command.FAIL_JOB, _fail(record, 0, problem)
+    return Command.SUBMIT_DECISION, {"jobKey": record.key,
+                                     "activities": list(result.activities),
+                                     "done": result.done is True,
+                                     "variables": dict(result.variables)}
+
+
+def adhoc_problem(job: Job, activities: Any, done: Any, flows: Any = ()) -> str | None:
+    """Why a choice cannot answer the ad-hoc decision job (what the engine would refuse:
+    flows, an unknown activity, one twice, several when Sequential, nothing while not done and
+    nothing running), or None. `running` is as the job was created: the engine may still
+    refuse a "wait" answer when what ran has finished meanwhile."""
+    where = f"ad-hoc subprocess '{job.element_id}'"
+    known = [a.id for a in job.activities]
+    if flows:
+        return f"Expected activities to start in {where}, but the decision names flows"
+    if not isinstance(done, bool):
+        return f"Expected done to be true or false in the choice for {where}"
+    if isinstance(activities, str) or not isinstance(activities, list | tuple) or not all(
+            isinstance(a, str) for a in activities):
+        return f"Expected the activities to start in {where} as a list of ids"
+    unknown = [a[:80] for a in activities if a not in known]
+    if unknown:
+        return (f"Expected activities of {where} that can be started "
+                f"({', '.join(known)[:300] or 'none'}), but the decision names "
+                f"{', '.join(unknown[:5])}")
+    if len(set(activities)) != len(activities):
+        return f"Expected each activity at most once in one choice for {where}"
+    if job.sequential and len(activities) > 1:
+        return (f"Expected at most one activity: {where} is sequential, but the decision "
+                f"names {len(activities)}")
+    if not activities and not done and (job.sequential or not job.running):
+        return (f"Expected activities to start or done: true, since nothing runs in {where}, "
+                "but the decision names none")
     return None
 
 
@@ -350,9 +443,11 @@ async def _attempts(record: JobRecord, rt: Runtime, policy: RetryPolicy, key: st
             log.info("BPMN error %s: %s", exc.code, exc.message)
             if job.decision:
                 # nothing catches an error thrown at a gateway: an incident says it
+                what = ("the engine does not take as an ad-hoc subprocess's choice"
+                        if job.adhoc else "a gateway cannot catch")
                 return Command.FAIL_JOB, _fail(record, 0, (
-                    f"The decision handler raised the BPMN error {exc.code}, which a gateway "
-                    f"cannot catch: {exc.message}")), attempt
+                    f"The decision handler raised the BPMN error {exc.code}, which {what}: "
+                    f"{exc.message}")), attempt
             return Command.THROW_ERROR, {"jobKey": record.key, "errorCode": exc.code,
                                          "errorMessage": exc.message,
                                          "variables": dict(exc.variables)}, attempt

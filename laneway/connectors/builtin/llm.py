@@ -27,6 +27,16 @@ adds its properties to that tool (what the model classifies beside the route). T
 `Decision`: the flows to take and the result variable `{flow(s), reason, <classified fields>,
 usage}`. An answer that names no known flow or does not validate is a failure with no retries:
 a gateway catches no BPMN error, so it is an incident, and its message says what the call cost.
+
+As an ad-hoc subprocess's decision handler (`laneway:decision="llm"` on an `adHocSubProcess`,
+`job.adhoc`) the prompt is followed by the activities that can be started (id, name, kind, how
+often each ran, documentation, attributes), what runs and the choices so far (llm_adhoc.py),
+and the model answers through the forced tool `choose_activities`: `activities` (only those
+ids; at most one when Sequential), `done` and a `reason`. The answer is a `Decision` with the
+activities and `done`, and the result variable `{activities, done, reason, <classified
+fields>, usage, asks}`. An answer that does not validate (or would leave the subprocess
+waiting for ever) is sent back once with what was wrong; a second one fails the job with no
+retries, an incident that says why and what the calls cost.
 """
 
 from __future__ import annotations
@@ -51,6 +61,14 @@ from laneway.connectors._api import (
     JobFailed,
 )
 from laneway.connectors._templates import TemplateError, render
+from laneway.connectors.builtin.llm_adhoc import (
+    ADHOC_KEYS,
+    ADHOC_TOOL,
+    MAX_ASKS,
+    adhoc_listing,
+    adhoc_schema,
+    choice_problem,
+)
 from laneway.jsonb import unstorable
 from laneway.llm import (
     DEFAULT_MODEL,
@@ -287,7 +305,10 @@ class LlmConnector(Connector):
 
     async def decide(self, job: Job, ctx: ConnectorContext) -> Decision:
         """A gateway's decision: the model picks its flows through the forced tool
-        `choose_flow`, which allows only the gateway's flow ids."""
+        `choose_flow`, which allows only the gateway's flow ids (an ad-hoc subprocess's:
+        `choose_activities`)."""
+        if job.adhoc:
+            return await self.choose_activities(job, ctx)
         asking = _Asking.of(job.attributes, ctx.settings)
         tool_schema, key_name = _decision_schema(job, output_schema(job.attributes))
         validator = jsonschema.Draft202012Validator(tool_schema)
@@ -318,6 +339,59 @@ class LlmConnector(Connector):
         variables: dict[str, Any] = dict(classified) if asking.to_variables else {}
         variables[asking.result_variable] = {**fields, "usage": usage}
         return Decision(flows, variables)
+
+    async def choose_activities(self, job: Job, ctx: ConnectorContext) -> Decision:
+        """An ad-hoc subprocess's choice: the model names the activities to start now and
+        whether it is done through the forced tool `choose_activities`; an invalid answer is
+        sent back once (`MAX_ASKS`), then the job fails with the reason."""
+        asking = _Asking.of(job.attributes, ctx.settings)
+        extra = output_schema(job.attributes)
+        tool_schema = adhoc_schema(job, extra[0] if extra else None)
+        validator = jsonschema.Draft202012Validator(tool_schema)
+        asked, system = self._texts(job.attributes, job.variables)
+        prompt = asked + "\n\n" + adhoc_listing(job)
+        tool = ToolSpec(ADHOC_TOOL, "Choose the activities to start now (or none), whether "
+                        "you are done, and say why in one sentence.", tool_schema)
+        spent: list[dict[str, Any]] = []
+        problem = ""
+        for ask in range(1, MAX_ASKS + 1):
+            text = prompt if ask == 1 else (
+                f"{prompt}\n\nYour previous answer was refused: {problem}. Answer again "
+                f"with the {ADHOC_TOOL} tool.")
+            answer = await self._ask(ctx, asking, text, system, tool)
+            spent.append(_usage(answer.usage, answer.stop_reason))
+            found = _tool_problem(answer, validator)
+            if found is None:
+                found = choice_problem(job, dict(answer.input or {}))
+            if found is None:
+                break
+            problem = found
+            ctx.log.warning("the model's choice %d of %d was refused: %s", ask, MAX_ASKS,
+                            ctx.redact(found))
+        usage = {**spent[-1], "inputTokens": sum(u["inputTokens"] for u in spent),
+                 "outputTokens": sum(u["outputTokens"] for u in spent)}
+        cost = (f"(the {len(spent)} call{'s' if len(spent) > 1 else ''} used "
+                f"{usage['inputTokens']} input and {usage['outputTokens']} output tokens of "
+                f"{usage['model']})")
+        if found is not None:
+            ids = ", ".join(a.id for a in job.activities)
+            # asked twice already: an incident says what went wrong and what it cost;
+            # resolving it creates the decision job again and asks once more
+            raise _refuse(ctx.redact(
+                f"Expected the model to choose among the activities of ad-hoc subprocess "
+                f"'{job.element_id}' ({_shown(ids)}), but {found} {cost}"))
+        fields = dict(answer.input or {})
+        reason = fields.get("reason")
+        if isinstance(reason, str):
+            fields["reason"] = reason[:MAX_REASON_CHARS]
+        activities = [str(a) for a in fields["activities"]]
+        done = fields["done"] is True
+        ctx.log.info("the model chose %s%s %s", ", ".join(activities) or "nothing",
+                     " and is done" if done else "", cost)
+        classified = {k: v for k, v in fields.items() if k not in ADHOC_KEYS}
+        variables: dict[str, Any] = dict(classified) if asking.to_variables else {}
+        variables[asking.result_variable] = {**fields, "usage": usage, "asks": len(spent)}
+        return Decision(activities=activities, done=done, variables=variables)
 
     @overload
     async def _ask(self, ctx: ConnectorContext, asking: _Asking, prompt: str,
