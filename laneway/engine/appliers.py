@@ -20,6 +20,8 @@ from laneway.engine.state import (
     MI_BODY_KIND,
     PROCESS_KIND,
     BufferedMessage,
+    CompensationRun,
+    CompensationSub,
     ElementInstance,
     EngineState,
     Incident,
@@ -34,6 +36,11 @@ from laneway.engine.state import (
 )
 from laneway.records import Event, Record, RecordKind
 from laneway.records.values import (
+    CompensationCompleted,
+    CompensationHandlerActivated,
+    CompensationStarted,
+    CompensationSubscriptionCreated,
+    CompensationSubscriptionsDeleted,
     ElementActivated,
     ElementLeft,
     IncidentCreated,
@@ -404,6 +411,64 @@ def incident_resolved_v1(state: EngineState, inst: InstanceState | None, rec: Re
     inst.incidents.pop(v["key"], None)
 
 
+# --- compensation ----------------------------------------------------------------------------
+
+def compensation_subscription_created_v1(state: EngineState, inst: InstanceState | None,
+                                         rec: Record, v: CompensationSubscriptionCreated) -> None:
+    """A completed activity becomes compensable in its scope, taking along what completed
+    inside it (a subprocess's activities, a multi-instance body's iterations)."""
+    assert inst is not None
+    inner = inst.compensations.pop(rec.token_id, [])
+    inst.compensations.setdefault(rec.scope_id, []).append(CompensationSub(
+        v["elementKey"], rec.element_id, v["kind"], dict(v["variables"]), inner))
+
+
+def compensation_subscriptions_deleted_v1(state: EngineState, inst: InstanceState | None,
+                                          rec: Record, v: CompensationSubscriptionsDeleted
+                                          ) -> None:
+    """A scope's compensable activities end with it."""
+    assert inst is not None
+    inst.compensations.pop(v["scopeKey"], None)
+
+
+def compensation_started_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                            v: CompensationStarted) -> None:
+    """The compensated activities are compensable no more (once is all, BPMN 13.5.7); their
+    handlers wait their turn."""
+    assert inst is not None
+    taken = set(v["compensated"])
+    left = [c for c in inst.compensations.get(v["scopeKey"], []) if c.key not in taken]
+    if left:
+        inst.compensations[v["scopeKey"]] = left
+    else:
+        inst.compensations.pop(v["scopeKey"], None)
+    inst.compensation_runs[rec.token_id] = CompensationRun(
+        rec.token_id, rec.scope_id, [CompensationSub.from_dict(h) for h in v["handlers"]],
+        wait=v["wait"], thrower_id=rec.element_id, thrower_kind=rec.element_type)
+
+
+def compensation_handler_activated_v1(state: EngineState, inst: InstanceState | None,
+                                      rec: Record, v: CompensationHandlerActivated) -> None:
+    """The next handler starts; a compensation event subprocess gets what completed inside the
+    subprocess it compensates, as its own scope's compensable activities."""
+    assert inst is not None
+    run = inst.compensation_runs[v["throwerKey"]]
+    inst.compensations.pop(run.handler_key, None)
+    step = run.pending.pop(0)
+    run.handler_key = rec.token_id
+    if step.inner:
+        inst.compensations[rec.token_id] = step.inner
+
+
+def compensation_completed_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                              v: CompensationCompleted) -> None:
+    """The compensation is over (or aborted)."""
+    assert inst is not None
+    run = inst.compensation_runs.pop(v["throwerKey"], None)
+    if run is not None:
+        inst.compensations.pop(run.handler_key, None)
+
+
 def informational_v1(state: EngineState, inst: InstanceState | None, rec: Record,
                      v: Mapping[str, Any]) -> None:
     """Recorded for the audit log; the state does not change."""
@@ -448,6 +513,11 @@ APPLIERS: Mapping[tuple[str, int], Applier] = {
     (Event.SIGNAL_BROADCAST.value, 1): informational_v1,
     (Event.ERROR_THROWN.value, 1): informational_v1,
     (Event.ESCALATION_THROWN.value, 1): informational_v1,
+    (Event.COMPENSATION_SUBSCRIPTION_CREATED.value, 1): compensation_subscription_created_v1,
+    (Event.COMPENSATION_SUBSCRIPTIONS_DELETED.value, 1): compensation_subscriptions_deleted_v1,
+    (Event.COMPENSATION_STARTED.value, 1): compensation_started_v1,
+    (Event.COMPENSATION_HANDLER_ACTIVATED.value, 1): compensation_handler_activated_v1,
+    (Event.COMPENSATION_COMPLETED.value, 1): compensation_completed_v1,
 }
 """Every applier, by (event intent, version). Never change an entry's meaning: add a version
 (docs/engine.md)."""

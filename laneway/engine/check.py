@@ -20,7 +20,6 @@ from laneway.problems import Problem
 _UNSUPPORTED_KINDS = {
     NodeKind.COMPLEX_GATEWAY: "complex gateways are not supported; use an inclusive gateway",
     NodeKind.AD_HOC_SUB_PROCESS: "ad-hoc subprocesses are not supported yet",
-    NodeKind.TRANSACTION: "transaction subprocesses (cancel and compensation) are not supported",
     NodeKind.CHOREOGRAPHY_TASK: "choreographies describe, they do not run",
     NodeKind.SUB_CHOREOGRAPHY: "choreographies describe, they do not run",
     NodeKind.CALL_CHOREOGRAPHY: "choreographies describe, they do not run",
@@ -54,8 +53,9 @@ def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
 
 
 def _node_problems(processor: ElementProcessor, process: Process, node: FlowNode) -> Iterator[str]:
-    if node.is_for_compensation:
-        yield "compensation handlers are not supported"
+    if node.is_for_compensation and (node.incoming or node.outgoing):
+        yield ("compensation handler has sequence flows; BPMN joins it to its compensation "
+               "boundary event by an association only")
     if len(node.event_definitions) > 1:
         yield "events with several event definitions (multiple) are not supported"
         return
