@@ -80,6 +80,12 @@ def terminating(ctx: Processing, elem: ElementInstance) -> None:
                   token_id=run.thrower_key, scope_id=run.scope_key)
 
 
+def ended(ctx: Processing, scope: ElementInstance) -> None:
+    """The process completes: what is still compensable in it never will be compensated."""
+    if ctx.inst.compensations.get(scope.key):
+        _drop(ctx, scope)
+
+
 def _drop(ctx: Processing, elem: ElementInstance) -> None:
     ctx.write_element(Event.COMPENSATION_SUBSCRIPTIONS_DELETED, elem, {"scopeKey": elem.key})
 

@@ -65,6 +65,9 @@ def test_a_compensation_throw_runs_the_handlers_in_reverse_order_then_goes_on(
 def test_a_throw_naming_an_activity_compensates_only_that_one(run: RunFn) -> None:
     h = run(BOOK_PAY.format(attrs='activityRef="book"'))
     assert _ran(h, "refund", "unbook", "after") == ["unbook", "after"]
+    # `pay` was never compensated: it is dropped when the process completes
+    assert h.last("COMPENSATION_SUBSCRIPTIONS_DELETED", "p").value["scopeKey"] == 1
+    assert "compensations" not in h.runner.engine.state.instances[h.iid].to_dict()
 
 
 def test_an_activity_is_compensated_once(run: RunFn) -> None:
@@ -132,7 +135,8 @@ def test_a_waiting_throw_goes_on_only_when_the_handler_is_done(run: RunFn) -> No
 
 def test_a_throw_that_does_not_wait_goes_on_beside_the_handler(run: RunFn) -> None:
     h = run(HANDLER_JOB.format(attrs='waitForCompletion="false"'))
-    assert "after" in h.activated() and "e" in h.activated()
+    assert "after" in h.activated()
+    assert "e" in h.activated()
     # the instance does not end while the handler runs
     assert h.status(h.iid) == "WAITING"
     h.complete_job("unbook")
@@ -278,7 +282,8 @@ def test_a_diagram_without_compensation_keeps_nothing_for_it(run: RunFn) -> None
     proc = h.runner.engine.repository.get("p", 1)
     assert proc.compensation is None
     snapshot = h.runner.engine.state.instances[h.iid].to_dict()
-    assert "compensations" not in snapshot and "compensation_runs" not in snapshot
+    assert "compensations" not in snapshot
+    assert "compensation_runs" not in snapshot
 
 
 def _problems(xml: str) -> list[str]:
@@ -295,7 +300,8 @@ def test_deploy_refuses_a_compensation_boundary_without_a_handler() -> None:
     <endEvent id="e"/>
     @ s -> book -> e
     """)
-    assert len(problems) == 1 and ":bc: compensation boundary event has no handler" in problems[0]
+    assert len(problems) == 1
+    assert ":bc: compensation boundary event has no handler" in problems[0]
     assert not problems[0].startswith("0:")
 
 
@@ -326,7 +332,8 @@ def test_deploy_refuses_an_activity_ref_outside_the_scope() -> None:
     <endEvent id="e"/>
     @ s -> sub -> undo -> e
     """)
-    assert len(problems) == 1 and ":undo: compensation names activityRef 'inner'" in problems[0]
+    assert len(problems) == 1
+    assert ":undo: compensation names activityRef 'inner'" in problems[0]
 
 
 def test_deploy_accepts_compensation() -> None:

@@ -73,7 +73,8 @@ def test_a_cancel_end_event_rolls_the_transaction_back_then_takes_the_cancel_flo
            if e in ("cancel_hotel", "cancel_flight", "cancelled", "rebook", "booked")]
     assert ran == ["cancel_hotel", "cancel_flight", "cancelled", "rebook"]
     # the transaction was interrupted (never completed), the normal flow never taken
-    assert "tx" in h.terminated() and "tx" not in h.completed()
+    assert "tx" in h.terminated()
+    assert "tx" not in h.completed()
     assert "tx_booked" not in h.taken()
     assert h.status(h.iid) == "COMPLETED"
 
@@ -204,7 +205,8 @@ def test_deploy_refuses_a_cancel_end_event_without_a_cancel_boundary() -> None:
     <endEvent id="e"/>
     @ s -> tx -> e
     """)
-    assert len(problems) == 1 and "has no cancel boundary event" in problems[0]
+    assert len(problems) == 1
+    assert "has no cancel boundary event" in problems[0]
 
 
 def test_deploy_accepts_a_transaction() -> None:
