@@ -68,11 +68,19 @@ def completed(ctx: Processing, key: int) -> None:
 
 
 def terminating(ctx: Processing, elem: ElementInstance) -> None:
-    """`elem` is terminated: what became compensable inside it ends with it, and so does a
-    compensation it was throwing or running a handler of."""
+    """`elem` is terminated: what became compensable inside it ends with it (but for the
+    completed iterations of a multi-instance body), and so does a compensation it was throwing
+    or running a handler of."""
     inst = ctx.inst
     if inst.compensations.get(elem.key):
-        _drop(ctx, elem)
+        if elem.kind == MI_BODY_KIND:
+            # the iterations that completed stay compensable, each on its own (BPMN 13.5.7
+            # compensates every completed instance of a multi-instance activity)
+            ctx.write_element(Event.COMPENSATION_SUBSCRIPTION_CREATED, elem, {
+                "elementKey": elem.key, "kind": elem.kind,
+                "variables": dict(inst.variables.get(elem.key, {}))})
+        else:
+            _drop(ctx, elem)
     for run in [r for r in inst.compensation_runs.values()
                 if elem.key in (r.thrower_key, r.handler_key)]:
         ctx.write(Event.COMPENSATION_COMPLETED, {"throwerKey": run.thrower_key, "aborted": True},

@@ -37,6 +37,10 @@ class StartEventProcessor(ElementProcessor):
             elif kind == EventKind.COMPENSATE and not parent.parent:
                 yield ("a compensation event subprocess compensates the subprocess it is in; "
                        "at the process level there is none")
+        elif parent is not None and kind != EventKind.NONE:
+            # a subprocess (or transaction) is started by its token, never by an event
+            yield (f"a start event inside {parent.kind.value} '{parent.id}' has no trigger "
+                   f"(BPMN 10.5.2), but this one is a {kind.value} start event")
         elif kind not in _EVENTS:
             yield f"{kind.value} start events are not supported"
         yield from check_timer(node)

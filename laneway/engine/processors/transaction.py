@@ -15,7 +15,8 @@ does.
 Deploy (the checks the events involved share, kept here): a cancel end event directly inside a
 transaction that has a cancel boundary event; a cancel boundary event only on a transaction; a
 compensation boundary event associated with a handler marked `isForCompensation`, and no
-sequence flow out of it; a compensation throw's `activityRef` an activity of its scope.
+sequence flow out of it; cancel, compensation and error boundary events interrupting; a
+compensation throw's `activityRef` an activity of its scope.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from laneway.model._elements import ACTIVITY_KINDS
 
 class TransactionProcessor(SubProcessProcessor):
     """A subprocess that a cancel end event inside it cancels (see the module)."""
+
+
+# boundary events that BPMN lets only interrupt (cancelActivity="false" is invalid)
+_ALWAYS_INTERRUPTING = frozenset({EventKind.CANCEL, EventKind.COMPENSATE, EventKind.ERROR})
 
 
 def _cancel_boundary(process: Process, tx: FlowNode) -> bool:
@@ -51,8 +56,12 @@ def check_compensation_boundary(
     process: Process, node: FlowNode, host: FlowNode | None
 ) -> Iterator[str]:
     """A cancel boundary event is on a transaction; a compensation boundary event names its
-    handler by an association and has no outgoing flow."""
+    handler by an association and has no outgoing flow; cancel, compensation and error
+    boundary events interrupt."""
     kind = node.event_kind
+    if kind in _ALWAYS_INTERRUPTING and not node.cancel_activity:
+        yield (f"{kind.value} boundary events always interrupt their activity (BPMN 10.5.4); "
+               "remove cancelActivity=\"false\"")
     if kind == EventKind.CANCEL and (host is None or host.kind != NodeKind.TRANSACTION):
         yield ("a cancel boundary event is only allowed on a transaction subprocess "
                "(BPMN 10.5.3)")

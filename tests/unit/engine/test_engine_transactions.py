@@ -211,3 +211,44 @@ def test_deploy_refuses_a_cancel_end_event_without_a_cancel_boundary() -> None:
 
 def test_deploy_accepts_a_transaction() -> None:
     assert _problems(BOOKING) == []
+
+
+def test_cancel_compensates_the_completed_iterations_of_a_running_multi_instance(
+        run: RunFn) -> None:
+    h = run(f"""
+    <startEvent id="s"/>
+    <transaction id="tx">
+      <startEvent id="ts"/>
+      <parallelGateway id="fork"/>
+      <serviceTask id="seat" laneway:type="seat">
+        <multiInstanceLoopCharacteristics isSequential="true">
+          <extensionElements>
+            <zeebe:loopCharacteristics inputCollection="=seats" inputElement="seatNo"/>
+          </extensionElements>
+        </multiInstanceLoopCharacteristics>
+      </serviceTask>
+      {_handler("seat", "release", "serviceTask", 'laneway:type="release"')}
+      <endEvent id="seated"/>
+      <userTask id="confirm"/>
+      <endEvent id="abort"><cancelEventDefinition/></endEvent>
+      @ ts -> fork -> seat -> seated
+      @ fork -> confirm -> abort
+    </transaction>
+    <boundaryEvent id="cancelled" attachedToRef="tx"><cancelEventDefinition/></boundaryEvent>
+    <endEvent id="e1"/>
+    <endEvent id="e2"/>
+    @ s -> tx -> e1
+    @ cancelled -> e2
+    """, variables={"seats": ["1A", "1B", "1C"]})
+    h.complete_job("seat")
+    h.complete_job("seat")
+    h.complete_task("confirm")
+    # the third iteration was running: terminated, not compensated; the two done are, last first
+    released = []
+    for _ in range(3):
+        if "cancelled" in h.activated():
+            break
+        released.append(h.job("release").value["variables"]["seatNo"])
+        h.complete_job("release")
+    assert released == ["1B", "1A"]
+    assert h.status(h.iid) == "COMPLETED"
