@@ -252,3 +252,27 @@ def test_cancel_compensates_the_completed_iterations_of_a_running_multi_instance
         h.complete_job("release")
     assert released == ["1B", "1A"]
     assert h.status(h.iid) == "COMPLETED"
+
+
+def test_deploy_refuses_a_cancel_boundary_event_that_does_not_interrupt() -> None:
+    problems = _problems(BOOKING.replace(
+        '<boundaryEvent id="cancelled" attachedToRef="tx">',
+        '<boundaryEvent id="cancelled" attachedToRef="tx" cancelActivity="false">'))
+    assert len(problems) == 1
+    assert ":cancelled: cancel boundary events always interrupt their activity" in problems[0]
+
+
+def test_deploy_refuses_a_triggered_start_event_inside_a_transaction() -> None:
+    problems = _problems("""
+    <startEvent id="s"/>
+    <transaction id="tx">
+      <startEvent id="ts"><timerEventDefinition><timeDuration>PT1S</timeDuration>
+      </timerEventDefinition></startEvent>
+      <endEvent id="te"/>
+      @ ts -> te
+    </transaction>
+    <endEvent id="e"/>
+    @ s -> tx -> e
+    """)
+    assert len(problems) == 1
+    assert ":ts: a start event inside transaction 'tx' has no trigger" in problems[0]
