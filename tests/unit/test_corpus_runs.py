@@ -1,6 +1,6 @@
 """Third-party corpus diagrams run to the outcome their source projects' own tests expect.
 
-Count: 52 cases on 47 corpus files, all passing; 7 more files are deployed alongside them as
+Count: 56 cases on 51 corpus files, all passing; 7 more files are deployed alongside them as
 called or signal-throwing processes. One more file (Flowable's message boundary event on an
 event subprocess) is refused at deploy, as the corpus README allows, in its own test. The
 engine bugs these cases found (a single-flow gateway's condition, timers written as
@@ -654,7 +654,66 @@ CASES: list[Any] = [
         jobs={"script": {}}, in_order=("task1", "throw", "catch", "task2", "end"),
         counts={"task1": 1, "task2": 1},
     ), id="paed01-elements-link-event"),
+    # ---------------------------------------------------------------- compensation, transactions
+    pytest.param(Case(
+        CAMUNDA + "event/compensate/CompensateEventTest.testCompensateSubprocess.bpmn20.xml",
+        CAMUNDA_TESTS + "event/compensate/CompensateEventTest.java::testCompensateSubprocess",
+        # five iterations of 'bookHotel' in the subprocess; compensating the subprocess runs
+        # the handler once per iteration (the test's counter is 5), then 'beforeEnd' waits
+        auto_jobs=True, status="WAITING", counts={"undoBookHotel": 5},
+        in_order=("scope", "undoBookHotel", "throwCompensate"),
+        waiting=("at 'beforeEnd'",),
+    ), id="camunda-compensate-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "event/compensate/CompensateEventTest.testCompensationEventSubProcess"
+        ".bpmn20.xml",
+        CAMUNDA_TESTS + "event/compensate/CompensateEventTest.java"
+        "::testCompensationEventSubProcess",
+        # the booking is not valid: the compensation end event starts the subprocess's
+        # compensation event subprocess, which compensates the flight, then the hotel, then
+        # 'updateCustomerRecord' is completed and the process ends
+        tasks={"bookFlight": [{}], "bookHotel": [{}], "validateBooking": [{"valid": False}],
+               "cancelFlight": [{}], "cancelHotel": [{}], "updateCustomerRecord": [{}]},
+        in_order=("validateBooking", "cancelFlight", "compensateFlight", "cancelHotel",
+                  "compensateHotel", "updateCustomerRecord", "compensationSubProcess",
+                  "throwCompensation"),
+    ), id="camunda-compensation-event-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "event/compensate/CompensateEventTest."
+        "testCompensateMiSubprocessWithCompensationEventSubProcess.bpmn20.xml",
+        CAMUNDA_TESTS + "event/compensate/CompensateEventTest.java"
+        "::testCompensateMiSubprocessWithCompensationEventSubProcess",
+        # two iterations of the booking subprocess; the compensation event subprocess runs
+        # once per iteration, last first, each seeing its iteration's `flight`
+        variables={"flights": ["flight1", "flight2"]},
+        tasks={"bookFlight": [{}], "bookHotel": [{}], "validateBooking": [{"valid": False}],
+               "cancelFlight": [{}], "cancelHotel": [{}], "updateCustomerRecord": [{}]},
+        counts={"compensationSubProcess": 2, "cancelFlight": 2, "cancelHotel": 2},
+        check=lambda ran: _compensated_flights(ran, ["flight2", "flight1"]),
+    ), id="camunda-compensate-mi-subprocess-event-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "subprocess/transaction/TransactionSubProcessTest.testCancelEndConcurrent"
+        ".bpmn20.xml",
+        CAMUNDA_TESTS + "subprocess/transaction/TransactionSubProcessTest.java"
+        "::testCancelEndConcurrent",
+        # the five hotel bookings and the flight complete; the customer does not confirm: the
+        # cancel end event compensates every booking (5 hotels, 1 flight), then the cancel
+        # boundary event leads to 'afterCancellation'
+        auto_jobs=True, instant_timers=False,
+        steps=(("task", "askCustomer", {"confirmed": False}),), status="WAITING",
+        counts={"undoBookHotel": 5, "undoBookFlight": 1},
+        in_order=("undoBookFlight", "catchCancelTx"), not_activated=("afterSuccess",),
+        waiting=("at 'afterCancellation'",),
+    ), id="camunda-transaction-cancel-end-concurrent"),
 ]
+
+
+def _compensated_flights(ran: Ran, flights: list[str]) -> None:
+    """The `flight` each run of the compensation event subprocess was started with."""
+    seen = [r.value["variables"]["flight"] for r in ran.records
+            if r.intent == "VARIABLES_UPDATED" and r.element_id == "compensationSubProcess"
+            and "flight" in r.value["variables"]]
+    assert seen == flights, seen
 
 
 def _check(case: Case) -> None:
