@@ -39,6 +39,8 @@ from laneway.engine.state import MI_BODY_KIND, CompensationRun, CompensationSub,
 from laneway.model import EventKind, FlowNode, NodeKind
 from laneway.records import Event
 
+_SUBPROCESSES = frozenset({NodeKind.SUB_PROCESS.value, NodeKind.TRANSACTION.value})
+
 
 def completing(ctx: Processing, comp: CompensationIndex, elem: ElementInstance) -> None:
     """Before `elem` completes: make it compensable in its scope when it has a handler or
@@ -114,7 +116,21 @@ def throw(ctx: Processing, thrower: ElementInstance, node: FlowNode) -> bool:
     ed = node.event_definition
     ref = ed.ref if ed is not None else None
     wait = ed.wait_for_completion if ed is not None else True
-    return start(ctx, thrower, thrower.scope_key, ref, wait=wait)
+    return start(ctx, thrower, _compensated_scope(ctx, thrower), ref, wait=wait)
+
+
+def _compensated_scope(ctx: Processing, thrower: ElementInstance) -> int:
+    """The scope whose activities a throw compensates: its own, but for a throw in an event
+    subprocess (not a compensation one, which has its subprocess's activities as its own),
+    that of the scope the event subprocess runs in (BPMN 10.5.6)."""
+    scope = ctx.inst.elements.get(thrower.scope_key)
+    if scope is None or scope.kind not in _SUBPROCESSES:
+        return thrower.scope_key
+    node = ctx.proc.node(scope.element_id)
+    start = ctx.proc.esp_starts.get(node.id)
+    if node.triggered_by_event and start is not None and start.event_kind != EventKind.COMPENSATE:
+        return scope.scope_key
+    return thrower.scope_key
 
 
 def start(ctx: Processing, thrower: ElementInstance, scope_key: int, activity_ref: str | None,

@@ -339,3 +339,32 @@ def test_deploy_refuses_an_activity_ref_outside_the_scope() -> None:
 def test_deploy_accepts_compensation() -> None:
     assert _problems(BOOK_PAY.format(attrs="")) == []
     assert _problems(SUBPROCESS.format(inside="", outside="")) == []
+
+
+def test_a_throw_in_an_event_subprocess_compensates_the_scope_it_runs_in(run: RunFn) -> None:
+    h = run(f"""
+    <error id="boom" errorCode="BOOM"/>
+    <startEvent id="s"/>
+    <subProcess id="trip">
+      <startEvent id="ts"/>
+      <task id="flight"/>
+      {_handler("flight", "cancel_flight")}
+      <task id="hotel"/>
+      {_handler("hotel", "cancel_hotel")}
+      <endEvent id="fail"><errorEventDefinition errorRef="boom"/></endEvent>
+      @ ts -> flight -> hotel -> fail
+      <subProcess id="on_error" triggeredByEvent="true">
+        <startEvent id="es"><errorEventDefinition errorRef="boom"/></startEvent>
+        <intermediateThrowEvent id="undo"><compensateEventDefinition/>
+        </intermediateThrowEvent>
+        <task id="apologise"/>
+        <endEvent id="ee"/>
+        @ es -> undo -> apologise -> ee
+      </subProcess>
+    </subProcess>
+    <endEvent id="e"/>
+    @ s -> trip -> e
+    """)
+    assert _ran(h, "cancel_hotel", "cancel_flight", "apologise") == [
+        "cancel_hotel", "cancel_flight", "apologise"]
+    assert h.status(h.iid) == "COMPLETED"
