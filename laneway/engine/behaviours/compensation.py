@@ -65,14 +65,13 @@ def completed(ctx: Processing, key: int) -> None:
     starts (on the agenda, so a long run does not nest)."""
     run = _run_of_handler(ctx, key)
     if run is not None:
-        thrower = run.thrower_key
-        ctx.later(lambda: _next(ctx, thrower))
+        _next_later(ctx, run.thrower_key)
 
 
 def terminating(ctx: Processing, elem: ElementInstance) -> None:
     """`elem` is terminated: what became compensable inside it ends with it (but for the
-    completed iterations of a multi-instance body), and so does a compensation it was throwing
-    or running a handler of."""
+    completed iterations of a multi-instance body), and so does a compensation it was
+    throwing; a handler of one that is interrupted lets the next handler run."""
     inst = ctx.inst
     if inst.compensations.get(elem.key):
         if elem.kind == MI_BODY_KIND:
@@ -83,17 +82,26 @@ def terminating(ctx: Processing, elem: ElementInstance) -> None:
                 "variables": dict(inst.variables.get(elem.key, {}))})
         else:
             _drop(ctx, elem)
-    for run in [r for r in inst.compensation_runs.values()
-                if elem.key in (r.thrower_key, r.handler_key)]:
-        ctx.write(Event.COMPENSATION_COMPLETED, {"throwerKey": run.thrower_key, "aborted": True},
-                  element_id=run.thrower_id, element_type=run.thrower_kind,
-                  token_id=run.thrower_key, scope_id=run.scope_key)
+    for run in list(inst.compensation_runs.values()):
+        if run.thrower_key == elem.key:
+            ctx.write(Event.COMPENSATION_COMPLETED,
+                      {"throwerKey": run.thrower_key, "aborted": True},
+                      element_id=run.thrower_id, element_type=run.thrower_kind,
+                      token_id=run.thrower_key, scope_id=run.scope_key)
+        elif run.handler_key == elem.key:
+            # a handler interrupted (by its own boundary event) is over: the next one runs;
+            # if its scope is being terminated, the run ends with it instead (`_next`)
+            _next_later(ctx, run.thrower_key)
 
 
 def ended(ctx: Processing, scope: ElementInstance) -> None:
     """The process completes: what is still compensable in it never will be compensated."""
     if ctx.inst.compensations.get(scope.key):
         _drop(ctx, scope)
+
+
+def _next_later(ctx: Processing, thrower: int) -> None:
+    ctx.later(lambda: _next(ctx, thrower))
 
 
 def _drop(ctx: Processing, elem: ElementInstance) -> None:

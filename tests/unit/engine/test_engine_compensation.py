@@ -368,3 +368,29 @@ def test_a_throw_in_an_event_subprocess_compensates_the_scope_it_runs_in(run: Ru
     assert _ran(h, "cancel_hotel", "cancel_flight", "apologise") == [
         "cancel_hotel", "cancel_flight", "apologise"]
     assert h.status(h.iid) == "COMPLETED"
+
+
+def test_an_interrupted_handler_lets_the_next_one_run(run: RunFn) -> None:
+    h = run(f"""
+    <error id="boom" errorCode="BOOM"/>
+    <startEvent id="s"/>
+    <task id="book"/>
+    {_handler("book", "unbook")}
+    <task id="pay"/>
+    {_handler("pay", "refund", "serviceTask", 'laneway:type="refund"')}
+    <boundaryEvent id="refund_failed" attachedToRef="refund">
+      <errorEventDefinition errorRef="boom"/></boundaryEvent>
+    <task id="tell_finance"/>
+    <endEvent id="e2"/>
+    @ refund_failed -> tell_finance -> e2
+    <intermediateThrowEvent id="undo"><compensateEventDefinition/></intermediateThrowEvent>
+    <task id="after"/>
+    <endEvent id="e"/>
+    @ s -> book -> pay -> undo -> after -> e
+    """)
+    h.throw_error("refund", "BOOM")
+    # the interrupted handler's boundary flow runs beside the rest of the compensation
+    assert _ran(h, "refund", "unbook", "after") == ["refund", "unbook", "after"]
+    assert "tell_finance" in h.completed()
+    assert "refund" in h.terminated()
+    assert h.status(h.iid) == "COMPLETED"
