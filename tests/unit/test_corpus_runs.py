@@ -1,6 +1,6 @@
 """Third-party corpus diagrams run to the outcome their source projects' own tests expect.
 
-Count: 56 cases on 51 corpus files, all passing; 7 more files are deployed alongside them as
+Count: 59 cases on 52 corpus files, all passing; 7 more files are deployed alongside them as
 called or signal-throwing processes. One more file (Flowable's message boundary event on an
 event subprocess) is refused at deploy, as the corpus README allows, in its own test. The
 engine bugs these cases found (a single-flow gateway's condition, timers written as
@@ -131,6 +131,13 @@ SPIFF_INCREMENTS: dict[str, Script] = {
     "v += 1": lambda v: {"v": v["v"] + 1},
     "u += v": lambda v: {"u": v["u"] + v["v"]},
     "w += v": lambda v: {"w": v["w"] + v["v"]},
+}
+# transaction.bpmn: the boundary paths set `reason`; 'Print Data' prints
+SPIFF_TX: dict[str, Script] = {
+    'reason = "Cancel"': lambda v: {"reason": "Cancel"},
+    'reason = "Error 1"': lambda v: {"reason": "Error 1"},
+    'reason = "Error None"': lambda v: {"reason": "Error None"},
+    'print(f"Value: {value} / Quantity {quantity}")': lambda v: {},
 }
 # CallActivity-Escalation-Test: every script is `a = 1`; the sub process's gateway condition
 # "'should_escalate' in vars() or 'should_escalate' in globals()" is Python the engine hands
@@ -705,6 +712,36 @@ CASES: list[Any] = [
         in_order=("undoBookFlight", "catchCancelTx"), not_activated=("afterSuccess",),
         waiting=("at 'afterCancellation'",),
     ), id="camunda-transaction-cancel-end-concurrent"),
+    pytest.param(Case(
+        SPIFF + "transaction.bpmn",
+        SPIFF_TESTS + "bpmn/events/TransactionSubprocssTest.py::testSubworkflowCancelEvent",
+        # an empty value reaches the cancel end event: the cancel boundary's 'Cancel Action'
+        # runs; neither error boundary nor 'Print Data' does
+        tasks={"Activity_Get_Data": [{"value": ""}]}, jobs={"script": scripts(SPIFF_TX)},
+        completed=("Catch_Cancel_Event", "Cancel_Action"), final={"reason": "Cancel"},
+        not_activated=("Catch_Error_1", "Catch_Error_None", "Activity_Print_Data"),
+    ), id="spiff-transaction-cancel"),
+    pytest.param(Case(
+        SPIFF + "transaction.bpmn",
+        SPIFF_TESTS + "bpmn/events/TransactionSubprocssTest.py::testSubworkflowErrorCodeNone",
+        # quantity 0 reaches the error end event without a code: the catch-all boundary
+        # catches it, not 'Catch Error 1' nor the cancel boundary (the test's other assertion,
+        # that data set inside the transaction is gone, is SpiffWorkflow's data model)
+        tasks={"Activity_Get_Data": [{"value": "asdf"}],
+               "Activity_Get_Quantity": [{"quantity": 0}]},
+        jobs={"script": scripts(SPIFF_TX)},
+        completed=("Catch_Error_None", "Error_None_Action"), final={"reason": "Error None"},
+        not_activated=("Catch_Error_1", "Catch_Cancel_Event", "Activity_Print_Data"),
+    ), id="spiff-transaction-error-none"),
+    pytest.param(Case(
+        SPIFF + "transaction.bpmn",
+        SPIFF_TESTS + "bpmn/events/TransactionSubprocssTest.py::testNormalCompletion",
+        tasks={"Activity_Get_Data": [{"value": "asdf"}],
+               "Activity_Get_Quantity": [{"quantity": 2}]},
+        jobs={"script": scripts(SPIFF_TX)},
+        in_order=("Subprocess", "Activity_Print_Data", "End_Event"), final={"value": "asdf"},
+        not_activated=("Catch_Error_1", "Catch_Error_None", "Catch_Cancel_Event"),
+    ), id="spiff-transaction-normal"),
 ]
 
 
