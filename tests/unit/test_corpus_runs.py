@@ -1,6 +1,6 @@
 """Third-party corpus diagrams run to the outcome their source projects' own tests expect.
 
-Count: 59 cases on 52 corpus files, all passing; 7 more files are deployed alongside them as
+Count: 60 cases on 53 corpus files, all passing; 7 more files are deployed alongside them as
 called or signal-throwing processes. One more file (Flowable's message boundary event on an
 event subprocess) is refused at deploy, as the corpus README allows, in its own test. The
 engine bugs these cases found (a single-flow gateway's condition, timers written as
@@ -712,6 +712,19 @@ CASES: list[Any] = [
         in_order=("undoBookFlight", "catchCancelTx"), not_activated=("afterSuccess",),
         waiting=("at 'afterCancellation'",),
     ), id="camunda-transaction-cancel-end-concurrent"),
+    pytest.param(Case(
+        FLOWABLE + "subprocess/transaction/TransactionSubProcessTest.testNestedCancelInner"
+        ".bpmn20.xml",
+        FLOWABLE_TESTS + "subprocess/transaction/TransactionSubProcessTest.java"
+        "::testNestedCancelInner",
+        # the inner transaction is cancelled: its bookings are compensated (5 hotels, 1
+        # flight), the outer one's flight is not; the outer transaction goes on
+        auto_jobs=True, instant_timers=False,
+        steps=(("task", "innerTxaskCustomer", {"confirmed": False}),), status="WAITING",
+        counts={"innerTxundoBookHotel": 5, "innerTxundoBookFlight": 1},
+        not_activated=("undoBookFlight", "afterInnerSuccess"),
+        waiting=("at 'afterInnerCancellation'", "user task 'bookFlight'"),
+    ), id="flowable-transaction-nested-cancel-inner"),
     pytest.param(Case(
         SPIFF + "transaction.bpmn",
         SPIFF_TESTS + "bpmn/events/TransactionSubprocssTest.py::testSubworkflowCancelEvent",
