@@ -434,17 +434,42 @@ def compensation_subscriptions_deleted_v1(state: EngineState, inst: InstanceStat
 def compensation_started_v1(state: EngineState, inst: InstanceState | None, rec: Record,
                             v: CompensationStarted) -> None:
     """The compensated activities are compensable no more (once is all, BPMN 13.5.7); their
-    handlers wait their turn."""
+    handlers wait their turn, each with the variables of the activity it compensates and of
+    the completed scopes around it (the innermost wins)."""
     assert inst is not None
+    subs = inst.compensations.get(v["scopeKey"], [])
+    # each level's activities by key, made once: a body's thousands of iterations are found
+    # without a scan per step
+    index: dict[int, dict[int, CompensationSub]] = {}
+    pending = [_compensation_step(subs, step, index) for step in v["handlers"]]
     taken = set(v["compensated"])
-    left = [c for c in inst.compensations.get(v["scopeKey"], []) if c.key not in taken]
+    left = [c for c in subs if c.key not in taken]
     if left:
         inst.compensations[v["scopeKey"]] = left
     else:
         inst.compensations.pop(v["scopeKey"], None)
     inst.compensation_runs[rec.token_id] = CompensationRun(
-        rec.token_id, rec.scope_id, [CompensationSub.from_dict(h) for h in v["handlers"]],
-        wait=v["wait"], thrower_id=rec.element_id, thrower_kind=rec.element_type)
+        rec.token_id, rec.scope_id, pending, wait=v["wait"], thrower_id=rec.element_id,
+        thrower_kind=rec.element_type)
+
+
+def _compensation_step(subs: list[CompensationSub], step: Mapping[str, Any],
+                       index: dict[int, dict[int, CompensationSub]]) -> CompensationSub:
+    """The compensable activity at `step["path"]` (keys from `subs` down through what completed
+    inside), as a handler's turn."""
+    level = subs
+    seen: dict[str, Any] = {}
+    found: CompensationSub | None = None
+    for key in step["path"]:
+        by_key = index.get(id(level))
+        if by_key is None:
+            by_key = index[id(level)] = {c.key: c for c in level}
+        found = by_key[key]
+        seen.update(found.variables)
+        level = found.inner
+    assert found is not None
+    return CompensationSub(found.key, found.element_id, found.kind, seen,
+                           found.inner if step.get("scoped") else [], step["handler"])
 
 
 def compensation_handler_activated_v1(state: EngineState, inst: InstanceState | None,

@@ -277,9 +277,9 @@ class CompensationSubscriptionsDeleted(TypedDict):
 class CompensationStarted(TypedDict):
     """COMPENSATION_STARTED, about the thrower (a compensation throw or end event, or a cancel
     end event): the compensable activities of `scopeKey` it takes (`compensated`, keys), and
-    the handlers that run for them one after another (`handlers`: each with the compensated
-    `key`, `element_id`, `kind`, `variables`, the `handler` id and, for a compensation event
-    subprocess, what completed inside, `inner`); `wait` whether the thrower waits for them."""
+    the handlers that run for them one after another (`handlers`: each with the `path` of keys
+    from those activities down to the one it compensates, the `handler` id and, for a
+    compensation event subprocess, `scoped: true`); `wait` whether the thrower waits."""
 
     scopeKey: int
     compensated: list[int]

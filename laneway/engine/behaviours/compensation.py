@@ -151,10 +151,10 @@ def start(ctx: Processing, thrower: ElementInstance, scope_key: int, activity_re
     chosen = [s for s in subs if activity_ref is None or s.element_id == activity_ref]
     if comp is None or not chosen:
         return False
-    steps = [step for sub in reversed(chosen) for step in _steps(comp, sub, {})]
+    steps = [step for sub in reversed(chosen) for step in _steps(comp, sub, ())]
     value: dict[str, Any] = {
-        "scopeKey": scope_key, "compensated": [s.key for s in chosen],
-        "handlers": [_plain(s) for s in steps], "wait": wait}
+        "scopeKey": scope_key, "compensated": [s.key for s in chosen], "handlers": steps,
+        "wait": wait}
     if activity_ref is not None:
         value["activityRef"] = activity_ref
     ctx.write_element(Event.COMPENSATION_STARTED, thrower, value)
@@ -165,33 +165,24 @@ def start(ctx: Processing, thrower: ElementInstance, scope_key: int, activity_re
 
 
 def _steps(comp: CompensationIndex, sub: CompensationSub,
-           outer: dict[str, Any]) -> Iterator[CompensationSub]:
-    """The handlers that compensate `sub`, in the order they run; `outer` the variables of
-    the completed scopes around it (the innermost wins)."""
-    seen = {**outer, **sub.variables}
+           outer: tuple[int, ...]) -> Iterator[dict[str, Any]]:
+    """The handlers that compensate `sub`, in the order they run: each names the compensated
+    activity by its `path` of keys from the scope's compensable activities down (the applier
+    finds its variables there, so the event does not copy them), its `handler` and, for a
+    compensation event subprocess, `scoped` (it takes what completed inside)."""
+    path = (*outer, sub.key)
     if sub.kind != MI_BODY_KIND:
         handler = comp.handlers.get(sub.element_id)
         if handler is not None:
-            yield CompensationSub(sub.key, sub.element_id, sub.kind, seen, [], handler)
+            yield {"path": list(path), "handler": handler}
             return
         esp = comp.event_subprocesses.get(sub.element_id)
         if esp is not None:
-            yield CompensationSub(sub.key, sub.element_id, sub.kind, seen, sub.inner, esp)
+            yield {"path": list(path), "handler": esp, "scoped": True}
             return
     # the default compensation handler: what completed inside, last first
     for inner in reversed(sub.inner):
-        yield from _steps(comp, inner, seen)
-
-
-def _plain(sub: CompensationSub) -> dict[str, Any]:
-    out: dict[str, Any] = {"key": sub.key, "element_id": sub.element_id, "kind": sub.kind}
-    if sub.variables:
-        out["variables"] = sub.variables
-    if sub.inner:
-        out["inner"] = [_plain(i) for i in sub.inner]
-    if sub.handler:
-        out["handler"] = sub.handler
-    return out
+        yield from _steps(comp, inner, path)
 
 
 def _next(ctx: Processing, thrower_key: int) -> None:
