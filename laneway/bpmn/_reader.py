@@ -114,6 +114,7 @@ class _ProcessParts:
     flows: list[SequenceFlow] = field(default_factory=list)
     lanes: list[Lane] = field(default_factory=list)
     data: list[DataObject] = field(default_factory=list)
+    associations: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Reader:
@@ -342,6 +343,7 @@ class Reader:
             lanes=tuple(parts.lanes),
             data=tuple(data),
             version_tag=vendor.version_tag(el, base["extensions"]),
+            associations=tuple(parts.associations),
         )
 
     def _container(self, el: etree._Element, parts: _ProcessParts, parent: str | None) -> None:
@@ -361,6 +363,11 @@ class Reader:
                 parts.lanes.extend(self._lane_set(child, None))
             elif local in _DATA_KINDS:
                 parts.data.append(self._data(child, local, parent))
+            elif local == "association":
+                # not checked as references: an association may join a text annotation
+                source, target = ref_id(child.get("sourceRef")), ref_id(child.get("targetRef"))
+                if source and target:
+                    parts.associations.append((source, target))
 
     def _flow(self, el: etree._Element) -> SequenceFlow:
         base = self._base(el, synthesize_id=True)
@@ -545,6 +552,8 @@ class Reader:
         elif kind is EventKind.TERMINATE:
             terminate_all = vendor.c7_attr(el, "terminateAll")
             kw["terminate_all"] = (terminate_all or "").strip().lower() == "true"
+        elif kind is EventKind.COMPENSATE:
+            kw["wait_for_completion"] = bool_attr(el, "waitForCompletion", True)
         elif kind is EventKind.CONDITIONAL:
             for child in el:
                 if bpmn_local(child) == "condition":

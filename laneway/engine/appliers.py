@@ -20,6 +20,8 @@ from laneway.engine.state import (
     MI_BODY_KIND,
     PROCESS_KIND,
     BufferedMessage,
+    CompensationRun,
+    CompensationSub,
     ElementInstance,
     EngineState,
     Incident,
@@ -35,6 +37,11 @@ from laneway.engine.state import (
 from laneway.records import Event, Record, RecordKind
 from laneway.records.values import (
     AdHocDecided,
+    CompensationCompleted,
+    CompensationHandlerActivated,
+    CompensationStarted,
+    CompensationSubscriptionCreated,
+    CompensationSubscriptionsDeleted,
     ComplexGatewayPhase,
     ElementActivated,
     ElementLeft,
@@ -457,6 +464,87 @@ def instance_migrated_v1(state: EngineState, inst: InstanceState | None, rec: Re
                 or inst.signal_subs.get(int(key)))
         if wait is not None:
             wait.element_id = new_id
+# --- compensation ----------------------------------------------------------------------------
+
+def compensation_subscription_created_v1(state: EngineState, inst: InstanceState | None,
+                                         rec: Record, v: CompensationSubscriptionCreated) -> None:
+    """A completed activity becomes compensable in its scope, taking along what completed
+    inside it (a subprocess's activities, a multi-instance body's iterations)."""
+    assert inst is not None
+    inner = inst.compensations.pop(rec.token_id, [])
+    inst.compensations.setdefault(rec.scope_id, []).append(CompensationSub(
+        v["elementKey"], rec.element_id, v["kind"], dict(v["variables"]), inner))
+
+
+def compensation_subscriptions_deleted_v1(state: EngineState, inst: InstanceState | None,
+                                          rec: Record, v: CompensationSubscriptionsDeleted
+                                          ) -> None:
+    """A scope's compensable activities end with it."""
+    assert inst is not None
+    inst.compensations.pop(v["scopeKey"], None)
+
+
+def compensation_started_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                            v: CompensationStarted) -> None:
+    """The compensated activities are compensable no more (once is all, BPMN 13.5.7); their
+    handlers wait their turn, each with the variables of the activity it compensates and of
+    the completed scopes around it (the innermost wins)."""
+    assert inst is not None
+    subs = inst.compensations.get(v["scopeKey"], [])
+    # each level's activities by key, made once: a body's thousands of iterations are found
+    # without a scan per step
+    index: dict[int, dict[int, CompensationSub]] = {}
+    pending = [_compensation_step(subs, step, index) for step in v["handlers"]]
+    taken = set(v["compensated"])
+    left = [c for c in subs if c.key not in taken]
+    if left:
+        inst.compensations[v["scopeKey"]] = left
+    else:
+        inst.compensations.pop(v["scopeKey"], None)
+    inst.compensation_runs[rec.token_id] = CompensationRun(
+        rec.token_id, rec.scope_id, pending, wait=v["wait"], thrower_id=rec.element_id,
+        thrower_kind=rec.element_type)
+
+
+def _compensation_step(subs: list[CompensationSub], step: Mapping[str, Any],
+                       index: dict[int, dict[int, CompensationSub]]) -> CompensationSub:
+    """The compensable activity at `step["path"]` (keys from `subs` down through what completed
+    inside), as a handler's turn."""
+    level = subs
+    seen: dict[str, Any] = {}
+    found: CompensationSub | None = None
+    for key in step["path"]:
+        by_key = index.get(id(level))
+        if by_key is None:
+            by_key = index[id(level)] = {c.key: c for c in level}
+        found = by_key[key]
+        seen.update(found.variables)
+        level = found.inner
+    assert found is not None
+    return CompensationSub(found.key, found.element_id, found.kind, seen,
+                           found.inner if step.get("scoped") else [], step["handler"])
+
+
+def compensation_handler_activated_v1(state: EngineState, inst: InstanceState | None,
+                                      rec: Record, v: CompensationHandlerActivated) -> None:
+    """The next handler starts; a compensation event subprocess gets what completed inside the
+    subprocess it compensates, as its own scope's compensable activities."""
+    assert inst is not None
+    run = inst.compensation_runs[v["throwerKey"]]
+    inst.compensations.pop(run.handler_key, None)
+    step = run.pending.pop(0)
+    run.handler_key = rec.token_id
+    if step.inner:
+        inst.compensations[rec.token_id] = step.inner
+
+
+def compensation_completed_v1(state: EngineState, inst: InstanceState | None, rec: Record,
+                              v: CompensationCompleted) -> None:
+    """The compensation is over (or aborted)."""
+    assert inst is not None
+    run = inst.compensation_runs.pop(v["throwerKey"], None)
+    if run is not None:
+        inst.compensations.pop(run.handler_key, None)
 
 
 def informational_v1(state: EngineState, inst: InstanceState | None, rec: Record,
@@ -508,6 +596,11 @@ APPLIERS: Mapping[tuple[str, int], Applier] = {
     (Event.ESCALATION_THROWN.value, 1): informational_v1,
     (Event.INSTANCE_MODIFIED.value, 1): informational_v1,
     (Event.INSTANCE_MIGRATED.value, 1): instance_migrated_v1,
+    (Event.COMPENSATION_SUBSCRIPTION_CREATED.value, 1): compensation_subscription_created_v1,
+    (Event.COMPENSATION_SUBSCRIPTIONS_DELETED.value, 1): compensation_subscriptions_deleted_v1,
+    (Event.COMPENSATION_STARTED.value, 1): compensation_started_v1,
+    (Event.COMPENSATION_HANDLER_ACTIVATED.value, 1): compensation_handler_activated_v1,
+    (Event.COMPENSATION_COMPLETED.value, 1): compensation_completed_v1,
 }
 """Every applier, by (event intent, version). Never change an entry's meaning: add a version
 (docs/engine.md)."""

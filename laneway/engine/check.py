@@ -20,7 +20,6 @@ from laneway.problems import Problem
 
 # kinds without a processor, and why
 _UNSUPPORTED_KINDS = {
-    NodeKind.TRANSACTION: "transaction subprocesses (cancel and compensation) are not supported",
     NodeKind.CHOREOGRAPHY_TASK: "choreographies describe, they do not run",
     NodeKind.SUB_CHOREOGRAPHY: "choreographies describe, they do not run",
     NodeKind.CALL_CHOREOGRAPHY: "choreographies describe, they do not run",
@@ -56,8 +55,9 @@ def check_runnable(definitions: Definitions, process: Process) -> list[Problem]:
 
 
 def _node_problems(processor: ElementProcessor, process: Process, node: FlowNode) -> Iterator[str]:
-    if node.is_for_compensation:
-        yield "compensation handlers are not supported"
+    if node.is_for_compensation and (node.incoming or node.outgoing):
+        yield ("compensation handler has sequence flows; BPMN joins it to its compensation "
+               "boundary event by an association only")
     if len(node.event_definitions) > 1:
         yield from multiple.problems(process, node)
     yield from processor.check(process, node)

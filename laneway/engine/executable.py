@@ -22,6 +22,18 @@ _UPSTREAM_CACHED = 64
 
 
 @dataclass(frozen=True, slots=True)
+class CompensationIndex:
+    """Who compensates what, in a process that uses compensation (`behaviours.compensation`).
+    """
+
+    # activity id -> its compensation handler (the activity a compensation boundary event on
+    # it is associated with)
+    handlers: Mapping[str, str]
+    # subprocess id -> its compensation event subprocess
+    event_subprocesses: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutableProcess:
     """One version of a process with the lookups the engine needs.
 
@@ -68,6 +80,9 @@ class ExecutableProcess:
     # catch id -> the instantiating event-based gateway before it, or the instantiating
     # receive task itself: its message or signal starts an instance (`behaviours.instantiate`)
     instantiating: Mapping[str, FlowNode] = field(default_factory=lambda: MappingProxyType({}))
+    # None when the process has no compensation and no transaction cancel: then completing an
+    # element costs nothing more
+    compensation: CompensationIndex | None = None
     # target -> the nodes it can be reached from (`reaches`), filled when asked: only inclusive
     # joins ask, and a set per node for every node would be quadratic in the diagram's size
     _upstream: dict[str, frozenset[str]] = field(default_factory=dict, repr=False,
@@ -199,7 +214,37 @@ def build(
             n for n in joining if nodes[n].kind == NodeKind.COMPLEX_GATEWAY),
         conditions=conditionals.index(process, esp_starts),
         instantiating=MappingProxyType(_instantiating(process)),
+        compensation=_compensation(process, boundaries, esp_starts),
     )
+
+
+_COMPENSATION_KINDS = frozenset({EventKind.COMPENSATE, EventKind.CANCEL})
+
+
+def _compensation(process: Process, boundaries: Mapping[str, list[FlowNode]],
+                  esp_starts: Mapping[str, FlowNode]) -> CompensationIndex | None:
+    nodes = process.nodes
+    if not any(ed.kind in _COMPENSATION_KINDS
+               for n in nodes.values() for ed in n.event_definitions):
+        return None
+    linked: dict[str, list[str]] = {}
+    for source, target in process.associations:
+        linked.setdefault(source, []).append(target)
+        linked.setdefault(target, []).append(source)
+    handlers: dict[str, str] = {}
+    for activity, bes in boundaries.items():
+        for b in bes:
+            if b.event_kind != EventKind.COMPENSATE:
+                continue
+            handler = next((h for h in linked.get(b.id, ())
+                            if h in nodes and nodes[h].is_for_compensation), None)
+            if handler is not None:
+                handlers[activity] = handler
+    esps = {
+        scope_of(nodes[esp_id]): esp_id for esp_id, start in esp_starts.items()
+        if start.event_kind == EventKind.COMPENSATE and scope_of(nodes[esp_id]) != NO_SCOPE
+    }
+    return CompensationIndex(MappingProxyType(handlers), MappingProxyType(esps))
 
 
 def _entry_nodes(members: list[FlowNode]) -> tuple[FlowNode, ...]:

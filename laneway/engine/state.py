@@ -137,6 +137,55 @@ class ParentRef:
 
 
 @dataclass(slots=True)
+class CompensationSub:
+    """An activity that completed and may still be compensated (BPMN 13.5.7), in the scope it
+    ran in: its local variables when it completed and, for a subprocess or a multi-instance
+    body, what completed inside it (in the order it completed). In a compensation run,
+    `handler` names the handler activity or compensation event subprocess to start for it."""
+
+    key: int
+    element_id: str
+    kind: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    inner: list[CompensationSub] = field(default_factory=list)
+    handler: str = ""
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> CompensationSub:
+        """Inverse of its `to_dict` form (`_to_plain`)."""
+        return CompensationSub(
+            key=data["key"], element_id=data["element_id"], kind=data["kind"],
+            variables=dict(data.get("variables", {})),
+            inner=[CompensationSub.from_dict(d) for d in data.get("inner", ())],
+            handler=data.get("handler", ""))
+
+
+@dataclass(slots=True)
+class CompensationRun:
+    """A compensation under way, started by the element `thrower_key` (a compensation throw or
+    end event, or a transaction's cancel end event): its handlers run one after another in
+    the scope `scope_key`; `handler_key` is the one running now."""
+
+    thrower_key: int
+    scope_key: int
+    pending: list[CompensationSub] = field(default_factory=list)
+    handler_key: int = 0
+    wait: bool = True
+    # the thrower's element id and kind, for the events written after it completed
+    thrower_id: str = ""
+    thrower_kind: str = ""
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> CompensationRun:
+        """Inverse of its `to_dict` form (`_to_plain`)."""
+        return CompensationRun(
+            thrower_key=data["thrower_key"], scope_key=data["scope_key"],
+            pending=[CompensationSub.from_dict(d) for d in data.get("pending", ())],
+            handler_key=data.get("handler_key", 0), wait=data.get("wait", True),
+            thrower_id=data.get("thrower_id", ""), thrower_kind=data.get("thrower_kind", ""))
+
+
+@dataclass(slots=True)
 class InstanceState:
     """Everything live about one process instance."""
 
@@ -158,6 +207,12 @@ class InstanceState:
     incidents: dict[int, Incident] = field(default_factory=dict)
     parent: ParentRef | None = None
     root_key: int = 0
+    # only in diagrams with compensation, and left out of `to_dict` while empty (snapshots
+    # and replay logs of every other instance keep the bytes they had): scope key -> its
+    # completed compensable activities, in the order they completed; thrower key -> the
+    # compensation it started
+    compensations: dict[int, list[CompensationSub]] = field(default_factory=dict)
+    compensation_runs: dict[int, CompensationRun] = field(default_factory=dict)
 
     @property
     def effective_status(self) -> str:
@@ -167,10 +222,12 @@ class InstanceState:
         return self.status
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form: equal states give equal dicts. Every top-level key is there;
+        """A JSON-ready form: equal states give equal dicts. Every top-level key is there (but
+        the compensation fields, only while they hold something);
         in the records below (elements, tasks, timers...) a field at its default is left
         out, and `from_dict` gives it back."""
-        return {f.name: _to_plain(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: _to_plain(getattr(self, f.name)) for f in fields(self)
+                if f.name not in _WHEN_USED or getattr(self, f.name)}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> InstanceState:
@@ -201,8 +258,15 @@ class InstanceState:
             incidents=ints(data["incidents"], Incident),
             parent=ParentRef(**parent) if parent else None,
             root_key=data["root_key"],
+            compensations={int(k): [CompensationSub.from_dict(d) for d in v]
+                           for k, v in data.get("compensations", {}).items()},
+            compensation_runs={int(k): CompensationRun.from_dict(v)
+                               for k, v in data.get("compensation_runs", {}).items()},
         )
 
+
+# top-level fields of an instance that `to_dict` writes only when they hold something
+_WHEN_USED = frozenset({"compensations", "compensation_runs"})
 
 T = TypeVar("T")
 

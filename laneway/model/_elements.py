@@ -210,6 +210,8 @@ class EventDefinition:
     timer: TimerDefinition | None = None
     link_name: str | None = None
     condition: Expression | None = None
+    # compensation: whether the throw waits until the handlers finished (`waitForCompletion`)
+    wait_for_completion: bool = True
     line: int = 0
     #: A terminate end event that ends the whole process instance, not only its scope
     #: (Flowable's and Activiti's `terminateAll="true"` on the terminateEventDefinition).
@@ -406,6 +408,9 @@ class Process(Element):
     lanes: tuple[Lane, ...] = ()
     data: tuple[DataObject, ...] = ()
     version_tag: str | None = None
+    # (source, target) of every association in the process and its subprocesses: the engine
+    # needs those that join a compensation boundary event to its handler
+    associations: tuple[tuple[str, str], ...] = ()
 
     def all_lanes(self) -> tuple[Lane, ...]:
         """Every lane, nested ones included, depth first."""

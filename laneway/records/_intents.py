@@ -93,5 +93,12 @@ class Event(StrEnum):
     # an operator's modification (its instructions; the element events follow) and migration
     INSTANCE_MODIFIED = "INSTANCE_MODIFIED"
     INSTANCE_MIGRATED = "INSTANCE_MIGRATED"
+    # compensation (BPMN 13.5.7): an activity became compensable, a compensation started, each
+    # of its handlers, its end; a scope's compensable activities dropped with it
+    COMPENSATION_SUBSCRIPTION_CREATED = "COMPENSATION_SUBSCRIPTION_CREATED"
+    COMPENSATION_SUBSCRIPTIONS_DELETED = "COMPENSATION_SUBSCRIPTIONS_DELETED"
+    COMPENSATION_STARTED = "COMPENSATION_STARTED"
+    COMPENSATION_HANDLER_ACTIVATED = "COMPENSATION_HANDLER_ACTIVATED"
+    COMPENSATION_COMPLETED = "COMPENSATION_COMPLETED"
     # not the engine's: the definitions service's lifecycle steps, for the audit log
     DEFINITION_TRANSITIONED = "DEFINITION_TRANSITIONED"

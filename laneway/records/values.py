@@ -279,6 +279,53 @@ class IncidentResolved(TypedDict):
     reason: NotRequired[str]
 
 
+class CompensationSubscriptionCreated(TypedDict):
+    """COMPENSATION_SUBSCRIPTION_CREATED, about the element that completed (its token) in its
+    scope: its kind and local variables; what completed inside it goes with it."""
+
+    elementKey: int
+    kind: str
+    variables: dict[str, Any]
+
+
+class CompensationSubscriptionsDeleted(TypedDict):
+    """COMPENSATION_SUBSCRIPTIONS_DELETED: the compensable activities of a scope that ended
+    without becoming compensable itself (terminated, or a handler's leftovers)."""
+
+    scopeKey: int
+
+
+class CompensationStarted(TypedDict):
+    """COMPENSATION_STARTED, about the thrower (a compensation throw or end event, or a cancel
+    end event): the compensable activities of `scopeKey` it takes (`compensated`, keys), and
+    the handlers that run for them one after another (`handlers`: each with the `path` of keys
+    from those activities down to the one it compensates, the `handler` id and, for a
+    compensation event subprocess, `scoped: true`); `wait` whether the thrower waits."""
+
+    scopeKey: int
+    compensated: list[int]
+    handlers: list[dict[str, Any]]
+    wait: bool
+    activityRef: NotRequired[str]
+
+
+class CompensationHandlerActivated(TypedDict):
+    """COMPENSATION_HANDLER_ACTIVATED, about the handler element about to activate (its token):
+    the compensation it belongs to (`throwerKey`) and the activity it compensates."""
+
+    throwerKey: int
+    elementKey: int
+    elementId: str
+
+
+class CompensationCompleted(TypedDict):
+    """COMPENSATION_COMPLETED: every handler of the compensation `throwerKey` finished, or
+    (`aborted`) its thrower or running handler was terminated."""
+
+    throwerKey: int
+    aborted: NotRequired[bool]
+
+
 EVENT_VALUES: Mapping[str, type[Any]] = {
     Event.ELEMENT_ACTIVATED.value: ElementActivated,
     Event.ELEMENT_COMPLETED.value: ElementLeft,
@@ -310,6 +357,11 @@ EVENT_VALUES: Mapping[str, type[Any]] = {
     Event.SIGNAL_SUBSCRIPTION_DELETED.value: KeyOnly,
     Event.INCIDENT_CREATED.value: IncidentCreated,
     Event.INCIDENT_RESOLVED.value: IncidentResolved,
+    Event.COMPENSATION_SUBSCRIPTION_CREATED.value: CompensationSubscriptionCreated,
+    Event.COMPENSATION_SUBSCRIPTIONS_DELETED.value: CompensationSubscriptionsDeleted,
+    Event.COMPENSATION_STARTED.value: CompensationStarted,
+    Event.COMPENSATION_HANDLER_ACTIVATED.value: CompensationHandlerActivated,
+    Event.COMPENSATION_COMPLETED.value: CompensationCompleted,
 }
 """The value class of each typed event intent."""
 

@@ -1,6 +1,6 @@
 """Third-party corpus diagrams run to the outcome their source projects' own tests expect.
 
-Count: 52 cases on 47 corpus files, all passing; 7 more files are deployed alongside them as
+Count: 60 cases on 53 corpus files, all passing; 7 more files are deployed alongside them as
 called or signal-throwing processes. One more file (Flowable's message boundary event on an
 event subprocess) is refused at deploy, as the corpus README allows, in its own test. The
 engine bugs these cases found (a single-flow gateway's condition, timers written as
@@ -131,6 +131,13 @@ SPIFF_INCREMENTS: dict[str, Script] = {
     "v += 1": lambda v: {"v": v["v"] + 1},
     "u += v": lambda v: {"u": v["u"] + v["v"]},
     "w += v": lambda v: {"w": v["w"] + v["v"]},
+}
+# transaction.bpmn: the boundary paths set `reason`; 'Print Data' prints
+SPIFF_TX: dict[str, Script] = {
+    'reason = "Cancel"': lambda v: {"reason": "Cancel"},
+    'reason = "Error 1"': lambda v: {"reason": "Error 1"},
+    'reason = "Error None"': lambda v: {"reason": "Error None"},
+    'print(f"Value: {value} / Quantity {quantity}")': lambda v: {},
 }
 # CallActivity-Escalation-Test: every script is `a = 1`; the sub process's gateway condition
 # "'should_escalate' in vars() or 'should_escalate' in globals()" is Python the engine hands
@@ -656,7 +663,109 @@ CASES: list[Any] = [
         jobs={"script": {}}, js_as_jobs=True, in_order=("task1", "throw", "catch", "task2", "end"),
         counts={"task1": 1, "task2": 1},
     ), id="paed01-elements-link-event"),
+    # ---------------------------------------------------------------- compensation, transactions
+    pytest.param(Case(
+        CAMUNDA + "event/compensate/CompensateEventTest.testCompensateSubprocess.bpmn20.xml",
+        CAMUNDA_TESTS + "event/compensate/CompensateEventTest.java::testCompensateSubprocess",
+        # five iterations of 'bookHotel' in the subprocess; compensating the subprocess runs
+        # the handler once per iteration (the test's counter is 5), then 'beforeEnd' waits
+        auto_jobs=True, status="WAITING", counts={"undoBookHotel": 5},
+        in_order=("scope", "undoBookHotel", "throwCompensate"),
+        waiting=("at 'beforeEnd'",),
+    ), id="camunda-compensate-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "event/compensate/CompensateEventTest.testCompensationEventSubProcess"
+        ".bpmn20.xml",
+        CAMUNDA_TESTS + "event/compensate/CompensateEventTest.java"
+        "::testCompensationEventSubProcess",
+        # the booking is not valid: the compensation end event starts the subprocess's
+        # compensation event subprocess, which compensates the flight, then the hotel, then
+        # 'updateCustomerRecord' is completed and the process ends
+        tasks={"bookFlight": [{}], "bookHotel": [{}], "validateBooking": [{"valid": False}],
+               "cancelFlight": [{}], "cancelHotel": [{}], "updateCustomerRecord": [{}]},
+        in_order=("validateBooking", "cancelFlight", "compensateFlight", "cancelHotel",
+                  "compensateHotel", "updateCustomerRecord", "compensationSubProcess",
+                  "throwCompensation"),
+    ), id="camunda-compensation-event-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "event/compensate/CompensateEventTest."
+        "testCompensateMiSubprocessWithCompensationEventSubProcess.bpmn20.xml",
+        CAMUNDA_TESTS + "event/compensate/CompensateEventTest.java"
+        "::testCompensateMiSubprocessWithCompensationEventSubProcess",
+        # two iterations of the booking subprocess; the compensation event subprocess runs
+        # once per iteration, last first, each seeing its iteration's `flight`
+        variables={"flights": ["flight1", "flight2"]},
+        tasks={"bookFlight": [{}], "bookHotel": [{}], "validateBooking": [{"valid": False}],
+               "cancelFlight": [{}], "cancelHotel": [{}], "updateCustomerRecord": [{}]},
+        counts={"compensationSubProcess": 2, "cancelFlight": 2, "cancelHotel": 2},
+        check=lambda ran: _compensated_flights(ran, ["flight2", "flight1"]),
+    ), id="camunda-compensate-mi-subprocess-event-subprocess"),
+    pytest.param(Case(
+        CAMUNDA + "subprocess/transaction/TransactionSubProcessTest.testCancelEndConcurrent"
+        ".bpmn20.xml",
+        CAMUNDA_TESTS + "subprocess/transaction/TransactionSubProcessTest.java"
+        "::testCancelEndConcurrent",
+        # the five hotel bookings and the flight complete; the customer does not confirm: the
+        # cancel end event compensates every booking (5 hotels, 1 flight), then the cancel
+        # boundary event leads to 'afterCancellation'
+        auto_jobs=True, instant_timers=False,
+        steps=(("task", "askCustomer", {"confirmed": False}),), status="WAITING",
+        counts={"undoBookHotel": 5, "undoBookFlight": 1},
+        in_order=("undoBookFlight", "catchCancelTx"), not_activated=("afterSuccess",),
+        waiting=("at 'afterCancellation'",),
+    ), id="camunda-transaction-cancel-end-concurrent"),
+    pytest.param(Case(
+        FLOWABLE + "subprocess/transaction/TransactionSubProcessTest.testNestedCancelInner"
+        ".bpmn20.xml",
+        FLOWABLE_TESTS + "subprocess/transaction/TransactionSubProcessTest.java"
+        "::testNestedCancelInner",
+        # the inner transaction is cancelled: its bookings are compensated (5 hotels, 1
+        # flight), the outer one's flight is not; the outer transaction goes on
+        auto_jobs=True, instant_timers=False,
+        steps=(("task", "innerTxaskCustomer", {"confirmed": False}),), status="WAITING",
+        counts={"innerTxundoBookHotel": 5, "innerTxundoBookFlight": 1},
+        not_activated=("undoBookFlight", "afterInnerSuccess"),
+        waiting=("at 'afterInnerCancellation'", "user task 'bookFlight'"),
+    ), id="flowable-transaction-nested-cancel-inner"),
+    pytest.param(Case(
+        SPIFF + "transaction.bpmn",
+        SPIFF_TESTS + "bpmn/events/TransactionSubprocssTest.py::testSubworkflowCancelEvent",
+        # an empty value reaches the cancel end event: the cancel boundary's 'Cancel Action'
+        # runs; neither error boundary nor 'Print Data' does
+        tasks={"Activity_Get_Data": [{"value": ""}]}, jobs={"script": scripts(SPIFF_TX)},
+        completed=("Catch_Cancel_Event", "Cancel_Action"), final={"reason": "Cancel"},
+        not_activated=("Catch_Error_1", "Catch_Error_None", "Activity_Print_Data"),
+    ), id="spiff-transaction-cancel"),
+    pytest.param(Case(
+        SPIFF + "transaction.bpmn",
+        SPIFF_TESTS + "bpmn/events/TransactionSubprocssTest.py::testSubworkflowErrorCodeNone",
+        # quantity 0 reaches the error end event without a code: the catch-all boundary
+        # catches it, not 'Catch Error 1' nor the cancel boundary (the test's other assertion,
+        # that data set inside the transaction is gone, is SpiffWorkflow's data model)
+        tasks={"Activity_Get_Data": [{"value": "asdf"}],
+               "Activity_Get_Quantity": [{"quantity": 0}]},
+        jobs={"script": scripts(SPIFF_TX)},
+        completed=("Catch_Error_None", "Error_None_Action"), final={"reason": "Error None"},
+        not_activated=("Catch_Error_1", "Catch_Cancel_Event", "Activity_Print_Data"),
+    ), id="spiff-transaction-error-none"),
+    pytest.param(Case(
+        SPIFF + "transaction.bpmn",
+        SPIFF_TESTS + "bpmn/events/TransactionSubprocssTest.py::testNormalCompletion",
+        tasks={"Activity_Get_Data": [{"value": "asdf"}],
+               "Activity_Get_Quantity": [{"quantity": 2}]},
+        jobs={"script": scripts(SPIFF_TX)},
+        in_order=("Subprocess", "Activity_Print_Data", "End_Event"), final={"value": "asdf"},
+        not_activated=("Catch_Error_1", "Catch_Error_None", "Catch_Cancel_Event"),
+    ), id="spiff-transaction-normal"),
 ]
+
+
+def _compensated_flights(ran: Ran, flights: list[str]) -> None:
+    """The `flight` each run of the compensation event subprocess was started with."""
+    seen = [r.value["variables"]["flight"] for r in ran.records
+            if r.intent == "VARIABLES_UPDATED" and r.element_id == "compensationSubProcess"
+            and "flight" in r.value["variables"]]
+    assert seen == flights, seen
 
 
 def _check(case: Case) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from laneway.engine.behaviours import compensation, waits, work
 from laneway.engine.behaviours import variables as vars_
-from laneway.engine.behaviours import waits, work
 from laneway.engine.context import Processing
 from laneway.engine.executable import GATEWAY_KINDS, NO_SCOPE
 from laneway.engine.expressions import evaluate, evaluate_condition
@@ -151,7 +151,12 @@ def move_on(
     again."""
     scope_key = scope.key
     loop_counter = elem.loop_counter
+    comp = ctx.proc.compensation
+    if comp is not None:
+        compensation.completing(ctx, comp, elem)
     ctx.write_element(Event.ELEMENT_COMPLETED, elem, {"key": elem.key})
+    if comp is not None and ctx.inst.compensation_runs:
+        compensation.completed(ctx, elem.key)
     if flows is None:
         arrive_later(ctx, scope_key, node, None, max(loop_counter, 1) + 1)
         return
@@ -307,6 +312,8 @@ def terminate(ctx: Processing, elem: ElementInstance) -> None:
             terminate(ctx, child)
     _drop_joins(ctx, elem.key)
     waits.close_all(ctx, elem)
+    if inst.compensations or inst.compensation_runs:
+        compensation.terminating(ctx, elem)
     ctx.processors[elem.kind].on_terminate(ctx, elem)
     ctx.write_element(Event.ELEMENT_TERMINATED, elem, {"key": elem.key})
 

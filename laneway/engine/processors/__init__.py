@@ -31,6 +31,7 @@ from laneway.engine.processors.service_task import ServiceTaskProcessor
 from laneway.engine.processors.start_event import StartEventProcessor
 from laneway.engine.processors.subprocess import SubProcessProcessor
 from laneway.engine.processors.task import TaskProcessor
+from laneway.engine.processors.transaction import TransactionProcessor
 from laneway.engine.processors.user_task import UserTaskProcessor
 from laneway.engine.state import MI_BODY_KIND, PROCESS_KIND
 from laneway.model import NodeKind
@@ -67,6 +68,7 @@ ELEMENT_PROCESSORS: Mapping[str, ElementProcessor] = {
     # scopes
     NodeKind.SUB_PROCESS.value: SubProcessProcessor(),
     NodeKind.AD_HOC_SUB_PROCESS.value: AdHocSubProcessProcessor(),
+    NodeKind.TRANSACTION.value: TransactionProcessor(),
     NodeKind.CALL_ACTIVITY.value: CallActivityProcessor(),
 }
 

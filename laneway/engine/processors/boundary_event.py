@@ -7,9 +7,13 @@ wait fires, or an error or escalation thrown inside the activity is caught here 
 `behaviours.throw`), an interrupting boundary event terminates the activity, a
 non-interrupting one leaves it running and keeps waiting (a timer cycle re-arms, a message
 subscribes again). Then the boundary event activates in the activity's scope and its token
-leaves at once. On a multi-instance activity they attach to the body.
+leaves at once. On a multi-instance activity they attach to the body. A cancel boundary event
+on a transaction is taken once a cancel end event in it has compensated it; a compensation
+boundary event is never taken: it names (by an association) the handler that compensates its
+activity (`behaviours.compensation`).
 
-Deploy: attached to an activity (not to an event subprocess) and triggered by a supported event.
+Deploy: attached to an activity (not to an event subprocess) and triggered by a supported event;
+cancel only on a transaction; compensation associated with a handler `isForCompensation`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from laneway.engine.behaviours import flow, waits
 from laneway.engine.behaviours.waits import Arrival
 from laneway.engine.context import Processing
 from laneway.engine.processors.base import ElementProcessor, check_event
+from laneway.engine.processors.transaction import check_compensation_boundary
 from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode, Process
 
 _EVENTS = frozenset(
     {EventKind.ERROR, EventKind.TIMER, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.ESCALATION,
-     EventKind.CONDITIONAL}
+     EventKind.CONDITIONAL, EventKind.COMPENSATE, EventKind.CANCEL}
 )
 
 
@@ -55,3 +60,4 @@ class BoundaryEventProcessor(ElementProcessor):
         if host is not None and host.triggered_by_event:
             yield (f"boundary event is attached to event subprocess '{host.id}', which BPMN "
                    "does not allow; catch the event in the subprocess instead")
+        yield from check_compensation_boundary(process, node, host)

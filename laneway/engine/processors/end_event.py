@@ -1,4 +1,4 @@
-"""End events: none, terminate, error, escalation, message and signal.
+"""End events: none, terminate, error, escalation, message, signal, compensation and cancel.
 
 Activated by a token, an end event throws its event and ends the token:
 - none: the token ends; the scope completes when no token is left in it;
@@ -10,9 +10,14 @@ Activated by a token, an end event throws its event and ends the token:
 - escalation: thrown the same way; uncaught, the token just ends;
 - message: published (`PUBLISH_MESSAGE`), or a job when the element names a job type;
 - signal: the token ends first, then the signal reaches this instance's subscribers and is
-  broadcast to every other one.
+  broadcast to every other one;
+- compensation: compensates its scope (or its `activityRef`) and ends when the handlers are
+  done (`behaviours.compensation`);
+- cancel: cancels its transaction: the rest of it is terminated, what completed in it is
+  compensated, then the transaction's cancel boundary event is taken.
 
-Deploy: triggered by one of these.
+Deploy: triggered by one of these; a cancel end event directly inside a transaction that has
+a cancel boundary event.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from laneway.engine.behaviours import flow, multiple, throw, work
+from laneway.engine.behaviours import compensation, flow, multiple, throw, work
 from laneway.engine.context import Processing
 from laneway.engine.processors.base import ElementProcessor, check_event
+from laneway.engine.processors.transaction import check_activity_ref, check_cancel_end
 from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode, Process
 from laneway.records import IncidentType
@@ -35,6 +41,8 @@ _EVENTS = frozenset(
         EventKind.ESCALATION,
         EventKind.MESSAGE,
         EventKind.SIGNAL,
+        EventKind.COMPENSATE,
+        EventKind.CANCEL,
     }
 )
 
@@ -81,10 +89,19 @@ class EndEventProcessor(ElementProcessor):
                 return
             if not throw.publish_message(ctx, elem, node):
                 return
+        elif kind == EventKind.COMPENSATE and compensation.throw(ctx, elem, node):
+            return  # it completes when the handlers are done
+        elif kind == EventKind.CANCEL:
+            compensation.cancel(ctx, elem)
+            return
         flow.complete(ctx, elem)
 
     def check(self, process: Process, node: FlowNode) -> Iterator[str]:
-        return check_event(node, _EVENTS)
+        yield from check_event(node, _EVENTS)
+        if node.event_kind == EventKind.CANCEL:
+            yield from check_cancel_end(process, node)
+        elif node.event_kind == EventKind.COMPENSATE:
+            yield from check_activity_ref(process, node)
 
 
 def _terminate_all(ctx: Processing, elem: ElementInstance) -> None:

@@ -1,4 +1,4 @@
-"""Intermediate throw events: none, signal, escalation, link and message.
+"""Intermediate throw events: none, signal, escalation, link, message and compensation.
 
 Activated by a token, it throws its event and, unless that interrupted it, passes the token on:
 - none: passes straight on;
@@ -7,7 +7,9 @@ Activated by a token, it throws its event and, unless that interrupted it, passe
   terminates the thrower, otherwise (or uncaught) the token goes on;
 - message: published (`PUBLISH_MESSAGE`), or a job when the element names a job type;
 - link: the token ends here and reappears at the link catch event of the same name in the same
-  scope.
+  scope;
+- compensation: compensates its scope (or its `activityRef`); with `waitForCompletion` (the
+  default) the token goes on once the handlers are done (`behaviours.compensation`).
 
 Deploy: triggered by one of these; a link names a link catch event of its scope.
 """
@@ -17,15 +19,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from laneway.engine.behaviours import flow, multiple, throw, waits, work
+from laneway.engine.behaviours import compensation, flow, multiple, throw, waits, work
 from laneway.engine.context import Processing
 from laneway.engine.processors.base import ElementProcessor, check_event
+from laneway.engine.processors.transaction import check_activity_ref
 from laneway.engine.state import ElementInstance
 from laneway.model import EventKind, FlowNode, NodeKind, Process
 from laneway.records import Event
 
 _EVENTS = frozenset(
-    {EventKind.NONE, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.LINK, EventKind.ESCALATION}
+    {EventKind.NONE, EventKind.MESSAGE, EventKind.SIGNAL, EventKind.LINK, EventKind.ESCALATION,
+     EventKind.COMPENSATE}
 )
 
 
@@ -58,10 +62,14 @@ class IntermediateThrowEventProcessor(ElementProcessor):
                 return
             if not throw.publish_message(ctx, elem, node):
                 return
+        elif kind == EventKind.COMPENSATE and compensation.throw(ctx, elem, node):
+            return  # it completes when the handlers are done
         flow.complete(ctx, elem)
 
     def check(self, process: Process, node: FlowNode) -> Iterator[str]:
         yield from check_event(node, _EVENTS)
+        if node.event_kind == EventKind.COMPENSATE:
+            yield from check_activity_ref(process, node)
         if node.event_kind == EventKind.LINK:
             name = _link_name(node)
             if (node.parent, name) not in _link_catches(process):

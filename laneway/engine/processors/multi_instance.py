@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from laneway.bpmn._dialect import ZERO_BASED_LOOP_COUNTER
-from laneway.engine.behaviours import flow, mi_events, waits, work
+from laneway.engine.behaviours import compensation, flow, mi_events, waits, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate, evaluate_condition
@@ -109,6 +109,9 @@ class MultiInstanceBodyProcessor(ElementProcessor):
     ) -> None:
         # an inner instance: its flows are the body's to take, once the body completes
         _collect_output(ctx, scope, child, node)
+        if ctx.proc.compensation is not None:
+            # each completed iteration is compensable on its own (BPMN 13.5.7)
+            compensation.completing(ctx, ctx.proc.compensation, child)
         ctx.write_element(Event.ELEMENT_COMPLETED, child, {"key": child.key})
         _on_inner_completed(ctx, scope, node)
 

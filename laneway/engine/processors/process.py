@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from laneway.engine.behaviours import flow, waits
+from laneway.engine.behaviours import compensation, flow, waits
 from laneway.engine.context import Processing
 from laneway.engine.processors.base import ElementProcessor
 from laneway.engine.state import ElementInstance
@@ -36,6 +36,9 @@ class ProcessProcessor(ElementProcessor):
         inst = ctx.inst
         final = dict(inst.variables.get(elem.key, {}))
         waits.close_all(ctx, elem)
+        if inst.compensations:
+            # what was never compensated cannot be any more
+            compensation.ended(ctx, elem)
         ctx.write_element(Event.ELEMENT_COMPLETED, elem, {"key": elem.key, "variables": final})
         if inst.parent is not None:
             ctx.follow_up(Command.COMPLETE_CALL_ACTIVITY, inst.parent.instance_id,

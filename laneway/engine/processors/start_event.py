@@ -7,7 +7,8 @@ the token on at once. The start event of an event subprocess waits on behalf of 
 scope; what happens when its event arrives is in `subprocess.py`.
 
 Deploy: a process starts on none, message, timer or signal events; an event subprocess on
-message, timer, signal, error or escalation events; a timer says when.
+message, timer, signal, error, escalation or (inside a subprocess, which it then compensates:
+`behaviours.compensation`) compensation events; a timer says when.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _EVENTS = frozenset(
     {EventKind.NONE, EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL, EventKind.CONDITIONAL})
 _EVENT_SUBPROCESS_EVENTS = frozenset(
     {EventKind.MESSAGE, EventKind.TIMER, EventKind.SIGNAL, EventKind.ERROR, EventKind.ESCALATION,
-     EventKind.CONDITIONAL}
+     EventKind.CONDITIONAL, EventKind.COMPENSATE}
 )
 
 
@@ -34,6 +35,13 @@ class StartEventProcessor(ElementProcessor):
         if parent is not None and parent.triggered_by_event:
             if kind not in _EVENT_SUBPROCESS_EVENTS:
                 yield f"an event subprocess cannot start on a {kind.value} event"
+            elif kind == EventKind.COMPENSATE and not parent.parent:
+                yield ("a compensation event subprocess compensates the subprocess it is in; "
+                       "at the process level there is none")
+        elif parent is not None and kind != EventKind.NONE:
+            # a subprocess (or transaction) is started by its token, never by an event
+            yield (f"a start event inside {parent.kind.value} '{parent.id}' has no trigger "
+                   f"(BPMN 10.5.2), but this one is a {kind.value} start event")
         elif kind not in _EVENTS:
             yield f"{kind.value} start events are not supported"
         yield from check_timer(node)

@@ -360,6 +360,92 @@ def complex_and_adhoc() -> Harness:
     return h
 
 
+def _comp(activity: str, handler: str, extra: str = "") -> str:
+    return (f'<boundaryEvent id="{activity}_c" attachedToRef="{activity}">'
+            f'<compensateEventDefinition/></boundaryEvent>'
+            f'<serviceTask id="{handler}" isForCompensation="true" {extra}/>'
+            f'<association id="{activity}_a" sourceRef="{activity}_c" targetRef="{handler}"/>')
+
+
+def compensation() -> Harness:
+    """Compensation and transactions: a transaction whose completed task, multi-instance
+    iterations and subprocess (with a compensation event subprocess) are compensated when a
+    cancel end event cancels it, handlers answered one by one; a second instance with a
+    throw that does not wait, and a subprocess interrupted by an error whose compensable
+    activities are dropped."""
+    h = Harness(document(f"""
+    <error id="boom" errorCode="BOOM"/>
+    <startEvent id="s"/>
+    <exclusiveGateway id="which" default="which_tx"/>
+    <transaction id="tx">
+      <startEvent id="ts"/>
+      <serviceTask id="book" laneway:type="book"/>
+      {_comp("book", "unbook", 'laneway:type="unbook"')}
+      <task id="seat">
+        <multiInstanceLoopCharacteristics isSequential="true">
+          <extensionElements>
+            <zeebe:loopCharacteristics inputCollection="=seats" inputElement="seatNo"/>
+          </extensionElements>
+        </multiInstanceLoopCharacteristics>
+      </task>
+      {_comp("seat", "release", 'laneway:type="release"')}
+      <subProcess id="meal">
+        <extensionElements><zeebe:ioMapping>
+          <zeebe:input source="=&quot;veg&quot;" target="menu"/>
+        </zeebe:ioMapping></extensionElements>
+        <startEvent id="ms"/>
+        <task id="order_meal"/>
+        {_comp("order_meal", "drop_meal", 'laneway:type="drop-meal"')}
+        <endEvent id="me"/>
+        @ ms -> order_meal -> me
+        <subProcess id="undo_meal" triggeredByEvent="true">
+          <startEvent id="us"><compensateEventDefinition/></startEvent>
+          <intermediateThrowEvent id="undo_inner"><compensateEventDefinition/>
+          </intermediateThrowEvent>
+          <endEvent id="ue"/>
+          @ us -> undo_inner -> ue
+        </subProcess>
+      </subProcess>
+      <endEvent id="abort"><cancelEventDefinition/></endEvent>
+      @ ts -> book -> seat -> meal -> abort
+    </transaction>
+    <boundaryEvent id="cancelled" attachedToRef="tx"><cancelEventDefinition/></boundaryEvent>
+    <endEvent id="e1"/>
+    <endEvent id="e2"/>
+    @ s -> which -> tx -> e1
+    @ cancelled -> e2
+    <subProcess id="trip">
+      <startEvent id="ps"/>
+      <task id="fly"/>
+      {_comp("fly", "unfly", 'laneway:type="unfly"')}
+      <exclusiveGateway id="ok" default="ok_pe"/>
+      <endEvent id="pe"/>
+      <endEvent id="fail"><errorEventDefinition errorRef="boom"/></endEvent>
+      @ ps -> fly -> ok -> pe
+      @ ok -> fail : =broken
+    </subProcess>
+    <boundaryEvent id="failed" attachedToRef="trip"><errorEventDefinition errorRef="boom"/>
+    </boundaryEvent>
+    <task id="hotel"/>
+    {_comp("hotel", "unhotel", 'laneway:type="unhotel"')}
+    <intermediateThrowEvent id="undo"><compensateEventDefinition waitForCompletion="false"/>
+    </intermediateThrowEvent>
+    <endEvent id="e3"/>
+    <endEvent id="e4"/>
+    @ which -> hotel : =second
+    @ hotel -> trip -> undo -> e3
+    @ failed -> undo
+    """))
+    h.clock = START
+    iid = h.start("p", {"seats": ["1A", "1B"], "second": False})
+    h.complete_job("book", {"bookingId": "B-1"}, iid)
+    for element in ("drop_meal", "release", "release", "unbook"):
+        h.complete_job(element, {}, iid)
+    second = h.start("p", {"seats": [], "second": True, "broken": True})
+    h.complete_job("unhotel", {}, second)
+    return h
+
+
 SCENARIOS: dict[str, Callable[[], Harness]] = {
     "example_order": example_order,
     "example_permit": example_permit,
@@ -372,6 +458,7 @@ SCENARIOS: dict[str, Callable[[], Harness]] = {
     "call_activity": call_activity,
     "call_depth": call_depth,
     "complex_and_adhoc": complex_and_adhoc,
+    "compensation": compensation,
 }
 
 
