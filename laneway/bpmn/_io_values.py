@@ -7,7 +7,10 @@ Flowable's namespaces) writes a parameter's value as
 - `camunda:list` of `camunda:value`s (or nested lists and maps), `camunda:map` of
   `camunda:entry key="..."`s;
 - `camunda:script scriptFormat="..."`: a script; it becomes an expression in the script's
-  language, which the engine refuses to evaluate (an incident) until it runs scripts.
+  language (the engine runs JavaScript in its sandbox; any other language is an incident).
+  A script kept in an external file (`resource="..."`) becomes an expression of the language
+  `SCRIPT_RESOURCE` whose text is the resource's name: nothing reads that file (the deploy
+  check refuses it).
 Zeebe's `zeebe:input source` is an expression when it starts with `=`, otherwise a static
 string (Zeebe since 8.0; an empty source is null). `zeebe:output` sources are always
 expressions, as in Zeebe.
@@ -25,6 +28,9 @@ from laneway.model import Expression, ExtensionElement
 
 #: Nesting of lists and maps inside one parameter (the parser bounds the XML too).
 MAX_VALUE_DEPTH = 20
+
+#: The language of a `camunda:script` parameter whose script is an external `resource`.
+SCRIPT_RESOURCE = "script-resource"
 
 
 class _Script(Exception):
@@ -130,8 +136,13 @@ def c7_parameter(param: ExtensionElement) -> Expression:
     except _Script as found:
         script = found.script
         language = normalize_language(script.attributes.get("scriptFormat")) or "script"
-        source = script.text or script.attributes.get("resource", "")
-        return Expression(source, source, language, script.line or param.line)
+        line = script.line or param.line
+        resource = script.attributes.get("resource")
+        if resource is not None and not (script.text or "").strip():
+            # never a file read: the name is kept only to say what the diagram wanted
+            return Expression(resource, resource, SCRIPT_RESOURCE, line)
+        source = script.text or ""
+        return Expression(source, source, language, line)
     except ValueError as exc:
         # an expression that does not compile: an incident with this message if reached
         return Expression(f"<{exc}>", raw, "juel", param.line)

@@ -153,6 +153,18 @@ def add_parsers(commands: argparse._SubParsersAction[Any],
     p.add_argument("--id", metavar="MESSAGE_ID",
                    help="a message id; the engine correlates a repeated id once")
 
+    group = commands.add_parser("conditions", help="tell the engine of data for conditional "
+                                "start events").add_subparsers(dest="action", required=True,
+                                                               metavar="ACTION")
+    p = leaf(group, "evaluate", _conditions_evaluate,
+             "start an instance at each conditional start event whose condition holds",
+             "Evaluate the conditional start events of the newest deployed version of every "
+             "process (or of --process) with the variables; the engine starts an instance at "
+             "each one that holds, or rejects the command when none does (its audit log, "
+             "under the printed command id, says so).")
+    p.add_argument("--process", metavar="ID", help="only this process's start events")
+    variables(p)
+
     group = commands.add_parser("tasks", help="list, claim and complete user tasks"
                                 ).add_subparsers(dest="action", required=True, metavar="ACTION")
     p = leaf(group, "list", _tasks_list, "your worklist (--all: every task, role operator)")
@@ -245,7 +257,7 @@ def add_parsers(commands: argparse._SubParsersAction[Any],
 
 
 COMMANDS = frozenset({"deploy", "definitions", "lifecycle", "start", "publish", "tasks",
-                      "instances", "incidents", "migrations"})
+                      "instances", "incidents", "migrations", "conditions"})
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -372,6 +384,17 @@ def _publish(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         return _json(published, out)
     print(published["messageId"], file=out)
+    return 0
+
+
+def _conditions_evaluate(client: ApiClient, args: argparse.Namespace, out: TextIO) -> int:
+    body: dict[str, Any] = {"variables": _variables(args)}
+    if args.process is not None:
+        body["processId"] = args.process
+    sent = client.post("/api/conditions", body).json()
+    if args.json:
+        return _json(sent, out)
+    print(sent["commandId"], file=out)
     return 0
 
 

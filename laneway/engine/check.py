@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from laneway.agency_flows import crossings
+from laneway.bpmn._io_values import SCRIPT_RESOURCE
 from laneway.engine.behaviours import instantiate, multiple, quantities
 from laneway.engine.expressions import compiles
 from laneway.engine.processors import ELEMENT_PROCESSORS, ElementProcessor
@@ -64,6 +65,16 @@ def _node_problems(processor: ElementProcessor, process: Process, node: FlowNode
     yield from _loop_problems(process, node)
     yield from quantities.problems(node)
     yield from instantiate.problems(process, node)
+    yield from _mapping_problems(node)
+
+
+def _mapping_problems(node: FlowNode) -> Iterator[str]:
+    """A `camunda:script` parameter whose script is an external file: never read."""
+    for source, target in (*node.io.inputs, *node.io.outputs):
+        if source.language == SCRIPT_RESOURCE:
+            yield (f"the script of the mapping '{target}' is the external resource "
+                   f"'{source.raw}' (line {source.line}), which the engine never reads: "
+                   "write the script inside the parameter")
 
 
 def _loop_problems(process: Process, node: FlowNode) -> Iterator[str]:

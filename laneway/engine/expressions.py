@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from laneway.bpmn._expressions import make_expression
+from laneway.bpmn._io_values import SCRIPT_RESOURCE
 from laneway.expr import ExpressionError, compile_expression
 from laneway.model import Expression
 
@@ -25,9 +26,17 @@ def evaluate(expression: Expression, variables: Mapping[str, Any]) -> Any:
     """The value of an expression; raises ExpressionError."""
     if expression.language in _OPAQUE_LANGUAGES:
         # e.g. a Camunda 7 `camunda:script` parameter: never read a script as our language
+        # (JavaScript ones run in the sandbox: behaviours/mapping_scripts.py)
         raise ExpressionError(
             f"'{_short(expression.raw)}' is a {expression.language} script, and the engine "
-            "does not run scripts in input/output mappings yet",
+            "runs only JavaScript in its sandbox (a script in another language needs a "
+            "worker: compute the value in a script task with a job type)",
+            expression.text,
+        )
+    if expression.language == SCRIPT_RESOURCE:
+        raise ExpressionError(
+            f"the script is the external resource '{_short(expression.raw)}', which the "
+            "engine never reads: write the script inside the parameter",
             expression.text,
         )
     return compile_expression(expression.text).evaluate(variables)

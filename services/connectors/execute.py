@@ -323,8 +323,9 @@ def _adhoc_answer(record: JobRecord, job: Job, result: Mapping[str, Any] | Decis
 def adhoc_problem(job: Job, activities: Any, done: Any, flows: Any = ()) -> str | None:
     """Why a choice cannot answer the ad-hoc decision job (what the engine would refuse:
     flows, an unknown activity, one twice, several when Sequential, nothing while not done and
-    nothing running), or None. `running` is as the job was created: the engine may still
-    refuse a "wait" answer when what ran has finished meanwhile."""
+    nothing running), or None. `running` is as the job was created: a "wait" answer made
+    while activities ran goes through even if they finished meanwhile (the engine accepts it
+    in a Parallel subprocess and asks again)."""
     where = f"ad-hoc subprocess '{job.element_id}'"
     known = [a.id for a in job.activities]
     if flows:

@@ -23,6 +23,7 @@ from services.definitions.deps import ServiceDeps
 from services.definitions.lifecycle import TransitionRefused
 from services.definitions.models import DiagramErrors, ErrorItem
 from services.definitions.routes import (
+    conditions,
     console,
     definitions,
     dev,
@@ -59,7 +60,7 @@ def create_app(settings: DefinitionsSettings, deps: ServiceDeps | None,
     app.state.console = settings.console
     app.state.verifier = verifier if verifier is not None else TokenVerifier(settings.auth)
     for router in (definitions.router, starts.router, incidents.router, messages.router,
-                   operations.instances, operations.migrations):
+                   operations.instances, operations.migrations, conditions.router):
         app.include_router(router)
     checks = checks if checks is not None else HealthChecks("definitions")
     if deps is not None:

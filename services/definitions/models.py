@@ -155,6 +155,27 @@ class StartedInstance(ApiModel):
                                          "it asynchronously.")
 
 
+class EvaluateConditions(ApiModel):
+    """Data from outside for the conditional start events of deployed processes."""
+
+    variables: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The variables the conditions are evaluated with; each instance started "
+                    "gets them.")
+    process_id: str | None = Field(
+        default=None, min_length=1, max_length=256,
+        description="Evaluate only this process's conditional start events (it must have an "
+                    "AUTHORIZED version); every deployed process's when absent.")
+
+
+class ConditionsEvaluated(ApiModel):
+    """An EVALUATE_CONDITIONS command is on the `messages` topic."""
+
+    command_id: str = Field(
+        description="The command's record id: its rejection (no condition held) has the id "
+                    "`<commandId>.r0...` and the instance id `<commandId>` in the event log.")
+
+
 class PublishMessage(ApiModel):
     """Publish a BPMN message."""
 

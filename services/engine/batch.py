@@ -193,11 +193,16 @@ def decode_all(messages: list[Message],
 
 
 def unknown_processes(batch: list[Inbound], repository: DefinitionRepository) -> set[str]:
-    """Process ids the batch starts that the repository does not have (yet)."""
+    """Process ids the batch starts that the repository does not have (yet): a START_INSTANCE's
+    and a conditional start's that names its process (EVALUATE_CONDITIONS right after the
+    version was authorized must not be refused for a definition still on its way)."""
     return {
         str(i.record.value.get("processId", ""))
         for i in batch
-        if i.record is not None and i.record.intent == Command.START_INSTANCE.value
+        if i.record is not None and (
+            i.record.intent == Command.START_INSTANCE.value
+            or (i.record.intent == Command.EVALUATE_CONDITIONS.value
+                and i.record.value.get("processId")))
         and not repository.has(str(i.record.value.get("processId", "")))
     }
 

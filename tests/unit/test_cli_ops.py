@@ -49,6 +49,8 @@ class Api(BaseHTTPRequestHandler):
         Api.seen.append((self.path, self.headers.get("Authorization", ""), body))
         if self.path == "/api/instances":
             self._answer(201, b'{"instanceId": "6de7a3c2-0000-4000-8000-000000000001"}')
+        elif self.path == "/api/conditions":
+            self._answer(202, b'{"commandId": "0c0c0c0c-0000-4000-8000-000000000002"}')
         else:
             self._answer(422, json.dumps({
                 "title": "Unprocessable Entity", "status": 422, "detail": "Expected a form",
@@ -79,6 +81,23 @@ def test_start_sends_the_variables_and_prints_only_the_id(
     assert out == "6de7a3c2-0000-4000-8000-000000000001\n"
     assert Api.seen == [("/api/instances", f"Bearer {SECRET}", {
         "processId": "order", "variables": {"amount": 7, "who": "file", "name": "Ada"}})]
+
+
+def test_conditions_evaluate_sends_the_variables_and_the_process(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    Api.seen.clear()
+    with serve(Api) as url:
+        code = main(["conditions", "evaluate", "--var", "amount=500", "--process", "order",
+                     "--url", url, "--token", SECRET])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert out == "0c0c0c0c-0000-4000-8000-000000000002\n"
+        code = main(["conditions", "evaluate", "--var", "x=1", "--url", url, "--token", SECRET])
+        assert code == 0
+    assert Api.seen == [
+        ("/api/conditions", f"Bearer {SECRET}",
+         {"variables": {"amount": 500}, "processId": "order"}),
+        ("/api/conditions", f"Bearer {SECRET}", {"variables": {"x": 1}})]
 
 
 def test_a_refusal_prints_the_problem_and_its_field_errors(

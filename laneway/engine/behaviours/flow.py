@@ -9,9 +9,10 @@ from typing import Any
 
 from laneway.engine.behaviours import compensation, waits, work
 from laneway.engine.behaviours import variables as vars_
+from laneway.engine.behaviours.mapping_scripts import map_values
 from laneway.engine.context import Processing
 from laneway.engine.executable import GATEWAY_KINDS, NO_SCOPE
-from laneway.engine.expressions import evaluate, evaluate_condition
+from laneway.engine.expressions import evaluate_condition
 from laneway.engine.state import MI_BODY_KIND, ElementInstance
 from laneway.expr import ExpressionError
 from laneway.model import FlowNode
@@ -68,7 +69,7 @@ def run_activation(
     if node.io.inputs:
         try:
             seen = vars_.visible(ctx.inst, elem.key)
-            values = {target: evaluate(src, seen) for src, target in node.io.inputs}
+            values = map_values(ctx, elem, node.io.inputs, seen)
         except ExpressionError as exc:
             work.raise_incident(ctx, elem, IncidentType.IO_MAPPING_ERROR,
                                 f"Expected to map the inputs of '{node.id}', but {exc}")
@@ -178,7 +179,7 @@ def _map_outputs(
         vars_.set_local(ctx, elem, result)
     try:
         seen = vars_.visible(ctx.inst, elem.key)
-        values = {target: evaluate(src, seen) for src, target in node.io.outputs}
+        values = map_values(ctx, elem, node.io.outputs, seen)
     except ExpressionError as exc:
         work.raise_incident(ctx, elem, IncidentType.IO_MAPPING_ERROR,
                             f"Expected to map the outputs of '{node.id}', but {exc}",

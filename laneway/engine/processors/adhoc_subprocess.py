@@ -11,9 +11,12 @@ Who chooses:
   each ran), what runs now and how many choices were made; `SUBMIT_DECISION {jobKey,
   activities, done?, variables?}` starts the named activities now, in that order, and `done:
   true` takes no more choices (the subprocess completes once what runs has finished). An
-  answer that starts nothing, is not done and leaves nothing running is refused: it would
-  wait for ever. More than `Limits.max_adhoc_decisions` choices in one subprocess instance is
-  an incident (`CONDITION_ERROR`) instead of another job.
+  answer that starts nothing and is not done ("wait for what runs") is refused when
+  `Sequential` (the handler is only asked when nothing runs); when `Parallel` it is accepted
+  and, if nothing runs any more (what ran finished while the handler thought), the handler is
+  asked again with a new job. More than `Limits.max_adhoc_decisions` choices in one
+  subprocess instance is an incident (`CONDITION_ERROR`) instead of another job, so a loop of
+  such answers ends there.
 - otherwise the engine, in the order the activities are written (as Betsy's diagrams
   expect): each activity without an incoming flow runs once; `Sequential` one after the
   other, `Parallel` all at once. The subprocess completes when all have run.
@@ -214,10 +217,15 @@ def submit(ctx: Processing, job: Job, elem: ElementInstance, node: FlowNode,
         ctx.reject(f"Expected at most one activity: ad-hoc subprocess '{node.id}' is "
                    f"sequential, but got {len(activities)}", RejectionType.INVALID_ARGUMENT)
         return
-    if not activities and not done and not _running(ctx, elem):
+    if not activities and not done and node.ordering == SEQUENTIAL and not _running(ctx, elem):
+        # a sequential handler is only asked when nothing runs: "wait" is never stale there
         ctx.reject("Expected activities to start or done: true, since nothing runs in "
                    f"ad-hoc subprocess '{node.id}'", RejectionType.INVALID_ARGUMENT)
         return
+    # Parallel: a "wait" answer may be stale (what ran when the job was created finished while
+    # the handler thought); it is accepted, and with nothing running `on_empty` asks again,
+    # each time counted against `max_adhoc_decisions`, so a loop of such answers ends in the
+    # limit's incident rather than in a job nobody answers
     ctx.write_element(Event.JOB_COMPLETED, elem, {"key": job.key, "type": job.type,
                                                   "variables": variables})
     vars_.propagate(ctx, elem.key, variables)

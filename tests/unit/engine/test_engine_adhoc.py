@@ -223,3 +223,46 @@ def test_a_connector_decides_when_laneway_decision_names_it(run: RunFn) -> None:
 def test_the_mark_is_accepted_on_an_ad_hoc_subprocess_at_validation() -> None:
     result = validate(parse(document(adhoc('laneway:decision="llm"')).encode(), "a.bpmn"))
     assert [p for p in result if "laneway:decision" in p.message] == []
+
+
+PARALLEL = adhoc('laneway:decision="handler"', condition="=false")
+
+
+def test_a_stale_wait_answer_in_parallel_asks_again(run: RunFn) -> None:
+    """The handler was asked while b ran and answered "wait for what runs"; b finished
+    meanwhile. The answer is accepted and, since nothing runs, a new decision job asks
+    again (no instance left waiting on nothing)."""
+    h = run(PARALLEL)
+    _decide(h, ["a", "b"])
+    h.complete_task("a")
+    asked = h.job("work")
+    assert asked.value["running"] == ["b"]
+    h.complete_task("b")  # finishes while the handler thinks
+    assert len(h.events("JOB_CREATED", "work")) == 2
+    answer = h.send(Command.SUBMIT_DECISION, h.iid, {
+        "jobKey": asked.value["key"], "activities": [], "done": False}, principal=AGENT)
+    assert [r for r in answer if r.kind == RecordKind.REJECTION] == []
+    assert [r.intent for r in answer if r.intent in ("JOB_COMPLETED", "AD_HOC_DECIDED",
+                                                     "JOB_CREATED")] == [
+        "JOB_COMPLETED", "AD_HOC_DECIDED", "JOB_CREATED"]
+    again = h.job("work")
+    assert len(h.events("JOB_CREATED", "work")) == 3
+    assert again.value["running"] == []
+    assert again.value["decisions"] == 2
+    _decide(h, ["c"])
+    h.complete_task("c")
+    _decide(h, [], done=True)
+    assert h.activated()[-1] == "after"
+    assert _inner(h) == ["a", "b", "c"]
+
+
+def test_a_loop_of_wait_answers_in_parallel_ends_in_the_limits_incident() -> None:
+    h = Harness(document(PARALLEL))
+    h.runner.engine.limits = Limits(max_adhoc_decisions=3)
+    h.start()
+    for _ in range(3):
+        assert [r for r in _decide(h, []) if r.kind == RecordKind.REJECTION] == []
+    assert h.status(h.iid) == "INCIDENT"
+    incident = h.last("INCIDENT_CREATED", "work")
+    assert "at most 3 choices" in incident.value["message"]
+    assert len(h.events("JOB_CREATED", "work")) == 3

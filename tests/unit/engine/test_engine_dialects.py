@@ -273,19 +273,6 @@ def test_camunda7_output_parameters(run: RunFn) -> None:
     assert "result" not in variables  # output mappings replace the job's variables
 
 
-def test_camunda7_script_parameter_is_an_incident_until_scripts_run(run: RunFn) -> None:
-    parameters = """
-      <camunda:inputParameter name="computed">
-        <camunda:script scriptFormat="javascript">1 + 1</camunda:script>
-      </camunda:inputParameter>
-    """
-    h = run(written_for("camunda7", io_task(parameters)))
-    [incident] = h.events("INCIDENT_CREATED", "t")
-    assert "javascript script" in incident.value["message"]
-    assert "input/output mappings" in incident.value["message"]
-    assert h.events("JOB_CREATED", "t") == []
-
-
 # --- zeebe:input static values -----------------------------------------------------------------
 
 
