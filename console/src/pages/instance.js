@@ -548,7 +548,14 @@ export async function render(root, { instanceId }) {
     }
   }
 
-  diagram.onSelect(() => panels.open("element"));
+  diagram.onSelect(() => {
+    // an answer about another element does not stay under this one (one still awaited does)
+    if (!["sending", "PENDING"].includes(opOutcome.dataset.state)) {
+      replace(opOutcome);
+      delete opOutcome.dataset.state;
+    }
+    panels.open("element");
+  });
   draw();
   follow().catch((e) => {
     if (signal.aborted) return;
