@@ -16,6 +16,7 @@ const audit = () => import("./pages/audit.js");
 const tasks = () => import("./pages/tasks.js");
 const schedules = () => import("./pages/schedules.js");
 const trace = () => import("./pages/trace.js");
+const migrate = () => import("./pages/migrate.js");
 
 const ROUTES = [
   [/^\/$/, home],
@@ -31,6 +32,8 @@ const ROUTES = [
   [/^\/tasks\/(?<taskId>[^/]+)$/, tasks],
   [/^\/schedules$/, schedules],
   [/^\/schedules\/(?<scheduleId>[^/]+)$/, schedules],
+  [/^\/migrate\/(?<processId>[^/]+)\/(?<version>\d+)$/, migrate],
+  [/^\/migrations\/(?<batchId>[^/]+)$/, migrate],
 ];
 
 const NAV = [

@@ -116,7 +116,8 @@ _TYPES = {"text/html": ("html",), "text/css": ("css",), "text/javascript": ("js"
           "font/ttf": ("ttf",), "application/vnd.ms-fontobject": ("eot",),
           "text/plain": ("txt",)}
 
-CONSOLE_PAGES = ("/sign-in", "/modeler", "/definitions", "/instances", "/tasks", "/schedules")
+CONSOLE_PAGES = ("/sign-in", "/modeler", "/definitions", "/instances", "/tasks", "/schedules",
+                 "/migrate", "/migrations")
 """The console's paths besides `/`: each answered with its page (index.html), whose script
 shows the page the path names (docs/console.md). `/forms/` is the public form's own page."""
 

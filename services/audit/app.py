@@ -15,7 +15,7 @@ from laneway.service.http import health_router
 from laneway.service.shared_metrics import HttpTiming, ServiceMetrics
 from laneway.web import docs, guard, problems
 from services.audit.deps import AuditDeps
-from services.audit.routes import history, instances, live, trace
+from services.audit.routes import commands, history, instances, live, trace
 from services.audit.traces import TraceQuery
 
 DESCRIPTION = """\
@@ -42,6 +42,7 @@ def create_app(verifier: TokenVerifier, checks: HealthChecks,
     app.include_router(instances.router)
     app.include_router(live.router)
     app.include_router(history.router)
+    app.include_router(commands.router)
     app.include_router(trace.router)
     app.include_router(health_router(checks, registry))
     app.add_middleware(HttpTiming, metrics=ServiceMetrics.of("audit", registry))

@@ -21,10 +21,13 @@ from services.audit.chain import ChainRow, Verification, verify_chain
 from services.audit.sink import EPOCH
 
 __all__ = [
+    "CommandAnswer",
     "HistoryEntry",
     "Replay",
+    "command_answer",
     "head",
     "history",
+    "known",
     "record_of",
     "replay",
     "replay_rows",
@@ -104,6 +107,43 @@ def history(conn: psycopg.Connection[Any], instance_id: str, *, after: int = 0,
                      value=value)
         for seq, rid, when, kind, intent, eid, etype, principal, value in found
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandAnswer:
+    """What the engine answered one command: its first event, or its rejection."""
+
+    seq: int
+    kind: str
+    intent: str
+    rejection_type: str | None
+    reason: str | None
+
+
+def command_answer(conn: psycopg.Connection[Any], instance_id: str, command_id: str
+                   ) -> CommandAnswer | None:
+    """The first record the command `command_id` caused in the instance's log (its events
+    have record ids `<command id>.<n>`, its rejections `<command id>.r<n>[@<delivery>]`:
+    laneway/engine/context.py); None while there is none (`known` tells an instance nobody
+    has seen). The scan is bounded by the instance's rows (the primary key)."""
+    row = conn.execute(
+        "SELECT seq, kind, intent, value->>'rejectionType', value->>'reason' FROM audit_log"
+        " WHERE instance_id = %s AND starts_with(record_id, %s)"
+        " AND kind IN ('EVENT', 'REJECTION') ORDER BY seq LIMIT 1",
+        (instance_id, f"{command_id}.")).fetchone()
+    if row is not None:
+        seq, kind, intent, rejection_type, reason = row
+        return CommandAnswer(seq=int(seq), kind=str(kind), intent=str(intent),
+                             rejection_type=rejection_type, reason=reason)
+    return None
+
+
+def known(conn: psycopg.Connection[Any], instance_id: str) -> bool:
+    """The log or the instance projection has the instance."""
+    return conn.execute(
+        "SELECT 1 FROM audit_log WHERE instance_id = %s UNION ALL"
+        " SELECT 1 FROM instances WHERE instance_id = %s LIMIT 1",
+        (instance_id, instance_id)).fetchone() is not None
 
 
 def _exists(conn: psycopg.Connection[Any], instance_id: str) -> bool:

@@ -218,6 +218,10 @@ class InstanceCancellation(ApiModel):
     """A CANCEL_INSTANCE command was sent; the engine acts on it asynchronously."""
 
     instance_id: str = Field(description="The instance.")
+    command_id: str | None = Field(default=None,
+                                   description="The command's record id: its events and its "
+                                               "rejection carry ids that begin with it "
+                                               "(GET /api/instances/{id}/commands/{commandId}).")
 
 
 class SetVariables(ApiModel):
@@ -296,7 +300,8 @@ class OperationSent(ApiModel):
 
     instance_id: str = Field(description="The instance.")
     command_id: str = Field(description="The command's record id: its events and its "
-                                        "rejection carry ids that begin with it.")
+                                        "rejection carry ids that begin with it "
+                                        "(GET /api/instances/{id}/commands/{commandId}).")
 
 
 class MigrationItem(ApiModel):

@@ -489,7 +489,7 @@ SWEEP_JSON: list[Any] = [2**63, 2**64, -(2**63) - 1, 10**400, 1e308, -1e308, 5e-
 _PATH_VALUES = {"process_id": "pid", "version": "1", "form_id": "form", "task_id": "task",
                 "schedule_id": "schedule",
                 "incident_id": "incident", "instance_id": "instance", "job_key": "task",
-                "token": "link", "batch_id": "batch"}
+                "token": "link", "batch_id": "batch", "command_id": "command"}
 
 
 def _baseline(world: World, schema: Mapping[str, Any], components: Mapping[str, Any],
@@ -521,7 +521,7 @@ def _sweep(world: World, spec: Mapping[str, Any], op: Operation) -> Iterator[Req
     known = {"pid": world.process_id, "form": world.form_id, "task": world.task_id,
              "schedule": world.schedule_id,
              "incident": f"{world.instance_id}:1", "instance": world.instance_id, "1": "1",
-             "link": world.link, "batch": str(uuid.uuid4())}
+             "link": world.link, "batch": str(uuid.uuid4()), "command": str(uuid.uuid4())}
     path_values = {p["name"]: known[_PATH_VALUES[p["name"]]] for p in op.parameters
                    if p["in"] == "path"}
     components = spec.get("components", {}).get("schemas", {})

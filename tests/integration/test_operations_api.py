@@ -175,3 +175,47 @@ def test_a_migration_batch_sends_one_command_each_and_shows_its_progress(api: Ap
                           headers=OPERATOR).status_code == 404
     assert api.client.get(f"/api/migrations/{batch['batchId']}",
                           headers=CLERK).status_code == 403
+
+
+def test_the_engine_answer_to_an_operation_is_read_by_its_command_id(api: Api) -> None:
+    """GET /api/instances/{id}/commands/{commandId}: PENDING until the audit log has the
+    command's first record, then DONE (its first event) or REFUSED with the reason."""
+    pid = _deployed(api, 1)
+    iid = _instance(api, pid)
+    sent = api.client.post(f"/api/instances/{iid}/variables", json={"variables": {"x": 1}},
+                           headers=OPERATOR)
+    cancelled = api.client.post(f"/api/instances/{iid}/cancel", headers=OPERATOR)
+    assert (sent.status_code, cancelled.status_code) == (202, 202), cancelled.text
+    done_id, refused_id = sent.json()["commandId"], cancelled.json()["commandId"]
+    assert _commands(api, {iid}, Command.CANCEL_INSTANCE)[iid].record_id == refused_id
+
+    def outcome(cid: str, headers: dict[str, str] = OPERATOR) -> Any:
+        return api.client.get(f"/api/instances/{iid}/commands/{cid}", headers=headers)
+
+    pending = outcome(done_id)
+    assert pending.status_code == 200, pending.text
+    assert pending.json() == {"instanceId": iid, "commandId": done_id, "state": "PENDING",
+                              "intent": None, "seq": None, "rejectionType": None,
+                              "reason": None}
+    # another command's records (one whose id merely begins the same) are not its answer
+    _answer(api, iid, f"{done_id}x.0", "EVENT", "VARIABLES_UPDATED", {})
+    assert outcome(done_id).json()["state"] == "PENDING"
+    _answer(api, iid, f"{done_id}.0", "EVENT", "VARIABLES_UPDATED", {"variables": {"x": 1}})
+    _answer(api, iid, f"{done_id}.1", "EVENT", "ELEMENT_ACTIVATED", {})
+    done = outcome(done_id).json()
+    assert (done["state"], done["intent"], done["reason"]) == ("DONE", "VARIABLES_UPDATED", None)
+    _answer(api, iid, f"{refused_id}.r0@commands-0-7", "REJECTION", "CANCEL_INSTANCE",
+            {"rejectionType": "INVALID_STATE", "reason": "Expected an active instance"})
+    refused = outcome(refused_id).json()
+    assert (refused["state"], refused["intent"], refused["rejectionType"],
+            refused["reason"]) == ("REFUSED", "CANCEL_INSTANCE", "INVALID_STATE",
+                                   "Expected an active instance")
+    # an auditor reads it too; a clerk does not; an id that is no command id is a 422, an
+    # instance the log never saw a 404
+    assert outcome(refused_id, auth_header("ida", roles=["auditor"])).status_code == 200
+    assert outcome(refused_id, CLERK).status_code == 403
+    assert outcome("a.b").status_code == 422
+    unseen = api.client.get(f"/api/instances/{uuid.uuid4()}/commands/{done_id}",
+                            headers=OPERATOR)
+    assert unseen.status_code == 404
+    assert unseen.headers["content-type"].startswith("application/problem+json")

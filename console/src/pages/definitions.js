@@ -99,6 +99,8 @@ async function versionPage(root, processId, version, ctx, page, flash = null) {
       badge(summary.state, { "data-testid": "state" })),
     h("p", { class: "hint" }, `Process ${processId} · deployed by ${author} · `, time(summary.deployedAt),
       hasRole("modeler") ? [" · ", h("a", { href: `/modeler/${encodeURIComponent(processId)}/${version}`, "data-link": true }, "Open in modeler")] : null,
+      // the running instances of this version to another one (pages/migrate.js)
+      hasRole("operator") ? [" · ", h("a", { href: `/migrate/${encodeURIComponent(processId)}/${version}`, "data-link": true, "data-testid": "migrate-version" }, "Migrate instances")] : null,
       schedulesLink(processId)),
     flash,
     lifecycleCard(processId, version, summary.state, author, lanes, again),

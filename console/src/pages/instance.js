@@ -16,6 +16,7 @@ import { laneStrips } from "../lib/lane-strips.js";
 import { readFrames } from "../lib/sse.js";
 import { InstanceModel, isEnded, pathFromHistory } from "../lib/tokens.js";
 import { traceLink } from "../lib/trace-tree.js";
+import { followOperation, outcomeLine } from "../lib/command-outcome.js";
 
 const MAX_WAIT_START_MS = 30_000; // an instance opened right after its start is not projected yet
 const RECONCILE_MS = 800;
@@ -58,13 +59,15 @@ export async function render(root, { instanceId }) {
   const cancelButton = mayRetry
     ? h("button", { type: "button", class: "danger", "data-testid": "op-cancel", onclick: (ev) => cancelInstance(ev.currentTarget) }, "Cancel instance")
     : null;
+  // the engine's answer to the last cancel, beside the button (which goes once it ended)
+  const cancelOutcome = mayRetry ? outcomeLine("cancel-outcome") : null;
   const messages = h("div", { class: "messages" });
   const meta = h("p", { class: "hint instance-meta" });
   const strips = h("div", { class: "lane-strips-box" });
   const canvas = h("div", { class: "lw-diagram", "data-testid": "diagram" });
   const panels = tabs();
   replace(root,
-    h("div", { class: "instance-head" }, title, statusBadge, liveState, cancelButton),
+    h("div", { class: "instance-head" }, title, statusBadge, liveState, cancelButton, cancelOutcome),
     meta, messages, strips, canvas, panels.element);
 
   const diagram = new Diagram(canvas);
@@ -147,6 +150,9 @@ export async function render(root, { instanceId }) {
       info.businessKey ? [" · business key ", h("strong", {}, info.businessKey)] : null,
       " · updated ", time(info.updatedAt),
       mayAudit ? [" · ", h("a", { href: `/instances/${enc}/audit`, "data-link": true }, "Audit timeline")] : null,
+      mayRetry && !isEnded(model.status)
+        ? [" · ", h("a", { href: `/migrate/${encodeURIComponent(info.processId)}/${info.version}?instance=${enc}`,
+                           "data-link": true, "data-testid": "op-migrate" }, "Migrate")] : null,
       traceView ? [" · ", h("a", { href: `/instances/${enc}/trace`, "data-link": true, "data-testid": "trace-view" }, "Trace")] : null,
       trace ? [" · ", h("a", { href: trace, target: "_blank", rel: "noopener noreferrer", "data-testid": "trace" },
         traceView ? "Trace in Jaeger" : "Trace")] : null,
@@ -253,21 +259,25 @@ export async function render(root, { instanceId }) {
 
   // --- an operator's operations: set a variable, activate, terminate, move, cancel ----------
   // (docs/instance-operations.md). Each is a command: the engine applies it, or refuses it with
-  // a reason the audit timeline shows; the page moves by the live feed as for any event.
+  // a reason; the line beside the control shows which (read from the audit log by the
+  // command's id), and the page moves by the live feed as for any event.
 
   // built once, so what is typed survives the redraws a live event causes
   const varName = h("input", { type: "text", "aria-label": "Variable name", placeholder: "name", "data-testid": "var-name", maxlength: "256" });
   const varValue = h("input", { type: "text", "aria-label": "Value (JSON, else text)", placeholder: "value (JSON, else text)", "data-testid": "var-value" });
+  const varOutcome = outcomeLine("var-outcome");
   const variableForm = h("form", { class: "op-form", "data-testid": "set-variable", onsubmit: (ev) => { ev.preventDefault(); setVariable(ev.submitter); } },
-    h("strong", {}, "Set a variable "), varName, " = ", varValue, " ", h("button", { type: "submit" }, "Set"));
+    h("strong", {}, "Set a variable "), varName, " = ", varValue, " ", h("button", { type: "submit" }, "Set"), " ", varOutcome);
+  // the element operations' answer: one line, kept across the redraws of the element tab
+  const opOutcome = outcomeLine("op-outcome");
 
-  async function operation(path, json, done, button) {
+  // `line` shows what the engine answered: done, or its refusal with the reason
+  async function operation(path, json, done, button, line) {
     if (button) button.disabled = true;
     try {
-      await api(`/api/instances/${enc}/${path}`, { method: "POST", json, signal });
-      replace(messages, notice("ok", done));
-    } catch (e) {
-      replace(messages, notice("error", `Refused: ${reason(e)}`));
+      await followOperation(line, instanceId,
+        () => api(`/api/instances/${enc}/${path}`, { method: "POST", json, signal }),
+        { done: `Done: ${done}`, signal });
     } finally {
       if (button) button.disabled = false;
     }
@@ -278,13 +288,12 @@ export async function render(root, { instanceId }) {
     if (!name) { replace(messages, notice("error", "Name the variable to set.")); return; }
     let value = varValue.value;
     try { value = JSON.parse(value); } catch { /* not JSON: the text itself */ }
-    await operation("variables", { variables: { [name]: value } },
-      `Variable ${name} sent: the engine sets it in the instance.`, button);
+    await operation("variables", { variables: { [name]: value } }, `${name} set.`, button, varOutcome);
     varName.value = ""; varValue.value = "";
   }
 
   function modify(instructions, done, button) {
-    return operation("modification", { instructions }, `${done} The engine applies it, or refuses it with a reason in the audit timeline.`, button);
+    return operation("modification", { instructions }, done, button, opOutcome);
   }
 
   async function cancelInstance(button) {
@@ -293,7 +302,7 @@ export async function render(root, { instanceId }) {
       button.textContent = "Confirm: cancel instance";
       return;
     }
-    await operation("cancel", undefined, "Cancel sent: the engine terminates the instance and the instances it called.", button);
+    await operation("cancel", undefined, "the instance and the instances it called are terminated.", button, cancelOutcome);
   }
 
   let moveFrom = "";
@@ -307,13 +316,14 @@ export async function render(root, { instanceId }) {
     return h("div", { class: "op-form", "data-testid": "operations" },
       h("strong", {}, "Operations "),
       h("button", { type: "button", "data-testid": "op-activate",
-                    onclick: (ev) => modify([{ type: "ACTIVATE", elementId: id }], `Activation of ${diagram.name(id)} sent.`, ev.currentTarget) }, "Activate here"),
+                    onclick: (ev) => modify([{ type: "ACTIVATE", elementId: id }], `${diagram.name(id)} activated.`, ev.currentTarget) }, "Activate here"),
       " ",
       here ? h("button", { type: "button", class: "danger", "data-testid": "op-terminate",
-                           onclick: (ev) => modify([{ type: "TERMINATE", elementId: id }], `Termination of ${diagram.name(id)} sent.`, ev.currentTarget) }, "Terminate here") : null,
+                           onclick: (ev) => modify([{ type: "TERMINATE", elementId: id }], `${diagram.name(id)} terminated.`, ev.currentTarget) }, "Terminate here") : null,
       tokens.length ? [" ", h("button", { type: "button", "data-testid": "op-move",
                                            onclick: (ev) => modify([{ type: "MOVE", fromElementId: moveFrom, elementId: id }],
-                                             `Move from ${diagram.name(moveFrom)} to ${diagram.name(id)} sent.`, ev.currentTarget) }, "Move a token here from"), " ", from] : null);
+                                             `moved from ${diagram.name(moveFrom)} to ${diagram.name(id)}.`, ev.currentTarget) }, "Move a token here from"), " ", from] : null,
+      " ", opOutcome);
   }
 
   function elementView() {
@@ -538,7 +548,14 @@ export async function render(root, { instanceId }) {
     }
   }
 
-  diagram.onSelect(() => panels.open("element"));
+  diagram.onSelect(() => {
+    // an answer about another element does not stay under this one (one still awaited does)
+    if (!["sending", "PENDING"].includes(opOutcome.dataset.state)) {
+      replace(opOutcome);
+      delete opOutcome.dataset.state;
+    }
+    panels.open("element");
+  });
   draw();
   follow().catch((e) => {
     if (signal.aborted) return;

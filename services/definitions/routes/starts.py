@@ -116,6 +116,6 @@ def startable_version(deps: Deps, process_id: str, version: int | None) -> int:
 )
 def cancel_instance(instance_id: str, deps: Deps, principal: Operator) -> InstanceCancellation:
     """Ask the engine to terminate an instance (role operator, as resolving an incident)."""
-    send_to_instance(deps, instance_id, Command.CANCEL_INSTANCE, {}, principal)
-    return InstanceCancellation(instance_id=instance_id)
+    cid = send_to_instance(deps, instance_id, Command.CANCEL_INSTANCE, {}, principal)
+    return InstanceCancellation(instance_id=instance_id, command_id=cid)
 
