@@ -58,6 +58,10 @@ BROKEN = HEAD + """  <bpmn:process id="{pid}" isExecutable="true">
     <bpmn:sequenceFlow id="f1" sourceRef="Gw_Decide" targetRef="a"/>
     <bpmn:sequenceFlow id="f2" sourceRef="Gw_Decide" targetRef="Ct_Talk"/>
     <bpmn:sequenceFlow id="f3" sourceRef="Ct_Talk" targetRef="a"/>
+    <!-- next to a conditional flow, two unconditioned ones are ambiguous (a gateway with no
+         condition at all is a decision job instead) -->
+    <bpmn:sequenceFlow id="f4" sourceRef="Gw_Decide" targetRef="a">
+      <bpmn:conditionExpression>=rush</bpmn:conditionExpression></bpmn:sequenceFlow>
   </bpmn:process>
 </bpmn:definitions>
 """
