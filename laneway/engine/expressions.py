@@ -11,6 +11,7 @@ from laneway.expr import ExpressionError, compile_expression
 from laneway.model import Expression
 
 _OPAQUE_LANGUAGES = frozenset({"groovy", "javascript", "js", "ecmascript", "ruby"})
+_NOT_EVALUATED = _OPAQUE_LANGUAGES | {SCRIPT_RESOURCE}
 
 
 def compiles(expression: Expression) -> bool:
@@ -24,6 +25,13 @@ def compiles(expression: Expression) -> bool:
 
 def evaluate(expression: Expression, variables: Mapping[str, Any]) -> Any:
     """The value of an expression; raises ExpressionError."""
+    # one look-up on the hot path: most expressions are neither opaque nor a resource
+    if expression.language in _NOT_EVALUATED:
+        _refuse(expression)
+    return compile_expression(expression.text).evaluate(variables)
+
+
+def _refuse(expression: Expression) -> None:
     if expression.language in _OPAQUE_LANGUAGES:
         # e.g. a Camunda 7 `camunda:script` parameter: never read a script as our language
         # (JavaScript ones run in the sandbox: behaviours/mapping_scripts.py)
@@ -39,7 +47,6 @@ def evaluate(expression: Expression, variables: Mapping[str, Any]) -> Any:
             "engine never reads: write the script inside the parameter",
             expression.text,
         )
-    return compile_expression(expression.text).evaluate(variables)
 
 
 def _short(text: str) -> str:

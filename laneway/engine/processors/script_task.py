@@ -16,19 +16,23 @@ task. A task without a script passes the token on.
 from __future__ import annotations
 
 import zlib
+from functools import lru_cache
 from typing import Any
 
 from laneway.bpmn._expressions import normalize_language
 from laneway.engine.behaviours import flow, throw, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
-from laneway.engine.expressions import evaluate
 from laneway.engine.processors.base import ElementProcessor
 from laneway.engine.scripting import ScriptError, is_javascript, run_js
 from laneway.engine.state import ElementInstance
-from laneway.expr import ExpressionError
-from laneway.model import EventKind, Expression, FlowNode
+from laneway.expr import ExpressionError, compile_expression
+from laneway.model import EventKind, FlowNode
 from laneway.records import IncidentType
+
+# `scriptFormat` -> its normalised language; a deployment has few distinct ones, and the bound
+# keeps diagrams with made-up formats from growing it
+_language = lru_cache(maxsize=256)(normalize_language)
 
 
 class ScriptTaskProcessor(ElementProcessor):
@@ -41,17 +45,19 @@ class ScriptTaskProcessor(ElementProcessor):
         if not node.script:
             flow.complete(ctx, elem)
             return
-        if (node.job_type is None and ctx.limits.scripts.in_engine
-                and is_javascript(normalize_language(node.script_format))):
-            _run_javascript(ctx, elem, node)
-            return
-        if node.job_type is not None or normalize_language(node.script_format) != "feel":
+        # the language once per activation, from a cache: a FEEL script task is on the hot
+        # path of every token through it
+        language = _language(node.script_format) if node.job_type is None else None
+        if language != "feel":
+            if is_javascript(language) and ctx.limits.scripts.in_engine:
+                _run_javascript(ctx, elem, node)
+                return
             work.create_job(ctx, elem, node, node.job_type or "script", {
                 "script": node.script, "scriptFormat": node.script_format})
             return
         try:
-            value = evaluate(Expression(node.script, node.script, "feel"),
-                             vars_.visible(ctx.inst, elem.key))
+            # FEEL is neither opaque nor a resource: `expressions.evaluate`'s checks would pass
+            value = compile_expression(node.script).evaluate(vars_.visible(ctx.inst, elem.key))
         except ExpressionError as exc:
             work.raise_incident(ctx, elem, IncidentType.EXTRACT_VALUE_ERROR,
                                 f"Expected to evaluate the script of '{node.id}', but {exc}")
