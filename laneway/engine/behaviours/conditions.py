@@ -8,7 +8,10 @@ test per variable write.
 
 - When a wait opens (the catch event is reached, the activity of a boundary event or the scope
   of an event subprocess starts) the condition is evaluated once, as Camunda 7 does: if it
-  already holds, the event fires at once.
+  already holds, the event fires at once. A boundary event's condition is evaluated as its
+  activity is entered (`on_entry`: after its input mappings, before it does anything), so an
+  interrupting one ends it before any inner element, job or task exists, and a
+  non-interrupting one starts its path before the activity's own steps.
 - Each time variables are set in the waiting element's scope or an enclosing one, and the
   names set include one the condition reads, it is evaluated again after the change.
 - An intermediate catch, an interrupting boundary event and an interrupting event subprocess
@@ -41,6 +44,28 @@ def open_wait(ctx: Processing, owner: ElementInstance, catch_id: str) -> None:
     activity or scope has then started, and its own variables are set)."""
     owner_key = owner.key
     ctx.later(lambda: _look(ctx, owner_key, catch_id))
+
+
+def on_entry(ctx: Processing, owner: ElementInstance) -> bool:
+    """`owner` (an activity, or a multi-instance body) was just activated and has not done
+    anything yet: fire each of its conditional boundary events that holds already, in document
+    order, before the activity runs (Camunda 7 evaluates them on entry; the wait that opens
+    with the boundary events after the activity ran then finds them seen). False when an
+    interrupting one ended `owner`."""
+    for waiting in ctx.proc.conditions.get(owner.element_id, ()):
+        catch = waiting.catch
+        if catch.kind != NodeKind.BOUNDARY_EVENT or not _is_open(ctx, owner, waiting):
+            continue
+        holds = _holds(ctx, owner, waiting)
+        ctx.conditions_seen[(owner.key, catch.id)] = holds
+        if not holds:
+            continue
+        from laneway.engine.behaviours import waits  # waits opens conditional waits through us
+
+        waits.fire(ctx, owner, catch.id, waits.Arrival(EventKind.CONDITIONAL))
+        if owner.key not in ctx.inst.elements:
+            return False
+    return True
 
 
 def before_change(ctx: Processing, scope_key: int, names: Collection[str]) -> None:

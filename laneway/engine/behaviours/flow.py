@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from laneway.engine.behaviours import compensation, waits, work
+from laneway.engine.behaviours import compensation, conditions, waits, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.behaviours.mapping_scripts import map_values
 from laneway.engine.context import Processing
@@ -57,7 +57,10 @@ def activate(
     elem = ctx.inst.elements[key]
     if loop_counter:
         vars_.set_local(ctx, elem, {"loopCounter": loop_counter})
-    run_activation(ctx, elem, node, trigger)
+    if node.id in ctx.proc.conditions:
+        _run_watched(ctx, elem, node, trigger)
+    else:
+        run_activation(ctx, elem, node, trigger)
     if key in ctx.inst.elements and node.id in ctx.proc.boundaries:
         waits.open_boundaries(ctx, elem, node)
 
@@ -66,18 +69,38 @@ def run_activation(
     ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None
 ) -> None:
     """Input mappings, then the element's own behaviour (again after an incident)."""
-    if node.io.inputs:
-        try:
-            seen = vars_.visible(ctx.inst, elem.key)
-            values = map_values(ctx, elem, node.io.inputs, seen)
-        except ExpressionError as exc:
-            work.raise_incident(ctx, elem, IncidentType.IO_MAPPING_ERROR,
-                                f"Expected to map the inputs of '{node.id}', but {exc}")
-            return
-        vars_.set_local(ctx, elem, values)
+    if node.io.inputs and not _map_inputs(ctx, elem, node):
+        return
     # a NodeKind is a str enum that finds its string key as it is: `.value` would cost an enum
     # descriptor call at every step of every token
     ctx.processors[node.kind].on_activate(ctx, elem, node, trigger)
+
+
+def _run_watched(
+    ctx: Processing, elem: ElementInstance, node: FlowNode, trigger: dict[str, Any] | None
+) -> None:
+    """`run_activation` for an element that has conditional events keyed on it: its
+    conditional boundary events are looked at once its inputs are mapped and before it does
+    anything (as Camunda 7 does on entry), so one that holds already interrupts it before an
+    inner element, job or task exists, or starts its own path first."""
+    if node.io.inputs and not _map_inputs(ctx, elem, node):
+        return
+    if not conditions.on_entry(ctx, elem):
+        return  # interrupted
+    ctx.processors[node.kind].on_activate(ctx, elem, node, trigger)
+
+
+def _map_inputs(ctx: Processing, elem: ElementInstance, node: FlowNode) -> bool:
+    """Set the element's input mappings as its locals; False if an incident was raised."""
+    try:
+        seen = vars_.visible(ctx.inst, elem.key)
+        values = map_values(ctx, elem, node.io.inputs, seen)
+    except ExpressionError as exc:
+        work.raise_incident(ctx, elem, IncidentType.IO_MAPPING_ERROR,
+                            f"Expected to map the inputs of '{node.id}', but {exc}")
+        return False
+    vars_.set_local(ctx, elem, values)
+    return True
 
 
 def complete(

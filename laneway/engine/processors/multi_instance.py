@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from laneway.bpmn._dialect import ZERO_BASED_LOOP_COUNTER
-from laneway.engine.behaviours import compensation, flow, mi_events, waits, work
+from laneway.engine.behaviours import compensation, conditions, flow, mi_events, waits, work
 from laneway.engine.behaviours import variables as vars_
 from laneway.engine.context import Processing
 from laneway.engine.expressions import evaluate, evaluate_condition
@@ -170,6 +170,8 @@ def _activate_body(ctx: Processing, scope: ElementInstance, node: FlowNode) -> N
         return
     if loop.output_collection:
         vars_.set_local(ctx, body, {loop.output_collection: [None] * len(items)})
+    if node.id in ctx.proc.conditions and not conditions.on_entry(ctx, body):
+        return  # a conditional boundary event that held on entry interrupted the body
     waits.open_boundaries(ctx, body, node)
     if not items:
         flow.complete(ctx, body)
