@@ -8,6 +8,7 @@ version, never copied, so a waiting instance stays small.
 from __future__ import annotations
 
 import functools
+from collections.abc import MutableMapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
@@ -340,7 +341,9 @@ class EngineState:
     With Kafka, a replica owns one of these per partition; in process, one holds everything.
     """
 
-    instances: dict[str, InstanceState] = field(default_factory=dict)
+    # a plain dict, or (a restored partition of the engine service) a mapping that keeps
+    # instances as their snapshot bytes until read (services/engine/partitions.py)
+    instances: MutableMapping[str, InstanceState] = field(default_factory=dict)
     # (message name, correlation key) -> "instance/sub key" -> subscription
     message_subs: dict[tuple[str, str], dict[str, ProcessSubscription]] = field(
         default_factory=dict
