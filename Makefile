@@ -152,6 +152,10 @@ bench-agencies: setup ## The agency bridge's figures: messages/s and p99 from on
 bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core
 
+.PHONY: bench-restore
+bench-restore: setup ## Restore of 100,000 parked instances and RSS per parked instance, next to a raw read of the same state topic (benchmarks/restore_bench.py; BENCH_RESTORE_ARGS="--instances 10000" for a quick run)
+	$(PY) -m benchmarks.restore_bench $(BENCH_RESTORE_ARGS)
+
 # Not part of `test`: it takes its own stack and most of an hour at the default N.
 chaos: setup ## The chaos run on a stack of its own (docs/chaos.md; CHAOS_INSTANCES, CHAOS_RATE, CHAOS_ARGS)
 	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)

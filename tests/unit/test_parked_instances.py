@@ -162,3 +162,21 @@ def test_a_parked_instance_is_decoded_once_and_changes_stick() -> None:
     del instances[ids["sig"]]
     assert ids["sig"] not in instances
     assert sorted(instances) == sorted(ids[p] for p in ("msg", "tm", "ut"))
+
+
+def test_an_instance_with_a_long_id_is_parked_and_read_back() -> None:
+    # an id of 64 bytes or more takes two bytes of length: the restore's slower path
+    repo = repository()
+    runner = LocalRunner(repo, keep_records=False)
+    long_id = "x" * 100
+    runner.start("ut", {"ref": "r"}, instance_id=long_id)
+    runner.drain()
+    inst = runner.instance(long_id)
+    assert inst is not None
+
+    part = build_partition(0, repo, [instance_snapshot(inst, 1, 7)])
+
+    instances = part.state.instances
+    assert isinstance(instances, ParkedInstances)
+    assert instances.is_parked(long_id)
+    assert instances[long_id].to_dict() == inst.to_dict()
