@@ -362,8 +362,11 @@ class EngineState:
         the appliers keep it while running; a restore, or putting an instance back, rebuilds
         its part)."""
         for sub in inst.signal_subs.values():
-            self.signal_subs.setdefault(sub.name, {})[f"{inst.instance_id}/{sub.key}"] = (
-                inst.instance_id, sub.key)
+            self.index_signal(sub.name, inst.instance_id, sub.key)
+
+    def index_signal(self, name: str, instance_id: str, key: int) -> None:
+        """Add one signal subscription of an instance to the signal index."""
+        self.signal_subs.setdefault(name, {})[f"{instance_id}/{key}"] = (instance_id, key)
 
     def unindex_signals(self, instance_id: str) -> None:
         """Drop an instance from the signal index."""

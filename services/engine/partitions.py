@@ -19,19 +19,27 @@ A restore keeps each instance as the bytes of its snapshot (`ParkedInstances`) a
 it only when something reads it: most instances of a partition wait (on a person, a message,
 a timer) and no command touches them for a long time, while decoding every one took ~90 % of
 a restore and its object graph ~4 KiB of memory against ~0.5 KiB of bytes. What has to be
-known of every instance at once is indexed without decoding most of them: the message side
-has its own records; the signal index and the timer heap need an instance's `signal_subs`
-and `timers`, so only the snapshots in which those may be non-empty are decoded (`_may_hold`).
+known of every instance at once is indexed without decoding them: the message side has its
+own records; the signal index and the timer heap need an instance's `signal_subs` and
+`timers`, which are read off the bytes (`_may_hold` says whether they may be non-empty,
+`_entry` reads just that entry with fastavro); a snapshot where that is not sure is decoded
+whole.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+import fastavro
+
 from laneway.codec import StateSnapshot, decode_state, default_codec, encode_state
+from laneway.codec.codec import FAST_READER_MAX_BRANCH_BYTES
 from laneway.codec.typed import STATE
+from laneway.codec.values import from_avro_map
 from laneway.engine import DefinitionRepository, Engine, EngineState, InstanceState
 from laneway.engine.limits import DEFAULT_LIMITS, Limits
 from laneway.engine.state import BufferedMessage, ProcessSubscription
@@ -202,13 +210,62 @@ def _instance_id(snapshot: bytes, header: bytes) -> str | None:
     return None
 
 
-def _parkable(snapshots: Iterable[bytes], header: bytes
-              ) -> tuple[dict[str, InstanceState | bytes], list[bytes]]:
-    """The snapshots of instances with neither timers nor signal subscriptions (by id, to be
-    kept as bytes) and the others (to be decoded). The restore's only per-record work, so
-    the common case (an id under 64 bytes, each key once) is a few calls into C."""
-    parked: dict[str, InstanceState | bytes] = {}
-    rest: list[bytes] = []
+@dataclass(slots=True)
+class _Sorted:
+    """The restore's pass over the snapshots: the instances to keep as bytes (by id), what
+    they add to the timer heap and the signal index, and the snapshots to decode whole."""
+
+    parked: dict[str, InstanceState | bytes] = field(default_factory=dict)
+    timers: list[tuple[int, str, int]] = field(default_factory=list)
+    signals: list[tuple[str, str, int]] = field(default_factory=list)
+    rest: list[bytes] = field(default_factory=list)
+
+
+@functools.cache
+def _value_schema() -> Any:
+    """The parsed `Value` schema: what a snapshot's `state` map holds under each key."""
+    state = next(f for f in default_codec().current(STATE).schema["fields"]
+                 if f["name"] == "state")
+    return fastavro.parse_schema(state["type"]["values"])
+
+
+def _entry(snapshot: bytes, key: bytes) -> dict[str, Any] | None:
+    """The value of a snapshot's top-level entry `key` (a map), read with fastavro from where
+    the key's bytes are, when they occur exactly once (then that place is the entry); None
+    when that is not sure or the value is not a map (the caller decodes the whole snapshot).
+    Snapshots nested deeper than the fast reader is safe for are left to the whole decode."""
+    if (snapshot.count(key) != 1 or snapshot.count(0x0A) + snapshot.count(0x0C)
+            > FAST_READER_MAX_BRANCH_BYTES):
+        return None
+    buf = io.BytesIO(snapshot)
+    buf.seek(snapshot.find(key) + len(key))
+    try:
+        node = fastavro.schemaless_reader(buf, _value_schema(), None)
+    except Exception:  # whatever fastavro raises on bytes that are no Value: decode whole
+        return None
+    value = from_avro_map({"v": node})["v"] if isinstance(node, dict) else None
+    return value if isinstance(value, dict) else None
+
+
+def _indexed(entries: dict[str, Any], name: str) -> list[tuple[Any, int]] | None:
+    """(the field `name`, the key) of each record of a `timers` or `signal_subs` entry, or
+    None when one does not have them as the state writes them."""
+    out: list[tuple[Any, int]] = []
+    for record in entries.values():
+        if not isinstance(record, dict):
+            return None
+        value, key = record.get(name), record.get("key")
+        if type(key) is not int or value is None:
+            return None
+        out.append((value, key))
+    return out
+
+
+def _sort(snapshots: Iterable[bytes], header: bytes) -> _Sorted:
+    """Which snapshots are kept as bytes, what they index, which are decoded whole. The
+    restore's only per-record work, so the common case (an id under 64 bytes, no timers, no
+    signal subscriptions, each of those keys once) is a few calls into C."""
+    out = _Sorted()
     at = len(header)
     for data in snapshots:
         size = data[at] if len(data) > at else 0x80
@@ -216,17 +273,32 @@ def _parkable(snapshots: Iterable[bytes], header: bytes
                 and data.count(_TIMERS) == 1 and _EMPTY_TIMERS in data
                 and data.count(_SIGNALS) == 1 and _EMPTY_SIGNALS in data):
             instance_id = data[at + 1:at + 1 + (size >> 1)].decode()
-        else:
-            found = _instance_id(data, header)
-            if (found is None or _may_hold(data, _TIMERS) or _may_hold(data, _SIGNALS)):
-                rest.append(data)
-                continue
-            instance_id = found
-        if instance_id.startswith(_NOT_INSTANCES):
-            rest.append(data)
-        else:
-            parked[instance_id] = data
-    return parked, rest
+            if instance_id.startswith(_NOT_INSTANCES):
+                out.rest.append(data)
+            else:
+                out.parked[instance_id] = data
+            continue
+        found = _instance_id(data, header)
+        if found is None or found.startswith(_NOT_INSTANCES):
+            out.rest.append(data)
+            continue
+        timers: list[tuple[Any, int]] | None = []
+        signals: list[tuple[Any, int]] | None = []
+        if _may_hold(data, _TIMERS):
+            entry = _entry(data, _TIMERS)
+            timers = None if entry is None else _indexed(entry, "due")
+        if _may_hold(data, _SIGNALS):
+            entry = _entry(data, _SIGNALS)
+            signals = None if entry is None else _indexed(entry, "name")
+        if (timers is None or signals is None
+                or any(type(due) is not int for due, _ in timers)
+                or any(type(name) is not str for name, _ in signals)):
+            out.rest.append(data)
+            continue
+        out.parked[found] = data
+        out.timers += [(due, found, key) for due, key in timers]
+        out.signals += [(name, found, key) for name, key in signals]
+    return out
 
 
 def build_partition(partition: int, repository: DefinitionRepository,
@@ -237,14 +309,18 @@ def build_partition(partition: int, repository: DefinitionRepository,
     keeps no history of events: a command beyond its budget raises, and the loop's recovery
     from `state` puts its instance back (services/engine/loop.py). `partners`: the partner
     agencies it has a topic for (a message flow to another is an incident; docs/agencies.md)."""
-    # neither timers nor signal subscriptions to index: kept as bytes, not decoded
-    parked, rest = _parkable(snapshots, default_codec().current(STATE).header)
-    instances = ParkedInstances(_decode_instance, parked)
+    # instances kept as bytes, their timers and signal subscriptions read off the bytes
+    done = _sort(snapshots, default_codec().current(STATE).header)
+    instances = ParkedInstances(_decode_instance, done.parked)
     state = EngineState(instances=instances)
     timers = TimerSchedule()
+    for due, instance_id, key in done.timers:
+        timers.add(due, instance_id, key)
+    for name, instance_id, key in done.signals:
+        state.index_signal(name, instance_id, key)
     ended: list[tuple[int, str]] = []
     legacy = False
-    for data in rest:
+    for data in done.rest:
         snap = decode_state(data)
         if snap.instance_id.startswith(MESSAGE_SIDE_PREFIX):
             item = snap.instance_id[len(MESSAGE_SIDE_PREFIX):].partition("/")[2]

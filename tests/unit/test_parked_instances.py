@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+import services.engine.partitions as partitions
 from laneway.bpmn import parse
+from laneway.codec import StateSnapshot, decode_state
 from laneway.engine import DefinitionRepository
 from laneway.engine.runner import LocalRunner
 from laneway.engine.state import InstanceStatus
@@ -180,3 +182,53 @@ def test_an_instance_with_a_long_id_is_parked_and_read_back() -> None:
     assert isinstance(instances, ParkedInstances)
     assert instances.is_parked(long_id)
     assert instances[long_id].to_dict() == inst.to_dict()
+
+
+BOUNDARIES = """<signal id="sg" name="stop"/><process id="PROCESS" isExecutable="true">
+  <startEvent id="s"/><userTask id="review"/><endEvent id="e"/><endEvent id="late"/>
+  <boundaryEvent id="soon" attachedToRef="review" cancelActivity="false"><timerEventDefinition>
+    <timeDuration>PT1H</timeDuration></timerEventDefinition></boundaryEvent>
+  <boundaryEvent id="later" attachedToRef="review"><timerEventDefinition>
+    <timeDuration>PT2H</timeDuration></timerEventDefinition></boundaryEvent>
+  <boundaryEvent id="halt" attachedToRef="review"><signalEventDefinition signalRef="sg"/>
+  </boundaryEvent>
+  <sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+  <sequenceFlow id="f2" sourceRef="review" targetRef="e"/>
+  <sequenceFlow id="f3" sourceRef="soon" targetRef="late"/>
+  <sequenceFlow id="f4" sourceRef="later" targetRef="late"/>
+  <sequenceFlow id="f5" sourceRef="halt" targetRef="late"/></process>"""
+
+
+def test_timers_and_signal_subscriptions_are_indexed_from_the_bytes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repository()
+    repo.load(parse(f'<definitions {NS} id="d-b" targetNamespace="t">'
+                    f'{BOUNDARIES.replace("PROCESS", "b")}</definitions>'.encode()), "b", 1)
+    runner = LocalRunner(repo, keep_records=False)
+    ids = [runner.start("b", {"n": n}) for n in range(3)]
+    runner.drain()
+    decoded = [runner.instance(iid) for iid in ids]
+    snapshots = [instance_snapshot(inst, 1, 7) for inst in decoded if inst is not None]
+    whole: list[bytes] = []
+
+    def counted(data: bytes) -> StateSnapshot:
+        whole.append(data)
+        return decode_state(data)
+
+    monkeypatch.setattr(partitions, "decode_state", counted)
+
+    part = build_partition(0, repo, snapshots)
+
+    assert whole == []  # no snapshot was decoded to index it
+    instances = part.state.instances
+    assert isinstance(instances, ParkedInstances)
+    assert instances.parked() == 3
+    assert part.state.signal_subs == runner.engine.state.signal_subs
+    assert len(part.state.signal_subs["stop"]) == 3
+    expected = sorted((t.due, inst.instance_id, t.key) for inst in decoded if inst is not None
+                      for t in inst.timers.values())
+    assert len(expected) == 6
+    due = part.timers.due(max(d for d, _, _ in expected), instances)
+    # a trigger's record id is timer/<instance>/<key>/<due>
+    assert sorted((int(c.record_id.rsplit("/", 1)[1]), c.instance_id, int(c.value["timerKey"]))
+                  for c in due) == expected
