@@ -9,7 +9,7 @@ import pytest
 
 import services.engine.partitions as partitions
 from laneway.bpmn import parse
-from laneway.codec import StateSnapshot, decode_state
+from laneway.codec import StateSnapshot, decode_state, encode_state
 from laneway.engine import DefinitionRepository
 from laneway.engine.runner import LocalRunner
 from laneway.engine.state import InstanceStatus
@@ -232,3 +232,21 @@ def test_timers_and_signal_subscriptions_are_indexed_from_the_bytes(
     # a trigger's record id is timer/<instance>/<key>/<due>
     assert sorted((int(c.record_id.rsplit("/", 1)[1]), c.instance_id, int(c.value["timerKey"]))
                   for c in due) == expected
+
+
+def test_the_entry_reader_reads_every_kind_of_value_as_the_codec_does() -> None:
+    entry = {"1": {"key": 1, "due": -(2**62), "none": None, "yes": True, "no": False,
+                   "half": 0.5, "text": "zäh ✓", "list": [1, "a", [None, {"x": []}]],
+                   "map": {"": {}, "deep": {"deeper": [2.25, -7]}}}}
+    data = encode_state(StateSnapshot("i", "p", 1, "ACTIVE", 0,
+                                      {"variables": {"1": {"v": "\x0ctimers"}},
+                                       "timers": entry}))
+
+    # the key's bytes occur twice: not sure which is the entry
+    assert partitions._entry(data, partitions._TIMERS) is None
+    assert partitions._entry(data, b"\x0atimers") is None  # no such key
+    alone = encode_state(StateSnapshot("i", "p", 1, "ACTIVE", 0, {"timers": entry}))
+    assert partitions._entry(alone, partitions._TIMERS) == decode_state(alone).state["timers"]
+    assert partitions._entry(alone, partitions._TIMERS) == entry
+    # cut short: no value, the snapshot is decoded whole
+    assert partitions._entry(alone[:-20], partitions._TIMERS) is None
