@@ -36,11 +36,11 @@ from laneway.bpmn import parse
 from laneway.codec import default_codec
 from laneway.engine import DefinitionRepository
 from laneway.engine.runner import LocalRunner
-from laneway.kafka import admin_config, consumer_config, producer_config
+from laneway.kafka import admin_config, producer_config
 from laneway.settings import Settings
 from services.engine.admin import watermarks
 from services.engine.partitions import build_partition, instance_snapshot
-from services.engine.restore import read_latest
+from services.engine.restore import read_latest, reader_config
 
 NS = 'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"'
 PARKED = f"""<definitions {NS} id="d" targetNamespace="t"><process id="parked" isExecutable="true">
@@ -93,10 +93,7 @@ def fill(bootstrap: str, topic: str, instances: int) -> int:
 
 def raw_read(bootstrap: str, topic: str) -> dict[str, Any]:
     """Read the partition to its end as `read_latest` does, but decode and keep nothing."""
-    config = consumer_config(bootstrap, f"{topic}-raw", client_id="restore-bench-raw")
-    config.update({"fetch.max.bytes": 64 * 1024 * 1024,
-                   "max.partition.fetch.bytes": 16 * 1024 * 1024})
-    consumer = Consumer(config)
+    consumer = Consumer(reader_config(bootstrap, "restore-bench-raw"))
     started = time.perf_counter()
     tp = TopicPartition(topic, 0)
     _low, high = watermarks(consumer, tp, 60)
