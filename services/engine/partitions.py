@@ -308,7 +308,8 @@ def _sort(snapshots: Iterable[bytes], header: bytes) -> _Sorted:
     at = len(header)
     for data in snapshots:
         size = data[at] if len(data) > at else 0x80
-        if (size < 0x80 and not size & 1 and data.startswith(header)
+        if (size < 0x80 and not size & 1 and len(data) > at + 1 + (size >> 1)
+                and data.startswith(header)
                 and data.count(_TIMERS) == 1 and _EMPTY_TIMERS in data
                 and data.count(_SIGNALS) == 1 and _EMPTY_SIGNALS in data):
             instance_id = data[at + 1:at + 1 + (size >> 1)].decode()
