@@ -1,8 +1,10 @@
 """Restore of parked instances after an engine restart, and memory per parked instance
-(run: `make bench-restore`, or `.venv/bin/python -m benchmarks.restore_bench [--instances N]`).
+(run: `make bench-restore`, or
+`.venv/bin/python -m benchmarks.restore_bench [--instances N] [--repeat R] [--keep] [--topic T]`).
 
 Not a test: timings depend on the machine. Needs the local stack (KAFKA_BOOTSTRAP_SERVERS).
-Uses a fresh one-partition `state` topic under a unique prefix.
+Uses a fresh one-partition `state` topic under a unique name, deleted at the end unless
+`--keep` (then `--topic` measures it again, e.g. from a copy of another commit).
 
 1. N instances of start -> user task (two variables each) are run by the engine's own code
    (`LocalRunner`) and their snapshots (`instance_snapshot`, what the engine service writes
@@ -153,6 +155,8 @@ def main() -> None:
     parser.add_argument("--child", choices=("raw", "restore"))
     parser.add_argument("--topic", help="measure a topic an earlier run filled with "
                         "--instances instances (to compare two versions on the same records)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the topic this run fills (for --topic later)")
     args = parser.parse_args()
     bootstrap = Settings.from_env("engine").kafka_bootstrap_servers
     if args.child is not None:
@@ -171,12 +175,23 @@ def main() -> None:
               f"{time.perf_counter() - started:.1f}s to {topic}", flush=True)
     else:
         print(f"[restore] {args.instances:,} parked instances already in {topic}", flush=True)
+    try:
+        measure_all(bootstrap, topic, args.instances, args.repeat)
+    finally:
+        if args.topic is None and not args.keep:
+            admin = AdminClient(admin_config(bootstrap, quiet=False))
+            for future in admin.delete_topics([topic], operation_timeout=30).values():
+                future.result(30)
+
+
+def measure_all(bootstrap: str, topic: str, instances: int, repeat: int) -> None:
+    """The raw reads and the restores, each in its own subprocess; the figures printed."""
     raws: list[float] = []
     restores: list[dict[str, Any]] = []
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         raws.append(child("raw", bootstrap, topic)["seconds"])
         got = child("restore", bootstrap, topic)
-        assert got["instances"] == args.instances, got
+        assert got["instances"] == instances, got
         restores.append(got)
     raw = min(raws)
     times = [r["seconds"] for r in restores]
@@ -187,9 +202,9 @@ def main() -> None:
           f"({', '.join(f'{s:.2f}' for s in raws)})")
     print(f"[restore] restore (read_latest + build_partition): {best:.2f}s "
           f"({', '.join(f'{s:.2f}' for s in times)}), "
-          f"{args.instances / best:,.0f} instances/s, {best / raw:.2f}x the raw read")
-    print(f"[restore] RSS growth per parked instance: {growth / args.instances:,.0f} B "
-          f"({', '.join(f'{g / args.instances:,.0f}' for g in growths)}; "
+          f"{instances / best:,.0f} instances/s, {best / raw:.2f}x the raw read")
+    print(f"[restore] RSS growth per parked instance: {growth / instances:,.0f} B "
+          f"({', '.join(f'{g / instances:,.0f}' for g in growths)}; "
           f"{growth / 2**20:.1f} MiB in all)", flush=True)
 
 
