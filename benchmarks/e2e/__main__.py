@@ -209,10 +209,10 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
             if live:
                 with Watching(lw, live, f"{pid}_loop") as watching:
                     paced_began = time.time()
-                    paced = paced_latency(lw, done, pid, shape)
+                    paced = paced_latency(lw, done, pid, shape.rate, shape.paced_seconds)
                     live_result = watching.result(paced_began, time.time())
             else:
-                paced = paced_latency(lw, done, pid, shape)
+                paced = paced_latency(lw, done, pid, shape.rate, shape.paced_seconds)
         latencies = [1000 * (done.done_at[i] - started[i] / 1000) for i in ids]
         events.poll()
         state = count_topic(lw.bootstrap, lw.topics.state, shape.partitions)
@@ -234,16 +234,19 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
         lw.close()
 
 
-def paced_latency(lw: Laneway, done: Completions, pid: str, shape: Shape
+PACED_RATE = 100
+"""The paced rate of the console benchmark (benchmarks/console_bench.py), which reuses this."""
+
+
+def paced_latency(lw: Laneway, done: Completions, pid: str, rate: int, seconds: float
                   ) -> tuple[int, float, float, float]:
-    """Starts one at a time at the shape's rate: the latency of instances that do not
-    queue (at a rate the engine keeps up with)."""
-    started = paced_starts(lw.producer(), lw.topics, done, pid, shape.rate, shape.paced_seconds)
-    done.wait(started, 60)
+    """Starts one at a time at `rate`/s: the latency of instances that do not queue (at a
+    rate the engine keeps up with)."""
+    started = paced_starts(lw.producer(), lw.topics, done, pid, rate, seconds)
+    done.wait(started, 120)
     latencies = [1000 * (done.done_at[i] - t / 1000) for i, t in started.items()]
     produced = [1000 * (done.produced_at[i] - t / 1000) for i, t in started.items()]
-    return (shape.rate, statistics.median(latencies), pct(latencies, 99),
-            statistics.median(produced))
+    return rate, statistics.median(latencies), pct(latencies, 99), statistics.median(produced)
 
 
 def audit_availability(lw: Laneway, events: TopicReader) -> tuple[float, float]:
