@@ -82,8 +82,9 @@ class RunResult:
     cpu_per_1000: dict[str, float] = field(default_factory=dict)
     """CPU seconds (user + system, from /proc) of each service process per 1,000 instances,
     over the burst and the paced phase (the audit's until it has written them all)."""
-    paced_engine: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    """The engine in the paced phase: transactions, commands and seconds inside batches."""
+    paced_engine: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    """The engine in the paced phase: transactions, commands, seconds inside batches and
+    seconds of them in the offsets' send and the commit."""
 
     @property
     def rate(self) -> float:
@@ -99,10 +100,12 @@ class RunResult:
             line += (f"\n{'':<22} paced at {self.paced[0]}/s: start->complete read "
                      f"p50 {self.paced[1]:.0f} ms, p99 {self.paced[2]:.0f} ms (start->"
                      f"completion produced by the engine p50 {self.paced[3]:.0f} ms)")
-            txns, commands, inside = self.paced_engine
+            txns, commands, inside, committing = self.paced_engine
             line += (f"\n{'':<22} paced, the engine: {txns:.0f} transactions of "
                      f"{commands / max(txns, 1):.1f} commands on average, "
-                     f"{1000 * inside / max(txns, 1):.1f} ms each")
+                     f"{1000 * inside / max(txns, 1):.1f} ms each, of which "
+                     f"{1000 * committing / max(txns, 1):.1f} ms sending the offsets and "
+                     f"committing")
         if self.availability:
             line += (f"\n{'':<22} availability (event produced -> audit_log row) "
                      f"p50 {self.availability[0]:.0f} ms, p99 {self.availability[1]:.0f} ms")
@@ -159,6 +162,10 @@ class Shape:
         return int(self.rate * self.paced_seconds)
 
 
+PACED_METRICS = ("batch_seconds_count", "batch_records_sum", "batch_seconds_sum",
+                 "transaction_seconds_sum")
+
+
 def engine_metric(lw: Laneway, engines: list[Supervisor | None], metric: str) -> float:
     """A metric summed over every engine process."""
     return sum(lw.metric("engine", metric, sup) for sup in engines)
@@ -212,8 +219,7 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
             batches = engine_metric(lw, engines, "laneway_engine_batch_seconds_count") - batches0
             busy = engine_metric(lw, engines, "laneway_engine_batch_seconds_sum") - busy0
             live_result = None
-            paced0 = [engine_metric(lw, engines, f"laneway_engine_batch_{m}")
-                      for m in ("seconds_count", "records_sum", "seconds_sum")]
+            paced0 = [engine_metric(lw, engines, f"laneway_engine_{m}") for m in PACED_METRICS]
             if live:
                 with Watching(lw, live, f"{pid}_loop") as watching:
                     paced_began = time.time()
@@ -221,9 +227,8 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
                     live_result = watching.result(paced_began, time.time())
             else:
                 paced = paced_latency(lw, done, pid, shape.rate, shape.paced_seconds)
-            paced_engine = tuple(engine_metric(lw, engines, f"laneway_engine_batch_{m}") - v
-                                 for m, v in zip(("seconds_count", "records_sum", "seconds_sum"),
-                                                 paced0, strict=True))
+            paced_engine = [engine_metric(lw, engines, f"laneway_engine_{m}") - v
+                            for m, v in zip(PACED_METRICS, paced0, strict=True)]
         latencies = [1000 * (done.done_at[i] - started[i] / 1000) for i in ids]
         events.poll()
         state = count_topic(lw.bootstrap, lw.topics.state, shape.partitions)
@@ -241,7 +246,7 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
                          pct(latencies, 99), moved, batches, busy, availability, paced,
                          live_result, {name: 1000 * seconds / started_count
                                        for name, seconds in cpu.items()},
-                         (paced_engine[0], paced_engine[1], paced_engine[2]))
+                         (paced_engine[0], paced_engine[1], paced_engine[2], paced_engine[3]))
     finally:
         lw.close()
 
