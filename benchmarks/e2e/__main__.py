@@ -343,7 +343,7 @@ def profile_run(conns: Connections, workdir: Path, shape: Shape) -> str:
         lines.append(f"  {tt:7.2f}s own {100 * tt / total:5.1f}%  {ct:7.2f}s cum  {name}")
     lines.append("selected functions, cumulative:")
     wanted = ("handle", "encode", "decode", "_to_plain", "commit_transaction", "produce",
-              "send_offsets_to_transaction", "consume", "process", "flush")
+              "send_offsets_to_transaction", "consume", "poll", "process", "flush")
     for _tt, ct, name in sorted(stats_rows, key=lambda r: -r[1]):
         func = name.split(":", 2)[2]
         builtin = func.split("'")[1] if func.startswith("<method '") else None

@@ -4,8 +4,8 @@ Per iteration: read what `definitions` has, wait for the first committed record 
 partitions of `commands` and `messages` (at most the poll timeout, shortened for the next due
 timer), take what else is already buffered up to a batch (`fetch`: small batches at low load,
 full ones under a burst, and never a wait for a batch to fill), add the TRIGGER_TIMER commands
-that fell due, and in one transaction produce everything the batch wrote (see `batch.py`) with the
-consumed offsets (KIP-447: with the consumer's group metadata, which fences a replica that
+that fell due, and in one transaction produce everything the batch wrote (see `batch.py`) with
+the consumed offsets (KIP-447: with the consumer's group metadata, which fences a replica that
 lost its partitions). Any error aborts the transaction; the loop then rebuilds its partitions
 from `state` and seeks back to the committed offsets, so a batch counts exactly once.
 

@@ -65,10 +65,10 @@ def test_fetch_takes_every_buffered_record_after_blocking_for_the_first_only() -
 
 
 def test_fetch_stops_at_the_limit_and_leaves_the_rest_for_the_next_batch() -> None:
-    consumer = BufferedConsumer(messages(7))
-    assert [m.offset() for m in fetch(consumer, 5, 1.0)] == [0, 1, 2, 3, 4]  # type: ignore[arg-type]
-    assert [m.offset() for m in fetch(consumer, 5, 1.0)] == [5, 6]  # type: ignore[arg-type]
-    assert [m.offset() for m in fetch(consumer, 1, 1.0)] == []  # type: ignore[arg-type]
+    consumer: Any = BufferedConsumer(messages(7))
+    assert [m.offset() for m in fetch(consumer, 5, 1.0)] == [0, 1, 2, 3, 4]
+    assert [m.offset() for m in fetch(consumer, 5, 1.0)] == [5, 6]
+    assert [m.offset() for m in fetch(consumer, 1, 1.0)] == []
 
 
 def test_fetch_of_one_record_only_polls() -> None:
