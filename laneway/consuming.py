@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 
 from laneway.codec import dead_letter_headers, decode_record, fit_dead_letter
-from laneway.kafka import RenewingProducer, fatal_error
+from laneway.kafka import RenewingProducer, fatal_error, fetch
 from laneway.limits import DEFAULT_MAX_RECORD_BYTES
 from laneway.records import Record
 from laneway.service.metrics import Metrics
@@ -310,7 +310,7 @@ class ProjectionLoop(Generic[T]):
         """Poll, write, dead-letter and commit until `stop` is called."""
         self.subscribe()
         while not self._stop.is_set():
-            messages = self._consumer.consume(self.batch_size, self.poll_timeout_s)
+            messages = fetch(self._consumer, self.batch_size, self.poll_timeout_s)
             self.progress.polled()
             if messages:
                 try:

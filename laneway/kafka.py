@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from laneway.kafka_security import KafkaSecurity, process_kafka_security
 
 __all__ = ["PARTITIONER", "TRANSACTION_TIMEOUT_MS", "RenewingProducer", "admin_config",
-           "consumer_config", "fatal_error", "producer_config", "security_config"]
+           "consumer_config", "fatal_error", "fetch", "producer_config", "security_config"]
 
 _log = logging.getLogger("laneway.kafka")
 
@@ -82,6 +82,26 @@ def consumer_config(bootstrap: str, group: str | None, *, client_id: str = "lane
     if group is not None:
         config["group.id"] = group
     return config
+
+
+MAX_FETCH = 1_000_000
+"""The most records `Consumer.consume` takes in one call."""
+
+
+def fetch(consumer: Consumer, limit: int, timeout: float) -> list[Message]:
+    """Up to `limit` records: block up to `timeout` for the first one only, then take what the
+    client has already fetched, without waiting.
+
+    `consume(limit, timeout)` waits out the whole timeout whenever fewer than `limit` records
+    are there, which at low load added the poll interval to every hop (the engine's, the audit
+    sink's, the worklist's): a record waited for a batch that would not fill. This way the
+    batch in hand is processed and committed as soon as it is there, and while it is, the next
+    records gather: batches are small at low load and full under a burst, by themselves."""
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    rest = min(limit, MAX_FETCH) - 1
+    return [first, *consumer.consume(rest, timeout=0)] if rest > 0 else [first]
 
 
 def fatal_error(error: BaseException | KafkaError | None) -> KafkaError | None:

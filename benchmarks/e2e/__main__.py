@@ -10,7 +10,11 @@ job through Kafka. N START_INSTANCE commands go to `commands` at once; the figur
   timestamp (when the engine produced it) -> its audit_log row's written_at (p50, p99);
 - the ceiling: the same number of records the engine moved (commands in; events, jobs and
   state out) produced in transactions of the engine's batch size and consumed read_committed,
-  raw, with nothing else in between;
+  raw, with nothing else in between; the summary at the end prints first the engine's
+  records/s as a share of it, then the burst's completed/s and the paced p50/p99 with audit on;
+- `--burst` starts at once (default 10,000), then `--rate` starts a second (default 500) for
+  `--paced-seconds`: the latency of instances that do not queue; `--replicas` engine processes
+  (1, 2 or 4) share `--partitions` partitions (default 4 for one replica, 8 for more);
 - where the engine's time goes: its own metrics (batches, time in batches) and, with
   `--profile`, a cProfile of the engine process (a third run; cProfile slows it down);
 - with `--tracing`: the run with audit again, alternately with tracing off and on (every span
@@ -32,7 +36,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +44,15 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.e2e import pct
+from benchmarks.e2e.clients import BenchLaneway, PromptReader, noop_worker, paced_starts
 from benchmarks.e2e.live import LiveResult, Watching, deploy_loop
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import DefinitionRecord, encode_definition
 from laneway.kafka import admin_config, consumer_config, producer_config
+from scripts.services import Supervisor
 from scripts.stack import Connections, Settings, jaeger_up, up
 from scripts.stack.testing import unique_name, wait_until
-from tests.e2e.harness import (
-    PARTITIONS,
-    Completions,
-    Laneway,
-    TopicReader,
-    job_worker,
-    start_commands,
-)
+from tests.e2e.harness import Completions, Laneway, TopicReader, start_commands
 
 DIAGRAM = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
   xmlns:laneway="{ns}" id="d" targetNamespace="t">
@@ -83,6 +82,9 @@ class RunResult:
     cpu_per_1000: dict[str, float] = field(default_factory=dict)
     """CPU seconds (user + system, from /proc) of each service process per 1,000 instances,
     over the burst and the paced phase (the audit's until it has written them all)."""
+    paced_engine: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    """The engine in the paced phase: transactions, commands, seconds inside batches and
+    seconds of them in the offsets' send and the commit."""
 
     @property
     def rate(self) -> float:
@@ -98,6 +100,12 @@ class RunResult:
             line += (f"\n{'':<22} paced at {self.paced[0]}/s: start->complete read "
                      f"p50 {self.paced[1]:.0f} ms, p99 {self.paced[2]:.0f} ms (start->"
                      f"completion produced by the engine p50 {self.paced[3]:.0f} ms)")
+            txns, commands, inside, committing = self.paced_engine
+            line += (f"\n{'':<22} paced, the engine: {txns:.0f} transactions of "
+                     f"{commands / max(txns, 1):.1f} commands on average, "
+                     f"{1000 * inside / max(txns, 1):.1f} ms each, of which "
+                     f"{1000 * committing / max(txns, 1):.1f} ms sending the offsets and "
+                     f"committing")
         if self.availability:
             line += (f"\n{'':<22} availability (event produced -> audit_log row) "
                      f"p50 {self.availability[0]:.0f} ms, p99 {self.availability[1]:.0f} ms")
@@ -139,85 +147,120 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(conns: Connections, workdir: Path, label: str, instances: int, audit: bool,
-        python: str | None = None, live: int = 0, paced_seconds: int = 3,
-        otlp_endpoint: str = "") -> RunResult:
+@dataclass(frozen=True)
+class Shape:
+    """What a run puts through: the burst, the paced phase and the engine's scale."""
+
+    burst: int = 10_000
+    rate: int = 500
+    paced_seconds: float = 3.0
+    replicas: int = 1
+    partitions: int = 4
+
+    @property
+    def paced(self) -> int:
+        return int(self.rate * self.paced_seconds)
+
+
+PACED_METRICS = ("batch_seconds_count", "batch_records_sum", "batch_seconds_sum",
+                 "transaction_seconds_sum")
+
+
+def engine_metric(lw: Laneway, engines: list[Supervisor | None], metric: str) -> float:
+    """A metric summed over every engine process."""
+    return sum(lw.metric("engine", metric, sup) for sup in engines)
+
+
+def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool,
+        python: str | None = None, live: int = 0, otlp_endpoint: str = "") -> RunResult:
     """`live`: that many SSE clients on looping instances during the paced phase (needs
     `audit`, which serves the live route). `otlp_endpoint`: the services trace every command
     and export there (empty: tracing off)."""
     job_type = unique_name("bench").replace("-", "")
     pid = unique_name("bench").replace("-", "_")
     services = ("engine", "audit") if audit else ("engine",)
-    lw = Laneway(bootstrap=conns.kafka_bootstrap_servers, database_url=conns.database_url,
-                 redis_url=conns.redis_url, workdir=workdir / label.replace(" ", "_"),
-                 services=services,
-                 job_types=(job_type,), python=python, otlp_endpoint=otlp_endpoint,
-                 env_overrides={"OTEL_TRACES_SAMPLER": "always_on"} if otlp_endpoint else {})
+    lw = BenchLaneway(bootstrap=conns.kafka_bootstrap_servers, database_url=conns.database_url,
+                      redis_url=conns.redis_url, workdir=workdir / label.replace(" ", "_"),
+                      services=services, job_types=(job_type,), python=python,
+                      otlp_endpoint=otlp_endpoint,
+                      env_overrides={"OTEL_TRACES_SAMPLER": "always_on"} if otlp_endpoint
+                      else {}, partitions=shape.partitions)
     lw.start()
     try:
+        # more replicas of the engine: each its own process, name and transactional id
+        engines: list[Supervisor | None] = [None]
+        for n in range(2, shape.replicas + 1):
+            engines.append(lw.add("engine", f"e{n}", LANEWAY_ENGINE_REPLICA=f"e{n}"))
+        wait_until(lambda: all(lw.metric("engine", "laneway_engine_owned_partitions", sup) > 0
+                               for sup in engines) and engine_metric(
+                                   lw, engines, "laneway_engine_owned_partitions")
+                   == shape.partitions, 120, 0.2, "every engine replica owns partitions")
         deploy(lw, pid, job_type)
         if live:
             deploy_loop(lw, f"{pid}_loop")
-        events = TopicReader(lw.bootstrap, lw.topics.events)
+        events = PromptReader(lw.bootstrap, lw.topics.events, shape.partitions)
         done = Completions(events)
-        ids = [str(uuid.uuid4()) for _ in range(instances)]
-        with job_worker(lw.bootstrap, lw.topics, job_type):
+        ids = [str(uuid.uuid4()) for _ in range(shape.burst)]
+        with noop_worker(lw.bootstrap, lw.topics, job_type):
             # one instance first, so the definition is loaded and the groups have settled
             warm = str(uuid.uuid4())
             start_commands(lw.producer(), lw.topics, pid, [warm])
             done.wait([warm], 60)
-            batches0 = lw.metric("engine", "laneway_engine_batch_seconds_count")
-            busy0 = lw.metric("engine", "laneway_engine_batch_seconds_sum")
-            pids = {name: lw.pid(name) for name in services}
+            batches0 = engine_metric(lw, engines, "laneway_engine_batch_seconds_count")
+            busy0 = engine_metric(lw, engines, "laneway_engine_batch_seconds_sum")
+            pids = {"audit": lw.pid("audit")} if audit else {}
+            for n, sup in enumerate(engines, 1):
+                pids[f"engine e{n}"] = lw.pid("engine", sup)
             cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
             began = time.time()
             started = start_commands(lw.producer(), lw.topics, pid, ids)
             done.wait(ids, 600)
             ended = max(done.done_at[i] for i in ids)
-            batches = lw.metric("engine", "laneway_engine_batch_seconds_count") - batches0
-            busy = lw.metric("engine", "laneway_engine_batch_seconds_sum") - busy0
+            batches = engine_metric(lw, engines, "laneway_engine_batch_seconds_count") - batches0
+            busy = engine_metric(lw, engines, "laneway_engine_batch_seconds_sum") - busy0
             live_result = None
+            paced0 = [engine_metric(lw, engines, f"laneway_engine_{m}") for m in PACED_METRICS]
             if live:
                 with Watching(lw, live, f"{pid}_loop") as watching:
                     paced_began = time.time()
-                    paced = paced_latency(lw, done, pid, PACED_RATE, paced_seconds)
+                    paced = paced_latency(lw, done, pid, shape.rate, shape.paced_seconds)
                     live_result = watching.result(paced_began, time.time())
             else:
-                paced = paced_latency(lw, done, pid, PACED_RATE, paced_seconds)
+                paced = paced_latency(lw, done, pid, shape.rate, shape.paced_seconds)
+            paced_engine = [engine_metric(lw, engines, f"laneway_engine_{m}") - v
+                            for m, v in zip(PACED_METRICS, paced0, strict=True)]
         latencies = [1000 * (done.done_at[i] - started[i] / 1000) for i in ids]
         events.poll()
-        state = count_topic(lw.bootstrap, lw.topics.state, PARTITIONS)
-        jobs = count_topic(lw.bootstrap, lw.topics.jobs(job_type), PARTITIONS)
-        commands = 2 * (instances + 1 + PACED_RATE * paced_seconds)
+        state = count_topic(lw.bootstrap, lw.topics.state, shape.partitions)
+        jobs = count_topic(lw.bootstrap, lw.topics.jobs(job_type), shape.partitions)
+        commands = 2 * (shape.burst + 1 + shape.paced)
         moved = commands + len(events.items) + jobs + state
-        cpu = {"engine": cpu_seconds(pids["engine"]) - cpu0["engine"]}
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()
+               if name != "audit"}
         availability = None
         if audit:
             availability = audit_availability(lw, events)
             cpu["audit"] = cpu_seconds(pids["audit"]) - cpu0["audit"]
-        started_count = instances + PACED_RATE * paced_seconds
-        return RunResult(label, instances, ended - began, statistics.median(latencies),
+        started_count = shape.burst + shape.paced
+        return RunResult(label, shape.burst, ended - began, statistics.median(latencies),
                          pct(latencies, 99), moved, batches, busy, availability, paced,
                          live_result, {name: 1000 * seconds / started_count
-                                       for name, seconds in cpu.items()})
+                                       for name, seconds in cpu.items()},
+                         (paced_engine[0], paced_engine[1], paced_engine[2], paced_engine[3]))
     finally:
         lw.close()
 
 
 PACED_RATE = 100
+"""The paced rate of the console benchmark (benchmarks/console_bench.py), which reuses this."""
 
 
-def paced_latency(lw: Laneway, done: Completions, pid: str, rate: int, seconds: int
+def paced_latency(lw: Laneway, done: Completions, pid: str, rate: int, seconds: float
                   ) -> tuple[int, float, float, float]:
-    """Starts one at a time at `rate`/s: the latency of an instance that does not queue."""
-    producer = lw.producer()
-    started: dict[str, int] = {}
-    began = time.monotonic()
-    for n in range(rate * seconds):
-        while time.monotonic() < began + n / rate:  # read completions while waiting
-            done.update(max(0.0, min(0.005, began + n / rate - time.monotonic())))
-        started.update(start_commands(producer, lw.topics, pid, [str(uuid.uuid4())]))
-    done.wait(started, 60)
+    """Starts one at a time at `rate`/s: the latency of instances that do not queue (at a
+    rate the engine keeps up with)."""
+    started = paced_starts(lw.producer(), lw.topics, done, pid, rate, seconds)
+    done.wait(started, 120)
     latencies = [1000 * (done.done_at[i] - t / 1000) for i, t in started.items()]
     produced = [1000 * (done.produced_at[i] - t / 1000) for i, t in started.items()]
     return rate, statistics.median(latencies), pct(latencies, 99), statistics.median(produced)
@@ -240,14 +283,14 @@ def audit_availability(lw: Laneway, events: TopicReader) -> tuple[float, float]:
     return statistics.median(lags), pct(lags, 99)
 
 
-def raw_kafka(conns: Connections, records: int, size: int = 400,
+def raw_kafka(conns: Connections, records: int, partitions: int, size: int = 400,
               batch: int = 500) -> tuple[float, float]:
     """Transactional produce (batches of `batch`) then read_committed consume of `records`
-    records of `size` bytes on a fresh 4-partition topic; records/s of each."""
+    records of `size` bytes on a fresh topic of `partitions`; records/s of each."""
     bootstrap = conns.kafka_bootstrap_servers
     topic = unique_name("bench.raw")
     admin = AdminClient(admin_config(bootstrap))
-    for future in admin.create_topics([NewTopic(topic, PARTITIONS, 1)],
+    for future in admin.create_topics([NewTopic(topic, partitions, 1)],
                                       operation_timeout=30).values():
         future.result(30)
     try:
@@ -268,7 +311,7 @@ def raw_kafka(conns: Connections, records: int, size: int = 400,
             producer.commit_transaction(30)
         produce_s = time.perf_counter() - began
         consumer = Consumer({**consumer_config(bootstrap, unique_name("raw")), "log_level": 0})
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         got = 0
         began = time.perf_counter()
         while got < records:
@@ -280,13 +323,14 @@ def raw_kafka(conns: Connections, records: int, size: int = 400,
         admin.delete_topics([topic])
 
 
-def profile_run(conns: Connections, workdir: Path, instances: int) -> str:
+def profile_run(conns: Connections, workdir: Path, shape: Shape) -> str:
     """The engine under cProfile (a wrapper as the supervisor's python); the top functions."""
     out = workdir / "engine.prof"
     wrapper = workdir / "python-cprofile"
     wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m cProfile -o {out} "$@"\n')
     wrapper.chmod(0o755)
-    result = run(conns, workdir, "profiled", instances, audit=False, python=str(wrapper))
+    result = run(conns, workdir, "profiled", replace(shape, replicas=1), audit=False,
+                 python=str(wrapper))
     wait_until(out.exists, 30, 0.1, "profile written")
     stats = pstats.Stats(str(out))
     lines = [result.show(), "", "engine process, by own time (tottime), top 25:"]
@@ -299,7 +343,7 @@ def profile_run(conns: Connections, workdir: Path, instances: int) -> str:
         lines.append(f"  {tt:7.2f}s own {100 * tt / total:5.1f}%  {ct:7.2f}s cum  {name}")
     lines.append("selected functions, cumulative:")
     wanted = ("handle", "encode", "decode", "_to_plain", "commit_transaction", "produce",
-              "send_offsets_to_transaction", "consume", "process", "flush")
+              "send_offsets_to_transaction", "consume", "poll", "process", "flush")
     for _tt, ct, name in sorted(stats_rows, key=lambda r: -r[1]):
         func = name.split(":", 2)[2]
         builtin = func.split("'")[1] if func.startswith("<method '") else None
@@ -308,8 +352,7 @@ def profile_run(conns: Connections, workdir: Path, instances: int) -> str:
     return "\n".join(lines)
 
 
-def tracing_runs(conns: Connections, workdir: Path, instances: int, rounds: int,
-                 paced_seconds: int) -> str:
+def tracing_runs(conns: Connections, workdir: Path, shape: Shape, rounds: int) -> str:
     """The run with audit, tracing off and on in turn (`rounds` pairs, so a drift of the shared
     machine touches both alike); the mean of each and the ratio."""
     traced = jaeger_up(Settings.from_env())
@@ -320,8 +363,7 @@ def tracing_runs(conns: Connections, workdir: Path, instances: int, rounds: int,
     for n in range(rounds):
         for endpoint, into in (("", off), (traced.otlp_endpoint, on)):
             label = f"audit, tracing {'on' if endpoint else 'off'} #{n + 1}"
-            result = run(conns, workdir, label, instances, audit=True,
-                         paced_seconds=paced_seconds, otlp_endpoint=endpoint)
+            result = run(conns, workdir, label, shape, audit=True, otlp_endpoint=endpoint)
             print(result.show(), flush=True)
             into.append(result)
 
@@ -348,40 +390,72 @@ def tracing_runs(conns: Connections, workdir: Path, instances: int, rounds: int,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--instances", type=int, default=3000)
+    parser.add_argument("--burst", "--instances", dest="burst", type=int, default=10_000,
+                        help="instances started at once (default 10,000)")
+    parser.add_argument("--rate", type=int, default=500,
+                        help="starts a second in the paced phase (default 500)")
+    parser.add_argument("--paced-seconds", type=float, default=3.0,
+                        help="how long the paced phase lasts (default 3)")
+    parser.add_argument("--replicas", type=int, choices=(1, 2, 4), default=1,
+                        help="engine processes sharing the partitions (default 1)")
+    parser.add_argument("--partitions", type=int, default=0,
+                        help="partitions of every topic (default 4 for one replica, 8 for more)")
+    parser.add_argument("--audit-only", action="store_true",
+                        help="skip the run without the audit service (the ratio then comes "
+                             "from the run with it)")
     parser.add_argument("--profile", action="store_true",
                         help="a third run with the engine under cProfile")
     parser.add_argument("--live", type=int, default=0, metavar="N",
                         help="in the run with audit, N SSE clients through the edge on "
                              "looping instances during the paced phase: event produced -> "
                              "read by the client (benchmarks/e2e/live.py)")
-    parser.add_argument("--paced-seconds", type=int, default=3,
-                        help="how long the paced phase starts 100 instances a second")
     parser.add_argument("--tracing", action="store_true",
                         help="the run with audit again with tracing off and on in turn, "
                              "exporting to the stack's Jaeger; their ratio")
     parser.add_argument("--tracing-rounds", type=int, default=2,
                         help="pairs of runs (off, on) for --tracing")
     args = parser.parse_args(argv)
+    partitions = args.partitions or (4 if args.replicas == 1 else 8)
+    if not 1 <= args.burst <= 1_000_000 or not 1 <= args.rate <= 100_000 \
+            or not 0 < args.paced_seconds <= 600 or not 1 <= partitions <= 64:
+        parser.error("expected 1..1,000,000 burst, 1..100,000 rate, 0..600 paced seconds "
+                     "and 1..64 partitions")
+    if partitions < args.replicas:
+        parser.error(f"{args.replicas} replicas need at least as many partitions")
+    shape = Shape(args.burst, args.rate, args.paced_seconds, args.replicas, partitions)
     conns = up(Settings.from_env())
     with tempfile.TemporaryDirectory(prefix="laneway-e2e-bench-") as tmp:
         workdir = Path(tmp)
         began = time.monotonic()
-        plain = run(conns, workdir, "engine + worker", args.instances, audit=False,
-                    paced_seconds=args.paced_seconds)
-        print(plain.show(), flush=True)
-        audited = run(conns, workdir, "engine + worker + audit", args.instances, audit=True,
-                      live=args.live, paced_seconds=args.paced_seconds)
+        print(f"burst {shape.burst}, paced {shape.rate}/s for {shape.paced_seconds:g}s, "
+              f"{shape.replicas} engine replica(s) on {shape.partitions} partitions",
+              flush=True)
+        plain = None
+        if not args.audit_only:
+            plain = run(conns, workdir, "engine + worker", shape, audit=False)
+            print(plain.show(), flush=True)
+        audited = run(conns, workdir, "engine + worker + audit", shape, audit=True,
+                      live=args.live)
         print(audited.show(), flush=True)
-        produce, consume = raw_kafka(conns, plain.records_moved)
-        print(f"{'raw Kafka':<22} {plain.records_moved} records of 400 B: transactional "
+        ratio_of = plain if plain is not None else audited
+        produce, consume = raw_kafka(conns, ratio_of.records_moved, shape.partitions)
+        engine_rate = ratio_of.records_moved / ratio_of.seconds
+        print(f"{'raw Kafka':<22} {ratio_of.records_moved} records of 400 B: transactional "
               f"produce {produce:,.0f}/s, read_committed consume {consume:,.0f}/s; the "
-              f"engine moved {plain.records_moved / plain.seconds:,.0f} records/s", flush=True)
+              f"engine moved {engine_rate:,.0f} records/s", flush=True)
+        paced = audited.paced
+        assert paced is not None
+        print(f"\nsummary ({shape.replicas} engine replica(s), {shape.partitions} partitions):\n"
+              f"  engine records/s / raw transactional Kafka records/s: {engine_rate:,.0f} / "
+              f"{produce:,.0f} = {100 * engine_rate / produce:.0f} % ({ratio_of.label})\n"
+              f"  completed instances/s, burst of {shape.burst}, audit on: "
+              f"{audited.rate:,.0f}\n"
+              f"  start->complete at {paced[0]}/s, audit on: p50 {paced[1]:.0f} ms, "
+              f"p99 {paced[2]:.0f} ms", flush=True)
         if args.profile:
-            print(profile_run(conns, workdir, args.instances), flush=True)
+            print(profile_run(conns, workdir, shape), flush=True)
         if args.tracing:
-            print(tracing_runs(conns, workdir, args.instances, args.tracing_rounds,
-                               args.paced_seconds), flush=True)
+            print(tracing_runs(conns, workdir, shape, args.tracing_rounds), flush=True)
         print(f"total {time.monotonic() - began:.0f}s", flush=True)
     return 0
 

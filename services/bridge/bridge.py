@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from laneway.agencies import AgencyConfig, Refused, decode_envelope
 from laneway.codec import DecodeError, encode_record
 from laneway.consuming import DeadLetterProducer
-from laneway.kafka import RenewingProducer, consumer_config, fatal_error, producer_config
+from laneway.kafka import RenewingProducer, consumer_config, fatal_error, fetch, producer_config
 from laneway.limits import TooLarge, record_size, variables_too_large
 from laneway.records import Command, Record, RecordKind
 from laneway.service import Metrics
@@ -166,8 +166,10 @@ class Bridge:
         _log.info("agency '%s' bridging %s", self.settings.agencies.name, ", ".join(topics))
         try:
             while not stop.is_set():
-                messages = self._consumer.consume(self.settings.batch_size,
-                                                  self.settings.poll_timeout_s)
+                # the first record ends the wait, the rest is what is buffered: a partner's
+                # message does not wait out the poll interval for a batch that will not fill
+                messages = fetch(self._consumer, self.settings.batch_size,
+                                 self.settings.poll_timeout_s)
                 self.progress.polled()
                 real = [m for m in messages if not _partition_eof(m)]
                 if real:

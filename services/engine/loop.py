@@ -1,9 +1,11 @@
 """The engine's exactly-once loop over Kafka.
 
-Per iteration: read what `definitions` has, consume up to a batch of committed records from
-the owned partitions of `commands` and `messages`, add the TRIGGER_TIMER commands that fell
-due, and in one transaction produce everything the batch wrote (see `batch.py`) with the
-consumed offsets (KIP-447: with the consumer's group metadata, which fences a replica that
+Per iteration: read what `definitions` has, wait for the first committed record of the owned
+partitions of `commands` and `messages` (at most the poll timeout, shortened for the next due
+timer), take what else is already buffered up to a batch (`fetch`: small batches at low load,
+full ones under a burst, and never a wait for a batch to fill), add the TRIGGER_TIMER commands
+that fell due, and in one transaction produce everything the batch wrote (see `batch.py`) with
+the consumed offsets (KIP-447: with the consumer's group metadata, which fences a replica that
 lost its partitions). Any error aborts the transaction; the loop then rebuilds its partitions
 from `state` and seeks back to the committed offsets, so a batch counts exactly once.
 
@@ -36,7 +38,7 @@ from confluent_kafka import (
 
 from laneway.engine import DefinitionRepository
 from laneway.engine.limits import BudgetExceeded
-from laneway.kafka import TRANSACTION_TIMEOUT_MS, consumer_config, producer_config
+from laneway.kafka import TRANSACTION_TIMEOUT_MS, consumer_config, fetch, producer_config
 from laneway.records import Record
 from laneway.service.progress import Progress, position
 from laneway.topics import Topics
@@ -290,7 +292,7 @@ class EngineLoop:
                 self._stop.wait(1.0)
                 return
         definitions.poll()
-        messages = consumer.consume(self.settings.batch_size, timeout=self._poll_timeout())
+        messages = fetch(consumer, self.settings.batch_size, self._poll_timeout())
         self.progress.polled()
         good = [m for m in messages if _usable(m)]
         if self._needs_recovery or any(m.partition() not in self.partitions for m in good):
