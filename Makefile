@@ -152,6 +152,10 @@ bench-agencies: setup ## The agency bridge's figures: messages/s and p99 from on
 bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core
 
+.PHONY: bench-visibility
+bench-visibility: setup ## Event -> audit/worklist row visible at 500 starts/s, and POST complete -> 200 at 100 tasks/s with the engine's share (benchmarks/visibility_bench.py)
+	$(PY) -m benchmarks.visibility_bench $(BENCH_VISIBILITY_ARGS)
+
 # Not part of `test`: it takes its own stack and most of an hour at the default N.
 chaos: setup ## The chaos run on a stack of its own (docs/chaos.md; CHAOS_INSTANCES, CHAOS_RATE, CHAOS_ARGS)
 	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)
