@@ -75,7 +75,7 @@ class AuditSettings:
     (`LANEWAY_AUDIT_SESSION_TIMEOUT_MS`, default 45000)."""
     sinks: int
     """Sinks in this process, each its own consumer in the group and its own connection
-    (`LANEWAY_AUDIT_SINKS`, default 2, at most 8): one writes while another decodes or
+    (`LANEWAY_AUDIT_SINKS`, default 1, at most 8): one writes while another decodes or
     waits for PostgreSQL (`services.audit.sink.SinkGroup`)."""
     cache_size: int
     """Instances whose last (seq, hash) the sink keeps in memory (`LANEWAY_AUDIT_CACHE_SIZE`,
@@ -136,7 +136,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
         projection_enabled=projection == "on",
         pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 5),
         cache_size=positive_int(env, "LANEWAY_AUDIT_CACHE_SIZE", 100_000),
-        sinks=_bounded(positive_int(env, "LANEWAY_AUDIT_SINKS", 2), "LANEWAY_AUDIT_SINKS", 8),
+        sinks=_bounded(positive_int(env, "LANEWAY_AUDIT_SINKS", 1), "LANEWAY_AUDIT_SINKS", 8),
     )
 
 
