@@ -156,6 +156,10 @@ bench-core: setup ## The engine core benchmark (benchmarks/core)
 bench-restore: setup ## Restore of 100,000 parked instances and RSS per parked instance, next to a raw read of the same state topic (benchmarks/restore_bench.py; BENCH_RESTORE_ARGS="--instances 10000" for a quick run)
 	$(PY) -m benchmarks.restore_bench $(BENCH_RESTORE_ARGS)
 
+.PHONY: bench-visibility
+bench-visibility: setup ## Event -> audit/worklist row visible at 500 starts/s, and POST complete -> 200 at 100 tasks/s with the engine's share (benchmarks/visibility_bench.py)
+	$(PY) -m benchmarks.visibility_bench $(BENCH_VISIBILITY_ARGS)
+
 # Not part of `test`: it takes its own stack and most of an hour at the default N.
 chaos: setup ## The chaos run on a stack of its own (docs/chaos.md; CHAOS_INSTANCES, CHAOS_RATE, CHAOS_ARGS)
 	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)

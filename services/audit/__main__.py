@@ -36,7 +36,7 @@ from services.audit.live_streams import LiveStreams
 from services.audit.metrics import ApiMetrics, InstanceMetrics, LiveMetrics, SinkMetrics
 from services.audit.projection import InstanceProjection
 from services.audit.settings import AuditSettings, load_settings
-from services.audit.sink import AuditSink
+from services.audit.sink import AuditSink, SinkGroup
 from services.audit.traces import TraceQuery
 
 _log = logging.getLogger("services.audit")
@@ -111,7 +111,8 @@ def run(settings: AuditSettings, service: Running) -> int:
         app.state.deps = AuditDeps(pool, HeadSigner(settings.key),
                                    live=start_live(settings, service, closing),
                                    metrics=ApiMetrics.default())
-        sink = build_sink(settings, service.stop.event)
+        sink = SinkGroup([build_sink(settings, service.stop.event)
+                          for _ in range(settings.sinks)], service.stop.event)
         closing.callback(sink.close)
         if settings.projection_enabled:
             topics = Topics(common.topic_prefix)

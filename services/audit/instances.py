@@ -122,9 +122,12 @@ class InstanceStore:
 def upsert_instances(conn: Connection[Any], rows: Sequence[InstanceUpsert]) -> int:
     """Write snapshots in the caller's transaction; a row already written from a later
     offset of the same partition is left alone. Returns how many rows changed."""
-    changed = 0
-    for r in rows:
-        cur = conn.execute(
+    if not rows:
+        return 0
+    # executemany pipelines the statements (one round trip for the batch, not one per row),
+    # in order; its rowcount is the sum over the rows
+    with conn.cursor() as cur:
+        cur.executemany(
             "INSERT INTO instances (instance_id, process_id, version, business_key, status,"
             " active_elements, variables, incidents, updated_at, last_partition, last_offset)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -138,9 +141,8 @@ def upsert_instances(conn: Connection[Any], rows: Sequence[InstanceUpsert]) -> i
             # snapshot read now is the one to keep
             " WHERE instances.last_partition <> EXCLUDED.last_partition"
             " OR instances.last_offset < EXCLUDED.last_offset",
-            (r.instance_id, r.process_id, r.version, r.business_key, r.status,
-             Jsonb(r.active_elements), Jsonb(r.variables), Jsonb(r.incidents), r.updated_at,
-             r.partition, r.offset),
+            [(r.instance_id, r.process_id, r.version, r.business_key, r.status,
+              Jsonb(r.active_elements), Jsonb(r.variables), Jsonb(r.incidents), r.updated_at,
+              r.partition, r.offset) for r in rows],
         )
-        changed += cur.rowcount
-    return changed
+        return max(0, cur.rowcount)

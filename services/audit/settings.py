@@ -73,6 +73,10 @@ class AuditSettings:
     session_timeout_ms: int
     """The sink's and the instance projection's group session timeout
     (`LANEWAY_AUDIT_SESSION_TIMEOUT_MS`, default 45000)."""
+    sinks: int
+    """Sinks in this process, each its own consumer in the group and its own connection
+    (`LANEWAY_AUDIT_SINKS`, default 1, at most 8): one writes while another decodes or
+    waits for PostgreSQL (`services.audit.sink.SinkGroup`)."""
     cache_size: int
     """Instances whose last (seq, hash) the sink keeps in memory (`LANEWAY_AUDIT_CACHE_SIZE`,
     default 100000); older ones are read back from the database."""
@@ -132,7 +136,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
         projection_enabled=projection == "on",
         pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 5),
         cache_size=positive_int(env, "LANEWAY_AUDIT_CACHE_SIZE", 100_000),
+        sinks=_bounded(positive_int(env, "LANEWAY_AUDIT_SINKS", 1), "LANEWAY_AUDIT_SINKS", 8),
     )
+
+
+def _bounded(value: int, name: str, most: int) -> int:
+    if value > most:
+        raise SettingsError(f"Expected {name} at most {most}, but got {value}")
+    return value
 
 
 def _on_off(env: Mapping[str, str], name: str, default: str = "on") -> bool:

@@ -39,7 +39,7 @@ from services.audit.anchor import DEV_KEY, HeadSigner
 from services.audit.chain import ZERO_HASH, canonical_texts, hash_of, json_texts
 from services.audit.metrics import SinkMetrics
 
-__all__ = ["COLUMNS", "AuditLogWriter", "AuditSink", "OnCommit"]
+__all__ = ["COLUMNS", "AuditLogWriter", "AuditSink", "OnCommit", "SinkGroup"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 COLUMNS = ("instance_id", "seq", "record_id", "kind", "intent", "element_id", "element_type",
@@ -106,13 +106,26 @@ class AuditLogWriter:
         self._on_commit = on_commit
         self._tails: OrderedDict[str, tuple[int, str]] = OrderedDict()
         self._written = _Written()
+        # per (topic, partition): the highest offset this writer has committed to the log
+        # since its last reset (a rebalance, a lost connection, a conflict)
+        self._upto: dict[tuple[str, int], int] = {}
+        self.checks_skipped = 0
+        """Batches written without asking which records the log has (all past `_upto`)."""
 
     def write(self, conn: psycopg.Connection[Any], incoming: Sequence[Polled]) -> int:
         """Append the records not in the log yet, in the loop's transaction; how many."""
         written = self._written = _Written(started_ns=time.time_ns())
-        ids = [each.record.record_id for each in incoming]
-        present = {row[0] for row in conn.execute(
-            "SELECT record_id FROM audit_log WHERE record_id = ANY(%s)", (ids,))}
+        present: set[str] = set()
+        if self._past_upto(incoming):
+            # read after what this writer committed in the same assignment: not in the log,
+            # unless another writer raced it (a member that lost the partition and has not
+            # noticed), which the unique record id refuses: the loop resets and writes the
+            # batch again, checked (`conflicts`)
+            self.checks_skipped += 1
+        else:
+            ids = [each.record.record_id for each in incoming]
+            present = {row[0] for row in conn.execute(
+                "SELECT record_id FROM audit_log WHERE record_id = ANY(%s)", (ids,))}
         for each in incoming:
             if each.record.record_id in present:
                 continue
@@ -126,6 +139,15 @@ class AuditLogWriter:
                 copy.write_row(self._row(each, written.tails, written_at))
         self._sign_heads(conn, written.tails)
         return len(written.fresh)
+
+    def _past_upto(self, incoming: Sequence[Polled]) -> bool:
+        """Whether every record was read after the last one this writer committed from its
+        partition since the last reset (so the batch is no redelivery)."""
+        for each in incoming:
+            upto = self._upto.get((each.topic, each.partition))
+            if upto is None or each.offset <= upto:
+                return False
+        return True
 
     def _sign_heads(self, conn: psycopg.Connection[Any],
                     heads: dict[str, tuple[int, str]]) -> None:
@@ -144,6 +166,9 @@ class AuditLogWriter:
         committed = time.time()
         for iid, tail in written.tails.items():
             self._remember(iid, tail)
+        for each in batch:
+            key = (each.topic, each.partition)
+            self._upto[key] = max(each.offset, self._upto.get(key, -1))
         m = self.metrics
         m.rows_written.inc(len(written.fresh))
         m.duplicates_skipped.inc(written.skipped)
@@ -157,8 +182,10 @@ class AuditLogWriter:
 
     def reset(self) -> None:
         """Forget the cached tails: after a rebalance, a lost connection or a numbering
-        conflict another writer may have numbered these instances; the database is asked."""
+        conflict another writer may have numbered these instances; the database is asked.
+        Likewise which records it holds: the next batch of each partition is checked."""
         self._tails.clear()
+        self._upto.clear()
 
     def _row(self, each: Polled, tentative: dict[str, tuple[int, str]],
              written_at: datetime) -> tuple[Any, ...]:
@@ -232,3 +259,56 @@ class AuditSink(ProjectionLoop[Record]):
             on_commit=self.writer.committed, on_reset=self.writer.reset,
             metrics=sink_metrics.loop, stop=stop, name="audit sink", stall_s=stall_s)
         self.events_topic = events_topic
+
+
+class SinkGroup:
+    """Several `AuditSink`s of one consumer group in one process, each with its own consumer
+    and connection: the group splits the partitions between them, so one writes while
+    another decodes or waits for PostgreSQL (psycopg and librdkafka release the GIL while
+    they wait). Numbering stays per partition, as with several replicas: an instance's
+    events are on one partition, which one sink holds at a time (its tails are dropped on
+    every rebalance). The first runs in the caller's thread, the others in threads; when one
+    fails, all stop and `run` raises its error (the process exits for a restart)."""
+
+    def __init__(self, sinks: Sequence[AuditSink], stop: threading.Event) -> None:
+        if not sinks:
+            raise ValueError("Expected at least one audit sink, but got none")
+        self.sinks = list(sinks)
+        self._stop = stop
+        self._errors: list[BaseException] = []
+
+    @property
+    def events_topic(self) -> str:
+        return self.sinks[0].events_topic
+
+    def _run_one(self, sink: AuditSink) -> None:
+        try:
+            sink.run()
+        except BaseException as exc:  # any failure stops the others; `run` raises it
+            self._errors.append(exc)
+            self._stop.set()
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=self._run_one, args=(sink,), daemon=True,
+                                    name=f"audit-sink-{n}")
+                   for n, sink in enumerate(self.sinks[1:], start=1)]
+        for thread in threads:
+            thread.start()
+        try:
+            self._run_one(self.sinks[0])
+        finally:
+            self._stop.set()
+            for thread in threads:
+                thread.join(30)
+        if self._errors:
+            raise self._errors[0]
+
+    def health(self) -> str | None:
+        return next((p for p in (s.health() for s in self.sinks) if p is not None), None)
+
+    def live(self) -> str | None:
+        return next((p for p in (s.live() for s in self.sinks) if p is not None), None)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()

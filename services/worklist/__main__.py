@@ -27,6 +27,7 @@ from laneway.service import Running, run_service, wait_for_kafka
 from laneway.shared_reads import FormSchemas
 from laneway.topics import Topics
 from laneway.web.server import serving
+from services.worklist.answers import AnswerWaiters
 from services.worklist.app import create_app
 from services.worklist.consumer import TaskConsumer
 from services.worklist.db import connect, migrate
@@ -87,10 +88,15 @@ def run(settings: WorklistSettings, service: Running) -> int:
         closing.callback(pool.close)
         WorklistMetrics.default().watch_tasks(pool)
         closing.callback(server.stop)  # again: no request is left to meet the closed pool
+        answers = AnswerWaiters(
+            lambda: connect(common.database_url, settings.database_schema),
+            fallback_poll_s=settings.task_answer_poll_s)
+        answers.start()
+        closing.callback(answers.stop)
         app.state.deps = WorklistDeps(
             pool=pool, publisher=publisher,
             forms=registry_checker(FormSchemas(pool, settings.definitions_schema)),
-            answer_timeout_s=settings.task_answer_s)
+            answer_timeout_s=settings.task_answer_s, answers=answers)
         sla = SlaLoop(lambda: connect(common.database_url, settings.database_schema),
                       publisher, poll_s=settings.sla_poll_s, resend_s=settings.sla_resend_s,
                       stop=service.stop.event, metrics=WorklistMetrics.default())

@@ -21,9 +21,11 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, Message
 
+from laneway.codec import default_codec
+from laneway.codec.typed import RECORD
 from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop, decode_message
 from laneway.kafka import RenewingProducer
-from laneway.records import Record
+from laneway.records import Event, Record
 from laneway.service.progress import DEFAULT_STALL_S
 from laneway.telemetry import ended_span, tracing
 from services.worklist.metrics import WorklistMetrics
@@ -32,8 +34,25 @@ from services.worklist.projection import apply_records, is_task_record
 __all__ = ["TaskConsumer"]
 
 
+# Every record the worklist projects holds one of these: its intent is an Avro string
+# (schemas/record.avsc, every version), written as its UTF-8 bytes, and every task event's and
+# task command's name contains USER_TASK (`projection.TASK_EVENTS`, `TASK_COMMANDS`); the
+# migration event is the other. tests/unit/test_worklist_prefilter.py holds them to it.
+_TASK_MARKS = (b"USER_TASK", Event.INSTANCE_MIGRATED.value.encode())
+
+
 def decode_task_record(msg: Message) -> Record | None:
-    """The record a message holds when the worklist projects it, else None (skipped)."""
+    """The record a message holds when the worklist projects it, else None (skipped).
+
+    A record whose bytes name no task intent is skipped without decoding it: most of
+    `events` is not the worklist's, and decoding all of it was most of the projection's CPU.
+    Its header is still read, so what is not a Laneway record at all still goes to `dlq`
+    (a record whose header is sound but whose body is corrupt is dead-lettered by the audit
+    sink, which decodes every record)."""
+    value = msg.value() or b""
+    if default_codec().writer_of(value).family == RECORD and not any(
+            mark in value for mark in _TASK_MARKS):
+        return None
     record = decode_message(msg)
     return record if is_task_record(record) else None
 

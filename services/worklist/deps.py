@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 from psycopg_pool import ConnectionPool
 
 from laneway.publisher import Publisher
+from services.worklist.answers import AnswerWaiters
 from services.worklist.forms import FormChecker
 
 
@@ -29,6 +30,9 @@ class WorklistDeps:
     """Checks a completion against the task's form (`forms.registry_checker` in service)."""
     answer_timeout_s: float = 10.0
     """How long a POST waits for the engine's answer (`LANEWAY_TASK_ANSWER_S`)."""
+    answers: AnswerWaiters | None = None
+    """Wakes a waiting POST when its answer is projected (LISTEN/NOTIFY); None: it polls
+    (`services.worklist.answers`)."""
 
 
 def get_deps(request: Request) -> WorklistDeps:

@@ -21,6 +21,7 @@ from laneway.jsonb import jsonb_safe
 from laneway.records import Command, Event, Record, RecordKind, persona_key
 from laneway.records.values import KeyOnly, UserTaskClaim, UserTaskCompleted, UserTaskCreated
 from laneway.web.bounds import keyed_id
+from services.worklist.answers import NOTIFY_ANSWERS
 
 __all__ = [
     "ANSWERS",
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_NOTIFIED_ID = 200
 
 TASK_EVENTS = frozenset({
     Event.USER_TASK_CREATED.value, Event.USER_TASK_CLAIMED.value,
@@ -143,17 +145,18 @@ ON CONFLICT (command_id) DO NOTHING
 
 
 def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
-                 offset: int) -> None:
+                 offset: int) -> str | None:
     """Apply one user-task event or task-command rejection (see `is_task_record`), read at
-    `partition`/`offset`, in the caller's transaction. Other records are ignored."""
+    `partition`/`offset`, in the caller's transaction. Other records are ignored. The id of
+    the command the record answers (a rejection, or the event accepting a task command),
+    else None."""
     if not is_task_record(record):
-        return
+        return None
     if record.kind is RecordKind.REJECTION:
-        _rejected(conn, record)
-        return
+        return _rejected(conn, record)
     if record.intent == Event.INSTANCE_MIGRATED.value:
         _migrated(conn, record, partition, offset)
-        return
+        return None
     key = _int(cast(KeyOnly, record.value).get("key"))
     if key is None:
         raise ValueError(f"Expected an integer 'key' in {record.intent} {record.record_id}, "
@@ -165,7 +168,7 @@ def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
     }
     if record.intent == Event.USER_TASK_CREATED.value:
         _created(conn, record, key, params)
-        return
+        return None
     conn.execute(
         f"UPDATE tasks AS t SET {_UPDATES[record.intent]}, last_record_id = %(record_id)s, "
         f"last_partition = %(partition)s, last_offset = %(offset)s "
@@ -173,9 +176,12 @@ def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
         {**params, "assignee": _claimant(record), "principal": _json(record.principal.ref()),
          "result": _json(dict(cast(UserTaskCompleted, record.value).get("variables") or {}))})
     intent = ANSWERS.get(record.intent)
-    if intent is not None:
-        conn.execute(_ANSWER, (command_id_of(record), tid, intent, "accepted", None, None,
-                               _json(record.principal.ref()), params["at"]))
+    if intent is None:
+        return None
+    command_id = command_id_of(record)
+    conn.execute(_ANSWER, (command_id, tid, intent, "accepted", None, None,
+                           _json(record.principal.ref()), params["at"]))
+    return command_id
 
 
 def _migrated(conn: psycopg.Connection[Any], record: Record, partition: int,
@@ -227,23 +233,38 @@ def _created(conn: psycopg.Connection[Any], record: Record, key: int,
     })
 
 
-def _rejected(conn: psycopg.Connection[Any], record: Record) -> None:
+def _rejected(conn: psycopg.Connection[Any], record: Record) -> str:
     v = record.value
     sent = v.get("command")
     key = _int(sent.get("taskKey")) if isinstance(sent, Mapping) else None
     tid = task_id(record.instance_id, key) if key is not None else record.instance_id
-    conn.execute(_ANSWER, (command_id_of(record), tid, record.intent, "rejected",
+    command_id = command_id_of(record)
+    conn.execute(_ANSWER, (command_id, tid, record.intent, "rejected",
                            str(v.get("reason") or ""), str(v.get("rejectionType") or "") or None,
                            _json(record.principal.ref()), _at(record.timestamp)))
+    return command_id
 
 
 def apply_records(conn: psycopg.Connection[Any],
                   records: Sequence[tuple[Record, int, int]]) -> int:
     """Apply (record, partition, offset) triples in order, in the caller's transaction;
-    return how many were task records."""
+    return how many were task records. The answered commands' ids are NOTIFYed in the same
+    transaction (`services.worklist.answers`): PostgreSQL delivers them on its commit, to
+    the requests waiting for them."""
     applied = 0
-    for record, partition, offset in records:
-        if is_task_record(record):
-            apply_record(conn, record, partition, offset)
-            applied += 1
+    answered: list[str] = []
+    # pipeline mode: the statements go out without waiting for each answer (one round trip
+    # for the batch, not one per record), still in order and in the caller's transaction; an
+    # error surfaces at the pipeline's end and fails the batch as before
+    with conn.pipeline():
+        for record, partition, offset in records:
+            if is_task_record(record):
+                command_id = apply_record(conn, record, partition, offset)
+                # only ids that fit a notification's payload (8000 bytes); the routes' are
+                # UUIDs, and a request whose id is not notified still finds it by polling
+                if command_id is not None and len(command_id) <= _MAX_NOTIFIED_ID:
+                    answered.append(command_id)
+                applied += 1
+        if answered:
+            conn.execute(NOTIFY_ANSWERS, (answered,))
     return applied

@@ -11,6 +11,7 @@ thread pool, which suits psycopg's blocking pool.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from laneway.telemetry import instance_span
 from laneway.web.bounds import MAX_INT
 from laneway.web.problems import problem
 from services.worklist import store
+from services.worklist.answers import POLL_S, AnswerWaiters
 from services.worklist.deps import Deps
 from services.worklist.forms import UnknownForm
 from services.worklist.projection import parse_task_id
@@ -41,7 +43,6 @@ _log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
-_POLL_S = 0.05
 _STATUS_OF_REJECTION: dict[str, int] = {RejectionType.FORBIDDEN: status.HTTP_403_FORBIDDEN,
                         RejectionType.NOT_FOUND: status.HTTP_404_NOT_FOUND,
                         RejectionType.EXCEEDED_SIZE: status.HTTP_413_CONTENT_TOO_LARGE}
@@ -247,9 +248,22 @@ def complete_task(task_id: str, deps: Deps, principal: Authenticated,
 
 def _command(deps: Deps, principal: Principal, task_id: str, intent: Command,
              extra: Mapping[str, Any], task: dict[str, Any] | None = None) -> Any:
-    pool, wait_s = deps.pool, deps.answer_timeout_s
-    task = task if task is not None else _task_or_404(pool, task_id)
+    task = task if task is not None else _task_or_404(deps.pool, task_id)
     command_id = str(uuid.uuid4())
+    # registered before the command goes out, so an answer projected at once still wakes it
+    woken = deps.answers.register(command_id) if deps.answers is not None else None
+    try:
+        return _send_and_wait(deps, principal, task_id, intent, extra, task, command_id,
+                              woken)
+    finally:
+        if deps.answers is not None:
+            deps.answers.forget(command_id)
+
+
+def _send_and_wait(deps: Deps, principal: Principal, task_id: str, intent: Command,
+                   extra: Mapping[str, Any], task: dict[str, Any], command_id: str,
+                   woken: threading.Event | None) -> Any:
+    pool, wait_s = deps.pool, deps.answer_timeout_s
     # a span in the instance's trace from the request to the engine's answer; the command
     # carries it, so the engine's span for the command is its child
     with instance_span(f"laneway.worklist.{intent.value.lower()}", str(task["instance_id"]),
@@ -259,7 +273,7 @@ def _command(deps: Deps, principal: Principal, task_id: str, intent: Command,
             intent, str(task["instance_id"]), {"taskKey": int(task["task_key"]), **extra},
             record_id=command_id, timestamp=time.time_ns() // 1_000_000,
             principal=principal))
-        answer = _wait_for_answer(pool, command_id, wait_s)
+        answer = _wait_for_answer(pool, command_id, wait_s, deps.answers, woken)
     if answer is None:
         return problem(
             status.HTTP_504_GATEWAY_TIMEOUT,
@@ -288,16 +302,24 @@ def _command(deps: Deps, principal: Principal, task_id: str, intent: Command,
 _ENDED_STATES = frozenset({"completed", "cancelled"})
 
 
-def _wait_for_answer(pool: ConnectionPool, command_id: str, wait_s: float
-                     ) -> store.Answer | None:
+def _wait_for_answer(pool: ConnectionPool, command_id: str, wait_s: float,
+                     answers: AnswerWaiters | None = None,
+                     woken: threading.Event | None = None) -> store.Answer | None:
+    """Look for the answer; between looks, wait for the projection's notification (woken
+    as soon as the answer is committed) or, without one, poll (`services.worklist.answers`).
+    """
     deadline = time.monotonic() + wait_s
     while True:
         # a connection per look, so waiting requests do not hold the pool
         with _reading(pool) as conn:
             found = store.answer(conn, command_id)
-        if found is not None or time.monotonic() >= deadline:
+        remaining = deadline - time.monotonic()
+        if found is not None or remaining <= 0:
             return found
-        time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+        if answers is not None and woken is not None:
+            answers.wait(woken, remaining)
+        else:
+            time.sleep(min(POLL_S, remaining))
 
 
 def _task_or_404(pool: ConnectionPool, task_id: str) -> dict[str, Any]:

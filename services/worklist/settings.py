@@ -43,6 +43,10 @@ class WorklistSettings:
     task_answer_s: float
     """How long a task command (claim, unclaim, complete) waits for the engine's answer to be
     projected (`LANEWAY_TASK_ANSWER_S`, default 10)."""
+    task_answer_poll_s: float
+    """How often a task command's request looks for the answer anyway while it is woken by
+    the projection's notifications (`LANEWAY_TASK_ANSWER_POLL_S`, default 1; while the
+    listening connection is down it looks every 0.05 s: `services.worklist.answers`)."""
     pool_size: int
     """Most PostgreSQL connections the task routes hold (`LANEWAY_DB_POOL_SIZE`, default
     10)."""
@@ -70,5 +74,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> WorklistSettings:
         sla_resend_s=positive_float(env, "LANEWAY_SLA_RESEND_S", 60.0),
         publish_timeout_s=positive_float(env, "LANEWAY_PUBLISH_TIMEOUT_S", 10.0),
         task_answer_s=positive_float(env, "LANEWAY_TASK_ANSWER_S", 10.0),
+        task_answer_poll_s=positive_float(env, "LANEWAY_TASK_ANSWER_POLL_S", 1.0),
         pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 10),
     )

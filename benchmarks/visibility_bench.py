@@ -1,0 +1,451 @@
+"""Data visibility and user-task completion latency: `python -m benchmarks.visibility_bench`.
+
+The engine, audit and worklist services run as `make up` runs them (the e2e harness, its own
+topics and schemas, dropped at the end); the process is start -> user task -> end.
+
+1. visibility: START_INSTANCE at a paced `--rate`/s for `--seconds`; for every event the
+   engine produces, its Kafka timestamp -> the moment its `audit_log` row is visible
+   (committed) to another connection, and for every USER_TASK_CREATED -> its `tasks` row
+   visible. A watcher thread asks PostgreSQL every `--tick-ms` which of the pending rows
+   exist (per partition, up to 32 sampled ids, the newest among them: a partition's rows
+   commit in offset order, so the newest visible one proves every older one), so a row's
+   time is when the answer came back: an upper bound, by at most one tick plus one query.
+   The ceiling next to it: the same events' Kafka timestamp -> read by a plain
+   read_committed consumer in this process (poll, then drain what is there).
+2. user-task completion: `--complete` of those open tasks, POST /api/tasks/{id}/complete
+   at a paced `--complete-rate`/s on the worklist's own port (a real bearer token, as the
+   tests make them), `--clients` requests in flight at most; request -> 200 (p50, p99)
+   beside where the time went: request -> the command on `commands` (Kafka timestamp), the
+   command -> the engine's USER_TASK_COMPLETED (the engine's share), that event -> the 200
+   (the worklist's projection and its wait for the answer).
+
+`--env KEY=VALUE` (repeatable) sets a service setting for the run (e.g. a poll interval), to
+compare before and after in the same conditions. Needs the local stack (KAFKA_BOOTSTRAP_SERVERS,
+DATABASE_URL, REDIS_URL); the stack is not started here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+from benchmarks.e2e import pct
+from laneway.bpmn import LANEWAY_NS
+from laneway.codec import DefinitionRecord, decode_record, encode_definition
+from laneway.kafka import consumer_config
+from laneway.records import Event, Record
+from scripts.stack.testing import unique_name, wait_until
+from services.worklist.projection import command_id_of, task_id
+from tests.auth import auth_header
+from tests.e2e.harness import PARTITIONS, Laneway, start_commands
+
+DIAGRAM = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:laneway="{ns}" id="d" targetNamespace="t">
+  <process id="{pid}" isExecutable="true">
+    <startEvent id="s"/><userTask id="review" name="Review"/><endEvent id="e"/>
+    <sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+    <sequenceFlow id="f2" sourceRef="review" targetRef="e"/>
+  </process>
+</definitions>"""
+
+SERVICES = ("engine", "audit", "worklist")
+_SAMPLES = 32  # pending ids asked per partition and tick: bounds each query
+_MAX_PENDING = 200_000  # events held for the watcher; the run stops waiting beyond this
+
+
+def deploy(lw: Laneway, pid: str) -> None:
+    """What the definitions service does on a deploy: the version on `definitions`."""
+    xml = DIAGRAM.format(ns=LANEWAY_NS, pid=pid).encode()
+    record = DefinitionRecord(pid, 1, xml, "bench", int(time.time() * 1000))
+    producer = lw.producer()
+    producer.produce(lw.topics.definitions, encode_definition(record), record.key.encode())
+    assert producer.flush(30) == 0
+
+
+@dataclass
+class Pending:
+    """Rows not visible yet, per partition in offset order: (offset, key, Kafka ts ms)."""
+
+    rows: dict[int, list[tuple[int, str, int]]] = field(default_factory=dict)
+    lags_ms: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, partition: int, offset: int, key: str, ts: int) -> None:
+        with self.lock:
+            self.rows.setdefault(partition, []).append((offset, key, ts))
+
+    def count(self) -> int:
+        with self.lock:
+            return sum(len(v) for v in self.rows.values())
+
+    def sample(self) -> dict[int, list[str]]:
+        """Up to `_SAMPLES` keys per partition, evenly spaced, the newest last."""
+        with self.lock:
+            out: dict[int, list[str]] = {}
+            for p, rows in self.rows.items():
+                if rows:
+                    step = max(1, len(rows) // _SAMPLES)
+                    keys = [rows[i][1] for i in range(step - 1, len(rows), step)]
+                    if keys[-1] != rows[-1][1]:
+                        keys.append(rows[-1][1])
+                    out[p] = keys
+            return out
+
+    def seen(self, partition: int, upto_key: str, at: float) -> None:
+        """Every row up to `upto_key` in the partition is visible at `at` (epoch s)."""
+        with self.lock:
+            rows = self.rows.get(partition, [])
+            for i, (_offset, key, _ts) in enumerate(rows):
+                if key == upto_key:
+                    for _o, _k, ts in rows[:i + 1]:
+                        self.lags_ms.append(1000 * at - ts)
+                    del rows[:i + 1]
+                    return
+
+
+class Tap(threading.Thread):
+    """A plain read_committed consumer of `events` (poll, then drain what is there): the
+    ceiling, and the source of the rows the watcher waits for."""
+
+    def __init__(self, bootstrap: str, topic: str, on_record: Callable[[Any, Record], None]
+                 ) -> None:
+        super().__init__(name="bench-tap", daemon=True)
+        self.stop = threading.Event()
+        self.on_record = on_record
+        self.lags_ms: list[float] = []
+        self.measuring = False
+        self.records: list[tuple[Record, int]] = []
+        """(record, Kafka ts ms) of every record read while `measuring`."""
+        self._consumer = Consumer({**consumer_config(bootstrap, unique_name("vis-tap")),
+                                   "log_level": 0, "fetch.wait.max.ms": 5})
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in range(PARTITIONS)])
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                first = self._consumer.poll(0.05)
+                if first is None:
+                    continue
+                batch = [first, *self._consumer.consume(1000, 0)]
+                now = time.time()
+                for msg in batch:
+                    if msg.error() is not None:
+                        continue
+                    record = decode_record(msg.value() or b"")
+                    ts = msg.timestamp()[1]
+                    if self.measuring:
+                        self.lags_ms.append(1000 * now - ts)
+                        self.records.append((record, ts))
+                    self.on_record(msg, record)
+        finally:
+            self._consumer.close()
+
+
+class Watcher(threading.Thread):
+    """Asks PostgreSQL every tick which pending rows are visible (see the module's doc)."""
+
+    def __init__(self, lw: Laneway, tick_s: float,
+                 targets: Sequence[tuple[Pending, str]]) -> None:
+        super().__init__(name="bench-watcher", daemon=True)
+        self.stop = threading.Event()
+        self.lw, self.tick_s, self.targets = lw, tick_s, targets
+
+    def run(self) -> None:
+        with self.lw.db() as conn:
+            while not self.stop.wait(self.tick_s):
+                for pending, query in self.targets:
+                    sample = pending.sample()
+                    if not sample:
+                        continue
+                    keys = [k for ks in sample.values() for k in ks]
+                    visible = {row[0] for row in conn.execute(query, (keys,))}
+                    at = time.time()
+                    for partition, ks in sample.items():
+                        newest = next((k for k in reversed(ks) if k in visible), None)
+                        if newest is not None:
+                            pending.seen(partition, newest, at)
+
+
+@dataclass
+class Figures:
+    audit: tuple[float, float, int]
+    worklist: tuple[float, float, int]
+    ceiling: tuple[float, float, int]
+    completion: dict[str, tuple[float, float]] = field(default_factory=dict)
+    completed: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    loops: list[str] = field(default_factory=list)
+
+    def show(self, rate: int, complete_rate: int) -> str:
+        def line(name: str, f: tuple[float, float, int]) -> str:
+            return f"  {name:<46} p50 {f[0]:6.0f} ms  p99 {f[1]:6.0f} ms  ({f[2]} rows)"
+        out = [f"visibility at {rate} starts/s (event's Kafka timestamp -> ...):",
+               line("read by a read_committed consumer (ceiling)", self.ceiling),
+               line("its audit_log row visible", self.audit),
+               line("its worklist tasks row visible (USER_TASK_CREATED)", self.worklist),
+               f"  ratio audit p99 / ceiling p99 {self.audit[1] / max(self.ceiling[1], 1):.1f}, "
+               f"worklist p99 / ceiling p99 {self.worklist[1] / max(self.ceiling[1], 1):.1f}",
+               *self.loops]
+        if self.completion:
+            out.append(f"user-task completion at {complete_rate}/s, {self.completed} tasks, "
+                       f"statuses {dict(sorted(self.statuses.items()))}:")
+            for name, (p50, p99) in self.completion.items():
+                out.append(f"  {name:<46} p50 {p50:6.0f} ms  p99 {p99:6.0f} ms")
+        return "\n".join(out)
+
+
+def _stats(values: Sequence[float]) -> tuple[float, float, int]:
+    if not values:
+        return (float("nan"), float("nan"), 0)
+    return (statistics.median(values), pct(list(values), 99), len(values))
+
+
+def loop_figures(lw: Laneway) -> list[str]:
+    """Each projection loop's batches so far, from its service's metrics: how many, records
+    per batch, time in a batch and in its transaction (means)."""
+    out = []
+    for service, prefix in (("audit", "laneway_audit"), ("audit", "laneway_audit_instances"),
+                            ("worklist", "laneway_worklist")):
+        def m(name: str, service: str = service, prefix: str = prefix) -> float:
+            return lw.metric(service, f"{prefix}_{name}")
+        batches = m("batch_seconds_count")
+        if not batches:
+            continue
+        transactions = max(1.0, m("transaction_seconds_count"))
+        out.append(f"  {prefix}: {batches:.0f} batches, {m('batch_records_sum') / batches:.0f} "
+                   f"records each, {1000 * m('batch_seconds_sum') / batches:.1f} ms a batch, "
+                   f"{1000 * m('transaction_seconds_sum') / transactions:.1f} ms in its "
+                   "transaction")
+    return out
+
+
+def paced_starts(lw: Laneway, pid: str, rate: int, seconds: float) -> list[str]:
+    """START_INSTANCE at `rate`/s, sent every 10 ms in the batch due by then."""
+    producer = lw.producer()
+    total = int(rate * seconds)
+    ids = [str(uuid.uuid4()) for _ in range(total)]
+    began = time.monotonic()
+    sent = 0
+    while sent < total:
+        due = min(total, int((time.monotonic() - began) * rate) + 1)
+        if due > sent:
+            start_commands(producer, lw.topics, pid, ids[sent:due])
+            sent = due
+        time.sleep(0.005)
+    return ids
+
+
+def complete_tasks(lw: Laneway, tasks: list[str], rate: int, clients: int
+                   ) -> tuple[dict[str, tuple[float, float]], dict[int, int]]:
+    """POST complete for each task at `rate`/s; (task id -> (sent, answered) epoch s),
+    status counts."""
+    base = lw.url("worklist")
+    headers = auth_header("carla")
+    local = threading.local()
+    timings: dict[str, tuple[float, float]] = {}
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def one(tid: str) -> None:
+        client: httpx.Client | None = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(base_url=base, headers=headers, timeout=30)
+        sent = time.time()
+        r = client.post(f"/api/tasks/{tid}/complete", json={"variables": {"ok": True}})
+        done = time.time()
+        with lock:
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            if r.status_code == 200:
+                timings[tid] = (sent, done)
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        futures = []
+        for n, tid in enumerate(tasks):
+            delay = began + n / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(one, tid))
+        for f in futures:
+            f.result()
+    return timings, statuses
+
+
+def run(workdir: Path, args: argparse.Namespace) -> Figures:
+    env = dict(kv.split("=", 1) for kv in args.env)
+    python = None
+    if args.profile:
+        # the audit and worklist processes under cProfile (their main thread: the sink and
+        # the projection), the engine as it is
+        python = str(workdir / "python-profile")
+        Path(python).write_text(
+            "#!/bin/sh\ncase \"$*\" in\n"
+            f"  *services.audit*) exec {sys.executable} -m cProfile -o {workdir}/audit.prof "
+            "\"$@\";;\n"
+            f"  *services.worklist*) exec {sys.executable} -m cProfile -o "
+            f"{workdir}/worklist.prof \"$@\";;\n"
+            f"  *) exec {sys.executable} \"$@\";;\nesac\n")
+        Path(python).chmod(0o755)
+    lw = Laneway(bootstrap=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+                 database_url=os.environ["DATABASE_URL"], redis_url=os.environ["REDIS_URL"],
+                 workdir=workdir, services=SERVICES, job_types=("none",), env_overrides=env,
+                 python=python)
+    lw.start()
+    try:
+        pid = unique_name("vis").replace("-", "_")
+        deploy(lw, pid)
+        audit, worklist = Pending(), Pending()
+
+        def on_record(msg: Any, record: Record) -> None:
+            if not tap.measuring:
+                return
+            p, o, ts = int(msg.partition() or 0), int(msg.offset() or 0), msg.timestamp()[1]
+            if audit.count() < _MAX_PENDING:
+                audit.add(p, o, record.record_id, ts)
+            if record.intent == Event.USER_TASK_CREATED.value:
+                worklist.add(p, o, task_id(record.instance_id, int(record.value["key"])), ts)
+
+        tap = Tap(lw.bootstrap, lw.topics.events, on_record)
+        tap.start()
+        watcher = Watcher(lw, args.tick_ms / 1000, [
+            (audit, "SELECT record_id FROM audit_log WHERE record_id = ANY(%s)"),
+            (worklist, "SELECT task_id FROM tasks WHERE task_id = ANY(%s)")])
+        watcher.start()
+        try:
+            # one instance first: the definition is loaded and the groups have settled
+            warm = paced_starts(lw, pid, 10, 0.1)
+            with lw.db() as conn:
+                wait_until(lambda: conn.execute(
+                    "SELECT count(*) FROM tasks WHERE instance_id = ANY(%s)",
+                    (warm,)).fetchone() == (len(warm),), 120, 0.1, "warm-up tasks")
+            time.sleep(1.0)  # the tap's assignment has reached the end of every partition
+            tap.measuring = True
+            ids = paced_starts(lw, pid, args.rate, args.seconds)
+            wait_until(lambda: audit.count() == 0 and worklist.count() == 0
+                       and len(worklist.lags_ms) >= len(ids), 180, 0.1,
+                       "every row visible")
+            figures = Figures(_stats(audit.lags_ms), _stats(worklist.lags_ms),
+                              _stats(tap.lags_ms))
+            figures.loops = loop_figures(lw)
+            if args.complete:
+                figures.completion, figures.completed, figures.statuses = completions(
+                    lw, tap, ids, args)
+            return figures
+        finally:
+            watcher.stop.set()
+            tap.stop.set()
+            watcher.join(10)
+            tap.join(10)
+    finally:
+        lw.close()
+
+
+def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace
+                ) -> tuple[dict[str, tuple[float, float]], int, dict[int, int]]:
+    """Complete `args.complete` of the run's tasks; the breakdown of where the time went."""
+    with lw.db() as conn:
+        tasks = [row[0] for row in conn.execute(
+            "SELECT task_id FROM tasks WHERE instance_id = ANY(%s) AND state = 'open' "
+            "ORDER BY created_at LIMIT %s", (ids, args.complete))]
+    tap.records.clear()
+    commands = Consumer({**consumer_config(lw.bootstrap, unique_name("vis-cmd")),
+                         "log_level": 0})
+    commands.assign([TopicPartition(lw.topics.commands, p, OFFSET_END)
+                     for p in range(PARTITIONS)])
+    commands.poll(1.0)  # the assignment settles at the end before the first command
+    timings, statuses = complete_tasks(lw, tasks, args.complete_rate, args.clients)
+    produced: dict[str, tuple[str, int]] = {}  # command id -> (instance, Kafka ts)
+    deadline = time.monotonic() + 30
+    while len(produced) < len(timings) and time.monotonic() < deadline:
+        for msg in commands.consume(1000, 0.2):
+            if msg.error() is None:
+                rec = decode_record(msg.value() or b"")
+                if rec.intent == "COMPLETE_USER_TASK":
+                    produced[rec.record_id] = (rec.instance_id, msg.timestamp()[1])
+    commands.close()
+    answered = {command_id_of(rec): ts for rec, ts in list(tap.records)
+                if rec.intent == Event.USER_TASK_COMPLETED.value}
+    by_instance = {iid: (cid, ts) for cid, (iid, ts) in produced.items()}
+    total, publish, engine, after = [], [], [], []
+    for tid, (sent, done) in timings.items():
+        total.append(1000 * (done - sent))
+        found = by_instance.get(tid.rsplit(":", 1)[0])
+        if found is None or found[0] not in answered:
+            continue
+        cid, cmd_ts = found
+        publish.append(cmd_ts - 1000 * sent)
+        engine.append(answered[cid] - cmd_ts)
+        after.append(1000 * done - answered[cid])
+    return ({"request -> 200": _stats(total)[:2],
+             "  request -> command on Kafka": _stats(publish)[:2],
+             "  command -> USER_TASK_COMPLETED (engine)": _stats(engine)[:2],
+             "  USER_TASK_COMPLETED -> 200 (projection, wait)": _stats(after)[:2]},
+            len(timings), statuses)
+
+
+def profile_top(path: Path, name: str, top: int = 20) -> str:
+    """The top functions of a service's main thread by own time."""
+    if not path.exists():
+        return f"{name}: no profile written"
+    raw: dict[Any, Any] = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+    rows = sorted(((tt, ct, f"{Path(file).name}:{line}:{func}")
+                   for (file, line, func), (_cc, _nc, tt, ct, _callers) in raw.items()),
+                  reverse=True)
+    total = sum(tt for tt, _, _ in rows) or 1.0
+    lines = [f"{name} main thread, by own time, top {top}:"]
+    lines += [f"  {tt:7.2f}s own {100 * tt / total:5.1f}%  {ct:7.2f}s cum  {label}"
+              for tt, ct, label in rows[:top]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.visibility_bench",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=int, default=500, help="starts per second")
+    parser.add_argument("--seconds", type=float, default=6.0, help="how long to start them")
+    parser.add_argument("--complete", type=int, default=500,
+                        help="tasks completed through the worklist's API (0: none)")
+    parser.add_argument("--complete-rate", type=int, default=100, help="completions per second")
+    parser.add_argument("--clients", type=int, default=16, help="requests in flight at most")
+    parser.add_argument("--tick-ms", type=float, default=10.0, help="the watcher's interval")
+    parser.add_argument("--runs", type=int, default=1, help="runs, each on fresh services")
+    parser.add_argument("--profile", action="store_true",
+                        help="the audit and worklist processes under cProfile; their top "
+                             "functions (cProfile slows them down)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="a service setting for the run (repeatable)")
+    args = parser.parse_args(argv)
+    if not 0 < args.rate <= 5000 or not 0 < args.seconds <= 120 or args.complete < 0 \
+            or not 0 < args.complete_rate <= 1000 or not 0 < args.clients <= 128:
+        parser.error("rate 1-5000, seconds up to 120, complete-rate 1-1000, clients 1-128")
+    for n in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="laneway-vis-bench-") as tmp:
+            began = time.monotonic()
+            figures = run(Path(tmp), args)
+            print(f"run {n + 1}/{args.runs} ({time.monotonic() - began:.0f}s)"
+                  + (f" with {' '.join(args.env)}" if args.env else ""), flush=True)
+            print(figures.show(args.rate, args.complete_rate), flush=True)
+            if args.profile:
+                for name in ("audit", "worklist"):
+                    print(profile_top(Path(tmp) / f"{name}.prof", name), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
