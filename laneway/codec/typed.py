@@ -9,8 +9,21 @@ from typing import Any, TypeVar
 
 from laneway.codec.codec import Codec, default_codec
 from laneway.codec.errors import DecodeError, EncodeError
+from laneway.codec.fast import (
+    PLAIN_RECORDS,
+    instance_bytes,
+    job_bytes,
+    record_bytes,
+    state_bytes,
+)
 from laneway.codec.values import from_avro_map, to_avro_map
-from laneway.engine.state import InstanceState
+from laneway.engine.state import (
+    SNAPSHOT_FIELDS,
+    SNAPSHOT_RECORDS,
+    SNAPSHOT_WHEN_USED,
+    InstanceState,
+    record_fields,
+)
 from laneway.records import Event, Principal, PrincipalKind, Record, RecordKind
 
 RECORD = "record"
@@ -94,7 +107,16 @@ def record_from_datum(d: Mapping[str, Any]) -> Record:
 def encode_record(record: Record, *, trace_parent: str | None = None,
                   codec: Codec | None = None) -> bytes:
     """A command, event or rejection for the commands or events topic."""
-    return (codec or default_codec()).encode(RECORD, record_datum(record, trace_parent))
+    c = codec or default_codec()
+    header = c.fast_header(RECORD)
+    if header is not None:
+        # the same bytes, written directly (laneway/codec/fast.py); anything unusual is
+        # written (or refused with the path of what is wrong) the generic way
+        try:
+            return record_bytes(header, record, trace_parent)
+        except Exception:  # the generic path below decides
+            pass
+    return c.encode(RECORD, record_datum(record, trace_parent))
 
 
 def decode_record(data: bytes, *, codec: Codec | None = None) -> Record:
@@ -175,7 +197,14 @@ class JobRecord:
 
 def encode_job(job: JobRecord, *, codec: Codec | None = None) -> bytes:
     """A job for the jobs.<type> topic."""
-    return (codec or default_codec()).encode(JOB, {
+    c = codec or default_codec()
+    header = c.fast_header(JOB)
+    if header is not None:
+        try:
+            return job_bytes(header, job)
+        except Exception:  # the generic path below decides
+            pass
+    return c.encode(JOB, {
         "recordId": job.record_id, "instanceId": job.instance_id, "elementId": job.element_id,
         "elementType": job.element_type, "tokenId": job.token_id, "scopeId": job.scope_id,
         "principal": principal_to_avro(job.principal, "principal"), "timestamp": job.timestamp,
@@ -228,12 +257,39 @@ class StateSnapshot:
 
 def encode_state(snapshot: StateSnapshot, *, codec: Codec | None = None) -> bytes:
     """A snapshot for the state topic (an ended instance gets a tombstone instead)."""
-    return (codec or default_codec()).encode(STATE, {
+    c = codec or default_codec()
+    header = c.fast_header(STATE)
+    if header is not None:
+        try:
+            return state_bytes(header, snapshot)
+        except Exception:  # the generic path below decides
+            pass
+    return c.encode(STATE, {
         "instanceId": snapshot.instance_id, "processId": snapshot.process_id,
         "version": snapshot.version, "status": snapshot.status,
         "timestamp": snapshot.timestamp, "commandOffset": snapshot.command_offset,
         "state": to_avro_map(snapshot.state, "state"),
     })
+
+
+def encode_instance(inst: InstanceState, timestamp: int, command_offset: int = -1, *,
+                    codec: Codec | None = None) -> bytes:
+    """`encode_state(StateSnapshot.of(inst, timestamp, command_offset))`, the same bytes,
+    written from the instance without building its `to_dict()` first (the engine service
+    writes one for every instance a batch touched)."""
+    c = codec or default_codec()
+    header = c.fast_header(STATE)
+    if header is not None:
+        try:
+            return instance_bytes(header, inst, SNAPSHOT_FIELDS, SNAPSHOT_WHEN_USED,
+                                  timestamp, command_offset)
+        except Exception:  # the long way below decides
+            pass
+    return encode_state(StateSnapshot.of(inst, timestamp, command_offset), codec=c)
+
+
+# the fast writer writes the state's records as `to_dict` has them
+PLAIN_RECORDS.update({cls: record_fields(cls) for cls in SNAPSHOT_RECORDS})
 
 
 def decode_state(data: bytes, *, codec: Codec | None = None) -> StateSnapshot:
