@@ -46,7 +46,9 @@ class Decoded:
 class Codec:
     """Encodes with a family's current schema, decodes anything any version wrote."""
 
-    def __init__(self, versions: Iterable[SchemaVersion]) -> None:
+    def __init__(self, versions: Iterable[SchemaVersion], *, direct: bool = True) -> None:
+        """`direct=False`: every record through fastavro's generic writer and reader, never
+        `laneway.codec.fast`'s (the same bytes and values, slower: for comparisons)."""
         self.versions = sorted(versions, key=lambda v: (v.family, v.version))
         self._by_fp = by_fingerprint(self.versions)
         self._current: dict[str, SchemaVersion] = {}
@@ -66,7 +68,7 @@ class Codec:
                                   f"v{cur.version}")
         # the header of each family whose current schema laneway/codec/fast.py writes
         self._fast = {family: v.header for family, v in self._current.items()
-                      if FAST_FINGERPRINTS.get(family) == v.fingerprint.hex()}
+                      if direct and FAST_FINGERPRINTS.get(family) == v.fingerprint.hex()}
 
     @classmethod
     def from_dir(cls, directory: Path | None = None) -> Codec:
