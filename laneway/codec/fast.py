@@ -571,7 +571,37 @@ def read_map(data: bytes, pos: int) -> tuple[dict[str, Any], int]:
         if count < 0:
             raise Unusual
         for _ in range(count):
-            key, pos = read_string(data, pos)
+            # short keys and the common scalars inline (a call each is most of the cost);
+            # anything else as read_string and read_value read it
+            b = data[pos]
+            if b < 0x80 and not b & 1:
+                end = pos + 1 + (b >> 1)
+                if end > len(data):
+                    raise Unusual
+                key = data[pos + 1:end].decode()
+                pos = end
+            else:
+                key, pos = read_string(data, pos)
+            branch = data[pos]
+            if branch == 4:  # long
+                b = data[pos + 1]
+                if b < 0x80:
+                    out[key] = (b >> 1) ^ -(b & 1)
+                    pos += 2
+                    continue
+            elif branch == 8:  # string
+                b = data[pos + 1]
+                if b < 0x80 and not b & 1:
+                    end = pos + 2 + (b >> 1)
+                    if end > len(data):
+                        raise Unusual
+                    out[key] = data[pos + 2:end].decode()
+                    pos = end
+                    continue
+            elif branch == 0:
+                out[key] = None
+                pos += 1
+                continue
             out[key], pos = read_value(data, pos)
         count, pos = read_long(data, pos)
     return out, pos

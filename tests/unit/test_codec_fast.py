@@ -454,8 +454,18 @@ def test_the_committed_samples_of_every_version_read_as_the_generic_reader_reads
             _same_read(lambda d=data: decode_state(d), lambda d=data: generic_read_state(d))
 
 
+# what a record can hold (ints within 64 bits, str keys), small ints often
+READABLE = st.recursive(
+    st.none() | st.booleans() | st.integers(-(1 << 63), (1 << 63) - 1)
+    | st.integers(-100, 100) | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner,
+                                                                max_size=4),
+    max_leaves=25,
+)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.text(max_size=4), VALUES, max_size=5), VALUES,
+@given(st.dictionaries(st.text(max_size=4), READABLE, max_size=5), READABLE,
        st.integers(-(1 << 63), (1 << 63) - 1), st.none() | st.text(max_size=5))
 def test_any_record_reads_back_as_the_generic_reader_reads_it(
         value: dict[str, Any], claim: Any, number: int, trace: str | None) -> None:
@@ -508,3 +518,32 @@ def test_damaged_records_read_as_the_generic_reader_reads_them(data: st.DataObje
 def test_the_reader_uses_the_codecs_header_size_and_nesting_rule() -> None:
     assert fast.HEADER_SIZE == codec_module.HEADER_SIZE
     assert fast.MAX_BRANCH_BYTES == codec_module.FAST_READER_MAX_BRANCH_BYTES
+
+
+EDGES: dict[str, Any] = {
+    **{f"n{n}": n for n in (0, 1, -1, 63, -63, -64, 64, -65, 8191, -8192, 8192, -8193,
+                            (1 << 63) - 1, -(1 << 63))},
+    "": "", "s63": "x" * 63, "s64": "y" * 64, "long key " * 10: "ü\U0001f600", "none": None,
+    "t": True, "f": False, "half": 0.5, "neg0": -0.0,
+    "nested": {"a": [-1, {"b": -64}, [], {}], "c": ("t", -2)},
+}
+
+
+def test_edge_values_read_back_exactly_through_every_family() -> None:
+    principal = Principal(PrincipalKind.HUMAN, "h", ("r",), EDGES)
+    rec = Record("r", RecordKind.EVENT, "X", "i", -5, EDGES, "e", "t", -1, -64, principal)
+    data = encode_record(rec, trace_parent="t" * 80)
+    assert data == generic_record(rec, "t" * 80)
+    back, trace = _read_record(data)
+    assert repr(back) == repr(generic_read_record(data)[0])
+    assert back.value["n-1"] == -1
+    assert back.value["nested"]["c"] == ["t", -2]
+    assert trace == "t" * 80
+    job = JobRecord("r", "i", "e", "serviceTask", -1, 0, principal, 5, -3, "t", -1,
+                    variables=EDGES, extra=EDGES)
+    data = encode_job(job)
+    assert repr(_read_job(data)) == repr(generic_read_job(data))
+    snap = StateSnapshot("i", "p", -1, "ACTIVE", 7, EDGES, -1)
+    data = encode_state(snap)
+    assert repr(_read_state(data)) == repr(generic_read_state(data))
+    assert _read_state(data).state["n-64"] == -64
