@@ -18,6 +18,7 @@ import fastavro
 from fastavro import _read_py
 
 from laneway.codec.errors import DecodeError, EncodeError
+from laneway.codec.fast import FAST_FINGERPRINTS
 from laneway.codec.schemas import MARKER, SchemaError, SchemaVersion, by_fingerprint, load
 
 HEADER_SIZE = 10
@@ -45,7 +46,9 @@ class Decoded:
 class Codec:
     """Encodes with a family's current schema, decodes anything any version wrote."""
 
-    def __init__(self, versions: Iterable[SchemaVersion]) -> None:
+    def __init__(self, versions: Iterable[SchemaVersion], *, direct: bool = True) -> None:
+        """`direct=False`: every record through fastavro's generic writer and reader, never
+        `laneway.codec.fast`'s (the same bytes and values, slower: for comparisons)."""
         self.versions = sorted(versions, key=lambda v: (v.family, v.version))
         self._by_fp = by_fingerprint(self.versions)
         self._current: dict[str, SchemaVersion] = {}
@@ -63,6 +66,9 @@ class Codec:
             if v.version > cur.version:
                 raise SchemaError(f"{v.family}: history v{v.version} is newer than the current "
                                   f"v{cur.version}")
+        # the header of each family whose current schema laneway/codec/fast.py writes
+        self._fast = {family: v.header for family, v in self._current.items()
+                      if direct and FAST_FINGERPRINTS.get(family) == v.fingerprint.hex()}
 
     @classmethod
     def from_dir(cls, directory: Path | None = None) -> Codec:
@@ -75,6 +81,11 @@ class Codec:
             return self._current[family]
         except KeyError:
             raise EncodeError(f"no schema for family {family!r}") from None
+
+    def fast_header(self, family: str) -> bytes | None:
+        """The header to put before `laneway.codec.fast`'s body of a `family` record, or None
+        when the family's current schema is not the one that module writes."""
+        return self._fast.get(family)
 
     def version(self, family: str, version: int) -> SchemaVersion:
         """One version of a family's schema."""

@@ -9,8 +9,30 @@ from typing import Any, TypeVar
 
 from laneway.codec.codec import Codec, default_codec
 from laneway.codec.errors import DecodeError, EncodeError
+from laneway.codec.fast import (
+    HEADER_SIZE,
+    PLAIN_RECORDS,
+    Unusual,
+    fast_readable,
+    instance_bytes,
+    job_bytes,
+    read_long,
+    read_map,
+    read_optional_string,
+    read_principal,
+    read_string,
+    read_strings,
+    record_bytes,
+    state_bytes,
+)
 from laneway.codec.values import from_avro_map, to_avro_map
-from laneway.engine.state import InstanceState
+from laneway.engine.state import (
+    SNAPSHOT_FIELDS,
+    SNAPSHOT_RECORDS,
+    SNAPSHOT_WHEN_USED,
+    InstanceState,
+    record_fields,
+)
 from laneway.records import Event, Principal, PrincipalKind, Record, RecordKind
 
 RECORD = "record"
@@ -81,6 +103,38 @@ def record_datum(record: Record, trace_parent: str | None = None) -> dict[str, A
     }
 
 
+_KINDS_BY_INDEX = tuple(RecordKind(s) for s in ("COMMAND", "EVENT", "REJECTION"))
+_PRINCIPAL_KINDS_BY_INDEX = tuple(PrincipalKind(s) for s in ("human", "agent", "system"))
+
+
+def _read_principal(data: bytes, pos: int) -> tuple[Principal, int]:
+    (kind, pid, roles, claims), pos = read_principal(data, pos)
+    return Principal(_PRINCIPAL_KINDS_BY_INDEX[kind], pid, roles, claims), pos
+
+
+def _read_record(data: bytes) -> tuple[Record, str | None]:
+    """A Record (v2) body read directly (laneway/codec/fast.py): what `record_from_datum`
+    makes of the generic reader's datum."""
+    record_id, pos = read_string(data, HEADER_SIZE)
+    instance_id, pos = read_string(data, pos)
+    kind = data[pos]
+    if kind > 4 or kind & 1:
+        raise Unusual
+    intent, pos = read_string(data, pos + 1)
+    element_id, pos = read_string(data, pos)
+    element_type, pos = read_string(data, pos)
+    token_id, pos = read_long(data, pos)
+    scope_id, pos = read_long(data, pos)
+    principal, pos = _read_principal(data, pos)
+    timestamp, pos = read_long(data, pos)
+    value, pos = read_map(data, pos)
+    trace, pos = read_optional_string(data, pos)
+    if pos != len(data):
+        raise Unusual
+    return Record(record_id, _KINDS_BY_INDEX[kind >> 1], intent, instance_id, timestamp, value,
+                  element_id, element_type, token_id, scope_id, principal), trace
+
+
 def record_from_datum(d: Mapping[str, Any]) -> Record:
     """Inverse of `record_datum` (without the trace parent)."""
     return Record(
@@ -94,7 +148,16 @@ def record_from_datum(d: Mapping[str, Any]) -> Record:
 def encode_record(record: Record, *, trace_parent: str | None = None,
                   codec: Codec | None = None) -> bytes:
     """A command, event or rejection for the commands or events topic."""
-    return (codec or default_codec()).encode(RECORD, record_datum(record, trace_parent))
+    c = codec or default_codec()
+    header = c.fast_header(RECORD)
+    if header is not None:
+        # the same bytes, written directly (laneway/codec/fast.py); anything unusual is
+        # written (or refused with the path of what is wrong) the generic way
+        try:
+            return record_bytes(header, record, trace_parent)
+        except Exception:  # the generic path below decides
+            pass
+    return c.encode(RECORD, record_datum(record, trace_parent))
 
 
 def decode_record(data: bytes, *, codec: Codec | None = None) -> Record:
@@ -104,7 +167,17 @@ def decode_record(data: bytes, *, codec: Codec | None = None) -> Record:
 
 def decode_record_traced(data: bytes, *, codec: Codec | None = None) -> tuple[Record, str | None]:
     """A record and its trace parent (None when not traced or written before v2)."""
-    d = (codec or default_codec()).decode(data, RECORD).datum
+    c = codec or default_codec()
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if fast_readable(data, c.fast_header(RECORD)):
+        # read directly (laneway/codec/fast.py); anything unusual is read (or refused with
+        # the reason) the generic way
+        try:
+            return _read_record(data)
+        except Exception:  # the generic path below decides
+            pass
+    d = c.decode(data, RECORD).datum
     return decode_typed(lambda: (record_from_datum(d), d.get("traceParent")))
 
 
@@ -175,7 +248,14 @@ class JobRecord:
 
 def encode_job(job: JobRecord, *, codec: Codec | None = None) -> bytes:
     """A job for the jobs.<type> topic."""
-    return (codec or default_codec()).encode(JOB, {
+    c = codec or default_codec()
+    header = c.fast_header(JOB)
+    if header is not None:
+        try:
+            return job_bytes(header, job)
+        except Exception:  # the generic path below decides
+            pass
+    return c.encode(JOB, {
         "recordId": job.record_id, "instanceId": job.instance_id, "elementId": job.element_id,
         "elementType": job.element_type, "tokenId": job.token_id, "scopeId": job.scope_id,
         "principal": principal_to_avro(job.principal, "principal"), "timestamp": job.timestamp,
@@ -188,9 +268,48 @@ def encode_job(job: JobRecord, *, codec: Codec | None = None) -> bytes:
     })
 
 
+def _read_job(data: bytes) -> JobRecord:
+    """A Job (v1) body read directly: what `decode_job` makes of the generic datum."""
+    record_id, pos = read_string(data, HEADER_SIZE)
+    instance_id, pos = read_string(data, pos)
+    element_id, pos = read_string(data, pos)
+    element_type, pos = read_string(data, pos)
+    token_id, pos = read_long(data, pos)
+    scope_id, pos = read_long(data, pos)
+    principal, pos = _read_principal(data, pos)
+    timestamp, pos = read_long(data, pos)
+    key, pos = read_long(data, pos)
+    job_type, pos = read_string(data, pos)
+    retries, pos = read_long(data, pos)
+    element_name, pos = read_optional_string(data, pos)
+    lane, pos = read_optional_string(data, pos)
+    lane_id, pos = read_optional_string(data, pos)
+    persona, pos = read_optional_string(data, pos)
+    attributes, pos = read_strings(data, pos)
+    headers, pos = read_strings(data, pos)
+    variables, pos = read_map(data, pos)
+    extra, pos = read_map(data, pos)
+    if pos != len(data):
+        raise Unusual
+    return JobRecord(
+        record_id=record_id, instance_id=instance_id, element_id=element_id,
+        element_type=element_type, token_id=token_id, scope_id=scope_id, principal=principal,
+        timestamp=timestamp, key=key, type=job_type, retries=retries,
+        element_name=element_name, lane=lane, lane_id=lane_id, persona=persona,
+        attributes=attributes, headers=headers, variables=variables, extra=extra)
+
+
 def decode_job(data: bytes, *, codec: Codec | None = None) -> JobRecord:
     """Inverse of `encode_job`."""
-    d = (codec or default_codec()).decode(data, JOB).datum
+    c = codec or default_codec()
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if fast_readable(data, c.fast_header(JOB)):
+        try:
+            return _read_job(data)
+        except Exception:  # the generic path below decides
+            pass
+    d = c.decode(data, JOB).datum
     return decode_typed(lambda: JobRecord(
         record_id=d["recordId"], instance_id=d["instanceId"], element_id=d["elementId"],
         element_type=d["elementType"], token_id=d["tokenId"], scope_id=d["scopeId"],
@@ -228,7 +347,14 @@ class StateSnapshot:
 
 def encode_state(snapshot: StateSnapshot, *, codec: Codec | None = None) -> bytes:
     """A snapshot for the state topic (an ended instance gets a tombstone instead)."""
-    return (codec or default_codec()).encode(STATE, {
+    c = codec or default_codec()
+    header = c.fast_header(STATE)
+    if header is not None:
+        try:
+            return state_bytes(header, snapshot)
+        except Exception:  # the generic path below decides
+            pass
+    return c.encode(STATE, {
         "instanceId": snapshot.instance_id, "processId": snapshot.process_id,
         "version": snapshot.version, "status": snapshot.status,
         "timestamp": snapshot.timestamp, "commandOffset": snapshot.command_offset,
@@ -236,9 +362,53 @@ def encode_state(snapshot: StateSnapshot, *, codec: Codec | None = None) -> byte
     })
 
 
+def encode_instance(inst: InstanceState, timestamp: int, command_offset: int = -1, *,
+                    codec: Codec | None = None) -> bytes:
+    """`encode_state(StateSnapshot.of(inst, timestamp, command_offset))`, the same bytes,
+    written from the instance without building its `to_dict()` first (the engine service
+    writes one for every instance a batch touched)."""
+    c = codec or default_codec()
+    header = c.fast_header(STATE)
+    if header is not None:
+        try:
+            return instance_bytes(header, inst, SNAPSHOT_FIELDS, SNAPSHOT_WHEN_USED,
+                                  timestamp, command_offset)
+        except Exception:  # the long way below decides
+            pass
+    return encode_state(StateSnapshot.of(inst, timestamp, command_offset), codec=c)
+
+
+# the fast writer writes the state's records as `to_dict` has them
+PLAIN_RECORDS.update({cls: record_fields(cls) for cls in SNAPSHOT_RECORDS})
+
+
+def _read_state(data: bytes) -> StateSnapshot:
+    """A StateSnapshot (v1) body read directly: what `decode_state` makes of the generic
+    datum (a restore reads one for every instance of its partitions)."""
+    instance_id, pos = read_string(data, HEADER_SIZE)
+    process_id, pos = read_string(data, pos)
+    version, pos = read_long(data, pos)
+    status, pos = read_string(data, pos)
+    timestamp, pos = read_long(data, pos)
+    command_offset, pos = read_long(data, pos)
+    state, pos = read_map(data, pos)
+    if pos != len(data):
+        raise Unusual
+    return StateSnapshot(instance_id, process_id, version, status, timestamp, state,
+                         command_offset)
+
+
 def decode_state(data: bytes, *, codec: Codec | None = None) -> StateSnapshot:
     """Inverse of `encode_state`."""
-    d = (codec or default_codec()).decode(data, STATE).datum
+    c = codec or default_codec()
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if fast_readable(data, c.fast_header(STATE)):
+        try:
+            return _read_state(data)
+        except Exception:  # the generic path below decides
+            pass
+    d = c.decode(data, STATE).datum
     return decode_typed(lambda: StateSnapshot(
         d["instanceId"], d["processId"], d["version"], d["status"], d["timestamp"],
         from_avro_map(d["state"]), d["commandOffset"]))

@@ -227,8 +227,8 @@ class InstanceState:
         the compensation fields, only while they hold something);
         in the records below (elements, tasks, timers...) a field at its default is left
         out, and `from_dict` gives it back."""
-        return {f.name: _to_plain(getattr(self, f.name)) for f in fields(self)
-                if f.name not in _WHEN_USED or getattr(self, f.name)}
+        return {name: _to_plain(getattr(self, name)) for name in SNAPSHOT_FIELDS
+                if name not in _WHEN_USED or getattr(self, name)}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> InstanceState:
@@ -280,21 +280,37 @@ _REMOVED: dict[type, frozenset[str]] = {
 
 
 def _to_plain(obj: Any) -> Any:
+    t = type(obj)
+    # the common cases first, by exact type (a snapshot walks every variable): what the
+    # general tests below do with them, without `is_dataclass` and `isinstance` for each
+    if t is str or t is int or t is bool or t is float or obj is None:
+        return obj
+    if t is dict:
+        return {str(k): _to_plain(v) for k, v in obj.items()}
+    if t is list or t is tuple:
+        return [_to_plain(v) for v in obj]
+    known = _FIELDS.get(t)
+    if known is not None:
+        return _plain_record(obj, known)
     if is_dataclass(obj) and not isinstance(obj, type):
-        # a field at its default is left out (its class gives it back): every snapshot on the
-        # `state` topic carries the instance's tasks, timers and jobs, most of whose optional
-        # fields are unset
-        out: dict[str, Any] = {}
-        for name, has_default, default in _record_fields(type(obj)):
-            value = getattr(obj, name)
-            if not (has_default and value == default):
-                out[name] = _to_plain(value)
-        return out
+        return _plain_record(obj, _record_fields(type(obj)))
     if isinstance(obj, dict):
         return {str(k): _to_plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_to_plain(v) for v in obj]
     return obj
+
+
+def _plain_record(obj: Any, known: tuple[tuple[str, bool, Any], ...]) -> dict[str, Any]:
+    # a field at its default is left out (its class gives it back): every snapshot on the
+    # `state` topic carries the instance's tasks, timers and jobs, most of whose optional
+    # fields are unset
+    out: dict[str, Any] = {}
+    for name, has_default, default in known:
+        value = getattr(obj, name)
+        if not (has_default and value == default):
+            out[name] = _to_plain(value)
+    return out
 
 
 @functools.cache
@@ -310,6 +326,24 @@ def _record_fields(cls: type) -> tuple[tuple[str, bool, Any], ...]:
         else:
             out.append((f.name, False, None))
     return tuple(out)
+
+
+SNAPSHOT_RECORDS: tuple[type, ...] = (ElementInstance, Job, UserTask, Timer, Subscription,
+                                      Incident, ParentRef, CompensationSub, CompensationRun)
+"""The record classes an instance's `to_dict` holds."""
+# their fields, looked up by exact type (a subclass goes through `is_dataclass`)
+_FIELDS: dict[type, tuple[tuple[str, bool, Any], ...]] = {
+    cls: _record_fields(cls) for cls in SNAPSHOT_RECORDS}
+SNAPSHOT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(InstanceState))
+"""An instance's fields, in the order `to_dict` writes them."""
+SNAPSHOT_WHEN_USED: frozenset[str] = _WHEN_USED
+"""Those of them `to_dict` writes only while they hold something."""
+
+
+def record_fields(cls: type) -> tuple[tuple[str, bool, Any], ...]:
+    """(name, has a default, the default) of each field of a state record class, as
+    `to_dict` leaves out those at their default."""
+    return _record_fields(cls)
 
 
 @dataclass(slots=True)

@@ -43,6 +43,7 @@ from laneway.codec import (
     JobRecord,
     dead_letter_headers,
     decode_record_traced,
+    encode_instance,
     encode_job,
     fit_dead_letter,
 )
@@ -72,7 +73,6 @@ from services.engine.partitions import (
     buffered_message_snapshot,
     ended_key,
     ended_marker,
-    instance_snapshot,
     message_side_key,
     subscription_key,
     subscription_snapshot,
@@ -458,7 +458,7 @@ class BatchWriter:
             checked.add(ev.instance_id)
             self._last_toucher[ev.instance_id] = position
             size = len(ev.instance_id.encode()) + len(
-                instance_snapshot(inst, ev.timestamp, offset))
+                encode_instance(inst, ev.timestamp, offset))
             if size > limit:
                 raise OutputTooLarge(position, _state_too_large(size, self.limits.record_bytes))
         for out in self._side_records(part, side, events[0].timestamp if events else 0):
@@ -557,8 +557,9 @@ class BatchWriter:
             for instance_id, offset in touched.items():
                 inst = part.state.instances[instance_id]
                 key = instance_id.encode()
+                # `partitions.instance_snapshot`'s bytes, written from the state directly
                 self._snapshot(Outgoing(self.topics.state, key,
-                                        instance_snapshot(inst, timestamp, offset)), instance_id)
+                                        encode_instance(inst, timestamp, offset)), instance_id)
                 if inst.status in _ENDED:
                     self.out.append(Outgoing(self.topics.state, key, None))
                     self.out.append(Outgoing(
