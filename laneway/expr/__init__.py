@@ -12,7 +12,6 @@ correlation keys and FEEL script tasks. See docs/expressions.md for the language
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import Token
-from datetime import UTC, datetime
 
 from laneway.expr._compile import (
     CompiledExpression,
@@ -36,14 +35,14 @@ def fixed_now(epoch_ms: int) -> Iterator[None]:
         reset_now(token)
 
 
-def set_now(epoch_ms: int) -> Token[datetime | None]:
+def set_now(epoch_ms: int) -> Token[int | None]:
     """What `fixed_now` does on entering its block, for a hot path that cannot afford a
     generator context manager (the engine, per command): `reset_now` with the token, in a
     `finally`, ends it."""
-    return _FIXED_NOW.set(datetime.fromtimestamp(epoch_ms / 1000, UTC))
+    return _FIXED_NOW.set(epoch_ms)
 
 
-def reset_now(token: Token[datetime | None]) -> None:
+def reset_now(token: Token[int | None]) -> None:
     """Undo the `set_now` that gave `token`."""
     _FIXED_NOW.reset(token)
 

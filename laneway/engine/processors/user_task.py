@@ -115,21 +115,31 @@ def _static(ctx: Processing, node: FlowNode) -> tuple[Any, ...]:
             (node.assignee, _literal(node.assignee)),
             (node.candidate_groups, _literal(node.candidate_groups)),
             (node.candidate_users, _literal(node.candidate_users)),
-            std_assignee, std_users, std_groups, sla_minutes(node.sla_minutes))
+            std_assignee, std_users, std_groups, sla_minutes(node.sla_minutes),
+            _prefix(ctx, node))
     return cached
+
+
+def _prefix(ctx: Processing, node: FlowNode) -> dict[str, Any]:
+    """The first fields of USER_TASK_CREATED after its key, in their order: process, version,
+    the element's context (name, attributes, lane, persona) and form."""
+    proc = ctx.proc
+    value: dict[str, Any] = {"processId": proc.id, "version": proc.version}
+    value.update(element_context(ctx, node))
+    value.setdefault("persona", None)
+    if node.form:
+        value["form"] = node.form
+    return value
 
 
 def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
     """Put the task in the worklist; the element waits for its completion."""
-    proc = ctx.proc
-    value: dict[str, Any] = {"key": elem.key, "processId": proc.id, "version": proc.version}
-    value.update(element_context(ctx, node))
-    value.setdefault("persona", None)
-    form = node.form
-    if form:
-        value["form"] = form
     ((assignee, assignee_names), (groups, group_names), (users, user_names), std_assignee,
-     std_users, std_groups, minutes) = _static(ctx, node)
+     std_users, std_groups, minutes, prefix) = _static(ctx, node)
+    value: dict[str, Any] = {"key": elem.key}
+    value.update(prefix)
+    # the one mutable part of the prefix, copied (a record's value is its own)
+    value["attributes"] = dict(prefix["attributes"])
     errors: list[str] = []
     # a literal assignment is taken as worked out (copied: the lists end up in the record);
     # an expression is evaluated with the instance's variables, in this order (its errors
