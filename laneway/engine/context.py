@@ -71,6 +71,7 @@ def _slot_setters() -> tuple[Callable[[Record, Any], None], ...] | None:
 
 
 _SETTERS = _slot_setters()
+_EVENT_KIND = RecordKind.EVENT
 
 
 def _event(record_id: str, intent: str, instance_id: str, timestamp: int,
@@ -236,18 +237,39 @@ class Processing:
         if written >= self.budget.next_events:
             self.budget.check_events(written)
         name = _NAMES[intent]
-        if name in STAMPED:
-            value = {**value, RECORD_VERSION: LATEST_VERSION[name]}
         if instance_id is None:
             instance_id = self._instance_id
-        rec = _event(f"{self._record_prefix}{written}", name, instance_id, self._timestamp,
-                     value, element_id, element_type, token_id, scope_id, self._principal)
         # `appliers.apply_event` inline (it is an event; the tables are read from the module
         # at each call, as there)
-        if RECORD_VERSION in value:
+        if name in STAMPED:
+            version = LATEST_VERSION[name]
+            value = {**value, RECORD_VERSION: version}
+            applier = appliers._versioned(name, version)
+        elif RECORD_VERSION in value:
             applier = appliers._versioned(name, value[RECORD_VERSION])
         else:
             applier = appliers._FIRST.get(name)
+        setters = _SETTERS
+        if setters is None:
+            rec = Record(f"{self._record_prefix}{written}", RecordKind.EVENT, name, instance_id,
+                         self._timestamp, value, element_id, element_type, token_id, scope_id,
+                         self._principal)
+        else:
+            # `_event` inline: a call less per event
+            rec = object.__new__(Record)
+            (s_id, s_kind, s_intent, s_instance, s_time, s_value, s_element, s_type, s_token,
+             s_scope, s_principal) = setters
+            s_id(rec, f"{self._record_prefix}{written}")
+            s_kind(rec, _EVENT_KIND)
+            s_intent(rec, name)
+            s_instance(rec, instance_id)
+            s_time(rec, self._timestamp)
+            s_value(rec, value)
+            s_element(rec, element_id)
+            s_type(rec, element_type)
+            s_token(rec, token_id)
+            s_scope(rec, scope_id)
+            s_principal(rec, self._principal)
         if applier is not None:
             state = self.state
             instances = state.instances

@@ -104,3 +104,21 @@ def test_each_version_keeps_its_own_static_part() -> None:
     repo.deploy(parse(DIAGRAM.replace('candidateGroups="a, b"',
                                       'candidateGroups="c"').encode()))
     assert _created(engine, "i2", "ana")["candidateGroups"] == ["c"]
+
+
+def _start_records(iid: str) -> list[str]:
+    repo = DefinitionRepository()
+    repo.deploy(parse(DIAGRAM.encode()))
+    result = Engine(repo).process(command(Command.START_INSTANCE, iid,
+                                          {"processId": "p", "variables": {"who": "ana"}},
+                                          record_id="c1", timestamp=START))
+    assert all(type(e) is Record for e in result.events)
+    return [e.to_json() for e in result.events]
+
+
+def test_the_engine_writes_the_same_records_with_and_without_the_fast_path(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = _start_records("i1")
+    monkeypatch.setattr(context, "_SETTERS", None)
+    assert _start_records("i1") == fast
+    assert len(fast) > 3
