@@ -72,11 +72,16 @@ class UnknownVersionError(ValueError):
     wrote it): applying it with another version's meaning would be wrong."""
 
 
+# read per event: an enum member read from its class costs a descriptor call, a global does not
+_EVENT_KIND = RecordKind.EVENT
+_COMPLETED = Event.ELEMENT_COMPLETED.value
+
+
 def apply_event(state: EngineState, record: Record) -> None:
     """Apply one event to the state with the applier of its version (rejections and intents
     without an applier change nothing)."""
     # compared as a string: Enum.value goes through a descriptor, and this runs per event
-    if record.kind != RecordKind.EVENT:
+    if record.kind != _EVENT_KIND:
         return
     value = record.value
     if RECORD_VERSION in value:
@@ -154,7 +159,7 @@ def element_left_v1(state: EngineState, inst: InstanceState | None, rec: Record,
     if elem.kind == PROCESS_KIND:
         inst.status = (
             InstanceStatus.COMPLETED
-            if rec.intent == Event.ELEMENT_COMPLETED.value
+            if rec.intent == _COMPLETED
             else InstanceStatus.TERMINATED
         )
         # the final variables stay readable after the end; nothing else is live
@@ -163,7 +168,7 @@ def element_left_v1(state: EngineState, inst: InstanceState | None, rec: Record,
         return
     scope = inst.elements[elem.scope_key]
     scope.children -= 1
-    if scope.kind == MI_BODY_KIND and rec.intent == Event.ELEMENT_COMPLETED.value:
+    if scope.kind == MI_BODY_KIND and rec.intent == _COMPLETED:
         scope.mi_completed += 1
 
 

@@ -15,8 +15,11 @@ from laneway.engine.processors import ELEMENT_PROCESSORS, complex_gateway
 from laneway.engine.processors.inclusive_gateway import on_quiet
 from laneway.engine.repository import DefinitionRepository
 from laneway.engine.state import EngineState, InstanceStatus
-from laneway.expr import fixed_now
+from laneway.expr import fixed_now, reset_now, set_now
 from laneway.records import Command, IncidentType, Record, RecordKind, RejectionType
+
+# read per command: an enum member read from its class costs a descriptor call in Python 3.11
+_COMMAND = RecordKind.COMMAND
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +63,21 @@ class Engine:
         ctx = Processing(self.repository, self.state, command, ELEMENT_PROCESSORS, self.limits,
                          delivery=delivery, partners=self.partners)
         handler = HANDLERS.get(command.intent)
-        if command.kind != RecordKind.COMMAND or handler is None:
+        if command.kind != _COMMAND or handler is None:
             ctx.reject(f"Expected a command the engine knows, but got {command.kind.value} "
                        f"'{command.intent}'", RejectionType.INVALID_ARGUMENT)
             return ProcessingResult(ctx.events, ctx.commands)
         existed = command.instance_id in self.state.instances
         try:
-            with fixed_now(command.timestamp):
+            # `fixed_now` without its generator context manager (per command)
+            now = set_now(command.timestamp)
+            try:
                 handler(ctx)
                 if ctx.bind() is not None:
                     # when nothing else moves, inclusive joins that no token can reach fire
                     ctx.drain(lambda: on_quiet(ctx) or complex_gateway.on_quiet(ctx))
+            finally:
+                reset_now(now)
         except BudgetExceeded as exc:
             if self._history is None:
                 raise

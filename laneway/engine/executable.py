@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from laneway.engine import conditionals
 from laneway.engine.conditionals import ConditionalCatch
@@ -87,6 +88,27 @@ class ExecutableProcess:
     # joins ask, and a set per node for every node would be quadratic in the diagram's size
     _upstream: dict[str, frozenset[str]] = field(default_factory=dict, repr=False,
                                                  compare=False)
+    # sequence flow id -> its target node, read at every flow a token takes
+    flow_targets: Mapping[str, FlowNode] = field(default_factory=lambda: MappingProxyType({}))
+    # node id -> its outgoing flows, for nodes whose every outgoing flow is taken (no
+    # condition on any, no default flow): choosing them needs no variables
+    unconditional: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({}))
+    # whether the process has an inclusive gateway (the engine looks for inclusive joins to
+    # fire after every command only then)
+    has_inclusive: bool = True
+    # what an element's events repeat whatever the instance (its name, lane, persona; a user
+    # task's form and literal assignment), by (what, node id), filled when first asked
+    # (`statics`): at most a few entries per node of this version
+    _statics: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False,
+                                                 compare=False)
+
+    @property
+    def statics(self) -> dict[tuple[str, str], Any]:
+        """The per-node parts of events that do not depend on the instance, by (what, node
+        id), for the processors to fill and read (`behaviours.work.element_context`,
+        `processors.user_task`)."""
+        return self._statics
 
     @property
     def id(self) -> str:
@@ -215,6 +237,14 @@ def build(
         conditions=conditionals.index(process, esp_starts),
         instantiating=MappingProxyType(_instantiating(process)),
         compensation=_compensation(process, boundaries, esp_starts),
+        flow_targets=MappingProxyType({
+            fid: nodes[f.target] for fid, f in process.flows.items() if f.target in nodes}),
+        unconditional=MappingProxyType({
+            n.id: n.outgoing for n in nodes.values()
+            if n.default_flow is None and all(
+                fid in process.flows and process.flows[fid].condition is None
+                for fid in n.outgoing)}),
+        has_inclusive=any(n.kind == NodeKind.INCLUSIVE_GATEWAY for n in nodes.values()),
     )
 
 

@@ -101,8 +101,10 @@ class Budget:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self._deadline = time.monotonic() + limits.max_seconds
-        self.next_events = min(CLOCK_EVERY, limits.max_events)
-        self.next_steps = min(CLOCK_EVERY, limits.max_steps + 1)
+        # `min` written out: one Budget per command
+        events, steps = limits.max_events, limits.max_steps + 1
+        self.next_events = CLOCK_EVERY if events > CLOCK_EVERY else events
+        self.next_steps = CLOCK_EVERY if steps > CLOCK_EVERY else steps
 
     def check_events(self, written: int) -> None:
         """`written` events are written and one more is about to be."""

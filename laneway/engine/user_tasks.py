@@ -85,6 +85,8 @@ def resolve_persona(
 def refusal(principal: Principal, task: UserTask) -> str | None:
     """Why `principal` may not act on `task` as a person (persona, then candidates), or None
     when it may. Ownership (claimed or assigned) is checked by each command."""
+    if not task.persona and not task.candidate_users and not task.candidate_groups:
+        return None  # open to anyone: no need to build the task's description
     return person_refusal(principal, task.persona, task.candidate_users, task.candidate_groups,
                           f"user task '{task.element_id}' ({task.key})")
 

@@ -760,13 +760,16 @@ def _duration(args: list[Any]) -> Any:
 
 
 # The engine core has no clock: it sets the command's timestamp here while it processes, so
-# `now()` in a condition gives the same answer on every replay.
-FIXED_NOW: ContextVar[datetime | None] = ContextVar("laneway_expr_now", default=None)
+# `now()` in a condition gives the same answer on every replay. It is kept as the epoch
+# milliseconds given and made a datetime only when `now()` or `today()` asks (most commands
+# never do, and every command sets it).
+FIXED_NOW: ContextVar[int | None] = ContextVar("laneway_expr_now", default=None)
 
 
 def _current() -> datetime:
     fixed = FIXED_NOW.get()
-    return fixed if fixed is not None else datetime.now(UTC)
+    return (datetime.fromtimestamp(fixed / 1000, UTC) if fixed is not None
+            else datetime.now(UTC))
 
 
 @_register("now", 0)

@@ -15,9 +15,18 @@ from laneway.engine.executable import GATEWAY_KINDS, NO_SCOPE
 from laneway.engine.expressions import evaluate_condition
 from laneway.engine.state import MI_BODY_KIND, ElementInstance
 from laneway.expr import ExpressionError
-from laneway.model import FlowNode
+from laneway.model import FlowNode, NodeKind
 from laneway.model._elements import ACTIVITY_KINDS
 from laneway.records import Event, IncidentType
+
+# the events written at every step, read once: an enum member read from its class costs a
+# descriptor call in Python 3.11
+_ACTIVATED = Event.ELEMENT_ACTIVATED
+_COMPLETED = Event.ELEMENT_COMPLETED
+_FLOW_TAKEN = Event.SEQUENCE_FLOW_TAKEN
+
+# a kind's string, looked up instead of `NodeKind.value` (an enum descriptor call per token)
+KIND_NAMES: dict[str, str] = {kind: kind.value for kind in NodeKind}
 
 
 def activate(
@@ -52,8 +61,8 @@ def activate(
     value: dict[str, Any] = {"key": key}
     if loop_counter:
         value["loopCounter"] = loop_counter
-    ctx.write(Event.ELEMENT_ACTIVATED, value, element_id=node.id, element_type=node.kind.value,
-              token_id=key, scope_id=scope_key)
+    ctx.write(_ACTIVATED, value, element_id=node.id,
+              element_type=KIND_NAMES[node.kind], token_id=key, scope_id=scope_key)
     elem = ctx.inst.elements[key]
     if loop_counter:
         vars_.set_local(ctx, elem, {"loopCounter": loop_counter})
@@ -178,7 +187,7 @@ def move_on(
     comp = ctx.proc.compensation
     if comp is not None:
         compensation.completing(ctx, comp, elem)
-    ctx.write_element(Event.ELEMENT_COMPLETED, elem, {"key": elem.key})
+    ctx.write_element(_COMPLETED, elem, {"key": elem.key})
     if comp is not None and ctx.inst.compensation_runs:
         compensation.completed(ctx, elem.key)
     if flows is None:
@@ -240,6 +249,9 @@ def select_flows(ctx: Processing, key: int, node: FlowNode) -> list[str]:
     """Every outgoing flow without a condition or whose condition holds; the default flow
     only when no conditional flow holds. Raises ExpressionError."""
     proc = ctx.proc
+    plain = proc.unconditional.get(node.id)
+    if plain is not None:
+        return list(plain)  # no condition to evaluate (most nodes)
     if not node.outgoing:
         return []
     chosen: list[str] = []
@@ -282,12 +294,12 @@ def take_flow(
     """Move a token along a sequence flow; the target activates on the agenda (a joining
     gateway's processor decides when)."""
     proc = ctx.proc
-    target = proc.node(proc.flow(flow_id).target)
+    target = proc.flow_targets[flow_id]
     join = target.id in proc.joining
     value: dict[str, Any] = {"target": target.id}
     if join:
         value["join"] = True
-    ctx.write(Event.SEQUENCE_FLOW_TAKEN, value, element_id=flow_id, element_type="sequenceFlow",
+    ctx.write(_FLOW_TAKEN, value, element_id=flow_id, element_type="sequenceFlow",
               scope_id=scope_key)
     if join:
         ctx.processors[target.kind].on_join(ctx, scope_key, target)

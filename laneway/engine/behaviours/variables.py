@@ -10,6 +10,9 @@ from laneway.engine.context import Processing
 from laneway.engine.state import ElementInstance, InstanceState
 from laneway.records import Event
 
+# written at most steps, read once (an enum member read from its class is a descriptor call)
+_UPDATED = Event.VARIABLES_UPDATED
+
 
 def visible(inst: InstanceState, key: int) -> ChainMap[str, Any]:
     """The variables an element instance sees: its own, then each enclosing scope's."""
@@ -32,7 +35,7 @@ def set_local(ctx: Processing, elem: ElementInstance, values: Mapping[str, Any])
     if values:
         if ctx.proc.conditions:
             _conditions_before(ctx, elem.key, values)
-        ctx.write_element(Event.VARIABLES_UPDATED, elem, {"variables": dict(values)})
+        ctx.write_element(_UPDATED, elem, {"variables": dict(values)})
 
 
 def propagate(ctx: Processing, start_key: int, values: Mapping[str, Any]) -> None:
@@ -58,7 +61,7 @@ def propagate(ctx: Processing, start_key: int, values: Mapping[str, Any]) -> Non
         scope = inst.elements[scope_key]
         if ctx.proc.conditions:
             _conditions_before(ctx, scope_key, vals)
-        ctx.write_element(Event.VARIABLES_UPDATED, scope, {"variables": vals})
+        ctx.write_element(_UPDATED, scope, {"variables": vals})
 
 
 def _conditions_before(ctx: Processing, scope_key: int, values: Mapping[str, Any]) -> None:

@@ -217,21 +217,27 @@ def close_all(ctx: Processing, elem: ElementInstance) -> None:
     its incidents."""
     inst = ctx.inst
     key = elem.key
-    for timer in [t for t in inst.timers.values() if t.element_key == key]:
-        ctx.write_element(Event.TIMER_CANCELED, elem, {"key": timer.key})
-    for sub in [s for s in inst.message_subs.values() if s.element_key == key]:
-        ctx.write_element(Event.MESSAGE_SUBSCRIPTION_DELETED, elem, {"key": sub.key})
-        ctx.follow_up(Command.CLOSE_MESSAGE_SUBSCRIPTION, inst.instance_id, {
-            "name": sub.name, "correlationKey": sub.correlation_key, "subKey": sub.key})
-    for sub in [s for s in inst.signal_subs.values() if s.element_key == key]:
-        ctx.write_element(Event.SIGNAL_SUBSCRIPTION_DELETED, elem, {"key": sub.key})
+    # every element completes through here: the scans are skipped when there is nothing
+    # of their kind in the instance (the usual case)
+    if inst.timers:
+        for timer in [t for t in inst.timers.values() if t.element_key == key]:
+            ctx.write_element(Event.TIMER_CANCELED, elem, {"key": timer.key})
+    if inst.message_subs:
+        for sub in [s for s in inst.message_subs.values() if s.element_key == key]:
+            ctx.write_element(Event.MESSAGE_SUBSCRIPTION_DELETED, elem, {"key": sub.key})
+            ctx.follow_up(Command.CLOSE_MESSAGE_SUBSCRIPTION, inst.instance_id, {
+                "name": sub.name, "correlationKey": sub.correlation_key, "subKey": sub.key})
+    if inst.signal_subs:
+        for sub in [s for s in inst.signal_subs.values() if s.element_key == key]:
+            ctx.write_element(Event.SIGNAL_SUBSCRIPTION_DELETED, elem, {"key": sub.key})
     job = inst.jobs.get(key)
     if job is not None:
         ctx.write_element(Event.JOB_CANCELED, elem, {"key": key, "type": job.type})
     if key in inst.user_tasks:
         ctx.write_element(Event.USER_TASK_CANCELED, elem, {"key": key})
-    for inc in [i for i in inst.incidents.values() if i.element_key == key]:
-        ctx.write_element(Event.INCIDENT_RESOLVED, elem, {"key": inc.key, "reason": "left"})
+    if inst.incidents:
+        for inc in [i for i in inst.incidents.values() if i.element_key == key]:
+            ctx.write_element(Event.INCIDENT_RESOLVED, elem, {"key": inc.key, "reason": "left"})
 
 
 def fire(ctx: Processing, owner: ElementInstance, catch_id: str, arrival: Arrival) -> None:

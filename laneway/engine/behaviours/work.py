@@ -36,13 +36,22 @@ def element_context(ctx: Processing, node: FlowNode) -> dict[str, Any]:
     """What a handler of the element needs besides variables: its name, attribute bag, lane
     and persona (the review's mapping or the innermost lane's `laneway:persona`)."""
     proc = ctx.proc
-    lane_id = node_lane(proc.process.nodes, node)
-    lane = proc.lane(lane_id) if lane_id else None
-    out: dict[str, Any] = {"elementName": node.name, "attributes": dict(node.attrs)}
-    if lane is not None:
-        out["lane"] = lane.name or lane.id
-        out["laneId"] = lane.id
-        out["persona"] = resolve_persona(proc.lanes, lane.id, proc.personas)
+    statics = proc.statics
+    cached = statics.get(("context", node.id))
+    if cached is None:
+        # the same for every instance of this version: worked out once
+        lane_id = node_lane(proc.process.nodes, node)
+        lane = proc.lane(lane_id) if lane_id else None
+        cached = statics[("context", node.id)] = (
+            dict(node.attrs),
+            None if lane is None else {
+                "lane": lane.name or lane.id, "laneId": lane.id,
+                "persona": resolve_persona(proc.lanes, lane.id, proc.personas)})
+    attributes, lane_part = cached
+    # copies: a record's value is its own
+    out: dict[str, Any] = {"elementName": node.name, "attributes": attributes.copy()}
+    if lane_part is not None:
+        out.update(lane_part)
     return out
 
 

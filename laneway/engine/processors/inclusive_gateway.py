@@ -107,6 +107,8 @@ def on_quiet(ctx: Processing) -> bool:
     Every join waiting in the instance is looked at, not only those a token reached in this
     command: the token a join waited for may have ended elsewhere or been terminated.
     """
+    if not ctx.inclusive_joins and not ctx.proc.has_inclusive:
+        return False  # no inclusive gateway anywhere: nothing to look at
     fired = False
     for scope_key, gid in _waiting_joins(ctx):
         if ctx.inst.joins.get(scope_key, {}).get(gid):

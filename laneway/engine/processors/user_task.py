@@ -94,23 +94,73 @@ def _assignment(raw: str | None, variables: Mapping[str, Any], errors: list[str]
     return [n.strip() for n in str(value).split(",") if n.strip()]
 
 
-def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
-    """Put the task in the worklist; the element waits for its completion."""
+def _literal(raw: str | None) -> list[str] | None:
+    """An assignment's names when they do not depend on the instance (absent, blank or a
+    literal list: what `_assignment` gives for it); None for an expression."""
+    if raw is None or not raw.strip():
+        return []
+    if written_expression(raw) is not None:
+        return None
+    return [n.strip() for n in raw.split(",") if n.strip()]
+
+
+def _static(ctx: Processing, node: FlowNode) -> tuple[Any, ...]:
+    """What a user task's USER_TASK_CREATED takes from its node, the same for every instance
+    of the version: worked out once per version and node (`ExecutableProcess.statics`)."""
+    cached = ctx.proc.statics.get(("userTask", node.id))
+    if cached is None:
+        std_assignee, std_users, std_groups = _resource_roles(node)
+        cached = ctx.proc.statics[("userTask", node.id)] = (
+            # (written, literal names or None for an expression) of each assignment
+            (node.assignee, _literal(node.assignee)),
+            (node.candidate_groups, _literal(node.candidate_groups)),
+            (node.candidate_users, _literal(node.candidate_users)),
+            std_assignee, std_users, std_groups, sla_minutes(node.sla_minutes),
+            _prefix(ctx, node))
+    return cached
+
+
+def _prefix(ctx: Processing, node: FlowNode) -> dict[str, Any]:
+    """The first fields of USER_TASK_CREATED after its key, in their order: process, version,
+    the element's context (name, attributes, lane, persona) and form."""
     proc = ctx.proc
-    value: dict[str, Any] = {"key": elem.key, "processId": proc.id, "version": proc.version}
+    value: dict[str, Any] = {"processId": proc.id, "version": proc.version}
     value.update(element_context(ctx, node))
     value.setdefault("persona", None)
-    form = node.form
-    if form:
-        value["form"] = form
-    assignee, groups, users = node.assignee, node.candidate_groups, node.candidate_users
-    std_assignee, std_users, std_groups = _resource_roles(node)
-    variables = vars_.visible(ctx.inst, elem.key)
+    if node.form:
+        value["form"] = node.form
+    return value
+
+
+def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> None:
+    """Put the task in the worklist; the element waits for its completion."""
+    ((assignee, assignee_names), (groups, group_names), (users, user_names), std_assignee,
+     std_users, std_groups, minutes, prefix) = _static(ctx, node)
+    value: dict[str, Any] = {"key": elem.key}
+    value.update(prefix)
+    # the one mutable part of the prefix, copied (a record's value is its own)
+    value["attributes"] = dict(prefix["attributes"])
     errors: list[str] = []
-    assignees = _assignment(assignee, variables, errors) if assignee else (
-        [std_assignee] if std_assignee else [])
-    group_list = _assignment(groups, variables, errors) if groups else std_groups
-    user_list = _assignment(users, variables, errors) + std_users
+    # a literal assignment is taken as worked out (copied: the lists end up in the record);
+    # an expression is evaluated with the instance's variables, in this order (its errors
+    # are listed so)
+    variables: Mapping[str, Any] = (
+        vars_.visible(ctx.inst, elem.key)
+        if assignee_names is None or group_names is None or user_names is None else {})
+    if not assignee:
+        assignees = [std_assignee] if std_assignee else []
+    elif assignee_names is not None:
+        assignees = list(assignee_names)
+    else:
+        assignees = _assignment(assignee, variables, errors)
+    if not groups:
+        group_list = std_groups
+    elif group_names is not None:
+        group_list = list(group_names)
+    else:
+        group_list = _assignment(groups, variables, errors)
+    user_list = (list(user_names) if user_names is not None
+                 else _assignment(users, variables, errors)) + std_users
     if assignees:
         value["assignee"] = assignees[0]
     if group_list:
@@ -119,7 +169,6 @@ def create_user_task(ctx: Processing, elem: ElementInstance, node: FlowNode) -> 
         value["candidateUsers"] = list(dict.fromkeys(user_list))
     if errors:
         value["assignmentErrors"] = errors
-    minutes = sla_minutes(node.sla_minutes)
     if minutes is not None:
         value["dueDate"] = ctx.cmd.timestamp + round(minutes * 60_000)
     if node.escalation_connector:
