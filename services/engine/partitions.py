@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from laneway.codec import StateSnapshot, decode_state, default_codec, encode_state
-from laneway.codec.typed import encode_instance
-from laneway.codec.typed import STATE
+from laneway.codec.typed import STATE, encode_instance
 from laneway.engine import DefinitionRepository, Engine, EngineState, InstanceState
 from laneway.engine.limits import DEFAULT_LIMITS, Limits
 from laneway.engine.state import BufferedMessage, ProcessSubscription
