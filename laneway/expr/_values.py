@@ -28,6 +28,9 @@ DECIMAL = Context(
     traps=[InvalidOperation, Overflow],
 )
 
+_NEAR = Context(prec=33, rounding=ROUND_HALF_EVEN)
+"""One digit less than DECIMAL: `normalize` rounds with it to see a whole number."""
+
 #: Caps on what one evaluation may build, so a malicious or mistaken expression cannot exhaust
 #: memory: longest string, longest list, biggest integer (about 1233 decimal digits).
 MAX_STRING = 1_000_000
@@ -537,6 +540,12 @@ def normalize(value: Any) -> Any:
     if t is Decimal:
         if value == value.to_integral_value():
             return int(value)
+        # a division's result is rounded in its 34th digit, so `a / b * b` can come back as
+        # 17 nines after the point: one digit less forgives that rounding and keeps a whole
+        # number whole (a float would lose a's last digits above 2**53)
+        near = _NEAR.plus(value)
+        if near == near.to_integral_value():
+            return int(near)
         return float(value)
     if t is list or t is tuple:
         return [normalize(item) for item in value]
