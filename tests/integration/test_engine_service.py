@@ -689,7 +689,9 @@ class SubprocessService:
 def test_a_restarted_service_restores_parked_instances_and_their_timers(
         world: World, events: Reader, tmp_path: Path) -> None:
     world.deploy("ut", bpmn(USER_TASK, "ut"))
-    world.deploy("tm", bpmn(TIMER.replace("DURATION", "PT5S"), "tm"))
+    # long enough that the first replica cannot fire it before it is stopped, even when a
+    # loaded machine makes its start and stop take seconds (PT5S fired in the first one)
+    world.deploy("tm", bpmn(TIMER.replace("DURATION", "PT15S"), "tm"))
     first = SubprocessService(world, "a", tmp_path)
     try:
         waiting = world.start("ut")
@@ -707,7 +709,7 @@ def test_a_restarted_service_restores_parked_instances_and_their_timers(
         assert (second.health("/health/started"), second.health("/health/live")) == (200, 200)
         world.send(Command.COMPLETE_USER_TASK, waiting, {"taskKey": task.value["key"]})
         events.wait_for(completed(waiting), message="user task instance completed")
-        fired = events.wait_for(find("TIMER_TRIGGERED", timed), message="timer fired")
+        fired = events.wait_for(find("TIMER_TRIGGERED", timed), 60, message="timer fired")
         events.wait_for(completed(timed), message="timer instance completed")
     finally:
         second.terminate()
