@@ -273,46 +273,57 @@ def _send_and_wait(deps: Deps, principal: Principal, task_id: str, intent: Comma
             intent, str(task["instance_id"]), {"taskKey": int(task["task_key"]), **extra},
             record_id=command_id, timestamp=time.time_ns() // 1_000_000,
             principal=principal))
-        answer = _wait_for_answer(pool, command_id, wait_s, deps.answers, woken)
-    if answer is None:
+        answered = _wait_for_answer(pool, command_id, task_id, wait_s, deps.answers, woken)
+    if answered is None:
         return problem(
             status.HTTP_504_GATEWAY_TIMEOUT,
             f"Expected the engine to answer {intent.value} for task '{task_id}' within "
             f"{wait_s:g}s, but it has not: the command may still be processed; look for "
             f"command {command_id} in the instance's history or GET the task again",
             commandId=command_id)
+    # the task's row as of the answer's snapshot (one query for both: the answer and the
+    # task's change are written in one transaction, so the row is current)
+    answer, row = answered
     if answer.outcome == "rejected":
         if answer.rejection_type == RejectionType.NOT_FOUND.value:
-            ended = _task_or_404(pool, task_id)
-            if ended["state"] in _ENDED_STATES:
+            if row is None:
+                raise _no_task(task_id)
+            if row["state"] in _ENDED_STATES:
                 # the engine forgets a task once it ends; the worklist still has it, and a
                 # second completion of a completed task is a conflict, not a missing task
                 return problem(
                     status.HTTP_409_CONFLICT,
-                    f"Expected task '{task_id}' to be open, but it is {ended['state']}",
+                    f"Expected task '{task_id}' to be open, but it is {row['state']}",
                     rejectionType=RejectionType.INVALID_STATE.value)
         return problem(
             _STATUS_OF_REJECTION.get(answer.rejection_type or "", status.HTTP_409_CONFLICT),
             answer.reason or f"{intent.value} was rejected",
             rejectionType=answer.rejection_type)
-    # the answer and the task's change are written in one transaction: the row is current
-    return _view(_task_or_404(pool, task_id))
+    if row is None:
+        raise _no_task(task_id)
+    return _view(row)
 
 
 _ENDED_STATES = frozenset({"completed", "cancelled"})
 
 
-def _wait_for_answer(pool: ConnectionPool, command_id: str, wait_s: float,
+def _wait_for_answer(pool: ConnectionPool, command_id: str, task_id: str, wait_s: float,
                      answers: AnswerWaiters | None = None,
-                     woken: threading.Event | None = None) -> store.Answer | None:
-    """Look for the answer; between looks, wait for the projection's notification (woken
-    as soon as the answer is committed) or, without one, poll (`services.worklist.answers`).
-    """
+                     woken: threading.Event | None = None
+                     ) -> tuple[store.Answer, dict[str, Any] | None] | None:
+    """The answer and the task's row (`store.answer_and_task`); between looks, wait for the
+    projection's notification (woken as soon as the answer is committed) or, without one,
+    poll (`services.worklist.answers`). While notifications arrive, the first look waits
+    for one: the request registered before sending, so an answer committed at once has set
+    its event already, and a look straight after sending (the engine cannot have answered
+    yet) would only cost a connection and a round trip."""
     deadline = time.monotonic() + wait_s
+    if answers is not None and woken is not None and answers.listening:
+        answers.wait(woken, wait_s)
     while True:
         # a connection per look, so waiting requests do not hold the pool
         with _reading(pool) as conn:
-            found = store.answer(conn, command_id)
+            found = store.answer_and_task(conn, command_id, task_id)
         remaining = deadline - time.monotonic()
         if found is not None or remaining <= 0:
             return found

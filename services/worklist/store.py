@@ -14,8 +14,8 @@ from psycopg.rows import dict_row
 from laneway.engine.user_tasks import person_refusal
 from laneway.records import Principal, persona_key
 
-__all__ = ["Answer", "Order", "Scope", "Sort", "State", "TaskQuery", "answer", "get_task",
-           "search_tasks"]
+__all__ = ["Answer", "Order", "Scope", "Sort", "State", "TaskQuery", "answer",
+           "answer_and_task", "get_task", "search_tasks"]
 
 Sort = Literal["created", "due", "name"]
 State = Literal["open", "claimed", "completed", "cancelled"]
@@ -164,3 +164,24 @@ def answer(conn: psycopg.Connection[Any], command_id: str) -> Answer | None:
     if row is None:
         return None
     return Answer(row[0], row[1], row[2], row[3])
+
+
+def answer_and_task(conn: psycopg.Connection[Any], command_id: str, task_id: str
+                    ) -> tuple[Answer, dict[str, Any] | None] | None:
+    """The projected answer to the command and the task's row as of the same snapshot (None
+    when the task is gone), or None when there is no answer yet. One round trip: the
+    projection writes the answer and the task's change in one transaction, so the row read
+    with the answer is current, and the request needs no second query for its view."""
+    statement = sql.SQL(
+        "SELECT c.outcome AS answer_outcome, c.reason AS answer_reason, "
+        "c.rejection_type AS answer_rejection_type, c.at AS answer_at, t.* "
+        "FROM task_commands AS c "
+        "LEFT JOIN (SELECT {} FROM tasks WHERE task_id = %s) AS t ON true "
+        "WHERE c.command_id = %s").format(COLUMNS)
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(statement, (task_id, command_id)).fetchone()
+    if row is None:
+        return None
+    found = Answer(row.pop("answer_outcome"), row.pop("answer_reason"),
+                   row.pop("answer_rejection_type"), row.pop("answer_at"))
+    return found, (row if row["task_id"] is not None else None)
