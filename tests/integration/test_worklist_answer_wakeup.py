@@ -17,8 +17,9 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from laneway.health import HealthChecks
-from laneway.records import Record
+from laneway.records import Event, Record
 from scripts.stack.testing import wait_until
+from services.worklist import store
 from services.worklist.answers import AnswerWaiters
 from services.worklist.app import create_app
 from services.worklist.db import connect
@@ -31,6 +32,7 @@ from tests.integration.test_worklist import (
     World,
     _contract,
     _created,
+    _event,
     _wait_task,
     as_,
     projection,
@@ -146,3 +148,34 @@ def test_an_unanswered_command_is_still_a_504(world: World, projection: Any,
                    30, 0.02, "the unanswered command on commands")
     finally:
         engine.close()
+
+
+def test_the_answer_comes_with_the_tasks_row_of_the_same_commit(
+        world: World, projection: Any) -> None:
+    """One query gives the request the answer and the task as that answer left it (the
+    route's 200 body), nothing before the answer, and no row for a task that is not there."""
+    tid = _open_task(world)
+    iid = tid.rsplit(":", 1)[0]
+    command_id = str(uuid.uuid4())
+    with world.pool.connection() as conn:
+        assert store.answer_and_task(conn, command_id, tid) is None
+    world.produce(_event(Event.USER_TASK_CLAIMED, iid, {"key": 7, "assignee": "carla"},
+                         record_id=f"{command_id}.0", principal=CARLA))
+    found = wait_until(lambda: _answer_and_task(world, command_id, tid), 20, 0.02,
+                       "the claim's answer")
+    answer, row = found
+    assert answer.outcome == "accepted"
+    assert row is not None
+    assert row["state"] == "claimed"
+    assert row["assignee"] == "carla"
+    with world.pool.connection() as conn:
+        assert row == store.get_task(conn, tid)  # the task's columns and values, no answer's
+    missing = wait_until(lambda: _answer_and_task(world, command_id, f"{iid}:8"), 5, 0.02,
+                         "the answer again")
+    assert missing[1] is None
+
+
+def _answer_and_task(world: World, command_id: str, tid: str
+                     ) -> tuple[store.Answer, dict[str, Any] | None] | None:
+    with world.pool.connection() as conn:
+        return store.answer_and_task(conn, command_id, tid)
