@@ -212,25 +212,12 @@ def _claimant(record: Record) -> str:
     return claim.get("claimant") or record.value.get("assignee") or record.principal.id
 
 
-_CREATE_COLUMNS = (
-    "task_id, instance_id, task_key, process_id, version, element_id, element_name, lane, "
-    "lane_id, persona, persona_key, attributes, form, assignee, static_assignee, "
-    "candidate_users, candidate_groups, state, variables, created_at, due_at, "
-    "escalation_connector, last_record_id, last_partition, last_offset")
-_CREATE_ROW = "(" + ", ".join(["%s"] * 25) + ")"
-_MAX_CREATE_ROWS = 200  # rows in one INSERT: 25 parameters each, far below PostgreSQL's 65535
-
-
 def _created(conn: psycopg.Connection[Any], record: Record, key: int,
              params: dict[str, Any]) -> None:
-    conn.execute(_CREATE, _create_params(record, key, params))
-
-
-def _create_params(record: Record, key: int, params: Mapping[str, Any]) -> dict[str, Any]:
     v = cast(UserTaskCreated, record.value)
     persona = v.get("persona") or None
     due = _int(v.get("dueDate"))
-    return {
+    conn.execute(_CREATE, {
         **params, "instance_id": record.instance_id, "task_key": key,
         "process_id": str(v.get("processId") or ""), "version": _int(v.get("version")) or 0,
         "element_id": record.element_id, "element_name": v.get("elementName") or None,
@@ -243,42 +230,7 @@ def _create_params(record: Record, key: int, params: Mapping[str, Any]) -> dict[
         "variables": _json(dict(v.get("variables") or {})),
         "due_at": _at(due) if due is not None else None,
         "escalation_connector": v.get("escalationConnector") or None,
-    }
-
-
-def _create_row(p: Mapping[str, Any]) -> tuple[Any, ...]:
-    """`_create_params` in `_CREATE_COLUMNS`' order (the same values `_CREATE` writes)."""
-    return (p["task_id"], p["instance_id"], p["task_key"], p["process_id"], p["version"],
-            p["element_id"], p["element_name"], p["lane"], p["lane_id"], p["persona"],
-            p["persona_key"], p["attributes"], p["form"], p["assignee"], p["assignee"],
-            p["candidate_users"], p["candidate_groups"], "open", p["variables"], p["at"],
-            p["due_at"], p["escalation_connector"], p["record_id"], p["partition"],
-            p["offset"])
-
-
-def _created_record(record: Record, partition: int, offset: int) -> tuple[Any, ...] | None:
-    """The row a USER_TASK_CREATED inserts, or None for any other record."""
-    if record.kind is not RecordKind.EVENT or record.intent != Event.USER_TASK_CREATED.value:
-        return None
-    key = _int(cast(KeyOnly, record.value).get("key"))
-    if key is None:
-        return None  # apply_record says what is wrong with it
-    params = {"task_id": task_id(record.instance_id, key), "record_id": record.record_id,
-              "partition": partition, "offset": offset, "at": _at(record.timestamp)}
-    return _create_row(_create_params(record, key, params))
-
-
-def _insert_created(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
-    """A run of consecutive creations as one multi-row INSERT per `_MAX_CREATE_ROWS`: one
-    statement instead of one per task (parse, plan and execute per statement were most of
-    the projection's transaction at 500 starts/s). The same rows, the same `ON CONFLICT DO
-    NOTHING` (a task created twice, in one statement or in two, keeps its first row)."""
-    for start in range(0, len(rows), _MAX_CREATE_ROWS):
-        chunk = rows[start:start + _MAX_CREATE_ROWS]
-        conn.execute(
-            f"INSERT INTO tasks AS t ({_CREATE_COLUMNS}) VALUES "
-            f"{', '.join([_CREATE_ROW] * len(chunk))} ON CONFLICT (task_id) DO NOTHING".encode(),
-            [value for row in chunk for value in row])
+    })
 
 
 def _rejected(conn: psycopg.Connection[Any], record: Record) -> str:
@@ -304,28 +256,15 @@ def apply_records(conn: psycopg.Connection[Any],
     # pipeline mode: the statements go out without waiting for each answer (one round trip
     # for the batch, not one per record), still in order and in the caller's transaction; an
     # error surfaces at the pipeline's end and fails the batch as before
-    created: list[tuple[Any, ...]] = []
     with conn.pipeline():
         for record, partition, offset in records:
             if is_task_record(record):
-                row = _created_record(record, partition, offset)
-                if row is not None:
-                    # held until the run of creations ends: written before the next task
-                    # record, so every record still applies in the partition's order
-                    created.append(row)
-                    applied += 1
-                    continue
-                if created:
-                    _insert_created(conn, created)
-                    created = []
                 command_id = apply_record(conn, record, partition, offset)
                 # only ids that fit a notification's payload (8000 bytes); the routes' are
                 # UUIDs, and a request whose id is not notified still finds it by polling
                 if command_id is not None and len(command_id) <= _MAX_NOTIFIED_ID:
                     answered.append(command_id)
                 applied += 1
-        if created:
-            _insert_created(conn, created)
         if answered:
             conn.execute(NOTIFY_ANSWERS, (answered,))
     return applied
