@@ -37,6 +37,7 @@ from laneway.service.progress import DEFAULT_STALL_S
 from laneway.telemetry import ended_span, tracing
 from services.audit.anchor import DEV_KEY, HeadSigner
 from services.audit.chain import ZERO_HASH, canonical_texts, hash_of, json_texts
+from services.audit.decoding import decode_event, principal_texts
 from services.audit.metrics import SinkMetrics
 
 __all__ = ["COLUMNS", "AuditLogWriter", "AuditSink", "OnCommit", "SinkGroup"]
@@ -266,7 +267,7 @@ class AuditLogWriter:
         last_seq, last_hash = tentative.get(rec.instance_id) or self._tails.get(
             rec.instance_id, (0, ZERO_HASH))
         seq = last_seq + 1
-        principal, principal_hashed = json_texts(rec.principal.to_dict())
+        principal, principal_hashed = principal_texts(rec.principal)
         value, value_hashed = json_texts(rec.value)
         kind = rec.kind.value
         digest = hash_of(canonical_texts(
@@ -324,7 +325,7 @@ class AuditSink(ProjectionLoop[Record]):
                                      signer=signer)
         super().__init__(
             consumer, [events_topic], self.writer.write, connect,
-            DeadLetterProducer(producer, dlq_topic), batch_size=batch_size,
+            DeadLetterProducer(producer, dlq_topic), decode=decode_event, batch_size=batch_size,
             poll_timeout_s=poll_timeout_s,
             # another writer numbered one of these instances since its tail was cached (a
             # rebalance not seen yet): the tails are read again and the batch written again
