@@ -15,6 +15,9 @@ job through Kafka. N START_INSTANCE commands go to `commands` at once; the figur
 - `--burst` starts at once (default 10,000), then `--rate` starts a second (default 500) for
   `--paced-seconds`: the latency of instances that do not queue; `--replicas` engine processes
   (1, 2 or 4) share `--partitions` partitions (default 4 for one replica, 8 for more);
+- `--env LANEWAY_X=v` (repeatable): a setting for the services, to A/B it in one command; the
+  CPU per 1,000 instances is printed for each service and for this process (its worker,
+  reader and paced starter compete with the engine for the same cores);
 - where the engine's time goes: its own metrics (batches, time in batches) and, with
   `--profile`, a cProfile of the engine process (a third run; cProfile slows it down);
 - with `--tracing`: the run with audit again, alternately with tracing off and on (every span
