@@ -15,6 +15,9 @@ job through Kafka. N START_INSTANCE commands go to `commands` at once; the figur
 - `--burst` starts at once (default 10,000), then `--rate` starts a second (default 500) for
   `--paced-seconds`: the latency of instances that do not queue; `--replicas` engine processes
   (1, 2 or 4) share `--partitions` partitions (default 4 for one replica, 8 for more);
+- `--env LANEWAY_X=v` (repeatable): a setting for the services, to A/B it in one command; the
+  CPU per 1,000 instances is printed for each service and for this process (its worker,
+  reader and paced starter compete with the engine for the same cores);
 - where the engine's time goes: its own metrics (batches, time in batches) and, with
   `--profile`, a cProfile of the engine process (a third run; cProfile slows it down);
 - with `--tracing`: the run with audit again, alternately with tracing off and on (every span
@@ -156,6 +159,8 @@ class Shape:
     paced_seconds: float = 3.0
     replicas: int = 1
     partitions: int = 4
+    env: tuple[tuple[str, str], ...] = ()
+    """LANEWAY_* settings for the services (`--env`: an A/B of a setting in one command)."""
 
     @property
     def paced(self) -> int:
@@ -183,8 +188,9 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
                       redis_url=conns.redis_url, workdir=workdir / label.replace(" ", "_"),
                       services=services, job_types=(job_type,), python=python,
                       otlp_endpoint=otlp_endpoint,
-                      env_overrides={"OTEL_TRACES_SAMPLER": "always_on"} if otlp_endpoint
-                      else {}, partitions=shape.partitions)
+                      env_overrides={**({"OTEL_TRACES_SAMPLER": "always_on"} if otlp_endpoint
+                                         else {}), **dict(shape.env)},
+                      partitions=shape.partitions)
     lw.start()
     try:
         # more replicas of the engine: each its own process, name and transactional id
@@ -211,6 +217,9 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
             pids = {"audit": lw.pid("audit")} if audit else {}
             for n, sup in enumerate(engines, 1):
                 pids[f"engine e{n}"] = lw.pid("engine", sup)
+            # this process: the no-op worker, the reader and the paced starter share it, and
+            # a starved benchmark would show as the engine's latency
+            pids["benchmark"] = os.getpid()
             cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
             began = time.time()
             started = start_commands(lw.producer(), lw.topics, pid, ids)
@@ -414,7 +423,12 @@ def main(argv: list[str] | None = None) -> int:
                              "exporting to the stack's Jaeger; their ratio")
     parser.add_argument("--tracing-rounds", type=int, default=2,
                         help="pairs of runs (off, on) for --tracing")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a LANEWAY_* setting for the services (repeatable)")
     args = parser.parse_args(argv)
+    env = tuple(tuple(e.split("=", 1)) for e in args.env)
+    if any(len(e) != 2 or not e[0].startswith("LANEWAY_") for e in env) or len(env) > 20:
+        parser.error("expected --env LANEWAY_NAME=VALUE (at most 20)")
     partitions = args.partitions or (4 if args.replicas == 1 else 8)
     if not 1 <= args.burst <= 1_000_000 or not 1 <= args.rate <= 100_000 \
             or not 0 < args.paced_seconds <= 600 or not 1 <= partitions <= 64:
@@ -422,14 +436,15 @@ def main(argv: list[str] | None = None) -> int:
                      "and 1..64 partitions")
     if partitions < args.replicas:
         parser.error(f"{args.replicas} replicas need at least as many partitions")
-    shape = Shape(args.burst, args.rate, args.paced_seconds, args.replicas, partitions)
+    shape = Shape(args.burst, args.rate, args.paced_seconds, args.replicas, partitions,
+                  env)
     conns = up(Settings.from_env())
     with tempfile.TemporaryDirectory(prefix="laneway-e2e-bench-") as tmp:
         workdir = Path(tmp)
         began = time.monotonic()
         print(f"burst {shape.burst}, paced {shape.rate}/s for {shape.paced_seconds:g}s, "
-              f"{shape.replicas} engine replica(s) on {shape.partitions} partitions",
-              flush=True)
+              f"{shape.replicas} engine replica(s) on {shape.partitions} partitions"
+              + "".join(f", {k}={v}" for k, v in shape.env), flush=True)
         plain = None
         if not args.audit_only:
             plain = run(conns, workdir, "engine + worker", shape, audit=False)

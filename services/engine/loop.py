@@ -21,6 +21,7 @@ check on every polled record and the recovery above.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -163,6 +164,9 @@ class EngineLoop:
                 "max.poll.interval.ms": s.max_poll_interval_ms})
             self._consumer.subscribe([t.commands, t.messages], on_assign=self._on_assign,
                                      on_revoke=self._on_revoke, on_lost=self._on_revoke)
+            # the collector's thresholds (settings.py: gc_young); the older generations keep
+            # Python's own ratios
+            gc.set_threshold(s.gc_young, *gc.get_threshold()[1:])
             _log.info("engine replica %s running in group %s on %d partitions",
                       s.replica, s.group, self.partition_count)
             while not self._stop.is_set():
@@ -209,6 +213,9 @@ class EngineLoop:
             self._needs_recovery = True
         else:
             self.restored = True
+            if self.settings.gc_freeze:
+                # the restored instances are long-lived: out of every later collection's walk
+                gc.freeze()
         self.metrics.owned_partitions.set(len(self.partitions))
 
     def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:

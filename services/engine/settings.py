@@ -75,6 +75,16 @@ class EngineSettings:
     starts a fresh one (`LANEWAY_ENGINE_WATCHDOG_S`; default: the restore timeout plus 60 s,
     longer than the slowest legitimate pause)."""
 
+    gc_young: int = 20_000
+    """How many allocations (net) start a collection of the youngest generation
+    (`LANEWAY_ENGINE_GC_YOUNG`, default 20000; Python's own is 700): fewer collections, each
+    of which walks every young object; most of a command's objects die young by refcount
+    first. With 700 the collector took 10-25 % of the engine's CPU (docs/e2e.md, issue 16)."""
+    gc_freeze: bool = False
+    """Move what a restore built into the collector's permanent generation
+    (`LANEWAY_ENGINE_GC_FREEZE=1`), so later full collections do not walk the parked
+    instances again. Cyclic garbage among them is then never collected."""
+
     @property
     def stall_limit_s(self) -> float:
         """The watchdog's limit: `watchdog_s`, or the restore timeout plus 60 s."""
@@ -136,6 +146,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
             ),
         ),
         agencies=load_agencies(env),
+        gc_young=positive_int(env, "LANEWAY_ENGINE_GC_YOUNG", 20_000),
+        gc_freeze=env.get("LANEWAY_ENGINE_GC_FREEZE", "").strip().lower() in {"1", "true"},
         watchdog_s=(positive_float(env, "LANEWAY_ENGINE_WATCHDOG_S", 1.0)
                     if env.get("LANEWAY_ENGINE_WATCHDOG_S", "").strip() else None),
     )

@@ -19,3 +19,11 @@ def test_the_poll_interval_is_read_and_never_shorter_than_the_session() -> None:
     assert load_settings({**BASE, "LANEWAY_ENGINE_SESSION_TIMEOUT_MS": "9000",
                           "LANEWAY_ENGINE_MAX_POLL_INTERVAL_MS": "7000"}
                          ).max_poll_interval_ms == 9000
+
+
+def test_the_collector_settings_default_to_fewer_young_collections_and_no_freeze() -> None:
+    settings = load_settings(BASE)
+    assert (settings.gc_young, settings.gc_freeze) == (20_000, False)
+    tuned = load_settings({**BASE, "LANEWAY_ENGINE_GC_YOUNG": "700",
+                           "LANEWAY_ENGINE_GC_FREEZE": "1"})
+    assert (tuned.gc_young, tuned.gc_freeze) == (700, True)
