@@ -43,7 +43,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from laneway.bpmn import parse
-from laneway.codec import DefinitionRecord, default_codec, encode_definition, encode_record
+from laneway.codec import (
+    DefinitionRecord,
+    decode_state,
+    default_codec,
+    encode_definition,
+    encode_record,
+)
 from laneway.engine import DefinitionRepository
 from laneway.engine.runner import LocalRunner
 from laneway.kafka import admin_config, producer_config
@@ -224,6 +230,30 @@ def live(bootstrap: str, instances: int, warm_up: int) -> dict[str, Any]:
             future.result(30)
 
 
+def redecode_cost(rounds: int = 2_000) -> tuple[float, float]:
+    """CPU seconds to decode one parked instance of the diagram from its snapshot (what the
+    next command on an instance parked after its batch pays), and to encode that snapshot
+    (what every batch pays for each touched instance), best of three runs of `rounds`."""
+    runner = LocalRunner(repository(), keep_records=False)
+    iid = runner.start("parked", {"orderId": "order-1", "amount": 1})
+    runner.drain()
+    inst = runner.instance(iid)
+    assert inst is not None
+    snapshot = instance_snapshot(inst, 1, 1)
+    decodes: list[float] = []
+    encodes: list[float] = []
+    for _ in range(3):
+        started = time.process_time()
+        for _ in range(rounds):
+            decode_state(snapshot).instance()
+        decodes.append((time.process_time() - started) / rounds)
+        started = time.process_time()
+        for _ in range(rounds):
+            instance_snapshot(inst, 1, 1)
+        encodes.append((time.process_time() - started) / rounds)
+    return min(decodes), min(encodes)
+
+
 def child(mode: str, bootstrap: str, topic: str, extra: tuple[str, ...] = ()
           ) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; its JSON line back."""
@@ -272,6 +302,10 @@ def main() -> None:
               f"{got['instances']:,} kept as bytes): RSS growth per parked instance "
               f"{got['rss_growth'] / args.instances:,.0f} B "
               f"({got['rss_growth'] / 2**20:.1f} MiB in all)", flush=True)
+        decode, encode = redecode_cost()
+        print(f"[live] a parked instance of this diagram decoded again on its next command: "
+              f"{decode * 1e6:.0f} µs CPU (its snapshot written after each batch: "
+              f"{encode * 1e6:.0f} µs, {decode / encode:.1f}x)", flush=True)
         if args.live_only:
             return
     topic = args.topic
