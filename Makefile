@@ -153,7 +153,7 @@ bench-core: setup ## The engine core benchmark (benchmarks/core)
 	$(PY) -m benchmarks.core
 
 .PHONY: bench-restore
-bench-restore: setup ## Restore of 100,000 parked instances and RSS per parked instance, next to a raw read of the same state topic (benchmarks/restore_bench.py; BENCH_RESTORE_ARGS="--instances 10000" for a quick run)
+bench-restore: setup ## Restore of 100,000 parked instances and RSS per parked instance, next to a raw read of the same state topic (benchmarks/restore_bench.py; BENCH_RESTORE_ARGS="--instances 10000" for a quick run, "--live" adds RSS per instance parked by a running engine)
 	$(PY) -m benchmarks.restore_bench $(BENCH_RESTORE_ARGS)
 
 .PHONY: bench-visibility

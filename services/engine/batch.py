@@ -68,6 +68,7 @@ from laneway.telemetry import (
 )
 from laneway.topics import Topics, is_broadcast, message_key
 from services.engine.partitions import (
+    ParkedInstances,
     PartitionState,
     buffered_message_key,
     buffered_message_snapshot,
@@ -554,22 +555,31 @@ class BatchWriter:
         ago are forgotten."""
         for partition, touched in self._touched.items():
             part = self.partitions[partition]
+            instances = part.state.instances
+            parked = instances if isinstance(instances, ParkedInstances) else None
             for instance_id, offset in touched.items():
-                inst = part.state.instances[instance_id]
+                inst = instances[instance_id]
                 key = instance_id.encode()
                 # `partitions.instance_snapshot`'s bytes, written from the state directly
-                self._snapshot(Outgoing(self.topics.state, key,
-                                        encode_instance(inst, timestamp, offset)), instance_id)
-                if inst.status in _ENDED:
-                    self.out.append(Outgoing(self.topics.state, key, None))
-                    self.out.append(Outgoing(
-                        self.topics.state, ended_key(instance_id).encode(),
-                        ended_marker(instance_id, inst.status, timestamp),
-                        partition=partition))
-                    del part.state.instances[instance_id]
-                    part.state.ended[instance_id] = timestamp
-                    part.state.unindex_signals(instance_id)
-                    part.timers.forget(instance_id)
+                snapshot = encode_instance(inst, timestamp, offset)
+                self._snapshot(Outgoing(self.topics.state, key, snapshot), instance_id)
+                if inst.status not in _ENDED:
+                    if parked is not None:
+                        # it waits now: kept as these bytes (~1 KiB) instead of its decoded
+                        # objects (~4.5 KiB) until a command reads it again; the signal
+                        # index, the timer heap and the message side are kept apart from
+                        # it, by id, so they stay as the appliers left them
+                        parked.park(instance_id, snapshot)
+                    continue
+                self.out.append(Outgoing(self.topics.state, key, None))
+                self.out.append(Outgoing(
+                    self.topics.state, ended_key(instance_id).encode(),
+                    ended_marker(instance_id, inst.status, timestamp),
+                    partition=partition))
+                del instances[instance_id]
+                part.state.ended[instance_id] = timestamp
+                part.state.unindex_signals(instance_id)
+                part.timers.forget(instance_id)
         for partition, changes in sorted(self._message_side.items()):
             part = self.partitions[partition]
             if part.legacy_message_side:

@@ -23,7 +23,10 @@ known of every instance at once is indexed without decoding them: the message si
 own records; the signal index and the timer heap need an instance's `signal_subs` and
 `timers`, which are read off the bytes (`_may_hold` says whether they may be non-empty,
 `_entry` reads just that entry); a snapshot where that is not sure is decoded
-whole.
+whole. A running engine does the same after each batch (`BatchWriter.finish`): a touched
+instance that still waits goes back to the snapshot bytes the batch wrote for it, and is
+decoded again when the next command reads it; the indexes are kept by the appliers, by id,
+apart from the instance, so they stay as they are.
 """
 
 from __future__ import annotations
@@ -81,10 +84,12 @@ class PartitionState:
 
 
 class ParkedInstances(MutableMapping[str, InstanceState]):
-    """`EngineState.instances` of a restored partition: an instance is kept as its snapshot's
-    bytes (`park`) until something reads it, then decoded once and kept as the object the
-    engine changes in place (so a change is never lost to a stale copy). Membership, length,
-    iteration over ids and deletion never decode; reading a value (`[]`, `get`, `pop`,
+    """`EngineState.instances` of every partition of the engine service (restored or built
+    empty): an instance is kept as its snapshot's bytes (`park`: by the restore, and by
+    `BatchWriter.finish` after each batch for every touched instance that still waits) until
+    something reads it, then decoded once and kept as the object the engine changes in place
+    for the rest of that batch (so a change is never lost to a stale copy). Membership,
+    length, iteration over ids and deletion never decode; reading a value (`[]`, `get`, `pop`,
     `values`, `items`) decodes that instance."""
 
     __slots__ = ("_decode", "_items")
@@ -101,7 +106,8 @@ class ParkedInstances(MutableMapping[str, InstanceState]):
         self._items[instance_id] = snapshot
 
     def parked(self) -> int:
-        """How many instances are still kept as bytes (never read since the restore)."""
+        """How many instances are kept as bytes (not read since the restore or their last
+        batch)."""
         return sum(1 for v in self._items.values() if type(v) is bytes)
 
     def is_parked(self, instance_id: str) -> bool:
