@@ -112,9 +112,15 @@ def _read_principal(data: bytes, pos: int) -> tuple[Principal, int]:
     return Principal(_PRINCIPAL_KINDS_BY_INDEX[kind], pid, roles, claims), pos
 
 
-def _read_record(data: bytes) -> tuple[Record, str | None]:
+PrincipalReader = Callable[[bytes, int], tuple[Principal, int]]
+"""Reads the principal at a position of a record's bytes: the Principal and the next one."""
+
+
+def _read_record(data: bytes, principal_at: PrincipalReader = _read_principal
+                 ) -> tuple[Record, str | None]:
     """A Record (v2) body read directly (laneway/codec/fast.py): what `record_from_datum`
-    makes of the generic reader's datum."""
+    makes of the generic reader's datum. `principal_at` lets a reader share the principals it
+    has read before (the audit sink's `decoding.py`); raises `Unusual` for the generic path."""
     record_id, pos = read_string(data, HEADER_SIZE)
     instance_id, pos = read_string(data, pos)
     kind = data[pos]
@@ -125,7 +131,7 @@ def _read_record(data: bytes) -> tuple[Record, str | None]:
     element_type, pos = read_string(data, pos)
     token_id, pos = read_long(data, pos)
     scope_id, pos = read_long(data, pos)
-    principal, pos = _read_principal(data, pos)
+    principal, pos = principal_at(data, pos)
     timestamp, pos = read_long(data, pos)
     value, pos = read_map(data, pos)
     trace, pos = read_optional_string(data, pos)

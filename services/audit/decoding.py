@@ -18,23 +18,13 @@ from confluent_kafka import Message
 
 from laneway.codec import decode_record
 from laneway.codec.codec import default_codec
-from laneway.codec.fast import (
-    HEADER_SIZE,
-    Unusual,
-    fast_readable,
-    read_long,
-    read_map,
-    read_optional_string,
-    read_principal,
-    read_string,
-)
-from laneway.codec.typed import RECORD
-from laneway.records import Principal, PrincipalKind, Record, RecordKind
+from laneway.codec.fast import fast_readable, read_principal
+from laneway.codec.typed import RECORD, _read_record
+from laneway.records import Principal, PrincipalKind, Record
 from services.audit.chain import json_texts
 
 __all__ = ["decode_event", "principal_texts"]
 
-_KINDS = (RecordKind.COMMAND, RecordKind.EVENT, RecordKind.REJECTION)
 _PRINCIPAL_KINDS = (PrincipalKind.HUMAN, PrincipalKind.AGENT, PrincipalKind.SYSTEM)
 _CACHE_SIZE = 1024
 """At most this many principals (and their texts) are kept; the caches start over when full
@@ -60,32 +50,19 @@ def decode_event(msg: Message) -> Record:
 
 
 def _read(data: bytes) -> Record:
-    # the layout of `laneway.codec.typed._read_record` (Record v2)
-    record_id, pos = read_string(data, HEADER_SIZE)
-    instance_id, pos = read_string(data, pos)
-    kind = data[pos]
-    if kind > 4 or kind & 1:
-        raise Unusual
-    intent, pos = read_string(data, pos + 1)
-    element_id, pos = read_string(data, pos)
-    element_type, pos = read_string(data, pos)
-    token_id, pos = read_long(data, pos)
-    scope_id, pos = read_long(data, pos)
-    start = pos
-    (p_kind, pid, roles, claims), pos = read_principal(data, pos)
-    raw = data[start:pos]
+    return _read_record(data, _shared_principal)[0]
+
+
+def _shared_principal(data: bytes, pos: int) -> tuple[Principal, int]:
+    """The principal at `pos`, the same object for the same bytes as one read before."""
+    (p_kind, pid, roles, claims), end = read_principal(data, pos)
+    raw = data[pos:end]
     principal = _principals.get(raw)
     if principal is None:
         if len(_principals) >= _CACHE_SIZE:
             _principals.clear()
         principal = _principals[raw] = Principal(_PRINCIPAL_KINDS[p_kind], pid, roles, claims)
-    timestamp, pos = read_long(data, pos)
-    value, pos = read_map(data, pos)
-    _, pos = read_optional_string(data, pos)
-    if pos != len(data):
-        raise Unusual
-    return Record(record_id, _KINDS[kind >> 1], intent, instance_id, timestamp, value,
-                  element_id, element_type, token_id, scope_id, principal)
+    return principal, end
 
 
 def principal_texts(principal: Principal) -> tuple[str, str]:
