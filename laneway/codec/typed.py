@@ -171,18 +171,25 @@ def decode_record(data: bytes, *, codec: Codec | None = None) -> Record:
     return decode_record_traced(data, codec=codec)[0]
 
 
+def _direct(data: bytes, c: Codec, schema: str, read: Callable[[bytes], T]) -> T | None:
+    """`read(data)`, the direct reader (laneway/codec/fast.py), when `data` is of the version it
+    knows; None when it is not or the reader met anything unusual: the caller then reads it
+    (or refuses it with the reason) the generic way."""
+    if fast_readable(data, c.fast_header(schema)):
+        try:
+            return read(data)
+        except Exception:  # the generic path decides
+            return None
+    return None
+
+
 def decode_record_traced(data: bytes, *, codec: Codec | None = None) -> tuple[Record, str | None]:
     """A record and its trace parent (None when not traced or written before v2)."""
     c = codec or default_codec()
-    if not isinstance(data, bytes):
-        data = bytes(data)
-    if fast_readable(data, c.fast_header(RECORD)):
-        # read directly (laneway/codec/fast.py); anything unusual is read (or refused with
-        # the reason) the generic way
-        try:
-            return _read_record(data)
-        except Exception:  # the generic path below decides
-            pass
+    data = data if isinstance(data, bytes) else bytes(data)
+    direct = _direct(data, c, RECORD, _read_record)
+    if direct is not None:
+        return direct
     d = c.decode(data, RECORD).datum
     return decode_typed(lambda: (record_from_datum(d), d.get("traceParent")))
 
@@ -308,13 +315,10 @@ def _read_job(data: bytes) -> JobRecord:
 def decode_job(data: bytes, *, codec: Codec | None = None) -> JobRecord:
     """Inverse of `encode_job`."""
     c = codec or default_codec()
-    if not isinstance(data, bytes):
-        data = bytes(data)
-    if fast_readable(data, c.fast_header(JOB)):
-        try:
-            return _read_job(data)
-        except Exception:  # the generic path below decides
-            pass
+    data = data if isinstance(data, bytes) else bytes(data)
+    direct = _direct(data, c, JOB, _read_job)
+    if direct is not None:
+        return direct
     d = c.decode(data, JOB).datum
     return decode_typed(lambda: JobRecord(
         record_id=d["recordId"], instance_id=d["instanceId"], element_id=d["elementId"],
@@ -407,13 +411,10 @@ def _read_state(data: bytes) -> StateSnapshot:
 def decode_state(data: bytes, *, codec: Codec | None = None) -> StateSnapshot:
     """Inverse of `encode_state`."""
     c = codec or default_codec()
-    if not isinstance(data, bytes):
-        data = bytes(data)
-    if fast_readable(data, c.fast_header(STATE)):
-        try:
-            return _read_state(data)
-        except Exception:  # the generic path below decides
-            pass
+    data = data if isinstance(data, bytes) else bytes(data)
+    direct = _direct(data, c, STATE, _read_state)
+    if direct is not None:
+        return direct
     d = c.decode(data, STATE).datum
     return decode_typed(lambda: StateSnapshot(
         d["instanceId"], d["processId"], d["version"], d["status"], d["timestamp"],
