@@ -16,8 +16,12 @@ job through Kafka. N START_INSTANCE commands go to `commands` at once; the figur
   `--paced-seconds`: the latency of instances that do not queue; `--replicas` engine processes
   (1, 2 or 4) share `--partitions` partitions (default 4 for one replica, 8 for more);
 - `--env LANEWAY_X=v` (repeatable): a setting for the services, to A/B it in one command; the
-  CPU per 1,000 instances is printed for each service and for this process (its worker,
-  reader and paced starter compete with the engine for the same cores);
+  CPU per 1,000 instances is printed for each service, for the no-op worker and for this
+  process (its reader and paced starter compete with the engine for the same cores);
+- the no-op worker runs in `--worker-procs` processes of its own (default 1,
+  `python -m benchmarks.e2e.worker`, one consumer group), so its CPU is not this process's
+  and it does not compete with the reader for the GIL; 0 runs it as a thread of this process
+  (as before issue 16, for an A/B);
 - where the engine's time goes: its own metrics (batches, time in batches) and, with
   `--profile`, a cProfile of the engine process (a third run; cProfile slows it down);
 - with `--tracing`: the run with audit again, alternately with tracing off and on (every span
@@ -31,8 +35,10 @@ REDIS_URL). Every run has its own topics and schema, dropped at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pstats
+import signal
 import statistics
 import sys
 import tempfile
@@ -41,9 +47,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.e2e import pct
@@ -161,6 +168,8 @@ class Shape:
     partitions: int = 4
     env: tuple[tuple[str, str], ...] = ()
     """LANEWAY_* settings for the services (`--env`: an A/B of a setting in one command)."""
+    worker_procs: int = 1
+    """Processes of the no-op worker (0: a thread of the benchmark's process)."""
 
     @property
     def paced(self) -> int:
@@ -207,7 +216,7 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
         events = PromptReader(lw.bootstrap, lw.topics.events, shape.partitions)
         done = Completions(events)
         ids = [str(uuid.uuid4()) for _ in range(shape.burst)]
-        with noop_worker(lw.bootstrap, lw.topics, job_type):
+        with noop_worker(lw.bootstrap, lw.topics, job_type, shape.worker_procs) as workers:
             # one instance first, so the definition is loaded and the groups have settled
             warm = str(uuid.uuid4())
             start_commands(lw.producer(), lw.topics, pid, [warm])
@@ -217,10 +226,12 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
             pids = {"audit": lw.pid("audit")} if audit else {}
             for n, sup in enumerate(engines, 1):
                 pids[f"engine e{n}"] = lw.pid("engine", sup)
-            # this process: the no-op worker, the reader and the paced starter share it, and
-            # a starved benchmark would show as the engine's latency
+            # this process: the reader and the paced starter (and the no-op worker with
+            # --worker-procs 0) share it, and a starved benchmark would show as the engine's
+            # latency
             pids["benchmark"] = os.getpid()
             cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            worker_cpu0 = sum(cpu_seconds(p) for p in workers.pids)
             began = time.time()
             started = start_commands(lw.producer(), lw.topics, pid, ids)
             done.wait(ids, 600)
@@ -238,6 +249,8 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
                 paced = paced_latency(lw, done, pid, shape.rate, shape.paced_seconds)
             paced_engine = [engine_metric(lw, engines, f"laneway_engine_{m}") - v
                             for m, v in zip(PACED_METRICS, paced0, strict=True)]
+            # read before the block stops the processes (their /proc entries go with them)
+            worker_cpu = sum(cpu_seconds(p) for p in workers.pids) - worker_cpu0
         latencies = [1000 * (done.done_at[i] - started[i] / 1000) for i in ids]
         events.poll()
         state = count_topic(lw.bootstrap, lw.topics.state, shape.partitions)
@@ -246,6 +259,8 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
         moved = commands + len(events.items) + jobs + state
         cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()
                if name != "audit"}
+        if workers.pids:
+            cpu[f"worker ({len(workers.pids)} proc)"] = worker_cpu
         availability = None
         if audit:
             availability = audit_availability(lw, events)
@@ -329,7 +344,11 @@ def raw_kafka(conns: Connections, records: int, partitions: int, size: int = 400
         consumer.close()
         return records / produce_s, records / consume_s
     finally:
-        admin.delete_topics([topic])
+        # waited for: an admin client destroyed with the request in flight may not send it,
+        # and the leftover topics slow the shared broker down (docs/local-stack.md)
+        for future in admin.delete_topics([topic], operation_timeout=30).values():
+            with contextlib.suppress(KafkaException):
+                future.result(30)
 
 
 def profile_run(conns: Connections, workdir: Path, shape: Shape) -> str:
@@ -396,6 +415,10 @@ def tracing_runs(conns: Connections, workdir: Path, shape: Shape, rounds: int) -
             f"  paced p99 ms     off {paced_off:7.0f}   on {paced_on:7.0f}" + cpu)
 
 
+def _interrupted(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -425,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="pairs of runs (off, on) for --tracing")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a LANEWAY_* setting for the services (repeatable)")
+    parser.add_argument("--worker-procs", type=int, default=1, metavar="N",
+                        help="processes of the no-op job worker, one consumer group "
+                             "(default 1; 0: a thread of the benchmark's process)")
     args = parser.parse_args(argv)
     env = tuple(tuple(e.split("=", 1)) for e in args.env)
     if any(len(e) != 2 or not e[0].startswith("LANEWAY_") for e in env) or len(env) > 20:
@@ -436,14 +462,20 @@ def main(argv: list[str] | None = None) -> int:
                      "and 1..64 partitions")
     if partitions < args.replicas:
         parser.error(f"{args.replicas} replicas need at least as many partitions")
+    if not 0 <= args.worker_procs <= partitions:
+        parser.error(f"expected 0..{partitions} (the partitions) worker processes")
     shape = Shape(args.burst, args.rate, args.paced_seconds, args.replicas, partitions,
-                  env)
+                  env, args.worker_procs)
+    # SIGTERM as SIGINT: the `finally`s run, so the services, the worker processes and the
+    # run's topics and schema go (the worker processes also stop when this process is gone)
+    signal.signal(signal.SIGTERM, _interrupted)
     conns = up(Settings.from_env())
     with tempfile.TemporaryDirectory(prefix="laneway-e2e-bench-") as tmp:
         workdir = Path(tmp)
         began = time.monotonic()
         print(f"burst {shape.burst}, paced {shape.rate}/s for {shape.paced_seconds:g}s, "
-              f"{shape.replicas} engine replica(s) on {shape.partitions} partitions"
+              f"{shape.replicas} engine replica(s) on {shape.partitions} partitions, "
+              f"{shape.worker_procs or 'no'} worker process(es)"
               + "".join(f", {k}={v}" for k, v in shape.env), flush=True)
         plain = None
         if not args.audit_only:

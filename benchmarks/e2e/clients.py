@@ -11,21 +11,33 @@ is already buffered (`consume(n, 0)`), as the engine and the connectors do.
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupState,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
 
 from laneway.codec import decode_job, encode_record
-from laneway.kafka import consumer_config, producer_config
+from laneway.kafka import admin_config, consumer_config, producer_config
 from laneway.records import Command, Record
 from laneway.topics import Topics
 from scripts.stack import Settings as StackSettings
-from scripts.stack.testing import unique_name
+from scripts.stack.config import REPO_ROOT
+from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
 from tests.e2e.harness import WORKER, Completions, Laneway, TopicReader, command_record
 
@@ -74,25 +86,36 @@ class NoopWorker:
     """Answers every job of a type with COMPLETE_JOB (no variables) as soon as it is read:
     blocks for the first job, takes what else is buffered, produces the answers, waits for
     their acknowledgement and commits the jobs' offsets (at least once, as the harness's
-    worker; the engine refuses a repeat)."""
+    worker; the engine refuses a repeat).
+
+    `thread`: run in a daemon thread of this process (the benchmark's `--worker-procs 0`);
+    otherwise the caller runs `run` (the worker process, `benchmarks.e2e.worker`)."""
 
     def __init__(self, bootstrap: str, topics: Topics, job_type: str,
-                 poll_s: float = 0.05) -> None:
+                 poll_s: float = 0.05, group: str | None = None, thread: bool = True) -> None:
         self.topics = topics
         self.answered = 0
         self.error: BaseException | None = None
         self._poll_s = poll_s
         self._stop = threading.Event()
-        self._consumer = Consumer({**consumer_config(bootstrap, unique_name("bench-worker")),
+        self._consumer = Consumer({**consumer_config(bootstrap,
+                                                     group or unique_name("bench-worker")),
                                    "log_level": 0})
         self._consumer.subscribe([topics.jobs(job_type)])
         self._producer = Producer({**producer_config(bootstrap), "log_level": 0})
-        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-worker")
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if thread:
+            self._thread = threading.Thread(target=self.run, daemon=True, name="bench-worker")
+            self._thread.start()
 
-    def _run(self) -> None:
+    def run(self, stopping: Callable[[], bool] | None = None) -> None:
+        """Answer jobs until `close` (or `stopping()` says so, checked at least every
+        poll_s)."""
+        def stopped() -> bool:
+            return self._stop.is_set() or (stopping is not None and stopping())
+
         try:
-            while not self._stop.is_set():
+            while not stopped():
                 first = self._consumer.poll(self._poll_s)
                 if first is None:
                     continue
@@ -103,7 +126,7 @@ class NoopWorker:
                     self._send(command_record(Command.COMPLETE_JOB, job.instance_id,
                                               {"jobKey": job.key, "variables": {}}, WORKER))
                 # flush sends at once (it does not wait out linger.ms) and returns on the acks
-                while self._producer.flush(1) and not self._stop.is_set():
+                while self._producer.flush(1) and not stopped():
                     pass
                 self.answered += len(msgs)
                 self._commit(msgs)
@@ -130,19 +153,93 @@ class NoopWorker:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(30)
+        if self._thread is not None:
+            self._thread.join(30)
         with contextlib.suppress(RuntimeError, KafkaException):
             self._consumer.close()
         assert self.error is None, f"the benchmark's worker failed: {self.error!r}"
 
 
+@dataclass
+class Workers:
+    """The no-op workers of a run: their process ids (for their CPU), empty when the worker is
+    a thread of this process."""
+
+    pids: list[int] = field(default_factory=list)
+
+
+WORKER_STOP_S = 30.0
+"""How long a worker process has to stop after SIGTERM before it is killed."""
+
+
 @contextlib.contextmanager
-def noop_worker(bootstrap: str, topics: Topics, job_type: str) -> Iterator[NoopWorker]:
-    worker = NoopWorker(bootstrap, topics, job_type)
+def noop_worker(bootstrap: str, topics: Topics, job_type: str,
+                procs: int = 1) -> Iterator[Workers]:
+    """`procs` worker processes (`python -m benchmarks.e2e.worker`) in one consumer group,
+    or with 0 the worker as a thread of this process (as before issue 16: for an A/B).
+
+    The processes are stopped on every way out of the block (SIGTERM, then SIGKILL after
+    WORKER_STOP_S); each also stops by itself when this process is gone or after an hour.
+    Leaving the block normally raises when a worker failed."""
+    if procs == 0:
+        worker = NoopWorker(bootstrap, topics, job_type)
+        try:
+            yield Workers()
+        finally:
+            worker.close()
+        return
+    group = unique_name("bench-worker")
+    started: list[subprocess.Popen[str]] = []
+    failed = False
     try:
-        yield worker
+        for _ in range(procs):
+            started.append(subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.e2e.worker", "--bootstrap", bootstrap,
+                 "--prefix", topics.prefix, "--job-type", job_type, "--group", group,
+                 "--parent-pid", str(os.getpid())],
+                cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True))
+        wait_for_group(bootstrap, group, procs, started)
+        yield Workers([p.pid for p in started])
+    except BaseException:
+        failed = True
+        raise
     finally:
-        worker.close()
+        outcomes = [_stop(p) for p in started]
+    if not failed:
+        bad = [o for o in outcomes if o[0] != 0]
+        assert not bad, f"the benchmark's worker process failed: {bad}"
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM, then SIGKILL if it has not stopped in WORKER_STOP_S: (exit code, stdout)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=WORKER_STOP_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate(timeout=WORKER_STOP_S)
+    return int(proc.returncode), (out or "").strip()
+
+
+def wait_for_group(bootstrap: str, group: str, members: int,
+                   procs: list[subprocess.Popen[str]], timeout: float = 120.0) -> None:
+    """Until the group is stable with `members` members that each own partitions, so no
+    rebalance pauses the run's first jobs (fails at once when a worker process exited)."""
+    admin = AdminClient(admin_config(bootstrap))
+
+    def settled() -> bool:
+        dead = [p.returncode for p in procs if p.poll() is not None]
+        assert not dead, f"a worker process exited with {dead} before the run"
+        try:
+            described = admin.describe_consumer_groups([group], request_timeout=10)[group]
+            desc = described.result(timeout=10)
+        except KafkaException:
+            return False  # not there yet
+        return (desc.state == ConsumerGroupState.STABLE and len(desc.members) == members
+                and all(m.assignment.topic_partitions for m in desc.members))
+
+    wait_until(settled, timeout, 0.1, f"the worker group {group} stable with {members} members")
 
 
 def paced_starts(producer: Producer, topics: Topics, done: Completions, pid: str, rate: int,
