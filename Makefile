@@ -156,8 +156,13 @@ bench-core: setup ## The engine core benchmark (benchmarks/core)
 bench-restore: setup ## Restore of 100,000 parked instances and RSS per parked instance, next to a raw read of the same state topic (benchmarks/restore_bench.py; BENCH_RESTORE_ARGS="--instances 10000" for a quick run, "--live" adds RSS per instance parked by a running engine)
 	$(PY) -m benchmarks.restore_bench $(BENCH_RESTORE_ARGS)
 
+.PHONY: stack-clean-topics
+stack-clean-topics: setup ## Delete every Kafka topic that is not the stack's (what tests and benchmarks left; CLEAN_TOPICS_ARGS="--dry-run" to list them); never while tests or benchmarks use the same broker
+	$(PY) -m scripts.stack clean-topics $(CLEAN_TOPICS_ARGS)
+
 .PHONY: bench-perf
-bench-perf: setup ## Issue 16's figures one after the other, each next to its ceiling or peer: bench-core, benchmarks.e2e (burst 10,000, 500 starts/s, audit on), restore_bench --live (100,000 parked), visibility_bench (rows visible at 500/s, task completion at 100/s)
+bench-perf: setup ## Issue 16's figures one after the other, each next to its ceiling or peer: the leftover topics deleted first (stack-clean-topics), then bench-core, benchmarks.e2e (burst 10,000, 500 starts/s, audit on), restore_bench --live (100,000 parked), visibility_bench (rows visible at 500/s, task completion at 100/s)
+	$(PY) -m scripts.stack clean-topics
 	$(PY) -m benchmarks.core
 	$(PY) -m benchmarks.e2e $(BENCH_E2E_ARGS)
 	$(PY) -m benchmarks.restore_bench --live $(BENCH_RESTORE_ARGS)

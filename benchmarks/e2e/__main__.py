@@ -54,10 +54,17 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.e2e import pct
-from benchmarks.e2e.clients import BenchLaneway, PromptReader, noop_worker, paced_starts
+from benchmarks.e2e.clients import (
+    BenchLaneway,
+    LazyCompletions,
+    PromptReader,
+    noop_worker,
+    paced_starts,
+    raw,
+)
 from benchmarks.e2e.live import LiveResult, Watching, deploy_loop
 from laneway.bpmn import LANEWAY_NS
-from laneway.codec import DefinitionRecord, encode_definition
+from laneway.codec import DefinitionRecord, decode_record, encode_definition
 from laneway.kafka import admin_config, consumer_config, producer_config
 from scripts.services import Supervisor
 from scripts.stack import Connections, Settings, jaeger_up, up
@@ -213,8 +220,9 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
         deploy(lw, pid, job_type)
         if live:
             deploy_loop(lw, f"{pid}_loop")
-        events = PromptReader(lw.bootstrap, lw.topics.events, shape.partitions)
-        done = Completions(events)
+        # the events kept as bytes: only completions are decoded while the run is measured
+        events = PromptReader(lw.bootstrap, lw.topics.events, shape.partitions, decode=raw)
+        done = LazyCompletions(events)
         ids = [str(uuid.uuid4()) for _ in range(shape.burst)]
         with noop_worker(lw.bootstrap, lw.topics, job_type, shape.worker_procs) as workers:
             # one instance first, so the definition is loaded and the groups have settled
@@ -249,18 +257,20 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
                 paced = paced_latency(lw, done, pid, shape.rate, shape.paced_seconds)
             paced_engine = [engine_metric(lw, engines, f"laneway_engine_{m}") - v
                             for m, v in zip(PACED_METRICS, paced0, strict=True)]
-            # read before the block stops the processes (their /proc entries go with them)
-            worker_cpu = sum(cpu_seconds(p) for p in workers.pids) - worker_cpu0
+            # the run's CPU ends here (the audit's when it has written every row): what
+            # follows (counting the topics' records) is the benchmark's bookkeeping; and the
+            # workers' is read before the block stops them (their /proc entries go with them)
+            cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()
+                   if name != "audit"}
+            if workers.pids:
+                cpu[f"worker ({len(workers.pids)} proc)"] = sum(
+                    cpu_seconds(p) for p in workers.pids) - worker_cpu0
         latencies = [1000 * (done.done_at[i] - started[i] / 1000) for i in ids]
         events.poll()
         state = count_topic(lw.bootstrap, lw.topics.state, shape.partitions)
         jobs = count_topic(lw.bootstrap, lw.topics.jobs(job_type), shape.partitions)
         commands = 2 * (shape.burst + 1 + shape.paced)
         moved = commands + len(events.items) + jobs + state
-        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()
-               if name != "audit"}
-        if workers.pids:
-            cpu[f"worker ({len(workers.pids)} proc)"] = worker_cpu
         availability = None
         if audit:
             availability = audit_availability(lw, events)
@@ -292,7 +302,9 @@ def paced_latency(lw: Laneway, done: Completions, pid: str, rate: int, seconds: 
 
 def audit_availability(lw: Laneway, events: TopicReader) -> tuple[float, float]:
     """Kafka timestamp of each event -> written_at of its row, once all rows are there."""
-    produced = {r.record_id: events.meta[i][2] for i, r in enumerate(events.items)}
+    # decoded here, after the run's CPU was measured (the reader keeps the bytes)
+    produced = {decode_record(b).record_id: events.meta[i][2]
+                for i, b in enumerate(events.items)}
 
     def caught_up() -> bool:
         with lw.db() as conn:

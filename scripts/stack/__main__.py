@@ -1,4 +1,5 @@
-"""`python -m scripts.stack up|down|status|env|topics|reset` (see docs/local-stack.md)."""
+"""`python -m scripts.stack up|down|status|env|topics|clean-topics|reset` (see
+docs/local-stack.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 
 from scripts.stack.config import Settings, StackError
 from scripts.stack.stack import connections, down, reset, status, topics, up
+from scripts.stack.topics import clean_topics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     env_p = sub.add_parser("env", help="print connection settings as NAME=value lines")
     env_p.add_argument("--export", action="store_true", help="prefix lines with `export `")
     sub.add_parser("topics", help="create missing Laneway topics and list them")
+    clean_p = sub.add_parser(
+        "clean-topics",
+        help="delete every topic that is not the stack's (not under LANEWAY_TOPIC_PREFIX, "
+             "not Kafka's `_` ones): what tests and benchmarks left; never while tests or "
+             "benchmarks run against the same broker")
+    clean_p.add_argument("--dry-run", action="store_true",
+                         help="list the topics it would delete, delete nothing")
+    clean_p.add_argument("--prefix", default="",
+                         help="only topics whose name starts with this")
     sub.add_parser("reset", help="stop everything and delete data and logs")
     args = parser.parse_args(argv)
 
@@ -53,6 +64,18 @@ def main(argv: list[str] | None = None) -> int:
             for spec in topics(settings):
                 extra = ",".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
                 print(f"{spec.name:<32} partitions={spec.partitions:<3} {extra}")
+        elif args.command == "clean-topics":
+            cleaned = clean_topics(settings, dry_run=args.dry_run, prefix=args.prefix)
+            if args.dry_run:
+                for name in cleaned.deleted:
+                    print(name)
+            for name, reason in cleaned.failed:
+                print(f"not deleted: {name}: {reason}", file=sys.stderr)
+            print(f"{'would delete' if args.dry_run else 'deleted'} {len(cleaned.deleted)} "
+                  f"topic(s), kept {cleaned.kept} (the stack's own and Kafka's)"
+                  + (f", {len(cleaned.failed)} failed" if cleaned.failed else ""),
+                  file=sys.stderr)
+            return 1 if cleaned.failed else 0
         elif args.command == "reset":
             reset(settings)
     except StackError as exc:
