@@ -161,8 +161,8 @@ stack-clean-topics: setup ## Delete every Kafka topic that is not the stack's (w
 	$(PY) -m scripts.stack clean-topics $(CLEAN_TOPICS_ARGS)
 
 .PHONY: bench-perf
-bench-perf: setup ## Issue 16's figures one after the other, each next to its ceiling or peer: the leftover topics deleted first (stack-clean-topics), then bench-core, benchmarks.e2e (burst 10,000, 500 starts/s, audit on), restore_bench --live (100,000 parked), visibility_bench (rows visible at 500/s, task completion at 100/s)
-	$(PY) -m scripts.stack clean-topics
+bench-perf: setup ## Issue 16's figures one after the other, each next to its ceiling or peer: the leftover topics deleted first (stack-clean-topics; CLEAN_TOPICS_ARGS="--dry-run" on a broker others use), then bench-core, benchmarks.e2e (burst 10,000, 500 starts/s, audit on), restore_bench --live (100,000 parked), visibility_bench (rows visible at 500/s, task completion at 100/s)
+	$(PY) -m scripts.stack clean-topics $(CLEAN_TOPICS_ARGS)
 	$(PY) -m benchmarks.core
 	$(PY) -m benchmarks.e2e $(BENCH_E2E_ARGS)
 	$(PY) -m benchmarks.restore_bench --live $(BENCH_RESTORE_ARGS)
