@@ -17,7 +17,13 @@ topics and schemas, dropped at the end); the process is start -> user task -> en
    tests make them), `--clients` requests in flight at most; request -> 200 (p50, p99)
    beside where the time went: request -> the command on `commands` (Kafka timestamp), the
    command -> the engine's USER_TASK_COMPLETED (the engine's share), that event -> the 200
-   (the worklist's projection and its wait for the answer).
+   (the worklist's projection and its wait for the answer), split at the moment the tap
+   read the event (event -> readable: the engine's transaction committing; readable -> 200:
+   the worklist's batch, the request's wake-up, its query and the response). Beside them,
+   from the completions only: the worklist's batches, its `answer_lag_seconds` histogram
+   (event -> its transaction committed), and the CPU each service and the worklist's busiest
+   threads used. `--starts-during N` starts N instances/s while the tasks are completed, so
+   the worklist's batches hold creations beside the answers.
 
 `--env KEY=VALUE` (repeatable) sets a service setting for the run (e.g. a poll interval), to
 compare before and after in the same conditions. Needs the local stack (KAFKA_BOOTSTRAP_SERVERS,
