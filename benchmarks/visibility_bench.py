@@ -17,7 +17,13 @@ topics and schemas, dropped at the end); the process is start -> user task -> en
    tests make them), `--clients` requests in flight at most; request -> 200 (p50, p99)
    beside where the time went: request -> the command on `commands` (Kafka timestamp), the
    command -> the engine's USER_TASK_COMPLETED (the engine's share), that event -> the 200
-   (the worklist's projection and its wait for the answer).
+   (the worklist's projection and its wait for the answer), split at the moment the tap
+   read the event (event -> readable: the engine's transaction committing; readable -> 200:
+   the worklist's batch, the request's wake-up, its query and the response). Beside them,
+   from the completions only: the worklist's batches, its `answer_lag_seconds` histogram
+   (event -> its transaction committed), and the CPU each service and the worklist's busiest
+   threads used. `--starts-during N` starts N instances/s while the tasks are completed, so
+   the worklist's batches hold creations beside the answers.
 
 `--env KEY=VALUE` (repeatable) sets a service setting for the run (e.g. a poll interval), to
 compare before and after in the same conditions. Needs the local stack (KAFKA_BOOTSTRAP_SERVERS,
@@ -129,8 +135,8 @@ class Tap(threading.Thread):
         self.on_record = on_record
         self.lags_ms: list[float] = []
         self.measuring = False
-        self.records: list[tuple[Record, int]] = []
-        """(record, Kafka ts ms) of every record read while `measuring`."""
+        self.records: list[tuple[Record, int, float]] = []
+        """(record, Kafka ts ms, read at epoch s) of every record read while `measuring`."""
         self._consumer = Consumer({**consumer_config(bootstrap, unique_name("vis-tap")),
                                    "log_level": 0, "fetch.wait.max.ms": 5})
         self._consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in range(PARTITIONS)])
@@ -150,7 +156,7 @@ class Tap(threading.Thread):
                     ts = msg.timestamp()[1]
                     if self.measuring:
                         self.lags_ms.append(1000 * now - ts)
-                        self.records.append((record, ts))
+                        self.records.append((record, ts, now))
                     self.on_record(msg, record)
         finally:
             self._consumer.close()
@@ -190,6 +196,8 @@ class Figures:
     completed: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     loops: list[str] = field(default_factory=list)
+    completion_loops: list[str] = field(default_factory=list)
+    """The worklist's batches and answer lag during the completions only."""
 
     def show(self, rate: int, complete_rate: int) -> str:
         def line(name: str, f: tuple[float, float, int]) -> str:
@@ -205,7 +213,8 @@ class Figures:
             out.append(f"user-task completion at {complete_rate}/s, {self.completed} tasks, "
                        f"statuses {dict(sorted(self.statuses.items()))}:")
             for name, (p50, p99) in self.completion.items():
-                out.append(f"  {name:<46} p50 {p50:6.0f} ms  p99 {p99:6.0f} ms")
+                out.append(f"  {name:<50} p50 {p50:6.0f} ms  p99 {p99:6.0f} ms")
+            out += self.completion_loops
         return "\n".join(out)
 
 
@@ -215,14 +224,28 @@ def _stats(values: Sequence[float]) -> tuple[float, float, int]:
     return (statistics.median(values), pct(list(values), 99), len(values))
 
 
-def loop_figures(lw: Laneway) -> list[str]:
-    """Each projection loop's batches so far, from its service's metrics: how many, records
-    per batch, time in a batch and in its transaction (means)."""
+_LOOP_METRICS = ("batch_seconds_count", "batch_seconds_sum", "batch_records_sum",
+                 "transaction_seconds_count", "transaction_seconds_sum")
+_LOOPS = (("audit", "laneway_audit"), ("audit", "laneway_audit_instances"),
+          ("worklist", "laneway_worklist"))
+
+
+def loop_metrics(lw: Laneway) -> dict[str, float]:
+    """The loops' batch metrics now (`loop_figures` takes the difference of two)."""
+    return {f"{prefix}_{name}": lw.metric(service, f"{prefix}_{name}")
+            for service, prefix in _LOOPS for name in _LOOP_METRICS}
+
+
+def loop_figures(lw: Laneway, since: dict[str, float] | None = None,
+                 loops: Sequence[tuple[str, str]] = _LOOPS) -> list[str]:
+    """Each projection loop's batches (since `since`, else since start), from its service's
+    metrics: how many, records per batch, time in a batch and in its transaction (means)."""
     out = []
-    for service, prefix in (("audit", "laneway_audit"), ("audit", "laneway_audit_instances"),
-                            ("worklist", "laneway_worklist")):
-        def m(name: str, service: str = service, prefix: str = prefix) -> float:
-            return lw.metric(service, f"{prefix}_{name}")
+    now = loop_metrics(lw)
+    for _service, prefix in loops:
+        def m(name: str, prefix: str = prefix) -> float:
+            key = f"{prefix}_{name}"
+            return now[key] - (since or {}).get(key, 0.0)
         batches = m("batch_seconds_count")
         if not batches:
             continue
@@ -343,8 +366,8 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
                               _stats(tap.lags_ms))
             figures.loops = loop_figures(lw)
             if args.complete:
-                figures.completion, figures.completed, figures.statuses = completions(
-                    lw, tap, ids, args)
+                (figures.completion, figures.completed, figures.statuses,
+                 figures.completion_loops) = completions(lw, tap, ids, args, pid)
             return figures
         finally:
             watcher.stop.set()
@@ -355,20 +378,34 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
         lw.close()
 
 
-def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace
-                ) -> tuple[dict[str, tuple[float, float]], int, dict[int, int]]:
-    """Complete `args.complete` of the run's tasks; the breakdown of where the time went."""
+def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace, pid: str
+                ) -> tuple[dict[str, tuple[float, float]], int, dict[int, int], list[str]]:
+    """Complete `args.complete` of the run's tasks (with `args.starts_during` starts/s going
+    on meanwhile); the breakdown of where the time went."""
     with lw.db() as conn:
         tasks = [row[0] for row in conn.execute(
             "SELECT task_id FROM tasks WHERE instance_id = ANY(%s) AND state = 'open' "
             "ORDER BY created_at LIMIT %s", (ids, args.complete))]
     tap.records.clear()
+    loops_before = loop_metrics(lw)
+    cpu_before = {name: cpu_seconds(lw.pid(name)) for name in SERVICES}
+    threads_before = thread_cpu(lw.pid("worklist"))
+    lag_before = histogram(lw, "worklist", _ANSWER_LAG)
     commands = Consumer({**consumer_config(lw.bootstrap, unique_name("vis-cmd")),
                          "log_level": 0})
     commands.assign([TopicPartition(lw.topics.commands, p, OFFSET_END)
                      for p in range(PARTITIONS)])
     commands.poll(1.0)  # the assignment settles at the end before the first command
+    starting = None
+    if args.starts_during:
+        # new instances meanwhile: the worklist's batches hold their USER_TASK_CREATED rows
+        # beside the answers, as in a service that is busy while people complete tasks
+        starting = threading.Thread(target=paced_starts, daemon=True, args=(
+            lw, pid, args.starts_during, len(tasks) / args.complete_rate))
+        starting.start()
     timings, statuses = complete_tasks(lw, tasks, args.complete_rate, args.clients)
+    if starting is not None:
+        starting.join(60)
     produced: dict[str, tuple[str, int]] = {}  # command id -> (instance, Kafka ts)
     deadline = time.monotonic() + 30
     while len(produced) < len(timings) and time.monotonic() < deadline:
@@ -378,24 +415,93 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace
                 if rec.intent == "COMPLETE_USER_TASK":
                     produced[rec.record_id] = (rec.instance_id, msg.timestamp()[1])
     commands.close()
-    answered = {command_id_of(rec): ts for rec, ts in list(tap.records)
+    answered = {command_id_of(rec): (ts, read) for rec, ts, read in list(tap.records)
                 if rec.intent == Event.USER_TASK_COMPLETED.value}
     by_instance = {iid: (cid, ts) for cid, (iid, ts) in produced.items()}
-    total, publish, engine, after = [], [], [], []
+    total, publish, engine, after, readable, woken = [], [], [], [], [], []
     for tid, (sent, done) in timings.items():
         total.append(1000 * (done - sent))
         found = by_instance.get(tid.rsplit(":", 1)[0])
         if found is None or found[0] not in answered:
             continue
         cid, cmd_ts = found
+        event_ts, read_at = answered[cid]
         publish.append(cmd_ts - 1000 * sent)
-        engine.append(answered[cid] - cmd_ts)
-        after.append(1000 * done - answered[cid])
+        engine.append(event_ts - cmd_ts)
+        after.append(1000 * done - event_ts)
+        readable.append(1000 * read_at - event_ts)
+        woken.append(1000 * (done - read_at))
+    lines = [*loop_figures(lw, loops_before, [("worklist", "laneway_worklist")])]
+    lines.append("  CPU during the completions: " + ", ".join(
+        f"{name} {cpu_seconds(lw.pid(name)) - cpu_before[name]:.2f} s" for name in SERVICES))
+    threads = thread_cpu(lw.pid("worklist"))
+    main = lw.pid("worklist")
+    busiest = sorted(((cpu - threads_before.get(tid, ("", 0.0))[1],
+                       "main" if tid == main else f"{name}:{tid}")
+                      for tid, (name, cpu) in threads.items()), reverse=True)
+    lines.append(f"  the worklist's threads ({len(busiest)}), the busiest: " + ", ".join(
+        f"{name} {cpu:.2f} s" for cpu, name in busiest[:6]))
+    lag = histogram(lw, "worklist", _ANSWER_LAG, lag_before)
+    if lag:
+        lines.append(f"  {_ANSWER_LAG} (event -> its transaction committed): "
+                     f"{lag_summary(lag)}")
     return ({"request -> 200": _stats(total)[:2],
              "  request -> command on Kafka": _stats(publish)[:2],
              "  command -> USER_TASK_COMPLETED (engine)": _stats(engine)[:2],
-             "  USER_TASK_COMPLETED -> 200 (projection, wait)": _stats(after)[:2]},
-            len(timings), statuses)
+             "  USER_TASK_COMPLETED -> 200 (projection, wait)": _stats(after)[:2],
+             "    event -> readable (the tap, read_committed)": _stats(readable)[:2],
+             "    readable -> 200 (worklist's batch, wake, answer)": _stats(woken)[:2]},
+            len(timings), statuses, lines)
+
+
+_ANSWER_LAG = "laneway_worklist_answer_lag_seconds"
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """Each thread's name and CPU time so far (user + system), from /proc."""
+    out: dict[int, tuple[str, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended
+        name = stat.split("(", 1)[1].rsplit(")", 1)[0]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[int(task.name)] = (name, (int(fields[11]) + int(fields[12]))
+                               / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system, all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def histogram(lw: Laneway, service: str, name: str, since: dict[float, float] | None = None
+              ) -> dict[float, float]:
+    """A histogram's cumulative bucket counts (upper bound s -> count) on the service's
+    /metrics, less `since`'s; empty when the service has no such metric."""
+    text = httpx.get(f"{lw.url(service)}/metrics", timeout=5).text
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith(f"{name}_bucket{{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = float(line.rsplit(" ", 1)[1]) - (since or {}).get(float(le), 0.0)
+    return out
+
+
+def lag_summary(buckets: dict[float, float]) -> str:
+    """Count, and the bucket bounds the p50 and p99 fall under."""
+    bounds = sorted(buckets)
+    count = buckets[bounds[-1]] if bounds else 0.0
+
+    def under(q: float) -> str:
+        for b in bounds:
+            if buckets[b] >= q * count:
+                return f"<= {1000 * b:.0f} ms" if b != float("inf") else "> last bucket"
+        return "?"
+    return f"{count:.0f} answers, p50 {under(0.5)}, p99 {under(0.99)}"
 
 
 def profile_top(path: Path, name: str, top: int = 20) -> str:
@@ -423,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="tasks completed through the worklist's API (0: none)")
     parser.add_argument("--complete-rate", type=int, default=100, help="completions per second")
     parser.add_argument("--clients", type=int, default=16, help="requests in flight at most")
+    parser.add_argument("--starts-during", type=int, default=0,
+                        help="starts per second while the tasks are completed (0: none)")
     parser.add_argument("--tick-ms", type=float, default=10.0, help="the watcher's interval")
     parser.add_argument("--runs", type=int, default=1, help="runs, each on fresh services")
     parser.add_argument("--profile", action="store_true",
@@ -432,8 +540,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="a service setting for the run (repeatable)")
     args = parser.parse_args(argv)
     if not 0 < args.rate <= 5000 or not 0 < args.seconds <= 120 or args.complete < 0 \
-            or not 0 < args.complete_rate <= 1000 or not 0 < args.clients <= 128:
-        parser.error("rate 1-5000, seconds up to 120, complete-rate 1-1000, clients 1-128")
+            or not 0 < args.complete_rate <= 1000 or not 0 < args.clients <= 128 \
+            or not 0 <= args.starts_during <= 5000:
+        parser.error("rate 1-5000, seconds up to 120, complete-rate 1-1000, clients 1-128, "
+                     "starts-during 0-5000")
     for n in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="laneway-vis-bench-") as tmp:
             began = time.monotonic()
@@ -441,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run {n + 1}/{args.runs} ({time.monotonic() - began:.0f}s)"
                   + (f" with {' '.join(args.env)}" if args.env else ""), flush=True)
             print(figures.show(args.rate, args.complete_rate), flush=True)
+            if args.starts_during:
+                print(f"  (completions with {args.starts_during} starts/s going on)",
+                      flush=True)
             if args.profile:
                 for name in ("audit", "worklist"):
                     print(profile_top(Path(tmp) / f"{name}.prof", name), flush=True)

@@ -50,13 +50,14 @@ def connect(database_url: str, schema: str | None, *, autocommit: bool = False
 
 
 def open_pool(database_url: str, schema: str | None, *, max_size: int = 5,
-              timeout_s: float = 30.0) -> ConnectionPool:
+              timeout_s: float = 30.0, autocommit: bool = False) -> ConnectionPool:
     """An open pool on `schema` (one connection at least, waiting at most `timeout_s` for
     it), for a service's HTTP routes. Each connection is checked as it is handed out: after
     PostgreSQL restarts, every pooled connection is dead, and without the check the first
     request on each was a 500 (seen in the chaos run)."""
     pool = ConnectionPool(database_url, min_size=1, max_size=max_size,
-                          kwargs=connect_kwargs(schema), open=False, name=schema or "public",
+                          kwargs={**connect_kwargs(schema), "autocommit": autocommit},
+                          open=False, name=schema or "public",
                           check=ConnectionPool.check_connection)
     pool.open(wait=True, timeout=timeout_s)
     return pool

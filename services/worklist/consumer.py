@@ -19,17 +19,23 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, Message
 
 from laneway.codec import default_codec
 from laneway.codec.typed import RECORD
-from laneway.consuming import DeadLetterProducer, Polled, ProjectionLoop, decode_message
+from laneway.consuming import (
+    DeadLetter,
+    DeadLetterProducer,
+    Polled,
+    ProjectionLoop,
+    decode_message,
+)
 from laneway.kafka import RenewingProducer
-from laneway.records import Event, Record
+from laneway.records import Event, Record, RecordKind
 from laneway.service.progress import DEFAULT_STALL_S
 from laneway.telemetry import ended_span, tracing
 from services.worklist.metrics import WorklistMetrics
-from services.worklist.projection import apply_records, is_task_record
+from services.worklist.projection import ANSWERS, apply_records, is_task_record
 
 __all__ = ["TaskConsumer"]
 
@@ -55,6 +61,39 @@ def decode_task_record(msg: Message) -> Record | None:
         return None
     record = decode_message(msg)
     return record if is_task_record(record) else None
+
+
+SPLIT_AFTER_ANSWERS = 16
+"""A batch whose records after its answers number at least this many is written as two
+transactions, the answers' first (`answers_first`): one more BEGIN and COMMIT (a few ms) is
+worth it only when the answers would otherwise wait for that many more records (about 1 ms
+each on the loaded machine, docs/benchmarks.md)."""
+
+
+def is_answer(record: Record) -> bool:
+    """Whether a projected record answers a task command (a request may be waiting for it)."""
+    return record.kind is RecordKind.REJECTION or record.intent in ANSWERS
+
+
+def answers_first(items: Sequence[Polled]) -> tuple[list[Polled], list[Polled]]:
+    """The batch as (what to write first, the rest): first, each partition's records up to
+    and including its last answer; then the others. A request waiting for an answer then
+    waits for its batch's records before the answer, not after it (under a burst, hundreds of
+    USER_TASK_CREATED inserts). Each partition's records keep their order (a task's records
+    are applied in offset order: the projection skips a record older than the row's last),
+    and partitions are independent, so the two parts written one after the other leave what
+    the one transaction would. Without an answer, everything is "the rest"."""
+    last: dict[tuple[str, int], int] = {}
+    for i, p in enumerate(items):
+        if is_answer(p.record):
+            last[(p.topic, p.partition)] = i
+    if not last:
+        return [], list(items)
+    first: list[Polled] = []
+    rest: list[Polled] = []
+    for i, p in enumerate(items):
+        (first if i <= last.get((p.topic, p.partition), -1) else rest).append(p)
+    return first, rest
 
 
 def write_task_records(conn: psycopg.Connection[Any], items: Sequence[Polled]) -> int:
@@ -85,15 +124,39 @@ class TaskConsumer(ProjectionLoop[Record]):
                  metrics: WorklistMetrics | None = None,
                  stop: threading.Event | None = None,
                  stall_s: float = DEFAULT_STALL_S) -> None:
+        worklist_metrics = metrics or WorklistMetrics.default()
+        self._answer_lag = worklist_metrics.answer_lag
         super().__init__(
             consumer, [events_topic], write_task_records, connect,
             DeadLetterProducer(producer, dlq_topic), decode=decode_task_record,
             batch_size=batch_size, poll_timeout_s=poll_timeout_s,
             # a ValueError is a record the projection refuses (a malformed task value)
             refused=(psycopg.Error, ValueError),
-            metrics=(metrics or WorklistMetrics.default()).loop, stop=stop,
+            metrics=worklist_metrics.loop, stop=stop, on_commit=self._committed,
             name="task consumer", stall_s=stall_s)
         self.events_topic = events_topic
+
+    def _committed(self, items: Sequence[Polled], _written: int) -> None:
+        """The answers' lag (their Kafka timestamp -> now, their transaction committed): the
+        worklist's share of a task command's wait, from the engine's answer to the NOTIFY."""
+        now_ms = time.time() * 1000
+        for p in items:
+            record = p.record
+            if is_answer(record):
+                kind, ts = p.message.timestamp()
+                if kind != TIMESTAMP_NOT_AVAILABLE:
+                    self._answer_lag.observe(max(0.0, now_ms - ts) / 1000)
+
+    def _write_with_retry(self, items: list[Polled], dead: list[DeadLetter]) -> int:
+        """The loop's write, in two transactions when a batch's answers would otherwise wait
+        for many records after them (`answers_first`). The offsets are still committed once,
+        after both: a crash between them reads the whole batch again, and writing its first
+        part again changes nothing (the projection is idempotent)."""
+        first, rest = answers_first(items)
+        if not first or len(rest) < SPLIT_AFTER_ANSWERS:
+            return super()._write_with_retry(items, dead)
+        written = super()._write_with_retry(first, dead)
+        return written + super()._write_with_retry(rest, dead)
 
     @property
     def applied(self) -> int:

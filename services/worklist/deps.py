@@ -35,8 +35,10 @@ class WorklistDeps:
     (`services.worklist.answers`)."""
 
 
-def get_deps(request: Request) -> WorklistDeps:
-    """The app's WorklistDeps; 503 while the service is still starting."""
+async def get_deps(request: Request) -> WorklistDeps:
+    """The app's WorklistDeps; 503 while the service is still starting. A coroutine: it only
+    reads an attribute, and a plain `def` cost every request a hop to the thread pool and
+    back (each a wait for the GIL and the event loop under load)."""
     deps: WorklistDeps | None = getattr(request.app.state, "deps", None)
     if deps is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from psycopg_pool import ConnectionPool
 
 from laneway.consuming import ProjectionMetrics
@@ -36,6 +36,12 @@ class WorklistMetrics(Metrics):
         self.escalations = Counter(
             "laneway_worklist_escalations_sent",
             "ESCALATE_USER_TASK commands the SLA loop sent for overdue tasks",
+            registry=self.registry)
+        self.answer_lag = Histogram(
+            "laneway_worklist_answer_lag_seconds",
+            "An engine answer to a task command (its event's or rejection's Kafka timestamp) "
+            "-> the projection's transaction holding it committed, which wakes the request",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=self.registry)
         self.sla_errors = Counter("laneway_worklist_sla_round_errors",
                                   "SLA rounds that failed (the next round retries)",
