@@ -196,6 +196,16 @@ def decode_all(messages: list[Message],
     return out
 
 
+def batch_offsets(batch: list[Inbound]) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the offset after the batch's last record there: what committing
+    the batch commits (every record is consumed, in order, or the batch aborts)."""
+    offsets: dict[tuple[str, int], int] = {}
+    for inbound in batch:
+        topic, partition, offset = inbound.position
+        offsets[(topic, partition)] = offset + 1
+    return offsets
+
+
 def unknown_processes(batch: list[Inbound], repository: DefinitionRepository) -> set[str]:
     """Process ids the batch starts that the repository does not have (yet): a START_INSTANCE's
     and a conditional start's that names its process (EVALUATE_CONDITIONS right after the
