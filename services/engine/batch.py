@@ -614,7 +614,7 @@ class BatchWriter:
                         # objects (~4.5 KiB) until a command reads it again; the signal
                         # index, the timer heap and the message side are kept apart from
                         # it, by id, so they stay as the appliers left them
-                        parked.park(instance_id, snapshot)
+                        parked.park(instance_id, snapshot, inst)
                     continue
                 self.out.append(Outgoing(state_topic, key, None))
                 self.out.append(Outgoing(

@@ -262,7 +262,8 @@ class EngineLoop:
                              partition, self.settings.restore_timeout_s,
                              client_id=f"laneway-engine-{self.settings.replica}-restore")
         part = build_partition(partition, self.repository, latest.values(),
-                               self.settings.limits, partners=self.settings.agencies.sendable)
+                               self.settings.limits, partners=self.settings.agencies.sendable,
+                               warm=self.settings.warm_instances)
         elapsed = time.monotonic() - started
         self.metrics.restore_seconds.observe(elapsed)
         _log.info("restored partition %d: %d instances, %d timers in %.3fs", partition,
@@ -307,6 +308,12 @@ class EngineLoop:
                 return
         definitions.poll()
         messages = fetch(consumer, self.settings.batch_size, self._poll_timeout())
+        gather = self.settings.gather_min - len(messages)
+        if messages and gather > 0 and self.settings.gather_s > 0:
+            # a short batch waits a little for more (`gather_s`): one transaction for several
+            # commands at moderate load rather than one each
+            messages += consumer.consume(gather, timeout=min(self.settings.gather_s,
+                                                             self._poll_timeout()))
         self.progress.polled()
         good = [m for m in messages if _usable(m)]
         if self._needs_recovery or any(m.partition() not in self.partitions for m in good):
