@@ -392,12 +392,14 @@ class EngineLoop:
                 # what this command wrote goes to the producer now: librdkafka sends it
                 # (and adds its partitions to the transaction) from its own thread while
                 # the next commands are handled, instead of all of it after the last one
-                produced = self._produce(out, produced)
+                if len(out) > produced:
+                    self._produce(out[produced:])
+                    produced = len(out)
             current = None
             for cmds in triggers.values():
                 writer.commands(cmds)
             writer.finish(now)
-            self._produce(out, produced)
+            self._produce(out[produced:])
             consumed = {k: v for k, v in self._committed.items()
                         if k[1] in self.partitions and v >= 0}
             consumed.update(writer.offsets)
@@ -488,14 +490,11 @@ class EngineLoop:
                 _log.warning("purging the failed producer: %s", exc)
         self._producer = self._new_producer()
 
-    def _produce(self, records: list[Outgoing], start: int = 0) -> int:
-        """Produce `records[start:]` into the open transaction; how many records are
-        produced now (the next call's `start`)."""
+    def _produce(self, records: list[Outgoing]) -> None:
+        """Produce `records` into the open transaction, in order."""
         producer = self._producer
         assert producer is not None
-        end = len(records)
-        for i in range(start, end):
-            rec = records[i]
+        for rec in records:
             while True:
                 try:
                     if rec.partition is None:
@@ -506,7 +505,6 @@ class EngineLoop:
                     break
                 except BufferError:
                     producer.poll(0.05)  # the local queue is full: let it drain
-        return end
 
     def _send_offsets(self, offsets: dict[tuple[str, int], int],
                       limit: float) -> futures.Future[None]:
