@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from confluent_kafka import Message
 from opentelemetry.trace import Span
@@ -59,8 +60,10 @@ from laneway.limits import (
 )
 from laneway.records import Command, Event, Record, RecordKind, RejectionType
 from laneway.telemetry import (
+    enter_instance,
     fail,
     instance_span,
+    leave_instance,
     linked_trace,
     put_attributes,
     trace_headers,
@@ -135,9 +138,9 @@ class SnapshotTooLarge(Exception):
     it is not known: the batch is redone checking each command's snapshots (`careful`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One record to produce in the batch's transaction."""
+class Outgoing(NamedTuple):
+    """One record to produce in the batch's transaction (a named tuple: a command makes
+    about seven of them, and a frozen dataclass's `__init__` cost ~4 µs more each)."""
 
     topic: str
     key: bytes | None
@@ -191,6 +194,16 @@ def decode_all(messages: list[Message],
             continue
         out.append(Inbound(msg, record, None, trace))
     return out
+
+
+def batch_offsets(batch: list[Inbound]) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the offset after the batch's last record there: what committing
+    the batch commits (every record is consumed, in order, or the batch aborts)."""
+    offsets: dict[tuple[str, int], int] = {}
+    for inbound in batch:
+        topic, partition, offset = inbound.position
+        offsets[(topic, partition)] = offset + 1
+    return offsets
 
 
 def unknown_processes(batch: list[Inbound], repository: DefinitionRepository) -> set[str]:
@@ -282,6 +295,13 @@ class BatchWriter:
         # partition -> instance id -> commands offset of the last command that touched it
         self._touched: dict[int, dict[str, int]] = {}
         self._message_side: dict[int, SideChanges] = {}
+        # the topic names, read once (each `Topics` property formats its name on every read)
+        self._prefix = topics.prefix
+        self._commands_topic = topics.commands
+        self._events_topic = topics.events
+        self._state_topic = topics.state
+        # job type -> its `jobs.<type>` topic, made sure of once per batch
+        self._job_topics: dict[str, str] = {}
 
     def dead_letter(self, inbound: Inbound, error: Exception) -> None:
         """Send a record unchanged to the DLQ with the reason in its headers."""
@@ -315,79 +335,103 @@ class BatchWriter:
             self._check_written(first, inbound.position)
             self.consumed(inbound)
             return
-        traced = tracing()
-        with instance_span(f"laneway.engine.{cmd.intent.lower()}" if traced else "",
-                           cmd.instance_id, element_id=cmd.element_id,
-                           headers=_parent_of(inbound) if traced else None) as span:
-            size = len(inbound.message.value() or b"")
+        size = len(inbound.message.value() or b"")
+        if not tracing():
+            # tracing off (the common case): the instance named for log lines, no span
+            token = enter_instance(cmd.instance_id)
+            try:
+                if size > self.limits.command_bytes:
+                    self.refuse(inbound, _command_too_large(size, self.limits.command_bytes))
+                else:
+                    self._process(inbound, over_budget)
+            finally:
+                leave_instance(token)
+            return
+        with instance_span(f"laneway.engine.{cmd.intent.lower()}", cmd.instance_id,
+                           element_id=cmd.element_id, headers=_parent_of(inbound)) as span:
             if size > self.limits.command_bytes:
-                reason = (f"Expected a command record of at most {self.limits.command_bytes} "
-                          f"bytes, but it is {size}")
+                reason = _command_too_large(size, self.limits.command_bytes)
                 fail(span, reason, "rejection", {"laneway.intent": cmd.intent,
                                                  "laneway.rejection_type": "EXCEEDED_SIZE"})
                 self.refuse(inbound, reason)
                 return
-            self._headers = trace_headers(span) if traced else None
+            self._headers = trace_headers(span)
             try:
                 events = self._process(inbound, over_budget)
             finally:
                 self._headers = None
-            if traced and span.is_recording():
+            if span.is_recording():
                 _describe(span, cmd, events)
 
     def _process(self, inbound: Inbound, over_budget: BudgetExceeded | None) -> list[Record]:
         """Process a command with its partition's engine; the events it wrote."""
         cmd = inbound.record
         assert cmd is not None
-        topic, partition, offset = inbound.position
+        message = inbound.message
+        topic, partition, offset = (message.topic() or "", message.partition() or 0,
+                                    message.offset() or 0)
         part = self.partitions[partition]
         # the topic without the prefix (which may hold dots): `commands-3-17`
-        where = f"{topic.removeprefix(self.topics.prefix)}-{partition}-{offset}"
+        where = f"{topic.removeprefix(self._prefix)}-{partition}-{offset}"
         headers = self._headers
         # the trace parent handed to a partner agency: the command span's, else the record's
         self._trace = (headers[0][1].decode() if headers and isinstance(headers[0][1], bytes)
                        else inbound.trace)
         delivery = where.replace(".", "_")
-        first = len(self.out)
+        out = self.out
+        first = len(out)
         result = (part.engine.process(cmd, delivery=delivery) if over_budget is None
                   else part.engine.over_budget(cmd, over_budget, delivery=delivery))
-        self.stats.commands[cmd.intent] += 1
-        touched = self._touched.setdefault(partition, {})
+        stats = self.stats
+        stats.commands[cmd.intent] += 1
+        touched = self._touched.get(partition)
+        if touched is None:
+            touched = self._touched[partition] = {}
+        instances = part.state.instances
+        # the offset a snapshot records: a command's, or -1 for one read from `messages`
+        snapshot_offset = offset if topic == self._commands_topic else -1
+        events_topic = self._events_topic
         side: SideChanges | None = None  # made for the few commands on the message side
         for ev in result.events:
-            key = ev.instance_id or message_key(cmd)
-            self.out.append(Outgoing(self.topics.events, key.encode(), encode(ev),
-                                     headers=headers))
-            self.stats.events += 1
-            if ev.kind == RecordKind.REJECTION:
-                self.stats.rejections[cmd.intent] += 1
+            instance_id = ev.instance_id
+            out.append(Outgoing(events_topic, (instance_id or message_key(cmd)).encode(),
+                                encode(ev), None, headers))
+            if ev.kind == _REJECTION:
+                stats.rejections[cmd.intent] += 1
                 continue
-            if ev.instance_id in part.state.instances and (
-                    topic == self.topics.commands or ev.instance_id not in touched):
-                touched[ev.instance_id] = offset if topic == self.topics.commands else -1
-            if ev.intent in MESSAGE_SIDE_EVENTS:
+            if instance_id in instances and (snapshot_offset >= 0
+                                             or instance_id not in touched):
+                touched[instance_id] = snapshot_offset
+            intent = ev.intent
+            if intent not in _NOTED:
+                continue
+            if intent in MESSAGE_SIDE_EVENTS:
                 side = side or SideChanges()
                 side.note(ev)
-            if ev.intent == Event.INCIDENT_CREATED.value:
-                self.stats.incidents_created += 1
-            elif ev.intent == Event.INCIDENT_RESOLVED.value:
-                self.stats.incidents_resolved += 1
-            if ev.intent == Event.JOB_CREATED.value:
-                self.stats.jobs[str(ev.value["type"])] += 1
-                job_topic = self.topics.jobs(str(ev.value["type"]))
-                self.ensure_topic(job_topic)
-                self.out.append(Outgoing(job_topic, ev.instance_id.encode(),
-                                         encode_job(JobRecord.from_event(ev)),
-                                         headers=headers))
+            elif intent == _INCIDENT_CREATED:
+                stats.incidents_created += 1
+            elif intent == _INCIDENT_RESOLVED:
+                stats.incidents_resolved += 1
+            elif intent == _JOB_CREATED:
+                job_type = str(ev.value["type"])
+                stats.jobs[job_type] += 1
+                job_topic = self._job_topics.get(job_type)
+                if job_topic is None:
+                    job_topic = self._job_topics[job_type] = self.topics.jobs(job_type)
+                    self.ensure_topic(job_topic)
+                out.append(Outgoing(job_topic, instance_id.encode(),
+                                    encode_job(JobRecord.from_event(ev)), None, headers))
+        stats.events += len(result.events)
         part.timers.observe(result.events)
-        self.commands(result.commands)
-        self._check_written(first, inbound.position)
+        if result.commands:
+            self.commands(result.commands)
+        self._check_written(first, (topic, partition, offset))
         if side is not None:
             self._message_side.setdefault(partition, SideChanges()).update(side)
         if self.careful:
             self._check_snapshots(part, result.events, side or SideChanges(),
-                                  inbound.position)
-        self.consumed(inbound)
+                                  (topic, partition, offset))
+        self.offsets[(topic, partition)] = offset + 1
         return result.events
 
     def refuse(self, inbound: Inbound, reason: str) -> None:
@@ -553,6 +597,7 @@ class BatchWriter:
         instances (an ended one's last snapshot then a tombstone, and it leaves memory) and
         each changed message side; then ids of instances that ended longer than the retention
         ago are forgotten."""
+        state_topic = self._state_topic
         for partition, touched in self._touched.items():
             part = self.partitions[partition]
             instances = part.state.instances
@@ -562,18 +607,18 @@ class BatchWriter:
                 key = instance_id.encode()
                 # `partitions.instance_snapshot`'s bytes, written from the state directly
                 snapshot = encode_instance(inst, timestamp, offset)
-                self._snapshot(Outgoing(self.topics.state, key, snapshot), instance_id)
+                self._snapshot(Outgoing(state_topic, key, snapshot), instance_id)
                 if inst.status not in _ENDED:
                     if parked is not None:
                         # it waits now: kept as these bytes (~1 KiB) instead of its decoded
                         # objects (~4.5 KiB) until a command reads it again; the signal
                         # index, the timer heap and the message side are kept apart from
                         # it, by id, so they stay as the appliers left them
-                        parked.park(instance_id, snapshot)
+                        parked.park(instance_id, snapshot, inst)
                     continue
-                self.out.append(Outgoing(self.topics.state, key, None))
+                self.out.append(Outgoing(state_topic, key, None))
                 self.out.append(Outgoing(
-                    self.topics.state, ended_key(instance_id).encode(),
+                    state_topic, ended_key(instance_id).encode(),
                     ended_marker(instance_id, inst.status, timestamp),
                     partition=partition))
                 del instances[instance_id]
@@ -619,7 +664,17 @@ def _parent_of(inbound: Inbound) -> Headers | None:
 
 
 _REJECTION = RecordKind.REJECTION
+# event intents as plain strings: an enum member's `.value` is a descriptor call (~1 µs),
+# and every event of every command is compared with these
 _INCIDENT_CREATED = Event.INCIDENT_CREATED.value
+_INCIDENT_RESOLVED = Event.INCIDENT_RESOLVED.value
+_JOB_CREATED = Event.JOB_CREATED.value
+# the intents `_process` looks at beyond writing the event (most events are none of them)
+_NOTED = MESSAGE_SIDE_EVENTS | {_INCIDENT_CREATED, _INCIDENT_RESOLVED, _JOB_CREATED}
+
+
+def _command_too_large(size: int, limit: int) -> str:
+    return f"Expected a command record of at most {limit} bytes, but it is {size}"
 
 
 def _describe(span: Span, cmd: Record, events: list[Record]) -> None:

@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -52,6 +53,7 @@ from services.engine.batch import (
     OutputTooLarge,
     SizeLimits,
     SnapshotTooLarge,
+    batch_offsets,
     decode_all,
     unknown_processes,
 )
@@ -122,6 +124,9 @@ class EngineLoop:
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._definitions: DefinitionFeed | None = None
+        # sends each transaction's offsets while its batch is processed (`_transact`); one
+        # call at a time, so one thread
+        self._sender = futures.ThreadPoolExecutor(1, thread_name_prefix="engine-offsets")
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -191,6 +196,8 @@ class EngineLoop:
                 self._consumer.close()
             except Exception:  # closing after a fatal error: nothing more to do
                 _log.exception("closing the consumer")
+        # the sender's last call has ended (every transaction waits for it), so this is quick
+        self._sender.shutdown(wait=True)
         if self._producer is not None:
             self._producer.flush(5)
         if self._definitions is not None:
@@ -255,7 +262,8 @@ class EngineLoop:
                              partition, self.settings.restore_timeout_s,
                              client_id=f"laneway-engine-{self.settings.replica}-restore")
         part = build_partition(partition, self.repository, latest.values(),
-                               self.settings.limits, partners=self.settings.agencies.sendable)
+                               self.settings.limits, partners=self.settings.agencies.sendable,
+                               warm=self.settings.warm_instances)
         elapsed = time.monotonic() - started
         self.metrics.restore_seconds.observe(elapsed)
         _log.info("restored partition %d: %d instances, %d timers in %.3fs", partition,
@@ -300,6 +308,12 @@ class EngineLoop:
                 return
         definitions.poll()
         messages = fetch(consumer, self.settings.batch_size, self._poll_timeout())
+        gather = self.settings.gather_min - len(messages)
+        if messages and gather > 0 and self.settings.gather_s > 0:
+            # a short batch waits a little for more (`gather_s`): one transaction for several
+            # commands at moderate load rather than one each
+            messages += consumer.consume(gather, timeout=min(self.settings.gather_s,
+                                                             self._poll_timeout()))
         self.progress.polled()
         good = [m for m in messages if _usable(m)]
         if self._needs_recovery or any(m.partition() not in self.partitions for m in good):
@@ -345,46 +359,66 @@ class EngineLoop:
             ended_retention_ms=int(self.settings.ended_ids_retention_s * 1000),
             agencies=self.settings.agencies)
         producer.begin_transaction()
+        # the owned partitions' offsets with every transaction, moved on or not: a batch of
+        # timer triggers alone is checked against the group's generation too, so a replica
+        # that lost its partitions commits nothing (KIP-447). The batch's own are known before
+        # it is processed (each of its records is processed, refused or dead-lettered, or the
+        # transaction aborts), so they are sent from another thread while it is processed:
+        # their two round trips (AddOffsetsToTxn, TxnOffsetCommit) overlap the CPU work
+        # instead of following it. Checked against what the batch consumed before the commit.
+        offsets = {k: v for k, v in self._committed.items()
+                   if k[1] in self.partitions and v >= 0}
+        offsets.update(batch_offsets(batch))
+        limit = self._transaction_s
+        sending = self._send_offsets(offsets, limit) if offsets else None
         current: tuple[str, int, int] | None = None
+        produced = 0
+        out = writer.out
         try:
             for inbound in batch:
                 current = inbound.position
                 poison = self._poison.pop(current, None)
                 if poison is not None and not isinstance(poison, BudgetExceeded):
                     writer.dead_letter(inbound, poison)
-                    continue
-                oversize = self._oversize.pop(current, None)
-                if oversize is not None:
+                elif (oversize := self._oversize.pop(current, None)) is not None:
                     writer.refuse(inbound, oversize)
-                    continue
-                try:
-                    writer.handle(inbound, poison)
-                except (KafkaException, OutputTooLarge):
-                    raise
-                except Exception as exc:
-                    raise ProcessingFailed(str(exc)) from exc
+                else:
+                    try:
+                        writer.handle(inbound, poison)
+                    except (KafkaException, OutputTooLarge):
+                        raise
+                    except Exception as exc:
+                        raise ProcessingFailed(str(exc)) from exc
+                # what this command wrote goes to the producer now: librdkafka sends it
+                # (and adds its partitions to the transaction) from its own thread while
+                # the next commands are handled, instead of all of it after the last one
+                if len(out) > produced:
+                    self._produce(out[produced:])
+                    produced = len(out)
             current = None
             for cmds in triggers.values():
                 writer.commands(cmds)
             writer.finish(now)
-            self._produce(writer.out)
-            # the owned partitions' offsets with every transaction, moved on or not: a batch
-            # of timer triggers alone is checked against the group's generation too, so a
-            # replica that lost its partitions commits nothing (KIP-447)
-            offsets = {k: v for k, v in self._committed.items()
-                       if k[1] in self.partitions and v >= 0}
-            offsets.update(writer.offsets)
-            limit = self._transaction_s
+            self._produce(out[produced:])
+            consumed = {k: v for k, v in self._committed.items()
+                        if k[1] in self.partitions and v >= 0}
+            consumed.update(writer.offsets)
+            if consumed != offsets:
+                # never expected: the offsets sent are not what the batch consumed
+                raise RuntimeError(f"Expected the batch to consume up to {offsets}, but it "
+                                   f"consumed up to {consumed}")
             committing = time.monotonic()
-            if offsets:
-                metadata = consumer.consumer_group_metadata()
-                listed = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-                bounded(lambda timeout: producer.send_offsets_to_transaction(
-                    listed, metadata, timeout), "sending the offsets", limit)
+            if sending is not None:
+                sending.result()
+                sending = None
             bounded(producer.commit_transaction, "the commit", limit)
             self.metrics.transaction_seconds.observe(time.monotonic() - committing)
             self._committed.update(offsets)
         except Exception as exc:
+            if sending is not None:
+                # no other transactional call while the offsets' send is under way (it ends
+                # by its own bound); its error, if any, is moot: the batch is aborted anyway
+                futures.wait([sending])
             self.progress.failed(position(*current) if current is not None else _first(batch))
             self._abort(exc, current)
             return
@@ -457,6 +491,7 @@ class EngineLoop:
         self._producer = self._new_producer()
 
     def _produce(self, records: list[Outgoing]) -> None:
+        """Produce `records` into the open transaction, in order."""
         producer = self._producer
         assert producer is not None
         for rec in records:
@@ -470,6 +505,18 @@ class EngineLoop:
                     break
                 except BufferError:
                     producer.poll(0.05)  # the local queue is full: let it drain
+
+    def _send_offsets(self, offsets: dict[tuple[str, int], int],
+                      limit: float) -> futures.Future[None]:
+        """Send `offsets` to the open transaction from the sender thread (bounded like the
+        loop's own calls); the future raises what the send raised."""
+        consumer, producer = self._consumer, self._producer
+        assert consumer is not None
+        assert producer is not None
+        metadata = consumer.consumer_group_metadata()
+        listed = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        return self._sender.submit(bounded, lambda timeout: producer.send_offsets_to_transaction(
+            listed, metadata, timeout), "sending the offsets", limit)
 
     def _ensure_job_topic(self, topic: str) -> None:
         assert self._cluster is not None

@@ -75,6 +75,20 @@ class EngineSettings:
     starts a fresh one (`LANEWAY_ENGINE_WATCHDOG_S`; default: the restore timeout plus 60 s,
     longer than the slowest legitimate pause)."""
 
+    gather_s: float = 0.0
+    """How long a batch smaller than `gather_min` waits for more records before it is
+    processed (`LANEWAY_ENGINE_GATHER_MS`, default 0: never; docs/e2e.md, issue 16): fewer,
+    larger transactions at moderate load, at the cost of up to this much latency per hop."""
+    gather_min: int = 8
+    """The batch size below which the engine gathers for `gather_s`
+    (`LANEWAY_ENGINE_GATHER_MIN`, default 8, at most the batch size)."""
+
+    warm_instances: int = 1000
+    """How many of the instances a batch parked (services/engine/partitions.py
+    `ParkedInstances`) keep their decoded object too, per partition
+    (`LANEWAY_ENGINE_WARM_INSTANCES`, default 1000, about 4.5 KiB each; 0: none): a command
+    that comes back to one soon (a job's completion) does not decode its snapshot again."""
+
     gc_young: int = 20_000
     """How many allocations (net) start a collection of the youngest generation
     (`LANEWAY_ENGINE_GC_YOUNG`, default 20000; Python's own is 700): fewer collections, each
@@ -146,6 +160,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
             ),
         ),
         agencies=load_agencies(env),
+        gather_s=(positive_float(env, "LANEWAY_ENGINE_GATHER_MS", 1.0) / 1000
+                  if env.get("LANEWAY_ENGINE_GATHER_MS", "").strip() not in ("", "0")
+                  else 0.0),
+        gather_min=min(positive_int(env, "LANEWAY_ENGINE_GATHER_MIN", 8),
+                       positive_int(env, "LANEWAY_ENGINE_BATCH_SIZE", 500)),
+        warm_instances=(0 if env.get("LANEWAY_ENGINE_WARM_INSTANCES", "").strip() == "0"
+                        else min(100_000, positive_int(env, "LANEWAY_ENGINE_WARM_INSTANCES",
+                                                       1000))),
         gc_young=positive_int(env, "LANEWAY_ENGINE_GC_YOUNG", 20_000),
         gc_freeze=env.get("LANEWAY_ENGINE_GC_FREEZE", "").strip().lower() in {"1", "true"},
         watchdog_s=(positive_float(env, "LANEWAY_ENGINE_WATCHDOG_S", 1.0)

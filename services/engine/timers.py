@@ -17,6 +17,11 @@ from laneway.records import Command, Event, Record, RecordKind, command
 from laneway.records.values import KeyOnly, TimerCreated
 
 _TIMER_GONE = frozenset({Event.TIMER_TRIGGERED.value, Event.TIMER_CANCELED.value})
+# as plain values: `observe` looks at every event of every command, and an enum member's
+# `.value` is a descriptor call
+_TIMER_CREATED = Event.TIMER_CREATED.value
+_TIMER_EVENTS = _TIMER_GONE | {_TIMER_CREATED}
+_EVENT = RecordKind.EVENT
 
 
 class TimerSchedule:
@@ -41,9 +46,9 @@ class TimerSchedule:
         """Follow what a batch wrote: new timers join the heap; a timer that fired or was
         cancelled leaves the sent set (its heap entry goes lazily)."""
         for ev in events:
-            if ev.kind != RecordKind.EVENT:
+            if ev.intent not in _TIMER_EVENTS or ev.kind != _EVENT:
                 continue
-            if ev.intent == Event.TIMER_CREATED.value:
+            if ev.intent == _TIMER_CREATED:
                 timer = cast(TimerCreated, ev.value)
                 self.add(int(timer["due"]), ev.instance_id, int(timer["key"]))
             elif ev.intent in _TIMER_GONE:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from laneway.settings import SettingsError
 from services.engine.settings import load_settings
 
 BASE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
@@ -27,3 +30,17 @@ def test_the_collector_settings_default_to_fewer_young_collections_and_no_freeze
     tuned = load_settings({**BASE, "LANEWAY_ENGINE_GC_YOUNG": "700",
                            "LANEWAY_ENGINE_GC_FREEZE": "1"})
     assert (tuned.gc_young, tuned.gc_freeze) == (700, True)
+
+
+def test_the_warm_instances_and_the_gather_default_to_1000_and_off() -> None:
+    settings = load_settings(BASE)
+    assert (settings.warm_instances, settings.gather_s, settings.gather_min) == (1000, 0.0, 8)
+    tuned = load_settings({**BASE, "LANEWAY_ENGINE_WARM_INSTANCES": "0",
+                           "LANEWAY_ENGINE_GATHER_MS": "5", "LANEWAY_ENGINE_GATHER_MIN": "900",
+                           "LANEWAY_ENGINE_BATCH_SIZE": "100"})
+    # the gather minimum is at most a batch
+    assert (tuned.warm_instances, tuned.gather_s, tuned.gather_min) == (0, 0.005, 100)
+    assert load_settings({**BASE, "LANEWAY_ENGINE_WARM_INSTANCES": "10000000"}
+                         ).warm_instances == 100_000
+    with pytest.raises(SettingsError):
+        load_settings({**BASE, "LANEWAY_ENGINE_GATHER_MS": "-1"})
