@@ -13,7 +13,6 @@ thread) and runs the sink (this thread) until SIGTERM or SIGINT; the batch in ha
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 import threading
@@ -112,9 +111,6 @@ def run(settings: AuditSettings, service: Running) -> int:
         app.state.deps = AuditDeps(pool, HeadSigner(settings.key),
                                    live=start_live(settings, service, closing),
                                    metrics=ApiMetrics.default())
-        # the collector's thresholds (settings.py: gc_young); the older generations keep
-        # Python's own ratios
-        gc.set_threshold(settings.gc_young, *gc.get_threshold()[1:])
         sink = SinkGroup([build_sink(settings, service.stop.event)
                           for _ in range(settings.sinks)], service.stop.event)
         closing.callback(sink.close)

@@ -80,13 +80,6 @@ class AuditSettings:
     cache_size: int
     """Instances whose last (seq, hash) the sink keeps in memory (`LANEWAY_AUDIT_CACHE_SIZE`,
     default 100000); older ones are read back from the database."""
-    gc_young: int = 20_000
-    """How many allocations (net) start a collection of the youngest generation
-    (`LANEWAY_AUDIT_GC_YOUNG`, default 20000; Python's own is 700), as the engine's
-    `LANEWAY_ENGINE_GC_YOUNG`: a batch of 1,000 records makes tens of thousands of
-    short-lived objects that refcounting frees, and with 700 the collections (the older
-    generations' walking the tail cache) took about a quarter of the sink's CPU
-    (docs/benchmarks.md, "Issue 16: the audit sink's CPU per record (round 2)")."""
     writer_database_url: str = field(repr=False)
     """The role the sink, the projection and the routes connect as: SELECT and INSERT on
     `audit_log` only (`LANEWAY_AUDIT_DATABASE_URL`; required in production; in development
@@ -144,8 +137,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
         pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 5),
         cache_size=positive_int(env, "LANEWAY_AUDIT_CACHE_SIZE", 100_000),
         sinks=_bounded(positive_int(env, "LANEWAY_AUDIT_SINKS", 1), "LANEWAY_AUDIT_SINKS", 8),
-        gc_young=_bounded(positive_int(env, "LANEWAY_AUDIT_GC_YOUNG", 20_000),
-                          "LANEWAY_AUDIT_GC_YOUNG", 10_000_000),
     )
 
 

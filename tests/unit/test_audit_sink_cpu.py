@@ -21,13 +21,11 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from laneway.codec import decode_record, encode_record
 from laneway.records import SYSTEM, Principal, PrincipalKind, Record, RecordKind
-from laneway.settings import SettingsError
 from services.audit import decoding
 from services.audit.anchor import HeadSigner
 from services.audit.chain import json_texts
 from services.audit.decoding import decode_event, principal_texts, value_texts
 from services.audit.metrics import observe_many
-from services.audit.settings import load_settings
 
 HERE = Path(__file__).resolve().parent
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -181,12 +179,3 @@ def test_observing_many_at_once_leaves_what_as_many_observations_leave(
     assert got.keys() == expected.keys()
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, rel=1e-12), name
-
-
-def test_the_young_generation_threshold_is_a_bounded_setting() -> None:
-    base = {"DATABASE_URL": "postgresql://laneway:secret@db.example:5432/laneway"}
-    assert load_settings(base).gc_young == 20_000
-    assert load_settings({**base, "LANEWAY_AUDIT_GC_YOUNG": "700"}).gc_young == 700
-    for bad in ("0", "x", "10000001"):
-        with pytest.raises(SettingsError, match="LANEWAY_AUDIT_GC_YOUNG"):
-            load_settings({**base, "LANEWAY_AUDIT_GC_YOUNG": bad})
