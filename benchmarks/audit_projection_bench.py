@@ -6,8 +6,9 @@ The snapshots of `--snapshots` LocalRunner instances of start → service task �
 the task (as the engine writes them after the start), are read and written as the projection
 does: `decode_state`, `instance_row`, then the batch's upsert in one transaction, into a fresh
 schema (DATABASE_URL; dropped at the end). Printed: µs of this process's CPU per snapshot for
-each stage (best of `--rounds`), and, as the reference in the same run, alternating with it,
-the upsert as it was before (`executemany` of one statement per row with `Jsonb` parameters).
+each stage (best of `--rounds`), and, as the reference in the same run, alternating with them,
+the row and the upsert as they were before (`full_instance_row`, through the whole
+`InstanceState`; `executemany` of one statement per row with `Jsonb` parameters).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from laneway.engine.runner import Answers, LocalRunner  # noqa: E402
 from laneway.settings import Settings  # noqa: E402
 from services.audit.db import connect, ensure_schema, migrate  # noqa: E402
 from services.audit.instances import InstanceUpsert, upsert_instances  # noqa: E402
-from services.audit.projection import instance_row  # noqa: E402
+from services.audit.projection import full_instance_row, instance_row  # noqa: E402
 
 _EXECUTEMANY = (
     "INSERT INTO instances (instance_id, process_id, version, business_key, status,"
@@ -105,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
                 keep("decode_state", t1 - t0)
                 offset += count
                 rows = [instance_row(s, 0, offset + n) for n, s in enumerate(read)]
-                keep("instance_row", clock() - t1)
+                t2 = clock()
+                keep("instance_row (now)", t2 - t1)
+                assert rows == [full_instance_row(s, 0, offset + n) for n, s in enumerate(read)]
+                keep("instance_row (before)", clock() - t2)
                 writes: list[tuple[str, Callable[..., int]]] = [
                     ("upsert (one statement, now)", upsert_instances),
                     ("upsert (executemany, before)", executemany_upsert)]
@@ -126,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<30} {us:7.1f} µs/snapshot (client CPU)")
     now, before = best["upsert (one statement, now)"], best["upsert (executemany, before)"]
     print(f"upsert now / before = {now / before:.2f}")
+    total_now = best["decode_state"] + best["instance_row (now)"] + now
+    total_before = best["decode_state"] + best["instance_row (before)"] + before
+    print(f"per snapshot now / before = {total_now:.1f} / {total_before:.1f} µs = "
+          f"{total_now / total_before:.2f}")
     return 0
 
 

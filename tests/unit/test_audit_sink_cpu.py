@@ -7,6 +7,7 @@ formula; a histogram observed many at once holds what as many `observe` calls le
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -19,13 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
-from laneway.codec import decode_record, encode_record
+from laneway.codec import decode_record, decode_state, encode_record, encode_state
+from laneway.codec.typed import StateSnapshot
+from laneway.engine import EngineState, apply_event
 from laneway.records import SYSTEM, Principal, PrincipalKind, Record, RecordKind
 from services.audit import decoding
 from services.audit.anchor import HeadSigner
 from services.audit.chain import json_texts
 from services.audit.decoding import decode_event, principal_texts, value_texts
 from services.audit.metrics import observe_many
+from services.audit.projection import full_instance_row, instance_row
 
 HERE = Path(__file__).resolve().parent
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -179,3 +183,54 @@ def test_observing_many_at_once_leaves_what_as_many_observations_leave(
     assert got.keys() == expected.keys()
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, rel=1e-12), name
+
+
+def _replayed_snapshots() -> list[StateSnapshot]:
+    out = []
+    for path in sorted((HERE / "replay_logs").glob("*.jsonl")):
+        state = EngineState()
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            if not line.strip():
+                continue
+            rec = Record.from_dict(json.loads(line))
+            if rec.kind != RecordKind.EVENT:
+                continue
+            apply_event(state, rec)
+            inst = state.instances.get(rec.instance_id)
+            if inst is not None:
+                out.append(decode_state(encode_state(StateSnapshot.of(inst, rec.timestamp, n))))
+    return out
+
+
+def test_the_projections_row_is_the_one_the_whole_instance_state_gives() -> None:
+    snapshots = _replayed_snapshots()
+    assert len(snapshots) > 300
+    statuses = set()
+    for n, snap in enumerate(snapshots):
+        row = instance_row(snap, n % 3, n)
+        assert row == full_instance_row(snap, n % 3, n)
+        statuses.add(row.status)
+    # with an incident on an element, one on an element gone, and the status it gives
+    base = next(s for s in snapshots if s.state["status"] == "ACTIVE" and s.state["elements"])
+    key = next(iter(base.state["elements"]))
+    state = {**base.state, "incidents": {
+        "12": {"key": 12, "element_key": int(key), "error_type": "JOB_FAILED", "message": "m"},
+        "3": {"key": 3, "element_key": 999_999, "error_type": "X", "message": "é",
+              "job_key": 4, "stage": "job"}}}
+    odd = dataclasses.replace(base, state=state)
+    row = instance_row(odd, 0, 1)
+    assert row == full_instance_row(odd, 0, 1)
+    assert row.status == "INCIDENT"
+    assert [i["key"] for i in row.incidents] == [3, 12]
+    # elements written in another order than their keys': shown in the keys' order
+    many = max(snapshots, key=lambda s: len(s.state["elements"]))
+    assert len(many.state["elements"]) > 2
+    backwards = dict(reversed(list(many.state["elements"].items())))
+    turned = dataclasses.replace(many, state={**many.state, "elements": backwards})
+    assert instance_row(turned, 0, 1) == full_instance_row(turned, 0, 1)
+    assert instance_row(turned, 0, 1).active_elements == instance_row(many, 0, 1).active_elements
+    # a field `from_dict` drops (an element's removed `waits`): read the full way, the same
+    elements = {k: {**v, "waits": 1} for k, v in base.state["elements"].items()}
+    dropped = dataclasses.replace(base, state={**base.state, "elements": elements})
+    assert instance_row(dropped, 0, 1) == full_instance_row(dropped, 0, 1)
+    assert {"ACTIVE", "COMPLETED"} <= statuses
