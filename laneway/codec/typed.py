@@ -116,11 +116,16 @@ PrincipalReader = Callable[[bytes, int], tuple[Principal, int]]
 """Reads the principal at a position of a record's bytes: the Principal and the next one."""
 
 
-def _read_record(data: bytes, principal_at: PrincipalReader = _read_principal
-                 ) -> tuple[Record, str | None]:
+ValueReader = Callable[[bytes, int], tuple[dict[str, Any], int]]
+"""Reads the `map<Value>` at a position of a record's bytes: the dict and the next position."""
+
+
+def _read_record(data: bytes, principal_at: PrincipalReader = _read_principal,
+                 value_at: ValueReader = read_map) -> tuple[Record, str | None]:
     """A Record (v2) body read directly (laneway/codec/fast.py): what `record_from_datum`
-    makes of the generic reader's datum. `principal_at` lets a reader share the principals it
-    has read before (the audit sink's `decoding.py`); raises `Unusual` for the generic path."""
+    makes of the generic reader's datum. `principal_at` and `value_at` let a reader share the
+    principals and values it has read before (the audit sink's `decoding.py`); raises
+    `Unusual` for the generic path."""
     record_id, pos = read_string(data, HEADER_SIZE)
     instance_id, pos = read_string(data, pos)
     kind = data[pos]
@@ -133,7 +138,7 @@ def _read_record(data: bytes, principal_at: PrincipalReader = _read_principal
     scope_id, pos = read_long(data, pos)
     principal, pos = principal_at(data, pos)
     timestamp, pos = read_long(data, pos)
-    value, pos = read_map(data, pos)
+    value, pos = value_at(data, pos)
     trace, pos = read_optional_string(data, pos)
     if pos != len(data):
         raise Unusual

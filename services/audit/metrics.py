@@ -21,12 +21,35 @@ from laneway.service.scraped import CountedOnScrape
 from laneway.service.shared_metrics import ServiceMetrics
 
 __all__ = ["INCIDENT_COUNT_LIMIT", "ApiMetrics", "InstanceMetrics", "LiveMetrics",
-           "SinkMetrics", "count_incidents"]
+           "SinkMetrics", "count_incidents", "observe_many"]
 
 INCIDENT_COUNT_LIMIT = 1_000_000
 """The incident count stops here (a bounded query)."""
 
 _INCIDENTS_OPEN = "laneway_audit_incidents_open"
+
+
+def observe_many(histogram: Histogram, amount: float, count: int) -> None:
+    """`count` observations of `amount` at once: the buckets and count that `count` calls of
+    `observe(amount)` leave, and their sum (as one product, so it may differ in the last
+    float bits). The sink observes each row's availability lag, and the rows of one command
+    share their event timestamp, hence their lag: one bucket search per distinct timestamp
+    instead of one `observe` (~2-5 µs) per row. Relies on prometheus_client's `Histogram`
+    internals (`_upper_bounds`, `_buckets`, `_sum`; tests/unit/test_audit_sink_cpu.py fails
+    if they change); without them, or with labels, it calls `observe` `count` times."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if (count == 1 or bounds is None or buckets is None or total is None
+            or len(bounds) != len(buckets) or bool(getattr(histogram, "_labelnames", ()))):
+        for _ in range(count):
+            histogram.observe(amount)
+        return
+    total.inc(amount * count)
+    for bucket, bound in zip(buckets, bounds, strict=True):
+        if amount <= bound:
+            bucket.inc(count)
+            break
 
 
 class SinkMetrics(Metrics):

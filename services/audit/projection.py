@@ -12,6 +12,7 @@ the projection must not stall behind one. A row PostgreSQL refuses goes to `dlq`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -23,7 +24,13 @@ from confluent_kafka import Consumer, Message
 
 from laneway.codec import DecodeError, StateSnapshot, decode_state
 from laneway.consuming import Consumed, DeadLetterProducer, ProjectionLoop
-from laneway.engine.state import PROCESS_KIND, InstanceState
+from laneway.engine.state import (
+    PROCESS_KIND,
+    ElementInstance,
+    Incident,
+    InstanceState,
+    InstanceStatus,
+)
 from laneway.kafka import RenewingProducer, consumer_config, producer_config
 from laneway.service.progress import DEFAULT_STALL_S, Progress
 from laneway.topics import Topics
@@ -37,7 +44,65 @@ PARTITION_STATE_PREFIX = "__"
 
 
 def instance_row(snapshot: StateSnapshot, partition: int, offset: int) -> InstanceUpsert:
-    """What the API shows of one snapshot."""
+    """What the API shows of one snapshot.
+
+    Read from the snapshot's dict (`InstanceState.to_dict`'s form) for the five fields shown:
+    building the whole `InstanceState` (`from_dict`, every element, job, task and timer as
+    an object) was about 30 % of the projection's CPU per snapshot. A snapshot whose fields
+    are not as `to_dict` writes them (that `from_dict` also reads) is read the full way
+    (`full_instance_row`), which decides (and raises on what it refuses, as before)."""
+    try:
+        return _row_from_dict(snapshot, partition, offset)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return full_instance_row(snapshot, partition, offset)
+
+
+_ELEMENT_FIELDS = frozenset(f.name for f in dataclasses.fields(ElementInstance))
+_INCIDENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Incident))
+
+
+def _row_from_dict(snapshot: StateSnapshot, partition: int, offset: int) -> InstanceUpsert:
+    state = snapshot.state
+    elements = {int(k): v for k, v in state["elements"].items()}
+    for e in elements.values():
+        if not e.keys() <= _ELEMENT_FIELDS:  # a field from_dict refuses or drops
+            raise ValueError
+    root_key = state["root_key"]
+    if type(root_key) is not int:
+        raise TypeError
+    variables = {int(k): v for k, v in state["variables"].items()}
+    open_incidents = state["incidents"]
+    status = state["status"]
+    effective = (InstanceStatus.INCIDENT if status == InstanceStatus.ACTIVE and open_incidents
+                 else status)
+    active = [elements[k]["element_id"] for k in sorted(elements)
+              if elements[k]["kind"] != PROCESS_KIND]
+    instance_id = state["instance_id"]
+    shown: list[dict[str, Any]] = []
+    for key, incident in sorted((int(k), v) for k, v in open_incidents.items()):
+        if not incident.keys() <= _INCIDENT_FIELDS:
+            raise ValueError
+        element = elements.get(incident["element_key"])
+        shown.append({"id": f"{instance_id}:{key}", "key": key,
+                      "elementId": element["element_id"] if element is not None else None,
+                      "errorType": incident["error_type"], "message": incident["message"]})
+    return InstanceUpsert(
+        instance_id=snapshot.instance_id,
+        process_id=snapshot.process_id,
+        version=snapshot.version,
+        business_key=state.get("business_key"),
+        status=effective,
+        active_elements=list(dict.fromkeys(active)),
+        variables=dict(variables.get(root_key, {})),
+        incidents=shown,
+        updated_at=datetime.fromtimestamp(snapshot.timestamp / 1000, tz=UTC),
+        partition=partition,
+        offset=offset,
+    )
+
+
+def full_instance_row(snapshot: StateSnapshot, partition: int, offset: int) -> InstanceUpsert:
+    """`instance_row` through the whole `InstanceState`."""
     inst = snapshot.instance()
     return InstanceUpsert(
         instance_id=snapshot.instance_id,

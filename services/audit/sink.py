@@ -36,9 +36,9 @@ from laneway.records import Record
 from laneway.service.progress import DEFAULT_STALL_S
 from laneway.telemetry import ended_span, tracing
 from services.audit.anchor import DEV_KEY, HeadSigner
-from services.audit.chain import ZERO_HASH, canonical_texts, hash_of, json_texts
-from services.audit.decoding import decode_event, principal_texts
-from services.audit.metrics import SinkMetrics
+from services.audit.chain import ZERO_HASH, canonical_texts, hash_of
+from services.audit.decoding import decode_event, principal_texts, value_texts
+from services.audit.metrics import SinkMetrics, observe_many
 
 __all__ = ["COLUMNS", "AuditLogWriter", "AuditSink", "OnCommit", "SinkGroup"]
 
@@ -247,8 +247,10 @@ class AuditLogWriter:
         m.rows_written.inc(len(written.fresh))
         m.duplicates_skipped.inc(written.skipped)
         stamps = [each.record.timestamp for each in written.fresh]
-        for ts in stamps:
-            m.availability_lag.observe(max(0.0, committed - ts / 1000))
+        # still one observation per row (the histogram counts rows), made once per distinct
+        # event timestamp: the rows of one command share it, and so their lag
+        for ts, count in Counter(stamps).items():
+            observe_many(m.availability_lag, max(0.0, committed - ts / 1000), count)
         if self._on_commit is not None:
             self._on_commit(stamps, committed)
         if tracing():
@@ -268,7 +270,7 @@ class AuditLogWriter:
             rec.instance_id, (0, ZERO_HASH))
         seq = last_seq + 1
         principal, principal_hashed = principal_texts(rec.principal)
-        value, value_hashed = json_texts(rec.value)
+        value, value_hashed = value_texts(rec.value)
         kind = rec.kind.value
         digest = hash_of(canonical_texts(
             rec.instance_id, seq, rec.record_id, kind, rec.intent, rec.element_id,
