@@ -39,7 +39,14 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from laneway.bpmn import parse
@@ -174,7 +181,14 @@ def _committed(consumer: Consumer, topics: Topics, until: int, seconds: float) -
     tp = TopicPartition(topics.commands, 0)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        [got] = consumer.committed([tp], timeout=10)
+        try:
+            [got] = consumer.committed([tp], timeout=10)
+        except KafkaException as exc:
+            # a broker busy with the engine's 100,000 starts can take longer than one ask's
+            # 10 s to answer: ask again until the deadline
+            if exc.args[0].code() != KafkaError._TIMED_OUT:
+                raise
+            continue
         if got.offset >= until:
             return
         time.sleep(0.2)
