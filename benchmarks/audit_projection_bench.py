@@ -38,21 +38,17 @@ from laneway.engine import DefinitionRepository  # noqa: E402
 from laneway.engine.runner import Answers, LocalRunner  # noqa: E402
 from laneway.settings import Settings  # noqa: E402
 from services.audit.db import connect, ensure_schema, migrate  # noqa: E402
-from services.audit.instances import InstanceUpsert, upsert_instances  # noqa: E402
+from services.audit.instances import (  # noqa: E402
+    ON_CONFLICT,
+    InstanceUpsert,
+    upsert_instances,
+)
 from services.audit.projection import full_instance_row, instance_row  # noqa: E402
 
 _EXECUTEMANY = (
     "INSERT INTO instances (instance_id, process_id, version, business_key, status,"
     " active_elements, variables, incidents, updated_at, last_partition, last_offset)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (instance_id) DO UPDATE SET"
-    " process_id = EXCLUDED.process_id, version = EXCLUDED.version,"
-    " business_key = EXCLUDED.business_key, status = EXCLUDED.status,"
-    " active_elements = EXCLUDED.active_elements, variables = EXCLUDED.variables,"
-    " incidents = EXCLUDED.incidents, updated_at = EXCLUDED.updated_at,"
-    " last_partition = EXCLUDED.last_partition, last_offset = EXCLUDED.last_offset"
-    " WHERE instances.last_partition <> EXCLUDED.last_partition"
-    " OR instances.last_offset < EXCLUDED.last_offset")
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)" + ON_CONFLICT)
 
 
 def executemany_upsert(conn: psycopg.Connection[Any], rows: Sequence[InstanceUpsert]) -> int:

@@ -119,6 +119,20 @@ class InstanceStore:
         return (int(count_row[0]) if count_row else 0), rows
 
 
+# What a snapshot already written becomes (benchmarks/audit_projection_bench.py's reference
+# statement shares it).
+ON_CONFLICT = (
+    " ON CONFLICT (instance_id) DO UPDATE SET"
+    " process_id = EXCLUDED.process_id, version = EXCLUDED.version,"
+    " business_key = EXCLUDED.business_key, status = EXCLUDED.status,"
+    " active_elements = EXCLUDED.active_elements, variables = EXCLUDED.variables,"
+    " incidents = EXCLUDED.incidents, updated_at = EXCLUDED.updated_at,"
+    " last_partition = EXCLUDED.last_partition, last_offset = EXCLUDED.last_offset"
+    # same key, same partition, unless the topic was repartitioned: then the snapshot read
+    # now is the one to keep
+    " WHERE instances.last_partition <> EXCLUDED.last_partition"
+    " OR instances.last_offset < EXCLUDED.last_offset"
+)
 # One statement for a batch of snapshots: the rows as arrays, unnested (an `executemany` of
 # the same upsert spent ~60 µs of client CPU a row on the loaded development machine, most of
 # it psycopg's per-row work: the parameters of each row and three `Jsonb` adapters). The jsonb
@@ -130,16 +144,7 @@ _UPSERT = (
     "%b::text[], %b::text[], %b::integer[], %b::text[], %b::text[], %b::text[], %b::text[],"
     " %b::text[], %b::timestamptz[], %b::integer[], %b::bigint[])"
     " AS t(i, p, v, b, s, a, va, inc, u, lp, lo)"
-    " ON CONFLICT (instance_id) DO UPDATE SET"
-    " process_id = EXCLUDED.process_id, version = EXCLUDED.version,"
-    " business_key = EXCLUDED.business_key, status = EXCLUDED.status,"
-    " active_elements = EXCLUDED.active_elements, variables = EXCLUDED.variables,"
-    " incidents = EXCLUDED.incidents, updated_at = EXCLUDED.updated_at,"
-    " last_partition = EXCLUDED.last_partition, last_offset = EXCLUDED.last_offset"
-    # same key, same partition, unless the topic was repartitioned: then the snapshot read
-    # now is the one to keep
-    " WHERE instances.last_partition <> EXCLUDED.last_partition"
-    " OR instances.last_offset < EXCLUDED.last_offset"
+    + ON_CONFLICT
 )
 
 
