@@ -3,7 +3,6 @@ on 127.0.0.1 that requires AUTH, records what it accepts and who logged in."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,6 +12,8 @@ from urllib.parse import quote
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+from tests.ports import free_port
 
 SMTP_USER, SMTP_PASSWORD = "mailer", "s3cr3t-p@ss"
 """The one login the server accepts (the password has an `@`, so URLs must quote it)."""
@@ -43,11 +44,6 @@ class Mailbox:
         return AuthResult(success=ok, handled=False)
 
 
-def free_port() -> int:
-    """A port nothing listens on now (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from scripts.stack import Settings as StackSettings
 from scripts.stack.kafka import Kafka
 from scripts.stack.postgres import Postgres
 from scripts.stack.redis import Redis
-from tests.e2e.harness import free_port
+from tests.ports import free_port
 
 # What would point the components at a server that already runs (the shared stack).
 _EXTERNAL = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "REDIS_URL")

@@ -19,7 +19,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
@@ -58,17 +57,11 @@ from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
 from tests.auth import ADMIN, auth_env
 from tests.lifecycle import AUTHOR, authorize
+from tests.ports import free_port
 
 PARTITIONS = 4
 ALL = ("engine", "definitions", "audit", "connectors")
 WORKER = Principal(PrincipalKind.AGENT, "worker:e2e")
-
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def history(api: httpx.Client, iid: str) -> list[dict[str, Any]]:

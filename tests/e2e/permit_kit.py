@@ -16,7 +16,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 
 from tests.auth import auth_header
-from tests.e2e.harness import free_port
+from tests.ports import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "permit"
 SERVICES = ("engine", "definitions", "worklist", "connectors", "audit")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from laneway.topics import Topics
 from scripts.stack.testing import unique_name, wait_until
 from services.connectors.settings import ConnectorsSettings, load_settings
 from services.connectors.worker import ConnectorService
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,13 +147,6 @@ class InProcessWorker:
     def __exit__(self, *exc: object) -> None:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(30)
-
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class WorkerProcess:

@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -51,6 +50,7 @@ from services.audit.metrics import SinkMetrics
 from services.audit.queries import rows
 from services.audit.sink import AuditSink
 from tests.auth import auth_header, verifier
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -543,11 +543,6 @@ def test_an_undecodable_record_goes_to_the_dlq_and_the_sink_carries_on(env: Env)
 
 # -- the crash test -------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def _start_service(stack: Connections, topics: Topics, schema: str, port: int
                    ) -> subprocess.Popen[bytes]:
@@ -593,7 +588,7 @@ def test_a_sink_killed_mid_stream_leaves_exactly_one_row_per_event(stack: Connec
             row = conn.execute("SELECT count(*) FROM audit_log").fetchone()
         return int(row[0]) if row else 0
 
-    port = _free_port()
+    port = free_port()
     first = _start_service(stack, topics, schema, port)
     second: subprocess.Popen[bytes] | None = None
     try:

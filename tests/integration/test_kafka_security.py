@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -50,6 +49,7 @@ from scripts.stack.kafka_secure import SecureInfo, _ca, _cert_pem, _rsa, _write_
 from scripts.stack.oidc import TokenEndpoint
 from scripts.stack.proc import port_open
 from scripts.stack.testing import unique_name, wait_until
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -243,12 +243,6 @@ SIMPLE = b"""<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id
   <sequenceFlow id="f2" sourceRef="t" targetRef="e"/></process></definitions>"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def engine_over_sasl_ssl(secure: SecureInfo, tmp_path: Path
                          ) -> Iterator[tuple[Topics, KafkaSecurity, Path]]:
@@ -269,7 +263,7 @@ def engine_over_sasl_ssl(secure: SecureInfo, tmp_path: Path
            if not name.startswith("LANEWAY_KAFKA_")}
     env.update({
         "KAFKA_BOOTSTRAP_SERVERS": secure.sasl_ssl, "LANEWAY_TOPIC_PREFIX": topics.prefix,
-        "LANEWAY_ENGINE_GROUP": unique_name("engine"), "LANEWAY_HTTP_PORT": str(_free_port()),
+        "LANEWAY_ENGINE_GROUP": unique_name("engine"), "LANEWAY_HTTP_PORT": str(free_port()),
         "LANEWAY_ENGINE_POLL_S": "0.05", "LANEWAY_LOG_LEVEL": "DEBUG",
         "PYTHONPATH": str(ROOT),
         "LANEWAY_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",

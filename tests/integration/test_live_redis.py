@@ -26,7 +26,7 @@ from scripts.stack.testing import unique_name
 from services.audit.live import LiveFeeder, LiveKeys
 from services.audit.live_streams import MAX_BACKLOG, WATCH_TTL_S, LiveStreams, Subscription
 from services.audit.metrics import LiveMetrics
-from tests.e2e.harness import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

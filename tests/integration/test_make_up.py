@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import textwrap
 import threading
 import uuid
@@ -34,14 +33,9 @@ from scripts.stack.proc import pid_alive, port_open
 from scripts.stack.testing import unique_name, wait_until
 from scripts.stack.topics import ensure_topics
 from tests.auth import auth_header
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
