@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-__all__ = ["FatalProducer"]
+__all__ = ["FatalProducer", "message"]
 
 
 class FatalProducer(Producer):
@@ -16,3 +16,19 @@ class FatalProducer(Producer):
 
     def produce(self, *args: Any, **kwargs: Any) -> None:
         raise KafkaException(KafkaError(KafkaError._FATAL, "producer fenced", fatal=True))
+
+
+class _ValueOnly:
+    """A consumed record of which only `value()` is read."""
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def value(self) -> bytes:
+        return self._value
+
+
+def message(value: bytes) -> Message:
+    """A `Message` whose value is `value` (for code that reads nothing else of it)."""
+    return cast(Message, _ValueOnly(value))
+

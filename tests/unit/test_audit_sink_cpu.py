@@ -12,10 +12,9 @@ import hashlib
 import hmac
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from confluent_kafka import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
@@ -30,28 +29,17 @@ from services.audit.chain import json_texts
 from services.audit.decoding import decode_event, principal_texts, value_texts
 from services.audit.metrics import observe_many
 from services.audit.projection import full_instance_row, instance_row
+from tests.kafka_fakes import message
 
 HERE = Path(__file__).resolve().parent
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-class _Msg:
-    def __init__(self, value: bytes) -> None:
-        self._value = value
-
-    def value(self) -> bytes:
-        return self._value
-
-
-def _msg(value: bytes) -> Message:
-    return cast(Message, _Msg(value))
 
 
 def _texts_as_plain(data: bytes) -> None:
     """`decode_event` reads what `decode_record` reads, and the sink's texts of it are
     `json_texts` of the plain record's value and principal."""
     plain = decode_record(data)
-    read = decode_event(_msg(data))
+    read = decode_event(message(data))
     assert repr(read) == repr(plain)  # repr: a NaN equals no NaN
     assert value_texts(read.value) == json_texts(plain.value)
     assert principal_texts(read.principal) == json_texts(plain.principal.to_dict())
@@ -117,8 +105,8 @@ def test_any_envelope_is_read_as_the_plain_path_reads_it(
 
 def test_records_with_the_same_value_bytes_share_one_value_and_its_texts() -> None:
     value = {"key": 2, "recordVersion": 2, "f": 2.0}
-    first = decode_event(_msg(encode_record(_record(value, SYSTEM, 1))))
-    second = decode_event(_msg(encode_record(_record(value, SYSTEM, 2), trace_parent=TRACE)))
+    first = decode_event(message(encode_record(_record(value, SYSTEM, 1))))
+    second = decode_event(message(encode_record(_record(value, SYSTEM, 2), trace_parent=TRACE)))
     assert second.value is first.value
     assert value_texts(second.value) is value_texts(first.value)
     assert value_texts(first.value) == json_texts(value) == (
@@ -127,8 +115,8 @@ def test_records_with_the_same_value_bytes_share_one_value_and_its_texts() -> No
 
 def test_a_value_too_large_to_keep_is_read_each_time_with_the_same_texts() -> None:
     value = {"text": "x" * (decoding._MAX_VALUE_BYTES + 1), "n": 1.0}
-    first = decode_event(_msg(encode_record(_record(value, SYSTEM, 1))))
-    second = decode_event(_msg(encode_record(_record(value, SYSTEM, 2))))
+    first = decode_event(message(encode_record(_record(value, SYSTEM, 1))))
+    second = decode_event(message(encode_record(_record(value, SYSTEM, 2))))
     assert second.value is not first.value
     assert value_texts(second.value) == json_texts(value)
 

@@ -5,27 +5,15 @@ loop dead-letters it)."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from confluent_kafka import Message
 
 from laneway.codec import DecodeError, encode_record
 from laneway.records import Event, Record, RecordKind
 from services.worklist.consumer import decode_task_record
 from services.worklist.projection import TASK_COMMANDS, TASK_EVENTS, is_task_record
-
-
-class _Msg:
-    def __init__(self, value: bytes) -> None:
-        self._value = value
-
-    def value(self) -> bytes:
-        return self._value
-
-
-def _msg(value: bytes) -> Message:
-    return cast(Message, _Msg(value))
+from tests.kafka_fakes import message
 
 
 def _record(kind: RecordKind, intent: str, value: dict[str, Any] | None = None) -> Record:
@@ -45,22 +33,22 @@ TASK_RECORDS = [
 def test_every_record_the_worklist_projects_is_decoded(kind: RecordKind, intent: str) -> None:
     record = _record(kind, intent)
     assert is_task_record(record)
-    got = decode_task_record(_msg(encode_record(record)))
+    got = decode_task_record(message(encode_record(record)))
     assert got is not None
     assert (got.kind, got.intent, got.record_id) == (kind, intent, "cmd-1.0")
 
 
 @pytest.mark.parametrize("intent", ["ELEMENT_ACTIVATED", "JOB_CREATED", "PROCESS_STARTED"])
 def test_a_record_that_names_no_task_intent_is_skipped(intent: str) -> None:
-    assert decode_task_record(_msg(encode_record(_record(RecordKind.EVENT, intent)))) is None
+    assert decode_task_record(message(encode_record(_record(RecordKind.EVENT, intent)))) is None
 
 
 def test_a_record_naming_a_task_elsewhere_is_decoded_and_then_skipped() -> None:
     # a variable mentioning USER_TASK makes it a candidate; the decoded intent decides
     record = _record(RecordKind.EVENT, "ELEMENT_ACTIVATED", {"note": "USER_TASK_CREATED"})
-    assert decode_task_record(_msg(encode_record(record))) is None
+    assert decode_task_record(message(encode_record(record))) is None
 
 
 def test_what_is_not_a_laneway_record_still_raises() -> None:
     with pytest.raises(DecodeError):
-        decode_task_record(_msg(b"\x00not a record"))
+        decode_task_record(message(b"\x00not a record"))
