@@ -157,11 +157,11 @@ bench-restore: setup ## Restore of 100,000 parked instances and RSS per parked i
 	$(PY) -m benchmarks.restore_bench $(BENCH_RESTORE_ARGS)
 
 .PHONY: stack-clean-topics
-stack-clean-topics: setup ## Delete every Kafka topic that is not the stack's (what tests and benchmarks left; CLEAN_TOPICS_ARGS="--dry-run" to list them); never while tests or benchmarks use the same broker
+stack-clean-topics: setup ## Delete every Kafka topic that is not the stack's and was not written for 30 minutes (what tests and benchmarks left; CLEAN_TOPICS_ARGS="--dry-run" to list them, "--older-than 0" for every age)
 	$(PY) -m scripts.stack clean-topics $(CLEAN_TOPICS_ARGS)
 
 .PHONY: bench-perf
-bench-perf: setup ## Issue 16's figures one after the other, each next to its ceiling or peer: the leftover topics deleted first (stack-clean-topics; CLEAN_TOPICS_ARGS="--dry-run" on a broker others use), then bench-core, benchmarks.e2e (burst 10,000, 500 starts/s, audit on), restore_bench --live (100,000 parked), visibility_bench (rows visible at 500/s, task completion at 100/s)
+bench-perf: setup ## Issue 16's figures one after the other, each next to its ceiling or peer: the leftover topics deleted first (stack-clean-topics: those not written for 30 minutes), then bench-core, benchmarks.e2e (burst 10,000, 500 starts/s, audit on), restore_bench --live (100,000 parked), visibility_bench (rows visible at 500/s, task completion at 100/s)
 	$(PY) -m scripts.stack clean-topics $(CLEAN_TOPICS_ARGS)
 	$(PY) -m benchmarks.core
 	$(PY) -m benchmarks.e2e $(BENCH_E2E_ARGS)

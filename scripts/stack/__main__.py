@@ -10,7 +10,7 @@ import time
 
 from scripts.stack.config import Settings, StackError
 from scripts.stack.stack import connections, down, reset, status, topics, up
-from scripts.stack.topics import clean_topics
+from scripts.stack.topics import OLDER_THAN, clean_topics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,12 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     clean_p = sub.add_parser(
         "clean-topics",
         help="delete every topic that is not the stack's (not under LANEWAY_TOPIC_PREFIX, "
-             "not Kafka's `_` ones): what tests and benchmarks left; never while tests or "
-             "benchmarks run against the same broker")
+             "not Kafka's `_` ones) and was not written for --older-than minutes: what tests "
+             "and benchmarks left")
     clean_p.add_argument("--dry-run", action="store_true",
                          help="list the topics it would delete, delete nothing")
     clean_p.add_argument("--prefix", default="",
                          help="only topics whose name starts with this")
+    clean_p.add_argument("--older-than", type=float, default=OLDER_THAN / 60, metavar="MINUTES",
+                         help="keep a topic written or created within this many minutes (a "
+                              "live test's or benchmark's; default %(default)g); 0 deletes "
+                              "regardless of age, only while nothing else uses the broker")
     sub.add_parser("reset", help="stop everything and delete data and logs")
     args = parser.parse_args(argv)
 
@@ -65,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
                 extra = ",".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
                 print(f"{spec.name:<32} partitions={spec.partitions:<3} {extra}")
         elif args.command == "clean-topics":
-            cleaned = clean_topics(settings, dry_run=args.dry_run, prefix=args.prefix)
+            if not 0 <= args.older_than <= 525_600:  # a year: a bound, and no NaN
+                parser.error("--older-than: expected 0 to 525,600 minutes")
+            cleaned = clean_topics(settings, dry_run=args.dry_run, prefix=args.prefix,
+                                   older_than=60 * args.older_than)
             if args.dry_run:
                 for name in cleaned.deleted:
                     print(name)
@@ -73,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"not deleted: {name}: {reason}", file=sys.stderr)
             print(f"{'would delete' if args.dry_run else 'deleted'} {len(cleaned.deleted)} "
                   f"topic(s), kept {cleaned.kept} (the stack's own and Kafka's)"
+                  + (f" and {cleaned.recent} written within {args.older_than:g} min or "
+                     "undated" if cleaned.recent else "")
                   + (f", {len(cleaned.failed)} failed" if cleaned.failed else ""),
                   file=sys.stderr)
             return 1 if cleaned.failed else 0

@@ -4,18 +4,25 @@ replica)."""
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from laneway.kafka_security import KafkaSecurity
 from scripts.stack.config import Settings, StackError
 from scripts.stack.proc import log
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
 from services.topics import EVENTS_RETENTION_MS as _RETENTION_MS
 from services.topics import TopicError, TopicSettings, TopicSpec, admin_config
 from services.topics import ensure_topics as _ensure
 from services.topics import laneway_topics as _specs
 
-__all__ = ["EVENTS_RETENTION_MS", "Cleaned", "TopicSpec", "clean_topics", "ensure_topics",
-           "is_stack_topic", "laneway_topics"]
+__all__ = ["EVENTS_RETENTION_MS", "OLDER_THAN", "Cleaned", "TopicSpec", "clean_topics",
+           "ensure_topics", "is_stack_topic", "laneway_topics", "local_log_dir"]
 
 EVENTS_RETENTION_MS = str(_RETENTION_MS)  # "long retention", bounded on a laptop
 
@@ -54,11 +61,14 @@ def is_stack_topic(name: str, settings: Settings) -> bool:
 @dataclass(frozen=True)
 class Cleaned:
     """What `clean_topics` found: the topics it deleted (or would, with `dry_run`), those
-    whose deletion failed (name, reason) and how many it kept."""
+    whose deletion failed (name, reason), how many it kept as the stack's or Kafka's own, and
+    how many it kept because they were written (or created) within `older_than` or could not
+    be dated (`recent`)."""
 
     deleted: list[str]
     failed: list[tuple[str, str]]
     kept: int
+    recent: int = 0
 
 
 DELETE_BATCH = 200
@@ -67,17 +77,33 @@ DELETE_BATCH = 200
 MAX_TOPICS = 100_000
 """The most topics one clean looks at (a bound; a broker with more is cleaned in turns)."""
 
+OLDER_THAN = 30 * 60.0
+"""A topic written or created within this many seconds is taken for a live one and kept: the
+tests and benchmarks that share the broker write their topics within seconds of making them,
+and a leftover has not been written since its run died."""
+
+MAX_PARTITIONS = 100_000
+"""The most partitions dated through the broker in one clean (a bound on the look-up)."""
+
 
 def clean_topics(settings: Settings, *, dry_run: bool = False, prefix: str = "",
-                 timeout: float = 60.0) -> Cleaned:
-    """Delete every topic of the broker that is not the stack's (`is_stack_topic`): what
-    tests and benchmarks leave behind when they are killed before their cleanup. Thousands
-    of leftover topics slowed the shared broker's transactional produce to a fifth (metadata
-    and the transaction coordinator's work grow with them).
+                 older_than: float = OLDER_THAN, timeout: float = 60.0,
+                 log_dir: bool = True) -> Cleaned:
+    """Delete every topic of the broker that is not the stack's (`is_stack_topic`) and was
+    neither written nor created within `older_than` seconds: what tests and benchmarks leave
+    behind when they are killed before their cleanup. Thousands of leftover topics slowed the
+    shared broker's transactional produce to a fifth (metadata and the transaction
+    coordinator's work grow with them).
 
-    `prefix`: only topics whose name starts with it (a test deletes its own topics only).
-    It must not run while tests or benchmarks use the same broker: a topic's age is not
-    in Kafka's metadata, so a run's live topics look like leftovers and would be deleted."""
+    A topic's age (`topic_ages`): Kafka's metadata has no creation time, so it comes from the
+    broker's log directory when the broker is the stack's own (the newest modification time of
+    the topic's partition directories and their files: creation and every write), else from
+    the broker (the newest record's timestamp, `OffsetSpec.max_timestamp`); an empty topic on
+    another broker cannot be dated and is kept. `older_than=0` deletes regardless of age (only
+    while nothing else uses the broker). `log_dir=False` dates through the broker even when
+    the log directory is at hand (the tests use it to exercise that path).
+
+    `prefix`: only topics whose name starts with it (a test deletes its own topics only)."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -85,13 +111,26 @@ def clean_topics(settings: Settings, *, dry_run: bool = False, prefix: str = "",
     admin = AdminClient({**admin_config(topic_settings.bootstrap, topic_settings.security),
                          "log_level": 0})
     try:
-        names = sorted(admin.list_topics(timeout=timeout).topics)[:MAX_TOPICS]
+        metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
         raise StackError(f"cannot list the topics of {topic_settings.bootstrap}: {exc}") from exc
-    doomed = [n for n in names if n.startswith(prefix) and not is_stack_topic(n, settings)]
-    kept = len(names) - len(doomed)
+    names = sorted(metadata.topics)[:MAX_TOPICS]
+    candidates = [n for n in names if n.startswith(prefix) and not is_stack_topic(n, settings)]
+    kept = len(names) - len(candidates)
+    doomed = candidates
+    if older_than > 0 and candidates:
+        cutoff = time.time() - older_than
+        local = local_log_dir(settings, metadata.cluster_id) if log_dir else None
+        if local is not None:
+            ages = _log_dir_ages(local, set(candidates))
+        else:
+            ages = _broker_ages(admin, {n: len(metadata.topics[n].partitions)
+                                        for n in candidates}, timeout)
+        doomed = [n for n in candidates if (written := ages.get(n)) is not None
+                  and written < cutoff]
+    recent = len(candidates) - len(doomed)
     if dry_run or not doomed:
-        return Cleaned(doomed, [], kept)
+        return Cleaned(doomed, [], kept, recent)
     deleted: list[str] = []
     failed: list[tuple[str, str]] = []
     for start in range(0, len(doomed), DELETE_BATCH):
@@ -109,4 +148,73 @@ def clean_topics(settings: Settings, *, dry_run: bool = False, prefix: str = "",
                     deleted.append(name)
                 else:
                     failed.append((name, str(err or exc)))
-    return Cleaned(sorted(deleted), failed, kept)
+    return Cleaned(sorted(deleted), failed, kept, recent)
+
+
+def local_log_dir(settings: Settings, cluster_id: str | None) -> Path | None:
+    """The stack's Kafka log directory when it is the answering broker's: its
+    `meta.properties` names the same cluster id (an external broker, or another stack's on
+    this machine, does not)."""
+    data = settings.state_dir / "kafka" / "data"
+    try:
+        meta = (data / "meta.properties").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for line in meta.splitlines()[:100]:
+        key, _, value = line.partition("=")
+        if key.strip() == "cluster.id":
+            return data if cluster_id and value.strip() == cluster_id else None
+    return None
+
+
+def _log_dir_ages(data: Path, topics: set[str]) -> dict[str, float]:
+    """Per topic, the newest modification time (epoch seconds) of its partition directories
+    (`<topic>-<n>`) and the files in them; a topic whose directories are gone (being
+    deleted) is absent, and kept."""
+    ages: dict[str, float] = {}
+    with os.scandir(data) as entries:
+        for entry in entries:
+            topic, dash, partition = entry.name.rpartition("-")
+            # `<topic>-<n>.<id>-delete` and `-stray` directories are not the live partition
+            if not dash or not partition.isdigit() or topic not in topics \
+                    or not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                newest = entry.stat(follow_symlinks=False).st_mtime
+                with os.scandir(entry.path) as files:
+                    for f in files:
+                        newest = max(newest, f.stat(follow_symlinks=False).st_mtime)
+            except FileNotFoundError:  # deleted meanwhile
+                continue
+            ages[topic] = max(ages.get(topic, 0.0), newest)
+    return ages
+
+
+def _broker_ages(admin: AdminClient, partitions: dict[str, int], timeout: float
+                 ) -> dict[str, float]:
+    """Per topic, its newest record's timestamp (epoch seconds), asked of the broker. Absent,
+    so kept: an empty topic (undated), one with a partition the broker did not answer for,
+    and one past `MAX_PARTITIONS`."""
+    from confluent_kafka import KafkaException, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    newest: OffsetSpec = OffsetSpec.max_timestamp()  # type: ignore[no-untyped-call]
+    wanted: dict[TopicPartition, OffsetSpec] = {}
+    for topic, count in partitions.items():
+        if len(wanted) + count > MAX_PARTITIONS:
+            break
+        for n in range(count):
+            wanted[TopicPartition(topic, n)] = newest  # one spec serves every partition
+    ages: dict[str, float] = {}
+    unanswered: set[str] = set()
+    if not wanted:
+        return ages
+    for tp, future in admin.list_offsets(wanted, request_timeout=timeout).items():
+        try:
+            info = future.result(timeout=timeout)
+        except KafkaException:
+            unanswered.add(tp.topic)
+            continue
+        if info.offset >= 0 and info.timestamp >= 0:
+            ages[tp.topic] = max(ages.get(tp.topic, 0.0), info.timestamp / 1000)
+    return {t: age for t, age in ages.items() if t not in unanswered}
