@@ -177,12 +177,18 @@ class DeadLetterProducer:
                 if not reported[i] or reports[i] is not None]
 
 
-def _commit_offsets(consumer: Consumer, offsets: dict[tuple[str, int], int]) -> None:
-    """Commit synchronously; a failure (a rebalance took the partitions) is only logged: the
-    next owner reads the batch again, and writing it again changes nothing."""
+def _commit_offsets(consumer: Consumer, offsets: dict[tuple[str, int], int], *,
+                    asynchronous: bool = False) -> None:
+    """Commit (synchronously unless `asynchronous`); a failure (a rebalance took the
+    partitions) is only logged: the next owner reads the batch again, and writing it again
+    changes nothing. An asynchronous commit's failure is not seen at all, with the same
+    outcome."""
     partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
     try:
-        consumer.commit(offsets=partitions, asynchronous=False)
+        if asynchronous:
+            consumer.commit(offsets=partitions, asynchronous=True)
+        else:
+            consumer.commit(offsets=partitions, asynchronous=False)
     except KafkaException as exc:
         _log.warning("offset commit failed (%s); the batch will be re-read, a no-op", exc)
 
@@ -262,10 +268,15 @@ class ProjectionLoop(Generic[T]):
         name: str = "projection",
         stall_s: float = DEFAULT_STALL_S,
         progress: Progress | None = None,
+        commit_async: bool = False,
     ) -> None:
         """`stall_s`: how long without a poll, or failing on one record, before `health`
         fails; `progress`: one kept across loops (a caller that builds a new loop after an
-        error keeps counting), else a new one."""
+        error keeps counting), else a new one; `commit_async`: the offsets of a batch are
+        committed without waiting for the broker's answer (still after the database commit),
+        so the next batch is not held by that round trip. Only for a handler that finds
+        what it wrote before by itself (the audit sink: the record ids), as a commit that
+        did not land reads its batch again."""
         if max_attempts < 1:
             raise ValueError(f"Expected max_attempts of at least 1, but got {max_attempts}")
         self._consumer = consumer
@@ -289,6 +300,7 @@ class ProjectionLoop(Generic[T]):
         self._assigned: list[TopicPartition] | None = None
         # polls, and the record it keeps failing on, for /health (`health`)
         self.progress = progress if progress is not None else Progress(name, stall_s)
+        self.commit_async = commit_async
         self._started = time.monotonic()
         self.written = 0
         """Rows the handler reported changed since start (redeliveries included)."""
@@ -358,7 +370,7 @@ class ProjectionLoop(Generic[T]):
                 self.metrics.dead_letters.inc(len(dead))
         if offsets:
             # only now: a crash before this line repeats writes that change nothing
-            _commit_offsets(self._consumer, offsets)
+            _commit_offsets(self._consumer, offsets, asynchronous=self.commit_async)
         self.progress.advanced()
         self.written += written
         if self.metrics is not None:
