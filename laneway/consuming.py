@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import psycopg
@@ -39,6 +39,7 @@ __all__ = [
     "Polled",
     "ProjectionLoop",
     "ProjectionMetrics",
+    "Sorted",
 ]
 
 _log = logging.getLogger(__name__)
@@ -203,6 +204,19 @@ come again after a crash); returns how many rows it changed. An exception of the
 `refused` kinds means a record the database refuses: the loop finds it and dead-letters it."""
 
 
+@dataclass(slots=True)
+class Sorted(Generic[T]):
+    """A polled batch, decoded: `ProjectionLoop.sort`'s result, `ProjectionLoop.project`'s
+    input."""
+
+    started: float
+    """When the batch's handling began (monotonic s), for `batch_seconds`."""
+    items: list[Consumed[T]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    """The offsets to commit after the batch: per (topic, partition), the next to read."""
+
+
 class LoopStopped(Exception):
     """Asked to stop with a batch unwritten: its offsets stay uncommitted, so it is read
     again on the next start."""
@@ -357,11 +371,20 @@ class ProjectionLoop(Generic[T]):
 
     def handle_messages(self, messages: Sequence[Message]) -> int:
         """Project one polled batch and commit its offsets; return the rows written."""
-        started = time.monotonic()
-        items: list[Consumed[T]] = []
-        dead: list[DeadLetter] = []
-        offsets: dict[tuple[str, int], int] = {}
-        _sort(messages, self._decode, items, dead, offsets)
+        return self.project(self.sort(messages))
+
+    def sort(self, messages: Sequence[Message]) -> Sorted[T]:
+        """A polled batch decoded (the first half of `handle_messages`): what to write, what
+        to dead-letter, the offsets to commit after. Touches neither the database nor the
+        handler's state, so it may run while the batch before is being written."""
+        batch: Sorted[T] = Sorted(time.monotonic())
+        _sort(messages, self._decode, batch.items, batch.dead, batch.offsets)
+        return batch
+
+    def project(self, batch: Sorted[T]) -> int:
+        """Write a decoded batch, dead-letter what could not be, then commit its offsets (the
+        second half of `handle_messages`); return the rows written."""
+        items, dead, offsets = batch.items, batch.dead, batch.offsets
         written = self._write_with_retry(items, dead) if items else 0
         if dead:
             self.dead_letters.send(dead)
@@ -375,7 +398,7 @@ class ProjectionLoop(Generic[T]):
         self.written += written
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(items))
-            self.metrics.batch_seconds.observe(time.monotonic() - started)
+            self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
         return written
 
     def _write_with_retry(self, items: list[Consumed[T]], dead: list[DeadLetter]) -> int:

@@ -80,6 +80,10 @@ class AuditSettings:
     after records had been readable for 100 ms or more: committed transactions did not end
     the broker's wait. Lower costs the broker an empty fetch that often while `events` is
     idle."""
+    pipelined: bool
+    """Whether each sink decodes the next batch while the one before is written
+    (`LANEWAY_AUDIT_PIPELINE`, `on` or `off`, default on; `AuditSink.run`): the writes and
+    their offset commits stay one at a time, in order."""
     sinks: int
     """Sinks in this process, each its own consumer in the group and its own connection
     (`LANEWAY_AUDIT_SINKS`, default 1, at most 8): one writes while another decodes or
@@ -144,6 +148,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
         pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 5),
         cache_size=positive_int(env, "LANEWAY_AUDIT_CACHE_SIZE", 100_000),
         sinks=_bounded(positive_int(env, "LANEWAY_AUDIT_SINKS", 1), "LANEWAY_AUDIT_SINKS", 8),
+        pipelined=_on_off(env, "LANEWAY_AUDIT_PIPELINE"),
         fetch_wait_ms=_bounded(positive_int(env, "LANEWAY_AUDIT_FETCH_WAIT_MS", 10),
                                "LANEWAY_AUDIT_FETCH_WAIT_MS", 500),
     )

@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -124,6 +127,113 @@ def test_the_sinks_consumer_gets_the_fetch_wait(monkeypatch: pytest.MonkeyPatch)
             configs.append(config)
 
     monkeypatch.setattr(audit_main, "Consumer", Recording)
-    audit_main.build_sink(load_settings({**DB, "LANEWAY_AUDIT_FETCH_WAIT_MS": "37"}))
+    sink = audit_main.build_sink(load_settings({**DB, "LANEWAY_AUDIT_FETCH_WAIT_MS": "37"}))
     assert [c["fetch.wait.max.ms"] for c in configs] == [37]
     assert configs[0]["isolation.level"] == "read_committed"
+    assert sink.pipelined
+    assert sink.commit_async
+
+
+def test_the_pipeline_is_on_unless_set_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(DB).pipelined
+    off = load_settings({**DB, "LANEWAY_AUDIT_PIPELINE": "off"})
+    assert not off.pipelined
+    monkeypatch.setattr(audit_main, "Consumer", lambda config: None)
+    assert not audit_main.build_sink(off).pipelined
+    with pytest.raises(SettingsError, match="LANEWAY_AUDIT_PIPELINE"):
+        load_settings({**DB, "LANEWAY_AUDIT_PIPELINE": "sometimes"})
+
+
+class Batches:
+    """A consumer whose records come in the given batches, one per poll (then nothing)."""
+
+    def __init__(self, journal: Journal, batches: list[list[Message]]) -> None:
+        self.journal = journal
+        self.batches = [list(b) for b in batches]
+        self.current: list[Message] = []
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        pass
+
+    def poll(self, timeout: float) -> Message | None:
+        if not self.batches:
+            return None
+        self.current = self.batches.pop(0)
+        return self.current.pop(0)
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        taken, self.current = self.current, []
+        return taken
+
+    def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        self.journal.steps.append(("offsets", [(tp.partition, tp.offset) for tp in offsets],
+                                   asynchronous))
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_the_sink_decodes_the_next_batch_while_one_is_written_and_commits_in_order(
+        pipelined: bool) -> None:
+    journal = Journal()
+    stop = threading.Event()
+    consumer = Batches(journal, [_messages(3)[:2], _messages(3)[2:]])
+    sink = AuditSink(consumer, RenewingProducer(None, object()),  # type: ignore[arg-type]
+                     lambda: Connection(journal), events_topic="t.events",  # type: ignore[arg-type, return-value]
+                     dlq_topic="t.dlq", stop=stop, pipelined=pipelined)
+    second_decoded = threading.Event()
+
+    def decode(msg: Message) -> int:
+        offset = int(msg.offset() or 0)
+        journal.steps.append(("decode", offset))
+        if offset == 2:
+            second_decoded.set()
+        return offset
+
+    def write(conn: Any, items: list[Consumed[int]]) -> int:
+        offsets = [item.offset for item in items]
+        journal.steps.append(("write", offsets))
+        if pipelined and offsets == [0, 1]:
+            # the first batch's write lasts until the second batch is decoded: a sink that
+            # decoded only after the write would fail here
+            assert second_decoded.wait(10), "the next batch was not decoded during the write"
+        if offsets == [2]:
+            stop.set()
+        return len(items)
+
+    sink._decode = decode  # type: ignore[assignment]
+    sink._handle = write  # type: ignore[assignment]
+    sink.run()
+    writes = [step for step in journal.steps if step[0] != "decode"]
+    assert writes == [("begin",), ("write", [0, 1]), ("database commit",),
+                      ("offsets", [(1, 2)], True),
+                      ("begin",), ("write", [2]), ("database commit",),
+                      ("offsets", [(1, 3)], True)]
+    second = journal.steps.index(("decode", 2))
+    first_committed = journal.steps.index(("offsets", [(1, 2)], True))
+    assert (second < first_committed) == pipelined
+
+
+def test_a_rebalance_waits_for_the_write_in_flight_before_the_caches_go() -> None:
+    journal = Journal()
+    sink = AuditSink(Consumer(journal), RenewingProducer(None, object()),  # type: ignore[arg-type]
+                     lambda: Connection(journal), events_topic="t.events",  # type: ignore[arg-type, return-value]
+                     dlq_topic="t.dlq")
+    writing = threading.Event()
+    resets: list[str] = []
+    sink._on_reset = lambda: resets.append("reset")
+
+    def write() -> int:
+        writing.set()
+        # a revoke that did not wait would drop the caches within this bounded wait (the
+        # test's thread calls it at once); one that waits drops them after the write
+        deadline = time.monotonic() + 0.5
+        while not resets and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
+        journal.steps.append(("write done", list(resets)))
+        return 0
+
+    with ThreadPoolExecutor(1) as pool:
+        sink._in_flight = pool.submit(write)
+        assert writing.wait(10)
+        sink._on_revoke(sink._consumer, [])
+    assert journal.steps == [("write done", [])]
+    assert resets == ["reset"]
