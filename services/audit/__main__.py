@@ -50,7 +50,6 @@ def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> 
     consumer = Consumer({**consumer_config(common.kafka_bootstrap_servers, settings.group,
                                            client_id="laneway-audit"),
                          "session.timeout.ms": settings.session_timeout_ms,
-                         "fetch.wait.max.ms": settings.fetch_wait_ms,
                          **SinkMetrics.default().service.lag_config(settings.group)})
     producer = RenewingProducer.from_config(producer_config(common.kafka_bootstrap_servers,
                                                             client_id="laneway-audit"))

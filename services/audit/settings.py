@@ -73,13 +73,6 @@ class AuditSettings:
     session_timeout_ms: int
     """The sink's and the instance projection's group session timeout
     (`LANEWAY_AUDIT_SESSION_TIMEOUT_MS`, default 45000)."""
-    fetch_wait_ms: int
-    """The longest the broker holds the sink's fetch for records to come
-    (`LANEWAY_AUDIT_FETCH_WAIT_MS`, librdkafka's `fetch.wait.max.ms`, default 10, at most
-    500). With the client's default (500) a read_committed fetch was often answered only
-    after records had been readable for 100 ms or more: committed transactions did not end
-    the broker's wait. Lower costs the broker an empty fetch that often while `events` is
-    idle."""
     pipelined: bool
     """Whether each sink decodes the next batch while the one before is written
     (`LANEWAY_AUDIT_PIPELINE`, `on` or `off`, default on; `AuditSink.run`): the writes and
@@ -149,8 +142,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
         cache_size=positive_int(env, "LANEWAY_AUDIT_CACHE_SIZE", 100_000),
         sinks=_bounded(positive_int(env, "LANEWAY_AUDIT_SINKS", 1), "LANEWAY_AUDIT_SINKS", 8),
         pipelined=_on_off(env, "LANEWAY_AUDIT_PIPELINE"),
-        fetch_wait_ms=_bounded(positive_int(env, "LANEWAY_AUDIT_FETCH_WAIT_MS", 10),
-                               "LANEWAY_AUDIT_FETCH_WAIT_MS", 500),
     )
 
 

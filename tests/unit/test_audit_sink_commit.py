@@ -1,6 +1,6 @@
-"""The audit sink's hop from `events` to its rows: its consumer's fetch wait
-(`LANEWAY_AUDIT_FETCH_WAIT_MS`) and its offsets committed without waiting for the broker
-(`ProjectionLoop(commit_async=True)`), still only after the database commit."""
+"""The audit sink's hop from `events` to its rows: its offsets committed without waiting for
+the broker (`ProjectionLoop(commit_async=True)`), still only after the database commit, and
+the next batch decoded while one is written (`LANEWAY_AUDIT_PIPELINE`)."""
 
 from __future__ import annotations
 
@@ -111,15 +111,8 @@ def test_the_audit_sink_commits_its_offsets_without_waiting_by_default() -> None
                          commit_async=False).commit_async
 
 
-def test_the_fetch_wait_is_10_ms_unless_set_and_at_most_500() -> None:
-    assert load_settings(DB).fetch_wait_ms == 10
-    assert load_settings({**DB, "LANEWAY_AUDIT_FETCH_WAIT_MS": "250"}).fetch_wait_ms == 250
-    for bad in ("501", "0", "-3", "ten"):
-        with pytest.raises(SettingsError, match="LANEWAY_AUDIT_FETCH_WAIT_MS"):
-            load_settings({**DB, "LANEWAY_AUDIT_FETCH_WAIT_MS": bad})
-
-
-def test_the_sinks_consumer_gets_the_fetch_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_service_builds_a_pipelined_sink_that_commits_without_waiting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     configs: list[dict[str, Any]] = []
 
     class Recording:
@@ -127,8 +120,7 @@ def test_the_sinks_consumer_gets_the_fetch_wait(monkeypatch: pytest.MonkeyPatch)
             configs.append(config)
 
     monkeypatch.setattr(audit_main, "Consumer", Recording)
-    sink = audit_main.build_sink(load_settings({**DB, "LANEWAY_AUDIT_FETCH_WAIT_MS": "37"}))
-    assert [c["fetch.wait.max.ms"] for c in configs] == [37]
+    sink = audit_main.build_sink(load_settings(DB))
     assert configs[0]["isolation.level"] == "read_committed"
     assert sink.pipelined
     assert sink.commit_async
