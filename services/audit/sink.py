@@ -322,7 +322,7 @@ class AuditSink(ProjectionLoop[Record]):
         signer: HeadSigner | None = None,
         stall_s: float = DEFAULT_STALL_S,
         commit_async: bool = True,
-        pipelined: bool = True,
+        pipelined: bool = False,
     ) -> None:
         sink_metrics = metrics or SinkMetrics.default()
         # signer None: the development key (tests and tools; the service passes its setting)
@@ -347,7 +347,8 @@ class AuditSink(ProjectionLoop[Record]):
         self._in_flight: Future[int] | None = None
 
     def run(self) -> None:
-        """Poll, decode, write and commit until `stop`; pipelined unless asked not to: while
+        """Poll, decode, write and commit until `stop`; when `pipelined` (the service's
+        `LANEWAY_AUDIT_PIPELINE`, off by default: no gain measured on 2 shared cores): while
         the writer thread writes batch N (numbering, hashing, the COPY, the commit, then its
         offsets), this thread polls and decodes batch N+1, and hands it over only once N is
         done. So the batches are written and their offsets committed one at a time, in the

@@ -120,18 +120,17 @@ def test_the_service_builds_a_pipelined_sink_that_commits_without_waiting(
             configs.append(config)
 
     monkeypatch.setattr(audit_main, "Consumer", Recording)
-    sink = audit_main.build_sink(load_settings(DB))
+    sink = audit_main.build_sink(load_settings({**DB, "LANEWAY_AUDIT_PIPELINE": "on"}))
     assert configs[0]["isolation.level"] == "read_committed"
     assert sink.pipelined
     assert sink.commit_async
 
 
-def test_the_pipeline_is_on_unless_set_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings(DB).pipelined
-    off = load_settings({**DB, "LANEWAY_AUDIT_PIPELINE": "off"})
-    assert not off.pipelined
+def test_the_pipeline_is_off_unless_set_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not load_settings(DB).pipelined
+    assert load_settings({**DB, "LANEWAY_AUDIT_PIPELINE": "on"}).pipelined
     monkeypatch.setattr(audit_main, "Consumer", lambda config: None)
-    assert not audit_main.build_sink(off).pipelined
+    assert not audit_main.build_sink(load_settings(DB)).pipelined
     with pytest.raises(SettingsError, match="LANEWAY_AUDIT_PIPELINE"):
         load_settings({**DB, "LANEWAY_AUDIT_PIPELINE": "sometimes"})
 
