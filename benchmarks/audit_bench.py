@@ -1,6 +1,7 @@
 """Audit sink benchmark: rows per second it sustains, and the availability lag.
 
     .venv/bin/python benchmarks/audit_bench.py [--instances 5000] [--rates 2000,5000]
+        [--pipeline on|off] [--commit async|sync]
 
 Against the local stack (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL; the defaults point at
 `make up`), on a fresh topic and a fresh PostgreSQL schema, both dropped at the end.
@@ -105,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--pipeline", choices=("on", "off"), default="on",
+                        help="decode the next batch while one is written (the service's "
+                             "LANEWAY_AUDIT_PIPELINE)")
+    parser.add_argument("--commit", choices=("async", "sync"), default="async",
+                        help="the offsets after the database commit without (async, the "
+                             "sink's) or with waiting for the broker's answer")
     args = parser.parse_args(argv)
     settings = Settings.from_env("audit")
     bootstrap, url = settings.kafka_bootstrap_servers, settings.database_url
@@ -124,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         RenewingProducer.from_config(producer_config(bootstrap)),
         lambda: connect(url, schema), events_topic=topics.events, dlq_topic=topics.dlq,
         batch_size=args.batch, poll_timeout_s=0.05, metrics=SinkMetrics(CollectorRegistry()),
-        on_commit=collector)
+        on_commit=collector, pipelined=args.pipeline == "on", commit_async=args.commit == "async")
     try:
         print(f"audit sink benchmark: batch {args.batch}, {args.partitions} partitions, "
+              f"pipeline {args.pipeline}, offsets committed {args.commit}, "
               f"Python {sys.version.split()[0]}")
         backlog = engine_records(args.instances)
         for rec in backlog:

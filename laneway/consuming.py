@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import psycopg
@@ -39,6 +39,7 @@ __all__ = [
     "Polled",
     "ProjectionLoop",
     "ProjectionMetrics",
+    "Sorted",
 ]
 
 _log = logging.getLogger(__name__)
@@ -177,12 +178,18 @@ class DeadLetterProducer:
                 if not reported[i] or reports[i] is not None]
 
 
-def _commit_offsets(consumer: Consumer, offsets: dict[tuple[str, int], int]) -> None:
-    """Commit synchronously; a failure (a rebalance took the partitions) is only logged: the
-    next owner reads the batch again, and writing it again changes nothing."""
+def _commit_offsets(consumer: Consumer, offsets: dict[tuple[str, int], int], *,
+                    asynchronous: bool = False) -> None:
+    """Commit (synchronously unless `asynchronous`); a failure (a rebalance took the
+    partitions) is only logged: the next owner reads the batch again, and writing it again
+    changes nothing. An asynchronous commit's failure is not seen at all, with the same
+    outcome."""
     partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
     try:
-        consumer.commit(offsets=partitions, asynchronous=False)
+        if asynchronous:
+            consumer.commit(offsets=partitions, asynchronous=True)
+        else:
+            consumer.commit(offsets=partitions, asynchronous=False)
     except KafkaException as exc:
         _log.warning("offset commit failed (%s); the batch will be re-read, a no-op", exc)
 
@@ -195,6 +202,19 @@ BatchHandler = Callable[[psycopg.Connection[Any], Sequence[Consumed[T]]], int]
 connection it is given (it must not commit or roll back itself), idempotently (a batch may
 come again after a crash); returns how many rows it changed. An exception of the loop's
 `refused` kinds means a record the database refuses: the loop finds it and dead-letters it."""
+
+
+@dataclass(slots=True)
+class Sorted(Generic[T]):
+    """A polled batch, decoded: `ProjectionLoop.sort`'s result, `ProjectionLoop.project`'s
+    input."""
+
+    started: float
+    """When the batch's handling began (monotonic s), for `batch_seconds`."""
+    items: list[Consumed[T]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    """The offsets to commit after the batch: per (topic, partition), the next to read."""
 
 
 class LoopStopped(Exception):
@@ -262,10 +282,15 @@ class ProjectionLoop(Generic[T]):
         name: str = "projection",
         stall_s: float = DEFAULT_STALL_S,
         progress: Progress | None = None,
+        commit_async: bool = False,
     ) -> None:
         """`stall_s`: how long without a poll, or failing on one record, before `health`
         fails; `progress`: one kept across loops (a caller that builds a new loop after an
-        error keeps counting), else a new one."""
+        error keeps counting), else a new one; `commit_async`: the offsets of a batch are
+        committed without waiting for the broker's answer (still after the database commit),
+        so the next batch is not held by that round trip. Only for a handler that finds
+        what it wrote before by itself (the audit sink: the record ids), as a commit that
+        did not land reads its batch again."""
         if max_attempts < 1:
             raise ValueError(f"Expected max_attempts of at least 1, but got {max_attempts}")
         self._consumer = consumer
@@ -289,6 +314,7 @@ class ProjectionLoop(Generic[T]):
         self._assigned: list[TopicPartition] | None = None
         # polls, and the record it keeps failing on, for /health (`health`)
         self.progress = progress if progress is not None else Progress(name, stall_s)
+        self.commit_async = commit_async
         self._started = time.monotonic()
         self.written = 0
         """Rows the handler reported changed since start (redeliveries included)."""
@@ -345,11 +371,20 @@ class ProjectionLoop(Generic[T]):
 
     def handle_messages(self, messages: Sequence[Message]) -> int:
         """Project one polled batch and commit its offsets; return the rows written."""
-        started = time.monotonic()
-        items: list[Consumed[T]] = []
-        dead: list[DeadLetter] = []
-        offsets: dict[tuple[str, int], int] = {}
-        _sort(messages, self._decode, items, dead, offsets)
+        return self.project(self.sort(messages))
+
+    def sort(self, messages: Sequence[Message]) -> Sorted[T]:
+        """A polled batch decoded (the first half of `handle_messages`): what to write, what
+        to dead-letter, the offsets to commit after. Touches neither the database nor the
+        handler's state, so it may run while the batch before is being written."""
+        batch: Sorted[T] = Sorted(time.monotonic())
+        _sort(messages, self._decode, batch.items, batch.dead, batch.offsets)
+        return batch
+
+    def project(self, batch: Sorted[T]) -> int:
+        """Write a decoded batch, dead-letter what could not be, then commit its offsets (the
+        second half of `handle_messages`); return the rows written."""
+        items, dead, offsets = batch.items, batch.dead, batch.offsets
         written = self._write_with_retry(items, dead) if items else 0
         if dead:
             self.dead_letters.send(dead)
@@ -358,12 +393,12 @@ class ProjectionLoop(Generic[T]):
                 self.metrics.dead_letters.inc(len(dead))
         if offsets:
             # only now: a crash before this line repeats writes that change nothing
-            _commit_offsets(self._consumer, offsets)
+            _commit_offsets(self._consumer, offsets, asynchronous=self.commit_async)
         self.progress.advanced()
         self.written += written
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(items))
-            self.metrics.batch_seconds.observe(time.monotonic() - started)
+            self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
         return written
 
     def _write_with_retry(self, items: list[Consumed[T]], dead: list[DeadLetter]) -> int:

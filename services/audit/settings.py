@@ -73,6 +73,13 @@ class AuditSettings:
     session_timeout_ms: int
     """The sink's and the instance projection's group session timeout
     (`LANEWAY_AUDIT_SESSION_TIMEOUT_MS`, default 45000)."""
+    pipelined: bool
+    """Whether each sink decodes the next batch while the one before is written
+    (`LANEWAY_AUDIT_PIPELINE`, `on` or `off`, default off; `AuditSink.run`): the writes and
+    their offset commits stay one at a time, in order. Off by default: on the shared 2-core
+    development machine it measured no faster (0.93x the rows/s, median of 8 alternating
+    rounds of `benchmarks.audit_pipeline_bench`) for about 6 % more CPU a row (the thread
+    hand-offs); it can only gain where a core is free while PostgreSQL writes."""
     sinks: int
     """Sinks in this process, each its own consumer in the group and its own connection
     (`LANEWAY_AUDIT_SINKS`, default 1, at most 8): one writes while another decodes or
@@ -137,6 +144,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AuditSettings:
         pool_size=positive_int(env, "LANEWAY_DB_POOL_SIZE", 5),
         cache_size=positive_int(env, "LANEWAY_AUDIT_CACHE_SIZE", 100_000),
         sinks=_bounded(positive_int(env, "LANEWAY_AUDIT_SINKS", 1), "LANEWAY_AUDIT_SINKS", 8),
+        pipelined=_on_off(env, "LANEWAY_AUDIT_PIPELINE", "off"),
     )
 
 
