@@ -55,6 +55,9 @@ class TokenVerifier:
         extra: dict[str, Any] = {"monotonic": monotonic}
         if min_refresh_s is not None:
             extra["min_refresh_s"] = min_refresh_s
+        self.fetches = settings.jwks_url is not None
+        """Whether verifying a token may wait for the network (keys from a JWKS URL, fetched
+        when stale or when a token names an unknown key); else it is CPU only."""
         self._keys: KeySource | SecretKey
         if settings.jwks_file is not None:
             self._keys = KeySource.from_file(settings.jwks_file, **extra)
