@@ -64,10 +64,15 @@ def open_pool(settings: WorklistSettings) -> ConnectionPool:
     """An open pool on the worklist's schema, for the task routes. Autocommit: every read of
     the routes is one statement (its own snapshot), so a transaction around it only cost a
     BEGIN and a COMMIT round trip per look (two of a completion's looks: about 3 ms of its
-    p50 on the loaded machine, docs/benchmarks.md); `count_tasks` opens its own."""
+    p50 on the loaded machine, docs/benchmarks.md); `count_tasks` opens its own. A
+    connection is checked with a round trip only when its socket says PostgreSQL may have
+    ended it (`laneway.db.check_if_ended`; the routes read once more when a read fails on
+    one ended after that look): the full check was a round trip on every checkout, 2.7-4.3
+    ms p50 and about 20 ms p90 under load (docs/benchmarks.md)."""
     return db.open_pool(settings.common.database_url, settings.database_schema,
                         max_size=settings.pool_size,
-                        timeout_s=settings.common.startup_timeout_s, autocommit=True)
+                        timeout_s=settings.common.startup_timeout_s, autocommit=True,
+                        check=db.check_if_ended)
 
 
 def run(settings: WorklistSettings, service: Running) -> int:

@@ -14,14 +14,14 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import psycopg
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from opentelemetry.trace import SpanKind
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -40,6 +40,7 @@ from services.worklist.projection import parse_task_id
 __all__ = ["TaskPage", "TaskView", "router"]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -167,8 +168,7 @@ def list_tasks(
                             instance_id=instance_id, process_id=process_id,
                             states=tuple(state or ()), overdue=overdue, assignee=assignee,
                             sort=sort, order=order, limit=limit, offset=offset)
-    with _reading(deps.pool) as conn:
-        count, rows = store.search_tasks(conn, query)
+    count, rows = _read(deps.pool, lambda conn: store.search_tasks(conn, query))
     return TaskPage(count=count, items=[_view(r) for r in rows])
 
 
@@ -329,8 +329,7 @@ def _wait_for_answer(pool: ConnectionPool, command_id: str, task_id: str, wait_s
         if handed is not None:
             return handed
         # a connection per look, so waiting requests do not hold the pool
-        with _reading(pool) as conn:
-            found = store.answer_and_task(conn, command_id, task_id)
+        found = _read(pool, lambda conn: store.answer_and_task(conn, command_id, task_id))
         remaining = deadline - time.monotonic()
         if found is not None or remaining <= 0:
             return found
@@ -349,8 +348,7 @@ def _handed_over(pool: ConnectionPool, woken: threading.Event | None, task_id: s
         return None
     answer, row = answered
     if row is None and answer.rejection_type == RejectionType.NOT_FOUND.value:
-        with _reading(pool) as conn:
-            row = store.get_task(conn, task_id)
+        row = _read(pool, lambda conn: store.get_task(conn, task_id))
     return answer, row
 
 
@@ -358,8 +356,7 @@ def _task_or_404(pool: ConnectionPool, task_id: str) -> dict[str, Any]:
     if parse_task_id(task_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected a task id '<instanceId>:<key>', but got '{task_id}'")
-    with _reading(pool) as conn:
-        row = store.get_task(conn, task_id)
+    row = _read(pool, lambda conn: store.get_task(conn, task_id))
     if row is None:
         raise _no_task(task_id)
     return row
@@ -369,6 +366,23 @@ def _no_task(task_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND,
                          f"Expected a task '{task_id}', but there is none (a task shows here "
                          "once the worklist has projected its creation)")
+
+
+def _read(pool: ConnectionPool, read: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+    """`read` on a pooled connection, and once more on another when the first fails with a
+    connection error: the pool looks at a connection without a round trip
+    (`laneway.db.check_if_ended`), so a backend ended just after that look fails the read
+    itself. A read changes nothing, so doing it again is safe; a pool that has no
+    connection to give (PoolTimeout) is not asked twice."""
+    try:
+        with _reading(pool) as conn:
+            return read(conn)
+    except PoolTimeout:
+        raise
+    except psycopg.OperationalError as exc:
+        _log.warning("a read of the task routes failed (%s); once more", exc)
+        with _reading(pool) as conn:
+            return read(conn)
 
 
 class _reading:
