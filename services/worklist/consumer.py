@@ -135,6 +135,7 @@ class TaskConsumer(ProjectionLoop[Record]):
                  answers: AnswerWaiters | None = None) -> None:
         worklist_metrics = metrics or WorklistMetrics.default()
         self._answer_lag = worklist_metrics.answer_lag
+        self._handed_over = worklist_metrics.answers_handed_over
         self._answers = answers
         # what the transaction in hand found for this process's waiting requests; handed
         # over in `_committed` (the loop calls it only after the commit), dropped when the
@@ -163,7 +164,8 @@ class TaskConsumer(ProjectionLoop[Record]):
         worklist's share of a task command's wait, from the engine's answer to the NOTIFY."""
         if self._answers is not None and self._resolved:
             for command_id, answered in self._resolved:
-                self._answers.resolve(command_id, answered)
+                if self._answers.resolve(command_id, answered):
+                    self._handed_over.inc()
             self._resolved.clear()
         now_ms = time.time() * 1000
         for p in items:
