@@ -146,6 +146,14 @@ class AnswerWaiters:
                 self.sleeping -= 1
         event.clear()
 
+    def wake(self, command_id: str) -> None:
+        """Wake the request waiting for this command's answer (it reads the answer itself):
+        for an answer committed earlier, which the projection read again."""
+        with self._lock:
+            waiter = self._waiting.get(command_id)
+        if waiter is not None:
+            waiter.set()
+
     def _wake(self, command_id: str) -> None:
         with self._lock:
             event = self._waiting.get(command_id)

@@ -99,7 +99,7 @@ def answers_first(items: Sequence[Polled]) -> tuple[list[Polled], list[Polled]]:
 
 def write_task_records(conn: psycopg.Connection[Any], items: Sequence[Polled], *,
                        answers: AnswerWaiters | None = None,
-                       resolved: list[tuple[str, Resolved]] | None = None) -> int:
+                       resolved: list[tuple[str, Resolved | None]] | None = None) -> int:
     """The loop's handler: apply the batch's task records in its transaction; with tracing
     on, one span per instance of the batch (not per record), a child of its last task
     record's context (docs/telemetry.md). With `answers` (this process's waiting requests),
@@ -140,7 +140,7 @@ class TaskConsumer(ProjectionLoop[Record]):
         # what the transaction in hand found for this process's waiting requests; handed
         # over in `_committed` (the loop calls it only after the commit), dropped when the
         # transaction is written again
-        self._resolved: list[tuple[str, Resolved]] = []
+        self._resolved: list[tuple[str, Resolved | None]] = []
         super().__init__(
             consumer, [events_topic], self._write_batch, connect,
             DeadLetterProducer(producer, dlq_topic), decode=decode_task_record,
@@ -164,7 +164,9 @@ class TaskConsumer(ProjectionLoop[Record]):
         worklist's share of a task command's wait, from the engine's answer to the NOTIFY."""
         if self._answers is not None and self._resolved:
             for command_id, answered in self._resolved:
-                if self._answers.resolve(command_id, answered):
+                if answered is None:
+                    self._answers.wake(command_id)  # committed before: it reads it itself
+                elif self._answers.resolve(command_id, answered):
                     self._handed_over.inc()
             self._resolved.clear()
         now_ms = time.time() * 1000

@@ -271,16 +271,18 @@ def _rejected(conn: psycopg.Connection[Any], record: Record,
 def apply_records(conn: psycopg.Connection[Any],
                   records: Sequence[tuple[Record, int, int]], *,
                   wanted: Callable[[str], bool] | None = None,
-                  resolved: list[tuple[str, Resolved]] | None = None) -> int:
+                  resolved: list[tuple[str, Resolved | None]] | None = None) -> int:
     """Apply (record, partition, offset) triples in order, in the caller's transaction;
     return how many were task records. The answered commands' ids are NOTIFYed in the same
     transaction (`services.worklist.answers`): PostgreSQL delivers them on its commit, to
     the requests waiting for them. With `wanted` (whether a request of this process waits
-    for a command id) and `resolved`, the answers wanted go to `resolved` too, each with the
-    task's row as this transaction leaves it (a rejection's without it), for the caller to
-    hand over once the transaction has committed (`AnswerWaiters.resolve`). An accepting
-    event that changed no row (read again after a crash) is not handed over: the request
-    reads the answer itself."""
+    for a command id) and `resolved`, the answers wanted go to `resolved` instead, each with
+    the task's row as this transaction leaves it (a rejection's without it), for the caller
+    to hand over once the transaction has committed (`AnswerWaiters.resolve`); they are not
+    NOTIFYed (the request waits here, nowhere else, and a notification racing the hand-over
+    only made it read the answer again). An accepting event that changed no row (read again
+    after a crash) goes to `resolved` without its answer (None): the caller wakes the
+    request, which reads the answer itself."""
     applied = 0
     answered: list[str] = []
     kept: list[_Kept] | None = [] if resolved is not None and wanted is not None else None
@@ -294,7 +296,8 @@ def apply_records(conn: psycopg.Connection[Any],
                                           kept=kept)
                 # only ids that fit a notification's payload (8000 bytes); the routes' are
                 # UUIDs, and a request whose id is not notified still finds it by polling
-                if command_id is not None and len(command_id) <= _MAX_NOTIFIED_ID:
+                if command_id is not None and len(command_id) <= _MAX_NOTIFIED_ID and not (
+                        kept and kept[-1][0] == command_id):
                     answered.append(command_id)
                 applied += 1
         if answered:
@@ -303,6 +306,6 @@ def apply_records(conn: psycopg.Connection[Any],
     if kept and resolved is not None:
         for command_id, answer, cur in kept:
             row = cur.fetchone() if cur is not None else None
-            if cur is None or row is not None:
-                resolved.append((command_id, (answer, row)))
+            resolved.append((command_id, (answer, row) if cur is None or row is not None
+                             else None))
     return applied

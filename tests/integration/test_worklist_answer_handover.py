@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from laneway.health import HealthChecks
 from laneway.records import Event, Record, RecordKind
 from scripts.stack.testing import unique_name, wait_until
+from services.worklist import store
 from services.worklist.__main__ import build_consumer
 from services.worklist.answers import AnswerWaiters
 from services.worklist.app import create_app
@@ -181,3 +182,27 @@ def test_a_request_on_another_replica_is_still_woken_by_the_notify(
     assert claimed.json()["state"] == "claimed"
     assert elsewhere.woken >= 1
     assert (here.resolved, elsewhere.resolved) == (0, 0)
+
+
+def test_an_answer_that_changed_no_row_wakes_the_request_to_read_it(
+        world: World, here: AnswerWaiters) -> None:
+    """An accepting event whose UPDATE changed nothing (read again after a crash; here, a
+    task the worklist does not hold) is not NOTIFYed for a request of this process: the
+    projection wakes the request, which reads the answer itself."""
+    command_id = str(uuid.uuid4())
+    waiter = here.register(command_id)
+    assert waiter is not None
+    try:
+        iid = str(uuid.uuid4())  # no such task
+        world.produce(_event(Event.USER_TASK_CLAIMED, iid, {"key": 7, "assignee": "carla"},
+                             record_id=f"{command_id}.0", principal=CARLA))
+        wait_until(waiter.is_set, 20, 0.02, "the request woken")
+        assert waiter.answered is None
+        assert here.resolved == 0
+        with world.pool.connection() as conn:
+            found = store.answer_and_task(conn, command_id, f"{iid}:7")
+        assert found is not None
+        assert found[0].outcome == "accepted"
+        assert found[1] is None
+    finally:
+        here.forget(command_id)
