@@ -391,6 +391,7 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
     cpu_before = {name: cpu_seconds(lw.pid(name)) for name in SERVICES}
     threads_before = thread_cpu(lw.pid("worklist"))
     lag_before = histogram(lw, "worklist", _ANSWER_LAG)
+    handed_before = lw.metric("worklist", _HANDED_OVER)
     commands = Consumer({**consumer_config(lw.bootstrap, unique_name("vis-cmd")),
                          "log_level": 0})
     commands.assign([TopicPartition(lw.topics.commands, p, OFFSET_END)
@@ -441,6 +442,9 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
                       for tid, (name, cpu) in threads.items()), reverse=True)
     lines.append(f"  the worklist's threads ({len(busiest)}), the busiest: " + ", ".join(
         f"{name} {cpu:.2f} s" for cpu, name in busiest[:6]))
+    handed = lw.metric("worklist", _HANDED_OVER) - handed_before
+    lines.append(f"  answers handed over by the worklist's projection ({_HANDED_OVER}): "
+                 f"{handed:.0f} of {len(timings)}")
     lag = histogram(lw, "worklist", _ANSWER_LAG, lag_before)
     if lag:
         lines.append(f"  {_ANSWER_LAG} (event -> its transaction committed): "
@@ -455,6 +459,7 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
 
 
 _ANSWER_LAG = "laneway_worklist_answer_lag_seconds"
+_HANDED_OVER = "laneway_worklist_answers_handed_over_total"
 
 
 def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:

@@ -11,6 +11,7 @@ a file twice."""
 from __future__ import annotations
 
 import logging
+import select
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from laneway.service.waits import wait_for_postgres
 
 __all__ = [
     "apply_migrations",
+    "check_if_ended",
     "connect",
     "connect_kwargs",
     "ensure_schema",
@@ -49,16 +51,37 @@ def connect(database_url: str, schema: str | None, *, autocommit: bool = False
     return psycopg.connect(database_url, autocommit=autocommit, **connect_kwargs(schema))
 
 
+def check_if_ended(conn: psycopg.Connection[Any]) -> None:
+    """A pool's check that costs a round trip only when the connection may be dead: a
+    connection PostgreSQL ended (a restart, a terminated or crashed backend) has the reason
+    or its end waiting on the socket, while a live, idle one has nothing to read (the pool's
+    connections do not LISTEN). Then the full check (`ConnectionPool.check_connection`)
+    raises for a dead one, and the pool hands out another. What it cannot see, as the full
+    check could, is a backend ended in the moment between this look and the request's
+    statement; a caller that reads retries that once (services/worklist/routes.py)."""
+    if conn.closed:
+        raise psycopg.OperationalError("the connection is closed")
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        readable = [True]  # cannot tell: ask the server
+    if readable:
+        ConnectionPool.check_connection(conn)
+
+
 def open_pool(database_url: str, schema: str | None, *, max_size: int = 5,
-              timeout_s: float = 30.0, autocommit: bool = False) -> ConnectionPool:
+              timeout_s: float = 30.0, autocommit: bool = False,
+              check: Callable[[psycopg.Connection[Any]], None] = ConnectionPool.check_connection,
+              ) -> ConnectionPool:
     """An open pool on `schema` (one connection at least, waiting at most `timeout_s` for
     it), for a service's HTTP routes. Each connection is checked as it is handed out: after
     PostgreSQL restarts, every pooled connection is dead, and without the check the first
-    request on each was a 500 (seen in the chaos run)."""
+    request on each was a 500 (seen in the chaos run). `check`: the full check by default (a
+    round trip on every checkout); `check_if_ended` asks the server only when the socket says
+    the connection may be dead."""
     pool = ConnectionPool(database_url, min_size=1, max_size=max_size,
                           kwargs={**connect_kwargs(schema), "autocommit": autocommit},
-                          open=False, name=schema or "public",
-                          check=ConnectionPool.check_connection)
+                          open=False, name=schema or "public", check=check)
     pool.open(wait=True, timeout=timeout_s)
     return pool
 

@@ -62,7 +62,11 @@ class Publisher:
     def __init__(self, bootstrap: str, topics: Topics, timeout_s: float = 10.0,
                  client_id: str = "laneway", *,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-                 max_variables_bytes: int = DEFAULT_MAX_VARIABLES_BYTES) -> None:
+                 max_variables_bytes: int = DEFAULT_MAX_VARIABLES_BYTES,
+                 linger_ms: int | None = None) -> None:
+        """`linger_ms`: librdkafka's `linger.ms` when not the default's
+        (`laneway.kafka.producer_config`): 0 where every record is a request waiting for
+        it, and there is no batch worth waiting for."""
         self.topics = topics
         self.max_record_bytes = max_record_bytes
         """The largest record produced (`Settings.max_record_bytes`)."""
@@ -74,6 +78,8 @@ class Publisher:
         # not delivered minutes later behind the caller's back (unless the broker wrote it
         # and only the acknowledgement was lost)
         config["message.timeout.ms"] = max(1000, int(timeout_s * 1000))
+        if linger_ms is not None:
+            config["linger.ms"] = linger_ms
         self._make = lambda: Producer(config)
         # replaced when it turns fatal (laneway.kafka.RenewingProducer), so the caller's
         # retry after a 503 goes through a fresh one

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -37,6 +38,8 @@ MAX_TOKEN_CHARS = 16_000
 # worklist and whoever reads them.
 KEPT_CLAIMS = ("personas", "groups")
 _TIME_CLAIMS = ("exp", "nbf", "iat")
+VERIFIED_TOKENS = 4096
+"""Tokens a verifier with local keys remembers as verified (`TokenVerifier.verify`)."""
 
 
 class TokenVerifier:
@@ -45,6 +48,15 @@ class TokenVerifier:
     Thread-safe; build one per process (it caches keys fetched from a JWKS URL). A JWKS file
     is read at construction, so a missing file fails at start. `clock` (epoch seconds) and
     `monotonic` are for tests.
+
+    With local keys (a secret or a JWKS file), a token verified once is remembered (at most
+    `VERIFIED_TOKENS`, by its exact text) until it expires or the key set is read again: a
+    client sends the same token with every request, and checking its signature and claims
+    again was about a third of a task command's CPU on the worklist's event loop. Only the
+    expiry can change the verdict on the same text under the same keys (a token accepted
+    was already past its `nbf` and `iat`), and it is checked on every use, as joserfc checks
+    it. With keys from a JWKS URL every token is verified in full (the cache of keys there
+    has its own refresh rules).
     """
 
     def __init__(self, settings: AuthSettings, *, clock: Callable[[], float] = time.time,
@@ -55,7 +67,13 @@ class TokenVerifier:
         extra: dict[str, Any] = {"monotonic": monotonic}
         if min_refresh_s is not None:
             extra["min_refresh_s"] = min_refresh_s
+        self.fetches = settings.jwks_url is not None
+        """Whether verifying a token may wait for the network (keys from a JWKS URL, fetched
+        when stale or when a token names an unknown key); else it is CPU only."""
         self._keys: KeySource | SecretKey
+        # token text -> (its principal, its exp, the key set that verified it)
+        self._verified: dict[str, tuple[Principal, float, object]] = {}
+        self._verified_lock = threading.Lock()
         if settings.jwks_file is not None:
             self._keys = KeySource.from_file(settings.jwks_file, **extra)
             self._algorithms = KEY_SET_ALGORITHMS
@@ -69,9 +87,29 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         """The principal a valid token proves; `AuthError` with the reason otherwise."""
+        known = None if self.fetches else self._verified.get(token)
+        if known is not None:
+            principal, exp, keys = known
+            if exp > int(self._clock()) - self.settings.leeway_s and keys is self._key_set():
+                return principal
         claims = self._verified_claims(token)
         self._check_registered(claims)
-        return _principal(claims)
+        principal = _principal(claims)
+        if not self.fetches:
+            self._remember(token, principal, float(claims["exp"]))
+        return principal
+
+    def _key_set(self) -> object:
+        """The keys in use now: another object once a JWKS file has been read again."""
+        return self._keys.keys() if isinstance(self._keys, KeySource) else self._keys
+
+    def _remember(self, token: str, principal: Principal, exp: float) -> None:
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_TOKENS:
+                # the oldest first (insertion order): bounded, and a busy client's token
+                # is verified again at most once per VERIFIED_TOKENS other tokens
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (principal, exp, self._key_set())
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
         if not isinstance(token, str) or not token.strip():

@@ -7,7 +7,10 @@ A service puts one `TokenVerifier` on `app.state.verifier` at start; routes then
     def route(principal: Annotated[Principal, Depends(require_role("modeler"))]): ...
 
 The dependencies are plain functions, so FastAPI runs them in its thread pool: fetching a
-JWKS URL never blocks the event loop.
+JWKS URL never blocks the event loop. `AuthenticatedInline` is `Authenticated` without that
+hop when the keys are local (a secret or a JWKS file: verifying is CPU only, a fraction of a
+millisecond), for routes where the hop to the thread pool and back is a measurable share of
+the request (the worklist's task commands, docs/e2e.md).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from laneway.auth._errors import AuthError, KeySourceError
 from laneway.auth._settings import AuthSettings
@@ -29,8 +33,10 @@ from laneway.settings import SettingsError
 __all__ = [
     "TOKEN_REQUIRED",
     "Authenticated",
+    "AuthenticatedInline",
     "MaybeAuthenticated",
     "bearer_principal",
+    "bearer_principal_inline",
     "optional_principal",
     "require_role",
     "verifier_at_start",
@@ -60,6 +66,17 @@ def bearer_principal(
         raise _unauthorized("Expected an 'Authorization: Bearer <token>' header, but the "
                             "request has none", challenge="Bearer")
     return principal
+
+
+async def bearer_principal_inline(
+    request: Request,
+    documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_DOCUMENTED_SCHEME)],
+) -> Principal:
+    """`bearer_principal`, run on the event loop when verifying needs no network (the same
+    answers: 401, 503); in the thread pool when the keys come from a JWKS URL."""
+    if _verifier(request).fetches:
+        return await run_in_threadpool(bearer_principal, request, documented)
+    return bearer_principal(request, documented)
 
 
 def optional_principal(request: Request) -> Principal | None:
@@ -109,6 +126,8 @@ def require_role(*roles: str) -> Callable[[Principal], Principal]:
 
 Authenticated = Annotated[Principal, Depends(bearer_principal)]
 """A route parameter holding the verified principal (401 otherwise)."""
+AuthenticatedInline = Annotated[Principal, Depends(bearer_principal_inline)]
+"""`Authenticated`, verified on the event loop when that needs no network."""
 MaybeAuthenticated = Annotated[Principal | None, Depends(optional_principal)]
 """A route parameter holding the verified principal, or None when no token was sent."""
 TOKEN_REQUIRED = [Depends(bearer_principal)]

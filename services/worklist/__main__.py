@@ -40,10 +40,11 @@ from services.worklist.sla import SlaLoop
 _log = logging.getLogger("services.worklist")
 
 
-def build_consumer(settings: WorklistSettings, stop: threading.Event | None = None
-                   ) -> TaskConsumer:
+def build_consumer(settings: WorklistSettings, stop: threading.Event | None = None,
+                   answers: AnswerWaiters | None = None) -> TaskConsumer:
     """The projection's loop with its consumer, its dead-letter producer (renewed when it
-    turns fatal) and its database connection."""
+    turns fatal) and its database connection; `answers`: the task routes' waiting requests
+    in this process, handed their answers by the projection directly."""
     common = settings.common
     topics = Topics(common.topic_prefix)
     consumer = Consumer({**consumer_config(common.kafka_bootstrap_servers, settings.group,
@@ -55,17 +56,23 @@ def build_consumer(settings: WorklistSettings, stop: threading.Event | None = No
     return TaskConsumer(
         consumer, producer, lambda: connect(common.database_url, settings.database_schema),
         events_topic=topics.events, dlq_topic=topics.dlq, batch_size=settings.batch_size,
-        poll_timeout_s=settings.poll_timeout_s, stop=stop, stall_s=common.stall_s)
+        poll_timeout_s=settings.poll_timeout_s, stop=stop, stall_s=common.stall_s,
+        answers=answers)
 
 
 def open_pool(settings: WorklistSettings) -> ConnectionPool:
     """An open pool on the worklist's schema, for the task routes. Autocommit: every read of
     the routes is one statement (its own snapshot), so a transaction around it only cost a
     BEGIN and a COMMIT round trip per look (two of a completion's looks: about 3 ms of its
-    p50 on the loaded machine, docs/benchmarks.md); `count_tasks` opens its own."""
+    p50 on the loaded machine, docs/benchmarks.md); `count_tasks` opens its own. A
+    connection is checked with a round trip only when its socket says PostgreSQL may have
+    ended it (`laneway.db.check_if_ended`; the routes read once more when a read fails on
+    one ended after that look): the full check was a round trip on every checkout, 2.7-4.3
+    ms p50 and about 20 ms p90 under load (docs/benchmarks.md)."""
     return db.open_pool(settings.common.database_url, settings.database_schema,
                         max_size=settings.pool_size,
-                        timeout_s=settings.common.startup_timeout_s, autocommit=True)
+                        timeout_s=settings.common.startup_timeout_s, autocommit=True,
+                        check=db.check_if_ended)
 
 
 def run(settings: WorklistSettings, service: Running) -> int:
@@ -78,22 +85,27 @@ def run(settings: WorklistSettings, service: Running) -> int:
         prepare_database(common.database_url, settings.database_schema, migrate,
                          common.startup_timeout_s)
         wait_for_kafka(common.kafka_bootstrap_servers, common.startup_timeout_s)
-        consumer = build_consumer(settings, service.stop.event)
+        # the routes' waiting requests: the projection below hands them their answers when
+        # it writes them (else the NOTIFY wakes them: another replica's projection wrote it)
+        answers = AnswerWaiters(
+            lambda: connect(common.database_url, settings.database_schema),
+            fallback_poll_s=settings.task_answer_poll_s)
+        consumer = build_consumer(settings, service.stop.event, answers)
         closing.callback(consumer.close)
         # one producer for the SLA loop and the task routes (confluent's Producer is
         # thread-safe)
         publisher = Publisher(common.kafka_bootstrap_servers, Topics(common.topic_prefix),
                               settings.publish_timeout_s, client_id="laneway-worklist",
                               max_record_bytes=common.max_record_bytes,
-                              max_variables_bytes=common.max_variables_bytes)
+                              max_variables_bytes=common.max_variables_bytes,
+                              # a task command is one request's record, waited for: sent at
+                              # once, not after librdkafka's 2 ms for a batch to fill
+                              linger_ms=0)
         closing.callback(publisher.close)
         pool = open_pool(settings)
         closing.callback(pool.close)
         WorklistMetrics.default().watch_tasks(pool)
         closing.callback(server.stop)  # again: no request is left to meet the closed pool
-        answers = AnswerWaiters(
-            lambda: connect(common.database_url, settings.database_schema),
-            fallback_poll_s=settings.task_answer_poll_s)
         answers.start()
         closing.callback(answers.stop)
         app.state.deps = WorklistDeps(

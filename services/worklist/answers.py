@@ -9,6 +9,12 @@ waiting for that command. Polling stays as the fallback: a request still looks e
 `fallback_poll_s` while the listener is connected, every `POLL_S` while it is not (its
 connection lost, being re-opened); every waiter is woken when the listener (re)connects, since
 answers may have been committed while nobody listened.
+
+When the request waits on the replica whose projection writes its answer, the projection hands
+the answer over itself (`AnswerWaiters.resolve`, right after its transaction committed, with
+the task's row as that transaction left it): the request neither waits for the notification's
+round trip through PostgreSQL nor reads the answer again. The NOTIFY still goes out for every
+answer, for requests waiting on other replicas.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-__all__ = ["CHANNEL_OF_SCHEMA", "NOTIFY_ANSWERS", "POLL_S", "AnswerWaiters"]
+from services.worklist.store import Answer
+
+__all__ = ["CHANNEL_OF_SCHEMA", "NOTIFY_ANSWERS", "POLL_S", "AnswerWaiters", "Resolved",
+           "Waiter"]
 
 _log = logging.getLogger(__name__)
 
@@ -39,6 +48,19 @@ NOTIFY_ANSWERS = (f"SELECT pg_notify({CHANNEL_OF_SCHEMA}, id) "
 
 _MAX_WAITERS = 10_000  # beyond this, a request polls instead of registering (bounded memory)
 
+Resolved = tuple[Answer, dict[str, Any] | None]
+"""The engine's answer and the task's row as the answer's transaction left it; None for the
+row when the projection does not know it (a rejection: the request reads it if it needs it)."""
+
+
+class Waiter(threading.Event):
+    """The event a request waits on; `answered` holds what the projection of this process
+    handed over (`AnswerWaiters.resolve`), set before the event is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answered: Resolved | None = None
+
 
 class AnswerWaiters:
     """One LISTEN connection in a daemon thread; requests `register` a command id before
@@ -52,7 +74,7 @@ class AnswerWaiters:
         self._connect = connect
         self.fallback_poll_s = fallback_poll_s
         self._reconnect_s = reconnect_s
-        self._waiting: dict[str, threading.Event] = {}
+        self._waiting: dict[str, Waiter] = {}
         self._lock = threading.Lock()
         self._listening = threading.Event()
         self._stop = threading.Event()
@@ -63,6 +85,8 @@ class AnswerWaiters:
         metrics."""
         self.sleeping = 0
         """Requests waiting on their event right now (for tests)."""
+        self.resolved = 0
+        """Requests answered by this process's projection directly (`resolve`)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -77,14 +101,33 @@ class AnswerWaiters:
         """Whether notifications arrive now (else requests poll at `POLL_S`)."""
         return self._listening.is_set()
 
-    def register(self, command_id: str) -> threading.Event | None:
+    def register(self, command_id: str) -> Waiter | None:
         """The event set when the command's answer is committed; None when too many requests
         wait already (the caller polls). `forget` it afterwards."""
         with self._lock:
             if len(self._waiting) >= _MAX_WAITERS:
                 return None
-            event = self._waiting[command_id] = threading.Event()
+            event = self._waiting[command_id] = Waiter()
             return event
+
+    def wanted(self, command_id: str) -> bool:
+        """Whether a request of this process waits for this command's answer (the projection
+        then keeps the task's row for it: `resolve`)."""
+        # one dict lookup, atomic under the GIL: no lock on the projection's per-record path
+        return command_id in self._waiting
+
+    def resolve(self, command_id: str, answered: Resolved) -> bool:
+        """Hand a committed answer to the request waiting for it in this process and wake
+        it; False when none waits (any more). Call only once the answer's transaction has
+        committed: the request answers from it, and the caller may read its writes next."""
+        with self._lock:
+            waiter = self._waiting.get(command_id)
+            if waiter is None or waiter.answered is not None:
+                return False
+            waiter.answered = answered
+            self.resolved += 1
+        waiter.set()
+        return True
 
     def forget(self, command_id: str) -> None:
         with self._lock:
@@ -102,6 +145,14 @@ class AnswerWaiters:
             with self._lock:
                 self.sleeping -= 1
         event.clear()
+
+    def wake(self, command_id: str) -> None:
+        """Wake the request waiting for this command's answer (it reads the answer itself):
+        for an answer committed earlier, which the projection read again."""
+        with self._lock:
+            waiter = self._waiting.get(command_id)
+        if waiter is not None:
+            waiter.set()
 
     def _wake(self, command_id: str) -> None:
         with self._lock:

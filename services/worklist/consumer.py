@@ -34,6 +34,7 @@ from laneway.kafka import RenewingProducer
 from laneway.records import Event, Record, RecordKind
 from laneway.service.progress import DEFAULT_STALL_S
 from laneway.telemetry import ended_span, tracing
+from services.worklist.answers import AnswerWaiters, Resolved
 from services.worklist.metrics import WorklistMetrics
 from services.worklist.projection import ANSWERS, apply_records, is_task_record
 
@@ -96,12 +97,17 @@ def answers_first(items: Sequence[Polled]) -> tuple[list[Polled], list[Polled]]:
     return first, rest
 
 
-def write_task_records(conn: psycopg.Connection[Any], items: Sequence[Polled]) -> int:
+def write_task_records(conn: psycopg.Connection[Any], items: Sequence[Polled], *,
+                       answers: AnswerWaiters | None = None,
+                       resolved: list[tuple[str, Resolved | None]] | None = None) -> int:
     """The loop's handler: apply the batch's task records in its transaction; with tracing
     on, one span per instance of the batch (not per record), a child of its last task
-    record's context (docs/telemetry.md)."""
+    record's context (docs/telemetry.md). With `answers` (this process's waiting requests),
+    the answers they wait for go to `resolved`, to hand over after the commit."""
     started = time.time_ns()
-    applied = apply_records(conn, [(p.record, p.partition, p.offset) for p in items])
+    applied = apply_records(conn, [(p.record, p.partition, p.offset) for p in items],
+                            wanted=answers.wanted if answers is not None else None,
+                            resolved=resolved)
     if tracing():
         last: dict[str, Polled] = {}
         rows: Counter[str] = Counter()
@@ -116,18 +122,27 @@ def write_task_records(conn: psycopg.Connection[Any], items: Sequence[Polled]) -
 
 class TaskConsumer(ProjectionLoop[Record]):
     """Consumes `events` in a group and projects the user-task records: `run` until `stop`,
-    then `close`; `health` for /health."""
+    then `close`; `health` for /health. With `answers` (the task routes' waiting requests of
+    this process), an answer one of them waits for is handed to it as soon as its
+    transaction has committed (`AnswerWaiters.resolve`), before the offsets are committed."""
 
     def __init__(self, consumer: Consumer, producer: RenewingProducer,
                  connect: Callable[[], psycopg.Connection[Any]], *, events_topic: str,
                  dlq_topic: str, batch_size: int = 500, poll_timeout_s: float = 0.2,
                  metrics: WorklistMetrics | None = None,
                  stop: threading.Event | None = None,
-                 stall_s: float = DEFAULT_STALL_S) -> None:
+                 stall_s: float = DEFAULT_STALL_S,
+                 answers: AnswerWaiters | None = None) -> None:
         worklist_metrics = metrics or WorklistMetrics.default()
         self._answer_lag = worklist_metrics.answer_lag
+        self._handed_over = worklist_metrics.answers_handed_over
+        self._answers = answers
+        # what the transaction in hand found for this process's waiting requests; handed
+        # over in `_committed` (the loop calls it only after the commit), dropped when the
+        # transaction is written again
+        self._resolved: list[tuple[str, Resolved | None]] = []
         super().__init__(
-            consumer, [events_topic], write_task_records, connect,
+            consumer, [events_topic], self._write_batch, connect,
             DeadLetterProducer(producer, dlq_topic), decode=decode_task_record,
             batch_size=batch_size, poll_timeout_s=poll_timeout_s,
             # a ValueError is a record the projection refuses (a malformed task value)
@@ -136,9 +151,24 @@ class TaskConsumer(ProjectionLoop[Record]):
             name="task consumer", stall_s=stall_s)
         self.events_topic = events_topic
 
+    def _write_batch(self, conn: psycopg.Connection[Any], items: Sequence[Polled]) -> int:
+        self._resolved.clear()  # a previous attempt's, rolled back
+        if self._answers is None:
+            return write_task_records(conn, items)
+        return write_task_records(conn, items, answers=self._answers,
+                                  resolved=self._resolved)
+
     def _committed(self, items: Sequence[Polled], _written: int) -> None:
-        """The answers' lag (their Kafka timestamp -> now, their transaction committed): the
+        """Wake this process's requests whose answers just committed, then observe the
+        answers' lag (their Kafka timestamp -> now, their transaction committed): the
         worklist's share of a task command's wait, from the engine's answer to the NOTIFY."""
+        if self._answers is not None and self._resolved:
+            for command_id, answered in self._resolved:
+                if answered is None:
+                    self._answers.wake(command_id)  # committed before: it reads it itself
+                elif self._answers.resolve(command_id, answered):
+                    self._handed_over.inc()
+            self._resolved.clear()
         now_ms = time.time() * 1000
         for p in items:
             record = p.record

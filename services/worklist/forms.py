@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import psycopg
+from psycopg_pool import PoolTimeout
+
 from laneway.forms import FormSchemaError, validate
 from laneway.shared_reads import FormSchemas
 
@@ -41,7 +44,15 @@ def registry_checker(forms: FormSchemas) -> FormChecker:
     """The checker over the definitions service's form registry."""
 
     def check(form_id: str, variables: Mapping[str, Any]) -> list[FieldProblem]:
-        schema = forms.get(form_id)
+        try:
+            schema = forms.get(form_id)
+        except PoolTimeout:
+            raise  # no connection to give: not asked twice
+        except psycopg.OperationalError:
+            # the worklist's pool looks at a connection without a round trip
+            # (`laneway.db.check_if_ended`): one ended after that look fails the read, which
+            # changes nothing, so it is done once more (as the task routes' own reads)
+            schema = forms.get(form_id)
         if schema is None:
             raise UnknownForm(form_id)
         try:

@@ -43,6 +43,11 @@ class WorklistMetrics(Metrics):
             "-> the projection's transaction holding it committed, which wakes the request",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=self.registry)
+        self.answers_handed_over = Counter(
+            "laneway_worklist_answers_handed_over",
+            "Task-command answers the projection handed to a request waiting in the same "
+            "process as soon as they committed (no NOTIFY round trip, no query)",
+            registry=self.registry)
         self.sla_errors = Counter("laneway_worklist_sla_round_errors",
                                   "SLA rounds that failed (the next round retries)",
                                   registry=self.registry)

@@ -10,18 +10,20 @@ and inserted at most once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from laneway.jsonb import jsonb_safe
 from laneway.records import Command, Event, Record, RecordKind, persona_key
 from laneway.records.values import KeyOnly, UserTaskClaim, UserTaskCompleted, UserTaskCreated
 from laneway.web.bounds import keyed_id
-from services.worklist.answers import NOTIFY_ANSWERS
+from services.worklist.answers import NOTIFY_ANSWERS, Resolved
+from services.worklist.store import TASK_COLUMNS, Answer
 
 __all__ = [
     "ANSWERS",
@@ -37,6 +39,10 @@ __all__ = [
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_NOTIFIED_ID = 200
+
+_Kept = tuple[str, Answer, "psycopg.Cursor[dict[str, Any]] | None"]
+"""An answer a request of this process waits for: its command id, the answer, and the cursor
+of the UPDATE ... RETURNING that holds the task's row (None for a rejection)."""
 
 TASK_EVENTS = frozenset({
     Event.USER_TASK_CREATED.value, Event.USER_TASK_CLAIMED.value,
@@ -145,15 +151,17 @@ ON CONFLICT (command_id) DO NOTHING
 
 
 def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
-                 offset: int) -> str | None:
+                 offset: int, *, wanted: Callable[[str], bool] | None = None,
+                 kept: list[_Kept] | None = None) -> str | None:
     """Apply one user-task event or task-command rejection (see `is_task_record`), read at
     `partition`/`offset`, in the caller's transaction. Other records are ignored. The id of
     the command the record answers (a rejection, or the event accepting a task command),
-    else None."""
+    else None. An answer whose command id is `wanted` goes to `kept` too, an accepting
+    event's with the cursor of its UPDATE returning the task's row (`apply_records`)."""
     if not is_task_record(record):
         return None
     if record.kind is RecordKind.REJECTION:
-        return _rejected(conn, record)
+        return _rejected(conn, record, wanted, kept)
     if record.intent == Event.INSTANCE_MIGRATED.value:
         _migrated(conn, record, partition, offset)
         return None
@@ -169,16 +177,26 @@ def apply_record(conn: psycopg.Connection[Any], record: Record, partition: int,
     if record.intent == Event.USER_TASK_CREATED.value:
         _created(conn, record, key, params)
         return None
-    conn.execute(
+    statement = (
         f"UPDATE tasks AS t SET {_UPDATES[record.intent]}, last_record_id = %(record_id)s, "
         f"last_partition = %(partition)s, last_offset = %(offset)s "
-        f"WHERE t.task_id = %(task_id)s AND {_NEWER}".encode(),
-        {**params, "assignee": _claimant(record), "principal": _json(record.principal.ref()),
-         "result": _json(dict(cast(UserTaskCompleted, record.value).get("variables") or {}))})
+        f"WHERE t.task_id = %(task_id)s AND {_NEWER}")
+    values = {**params, "assignee": _claimant(record),
+              "principal": _json(record.principal.ref()),
+              "result": _json(dict(cast(UserTaskCompleted, record.value).get("variables") or {}))}
     intent = ANSWERS.get(record.intent)
-    if intent is None:
+    command_id = command_id_of(record) if intent is not None else None
+    if command_id is not None and kept is not None and wanted is not None \
+            and wanted(command_id):
+        # a request here waits for this answer: the row as this UPDATE leaves it comes back
+        # in the same pipeline, so the request needs no query of its own
+        cur = conn.cursor(row_factory=dict_row)
+        cur.execute(f"{statement} RETURNING {TASK_COLUMNS}".encode(), values)
+        kept.append((command_id, Answer("accepted", None, None, params["at"]), cur))
+    else:
+        conn.execute(statement.encode(), values)
+    if intent is None or command_id is None:
         return None
-    command_id = command_id_of(record)
     conn.execute(_ANSWER, (command_id, tid, intent, "accepted", None, None,
                            _json(record.principal.ref()), params["at"]))
     return command_id
@@ -233,38 +251,61 @@ def _created(conn: psycopg.Connection[Any], record: Record, key: int,
     })
 
 
-def _rejected(conn: psycopg.Connection[Any], record: Record) -> str:
+def _rejected(conn: psycopg.Connection[Any], record: Record,
+              wanted: Callable[[str], bool] | None, kept: list[_Kept] | None) -> str:
     v = record.value
     sent = v.get("command")
     key = _int(sent.get("taskKey")) if isinstance(sent, Mapping) else None
     tid = task_id(record.instance_id, key) if key is not None else record.instance_id
     command_id = command_id_of(record)
-    conn.execute(_ANSWER, (command_id, tid, record.intent, "rejected",
-                           str(v.get("reason") or ""), str(v.get("rejectionType") or "") or None,
-                           _json(record.principal.ref()), _at(record.timestamp)))
+    reason = str(v.get("reason") or "")
+    rejection_type = str(v.get("rejectionType") or "") or None
+    at = _at(record.timestamp)
+    conn.execute(_ANSWER, (command_id, tid, record.intent, "rejected", reason, rejection_type,
+                           _json(record.principal.ref()), at))
+    if kept is not None and wanted is not None and wanted(command_id):
+        kept.append((command_id, Answer("rejected", reason, rejection_type, at), None))
     return command_id
 
 
 def apply_records(conn: psycopg.Connection[Any],
-                  records: Sequence[tuple[Record, int, int]]) -> int:
+                  records: Sequence[tuple[Record, int, int]], *,
+                  wanted: Callable[[str], bool] | None = None,
+                  resolved: list[tuple[str, Resolved | None]] | None = None) -> int:
     """Apply (record, partition, offset) triples in order, in the caller's transaction;
     return how many were task records. The answered commands' ids are NOTIFYed in the same
     transaction (`services.worklist.answers`): PostgreSQL delivers them on its commit, to
-    the requests waiting for them."""
+    the requests waiting for them. With `wanted` (whether a request of this process waits
+    for a command id) and `resolved`, the answers wanted go to `resolved` instead, each with
+    the task's row as this transaction leaves it (a rejection's without it), for the caller
+    to hand over once the transaction has committed (`AnswerWaiters.resolve`); they are not
+    NOTIFYed (the request waits here, nowhere else, and a notification racing the hand-over
+    only made it read the answer again). An accepting event that changed no row (read again
+    after a crash) goes to `resolved` without its answer (None): the caller wakes the
+    request, which reads the answer itself."""
     applied = 0
     answered: list[str] = []
+    kept: list[_Kept] | None = [] if resolved is not None and wanted is not None else None
     # pipeline mode: the statements go out without waiting for each answer (one round trip
     # for the batch, not one per record), still in order and in the caller's transaction; an
     # error surfaces at the pipeline's end and fails the batch as before
     with conn.pipeline():
         for record, partition, offset in records:
             if is_task_record(record):
-                command_id = apply_record(conn, record, partition, offset)
+                command_id = apply_record(conn, record, partition, offset, wanted=wanted,
+                                          kept=kept)
                 # only ids that fit a notification's payload (8000 bytes); the routes' are
                 # UUIDs, and a request whose id is not notified still finds it by polling
-                if command_id is not None and len(command_id) <= _MAX_NOTIFIED_ID:
+                if command_id is not None and len(command_id) <= _MAX_NOTIFIED_ID and not (
+                        kept and kept[-1][0] == command_id):
                     answered.append(command_id)
                 applied += 1
         if answered:
             conn.execute(NOTIFY_ANSWERS, (answered,))
+    # the pipeline has synced: every RETURNING's row is in its cursor
+    if kept and resolved is not None:
+        for command_id, answer, cur in kept:
+            row = cur.fetchone() if cur is not None else None
+            resolved.append((command_id, (answer, row) if cur is None or row is not None
+                             else None))
     return applied

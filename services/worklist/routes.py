@@ -14,25 +14,25 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from opentelemetry.trace import SpanKind
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from laneway.auth.http import Authenticated
+from laneway.auth.http import AuthenticatedInline
 from laneway.records import Command, Principal, RejectionType, command
 from laneway.shared_reads import OwnerTableMissing
 from laneway.telemetry import instance_span
 from laneway.web.bounds import MAX_INT
 from laneway.web.problems import problem
 from services.worklist import store
-from services.worklist.answers import POLL_S, AnswerWaiters
+from services.worklist.answers import POLL_S, AnswerWaiters, Waiter
 from services.worklist.deps import Deps
 from services.worklist.forms import UnknownForm
 from services.worklist.projection import parse_task_id
@@ -40,6 +40,7 @@ from services.worklist.projection import parse_task_id
 __all__ = ["TaskPage", "TaskView", "router"]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -142,7 +143,7 @@ class FormErrors(BaseModel):
             responses={403: {"description": "scope=all without the operator or admin role."}})
 def list_tasks(
     deps: Deps,
-    principal: Authenticated,
+    principal: AuthenticatedInline,
     instance_id: Annotated[str | None, Query(alias="instanceId")] = None,
     process_id: Annotated[str | None, Query(alias="processId")] = None,
     state: Annotated[list[store.State] | None, Query(
@@ -167,14 +168,13 @@ def list_tasks(
                             instance_id=instance_id, process_id=process_id,
                             states=tuple(state or ()), overdue=overdue, assignee=assignee,
                             sort=sort, order=order, limit=limit, offset=offset)
-    with _reading(deps.pool) as conn:
-        count, rows = store.search_tasks(conn, query)
+    count, rows = _read(deps.pool, lambda conn: store.search_tasks(conn, query))
     return TaskPage(count=count, items=[_view(r) for r in rows])
 
 
 @router.get("/{task_id}", summary="One task",
             responses={404: {"description": "No such task (yet)."}})
-def get_task(task_id: str, deps: Deps, principal: Authenticated) -> TaskView:
+def get_task(task_id: str, deps: Deps, principal: AuthenticatedInline) -> TaskView:
     """A task by its id (`<instanceId>:<key>`), if the caller may see it (`store.visible_to`;
     otherwise 404, as for a task that does not exist, so ids reveal nothing)."""
     row = _task_or_404(deps.pool, task_id)
@@ -194,13 +194,13 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/{task_id}/claim", summary="Claim a task", responses=_ANSWERS)
-def claim_task(task_id: str, deps: Deps, principal: Authenticated) -> Any:
+def claim_task(task_id: str, deps: Deps, principal: AuthenticatedInline) -> Any:
     """CLAIM_USER_TASK as the caller; 200 with the task once the engine accepted it."""
     return _command(deps, principal, task_id, Command.CLAIM_USER_TASK, {})
 
 
 @router.post("/{task_id}/unclaim", summary="Give a claimed task back", responses=_ANSWERS)
-def unclaim_task(task_id: str, deps: Deps, principal: Authenticated) -> Any:
+def unclaim_task(task_id: str, deps: Deps, principal: AuthenticatedInline) -> Any:
     """UNCLAIM_USER_TASK as the caller; 200 with the task once the engine accepted it."""
     return _command(deps, principal, task_id, Command.UNCLAIM_USER_TASK, {})
 
@@ -215,7 +215,7 @@ def unclaim_task(task_id: str, deps: Deps, principal: Authenticated) -> Any:
                                              "instance's state would be (docs/limits.md)."},
                         422: {"model": FormErrors,
                               "description": "The variables do not satisfy the form."}})
-def complete_task(task_id: str, deps: Deps, principal: Authenticated,
+def complete_task(task_id: str, deps: Deps, principal: AuthenticatedInline,
                   body: CompleteTask | None = None) -> Any:
     """COMPLETE_USER_TASK with `variables`, checked against the task's form first."""
     variables = (body or CompleteTask()).variables
@@ -301,7 +301,10 @@ def _send_and_wait(deps: Deps, principal: Principal, task_id: str, intent: Comma
             rejectionType=answer.rejection_type)
     if row is None:
         raise _no_task(task_id)
-    return _view(row)
+    # the JSON FastAPI would make of the view, made here: a `Response` goes out as it is,
+    # where a returned model is validated again in the thread pool (one more hop there and
+    # back to the event loop, for an `Any` route)
+    return Response(_view(row).model_dump_json(by_alias=True), media_type="application/json")
 
 
 _ENDED_STATES = frozenset({"completed", "cancelled"})
@@ -316,14 +319,17 @@ def _wait_for_answer(pool: ConnectionPool, command_id: str, task_id: str, wait_s
     poll (`services.worklist.answers`). While notifications arrive, the first look waits
     for one: the request registered before sending, so an answer committed at once has set
     its event already, and a look straight after sending (the engine cannot have answered
-    yet) would only cost a connection and a round trip."""
+    yet) would only cost a connection and a round trip. An answer this process's projection
+    handed over (`AnswerWaiters.resolve`) needs no look at all."""
     deadline = time.monotonic() + wait_s
     if answers is not None and woken is not None and answers.listening:
         answers.wait(woken, wait_s)
     while True:
+        handed = _handed_over(pool, woken, task_id)
+        if handed is not None:
+            return handed
         # a connection per look, so waiting requests do not hold the pool
-        with _reading(pool) as conn:
-            found = store.answer_and_task(conn, command_id, task_id)
+        found = _read(pool, lambda conn: store.answer_and_task(conn, command_id, task_id))
         remaining = deadline - time.monotonic()
         if found is not None or remaining <= 0:
             return found
@@ -333,12 +339,24 @@ def _wait_for_answer(pool: ConnectionPool, command_id: str, task_id: str, wait_s
             time.sleep(min(POLL_S, remaining))
 
 
+def _handed_over(pool: ConnectionPool, woken: threading.Event | None, task_id: str
+                 ) -> tuple[store.Answer, dict[str, Any] | None] | None:
+    """What the projection of this process handed over, None if nothing (yet). A rejection
+    comes without the task's row: it is read only when the answer depends on it."""
+    answered = woken.answered if isinstance(woken, Waiter) else None
+    if answered is None:
+        return None
+    answer, row = answered
+    if row is None and answer.rejection_type == RejectionType.NOT_FOUND.value:
+        row = _read(pool, lambda conn: store.get_task(conn, task_id))
+    return answer, row
+
+
 def _task_or_404(pool: ConnectionPool, task_id: str) -> dict[str, Any]:
     if parse_task_id(task_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"Expected a task id '<instanceId>:<key>', but got '{task_id}'")
-    with _reading(pool) as conn:
-        row = store.get_task(conn, task_id)
+    row = _read(pool, lambda conn: store.get_task(conn, task_id))
     if row is None:
         raise _no_task(task_id)
     return row
@@ -348,6 +366,23 @@ def _no_task(task_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND,
                          f"Expected a task '{task_id}', but there is none (a task shows here "
                          "once the worklist has projected its creation)")
+
+
+def _read(pool: ConnectionPool, read: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+    """`read` on a pooled connection, and once more on another when the first fails with a
+    connection error: the pool looks at a connection without a round trip
+    (`laneway.db.check_if_ended`), so a backend ended just after that look fails the read
+    itself. A read changes nothing, so doing it again is safe; a pool that has no
+    connection to give (PoolTimeout) is not asked twice."""
+    try:
+        with _reading(pool) as conn:
+            return read(conn)
+    except PoolTimeout:
+        raise
+    except psycopg.OperationalError as exc:
+        _log.warning("a read of the task routes failed (%s); once more", exc)
+        with _reading(pool) as conn:
+            return read(conn)
 
 
 class _reading:

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from laneway.engine.user_tasks import person_refusal
 from laneway.records import Principal, persona_key
 
-__all__ = ["Answer", "Order", "Scope", "Sort", "State", "TaskQuery", "answer",
+__all__ = ["TASK_COLUMNS", "Answer", "Order", "Scope", "Sort", "State", "TaskQuery", "answer",
            "answer_and_task", "get_task", "search_tasks"]
 
 Sort = Literal["created", "due", "name"]
@@ -28,11 +28,14 @@ _SORT_COLUMNS: dict[str, sql.Composable] = {
     "name": sql.SQL("coalesce(element_name, element_id)"),
 }
 
-COLUMNS = sql.SQL(
+TASK_COLUMNS = (
     "task_id, instance_id, task_key, process_id, version, element_id, element_name, lane, "
     "lane_id, persona, attributes, form, assignee, candidate_users, candidate_groups, state, "
     "variables, created_at, claimed_at, completed_at, cancelled_at, due_at, "
     "escalation_connector, escalated_at, completed_by, result")
+"""A task's columns as the routes show it (`routes._view`); the projection's RETURNING
+(`projection.apply_records`) names the same, so a row it hands a request reads the same."""
+COLUMNS = sql.SQL(TASK_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
