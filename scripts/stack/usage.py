@@ -88,6 +88,29 @@ def tree_cpu(pid: int) -> float | None:
     return total
 
 
+JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
+"""HotSpot's compiler threads as /proc names them (15 characters): a JVM's warm-up."""
+
+
+def threads_cpu(pid: int, names: tuple[str, ...]) -> float:
+    """CPU seconds of the process's threads whose name starts with one of `names`."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tasks = list((_PROC / str(pid) / "task").iterdir())
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended
+        if text.split("(", 1)[1].rsplit(")", 1)[0].startswith(names):
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _socket_inodes(port: int) -> set[str]:
     inodes: set[str] = set()
     for table in ("tcp", "tcp6"):
@@ -143,6 +166,12 @@ class Server:
 
     def cpu(self) -> float | None:
         return None if self.pid is None else tree_cpu(self.pid)
+
+    def jit_cpu(self) -> float:
+        """Of `cpu()`, the JIT compiler's (the broker's JVM): high for minutes after the
+        broker starts, then near none; what a warm broker costs is the rest."""
+        return 0.0 if self.pid is None or self.name != "broker" else \
+            threads_cpu(self.pid, JIT_THREADS)
 
 
 def _loopback_port(hosts: Iterable[tuple[str, int | None]]) -> tuple[int | None, str]:
@@ -206,13 +235,17 @@ class ServerCpu:
     def __init__(self, found: list[Server]) -> None:
         self.found = found
         self._start = {s.name: s.cpu() for s in found}
+        self._jit = {s.name: s.jit_cpu() for s in found}
 
     def seconds(self) -> dict[str, float | None]:
-        """CPU seconds each server used since construction; None: not local (or it ended)."""
+        """CPU seconds each server used since construction; None: not local (or it ended).
+        The broker's also as `broker JIT`: its compiler's part of them."""
         out: dict[str, float | None] = {}
         for s in self.found:
             start, now = self._start[s.name], s.cpu()
             out[s.name] = None if start is None or now is None else now - start
+            if s.name == "broker" and out[s.name] is not None:
+                out["broker JIT"] = s.jit_cpu() - self._jit[s.name]
         return out
 
     def notes(self) -> str:

@@ -14,11 +14,13 @@ import pytest
 from scripts.stack.config import Settings
 from scripts.stack.kafka import MAIN_CLASS
 from scripts.stack.usage import (
+    JIT_THREADS,
     ServerCpu,
     kafka_server,
     listener_pid,
     postgres_server,
     stat,
+    threads_cpu,
     tree_cpu,
 )
 
@@ -177,3 +179,35 @@ def test_server_cpu_is_the_difference_over_the_window(
     assert seconds is not None
     assert 0 <= seconds < 0.5  # the stand-in only waits
     assert usage.notes() == ""
+
+
+# A JVM's compiler thread stand-in: a thread named as HotSpot names it burns `seconds` of CPU
+# (its own: thread_time).
+COMPILER = """
+import sys, threading, time
+burnt = threading.Event()
+def compile_():
+    with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as f:
+        f.write("C2 CompilerThread0")
+    end = time.thread_time() + float(sys.argv[1])
+    while time.thread_time() < end:
+        pass
+    burnt.set()
+    threading.Event().wait()  # alive: an ended thread's time leaves /proc/<pid>/task
+threading.Thread(target=compile_, daemon=True).start()
+burnt.wait()
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_jit_compilers_share_is_counted_apart() -> None:
+    proc = spawn(COMPILER, "0.3")
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        jit = threads_cpu(proc.pid, JIT_THREADS)
+        assert jit >= 0.27
+        assert threads_cpu(proc.pid, ("no such thread",)) == 0.0
+    finally:
+        stop(proc)
