@@ -18,13 +18,17 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from laneway.kafka_security import KafkaSecurity, process_kafka_security
 
-__all__ = ["CLIENT_PROPERTIES_VARIABLES", "PARTITIONER", "TRANSACTION_TIMEOUT_MS",
-           "ClientPropertiesError", "RenewingProducer", "admin_config", "client_properties",
-           "consumer_config", "fatal_error", "fetch", "producer_config", "security_config"]
+__all__ = ["CLIENT_PROPERTIES_VARIABLES", "PARTITIONER", "TRANSACTIONAL_RETRY_BACKOFF_MS",
+           "TRANSACTION_TIMEOUT_MS", "ClientPropertiesError", "RenewingProducer", "admin_config",
+           "client_properties", "consumer_config", "fatal_error", "fetch", "producer_config",
+           "security_config"]
 
 _log = logging.getLogger("laneway.kafka")
 
 PARTITIONER = "murmur2_random"
+
+TRANSACTIONAL_RETRY_BACKOFF_MS = 5
+"""The transactional producer's first retry backoff (`producer_config`)."""
 
 TRANSACTION_TIMEOUT_MS = 60_000
 """How long a transaction may stay open before the broker aborts it (a producer that died or
@@ -118,6 +122,12 @@ def producer_config(bootstrap: str, *, transactional_id: str | None = None,
     if transactional_id is not None:
         config["transactional.id"] = transactional_id
         config["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
+        # a transaction begun right after a commit (the engine's next batch) is answered
+        # CONCURRENT_TRANSACTIONS until the previous one's markers are written, a few ms;
+        # librdkafka's first retry waited its default 100 ms for it (back-to-back one-hop
+        # transactions: p50 100 ms, 15-18 ms with 5; docs/benchmarks.md, round 4). Later
+        # retries still back off exponentially, up to retry.backoff.max.ms (1 s)
+        config["retry.backoff.ms"] = TRANSACTIONAL_RETRY_BACKOFF_MS
     config.update(client_properties("transactional" if transactional_id else "producer"))
     return config
 

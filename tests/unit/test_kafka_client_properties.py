@@ -8,6 +8,7 @@ import pytest
 
 from laneway.kafka import (
     CLIENT_PROPERTIES_VARIABLES,
+    TRANSACTIONAL_RETRY_BACKOFF_MS,
     ClientPropertiesError,
     client_properties,
     consumer_config,
@@ -69,3 +70,15 @@ def test_a_wrong_setting_stops_the_service_at_start() -> None:
         Settings.from_env("engine", {CONSUMER: "isolation.level=read_uncommitted"})
     settings = Settings.from_env("engine", {TRANSACTIONAL: "linger.ms=5"})
     assert settings.kafka_properties["transactional"] == {"linger.ms": 5}
+
+
+def test_the_transactional_producer_retries_a_concurrent_transaction_soon(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the engine's next transaction begins right after a commit; librdkafka's default first
+    # backoff (100 ms) was added to it whenever the markers were not written yet
+    monkeypatch.delenv(TRANSACTIONAL, raising=False)
+    assert producer_config("b:9092", transactional_id="t")["retry.backoff.ms"] \
+        == TRANSACTIONAL_RETRY_BACKOFF_MS <= 10
+    assert "retry.backoff.ms" not in producer_config("b:9092")
+    monkeypatch.setenv(TRANSACTIONAL, "retry.backoff.ms=100")
+    assert producer_config("b:9092", transactional_id="t")["retry.backoff.ms"] == 100
