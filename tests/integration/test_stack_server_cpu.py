@@ -46,6 +46,6 @@ def test_the_stacks_broker_and_postgres_are_found_and_their_cpu_counted(
                 else None
 
         seconds = wait_until(counted, 30, 0.1, "the servers' CPU counted")
-        assert set(seconds) == {"broker", "postgres"}
+        assert set(seconds) == {"broker", "broker JIT", "postgres"}
     finally:
         admin.delete_topics([topic], operation_timeout=30)[topic].result(30)
