@@ -21,9 +21,11 @@ topics and schemas, dropped at the end); the process is start -> user task -> en
    read the event (event -> readable: the engine's transaction committing; readable -> 200:
    the worklist's batch, the request's wake-up, its query and the response). Beside them,
    from the completions only: the worklist's batches, its `answer_lag_seconds` histogram
-   (event -> its transaction committed), and the CPU each service and the worklist's busiest
-   threads used. `--starts-during N` starts N instances/s while the tasks are completed, so
-   the worklist's batches hold creations beside the answers.
+   (event -> its transaction committed), and the CPU each service, the broker and PostgreSQL
+   (all its backends; when they are this machine's, else "not local") and the worklist's
+   busiest threads used. The CPU of the same processes during the starts is printed too.
+   `--starts-during N` starts N instances/s while the tasks are completed, so the worklist's
+   batches hold creations beside the answers.
 
 `--env KEY=VALUE` (repeatable) sets a service setting for the run (e.g. a poll interval), to
 compare before and after in the same conditions. Needs the local stack (KAFKA_BOOTSTRAP_SERVERS,
@@ -55,7 +57,9 @@ from laneway.bpmn import LANEWAY_NS
 from laneway.codec import DefinitionRecord, decode_record, encode_definition
 from laneway.kafka import consumer_config
 from laneway.records import Event, Record
+from scripts.stack import Settings
 from scripts.stack.testing import unique_name, wait_until
+from scripts.stack.usage import ServerCpu, servers
 from services.worklist.projection import command_id_of, task_id
 from tests.auth import auth_header
 from tests.e2e.harness import PARTITIONS, Laneway, start_commands
@@ -358,13 +362,15 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
                     (warm,)).fetchone() == (len(warm),), 120, 0.1, "warm-up tasks")
             time.sleep(1.0)  # the tap's assignment has reached the end of every partition
             tap.measuring = True
+            usage = Usage(lw)
             ids = paced_starts(lw, pid, args.rate, args.seconds)
             wait_until(lambda: audit.count() == 0 and worklist.count() == 0
                        and len(worklist.lags_ms) >= len(ids), 180, 0.1,
                        "every row visible")
             figures = Figures(_stats(audit.lags_ms), _stats(worklist.lags_ms),
                               _stats(tap.lags_ms))
-            figures.loops = loop_figures(lw)
+            figures.loops = [*loop_figures(lw), usage.line(
+                f"CPU during the starts, until every row was visible ({len(ids)} instances)")]
             if args.complete:
                 (figures.completion, figures.completed, figures.statuses,
                  figures.completion_loops) = completions(lw, tap, ids, args, pid)
@@ -388,7 +394,7 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
             "ORDER BY created_at LIMIT %s", (ids, args.complete))]
     tap.records.clear()
     loops_before = loop_metrics(lw)
-    cpu_before = {name: cpu_seconds(lw.pid(name)) for name in SERVICES}
+    usage = Usage(lw)
     threads_before = thread_cpu(lw.pid("worklist"))
     lag_before = histogram(lw, "worklist", _ANSWER_LAG)
     handed_before = lw.metric("worklist", _HANDED_OVER)
@@ -433,8 +439,7 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
         readable.append(1000 * read_at - event_ts)
         woken.append(1000 * (done - read_at))
     lines = [*loop_figures(lw, loops_before, [("worklist", "laneway_worklist")])]
-    lines.append("  CPU during the completions: " + ", ".join(
-        f"{name} {cpu_seconds(lw.pid(name)) - cpu_before[name]:.2f} s" for name in SERVICES))
+    lines.append(usage.line(f"CPU during the completions ({len(timings)} tasks)"))
     threads = thread_cpu(lw.pid("worklist"))
     main = lw.pid("worklist")
     busiest = sorted(((cpu - threads_before.get(tid, ("", 0.0))[1],
@@ -460,6 +465,23 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
 
 _ANSWER_LAG = "laneway_worklist_answer_lag_seconds"
 _HANDED_OVER = "laneway_worklist_answers_handed_over_total"
+
+
+class Usage:
+    """The CPU of the services, the broker and PostgreSQL from construction to `line()`."""
+
+    def __init__(self, lw: Laneway) -> None:
+        self.lw = lw
+        self.services = {name: cpu_seconds(lw.pid(name)) for name in SERVICES}
+        self.servers = ServerCpu(servers(Settings.from_env(), lw.bootstrap, lw.database_url))
+
+    def line(self, title: str) -> str:
+        parts = [f"{name} {cpu_seconds(self.lw.pid(name)) - before:.2f} s"
+                 for name, before in self.services.items()]
+        parts += [f"{name} {seconds:.2f} s" for name, seconds in self.servers.seconds().items()
+                  if seconds is not None]
+        notes = self.servers.notes()
+        return f"  {title}: " + ", ".join(parts) + (f" ({notes})" if notes else "")
 
 
 def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:

@@ -6,25 +6,87 @@ producer and Laneway put the same key on the same partition (librdkafka's defaul
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
 from laneway.kafka_security import KafkaSecurity, process_kafka_security
 
-__all__ = ["PARTITIONER", "TRANSACTION_TIMEOUT_MS", "RenewingProducer", "admin_config",
-           "consumer_config", "fatal_error", "fetch", "producer_config", "security_config"]
+__all__ = ["CLIENT_PROPERTIES_VARIABLES", "PARTITIONER", "TRANSACTIONAL_RETRY_BACKOFF_MS",
+           "TRANSACTION_TIMEOUT_MS", "ClientPropertiesError", "RenewingProducer", "admin_config",
+           "client_properties", "consumer_config", "fatal_error", "fetch", "producer_config",
+           "security_config"]
 
 _log = logging.getLogger("laneway.kafka")
 
 PARTITIONER = "murmur2_random"
 
+TRANSACTIONAL_RETRY_BACKOFF_MS = 5
+"""The transactional producer's first retry backoff (`producer_config`)."""
+
 TRANSACTION_TIMEOUT_MS = 60_000
 """How long a transaction may stay open before the broker aborts it (a producer that died or
 hangs in the middle of one holds read_committed readers of its partitions back that long)."""
+
+
+CLIENT_PROPERTIES_VARIABLES = {
+    "consumer": "LANEWAY_KAFKA_CONSUMER_PROPERTIES",
+    "producer": "LANEWAY_KAFKA_PRODUCER_PROPERTIES",
+    "transactional": "LANEWAY_KAFKA_TRANSACTIONAL_PROPERTIES",
+}
+"""Per client role, a setting of extra librdkafka properties (`name=value,name=value`) for
+every client of that role in the process: consumers, producers that are not transactional
+(the worklist's and the definitions service's commands, the dead-letter producers), and the
+engine's transactional producer. For tuning (fetch.wait.max.ms, linger.ms, ...) and for an
+A/B in the benchmarks (`--env`); docs/operations.md."""
+
+_FIXED = frozenset({
+    "bootstrap.servers", "group.id", "transactional.id", "enable.idempotence", "acks",
+    "isolation.level", "enable.auto.commit", "enable.auto.offset.store", "partitioner",
+    "partition.assignment.strategy", "transaction.timeout.ms"})
+"""What the properties may not change: what exactly-once, the co-partitioned assignment and
+the offsets committed with the work rest on (and where clients connect)."""
+_PROPERTY = re.compile(r"[a-z][a-z0-9.]{0,100}")
+_MAX_PROPERTIES = 32
+
+
+class ClientPropertiesError(ValueError):
+    """A `LANEWAY_KAFKA_*_PROPERTIES` setting is malformed or names a property it may not."""
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_properties(variable: str, raw: str) -> tuple[tuple[str, Any], ...]:
+    out: list[tuple[str, Any]] = []
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if len(items) > _MAX_PROPERTIES:
+        raise ClientPropertiesError(f"{variable}: expected at most {_MAX_PROPERTIES} "
+                                    f"properties, but got {len(items)}")
+    for item in items:
+        name, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not _PROPERTY.fullmatch(name) or not value:
+            raise ClientPropertiesError(f"{variable}: expected name=value, but got {item!r}")
+        if name in _FIXED or name.startswith(("security.", "sasl.", "ssl.")):
+            raise ClientPropertiesError(
+                f"{variable}: {name} may not be set here (what exactly-once rests on, or the "
+                "LANEWAY_KAFKA_* security settings' own)")
+        out.append((name, int(value) if value.isdigit() else value))
+    return tuple(out)
+
+
+def client_properties(role: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The extra librdkafka properties of a client role (`CLIENT_PROPERTIES_VARIABLES`) from
+    `env` (default: the process environment); raises ClientPropertiesError when malformed."""
+    variable = CLIENT_PROPERTIES_VARIABLES[role]
+    raw = (os.environ if env is None else env).get(variable, "").strip()
+    if len(raw) > 4096:
+        raise ClientPropertiesError(f"{variable}: expected at most 4096 characters")
+    return dict(_parse_properties(variable, raw)) if raw else {}
 
 
 def security_config(security: KafkaSecurity | None = None) -> dict[str, Any]:
@@ -60,6 +122,13 @@ def producer_config(bootstrap: str, *, transactional_id: str | None = None,
     if transactional_id is not None:
         config["transactional.id"] = transactional_id
         config["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
+        # a transaction begun right after a commit (the engine's next batch) is answered
+        # CONCURRENT_TRANSACTIONS until the previous one's markers are written, a few ms;
+        # librdkafka's first retry waited its default 100 ms for it (back-to-back one-hop
+        # transactions: p50 100 ms, 15-18 ms with 5; docs/benchmarks.md, round 4). Later
+        # retries still back off exponentially, up to retry.backoff.max.ms (1 s)
+        config["retry.backoff.ms"] = TRANSACTIONAL_RETRY_BACKOFF_MS
+    config.update(client_properties("transactional" if transactional_id else "producer"))
     return config
 
 
@@ -81,6 +150,7 @@ def consumer_config(bootstrap: str, group: str | None, *, client_id: str = "lane
     }
     if group is not None:
         config["group.id"] = group
+    config.update(client_properties("consumer"))
     return config
 
 

@@ -14,8 +14,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
+from laneway.kafka import CLIENT_PROPERTIES_VARIABLES, ClientPropertiesError, client_properties
 from laneway.kafka_security import KafkaSecurity, KafkaSecurityError
 from laneway.limits import DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_VARIABLES_BYTES
 
@@ -101,6 +102,12 @@ class Settings:
     log_format: str = "json"
     """`json` (one JSON object per line, with trace and instance ids) or `text` (the old
     one-line format) (`LANEWAY_LOG_FORMAT`, default `json`; `laneway.telemetry`)."""
+    kafka_properties: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Extra librdkafka properties per client role (`LANEWAY_KAFKA_CONSUMER_PROPERTIES`,
+    `LANEWAY_KAFKA_PRODUCER_PROPERTIES`, `LANEWAY_KAFKA_TRANSACTIONAL_PROPERTIES`:
+    `name=value,...`; `laneway.kafka.CLIENT_PROPERTIES_VARIABLES`, docs/operations.md). Read
+    here so a wrong one stops the service at start; the clients take them from the process
+    environment (`laneway.kafka.producer_config`, `consumer_config`)."""
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -159,7 +166,15 @@ class Settings:
                                              DEFAULT_MAX_VARIABLES_BYTES),
             kafka_security=_kafka_security(env),
             log_format=log_format,
+            kafka_properties=_kafka_properties(env),
         )
+
+
+def _kafka_properties(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    try:
+        return {role: client_properties(role, env) for role in CLIENT_PROPERTIES_VARIABLES}
+    except ClientPropertiesError as exc:  # its message names the setting
+        raise SettingsError(str(exc)) from None
 
 
 def _kafka_security(env: Mapping[str, str]) -> KafkaSecurity:

@@ -69,6 +69,7 @@ from laneway.kafka import admin_config, consumer_config, producer_config
 from scripts.services import Supervisor
 from scripts.stack import Connections, Settings, jaeger_up, up
 from scripts.stack.testing import unique_name, wait_until
+from scripts.stack.usage import ServerCpu, servers
 from tests.e2e.harness import Completions, Laneway, TopicReader, start_commands
 
 DIAGRAM = """<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -98,10 +99,14 @@ class RunResult:
     """The live feed's latency during the paced phase (`--live`)."""
     cpu_per_1000: dict[str, float] = field(default_factory=dict)
     """CPU seconds (user + system, from /proc) of each service process per 1,000 instances,
-    over the burst and the paced phase (the audit's until it has written them all)."""
+    over the burst and the paced phase (the audit's until it has written them all); and of
+    the broker (same window as the engine's) and PostgreSQL (every backend; the audit's
+    window) when they are this machine's (scripts/stack/usage.py)."""
     paced_engine: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     """The engine in the paced phase: transactions, commands, seconds inside batches and
     seconds of them in the offsets' send and the commit."""
+    not_local: str = ""
+    """The servers whose CPU is not in `cpu_per_1000`, and why ("not local")."""
 
     @property
     def rate(self) -> float:
@@ -131,6 +136,8 @@ class RunResult:
         if self.cpu_per_1000:
             line += (f"\n{'':<22} CPU s per 1,000 instances: " + ", ".join(
                 f"{name} {cpu:.2f}" for name, cpu in self.cpu_per_1000.items()))
+        if self.not_local:
+            line += f"\n{'':<22} CPU of the servers: {self.not_local}"
         return line
 
 
@@ -239,6 +246,9 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
             # latency
             pids["benchmark"] = os.getpid()
             cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            # the broker's and PostgreSQL's, when they are this machine's
+            server_cpu = ServerCpu(servers(Settings.from_env(), conns.kafka_bootstrap_servers,
+                                           conns.database_url))
             worker_cpu0 = sum(cpu_seconds(p) for p in workers.pids)
             began = time.time()
             started = start_commands(lw.producer(), lw.topics, pid, ids)
@@ -265,6 +275,7 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
             if workers.pids:
                 cpu[f"worker ({len(workers.pids)} proc)"] = sum(
                     cpu_seconds(p) for p in workers.pids) - worker_cpu0
+            servers_cpu = server_cpu.seconds()
         latencies = [1000 * (done.done_at[i] - started[i] / 1000) for i in ids]
         events.poll()
         state = count_topic(lw.bootstrap, lw.topics.state, shape.partitions)
@@ -273,14 +284,25 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
         moved = commands + len(events.items) + jobs + state
         availability = None
         if audit:
-            availability = audit_availability(lw, events)
+            # decoded here, after the run's CPU was measured (the reader keeps the bytes)
+            produced = {decode_record(b).record_id: events.meta[i][2]
+                        for i, b in enumerate(events.items)}
+            wait_audit(lw, len(produced))
             cpu["audit"] = cpu_seconds(pids["audit"]) - cpu0["audit"]
+            # PostgreSQL's window is the audit's: it ends once every row is written (before
+            # the benchmark reads them back); the broker's is the engine's, above
+            servers_cpu["postgres"] = server_cpu.seconds()["postgres"]
+            availability = audit_availability(lw, produced)
+        for name, seconds in servers_cpu.items():
+            if seconds is not None:
+                cpu[name] = seconds
         started_count = shape.burst + shape.paced
         return RunResult(label, shape.burst, ended - began, statistics.median(latencies),
                          pct(latencies, 99), moved, batches, busy, availability, paced,
                          live_result, {name: 1000 * seconds / started_count
                                        for name, seconds in cpu.items()},
-                         (paced_engine[0], paced_engine[1], paced_engine[2], paced_engine[3]))
+                         (paced_engine[0], paced_engine[1], paced_engine[2], paced_engine[3]),
+                         server_cpu.notes())
     finally:
         lw.close()
 
@@ -300,18 +322,19 @@ def paced_latency(lw: Laneway, done: Completions, pid: str, rate: int, seconds: 
     return rate, statistics.median(latencies), pct(latencies, 99), statistics.median(produced)
 
 
-def audit_availability(lw: Laneway, events: TopicReader) -> tuple[float, float]:
-    """Kafka timestamp of each event -> written_at of its row, once all rows are there."""
-    # decoded here, after the run's CPU was measured (the reader keeps the bytes)
-    produced = {decode_record(b).record_id: events.meta[i][2]
-                for i, b in enumerate(events.items)}
-
+def wait_audit(lw: Laneway, rows: int) -> None:
+    """Until the audit has written `rows` rows."""
     def caught_up() -> bool:
         with lw.db() as conn:
             row = conn.execute("SELECT count(*) FROM audit_log").fetchone()
-        return row is not None and int(row[0]) >= len(produced)
+        return row is not None and int(row[0]) >= rows
 
     wait_until(caught_up, 120, 0.2, "audit caught up")
+
+
+def audit_availability(lw: Laneway, produced: dict[str, int]) -> tuple[float, float]:
+    """Kafka timestamp of each event (record id -> ms) -> written_at of its row (every row
+    is there: `wait_audit`)."""
     with lw.db() as conn:
         rows = conn.execute("SELECT record_id, extract(epoch FROM written_at) * 1000 "
                             "FROM audit_log").fetchall()
