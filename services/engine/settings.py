@@ -89,6 +89,15 @@ class EngineSettings:
     (`LANEWAY_ENGINE_WARM_INSTANCES`, default 1000, about 4.5 KiB each; 0: none): a command
     that comes back to one soon (a job's completion) does not decode its snapshot again."""
 
+    txn_retry_backoff_ms: int = 5
+    """How long the transactional producer waits before it asks again when the transaction
+    coordinator answers CONCURRENT_TRANSACTIONS (`LANEWAY_ENGINE_TXN_RETRY_BACKOFF_MS`,
+    default 5; librdkafka's `retry.backoff.ms`, whose own default is 100, doubled on each
+    retry up to `retry.backoff.max.ms`, 1000). The coordinator answers so to the next
+    transaction's AddOffsetsToTxn while it still writes the markers of the one just
+    committed (a few ms): with back-to-back transactions a quarter of them waited 100 ms
+    there (docs/e2e.md, "Issue 16: the engine's hop (round 4)")."""
+
     gc_young: int = 20_000
     """How many allocations (net) start a collection of the youngest generation
     (`LANEWAY_ENGINE_GC_YOUNG`, default 20000; Python's own is 700): fewer collections, each
@@ -168,6 +177,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
         warm_instances=(0 if env.get("LANEWAY_ENGINE_WARM_INSTANCES", "").strip() == "0"
                         else min(100_000, positive_int(env, "LANEWAY_ENGINE_WARM_INSTANCES",
                                                        1000))),
+        txn_retry_backoff_ms=min(1000, positive_int(env, "LANEWAY_ENGINE_TXN_RETRY_BACKOFF_MS",
+                                                    5)),
         gc_young=positive_int(env, "LANEWAY_ENGINE_GC_YOUNG", 20_000),
         gc_freeze=env.get("LANEWAY_ENGINE_GC_FREEZE", "").strip().lower() in {"1", "true"},
         watchdog_s=(positive_float(env, "LANEWAY_ENGINE_WATCHDOG_S", 1.0)

@@ -44,3 +44,28 @@ def test_the_warm_instances_and_the_gather_default_to_1000_and_off() -> None:
                          ).warm_instances == 100_000
     with pytest.raises(SettingsError):
         load_settings({**BASE, "LANEWAY_ENGINE_GATHER_MS": "-1"})
+
+
+def test_the_transactional_retry_backoff_defaults_to_5_ms_and_reaches_the_producer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # librdkafka's own 100 ms made a transaction begun while the coordinator still wrote the
+    # last one's markers (CONCURRENT_TRANSACTIONS on AddOffsetsToTxn) wait 100 ms
+    assert load_settings(BASE).txn_retry_backoff_ms == 5
+    tuned = load_settings({**BASE, "LANEWAY_ENGINE_TXN_RETRY_BACKOFF_MS": "100"})
+    assert tuned.txn_retry_backoff_ms == 100
+    assert load_settings({**BASE, "LANEWAY_ENGINE_TXN_RETRY_BACKOFF_MS": "5000"}
+                         ).txn_retry_backoff_ms == 1000  # never above the backoff's maximum
+    configs: list[dict[str, object]] = []
+
+    class Recorded:
+        def __init__(self, config: dict[str, object]) -> None:
+            configs.append(config)
+
+        def init_transactions(self, timeout: float) -> None:
+            pass
+
+    import services.engine.loop as loop_module
+    monkeypatch.setattr(loop_module, "Producer", Recorded)
+    loop_module.EngineLoop(tuned)._new_producer()
+    assert configs[0]["retry.backoff.ms"] == 100
+    assert configs[0]["transactional.id"] == tuned.transactional_id
