@@ -23,6 +23,7 @@ echo's clients (its `retry.backoff.ms` is the engine's default, 5). Needs Kafka
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import dataclasses
 import multiprocessing as mp
@@ -242,6 +243,8 @@ class Result:
     stages: dict[str, list[float]]
     batches: int
     records: int
+    slowest: list[str] = dataclasses.field(default_factory=list)
+    """The `--worst` slowest hops, each with the batches around it."""
 
 
 def measure(name: str, bootstrap: str, topics: Topics, args: argparse.Namespace) -> Result:
@@ -292,7 +295,29 @@ def measure(name: str, bootstrap: str, topics: Topics, args: argparse.Namespace)
         read = reader.seen.get(t.first_key) if t.first_key is not None else None
         for stage, ms in t.stages(read).items():
             stages[stage].append(ms)
-    return Result(name, hops, stages, len(measured), sum(t.records for t in measured))
+    return Result(name, hops, stages, len(measured), sum(t.records for t in measured),
+                  slowest(sent, reader.seen, timings, args.worst))
+
+
+def slowest(sent: Mapping[bytes, int], seen: Mapping[bytes, float], timings: list[Timing],
+            worst: int) -> list[str]:
+    """The `worst` slowest hops, each with the batch under way when it was sent and the one
+    that took it (the first whose poll returned after it was sent)."""
+    woke = [t.woke_at for t in timings]
+    lines = []
+    hops = sorted(((1000 * seen[k] - ts, ts) for k, ts in sent.items() if k in seen),
+                  reverse=True)
+    for hop, ts in hops[:worst]:
+        i = bisect.bisect_left(woke, ts / 1000)
+        parts = [f"hop {hop:6.1f} ms, sent at {ts % 100_000:5d}"]
+        for label, j in (("under way", i - 1), ("took it", i)):
+            if 0 <= j < len(timings):
+                t = timings[j]
+                stages = " ".join(f"{k} {v:.1f}" for k, v in t.stages(None).items())
+                parts.append(f"{label}: woke {1000 * t.woke_at % 100_000:7.0f} "
+                             f"({t.records} records) {stages}")
+        lines.append("; ".join(parts))
+    return lines
 
 
 def _wait(done: Callable[[], bool], timeout: float) -> None:
@@ -335,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-conf", action="append", default=[], metavar="PROP=VALUE",
                         help="a librdkafka property of the echo's clients")
     parser.add_argument("--engine-only", action="store_true", help="skip the echo")
+    parser.add_argument("--worst", type=int, default=0,
+                        help="print the N slowest hops of each side with their batches")
     args = parser.parse_args(argv)
     bootstrap = Settings.from_env("engine").kafka_bootstrap_servers
     for round_no in range(args.rounds):
@@ -353,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"round {round_no + 1}: {args.rate}/s for {args.seconds:g} s"
               + (f", {' '.join(args.env + args.raw_conf)}" if args.env or args.raw_conf else ""))
         print(show(results))
+        for r in results:
+            for line in r.slowest:
+                print(f"  {r.name} {line}")
         if len(results) == 2:
             raw, eng = results
             print(f"engine hop / raw hop: p50 {pct(eng.hops_ms, .5) / pct(raw.hops_ms, .5):.1f}x"
