@@ -27,11 +27,10 @@ class EngineSettings:
     """The consumer group of all replicas (`LANEWAY_ENGINE_GROUP`, default `<prefix>engine`)."""
     batch_size: int
     """At most this many records are processed in one transaction
-    (`LANEWAY_ENGINE_BATCH_SIZE`, default 100). It bounds how long a transaction takes when
-    the engine has fallen behind, and with it how long a command that arrives waits for the
-    one under way: 500 gave transactions of up to 400 commands and 0.3-0.9 s at 500 starts/s
-    and a paced p99 of 0.9-2.9 s, 100 one of 0.7-0.8 s for the same burst throughput
-    (docs/e2e.md, "Issue 16: the engine's hop (round 4)")."""
+    (`LANEWAY_ENGINE_BATCH_SIZE`, default 500). Smaller bounds how long a transaction takes
+    when the engine has fallen behind: 100 gave a lower paced p99 at 500 starts/s on the
+    loaded machine but about a fifth less burst throughput on a quieter one (docs/e2e.md,
+    "Issue 16: the engine's hop (round 4)")."""
     poll_timeout_s: float
     """How long one poll waits for records when nothing is due (`LANEWAY_ENGINE_POLL_S`,
     default 0.1): the bound on how late a timer may fire and on shutdown latency."""
@@ -136,7 +135,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
         common=common,
         replica=replica,
         group=group,
-        batch_size=positive_int(env, "LANEWAY_ENGINE_BATCH_SIZE", 100),
+        batch_size=positive_int(env, "LANEWAY_ENGINE_BATCH_SIZE", 500),
         poll_timeout_s=positive_float(env, "LANEWAY_ENGINE_POLL_S", 0.1),
         definitions_wait_s=positive_float(env, "LANEWAY_ENGINE_DEFINITIONS_WAIT_S", 5.0),
         restore_timeout_s=positive_float(env, "LANEWAY_ENGINE_RESTORE_TIMEOUT_S", 120.0),
@@ -177,7 +176,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> EngineSettings:
                   if env.get("LANEWAY_ENGINE_GATHER_MS", "").strip() not in ("", "0")
                   else 0.0),
         gather_min=min(positive_int(env, "LANEWAY_ENGINE_GATHER_MIN", 8),
-                       positive_int(env, "LANEWAY_ENGINE_BATCH_SIZE", 100)),
+                       positive_int(env, "LANEWAY_ENGINE_BATCH_SIZE", 500)),
         warm_instances=(0 if env.get("LANEWAY_ENGINE_WARM_INSTANCES", "").strip() == "0"
                         else min(100_000, positive_int(env, "LANEWAY_ENGINE_WARM_INSTANCES",
                                                        1000))),
