@@ -172,6 +172,10 @@ bench-perf: setup ## Issue 16's figures one after the other, each next to its ce
 bench-visibility: setup ## Event -> audit/worklist row visible at 500 starts/s, and POST complete -> 200 at 100 tasks/s with the engine's share (benchmarks/visibility_bench.py)
 	$(PY) -m benchmarks.visibility_bench $(BENCH_VISIBILITY_ARGS)
 
+.PHONY: bench-hop
+bench-hop: setup ## The engine's hop beside a raw transactional echo, per stage, at 100 commands/s (benchmarks/hop_bench.py; BENCH_HOP_ARGS)
+	$(PY) -m benchmarks.hop_bench $(BENCH_HOP_ARGS)
+
 # Not part of `test`: it takes its own stack and most of an hour at the default N.
 chaos: setup ## The chaos run on a stack of its own (docs/chaos.md; CHAOS_INSTANCES, CHAOS_RATE, CHAOS_ARGS)
 	$(PY) -m benchmarks.chaos $(CHAOS_ARGS)

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
+from typing import NamedTuple
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -70,6 +71,30 @@ _log = logging.getLogger(__name__)
 def wall_clock_ms() -> int:
     """Epoch milliseconds: the only clock the service reads (to stamp timer triggers)."""
     return time.time_ns() // 1_000_000
+
+
+class BatchTiming(NamedTuple):
+    """Where one committed batch's time went (`EngineLoop.on_batch`, benchmarks/hop_bench.py):
+    monotonic seconds, except `first_ms`, the first record's Kafka timestamp (epoch ms; with
+    its key `first_key`), and `woke_at`, the epoch seconds at `woke`, which date the wait
+    before the poll returned."""
+
+    records: int
+    first_key: bytes | None
+    first_ms: int | None
+    woke_at: float
+    woke: float
+    """The poll returned the batch's first record."""
+    begun: float
+    """The transaction was begun and the offsets' send handed to the sender thread."""
+    processed: float
+    """Every record of the batch handled and handed to the producer."""
+    offsets_sent: float
+    """The offsets' send, under way since `begun`, has returned (waited for here)."""
+    acked: float
+    """The producer's records are acknowledged (a flush before the commit, measuring only)."""
+    committed: float
+    """`commit_transaction` has returned."""
 
 
 class ProcessingFailed(RuntimeError):
@@ -127,6 +152,10 @@ class EngineLoop:
         # sends each transaction's offsets while its batch is processed (`_transact`); one
         # call at a time, so one thread
         self._sender = futures.ThreadPoolExecutor(1, thread_name_prefix="engine-offsets")
+        self.on_batch: Callable[[BatchTiming], None] | None = None
+        """Called with each committed batch's timing (a benchmark's probe; None: nothing is
+        timed). Setting it adds a flush before each commit, to time the produce's acks apart."""
+        self._woke = (0.0, 0.0)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -183,9 +212,12 @@ class EngineLoop:
         """A transactional producer under this replica's id; `init_transactions` fences any
         earlier producer of that id and aborts what it left open."""
         s = self.settings
-        producer = Producer(producer_config(
-            s.common.kafka_bootstrap_servers, transactional_id=s.transactional_id,
-            client_id=f"laneway-engine-{s.replica}"))
+        # producer_config's retry.backoff.ms (5 ms, not librdkafka's 100): a transaction
+        # begun right after the last commit finds the coordinator still writing that one's
+        # markers, and is asked again that much later
+        producer = Producer(producer_config(s.common.kafka_bootstrap_servers,
+                                            transactional_id=s.transactional_id,
+                                            client_id=f"laneway-engine-{s.replica}"))
         producer.init_transactions(s.common.startup_timeout_s)
         return producer
 
@@ -308,6 +340,8 @@ class EngineLoop:
                 return
         definitions.poll()
         messages = fetch(consumer, self.settings.batch_size, self._poll_timeout())
+        if self.on_batch is not None:
+            self._woke = (time.time(), time.monotonic())
         gather = self.settings.gather_min - len(messages)
         if messages and gather > 0 and self.settings.gather_s > 0:
             # a short batch waits a little for more (`gather_s`): one transaction for several
@@ -371,6 +405,7 @@ class EngineLoop:
         offsets.update(batch_offsets(batch))
         limit = self._transaction_s
         sending = self._send_offsets(offsets, limit) if offsets else None
+        begun = time.monotonic()
         current: tuple[str, int, int] | None = None
         produced = 0
         out = writer.out
@@ -411,6 +446,10 @@ class EngineLoop:
             if sending is not None:
                 sending.result()
                 sending = None
+            offsets_sent = acked = time.monotonic()
+            if self.on_batch is not None:
+                producer.flush(limit)
+                acked = time.monotonic()
             bounded(producer.commit_transaction, "the commit", limit)
             self.metrics.transaction_seconds.observe(time.monotonic() - committing)
             self._committed.update(offsets)
@@ -428,6 +467,11 @@ class EngineLoop:
             if p in self.partitions:
                 self.partitions[p].timers.sent(cmds)
         self._count(writer, batch, triggers, time.monotonic() - started)
+        if self.on_batch is not None:
+            self.on_batch(BatchTiming(
+                len(batch), batch[0].message.key() if batch else None,
+                batch[0].message.timestamp()[1] if batch else None,
+                *self._woke, begun, committing, offsets_sent, acked, time.monotonic()))
 
     def _abort(self, exc: Exception, current: tuple[str, int, int] | None) -> None:
         producer = self._producer

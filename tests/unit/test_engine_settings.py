@@ -44,3 +44,30 @@ def test_the_warm_instances_and_the_gather_default_to_1000_and_off() -> None:
                          ).warm_instances == 100_000
     with pytest.raises(SettingsError):
         load_settings({**BASE, "LANEWAY_ENGINE_GATHER_MS": "-1"})
+
+
+def test_the_transactional_retry_backoff_defaults_to_5_ms_and_reaches_the_producer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # librdkafka's own 100 ms made a transaction begun while the coordinator still wrote the
+    # last one's markers (CONCURRENT_TRANSACTIONS on AddOffsetsToTxn) wait 100 ms; the
+    # default is laneway.kafka's for every transactional producer, and
+    # LANEWAY_KAFKA_TRANSACTIONAL_PROPERTIES tunes it (for an A/B: the old 100)
+    configs: list[dict[str, object]] = []
+
+    class Recorded:
+        def __init__(self, config: dict[str, object]) -> None:
+            configs.append(config)
+
+        def init_transactions(self, timeout: float) -> None:
+            pass
+
+    import services.engine.loop as loop_module
+    monkeypatch.setattr(loop_module, "Producer", Recorded)
+    settings = load_settings(BASE)
+    monkeypatch.delenv("LANEWAY_KAFKA_TRANSACTIONAL_PROPERTIES", raising=False)
+    loop_module.EngineLoop(settings)._new_producer()
+    assert configs[0]["retry.backoff.ms"] == 5
+    assert configs[0]["transactional.id"] == settings.transactional_id
+    monkeypatch.setenv("LANEWAY_KAFKA_TRANSACTIONAL_PROPERTIES", "retry.backoff.ms=100")
+    loop_module.EngineLoop(settings)._new_producer()
+    assert configs[1]["retry.backoff.ms"] == 100
