@@ -43,6 +43,7 @@ from laneway.kafka import admin_config, consumer_config, fetch, producer_config
 from laneway.records import Command, command
 from laneway.settings import Settings
 from laneway.topics import Topics
+from services.engine.loop import BatchTiming
 
 PARTITIONS = 4
 _NS = 'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"'
@@ -54,32 +55,21 @@ STAGES = ("wait", "begin", "process", "offsets", "acks", "commit", "visible")
 _MAX_BATCHES = 100_000  # timings kept per run
 
 
-@dataclasses.dataclass(frozen=True)
-class Timing:
-    """One batch's stamps (monotonic s; `first_ms` and `woke_at` on the epoch clock)."""
+Timing = BatchTiming
+"""One batch's stamps, the engine's and the echo's alike (services/engine/loop.py)."""
 
-    records: int
-    first_key: bytes | None
-    first_ms: int | None
-    woke_at: float
-    woke: float
-    begun: float
-    processed: float
-    offsets_sent: float
-    acked: float
-    committed: float
 
-    def stages(self, read_at: float | None) -> dict[str, float]:
-        """Each stage in ms (`visible` when the first record's output was read)."""
-        out = {"begin": self.begun - self.woke, "process": self.processed - self.begun,
-               "offsets": self.offsets_sent - self.processed,
-               "acks": self.acked - self.offsets_sent, "commit": self.committed - self.acked}
-        ms = {k: 1000 * v for k, v in out.items()}
-        if self.first_ms is not None:
-            ms["wait"] = 1000 * self.woke_at - self.first_ms
-        if read_at is not None:
-            ms["visible"] = 1000 * (read_at - (self.woke_at + self.committed - self.woke))
-        return ms
+def stages(t: Timing, read_at: float | None) -> dict[str, float]:
+    """Each stage in ms (`visible` when the first record's output was read)."""
+    out = {"begin": t.begun - t.woke, "process": t.processed - t.begun,
+           "offsets": t.offsets_sent - t.processed,
+           "acks": t.acked - t.offsets_sent, "commit": t.committed - t.acked}
+    ms = {k: 1000 * v for k, v in out.items()}
+    if t.first_ms is not None:
+        ms["wait"] = 1000 * t.woke_at - t.first_ms
+    if read_at is not None:
+        ms["visible"] = 1000 * (read_at - (t.woke_at + t.committed - t.woke))
+    return ms
 
 
 def make_topics(bootstrap: str) -> Topics:
@@ -115,7 +105,7 @@ def _conf(pairs: Sequence[str]) -> dict[str, Any]:
 def engine_child(bootstrap: str, prefix: str, env: Mapping[str, str], conn: Connection
                  ) -> None:
     """One engine replica (the service's loop) on `prefix`'s topics, timing each batch."""
-    from services.engine.loop import BatchTiming, EngineLoop
+    from services.engine.loop import EngineLoop
     from services.engine.settings import load_settings
 
     settings = load_settings({**env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -127,7 +117,7 @@ def engine_child(bootstrap: str, prefix: str, env: Mapping[str, str], conn: Conn
 
     def on_batch(t: BatchTiming) -> None:
         if len(timings) < _MAX_BATCHES:
-            timings.append(Timing(*t))
+            timings.append(t)
 
     loop.on_batch = on_batch
     thread = threading.Thread(target=loop.run, daemon=True)
@@ -290,13 +280,13 @@ def measure(name: str, bootstrap: str, topics: Topics, args: argparse.Namespace)
         if proc.is_alive():
             proc.kill()
     hops = [1000 * reader.seen[k] - ts for k, ts in sent.items() if k in reader.seen]
-    stages: dict[str, list[float]] = {s: [] for s in STAGES}
+    per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
     measured = [t for t in timings if t.first_key in sent]
     for t in measured:
         read = reader.seen.get(t.first_key) if t.first_key is not None else None
-        for stage, ms in t.stages(read).items():
-            stages[stage].append(ms)
-    return Result(name, hops, stages, len(measured), sum(t.records for t in measured),
+        for stage, ms in stages(t, read).items():
+            per_stage[stage].append(ms)
+    return Result(name, hops, per_stage, len(measured), sum(t.records for t in measured),
                   slowest(sent, reader.seen, timings, args.worst))
 
 
@@ -314,9 +304,9 @@ def slowest(sent: Mapping[bytes, int], seen: Mapping[bytes, float], timings: lis
         for label, j in (("under way", i - 1), ("took it", i)):
             if 0 <= j < len(timings):
                 t = timings[j]
-                stages = " ".join(f"{k} {v:.1f}" for k, v in t.stages(None).items())
+                spent = " ".join(f"{k} {v:.1f}" for k, v in stages(t, None).items())
                 parts.append(f"{label}: woke {1000 * t.woke_at % 100_000:7.0f} "
-                             f"({t.records} records) {stages}")
+                             f"({t.records} records) {spent}")
         lines.append("; ".join(parts))
     return lines
 
