@@ -321,7 +321,7 @@ class AuditSink(ProjectionLoop[Record]):
         stop: threading.Event | None = None,
         signer: HeadSigner | None = None,
         stall_s: float = DEFAULT_STALL_S,
-        commit_async: bool = True,
+        commit_async: bool = False,
         pipelined: bool = False,
     ) -> None:
         sink_metrics = metrics or SinkMetrics.default()
@@ -337,9 +337,10 @@ class AuditSink(ProjectionLoop[Record]):
             conflicts=(psycopg.errors.UniqueViolation,),
             on_commit=self.writer.committed, on_reset=self.writer.reset,
             metrics=sink_metrics.loop, stop=stop, name="audit sink", stall_s=stall_s,
-            # the offsets after the database commit without waiting for the broker's answer
-            # (a round trip of 1-90 ms on the loaded broker, before the next poll): a commit
-            # that does not land reads its batch again, which adds no row (the record ids)
+            # True: the offsets after the database commit without waiting for the broker's
+            # answer (a round trip of 1-90 ms on a loaded broker). Off: with it on, the
+            # broker-restart e2e test found audit_log rows beyond the events' (two runs of
+            # two, round 4), not yet explained (docs/next.md)
             commit_async=commit_async)
         self.events_topic = events_topic
         self.pipelined = pipelined

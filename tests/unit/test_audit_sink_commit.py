@@ -99,19 +99,22 @@ def test_a_batch_the_database_did_not_take_commits_no_offsets() -> None:
     assert not [step for step in journal.steps if step[0] == "offsets"]
 
 
-def test_the_audit_sink_commits_its_offsets_without_waiting_by_default() -> None:
+def test_the_audit_sink_waits_for_its_offset_commit_by_default() -> None:
+    # committing without waiting left extra audit_log rows in the broker-restart e2e test
+    # (tests/e2e/test_broker_restart.py, two runs of two on the merged tree of round 4): off
+    # until that is understood (docs/next.md)
     journal = Journal()
     sink = AuditSink(Consumer(journal), RenewingProducer(None, object()),  # type: ignore[arg-type]
                      lambda: Connection(journal), events_topic="t.events",  # type: ignore[arg-type, return-value]
                      dlq_topic="t.dlq")
-    assert sink.commit_async
-    assert not AuditSink(Consumer(journal), RenewingProducer(None, object()),  # type: ignore[arg-type]
-                         lambda: Connection(journal),  # type: ignore[arg-type, return-value]
-                         events_topic="t.events", dlq_topic="t.dlq",
-                         commit_async=False).commit_async
+    assert not sink.commit_async
+    assert AuditSink(Consumer(journal), RenewingProducer(None, object()),  # type: ignore[arg-type]
+                     lambda: Connection(journal),  # type: ignore[arg-type, return-value]
+                     events_topic="t.events", dlq_topic="t.dlq",
+                     commit_async=True).commit_async
 
 
-def test_the_service_builds_a_pipelined_sink_that_commits_without_waiting(
+def test_the_service_builds_a_pipelined_sink_that_waits_for_its_offset_commit(
         monkeypatch: pytest.MonkeyPatch) -> None:
     configs: list[dict[str, Any]] = []
 
@@ -123,7 +126,7 @@ def test_the_service_builds_a_pipelined_sink_that_commits_without_waiting(
     sink = audit_main.build_sink(load_settings({**DB, "LANEWAY_AUDIT_PIPELINE": "on"}))
     assert configs[0]["isolation.level"] == "read_committed"
     assert sink.pipelined
-    assert sink.commit_async
+    assert not sink.commit_async
 
 
 def test_the_pipeline_is_off_unless_set_on(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,11 +198,11 @@ def test_the_sink_decodes_the_next_batch_while_one_is_written_and_commits_in_ord
     sink.run()
     writes = [step for step in journal.steps if step[0] != "decode"]
     assert writes == [("begin",), ("write", [0, 1]), ("database commit",),
-                      ("offsets", [(1, 2)], True),
+                      ("offsets", [(1, 2)], False),
                       ("begin",), ("write", [2]), ("database commit",),
-                      ("offsets", [(1, 3)], True)]
+                      ("offsets", [(1, 3)], False)]
     second = journal.steps.index(("decode", 2))
-    first_committed = journal.steps.index(("offsets", [(1, 2)], True))
+    first_committed = journal.steps.index(("offsets", [(1, 2)], False))
     assert (second < first_committed) == pipelined
 
 
