@@ -18,7 +18,6 @@ Every run has its own topics and schemas, dropped at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import tempfile
@@ -26,12 +25,12 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Producer
 
 from benchmarks.e2e import pct
+from benchmarks.scratch_topics import create_topics, delete_topics
 from laneway.agencies import decode_envelope
-from laneway.kafka import admin_config, producer_config
+from laneway.kafka import producer_config
 from scripts.stack import Settings, up
 from scripts.stack.testing import unique_name, wait_until
 from tests.e2e.harness import PARTITIONS, Laneway, TopicReader, start_commands
@@ -81,11 +80,8 @@ class Pair:
     def __init__(self, bootstrap: str, database_url: str, redis_url: str, tmp: Path) -> None:
         base = unique_name("bench-agency")
         self.a_to_b, self.b_to_a = f"{base}.agency.a.b", f"{base}.agency.b.a"
-        self.admin = AdminClient(admin_config(bootstrap, quiet=False))
-        for future in self.admin.create_topics(
-                [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1)
-                 for n in (self.a_to_b, self.b_to_a)], operation_timeout=30).values():
-            future.result(timeout=30)
+        self.bootstrap = bootstrap
+        create_topics(bootstrap, dict.fromkeys((self.a_to_b, self.b_to_a), PARTITIONS))
         common = {"bootstrap": bootstrap, "database_url": database_url, "redis_url": redis_url,
                   "services": SERVICES}
         self.a = Laneway(workdir=tmp / "a", env_overrides={
@@ -110,10 +106,7 @@ class Pair:
         self.b_events.close()
         self.a.close()
         self.b.close()
-        for future in self.admin.delete_topics([self.a_to_b, self.b_to_a],
-                                               operation_timeout=30).values():
-            with contextlib.suppress(KafkaException):
-                future.result(timeout=30)
+        delete_topics(self.bootstrap, (self.a_to_b, self.b_to_a))
 
     def tell(self, count: int) -> list[str]:
         ids = [str(uuid.uuid4()) for _ in range(count)]

@@ -34,15 +34,15 @@ if str(ROOT) not in sys.path:
 
 import psycopg  # noqa: E402
 from confluent_kafka import Consumer, Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 from psycopg import sql  # noqa: E402
 
+from benchmarks.scratch_topics import create_topics, delete_topics  # noqa: E402
 from laneway.bpmn import LANEWAY_NS, parse  # noqa: E402
 from laneway.codec import encode_record  # noqa: E402
 from laneway.engine import DefinitionRepository  # noqa: E402
 from laneway.engine.runner import Answers, LocalRunner  # noqa: E402
-from laneway.kafka import RenewingProducer, admin_config, consumer_config, producer_config  # noqa: E402
+from laneway.kafka import RenewingProducer, consumer_config, producer_config  # noqa: E402
 from laneway.records import Record  # noqa: E402
 from laneway.settings import Settings  # noqa: E402
 from laneway.topics import Topics  # noqa: E402
@@ -117,10 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap, url = settings.kafka_bootstrap_servers, settings.database_url
     topics = Topics(f"audit-bench-{uuid.uuid4().hex[:8]}.")
     schema = f"audit_bench_{uuid.uuid4().hex[:8]}"
-    admin = AdminClient(admin_config(bootstrap, quiet=False))
-    for future in admin.create_topics([NewTopic(topics.events, args.partitions, 1),
-                                       NewTopic(topics.dlq, 1, 1)]).values():
-        future.result(timeout=30)
+    create_topics(bootstrap, {topics.events: args.partitions, topics.dlq: 1})
     ensure_schema(url, schema)
     with connect(url, schema) as conn:
         migrate(conn)
@@ -159,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         sink.stop()
         time.sleep(0.2)
         sink.close()
-        admin.delete_topics([topics.events, topics.dlq])
+        delete_topics(bootstrap, (topics.events, topics.dlq))
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
     return 0

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from laneway.kafka import admin_config, consumer_config, producer_config
+from benchmarks.scratch_topics import create_topics, delete_topics
+from laneway.kafka import consumer_config, producer_config
 from scripts.stack import Settings
 from scripts.stack.testing import unique_name
 from scripts.stack.usage import Server, kafka_server
@@ -73,12 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     broker = kafka_server(Settings.from_env(), bootstrap)
     if broker.pid is None:
         raise SystemExit(f"the broker at {bootstrap} is {broker.note}: its CPU cannot be read")
-    admin = AdminClient(admin_config(bootstrap))
     base = unique_name("bench.broker")
     topics = [f"{base}.in", f"{base}.out", f"{base}.bulk"]
-    for future in admin.create_topics([NewTopic(t, 1, 1) for t in topics],
-                                      operation_timeout=30).values():
-        future.result(30)
+    create_topics(bootstrap, dict.fromkeys(topics, 1))
     clients: list[Consumer] = []
     try:
         # the services' consumers wait on empty partitions between batches: as many here
@@ -102,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for c in clients:
             c.close()
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result(30)
+        delete_topics(bootstrap, topics)
     settings = " ".join(args.set) or "the clients' defaults"
     print(f"broker pid {broker.pid} ({broker.note}), {settings}:\n"
           f"  idle with {args.consumers} consumers: {1000 * idle_cpu / idle_s:.0f} ms CPU "

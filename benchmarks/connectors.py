@@ -44,14 +44,14 @@ from typing import Any
 
 import httpx
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.scratch_topics import create_topics, delete_topics  # noqa: E402
 from laneway.codec import JobRecord, decode_record, encode_job  # noqa: E402
 from laneway.connectors.testing import serve  # noqa: E402
-from laneway.kafka import admin_config, consumer_config, producer_config  # noqa: E402
+from laneway.kafka import consumer_config, producer_config  # noqa: E402
 from laneway.records import Principal, PrincipalKind  # noqa: E402
 from laneway.topics import Topics  # noqa: E402
 
@@ -248,11 +248,8 @@ def measure(type_: str, latency_ms: int, jobs: int, concurrency: int) -> Row:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     prefix = f"bench-conn-{uuid.uuid4().hex[:8]}."
     topics = Topics(prefix)
-    admin = AdminClient(admin_config(bootstrap, quiet=False))
-    for f in admin.create_topics([NewTopic(topics.jobs(type_), PARTITIONS, 1),
-                                  NewTopic(topics.commands, PARTITIONS, 1),
-                                  NewTopic(topics.dlq, 1, 1)]).values():
-        f.result(30)
+    create_topics(bootstrap, {topics.jobs(type_): PARTITIONS, topics.commands: PARTITIONS,
+                              topics.dlq: 1})
     port = _free_port()
     with far_side(type_, latency_ms / 1000) as (extra_env, attributes):
         env = {**os.environ, **extra_env, "LANEWAY_TOPIC_PREFIX": prefix,
@@ -275,7 +272,7 @@ def measure(type_: str, latency_ms: int, jobs: int, concurrency: int) -> Row:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait(10)
-    admin.delete_topics([topics.jobs(type_), topics.commands, topics.dlq])
+    delete_topics(bootstrap, (topics.jobs(type_), topics.commands, topics.dlq))
     return Row(type_, latency_ms, jobs, completed, other, seconds,
                _mean_job_seconds(metrics, type_), concurrency)
 

@@ -24,11 +24,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks.scratch_topics import create_topics
 from laneway.codec import JobRecord, encode_job
 from laneway.connectors import Connector, ConnectorContext, Job
-from laneway.kafka import admin_config, consumer_config, producer_config
+from laneway.kafka import consumer_config, producer_config
 from laneway.records import Principal, PrincipalKind
 from laneway.topics import Topics
 from services.connectors.settings import load_settings
@@ -50,11 +50,7 @@ def main(jobs: int, concurrency: int) -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     prefix = f"bench-conn-{uuid.uuid4().hex[:8]}."
     topics = Topics(prefix)
-    admin = AdminClient(admin_config(bootstrap, quiet=False))
-    for f in admin.create_topics([NewTopic(topics.jobs("noop"), 6, 1),
-                                  NewTopic(topics.commands, 6, 1),
-                                  NewTopic(topics.dlq, 1, 1)]).values():
-        f.result(30)
+    create_topics(bootstrap, {topics.jobs("noop"): 6, topics.commands: 6, topics.dlq: 1})
     env = {**os.environ, "LANEWAY_TOPIC_PREFIX": prefix, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
            "LANEWAY_CONNECTOR_CONCURRENCY": str(concurrency)}
     service = ConnectorService(load_settings(env, types="noop"), {"noop": NoopConnector()})

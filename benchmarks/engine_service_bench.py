@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks.scratch_topics import create_topics, engine_topics
 from laneway.bpmn import parse
 from laneway.codec import (
     DefinitionRecord,
@@ -36,7 +36,7 @@ from laneway.codec import (
 )
 from laneway.engine import DefinitionRepository
 from laneway.engine.runner import LocalRunner
-from laneway.kafka import admin_config, consumer_config, producer_config
+from laneway.kafka import consumer_config, producer_config
 from laneway.records import Command, command
 from laneway.settings import Settings
 from laneway.topics import Topics
@@ -63,13 +63,7 @@ SIMPLE = f"""<definitions {NS} id="d" targetNamespace="t"><process id="simple" i
 def make_topics(bootstrap: str) -> Topics:
     """Fresh topics under a new prefix."""
     topics = Topics(f"bench-{uuid.uuid4().hex[:8]}.")
-    admin = AdminClient(admin_config(bootstrap, quiet=False))
-    specs = [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1)
-             for t in (topics.commands, topics.events, topics.messages, topics.state)]
-    specs += [NewTopic(t, num_partitions=1, replication_factor=1)
-              for t in (topics.definitions, topics.dlq)]
-    for future in admin.create_topics(specs, operation_timeout=30).values():
-        future.result(30)
+    create_topics(bootstrap, engine_topics(topics, PARTITIONS))
     return topics
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
@@ -36,10 +35,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks.scratch_topics import create_topics, delete_topics, engine_topics
 from laneway.codec import DefinitionRecord, encode_definition, encode_record
-from laneway.kafka import admin_config, consumer_config, fetch, producer_config
+from laneway.kafka import consumer_config, fetch, producer_config
 from laneway.records import Command, command
 from laneway.settings import Settings
 from laneway.topics import Topics
@@ -75,24 +74,13 @@ def stages(t: Timing, read_at: float | None) -> dict[str, float]:
 def make_topics(bootstrap: str) -> Topics:
     """The engine's topics under a fresh prefix, and the echo's `<prefix>echo` out topic."""
     topics = Topics(f"hop-{uuid.uuid4().hex[:8]}.")
-    admin = AdminClient(admin_config(bootstrap, quiet=False))
-    specs = [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1)
-             for t in (topics.commands, topics.events, topics.messages, topics.state,
-                       topics.prefix + "echo-in", topics.prefix + "echo")]
-    specs += [NewTopic(t, num_partitions=1, replication_factor=1)
-              for t in (topics.definitions, topics.dlq)]
-    for future in admin.create_topics(specs, operation_timeout=30).values():
-        future.result(30)
+    create_topics(bootstrap, all_topics(topics))
     return topics
 
 
-def delete_topics(bootstrap: str, topics: Topics) -> None:
-    admin = AdminClient(admin_config(bootstrap))
-    names = [topics.commands, topics.events, topics.messages, topics.state, topics.definitions,
-             topics.dlq, topics.prefix + "echo-in", topics.prefix + "echo"]
-    for future in admin.delete_topics(names, operation_timeout=30).values():
-        with contextlib.suppress(Exception):  # a benchmark's cleanup: best effort
-            future.result(30)
+def all_topics(topics: Topics) -> dict[str, int]:
+    return {**engine_topics(topics, PARTITIONS),
+            **dict.fromkeys((topics.prefix + "echo-in", topics.prefix + "echo"), PARTITIONS)}
 
 
 def _conf(pairs: Sequence[str]) -> dict[str, Any]:
@@ -367,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(measure("raw", bootstrap, topics, args))
             results.append(measure("engine", bootstrap, topics, args))
         finally:
-            delete_topics(bootstrap, topics)
+            delete_topics(bootstrap, all_topics(topics))
         print(f"round {round_no + 1}: {args.rate}/s for {args.seconds:g} s"
               + (f", {' '.join(args.env + args.raw_conf)}" if args.env or args.raw_conf else ""))
         print(show(results))

@@ -25,13 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks.scratch_topics import create_topics, delete_topics
 from laneway.auth import AuthSettings, TokenVerifier
 from laneway.auth.dev import JWKS_FILE, ensure_dev_key, issue_token
 from laneway.codec import JobRecord, encode_job
 from laneway.health import HealthChecks
-from laneway.kafka import admin_config, producer_config
+from laneway.kafka import producer_config
 from laneway.records import Principal, PrincipalKind
 from laneway.service.signals import StopSignal
 from laneway.topics import Topics
@@ -49,11 +49,7 @@ def main(jobs: int, max_jobs: int, concurrency: int) -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     prefix = f"bench-jobs-{uuid.uuid4().hex[:8]}."
     topics = Topics(prefix)
-    admin = AdminClient(admin_config(bootstrap, quiet=False))
-    for f in admin.create_topics([NewTopic(topics.jobs(TYPE), 6, 1),
-                                  NewTopic(topics.commands, 6, 1),
-                                  NewTopic(topics.dlq, 1, 1)]).values():
-        f.result(30)
+    create_topics(bootstrap, {topics.jobs(TYPE): 6, topics.commands: 6, topics.dlq: 1})
     keys = Path(tempfile.mkdtemp(prefix="laneway-bench-"))
     signing = ensure_dev_key(keys)
     token = issue_token(signing, user="bench-worker", roles=["worker"], kind="agent")
@@ -94,8 +90,7 @@ def main(jobs: int, max_jobs: int, concurrency: int) -> None:
     print(f"{answered}/{jobs} jobs answered through the job API in {elapsed:.2f}s: "
           f"{answered / elapsed:,.0f} jobs/s, one worker, maxJobs {max_jobs}, "
           f"concurrency {concurrency}")
-    for f in admin.delete_topics([topics.jobs(TYPE), topics.commands, topics.dlq]).values():
-        f.result(30)
+    delete_topics(bootstrap, (topics.jobs(TYPE), topics.commands, topics.dlq))
 
 
 if __name__ == "__main__":

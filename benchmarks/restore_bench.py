@@ -47,8 +47,8 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks.scratch_topics import create_topics, delete_topics, engine_topics
 from laneway.bpmn import parse
 from laneway.codec import (
     DefinitionRecord,
@@ -59,7 +59,7 @@ from laneway.codec import (
 )
 from laneway.engine import DefinitionRepository
 from laneway.engine.runner import LocalRunner
-from laneway.kafka import admin_config, producer_config
+from laneway.kafka import producer_config
 from laneway.records import Command, command
 from laneway.settings import Settings
 from laneway.topics import Topics
@@ -87,11 +87,7 @@ def repository() -> DefinitionRepository:
 
 def fill(bootstrap: str, topic: str, instances: int) -> int:
     """Park `instances` instances and write their snapshots; returns the bytes written."""
-    admin = AdminClient(admin_config(bootstrap, quiet=False))
-    for future in admin.create_topics([NewTopic(topic, num_partitions=1,
-                                                replication_factor=1)],
-                                      operation_timeout=30).values():
-        future.result(30)
+    create_topics(bootstrap, {topic: 1})
     producer = Producer(producer_config(bootstrap, transactional_id=f"{topic}-fill"))
     producer.init_transactions(30)
     size = 0
@@ -199,12 +195,8 @@ def live(bootstrap: str, instances: int, warm_up: int) -> dict[str, Any]:
     """One engine replica starts `warm_up` then `instances` instances that park on a user
     task; the RSS growth over the second run."""
     topics = Topics(f"bench-live-{uuid.uuid4().hex[:8]}.")
-    admin = AdminClient(admin_config(bootstrap, quiet=False))
-    names = [topics.commands, topics.events, topics.messages, topics.state,
-             topics.definitions, topics.dlq]
-    for future in admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1)
-                                       for t in names], operation_timeout=30).values():
-        future.result(30)
+    names = engine_topics(topics, 1)
+    create_topics(bootstrap, names)
     try:
         producer = Producer(producer_config(bootstrap))
         producer.produce(topics.definitions, encode_definition(
@@ -240,8 +232,7 @@ def live(bootstrap: str, instances: int, warm_up: int) -> dict[str, Any]:
         return {"seconds": seconds, "instances": kept, "parked": parked,
                 "rss_growth": after - before}
     finally:
-        for future in admin.delete_topics(names, operation_timeout=30).values():
-            future.result(30)
+        delete_topics(bootstrap, names)
 
 
 def redecode_cost(rounds: int = 2_000) -> tuple[float, float]:
@@ -336,9 +327,7 @@ def main() -> None:
         measure_all(bootstrap, topic, args.instances, args.repeat)
     finally:
         if args.topic is None and not args.keep:
-            admin = AdminClient(admin_config(bootstrap, quiet=False))
-            for future in admin.delete_topics([topic], operation_timeout=30).values():
-                future.result(30)
+            delete_topics(bootstrap, [topic])
 
 
 def measure_all(bootstrap: str, topic: str, instances: int, repeat: int) -> None:

@@ -35,7 +35,6 @@ REDIS_URL). Every run has its own topics and schema, dropped at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import pstats
 import signal
@@ -50,8 +49,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.e2e import pct
 from benchmarks.e2e.clients import (
@@ -63,9 +61,10 @@ from benchmarks.e2e.clients import (
     raw,
 )
 from benchmarks.e2e.live import LiveResult, Watching, deploy_loop
+from benchmarks.scratch_topics import create_topics, delete_topics
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import DefinitionRecord, decode_record, encode_definition
-from laneway.kafka import admin_config, consumer_config, producer_config
+from laneway.kafka import consumer_config, producer_config
 from scripts.services import Supervisor
 from scripts.stack import Connections, Settings, jaeger_up, up
 from scripts.stack.testing import unique_name, wait_until
@@ -348,10 +347,7 @@ def raw_kafka(conns: Connections, records: int, partitions: int, size: int = 400
     records of `size` bytes on a fresh topic of `partitions`; records/s of each."""
     bootstrap = conns.kafka_bootstrap_servers
     topic = unique_name("bench.raw")
-    admin = AdminClient(admin_config(bootstrap))
-    for future in admin.create_topics([NewTopic(topic, partitions, 1)],
-                                      operation_timeout=30).values():
-        future.result(30)
+    create_topics(bootstrap, {topic: partitions})
     try:
         producer = Producer({**producer_config(bootstrap, transactional_id=unique_name("raw")),
                              "log_level": 0})
@@ -381,9 +377,7 @@ def raw_kafka(conns: Connections, records: int, partitions: int, size: int = 400
     finally:
         # waited for: an admin client destroyed with the request in flight may not send it,
         # and the leftover topics slow the shared broker down (docs/local-stack.md)
-        for future in admin.delete_topics([topic], operation_timeout=30).values():
-            with contextlib.suppress(KafkaException):
-                future.result(30)
+        delete_topics(bootstrap, [topic])
 
 
 def profile_run(conns: Connections, workdir: Path, shape: Shape) -> str:
