@@ -59,7 +59,9 @@ def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> 
         events_topic=topics.events, dlq_topic=topics.dlq, batch_size=settings.batch_size,
         poll_timeout_s=settings.poll_timeout_s, cache_size=settings.cache_size,
         metrics=SinkMetrics.default(), stop=stop, signer=HeadSigner(settings.key),
-        stall_s=common.stall_s, pipelined=settings.pipelined)
+        stall_s=common.stall_s, pipelined=settings.pipelined,
+        # the pipelined sink hands a batch over once the one before is committed: it waits
+        commit_async=settings.commit_async and not settings.pipelined)
 
 
 def start_live(settings: AuditSettings, service: Running, closing: ExitStack

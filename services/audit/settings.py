@@ -16,6 +16,7 @@ from laneway.service_schemas import service_schema
 from laneway.settings import (
     Settings,
     SettingsError,
+    on_off,
     positive_float,
     positive_int,
     projection_knobs,
@@ -73,6 +74,11 @@ class AuditSettings:
     session_timeout_ms: int
     """The sink's and the instance projection's group session timeout
     (`LANEWAY_AUDIT_SESSION_TIMEOUT_MS`, default 45000)."""
+    commit_async: bool
+    """Whether the sinks commit their offsets without waiting (`LANEWAY_AUDIT_COMMIT_ASYNC`,
+    default on; `laneway.settings.ProjectionKnobs`): a sink finds what it wrote before by
+    the record ids. A pipelined sink always waits (it hands a batch over once the one before
+    is committed)."""
     pipelined: bool
     """Whether each sink decodes the next batch while the one before is written
     (`LANEWAY_AUDIT_PIPELINE`, `on` or `off`, default off; `AuditSink.run`): the writes and
@@ -155,10 +161,7 @@ def _bounded(value: int, name: str, most: int) -> int:
 
 
 def _on_off(env: Mapping[str, str], name: str, default: str = "on") -> bool:
-    value = env.get(name, default).strip().lower() or default
-    if value not in ("on", "off"):
-        raise SettingsError(f"Expected {name} to be 'on' or 'off', but got {value!r}")
-    return value == "on"
+    return on_off(env, name, default=default == "on")
 
 
 def _live(env: Mapping[str, str], topic_prefix: str) -> LiveSettings:

@@ -338,9 +338,8 @@ class AuditSink(ProjectionLoop[Record]):
             on_commit=self.writer.committed, on_reset=self.writer.reset,
             metrics=sink_metrics.loop, stop=stop, name="audit sink", stall_s=stall_s,
             # True: the offsets after the database commit without waiting for the broker's
-            # answer (a round trip of 1-90 ms on a loaded broker). Off: with it on, the
-            # broker-restart e2e test found audit_log rows beyond the events' (two runs of
-            # two, round 4), not yet explained (docs/next.md)
+            # answer (a round trip of 1-90 ms on a loaded broker); the service's setting
+            # `LANEWAY_AUDIT_COMMIT_ASYNC`, on by default
             commit_async=commit_async)
         self.events_topic = events_topic
         self.pipelined = pipelined

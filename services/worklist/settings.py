@@ -32,6 +32,11 @@ class WorklistSettings:
     session_timeout_ms: int
     """The consumer's group session timeout (`LANEWAY_WORKLIST_SESSION_TIMEOUT_MS`, default
     45000)."""
+    commit_async: bool
+    """Whether the projection commits its offsets without waiting
+    (`LANEWAY_WORKLIST_COMMIT_ASYNC`, default on; `laneway.settings.ProjectionKnobs`): its
+    writes are guarded by the record's partition and offset, so a batch read again changes
+    nothing."""
     sla_poll_s: float
     """How often the SLA loop looks for overdue tasks (`LANEWAY_SLA_POLL_S`, default 5)."""
     sla_resend_s: float

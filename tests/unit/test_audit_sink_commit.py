@@ -99,19 +99,21 @@ def test_a_batch_the_database_did_not_take_commits_no_offsets() -> None:
     assert not [step for step in journal.steps if step[0] == "offsets"]
 
 
-def test_the_audit_sink_waits_for_its_offset_commit_by_default() -> None:
-    # committing without waiting left extra audit_log rows in the broker-restart e2e test
-    # (tests/e2e/test_broker_restart.py, two runs of two on the merged tree of round 4): off
-    # until that is understood (docs/next.md)
+def test_the_service_commits_the_offsets_without_waiting_unless_set_off(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_main, "Consumer", lambda config: None)
+    assert load_settings(DB).commit_async
+    assert audit_main.build_sink(load_settings(DB)).commit_async
+    off = load_settings({**DB, "LANEWAY_AUDIT_COMMIT_ASYNC": "off"})
+    assert not off.commit_async
+    assert not audit_main.build_sink(off).commit_async
+    with pytest.raises(SettingsError, match="LANEWAY_AUDIT_COMMIT_ASYNC"):
+        load_settings({**DB, "LANEWAY_AUDIT_COMMIT_ASYNC": "maybe"})
+    # the class itself waits unless asked (tools and tests that build one directly)
     journal = Journal()
-    sink = AuditSink(Consumer(journal), RenewingProducer(None, object()),  # type: ignore[arg-type]
-                     lambda: Connection(journal), events_topic="t.events",  # type: ignore[arg-type, return-value]
-                     dlq_topic="t.dlq")
-    assert not sink.commit_async
-    assert AuditSink(Consumer(journal), RenewingProducer(None, object()),  # type: ignore[arg-type]
-                     lambda: Connection(journal),  # type: ignore[arg-type, return-value]
-                     events_topic="t.events", dlq_topic="t.dlq",
-                     commit_async=True).commit_async
+    assert not AuditSink(Consumer(journal), RenewingProducer(None, object()),  # type: ignore[arg-type]
+                         lambda: Connection(journal),  # type: ignore[arg-type, return-value]
+                         events_topic="t.events", dlq_topic="t.dlq").commit_async
 
 
 def test_the_service_builds_a_pipelined_sink_that_waits_for_its_offset_commit(

@@ -7,6 +7,7 @@ import pytest
 
 from laneway.records import Record, RecordKind
 from laneway.settings import SettingsError
+from services.worklist import __main__ as worklist_main
 from services.worklist.projection import command_id_of, is_task_record, parse_task_id, task_id
 from services.worklist.settings import load_settings
 
@@ -53,3 +54,15 @@ def test_settings_defaults_and_overrides() -> None:
         "t.worklist", 0.5, 30.0, "wl_worklist")
     with pytest.raises(SettingsError, match="LANEWAY_SLA_POLL_S"):
         load_settings({"LANEWAY_SLA_POLL_S": "never"})
+
+
+def test_the_projection_commits_its_offsets_without_waiting_unless_set_off(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worklist_main, "Consumer", lambda config: None)
+    assert load_settings({}).commit_async
+    assert worklist_main.build_consumer(load_settings({})).commit_async
+    off = load_settings({"LANEWAY_WORKLIST_COMMIT_ASYNC": " OFF "})
+    assert not off.commit_async
+    assert not worklist_main.build_consumer(off).commit_async
+    with pytest.raises(SettingsError, match="LANEWAY_WORKLIST_COMMIT_ASYNC"):
+        load_settings({"LANEWAY_WORKLIST_COMMIT_ASYNC": "sometimes"})
