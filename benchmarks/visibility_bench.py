@@ -93,6 +93,8 @@ class Pending:
 
     rows: dict[int, list[tuple[int, str, int]]] = field(default_factory=dict)
     lags_ms: list[float] = field(default_factory=list)
+    timed: list[tuple[int, float]] = field(default_factory=list)
+    """(Kafka ts ms, lag ms) of each row seen: where in the run the lag was (`by_second`)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, partition: int, offset: int, key: str, ts: int) -> None:
@@ -124,6 +126,7 @@ class Pending:
                 if key == upto_key:
                     for _o, _k, ts in rows[:i + 1]:
                         self.lags_ms.append(1000 * at - ts)
+                        self.timed.append((ts, 1000 * at - ts))
                     del rows[:i + 1]
                     return
 
@@ -200,6 +203,8 @@ class Figures:
     completed: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     loops: list[str] = field(default_factory=list)
+    timeline: list[str] = field(default_factory=list)
+    """The p99 of each second of the starts: whether the tail is one stall or the whole run."""
     completion_loops: list[str] = field(default_factory=list)
     """The worklist's batches and answer lag during the completions only."""
 
@@ -212,7 +217,7 @@ class Figures:
                line("its worklist tasks row visible (USER_TASK_CREATED)", self.worklist),
                f"  ratio audit p99 / ceiling p99 {self.audit[1] / max(self.ceiling[1], 1):.1f}, "
                f"worklist p99 / ceiling p99 {self.worklist[1] / max(self.ceiling[1], 1):.1f}",
-               *self.loops]
+               *self.timeline, *self.loops]
         if self.completion:
             out.append(f"user-task completion at {complete_rate}/s, {self.completed} tasks, "
                        f"statuses {dict(sorted(self.statuses.items()))}:")
@@ -220,6 +225,18 @@ class Figures:
                 out.append(f"  {name:<50} p50 {p50:6.0f} ms  p99 {p99:6.0f} ms")
             out += self.completion_loops
         return "\n".join(out)
+
+
+def by_second(name: str, timed: Sequence[tuple[int, float]]) -> str:
+    """`name`'s p99 lag (ms) per second of the events' Kafka timestamps, from the first."""
+    if not timed:
+        return f"  {name} p99 by second of the run: no rows"
+    first = min(ts for ts, _ in timed)
+    seconds: dict[int, list[float]] = {}
+    for ts, lag in timed:
+        seconds.setdefault((ts - first) // 1000, []).append(lag)
+    return (f"  {name} p99 by second of the run (ms): "
+            + ", ".join(f"{pct(seconds[k], 99):.0f}" for k in sorted(seconds)))
 
 
 def _stats(values: Sequence[float]) -> tuple[float, float, int]:
@@ -369,6 +386,8 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
                        "every row visible")
             figures = Figures(_stats(audit.lags_ms), _stats(worklist.lags_ms),
                               _stats(tap.lags_ms))
+            figures.timeline = [by_second(name, pending.timed)
+                                for name, pending in (("audit", audit), ("worklist", worklist))]
             figures.loops = [*loop_figures(lw), usage.line(
                 f"CPU during the starts, until every row was visible ({len(ids)} instances)")]
             if args.complete:
