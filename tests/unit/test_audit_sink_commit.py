@@ -101,7 +101,10 @@ def test_a_batch_the_database_did_not_take_commits_no_offsets() -> None:
 
 def test_the_service_commits_the_offsets_without_waiting_unless_set_off(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    # no client of a broker: a real producer would keep trying to connect until the end
     monkeypatch.setattr(audit_main, "Consumer", lambda config: None)
+    monkeypatch.setattr(RenewingProducer, "from_config",
+                        classmethod(lambda cls, config: cls(None, object())))
     assert load_settings(DB).commit_async
     assert audit_main.build_sink(load_settings(DB)).commit_async
     off = load_settings({**DB, "LANEWAY_AUDIT_COMMIT_ASYNC": "off"})

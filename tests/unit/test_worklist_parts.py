@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from laneway.kafka import RenewingProducer
 from laneway.records import Record, RecordKind
 from laneway.settings import SettingsError
 from services.worklist import __main__ as worklist_main
@@ -58,7 +59,10 @@ def test_settings_defaults_and_overrides() -> None:
 
 def test_the_projection_commits_its_offsets_without_waiting_unless_set_off(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    # no client of a broker: a real producer would keep trying to connect until the end
     monkeypatch.setattr(worklist_main, "Consumer", lambda config: None)
+    monkeypatch.setattr(RenewingProducer, "from_config",
+                        classmethod(lambda cls, config: cls(None, object())))
     assert load_settings({}).commit_async
     assert worklist_main.build_consumer(load_settings({})).commit_async
     off = load_settings({"LANEWAY_WORKLIST_COMMIT_ASYNC": " OFF "})
