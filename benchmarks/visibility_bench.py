@@ -247,8 +247,10 @@ def _stats(values: Sequence[float]) -> tuple[float, float, int]:
 
 _LOOP_METRICS = ("batch_seconds_count", "batch_seconds_sum", "batch_records_sum",
                  "transaction_seconds_count", "transaction_seconds_sum")
-_LOOPS = (("audit", "laneway_audit"), ("audit", "laneway_audit_instances"),
-          ("worklist", "laneway_worklist"))
+# the engine's metrics have the same names: its batch is one Kafka transaction, and "in its
+# transaction" is the commit's tail (the offsets' send and the commit after the last record)
+_LOOPS = (("engine", "laneway_engine"), ("audit", "laneway_audit"),
+          ("audit", "laneway_audit_instances"), ("worklist", "laneway_worklist"))
 
 
 def loop_metrics(lw: Laneway) -> dict[str, float]:
@@ -457,7 +459,8 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
         after.append(1000 * done - event_ts)
         readable.append(1000 * read_at - event_ts)
         woken.append(1000 * (done - read_at))
-    lines = [*loop_figures(lw, loops_before, [("worklist", "laneway_worklist")])]
+    lines = [*loop_figures(lw, loops_before, [("engine", "laneway_engine"),
+                                              ("worklist", "laneway_worklist")])]
     lines.append(usage.line(f"CPU during the completions ({len(timings)} tasks)"))
     threads = thread_cpu(lw.pid("worklist"))
     main = lw.pid("worklist")
