@@ -178,10 +178,10 @@ def echo_child(bootstrap: str, prefix: str, conf: Sequence[str], conn: Connectio
 class Reader(threading.Thread):
     """First read (epoch s) of each key on `topic`, read_committed, poll then drain."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: int = PARTITIONS) -> None:
         super().__init__(daemon=True)
         self.consumer = Consumer(consumer_config(bootstrap, f"hop-reader-{uuid.uuid4().hex[:8]}"))
-        self.consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        self.consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         self.seen: dict[bytes, float] = {}
         self.stop = threading.Event()
 

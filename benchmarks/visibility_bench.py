@@ -53,6 +53,7 @@ import httpx
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from benchmarks.e2e import pct
+from benchmarks.e2e.floor import chain_floor
 from laneway.bpmn import LANEWAY_NS
 from laneway.codec import DefinitionRecord, decode_record, encode_definition
 from laneway.kafka import consumer_config
@@ -357,8 +358,11 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
         deploy(lw, pid)
         audit, worklist = Pending(), Pending()
 
+        watching = threading.Event()  # rows are handed to the watcher (until completions)
+        watching.set()
+
         def on_record(msg: Any, record: Record) -> None:
-            if not tap.measuring:
+            if not tap.measuring or not watching.is_set():
                 return
             p, o, ts = int(msg.partition() or 0), int(msg.offset() or 0), msg.timestamp()[1]
             if audit.count() < _MAX_PENDING:
@@ -392,6 +396,11 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
                                 for name, pending in (("audit", audit), ("worklist", worklist))]
             figures.loops = [*loop_figures(lw), usage.line(
                 f"CPU during the starts, until every row was visible ({len(ids)} instances)")]
+            # the watcher's queries (every tick) are this benchmark's load, not the
+            # services': the completions are timed without them
+            watching.clear()
+            watcher.stop.set()
+            watcher.join(10)
             if args.complete:
                 (figures.completion, figures.completed, figures.statuses,
                  figures.completion_loops) = completions(lw, tap, ids, args, pid)
@@ -600,6 +609,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run {n + 1}/{args.runs} ({time.monotonic() - began:.0f}s)"
                   + (f" with {' '.join(args.env)}" if args.env else ""), flush=True)
             print(figures.show(args.rate, args.complete_rate), flush=True)
+            if figures.completion:
+                # the Kafka part of a completion with nothing in it, after the services
+                # stopped: the least a completion's p99 can be on this machine at that rate
+                floor = chain_floor(os.environ["KAFKA_BOOTSTRAP_SERVERS"], args.complete_rate,
+                                    args.complete / args.complete_rate, PARTITIONS, hops=1)
+                total = figures.completion["request -> 200"]
+                print(f"  {floor.show()}\n  request -> 200 / the raw hop: p50 "
+                      f"{total[0] / floor.p50_ms:.1f}x, p99 {total[1] / floor.p99_ms:.1f}x",
+                      flush=True)
             if args.starts_during:
                 print(f"  (completions with {args.starts_during} starts/s going on)",
                       flush=True)

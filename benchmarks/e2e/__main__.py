@@ -60,6 +60,7 @@ from benchmarks.e2e.clients import (
     paced_starts,
     raw,
 )
+from benchmarks.e2e.floor import chain_floor
 from benchmarks.e2e.live import LiveResult, Watching, deploy_loop
 from benchmarks.scratch_topics import create_topics, delete_topics
 from laneway.bpmn import LANEWAY_NS
@@ -519,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'raw Kafka':<22} {ratio_of.records_moved} records of 400 B: transactional "
               f"produce {produce:,.0f}/s, read_committed consume {consume:,.0f}/s; the "
               f"engine moved {engine_rate:,.0f} records/s", flush=True)
+        # the least the paced phase's three hops cost here, with nothing in them
+        floor = chain_floor(conns.kafka_bootstrap_servers, shape.rate, shape.paced_seconds,
+                            shape.partitions)
+        print(f"{'raw Kafka':<22} {floor.show()}", flush=True)
         paced = audited.paced
         assert paced is not None
         print(f"\nsummary ({shape.replicas} engine replica(s), {shape.partitions} partitions):\n"
@@ -527,7 +532,9 @@ def main(argv: list[str] | None = None) -> int:
               f"  completed instances/s, burst of {shape.burst}, audit on: "
               f"{audited.rate:,.0f}\n"
               f"  start->complete at {paced[0]}/s, audit on: p50 {paced[1]:.0f} ms, "
-              f"p99 {paced[2]:.0f} ms", flush=True)
+              f"p99 {paced[2]:.0f} ms; the raw three-hop floor's p50 {floor.p50_ms:.0f} ms, "
+              f"p99 {floor.p99_ms:.0f} ms: {paced[1] / floor.p50_ms:.1f}x and "
+              f"{paced[2] / floor.p99_ms:.1f}x", flush=True)
         if args.profile:
             print(profile_run(conns, workdir, shape), flush=True)
         if args.tracing:
