@@ -6,11 +6,18 @@ topics and schemas, dropped at the end); the process is start -> user task -> en
 1. visibility: START_INSTANCE at a paced `--rate`/s for `--seconds`; for every event the
    engine produces, its Kafka timestamp -> the moment its `audit_log` row is visible
    (committed) to another connection, and for every USER_TASK_CREATED -> its `tasks` row
-   visible. A watcher thread asks PostgreSQL every `--tick-ms` which of the pending rows
-   exist (per partition, up to 32 sampled ids, the newest among them: a partition's rows
-   commit in offset order, so the newest visible one proves every older one), so a row's
-   time is when the answer came back: an upper bound, by at most one tick plus one query.
-   The ceiling next to it: the same events' Kafka timestamp -> read by a plain
+   visible. When PostgreSQL keeps commit times (`track_commit_timestamp`, on in the local
+   stack; `--visible-by auto`, the default, or `commit-time`), a row's time is its
+   transaction's commit (`pg_xact_commit_timestamp(xmin)`), read once the rows are there;
+   meanwhile this process asks only whether each partition's newest pending row exists,
+   every 100 ms. Otherwise (`--visible-by watcher`) a watcher thread asks PostgreSQL every
+   `--tick-ms` which of the pending rows exist (per partition, up to 32 sampled ids, the
+   newest among them: a partition's rows commit in offset order, so the newest visible one
+   proves every older one), so a row's time is when the answer came back: an upper bound,
+   by at most one tick plus one query, and the watcher's queries load the server measured
+   (at 500 starts/s PostgreSQL used 2.5-2.9 CPU s against 0.9-1.0 s without them, and the
+   audit's p99 read 312-600 ms against 94-133 ms by commit time: docs/benchmarks.md,
+   round 6). The ceiling next to it: the same events' Kafka timestamp -> read by a plain
    read_committed consumer in this process (poll, then drain what is there).
 2. user-task completion: `--complete` of those open tasks, POST /api/tasks/{id}/complete
    at a paced `--complete-rate`/s on the worklist's own port (a real bearer token, as the
@@ -24,6 +31,9 @@ topics and schemas, dropped at the end); the process is start -> user task -> en
    (event -> its transaction committed), and the CPU each service, the broker and PostgreSQL
    (all its backends; when they are this machine's, else "not local") and the worklist's
    busiest threads used. The CPU of the same processes during the starts is printed too.
+   The watcher is stopped before the completions, and after them the raw one-hop floor
+   (benchmarks/e2e/floor.py) runs at the completion rate: request -> 200 as a multiple
+   of the least a Kafka hop costs here.
    `--starts-during N` starts N instances/s while the tasks are completed, so the worklist's
    batches hold creations beside the answers.
 
@@ -43,7 +53,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +129,34 @@ class Pending:
                     out[p] = keys
             return out
 
+    def snapshot(self) -> tuple[list[str], list[str]]:
+        """The pending keys, and the newest of each partition among them: once it is
+        visible, every older one is."""
+        with self.lock:
+            return ([key for rows in self.rows.values() for _o, key, _ts in rows],
+                    [rows[-1][1] for rows in self.rows.values() if rows])
+
+    def committed(self, keys: Sequence[str], at_ms: Mapping[str, float | None]) -> None:
+        """`keys` became visible when their transactions committed (`at_ms`, epoch ms, from
+        PostgreSQL's commit timestamps); raises for one that has none."""
+        missing = [key for key in keys if at_ms.get(key) is None]
+        if missing:
+            raise RuntimeError(f"Expected a commit timestamp for every row, but "
+                               f"{len(missing)} have none (e.g. {missing[0]!r})")
+        done = set(keys)
+        with self.lock:
+            for partition, rows in self.rows.items():
+                kept = []
+                for row in rows:
+                    key, ts = row[1], row[2]
+                    if key in done:
+                        lag = float(at_ms[key] or 0) - ts
+                        self.lags_ms.append(lag)
+                        self.timed.append((ts, lag))
+                    else:
+                        kept.append(row)
+                self.rows[partition] = kept
+
     def seen(self, partition: int, upto_key: str, at: float) -> None:
         """Every row up to `upto_key` in the partition is visible at `at` (epoch s)."""
         with self.lock:
@@ -168,6 +206,53 @@ class Tap(threading.Thread):
                     self.on_record(msg, record)
         finally:
             self._consumer.close()
+
+
+_TARGETS = (("audit_log", "record_id"), ("tasks", "task_id"))
+"""The tables whose rows are timed, and the key column (the audit's, then the worklist's)."""
+
+
+def has_commit_timestamps(lw: Laneway) -> bool:
+    """Whether PostgreSQL keeps each transaction's commit time (`track_commit_timestamp`)."""
+    with lw.db() as conn:
+        row = conn.execute("SHOW track_commit_timestamp").fetchone()
+    return row is not None and row[0] == "on"
+
+
+def wait_committed(lw: Laneway, pending: Sequence[Pending], done: Callable[[], bool],
+                   timeout_s: float = 180) -> None:
+    """Until `done()`: each round waits for each partition's newest pending row (a tiny query
+    every 100 ms: a partition's rows commit in offset order), then reads every pending row's
+    commit time (`pg_xact_commit_timestamp` of the transaction that wrote it). Nothing is
+    asked more often than that, so this benchmark does not load the server it measures."""
+    deadline = time.monotonic() + timeout_s
+    with lw.db() as conn:
+        def visible(newest: list[str], table: str, column: str) -> bool:
+            found = conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = ANY(%s)",
+                                 (newest,)).fetchone()
+            return found is not None and int(found[0]) == len(newest)
+
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"Expected every row visible in {timeout_s:g} s")
+            snaps = [rows.snapshot() for rows in pending]
+            newest = [snap[1] for snap in snaps]
+            wait_until(lambda newest=newest: all(  # type: ignore[misc]
+                visible(n, *target) for n, target in zip(newest, _TARGETS, strict=True)),
+                left, 0.1, "the newest rows visible")
+            for rows, (keys, _newest), (table, column) in zip(pending, snaps, _TARGETS,
+                                                              strict=True):
+                at: dict[str, float | None] = {}
+                for i in range(0, len(keys), 5000):
+                    at.update((str(k), None if ms is None else float(ms)) for k, ms in
+                              conn.execute(
+                                  f"SELECT {column}, extract(epoch FROM pg_xact_commit_timestamp("
+                                  f"xmin)) * 1000 FROM {table} WHERE {column} = ANY(%s)",
+                                  (keys[i:i + 5000],)))
+                rows.committed(keys, at)
+            if not done():
+                time.sleep(0.1)  # the tap is still reading the last events
 
 
 class Watcher(threading.Thread):
@@ -372,10 +457,15 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
 
         tap = Tap(lw.bootstrap, lw.topics.events, on_record)
         tap.start()
+        by_commit = args.visible_by != "watcher" and has_commit_timestamps(lw)
+        if args.visible_by == "commit-time" and not by_commit:
+            raise SystemExit("--visible-by commit-time needs PostgreSQL's "
+                             "track_commit_timestamp on (the local stack sets it)")
         watcher = Watcher(lw, args.tick_ms / 1000, [
-            (audit, "SELECT record_id FROM audit_log WHERE record_id = ANY(%s)"),
-            (worklist, "SELECT task_id FROM tasks WHERE task_id = ANY(%s)")])
-        watcher.start()
+            (pending, f"SELECT {column} FROM {table} WHERE {column} = ANY(%s)")
+            for pending, (table, column) in zip((audit, worklist), _TARGETS, strict=True)])
+        if not by_commit:
+            watcher.start()
         try:
             # one instance first: the definition is loaded and the groups have settled
             warm = paced_starts(lw, pid, 10, 0.1)
@@ -387,9 +477,15 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
             tap.measuring = True
             usage = Usage(lw)
             ids = paced_starts(lw, pid, args.rate, args.seconds)
-            wait_until(lambda: audit.count() == 0 and worklist.count() == 0
-                       and len(worklist.lags_ms) >= len(ids), 180, 0.1,
-                       "every row visible")
+
+            def all_seen() -> bool:
+                return (audit.count() == 0 and worklist.count() == 0
+                        and len(worklist.lags_ms) >= len(ids))
+
+            if by_commit:
+                wait_committed(lw, (audit, worklist), all_seen)
+            else:
+                wait_until(all_seen, 180, 0.1, "every row visible")
             figures = Figures(_stats(audit.lags_ms), _stats(worklist.lags_ms),
                               _stats(tap.lags_ms))
             figures.timeline = [by_second(name, pending.timed)
@@ -400,7 +496,8 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
             # services': the completions are timed without them
             watching.clear()
             watcher.stop.set()
-            watcher.join(10)
+            if watcher.is_alive():
+                watcher.join(10)
             if args.complete:
                 (figures.completion, figures.completed, figures.statuses,
                  figures.completion_loops) = completions(lw, tap, ids, args, pid)
@@ -408,7 +505,8 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
         finally:
             watcher.stop.set()
             tap.stop.set()
-            watcher.join(10)
+            if watcher.is_alive():
+                watcher.join(10)
             tap.join(10)
     finally:
         lw.close()
@@ -589,6 +687,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="requests in flight at most")
     parser.add_argument("--starts-during", type=int, default=0,
                         help="starts per second while the tasks are completed (0: none)")
+    parser.add_argument("--visible-by", choices=("auto", "commit-time", "watcher"),
+                        default="auto",
+                        help="when a row became visible: its transaction's commit time "
+                             "(PostgreSQL's track_commit_timestamp; `auto` when it is on) "
+                             "or the watcher's answer")
     parser.add_argument("--tick-ms", type=float, default=10.0, help="the watcher's interval")
     parser.add_argument("--runs", type=int, default=1, help="runs, each on fresh services")
     parser.add_argument("--profile", action="store_true",

@@ -234,6 +234,9 @@ class Postgres:
                 "-c fsync=off",
                 "-c synchronous_commit=off",
                 "-c full_page_writes=off",
+                # each transaction's commit time (pg_xact_commit_timestamp): the benchmarks
+                # read when a row became visible instead of polling for it
+                "-c track_commit_timestamp=on",
                 "-c max_connections=200",
                 "-c shared_buffers=128MB",
             ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -15,7 +16,7 @@ from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.admin._resource import ResourceType
 from confluent_kafka.cimpl import NewTopic
 
-from scripts.stack import Connections
+from scripts.stack import Connections, Settings
 from scripts.stack.testing import unique_name, wait_until
 
 # The first test may install, fetch and start everything on a fresh machine.
@@ -126,6 +127,27 @@ def test_postgres_accepts_connections_and_round_trips_rows(stack: Connections) -
             conn.rollback()
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             conn.commit()
+
+
+def test_postgres_keeps_each_transactions_commit_time(stack: Connections) -> None:
+    # benchmarks.visibility_bench reads when a row became visible from it (docs/local-stack.md)
+    if Settings.from_env().external_database_url:
+        pytest.skip("DATABASE_URL names a server this stack did not start")
+    with psycopg.connect(stack.database_url, connect_timeout=10) as conn:
+        conn.execute("CREATE TEMP TABLE committed_at (k int)")
+        conn.commit()
+        conn.execute("INSERT INTO committed_at VALUES (1)")
+        # a statement after the insert, in the same transaction: the time kept is the
+        # commit's, so it is not before this one's clock
+        later = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
+        conn.commit()
+        committed = time.time()
+        row = conn.execute("SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin)) "
+                           "FROM committed_at").fetchone()
+    assert later is not None
+    assert row is not None
+    assert row[0] is not None, "track_commit_timestamp is off"
+    assert float(later[0]) <= float(row[0]) <= committed + 0.05
 
 
 def test_redis_set_get_and_expiry(stack: Connections) -> None:
