@@ -602,11 +602,15 @@ class Usage:
     def __init__(self, lw: Laneway) -> None:
         self.lw = lw
         self.services = {name: cpu_seconds(lw.pid(name)) for name in SERVICES}
+        # this process too (its HTTP clients, the tap, the watcher): its load is the
+        # services' contention on the same cores
+        self.benchmark = cpu_seconds(os.getpid())
         self.servers = ServerCpu(servers(Settings.from_env(), lw.bootstrap, lw.database_url))
 
     def line(self, title: str) -> str:
         parts = [f"{name} {cpu_seconds(self.lw.pid(name)) - before:.2f} s"
                  for name, before in self.services.items()]
+        parts.append(f"benchmark {cpu_seconds(os.getpid()) - self.benchmark:.2f} s")
         parts += [f"{name} {seconds:.2f} s" for name, seconds in self.servers.seconds().items()
                   if seconds is not None]
         notes = self.servers.notes()
