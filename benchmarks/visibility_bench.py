@@ -45,6 +45,8 @@ DATABASE_URL, REDIS_URL); the stack is not started here.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import pstats
 import statistics
@@ -58,6 +60,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
@@ -386,23 +389,29 @@ def complete_tasks(lw: Laneway, tasks: list[str], rate: int, clients: int
                    ) -> tuple[dict[str, tuple[float, float]], dict[int, int]]:
     """POST complete for each task at `rate`/s; (task id -> (sent, answered) epoch s),
     status counts."""
-    base = lw.url("worklist")
-    headers = auth_header("carla")
+    base = urlsplit(lw.url("worklist"))
+    headers = {**auth_header("carla"), "Content-Type": "application/json"}
+    body = json.dumps({"variables": {"ok": True}}).encode()
     local = threading.local()
     timings: dict[str, tuple[float, float]] = {}
     statuses: dict[int, int] = {}
     lock = threading.Lock()
 
     def one(tid: str) -> None:
-        client: httpx.Client | None = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(base_url=base, headers=headers, timeout=30)
+        # the standard library's client, one kept-alive connection per thread: httpx cost
+        # this process 2-3 ms of CPU a request, on the cores the services use
+        conn: http.client.HTTPConnection | None = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = http.client.HTTPConnection(base.hostname or "127.0.0.1",
+                                                           base.port, timeout=30)
         sent = time.time()
-        r = client.post(f"/api/tasks/{tid}/complete", json={"variables": {"ok": True}})
+        conn.request("POST", f"/api/tasks/{tid}/complete", body, headers)
+        response = conn.getresponse()
+        response.read()
         done = time.time()
         with lock:
-            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-            if r.status_code == 200:
+            statuses[response.status] = statuses.get(response.status, 0) + 1
+            if response.status == 200:
                 timings[tid] = (sent, done)
 
     began = time.monotonic()
@@ -486,6 +495,7 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
                 wait_committed(lw, (audit, worklist), all_seen)
             else:
                 wait_until(all_seen, 180, 0.1, "every row visible")
+            usage.stop()
             figures = Figures(_stats(audit.lags_ms), _stats(worklist.lags_ms),
                               _stats(tap.lags_ms))
             figures.timeline = [by_second(name, pending.timed)
@@ -539,6 +549,7 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
             lw, pid, args.starts_during, len(tasks) / args.complete_rate))
         starting.start()
     timings, statuses = complete_tasks(lw, tasks, args.complete_rate, args.clients)
+    usage.stop()
     if starting is not None:
         starting.join(60)
     produced: dict[str, tuple[str, int]] = {}  # command id -> (instance, Kafka ts)
@@ -597,22 +608,34 @@ _HANDED_OVER = "laneway_worklist_answers_handed_over_total"
 
 
 class Usage:
-    """The CPU of the services, the broker and PostgreSQL from construction to `line()`."""
+    """The CPU of the services, this process, the broker and PostgreSQL from construction to
+    `stop()` (the end of what is timed: the bookkeeping after it, the metrics' scrapes and
+    the decoding of what was read, is not the run's load)."""
 
     def __init__(self, lw: Laneway) -> None:
         self.lw = lw
         self.services = {name: cpu_seconds(lw.pid(name)) for name in SERVICES}
         # this process too (its HTTP clients, the tap, the watcher): its load is the
         # services' contention on the same cores
-        self.benchmark = cpu_seconds(os.getpid())
+        self.services["benchmark"] = cpu_seconds(os.getpid())
         self.servers = ServerCpu(servers(Settings.from_env(), lw.bootstrap, lw.database_url))
+        self.used: dict[str, float | None] | None = None
+
+    def _pid(self, name: str) -> int:
+        return os.getpid() if name == "benchmark" else self.lw.pid(name)
+
+    def stop(self) -> None:
+        """Take the figures now (once; `line()` takes them if this was not called)."""
+        if self.used is None:
+            self.used = {name: cpu_seconds(self._pid(name)) - before
+                         for name, before in self.services.items()}
+            self.used.update(self.servers.seconds())
 
     def line(self, title: str) -> str:
-        parts = [f"{name} {cpu_seconds(self.lw.pid(name)) - before:.2f} s"
-                 for name, before in self.services.items()]
-        parts.append(f"benchmark {cpu_seconds(os.getpid()) - self.benchmark:.2f} s")
-        parts += [f"{name} {seconds:.2f} s" for name, seconds in self.servers.seconds().items()
-                  if seconds is not None]
+        self.stop()
+        assert self.used is not None
+        parts = [f"{name} {seconds:.2f} s" for name, seconds in self.used.items()
+                 if seconds is not None]
         notes = self.servers.notes()
         return f"  {title}: " + ", ".join(parts) + (f" ({notes})" if notes else "")
 
