@@ -72,14 +72,10 @@ def echo_child(bootstrap: str, prefix: str, partitions: int, hops: int, conn: Co
     producer = Producer({**producer_config(bootstrap, transactional_id=f"{prefix}echo"),
                          "log_level": 0})
     producer.init_transactions(30)
-    consumer = Consumer({**consumer_config(bootstrap, f"{prefix}echo"), "log_level": 0})
-    consumer.subscribe([src])
-    stop = _stopper(conn)
+    consumer, stop = _member(bootstrap, f"{prefix}echo", src, conn)
     ready = False
     while not stop.is_set():
-        if not ready and len(consumer.assignment()) == partitions:
-            ready = True
-            conn.send("ready")
+        ready = _announce(consumer, partitions, conn, ready)
         got = [m for m in fetch(consumer, 500, 0.1) if m.error() is None]
         if not got:
             continue
@@ -102,14 +98,10 @@ def worker_child(bootstrap: str, prefix: str, partitions: int, _hops: int, conn:
     """The no-op worker's loop (benchmarks.e2e.clients.NoopWorker) on raw records."""
     src, jobs, _end = _topics(prefix)
     producer = Producer({**producer_config(bootstrap), "log_level": 0})
-    consumer = Consumer({**consumer_config(bootstrap, f"{prefix}worker"), "log_level": 0})
-    consumer.subscribe([jobs])
-    stop = _stopper(conn)
+    consumer, stop = _member(bootstrap, f"{prefix}worker", jobs, conn)
     ready = False
     while not stop.is_set():
-        if not ready and len(consumer.assignment()) == partitions:
-            ready = True
-            conn.send("ready")
+        ready = _announce(consumer, partitions, conn, ready)
         first = consumer.poll(0.05)
         if first is None:
             continue
@@ -189,6 +181,22 @@ def chain_floor(bootstrap: str, rate: int, seconds: float, partitions: int,
 def _topics(prefix: str) -> tuple[str, str, str]:
     """The echo's input, the job topic and the end topic."""
     return prefix + "in", prefix + "jobs", prefix + "end"
+
+
+def _member(bootstrap: str, group: str, topic: str, conn: Connection
+            ) -> tuple[Consumer, threading.Event]:
+    """A child's consumer of `topic` in `group`, and the event the parent's stop sets."""
+    consumer = Consumer({**consumer_config(bootstrap, group), "log_level": 0})
+    consumer.subscribe([topic])
+    return consumer, _stopper(conn)
+
+
+def _announce(consumer: Consumer, partitions: int, conn: Connection, ready: bool) -> bool:
+    """Tell the parent once the group has given this child every partition."""
+    if not ready and len(consumer.assignment()) == partitions:
+        conn.send("ready")
+        return True
+    return ready
 
 
 def _stopper(conn: Connection) -> threading.Event:
