@@ -296,11 +296,14 @@ class Figures:
     """The p99 of each second of the starts: whether the tail is one stall or the whole run."""
     completion_loops: list[str] = field(default_factory=list)
     """The worklist's batches and answer lag during the completions only."""
+    timed_by: str = "commit time"
+    """How a row's visibility was timed: its commit time, or the watcher's answer."""
 
     def show(self, rate: int, complete_rate: int) -> str:
         def line(name: str, f: tuple[float, float, int]) -> str:
             return f"  {name:<46} p50 {f[0]:6.0f} ms  p99 {f[1]:6.0f} ms  ({f[2]} rows)"
-        out = [f"visibility at {rate} starts/s (event's Kafka timestamp -> ...):",
+        out = [f"visibility at {rate} starts/s (event's Kafka timestamp -> ...; rows timed "
+               f"by {self.timed_by}):",
                line("read by a read_committed consumer (ceiling)", self.ceiling),
                line("its audit_log row visible", self.audit),
                line("its worklist tasks row visible (USER_TASK_CREATED)", self.worklist),
@@ -498,6 +501,9 @@ def run(workdir: Path, args: argparse.Namespace) -> Figures:
             usage.stop()
             figures = Figures(_stats(audit.lags_ms), _stats(worklist.lags_ms),
                               _stats(tap.lags_ms))
+            figures.timed_by = "commit time" if by_commit else (
+                f"the watcher every {args.tick_ms:g} ms: an upper bound, and its queries "
+                "load the server")
             figures.timeline = [by_second(name, pending.timed)
                                 for name, pending in (("audit", audit), ("worklist", worklist))]
             figures.loops = [*loop_figures(lw), usage.line(
