@@ -13,8 +13,10 @@ job through Kafka. N START_INSTANCE commands go to `commands` at once; the figur
   raw, with nothing else in between; the summary at the end prints first the engine's
   records/s as a share of it, then the burst's completed/s and the paced p50/p99 with audit on;
 - `--burst` starts at once (default 10,000), then `--rate` starts a second (default 500) for
-  `--paced-seconds`: the latency of instances that do not queue; `--replicas` engine processes
-  (1, 2 or 4) share `--partitions` partitions (default 4 for one replica, 8 for more);
+  `--paced-seconds`: the latency of instances that do not queue (with audit on, the audit may
+  still be writing the burst's rows then; `--steady` waits for it first); `--replicas` engine
+  processes (1, 2 or 4) share `--partitions` partitions (default 4 for one replica, 8 for
+  more);
 - `--env LANEWAY_X=v` (repeatable): a setting for the services, to A/B it in one command; the
   CPU per 1,000 instances is printed for each service, for the no-op worker and for this
   process (its reader and paced starter compete with the engine for the same cores);
@@ -184,6 +186,9 @@ class Shape:
     """LANEWAY_* settings for the services (`--env`: an A/B of a setting in one command)."""
     worker_procs: int = 1
     """Processes of the no-op worker (0: a thread of the benchmark's process)."""
+    steady: bool = False
+    """With audit on, the paced phase starts once the audit has written the burst's rows
+    (`--steady`): its latency is that of a steady load, not of one beside a catch-up."""
 
     @property
     def paced(self) -> int:
@@ -257,6 +262,9 @@ def run(conns: Connections, workdir: Path, label: str, shape: Shape, audit: bool
             batches = engine_metric(lw, engines, "laneway_engine_batch_seconds_count") - batches0
             busy = engine_metric(lw, engines, "laneway_engine_batch_seconds_sum") - busy0
             live_result = None
+            if audit and shape.steady:
+                # every event of the burst is on `events` by now (every instance completed)
+                wait_audit(lw, len(events.poll()))
             paced0 = [engine_metric(lw, engines, f"laneway_engine_{m}") for m in PACED_METRICS]
             if live:
                 with Watching(lw, live, f"{pid}_loop") as watching:
@@ -478,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="pairs of runs (off, on) for --tracing")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a LANEWAY_* setting for the services (repeatable)")
+    parser.add_argument("--steady", action="store_true",
+                        help="with audit on, start the paced phase once the audit has "
+                             "written the burst's rows")
     parser.add_argument("--worker-procs", type=int, default=1, metavar="N",
                         help="processes of the no-op job worker, one consumer group "
                              "(default 1; 0: a thread of the benchmark's process)")
@@ -495,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.worker_procs <= partitions:
         parser.error(f"expected 0..{partitions} (the partitions) worker processes")
     shape = Shape(args.burst, args.rate, args.paced_seconds, args.replicas, partitions,
-                  env, args.worker_procs)
+                  env, args.worker_procs, args.steady)
     # SIGTERM as SIGINT: the `finally`s run, so the services, the worker processes and the
     # run's topics and schema go (the worker processes also stop when this process is gone)
     signal.signal(signal.SIGTERM, _interrupted)
@@ -506,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"burst {shape.burst}, paced {shape.rate}/s for {shape.paced_seconds:g}s, "
               f"{shape.replicas} engine replica(s) on {shape.partitions} partitions, "
               f"{shape.worker_procs or 'no'} worker process(es)"
+              + (", paced once the audit caught up" if shape.steady else "")
               + "".join(f", {k}={v}" for k, v in shape.env), flush=True)
         plain = None
         if not args.audit_only:

@@ -129,6 +129,7 @@ def chain_floor(bootstrap: str, rate: int, seconds: float, partitions: int,
     create_topics(bootstrap, dict.fromkeys((src, jobs, end), partitions))
     ctx = mp.get_context("spawn")
     children: list[tuple[SpawnProcess, Connection]] = []
+    reader: Reader | None = None
     try:
         for target in (echo_child, worker_child)[:1 if hops == 1 else 2]:
             parent, child = ctx.Pipe()
@@ -151,15 +152,17 @@ def chain_floor(bootstrap: str, rate: int, seconds: float, partitions: int,
 
         warm = paced(produce, 20, warmup_s)
         producer.flush(30)
-        wait_until(lambda: all(k in reader.seen for k in warm), _DRAIN_S, 0.02,
+        seen = reader.seen
+        wait_until(lambda: all(k in seen for k in warm), _DRAIN_S, 0.02,
                    "the warm-up read at the end")
         sent = paced(produce, rate, seconds)
         producer.flush(30)
-        wait_until(lambda: all(k in reader.seen for k in sent), _DRAIN_S, 0.02,
+        wait_until(lambda: all(k in seen for k in sent), _DRAIN_S, 0.02,
                    "the paced starts read at the end")
-        reader.stop.set()
-        reader.join(10)
     finally:
+        if reader is not None:  # stopped on every way out: a failed wait leaves no poller
+            reader.stop.set()
+            reader.join(10)
         for proc, parent in children:
             if proc.is_alive():
                 parent.send("stop")
@@ -169,7 +172,7 @@ def chain_floor(bootstrap: str, rate: int, seconds: float, partitions: int,
                 proc.kill()
         delete_topics(bootstrap, [src, jobs, end])
     began = min(sent.values())
-    latencies = {k: 1000 * reader.seen[k] - ms for k, ms in sent.items()}
+    latencies = {k: 1000 * seen[k] - ms for k, ms in sent.items()}
     by_second: dict[int, list[float]] = {}
     for k, ms in sent.items():
         by_second.setdefault(int((ms - began) // 1000), []).append(latencies[k])
