@@ -151,14 +151,17 @@ class Pending:
             for partition, rows in self.rows.items():
                 kept = []
                 for row in rows:
-                    key, ts = row[1], row[2]
-                    if key in done:
-                        lag = float(at_ms[key] or 0) - ts
-                        self.lags_ms.append(lag)
-                        self.timed.append((ts, lag))
-                    else:
+                    at = at_ms[row[1]] if row[1] in done else None
+                    if at is None:
                         kept.append(row)
+                    else:
+                        self._lag(row[2], at)
                 self.rows[partition] = kept
+
+    def _lag(self, ts: int, visible_ms: float) -> None:
+        """One row's lag: its event's Kafka timestamp -> visible (the lock is held)."""
+        self.lags_ms.append(visible_ms - ts)
+        self.timed.append((ts, visible_ms - ts))
 
     def seen(self, partition: int, upto_key: str, at: float) -> None:
         """Every row up to `upto_key` in the partition is visible at `at` (epoch s)."""
@@ -167,8 +170,7 @@ class Pending:
             for i, (_offset, key, _ts) in enumerate(rows):
                 if key == upto_key:
                     for _o, _k, ts in rows[:i + 1]:
-                        self.lags_ms.append(1000 * at - ts)
-                        self.timed.append((ts, 1000 * at - ts))
+                        self._lag(ts, 1000 * at)
                     del rows[:i + 1]
                     return
 
@@ -619,22 +621,18 @@ class Usage:
     the decoding of what was read, is not the run's load)."""
 
     def __init__(self, lw: Laneway) -> None:
-        self.lw = lw
-        self.services = {name: cpu_seconds(lw.pid(name)) for name in SERVICES}
         # this process too (its HTTP clients, the tap, the watcher): its load is the
         # services' contention on the same cores
-        self.services["benchmark"] = cpu_seconds(os.getpid())
+        self.pids = {**{name: lw.pid(name) for name in SERVICES}, "benchmark": os.getpid()}
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         self.servers = ServerCpu(servers(Settings.from_env(), lw.bootstrap, lw.database_url))
         self.used: dict[str, float | None] | None = None
-
-    def _pid(self, name: str) -> int:
-        return os.getpid() if name == "benchmark" else self.lw.pid(name)
 
     def stop(self) -> None:
         """Take the figures now (once; `line()` takes them if this was not called)."""
         if self.used is None:
-            self.used = {name: cpu_seconds(self._pid(name)) - before
-                         for name, before in self.services.items()}
+            self.used = {name: cpu_seconds(pid) - self.before[name]
+                         for name, pid in self.pids.items()}
             self.used.update(self.servers.seconds())
 
     def line(self, title: str) -> str:

@@ -44,7 +44,3 @@ def test_the_one_hop_floor_runs_the_echo_alone(stack: Connections) -> None:
     assert 0 < floor.p50_ms <= floor.p99_ms < 60_000
     assert "one-hop" in floor.show()
 
-
-def test_a_chain_of_two_hops_is_refused(stack: Connections) -> None:
-    with pytest.raises(ValueError, match="Expected 1 or 3 hops, but got 2"):
-        chain_floor(stack.kafka_bootstrap_servers, rate=50, seconds=1.0, partitions=2, hops=2)
