@@ -188,8 +188,12 @@ class Tap(threading.Thread):
         self.measuring = False
         self.records: list[tuple[Record, int, float]] = []
         """(record, Kafka ts ms, read at epoch s) of every record read while `measuring`."""
+        # the client's own fetch wait (500 ms): the broker answers a fetch as soon as a
+        # transaction's marker makes records readable, so a shorter one bought nothing but
+        # polls; at 5 ms it sent the broker 200 empty fetches a second all run long, 14 % of
+        # its requests during the completions (docs/benchmarks.md, round 7)
         self._consumer = Consumer({**consumer_config(bootstrap, unique_name("vis-tap")),
-                                   "log_level": 0, "fetch.wait.max.ms": 5})
+                                   "log_level": 0})
         self._consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in range(PARTITIONS)])
 
     def run(self) -> None:

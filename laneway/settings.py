@@ -218,6 +218,17 @@ def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def whole_number(env: Mapping[str, str], name: str, default: int, *, most: int) -> int:
+    """A whole number from 0 to `most` from `env[name]`, `default` when unset or blank."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12 or int(raw) > most:
+        raise SettingsError(f"Expected {name} to be a whole number from 0 to {most}, but got "
+                            f"{raw!r}")
+    return int(raw)
+
+
 def positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     """A number above 0 from `env[name]`, `default` when unset or blank."""
     raw = env.get(name, "").strip()
@@ -265,12 +276,20 @@ class ProjectionKnobs(TypedDict):
     round trip (1-90 ms on the loaded development broker). A commit that does not land reads
     its batch again, which changes nothing (the projections are idempotent), exactly as after
     a crash between the two commits."""
+    commit_interval_s: float
+    """How long a batch's Kafka offsets may be held back to be committed with the next
+    batches' (`LANEWAY_<SERVICE>_COMMIT_INTERVAL_MS`, default 100; 0: each batch's at once),
+    still only after the database commit (`laneway.consuming.ProjectionLoop`): one
+    OffsetCommit request per interval instead of one per batch. They are committed at once
+    when nothing more comes, when the partitions move and on the way out; after a crash, at
+    most the interval's records are read again, which changes nothing."""
 
 
 def projection_knobs(env: Mapping[str, str], service: str, topic_prefix: str, *,
                      batch_size: int) -> ProjectionKnobs:
     """The loop settings of `service` from `env` (`LANEWAY_<SERVICE>_GROUP`, `_BATCH_SIZE`,
-    `_POLL_S`, `_SESSION_TIMEOUT_MS`, `_COMMIT_ASYNC`); `batch_size` is its default batch."""
+    `_POLL_S`, `_SESSION_TIMEOUT_MS`, `_COMMIT_ASYNC`, `_COMMIT_INTERVAL_MS`); `batch_size`
+    is its default batch."""
     name = f"LANEWAY_{service.upper()}"
     return ProjectionKnobs(
         group=env.get(f"{name}_GROUP", "").strip() or f"{topic_prefix}{service}",
@@ -278,6 +297,8 @@ def projection_knobs(env: Mapping[str, str], service: str, topic_prefix: str, *,
         poll_timeout_s=positive_float(env, f"{name}_POLL_S", 0.2),
         session_timeout_ms=positive_int(env, f"{name}_SESSION_TIMEOUT_MS", 45_000),
         commit_async=on_off(env, f"{name}_COMMIT_ASYNC", default=True),
+        commit_interval_s=whole_number(env, f"{name}_COMMIT_INTERVAL_MS", 100,
+                                       most=60_000) / 1000,
     )
 
 

@@ -61,7 +61,8 @@ def build_sink(settings: AuditSettings, stop: threading.Event | None = None) -> 
         metrics=SinkMetrics.default(), stop=stop, signer=HeadSigner(settings.key),
         stall_s=common.stall_s, pipelined=settings.pipelined,
         # the pipelined sink hands a batch over once the one before is committed: it waits
-        commit_async=settings.commit_async and not settings.pipelined)
+        commit_async=settings.commit_async and not settings.pipelined,
+        commit_interval_s=settings.commit_interval_s)
 
 
 def start_live(settings: AuditSettings, service: Running, closing: ExitStack
@@ -122,7 +123,8 @@ def run(settings: AuditSettings, service: Running) -> int:
                 lambda: connect(writer, settings.database_schema),
                 common.kafka_bootstrap_servers, topics.state, settings.projection_group,
                 InstanceMetrics.default(), dlq_topic=topics.dlq, stall_s=common.stall_s,
-                session_timeout_ms=settings.session_timeout_ms)
+                session_timeout_ms=settings.session_timeout_ms,
+                commit_interval_s=settings.commit_interval_s)
             projection.start()
             InstanceMetrics.default().watch_incidents(pool)
             closing.callback(projection.stop)

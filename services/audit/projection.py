@@ -145,11 +145,14 @@ class InstanceProjection:
                  topic: str, group: str, metrics: InstanceMetrics, *,
                  dlq_topic: str | None = None, batch_size: int = 500,
                  poll_timeout_s: float = 0.5, stall_s: float = DEFAULT_STALL_S,
-                 session_timeout_ms: int | None = None) -> None:
+                 session_timeout_ms: int | None = None,
+                 commit_interval_s: float = 0.0) -> None:
         """`connect` opens a connection on the audit's schema (the loop holds one);
         `dlq_topic` defaults to the `dlq` beside `topic` (`<prefix>state` → `<prefix>dlq`);
         `session_timeout_ms` as the sink's: a killed replica's partitions move on after it,
-        and with the client's default (45 s) the instance list lagged that long (chaos run)."""
+        and with the client's default (45 s) the instance list lagged that long (chaos run);
+        `commit_interval_s` as `ProjectionLoop`'s (its writes are guarded by partition and
+        offset: a batch read again changes nothing)."""
         self._connect = connect
         self._topic = topic
         self._dlq_topic = dlq_topic or Topics(topic.removesuffix("state")).dlq
@@ -162,6 +165,7 @@ class InstanceProjection:
         self._metrics = metrics
         self._batch_size = batch_size
         self._poll_timeout_s = poll_timeout_s
+        self._commit_interval_s = commit_interval_s
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="instances-projection",
                                         daemon=True)
@@ -223,7 +227,7 @@ class InstanceProjection:
             decode=self._decode, batch_size=self._batch_size,
             poll_timeout_s=self._poll_timeout_s, on_commit=self._count,
             metrics=self._metrics.loop, stop=self._stopping, name="instance projection",
-            progress=self.progress)
+            progress=self.progress, commit_interval_s=self._commit_interval_s)
 
     def _decode(self, msg: Message) -> InstanceUpsert | None:
         key = (msg.key() or b"").decode("utf-8", "replace")

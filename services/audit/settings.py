@@ -79,6 +79,11 @@ class AuditSettings:
     default on; `laneway.settings.ProjectionKnobs`): a sink finds what it wrote before by
     the record ids. A pipelined sink always waits (it hands a batch over once the one before
     is committed)."""
+    commit_interval_s: float
+    """How long the sinks' and the instance projection's offsets may be held back to be
+    committed with the next batches' (`LANEWAY_AUDIT_COMMIT_INTERVAL_MS`, default 100; 0:
+    each batch's at once; `laneway.settings.ProjectionKnobs`): one OffsetCommit request per
+    interval instead of one per batch. A pipelined sink commits each batch's."""
     pipelined: bool
     """Whether each sink decodes the next batch while the one before is written
     (`LANEWAY_AUDIT_PIPELINE`, `on` or `off`, default off; `AuditSink.run`): the writes and

@@ -323,6 +323,7 @@ class AuditSink(ProjectionLoop[Record]):
         stall_s: float = DEFAULT_STALL_S,
         commit_async: bool = False,
         pipelined: bool = False,
+        commit_interval_s: float = 0.0,
     ) -> None:
         sink_metrics = metrics or SinkMetrics.default()
         # signer None: the development key (tests and tools; the service passes its setting)
@@ -340,7 +341,10 @@ class AuditSink(ProjectionLoop[Record]):
             # True: the offsets after the database commit without waiting for the broker's
             # answer (a round trip of 1-90 ms on a loaded broker); the service's setting
             # `LANEWAY_AUDIT_COMMIT_ASYNC`, on by default
-            commit_async=commit_async)
+            commit_async=commit_async,
+            # the pipelined sink writes in another thread: its offsets are committed there,
+            # each batch's, not held back where this thread's polls would commit them
+            commit_interval_s=0.0 if pipelined else commit_interval_s)
         self.events_topic = events_topic
         self.pipelined = pipelined
         # the batch being written (`project`) in the writer thread while the next is decoded

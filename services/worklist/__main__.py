@@ -57,7 +57,8 @@ def build_consumer(settings: WorklistSettings, stop: threading.Event | None = No
         consumer, producer, lambda: connect(common.database_url, settings.database_schema),
         events_topic=topics.events, dlq_topic=topics.dlq, batch_size=settings.batch_size,
         poll_timeout_s=settings.poll_timeout_s, stop=stop, stall_s=common.stall_s,
-        answers=answers, commit_async=settings.commit_async)
+        answers=answers, commit_async=settings.commit_async,
+        commit_interval_s=settings.commit_interval_s)
 
 
 def open_pool(settings: WorklistSettings) -> ConnectionPool:

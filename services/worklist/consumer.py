@@ -132,7 +132,8 @@ class TaskConsumer(ProjectionLoop[Record]):
                  metrics: WorklistMetrics | None = None,
                  stop: threading.Event | None = None,
                  stall_s: float = DEFAULT_STALL_S,
-                 answers: AnswerWaiters | None = None, commit_async: bool = False) -> None:
+                 answers: AnswerWaiters | None = None, commit_async: bool = False,
+                 commit_interval_s: float = 0.0) -> None:
         worklist_metrics = metrics or WorklistMetrics.default()
         self._answer_lag = worklist_metrics.answer_lag
         self._handed_over = worklist_metrics.answers_handed_over
@@ -148,7 +149,8 @@ class TaskConsumer(ProjectionLoop[Record]):
             # a ValueError is a record the projection refuses (a malformed task value)
             refused=(psycopg.Error, ValueError),
             metrics=worklist_metrics.loop, stop=stop, on_commit=self._committed,
-            name="task consumer", stall_s=stall_s, commit_async=commit_async)
+            name="task consumer", stall_s=stall_s, commit_async=commit_async,
+            commit_interval_s=commit_interval_s)
         self.events_topic = events_topic
 
     def _write_batch(self, conn: psycopg.Connection[Any], items: Sequence[Polled]) -> int:

@@ -37,6 +37,12 @@ class WorklistSettings:
     (`LANEWAY_WORKLIST_COMMIT_ASYNC`, default on; `laneway.settings.ProjectionKnobs`): its
     writes are guarded by the record's partition and offset, so a batch read again changes
     nothing."""
+    commit_interval_s: float
+    """How long its offsets may be held back to be committed with the next batches'
+    (`LANEWAY_WORKLIST_COMMIT_INTERVAL_MS`, default 100; 0: each batch's at once;
+    `laneway.settings.ProjectionKnobs`): one OffsetCommit request to the broker per interval
+    instead of one per batch. The answers do not wait for it: they are handed over once the
+    database transaction committed."""
     sla_poll_s: float
     """How often the SLA loop looks for overdue tasks (`LANEWAY_SLA_POLL_S`, default 5)."""
     sla_resend_s: float
