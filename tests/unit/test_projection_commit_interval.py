@@ -158,25 +158,28 @@ def test_when_nothing_more_comes_the_held_back_offsets_are_committed(clock: Cloc
     assert consumer.timeouts[2] == pytest.approx(0.15)
 
 
-def test_revoked_partitions_get_what_was_written_committed_and_waited_for(
-        clock: Clock) -> None:
-    steps: list[Any] = []
+def _second_batch_held_back(steps: list[Any]) -> tuple[Consumer, ProjectionLoop[int]]:
+    """A subscribed loop that wrote two batches of partition 3: the first's offset committed
+    at once, the second's held back."""
     consumer = Consumer(steps)
     loop = _loop(consumer, steps, commit_interval_s=10.0)
     loop.subscribe()
     loop.handle_messages(_batch(3, 0))
     loop.handle_messages(_batch(3, 1))
+    return consumer, loop
+
+
+def test_revoked_partitions_get_what_was_written_committed_and_waited_for(
+        clock: Clock) -> None:
+    steps: list[Any] = []
+    consumer, _ = _second_batch_held_back(steps)
     consumer.callbacks["on_revoke"](consumer, [TopicPartition("t.events", 3)])
     assert _commits(steps) == [("offsets", [(3, 1)], True), ("offsets", [(3, 2)], False)]
 
 
 def test_lost_partitions_are_not_committed(clock: Clock) -> None:
     steps: list[Any] = []
-    consumer = Consumer(steps)
-    loop = _loop(consumer, steps, commit_interval_s=10.0)
-    loop.subscribe()
-    loop.handle_messages(_batch(3, 0))
-    loop.handle_messages(_batch(3, 1))
+    consumer, loop = _second_batch_held_back(steps)
     consumer.callbacks["on_lost"](consumer, [TopicPartition("t.events", 3)])
     loop.close()
     assert _commits(steps) == [("offsets", [(3, 1)], True)]
