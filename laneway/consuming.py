@@ -424,10 +424,8 @@ class ProjectionLoop(Generic[T]):
         return written
 
     def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        if self.commit_interval_s <= 0:
-            _commit_offsets(self._consumer, offsets, asynchronous=self.commit_async)
-            return
         self._pending.update(offsets)  # batches come in order: the newest offset wins
+        # without an interval the commit is always due: each batch's offsets at once
         if time.monotonic() >= self._commit_due:
             self._flush_offsets()
 
