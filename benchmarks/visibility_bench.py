@@ -577,10 +577,12 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
                 if rec.intent == Event.USER_TASK_COMPLETED.value}
     by_instance = {iid: (cid, ts) for cid, (iid, ts) in produced.items()}
     total, publish, engine, after, readable, woken = [], [], [], [], [], []
+    split: list[tuple[float, float, tuple[float, ...]]] = []  # (total, sent, its four stages)
     for tid, (sent, done) in timings.items():
         total.append(1000 * (done - sent))
         found = by_instance.get(tid.rsplit(":", 1)[0])
         if found is None or found[0] not in answered:
+            split.append((total[-1], sent, ()))
             continue
         cid, cmd_ts = found
         event_ts, read_at = answered[cid]
@@ -589,8 +591,10 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
         after.append(1000 * done - event_ts)
         readable.append(1000 * read_at - event_ts)
         woken.append(1000 * (done - read_at))
+        split.append((total[-1], sent, (publish[-1], engine[-1], readable[-1], woken[-1])))
     lines = [*loop_figures(lw, loops_before, [("engine", "laneway_engine"),
                                               ("worklist", "laneway_worklist")])]
+    lines += slowest(split, args.worst)
     lines.append(usage.line(f"CPU during the completions ({len(timings)} tasks)"))
     threads = thread_cpu(lw.pid("worklist"))
     main = lw.pid("worklist")
@@ -613,6 +617,22 @@ def completions(lw: Laneway, tap: Tap, ids: list[str], args: argparse.Namespace,
              "    event -> readable (the tap, read_committed)": _stats(readable)[:2],
              "    readable -> 200 (worklist's batch, wake, answer)": _stats(woken)[:2]},
             len(timings), statuses, lines)
+
+
+def slowest(split: Sequence[tuple[float, float, tuple[float, ...]]], worst: int
+            ) -> list[str]:
+    """The `worst` slowest completions, each split into its four stages, with when it was
+    sent: the slowest sent together were held up by one stall; spread out, by the load."""
+    if worst <= 0 or not split:
+        return []
+    began = min(sent for _total, sent, _stages in split)
+    out = [f"  the {min(worst, len(split))} slowest (sent at +s and UTC: request -> 200 = to "
+           "Kafka + engine + to readable + readable -> 200, ms):"]
+    for total, sent, stages in sorted(split, reverse=True)[:worst]:
+        parts = " + ".join(f"{ms:.0f}" for ms in stages) if stages else "not split"
+        clock = time.strftime("%H:%M:%S", time.gmtime(sent)) + f".{int(sent * 1000) % 1000:03d}"
+        out.append(f"    +{sent - began:6.2f}s {clock}  {total:4.0f} = {parts}")
+    return out
 
 
 _ANSWER_LAG = "laneway_worklist_answer_lag_seconds"
@@ -729,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
                              "or the watcher's answer")
     parser.add_argument("--tick-ms", type=float, default=10.0, help="the watcher's interval")
     parser.add_argument("--runs", type=int, default=1, help="runs, each on fresh services")
+    parser.add_argument("--worst", type=int, default=0,
+                        help="print the N slowest completions, each split into its stages")
     parser.add_argument("--profile", action="store_true",
                         help="the audit and worklist processes under cProfile; their top "
                              "functions (cProfile slows them down)")
@@ -737,9 +759,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.rate <= 5000 or not 0 < args.seconds <= 120 or args.complete < 0 \
             or not 0 < args.complete_rate <= 1000 or not 0 < args.clients <= 128 \
-            or not 0 <= args.starts_during <= 5000:
+            or not 0 <= args.starts_during <= 5000 or not 0 <= args.worst <= 1000:
         parser.error("rate 1-5000, seconds up to 120, complete-rate 1-1000, clients 1-128, "
-                     "starts-during 0-5000")
+                     "starts-during 0-5000, worst 0-1000")
     for n in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="laneway-vis-bench-") as tmp:
             began = time.monotonic()

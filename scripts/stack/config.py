@@ -35,6 +35,24 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise StackError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+KAFKA_GC: dict[str, tuple[str, ...]] = {
+    "g1": ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"),
+    "zgc": ("-XX:+UseZGC",),
+}
+"""The broker's JVM options per garbage collector (`LANEWAY_KAFKA_GC`). G1, Kafka's own
+choice, stops the broker for its young collections: 13-27 ms every 2-4 s on the development
+machine under load, which every Kafka hop in flight waits out. ZGC's pauses are shorter, for
+more heap (docs/benchmarks.md, issue 16 round 8)."""
+
+
+def _choice(env: Mapping[str, str], name: str, choices: Mapping[str, object], default: str
+            ) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise StackError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     raw = env.get(name, "").strip()
     return Path(raw).expanduser().resolve() if raw else default
@@ -61,6 +79,8 @@ class Settings:
     kafka_ssl_port: int
     """The SSL listener that requires a client certificate; 0: off."""
     kafka_heap: str
+    kafka_gc: str
+    """The broker's garbage collector, a key of `KAFKA_GC` (`LANEWAY_KAFKA_GC`)."""
     postgres_port: int
     postgres_user: str
     postgres_password: str
@@ -116,6 +136,7 @@ class Settings:
             kafka_secure_port=_int(e, "LANEWAY_KAFKA_SECURE_PORT", 19094),
             kafka_ssl_port=_int(e, "LANEWAY_KAFKA_SSL_PORT", 19095),
             kafka_heap=e.get("LANEWAY_KAFKA_HEAP", "").strip() or "1g",
+            kafka_gc=_choice(e, "LANEWAY_KAFKA_GC", KAFKA_GC, "g1"),
             postgres_port=_int(e, "LANEWAY_POSTGRES_PORT", 15432),
             postgres_user="laneway",
             postgres_password="laneway",

@@ -13,10 +13,11 @@ import re
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 from laneway.kafka import admin_config
 from laneway.kafka_security import KafkaSecurity
-from scripts.stack.config import Settings, StackError
+from scripts.stack.config import KAFKA_GC, Settings, StackError
 from scripts.stack.kafka_secure import SecureListeners, check_ports
 from scripts.stack.proc import (
     apt_install,
@@ -258,6 +259,25 @@ class Kafka:
         return port_open(self.s.kafka_port) and metadata_ok(
             f"127.0.0.1:{self.s.kafka_port}", timeout, own=True)
 
+    @property
+    def gc_log(self) -> Path:
+        """The broker's garbage collector's log (its pauses), as Kafka's own start script
+        keeps one: two files of 10 MB at most."""
+        return self.s.logs_dir / "kafka-gc.log"
+
+    def jvm_options(self) -> list[str]:
+        """The JVM's options before the secured listeners' and the class path: the heap, the
+        collector (`LANEWAY_KAFKA_GC`), its log, the broker's log settings."""
+        return [
+            f"-Xmx{self.s.kafka_heap}",
+            "-Xms256m",
+            *KAFKA_GC[self.s.kafka_gc],
+            f"-Xlog:gc:file={self.gc_log}:time,uptimemillis:filecount=2,filesize=10m",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.log4j_file}",
+            f"-Dkafka.logs.dir={self.s.logs_dir}",
+        ]
+
     def up(self) -> None:
         pid = self.pid()
         if pid is not None:
@@ -289,13 +309,7 @@ class Kafka:
         self.s.run_dir.mkdir(parents=True, exist_ok=True)
         args = [
             java,
-            f"-Xmx{self.s.kafka_heap}",
-            "-Xms256m",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.log4j_file}",
-            f"-Dkafka.logs.dir={self.s.logs_dir}",
+            *self.jvm_options(),
             *secure.jvm_options(),
             "-cp",
             self._classpath(),
