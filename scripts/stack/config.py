@@ -41,8 +41,10 @@ KAFKA_GC: dict[str, tuple[str, ...]] = {
 }
 """The broker's JVM options per garbage collector (`LANEWAY_KAFKA_GC`). G1, Kafka's own
 choice, stops the broker for its young collections: 13-27 ms every 2-4 s on the development
-machine under load, which every Kafka hop in flight waits out. ZGC's pauses are shorter, for
-more heap (docs/benchmarks.md, issue 16 round 8)."""
+machine under load, which every Kafka hop in flight waits out. ZGC does not stop it, but its
+concurrent cycles take a core for about 0.3 s and it fills more of the heap first; on two
+shared cores it was no better for a task completion's p99 (docs/benchmarks.md, issue 16
+round 8)."""
 
 
 def _choice(env: Mapping[str, str], name: str, choices: Mapping[str, object], default: str
